@@ -1,0 +1,17 @@
+//! RTP and RTCP for sansrtc: zero-copy packet views, builders that write into caller buffers,
+//! RFC 8285 header extensions with typed WebRTC values, every RTCP packet a WebRTC endpoint meets,
+//! and the receive-side helpers (sequence unwrapping, NTP/RTP time, loss and jitter) the rest of the
+//! stack needs.
+//!
+//! Parsing never panics and never allocates from an untrusted length: every function here returns
+//! a typed error for any malformed input.
+
+pub mod builder;
+pub mod error;
+pub mod extension;
+pub mod packet;
+
+pub use builder::RtpPacketBuilder;
+pub use error::{RtcpError, RtpError};
+pub use extension::{ExtensionKind, ExtensionMap, Extensions};
+pub use packet::{RtpPacket, header_len};
