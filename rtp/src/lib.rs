@@ -10,6 +10,10 @@ pub mod builder;
 pub mod error;
 pub mod extension;
 pub mod packet;
+pub mod rtcp;
+pub mod seq;
+pub mod stats;
+pub mod time;
 
 pub use builder::RtpPacketBuilder;
 pub use error::{RtcpError, RtpError};
