@@ -98,7 +98,10 @@ mod tests {
         let mut u = SequenceUnwrapper::new();
         let seqs = [65530u16, 65532, 65531, 2, 65535, 0, 1, 3];
         let got: Vec<u64> = seqs.iter().map(|&s| u.unwrap(s)).collect();
-        assert_eq!(got, vec![65530, 65532, 65531, 65538, 65535, 65536, 65537, 65539]);
+        assert_eq!(
+            got,
+            vec![65530, 65532, 65531, 65538, 65535, 65536, 65537, 65539]
+        );
         assert_eq!(u.highest(), Some(65539));
     }
 

@@ -92,8 +92,7 @@ impl ReceiveStats {
             if let Some(last) = self.last_transit {
                 let d = (transit.wrapping_sub(last) as i32).unsigned_abs();
                 let d = d.min(1 << 26); // a wild clock must not overflow the estimate
-                self.jitter_x16 =
-                    (self.jitter_x16 + d).saturating_sub((self.jitter_x16 + 8) >> 4);
+                self.jitter_x16 = (self.jitter_x16 + d).saturating_sub((self.jitter_x16 + 8) >> 4);
             }
             self.last_transit = Some(transit);
         }
@@ -145,7 +144,9 @@ impl ReceiveStats {
 
     /// Packets expected so far (A.3).
     pub fn expected(&self) -> u32 {
-        self.extended_highest_sequence().wrapping_sub(self.base_seq).wrapping_add(1)
+        self.extended_highest_sequence()
+            .wrapping_sub(self.base_seq)
+            .wrapping_add(1)
     }
 
     /// Packets received so far (duplicates included, as RFC 3550 counts them).

@@ -84,7 +84,11 @@ impl RtpClock {
     /// clock; timestamps before the report give earlier times.
     pub fn ntp_time(self, report: (NtpTime, u32), rtp_timestamp: u32) -> NtpTime {
         let delta_ticks = rtp_timestamp.wrapping_sub(report.1) as i32 as i64;
-        let delta_ntp = if self.rate == 0 { 0 } else { (delta_ticks << 32) / self.rate as i64 };
+        let delta_ntp = if self.rate == 0 {
+            0
+        } else {
+            (delta_ticks << 32) / self.rate as i64
+        };
         NtpTime((report.0.0 as i64).wrapping_add(delta_ntp) as u64)
     }
 }
@@ -120,7 +124,13 @@ mod tests {
         assert_eq!(c.duration(1800), Duration::from_millis(20));
         let sr = (NtpTime(100 << 32), 1000u32);
         assert_eq!(c.ntp_time(sr, 1000 + 90_000), NtpTime(101 << 32));
-        assert_eq!(c.ntp_time(sr, 1000u32.wrapping_sub(45_000)), NtpTime((100 << 32) - (1 << 31)));
-        assert_eq!(compact_from_duration(Duration::from_millis(5250)), 0x0005_4000);
+        assert_eq!(
+            c.ntp_time(sr, 1000u32.wrapping_sub(45_000)),
+            NtpTime((100 << 32) - (1 << 31))
+        );
+        assert_eq!(
+            compact_from_duration(Duration::from_millis(5250)),
+            0x0005_4000
+        );
     }
 }
