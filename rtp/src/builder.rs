@@ -1,11 +1,12 @@
-//! Writing RTP packets: [`RtpPacketBuilder`] serializes a header, extensions and payload into a
-//! caller-supplied buffer without allocating.
+//! Writing RTP packets: [`RtpPacketBuilder`] serializes a header, header extensions and payload
+//! into a caller-supplied buffer without allocating. Header extension elements are collected in
+//! an [`ExtensionsBuilder`], which a sender keeps and reuses from packet to packet.
 
 use crate::error::RtpError;
 use crate::extension::{ExtensionValue, ONE_BYTE_PROFILE, TWO_BYTE_PROFILE};
 use crate::packet::{FIXED_HEADER_LEN, RtpPacket};
 
-/// Most header extension elements one builder holds.
+/// Most header extension elements one [`ExtensionsBuilder`] holds.
 pub const MAX_BUILDER_EXTENSIONS: usize = 16;
 
 /// Element data: borrowed, or a small typed value encoded inline.
@@ -33,14 +34,174 @@ pub enum ExtensionEncoding {
     TwoByte,
 }
 
-/// Builds an RTP packet.
+/// The header extension elements of a packet to write (RFC 8285).
 ///
 /// ```
-/// use sansrtc_rtp::{RtpPacket, RtpPacketBuilder, extension::AudioLevel};
+/// use sansrtc_rtp::builder::ExtensionsBuilder;
+/// use sansrtc_rtp::extension::{AudioLevel, Mid};
+/// let mut ext = ExtensionsBuilder::new();
+/// ext.push_value(1, &AudioLevel { voice_activity: true, level: 30 })?;
+/// ext.push_value(4, &Mid("0"))?;
+/// assert_eq!(ext.len(), 2);
+/// # Ok::<(), sansrtc_rtp::RtpError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct ExtensionsBuilder<'a> {
+    elements: [(u8, ElementData<'a>); MAX_BUILDER_EXTENSIONS],
+    count: usize,
+    encoding: ExtensionEncoding,
+}
+
+impl Default for ExtensionsBuilder<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<'a> ExtensionsBuilder<'a> {
+    /// No elements, automatic form.
+    pub fn new() -> Self {
+        ExtensionsBuilder {
+            elements: [(0, ElementData::Borrowed(&[])); MAX_BUILDER_EXTENSIONS],
+            count: 0,
+            encoding: ExtensionEncoding::Auto,
+        }
+    }
+
+    /// Chooses the form; see [`ExtensionEncoding`].
+    pub fn encoding(&mut self, encoding: ExtensionEncoding) -> &mut Self {
+        self.encoding = encoding;
+        self
+    }
+
+    /// Adds an element with raw data (id 1..=255, at most 255 bytes).
+    pub fn push(&mut self, id: u8, data: &'a [u8]) -> Result<&mut Self, RtpError> {
+        self.push_element(id, ElementData::Borrowed(data))
+    }
+
+    /// Adds a typed element, encoded inline (values up to 16 bytes).
+    pub fn push_value<'v, T: ExtensionValue<'v>>(
+        &mut self,
+        id: u8,
+        value: &T,
+    ) -> Result<&mut Self, RtpError> {
+        let len = value.encoded_len();
+        if len > 16 {
+            return Err(RtpError::FieldOverflow(
+                "inline extension value over 16 bytes",
+            ));
+        }
+        let mut buf = [0u8; 16];
+        value.encode(&mut buf[..len]);
+        self.push_element(id, ElementData::Inline(buf, len as u8))
+    }
+
+    fn push_element(&mut self, id: u8, data: ElementData<'a>) -> Result<&mut Self, RtpError> {
+        if id == 0 || data.bytes().len() > 255 {
+            return Err(RtpError::FieldOverflow(
+                "extension id 0 or data over 255 bytes",
+            ));
+        }
+        if self.count == MAX_BUILDER_EXTENSIONS {
+            return Err(RtpError::FieldOverflow(
+                "too many header extension elements",
+            ));
+        }
+        self.elements[self.count] = (id, data);
+        self.count += 1;
+        Ok(self)
+    }
+
+    /// Removes every element (keeps the encoding), to reuse the builder for the next packet.
+    pub fn clear(&mut self) {
+        self.count = 0;
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    fn elements(&self) -> &[(u8, ElementData<'a>)] {
+        &self.elements[..self.count]
+    }
+
+    fn one_byte_form(&self) -> bool {
+        self.encoding == ExtensionEncoding::Auto
+            && self
+                .elements()
+                .iter()
+                .all(|(id, d)| (1..=14).contains(id) && (1..=16).contains(&d.bytes().len()))
+    }
+
+    /// The profile value and the padded data length this block is written with.
+    fn layout(&self) -> (u16, usize) {
+        let one_byte = self.one_byte_form();
+        let per_element = if one_byte { 1 } else { 2 };
+        let len: usize = self
+            .elements()
+            .iter()
+            .map(|(_, d)| per_element + d.bytes().len())
+            .sum();
+        (
+            if one_byte {
+                ONE_BYTE_PROFILE
+            } else {
+                TWO_BYTE_PROFILE
+            },
+            len.div_ceil(4) * 4,
+        )
+    }
+
+    /// Writes the elements and zero padding into `out` (exactly the padded length).
+    fn write(&self, one_byte: bool, out: &mut [u8]) {
+        let mut at = 0;
+        for (id, data) in self.elements() {
+            let data = data.bytes();
+            if one_byte {
+                out[at] = (id << 4) | (data.len() as u8 - 1);
+                at += 1;
+            } else {
+                out[at] = *id;
+                out[at + 1] = data.len() as u8;
+                at += 2;
+            }
+            out[at..at + data.len()].copy_from_slice(data);
+            at += data.len();
+        }
+        out[at..].fill(0);
+    }
+}
+
+/// Where a builder's header extension block comes from.
+#[derive(Clone, Copy, Debug)]
+enum ExtensionSource<'a> {
+    None,
+    Raw(u16, &'a [u8]),
+    Elements(&'a ExtensionsBuilder<'a>),
+}
+
+/// Where a builder's CSRCs come from.
+#[derive(Clone, Copy, Debug)]
+enum Csrcs<'a> {
+    List(&'a [u32]),
+    Wire(&'a [u8]),
+}
+
+/// Builds an RTP packet. Small and cheap to create: one per packet.
+///
+/// ```
+/// use sansrtc_rtp::{RtpPacket, RtpPacketBuilder, builder::ExtensionsBuilder, extension::AudioLevel};
 /// let payload = [0xF8, 0xFF, 0xFE];
+/// let mut ext = ExtensionsBuilder::new();
+/// ext.push_value(1, &AudioLevel { voice_activity: true, level: 30 })?;
 /// let mut builder = RtpPacketBuilder::new(111, 7, 960, 0x1234_5678);
-/// builder.marker(true).payload(&payload);
-/// builder.extension_value(1, &AudioLevel { voice_activity: true, level: 30 })?;
+/// builder.marker(true).payload(&payload).extensions(&ext);
 /// let mut buf = [0u8; 1500];
 /// let len = builder.write(&mut buf)?;
 /// let packet = RtpPacket::parse(&buf[..len])?;
@@ -49,46 +210,39 @@ pub enum ExtensionEncoding {
 /// assert_eq!(packet.payload(), &payload);
 /// # Ok::<(), sansrtc_rtp::RtpError>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct RtpPacketBuilder<'a> {
     marker: bool,
     payload_type: u8,
+    padding: u8,
     sequence_number: u16,
     timestamp: u32,
     ssrc: u32,
-    csrcs: [u32; 15],
-    csrc_count: usize,
-    elements: [(u8, ElementData<'a>); MAX_BUILDER_EXTENSIONS],
-    element_count: usize,
-    raw_extension: Option<(u16, &'a [u8])>,
-    encoding: ExtensionEncoding,
+    csrcs: Csrcs<'a>,
+    extension: ExtensionSource<'a>,
     payload: &'a [u8],
-    padding: u8,
 }
 
 impl<'a> RtpPacketBuilder<'a> {
     /// A packet with the given payload type, sequence number, timestamp and SSRC, no marker, no
     /// CSRCs, no extensions, no payload.
+    #[inline]
     pub fn new(payload_type: u8, sequence_number: u16, timestamp: u32, ssrc: u32) -> Self {
         RtpPacketBuilder {
             marker: false,
             payload_type,
+            padding: 0,
             sequence_number,
             timestamp,
             ssrc,
-            csrcs: [0; 15],
-            csrc_count: 0,
-            elements: [(0, ElementData::Borrowed(&[])); MAX_BUILDER_EXTENSIONS],
-            element_count: 0,
-            raw_extension: None,
-            encoding: ExtensionEncoding::Auto,
+            csrcs: Csrcs::List(&[]),
+            extension: ExtensionSource::None,
             payload: &[],
-            padding: 0,
         }
     }
 
-    /// A builder that rewrites `packet` as it is (header extension block copied verbatim, padding
-    /// kept), e.g. to change its SSRC or payload type when forwarding.
+    /// A builder that rewrites `packet` as it is (CSRCs and header extension block copied
+    /// verbatim, padding kept), e.g. to change its SSRC or payload type when forwarding.
     pub fn from_packet(packet: &RtpPacket<'a>) -> Self {
         let mut b = RtpPacketBuilder::new(
             packet.payload_type(),
@@ -99,13 +253,11 @@ impl<'a> RtpPacketBuilder<'a> {
         b.marker = packet.marker();
         b.payload = packet.payload();
         b.padding = packet.padding_len().min(255) as u8;
+        let csrc_end = FIXED_HEADER_LEN + 4 * packet.csrc_count() as usize;
+        b.csrcs = Csrcs::Wire(&packet.as_bytes()[FIXED_HEADER_LEN..csrc_end]);
         if let Some(ext) = packet.extensions() {
-            b.raw_extension = Some((ext.profile(), ext.raw()));
+            b.extension = ExtensionSource::Raw(ext.profile(), ext.raw());
         }
-        for (slot, csrc) in b.csrcs.iter_mut().zip(packet.csrcs()) {
-            *slot = csrc;
-        }
-        b.csrc_count = packet.csrc_count() as usize;
         b
     }
 
@@ -140,12 +292,11 @@ impl<'a> RtpPacketBuilder<'a> {
     }
 
     /// Sets the contributing sources (at most 15).
-    pub fn csrcs(&mut self, csrcs: &[u32]) -> Result<&mut Self, RtpError> {
+    pub fn csrcs(&mut self, csrcs: &'a [u32]) -> Result<&mut Self, RtpError> {
         if csrcs.len() > 15 {
             return Err(RtpError::FieldOverflow("more than 15 CSRCs"));
         }
-        self.csrcs[..csrcs.len()].copy_from_slice(csrcs);
-        self.csrc_count = csrcs.len();
+        self.csrcs = Csrcs::List(csrcs);
         Ok(self)
     }
 
@@ -161,100 +312,59 @@ impl<'a> RtpPacketBuilder<'a> {
         self
     }
 
-    /// Chooses the extension form; see [`ExtensionEncoding`].
-    pub fn extension_encoding(&mut self, encoding: ExtensionEncoding) -> &mut Self {
-        self.encoding = encoding;
+    /// Writes these header extension elements (none are written if it is empty).
+    pub fn extensions(&mut self, extensions: &'a ExtensionsBuilder<'a>) -> &mut Self {
+        self.extension = ExtensionSource::Elements(extensions);
         self
     }
 
-    /// Adds a header extension element with raw data. Replaces a raw block set by
-    /// [`from_packet`](Self::from_packet) or [`raw_extension`](Self::raw_extension).
-    pub fn extension(&mut self, id: u8, data: &'a [u8]) -> Result<&mut Self, RtpError> {
-        self.push_element(id, ElementData::Borrowed(data))
-    }
-
-    /// Adds a typed header extension element, encoded inline (values up to 16 bytes).
-    pub fn extension_value<'v, T: ExtensionValue<'v>>(
-        &mut self,
-        id: u8,
-        value: &T,
-    ) -> Result<&mut Self, RtpError> {
-        let len = value.encoded_len();
-        if len > 16 {
-            return Err(RtpError::FieldOverflow(
-                "inline extension value over 16 bytes",
-            ));
-        }
-        let mut buf = [0u8; 16];
-        value.encode(&mut buf[..len]);
-        self.push_element(id, ElementData::Inline(buf, len as u8))
-    }
-
-    /// Sets an opaque extension block (profile value and data, a multiple of 4 bytes), for
-    /// non-RFC 8285 extensions. Replaces any elements added before.
+    /// Sets an opaque extension block (profile value and data, a multiple of 4 bytes), e.g. for
+    /// non-RFC 8285 extensions or a block encoded ahead of time.
     pub fn raw_extension(&mut self, profile: u16, data: &'a [u8]) -> Result<&mut Self, RtpError> {
         if data.len() % 4 != 0 || data.len() > 4 * u16::MAX as usize {
             return Err(RtpError::FieldOverflow(
                 "raw extension length not a multiple of 4",
             ));
         }
-        self.element_count = 0;
-        self.raw_extension = Some((profile, data));
+        self.extension = ExtensionSource::Raw(profile, data);
         Ok(self)
     }
 
-    fn push_element(&mut self, id: u8, data: ElementData<'a>) -> Result<&mut Self, RtpError> {
-        if id == 0 || data.bytes().len() > 255 {
-            return Err(RtpError::FieldOverflow(
-                "extension id 0 or data over 255 bytes",
-            ));
+    fn csrc_len(&self) -> usize {
+        match self.csrcs {
+            Csrcs::List(list) => 4 * list.len(),
+            Csrcs::Wire(bytes) => bytes.len(),
         }
-        if self.element_count == MAX_BUILDER_EXTENSIONS {
-            return Err(RtpError::FieldOverflow(
-                "too many header extension elements",
-            ));
-        }
-        self.raw_extension = None;
-        self.elements[self.element_count] = (id, data);
-        self.element_count += 1;
-        Ok(self)
     }
 
-    fn one_byte_form(&self) -> bool {
-        self.encoding == ExtensionEncoding::Auto
-            && self.elements[..self.element_count]
-                .iter()
-                .all(|(id, d)| (1..=14).contains(id) && (1..=16).contains(&d.bytes().len()))
+    /// The extension block's profile and padded data length, if there is one.
+    fn extension_layout(&self) -> Option<(u16, usize)> {
+        match self.extension {
+            ExtensionSource::None => None,
+            ExtensionSource::Raw(profile, data) => Some((profile, data.len())),
+            ExtensionSource::Elements(e) if e.is_empty() => None,
+            ExtensionSource::Elements(e) => Some(e.layout()),
+        }
     }
 
-    /// Length of the extension block data (after its 4-byte header), padded to 4 bytes.
-    fn extension_data_len(&self) -> Option<usize> {
-        if let Some((_, raw)) = self.raw_extension {
-            return Some(raw.len());
-        }
-        if self.element_count == 0 {
-            return None;
-        }
-        let per_element = if self.one_byte_form() { 1 } else { 2 };
-        let len: usize = self.elements[..self.element_count]
-            .iter()
-            .map(|(_, d)| per_element + d.bytes().len())
-            .sum();
-        Some(len.div_ceil(4) * 4)
-    }
-
-    /// Bytes the packet takes when written.
-    pub fn encoded_len(&self) -> usize {
+    fn len_with(&self, extension: Option<(u16, usize)>) -> usize {
         FIXED_HEADER_LEN
-            + 4 * self.csrc_count
-            + self.extension_data_len().map_or(0, |l| 4 + l)
+            + self.csrc_len()
+            + extension.map_or(0, |(_, l)| 4 + l)
             + self.payload.len()
             + self.padding as usize
     }
 
+    /// Bytes the packet takes when written.
+    pub fn encoded_len(&self) -> usize {
+        self.len_with(self.extension_layout())
+    }
+
     /// Writes the packet into `out`, returning its length.
+    #[inline]
     pub fn write(&self, out: &mut [u8]) -> Result<usize, RtpError> {
-        let needed = self.encoded_len();
+        let extension = self.extension_layout();
+        let needed = self.len_with(extension);
         if out.len() < needed {
             return Err(RtpError::BufferTooSmall {
                 needed,
@@ -264,63 +374,51 @@ impl<'a> RtpPacketBuilder<'a> {
         if self.payload_type > 127 {
             return Err(RtpError::FieldOverflow("payload type above 127"));
         }
-        let ext_len = self.extension_data_len();
-        if ext_len.is_some_and(|l| l > 4 * u16::MAX as usize) {
+        if extension.is_some_and(|(_, l)| l > 4 * u16::MAX as usize) {
             return Err(RtpError::FieldOverflow("header extension too long"));
         }
+        let out = &mut out[..needed];
+        let csrc_len = self.csrc_len();
         out[0] = 0x80
             | (u8::from(self.padding > 0) << 5)
-            | (u8::from(ext_len.is_some()) << 4)
-            | self.csrc_count as u8;
+            | (u8::from(extension.is_some()) << 4)
+            | (csrc_len / 4) as u8;
         out[1] = (u8::from(self.marker) << 7) | self.payload_type;
         out[2..4].copy_from_slice(&self.sequence_number.to_be_bytes());
         out[4..8].copy_from_slice(&self.timestamp.to_be_bytes());
         out[8..12].copy_from_slice(&self.ssrc.to_be_bytes());
         let mut at = FIXED_HEADER_LEN;
-        for csrc in &self.csrcs[..self.csrc_count] {
-            out[at..at + 4].copy_from_slice(&csrc.to_be_bytes());
-            at += 4;
+        match self.csrcs {
+            Csrcs::List(list) => {
+                for csrc in list {
+                    out[at..at + 4].copy_from_slice(&csrc.to_be_bytes());
+                    at += 4;
+                }
+            }
+            Csrcs::Wire(bytes) => {
+                out[at..at + bytes.len()].copy_from_slice(bytes);
+                at += bytes.len();
+            }
         }
-        if let Some(ext_len) = ext_len {
-            let profile = match self.raw_extension {
-                Some((profile, _)) => profile,
-                None if self.one_byte_form() => ONE_BYTE_PROFILE,
-                None => TWO_BYTE_PROFILE,
-            };
+        if let Some((profile, ext_len)) = extension {
             out[at..at + 2].copy_from_slice(&profile.to_be_bytes());
             out[at + 2..at + 4].copy_from_slice(&((ext_len / 4) as u16).to_be_bytes());
             at += 4;
-            let end = at + ext_len;
-            if let Some((_, raw)) = self.raw_extension {
-                out[at..end].copy_from_slice(raw);
-            } else {
-                let one_byte = profile == ONE_BYTE_PROFILE;
-                for (id, data) in &self.elements[..self.element_count] {
-                    let data = data.bytes();
-                    if one_byte {
-                        out[at] = (id << 4) | (data.len() as u8 - 1);
-                        at += 1;
-                    } else {
-                        out[at] = *id;
-                        out[at + 1] = data.len() as u8;
-                        at += 2;
-                    }
-                    out[at..at + data.len()].copy_from_slice(data);
-                    at += data.len();
-                }
-                out[at..end].fill(0);
+            let block = &mut out[at..at + ext_len];
+            match self.extension {
+                ExtensionSource::Raw(_, data) => block.copy_from_slice(data),
+                ExtensionSource::Elements(e) => e.write(profile == ONE_BYTE_PROFILE, block),
+                ExtensionSource::None => {}
             }
-            at = end;
+            at += ext_len;
         }
         out[at..at + self.payload.len()].copy_from_slice(self.payload);
         at += self.payload.len();
         if self.padding > 0 {
-            let end = at + self.padding as usize;
-            out[at..end - 1].fill(0);
-            out[end - 1] = self.padding;
-            at = end;
+            out[at..needed - 1].fill(0);
+            out[needed - 1] = self.padding;
         }
-        Ok(at)
+        Ok(needed)
     }
 
     /// Appends the packet to `out`.
@@ -350,10 +448,13 @@ mod tests {
     #[test]
     fn two_byte_form_when_needed() {
         let big = [7u8; 20];
-        let mut b = RtpPacketBuilder::new(96, 1, 2, 3);
-        b.extension(1, &big).unwrap();
-        b.extension_value(2, &TransportSequence(9)).unwrap();
-        let bytes = b.to_vec().unwrap();
+        let mut ext = ExtensionsBuilder::new();
+        ext.push(1, &big).unwrap();
+        ext.push_value(2, &TransportSequence(9)).unwrap();
+        let bytes = RtpPacketBuilder::new(96, 1, 2, 3)
+            .extensions(&ext)
+            .to_vec()
+            .unwrap();
         let p = RtpPacket::parse(&bytes).unwrap();
         let ext = p.extensions().unwrap();
         assert_eq!(ext.form(), ExtensionForm::TwoByte { appbits: 0 });
@@ -363,10 +464,16 @@ mod tests {
 
     #[test]
     fn one_byte_form_and_round_trip_through_from_packet() {
+        let mut ext = ExtensionsBuilder::new();
+        ext.push_value(3, &AbsSendTime(0xABCDEF)).unwrap();
+        ext.push_value(4, &Mid("0")).unwrap();
+        let csrcs = [1, 2, 3];
         let mut b = RtpPacketBuilder::new(100, 65535, 0xFFFF_FFFF, 42);
-        b.csrcs(&[1, 2, 3]).unwrap().padding(4).payload(b"hello");
-        b.extension_value(3, &AbsSendTime(0xABCDEF)).unwrap();
-        b.extension_value(4, &Mid("0")).unwrap();
+        b.csrcs(&csrcs)
+            .unwrap()
+            .padding(4)
+            .payload(b"hello")
+            .extensions(&ext);
         let bytes = b.to_vec().unwrap();
         let p = RtpPacket::parse(&bytes).unwrap();
         assert_eq!(p.extensions().unwrap().form(), ExtensionForm::OneByte);
@@ -378,12 +485,24 @@ mod tests {
     }
 
     #[test]
+    fn empty_extensions_write_no_block() {
+        let ext = ExtensionsBuilder::new();
+        let bytes = RtpPacketBuilder::new(1, 2, 3, 4)
+            .extensions(&ext)
+            .to_vec()
+            .unwrap();
+        assert_eq!(bytes.len(), 12);
+        assert!(!RtpPacket::parse(&bytes).unwrap().has_extension());
+    }
+
+    #[test]
     fn errors() {
         let mut b = RtpPacketBuilder::new(128, 0, 0, 0);
         assert!(matches!(b.to_vec(), Err(RtpError::FieldOverflow(_))));
         b.payload_type(1);
         assert!(b.csrcs(&[0; 16]).is_err());
-        assert!(b.extension(0, &[1]).is_err());
+        assert!(ExtensionsBuilder::new().push(0, &[1]).is_err());
+        assert!(b.raw_extension(0xBEDE, &[1, 2, 3]).is_err());
         let mut small = [0u8; 11];
         assert_eq!(
             b.write(&mut small),

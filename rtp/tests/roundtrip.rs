@@ -3,6 +3,7 @@
 
 use proptest::collection::vec;
 use proptest::prelude::*;
+use sansrtc_rtp::builder::ExtensionsBuilder;
 use sansrtc_rtp::rtcp::*;
 use sansrtc_rtp::{RtpPacket, RtpPacketBuilder};
 
@@ -162,12 +163,13 @@ proptest! {
         elements in vec((1u8..=255, vec(any::<u8>(), 0..=20)), 0..=16),
         payload in vec(any::<u8>(), 0..300), padding in any::<u8>(),
     ) {
-        let mut b = RtpPacketBuilder::new(pt, seq, ts, ssrc);
-        b.marker(marker).payload(&payload).padding(padding);
-        b.csrcs(&csrcs).unwrap();
+        let mut ext = ExtensionsBuilder::new();
         for (id, data) in &elements {
-            b.extension(*id, data).unwrap();
+            ext.push(*id, data).unwrap();
         }
+        let mut b = RtpPacketBuilder::new(pt, seq, ts, ssrc);
+        b.marker(marker).payload(&payload).padding(padding).extensions(&ext);
+        b.csrcs(&csrcs).unwrap();
         let bytes = b.to_vec().unwrap();
         prop_assert_eq!(bytes.len(), b.encoded_len());
         let p = RtpPacket::parse(&bytes).unwrap();

@@ -5,9 +5,10 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use sansrtc_rtp::RtpPacketBuilder;
+use sansrtc_rtp::builder::{ExtensionEncoding, ExtensionsBuilder};
 use sansrtc_rtp::extension::{AbsSendTime, AudioLevel, Mid, TransportSequence};
 use sansrtc_rtp::rtcp::*;
-use sansrtc_rtp::{RtpPacketBuilder, builder::ExtensionEncoding};
 
 const RTP_PORT: u16 = 5004;
 const RTCP_PORT: u16 = 5005;
@@ -105,35 +106,37 @@ fn rtp_packets() -> Vec<Vec<u8>> {
     plain.marker(true).payload(&payload);
     out.push(plain.to_vec().unwrap());
 
+    let mut ext = ExtensionsBuilder::new();
+    ext.push_value(
+        1,
+        &AudioLevel {
+            voice_activity: true,
+            level: 40,
+        },
+    )
+    .unwrap();
+    ext.push_value(2, &AbsSendTime::from_micros(12_345_678))
+        .unwrap();
+    ext.push_value(3, &TransportSequence(77)).unwrap();
+    ext.push_value(4, &Mid("0")).unwrap();
+    let csrcs = [1, 2, 3];
     let mut one_byte = RtpPacketBuilder::new(111, 1001, 960, 0x5566_7788);
-    one_byte.payload(&payload).csrcs(&[1, 2, 3]).unwrap();
     one_byte
-        .extension_value(
-            1,
-            &AudioLevel {
-                voice_activity: true,
-                level: 40,
-            },
-        )
+        .payload(&payload)
+        .extensions(&ext)
+        .csrcs(&csrcs)
         .unwrap();
-    one_byte
-        .extension_value(2, &AbsSendTime::from_micros(12_345_678))
-        .unwrap();
-    one_byte.extension_value(3, &TransportSequence(77)).unwrap();
-    one_byte.extension_value(4, &Mid("0")).unwrap();
     out.push(one_byte.to_vec().unwrap());
 
     let long = [0x5Au8; 40];
-    let mut two_byte = RtpPacketBuilder::new(97, 1002, 1800, 0x99AA_BBCC);
-    two_byte
-        .payload(&payload)
-        .padding(7)
-        .extension_encoding(ExtensionEncoding::TwoByte);
-    two_byte
-        .extension(5, &[])
+    let mut ext2 = ExtensionsBuilder::new();
+    ext2.encoding(ExtensionEncoding::TwoByte)
+        .push(5, &[])
         .unwrap()
-        .extension(20, &long)
+        .push(20, &long)
         .unwrap();
+    let mut two_byte = RtpPacketBuilder::new(97, 1002, 1800, 0x99AA_BBCC);
+    two_byte.payload(&payload).padding(7).extensions(&ext2);
     out.push(two_byte.to_vec().unwrap());
     out
 }
