@@ -141,7 +141,6 @@ fn main() -> std::io::Result<()> {
     }
     std::thread::sleep(Duration::from_millis(20)); // let the last datagrams land
     receive(&receiver);
-    drop(receive);
     let mut buf = [0u8; 1500];
 
     let first = *received.first().expect("received something");
