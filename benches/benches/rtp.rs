@@ -80,6 +80,23 @@ fn rtp_serialize(c: &mut Criterion) {
                 builder.write(&mut out).unwrap()
             })
         });
+        // Zero-copy: the packetizer already wrote the payload after the header's place.
+        let mut in_place = vec![0u8; 1500];
+        let header_len = 12 + 4 + RTP_EXTENSION_DATA.len();
+        in_place[header_len..header_len + size].copy_from_slice(&payload);
+        group.bench_function("sansrtc in place", |b| {
+            b.iter(|| {
+                let mut builder =
+                    RtpPacketBuilder::new(96, black_box(0x1A2B), 0x0012_D687, 0x3C4D_5E6F);
+                builder.marker(true);
+                builder
+                    .raw_extension(0xBEDE, black_box(&RTP_EXTENSION_DATA))
+                    .unwrap();
+                builder
+                    .write_in_place(&mut in_place, black_box(size))
+                    .unwrap()
+            })
+        });
         group.bench_function("rtp-types", |b| {
             b.iter(|| {
                 rtp_types::RtpPacketBuilder::<&[u8], &[u8]>::new()

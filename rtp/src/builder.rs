@@ -360,16 +360,58 @@ impl<'a> RtpPacketBuilder<'a> {
         self.len_with(self.extension_layout())
     }
 
+    /// Length of the header this builder writes: fixed part, CSRCs and extension block.
+    pub fn header_len(&self) -> usize {
+        self.len_with(self.extension_layout()) - self.payload.len() - self.padding as usize
+    }
+
     /// Writes the packet into `out`, returning its length.
     #[inline]
     pub fn write(&self, out: &mut [u8]) -> Result<usize, RtpError> {
         let extension = self.extension_layout();
         let needed = self.len_with(extension);
-        if out.len() < needed {
-            return Err(RtpError::BufferTooSmall {
-                needed,
-                available: out.len(),
-            });
+        let header_len = needed - self.payload.len() - self.padding as usize;
+        self.check(extension, needed, out.len())?;
+        self.write_header(extension, &mut out[..header_len]);
+        out[header_len..header_len + self.payload.len()].copy_from_slice(self.payload);
+        self.write_padding(&mut out[header_len + self.payload.len()..needed]);
+        Ok(needed)
+    }
+
+    /// Zero-copy writing: the caller has already put `payload_len` payload bytes at
+    /// `buf[self.header_len()..]` (a packetizer writes straight into the send buffer); this writes
+    /// the header in front of them and the padding after them, and returns the packet length. The
+    /// builder's own payload is ignored.
+    ///
+    /// ```
+    /// use sansrtc_rtp::{RtpPacket, RtpPacketBuilder};
+    /// let builder = RtpPacketBuilder::new(96, 1, 2, 3);
+    /// let mut buf = [0u8; 1500];
+    /// let at = builder.header_len();
+    /// buf[at..at + 4].copy_from_slice(b"data"); // the packetizer's output
+    /// let len = builder.write_in_place(&mut buf, 4)?;
+    /// assert_eq!(RtpPacket::parse(&buf[..len])?.payload(), b"data");
+    /// # Ok::<(), sansrtc_rtp::RtpError>(())
+    /// ```
+    #[inline]
+    pub fn write_in_place(&self, buf: &mut [u8], payload_len: usize) -> Result<usize, RtpError> {
+        let extension = self.extension_layout();
+        let header_len = self.len_with(extension) - self.payload.len() - self.padding as usize;
+        let needed = header_len + payload_len + self.padding as usize;
+        self.check(extension, needed, buf.len())?;
+        self.write_header(extension, &mut buf[..header_len]);
+        self.write_padding(&mut buf[header_len + payload_len..needed]);
+        Ok(needed)
+    }
+
+    fn check(
+        &self,
+        extension: Option<(u16, usize)>,
+        needed: usize,
+        available: usize,
+    ) -> Result<(), RtpError> {
+        if available < needed {
+            return Err(RtpError::BufferTooSmall { needed, available });
         }
         if self.payload_type > 127 {
             return Err(RtpError::FieldOverflow("payload type above 127"));
@@ -377,7 +419,11 @@ impl<'a> RtpPacketBuilder<'a> {
         if extension.is_some_and(|(_, l)| l > 4 * u16::MAX as usize) {
             return Err(RtpError::FieldOverflow("header extension too long"));
         }
-        let out = &mut out[..needed];
+        Ok(())
+    }
+
+    /// Writes the header into `out`, exactly the header length.
+    fn write_header(&self, extension: Option<(u16, usize)>, out: &mut [u8]) {
         let csrc_len = self.csrc_len();
         out[0] = 0x80
             | (u8::from(self.padding > 0) << 5)
@@ -410,15 +456,15 @@ impl<'a> RtpPacketBuilder<'a> {
                 ExtensionSource::Elements(e) => e.write(profile == ONE_BYTE_PROFILE, block),
                 ExtensionSource::None => {}
             }
-            at += ext_len;
         }
-        out[at..at + self.payload.len()].copy_from_slice(self.payload);
-        at += self.payload.len();
-        if self.padding > 0 {
-            out[at..needed - 1].fill(0);
-            out[needed - 1] = self.padding;
+    }
+
+    /// Writes the padding (zeros, then the count) into `out`, exactly the padding length.
+    fn write_padding(&self, out: &mut [u8]) {
+        if let Some((last, zeros)) = out.split_last_mut() {
+            zeros.fill(0);
+            *last = self.padding;
         }
-        Ok(needed)
     }
 
     /// Appends the packet to `out`.
