@@ -19,3 +19,18 @@ pub use builder::RtpPacketBuilder;
 pub use error::{RtcpError, RtpError};
 pub use extension::{ExtensionKind, ExtensionMap, Extensions};
 pub use packet::{RtpPacket, header_len};
+
+/// Appends `len` bytes written by `write` to `out`; on error `out` is left as it was.
+pub(crate) fn append_with<E>(
+    out: &mut Vec<u8>,
+    len: usize,
+    write: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+) -> Result<usize, E> {
+    let start = out.len();
+    out.resize(start + len, 0);
+    let result = write(&mut out[start..]);
+    if result.is_err() {
+        out.truncate(start);
+    }
+    result
+}

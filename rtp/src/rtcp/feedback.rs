@@ -18,6 +18,23 @@ fn write_ssrcs(out: &mut [u8], sender: u32, media: u32) {
     out[4..8].copy_from_slice(&media.to_be_bytes());
 }
 
+/// Parses a feedback message whose FCI is a whole number of `T` entries.
+fn parse_list<'a, T: WireItem<'a>>(
+    packet: &'static str,
+    body: &'a [u8],
+) -> Result<(u32, u32, List<'a, T>), RtcpError> {
+    let (sender, media, fci) = ssrcs(packet, body)?;
+    let list =
+        List::parse_all(fci).ok_or(malformed(packet, "FCI not a whole number of entries"))?;
+    Ok((sender, media, list))
+}
+
+/// Writes a feedback message whose FCI is a list of entries.
+fn write_list<'a, T: WireItem<'a>>(out: &mut [u8], sender: u32, media: u32, list: &List<'a, T>) {
+    write_ssrcs(out, sender, media);
+    list.encode(&mut out[8..]);
+}
+
 /// One generic NACK entry: a lost packet id and a bitmask of the 16 following ones.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NackPair {
@@ -91,8 +108,7 @@ pub struct Nack<'a> {
 
 impl<'a> Nack<'a> {
     pub(crate) fn parse(body: &'a [u8]) -> Result<Self, RtcpError> {
-        let (sender_ssrc, media_ssrc, fci) = ssrcs("NACK", body)?;
-        let pairs = List::parse_all(fci).ok_or(malformed("NACK", "FCI not a multiple of 4"))?;
+        let (sender_ssrc, media_ssrc, pairs) = parse_list("NACK", body)?;
         if pairs.is_empty() {
             return Err(malformed("NACK", "no FCI entry"));
         }
@@ -117,8 +133,7 @@ impl Body for Nack<'_> {
         8 + self.pairs.encoded_len()
     }
     fn write_body(&self, out: &mut [u8]) -> Result<(), RtcpError> {
-        write_ssrcs(out, self.sender_ssrc, self.media_ssrc);
-        self.pairs.encode(&mut out[8..]);
+        write_list(out, self.sender_ssrc, self.media_ssrc, &self.pairs);
         Ok(())
     }
 }
@@ -204,9 +219,7 @@ pub struct Tmmb<'a> {
 
 impl<'a> Tmmb<'a> {
     pub(crate) fn parse(body: &'a [u8]) -> Result<Self, RtcpError> {
-        let (sender_ssrc, media_ssrc, fci) = ssrcs("TMMBR/TMMBN", body)?;
-        let items =
-            List::parse_all(fci).ok_or(malformed("TMMBR/TMMBN", "FCI not a multiple of 8"))?;
+        let (sender_ssrc, media_ssrc, items) = parse_list("TMMBR/TMMBN", body)?;
         Ok(Tmmb {
             sender_ssrc,
             media_ssrc,
@@ -219,8 +232,7 @@ impl<'a> Tmmb<'a> {
     }
 
     pub(crate) fn write_body(&self, out: &mut [u8]) -> Result<(), RtcpError> {
-        write_ssrcs(out, self.sender_ssrc, self.media_ssrc);
-        self.items.encode(&mut out[8..]);
+        write_list(out, self.sender_ssrc, self.media_ssrc, &self.items);
         Ok(())
     }
 }
@@ -302,8 +314,7 @@ pub struct Sli<'a> {
 
 impl<'a> Sli<'a> {
     pub(crate) fn parse(body: &'a [u8]) -> Result<Self, RtcpError> {
-        let (sender_ssrc, media_ssrc, fci) = ssrcs("SLI", body)?;
-        let entries = List::parse_all(fci).ok_or(malformed("SLI", "FCI not a multiple of 4"))?;
+        let (sender_ssrc, media_ssrc, entries) = parse_list("SLI", body)?;
         Ok(Sli {
             sender_ssrc,
             media_ssrc,
@@ -320,8 +331,7 @@ impl Body for Sli<'_> {
         8 + self.entries.encoded_len()
     }
     fn write_body(&self, out: &mut [u8]) -> Result<(), RtcpError> {
-        write_ssrcs(out, self.sender_ssrc, self.media_ssrc);
-        self.entries.encode(&mut out[8..]);
+        write_list(out, self.sender_ssrc, self.media_ssrc, &self.entries);
         Ok(())
     }
 }
@@ -426,8 +436,7 @@ pub struct Fir<'a> {
 
 impl<'a> Fir<'a> {
     pub(crate) fn parse(body: &'a [u8]) -> Result<Self, RtcpError> {
-        let (sender_ssrc, media_ssrc, fci) = ssrcs("FIR", body)?;
-        let entries = List::parse_all(fci).ok_or(malformed("FIR", "FCI not a multiple of 8"))?;
+        let (sender_ssrc, media_ssrc, entries) = parse_list("FIR", body)?;
         Ok(Fir {
             sender_ssrc,
             media_ssrc,
@@ -444,8 +453,7 @@ impl Body for Fir<'_> {
         8 + self.entries.encoded_len()
     }
     fn write_body(&self, out: &mut [u8]) -> Result<(), RtcpError> {
-        write_ssrcs(out, self.sender_ssrc, self.media_ssrc);
-        self.entries.encode(&mut out[8..]);
+        write_list(out, self.sender_ssrc, self.media_ssrc, &self.entries);
         Ok(())
     }
 }

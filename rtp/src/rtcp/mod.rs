@@ -285,13 +285,7 @@ fn write_packet(body: &dyn Body, out: &mut [u8]) -> Result<usize, RtcpError> {
 impl<'a> RtcpPacket<'a> {
     /// Appends the packet to `out`.
     pub fn write_vec(&self, out: &mut Vec<u8>) -> Result<usize, RtcpError> {
-        let start = out.len();
-        out.resize(start + self.encoded_len(), 0);
-        let result = self.write(&mut out[start..]);
-        if result.is_err() {
-            out.truncate(start);
-        }
-        result
+        crate::append_with(out, self.encoded_len(), |buf| self.write(buf))
     }
 }
 
