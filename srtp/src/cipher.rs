@@ -17,7 +17,10 @@ type AesCtr<'a> = ctr::Ctr128BE<&'a aes::Aes128Enc>;
 const E_FLAG: u32 = 1 << 31;
 
 /// One direction's keys for SRTP or for SRTCP.
-#[allow(clippy::large_enum_variant, reason = "two per context, kept inline to avoid a pointer chase per packet")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "two per context, kept inline to avoid a pointer chase per packet"
+)]
 pub(crate) enum Transform {
     /// AES-128-CM with HMAC-SHA1.
     Cm {
