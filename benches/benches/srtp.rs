@@ -1,6 +1,6 @@
 //! SRTP protect and unprotect, 160-byte and 1200-byte payloads, every profile: sansrtc-srtp beside
 //! crates.io `webrtc-srtp`, libsrtp 2 (Debian `libsrtp2-dev`, through the FFI shim below) and the
-//! raw crypto on the same bytes (ring AES-GCM seal/open; RustCrypto AES-CTR + ring HMAC-SHA1, the
+//! raw crypto on the same bytes (ring AES-GCM seal/open; RustCrypto AES-CTR + HMAC-SHA1, the
 //! primitives sansrtc-srtp uses).
 //!
 //! In-place implementations (sansrtc, libsrtp, raw) copy the packet into their buffer inside the
@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use aes::cipher::{InnerIvInit, KeyInit, StreamCipher};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use hmac::Mac;
 use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
-use ring::hmac;
 use sansrtc_srtp::{Config, Context, Profile};
 
 const SSRC: u32 = 0xCAFE_BABE;
@@ -85,7 +85,7 @@ fn cycle<R>(
 /// The raw crypto of one profile: what protecting a packet costs at the least.
 enum Raw {
     Gcm(LessSafeKey),
-    Cm(aes::Aes128Enc, hmac::Key, usize),
+    Cm(aes::Aes128Enc, hmac::Hmac<sha1::Sha1>, usize),
 }
 
 impl Raw {
@@ -99,7 +99,7 @@ impl Raw {
             )),
             _ => Self::Cm(
                 aes::Aes128Enc::new(&[7; 16].into()),
-                hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &[9; 20]),
+                <hmac::Hmac<sha1::Sha1> as Mac>::new_from_slice(&[9; 20]).unwrap(),
                 profile.rtp_tag_len(),
             ),
         }
@@ -125,11 +125,11 @@ impl Raw {
                     &[1; 16].into(),
                 );
                 ctr::Ctr128BE::from_core(core).apply_keystream(&mut buf[12..]);
-                let mut ctx = hmac::Context::with_key(key);
-                ctx.update(buf);
-                ctx.update(&[0; 4]);
-                let tag = ctx.sign();
-                buf.extend_from_slice(&tag.as_ref()[..*tag_len]);
+                let mut mac = key.clone();
+                mac.update(buf);
+                mac.update(&[0; 4]);
+                let tag = mac.finalize().into_bytes();
+                buf.extend_from_slice(&tag[..*tag_len]);
             }
         }
     }
@@ -150,11 +150,11 @@ impl Raw {
             }
             Self::Cm(aes, key, tag_len) => {
                 let end = buf.len() - tag_len;
-                let mut ctx = hmac::Context::with_key(key);
-                ctx.update(&buf[..end]);
-                ctx.update(&[0; 4]);
-                let tag = ctx.sign();
-                assert!(ring_eq(&tag.as_ref()[..*tag_len], &buf[end..]));
+                let mut mac = key.clone();
+                mac.update(&buf[..end]);
+                mac.update(&[0; 4]);
+                let tag = mac.finalize().into_bytes();
+                assert!(ring_eq(&tag[..*tag_len], &buf[end..]));
                 let core = ctr::CtrCore::<&aes::Aes128Enc, ctr::flavors::Ctr128BE>::inner_iv_init(
                     aes,
                     &[1; 16].into(),

@@ -1,9 +1,12 @@
 //! The per-key packet transforms: AES-CM + HMAC-SHA1 (RFC 3711 sections 4.1.1 and 4.2) and AES-GCM
 //! (RFC 7714 sections 8 and 9), with key schedules and HMAC state computed once per key.
+//!
+//! AES-GCM comes from ring; AES-CTR from RustCrypto `aes` + `ctr` (ring has no CTR mode), and
+//! HMAC-SHA1 from RustCrypto `hmac` + `sha1`.
 
 use aes::cipher::{InnerIvInit, KeyInit, StreamCipher};
+use hmac::Mac;
 use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
-use ring::hmac;
 use subtle::ConstantTimeEq;
 
 use crate::error::Error;
@@ -12,6 +15,11 @@ use crate::profile::Profile;
 
 /// AES-128 in counter mode over a borrowed key schedule: nothing is expanded per packet.
 type AesCtr<'a> = ctr::Ctr128BE<&'a aes::Aes128Enc>;
+
+/// HMAC-SHA1 from RustCrypto: its SHA-1 uses the SHA extensions where the CPU has them, about
+/// four times faster than ring's portable SHA-1 on 1200-byte packets (measured; see STATUS.md).
+/// The keyed state (inner and outer pads already hashed) is computed once and cloned per packet.
+type HmacSha1 = hmac::Hmac<sha1::Sha1>;
 
 /// E flag of the SRTCP trailer: the packet is encrypted.
 const E_FLAG: u32 = 1 << 31;
@@ -26,7 +34,7 @@ pub(crate) enum Transform {
     Cm {
         aes: aes::Aes128Enc,
         salt: [u8; 14],
-        hmac: hmac::Key,
+        hmac: HmacSha1,
         tag_len: usize,
     },
     /// AES-GCM (128 or 256).
@@ -82,7 +90,7 @@ impl Transform {
             Profile::Aes128CmHmacSha1_80 | Profile::Aes128CmHmacSha1_32 => Self::Cm {
                 aes: aes::Aes128Enc::new(key.into()),
                 salt: salt.try_into().expect("AES-CM session salt is 14 bytes"),
-                hmac: hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, auth),
+                hmac: <HmacSha1 as Mac>::new_from_slice(auth).expect("HMAC takes any key length"),
                 tag_len: if rtcp {
                     profile.rtcp_tag_len()
                 } else {
@@ -126,7 +134,7 @@ impl Transform {
                 let (packet, tag) = buf.split_at_mut(end);
                 cm_apply(aes, &cm_iv(salt, ssrc, index), &mut packet[header_len..]);
                 let mac = cm_mac(hmac, packet, Some((index >> 16) as u32));
-                tag.copy_from_slice(&mac.as_ref()[..*tag_len]);
+                tag.copy_from_slice(&mac[..*tag_len]);
                 Ok(())
             }
             Self::Gcm { key, salt } => {
@@ -162,7 +170,7 @@ impl Transform {
                 let end = buf.len() - tag_len;
                 let (packet, tag) = buf.split_at_mut(end);
                 let mac = cm_mac(hmac, packet, Some((index >> 16) as u32));
-                if !bool::from(mac.as_ref()[..*tag_len].ct_eq(tag)) {
+                if !bool::from(mac[..*tag_len].ct_eq(tag)) {
                     return Err(Error::AuthenticationFailed);
                 }
                 cm_apply(aes, &cm_iv(salt, ssrc, index), &mut packet[header_len..]);
@@ -201,7 +209,7 @@ impl Transform {
                 buf[len..len + 4].copy_from_slice(&trailer);
                 let (authenticated, tag) = buf.split_at_mut(len + 4);
                 let mac = cm_mac(hmac, authenticated, None);
-                tag.copy_from_slice(&mac.as_ref()[..*tag_len]);
+                tag.copy_from_slice(&mac[..*tag_len]);
                 Ok(())
             }
             Self::Gcm { key, salt } => {
@@ -240,7 +248,7 @@ impl Transform {
             } => {
                 let (authenticated, tag) = buf.split_at_mut(n - tag_len);
                 let mac = cm_mac(hmac, authenticated, None);
-                if !bool::from(mac.as_ref()[..*tag_len].ct_eq(tag)) {
+                if !bool::from(mac[..*tag_len].ct_eq(tag)) {
                     return Err(Error::AuthenticationFailed);
                 }
                 let end = n - tag_len - 4;
@@ -300,13 +308,13 @@ fn cm_apply(aes: &aes::Aes128Enc, iv: &[u8; 16], data: &mut [u8]) {
 }
 
 #[inline]
-fn cm_mac(key: &hmac::Key, authenticated: &[u8], roc: Option<u32>) -> hmac::Tag {
-    let mut ctx = hmac::Context::with_key(key);
-    ctx.update(authenticated);
+fn cm_mac(key: &HmacSha1, authenticated: &[u8], roc: Option<u32>) -> [u8; 20] {
+    let mut mac = key.clone();
+    mac.update(authenticated);
     if let Some(roc) = roc {
-        ctx.update(&roc.to_be_bytes());
+        mac.update(&roc.to_be_bytes());
     }
-    ctx.sign()
+    mac.finalize().into_bytes().into()
 }
 
 /// RFC 7714 section 8.1: salt XOR (00 00 || SSRC || ROC || SEQ).
