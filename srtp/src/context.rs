@@ -26,9 +26,11 @@ pub struct Config {
     /// Most SSRCs the context keeps state for; a packet of one more is refused with
     /// [`Error::TooManySsrcs`]. Default 64.
     pub max_ssrcs: usize,
-    /// SRTP replay window in packets, rounded up to a multiple of 64. Default 1024.
+    /// SRTP replay window in packets, rounded up to a multiple of 64, at most 32768.
+    /// Default 1024.
     pub replay_window: usize,
-    /// SRTCP replay window in packets, rounded up to a multiple of 64. Default 1024.
+    /// SRTCP replay window in packets, rounded up to a multiple of 64, at most 32768.
+    /// Default 1024.
     pub rtcp_replay_window: usize,
     /// Whether a packet of an SSRC the context has no state for creates it. When false, only
     /// SSRCs added with [`Context::add_ssrc`] are accepted. Default true.

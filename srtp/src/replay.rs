@@ -2,6 +2,10 @@
 
 use crate::error::Error;
 
+/// Largest replay window, in packets (as libsrtp): bounds the memory a context's configuration
+/// can ask for per SSRC.
+pub(crate) const MAX_WINDOW: usize = 32768;
+
 /// A replay window of `size` indices below the highest index accepted so far.
 ///
 /// The bitmap is a ring indexed by `index % size`; `size` is a multiple of 64.
@@ -12,9 +16,10 @@ pub(crate) struct ReplayWindow {
 }
 
 impl ReplayWindow {
-    /// A window of `size` packets, rounded up to a multiple of 64 (at least 64).
+    /// A window of `size` packets, rounded up to a multiple of 64 and kept within
+    /// [64, [`MAX_WINDOW`]].
     pub(crate) fn new(size: usize) -> Self {
-        let words = size.div_ceil(64).max(1);
+        let words = size.min(MAX_WINDOW).div_ceil(64).max(1);
         Self {
             highest: None,
             bits: vec![0; words].into_boxed_slice(),
@@ -87,6 +92,8 @@ mod tests {
     fn window() {
         let mut w = ReplayWindow::new(100);
         assert_eq!(w.size(), 128);
+        assert_eq!(ReplayWindow::new(0).size(), 64);
+        assert_eq!(ReplayWindow::new(usize::MAX).size(), MAX_WINDOW as u64);
         for i in [100, 102, 101, 200] {
             w.check(i).unwrap();
             w.accept(i);

@@ -319,6 +319,12 @@ fn dtls_keying_material_halves() {
 }
 
 #[test]
+fn context_is_send() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Context>();
+}
+
+#[test]
 fn bytes_mut_in_place() {
     let (mut tx, mut rx) = pair(Profile::AeadAes128Gcm, Config::default());
     let plain = rtp(7, 7, 100);

@@ -1,5 +1,8 @@
 //! A counting global allocator proves that protect and unprotect allocate nothing once a stream's
 //! state exists and the buffer has tailroom.
+//!
+//! Runs without the libtest harness (`harness = false`) so that no other thread allocates while
+//! the counting region is open: `main` is the only thread.
 
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use std::alloc::System;
@@ -9,7 +12,12 @@ use sansrtc_srtp::{Config, Context, Profile};
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-#[test]
+fn main() {
+    the_counter_sees_allocations();
+    steady_state_protect_and_unprotect_allocate_nothing();
+    println!("no_alloc: steady-state protect and unprotect allocated nothing, every profile");
+}
+
 fn steady_state_protect_and_unprotect_allocate_nothing() {
     for profile in Profile::ALL {
         let key = vec![0x11; profile.key_len()];
@@ -55,4 +63,16 @@ fn steady_state_protect_and_unprotect_allocate_nothing() {
         assert_eq!(stats.reallocations, 0, "{profile:?}: {stats:?}");
         assert_eq!(stats.deallocations, 0, "{profile:?}: {stats:?}");
     }
+}
+
+/// The allocating convenience API does allocate: the counter is live.
+fn the_counter_sees_allocations() {
+    let profile = Profile::AeadAes128Gcm;
+    let mut tx = Context::new(profile, &[1; 16], &[2; 12], Config::default()).unwrap();
+    let packet = [0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 42];
+    tx.protect_rtp_to_vec(&packet).unwrap();
+    let region = Region::new(GLOBAL);
+    let protected = tx.protect_rtp_to_vec(&packet).unwrap();
+    assert!(region.change().allocations >= 1);
+    drop(protected);
 }
