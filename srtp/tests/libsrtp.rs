@@ -15,7 +15,11 @@ fn ensure_libsrtp() {
         .args(["-s", "libsrtp2-dev"])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !installed {
+    let has_cc = Command::new("cc")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !installed || !has_cc {
         let update = Command::new("apt-get")
             .args(["update", "-qq"])
             .status()
