@@ -83,7 +83,10 @@ fn cycle<R>(
 }
 
 /// The raw crypto of one profile: what protecting a packet costs at the least.
-#[allow(clippy::large_enum_variant, reason = "one per benchmark, inline like the context's")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per benchmark, inline like the context's"
+)]
 enum Raw {
     Gcm(LessSafeKey),
     Cm(aes::Aes128Enc, hmac::Hmac<sha1::Sha1>, usize),

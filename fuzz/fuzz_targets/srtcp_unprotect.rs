@@ -6,13 +6,24 @@ use libfuzzer_sys::fuzz_target;
 use sansrtc_srtp::{Config, Context, Profile};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&selector, packet)) = data.split_first() else { return };
+    let Some((&selector, packet)) = data.split_first() else {
+        return;
+    };
     let profile = Profile::ALL[usize::from(selector) % Profile::ALL.len()];
     let key = vec![0x42; profile.key_len()];
     let salt = vec![0x17; profile.salt_len()];
-    let mut rx = Context::new(profile, &key, &salt, Config { max_ssrcs: 2, ..Config::default() })
-        .expect("lengths match the profile");
-    let mut tx = Context::new(profile, &key, &salt, Config::default()).expect("lengths match the profile");
+    let mut rx = Context::new(
+        profile,
+        &key,
+        &salt,
+        Config {
+            max_ssrcs: 2,
+            ..Config::default()
+        },
+    )
+    .expect("lengths match the profile");
+    let mut tx =
+        Context::new(profile, &key, &salt, Config::default()).expect("lengths match the profile");
 
     let mut buf = packet.to_vec();
     let first = rx.unprotect_rtcp(&mut buf);
@@ -23,8 +34,11 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut plain = packet.to_vec();
     if tx.protect_rtcp(&mut plain).is_ok() {
-        let mut rx2 = Context::new(profile, &key, &salt, Config::default()).expect("lengths match the profile");
-        let n = rx2.unprotect_rtcp(&mut plain).expect("own packet authenticates");
+        let mut rx2 = Context::new(profile, &key, &salt, Config::default())
+            .expect("lengths match the profile");
+        let n = rx2
+            .unprotect_rtcp(&mut plain)
+            .expect("own packet authenticates");
         assert_eq!(&plain[..n], packet);
     }
 });

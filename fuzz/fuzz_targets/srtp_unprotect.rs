@@ -6,13 +6,24 @@ use libfuzzer_sys::fuzz_target;
 use sansrtc_srtp::{Config, Context, Profile};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&selector, packet)) = data.split_first() else { return };
+    let Some((&selector, packet)) = data.split_first() else {
+        return;
+    };
     let profile = Profile::ALL[usize::from(selector) % Profile::ALL.len()];
     let key = vec![0x42; profile.key_len()];
     let salt = vec![0x17; profile.salt_len()];
-    let mut rx = Context::new(profile, &key, &salt, Config { max_ssrcs: 2, ..Config::default() })
-        .expect("lengths match the profile");
-    let mut tx = Context::new(profile, &key, &salt, Config::default()).expect("lengths match the profile");
+    let mut rx = Context::new(
+        profile,
+        &key,
+        &salt,
+        Config {
+            max_ssrcs: 2,
+            ..Config::default()
+        },
+    )
+    .expect("lengths match the profile");
+    let mut tx =
+        Context::new(profile, &key, &salt, Config::default()).expect("lengths match the profile");
 
     let mut buf = packet.to_vec();
     let first = rx.unprotect_rtp(&mut buf);
@@ -24,8 +35,11 @@ fuzz_target!(|data: &[u8]| {
     // The same bytes as a plaintext packet: protect, then unprotect must give them back.
     let mut plain = packet.to_vec();
     if tx.protect_rtp(&mut plain).is_ok() {
-        let mut rx2 = Context::new(profile, &key, &salt, Config::default()).expect("lengths match the profile");
-        let n = rx2.unprotect_rtp(&mut plain).expect("own packet authenticates");
+        let mut rx2 = Context::new(profile, &key, &salt, Config::default())
+            .expect("lengths match the profile");
+        let n = rx2
+            .unprotect_rtp(&mut plain)
+            .expect("own packet authenticates");
         assert_eq!(&plain[..n], packet);
     }
 });
