@@ -1,0 +1,78 @@
+//! A counting global allocator proves that protect and unprotect allocate nothing once a stream's
+//! state exists and the buffer has tailroom.
+//!
+//! Runs without the libtest harness (`harness = false`) so that no other thread allocates while
+//! the counting region is open: `main` is the only thread.
+
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use std::alloc::System;
+
+use sansrtc_srtp::{Config, Context, Profile};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+fn main() {
+    the_counter_sees_allocations();
+    steady_state_protect_and_unprotect_allocate_nothing();
+    println!("no_alloc: steady-state protect and unprotect allocated nothing, every profile");
+}
+
+fn steady_state_protect_and_unprotect_allocate_nothing() {
+    for profile in Profile::ALL {
+        let key = vec![0x11; profile.key_len()];
+        let salt = vec![0x22; profile.salt_len()];
+        let mut tx = Context::new(profile, &key, &salt, Config::default()).unwrap();
+        let mut rx = Context::new(profile, &key, &salt, Config::default()).unwrap();
+        let mut rtp = Vec::with_capacity(1300);
+        let mut rtcp = Vec::with_capacity(200);
+        let mut bytes = bytes::BytesMut::with_capacity(1300);
+
+        let mut run = |seq: u16| {
+            rtp.clear();
+            rtp.extend_from_slice(&[0x80, 96]);
+            rtp.extend_from_slice(&seq.to_be_bytes());
+            rtp.extend_from_slice(&[0, 0, 0, 1, 0xCA, 0xFE, 0xBA, 0xBE]);
+            rtp.resize(12 + 1200, 0x5A);
+            tx.protect_rtp(&mut rtp).unwrap();
+            assert_eq!(rx.unprotect_rtp(&mut rtp).unwrap(), 1212);
+
+            bytes.clear();
+            bytes.extend_from_slice(&rtp[..172]);
+            bytes[11] ^= 1; // another SSRC: this one is protected a second time
+            tx.protect_rtp(&mut bytes).unwrap();
+            rx.unprotect_rtp(&mut bytes).unwrap();
+
+            rtcp.clear();
+            rtcp.extend_from_slice(&[0x81, 201, 0, 7, 0xCA, 0xFE, 0xBA, 0xBE]);
+            rtcp.resize(32, 7);
+            tx.protect_rtcp(&mut rtcp).unwrap();
+            assert_eq!(rx.unprotect_rtcp(&mut rtcp).unwrap(), 32);
+        };
+        // Warm up: creates the per-SSRC state (the only allocation, once per SSRC).
+        run(65000);
+        let region = Region::new(GLOBAL);
+        for seq in 65001..=65535u16 {
+            run(seq);
+        }
+        for seq in 0..1000u16 {
+            run(seq);
+        }
+        let stats = region.change();
+        assert_eq!(stats.allocations, 0, "{profile:?}: {stats:?}");
+        assert_eq!(stats.reallocations, 0, "{profile:?}: {stats:?}");
+        assert_eq!(stats.deallocations, 0, "{profile:?}: {stats:?}");
+    }
+}
+
+/// The allocating convenience API does allocate: the counter is live.
+fn the_counter_sees_allocations() {
+    let profile = Profile::AeadAes128Gcm;
+    let mut tx = Context::new(profile, &[1; 16], &[2; 12], Config::default()).unwrap();
+    let packet = [0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 42];
+    tx.protect_rtp_to_vec(&packet).unwrap();
+    let region = Region::new(GLOBAL);
+    let protected = tx.protect_rtp_to_vec(&packet).unwrap();
+    assert!(region.change().allocations >= 1);
+    drop(protected);
+}
