@@ -4,20 +4,27 @@
 //! replaced by the length the message has when that attribute is its last one. The prefix is fed to
 //! the hash in three pieces (type, adjusted length, rest), so nothing is copied.
 
+use ::hmac::{Hmac, Mac};
 use md5::{Digest, Md5};
-use ring::hmac;
+use ring::hmac as ring_hmac;
+use sha1::Sha1;
 
 use crate::stun::FINGERPRINT_XOR;
 
-/// A STUN integrity key, with its HMAC-SHA1 and HMAC-SHA256 forms prepared once.
+/// A STUN integrity key, with its HMAC-SHA1 and HMAC-SHA256 forms prepared once (the inner and
+/// outer pad states are hashed at construction, so a check costs only the message's blocks).
+///
+/// HMAC-SHA256 comes from `ring`. HMAC-SHA1 comes from RustCrypto's `hmac` and `sha1`, which use
+/// the CPU's SHA extensions when present; `ring`'s SHA-1 is portable code and made integrity
+/// checks about three times slower.
 ///
 /// Short-term credentials (ICE) use the password itself; long-term credentials (TURN) use
 /// MD5("username:realm:password") or, with PASSWORD-ALGORITHM SHA-256, its SHA-256 form. Passwords
 /// are used as given (the caller applies OpaqueString/SASLprep if it needs to).
 #[derive(Clone)]
 pub struct IntegrityKey {
-    sha1: hmac::Key,
-    sha256: hmac::Key,
+    sha1: Hmac<Sha1>,
+    sha256: ring_hmac::Key,
 }
 
 impl std::fmt::Debug for IntegrityKey {
@@ -30,8 +37,8 @@ impl IntegrityKey {
     /// A key from raw key bytes.
     pub fn from_bytes(key: &[u8]) -> Self {
         IntegrityKey {
-            sha1: hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, key),
-            sha256: hmac::Key::new(hmac::HMAC_SHA256, key),
+            sha1: Hmac::<Sha1>::new_from_slice(key).expect("HMAC accepts keys of any length"),
+            sha256: ring_hmac::Key::new(ring_hmac::HMAC_SHA256, key),
         }
     }
 
@@ -63,15 +70,15 @@ impl IntegrityKey {
     }
 
     /// HMAC-SHA1 of a message prefix whose length field is replaced by `adjusted_len`.
-    pub(crate) fn sha1_over(&self, prefix: &[u8], adjusted_len: u16) -> hmac::Tag {
-        let mut ctx = hmac::Context::with_key(&self.sha1);
+    pub(crate) fn sha1_over(&self, prefix: &[u8], adjusted_len: u16) -> [u8; 20] {
+        let mut ctx = self.sha1.clone();
         feed(prefix, adjusted_len, |b| ctx.update(b));
-        ctx.sign()
+        ctx.finalize().into_bytes().into()
     }
 
     /// HMAC-SHA256 of a message prefix whose length field is replaced by `adjusted_len`.
-    pub(crate) fn sha256_over(&self, prefix: &[u8], adjusted_len: u16) -> hmac::Tag {
-        let mut ctx = hmac::Context::with_key(&self.sha256);
+    pub(crate) fn sha256_over(&self, prefix: &[u8], adjusted_len: u16) -> ring_hmac::Tag {
+        let mut ctx = ring_hmac::Context::with_key(&self.sha256);
         feed(prefix, adjusted_len, |b| ctx.update(b));
         ctx.sign()
     }
