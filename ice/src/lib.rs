@@ -2,8 +2,12 @@
 //!
 //! Implemented so far: STUN messages (zero-copy view, builder, every RFC 8489 / ICE / TURN
 //! attribute, MESSAGE-INTEGRITY(-SHA256), FINGERPRINT), client transactions with retransmission,
-//! and the STUN [`responder`]. The ICE agent and TURN client are work in progress (issue 5).
+//! the STUN [`responder`], and the ICE agent's foundation: [`candidate`]s (priorities,
+//! foundations, SDP attribute) and the [`checklist`] (pairing, pruning, limits, pair states, check
+//! order). The ICE agent state machine and the TURN client are work in progress (issue 5).
 
+pub mod candidate;
+pub mod checklist;
 pub mod responder;
 pub mod rng;
 pub mod stun;

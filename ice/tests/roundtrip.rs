@@ -249,3 +249,26 @@ fn exercise(bytes: &[u8]) {
         let _ = (m.username(), m.xor_mapped_address(), m.error_code());
     }
 }
+
+proptest! {
+    #[test]
+    fn candidate_parser_is_total(s in "\\PC{0,120}") {
+        let _ = sansrtc_ice::candidate::Candidate::parse(&s);
+    }
+
+    #[test]
+    fn candidate_format_parse_round_trip(
+        foundation in "[a-zA-Z0-9+/]{1,32}",
+        component in 1u16..=256,
+        priority in any::<u32>(),
+        addr in socket_addr(),
+        kind in 0u8..4,
+        related in proptest::option::of(socket_addr()),
+    ) {
+        use sansrtc_ice::candidate::{Candidate, CandidateAddress, CandidateKind};
+        let kind = [CandidateKind::Host, CandidateKind::ServerReflexive,
+            CandidateKind::PeerReflexive, CandidateKind::Relayed][kind as usize];
+        let c = Candidate { foundation, component, priority, address: CandidateAddress::Ip(addr), kind, related };
+        prop_assert_eq!(Candidate::parse(&c.to_string()).unwrap(), c);
+    }
+}
