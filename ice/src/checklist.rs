@@ -326,6 +326,18 @@ impl Checklist {
         }
     }
 
+    /// Puts a pair back to waiting and queues a triggered check on it, whatever its state (after
+    /// a 487 role conflict the same pair is checked again).
+    pub fn retry(&mut self, id: PairId) {
+        let Some(p) = self.pairs.iter_mut().find(|p| p.id == id) else {
+            return;
+        };
+        p.state = PairState::Waiting;
+        if !self.triggered.contains(&id) {
+            self.triggered.push_back(id);
+        }
+    }
+
     /// Picks the pair to check next (triggered first, then the highest-priority waiting pair,
     /// then unfreezing by foundation, RFC 8445 6.1.4.2) and marks it in progress.
     pub fn next_check(&mut self) -> Option<PairId> {

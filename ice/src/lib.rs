@@ -6,6 +6,7 @@
 //! foundations, SDP attribute) and the [`checklist`] (pairing, pruning, limits, pair states, check
 //! order). The ICE agent state machine and the TURN client are work in progress (issue 5).
 
+pub mod agent;
 pub mod candidate;
 pub mod checklist;
 pub mod responder;

@@ -1,0 +1,743 @@
+//! A first ICE agent (RFC 8445), sans-IO, for one component over UDP: host candidates given by
+//! the caller, remote candidates from signalling (trickled or not), paced connectivity checks with
+//! retransmission, answers to the peer's checks, peer-reflexive remote candidates, triggered
+//! checks, role-conflict resolution (487) and regular nomination.
+//!
+//! Not yet: server-reflexive and relayed gathering, consent freshness, keepalives, ICE restart,
+//! ICE-lite, several components.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::candidate::{Candidate, CandidateAddress, CandidateKind, Foundations, priority};
+use crate::checklist::{Checklist, ChecklistConfig, PairId, PairState, RemoteCandidateError};
+use crate::rng::Rng;
+use crate::stun::attribute::{self as attr, Attribute};
+use crate::stun::{
+    IntegrityKey, MessageBuilder, MessageClass, MessageType, StunMessage, TransactionId,
+};
+
+/// The single component this agent handles (RTP and RTCP multiplexed, or a data channel).
+pub const COMPONENT: u16 = 1;
+
+/// Agent configuration.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// Start as the controlling agent (the offerer, in WebRTC).
+    pub controlling: bool,
+    /// Our username fragment.
+    pub local_ufrag: String,
+    /// Our password.
+    pub local_password: String,
+    /// Pacing between new checks (`Ta`, RFC 8445 14.2; default 50 ms).
+    pub ta: Duration,
+    /// Initial retransmission timeout of a check (default 250 ms).
+    pub check_rto: Duration,
+    /// Requests sent per check before it fails (default 7).
+    pub check_max_requests: u32,
+    /// Limits of the check list.
+    pub checklist: ChecklistConfig,
+    /// Most local candidates.
+    pub max_local_candidates: usize,
+}
+
+impl AgentConfig {
+    /// A configuration with the given role and credentials and default timers and limits.
+    pub fn new(controlling: bool, local_ufrag: &str, local_password: &str) -> Self {
+        AgentConfig {
+            controlling,
+            local_ufrag: local_ufrag.into(),
+            local_password: local_password.into(),
+            ta: Duration::from_millis(50),
+            check_rto: Duration::from_millis(250),
+            check_max_requests: 7,
+            checklist: ChecklistConfig::default(),
+            max_local_candidates: 16,
+        }
+    }
+}
+
+/// ICE connection state (RFC 8445 / W3C `RTCIceConnectionState` subset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectionState {
+    /// Nothing checked yet.
+    New,
+    /// Checks are running.
+    Checking,
+    /// A pair is selected.
+    Connected,
+    /// Every pair failed.
+    Failed,
+}
+
+/// Something the application must know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentEvent {
+    /// The connection state changed.
+    StateChanged(ConnectionState),
+    /// The selected pair changed: send application data from `local` to `remote`.
+    SelectedPair {
+        /// Local address (base) to send from.
+        local: SocketAddr,
+        /// Remote address to send to.
+        remote: SocketAddr,
+    },
+}
+
+/// A datagram to send from one of our local addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentTransmit {
+    /// The local address (a base given to [`Agent::add_host_candidate`]) to send from.
+    pub source: SocketAddr,
+    /// Where to send it.
+    pub destination: SocketAddr,
+    /// The bytes.
+    pub contents: Vec<u8>,
+}
+
+/// Counters of an [`Agent`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AgentStats {
+    /// Check requests sent, retransmissions included.
+    pub checks_sent: u64,
+    /// Check requests received and answered with success.
+    pub checks_answered: u64,
+    /// STUN messages dropped because authentication failed.
+    pub auth_failures: u64,
+    /// Role conflicts resolved (487 sent or role switched).
+    pub role_conflicts: u64,
+    /// Datagrams that were not STUN for us.
+    pub ignored: u64,
+}
+
+#[derive(Debug)]
+struct Check {
+    id: TransactionId,
+    pair: PairId,
+    local: SocketAddr,
+    remote: SocketAddr,
+    request: Vec<u8>,
+    sent: u32,
+    interval: Duration,
+    deadline: Instant,
+    use_candidate: bool,
+}
+
+/// The ICE agent.
+#[derive(Debug)]
+pub struct Agent<R> {
+    config: AgentConfig,
+    rng: R,
+    controlling: bool,
+    tie_breaker: u64,
+    local_key: IntegrityKey,
+    remote: Option<(String, IntegrityKey)>,
+    locals: Vec<Candidate>,
+    foundations: Foundations,
+    checklist: Checklist,
+    checks: Vec<Check>,
+    next_pace: Option<Instant>,
+    state: ConnectionState,
+    selected: Option<PairId>,
+    nominating: Option<PairId>,
+    prflx_count: u32,
+    transmits: VecDeque<AgentTransmit>,
+    events: VecDeque<AgentEvent>,
+    stats: AgentStats,
+}
+
+const MAX_MESSAGE: usize = 512;
+
+impl<R: Rng> Agent<R> {
+    /// Creates an agent; the tie-breaker is drawn from `rng`.
+    pub fn new(config: AgentConfig, mut rng: R) -> Self {
+        let tie_breaker = rng.next_u64();
+        Agent {
+            controlling: config.controlling,
+            local_key: IntegrityKey::short_term(&config.local_password),
+            checklist: Checklist::new(config.checklist.clone(), config.controlling),
+            config,
+            rng,
+            tie_breaker,
+            remote: None,
+            locals: Vec::new(),
+            foundations: Foundations::new(),
+            checks: Vec::new(),
+            next_pace: None,
+            state: ConnectionState::New,
+            selected: None,
+            nominating: None,
+            prflx_count: 0,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: AgentStats::default(),
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> AgentStats {
+        self.stats
+    }
+
+    /// Whether the agent is currently controlling.
+    pub fn is_controlling(&self) -> bool {
+        self.controlling
+    }
+
+    /// The connection state.
+    pub fn state(&self) -> ConnectionState {
+        self.state
+    }
+
+    /// The check list.
+    pub fn checklist(&self) -> &Checklist {
+        &self.checklist
+    }
+
+    /// The selected pair `(local, remote)`.
+    pub fn selected_pair(&self) -> Option<(SocketAddr, SocketAddr)> {
+        let p = self.checklist.pair(self.selected?)?;
+        Some((p.local, p.remote))
+    }
+
+    /// Adds a host candidate on a local socket address and returns it for signalling.
+    /// Returns `None` when `max_local_candidates` is reached or the address is already known.
+    pub fn add_host_candidate(&mut self, addr: SocketAddr) -> Option<Candidate> {
+        if self.locals.len() >= self.config.max_local_candidates
+            || self.locals.iter().any(|c| c.socket_addr() == Some(addr))
+        {
+            return None;
+        }
+        let local_pref = 65535 - self.locals.len() as u16;
+        let c = Candidate {
+            foundation: self
+                .foundations
+                .foundation(CandidateKind::Host, addr.ip(), None),
+            component: COMPONENT,
+            priority: priority(CandidateKind::Host.type_preference(), local_pref, COMPONENT),
+            address: CandidateAddress::Ip(addr),
+            kind: CandidateKind::Host,
+            related: None,
+        };
+        self.locals.push(c.clone());
+        self.checklist.add_local(c.clone(), addr);
+        Some(c)
+    }
+
+    /// Sets the peer's username fragment and password (from its SDP).
+    pub fn set_remote_credentials(&mut self, ufrag: &str, password: &str) {
+        self.remote = Some((ufrag.to_owned(), IntegrityKey::short_term(password)));
+    }
+
+    /// Adds a remote candidate (from SDP or trickled).
+    pub fn add_remote_candidate(
+        &mut self,
+        candidate: Candidate,
+    ) -> Result<(), RemoteCandidateError> {
+        if candidate.component != COMPONENT {
+            return Ok(());
+        }
+        self.checklist.add_remote(candidate)
+    }
+
+    fn set_state(&mut self, state: ConnectionState) {
+        if self.state != state {
+            self.state = state;
+            self.events.push_back(AgentEvent::StateChanged(state));
+        }
+    }
+
+    fn local_priority_prflx(&self, base: SocketAddr) -> u32 {
+        let idx = self
+            .locals
+            .iter()
+            .position(|c| c.socket_addr() == Some(base))
+            .unwrap_or(0);
+        priority(
+            CandidateKind::PeerReflexive.type_preference(),
+            65535 - idx as u16,
+            COMPONENT,
+        )
+    }
+
+    /// Handles a datagram received on local address `destination` from `source`. Returns `true`
+    /// if it was a STUN message for this agent (consumed), `false` if the caller should treat it
+    /// as application data (DTLS, RTP, ...).
+    pub fn handle_receive(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+    ) -> bool {
+        let Ok(m) = StunMessage::parse(datagram) else {
+            self.stats.ignored += 1;
+            return false;
+        };
+        if m.has_fingerprint() && m.verify_fingerprint().is_err() {
+            self.stats.ignored += 1;
+            return true;
+        }
+        match m.class() {
+            MessageClass::Request => self.handle_request(now, source, destination, &m),
+            MessageClass::SuccessResponse | MessageClass::ErrorResponse => {
+                self.handle_response(now, source, destination, &m)
+            }
+            MessageClass::Indication => {}
+        }
+        true
+    }
+
+    fn respond(
+        &mut self,
+        source: SocketAddr,
+        destination: SocketAddr,
+        message_type: MessageType,
+        id: TransactionId,
+        build: impl FnOnce(&mut MessageBuilder<'_>) -> Result<(), crate::stun::StunError>,
+        with_integrity: bool,
+    ) {
+        let mut buf = [0u8; MAX_MESSAGE];
+        let Ok(mut b) = MessageBuilder::new(&mut buf, message_type, id) else {
+            return;
+        };
+        let ok = build(&mut b).is_ok()
+            && (!with_integrity || b.add_message_integrity(&self.local_key).is_ok())
+            && b.add_fingerprint().is_ok();
+        if ok {
+            let n = b.finish();
+            self.transmits.push_back(AgentTransmit {
+                source: destination,
+                destination: source,
+                contents: buf[..n].to_vec(),
+            });
+        }
+    }
+
+    fn handle_request(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        m: &StunMessage<'_>,
+    ) {
+        let id = m.transaction_id();
+        let error_type = MessageType::new(m.method(), MessageClass::ErrorResponse);
+        if m.message_type() != MessageType::BINDING_REQUEST {
+            self.respond(
+                source,
+                destination,
+                error_type,
+                id,
+                |b| {
+                    b.add(&Attribute::ErrorCode {
+                        code: 400,
+                        reason: "Bad Request",
+                    })
+                    .map(|_| ())
+                },
+                false,
+            );
+            return;
+        }
+        // Authentication first: a request failing it changes nothing (RFC 8445 7.3).
+        let username_ok = m.username().is_some_and(|u| {
+            u.strip_prefix(self.config.local_ufrag.as_str())
+                .is_some_and(|r| r.starts_with(':'))
+        });
+        if !username_ok || m.verify_message_integrity(&self.local_key).is_err() {
+            self.stats.auth_failures += 1;
+            let code = if m.username().is_none() || !m.has_message_integrity() {
+                400
+            } else {
+                401
+            };
+            self.respond(
+                source,
+                destination,
+                error_type,
+                id,
+                |b| {
+                    b.add(&Attribute::ErrorCode {
+                        code,
+                        reason: if code == 400 {
+                            "Bad Request"
+                        } else {
+                            "Unauthorized"
+                        },
+                    })
+                    .map(|_| ())
+                },
+                false,
+            );
+            return;
+        }
+        let unknown = m.unknown_comprehension_required();
+        if !unknown.is_empty() {
+            let list: Vec<u16> = unknown.to_vec();
+            self.respond(
+                source,
+                destination,
+                error_type,
+                id,
+                |b| {
+                    b.add(&Attribute::ErrorCode {
+                        code: 420,
+                        reason: "Unknown Attribute",
+                    })?;
+                    b.add(&Attribute::UnknownAttributes(attr::U16List::Values(&list)))
+                        .map(|_| ())
+                },
+                true,
+            );
+            return;
+        }
+        let Some(Ok(Attribute::Priority(peer_priority))) = m.get(attr::PRIORITY) else {
+            self.respond(
+                source,
+                destination,
+                error_type,
+                id,
+                |b| {
+                    b.add(&Attribute::ErrorCode {
+                        code: 400,
+                        reason: "Bad Request",
+                    })
+                    .map(|_| ())
+                },
+                true,
+            );
+            return;
+        };
+        // Role conflict (RFC 8445 7.3.1.1).
+        let their_controlling = match (m.get(attr::ICE_CONTROLLING), m.get(attr::ICE_CONTROLLED)) {
+            (Some(Ok(Attribute::IceControlling(t))), _) => Some((true, t)),
+            (_, Some(Ok(Attribute::IceControlled(t)))) => Some((false, t)),
+            _ => None,
+        };
+        if let Some((theirs, tb)) =
+            their_controlling.filter(|(theirs, _)| *theirs == self.controlling)
+        {
+            self.stats.role_conflicts += 1;
+            let we_win = self.tie_breaker >= tb;
+            // Both controlling: the larger tie-breaker stays controlling. Both controlled: the
+            // larger tie-breaker becomes controlling.
+            let keep_and_reject = if self.controlling { we_win } else { !we_win };
+            if keep_and_reject {
+                self.respond(
+                    source,
+                    destination,
+                    error_type,
+                    id,
+                    |b| {
+                        b.add(&Attribute::ErrorCode {
+                            code: 487,
+                            reason: "Role Conflict",
+                        })
+                        .map(|_| ())
+                    },
+                    true,
+                );
+                return;
+            }
+            self.switch_role(!self.controlling);
+        }
+        // Success response.
+        self.stats.checks_answered += 1;
+        self.respond(
+            source,
+            destination,
+            MessageType::BINDING_SUCCESS,
+            id,
+            |b| b.add(&Attribute::XorMappedAddress(source)).map(|_| ()),
+            true,
+        );
+
+        // Learn a peer-reflexive remote candidate, then trigger a check on the pair.
+        if self.checklist.find(destination, source).is_none()
+            && !self
+                .checklist
+                .remote_candidates()
+                .iter()
+                .any(|r| r.socket_addr() == Some(source))
+        {
+            self.prflx_count += 1;
+            let c = Candidate {
+                foundation: format!("prflx{}", self.prflx_count),
+                component: COMPONENT,
+                priority: peer_priority,
+                address: CandidateAddress::Ip(source),
+                kind: CandidateKind::PeerReflexive,
+                related: None,
+            };
+            let _ = self.checklist.add_remote(c);
+        }
+        let use_candidate = m.get_raw(attr::USE_CANDIDATE).is_some();
+        if let Some(pair) = self
+            .checklist
+            .find(destination, source)
+            .map(|p| (p.id, p.state))
+        {
+            let (pid, state) = pair;
+            if use_candidate && !self.controlling {
+                self.checklist.nominate(pid);
+                if state == PairState::Succeeded {
+                    self.select(pid);
+                }
+            }
+            if state != PairState::Succeeded {
+                self.checklist.trigger(pid);
+            }
+            self.schedule(now);
+        }
+    }
+
+    fn switch_role(&mut self, controlling: bool) {
+        self.controlling = controlling;
+        self.checklist.set_controlling(controlling);
+    }
+
+    fn select(&mut self, pid: PairId) {
+        if self.selected == Some(pid) {
+            return;
+        }
+        let Some(p) = self.checklist.pair(pid) else {
+            return;
+        };
+        let (local, remote) = (p.local, p.remote);
+        self.selected = Some(pid);
+        self.events
+            .push_back(AgentEvent::SelectedPair { local, remote });
+        self.set_state(ConnectionState::Connected);
+    }
+
+    fn handle_response(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        m: &StunMessage<'_>,
+    ) {
+        let id = m.transaction_id();
+        let Some(i) = self.checks.iter().position(|c| c.id == id) else {
+            self.stats.ignored += 1;
+            return;
+        };
+        let Some((_, key)) = &self.remote else { return };
+        if m.verify_message_integrity(key).is_err() {
+            // Not authentic: ignore it, the check keeps retransmitting (RFC 8445 7.2.5.1).
+            self.stats.auth_failures += 1;
+            return;
+        }
+        let check = self.checks.swap_remove(i);
+        if m.class() == MessageClass::ErrorResponse {
+            if m.error_code().map(|e| e.0) == Some(487) {
+                // Role conflict: switch and retry the pair (RFC 8445 7.2.5.1).
+                self.stats.role_conflicts += 1;
+                let new_role = !check_controlling(&check.request);
+                self.switch_role(new_role);
+                if self.nominating == Some(check.pair) {
+                    self.nominating = None;
+                }
+                self.checklist.retry(check.pair);
+                self.schedule(now);
+            } else {
+                self.checklist.on_failure(check.pair);
+                self.check_failed_all();
+                self.schedule(now);
+            }
+            return;
+        }
+        // Symmetric addresses (RFC 8445 7.2.5.2.1).
+        if source != check.remote || destination != check.local {
+            self.checklist.on_failure(check.pair);
+            self.check_failed_all();
+            self.schedule(now);
+            return;
+        }
+        self.checklist.on_success(check.pair);
+        let nominated_by_peer =
+            self.checklist.pair(check.pair).is_some_and(|p| p.nominated) && !self.controlling;
+        if check.use_candidate || nominated_by_peer {
+            self.checklist.nominate(check.pair);
+            self.select(check.pair);
+        } else if self.controlling && self.nominating.is_none() && self.selected.is_none() {
+            // Regular nomination: repeat the check on the first valid pair with USE-CANDIDATE.
+            self.nominating = Some(check.pair);
+            self.start_check(now, check.pair, true);
+        }
+        self.schedule(now);
+    }
+
+    fn check_failed_all(&mut self) {
+        if self.selected.is_none() && self.checks.is_empty() && self.checklist.all_failed() {
+            self.set_state(ConnectionState::Failed);
+        }
+    }
+
+    fn schedule(&mut self, now: Instant) {
+        if self.next_pace.is_none() {
+            self.next_pace = Some(now);
+        }
+    }
+
+    fn start_check(&mut self, now: Instant, pid: PairId, use_candidate: bool) {
+        let Some((ufrag, key)) = &self.remote else {
+            return;
+        };
+        let Some(p) = self.checklist.pair(pid) else {
+            return;
+        };
+        let (local, remote) = (p.local, p.remote);
+        let mut id = TransactionId([0; 12]);
+        self.rng.fill(&mut id.0);
+        let username = format!("{ufrag}:{}", self.config.local_ufrag);
+        let prio = self.local_priority_prflx(local);
+        let mut buf = [0u8; MAX_MESSAGE];
+        let Ok(mut b) = MessageBuilder::new(&mut buf, MessageType::BINDING_REQUEST, id) else {
+            return;
+        };
+        let role = if self.controlling {
+            Attribute::IceControlling(self.tie_breaker)
+        } else {
+            Attribute::IceControlled(self.tie_breaker)
+        };
+        let built = b.add(&Attribute::Username(&username)).is_ok()
+            && b.add(&role).is_ok()
+            && b.add(&Attribute::Priority(prio)).is_ok()
+            && (!use_candidate || b.add(&Attribute::UseCandidate).is_ok())
+            && b.add_message_integrity(key).is_ok()
+            && b.add_fingerprint().is_ok();
+        if !built {
+            return;
+        }
+        let n = b.finish();
+        let request = buf[..n].to_vec();
+        self.stats.checks_sent += 1;
+        self.transmits.push_back(AgentTransmit {
+            source: local,
+            destination: remote,
+            contents: request.clone(),
+        });
+        self.checks.push(Check {
+            id,
+            pair: pid,
+            local,
+            remote,
+            request,
+            sent: 1,
+            interval: self.config.check_rto,
+            deadline: now + self.config.check_rto,
+            use_candidate,
+        });
+        if self.state == ConnectionState::New {
+            self.set_state(ConnectionState::Checking);
+        }
+    }
+
+    /// Sends the next paced check and retransmits or fails overdue ones.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        // Retransmissions.
+        let mut i = 0;
+        while i < self.checks.len() {
+            let c = &mut self.checks[i];
+            if now < c.deadline {
+                i += 1;
+                continue;
+            }
+            if c.sent >= self.config.check_max_requests {
+                let c = self.checks.swap_remove(i);
+                if self.nominating == Some(c.pair) && c.use_candidate {
+                    // The pair was valid; only the nomination got no answer: nominate again
+                    // at the next pacing slot.
+                    self.nominating = None;
+                    self.schedule(now);
+                    continue;
+                }
+                self.checklist.on_failure(c.pair);
+                self.check_failed_all();
+                self.schedule(now);
+                continue;
+            }
+            c.sent += 1;
+            c.interval *= 2;
+            c.deadline = now + c.interval;
+            self.stats.checks_sent += 1;
+            self.transmits.push_back(AgentTransmit {
+                source: c.local,
+                destination: c.remote,
+                contents: c.request.clone(),
+            });
+            i += 1;
+        }
+        // Paced new checks (one per Ta).
+        if self.remote.is_none() {
+            return;
+        }
+        let due = self.next_pace.is_none_or(|t| now >= t);
+        if due {
+            if let Some(pid) = self.nomination_candidate() {
+                self.nominating = Some(pid);
+                self.start_check(now, pid, true);
+                self.next_pace = Some(now + self.config.ta);
+            } else if let Some(pid) = self.checklist.next_check() {
+                self.start_check(now, pid, false);
+                self.next_pace = Some(now + self.config.ta);
+            } else {
+                self.next_pace = None;
+            }
+        }
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<AgentTransmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<AgentEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`Agent::handle_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let pace = if self.remote.is_some() && self.has_work() {
+            self.next_pace
+        } else {
+            None
+        };
+        self.checks.iter().map(|c| c.deadline).chain(pace).min()
+    }
+
+    fn has_work(&self) -> bool {
+        self.nomination_candidate().is_some()
+            || self
+                .checklist
+                .pairs()
+                .iter()
+                .any(|p| matches!(p.state, PairState::Waiting | PairState::Frozen))
+    }
+
+    /// The valid pair to nominate, when controlling and no nomination is selected or running.
+    fn nomination_candidate(&self) -> Option<PairId> {
+        if !self.controlling || self.selected.is_some() || self.nominating.is_some() {
+            return None;
+        }
+        self.checklist
+            .pairs()
+            .iter()
+            .find(|p| p.state == PairState::Succeeded)
+            .map(|p| p.id)
+    }
+
+    /// Starts checking now (call once remote credentials and candidates are set).
+    pub fn start(&mut self, now: Instant) {
+        self.next_pace = Some(now);
+    }
+}
+
+/// Whether a check request we sent carried ICE-CONTROLLING.
+fn check_controlling(request: &[u8]) -> bool {
+    StunMessage::parse(request).is_ok_and(|m| m.get_raw(attr::ICE_CONTROLLING).is_some())
+}

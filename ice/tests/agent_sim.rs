@@ -1,0 +1,267 @@
+//! Two ICE agents connecting over a simulated network (delay, loss) with a fake clock.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use sansrtc_ice::agent::{Agent, AgentConfig, AgentEvent, AgentTransmit, ConnectionState};
+use sansrtc_ice::{Rng, SeededRng};
+
+struct Net {
+    rng: SeededRng,
+    loss_percent: u64,
+    max_delay_ms: u64,
+    in_flight: BTreeMap<(Instant, u64), AgentTransmit>,
+    seq: u64,
+    /// Destinations that silently drop everything (unreachable candidates).
+    black_holes: Vec<SocketAddr>,
+}
+
+impl Net {
+    fn send(&mut self, now: Instant, t: AgentTransmit) {
+        let lost = self.black_holes.contains(&t.destination)
+            || self.rng.next_u64() % 100 < self.loss_percent;
+        if lost {
+            return;
+        }
+        let delay = 1 + self.rng.next_u64() % self.max_delay_ms.max(1);
+        self.seq += 1;
+        self.in_flight
+            .insert((now + Duration::from_millis(delay), self.seq), t);
+    }
+}
+
+const A: &str = "10.0.0.1:5000";
+const B: &str = "10.0.0.2:6000";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+struct Sim {
+    a: Agent<SeededRng>,
+    b: Agent<SeededRng>,
+    net: Net,
+    now: Instant,
+    a_events: Vec<AgentEvent>,
+    b_events: Vec<AgentEvent>,
+}
+
+fn setup(seed: u64, a_controlling: bool, b_controlling: bool, signal_a_to_b: bool) -> Sim {
+    let mut a = Agent::new(
+        AgentConfig::new(a_controlling, "aaaa", "password-of-agent-a-xx"),
+        SeededRng::new(seed * 2 + 1),
+    );
+    let mut b = Agent::new(
+        AgentConfig::new(b_controlling, "bbbb", "password-of-agent-b-yy"),
+        SeededRng::new(seed * 2 + 2),
+    );
+    let ca = a.add_host_candidate(addr(A)).unwrap();
+    let cb = b.add_host_candidate(addr(B)).unwrap();
+    a.set_remote_credentials("bbbb", "password-of-agent-b-yy");
+    b.set_remote_credentials("aaaa", "password-of-agent-a-xx");
+    a.add_remote_candidate(cb).unwrap();
+    if signal_a_to_b {
+        b.add_remote_candidate(ca).unwrap();
+    }
+    let now = Instant::now();
+    a.start(now);
+    b.start(now);
+    Sim {
+        a,
+        b,
+        net: Net {
+            rng: SeededRng::new(seed),
+            loss_percent: 0,
+            max_delay_ms: 20,
+            in_flight: BTreeMap::new(),
+            seq: 0,
+            black_holes: vec![],
+        },
+        now,
+        a_events: vec![],
+        b_events: vec![],
+    }
+}
+
+impl Sim {
+    fn run(&mut self, limit: Duration) {
+        let end = self.now + limit;
+        loop {
+            while let Some(t) = self.a.poll_transmit() {
+                self.net.send(self.now, t);
+            }
+            while let Some(t) = self.b.poll_transmit() {
+                self.net.send(self.now, t);
+            }
+            self.a_events
+                .extend(std::iter::from_fn(|| self.a.poll_event()));
+            self.b_events
+                .extend(std::iter::from_fn(|| self.b.poll_event()));
+            let next_packet = self.net.in_flight.keys().next().map(|k| k.0);
+            let next = [next_packet, self.a.poll_timeout(), self.b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            let Some(next) = next else { break };
+            if next > end {
+                break;
+            }
+            self.now = self.now.max(next);
+            if next_packet == Some(next) {
+                let key = *self.net.in_flight.keys().next().unwrap();
+                let t = self.net.in_flight.remove(&key).unwrap();
+                let agent = if t.destination == addr(A) {
+                    &mut self.a
+                } else {
+                    &mut self.b
+                };
+                assert!(agent.handle_receive(self.now, t.source, t.destination, &t.contents));
+            } else {
+                self.a.handle_timeout(self.now);
+                self.b.handle_timeout(self.now);
+            }
+        }
+    }
+
+    fn assert_connected(&self) {
+        assert_eq!(
+            self.a.state(),
+            ConnectionState::Connected,
+            "a events {:?}",
+            self.a_events
+        );
+        assert_eq!(
+            self.b.state(),
+            ConnectionState::Connected,
+            "b events {:?}",
+            self.b_events
+        );
+        assert_eq!(self.a.selected_pair(), Some((addr(A), addr(B))));
+        assert_eq!(self.b.selected_pair(), Some((addr(B), addr(A))));
+        assert_ne!(self.a.is_controlling(), self.b.is_controlling());
+    }
+}
+
+#[test]
+fn connects_on_a_clean_network() {
+    let mut sim = setup(1, true, false, true);
+    sim.run(Duration::from_secs(5));
+    sim.assert_connected();
+    assert_eq!(
+        sim.a_events[0],
+        AgentEvent::StateChanged(ConnectionState::Checking)
+    );
+    assert!(sim.a_events.contains(&AgentEvent::SelectedPair {
+        local: addr(A),
+        remote: addr(B)
+    }));
+    assert!(sim.b_events.contains(&AgentEvent::SelectedPair {
+        local: addr(B),
+        remote: addr(A)
+    }));
+}
+
+#[test]
+fn connects_with_loss_and_delay_over_many_seeds() {
+    for seed in 0..200 {
+        let mut sim = setup(seed, true, false, true);
+        sim.net.loss_percent = 20;
+        sim.net.max_delay_ms = 150;
+        // A check gives up after seven requests (about 32 s with the 250 ms RTO); a lost
+        // nomination is retried, so give the worst seeds a few rounds.
+        sim.run(Duration::from_secs(120));
+        assert_eq!(
+            sim.a.state(),
+            ConnectionState::Connected,
+            "seed {seed}: {:?}",
+            sim.a_events
+        );
+        assert_eq!(
+            sim.b.state(),
+            ConnectionState::Connected,
+            "seed {seed}: {:?}",
+            sim.b_events
+        );
+    }
+}
+
+#[test]
+fn learns_peer_reflexive_candidate() {
+    // B never hears of A's candidate: it learns it from A's check.
+    let mut sim = setup(3, true, false, false);
+    sim.run(Duration::from_secs(5));
+    sim.assert_connected();
+    assert!(
+        sim.b
+            .checklist()
+            .remote_candidates()
+            .iter()
+            .any(|c| c.kind == sansrtc_ice::candidate::CandidateKind::PeerReflexive)
+    );
+}
+
+#[test]
+fn resolves_role_conflicts() {
+    for (seed, a_ctl, b_ctl) in [
+        (4, true, true),
+        (5, false, false),
+        (6, true, true),
+        (7, false, false),
+    ] {
+        let mut sim = setup(seed, a_ctl, b_ctl, true);
+        sim.run(Duration::from_secs(5));
+        sim.assert_connected();
+        assert!(sim.a.stats().role_conflicts + sim.b.stats().role_conflicts > 0);
+    }
+}
+
+#[test]
+fn fails_when_the_peer_is_unreachable() {
+    let mut sim = setup(8, true, false, true);
+    sim.net.black_holes.push(addr(B));
+    sim.run(Duration::from_secs(60));
+    assert_eq!(sim.a.state(), ConnectionState::Failed);
+    assert!(sim.a.poll_timeout().is_none());
+}
+
+#[test]
+fn unauthenticated_check_changes_nothing() {
+    let mut sim = setup(9, true, false, true);
+    // A forged check from an unknown address with a wrong password.
+    let mut forger = Agent::new(
+        AgentConfig::new(true, "aaaa", "not-the-password-at-all"),
+        SeededRng::new(99),
+    );
+    forger.add_host_candidate(addr("10.9.9.9:9999")).unwrap();
+    forger.set_remote_credentials("bbbb", "wrong-password");
+    forger
+        .add_remote_candidate(sim.b.add_host_candidate(addr("10.0.0.2:6001")).unwrap())
+        .unwrap();
+    let before = sim.b.checklist().pairs().to_vec();
+    let remotes_before = sim.b.checklist().remote_candidates().len();
+    forger.start(sim.now);
+    forger.handle_timeout(sim.now);
+    let t = forger.poll_transmit().unwrap();
+    assert!(
+        sim.b
+            .handle_receive(sim.now, t.source, t.destination, &t.contents)
+    );
+    assert_eq!(sim.b.checklist().remote_candidates().len(), remotes_before);
+    assert_eq!(sim.b.stats().auth_failures, 1);
+    // Only the 401 answer is queued; no pair changed state and no check was triggered.
+    let answer = sim.b.poll_transmit().unwrap();
+    let m = sansrtc_ice::stun::StunMessage::parse(&answer.contents).unwrap();
+    assert_eq!(m.error_code().map(|e| e.0), Some(401));
+    assert!(sim.b.poll_transmit().is_none());
+    let after: Vec<_> = sim
+        .b
+        .checklist()
+        .pairs()
+        .iter()
+        .filter(|p| p.local == addr(B))
+        .cloned()
+        .collect();
+    let before: Vec<_> = before.into_iter().filter(|p| p.local == addr(B)).collect();
+    assert_eq!(after, before);
+}
