@@ -416,9 +416,7 @@ impl<R: Rng> Agent<R> {
             (_, Some(Ok(Attribute::IceControlled(t)))) => Some((false, t)),
             _ => None,
         };
-        if let Some((theirs, tb)) =
-            their_controlling.filter(|(theirs, _)| *theirs == self.controlling)
-        {
+        if let Some((_, tb)) = their_controlling.filter(|(theirs, _)| *theirs == self.controlling) {
             self.stats.role_conflicts += 1;
             let we_win = self.tie_breaker >= tb;
             // Both controlling: the larger tie-breaker stays controlling. Both controlled: the
