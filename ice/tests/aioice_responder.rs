@@ -3,8 +3,10 @@
 //! parser: FINGERPRINT, MESSAGE-INTEGRITY, XOR-MAPPED-ADDRESS, and the 400/401/420 errors.
 //! The test installs aioice into a virtualenv under the cargo target dir if it is missing.
 
+mod common;
+use common::aioice_python;
+
 use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,39 +17,6 @@ use sansrtc_ice::{ResponderConfig, StunResponder};
 
 const UFRAG: &str = "sansrtcfrag";
 const PASSWORD: &str = "sansrtc-password-0123456789";
-
-fn run(cmd: &mut Command) -> bool {
-    cmd.status().map(|s| s.success()).unwrap_or(false)
-}
-
-/// A Python interpreter with aioice importable.
-fn aioice_python() -> PathBuf {
-    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("aioice-venv");
-    let python = venv.join("bin/python");
-    if run(Command::new(&python).args(["-c", "import aioice"])) {
-        return python;
-    }
-    if !run(Command::new("python3").args(["-m", "venv"]).arg(&venv)) {
-        // Debian splits venv support out of python3.
-        assert!(run(Command::new("apt-get").args([
-            "install",
-            "-y",
-            "-qq",
-            "python3",
-            "python3-venv"
-        ])));
-        assert!(
-            run(Command::new("python3").args(["-m", "venv"]).arg(&venv)),
-            "python3 -m venv failed"
-        );
-    }
-    assert!(
-        run(Command::new(&python).args(["-m", "pip", "install", "-q", "aioice"])),
-        "pip install aioice failed"
-    );
-    assert!(run(Command::new(&python).args(["-c", "import aioice"])));
-    python
-}
 
 /// Serves `socket` with a responder until `stop` is set.
 fn serve(socket: UdpSocket, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
