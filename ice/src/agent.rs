@@ -3,8 +3,13 @@
 //! retransmission, answers to the peer's checks, peer-reflexive remote candidates, triggered
 //! checks, role-conflict resolution (487) and regular nomination.
 //!
-//! Not yet: server-reflexive and relayed gathering, consent freshness, keepalives, ICE restart,
-//! ICE-lite, several components.
+//! Once a pair is selected, consent freshness (RFC 7675) runs on it: a consent check every
+//! `consent_interval` (randomized by ±20%; it also serves as the RFC 8445 keepalive). Without a
+//! successful response for `consent_disconnected` the state is `Disconnected`; after
+//! `consent_timeout` (30 s) consent is lost: the state is `Failed`, [`Agent::selected_pair`]
+//! returns `None` and the application must stop sending.
+//!
+//! Not yet: server-reflexive and relayed gathering, ICE restart, ICE-lite, several components.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -36,6 +41,12 @@ pub struct AgentConfig {
     pub check_rto: Duration,
     /// Requests sent per check before it fails (default 7).
     pub check_max_requests: u32,
+    /// Mean interval between consent checks on the selected pair (default 5 s).
+    pub consent_interval: Duration,
+    /// Time without consent after which the state is `Disconnected` (default 12 s).
+    pub consent_disconnected: Duration,
+    /// Time without consent after which consent is lost (RFC 7675: 30 s).
+    pub consent_timeout: Duration,
     /// Limits of the check list.
     pub checklist: ChecklistConfig,
     /// Most local candidates.
@@ -52,6 +63,9 @@ impl AgentConfig {
             ta: Duration::from_millis(50),
             check_rto: Duration::from_millis(250),
             check_max_requests: 7,
+            consent_interval: Duration::from_secs(5),
+            consent_disconnected: Duration::from_secs(12),
+            consent_timeout: Duration::from_secs(30),
             checklist: ChecklistConfig::default(),
             max_local_candidates: 16,
         }
@@ -65,9 +79,11 @@ pub enum ConnectionState {
     New,
     /// Checks are running.
     Checking,
-    /// A pair is selected.
+    /// A pair is selected and consent is fresh.
     Connected,
-    /// Every pair failed.
+    /// A pair is selected but consent checks have gone unanswered for a while.
+    Disconnected,
+    /// Every pair failed, or consent was lost on the selected pair.
     Failed,
 }
 
@@ -109,6 +125,8 @@ pub struct AgentStats {
     pub role_conflicts: u64,
     /// Datagrams that were not STUN for us.
     pub ignored: u64,
+    /// Consent checks that got a response.
+    pub consent_refreshed: u64,
 }
 
 #[derive(Debug)]
@@ -122,6 +140,13 @@ struct Check {
     interval: Duration,
     deadline: Instant,
     use_candidate: bool,
+    consent: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Consent {
+    last: Instant,
+    next: Instant,
 }
 
 /// The ICE agent.
@@ -141,6 +166,7 @@ pub struct Agent<R> {
     state: ConnectionState,
     selected: Option<PairId>,
     nominating: Option<PairId>,
+    consent: Option<Consent>,
     prflx_count: u32,
     transmits: VecDeque<AgentTransmit>,
     events: VecDeque<AgentEvent>,
@@ -168,6 +194,7 @@ impl<R: Rng> Agent<R> {
             state: ConnectionState::New,
             selected: None,
             nominating: None,
+            consent: None,
             prflx_count: 0,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -197,6 +224,9 @@ impl<R: Rng> Agent<R> {
 
     /// The selected pair `(local, remote)`.
     pub fn selected_pair(&self) -> Option<(SocketAddr, SocketAddr)> {
+        if self.state == ConnectionState::Failed {
+            return None;
+        }
         let p = self.checklist.pair(self.selected?)?;
         Some((p.local, p.remote))
     }
@@ -481,7 +511,7 @@ impl<R: Rng> Agent<R> {
             if use_candidate && !self.controlling {
                 self.checklist.nominate(pid);
                 if state == PairState::Succeeded {
-                    self.select(pid);
+                    self.select(now, pid);
                 }
             }
             if state != PairState::Succeeded {
@@ -496,7 +526,7 @@ impl<R: Rng> Agent<R> {
         self.checklist.set_controlling(controlling);
     }
 
-    fn select(&mut self, pid: PairId) {
+    fn select(&mut self, now: Instant, pid: PairId) {
         if self.selected == Some(pid) {
             return;
         }
@@ -505,6 +535,10 @@ impl<R: Rng> Agent<R> {
         };
         let (local, remote) = (p.local, p.remote);
         self.selected = Some(pid);
+        self.consent = Some(Consent {
+            last: now,
+            next: now + self.consent_jitter(),
+        });
         self.events
             .push_back(AgentEvent::SelectedPair { local, remote });
         self.set_state(ConnectionState::Connected);
@@ -529,6 +563,19 @@ impl<R: Rng> Agent<R> {
             return;
         }
         let check = self.checks.swap_remove(i);
+        if check.consent {
+            let symmetric = source == check.remote && destination == check.local;
+            if m.class() == MessageClass::SuccessResponse && symmetric {
+                if let Some(c) = &mut self.consent {
+                    c.last = now;
+                    self.stats.consent_refreshed += 1;
+                    if self.state == ConnectionState::Disconnected {
+                        self.set_state(ConnectionState::Connected);
+                    }
+                }
+            }
+            return;
+        }
         if m.class() == MessageClass::ErrorResponse {
             if m.error_code().map(|e| e.0) == Some(487) {
                 // Role conflict: switch and retry the pair (RFC 8445 7.2.5.1).
@@ -559,11 +606,11 @@ impl<R: Rng> Agent<R> {
             self.checklist.pair(check.pair).is_some_and(|p| p.nominated) && !self.controlling;
         if check.use_candidate || nominated_by_peer {
             self.checklist.nominate(check.pair);
-            self.select(check.pair);
+            self.select(now, check.pair);
         } else if self.controlling && self.nominating.is_none() && self.selected.is_none() {
             // Regular nomination: repeat the check on the first valid pair with USE-CANDIDATE.
             self.nominating = Some(check.pair);
-            self.start_check(now, check.pair, true);
+            self.start_check(now, check.pair, true, false);
         }
         self.schedule(now);
     }
@@ -580,7 +627,7 @@ impl<R: Rng> Agent<R> {
         }
     }
 
-    fn start_check(&mut self, now: Instant, pid: PairId, use_candidate: bool) {
+    fn start_check(&mut self, now: Instant, pid: PairId, use_candidate: bool, consent: bool) {
         let Some((ufrag, key)) = &self.remote else {
             return;
         };
@@ -628,6 +675,7 @@ impl<R: Rng> Agent<R> {
             interval: self.config.check_rto,
             deadline: now + self.config.check_rto,
             use_candidate,
+            consent,
         });
         if self.state == ConnectionState::New {
             self.set_state(ConnectionState::Checking);
@@ -646,6 +694,10 @@ impl<R: Rng> Agent<R> {
             }
             if c.sent >= self.config.check_max_requests {
                 let c = self.checks.swap_remove(i);
+                if c.consent {
+                    // Unanswered consent checks only count through the consent timers.
+                    continue;
+                }
                 if self.nominating == Some(c.pair) && c.use_candidate {
                     // The pair was valid; only the nomination got no answer: nominate again
                     // at the next pacing slot.
@@ -669,22 +721,52 @@ impl<R: Rng> Agent<R> {
             });
             i += 1;
         }
+        self.consent_timers(now);
         // Paced new checks (one per Ta).
-        if self.remote.is_none() {
+        if self.remote.is_none() || self.state == ConnectionState::Failed {
             return;
         }
         let due = self.next_pace.is_none_or(|t| now >= t);
         if due {
             if let Some(pid) = self.nomination_candidate() {
                 self.nominating = Some(pid);
-                self.start_check(now, pid, true);
+                self.start_check(now, pid, true, false);
                 self.next_pace = Some(now + self.config.ta);
             } else if let Some(pid) = self.checklist.next_check() {
-                self.start_check(now, pid, false);
+                self.start_check(now, pid, false, false);
                 self.next_pace = Some(now + self.config.ta);
             } else {
                 self.next_pace = None;
             }
+        }
+    }
+
+    fn consent_jitter(&mut self) -> Duration {
+        // 0.8 to 1.2 times the interval (RFC 7675 5.1).
+        let permille = 800 + self.rng.next_u64() % 401;
+        self.config.consent_interval * permille as u32 / 1000
+    }
+
+    fn consent_timers(&mut self, now: Instant) {
+        let (Some(c), Some(pid)) = (self.consent, self.selected) else {
+            return;
+        };
+        if now >= c.last + self.config.consent_timeout {
+            // Consent lost: stop everything on this pair (RFC 7675 5.1).
+            self.consent = None;
+            self.checks.retain(|c| !c.consent);
+            self.set_state(ConnectionState::Failed);
+            return;
+        }
+        if now >= c.last + self.config.consent_disconnected {
+            self.set_state(ConnectionState::Disconnected);
+        }
+        if now >= c.next {
+            let next = now + self.consent_jitter();
+            if let Some(c) = &mut self.consent {
+                c.next = next;
+            }
+            self.start_check(now, pid, false, true);
         }
     }
 
@@ -705,7 +787,21 @@ impl<R: Rng> Agent<R> {
         } else {
             None
         };
-        self.checks.iter().map(|c| c.deadline).chain(pace).min()
+        let consent = self.consent.map(|c| {
+            let lost = c.last + self.config.consent_timeout;
+            let disconnected = c.last + self.config.consent_disconnected;
+            let mut t = c.next.min(lost);
+            if self.state == ConnectionState::Connected {
+                t = t.min(disconnected);
+            }
+            t
+        });
+        self.checks
+            .iter()
+            .map(|c| c.deadline)
+            .chain(pace)
+            .chain(consent)
+            .min()
     }
 
     fn has_work(&self) -> bool {

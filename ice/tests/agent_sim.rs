@@ -265,3 +265,43 @@ fn unauthenticated_check_changes_nothing() {
     let before: Vec<_> = before.into_iter().filter(|p| p.local == addr(B)).collect();
     assert_eq!(after, before);
 }
+
+#[test]
+fn consent_freshness_keeps_the_pair() {
+    let mut sim = setup(10, true, false, true);
+    sim.run(Duration::from_secs(120));
+    sim.assert_connected();
+    // One consent check every 4-6 s on each side.
+    assert!(sim.a.stats().consent_refreshed >= 18, "{:?}", sim.a.stats());
+    assert!(sim.b.stats().consent_refreshed >= 18, "{:?}", sim.b.stats());
+    assert!(
+        !sim.a_events
+            .contains(&AgentEvent::StateChanged(ConnectionState::Disconnected))
+    );
+}
+
+#[test]
+fn consent_loss_disconnects_then_fails_and_stops_sending() {
+    let mut sim = setup(11, true, false, true);
+    sim.run(Duration::from_secs(3));
+    sim.assert_connected();
+    let cut = sim.now;
+    sim.net.black_holes.extend([addr(A), addr(B)]);
+    sim.a_events.clear();
+    sim.run(Duration::from_secs(40));
+    assert_eq!(
+        sim.a_events,
+        [
+            AgentEvent::StateChanged(ConnectionState::Disconnected),
+            AgentEvent::StateChanged(ConnectionState::Failed)
+        ]
+    );
+    assert_eq!(sim.a.state(), ConnectionState::Failed);
+    assert_eq!(sim.a.selected_pair(), None);
+    assert!(sim.now - cut <= Duration::from_secs(40));
+    // Consent lost: nothing more is sent.
+    let sent = sim.a.stats().checks_sent;
+    sim.run(Duration::from_secs(60));
+    assert_eq!(sim.a.stats().checks_sent, sent);
+    assert!(sim.a.poll_transmit().is_none());
+}
