@@ -119,5 +119,79 @@ fn build_response(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, decode_check, build_response);
+/// One agent (controlled) with a host candidate and 100 remote candidates answers a batch of 100
+/// authenticated connectivity checks, one from each remote candidate: parse, FINGERPRINT and
+/// MESSAGE-INTEGRITY check, role check, pair lookup, triggered-check bookkeeping, and the
+/// integrity-protected response.
+fn agent_checks(c: &mut Criterion) {
+    use sansrtc_ice::SeededRng;
+    use sansrtc_ice::agent::{Agent, AgentConfig};
+    use sansrtc_ice::candidate::{Candidate, CandidateAddress, CandidateKind, priority};
+    use sansrtc_ice::checklist::ChecklistConfig;
+
+    let local: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+    let mut config = AgentConfig::new(false, "locl", PASSWORD);
+    config.checklist = ChecklistConfig {
+        max_remote_candidates: 100,
+        max_pairs: 100,
+    };
+    let mut agent = Agent::new(config, SeededRng::new(1));
+    agent.add_host_candidate(local).unwrap();
+    agent.set_remote_credentials("rmte", "remote-password-0123456789");
+    let remotes: Vec<SocketAddr> = (0..100u16)
+        .map(|i| SocketAddr::from(([10, 1, (i / 200) as u8, (i % 200) as u8 + 1], 40000 + i)))
+        .collect();
+    for (i, r) in remotes.iter().enumerate() {
+        let c = Candidate {
+            foundation: format!("{i}"),
+            component: 1,
+            priority: priority(126, 65535 - i as u16, 1),
+            address: CandidateAddress::Ip(*r),
+            kind: CandidateKind::Host,
+            related: None,
+        };
+        agent.add_remote_candidate(c).unwrap();
+    }
+    assert_eq!(agent.checklist().pairs().len(), 100);
+    let key = IntegrityKey::short_term(PASSWORD);
+    let requests: Vec<Vec<u8>> = (0..100u8)
+        .map(|i| {
+            let mut buf = [0u8; 256];
+            let mut b = MessageBuilder::new(
+                &mut buf,
+                MessageType::BINDING_REQUEST,
+                TransactionId([i; 12]),
+            )
+            .unwrap();
+            b.add(&Attribute::Username("locl:rmte")).unwrap();
+            b.add(&Attribute::IceControlling(0x1234_5678_9abc_def0))
+                .unwrap();
+            b.add(&Attribute::Priority(1_853_824_767)).unwrap();
+            b.add_message_integrity(&key).unwrap();
+            b.add_fingerprint().unwrap();
+            let n = b.finish();
+            buf[..n].to_vec()
+        })
+        .collect();
+    let now = std::time::Instant::now();
+    for (r, req) in remotes.iter().zip(&requests) {
+        assert!(agent.handle_receive(now, *r, local, req));
+        let t = agent.poll_transmit().unwrap();
+        let m = StunMessage::parse(&t.contents).unwrap();
+        assert_eq!(m.message_type(), MessageType::BINDING_SUCCESS);
+    }
+    let mut g = c.benchmark_group("ice/connectivity checks answered (100 remote candidates)");
+    g.throughput(criterion::Throughput::Elements(100));
+    g.bench_function("sansrtc-ice agent", |b| {
+        b.iter(|| {
+            for (r, req) in remotes.iter().zip(&requests) {
+                agent.handle_receive(now, *r, local, black_box(req));
+                black_box(agent.poll_transmit());
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, decode_check, build_response, agent_checks);
 criterion_main!(benches);
