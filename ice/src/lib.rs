@@ -12,6 +12,7 @@ pub mod checklist;
 pub mod responder;
 pub mod rng;
 pub mod stun;
+pub mod turn;
 
 pub use responder::{ResponderConfig, StunResponder};
 pub use rng::{Rng, SeededRng, SystemRng};

@@ -3,8 +3,10 @@
 //! NONCE, wrong password refused, MD5 key accepted, response integrity verified, XOR-RELAYED-
 //! ADDRESS/LIFETIME decoded), then Refresh with LIFETIME 0. The test installs coturn if missing.
 
+mod common;
+use common::start_coturn;
+
 use std::net::{SocketAddr, UdpSocket};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sansrtc_ice::SeededRng;
@@ -13,72 +15,6 @@ use sansrtc_ice::stun::transaction::{StunClient, TransactionConfig, TransactionE
 use sansrtc_ice::stun::{
     IntegrityKey, MessageBuilder, MessageClass, MessageType, Method, StunError, StunMessage,
 };
-
-struct Coturn(Child);
-
-impl Drop for Coturn {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_coturn() -> (Coturn, SocketAddr) {
-    let have = Command::new("turnserver")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !have {
-        let ok = Command::new("apt-get")
-            .args(["install", "-y", "-qq", "coturn"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        assert!(ok, "apt-get install coturn failed");
-    }
-    // A port that was free a moment ago.
-    let port = UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("turnserver")
-        .args([
-            "-n",
-            "--no-cli",
-            "--no-tls",
-            "--no-dtls",
-            "--lt-cred-mech",
-            "--user",
-            "u:p",
-            "--realm",
-            "r",
-        ])
-        .args([
-            "--listening-ip",
-            "127.0.0.1",
-            "--relay-ip",
-            "127.0.0.1",
-            "--allow-loopback-peers",
-        ])
-        .args([
-            "--listening-port",
-            &port.to_string(),
-            "--min-port",
-            "49152",
-            "--max-port",
-            "65535",
-        ])
-        .args(["--log-file", "stdout", "--no-stdout-log"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("turnserver starts");
-    (Coturn(child), SocketAddr::from(([127, 0, 0, 1], port)))
-}
 
 /// Runs one transaction to completion over a real socket; returns the response bytes.
 fn transact(

@@ -188,6 +188,11 @@ impl<R: Rng> StunClient<R> {
         Ok(id)
     }
 
+    /// Fills `out` from the client's RNG (transaction ids of indications sent beside it).
+    pub(crate) fn fill_random(&mut self, out: &mut [u8]) {
+        self.rng.fill(out);
+    }
+
     /// Abandons a transaction without an event. Returns whether it was outstanding.
     pub fn cancel(&mut self, id: TransactionId) -> bool {
         let before = self.pending.len();

@@ -1,7 +1,8 @@
 //! Helpers shared by the interop tests.
 
+use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
 fn run(cmd: &mut Command) -> bool {
@@ -10,6 +11,7 @@ fn run(cmd: &mut Command) -> bool {
 
 /// A Python interpreter with aioice (PyPI) importable: a virtualenv under the cargo target dir,
 /// created and filled on first use (once per test binary; test binaries run one after another).
+#[allow(dead_code)]
 pub(crate) fn aioice_python() -> PathBuf {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON
@@ -41,4 +43,74 @@ pub(crate) fn aioice_python() -> PathBuf {
             python
         })
         .clone()
+}
+
+/// A running coturn, stopped (by its PID) when dropped.
+pub(crate) struct Coturn(Child);
+
+impl Drop for Coturn {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts coturn on a free 127.0.0.1 UDP port with user `u`, password `p`, realm `r`; installs
+/// the Debian package first if it is missing.
+#[allow(dead_code)]
+pub(crate) fn start_coturn() -> (Coturn, SocketAddr) {
+    let have = Command::new("turnserver")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !have {
+        let ok = Command::new("apt-get")
+            .args(["install", "-y", "-qq", "coturn"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "apt-get install coturn failed");
+    }
+    // A port that was free a moment ago.
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("turnserver")
+        .args([
+            "-n",
+            "--no-cli",
+            "--no-tls",
+            "--no-dtls",
+            "--lt-cred-mech",
+            "--user",
+            "u:p",
+            "--realm",
+            "r",
+        ])
+        .args([
+            "--listening-ip",
+            "127.0.0.1",
+            "--relay-ip",
+            "127.0.0.1",
+            "--allow-loopback-peers",
+        ])
+        .args([
+            "--listening-port",
+            &port.to_string(),
+            "--min-port",
+            "49152",
+            "--max-port",
+            "65535",
+        ])
+        .args(["--log-file", "stdout", "--no-stdout-log"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("turnserver starts");
+    (Coturn(child), SocketAddr::from(([127, 0, 0, 1], port)))
 }
