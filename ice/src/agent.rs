@@ -9,7 +9,13 @@
 //! `consent_timeout` (30 s) consent is lost: the state is `Failed`, [`Agent::selected_pair`]
 //! returns `None` and the application must stop sending.
 //!
-//! Not yet: server-reflexive and relayed gathering, ICE restart, ICE-lite, several components.
+//! ICE-lite is supported in both directions: as a lite agent (`AgentConfig::lite`: answers checks,
+//! selects what the full peer nominates, never sends a check) and against a lite peer
+//! ([`Agent::set_remote_lite`]). With trickle ICE the agent reports `Failed` only after
+//! [`Agent::end_of_remote_candidates`].
+//!
+//! Not yet: server-reflexive and relayed gathering inside the agent (the TURN client and STUN
+//! client exist beside it), ICE restart, several components.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -51,6 +57,9 @@ pub struct AgentConfig {
     pub checklist: ChecklistConfig,
     /// Most local candidates.
     pub max_local_candidates: usize,
+    /// Run as an ICE-lite agent (RFC 8445 2.5): always controlled, never sends checks, selects
+    /// the pair the full peer nominates. For servers with a public address.
+    pub lite: bool,
 }
 
 impl AgentConfig {
@@ -68,6 +77,7 @@ impl AgentConfig {
             consent_timeout: Duration::from_secs(30),
             checklist: ChecklistConfig::default(),
             max_local_candidates: 16,
+            lite: false,
         }
     }
 }
@@ -168,6 +178,7 @@ pub struct Agent<R> {
     nominating: Option<PairId>,
     consent: Option<Consent>,
     prflx_count: u32,
+    remote_end: bool,
     transmits: VecDeque<AgentTransmit>,
     events: VecDeque<AgentEvent>,
     stats: AgentStats,
@@ -180,9 +191,9 @@ impl<R: Rng> Agent<R> {
     pub fn new(config: AgentConfig, mut rng: R) -> Self {
         let tie_breaker = rng.next_u64();
         Agent {
-            controlling: config.controlling,
+            controlling: config.controlling && !config.lite,
             local_key: IntegrityKey::short_term(&config.local_password),
-            checklist: Checklist::new(config.checklist.clone(), config.controlling),
+            checklist: Checklist::new(config.checklist.clone(), config.controlling && !config.lite),
             config,
             rng,
             tie_breaker,
@@ -196,6 +207,7 @@ impl<R: Rng> Agent<R> {
             nominating: None,
             consent: None,
             prflx_count: 0,
+            remote_end: false,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: AgentStats::default(),
@@ -253,6 +265,21 @@ impl<R: Rng> Agent<R> {
         self.locals.push(c.clone());
         self.checklist.add_local(c.clone(), addr);
         Some(c)
+    }
+
+    /// Tells the agent the peer is ICE-lite (`a=ice-lite`): a full agent is then controlling
+    /// (RFC 8445 6.1.1).
+    pub fn set_remote_lite(&mut self, lite: bool) {
+        if lite && !self.config.lite && !self.controlling {
+            self.switch_role(true);
+        }
+    }
+
+    /// The peer signalled end-of-candidates (RFC 8838): once every pair has failed, the agent
+    /// reports `Failed` instead of waiting for more candidates.
+    pub fn end_of_remote_candidates(&mut self) {
+        self.remote_end = true;
+        self.check_failed_all();
     }
 
     /// Sets the peer's username fragment and password (from its SDP).
@@ -451,7 +478,9 @@ impl<R: Rng> Agent<R> {
             let we_win = self.tie_breaker >= tb;
             // Both controlling: the larger tie-breaker stays controlling. Both controlled: the
             // larger tie-breaker becomes controlling.
-            let keep_and_reject = if self.controlling { we_win } else { !we_win };
+            // A lite agent stays controlled: the full peer must take the controlling role.
+            let keep_and_reject =
+                self.config.lite || if self.controlling { we_win } else { !we_win };
             if keep_and_reject {
                 self.respond(
                     source,
@@ -508,6 +537,15 @@ impl<R: Rng> Agent<R> {
             .map(|p| (p.id, p.state))
         {
             let (pid, state) = pair;
+            if self.config.lite {
+                // A lite agent does no checks: the nominated pair is valid and selected.
+                if use_candidate {
+                    self.checklist.on_success(pid);
+                    self.checklist.nominate(pid);
+                    self.select(now, pid);
+                }
+                return;
+            }
             if use_candidate && !self.controlling {
                 self.checklist.nominate(pid);
                 if state == PairState::Succeeded {
@@ -535,10 +573,12 @@ impl<R: Rng> Agent<R> {
         };
         let (local, remote) = (p.local, p.remote);
         self.selected = Some(pid);
-        self.consent = Some(Consent {
-            last: now,
-            next: now + self.consent_jitter(),
-        });
+        if !self.config.lite {
+            self.consent = Some(Consent {
+                last: now,
+                next: now + self.consent_jitter(),
+            });
+        }
         self.events
             .push_back(AgentEvent::SelectedPair { local, remote });
         self.set_state(ConnectionState::Connected);
@@ -616,7 +656,11 @@ impl<R: Rng> Agent<R> {
     }
 
     fn check_failed_all(&mut self) {
-        if self.selected.is_none() && self.checks.is_empty() && self.checklist.all_failed() {
+        if self.remote_end
+            && self.selected.is_none()
+            && self.checks.is_empty()
+            && self.checklist.all_failed()
+        {
             self.set_state(ConnectionState::Failed);
         }
     }
@@ -723,7 +767,7 @@ impl<R: Rng> Agent<R> {
         }
         self.consent_timers(now);
         // Paced new checks (one per Ta).
-        if self.remote.is_none() || self.state == ConnectionState::Failed {
+        if self.remote.is_none() || self.state == ConnectionState::Failed || self.config.lite {
             return;
         }
         let due = self.next_pace.is_none_or(|t| now >= t);
@@ -782,7 +826,7 @@ impl<R: Rng> Agent<R> {
 
     /// When [`Agent::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let pace = if self.remote.is_some() && self.has_work() {
+        let pace = if self.remote.is_some() && !self.config.lite && self.has_work() {
             self.next_pace
         } else {
             None

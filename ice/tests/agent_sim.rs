@@ -48,14 +48,17 @@ struct Sim {
 }
 
 fn setup(seed: u64, a_controlling: bool, b_controlling: bool, signal_a_to_b: bool) -> Sim {
-    let mut a = Agent::new(
+    setup_with(
+        seed,
         AgentConfig::new(a_controlling, "aaaa", "password-of-agent-a-xx"),
-        SeededRng::new(seed * 2 + 1),
-    );
-    let mut b = Agent::new(
         AgentConfig::new(b_controlling, "bbbb", "password-of-agent-b-yy"),
-        SeededRng::new(seed * 2 + 2),
-    );
+        signal_a_to_b,
+    )
+}
+
+fn setup_with(seed: u64, a_config: AgentConfig, b_config: AgentConfig, signal_a_to_b: bool) -> Sim {
+    let mut a = Agent::new(a_config, SeededRng::new(seed * 2 + 1));
+    let mut b = Agent::new(b_config, SeededRng::new(seed * 2 + 2));
     let ca = a.add_host_candidate(addr(A)).unwrap();
     let cb = b.add_host_candidate(addr(B)).unwrap();
     a.set_remote_credentials("bbbb", "password-of-agent-b-yy");
@@ -64,6 +67,8 @@ fn setup(seed: u64, a_controlling: bool, b_controlling: bool, signal_a_to_b: boo
     if signal_a_to_b {
         b.add_remote_candidate(ca).unwrap();
     }
+    a.end_of_remote_candidates();
+    b.end_of_remote_candidates();
     let now = Instant::now();
     a.start(now);
     b.start(now);
@@ -304,4 +309,77 @@ fn consent_loss_disconnects_then_fails_and_stops_sending() {
     sim.run(Duration::from_secs(60));
     assert_eq!(sim.a.stats().checks_sent, sent);
     assert!(sim.a.poll_transmit().is_none());
+}
+
+fn lite_config() -> AgentConfig {
+    let mut c = AgentConfig::new(false, "bbbb", "password-of-agent-b-yy");
+    c.lite = true;
+    c
+}
+
+#[test]
+fn full_agent_against_lite_agent() {
+    // A knows B is lite and takes the controlling role; B never sends a check.
+    let mut sim = setup_with(
+        12,
+        AgentConfig::new(false, "aaaa", "password-of-agent-a-xx"),
+        lite_config(),
+        true,
+    );
+    sim.a.set_remote_lite(true);
+    assert!(sim.a.is_controlling());
+    sim.run(Duration::from_secs(60));
+    sim.assert_connected();
+    assert_eq!(sim.b.stats().checks_sent, 0);
+    assert!(sim.a.stats().consent_refreshed >= 8, "{:?}", sim.a.stats());
+}
+
+#[test]
+fn lite_agent_makes_a_confused_full_agent_control() {
+    // A wrongly starts controlled: B (lite) answers 487 and A switches to controlling.
+    let mut sim = setup_with(
+        13,
+        AgentConfig::new(false, "aaaa", "password-of-agent-a-xx"),
+        lite_config(),
+        true,
+    );
+    sim.run(Duration::from_secs(10));
+    sim.assert_connected();
+    assert!(sim.a.is_controlling());
+    assert_eq!(sim.b.stats().checks_sent, 0);
+    assert!(sim.b.stats().role_conflicts > 0);
+}
+
+#[test]
+fn waits_for_more_candidates_until_end_of_candidates() {
+    let mut a = Agent::new(
+        AgentConfig::new(true, "aaaa", "password-of-agent-a-xx"),
+        SeededRng::new(1),
+    );
+    let mut b = Agent::new(
+        AgentConfig::new(false, "bbbb", "password-of-agent-b-yy"),
+        SeededRng::new(2),
+    );
+    a.add_host_candidate(addr(A)).unwrap();
+    let cb = b.add_host_candidate(addr(B)).unwrap();
+    a.set_remote_credentials("bbbb", "password-of-agent-b-yy");
+    a.add_remote_candidate(cb).unwrap();
+    let t0 = Instant::now();
+    a.start(t0);
+    // Nothing answers: every check times out.
+    let mut now = t0;
+    while let Some(t) = a.poll_timeout() {
+        now = t;
+        a.handle_timeout(now);
+        while a.poll_transmit().is_some() {}
+    }
+    assert!(now - t0 > Duration::from_secs(30));
+    assert!(a.checklist().all_failed());
+    assert_eq!(
+        a.state(),
+        ConnectionState::Checking,
+        "more candidates may still trickle in"
+    );
+    a.end_of_remote_candidates();
+    assert_eq!(a.state(), ConnectionState::Failed);
 }
