@@ -57,6 +57,8 @@ pub struct AgentConfig {
     pub checklist: ChecklistConfig,
     /// Most local candidates.
     pub max_local_candidates: usize,
+    /// STUN servers to learn server-reflexive candidates from ([`Agent::gather`]).
+    pub stun_servers: Vec<SocketAddr>,
     /// Run as an ICE-lite agent (RFC 8445 2.5): always controlled, never sends checks, selects
     /// the pair the full peer nominates. For servers with a public address.
     pub lite: bool,
@@ -78,6 +80,7 @@ impl AgentConfig {
             checklist: ChecklistConfig::default(),
             max_local_candidates: 16,
             lite: false,
+            stun_servers: Vec::new(),
         }
     }
 }
@@ -109,6 +112,10 @@ pub enum AgentEvent {
         /// Remote address to send to.
         remote: SocketAddr,
     },
+    /// A new local candidate (server-reflexive, from gathering): signal it to the peer.
+    LocalCandidate(Candidate),
+    /// Gathering finished (every STUN server answered or timed out): signal end-of-candidates.
+    GatheringComplete,
 }
 
 /// A datagram to send from one of our local addresses.
@@ -153,6 +160,17 @@ struct Check {
     consent: bool,
 }
 
+#[derive(Debug)]
+struct Gather {
+    id: TransactionId,
+    base: SocketAddr,
+    server: SocketAddr,
+    request: Vec<u8>,
+    sent: u32,
+    interval: Duration,
+    deadline: Instant,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Consent {
     last: Instant,
@@ -179,6 +197,8 @@ pub struct Agent<R> {
     consent: Option<Consent>,
     prflx_count: u32,
     remote_end: bool,
+    gathers: Vec<Gather>,
+    gathering: bool,
     transmits: VecDeque<AgentTransmit>,
     events: VecDeque<AgentEvent>,
     stats: AgentStats,
@@ -208,6 +228,8 @@ impl<R: Rng> Agent<R> {
             consent: None,
             prflx_count: 0,
             remote_end: false,
+            gathers: Vec::new(),
+            gathering: false,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: AgentStats::default(),
@@ -265,6 +287,112 @@ impl<R: Rng> Agent<R> {
         self.locals.push(c.clone());
         self.checklist.add_local(c.clone(), addr);
         Some(c)
+    }
+
+    /// Starts gathering server-reflexive candidates: a Binding request from every host candidate
+    /// to every configured STUN server of the same address family. New candidates come out as
+    /// [`AgentEvent::LocalCandidate`], then [`AgentEvent::GatheringComplete`].
+    pub fn gather(&mut self, now: Instant) {
+        self.gathering = true;
+        let bases: Vec<SocketAddr> = self
+            .locals
+            .iter()
+            .filter(|c| c.kind == CandidateKind::Host)
+            .filter_map(|c| c.socket_addr())
+            .collect();
+        for base in bases {
+            for server in self.config.stun_servers.clone() {
+                if server.is_ipv4() != base.is_ipv4() {
+                    continue;
+                }
+                let mut id = TransactionId([0; 12]);
+                self.rng.fill(&mut id.0);
+                let mut buf = [0u8; 64];
+                let Ok(mut b) = MessageBuilder::new(&mut buf, MessageType::BINDING_REQUEST, id)
+                else {
+                    continue;
+                };
+                if b.add_fingerprint().is_err() {
+                    continue;
+                }
+                let n = b.finish();
+                let request = buf[..n].to_vec();
+                self.transmits.push_back(AgentTransmit {
+                    source: base,
+                    destination: server,
+                    contents: request.clone(),
+                });
+                self.gathers.push(Gather {
+                    id,
+                    base,
+                    server,
+                    request,
+                    sent: 1,
+                    interval: self.config.check_rto,
+                    deadline: now + self.config.check_rto,
+                });
+            }
+        }
+        self.gathering_done();
+    }
+
+    fn gathering_done(&mut self) {
+        if self.gathering && self.gathers.is_empty() {
+            self.gathering = false;
+            self.events.push_back(AgentEvent::GatheringComplete);
+        }
+    }
+
+    fn handle_gather_response(
+        &mut self,
+        source: SocketAddr,
+        destination: SocketAddr,
+        m: &StunMessage<'_>,
+    ) -> bool {
+        let id = m.transaction_id();
+        let Some(i) = self.gathers.iter().position(|g| g.id == id) else {
+            return false;
+        };
+        let g = &self.gathers[i];
+        if source != g.server || destination != g.base {
+            self.stats.ignored += 1;
+            return true;
+        }
+        let g = self.gathers.swap_remove(i);
+        if let Some(mapped) = m
+            .xor_mapped_address()
+            .filter(|_| m.class() == MessageClass::SuccessResponse)
+        {
+            let known = self.locals.iter().any(|c| c.socket_addr() == Some(mapped));
+            if mapped != g.base && !known && self.locals.len() < self.config.max_local_candidates {
+                let idx = self
+                    .locals
+                    .iter()
+                    .position(|c| c.socket_addr() == Some(g.base))
+                    .unwrap_or(0);
+                let c = Candidate {
+                    foundation: self.foundations.foundation(
+                        CandidateKind::ServerReflexive,
+                        g.base.ip(),
+                        Some(g.server.ip()),
+                    ),
+                    component: COMPONENT,
+                    priority: priority(
+                        CandidateKind::ServerReflexive.type_preference(),
+                        65535 - idx as u16,
+                        COMPONENT,
+                    ),
+                    address: CandidateAddress::Ip(mapped),
+                    kind: CandidateKind::ServerReflexive,
+                    related: Some(g.base),
+                };
+                self.locals.push(c.clone());
+                self.checklist.add_local(c.clone(), g.base);
+                self.events.push_back(AgentEvent::LocalCandidate(c));
+            }
+        }
+        self.gathering_done();
+        true
     }
 
     /// Tells the agent the peer is ICE-lite (`a=ice-lite`): a full agent is then controlling
@@ -591,6 +719,9 @@ impl<R: Rng> Agent<R> {
         destination: SocketAddr,
         m: &StunMessage<'_>,
     ) {
+        if self.handle_gather_response(source, destination, m) {
+            return;
+        }
         let id = m.transaction_id();
         let Some(i) = self.checks.iter().position(|c| c.id == id) else {
             self.stats.ignored += 1;
@@ -728,6 +859,29 @@ impl<R: Rng> Agent<R> {
 
     /// Sends the next paced check and retransmits or fails overdue ones.
     pub fn handle_timeout(&mut self, now: Instant) {
+        // Gathering retransmissions and timeouts.
+        let mut i = 0;
+        while i < self.gathers.len() {
+            let g = &mut self.gathers[i];
+            if now < g.deadline {
+                i += 1;
+                continue;
+            }
+            if g.sent >= self.config.check_max_requests {
+                self.gathers.swap_remove(i);
+                continue;
+            }
+            g.sent += 1;
+            g.interval *= 2;
+            g.deadline = now + g.interval;
+            self.transmits.push_back(AgentTransmit {
+                source: g.base,
+                destination: g.server,
+                contents: g.request.clone(),
+            });
+            i += 1;
+        }
+        self.gathering_done();
         // Retransmissions.
         let mut i = 0;
         while i < self.checks.len() {
@@ -843,6 +997,7 @@ impl<R: Rng> Agent<R> {
         self.checks
             .iter()
             .map(|c| c.deadline)
+            .chain(self.gathers.iter().map(|g| g.deadline))
             .chain(pace)
             .chain(consent)
             .min()
