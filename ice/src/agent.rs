@@ -14,8 +14,11 @@
 //! ([`Agent::set_remote_lite`]). With trickle ICE the agent reports `Failed` only after
 //! [`Agent::end_of_remote_candidates`].
 //!
-//! Not yet: server-reflexive and relayed gathering inside the agent (the TURN client and STUN
-//! client exist beside it), ICE restart, several components.
+//! Server-reflexive candidates are gathered by the agent ([`Agent::gather`]); relayed candidates
+//! come from a [`crate::turn::TurnClient`] the caller runs beside it
+//! ([`Agent::add_relayed_candidate`]).
+//!
+//! Not yet: ICE restart, several components, TCP candidates.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -286,6 +289,43 @@ impl<R: Rng> Agent<R> {
         };
         self.locals.push(c.clone());
         self.checklist.add_local(c.clone(), addr);
+        Some(c)
+    }
+
+    /// Adds a relayed candidate: the relayed address of a TURN allocation made by the caller
+    /// (see [`crate::turn::TurnClient`]) on `server`. Checks and data from it come out of
+    /// [`Agent::poll_transmit`] with `source` equal to the relayed address: the caller sends them
+    /// through the TURN client, and feeds what the TURN client relays back to
+    /// [`Agent::handle_receive`] with the relayed address as `destination`.
+    pub fn add_relayed_candidate(
+        &mut self,
+        relayed: SocketAddr,
+        server: SocketAddr,
+    ) -> Option<Candidate> {
+        if self.locals.len() >= self.config.max_local_candidates
+            || self.locals.iter().any(|c| c.socket_addr() == Some(relayed))
+        {
+            return None;
+        }
+        let local_pref = 65535 - self.locals.len() as u16;
+        let c = Candidate {
+            foundation: self.foundations.foundation(
+                CandidateKind::Relayed,
+                relayed.ip(),
+                Some(server.ip()),
+            ),
+            component: COMPONENT,
+            priority: priority(
+                CandidateKind::Relayed.type_preference(),
+                local_pref,
+                COMPONENT,
+            ),
+            address: CandidateAddress::Ip(relayed),
+            kind: CandidateKind::Relayed,
+            related: None,
+        };
+        self.locals.push(c.clone());
+        self.checklist.add_local(c.clone(), relayed);
         Some(c)
     }
 
