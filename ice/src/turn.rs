@@ -3,8 +3,12 @@
 //! expiry, CreatePermission and ChannelBind with their refreshes, Send/Data indications,
 //! ChannelData framing, and deallocation on close.
 //!
-//! Not yet: TCP and TLS transports to the server, REQUESTED-ADDRESS-FAMILY / dual allocation,
-//! the SHA-256 password algorithm.
+//! Over TCP (RFC 8656 framing, the caller owns the stream) the client writes each message as
+//! one transmit (ChannelData padded to four bytes), does not retransmit, and reassembles what the
+//! caller reads from the stream with [`TurnClient::handle_stream`].
+//!
+//! Not yet: TLS to the server, REQUESTED-ADDRESS-FAMILY / dual allocation, the SHA-256 password
+//! algorithm.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -78,6 +82,8 @@ pub struct TurnConfig {
     pub max_channels: usize,
     /// SOFTWARE attribute to send, if any.
     pub software: Option<String>,
+    /// Transport to the server.
+    pub transport: TurnTransport,
 }
 
 impl TurnConfig {
@@ -93,9 +99,23 @@ impl TurnConfig {
             max_permissions: 64,
             max_channels: 64,
             software: None,
+            transport: TurnTransport::Udp,
         }
     }
 }
+
+/// The transport between the client and the TURN server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TurnTransport {
+    /// UDP: one message per datagram, requests retransmitted.
+    Udp,
+    /// TCP: messages back to back on a stream the caller owns, no retransmission.
+    Tcp,
+}
+
+/// Most bytes of a partial frame kept from a TCP stream (a STUN message or ChannelData is at
+/// most 65535 + 20 bytes).
+const MAX_STREAM_BUFFER: usize = 65_535 + 20 + 4;
 
 /// Permission lifetime (RFC 8656 9).
 const PERMISSION_LIFETIME: Duration = Duration::from_secs(300);
@@ -213,13 +233,27 @@ pub struct TurnClient<R> {
     transmits: VecDeque<Transmit>,
     events: VecDeque<TurnEvent>,
     stats: TurnStats,
+    stream: Vec<u8>,
 }
 
 impl<R: Rng> TurnClient<R> {
     /// Creates a client; transaction ids come from `rng`.
     pub fn new(config: TurnConfig, rng: R) -> Self {
         TurnClient {
-            stun: StunClient::new(config.transactions.clone(), rng),
+            stun: StunClient::new(
+                match config.transport {
+                    TurnTransport::Udp => config.transactions.clone(),
+                    // Reliable transport: one request, and the RFC 8489 overall timeout of
+                    // 39.5 s (Ti) for the answer.
+                    TurnTransport::Tcp => TransactionConfig {
+                        initial_rto: Duration::from_millis(39_500),
+                        max_requests: 1,
+                        ..config.transactions.clone()
+                    },
+                },
+                rng,
+            ),
+            stream: Vec::new(),
             config,
             state: State::Idle,
             realm: None,
@@ -299,12 +333,16 @@ impl<R: Rng> TurnClient<R> {
             .iter()
             .find(|(_, p, e)| *p == peer && *e > now)
         {
-            let mut out = Vec::with_capacity(4 + data.len());
+            let mut out = Vec::with_capacity(4 + data.len() + 3);
             ChannelData {
                 channel: *channel,
                 data,
             }
             .write(&mut out);
+            if self.config.transport == TurnTransport::Tcp {
+                // Over a stream ChannelData is padded to a multiple of four (RFC 8656 12.5).
+                out.resize((out.len() + 3) & !3, 0);
+            }
             self.transmits.push_back(Transmit {
                 destination: self.config.server,
                 contents: out,
@@ -438,6 +476,38 @@ impl<R: Rng> TurnClient<R> {
             },
         )?;
         Ok(id)
+    }
+
+    /// Handles bytes read from the TCP stream to the server: complete frames (STUN messages and
+    /// ChannelData) are processed, a partial one is kept for the next call. Returns `false` (and
+    /// discards the stream state) if the stream cannot be TURN framing.
+    pub fn handle_stream(&mut self, now: Instant, bytes: &[u8]) -> bool {
+        self.stream.extend_from_slice(bytes);
+        loop {
+            if self.stream.len() < 4 {
+                return true;
+            }
+            let len = u16::from_be_bytes([self.stream[2], self.stream[3]]) as usize;
+            let frame_len = match self.stream[0] >> 6 {
+                0 => 20 + len,
+                1 => 4 + ((len + 3) & !3),
+                _ => {
+                    self.stream.clear();
+                    self.stats.ignored += 1;
+                    return false;
+                }
+            };
+            if self.stream.len() < frame_len {
+                if self.stream.len() > MAX_STREAM_BUFFER {
+                    self.stream.clear();
+                    return false;
+                }
+                return true;
+            }
+            let frame: Vec<u8> = self.stream.drain(..frame_len).collect();
+            let server = self.config.server;
+            self.handle_receive(now, server, &frame);
+        }
     }
 
     /// Handles a datagram from `source`. Returns `true` if it came from the TURN server and was
@@ -886,5 +956,28 @@ mod tests {
         assert_eq!(c.send_to(now, peer, b"x"), Err(TurnError::NotAllocated));
         c.allocate(now).unwrap();
         assert_eq!(c.allocate(now), Err(TurnError::AlreadyAllocating));
+    }
+
+    #[test]
+    fn stream_framing() {
+        let mut config = TurnConfig::new(server(), "u", "p");
+        config.transport = TurnTransport::Tcp;
+        let mut c = TurnClient::new(config, SeededRng::new(4));
+        let now = Instant::now();
+        // Not TURN framing (leading bits 11).
+        assert!(!c.handle_stream(now, &[0xC0, 0, 0, 0]));
+        // A ChannelData for an unknown channel, padded, split across calls, then a partial
+        // STUN header: consumed without events, state kept.
+        assert!(c.handle_stream(now, &[0x40, 0x00, 0x00, 0x05, 1, 2]));
+        assert!(c.handle_stream(now, &[3, 4, 5, 0, 0, 0, 0x01, 0x01]));
+        assert_eq!(c.stats().ignored, 2);
+        assert_eq!(c.poll_event(), None);
+        // Over TCP nothing is retransmitted: one request, then the overall timeout.
+        c.allocate(now).unwrap();
+        assert!(c.poll_transmit().is_some());
+        c.handle_timeout(now + Duration::from_secs(39));
+        assert!(c.poll_transmit().is_none());
+        c.handle_timeout(now + Duration::from_millis(39_500));
+        assert_eq!(c.poll_event(), Some(TurnEvent::AllocationFailed(0)));
     }
 }

@@ -216,3 +216,142 @@ fn turn_client_against_coturn() {
     let e = bad.until(|e| matches!(e, TurnEvent::AllocationFailed(_)));
     assert_eq!(e, TurnEvent::AllocationFailed(401));
 }
+
+/// Drives a TCP TURN client until `want` accepts an event (bounded by a 10 s deadline). Reads
+/// are deliberately small so frames arrive split and must be reassembled.
+fn pump_tcp(
+    client: &mut TurnClient<SeededRng>,
+    stream: &mut std::net::TcpStream,
+    mut want: impl FnMut(&TurnEvent) -> bool,
+) -> TurnEvent {
+    use std::io::Read;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 7];
+    while Instant::now() < deadline {
+        client.handle_timeout(Instant::now());
+        flush_tcp(client, stream);
+        while let Some(e) = client.poll_event() {
+            if want(&e) {
+                return e;
+            }
+        }
+        stream
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        let n = match stream.read(&mut buf) {
+            Ok(0) => panic!("coturn closed the TCP connection"),
+            Ok(n) => n,
+            Err(_) => continue,
+        };
+        assert!(client.handle_stream(Instant::now(), &buf[..n]));
+    }
+    panic!("timed out waiting for a TURN event over TCP");
+}
+
+fn flush_tcp(client: &mut TurnClient<SeededRng>, stream: &mut std::net::TcpStream) {
+    use std::io::Write;
+    while let Some(t) = client.poll_transmit() {
+        stream.write_all(&t.contents).unwrap();
+    }
+}
+
+/// The same relay over a TCP connection to coturn (RFC 8656 stream framing): allocation,
+/// permission, Send/Data indications, channel binding and padded ChannelData both ways.
+#[test]
+fn turn_client_over_tcp_against_coturn() {
+    use sansrtc_ice::turn::TurnTransport;
+    use std::net::TcpStream;
+
+    let (_coturn, server) = start_coturn();
+    // coturn may take a moment to listen: retry the connection for a bounded time.
+    let started = Instant::now();
+    let mut stream = loop {
+        match TcpStream::connect(server) {
+            Ok(s) => break s,
+            Err(_) if started.elapsed() < Duration::from_secs(10) => std::thread::yield_now(),
+            Err(e) => panic!("cannot connect to coturn over TCP: {e}"),
+        }
+    };
+    stream.set_nodelay(true).unwrap();
+    let local = stream.local_addr().unwrap();
+    let mut config = TurnConfig::new(server, "u", "p");
+    config.transport = TurnTransport::Tcp;
+    let mut client = TurnClient::new(config, SeededRng::new(23));
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let peer_addr = peer.local_addr().unwrap();
+
+    client.allocate(Instant::now()).unwrap();
+    let TurnEvent::Allocated {
+        relayed, mapped, ..
+    } = pump_tcp(&mut client, &mut stream, |e| {
+        matches!(e, TurnEvent::Allocated { .. })
+    })
+    else {
+        unreachable!()
+    };
+    assert_eq!(mapped, Some(local));
+    client
+        .create_permission(Instant::now(), peer_addr.ip())
+        .unwrap();
+    pump_tcp(&mut client, &mut stream, |e| {
+        matches!(e, TurnEvent::PermissionCreated(_))
+    });
+
+    client
+        .send_to(Instant::now(), peer_addr, b"tcp: send indication")
+        .unwrap();
+    flush_tcp(&mut client, &mut stream);
+    let (data, from) = peer_receive(&peer);
+    assert_eq!(
+        (data.as_slice(), from),
+        (&b"tcp: send indication"[..], relayed)
+    );
+    peer.send_to(b"tcp: data indication", relayed).unwrap();
+    let e = pump_tcp(&mut client, &mut stream, |e| {
+        matches!(e, TurnEvent::Data { .. })
+    });
+    assert_eq!(
+        e,
+        TurnEvent::Data {
+            peer: peer_addr,
+            data: b"tcp: data indication".to_vec()
+        }
+    );
+
+    client.bind_channel(Instant::now(), peer_addr).unwrap();
+    pump_tcp(&mut client, &mut stream, |e| {
+        matches!(e, TurnEvent::ChannelBound { .. })
+    });
+    // 5 bytes of data: the ChannelData frame is padded to 12 bytes on the stream.
+    client.send_to(Instant::now(), peer_addr, b"odd!!").unwrap();
+    flush_tcp(&mut client, &mut stream);
+    let (data, from) = peer_receive(&peer);
+    assert_eq!((data.as_slice(), from), (&b"odd!!"[..], relayed));
+    // A 5-byte reply comes back as padded ChannelData and must be unpadded.
+    peer.send_to(b"reply", relayed).unwrap();
+    let e = pump_tcp(&mut client, &mut stream, |e| {
+        matches!(e, TurnEvent::Data { .. })
+    });
+    assert_eq!(
+        e,
+        TurnEvent::Data {
+            peer: peer_addr,
+            data: b"reply".to_vec()
+        }
+    );
+    // And the stream stays in step for the next frame.
+    peer.send_to(b"tcp: after padding", relayed).unwrap();
+    let e = pump_tcp(&mut client, &mut stream, |e| {
+        matches!(e, TurnEvent::Data { .. })
+    });
+    assert_eq!(
+        e,
+        TurnEvent::Data {
+            peer: peer_addr,
+            data: b"tcp: after padding".to_vec()
+        }
+    );
+
+    client.close(Instant::now()).unwrap();
+    pump_tcp(&mut client, &mut stream, |e| *e == TurnEvent::Closed);
+}
