@@ -18,7 +18,10 @@
 //! come from a [`crate::turn::TurnClient`] the caller runs beside it
 //! ([`Agent::add_relayed_candidate`]).
 //!
-//! Not yet: ICE restart, several components, TCP candidates.
+//! ICE restart ([`Agent::restart`]) keeps the previously selected pair usable until a new one
+//! is selected.
+//!
+//! Not yet: several components, TCP candidates.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -196,6 +199,8 @@ pub struct Agent<R> {
     next_pace: Option<Instant>,
     state: ConnectionState,
     selected: Option<PairId>,
+    /// The pair selected before an ICE restart, used until the restart selects a new one.
+    previous: Option<(SocketAddr, SocketAddr)>,
     nominating: Option<PairId>,
     consent: Option<Consent>,
     prflx_count: u32,
@@ -227,6 +232,7 @@ impl<R: Rng> Agent<R> {
             next_pace: None,
             state: ConnectionState::New,
             selected: None,
+            previous: None,
             nominating: None,
             consent: None,
             prflx_count: 0,
@@ -264,7 +270,10 @@ impl<R: Rng> Agent<R> {
         if self.state == ConnectionState::Failed {
             return None;
         }
-        let p = self.checklist.pair(self.selected?)?;
+        let Some(id) = self.selected else {
+            return self.previous;
+        };
+        let p = self.checklist.pair(id)?;
         Some((p.local, p.remote))
     }
 
@@ -433,6 +442,42 @@ impl<R: Rng> Agent<R> {
         }
         self.gathering_done();
         true
+    }
+
+    /// Restarts ICE (RFC 8445 9) with new local credentials: remote candidates, pairs and checks
+    /// are dropped, local candidates kept. The previously selected pair stays usable
+    /// ([`Agent::selected_pair`]) until the restart selects a new one; consent checks pause
+    /// meanwhile. Signal the new credentials and candidates, then call
+    /// [`Agent::set_remote_credentials`] with the peer's new ones and add its candidates.
+    pub fn restart(&mut self, now: Instant, local_ufrag: &str, local_password: &str) {
+        if self.state != ConnectionState::Failed {
+            self.previous = self.selected_pair();
+        }
+        self.config.local_ufrag = local_ufrag.to_owned();
+        self.config.local_password = local_password.to_owned();
+        self.local_key = IntegrityKey::short_term(local_password);
+        self.remote = None;
+        self.remote_end = false;
+        self.selected = None;
+        self.nominating = None;
+        self.consent = None;
+        self.checks.clear();
+        self.checklist = Checklist::new(self.config.checklist.clone(), self.controlling);
+        for c in self.locals.clone() {
+            let base = match (c.kind, c.related) {
+                (CandidateKind::ServerReflexive, Some(base)) => Some(base),
+                _ => c.socket_addr(),
+            };
+            if let Some(base) = base {
+                self.checklist.add_local(c, base);
+            }
+        }
+        if self.previous.is_none() {
+            self.state = ConnectionState::New;
+            self.events
+                .push_back(AgentEvent::StateChanged(ConnectionState::New));
+        }
+        self.next_pace = Some(now);
     }
 
     /// Tells the agent the peer is ICE-lite (`a=ice-lite`): a full agent is then controlling
@@ -741,6 +786,7 @@ impl<R: Rng> Agent<R> {
         };
         let (local, remote) = (p.local, p.remote);
         self.selected = Some(pid);
+        self.previous = None;
         if !self.config.lite {
             self.consent = Some(Consent {
                 last: now,

@@ -45,6 +45,8 @@ struct Sim {
     now: Instant,
     a_events: Vec<AgentEvent>,
     b_events: Vec<AgentEvent>,
+    a_candidate: sansrtc_ice::candidate::Candidate,
+    b_candidate: sansrtc_ice::candidate::Candidate,
 }
 
 fn setup(seed: u64, a_controlling: bool, b_controlling: bool, signal_a_to_b: bool) -> Sim {
@@ -63,9 +65,9 @@ fn setup_with(seed: u64, a_config: AgentConfig, b_config: AgentConfig, signal_a_
     let cb = b.add_host_candidate(addr(B)).unwrap();
     a.set_remote_credentials("bbbb", "password-of-agent-b-yy");
     b.set_remote_credentials("aaaa", "password-of-agent-a-xx");
-    a.add_remote_candidate(cb).unwrap();
+    a.add_remote_candidate(cb.clone()).unwrap();
     if signal_a_to_b {
-        b.add_remote_candidate(ca).unwrap();
+        b.add_remote_candidate(ca.clone()).unwrap();
     }
     a.end_of_remote_candidates();
     b.end_of_remote_candidates();
@@ -86,6 +88,8 @@ fn setup_with(seed: u64, a_config: AgentConfig, b_config: AgentConfig, signal_a_
         now,
         a_events: vec![],
         b_events: vec![],
+        a_candidate: ca,
+        b_candidate: cb,
     }
 }
 
@@ -382,4 +386,45 @@ fn waits_for_more_candidates_until_end_of_candidates() {
     );
     a.end_of_remote_candidates();
     assert_eq!(a.state(), ConnectionState::Failed);
+}
+
+#[test]
+fn ice_restart_reselects_with_new_credentials() {
+    let mut sim = setup(14, true, false, true);
+    sim.run(Duration::from_secs(5));
+    sim.assert_connected();
+    sim.a_events.clear();
+    sim.b_events.clear();
+    let now = sim.now;
+    sim.a.restart(now, "aaa2", "new-password-of-agent-a");
+    sim.b.restart(now, "bbb2", "new-password-of-agent-b");
+    // Until the restart completes the old pair stays usable.
+    assert_eq!(sim.a.selected_pair(), Some((addr(A), addr(B))));
+    assert_eq!(sim.a.state(), ConnectionState::Connected);
+    assert!(sim.a.checklist().pairs().is_empty());
+    sim.a
+        .set_remote_credentials("bbb2", "new-password-of-agent-b");
+    sim.b
+        .set_remote_credentials("aaa2", "new-password-of-agent-a");
+    sim.a.add_remote_candidate(sim.b_candidate.clone()).unwrap();
+    sim.b.add_remote_candidate(sim.a_candidate.clone()).unwrap();
+    sim.a.end_of_remote_candidates();
+    sim.b.end_of_remote_candidates();
+    sim.run(Duration::from_secs(60));
+    sim.assert_connected();
+    let selected = AgentEvent::SelectedPair {
+        local: addr(A),
+        remote: addr(B),
+    };
+    assert!(sim.a_events.contains(&selected), "{:?}", sim.a_events);
+    assert!(
+        !sim.a_events
+            .iter()
+            .any(|e| matches!(e, AgentEvent::StateChanged(_))),
+        "{:?}",
+        sim.a_events
+    );
+    // Consent runs again on the new pair with the new credentials.
+    assert!(sim.a.stats().consent_refreshed > 5);
+    assert_eq!(sim.a.stats().auth_failures + sim.b.stats().auth_failures, 0);
 }
