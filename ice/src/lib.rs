@@ -13,6 +13,7 @@ pub mod responder;
 pub mod rng;
 pub mod stun;
 pub mod turn;
+pub mod turn_tls;
 
 pub use responder::{ResponderConfig, StunResponder};
 pub use rng::{Rng, SeededRng, SystemRng};

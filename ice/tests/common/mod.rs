@@ -59,6 +59,25 @@ impl Drop for Coturn {
 /// the Debian package first if it is missing.
 #[allow(dead_code)]
 pub(crate) fn start_coturn() -> (Coturn, SocketAddr) {
+    let (c, addr, _) = start_coturn_with(None);
+    (c, addr)
+}
+
+fn free_port() -> u16 {
+    // A port that was free a moment ago.
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts coturn; with `tls = Some((cert_pem, key_pem))` it also listens for TLS, on the returned
+/// second address.
+#[allow(dead_code)]
+pub(crate) fn start_coturn_with(
+    tls: Option<(&std::path::Path, &std::path::Path)>,
+) -> (Coturn, SocketAddr, Option<SocketAddr>) {
     let have = Command::new("turnserver")
         .arg("--version")
         .stdout(Stdio::null())
@@ -74,43 +93,54 @@ pub(crate) fn start_coturn() -> (Coturn, SocketAddr) {
             .unwrap_or(false);
         assert!(ok, "apt-get install coturn failed");
     }
-    // A port that was free a moment ago.
-    let port = UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("turnserver")
-        .args([
-            "-n",
-            "--no-cli",
-            "--no-tls",
-            "--no-dtls",
-            "--lt-cred-mech",
-            "--user",
-            "u:p",
-            "--realm",
-            "r",
-        ])
-        .args([
-            "--listening-ip",
-            "127.0.0.1",
-            "--relay-ip",
-            "127.0.0.1",
-            "--allow-loopback-peers",
-        ])
-        .args([
-            "--listening-port",
-            &port.to_string(),
-            "--min-port",
-            "49152",
-            "--max-port",
-            "65535",
-        ])
-        .args(["--log-file", "stdout", "--no-stdout-log"])
+    let port = free_port();
+    let mut cmd = Command::new("turnserver");
+    cmd.args([
+        "-n",
+        "--no-cli",
+        "--no-dtls",
+        "--lt-cred-mech",
+        "--user",
+        "u:p",
+        "--realm",
+        "r",
+    ])
+    .args([
+        "--listening-ip",
+        "127.0.0.1",
+        "--relay-ip",
+        "127.0.0.1",
+        "--allow-loopback-peers",
+    ])
+    .args([
+        "--listening-port",
+        &port.to_string(),
+        "--min-port",
+        "49152",
+        "--max-port",
+        "65535",
+    ])
+    .args(["--log-file", "stdout", "--no-stdout-log"]);
+    let tls_addr = match tls {
+        Some((cert, key)) => {
+            let tls_port = free_port();
+            cmd.arg("--cert").arg(cert).arg("--pkey").arg(key);
+            cmd.args(["--tls-listening-port", &tls_port.to_string()]);
+            Some(SocketAddr::from(([127, 0, 0, 1], tls_port)))
+        }
+        None => {
+            cmd.arg("--no-tls");
+            None
+        }
+    };
+    let child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("turnserver starts");
-    (Coturn(child), SocketAddr::from(([127, 0, 0, 1], port)))
+    (
+        Coturn(child),
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        tls_addr,
+    )
 }
