@@ -5,7 +5,7 @@
 //! password refused. The test installs coturn if missing.
 
 mod common;
-use common::start_coturn;
+use common::{start_coturn, start_coturn_with};
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -354,4 +354,30 @@ fn turn_client_over_tcp_against_coturn() {
 
     client.close(Instant::now()).unwrap();
     pump_tcp(&mut client, &mut stream, |e| *e == TurnEvent::Closed);
+}
+
+/// coturn with nonces that go stale after one second: a request after that is answered 438 with
+/// a fresh nonce, and the client retries it with the new nonce.
+#[test]
+fn stale_nonce_against_coturn() {
+    let (_coturn, server, _) = start_coturn_with(None, &["--stale-nonce=1"]);
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut config = TurnConfig::new(server, "u", "p");
+    config.transactions.initial_rto = Duration::from_millis(100);
+    let mut d = Driver {
+        client: TurnClient::new(config, SeededRng::new(24)),
+        socket,
+        server,
+        offset: Duration::ZERO,
+        channel_data_received: 0,
+    };
+    d.client.allocate(d.now()).unwrap();
+    d.until(|e| matches!(e, TurnEvent::Allocated { .. }));
+    assert_eq!(d.client.stats().stale_nonce_retries, 0);
+    // Not synchronization: the server's nonce must age past its one-second lifetime.
+    std::thread::sleep(Duration::from_millis(2100));
+    let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    d.client.create_permission(d.now(), peer.ip()).unwrap();
+    d.until(|e| *e == TurnEvent::PermissionCreated(peer.ip()));
+    assert_eq!(d.client.stats().stale_nonce_retries, 1);
 }

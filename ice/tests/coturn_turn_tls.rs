@@ -20,12 +20,25 @@ use sansrtc_ice::turn::{TurnClient, TurnConfig, TurnEvent, TurnTransport};
 use sansrtc_ice::turn_tls::TlsStream;
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let ok = Command::new("openssl")
+    if Command::new("openssl").arg("version").output().is_err() {
+        let ok = Command::new("apt-get")
+            .args(["install", "-y", "-qq", "openssl"])
+            .status();
+        assert!(
+            ok.map(|s| s.success()).unwrap_or(false),
+            "apt-get install openssl failed"
+        );
+    }
+    let out = Command::new("openssl")
         .current_dir(dir)
         .args(args)
-        .status()
-        .map(|s| s.success());
-    assert_eq!(ok.ok(), Some(true), "openssl {args:?} failed");
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A CA and a server certificate for 127.0.0.1, made fresh for this test.
@@ -188,8 +201,10 @@ fn session(tls_addr: SocketAddr, trusted: Option<&[u8]>) -> Session {
 #[test]
 fn turn_over_tls_against_coturn() {
     let (dir, ca_der) = make_certs();
-    let (_coturn, _plain, tls_addr) =
-        start_coturn_with(Some((&dir.join("server.pem"), &dir.join("server.key"))));
+    let (_coturn, _plain, tls_addr) = start_coturn_with(
+        Some((&dir.join("server.pem"), &dir.join("server.key"))),
+        &[],
+    );
     let tls_addr = tls_addr.unwrap();
 
     let mut s = session(tls_addr, Some(&ca_der));

@@ -59,7 +59,7 @@ impl Drop for Coturn {
 /// the Debian package first if it is missing.
 #[allow(dead_code)]
 pub(crate) fn start_coturn() -> (Coturn, SocketAddr) {
-    let (c, addr, _) = start_coturn_with(None);
+    let (c, addr, _) = start_coturn_with(None, &[]);
     (c, addr)
 }
 
@@ -72,11 +72,12 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Starts coturn; with `tls = Some((cert_pem, key_pem))` it also listens for TLS, on the returned
-/// second address.
+/// Starts coturn with `extra` arguments; with `tls = Some((cert_pem, key_pem))` it also listens
+/// for TLS, on the returned second address.
 #[allow(dead_code)]
 pub(crate) fn start_coturn_with(
     tls: Option<(&std::path::Path, &std::path::Path)>,
+    extra: &[&str],
 ) -> (Coturn, SocketAddr, Option<SocketAddr>) {
     let have = Command::new("turnserver")
         .arg("--version")
@@ -120,7 +121,8 @@ pub(crate) fn start_coturn_with(
         "--max-port",
         "65535",
     ])
-    .args(["--log-file", "stdout", "--no-stdout-log"]);
+    .args(["--log-file", "stdout", "--no-stdout-log"])
+    .args(extra);
     let tls_addr = match tls {
         Some((cert, key)) => {
             let tls_port = free_port();
