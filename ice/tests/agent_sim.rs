@@ -120,10 +120,13 @@ impl Sim {
             if next_packet == Some(next) {
                 let key = *self.net.in_flight.keys().next().unwrap();
                 let t = self.net.in_flight.remove(&key).unwrap();
+                // Only the two agents exist: anything else goes nowhere.
                 let agent = if t.destination == addr(A) {
                     &mut self.a
-                } else {
+                } else if t.destination == addr(B) {
                     &mut self.b
+                } else {
+                    continue;
                 };
                 assert!(agent.handle_receive(self.now, t.source, t.destination, &t.contents));
             } else {
@@ -427,4 +430,31 @@ fn ice_restart_reselects_with_new_credentials() {
     // Consent runs again on the new pair with the new credentials.
     assert!(sim.a.stats().consent_refreshed > 5);
     assert_eq!(sim.a.stats().auth_failures + sim.b.stats().auth_failures, 0);
+}
+
+#[test]
+fn thousands_of_trickled_candidates_stay_bounded() {
+    let mut sim = setup(15, true, false, true);
+    let mut refused = 0;
+    for i in 0..5000u32 {
+        let c = sansrtc_ice::candidate::Candidate::parse(&format!(
+            "candidate:x{i} 1 udp {} 10.{}.{}.{} {} typ host",
+            1000 + i,
+            2 + i / 65536,
+            (i / 256) % 256,
+            i % 256,
+            1024 + i % 60000
+        ))
+        .unwrap();
+        if sim.a.add_remote_candidate(c).is_err() {
+            refused += 1;
+        }
+    }
+    let limits = sansrtc_ice::checklist::ChecklistConfig::default();
+    assert!(sim.a.checklist().remote_candidates().len() <= limits.max_remote_candidates);
+    assert!(sim.a.checklist().pairs().len() <= limits.max_pairs);
+    assert!(refused >= 5000 - limits.max_remote_candidates);
+    // The real peer is still reached.
+    sim.run(Duration::from_secs(60));
+    sim.assert_connected();
 }
