@@ -1,10 +1,13 @@
 //! STUN, the ICE agent, the TURN client and a STUN responder, sans-IO (RFC 8489, 8445, 8656).
 //!
-//! Implemented so far: STUN messages (zero-copy view, builder, every RFC 8489 / ICE / TURN
-//! attribute, MESSAGE-INTEGRITY(-SHA256), FINGERPRINT), client transactions with retransmission,
-//! the STUN [`responder`], and the ICE agent's foundation: [`candidate`]s (priorities,
-//! foundations, SDP attribute) and the [`checklist`] (pairing, pruning, limits, pair states, check
-//! order). The ICE agent state machine and the TURN client are work in progress (issue 5).
+//! - [`stun`]: messages (zero-copy view, builder, every RFC 8489 / ICE / TURN attribute,
+//!   MESSAGE-INTEGRITY(-SHA256), FINGERPRINT) and client transactions with retransmission;
+//! - [`responder`]: a STUN server answering Binding requests;
+//! - [`candidate`], [`checklist`], [`agent`]: an ICE agent (host, server-reflexive and relayed
+//!   candidates, checks, nomination, role conflicts, consent freshness, restart, ICE-lite);
+//! - [`turn`], [`turn_tls`]: a TURN client over UDP, TCP and TLS (`rustls`).
+//!
+//! All of them are sans-IO state machines: the caller owns sockets and the clock.
 
 pub mod agent;
 pub mod candidate;
