@@ -117,6 +117,9 @@ pub enum TurnTransport {
 /// most 65535 + 20 bytes).
 const MAX_STREAM_BUFFER: usize = 65_535 + 20 + 4;
 
+/// Longest allocation lifetime the client schedules with, whatever the server grants (s).
+const MAX_LIFETIME: u32 = 86_400;
+
 /// Permission lifetime (RFC 8656 9).
 const PERMISSION_LIFETIME: Duration = Duration::from_secs(300);
 /// Channel binding lifetime (RFC 8656 12).
@@ -670,7 +673,8 @@ impl<R: Rng> TurnClient<R> {
                     }
                 };
                 let lifetime = match m.get(attr::LIFETIME) {
-                    Some(Ok(Attribute::Lifetime(l))) => l,
+                    // A server's lifetime is clamped to a day: it only schedules our refresh.
+                    Some(Ok(Attribute::Lifetime(l))) => l.min(MAX_LIFETIME),
                     _ => self.config.lifetime,
                 };
                 self.state = State::Allocated;
@@ -691,7 +695,8 @@ impl<R: Rng> TurnClient<R> {
             }
             Request::Refresh(_) => {
                 let lifetime = match m.get(attr::LIFETIME) {
-                    Some(Ok(Attribute::Lifetime(l))) => l,
+                    // A server's lifetime is clamped to a day: it only schedules our refresh.
+                    Some(Ok(Attribute::Lifetime(l))) => l.min(MAX_LIFETIME),
                     _ => self.config.lifetime,
                 };
                 self.allocation_expires = Some(now + Duration::from_secs(lifetime.into()));
