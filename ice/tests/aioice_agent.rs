@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use sansrtc_ice::SystemRng;
 use sansrtc_ice::agent::{Agent, AgentConfig, ConnectionState};
-use sansrtc_ice::candidate::Candidate;
+use sansrtc_ice::candidate::{Candidate, CandidateKind};
 
-fn interop(we_control: bool) {
+fn interop(we_control: bool, turn: Option<std::net::SocketAddr>) {
     let python = aioice_python();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/aioice_agent.py");
     let mut child = Command::new(python)
@@ -26,6 +26,11 @@ fn interop(we_control: bool) {
         } else {
             "controlling"
         })
+        .args(
+            turn.map(|t| [t.ip().to_string(), t.port().to_string()])
+                .into_iter()
+                .flatten(),
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -58,6 +63,7 @@ fn interop(we_control: bool) {
     let ours = agent.add_host_candidate(local).unwrap();
 
     // Their credentials and candidates.
+    let mut relayed_remote = None;
     let mut remote_ufrag = String::new();
     let mut remote_pwd = String::new();
     loop {
@@ -67,9 +73,16 @@ fn interop(we_control: bool) {
         } else if let Some(p) = line.strip_prefix("pwd ") {
             remote_pwd = p.to_owned();
         } else if let Some(c) = line.strip_prefix("cand ") {
-            agent
-                .add_remote_candidate(Candidate::parse(c).unwrap())
-                .unwrap();
+            let c = Candidate::parse(c).unwrap();
+            if turn.is_some() {
+                assert_eq!(
+                    c.kind,
+                    CandidateKind::Relayed,
+                    "aioice offers only relayed candidates"
+                );
+                relayed_remote = c.socket_addr();
+            }
+            agent.add_remote_candidate(c).unwrap();
         } else if line == "end" {
             break;
         }
@@ -119,6 +132,13 @@ fn interop(we_control: bool) {
         if let Ok((n, from)) = socket.recv_from(&mut buf) {
             if !agent.handle_receive(Instant::now(), from, local, &buf[..n]) {
                 assert_eq!(&buf[..n], b"ping from aioice");
+                if turn.is_some() {
+                    assert_eq!(
+                        Some(from),
+                        relayed_remote,
+                        "data must come through the relay"
+                    );
+                }
                 got_ping = true;
             }
         }
@@ -149,14 +169,28 @@ fn interop(we_control: bool) {
     );
     assert!(their_output.contains(&expect), "{their_output:?}");
     assert!(agent.stats().checks_answered > 0);
+    if turn.is_some() {
+        assert_eq!(
+            agent.selected_pair().map(|p| Some(p.1)),
+            Some(relayed_remote)
+        );
+    }
 }
 
 #[test]
 fn aioice_controlled_we_control() {
-    interop(true);
+    interop(true, None);
 }
 
 #[test]
 fn aioice_controlling_we_are_controlled() {
-    interop(false);
+    interop(false, None);
+}
+
+/// aioice gathers only a relayed candidate on coturn (Debian `coturn`, installed if missing):
+/// every check and all data between it and our agent pass through the relay.
+#[test]
+fn aioice_through_coturn_relay() {
+    let (_coturn, server) = common::start_coturn();
+    interop(false, Some(server));
 }

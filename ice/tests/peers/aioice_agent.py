@@ -1,6 +1,7 @@
 """aioice as a third-party ICE agent on 127.0.0.1, exchanging candidates over stdin/stdout.
 
-Usage: aioice_agent.py controlling|controlled
+Usage: aioice_agent.py controlling|controlled [TURN_HOST TURN_PORT]
+With a TURN server (user "u", password "p") aioice gathers and uses only relayed candidates.
 Prints: "ufrag U", "pwd P", "cand <sdp>"..., "end"; reads the same from stdin; connects; sends
 "ping from aioice"; waits for one datagram and prints "received <hex>", then "done".
 """
@@ -9,7 +10,7 @@ import sys
 
 import aioice
 import aioice.ice
-from aioice import Candidate, Connection
+from aioice import Candidate, Connection, TransportPolicy
 
 # aioice leaves 127.0.0.1 out when gathering host candidates: use loopback only.
 aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
@@ -17,7 +18,17 @@ aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
 
 async def main() -> None:
     controlling = sys.argv[1] == "controlling"
-    conn = Connection(ice_controlling=controlling, components=1, use_ipv4=True, use_ipv6=False)
+    turn = {}
+    if len(sys.argv) > 3:
+        turn = dict(
+            turn_server=(sys.argv[2], int(sys.argv[3])),
+            turn_username="u",
+            turn_password="p",
+            transport_policy=TransportPolicy.RELAY,
+        )
+    conn = Connection(
+        ice_controlling=controlling, components=1, use_ipv4=True, use_ipv6=False, **turn
+    )
     await conn.gather_candidates()
     print(f"ufrag {conn.local_username}")
     print(f"pwd {conn.local_password}")
