@@ -63,6 +63,9 @@ pub struct AgentConfig {
     pub checklist: ChecklistConfig,
     /// Most local candidates.
     pub max_local_candidates: usize,
+    /// How long the controlling agent waits for higher-priority pairs still being checked before
+    /// nominating the best valid pair it has (default 500 ms).
+    pub nomination_delay: Duration,
     /// STUN servers to learn server-reflexive candidates from ([`Agent::gather`]).
     pub stun_servers: Vec<SocketAddr>,
     /// Run as an ICE-lite agent (RFC 8445 2.5): always controlled, never sends checks, selects
@@ -87,6 +90,7 @@ impl AgentConfig {
             max_local_candidates: 16,
             lite: false,
             stun_servers: Vec::new(),
+            nomination_delay: Duration::from_millis(500),
         }
     }
 }
@@ -205,6 +209,7 @@ pub struct Agent<R> {
     consent: Option<Consent>,
     prflx_count: u32,
     remote_end: bool,
+    first_valid: Option<Instant>,
     gathers: Vec<Gather>,
     gathering: bool,
     transmits: VecDeque<AgentTransmit>,
@@ -237,6 +242,7 @@ impl<R: Rng> Agent<R> {
             consent: None,
             prflx_count: 0,
             remote_end: false,
+            first_valid: None,
             gathers: Vec::new(),
             gathering: false,
             transmits: VecDeque::new(),
@@ -460,6 +466,7 @@ impl<R: Rng> Agent<R> {
         self.remote_end = false;
         self.selected = None;
         self.nominating = None;
+        self.first_valid = None;
         self.consent = None;
         self.checks.clear();
         self.checklist = Checklist::new(self.config.checklist.clone(), self.controlling);
@@ -864,10 +871,15 @@ impl<R: Rng> Agent<R> {
         if check.use_candidate || nominated_by_peer {
             self.checklist.nominate(check.pair);
             self.select(now, check.pair);
-        } else if self.controlling && self.nominating.is_none() && self.selected.is_none() {
-            // Regular nomination: repeat the check on the first valid pair with USE-CANDIDATE.
-            self.nominating = Some(check.pair);
-            self.start_check(now, check.pair, true, false);
+        } else if self.controlling {
+            // Regular nomination: once no higher-priority pair is still being checked (or
+            // `nomination_delay` after the first valid pair), repeat the check on the best valid
+            // pair with USE-CANDIDATE.
+            self.first_valid.get_or_insert(now);
+            if let Some(pid) = self.nomination_candidate(now) {
+                self.nominating = Some(pid);
+                self.start_check(now, pid, true, false);
+            }
         }
         self.schedule(now);
     }
@@ -1012,7 +1024,7 @@ impl<R: Rng> Agent<R> {
         }
         let due = self.next_pace.is_none_or(|t| now >= t);
         if due {
-            if let Some(pid) = self.nomination_candidate() {
+            if let Some(pid) = self.nomination_candidate(now) {
                 self.nominating = Some(pid);
                 self.start_check(now, pid, true, false);
                 self.next_pace = Some(now + self.config.ta);
@@ -1084,13 +1096,14 @@ impl<R: Rng> Agent<R> {
             .iter()
             .map(|c| c.deadline)
             .chain(self.gathers.iter().map(|g| g.deadline))
+            .chain(self.nomination_deadline())
             .chain(pace)
             .chain(consent)
             .min()
     }
 
     fn has_work(&self) -> bool {
-        self.nomination_candidate().is_some()
+        self.nomination_pending()
             || self
                 .checklist
                 .pairs()
@@ -1098,16 +1111,47 @@ impl<R: Rng> Agent<R> {
                 .any(|p| matches!(p.state, PairState::Waiting | PairState::Frozen))
     }
 
-    /// The valid pair to nominate, when controlling and no nomination is selected or running.
-    fn nomination_candidate(&self) -> Option<PairId> {
-        if !self.controlling || self.selected.is_some() || self.nominating.is_some() {
-            return None;
-        }
+    /// The highest-priority valid pair, with its priority.
+    fn best_valid(&self) -> Option<(PairId, u64)> {
         self.checklist
             .pairs()
             .iter()
             .find(|p| p.state == PairState::Succeeded)
-            .map(|p| p.id)
+            .map(|p| (p.id, p.priority))
+    }
+
+    /// Whether a nomination is due or waited for: controlling, a valid pair, nothing selected or
+    /// being nominated.
+    fn nomination_pending(&self) -> bool {
+        self.controlling
+            && self.selected.is_none()
+            && self.nominating.is_none()
+            && self.best_valid().is_some()
+    }
+
+    /// When the nomination stops waiting for higher-priority pairs.
+    fn nomination_deadline(&self) -> Option<Instant> {
+        if !self.nomination_pending() {
+            return None;
+        }
+        self.first_valid.map(|t| t + self.config.nomination_delay)
+    }
+
+    /// The valid pair to nominate now, if any.
+    fn nomination_candidate(&self, now: Instant) -> Option<PairId> {
+        if !self.nomination_pending() {
+            return None;
+        }
+        let (id, prio) = self.best_valid()?;
+        let higher_pending = self.checklist.pairs().iter().any(|p| {
+            p.priority > prio
+                && matches!(
+                    p.state,
+                    PairState::Frozen | PairState::Waiting | PairState::InProgress
+                )
+        });
+        let waited = self.nomination_deadline().is_some_and(|d| now >= d);
+        (!higher_pending || waited).then_some(id)
     }
 
     /// Starts checking now (call once remote credentials and candidates are set).

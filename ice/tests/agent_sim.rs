@@ -15,6 +15,8 @@ struct Net {
     seq: u64,
     /// Destinations that silently drop everything (unreachable candidates).
     black_holes: Vec<SocketAddr>,
+    /// Addresses whose packets (either way) take 150 ms longer.
+    slow: Vec<SocketAddr>,
 }
 
 impl Net {
@@ -24,7 +26,10 @@ impl Net {
         if lost {
             return;
         }
-        let delay = 1 + self.rng.next_u64() % self.max_delay_ms.max(1);
+        let mut delay = 1 + self.rng.next_u64() % self.max_delay_ms.max(1);
+        if self.slow.contains(&t.source) || self.slow.contains(&t.destination) {
+            delay += 150;
+        }
         self.seq += 1;
         self.in_flight
             .insert((now + Duration::from_millis(delay), self.seq), t);
@@ -33,6 +38,8 @@ impl Net {
 
 const A: &str = "10.0.0.1:5000";
 const B: &str = "10.0.0.2:6000";
+/// A's second interface, used by the nomination tests.
+const A2: &str = "10.0.0.3:5001";
 
 fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
@@ -84,6 +91,7 @@ fn setup_with(seed: u64, a_config: AgentConfig, b_config: AgentConfig, signal_a_
             in_flight: BTreeMap::new(),
             seq: 0,
             black_holes: vec![],
+            slow: vec![],
         },
         now,
         a_events: vec![],
@@ -121,13 +129,14 @@ impl Sim {
                 let key = *self.net.in_flight.keys().next().unwrap();
                 let t = self.net.in_flight.remove(&key).unwrap();
                 // Only the two agents exist: anything else goes nowhere.
-                let agent = if t.destination == addr(A) {
-                    &mut self.a
-                } else if t.destination == addr(B) {
-                    &mut self.b
-                } else {
-                    continue;
-                };
+                let agent =
+                    if t.destination.ip() == addr(A).ip() || t.destination.ip() == addr(A2).ip() {
+                        &mut self.a
+                    } else if t.destination.ip() == addr(B).ip() {
+                        &mut self.b
+                    } else {
+                        continue;
+                    };
                 assert!(agent.handle_receive(self.now, t.source, t.destination, &t.contents));
             } else {
                 self.a.handle_timeout(self.now);
@@ -457,4 +466,46 @@ fn thousands_of_trickled_candidates_stay_bounded() {
     // The real peer is still reached.
     sim.run(Duration::from_secs(60));
     sim.assert_connected();
+}
+
+#[test]
+fn nominates_the_best_pair_not_the_first_to_answer() {
+    // A has two host candidates; the preferred one's path is 150 ms slower, so the other pair
+    // becomes valid first. The controlling agent waits for the better pair and nominates it.
+    let mut sim = setup(16, true, false, true);
+    let a2 = addr("10.0.0.3:5001"); // a second interface: its own foundation
+    let c2 = sim.a.add_host_candidate(a2).unwrap();
+    sim.b.add_remote_candidate(c2).unwrap();
+    sim.net.slow.push(addr(A));
+    sim.run(Duration::from_secs(10));
+    // Both pairs were valid; the higher-priority one (A's first candidate) was selected.
+    let valid = sim
+        .a
+        .checklist()
+        .pairs()
+        .iter()
+        .filter(|p| p.state == sansrtc_ice::checklist::PairState::Succeeded)
+        .count();
+    assert_eq!(valid, 2);
+    sim.assert_connected();
+}
+
+#[test]
+fn without_nomination_delay_the_first_valid_pair_wins() {
+    // The same network as above with `nomination_delay` zero: the faster, lower-priority pair is
+    // nominated. (Shows the test above depends on the waiting.)
+    let mut a_config = AgentConfig::new(true, "aaaa", "password-of-agent-a-xx");
+    a_config.nomination_delay = Duration::ZERO;
+    let mut sim = setup_with(
+        16,
+        a_config,
+        AgentConfig::new(false, "bbbb", "password-of-agent-b-yy"),
+        true,
+    );
+    let a2 = addr("10.0.0.3:5001"); // a second interface: its own foundation
+    let c2 = sim.a.add_host_candidate(a2).unwrap();
+    sim.b.add_remote_candidate(c2).unwrap();
+    sim.net.slow.push(addr(A));
+    sim.run(Duration::from_secs(10));
+    assert_eq!(sim.a.selected_pair(), Some((a2, addr(B))));
 }
