@@ -19,11 +19,18 @@ fuzz_target!(|data: &[u8]| {
         StunMessage::parse(&t.contents).expect("our responses parse");
     }
 
-    let Ok(m) = StunMessage::parse(data) else { return };
+    let Ok(m) = StunMessage::parse(data) else {
+        return;
+    };
     let key = IntegrityKey::short_term("p");
     let _ = m.verify_integrity(&key);
     let _ = m.verify_fingerprint();
-    let _ = (m.username(), m.xor_mapped_address(), m.error_code(), m.unknown_comprehension_required());
+    let _ = (
+        m.username(),
+        m.xor_mapped_address(),
+        m.error_code(),
+        m.unknown_comprehension_required(),
+    );
     let decoded: Vec<Attribute<'_>> = m.attributes().filter_map(Result::ok).collect();
     let mut buf = vec![0u8; data.len() + 64];
     let mut b = MessageBuilder::new(&mut buf, m.message_type(), m.transaction_id()).unwrap();
@@ -33,7 +40,9 @@ fuzz_target!(|data: &[u8]| {
     b.add_fingerprint().unwrap();
     let n = b.finish();
     let again = StunMessage::parse(&buf[..n]).expect("re-serialized message parses");
-    again.verify_fingerprint().expect("our fingerprint verifies");
+    again
+        .verify_fingerprint()
+        .expect("our fingerprint verifies");
     let redecoded: Vec<Attribute<'_>> = again.attributes().map(|a| a.expect("decodes")).collect();
     assert_eq!(redecoded, decoded);
 });
