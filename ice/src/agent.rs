@@ -1,0 +1,1166 @@
+//! A first ICE agent (RFC 8445), sans-IO, for one component over UDP: host candidates given by
+//! the caller, remote candidates from signalling (trickled or not), paced connectivity checks with
+//! retransmission, answers to the peer's checks, peer-reflexive remote candidates, triggered
+//! checks, role-conflict resolution (487) and regular nomination.
+//!
+//! Once a pair is selected, consent freshness (RFC 7675) runs on it: a consent check every
+//! `consent_interval` (randomized by ±20%; it also serves as the RFC 8445 keepalive). Without a
+//! successful response for `consent_disconnected` the state is `Disconnected`; after
+//! `consent_timeout` (30 s) consent is lost: the state is `Failed`, [`Agent::selected_pair`]
+//! returns `None` and the application must stop sending.
+//!
+//! ICE-lite is supported in both directions: as a lite agent (`AgentConfig::lite`: answers checks,
+//! selects what the full peer nominates, never sends a check) and against a lite peer
+//! ([`Agent::set_remote_lite`]). With trickle ICE the agent reports `Failed` only after
+//! [`Agent::end_of_remote_candidates`].
+//!
+//! Server-reflexive candidates are gathered by the agent ([`Agent::gather`]); relayed candidates
+//! come from a [`crate::turn::TurnClient`] the caller runs beside it
+//! ([`Agent::add_relayed_candidate`]).
+//!
+//! ICE restart ([`Agent::restart`]) keeps the previously selected pair usable until a new one
+//! is selected.
+//!
+//! Not yet: several components, TCP candidates.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::candidate::{Candidate, CandidateAddress, CandidateKind, Foundations, priority};
+use crate::checklist::{Checklist, ChecklistConfig, PairId, PairState, RemoteCandidateError};
+use crate::rng::Rng;
+use crate::stun::attribute::{self as attr, Attribute};
+use crate::stun::{
+    IntegrityKey, MessageBuilder, MessageClass, MessageType, StunMessage, TransactionId,
+};
+
+/// The single component this agent handles (RTP and RTCP multiplexed, or a data channel).
+pub const COMPONENT: u16 = 1;
+
+/// Agent configuration.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// Start as the controlling agent (the offerer, in WebRTC).
+    pub controlling: bool,
+    /// Our username fragment.
+    pub local_ufrag: String,
+    /// Our password.
+    pub local_password: String,
+    /// Pacing between new checks (`Ta`, RFC 8445 14.2; default 50 ms).
+    pub ta: Duration,
+    /// Initial retransmission timeout of a check (default 250 ms).
+    pub check_rto: Duration,
+    /// Requests sent per check before it fails (default 7).
+    pub check_max_requests: u32,
+    /// Mean interval between consent checks on the selected pair (default 5 s).
+    pub consent_interval: Duration,
+    /// Time without consent after which the state is `Disconnected` (default 12 s).
+    pub consent_disconnected: Duration,
+    /// Time without consent after which consent is lost (RFC 7675: 30 s).
+    pub consent_timeout: Duration,
+    /// Limits of the check list.
+    pub checklist: ChecklistConfig,
+    /// Most local candidates.
+    pub max_local_candidates: usize,
+    /// How long the controlling agent waits for higher-priority pairs still being checked before
+    /// nominating the best valid pair it has (default 500 ms).
+    pub nomination_delay: Duration,
+    /// STUN servers to learn server-reflexive candidates from ([`Agent::gather`]).
+    pub stun_servers: Vec<SocketAddr>,
+    /// Run as an ICE-lite agent (RFC 8445 2.5): always controlled, never sends checks, selects
+    /// the pair the full peer nominates. For servers with a public address.
+    pub lite: bool,
+}
+
+impl AgentConfig {
+    /// A configuration with the given role and credentials and default timers and limits.
+    pub fn new(controlling: bool, local_ufrag: &str, local_password: &str) -> Self {
+        AgentConfig {
+            controlling,
+            local_ufrag: local_ufrag.into(),
+            local_password: local_password.into(),
+            ta: Duration::from_millis(50),
+            check_rto: Duration::from_millis(250),
+            check_max_requests: 7,
+            consent_interval: Duration::from_secs(5),
+            consent_disconnected: Duration::from_secs(12),
+            consent_timeout: Duration::from_secs(30),
+            checklist: ChecklistConfig::default(),
+            max_local_candidates: 16,
+            lite: false,
+            stun_servers: Vec::new(),
+            nomination_delay: Duration::from_millis(500),
+        }
+    }
+}
+
+/// ICE connection state (RFC 8445 / W3C `RTCIceConnectionState` subset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectionState {
+    /// Nothing checked yet.
+    New,
+    /// Checks are running.
+    Checking,
+    /// A pair is selected and consent is fresh.
+    Connected,
+    /// A pair is selected but consent checks have gone unanswered for a while.
+    Disconnected,
+    /// Every pair failed, or consent was lost on the selected pair.
+    Failed,
+}
+
+/// Something the application must know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentEvent {
+    /// The connection state changed.
+    StateChanged(ConnectionState),
+    /// The selected pair changed: send application data from `local` to `remote`.
+    SelectedPair {
+        /// Local address (base) to send from.
+        local: SocketAddr,
+        /// Remote address to send to.
+        remote: SocketAddr,
+    },
+    /// A new local candidate (server-reflexive, from gathering): signal it to the peer.
+    LocalCandidate(Candidate),
+    /// Gathering finished (every STUN server answered or timed out): signal end-of-candidates.
+    GatheringComplete,
+}
+
+/// A datagram to send from one of our local addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentTransmit {
+    /// The local address (a base given to [`Agent::add_host_candidate`]) to send from.
+    pub source: SocketAddr,
+    /// Where to send it.
+    pub destination: SocketAddr,
+    /// The bytes.
+    pub contents: Vec<u8>,
+}
+
+/// Counters of an [`Agent`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AgentStats {
+    /// Check requests sent, retransmissions included.
+    pub checks_sent: u64,
+    /// Check requests received and answered with success.
+    pub checks_answered: u64,
+    /// STUN messages dropped because authentication failed.
+    pub auth_failures: u64,
+    /// Role conflicts resolved (487 sent or role switched).
+    pub role_conflicts: u64,
+    /// Datagrams that were not STUN for us.
+    pub ignored: u64,
+    /// Consent checks that got a response.
+    pub consent_refreshed: u64,
+}
+
+#[derive(Debug)]
+struct Check {
+    id: TransactionId,
+    pair: PairId,
+    local: SocketAddr,
+    remote: SocketAddr,
+    request: Vec<u8>,
+    sent: u32,
+    interval: Duration,
+    deadline: Instant,
+    use_candidate: bool,
+    consent: bool,
+}
+
+#[derive(Debug)]
+struct Gather {
+    id: TransactionId,
+    base: SocketAddr,
+    server: SocketAddr,
+    request: Vec<u8>,
+    sent: u32,
+    interval: Duration,
+    deadline: Instant,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Consent {
+    last: Instant,
+    next: Instant,
+}
+
+/// The ICE agent.
+#[derive(Debug)]
+pub struct Agent<R> {
+    config: AgentConfig,
+    rng: R,
+    controlling: bool,
+    tie_breaker: u64,
+    local_key: IntegrityKey,
+    remote: Option<(String, IntegrityKey)>,
+    locals: Vec<Candidate>,
+    foundations: Foundations,
+    checklist: Checklist,
+    checks: Vec<Check>,
+    next_pace: Option<Instant>,
+    state: ConnectionState,
+    selected: Option<PairId>,
+    /// The pair selected before an ICE restart, used until the restart selects a new one.
+    previous: Option<(SocketAddr, SocketAddr)>,
+    nominating: Option<PairId>,
+    consent: Option<Consent>,
+    prflx_count: u32,
+    remote_end: bool,
+    first_valid: Option<Instant>,
+    gathers: Vec<Gather>,
+    gathering: bool,
+    transmits: VecDeque<AgentTransmit>,
+    events: VecDeque<AgentEvent>,
+    stats: AgentStats,
+}
+
+const MAX_MESSAGE: usize = 512;
+
+impl<R: Rng> Agent<R> {
+    /// Creates an agent; the tie-breaker is drawn from `rng`.
+    pub fn new(config: AgentConfig, mut rng: R) -> Self {
+        let tie_breaker = rng.next_u64();
+        Agent {
+            controlling: config.controlling && !config.lite,
+            local_key: IntegrityKey::short_term(&config.local_password),
+            checklist: Checklist::new(config.checklist.clone(), config.controlling && !config.lite),
+            config,
+            rng,
+            tie_breaker,
+            remote: None,
+            locals: Vec::new(),
+            foundations: Foundations::new(),
+            checks: Vec::new(),
+            next_pace: None,
+            state: ConnectionState::New,
+            selected: None,
+            previous: None,
+            nominating: None,
+            consent: None,
+            prflx_count: 0,
+            remote_end: false,
+            first_valid: None,
+            gathers: Vec::new(),
+            gathering: false,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: AgentStats::default(),
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> AgentStats {
+        self.stats
+    }
+
+    /// Whether the agent is currently controlling.
+    pub fn is_controlling(&self) -> bool {
+        self.controlling
+    }
+
+    /// The connection state.
+    pub fn state(&self) -> ConnectionState {
+        self.state
+    }
+
+    /// The check list.
+    pub fn checklist(&self) -> &Checklist {
+        &self.checklist
+    }
+
+    /// The selected pair `(local, remote)`.
+    pub fn selected_pair(&self) -> Option<(SocketAddr, SocketAddr)> {
+        if self.state == ConnectionState::Failed {
+            return None;
+        }
+        let Some(id) = self.selected else {
+            return self.previous;
+        };
+        let p = self.checklist.pair(id)?;
+        Some((p.local, p.remote))
+    }
+
+    /// Adds a host candidate on a local socket address and returns it for signalling.
+    /// Returns `None` when `max_local_candidates` is reached or the address is already known.
+    pub fn add_host_candidate(&mut self, addr: SocketAddr) -> Option<Candidate> {
+        if self.locals.len() >= self.config.max_local_candidates
+            || self.locals.iter().any(|c| c.socket_addr() == Some(addr))
+        {
+            return None;
+        }
+        let local_pref = 65535 - self.locals.len() as u16;
+        let c = Candidate {
+            foundation: self
+                .foundations
+                .foundation(CandidateKind::Host, addr.ip(), None),
+            component: COMPONENT,
+            priority: priority(CandidateKind::Host.type_preference(), local_pref, COMPONENT),
+            address: CandidateAddress::Ip(addr),
+            kind: CandidateKind::Host,
+            related: None,
+        };
+        self.locals.push(c.clone());
+        self.checklist.add_local(c.clone(), addr);
+        Some(c)
+    }
+
+    /// Adds a relayed candidate: the relayed address of a TURN allocation made by the caller
+    /// (see [`crate::turn::TurnClient`]) on `server`. Checks and data from it come out of
+    /// [`Agent::poll_transmit`] with `source` equal to the relayed address: the caller sends them
+    /// through the TURN client, and feeds what the TURN client relays back to
+    /// [`Agent::handle_receive`] with the relayed address as `destination`.
+    pub fn add_relayed_candidate(
+        &mut self,
+        relayed: SocketAddr,
+        server: SocketAddr,
+    ) -> Option<Candidate> {
+        if self.locals.len() >= self.config.max_local_candidates
+            || self.locals.iter().any(|c| c.socket_addr() == Some(relayed))
+        {
+            return None;
+        }
+        let local_pref = 65535 - self.locals.len() as u16;
+        let c = Candidate {
+            foundation: self.foundations.foundation(
+                CandidateKind::Relayed,
+                relayed.ip(),
+                Some(server.ip()),
+            ),
+            component: COMPONENT,
+            priority: priority(
+                CandidateKind::Relayed.type_preference(),
+                local_pref,
+                COMPONENT,
+            ),
+            address: CandidateAddress::Ip(relayed),
+            kind: CandidateKind::Relayed,
+            related: None,
+        };
+        self.locals.push(c.clone());
+        self.checklist.add_local(c.clone(), relayed);
+        Some(c)
+    }
+
+    /// Starts gathering server-reflexive candidates: a Binding request from every host candidate
+    /// to every configured STUN server of the same address family. New candidates come out as
+    /// [`AgentEvent::LocalCandidate`], then [`AgentEvent::GatheringComplete`].
+    pub fn gather(&mut self, now: Instant) {
+        self.gathering = true;
+        let bases: Vec<SocketAddr> = self
+            .locals
+            .iter()
+            .filter(|c| c.kind == CandidateKind::Host)
+            .filter_map(|c| c.socket_addr())
+            .collect();
+        for base in bases {
+            for server in self.config.stun_servers.clone() {
+                if server.is_ipv4() != base.is_ipv4() {
+                    continue;
+                }
+                let mut id = TransactionId([0; 12]);
+                self.rng.fill(&mut id.0);
+                let mut buf = [0u8; 64];
+                let Ok(mut b) = MessageBuilder::new(&mut buf, MessageType::BINDING_REQUEST, id)
+                else {
+                    continue;
+                };
+                if b.add_fingerprint().is_err() {
+                    continue;
+                }
+                let n = b.finish();
+                let request = buf[..n].to_vec();
+                self.transmits.push_back(AgentTransmit {
+                    source: base,
+                    destination: server,
+                    contents: request.clone(),
+                });
+                self.gathers.push(Gather {
+                    id,
+                    base,
+                    server,
+                    request,
+                    sent: 1,
+                    interval: self.config.check_rto,
+                    deadline: now + self.config.check_rto,
+                });
+            }
+        }
+        self.gathering_done();
+    }
+
+    fn gathering_done(&mut self) {
+        if self.gathering && self.gathers.is_empty() {
+            self.gathering = false;
+            self.events.push_back(AgentEvent::GatheringComplete);
+        }
+    }
+
+    fn handle_gather_response(
+        &mut self,
+        source: SocketAddr,
+        destination: SocketAddr,
+        m: &StunMessage<'_>,
+    ) -> bool {
+        let id = m.transaction_id();
+        let Some(i) = self.gathers.iter().position(|g| g.id == id) else {
+            return false;
+        };
+        let g = &self.gathers[i];
+        if source != g.server || destination != g.base {
+            self.stats.ignored += 1;
+            return true;
+        }
+        let g = self.gathers.swap_remove(i);
+        if let Some(mapped) = m
+            .xor_mapped_address()
+            .filter(|_| m.class() == MessageClass::SuccessResponse)
+        {
+            let known = self.locals.iter().any(|c| c.socket_addr() == Some(mapped));
+            if mapped != g.base && !known && self.locals.len() < self.config.max_local_candidates {
+                let idx = self
+                    .locals
+                    .iter()
+                    .position(|c| c.socket_addr() == Some(g.base))
+                    .unwrap_or(0);
+                let c = Candidate {
+                    foundation: self.foundations.foundation(
+                        CandidateKind::ServerReflexive,
+                        g.base.ip(),
+                        Some(g.server.ip()),
+                    ),
+                    component: COMPONENT,
+                    priority: priority(
+                        CandidateKind::ServerReflexive.type_preference(),
+                        65535 - idx as u16,
+                        COMPONENT,
+                    ),
+                    address: CandidateAddress::Ip(mapped),
+                    kind: CandidateKind::ServerReflexive,
+                    related: Some(g.base),
+                };
+                self.locals.push(c.clone());
+                self.checklist.add_local(c.clone(), g.base);
+                self.events.push_back(AgentEvent::LocalCandidate(c));
+            }
+        }
+        self.gathering_done();
+        true
+    }
+
+    /// Restarts ICE (RFC 8445 9) with new local credentials: remote candidates, pairs and checks
+    /// are dropped, local candidates kept. The previously selected pair stays usable
+    /// ([`Agent::selected_pair`]) until the restart selects a new one; consent checks pause
+    /// meanwhile. Signal the new credentials and candidates, then call
+    /// [`Agent::set_remote_credentials`] with the peer's new ones and add its candidates.
+    pub fn restart(&mut self, now: Instant, local_ufrag: &str, local_password: &str) {
+        if self.state != ConnectionState::Failed {
+            self.previous = self.selected_pair();
+        }
+        self.config.local_ufrag = local_ufrag.to_owned();
+        self.config.local_password = local_password.to_owned();
+        self.local_key = IntegrityKey::short_term(local_password);
+        self.remote = None;
+        self.remote_end = false;
+        self.selected = None;
+        self.nominating = None;
+        self.first_valid = None;
+        self.consent = None;
+        self.checks.clear();
+        self.checklist = Checklist::new(self.config.checklist.clone(), self.controlling);
+        for c in self.locals.clone() {
+            let base = match (c.kind, c.related) {
+                (CandidateKind::ServerReflexive, Some(base)) => Some(base),
+                _ => c.socket_addr(),
+            };
+            if let Some(base) = base {
+                self.checklist.add_local(c, base);
+            }
+        }
+        if self.previous.is_none() {
+            self.state = ConnectionState::New;
+            self.events
+                .push_back(AgentEvent::StateChanged(ConnectionState::New));
+        }
+        self.next_pace = Some(now);
+    }
+
+    /// Tells the agent the peer is ICE-lite (`a=ice-lite`): a full agent is then controlling
+    /// (RFC 8445 6.1.1).
+    pub fn set_remote_lite(&mut self, lite: bool) {
+        if lite && !self.config.lite && !self.controlling {
+            self.switch_role(true);
+        }
+    }
+
+    /// The peer signalled end-of-candidates (RFC 8838): once every pair has failed, the agent
+    /// reports `Failed` instead of waiting for more candidates.
+    pub fn end_of_remote_candidates(&mut self) {
+        self.remote_end = true;
+        self.check_failed_all();
+    }
+
+    /// Sets the peer's username fragment and password (from its SDP).
+    pub fn set_remote_credentials(&mut self, ufrag: &str, password: &str) {
+        self.remote = Some((ufrag.to_owned(), IntegrityKey::short_term(password)));
+    }
+
+    /// Adds a remote candidate (from SDP or trickled).
+    pub fn add_remote_candidate(
+        &mut self,
+        candidate: Candidate,
+    ) -> Result<(), RemoteCandidateError> {
+        if candidate.component != COMPONENT {
+            return Ok(());
+        }
+        self.checklist.add_remote(candidate)
+    }
+
+    fn set_state(&mut self, state: ConnectionState) {
+        if self.state != state {
+            self.state = state;
+            self.events.push_back(AgentEvent::StateChanged(state));
+        }
+    }
+
+    fn local_priority_prflx(&self, base: SocketAddr) -> u32 {
+        let idx = self
+            .locals
+            .iter()
+            .position(|c| c.socket_addr() == Some(base))
+            .unwrap_or(0);
+        priority(
+            CandidateKind::PeerReflexive.type_preference(),
+            65535 - idx as u16,
+            COMPONENT,
+        )
+    }
+
+    /// Handles a datagram received on local address `destination` from `source`. Returns `true`
+    /// if it was a STUN message for this agent (consumed), `false` if the caller should treat it
+    /// as application data (DTLS, RTP, ...).
+    pub fn handle_receive(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+    ) -> bool {
+        let Ok(m) = StunMessage::parse(datagram) else {
+            self.stats.ignored += 1;
+            return false;
+        };
+        if m.has_fingerprint() && m.verify_fingerprint().is_err() {
+            self.stats.ignored += 1;
+            return true;
+        }
+        match m.class() {
+            MessageClass::Request => self.handle_request(now, source, destination, &m),
+            MessageClass::SuccessResponse | MessageClass::ErrorResponse => {
+                self.handle_response(now, source, destination, &m)
+            }
+            MessageClass::Indication => {}
+        }
+        true
+    }
+
+    fn respond(
+        &mut self,
+        source: SocketAddr,
+        destination: SocketAddr,
+        message_type: MessageType,
+        id: TransactionId,
+        build: impl FnOnce(&mut MessageBuilder<'_>) -> Result<(), crate::stun::StunError>,
+        with_integrity: bool,
+    ) {
+        let mut buf = [0u8; MAX_MESSAGE];
+        let Ok(mut b) = MessageBuilder::new(&mut buf, message_type, id) else {
+            return;
+        };
+        let ok = build(&mut b).is_ok()
+            && (!with_integrity || b.add_message_integrity(&self.local_key).is_ok())
+            && b.add_fingerprint().is_ok();
+        if ok {
+            let n = b.finish();
+            self.transmits.push_back(AgentTransmit {
+                source: destination,
+                destination: source,
+                contents: buf[..n].to_vec(),
+            });
+        }
+    }
+
+    fn handle_request(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        m: &StunMessage<'_>,
+    ) {
+        let id = m.transaction_id();
+        let error_type = MessageType::new(m.method(), MessageClass::ErrorResponse);
+        if m.message_type() != MessageType::BINDING_REQUEST {
+            self.respond(
+                source,
+                destination,
+                error_type,
+                id,
+                |b| {
+                    b.add(&Attribute::ErrorCode {
+                        code: 400,
+                        reason: "Bad Request",
+                    })
+                    .map(|_| ())
+                },
+                false,
+            );
+            return;
+        }
+        // Authentication first: a request failing it changes nothing (RFC 8445 7.3).
+        let username_ok = m.username().is_some_and(|u| {
+            u.strip_prefix(self.config.local_ufrag.as_str())
+                .is_some_and(|r| r.starts_with(':'))
+        });
+        if !username_ok || m.verify_message_integrity(&self.local_key).is_err() {
+            self.stats.auth_failures += 1;
+            let code = if m.username().is_none() || !m.has_message_integrity() {
+                400
+            } else {
+                401
+            };
+            self.respond(
+                source,
+                destination,
+                error_type,
+                id,
+                |b| {
+                    b.add(&Attribute::ErrorCode {
+                        code,
+                        reason: if code == 400 {
+                            "Bad Request"
+                        } else {
+                            "Unauthorized"
+                        },
+                    })
+                    .map(|_| ())
+                },
+                false,
+            );
+            return;
+        }
+        let unknown = m.unknown_comprehension_required();
+        if !unknown.is_empty() {
+            let list: Vec<u16> = unknown.to_vec();
+            self.respond(
+                source,
+                destination,
+                error_type,
+                id,
+                |b| {
+                    b.add(&Attribute::ErrorCode {
+                        code: 420,
+                        reason: "Unknown Attribute",
+                    })?;
+                    b.add(&Attribute::UnknownAttributes(attr::U16List::Values(&list)))
+                        .map(|_| ())
+                },
+                true,
+            );
+            return;
+        }
+        let Some(Ok(Attribute::Priority(peer_priority))) = m.get(attr::PRIORITY) else {
+            self.respond(
+                source,
+                destination,
+                error_type,
+                id,
+                |b| {
+                    b.add(&Attribute::ErrorCode {
+                        code: 400,
+                        reason: "Bad Request",
+                    })
+                    .map(|_| ())
+                },
+                true,
+            );
+            return;
+        };
+        // Role conflict (RFC 8445 7.3.1.1).
+        let their_controlling = match (m.get(attr::ICE_CONTROLLING), m.get(attr::ICE_CONTROLLED)) {
+            (Some(Ok(Attribute::IceControlling(t))), _) => Some((true, t)),
+            (_, Some(Ok(Attribute::IceControlled(t)))) => Some((false, t)),
+            _ => None,
+        };
+        if let Some((_, tb)) = their_controlling.filter(|(theirs, _)| *theirs == self.controlling) {
+            self.stats.role_conflicts += 1;
+            let we_win = self.tie_breaker >= tb;
+            // Both controlling: the larger tie-breaker stays controlling. Both controlled: the
+            // larger tie-breaker becomes controlling.
+            // A lite agent stays controlled: the full peer must take the controlling role.
+            let keep_and_reject =
+                self.config.lite || if self.controlling { we_win } else { !we_win };
+            if keep_and_reject {
+                self.respond(
+                    source,
+                    destination,
+                    error_type,
+                    id,
+                    |b| {
+                        b.add(&Attribute::ErrorCode {
+                            code: 487,
+                            reason: "Role Conflict",
+                        })
+                        .map(|_| ())
+                    },
+                    true,
+                );
+                return;
+            }
+            self.switch_role(!self.controlling);
+        }
+        // Success response.
+        self.stats.checks_answered += 1;
+        self.respond(
+            source,
+            destination,
+            MessageType::BINDING_SUCCESS,
+            id,
+            |b| b.add(&Attribute::XorMappedAddress(source)).map(|_| ()),
+            true,
+        );
+
+        // Learn a peer-reflexive remote candidate, then trigger a check on the pair.
+        if self.checklist.find(destination, source).is_none()
+            && !self
+                .checklist
+                .remote_candidates()
+                .iter()
+                .any(|r| r.socket_addr() == Some(source))
+        {
+            self.prflx_count += 1;
+            let c = Candidate {
+                foundation: format!("prflx{}", self.prflx_count),
+                component: COMPONENT,
+                priority: peer_priority,
+                address: CandidateAddress::Ip(source),
+                kind: CandidateKind::PeerReflexive,
+                related: None,
+            };
+            let _ = self.checklist.add_remote(c);
+        }
+        let use_candidate = m.get_raw(attr::USE_CANDIDATE).is_some();
+        if let Some(pair) = self
+            .checklist
+            .find(destination, source)
+            .map(|p| (p.id, p.state))
+        {
+            let (pid, state) = pair;
+            if self.config.lite {
+                // A lite agent does no checks: the nominated pair is valid and selected.
+                if use_candidate {
+                    self.checklist.on_success(pid);
+                    self.checklist.nominate(pid);
+                    self.select(now, pid);
+                }
+                return;
+            }
+            if use_candidate && !self.controlling {
+                self.checklist.nominate(pid);
+                if state == PairState::Succeeded {
+                    self.select(now, pid);
+                }
+            }
+            if state != PairState::Succeeded {
+                self.checklist.trigger(pid);
+            }
+            self.schedule(now);
+        }
+    }
+
+    fn switch_role(&mut self, controlling: bool) {
+        self.controlling = controlling;
+        self.checklist.set_controlling(controlling);
+    }
+
+    fn select(&mut self, now: Instant, pid: PairId) {
+        if self.selected == Some(pid) {
+            return;
+        }
+        let Some(p) = self.checklist.pair(pid) else {
+            return;
+        };
+        let (local, remote) = (p.local, p.remote);
+        self.selected = Some(pid);
+        self.previous = None;
+        if !self.config.lite {
+            self.consent = Some(Consent {
+                last: now,
+                next: now + self.consent_jitter(),
+            });
+        }
+        self.events
+            .push_back(AgentEvent::SelectedPair { local, remote });
+        self.set_state(ConnectionState::Connected);
+    }
+
+    fn handle_response(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        m: &StunMessage<'_>,
+    ) {
+        if self.handle_gather_response(source, destination, m) {
+            return;
+        }
+        let id = m.transaction_id();
+        let Some(i) = self.checks.iter().position(|c| c.id == id) else {
+            self.stats.ignored += 1;
+            return;
+        };
+        let Some((_, key)) = &self.remote else { return };
+        if m.verify_message_integrity(key).is_err() {
+            // Not authentic: ignore it, the check keeps retransmitting (RFC 8445 7.2.5.1).
+            self.stats.auth_failures += 1;
+            return;
+        }
+        let check = self.checks.swap_remove(i);
+        if check.consent {
+            let symmetric = source == check.remote && destination == check.local;
+            if m.class() == MessageClass::SuccessResponse && symmetric {
+                if let Some(c) = &mut self.consent {
+                    c.last = now;
+                    self.stats.consent_refreshed += 1;
+                    if self.state == ConnectionState::Disconnected {
+                        self.set_state(ConnectionState::Connected);
+                    }
+                }
+            }
+            return;
+        }
+        if m.class() == MessageClass::ErrorResponse {
+            if m.error_code().map(|e| e.0) == Some(487) {
+                // Role conflict: switch and retry the pair (RFC 8445 7.2.5.1).
+                self.stats.role_conflicts += 1;
+                let new_role = !check_controlling(&check.request);
+                self.switch_role(new_role);
+                if self.nominating == Some(check.pair) {
+                    self.nominating = None;
+                }
+                self.checklist.retry(check.pair);
+                self.schedule(now);
+            } else {
+                self.checklist.on_failure(check.pair);
+                self.check_failed_all();
+                self.schedule(now);
+            }
+            return;
+        }
+        // Symmetric addresses (RFC 8445 7.2.5.2.1).
+        if source != check.remote || destination != check.local {
+            self.checklist.on_failure(check.pair);
+            self.check_failed_all();
+            self.schedule(now);
+            return;
+        }
+        self.checklist.on_success(check.pair);
+        let nominated_by_peer =
+            self.checklist.pair(check.pair).is_some_and(|p| p.nominated) && !self.controlling;
+        if check.use_candidate || nominated_by_peer {
+            self.checklist.nominate(check.pair);
+            self.select(now, check.pair);
+        } else if self.controlling {
+            // Regular nomination: once no higher-priority pair is still being checked (or
+            // `nomination_delay` after the first valid pair), repeat the check on the best valid
+            // pair with USE-CANDIDATE.
+            self.first_valid.get_or_insert(now);
+            if let Some(pid) = self.nomination_candidate(now) {
+                self.nominating = Some(pid);
+                self.start_check(now, pid, true, false);
+            }
+        }
+        self.schedule(now);
+    }
+
+    fn check_failed_all(&mut self) {
+        if self.remote_end
+            && self.selected.is_none()
+            && self.checks.is_empty()
+            && self.checklist.all_failed()
+        {
+            self.set_state(ConnectionState::Failed);
+        }
+    }
+
+    fn schedule(&mut self, now: Instant) {
+        if self.next_pace.is_none() {
+            self.next_pace = Some(now);
+        }
+    }
+
+    fn start_check(&mut self, now: Instant, pid: PairId, use_candidate: bool, consent: bool) {
+        let Some((ufrag, key)) = &self.remote else {
+            return;
+        };
+        let Some(p) = self.checklist.pair(pid) else {
+            return;
+        };
+        let (local, remote) = (p.local, p.remote);
+        let mut id = TransactionId([0; 12]);
+        self.rng.fill(&mut id.0);
+        let username = format!("{ufrag}:{}", self.config.local_ufrag);
+        let prio = self.local_priority_prflx(local);
+        let mut buf = [0u8; MAX_MESSAGE];
+        let Ok(mut b) = MessageBuilder::new(&mut buf, MessageType::BINDING_REQUEST, id) else {
+            return;
+        };
+        let role = if self.controlling {
+            Attribute::IceControlling(self.tie_breaker)
+        } else {
+            Attribute::IceControlled(self.tie_breaker)
+        };
+        let built = b.add(&Attribute::Username(&username)).is_ok()
+            && b.add(&role).is_ok()
+            && b.add(&Attribute::Priority(prio)).is_ok()
+            && (!use_candidate || b.add(&Attribute::UseCandidate).is_ok())
+            && b.add_message_integrity(key).is_ok()
+            && b.add_fingerprint().is_ok();
+        if !built {
+            return;
+        }
+        let n = b.finish();
+        let request = buf[..n].to_vec();
+        self.stats.checks_sent += 1;
+        self.transmits.push_back(AgentTransmit {
+            source: local,
+            destination: remote,
+            contents: request.clone(),
+        });
+        self.checks.push(Check {
+            id,
+            pair: pid,
+            local,
+            remote,
+            request,
+            sent: 1,
+            interval: self.config.check_rto,
+            deadline: now + self.config.check_rto,
+            use_candidate,
+            consent,
+        });
+        if self.state == ConnectionState::New {
+            self.set_state(ConnectionState::Checking);
+        }
+    }
+
+    /// Sends the next paced check and retransmits or fails overdue ones.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        // Gathering retransmissions and timeouts.
+        let mut i = 0;
+        while i < self.gathers.len() {
+            let g = &mut self.gathers[i];
+            if now < g.deadline {
+                i += 1;
+                continue;
+            }
+            if g.sent >= self.config.check_max_requests {
+                self.gathers.swap_remove(i);
+                continue;
+            }
+            g.sent += 1;
+            g.interval *= 2;
+            g.deadline = now + g.interval;
+            self.transmits.push_back(AgentTransmit {
+                source: g.base,
+                destination: g.server,
+                contents: g.request.clone(),
+            });
+            i += 1;
+        }
+        self.gathering_done();
+        // Retransmissions.
+        let mut i = 0;
+        while i < self.checks.len() {
+            let c = &mut self.checks[i];
+            if now < c.deadline {
+                i += 1;
+                continue;
+            }
+            if c.sent >= self.config.check_max_requests {
+                let c = self.checks.swap_remove(i);
+                if c.consent {
+                    // Unanswered consent checks only count through the consent timers.
+                    continue;
+                }
+                if self.nominating == Some(c.pair) && c.use_candidate {
+                    // The pair was valid; only the nomination got no answer: nominate again
+                    // at the next pacing slot.
+                    self.nominating = None;
+                    self.schedule(now);
+                    continue;
+                }
+                self.checklist.on_failure(c.pair);
+                self.check_failed_all();
+                self.schedule(now);
+                continue;
+            }
+            c.sent += 1;
+            c.interval *= 2;
+            c.deadline = now + c.interval;
+            self.stats.checks_sent += 1;
+            self.transmits.push_back(AgentTransmit {
+                source: c.local,
+                destination: c.remote,
+                contents: c.request.clone(),
+            });
+            i += 1;
+        }
+        self.consent_timers(now);
+        // Paced new checks (one per Ta).
+        if self.remote.is_none() || self.state == ConnectionState::Failed || self.config.lite {
+            return;
+        }
+        let due = self.next_pace.is_none_or(|t| now >= t);
+        if due {
+            if let Some(pid) = self.nomination_candidate(now) {
+                self.nominating = Some(pid);
+                self.start_check(now, pid, true, false);
+                self.next_pace = Some(now + self.config.ta);
+            } else if let Some(pid) = self.checklist.next_check() {
+                self.start_check(now, pid, false, false);
+                self.next_pace = Some(now + self.config.ta);
+            } else {
+                self.next_pace = None;
+            }
+        }
+    }
+
+    fn consent_jitter(&mut self) -> Duration {
+        // 0.8 to 1.2 times the interval (RFC 7675 5.1).
+        let permille = 800 + self.rng.next_u64() % 401;
+        self.config.consent_interval * permille as u32 / 1000
+    }
+
+    fn consent_timers(&mut self, now: Instant) {
+        let (Some(c), Some(pid)) = (self.consent, self.selected) else {
+            return;
+        };
+        if now >= c.last + self.config.consent_timeout {
+            // Consent lost: stop everything on this pair (RFC 7675 5.1).
+            self.consent = None;
+            self.checks.retain(|c| !c.consent);
+            self.set_state(ConnectionState::Failed);
+            return;
+        }
+        if now >= c.last + self.config.consent_disconnected {
+            self.set_state(ConnectionState::Disconnected);
+        }
+        if now >= c.next {
+            let next = now + self.consent_jitter();
+            if let Some(c) = &mut self.consent {
+                c.next = next;
+            }
+            self.start_check(now, pid, false, true);
+        }
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<AgentTransmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<AgentEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`Agent::handle_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let pace = if self.remote.is_some() && !self.config.lite && self.has_work() {
+            self.next_pace
+        } else {
+            None
+        };
+        let consent = self.consent.map(|c| {
+            let lost = c.last + self.config.consent_timeout;
+            let disconnected = c.last + self.config.consent_disconnected;
+            let mut t = c.next.min(lost);
+            if self.state == ConnectionState::Connected {
+                t = t.min(disconnected);
+            }
+            t
+        });
+        self.checks
+            .iter()
+            .map(|c| c.deadline)
+            .chain(self.gathers.iter().map(|g| g.deadline))
+            .chain(self.nomination_deadline())
+            .chain(pace)
+            .chain(consent)
+            .min()
+    }
+
+    fn has_work(&self) -> bool {
+        self.nomination_pending()
+            || self
+                .checklist
+                .pairs()
+                .iter()
+                .any(|p| matches!(p.state, PairState::Waiting | PairState::Frozen))
+    }
+
+    /// The highest-priority valid pair, with its priority.
+    fn best_valid(&self) -> Option<(PairId, u64)> {
+        self.checklist
+            .pairs()
+            .iter()
+            .find(|p| p.state == PairState::Succeeded)
+            .map(|p| (p.id, p.priority))
+    }
+
+    /// Whether a nomination is due or waited for: controlling, a valid pair, nothing selected or
+    /// being nominated.
+    fn nomination_pending(&self) -> bool {
+        self.controlling
+            && self.selected.is_none()
+            && self.nominating.is_none()
+            && self.best_valid().is_some()
+    }
+
+    /// When the nomination stops waiting for higher-priority pairs.
+    fn nomination_deadline(&self) -> Option<Instant> {
+        if !self.nomination_pending() {
+            return None;
+        }
+        self.first_valid.map(|t| t + self.config.nomination_delay)
+    }
+
+    /// The valid pair to nominate now, if any.
+    fn nomination_candidate(&self, now: Instant) -> Option<PairId> {
+        if !self.nomination_pending() {
+            return None;
+        }
+        let (id, prio) = self.best_valid()?;
+        let higher_pending = self.checklist.pairs().iter().any(|p| {
+            p.priority > prio
+                && matches!(
+                    p.state,
+                    PairState::Frozen | PairState::Waiting | PairState::InProgress
+                )
+        });
+        let waited = self.nomination_deadline().is_some_and(|d| now >= d);
+        (!higher_pending || waited).then_some(id)
+    }
+
+    /// Starts checking now (call once remote credentials and candidates are set).
+    pub fn start(&mut self, now: Instant) {
+        self.next_pace = Some(now);
+    }
+}
+
+/// Whether a check request we sent carried ICE-CONTROLLING.
+fn check_controlling(request: &[u8]) -> bool {
+    StunMessage::parse(request).is_ok_and(|m| m.get_raw(attr::ICE_CONTROLLING).is_some())
+}

@@ -1,0 +1,511 @@
+//! Two ICE agents connecting over a simulated network (delay, loss) with a fake clock.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use sansrtc_ice::agent::{Agent, AgentConfig, AgentEvent, AgentTransmit, ConnectionState};
+use sansrtc_ice::{Rng, SeededRng};
+
+struct Net {
+    rng: SeededRng,
+    loss_percent: u64,
+    max_delay_ms: u64,
+    in_flight: BTreeMap<(Instant, u64), AgentTransmit>,
+    seq: u64,
+    /// Destinations that silently drop everything (unreachable candidates).
+    black_holes: Vec<SocketAddr>,
+    /// Addresses whose packets (either way) take 150 ms longer.
+    slow: Vec<SocketAddr>,
+}
+
+impl Net {
+    fn send(&mut self, now: Instant, t: AgentTransmit) {
+        let lost = self.black_holes.contains(&t.destination)
+            || self.rng.next_u64() % 100 < self.loss_percent;
+        if lost {
+            return;
+        }
+        let mut delay = 1 + self.rng.next_u64() % self.max_delay_ms.max(1);
+        if self.slow.contains(&t.source) || self.slow.contains(&t.destination) {
+            delay += 150;
+        }
+        self.seq += 1;
+        self.in_flight
+            .insert((now + Duration::from_millis(delay), self.seq), t);
+    }
+}
+
+const A: &str = "10.0.0.1:5000";
+const B: &str = "10.0.0.2:6000";
+/// A's second interface, used by the nomination tests.
+const A2: &str = "10.0.0.3:5001";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+struct Sim {
+    a: Agent<SeededRng>,
+    b: Agent<SeededRng>,
+    net: Net,
+    now: Instant,
+    a_events: Vec<AgentEvent>,
+    b_events: Vec<AgentEvent>,
+    a_candidate: sansrtc_ice::candidate::Candidate,
+    b_candidate: sansrtc_ice::candidate::Candidate,
+}
+
+fn setup(seed: u64, a_controlling: bool, b_controlling: bool, signal_a_to_b: bool) -> Sim {
+    setup_with(
+        seed,
+        AgentConfig::new(a_controlling, "aaaa", "password-of-agent-a-xx"),
+        AgentConfig::new(b_controlling, "bbbb", "password-of-agent-b-yy"),
+        signal_a_to_b,
+    )
+}
+
+fn setup_with(seed: u64, a_config: AgentConfig, b_config: AgentConfig, signal_a_to_b: bool) -> Sim {
+    let mut a = Agent::new(a_config, SeededRng::new(seed * 2 + 1));
+    let mut b = Agent::new(b_config, SeededRng::new(seed * 2 + 2));
+    let ca = a.add_host_candidate(addr(A)).unwrap();
+    let cb = b.add_host_candidate(addr(B)).unwrap();
+    a.set_remote_credentials("bbbb", "password-of-agent-b-yy");
+    b.set_remote_credentials("aaaa", "password-of-agent-a-xx");
+    a.add_remote_candidate(cb.clone()).unwrap();
+    if signal_a_to_b {
+        b.add_remote_candidate(ca.clone()).unwrap();
+    }
+    a.end_of_remote_candidates();
+    b.end_of_remote_candidates();
+    let now = Instant::now();
+    a.start(now);
+    b.start(now);
+    Sim {
+        a,
+        b,
+        net: Net {
+            rng: SeededRng::new(seed),
+            loss_percent: 0,
+            max_delay_ms: 20,
+            in_flight: BTreeMap::new(),
+            seq: 0,
+            black_holes: vec![],
+            slow: vec![],
+        },
+        now,
+        a_events: vec![],
+        b_events: vec![],
+        a_candidate: ca,
+        b_candidate: cb,
+    }
+}
+
+impl Sim {
+    fn run(&mut self, limit: Duration) {
+        let end = self.now + limit;
+        loop {
+            while let Some(t) = self.a.poll_transmit() {
+                self.net.send(self.now, t);
+            }
+            while let Some(t) = self.b.poll_transmit() {
+                self.net.send(self.now, t);
+            }
+            self.a_events
+                .extend(std::iter::from_fn(|| self.a.poll_event()));
+            self.b_events
+                .extend(std::iter::from_fn(|| self.b.poll_event()));
+            let next_packet = self.net.in_flight.keys().next().map(|k| k.0);
+            let next = [next_packet, self.a.poll_timeout(), self.b.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            let Some(next) = next else { break };
+            if next > end {
+                break;
+            }
+            self.now = self.now.max(next);
+            if next_packet == Some(next) {
+                let key = *self.net.in_flight.keys().next().unwrap();
+                let t = self.net.in_flight.remove(&key).unwrap();
+                // Only the two agents exist: anything else goes nowhere.
+                let agent =
+                    if t.destination.ip() == addr(A).ip() || t.destination.ip() == addr(A2).ip() {
+                        &mut self.a
+                    } else if t.destination.ip() == addr(B).ip() {
+                        &mut self.b
+                    } else {
+                        continue;
+                    };
+                assert!(agent.handle_receive(self.now, t.source, t.destination, &t.contents));
+            } else {
+                self.a.handle_timeout(self.now);
+                self.b.handle_timeout(self.now);
+            }
+        }
+    }
+
+    fn assert_connected(&self) {
+        assert_eq!(
+            self.a.state(),
+            ConnectionState::Connected,
+            "a events {:?}",
+            self.a_events
+        );
+        assert_eq!(
+            self.b.state(),
+            ConnectionState::Connected,
+            "b events {:?}",
+            self.b_events
+        );
+        assert_eq!(self.a.selected_pair(), Some((addr(A), addr(B))));
+        assert_eq!(self.b.selected_pair(), Some((addr(B), addr(A))));
+        assert_ne!(self.a.is_controlling(), self.b.is_controlling());
+    }
+}
+
+#[test]
+fn connects_on_a_clean_network() {
+    let mut sim = setup(1, true, false, true);
+    sim.run(Duration::from_secs(5));
+    sim.assert_connected();
+    assert_eq!(
+        sim.a_events[0],
+        AgentEvent::StateChanged(ConnectionState::Checking)
+    );
+    assert!(sim.a_events.contains(&AgentEvent::SelectedPair {
+        local: addr(A),
+        remote: addr(B)
+    }));
+    assert!(sim.b_events.contains(&AgentEvent::SelectedPair {
+        local: addr(B),
+        remote: addr(A)
+    }));
+}
+
+#[test]
+fn connects_with_loss_and_delay_over_many_seeds() {
+    for seed in 0..200 {
+        let mut sim = setup(seed, true, false, true);
+        sim.net.loss_percent = 20;
+        sim.net.max_delay_ms = 150;
+        // A check gives up after seven requests (about 32 s with the 250 ms RTO); a lost
+        // nomination is retried, so give the worst seeds a few rounds.
+        sim.run(Duration::from_secs(120));
+        assert_eq!(
+            sim.a.state(),
+            ConnectionState::Connected,
+            "seed {seed}: {:?}",
+            sim.a_events
+        );
+        assert_eq!(
+            sim.b.state(),
+            ConnectionState::Connected,
+            "seed {seed}: {:?}",
+            sim.b_events
+        );
+    }
+}
+
+#[test]
+fn learns_peer_reflexive_candidate() {
+    // B never hears of A's candidate: it learns it from A's check.
+    let mut sim = setup(3, true, false, false);
+    sim.run(Duration::from_secs(5));
+    sim.assert_connected();
+    assert!(
+        sim.b
+            .checklist()
+            .remote_candidates()
+            .iter()
+            .any(|c| c.kind == sansrtc_ice::candidate::CandidateKind::PeerReflexive)
+    );
+}
+
+#[test]
+fn resolves_role_conflicts() {
+    for (seed, a_ctl, b_ctl) in [
+        (4, true, true),
+        (5, false, false),
+        (6, true, true),
+        (7, false, false),
+    ] {
+        let mut sim = setup(seed, a_ctl, b_ctl, true);
+        sim.run(Duration::from_secs(5));
+        sim.assert_connected();
+        assert!(sim.a.stats().role_conflicts + sim.b.stats().role_conflicts > 0);
+    }
+}
+
+#[test]
+fn fails_when_the_peer_is_unreachable() {
+    let mut sim = setup(8, true, false, true);
+    sim.net.black_holes.push(addr(B));
+    sim.run(Duration::from_secs(60));
+    assert_eq!(sim.a.state(), ConnectionState::Failed);
+    assert!(sim.a.poll_timeout().is_none());
+}
+
+#[test]
+fn unauthenticated_check_changes_nothing() {
+    let mut sim = setup(9, true, false, true);
+    // A forged check from an unknown address with a wrong password.
+    let mut forger = Agent::new(
+        AgentConfig::new(true, "aaaa", "not-the-password-at-all"),
+        SeededRng::new(99),
+    );
+    forger.add_host_candidate(addr("10.9.9.9:9999")).unwrap();
+    forger.set_remote_credentials("bbbb", "wrong-password");
+    forger
+        .add_remote_candidate(sim.b.add_host_candidate(addr("10.0.0.2:6001")).unwrap())
+        .unwrap();
+    let before = sim.b.checklist().pairs().to_vec();
+    let remotes_before = sim.b.checklist().remote_candidates().len();
+    forger.start(sim.now);
+    forger.handle_timeout(sim.now);
+    let t = forger.poll_transmit().unwrap();
+    assert!(
+        sim.b
+            .handle_receive(sim.now, t.source, t.destination, &t.contents)
+    );
+    assert_eq!(sim.b.checklist().remote_candidates().len(), remotes_before);
+    assert_eq!(sim.b.stats().auth_failures, 1);
+    // Only the 401 answer is queued; no pair changed state and no check was triggered.
+    let answer = sim.b.poll_transmit().unwrap();
+    let m = sansrtc_ice::stun::StunMessage::parse(&answer.contents).unwrap();
+    assert_eq!(m.error_code().map(|e| e.0), Some(401));
+    assert!(sim.b.poll_transmit().is_none());
+    let after: Vec<_> = sim
+        .b
+        .checklist()
+        .pairs()
+        .iter()
+        .filter(|p| p.local == addr(B))
+        .cloned()
+        .collect();
+    let before: Vec<_> = before.into_iter().filter(|p| p.local == addr(B)).collect();
+    assert_eq!(after, before);
+}
+
+#[test]
+fn consent_freshness_keeps_the_pair() {
+    let mut sim = setup(10, true, false, true);
+    sim.run(Duration::from_secs(120));
+    sim.assert_connected();
+    // One consent check every 4-6 s on each side.
+    assert!(sim.a.stats().consent_refreshed >= 18, "{:?}", sim.a.stats());
+    assert!(sim.b.stats().consent_refreshed >= 18, "{:?}", sim.b.stats());
+    assert!(
+        !sim.a_events
+            .contains(&AgentEvent::StateChanged(ConnectionState::Disconnected))
+    );
+}
+
+#[test]
+fn consent_loss_disconnects_then_fails_and_stops_sending() {
+    let mut sim = setup(11, true, false, true);
+    sim.run(Duration::from_secs(3));
+    sim.assert_connected();
+    let cut = sim.now;
+    sim.net.black_holes.extend([addr(A), addr(B)]);
+    sim.a_events.clear();
+    sim.run(Duration::from_secs(40));
+    assert_eq!(
+        sim.a_events,
+        [
+            AgentEvent::StateChanged(ConnectionState::Disconnected),
+            AgentEvent::StateChanged(ConnectionState::Failed)
+        ]
+    );
+    assert_eq!(sim.a.state(), ConnectionState::Failed);
+    assert_eq!(sim.a.selected_pair(), None);
+    assert!(sim.now - cut <= Duration::from_secs(40));
+    // Consent lost: nothing more is sent.
+    let sent = sim.a.stats().checks_sent;
+    sim.run(Duration::from_secs(60));
+    assert_eq!(sim.a.stats().checks_sent, sent);
+    assert!(sim.a.poll_transmit().is_none());
+}
+
+fn lite_config() -> AgentConfig {
+    let mut c = AgentConfig::new(false, "bbbb", "password-of-agent-b-yy");
+    c.lite = true;
+    c
+}
+
+#[test]
+fn full_agent_against_lite_agent() {
+    // A knows B is lite and takes the controlling role; B never sends a check.
+    let mut sim = setup_with(
+        12,
+        AgentConfig::new(false, "aaaa", "password-of-agent-a-xx"),
+        lite_config(),
+        true,
+    );
+    sim.a.set_remote_lite(true);
+    assert!(sim.a.is_controlling());
+    sim.run(Duration::from_secs(60));
+    sim.assert_connected();
+    assert_eq!(sim.b.stats().checks_sent, 0);
+    assert!(sim.a.stats().consent_refreshed >= 8, "{:?}", sim.a.stats());
+}
+
+#[test]
+fn lite_agent_makes_a_confused_full_agent_control() {
+    // A wrongly starts controlled: B (lite) answers 487 and A switches to controlling.
+    let mut sim = setup_with(
+        13,
+        AgentConfig::new(false, "aaaa", "password-of-agent-a-xx"),
+        lite_config(),
+        true,
+    );
+    sim.run(Duration::from_secs(10));
+    sim.assert_connected();
+    assert!(sim.a.is_controlling());
+    assert_eq!(sim.b.stats().checks_sent, 0);
+    assert!(sim.b.stats().role_conflicts > 0);
+}
+
+#[test]
+fn waits_for_more_candidates_until_end_of_candidates() {
+    let mut a = Agent::new(
+        AgentConfig::new(true, "aaaa", "password-of-agent-a-xx"),
+        SeededRng::new(1),
+    );
+    let mut b = Agent::new(
+        AgentConfig::new(false, "bbbb", "password-of-agent-b-yy"),
+        SeededRng::new(2),
+    );
+    a.add_host_candidate(addr(A)).unwrap();
+    let cb = b.add_host_candidate(addr(B)).unwrap();
+    a.set_remote_credentials("bbbb", "password-of-agent-b-yy");
+    a.add_remote_candidate(cb).unwrap();
+    let t0 = Instant::now();
+    a.start(t0);
+    // Nothing answers: every check times out.
+    let mut now = t0;
+    while let Some(t) = a.poll_timeout() {
+        now = t;
+        a.handle_timeout(now);
+        while a.poll_transmit().is_some() {}
+    }
+    assert!(now - t0 > Duration::from_secs(30));
+    assert!(a.checklist().all_failed());
+    assert_eq!(
+        a.state(),
+        ConnectionState::Checking,
+        "more candidates may still trickle in"
+    );
+    a.end_of_remote_candidates();
+    assert_eq!(a.state(), ConnectionState::Failed);
+}
+
+#[test]
+fn ice_restart_reselects_with_new_credentials() {
+    let mut sim = setup(14, true, false, true);
+    sim.run(Duration::from_secs(5));
+    sim.assert_connected();
+    sim.a_events.clear();
+    sim.b_events.clear();
+    let now = sim.now;
+    sim.a.restart(now, "aaa2", "new-password-of-agent-a");
+    sim.b.restart(now, "bbb2", "new-password-of-agent-b");
+    // Until the restart completes the old pair stays usable.
+    assert_eq!(sim.a.selected_pair(), Some((addr(A), addr(B))));
+    assert_eq!(sim.a.state(), ConnectionState::Connected);
+    assert!(sim.a.checklist().pairs().is_empty());
+    sim.a
+        .set_remote_credentials("bbb2", "new-password-of-agent-b");
+    sim.b
+        .set_remote_credentials("aaa2", "new-password-of-agent-a");
+    sim.a.add_remote_candidate(sim.b_candidate.clone()).unwrap();
+    sim.b.add_remote_candidate(sim.a_candidate.clone()).unwrap();
+    sim.a.end_of_remote_candidates();
+    sim.b.end_of_remote_candidates();
+    sim.run(Duration::from_secs(60));
+    sim.assert_connected();
+    let selected = AgentEvent::SelectedPair {
+        local: addr(A),
+        remote: addr(B),
+    };
+    assert!(sim.a_events.contains(&selected), "{:?}", sim.a_events);
+    assert!(
+        !sim.a_events
+            .iter()
+            .any(|e| matches!(e, AgentEvent::StateChanged(_))),
+        "{:?}",
+        sim.a_events
+    );
+    // Consent runs again on the new pair with the new credentials.
+    assert!(sim.a.stats().consent_refreshed > 5);
+    assert_eq!(sim.a.stats().auth_failures + sim.b.stats().auth_failures, 0);
+}
+
+#[test]
+fn thousands_of_trickled_candidates_stay_bounded() {
+    let mut sim = setup(15, true, false, true);
+    let mut refused = 0;
+    for i in 0..5000u32 {
+        let c = sansrtc_ice::candidate::Candidate::parse(&format!(
+            "candidate:x{i} 1 udp {} 10.{}.{}.{} {} typ host",
+            1000 + i,
+            2 + i / 65536,
+            (i / 256) % 256,
+            i % 256,
+            1024 + i % 60000
+        ))
+        .unwrap();
+        if sim.a.add_remote_candidate(c).is_err() {
+            refused += 1;
+        }
+    }
+    let limits = sansrtc_ice::checklist::ChecklistConfig::default();
+    assert!(sim.a.checklist().remote_candidates().len() <= limits.max_remote_candidates);
+    assert!(sim.a.checklist().pairs().len() <= limits.max_pairs);
+    assert!(refused >= 5000 - limits.max_remote_candidates);
+    // The real peer is still reached.
+    sim.run(Duration::from_secs(60));
+    sim.assert_connected();
+}
+
+#[test]
+fn nominates_the_best_pair_not_the_first_to_answer() {
+    // A has two host candidates; the preferred one's path is 150 ms slower, so the other pair
+    // becomes valid first. The controlling agent waits for the better pair and nominates it.
+    let mut sim = setup(16, true, false, true);
+    let a2 = addr("10.0.0.3:5001"); // a second interface: its own foundation
+    let c2 = sim.a.add_host_candidate(a2).unwrap();
+    sim.b.add_remote_candidate(c2).unwrap();
+    sim.net.slow.push(addr(A));
+    sim.run(Duration::from_secs(10));
+    // Both pairs were valid; the higher-priority one (A's first candidate) was selected.
+    let valid = sim
+        .a
+        .checklist()
+        .pairs()
+        .iter()
+        .filter(|p| p.state == sansrtc_ice::checklist::PairState::Succeeded)
+        .count();
+    assert_eq!(valid, 2);
+    sim.assert_connected();
+}
+
+#[test]
+fn without_nomination_delay_the_first_valid_pair_wins() {
+    // The same network as above with `nomination_delay` zero: the faster, lower-priority pair is
+    // nominated. (Shows the test above depends on the waiting.)
+    let mut a_config = AgentConfig::new(true, "aaaa", "password-of-agent-a-xx");
+    a_config.nomination_delay = Duration::ZERO;
+    let mut sim = setup_with(
+        16,
+        a_config,
+        AgentConfig::new(false, "bbbb", "password-of-agent-b-yy"),
+        true,
+    );
+    let a2 = addr("10.0.0.3:5001"); // a second interface: its own foundation
+    let c2 = sim.a.add_host_candidate(a2).unwrap();
+    sim.b.add_remote_candidate(c2).unwrap();
+    sim.net.slow.push(addr(A));
+    sim.run(Duration::from_secs(10));
+    assert_eq!(sim.a.selected_pair(), Some((a2, addr(B))));
+}
