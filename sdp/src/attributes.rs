@@ -86,9 +86,14 @@ impl Direction {
 
     /// Recognizes a direction name, ignoring case.
     pub fn from_name(name: &str) -> Option<Self> {
-        [Direction::SendRecv, Direction::SendOnly, Direction::RecvOnly, Direction::Inactive]
-            .into_iter()
-            .find(|d| name.eq_ignore_ascii_case(d.as_str()))
+        [
+            Direction::SendRecv,
+            Direction::SendOnly,
+            Direction::RecvOnly,
+            Direction::Inactive,
+        ]
+        .into_iter()
+        .find(|d| name.eq_ignore_ascii_case(d.as_str()))
     }
 
     /// Built from whether this side sends and receives.
@@ -188,7 +193,10 @@ impl<'a> MsidSemantic<'a> {
         if !is_token(semantic) {
             return Err(err("msid-semantic", "missing semantic"));
         }
-        Ok(Self { semantic, identifiers })
+        Ok(Self {
+            semantic,
+            identifiers,
+        })
     }
 
     /// The identifiers.
@@ -231,7 +239,10 @@ impl<'a> Msid<'a> {
         if !extra.is_empty() {
             return Err(err("msid", "more than two identifiers"));
         }
-        Ok(Self { stream, track: (!track.is_empty()).then_some(track) })
+        Ok(Self {
+            stream,
+            track: (!track.is_empty()).then_some(track),
+        })
     }
 }
 
@@ -337,12 +348,18 @@ impl<'a> Fingerprint<'a> {
         for pair in value.split(':') {
             let b = pair.as_bytes();
             if b.len() != 2 || !b[0].is_ascii_hexdigit() || !b[1].is_ascii_hexdigit() {
-                return Err(err("fingerprint", "fingerprint is not colon-separated hex pairs"));
+                return Err(err(
+                    "fingerprint",
+                    "fingerprint is not colon-separated hex pairs",
+                ));
             }
             n += 1;
         }
         if hash.digest_len().is_some_and(|len| len != n) {
-            return Err(err("fingerprint", "fingerprint length does not match the hash function"));
+            return Err(err(
+                "fingerprint",
+                "fingerprint length does not match the hash function",
+            ));
         }
         Ok(Self { hash, value })
     }
@@ -406,10 +423,15 @@ impl Setup {
     /// Parses the attribute value, ignoring case.
     pub fn parse(v: &str) -> Result<Self, AttributeError> {
         let v = v.trim();
-        [Setup::Active, Setup::Passive, Setup::ActPass, Setup::HoldConn]
-            .into_iter()
-            .find(|s| v.eq_ignore_ascii_case(s.as_str()))
-            .ok_or(err("setup", "not active, passive, actpass or holdconn"))
+        [
+            Setup::Active,
+            Setup::Passive,
+            Setup::ActPass,
+            Setup::HoldConn,
+        ]
+        .into_iter()
+        .find(|s| v.eq_ignore_ascii_case(s.as_str()))
+        .ok_or(err("setup", "not active, passive, actpass or holdconn"))
     }
 
     /// The value as written.
@@ -446,11 +468,19 @@ impl<'a> Rtcp<'a> {
     /// Parses the attribute value.
     pub fn parse(v: &'a str) -> Result<Self, AttributeError> {
         let mut it = v.split_ascii_whitespace();
-        let port = it.next().and_then(parse_num).ok_or(err("rtcp", "port is not 0-65535"))?;
+        let port = it
+            .next()
+            .and_then(parse_num)
+            .ok_or(err("rtcp", "port is not 0-65535"))?;
         let address = match (it.next(), it.next(), it.next(), it.next()) {
             (None, ..) => None,
             (Some(n), Some(t), Some(a), None) => Some((n, t, a)),
-            _ => return Err(err("rtcp", "expected <port> [<nettype> <addrtype> <address>]")),
+            _ => {
+                return Err(err(
+                    "rtcp",
+                    "expected <port> [<nettype> <addrtype> <address>]",
+                ));
+            }
         };
         Ok(Self { port, address })
     }
@@ -488,9 +518,10 @@ impl<'a> Extmap<'a> {
     pub fn parse(v: &'a str) -> Result<Self, AttributeError> {
         let (id_dir, rest) = word(v);
         let (id, direction) = match id_dir.split_once('/') {
-            Some((id, d)) => {
-                (id, Some(Direction::from_name(d).ok_or(err("extmap", "unknown direction"))?))
-            }
+            Some((id, d)) => (
+                id,
+                Some(Direction::from_name(d).ok_or(err("extmap", "unknown direction"))?),
+            ),
             None => (id_dir, None),
         };
         let id: u16 = parse_num(id).ok_or(err("extmap", "id is not a number"))?;
@@ -501,7 +532,12 @@ impl<'a> Extmap<'a> {
         if !is_token(uri) {
             return Err(err("extmap", "missing URI"));
         }
-        Ok(Self { id, direction, uri, attributes: (!attrs.is_empty()).then_some(attrs) })
+        Ok(Self {
+            id,
+            direction,
+            uri,
+            attributes: (!attrs.is_empty()).then_some(attrs),
+        })
     }
 }
 
@@ -540,7 +576,8 @@ impl<'a> Rtpmap<'a> {
     /// Parses the attribute value.
     pub fn parse(v: &'a str) -> Result<Self, AttributeError> {
         let (pt, rest) = word(v);
-        let payload_type: u8 = parse_num(pt).ok_or(err("rtpmap", "payload type is not a number"))?;
+        let payload_type: u8 =
+            parse_num(pt).ok_or(err("rtpmap", "payload type is not a number"))?;
         if payload_type > 127 {
             return Err(err("rtpmap", "payload type above 127"));
         }
@@ -550,21 +587,35 @@ impl<'a> Rtpmap<'a> {
         if !is_token(encoding) {
             return Err(err("rtpmap", "missing encoding name"));
         }
-        let clock_rate = parts.next().and_then(parse_num).ok_or(err("rtpmap", "clock rate is not a number"))?;
+        let clock_rate = parts
+            .next()
+            .and_then(parse_num)
+            .ok_or(err("rtpmap", "clock rate is not a number"))?;
         let channels = match parts.next() {
-            Some(c) => Some(parse_num(c).ok_or(err("rtpmap", "encoding parameters are not a number"))?),
+            Some(c) => {
+                Some(parse_num(c).ok_or(err("rtpmap", "encoding parameters are not a number"))?)
+            }
             None => None,
         };
         if parts.next().is_some() {
             return Err(err("rtpmap", "too many `/` fields"));
         }
-        Ok(Self { payload_type, encoding, clock_rate, channels })
+        Ok(Self {
+            payload_type,
+            encoding,
+            clock_rate,
+            channels,
+        })
     }
 }
 
 impl fmt::Display for Rtpmap<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}/{}", self.payload_type, self.encoding, self.clock_rate)?;
+        write!(
+            f,
+            "{} {}/{}",
+            self.payload_type, self.encoding, self.clock_rate
+        )?;
         if let Some(c) = self.channels {
             write!(f, "/{c}")?;
         }
@@ -604,7 +655,10 @@ impl<'a> Fmtp<'a> {
         if !is_token(format) {
             return Err(err("fmtp", "missing format"));
         }
-        Ok(Self { format, parameters: parameters.trim_end() })
+        Ok(Self {
+            format,
+            parameters: parameters.trim_end(),
+        })
     }
 
     /// The format as a payload type, when it is one.
@@ -614,10 +668,14 @@ impl<'a> Fmtp<'a> {
 
     /// The `;`-separated parameters.
     pub fn parameters(&self) -> impl Iterator<Item = FmtpParameter<'a>> + use<'a> {
-        self.parameters.split(';').map(str::trim).filter(|p| !p.is_empty()).map(|p| match p.split_once('=') {
-            Some((k, v)) => FmtpParameter::Pair(k.trim(), v.trim()),
-            None => FmtpParameter::Opaque(p),
-        })
+        self.parameters
+            .split(';')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.split_once('=') {
+                Some((k, v)) => FmtpParameter::Pair(k.trim(), v.trim()),
+                None => FmtpParameter::Opaque(p),
+            })
     }
 
     /// The value of parameter `key` (case-insensitive).
@@ -666,14 +724,20 @@ impl<'a> RtcpFb<'a> {
         let payload = if pt == "*" {
             FeedbackPayload::All
         } else {
-            FeedbackPayload::Pt(parse_num(pt).ok_or(err("rtcp-fb", "payload type is neither a number nor *"))?)
+            FeedbackPayload::Pt(
+                parse_num(pt).ok_or(err("rtcp-fb", "payload type is neither a number nor *"))?,
+            )
         };
         let (kind, parameter) = word(rest);
         if !is_token(kind) {
             return Err(err("rtcp-fb", "missing feedback type"));
         }
         let parameter = parameter.trim_end();
-        Ok(Self { payload, kind, parameter: (!parameter.is_empty()).then_some(parameter) })
+        Ok(Self {
+            payload,
+            kind,
+            parameter: (!parameter.is_empty()).then_some(parameter),
+        })
     }
 
     /// Whether type and parameter match another feedback (ignoring the payload type and case).
@@ -729,7 +793,11 @@ impl<'a> Ssrc<'a> {
         if attribute.is_empty() {
             return Err(err("ssrc", "missing source attribute"));
         }
-        Ok(Self { ssrc, attribute, value })
+        Ok(Self {
+            ssrc,
+            attribute,
+            value,
+        })
     }
 }
 
@@ -763,7 +831,10 @@ impl<'a> SsrcGroup<'a> {
         if !is_token(semantics) {
             return Err(err("ssrc-group", "missing semantics"));
         }
-        if ssrcs.split_ascii_whitespace().any(|s| parse_num::<u32>(s).is_none()) {
+        if ssrcs
+            .split_ascii_whitespace()
+            .any(|s| parse_num::<u32>(s).is_none())
+        {
             return Err(err("ssrc-group", "ssrc is not a 32-bit number"));
         }
         Ok(Self { semantics, ssrcs })
@@ -817,7 +888,10 @@ impl RidDirection {
 }
 
 fn is_rid_id(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 255 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !s.is_empty()
+        && s.len() <= 255
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// `a=rid:<id> <send|recv> [pt=<fmt>,...;<key>=<value>;...]` (RFC 8851).
@@ -847,7 +921,11 @@ impl<'a> Rid<'a> {
             return Err(err("rid", "direction is not send or recv"));
         };
         let restrictions = restrictions.trim_end();
-        let rid = Self { id, direction, restrictions: (!restrictions.is_empty()).then_some(restrictions) };
+        let rid = Self {
+            id,
+            direction,
+            restrictions: (!restrictions.is_empty()).then_some(restrictions),
+        };
         for (k, value) in rid.parameters() {
             if k.is_empty() {
                 return Err(err("rid", "empty restriction name"));
@@ -861,15 +939,21 @@ impl<'a> Rid<'a> {
 
     /// The `;`-separated restrictions as `(name, value)`.
     pub fn parameters(&self) -> impl Iterator<Item = (&'a str, Option<&'a str>)> + use<'a> {
-        self.restrictions.unwrap_or("").split(';').filter(|p| !p.is_empty()).map(|p| match p.split_once('=') {
-            Some((k, v)) => (k, Some(v)),
-            None => (p, None),
-        })
+        self.restrictions
+            .unwrap_or("")
+            .split(';')
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (p, None),
+            })
     }
 
     /// The payload types allowed by `pt=`, empty when unrestricted.
     pub fn payload_types(&self) -> impl Iterator<Item = &'a str> + use<'a> {
-        self.parameters().filter(|(k, _)| *k == "pt").flat_map(|(_, v)| v.unwrap_or("").split(','))
+        self.parameters()
+            .filter(|(k, _)| *k == "pt")
+            .flat_map(|(_, v)| v.unwrap_or("").split(','))
     }
 }
 
@@ -930,11 +1014,17 @@ fn simulcast_list(list: &str) -> Result<Vec<Vec<SimulcastRid<'_>>>, AttributeErr
 impl<'a> Simulcast<'a> {
     /// Parses the attribute value.
     pub fn parse(v: &'a str) -> Result<Self, AttributeError> {
-        let mut s = Self { send: None, recv: None, recv_first: false };
+        let mut s = Self {
+            send: None,
+            recv: None,
+            recv_first: false,
+        };
         let mut it = v.split_ascii_whitespace();
         let mut first = true;
         while let Some(dir) = it.next() {
-            let list = it.next().ok_or(err("simulcast", "direction without a list"))?;
+            let list = it
+                .next()
+                .ok_or(err("simulcast", "direction without a list"))?;
             simulcast_list(list)?;
             let slot = if dir.eq_ignore_ascii_case("send") {
                 &mut s.send
@@ -957,12 +1047,16 @@ impl<'a> Simulcast<'a> {
 
     /// The streams this side sends: each a list of alternative RIDs.
     pub fn send_streams(&self) -> Vec<Vec<SimulcastRid<'a>>> {
-        self.send.and_then(|l| simulcast_list(l).ok()).unwrap_or_default()
+        self.send
+            .and_then(|l| simulcast_list(l).ok())
+            .unwrap_or_default()
     }
 
     /// The streams this side receives.
     pub fn recv_streams(&self) -> Vec<Vec<SimulcastRid<'a>>> {
-        self.recv.and_then(|l| simulcast_list(l).ok()).unwrap_or_default()
+        self.recv
+            .and_then(|l| simulcast_list(l).ok())
+            .unwrap_or_default()
     }
 }
 
@@ -1006,7 +1100,10 @@ impl<'a> Sctpmap<'a> {
     /// Parses the attribute value.
     pub fn parse(v: &'a str) -> Result<Self, AttributeError> {
         let mut it = v.split_ascii_whitespace();
-        let number = it.next().and_then(parse_num).ok_or(err("sctpmap", "number is not 0-65535"))?;
+        let number = it
+            .next()
+            .and_then(parse_num)
+            .ok_or(err("sctpmap", "number is not 0-65535"))?;
         let app = it.next().ok_or(err("sctpmap", "missing application"))?;
         let streams = match it.next() {
             Some(s) => Some(parse_num(s).ok_or(err("sctpmap", "streams is not a number"))?),
@@ -1015,7 +1112,11 @@ impl<'a> Sctpmap<'a> {
         if it.next().is_some() {
             return Err(err("sctpmap", "too many fields"));
         }
-        Ok(Self { number, app, streams })
+        Ok(Self {
+            number,
+            app,
+            streams,
+        })
     }
 }
 
@@ -1076,7 +1177,11 @@ pub(crate) fn validate(name: &str, value: Option<&str>) -> Result<(), AttributeE
         "ice-ufrag" => ice_credential("ice-ufrag", need("ice-ufrag")?, 1),
         "ice-pwd" => ice_credential("ice-pwd", need("ice-pwd")?, 1),
         "ice-options" => {
-            if need("ice-options")?.split_ascii_whitespace().next().is_none() {
+            if need("ice-options")?
+                .split_ascii_whitespace()
+                .next()
+                .is_none()
+            {
                 Err(err("ice-options", "no option"))
             } else {
                 Ok(())
@@ -1088,7 +1193,9 @@ pub(crate) fn validate(name: &str, value: Option<&str>) -> Result<(), AttributeE
         "rid" => Rid::parse(need("rid")?).map(drop),
         "simulcast" => Simulcast::parse(need("simulcast")?).map(drop),
         "sctp-port" => number::<u16>("sctp-port", need("sctp-port")?).map(drop),
-        "max-message-size" => number::<u64>("max-message-size", need("max-message-size")?).map(drop),
+        "max-message-size" => {
+            number::<u64>("max-message-size", need("max-message-size")?).map(drop)
+        }
         "sctpmap" => Sctpmap::parse(need("sctpmap")?).map(drop),
         "framerate" => decimal("framerate", need("framerate")?).map(drop),
         "ptime" => decimal("ptime", need("ptime")?).map(drop),
@@ -1111,7 +1218,10 @@ pub trait AttributeList {
 
     /// The values of every attribute named `name` (`""` for flags).
     fn values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
-        self.attribute_slice().iter().filter(move |a| a.is(name)).map(|a| a.value_str())
+        self.attribute_slice()
+            .iter()
+            .filter(move |a| a.is(name))
+            .map(|a| a.value_str())
     }
 
     /// The value of the first attribute named `name`.
@@ -1141,7 +1251,8 @@ pub trait AttributeList {
 
     /// `a=msid-semantic`.
     fn msid_semantic(&self) -> Option<MsidSemantic<'_>> {
-        self.value("msid-semantic").and_then(|v| MsidSemantic::parse(v).ok())
+        self.value("msid-semantic")
+            .and_then(|v| MsidSemantic::parse(v).ok())
     }
 
     /// Every `a=msid`.
@@ -1161,7 +1272,8 @@ pub trait AttributeList {
 
     /// The tokens of every `a=ice-options` (`trickle`, `ice2`, `renomination`, ...).
     fn ice_options(&self) -> impl Iterator<Item = &str> {
-        self.values("ice-options").flat_map(str::split_ascii_whitespace)
+        self.values("ice-options")
+            .flat_map(str::split_ascii_whitespace)
     }
 
     /// Whether `a=ice-options` includes `option` (case-insensitive).
@@ -1176,7 +1288,8 @@ pub trait AttributeList {
 
     /// Every `a=fingerprint`.
     fn fingerprints(&self) -> impl Iterator<Item = Fingerprint<'_>> {
-        self.values("fingerprint").filter_map(|v| Fingerprint::parse(v).ok())
+        self.values("fingerprint")
+            .filter_map(|v| Fingerprint::parse(v).ok())
     }
 
     /// `a=setup`.
@@ -1186,7 +1299,8 @@ pub trait AttributeList {
 
     /// Every `a=candidate`.
     fn candidates(&self) -> impl Iterator<Item = Candidate<'_>> {
-        self.values("candidate").filter_map(|v| Candidate::parse(v).ok())
+        self.values("candidate")
+            .filter_map(|v| Candidate::parse(v).ok())
     }
 
     /// `a=end-of-candidates`.
@@ -1256,7 +1370,8 @@ pub trait AttributeList {
 
     /// Every `a=ssrc-group`.
     fn ssrc_groups(&self) -> impl Iterator<Item = SsrcGroup<'_>> {
-        self.values("ssrc-group").filter_map(|v| SsrcGroup::parse(v).ok())
+        self.values("ssrc-group")
+            .filter_map(|v| SsrcGroup::parse(v).ok())
     }
 
     /// Every `a=rid`.
@@ -1266,7 +1381,8 @@ pub trait AttributeList {
 
     /// `a=simulcast`.
     fn simulcast(&self) -> Option<Simulcast<'_>> {
-        self.value("simulcast").and_then(|v| Simulcast::parse(v).ok())
+        self.value("simulcast")
+            .and_then(|v| Simulcast::parse(v).ok())
     }
 
     /// `a=sctp-port` (RFC 8841).
@@ -1276,7 +1392,8 @@ pub trait AttributeList {
 
     /// `a=max-message-size` (RFC 8841).
     fn max_message_size(&self) -> Option<u64> {
-        self.value("max-message-size").and_then(|v| parse_num(v.trim()))
+        self.value("max-message-size")
+            .and_then(|v| parse_num(v.trim()))
     }
 
     /// Legacy `a=sctpmap`.
@@ -1286,7 +1403,9 @@ pub trait AttributeList {
 
     /// The direction attribute, when one is present.
     fn direction(&self) -> Option<Direction> {
-        self.attribute_slice().iter().find_map(|a| Direction::from_name(&a.name))
+        self.attribute_slice()
+            .iter()
+            .find_map(|a| Direction::from_name(&a.name))
     }
 
     /// `a=bundle-only` (RFC 9143).
@@ -1296,7 +1415,8 @@ pub trait AttributeList {
 
     /// `a=framerate`.
     fn framerate(&self) -> Option<f64> {
-        self.value("framerate").and_then(|v| parse_decimal(v.trim()))
+        self.value("framerate")
+            .and_then(|v| parse_decimal(v.trim()))
     }
 
     /// `a=ptime` in milliseconds.
@@ -1335,7 +1455,10 @@ mod tests {
     #[test]
     fn rtpmap() {
         let r = Rtpmap::parse("111 opus/48000/2").unwrap();
-        assert_eq!((r.payload_type, r.encoding, r.clock_rate, r.channels), (111, "opus", 48000, Some(2)));
+        assert_eq!(
+            (r.payload_type, r.encoding, r.clock_rate, r.channels),
+            (111, "opus", 48000, Some(2))
+        );
         assert_eq!(r.to_string(), "111 opus/48000/2");
         assert!(Rtpmap::parse("128 x/1").is_err());
         assert!(Rtpmap::parse("96 VP8").is_err());
@@ -1349,9 +1472,14 @@ mod tests {
         assert_eq!(f.get("useinbandfec"), Some("1"));
         assert_eq!(f.get("MINPTIME"), Some("10"));
         let red = Fmtp::parse("63 111/111").unwrap();
-        assert_eq!(red.parameters().collect::<Vec<_>>(), vec![FmtpParameter::Opaque("111/111")]);
-        let h264 =
-            Fmtp::parse("102 level-asymmetry-allowed=1; packetization-mode=1 ;profile-level-id=42001f").unwrap();
+        assert_eq!(
+            red.parameters().collect::<Vec<_>>(),
+            vec![FmtpParameter::Opaque("111/111")]
+        );
+        let h264 = Fmtp::parse(
+            "102 level-asymmetry-allowed=1; packetization-mode=1 ;profile-level-id=42001f",
+        )
+        .unwrap();
         assert_eq!(h264.get("packetization-mode"), Some("1"));
         assert_eq!(h264.get("profile-level-id"), Some("42001f"));
     }
@@ -1367,11 +1495,19 @@ mod tests {
         assert_eq!(Fingerprint::format_digest(&f.digest()), f.value);
         assert!(Fingerprint::parse("sha-1 D2:FA").is_err());
         assert!(Fingerprint::parse("sha-256 zz").is_err());
-        let sha1 = Fingerprint::parse("SHA-1 4A:AD:B9:B1:3F:82:18:3B:54:02:12:DF:3E:5D:49:6B:19:E5:7C:AB").unwrap();
+        let sha1 =
+            Fingerprint::parse("SHA-1 4A:AD:B9:B1:3F:82:18:3B:54:02:12:DF:3E:5D:49:6B:19:E5:7C:AB")
+                .unwrap();
         assert_eq!(sha1.hash, HashFunction::Sha1);
         for (name, len) in [("sha-224", 28), ("sha-384", 48), ("sha-512", 64)] {
             let digest = Fingerprint::format_digest(&vec![0xAB; len]);
-            assert_eq!(Fingerprint::parse(&format!("{name} {digest}")).unwrap().digest().len(), len);
+            assert_eq!(
+                Fingerprint::parse(&format!("{name} {digest}"))
+                    .unwrap()
+                    .digest()
+                    .len(),
+                len
+            );
         }
     }
 
@@ -1380,7 +1516,10 @@ mod tests {
         let e = Extmap::parse("3/sendonly urn:ietf:params:rtp-hdrext:sdes:mid").unwrap();
         assert_eq!(e.id, 3);
         assert_eq!(e.direction, Some(Direction::SendOnly));
-        assert_eq!(e.to_string(), "3/sendonly urn:ietf:params:rtp-hdrext:sdes:mid");
+        assert_eq!(
+            e.to_string(),
+            "3/sendonly urn:ietf:params:rtp-hdrext:sdes:mid"
+        );
         assert!(Extmap::parse("0 urn:x").is_err());
         assert!(Extmap::parse("1/sideways urn:x").is_err());
         let with_attr = Extmap::parse("4 urn:ietf:params:rtp-hdrext:encrypt urn:x").unwrap();
@@ -1390,10 +1529,19 @@ mod tests {
     #[test]
     fn rtcp_fb_ssrc_groups() {
         let fb = RtcpFb::parse("96 nack pli").unwrap();
-        assert_eq!((fb.payload, fb.kind, fb.parameter), (FeedbackPayload::Pt(96), "nack", Some("pli")));
-        assert_eq!(RtcpFb::parse("* transport-cc").unwrap().payload, FeedbackPayload::All);
+        assert_eq!(
+            (fb.payload, fb.kind, fb.parameter),
+            (FeedbackPayload::Pt(96), "nack", Some("pli"))
+        );
+        assert_eq!(
+            RtcpFb::parse("* transport-cc").unwrap().payload,
+            FeedbackPayload::All
+        );
         let s = Ssrc::parse("3735928559 cname:4TOk42mSjXCkVIa6").unwrap();
-        assert_eq!((s.ssrc, s.attribute, s.value), (3735928559, "cname", Some("4TOk42mSjXCkVIa6")));
+        assert_eq!(
+            (s.ssrc, s.attribute, s.value),
+            (3735928559, "cname", Some("4TOk42mSjXCkVIa6"))
+        );
         assert!(Ssrc::parse("4294967296 cname:x").is_err());
         let g = SsrcGroup::parse("FID 1 2").unwrap();
         assert_eq!(g.ssrcs().collect::<Vec<_>>(), vec![1, 2]);
@@ -1416,7 +1564,13 @@ mod tests {
         let s = Simulcast::parse("send 1;~4,2 recv 3").unwrap();
         let send = s.send_streams();
         assert_eq!(send.len(), 2);
-        assert_eq!(send[1][0], SimulcastRid { id: "4", paused: true });
+        assert_eq!(
+            send[1][0],
+            SimulcastRid {
+                id: "4",
+                paused: true
+            }
+        );
         assert_eq!(s.recv_streams()[0][0].id, "3");
         assert_eq!(s.to_string(), "send 1;~4,2 recv 3");
         let r = Simulcast::parse("recv h;m;l").unwrap();
@@ -1434,7 +1588,12 @@ mod tests {
         let rtcp = Rtcp::parse("9 IN IP4 0.0.0.0").unwrap();
         assert_eq!(rtcp.port, 9);
         assert_eq!(rtcp.to_string(), "9 IN IP4 0.0.0.0");
-        assert_eq!(Sctpmap::parse("5000 webrtc-datachannel 1024").unwrap().streams, Some(1024));
+        assert_eq!(
+            Sctpmap::parse("5000 webrtc-datachannel 1024")
+                .unwrap()
+                .streams,
+            Some(1024)
+        );
         let m = Msid::parse("stream track").unwrap();
         assert_eq!(m.track, Some("track"));
         assert!(Msid::parse("a b c").is_err());

@@ -110,7 +110,10 @@ pub struct Candidate<'a> {
 }
 
 fn is_ice_chars(s: &str, max: usize) -> bool {
-    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
 }
 
 impl<'a> Candidate<'a> {
@@ -136,7 +139,8 @@ impl<'a> Candidate<'a> {
         } else {
             CandidateTransport::Other(transport)
         };
-        let priority = parse_num(next("missing priority")?).ok_or(err("priority is not a 32-bit number"))?;
+        let priority =
+            parse_num(next("missing priority")?).ok_or(err("priority is not a 32-bit number"))?;
         let address = next("missing connection address")?;
         let port = parse_num(next("missing port")?).ok_or(err("port is not 0-65535"))?;
         if !next("missing typ")?.eq_ignore_ascii_case("typ") {
@@ -190,7 +194,8 @@ impl<'a> Candidate<'a> {
                     c.network_id = Some(parse_num(value).ok_or(err("network-id is not a number"))?)
                 }
                 "network-cost" if c.network_cost.is_none() => {
-                    c.network_cost = Some(parse_num(value).ok_or(err("network-cost is not a number"))?)
+                    c.network_cost =
+                        Some(parse_num(value).ok_or(err("network-cost is not a number"))?)
                 }
                 _ => c.extensions.push((name, value)),
             }
@@ -260,8 +265,14 @@ mod tests {
         assert_eq!(c.component, 1);
         assert_eq!(c.transport, CandidateTransport::Udp);
         assert_eq!(c.priority, 2122260223);
-        assert_eq!((c.address, c.port, c.kind), ("192.168.0.196", 46243, CandidateType::Host));
-        assert_eq!((c.generation, c.network_id, c.network_cost), (Some(0), Some(1), Some(10)));
+        assert_eq!(
+            (c.address, c.port, c.kind),
+            ("192.168.0.196", 46243, CandidateType::Host)
+        );
+        assert_eq!(
+            (c.generation, c.network_id, c.network_cost),
+            (Some(0), Some(1), Some(10))
+        );
         assert_eq!(c.to_string(), v);
     }
 
@@ -273,7 +284,10 @@ mod tests {
         .unwrap();
         assert_eq!(c.transport, CandidateTransport::Tcp);
         assert_eq!(c.kind, CandidateType::Srflx);
-        assert_eq!((c.related_address, c.related_port), (Some("192.168.1.2"), Some(0)));
+        assert_eq!(
+            (c.related_address, c.related_port),
+            (Some("192.168.1.2"), Some(0))
+        );
         assert_eq!(c.tcp_type, Some(TcpType::Active));
     }
 
@@ -281,13 +295,17 @@ mod tests {
     fn rfc8839_example_and_unknown_extensions() {
         // RFC 8839 section 5.1 example plus an unknown extension that must be kept.
         let c =
-            Candidate::parse("1 1 UDP 2130706431 203.0.113.141 8998 typ host x-foo bar ufrag EsAw").unwrap();
+            Candidate::parse("1 1 UDP 2130706431 203.0.113.141 8998 typ host x-foo bar ufrag EsAw")
+                .unwrap();
         assert_eq!(c.extensions, vec![("x-foo", "bar")]);
         assert_eq!(c.ufrag, Some("EsAw"));
-        let relay = Candidate::parse("3 1 UDP 16777215 192.0.2.3 45664 typ relay raddr 203.0.113.141 rport 8998")
-            .unwrap();
+        let relay = Candidate::parse(
+            "3 1 UDP 16777215 192.0.2.3 45664 typ relay raddr 203.0.113.141 rport 8998",
+        )
+        .unwrap();
         assert_eq!(relay.kind, CandidateType::Relay);
-        let mdns = Candidate::parse("2 1 udp 2113937151 4e5c1b2c-9f1d-4a2b.local 50000 typ host").unwrap();
+        let mdns =
+            Candidate::parse("2 1 udp 2113937151 4e5c1b2c-9f1d-4a2b.local 50000 typ host").unwrap();
         assert_eq!(mdns.address, "4e5c1b2c-9f1d-4a2b.local");
     }
 

@@ -69,7 +69,11 @@ impl<'a> SessionDescription<'a> {
             phones: Vec::new(),
             connection: None,
             bandwidths: Vec::new(),
-            times: vec![Timing { start: 0, stop: 0, repeats: Vec::new() }],
+            times: vec![Timing {
+                start: 0,
+                stop: 0,
+                repeats: Vec::new(),
+            }],
             time_zones: Vec::new(),
             key: None,
             unknown_lines: Vec::new(),
@@ -89,13 +93,29 @@ impl<'a> SessionDescription<'a> {
             emails: self.emails.into_iter().map(own).collect(),
             phones: self.phones.into_iter().map(own).collect(),
             connection: self.connection.map(Connection::into_owned),
-            bandwidths: self.bandwidths.into_iter().map(Bandwidth::into_owned).collect(),
+            bandwidths: self
+                .bandwidths
+                .into_iter()
+                .map(Bandwidth::into_owned)
+                .collect(),
             times: self.times,
             time_zones: self.time_zones,
             key: self.key.map(Key::into_owned),
-            unknown_lines: self.unknown_lines.into_iter().map(UnknownLine::into_owned).collect(),
-            attributes: self.attributes.into_iter().map(Attribute::into_owned).collect(),
-            media: self.media.into_iter().map(MediaDescription::into_owned).collect(),
+            unknown_lines: self
+                .unknown_lines
+                .into_iter()
+                .map(UnknownLine::into_owned)
+                .collect(),
+            attributes: self
+                .attributes
+                .into_iter()
+                .map(Attribute::into_owned)
+                .collect(),
+            media: self
+                .media
+                .into_iter()
+                .map(MediaDescription::into_owned)
+                .collect(),
         }
     }
 }
@@ -129,7 +149,12 @@ pub struct MediaDescription<'a> {
 
 impl<'a> MediaDescription<'a> {
     /// A section with the given media type, port, protocol and formats, and no other lines.
-    pub fn new(media: impl Into<Text<'a>>, port: u16, proto: impl Into<Text<'a>>, formats: Vec<Text<'a>>) -> Self {
+    pub fn new(
+        media: impl Into<Text<'a>>,
+        port: u16,
+        proto: impl Into<Text<'a>>,
+        formats: Vec<Text<'a>>,
+    ) -> Self {
         Self {
             media: media.into(),
             port,
@@ -154,11 +179,27 @@ impl<'a> MediaDescription<'a> {
             proto: own(self.proto),
             formats: self.formats.into_iter().map(own).collect(),
             information: own_opt(self.information),
-            connections: self.connections.into_iter().map(Connection::into_owned).collect(),
-            bandwidths: self.bandwidths.into_iter().map(Bandwidth::into_owned).collect(),
+            connections: self
+                .connections
+                .into_iter()
+                .map(Connection::into_owned)
+                .collect(),
+            bandwidths: self
+                .bandwidths
+                .into_iter()
+                .map(Bandwidth::into_owned)
+                .collect(),
             key: self.key.map(Key::into_owned),
-            unknown_lines: self.unknown_lines.into_iter().map(UnknownLine::into_owned).collect(),
-            attributes: self.attributes.into_iter().map(Attribute::into_owned).collect(),
+            unknown_lines: self
+                .unknown_lines
+                .into_iter()
+                .map(UnknownLine::into_owned)
+                .collect(),
+            attributes: self
+                .attributes
+                .into_iter()
+                .map(Attribute::into_owned)
+                .collect(),
         }
     }
 }
@@ -234,7 +275,10 @@ pub struct Bandwidth<'a> {
 impl Bandwidth<'_> {
     /// Copies every borrowed piece of text.
     pub fn into_owned(self) -> Bandwidth<'static> {
-        Bandwidth { bwtype: own(self.bwtype), bandwidth: self.bandwidth }
+        Bandwidth {
+            bwtype: own(self.bwtype),
+            bandwidth: self.bandwidth,
+        }
     }
 }
 
@@ -328,7 +372,10 @@ pub struct Key<'a> {
 impl Key<'_> {
     /// Copies every borrowed piece of text.
     pub fn into_owned(self) -> Key<'static> {
-        Key { method: own(self.method), value: own_opt(self.value) }
+        Key {
+            method: own(self.method),
+            value: own_opt(self.value),
+        }
     }
 }
 
@@ -344,7 +391,10 @@ pub struct UnknownLine<'a> {
 impl UnknownLine<'_> {
     /// Copies every borrowed piece of text.
     pub fn into_owned(self) -> UnknownLine<'static> {
-        UnknownLine { line_type: self.line_type, value: own(self.value) }
+        UnknownLine {
+            line_type: self.line_type,
+            value: own(self.value),
+        }
     }
 }
 
@@ -363,12 +413,18 @@ pub struct Attribute<'a> {
 impl<'a> Attribute<'a> {
     /// `a=<name>:<value>`.
     pub fn new(name: impl Into<Text<'a>>, value: impl Into<Text<'a>>) -> Self {
-        Self { name: name.into(), value: Some(value.into()) }
+        Self {
+            name: name.into(),
+            value: Some(value.into()),
+        }
     }
 
     /// `a=<name>` with no value.
     pub fn flag(name: impl Into<Text<'a>>) -> Self {
-        Self { name: name.into(), value: None }
+        Self {
+            name: name.into(),
+            value: None,
+        }
     }
 
     /// Whether the name matches, ignoring ASCII case.
@@ -383,6 +439,9 @@ impl<'a> Attribute<'a> {
 
     /// Copies every borrowed piece of text.
     pub fn into_owned(self) -> Attribute<'static> {
-        Attribute { name: own(self.name), value: own_opt(self.value) }
+        Attribute {
+            name: own(self.name),
+            value: own_opt(self.value),
+        }
     }
 }

@@ -57,8 +57,14 @@ impl<'a> SessionDescription<'a> {
         match std::str::from_utf8(input) {
             Ok(text) => Self::parse(text),
             Err(e) => {
-                let line = 1 + input[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count();
-                Err(ParseError { line, kind: ParseErrorKind::NotUtf8 })
+                let line = 1 + input[..e.valid_up_to()]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count();
+                Err(ParseError {
+                    line,
+                    kind: ParseErrorKind::NotUtf8,
+                })
             }
         }
     }
@@ -68,7 +74,10 @@ impl<'a> SessionDescription<'a> {
         if input.len() > limits.max_bytes {
             return Err(ParseError {
                 line: 0,
-                kind: ParseErrorKind::TooLarge { size: input.len(), limit: limits.max_bytes },
+                kind: ParseErrorKind::TooLarge {
+                    size: input.len(),
+                    limit: limits.max_bytes,
+                },
             });
         }
         Parser { limits, line: 0 }.run(input)
@@ -93,7 +102,10 @@ struct Seen {
 
 impl Parser<'_> {
     fn err(&self, kind: ParseErrorKind) -> ParseError {
-        ParseError { line: self.line, kind }
+        ParseError {
+            line: self.line,
+            kind,
+        }
     }
 
     fn bad(&self, line_type: char, reason: &'static str) -> ParseError {
@@ -102,7 +114,10 @@ impl Parser<'_> {
 
     fn push<T>(&self, list: &mut Vec<T>, item: T, what: &'static str) -> Result<(), ParseError> {
         if list.len() >= self.limits.max_list {
-            return Err(self.err(ParseErrorKind::TooManyItems { what, limit: self.limits.max_list }));
+            return Err(self.err(ParseErrorKind::TooManyItems {
+                what,
+                limit: self.limits.max_list,
+            }));
         }
         list.push(item);
         Ok(())
@@ -142,10 +157,14 @@ impl Parser<'_> {
         for raw in input.split('\n') {
             self.line += 1;
             if self.line > self.limits.max_lines {
-                return Err(self.err(ParseErrorKind::TooManyLines { limit: self.limits.max_lines }));
+                return Err(self.err(ParseErrorKind::TooManyLines {
+                    limit: self.limits.max_lines,
+                }));
             }
             if raw.len() > self.limits.max_line_length {
-                return Err(self.err(ParseErrorKind::LineTooLong { limit: self.limits.max_line_length }));
+                return Err(self.err(ParseErrorKind::LineTooLong {
+                    limit: self.limits.max_line_length,
+                }));
             }
             let line = raw.trim_end_matches([' ', '\t', '\r']);
             if line.is_empty() {
@@ -162,7 +181,8 @@ impl Parser<'_> {
                 if kind != 'v' {
                     return Err(self.err(ParseErrorKind::MissingVersion));
                 }
-                version = Some(parse_num(value.trim()).ok_or_else(|| self.bad('v', "not a number"))?);
+                version =
+                    Some(parse_num(value.trim()).ok_or_else(|| self.bad('v', "not a number"))?);
                 continue;
             }
 
@@ -172,7 +192,9 @@ impl Parser<'_> {
                     None => &mut sd.attributes,
                 };
                 if attrs.len() >= self.limits.max_attributes {
-                    return Err(self.err(ParseErrorKind::TooManyAttributes { limit: self.limits.max_attributes }));
+                    return Err(self.err(ParseErrorKind::TooManyAttributes {
+                        limit: self.limits.max_attributes,
+                    }));
                 }
                 let attribute = self.attribute(value)?;
                 attrs.push(attribute);
@@ -180,7 +202,9 @@ impl Parser<'_> {
             }
             if kind == 'm' {
                 if sd.media.len() >= self.limits.max_media {
-                    return Err(self.err(ParseErrorKind::TooManyMedia { limit: self.limits.max_media }));
+                    return Err(self.err(ParseErrorKind::TooManyMedia {
+                        limit: self.limits.max_media,
+                    }));
                 }
                 let media = self.media(value)?;
                 sd.media.push(media);
@@ -215,7 +239,10 @@ impl Parser<'_> {
                         return Err(self.err(ParseErrorKind::Misplaced(kind)));
                     }
                     _ => {
-                        let u = UnknownLine { line_type: bytes[0] as char, value: Cow::Borrowed(value) };
+                        let u = UnknownLine {
+                            line_type: bytes[0] as char,
+                            value: Cow::Borrowed(value),
+                        };
                         self.push(&mut m.unknown_lines, u, "unknown lines")?;
                     }
                 }
@@ -276,17 +303,26 @@ impl Parser<'_> {
                     sd.key = Some(key(value));
                 }
                 _ => {
-                    let u = UnknownLine { line_type: bytes[0] as char, value: Cow::Borrowed(value) };
+                    let u = UnknownLine {
+                        line_type: bytes[0] as char,
+                        value: Cow::Borrowed(value),
+                    };
                     self.push(&mut sd.unknown_lines, u, "unknown lines")?;
                 }
             }
         }
 
         let Some(version) = version else {
-            return Err(ParseError { line: 0, kind: ParseErrorKind::Empty });
+            return Err(ParseError {
+                line: 0,
+                kind: ParseErrorKind::Empty,
+            });
         };
         if !seen.origin {
-            return Err(ParseError { line: 0, kind: ParseErrorKind::Missing('o') });
+            return Err(ParseError {
+                line: 0,
+                kind: ParseErrorKind::Missing('o'),
+            });
         }
         sd.version = version;
         Ok(sd)
@@ -308,19 +344,27 @@ impl Parser<'_> {
             return Err(self.err(ParseErrorKind::EmptyAttributeName));
         }
         if self.limits.validate_attributes {
-            attributes::validate(name, val)
-                .map_err(|e| self.err(ParseErrorKind::BadAttribute { name: e.name, reason: e.reason }))?;
+            attributes::validate(name, val).map_err(|e| {
+                self.err(ParseErrorKind::BadAttribute {
+                    name: e.name,
+                    reason: e.reason,
+                })
+            })?;
         }
-        Ok(Attribute { name: Cow::Borrowed(name), value: val.map(Cow::Borrowed) })
+        Ok(Attribute {
+            name: Cow::Borrowed(name),
+            value: val.map(Cow::Borrowed),
+        })
     }
 
     fn origin<'a>(&self, value: &'a str) -> Result<Origin<'a>, ParseError> {
         let mut it = value.split_ascii_whitespace();
         let mut next = || it.next().ok_or_else(|| self.bad('o', "expected 6 fields"));
         let username = next()?;
-        let session_id = parse_num(next()?).ok_or_else(|| self.bad('o', "session id is not a 64-bit number"))?;
-        let session_version =
-            parse_num(next()?).ok_or_else(|| self.bad('o', "session version is not a 64-bit number"))?;
+        let session_id =
+            parse_num(next()?).ok_or_else(|| self.bad('o', "session id is not a 64-bit number"))?;
+        let session_version = parse_num(next()?)
+            .ok_or_else(|| self.bad('o', "session version is not a 64-bit number"))?;
         let nettype = next()?;
         let addrtype = next()?;
         let address = next()?;
@@ -339,7 +383,9 @@ impl Parser<'_> {
 
     fn connection<'a>(&self, value: &'a str) -> Result<Connection<'a>, ParseError> {
         let mut it = value.split_ascii_whitespace();
-        let (Some(nettype), Some(addrtype), Some(full), None) = (it.next(), it.next(), it.next(), it.next()) else {
+        let (Some(nettype), Some(addrtype), Some(full), None) =
+            (it.next(), it.next(), it.next(), it.next())
+        else {
             return Err(self.bad('c', "expected 3 fields"));
         };
         let mut parts = full.split('/');
@@ -354,11 +400,15 @@ impl Parser<'_> {
         }
         let (ttl, num_addresses) = if addrtype.eq_ignore_ascii_case("IP4") {
             let ttl = match first {
-                Some(t) => Some(parse_num::<u8>(t).ok_or_else(|| self.bad('c', "TTL is not 0-255"))?),
+                Some(t) => {
+                    Some(parse_num::<u8>(t).ok_or_else(|| self.bad('c', "TTL is not 0-255"))?)
+                }
                 None => None,
             };
             let num = match second {
-                Some(n) => Some(parse_num::<u32>(n).ok_or_else(|| self.bad('c', "bad address count"))?),
+                Some(n) => {
+                    Some(parse_num::<u32>(n).ok_or_else(|| self.bad('c', "bad address count"))?)
+                }
                 None => None,
             };
             (ttl, num)
@@ -367,7 +417,9 @@ impl Parser<'_> {
                 return Err(self.bad('c', "IP6 takes at most one `/` suffix"));
             }
             let num = match first {
-                Some(n) => Some(parse_num::<u32>(n).ok_or_else(|| self.bad('c', "bad address count"))?),
+                Some(n) => {
+                    Some(parse_num::<u32>(n).ok_or_else(|| self.bad('c', "bad address count"))?)
+                }
                 None => None,
             };
             (None, num)
@@ -388,8 +440,12 @@ impl Parser<'_> {
         if bwtype.is_empty() {
             return Err(self.bad('b', "empty bandwidth type"));
         }
-        let bandwidth = parse_num(bw.trim()).ok_or_else(|| self.bad('b', "bandwidth is not a 64-bit number"))?;
-        Ok(Bandwidth { bwtype: Cow::Borrowed(bwtype), bandwidth })
+        let bandwidth = parse_num(bw.trim())
+            .ok_or_else(|| self.bad('b', "bandwidth is not a 64-bit number"))?;
+        Ok(Bandwidth {
+            bwtype: Cow::Borrowed(bwtype),
+            bandwidth,
+        })
     }
 
     fn timing(&self, value: &str) -> Result<Timing, ParseError> {
@@ -397,9 +453,14 @@ impl Parser<'_> {
         let (Some(start), Some(stop), None) = (it.next(), it.next(), it.next()) else {
             return Err(self.bad('t', "expected <start> <stop>"));
         };
-        let start = parse_num(start).ok_or_else(|| self.bad('t', "start is not a 64-bit number"))?;
+        let start =
+            parse_num(start).ok_or_else(|| self.bad('t', "start is not a 64-bit number"))?;
         let stop = parse_num(stop).ok_or_else(|| self.bad('t', "stop is not a 64-bit number"))?;
-        Ok(Timing { start, stop, repeats: Vec::new() })
+        Ok(Timing {
+            start,
+            stop,
+            repeats: Vec::new(),
+        })
     }
 
     fn repeat(&self, value: &str) -> Result<Repeat, ParseError> {
@@ -418,16 +479,24 @@ impl Parser<'_> {
         if offsets.is_empty() {
             return Err(self.bad('r', "expected at least one offset"));
         }
-        Ok(Repeat { interval, duration, offsets })
+        Ok(Repeat {
+            interval,
+            duration,
+            offsets,
+        })
     }
 
     fn zones(&self, value: &str) -> Result<Vec<TimeZone>, ParseError> {
         let mut out = Vec::new();
         let mut it = value.split_ascii_whitespace();
         while let Some(time) = it.next() {
-            let time = parse_num(time).ok_or_else(|| self.bad('z', "adjustment time is not a number"))?;
-            let offset = it.next().ok_or_else(|| self.bad('z', "adjustment time without offset"))?;
-            let offset = parse_typed_time(offset, true).ok_or_else(|| self.bad('z', "bad offset"))?;
+            let time =
+                parse_num(time).ok_or_else(|| self.bad('z', "adjustment time is not a number"))?;
+            let offset = it
+                .next()
+                .ok_or_else(|| self.bad('z', "adjustment time without offset"))?;
+            let offset =
+                parse_typed_time(offset, true).ok_or_else(|| self.bad('z', "bad offset"))?;
             self.push(&mut out, TimeZone { time, offset }, "z= adjustments")?;
         }
         if out.is_empty() {
@@ -442,7 +511,10 @@ impl Parser<'_> {
             return Err(self.bad('m', "expected <media> <port> <proto> <fmt>..."));
         };
         let (port, num_ports) = match port.split_once('/') {
-            Some((p, n)) => (p, Some(parse_num::<u16>(n).ok_or_else(|| self.bad('m', "bad number of ports"))?)),
+            Some((p, n)) => (
+                p,
+                Some(parse_num::<u16>(n).ok_or_else(|| self.bad('m', "bad number of ports"))?),
+            ),
             None => (port, None),
         };
         let port = parse_num::<u16>(port).ok_or_else(|| self.bad('m', "port is not 0-65535"))?;
@@ -468,8 +540,14 @@ impl Parser<'_> {
 
 fn key(value: &str) -> Key<'_> {
     match value.split_once(':') {
-        Some((m, k)) => Key { method: Cow::Borrowed(m), value: Some(Cow::Borrowed(k)) },
-        None => Key { method: Cow::Borrowed(value), value: None },
+        Some((m, k)) => Key {
+            method: Cow::Borrowed(m),
+            value: Some(Cow::Borrowed(k)),
+        },
+        None => Key {
+            method: Cow::Borrowed(value),
+            value: None,
+        },
     }
 }
 
@@ -520,7 +598,10 @@ fn parse_typed_time(s: &str, signed: bool) -> Option<TypedTime> {
     };
     let v: u64 = parse_num(digits)?;
     let v = i64::try_from(v).ok()?;
-    Some(TypedTime { value: if negative { -v } else { v }, unit })
+    Some(TypedTime {
+        value: if negative { -v } else { v },
+        unit,
+    })
 }
 
 #[cfg(test)]

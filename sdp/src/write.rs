@@ -93,7 +93,10 @@ pub(crate) fn attribute(out: &mut String, a: &Attribute<'_>) {
 }
 
 fn attributes_len(attrs: &[Attribute<'_>]) -> usize {
-    attrs.iter().map(|a| a.name.len() + a.value.as_ref().map_or(0, |v| v.len() + 1) + 4).sum()
+    attrs
+        .iter()
+        .map(|a| a.name.len() + a.value.as_ref().map_or(0, |v| v.len() + 1) + 4)
+        .sum()
 }
 
 impl SessionDescription<'_> {
@@ -192,7 +195,10 @@ impl SessionDescription<'_> {
         n += self.session_name.as_ref().map_or(0, |s| s.len());
         n += attributes_len(&self.attributes);
         for m in &self.media {
-            n += 32 + m.media.len() + m.proto.len() + m.formats.iter().map(|f| f.len() + 1).sum::<usize>();
+            n += 32
+                + m.media.len()
+                + m.proto.len()
+                + m.formats.iter().map(|f| f.len() + 1).sum::<usize>();
             n += attributes_len(&m.attributes) + 48 * (m.connections.len() + m.bandwidths.len());
         }
         n
