@@ -20,6 +20,7 @@
 pub mod attributes;
 pub mod candidate;
 pub mod error;
+pub mod jsep;
 pub mod model;
 pub mod parse;
 pub mod write;
@@ -27,5 +28,6 @@ pub mod write;
 pub use attributes::{AttributeList, Direction, Setup, TypedAttribute};
 pub use candidate::Candidate;
 pub use error::{AttributeError, ParseError, ParseErrorKind};
+pub use jsep::{JsepConfig, JsepSession, Negotiated, NegotiationError};
 pub use model::{Attribute, MediaDescription, Origin, SessionDescription};
 pub use parse::Limits;
