@@ -291,14 +291,16 @@ pub enum HashFunction<'a> {
 
 impl<'a> HashFunction<'a> {
     fn from_name(s: &'a str) -> Self {
-        match s.to_ascii_lowercase().as_str() {
-            "sha-1" => HashFunction::Sha1,
-            "sha-224" => HashFunction::Sha224,
-            "sha-256" => HashFunction::Sha256,
-            "sha-384" => HashFunction::Sha384,
-            "sha-512" => HashFunction::Sha512,
-            _ => HashFunction::Other(s),
-        }
+        [
+            HashFunction::Sha1,
+            HashFunction::Sha224,
+            HashFunction::Sha256,
+            HashFunction::Sha384,
+            HashFunction::Sha512,
+        ]
+        .into_iter()
+        .find(|h| s.eq_ignore_ascii_case(h.as_str()))
+        .unwrap_or(HashFunction::Other(s))
     }
 
     /// The name as written in SDP.
@@ -1145,10 +1147,7 @@ fn decimal(name: &'static str, v: &str) -> Result<f64, AttributeError> {
 /// Checks the value of every attribute this crate knows; unknown attributes and flags pass.
 pub(crate) fn validate(name: &str, value: Option<&str>) -> Result<(), AttributeError> {
     let mut buf = [0u8; 24];
-    let lower: &str = if name.bytes().any(|b| b.is_ascii_uppercase()) {
-        if name.len() > buf.len() {
-            return Ok(());
-        }
+    let lower: &str = if name.len() <= buf.len() && name.bytes().any(|b| b.is_ascii_uppercase()) {
         buf[..name.len()].copy_from_slice(name.as_bytes());
         buf[..name.len()].make_ascii_lowercase();
         std::str::from_utf8(&buf[..name.len()]).unwrap_or("")

@@ -147,13 +147,15 @@ impl<'a> Candidate<'a> {
             return Err(err("expected `typ`"));
         }
         let kind = next("missing candidate type")?;
-        let kind = match kind.to_ascii_lowercase().as_str() {
-            "host" => CandidateType::Host,
-            "srflx" => CandidateType::Srflx,
-            "prflx" => CandidateType::Prflx,
-            "relay" => CandidateType::Relay,
-            _ => CandidateType::Other(kind),
-        };
+        let kind = [
+            CandidateType::Host,
+            CandidateType::Srflx,
+            CandidateType::Prflx,
+            CandidateType::Relay,
+        ]
+        .into_iter()
+        .find(|t| kind.eq_ignore_ascii_case(t.as_str()))
+        .unwrap_or(CandidateType::Other(kind));
         let mut c = Candidate {
             foundation,
             component,
@@ -179,12 +181,12 @@ impl<'a> Candidate<'a> {
                     c.related_port = Some(parse_num(value).ok_or(err("rport is not 0-65535"))?)
                 }
                 "tcptype" if c.tcp_type.is_none() => {
-                    c.tcp_type = Some(match value.to_ascii_lowercase().as_str() {
-                        "active" => TcpType::Active,
-                        "passive" => TcpType::Passive,
-                        "so" => TcpType::So,
-                        _ => return Err(err("tcptype is not active, passive or so")),
-                    })
+                    c.tcp_type = Some(
+                        [TcpType::Active, TcpType::Passive, TcpType::So]
+                            .into_iter()
+                            .find(|t| value.eq_ignore_ascii_case(t.as_str()))
+                            .ok_or(err("tcptype is not active, passive or so"))?,
+                    )
                 }
                 "generation" if c.generation.is_none() => {
                     c.generation = Some(parse_num(value).ok_or(err("generation is not a number"))?)

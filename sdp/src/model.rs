@@ -437,11 +437,52 @@ impl<'a> Attribute<'a> {
         self.value.as_deref().unwrap_or("")
     }
 
-    /// Copies every borrowed piece of text.
+    /// Copies every borrowed piece of text (well-known names become `'static` without copying).
     pub fn into_owned(self) -> Attribute<'static> {
+        let name = match static_name(&self.name) {
+            Some(n) => Cow::Borrowed(n),
+            None => own(self.name),
+        };
         Attribute {
-            name: own(self.name),
+            name,
             value: own_opt(self.value),
         }
     }
+}
+
+/// The attribute names browsers write, as `'static` strings, so owning a description does not copy them.
+fn static_name(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "candidate" => "candidate",
+        "rtpmap" => "rtpmap",
+        "fmtp" => "fmtp",
+        "rtcp-fb" => "rtcp-fb",
+        "extmap" => "extmap",
+        "ssrc" => "ssrc",
+        "ssrc-group" => "ssrc-group",
+        "mid" => "mid",
+        "msid" => "msid",
+        "group" => "group",
+        "msid-semantic" => "msid-semantic",
+        "ice-ufrag" => "ice-ufrag",
+        "ice-pwd" => "ice-pwd",
+        "ice-options" => "ice-options",
+        "fingerprint" => "fingerprint",
+        "setup" => "setup",
+        "rtcp" => "rtcp",
+        "rtcp-mux" => "rtcp-mux",
+        "rtcp-rsize" => "rtcp-rsize",
+        "sendrecv" => "sendrecv",
+        "sendonly" => "sendonly",
+        "recvonly" => "recvonly",
+        "inactive" => "inactive",
+        "rid" => "rid",
+        "simulcast" => "simulcast",
+        "sctp-port" => "sctp-port",
+        "max-message-size" => "max-message-size",
+        "extmap-allow-mixed" => "extmap-allow-mixed",
+        "end-of-candidates" => "end-of-candidates",
+        "rtcp-xr" => "rtcp-xr",
+        _ => return None,
+    })
 }

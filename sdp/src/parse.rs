@@ -206,7 +206,14 @@ impl Parser<'_> {
                         limit: self.limits.max_media,
                     }));
                 }
-                let media = self.media(value)?;
+                let mut media = self.media(value)?;
+                // Sections of one description tend to be alike: size the attribute list like the last one.
+                let hint = sd
+                    .media
+                    .last()
+                    .map_or(16, |m| m.attributes.len())
+                    .min(self.limits.max_attributes);
+                media.attributes.reserve_exact(hint);
                 sd.media.push(media);
                 media_info = false;
                 media_key = false;
