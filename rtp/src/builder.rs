@@ -181,9 +181,7 @@ impl<'a> RtpPacketBuilder<'a> {
     ) -> Result<&mut Self, RtpError> {
         let len = value.encoded_len();
         if len > 16 {
-            return Err(RtpError::FieldOverflow(
-                "inline extension value over 16 bytes",
-            ));
+            return Err(RtpError::FieldOverflow("inline extension value over 16 bytes"));
         }
         let mut buf = [0u8; 16];
         value.encode(&mut buf[..len]);
@@ -194,9 +192,7 @@ impl<'a> RtpPacketBuilder<'a> {
     /// non-RFC 8285 extensions. Replaces any elements added before.
     pub fn raw_extension(&mut self, profile: u16, data: &'a [u8]) -> Result<&mut Self, RtpError> {
         if data.len() % 4 != 0 || data.len() > 4 * u16::MAX as usize {
-            return Err(RtpError::FieldOverflow(
-                "raw extension length not a multiple of 4",
-            ));
+            return Err(RtpError::FieldOverflow("raw extension length not a multiple of 4"));
         }
         self.element_count = 0;
         self.raw_extension = Some((profile, data));
@@ -205,14 +201,10 @@ impl<'a> RtpPacketBuilder<'a> {
 
     fn push_element(&mut self, id: u8, data: ElementData<'a>) -> Result<&mut Self, RtpError> {
         if id == 0 || data.bytes().len() > 255 {
-            return Err(RtpError::FieldOverflow(
-                "extension id 0 or data over 255 bytes",
-            ));
+            return Err(RtpError::FieldOverflow("extension id 0 or data over 255 bytes"));
         }
         if self.element_count == MAX_BUILDER_EXTENSIONS {
-            return Err(RtpError::FieldOverflow(
-                "too many header extension elements",
-            ));
+            return Err(RtpError::FieldOverflow("too many header extension elements"));
         }
         self.raw_extension = None;
         self.elements[self.element_count] = (id, data);
@@ -236,10 +228,8 @@ impl<'a> RtpPacketBuilder<'a> {
             return None;
         }
         let per_element = if self.one_byte_form() { 1 } else { 2 };
-        let len: usize = self.elements[..self.element_count]
-            .iter()
-            .map(|(_, d)| per_element + d.bytes().len())
-            .sum();
+        let len: usize =
+            self.elements[..self.element_count].iter().map(|(_, d)| per_element + d.bytes().len()).sum();
         Some(len.div_ceil(4) * 4)
     }
 
@@ -256,10 +246,7 @@ impl<'a> RtpPacketBuilder<'a> {
     pub fn write(&self, out: &mut [u8]) -> Result<usize, RtpError> {
         let needed = self.encoded_len();
         if out.len() < needed {
-            return Err(RtpError::BufferTooSmall {
-                needed,
-                available: out.len(),
-            });
+            return Err(RtpError::BufferTooSmall { needed, available: out.len() });
         }
         if self.payload_type > 127 {
             return Err(RtpError::FieldOverflow("payload type above 127"));
@@ -385,12 +372,6 @@ mod tests {
         assert!(b.csrcs(&[0; 16]).is_err());
         assert!(b.extension(0, &[1]).is_err());
         let mut small = [0u8; 11];
-        assert_eq!(
-            b.write(&mut small),
-            Err(RtpError::BufferTooSmall {
-                needed: 12,
-                available: 11
-            })
-        );
+        assert_eq!(b.write(&mut small), Err(RtpError::BufferTooSmall { needed: 12, available: 11 }));
     }
 }

@@ -50,9 +50,7 @@ impl<'a> Extensions<'a> {
     pub fn form(&self) -> ExtensionForm {
         match self.profile {
             ONE_BYTE_PROFILE => ExtensionForm::OneByte,
-            p if p & 0xFFF0 == TWO_BYTE_PROFILE => ExtensionForm::TwoByte {
-                appbits: (p & 0xF) as u8,
-            },
+            p if p & 0xFFF0 == TWO_BYTE_PROFILE => ExtensionForm::TwoByte { appbits: (p & 0xF) as u8 },
             _ => ExtensionForm::Other,
         }
     }
@@ -60,18 +58,12 @@ impl<'a> Extensions<'a> {
     /// The elements of an RFC 8285 block, in wire order; yields an error (and then stops) at the
     /// first malformed element. Yields nothing for a non-RFC 8285 block.
     pub fn iter(&self) -> ExtensionIter<'a> {
-        ExtensionIter {
-            form: self.form(),
-            data: self.data,
-        }
+        ExtensionIter { form: self.form(), data: self.data }
     }
 
     /// The data of the first element with this id, if present and well formed.
     pub fn get(&self, id: u8) -> Option<&'a [u8]> {
-        self.iter()
-            .map_while(Result::ok)
-            .find(|e| e.id == id)
-            .map(|e| e.data)
+        self.iter().map_while(Result::ok).find(|e| e.id == id).map(|e| e.data)
     }
 
     /// Checks that every element is well formed.
@@ -124,18 +116,14 @@ impl<'a> Iterator for ExtensionIter<'a> {
                     }
                     let Some((&len, rest)) = rest.split_first() else {
                         self.data = &[];
-                        return Some(Err(RtpError::BadExtension(
-                            "two-byte element without length",
-                        )));
+                        return Some(Err(RtpError::BadExtension("two-byte element without length")));
                     };
                     (first, len as usize, rest)
                 }
             };
             if rest.len() < len {
                 self.data = &[];
-                return Some(Err(RtpError::BadExtension(
-                    "element longer than the extension block",
-                )));
+                return Some(Err(RtpError::BadExtension("element longer than the extension block")));
             }
             let (data, rest) = rest.split_at(len);
             self.data = rest;
@@ -181,9 +169,7 @@ impl ExtensionKind {
     /// The URI that names this extension in `a=extmap`.
     pub const fn uri(self) -> &'static str {
         match self {
-            ExtensionKind::AbsSendTime => {
-                "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
-            }
+            ExtensionKind::AbsSendTime => "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
             ExtensionKind::TransportWideCc => {
                 "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
             }
@@ -240,9 +226,7 @@ impl ExtensionMap {
         if id == 0 {
             return None;
         }
-        ExtensionKind::ALL
-            .into_iter()
-            .find(|k| self.ids[k.index()] == id)
+        ExtensionKind::ALL.into_iter().find(|k| self.ids[k.index()] == id)
     }
 
     /// Reads and decodes the typed extension `T` from `extensions`, if it is mapped, present and well
@@ -306,10 +290,7 @@ pub struct TransportSequence(pub u16);
 impl ExtensionValue<'_> for TransportSequence {
     const KIND: ExtensionKind = ExtensionKind::TransportWideCc;
     fn decode(data: &[u8]) -> Result<Self, RtpError> {
-        Ok(TransportSequence(u16::from_be_bytes(exact::<2>(
-            data,
-            "transport-cc is 2 bytes",
-        )?)))
+        Ok(TransportSequence(u16::from_be_bytes(exact::<2>(data, "transport-cc is 2 bytes")?)))
     }
     fn encoded_len(&self) -> usize {
         2
@@ -325,8 +306,7 @@ fn sdes_text(data: &[u8]) -> Result<&str, RtpError> {
     if end == 0 {
         return Err(RtpError::BadExtension("empty SDES identifier"));
     }
-    core::str::from_utf8(&data[..end])
-        .map_err(|_| RtpError::BadExtension("SDES identifier is not UTF-8"))
+    core::str::from_utf8(&data[..end]).map_err(|_| RtpError::BadExtension("SDES identifier is not UTF-8"))
 }
 
 macro_rules! sdes_extension {
@@ -379,13 +359,8 @@ impl ExtensionValue<'_> for AudioLevel {
     const KIND: ExtensionKind = ExtensionKind::AudioLevel;
     fn decode(data: &[u8]) -> Result<Self, RtpError> {
         // One byte; some senders pad the element to more bytes, which are ignored.
-        let &b = data
-            .first()
-            .ok_or(RtpError::BadExtension("audio level is empty"))?;
-        Ok(AudioLevel {
-            voice_activity: b & 0x80 != 0,
-            level: b & 0x7F,
-        })
+        let &b = data.first().ok_or(RtpError::BadExtension("audio level is empty"))?;
+        Ok(AudioLevel { voice_activity: b & 0x80 != 0, level: b & 0x7F })
     }
     fn encoded_len(&self) -> usize {
         1
@@ -422,20 +397,14 @@ pub struct VideoOrientation {
 impl ExtensionValue<'_> for VideoOrientation {
     const KIND: ExtensionKind = ExtensionKind::VideoOrientation;
     fn decode(data: &[u8]) -> Result<Self, RtpError> {
-        let &b = data
-            .first()
-            .ok_or(RtpError::BadExtension("video orientation is empty"))?;
+        let &b = data.first().ok_or(RtpError::BadExtension("video orientation is empty"))?;
         let rotation = match b & 0x03 {
             0 => Rotation::Deg0,
             1 => Rotation::Deg90,
             2 => Rotation::Deg180,
             _ => Rotation::Deg270,
         };
-        Ok(VideoOrientation {
-            back_camera: b & 0x08 != 0,
-            flip: b & 0x04 != 0,
-            rotation,
-        })
+        Ok(VideoOrientation { back_camera: b & 0x08 != 0, flip: b & 0x04 != 0, rotation })
     }
     fn encoded_len(&self) -> usize {
         1
@@ -494,14 +463,8 @@ mod tests {
         assert_eq!(
             all,
             vec![
-                ExtensionElement {
-                    id: 1,
-                    data: &[0xAA]
-                },
-                ExtensionElement {
-                    id: 2,
-                    data: &[1, 2]
-                }
+                ExtensionElement { id: 1, data: &[0xAA] },
+                ExtensionElement { id: 2, data: &[1, 2] }
             ]
         );
         assert_eq!(ext.get(3), None);
@@ -515,13 +478,7 @@ mod tests {
         let all: Vec<_> = ext.iter().collect::<Result<_, _>>().unwrap();
         assert_eq!(
             all,
-            vec![
-                ExtensionElement { id: 5, data: &[] },
-                ExtensionElement {
-                    id: 32,
-                    data: &[1, 2]
-                }
-            ]
+            vec![ExtensionElement { id: 5, data: &[] }, ExtensionElement { id: 32, data: &[1, 2] }]
         );
     }
 
@@ -541,26 +498,14 @@ mod tests {
         map.insert(5, ExtensionKind::PlayoutDelay);
         map.insert(6, ExtensionKind::VideoOrientation);
         assert_eq!(map.kind(4), Some(ExtensionKind::SdesMid));
-        let data = [
-            0x32, 0x12, 0x34, 0x56, 0x41, b'a', b'0', 0x52, 0x01, 0x23, 0x45, 0x60, 0x0D,
-        ];
+        let data = [0x32, 0x12, 0x34, 0x56, 0x41, b'a', b'0', 0x52, 0x01, 0x23, 0x45, 0x60, 0x0D];
         let ext = Extensions::new(ONE_BYTE_PROFILE, &data);
         assert_eq!(map.get::<AbsSendTime>(&ext), Some(AbsSendTime(0x123456)));
         assert_eq!(map.get::<Mid>(&ext), Some(Mid("a0")));
-        assert_eq!(
-            map.get::<PlayoutDelay>(&ext),
-            Some(PlayoutDelay {
-                min: 0x012,
-                max: 0x345
-            })
-        );
+        assert_eq!(map.get::<PlayoutDelay>(&ext), Some(PlayoutDelay { min: 0x012, max: 0x345 }));
         assert_eq!(
             map.get::<VideoOrientation>(&ext),
-            Some(VideoOrientation {
-                back_camera: true,
-                flip: true,
-                rotation: Rotation::Deg90
-            })
+            Some(VideoOrientation { back_camera: true, flip: true, rotation: Rotation::Deg90 })
         );
         assert_eq!(map.get::<TransportSequence>(&ext), None);
         assert_eq!(

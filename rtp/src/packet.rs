@@ -45,11 +45,7 @@ impl<'a> RtpPacket<'a> {
             }
             payload_end -= padding;
         }
-        Ok(RtpPacket {
-            buf,
-            header_len,
-            payload_end,
-        })
+        Ok(RtpPacket { buf, header_len, payload_end })
     }
 
     /// The whole packet as received, padding included.
@@ -127,10 +123,7 @@ impl<'a> RtpPacket<'a> {
         }
         let start = FIXED_HEADER_LEN + 4 * self.csrc_count() as usize;
         let profile = u16::from_be_bytes([self.buf[start], self.buf[start + 1]]);
-        Some(Extensions::new(
-            profile,
-            &self.buf[start + 4..self.header_len],
-        ))
+        Some(Extensions::new(profile, &self.buf[start + 4..self.header_len]))
     }
 
     /// Length of the header: fixed part, CSRCs and header extension.
@@ -176,10 +169,7 @@ impl core::fmt::Debug for RtpPacket<'_> {
 pub fn header_len(buf: &[u8]) -> Result<usize, RtpError> {
     let available = buf.len();
     if available < FIXED_HEADER_LEN {
-        return Err(RtpError::Truncated {
-            needed: FIXED_HEADER_LEN,
-            available,
-        });
+        return Err(RtpError::Truncated { needed: FIXED_HEADER_LEN, available });
     }
     let b0 = buf[0];
     if b0 >> 6 != 2 {
@@ -188,19 +178,13 @@ pub fn header_len(buf: &[u8]) -> Result<usize, RtpError> {
     let mut len = FIXED_HEADER_LEN + 4 * (b0 & 0x0F) as usize;
     if b0 & 0x10 != 0 {
         if available < len + 4 {
-            return Err(RtpError::Truncated {
-                needed: len + 4,
-                available,
-            });
+            return Err(RtpError::Truncated { needed: len + 4, available });
         }
         let words = u16::from_be_bytes([buf[len + 2], buf[len + 3]]) as usize;
         len += 4 + 4 * words;
     }
     if available < len {
-        return Err(RtpError::Truncated {
-            needed: len,
-            available,
-        });
+        return Err(RtpError::Truncated { needed: len, available });
     }
     Ok(len)
 }
@@ -213,10 +197,7 @@ mod tests {
     fn rejects_short_and_wrong_version() {
         assert_eq!(
             RtpPacket::parse(&[0x80; 11]),
-            Err(RtpError::Truncated {
-                needed: 12,
-                available: 11
-            })
+            Err(RtpError::Truncated { needed: 12, available: 11 })
         );
         assert_eq!(RtpPacket::parse(&[0x40; 12]), Err(RtpError::BadVersion(1)));
     }
@@ -227,10 +208,7 @@ mod tests {
         p.extend_from_slice(&[0, 0, 0, 7]);
         assert_eq!(
             RtpPacket::parse(&p),
-            Err(RtpError::Truncated {
-                needed: 20,
-                available: 16
-            })
+            Err(RtpError::Truncated { needed: 20, available: 16 })
         );
         p.extend_from_slice(&[0, 0, 0, 9, 0xFF]);
         let parsed = RtpPacket::parse(&p).unwrap();
@@ -245,15 +223,9 @@ mod tests {
         assert_eq!(parsed.payload(), &[1, 2]);
         assert_eq!(parsed.padding_len(), 3);
         *p.last_mut().unwrap() = 0;
-        assert!(matches!(
-            RtpPacket::parse(&p),
-            Err(RtpError::BadPadding { .. })
-        ));
+        assert!(matches!(RtpPacket::parse(&p), Err(RtpError::BadPadding { .. })));
         *p.last_mut().unwrap() = 6;
-        assert!(matches!(
-            RtpPacket::parse(&p),
-            Err(RtpError::BadPadding { .. })
-        ));
+        assert!(matches!(RtpPacket::parse(&p), Err(RtpError::BadPadding { .. })));
         // padding that exactly covers the payload is allowed
         *p.last_mut().unwrap() = 5;
         assert_eq!(RtpPacket::parse(&p).unwrap().payload(), &[]);
@@ -261,15 +233,10 @@ mod tests {
 
     #[test]
     fn extension_length_beyond_packet() {
-        let p = [
-            0x90, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0xBE, 0xDE, 0, 2, 0x10, 0xAA, 0, 0,
-        ];
+        let p = [0x90, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0xBE, 0xDE, 0, 2, 0x10, 0xAA, 0, 0];
         assert_eq!(
             RtpPacket::parse(&p),
-            Err(RtpError::Truncated {
-                needed: 24,
-                available: 20
-            })
+            Err(RtpError::Truncated { needed: 24, available: 20 })
         );
     }
 }
