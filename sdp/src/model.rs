@@ -54,6 +54,10 @@ pub struct SessionDescription<'a> {
     pub attributes: Vec<Attribute<'a>>,
     /// Media sections, in order.
     pub media: Vec<MediaDescription<'a>>,
+    /// The type letters of the session-level lines (`v=` excluded) in the order they were parsed, kept
+    /// only when it differs from RFC 8866's order so that writing reproduces it; `None` writes the
+    /// canonical order. Lines the model has but the order does not mention are written after it.
+    pub line_order: Option<String>,
 }
 
 impl<'a> SessionDescription<'a> {
@@ -79,6 +83,7 @@ impl<'a> SessionDescription<'a> {
             unknown_lines: Vec::new(),
             attributes: Vec::new(),
             media: Vec::new(),
+            line_order: None,
         }
     }
 
@@ -116,6 +121,7 @@ impl<'a> SessionDescription<'a> {
                 .into_iter()
                 .map(MediaDescription::into_owned)
                 .collect(),
+            line_order: self.line_order,
         }
     }
 }
@@ -145,6 +151,9 @@ pub struct MediaDescription<'a> {
     pub unknown_lines: Vec<UnknownLine<'a>>,
     /// `a=` lines of this section, in order.
     pub attributes: Vec<Attribute<'a>>,
+    /// The type letters of this section's lines (`m=` excluded) in parsed order, kept only when it
+    /// differs from RFC 8866's order (see [`SessionDescription::line_order`]).
+    pub line_order: Option<String>,
 }
 
 impl<'a> MediaDescription<'a> {
@@ -167,6 +176,7 @@ impl<'a> MediaDescription<'a> {
             key: None,
             unknown_lines: Vec::new(),
             attributes: Vec::new(),
+            line_order: None,
         }
     }
 
@@ -200,6 +210,7 @@ impl<'a> MediaDescription<'a> {
                 .into_iter()
                 .map(Attribute::into_owned)
                 .collect(),
+            line_order: self.line_order,
         }
     }
 }

@@ -149,10 +149,13 @@ impl Parser<'_> {
             unknown_lines: Vec::new(),
             attributes: Vec::new(),
             media: Vec::new(),
+            line_order: None,
         };
         // Media-level "seen" flags for i= and k=.
         let mut media_info = false;
         let mut media_key = false;
+        // Type letters of the current section's lines, to keep a non-canonical order.
+        let mut order: Vec<u8> = Vec::new();
 
         for raw in input.split('\n') {
             self.line += 1;
@@ -185,6 +188,10 @@ impl Parser<'_> {
                     Some(parse_num(value.trim()).ok_or_else(|| self.bad('v', "not a number"))?);
                 continue;
             }
+            if kind != 'm' {
+                let known = KNOWN.as_bytes().contains(&(kind as u8));
+                order.push(if known { kind as u8 } else { b'?' });
+            }
 
             if kind == 'a' {
                 let attrs = match sd.media.last_mut() {
@@ -205,6 +212,11 @@ impl Parser<'_> {
                     return Err(self.err(ParseErrorKind::TooManyMedia {
                         limit: self.limits.max_media,
                     }));
+                }
+                let last_order = keep_order(&mut order, !sd.media.is_empty());
+                match sd.media.last_mut() {
+                    Some(m) => m.line_order = last_order,
+                    None => sd.line_order = last_order,
                 }
                 let mut media = self.media(value)?;
                 // Sections of one description tend to be alike: size the attribute list like the last one.
@@ -319,6 +331,11 @@ impl Parser<'_> {
             }
         }
 
+        let last_order = keep_order(&mut order, !sd.media.is_empty());
+        match sd.media.last_mut() {
+            Some(m) => m.line_order = last_order,
+            None => sd.line_order = last_order,
+        }
         let Some(version) = version else {
             return Err(ParseError {
                 line: 0,
@@ -541,8 +558,41 @@ impl Parser<'_> {
             key: None,
             unknown_lines: Vec::new(),
             attributes: Vec::new(),
+            line_order: None,
         })
     }
+}
+
+/// Line types the model stores in typed fields.
+const KNOWN: &str = "vosiuepcbtrzkam";
+
+/// RFC 8866 rank of a line type in a section; unknown types go just before the attributes.
+fn rank(t: u8, media: bool) -> u8 {
+    match t {
+        b'o' => 1,
+        b's' => 2,
+        b'i' => 3,
+        b'u' => 4,
+        b'e' => 5,
+        b'p' => 6,
+        b'c' => 7,
+        b'b' => 8,
+        b't' | b'r' if !media => 9,
+        b'z' => 10,
+        b'k' => 11,
+        b'a' => 13,
+        _ => 12,
+    }
+}
+
+/// Takes the recorded order of a finished section: `None` when it is the canonical one.
+fn keep_order(order: &mut Vec<u8>, media: bool) -> Option<String> {
+    let canonical = order
+        .windows(2)
+        .all(|w| rank(w[0], media) <= rank(w[1], media));
+    let kept = (!canonical).then(|| order.iter().map(|&b| b as char).collect());
+    order.clear();
+    kept
 }
 
 fn key(value: &str) -> Key<'_> {

@@ -92,6 +92,210 @@ pub(crate) fn attribute(out: &mut String, a: &Attribute<'_>) {
     out.push_str("\r\n");
 }
 
+fn origin(out: &mut String, o: &Origin<'_>) {
+    out.push_str("o=");
+    out.push_str(&o.username);
+    out.push(' ');
+    push_u64(out, o.session_id);
+    out.push(' ');
+    push_u64(out, o.session_version);
+    out.push(' ');
+    out.push_str(&o.nettype);
+    out.push(' ');
+    out.push_str(&o.addrtype);
+    out.push(' ');
+    out.push_str(&o.address);
+    out.push_str("\r\n");
+}
+
+fn timing(out: &mut String, t: &Timing) {
+    out.push_str("t=");
+    push_u64(out, t.start);
+    out.push(' ');
+    push_u64(out, t.stop);
+    out.push_str("\r\n");
+    for r in &t.repeats {
+        out.push_str("r=");
+        typed_time(out, &r.interval);
+        out.push(' ');
+        typed_time(out, &r.duration);
+        for o in &r.offsets {
+            out.push(' ');
+            typed_time(out, o);
+        }
+        out.push_str("\r\n");
+    }
+}
+
+fn zones(out: &mut String, zones: &[TimeZone]) {
+    out.push_str("z=");
+    for (i, z) in zones.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        push_u64(out, z.time);
+        out.push(' ');
+        typed_time(out, &z.offset);
+    }
+    out.push_str("\r\n");
+}
+
+fn next<'s, T>(list: &'s [T], cursor: &mut usize) -> Option<&'s T> {
+    let item = list.get(*cursor)?;
+    *cursor += 1;
+    Some(item)
+}
+
+/// What of a session's lines has been written, for writing in a recorded order.
+#[derive(Default)]
+struct SessionCursor {
+    o: bool,
+    s: bool,
+    i: bool,
+    u: bool,
+    c: bool,
+    z: bool,
+    k: bool,
+    e: usize,
+    p: usize,
+    b: usize,
+    t: usize,
+    x: usize,
+    a: usize,
+}
+
+impl SessionCursor {
+    /// Writes the next line of type `t`; `false` when there is none left.
+    fn emit(&mut self, sd: &SessionDescription<'_>, out: &mut String, t: u8) -> bool {
+        let once = |flag: &mut bool| !std::mem::replace(flag, true);
+        match t {
+            b'o' => {
+                once(&mut self.o) && {
+                    origin(out, &sd.origin);
+                    true
+                }
+            }
+            b's' => {
+                once(&mut self.s)
+                    && sd.session_name.as_ref().is_some_and(|v| {
+                        line(out, "s=", v);
+                        true
+                    })
+            }
+            b'i' => {
+                once(&mut self.i)
+                    && sd.information.as_ref().is_some_and(|v| {
+                        line(out, "i=", v);
+                        true
+                    })
+            }
+            b'u' => {
+                once(&mut self.u)
+                    && sd.uri.as_ref().is_some_and(|v| {
+                        line(out, "u=", v);
+                        true
+                    })
+            }
+            b'e' => next(&sd.emails, &mut self.e).is_some_and(|v| {
+                line(out, "e=", v);
+                true
+            }),
+            b'p' => next(&sd.phones, &mut self.p).is_some_and(|v| {
+                line(out, "p=", v);
+                true
+            }),
+            b'c' => {
+                once(&mut self.c)
+                    && sd.connection.as_ref().is_some_and(|v| {
+                        connection(out, v);
+                        true
+                    })
+            }
+            b'b' => next(&sd.bandwidths, &mut self.b).is_some_and(|v| {
+                bandwidth(out, v);
+                true
+            }),
+            b't' => next(&sd.times, &mut self.t).is_some_and(|v| {
+                timing(out, v);
+                true
+            }),
+            // Repeat lines are written with their t= line.
+            b'r' => false,
+            b'z' => {
+                once(&mut self.z) && !sd.time_zones.is_empty() && {
+                    zones(out, &sd.time_zones);
+                    true
+                }
+            }
+            b'k' => {
+                once(&mut self.k)
+                    && sd.key.as_ref().is_some_and(|v| {
+                        key(out, v);
+                        true
+                    })
+            }
+            b'a' => next(&sd.attributes, &mut self.a).is_some_and(|v| {
+                attribute(out, v);
+                true
+            }),
+            _ => next(&sd.unknown_lines, &mut self.x).is_some_and(|v| {
+                unknown(out, std::slice::from_ref(v));
+                true
+            }),
+        }
+    }
+}
+
+/// What of a media section's lines has been written, for writing in a recorded order.
+#[derive(Default)]
+struct MediaCursor {
+    i: bool,
+    k: bool,
+    c: usize,
+    b: usize,
+    x: usize,
+    a: usize,
+}
+
+impl MediaCursor {
+    /// Writes the next line of type `t`; `false` when there is none left.
+    fn emit(&mut self, m: &MediaDescription<'_>, out: &mut String, t: u8) -> bool {
+        let once = |flag: &mut bool| !std::mem::replace(flag, true);
+        match t {
+            b'i' => {
+                once(&mut self.i)
+                    && m.information.as_ref().is_some_and(|v| {
+                        line(out, "i=", v);
+                        true
+                    })
+            }
+            b'c' => next(&m.connections, &mut self.c).is_some_and(|v| {
+                connection(out, v);
+                true
+            }),
+            b'b' => next(&m.bandwidths, &mut self.b).is_some_and(|v| {
+                bandwidth(out, v);
+                true
+            }),
+            b'k' => {
+                once(&mut self.k)
+                    && m.key.as_ref().is_some_and(|v| {
+                        key(out, v);
+                        true
+                    })
+            }
+            b'a' => next(&m.attributes, &mut self.a).is_some_and(|v| {
+                attribute(out, v);
+                true
+            }),
+            _ => next(&m.unknown_lines, &mut self.x).is_some_and(|v| {
+                unknown(out, std::slice::from_ref(v));
+                true
+            }),
+        }
+    }
+}
+
 fn attributes_len(attrs: &[Attribute<'_>]) -> usize {
     attrs
         .iter()
@@ -103,22 +307,30 @@ impl SessionDescription<'_> {
     /// Appends the description to `out`, every line ending in CRLF.
     pub fn write_to(&self, out: &mut String) {
         out.reserve(self.size_hint());
+        if let Some(order) = &self.line_order {
+            out.push_str("v=");
+            push_u64(out, u64::from(self.version));
+            out.push_str("\r\n");
+            let mut c = SessionCursor::default();
+            for t in order.bytes() {
+                c.emit(self, out, t);
+            }
+            for t in b"osiuepcbtzk?a" {
+                while c.emit(self, out, *t) {}
+            }
+            for m in &self.media {
+                m.write_to(out);
+            }
+            return;
+        }
         out.push_str("v=");
         push_u64(out, u64::from(self.version));
-        out.push_str("\r\no=");
-        let o = &self.origin;
-        out.push_str(&o.username);
-        out.push(' ');
-        push_u64(out, o.session_id);
-        out.push(' ');
-        push_u64(out, o.session_version);
-        out.push(' ');
-        out.push_str(&o.nettype);
-        out.push(' ');
-        out.push_str(&o.addrtype);
-        out.push(' ');
-        out.push_str(&o.address);
         out.push_str("\r\n");
+        origin(out, &self.origin);
+        self.write_canonical_rest(out);
+    }
+
+    fn write_canonical_rest(&self, out: &mut String) {
         if let Some(s) = &self.session_name {
             line(out, "s=", s);
         }
@@ -141,34 +353,10 @@ impl SessionDescription<'_> {
             bandwidth(out, b);
         }
         for t in &self.times {
-            out.push_str("t=");
-            push_u64(out, t.start);
-            out.push(' ');
-            push_u64(out, t.stop);
-            out.push_str("\r\n");
-            for r in &t.repeats {
-                out.push_str("r=");
-                typed_time(out, &r.interval);
-                out.push(' ');
-                typed_time(out, &r.duration);
-                for o in &r.offsets {
-                    out.push(' ');
-                    typed_time(out, o);
-                }
-                out.push_str("\r\n");
-            }
+            timing(out, t);
         }
         if !self.time_zones.is_empty() {
-            out.push_str("z=");
-            for (i, z) in self.time_zones.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                push_u64(out, z.time);
-                out.push(' ');
-                typed_time(out, &z.offset);
-            }
-            out.push_str("\r\n");
+            zones(out, &self.time_zones);
         }
         if let Some(k) = &self.key {
             key(out, k);
@@ -208,21 +396,17 @@ impl SessionDescription<'_> {
 impl MediaDescription<'_> {
     /// Appends this media section to `out`, every line ending in CRLF.
     pub fn write_to(&self, out: &mut String) {
-        out.push_str("m=");
-        out.push_str(&self.media);
-        out.push(' ');
-        push_u64(out, u64::from(self.port));
-        if let Some(n) = self.num_ports {
-            out.push('/');
-            push_u64(out, u64::from(n));
+        self.write_media_line(out);
+        if let Some(order) = &self.line_order {
+            let mut c = MediaCursor::default();
+            for t in order.bytes() {
+                c.emit(self, out, t);
+            }
+            for t in b"icbk?a" {
+                while c.emit(self, out, *t) {}
+            }
+            return;
         }
-        out.push(' ');
-        out.push_str(&self.proto);
-        for f in &self.formats {
-            out.push(' ');
-            out.push_str(f);
-        }
-        out.push_str("\r\n");
         if let Some(i) = &self.information {
             line(out, "i=", i);
         }
@@ -239,6 +423,24 @@ impl MediaDescription<'_> {
         for a in &self.attributes {
             attribute(out, a);
         }
+    }
+
+    fn write_media_line(&self, out: &mut String) {
+        out.push_str("m=");
+        out.push_str(&self.media);
+        out.push(' ');
+        push_u64(out, u64::from(self.port));
+        if let Some(n) = self.num_ports {
+            out.push('/');
+            push_u64(out, u64::from(n));
+        }
+        out.push(' ');
+        out.push_str(&self.proto);
+        for f in &self.formats {
+            out.push(' ');
+            out.push_str(f);
+        }
+        out.push_str("\r\n");
     }
 }
 
