@@ -21,13 +21,14 @@ const prefs = {
 
 async function main() {
   let firefox;
+  let profile;
   const done = new Promise((resolve, reject) => {
     const results = {};
     serve((msg) => {
       if (msg.done) resolve({ ua: msg.ua, results });
       else results[msg.name] = msg.result;
     }).then((server) => {
-      const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'sdp-ff-'));
+      profile = fs.mkdtempSync(path.join(os.tmpdir(), 'sdp-ff-'));
       fs.writeFileSync(
         path.join(profile, 'user.js'),
         Object.entries(prefs).map(([k, v]) => `user_pref(${JSON.stringify(k)}, ${JSON.stringify(v)});\n`).join(''),
@@ -51,6 +52,7 @@ async function main() {
       firefox.removeAllListeners('exit');
       process.kill(-firefox.pid, 'SIGTERM');
     }
+    if (profile) fs.rmSync(profile, { recursive: true, force: true });
   }
 }
 

@@ -1,14 +1,48 @@
-// Interop driver for sdp/tests/chromium_interop.rs: a line protocol over stdin/stdout with headless
-// Chromium. Each request is one JSON line {op, sdp?}; each reply is one JSON line {ok, sdp?, error?}.
-//   offer              Chromium (audio + video + data channel) creates an offer and keeps it pending.
-//   answer {sdp}       Chromium applies our answer to its pending offer.
-//   accept {sdp}       A fresh Chromium peer connection takes our offer and answers it.
+// Interop driver for sdp/tests/browser_interop.rs: a line protocol over stdin/stdout with a headless
+// browser (`node interop.js chromium|firefox`). Each request is one JSON line {op, sdp?} (see
+// interop-page.js); each reply is one JSON line {ok, sdp?, error?}. Chromium is driven by
+// playwright-core; Firefox (Debian firefox-esr) loads a page that polls this server for requests.
 'use strict';
+const fs = require('fs');
 const http = require('http');
+const os = require('os');
+const path = require('path');
 const readline = require('readline');
-const { chromium } = require('playwright-core');
+const { spawn } = require('child_process');
 
-async function main() {
+const which = process.argv[2] || 'chromium';
+const pageScript = fs.readFileSync(path.join(__dirname, 'interop-page.js'));
+
+// Requests waiting for the Firefox page, and the page's pending /next poll.
+const queue = [];
+let poll = null;
+let onReply = null;
+
+const server = http.createServer((req, res) => {
+  if (req.url === '/page.js') {
+    res.writeHead(200, { 'content-type': 'text/javascript' });
+    return res.end(pageScript);
+  }
+  if (req.url === '/next') {
+    if (queue.length) return res.end(JSON.stringify(queue.shift()));
+    poll = res;
+    return;
+  }
+  if (req.method === 'POST' && req.url === '/reply') {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      res.end('ok');
+      onReply(JSON.parse(body));
+    });
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'text/html' });
+  res.end('<!doctype html><title>interop</title><script src="/page.js"></script>');
+});
+
+async function startChromium(url) {
+  const { chromium } = require('playwright-core');
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     headless: true,
@@ -18,46 +52,60 @@ async function main() {
       '--use-fake-ui-for-media-stream',
     ],
   });
-  // getUserMedia needs a secure context: serve an empty page from loopback.
-  const server = http.createServer((req, res) => res.end('<!doctype html><title>interop</title>'));
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
   const page = await browser.newPage();
-  await page.goto(`http://127.0.0.1:${server.address().port}/`);
-  const reply = (msg) => process.stdout.write(JSON.stringify(msg) + '\n');
+  await page.goto(url);
+  return { call: (req) => page.evaluate((r) => window.handle(r), req).then((sdp) => ({ ok: true, sdp }), (e) => ({ ok: false, error: String(e) })), close: () => browser.close() };
+}
+
+function startFirefox(url) {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'sdp-ff-'));
+  const prefs = {
+    'media.navigator.streams.fake': true,
+    'media.navigator.permission.disabled': true,
+    'browser.shell.checkDefaultBrowser': false,
+    'datareporting.policy.dataSubmissionEnabled': false,
+    'app.update.enabled': false,
+  };
+  fs.writeFileSync(
+    path.join(profile, 'user.js'),
+    Object.entries(prefs).map(([k, v]) => `user_pref(${JSON.stringify(k)}, ${JSON.stringify(v)});\n`).join(''),
+  );
+  const child = spawn('firefox-esr', ['--headless', '--no-remote', '--profile', profile, url + '?poll'], {
+    stdio: 'ignore',
+    detached: true,
+  });
+  const call = (req) =>
+    new Promise((resolve) => {
+      onReply = resolve;
+      if (poll) {
+        const res = poll;
+        poll = null;
+        res.end(JSON.stringify(req));
+      } else {
+        queue.push(req);
+      }
+    });
+  return {
+    call,
+    close: async () => {
+      process.kill(-child.pid, 'SIGTERM');
+      fs.rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+async function main() {
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${server.address().port}/`;
+  const browser = which === 'firefox' ? startFirefox(url) : await startChromium(url);
   const rl = readline.createInterface({ input: process.stdin });
   for await (const line of rl) {
-    const req = JSON.parse(line);
-    try {
-      const sdp = await page.evaluate(async ({ op, sdp }) => {
-        if (op === 'offer') {
-          const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
-          window.pc = new RTCPeerConnection();
-          stream.getTracks().forEach((t) => window.pc.addTrack(t, stream));
-          window.pc.createDataChannel('chat');
-          await window.pc.setLocalDescription(await window.pc.createOffer());
-          return window.pc.localDescription.sdp;
-        }
-        if (op === 'answer') {
-          await window.pc.setRemoteDescription({ type: 'answer', sdp });
-          return window.pc.signalingState;
-        }
-        if (op === 'accept') {
-          const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
-          const pc = new RTCPeerConnection();
-          await pc.setRemoteDescription({ type: 'offer', sdp });
-          stream.getTracks().forEach((t) => pc.addTrack(t, stream));
-          await pc.setLocalDescription(await pc.createAnswer());
-          return pc.localDescription.sdp;
-        }
-        throw new Error('unknown op ' + op);
-      }, req);
-      reply({ ok: true, sdp });
-    } catch (e) {
-      reply({ ok: false, error: String(e) });
-    }
+    const reply = await browser.call(JSON.parse(line));
+    process.stdout.write(JSON.stringify(reply) + '\n');
   }
   await browser.close();
   server.close();
+  process.exit(0);
 }
 
 main().catch((e) => {

@@ -1,6 +1,7 @@
-//! Live interop with headless Chromium (Debian `chromium`, driven by playwright-core from npm; both are
-//! installed when missing): Chromium accepts our answer to its offer, and answers our offer with an
-//! answer we accept. No network traffic: only SDP strings cross.
+//! Live interop with headless Chromium (Debian `chromium`, driven by playwright-core from npm) and
+//! headless Firefox (Debian `firefox-esr`), installed when missing: each browser accepts our answer to
+//! its offer, and answers our offer with an answer we accept. Only SDP strings cross (the Firefox page
+//! fetches its requests from a server on 127.0.0.1).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -25,10 +26,18 @@ fn apt_install(packages: &[&str]) {
         .env("DEBIAN_FRONTEND", "noninteractive"));
 }
 
-/// Installs Chromium, Node.js and playwright-core when missing; returns the driver's directory.
-fn setup() -> PathBuf {
-    if !Path::new("/usr/bin/chromium").exists() {
-        apt_install(&["chromium"]);
+/// Installs the browser, Node.js and playwright-core when missing; returns the driver's directory.
+fn setup(browser: &str) -> PathBuf {
+    // The two tests run in parallel: install one at a time.
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let package = if browser == "firefox" {
+        "firefox-esr"
+    } else {
+        "chromium"
+    };
+    if !Path::new("/usr/bin").join(package).exists() {
+        apt_install(&[package]);
     }
     if Command::new("npm").arg("--version").output().is_err() {
         apt_install(&["nodejs", "npm"]);
@@ -44,22 +53,26 @@ fn setup() -> PathBuf {
             .args(["install", "-q", "playwright-core"])
             .current_dir(&dir));
     }
-    let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gen/interop.js");
-    std::fs::copy(driver, dir.join("interop.js")).unwrap();
+    for file in ["interop.js", "interop-page.js"] {
+        let driver = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/gen")
+            .join(file);
+        std::fs::copy(driver, dir.join(file)).unwrap();
+    }
     dir
 }
 
-struct Chromium {
+struct Browser {
     child: Child,
-    stdin: ChildStdin,
+    stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
 }
 
-impl Chromium {
-    fn start() -> Self {
-        let dir = setup();
+impl Browser {
+    fn start(browser: &str) -> Self {
+        let dir = setup(browser);
         let mut child = Command::new("node")
-            .arg("interop.js")
+            .args(["interop.js", browser])
             .current_dir(dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -69,15 +82,16 @@ impl Chromium {
         let stdout = BufReader::new(child.stdout.take().unwrap());
         Self {
             child,
-            stdin,
+            stdin: Some(stdin),
             stdout,
         }
     }
 
     fn call(&mut self, op: &str, sdp: Option<&str>) -> Result<String, String> {
         let request = serde_json::json!({ "op": op, "sdp": sdp });
-        writeln!(self.stdin, "{request}").unwrap();
-        self.stdin.flush().unwrap();
+        let stdin = self.stdin.as_mut().expect("driver running");
+        writeln!(stdin, "{request}").unwrap();
+        stdin.flush().unwrap();
         let mut line = String::new();
         self.stdout.read_line(&mut line).unwrap();
         let reply: serde_json::Value =
@@ -90,10 +104,10 @@ impl Chromium {
     }
 }
 
-impl Drop for Chromium {
+impl Drop for Browser {
     fn drop(&mut self) {
         // Closing stdin ends the driver's loop; it then closes the browser and exits.
-        let _ = self.child.kill();
+        drop(self.stdin.take());
         let _ = self.child.wait();
     }
 }
@@ -152,12 +166,13 @@ fn local_session() -> JsepSession {
     s
 }
 
-#[test]
-fn chromium_accepts_our_answer_and_answers_our_offer() {
-    let mut chromium = Chromium::start();
+fn accepts_our_answer_and_answers_our_offer(name: &str) {
+    let mut chromium = Browser::start(name);
 
     // Chromium offers; we answer; Chromium accepts the answer.
-    let offer_text = chromium.call("offer", None).expect("chromium offers");
+    let offer_text = chromium
+        .call("offer", None)
+        .unwrap_or_else(|e| panic!("{name} offer: {e}"));
     let offer = SessionDescription::parse(&offer_text).expect("chromium's offer parses");
     let mut ours = local_session();
     let (answer, negotiated) = ours.create_answer(&offer).expect("we can answer chromium");
@@ -213,4 +228,14 @@ fn chromium_accepts_our_answer_and_answers_our_offer() {
     assert_eq!(negotiated.sections[0].direction, Direction::SendRecv);
     assert_eq!(negotiated.sections[2].remote_sctp_port, Some(5000));
     assert!(negotiated.sections[2].remote_max_message_size.is_some());
+}
+
+#[test]
+fn chromium_accepts_our_answer_and_answers_our_offer() {
+    accepts_our_answer_and_answers_our_offer("chromium");
+}
+
+#[test]
+fn firefox_accepts_our_answer_and_answers_our_offer() {
+    accepts_our_answer_and_answers_our_offer("firefox");
 }
