@@ -244,6 +244,8 @@ pub struct JsepConfig {
     pub max_message_size: u64,
     /// Advertise `a=ice-options:trickle`.
     pub trickle: bool,
+    /// Offer and accept `a=extmap-allow-mixed` (one- and two-byte header extensions mixed, RFC 8285).
+    pub extmap_allow_mixed: bool,
 }
 
 impl Default for JsepConfig {
@@ -255,6 +257,7 @@ impl Default for JsepConfig {
             sctp_port: 5000,
             max_message_size: 262_144,
             trickle: true,
+            extmap_allow_mixed: true,
         }
     }
 }
@@ -323,6 +326,8 @@ pub struct Negotiated {
     pub remote_ice_lite: bool,
     /// The remote side restarted ICE (new credentials) in this exchange, or we did.
     pub ice_restart: bool,
+    /// Both sides allow mixing one- and two-byte header extensions.
+    pub extmap_allow_mixed: bool,
 }
 
 /// Why an offer or answer cannot be accepted.
@@ -769,6 +774,9 @@ impl JsepSession {
             ));
         }
         sd.attributes.push(Attribute::new("msid-semantic", "WMS *"));
+        if self.config.extmap_allow_mixed {
+            sd.attributes.push(Attribute::flag("extmap-allow-mixed"));
+        }
         for s in &sections {
             let m = if s.rejected || self.section_stopped(s) {
                 self.rejected_section(s)
@@ -1133,6 +1141,7 @@ impl JsepSession {
             remote_fingerprints: fingerprints,
             remote_ice_lite: answer.ice_lite(),
             ice_restart,
+            extmap_allow_mixed: self.config.extmap_allow_mixed && answer.extmap_allow_mixed(),
         })
     }
 
@@ -1383,6 +1392,12 @@ impl JsepSession {
         answer
             .attributes
             .push(Attribute::new("msid-semantic", "WMS *"));
+        let allow_mixed = self.config.extmap_allow_mixed && offer.extmap_allow_mixed();
+        if allow_mixed {
+            answer
+                .attributes
+                .push(Attribute::flag("extmap-allow-mixed"));
+        }
         answer.media = media;
         // Remember the layout; mids the remote chose must never be handed out by us again.
         for s in &sections {
@@ -1400,6 +1415,7 @@ impl JsepSession {
             remote_fingerprints: fingerprints,
             remote_ice_lite: offer.ice_lite(),
             ice_restart,
+            extmap_allow_mixed: allow_mixed,
         };
         Ok((answer, negotiated))
     }

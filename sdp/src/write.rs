@@ -109,22 +109,30 @@ fn origin(out: &mut String, o: &Origin<'_>) {
 }
 
 fn timing(out: &mut String, t: &Timing) {
+    timing_line(out, t);
+    for r in &t.repeats {
+        repeat(out, r);
+    }
+}
+
+fn timing_line(out: &mut String, t: &Timing) {
     out.push_str("t=");
     push_u64(out, t.start);
     out.push(' ');
     push_u64(out, t.stop);
     out.push_str("\r\n");
-    for r in &t.repeats {
-        out.push_str("r=");
-        typed_time(out, &r.interval);
+}
+
+fn repeat(out: &mut String, r: &Repeat) {
+    out.push_str("r=");
+    typed_time(out, &r.interval);
+    out.push(' ');
+    typed_time(out, &r.duration);
+    for o in &r.offsets {
         out.push(' ');
-        typed_time(out, &r.duration);
-        for o in &r.offsets {
-            out.push(' ');
-            typed_time(out, o);
-        }
-        out.push_str("\r\n");
+        typed_time(out, o);
     }
+    out.push_str("\r\n");
 }
 
 fn zones(out: &mut String, zones: &[TimeZone]) {
@@ -160,6 +168,7 @@ struct SessionCursor {
     p: usize,
     b: usize,
     t: usize,
+    r: usize,
     x: usize,
     a: usize,
 }
@@ -216,11 +225,18 @@ impl SessionCursor {
                 true
             }),
             b't' => next(&sd.times, &mut self.t).is_some_and(|v| {
-                timing(out, v);
+                timing_line(out, v);
+                self.r = 0;
                 true
             }),
-            // Repeat lines are written with their t= line.
-            b'r' => false,
+            // The next r= line of the last t= line written.
+            b'r' => match self.t.checked_sub(1).and_then(|t| sd.times.get(t)) {
+                Some(t) => next(&t.repeats, &mut self.r).is_some_and(|r| {
+                    repeat(out, r);
+                    true
+                }),
+                None => false,
+            },
             b'z' => {
                 once(&mut self.z) && !sd.time_zones.is_empty() && {
                     zones(out, &sd.time_zones);
@@ -315,7 +331,17 @@ impl SessionDescription<'_> {
             for t in order.bytes() {
                 c.emit(self, out, t);
             }
-            for t in b"osiuepcbtzk?a" {
+            for t in b"osiuepcb" {
+                while c.emit(self, out, *t) {}
+            }
+            // Each remaining t= line with its remaining r= lines.
+            loop {
+                while c.emit(self, out, b'r') {}
+                if !c.emit(self, out, b't') {
+                    break;
+                }
+            }
+            for t in b"zk?a" {
                 while c.emit(self, out, *t) {}
             }
             for m in &self.media {

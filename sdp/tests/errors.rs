@@ -236,3 +236,20 @@ fn parse_time_is_linear() {
     let big = time(32_000);
     assert!(big < small * 40, "small {small:?} big {big:?}");
 }
+
+#[test]
+fn fuzz_regressions_round_trip() {
+    // r= after attributes belongs to the last t=; found by the sdp_parse fuzz target.
+    let inputs: &[&[u8]] = &[
+        b"v=0\r\no=- 1 0 IN IP4 0.0.0.0\r\ns=-\r\nt=1 0\r\na=sendrecv\r\na=x\nr=7d 1h 0 25h\nt=0 0\nz=2882844526 -1h 2898948070 0\nk=clear:k\na=recvonly:p\r\n",
+    ];
+    for input in inputs {
+        let sd = SessionDescription::parse_bytes(input).unwrap();
+        let written = sd.to_sdp_string();
+        assert_eq!(
+            SessionDescription::parse(&written).unwrap(),
+            sd,
+            "{written}"
+        );
+    }
+}

@@ -256,3 +256,51 @@ proptest! {
         let _ = SessionDescription::parse_bytes(&input);
     }
 }
+
+/// Shuffles the lines of each section (keeping `v=` first and every `m=` line in place).
+fn shuffle_sections(text: &str, seed: u64) -> String {
+    let mut state = seed | 1;
+    let mut rand = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut out = String::new();
+    let mut section: Vec<&str> = Vec::new();
+    let mut flush = |section: &mut Vec<&str>, out: &mut String| {
+        for i in (1..section.len()).rev() {
+            let j = (rand() % (i as u64 + 1)) as usize;
+            section.swap(i, j);
+        }
+        for l in section.drain(..) {
+            out.push_str(l);
+            out.push_str("\r\n");
+        }
+    };
+    for l in text.split("\r\n").filter(|l| !l.is_empty()) {
+        if l.starts_with("v=") || l.starts_with("m=") {
+            flush(&mut section, &mut out);
+            out.push_str(l);
+            out.push_str("\r\n");
+        } else {
+            section.push(l);
+        }
+    }
+    flush(&mut section, &mut out);
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_line_order_round_trips(sd in session(), seed in any::<u64>()) {
+        let shuffled = shuffle_sections(&sd.to_sdp_string(), seed);
+        // A shuffle may put r= before any t=: such input is rightly rejected.
+        let Ok(parsed) = SessionDescription::parse(&shuffled) else { return Ok(()) };
+        let written = parsed.to_sdp_string();
+        prop_assert_eq!(&written, &shuffled, "the order of lines is kept");
+        prop_assert_eq!(SessionDescription::parse(&written).unwrap(), parsed);
+    }
+}
