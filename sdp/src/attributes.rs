@@ -34,11 +34,17 @@ fn is_token(s: &str) -> bool {
 
 /// Splits off the first space-separated word; the rest has its leading spaces removed.
 fn word(s: &str) -> (&str, &str) {
-    let s = s.trim_start_matches(' ');
-    match s.find(' ') {
-        Some(i) => (&s[..i], s[i + 1..].trim_start_matches(' ')),
-        None => (s, ""),
-    }
+    let b = s.as_bytes();
+    let start = b.iter().position(|&c| c != b' ').unwrap_or(b.len());
+    let end = b[start..]
+        .iter()
+        .position(|&c| c == b' ')
+        .map_or(b.len(), |e| start + e);
+    let rest = b[end..]
+        .iter()
+        .position(|&c| c != b' ')
+        .map_or(b.len(), |r| end + r);
+    (&s[start..end], &s[rest..])
 }
 
 /// Parses a non-negative decimal (`20`, `29.97`) without exponent, sign, `inf` or `nan`.
@@ -346,17 +352,23 @@ impl<'a> Fingerprint<'a> {
         }
         let hash = HashFunction::from_name(hash);
         let value = value.trim_end();
-        let mut n = 0usize;
-        for pair in value.split(':') {
-            let b = pair.as_bytes();
-            if b.len() != 2 || !b[0].is_ascii_hexdigit() || !b[1].is_ascii_hexdigit() {
-                return Err(err(
-                    "fingerprint",
-                    "fingerprint is not colon-separated hex pairs",
-                ));
-            }
-            n += 1;
+        // `XX:XX:...:XX`: 3n - 1 bytes, hex pairs at 3i, colons at 3i + 2.
+        let b = value.as_bytes();
+        let well_formed = (b.len() + 1) % 3 == 0
+            && b.iter().enumerate().all(|(i, c)| {
+                if i % 3 == 2 {
+                    *c == b':'
+                } else {
+                    c.is_ascii_hexdigit()
+                }
+            });
+        if !well_formed {
+            return Err(err(
+                "fingerprint",
+                "fingerprint is not colon-separated hex pairs",
+            ));
         }
+        let n = (b.len() + 1) / 3;
         if hash.digest_len().is_some_and(|len| len != n) {
             return Err(err(
                 "fingerprint",

@@ -157,7 +157,12 @@ impl Parser<'_> {
         // Type letters of the current section's lines, to keep a non-canonical order.
         let mut order: Vec<u8> = Vec::new();
 
-        for raw in input.split('\n') {
+        let mut rest = input;
+        while !rest.is_empty() {
+            // Byte loop rather than `str::split`: SDP lines are short, and this is the hot path.
+            let end = find_newline(rest.as_bytes());
+            let raw = &rest[..end.unwrap_or(rest.len())];
+            rest = &rest[end.map_or(rest.len(), |e| e + 1)..];
             self.line += 1;
             if self.line > self.limits.max_lines {
                 return Err(self.err(ParseErrorKind::TooManyLines {
@@ -169,7 +174,11 @@ impl Parser<'_> {
                     limit: self.limits.max_line_length,
                 }));
             }
-            let line = raw.trim_end_matches([' ', '\t', '\r']);
+            let mut len = raw.len();
+            while len > 0 && matches!(raw.as_bytes()[len - 1], b' ' | b'\t' | b'\r') {
+                len -= 1;
+            }
+            let line = &raw[..len];
             if line.is_empty() {
                 continue;
             }
@@ -360,7 +369,7 @@ impl Parser<'_> {
     }
 
     fn attribute<'a>(&self, value: &'a str) -> Result<Attribute<'a>, ParseError> {
-        let (name, val) = match value.find(':') {
+        let (name, val) = match value.bytes().position(|b| b == b':') {
             Some(i) => (&value[..i], Some(&value[i + 1..])),
             None => (value, None),
         };
@@ -563,6 +572,30 @@ impl Parser<'_> {
     }
 }
 
+/// Position of the first `\n`, eight bytes at a time (SWAR): lines are short, so this beats both a
+/// byte loop and a call into `memchr`.
+fn find_newline(bytes: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const NL: u64 = LO * b'\n' as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().expect("chunks_exact gives 8 bytes"));
+        let x = word ^ NL;
+        let found = x.wrapping_sub(LO) & !x & HI;
+        if found != 0 {
+            return Some(offset + (found.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|p| offset + p)
+}
+
 /// Line types the model stores in typed fields.
 const KNOWN: &str = "vosiuepcbtrzkam";
 
@@ -664,6 +697,23 @@ fn parse_typed_time(s: &str, signed: bool) -> Option<TypedTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn newline_search() {
+        for text in [
+            "",
+            "\n",
+            "abc",
+            "abcdefgh\n",
+            "abcdefghijklmno\nx",
+            "\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\n",
+            "a\u{8a}\n",
+        ] {
+            assert_eq!(find_newline(text.as_bytes()), text.find('\n'), "{text:?}");
+        }
+        let bytes: Vec<u8> = (0..=255u8).chain(std::iter::once(b'\n')).collect();
+        assert_eq!(find_newline(&bytes), Some(10));
+    }
 
     #[test]
     fn numbers() {
