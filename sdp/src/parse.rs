@@ -713,6 +713,19 @@ mod tests {
         }
         let bytes: Vec<u8> = (0..=255u8).chain(std::iter::once(b'\n')).collect();
         assert_eq!(find_newline(&bytes), Some(10));
+        // Random bytes (newline-free prefixes of every length, then a newline) against a plain search.
+        let mut state = 0x1234_5678_9ABC_DEF1u64;
+        for _ in 0..2000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = (state % 40) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| (state.rotate_left(i as u32 * 7) as u8) | 0x80)
+                .chain([b'\n', b'x'])
+                .collect();
+            assert_eq!(find_newline(&bytes), bytes.iter().position(|&b| b == b'\n'));
+        }
     }
 
     #[test]
