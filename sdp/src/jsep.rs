@@ -205,6 +205,11 @@ pub struct Transceiver {
     pub send_rids: Vec<String>,
     /// `a=msid` stream id and track id of the sent track.
     pub msid: Option<(String, String)>,
+    /// SSRCs of the sent stream: `(media, rtx)`, written as `a=ssrc` (with `cname`, and `msid` when
+    /// set) and `a=ssrc-group:FID` for stacks that demultiplex by SSRC rather than by mid/rid.
+    pub send_ssrcs: Option<(u32, Option<u32>)>,
+    /// RTCP canonical name written with `send_ssrcs`.
+    pub cname: Option<String>,
     /// Stopped transceivers are offered with port 0 and their m-section can be recycled.
     pub stopped: bool,
 }
@@ -219,6 +224,8 @@ impl Transceiver {
             header_extensions: Vec::new(),
             send_rids: Vec::new(),
             msid: None,
+            send_ssrcs: None,
+            cname: None,
             stopped: false,
         }
     }
@@ -309,6 +316,10 @@ pub struct NegotiatedSection {
     pub remote_sctp_port: Option<u16>,
     /// Remote max message size (data sections; 65536 when absent, RFC 8841).
     pub remote_max_message_size: Option<u64>,
+    /// SSRCs the remote side announced with `a=ssrc`, in order of first appearance.
+    pub remote_ssrcs: Vec<u32>,
+    /// Remote `a=ssrc-group:FID` pairs: `(media, rtx)`.
+    pub remote_rtx_ssrcs: Vec<(u32, u32)>,
 }
 
 /// The outcome of an offer/answer exchange.
@@ -612,6 +623,24 @@ fn remote_fingerprints(
     list.iter()
         .map(|f| (f.hash.as_str().to_ascii_lowercase(), f.digest()))
         .collect()
+}
+
+fn remote_ssrcs(m: &MediaDescription<'_>) -> (Vec<u32>, Vec<(u32, u32)>) {
+    let mut ssrcs: Vec<u32> = Vec::new();
+    for s in m.ssrcs() {
+        if !ssrcs.contains(&s.ssrc) {
+            ssrcs.push(s.ssrc);
+        }
+    }
+    let rtx = m
+        .ssrc_groups()
+        .filter(|g| g.semantics.eq_ignore_ascii_case("FID"))
+        .filter_map(|g| {
+            let mut it = g.ssrcs();
+            Some((it.next()?, it.next()?))
+        })
+        .collect();
+    (ssrcs, rtx)
 }
 
 fn setup_name(s: Option<Setup>) -> &'static str {
@@ -939,6 +968,21 @@ impl JsepSession {
             };
             m.attributes.push(sim.to_attribute());
         }
+        if let (Some((ssrc, rtx)), true) = (t.send_ssrcs, direction.sends()) {
+            if let Some(rtx) = rtx {
+                m.attributes
+                    .push(Attribute::new("ssrc-group", format!("FID {ssrc} {rtx}")));
+            }
+            let cname = t.cname.as_deref().unwrap_or("sansrtc");
+            for s in std::iter::once(ssrc).chain(rtx) {
+                m.attributes
+                    .push(Attribute::new("ssrc", format!("{s} cname:{cname}")));
+                if let Some((stream, track)) = &t.msid {
+                    m.attributes
+                        .push(Attribute::new("ssrc", format!("{s} msid:{stream} {track}")));
+                }
+            }
+        }
         m
     }
 
@@ -1038,6 +1082,8 @@ impl JsepSession {
                 remote_candidates: Vec::new(),
                 remote_sctp_port: None,
                 remote_max_message_size: None,
+                remote_ssrcs: Vec::new(),
+                remote_rtx_ssrcs: Vec::new(),
             };
             if rejected {
                 out.push(n);
@@ -1048,6 +1094,7 @@ impl JsepSession {
                     .ok_or_else(|| NegotiationError::MissingIceCredentials(s.mid.clone()))?,
             );
             n.remote_candidates = m.values("candidate").map(String::from).collect();
+            (n.remote_ssrcs, n.remote_rtx_ssrcs) = remote_ssrcs(m);
             let fps = remote_fingerprints(answer, m);
             if fps.is_empty() {
                 return Err(NegotiationError::MissingFingerprint(s.mid.clone()));
@@ -1243,6 +1290,8 @@ impl JsepSession {
                 remote_candidates: Vec::new(),
                 remote_sctp_port: None,
                 remote_max_message_size: None,
+                remote_ssrcs: Vec::new(),
+                remote_rtx_ssrcs: Vec::new(),
             };
             let stopped = s.transceiver.is_some_and(|t| self.transceivers[t].stopped);
             let port_zero = m.port == 0 && !(m.bundle_only() && offered_bundle.contains(&s.mid));
@@ -1283,6 +1332,7 @@ impl JsepSession {
                     DtlsRole::Server
                 });
                 n.remote_candidates = m.values("candidate").map(String::from).collect();
+                (n.remote_ssrcs, n.remote_rtx_ssrcs) = remote_ssrcs(m);
                 match s.kind {
                     SectionKind::Media(_) => {
                         if !m.rtcp_mux() {

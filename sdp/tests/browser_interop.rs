@@ -162,6 +162,8 @@ fn local_session() -> JsepSession {
         "urn:ietf:params:rtp-hdrext:sdes:mid",
     )];
     video.msid = Some(("stream".into(), "camera".into()));
+    video.send_ssrcs = Some((0x1234_5678, Some(0x2345_6789)));
+    video.cname = Some("sansrtc-test".into());
     s.add_transceiver(video);
     s
 }
@@ -189,6 +191,12 @@ fn accepts_our_answer_and_answers_our_offer(name: &str) {
         ["VP8", "rtx"]
     );
     assert_eq!(negotiated.sections[2].kind, SectionKind::Data);
+    // The browser announces its sending SSRCs (media and RTX).
+    assert!(!negotiated.sections[0].remote_ssrcs.is_empty(), "{name}");
+    assert!(
+        !negotiated.sections[1].remote_rtx_ssrcs.is_empty(),
+        "{name}"
+    );
     let state = chromium
         .call("answer", Some(&answer.to_sdp_string()))
         .unwrap_or_else(|e| {

@@ -122,9 +122,20 @@ fn offer_from_transceivers_and_data_channel() {
 fn two_sessions_negotiate() {
     let mut a = session(1);
     a.add_transceiver(audio(Direction::SendRecv));
-    a.add_transceiver(video(Direction::SendRecv));
+    let mut av = video(Direction::SendRecv);
+    av.send_ssrcs = Some((1111, Some(2222)));
+    av.cname = Some("a-cname".into());
+    av.msid = Some(("s".into(), "t".into()));
+    a.add_transceiver(av);
     a.add_data_channel();
     let offer = reparse(&a.create_offer());
+    assert_eq!(
+        offer.media[1]
+            .ssrcs()
+            .filter(|s| s.attribute == "cname")
+            .count(),
+        2
+    );
 
     let mut b = session(2);
     let mut bv = Transceiver::new(
