@@ -441,6 +441,8 @@ pub struct JsepSession {
     ice_restart_pending: bool,
     remote_ufrag: Option<String>,
     pending: Option<PendingOffer>,
+    /// The DTLS role of the established association, kept across renegotiations (RFC 8842).
+    dtls_role: Option<DtlsRole>,
 }
 
 impl std::fmt::Debug for JsepSession {
@@ -674,6 +676,7 @@ impl JsepSession {
             ice_restart_pending: false,
             remote_ufrag: None,
             pending: None,
+            dtls_role: None,
         }
     }
 
@@ -1184,7 +1187,12 @@ impl JsepSession {
         Ok(Negotiated {
             sections: out,
             bundle,
-            dtls_role: role.unwrap_or(DtlsRole::Client),
+            dtls_role: {
+                if role.is_some() {
+                    self.dtls_role = role;
+                }
+                self.dtls_role.unwrap_or(DtlsRole::Client)
+            },
             remote_fingerprints: fingerprints,
             remote_ice_lite: answer.ice_lite(),
             ice_restart,
@@ -1315,7 +1323,13 @@ impl JsepSession {
                 }
                 let setup = m.setup().or_else(|| offer.setup());
                 let local_setup = match setup {
-                    Some(Setup::ActPass) => self.config.answer_setup,
+                    // A renegotiation keeps the established role; a restart of ICE does not
+                    // change it either (the DTLS association survives).
+                    Some(Setup::ActPass) => match self.dtls_role {
+                        Some(DtlsRole::Client) => Setup::Active,
+                        Some(DtlsRole::Server) => Setup::Passive,
+                        None => self.config.answer_setup,
+                    },
                     Some(Setup::Active) => Setup::Passive,
                     Some(Setup::Passive) => Setup::Active,
                     other => {
@@ -1461,7 +1475,12 @@ impl JsepSession {
         let negotiated = Negotiated {
             sections: out,
             bundle,
-            dtls_role: role.unwrap_or(DtlsRole::Client),
+            dtls_role: {
+                if role.is_some() {
+                    self.dtls_role = role;
+                }
+                self.dtls_role.unwrap_or(DtlsRole::Client)
+            },
             remote_fingerprints: fingerprints,
             remote_ice_lite: offer.ice_lite(),
             ice_restart,

@@ -710,3 +710,58 @@ fn answers_real_browser_offers() {
         }
     }
 }
+
+#[test]
+fn renegotiation_from_the_other_side_keeps_layout_and_dtls_role() {
+    let mut a = session(1);
+    a.add_transceiver(audio(Direction::SendRecv));
+    a.add_data_channel();
+    let mut b = session(2);
+    b.add_transceiver(audio(Direction::SendRecv));
+    let (answer, nb) = b.create_answer(&reparse(&a.create_offer())).unwrap();
+    let na = a.set_remote_answer(&reparse(&answer)).unwrap();
+    assert_eq!(
+        (na.dtls_role, nb.dtls_role),
+        (DtlsRole::Server, DtlsRole::Client)
+    );
+
+    // Now b offers: same mids in the same order, a new video section at the end.
+    b.add_transceiver(video(Direction::SendRecv));
+    let offer = reparse(&b.create_offer());
+    assert_eq!(
+        offer
+            .media
+            .iter()
+            .map(|m| m.mid().unwrap())
+            .collect::<Vec<_>>(),
+        ["0", "1", "2"]
+    );
+    assert_eq!(offer.media[2].media, "video");
+    assert!(
+        offer
+            .media
+            .iter()
+            .all(|m| m.setup() == Some(Setup::ActPass))
+    );
+    // a answers the actpass re-offer keeping its established role (server: passive).
+    let (answer, na) = a.create_answer(&offer).unwrap();
+    assert!(
+        answer
+            .media
+            .iter()
+            .filter(|m| m.port != 0)
+            .all(|m| m.setup() == Some(Setup::Passive))
+    );
+    assert_eq!(na.dtls_role, DtlsRole::Server);
+    let nb = b.set_remote_answer(&reparse(&answer)).unwrap();
+    assert_eq!(nb.dtls_role, DtlsRole::Client);
+    assert_eq!(
+        na.sections[0].transceiver,
+        Some(TransceiverId(0)),
+        "audio keeps its transceiver"
+    );
+    // a has no video to send: it only receives, b only sends.
+    assert_eq!(na.sections[2].direction, Direction::RecvOnly);
+    assert_eq!(nb.sections[2].direction, Direction::SendOnly);
+    assert_eq!(na.sections[1].kind, SectionKind::Data);
+}
