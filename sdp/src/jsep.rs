@@ -628,12 +628,12 @@ fn remote_fingerprints(
 }
 
 fn remote_ssrcs(m: &MediaDescription<'_>) -> (Vec<u32>, Vec<(u32, u32)>) {
-    let mut ssrcs: Vec<u32> = Vec::new();
-    for s in m.ssrcs() {
-        if !ssrcs.contains(&s.ssrc) {
-            ssrcs.push(s.ssrc);
-        }
-    }
+    let mut seen = std::collections::HashSet::new();
+    let ssrcs: Vec<u32> = m
+        .ssrcs()
+        .map(|s| s.ssrc)
+        .filter(|s| seen.insert(*s))
+        .collect();
     let rtx = m
         .ssrc_groups()
         .filter(|g| g.semantics.eq_ignore_ascii_case("FID"))

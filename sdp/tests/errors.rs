@@ -213,7 +213,7 @@ fn hostile_inputs_hit_limits() {
 
 #[test]
 fn parse_time_is_linear() {
-    // Parsing 8x the input must not take much more than 8x the time (generous bound against noise).
+    // Parsing 8x the input must take about 8x the time, not 64x.
     fn time(n: usize) -> std::time::Duration {
         let sdp = format!(
             "{HEAD}{}",
@@ -225,16 +225,21 @@ fn parse_time_is_linear() {
             max_attributes: usize::MAX,
             ..Limits::default()
         };
-        let start = std::time::Instant::now();
-        for _ in 0..3 {
-            SessionDescription::parse_with(&sdp, &limits).unwrap();
-        }
-        start.elapsed()
+        // The fastest of several parses: a scheduler stall on a busy machine does not count.
+        (0..5)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                SessionDescription::parse_with(&sdp, &limits).unwrap();
+                start.elapsed()
+            })
+            .min()
+            .unwrap()
     }
     time(1000);
     let small = time(4_000);
     let big = time(32_000);
-    assert!(big < small * 40, "small {small:?} big {big:?}");
+    // Linear: about 8x. Quadratic would be 64x.
+    assert!(big < small * 24, "small {small:?} big {big:?}");
 }
 
 #[test]
