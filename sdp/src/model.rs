@@ -11,7 +11,56 @@ use std::borrow::Cow;
 pub type Text<'a> = Cow<'a, str>;
 
 fn own(t: Text<'_>) -> Text<'static> {
-    Cow::Owned(t.into_owned())
+    match static_text(&t) {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(t.into_owned()),
+    }
+}
+
+/// Decimal strings of 0-127: payload types, mids and small values appear in every description.
+const SMALL_NUMBERS: [&str; 128] = [
+    "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
+    "17", "18", "19", "20", "21", "22", "23", "24", "25", "26", "27", "28", "29", "30", "31", "32",
+    "33", "34", "35", "36", "37", "38", "39", "40", "41", "42", "43", "44", "45", "46", "47", "48",
+    "49", "50", "51", "52", "53", "54", "55", "56", "57", "58", "59", "60", "61", "62", "63", "64",
+    "65", "66", "67", "68", "69", "70", "71", "72", "73", "74", "75", "76", "77", "78", "79", "80",
+    "81", "82", "83", "84", "85", "86", "87", "88", "89", "90", "91", "92", "93", "94", "95", "96",
+    "97", "98", "99", "100", "101", "102", "103", "104", "105", "106", "107", "108", "109", "110",
+    "111", "112", "113", "114", "115", "116", "117", "118", "119", "120", "121", "122", "123",
+    "124", "125", "126", "127",
+];
+
+/// A `'static` copy of text that recurs in every WebRTC description, so owning it allocates nothing.
+fn static_text(t: &str) -> Option<&'static str> {
+    let b = t.as_bytes();
+    if b.is_empty() || b.len() > 20 {
+        return None;
+    }
+    if b.len() <= 3 && b.iter().all(u8::is_ascii_digit) && (b.len() == 1 || b[0] != b'0') {
+        let n = b.iter().fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
+        return SMALL_NUMBERS.get(n).copied();
+    }
+    Some(match t {
+        "-" => "-",
+        "IN" => "IN",
+        "IP4" => "IP4",
+        "IP6" => "IP6",
+        "0.0.0.0" => "0.0.0.0",
+        "127.0.0.1" => "127.0.0.1",
+        "audio" => "audio",
+        "video" => "video",
+        "application" => "application",
+        "UDP/TLS/RTP/SAVPF" => "UDP/TLS/RTP/SAVPF",
+        "UDP/DTLS/SCTP" => "UDP/DTLS/SCTP",
+        "webrtc-datachannel" => "webrtc-datachannel",
+        "9 IN IP4 0.0.0.0" => "9 IN IP4 0.0.0.0",
+        "trickle" => "trickle",
+        "actpass" => "actpass",
+        "active" => "active",
+        "passive" => "passive",
+        "rcvr-rtt=all" => "rcvr-rtt=all",
+        _ => return None,
+    })
 }
 
 fn own_opt(t: Option<Text<'_>>) -> Option<Text<'static>> {
