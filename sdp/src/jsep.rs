@@ -1201,8 +1201,25 @@ impl JsepSession {
     }
 
     /// Answers a remote offer (RFC 9429 section 5.3) and returns the answer with the negotiated
-    /// state. The offer's m-section layout becomes the session's.
+    /// state. The offer's m-section layout becomes the session's. An offer that cannot be accepted
+    /// leaves the session exactly as it was.
     pub fn create_answer(
+        &mut self,
+        offer: &SessionDescription<'_>,
+    ) -> Result<(SessionDescription<'static>, Negotiated), NegotiationError> {
+        let transceivers = self.transceivers.len();
+        let ice = self.ice.clone();
+        let version = self.version;
+        let result = self.answer(offer);
+        if result.is_err() {
+            self.transceivers.truncate(transceivers);
+            self.ice = ice;
+            self.version = version;
+        }
+        result
+    }
+
+    fn answer(
         &mut self,
         offer: &SessionDescription<'_>,
     ) -> Result<(SessionDescription<'static>, Negotiated), NegotiationError> {

@@ -765,3 +765,41 @@ fn renegotiation_from_the_other_side_keeps_layout_and_dtls_role() {
     assert_eq!(nb.sections[2].direction, Direction::SendOnly);
     assert_eq!(na.sections[1].kind, SectionKind::Data);
 }
+
+#[test]
+fn a_rejected_offer_leaves_the_session_unchanged() {
+    let mut a = session(1);
+    a.add_transceiver(audio(Direction::SendRecv));
+    let mut b = session(2);
+    let (answer, _) = b.create_answer(&reparse(&a.create_offer())).unwrap();
+    a.set_remote_answer(&reparse(&answer)).unwrap();
+    let (ice, mids) = (
+        b.local_ice().clone(),
+        b.mids().iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+    );
+
+    // An ICE restart re-offer with a new video section but without a fingerprint on it.
+    a.restart_ice();
+    a.add_transceiver(video(Direction::SendRecv));
+    let offer = a.create_offer().to_sdp_string();
+    let broken = offer.replacen("a=fingerprint", "a=x-fingerprint", 2);
+    let err = b
+        .create_answer(&SessionDescription::parse(&broken).unwrap())
+        .unwrap_err();
+    assert!(
+        matches!(err, NegotiationError::MissingFingerprint(_)),
+        "{err}"
+    );
+    assert_eq!(b.local_ice(), &ice, "no new credentials");
+    assert_eq!(b.mids(), mids, "no new sections");
+    assert!(
+        b.transceiver(TransceiverId(1)).is_none(),
+        "no transceiver created for the video"
+    );
+    // The same offer, intact, is then answered normally.
+    let (answer, n) = b
+        .create_answer(&SessionDescription::parse(&offer).unwrap())
+        .unwrap();
+    assert!(n.ice_restart);
+    assert_eq!(answer.media.len(), 2);
+}
