@@ -1,0 +1,75 @@
+//! Random bytes into the SDP parser: every typed accessor, then write and re-parse, which must give
+//! the same model.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use sansrtc_sdp::{AttributeList, SessionDescription};
+
+fn touch(list: &impl AttributeList) {
+    let _ = (
+        list.mid(),
+        list.groups().count(),
+        list.msid_semantic(),
+        list.msids().count(),
+    );
+    let _ = (
+        list.ice_ufrag(),
+        list.ice_pwd(),
+        list.ice_options().count(),
+        list.ice_lite(),
+    );
+    let _ = list.fingerprints().map(|f| f.digest().len()).sum::<usize>();
+    let _ = (
+        list.setup(),
+        list.candidates().count(),
+        list.end_of_candidates(),
+        list.rtcp(),
+    );
+    let _ = (
+        list.rtcp_mux(),
+        list.rtcp_mux_only(),
+        list.rtcp_rsize(),
+        list.extmaps().count(),
+    );
+    let _ = (
+        list.rtpmaps().count(),
+        list.fmtps().map(|f| f.parameters().count()).sum::<usize>(),
+    );
+    let _ = (
+        list.rtcp_fbs().count(),
+        list.ssrcs().count(),
+        list.ssrc_groups().map(|g| g.ssrcs().count()).sum::<usize>(),
+    );
+    let _ = list
+        .rids()
+        .map(|r| r.payload_types().count())
+        .sum::<usize>();
+    let _ = list
+        .simulcast()
+        .map(|s| (s.send_streams().len(), s.recv_streams().len()));
+    let _ = (
+        list.sctp_port(),
+        list.max_message_size(),
+        list.sctpmap(),
+        list.direction(),
+    );
+    let _ = (
+        list.bundle_only(),
+        list.framerate(),
+        list.ptime(),
+        list.maxptime(),
+    );
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(session) = SessionDescription::parse_bytes(data) else {
+        return;
+    };
+    touch(&session);
+    for media in &session.media {
+        touch(media);
+    }
+    let written = session.to_sdp_string();
+    let again = SessionDescription::parse(&written).expect("written description parses");
+    assert_eq!(again, session);
+});

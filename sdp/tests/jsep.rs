@@ -1,0 +1,805 @@
+//! Negotiation tests, one or more per JSEP rule, plus answers to the real browser offers of the corpus.
+
+use sansrtc_sdp::jsep::{
+    Codec, DtlsRole, Feedback, HeaderExtension, JsepConfig, JsepSession, MediaKind,
+    NegotiationError, SectionKind, Transceiver, TransceiverId,
+};
+use sansrtc_sdp::{AttributeList, Direction, SessionDescription, Setup};
+
+fn rng(seed: u8) -> Box<dyn sansrtc_sdp::jsep::RandomSource> {
+    // xorshift64: deterministic, and good enough to make every credential distinct.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ u64::from(seed);
+    Box::new(move |buf: &mut [u8]| {
+        for b in buf {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *b = (state >> 24) as u8;
+        }
+    })
+}
+
+fn session(seed: u8) -> JsepSession {
+    JsepSession::new(
+        JsepConfig {
+            fingerprint: vec![seed; 32],
+            ..JsepConfig::default()
+        },
+        rng(seed),
+    )
+}
+
+fn opus(pt: u8) -> Codec {
+    Codec::new(pt, "opus", 48000, Some(2))
+        .fmtp("minptime=10;useinbandfec=1")
+        .feedback(Feedback::new("transport-cc"))
+}
+
+fn video_codecs(vp8: u8, rtx: u8) -> Vec<Codec> {
+    vec![
+        Codec::new(vp8, "VP8", 90000, None)
+            .feedback(Feedback::new("transport-cc"))
+            .feedback(Feedback::with("ccm", "fir"))
+            .feedback(Feedback::new("nack"))
+            .feedback(Feedback::with("nack", "pli")),
+        Codec::new(rtx, "rtx", 90000, None).fmtp(&format!("apt={vp8}")),
+    ]
+}
+
+const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
+const TWCC_URI: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
+
+fn audio(direction: Direction) -> Transceiver {
+    let mut t = Transceiver::new(MediaKind::Audio, direction, vec![opus(111)]);
+    t.header_extensions = vec![
+        HeaderExtension::new(1, MID_URI),
+        HeaderExtension::new(3, TWCC_URI),
+    ];
+    t
+}
+
+fn video(direction: Direction) -> Transceiver {
+    let mut t = Transceiver::new(MediaKind::Video, direction, video_codecs(96, 97));
+    t.header_extensions = vec![HeaderExtension::new(1, MID_URI)];
+    t
+}
+
+fn reparse(sd: &SessionDescription<'_>) -> SessionDescription<'static> {
+    let text = sd.to_sdp_string();
+    SessionDescription::parse(&text)
+        .unwrap_or_else(|e| panic!("{e}\n{text}"))
+        .into_owned()
+}
+
+fn corpus(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/tests/corpus/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+#[test]
+fn offer_from_transceivers_and_data_channel() {
+    let mut a = session(1);
+    a.add_transceiver(audio(Direction::SendRecv));
+    let mut v = video(Direction::SendOnly);
+    v.send_rids = vec!["q".into(), "h".into(), "f".into()];
+    v.msid = Some(("stream".into(), "camera".into()));
+    a.add_transceiver(v);
+    a.add_data_channel();
+    let offer = reparse(&a.create_offer());
+    assert_eq!(
+        offer.bundle_group().unwrap().mids().collect::<Vec<_>>(),
+        ["0", "1", "2"]
+    );
+    let (au, vi, da) = (&offer.media[0], &offer.media[1], &offer.media[2]);
+    for m in [au, vi, da] {
+        assert_eq!(m.setup(), Some(Setup::ActPass));
+        assert_eq!(m.ice_ufrag(), Some(a.local_ice().ufrag.as_str()));
+        assert_eq!(m.fingerprints().next().unwrap().digest(), vec![1; 32]);
+        assert!(m.has_ice_option("trickle"));
+    }
+    assert_eq!(au.formats, ["111"]);
+    assert_eq!(au.fmtp(111).unwrap().get("useinbandfec"), Some("1"));
+    assert!(au.rtcp_mux() && au.rtcp_rsize());
+    assert_eq!(au.extmaps().map(|e| e.id).collect::<Vec<_>>(), [1, 3]);
+    assert_eq!(vi.direction(), Some(Direction::SendOnly));
+    assert_eq!(vi.msids().next().unwrap().track, Some("camera"));
+    assert_eq!(vi.fmtp(97).unwrap().get("apt"), Some("96"));
+    assert_eq!(vi.rtcp_fbs().filter(|f| f.kind == "nack").count(), 2);
+    assert_eq!(vi.rids().map(|r| r.id).collect::<Vec<_>>(), ["q", "h", "f"]);
+    assert_eq!(vi.simulcast().unwrap().send_streams().len(), 3);
+    assert_eq!(
+        (da.proto.as_ref(), da.formats[0].as_ref()),
+        ("UDP/DTLS/SCTP", "webrtc-datachannel")
+    );
+    assert_eq!(da.sctp_port(), Some(5000));
+    assert_eq!(da.max_message_size(), Some(262_144));
+}
+
+#[test]
+fn two_sessions_negotiate() {
+    let mut a = session(1);
+    a.add_transceiver(audio(Direction::SendRecv));
+    let mut av = video(Direction::SendRecv);
+    av.send_ssrcs = Some((1111, Some(2222)));
+    av.cname = Some("a-cname".into());
+    av.msid = Some(("s".into(), "t".into()));
+    a.add_transceiver(av);
+    a.add_data_channel();
+    let offer = reparse(&a.create_offer());
+    assert_eq!(
+        offer.media[1]
+            .ssrcs()
+            .filter(|s| s.attribute == "cname")
+            .count(),
+        2
+    );
+
+    let mut b = session(2);
+    let mut bv = Transceiver::new(
+        MediaKind::Video,
+        Direction::SendRecv,
+        video_codecs(120, 121),
+    );
+    bv.header_extensions = vec![HeaderExtension::new(5, MID_URI)];
+    b.add_transceiver(bv);
+    let ba = b.add_transceiver(Transceiver::new(
+        MediaKind::Audio,
+        Direction::SendRecv,
+        vec![opus(109)],
+    ));
+    let (answer, nb) = b.create_answer(&offer).unwrap();
+    let answer = reparse(&answer);
+    let na = a.set_remote_answer(&answer).unwrap();
+
+    // Codecs: the offerer's payload types, on both sides.
+    assert_eq!(nb.sections[0].codecs[0].payload_type, 111);
+    assert_eq!(
+        nb.sections[0].transceiver,
+        Some(ba),
+        "audio m-line bound to the audio transceiver"
+    );
+    assert_eq!(
+        nb.sections[1]
+            .codecs
+            .iter()
+            .map(|c| c.payload_type)
+            .collect::<Vec<_>>(),
+        [96, 97]
+    );
+    assert_eq!(answer.media[1].fmtp(97).unwrap().get("apt"), Some("96"));
+    assert_eq!(
+        na.sections[1]
+            .codecs
+            .iter()
+            .map(|c| c.payload_type)
+            .collect::<Vec<_>>(),
+        [96, 97]
+    );
+    // Extensions: intersection with the offerer's ids.
+    assert_eq!(
+        nb.sections[1].header_extensions,
+        [HeaderExtension::new(1, MID_URI)]
+    );
+    assert_eq!(
+        na.sections[1].header_extensions,
+        [HeaderExtension::new(1, MID_URI)]
+    );
+    // DTLS roles complement each other; fingerprints cross.
+    assert_eq!(
+        (na.dtls_role, nb.dtls_role),
+        (DtlsRole::Server, DtlsRole::Client)
+    );
+    assert_eq!(
+        na.remote_fingerprints[0],
+        ("sha-256".to_string(), vec![2; 32])
+    );
+    assert_eq!(nb.remote_fingerprints[0].1, vec![1; 32]);
+    // ICE credentials cross.
+    assert_eq!(na.sections[0].remote_ice.as_ref().unwrap(), b.local_ice());
+    assert_eq!(nb.sections[0].remote_ice.as_ref().unwrap(), a.local_ice());
+    // BUNDLE and SCTP.
+    assert_eq!(na.bundle, ["0", "1", "2"]);
+    assert_eq!(nb.bundle, ["0", "1", "2"]);
+    assert_eq!(na.sections[2].kind, SectionKind::Data);
+    assert_eq!(na.sections[2].remote_sctp_port, Some(5000));
+    assert_eq!(nb.sections[2].remote_max_message_size, Some(262_144));
+    assert!(
+        na.sections
+            .iter()
+            .all(|s| s.direction == Direction::SendRecv && !s.rejected)
+    );
+}
+
+fn offer_text(media: &str) -> String {
+    format!(
+        "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n\
+         a=fingerprint:sha-256 {fp}\r\na=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n{media}",
+        fp = sansrtc_sdp::attributes::Fingerprint::format_digest(&[7; 32])
+    )
+}
+
+const AUDIO: &str = "m=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=setup:actpass\r\n\
+    a=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\na=rtcp-fb:111 transport-cc\r\na=rtcp-fb:111 nack\r\n\
+    a=extmap:2 urn:ietf:params:rtp-hdrext:sdes:mid\r\na=extmap:4 urn:x-unknown\r\n";
+
+#[test]
+fn codec_rtcp_fb_and_extmap_intersection() {
+    let offer_s = offer_text(&format!("{AUDIO}a=sendrecv\r\n"));
+    let offer = SessionDescription::parse(&offer_s).unwrap();
+    let mut b = session(2);
+    let mut t = Transceiver::new(
+        MediaKind::Audio,
+        Direction::SendRecv,
+        vec![
+            Codec::new(100, "OPUS", 48000, Some(2)).feedback(Feedback::new("transport-cc")),
+            Codec::new(8, "PCMA", 8000, None),
+        ],
+    );
+    t.header_extensions = vec![HeaderExtension::new(9, MID_URI)];
+    b.add_transceiver(t);
+    let (answer, n) = b.create_answer(&offer).unwrap();
+    let m = &answer.media[0];
+    // opus kept with the offerer's PT 111, PCMU (0) not accepted since we only have PCMA.
+    assert_eq!(m.formats, ["111"]);
+    assert_eq!(m.rtpmap(111).unwrap().encoding, "opus");
+    // nack was offered but not supported locally.
+    assert_eq!(
+        m.rtcp_fbs().map(|f| f.kind).collect::<Vec<_>>(),
+        ["transport-cc"]
+    );
+    // extmap keeps the offer's id 2; the unknown URI is dropped.
+    assert_eq!(
+        m.extmaps().map(|e| (e.id, e.uri)).collect::<Vec<_>>(),
+        [(2, MID_URI)]
+    );
+    assert_eq!(n.sections[0].codecs.len(), 1);
+}
+
+#[test]
+fn h264_needs_matching_packetization_mode_and_rtx_follows_apt() {
+    let media = "m=video 9 UDP/TLS/RTP/SAVPF 102 103 104 105\r\na=mid:0\r\na=setup:actpass\r\na=rtcp-mux\r\n\
+        a=rtpmap:102 H264/90000\r\na=fmtp:102 level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42e01f\r\n\
+        a=rtpmap:103 rtx/90000\r\na=fmtp:103 apt=102\r\n\
+        a=rtpmap:104 H264/90000\r\na=fmtp:104 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n\
+        a=rtpmap:105 rtx/90000\r\na=fmtp:105 apt=104\r\n";
+    let offer_s = offer_text(media);
+    let offer = SessionDescription::parse(&offer_s).unwrap();
+    let mut b = session(2);
+    b.add_transceiver(Transceiver::new(
+        MediaKind::Video,
+        Direction::RecvOnly,
+        vec![
+            Codec::new(96, "H264", 90000, None)
+                .fmtp("packetization-mode=1;profile-level-id=42e01f"),
+            Codec::new(97, "rtx", 90000, None).fmtp("apt=96"),
+        ],
+    ));
+    let (answer, n) = b.create_answer(&offer).unwrap();
+    assert_eq!(answer.media[0].formats, ["104", "105"]);
+    assert_eq!(answer.media[0].fmtp(105).unwrap().get("apt"), Some("104"));
+    assert_eq!(n.sections[0].direction, Direction::RecvOnly);
+}
+
+#[test]
+fn direction_negotiation() {
+    let cases = [
+        (
+            Direction::SendRecv,
+            Direction::SendRecv,
+            Direction::SendRecv,
+        ),
+        (
+            Direction::SendOnly,
+            Direction::SendRecv,
+            Direction::RecvOnly,
+        ),
+        (
+            Direction::RecvOnly,
+            Direction::SendRecv,
+            Direction::SendOnly,
+        ),
+        (
+            Direction::Inactive,
+            Direction::SendRecv,
+            Direction::Inactive,
+        ),
+        (
+            Direction::SendRecv,
+            Direction::RecvOnly,
+            Direction::RecvOnly,
+        ),
+        (
+            Direction::SendRecv,
+            Direction::SendOnly,
+            Direction::SendOnly,
+        ),
+        (
+            Direction::SendOnly,
+            Direction::SendOnly,
+            Direction::Inactive,
+        ),
+    ];
+    for (offered, local, expected) in cases {
+        let offer_s = offer_text(&format!("{AUDIO}a={offered}\r\n"));
+        let offer = SessionDescription::parse(&offer_s).unwrap();
+        let mut b = session(2);
+        b.add_transceiver(audio(local));
+        let (answer, n) = b.create_answer(&offer).unwrap();
+        assert_eq!(
+            answer.media[0].direction(),
+            Some(expected),
+            "offered {offered}, local {local}"
+        );
+        assert_eq!(n.sections[0].direction, expected);
+    }
+    // The offerer's view of an answer: the answer's direction reversed, limited by its own wish.
+    let mut a = session(1);
+    a.add_transceiver(audio(Direction::SendRecv));
+    let mut b = session(2);
+    b.add_transceiver(audio(Direction::RecvOnly));
+    let (answer, _) = b.create_answer(&a.create_offer()).unwrap();
+    assert_eq!(
+        a.set_remote_answer(&answer).unwrap().sections[0].direction,
+        Direction::SendOnly
+    );
+}
+
+#[test]
+fn bundle_rtcp_mux_and_port_zero() {
+    let rejected = "m=video 0 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\na=rtpmap:96 VP8/90000\r\n";
+    let offer_s = offer_text(&format!("{AUDIO}{rejected}"));
+    let offer = SessionDescription::parse(&offer_s).unwrap();
+    let mut b = session(2);
+    b.add_transceiver(audio(Direction::SendRecv));
+    b.add_transceiver(video(Direction::SendRecv));
+    let (answer, n) = b.create_answer(&offer).unwrap();
+    let answer = reparse(&answer);
+    assert!(answer.media[0].rtcp_mux());
+    assert_eq!(answer.media[1].port, 0);
+    assert_eq!(answer.media[1].mid(), Some("1"));
+    assert!(n.sections[1].rejected);
+    assert_eq!(
+        answer.bundle_group().unwrap().mids().collect::<Vec<_>>(),
+        ["0"]
+    );
+    assert_eq!(n.bundle, ["0"]);
+
+    // No rtcp-mux: refused, saying why.
+    let no_mux = offer_text(&AUDIO.replace("a=rtcp-mux\r\n", ""));
+    let err = session(3)
+        .create_answer(&SessionDescription::parse(&no_mux).unwrap())
+        .unwrap_err();
+    assert_eq!(err, NegotiationError::RtcpMuxRequired("0".into()));
+    assert!(err.to_string().contains("rtcp-mux"));
+
+    // bundle-only with port 0 inside the BUNDLE group is accepted, not rejected.
+    let data = "m=application 0 UDP/DTLS/SCTP webrtc-datachannel\r\na=bundle-only\r\na=mid:1\r\na=setup:actpass\r\na=sctp-port:5000\r\n";
+    let offer_s = offer_text(&format!("{AUDIO}{data}"));
+    let (answer, n) = session(4)
+        .create_answer(&SessionDescription::parse(&offer_s).unwrap())
+        .unwrap();
+    assert!(!n.sections[1].rejected);
+    assert_eq!(answer.media[1].port, 9);
+    // No local audio transceiver: like a browser, a receive-only one is created for the remote track.
+    assert!(!n.sections[0].rejected);
+    assert_eq!(n.sections[0].direction, Direction::RecvOnly);
+}
+
+#[test]
+fn dtls_roles() {
+    for (offered, config, answered, role) in [
+        ("actpass", Setup::Active, Setup::Active, DtlsRole::Client),
+        ("actpass", Setup::Passive, Setup::Passive, DtlsRole::Server),
+        ("active", Setup::Active, Setup::Passive, DtlsRole::Server),
+        ("passive", Setup::Active, Setup::Active, DtlsRole::Client),
+    ] {
+        let offer_s = offer_text(&AUDIO.replace("setup:actpass", &format!("setup:{offered}")));
+        let mut b = JsepSession::new(
+            JsepConfig {
+                answer_setup: config,
+                ..JsepConfig::default()
+            },
+            rng(5),
+        );
+        b.add_transceiver(audio(Direction::SendRecv));
+        let (answer, n) = b
+            .create_answer(&SessionDescription::parse(&offer_s).unwrap())
+            .unwrap();
+        assert_eq!(answer.media[0].setup(), Some(answered), "{offered}");
+        assert_eq!(n.dtls_role, role, "{offered}");
+    }
+    let hold = offer_text(&AUDIO.replace("setup:actpass", "setup:holdconn"));
+    let err = session(6)
+        .create_answer(&SessionDescription::parse(&hold).unwrap())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            NegotiationError::BadSetup {
+                setup: "holdconn",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // An answer may not say actpass.
+    let mut a = session(1);
+    a.add_transceiver(audio(Direction::SendRecv));
+    let mut b = session(2);
+    b.add_transceiver(audio(Direction::SendRecv));
+    let (answer, _) = b.create_answer(&a.create_offer()).unwrap();
+    let bad = answer
+        .to_sdp_string()
+        .replace("setup:active", "setup:actpass");
+    let err = a
+        .set_remote_answer(&SessionDescription::parse(&bad).unwrap())
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        NegotiationError::BadSetup {
+            setup: "actpass",
+            context: "answer",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn sctp_port_and_max_message_size() {
+    let data = |extra: &str| {
+        offer_text(&format!(
+            "m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:0\r\na=setup:actpass\r\n{extra}"
+        ))
+    };
+    let (answer, n) = session(1)
+        .create_answer(
+            &SessionDescription::parse(&data("a=sctp-port:5001\r\na=max-message-size:1000\r\n"))
+                .unwrap(),
+        )
+        .unwrap();
+    assert_eq!(
+        (
+            n.sections[0].remote_sctp_port,
+            n.sections[0].remote_max_message_size
+        ),
+        (Some(5001), Some(1000))
+    );
+    assert_eq!(answer.media[0].sctp_port(), Some(5000));
+    assert_eq!(answer.media[0].max_message_size(), Some(262_144));
+    let (_, n) = session(1)
+        .create_answer(&SessionDescription::parse(&data("a=sctp-port:5000\r\n")).unwrap())
+        .unwrap();
+    assert_eq!(
+        n.sections[0].remote_max_message_size,
+        Some(65536),
+        "RFC 8841 default"
+    );
+    // Legacy DTLS/SCTP with sctpmap.
+    let legacy = offer_text(
+        "m=application 9 DTLS/SCTP 5000\r\na=mid:0\r\na=setup:actpass\r\na=sctpmap:5000 webrtc-datachannel 1024\r\n",
+    );
+    let (answer, n) = session(1)
+        .create_answer(&SessionDescription::parse(&legacy).unwrap())
+        .unwrap();
+    assert_eq!(n.sections[0].remote_sctp_port, Some(5000));
+    assert_eq!(answer.media[0].sctpmap().unwrap().app, "webrtc-datachannel");
+}
+
+#[test]
+fn subsequent_offers_add_remove_recycle_restart() {
+    let mut a = session(1);
+    let audio_id = a.add_transceiver(audio(Direction::SendRecv));
+    let video_id = a.add_transceiver(video(Direction::SendRecv));
+    let mut b = session(2);
+    b.add_transceiver(audio(Direction::SendRecv));
+    b.add_transceiver(video(Direction::SendRecv));
+    let negotiate = |a: &mut JsepSession, b: &mut JsepSession| {
+        let offer = reparse(&a.create_offer());
+        let (answer, nb) = b.create_answer(&offer).unwrap();
+        let na = a.set_remote_answer(&reparse(&answer)).unwrap();
+        (offer, na, nb)
+    };
+    let (first, _, _) = negotiate(&mut a, &mut b);
+    assert_eq!(a.mids(), ["0", "1"]);
+    let ufrag = a.local_ice().ufrag.clone();
+
+    // Adding a track: a new m-section at the end; existing mids stay.
+    let extra = a.add_transceiver(audio(Direction::SendOnly));
+    let (offer, na, _) = negotiate(&mut a, &mut b);
+    assert_eq!(
+        offer
+            .media
+            .iter()
+            .map(|m| m.mid().unwrap())
+            .collect::<Vec<_>>(),
+        ["0", "1", "2"]
+    );
+    assert_eq!(na.sections[2].transceiver, Some(extra));
+    assert!(offer.origin.session_version > first.origin.session_version);
+    assert_eq!(offer.origin.session_id, first.origin.session_id);
+
+    // Removing a track: the transceiver stops sending.
+    a.transceiver_mut(audio_id).unwrap().direction = Direction::RecvOnly;
+    let (offer, na, nb) = negotiate(&mut a, &mut b);
+    assert_eq!(offer.media[0].direction(), Some(Direction::RecvOnly));
+    assert_eq!(na.sections[0].direction, Direction::RecvOnly);
+    assert_eq!(nb.sections[0].direction, Direction::SendOnly);
+
+    // Stopping a transceiver: port 0, out of the BUNDLE group.
+    a.transceiver_mut(video_id).unwrap().stopped = true;
+    let (offer, na, nb) = negotiate(&mut a, &mut b);
+    assert_eq!(offer.media[1].port, 0);
+    assert!(na.sections[1].rejected && nb.sections[1].rejected);
+    assert_eq!(
+        offer.bundle_group().unwrap().mids().collect::<Vec<_>>(),
+        ["0", "2"]
+    );
+
+    // A new transceiver recycles the rejected m-section with a new mid.
+    let new_video = a.add_transceiver(video(Direction::SendRecv));
+    let (offer, na, nb) = negotiate(&mut a, &mut b);
+    assert_eq!(offer.media.len(), 3);
+    let mid = offer.media[1].mid().unwrap();
+    assert!(
+        !["0", "1", "2"].contains(&mid),
+        "recycled section has a new mid, got {mid}"
+    );
+    assert_eq!(offer.media[1].port, 9);
+    assert_eq!(na.sections[1].transceiver, Some(new_video));
+    assert!(!nb.sections[1].rejected);
+    assert!(a.transceiver(TransceiverId(1)).unwrap().stopped);
+
+    // ICE restart: new credentials in the offer; the answerer notices and changes its own.
+    let b_ufrag = b.local_ice().ufrag.clone();
+    a.restart_ice();
+    assert_ne!(a.local_ice().ufrag, ufrag);
+    let (offer, na, nb) = negotiate(&mut a, &mut b);
+    assert_eq!(
+        offer.media[0].ice_ufrag(),
+        Some(a.local_ice().ufrag.as_str())
+    );
+    assert!(na.ice_restart && nb.ice_restart);
+    assert_ne!(b.local_ice().ufrag, b_ufrag);
+    // And no restart on the next round.
+    let (_, na, nb) = negotiate(&mut a, &mut b);
+    assert!(!na.ice_restart && !nb.ice_restart);
+}
+
+#[test]
+fn errors_say_why() {
+    let mut a = session(1);
+    assert_eq!(
+        a.set_remote_answer(&SessionDescription::parse(&offer_text("")).unwrap()),
+        Err(NegotiationError::NoPendingOffer)
+    );
+    let no_mid = offer_text(&AUDIO.replace("a=mid:0\r\n", ""));
+    assert_eq!(
+        session(2)
+            .create_answer(&SessionDescription::parse(&no_mid).unwrap())
+            .unwrap_err(),
+        NegotiationError::MissingMid { index: 0 }
+    );
+    let dup = offer_text(&format!("{AUDIO}{AUDIO}"));
+    assert_eq!(
+        session(2)
+            .create_answer(&SessionDescription::parse(&dup).unwrap())
+            .unwrap_err(),
+        NegotiationError::DuplicateMid("0".into())
+    );
+    let no_fp = offer_text(AUDIO).replace("a=fingerprint", "a=x-fingerprint");
+    let mut b = session(2);
+    b.add_transceiver(audio(Direction::SendRecv));
+    assert_eq!(
+        b.create_answer(&SessionDescription::parse(&no_fp).unwrap())
+            .unwrap_err(),
+        NegotiationError::MissingFingerprint("0".into())
+    );
+    let no_ice = offer_text(AUDIO).replace("a=ice-pwd", "a=x-ice-pwd");
+    let mut b = session(2);
+    b.add_transceiver(audio(Direction::SendRecv));
+    let err = b
+        .create_answer(&SessionDescription::parse(&no_ice).unwrap())
+        .unwrap_err();
+    assert_eq!(err, NegotiationError::MissingIceCredentials("0".into()));
+    assert_eq!(err.to_string(), "mid \"0\" has no ice-ufrag/ice-pwd");
+
+    // Answers that do not fit the offer.
+    a.add_transceiver(audio(Direction::SendRecv));
+    let offer = a.create_offer();
+    let mut b = session(2);
+    b.add_transceiver(audio(Direction::SendRecv));
+    let (answer, _) = b.create_answer(&offer).unwrap();
+    let text = answer.to_sdp_string();
+    let mut two = SessionDescription::parse(&text).unwrap();
+    two.media.push(two.media[0].clone());
+    assert_eq!(
+        a.set_remote_answer(&two),
+        Err(NegotiationError::SectionCount {
+            offered: 1,
+            answered: 2
+        })
+    );
+    let wrong_mid = text.replace("a=mid:0", "a=mid:9");
+    assert!(matches!(
+        a.set_remote_answer(&SessionDescription::parse(&wrong_mid).unwrap()),
+        Err(NegotiationError::MidMismatch { index: 0, .. })
+    ));
+    let wrong_pt = text
+        .replace("UDP/TLS/RTP/SAVPF 111", "UDP/TLS/RTP/SAVPF 111 35")
+        .replace("a=rtpmap:111", "a=rtpmap:35 x/8000\r\na=rtpmap:111");
+    assert_eq!(
+        a.set_remote_answer(&SessionDescription::parse(&wrong_pt).unwrap()),
+        Err(NegotiationError::UnknownPayloadType {
+            mid: "0".into(),
+            payload_type: 35
+        })
+    );
+    // The pending offer survives failed answers.
+    assert!(
+        a.set_remote_answer(&SessionDescription::parse(&text).unwrap())
+            .is_ok()
+    );
+}
+
+#[test]
+fn answers_real_browser_offers() {
+    for name in [
+        "chromium-data-offer.sdp",
+        "chromium-av-offer.sdp",
+        "chromium-simulcast-offer.sdp",
+        "chromium-recvonly-offer.sdp",
+        "firefox-data-offer.sdp",
+        "firefox-av-offer.sdp",
+        "firefox-simulcast-offer.sdp",
+        "firefox-recvonly-offer.sdp",
+        "aiortc-av-offer.sdp",
+    ] {
+        let text = corpus(name);
+        let offer = SessionDescription::parse(&text).unwrap();
+        let mut b = session(9);
+        b.add_transceiver(Transceiver {
+            header_extensions: vec![
+                HeaderExtension::new(1, MID_URI),
+                HeaderExtension::new(3, TWCC_URI),
+            ],
+            ..Transceiver::new(MediaKind::Audio, Direction::SendRecv, vec![opus(109)])
+        });
+        b.add_transceiver(Transceiver::new(
+            MediaKind::Video,
+            Direction::RecvOnly,
+            video_codecs(100, 101),
+        ));
+        let (answer, n) = b
+            .create_answer(&offer)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let answer = reparse(&answer);
+        assert_eq!(answer.media.len(), offer.media.len(), "{name}");
+        for (o, (a, s)) in offer.media.iter().zip(answer.media.iter().zip(&n.sections)) {
+            assert_eq!(a.mid(), o.mid(), "{name}");
+            assert_eq!(a.media, o.media, "{name}");
+            assert!(!s.rejected, "{name}: {} rejected", s.mid);
+            assert_eq!(a.setup(), Some(Setup::Active), "{name}");
+            for c in &s.codecs {
+                assert!(
+                    o.formats.iter().any(|f| f == &c.payload_type.to_string()),
+                    "{name}: {} not offered",
+                    c.payload_type
+                );
+            }
+            if o.media == "video" {
+                assert!(
+                    s.codecs.iter().any(|c| c.name.eq_ignore_ascii_case("VP8")),
+                    "{name}"
+                );
+                if o.simulcast().is_some() {
+                    assert_eq!(s.recv_rids, ["q", "h", "f"], "{name}");
+                    assert_eq!(a.simulcast().unwrap().recv_streams().len(), 3, "{name}");
+                    assert!(
+                        a.rids()
+                            .all(|r| r.direction == sansrtc_sdp::attributes::RidDirection::Recv)
+                    );
+                }
+            }
+        }
+        assert_eq!(n.dtls_role, DtlsRole::Client, "{name}");
+        if !name.starts_with("aiortc") {
+            assert_eq!(n.bundle.len(), offer.media.len(), "{name}");
+        }
+    }
+}
+
+#[test]
+fn renegotiation_from_the_other_side_keeps_layout_and_dtls_role() {
+    let mut a = session(1);
+    a.add_transceiver(audio(Direction::SendRecv));
+    a.add_data_channel();
+    let mut b = session(2);
+    b.add_transceiver(audio(Direction::SendRecv));
+    let (answer, nb) = b.create_answer(&reparse(&a.create_offer())).unwrap();
+    let na = a.set_remote_answer(&reparse(&answer)).unwrap();
+    assert_eq!(
+        (na.dtls_role, nb.dtls_role),
+        (DtlsRole::Server, DtlsRole::Client)
+    );
+
+    // Now b offers: same mids in the same order, a new video section at the end.
+    b.add_transceiver(video(Direction::SendRecv));
+    let offer = reparse(&b.create_offer());
+    assert_eq!(
+        offer
+            .media
+            .iter()
+            .map(|m| m.mid().unwrap())
+            .collect::<Vec<_>>(),
+        ["0", "1", "2"]
+    );
+    assert_eq!(offer.media[2].media, "video");
+    assert!(
+        offer
+            .media
+            .iter()
+            .all(|m| m.setup() == Some(Setup::ActPass))
+    );
+    // a answers the actpass re-offer keeping its established role (server: passive).
+    let (answer, na) = a.create_answer(&offer).unwrap();
+    assert!(
+        answer
+            .media
+            .iter()
+            .filter(|m| m.port != 0)
+            .all(|m| m.setup() == Some(Setup::Passive))
+    );
+    assert_eq!(na.dtls_role, DtlsRole::Server);
+    let nb = b.set_remote_answer(&reparse(&answer)).unwrap();
+    assert_eq!(nb.dtls_role, DtlsRole::Client);
+    assert_eq!(
+        na.sections[0].transceiver,
+        Some(TransceiverId(0)),
+        "audio keeps its transceiver"
+    );
+    // a has no video to send: it only receives, b only sends.
+    assert_eq!(na.sections[2].direction, Direction::RecvOnly);
+    assert_eq!(nb.sections[2].direction, Direction::SendOnly);
+    assert_eq!(na.sections[1].kind, SectionKind::Data);
+}
+
+#[test]
+fn a_rejected_offer_leaves_the_session_unchanged() {
+    let mut a = session(1);
+    a.add_transceiver(audio(Direction::SendRecv));
+    let mut b = session(2);
+    let (answer, _) = b.create_answer(&reparse(&a.create_offer())).unwrap();
+    a.set_remote_answer(&reparse(&answer)).unwrap();
+    let (ice, mids) = (
+        b.local_ice().clone(),
+        b.mids().iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+    );
+
+    // An ICE restart re-offer with a new video section but without a fingerprint on it.
+    a.restart_ice();
+    a.add_transceiver(video(Direction::SendRecv));
+    let offer = a.create_offer().to_sdp_string();
+    let broken = offer.replacen("a=fingerprint", "a=x-fingerprint", 2);
+    let err = b
+        .create_answer(&SessionDescription::parse(&broken).unwrap())
+        .unwrap_err();
+    assert!(
+        matches!(err, NegotiationError::MissingFingerprint(_)),
+        "{err}"
+    );
+    assert_eq!(b.local_ice(), &ice, "no new credentials");
+    assert_eq!(b.mids(), mids, "no new sections");
+    assert!(
+        b.transceiver(TransceiverId(1)).is_none(),
+        "no transceiver created for the video"
+    );
+    // The same offer, intact, is then answered normally.
+    let (answer, n) = b
+        .create_answer(&SessionDescription::parse(&offer).unwrap())
+        .unwrap();
+    assert!(n.ice_restart);
+    assert_eq!(answer.media.len(), 2);
+}
