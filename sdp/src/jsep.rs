@@ -15,6 +15,34 @@
 //! default, or `passive`); `sctp-port` and `max-message-size`; RID-based simulcast; subsequent offers
 //! with tracks added and removed, rejected m-sections recycled, ICE restart with new credentials and
 //! stable mids.
+//!
+//! ```
+//! use sansrtc_sdp::jsep::{Codec, DtlsRole, JsepConfig, JsepSession, MediaKind, Transceiver};
+//! use sansrtc_sdp::{Direction, SessionDescription};
+//!
+//! // Any byte source will do here; a peer connection passes a cryptographic one.
+//! let rng = |seed: u8| {
+//!     let mut n = seed;
+//!     Box::new(move |buf: &mut [u8]| buf.iter_mut().for_each(|b| { n = n.wrapping_mul(167).wrapping_add(13); *b = n; }))
+//! };
+//! let opus = || vec![Codec::new(111, "opus", 48000, Some(2))];
+//!
+//! let mut alice = JsepSession::new(JsepConfig::default(), rng(1));
+//! alice.add_transceiver(Transceiver::new(MediaKind::Audio, Direction::SendRecv, opus()));
+//! alice.add_data_channel();
+//! let offer = alice.create_offer().to_sdp_string();
+//!
+//! let mut bob = JsepSession::new(JsepConfig::default(), rng(2));
+//! bob.add_transceiver(Transceiver::new(MediaKind::Audio, Direction::RecvOnly, opus()));
+//! let (answer, bob_view) = bob.create_answer(&SessionDescription::parse(&offer)?)?;
+//! let alice_view = alice.set_remote_answer(&SessionDescription::parse(&answer.to_sdp_string())?)?;
+//!
+//! assert_eq!(alice_view.bundle, ["0", "1"]);
+//! assert_eq!(alice_view.sections[0].direction, Direction::SendOnly);
+//! assert_eq!(bob_view.sections[0].direction, Direction::RecvOnly);
+//! assert_eq!((alice_view.dtls_role, bob_view.dtls_role), (DtlsRole::Server, DtlsRole::Client));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use thiserror::Error;
 
