@@ -16,7 +16,9 @@ pub struct Certificate {
 
 impl std::fmt::Debug for Certificate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Certificate").field("fingerprint", &self.fingerprint(HashAlgorithm::Sha256)).finish()
+        f.debug_struct("Certificate")
+            .field("fingerprint", &self.fingerprint(HashAlgorithm::Sha256))
+            .finish()
     }
 }
 
@@ -25,9 +27,11 @@ impl Certificate {
     pub fn generate() -> Result<Self, DtlsError> {
         let key_pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
             .map_err(|_| DtlsError::Crypto("key generation"))?;
-        let params =
-            rcgen::CertificateParams::new(vec!["sansrtc".to_string()]).map_err(|_| DtlsError::Crypto("cert params"))?;
-        let cert = params.self_signed(&key_pair).map_err(|_| DtlsError::Crypto("self-signing"))?;
+        let params = rcgen::CertificateParams::new(vec!["sansrtc".to_string()])
+            .map_err(|_| DtlsError::Crypto("cert params"))?;
+        let cert = params
+            .self_signed(&key_pair)
+            .map_err(|_| DtlsError::Crypto("self-signing"))?;
         Self::from_der(cert.der().to_vec(), key_pair.serialize_der())
     }
 
@@ -36,7 +40,11 @@ impl Certificate {
         let rng = ring::rand::SystemRandom::new();
         let key = EcdsaKeyPair::from_pkcs8(&s::ECDSA_P256_SHA256_ASN1_SIGNING, &key_pkcs8, &rng)
             .map_err(|_| DtlsError::Crypto("PKCS#8 ECDSA P-256 key"))?;
-        Ok(Self { der, key_pkcs8, key })
+        Ok(Self {
+            der,
+            key_pkcs8,
+            key,
+        })
     }
 
     /// The certificate DER.
@@ -67,7 +75,10 @@ impl Certificate {
     /// Signs `msg` with ECDSA P-256 / SHA-256 (ASN.1 DER signature).
     pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, DtlsError> {
         let rng = ring::rand::SystemRandom::new();
-        let s = self.key.sign(&rng, msg).map_err(|_| DtlsError::Crypto("signing"))?;
+        let s = self
+            .key
+            .sign(&rng, msg)
+            .map_err(|_| DtlsError::Crypto("signing"))?;
         Ok(s.as_ref().to_vec())
     }
 
@@ -146,16 +157,29 @@ pub struct Fingerprint {
 impl Fingerprint {
     /// The fingerprint of `der` with `algorithm`.
     pub fn of(algorithm: HashAlgorithm, der: &[u8]) -> Self {
-        Self { algorithm, value: ring::digest::digest(algorithm.ring(), der).as_ref().to_vec() }
+        Self {
+            algorithm,
+            value: ring::digest::digest(algorithm.ring(), der)
+                .as_ref()
+                .to_vec(),
+        }
     }
 
     /// Parses the SDP form `sha-256 AB:CD:...` (hash name case-insensitive).
     pub fn parse(s: &str) -> Result<Self, DtlsError> {
-        let (name, hex) = s.trim().split_once(' ').ok_or(DtlsError::Invalid("fingerprint"))?;
-        let algorithm = [HashAlgorithm::Sha1, HashAlgorithm::Sha256, HashAlgorithm::Sha384, HashAlgorithm::Sha512]
-            .into_iter()
-            .find(|a| a.name().eq_ignore_ascii_case(name))
-            .ok_or(DtlsError::Invalid("fingerprint hash"))?;
+        let (name, hex) = s
+            .trim()
+            .split_once(' ')
+            .ok_or(DtlsError::Invalid("fingerprint"))?;
+        let algorithm = [
+            HashAlgorithm::Sha1,
+            HashAlgorithm::Sha256,
+            HashAlgorithm::Sha384,
+            HashAlgorithm::Sha512,
+        ]
+        .into_iter()
+        .find(|a| a.name().eq_ignore_ascii_case(name))
+        .ok_or(DtlsError::Invalid("fingerprint hash"))?;
         let value = hex
             .trim()
             .split(':')
@@ -201,8 +225,8 @@ pub enum PeerKey {
 impl PeerKey {
     /// Extracts the public key of a DER certificate.
     pub fn from_certificate(der: &[u8]) -> Result<Self, DtlsError> {
-        let (_, cert) =
-            x509_parser::parse_x509_certificate(der).map_err(|_| DtlsError::BadCertificate("unparseable X.509"))?;
+        let (_, cert) = x509_parser::parse_x509_certificate(der)
+            .map_err(|_| DtlsError::BadCertificate("unparseable X.509"))?;
         let spki = cert.public_key();
         let key: &[u8] = spki.subject_public_key.data.as_ref();
         match spki.algorithm.algorithm.to_id_string().as_str() {
@@ -234,7 +258,9 @@ impl PeerKey {
             (Self::Rsa(k), sig::RSA_PSS_RSAE_SHA384) => (&s::RSA_PSS_2048_8192_SHA384, k),
             _ => return Err(DtlsError::BadSignature),
         };
-        s::UnparsedPublicKey::new(alg, key).verify(msg, signature).map_err(|_| DtlsError::BadSignature)
+        s::UnparsedPublicKey::new(alg, key)
+            .verify(msg, signature)
+            .map_err(|_| DtlsError::BadSignature)
     }
 }
 
@@ -248,10 +274,22 @@ mod tests {
         let key = PeerKey::from_certificate(c.der()).unwrap();
         assert_eq!(key, PeerKey::EcdsaP256(c.public_key().to_vec()));
         let s = c.sign(b"message").unwrap();
-        key.verify(sig::ECDSA_SECP256R1_SHA256, b"message", &s).unwrap();
-        assert_eq!(key.verify(sig::ECDSA_SECP256R1_SHA256, b"messagf", &s), Err(DtlsError::BadSignature));
-        assert_eq!(key.verify(sig::RSA_PKCS1_SHA256, b"message", &s), Err(DtlsError::BadSignature));
-        for alg in [HashAlgorithm::Sha1, HashAlgorithm::Sha256, HashAlgorithm::Sha384, HashAlgorithm::Sha512] {
+        key.verify(sig::ECDSA_SECP256R1_SHA256, b"message", &s)
+            .unwrap();
+        assert_eq!(
+            key.verify(sig::ECDSA_SECP256R1_SHA256, b"messagf", &s),
+            Err(DtlsError::BadSignature)
+        );
+        assert_eq!(
+            key.verify(sig::RSA_PKCS1_SHA256, b"message", &s),
+            Err(DtlsError::BadSignature)
+        );
+        for alg in [
+            HashAlgorithm::Sha1,
+            HashAlgorithm::Sha256,
+            HashAlgorithm::Sha384,
+            HashAlgorithm::Sha512,
+        ] {
             let fp = c.fingerprint(alg);
             let parsed = Fingerprint::parse(&fp.to_string()).unwrap();
             assert_eq!(parsed, fp);

@@ -76,7 +76,9 @@ impl CipherSuite {
     pub fn is_ecdsa(self) -> bool {
         matches!(
             self,
-            Self::EcdheEcdsaAes128GcmSha256 | Self::EcdheEcdsaAes256GcmSha384 | Self::EcdheEcdsaChacha20Poly1305Sha256
+            Self::EcdheEcdsaAes128GcmSha256
+                | Self::EcdheEcdsaAes256GcmSha384
+                | Self::EcdheEcdsaChacha20Poly1305Sha256
         )
     }
     /// The bulk cipher.
@@ -158,8 +160,12 @@ pub enum SrtpProfile {
 
 impl SrtpProfile {
     /// Every profile, in our order of preference.
-    pub const ALL: [SrtpProfile; 4] =
-        [Self::AeadAes128Gcm, Self::Aes128CmHmacSha1_80, Self::AeadAes256Gcm, Self::Aes128CmHmacSha1_32];
+    pub const ALL: [SrtpProfile; 4] = [
+        Self::AeadAes128Gcm,
+        Self::Aes128CmHmacSha1_80,
+        Self::AeadAes256Gcm,
+        Self::Aes128CmHmacSha1_32,
+    ];
     /// The IANA value.
     pub fn id(self) -> u16 {
         match self {
@@ -206,7 +212,12 @@ pub struct KeyBlock {
 }
 
 /// Derives the key block (RFC 5246 6.3): PRF(master, "key expansion", server_random + client_random).
-pub fn key_block(suite: CipherSuite, master: &[u8], client_random: &[u8; 32], server_random: &[u8; 32]) -> KeyBlock {
+pub fn key_block(
+    suite: CipherSuite,
+    master: &[u8],
+    client_random: &[u8; 32],
+    server_random: &[u8; 32],
+) -> KeyBlock {
     let (key_len, iv_len) = match suite.bulk() {
         Bulk::Aes128Gcm => (16, 4),
         Bulk::Aes256Gcm => (32, 4),
@@ -220,7 +231,12 @@ pub fn key_block(suite: CipherSuite, master: &[u8], client_random: &[u8; 32], se
     let (ck, rest) = out.split_at(key_len);
     let (sk, rest) = rest.split_at(key_len);
     let (civ, siv) = rest.split_at(iv_len);
-    KeyBlock { client_key: ck.to_vec(), server_key: sk.to_vec(), client_iv: civ.to_vec(), server_iv: siv.to_vec() }
+    KeyBlock {
+        client_key: ck.to_vec(),
+        server_key: sk.to_vec(),
+        client_iv: civ.to_vec(),
+        server_iv: siv.to_vec(),
+    }
 }
 
 /// The explicit nonce length of GCM records.
@@ -237,7 +253,9 @@ pub struct RecordCipher {
 
 impl std::fmt::Debug for RecordCipher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RecordCipher").field("explicit_nonce", &self.explicit_nonce).finish_non_exhaustive()
+        f.debug_struct("RecordCipher")
+            .field("explicit_nonce", &self.explicit_nonce)
+            .finish_non_exhaustive()
     }
 }
 
@@ -256,12 +274,20 @@ impl RecordCipher {
             return Err(DtlsError::Crypto("IV length"));
         }
         fixed[..iv.len()].copy_from_slice(iv);
-        Ok(Self { key: LessSafeKey::new(key), iv: fixed, explicit_nonce })
+        Ok(Self {
+            key: LessSafeKey::new(key),
+            iv: fixed,
+            explicit_nonce,
+        })
     }
 
     /// Bytes a protected record adds to its plaintext.
     pub fn overhead(&self) -> usize {
-        TAG + if self.explicit_nonce { EXPLICIT_NONCE } else { 0 }
+        TAG + if self.explicit_nonce {
+            EXPLICIT_NONCE
+        } else {
+            0
+        }
     }
 
     fn nonce(&self, seq64: u64) -> Nonce {
@@ -306,7 +332,11 @@ impl RecordCipher {
     }
 
     /// Opens a protected fragment in place; returns the plaintext slice.
-    pub fn open<'b>(&self, header: &RecordHeader, fragment: &'b mut [u8]) -> Result<&'b mut [u8], DtlsError> {
+    pub fn open<'b>(
+        &self,
+        header: &RecordHeader,
+        fragment: &'b mut [u8],
+    ) -> Result<&'b mut [u8], DtlsError> {
         if fragment.len() < self.overhead() {
             return Err(DtlsError::BadRecordMac);
         }
@@ -331,7 +361,10 @@ mod tests {
     use crate::record::{ContentType, DTLS_1_2, parse_datagram};
 
     fn hex(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     /// The widely published TLS 1.2 PRF-SHA256 test vector (from the IETF TLS mailing list).
@@ -353,9 +386,18 @@ mod tests {
     fn seal_open_every_bulk_and_tamper() {
         for bulk in [Bulk::Aes128Gcm, Bulk::Aes256Gcm, Bulk::Chacha20Poly1305] {
             let key_len = if bulk == Bulk::Aes128Gcm { 16 } else { 32 };
-            let iv_len = if bulk == Bulk::Chacha20Poly1305 { 12 } else { 4 };
+            let iv_len = if bulk == Bulk::Chacha20Poly1305 {
+                12
+            } else {
+                4
+            };
             let c = RecordCipher::new(bulk, &vec![7; key_len], &vec![3; iv_len]).unwrap();
-            let h = RecordHeader { content_type: ContentType::ApplicationData, version: DTLS_1_2, epoch: 1, sequence: 42 };
+            let h = RecordHeader {
+                content_type: ContentType::ApplicationData,
+                version: DTLS_1_2,
+                epoch: 1,
+                sequence: 42,
+            };
             let mut out = Vec::new();
             c.seal(&h, b"hello dtls", &mut out);
             let rec = parse_datagram(&out).next().unwrap().unwrap();
@@ -368,7 +410,10 @@ mod tests {
             assert_eq!(c.open(&h, &mut bad), Err(DtlsError::BadRecordMac));
             let other = RecordHeader { sequence: 43, ..h };
             let mut frag = rec.fragment.to_vec();
-            assert!(c.open(&other, &mut frag).is_err(), "the sequence number is authenticated");
+            assert!(
+                c.open(&other, &mut frag).is_err(),
+                "the sequence number is authenticated"
+            );
         }
     }
 }

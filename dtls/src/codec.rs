@@ -20,7 +20,10 @@ impl<'a> Reader<'a> {
     /// Takes the next `n` bytes.
     pub fn take(&mut self, n: usize) -> Result<&'a [u8], DtlsError> {
         if self.buf.len() < n {
-            return Err(DtlsError::Truncated { needed: n, available: self.buf.len() });
+            return Err(DtlsError::Truncated {
+                needed: n,
+                available: self.buf.len(),
+            });
         }
         let (head, tail) = self.buf.split_at(n);
         self.buf = tail;
@@ -47,7 +50,9 @@ impl<'a> Reader<'a> {
     /// A big-endian u48.
     pub fn u48(&mut self) -> Result<u64, DtlsError> {
         let b = self.take(6)?;
-        Ok(u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]]))
+        Ok(u64::from_be_bytes([
+            0, 0, b[0], b[1], b[2], b[3], b[4], b[5],
+        ]))
     }
     /// A vector with a one-byte length prefix.
     pub fn vec8(&mut self) -> Result<&'a [u8], DtlsError> {
@@ -66,7 +71,11 @@ impl<'a> Reader<'a> {
     }
     /// Fails if bytes remain.
     pub fn finish(&self) -> Result<(), DtlsError> {
-        if self.buf.is_empty() { Ok(()) } else { Err(DtlsError::TrailingBytes(self.buf.len())) }
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(DtlsError::TrailingBytes(self.buf.len()))
+        }
     }
 }
 
@@ -111,7 +120,10 @@ pub fn u16_list(bytes: &[u8]) -> Result<Vec<u16>, DtlsError> {
     if bytes.len() % 2 != 0 {
         return Err(DtlsError::Invalid("odd-length u16 list"));
     }
-    Ok(bytes.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect())
+    Ok(bytes
+        .chunks_exact(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .collect())
 }
 
 /// Compares two secrets without an early exit on the first differing byte.

@@ -20,8 +20,9 @@ use crate::codec::Reader;
 use crate::error::{Alert, AlertDescription, DtlsError};
 use crate::fragment::{self, HandshakeHeader, Inserted, Reassembler};
 use crate::message::{
-    CertificateMsg, CertificateRequest, CertificateVerify, ClientHello, ClientKeyExchange, Extensions,
-    HelloVerifyRequest, ServerHello, ServerKeyExchange, Signature, group, msg_type, sig,
+    CertificateMsg, CertificateRequest, CertificateVerify, ClientHello, ClientKeyExchange,
+    Extensions, HelloVerifyRequest, ServerHello, ServerKeyExchange, Signature, group, msg_type,
+    sig,
 };
 use crate::record::{self, ContentType, DTLS_1_0, DTLS_1_2, RecordHeader, ReplayWindow};
 use crate::rng::Rng;
@@ -198,7 +199,10 @@ pub struct Endpoint {
 
 impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Endpoint").field("role", &self.role).field("state", &self.state).finish_non_exhaustive()
+        f.debug_struct("Endpoint")
+            .field("role", &self.role)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
     }
 }
 
@@ -222,7 +226,11 @@ impl Endpoint {
         let retransmit_interval = config.initial_retransmit;
         Self {
             role,
-            state: if role == Role::Client { State::ClientIdle } else { State::ServerWaitHello },
+            state: if role == Role::Client {
+                State::ClientIdle
+            } else {
+                State::ServerWaitHello
+            },
             config,
             rng,
             hs: Handshake::default(),
@@ -356,7 +364,10 @@ impl Endpoint {
         if self.is_closed() {
             return;
         }
-        self.send_alert(Alert { level: 1, description: AlertDescription::CLOSE_NOTIFY });
+        self.send_alert(Alert {
+            level: 1,
+            description: AlertDescription::CLOSE_NOTIFY,
+        });
         self.state = State::Closed;
         self.retransmit_at = None;
     }
@@ -372,7 +383,13 @@ impl Endpoint {
         seed[..32].copy_from_slice(&self.hs.client_random);
         seed[32..].copy_from_slice(&self.hs.server_random);
         let mut out = vec![0u8; len];
-        prf(suite.hash(), &self.hs.master, label.as_bytes(), &seed, &mut out);
+        prf(
+            suite.hash(),
+            &self.hs.master,
+            label.as_bytes(),
+            &seed,
+            &mut out,
+        );
         Ok(out)
     }
 
@@ -381,7 +398,10 @@ impl Endpoint {
     pub fn srtp_keying_material(&self) -> Res<(SrtpProfile, Vec<u8>)> {
         let profile = self.hs.srtp.ok_or(DtlsError::NoCommon("SRTP profile"))?;
         let (k, s) = profile.key_salt_len();
-        Ok((profile, self.export_keying_material("EXTRACTOR-dtls_srtp", 2 * (k + s))?))
+        Ok((
+            profile,
+            self.export_keying_material("EXTRACTOR-dtls_srtp", 2 * (k + s))?,
+        ))
     }
 
     // ----- records -----
@@ -453,7 +473,10 @@ impl Endpoint {
             self.stats.dropped += 1;
             return Ok(());
         }
-        let alert = Alert { level: body[0], description: AlertDescription(body[1]) };
+        let alert = Alert {
+            level: body[0],
+            description: AlertDescription(body[1]),
+        };
         self.push_event(Event::AlertReceived(alert));
         if alert.description == AlertDescription::CLOSE_NOTIFY {
             if self.state == State::Connected {
@@ -470,7 +493,12 @@ impl Endpoint {
         Ok(())
     }
 
-    fn handle_handshake_record(&mut self, now: Instant, header: &RecordHeader, mut data: &[u8]) -> Res {
+    fn handle_handshake_record(
+        &mut self,
+        now: Instant,
+        header: &RecordHeader,
+        mut data: &[u8],
+    ) -> Res {
         let mut peer_resent = false;
         while !data.is_empty() {
             let mut r = Reader::new(data);
@@ -505,7 +533,12 @@ impl Endpoint {
 
     fn seal(&mut self, epoch: u16, content_type: ContentType, payload: &[u8]) -> Vec<u8> {
         let e = epoch as usize;
-        let header = RecordHeader { content_type, version: DTLS_1_2, epoch, sequence: self.write_seq[e] };
+        let header = RecordHeader {
+            content_type,
+            version: DTLS_1_2,
+            epoch,
+            sequence: self.write_seq[e],
+        };
         self.write_seq[e] += 1;
         let mut out = Vec::with_capacity(payload.len() + 64);
         match (&self.write_cipher, epoch) {
@@ -519,7 +552,11 @@ impl Endpoint {
     }
 
     fn send_alert(&mut self, alert: Alert) {
-        let rec = self.seal(self.write_epoch, ContentType::Alert, &[alert.level, alert.description.0]);
+        let rec = self.seal(
+            self.write_epoch,
+            ContentType::Alert,
+            &[alert.level, alert.description.0],
+        );
         self.transmits.push_back(rec);
     }
 
@@ -556,7 +593,10 @@ impl Endpoint {
     }
 
     fn transmit_flight(&mut self) {
-        let mtu = self.config.mtu.max(record::HEADER_LEN + fragment::HEADER_LEN + 64);
+        let mtu = self
+            .config
+            .mtu
+            .max(record::HEADER_LEN + fragment::HEADER_LEN + 64);
         let items = std::mem::take(&mut self.flight);
         let mut datagram = Vec::new();
         for item in &items {
@@ -567,7 +607,11 @@ impl Endpoint {
                         (1, Some(c)) => c.overhead(),
                         _ => 0,
                     };
-                    (*epoch, ContentType::Handshake, fragment::fragments(whole, mtu - record::HEADER_LEN - overhead))
+                    (
+                        *epoch,
+                        ContentType::Handshake,
+                        fragment::fragments(whole, mtu - record::HEADER_LEN - overhead),
+                    )
                 }
             };
             for p in payloads {
@@ -650,8 +694,15 @@ impl Endpoint {
                 self.record_message(ty, seq, body);
                 self.peer_certificate(body)?;
                 let suite = self.hs.suite.expect("suite chosen with ServerHello");
-                if self.hs.peer_key.as_ref().is_some_and(|k| k.is_ecdsa() != suite.is_ecdsa()) {
-                    return Err(DtlsError::BadCertificate("key type does not match the cipher suite"));
+                if self
+                    .hs
+                    .peer_key
+                    .as_ref()
+                    .is_some_and(|k| k.is_ecdsa() != suite.is_ecdsa())
+                {
+                    return Err(DtlsError::BadCertificate(
+                        "key type does not match the cipher suite",
+                    ));
                 }
                 self.state = S::ClientWaitKeyExchange;
             }
@@ -663,7 +714,10 @@ impl Endpoint {
             (S::ClientWaitCertReqOrDone, M::CERTIFICATE_REQUEST) => {
                 self.record_message(ty, seq, body);
                 let cr = CertificateRequest::parse(body)?;
-                if !cr.signature_algorithms.contains(&self.config.certificate.scheme()) {
+                if !cr
+                    .signature_algorithms
+                    .contains(&self.config.certificate.scheme())
+                {
                     return Err(DtlsError::NoCommon("signature scheme for our certificate"));
                 }
                 self.hs.certificate_requested = true;
@@ -693,13 +747,20 @@ impl Endpoint {
                 let cke = ClientKeyExchange::parse(body)?;
                 let pms = self.agree(&cke.public)?;
                 self.derive_keys(&pms)?;
-                self.state =
-                    if self.hs.peer_key.is_some() { S::ServerWaitCertVerify } else { S::ServerWaitFinished };
+                self.state = if self.hs.peer_key.is_some() {
+                    S::ServerWaitCertVerify
+                } else {
+                    S::ServerWaitFinished
+                };
             }
             (S::ServerWaitCertVerify, M::CERTIFICATE_VERIFY) => {
                 let cv = CertificateVerify::parse(body)?;
                 let key = self.hs.peer_key.as_ref().expect("state implies a peer key");
-                key.verify(cv.signature.scheme, &self.hs.transcript, &cv.signature.signature)?;
+                key.verify(
+                    cv.signature.scheme,
+                    &self.hs.transcript,
+                    &cv.signature.signature,
+                )?;
                 self.record_message(ty, seq, body);
                 self.state = S::ServerWaitFinished;
             }
@@ -716,10 +777,17 @@ impl Endpoint {
             }
             (S::Connected, M::CLIENT_HELLO | M::HELLO_REQUEST) => {
                 // RFC 5746 / our policy: no renegotiation.
-                self.send_alert(Alert { level: 1, description: AlertDescription::NO_RENEGOTIATION });
+                self.send_alert(Alert {
+                    level: 1,
+                    description: AlertDescription::NO_RENEGOTIATION,
+                });
             }
             (S::Connected, _) => self.stats.dropped += 1,
-            _ => return Err(DtlsError::UnexpectedMessage("handshake message out of order")),
+            _ => {
+                return Err(DtlsError::UnexpectedMessage(
+                    "handshake message out of order",
+                ));
+            }
         }
         Ok(())
     }
@@ -745,7 +813,9 @@ impl Endpoint {
         self.hs.srtp = match &e.srtp_profiles {
             None => None,
             Some(list) => {
-                let [id] = list[..] else { return Err(DtlsError::Invalid("use_srtp answer")) };
+                let [id] = list[..] else {
+                    return Err(DtlsError::Invalid("use_srtp answer"));
+                };
                 Some(
                     SrtpProfile::from_id(id)
                         .filter(|p| self.config.srtp_profiles.contains(p))
@@ -764,7 +834,11 @@ impl Endpoint {
             return Err(DtlsError::BadCertificate("no certificate"));
         };
         if !self.config.remote_fingerprints.is_empty()
-            && !self.config.remote_fingerprints.iter().any(|f| f.matches(&leaf))
+            && !self
+                .config
+                .remote_fingerprints
+                .iter()
+                .any(|f| f.matches(&leaf))
         {
             return Err(DtlsError::FingerprintMismatch);
         }
@@ -782,7 +856,11 @@ impl Endpoint {
         signed.extend_from_slice(&self.hs.client_random);
         signed.extend_from_slice(&self.hs.server_random);
         signed.extend_from_slice(&ServerKeyExchange::params(ske.group, &ske.public));
-        let key = self.hs.peer_key.as_ref().ok_or(DtlsError::UnexpectedMessage("no certificate"))?;
+        let key = self
+            .hs
+            .peer_key
+            .as_ref()
+            .ok_or(DtlsError::UnexpectedMessage("no certificate"))?;
         key.verify(ske.signature.scheme, &signed, &ske.signature.signature)?;
         self.hs.group = ske.group;
         self.generate_ephemeral()?;
@@ -795,19 +873,31 @@ impl Endpoint {
         let cert = Arc::clone(&self.config.certificate);
         if self.hs.certificate_requested {
             let mut body = Vec::new();
-            CertificateMsg { chain: vec![cert.der().to_vec()] }.write(&mut body);
+            CertificateMsg {
+                chain: vec![cert.der().to_vec()],
+            }
+            .write(&mut body);
             self.add_message(0, msg_type::CERTIFICATE, &body);
         }
         let peer_point = std::mem::take(&mut self.hs.peer_point);
         let pms = self.agree(&peer_point)?;
         let mut body = Vec::new();
-        ClientKeyExchange { public: self.hs.our_point.clone() }.write(&mut body);
+        ClientKeyExchange {
+            public: self.hs.our_point.clone(),
+        }
+        .write(&mut body);
         self.add_message(0, msg_type::CLIENT_KEY_EXCHANGE, &body);
         self.derive_keys(&pms)?;
         if self.hs.certificate_requested {
             let signature = cert.sign(&self.hs.transcript)?;
             let mut body = Vec::new();
-            CertificateVerify { signature: Signature { scheme: cert.scheme(), signature } }.write(&mut body);
+            CertificateVerify {
+                signature: Signature {
+                    scheme: cert.scheme(),
+                    signature,
+                },
+            }
+            .write(&mut body);
             self.add_message(0, msg_type::CERTIFICATE_VERIFY, &body);
         }
         self.flight.push(FlightItem::ChangeCipherSpec);
@@ -845,17 +935,28 @@ impl Endpoint {
     fn generate_ephemeral(&mut self) -> Res {
         let alg = Self::ring_group(self.hs.group).ok_or(DtlsError::Invalid("named group"))?;
         let rng = ring::rand::SystemRandom::new();
-        let key = EphemeralPrivateKey::generate(alg, &rng).map_err(|_| DtlsError::Crypto("ECDHE key"))?;
-        self.hs.our_point = key.compute_public_key().map_err(|_| DtlsError::Crypto("ECDHE key"))?.as_ref().to_vec();
+        let key =
+            EphemeralPrivateKey::generate(alg, &rng).map_err(|_| DtlsError::Crypto("ECDHE key"))?;
+        self.hs.our_point = key
+            .compute_public_key()
+            .map_err(|_| DtlsError::Crypto("ECDHE key"))?
+            .as_ref()
+            .to_vec();
         self.hs.ephemeral = Some(key);
         Ok(())
     }
 
     fn agree(&mut self, peer_point: &[u8]) -> Res<Vec<u8>> {
         let alg = Self::ring_group(self.hs.group).ok_or(DtlsError::Invalid("named group"))?;
-        let key = self.hs.ephemeral.take().ok_or(DtlsError::UnexpectedMessage("key exchange"))?;
-        agreement::agree_ephemeral(key, &UnparsedPublicKey::new(alg, peer_point), |s| s.to_vec())
-            .map_err(|_| DtlsError::Invalid("ECDHE public key"))
+        let key = self
+            .hs
+            .ephemeral
+            .take()
+            .ok_or(DtlsError::UnexpectedMessage("key exchange"))?;
+        agreement::agree_ephemeral(key, &UnparsedPublicKey::new(alg, peer_point), |s| {
+            s.to_vec()
+        })
+        .map_err(|_| DtlsError::Invalid("ECDHE public key"))
     }
 
     /// Master secret with EMS (RFC 7627: the session hash covers the transcript through
@@ -865,9 +966,20 @@ impl Endpoint {
         let hash = suite.hash();
         let session_hash = hash.digest(&self.hs.transcript);
         let mut master = vec![0u8; 48];
-        prf(hash, pms, b"extended master secret", &session_hash, &mut master);
+        prf(
+            hash,
+            pms,
+            b"extended master secret",
+            &session_hash,
+            &mut master,
+        );
         self.hs.master = master;
-        let kb = key_block(suite, &self.hs.master, &self.hs.client_random, &self.hs.server_random);
+        let kb = key_block(
+            suite,
+            &self.hs.master,
+            &self.hs.client_random,
+            &self.hs.server_random,
+        );
         let client = RecordCipher::new(suite.bulk(), &kb.client_key, &kb.client_iv)?;
         let server = RecordCipher::new(suite.bulk(), &kb.server_key, &kb.server_iv)?;
         let (write, read) = match self.role {
@@ -882,13 +994,23 @@ impl Endpoint {
     fn finished_data(&self, label: &[u8]) -> Vec<u8> {
         let hash = self.hs.suite.expect("negotiated").hash();
         let mut out = vec![0u8; 12];
-        prf(hash, &self.hs.master, label, &hash.digest(&self.hs.transcript), &mut out);
+        prf(
+            hash,
+            &self.hs.master,
+            label,
+            &hash.digest(&self.hs.transcript),
+            &mut out,
+        );
         out
     }
 
     fn check_finished(&self, label: &[u8], body: &[u8]) -> Res {
         let expected = self.finished_data(label);
-        if crate::codec::ct_eq(&expected, body) { Ok(()) } else { Err(DtlsError::BadFinished) }
+        if crate::codec::ct_eq(&expected, body) {
+            Ok(())
+        } else {
+            Err(DtlsError::BadFinished)
+        }
     }
 
     // ----- server -----
@@ -913,7 +1035,10 @@ impl Endpoint {
         h: &HandshakeHeader,
         body: &[u8],
     ) -> Res {
-        if h.msg_type != msg_type::CLIENT_HELLO || h.fragment_offset != 0 || h.fragment_length != h.length {
+        if h.msg_type != msg_type::CLIENT_HELLO
+            || h.fragment_offset != 0
+            || h.fragment_length != h.length
+        {
             self.stats.dropped += 1;
             return Ok(());
         }
@@ -928,9 +1053,18 @@ impl Endpoint {
         let cookie = self.cookie_for(&ch);
         if ch.cookie.is_empty() || !crate::codec::ct_eq(&cookie, &ch.cookie) {
             let mut hvr = Vec::new();
-            HelloVerifyRequest { version: DTLS_1_0, cookie }.write(&mut hvr);
-            let whole = fragment::whole_message(msg_type::HELLO_VERIFY_REQUEST, h.message_seq, &hvr);
-            let header = RecordHeader { sequence: record.sequence, epoch: 0, ..*record };
+            HelloVerifyRequest {
+                version: DTLS_1_0,
+                cookie,
+            }
+            .write(&mut hvr);
+            let whole =
+                fragment::whole_message(msg_type::HELLO_VERIFY_REQUEST, h.message_seq, &hvr);
+            let header = RecordHeader {
+                sequence: record.sequence,
+                epoch: 0,
+                ..*record
+            };
             let mut out = Vec::new();
             header.write(whole.len(), &mut out);
             out.extend_from_slice(&whole);
@@ -956,16 +1090,27 @@ impl Endpoint {
         if e.renegotiation_info.as_ref().is_some_and(|r| !r.is_empty()) {
             return Err(DtlsError::Invalid("renegotiation_info"));
         }
-        if e.signature_algorithms.as_ref().is_some_and(|l| !l.contains(&cert.scheme())) {
+        if e.signature_algorithms
+            .as_ref()
+            .is_some_and(|l| !l.contains(&cert.scheme()))
+        {
             return Err(DtlsError::NoCommon("signature scheme"));
         }
-        let groups = e.supported_groups.clone().unwrap_or_else(|| vec![group::SECP256R1]);
+        let groups = e
+            .supported_groups
+            .clone()
+            .unwrap_or_else(|| vec![group::SECP256R1]);
         self.hs.group = [group::X25519, group::SECP256R1, group::SECP384R1]
             .into_iter()
             .find(|g| groups.contains(g))
             .ok_or(DtlsError::NoCommon("named group"))?;
         let offered_srtp = e.srtp_profiles.clone().unwrap_or_default();
-        self.hs.srtp = self.config.srtp_profiles.iter().copied().find(|p| offered_srtp.contains(&p.id()));
+        self.hs.srtp = self
+            .config
+            .srtp_profiles
+            .iter()
+            .copied()
+            .find(|p| offered_srtp.contains(&p.id()));
         let secure_reneg = e.renegotiation_info.is_some() || ch.cipher_suites.contains(&0x00FF);
 
         self.hs.suite = Some(suite);
@@ -998,7 +1143,10 @@ impl Endpoint {
         self.add_message(0, msg_type::SERVER_HELLO, &body);
 
         let mut body = Vec::new();
-        CertificateMsg { chain: vec![cert.der().to_vec()] }.write(&mut body);
+        CertificateMsg {
+            chain: vec![cert.der().to_vec()],
+        }
+        .write(&mut body);
         self.add_message(0, msg_type::CERTIFICATE, &body);
 
         self.generate_ephemeral()?;
@@ -1007,15 +1155,26 @@ impl Endpoint {
         signed.extend_from_slice(&self.hs.client_random);
         signed.extend_from_slice(&self.hs.server_random);
         signed.extend_from_slice(&params);
-        let signature = Signature { scheme: cert.scheme(), signature: cert.sign(&signed)? };
+        let signature = Signature {
+            scheme: cert.scheme(),
+            signature: cert.sign(&signed)?,
+        };
         let mut body = Vec::new();
-        ServerKeyExchange { group: self.hs.group, public: self.hs.our_point.clone(), signature }.write(&mut body);
+        ServerKeyExchange {
+            group: self.hs.group,
+            public: self.hs.our_point.clone(),
+            signature,
+        }
+        .write(&mut body);
         self.add_message(0, msg_type::SERVER_KEY_EXCHANGE, &body);
 
         if self.config.require_client_certificate {
             let mut body = Vec::new();
-            CertificateRequest { certificate_types: vec![64, 1], signature_algorithms: sig::VERIFY.to_vec() }
-                .write(&mut body);
+            CertificateRequest {
+                certificate_types: vec![64, 1],
+                signature_algorithms: sig::VERIFY.to_vec(),
+            }
+            .write(&mut body);
             self.add_message(0, msg_type::CERTIFICATE_REQUEST, &body);
         }
         self.add_message(0, msg_type::SERVER_HELLO_DONE, &[]);

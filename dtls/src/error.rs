@@ -45,7 +45,10 @@ pub struct Alert {
 impl Alert {
     /// A fatal alert with this description.
     pub fn fatal(description: AlertDescription) -> Self {
-        Self { level: 2, description }
+        Self {
+            level: 2,
+            description,
+        }
     }
     /// Whether this alert is fatal (or close_notify, which also ends the connection).
     pub fn ends_connection(&self) -> bool {

@@ -34,7 +34,16 @@ impl HandshakeHeader {
             return Err(DtlsError::Invalid("fragment beyond message length"));
         }
         let body = r.take(fragment_length as usize)?;
-        Ok((Self { msg_type, length, message_seq, fragment_offset, fragment_length }, body))
+        Ok((
+            Self {
+                msg_type,
+                length,
+                message_seq,
+                fragment_offset,
+                fragment_length,
+            },
+            body,
+        ))
     }
     /// Appends the header.
     pub fn write(&self, out: &mut Vec<u8>) {
@@ -77,8 +86,12 @@ pub fn fragments(whole: &[u8], max_len: usize) -> Vec<Vec<u8>> {
         .enumerate()
         .map(|(i, piece)| {
             let mut out = Vec::with_capacity(HEADER_LEN + piece.len());
-            HandshakeHeader { fragment_offset: (i * chunk) as u32, fragment_length: piece.len() as u32, ..h }
-                .write(&mut out);
+            HandshakeHeader {
+                fragment_offset: (i * chunk) as u32,
+                fragment_length: piece.len() as u32,
+                ..h
+            }
+            .write(&mut out);
             out.extend_from_slice(piece);
             out
         })
@@ -139,7 +152,13 @@ impl Reassembler {
     /// A reassembler expecting `next_seq` first, holding messages up to `max_message` bytes and
     /// `max_total` bytes in all.
     pub fn new(next_seq: u16, max_message: usize, max_total: usize) -> Self {
-        Self { next_seq, partials: Vec::new(), max_message, max_total, max_ahead: 8 }
+        Self {
+            next_seq,
+            partials: Vec::new(),
+            max_message,
+            max_total,
+            max_ahead: 8,
+        }
     }
 
     /// The next message_seq to be delivered.
@@ -161,7 +180,11 @@ impl Reassembler {
         if h.message_seq - self.next_seq >= self.max_ahead || h.length as usize > self.max_message {
             return Inserted::Dropped;
         }
-        if let Some(p) = self.partials.iter_mut().find(|p| p.message_seq == h.message_seq) {
+        if let Some(p) = self
+            .partials
+            .iter_mut()
+            .find(|p| p.message_seq == h.message_seq)
+        {
             if p.msg_type != h.msg_type || p.body.len() != h.length as usize {
                 return Inserted::Dropped;
             }
@@ -185,7 +208,10 @@ impl Reassembler {
 
     /// The next complete message in order: (msg_type, message_seq, body).
     pub fn pop(&mut self) -> Option<(u8, u16, Vec<u8>)> {
-        let i = self.partials.iter().position(|p| p.message_seq == self.next_seq && p.complete())?;
+        let i = self
+            .partials
+            .iter()
+            .position(|p| p.message_seq == self.next_seq && p.complete())?;
         let p = self.partials.swap_remove(i);
         self.next_seq = self.next_seq.wrapping_add(1);
         Some((p.msg_type, p.message_seq, p.body))
@@ -229,15 +255,31 @@ mod tests {
         let mut r = Reassembler::new(0, 100, 150);
         let big = whole_message(1, 0, &[0; 101]);
         assert_eq!(feed(&mut r, &big), Inserted::Dropped);
-        assert_eq!(feed(&mut r, &whole_message(1, 20, &[0; 10])), Inserted::Dropped);
-        assert_eq!(feed(&mut r, &fragments(&whole_message(1, 1, &[0; 100]), 50)[0]), Inserted::Buffered);
-        assert_eq!(feed(&mut r, &fragments(&whole_message(1, 2, &[0; 100]), 50)[0]), Inserted::Dropped);
+        assert_eq!(
+            feed(&mut r, &whole_message(1, 20, &[0; 10])),
+            Inserted::Dropped
+        );
+        assert_eq!(
+            feed(&mut r, &fragments(&whole_message(1, 1, &[0; 100]), 50)[0]),
+            Inserted::Buffered
+        );
+        assert_eq!(
+            feed(&mut r, &fragments(&whole_message(1, 2, &[0; 100]), 50)[0]),
+            Inserted::Dropped
+        );
     }
 
     #[test]
     fn fragment_beyond_length_is_an_error() {
         let mut b = Vec::new();
-        HandshakeHeader { msg_type: 1, length: 4, message_seq: 0, fragment_offset: 3, fragment_length: 2 }.write(&mut b);
+        HandshakeHeader {
+            msg_type: 1,
+            length: 4,
+            message_seq: 0,
+            fragment_offset: 3,
+            fragment_length: 2,
+        }
+        .write(&mut b);
         b.extend_from_slice(&[0, 0]);
         assert!(HandshakeHeader::parse(&mut Reader::new(&b)).is_err());
     }

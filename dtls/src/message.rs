@@ -223,7 +223,11 @@ impl ClientHello {
         }
         let cipher_suites = u16_list(r.vec16()?)?;
         let compression_methods = r.vec8()?.to_vec();
-        let extensions = if r.remaining() > 0 { Extensions::parse(r.vec16()?)? } else { Extensions::default() };
+        let extensions = if r.remaining() > 0 {
+            Extensions::parse(r.vec16()?)?
+        } else {
+            Extensions::default()
+        };
         r.finish()?;
         Ok(Self {
             version,
@@ -298,9 +302,20 @@ impl ServerHello {
         let session_id = r.vec8()?.to_vec();
         let cipher_suite = r.u16()?;
         let compression_method = r.u8()?;
-        let extensions = if r.remaining() > 0 { Extensions::parse(r.vec16()?)? } else { Extensions::default() };
+        let extensions = if r.remaining() > 0 {
+            Extensions::parse(r.vec16()?)?
+        } else {
+            Extensions::default()
+        };
         r.finish()?;
-        Ok(Self { version, random, session_id, cipher_suite, compression_method, extensions })
+        Ok(Self {
+            version,
+            random,
+            session_id,
+            cipher_suite,
+            compression_method,
+            extensions,
+        })
     }
     /// Appends the body.
     pub fn write(&self, out: &mut Vec<u8>) {
@@ -386,7 +401,11 @@ impl ServerKeyExchange {
         let public = r.vec8()?.to_vec();
         let signature = Signature::parse(&mut r)?;
         r.finish()?;
-        Ok(Self { group, public, signature })
+        Ok(Self {
+            group,
+            public,
+            signature,
+        })
     }
     /// The signed ServerECDHParams bytes.
     pub fn params(group: u16, public: &[u8]) -> Vec<u8> {
@@ -419,7 +438,10 @@ impl CertificateRequest {
         let signature_algorithms = u16_list(r.vec16()?)?;
         let _authorities = r.vec16()?;
         r.finish()?;
-        Ok(Self { certificate_types, signature_algorithms })
+        Ok(Self {
+            certificate_types,
+            signature_algorithms,
+        })
     }
     /// Appends the body.
     pub fn write(&self, out: &mut Vec<u8>) {
@@ -502,12 +524,19 @@ mod tests {
         ch.write(&mut b);
         assert_eq!(ClientHello::parse(&b).unwrap(), ch);
         let mut bare = Vec::new();
-        ClientHello { extensions: Extensions::default(), ..ch.clone() }.write(&mut bare);
+        ClientHello {
+            extensions: Extensions::default(),
+            ..ch.clone()
+        }
+        .write(&mut bare);
         for n in 0..b.len() {
             if n == bare.len() {
                 continue; // the extensions block is optional
             }
-            assert!(ClientHello::parse(&b[..n]).is_err(), "prefix {n} must not parse");
+            assert!(
+                ClientHello::parse(&b[..n]).is_err(),
+                "prefix {n} must not parse"
+            );
         }
     }
 
@@ -527,16 +556,24 @@ mod tests {
         let ske = ServerKeyExchange {
             group: 29,
             public: vec![4; 32],
-            signature: Signature { scheme: 0x0403, signature: vec![1; 70] },
+            signature: Signature {
+                scheme: 0x0403,
+                signature: vec![1; 70],
+            },
         };
         let mut b = Vec::new();
         ske.write(&mut b);
         assert_eq!(ServerKeyExchange::parse(&b).unwrap(), ske);
-        let cr = CertificateRequest { certificate_types: vec![64, 1], signature_algorithms: vec![0x0403] };
+        let cr = CertificateRequest {
+            certificate_types: vec![64, 1],
+            signature_algorithms: vec![0x0403],
+        };
         let mut b = Vec::new();
         cr.write(&mut b);
         assert_eq!(CertificateRequest::parse(&b).unwrap(), cr);
-        let c = CertificateMsg { chain: vec![vec![1, 2], vec![3]] };
+        let c = CertificateMsg {
+            chain: vec![vec![1, 2], vec![3]],
+        };
         let mut b = Vec::new();
         c.write(&mut b);
         assert_eq!(CertificateMsg::parse(&b).unwrap(), c);
@@ -545,6 +582,9 @@ mod tests {
     #[test]
     fn duplicate_extension_rejected() {
         let bytes = [0, 23, 0, 0, 0, 23, 0, 0];
-        assert_eq!(Extensions::parse(&bytes), Err(DtlsError::Invalid("duplicate extension")));
+        assert_eq!(
+            Extensions::parse(&bytes),
+            Err(DtlsError::Invalid("duplicate extension"))
+        );
     }
 }

@@ -110,7 +110,15 @@ fn parse_one<'a>(r: &mut Reader<'a>) -> Result<Record<'a>, DtlsError> {
     let epoch = r.u16()?;
     let sequence = r.u48()?;
     let fragment = r.vec16()?;
-    Ok(Record { header: RecordHeader { content_type, version, epoch, sequence }, fragment })
+    Ok(Record {
+        header: RecordHeader {
+            content_type,
+            version,
+            epoch,
+            sequence,
+        },
+        fragment,
+    })
 }
 
 /// A 64-record sliding anti-replay window (RFC 6347 4.1.2.6).
@@ -154,10 +162,20 @@ mod tests {
     #[test]
     fn two_records_in_one_datagram() {
         let mut d = Vec::new();
-        let h = RecordHeader { content_type: ContentType::Handshake, version: DTLS_1_2, epoch: 0, sequence: 5 };
+        let h = RecordHeader {
+            content_type: ContentType::Handshake,
+            version: DTLS_1_2,
+            epoch: 0,
+            sequence: 5,
+        };
         h.write(3, &mut d);
         d.extend_from_slice(&[1, 2, 3]);
-        let h2 = RecordHeader { content_type: ContentType::ApplicationData, epoch: 1, sequence: MAX_SEQ, ..h };
+        let h2 = RecordHeader {
+            content_type: ContentType::ApplicationData,
+            epoch: 1,
+            sequence: MAX_SEQ,
+            ..h
+        };
         h2.write(1, &mut d);
         d.push(9);
         let recs: Vec<_> = parse_datagram(&d).collect::<Result<_, _>>().unwrap();
@@ -171,14 +189,24 @@ mod tests {
     #[test]
     fn truncated_record_is_an_error() {
         let mut d = Vec::new();
-        let h = RecordHeader { content_type: ContentType::Handshake, version: DTLS_1_2, epoch: 0, sequence: 0 };
+        let h = RecordHeader {
+            content_type: ContentType::Handshake,
+            version: DTLS_1_2,
+            epoch: 0,
+            sequence: 0,
+        };
         h.write(10, &mut d);
         d.extend_from_slice(&[0; 4]);
         let recs: Vec<_> = parse_datagram(&d).collect();
         assert_eq!(recs.len(), 1);
         assert!(matches!(recs[0], Err(DtlsError::Truncated { .. })));
         assert!(parse_datagram(&[22, 0xfe, 0xfd]).next().unwrap().is_err());
-        assert!(parse_datagram(&[22, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).next().unwrap().is_err());
+        assert!(
+            parse_datagram(&[22, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+                .next()
+                .unwrap()
+                .is_err()
+        );
     }
 
     #[test]

@@ -7,13 +7,18 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use sansrtc_dtls::{
-    AlertDescription, Certificate, CipherSuite, Config, DtlsError, Endpoint, Event, HashAlgorithm, SrtpProfile,
-    TestRng,
+    AlertDescription, Certificate, CipherSuite, Config, DtlsError, Endpoint, Event, HashAlgorithm,
+    SrtpProfile, TestRng,
 };
 
 fn certs() -> &'static (Arc<Certificate>, Arc<Certificate>) {
     static C: OnceLock<(Arc<Certificate>, Arc<Certificate>)> = OnceLock::new();
-    C.get_or_init(|| (Arc::new(Certificate::generate().unwrap()), Arc::new(Certificate::generate().unwrap())))
+    C.get_or_init(|| {
+        (
+            Arc::new(Certificate::generate().unwrap()),
+            Arc::new(Certificate::generate().unwrap()),
+        )
+    })
 }
 
 struct Link {
@@ -21,6 +26,9 @@ struct Link {
     duplicate: f64,
     max_delay_ms: u64,
 }
+
+/// (delivery time, tie-breaker, to the client?, datagram).
+type InFlight = (Instant, u64, bool, Vec<u8>);
 
 struct Outcome {
     client: Endpoint,
@@ -48,7 +56,7 @@ fn run(seed: u64, link: &Link, client_cfg: Config, server_cfg: Config) -> Outcom
     let mut now = start;
     let mut client = Endpoint::client(client_cfg, Box::new(TestRng::new(seed)));
     let mut server = Endpoint::server(server_cfg, Box::new(TestRng::new(seed.wrapping_add(1))));
-    let mut queue: BinaryHeap<Reverse<(Instant, u64, bool, Vec<u8>)>> = BinaryHeap::new();
+    let mut queue: BinaryHeap<Reverse<InFlight>> = BinaryHeap::new();
     let mut counter = 0u64;
     let (mut client_events, mut server_events) = (Vec::new(), Vec::new());
     client.connect(now);
@@ -60,7 +68,8 @@ fn run(seed: u64, link: &Link, client_cfg: Config, server_cfg: Config) -> Outcom
                     if chance() < link.loss {
                         continue;
                     }
-                    let delay = Duration::from_millis(1 + (chance() * link.max_delay_ms as f64) as u64);
+                    let delay =
+                        Duration::from_millis(1 + (chance() * link.max_delay_ms as f64) as u64);
                     counter += 1;
                     queue.push(Reverse((now + delay, counter, !from_client, d.clone())));
                 }
@@ -72,41 +81,84 @@ fn run(seed: u64, link: &Link, client_cfg: Config, server_cfg: Config) -> Outcom
         while let Some(e) = server.poll_event() {
             server_events.push(e);
         }
-        let done = (client.is_connected() && server.is_connected()) || client.is_closed() || server.is_closed();
+        let done = (client.is_connected() && server.is_connected())
+            || client.is_closed()
+            || server.is_closed();
         if done && queue.is_empty() {
             break;
         }
         let next_packet = queue.peek().map(|Reverse((t, ..))| *t);
-        let next = [next_packet, client.poll_timeout(), server.poll_timeout()].into_iter().flatten().min();
+        let next = [next_packet, client.poll_timeout(), server.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
         let Some(next) = next else { break };
         now = now.max(next);
         if next_packet == Some(next) {
             let Reverse((_, _, to_client, d)) = queue.pop().unwrap();
-            if to_client { client.handle_receive(now, &d) } else { server.handle_receive(now, &d) }
+            if to_client {
+                client.handle_receive(now, &d)
+            } else {
+                server.handle_receive(now, &d)
+            }
         } else {
             client.handle_timeout(now);
             server.handle_timeout(now);
         }
     }
-    Outcome { client, server, client_events, server_events, elapsed: now - start }
+    Outcome {
+        client,
+        server,
+        client_events,
+        server_events,
+        elapsed: now - start,
+    }
 }
 
 fn assert_agree(o: &Outcome) {
-    assert!(o.client.is_connected(), "client not connected: {:?}", o.client_events);
-    assert!(o.server.is_connected(), "server not connected: {:?}", o.server_events);
-    let ck = o.client.export_keying_material("EXTRACTOR-dtls_srtp", 60).unwrap();
-    let sk = o.server.export_keying_material("EXTRACTOR-dtls_srtp", 60).unwrap();
+    assert!(
+        o.client.is_connected(),
+        "client not connected: {:?}",
+        o.client_events
+    );
+    assert!(
+        o.server.is_connected(),
+        "server not connected: {:?}",
+        o.server_events
+    );
+    let ck = o
+        .client
+        .export_keying_material("EXTRACTOR-dtls_srtp", 60)
+        .unwrap();
+    let sk = o
+        .server
+        .export_keying_material("EXTRACTOR-dtls_srtp", 60)
+        .unwrap();
     assert_eq!(ck, sk);
     let (cc, sc) = certs();
-    let Some(Event::Connected { peer_fingerprint, .. }) = o.client_events.first() else { panic!() };
+    let Some(Event::Connected {
+        peer_fingerprint, ..
+    }) = o.client_events.first()
+    else {
+        panic!()
+    };
     assert_eq!(*peer_fingerprint, sc.fingerprint(HashAlgorithm::Sha256));
-    let Some(Event::Connected { peer_fingerprint, .. }) = o.server_events.first() else { panic!() };
+    let Some(Event::Connected {
+        peer_fingerprint, ..
+    }) = o.server_events.first()
+    else {
+        panic!()
+    };
     assert_eq!(*peer_fingerprint, cc.fingerprint(HashAlgorithm::Sha256));
 }
 
 #[test]
 fn clean_link_every_suite_and_profile() {
-    let link = Link { loss: 0.0, duplicate: 0.0, max_delay_ms: 5 };
+    let link = Link {
+        loss: 0.0,
+        duplicate: 0.0,
+        max_delay_ms: 5,
+    };
     for suite in [
         CipherSuite::EcdheEcdsaAes128GcmSha256,
         CipherSuite::EcdheEcdsaAes256GcmSha384,
@@ -124,12 +176,20 @@ fn clean_link_every_suite_and_profile() {
             assert_eq!(p, profile);
             let (k, s) = profile.key_salt_len();
             assert_eq!(keys.len(), 2 * (k + s));
-            assert!(o.elapsed < Duration::from_millis(100), "no retransmission needed: {:?} {:?}", o.elapsed, o.client.stats());
+            assert!(
+                o.elapsed < Duration::from_millis(100),
+                "no retransmission needed: {:?} {:?}",
+                o.elapsed,
+                o.client.stats()
+            );
             // Application data both ways.
             o.client.send_application_data(b"ping").unwrap();
             let d = o.client.poll_transmit().unwrap();
             o.server.handle_receive(Instant::now(), &d);
-            assert_eq!(o.server.poll_event(), Some(Event::ApplicationData(b"ping".to_vec())));
+            assert_eq!(
+                o.server.poll_event(),
+                Some(Event::ApplicationData(b"ping".to_vec()))
+            );
             o.server.send_application_data(b"pong").unwrap();
             let d = o.server.poll_transmit().unwrap();
             // A replay is dropped, a tampered record too, without any state change.
@@ -141,8 +201,14 @@ fn clean_link_every_suite_and_profile() {
             *bad.last_mut().unwrap() ^= 0x80;
             o.client.handle_receive(Instant::now(), &bad);
             o.client.handle_receive(Instant::now(), &d2);
-            assert_eq!(o.client.poll_event(), Some(Event::ApplicationData(b"pong".to_vec())));
-            assert_eq!(o.client.poll_event(), Some(Event::ApplicationData(b"pong2".to_vec())));
+            assert_eq!(
+                o.client.poll_event(),
+                Some(Event::ApplicationData(b"pong".to_vec()))
+            );
+            assert_eq!(
+                o.client.poll_event(),
+                Some(Event::ApplicationData(b"pong2".to_vec()))
+            );
             assert_eq!(o.client.poll_event(), None);
             assert_eq!(o.client.stats().replayed, 1);
             assert_eq!(o.client.stats().bad_mac, 1);
@@ -161,8 +227,16 @@ fn clean_link_every_suite_and_profile() {
 #[test]
 fn lossy_links_over_many_seeds() {
     let links = [
-        Link { loss: 0.1, duplicate: 0.1, max_delay_ms: 30 },
-        Link { loss: 0.3, duplicate: 0.2, max_delay_ms: 80 },
+        Link {
+            loss: 0.1,
+            duplicate: 0.1,
+            max_delay_ms: 30,
+        },
+        Link {
+            loss: 0.3,
+            duplicate: 0.2,
+            max_delay_ms: 80,
+        },
     ];
     let mut max_elapsed = Duration::ZERO;
     for seed in 0..150u64 {
@@ -178,15 +252,27 @@ fn lossy_links_over_many_seeds() {
 
 #[test]
 fn wrong_fingerprint_fails_with_bad_certificate() {
-    let link = Link { loss: 0.0, duplicate: 0.0, max_delay_ms: 5 };
+    let link = Link {
+        loss: 0.0,
+        duplicate: 0.0,
+        max_delay_ms: 5,
+    };
     let (mut c, s) = configs(1200);
     let other = Certificate::generate().unwrap();
     c.remote_fingerprints = vec![other.fingerprint(HashAlgorithm::Sha256)];
     let o = run(3, &link, c, s);
     assert!(!o.client.is_connected());
-    assert!(o.client_events.contains(&Event::Failed(DtlsError::FingerprintMismatch)), "{:?}", o.client_events);
     assert!(
-        o.server_events.iter().any(|e| matches!(e, Event::Failed(DtlsError::PeerAlert(AlertDescription::BAD_CERTIFICATE)))),
+        o.client_events
+            .contains(&Event::Failed(DtlsError::FingerprintMismatch)),
+        "{:?}",
+        o.client_events
+    );
+    assert!(
+        o.server_events.iter().any(|e| matches!(
+            e,
+            Event::Failed(DtlsError::PeerAlert(AlertDescription::BAD_CERTIFICATE))
+        )),
         "{:?}",
         o.server_events
     );
@@ -194,9 +280,15 @@ fn wrong_fingerprint_fails_with_bad_certificate() {
     let (c, mut s) = configs(1200);
     s.remote_fingerprints = vec![other.fingerprint(HashAlgorithm::Sha384)];
     let o = run(4, &link, c, s);
-    assert!(o.server_events.contains(&Event::Failed(DtlsError::FingerprintMismatch)));
     assert!(
-        o.client_events.iter().any(|e| matches!(e, Event::Failed(DtlsError::PeerAlert(AlertDescription::BAD_CERTIFICATE)))),
+        o.server_events
+            .contains(&Event::Failed(DtlsError::FingerprintMismatch))
+    );
+    assert!(
+        o.client_events.iter().any(|e| matches!(
+            e,
+            Event::Failed(DtlsError::PeerAlert(AlertDescription::BAD_CERTIFICATE))
+        )),
         "{:?}",
         o.client_events
     );
