@@ -1187,3 +1187,111 @@ impl Endpoint {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::TestRng;
+
+    fn connected_pair() -> (Endpoint, Endpoint) {
+        let c = Config::new(Arc::new(Certificate::generate().unwrap()));
+        let s = Config::new(Arc::new(Certificate::generate().unwrap()));
+        let mut client = Endpoint::client(c, Box::new(TestRng::new(1)));
+        let mut server = Endpoint::server(s, Box::new(TestRng::new(2)));
+        let now = Instant::now();
+        client.connect(now);
+        for _ in 0..10 {
+            while let Some(d) = client.poll_transmit() {
+                server.handle_receive(now, &d);
+            }
+            while let Some(d) = server.poll_transmit() {
+                client.handle_receive(now, &d);
+            }
+        }
+        assert!(client.is_connected() && server.is_connected());
+        while client.poll_event().is_some() {}
+        while server.poll_event().is_some() {}
+        (client, server)
+    }
+
+    #[test]
+    fn renegotiation_is_refused_with_no_renegotiation() {
+        let (mut client, mut server) = connected_pair();
+        let now = Instant::now();
+        // The client starts a new handshake inside the encrypted epoch.
+        let mut body = Vec::new();
+        ClientHello {
+            version: DTLS_1_2,
+            random: [1; 32],
+            session_id: Vec::new(),
+            cookie: Vec::new(),
+            cipher_suites: vec![CipherSuite::EcdheEcdsaAes128GcmSha256.id()],
+            compression_methods: vec![0],
+            extensions: Extensions::default(),
+        }
+        .write(&mut body);
+        client.flight.clear();
+        client.add_message(1, msg_type::CLIENT_HELLO, &body);
+        client.transmit_flight();
+        let d = client.poll_transmit().unwrap();
+        server.handle_receive(now, &d);
+        let alert = server.poll_transmit().expect("server answers");
+        client.handle_receive(now, &alert);
+        let no_reneg = Alert {
+            level: 1,
+            description: AlertDescription::NO_RENEGOTIATION,
+        };
+        assert_eq!(client.poll_event(), Some(Event::AlertReceived(no_reneg)));
+        assert!(
+            server.is_connected() && client.is_connected(),
+            "a warning keeps the connection"
+        );
+        // A server's HelloRequest gets the same answer from the client.
+        server.flight.clear();
+        server.add_message(1, msg_type::HELLO_REQUEST, &[]);
+        server.transmit_flight();
+        let d = server.poll_transmit().unwrap();
+        client.handle_receive(now, &d);
+        let alert = client.poll_transmit().expect("client answers");
+        server.handle_receive(now, &alert);
+        assert_eq!(server.poll_event(), Some(Event::AlertReceived(no_reneg)));
+    }
+
+    #[test]
+    fn plaintext_alert_after_handshake_is_ignored() {
+        let (mut client, _server) = connected_pair();
+        let mut d = Vec::new();
+        RecordHeader {
+            content_type: ContentType::Alert,
+            version: DTLS_1_2,
+            epoch: 0,
+            sequence: 99,
+        }
+        .write(2, &mut d);
+        d.extend_from_slice(&[2, 40]);
+        client.handle_receive(Instant::now(), &d);
+        assert!(client.is_connected());
+        assert_eq!(client.poll_event(), None);
+    }
+
+    #[test]
+    fn client_gives_up_after_max_retransmissions() {
+        let mut c = Config::new(Arc::new(Certificate::generate().unwrap()));
+        c.max_retransmissions = 3;
+        let mut client = Endpoint::client(c, Box::new(TestRng::new(1)));
+        let start = Instant::now();
+        client.connect(start);
+        let mut intervals = Vec::new();
+        let mut last = start;
+        while let Some(t) = client.poll_timeout() {
+            intervals.push(t - last);
+            last = t;
+            client.handle_timeout(t);
+        }
+        assert_eq!(intervals, [1, 2, 4, 8].map(Duration::from_secs));
+        assert!(matches!(
+            client.poll_event(),
+            Some(Event::Failed(DtlsError::HandshakeTimeout))
+        ));
+    }
+}
