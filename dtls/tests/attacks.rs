@@ -67,7 +67,8 @@ fn pump(
 /// Applies `f` to the body bytes of the first unfragmented epoch-0 handshake message of type `ty`.
 fn edit_message(d: &mut [u8], ty: u8, f: impl FnOnce(&mut [u8])) -> bool {
     let mut offset = 0;
-    for rec in record::parse_datagram(&d.to_vec()) {
+    let copy = d.to_vec();
+    for rec in record::parse_datagram(&copy) {
         let Ok(rec) = rec else { return false };
         let start = offset + record::HEADER_LEN;
         offset = start + rec.fragment.len();
