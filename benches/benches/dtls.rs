@@ -29,7 +29,46 @@ fn handshake(cc: &Arc<Certificate>, sc: &Arc<Certificate>) -> Vec<u8> {
         }
         assert!(!client.is_closed() && !server.is_closed());
     }
-    client.export_keying_material("EXTRACTOR-dtls_srtp", 60).unwrap()
+    client
+        .export_keying_material("EXTRACTOR-dtls_srtp", 60)
+        .unwrap()
+}
+
+/// The same handshake with crates.io `webrtc-dtls` (mutual certificates, EMS required, SRTP)
+/// over its in-memory pipe, on a single-threaded tokio runtime.
+fn webrtc_dtls_handshake(
+    rt: &tokio::runtime::Runtime,
+    cc: &webrtc_dtls::crypto::Certificate,
+    sc: &webrtc_dtls::crypto::Certificate,
+) {
+    use webrtc_dtls::config::{ClientAuthType, Config as WConfig, ExtendedMasterSecretType};
+    use webrtc_dtls::conn::DTLSConn;
+    use webrtc_dtls::extension::extension_use_srtp::SrtpProtectionProfile;
+    use webrtc_util_dtls::Conn;
+    rt.block_on(async {
+        let (a, b) = webrtc_util_dtls::conn::conn_pipe::pipe();
+        let base = |cert: &webrtc_dtls::crypto::Certificate| WConfig {
+            certificates: vec![cert.clone()],
+            insecure_skip_verify: true,
+            extended_master_secret: ExtendedMasterSecretType::Require,
+            srtp_protection_profiles: vec![SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80],
+            ..Default::default()
+        };
+        let client_cfg = base(cc);
+        let server_cfg = WConfig {
+            client_auth: ClientAuthType::RequireAnyClientCert,
+            ..base(sc)
+        };
+        let a: Arc<dyn Conn + Send + Sync> = Arc::new(a);
+        let b: Arc<dyn Conn + Send + Sync> = Arc::new(b);
+        let (client, server) = tokio::join!(
+            DTLSConn::new(a, client_cfg, true, None),
+            DTLSConn::new(b, server_cfg, false, None)
+        );
+        let (client, server) = (client.unwrap(), server.unwrap());
+        let _ = client.close().await;
+        let _ = server.close().await;
+    });
 }
 
 fn handshakes(c: &mut Criterion) {
@@ -39,6 +78,17 @@ fn handshakes(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     group.sample_size(20);
     group.bench_function("sansrtc", |b| b.iter(|| handshake(&cc, &sc)));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let wc =
+        webrtc_dtls::crypto::Certificate::generate_self_signed(vec!["client".to_owned()]).unwrap();
+    let ws =
+        webrtc_dtls::crypto::Certificate::generate_self_signed(vec!["server".to_owned()]).unwrap();
+    group.bench_function("webrtc-dtls", |b| {
+        b.iter(|| webrtc_dtls_handshake(&rt, &wc, &ws))
+    });
     group.finish();
 }
 
@@ -47,7 +97,12 @@ fn records(c: &mut Criterion) {
     let key = [7u8; 16];
     let ours = RecordCipher::new(Bulk::Aes128Gcm, &key, &[1, 2, 3, 4]).unwrap();
     let raw = LessSafeKey::new(UnboundKey::new(&AES_128_GCM, &key).unwrap());
-    let header = RecordHeader { content_type: ContentType::ApplicationData, version: DTLS_1_2, epoch: 1, sequence: 1 };
+    let header = RecordHeader {
+        content_type: ContentType::ApplicationData,
+        version: DTLS_1_2,
+        epoch: 1,
+        sequence: 1,
+    };
 
     let mut group = c.benchmark_group("dtls_record_seal/1200");
     group.throughput(Throughput::Bytes(payload.len() as u64));
@@ -65,7 +120,9 @@ fn records(c: &mut Criterion) {
             buf.clear();
             buf.extend_from_slice(black_box(&payload));
             let nonce = Nonce::assume_unique_for_key([1; 12]);
-            let tag = raw.seal_in_place_separate_tag(nonce, Aad::from([0u8; 13]), &mut buf).unwrap();
+            let tag = raw
+                .seal_in_place_separate_tag(nonce, Aad::from([0u8; 13]), &mut buf)
+                .unwrap();
             buf.extend_from_slice(tag.as_ref());
             buf.len()
         })
@@ -74,9 +131,20 @@ fn records(c: &mut Criterion) {
 
     let mut sealed = Vec::new();
     ours.seal(&header, &payload, &mut sealed);
-    let fragment = parse_datagram(&sealed).next().unwrap().unwrap().fragment.to_vec();
+    let fragment = parse_datagram(&sealed)
+        .next()
+        .unwrap()
+        .unwrap()
+        .fragment
+        .to_vec();
     let mut raw_sealed = payload.clone();
-    let tag = raw.seal_in_place_separate_tag(Nonce::assume_unique_for_key([1; 12]), Aad::from([0u8; 13]), &mut raw_sealed).unwrap();
+    let tag = raw
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key([1; 12]),
+            Aad::from([0u8; 13]),
+            &mut raw_sealed,
+        )
+        .unwrap();
     raw_sealed.extend_from_slice(tag.as_ref());
 
     let mut group = c.benchmark_group("dtls_record_open/1200");
@@ -94,7 +162,9 @@ fn records(c: &mut Criterion) {
             work.clear();
             work.extend_from_slice(black_box(&raw_sealed));
             let nonce = Nonce::assume_unique_for_key([1; 12]);
-            raw.open_in_place(nonce, Aad::from([0u8; 13]), &mut work).unwrap().len()
+            raw.open_in_place(nonce, Aad::from([0u8; 13]), &mut work)
+                .unwrap()
+                .len()
         })
     });
     group.finish();

@@ -163,6 +163,7 @@ struct Handshake {
     peer_certificate: Option<Vec<u8>>,
     peer_key: Option<PeerKey>,
     certificate_requested: bool,
+    extended_master_secret: bool,
     group: u16,
     ephemeral: Option<EphemeralPrivateKey>,
     our_point: Vec<u8>,
@@ -824,6 +825,7 @@ impl Endpoint {
             }
         };
         self.hs.suite = Some(suite);
+        self.hs.extended_master_secret = e.extended_master_secret;
         self.hs.server_random = sh.random;
         Ok(())
     }
@@ -1114,6 +1116,7 @@ impl Endpoint {
         let secure_reneg = e.renegotiation_info.is_some() || ch.cipher_suites.contains(&0x00FF);
 
         self.hs.suite = Some(suite);
+        self.hs.extended_master_secret = e.extended_master_secret;
         self.hs.client_random = ch.random;
         self.rng.fill(&mut self.hs.server_random);
         self.hs.transcript.clear();

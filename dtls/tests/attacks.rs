@@ -13,12 +13,18 @@ use sansrtc_dtls::{
 };
 
 fn pair() -> (Endpoint, Endpoint, Arc<Certificate>) {
+    pair_with(true)
+}
+
+fn pair_with(require_ems: bool) -> (Endpoint, Endpoint, Arc<Certificate>) {
     let cc = Arc::new(Certificate::generate().unwrap());
     let sc = Arc::new(Certificate::generate().unwrap());
     let mut c = Config::new(cc.clone());
     c.remote_fingerprints = vec![sc.fingerprint(HashAlgorithm::Sha256)];
     let mut s = Config::new(sc.clone());
     s.remote_fingerprints = vec![cc.fingerprint(HashAlgorithm::Sha256)];
+    c.require_extended_master_secret = require_ems;
+    s.require_extended_master_secret = require_ems;
     (
         Endpoint::client(c, Box::new(TestRng::new(1))),
         Endpoint::server(s, Box::new(TestRng::new(2))),
@@ -213,5 +219,29 @@ fn server_without_extended_master_secret_is_refused() {
     assert!(
         peer_alert(&ce, AlertDescription::HANDSHAKE_FAILURE),
         "{ce:?}"
+    );
+}
+
+#[test]
+fn tampered_client_hello_is_caught_by_the_transcript() {
+    let (mut c, mut s, _) = pair_with(false);
+    c.connect(Instant::now());
+    // Strip EMS from the ClientHello on the wire; both sides tolerate no EMS, so only the
+    // transcript checks can notice: the client's CertificateVerify signature (over the
+    // transcript) fails on the server, which sends decrypt_error.
+    let (ce, se) = pump(&mut c, &mut s, |from_client, d| {
+        if from_client {
+            edit_message(d, msg_type::CLIENT_HELLO, |b| {
+                if let Some(i) = b.windows(4).position(|w| w == [0, 23, 0, 0]) {
+                    b[i + 1] = 0x77;
+                }
+            });
+        }
+    });
+    let _ = (&ce, &se);
+    assert!(!(c.is_connected() && s.is_connected()));
+    assert!(
+        failed_with(&se, DtlsError::BadFinished) || failed_with(&ce, DtlsError::BadFinished),
+        "{se:?} {ce:?}"
     );
 }

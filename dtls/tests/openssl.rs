@@ -458,6 +458,31 @@ fn client_vs_openssl_small_mtu_and_lost_flight() {
 }
 
 #[test]
+fn client_vs_openssl_p256_and_p384() {
+    client_against_s_server(
+        CipherSuite::EcdheEcdsaAes128GcmSha256,
+        SrtpProfile::Aes128CmHmacSha1_80,
+        &["-groups", "P-256"],
+        None,
+    );
+    client_against_s_server(
+        CipherSuite::EcdheEcdsaAes256GcmSha384,
+        SrtpProfile::AeadAes256Gcm,
+        &["-groups", "P-384"],
+        None,
+    );
+}
+
+#[test]
+fn server_vs_openssl_p256() {
+    server_against_s_client(
+        CipherSuite::EcdheEcdsaAes128GcmSha256,
+        SrtpProfile::AeadAes128Gcm,
+        &["-groups", "P-256"],
+    );
+}
+
+#[test]
 fn server_vs_openssl_every_suite_and_profile() {
     for suite in ECDSA_SUITES {
         server_against_s_client(suite, SrtpProfile::Aes128CmHmacSha1_80, &[]);
