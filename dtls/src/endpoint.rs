@@ -280,6 +280,11 @@ impl Endpoint {
         self.hs.srtp
     }
 
+    /// The negotiated ECDHE group (IANA named group number, see [`crate::message::group`]).
+    pub fn named_group(&self) -> Option<u16> {
+        self.hs.suite.map(|_| self.hs.group)
+    }
+
     /// The negotiated cipher suite.
     pub fn cipher_suite(&self) -> Option<CipherSuite> {
         self.hs.suite

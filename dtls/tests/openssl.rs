@@ -311,6 +311,16 @@ fn client_against_s_server(
     if drop_nth.is_some() {
         assert!(ep.stats().retransmissions > 0);
     }
+    let expected_group = match extra
+        .iter()
+        .position(|a| *a == "-groups")
+        .map(|i| extra[i + 1])
+    {
+        Some(g) if g.starts_with("P-256") => 23,
+        Some(g) if g.starts_with("P-384") => 24,
+        _ => 29, // X25519, first in both lists
+    };
+    assert_eq!(ep.named_group(), Some(expected_group));
 
     let line = peer.wait_line("Keying material:");
     assert_eq!(
@@ -468,7 +478,8 @@ fn client_vs_openssl_p256_and_p384() {
     client_against_s_server(
         CipherSuite::EcdheEcdsaAes256GcmSha384,
         SrtpProfile::AeadAes256Gcm,
-        &["-groups", "P-384"],
+        // Our certificate is P-256, which OpenSSL also checks against its group list.
+        &["-groups", "P-384:P-256", "-serverpref"],
         None,
     );
 }
