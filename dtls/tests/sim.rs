@@ -239,7 +239,7 @@ fn lossy_links_over_many_seeds() {
         },
     ];
     let mut max_elapsed = Duration::ZERO;
-    for seed in 0..150u64 {
+    for seed in 0..300u64 {
         let link = &links[(seed % 2) as usize];
         let mtu = if seed % 3 == 0 { 576 } else { 1200 };
         let (c, s) = configs(mtu);
