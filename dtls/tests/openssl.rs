@@ -3,13 +3,10 @@
 //! compared with what OpenSSL prints, application data both ways, close_notify, and a
 //! retransmission after a dropped flight.
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::UdpSocket;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
 use sansrtc_dtls::{
@@ -20,183 +17,12 @@ use sansrtc_dtls::{
 const ALL_PROFILES: &str =
     "SRTP_AEAD_AES_128_GCM:SRTP_AEAD_AES_256_GCM:SRTP_AES128_CM_SHA1_80:SRTP_AES128_CM_SHA1_32";
 
+mod common;
+
+use common::{Peer, app_data, connected, drive, free_udp_port, keying_material_hex, temp_dir};
+
 fn ensure_openssl() {
-    if Command::new("openssl")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        return;
-    }
-    let ok = Command::new("apt-get")
-        .args(["install", "-y", "openssl"])
-        .status()
-        .is_ok_and(|s| s.success())
-        || (Command::new("apt-get").arg("update").status().is_ok()
-            && Command::new("apt-get")
-                .args(["install", "-y", "openssl"])
-                .status()
-                .is_ok_and(|s| s.success()));
-    assert!(ok, "could not install openssl");
-}
-
-fn temp_dir() -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "sansrtc-dtls-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// An OpenSSL process whose stdout lines arrive on a channel; killed by PID on drop.
-struct Peer {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Peer {
-    fn spawn(args: &[String]) -> Self {
-        let mut child = Command::new("openssl")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn openssl");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stdin = child.stdin.take();
-        Self {
-            child,
-            stdin,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits (up to 10 s) for a stdout line containing `needle`; returns it.
-    fn wait_line(&mut self, needle: &str) -> String {
-        if let Some(l) = self.seen.iter().find(|l| l.contains(needle)) {
-            return l.clone();
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) => {
-                    self.seen.push(l.clone());
-                    if l.contains(needle) {
-                        return l;
-                    }
-                }
-                Err(_) => panic!(
-                    "openssl never printed {needle:?}; output so far: {:#?}",
-                    self.seen
-                ),
-            }
-        }
-    }
-
-    fn write_stdin(&mut self, s: &str) {
-        let stdin = self.stdin.as_mut().unwrap();
-        stdin.write_all(s.as_bytes()).unwrap();
-        stdin.flush().unwrap();
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Moves datagrams between the endpoint and the socket until `done` holds (10 s at most).
-/// `drop_nth` drops the n-th datagram we send (1-based) to exercise retransmission.
-fn drive(
-    ep: &mut Endpoint,
-    sock: &UdpSocket,
-    events: &mut Vec<Event>,
-    drop_nth: Option<usize>,
-    sent: &mut usize,
-    done: impl Fn(&Endpoint, &[Event]) -> bool,
-) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut buf = vec![0u8; 65536];
-    loop {
-        while let Some(d) = ep.poll_transmit() {
-            *sent += 1;
-            if drop_nth != Some(*sent) {
-                sock.send(&d).unwrap();
-            }
-        }
-        while let Some(e) = ep.poll_event() {
-            events.push(e);
-        }
-        if done(ep, events) {
-            return;
-        }
-        let now = Instant::now();
-        assert!(now < deadline, "timed out; events: {events:?}");
-        let wait = ep.poll_timeout().map_or(Duration::from_millis(100), |t| {
-            t.saturating_duration_since(now)
-        });
-        sock.set_read_timeout(Some(
-            wait.clamp(Duration::from_millis(1), Duration::from_millis(100)),
-        ))
-        .unwrap();
-        match sock.recv(&mut buf) {
-            Ok(n) => ep.handle_receive(Instant::now(), &buf[..n]),
-            Err(_) => ep.handle_timeout(Instant::now()),
-        }
-    }
-}
-
-fn connected(events: &[Event]) -> Option<&Event> {
-    events.iter().find(|e| matches!(e, Event::Connected { .. }))
-}
-
-fn keying_material_hex(ep: &Endpoint) -> String {
-    ep.export_keying_material("EXTRACTOR-dtls_srtp", 60)
-        .unwrap()
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect()
-}
-
-fn app_data(events: &[Event]) -> Vec<u8> {
-    events
-        .iter()
-        .filter_map(|e| {
-            if let Event::ApplicationData(d) = e {
-                Some(d.clone())
-            } else {
-                None
-            }
-        })
-        .flatten()
-        .collect()
-}
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    common::ensure_installed(&["openssl", "version"], "openssl");
 }
 
 /// A server certificate for OpenSSL: ours (ECDSA P-256) or a fresh RSA 2048 one from OpenSSL.
@@ -276,7 +102,7 @@ fn client_against_s_server(
     .map(|s| s.to_string())
     .collect();
     args.extend(extra.iter().map(|s| s.to_string()));
-    let mut peer = Peer::spawn(&args);
+    let mut peer = Peer::spawn("openssl", &args);
     peer.wait_line("ACCEPT");
 
     let mut config = Config::new(Arc::new(Certificate::generate().unwrap()));
@@ -381,7 +207,7 @@ fn server_against_s_client(suite: CipherSuite, profile: SrtpProfile, extra: &[&s
     config.srtp_profiles = vec![profile];
     config.cipher_suites = vec![suite];
     let mut ep = Endpoint::server(config, Box::new(SystemRng::default()));
-    let mut peer = Peer::spawn(&args);
+    let mut peer = Peer::spawn("openssl", &args);
 
     let mut buf = vec![0u8; 65536];
     sock.set_read_timeout(Some(Duration::from_secs(10)))
