@@ -90,7 +90,7 @@ impl Peer {
                     }
                 }
                 Err(_) => panic!(
-                    "openssl never printed {needle:?}; output so far: {:#?}",
+                    "the peer never printed {needle:?}; output so far: {:#?}",
                     self.seen
                 ),
             }
