@@ -193,6 +193,8 @@ pub struct Endpoint {
     last_peer_resend: Option<Instant>,
     cookie_secret: [u8; 32],
     early_data: Vec<Vec<u8>>,
+    /// Epoch-1 records that arrived before we had the keys (reordering), bounded.
+    early_records: Vec<(RecordHeader, Vec<u8>)>,
     transmits: VecDeque<Vec<u8>>,
     events: VecDeque<Event>,
     stats: Stats,
@@ -249,6 +251,7 @@ impl Endpoint {
             last_peer_resend: None,
             cookie_secret,
             early_data: Vec::new(),
+            early_records: Vec::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -313,6 +316,14 @@ impl Endpoint {
             self.handle_record(now, rec.header, rec.fragment);
             if self.is_closed() {
                 break;
+            }
+        }
+        if self.read_cipher.is_some() && !self.early_records.is_empty() {
+            for (header, fragment) in std::mem::take(&mut self.early_records) {
+                if self.is_closed() {
+                    break;
+                }
+                self.handle_record(now, header, &fragment);
             }
         }
         if let Err(e) = self.process_messages(now) {
@@ -424,7 +435,11 @@ impl Endpoint {
             }
             1 => {
                 let Some(cipher) = &self.read_cipher else {
-                    self.stats.dropped += 1;
+                    if self.early_records.len() < 8 {
+                        self.early_records.push((header, fragment.to_vec()));
+                    } else {
+                        self.stats.dropped += 1;
+                    }
                     return;
                 };
                 if !self.replay[1].check(header.sequence) {
