@@ -1281,6 +1281,12 @@ mod tests {
     }
 
     #[test]
+    fn endpoint_is_send() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Endpoint>();
+    }
+
+    #[test]
     fn plaintext_alert_after_handshake_is_ignored() {
         let (mut client, _server) = connected_pair();
         let mut d = Vec::new();

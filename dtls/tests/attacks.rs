@@ -242,3 +242,40 @@ fn tampered_client_hello_is_caught_by_the_transcript() {
     assert!(failed_with(&se, DtlsError::BadSignature), "{se:?}");
     assert!(peer_alert(&ce, AlertDescription::DECRYPT_ERROR), "{ce:?}");
 }
+
+#[test]
+fn reordered_flight_completes_without_retransmission() {
+    let (mut c, mut s, _) = pair();
+    let now = Instant::now();
+    c.connect(now);
+    // Cookie exchange and flight 4, in order.
+    for _ in 0..2 {
+        while let Some(d) = c.poll_transmit() {
+            s.handle_receive(now, &d);
+        }
+        while let Some(d) = s.poll_transmit() {
+            c.handle_receive(now, &d);
+        }
+    }
+    // Flight 5 record by record, last record (the encrypted Finished) first.
+    let mut records = Vec::new();
+    while let Some(d) = c.poll_transmit() {
+        for rec in record::parse_datagram(&d) {
+            let rec = rec.unwrap();
+            let mut one = Vec::new();
+            rec.header.write(rec.fragment.len(), &mut one);
+            one.extend_from_slice(rec.fragment);
+            records.push(one);
+        }
+    }
+    assert!(records.len() >= 4);
+    for r in records.iter().rev() {
+        s.handle_receive(now, r);
+    }
+    assert!(s.is_connected(), "{:?}", s.stats());
+    assert_eq!(s.stats().retransmissions, 0);
+    while let Some(d) = s.poll_transmit() {
+        c.handle_receive(now, &d);
+    }
+    assert!(c.is_connected());
+}
