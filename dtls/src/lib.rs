@@ -1,1 +1,23 @@
-//! DTLS 1.2 client and server with DTLS-SRTP key export, sans-IO (RFC 6347, RFC 5764). Work in progress: see issue 6.
+//! DTLS 1.2 (RFC 6347) client and server for WebRTC, sans-IO, on `ring` primitives: ECDHE with
+//! AES-GCM or ChaCha20-Poly1305, mutual authentication with self-signed certificates checked
+//! against SDP fingerprints, the use_srtp extension (RFC 5764) and the DTLS-SRTP exporter
+//! (RFC 5705), extended master secret (RFC 7627), cookies, fragmentation and retransmission.
+//!
+//! The [`Endpoint`] state machine takes datagrams and time in and gives datagrams, events and its
+//! next deadline out; it never does I/O.
+
+pub mod cert;
+pub mod cipher;
+pub mod codec;
+pub mod endpoint;
+pub mod error;
+pub mod fragment;
+pub mod message;
+pub mod record;
+pub mod rng;
+
+pub use cert::{Certificate, Fingerprint, HashAlgorithm};
+pub use cipher::{CipherSuite, SrtpProfile};
+pub use endpoint::{Config, Endpoint, Event, Role};
+pub use error::{Alert, AlertDescription, DtlsError};
+pub use rng::{Rng, SystemRng, TestRng};

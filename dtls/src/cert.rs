@@ -1,0 +1,304 @@
+//! Our self-signed certificate (generated with `rcgen`), certificate fingerprints as SDP carries
+//! them (RFC 8122), the peer's public key (extracted with `x509-parser`) and the signatures made
+//! and checked with `ring`.
+
+use ring::signature::{self as s, EcdsaKeyPair, KeyPair as _};
+
+use crate::error::DtlsError;
+use crate::message::sig;
+
+/// Our certificate and its ECDSA P-256 private key.
+pub struct Certificate {
+    der: Vec<u8>,
+    key_pkcs8: Vec<u8>,
+    key: EcdsaKeyPair,
+}
+
+impl std::fmt::Debug for Certificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Certificate")
+            .field("fingerprint", &self.fingerprint(HashAlgorithm::Sha256))
+            .finish()
+    }
+}
+
+impl Certificate {
+    /// Generates a fresh self-signed ECDSA P-256 certificate (one per connection in WebRTC).
+    pub fn generate() -> Result<Self, DtlsError> {
+        let key_pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+            .map_err(|_| DtlsError::Crypto("key generation"))?;
+        let params = rcgen::CertificateParams::new(vec!["sansrtc".to_string()])
+            .map_err(|_| DtlsError::Crypto("cert params"))?;
+        let cert = params
+            .self_signed(&key_pair)
+            .map_err(|_| DtlsError::Crypto("self-signing"))?;
+        Self::from_der(cert.der().to_vec(), key_pair.serialize_der())
+    }
+
+    /// A certificate from its DER and the PKCS#8 DER of its ECDSA P-256 key.
+    pub fn from_der(der: Vec<u8>, key_pkcs8: Vec<u8>) -> Result<Self, DtlsError> {
+        let rng = ring::rand::SystemRandom::new();
+        let key = EcdsaKeyPair::from_pkcs8(&s::ECDSA_P256_SHA256_ASN1_SIGNING, &key_pkcs8, &rng)
+            .map_err(|_| DtlsError::Crypto("PKCS#8 ECDSA P-256 key"))?;
+        Ok(Self {
+            der,
+            key_pkcs8,
+            key,
+        })
+    }
+
+    /// The certificate DER.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// The certificate in PEM.
+    pub fn pem(&self) -> String {
+        pem("CERTIFICATE", &self.der)
+    }
+
+    /// The private key in PKCS#8 PEM.
+    pub fn key_pem(&self) -> String {
+        pem("PRIVATE KEY", &self.key_pkcs8)
+    }
+
+    /// The fingerprint of the certificate.
+    pub fn fingerprint(&self, alg: HashAlgorithm) -> Fingerprint {
+        Fingerprint::of(alg, &self.der)
+    }
+
+    /// The signature scheme our key signs with.
+    pub fn scheme(&self) -> u16 {
+        sig::ECDSA_SECP256R1_SHA256
+    }
+
+    /// Signs `msg` with ECDSA P-256 / SHA-256 (ASN.1 DER signature).
+    pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, DtlsError> {
+        let rng = ring::rand::SystemRandom::new();
+        let s = self
+            .key
+            .sign(&rng, msg)
+            .map_err(|_| DtlsError::Crypto("signing"))?;
+        Ok(s.as_ref().to_vec())
+    }
+
+    /// Our public key point.
+    pub fn public_key(&self) -> &[u8] {
+        self.key.public_key().as_ref()
+    }
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut b64 = String::new();
+    for chunk in der.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                b64.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                b64.push('=');
+            }
+        }
+    }
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+/// The hash functions of SDP `a=fingerprint`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HashAlgorithm {
+    /// sha-1.
+    Sha1,
+    /// sha-256.
+    Sha256,
+    /// sha-384.
+    Sha384,
+    /// sha-512.
+    Sha512,
+}
+
+impl HashAlgorithm {
+    /// The SDP name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sha1 => "sha-1",
+            Self::Sha256 => "sha-256",
+            Self::Sha384 => "sha-384",
+            Self::Sha512 => "sha-512",
+        }
+    }
+    fn ring(self) -> &'static ring::digest::Algorithm {
+        match self {
+            Self::Sha1 => &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            Self::Sha256 => &ring::digest::SHA256,
+            Self::Sha384 => &ring::digest::SHA384,
+            Self::Sha512 => &ring::digest::SHA512,
+        }
+    }
+}
+
+/// A certificate fingerprint: hash algorithm and digest of the DER.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Fingerprint {
+    /// The hash function.
+    pub algorithm: HashAlgorithm,
+    /// The digest.
+    pub value: Vec<u8>,
+}
+
+impl Fingerprint {
+    /// The fingerprint of `der` with `algorithm`.
+    pub fn of(algorithm: HashAlgorithm, der: &[u8]) -> Self {
+        Self {
+            algorithm,
+            value: ring::digest::digest(algorithm.ring(), der)
+                .as_ref()
+                .to_vec(),
+        }
+    }
+
+    /// Parses the SDP form `sha-256 AB:CD:...` (hash name case-insensitive).
+    pub fn parse(s: &str) -> Result<Self, DtlsError> {
+        let (name, hex) = s
+            .trim()
+            .split_once(' ')
+            .ok_or(DtlsError::Invalid("fingerprint"))?;
+        let algorithm = [
+            HashAlgorithm::Sha1,
+            HashAlgorithm::Sha256,
+            HashAlgorithm::Sha384,
+            HashAlgorithm::Sha512,
+        ]
+        .into_iter()
+        .find(|a| a.name().eq_ignore_ascii_case(name))
+        .ok_or(DtlsError::Invalid("fingerprint hash"))?;
+        let value = hex
+            .trim()
+            .split(':')
+            .map(|h| u8::from_str_radix(h, 16).map_err(|_| DtlsError::Invalid("fingerprint hex")))
+            .collect::<Result<Vec<u8>, _>>()?;
+        if value.len() != algorithm.ring().output_len() {
+            return Err(DtlsError::Invalid("fingerprint length"));
+        }
+        Ok(Self { algorithm, value })
+    }
+
+    /// Whether `der` has this fingerprint (constant-time comparison).
+    pub fn matches(&self, der: &[u8]) -> bool {
+        let other = Self::of(self.algorithm, der);
+        crate::codec::ct_eq(&self.value, &other.value)
+    }
+}
+
+impl std::fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ", self.algorithm.name())?;
+        for (i, b) in self.value.iter().enumerate() {
+            if i > 0 {
+                write!(f, ":")?;
+            }
+            write!(f, "{b:02X}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The public key of a peer certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerKey {
+    /// An uncompressed P-256 point.
+    EcdsaP256(Vec<u8>),
+    /// An uncompressed P-384 point.
+    EcdsaP384(Vec<u8>),
+    /// A DER RSAPublicKey.
+    Rsa(Vec<u8>),
+}
+
+impl PeerKey {
+    /// Extracts the public key of a DER certificate.
+    pub fn from_certificate(der: &[u8]) -> Result<Self, DtlsError> {
+        let (_, cert) = x509_parser::parse_x509_certificate(der)
+            .map_err(|_| DtlsError::BadCertificate("unparseable X.509"))?;
+        let spki = cert.public_key();
+        let key: &[u8] = spki.subject_public_key.data.as_ref();
+        match spki.algorithm.algorithm.to_id_string().as_str() {
+            "1.2.840.10045.2.1" => match key.len() {
+                65 if key[0] == 4 => Ok(Self::EcdsaP256(key.to_vec())),
+                97 if key[0] == 4 => Ok(Self::EcdsaP384(key.to_vec())),
+                _ => Err(DtlsError::BadCertificate("unsupported EC key")),
+            },
+            "1.2.840.113549.1.1.1" => Ok(Self::Rsa(key.to_vec())),
+            _ => Err(DtlsError::BadCertificate("unsupported key algorithm")),
+        }
+    }
+
+    /// Whether this key suits a cipher suite's authentication (ECDSA or RSA).
+    pub fn is_ecdsa(&self) -> bool {
+        !matches!(self, Self::Rsa(_))
+    }
+
+    /// Verifies `signature` over `msg` with `scheme`.
+    pub fn verify(&self, scheme: u16, msg: &[u8], signature: &[u8]) -> Result<(), DtlsError> {
+        let (alg, key): (&'static dyn s::VerificationAlgorithm, &[u8]) = match (self, scheme) {
+            (Self::EcdsaP256(k), sig::ECDSA_SECP256R1_SHA256) => (&s::ECDSA_P256_SHA256_ASN1, k),
+            (Self::EcdsaP256(k), sig::ECDSA_SECP384R1_SHA384) => (&s::ECDSA_P256_SHA384_ASN1, k),
+            (Self::EcdsaP384(k), sig::ECDSA_SECP256R1_SHA256) => (&s::ECDSA_P384_SHA256_ASN1, k),
+            (Self::EcdsaP384(k), sig::ECDSA_SECP384R1_SHA384) => (&s::ECDSA_P384_SHA384_ASN1, k),
+            (Self::Rsa(k), sig::RSA_PKCS1_SHA256) => (&s::RSA_PKCS1_2048_8192_SHA256, k),
+            (Self::Rsa(k), sig::RSA_PKCS1_SHA384) => (&s::RSA_PKCS1_2048_8192_SHA384, k),
+            (Self::Rsa(k), sig::RSA_PSS_RSAE_SHA256) => (&s::RSA_PSS_2048_8192_SHA256, k),
+            (Self::Rsa(k), sig::RSA_PSS_RSAE_SHA384) => (&s::RSA_PSS_2048_8192_SHA384, k),
+            _ => return Err(DtlsError::BadSignature),
+        };
+        s::UnparsedPublicKey::new(alg, key)
+            .verify(msg, signature)
+            .map_err(|_| DtlsError::BadSignature)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generate_sign_verify_fingerprint() {
+        let c = Certificate::generate().unwrap();
+        let key = PeerKey::from_certificate(c.der()).unwrap();
+        assert_eq!(key, PeerKey::EcdsaP256(c.public_key().to_vec()));
+        let s = c.sign(b"message").unwrap();
+        key.verify(sig::ECDSA_SECP256R1_SHA256, b"message", &s)
+            .unwrap();
+        assert_eq!(
+            key.verify(sig::ECDSA_SECP256R1_SHA256, b"messagf", &s),
+            Err(DtlsError::BadSignature)
+        );
+        assert_eq!(
+            key.verify(sig::RSA_PKCS1_SHA256, b"message", &s),
+            Err(DtlsError::BadSignature)
+        );
+        for alg in [
+            HashAlgorithm::Sha1,
+            HashAlgorithm::Sha256,
+            HashAlgorithm::Sha384,
+            HashAlgorithm::Sha512,
+        ] {
+            let fp = c.fingerprint(alg);
+            let parsed = Fingerprint::parse(&fp.to_string()).unwrap();
+            assert_eq!(parsed, fp);
+            assert!(parsed.matches(c.der()));
+            let other = Certificate::generate().unwrap();
+            assert!(!parsed.matches(other.der()));
+        }
+        assert!(c.pem().starts_with("-----BEGIN CERTIFICATE-----\n"));
+        assert!(Fingerprint::parse("sha-256 AB:CD").is_err());
+        assert!(PeerKey::from_certificate(&[0x30, 0x03, 1, 2, 3]).is_err());
+    }
+}

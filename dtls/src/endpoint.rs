@@ -1,0 +1,1326 @@
+//! The DTLS 1.2 client and server state machine, sans-IO.
+//!
+//! Flights (RFC 6347 4.2.4): the client sends ClientHello (flight 1), possibly answers a
+//! HelloVerifyRequest (flight 2) with a ClientHello carrying the cookie (flight 3); the server
+//! answers with ServerHello, Certificate, ServerKeyExchange, CertificateRequest, ServerHelloDone
+//! (flight 4); the client sends Certificate, ClientKeyExchange, CertificateVerify,
+//! ChangeCipherSpec, Finished (flight 5) and the server ChangeCipherSpec, Finished (flight 6).
+//! A flight that expects an answer is retransmitted with exponential back-off; a flight of the
+//! peer arriving again makes us retransmit our last flight.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ring::agreement::{self, EphemeralPrivateKey, UnparsedPublicKey};
+
+use crate::cert::{Certificate, Fingerprint, HashAlgorithm, PeerKey};
+use crate::cipher::{CipherSuite, RecordCipher, SrtpProfile, key_block, prf};
+use crate::codec::Reader;
+use crate::error::{Alert, AlertDescription, DtlsError};
+use crate::fragment::{self, HandshakeHeader, Inserted, Reassembler};
+use crate::message::{
+    CertificateMsg, CertificateRequest, CertificateVerify, ClientHello, ClientKeyExchange,
+    Extensions, HelloVerifyRequest, ServerHello, ServerKeyExchange, Signature, group, msg_type,
+    sig,
+};
+use crate::record::{self, ContentType, DTLS_1_0, DTLS_1_2, RecordHeader, ReplayWindow};
+use crate::rng::Rng;
+
+/// Which side of the handshake we are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Sends the ClientHello.
+    Client,
+    /// Answers it.
+    Server,
+}
+
+/// Configuration of an endpoint.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Our certificate (ECDSA P-256).
+    pub certificate: Arc<Certificate>,
+    /// The fingerprints the peer's certificate must match (from the remote SDP). Empty accepts
+    /// any certificate: only for tests and for callers that check the fingerprint themselves.
+    pub remote_fingerprints: Vec<Fingerprint>,
+    /// Cipher suites in preference order.
+    pub cipher_suites: Vec<CipherSuite>,
+    /// SRTP profiles in preference order (empty: no use_srtp).
+    pub srtp_profiles: Vec<SrtpProfile>,
+    /// Refuse peers without extended master secret (RFC 7627).
+    pub require_extended_master_secret: bool,
+    /// As server: request (and require) a client certificate.
+    pub require_client_certificate: bool,
+    /// The path MTU: no datagram we send exceeds it (application data records excepted).
+    pub mtu: usize,
+    /// The first retransmission timeout.
+    pub initial_retransmit: Duration,
+    /// The back-off ceiling.
+    pub max_retransmit: Duration,
+    /// Retransmissions of one flight before the handshake fails.
+    pub max_retransmissions: u32,
+    /// The largest handshake message we reassemble.
+    pub max_handshake_message: usize,
+    /// Bytes held in reassembly buffers at most.
+    pub max_reassembly: usize,
+    /// Events and early application-data records queued at most.
+    pub max_queued: usize,
+}
+
+impl Config {
+    /// Defaults around a certificate: every suite and SRTP profile, EMS required, client
+    /// certificates required, MTU 1200, 1 s initial retransmission timer.
+    pub fn new(certificate: Arc<Certificate>) -> Self {
+        Self {
+            certificate,
+            remote_fingerprints: Vec::new(),
+            cipher_suites: CipherSuite::ALL.to_vec(),
+            srtp_profiles: SrtpProfile::ALL.to_vec(),
+            require_extended_master_secret: true,
+            require_client_certificate: true,
+            mtu: 1200,
+            initial_retransmit: Duration::from_secs(1),
+            max_retransmit: Duration::from_secs(60),
+            max_retransmissions: 12,
+            max_handshake_message: 16 * 1024,
+            max_reassembly: 64 * 1024,
+            max_queued: 256,
+        }
+    }
+}
+
+/// What the application learns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The handshake completed.
+    Connected {
+        /// The negotiated suite.
+        cipher_suite: CipherSuite,
+        /// The negotiated SRTP profile, if use_srtp was negotiated.
+        srtp_profile: Option<SrtpProfile>,
+        /// The SHA-256 fingerprint of the peer's certificate.
+        peer_fingerprint: Fingerprint,
+        /// The peer's certificate (DER).
+        peer_certificate: Vec<u8>,
+    },
+    /// Application data from the peer.
+    ApplicationData(Vec<u8>),
+    /// The peer sent an alert (warning or fatal).
+    AlertReceived(Alert),
+    /// The connection closed with close_notify.
+    Closed,
+    /// The connection failed; the fatal alert (if any) was sent.
+    Failed(DtlsError),
+}
+
+/// Counters of dropped input.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Records that failed authentication.
+    pub bad_mac: u64,
+    /// Records or fragments that did not parse.
+    pub malformed: u64,
+    /// Replayed records.
+    pub replayed: u64,
+    /// Records of an epoch we had no keys for, or otherwise dropped.
+    pub dropped: u64,
+    /// Flights retransmitted.
+    pub retransmissions: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    ClientIdle,
+    ClientWaitHello,
+    ClientWaitCertificate,
+    ClientWaitKeyExchange,
+    ClientWaitCertReqOrDone,
+    ClientWaitDone,
+    ClientWaitFinished,
+    ServerWaitHello,
+    ServerWaitCertificate,
+    ServerWaitKeyExchange,
+    ServerWaitCertVerify,
+    ServerWaitFinished,
+    Connected,
+    Closed,
+    Failed,
+}
+
+#[derive(Debug)]
+enum FlightItem {
+    Handshake { epoch: u16, whole: Vec<u8> },
+    ChangeCipherSpec,
+}
+
+#[derive(Default)]
+struct Handshake {
+    client_random: [u8; 32],
+    server_random: [u8; 32],
+    suite: Option<CipherSuite>,
+    srtp: Option<SrtpProfile>,
+    peer_certificate: Option<Vec<u8>>,
+    peer_key: Option<PeerKey>,
+    certificate_requested: bool,
+    extended_master_secret: bool,
+    group: u16,
+    ephemeral: Option<EphemeralPrivateKey>,
+    our_point: Vec<u8>,
+    peer_point: Vec<u8>,
+    master: Vec<u8>,
+    transcript: Vec<u8>,
+}
+
+/// A DTLS 1.2 endpoint (client or server) for one peer.
+pub struct Endpoint {
+    role: Role,
+    config: Config,
+    rng: Box<dyn Rng>,
+    state: State,
+    hs: Handshake,
+    reassembler: Reassembler,
+    next_send_seq: u16,
+    write_epoch: u16,
+    write_seq: [u64; 2],
+    write_cipher: Option<RecordCipher>,
+    read_cipher: Option<RecordCipher>,
+    replay: [ReplayWindow; 2],
+    flight: Vec<FlightItem>,
+    retransmit_at: Option<Instant>,
+    retransmit_interval: Duration,
+    retransmit_count: u32,
+    last_peer_resend: Option<Instant>,
+    cookie_secret: [u8; 32],
+    early_data: Vec<Vec<u8>>,
+    /// Epoch-1 records that arrived before we had the keys (reordering), bounded.
+    early_records: Vec<(RecordHeader, Vec<u8>)>,
+    transmits: VecDeque<Vec<u8>>,
+    events: VecDeque<Event>,
+    stats: Stats,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("role", &self.role)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+type Res<T = ()> = Result<T, DtlsError>;
+
+impl Endpoint {
+    /// A client; call [`Endpoint::connect`] to start.
+    pub fn client(config: Config, rng: Box<dyn Rng>) -> Self {
+        Self::new(Role::Client, config, rng)
+    }
+
+    /// A server waiting for a ClientHello.
+    pub fn server(config: Config, rng: Box<dyn Rng>) -> Self {
+        Self::new(Role::Server, config, rng)
+    }
+
+    fn new(role: Role, config: Config, mut rng: Box<dyn Rng>) -> Self {
+        let mut cookie_secret = [0u8; 32];
+        rng.fill(&mut cookie_secret);
+        let reassembler = Reassembler::new(0, config.max_handshake_message, config.max_reassembly);
+        let retransmit_interval = config.initial_retransmit;
+        Self {
+            role,
+            state: if role == Role::Client {
+                State::ClientIdle
+            } else {
+                State::ServerWaitHello
+            },
+            config,
+            rng,
+            hs: Handshake::default(),
+            reassembler,
+            next_send_seq: 0,
+            write_epoch: 0,
+            write_seq: [0; 2],
+            write_cipher: None,
+            read_cipher: None,
+            replay: Default::default(),
+            flight: Vec::new(),
+            retransmit_at: None,
+            retransmit_interval,
+            retransmit_count: 0,
+            last_peer_resend: None,
+            cookie_secret,
+            early_data: Vec::new(),
+            early_records: Vec::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Our role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Whether the handshake completed and the connection is open.
+    pub fn is_connected(&self) -> bool {
+        self.state == State::Connected
+    }
+
+    /// Whether the connection ended (closed or failed).
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed | State::Failed)
+    }
+
+    /// Counters of dropped input.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The negotiated SRTP profile.
+    pub fn srtp_profile(&self) -> Option<SrtpProfile> {
+        self.hs.srtp
+    }
+
+    /// The negotiated ECDHE group (IANA named group number, see [`crate::message::group`]).
+    pub fn named_group(&self) -> Option<u16> {
+        self.hs.suite.map(|_| self.hs.group)
+    }
+
+    /// The negotiated cipher suite.
+    pub fn cipher_suite(&self) -> Option<CipherSuite> {
+        self.hs.suite
+    }
+
+    /// Starts the handshake (client only; a server ignores it).
+    pub fn connect(&mut self, now: Instant) {
+        if self.state != State::ClientIdle {
+            return;
+        }
+        self.rng.fill(&mut self.hs.client_random);
+        self.send_client_hello(now, Vec::new());
+        self.state = State::ClientWaitHello;
+    }
+
+    /// A datagram from the peer.
+    pub fn handle_receive(&mut self, now: Instant, datagram: &[u8]) {
+        if self.is_closed() {
+            return;
+        }
+        for rec in record::parse_datagram(datagram) {
+            let Ok(rec) = rec else {
+                self.stats.malformed += 1;
+                break;
+            };
+            self.handle_record(now, rec.header, rec.fragment);
+            if self.is_closed() {
+                break;
+            }
+        }
+        if self.read_cipher.is_some() && !self.early_records.is_empty() {
+            for (header, fragment) in std::mem::take(&mut self.early_records) {
+                if self.is_closed() {
+                    break;
+                }
+                self.handle_record(now, header, &fragment);
+            }
+        }
+        if let Err(e) = self.process_messages(now) {
+            self.fail(e);
+        }
+    }
+
+    /// Call when the deadline from [`Endpoint::poll_timeout`] has passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let Some(at) = self.retransmit_at else { return };
+        if now < at {
+            return;
+        }
+        if self.retransmit_count >= self.config.max_retransmissions {
+            self.fail(DtlsError::HandshakeTimeout);
+            return;
+        }
+        self.retransmit_count += 1;
+        self.retransmit_interval = (self.retransmit_interval * 2).min(self.config.max_retransmit);
+        self.stats.retransmissions += 1;
+        self.transmit_flight();
+        self.retransmit_at = Some(now + self.retransmit_interval);
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Endpoint::handle_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.retransmit_at
+    }
+
+    /// Sends application data in one record (at most 16384 bytes).
+    pub fn send_application_data(&mut self, data: &[u8]) -> Res {
+        if self.state != State::Connected {
+            return Err(DtlsError::NotConnected);
+        }
+        if data.len() > 16384 {
+            return Err(DtlsError::Invalid("application data longer than a record"));
+        }
+        let rec = self.seal(1, ContentType::ApplicationData, data);
+        self.transmits.push_back(rec);
+        Ok(())
+    }
+
+    /// Closes the connection with close_notify.
+    pub fn close(&mut self) {
+        if self.is_closed() {
+            return;
+        }
+        self.send_alert(Alert {
+            level: 1,
+            description: AlertDescription::CLOSE_NOTIFY,
+        });
+        self.state = State::Closed;
+        self.retransmit_at = None;
+    }
+
+    /// Keying material from the RFC 5705 exporter (no context), e.g. label
+    /// `EXTRACTOR-dtls_srtp`.
+    pub fn export_keying_material(&self, label: &str, len: usize) -> Res<Vec<u8>> {
+        let suite = self.hs.suite.ok_or(DtlsError::NotConnected)?;
+        if self.state != State::Connected && self.state != State::Closed {
+            return Err(DtlsError::NotConnected);
+        }
+        let mut seed = [0u8; 64];
+        seed[..32].copy_from_slice(&self.hs.client_random);
+        seed[32..].copy_from_slice(&self.hs.server_random);
+        let mut out = vec![0u8; len];
+        prf(
+            suite.hash(),
+            &self.hs.master,
+            label.as_bytes(),
+            &seed,
+            &mut out,
+        );
+        Ok(out)
+    }
+
+    /// The SRTP keying material of RFC 5764 4.2 for the negotiated profile:
+    /// client key, server key, client salt, server salt.
+    pub fn srtp_keying_material(&self) -> Res<(SrtpProfile, Vec<u8>)> {
+        let profile = self.hs.srtp.ok_or(DtlsError::NoCommon("SRTP profile"))?;
+        let (k, s) = profile.key_salt_len();
+        Ok((
+            profile,
+            self.export_keying_material("EXTRACTOR-dtls_srtp", 2 * (k + s))?,
+        ))
+    }
+
+    // ----- records -----
+
+    fn handle_record(&mut self, now: Instant, header: RecordHeader, fragment: &[u8]) {
+        let mut buf;
+        let plaintext: &[u8] = match header.epoch {
+            0 => {
+                if self.state == State::Connected && header.content_type != ContentType::Handshake {
+                    self.stats.dropped += 1;
+                    return;
+                }
+                fragment
+            }
+            1 => {
+                let Some(cipher) = &self.read_cipher else {
+                    if self.early_records.len() < 8 {
+                        self.early_records.push((header, fragment.to_vec()));
+                    } else {
+                        self.stats.dropped += 1;
+                    }
+                    return;
+                };
+                if !self.replay[1].check(header.sequence) {
+                    self.stats.replayed += 1;
+                    return;
+                }
+                buf = fragment.to_vec();
+                match cipher.open(&header, &mut buf) {
+                    Ok(p) => {
+                        let n = p.len();
+                        self.replay[1].mark(header.sequence);
+                        let off = buf.len() - n - 16;
+                        &buf[off..off + n]
+                    }
+                    Err(_) => {
+                        self.stats.bad_mac += 1;
+                        return;
+                    }
+                }
+            }
+            _ => {
+                self.stats.dropped += 1;
+                return;
+            }
+        };
+        let result = match header.content_type {
+            ContentType::Handshake => self.handle_handshake_record(now, &header, plaintext),
+            ContentType::ChangeCipherSpec => Ok(()),
+            ContentType::Alert => self.handle_alert(header.epoch, plaintext),
+            ContentType::ApplicationData => {
+                if header.epoch == 1 {
+                    if self.state == State::Connected {
+                        self.push_event(Event::ApplicationData(plaintext.to_vec()));
+                    } else if self.early_data.len() < self.config.max_queued {
+                        self.early_data.push(plaintext.to_vec());
+                    }
+                }
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            self.fail(e);
+        }
+    }
+
+    fn handle_alert(&mut self, epoch: u16, body: &[u8]) -> Res {
+        if body.len() != 2 {
+            self.stats.malformed += 1;
+            return Ok(());
+        }
+        if self.state == State::Connected && epoch == 0 {
+            self.stats.dropped += 1;
+            return Ok(());
+        }
+        let alert = Alert {
+            level: body[0],
+            description: AlertDescription(body[1]),
+        };
+        self.push_event(Event::AlertReceived(alert));
+        if alert.description == AlertDescription::CLOSE_NOTIFY {
+            if self.state == State::Connected {
+                self.send_alert(alert);
+            }
+            self.state = State::Closed;
+            self.retransmit_at = None;
+            self.push_event(Event::Closed);
+        } else if alert.level == 2 {
+            self.state = State::Failed;
+            self.retransmit_at = None;
+            self.push_event(Event::Failed(DtlsError::PeerAlert(alert.description)));
+        }
+        Ok(())
+    }
+
+    fn handle_handshake_record(
+        &mut self,
+        now: Instant,
+        header: &RecordHeader,
+        mut data: &[u8],
+    ) -> Res {
+        let mut peer_resent = false;
+        while !data.is_empty() {
+            let mut r = Reader::new(data);
+            let Ok((h, body)) = HandshakeHeader::parse(&mut r) else {
+                self.stats.malformed += 1;
+                break;
+            };
+            data = r.rest();
+            if self.state == State::ServerWaitHello {
+                self.stateless_client_hello(now, header, &h, body)?;
+                continue;
+            }
+            match self.reassembler.insert(&h, body) {
+                Inserted::Old => peer_resent = true,
+                Inserted::Buffered => {}
+                Inserted::Dropped => self.stats.dropped += 1,
+            }
+        }
+        // RFC 6347 4.2.4: the peer repeating its last flight means ours was lost. Rate-limited
+        // so that duplicated datagrams cannot make us amplify.
+        if peer_resent && !self.flight.is_empty() {
+            let quiet = self.config.initial_retransmit / 4;
+            if self.last_peer_resend.is_none_or(|t| now >= t + quiet) {
+                self.last_peer_resend = Some(now);
+                self.stats.retransmissions += 1;
+                self.transmit_flight();
+            }
+        }
+        // Process what completed now: the keys it installs may be needed by the next record.
+        self.process_messages(now)
+    }
+
+    fn seal(&mut self, epoch: u16, content_type: ContentType, payload: &[u8]) -> Vec<u8> {
+        let e = epoch as usize;
+        let header = RecordHeader {
+            content_type,
+            version: DTLS_1_2,
+            epoch,
+            sequence: self.write_seq[e],
+        };
+        self.write_seq[e] += 1;
+        let mut out = Vec::with_capacity(payload.len() + 64);
+        match (&self.write_cipher, epoch) {
+            (Some(c), 1) => c.seal(&header, payload, &mut out),
+            _ => {
+                header.write(payload.len(), &mut out);
+                out.extend_from_slice(payload);
+            }
+        }
+        out
+    }
+
+    fn send_alert(&mut self, alert: Alert) {
+        let rec = self.seal(
+            self.write_epoch,
+            ContentType::Alert,
+            &[alert.level, alert.description.0],
+        );
+        self.transmits.push_back(rec);
+    }
+
+    fn fail(&mut self, error: DtlsError) {
+        if self.is_closed() {
+            return;
+        }
+        self.send_alert(Alert::fatal(error.alert()));
+        self.state = State::Failed;
+        self.retransmit_at = None;
+        self.push_event(Event::Failed(error));
+    }
+
+    fn push_event(&mut self, e: Event) {
+        if self.events.len() < self.config.max_queued {
+            self.events.push_back(e);
+        }
+    }
+
+    // ----- flights -----
+
+    fn add_message(&mut self, epoch: u16, ty: u8, body: &[u8]) {
+        let whole = fragment::whole_message(ty, self.next_send_seq, body);
+        self.next_send_seq = self.next_send_seq.wrapping_add(1);
+        self.hs.transcript.extend_from_slice(&whole);
+        self.flight.push(FlightItem::Handshake { epoch, whole });
+    }
+
+    fn start_flight(&mut self, now: Instant, expects_reply: bool) {
+        self.retransmit_interval = self.config.initial_retransmit;
+        self.retransmit_count = 0;
+        self.retransmit_at = expects_reply.then(|| now + self.retransmit_interval);
+        self.transmit_flight();
+    }
+
+    fn transmit_flight(&mut self) {
+        let mtu = self
+            .config
+            .mtu
+            .max(record::HEADER_LEN + fragment::HEADER_LEN + 64);
+        let items = std::mem::take(&mut self.flight);
+        let mut datagram = Vec::new();
+        for item in &items {
+            let (epoch, ct, payloads) = match item {
+                FlightItem::ChangeCipherSpec => (0, ContentType::ChangeCipherSpec, vec![vec![1u8]]),
+                FlightItem::Handshake { epoch, whole } => {
+                    let overhead = match (*epoch, &self.write_cipher) {
+                        (1, Some(c)) => c.overhead(),
+                        _ => 0,
+                    };
+                    (
+                        *epoch,
+                        ContentType::Handshake,
+                        fragment::fragments(whole, mtu - record::HEADER_LEN - overhead),
+                    )
+                }
+            };
+            for p in payloads {
+                let rec = self.seal(epoch, ct, &p);
+                if !datagram.is_empty() && datagram.len() + rec.len() > mtu {
+                    self.transmits.push_back(std::mem::take(&mut datagram));
+                }
+                datagram.extend_from_slice(&rec);
+            }
+        }
+        if !datagram.is_empty() {
+            self.transmits.push_back(datagram);
+        }
+        self.flight = items;
+    }
+
+    // ----- client -----
+
+    fn send_client_hello(&mut self, now: Instant, cookie: Vec<u8>) {
+        let mut suites: Vec<u16> = self.config.cipher_suites.iter().map(|s| s.id()).collect();
+        suites.push(0x00FF); // TLS_EMPTY_RENEGOTIATION_INFO_SCSV
+        let ch = ClientHello {
+            version: DTLS_1_2,
+            random: self.hs.client_random,
+            session_id: Vec::new(),
+            cookie,
+            cipher_suites: suites,
+            compression_methods: vec![0],
+            extensions: Extensions {
+                srtp_profiles: (!self.config.srtp_profiles.is_empty())
+                    .then(|| self.config.srtp_profiles.iter().map(|p| p.id()).collect()),
+                srtp_mki: Vec::new(),
+                extended_master_secret: true,
+                renegotiation_info: None,
+                supported_groups: Some(vec![group::X25519, group::SECP256R1, group::SECP384R1]),
+                ec_point_formats: Some(vec![0]),
+                signature_algorithms: Some(sig::VERIFY.to_vec()),
+            },
+        };
+        let mut body = Vec::new();
+        ch.write(&mut body);
+        self.flight.clear();
+        self.hs.transcript.clear();
+        self.add_message(0, msg_type::CLIENT_HELLO, &body);
+        self.start_flight(now, true);
+    }
+
+    fn process_messages(&mut self, now: Instant) -> Res {
+        while let Some((ty, seq, body)) = self.reassembler.pop() {
+            if self.is_closed() {
+                return Ok(());
+            }
+            self.process_message(now, ty, seq, &body)?;
+        }
+        Ok(())
+    }
+
+    fn record_message(&mut self, ty: u8, seq: u16, body: &[u8]) {
+        let whole = fragment::whole_message(ty, seq, body);
+        self.hs.transcript.extend_from_slice(&whole);
+    }
+
+    fn process_message(&mut self, now: Instant, ty: u8, seq: u16, body: &[u8]) -> Res {
+        use State as S;
+        use msg_type as M;
+        match (self.state, ty) {
+            (S::ClientWaitHello, M::HELLO_VERIFY_REQUEST) => {
+                let hvr = HelloVerifyRequest::parse(body)?;
+                if hvr.version != DTLS_1_0 && hvr.version != DTLS_1_2 {
+                    return Err(DtlsError::UnsupportedVersion(hvr.version));
+                }
+                self.send_client_hello(now, hvr.cookie);
+            }
+            (S::ClientWaitHello, M::SERVER_HELLO) => {
+                self.record_message(ty, seq, body);
+                self.client_server_hello(body)?;
+                self.state = S::ClientWaitCertificate;
+            }
+            (S::ClientWaitCertificate, M::CERTIFICATE) => {
+                self.record_message(ty, seq, body);
+                self.peer_certificate(body)?;
+                let suite = self.hs.suite.expect("suite chosen with ServerHello");
+                if self
+                    .hs
+                    .peer_key
+                    .as_ref()
+                    .is_some_and(|k| k.is_ecdsa() != suite.is_ecdsa())
+                {
+                    return Err(DtlsError::BadCertificate(
+                        "key type does not match the cipher suite",
+                    ));
+                }
+                self.state = S::ClientWaitKeyExchange;
+            }
+            (S::ClientWaitKeyExchange, M::SERVER_KEY_EXCHANGE) => {
+                self.record_message(ty, seq, body);
+                self.client_server_key_exchange(body)?;
+                self.state = S::ClientWaitCertReqOrDone;
+            }
+            (S::ClientWaitCertReqOrDone, M::CERTIFICATE_REQUEST) => {
+                self.record_message(ty, seq, body);
+                let cr = CertificateRequest::parse(body)?;
+                if !cr
+                    .signature_algorithms
+                    .contains(&self.config.certificate.scheme())
+                {
+                    return Err(DtlsError::NoCommon("signature scheme for our certificate"));
+                }
+                self.hs.certificate_requested = true;
+                self.state = S::ClientWaitDone;
+            }
+            (S::ClientWaitCertReqOrDone | S::ClientWaitDone, M::SERVER_HELLO_DONE) => {
+                if !body.is_empty() {
+                    return Err(DtlsError::TrailingBytes(body.len()));
+                }
+                self.record_message(ty, seq, body);
+                self.client_flight5(now)?;
+                self.state = S::ClientWaitFinished;
+            }
+            (S::ClientWaitFinished, M::FINISHED) => {
+                self.check_finished(b"server finished", body)?;
+                self.record_message(ty, seq, body);
+                self.flight.clear();
+                self.connected();
+            }
+            (S::ServerWaitCertificate, M::CERTIFICATE) => {
+                self.record_message(ty, seq, body);
+                self.peer_certificate(body)?;
+                self.state = S::ServerWaitKeyExchange;
+            }
+            (S::ServerWaitKeyExchange, M::CLIENT_KEY_EXCHANGE) => {
+                self.record_message(ty, seq, body);
+                let cke = ClientKeyExchange::parse(body)?;
+                let pms = self.agree(&cke.public)?;
+                self.derive_keys(&pms)?;
+                self.state = if self.hs.peer_key.is_some() {
+                    S::ServerWaitCertVerify
+                } else {
+                    S::ServerWaitFinished
+                };
+            }
+            (S::ServerWaitCertVerify, M::CERTIFICATE_VERIFY) => {
+                let cv = CertificateVerify::parse(body)?;
+                let key = self.hs.peer_key.as_ref().expect("state implies a peer key");
+                key.verify(
+                    cv.signature.scheme,
+                    &self.hs.transcript,
+                    &cv.signature.signature,
+                )?;
+                self.record_message(ty, seq, body);
+                self.state = S::ServerWaitFinished;
+            }
+            (S::ServerWaitFinished, M::FINISHED) => {
+                self.check_finished(b"client finished", body)?;
+                self.record_message(ty, seq, body);
+                let verify = self.finished_data(b"server finished");
+                self.flight.clear();
+                self.flight.push(FlightItem::ChangeCipherSpec);
+                self.write_epoch = 1;
+                self.add_message(1, M::FINISHED, &verify);
+                self.start_flight(now, false);
+                self.connected();
+            }
+            (S::Connected, M::CLIENT_HELLO | M::HELLO_REQUEST) => {
+                // RFC 5746 / our policy: no renegotiation.
+                self.send_alert(Alert {
+                    level: 1,
+                    description: AlertDescription::NO_RENEGOTIATION,
+                });
+            }
+            (S::Connected, _) => self.stats.dropped += 1,
+            _ => {
+                return Err(DtlsError::UnexpectedMessage(
+                    "handshake message out of order",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn client_server_hello(&mut self, body: &[u8]) -> Res {
+        let sh = ServerHello::parse(body)?;
+        if sh.version != DTLS_1_2 {
+            return Err(DtlsError::UnsupportedVersion(sh.version));
+        }
+        let suite = CipherSuite::from_id(sh.cipher_suite)
+            .filter(|s| self.config.cipher_suites.contains(s))
+            .ok_or(DtlsError::Invalid("cipher suite not offered"))?;
+        if sh.compression_method != 0 {
+            return Err(DtlsError::Invalid("compression method"));
+        }
+        let e = &sh.extensions;
+        if !e.extended_master_secret && self.config.require_extended_master_secret {
+            return Err(DtlsError::NoExtendedMasterSecret);
+        }
+        if e.renegotiation_info.as_ref().is_some_and(|r| !r.is_empty()) {
+            return Err(DtlsError::Invalid("renegotiation_info"));
+        }
+        self.hs.srtp = match &e.srtp_profiles {
+            None => None,
+            Some(list) => {
+                let [id] = list[..] else {
+                    return Err(DtlsError::Invalid("use_srtp answer"));
+                };
+                Some(
+                    SrtpProfile::from_id(id)
+                        .filter(|p| self.config.srtp_profiles.contains(p))
+                        .ok_or(DtlsError::Invalid("SRTP profile not offered"))?,
+                )
+            }
+        };
+        self.hs.suite = Some(suite);
+        self.hs.extended_master_secret = e.extended_master_secret;
+        self.hs.server_random = sh.random;
+        Ok(())
+    }
+
+    fn peer_certificate(&mut self, body: &[u8]) -> Res {
+        let msg = CertificateMsg::parse(body)?;
+        let Some(leaf) = msg.chain.into_iter().next() else {
+            return Err(DtlsError::BadCertificate("no certificate"));
+        };
+        if !self.config.remote_fingerprints.is_empty()
+            && !self
+                .config
+                .remote_fingerprints
+                .iter()
+                .any(|f| f.matches(&leaf))
+        {
+            return Err(DtlsError::FingerprintMismatch);
+        }
+        self.hs.peer_key = Some(PeerKey::from_certificate(&leaf)?);
+        self.hs.peer_certificate = Some(leaf);
+        Ok(())
+    }
+
+    fn client_server_key_exchange(&mut self, body: &[u8]) -> Res {
+        let ske = ServerKeyExchange::parse(body)?;
+        if !sig::VERIFY.contains(&ske.signature.scheme) {
+            return Err(DtlsError::Invalid("signature scheme not offered"));
+        }
+        let mut signed = Vec::with_capacity(64 + 4 + ske.public.len());
+        signed.extend_from_slice(&self.hs.client_random);
+        signed.extend_from_slice(&self.hs.server_random);
+        signed.extend_from_slice(&ServerKeyExchange::params(ske.group, &ske.public));
+        let key = self
+            .hs
+            .peer_key
+            .as_ref()
+            .ok_or(DtlsError::UnexpectedMessage("no certificate"))?;
+        key.verify(ske.signature.scheme, &signed, &ske.signature.signature)?;
+        self.hs.group = ske.group;
+        self.generate_ephemeral()?;
+        self.hs.peer_point = ske.public;
+        Ok(())
+    }
+
+    fn client_flight5(&mut self, now: Instant) -> Res {
+        self.flight.clear();
+        let cert = Arc::clone(&self.config.certificate);
+        if self.hs.certificate_requested {
+            let mut body = Vec::new();
+            CertificateMsg {
+                chain: vec![cert.der().to_vec()],
+            }
+            .write(&mut body);
+            self.add_message(0, msg_type::CERTIFICATE, &body);
+        }
+        let peer_point = std::mem::take(&mut self.hs.peer_point);
+        let pms = self.agree(&peer_point)?;
+        let mut body = Vec::new();
+        ClientKeyExchange {
+            public: self.hs.our_point.clone(),
+        }
+        .write(&mut body);
+        self.add_message(0, msg_type::CLIENT_KEY_EXCHANGE, &body);
+        self.derive_keys(&pms)?;
+        if self.hs.certificate_requested {
+            let signature = cert.sign(&self.hs.transcript)?;
+            let mut body = Vec::new();
+            CertificateVerify {
+                signature: Signature {
+                    scheme: cert.scheme(),
+                    signature,
+                },
+            }
+            .write(&mut body);
+            self.add_message(0, msg_type::CERTIFICATE_VERIFY, &body);
+        }
+        self.flight.push(FlightItem::ChangeCipherSpec);
+        self.write_epoch = 1;
+        let verify = self.finished_data(b"client finished");
+        self.add_message(1, msg_type::FINISHED, &verify);
+        self.start_flight(now, true);
+        Ok(())
+    }
+
+    fn connected(&mut self) {
+        self.state = State::Connected;
+        self.retransmit_at = None;
+        let peer_certificate = self.hs.peer_certificate.clone().unwrap_or_default();
+        self.push_event(Event::Connected {
+            cipher_suite: self.hs.suite.expect("negotiated"),
+            srtp_profile: self.hs.srtp,
+            peer_fingerprint: Fingerprint::of(HashAlgorithm::Sha256, &peer_certificate),
+            peer_certificate,
+        });
+        for data in std::mem::take(&mut self.early_data) {
+            self.push_event(Event::ApplicationData(data));
+        }
+    }
+
+    fn ring_group(id: u16) -> Option<&'static agreement::Algorithm> {
+        match id {
+            group::X25519 => Some(&agreement::X25519),
+            group::SECP256R1 => Some(&agreement::ECDH_P256),
+            group::SECP384R1 => Some(&agreement::ECDH_P384),
+            _ => None,
+        }
+    }
+
+    fn generate_ephemeral(&mut self) -> Res {
+        let alg = Self::ring_group(self.hs.group).ok_or(DtlsError::Invalid("named group"))?;
+        let rng = ring::rand::SystemRandom::new();
+        let key =
+            EphemeralPrivateKey::generate(alg, &rng).map_err(|_| DtlsError::Crypto("ECDHE key"))?;
+        self.hs.our_point = key
+            .compute_public_key()
+            .map_err(|_| DtlsError::Crypto("ECDHE key"))?
+            .as_ref()
+            .to_vec();
+        self.hs.ephemeral = Some(key);
+        Ok(())
+    }
+
+    fn agree(&mut self, peer_point: &[u8]) -> Res<Vec<u8>> {
+        let alg = Self::ring_group(self.hs.group).ok_or(DtlsError::Invalid("named group"))?;
+        let key = self
+            .hs
+            .ephemeral
+            .take()
+            .ok_or(DtlsError::UnexpectedMessage("key exchange"))?;
+        agreement::agree_ephemeral(key, &UnparsedPublicKey::new(alg, peer_point), |s| {
+            s.to_vec()
+        })
+        .map_err(|_| DtlsError::Invalid("ECDHE public key"))
+    }
+
+    /// Master secret with EMS (RFC 7627: the session hash covers the transcript through
+    /// ClientKeyExchange), then the epoch-1 record keys.
+    fn derive_keys(&mut self, pms: &[u8]) -> Res {
+        let suite = self.hs.suite.expect("negotiated");
+        let hash = suite.hash();
+        let session_hash = hash.digest(&self.hs.transcript);
+        let mut master = vec![0u8; 48];
+        prf(
+            hash,
+            pms,
+            b"extended master secret",
+            &session_hash,
+            &mut master,
+        );
+        self.hs.master = master;
+        let kb = key_block(
+            suite,
+            &self.hs.master,
+            &self.hs.client_random,
+            &self.hs.server_random,
+        );
+        let client = RecordCipher::new(suite.bulk(), &kb.client_key, &kb.client_iv)?;
+        let server = RecordCipher::new(suite.bulk(), &kb.server_key, &kb.server_iv)?;
+        let (write, read) = match self.role {
+            Role::Client => (client, server),
+            Role::Server => (server, client),
+        };
+        self.write_cipher = Some(write);
+        self.read_cipher = Some(read);
+        Ok(())
+    }
+
+    fn finished_data(&self, label: &[u8]) -> Vec<u8> {
+        let hash = self.hs.suite.expect("negotiated").hash();
+        let mut out = vec![0u8; 12];
+        prf(
+            hash,
+            &self.hs.master,
+            label,
+            &hash.digest(&self.hs.transcript),
+            &mut out,
+        );
+        out
+    }
+
+    fn check_finished(&self, label: &[u8], body: &[u8]) -> Res {
+        let expected = self.finished_data(label);
+        if crate::codec::ct_eq(&expected, body) {
+            Ok(())
+        } else {
+            Err(DtlsError::BadFinished)
+        }
+    }
+
+    // ----- server -----
+
+    fn cookie_for(&self, ch: &ClientHello) -> Vec<u8> {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.cookie_secret);
+        let mut ctx = ring::hmac::Context::with_key(&key);
+        ctx.update(&ch.random);
+        ctx.update(&ch.session_id);
+        for s in &ch.cipher_suites {
+            ctx.update(&s.to_be_bytes());
+        }
+        ctx.sign().as_ref().to_vec()
+    }
+
+    /// A ClientHello before any state exists: answer with a HelloVerifyRequest unless it
+    /// carries our cookie (RFC 6347 4.2.1), then start the handshake.
+    fn stateless_client_hello(
+        &mut self,
+        now: Instant,
+        record: &RecordHeader,
+        h: &HandshakeHeader,
+        body: &[u8],
+    ) -> Res {
+        if h.msg_type != msg_type::CLIENT_HELLO
+            || h.fragment_offset != 0
+            || h.fragment_length != h.length
+        {
+            self.stats.dropped += 1;
+            return Ok(());
+        }
+        let Ok(ch) = ClientHello::parse(body) else {
+            self.stats.malformed += 1;
+            return Ok(());
+        };
+        // DTLS versions count down: 0xFEFD (1.2) < 0xFEFF (1.0).
+        if ch.version > DTLS_1_2 {
+            return Err(DtlsError::UnsupportedVersion(ch.version));
+        }
+        let cookie = self.cookie_for(&ch);
+        if ch.cookie.is_empty() || !crate::codec::ct_eq(&cookie, &ch.cookie) {
+            let mut hvr = Vec::new();
+            HelloVerifyRequest {
+                version: DTLS_1_0,
+                cookie,
+            }
+            .write(&mut hvr);
+            let whole =
+                fragment::whole_message(msg_type::HELLO_VERIFY_REQUEST, h.message_seq, &hvr);
+            let header = RecordHeader {
+                sequence: record.sequence,
+                epoch: 0,
+                ..*record
+            };
+            let mut out = Vec::new();
+            header.write(whole.len(), &mut out);
+            out.extend_from_slice(&whole);
+            self.transmits.push_back(out);
+            return Ok(());
+        }
+        self.server_flight4(now, &ch, h.message_seq, body)
+    }
+
+    fn server_flight4(&mut self, now: Instant, ch: &ClientHello, seq: u16, ch_body: &[u8]) -> Res {
+        let cert = Arc::clone(&self.config.certificate);
+        let suite = self
+            .config
+            .cipher_suites
+            .iter()
+            .copied()
+            .find(|s| s.is_ecdsa() && ch.cipher_suites.contains(&s.id()))
+            .ok_or(DtlsError::NoCommon("cipher suite"))?;
+        let e = &ch.extensions;
+        if !e.extended_master_secret && self.config.require_extended_master_secret {
+            return Err(DtlsError::NoExtendedMasterSecret);
+        }
+        if e.renegotiation_info.as_ref().is_some_and(|r| !r.is_empty()) {
+            return Err(DtlsError::Invalid("renegotiation_info"));
+        }
+        if e.signature_algorithms
+            .as_ref()
+            .is_some_and(|l| !l.contains(&cert.scheme()))
+        {
+            return Err(DtlsError::NoCommon("signature scheme"));
+        }
+        let groups = e
+            .supported_groups
+            .clone()
+            .unwrap_or_else(|| vec![group::SECP256R1]);
+        self.hs.group = [group::X25519, group::SECP256R1, group::SECP384R1]
+            .into_iter()
+            .find(|g| groups.contains(g))
+            .ok_or(DtlsError::NoCommon("named group"))?;
+        let offered_srtp = e.srtp_profiles.clone().unwrap_or_default();
+        self.hs.srtp = self
+            .config
+            .srtp_profiles
+            .iter()
+            .copied()
+            .find(|p| offered_srtp.contains(&p.id()));
+        let secure_reneg = e.renegotiation_info.is_some() || ch.cipher_suites.contains(&0x00FF);
+
+        self.hs.suite = Some(suite);
+        self.hs.extended_master_secret = e.extended_master_secret;
+        self.hs.client_random = ch.random;
+        self.rng.fill(&mut self.hs.server_random);
+        self.hs.transcript.clear();
+        self.record_message(msg_type::CLIENT_HELLO, seq, ch_body);
+        self.reassembler.reset(seq.wrapping_add(1));
+        self.next_send_seq = seq;
+        self.flight.clear();
+
+        let sh = ServerHello {
+            version: DTLS_1_2,
+            random: self.hs.server_random,
+            session_id: Vec::new(),
+            cipher_suite: suite.id(),
+            compression_method: 0,
+            extensions: Extensions {
+                srtp_profiles: self.hs.srtp.map(|p| vec![p.id()]),
+                srtp_mki: Vec::new(),
+                extended_master_secret: e.extended_master_secret,
+                renegotiation_info: secure_reneg.then(Vec::new),
+                supported_groups: None,
+                ec_point_formats: e.ec_point_formats.as_ref().map(|_| vec![0]),
+                signature_algorithms: None,
+            },
+        };
+        let mut body = Vec::new();
+        sh.write(&mut body);
+        self.add_message(0, msg_type::SERVER_HELLO, &body);
+
+        let mut body = Vec::new();
+        CertificateMsg {
+            chain: vec![cert.der().to_vec()],
+        }
+        .write(&mut body);
+        self.add_message(0, msg_type::CERTIFICATE, &body);
+
+        self.generate_ephemeral()?;
+        let params = ServerKeyExchange::params(self.hs.group, &self.hs.our_point);
+        let mut signed = Vec::with_capacity(64 + params.len());
+        signed.extend_from_slice(&self.hs.client_random);
+        signed.extend_from_slice(&self.hs.server_random);
+        signed.extend_from_slice(&params);
+        let signature = Signature {
+            scheme: cert.scheme(),
+            signature: cert.sign(&signed)?,
+        };
+        let mut body = Vec::new();
+        ServerKeyExchange {
+            group: self.hs.group,
+            public: self.hs.our_point.clone(),
+            signature,
+        }
+        .write(&mut body);
+        self.add_message(0, msg_type::SERVER_KEY_EXCHANGE, &body);
+
+        if self.config.require_client_certificate {
+            let mut body = Vec::new();
+            CertificateRequest {
+                certificate_types: vec![64, 1],
+                signature_algorithms: sig::VERIFY.to_vec(),
+            }
+            .write(&mut body);
+            self.add_message(0, msg_type::CERTIFICATE_REQUEST, &body);
+        }
+        self.add_message(0, msg_type::SERVER_HELLO_DONE, &[]);
+        self.state = if self.config.require_client_certificate {
+            State::ServerWaitCertificate
+        } else {
+            State::ServerWaitKeyExchange
+        };
+        self.start_flight(now, true);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::TestRng;
+
+    fn connected_pair() -> (Endpoint, Endpoint) {
+        let c = Config::new(Arc::new(Certificate::generate().unwrap()));
+        let s = Config::new(Arc::new(Certificate::generate().unwrap()));
+        let mut client = Endpoint::client(c, Box::new(TestRng::new(1)));
+        let mut server = Endpoint::server(s, Box::new(TestRng::new(2)));
+        let now = Instant::now();
+        client.connect(now);
+        for _ in 0..10 {
+            while let Some(d) = client.poll_transmit() {
+                server.handle_receive(now, &d);
+            }
+            while let Some(d) = server.poll_transmit() {
+                client.handle_receive(now, &d);
+            }
+        }
+        assert!(client.is_connected() && server.is_connected());
+        while client.poll_event().is_some() {}
+        while server.poll_event().is_some() {}
+        (client, server)
+    }
+
+    #[test]
+    fn renegotiation_is_refused_with_no_renegotiation() {
+        let (mut client, mut server) = connected_pair();
+        let now = Instant::now();
+        // The client starts a new handshake inside the encrypted epoch.
+        let mut body = Vec::new();
+        ClientHello {
+            version: DTLS_1_2,
+            random: [1; 32],
+            session_id: Vec::new(),
+            cookie: Vec::new(),
+            cipher_suites: vec![CipherSuite::EcdheEcdsaAes128GcmSha256.id()],
+            compression_methods: vec![0],
+            extensions: Extensions::default(),
+        }
+        .write(&mut body);
+        client.flight.clear();
+        client.add_message(1, msg_type::CLIENT_HELLO, &body);
+        client.transmit_flight();
+        let d = client.poll_transmit().unwrap();
+        server.handle_receive(now, &d);
+        let alert = server.poll_transmit().expect("server answers");
+        client.handle_receive(now, &alert);
+        let no_reneg = Alert {
+            level: 1,
+            description: AlertDescription::NO_RENEGOTIATION,
+        };
+        assert_eq!(client.poll_event(), Some(Event::AlertReceived(no_reneg)));
+        assert!(
+            server.is_connected() && client.is_connected(),
+            "a warning keeps the connection"
+        );
+        // A server's HelloRequest gets the same answer from the client.
+        server.flight.clear();
+        server.add_message(1, msg_type::HELLO_REQUEST, &[]);
+        server.transmit_flight();
+        let d = server.poll_transmit().unwrap();
+        client.handle_receive(now, &d);
+        let alert = client.poll_transmit().expect("client answers");
+        server.handle_receive(now, &alert);
+        assert_eq!(server.poll_event(), Some(Event::AlertReceived(no_reneg)));
+    }
+
+    #[test]
+    fn endpoint_is_send() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Endpoint>();
+    }
+
+    #[test]
+    fn plaintext_alert_after_handshake_is_ignored() {
+        let (mut client, _server) = connected_pair();
+        let mut d = Vec::new();
+        RecordHeader {
+            content_type: ContentType::Alert,
+            version: DTLS_1_2,
+            epoch: 0,
+            sequence: 99,
+        }
+        .write(2, &mut d);
+        d.extend_from_slice(&[2, 40]);
+        client.handle_receive(Instant::now(), &d);
+        assert!(client.is_connected());
+        assert_eq!(client.poll_event(), None);
+    }
+
+    #[test]
+    fn client_gives_up_after_max_retransmissions() {
+        let mut c = Config::new(Arc::new(Certificate::generate().unwrap()));
+        c.max_retransmissions = 3;
+        let mut client = Endpoint::client(c, Box::new(TestRng::new(1)));
+        let start = Instant::now();
+        client.connect(start);
+        let mut intervals = Vec::new();
+        let mut last = start;
+        while let Some(t) = client.poll_timeout() {
+            intervals.push(t - last);
+            last = t;
+            client.handle_timeout(t);
+        }
+        assert_eq!(intervals, [1, 2, 4, 8].map(Duration::from_secs));
+        assert!(matches!(
+            client.poll_event(),
+            Some(Event::Failed(DtlsError::HandshakeTimeout))
+        ));
+    }
+}

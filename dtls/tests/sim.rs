@@ -1,0 +1,295 @@
+//! Our client against our server through a simulated link: loss, reordering, duplication and a
+//! small MTU, with a fake clock, over many seeds.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use sansrtc_dtls::{
+    AlertDescription, Certificate, CipherSuite, Config, DtlsError, Endpoint, Event, HashAlgorithm,
+    SrtpProfile, TestRng,
+};
+
+fn certs() -> &'static (Arc<Certificate>, Arc<Certificate>) {
+    static C: OnceLock<(Arc<Certificate>, Arc<Certificate>)> = OnceLock::new();
+    C.get_or_init(|| {
+        (
+            Arc::new(Certificate::generate().unwrap()),
+            Arc::new(Certificate::generate().unwrap()),
+        )
+    })
+}
+
+struct Link {
+    loss: f64,
+    duplicate: f64,
+    max_delay_ms: u64,
+}
+
+/// (delivery time, tie-breaker, to the client?, datagram).
+type InFlight = (Instant, u64, bool, Vec<u8>);
+
+struct Outcome {
+    client: Endpoint,
+    server: Endpoint,
+    client_events: Vec<Event>,
+    server_events: Vec<Event>,
+    elapsed: Duration,
+}
+
+fn configs(mtu: usize) -> (Config, Config) {
+    let (cc, sc) = certs();
+    let mut client = Config::new(cc.clone());
+    client.remote_fingerprints = vec![sc.fingerprint(HashAlgorithm::Sha256)];
+    client.mtu = mtu;
+    let mut server = Config::new(sc.clone());
+    server.remote_fingerprints = vec![cc.fingerprint(HashAlgorithm::Sha256)];
+    server.mtu = mtu;
+    (client, server)
+}
+
+fn run(seed: u64, link: &Link, client_cfg: Config, server_cfg: Config) -> Outcome {
+    let mut rng = TestRng::new(seed ^ 0x5eed);
+    let mut chance = move || (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    let start = Instant::now();
+    let mut now = start;
+    let mut client = Endpoint::client(client_cfg, Box::new(TestRng::new(seed)));
+    let mut server = Endpoint::server(server_cfg, Box::new(TestRng::new(seed.wrapping_add(1))));
+    let mut queue: BinaryHeap<Reverse<InFlight>> = BinaryHeap::new();
+    let mut counter = 0u64;
+    let (mut client_events, mut server_events) = (Vec::new(), Vec::new());
+    client.connect(now);
+    for _ in 0..100_000 {
+        for (from_client, ep) in [(true, &mut client), (false, &mut server)] {
+            while let Some(d) = ep.poll_transmit() {
+                let copies = if chance() < link.duplicate { 2 } else { 1 };
+                for _ in 0..copies {
+                    if chance() < link.loss {
+                        continue;
+                    }
+                    let delay =
+                        Duration::from_millis(1 + (chance() * link.max_delay_ms as f64) as u64);
+                    counter += 1;
+                    queue.push(Reverse((now + delay, counter, !from_client, d.clone())));
+                }
+            }
+        }
+        while let Some(e) = client.poll_event() {
+            client_events.push(e);
+        }
+        while let Some(e) = server.poll_event() {
+            server_events.push(e);
+        }
+        let done = (client.is_connected() && server.is_connected())
+            || client.is_closed()
+            || server.is_closed();
+        if done && queue.is_empty() {
+            break;
+        }
+        let next_packet = queue.peek().map(|Reverse((t, ..))| *t);
+        let next = [next_packet, client.poll_timeout(), server.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(next) = next else { break };
+        now = now.max(next);
+        if next_packet == Some(next) {
+            let Reverse((_, _, to_client, d)) = queue.pop().unwrap();
+            if to_client {
+                client.handle_receive(now, &d)
+            } else {
+                server.handle_receive(now, &d)
+            }
+        } else {
+            client.handle_timeout(now);
+            server.handle_timeout(now);
+        }
+    }
+    Outcome {
+        client,
+        server,
+        client_events,
+        server_events,
+        elapsed: now - start,
+    }
+}
+
+fn assert_agree(o: &Outcome) {
+    assert!(
+        o.client.is_connected(),
+        "client not connected: {:?}",
+        o.client_events
+    );
+    assert!(
+        o.server.is_connected(),
+        "server not connected: {:?}",
+        o.server_events
+    );
+    let ck = o
+        .client
+        .export_keying_material("EXTRACTOR-dtls_srtp", 60)
+        .unwrap();
+    let sk = o
+        .server
+        .export_keying_material("EXTRACTOR-dtls_srtp", 60)
+        .unwrap();
+    assert_eq!(ck, sk);
+    let (cc, sc) = certs();
+    let Some(Event::Connected {
+        peer_fingerprint, ..
+    }) = o.client_events.first()
+    else {
+        panic!()
+    };
+    assert_eq!(*peer_fingerprint, sc.fingerprint(HashAlgorithm::Sha256));
+    let Some(Event::Connected {
+        peer_fingerprint, ..
+    }) = o.server_events.first()
+    else {
+        panic!()
+    };
+    assert_eq!(*peer_fingerprint, cc.fingerprint(HashAlgorithm::Sha256));
+}
+
+#[test]
+fn clean_link_every_suite_and_profile() {
+    let link = Link {
+        loss: 0.0,
+        duplicate: 0.0,
+        max_delay_ms: 5,
+    };
+    for suite in [
+        CipherSuite::EcdheEcdsaAes128GcmSha256,
+        CipherSuite::EcdheEcdsaAes256GcmSha384,
+        CipherSuite::EcdheEcdsaChacha20Poly1305Sha256,
+    ] {
+        for profile in SrtpProfile::ALL {
+            let (mut c, s) = configs(1200);
+            c.cipher_suites = vec![suite];
+            c.srtp_profiles = vec![profile];
+            let mut o = run(1, &link, c, s);
+            assert_agree(&o);
+            assert_eq!(o.client.cipher_suite(), Some(suite));
+            assert_eq!(o.server.srtp_profile(), Some(profile));
+            let (p, keys) = o.client.srtp_keying_material().unwrap();
+            assert_eq!(p, profile);
+            let (k, s) = profile.key_salt_len();
+            assert_eq!(keys.len(), 2 * (k + s));
+            assert!(
+                o.elapsed < Duration::from_millis(100),
+                "no retransmission needed: {:?} {:?}",
+                o.elapsed,
+                o.client.stats()
+            );
+            // Application data both ways.
+            o.client.send_application_data(b"ping").unwrap();
+            let d = o.client.poll_transmit().unwrap();
+            o.server.handle_receive(Instant::now(), &d);
+            assert_eq!(
+                o.server.poll_event(),
+                Some(Event::ApplicationData(b"ping".to_vec()))
+            );
+            o.server.send_application_data(b"pong").unwrap();
+            let d = o.server.poll_transmit().unwrap();
+            // A replay is dropped, a tampered record too, without any state change.
+            o.client.handle_receive(Instant::now(), &d);
+            o.client.handle_receive(Instant::now(), &d);
+            o.server.send_application_data(b"pong2").unwrap();
+            let d2 = o.server.poll_transmit().unwrap();
+            let mut bad = d2.clone();
+            *bad.last_mut().unwrap() ^= 0x80;
+            o.client.handle_receive(Instant::now(), &bad);
+            o.client.handle_receive(Instant::now(), &d2);
+            assert_eq!(
+                o.client.poll_event(),
+                Some(Event::ApplicationData(b"pong".to_vec()))
+            );
+            assert_eq!(
+                o.client.poll_event(),
+                Some(Event::ApplicationData(b"pong2".to_vec()))
+            );
+            assert_eq!(o.client.poll_event(), None);
+            assert_eq!(o.client.stats().replayed, 1);
+            assert_eq!(o.client.stats().bad_mac, 1);
+            assert!(o.client.is_connected());
+            // close_notify.
+            o.client.close();
+            let d = o.client.poll_transmit().unwrap();
+            o.server.handle_receive(Instant::now(), &d);
+            let events: Vec<_> = std::iter::from_fn(|| o.server.poll_event()).collect();
+            assert!(events.contains(&Event::Closed), "{events:?}");
+            assert!(o.server.is_closed());
+        }
+    }
+}
+
+#[test]
+fn lossy_links_over_many_seeds() {
+    let links = [
+        Link {
+            loss: 0.1,
+            duplicate: 0.1,
+            max_delay_ms: 30,
+        },
+        Link {
+            loss: 0.3,
+            duplicate: 0.2,
+            max_delay_ms: 80,
+        },
+    ];
+    let mut max_elapsed = Duration::ZERO;
+    for seed in 0..300u64 {
+        let link = &links[(seed % 2) as usize];
+        let mtu = if seed % 3 == 0 { 576 } else { 1200 };
+        let (c, s) = configs(mtu);
+        let o = run(seed, link, c, s);
+        assert_agree(&o);
+        max_elapsed = max_elapsed.max(o.elapsed);
+    }
+    eprintln!("slowest simulated handshake: {max_elapsed:?}");
+}
+
+#[test]
+fn wrong_fingerprint_fails_with_bad_certificate() {
+    let link = Link {
+        loss: 0.0,
+        duplicate: 0.0,
+        max_delay_ms: 5,
+    };
+    let (mut c, s) = configs(1200);
+    let other = Certificate::generate().unwrap();
+    c.remote_fingerprints = vec![other.fingerprint(HashAlgorithm::Sha256)];
+    let o = run(3, &link, c, s);
+    assert!(!o.client.is_connected());
+    assert!(
+        o.client_events
+            .contains(&Event::Failed(DtlsError::FingerprintMismatch)),
+        "{:?}",
+        o.client_events
+    );
+    assert!(
+        o.server_events.iter().any(|e| matches!(
+            e,
+            Event::Failed(DtlsError::PeerAlert(AlertDescription::BAD_CERTIFICATE))
+        )),
+        "{:?}",
+        o.server_events
+    );
+    // And the other direction: the server rejects the client's certificate.
+    let (c, mut s) = configs(1200);
+    s.remote_fingerprints = vec![other.fingerprint(HashAlgorithm::Sha384)];
+    let o = run(4, &link, c, s);
+    assert!(
+        o.server_events
+            .contains(&Event::Failed(DtlsError::FingerprintMismatch))
+    );
+    assert!(
+        o.client_events.iter().any(|e| matches!(
+            e,
+            Event::Failed(DtlsError::PeerAlert(AlertDescription::BAD_CERTIFICATE))
+        )),
+        "{:?}",
+        o.client_events
+    );
+}

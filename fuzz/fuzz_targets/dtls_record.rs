@@ -1,0 +1,33 @@
+//! Random bytes as datagrams into a fresh DTLS server (stateless cookie path, record parsing)
+//! and into the record parser and AEAD open of every bulk cipher.
+#![no_main]
+
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use libfuzzer_sys::fuzz_target;
+use sansrtc_dtls::cipher::{Bulk, RecordCipher};
+use sansrtc_dtls::record::parse_datagram;
+use sansrtc_dtls::{Certificate, Config, Endpoint, TestRng};
+
+fn cert() -> Arc<Certificate> {
+    static C: OnceLock<Arc<Certificate>> = OnceLock::new();
+    C.get_or_init(|| Arc::new(Certificate::generate().expect("certificate"))).clone()
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut server = Endpoint::server(Config::new(cert()), Box::new(TestRng::new(1)));
+    let now = Instant::now();
+    server.handle_receive(now, data);
+    while server.poll_transmit().is_some() {}
+    while server.poll_event().is_some() {}
+    let gcm = RecordCipher::new(Bulk::Aes128Gcm, &[1; 16], &[2; 4]).expect("key");
+    let chacha = RecordCipher::new(Bulk::Chacha20Poly1305, &[1; 32], &[2; 12]).expect("key");
+    for rec in parse_datagram(data) {
+        let Ok(rec) = rec else { break };
+        let mut buf = rec.fragment.to_vec();
+        let _ = gcm.open(&rec.header, &mut buf);
+        let mut buf = rec.fragment.to_vec();
+        let _ = chacha.open(&rec.header, &mut buf);
+    }
+});
