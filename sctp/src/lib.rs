@@ -2,12 +2,20 @@
 //!
 //! - [`packet`], [`chunk`], [`param`]: total, zero-copy parsers and writers for SCTP packets,
 //!   chunks, parameters and error causes.
+//! - [`association`]: the SCTP association state machine.
 
+pub mod association;
 pub mod chunk;
+mod cookie;
 pub mod error;
 pub mod packet;
 pub mod param;
+pub mod receiver;
+pub mod rng;
 
+pub use association::{Association, CloseReason, Config, Event, Reliability, SendOptions, State};
 pub use chunk::Chunk;
 pub use error::{ParseError, SendError};
 pub use packet::SctpPacket;
+pub use receiver::ReceivedMessage;
+pub use rng::{Rng, SeededRng, SystemRng};
