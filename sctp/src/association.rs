@@ -378,6 +378,11 @@ impl Association {
         self.cwnd
     }
 
+    /// DATA chunks queued or sent and not yet acknowledged (or skipped).
+    pub fn outstanding_chunks(&self) -> usize {
+        self.outstanding.len()
+    }
+
     /// The current retransmission timeout.
     pub fn rto(&self) -> Duration {
         self.rto

@@ -1,43 +1,13 @@
 //! Two associations over a simulated lossy link with a fake clock.
 #![allow(clippy::needless_range_loop)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use common::Link;
 use sansrtc_sctp::{Association, Config, Event, Reliability, SeededRng, SendOptions, State};
-
-struct Link {
-    rng: SeededRng,
-    loss: f64,
-    dup: f64,
-    delay: Duration,
-    jitter: Duration,
-    /// (arrival time, sequence, destination index, bytes)
-    queue: BTreeMap<(Instant, u64), (usize, Vec<u8>)>,
-    seq: u64,
-}
-
-impl Link {
-    fn chance(&mut self, p: f64) -> bool {
-        (self.rng.next_u64() as f64 / u64::MAX as f64) < p
-    }
-    fn send(&mut self, now: Instant, to: usize, bytes: Vec<u8>) {
-        if self.chance(self.loss) {
-            return;
-        }
-        let copies = if self.chance(self.dup) { 2 } else { 1 };
-        for _ in 0..copies {
-            let j = if self.jitter.is_zero() {
-                Duration::ZERO
-            } else {
-                Duration::from_micros(self.rng.next_u64() % self.jitter.as_micros() as u64)
-            };
-            self.seq += 1;
-            self.queue
-                .insert((now + self.delay + j, self.seq), (to, bytes.clone()));
-        }
-    }
-}
 
 struct Sim {
     now: Instant,
