@@ -11,7 +11,7 @@ use ring::hmac;
 
 use crate::chunk::{
     Chunk, DATA_HEADER_LEN, InitChunk, SackChunk, chunk_type, data_flags, write_chunk_with,
-    write_data, write_forward_tsn, write_sack,
+    write_data, write_forward_tsn, write_sack, write_tlv_chunk,
 };
 use crate::cookie::{COOKIE_LEN, CookieParams};
 use crate::error::SendError;
@@ -67,7 +67,7 @@ impl Default for Config {
             max_message_size: 256 * 1024,
             streams: 1024,
             rto_initial: Duration::from_millis(1000),
-            rto_min: Duration::from_millis(200),
+            rto_min: Duration::from_millis(400),
             rto_max: Duration::from_secs(10),
             max_retransmits: Some(10),
             max_init_retransmits: 8,
@@ -581,7 +581,7 @@ impl Association {
             self.config.remote_port,
             tag,
         );
-        write_chunk_with(&mut out, chunk_type::ABORT, 0, |o| write_tlv(o, cause, &[]));
+        write_tlv_chunk(&mut out, chunk_type::ABORT, 0, |o| write_tlv(o, cause, &[]));
         finish_packet(&mut out, false);
         self.control.push_back(out);
     }
@@ -803,7 +803,7 @@ impl Association {
                 Chunk::Heartbeat(params) => {
                     if self.peer.is_some() {
                         let bytes = params.as_bytes().to_vec();
-                        write_chunk_with(
+                        write_tlv_chunk(
                             &mut self.pending_chunks,
                             chunk_type::HEARTBEAT_ACK,
                             0,
@@ -870,7 +870,7 @@ impl Association {
                         header.extend_from_slice(&((value.len() + 4) as u16).to_be_bytes());
                         header.extend_from_slice(value);
                         if self.pending_chunks.len() + header.len() + 8 < self.max_payload() {
-                            write_chunk_with(&mut self.pending_chunks, chunk_type::ERROR, 0, |o| {
+                            write_tlv_chunk(&mut self.pending_chunks, chunk_type::ERROR, 0, |o| {
                                 write_tlv(o, cause_code::UNRECOGNIZED_CHUNK_TYPE, &header)
                             });
                         }
@@ -1669,14 +1669,14 @@ impl Association {
                 self.config.remote_port,
                 self.peer.map_or(0, |p| p.tag),
             );
-            write_chunk_with(&mut own, chunk_type::RE_CONFIG, 0, |o| {
+            write_tlv_chunk(&mut own, chunk_type::RE_CONFIG, 0, |o| {
                 o.extend_from_slice(&body)
             });
             finish_packet(&mut own, false);
             self.control.push_back(own);
             return;
         }
-        write_chunk_with(out, chunk_type::RE_CONFIG, 0, |o| {
+        write_tlv_chunk(out, chunk_type::RE_CONFIG, 0, |o| {
             o.extend_from_slice(&body)
         });
     }

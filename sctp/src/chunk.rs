@@ -425,13 +425,13 @@ impl<'a> Chunk<'a> {
         match self {
             Chunk::Data(d) => DATA_HEADER_LEN + d.payload.len(),
             Chunk::IData(d) => I_DATA_HEADER_LEN + d.payload.len(),
-            Chunk::Init(i) | Chunk::InitAck(i) => 20 + i.params.as_bytes().len(),
+            Chunk::Init(i) | Chunk::InitAck(i) => 20 + i.params.trimmed().len(),
             Chunk::Sack(s) => 16 + s.gaps.len() + s.dups.len(),
             Chunk::Heartbeat(p)
             | Chunk::HeartbeatAck(p)
             | Chunk::Error(p)
             | Chunk::ReConfig(p)
-            | Chunk::Abort { causes: p, .. } => 4 + p.as_bytes().len(),
+            | Chunk::Abort { causes: p, .. } => 4 + p.trimmed().len(),
             Chunk::Shutdown { .. } => 8,
             Chunk::ShutdownAck | Chunk::CookieAck | Chunk::ShutdownComplete { .. } => 4,
             Chunk::CookieEcho(c) => 4 + c.len(),
@@ -478,7 +478,7 @@ impl<'a> Chunk<'a> {
                 out.extend_from_slice(&i.outbound_streams.to_be_bytes());
                 out.extend_from_slice(&i.inbound_streams.to_be_bytes());
                 out.extend_from_slice(&i.initial_tsn.to_be_bytes());
-                out.extend_from_slice(i.params.as_bytes());
+                out.extend_from_slice(i.params.trimmed());
             }
             Chunk::Sack(s) => {
                 out.extend_from_slice(&s.cum_tsn_ack.to_be_bytes());
@@ -492,7 +492,7 @@ impl<'a> Chunk<'a> {
             | Chunk::HeartbeatAck(p)
             | Chunk::Error(p)
             | Chunk::ReConfig(p)
-            | Chunk::Abort { causes: p, .. } => out.extend_from_slice(p.as_bytes()),
+            | Chunk::Abort { causes: p, .. } => out.extend_from_slice(p.trimmed()),
             Chunk::Shutdown { cum_tsn_ack } => out.extend_from_slice(&cum_tsn_ack.to_be_bytes()),
             Chunk::ShutdownAck | Chunk::CookieAck | Chunk::ShutdownComplete { .. } => {}
             Chunk::CookieEcho(c) => out.extend_from_slice(c),
@@ -518,6 +518,19 @@ pub fn write_chunk_with(out: &mut Vec<u8>, ty: u8, flags: u8, body: impl FnOnce(
     let start = out.len();
     out.extend_from_slice(&[ty, flags, 0, 0]);
     body(out);
+    let len = out.len() - start;
+    out[start + 2..start + 4].copy_from_slice(&(len as u16).to_be_bytes());
+    pad4(out, len);
+}
+
+/// Appends a chunk whose value is a list of TLVs written by `body`; the length field leaves out
+/// the last TLV's padding as RFC 9260 3.2 requires.
+pub fn write_tlv_chunk(out: &mut Vec<u8>, ty: u8, flags: u8, body: impl FnOnce(&mut Vec<u8>)) {
+    let start = out.len();
+    out.extend_from_slice(&[ty, flags, 0, 0]);
+    body(out);
+    let trimmed = crate::param::trimmed_len(&out[start + 4..]);
+    out.truncate(start + 4 + trimmed);
     let len = out.len() - start;
     out[start + 2..start + 4].copy_from_slice(&(len as u16).to_be_bytes());
     pad4(out, len);

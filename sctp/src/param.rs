@@ -118,11 +118,20 @@ impl UnknownAction {
     }
 }
 
-/// A validated list of TLVs; iterate with [`Tlvs::iter`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// A validated list of TLVs; iterate with [`Tlvs::iter`]. Two lists are equal when their
+/// elements are (the last element's padding does not count).
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Tlvs<'a> {
     buf: &'a [u8],
 }
+
+impl PartialEq for Tlvs<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.trimmed() == other.trimmed()
+    }
+}
+
+impl Eq for Tlvs<'_> {}
 
 impl<'a> Tlvs<'a> {
     /// Checks every element's length (the last one may omit its padding).
@@ -138,6 +147,12 @@ impl<'a> Tlvs<'a> {
     /// The raw bytes of the list.
     pub fn as_bytes(&self) -> &'a [u8] {
         self.buf
+    }
+
+    /// The list without the padding of its last element: what a chunk's length field counts
+    /// (RFC 9260 3.2).
+    pub fn trimmed(&self) -> &'a [u8] {
+        &self.buf[..trimmed_len(self.buf)]
     }
 
     /// Whether the list is empty.
@@ -203,6 +218,19 @@ fn read_tlv(buf: &[u8]) -> Result<(Tlv<'_>, usize), ParseError> {
         },
         consumed,
     ))
+}
+
+/// Length of a TLV list without the padding of its last element.
+pub fn trimmed_len(buf: &[u8]) -> usize {
+    let mut rest = buf;
+    let mut end = 0;
+    let mut offset = 0;
+    while let Ok((tlv, consumed)) = read_tlv(rest) {
+        end = offset + 4 + tlv.value.len();
+        offset += consumed;
+        rest = &rest[consumed..];
+    }
+    end
 }
 
 /// Appends a TLV with its padding.
