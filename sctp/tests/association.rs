@@ -245,3 +245,171 @@ fn partial_reliability_gives_up() {
     assert!(lens.windows(2).all(|w| w[0] < w[1]));
     assert!(s.a[0].stats().messages_abandoned > 0);
 }
+
+/// Runs the handshake by hand; returns (a, b, a header for packets a -> b).
+fn handshake_pair() -> (Association, Association, Vec<u8>, Instant) {
+    let now = Instant::now();
+    let mut rng = SeededRng::new(77);
+    let mut a = Association::new(Config::default(), now, &mut rng);
+    let mut b = Association::new(Config::default(), now, &mut rng);
+    a.connect(now);
+    let init = a.poll_transmit(now).unwrap();
+    b.handle_receive(now, &init);
+    // The listener answers without leaving the closed state: it keeps no state before the
+    // cookie comes back.
+    assert_eq!(b.state(), State::Closed);
+    let init_ack = b.poll_transmit(now).unwrap();
+    assert!(b.poll_transmit(now).is_none());
+    a.handle_receive(now, &init_ack);
+    let cookie_echo = a.poll_transmit(now).unwrap();
+    // A tampered cookie is refused.
+    let mut forged = cookie_echo.clone();
+    // Inside the cookie (after the common and chunk headers), not in the chunk's padding.
+    forged[12 + 4 + 10] ^= 1;
+    sansrtc_sctp::packet::finish_packet(&mut forged, false);
+    b.handle_receive(now, &forged);
+    assert_eq!(b.state(), State::Closed);
+    b.handle_receive(now, &cookie_echo);
+    assert_eq!(b.state(), State::Established);
+    let cookie_ack = b.poll_transmit(now).unwrap();
+    a.handle_receive(now, &cookie_ack);
+    assert_eq!(a.state(), State::Established);
+    assert_eq!(a.poll_event(), Some(Event::Connected));
+    assert_eq!(b.poll_event(), Some(Event::Connected));
+    let header = cookie_echo[..12].to_vec();
+    (a, b, header, now)
+}
+
+#[test]
+fn stateless_listener_and_cookie_authentication() {
+    let (_, _, _, _) = handshake_pair();
+}
+
+#[test]
+fn stale_cookie_is_refused() {
+    let now = Instant::now();
+    let mut rng = SeededRng::new(78);
+    let mut a = Association::new(Config::default(), now, &mut rng);
+    let mut b = Association::new(Config::default(), now, &mut rng);
+    a.connect(now);
+    b.handle_receive(now, &a.poll_transmit(now).unwrap());
+    a.handle_receive(now, &b.poll_transmit(now).unwrap());
+    let echo = a.poll_transmit(now).unwrap();
+    b.handle_receive(now + Duration::from_secs(61), &echo);
+    assert_eq!(b.state(), State::Closed);
+}
+
+fn packet_with(header: &[u8], chunk: &[u8]) -> Vec<u8> {
+    let mut p = header.to_vec();
+    p.extend_from_slice(chunk);
+    sansrtc_sctp::packet::finish_packet(&mut p, false);
+    p
+}
+
+#[test]
+fn unknown_chunks_follow_their_high_bits() {
+    use sansrtc_sctp::chunk::{Chunk, chunk_type};
+    use sansrtc_sctp::packet::SctpPacket;
+    let (mut a, mut b, header, now) = handshake_pair();
+    let _ = &mut a;
+    // 0x7F: "stop and report": an ERROR with "unrecognized chunk type" comes back, and the DATA
+    // after it in the same packet is not processed.
+    let mut chunks = vec![0x7F, 0, 0, 8, 1, 2, 3, 4];
+    sansrtc_sctp::chunk::write_data(&mut chunks, 3, 0, 0, 0, 51, b"x");
+    b.handle_receive(now, &packet_with(&header, &chunks));
+    let reply = b.poll_transmit(now).expect("an ERROR chunk");
+    let p = SctpPacket::parse(&reply).unwrap();
+    let error = p.chunks().find(|c| c.chunk_type() == chunk_type::ERROR);
+    match error {
+        Some(Chunk::Error(causes)) => {
+            let cause = causes.iter().next().unwrap();
+            assert_eq!(cause.kind, 6);
+            assert_eq!(cause.value[0], 0x7F);
+        }
+        other => panic!("expected ERROR, got {other:?}"),
+    }
+    assert!(b.poll_event().is_none());
+    // 0xBF: "skip silently": the DATA after it is processed.
+    let mut chunks = vec![0xBF, 0, 0, 4];
+    let tsn_probe = b.stats();
+    sansrtc_sctp::chunk::write_data(&mut chunks, 3, 0, 0, 0, 51, b"y");
+    let _ = tsn_probe;
+    b.handle_receive(now, &packet_with(&header, &chunks));
+    // The DATA carried a made-up TSN of 0, most likely outside the window: either way, no panic
+    // and no ERROR for a skip-silently chunk.
+    while let Some(p) = b.poll_transmit(now) {
+        let p = SctpPacket::parse(&p).unwrap();
+        assert!(p.chunks().all(|c| c.chunk_type() != chunk_type::ERROR));
+    }
+}
+
+#[test]
+fn wrong_verification_tag_and_bad_checksum_are_dropped() {
+    let (_a, mut b, header, now) = handshake_pair();
+    let dropped = b.stats().packets_dropped;
+    let mut wrong = header.clone();
+    wrong[4] ^= 0xFF;
+    b.handle_receive(now, &packet_with(&wrong, &[chunk_type_abort(), 0, 0, 4]));
+    assert_eq!(b.state(), State::Established);
+    let mut bad = packet_with(&header, &[chunk_type_abort(), 0, 0, 4]);
+    bad[8] ^= 1;
+    b.handle_receive(now, &bad);
+    assert_eq!(b.state(), State::Established);
+    assert_eq!(b.stats().packets_dropped - dropped, 2);
+    // A genuine ABORT closes.
+    b.handle_receive(now, &packet_with(&header, &[chunk_type_abort(), 0, 0, 4]));
+    assert_eq!(b.state(), State::Closed);
+    assert_eq!(
+        b.poll_event(),
+        Some(Event::Closed(sansrtc_sctp::CloseReason::PeerAbort))
+    );
+}
+
+fn chunk_type_abort() -> u8 {
+    sansrtc_sctp::chunk::chunk_type::ABORT
+}
+
+#[test]
+fn heartbeat_is_answered_with_its_info() {
+    use sansrtc_sctp::chunk::{Chunk, chunk_type};
+    use sansrtc_sctp::packet::SctpPacket;
+    let (_a, mut b, header, now) = handshake_pair();
+    let hb = [chunk_type::HEARTBEAT, 0, 0, 12, 0, 1, 0, 8, 9, 8, 7, 6];
+    b.handle_receive(now, &packet_with(&header, &hb));
+    let reply = b.poll_transmit(now).unwrap();
+    let p = SctpPacket::parse(&reply).unwrap();
+    match p.chunks().next() {
+        Some(Chunk::HeartbeatAck(info)) => {
+            let t = info.iter().next().unwrap();
+            assert_eq!((t.kind, t.value), (1, &[9u8, 8, 7, 6][..]));
+        }
+        other => panic!("expected HEARTBEAT-ACK, got {other:?}"),
+    }
+}
+
+#[test]
+fn zero_checksum_when_both_offer_it() {
+    let config = Config {
+        zero_checksum: true,
+        ..Config::default()
+    };
+    let mut s = Sim::new(11, 0.1, config);
+    let t0 = s.now;
+    s.a[0].connect(t0);
+    s.a[1].connect(t0);
+    assert!(s.run_until(Duration::from_secs(60), |s| {
+        s.a.iter().all(|a| a.state() == State::Established)
+    }));
+    s.a[0]
+        .send(s.now, 0, 53, vec![1u8; 3000], SendOptions::default())
+        .unwrap();
+    let p = s.a[0].poll_transmit(s.now).unwrap();
+    assert_eq!(
+        &p[8..12],
+        &[0, 0, 0, 0],
+        "DATA packets carry a zero checksum"
+    );
+    s.link.send(s.now, 1, p);
+    assert!(s.run_until(Duration::from_secs(600), |s| s.messages(1).len() == 1));
+    assert_eq!(s.messages(1)[0].1, vec![1u8; 3000]);
+}
