@@ -172,7 +172,6 @@ pub struct Stats {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ChunkState {
-    Unsent,
     InFlight,
     Retransmit,
     Acked,
@@ -194,10 +193,26 @@ struct OutChunk {
     fast_retransmitted: bool,
     max_retransmits: Option<u16>,
     expires: Option<Instant>,
+    message_id: u64,
+}
+
+#[derive(Debug)]
+struct QueuedMessage {
+    id: u64,
+    ppid: u32,
+    data: Bytes,
+    /// Bytes already fragmented and sent.
+    offset: usize,
+    /// Stream sequence number, fixed when the first fragment goes out.
+    ssn: u16,
+    unordered: bool,
+    max_retransmits: Option<u16>,
+    expires: Option<Instant>,
 }
 
 #[derive(Debug, Default)]
 struct OutStream {
+    queue: VecDeque<QueuedMessage>,
     next_ssn: u16,
     buffered: usize,
     low_threshold: usize,
@@ -243,7 +258,10 @@ pub struct Association {
     next_tsn: u32,
     cum_ack: u32,
     outstanding: VecDeque<OutChunk>,
-    first_unsent: usize,
+    ready_streams: VecDeque<u16>,
+    current_stream: Option<u16>,
+    queued_messages: usize,
+    next_message_id: u64,
     retransmit_pending: usize,
     in_flight: usize,
     cwnd: usize,
@@ -320,7 +338,10 @@ impl Association {
             next_tsn: initial_tsn,
             cum_ack: initial_tsn.wrapping_sub(1),
             outstanding: VecDeque::new(),
-            first_unsent: 0,
+            ready_streams: VecDeque::new(),
+            current_stream: None,
+            queued_messages: 0,
+            next_message_id: 0,
             retransmit_pending: 0,
             in_flight: 0,
             cwnd: (4 * mtu).min((2 * mtu).max(4380)),
@@ -380,7 +401,7 @@ impl Association {
 
     /// DATA chunks queued or sent and not yet acknowledged (or skipped).
     pub fn outstanding_chunks(&self) -> usize {
-        self.outstanding.len()
+        self.outstanding.len() + self.queued_messages
     }
 
     /// The current retransmission timeout.
@@ -439,8 +460,9 @@ impl Association {
         self.control.push_back(out);
     }
 
-    /// Queues a message on a stream. Fragments it and assigns TSNs now; it is transmitted as the
-    /// congestion and receive windows allow.
+    /// Queues a message on a stream. It is fragmented and given TSNs when transmitted, as the
+    /// congestion and receive windows allow; streams with queued data take turns message by
+    /// message (round robin), so one stream's backlog does not starve the others.
     pub fn send(
         &mut self,
         now: Instant,
@@ -467,18 +489,10 @@ impl Association {
                 max: self.config.max_message_size,
             });
         }
-        let max_payload = self.max_payload();
         let stream = self.out_streams.entry(stream_id).or_default();
         if stream.resetting {
             return Err(SendError::NotOpen(stream_id));
         }
-        let ssn = if options.unordered {
-            0
-        } else {
-            let s = stream.next_ssn;
-            stream.next_ssn = s.wrapping_add(1);
-            s
-        };
         // SCTP cannot carry an empty DATA chunk; callers encode empty messages (RFC 8831 PPIDs).
         let data = if data.is_empty() {
             Bytes::from_static(&[0])
@@ -491,42 +505,21 @@ impl Association {
             Reliability::MaxRetransmits(n) => (Some(n), None),
             Reliability::MaxLifetime(d) => (None, Some(now + d)),
         };
-        let base_flags = if options.unordered {
-            data_flags::UNORDERED
-        } else {
-            0
-        };
-        let total = data.len();
-        let mut offset = 0;
-        while offset < total {
-            let end = (offset + max_payload).min(total);
-            let mut flags = base_flags;
-            if offset == 0 {
-                flags |= data_flags::BEGIN;
-            }
-            if end == total {
-                flags |= data_flags::END;
-            }
-            if max_retransmits.is_some() || expires.is_some() {
-                self.pr_chunks += 1;
-            }
-            self.outstanding.push_back(OutChunk {
-                tsn: self.next_tsn,
-                stream_id,
-                ssn,
-                ppid,
-                flags,
-                data: data.slice(offset..end),
-                state: ChunkState::Unsent,
-                sent_at: None,
-                transmits: 0,
-                misses: 0,
-                fast_retransmitted: false,
-                max_retransmits,
-                expires,
-            });
-            self.next_tsn = self.next_tsn.wrapping_add(1);
-            offset = end;
+        let was_idle = stream.queue.is_empty();
+        self.next_message_id += 1;
+        stream.queue.push_back(QueuedMessage {
+            id: self.next_message_id,
+            ppid,
+            data,
+            offset: 0,
+            ssn: 0,
+            unordered: options.unordered,
+            max_retransmits,
+            expires,
+        });
+        self.queued_messages += 1;
+        if was_idle && self.current_stream != Some(stream_id) {
+            self.ready_streams.push_back(stream_id);
         }
         Ok(())
     }
@@ -599,7 +592,13 @@ impl Association {
         self.sack_deadline = None;
         self.sack_now = false;
         self.outstanding.clear();
-        self.first_unsent = 0;
+        self.ready_streams.clear();
+        self.current_stream = None;
+        self.queued_messages = 0;
+        for s in self.out_streams.values_mut() {
+            s.queue.clear();
+            s.buffered = 0;
+        }
         self.retransmit_pending = 0;
         self.in_flight = 0;
         self.pr_chunks = 0;
@@ -717,7 +716,7 @@ impl Association {
         self.partial_bytes_acked = 0;
         self.fast_recovery_exit = None;
         self.rto = (self.rto * 2).min(self.config.rto_max);
-        for i in 0..self.first_unsent.min(self.outstanding.len()) {
+        for i in 0..self.outstanding.len() {
             let c = &mut self.outstanding[i];
             if c.state == ChunkState::InFlight {
                 c.state = ChunkState::Retransmit;
@@ -1166,7 +1165,7 @@ impl Association {
     }
 
     fn maybe_progress_shutdown(&mut self, now: Instant) {
-        if !self.outstanding.is_empty() {
+        if !self.outstanding.is_empty() || self.queued_messages > 0 {
             return;
         }
         match self.state {
@@ -1243,19 +1242,14 @@ impl Association {
                     self.retransmit_pending -= 1;
                     bytes_acked += c.data.len();
                 }
-                ChunkState::Unsent => {
-                    // Only reachable when the peer acknowledges what we skipped.
-                    self.reduce_buffered(c.stream_id, c.data.len());
-                }
                 ChunkState::Acked | ChunkState::Abandoned => {}
             }
-            self.first_unsent = self.first_unsent.saturating_sub(1);
         }
         self.cum_ack = cum;
         // Gap-ack blocks: must be ascending and disjoint; anything else ends the walk.
         let mut prev_end = 0u32;
         let mut highest_newly_acked: Option<usize> = None;
-        let sent = self.first_unsent.min(self.outstanding.len());
+        let sent = self.outstanding.len();
         for (start, end) in sack.gap_blocks() {
             let (start, end) = (start as u32, end as u32);
             if start == 0 || start <= prev_end || end < start {
@@ -1387,10 +1381,8 @@ impl Association {
             let expired = c.expires.is_some_and(|e| now >= e);
             let too_many = c.state == ChunkState::Retransmit
                 && c.max_retransmits.is_some_and(|m| c.transmits > m as u32);
-            if matches!(
-                c.state,
-                ChunkState::Unsent | ChunkState::InFlight | ChunkState::Retransmit
-            ) && (expired || too_many)
+            if matches!(c.state, ChunkState::InFlight | ChunkState::Retransmit)
+                && (expired || too_many)
             {
                 i = self.abandon_message(i);
             } else {
@@ -1404,33 +1396,40 @@ impl Association {
 
     /// Abandons the message containing index `i`; returns the index after it.
     fn abandon_message(&mut self, i: usize) -> usize {
+        let id = self.outstanding[i].message_id;
         let mut start = i;
-        while start > 0
-            && self.outstanding[start].flags & data_flags::BEGIN == 0
-            && self.outstanding[start - 1].stream_id == self.outstanding[i].stream_id
-        {
+        while start > 0 && self.outstanding[start - 1].message_id == id {
             start -= 1;
         }
         let mut end = i;
-        while self.outstanding[end].flags & data_flags::END == 0 && end + 1 < self.outstanding.len()
-        {
+        while end + 1 < self.outstanding.len() && self.outstanding[end + 1].message_id == id {
             end += 1;
         }
         self.stats.messages_abandoned += 1;
         for k in start..=end {
             let c = &mut self.outstanding[k];
-            let (sid, len) = (c.stream_id, c.data.len());
             match c.state {
-                ChunkState::InFlight => self.in_flight -= len,
+                ChunkState::InFlight => self.in_flight -= c.data.len(),
                 ChunkState::Retransmit => self.retransmit_pending -= 1,
-                ChunkState::Unsent => {
-                    c.state = ChunkState::Abandoned;
-                    self.reduce_buffered(sid, len);
-                    continue;
-                }
                 _ => {}
             }
-            self.outstanding[k].state = ChunkState::Abandoned;
+            c.state = ChunkState::Abandoned;
+        }
+        // The rest of a partly sent message is dropped from its stream's queue.
+        let sid = self.outstanding[i].stream_id;
+        if self.current_stream == Some(sid)
+            && let Some(st) = self.out_streams.get_mut(&sid)
+            && st.queue.front().is_some_and(|m| m.id == id)
+        {
+            let m = st.queue.pop_front().expect("checked above");
+            let rest = m.data.len() - m.offset;
+            let more = !st.queue.is_empty();
+            self.queued_messages -= 1;
+            self.current_stream = None;
+            if more {
+                self.ready_streams.push_back(sid);
+            }
+            self.reduce_buffered(sid, rest);
         }
         end + 1
     }
@@ -1583,7 +1582,7 @@ impl Association {
     }
 
     fn has_sendable_data(&self) -> bool {
-        self.retransmit_pending > 0 || self.first_unsent < self.outstanding.len()
+        self.retransmit_pending > 0 || self.queued_messages > 0
     }
 
     fn write_sack_chunk(&mut self, out: &mut Vec<u8>, mtu: usize) {
@@ -1635,15 +1634,22 @@ impl Association {
             .write(&mut body);
         }
         if self.reconfig_out.is_none() && !self.reconfig_queue.is_empty() {
-            let streams: Vec<u16> = std::mem::take(&mut self.reconfig_queue);
-            let seq = self.next_reconfig_seq;
-            self.next_reconfig_seq = seq.wrapping_add(1);
-            self.reconfig_out = Some(ReconfigRequest {
-                seq,
-                last_tsn: self.next_tsn.wrapping_sub(1),
-                streams,
-                sent_at: None,
-            });
+            // A stream is reset only once all its queued data has TSNs, so the request's last
+            // TSN covers it.
+            let (streams, wait): (Vec<u16>, Vec<u16>) = std::mem::take(&mut self.reconfig_queue)
+                .into_iter()
+                .partition(|s| self.out_streams.get(s).is_none_or(|st| st.queue.is_empty()));
+            self.reconfig_queue = wait;
+            if !streams.is_empty() {
+                let seq = self.next_reconfig_seq;
+                self.next_reconfig_seq = seq.wrapping_add(1);
+                self.reconfig_out = Some(ReconfigRequest {
+                    seq,
+                    last_tsn: self.next_tsn.wrapping_sub(1),
+                    streams,
+                    sent_at: None,
+                });
+            }
         }
         if let Some(req) = &mut self.reconfig_out
             && req.sent_at.is_none()
@@ -1685,8 +1691,7 @@ impl Association {
         let ignore_cwnd = std::mem::take(&mut self.fast_rtx_ignore_cwnd);
         // Retransmissions first, oldest first.
         if self.retransmit_pending > 0 {
-            let sent = self.first_unsent.min(self.outstanding.len());
-            for i in 0..sent {
+            for i in 0..self.outstanding.len() {
                 if self.retransmit_pending == 0 {
                     break;
                 }
@@ -1709,26 +1714,106 @@ impl Association {
                 self.transmit_chunk(now, i, out);
             }
         }
-        while self.first_unsent < self.outstanding.len() {
-            let i = self.first_unsent;
-            let c = &self.outstanding[i];
-            if c.state == ChunkState::Abandoned {
-                self.first_unsent += 1;
-                continue;
-            }
-            let len = c.data.len();
-            if out.len() + DATA_HEADER_LEN + len > mtu {
-                return;
-            }
+        let max_payload = self.max_payload();
+        loop {
             if self.in_flight >= self.cwnd {
                 return;
+            }
+            let room = mtu.saturating_sub(out.len() + DATA_HEADER_LEN) & !3;
+            if room == 0 {
+                return;
+            }
+            let sid = match self.current_stream {
+                Some(s) => s,
+                None => match self.ready_streams.pop_front() {
+                    Some(s) => {
+                        self.current_stream = Some(s);
+                        s
+                    }
+                    None => return,
+                },
+            };
+            let Some(st) = self.out_streams.get_mut(&sid) else {
+                self.current_stream = None;
+                continue;
+            };
+            let Some(m) = st.queue.front_mut() else {
+                self.current_stream = None;
+                continue;
+            };
+            if m.offset == 0 && m.expires.is_some_and(|e| now >= e) {
+                // Expired before any of it was sent: dropped without using a TSN.
+                let m = st.queue.pop_front().expect("front exists");
+                let more = !st.queue.is_empty();
+                self.queued_messages -= 1;
+                self.current_stream = None;
+                if more {
+                    self.ready_streams.push_back(sid);
+                }
+                self.stats.messages_abandoned += 1;
+                self.reduce_buffered(sid, m.data.len());
+                continue;
+            }
+            let remaining = m.data.len() - m.offset;
+            let mut len = remaining.min(max_payload);
+            // A packet already carrying control chunks takes a shorter fragment, unless the
+            // space left is small.
+            if len > room {
+                if room < 512 {
+                    return;
+                }
+                len = room;
             }
             if self.peer_rwnd < len && self.in_flight > 0 {
                 return;
             }
-            let sid = c.stream_id;
-            self.first_unsent += 1;
+            if m.offset == 0 && !m.unordered {
+                m.ssn = st.next_ssn;
+                st.next_ssn = st.next_ssn.wrapping_add(1);
+            }
+            let mut flags = if m.unordered {
+                data_flags::UNORDERED
+            } else {
+                0
+            };
+            if m.offset == 0 {
+                flags |= data_flags::BEGIN;
+            }
+            if len == remaining {
+                flags |= data_flags::END;
+            }
+            let chunk = OutChunk {
+                tsn: self.next_tsn,
+                stream_id: sid,
+                ssn: if m.unordered { 0 } else { m.ssn },
+                ppid: m.ppid,
+                flags,
+                data: m.data.slice(m.offset..m.offset + len),
+                state: ChunkState::InFlight,
+                sent_at: None,
+                transmits: 0,
+                misses: 0,
+                fast_retransmitted: false,
+                max_retransmits: m.max_retransmits,
+                expires: m.expires,
+                message_id: m.id,
+            };
+            m.offset += len;
+            if flags & data_flags::END != 0 {
+                st.queue.pop_front();
+                self.queued_messages -= 1;
+                self.current_stream = None;
+                if !st.queue.is_empty() {
+                    self.ready_streams.push_back(sid);
+                }
+            }
+            if chunk.max_retransmits.is_some() || chunk.expires.is_some() {
+                self.pr_chunks += 1;
+            }
+            self.next_tsn = self.next_tsn.wrapping_add(1);
+            self.outstanding.push_back(chunk);
             self.reduce_buffered(sid, len);
+            let i = self.outstanding.len() - 1;
             self.transmit_chunk(now, i, out);
         }
     }

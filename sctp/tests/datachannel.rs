@@ -487,3 +487,34 @@ fn shutdown_closes_everything() {
     }));
     assert_eq!(s.messages(1, ch), vec![(b"last".to_vec(), false)]);
 }
+
+#[test]
+fn streams_take_turns() {
+    let config = Config {
+        max_message_size: 1 << 20,
+        ..Config::default()
+    };
+    let mut s = Sim::new(8, 0.0, config);
+    s.connect();
+    let big = s.e[0]
+        .open_channel(s.now, ChannelConfig::reliable("big"))
+        .unwrap();
+    let small = s.e[0]
+        .open_channel(s.now, ChannelConfig::reliable("small"))
+        .unwrap();
+    assert!(s.run_until(Duration::from_secs(10), |s| s.opened(1).len() == 2));
+    // Four 1 MiB messages queued first, then a small one on another channel: the small one
+    // does not wait for all of them.
+    for _ in 0..4 {
+        s.e[0].send(s.now, big, vec![1u8; 1 << 20], true).unwrap();
+    }
+    s.e[0].send(s.now, small, b"quick".to_vec(), false).unwrap();
+    assert!(s.run_until(Duration::from_secs(600), |s| {
+        !s.messages(1, small).is_empty()
+    }));
+    assert!(
+        s.messages(1, big).len() <= 1,
+        "the small message waited for the backlog"
+    );
+    assert!(s.run_until(Duration::from_secs(600), |s| s.messages(1, big).len() == 4));
+}

@@ -147,7 +147,7 @@ fn tshark_dissects_our_sctp_and_dcep() {
                 label: "pr".into(),
                 protocol: "proto".into(),
                 ordered: false,
-                reliability: Reliability::MaxLifetime(Duration::ZERO),
+                reliability: Reliability::MaxRetransmits(0),
                 ..Default::default()
             },
         )
@@ -160,11 +160,11 @@ fn tshark_dissects_our_sctp_and_dcep() {
     pair.e[0].send(t, chat, Vec::new(), true).unwrap();
     pair.e[0].send(t, chat, vec![9u8; 5000], true).unwrap();
     pair.e[1].send(t, chat, b"reply".to_vec(), false).unwrap();
-    // Expires at once: abandoned before transmission, so a FORWARD-TSN goes out.
-    pair.e[0]
-        .send(t + Duration::from_millis(1), pr, vec![5u8; 10], true)
-        .unwrap();
-    pair.now += Duration::from_millis(5);
+    pair.run(true);
+    // Sent once and lost: never retransmitted, so a FORWARD-TSN skips it.
+    pair.e[0].send(pair.now, pr, vec![5u8; 10], true).unwrap();
+    let lost = pair.e[0].poll_transmit(pair.now).expect("the PR message");
+    pair.captured.push((0, lost));
     pair.run(true);
     pair.e[0].close(pair.now, chat);
     pair.run(true);
