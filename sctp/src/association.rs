@@ -10,8 +10,9 @@ use bytes::Bytes;
 use ring::hmac;
 
 use crate::chunk::{
-    Chunk, DATA_HEADER_LEN, InitChunk, SackChunk, chunk_type, data_flags, write_chunk_with,
-    write_data, write_forward_tsn, write_sack, write_tlv_chunk,
+    Chunk, DATA_HEADER_LEN, I_DATA_HEADER_LEN, InitChunk, SackChunk, chunk_type, data_flags,
+    write_chunk_with, write_data, write_forward_tsn, write_i_forward_tsn, write_sack,
+    write_tlv_chunk,
 };
 use crate::cookie::{COOKIE_LEN, CookieParams};
 use crate::error::SendError;
@@ -55,6 +56,10 @@ pub struct Config {
     pub cookie_lifetime: Duration,
     /// Offer zero checksum (RFC 9653, error detection by DTLS); used when both sides offer it.
     pub zero_checksum: bool,
+    /// Offer I-DATA message interleaving (RFC 8260); used when both sides offer it. Fragments of
+    /// messages on different streams then take turns, so a large message does not hold up the
+    /// others.
+    pub interleaving: bool,
 }
 
 impl Default for Config {
@@ -74,6 +79,7 @@ impl Default for Config {
             delayed_ack: Duration::from_millis(200),
             cookie_lifetime: Duration::from_secs(60),
             zero_checksum: false,
+            interleaving: false,
         }
     }
 }
@@ -194,6 +200,9 @@ struct OutChunk {
     max_retransmits: Option<u16>,
     expires: Option<Instant>,
     message_id: u64,
+    /// I-DATA message identifier and fragment sequence number.
+    mid: u32,
+    fsn: u32,
 }
 
 #[derive(Debug)]
@@ -203,8 +212,12 @@ struct QueuedMessage {
     data: Bytes,
     /// Bytes already fragmented and sent.
     offset: usize,
-    /// Stream sequence number, fixed when the first fragment goes out.
+    /// Stream sequence number (DATA) or message identifier (I-DATA), fixed when the first
+    /// fragment goes out.
     ssn: u16,
+    mid: u32,
+    /// Next fragment sequence number (I-DATA).
+    fsn: u32,
     unordered: bool,
     max_retransmits: Option<u16>,
     expires: Option<Instant>,
@@ -214,6 +227,8 @@ struct QueuedMessage {
 struct OutStream {
     queue: VecDeque<QueuedMessage>,
     next_ssn: u16,
+    next_mid: u32,
+    next_unordered_mid: u32,
     buffered: usize,
     low_threshold: usize,
     resetting: bool,
@@ -230,6 +245,7 @@ struct ReconfigRequest {
 #[derive(Debug, Clone, Copy)]
 struct Peer {
     tag: u32,
+    interleaving: bool,
     forward_tsn: bool,
     zero_checksum: bool,
 }
@@ -409,8 +425,20 @@ impl Association {
         self.rto
     }
 
+    fn interleaving(&self) -> bool {
+        self.peer.is_some_and(|p| p.interleaving)
+    }
+
+    fn data_header_len(&self) -> usize {
+        if self.interleaving() {
+            I_DATA_HEADER_LEN
+        } else {
+            DATA_HEADER_LEN
+        }
+    }
+
     fn max_payload(&self) -> usize {
-        (self.config.max_packet_size - COMMON_HEADER_LEN - DATA_HEADER_LEN) & !3
+        (self.config.max_packet_size - COMMON_HEADER_LEN - self.data_header_len()) & !3
     }
 
     /// Starts the association by sending INIT. In WebRTC both sides call this; the collision
@@ -427,11 +455,24 @@ impl Association {
 
     fn init_params(&self, out: &mut Vec<u8>) {
         write_tlv(out, param_type::FORWARD_TSN_SUPPORTED, &[]);
-        write_tlv(
-            out,
-            param_type::SUPPORTED_EXTENSIONS,
-            &[chunk_type::RE_CONFIG, chunk_type::FORWARD_TSN],
-        );
+        if self.config.interleaving {
+            write_tlv(
+                out,
+                param_type::SUPPORTED_EXTENSIONS,
+                &[
+                    chunk_type::RE_CONFIG,
+                    chunk_type::FORWARD_TSN,
+                    chunk_type::I_DATA,
+                    chunk_type::I_FORWARD_TSN,
+                ],
+            );
+        } else {
+            write_tlv(
+                out,
+                param_type::SUPPORTED_EXTENSIONS,
+                &[chunk_type::RE_CONFIG, chunk_type::FORWARD_TSN],
+            );
+        }
         if self.config.zero_checksum {
             // Error detection method 1: DTLS (RFC 9653 / RFC 8261).
             write_tlv(
@@ -513,6 +554,8 @@ impl Association {
             data,
             offset: 0,
             ssn: 0,
+            mid: 0,
+            fsn: 0,
             unordered: options.unordered,
             max_retransmits,
             expires,
@@ -850,8 +893,23 @@ impl Association {
                     }
                 }
                 Chunk::ReConfig(params) => self.on_reconfig(params),
+                Chunk::IData(d) if self.interleaving() => {
+                    had_data = true;
+                    if d.flags & data_flags::IMMEDIATE != 0 {
+                        immediate = true;
+                    }
+                    self.on_idata(&d);
+                }
+                Chunk::IForwardTsn(f) if self.interleaving() => {
+                    if let Some(r) = self.receiver.as_mut() {
+                        r.on_i_forward_tsn(f.new_cum_tsn, f.entries());
+                        self.sack_now = true;
+                        self.drain_messages();
+                        self.process_pending_incoming_reset();
+                    }
+                }
                 Chunk::IData(_) | Chunk::IForwardTsn(_) => {
-                    // Not negotiated: we do not offer I-DATA. Report it as a protocol violation.
+                    // Not negotiated: a protocol violation (RFC 8260 2.2).
                     self.send_abort(cause_code::PROTOCOL_VIOLATION);
                     self.close(CloseReason::LocalAbort);
                     return;
@@ -914,16 +972,41 @@ impl Association {
         self.process_pending_incoming_reset();
     }
 
-    fn peer_features(params: &Tlvs<'_>) -> (bool, bool, bool) {
+    fn on_idata(&mut self, d: &crate::chunk::IDataChunk<'_>) {
+        if !matches!(
+            self.state,
+            State::Established | State::ShutdownPending | State::ShutdownSent
+        ) {
+            return;
+        }
+        let Some(r) = self.receiver.as_mut() else {
+            return;
+        };
+        match r.on_idata(d, self.event_bytes) {
+            Accept::New => {}
+            Accept::Duplicate => self.sack_now = true,
+            Accept::Dropped => {
+                self.stats.data_dropped += 1;
+                self.sack_now = true;
+            }
+        }
+        self.drain_messages();
+        self.process_pending_incoming_reset();
+    }
+
+    fn peer_features(params: &Tlvs<'_>) -> (bool, bool, bool, bool) {
         let mut fwd = false;
         let mut reconfig = false;
         let mut zero = false;
+        let mut idata = false;
         for p in params.iter() {
             match p.kind {
                 param_type::FORWARD_TSN_SUPPORTED => fwd = true,
                 param_type::SUPPORTED_EXTENSIONS => {
                     fwd |= p.value.contains(&chunk_type::FORWARD_TSN);
                     reconfig |= p.value.contains(&chunk_type::RE_CONFIG);
+                    idata |= p.value.contains(&chunk_type::I_DATA)
+                        && p.value.contains(&chunk_type::I_FORWARD_TSN);
                 }
                 param_type::ZERO_CHECKSUM_ACCEPTABLE => zero = p.value == 1u32.to_be_bytes(),
                 param_type::STATE_COOKIE
@@ -943,7 +1026,7 @@ impl Association {
                 }
             }
         }
-        (fwd, reconfig, zero)
+        (fwd, reconfig, zero, idata)
     }
 
     fn on_init(&mut self, now: Instant, init: &InitChunk<'_>) {
@@ -958,7 +1041,7 @@ impl Association {
         }
         // Answer statelessly; in every state our tag and initial TSN stay the same, so an INIT
         // collision (RFC 9260 5.2.1) yields matching cookies on both sides.
-        let (fwd, reconfig, zero) = Self::peer_features(&init.params);
+        let (fwd, reconfig, zero, idata) = Self::peer_features(&init.params);
         let cookie = CookieParams {
             created_ms: now.saturating_duration_since(self.epoch).as_millis() as u64,
             local_tag: self.local_tag,
@@ -968,7 +1051,10 @@ impl Association {
             peer_rwnd: init.a_rwnd,
             peer_outbound_streams: init.outbound_streams,
             peer_inbound_streams: init.inbound_streams,
-            peer_features: fwd as u8 | (reconfig as u8) << 1 | (zero as u8) << 2,
+            peer_features: fwd as u8
+                | (reconfig as u8) << 1
+                | (zero as u8) << 2
+                | (idata as u8) << 3,
         }
         .seal(&self.key);
         let mut params = Vec::with_capacity(128);
@@ -1029,13 +1115,16 @@ impl Association {
         let Some(cookie) = ack.params.find(param_type::STATE_COOKIE) else {
             return;
         };
-        let (fwd, _reconfig, zero) = Self::peer_features(&ack.params);
+        let (fwd, _reconfig, zero, idata) = Self::peer_features(&ack.params);
         self.setup_peer(
             ack.initiate_tag,
             ack.a_rwnd,
             ack.initial_tsn,
-            fwd,
-            zero && self.config.zero_checksum,
+            (
+                fwd,
+                zero && self.config.zero_checksum,
+                idata && self.config.interleaving,
+            ),
         );
         self.cookie = Some(cookie.to_vec());
         self.state = State::CookieEchoed;
@@ -1044,9 +1133,16 @@ impl Association {
         self.init_timer = Some(now + self.rto);
     }
 
-    fn setup_peer(&mut self, tag: u32, rwnd: u32, initial_tsn: u32, fwd: bool, zero: bool) {
+    fn setup_peer(
+        &mut self,
+        tag: u32,
+        rwnd: u32,
+        initial_tsn: u32,
+        (fwd, zero, interleaving): (bool, bool, bool),
+    ) {
         self.peer = Some(Peer {
             tag,
+            interleaving,
             forward_tsn: fwd,
             zero_checksum: zero,
         });
@@ -1100,8 +1196,11 @@ impl Association {
                         c.peer_tag,
                         c.peer_rwnd,
                         c.peer_initial_tsn,
-                        c.peer_features & 1 != 0,
-                        c.peer_features & 4 != 0 && self.config.zero_checksum,
+                        (
+                            c.peer_features & 1 != 0,
+                            c.peer_features & 4 != 0 && self.config.zero_checksum,
+                            c.peer_features & 8 != 0 && self.config.interleaving,
+                        ),
                     );
                 }
                 self.init_timer = None;
@@ -1417,17 +1516,20 @@ impl Association {
         }
         // The rest of a partly sent message is dropped from its stream's queue.
         let sid = self.outstanding[i].stream_id;
-        if self.current_stream == Some(sid)
-            && let Some(st) = self.out_streams.get_mut(&sid)
+        if let Some(st) = self.out_streams.get_mut(&sid)
             && st.queue.front().is_some_and(|m| m.id == id)
         {
             let m = st.queue.pop_front().expect("checked above");
             let rest = m.data.len() - m.offset;
             let more = !st.queue.is_empty();
             self.queued_messages -= 1;
-            self.current_stream = None;
-            if more {
-                self.ready_streams.push_back(sid);
+            // With DATA the partly sent message's stream is the current one; with I-DATA it is
+            // already waiting in the round robin.
+            if self.current_stream == Some(sid) {
+                self.current_stream = None;
+                if more {
+                    self.ready_streams.push_back(sid);
+                }
             }
             self.reduce_buffered(sid, rest);
         }
@@ -1493,6 +1595,8 @@ impl Association {
                     for s in &req.streams {
                         if let Some(st) = self.out_streams.get_mut(s) {
                             st.next_ssn = 0;
+                            st.next_mid = 0;
+                            st.next_unordered_mid = 0;
                             st.resetting = false;
                         }
                     }
@@ -1606,6 +1710,27 @@ impl Association {
         if adv == self.cum_ack {
             return;
         }
+        if self.interleaving() {
+            // (stream, unordered, MID): the highest skipped ordered MID per stream, and every
+            // skipped unordered message.
+            let mut entries: Vec<(u16, bool, u32)> = Vec::new();
+            for c in &self.outstanding {
+                if c.tsn == adv.wrapping_add(1) {
+                    break;
+                }
+                let unordered = c.flags & data_flags::UNORDERED != 0;
+                match entries.iter_mut().find(|(s, u, m)| {
+                    *s == c.stream_id && *u == unordered && (!unordered || *m == c.mid)
+                }) {
+                    Some(e) => e.2 = c.mid,
+                    None => entries.push((c.stream_id, unordered, c.mid)),
+                }
+            }
+            let room = mtu.saturating_sub(out.len() + 8) / 8;
+            entries.truncate(room);
+            write_i_forward_tsn(out, adv, &entries);
+            return;
+        }
         let mut streams: Vec<(u16, u16)> = Vec::new();
         for c in &self.outstanding {
             if c.tsn == adv.wrapping_add(1) {
@@ -1689,6 +1814,7 @@ impl Association {
 
     fn write_data_chunks(&mut self, now: Instant, out: &mut Vec<u8>, mtu: usize) {
         let ignore_cwnd = std::mem::take(&mut self.fast_rtx_ignore_cwnd);
+        let header_len = self.data_header_len();
         // Retransmissions first, oldest first.
         if self.retransmit_pending > 0 {
             for i in 0..self.outstanding.len() {
@@ -1700,7 +1826,7 @@ impl Association {
                     continue;
                 }
                 let len = c.data.len();
-                if out.len() + DATA_HEADER_LEN + len > mtu {
+                if out.len() + header_len + len > mtu {
                     return;
                 }
                 if !ignore_cwnd && self.in_flight >= self.cwnd {
@@ -1715,11 +1841,12 @@ impl Association {
             }
         }
         let max_payload = self.max_payload();
+        let interleaving = self.interleaving();
         loop {
             if self.in_flight >= self.cwnd {
                 return;
             }
-            let room = mtu.saturating_sub(out.len() + DATA_HEADER_LEN) & !3;
+            let room = mtu.saturating_sub(out.len() + header_len) & !3;
             if room == 0 {
                 return;
             }
@@ -1767,9 +1894,19 @@ impl Association {
             if self.peer_rwnd < len && self.in_flight > 0 {
                 return;
             }
-            if m.offset == 0 && !m.unordered {
-                m.ssn = st.next_ssn;
-                st.next_ssn = st.next_ssn.wrapping_add(1);
+            if m.offset == 0 {
+                if interleaving {
+                    let counter = if m.unordered {
+                        &mut st.next_unordered_mid
+                    } else {
+                        &mut st.next_mid
+                    };
+                    m.mid = *counter;
+                    *counter = counter.wrapping_add(1);
+                } else if !m.unordered {
+                    m.ssn = st.next_ssn;
+                    st.next_ssn = st.next_ssn.wrapping_add(1);
+                }
             }
             let mut flags = if m.unordered {
                 data_flags::UNORDERED
@@ -1797,8 +1934,11 @@ impl Association {
                 max_retransmits: m.max_retransmits,
                 expires: m.expires,
                 message_id: m.id,
+                mid: m.mid,
+                fsn: m.fsn,
             };
             m.offset += len;
+            m.fsn = m.fsn.wrapping_add(1);
             if flags & data_flags::END != 0 {
                 st.queue.pop_front();
                 self.queued_messages -= 1;
@@ -1806,6 +1946,10 @@ impl Association {
                 if !st.queue.is_empty() {
                     self.ready_streams.push_back(sid);
                 }
+            } else if interleaving {
+                // I-DATA: the next stream's turn after every fragment.
+                self.current_stream = None;
+                self.ready_streams.push_back(sid);
             }
             if chunk.max_retransmits.is_some() || chunk.expires.is_some() {
                 self.pr_chunks += 1;
@@ -1824,7 +1968,24 @@ impl Association {
         c.transmits += 1;
         c.misses = 0;
         c.sent_at = Some(now);
-        write_data(out, c.flags, c.tsn, c.stream_id, c.ssn, c.ppid, &c.data);
+        if self.peer.is_some_and(|p| p.interleaving) {
+            let ppid_or_fsn = if c.flags & data_flags::BEGIN != 0 {
+                c.ppid
+            } else {
+                c.fsn
+            };
+            Chunk::IData(crate::chunk::IDataChunk {
+                flags: c.flags,
+                tsn: c.tsn,
+                stream_id: c.stream_id,
+                mid: c.mid,
+                ppid_or_fsn,
+                payload: &c.data,
+            })
+            .write(out);
+        } else {
+            write_data(out, c.flags, c.tsn, c.stream_id, c.ssn, c.ppid, &c.data);
+        }
         let len = c.data.len();
         self.in_flight += len;
         self.peer_rwnd = self.peer_rwnd.saturating_sub(len);

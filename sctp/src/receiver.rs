@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::chunk::{DataChunk, data_flags};
+use crate::chunk::{DataChunk, IDataChunk, data_flags};
 
 /// Bytes charged per buffered fragment on top of its payload, so that tiny chunks cannot
 /// exhaust memory through bookkeeping.
@@ -40,6 +40,18 @@ struct Fragment {
 struct InStream {
     next_ssn: u16,
     pending: HashMap<u16, ReceivedMessage>,
+    /// I-DATA: next ordered message identifier and complete messages waiting for their turn.
+    next_mid: u32,
+    pending_mid: HashMap<u32, ReceivedMessage>,
+}
+
+/// An I-DATA message being reassembled (RFC 8260): fragments by FSN.
+#[derive(Debug, Default)]
+struct IMessage {
+    ppid: Option<u32>,
+    last_fsn: Option<u32>,
+    frags: BTreeMap<u32, Vec<u8>>,
+    bytes: usize,
 }
 
 /// What happened to one received DATA chunk.
@@ -61,6 +73,7 @@ pub(crate) struct Receiver {
     above: BTreeSet<u64>,
     dups: Vec<u32>,
     fragments: BTreeMap<u64, Fragment>,
+    imessages: HashMap<(u16, bool, u32), IMessage>,
     streams: HashMap<u16, InStream>,
     /// Bytes held: fragments, ordered messages waiting for their turn, and undelivered messages.
     buffered: usize,
@@ -79,6 +92,7 @@ impl Receiver {
             above: BTreeSet::new(),
             dups: Vec::new(),
             fragments: BTreeMap::new(),
+            imessages: HashMap::new(),
             streams: HashMap::new(),
             buffered: 0,
             ready: Default::default(),
@@ -116,16 +130,16 @@ impl Receiver {
         Some(m)
     }
 
-    /// Handles one DATA chunk.
-    pub(crate) fn on_data(&mut self, d: &DataChunk<'_>, external: usize) -> Accept {
-        let t = self.unwrap(d.tsn);
+    /// TSN bookkeeping shared by DATA and I-DATA: duplicates, window and memory checks.
+    fn accept_tsn(&mut self, tsn: u32, len: usize, external: usize) -> Result<u64, Accept> {
+        let t = self.unwrap(tsn);
         if t <= self.cum || self.above.contains(&t) {
             if self.dups.len() < MAX_DUPS {
-                self.dups.push(d.tsn);
+                self.dups.push(tsn);
             }
-            return Accept::Duplicate;
+            return Err(Accept::Duplicate);
         }
-        let cost = d.payload.len() + FRAGMENT_OVERHEAD;
+        let cost = len + FRAGMENT_OVERHEAD;
         let limit = if t == self.cum + 1 {
             self.hard_limit + 65_536
         } else {
@@ -133,13 +147,183 @@ impl Receiver {
         };
         if t - self.cum > MAX_TSN_AHEAD || self.buffered + external + cost > limit {
             self.dropped_chunks += 1;
-            return Accept::Dropped;
+            return Err(Accept::Dropped);
         }
         self.above.insert(t);
         while self.above.first() == Some(&(self.cum + 1)) {
             self.above.pop_first();
             self.cum += 1;
         }
+        Ok(t)
+    }
+
+    /// Handles one I-DATA chunk (RFC 8260).
+    pub(crate) fn on_idata(&mut self, d: &IDataChunk<'_>, external: usize) -> Accept {
+        if let Err(a) = self.accept_tsn(d.tsn, d.payload.len(), external) {
+            return a;
+        }
+        let unordered = d.flags & data_flags::UNORDERED != 0;
+        let begin = d.flags & data_flags::BEGIN != 0;
+        let end = d.flags & data_flags::END != 0;
+        if begin && end {
+            if d.payload.len() <= self.max_message_size {
+                self.buffered += d.payload.len();
+                self.complete_mid(
+                    ReceivedMessage {
+                        stream_id: d.stream_id,
+                        ppid: d.ppid_or_fsn,
+                        unordered,
+                        data: d.payload.to_vec(),
+                    },
+                    d.mid,
+                );
+            } else {
+                self.dropped_messages += 1;
+            }
+            return Accept::New;
+        }
+        let key = (d.stream_id, unordered, d.mid);
+        let m = self.imessages.entry(key).or_default();
+        let fsn = if begin {
+            m.ppid = Some(d.ppid_or_fsn);
+            0
+        } else {
+            d.ppid_or_fsn
+        };
+        if end {
+            m.last_fsn = Some(fsn);
+        }
+        if m.frags.contains_key(&fsn) || m.bytes + d.payload.len() > self.max_message_size {
+            // A repeated FSN, or more than a message may hold: drop the whole message.
+            let m = self.imessages.remove(&key).expect("entry exists");
+            self.buffered -= m.bytes + m.frags.len() * FRAGMENT_OVERHEAD;
+            self.dropped_messages += 1;
+            return Accept::New;
+        }
+        m.frags.insert(fsn, d.payload.to_vec());
+        m.bytes += d.payload.len();
+        self.buffered += d.payload.len() + FRAGMENT_OVERHEAD;
+        let complete = m.ppid.is_some()
+            && m.last_fsn
+                .is_some_and(|l| m.frags.len() as u64 == l as u64 + 1);
+        if complete {
+            let m = self.imessages.remove(&key).expect("entry exists");
+            self.buffered -= m.frags.len() * FRAGMENT_OVERHEAD;
+            let mut data = Vec::with_capacity(m.bytes);
+            for f in m.frags.values() {
+                data.extend_from_slice(f);
+            }
+            self.complete_mid(
+                ReceivedMessage {
+                    stream_id: d.stream_id,
+                    ppid: m.ppid.expect("checked"),
+                    unordered,
+                    data,
+                },
+                d.mid,
+            );
+        }
+        Accept::New
+    }
+
+    fn complete_mid(&mut self, msg: ReceivedMessage, mid: u32) {
+        if msg.unordered {
+            self.ready.push_back(msg);
+            return;
+        }
+        let s = self.streams.entry(msg.stream_id).or_default();
+        if mid == s.next_mid {
+            s.next_mid = s.next_mid.wrapping_add(1);
+            self.ready.push_back(msg);
+            while let Some(m) = s.pending_mid.remove(&s.next_mid) {
+                s.next_mid = s.next_mid.wrapping_add(1);
+                self.ready.push_back(m);
+            }
+        } else if (mid.wrapping_sub(s.next_mid) as i32) > 0 && !s.pending_mid.contains_key(&mid) {
+            s.pending_mid.insert(mid, msg);
+        } else {
+            self.buffered -= msg.data.len();
+            self.dropped_messages += 1;
+        }
+    }
+
+    /// Handles an I-FORWARD-TSN: moves the cumulative point and skips the listed messages.
+    pub(crate) fn on_i_forward_tsn(
+        &mut self,
+        new_cum: u32,
+        entries: impl Iterator<Item = (u16, bool, u32)>,
+    ) {
+        if !self.advance_cum(new_cum) {
+            return;
+        }
+        for (sid, unordered, mid) in entries {
+            let keys: Vec<_> = self
+                .imessages
+                .keys()
+                .copied()
+                .filter(|(s, u, m)| {
+                    *s == sid
+                        && *u == unordered
+                        && if unordered {
+                            *m == mid
+                        } else {
+                            (mid.wrapping_sub(*m) as i32) >= 0
+                        }
+                })
+                .collect();
+            for k in keys {
+                let m = self.imessages.remove(&k).expect("key was listed");
+                self.buffered -= m.bytes + m.frags.len() * FRAGMENT_OVERHEAD;
+            }
+            if unordered {
+                continue;
+            }
+            let s = self.streams.entry(sid).or_default();
+            if (mid.wrapping_sub(s.next_mid) as i32) < 0 {
+                continue;
+            }
+            let mut skipped: Vec<u32> = s
+                .pending_mid
+                .keys()
+                .copied()
+                .filter(|k| (mid.wrapping_sub(*k) as i32) >= 0)
+                .collect();
+            skipped.sort_by_key(|k| k.wrapping_sub(s.next_mid));
+            for k in skipped {
+                let m = s.pending_mid.remove(&k).expect("key was just listed");
+                self.ready.push_back(m);
+            }
+            s.next_mid = mid.wrapping_add(1);
+            while let Some(m) = s.pending_mid.remove(&s.next_mid) {
+                s.next_mid = s.next_mid.wrapping_add(1);
+                self.ready.push_back(m);
+            }
+        }
+    }
+
+    /// Moves the cumulative TSN to `new_cum` (FORWARD-TSN); false if it is old or implausible.
+    fn advance_cum(&mut self, new_cum: u32) -> bool {
+        let n = self.unwrap(new_cum);
+        if n <= self.cum || n - self.cum > MAX_TSN_AHEAD {
+            return false;
+        }
+        self.cum = n;
+        while self.above.first().is_some_and(|t| *t <= self.cum) {
+            self.above.pop_first();
+        }
+        while self.above.first() == Some(&(self.cum + 1)) {
+            self.above.pop_first();
+            self.cum += 1;
+        }
+        true
+    }
+
+    /// Handles one DATA chunk.
+    pub(crate) fn on_data(&mut self, d: &DataChunk<'_>, external: usize) -> Accept {
+        let t = match self.accept_tsn(d.tsn, d.payload.len(), external) {
+            Ok(t) => t,
+            Err(a) => return a,
+        };
         let single =
             d.flags & (data_flags::BEGIN | data_flags::END) == data_flags::BEGIN | data_flags::END;
         if single {
@@ -157,7 +341,7 @@ impl Receiver {
             self.complete(msg, d.ssn);
             return Accept::New;
         }
-        self.buffered += cost;
+        self.buffered += d.payload.len() + FRAGMENT_OVERHEAD;
         self.fragments.insert(
             t,
             Fragment {
@@ -276,20 +460,8 @@ impl Receiver {
         new_cum: u32,
         streams: impl Iterator<Item = (u16, u16)>,
     ) {
-        let n = self.unwrap(new_cum);
-        if n <= self.cum {
+        if !self.advance_cum(new_cum) {
             return;
-        }
-        if n - self.cum > MAX_TSN_AHEAD {
-            return;
-        }
-        self.cum = n;
-        while self.above.first().is_some_and(|t| *t <= self.cum) {
-            self.above.pop_first();
-        }
-        while self.above.first() == Some(&(self.cum + 1)) {
-            self.above.pop_first();
-            self.cum += 1;
         }
         let keep = self.fragments.split_off(&(self.cum + 1));
         for f in std::mem::replace(&mut self.fragments, keep).into_values() {
@@ -328,11 +500,16 @@ impl Receiver {
         if streams.is_empty() {
             for s in self.streams.values_mut() {
                 s.next_ssn = 0;
+                s.next_mid = 0;
             }
         } else {
             for sid in streams {
                 if let Some(s) = self.streams.get_mut(sid) {
                     s.next_ssn = 0;
+                    s.next_mid = 0;
+                    for (_, m) in s.pending_mid.drain() {
+                        self.buffered -= m.data.len();
+                    }
                     for (_, m) in s.pending.drain() {
                         self.buffered -= m.data.len();
                     }

@@ -146,6 +146,8 @@ fn payload(tag: u64, len: usize) -> Vec<u8> {
 fn lossy_config() -> Config {
     Config {
         max_retransmits: None,
+        // At 30% loss each way, 8 INIT attempts fail about once in 400 handshakes.
+        max_init_retransmits: 30,
         ..Config::default()
     }
 }
@@ -153,7 +155,12 @@ fn lossy_config() -> Config {
 /// Reliable ordered and unordered channels opened from both sides, under loss, reordering and
 /// duplication: every message arrives exactly once, byte-exact, and in order where ordered.
 fn reliable_run(seed: u64, loss: f64, count: usize) {
-    let mut s = Sim::new(seed, loss, lossy_config());
+    // Odd seeds negotiate I-DATA interleaving (RFC 8260), even seeds plain DATA.
+    let config = Config {
+        interleaving: seed % 2 == 1,
+        ..lossy_config()
+    };
+    let mut s = Sim::new(seed, loss, config);
     s.connect();
     let now = s.now;
     let mut chans = Vec::new();
@@ -231,7 +238,12 @@ fn reliable_channels_without_loss() {
 
 #[test]
 fn reliable_channels_under_loss_hundreds_of_seeds() {
-    for seed in 0..200u64 {
+    // SCTP_SEEDS raises the count for longer soak runs.
+    let seeds: u64 = std::env::var("SCTP_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    for seed in 0..seeds {
         let loss = (seed % 7) as f64 * 0.05; // 0, 5, ..., 30 %
         reliable_run(seed, loss, 12);
     }
@@ -241,7 +253,11 @@ fn reliable_channels_under_loss_hundreds_of_seeds() {
 fn partially_reliable_channels_give_up() {
     let mut rexmit_lost = 0;
     for seed in 0..20u64 {
-        let mut s = Sim::new(seed, 0.25, lossy_config());
+        let config = Config {
+            interleaving: seed % 2 == 1,
+            ..lossy_config()
+        };
+        let mut s = Sim::new(seed, 0.25, config);
         s.connect();
         let now = s.now;
         let rexmit = s.e[0]
@@ -332,8 +348,12 @@ fn one_mebibyte_messages_under_loss() {
         max_retransmits: None,
         ..Config::default()
     };
-    for seed in 0..3u64 {
-        let mut s = Sim::new(seed, 0.1, config.clone());
+    for seed in 0..4u64 {
+        let config = Config {
+            interleaving: seed % 2 == 1,
+            ..config.clone()
+        };
+        let mut s = Sim::new(seed, 0.1, config);
         s.connect();
         let ch = s.e[0]
             .open_channel(s.now, ChannelConfig::reliable("big"))
@@ -357,8 +377,12 @@ fn one_mebibyte_messages_under_loss() {
 
 #[test]
 fn hundred_channels_then_both_sides_close() {
-    for seed in 0..5u64 {
-        let mut s = Sim::new(seed, 0.1, lossy_config());
+    for seed in 0..6u64 {
+        let config = Config {
+            interleaving: seed % 2 == 1,
+            ..lossy_config()
+        };
+        let mut s = Sim::new(seed, 0.1, config);
         s.connect();
         let now = s.now;
         let mut ids = [Vec::new(), Vec::new()];
@@ -517,4 +541,41 @@ fn streams_take_turns() {
         "the small message waited for the backlog"
     );
     assert!(s.run_until(Duration::from_secs(600), |s| s.messages(1, big).len() == 4));
+}
+
+#[test]
+fn interleaving_lets_small_messages_pass_a_large_one() {
+    let config = Config {
+        max_message_size: 1 << 20,
+        interleaving: true,
+        ..Config::default()
+    };
+    let mut s = Sim::new(9, 0.0, config);
+    s.connect();
+    let big = s.e[0]
+        .open_channel(s.now, ChannelConfig::reliable("big"))
+        .unwrap();
+    let small = s.e[0]
+        .open_channel(s.now, ChannelConfig::reliable("small"))
+        .unwrap();
+    assert!(s.run_until(Duration::from_secs(10), |s| s.opened(1).len() == 2));
+    let big_msg = payload(1, 1 << 20);
+    s.e[0].send(s.now, big, big_msg.clone(), true).unwrap();
+    // Let the large message start, then queue small ones behind it on another channel.
+    for _ in 0..3 {
+        s.step();
+    }
+    for n in 0..5u8 {
+        s.e[0].send(s.now, small, vec![n; 10], true).unwrap();
+    }
+    assert!(
+        s.run_until(Duration::from_secs(600), |s| s.messages(1, small).len()
+            == 5)
+    );
+    assert!(
+        s.messages(1, big).is_empty(),
+        "small messages interleaved with the large one"
+    );
+    assert!(s.run_until(Duration::from_secs(600), |s| s.messages(1, big).len() == 1));
+    assert!(s.messages(1, big)[0].0 == big_msg);
 }
