@@ -86,9 +86,9 @@ impl MediaState {
     }
 
     pub(crate) fn on_received(&mut self, now: Instant, p: &RtpPacket<'_>) {
-        let arrival = self
-            .epoch
-            .map_or(0, |e| (now.saturating_duration_since(e).as_micros() / 11) as u32);
+        let arrival = self.epoch.map_or(0, |e| {
+            (now.saturating_duration_since(e).as_micros() / 11) as u32
+        });
         if let Some(s) = self.received.get_mut(&p.ssrc()) {
             s.update(p.sequence_number(), p.timestamp(), arrival);
         } else if self.received.len() < MAX_SOURCES {

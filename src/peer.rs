@@ -276,10 +276,8 @@ impl PeerConnection {
             extmap_allow_mixed: true,
         };
         let mut jsep_rng = rng.fork();
-        let mut jsep = JsepSession::new(
-            jsep_config,
-            Box::new(move |b: &mut [u8]| jsep_rng.fill(b)),
-        );
+        let mut jsep =
+            JsepSession::new(jsep_config, Box::new(move |b: &mut [u8]| jsep_rng.fill(b)));
         if config.data_channels {
             jsep.add_data_channel();
         }
@@ -358,7 +356,8 @@ impl PeerConnection {
         let cands = self.local_candidates.clone();
         if let Some(m) = desc.media.first_mut() {
             for c in cands {
-                m.attributes.push(Attribute::new("candidate", c[10..].to_owned()));
+                m.attributes
+                    .push(Attribute::new("candidate", c[10..].to_owned()));
             }
             m.attributes.push(Attribute::flag("end-of-candidates"));
         }
@@ -404,10 +403,8 @@ impl PeerConnection {
                     return Err(Error::State("have a local offer (no glare handling)"));
                 }
                 self.ensure_agent(false);
-                let (answer, negotiated) = self
-                    .jsep
-                    .create_answer(&desc)
-                    .map_err(NegotiationFailure)?;
+                let (answer, negotiated) =
+                    self.jsep.create_answer(&desc).map_err(NegotiationFailure)?;
                 self.pending_answer = Some(self.with_candidates(answer));
                 negotiated
             }
@@ -505,7 +502,8 @@ impl PeerConnection {
                 }
             }
         }
-        self.media.configure(&n, &mut self.rng, self.config.rtcp_interval);
+        self.media
+            .configure(&n, &mut self.rng, self.config.rtcp_interval);
         if self.dtls.is_none() {
             let role = match n.dtls_role {
                 sdp::jsep::DtlsRole::Client => dtls::Role::Client,
@@ -526,7 +524,10 @@ impl PeerConnection {
                 dtls::Role::Server => dtls::Endpoint::server(cfg, rng),
             });
             self.dtls_role = Some(role);
-            if let Some(data) = n.sections.iter().find(|s| s.kind == SectionKind::Data && !s.rejected)
+            if let Some(data) = n
+                .sections
+                .iter()
+                .find(|s| s.kind == SectionKind::Data && !s.rejected)
             {
                 let mut ec = sctp::EndpointConfig::new(match role {
                     dtls::Role::Client => sctp::DtlsRole::Client,
@@ -544,7 +545,11 @@ impl PeerConnection {
     }
 
     /// Opens a data channel (after negotiation; the open is queued until SCTP is up).
-    pub fn create_data_channel(&mut self, now: Instant, config: ChannelConfig) -> Result<u16, Error> {
+    pub fn create_data_channel(
+        &mut self,
+        now: Instant,
+        config: ChannelConfig,
+    ) -> Result<u16, Error> {
         let sctp = self.sctp.as_mut().ok_or(Error::NotConnected)?;
         let id = sctp.open_channel(now, config)?;
         self.drive(now);
@@ -705,9 +710,10 @@ impl PeerConnection {
                     return;
                 };
                 self.media.on_received(now, &p);
-                let mid = self.ssrc_mid.get(&p.ssrc()).cloned().or_else(|| {
-                    (self.media_mids.len() == 1).then(|| self.media_mids[0].clone())
-                });
+                let mid =
+                    self.ssrc_mid.get(&p.ssrc()).cloned().or_else(|| {
+                        (self.media_mids.len() == 1).then(|| self.media_mids[0].clone())
+                    });
                 self.events.push_back(Event::Rtp { mid, packet: plain });
             }
             Err(_) => self.stats.dropped_srtp += 1,

@@ -22,7 +22,10 @@ struct Net {
 
 impl Net {
     fn new(seed: u64) -> Self {
-        let addrs: [SocketAddr; 2] = ["127.0.0.1:10001".parse().unwrap(), "127.0.0.1:10002".parse().unwrap()];
+        let addrs: [SocketAddr; 2] = [
+            "127.0.0.1:10001".parse().unwrap(),
+            "127.0.0.1:10002".parse().unwrap(),
+        ];
         let mk = |s: u64| {
             PeerConnection::new(Config {
                 rng: PcRng::Seeded(s),
@@ -47,8 +50,13 @@ impl Net {
         for i in 0..2 {
             while let Some(t) = self.pcs[i].poll_transmit() {
                 assert_eq!(t.source, self.addrs[i]);
-                let to = self.addrs.iter().position(|a| *a == t.destination).expect("known peer");
-                self.wire.push_back((to, t.source, t.destination, t.contents));
+                let to = self
+                    .addrs
+                    .iter()
+                    .position(|a| *a == t.destination)
+                    .expect("known peer");
+                self.wire
+                    .push_back((to, t.source, t.destination, t.contents));
             }
             while let Some(e) = self.pcs[i].poll_event() {
                 self.events[i].push(e);
@@ -86,23 +94,37 @@ impl Net {
     fn negotiate(&mut self) {
         let now = self.now;
         let offer = self.pcs[0].create_offer(now).unwrap();
-        self.pcs[0].set_local_description(SdpType::Offer, &offer).unwrap();
-        self.pcs[1].set_remote_description(now, SdpType::Offer, &offer).unwrap();
+        self.pcs[0]
+            .set_local_description(SdpType::Offer, &offer)
+            .unwrap();
+        self.pcs[1]
+            .set_remote_description(now, SdpType::Offer, &offer)
+            .unwrap();
         let answer = self.pcs[1].create_answer().unwrap();
-        self.pcs[1].set_local_description(SdpType::Answer, &answer).unwrap();
-        self.pcs[0].set_remote_description(now, SdpType::Answer, &answer).unwrap();
+        self.pcs[1]
+            .set_local_description(SdpType::Answer, &answer)
+            .unwrap();
+        self.pcs[0]
+            .set_remote_description(now, SdpType::Answer, &answer)
+            .unwrap();
     }
 }
 
 fn connected(n: &Net) -> bool {
-    n.pcs.iter().all(|p| p.state() == ConnectionState::Connected)
+    n.pcs
+        .iter()
+        .all(|p| p.state() == ConnectionState::Connected)
 }
 
 fn messages(events: &[Event], id: u16) -> Vec<(Vec<u8>, bool)> {
     events
         .iter()
         .filter_map(|e| match e {
-            Event::DataChannelMessage { id: i, data, binary } if *i == id => Some((data.clone(), *binary)),
+            Event::DataChannelMessage {
+                id: i,
+                data,
+                binary,
+            } if *i == id => Some((data.clone(), *binary)),
             _ => None,
         })
         .collect()
@@ -116,15 +138,26 @@ fn data_channel_end_to_end() {
     // The offer carries our candidate, the fingerprint and the data section.
     n.run_until(Duration::from_secs(10), connected);
     let setup = n.now - start;
-    eprintln!("setup {setup:?}, {} datagrams, stats {:?} / {:?}", n.delivered, n.pcs[0].stats(), n.pcs[1].stats());
+    eprintln!(
+        "setup {setup:?}, {} datagrams, stats {:?} / {:?}",
+        n.delivered,
+        n.pcs[0].stats(),
+        n.pcs[1].stats()
+    );
     assert!(setup < Duration::from_secs(2), "setup took {setup:?}");
     for e in [&n.events[0], &n.events[1]] {
         assert!(e.contains(&Event::ConnectionStateChange(ConnectionState::Connected)));
     }
-    let id = n.pcs[0].create_data_channel(n.now, ChannelConfig::reliable("chat")).unwrap();
+    let id = n.pcs[0]
+        .create_data_channel(n.now, ChannelConfig::reliable("chat"))
+        .unwrap();
     n.run_until(Duration::from_secs(5), |n| {
-        n.events[1].iter().any(|e| matches!(e, Event::DataChannelOpen { label, .. } if label == "chat"))
-            && n.events[0].iter().any(|e| matches!(e, Event::DataChannelOpen { id: i, .. } if *i == id))
+        n.events[1]
+            .iter()
+            .any(|e| matches!(e, Event::DataChannelOpen { label, .. } if label == "chat"))
+            && n.events[0]
+                .iter()
+                .any(|e| matches!(e, Event::DataChannelOpen { id: i, .. } if *i == id))
     });
     let mut sent = Vec::new();
     for i in 0..100usize {
@@ -141,16 +174,22 @@ fn data_channel_end_to_end() {
     let big: Vec<u8> = (0..64 * 1024).map(|k| (k % 251) as u8).collect();
     n.pcs[0].send_data(n.now, id, &big, true).unwrap();
     sent.push((big, true));
-    n.run_until(Duration::from_secs(10), |n| messages(&n.events[1], id).len() == sent.len());
+    n.run_until(Duration::from_secs(10), |n| {
+        messages(&n.events[1], id).len() == sent.len()
+    });
     assert_eq!(messages(&n.events[1], id), sent);
     // And back the other way.
     n.pcs[1].send_text(n.now, id, "pong").unwrap();
-    n.run_until(Duration::from_secs(5), |n| !messages(&n.events[0], id).is_empty());
+    n.run_until(Duration::from_secs(5), |n| {
+        !messages(&n.events[0], id).is_empty()
+    });
     assert_eq!(messages(&n.events[0], id), vec![(b"pong".to_vec(), false)]);
     assert_eq!(n.pcs[0].buffered_amount(id), 0);
     n.pcs[0].close_data_channel(n.now, id);
     n.run_until(Duration::from_secs(5), |n| {
-        n.events.iter().all(|e| e.contains(&Event::DataChannelClose(id)))
+        n.events
+            .iter()
+            .all(|e| e.contains(&Event::DataChannelClose(id)))
     });
 }
 
@@ -159,21 +198,30 @@ fn hostile_datagrams_are_counted_and_the_connection_survives() {
     let mut n = Net::new(7);
     n.negotiate();
     n.run_until(Duration::from_secs(10), connected);
-    let id = n.pcs[0].create_data_channel(n.now, ChannelConfig::reliable("x")).unwrap();
-    n.run_until(Duration::from_secs(5), |n| n.events[1].iter().any(|e| matches!(e, Event::DataChannelOpen { .. })));
+    let id = n.pcs[0]
+        .create_data_channel(n.now, ChannelConfig::reliable("x"))
+        .unwrap();
+    n.run_until(Duration::from_secs(5), |n| {
+        n.events[1]
+            .iter()
+            .any(|e| matches!(e, Event::DataChannelOpen { .. }))
+    });
     let (from, to) = (n.addrs[0], n.addrs[1]);
     let garbage: Vec<Vec<u8>> = vec![
         vec![],
         vec![0],
-        vec![0, 1, 0, 8, 0x21, 0x12, 0xA4, 0x42],                     // truncated STUN
-        vec![22, 254, 253, 0, 1, 0, 0, 0, 0, 0, 5, 0, 3, 1, 2, 3],     // DTLS record, bad MAC / epoch
-        vec![23, 254, 253, 0, 1, 0, 0, 0, 0, 0, 9, 0, 20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20],
+        vec![0, 1, 0, 8, 0x21, 0x12, 0xA4, 0x42], // truncated STUN
+        vec![22, 254, 253, 0, 1, 0, 0, 0, 0, 0, 5, 0, 3, 1, 2, 3], // DTLS record, bad MAC / epoch
+        vec![
+            23, 254, 253, 0, 1, 0, 0, 0, 0, 0, 9, 0, 20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+            14, 15, 16, 17, 18, 19, 20,
+        ],
         {
             let mut v = vec![0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 9];
             v.extend([0xAA; 40]);
             v
         }, // SRTP with a bad tag
-        vec![0x81, 200, 0, 1, 0, 0, 0, 9, 1, 2, 3, 4],                 // SRTCP too short
+        vec![0x81, 200, 0, 1, 0, 0, 0, 9, 1, 2, 3, 4], // SRTCP too short
         vec![255; 1500],
         vec![64; 3],
     ];
@@ -183,11 +231,19 @@ fn hostile_datagrams_are_counted_and_the_connection_survives() {
     // Datagrams to an address we never registered are dropped too.
     n.pcs[1].handle_receive(n.now, from, "127.0.0.1:9".parse().unwrap(), &[0, 1, 2]);
     let stats = n.pcs[1].stats();
-    assert!(stats.dropped_unknown + stats.dropped_stun + stats.dropped_srtp >= 5, "{stats:?}");
+    assert!(
+        stats.dropped_unknown + stats.dropped_stun + stats.dropped_srtp >= 5,
+        "{stats:?}"
+    );
     assert_eq!(n.pcs[1].state(), ConnectionState::Connected);
     n.pcs[0].send_text(n.now, id, "still alive").unwrap();
-    n.run_until(Duration::from_secs(5), |n| !messages(&n.events[1], id).is_empty());
-    assert_eq!(messages(&n.events[1], id), vec![(b"still alive".to_vec(), false)]);
+    n.run_until(Duration::from_secs(5), |n| {
+        !messages(&n.events[1], id).is_empty()
+    });
+    assert_eq!(
+        messages(&n.events[1], id),
+        vec![(b"still alive".to_vec(), false)]
+    );
 }
 
 fn opus() -> Codec {
@@ -205,8 +261,16 @@ fn vp8() -> Codec {
 fn media_through_srtp_with_reports() {
     let mut n = Net::new(21);
     for p in &mut n.pcs {
-        p.add_transceiver(Transceiver::new(MediaKind::Audio, Direction::SendRecv, vec![opus()]));
-        p.add_transceiver(Transceiver::new(MediaKind::Video, Direction::SendRecv, vec![vp8()]));
+        p.add_transceiver(Transceiver::new(
+            MediaKind::Audio,
+            Direction::SendRecv,
+            vec![opus()],
+        ));
+        p.add_transceiver(Transceiver::new(
+            MediaKind::Video,
+            Direction::SendRecv,
+            vec![vp8()],
+        ));
     }
     n.negotiate();
     n.run_until(Duration::from_secs(10), connected);
@@ -220,7 +284,11 @@ fn media_through_srtp_with_reports() {
         n.pcs[0].send_rtp(n.now, &pkt).unwrap();
     }
     n.run_until(Duration::from_secs(5), |n| {
-        n.events[1].iter().filter(|e| matches!(e, Event::Rtp { .. })).count() == 50
+        n.events[1]
+            .iter()
+            .filter(|e| matches!(e, Event::Rtp { .. }))
+            .count()
+            == 50
     });
     let first = n.events[1].iter().find_map(|e| match e {
         Event::Rtp { packet, .. } => Some(packet.clone()),
@@ -233,14 +301,19 @@ fn media_through_srtp_with_reports() {
     let until = n.now + Duration::from_secs(3);
     n.run_until(Duration::from_secs(10), |n| n.now >= until);
     for i in 0..2 {
-        assert!(n.events[i].iter().any(|e| matches!(e, Event::Rtcp(_))), "peer {i} got no RTCP");
+        assert!(
+            n.events[i].iter().any(|e| matches!(e, Event::Rtcp(_))),
+            "peer {i} got no RTCP"
+        );
     }
     // A PLI sent by the receiver arrives as an RTCP event.
     let pli = [0x81, 206, 0, 2, 0, 0, 0, 1, 0x12, 0x34, 0x56, 0x78];
     let before = n.events[0].len();
     n.pcs[1].send_rtcp(n.now, &pli).unwrap();
     n.run_until(Duration::from_secs(1), |n| {
-        n.events[0][before..].iter().any(|e| matches!(e, Event::Rtcp(p) if p[..12] == pli))
+        n.events[0][before..]
+            .iter()
+            .any(|e| matches!(e, Event::Rtcp(p) if p[..12] == pli))
     });
     assert_eq!(n.pcs[1].stats().dropped_srtp, 0);
 }
