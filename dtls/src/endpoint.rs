@@ -193,6 +193,8 @@ pub struct Endpoint {
     last_peer_resend: Option<Instant>,
     cookie_secret: [u8; 32],
     early_data: Vec<Vec<u8>>,
+    /// Both Finished messages verified (stays true after close).
+    handshake_complete: bool,
     /// Epoch-1 records that arrived before we had the keys (reordering), bounded.
     early_records: Vec<(RecordHeader, Vec<u8>)>,
     transmits: VecDeque<Vec<u8>>,
@@ -251,6 +253,7 @@ impl Endpoint {
             last_peer_resend: None,
             cookie_secret,
             early_data: Vec::new(),
+            handshake_complete: false,
             early_records: Vec::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -393,7 +396,7 @@ impl Endpoint {
     /// `EXTRACTOR-dtls_srtp`.
     pub fn export_keying_material(&self, label: &str, len: usize) -> Res<Vec<u8>> {
         let suite = self.hs.suite.ok_or(DtlsError::NotConnected)?;
-        if self.state != State::Connected && self.state != State::Closed {
+        if !self.handshake_complete {
             return Err(DtlsError::NotConnected);
         }
         let mut seed = [0u8; 64];
@@ -932,6 +935,7 @@ impl Endpoint {
 
     fn connected(&mut self) {
         self.state = State::Connected;
+        self.handshake_complete = true;
         self.retransmit_at = None;
         let peer_certificate = self.hs.peer_certificate.clone().unwrap_or_default();
         self.push_event(Event::Connected {
@@ -1322,5 +1326,9 @@ mod tests {
             client.poll_event(),
             Some(Event::Failed(DtlsError::HandshakeTimeout))
         ));
+        assert_eq!(
+            client.export_keying_material("EXTRACTOR-dtls_srtp", 60),
+            Err(DtlsError::NotConnected)
+        );
     }
 }

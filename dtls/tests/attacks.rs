@@ -279,3 +279,33 @@ fn reordered_flight_completes_without_retransmission() {
     }
     assert!(c.is_connected());
 }
+
+#[test]
+fn application_data_before_the_server_finished_is_delivered_after_connected() {
+    let (mut c, mut s, _) = pair();
+    let now = Instant::now();
+    c.connect(now);
+    for _ in 0..3 {
+        while let Some(d) = c.poll_transmit() {
+            s.handle_receive(now, &d);
+        }
+        if s.is_connected() {
+            break;
+        }
+        while let Some(d) = s.poll_transmit() {
+            c.handle_receive(now, &d);
+        }
+    }
+    assert!(s.is_connected() && !c.is_connected());
+    let flight6: Vec<_> = std::iter::from_fn(|| s.poll_transmit()).collect();
+    s.send_application_data(b"early").unwrap();
+    let data = s.poll_transmit().unwrap();
+    c.handle_receive(now, &data);
+    assert!(!c.is_connected());
+    for d in flight6 {
+        c.handle_receive(now, &d);
+    }
+    let events: Vec<_> = std::iter::from_fn(|| c.poll_event()).collect();
+    assert!(matches!(events[0], Event::Connected { .. }), "{events:?}");
+    assert_eq!(events[1], Event::ApplicationData(b"early".to_vec()));
+}
