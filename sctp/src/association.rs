@@ -883,7 +883,19 @@ impl Association {
                     }
                     return;
                 }
-                Chunk::Error(_) => {}
+                Chunk::Error(causes) => {
+                    let stale = causes.iter().any(|c| c.kind == cause_code::STALE_COOKIE);
+                    if stale && self.state == State::CookieEchoed {
+                        // Start over (RFC 9260 5.2.6).
+                        self.peer = None;
+                        self.receiver = None;
+                        self.cookie = None;
+                        self.state = State::CookieWait;
+                        self.send_init();
+                        self.init_timer = Some(now + self.rto);
+                        return;
+                    }
+                }
                 Chunk::ForwardTsn(f) => {
                     if let Some(r) = self.receiver.as_mut() {
                         r.on_forward_tsn(f.new_cum_tsn, f.streams());
@@ -1184,9 +1196,39 @@ impl Association {
         if c.local_tag != self.local_tag || c.local_initial_tsn != self.initial_tsn {
             return;
         }
+        // A duplicate COOKIE-ECHO for the association we have (our COOKIE-ACK was lost, RFC
+        // 9260 5.2.4 case D) is answered whatever the cookie's age.
+        let ours = self.peer.is_some_and(|p| p.tag == c.peer_tag);
+        if ours
+            && !matches!(
+                self.state,
+                State::Closed | State::CookieWait | State::CookieEchoed
+            )
+        {
+            self.queue_simple(chunk_type::COOKIE_ACK);
+            return;
+        }
         let age = now.saturating_duration_since(self.epoch).as_millis() as u64;
-        if age.saturating_sub(c.created_ms) > self.config.cookie_lifetime.as_millis() as u64 {
-            // Stale cookie (RFC 9260 5.2.6 would report it); the peer will retry with INIT.
+        let lifetime = self.config.cookie_lifetime.as_millis() as u64;
+        if age.saturating_sub(c.created_ms) > lifetime {
+            // Stale cookie (RFC 9260 5.1.5, 5.2.6): report it so the peer starts over with INIT.
+            let staleness_us = (age - c.created_ms - lifetime).saturating_mul(1000);
+            let mut out = Vec::with_capacity(32);
+            begin_packet(
+                &mut out,
+                self.config.local_port,
+                self.config.remote_port,
+                c.peer_tag,
+            );
+            write_tlv_chunk(&mut out, chunk_type::ERROR, 0, |o| {
+                write_tlv(
+                    o,
+                    cause_code::STALE_COOKIE,
+                    &(staleness_us.min(u32::MAX as u64) as u32).to_be_bytes(),
+                )
+            });
+            finish_packet(&mut out, false);
+            self.control.push_back(out);
             return;
         }
         match self.state {
@@ -2003,6 +2045,9 @@ impl std::fmt::Debug for Association {
             .field("cwnd", &self.cwnd)
             .field("in_flight", &self.in_flight)
             .field("outstanding", &self.outstanding.len())
+            .field("init_retransmits", &self.init_retransmits)
+            .field("has_peer", &self.peer.is_some())
+            .field("stats", &self.stats)
             .finish_non_exhaustive()
     }
 }

@@ -295,8 +295,21 @@ fn stale_cookie_is_refused() {
     b.handle_receive(now, &a.poll_transmit(now).unwrap());
     a.handle_receive(now, &b.poll_transmit(now).unwrap());
     let echo = a.poll_transmit(now).unwrap();
-    b.handle_receive(now + Duration::from_secs(61), &echo);
+    let later = now + Duration::from_secs(61);
+    b.handle_receive(later, &echo);
     assert_eq!(b.state(), State::Closed);
+    // The listener reports "stale cookie" and the initiator starts over with INIT.
+    let error = b
+        .poll_transmit(later)
+        .expect("ERROR with a stale cookie cause");
+    assert_eq!(a.state(), State::CookieEchoed);
+    a.handle_receive(later, &error);
+    assert_eq!(a.state(), State::CookieWait);
+    let init = a.poll_transmit(later).unwrap();
+    b.handle_receive(later, &init);
+    a.handle_receive(later, &b.poll_transmit(later).unwrap());
+    b.handle_receive(later, &a.poll_transmit(later).unwrap());
+    assert_eq!(b.state(), State::Established);
 }
 
 fn packet_with(header: &[u8], chunk: &[u8]) -> Vec<u8> {
