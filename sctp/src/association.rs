@@ -415,6 +415,12 @@ impl Association {
         self.cwnd
     }
 
+    /// Bytes the receive side holds: fragments being reassembled, ordered messages waiting for
+    /// their turn, and delivered messages not yet taken with [`Association::poll_event`].
+    pub fn receive_buffered(&self) -> usize {
+        self.receiver.as_ref().map_or(0, |r| r.buffered()) + self.event_bytes
+    }
+
     /// DATA chunks queued or sent and not yet acknowledged (or skipped).
     pub fn outstanding_chunks(&self) -> usize {
         self.outstanding.len() + self.queued_messages

@@ -426,3 +426,56 @@ fn zero_checksum_when_both_offer_it() {
     assert!(s.run_until(Duration::from_secs(600), |s| s.messages(1).len() == 1));
     assert_eq!(s.messages(1)[0].1, vec![1u8; 3000]);
 }
+
+#[test]
+fn a_peer_cannot_make_us_buffer_beyond_the_limit() {
+    use sansrtc_sctp::chunk::{Chunk, data_flags, write_data};
+    use sansrtc_sctp::packet::SctpPacket;
+    let (mut a, mut b, header, now) = handshake_pair();
+    // Learn the peer's next TSN from a genuine DATA chunk.
+    a.send(now, 0, 53, vec![1u8; 10], SendOptions::default())
+        .unwrap();
+    let first = a.poll_transmit(now).unwrap();
+    let tsn = SctpPacket::parse(&first)
+        .unwrap()
+        .chunks()
+        .find_map(|c| match c {
+            Chunk::Data(d) => Some(d.tsn),
+            _ => None,
+        })
+        .unwrap();
+    // Never deliver `tsn`; flood with first fragments of messages that never complete, each in
+    // its own stream, 1100 bytes at a time: 20 MB in all.
+    let window = b.config().receive_window as usize;
+    let mut last_rwnd = u32::MAX;
+    for i in 1..20_000u32 {
+        let mut chunk = Vec::new();
+        write_data(
+            &mut chunk,
+            data_flags::BEGIN,
+            tsn.wrapping_add(i),
+            (i % 1000) as u16,
+            0,
+            53,
+            &[7u8; 1100],
+        );
+        b.handle_receive(now, &packet_with(&header, &chunk));
+        while let Some(p) = b.poll_transmit(now) {
+            for c in SctpPacket::parse(&p).unwrap().chunks() {
+                if let Chunk::Sack(s) = c {
+                    last_rwnd = s.a_rwnd;
+                }
+            }
+        }
+        assert!(
+            b.receive_buffered() <= window + window / 4 + 65_536,
+            "buffered {} with a window of {window}",
+            b.receive_buffered()
+        );
+    }
+    assert_eq!(last_rwnd, 0, "the advertised window closed");
+    assert!(b.stats().data_dropped > 0);
+    // The association is still healthy: the real first packet gets through and is delivered.
+    b.handle_receive(now, &first);
+    assert!(matches!(b.poll_event(), Some(Event::Message(m)) if m.data == vec![1u8; 10]));
+}
