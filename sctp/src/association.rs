@@ -60,6 +60,9 @@ pub struct Config {
     /// messages on different streams then take turns, so a large message does not hold up the
     /// others.
     pub interleaving: bool,
+    /// Send a HEARTBEAT after this long without sending anything (`None`: never). Unanswered
+    /// heartbeats count toward `max_retransmits`; answered ones measure the RTT.
+    pub heartbeat_interval: Option<Duration>,
 }
 
 impl Default for Config {
@@ -80,6 +83,7 @@ impl Default for Config {
             cookie_lifetime: Duration::from_secs(60),
             zero_checksum: false,
             interleaving: false,
+            heartbeat_interval: Some(Duration::from_secs(30)),
         }
     }
 }
@@ -311,6 +315,10 @@ pub struct Association {
     // Shutdown.
     t2: Option<Instant>,
 
+    // Heartbeats: when the next is due, and the one awaiting its acknowledgement.
+    heartbeat_due: Option<Instant>,
+    heartbeat_sent: Option<(u64, Instant)>,
+
     control: VecDeque<Vec<u8>>,
     pending_chunks: Vec<u8>,
     events: VecDeque<Event>,
@@ -384,6 +392,8 @@ impl Association {
             reconfig_responses: Vec::new(),
             last_reconfig_response: None,
             t2: None,
+            heartbeat_due: None,
+            heartbeat_sent: None,
             control: VecDeque::new(),
             pending_chunks: Vec::new(),
             events: VecDeque::new(),
@@ -638,6 +648,7 @@ impl Association {
         self.init_timer = None;
         self.t3 = None;
         self.t2 = None;
+        self.heartbeat_due = None;
         self.sack_deadline = None;
         self.sack_now = false;
         self.outstanding.clear();
@@ -680,6 +691,7 @@ impl Association {
             self.t3,
             self.sack_deadline,
             self.t2,
+            self.heartbeat_due,
             self.reconfig_out
                 .as_ref()
                 .and_then(|r| r.sent_at.map(|s| s + self.rto)),
@@ -691,6 +703,9 @@ impl Association {
 
     /// Handles the passing of time: retransmission timers, delayed acknowledgements.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.heartbeat_due.is_some_and(|d| now >= d) {
+            self.check_heartbeat(now);
+        }
         if let Some(t) = self.init_timer
             && now >= t
         {
@@ -844,7 +859,7 @@ impl Association {
                     if self.state == State::CookieEchoed {
                         self.init_timer = None;
                         self.cookie = None;
-                        self.established();
+                        self.established(now);
                     }
                 }
                 Chunk::Sack(s) => self.on_sack(now, &s),
@@ -859,7 +874,7 @@ impl Association {
                         );
                     }
                 }
-                Chunk::HeartbeatAck(_) => {}
+                Chunk::HeartbeatAck(info) => self.on_heartbeat_ack(now, &info),
                 Chunk::Abort { .. } => {
                     if self.state != State::Closed || self.peer.is_some() {
                         self.close(CloseReason::PeerAbort);
@@ -1254,7 +1269,7 @@ impl Association {
                 self.init_timer = None;
                 self.cookie = None;
                 self.queue_simple(chunk_type::COOKIE_ACK);
-                self.established();
+                self.established(now);
             }
             _ => {
                 // Duplicate COOKIE-ECHO for this association (RFC 9260 5.2.4 case D).
@@ -1265,9 +1280,62 @@ impl Association {
         }
     }
 
-    fn established(&mut self) {
+    fn on_heartbeat_ack(&mut self, now: Instant, info: &Tlvs<'_>) {
+        let Some(v) = info.find(param_type::HEARTBEAT_INFO) else {
+            return;
+        };
+        let Some((nonce, sent)) = self.heartbeat_sent else {
+            return;
+        };
+        if v.len() == 8 && v == nonce.to_be_bytes() {
+            self.heartbeat_sent = None;
+            self.error_count = 0;
+            self.update_rto(now.saturating_duration_since(sent));
+        }
+    }
+
+    /// Sends a HEARTBEAT when the association has been quiet for the configured interval.
+    fn check_heartbeat(&mut self, now: Instant) {
+        let Some(interval) = self.config.heartbeat_interval else {
+            return;
+        };
+        if self.state != State::Established {
+            self.heartbeat_due = None;
+            return;
+        }
+        let Some(due) = self.heartbeat_due else {
+            self.heartbeat_due = Some(now + interval);
+            return;
+        };
+        if now < due {
+            return;
+        }
+        if self.heartbeat_sent.is_some() {
+            // The previous one went unanswered (RFC 9260 8.1).
+            self.error_count += 1;
+            if self
+                .config
+                .max_retransmits
+                .is_some_and(|m| self.error_count > m)
+            {
+                self.send_abort(cause_code::PROTOCOL_VIOLATION);
+                self.close(CloseReason::Timeout);
+                return;
+            }
+        }
+        let nonce =
+            self.next_message_id ^ (now.saturating_duration_since(self.epoch).as_nanos() as u64);
+        self.heartbeat_sent = Some((nonce, now));
+        write_tlv_chunk(&mut self.pending_chunks, chunk_type::HEARTBEAT, 0, |o| {
+            write_tlv(o, param_type::HEARTBEAT_INFO, &nonce.to_be_bytes())
+        });
+        self.heartbeat_due = Some(now + interval + self.rto);
+    }
+
+    fn established(&mut self, now: Instant) {
         self.state = State::Established;
         self.error_count = 0;
+        self.heartbeat_due = self.config.heartbeat_interval.map(|i| now + i);
         self.rto = self.config.rto_initial;
         self.events.push_back(Event::Connected);
     }
@@ -1730,6 +1798,12 @@ impl Association {
         }
         finish_packet(&mut out, peer.zero_checksum);
         self.stats.packets_sent += 1;
+        if let Some(interval) = self.config.heartbeat_interval
+            && self.state == State::Established
+            && self.heartbeat_sent.is_none()
+        {
+            self.heartbeat_due = Some(now + interval);
+        }
         Some(out)
     }
 

@@ -479,3 +479,41 @@ fn a_peer_cannot_make_us_buffer_beyond_the_limit() {
     b.handle_receive(now, &first);
     assert!(matches!(b.poll_event(), Some(Event::Message(m)) if m.data == vec![1u8; 10]));
 }
+
+#[test]
+fn heartbeats_measure_rtt_and_detect_a_dead_peer() {
+    let (mut a, mut b, _, now) = handshake_pair();
+    let _ = (a.poll_event(), b.poll_event());
+    // Idle for the heartbeat interval: a HEARTBEAT goes out and its ACK is taken.
+    let t = now + Duration::from_secs(30);
+    assert!(a.poll_timeout().is_some_and(|d| d <= t));
+    a.handle_timeout(t);
+    let hb = a.poll_transmit(t).expect("HEARTBEAT");
+    b.handle_receive(t + Duration::from_millis(50), &hb);
+    let ack = b
+        .poll_transmit(t + Duration::from_millis(50))
+        .expect("HEARTBEAT-ACK");
+    a.handle_receive(t + Duration::from_millis(100), &ack);
+    assert!(
+        a.rto() < Duration::from_millis(1000),
+        "RTT measured: {:?}",
+        a.rto()
+    );
+    // The peer goes silent: unanswered heartbeats close the association.
+    let mut t = t + Duration::from_millis(100);
+    for _ in 0..100 {
+        let Some(d) = a.poll_timeout() else { break };
+        t = t.max(d);
+        a.handle_timeout(t);
+        while a.poll_transmit(t).is_some() {}
+        if a.state() == State::Closed {
+            break;
+        }
+    }
+    assert_eq!(a.state(), State::Closed);
+    let mut closed = false;
+    while let Some(e) = a.poll_event() {
+        closed |= e == Event::Closed(sansrtc_sctp::CloseReason::Timeout);
+    }
+    assert!(closed);
+}

@@ -166,6 +166,12 @@ fn tshark_dissects_our_sctp_and_dcep() {
     let lost = pair.e[0].poll_transmit(pair.now).expect("the PR message");
     pair.captured.push((0, lost));
     pair.run(true);
+    // Quiet for longer than the heartbeat interval: HEARTBEAT and HEARTBEAT-ACK.
+    pair.now += Duration::from_secs(31);
+    for e in &mut pair.e {
+        e.handle_timeout(pair.now);
+    }
+    pair.run(false);
     pair.e[0].close(pair.now, chat);
     pair.run(true);
     pair.e[1].shutdown(pair.now);
@@ -273,7 +279,7 @@ fn tshark_dissects_our_sctp_and_dcep() {
             labels.extend(l.split(',').map(str::to_owned));
         }
     }
-    for ty in [0, 1, 2, 3, 6, 7, 8, 10, 11, 14, 130, 192] {
+    for ty in [0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 14, 130, 192] {
         assert!(
             chunk_types.contains(&ty),
             "chunk type {ty} missing: {chunk_types:?}\n{text}"
