@@ -21,13 +21,14 @@ struct Pair {
 }
 
 impl Pair {
-    fn new() -> (Pair, u16) {
+    fn new(interleaving: bool) -> (Pair, u16) {
         let now = Instant::now();
         let mut rng = SeededRng::new(1);
         let mk = |role, rng: &mut SeededRng| {
             let mut c = EndpointConfig::new(role);
             c.sctp = Config {
                 receive_window: 4 * 1024 * 1024,
+                interleaving,
                 ..Config::default()
             };
             DataChannelEndpoint::new(c, now, rng)
@@ -99,8 +100,12 @@ fn sansrtc_bench(c: &mut Criterion, name: &str, size: usize, count: usize) {
         group.throughput(Throughput::Elements(count as u64));
     }
     let msg = bytes::Bytes::from(vec![0xA5u8; size]);
-    let (mut pair, ch) = Pair::new();
+    let (mut pair, ch) = Pair::new(false);
     group.bench_function("sansrtc", |b| {
+        b.iter(|| pair.transfer(ch, count, black_box(&msg)))
+    });
+    let (mut pair, ch) = Pair::new(true);
+    group.bench_function("sansrtc (I-DATA)", |b| {
         b.iter(|| pair.transfer(ch, count, black_box(&msg)))
     });
     webrtc_sctp_bench(&mut group, size, count);
