@@ -517,3 +517,41 @@ fn heartbeats_measure_rtt_and_detect_a_dead_peer() {
     }
     assert!(closed);
 }
+
+#[test]
+fn unknown_init_parameters_are_reported_in_init_ack() {
+    use sansrtc_sctp::chunk::{Chunk, InitChunk};
+    use sansrtc_sctp::packet::{SctpPacket, begin_packet, finish_packet};
+    use sansrtc_sctp::param::{Tlvs, write_tlv};
+    let now = Instant::now();
+    let mut b = Association::new(Config::default(), now, &mut SeededRng::new(3));
+    let mut params = Vec::new();
+    write_tlv(&mut params, 0xC000, &[]); // forward-TSN supported
+    write_tlv(&mut params, 0xC123, &[1, 2, 3]); // unknown, "skip and report"
+    write_tlv(&mut params, 0x8123, &[4]); // unknown, "skip silently"
+    let mut out = Vec::new();
+    begin_packet(&mut out, 5000, 5000, 0);
+    Chunk::Init(InitChunk {
+        initiate_tag: 0x1234_5678,
+        a_rwnd: 100_000,
+        outbound_streams: 10,
+        inbound_streams: 10,
+        initial_tsn: 1,
+        params: Tlvs::parse(&params).unwrap(),
+    })
+    .write(&mut out);
+    finish_packet(&mut out, false);
+    b.handle_receive(now, &out);
+    let reply = b.poll_transmit(now).expect("INIT-ACK");
+    let p = SctpPacket::parse(&reply).unwrap();
+    assert_eq!(p.verification_tag(), 0x1234_5678);
+    let Some(Chunk::InitAck(ack)) = p.chunks().next() else {
+        panic!("expected INIT-ACK")
+    };
+    let reported: Vec<_> = ack.params.iter().filter(|t| t.kind == 8).collect();
+    assert_eq!(reported.len(), 1, "only the 'report' parameter is reported");
+    assert_eq!(&reported[0].value[..2], &[0xC1, 0x23]);
+    assert!(ack.params.find(7).is_some(), "a state cookie");
+    // Still stateless: nothing kept until the cookie comes back.
+    assert_eq!(b.state(), State::Closed);
+}
