@@ -605,6 +605,29 @@ impl Association {
         }
     }
 
+    /// Treats our pending outgoing reset of `stream` as performed. The data-channel layer calls
+    /// this when the peer opens the stream again: the peer reuses a stream only after it has
+    /// performed our reset, so only its response is still on the way (or lost).
+    pub fn assume_outgoing_reset_done(&mut self, stream: u16) {
+        let Some(req) = self.reconfig_out.as_mut() else {
+            return;
+        };
+        let Some(pos) = req.streams.iter().position(|s| *s == stream) else {
+            return;
+        };
+        req.streams.remove(pos);
+        if req.streams.is_empty() {
+            // Nothing left to wait for; the sequence number stays used, as the peer saw it.
+            self.reconfig_out = None;
+        }
+        if let Some(st) = self.out_streams.get_mut(&stream) {
+            st.next_ssn = 0;
+            st.next_mid = 0;
+            st.next_unordered_mid = 0;
+            st.resetting = false;
+        }
+    }
+
     /// Starts a graceful shutdown (RFC 9260 9.2).
     pub fn shutdown(&mut self, now: Instant) {
         if self.state == State::Established {

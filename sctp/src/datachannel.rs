@@ -397,6 +397,18 @@ impl DataChannelEndpoint {
         if m.ppid == ppid::DCEP {
             match DcepMessage::parse(&m.data) {
                 Ok(DcepMessage::Open(open)) => {
+                    // The peer reopens a stream whose close we have seen from its side but whose
+                    // reset response to us is late or lost: the reuse proves our reset was
+                    // performed, so finish closing the old channel first.
+                    if self
+                        .channels
+                        .get(&id)
+                        .is_some_and(|c| c.state == ChannelState::Closing && c.in_reset)
+                    {
+                        self.assoc.assume_outgoing_reset_done(id);
+                        self.channels.remove(&id);
+                        self.events.push_back(DataChannelEvent::ChannelClosed(id));
+                    }
                     if self.channels.contains_key(&id) || self.channels.len() >= self.max_channels {
                         self.dcep_errors += 1;
                         return;

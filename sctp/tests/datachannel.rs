@@ -601,3 +601,143 @@ fn interleaving_lets_small_messages_pass_a_large_one() {
     assert!(s.run_until(Duration::from_secs(600), |s| s.messages(1, big).len() == 1));
     assert!(s.messages(1, big)[0].0 == big_msg);
 }
+
+/// Random opens, sends and closes from both sides over a lossy link: every message sent on an
+/// open reliable channel arrives exactly once on the matching channel generation (ids are reused
+/// after a close), in order where ordered, and every channel ends closed on both sides.
+#[test]
+fn random_operations_soak() {
+    use std::collections::BTreeMap;
+    for seed in 0..soak(30) {
+        let config = Config {
+            interleaving: seed % 2 == 1,
+            ..lossy_config()
+        };
+        let mut s = Sim::new(seed, (seed % 4) as f64 * 0.07, config);
+        s.connect();
+        let mut r = SeededRng::new(seed ^ 0x5EED);
+        // (side, id) -> generation of our currently open channel and whether it is ordered.
+        let mut mine: [BTreeMap<u16, (u32, bool)>; 2] = [BTreeMap::new(), BTreeMap::new()];
+        let mut generation: [BTreeMap<u16, u32>; 2] = [BTreeMap::new(), BTreeMap::new()];
+        // (sender side, id, generation) -> (ordered, messages)
+        let mut sent: BTreeMap<(usize, u16, u32), (bool, Vec<Vec<u8>>)> = BTreeMap::new();
+        for _ in 0..120 {
+            let side = (r.next_u64() % 2) as usize;
+            match r.next_u64() % 10 {
+                0 | 1 => {
+                    let ordered = r.next_u64() % 2 == 0;
+                    let cfg = ChannelConfig {
+                        label: "r".into(),
+                        ordered,
+                        ..Default::default()
+                    };
+                    if let Ok(id) = s.e[side].open_channel(s.now, cfg) {
+                        let g = generation[side].entry(id).or_insert(0);
+                        *g += 1;
+                        mine[side].insert(id, (*g, ordered));
+                        sent.insert((side, id, *g), (ordered, Vec::new()));
+                    }
+                }
+                2 => {
+                    let ids: Vec<u16> = mine[side].keys().copied().collect();
+                    if !ids.is_empty() {
+                        let id = ids[(r.next_u64() as usize) % ids.len()];
+                        s.e[side].close(s.now, id);
+                        mine[side].remove(&id);
+                    }
+                }
+                _ => {
+                    let ids: Vec<(u16, u32)> = mine[side].iter().map(|(k, v)| (*k, v.0)).collect();
+                    if !ids.is_empty() {
+                        let (id, g) = ids[(r.next_u64() as usize) % ids.len()];
+                        let n = sent[&(side, id, g)].1.len();
+                        let len = (r.next_u64() % 3000) as usize;
+                        let mut data = format!("{side}/{id}/{g}/{n}/").into_bytes();
+                        data.resize(data.len() + len, (n % 251) as u8);
+                        s.e[side].send(s.now, id, data.clone(), true).unwrap();
+                        sent.get_mut(&(side, id, g)).unwrap().1.push(data);
+                    }
+                }
+            }
+            // Let some time pass between operations.
+            let until = s.now + Duration::from_millis(r.next_u64() % 40);
+            s.run_until(Duration::from_secs(1), |s| s.now >= until);
+        }
+        let total: usize = sent.values().map(|v| v.1.len()).sum();
+        assert!(
+            total > 20 && sent.len() > 5,
+            "seed {seed}: the scenario did too little"
+        );
+        // Close everything still open, then let it all settle.
+        for side in 0..2 {
+            for id in std::mem::take(&mut mine[side]).into_keys() {
+                s.e[side].close(s.now, id);
+            }
+        }
+        let opened_total: usize = generation
+            .iter()
+            .map(|g| g.values().sum::<u32>() as usize)
+            .sum();
+        assert!(
+            s.run_until(Duration::from_secs(36_000), |s| {
+                s.closed(0).len() == opened_total && s.closed(1).len() == opened_total
+            }),
+            "seed {seed}: closed {} / {} of {opened_total}: still {:?} / {:?}; {:?}",
+            s.closed(0).len(),
+            s.closed(1).len(),
+            s.e[0].channel_ids().collect::<Vec<_>>(),
+            s.e[1].channel_ids().collect::<Vec<_>>(),
+            s.events[0]
+                .iter()
+                .filter(|e| !matches!(e, DataChannelEvent::Message { .. }))
+                .collect::<Vec<_>>()
+        );
+        // Split what each side received into channel generations.
+        for rx in 0..2 {
+            let tx = 1 - rx;
+            let mut gen_rx: BTreeMap<u16, u32> = BTreeMap::new();
+            let mut got: BTreeMap<(u16, u32), Vec<Vec<u8>>> = BTreeMap::new();
+            let mut open_now: BTreeMap<u16, u32> = BTreeMap::new();
+            for e in &s.events[rx] {
+                match e {
+                    DataChannelEvent::ChannelOpened { id, .. } => {
+                        if id % 2 == tx as u16 {
+                            let g = gen_rx.entry(*id).or_insert(0);
+                            *g += 1;
+                            open_now.insert(*id, *g);
+                        }
+                    }
+                    DataChannelEvent::Message { channel, data, .. } => {
+                        let g = open_now[channel];
+                        got.entry((*channel, g)).or_default().push(data.clone());
+                    }
+                    DataChannelEvent::ChannelClosed(id) => {
+                        open_now.remove(id);
+                    }
+                    _ => {}
+                }
+            }
+            for ((side, id, g), (ordered, msgs)) in &sent {
+                if *side != tx {
+                    continue;
+                }
+                let mut have = got.remove(&(*id, *g)).unwrap_or_default();
+                let mut want = msgs.clone();
+                if !ordered {
+                    have.sort();
+                    want.sort();
+                }
+                assert!(
+                    have == want,
+                    "seed {seed}: channel {id} generation {g} from side {tx}: {} of {} messages",
+                    have.len(),
+                    want.len()
+                );
+            }
+            assert!(
+                got.values().all(|v| v.is_empty()),
+                "seed {seed}: messages on unknown channels"
+            );
+        }
+    }
+}
