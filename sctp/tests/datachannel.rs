@@ -700,12 +700,10 @@ fn random_operations_soak() {
             let mut open_now: BTreeMap<u16, u32> = BTreeMap::new();
             for e in &s.events[rx] {
                 match e {
-                    DataChannelEvent::ChannelOpened { id, .. } => {
-                        if id % 2 == tx as u16 {
-                            let g = gen_rx.entry(*id).or_insert(0);
-                            *g += 1;
-                            open_now.insert(*id, *g);
-                        }
+                    DataChannelEvent::ChannelOpened { id, .. } if id % 2 == tx as u16 => {
+                        let g = gen_rx.entry(*id).or_insert(0);
+                        *g += 1;
+                        open_now.insert(*id, *g);
                     }
                     DataChannelEvent::Message { channel, data, .. } => {
                         let g = open_now[channel];
