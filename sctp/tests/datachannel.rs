@@ -639,11 +639,19 @@ fn random_operations_soak() {
                     }
                 }
                 2 => {
-                    let ids: Vec<u16> = mine[side].keys().copied().collect();
+                    // Close one of ours, or one the peer opened.
+                    let owner = if r.next_u64() % 3 == 0 {
+                        1 - side
+                    } else {
+                        side
+                    };
+                    let ids: Vec<u16> = mine[owner].keys().copied().collect();
                     if !ids.is_empty() {
                         let id = ids[(r.next_u64() as usize) % ids.len()];
                         s.e[side].close(s.now, id);
-                        mine[side].remove(&id);
+                        if owner == side {
+                            mine[side].remove(&id);
+                        }
                     }
                 }
                 _ => {
@@ -654,8 +662,12 @@ fn random_operations_soak() {
                         let len = (r.next_u64() % 3000) as usize;
                         let mut data = format!("{side}/{id}/{g}/{n}/").into_bytes();
                         data.resize(data.len() + len, (n % 251) as u8);
-                        s.e[side].send(s.now, id, data.clone(), true).unwrap();
-                        sent.get_mut(&(side, id, g)).unwrap().1.push(data);
+                        if s.e[side].send(s.now, id, data.clone(), true).is_ok() {
+                            sent.get_mut(&(side, id, g)).unwrap().1.push(data);
+                        } else {
+                            // The peer closed it.
+                            mine[side].remove(&id);
+                        }
                     }
                 }
             }
