@@ -425,6 +425,13 @@ impl Association {
         self.cwnd
     }
 
+    /// Changes the largest packet we send (the caller's path MTU minus DTLS, UDP and IP
+    /// overhead), clamped to 256..=65535. Applies to fragments cut from now on; chunks already
+    /// sent keep their size when retransmitted.
+    pub fn set_max_packet_size(&mut self, size: usize) {
+        self.config.max_packet_size = size.clamp(256, 65_535);
+    }
+
     /// Bytes the receive side holds: fragments being reassembled, ordered messages waiting for
     /// their turn, and delivered messages not yet taken with [`Association::poll_event`].
     pub fn receive_buffered(&self) -> usize {
@@ -1971,7 +1978,8 @@ impl Association {
                     continue;
                 }
                 let len = c.data.len();
-                if out.len() + header_len + len > mtu {
+                // A chunk cut before the MTU shrank goes out alone rather than never.
+                if out.len() + header_len + len > mtu && out.len() > COMMON_HEADER_LEN {
                     return;
                 }
                 if !ignore_cwnd && self.in_flight >= self.cwnd {

@@ -155,6 +155,11 @@ impl DataChannelEndpoint {
         &self.assoc
     }
 
+    /// Changes the largest SCTP packet sent (see [`Association::set_max_packet_size`]).
+    pub fn set_max_packet_size(&mut self, size: usize) {
+        self.assoc.set_max_packet_size(size);
+    }
+
     /// Sends INIT.
     pub fn connect(&mut self, now: Instant) {
         self.last_now = now;

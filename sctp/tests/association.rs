@@ -555,3 +555,44 @@ fn unknown_init_parameters_are_reported_in_init_ack() {
     // Still stateless: nothing kept until the cookie comes back.
     assert_eq!(b.state(), State::Closed);
 }
+
+#[test]
+fn path_mtu_change_mid_transfer() {
+    let mut s = Sim::new(
+        21,
+        0.1,
+        Config {
+            max_retransmits: None,
+            ..Config::default()
+        },
+    );
+    let t0 = s.now;
+    s.a[0].connect(t0);
+    s.a[1].connect(t0);
+    assert!(s.run_until(Duration::from_secs(60), |s| {
+        s.a.iter().all(|a| a.state() == State::Established)
+    }));
+    let msgs: Vec<Vec<u8>> = (0..20).map(|n| payload(0, n, 20_000)).collect();
+    for m in &msgs {
+        s.a[0]
+            .send(s.now, 0, 53, m.clone(), SendOptions::default())
+            .unwrap();
+    }
+    for _ in 0..5 {
+        s.step();
+    }
+    // The path shrinks: later packets must fit, and everything still arrives.
+    s.a[0].set_max_packet_size(600);
+    assert!(s.run_until(Duration::from_secs(3600), |s| s.messages(1).len() == 20));
+    let got: Vec<Vec<u8>> = s.messages(1).into_iter().map(|m| m.1).collect();
+    assert!(got == msgs);
+    s.a[0]
+        .send(s.now, 0, 53, vec![9u8; 5000], SendOptions::default())
+        .unwrap();
+    let p = s.a[0].poll_transmit(s.now).unwrap();
+    assert!(
+        p.len() <= 600,
+        "packet of {} bytes after the MTU change",
+        p.len()
+    );
+}
