@@ -596,3 +596,23 @@ fn path_mtu_change_mid_transfer() {
         p.len()
     );
 }
+
+#[test]
+fn data_without_user_data_aborts() {
+    use sansrtc_sctp::chunk::{Chunk, write_data};
+    use sansrtc_sctp::packet::SctpPacket;
+    let (_a, mut b, header, now) = handshake_pair();
+    let mut chunk = Vec::new();
+    write_data(&mut chunk, 3, 1234, 0, 0, 51, &[]);
+    b.handle_receive(now, &packet_with(&header, &chunk));
+    assert_eq!(b.state(), State::Closed);
+    let abort = b.poll_transmit(now).expect("ABORT");
+    let p = SctpPacket::parse(&abort).unwrap();
+    match p.chunks().next() {
+        Some(Chunk::Abort { causes, .. }) => {
+            let c = causes.iter().next().unwrap();
+            assert_eq!((c.kind, c.value), (9, &1234u32.to_be_bytes()[..]));
+        }
+        other => panic!("expected ABORT, got {other:?}"),
+    }
+}

@@ -435,6 +435,10 @@ impl Association {
     }
 
     fn send_abort(&mut self, cause: u16) {
+        self.send_abort_with(cause, &[]);
+    }
+
+    fn send_abort_with(&mut self, cause: u16, info: &[u8]) {
         let tag = self.peer.map_or(0, |p| p.tag);
         let mut out = Vec::with_capacity(32);
         begin_packet(
@@ -443,7 +447,9 @@ impl Association {
             self.config.remote_port,
             tag,
         );
-        write_tlv_chunk(&mut out, chunk_type::ABORT, 0, |o| write_tlv(o, cause, &[]));
+        write_tlv_chunk(&mut out, chunk_type::ABORT, 0, |o| {
+            write_tlv(o, cause, info)
+        });
         finish_packet(&mut out, false);
         self.control.push_back(out);
     }
@@ -612,6 +618,12 @@ impl Association {
         let mut immediate = false;
         for chunk in chunks.by_ref() {
             match chunk {
+                Chunk::Data(d) if d.payload.is_empty() && self.peer.is_some() => {
+                    // RFC 9260 6.2: a DATA chunk without user data aborts the association.
+                    self.send_abort_with(cause_code::NO_USER_DATA, &d.tsn.to_be_bytes());
+                    self.close(CloseReason::LocalAbort);
+                    return;
+                }
                 Chunk::Data(d) => {
                     had_data = true;
                     if d.flags & data_flags::IMMEDIATE != 0 {
@@ -699,6 +711,11 @@ impl Association {
                     }
                 }
                 Chunk::ReConfig(params) => self.on_reconfig(params),
+                Chunk::IData(d) if self.interleaving() && d.payload.is_empty() => {
+                    self.send_abort_with(cause_code::NO_USER_DATA, &d.tsn.to_be_bytes());
+                    self.close(CloseReason::LocalAbort);
+                    return;
+                }
                 Chunk::IData(d) if self.interleaving() => {
                     had_data = true;
                     if d.flags & data_flags::IMMEDIATE != 0 {
