@@ -18,6 +18,8 @@ struct Pair {
     e: [DataChannelEndpoint; 2],
     received: usize,
     received_bytes: usize,
+    /// One packet buffer reused for every packet.
+    buf: Vec<u8>,
 }
 
 impl Pair {
@@ -40,6 +42,7 @@ impl Pair {
             e: [a, b],
             received: 0,
             received_bytes: 0,
+            buf: Vec::with_capacity(1500),
         };
         p.e[0].connect(now);
         p.e[1].connect(now);
@@ -56,8 +59,8 @@ impl Pair {
         loop {
             let mut moved = false;
             for i in 0..2 {
-                while let Some(p) = self.e[i].poll_transmit(self.now) {
-                    self.e[1 - i].handle_receive(self.now, &p);
+                while self.e[i].poll_transmit_into(self.now, &mut self.buf) {
+                    self.e[1 - i].handle_receive(self.now, &self.buf);
                     moved = true;
                 }
                 while let Some(ev) = self.e[i].poll_event() {

@@ -188,6 +188,15 @@ impl DataChannelEndpoint {
         p
     }
 
+    /// Like [`DataChannelEndpoint::poll_transmit`], writing into a reused buffer (see
+    /// [`Association::poll_transmit_into`]).
+    pub fn poll_transmit_into(&mut self, now: Instant, out: &mut Vec<u8>) -> bool {
+        self.last_now = now;
+        let sent = self.assoc.poll_transmit_into(now, out);
+        self.process(now);
+        sent
+    }
+
     /// The next deadline.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.assoc.poll_timeout()

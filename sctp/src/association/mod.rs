@@ -929,11 +929,22 @@ impl Association {
 
     /// Builds the next packet to send, if any.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.config.max_packet_size);
+        self.poll_transmit_into(now, &mut out).then_some(out)
+    }
+
+    /// Like [`Association::poll_transmit`], but writes the packet into `out` (cleared first), so
+    /// a caller reusing one buffer allocates nothing per packet. Returns whether there was one.
+    pub fn poll_transmit_into(&mut self, now: Instant, out: &mut Vec<u8>) -> bool {
         if let Some(p) = self.control.pop_front() {
             self.stats.packets_sent += 1;
-            return Some(p);
+            out.clear();
+            out.extend_from_slice(&p);
+            return true;
         }
-        let peer = self.peer?;
+        let Some(peer) = self.peer else {
+            return false;
+        };
         if !matches!(
             self.state,
             State::Established
@@ -942,12 +953,11 @@ impl Association {
                 | State::ShutdownReceived
                 | State::ShutdownAckSent
         ) {
-            return None;
+            return false;
         }
         let mtu = self.config.max_packet_size;
-        let mut out = Vec::with_capacity(mtu);
         begin_packet(
-            &mut out,
+            out,
             self.config.local_port,
             self.config.remote_port,
             peer.tag,
@@ -961,26 +971,27 @@ impl Association {
         }
         let sending_data = self.has_sendable_data();
         if self.sack_now || (self.sack_deadline.is_some() && sending_data) {
-            self.write_sack_chunk(&mut out, mtu);
+            self.write_sack_chunk(out, mtu);
         }
         if self.pr_chunks > 0 {
             self.check_abandon(now);
         }
         if self.forward_tsn_needed && peer.forward_tsn {
             self.forward_tsn_needed = false;
-            self.write_forward_tsn_chunk(&mut out, mtu);
+            self.write_forward_tsn_chunk(out, mtu);
         }
-        self.write_reconfig(now, &mut out, mtu);
+        self.write_reconfig(now, out, mtu);
         if matches!(
             self.state,
             State::Established | State::ShutdownPending | State::ShutdownReceived
         ) {
-            self.write_data_chunks(now, &mut out, mtu);
+            self.write_data_chunks(now, out, mtu);
         }
         if out.len() == COMMON_HEADER_LEN {
-            return None;
+            out.clear();
+            return false;
         }
-        finish_packet(&mut out, peer.zero_checksum);
+        finish_packet(out, peer.zero_checksum);
         self.stats.packets_sent += 1;
         if let Some(interval) = self.config.heartbeat_interval
             && self.state == State::Established
@@ -988,7 +999,7 @@ impl Association {
         {
             self.heartbeat_due = Some(now + interval);
         }
-        Some(out)
+        true
     }
 }
 
