@@ -155,6 +155,11 @@ impl DataChannelEndpoint {
         &self.assoc
     }
 
+    /// Changes the largest SCTP packet sent (see [`Association::set_max_packet_size`]).
+    pub fn set_max_packet_size(&mut self, size: usize) {
+        self.assoc.set_max_packet_size(size);
+    }
+
     /// Sends INIT.
     pub fn connect(&mut self, now: Instant) {
         self.last_now = now;
@@ -181,6 +186,15 @@ impl DataChannelEndpoint {
         let p = self.assoc.poll_transmit(now);
         self.process(now);
         p
+    }
+
+    /// Like [`DataChannelEndpoint::poll_transmit`], writing into a reused buffer (see
+    /// [`Association::poll_transmit_into`]).
+    pub fn poll_transmit_into(&mut self, now: Instant, out: &mut Vec<u8>) -> bool {
+        self.last_now = now;
+        let sent = self.assoc.poll_transmit_into(now, out);
+        self.process(now);
+        sent
     }
 
     /// The next deadline.
@@ -397,6 +411,18 @@ impl DataChannelEndpoint {
         if m.ppid == ppid::DCEP {
             match DcepMessage::parse(&m.data) {
                 Ok(DcepMessage::Open(open)) => {
+                    // The peer reopens a stream whose close we have seen from its side but whose
+                    // reset response to us is late or lost: the reuse proves our reset was
+                    // performed, so finish closing the old channel first.
+                    if self
+                        .channels
+                        .get(&id)
+                        .is_some_and(|c| c.state == ChannelState::Closing && c.in_reset)
+                    {
+                        self.assoc.assume_outgoing_reset_done(id);
+                        self.channels.remove(&id);
+                        self.events.push_back(DataChannelEvent::ChannelClosed(id));
+                    }
                     if self.channels.contains_key(&id) || self.channels.len() >= self.max_channels {
                         self.dcep_errors += 1;
                         return;

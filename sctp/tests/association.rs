@@ -295,8 +295,21 @@ fn stale_cookie_is_refused() {
     b.handle_receive(now, &a.poll_transmit(now).unwrap());
     a.handle_receive(now, &b.poll_transmit(now).unwrap());
     let echo = a.poll_transmit(now).unwrap();
-    b.handle_receive(now + Duration::from_secs(61), &echo);
+    let later = now + Duration::from_secs(61);
+    b.handle_receive(later, &echo);
     assert_eq!(b.state(), State::Closed);
+    // The listener reports "stale cookie" and the initiator starts over with INIT.
+    let error = b
+        .poll_transmit(later)
+        .expect("ERROR with a stale cookie cause");
+    assert_eq!(a.state(), State::CookieEchoed);
+    a.handle_receive(later, &error);
+    assert_eq!(a.state(), State::CookieWait);
+    let init = a.poll_transmit(later).unwrap();
+    b.handle_receive(later, &init);
+    a.handle_receive(later, &b.poll_transmit(later).unwrap());
+    b.handle_receive(later, &a.poll_transmit(later).unwrap());
+    assert_eq!(b.state(), State::Established);
 }
 
 fn packet_with(header: &[u8], chunk: &[u8]) -> Vec<u8> {
@@ -412,4 +425,194 @@ fn zero_checksum_when_both_offer_it() {
     s.link.send(s.now, 1, p);
     assert!(s.run_until(Duration::from_secs(600), |s| s.messages(1).len() == 1));
     assert_eq!(s.messages(1)[0].1, vec![1u8; 3000]);
+}
+
+#[test]
+fn a_peer_cannot_make_us_buffer_beyond_the_limit() {
+    use sansrtc_sctp::chunk::{Chunk, data_flags, write_data};
+    use sansrtc_sctp::packet::SctpPacket;
+    let (mut a, mut b, header, now) = handshake_pair();
+    // Learn the peer's next TSN from a genuine DATA chunk.
+    a.send(now, 0, 53, vec![1u8; 10], SendOptions::default())
+        .unwrap();
+    let first = a.poll_transmit(now).unwrap();
+    let tsn = SctpPacket::parse(&first)
+        .unwrap()
+        .chunks()
+        .find_map(|c| match c {
+            Chunk::Data(d) => Some(d.tsn),
+            _ => None,
+        })
+        .unwrap();
+    // Never deliver `tsn`; flood with first fragments of messages that never complete, each in
+    // its own stream, 1100 bytes at a time: 20 MB in all.
+    let window = b.config().receive_window as usize;
+    let mut last_rwnd = u32::MAX;
+    for i in 1..20_000u32 {
+        let mut chunk = Vec::new();
+        write_data(
+            &mut chunk,
+            data_flags::BEGIN,
+            tsn.wrapping_add(i),
+            (i % 1000) as u16,
+            0,
+            53,
+            &[7u8; 1100],
+        );
+        b.handle_receive(now, &packet_with(&header, &chunk));
+        while let Some(p) = b.poll_transmit(now) {
+            for c in SctpPacket::parse(&p).unwrap().chunks() {
+                if let Chunk::Sack(s) = c {
+                    last_rwnd = s.a_rwnd;
+                }
+            }
+        }
+        assert!(
+            b.receive_buffered() <= window + window / 4 + 65_536,
+            "buffered {} with a window of {window}",
+            b.receive_buffered()
+        );
+    }
+    assert_eq!(last_rwnd, 0, "the advertised window closed");
+    assert!(b.stats().data_dropped > 0);
+    // The association is still healthy: the real first packet gets through and is delivered.
+    b.handle_receive(now, &first);
+    assert!(matches!(b.poll_event(), Some(Event::Message(m)) if m.data == vec![1u8; 10]));
+}
+
+#[test]
+fn heartbeats_measure_rtt_and_detect_a_dead_peer() {
+    let (mut a, mut b, _, now) = handshake_pair();
+    let _ = (a.poll_event(), b.poll_event());
+    // Idle for the heartbeat interval: a HEARTBEAT goes out and its ACK is taken.
+    let t = now + Duration::from_secs(30);
+    assert!(a.poll_timeout().is_some_and(|d| d <= t));
+    a.handle_timeout(t);
+    let hb = a.poll_transmit(t).expect("HEARTBEAT");
+    b.handle_receive(t + Duration::from_millis(50), &hb);
+    let ack = b
+        .poll_transmit(t + Duration::from_millis(50))
+        .expect("HEARTBEAT-ACK");
+    a.handle_receive(t + Duration::from_millis(100), &ack);
+    assert!(
+        a.rto() < Duration::from_millis(1000),
+        "RTT measured: {:?}",
+        a.rto()
+    );
+    // The peer goes silent: unanswered heartbeats close the association.
+    let mut t = t + Duration::from_millis(100);
+    for _ in 0..100 {
+        let Some(d) = a.poll_timeout() else { break };
+        t = t.max(d);
+        a.handle_timeout(t);
+        while a.poll_transmit(t).is_some() {}
+        if a.state() == State::Closed {
+            break;
+        }
+    }
+    assert_eq!(a.state(), State::Closed);
+    let mut closed = false;
+    while let Some(e) = a.poll_event() {
+        closed |= e == Event::Closed(sansrtc_sctp::CloseReason::Timeout);
+    }
+    assert!(closed);
+}
+
+#[test]
+fn unknown_init_parameters_are_reported_in_init_ack() {
+    use sansrtc_sctp::chunk::{Chunk, InitChunk};
+    use sansrtc_sctp::packet::{SctpPacket, begin_packet, finish_packet};
+    use sansrtc_sctp::param::{Tlvs, write_tlv};
+    let now = Instant::now();
+    let mut b = Association::new(Config::default(), now, &mut SeededRng::new(3));
+    let mut params = Vec::new();
+    write_tlv(&mut params, 0xC000, &[]); // forward-TSN supported
+    write_tlv(&mut params, 0xC123, &[1, 2, 3]); // unknown, "skip and report"
+    write_tlv(&mut params, 0x8123, &[4]); // unknown, "skip silently"
+    let mut out = Vec::new();
+    begin_packet(&mut out, 5000, 5000, 0);
+    Chunk::Init(InitChunk {
+        initiate_tag: 0x1234_5678,
+        a_rwnd: 100_000,
+        outbound_streams: 10,
+        inbound_streams: 10,
+        initial_tsn: 1,
+        params: Tlvs::parse(&params).unwrap(),
+    })
+    .write(&mut out);
+    finish_packet(&mut out, false);
+    b.handle_receive(now, &out);
+    let reply = b.poll_transmit(now).expect("INIT-ACK");
+    let p = SctpPacket::parse(&reply).unwrap();
+    assert_eq!(p.verification_tag(), 0x1234_5678);
+    let Some(Chunk::InitAck(ack)) = p.chunks().next() else {
+        panic!("expected INIT-ACK")
+    };
+    let reported: Vec<_> = ack.params.iter().filter(|t| t.kind == 8).collect();
+    assert_eq!(reported.len(), 1, "only the 'report' parameter is reported");
+    assert_eq!(&reported[0].value[..2], &[0xC1, 0x23]);
+    assert!(ack.params.find(7).is_some(), "a state cookie");
+    // Still stateless: nothing kept until the cookie comes back.
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[test]
+fn path_mtu_change_mid_transfer() {
+    let mut s = Sim::new(
+        21,
+        0.1,
+        Config {
+            max_retransmits: None,
+            ..Config::default()
+        },
+    );
+    let t0 = s.now;
+    s.a[0].connect(t0);
+    s.a[1].connect(t0);
+    assert!(s.run_until(Duration::from_secs(60), |s| {
+        s.a.iter().all(|a| a.state() == State::Established)
+    }));
+    let msgs: Vec<Vec<u8>> = (0..20).map(|n| payload(0, n, 20_000)).collect();
+    for m in &msgs {
+        s.a[0]
+            .send(s.now, 0, 53, m.clone(), SendOptions::default())
+            .unwrap();
+    }
+    for _ in 0..5 {
+        s.step();
+    }
+    // The path shrinks: later packets must fit, and everything still arrives.
+    s.a[0].set_max_packet_size(600);
+    assert!(s.run_until(Duration::from_secs(3600), |s| s.messages(1).len() == 20));
+    let got: Vec<Vec<u8>> = s.messages(1).into_iter().map(|m| m.1).collect();
+    assert!(got == msgs);
+    s.a[0]
+        .send(s.now, 0, 53, vec![9u8; 5000], SendOptions::default())
+        .unwrap();
+    let p = s.a[0].poll_transmit(s.now).unwrap();
+    assert!(
+        p.len() <= 600,
+        "packet of {} bytes after the MTU change",
+        p.len()
+    );
+}
+
+#[test]
+fn data_without_user_data_aborts() {
+    use sansrtc_sctp::chunk::{Chunk, write_data};
+    use sansrtc_sctp::packet::SctpPacket;
+    let (_a, mut b, header, now) = handshake_pair();
+    let mut chunk = Vec::new();
+    write_data(&mut chunk, 3, 1234, 0, 0, 51, &[]);
+    b.handle_receive(now, &packet_with(&header, &chunk));
+    assert_eq!(b.state(), State::Closed);
+    let abort = b.poll_transmit(now).expect("ABORT");
+    let p = SctpPacket::parse(&abort).unwrap();
+    match p.chunks().next() {
+        Some(Chunk::Abort { causes, .. }) => {
+            let c = causes.iter().next().unwrap();
+            assert_eq!((c.kind, c.value), (9, &1234u32.to_be_bytes()[..]));
+        }
+        other => panic!("expected ABORT, got {other:?}"),
+    }
 }

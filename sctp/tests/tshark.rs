@@ -124,13 +124,26 @@ impl Pair {
 #[test]
 fn tshark_dissects_our_sctp_and_dcep() {
     ensure_tshark();
+    // One session with DATA, one with I-DATA interleaving (RFC 8260).
+    let mut captured = session(false);
+    captured.extend(session(true));
+    check_with_tshark(&captured);
+}
+
+/// A full session; returns every packet with its sender (0 or 1).
+fn session(interleaving: bool) -> Vec<(usize, Vec<u8>)> {
     let now = Instant::now();
     let mut rng = SeededRng::new(42);
+    let config = |role| {
+        let mut c = EndpointConfig::new(role);
+        c.sctp.interleaving = interleaving;
+        c
+    };
     let mut pair = Pair {
         now,
         e: [
-            DataChannelEndpoint::new(EndpointConfig::new(DtlsRole::Client), now, &mut rng),
-            DataChannelEndpoint::new(EndpointConfig::new(DtlsRole::Server), now, &mut rng),
+            DataChannelEndpoint::new(config(DtlsRole::Client), now, &mut rng),
+            DataChannelEndpoint::new(config(DtlsRole::Server), now, &mut rng),
         ],
         captured: Vec::new(),
         events: [Vec::new(), Vec::new()],
@@ -166,6 +179,12 @@ fn tshark_dissects_our_sctp_and_dcep() {
     let lost = pair.e[0].poll_transmit(pair.now).expect("the PR message");
     pair.captured.push((0, lost));
     pair.run(true);
+    // Quiet for longer than the heartbeat interval: HEARTBEAT and HEARTBEAT-ACK.
+    pair.now += Duration::from_secs(31);
+    for e in &mut pair.e {
+        e.handle_timeout(pair.now);
+    }
+    pair.run(false);
     pair.e[0].close(pair.now, chat);
     pair.run(true);
     pair.e[1].shutdown(pair.now);
@@ -197,11 +216,14 @@ fn tshark_dissects_our_sctp_and_dcep() {
     assoc.abort(now);
     extra.push((0, assoc.poll_transmit(now).expect("ABORT packet")));
     pair.captured.extend(extra);
+    pair.captured
+}
 
+fn check_with_tshark(captured: &[(usize, Vec<u8>)]) {
     let dir = std::env::temp_dir().join(format!("sansrtc-sctp-tshark-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("sctp.pcap");
-    std::fs::write(&file, pcap(&pair.captured)).unwrap();
+    std::fs::write(&file, pcap(captured)).unwrap();
     let out = Command::new("tshark")
         .args(["-n", "-r"])
         .arg(&file)
@@ -245,7 +267,7 @@ fn tshark_dissects_our_sctp_and_dcep() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines.len(),
-        pair.captured.len(),
+        captured.len(),
         "tshark saw every packet:\n{text}"
     );
     let mut chunk_types = std::collections::BTreeSet::new();
@@ -273,7 +295,7 @@ fn tshark_dissects_our_sctp_and_dcep() {
             labels.extend(l.split(',').map(str::to_owned));
         }
     }
-    for ty in [0, 1, 2, 3, 6, 7, 8, 10, 11, 14, 130, 192] {
+    for ty in [0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 14, 64, 130, 192, 194] {
         assert!(
             chunk_types.contains(&ty),
             "chunk type {ty} missing: {chunk_types:?}\n{text}"
