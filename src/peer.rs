@@ -311,6 +311,11 @@ impl PeerConnection {
         })
     }
 
+    /// Our ICE username fragment (to route STUN from an unknown address to this connection).
+    pub fn local_ufrag(&self) -> &str {
+        &self.jsep.local_ice().ufrag
+    }
+
     /// Our certificate's SHA-256 fingerprint (as written in SDP).
     pub fn fingerprint(&self) -> dtls::Fingerprint {
         self.certificate.fingerprint(dtls::HashAlgorithm::Sha256)

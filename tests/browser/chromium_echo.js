@@ -1,0 +1,78 @@
+// Drives headless Chromium against the sansrtc echo server: the browser offers (WHIP-style POST
+// /whip), opens a data channel, sends 100 text and 100 binary messages of 1..1000 bytes and a
+// 64 KiB one, and checks every echo byte-exact. Prints one JSON line with the result.
+const { chromium } = require('playwright-core');
+
+async function main() {
+  const base = process.argv[2];
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    ignoreDefaultArgs: ['--disable-features'],
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--use-fake-device-for-media-stream',
+      '--use-fake-ui-for-media-stream', '--allow-loopback-in-peer-connection',
+      '--disable-features=WebRtcHideLocalIpsWithMdns,Translate,MediaRouter',
+    ],
+  });
+  try {
+    const page = await browser.newPage();
+    await page.goto(base + '/blank');
+    const result = await page.evaluate(async () => {
+      const t0 = performance.now();
+      const pc = new RTCPeerConnection();
+      const dc = pc.createDataChannel('echo');
+      dc.binaryType = 'arraybuffer';
+      await pc.setLocalDescription(await pc.createOffer());
+      await new Promise((r) => {
+        if (pc.iceGatheringState === 'complete') r();
+        pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r();
+        setTimeout(r, 3000);
+      });
+      const res = await fetch('/whip', { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
+      if (res.status !== 201) return { error: 'WHIP status ' + res.status + ': ' + await res.text() };
+      await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
+      await new Promise((r, j) => { dc.onopen = r; setTimeout(() => j(new Error('open timeout, ice ' + pc.iceConnectionState + ', dtls ' + pc.connectionState)), 10000); });
+      const setupMs = performance.now() - t0;
+      const sent = [];
+      for (let i = 0; i < 100; i++) {
+        const len = 1 + (i * 37) % 1000;
+        sent.push('t'.repeat(len).split('').map((_, k) => String.fromCharCode(97 + (k + i) % 26)).join(''));
+        const b = new Uint8Array(len);
+        for (let k = 0; k < len; k++) b[k] = (k * 7 + i) & 255;
+        sent.push(b);
+      }
+      const big = new Uint8Array(65536);
+      for (let k = 0; k < big.length; k++) big[k] = k % 251;
+      sent.push(big);
+      const got = [];
+      const done = new Promise((r, j) => {
+        dc.onmessage = (e) => { got.push(e.data); if (got.length === sent.length) r(); };
+        setTimeout(() => j(new Error('echo timeout: ' + got.length + ' of ' + sent.length)), 15000);
+      });
+      const t1 = performance.now();
+      for (const m of sent) dc.send(m);
+      await done;
+      const echoMs = performance.now() - t1;
+      let mismatches = 0;
+      for (let i = 0; i < sent.length; i++) {
+        const a = sent[i], b = got[i];
+        if (typeof a === 'string') { if (a !== b) mismatches++; continue; }
+        if (!(b instanceof ArrayBuffer)) { mismatches++; continue; }
+        const v = new Uint8Array(b);
+        if (v.length !== a.length || v.some((x, k) => x !== a[k])) mismatches++;
+      }
+      const stats = await pc.getStats();
+      let dtlsCipher = '', srtpCipher = '';
+      stats.forEach((s) => { if (s.type === 'transport') { dtlsCipher = s.dtlsCipher; srtpCipher = s.srtpCipher; } });
+      return { setupMs, echoMs, messages: sent.length, mismatches, dtlsCipher, srtpCipher };
+    });
+    console.log(JSON.stringify(result));
+  } catch (e) {
+    console.log(JSON.stringify({ error: String(e) }));
+  } finally {
+    await browser.close();
+  }
+}
+main();
