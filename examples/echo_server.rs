@@ -60,18 +60,19 @@ fn loopback_only(sdp: &str) -> String {
         .join("\r\n")
 }
 
-fn transceivers(pc: &mut PeerConnection) {
+/// Adds an audio and a video transceiver that send on `ssrcs` (signalled with `a=ssrc`).
+fn transceivers(pc: &mut PeerConnection, ssrcs: [u32; 2]) {
     let fb = |c: Codec| {
         c.feedback(Feedback::new("nack"))
             .feedback(Feedback::with("nack", "pli"))
             .feedback(Feedback::with("ccm", "fir"))
     };
-    pc.add_transceiver(Transceiver::new(
+    let mut audio = Transceiver::new(
         MediaKind::Audio,
         Direction::SendRecv,
         vec![Codec::new(111, "opus", 48000, Some(2)).fmtp("minptime=10;useinbandfec=1")],
-    ));
-    pc.add_transceiver(Transceiver::new(
+    );
+    let mut video = Transceiver::new(
         MediaKind::Video,
         Direction::SendRecv,
         vec![
@@ -79,7 +80,17 @@ fn transceivers(pc: &mut PeerConnection) {
             fb(Codec::new(102, "H264", 90000, None)
                 .fmtp("level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f")),
         ],
-    ));
+    );
+    for (t, (ssrc, name)) in [&mut audio, &mut video]
+        .into_iter()
+        .zip(ssrcs.into_iter().zip(["audio", "video"]))
+    {
+        t.send_ssrcs = Some((ssrc, None));
+        t.cname = Some("sansrtc-echo".into());
+        t.msid = Some(("echo".into(), name.into()));
+    }
+    pc.add_transceiver(audio);
+    pc.add_transceiver(video);
 }
 
 fn main() {
@@ -133,6 +144,9 @@ fn main() {
     });
 
     let mut pcs: Vec<PeerConnection> = Vec::new();
+    // Per connection: mid -> the SSRC we send that section's echo on.
+    let mut echo_ssrcs: Vec<HashMap<String, u32>> = Vec::new();
+    let mut next_ssrc: u32 = 0x5EC0_0001;
     let mut routes: HashMap<SocketAddr, usize> = HashMap::new();
     let mut buf = vec![0u8; 2048];
     loop {
@@ -141,7 +155,7 @@ fn main() {
             let result = (|| {
                 let mut pc = PeerConnection::new(Config::default()).map_err(|e| e.to_string())?;
                 pc.add_local_address(local);
-                transceivers(&mut pc);
+                transceivers(&mut pc, [next_ssrc, next_ssrc + 1]);
                 pc.set_remote_description(now, SdpType::Offer, &loopback_only(&offer))
                     .map_err(|e| e.to_string())?;
                 let answer = pc.create_answer().map_err(|e| e.to_string())?;
@@ -149,6 +163,15 @@ fn main() {
             })();
             match result {
                 Ok((pc, answer)) => {
+                    // Our transceivers took the offer's audio and video sections in order.
+                    let mut map = HashMap::new();
+                    let mut ssrc = next_ssrc;
+                    for mid in pc.media_mids() {
+                        map.insert(mid.clone(), ssrc);
+                        ssrc += 1;
+                    }
+                    next_ssrc += 2;
+                    echo_ssrcs.push(map);
                     pcs.push(pc);
                     let _ = reply.send(Ok(answer));
                 }
@@ -180,7 +203,7 @@ fn main() {
             Err(e) => eprintln!("recv: {e}"),
         }
         let now = Instant::now();
-        for pc in &mut pcs {
+        for (pc, ssrcs) in pcs.iter_mut().zip(&echo_ssrcs) {
             if pc.poll_timeout().is_some_and(|t| t <= now) {
                 pc.handle_timeout(now);
             }
@@ -189,8 +212,17 @@ fn main() {
                     Event::DataChannelMessage { id, data, binary } => {
                         let _ = pc.send_data(now, id, &data, binary);
                     }
-                    Event::Rtp { packet, .. } => {
-                        let _ = pc.send_rtp(now, &packet);
+                    Event::Rtp {
+                        mut packet,
+                        mid: Some(mid),
+                    } => {
+                        // Loop the browser's media back on our own SSRC for that section.
+                        if let Some(&ssrc) = ssrcs.get(&mid)
+                            && packet.len() >= 12
+                        {
+                            packet[8..12].copy_from_slice(&ssrc.to_be_bytes());
+                            let _ = pc.send_rtp(now, &packet);
+                        }
                     }
                     Event::ConnectionStateChange(s) => println!("connection {s:?}"),
                     Event::DataChannelOpen { id, label, .. } => {

@@ -3,6 +3,40 @@
 // 64 KiB one, and checks every echo byte-exact. Prints one JSON line with the result.
 const { chromium } = require('playwright-core');
 
+// Camera (fake VP8) and microphone sent to the echo server and looped back: counts frames decoded
+// and audio samples received from the server.
+async function media() {
+  const t0 = performance.now();
+  const pc = new RTCPeerConnection();
+  const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 320, height: 240 } });
+  for (const t of stream.getAudioTracks()) pc.addTrack(t, stream);
+  for (const t of stream.getVideoTracks()) pc.addTrack(t, stream);
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((r) => {
+    if (pc.iceGatheringState === 'complete') r();
+    pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r();
+    setTimeout(r, 3000);
+  });
+  const res = await fetch('/whip', { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
+  if (res.status !== 201) return { error: 'WHIP status ' + res.status + ': ' + await res.text() };
+  await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
+  await new Promise((r, j) => {
+    pc.onconnectionstatechange = () => pc.connectionState === 'connected' && r();
+    setTimeout(() => j(new Error('connect timeout: ' + pc.connectionState)), 10000);
+  });
+  const setupMs = performance.now() - t0;
+  let framesDecoded = 0, audioSamples = 0, audioPackets = 0, audioBytes = 0, codec = '';
+  for (let i = 0; i < 40 && (framesDecoded <= 30 || audioPackets < 50); i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    const stats = await pc.getStats();
+    stats.forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') { framesDecoded = s.framesDecoded || 0; codec = (stats.get(s.codecId) || {}).mimeType || ''; }
+      if (s.type === 'inbound-rtp' && s.kind === 'audio') { audioSamples = s.totalSamplesReceived || 0; audioPackets = s.packetsReceived || 0; audioBytes = s.bytesReceived || 0; }
+    });
+  }
+  return { setupMs, framesDecoded, audioSamples, audioPackets, audioBytes, codec };
+}
+
 async function main() {
   const base = process.argv[2];
   const browser = await chromium.launch({
@@ -19,7 +53,8 @@ async function main() {
   try {
     const page = await browser.newPage();
     await page.goto(base + '/blank');
-    const result = await page.evaluate(async () => {
+    const mode = process.argv[3] || 'data';
+    const result = mode === 'media' ? await page.evaluate(media) : await page.evaluate(async () => {
       const t0 = performance.now();
       const pc = new RTCPeerConnection();
       const dc = pc.createDataChannel('echo');
