@@ -164,12 +164,10 @@ fn main() {
             match result {
                 Ok((pc, answer)) => {
                     // Our transceivers took the offer's audio and video sections in order.
-                    let mut map = HashMap::new();
-                    let mut ssrc = next_ssrc;
-                    for mid in pc.media_mids() {
-                        map.insert(mid.clone(), ssrc);
-                        ssrc += 1;
-                    }
+                    let map: HashMap<String, u32> = (next_ssrc..)
+                        .zip(pc.media_mids().iter())
+                        .map(|(ssrc, mid)| (mid.clone(), ssrc))
+                        .collect();
                     next_ssrc += 2;
                     echo_ssrcs.push(map);
                     pcs.push(pc);
