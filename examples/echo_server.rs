@@ -152,6 +152,9 @@ fn main() {
     loop {
         while let Ok((offer, reply)) = offers_rx.try_recv() {
             let now = Instant::now();
+            if std::env::var_os("SANSRTC_ECHO_DEBUG").is_some() {
+                eprintln!("offer:\n{offer}");
+            }
             let result = (|| {
                 let mut pc = PeerConnection::new(Config::default()).map_err(|e| e.to_string())?;
                 pc.add_local_address(local);

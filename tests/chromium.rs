@@ -22,6 +22,9 @@ fn apt_install(packages: &[&str]) {
 }
 
 fn setup() -> PathBuf {
+    // Tests run in parallel: install one at a time.
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     if !Path::new("/usr/bin/chromium").exists() {
         apt_install(&["chromium"]);
     }
@@ -39,8 +42,12 @@ fn setup() -> PathBuf {
             .args(["install", "-q", "playwright-core"])
             .current_dir(&dir));
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/chromium_echo.js");
-    std::fs::copy(script, dir.join("chromium_echo.js")).unwrap();
+    for file in ["chromium_echo.js"] {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/browser")
+            .join(file);
+        std::fs::copy(script, dir.join(file)).unwrap();
+    }
     dir
 }
 
@@ -66,7 +73,7 @@ fn echo_server() -> PathBuf {
 }
 
 /// Starts the echo server, runs the driver in `mode`, returns its JSON result.
-fn drive(mode: &str) -> serde_json::Value {
+fn drive(script: &str, mode: &str) -> serde_json::Value {
     let dir = setup();
     let mut child = Command::new(echo_server())
         .args(["--http", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
@@ -90,7 +97,7 @@ fn drive(mode: &str) -> serde_json::Value {
         }
     });
     let output = Command::new("node")
-        .args(["chromium_echo.js", &base, mode])
+        .args([script, &base, mode])
         .current_dir(&dir)
         .output()
         .expect("node runs");
@@ -105,7 +112,7 @@ fn drive(mode: &str) -> serde_json::Value {
 
 #[test]
 fn chromium_data_channel_echo() {
-    let v = drive("data");
+    let v = drive("chromium_echo.js", "data");
     assert_eq!(v["messages"], 201);
     assert_eq!(v["mismatches"], 0, "{v}");
     eprintln!(
@@ -119,7 +126,7 @@ fn chromium_data_channel_echo() {
 
 #[test]
 fn chromium_camera_and_microphone_looped_back() {
-    let v = drive("media");
+    let v = drive("chromium_echo.js", "media");
     eprintln!("chromium media: {v}");
     assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 30, "{v}");
     // Headless Chromium has no audio output device, so nothing pulls samples for playout
