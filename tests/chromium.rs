@@ -42,12 +42,8 @@ fn setup() -> PathBuf {
             .args(["install", "-q", "playwright-core"])
             .current_dir(&dir));
     }
-    for file in ["chromium_echo.js"] {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/browser")
-            .join(file);
-        std::fs::copy(script, dir.join(file)).unwrap();
-    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/chromium_echo.js");
+    std::fs::copy(script, dir.join("chromium_echo.js")).unwrap();
     dir
 }
 
