@@ -206,6 +206,8 @@ pub struct Stats {
     pub dropped_dtls: u64,
     /// SRTP/SRTCP packets before keys existed or failing authentication/replay checks.
     pub dropped_srtp: u64,
+    /// Remote candidates in the SDP that did not parse (TCP, unknown syntax).
+    pub bad_candidates: u64,
     /// SRTP packets unprotected.
     pub rtp_received: u64,
     /// SRTP packets protected and sent.
@@ -484,7 +486,7 @@ impl PeerConnection {
                     Ok(c) => {
                         let _ = agent.add_remote_candidate(c);
                     }
-                    Err(_) => self.stats.dropped_unknown += 0,
+                    Err(_) => self.stats.bad_candidates += 1,
                 }
             }
         }

@@ -317,3 +317,42 @@ fn media_through_srtp_with_reports() {
     });
     assert_eq!(n.pcs[1].stats().dropped_srtp, 0);
 }
+
+#[test]
+fn a_certificate_not_matching_the_sdp_fingerprint_fails_dtls() {
+    let mut n = Net::new(33);
+    let now = n.now;
+    let offer = n.pcs[0].create_offer(now).unwrap();
+    n.pcs[1]
+        .set_remote_description(now, SdpType::Offer, &offer)
+        .unwrap();
+    let answer = n.pcs[1].create_answer().unwrap();
+    // Replace the answerer's fingerprint with another certificate's.
+    let other = sansrtc::dtls::Certificate::generate().unwrap();
+    let fp = other
+        .fingerprint(sansrtc::dtls::HashAlgorithm::Sha256)
+        .to_string();
+    let forged: String = answer
+        .lines()
+        .map(|l| {
+            if l.starts_with("a=fingerprint:") {
+                format!("a=fingerprint:{fp}\r\n")
+            } else {
+                format!("{l}\r\n")
+            }
+        })
+        .collect();
+    assert_ne!(forged, answer);
+    n.pcs[0]
+        .set_remote_description(now, SdpType::Answer, &forged)
+        .unwrap();
+    n.run_until(Duration::from_secs(30), |n| {
+        n.pcs[0].state() == ConnectionState::Failed
+    });
+    assert!(n.events[0].contains(&Event::DtlsStateChange(sansrtc::DtlsState::Failed)));
+    assert!(
+        n.pcs[0]
+            .send_rtp(n.now, &[0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])
+            .is_err()
+    );
+}
