@@ -4,6 +4,7 @@
 //! `GET /` serves a small page with a chat box that talks to the server.
 //!
 //! `cargo run --release --example echo_server -- --http 127.0.0.1:8080 --udp 127.0.0.1:0`
+//! (`--passive` answers `a=setup:passive`, making the browser the DTLS client.)
 //!
 //! The HTTP side is `tiny_http` on its own thread; the WebRTC side runs on the main thread with one
 //! UDP socket shared by every peer connection (datagrams are routed by source address, learned
@@ -15,8 +16,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use sansrtc::ice::stun::StunMessage;
-use sansrtc::sdp::Direction;
 use sansrtc::sdp::jsep::{Codec, Feedback, MediaKind, Transceiver};
+use sansrtc::sdp::{Direction, Setup};
 use sansrtc::{Config, Event, PeerConnection, SdpType};
 
 const PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>sansrtc echo</title>
@@ -96,6 +97,7 @@ fn transceivers(pc: &mut PeerConnection, ssrcs: [u32; 2]) {
 fn main() {
     let http = arg("--http", "127.0.0.1:8080");
     let udp = arg("--udp", "127.0.0.1:0");
+    let passive = std::env::args().any(|a| a == "--passive");
     let socket = UdpSocket::bind(&udp).expect("bind UDP");
     socket
         .set_read_timeout(Some(Duration::from_millis(2)))
@@ -149,6 +151,8 @@ fn main() {
     let mut next_ssrc: u32 = 0x5EC0_0001;
     let mut routes: HashMap<SocketAddr, usize> = HashMap::new();
     let mut buf = vec![0u8; 2048];
+    let debug = std::env::var_os("SANSRTC_ECHO_DEBUG").is_some();
+    let mut next_debug = Instant::now();
     loop {
         while let Ok((offer, reply)) = offers_rx.try_recv() {
             let now = Instant::now();
@@ -156,7 +160,15 @@ fn main() {
                 eprintln!("offer:\n{offer}");
             }
             let result = (|| {
-                let mut pc = PeerConnection::new(Config::default()).map_err(|e| e.to_string())?;
+                let config = Config {
+                    answer_setup: if passive {
+                        Setup::Passive
+                    } else {
+                        Setup::Active
+                    },
+                    ..Config::default()
+                };
+                let mut pc = PeerConnection::new(config).map_err(|e| e.to_string())?;
                 pc.add_local_address(local);
                 transceivers(&mut pc, [next_ssrc, next_ssrc + 1]);
                 pc.set_remote_description(now, SdpType::Offer, &loopback_only(&offer))
@@ -204,6 +216,12 @@ fn main() {
             Err(e) => eprintln!("recv: {e}"),
         }
         let now = Instant::now();
+        if debug && now >= next_debug {
+            next_debug = now + Duration::from_secs(1);
+            for pc in &pcs {
+                eprintln!("{pc:?} dtls {:?}", pc.dtls_stats());
+            }
+        }
         for (pc, ssrcs) in pcs.iter_mut().zip(&echo_ssrcs) {
             if pc.poll_timeout().is_some_and(|t| t <= now) {
                 pc.handle_timeout(now);

@@ -33,6 +33,7 @@
 //! ```
 
 pub mod demux;
+mod hello;
 mod media;
 pub mod peer;
 pub mod rng;

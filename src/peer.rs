@@ -234,6 +234,7 @@ pub struct PeerConnection {
     dtls: Option<dtls::Endpoint>,
     dtls_role: Option<dtls::Role>,
     sctp: Option<sctp::DataChannelEndpoint>,
+    hello: crate::hello::HelloAssembler,
     srtp: Option<srtp::SessionContexts>,
     /// Where DTLS/SRTP go: the selected pair, or the last address DTLS came from.
     path: Option<(SocketAddr, SocketAddr)>,
@@ -298,6 +299,7 @@ impl PeerConnection {
             dtls: None,
             dtls_role: None,
             sctp: None,
+            hello: crate::hello::HelloAssembler::default(),
             srtp: None,
             path: None,
             ice_state: IceState::New,
@@ -643,6 +645,11 @@ impl PeerConnection {
         self.stats
     }
 
+    /// The DTLS endpoint's counters (dropped records, retransmissions), once negotiated.
+    pub fn dtls_stats(&self) -> Option<dtls::endpoint::Stats> {
+        self.dtls.as_ref().map(|d| d.stats().clone())
+    }
+
     /// The overall state.
     pub fn state(&self) -> ConnectionState {
         self.state
@@ -693,7 +700,18 @@ impl PeerConnection {
                     if self.path.is_none() {
                         self.path = Some((destination, source));
                     }
-                    d.handle_receive(now, datagram);
+                    let joined = if self.dtls_role == Some(dtls::Role::Server) && !d.is_connected()
+                    {
+                        self.hello.process(datagram)
+                    } else {
+                        None
+                    };
+                    let datagram = joined.as_deref().unwrap_or(datagram);
+                    match demux::normalize_dtls10_records(datagram) {
+                        Some(fixed) => d.handle_receive(now, &fixed),
+                        None if !datagram.is_empty() => d.handle_receive(now, datagram),
+                        None => {}
+                    }
                 }
                 None => self.stats.dropped_dtls += 1,
             },

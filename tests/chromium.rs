@@ -69,10 +69,11 @@ fn echo_server() -> PathBuf {
 }
 
 /// Starts the echo server, runs the driver in `mode`, returns its JSON result.
-fn drive(script: &str, mode: &str) -> serde_json::Value {
+fn drive(script: &str, mode: &str, server_args: &[&str]) -> serde_json::Value {
     let dir = setup();
     let mut child = Command::new(echo_server())
         .args(["--http", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
+        .args(server_args)
         .stdout(Stdio::piped())
         .spawn()
         .expect("echo server starts");
@@ -108,7 +109,7 @@ fn drive(script: &str, mode: &str) -> serde_json::Value {
 
 #[test]
 fn chromium_data_channel_echo() {
-    let v = drive("chromium_echo.js", "data");
+    let v = drive("chromium_echo.js", "data", &[]);
     assert_eq!(v["messages"], 201);
     assert_eq!(v["mismatches"], 0, "{v}");
     eprintln!(
@@ -122,10 +123,19 @@ fn chromium_data_channel_echo() {
 
 #[test]
 fn chromium_camera_and_microphone_looped_back() {
-    let v = drive("chromium_echo.js", "media");
+    let v = drive("chromium_echo.js", "media", &[]);
     eprintln!("chromium media: {v}");
     assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 30, "{v}");
     // Headless Chromium has no audio output device, so nothing pulls samples for playout
     // (totalSamplesReceived stays 0); the looped-back Opus packets are counted on arrival.
     assert!(v["audioPackets"].as_u64().unwrap_or(0) >= 50, "{v}");
+}
+
+#[test]
+fn chromium_as_dtls_client() {
+    // We answer setup:passive: Chromium sends the ClientHello, we are the DTLS and SCTP server.
+    let v = drive("chromium_echo.js", "data", &["--passive"]);
+    assert_eq!(v["messages"], 201, "{v}");
+    assert_eq!(v["mismatches"], 0, "{v}");
+    eprintln!("chromium (DTLS client): open after {} ms", v["setupMs"]);
 }
