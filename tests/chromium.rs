@@ -139,3 +139,15 @@ fn chromium_as_dtls_client() {
     assert_eq!(v["mismatches"], 0, "{v}");
     eprintln!("chromium (DTLS client): open after {} ms", v["setupMs"]);
 }
+
+#[test]
+fn chromium_twenty_channels_and_twenty_megabytes() {
+    let v = drive("chromium_echo.js", "bulk", &[]);
+    assert_eq!(v["channelsEchoed"], 20, "{v}");
+    assert_eq!(v["bulkBytes"], 20 * 1024 * 1024, "{v}");
+    assert_eq!(v["corrupt"], 0, "{v}");
+    eprintln!(
+        "chromium bulk: 20 MB echoed at {:.1} MB/s each way",
+        v["mbPerSec"].as_f64().unwrap_or(0.0)
+    );
+}

@@ -37,6 +37,60 @@ async function media() {
   return { setupMs, framesDecoded, audioSamples, audioPackets, audioBytes, codec };
 }
 
+// 20 channels opened at once (one unordered with maxRetransmits 0), each echoing one message; then
+// 20 MB through one channel with bufferedAmountLow flow control, every echoed byte counted.
+async function bulk() {
+  const t0 = performance.now();
+  const pc = new RTCPeerConnection();
+  const channels = [];
+  for (let i = 0; i < 20; i++) {
+    const opts = i === 0 ? { ordered: false, maxRetransmits: 0 } : {};
+    const dc = pc.createDataChannel('c' + i, opts);
+    dc.binaryType = 'arraybuffer';
+    channels.push(dc);
+  }
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((r) => {
+    if (pc.iceGatheringState === 'complete') r();
+    pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r();
+    setTimeout(r, 3000);
+  });
+  const res = await fetch('/whip', { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
+  if (res.status !== 201) return { error: 'WHIP status ' + res.status };
+  await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
+  await Promise.all(channels.map((dc) => new Promise((r, j) => { dc.onopen = r; setTimeout(() => j(new Error('open timeout ' + dc.label)), 10000); })));
+  const setupMs = performance.now() - t0;
+  const echoed = await Promise.all(channels.map((dc, i) => new Promise((r, j) => {
+    dc.onmessage = (e) => r(e.data === 'hello ' + i);
+    dc.send('hello ' + i);
+    setTimeout(() => j(new Error('no echo on ' + dc.label)), 10000);
+  })));
+  const channelsEchoed = echoed.filter((x) => x).length;
+  const dc = channels[1];
+  const total = 20 * 1024 * 1024, chunk = 16 * 1024;
+  const data = new Uint8Array(chunk);
+  for (let k = 0; k < chunk; k++) data[k] = k % 251;
+  let sent = 0, received = 0, corrupt = 0;
+  const t1 = performance.now();
+  await new Promise((resolve, reject) => {
+    dc.onmessage = (e) => {
+      const v = new Uint8Array(e.data);
+      if (v.length !== chunk || v[100] !== data[100] || v[chunk - 1] !== data[chunk - 1]) corrupt++;
+      received += v.length;
+      if (received >= total) resolve();
+    };
+    dc.bufferedAmountLowThreshold = 256 * 1024;
+    const pump = () => {
+      while (sent < total && dc.bufferedAmount < 1024 * 1024) { dc.send(data); sent += chunk; }
+    };
+    dc.onbufferedamountlow = pump;
+    pump();
+    setTimeout(() => reject(new Error('bulk timeout: ' + received + ' of ' + total)), 60000);
+  });
+  const secs = (performance.now() - t1) / 1000;
+  return { setupMs, channelsEchoed, bulkBytes: received, corrupt, mbPerSec: total / secs / 1e6 };
+}
+
 async function main() {
   const base = process.argv[2];
   const browser = await chromium.launch({
@@ -54,7 +108,7 @@ async function main() {
     const page = await browser.newPage();
     await page.goto(base + '/blank');
     const mode = process.argv[3] || 'data';
-    const result = mode === 'media' ? await page.evaluate(media) : await page.evaluate(async () => {
+    const result = mode === 'media' ? await page.evaluate(media) : mode === 'bulk' ? await page.evaluate(bulk) : await page.evaluate(async () => {
       const t0 = performance.now();
       const pc = new RTCPeerConnection();
       const dc = pc.createDataChannel('echo');
