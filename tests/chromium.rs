@@ -151,3 +151,11 @@ fn chromium_twenty_channels_and_twenty_megabytes() {
         v["mbPerSec"].as_f64().unwrap_or(0.0)
     );
 }
+
+#[test]
+fn chromium_h264_camera_looped_back() {
+    let v = drive("chromium_echo.js", "h264", &[]);
+    eprintln!("chromium h264: {v}");
+    assert_eq!(v["codec"], "video/H264", "{v}");
+    assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 30, "{v}");
+}

@@ -5,12 +5,17 @@ const { chromium } = require('playwright-core');
 
 // Camera (fake VP8) and microphone sent to the echo server and looped back: counts frames decoded
 // and audio samples received from the server.
-async function media() {
+async function media(videoCodec) {
   const t0 = performance.now();
   const pc = new RTCPeerConnection();
   const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 320, height: 240 } });
   for (const t of stream.getAudioTracks()) pc.addTrack(t, stream);
-  for (const t of stream.getVideoTracks()) pc.addTrack(t, stream);
+  for (const t of stream.getVideoTracks()) {
+    const sender = pc.addTrack(t, stream);
+    const tr = pc.getTransceivers().find((x) => x.sender === sender);
+    const codecs = RTCRtpReceiver.getCapabilities('video').codecs;
+    tr.setCodecPreferences([...codecs.filter((c) => c.mimeType === 'video/' + videoCodec), ...codecs.filter((c) => c.mimeType !== 'video/' + videoCodec)]);
+  }
   await pc.setLocalDescription(await pc.createOffer());
   await new Promise((r) => {
     if (pc.iceGatheringState === 'complete') r();
@@ -108,7 +113,7 @@ async function main() {
     const page = await browser.newPage();
     await page.goto(base + '/blank');
     const mode = process.argv[3] || 'data';
-    const result = mode === 'media' ? await page.evaluate(media) : mode === 'bulk' ? await page.evaluate(bulk) : await page.evaluate(async () => {
+    const result = mode === 'media' ? await page.evaluate(media, 'VP8') : mode === 'h264' ? await page.evaluate(media, 'H264') : mode === 'bulk' ? await page.evaluate(bulk) : await page.evaluate(async () => {
       const t0 = performance.now();
       const pc = new RTCPeerConnection();
       const dc = pc.createDataChannel('echo');
