@@ -1,6 +1,8 @@
 //! A WebRTC echo server for browsers. Signalling is WHIP-style (RFC 9725): `POST /whip` with an SDP
 //! offer (`application/sdp`, non-trickle) answers `201 Created` with the SDP answer. Every data
 //! channel message is echoed on the channel it came on; RTP from the browser is sent back.
+//! `POST /offer` makes our peer the offerer (data channel only): `201` with our offer and
+//! `Location: /answer/<session>`, where the browser POSTs its answer; we then open channel `echo`.
 //! `GET /` serves a small page with a chat box that talks to the server.
 //!
 //! `cargo run --release --example echo_server -- --http 127.0.0.1:8080 --udp 127.0.0.1:0`
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 use sansrtc::ice::stun::StunMessage;
 use sansrtc::sdp::jsep::{Codec, Feedback, MediaKind, Transceiver};
 use sansrtc::sdp::{Direction, Setup};
-use sansrtc::{Config, Event, PeerConnection, SdpType};
+use sansrtc::{ChannelConfig, Config, Event, PeerConnection, SdpType};
 
 const PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>sansrtc echo</title>
 <h1>sansrtc echo</h1><input id="msg" value="hello"><button id="send">send</button><pre id="log"></pre>
@@ -37,8 +39,18 @@ const log = (t) => document.getElementById('log').textContent += t + '\n';
 })();
 </script>"#;
 
-/// An offer from the HTTP thread and where to put the answer.
-type Offer = (String, mpsc::Sender<Result<String, String>>);
+/// What the HTTP thread asks of the WebRTC loop.
+enum Request {
+    /// WHIP: answer this offer.
+    Whip(String),
+    /// Our peer offers (`POST /offer`): reply `"<session>\n<offer>"`.
+    MakeOffer,
+    /// The browser's answer to the offer of a session (`POST /answer/<session>`).
+    Answer(usize, String),
+}
+
+/// A request and where to put the reply.
+type Offer = (Request, mpsc::Sender<Result<String, String>>);
 
 fn arg(name: &str, default: &str) -> String {
     let args: Vec<String> = std::env::args().collect();
@@ -117,11 +129,40 @@ fn main() {
                             .parse::<tiny_http::Header>()
                             .expect("static header"),
                     ),
+                (tiny_http::Method::Post, "/offer") => {
+                    let (tx, rx) = mpsc::channel();
+                    let _ = offers_tx.send((Request::MakeOffer, tx));
+                    match rx.recv_timeout(Duration::from_secs(5)) {
+                        Ok(Ok(reply)) => {
+                            let (session, offer) = reply.split_once('\n').unwrap_or(("0", ""));
+                            tiny_http::Response::from_string(offer)
+                                .with_status_code(201)
+                                .with_header(
+                                    format!("Location: /answer/{session}")
+                                        .parse::<tiny_http::Header>()
+                                        .expect("ascii header"),
+                                )
+                        }
+                        _ => tiny_http::Response::from_string("failed").with_status_code(500),
+                    }
+                }
+                (tiny_http::Method::Post, url) if url.starts_with("/answer/") => {
+                    let session = url["/answer/".len()..].parse().unwrap_or(usize::MAX);
+                    let mut body = String::new();
+                    let _ = std::io::Read::read_to_string(request.as_reader(), &mut body);
+                    let (tx, rx) = mpsc::channel();
+                    let _ = offers_tx.send((Request::Answer(session, body), tx));
+                    match rx.recv_timeout(Duration::from_secs(5)) {
+                        Ok(Ok(_)) => tiny_http::Response::from_string("").with_status_code(204),
+                        Ok(Err(e)) => tiny_http::Response::from_string(e).with_status_code(400),
+                        Err(_) => tiny_http::Response::from_string("timeout").with_status_code(503),
+                    }
+                }
                 (tiny_http::Method::Post, "/whip") => {
                     let mut body = String::new();
                     let _ = std::io::Read::read_to_string(request.as_reader(), &mut body);
                     let (tx, rx) = mpsc::channel();
-                    let _ = offers_tx.send((body, tx));
+                    let _ = offers_tx.send((Request::Whip(body), tx));
                     match rx.recv_timeout(Duration::from_secs(5)) {
                         Ok(Ok(answer)) => tiny_http::Response::from_string(answer)
                             .with_status_code(201)
@@ -154,8 +195,40 @@ fn main() {
     let debug = std::env::var_os("SANSRTC_ECHO_DEBUG").is_some();
     let mut next_debug = Instant::now();
     loop {
-        while let Ok((offer, reply)) = offers_rx.try_recv() {
+        while let Ok((request, reply)) = offers_rx.try_recv() {
             let now = Instant::now();
+            let offer = match request {
+                Request::Whip(offer) => offer,
+                Request::MakeOffer => {
+                    let result = PeerConnection::new(Config::default())
+                        .and_then(|mut pc| {
+                            pc.add_local_address(local);
+                            let offer = pc.create_offer(now)?;
+                            Ok((pc, offer))
+                        })
+                        .map_err(|e| e.to_string());
+                    let _ = reply.send(result.map(|(pc, offer)| {
+                        pcs.push(pc);
+                        echo_ssrcs.push(HashMap::new());
+                        format!("{}\n{offer}", pcs.len() - 1)
+                    }));
+                    continue;
+                }
+                Request::Answer(session, answer) => {
+                    let result = match pcs.get_mut(session) {
+                        Some(pc) => pc
+                            .set_remote_description(now, SdpType::Answer, &loopback_only(&answer))
+                            .and_then(|()| {
+                                pc.create_data_channel(now, ChannelConfig::reliable("echo"))
+                            })
+                            .map(|_| String::new())
+                            .map_err(|e| e.to_string()),
+                        None => Err("no such session".to_string()),
+                    };
+                    let _ = reply.send(result);
+                    continue;
+                }
+            };
             if std::env::var_os("SANSRTC_ECHO_DEBUG").is_some() {
                 eprintln!("offer:\n{offer}");
             }

@@ -159,3 +159,17 @@ fn chromium_h264_camera_looped_back() {
     assert_eq!(v["codec"], "video/H264", "{v}");
     assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 30, "{v}");
 }
+
+#[test]
+fn chromium_answers_our_offer() {
+    // We offer (ICE controlling, setup:actpass); Chromium answers and becomes DTLS client; we open
+    // the channel, Chromium sends 100 messages through it and gets them back byte-exact.
+    let v = drive("chromium_echo.js", "answerer", &[]);
+    assert_eq!(v["label"], "echo", "{v}");
+    assert_eq!(v["messages"], 100, "{v}");
+    assert_eq!(v["mismatches"], 0, "{v}");
+    eprintln!(
+        "chromium as answerer: channel open after {} ms",
+        v["setupMs"]
+    );
+}

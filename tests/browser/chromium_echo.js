@@ -96,6 +96,49 @@ async function bulk() {
   return { setupMs, channelsEchoed, bulkBytes: received, corrupt, mbPerSec: total / secs / 1e6 };
 }
 
+// Our peer offers; Chromium answers, receives our channel 'echo', sends 100 messages through it.
+async function answerer() {
+  const t0 = performance.now();
+  const res = await fetch('/offer', { method: 'POST' });
+  if (res.status !== 201) return { error: 'offer status ' + res.status };
+  const location = res.headers.get('Location');
+  const pc = new RTCPeerConnection();
+  const channel = new Promise((r) => { pc.ondatachannel = (e) => r(e.channel); });
+  await pc.setRemoteDescription({ type: 'offer', sdp: await res.text() });
+  await pc.setLocalDescription(await pc.createAnswer());
+  await new Promise((r) => {
+    if (pc.iceGatheringState === 'complete') r();
+    pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r();
+    setTimeout(r, 3000);
+  });
+  const put = await fetch(location, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
+  if (put.status !== 204) return { error: 'answer status ' + put.status + ': ' + await put.text() };
+  const dc = await Promise.race([channel, new Promise((_, j) => setTimeout(() => j(new Error('no channel, ' + pc.connectionState)), 10000))]);
+  dc.binaryType = 'arraybuffer';
+  if (dc.readyState !== 'open') await new Promise((r) => { dc.onopen = r; });
+  const setupMs = performance.now() - t0;
+  const sent = [];
+  for (let i = 0; i < 100; i++) {
+    const b = new Uint8Array(1 + (i * 37) % 1000);
+    for (let k = 0; k < b.length; k++) b[k] = (k * 13 + i) & 255;
+    sent.push(i % 2 ? b : 'message ' + i + ' ' + 'x'.repeat(i * 9));
+  }
+  const got = [];
+  await new Promise((r, j) => {
+    dc.onmessage = (e) => { got.push(e.data); if (got.length === sent.length) r(); };
+    setTimeout(() => j(new Error('echo timeout: ' + got.length)), 15000);
+    for (const m of sent) dc.send(m);
+  });
+  let mismatches = 0;
+  for (let i = 0; i < sent.length; i++) {
+    const a = sent[i], b = got[i];
+    if (typeof a === 'string') { if (a !== b) mismatches++; continue; }
+    const v = new Uint8Array(b);
+    if (v.length !== a.length || v.some((x, k) => x !== a[k])) mismatches++;
+  }
+  return { setupMs, label: dc.label, messages: sent.length, mismatches };
+}
+
 async function main() {
   const base = process.argv[2];
   const browser = await chromium.launch({
@@ -113,7 +156,7 @@ async function main() {
     const page = await browser.newPage();
     await page.goto(base + '/blank');
     const mode = process.argv[3] || 'data';
-    const result = mode === 'media' ? await page.evaluate(media, 'VP8') : mode === 'h264' ? await page.evaluate(media, 'H264') : mode === 'bulk' ? await page.evaluate(bulk) : await page.evaluate(async () => {
+    const result = mode === 'answerer' ? await page.evaluate(answerer) : mode === 'media' ? await page.evaluate(media, 'VP8') : mode === 'h264' ? await page.evaluate(media, 'H264') : mode === 'bulk' ? await page.evaluate(bulk) : await page.evaluate(async () => {
       const t0 = performance.now();
       const pc = new RTCPeerConnection();
       const dc = pc.createDataChannel('echo');
