@@ -23,11 +23,18 @@ use sansrtc::sdp::{Direction, Setup};
 use sansrtc::{ChannelConfig, Config, Event, PeerConnection, SdpType};
 
 const PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>sansrtc echo</title>
-<h1>sansrtc echo</h1><input id="msg" value="hello"><button id="send">send</button><pre id="log"></pre>
+<h1>sansrtc echo</h1><p>Your camera, looped back by the server:</p><video id="v" autoplay playsinline muted width="320"></video>
+<p><input id="msg" value="hello"><button id="send">send</button></p><pre id="log"></pre>
 <script>
 const log = (t) => document.getElementById('log').textContent += t + '\n';
 (async () => {
   const pc = new RTCPeerConnection();
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+    for (const t of stream.getAudioTracks()) pc.addTrack(t, stream);
+    for (const t of stream.getVideoTracks()) pc.addTrack(t, stream);
+  } catch (e) { log('no camera: ' + e); }
+  pc.ontrack = (e) => { if (e.track.kind === 'video') document.getElementById('v').srcObject = new MediaStream([e.track]); };
   const dc = pc.createDataChannel('chat');
   dc.onmessage = (e) => log('echo: ' + e.data);
   dc.onopen = () => log('open');
