@@ -22,6 +22,11 @@ struct Net {
 
 impl Net {
     fn new(seed: u64) -> Self {
+        Self::with_setup(seed, sansrtc::sdp::Setup::Active)
+    }
+
+    /// `answer_setup` is the answerer's DTLS role choice.
+    fn with_setup(seed: u64, answer_setup: sansrtc::sdp::Setup) -> Self {
         let addrs: [SocketAddr; 2] = [
             "127.0.0.1:10001".parse().unwrap(),
             "127.0.0.1:10002".parse().unwrap(),
@@ -29,6 +34,7 @@ impl Net {
         let mk = |s: u64| {
             PeerConnection::new(Config {
                 rng: PcRng::Seeded(s),
+                answer_setup,
                 ..Config::default()
             })
             .unwrap()
@@ -355,4 +361,33 @@ fn a_certificate_not_matching_the_sdp_fingerprint_fails_dtls() {
             .send_rtp(n.now, &[0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])
             .is_err()
     );
+}
+
+#[test]
+fn answerer_as_dtls_server() {
+    let mut n = Net::with_setup(44, sansrtc::sdp::Setup::Passive);
+    n.negotiate();
+    n.run_until(Duration::from_secs(10), connected);
+    // The offerer is now DTLS client and SCTP client: its stream ids are even.
+    let id = n.pcs[0]
+        .create_data_channel(n.now, ChannelConfig::reliable("p"))
+        .unwrap();
+    assert_eq!(id % 2, 0);
+    let peer_id = n.pcs[1]
+        .create_data_channel(n.now, ChannelConfig::reliable("q"))
+        .unwrap();
+    assert_eq!(peer_id % 2, 1);
+    n.run_until(Duration::from_secs(5), |n| {
+        n.events.iter().all(|e| {
+            e.iter()
+                .filter(|e| matches!(e, Event::DataChannelOpen { .. }))
+                .count()
+                == 2
+        })
+    });
+    n.pcs[1].send_data(n.now, id, &[1, 2, 3], true).unwrap();
+    n.run_until(Duration::from_secs(5), |n| {
+        !messages(&n.events[0], id).is_empty()
+    });
+    assert_eq!(messages(&n.events[0], id), vec![(vec![1, 2, 3], true)]);
 }
