@@ -5,7 +5,23 @@
 //! deadline) without touching sockets, threads or the system clock. The conventions every crate
 //! follows are in `docs/ARCHITECTURE.md`.
 //!
-//! Until the peer connection lands, this facade re-exports the protocol crates:
+//! [`PeerConnection`] composes the protocol crates: JSEP offer/answer ([`sdp`]), ICE ([`ice`]),
+//! DTLS ([`dtls`]), SRTP ([`srtp`]), SCTP data channels ([`sctp`]) and RTP/RTCP ([`rtp`]) on one
+//! bundled, rtcp-muxed transport. The caller owns the sockets and the clock:
+//!
+//! ```text
+//! pc.add_local_address(socket.local_addr());
+//! let offer = pc.create_offer(now)?;            // send to the peer, get its answer back
+//! pc.set_remote_description(now, SdpType::Answer, &answer)?;
+//! loop {
+//!     pc.handle_receive(now, from, to, &datagram);   // or pc.handle_timeout(now)
+//!     while let Some(t) = pc.poll_transmit() { socket.send_to(&t.contents, t.destination) }
+//!     while let Some(e) = pc.poll_event() { ... }
+//!     // sleep until pc.poll_timeout() or the next datagram
+//! }
+//! ```
+//!
+//! The protocol crates are re-exported:
 //!
 //! ```
 //! use sansrtc::rtp::RtpPacket;
@@ -15,6 +31,18 @@
 //! assert_eq!(packet.ssrc(), 42);
 //! assert_eq!(packet.payload(), &[0xAB]);
 //! ```
+
+pub mod demux;
+mod hello;
+mod media;
+pub mod peer;
+pub mod rng;
+
+pub use peer::{
+    ChannelConfig, Config, ConnectionState, DtlsState, Error, Event, IceState, PeerConnection,
+    SdpType, Stats, Transmit,
+};
+pub use rng::PcRng;
 
 /// DTLS 1.2 and DTLS-SRTP key export.
 pub use sansrtc_dtls as dtls;

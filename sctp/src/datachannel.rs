@@ -1,0 +1,490 @@
+//! WebRTC data channels (RFC 8831) on an SCTP association, opened with DCEP (RFC 8832) or
+//! negotiated out of band, closed by resetting their streams (RFC 6525).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::association::{Association, CloseReason, Config, Event, Reliability, SendOptions};
+use crate::dcep::{DcepMessage, OpenMessage, ppid};
+use crate::error::SendError;
+use crate::rng::Rng;
+
+/// Our DTLS role, which decides the parity of the stream ids we pick (RFC 8832 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DtlsRole {
+    /// DTLS client: even stream ids.
+    Client,
+    /// DTLS server: odd stream ids.
+    Server,
+}
+
+/// Settings of the data-channel endpoint.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// Our DTLS role.
+    pub role: DtlsRole,
+    /// The SCTP association's settings.
+    pub sctp: Config,
+    /// Most channels open at once (including those the peer opens).
+    pub max_channels: usize,
+}
+
+impl EndpointConfig {
+    /// Defaults for the given role.
+    pub fn new(role: DtlsRole) -> Self {
+        EndpointConfig {
+            role,
+            sctp: Config::default(),
+            max_channels: 1024,
+        }
+    }
+}
+
+/// How to open a channel.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChannelConfig {
+    /// Label.
+    pub label: String,
+    /// Sub-protocol.
+    pub protocol: String,
+    /// Ordered delivery.
+    pub ordered: bool,
+    /// Reliability policy.
+    pub reliability: Reliability,
+    /// A pre-agreed stream id: the channel is negotiated out of band and no DCEP is sent.
+    pub negotiated: Option<u16>,
+    /// Priority (carried in DCEP).
+    pub priority: u16,
+}
+
+impl ChannelConfig {
+    /// A reliable ordered channel with this label.
+    pub fn reliable(label: &str) -> Self {
+        ChannelConfig {
+            label: label.to_owned(),
+            ordered: true,
+            ..Default::default()
+        }
+    }
+}
+
+/// What the application learns from the endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataChannelEvent {
+    /// The SCTP association is up.
+    Connected,
+    /// A channel is open (one we created, or one the peer opened).
+    ChannelOpened {
+        /// Channel (stream) id.
+        id: u16,
+        /// Label.
+        label: String,
+        /// Sub-protocol.
+        protocol: String,
+    },
+    /// A message arrived.
+    Message {
+        /// Channel id.
+        channel: u16,
+        /// The bytes (empty for an empty message).
+        data: Vec<u8>,
+        /// Binary (`true`) or string (`false`).
+        binary: bool,
+    },
+    /// A channel is closed in both directions.
+    ChannelClosed(u16),
+    /// A channel's buffered amount fell to its low threshold.
+    BufferedAmountLow(u16),
+    /// The association ended.
+    Disconnected(CloseReason),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChannelState {
+    Open,
+    Closing,
+}
+
+#[derive(Debug)]
+struct Channel {
+    label: String,
+    protocol: String,
+    ordered: bool,
+    reliability: Reliability,
+    state: ChannelState,
+    /// DCEP ACK received (or not needed): unordered sending is safe.
+    acked: bool,
+    announced: bool,
+    out_reset: bool,
+    in_reset: bool,
+}
+
+/// A set of data channels over one SCTP association, sans-IO.
+#[derive(Debug)]
+pub struct DataChannelEndpoint {
+    assoc: Association,
+    role: DtlsRole,
+    max_channels: usize,
+    channels: BTreeMap<u16, Channel>,
+    events: VecDeque<DataChannelEvent>,
+    connected: bool,
+    last_now: Instant,
+    /// DCEP messages that failed to parse, or opens refused.
+    pub dcep_errors: u64,
+}
+
+impl DataChannelEndpoint {
+    /// A new endpoint; call [`DataChannelEndpoint::connect`] once DTLS is up (both sides do).
+    pub fn new(config: EndpointConfig, now: Instant, rng: &mut dyn Rng) -> Self {
+        DataChannelEndpoint {
+            assoc: Association::new(config.sctp, now, rng),
+            role: config.role,
+            max_channels: config.max_channels,
+            channels: BTreeMap::new(),
+            events: VecDeque::new(),
+            connected: false,
+            last_now: now,
+            dcep_errors: 0,
+        }
+    }
+
+    /// The underlying association.
+    pub fn association(&self) -> &Association {
+        &self.assoc
+    }
+
+    /// Changes the largest SCTP packet sent (see [`Association::set_max_packet_size`]).
+    pub fn set_max_packet_size(&mut self, size: usize) {
+        self.assoc.set_max_packet_size(size);
+    }
+
+    /// Sends INIT.
+    pub fn connect(&mut self, now: Instant) {
+        self.last_now = now;
+        self.assoc.connect(now);
+    }
+
+    /// Handles one SCTP packet from DTLS.
+    pub fn handle_receive(&mut self, now: Instant, packet: &[u8]) {
+        self.last_now = now;
+        self.assoc.handle_receive(now, packet);
+        self.process(now);
+    }
+
+    /// Handles the passing of time.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = now;
+        self.assoc.handle_timeout(now);
+        self.process(now);
+    }
+
+    /// The next SCTP packet to hand to DTLS.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+        self.last_now = now;
+        let p = self.assoc.poll_transmit(now);
+        self.process(now);
+        p
+    }
+
+    /// Like [`DataChannelEndpoint::poll_transmit`], writing into a reused buffer (see
+    /// [`Association::poll_transmit_into`]).
+    pub fn poll_transmit_into(&mut self, now: Instant, out: &mut Vec<u8>) -> bool {
+        self.last_now = now;
+        let sent = self.assoc.poll_transmit_into(now, out);
+        self.process(now);
+        sent
+    }
+
+    /// The next deadline.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.assoc.poll_timeout()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<DataChannelEvent> {
+        if self.events.is_empty() {
+            self.process(self.last_now);
+        }
+        self.events.pop_front()
+    }
+
+    /// Opens a channel; returns its id. Before the association is up the DCEP open is queued.
+    pub fn open_channel(&mut self, now: Instant, config: ChannelConfig) -> Result<u16, SendError> {
+        self.last_now = now;
+        if self.channels.len() >= self.max_channels {
+            return Err(SendError::NoFreeStream);
+        }
+        let streams = self.assoc.config().streams;
+        let id = match config.negotiated {
+            Some(id) => {
+                if self.channels.contains_key(&id) {
+                    return Err(SendError::StreamInUse(id));
+                }
+                if id >= streams {
+                    return Err(SendError::NotOpen(id));
+                }
+                id
+            }
+            None => {
+                let first = match self.role {
+                    DtlsRole::Client => 0,
+                    DtlsRole::Server => 1,
+                };
+                (first..streams)
+                    .step_by(2)
+                    .find(|id| !self.channels.contains_key(id))
+                    .ok_or(SendError::NoFreeStream)?
+            }
+        };
+        if config.negotiated.is_none() {
+            let open = DcepMessage::Open(OpenMessage {
+                ordered: config.ordered,
+                reliability: config.reliability,
+                priority: config.priority,
+                label: config.label.clone(),
+                protocol: config.protocol.clone(),
+            });
+            self.assoc
+                .send(now, id, ppid::DCEP, open.to_bytes(), SendOptions::default())?;
+        }
+        self.channels.insert(
+            id,
+            Channel {
+                label: config.label,
+                protocol: config.protocol,
+                ordered: config.ordered,
+                reliability: config.reliability,
+                state: ChannelState::Open,
+                acked: config.negotiated.is_some(),
+                announced: false,
+                out_reset: false,
+                in_reset: false,
+            },
+        );
+        if self.connected {
+            self.announce(id);
+        }
+        Ok(id)
+    }
+
+    fn announce(&mut self, id: u16) {
+        if let Some(c) = self.channels.get_mut(&id)
+            && !c.announced
+        {
+            c.announced = true;
+            self.events.push_back(DataChannelEvent::ChannelOpened {
+                id,
+                label: c.label.clone(),
+                protocol: c.protocol.clone(),
+            });
+        }
+    }
+
+    /// Sends a message on a channel (`binary` chooses the PPID).
+    pub fn send(
+        &mut self,
+        now: Instant,
+        channel: u16,
+        data: impl Into<Bytes>,
+        binary: bool,
+    ) -> Result<(), SendError> {
+        self.last_now = now;
+        let c = self
+            .channels
+            .get(&channel)
+            .filter(|c| c.state == ChannelState::Open)
+            .ok_or(SendError::NotOpen(channel))?;
+        let data: Bytes = data.into();
+        let ppid = match (binary, data.is_empty()) {
+            (true, false) => ppid::BINARY,
+            (true, true) => ppid::BINARY_EMPTY,
+            (false, false) => ppid::STRING,
+            (false, true) => ppid::STRING_EMPTY,
+        };
+        let options = SendOptions {
+            // Until the peer acknowledged the open, keep order so data cannot overtake it.
+            unordered: !c.ordered && c.acked,
+            reliability: c.reliability,
+        };
+        self.assoc.send(now, channel, ppid, data, options)
+    }
+
+    /// Closes a channel by resetting its outgoing stream; [`DataChannelEvent::ChannelClosed`]
+    /// follows once both directions are reset.
+    pub fn close(&mut self, now: Instant, channel: u16) {
+        self.last_now = now;
+        if let Some(c) = self.channels.get_mut(&channel)
+            && c.state == ChannelState::Open
+        {
+            c.state = ChannelState::Closing;
+            self.assoc.reset_streams(&[channel]);
+        }
+    }
+
+    /// Bytes queued on a channel and not yet sent.
+    pub fn buffered_amount(&self, channel: u16) -> usize {
+        self.assoc.buffered_amount(channel)
+    }
+
+    /// Sets the threshold for [`DataChannelEvent::BufferedAmountLow`].
+    pub fn set_buffered_amount_low_threshold(&mut self, channel: u16, threshold: usize) {
+        self.assoc
+            .set_buffered_amount_low_threshold(channel, threshold);
+    }
+
+    /// Ids of the channels currently known.
+    pub fn channel_ids(&self) -> impl Iterator<Item = u16> + '_ {
+        self.channels.keys().copied()
+    }
+
+    /// Starts a graceful SCTP shutdown.
+    pub fn shutdown(&mut self, now: Instant) {
+        self.assoc.shutdown(now);
+        self.process(now);
+    }
+
+    fn process(&mut self, now: Instant) {
+        while let Some(e) = self.assoc.poll_event() {
+            match e {
+                Event::Connected => {
+                    self.connected = true;
+                    self.events.push_back(DataChannelEvent::Connected);
+                    let ids: Vec<u16> = self.channels.keys().copied().collect();
+                    for id in ids {
+                        self.announce(id);
+                    }
+                }
+                Event::Message(m) => self.on_message(now, m),
+                Event::IncomingStreamsReset(streams) => {
+                    for s in streams {
+                        let Some(c) = self.channels.get_mut(&s) else {
+                            continue;
+                        };
+                        c.in_reset = true;
+                        if c.state == ChannelState::Open {
+                            c.state = ChannelState::Closing;
+                            self.assoc.reset_streams(&[s]);
+                        }
+                        self.check_closed(s);
+                    }
+                }
+                Event::OutgoingStreamsReset(streams) => {
+                    for s in streams {
+                        if let Some(c) = self.channels.get_mut(&s) {
+                            c.out_reset = true;
+                            self.check_closed(s);
+                        }
+                    }
+                }
+                Event::BufferedAmountLow(s) => {
+                    if self.channels.contains_key(&s) {
+                        self.events
+                            .push_back(DataChannelEvent::BufferedAmountLow(s));
+                    }
+                }
+                Event::Closed(reason) => {
+                    for id in std::mem::take(&mut self.channels).into_keys() {
+                        self.events.push_back(DataChannelEvent::ChannelClosed(id));
+                    }
+                    self.events
+                        .push_back(DataChannelEvent::Disconnected(reason));
+                }
+            }
+        }
+    }
+
+    fn check_closed(&mut self, id: u16) {
+        if self
+            .channels
+            .get(&id)
+            .is_some_and(|c| c.in_reset && c.out_reset)
+        {
+            self.channels.remove(&id);
+            self.events.push_back(DataChannelEvent::ChannelClosed(id));
+        }
+    }
+
+    fn on_message(&mut self, now: Instant, m: crate::receiver::ReceivedMessage) {
+        let id = m.stream_id;
+        if m.ppid == ppid::DCEP {
+            match DcepMessage::parse(&m.data) {
+                Ok(DcepMessage::Open(open)) => {
+                    // The peer reopens a stream whose close we have seen from its side but whose
+                    // reset response to us is late or lost: the reuse proves our reset was
+                    // performed, so finish closing the old channel first.
+                    if self
+                        .channels
+                        .get(&id)
+                        .is_some_and(|c| c.state == ChannelState::Closing && c.in_reset)
+                    {
+                        self.assoc.assume_outgoing_reset_done(id);
+                        self.channels.remove(&id);
+                        self.events.push_back(DataChannelEvent::ChannelClosed(id));
+                    }
+                    if self.channels.contains_key(&id) || self.channels.len() >= self.max_channels {
+                        self.dcep_errors += 1;
+                        return;
+                    }
+                    if self
+                        .assoc
+                        .send(
+                            now,
+                            id,
+                            ppid::DCEP,
+                            DcepMessage::Ack.to_bytes(),
+                            SendOptions::default(),
+                        )
+                        .is_err()
+                    {
+                        self.dcep_errors += 1;
+                        return;
+                    }
+                    self.channels.insert(
+                        id,
+                        Channel {
+                            label: open.label,
+                            protocol: open.protocol,
+                            ordered: open.ordered,
+                            reliability: open.reliability,
+                            state: ChannelState::Open,
+                            acked: true,
+                            announced: false,
+                            out_reset: false,
+                            in_reset: false,
+                        },
+                    );
+                    self.announce(id);
+                }
+                Ok(DcepMessage::Ack) => {
+                    if let Some(c) = self.channels.get_mut(&id) {
+                        c.acked = true;
+                    }
+                }
+                Err(_) => self.dcep_errors += 1,
+            }
+            return;
+        }
+        let Some(c) = self.channels.get_mut(&id) else {
+            return;
+        };
+        if c.in_reset {
+            return;
+        }
+        // Data from the peer implies it saw our open (RFC 8832 6).
+        c.acked = true;
+        let (binary, empty) = match m.ppid {
+            ppid::BINARY | ppid::BINARY_PARTIAL => (true, false),
+            ppid::BINARY_EMPTY => (true, true),
+            ppid::STRING | ppid::STRING_PARTIAL => (false, false),
+            ppid::STRING_EMPTY => (false, true),
+            _ => return,
+        };
+        self.events.push_back(DataChannelEvent::Message {
+            channel: id,
+            data: if empty { Vec::new() } else { m.data },
+            binary,
+        });
+    }
+}

@@ -1,0 +1,393 @@
+//! Two peer connections in one process, no sockets, fake clock: negotiate, connect, open a data
+//! channel, move text and binary messages byte-exact, send SRTP media, close a channel.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use sansrtc::sdp::Direction;
+use sansrtc::sdp::jsep::{Codec, Feedback, MediaKind, Transceiver};
+use sansrtc::{ChannelConfig, Config, ConnectionState, Event, PcRng, PeerConnection, SdpType};
+
+struct Net {
+    now: Instant,
+    pcs: [PeerConnection; 2],
+    addrs: [SocketAddr; 2],
+    events: [Vec<Event>; 2],
+    /// In-flight datagrams: (deliver at, to index, from, to, bytes).
+    wire: VecDeque<(usize, SocketAddr, SocketAddr, Vec<u8>)>,
+    /// Extra datagrams to inject into peer 1 (hostile input).
+    delivered: u64,
+}
+
+impl Net {
+    fn new(seed: u64) -> Self {
+        Self::with_setup(seed, sansrtc::sdp::Setup::Active)
+    }
+
+    /// `answer_setup` is the answerer's DTLS role choice.
+    fn with_setup(seed: u64, answer_setup: sansrtc::sdp::Setup) -> Self {
+        let addrs: [SocketAddr; 2] = [
+            "127.0.0.1:10001".parse().unwrap(),
+            "127.0.0.1:10002".parse().unwrap(),
+        ];
+        let mk = |s: u64| {
+            PeerConnection::new(Config {
+                rng: PcRng::Seeded(s),
+                answer_setup,
+                ..Config::default()
+            })
+            .unwrap()
+        };
+        let mut pcs = [mk(seed), mk(seed + 1)];
+        pcs[0].add_local_address(addrs[0]);
+        pcs[1].add_local_address(addrs[1]);
+        Net {
+            now: Instant::now(),
+            pcs,
+            addrs,
+            events: [Vec::new(), Vec::new()],
+            wire: VecDeque::new(),
+            delivered: 0,
+        }
+    }
+
+    fn collect(&mut self) {
+        for i in 0..2 {
+            while let Some(t) = self.pcs[i].poll_transmit() {
+                assert_eq!(t.source, self.addrs[i]);
+                let to = self
+                    .addrs
+                    .iter()
+                    .position(|a| *a == t.destination)
+                    .expect("known peer");
+                self.wire
+                    .push_back((to, t.source, t.destination, t.contents));
+            }
+            while let Some(e) = self.pcs[i].poll_event() {
+                self.events[i].push(e);
+            }
+        }
+    }
+
+    /// Runs until `done` holds, delivering datagrams in order and advancing the clock to the next
+    /// deadline when the wire is idle. Panics after `limit` of simulated time.
+    fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Net) -> bool) {
+        let end = self.now + limit;
+        loop {
+            self.collect();
+            if done(self) {
+                return;
+            }
+            if let Some((to, from, dst, bytes)) = self.wire.pop_front() {
+                self.now += Duration::from_micros(100);
+                self.delivered += 1;
+                self.pcs[to].handle_receive(self.now, from, dst, &bytes);
+                continue;
+            }
+            let next = self.pcs.iter().filter_map(|p| p.poll_timeout()).min();
+            let next = next.expect("someone has a deadline").max(self.now);
+            assert!(next < end, "not done within {limit:?}");
+            self.now = next;
+            for p in &mut self.pcs {
+                if p.poll_timeout().is_some_and(|t| t <= self.now) {
+                    p.handle_timeout(self.now);
+                }
+            }
+        }
+    }
+
+    fn negotiate(&mut self) {
+        let now = self.now;
+        let offer = self.pcs[0].create_offer(now).unwrap();
+        self.pcs[0]
+            .set_local_description(SdpType::Offer, &offer)
+            .unwrap();
+        self.pcs[1]
+            .set_remote_description(now, SdpType::Offer, &offer)
+            .unwrap();
+        let answer = self.pcs[1].create_answer().unwrap();
+        self.pcs[1]
+            .set_local_description(SdpType::Answer, &answer)
+            .unwrap();
+        self.pcs[0]
+            .set_remote_description(now, SdpType::Answer, &answer)
+            .unwrap();
+    }
+}
+
+fn connected(n: &Net) -> bool {
+    n.pcs
+        .iter()
+        .all(|p| p.state() == ConnectionState::Connected)
+}
+
+fn messages(events: &[Event], id: u16) -> Vec<(Vec<u8>, bool)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::DataChannelMessage {
+                id: i,
+                data,
+                binary,
+            } if *i == id => Some((data.clone(), *binary)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn data_channel_end_to_end() {
+    let mut n = Net::new(1);
+    let start = n.now;
+    n.negotiate();
+    // The offer carries our candidate, the fingerprint and the data section.
+    n.run_until(Duration::from_secs(10), connected);
+    let setup = n.now - start;
+    eprintln!(
+        "setup {setup:?}, {} datagrams, stats {:?} / {:?}",
+        n.delivered,
+        n.pcs[0].stats(),
+        n.pcs[1].stats()
+    );
+    assert!(setup < Duration::from_secs(2), "setup took {setup:?}");
+    for e in [&n.events[0], &n.events[1]] {
+        assert!(e.contains(&Event::ConnectionStateChange(ConnectionState::Connected)));
+    }
+    let id = n.pcs[0]
+        .create_data_channel(n.now, ChannelConfig::reliable("chat"))
+        .unwrap();
+    n.run_until(Duration::from_secs(5), |n| {
+        n.events[1]
+            .iter()
+            .any(|e| matches!(e, Event::DataChannelOpen { label, .. } if label == "chat"))
+            && n.events[0]
+                .iter()
+                .any(|e| matches!(e, Event::DataChannelOpen { id: i, .. } if *i == id))
+    });
+    let mut sent = Vec::new();
+    for i in 0..100usize {
+        let len = 1 + (i * 37) % 1000;
+        let binary = i % 2 == 1;
+        let data: Vec<u8> = if binary {
+            (0..len).map(|k| (k * 7 + i) as u8).collect()
+        } else {
+            (0..len).map(|k| b'a' + ((k + i) % 26) as u8).collect()
+        };
+        n.pcs[0].send_data(n.now, id, &data, binary).unwrap();
+        sent.push((data, binary));
+    }
+    let big: Vec<u8> = (0..64 * 1024).map(|k| (k % 251) as u8).collect();
+    n.pcs[0].send_data(n.now, id, &big, true).unwrap();
+    sent.push((big, true));
+    n.run_until(Duration::from_secs(10), |n| {
+        messages(&n.events[1], id).len() == sent.len()
+    });
+    assert_eq!(messages(&n.events[1], id), sent);
+    // And back the other way.
+    n.pcs[1].send_text(n.now, id, "pong").unwrap();
+    n.run_until(Duration::from_secs(5), |n| {
+        !messages(&n.events[0], id).is_empty()
+    });
+    assert_eq!(messages(&n.events[0], id), vec![(b"pong".to_vec(), false)]);
+    assert_eq!(n.pcs[0].buffered_amount(id), 0);
+    n.pcs[0].close_data_channel(n.now, id);
+    n.run_until(Duration::from_secs(5), |n| {
+        n.events
+            .iter()
+            .all(|e| e.contains(&Event::DataChannelClose(id)))
+    });
+}
+
+#[test]
+fn hostile_datagrams_are_counted_and_the_connection_survives() {
+    let mut n = Net::new(7);
+    n.negotiate();
+    n.run_until(Duration::from_secs(10), connected);
+    let id = n.pcs[0]
+        .create_data_channel(n.now, ChannelConfig::reliable("x"))
+        .unwrap();
+    n.run_until(Duration::from_secs(5), |n| {
+        n.events[1]
+            .iter()
+            .any(|e| matches!(e, Event::DataChannelOpen { .. }))
+    });
+    let (from, to) = (n.addrs[0], n.addrs[1]);
+    let garbage: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![0],
+        vec![0, 1, 0, 8, 0x21, 0x12, 0xA4, 0x42], // truncated STUN
+        vec![22, 254, 253, 0, 1, 0, 0, 0, 0, 0, 5, 0, 3, 1, 2, 3], // DTLS record, bad MAC / epoch
+        vec![
+            23, 254, 253, 0, 1, 0, 0, 0, 0, 0, 9, 0, 20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+            14, 15, 16, 17, 18, 19, 20,
+        ],
+        {
+            let mut v = vec![0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 9];
+            v.extend([0xAA; 40]);
+            v
+        }, // SRTP with a bad tag
+        vec![0x81, 200, 0, 1, 0, 0, 0, 9, 1, 2, 3, 4], // SRTCP too short
+        vec![255; 1500],
+        vec![64; 3],
+    ];
+    for g in &garbage {
+        n.pcs[1].handle_receive(n.now, from, to, g);
+    }
+    // Datagrams to an address we never registered are dropped too.
+    n.pcs[1].handle_receive(n.now, from, "127.0.0.1:9".parse().unwrap(), &[0, 1, 2]);
+    let stats = n.pcs[1].stats();
+    assert!(
+        stats.dropped_unknown + stats.dropped_stun + stats.dropped_srtp >= 5,
+        "{stats:?}"
+    );
+    assert_eq!(n.pcs[1].state(), ConnectionState::Connected);
+    n.pcs[0].send_text(n.now, id, "still alive").unwrap();
+    n.run_until(Duration::from_secs(5), |n| {
+        !messages(&n.events[1], id).is_empty()
+    });
+    assert_eq!(
+        messages(&n.events[1], id),
+        vec![(b"still alive".to_vec(), false)]
+    );
+}
+
+fn opus() -> Codec {
+    Codec::new(111, "opus", 48000, Some(2)).fmtp("minptime=10;useinbandfec=1")
+}
+
+fn vp8() -> Codec {
+    Codec::new(96, "VP8", 90000, None)
+        .feedback(Feedback::new("nack"))
+        .feedback(Feedback::with("nack", "pli"))
+        .feedback(Feedback::with("ccm", "fir"))
+}
+
+#[test]
+fn media_through_srtp_with_reports() {
+    let mut n = Net::new(21);
+    for p in &mut n.pcs {
+        p.add_transceiver(Transceiver::new(
+            MediaKind::Audio,
+            Direction::SendRecv,
+            vec![opus()],
+        ));
+        p.add_transceiver(Transceiver::new(
+            MediaKind::Video,
+            Direction::SendRecv,
+            vec![vp8()],
+        ));
+    }
+    n.negotiate();
+    n.run_until(Duration::from_secs(10), connected);
+    assert!(n.pcs[0].srtp_profile().is_some());
+    assert_eq!(n.pcs[0].media_mids().len(), 2);
+    for seq in 0..50u16 {
+        let mut pkt = vec![0x80, 111, 0, 0, 0, 0, 0, 0, 0x12, 0x34, 0x56, 0x78];
+        pkt[2..4].copy_from_slice(&seq.to_be_bytes());
+        pkt[4..8].copy_from_slice(&(u32::from(seq) * 960).to_be_bytes());
+        pkt.extend(std::iter::repeat_n(seq as u8, 100));
+        n.pcs[0].send_rtp(n.now, &pkt).unwrap();
+    }
+    n.run_until(Duration::from_secs(5), |n| {
+        n.events[1]
+            .iter()
+            .filter(|e| matches!(e, Event::Rtp { .. }))
+            .count()
+            == 50
+    });
+    let first = n.events[1].iter().find_map(|e| match e {
+        Event::Rtp { packet, .. } => Some(packet.clone()),
+        _ => None,
+    });
+    let first = first.unwrap();
+    assert_eq!(&first[..2], &[0x80, 111]);
+    assert_eq!(first.len(), 112);
+    // Reports flow on schedule: after a few seconds both sides received SRTCP.
+    let until = n.now + Duration::from_secs(3);
+    n.run_until(Duration::from_secs(10), |n| n.now >= until);
+    for i in 0..2 {
+        assert!(
+            n.events[i].iter().any(|e| matches!(e, Event::Rtcp(_))),
+            "peer {i} got no RTCP"
+        );
+    }
+    // A PLI sent by the receiver arrives as an RTCP event.
+    let pli = [0x81, 206, 0, 2, 0, 0, 0, 1, 0x12, 0x34, 0x56, 0x78];
+    let before = n.events[0].len();
+    n.pcs[1].send_rtcp(n.now, &pli).unwrap();
+    n.run_until(Duration::from_secs(1), |n| {
+        n.events[0][before..]
+            .iter()
+            .any(|e| matches!(e, Event::Rtcp(p) if p[..12] == pli))
+    });
+    assert_eq!(n.pcs[1].stats().dropped_srtp, 0);
+}
+
+#[test]
+fn a_certificate_not_matching_the_sdp_fingerprint_fails_dtls() {
+    let mut n = Net::new(33);
+    let now = n.now;
+    let offer = n.pcs[0].create_offer(now).unwrap();
+    n.pcs[1]
+        .set_remote_description(now, SdpType::Offer, &offer)
+        .unwrap();
+    let answer = n.pcs[1].create_answer().unwrap();
+    // Replace the answerer's fingerprint with another certificate's.
+    let other = sansrtc::dtls::Certificate::generate().unwrap();
+    let fp = other
+        .fingerprint(sansrtc::dtls::HashAlgorithm::Sha256)
+        .to_string();
+    let forged: String = answer
+        .lines()
+        .map(|l| {
+            if l.starts_with("a=fingerprint:") {
+                format!("a=fingerprint:{fp}\r\n")
+            } else {
+                format!("{l}\r\n")
+            }
+        })
+        .collect();
+    assert_ne!(forged, answer);
+    n.pcs[0]
+        .set_remote_description(now, SdpType::Answer, &forged)
+        .unwrap();
+    n.run_until(Duration::from_secs(30), |n| {
+        n.pcs[0].state() == ConnectionState::Failed
+    });
+    assert!(n.events[0].contains(&Event::DtlsStateChange(sansrtc::DtlsState::Failed)));
+    assert!(
+        n.pcs[0]
+            .send_rtp(n.now, &[0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])
+            .is_err()
+    );
+}
+
+#[test]
+fn answerer_as_dtls_server() {
+    let mut n = Net::with_setup(44, sansrtc::sdp::Setup::Passive);
+    n.negotiate();
+    n.run_until(Duration::from_secs(10), connected);
+    // The offerer is now DTLS client and SCTP client: its stream ids are even.
+    let id = n.pcs[0]
+        .create_data_channel(n.now, ChannelConfig::reliable("p"))
+        .unwrap();
+    assert_eq!(id % 2, 0);
+    let peer_id = n.pcs[1]
+        .create_data_channel(n.now, ChannelConfig::reliable("q"))
+        .unwrap();
+    assert_eq!(peer_id % 2, 1);
+    n.run_until(Duration::from_secs(5), |n| {
+        n.events.iter().all(|e| {
+            e.iter()
+                .filter(|e| matches!(e, Event::DataChannelOpen { .. }))
+                .count()
+                == 2
+        })
+    });
+    n.pcs[1].send_data(n.now, id, &[1, 2, 3], true).unwrap();
+    n.run_until(Duration::from_secs(5), |n| {
+        !messages(&n.events[0], id).is_empty()
+    });
+    assert_eq!(messages(&n.events[0], id), vec![(vec![1, 2, 3], true)]);
+}
