@@ -102,12 +102,18 @@ pub enum ConnectionState {
     New,
     /// Checks are running.
     Checking,
-    /// A pair is selected and consent is fresh.
+    /// A pair is selected and consent is fresh; checks may still be running.
     Connected,
+    /// Checks are done (every pair checked or dropped after nomination, the peer signalled
+    /// end-of-candidates) and a pair is nominated and selected; consent is fresh (RFC 8445
+    /// "Completed" check list state, W3C `completed`).
+    Completed,
     /// A pair is selected but consent checks have gone unanswered for a while.
     Disconnected,
     /// Every pair failed, or consent was lost on the selected pair.
     Failed,
+    /// [`Agent::close`] was called: the agent sends and answers nothing more.
+    Closed,
 }
 
 /// Something the application must know.
@@ -209,6 +215,8 @@ pub struct Agent<R> {
     consent: Option<Consent>,
     prflx_count: u32,
     remote_end: bool,
+    /// Checks finished with a selected pair (the `Completed` state, or `Disconnected` from it).
+    completed: bool,
     first_valid: Option<Instant>,
     gathers: Vec<Gather>,
     gathering: bool,
@@ -242,6 +250,7 @@ impl<R: Rng> Agent<R> {
             consent: None,
             prflx_count: 0,
             remote_end: false,
+            completed: false,
             first_valid: None,
             gathers: Vec::new(),
             gathering: false,
@@ -273,7 +282,10 @@ impl<R: Rng> Agent<R> {
 
     /// The selected pair `(local, remote)`.
     pub fn selected_pair(&self) -> Option<(SocketAddr, SocketAddr)> {
-        if self.state == ConnectionState::Failed {
+        if matches!(
+            self.state,
+            ConnectionState::Failed | ConnectionState::Closed
+        ) {
             return None;
         }
         let Some(id) = self.selected else {
@@ -456,9 +468,13 @@ impl<R: Rng> Agent<R> {
     /// meanwhile. Signal the new credentials and candidates, then call
     /// [`Agent::set_remote_credentials`] with the peer's new ones and add its candidates.
     pub fn restart(&mut self, now: Instant, local_ufrag: &str, local_password: &str) {
+        if self.state == ConnectionState::Closed {
+            return;
+        }
         if self.state != ConnectionState::Failed {
             self.previous = self.selected_pair();
         }
+        self.completed = false;
         self.config.local_ufrag = local_ufrag.to_owned();
         self.config.local_password = local_password.to_owned();
         self.local_key = IntegrityKey::short_term(local_password);
@@ -483,6 +499,9 @@ impl<R: Rng> Agent<R> {
             self.state = ConnectionState::New;
             self.events
                 .push_back(AgentEvent::StateChanged(ConnectionState::New));
+        } else if self.state == ConnectionState::Completed {
+            // Checks run again: no longer completed until the restart selects a pair.
+            self.set_state(ConnectionState::Connected);
         }
         self.next_pace = Some(now);
     }
@@ -500,6 +519,47 @@ impl<R: Rng> Agent<R> {
     pub fn end_of_remote_candidates(&mut self) {
         self.remote_end = true;
         self.check_failed_all();
+        self.check_completed();
+    }
+
+    /// Closes the agent (W3C `closed`): checks, consent and gathering stop, nothing more is
+    /// sent or answered, and [`Agent::selected_pair`] returns `None`. Final.
+    pub fn close(&mut self) {
+        self.checks.clear();
+        self.gathers.clear();
+        self.gathering = false;
+        self.consent = None;
+        self.selected = None;
+        self.previous = None;
+        self.nominating = None;
+        self.next_pace = None;
+        self.transmits.clear();
+        self.set_state(ConnectionState::Closed);
+    }
+
+    /// Moves to `Completed` once a pair is selected, the peer has signalled end-of-candidates,
+    /// and no pair or (non-consent) check is pending (RFC 8445 8.1.2, 6.1.2.1).
+    fn check_completed(&mut self) {
+        if self.completed
+            || self.state != ConnectionState::Connected
+            || self.selected.is_none()
+            || !self.remote_end
+            || self.checks.iter().any(|c| !c.consent)
+            || !self.checklist.checks_done()
+        {
+            return;
+        }
+        self.completed = true;
+        self.set_state(ConnectionState::Completed);
+    }
+
+    /// The state for a selected pair with fresh consent.
+    fn connected_state(&self) -> ConnectionState {
+        if self.completed {
+            ConnectionState::Completed
+        } else {
+            ConnectionState::Connected
+        }
     }
 
     /// Sets the peer's username fragment and password (from its SDP).
@@ -552,6 +612,9 @@ impl<R: Rng> Agent<R> {
             self.stats.ignored += 1;
             return false;
         };
+        if self.state == ConnectionState::Closed {
+            return true;
+        }
         if m.has_fingerprint() && m.verify_fingerprint().is_err() {
             self.stats.ignored += 1;
             return true;
@@ -802,10 +865,48 @@ impl<R: Rng> Agent<R> {
         }
         self.events
             .push_back(AgentEvent::SelectedPair { local, remote });
+        self.completed = false;
         self.set_state(ConnectionState::Connected);
+        // The pair is nominated: drop frozen and waiting pairs, and stop checks on pairs of
+        // lower priority (RFC 8445 8.1.2).
+        let component = self.checklist.pair(pid).map_or(COMPONENT, |p| p.component);
+        let prio = self.checklist.pair(pid).map_or(0, |p| p.priority);
+        self.checklist.stop_after_nomination(component);
+        let mut i = 0;
+        while i < self.checks.len() {
+            let c = &self.checks[i];
+            let lower = self
+                .checklist
+                .pair(c.pair)
+                .is_none_or(|p| p.component == component && p.priority < prio);
+            if !c.consent && c.pair != pid && lower {
+                let c = self.checks.swap_remove(i);
+                if self
+                    .checklist
+                    .pair(c.pair)
+                    .is_some_and(|p| p.state == PairState::InProgress)
+                {
+                    self.checklist.on_failure(c.pair);
+                }
+            } else {
+                i += 1;
+            }
+        }
+        self.check_completed();
     }
 
     fn handle_response(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        m: &StunMessage<'_>,
+    ) {
+        self.handle_response_inner(now, source, destination, m);
+        self.check_completed();
+    }
+
+    fn handle_response_inner(
         &mut self,
         now: Instant,
         source: SocketAddr,
@@ -834,7 +935,7 @@ impl<R: Rng> Agent<R> {
                     c.last = now;
                     self.stats.consent_refreshed += 1;
                     if self.state == ConnectionState::Disconnected {
-                        self.set_state(ConnectionState::Connected);
+                        self.set_state(self.connected_state());
                     }
                 }
             }
@@ -957,6 +1058,14 @@ impl<R: Rng> Agent<R> {
 
     /// Sends the next paced check and retransmits or fails overdue ones.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.state == ConnectionState::Closed {
+            return;
+        }
+        self.handle_timeout_inner(now);
+        self.check_completed();
+    }
+
+    fn handle_timeout_inner(&mut self, now: Instant) {
         // Gathering retransmissions and timeouts.
         let mut i = 0;
         while i < self.gathers.len() {
@@ -1078,6 +1187,9 @@ impl<R: Rng> Agent<R> {
 
     /// When [`Agent::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.state == ConnectionState::Closed {
+            return None;
+        }
         let pace = if self.remote.is_some() && !self.config.lite && self.has_work() {
             self.next_pace
         } else {
@@ -1087,7 +1199,10 @@ impl<R: Rng> Agent<R> {
             let lost = c.last + self.config.consent_timeout;
             let disconnected = c.last + self.config.consent_disconnected;
             let mut t = c.next.min(lost);
-            if self.state == ConnectionState::Connected {
+            if matches!(
+                self.state,
+                ConnectionState::Connected | ConnectionState::Completed
+            ) {
                 t = t.min(disconnected);
             }
             t

@@ -401,6 +401,34 @@ impl Checklist {
         }
     }
 
+    /// Once a pair of `component` is nominated (RFC 8445 8.1.2): its frozen and waiting pairs
+    /// are dropped (marked failed) and leave the triggered-check queue. A later check from the
+    /// peer on one of them can still trigger it again.
+    pub fn stop_after_nomination(&mut self, component: u16) {
+        for p in &mut self.pairs {
+            if p.component == component && matches!(p.state, PairState::Frozen | PairState::Waiting)
+            {
+                p.state = PairState::Failed;
+            }
+        }
+        let pairs = &self.pairs;
+        self.triggered.retain(|id| {
+            pairs
+                .iter()
+                .any(|p| p.id == *id && p.state == PairState::Waiting)
+        });
+    }
+
+    /// Whether no pair is frozen, waiting or in progress: every check has run.
+    pub fn checks_done(&self) -> bool {
+        !self.pairs.iter().any(|p| {
+            matches!(
+                p.state,
+                PairState::Frozen | PairState::Waiting | PairState::InProgress
+            )
+        })
+    }
+
     /// Whether every pair has failed (the list has nothing left to try).
     pub fn all_failed(&self) -> bool {
         !self.pairs.is_empty() && self.pairs.iter().all(|p| p.state == PairState::Failed)

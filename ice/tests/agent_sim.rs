@@ -148,13 +148,13 @@ impl Sim {
     fn assert_connected(&self) {
         assert_eq!(
             self.a.state(),
-            ConnectionState::Connected,
+            ConnectionState::Completed,
             "a events {:?}",
             self.a_events
         );
         assert_eq!(
             self.b.state(),
-            ConnectionState::Connected,
+            ConnectionState::Completed,
             "b events {:?}",
             self.b_events
         );
@@ -194,13 +194,13 @@ fn connects_with_loss_and_delay_over_many_seeds() {
         sim.run(Duration::from_secs(120));
         assert_eq!(
             sim.a.state(),
-            ConnectionState::Connected,
+            ConnectionState::Completed,
             "seed {seed}: {:?}",
             sim.a_events
         );
         assert_eq!(
             sim.b.state(),
-            ConnectionState::Connected,
+            ConnectionState::Completed,
             "seed {seed}: {:?}",
             sim.b_events
         );
@@ -429,10 +429,20 @@ fn ice_restart_reselects_with_new_credentials() {
         remote: addr(B),
     };
     assert!(sim.a_events.contains(&selected), "{:?}", sim.a_events);
-    assert!(
-        !sim.a_events
-            .iter()
-            .any(|e| matches!(e, AgentEvent::StateChanged(_))),
+    // The restart takes the agent from Completed back to Connected while checks run, then to
+    // Completed again; never through New, Checking or Disconnected.
+    let states: Vec<_> = sim
+        .a_events
+        .iter()
+        .filter(|e| matches!(e, AgentEvent::StateChanged(_)))
+        .cloned()
+        .collect();
+    assert_eq!(
+        states,
+        [
+            AgentEvent::StateChanged(ConnectionState::Connected),
+            AgentEvent::StateChanged(ConnectionState::Completed)
+        ],
         "{:?}",
         sim.a_events
     );
@@ -508,4 +518,117 @@ fn without_nomination_delay_the_first_valid_pair_wins() {
     sim.net.slow.push(addr(A));
     sim.run(Duration::from_secs(10));
     assert_eq!(sim.a.selected_pair(), Some((a2, addr(B))));
+}
+
+fn state_changes(events: &[AgentEvent]) -> Vec<ConnectionState> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::StateChanged(s) => Some(*s),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn completed_once_checks_are_done_and_a_pair_is_nominated() {
+    // Two pairs: the better one is slower. Connected comes with the selection, Completed once
+    // the remaining checks are done (or dropped after the nomination).
+    for seed in 0..20 {
+        let mut sim = setup(seed, true, false, true);
+        let c2 = sim.a.add_host_candidate(addr(A2)).unwrap();
+        sim.b.add_remote_candidate(c2).unwrap();
+        sim.net.slow.push(addr(A));
+        sim.run(Duration::from_secs(10));
+        use ConnectionState::*;
+        assert_eq!(
+            state_changes(&sim.a_events),
+            [Checking, Connected, Completed],
+            "seed {seed}: {:?}",
+            sim.a_events
+        );
+        assert_eq!(
+            state_changes(&sim.b_events).last(),
+            Some(&Completed),
+            "seed {seed}: {:?}",
+            sim.b_events
+        );
+        for agent in [&sim.a, &sim.b] {
+            assert!(agent.checklist().checks_done());
+            let nominated: Vec<_> = agent
+                .checklist()
+                .pairs()
+                .iter()
+                .filter(|p| p.nominated)
+                .collect();
+            assert_eq!(nominated.len(), 1, "seed {seed}");
+        }
+    }
+}
+
+#[test]
+fn not_completed_before_end_of_candidates() {
+    let mut sim = setup(21, true, false, true);
+    sim.run(Duration::from_secs(5));
+    sim.assert_connected();
+    let now = sim.now;
+    sim.a.restart(now, "aaa2", "new-password-of-agent-a");
+    sim.b.restart(now, "bbb2", "new-password-of-agent-b");
+    sim.a
+        .set_remote_credentials("bbb2", "new-password-of-agent-b");
+    sim.b
+        .set_remote_credentials("aaa2", "new-password-of-agent-a");
+    sim.a.add_remote_candidate(sim.b_candidate.clone()).unwrap();
+    sim.b.add_remote_candidate(sim.a_candidate.clone()).unwrap();
+    sim.a_events.clear();
+    sim.run(Duration::from_secs(10));
+    // A new pair is selected and its checks are done, but more candidates may trickle in.
+    assert!(sim.a_events.contains(&AgentEvent::SelectedPair {
+        local: addr(A),
+        remote: addr(B)
+    }));
+    assert_eq!(sim.a.state(), ConnectionState::Connected);
+    sim.a.end_of_remote_candidates();
+    assert_eq!(sim.a.state(), ConnectionState::Completed);
+}
+
+#[test]
+fn consent_interruption_returns_to_completed() {
+    let mut sim = setup(22, true, false, true);
+    sim.run(Duration::from_secs(3));
+    sim.assert_connected();
+    sim.net.black_holes.extend([addr(A), addr(B)]);
+    sim.a_events.clear();
+    sim.run(Duration::from_secs(15));
+    assert_eq!(sim.a.state(), ConnectionState::Disconnected);
+    sim.net.black_holes.clear();
+    sim.run(Duration::from_secs(10));
+    assert_eq!(
+        state_changes(&sim.a_events),
+        [ConnectionState::Disconnected, ConnectionState::Completed]
+    );
+    sim.assert_connected();
+}
+
+#[test]
+fn close_stops_everything() {
+    let mut sim = setup(23, true, false, true);
+    sim.run(Duration::from_secs(3));
+    sim.assert_connected();
+    sim.a_events.clear();
+    sim.a.close();
+    assert_eq!(
+        sim.a.poll_event(),
+        Some(AgentEvent::StateChanged(ConnectionState::Closed))
+    );
+    assert_eq!(sim.a.state(), ConnectionState::Closed);
+    assert_eq!(sim.a.selected_pair(), None);
+    assert_eq!(sim.a.poll_timeout(), None);
+    let (sent, answered) = (sim.a.stats().checks_sent, sim.a.stats().checks_answered);
+    // B keeps sending consent checks; A answers none and sends nothing.
+    sim.run(Duration::from_secs(60));
+    assert_eq!(sim.a.stats().checks_sent, sent);
+    assert_eq!(sim.a.stats().checks_answered, answered);
+    assert!(sim.a.poll_transmit().is_none());
+    assert_eq!(sim.b.state(), ConnectionState::Failed);
 }

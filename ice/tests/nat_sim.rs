@@ -261,13 +261,13 @@ fn connects(a: Option<(Behaviour, Behaviour)>, b: Option<(Behaviour, Behaviour)>
         w.run(Duration::from_secs(60));
         assert_eq!(
             w.state(0),
-            ConnectionState::Connected,
+            ConnectionState::Completed,
             "seed {seed} A {:?}",
             w.sides[0].events
         );
         assert_eq!(
             w.state(1),
-            ConnectionState::Connected,
+            ConnectionState::Completed,
             "seed {seed} B {:?}",
             w.sides[1].events
         );
