@@ -23,7 +23,7 @@
 //!
 //! Not yet: several components, TCP candidates.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -35,8 +35,11 @@ use crate::stun::{
     IntegrityKey, MessageBuilder, MessageClass, MessageType, StunMessage, TransactionId,
 };
 
-/// The single component this agent handles (RTP and RTCP multiplexed, or a data channel).
+/// The first component (RTP, or RTP and RTCP multiplexed, or a data channel).
 pub const COMPONENT: u16 = 1;
+
+/// The RTCP component when rtcp-mux is not used.
+pub const RTCP_COMPONENT: u16 = 2;
 
 /// Agent configuration.
 #[derive(Debug, Clone)]
@@ -71,6 +74,10 @@ pub struct AgentConfig {
     /// Run as an ICE-lite agent (RFC 8445 2.5): always controlled, never sends checks, selects
     /// the pair the full peer nominates. For servers with a public address.
     pub lite: bool,
+    /// Components of the stream (default 1; 2 for RTP and RTCP without rtcp-mux). Each has its
+    /// own candidates, pairs, nomination, selected pair and consent; the connection state is
+    /// aggregated over them.
+    pub components: u16,
 }
 
 impl AgentConfig {
@@ -91,6 +98,7 @@ impl AgentConfig {
             lite: false,
             stun_servers: Vec::new(),
             nomination_delay: Duration::from_millis(500),
+            components: 1,
         }
     }
 }
@@ -123,6 +131,8 @@ pub enum AgentEvent {
     StateChanged(ConnectionState),
     /// The selected pair changed: send application data from `local` to `remote`.
     SelectedPair {
+        /// The component (1 = RTP or multiplexed, 2 = RTCP).
+        component: u16,
         /// Local address (base) to send from.
         local: SocketAddr,
         /// Remote address to send to.
@@ -174,6 +184,7 @@ struct Check {
     deadline: Instant,
     use_candidate: bool,
     consent: bool,
+    component: u16,
 }
 
 #[derive(Debug)]
@@ -208,11 +219,14 @@ pub struct Agent<R> {
     checks: Vec<Check>,
     next_pace: Option<Instant>,
     state: ConnectionState,
-    selected: Option<PairId>,
-    /// The pair selected before an ICE restart, used until the restart selects a new one.
-    previous: Option<(SocketAddr, SocketAddr)>,
-    nominating: Option<PairId>,
-    consent: Option<Consent>,
+    /// Selected pair per component.
+    selected: BTreeMap<u16, PairId>,
+    /// The pairs selected before an ICE restart, used until the restart selects new ones.
+    previous: BTreeMap<u16, (SocketAddr, SocketAddr)>,
+    /// Nomination check in flight per component.
+    nominating: BTreeMap<u16, PairId>,
+    /// Consent per component with a selected pair.
+    consent: BTreeMap<u16, Consent>,
     prflx_count: u32,
     remote_end: bool,
     /// Checks finished with a selected pair (the `Completed` state, or `Disconnected` from it).
@@ -244,10 +258,10 @@ impl<R: Rng> Agent<R> {
             checks: Vec::new(),
             next_pace: None,
             state: ConnectionState::New,
-            selected: None,
-            previous: None,
-            nominating: None,
-            consent: None,
+            selected: BTreeMap::new(),
+            previous: BTreeMap::new(),
+            nominating: BTreeMap::new(),
+            consent: BTreeMap::new(),
             prflx_count: 0,
             remote_end: false,
             completed: false,
@@ -280,24 +294,52 @@ impl<R: Rng> Agent<R> {
         &self.checklist
     }
 
-    /// The selected pair `(local, remote)`.
+    /// The selected pair `(local, remote)` of component 1.
     pub fn selected_pair(&self) -> Option<(SocketAddr, SocketAddr)> {
+        self.selected_pair_of(COMPONENT)
+    }
+
+    /// The selected pair `(local, remote)` of `component`.
+    pub fn selected_pair_of(&self, component: u16) -> Option<(SocketAddr, SocketAddr)> {
         if matches!(
             self.state,
             ConnectionState::Failed | ConnectionState::Closed
         ) {
             return None;
         }
-        let Some(id) = self.selected else {
-            return self.previous;
+        let Some(id) = self.selected.get(&component) else {
+            return self.previous.get(&component).copied();
         };
-        let p = self.checklist.pair(id)?;
+        let p = self.checklist.pair(*id)?;
         Some((p.local, p.remote))
+    }
+
+    fn component_of(&self, pid: PairId) -> u16 {
+        self.checklist.pair(pid).map_or(COMPONENT, |p| p.component)
+    }
+
+    /// Whether every component has a selected pair.
+    fn all_selected(&self) -> bool {
+        (1..=self.config.components.max(1)).all(|c| self.selected.contains_key(&c))
     }
 
     /// Adds a host candidate on a local socket address and returns it for signalling.
     /// Returns `None` when `max_local_candidates` is reached or the address is already known.
     pub fn add_host_candidate(&mut self, addr: SocketAddr) -> Option<Candidate> {
+        self.add_host_candidate_for(COMPONENT, addr)
+    }
+
+    /// Adds a host candidate of `component` (1 to `AgentConfig::components`) on a local socket
+    /// address (each component has its own sockets). Returns `None` for an unknown component,
+    /// when `max_local_candidates` is reached or when the address is already known.
+    pub fn add_host_candidate_for(
+        &mut self,
+        component: u16,
+        addr: SocketAddr,
+    ) -> Option<Candidate> {
+        if component == 0 || component > self.config.components.max(1) {
+            return None;
+        }
         if self.locals.len() >= self.config.max_local_candidates
             || self.locals.iter().any(|c| c.socket_addr() == Some(addr))
         {
@@ -308,8 +350,8 @@ impl<R: Rng> Agent<R> {
             foundation: self
                 .foundations
                 .foundation(CandidateKind::Host, addr.ip(), None),
-            component: COMPONENT,
-            priority: priority(CandidateKind::Host.type_preference(), local_pref, COMPONENT),
+            component,
+            priority: priority(CandidateKind::Host.type_preference(), local_pref, component),
             address: CandidateAddress::Ip(addr),
             kind: CandidateKind::Host,
             related: None,
@@ -329,6 +371,19 @@ impl<R: Rng> Agent<R> {
         relayed: SocketAddr,
         server: SocketAddr,
     ) -> Option<Candidate> {
+        self.add_relayed_candidate_for(COMPONENT, relayed, server)
+    }
+
+    /// Adds a relayed candidate of `component` (see [`Agent::add_relayed_candidate`]).
+    pub fn add_relayed_candidate_for(
+        &mut self,
+        component: u16,
+        relayed: SocketAddr,
+        server: SocketAddr,
+    ) -> Option<Candidate> {
+        if component == 0 || component > self.config.components.max(1) {
+            return None;
+        }
         if self.locals.len() >= self.config.max_local_candidates
             || self.locals.iter().any(|c| c.socket_addr() == Some(relayed))
         {
@@ -341,11 +396,11 @@ impl<R: Rng> Agent<R> {
                 relayed.ip(),
                 Some(server.ip()),
             ),
-            component: COMPONENT,
+            component,
             priority: priority(
                 CandidateKind::Relayed.type_preference(),
                 local_pref,
-                COMPONENT,
+                component,
             ),
             address: CandidateAddress::Ip(relayed),
             kind: CandidateKind::Relayed,
@@ -437,17 +492,18 @@ impl<R: Rng> Agent<R> {
                     .iter()
                     .position(|c| c.socket_addr() == Some(g.base))
                     .unwrap_or(0);
+                let component = self.locals.get(idx).map_or(COMPONENT, |c| c.component);
                 let c = Candidate {
                     foundation: self.foundations.foundation(
                         CandidateKind::ServerReflexive,
                         g.base.ip(),
                         Some(g.server.ip()),
                     ),
-                    component: COMPONENT,
+                    component,
                     priority: priority(
                         CandidateKind::ServerReflexive.type_preference(),
                         65535 - idx as u16,
-                        COMPONENT,
+                        component,
                     ),
                     address: CandidateAddress::Ip(mapped),
                     kind: CandidateKind::ServerReflexive,
@@ -472,7 +528,9 @@ impl<R: Rng> Agent<R> {
             return;
         }
         if self.state != ConnectionState::Failed {
-            self.previous = self.selected_pair();
+            self.previous = (1..=self.config.components.max(1))
+                .filter_map(|c| self.selected_pair_of(c).map(|p| (c, p)))
+                .collect();
         }
         self.completed = false;
         self.config.local_ufrag = local_ufrag.to_owned();
@@ -480,10 +538,10 @@ impl<R: Rng> Agent<R> {
         self.local_key = IntegrityKey::short_term(local_password);
         self.remote = None;
         self.remote_end = false;
-        self.selected = None;
-        self.nominating = None;
+        self.selected.clear();
+        self.nominating.clear();
         self.first_valid = None;
-        self.consent = None;
+        self.consent.clear();
         self.checks.clear();
         self.checklist = Checklist::new(self.config.checklist.clone(), self.controlling);
         for c in self.locals.clone() {
@@ -495,7 +553,7 @@ impl<R: Rng> Agent<R> {
                 self.checklist.add_local(c, base);
             }
         }
-        if self.previous.is_none() {
+        if self.previous.is_empty() {
             self.state = ConnectionState::New;
             self.events
                 .push_back(AgentEvent::StateChanged(ConnectionState::New));
@@ -528,10 +586,10 @@ impl<R: Rng> Agent<R> {
         self.checks.clear();
         self.gathers.clear();
         self.gathering = false;
-        self.consent = None;
-        self.selected = None;
-        self.previous = None;
-        self.nominating = None;
+        self.consent.clear();
+        self.selected.clear();
+        self.previous.clear();
+        self.nominating.clear();
         self.next_pace = None;
         self.transmits.clear();
         self.set_state(ConnectionState::Closed);
@@ -542,7 +600,7 @@ impl<R: Rng> Agent<R> {
     fn check_completed(&mut self) {
         if self.completed
             || self.state != ConnectionState::Connected
-            || self.selected.is_none()
+            || !self.all_selected()
             || !self.remote_end
             || self.checks.iter().any(|c| !c.consent)
             || !self.checklist.checks_done()
@@ -572,7 +630,7 @@ impl<R: Rng> Agent<R> {
         &mut self,
         candidate: Candidate,
     ) -> Result<(), RemoteCandidateError> {
-        if candidate.component != COMPONENT {
+        if candidate.component == 0 || candidate.component > self.config.components.max(1) {
             return Ok(());
         }
         self.checklist.add_remote(candidate)
@@ -591,10 +649,11 @@ impl<R: Rng> Agent<R> {
             .iter()
             .position(|c| c.socket_addr() == Some(base))
             .unwrap_or(0);
+        let component = self.locals.get(idx).map_or(COMPONENT, |c| c.component);
         priority(
             CandidateKind::PeerReflexive.type_preference(),
             65535 - idx as u16,
-            COMPONENT,
+            component,
         )
     }
 
@@ -803,9 +862,14 @@ impl<R: Rng> Agent<R> {
                 .any(|r| r.socket_addr() == Some(source))
         {
             self.prflx_count += 1;
+            let component = self
+                .locals
+                .iter()
+                .find(|c| c.socket_addr() == Some(destination))
+                .map_or(COMPONENT, |c| c.component);
             let c = Candidate {
                 foundation: format!("prflx{}", self.prflx_count),
-                component: COMPONENT,
+                component,
                 priority: peer_priority,
                 address: CandidateAddress::Ip(source),
                 kind: CandidateKind::PeerReflexive,
@@ -848,28 +912,30 @@ impl<R: Rng> Agent<R> {
     }
 
     fn select(&mut self, now: Instant, pid: PairId) {
-        if self.selected == Some(pid) {
-            return;
-        }
         let Some(p) = self.checklist.pair(pid) else {
             return;
         };
-        let (local, remote) = (p.local, p.remote);
-        self.selected = Some(pid);
-        self.previous = None;
-        if !self.config.lite {
-            self.consent = Some(Consent {
-                last: now,
-                next: now + self.consent_jitter(),
-            });
+        let (local, remote, component) = (p.local, p.remote, p.component);
+        if self.selected.get(&component) == Some(&pid) {
+            return;
         }
-        self.events
-            .push_back(AgentEvent::SelectedPair { local, remote });
+        self.selected.insert(component, pid);
+        self.previous.remove(&component);
+        if !self.config.lite {
+            let next = now + self.consent_jitter();
+            self.consent.insert(component, Consent { last: now, next });
+        }
+        self.events.push_back(AgentEvent::SelectedPair {
+            component,
+            local,
+            remote,
+        });
         self.completed = false;
-        self.set_state(ConnectionState::Connected);
+        if self.all_selected() {
+            self.set_state(ConnectionState::Connected);
+        }
         // The pair is nominated: drop frozen and waiting pairs, and stop checks on pairs of
         // lower priority (RFC 8445 8.1.2).
-        let component = self.checklist.pair(pid).map_or(COMPONENT, |p| p.component);
         let prio = self.checklist.pair(pid).map_or(0, |p| p.priority);
         self.checklist.stop_after_nomination(component);
         let mut i = 0;
@@ -931,10 +997,14 @@ impl<R: Rng> Agent<R> {
         if check.consent {
             let symmetric = source == check.remote && destination == check.local;
             if m.class() == MessageClass::SuccessResponse && symmetric {
-                if let Some(c) = &mut self.consent {
+                if let Some(c) = self.consent.get_mut(&check.component) {
                     c.last = now;
                     self.stats.consent_refreshed += 1;
-                    if self.state == ConnectionState::Disconnected {
+                    let stale = self
+                        .consent
+                        .values()
+                        .any(|c| now >= c.last + self.config.consent_disconnected);
+                    if self.state == ConnectionState::Disconnected && !stale {
                         self.set_state(self.connected_state());
                     }
                 }
@@ -947,8 +1017,8 @@ impl<R: Rng> Agent<R> {
                 self.stats.role_conflicts += 1;
                 let new_role = !check_controlling(&check.request);
                 self.switch_role(new_role);
-                if self.nominating == Some(check.pair) {
-                    self.nominating = None;
+                if self.nominating.get(&check.component) == Some(&check.pair) {
+                    self.nominating.remove(&check.component);
                 }
                 self.checklist.retry(check.pair);
                 self.schedule(now);
@@ -978,7 +1048,7 @@ impl<R: Rng> Agent<R> {
             // pair with USE-CANDIDATE.
             self.first_valid.get_or_insert(now);
             if let Some(pid) = self.nomination_candidate(now) {
-                self.nominating = Some(pid);
+                self.nominating.insert(self.component_of(pid), pid);
                 self.start_check(now, pid, true, false);
             }
         }
@@ -986,11 +1056,22 @@ impl<R: Rng> Agent<R> {
     }
 
     fn check_failed_all(&mut self) {
-        if self.remote_end
-            && self.selected.is_none()
-            && self.checks.is_empty()
-            && self.checklist.all_failed()
-        {
+        if !self.remote_end || self.checks.iter().any(|c| !c.consent) {
+            return;
+        }
+        // A component without a selected pair whose pairs all failed fails the connection.
+        let failed = (1..=self.config.components.max(1)).any(|c| {
+            !self.selected.contains_key(&c) && {
+                let mut pairs = self
+                    .checklist
+                    .pairs()
+                    .iter()
+                    .filter(|p| p.component == c)
+                    .peekable();
+                pairs.peek().is_some() && pairs.all(|p| p.state == PairState::Failed)
+            }
+        });
+        if failed {
             self.set_state(ConnectionState::Failed);
         }
     }
@@ -1008,7 +1089,7 @@ impl<R: Rng> Agent<R> {
         let Some(p) = self.checklist.pair(pid) else {
             return;
         };
-        let (local, remote) = (p.local, p.remote);
+        let (local, remote, component) = (p.local, p.remote, p.component);
         let mut id = TransactionId([0; 12]);
         self.rng.fill(&mut id.0);
         let username = format!("{ufrag}:{}", self.config.local_ufrag);
@@ -1050,6 +1131,7 @@ impl<R: Rng> Agent<R> {
             deadline: now + self.config.check_rto,
             use_candidate,
             consent,
+            component,
         });
         if self.state == ConnectionState::New {
             self.set_state(ConnectionState::Checking);
@@ -1103,10 +1185,10 @@ impl<R: Rng> Agent<R> {
                     // Unanswered consent checks only count through the consent timers.
                     continue;
                 }
-                if self.nominating == Some(c.pair) && c.use_candidate {
+                if self.nominating.get(&c.component) == Some(&c.pair) && c.use_candidate {
                     // The pair was valid; only the nomination got no answer: nominate again
                     // at the next pacing slot.
-                    self.nominating = None;
+                    self.nominating.remove(&c.component);
                     self.schedule(now);
                     continue;
                 }
@@ -1134,7 +1216,7 @@ impl<R: Rng> Agent<R> {
         let due = self.next_pace.is_none_or(|t| now >= t);
         if due {
             if let Some(pid) = self.nomination_candidate(now) {
-                self.nominating = Some(pid);
+                self.nominating.insert(self.component_of(pid), pid);
                 self.start_check(now, pid, true, false);
                 self.next_pace = Some(now + self.config.ta);
             } else if let Some(pid) = self.checklist.next_check() {
@@ -1153,25 +1235,28 @@ impl<R: Rng> Agent<R> {
     }
 
     fn consent_timers(&mut self, now: Instant) {
-        let (Some(c), Some(pid)) = (self.consent, self.selected) else {
-            return;
-        };
-        if now >= c.last + self.config.consent_timeout {
-            // Consent lost: stop everything on this pair (RFC 7675 5.1).
-            self.consent = None;
-            self.checks.retain(|c| !c.consent);
-            self.set_state(ConnectionState::Failed);
-            return;
-        }
-        if now >= c.last + self.config.consent_disconnected {
-            self.set_state(ConnectionState::Disconnected);
-        }
-        if now >= c.next {
-            let next = now + self.consent_jitter();
-            if let Some(c) = &mut self.consent {
-                c.next = next;
+        let consents: Vec<(u16, Consent)> = self.consent.iter().map(|(k, c)| (*k, *c)).collect();
+        for (component, c) in consents {
+            let Some(&pid) = self.selected.get(&component) else {
+                continue;
+            };
+            if now >= c.last + self.config.consent_timeout {
+                // Consent lost on a component: stop everything (RFC 7675 5.1).
+                self.consent.clear();
+                self.checks.retain(|c| !c.consent);
+                self.set_state(ConnectionState::Failed);
+                return;
             }
-            self.start_check(now, pid, false, true);
+            if now >= c.last + self.config.consent_disconnected {
+                self.set_state(ConnectionState::Disconnected);
+            }
+            if now >= c.next {
+                let next = now + self.consent_jitter();
+                if let Some(c) = self.consent.get_mut(&component) {
+                    c.next = next;
+                }
+                self.start_check(now, pid, false, true);
+            }
         }
     }
 
@@ -1195,7 +1280,7 @@ impl<R: Rng> Agent<R> {
         } else {
             None
         };
-        let consent = self.consent.map(|c| {
+        let consent = self.consent.values().map(|c| {
             let lost = c.last + self.config.consent_timeout;
             let disconnected = c.last + self.config.consent_disconnected;
             let mut t = c.next.min(lost);
@@ -1227,21 +1312,27 @@ impl<R: Rng> Agent<R> {
     }
 
     /// The highest-priority valid pair, with its priority.
-    fn best_valid(&self) -> Option<(PairId, u64)> {
+    fn best_valid(&self, component: u16) -> Option<(PairId, u64)> {
         self.checklist
             .pairs()
             .iter()
-            .find(|p| p.state == PairState::Succeeded)
+            .find(|p| p.component == component && p.state == PairState::Succeeded)
             .map(|p| (p.id, p.priority))
     }
 
-    /// Whether a nomination is due or waited for: controlling, a valid pair, nothing selected or
-    /// being nominated.
+    /// The components whose nomination is due or waited for: controlling, a valid pair,
+    /// nothing selected or being nominated.
+    fn nomination_pending_components(&self) -> impl Iterator<Item = u16> + '_ {
+        (1..=self.config.components.max(1)).filter(|c| {
+            self.controlling
+                && !self.selected.contains_key(c)
+                && !self.nominating.contains_key(c)
+                && self.best_valid(*c).is_some()
+        })
+    }
+
     fn nomination_pending(&self) -> bool {
-        self.controlling
-            && self.selected.is_none()
-            && self.nominating.is_none()
-            && self.best_valid().is_some()
+        self.nomination_pending_components().next().is_some()
     }
 
     /// When the nomination stops waiting for higher-priority pairs.
@@ -1254,19 +1345,19 @@ impl<R: Rng> Agent<R> {
 
     /// The valid pair to nominate now, if any.
     fn nomination_candidate(&self, now: Instant) -> Option<PairId> {
-        if !self.nomination_pending() {
-            return None;
-        }
-        let (id, prio) = self.best_valid()?;
-        let higher_pending = self.checklist.pairs().iter().any(|p| {
-            p.priority > prio
-                && matches!(
-                    p.state,
-                    PairState::Frozen | PairState::Waiting | PairState::InProgress
-                )
-        });
         let waited = self.nomination_deadline().is_some_and(|d| now >= d);
-        (!higher_pending || waited).then_some(id)
+        self.nomination_pending_components().find_map(|c| {
+            let (id, prio) = self.best_valid(c)?;
+            let higher_pending = self.checklist.pairs().iter().any(|p| {
+                p.component == c
+                    && p.priority > prio
+                    && matches!(
+                        p.state,
+                        PairState::Frozen | PairState::Waiting | PairState::InProgress
+                    )
+            });
+            (!higher_pending || waited).then_some(id)
+        })
     }
 
     /// Starts checking now (call once remote credentials and candidates are set).

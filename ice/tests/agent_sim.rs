@@ -174,10 +174,12 @@ fn connects_on_a_clean_network() {
         AgentEvent::StateChanged(ConnectionState::Checking)
     );
     assert!(sim.a_events.contains(&AgentEvent::SelectedPair {
+        component: 1,
         local: addr(A),
         remote: addr(B)
     }));
     assert!(sim.b_events.contains(&AgentEvent::SelectedPair {
+        component: 1,
         local: addr(B),
         remote: addr(A)
     }));
@@ -425,6 +427,7 @@ fn ice_restart_reselects_with_new_credentials() {
     sim.run(Duration::from_secs(60));
     sim.assert_connected();
     let selected = AgentEvent::SelectedPair {
+        component: 1,
         local: addr(A),
         remote: addr(B),
     };
@@ -584,6 +587,7 @@ fn not_completed_before_end_of_candidates() {
     sim.run(Duration::from_secs(10));
     // A new pair is selected and its checks are done, but more candidates may trickle in.
     assert!(sim.a_events.contains(&AgentEvent::SelectedPair {
+        component: 1,
         local: addr(A),
         remote: addr(B)
     }));
@@ -631,4 +635,119 @@ fn close_stops_everything() {
     assert_eq!(sim.a.stats().checks_answered, answered);
     assert!(sim.a.poll_transmit().is_none());
     assert_eq!(sim.b.state(), ConnectionState::Failed);
+}
+
+/// RTCP sockets (component 2) of A and B when rtcp-mux is not used.
+const A_RTCP: &str = "10.0.0.1:5002";
+const B_RTCP: &str = "10.0.0.2:6002";
+
+fn two_component_sim(seed: u64) -> Sim {
+    let mut a_config = AgentConfig::new(true, "aaaa", "password-of-agent-a-xx");
+    a_config.components = 2;
+    let mut b_config = AgentConfig::new(false, "bbbb", "password-of-agent-b-yy");
+    b_config.components = 2;
+    let mut sim = setup_with(seed, a_config, b_config, true);
+    let a2 = sim.a.add_host_candidate_for(2, addr(A_RTCP)).unwrap();
+    let b2 = sim.b.add_host_candidate_for(2, addr(B_RTCP)).unwrap();
+    assert_eq!(a2.component, 2);
+    // Same type and local preference, lower component: lower priority (RFC 8445 5.1.2.1).
+    assert!(a2.priority < sim.a_candidate.priority);
+    sim.a.add_remote_candidate(b2).unwrap();
+    sim.b.add_remote_candidate(a2).unwrap();
+    sim
+}
+
+#[test]
+fn two_components_each_nominated_and_selected() {
+    for seed in 0..50 {
+        let mut sim = two_component_sim(seed);
+        sim.net.loss_percent = 10;
+        sim.net.max_delay_ms = 80;
+        sim.run(Duration::from_secs(120));
+        for (agent, events, local, remote, local2, remote2) in [
+            (&sim.a, &sim.a_events, A, B, A_RTCP, B_RTCP),
+            (&sim.b, &sim.b_events, B, A, B_RTCP, A_RTCP),
+        ] {
+            assert_eq!(
+                agent.state(),
+                ConnectionState::Completed,
+                "seed {seed}: {events:?}"
+            );
+            assert_eq!(agent.selected_pair_of(1), Some((addr(local), addr(remote))));
+            assert_eq!(
+                agent.selected_pair_of(2),
+                Some((addr(local2), addr(remote2)))
+            );
+            // One nominated pair per component.
+            for component in [1, 2] {
+                let nominated = agent
+                    .checklist()
+                    .pairs()
+                    .iter()
+                    .filter(|p| p.component == component && p.nominated)
+                    .count();
+                assert_eq!(nominated, 1, "seed {seed} component {component}");
+            }
+            // Connected only once both components have a selected pair.
+            let connected = events
+                .iter()
+                .position(|e| *e == AgentEvent::StateChanged(ConnectionState::Connected))
+                .unwrap();
+            let selections: Vec<usize> = events
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| matches!(e, AgentEvent::SelectedPair { .. }))
+                .map(|(i, _)| i)
+                .collect();
+            assert_eq!(selections.len(), 2, "seed {seed}: {events:?}");
+            assert!(selections.iter().all(|&i| i < connected), "{events:?}");
+        }
+    }
+}
+
+#[test]
+fn consent_runs_on_every_component() {
+    let mut sim = two_component_sim(31);
+    sim.run(Duration::from_secs(60));
+    // About one consent check every 5 s per component per side.
+    assert!(sim.a.stats().consent_refreshed >= 18, "{:?}", sim.a.stats());
+    // Losing only component 2's path disconnects, then fails, the whole connection.
+    sim.net.black_holes.extend([addr(A_RTCP), addr(B_RTCP)]);
+    sim.a_events.clear();
+    sim.run(Duration::from_secs(40));
+    assert_eq!(
+        state_changes(&sim.a_events),
+        [ConnectionState::Disconnected, ConnectionState::Failed]
+    );
+}
+
+#[test]
+fn a_component_that_cannot_connect_fails_the_connection() {
+    let mut sim = two_component_sim(32);
+    sim.net.black_holes.extend([addr(A_RTCP), addr(B_RTCP)]);
+    sim.run(Duration::from_secs(60));
+    // Component 1 was selected, but the connection never became connected.
+    assert!(sim.a_events.contains(&AgentEvent::SelectedPair {
+        component: 1,
+        local: addr(A),
+        remote: addr(B)
+    }));
+    assert_eq!(
+        state_changes(&sim.a_events),
+        [ConnectionState::Checking, ConnectionState::Failed]
+    );
+}
+
+#[test]
+fn a_single_component_agent_ignores_component_two() {
+    let mut sim = setup(33, true, false, true);
+    assert!(sim.a.add_host_candidate_for(2, addr(A_RTCP)).is_none());
+    let mut b_config = AgentConfig::new(false, "bbbb", "password-of-agent-b-yy");
+    b_config.components = 2;
+    let mut b2 = Agent::new(b_config, SeededRng::new(5));
+    let c2 = b2.add_host_candidate_for(2, addr(B_RTCP)).unwrap();
+    sim.a.add_remote_candidate(c2).unwrap();
+    assert!(sim.a.checklist().pairs().iter().all(|p| p.component == 1));
+    sim.run(Duration::from_secs(5));
+    sim.assert_connected();
 }
