@@ -544,6 +544,9 @@ impl<R: Rng> Agent<R> {
         self.consent.clear();
         self.checks.clear();
         self.checklist = Checklist::new(self.config.checklist.clone(), self.controlling);
+        // Peer-reflexive candidates belong to the old session.
+        self.locals
+            .retain(|c| c.kind != CandidateKind::PeerReflexive);
         for c in self.locals.clone() {
             let base = match (c.kind, c.related) {
                 (CandidateKind::ServerReflexive, Some(base)) => Some(base),
@@ -1037,6 +1040,9 @@ impl<R: Rng> Agent<R> {
             return;
         }
         self.checklist.on_success(check.pair);
+        if let Some(mapped) = m.xor_mapped_address() {
+            self.learn_mapped(check.pair, check.local, mapped);
+        }
         let nominated_by_peer =
             self.checklist.pair(check.pair).is_some_and(|p| p.nominated) && !self.controlling;
         if check.use_candidate || nominated_by_peer {
@@ -1053,6 +1059,46 @@ impl<R: Rng> Agent<R> {
             }
         }
         self.schedule(now);
+    }
+
+    /// Records the valid pair of a successful check (RFC 8445 7.2.5.3.1): the mapped address is
+    /// one of our candidates, or a new local peer-reflexive candidate with the priority we sent
+    /// in the check and `base` as base. Such candidates are not signalled nor paired.
+    fn learn_mapped(&mut self, pid: PairId, base: SocketAddr, mapped: SocketAddr) {
+        let known = self
+            .locals
+            .iter()
+            .find(|c| c.socket_addr() == Some(mapped))
+            .map(|c| c.priority);
+        let local_priority = match known {
+            Some(p) => p,
+            None => {
+                let prio = self.local_priority_prflx(base);
+                if self.locals.len() < self.config.max_local_candidates {
+                    let c = Candidate {
+                        foundation: self.foundations.foundation(
+                            CandidateKind::PeerReflexive,
+                            base.ip(),
+                            None,
+                        ),
+                        component: self.component_of(pid),
+                        priority: prio,
+                        address: CandidateAddress::Ip(mapped),
+                        kind: CandidateKind::PeerReflexive,
+                        related: Some(base),
+                    };
+                    self.locals.push(c);
+                }
+                prio
+            }
+        };
+        self.checklist.add_valid(pid, mapped, local_priority);
+    }
+
+    /// Our candidates: host, server-reflexive, relayed, and peer-reflexive ones learned from
+    /// checks (RFC 8445 7.2.5.3.1; these are not signalled).
+    pub fn local_candidates(&self) -> &[Candidate] {
+        &self.locals
     }
 
     fn check_failed_all(&mut self) {
