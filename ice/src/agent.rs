@@ -185,7 +185,23 @@ struct Check {
     use_candidate: bool,
     consent: bool,
     component: u16,
+    /// A consent check on a pair selected before an ICE restart (old credentials).
+    old: bool,
 }
+
+/// The session before an ICE restart: its credentials and the consent of its selected pairs
+/// (in `Agent::previous`), kept until the restart selects new pairs.
+#[derive(Debug)]
+struct OldSession {
+    local_ufrag: String,
+    local_key: IntegrityKey,
+    remote_ufrag: String,
+    remote_key: IntegrityKey,
+    consent: BTreeMap<u16, Consent>,
+}
+
+/// `Check::pair` of consent checks on a pair of the old session (not in the check list).
+const OLD_PAIR: PairId = PairId(u32::MAX);
 
 #[derive(Debug)]
 struct Gather {
@@ -227,6 +243,8 @@ pub struct Agent<R> {
     nominating: BTreeMap<u16, PairId>,
     /// Consent per component with a selected pair.
     consent: BTreeMap<u16, Consent>,
+    /// Credentials and consent of the session before an ICE restart.
+    old: Option<OldSession>,
     prflx_count: u32,
     remote_end: bool,
     /// Checks finished with a selected pair (the `Completed` state, or `Disconnected` from it).
@@ -262,6 +280,7 @@ impl<R: Rng> Agent<R> {
             previous: BTreeMap::new(),
             nominating: BTreeMap::new(),
             consent: BTreeMap::new(),
+            old: None,
             prflx_count: 0,
             remote_end: false,
             completed: false,
@@ -532,11 +551,30 @@ impl<R: Rng> Agent<R> {
                 .filter_map(|c| self.selected_pair_of(c).map(|p| (c, p)))
                 .collect();
         }
+        // Consent keeps running on the old pairs with the old credentials (RFC 7675 applies to
+        // whatever pair is in use), until the restart selects new pairs.
+        self.old = match (
+            self.previous.is_empty(),
+            self.remote.take(),
+            self.old.take(),
+        ) {
+            (false, Some((remote_ufrag, remote_key)), _) if !self.consent.is_empty() => {
+                Some(OldSession {
+                    local_ufrag: self.config.local_ufrag.clone(),
+                    local_key: self.local_key.clone(),
+                    remote_ufrag,
+                    remote_key,
+                    consent: std::mem::take(&mut self.consent),
+                })
+            }
+            // Restarted again before the first restart selected anything: keep the oldest.
+            (false, _, old) => old,
+            _ => None,
+        };
         self.completed = false;
         self.config.local_ufrag = local_ufrag.to_owned();
         self.config.local_password = local_password.to_owned();
         self.local_key = IntegrityKey::short_term(local_password);
-        self.remote = None;
         self.remote_end = false;
         self.selected.clear();
         self.nominating.clear();
@@ -590,6 +628,7 @@ impl<R: Rng> Agent<R> {
         self.gathers.clear();
         self.gathering = false;
         self.consent.clear();
+        self.old = None;
         self.selected.clear();
         self.previous.clear();
         self.nominating.clear();
@@ -717,6 +756,51 @@ impl<R: Rng> Agent<R> {
         }
     }
 
+    /// During an ICE restart, answers the peer's consent checks on a pair of the old session
+    /// with the old credentials (and changes nothing else). Returns whether it answered.
+    fn answer_old_session(
+        &mut self,
+        source: SocketAddr,
+        destination: SocketAddr,
+        m: &StunMessage<'_>,
+    ) -> bool {
+        let Some(old) = &self.old else {
+            return false;
+        };
+        let on_old_pair = self.previous.values().any(|p| *p == (destination, source));
+        let username_ok = m.username().is_some_and(|u| {
+            u.strip_prefix(old.local_ufrag.as_str())
+                .is_some_and(|r| r.starts_with(':'))
+        });
+        if !on_old_pair
+            || !username_ok
+            || old.local_ufrag == self.config.local_ufrag
+            || m.verify_message_integrity(&old.local_key).is_err()
+        {
+            return false;
+        }
+        let key = old.local_key.clone();
+        let mut buf = [0u8; MAX_MESSAGE];
+        let Ok(mut b) =
+            MessageBuilder::new(&mut buf, MessageType::BINDING_SUCCESS, m.transaction_id())
+        else {
+            return true;
+        };
+        let ok = b.add(&Attribute::XorMappedAddress(source)).is_ok()
+            && b.add_message_integrity(&key).is_ok()
+            && b.add_fingerprint().is_ok();
+        if ok {
+            let n = b.finish();
+            self.stats.checks_answered += 1;
+            self.transmits.push_back(AgentTransmit {
+                source: destination,
+                destination: source,
+                contents: buf[..n].to_vec(),
+            });
+        }
+        true
+    }
+
     fn handle_request(
         &mut self,
         now: Instant,
@@ -741,6 +825,9 @@ impl<R: Rng> Agent<R> {
                 },
                 false,
             );
+            return;
+        }
+        if self.answer_old_session(source, destination, m) {
             return;
         }
         // Authentication first: a request failing it changes nothing (RFC 8445 7.3).
@@ -924,6 +1011,13 @@ impl<R: Rng> Agent<R> {
         }
         self.selected.insert(component, pid);
         self.previous.remove(&component);
+        if let Some(old) = &mut self.old {
+            old.consent.remove(&component);
+            if old.consent.is_empty() || self.previous.is_empty() {
+                self.old = None;
+                self.checks.retain(|c| !c.old);
+            }
+        }
         if !self.config.lite {
             let next = now + self.consent_jitter();
             self.consent.insert(component, Consent { last: now, next });
@@ -990,13 +1084,36 @@ impl<R: Rng> Agent<R> {
             self.stats.ignored += 1;
             return;
         };
-        let Some((_, key)) = &self.remote else { return };
+        let key = if self.checks[i].old {
+            let Some(old) = &self.old else { return };
+            &old.remote_key
+        } else {
+            let Some((_, key)) = &self.remote else { return };
+            key
+        };
         if m.verify_message_integrity(key).is_err() {
             // Not authentic: ignore it, the check keeps retransmitting (RFC 8445 7.2.5.1).
             self.stats.auth_failures += 1;
             return;
         }
         let check = self.checks.swap_remove(i);
+        if check.old {
+            let symmetric = source == check.remote && destination == check.local;
+            if m.class() == MessageClass::SuccessResponse && symmetric {
+                if let Some(c) = self
+                    .old
+                    .as_mut()
+                    .and_then(|o| o.consent.get_mut(&check.component))
+                {
+                    c.last = now;
+                    self.stats.consent_refreshed += 1;
+                    if self.state == ConnectionState::Disconnected {
+                        self.set_state(ConnectionState::Connected);
+                    }
+                }
+            }
+            return;
+        }
         if check.consent {
             let symmetric = source == check.remote && destination == check.local;
             if m.class() == MessageClass::SuccessResponse && symmetric {
@@ -1136,9 +1253,33 @@ impl<R: Rng> Agent<R> {
             return;
         };
         let (local, remote, component) = (p.local, p.remote, p.component);
+        let username = format!("{ufrag}:{}", self.config.local_ufrag);
+        let key = key.clone();
+        self.send_check(
+            now,
+            (pid, component, local, remote),
+            &username,
+            &key,
+            use_candidate,
+            consent,
+            false,
+        );
+    }
+
+    /// Builds, sends and records a check request.
+    #[allow(clippy::too_many_arguments)]
+    fn send_check(
+        &mut self,
+        now: Instant,
+        (pid, component, local, remote): (PairId, u16, SocketAddr, SocketAddr),
+        username: &str,
+        key: &IntegrityKey,
+        use_candidate: bool,
+        consent: bool,
+        old: bool,
+    ) {
         let mut id = TransactionId([0; 12]);
         self.rng.fill(&mut id.0);
-        let username = format!("{ufrag}:{}", self.config.local_ufrag);
         let prio = self.local_priority_prflx(local);
         let mut buf = [0u8; MAX_MESSAGE];
         let Ok(mut b) = MessageBuilder::new(&mut buf, MessageType::BINDING_REQUEST, id) else {
@@ -1149,7 +1290,7 @@ impl<R: Rng> Agent<R> {
         } else {
             Attribute::IceControlled(self.tie_breaker)
         };
-        let built = b.add(&Attribute::Username(&username)).is_ok()
+        let built = b.add(&Attribute::Username(username)).is_ok()
             && b.add(&role).is_ok()
             && b.add(&Attribute::Priority(prio)).is_ok()
             && (!use_candidate || b.add(&Attribute::UseCandidate).is_ok())
@@ -1178,6 +1319,7 @@ impl<R: Rng> Agent<R> {
             use_candidate,
             consent,
             component,
+            old,
         });
         if self.state == ConnectionState::New {
             self.set_state(ConnectionState::Checking);
@@ -1281,6 +1423,7 @@ impl<R: Rng> Agent<R> {
     }
 
     fn consent_timers(&mut self, now: Instant) {
+        self.old_consent_timers(now);
         let consents: Vec<(u16, Consent)> = self.consent.iter().map(|(k, c)| (*k, *c)).collect();
         for (component, c) in consents {
             let Some(&pid) = self.selected.get(&component) else {
@@ -1306,6 +1449,50 @@ impl<R: Rng> Agent<R> {
         }
     }
 
+    /// Consent on the pairs selected before an ICE restart, with the old credentials.
+    fn old_consent_timers(&mut self, now: Instant) {
+        let Some(old) = &self.old else {
+            return;
+        };
+        let consents: Vec<(u16, Consent)> = old.consent.iter().map(|(k, c)| (*k, *c)).collect();
+        for (component, c) in consents {
+            let Some(&(local, remote)) = self.previous.get(&component) else {
+                continue;
+            };
+            if now >= c.last + self.config.consent_timeout {
+                // Consent lost on the old pairs: stop using them; the restart's checks go on.
+                self.old = None;
+                self.previous.clear();
+                self.checks.retain(|c| !c.old);
+                if self.selected.is_empty() {
+                    self.set_state(ConnectionState::Checking);
+                }
+                return;
+            }
+            if now >= c.last + self.config.consent_disconnected {
+                self.set_state(ConnectionState::Disconnected);
+            }
+            if now >= c.next {
+                let next = now + self.consent_jitter();
+                let Some(old) = &mut self.old else { return };
+                if let Some(c) = old.consent.get_mut(&component) {
+                    c.next = next;
+                }
+                let username = format!("{}:{}", old.remote_ufrag, old.local_ufrag);
+                let key = old.remote_key.clone();
+                self.send_check(
+                    now,
+                    (OLD_PAIR, component, local, remote),
+                    &username,
+                    &key,
+                    false,
+                    true,
+                    true,
+                );
+            }
+        }
+    }
+
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<AgentTransmit> {
         self.transmits.pop_front()
@@ -1326,7 +1513,8 @@ impl<R: Rng> Agent<R> {
         } else {
             None
         };
-        let consent = self.consent.values().map(|c| {
+        let old_consent = self.old.iter().flat_map(|o| o.consent.values());
+        let consent = self.consent.values().chain(old_consent).map(|c| {
             let lost = c.last + self.config.consent_timeout;
             let disconnected = c.last + self.config.consent_disconnected;
             let mut t = c.next.min(lost);

@@ -751,3 +751,73 @@ fn a_single_component_agent_ignores_component_two() {
     sim.run(Duration::from_secs(5));
     sim.assert_connected();
 }
+
+/// Restarts both agents with new credentials, exchanged, but no candidates yet (slow
+/// signalling).
+fn restart_without_candidates(sim: &mut Sim) {
+    let now = sim.now;
+    sim.a.restart(now, "aaa2", "new-password-of-agent-a");
+    sim.b.restart(now, "bbb2", "new-password-of-agent-b");
+    sim.a
+        .set_remote_credentials("bbb2", "new-password-of-agent-b");
+    sim.b
+        .set_remote_credentials("aaa2", "new-password-of-agent-a");
+}
+
+#[test]
+fn consent_continues_on_the_old_pair_during_an_ice_restart() {
+    let mut sim = setup(40, true, false, true);
+    sim.run(Duration::from_secs(5));
+    sim.assert_connected();
+    restart_without_candidates(&mut sim);
+    sim.a_events.clear();
+    sim.b_events.clear();
+    let (a_before, b_before) = (
+        sim.a.stats().consent_refreshed,
+        sim.b.stats().consent_refreshed,
+    );
+    // A minute of restart without new candidates: consent keeps the old pair, on both sides,
+    // with the old credentials.
+    sim.run(Duration::from_secs(60));
+    assert!(sim.a.stats().consent_refreshed >= a_before + 9);
+    assert!(sim.b.stats().consent_refreshed >= b_before + 9);
+    assert_eq!(sim.a.stats().auth_failures + sim.b.stats().auth_failures, 0);
+    assert_eq!(sim.a.state(), ConnectionState::Connected);
+    assert_eq!(sim.a.selected_pair(), Some((addr(A), addr(B))));
+    assert_eq!(sim.b.selected_pair(), Some((addr(B), addr(A))));
+    // Only the restart's own Completed -> Connected (checks run again); never Disconnected.
+    assert_eq!(
+        state_changes(&sim.a_events),
+        [ConnectionState::Connected],
+        "{:?}",
+        sim.a_events
+    );
+    // The restart completes; consent then runs on the new pair with the new credentials.
+    sim.a.add_remote_candidate(sim.b_candidate.clone()).unwrap();
+    sim.b.add_remote_candidate(sim.a_candidate.clone()).unwrap();
+    sim.a.end_of_remote_candidates();
+    sim.b.end_of_remote_candidates();
+    sim.run(Duration::from_secs(30));
+    sim.assert_connected();
+    assert_eq!(sim.a.stats().auth_failures + sim.b.stats().auth_failures, 0);
+}
+
+#[test]
+fn consent_lost_on_the_old_pair_during_a_restart_drops_it() {
+    let mut sim = setup(41, true, false, true);
+    sim.run(Duration::from_secs(5));
+    sim.assert_connected();
+    restart_without_candidates(&mut sim);
+    sim.a_events.clear();
+    sim.net.black_holes.extend([addr(A), addr(B)]);
+    sim.run(Duration::from_secs(40));
+    assert_eq!(
+        state_changes(&sim.a_events),
+        [
+            ConnectionState::Connected,
+            ConnectionState::Disconnected,
+            ConnectionState::Checking
+        ]
+    );
+    assert_eq!(sim.a.selected_pair(), None);
+}
