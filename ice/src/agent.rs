@@ -1,7 +1,18 @@
-//! A first ICE agent (RFC 8445), sans-IO, for one component over UDP: host candidates given by
-//! the caller, remote candidates from signalling (trickled or not), paced connectivity checks with
-//! retransmission, answers to the peer's checks, peer-reflexive remote candidates, triggered
-//! checks, role-conflict resolution (487) and regular nomination.
+//! An ICE agent (RFC 8445), sans-IO, over UDP: host candidates given by the caller, remote
+//! candidates from signalling (trickled or not), paced connectivity checks with retransmission,
+//! answers to the peer's checks, peer-reflexive remote candidates, local peer-reflexive candidates
+//! learned from the mapped address of successful checks (RFC 8445 7.2.5.3.1, kept in the
+//! check list's valid list, not signalled), triggered checks, role-conflict resolution (487) and
+//! regular nomination.
+//!
+//! A stream has one component by default (RTP and RTCP multiplexed, or a data channel);
+//! `AgentConfig::components = 2` adds component 2 (RTCP without rtcp-mux): each component has its
+//! own candidates ([`Agent::add_host_candidate_for`]), pairs, nomination, selected pair
+//! ([`Agent::selected_pair_of`], [`AgentEvent::SelectedPair`]) and consent. The connection state
+//! is aggregated: `Connected` once every component has a selected pair, `Completed` once, in
+//! addition, the peer signalled end-of-candidates and every check has run (frozen and waiting
+//! pairs of a component are dropped when it is nominated, RFC 8445 8.1.2), `Failed` when one
+//! component cannot connect or loses consent, `Closed` after [`Agent::close`].
 //!
 //! Once a pair is selected, consent freshness (RFC 7675) runs on it: a consent check every
 //! `consent_interval` (randomized by ±20%; it also serves as the RFC 8445 keepalive). Without a
@@ -18,10 +29,11 @@
 //! come from a [`crate::turn::TurnClient`] the caller runs beside it
 //! ([`Agent::add_relayed_candidate`]).
 //!
-//! ICE restart ([`Agent::restart`]) keeps the previously selected pair usable until a new one
-//! is selected.
+//! ICE restart ([`Agent::restart`]) keeps the previously selected pairs usable until the restart
+//! selects new ones; consent keeps running on them meanwhile, with the old credentials (the
+//! agent also answers the peer's consent checks made with them).
 //!
-//! Not yet: several components, TCP candidates.
+//! Not yet: TCP candidates.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -538,9 +550,10 @@ impl<R: Rng> Agent<R> {
     }
 
     /// Restarts ICE (RFC 8445 9) with new local credentials: remote candidates, pairs and checks
-    /// are dropped, local candidates kept. The previously selected pair stays usable
-    /// ([`Agent::selected_pair`]) until the restart selects a new one; consent checks pause
-    /// meanwhile. Signal the new credentials and candidates, then call
+    /// are dropped, local candidates kept (learned peer-reflexive ones excepted). The previously
+    /// selected pair stays usable ([`Agent::selected_pair`]) until the restart selects a new one;
+    /// consent keeps running on it with the old credentials meanwhile (losing it drops the old
+    /// pair and the state goes to `Checking`). Signal the new credentials and candidates, then call
     /// [`Agent::set_remote_credentials`] with the peer's new ones and add its candidates.
     pub fn restart(&mut self, now: Instant, local_ufrag: &str, local_password: &str) {
         if self.state == ConnectionState::Closed {
