@@ -1,7 +1,18 @@
-//! A first ICE agent (RFC 8445), sans-IO, for one component over UDP: host candidates given by
-//! the caller, remote candidates from signalling (trickled or not), paced connectivity checks with
-//! retransmission, answers to the peer's checks, peer-reflexive remote candidates, triggered
-//! checks, role-conflict resolution (487) and regular nomination.
+//! An ICE agent (RFC 8445), sans-IO, over UDP: host candidates given by the caller, remote
+//! candidates from signalling (trickled or not), paced connectivity checks with retransmission,
+//! answers to the peer's checks, peer-reflexive remote candidates, local peer-reflexive candidates
+//! learned from the mapped address of successful checks (RFC 8445 7.2.5.3.1, kept in the
+//! check list's valid list, not signalled), triggered checks, role-conflict resolution (487) and
+//! regular nomination.
+//!
+//! A stream has one component by default (RTP and RTCP multiplexed, or a data channel);
+//! `AgentConfig::components = 2` adds component 2 (RTCP without rtcp-mux): each component has its
+//! own candidates ([`Agent::add_host_candidate_for`]), pairs, nomination, selected pair
+//! ([`Agent::selected_pair_of`], [`AgentEvent::SelectedPair`]) and consent. The connection state
+//! is aggregated: `Connected` once every component has a selected pair, `Completed` once, in
+//! addition, the peer signalled end-of-candidates and every check has run (frozen and waiting
+//! pairs of a component are dropped when it is nominated, RFC 8445 8.1.2), `Failed` when one
+//! component cannot connect or loses consent, `Closed` after [`Agent::close`].
 //!
 //! Once a pair is selected, consent freshness (RFC 7675) runs on it: a consent check every
 //! `consent_interval` (randomized by ±20%; it also serves as the RFC 8445 keepalive). Without a
@@ -18,12 +29,13 @@
 //! come from a [`crate::turn::TurnClient`] the caller runs beside it
 //! ([`Agent::add_relayed_candidate`]).
 //!
-//! ICE restart ([`Agent::restart`]) keeps the previously selected pair usable until a new one
-//! is selected.
+//! ICE restart ([`Agent::restart`]) keeps the previously selected pairs usable until the restart
+//! selects new ones; consent keeps running on them meanwhile, with the old credentials (the
+//! agent also answers the peer's consent checks made with them).
 //!
-//! Not yet: several components, TCP candidates.
+//! Not yet: TCP candidates.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -35,8 +47,11 @@ use crate::stun::{
     IntegrityKey, MessageBuilder, MessageClass, MessageType, StunMessage, TransactionId,
 };
 
-/// The single component this agent handles (RTP and RTCP multiplexed, or a data channel).
+/// The first component (RTP, or RTP and RTCP multiplexed, or a data channel).
 pub const COMPONENT: u16 = 1;
+
+/// The RTCP component when rtcp-mux is not used.
+pub const RTCP_COMPONENT: u16 = 2;
 
 /// Agent configuration.
 #[derive(Debug, Clone)]
@@ -71,6 +86,10 @@ pub struct AgentConfig {
     /// Run as an ICE-lite agent (RFC 8445 2.5): always controlled, never sends checks, selects
     /// the pair the full peer nominates. For servers with a public address.
     pub lite: bool,
+    /// Components of the stream (default 1; 2 for RTP and RTCP without rtcp-mux). Each has its
+    /// own candidates, pairs, nomination, selected pair and consent; the connection state is
+    /// aggregated over them.
+    pub components: u16,
 }
 
 impl AgentConfig {
@@ -91,6 +110,7 @@ impl AgentConfig {
             lite: false,
             stun_servers: Vec::new(),
             nomination_delay: Duration::from_millis(500),
+            components: 1,
         }
     }
 }
@@ -102,12 +122,18 @@ pub enum ConnectionState {
     New,
     /// Checks are running.
     Checking,
-    /// A pair is selected and consent is fresh.
+    /// A pair is selected and consent is fresh; checks may still be running.
     Connected,
+    /// Checks are done (every pair checked or dropped after nomination, the peer signalled
+    /// end-of-candidates) and a pair is nominated and selected; consent is fresh (RFC 8445
+    /// "Completed" check list state, W3C `completed`).
+    Completed,
     /// A pair is selected but consent checks have gone unanswered for a while.
     Disconnected,
     /// Every pair failed, or consent was lost on the selected pair.
     Failed,
+    /// [`Agent::close`] was called: the agent sends and answers nothing more.
+    Closed,
 }
 
 /// Something the application must know.
@@ -117,6 +143,8 @@ pub enum AgentEvent {
     StateChanged(ConnectionState),
     /// The selected pair changed: send application data from `local` to `remote`.
     SelectedPair {
+        /// The component (1 = RTP or multiplexed, 2 = RTCP).
+        component: u16,
         /// Local address (base) to send from.
         local: SocketAddr,
         /// Remote address to send to.
@@ -168,7 +196,24 @@ struct Check {
     deadline: Instant,
     use_candidate: bool,
     consent: bool,
+    component: u16,
+    /// A consent check on a pair selected before an ICE restart (old credentials).
+    old: bool,
 }
+
+/// The session before an ICE restart: its credentials and the consent of its selected pairs
+/// (in `Agent::previous`), kept until the restart selects new pairs.
+#[derive(Debug)]
+struct OldSession {
+    local_ufrag: String,
+    local_key: IntegrityKey,
+    remote_ufrag: String,
+    remote_key: IntegrityKey,
+    consent: BTreeMap<u16, Consent>,
+}
+
+/// `Check::pair` of consent checks on a pair of the old session (not in the check list).
+const OLD_PAIR: PairId = PairId(u32::MAX);
 
 #[derive(Debug)]
 struct Gather {
@@ -202,13 +247,20 @@ pub struct Agent<R> {
     checks: Vec<Check>,
     next_pace: Option<Instant>,
     state: ConnectionState,
-    selected: Option<PairId>,
-    /// The pair selected before an ICE restart, used until the restart selects a new one.
-    previous: Option<(SocketAddr, SocketAddr)>,
-    nominating: Option<PairId>,
-    consent: Option<Consent>,
+    /// Selected pair per component.
+    selected: BTreeMap<u16, PairId>,
+    /// The pairs selected before an ICE restart, used until the restart selects new ones.
+    previous: BTreeMap<u16, (SocketAddr, SocketAddr)>,
+    /// Nomination check in flight per component.
+    nominating: BTreeMap<u16, PairId>,
+    /// Consent per component with a selected pair.
+    consent: BTreeMap<u16, Consent>,
+    /// Credentials and consent of the session before an ICE restart.
+    old: Option<OldSession>,
     prflx_count: u32,
     remote_end: bool,
+    /// Checks finished with a selected pair (the `Completed` state, or `Disconnected` from it).
+    completed: bool,
     first_valid: Option<Instant>,
     gathers: Vec<Gather>,
     gathering: bool,
@@ -236,12 +288,14 @@ impl<R: Rng> Agent<R> {
             checks: Vec::new(),
             next_pace: None,
             state: ConnectionState::New,
-            selected: None,
-            previous: None,
-            nominating: None,
-            consent: None,
+            selected: BTreeMap::new(),
+            previous: BTreeMap::new(),
+            nominating: BTreeMap::new(),
+            consent: BTreeMap::new(),
+            old: None,
             prflx_count: 0,
             remote_end: false,
+            completed: false,
             first_valid: None,
             gathers: Vec::new(),
             gathering: false,
@@ -271,21 +325,52 @@ impl<R: Rng> Agent<R> {
         &self.checklist
     }
 
-    /// The selected pair `(local, remote)`.
+    /// The selected pair `(local, remote)` of component 1.
     pub fn selected_pair(&self) -> Option<(SocketAddr, SocketAddr)> {
-        if self.state == ConnectionState::Failed {
+        self.selected_pair_of(COMPONENT)
+    }
+
+    /// The selected pair `(local, remote)` of `component`.
+    pub fn selected_pair_of(&self, component: u16) -> Option<(SocketAddr, SocketAddr)> {
+        if matches!(
+            self.state,
+            ConnectionState::Failed | ConnectionState::Closed
+        ) {
             return None;
         }
-        let Some(id) = self.selected else {
-            return self.previous;
+        let Some(id) = self.selected.get(&component) else {
+            return self.previous.get(&component).copied();
         };
-        let p = self.checklist.pair(id)?;
+        let p = self.checklist.pair(*id)?;
         Some((p.local, p.remote))
+    }
+
+    fn component_of(&self, pid: PairId) -> u16 {
+        self.checklist.pair(pid).map_or(COMPONENT, |p| p.component)
+    }
+
+    /// Whether every component has a selected pair.
+    fn all_selected(&self) -> bool {
+        (1..=self.config.components.max(1)).all(|c| self.selected.contains_key(&c))
     }
 
     /// Adds a host candidate on a local socket address and returns it for signalling.
     /// Returns `None` when `max_local_candidates` is reached or the address is already known.
     pub fn add_host_candidate(&mut self, addr: SocketAddr) -> Option<Candidate> {
+        self.add_host_candidate_for(COMPONENT, addr)
+    }
+
+    /// Adds a host candidate of `component` (1 to `AgentConfig::components`) on a local socket
+    /// address (each component has its own sockets). Returns `None` for an unknown component,
+    /// when `max_local_candidates` is reached or when the address is already known.
+    pub fn add_host_candidate_for(
+        &mut self,
+        component: u16,
+        addr: SocketAddr,
+    ) -> Option<Candidate> {
+        if component == 0 || component > self.config.components.max(1) {
+            return None;
+        }
         if self.locals.len() >= self.config.max_local_candidates
             || self.locals.iter().any(|c| c.socket_addr() == Some(addr))
         {
@@ -296,8 +381,8 @@ impl<R: Rng> Agent<R> {
             foundation: self
                 .foundations
                 .foundation(CandidateKind::Host, addr.ip(), None),
-            component: COMPONENT,
-            priority: priority(CandidateKind::Host.type_preference(), local_pref, COMPONENT),
+            component,
+            priority: priority(CandidateKind::Host.type_preference(), local_pref, component),
             address: CandidateAddress::Ip(addr),
             kind: CandidateKind::Host,
             related: None,
@@ -317,6 +402,19 @@ impl<R: Rng> Agent<R> {
         relayed: SocketAddr,
         server: SocketAddr,
     ) -> Option<Candidate> {
+        self.add_relayed_candidate_for(COMPONENT, relayed, server)
+    }
+
+    /// Adds a relayed candidate of `component` (see [`Agent::add_relayed_candidate`]).
+    pub fn add_relayed_candidate_for(
+        &mut self,
+        component: u16,
+        relayed: SocketAddr,
+        server: SocketAddr,
+    ) -> Option<Candidate> {
+        if component == 0 || component > self.config.components.max(1) {
+            return None;
+        }
         if self.locals.len() >= self.config.max_local_candidates
             || self.locals.iter().any(|c| c.socket_addr() == Some(relayed))
         {
@@ -329,11 +427,11 @@ impl<R: Rng> Agent<R> {
                 relayed.ip(),
                 Some(server.ip()),
             ),
-            component: COMPONENT,
+            component,
             priority: priority(
                 CandidateKind::Relayed.type_preference(),
                 local_pref,
-                COMPONENT,
+                component,
             ),
             address: CandidateAddress::Ip(relayed),
             kind: CandidateKind::Relayed,
@@ -425,17 +523,18 @@ impl<R: Rng> Agent<R> {
                     .iter()
                     .position(|c| c.socket_addr() == Some(g.base))
                     .unwrap_or(0);
+                let component = self.locals.get(idx).map_or(COMPONENT, |c| c.component);
                 let c = Candidate {
                     foundation: self.foundations.foundation(
                         CandidateKind::ServerReflexive,
                         g.base.ip(),
                         Some(g.server.ip()),
                     ),
-                    component: COMPONENT,
+                    component,
                     priority: priority(
                         CandidateKind::ServerReflexive.type_preference(),
                         65535 - idx as u16,
-                        COMPONENT,
+                        component,
                     ),
                     address: CandidateAddress::Ip(mapped),
                     kind: CandidateKind::ServerReflexive,
@@ -451,25 +550,54 @@ impl<R: Rng> Agent<R> {
     }
 
     /// Restarts ICE (RFC 8445 9) with new local credentials: remote candidates, pairs and checks
-    /// are dropped, local candidates kept. The previously selected pair stays usable
-    /// ([`Agent::selected_pair`]) until the restart selects a new one; consent checks pause
-    /// meanwhile. Signal the new credentials and candidates, then call
+    /// are dropped, local candidates kept (learned peer-reflexive ones excepted). The previously
+    /// selected pair stays usable ([`Agent::selected_pair`]) until the restart selects a new one;
+    /// consent keeps running on it with the old credentials meanwhile (losing it drops the old
+    /// pair and the state goes to `Checking`). Signal the new credentials and candidates, then call
     /// [`Agent::set_remote_credentials`] with the peer's new ones and add its candidates.
     pub fn restart(&mut self, now: Instant, local_ufrag: &str, local_password: &str) {
-        if self.state != ConnectionState::Failed {
-            self.previous = self.selected_pair();
+        if self.state == ConnectionState::Closed {
+            return;
         }
+        if self.state != ConnectionState::Failed {
+            self.previous = (1..=self.config.components.max(1))
+                .filter_map(|c| self.selected_pair_of(c).map(|p| (c, p)))
+                .collect();
+        }
+        // Consent keeps running on the old pairs with the old credentials (RFC 7675 applies to
+        // whatever pair is in use), until the restart selects new pairs.
+        self.old = match (
+            self.previous.is_empty(),
+            self.remote.take(),
+            self.old.take(),
+        ) {
+            (false, Some((remote_ufrag, remote_key)), _) if !self.consent.is_empty() => {
+                Some(OldSession {
+                    local_ufrag: self.config.local_ufrag.clone(),
+                    local_key: self.local_key.clone(),
+                    remote_ufrag,
+                    remote_key,
+                    consent: std::mem::take(&mut self.consent),
+                })
+            }
+            // Restarted again before the first restart selected anything: keep the oldest.
+            (false, _, old) => old,
+            _ => None,
+        };
+        self.completed = false;
         self.config.local_ufrag = local_ufrag.to_owned();
         self.config.local_password = local_password.to_owned();
         self.local_key = IntegrityKey::short_term(local_password);
-        self.remote = None;
         self.remote_end = false;
-        self.selected = None;
-        self.nominating = None;
+        self.selected.clear();
+        self.nominating.clear();
         self.first_valid = None;
-        self.consent = None;
+        self.consent.clear();
         self.checks.clear();
         self.checklist = Checklist::new(self.config.checklist.clone(), self.controlling);
+        // Peer-reflexive candidates belong to the old session.
+        self.locals
+            .retain(|c| c.kind != CandidateKind::PeerReflexive);
         for c in self.locals.clone() {
             let base = match (c.kind, c.related) {
                 (CandidateKind::ServerReflexive, Some(base)) => Some(base),
@@ -479,10 +607,13 @@ impl<R: Rng> Agent<R> {
                 self.checklist.add_local(c, base);
             }
         }
-        if self.previous.is_none() {
+        if self.previous.is_empty() {
             self.state = ConnectionState::New;
             self.events
                 .push_back(AgentEvent::StateChanged(ConnectionState::New));
+        } else if self.state == ConnectionState::Completed {
+            // Checks run again: no longer completed until the restart selects a pair.
+            self.set_state(ConnectionState::Connected);
         }
         self.next_pace = Some(now);
     }
@@ -500,6 +631,48 @@ impl<R: Rng> Agent<R> {
     pub fn end_of_remote_candidates(&mut self) {
         self.remote_end = true;
         self.check_failed_all();
+        self.check_completed();
+    }
+
+    /// Closes the agent (W3C `closed`): checks, consent and gathering stop, nothing more is
+    /// sent or answered, and [`Agent::selected_pair`] returns `None`. Final.
+    pub fn close(&mut self) {
+        self.checks.clear();
+        self.gathers.clear();
+        self.gathering = false;
+        self.consent.clear();
+        self.old = None;
+        self.selected.clear();
+        self.previous.clear();
+        self.nominating.clear();
+        self.next_pace = None;
+        self.transmits.clear();
+        self.set_state(ConnectionState::Closed);
+    }
+
+    /// Moves to `Completed` once a pair is selected, the peer has signalled end-of-candidates,
+    /// and no pair or (non-consent) check is pending (RFC 8445 8.1.2, 6.1.2.1).
+    fn check_completed(&mut self) {
+        if self.completed
+            || self.state != ConnectionState::Connected
+            || !self.all_selected()
+            || !self.remote_end
+            || self.checks.iter().any(|c| !c.consent)
+            || !self.checklist.checks_done()
+        {
+            return;
+        }
+        self.completed = true;
+        self.set_state(ConnectionState::Completed);
+    }
+
+    /// The state for a selected pair with fresh consent.
+    fn connected_state(&self) -> ConnectionState {
+        if self.completed {
+            ConnectionState::Completed
+        } else {
+            ConnectionState::Connected
+        }
     }
 
     /// Sets the peer's username fragment and password (from its SDP).
@@ -512,7 +685,7 @@ impl<R: Rng> Agent<R> {
         &mut self,
         candidate: Candidate,
     ) -> Result<(), RemoteCandidateError> {
-        if candidate.component != COMPONENT {
+        if candidate.component == 0 || candidate.component > self.config.components.max(1) {
             return Ok(());
         }
         self.checklist.add_remote(candidate)
@@ -531,10 +704,11 @@ impl<R: Rng> Agent<R> {
             .iter()
             .position(|c| c.socket_addr() == Some(base))
             .unwrap_or(0);
+        let component = self.locals.get(idx).map_or(COMPONENT, |c| c.component);
         priority(
             CandidateKind::PeerReflexive.type_preference(),
             65535 - idx as u16,
-            COMPONENT,
+            component,
         )
     }
 
@@ -552,6 +726,9 @@ impl<R: Rng> Agent<R> {
             self.stats.ignored += 1;
             return false;
         };
+        if self.state == ConnectionState::Closed {
+            return true;
+        }
         if m.has_fingerprint() && m.verify_fingerprint().is_err() {
             self.stats.ignored += 1;
             return true;
@@ -592,6 +769,51 @@ impl<R: Rng> Agent<R> {
         }
     }
 
+    /// During an ICE restart, answers the peer's consent checks on a pair of the old session
+    /// with the old credentials (and changes nothing else). Returns whether it answered.
+    fn answer_old_session(
+        &mut self,
+        source: SocketAddr,
+        destination: SocketAddr,
+        m: &StunMessage<'_>,
+    ) -> bool {
+        let Some(old) = &self.old else {
+            return false;
+        };
+        let on_old_pair = self.previous.values().any(|p| *p == (destination, source));
+        let username_ok = m.username().is_some_and(|u| {
+            u.strip_prefix(old.local_ufrag.as_str())
+                .is_some_and(|r| r.starts_with(':'))
+        });
+        if !on_old_pair
+            || !username_ok
+            || old.local_ufrag == self.config.local_ufrag
+            || m.verify_message_integrity(&old.local_key).is_err()
+        {
+            return false;
+        }
+        let key = old.local_key.clone();
+        let mut buf = [0u8; MAX_MESSAGE];
+        let Ok(mut b) =
+            MessageBuilder::new(&mut buf, MessageType::BINDING_SUCCESS, m.transaction_id())
+        else {
+            return true;
+        };
+        let ok = b.add(&Attribute::XorMappedAddress(source)).is_ok()
+            && b.add_message_integrity(&key).is_ok()
+            && b.add_fingerprint().is_ok();
+        if ok {
+            let n = b.finish();
+            self.stats.checks_answered += 1;
+            self.transmits.push_back(AgentTransmit {
+                source: destination,
+                destination: source,
+                contents: buf[..n].to_vec(),
+            });
+        }
+        true
+    }
+
     fn handle_request(
         &mut self,
         now: Instant,
@@ -616,6 +838,9 @@ impl<R: Rng> Agent<R> {
                 },
                 false,
             );
+            return;
+        }
+        if self.answer_old_session(source, destination, m) {
             return;
         }
         // Authentication first: a request failing it changes nothing (RFC 8445 7.3).
@@ -740,9 +965,14 @@ impl<R: Rng> Agent<R> {
                 .any(|r| r.socket_addr() == Some(source))
         {
             self.prflx_count += 1;
+            let component = self
+                .locals
+                .iter()
+                .find(|c| c.socket_addr() == Some(destination))
+                .map_or(COMPONENT, |c| c.component);
             let c = Candidate {
                 foundation: format!("prflx{}", self.prflx_count),
-                component: COMPONENT,
+                component,
                 priority: peer_priority,
                 address: CandidateAddress::Ip(source),
                 kind: CandidateKind::PeerReflexive,
@@ -785,27 +1015,74 @@ impl<R: Rng> Agent<R> {
     }
 
     fn select(&mut self, now: Instant, pid: PairId) {
-        if self.selected == Some(pid) {
-            return;
-        }
         let Some(p) = self.checklist.pair(pid) else {
             return;
         };
-        let (local, remote) = (p.local, p.remote);
-        self.selected = Some(pid);
-        self.previous = None;
-        if !self.config.lite {
-            self.consent = Some(Consent {
-                last: now,
-                next: now + self.consent_jitter(),
-            });
+        let (local, remote, component) = (p.local, p.remote, p.component);
+        if self.selected.get(&component) == Some(&pid) {
+            return;
         }
-        self.events
-            .push_back(AgentEvent::SelectedPair { local, remote });
-        self.set_state(ConnectionState::Connected);
+        self.selected.insert(component, pid);
+        self.previous.remove(&component);
+        if let Some(old) = &mut self.old {
+            old.consent.remove(&component);
+            if old.consent.is_empty() || self.previous.is_empty() {
+                self.old = None;
+                self.checks.retain(|c| !c.old);
+            }
+        }
+        if !self.config.lite {
+            let next = now + self.consent_jitter();
+            self.consent.insert(component, Consent { last: now, next });
+        }
+        self.events.push_back(AgentEvent::SelectedPair {
+            component,
+            local,
+            remote,
+        });
+        self.completed = false;
+        if self.all_selected() {
+            self.set_state(ConnectionState::Connected);
+        }
+        // The pair is nominated: drop frozen and waiting pairs, and stop checks on pairs of
+        // lower priority (RFC 8445 8.1.2).
+        let prio = self.checklist.pair(pid).map_or(0, |p| p.priority);
+        self.checklist.stop_after_nomination(component);
+        let mut i = 0;
+        while i < self.checks.len() {
+            let c = &self.checks[i];
+            let lower = self
+                .checklist
+                .pair(c.pair)
+                .is_none_or(|p| p.component == component && p.priority < prio);
+            if !c.consent && c.pair != pid && lower {
+                let c = self.checks.swap_remove(i);
+                if self
+                    .checklist
+                    .pair(c.pair)
+                    .is_some_and(|p| p.state == PairState::InProgress)
+                {
+                    self.checklist.on_failure(c.pair);
+                }
+            } else {
+                i += 1;
+            }
+        }
+        self.check_completed();
     }
 
     fn handle_response(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        m: &StunMessage<'_>,
+    ) {
+        self.handle_response_inner(now, source, destination, m);
+        self.check_completed();
+    }
+
+    fn handle_response_inner(
         &mut self,
         now: Instant,
         source: SocketAddr,
@@ -820,21 +1097,48 @@ impl<R: Rng> Agent<R> {
             self.stats.ignored += 1;
             return;
         };
-        let Some((_, key)) = &self.remote else { return };
+        let key = if self.checks[i].old {
+            let Some(old) = &self.old else { return };
+            &old.remote_key
+        } else {
+            let Some((_, key)) = &self.remote else { return };
+            key
+        };
         if m.verify_message_integrity(key).is_err() {
             // Not authentic: ignore it, the check keeps retransmitting (RFC 8445 7.2.5.1).
             self.stats.auth_failures += 1;
             return;
         }
         let check = self.checks.swap_remove(i);
-        if check.consent {
+        if check.old {
             let symmetric = source == check.remote && destination == check.local;
             if m.class() == MessageClass::SuccessResponse && symmetric {
-                if let Some(c) = &mut self.consent {
+                if let Some(c) = self
+                    .old
+                    .as_mut()
+                    .and_then(|o| o.consent.get_mut(&check.component))
+                {
                     c.last = now;
                     self.stats.consent_refreshed += 1;
                     if self.state == ConnectionState::Disconnected {
                         self.set_state(ConnectionState::Connected);
+                    }
+                }
+            }
+            return;
+        }
+        if check.consent {
+            let symmetric = source == check.remote && destination == check.local;
+            if m.class() == MessageClass::SuccessResponse && symmetric {
+                if let Some(c) = self.consent.get_mut(&check.component) {
+                    c.last = now;
+                    self.stats.consent_refreshed += 1;
+                    let stale = self
+                        .consent
+                        .values()
+                        .any(|c| now >= c.last + self.config.consent_disconnected);
+                    if self.state == ConnectionState::Disconnected && !stale {
+                        self.set_state(self.connected_state());
                     }
                 }
             }
@@ -846,8 +1150,8 @@ impl<R: Rng> Agent<R> {
                 self.stats.role_conflicts += 1;
                 let new_role = !check_controlling(&check.request);
                 self.switch_role(new_role);
-                if self.nominating == Some(check.pair) {
-                    self.nominating = None;
+                if self.nominating.get(&check.component) == Some(&check.pair) {
+                    self.nominating.remove(&check.component);
                 }
                 self.checklist.retry(check.pair);
                 self.schedule(now);
@@ -866,6 +1170,9 @@ impl<R: Rng> Agent<R> {
             return;
         }
         self.checklist.on_success(check.pair);
+        if let Some(mapped) = m.xor_mapped_address() {
+            self.learn_mapped(check.pair, check.local, mapped);
+        }
         let nominated_by_peer =
             self.checklist.pair(check.pair).is_some_and(|p| p.nominated) && !self.controlling;
         if check.use_candidate || nominated_by_peer {
@@ -877,19 +1184,70 @@ impl<R: Rng> Agent<R> {
             // pair with USE-CANDIDATE.
             self.first_valid.get_or_insert(now);
             if let Some(pid) = self.nomination_candidate(now) {
-                self.nominating = Some(pid);
+                self.nominating.insert(self.component_of(pid), pid);
                 self.start_check(now, pid, true, false);
             }
         }
         self.schedule(now);
     }
 
+    /// Records the valid pair of a successful check (RFC 8445 7.2.5.3.1): the mapped address is
+    /// one of our candidates, or a new local peer-reflexive candidate with the priority we sent
+    /// in the check and `base` as base. Such candidates are not signalled nor paired.
+    fn learn_mapped(&mut self, pid: PairId, base: SocketAddr, mapped: SocketAddr) {
+        let known = self
+            .locals
+            .iter()
+            .find(|c| c.socket_addr() == Some(mapped))
+            .map(|c| c.priority);
+        let local_priority = match known {
+            Some(p) => p,
+            None => {
+                let prio = self.local_priority_prflx(base);
+                if self.locals.len() < self.config.max_local_candidates {
+                    let c = Candidate {
+                        foundation: self.foundations.foundation(
+                            CandidateKind::PeerReflexive,
+                            base.ip(),
+                            None,
+                        ),
+                        component: self.component_of(pid),
+                        priority: prio,
+                        address: CandidateAddress::Ip(mapped),
+                        kind: CandidateKind::PeerReflexive,
+                        related: Some(base),
+                    };
+                    self.locals.push(c);
+                }
+                prio
+            }
+        };
+        self.checklist.add_valid(pid, mapped, local_priority);
+    }
+
+    /// Our candidates: host, server-reflexive, relayed, and peer-reflexive ones learned from
+    /// checks (RFC 8445 7.2.5.3.1; these are not signalled).
+    pub fn local_candidates(&self) -> &[Candidate] {
+        &self.locals
+    }
+
     fn check_failed_all(&mut self) {
-        if self.remote_end
-            && self.selected.is_none()
-            && self.checks.is_empty()
-            && self.checklist.all_failed()
-        {
+        if !self.remote_end || self.checks.iter().any(|c| !c.consent) {
+            return;
+        }
+        // A component without a selected pair whose pairs all failed fails the connection.
+        let failed = (1..=self.config.components.max(1)).any(|c| {
+            !self.selected.contains_key(&c) && {
+                let mut pairs = self
+                    .checklist
+                    .pairs()
+                    .iter()
+                    .filter(|p| p.component == c)
+                    .peekable();
+                pairs.peek().is_some() && pairs.all(|p| p.state == PairState::Failed)
+            }
+        });
+        if failed {
             self.set_state(ConnectionState::Failed);
         }
     }
@@ -907,10 +1265,34 @@ impl<R: Rng> Agent<R> {
         let Some(p) = self.checklist.pair(pid) else {
             return;
         };
-        let (local, remote) = (p.local, p.remote);
+        let (local, remote, component) = (p.local, p.remote, p.component);
+        let username = format!("{ufrag}:{}", self.config.local_ufrag);
+        let key = key.clone();
+        self.send_check(
+            now,
+            (pid, component, local, remote),
+            &username,
+            &key,
+            use_candidate,
+            consent,
+            false,
+        );
+    }
+
+    /// Builds, sends and records a check request.
+    #[allow(clippy::too_many_arguments)]
+    fn send_check(
+        &mut self,
+        now: Instant,
+        (pid, component, local, remote): (PairId, u16, SocketAddr, SocketAddr),
+        username: &str,
+        key: &IntegrityKey,
+        use_candidate: bool,
+        consent: bool,
+        old: bool,
+    ) {
         let mut id = TransactionId([0; 12]);
         self.rng.fill(&mut id.0);
-        let username = format!("{ufrag}:{}", self.config.local_ufrag);
         let prio = self.local_priority_prflx(local);
         let mut buf = [0u8; MAX_MESSAGE];
         let Ok(mut b) = MessageBuilder::new(&mut buf, MessageType::BINDING_REQUEST, id) else {
@@ -921,7 +1303,7 @@ impl<R: Rng> Agent<R> {
         } else {
             Attribute::IceControlled(self.tie_breaker)
         };
-        let built = b.add(&Attribute::Username(&username)).is_ok()
+        let built = b.add(&Attribute::Username(username)).is_ok()
             && b.add(&role).is_ok()
             && b.add(&Attribute::Priority(prio)).is_ok()
             && (!use_candidate || b.add(&Attribute::UseCandidate).is_ok())
@@ -949,6 +1331,8 @@ impl<R: Rng> Agent<R> {
             deadline: now + self.config.check_rto,
             use_candidate,
             consent,
+            component,
+            old,
         });
         if self.state == ConnectionState::New {
             self.set_state(ConnectionState::Checking);
@@ -957,6 +1341,14 @@ impl<R: Rng> Agent<R> {
 
     /// Sends the next paced check and retransmits or fails overdue ones.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.state == ConnectionState::Closed {
+            return;
+        }
+        self.handle_timeout_inner(now);
+        self.check_completed();
+    }
+
+    fn handle_timeout_inner(&mut self, now: Instant) {
         // Gathering retransmissions and timeouts.
         let mut i = 0;
         while i < self.gathers.len() {
@@ -994,10 +1386,10 @@ impl<R: Rng> Agent<R> {
                     // Unanswered consent checks only count through the consent timers.
                     continue;
                 }
-                if self.nominating == Some(c.pair) && c.use_candidate {
+                if self.nominating.get(&c.component) == Some(&c.pair) && c.use_candidate {
                     // The pair was valid; only the nomination got no answer: nominate again
                     // at the next pacing slot.
-                    self.nominating = None;
+                    self.nominating.remove(&c.component);
                     self.schedule(now);
                     continue;
                 }
@@ -1025,7 +1417,7 @@ impl<R: Rng> Agent<R> {
         let due = self.next_pace.is_none_or(|t| now >= t);
         if due {
             if let Some(pid) = self.nomination_candidate(now) {
-                self.nominating = Some(pid);
+                self.nominating.insert(self.component_of(pid), pid);
                 self.start_check(now, pid, true, false);
                 self.next_pace = Some(now + self.config.ta);
             } else if let Some(pid) = self.checklist.next_check() {
@@ -1044,25 +1436,73 @@ impl<R: Rng> Agent<R> {
     }
 
     fn consent_timers(&mut self, now: Instant) {
-        let (Some(c), Some(pid)) = (self.consent, self.selected) else {
+        self.old_consent_timers(now);
+        let consents: Vec<(u16, Consent)> = self.consent.iter().map(|(k, c)| (*k, *c)).collect();
+        for (component, c) in consents {
+            let Some(&pid) = self.selected.get(&component) else {
+                continue;
+            };
+            if now >= c.last + self.config.consent_timeout {
+                // Consent lost on a component: stop everything (RFC 7675 5.1).
+                self.consent.clear();
+                self.checks.retain(|c| !c.consent);
+                self.set_state(ConnectionState::Failed);
+                return;
+            }
+            if now >= c.last + self.config.consent_disconnected {
+                self.set_state(ConnectionState::Disconnected);
+            }
+            if now >= c.next {
+                let next = now + self.consent_jitter();
+                if let Some(c) = self.consent.get_mut(&component) {
+                    c.next = next;
+                }
+                self.start_check(now, pid, false, true);
+            }
+        }
+    }
+
+    /// Consent on the pairs selected before an ICE restart, with the old credentials.
+    fn old_consent_timers(&mut self, now: Instant) {
+        let Some(old) = &self.old else {
             return;
         };
-        if now >= c.last + self.config.consent_timeout {
-            // Consent lost: stop everything on this pair (RFC 7675 5.1).
-            self.consent = None;
-            self.checks.retain(|c| !c.consent);
-            self.set_state(ConnectionState::Failed);
-            return;
-        }
-        if now >= c.last + self.config.consent_disconnected {
-            self.set_state(ConnectionState::Disconnected);
-        }
-        if now >= c.next {
-            let next = now + self.consent_jitter();
-            if let Some(c) = &mut self.consent {
-                c.next = next;
+        let consents: Vec<(u16, Consent)> = old.consent.iter().map(|(k, c)| (*k, *c)).collect();
+        for (component, c) in consents {
+            let Some(&(local, remote)) = self.previous.get(&component) else {
+                continue;
+            };
+            if now >= c.last + self.config.consent_timeout {
+                // Consent lost on the old pairs: stop using them; the restart's checks go on.
+                self.old = None;
+                self.previous.clear();
+                self.checks.retain(|c| !c.old);
+                if self.selected.is_empty() {
+                    self.set_state(ConnectionState::Checking);
+                }
+                return;
             }
-            self.start_check(now, pid, false, true);
+            if now >= c.last + self.config.consent_disconnected {
+                self.set_state(ConnectionState::Disconnected);
+            }
+            if now >= c.next {
+                let next = now + self.consent_jitter();
+                let Some(old) = &mut self.old else { return };
+                if let Some(c) = old.consent.get_mut(&component) {
+                    c.next = next;
+                }
+                let username = format!("{}:{}", old.remote_ufrag, old.local_ufrag);
+                let key = old.remote_key.clone();
+                self.send_check(
+                    now,
+                    (OLD_PAIR, component, local, remote),
+                    &username,
+                    &key,
+                    false,
+                    true,
+                    true,
+                );
+            }
         }
     }
 
@@ -1078,16 +1518,23 @@ impl<R: Rng> Agent<R> {
 
     /// When [`Agent::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.state == ConnectionState::Closed {
+            return None;
+        }
         let pace = if self.remote.is_some() && !self.config.lite && self.has_work() {
             self.next_pace
         } else {
             None
         };
-        let consent = self.consent.map(|c| {
+        let old_consent = self.old.iter().flat_map(|o| o.consent.values());
+        let consent = self.consent.values().chain(old_consent).map(|c| {
             let lost = c.last + self.config.consent_timeout;
             let disconnected = c.last + self.config.consent_disconnected;
             let mut t = c.next.min(lost);
-            if self.state == ConnectionState::Connected {
+            if matches!(
+                self.state,
+                ConnectionState::Connected | ConnectionState::Completed
+            ) {
                 t = t.min(disconnected);
             }
             t
@@ -1112,21 +1559,27 @@ impl<R: Rng> Agent<R> {
     }
 
     /// The highest-priority valid pair, with its priority.
-    fn best_valid(&self) -> Option<(PairId, u64)> {
+    fn best_valid(&self, component: u16) -> Option<(PairId, u64)> {
         self.checklist
             .pairs()
             .iter()
-            .find(|p| p.state == PairState::Succeeded)
+            .find(|p| p.component == component && p.state == PairState::Succeeded)
             .map(|p| (p.id, p.priority))
     }
 
-    /// Whether a nomination is due or waited for: controlling, a valid pair, nothing selected or
-    /// being nominated.
+    /// The components whose nomination is due or waited for: controlling, a valid pair,
+    /// nothing selected or being nominated.
+    fn nomination_pending_components(&self) -> impl Iterator<Item = u16> + '_ {
+        (1..=self.config.components.max(1)).filter(|c| {
+            self.controlling
+                && !self.selected.contains_key(c)
+                && !self.nominating.contains_key(c)
+                && self.best_valid(*c).is_some()
+        })
+    }
+
     fn nomination_pending(&self) -> bool {
-        self.controlling
-            && self.selected.is_none()
-            && self.nominating.is_none()
-            && self.best_valid().is_some()
+        self.nomination_pending_components().next().is_some()
     }
 
     /// When the nomination stops waiting for higher-priority pairs.
@@ -1139,19 +1592,19 @@ impl<R: Rng> Agent<R> {
 
     /// The valid pair to nominate now, if any.
     fn nomination_candidate(&self, now: Instant) -> Option<PairId> {
-        if !self.nomination_pending() {
-            return None;
-        }
-        let (id, prio) = self.best_valid()?;
-        let higher_pending = self.checklist.pairs().iter().any(|p| {
-            p.priority > prio
-                && matches!(
-                    p.state,
-                    PairState::Frozen | PairState::Waiting | PairState::InProgress
-                )
-        });
         let waited = self.nomination_deadline().is_some_and(|d| now >= d);
-        (!higher_pending || waited).then_some(id)
+        self.nomination_pending_components().find_map(|c| {
+            let (id, prio) = self.best_valid(c)?;
+            let higher_pending = self.checklist.pairs().iter().any(|p| {
+                p.component == c
+                    && p.priority > prio
+                    && matches!(
+                        p.state,
+                        PairState::Frozen | PairState::Waiting | PairState::InProgress
+                    )
+            });
+            (!higher_pending || waited).then_some(id)
+        })
     }
 
     /// Starts checking now (call once remote credentials and candidates are set).

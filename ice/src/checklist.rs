@@ -97,6 +97,28 @@ pub struct CandidatePair {
     pub nominated: bool,
 }
 
+/// An entry of the valid list (RFC 8445 7.2.5.3.2): a pair whose check succeeded, with the local
+/// candidate the peer saw in that check (the mapped address: a host, server-reflexive, relayed or
+/// a peer-reflexive candidate learned from the check, RFC 8445 7.2.5.3.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidPair {
+    /// The checked pair that produced this entry (checks and nomination go through it).
+    pub generated_by: PairId,
+    /// Component id.
+    pub component: u16,
+    /// The local candidate's address (the mapped address of the successful check).
+    pub local: SocketAddr,
+    /// The local candidate's base (where data is sent from).
+    pub base: SocketAddr,
+    /// Remote candidate address.
+    pub remote: SocketAddr,
+    /// Priority of the local candidate (for a learned peer-reflexive candidate: the PRIORITY
+    /// sent in the check).
+    pub local_priority: u32,
+    /// Pair priority for the current role, from the local candidate above.
+    pub priority: u64,
+}
+
 /// Counters of a check list.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ChecklistStats {
@@ -119,6 +141,7 @@ pub struct Checklist {
     triggered: VecDeque<PairId>,
     next_id: u32,
     stats: ChecklistStats,
+    valid: Vec<ValidPair>,
 }
 
 impl Checklist {
@@ -133,6 +156,7 @@ impl Checklist {
             triggered: VecDeque::new(),
             next_id: 0,
             stats: ChecklistStats::default(),
+            valid: Vec::new(),
         }
     }
 
@@ -175,6 +199,15 @@ impl Checklist {
             p.priority = Self::priority_for(controlling, p.local_priority, p.remote_priority);
         }
         self.sort();
+        for v in &mut self.valid {
+            let remote_priority = self
+                .pairs
+                .iter()
+                .find(|p| p.id == v.generated_by)
+                .map_or(0, |p| p.remote_priority);
+            v.priority = Self::priority_for(controlling, v.local_priority, remote_priority);
+        }
+        self.valid.sort_by_key(|v| std::cmp::Reverse(v.priority));
     }
 
     fn priority_for(controlling: bool, local: u32, remote: u32) -> u64 {
@@ -399,6 +432,60 @@ impl Checklist {
         if let Some(p) = self.pairs.iter_mut().find(|p| p.id == id) {
             p.nominated = true;
         }
+    }
+
+    /// Once a pair of `component` is nominated (RFC 8445 8.1.2): its frozen and waiting pairs
+    /// are dropped (marked failed) and leave the triggered-check queue. A later check from the
+    /// peer on one of them can still trigger it again.
+    pub fn stop_after_nomination(&mut self, component: u16) {
+        for p in &mut self.pairs {
+            if p.component == component && matches!(p.state, PairState::Frozen | PairState::Waiting)
+            {
+                p.state = PairState::Failed;
+            }
+        }
+        let pairs = &self.pairs;
+        self.triggered.retain(|id| {
+            pairs
+                .iter()
+                .any(|p| p.id == *id && p.state == PairState::Waiting)
+        });
+    }
+
+    /// Whether no pair is frozen, waiting or in progress: every check has run.
+    pub fn checks_done(&self) -> bool {
+        !self.pairs.iter().any(|p| {
+            matches!(
+                p.state,
+                PairState::Frozen | PairState::Waiting | PairState::InProgress
+            )
+        })
+    }
+
+    /// Adds (or updates) the valid-list entry of a pair whose check succeeded, with the local
+    /// candidate the peer saw (`local`, of priority `local_priority`). At most one entry per
+    /// checked pair, so the valid list is bounded like the check list.
+    pub fn add_valid(&mut self, generated_by: PairId, local: SocketAddr, local_priority: u32) {
+        let Some(p) = self.pairs.iter().find(|p| p.id == generated_by) else {
+            return;
+        };
+        let entry = ValidPair {
+            generated_by,
+            component: p.component,
+            local,
+            base: p.local,
+            remote: p.remote,
+            local_priority,
+            priority: Self::priority_for(self.controlling, local_priority, p.remote_priority),
+        };
+        self.valid.retain(|v| v.generated_by != generated_by);
+        self.valid.push(entry);
+        self.valid.sort_by_key(|v| std::cmp::Reverse(v.priority));
+    }
+
+    /// The valid list, highest priority first.
+    pub fn valid_list(&self) -> &[ValidPair] {
+        &self.valid
     }
 
     /// Whether every pair has failed (the list has nothing left to try).

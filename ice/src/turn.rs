@@ -84,6 +84,10 @@ pub struct TurnConfig {
     pub software: Option<String>,
     /// Transport to the server.
     pub transport: TurnTransport,
+    /// Address family of the relayed address to ask for (REQUESTED-ADDRESS-FAMILY, RFC 8656
+    /// 7.2; `None`: the server's default, IPv4). A server that cannot relay that family answers
+    /// 440, reported as [`TurnEvent::AllocationFailed`].
+    pub requested_family: Option<crate::stun::attribute::AddressFamily>,
 }
 
 impl TurnConfig {
@@ -100,6 +104,7 @@ impl TurnConfig {
             max_channels: 64,
             software: None,
             transport: TurnTransport::Udp,
+            requested_family: None,
         }
     }
 }
@@ -444,6 +449,7 @@ impl<R: Rng> TurnClient<R> {
         };
         let username = self.config.username.clone();
         let software = self.config.software.clone();
+        let requested_family = self.config.requested_family;
         let request = request.clone();
         let id = self.stun.start_request(
             now,
@@ -453,6 +459,9 @@ impl<R: Rng> TurnClient<R> {
                 match request {
                     Request::Allocate => {
                         b.add(&Attribute::RequestedTransport(17))?;
+                        if let Some(family) = requested_family {
+                            b.add(&Attribute::RequestedAddressFamily(family))?;
+                        }
                     }
                     Request::Permission(ip) => {
                         b.add(&Attribute::XorPeerAddress(SocketAddr::new(ip, 0)))?;

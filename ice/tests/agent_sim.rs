@@ -148,13 +148,13 @@ impl Sim {
     fn assert_connected(&self) {
         assert_eq!(
             self.a.state(),
-            ConnectionState::Connected,
+            ConnectionState::Completed,
             "a events {:?}",
             self.a_events
         );
         assert_eq!(
             self.b.state(),
-            ConnectionState::Connected,
+            ConnectionState::Completed,
             "b events {:?}",
             self.b_events
         );
@@ -174,10 +174,12 @@ fn connects_on_a_clean_network() {
         AgentEvent::StateChanged(ConnectionState::Checking)
     );
     assert!(sim.a_events.contains(&AgentEvent::SelectedPair {
+        component: 1,
         local: addr(A),
         remote: addr(B)
     }));
     assert!(sim.b_events.contains(&AgentEvent::SelectedPair {
+        component: 1,
         local: addr(B),
         remote: addr(A)
     }));
@@ -194,13 +196,13 @@ fn connects_with_loss_and_delay_over_many_seeds() {
         sim.run(Duration::from_secs(120));
         assert_eq!(
             sim.a.state(),
-            ConnectionState::Connected,
+            ConnectionState::Completed,
             "seed {seed}: {:?}",
             sim.a_events
         );
         assert_eq!(
             sim.b.state(),
-            ConnectionState::Connected,
+            ConnectionState::Completed,
             "seed {seed}: {:?}",
             sim.b_events
         );
@@ -425,14 +427,25 @@ fn ice_restart_reselects_with_new_credentials() {
     sim.run(Duration::from_secs(60));
     sim.assert_connected();
     let selected = AgentEvent::SelectedPair {
+        component: 1,
         local: addr(A),
         remote: addr(B),
     };
     assert!(sim.a_events.contains(&selected), "{:?}", sim.a_events);
-    assert!(
-        !sim.a_events
-            .iter()
-            .any(|e| matches!(e, AgentEvent::StateChanged(_))),
+    // The restart takes the agent from Completed back to Connected while checks run, then to
+    // Completed again; never through New, Checking or Disconnected.
+    let states: Vec<_> = sim
+        .a_events
+        .iter()
+        .filter(|e| matches!(e, AgentEvent::StateChanged(_)))
+        .cloned()
+        .collect();
+    assert_eq!(
+        states,
+        [
+            AgentEvent::StateChanged(ConnectionState::Connected),
+            AgentEvent::StateChanged(ConnectionState::Completed)
+        ],
         "{:?}",
         sim.a_events
     );
@@ -508,4 +521,303 @@ fn without_nomination_delay_the_first_valid_pair_wins() {
     sim.net.slow.push(addr(A));
     sim.run(Duration::from_secs(10));
     assert_eq!(sim.a.selected_pair(), Some((a2, addr(B))));
+}
+
+fn state_changes(events: &[AgentEvent]) -> Vec<ConnectionState> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::StateChanged(s) => Some(*s),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn completed_once_checks_are_done_and_a_pair_is_nominated() {
+    // Two pairs: the better one is slower. Connected comes with the selection, Completed once
+    // the remaining checks are done (or dropped after the nomination).
+    for seed in 0..20 {
+        let mut sim = setup(seed, true, false, true);
+        let c2 = sim.a.add_host_candidate(addr(A2)).unwrap();
+        sim.b.add_remote_candidate(c2).unwrap();
+        sim.net.slow.push(addr(A));
+        sim.run(Duration::from_secs(10));
+        use ConnectionState::*;
+        assert_eq!(
+            state_changes(&sim.a_events),
+            [Checking, Connected, Completed],
+            "seed {seed}: {:?}",
+            sim.a_events
+        );
+        assert_eq!(
+            state_changes(&sim.b_events).last(),
+            Some(&Completed),
+            "seed {seed}: {:?}",
+            sim.b_events
+        );
+        for agent in [&sim.a, &sim.b] {
+            assert!(agent.checklist().checks_done());
+            let nominated: Vec<_> = agent
+                .checklist()
+                .pairs()
+                .iter()
+                .filter(|p| p.nominated)
+                .collect();
+            assert_eq!(nominated.len(), 1, "seed {seed}");
+        }
+    }
+}
+
+#[test]
+fn not_completed_before_end_of_candidates() {
+    let mut sim = setup(21, true, false, true);
+    sim.run(Duration::from_secs(5));
+    sim.assert_connected();
+    let now = sim.now;
+    sim.a.restart(now, "aaa2", "new-password-of-agent-a");
+    sim.b.restart(now, "bbb2", "new-password-of-agent-b");
+    sim.a
+        .set_remote_credentials("bbb2", "new-password-of-agent-b");
+    sim.b
+        .set_remote_credentials("aaa2", "new-password-of-agent-a");
+    sim.a.add_remote_candidate(sim.b_candidate.clone()).unwrap();
+    sim.b.add_remote_candidate(sim.a_candidate.clone()).unwrap();
+    sim.a_events.clear();
+    sim.run(Duration::from_secs(10));
+    // A new pair is selected and its checks are done, but more candidates may trickle in.
+    assert!(sim.a_events.contains(&AgentEvent::SelectedPair {
+        component: 1,
+        local: addr(A),
+        remote: addr(B)
+    }));
+    assert_eq!(sim.a.state(), ConnectionState::Connected);
+    sim.a.end_of_remote_candidates();
+    assert_eq!(sim.a.state(), ConnectionState::Completed);
+}
+
+#[test]
+fn consent_interruption_returns_to_completed() {
+    let mut sim = setup(22, true, false, true);
+    sim.run(Duration::from_secs(3));
+    sim.assert_connected();
+    sim.net.black_holes.extend([addr(A), addr(B)]);
+    sim.a_events.clear();
+    sim.run(Duration::from_secs(15));
+    assert_eq!(sim.a.state(), ConnectionState::Disconnected);
+    sim.net.black_holes.clear();
+    sim.run(Duration::from_secs(10));
+    assert_eq!(
+        state_changes(&sim.a_events),
+        [ConnectionState::Disconnected, ConnectionState::Completed]
+    );
+    sim.assert_connected();
+}
+
+#[test]
+fn close_stops_everything() {
+    let mut sim = setup(23, true, false, true);
+    sim.run(Duration::from_secs(3));
+    sim.assert_connected();
+    sim.a_events.clear();
+    sim.a.close();
+    assert_eq!(
+        sim.a.poll_event(),
+        Some(AgentEvent::StateChanged(ConnectionState::Closed))
+    );
+    assert_eq!(sim.a.state(), ConnectionState::Closed);
+    assert_eq!(sim.a.selected_pair(), None);
+    assert_eq!(sim.a.poll_timeout(), None);
+    let (sent, answered) = (sim.a.stats().checks_sent, sim.a.stats().checks_answered);
+    // B keeps sending consent checks; A answers none and sends nothing.
+    sim.run(Duration::from_secs(60));
+    assert_eq!(sim.a.stats().checks_sent, sent);
+    assert_eq!(sim.a.stats().checks_answered, answered);
+    assert!(sim.a.poll_transmit().is_none());
+    assert_eq!(sim.b.state(), ConnectionState::Failed);
+}
+
+/// RTCP sockets (component 2) of A and B when rtcp-mux is not used.
+const A_RTCP: &str = "10.0.0.1:5002";
+const B_RTCP: &str = "10.0.0.2:6002";
+
+fn two_component_sim(seed: u64) -> Sim {
+    let mut a_config = AgentConfig::new(true, "aaaa", "password-of-agent-a-xx");
+    a_config.components = 2;
+    let mut b_config = AgentConfig::new(false, "bbbb", "password-of-agent-b-yy");
+    b_config.components = 2;
+    let mut sim = setup_with(seed, a_config, b_config, true);
+    let a2 = sim.a.add_host_candidate_for(2, addr(A_RTCP)).unwrap();
+    let b2 = sim.b.add_host_candidate_for(2, addr(B_RTCP)).unwrap();
+    assert_eq!(a2.component, 2);
+    // Same type and local preference, lower component: lower priority (RFC 8445 5.1.2.1).
+    assert!(a2.priority < sim.a_candidate.priority);
+    sim.a.add_remote_candidate(b2).unwrap();
+    sim.b.add_remote_candidate(a2).unwrap();
+    sim
+}
+
+#[test]
+fn two_components_each_nominated_and_selected() {
+    for seed in 0..50 {
+        let mut sim = two_component_sim(seed);
+        sim.net.loss_percent = 10;
+        sim.net.max_delay_ms = 80;
+        sim.run(Duration::from_secs(120));
+        for (agent, events, local, remote, local2, remote2) in [
+            (&sim.a, &sim.a_events, A, B, A_RTCP, B_RTCP),
+            (&sim.b, &sim.b_events, B, A, B_RTCP, A_RTCP),
+        ] {
+            assert_eq!(
+                agent.state(),
+                ConnectionState::Completed,
+                "seed {seed}: {events:?}"
+            );
+            assert_eq!(agent.selected_pair_of(1), Some((addr(local), addr(remote))));
+            assert_eq!(
+                agent.selected_pair_of(2),
+                Some((addr(local2), addr(remote2)))
+            );
+            // One nominated pair per component.
+            for component in [1, 2] {
+                let nominated = agent
+                    .checklist()
+                    .pairs()
+                    .iter()
+                    .filter(|p| p.component == component && p.nominated)
+                    .count();
+                assert_eq!(nominated, 1, "seed {seed} component {component}");
+            }
+            // Connected only once both components have a selected pair.
+            let connected = events
+                .iter()
+                .position(|e| *e == AgentEvent::StateChanged(ConnectionState::Connected))
+                .unwrap();
+            let selections: Vec<usize> = events
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| matches!(e, AgentEvent::SelectedPair { .. }))
+                .map(|(i, _)| i)
+                .collect();
+            assert_eq!(selections.len(), 2, "seed {seed}: {events:?}");
+            assert!(selections.iter().all(|&i| i < connected), "{events:?}");
+        }
+    }
+}
+
+#[test]
+fn consent_runs_on_every_component() {
+    let mut sim = two_component_sim(31);
+    sim.run(Duration::from_secs(60));
+    // About one consent check every 5 s per component per side.
+    assert!(sim.a.stats().consent_refreshed >= 18, "{:?}", sim.a.stats());
+    // Losing only component 2's path disconnects, then fails, the whole connection.
+    sim.net.black_holes.extend([addr(A_RTCP), addr(B_RTCP)]);
+    sim.a_events.clear();
+    sim.run(Duration::from_secs(40));
+    assert_eq!(
+        state_changes(&sim.a_events),
+        [ConnectionState::Disconnected, ConnectionState::Failed]
+    );
+}
+
+#[test]
+fn a_component_that_cannot_connect_fails_the_connection() {
+    let mut sim = two_component_sim(32);
+    sim.net.black_holes.extend([addr(A_RTCP), addr(B_RTCP)]);
+    sim.run(Duration::from_secs(60));
+    // Component 1 was selected, but the connection never became connected.
+    assert!(sim.a_events.contains(&AgentEvent::SelectedPair {
+        component: 1,
+        local: addr(A),
+        remote: addr(B)
+    }));
+    assert_eq!(
+        state_changes(&sim.a_events),
+        [ConnectionState::Checking, ConnectionState::Failed]
+    );
+}
+
+#[test]
+fn a_single_component_agent_ignores_component_two() {
+    let mut sim = setup(33, true, false, true);
+    assert!(sim.a.add_host_candidate_for(2, addr(A_RTCP)).is_none());
+    let mut b_config = AgentConfig::new(false, "bbbb", "password-of-agent-b-yy");
+    b_config.components = 2;
+    let mut b2 = Agent::new(b_config, SeededRng::new(5));
+    let c2 = b2.add_host_candidate_for(2, addr(B_RTCP)).unwrap();
+    sim.a.add_remote_candidate(c2).unwrap();
+    assert!(sim.a.checklist().pairs().iter().all(|p| p.component == 1));
+    sim.run(Duration::from_secs(5));
+    sim.assert_connected();
+}
+
+/// Restarts both agents with new credentials, exchanged, but no candidates yet (slow
+/// signalling).
+fn restart_without_candidates(sim: &mut Sim) {
+    let now = sim.now;
+    sim.a.restart(now, "aaa2", "new-password-of-agent-a");
+    sim.b.restart(now, "bbb2", "new-password-of-agent-b");
+    sim.a
+        .set_remote_credentials("bbb2", "new-password-of-agent-b");
+    sim.b
+        .set_remote_credentials("aaa2", "new-password-of-agent-a");
+}
+
+#[test]
+fn consent_continues_on_the_old_pair_during_an_ice_restart() {
+    let mut sim = setup(40, true, false, true);
+    sim.run(Duration::from_secs(5));
+    sim.assert_connected();
+    restart_without_candidates(&mut sim);
+    sim.a_events.clear();
+    sim.b_events.clear();
+    let (a_before, b_before) = (
+        sim.a.stats().consent_refreshed,
+        sim.b.stats().consent_refreshed,
+    );
+    // A minute of restart without new candidates: consent keeps the old pair, on both sides,
+    // with the old credentials.
+    sim.run(Duration::from_secs(60));
+    assert!(sim.a.stats().consent_refreshed >= a_before + 9);
+    assert!(sim.b.stats().consent_refreshed >= b_before + 9);
+    assert_eq!(sim.a.stats().auth_failures + sim.b.stats().auth_failures, 0);
+    assert_eq!(sim.a.state(), ConnectionState::Connected);
+    assert_eq!(sim.a.selected_pair(), Some((addr(A), addr(B))));
+    assert_eq!(sim.b.selected_pair(), Some((addr(B), addr(A))));
+    // Only the restart's own Completed -> Connected (checks run again); never Disconnected.
+    assert_eq!(
+        state_changes(&sim.a_events),
+        [ConnectionState::Connected],
+        "{:?}",
+        sim.a_events
+    );
+    // The restart completes; consent then runs on the new pair with the new credentials.
+    sim.a.add_remote_candidate(sim.b_candidate.clone()).unwrap();
+    sim.b.add_remote_candidate(sim.a_candidate.clone()).unwrap();
+    sim.a.end_of_remote_candidates();
+    sim.b.end_of_remote_candidates();
+    sim.run(Duration::from_secs(30));
+    sim.assert_connected();
+    assert_eq!(sim.a.stats().auth_failures + sim.b.stats().auth_failures, 0);
+}
+
+#[test]
+fn consent_lost_on_the_old_pair_during_a_restart_drops_it() {
+    let mut sim = setup(41, true, false, true);
+    sim.run(Duration::from_secs(5));
+    sim.assert_connected();
+    restart_without_candidates(&mut sim);
+    sim.a_events.clear();
+    sim.net.black_holes.extend([addr(A), addr(B)]);
+    sim.run(Duration::from_secs(40));
+    assert_eq!(
+        state_changes(&sim.a_events),
+        [
+            ConnectionState::Connected,
+            ConnectionState::Disconnected,
+            ConnectionState::Checking
+        ]
+    );
+    assert_eq!(sim.a.selected_pair(), None);
 }

@@ -11,6 +11,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use sansrtc_ice::SeededRng;
+use sansrtc_ice::stun::attribute::AddressFamily;
 use sansrtc_ice::turn::{TurnClient, TurnConfig, TurnEvent};
 
 struct Driver {
@@ -380,4 +381,50 @@ fn stale_nonce_against_coturn() {
     d.client.create_permission(d.now(), peer.ip()).unwrap();
     d.until(|e| *e == TurnEvent::PermissionCreated(peer.ip()));
     assert_eq!(d.client.stats().stale_nonce_retries, 1);
+}
+
+fn family_driver(server: SocketAddr, family: AddressFamily, seed: u64) -> Driver {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut config = TurnConfig::new(server, "u", "p");
+    config.transactions.initial_rto = Duration::from_millis(100);
+    config.requested_family = Some(family);
+    Driver {
+        client: TurnClient::new(config, SeededRng::new(seed)),
+        socket,
+        server,
+        offset: Duration::ZERO,
+        channel_data_received: 0,
+    }
+}
+
+#[test]
+fn requested_address_family_against_coturn() {
+    // coturn relaying on IPv4 and IPv6: REQUESTED-ADDRESS-FAMILY picks the relayed family.
+    let (_coturn, server, _) = start_coturn_with(None, &["--relay-ip", "::1"]);
+    let mut d = family_driver(server, AddressFamily::V6, 25);
+    d.client.allocate(d.now()).unwrap();
+    let TurnEvent::Allocated { relayed, .. } =
+        d.until(|e| matches!(e, TurnEvent::Allocated { .. }))
+    else {
+        unreachable!()
+    };
+    assert!(relayed.is_ipv6(), "{relayed}");
+    let mut d = family_driver(server, AddressFamily::V4, 26);
+    d.client.allocate(d.now()).unwrap();
+    let TurnEvent::Allocated { relayed, .. } =
+        d.until(|e| matches!(e, TurnEvent::Allocated { .. }))
+    else {
+        unreachable!()
+    };
+    assert!(relayed.is_ipv4(), "{relayed}");
+}
+
+#[test]
+fn unsupported_address_family_is_refused_by_coturn() {
+    // coturn relaying on IPv4 only: asking for IPv6 gets 440 Address Family not Supported.
+    let (_coturn, server) = start_coturn();
+    let mut d = family_driver(server, AddressFamily::V6, 27);
+    d.client.allocate(d.now()).unwrap();
+    let e = d.until(|e| matches!(e, TurnEvent::AllocationFailed(_)));
+    assert_eq!(e, TurnEvent::AllocationFailed(440));
 }

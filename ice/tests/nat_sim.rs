@@ -261,13 +261,13 @@ fn connects(a: Option<(Behaviour, Behaviour)>, b: Option<(Behaviour, Behaviour)>
         w.run(Duration::from_secs(60));
         assert_eq!(
             w.state(0),
-            ConnectionState::Connected,
+            ConnectionState::Completed,
             "seed {seed} A {:?}",
             w.sides[0].events
         );
         assert_eq!(
             w.state(1),
-            ConnectionState::Connected,
+            ConnectionState::Completed,
             "seed {seed} B {:?}",
             w.sides[1].events
         );
@@ -355,6 +355,64 @@ fn symmetric_nat_against_port_restricted_needs_turn() {
             ConnectionState::Failed,
             "seed {seed} B {:?}",
             w.sides[1].events
+        );
+    }
+}
+
+#[test]
+fn symmetric_nat_side_learns_a_local_peer_reflexive_candidate() {
+    // Behind a symmetric NAT the mapping towards the peer differs from the server-reflexive
+    // one: the mapped address of the successful check is a new local peer-reflexive candidate
+    // (RFC 8445 7.2.5.3.1), with the priority sent in the check and the host as base, and the
+    // valid pair is built from it.
+    use sansrtc_ice::candidate::CandidateKind;
+    for seed in 0..10 {
+        let mut w = World::new(
+            seed,
+            None,
+            Some((AddressAndPortDependent, AddressAndPortDependent)),
+        );
+        w.run(Duration::from_secs(60));
+        assert_eq!(w.state(1), ConnectionState::Completed, "seed {seed}");
+        let side = &w.sides[1];
+        let prflx: Vec<_> = side
+            .agent
+            .local_candidates()
+            .iter()
+            .filter(|c| c.kind == CandidateKind::PeerReflexive)
+            .collect();
+        assert!(!prflx.is_empty(), "seed {seed}");
+        for c in &prflx {
+            assert_eq!(c.related, Some(side.host));
+            // Not signalled: no LocalCandidate event carries it.
+            assert!(
+                !side
+                    .events
+                    .contains(&AgentEvent::LocalCandidate((*c).clone()))
+            );
+        }
+        let (local, remote) = side.agent.selected_pair().unwrap();
+        let valid = side
+            .agent
+            .checklist()
+            .valid_list()
+            .iter()
+            .find(|v| v.base == local && v.remote == remote)
+            .expect("the selected pair is valid");
+        let learned = prflx
+            .iter()
+            .find(|c| c.socket_addr() == Some(valid.local))
+            .expect("the valid pair's local candidate is the learned peer-reflexive one");
+        assert_eq!(valid.local_priority, learned.priority);
+        // The public host side sees no NAT: its valid pair's local candidate is its host one.
+        let host_valid = &w.sides[0].agent.checklist().valid_list()[0];
+        assert_eq!(host_valid.local, w.sides[0].host);
+        assert!(
+            w.sides[0]
+                .agent
+                .local_candidates()
+                .iter()
+                .all(|c| c.kind != CandidateKind::PeerReflexive)
         );
     }
 }
