@@ -836,10 +836,10 @@ impl PeerConnection {
             return;
         }
         let s = match (self.ice_state, self.dtls_state) {
-            (IceState::Failed, _) | (_, DtlsState::Failed) => ConnectionState::Failed,
+            (IceState::Failed | IceState::Closed, _) | (_, DtlsState::Failed) => ConnectionState::Failed,
             (_, DtlsState::Closed) => ConnectionState::Closed,
             (IceState::Disconnected, _) => ConnectionState::Disconnected,
-            (IceState::Connected, DtlsState::Connected) => ConnectionState::Connected,
+            (IceState::Connected | IceState::Completed, DtlsState::Connected) => ConnectionState::Connected,
             (IceState::New, DtlsState::New) => ConnectionState::New,
             _ => ConnectionState::Connecting,
         };
@@ -907,7 +907,7 @@ impl PeerConnection {
                 self.events.push_back(Event::IceStateChange(s));
                 self.update_state();
             }
-            AgentEvent::SelectedPair { local, remote } => {
+            AgentEvent::SelectedPair { local, remote, .. } => {
                 self.path = Some((local, remote));
                 if let Some(d) = &mut self.dtls
                     && self.dtls_role == Some(dtls::Role::Client)
