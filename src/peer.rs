@@ -836,10 +836,14 @@ impl PeerConnection {
             return;
         }
         let s = match (self.ice_state, self.dtls_state) {
-            (IceState::Failed | IceState::Closed, _) | (_, DtlsState::Failed) => ConnectionState::Failed,
+            (IceState::Failed | IceState::Closed, _) | (_, DtlsState::Failed) => {
+                ConnectionState::Failed
+            }
             (_, DtlsState::Closed) => ConnectionState::Closed,
             (IceState::Disconnected, _) => ConnectionState::Disconnected,
-            (IceState::Connected | IceState::Completed, DtlsState::Connected) => ConnectionState::Connected,
+            (IceState::Connected | IceState::Completed, DtlsState::Connected) => {
+                ConnectionState::Connected
+            }
             (IceState::New, DtlsState::New) => ConnectionState::New,
             _ => ConnectionState::Connecting,
         };
