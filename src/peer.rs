@@ -39,6 +39,11 @@ pub struct Config {
     pub max_message_size: usize,
     /// How often RTCP receiver/sender reports are sent while media flows (default 1 s).
     pub rtcp_interval: Duration,
+    /// SRTP profiles offered or accepted in DTLS `use_srtp`, in preference order (default all
+    /// four, in the dtls crate's order: AES-128-GCM, AES-CM-80, AES-256-GCM, AES-CM-32).
+    pub srtp_profiles: Vec<dtls::SrtpProfile>,
+    /// DTLS cipher suites in preference order (default every suite the dtls crate has).
+    pub cipher_suites: Vec<dtls::CipherSuite>,
 }
 
 impl Default for Config {
@@ -51,6 +56,8 @@ impl Default for Config {
             stun_servers: Vec::new(),
             max_message_size: 256 * 1024,
             rtcp_interval: Duration::from_secs(1),
+            srtp_profiles: dtls::SrtpProfile::ALL.to_vec(),
+            cipher_suites: dtls::CipherSuite::ALL.to_vec(),
         }
     }
 }
@@ -519,6 +526,8 @@ impl PeerConnection {
                 sdp::jsep::DtlsRole::Server => dtls::Role::Server,
             };
             let mut cfg = dtls::Config::new(self.certificate.clone());
+            cfg.srtp_profiles = self.config.srtp_profiles.clone();
+            cfg.cipher_suites = self.config.cipher_suites.clone();
             cfg.remote_fingerprints = n
                 .remote_fingerprints
                 .iter()
