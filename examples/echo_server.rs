@@ -311,14 +311,11 @@ fn main() {
                     Event::DataChannelMessage { id, data, binary } => {
                         let _ = pc.send_data(now, id, &data, binary);
                     }
-                    Event::Rtp {
-                        mut packet,
-                        mid: Some(mid),
-                    } => {
+                    Event::Rtp(rtp) => {
                         // Loop the browser's media back on our own SSRC for that section.
-                        if let Some(&ssrc) = ssrcs.get(&mid)
-                            && packet.len() >= 12
-                        {
+                        let Some(mid) = rtp.mid.clone() else { continue };
+                        let mut packet = rtp.into_packet();
+                        if let Some(&ssrc) = ssrcs.get(&*mid) {
                             packet[8..12].copy_from_slice(&ssrc.to_be_bytes());
                             let _ = pc.send_rtp(now, &packet);
                         }

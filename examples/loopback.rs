@@ -186,10 +186,10 @@ fn main() {
     let rtp = b
         .events
         .iter()
-        .filter(|e| matches!(e, Event::Rtp { .. }))
+        .filter(|e| matches!(e, Event::Rtp(_)))
         .count();
     let mid = b.events.iter().find_map(|e| match e {
-        Event::Rtp { mid, .. } => mid.clone(),
+        Event::Rtp(p) => p.mid.as_deref().map(str::to_owned),
         _ => None,
     });
     let rtcp_a = a

@@ -37,12 +37,16 @@ mod hello;
 mod media;
 pub mod peer;
 pub mod rng;
+pub mod stats;
+pub mod track;
 
 pub use peer::{
     ChannelConfig, Config, ConnectionState, DtlsState, Error, Event, IceState, PeerConnection,
     SdpType, Stats, Transmit,
 };
 pub use rng::PcRng;
+pub use stats::StatsReport;
+pub use track::{KeyframeKind, MediaError, RtpReceived, RtpWrite};
 
 /// DTLS 1.2 and DTLS-SRTP key export.
 pub use sansrtc_dtls as dtls;

@@ -1,149 +1,835 @@
-//! RTP bookkeeping for RTCP: per-SSRC send counters and receive statistics, and sender/receiver
-//! reports generated on a schedule.
+//! RTP media bookkeeping: the negotiated media sections, which section a received packet belongs
+//! to, per-SSRC send and receive statistics, RTCP sender/receiver reports on a schedule, and RTCP
+//! feedback (PLI, FIR, NACK) in both directions.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sansrtc_rtp::RtpPacket;
-use sansrtc_rtp::rtcp::{List, ReceiverReport, ReportBlock, RtcpPacket, SenderReport};
+use sansrtc_rtp::builder::{ExtensionsBuilder, RtpPacketBuilder};
+use sansrtc_rtp::extension::{
+    AbsSendTime, ExtensionKind, ExtensionMap, Mid, RepairedRtpStreamId, RtpStreamId,
+};
+use sansrtc_rtp::rtcp::{
+    CompoundIter, Fir, FirEntry, List, Nack, NackPair, Pli, ReceiverReport, ReportBlock,
+    RtcpPacket, SdesChunk, SdesItem, SdesType, SenderReport, SourceDescription,
+};
+use sansrtc_rtp::seq::SequenceUnwrapper;
 use sansrtc_rtp::stats::ReceiveStats;
-use sansrtc_rtp::time::NtpTime;
-use sansrtc_sdp::jsep::Negotiated;
+use sansrtc_rtp::time::{NtpTime, compact_from_duration, round_trip_time};
+use sansrtc_sdp::Direction;
+use sansrtc_sdp::jsep::{Codec, JsepSession, MediaKind, Negotiated, SectionKind};
 
 use crate::rng::PcRng;
+use crate::stats::{InboundRtpStats, OutboundRtpStats};
+use crate::track::{KeyframeKind, MediaError, RtpReceived, RtpWrite};
 
-/// Most remote SSRCs tracked (more are counted but not reported).
-const MAX_SOURCES: usize = 32;
+/// Most remote SSRCs tracked (packets of more are delivered but not reported on).
+const MAX_INBOUND: usize = 64;
+/// Most local SSRCs tracked.
+const MAX_OUTBOUND: usize = 64;
+/// Report blocks in one SR/RR (RFC 3550: the count field has 5 bits).
+const MAX_BLOCKS: usize = 31;
 
-#[derive(Debug, Clone, Copy, Default)]
-struct Sent {
-    packets: u32,
-    octets: u32,
-    rtp_timestamp: u32,
+/// A negotiated, accepted media section.
+#[derive(Debug, Clone)]
+struct Section {
+    mid: Arc<str>,
+    kind: MediaKind,
+    direction: Direction,
+    codecs: Vec<Codec>,
+    extensions: ExtensionMap,
+    send_ssrc: Option<u32>,
+    send_rids: Vec<Arc<str>>,
 }
 
-/// Send and receive statistics and the report schedule.
+impl Section {
+    fn sends(&self) -> bool {
+        matches!(self.direction, Direction::SendRecv | Direction::SendOnly)
+    }
+
+    fn clock_rate(&self, payload_type: u8) -> u32 {
+        self.codecs
+            .iter()
+            .find(|c| c.payload_type == payload_type)
+            .map_or(90_000, |c| c.clock_rate.max(1))
+    }
+}
+
+/// What we know of an SSRC we send.
+#[derive(Debug, Clone)]
+struct Outbound {
+    section: Option<usize>,
+    rid: Option<Arc<str>>,
+    next_sequence: u16,
+    packets: u64,
+    octets: u64,
+    rtp_timestamp: u32,
+    clock_rate: u32,
+    last_sent: Option<Instant>,
+    nacks: u64,
+    plis: u64,
+    firs: u64,
+    remote: Option<ReportBlock>,
+    rtt: Option<Duration>,
+}
+
+/// What we know of an SSRC we receive.
+#[derive(Debug, Clone)]
+struct Inbound {
+    section: Option<usize>,
+    rid: Option<Arc<str>>,
+    stats: ReceiveStats,
+    sequence: SequenceUnwrapper,
+    packets: u64,
+    octets: u64,
+    clock_rate: u32,
+    /// Compact NTP time of the last SR and when it arrived.
+    last_sr: Option<(u32, Instant)>,
+    nacks: u64,
+    plis: u64,
+    firs: u64,
+    fir_sequence: u8,
+}
+
+/// Something an RTCP packet told us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Feedback {
+    /// The peer wants a key frame on one of our SSRCs.
+    Keyframe {
+        mid: Option<Arc<str>>,
+        ssrc: u32,
+        kind: KeyframeKind,
+    },
+    /// The peer lost packets of one of our SSRCs.
+    Nack {
+        mid: Option<Arc<str>>,
+        ssrc: u32,
+        lost: Vec<u16>,
+    },
+}
+
+/// Send and receive state of every media section, and the report schedule.
 #[derive(Debug)]
 pub(crate) struct MediaState {
+    rng: PcRng,
     interval: Duration,
-    next: Option<Instant>,
-    /// Our SSRC for receiver reports when we send nothing.
-    rr_ssrc: u32,
-    sent: HashMap<u32, Sent>,
-    received: HashMap<u32, ReceiveStats>,
+    next_report: Option<Instant>,
     epoch: Option<Instant>,
-    has_media: bool,
-}
-
-impl Default for MediaState {
-    fn default() -> Self {
-        Self {
-            interval: Duration::from_secs(1),
-            next: None,
-            rr_ssrc: 1,
-            sent: HashMap::new(),
-            received: HashMap::new(),
-            epoch: None,
-            has_media: false,
-        }
-    }
+    /// Our SSRC for RTCP when we send no media.
+    rtcp_ssrc: u32,
+    cname: String,
+    sections: Vec<Section>,
+    /// Remote SSRCs signalled or learned, to their section.
+    ssrc_section: HashMap<u32, usize>,
+    outbound: HashMap<u32, Outbound>,
+    inbound: HashMap<u32, Inbound>,
 }
 
 impl MediaState {
-    /// Applies a negotiation: reports are sent only when media sections exist.
-    pub(crate) fn configure(&mut self, n: &Negotiated, rng: &mut PcRng, interval: Duration) {
-        self.interval = interval;
-        self.has_media = n
-            .sections
-            .iter()
-            .any(|s| matches!(s.kind, sansrtc_sdp::jsep::SectionKind::Media(_)) && !s.rejected);
-        let mut b = [0u8; 4];
-        rng.fill(&mut b);
-        self.rr_ssrc = u32::from_le_bytes(b) | 1;
+    pub(crate) fn new(mut rng: PcRng, cname: String) -> Self {
+        let rtcp_ssrc = random_u32(&mut rng) | 1;
+        Self {
+            rng,
+            interval: Duration::from_secs(1),
+            next_report: None,
+            epoch: None,
+            rtcp_ssrc,
+            cname,
+            sections: Vec::new(),
+            ssrc_section: HashMap::new(),
+            outbound: HashMap::new(),
+            inbound: HashMap::new(),
+        }
     }
 
-    /// DTLS is up: the report schedule starts.
+    /// A fresh random SSRC none of our streams uses.
+    pub(crate) fn new_ssrc(&mut self) -> u32 {
+        loop {
+            let s = random_u32(&mut self.rng);
+            if s != 0 && s != self.rtcp_ssrc && !self.outbound.contains_key(&s) {
+                return s;
+            }
+        }
+    }
+
+    /// The CNAME written in SDP and SDES.
+    pub(crate) fn cname(&self) -> &str {
+        &self.cname
+    }
+
+    /// Applies a negotiation: the accepted media sections, their codecs, extensions and SSRCs.
+    pub(crate) fn configure(&mut self, n: &Negotiated, jsep: &JsepSession, interval: Duration) {
+        self.interval = interval;
+        let old: Vec<Arc<str>> = self.sections.iter().map(|s| s.mid.clone()).collect();
+        self.sections.clear();
+        self.ssrc_section.clear();
+        for s in &n.sections {
+            let SectionKind::Media(kind) = s.kind else {
+                continue;
+            };
+            if s.rejected {
+                continue;
+            }
+            let mut extensions = ExtensionMap::new();
+            for e in &s.header_extensions {
+                if let (Some(k), Ok(id)) = (ExtensionKind::from_uri(&e.uri), u8::try_from(e.id)) {
+                    extensions.insert(id, k);
+                }
+            }
+            let send_ssrc = s
+                .transceiver
+                .and_then(|t| jsep.transceiver(t))
+                .and_then(|t| t.send_ssrcs)
+                .map(|(media, _rtx)| media);
+            let index = self.sections.len();
+            for &ssrc in &s.remote_ssrcs {
+                self.ssrc_section.insert(ssrc, index);
+            }
+            for &(media, rtx) in &s.remote_rtx_ssrcs {
+                self.ssrc_section.insert(media, index);
+                self.ssrc_section.insert(rtx, index);
+            }
+            // Reuse the existing mid string so received packets keep pointing at one allocation.
+            let mid = old
+                .iter()
+                .find(|m| ***m == *s.mid)
+                .cloned()
+                .unwrap_or_else(|| Arc::from(s.mid.as_str()));
+            self.sections.push(Section {
+                mid,
+                kind,
+                direction: s.direction,
+                codecs: s.codecs.clone(),
+                extensions,
+                send_ssrc,
+                send_rids: s.send_rids.iter().map(|r| Arc::from(r.as_str())).collect(),
+            });
+        }
+        // SSRCs keep their streams' statistics; their section is looked up again.
+        for (ssrc, o) in &mut self.outbound {
+            o.section = self
+                .sections
+                .iter()
+                .position(|s| s.send_ssrc == Some(*ssrc));
+        }
+        for (ssrc, i) in &mut self.inbound {
+            i.section = self.ssrc_section.get(ssrc).copied();
+        }
+        if self.has_media() && self.epoch.is_some() && self.next_report.is_none() {
+            self.next_report = self.epoch.map(|e| e.max(e + self.interval));
+        }
+    }
+
+    fn has_media(&self) -> bool {
+        !self.sections.is_empty()
+    }
+
+    /// The mids of the accepted media sections, in order.
+    pub(crate) fn mids(&self) -> impl Iterator<Item = &str> {
+        self.sections.iter().map(|s| &*s.mid)
+    }
+
+    /// The codec negotiated for `payload_type` in section `mid`.
+    pub(crate) fn codec(&self, mid: &str, payload_type: u8) -> Option<&Codec> {
+        self.section(mid)?
+            .codecs
+            .iter()
+            .find(|c| c.payload_type == payload_type)
+    }
+
+    /// The media kind of section `mid`.
+    pub(crate) fn kind(&self, mid: &str) -> Option<MediaKind> {
+        self.section(mid).map(|s| s.kind)
+    }
+
+    fn section(&self, mid: &str) -> Option<&Section> {
+        self.sections.iter().find(|s| &*s.mid == mid)
+    }
+
+    /// The transport is up: the report schedule starts.
     pub(crate) fn start(&mut self, now: Instant) {
         self.epoch = Some(now);
-        if self.has_media {
-            self.next = Some(now + self.interval);
+        if self.has_media() {
+            self.next_report = Some(now + self.interval);
         }
     }
 
     /// The next report deadline.
     pub(crate) fn next_report(&self) -> Option<Instant> {
-        self.next
+        self.next_report
     }
 
-    pub(crate) fn on_sent(&mut self, _now: Instant, p: &RtpPacket<'_>) {
-        if self.sent.len() >= MAX_SOURCES && !self.sent.contains_key(&p.ssrc()) {
+    /// Our NTP clock: time since the transport came up (sans-IO: there is no wall clock; peers
+    /// use it to pair SR with RTP time and for round-trip times, which only needs one origin).
+    fn ntp(&self, now: Instant) -> NtpTime {
+        NtpTime::from_unix(now.saturating_duration_since(self.epoch.unwrap_or(now)))
+    }
+
+    /// Builds the plain RTP packet for `write` on section `mid`.
+    pub(crate) fn build_rtp(
+        &mut self,
+        now: Instant,
+        mid: &str,
+        write: &RtpWrite<'_>,
+    ) -> Result<Vec<u8>, MediaError> {
+        let index = self
+            .sections
+            .iter()
+            .position(|s| &*s.mid == mid)
+            .ok_or_else(|| MediaError::UnknownMid(mid.to_owned()))?;
+        let section = &self.sections[index];
+        if !section.sends() {
+            return Err(MediaError::NotSending(mid.to_owned()));
+        }
+        if !section
+            .codecs
+            .iter()
+            .any(|c| c.payload_type == write.payload_type)
+        {
+            return Err(MediaError::UnknownPayloadType(write.payload_type));
+        }
+        let rid = match write.rid {
+            Some(r) => Some(
+                section
+                    .send_rids
+                    .iter()
+                    .find(|x| ***x == *r)
+                    .cloned()
+                    .ok_or_else(|| MediaError::UnknownRid(r.to_owned()))?,
+            ),
+            None => None,
+        };
+        let clock_rate = section.clock_rate(write.payload_type);
+        let extensions_map = section.extensions.clone();
+        let ssrc = self.send_ssrc(index, rid.clone());
+        let ntp = self.ntp(now);
+        let Some(out) = self.outbound.get_mut(&ssrc) else {
+            return Err(MediaError::Write("too many sending SSRCs".into()));
+        };
+        let sequence = out.next_sequence;
+        out.next_sequence = sequence.wrapping_add(1);
+        out.clock_rate = clock_rate;
+        let abs = AbsSendTime::from_micros(ntp.to_unix().as_micros() as u64);
+        let write_error = |e: sansrtc_rtp::RtpError| MediaError::Write(e.to_string());
+        let mut ext = ExtensionsBuilder::new();
+        if let Some(id) = extensions_map.id(ExtensionKind::SdesMid) {
+            ext.push(id, mid.as_bytes()).map_err(write_error)?;
+        }
+        if let (Some(id), Some(r)) = (extensions_map.id(ExtensionKind::RtpStreamId), &rid) {
+            ext.push(id, r.as_bytes()).map_err(write_error)?;
+        }
+        if let Some(id) = extensions_map.id(ExtensionKind::AbsSendTime) {
+            ext.push_value(id, &abs).map_err(write_error)?;
+        }
+        let mut b = RtpPacketBuilder::new(write.payload_type, sequence, write.timestamp, ssrc);
+        b.marker(write.marker).payload(write.payload);
+        if !ext.is_empty() {
+            b.extensions(&ext);
+        }
+        let mut packet = Vec::with_capacity(b.encoded_len() + 16);
+        b.write_vec(&mut packet).map_err(write_error)?;
+        Ok(packet)
+    }
+
+    /// Our SSRC for section `index` (and simulcast layer `rid`), created on first use.
+    fn send_ssrc(&mut self, index: usize, rid: Option<Arc<str>>) -> u32 {
+        let signalled = self.sections[index].send_ssrc;
+        if let Some((&ssrc, _)) = self
+            .outbound
+            .iter()
+            .find(|(_, o)| o.section == Some(index) && o.rid == rid)
+        {
+            return ssrc;
+        }
+        let ssrc = match (signalled, &rid) {
+            (Some(s), None) if !self.outbound.contains_key(&s) => s,
+            _ => self.new_ssrc(),
+        };
+        self.track_outbound(ssrc, Some(index), rid);
+        ssrc
+    }
+
+    fn track_outbound(&mut self, ssrc: u32, section: Option<usize>, rid: Option<Arc<str>>) {
+        if self.outbound.len() >= MAX_OUTBOUND || self.outbound.contains_key(&ssrc) {
             return;
         }
-        let s = self.sent.entry(p.ssrc()).or_default();
-        s.packets = s.packets.wrapping_add(1);
-        s.octets = s.octets.wrapping_add(p.payload().len() as u32);
-        s.rtp_timestamp = p.timestamp();
+        let next_sequence = random_u32(&mut self.rng) as u16 & 0x7FFF;
+        self.outbound.insert(
+            ssrc,
+            Outbound {
+                section,
+                rid,
+                next_sequence,
+                packets: 0,
+                octets: 0,
+                rtp_timestamp: 0,
+                clock_rate: 90_000,
+                last_sent: None,
+                nacks: 0,
+                plis: 0,
+                firs: 0,
+                remote: None,
+                rtt: None,
+            },
+        );
     }
 
-    pub(crate) fn on_received(&mut self, now: Instant, p: &RtpPacket<'_>) {
-        let arrival = self.epoch.map_or(0, |e| {
-            (now.saturating_duration_since(e).as_micros() / 11) as u32
-        });
-        if let Some(s) = self.received.get_mut(&p.ssrc()) {
-            s.update(p.sequence_number(), p.timestamp(), arrival);
-        } else if self.received.len() < MAX_SOURCES {
-            let mut s = ReceiveStats::new(p.sequence_number());
-            s.update(p.sequence_number(), p.timestamp(), arrival);
-            self.received.insert(p.ssrc(), s);
+    /// Counts a packet we send (built by us or given whole by the application).
+    pub(crate) fn on_sent(&mut self, now: Instant, p: &RtpPacket<'_>) {
+        let ssrc = p.ssrc();
+        if !self.outbound.contains_key(&ssrc) {
+            let section = self.sections.iter().position(|s| s.send_ssrc == Some(ssrc));
+            self.track_outbound(ssrc, section, None);
+        }
+        let clock_rate = self
+            .outbound
+            .get(&ssrc)
+            .and_then(|o| o.section)
+            .map(|i| self.sections[i].clock_rate(p.payload_type()));
+        let Some(o) = self.outbound.get_mut(&ssrc) else {
+            return;
+        };
+        o.packets += 1;
+        o.octets += p.payload().len() as u64;
+        o.rtp_timestamp = p.timestamp();
+        o.last_sent = Some(now);
+        if let Some(c) = clock_rate {
+            o.clock_rate = c;
+        }
+        o.next_sequence = p.sequence_number().wrapping_add(1);
+    }
+
+    /// A decrypted RTP packet arrived: finds its section and layer and updates statistics.
+    pub(crate) fn on_received(&mut self, now: Instant, plain: Vec<u8>) -> Option<RtpReceived> {
+        let p = RtpPacket::parse(&plain).ok()?;
+        let ssrc = p.ssrc();
+        let (section, rid) = self.classify(&p);
+        let epoch = self.epoch.unwrap_or(now);
+        if !self.inbound.contains_key(&ssrc) && self.inbound.len() < MAX_INBOUND {
+            self.inbound.insert(
+                ssrc,
+                Inbound {
+                    section,
+                    rid: None,
+                    stats: ReceiveStats::new(p.sequence_number()),
+                    sequence: SequenceUnwrapper::new(),
+                    packets: 0,
+                    octets: 0,
+                    clock_rate: 90_000,
+                    last_sr: None,
+                    nacks: 0,
+                    plis: 0,
+                    firs: 0,
+                    fir_sequence: 0,
+                },
+            );
+        }
+        let clock_rate = section.map_or(90_000, |i| self.sections[i].clock_rate(p.payload_type()));
+        let mut extended = p.sequence_number() as u64;
+        let mut rid_out = rid.clone();
+        if let Some(i) = self.inbound.get_mut(&ssrc) {
+            if i.section.is_none() {
+                i.section = section;
+            }
+            if rid.is_some() {
+                i.rid = rid;
+            }
+            rid_out = i.rid.clone();
+            i.clock_rate = clock_rate;
+            i.packets += 1;
+            i.octets += p.payload().len() as u64;
+            extended = i.sequence.unwrap(p.sequence_number());
+            let since = now.saturating_duration_since(epoch);
+            let arrival = (since.as_micros() as u64 * clock_rate as u64 / 1_000_000) as u32;
+            i.stats.update(p.sequence_number(), p.timestamp(), arrival);
+        }
+        let start = p.header_len();
+        let end = start + p.payload().len();
+        Some(RtpReceived {
+            mid: section.map(|i| self.sections[i].mid.clone()),
+            rid: rid_out,
+            ssrc,
+            payload_type: p.payload_type(),
+            sequence_number: p.sequence_number(),
+            extended_sequence_number: extended,
+            timestamp: p.timestamp(),
+            marker: p.marker(),
+            payload_range: start..end,
+            packet: plain,
+        })
+    }
+
+    /// Which section (and simulcast layer) a packet belongs to: a known SSRC, the `sdes:mid`
+    /// header extension (then the SSRC is learned), a payload type only one section uses, or
+    /// the only section (RFC 8843 9.2).
+    fn classify(&mut self, p: &RtpPacket<'_>) -> (Option<usize>, Option<Arc<str>>) {
+        let ssrc = p.ssrc();
+        let mut section = self.ssrc_section.get(&ssrc).copied();
+        let mut rid = None;
+        if let Some(ext) = p.extensions() {
+            if section.is_none() {
+                // Sections normally share one id for sdes:mid; try each distinct id once.
+                let mut tried = [0u8; 8];
+                for (n, s) in self.sections.iter().enumerate() {
+                    let Some(id) = s.extensions.id(ExtensionKind::SdesMid) else {
+                        continue;
+                    };
+                    if tried.contains(&id) {
+                        continue;
+                    }
+                    tried[n % tried.len()] = id;
+                    if let Some(Mid(m)) = s.extensions.get::<Mid>(&ext)
+                        && let Some(i) = self.sections.iter().position(|x| &*x.mid == m)
+                    {
+                        section = Some(i);
+                        break;
+                    }
+                }
+            }
+            if let Some(s) = section.map(|i| &self.sections[i]) {
+                let r = s
+                    .extensions
+                    .get::<RtpStreamId>(&ext)
+                    .map(|r| r.0)
+                    .or_else(|| s.extensions.get::<RepairedRtpStreamId>(&ext).map(|r| r.0));
+                rid = r.map(Arc::from);
+            }
+            if let Some(i) = section
+                && !self.ssrc_section.contains_key(&ssrc)
+                && self.ssrc_section.len() < 4 * MAX_INBOUND
+            {
+                self.ssrc_section.insert(ssrc, i);
+            }
+        }
+        if section.is_none() {
+            let pt = p.payload_type();
+            let mut with_pt = self
+                .sections
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.codecs.iter().any(|c| c.payload_type == pt));
+            if let (Some((i, _)), None) = (with_pt.next(), with_pt.next()) {
+                section = Some(i);
+            }
+        }
+        if section.is_none() && self.sections.len() == 1 {
+            section = Some(0);
+        }
+        (section, rid)
+    }
+
+    /// A decrypted compound RTCP packet arrived: reports update statistics and round-trip
+    /// times; PLI, FIR and NACK about our streams come back as feedback.
+    pub(crate) fn on_rtcp(&mut self, now: Instant, compound: &[u8], out: &mut Vec<Feedback>) {
+        let now_compact = self.ntp(now).compact();
+        for packet in CompoundIter::new(compound) {
+            let Ok(packet) = packet else {
+                break;
+            };
+            match packet {
+                RtcpPacket::SenderReport(sr) => {
+                    if let Some(i) = self.inbound.get_mut(&sr.ssrc) {
+                        i.last_sr = Some((NtpTime(sr.ntp_timestamp).compact(), now));
+                    }
+                    for b in sr.reports.iter() {
+                        self.on_report_block(now_compact, b);
+                    }
+                }
+                RtcpPacket::ReceiverReport(rr) => {
+                    for b in rr.reports.iter() {
+                        self.on_report_block(now_compact, b);
+                    }
+                }
+                RtcpPacket::Pli(pli) => self.keyframe(pli.media_ssrc, KeyframeKind::Pli, out),
+                RtcpPacket::Fir(fir) => {
+                    for e in fir.entries.iter() {
+                        self.keyframe(e.ssrc, KeyframeKind::Fir, out);
+                    }
+                }
+                RtcpPacket::Nack(nack) => {
+                    if let Some(o) = self.outbound.get_mut(&nack.media_ssrc) {
+                        o.nacks += 1;
+                        let mid = o.section.map(|i| self.sections[i].mid.clone());
+                        // At most 17 sequence numbers per entry; bounded by the packet's size.
+                        let lost: Vec<u16> = nack.lost().take(4096).collect();
+                        out.push(Feedback::Nack {
+                            mid,
+                            ssrc: nack.media_ssrc,
+                            lost,
+                        });
+                    }
+                }
+                _ => {}
+            }
         }
     }
 
-    /// A compound RTCP packet (SR per sending SSRC, else one RR) when the schedule says so.
+    fn on_report_block(&mut self, now_compact: u32, b: ReportBlock) {
+        if let Some(o) = self.outbound.get_mut(&b.ssrc) {
+            if let Some(rtt) = round_trip_time(
+                now_compact,
+                b.last_sender_report,
+                b.delay_since_last_sender_report,
+            ) {
+                o.rtt = Some(rtt);
+            }
+            o.remote = Some(b);
+        }
+    }
+
+    fn keyframe(&mut self, ssrc: u32, kind: KeyframeKind, out: &mut Vec<Feedback>) {
+        let Some(o) = self.outbound.get_mut(&ssrc) else {
+            return;
+        };
+        match kind {
+            KeyframeKind::Pli => o.plis += 1,
+            KeyframeKind::Fir => o.firs += 1,
+        }
+        let mid = o.section.map(|i| self.sections[i].mid.clone());
+        out.push(Feedback::Keyframe { mid, ssrc, kind });
+    }
+
+    /// Our SSRC to send feedback about `media_ssrc` from: the sending SSRC of its section, or
+    /// our RTCP-only SSRC.
+    fn feedback_sender(&self, media_ssrc: u32) -> u32 {
+        self.inbound
+            .get(&media_ssrc)
+            .and_then(|i| i.section)
+            .and_then(|s| self.sections[s].send_ssrc)
+            .filter(|s| self.outbound.contains_key(s))
+            .unwrap_or(self.rtcp_ssrc)
+    }
+
+    /// An empty RR and our SDES CNAME: the start every compound packet needs (RFC 3550 6.1).
+    fn compound_head(&self, sender: u32, out: &mut Vec<u8>) -> Result<(), MediaError> {
+        let rr = RtcpPacket::ReceiverReport(ReceiverReport {
+            ssrc: sender,
+            reports: List::empty(),
+            profile_extension: &[],
+        });
+        rr.write_vec(out)
+            .map_err(|e| MediaError::Write(e.to_string()))?;
+        self.write_sdes(&[sender], out)
+    }
+
+    fn write_sdes(&self, ssrcs: &[u32], out: &mut Vec<u8>) -> Result<(), MediaError> {
+        let items = [SdesItem {
+            kind: SdesType::Cname,
+            text: self.cname.as_bytes(),
+        }];
+        let chunks: Vec<SdesChunk<'_>> = ssrcs
+            .iter()
+            .take(MAX_BLOCKS)
+            .map(|&ssrc| SdesChunk {
+                ssrc,
+                items: List::from_items(&items[..]),
+            })
+            .collect();
+        RtcpPacket::SourceDescription(SourceDescription {
+            chunks: List::from_items(&chunks[..]),
+        })
+        .write_vec(out)
+        .map_err(|e| MediaError::Write(e.to_string()))?;
+        Ok(())
+    }
+
+    /// A key frame request (PLI or FIR) for the remote stream `ssrc`, as a compound packet.
+    pub(crate) fn keyframe_request(
+        &mut self,
+        ssrc: u32,
+        kind: KeyframeKind,
+    ) -> Result<Vec<u8>, MediaError> {
+        let sender = self.feedback_sender(ssrc);
+        let i = self
+            .inbound
+            .get_mut(&ssrc)
+            .ok_or(MediaError::UnknownSsrc(ssrc))?;
+        let packet = match kind {
+            KeyframeKind::Pli => {
+                i.plis += 1;
+                None
+            }
+            KeyframeKind::Fir => {
+                i.firs += 1;
+                i.fir_sequence = i.fir_sequence.wrapping_add(1);
+                Some(i.fir_sequence)
+            }
+        };
+        let mut out = Vec::with_capacity(64);
+        self.compound_head(sender, &mut out)?;
+        let entry;
+        let fb = match packet {
+            None => RtcpPacket::Pli(Pli {
+                sender_ssrc: sender,
+                media_ssrc: ssrc,
+            }),
+            Some(sequence_number) => {
+                entry = [FirEntry {
+                    ssrc,
+                    sequence_number,
+                }];
+                RtcpPacket::Fir(Fir {
+                    sender_ssrc: sender,
+                    media_ssrc: 0,
+                    entries: List::from_items(&entry[..]),
+                })
+            }
+        };
+        fb.write_vec(&mut out)
+            .map_err(|e| MediaError::Write(e.to_string()))?;
+        Ok(out)
+    }
+
+    /// A generic NACK for `lost` packets of the remote stream `ssrc`, as a compound packet.
+    pub(crate) fn nack(&mut self, ssrc: u32, lost: &[u16]) -> Result<Vec<u8>, MediaError> {
+        let sender = self.feedback_sender(ssrc);
+        let i = self
+            .inbound
+            .get_mut(&ssrc)
+            .ok_or(MediaError::UnknownSsrc(ssrc))?;
+        i.nacks += 1;
+        let pairs = NackPair::from_lost(lost.iter().copied());
+        if pairs.len() > 200 {
+            return Err(MediaError::Write(
+                "too many lost packets for one NACK".into(),
+            ));
+        }
+        let mut out = Vec::with_capacity(48 + 4 * pairs.len());
+        self.compound_head(sender, &mut out)?;
+        RtcpPacket::Nack(Nack {
+            sender_ssrc: sender,
+            media_ssrc: ssrc,
+            pairs: List::from_items(&pairs[..]),
+        })
+        .write_vec(&mut out)
+        .map_err(|e| MediaError::Write(e.to_string()))?;
+        Ok(out)
+    }
+
+    /// A compound report (an SR per sending SSRC, else an RR, then SDES CNAME) when the
+    /// schedule says so.
     pub(crate) fn poll_reports(&mut self, now: Instant) -> Option<Vec<u8>> {
-        let next = self.next?;
+        let next = self.next_report?;
         if now < next {
             return None;
         }
-        self.next = Some(now + self.interval);
-        let blocks: Vec<ReportBlock> = self
-            .received
-            .iter_mut()
-            .take(31)
-            .map(|(&ssrc, s)| s.report_block(ssrc, 0, 0))
+        self.next_report = Some(now + self.interval);
+        let ntp = self.ntp(now);
+        let mut received: Vec<(&u32, &mut Inbound)> = self.inbound.iter_mut().collect();
+        received.sort_by_key(|(k, _)| **k);
+        let blocks: Vec<ReportBlock> = received
+            .into_iter()
+            .take(MAX_BLOCKS)
+            .map(|(&ssrc, i)| {
+                let (lsr, dlsr) = i.last_sr.map_or((0, 0), |(lsr, at)| {
+                    (
+                        lsr,
+                        compact_from_duration(now.saturating_duration_since(at)),
+                    )
+                });
+                i.stats.report_block(ssrc, lsr, dlsr)
+            })
             .collect();
-        // Sans-IO: no wall clock. The NTP field counts from the start of the connection, which is
-        // what receivers use it for (pairing SR with RTP time, and LSR for round-trip times).
-        let ntp = NtpTime::from_unix(now.saturating_duration_since(self.epoch.unwrap_or(now)));
+        let mut sending: Vec<(u32, &Outbound)> = self
+            .outbound
+            .iter()
+            .filter(|(_, o)| o.packets > 0)
+            .map(|(&k, v)| (k, v))
+            .collect();
+        sending.sort_by_key(|(k, _)| *k);
         let mut out = Vec::new();
-        let mut first = true;
-        let mut sent: Vec<(u32, Sent)> = self.sent.iter().map(|(&k, &v)| (k, v)).collect();
-        sent.sort_by_key(|(k, _)| *k);
-        for (ssrc, s) in sent {
-            let reports = if first {
-                List::from_items(&blocks[..])
-            } else {
-                List::empty()
-            };
-            first = false;
+        let mut reporters = Vec::new();
+        for (n, (ssrc, o)) in sending.iter().take(MAX_BLOCKS).enumerate() {
+            // The RTP time that corresponds to `now`: the last timestamp moved on by the time
+            // since it was sent.
+            let elapsed = o
+                .last_sent
+                .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+            let ticks = (elapsed.as_micros() as u64 * o.clock_rate as u64 / 1_000_000) as u32;
             let sr = RtcpPacket::SenderReport(SenderReport {
-                ssrc,
+                ssrc: *ssrc,
                 ntp_timestamp: ntp.0,
-                rtp_timestamp: s.rtp_timestamp,
-                packet_count: s.packets,
-                octet_count: s.octets,
-                reports,
+                rtp_timestamp: o.rtp_timestamp.wrapping_add(ticks),
+                packet_count: o.packets as u32,
+                octet_count: o.octets as u32,
+                reports: if n == 0 {
+                    List::from_items(&blocks[..])
+                } else {
+                    List::empty()
+                },
                 profile_extension: &[],
             });
             sr.write_vec(&mut out).ok()?;
+            reporters.push(*ssrc);
         }
-        if first {
+        if reporters.is_empty() {
             let rr = RtcpPacket::ReceiverReport(ReceiverReport {
-                ssrc: self.rr_ssrc,
+                ssrc: self.rtcp_ssrc,
                 reports: List::from_items(&blocks[..]),
                 profile_extension: &[],
             });
             rr.write_vec(&mut out).ok()?;
+            reporters.push(self.rtcp_ssrc);
         }
+        self.write_sdes(&reporters, &mut out).ok()?;
         Some(out)
     }
+
+    /// Statistics of every stream we receive.
+    pub(crate) fn inbound_stats(&self) -> Vec<InboundRtpStats> {
+        let mut v: Vec<InboundRtpStats> = self
+            .inbound
+            .iter()
+            .map(|(&ssrc, i)| InboundRtpStats {
+                ssrc,
+                mid: i.section.map(|s| self.sections[s].mid.to_string()),
+                rid: i.rid.as_deref().map(str::to_owned),
+                packets_received: i.packets,
+                bytes_received: i.octets,
+                packets_lost: i64::from(i.stats.cumulative_lost()),
+                jitter: Duration::from_secs_f64(
+                    f64::from(i.stats.jitter()) / f64::from(i.clock_rate.max(1)),
+                ),
+                nacks_sent: i.nacks,
+                plis_sent: i.plis,
+                firs_sent: i.firs,
+            })
+            .collect();
+        v.sort_by_key(|s| s.ssrc);
+        v
+    }
+
+    /// Statistics of every stream we send.
+    pub(crate) fn outbound_stats(&self) -> Vec<OutboundRtpStats> {
+        let mut v: Vec<OutboundRtpStats> = self
+            .outbound
+            .iter()
+            .map(|(&ssrc, o)| OutboundRtpStats {
+                ssrc,
+                mid: o.section.map(|s| self.sections[s].mid.to_string()),
+                rid: o.rid.as_deref().map(str::to_owned),
+                packets_sent: o.packets,
+                bytes_sent: o.octets,
+                nacks_received: o.nacks,
+                plis_received: o.plis,
+                firs_received: o.firs,
+                round_trip_time: o.rtt,
+                remote_fraction_lost: o.remote.map(|b| f64::from(b.fraction_lost) / 256.0),
+                remote_packets_lost: o.remote.map(|b| i64::from(b.cumulative_lost)),
+                remote_jitter: o.remote.map(|b| {
+                    Duration::from_secs_f64(f64::from(b.jitter) / f64::from(o.clock_rate.max(1)))
+                }),
+            })
+            .collect();
+        v.sort_by_key(|s| s.ssrc);
+        v
+    }
+}
+
+fn random_u32(rng: &mut PcRng) -> u32 {
+    let mut b = [0u8; 4];
+    rng.fill(&mut b);
+    u32::from_le_bytes(b)
 }

@@ -1,7 +1,7 @@
 //! The peer connection: JSEP, ICE, DTLS, SRTP and SCTP data channels composed into one sans-IO
 //! state machine over one bundled, rtcp-muxed transport.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,11 +13,16 @@ use sansrtc_sdp as sdp;
 use sansrtc_srtp as srtp;
 
 use ice::agent::{Agent, AgentConfig, AgentEvent};
-use sdp::jsep::{JsepConfig, JsepSession, Negotiated, SectionKind, Transceiver, TransceiverId};
-use sdp::{Attribute, SessionDescription, Setup};
+use sdp::jsep::{
+    Codec, JsepConfig, JsepSession, MediaKind, Negotiated, SectionKind, Transceiver, TransceiverId,
+};
+use sdp::{Attribute, AttributeList, SessionDescription, Setup};
 
 use crate::demux::{self, Kind};
+use crate::media::{Feedback, MediaState};
 use crate::rng::PcRng;
+use crate::stats::{CandidatePairStats, DataChannelStats, StatsReport, TransportStats};
+use crate::track::{KeyframeKind, MediaError, RtpReceived, RtpWrite};
 
 pub use ice::agent::ConnectionState as IceState;
 pub use sctp::ChannelConfig;
@@ -127,6 +132,14 @@ pub enum Event {
     DtlsStateChange(DtlsState),
     /// The overall state changed.
     ConnectionStateChange(ConnectionState),
+    /// ICE selected the path DTLS, SRTP and SCTP now use (first selection, after an ICE
+    /// restart, or a better pair).
+    SelectedPairChange {
+        /// Our address (a registered socket).
+        local: SocketAddr,
+        /// The peer's address.
+        remote: SocketAddr,
+    },
     /// A data channel is open (ours once acknowledged, or one the peer opened).
     DataChannelOpen {
         /// Channel id (SCTP stream id).
@@ -149,14 +162,28 @@ pub enum Event {
     DataChannelClose(u16),
     /// A channel's buffered amount fell to its low threshold.
     BufferedAmountLow(u16),
-    /// A decrypted RTP packet.
-    Rtp {
-        /// The m-section it belongs to, when known (by SSRC signalling or a single media section).
-        mid: Option<String>,
-        /// The whole RTP packet, decrypted.
-        packet: Vec<u8>,
+    /// A decrypted RTP packet, with the track (mid) and simulcast layer (rid) it belongs to.
+    Rtp(RtpReceived),
+    /// The peer asks for a key frame on one of our streams (PLI or FIR received).
+    KeyframeRequest {
+        /// The m-section of our stream.
+        mid: Option<Arc<str>>,
+        /// Our SSRC the request is about.
+        ssrc: u32,
+        /// PLI or FIR.
+        kind: KeyframeKind,
     },
-    /// A decrypted compound RTCP packet (reports, PLI, FIR, NACK).
+    /// The peer lost packets of one of our streams (generic NACK received).
+    Nack {
+        /// The m-section of our stream.
+        mid: Option<Arc<str>>,
+        /// Our SSRC the packets were sent on.
+        ssrc: u32,
+        /// The lost sequence numbers.
+        lost: Vec<u16>,
+    },
+    /// A decrypted compound RTCP packet, whole (reports, feedback, REMB, transport-cc: parse with
+    /// `sansrtc::rtp::rtcp::CompoundIter`). PLI, FIR and NACK also arrive typed, above.
     Rtcp(Vec<u8>),
 }
 
@@ -184,9 +211,15 @@ pub enum Error {
     /// SRTP is not up yet or failed.
     #[error("SRTP: {0}")]
     Srtp(#[from] srtp::Error),
+    /// A media call failed.
+    #[error("media: {0}")]
+    Media(#[from] MediaError),
     /// Not possible before the transport is connected.
     #[error("not connected")]
     NotConnected,
+    /// The connection is closed.
+    #[error("closed")]
+    Closed,
 }
 
 /// A [`sdp::NegotiationError`] (wrapped to keep our error type small).
@@ -237,25 +270,59 @@ pub struct PeerConnection {
     pending_remote_candidates: Vec<ice::candidate::Candidate>,
     negotiated: Option<Negotiated>,
     pending_answer: Option<String>,
-    have_local_offer: bool,
+    /// `restart_ice` was called: the next offer restarts the agent.
+    ice_restart_requested: bool,
     dtls: Option<dtls::Endpoint>,
     dtls_role: Option<dtls::Role>,
     sctp: Option<sctp::DataChannelEndpoint>,
+    channels: BTreeMap<u16, ChannelInfo>,
     hello: crate::hello::HelloAssembler,
     srtp: Option<srtp::SessionContexts>,
     /// Where DTLS/SRTP go: the selected pair, or the last address DTLS came from.
     path: Option<(SocketAddr, SocketAddr)>,
+    paths: Vec<PathCounters>,
     ice_state: IceState,
     dtls_state: DtlsState,
     state: ConnectionState,
-    ssrc_mid: HashMap<u32, String>,
-    media_mids: Vec<String>,
-    media: crate::media::MediaState,
+    /// `close()` was called: SCTP shuts down, then DTLS sends close_notify (at the latest at
+    /// this deadline).
+    closing: Option<Instant>,
+    media: MediaState,
+    feedback: Vec<Feedback>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
-    last_now: Option<Instant>,
 }
+
+/// What the stats report says of a data channel.
+#[derive(Debug, Clone, Default)]
+struct ChannelInfo {
+    label: String,
+    protocol: String,
+    open: bool,
+    messages_sent: u64,
+    bytes_sent: u64,
+    messages_received: u64,
+    bytes_received: u64,
+}
+
+/// Traffic on one path (candidate pair) that carried DTLS, SRTP or SCTP.
+#[derive(Debug, Clone, Copy)]
+struct PathCounters {
+    local: SocketAddr,
+    remote: SocketAddr,
+    packets_sent: u64,
+    bytes_sent: u64,
+    packets_received: u64,
+    bytes_received: u64,
+}
+
+/// Paths whose traffic is counted (the selected pairs over the connection's life).
+const MAX_PATHS: usize = 16;
+/// Closed channels kept in the stats report.
+const MAX_CLOSED_CHANNELS: usize = 256;
+/// How long `close()` waits for the SCTP shutdown before sending close_notify.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 impl std::fmt::Debug for PeerConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -291,6 +358,18 @@ impl PeerConnection {
         if config.data_channels {
             jsep.add_data_channel();
         }
+        let mut cname = [0u8; 12];
+        rng.fill(&mut cname);
+        let cname: String = cname
+            .iter()
+            .map(|b| {
+                char::from(
+                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+                        [usize::from(b % 64)],
+                )
+            })
+            .collect();
+        let media = MediaState::new(rng.fork(), cname);
         Ok(Self {
             config,
             rng,
@@ -302,23 +381,24 @@ impl PeerConnection {
             pending_remote_candidates: Vec::new(),
             negotiated: None,
             pending_answer: None,
-            have_local_offer: false,
+            ice_restart_requested: false,
             dtls: None,
             dtls_role: None,
             sctp: None,
+            channels: BTreeMap::new(),
             hello: crate::hello::HelloAssembler::default(),
             srtp: None,
             path: None,
+            paths: Vec::new(),
             ice_state: IceState::New,
             dtls_state: DtlsState::New,
             state: ConnectionState::New,
-            ssrc_mid: HashMap::new(),
-            media_mids: Vec::new(),
-            media: crate::media::MediaState::default(),
+            closing: None,
+            media,
+            feedback: Vec::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
-            last_now: None,
         })
     }
 
@@ -348,8 +428,45 @@ impl PeerConnection {
     }
 
     /// Adds a transceiver (audio or video) to the next offer, or to match the next remote offer.
-    pub fn add_transceiver(&mut self, transceiver: Transceiver) -> TransceiverId {
+    /// Without `send_ssrcs` it gets a random SSRC (signalled with `a=ssrc` and our CNAME), which
+    /// [`PeerConnection::write_rtp`] sends on. Adding one after the connection is up takes a
+    /// renegotiation (a new offer).
+    pub fn add_transceiver(&mut self, mut transceiver: Transceiver) -> TransceiverId {
+        if transceiver.send_ssrcs.is_none() {
+            transceiver.send_ssrcs = Some((self.media.new_ssrc(), None));
+        }
+        if transceiver.cname.is_none() {
+            transceiver.cname = Some(self.media.cname().to_owned());
+        }
         self.jsep.add_transceiver(transceiver)
+    }
+
+    /// A transceiver, to change its direction or stop it (takes effect with the next offer).
+    pub fn transceiver_mut(&mut self, id: TransceiverId) -> Option<&mut Transceiver> {
+        self.jsep.transceiver_mut(id)
+    }
+
+    /// The mid a transceiver was negotiated on.
+    pub fn transceiver_mid(&self, id: TransceiverId) -> Option<&str> {
+        self.negotiated.as_ref().and_then(|n| {
+            n.sections
+                .iter()
+                .find(|s| s.transceiver == Some(id) && !s.rejected)
+                .map(|s| s.mid.as_str())
+        })
+    }
+
+    /// Asks for an SCTP data channel section in the next offer (needed only when the
+    /// connection was created with `data_channels: false`; takes a renegotiation).
+    pub fn add_data_channel_section(&mut self) {
+        self.jsep.add_data_channel();
+    }
+
+    /// Restarts ICE with new credentials: call, then create and exchange a new offer
+    /// (RFC 8445 9). Media and data keep flowing on the old pair until the new one is selected.
+    pub fn restart_ice(&mut self) {
+        self.jsep.restart_ice();
+        self.ice_restart_requested = true;
     }
 
     fn ensure_agent(&mut self, controlling: bool) {
@@ -369,11 +486,11 @@ impl PeerConnection {
     }
 
     fn with_candidates(&self, mut desc: SessionDescription<'static>) -> String {
-        let cands = self.local_candidates.clone();
         if let Some(m) = desc.media.first_mut() {
-            for c in cands {
+            for c in &self.local_candidates {
+                let value = c.strip_prefix("candidate:").unwrap_or(c);
                 m.attributes
-                    .push(Attribute::new("candidate", c[10..].to_owned()));
+                    .push(Attribute::new("candidate", value.to_owned()));
             }
             m.attributes.push(Attribute::flag("end-of-candidates"));
         }
@@ -381,15 +498,24 @@ impl PeerConnection {
     }
 
     /// Creates an offer (and sets it as the local description). Candidates of every registered
-    /// address are included.
+    /// address are included. Also the way to renegotiate: after new transceivers, a data channel
+    /// section, a direction change or [`PeerConnection::restart_ice`].
     pub fn create_offer(&mut self, now: Instant) -> Result<String, Error> {
+        if self.closing.is_some() || self.state == ConnectionState::Closed {
+            return Err(Error::Closed);
+        }
         if self.pending_answer.is_some() {
             return Err(Error::State("an offer is being answered"));
         }
-        self.last_now = Some(now);
         self.ensure_agent(true);
+        if std::mem::take(&mut self.ice_restart_requested)
+            && self.negotiated.is_some()
+            && let Some(agent) = &mut self.agent
+        {
+            let creds = self.jsep.local_ice().clone();
+            agent.restart(now, &creds.ufrag, &creds.pwd);
+        }
         let offer = self.jsep.create_offer();
-        self.have_local_offer = true;
         Ok(self.with_candidates(offer))
     }
 
@@ -397,46 +523,71 @@ impl PeerConnection {
     /// JSEP session already holds it); anything else is refused.
     pub fn set_local_description(&mut self, kind: SdpType, _sdp: &str) -> Result<(), Error> {
         match kind {
-            SdpType::Offer if self.have_local_offer => Ok(()),
+            SdpType::Offer if self.jsep.has_pending_offer() => Ok(()),
             SdpType::Answer if self.negotiated.is_some() => Ok(()),
             _ => Err(Error::State("no such local description was created")),
         }
     }
 
+    /// Discards our pending offer (JSEP rollback), e.g. when both sides offered at once and we
+    /// are the polite peer: then [`PeerConnection::set_remote_description`] takes the peer's
+    /// offer.
+    pub fn rollback(&mut self) {
+        self.jsep.rollback();
+    }
+
     /// Sets the remote description. For an offer, the answer is then available from
-    /// [`PeerConnection::create_answer`].
+    /// [`PeerConnection::create_answer`]. Offers after the first renegotiate: new media
+    /// sections, a data channel added later, direction changes, ICE restarts.
     pub fn set_remote_description(
         &mut self,
         now: Instant,
         kind: SdpType,
         sdp_text: &str,
     ) -> Result<(), Error> {
-        self.last_now = Some(now);
+        if self.closing.is_some() || self.state == ConnectionState::Closed {
+            return Err(Error::Closed);
+        }
         let desc = SessionDescription::parse(sdp_text)?;
         let negotiated = match kind {
             SdpType::Offer => {
-                if self.have_local_offer {
-                    return Err(Error::State("have a local offer (no glare handling)"));
+                if self.jsep.has_pending_offer() {
+                    return Err(Error::State(
+                        "have a local offer: roll it back first (glare)",
+                    ));
                 }
                 self.ensure_agent(false);
                 let (answer, negotiated) =
                     self.jsep.create_answer(&desc).map_err(NegotiationFailure)?;
+                if negotiated.ice_restart
+                    && self.negotiated.is_some()
+                    && let Some(agent) = &mut self.agent
+                {
+                    let creds = self.jsep.local_ice().clone();
+                    agent.restart(now, &creds.ufrag, &creds.pwd);
+                }
                 self.pending_answer = Some(self.with_candidates(answer));
                 negotiated
             }
             SdpType::Answer => {
-                if !self.have_local_offer {
+                if !self.jsep.has_pending_offer() {
                     return Err(Error::State("no local offer"));
                 }
-                let n = self
-                    .jsep
+                self.jsep
                     .set_remote_answer(&desc)
-                    .map_err(NegotiationFailure)?;
-                self.have_local_offer = false;
-                n
+                    .map_err(NegotiationFailure)?
             }
         };
         self.apply(now, negotiated);
+        // Non-trickle peers (and trickle peers done gathering) say so in the description.
+        if desc
+            .media
+            .iter()
+            .any(|m| m.port != 0 && m.end_of_candidates())
+            && let Some(a) = &mut self.agent
+        {
+            a.end_of_remote_candidates();
+        }
         self.drive(now);
         Ok(())
     }
@@ -460,7 +611,7 @@ impl PeerConnection {
         let c = ice::candidate::Candidate::parse(candidate)?;
         match &mut self.agent {
             Some(a) if self.negotiated.is_some() => {
-                // Limits reached: the agent refuses it and we drop it.
+                // Limits reached or a duplicate: the agent refuses it and we drop it.
                 let _ = a.add_remote_candidate(c);
             }
             _ => {
@@ -473,8 +624,9 @@ impl PeerConnection {
         Ok(())
     }
 
+    /// Applies a completed offer/answer exchange to the transport, data channels and media.
     fn apply(&mut self, now: Instant, n: Negotiated) {
-        let first_new = self.negotiated.is_none();
+        let first = self.negotiated.is_none();
         let agent = self.agent.as_mut().expect("agent exists once negotiating");
         if let Some(ice) = n.sections.iter().find_map(|s| s.remote_ice.clone()) {
             agent.set_remote_credentials(&ice.ufrag, &ice.pwd);
@@ -503,28 +655,16 @@ impl PeerConnection {
             let _ = agent.add_remote_candidate(c);
         }
         agent.start(now);
-        if first_new {
+        if first {
             agent.gather(now);
         }
-        self.ssrc_mid.clear();
-        self.media_mids.clear();
-        for s in &n.sections {
-            if let SectionKind::Media(_) = s.kind
-                && !s.rejected
-            {
-                self.media_mids.push(s.mid.clone());
-                for &ssrc in &s.remote_ssrcs {
-                    self.ssrc_mid.insert(ssrc, s.mid.clone());
-                }
-            }
-        }
         self.media
-            .configure(&n, &mut self.rng, self.config.rtcp_interval);
+            .configure(&n, &self.jsep, self.config.rtcp_interval);
+        let role = match n.dtls_role {
+            sdp::jsep::DtlsRole::Client => dtls::Role::Client,
+            sdp::jsep::DtlsRole::Server => dtls::Role::Server,
+        };
         if self.dtls.is_none() {
-            let role = match n.dtls_role {
-                sdp::jsep::DtlsRole::Client => dtls::Role::Client,
-                sdp::jsep::DtlsRole::Server => dtls::Role::Server,
-            };
             let mut cfg = dtls::Config::new(self.certificate.clone());
             cfg.srtp_profiles = self.config.srtp_profiles.clone();
             cfg.cipher_suites = self.config.cipher_suites.clone();
@@ -542,36 +682,62 @@ impl PeerConnection {
                 dtls::Role::Server => dtls::Endpoint::server(cfg, rng),
             });
             self.dtls_role = Some(role);
-            if let Some(data) = n
+            self.set_dtls_state(DtlsState::Connecting);
+        }
+        // The data channel section may come with the first negotiation or a later one.
+        if self.sctp.is_none()
+            && let Some(data) = n
                 .sections
                 .iter()
                 .find(|s| s.kind == SectionKind::Data && !s.rejected)
-            {
-                let mut ec = sctp::EndpointConfig::new(match role {
-                    dtls::Role::Client => sctp::DtlsRole::Client,
-                    dtls::Role::Server => sctp::DtlsRole::Server,
-                });
-                ec.sctp.local_port = 5000;
-                ec.sctp.remote_port = data.remote_sctp_port.unwrap_or(5000);
-                ec.sctp.max_message_size = self.config.max_message_size;
-                let mut rng = self.rng.fork();
-                self.sctp = Some(sctp::DataChannelEndpoint::new(ec, now, &mut rng));
+        {
+            let role = self.dtls_role.unwrap_or(role);
+            let mut ec = sctp::EndpointConfig::new(match role {
+                dtls::Role::Client => sctp::DtlsRole::Client,
+                dtls::Role::Server => sctp::DtlsRole::Server,
+            });
+            ec.sctp.local_port = 5000;
+            ec.sctp.remote_port = data.remote_sctp_port.unwrap_or(5000);
+            ec.sctp.max_message_size = self.config.max_message_size;
+            let mut rng = self.rng.fork();
+            let mut endpoint = sctp::DataChannelEndpoint::new(ec, now, &mut rng);
+            if self.dtls_state == DtlsState::Connected {
+                endpoint.connect(now);
             }
-            self.set_dtls_state(DtlsState::Connecting);
+            self.sctp = Some(endpoint);
         }
         self.negotiated = Some(n);
     }
 
-    /// Opens a data channel (after negotiation; the open is queued until SCTP is up).
+    /// Opens a data channel (after negotiation; the open is queued until SCTP is up). Returns
+    /// its id (SCTP stream id: even for the DTLS client, odd for the server, or the negotiated
+    /// id).
     pub fn create_data_channel(
         &mut self,
         now: Instant,
         config: ChannelConfig,
     ) -> Result<u16, Error> {
+        self.check_open()?;
         let sctp = self.sctp.as_mut().ok_or(Error::NotConnected)?;
+        let (label, protocol) = (config.label.clone(), config.protocol.clone());
         let id = sctp.open_channel(now, config)?;
+        self.channel_info(id, label, protocol);
         self.drive(now);
         Ok(id)
+    }
+
+    fn channel_info(&mut self, id: u16, label: String, protocol: String) -> &mut ChannelInfo {
+        if self.channels.len() >= MAX_CLOSED_CHANNELS + 1024
+            && let Some(closed) = self.channels.iter().find(|(_, c)| !c.open).map(|(&k, _)| k)
+        {
+            self.channels.remove(&closed);
+        }
+        let info = self.channels.entry(id).or_default();
+        if !label.is_empty() || !protocol.is_empty() {
+            info.label = label;
+            info.protocol = protocol;
+        }
+        info
     }
 
     /// Sends a message on a data channel.
@@ -582,8 +748,13 @@ impl PeerConnection {
         data: &[u8],
         binary: bool,
     ) -> Result<(), Error> {
+        self.check_open()?;
         let sctp = self.sctp.as_mut().ok_or(Error::NotConnected)?;
         sctp.send(now, id, data.to_vec(), binary)?;
+        if let Some(c) = self.channels.get_mut(&id) {
+            c.messages_sent += 1;
+            c.bytes_sent += data.len() as u64;
+        }
         self.drive(now);
         Ok(())
     }
@@ -593,7 +764,7 @@ impl PeerConnection {
         self.send_data(now, id, text.as_bytes(), false)
     }
 
-    /// Closes a data channel.
+    /// Closes a data channel (its stream is reset; [`Event::DataChannelClose`] follows).
     pub fn close_data_channel(&mut self, now: Instant, id: u16) {
         if let Some(s) = &mut self.sctp {
             s.close(now, id);
@@ -613,23 +784,54 @@ impl PeerConnection {
         }
     }
 
-    /// Sends an RTP packet (plain, complete) through SRTP. The SSRC identifies the stream.
+    fn check_open(&self) -> Result<(), Error> {
+        if self.closing.is_some() || self.state == ConnectionState::Closed {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Sends RTP on the track of m-section `mid`: the stack sets the SSRC (the one signalled
+    /// for the track), the sequence number and the negotiated header extensions (`sdes:mid`,
+    /// `rtp-stream-id` for a simulcast layer, `abs-send-time`), then protects it with SRTP.
+    pub fn write_rtp(&mut self, now: Instant, mid: &str, write: RtpWrite<'_>) -> Result<(), Error> {
+        self.check_open()?;
+        if self.srtp.is_none() {
+            return Err(Error::NotConnected);
+        }
+        let packet = self.media.build_rtp(now, mid, &write)?;
+        self.send_plain_rtp(now, packet)
+    }
+
+    /// Sends a complete RTP packet (the caller chose SSRC, sequence number and extensions, e.g.
+    /// to forward a packet) through SRTP.
     pub fn send_rtp(&mut self, now: Instant, packet: &[u8]) -> Result<(), Error> {
-        let srtp = self.srtp.as_mut().ok_or(Error::NotConnected)?;
+        self.check_open()?;
+        if self.srtp.is_none() {
+            return Err(Error::NotConnected);
+        }
+        let mut buf = Vec::with_capacity(packet.len() + 16);
+        buf.extend_from_slice(packet);
+        self.send_plain_rtp(now, buf)
+    }
+
+    fn send_plain_rtp(&mut self, now: Instant, mut packet: Vec<u8>) -> Result<(), Error> {
         let (local, remote) = self.path.ok_or(Error::NotConnected)?;
-        if let Ok(p) = sansrtc_rtp::RtpPacket::parse(packet) {
+        let srtp = self.srtp.as_mut().ok_or(Error::NotConnected)?;
+        if let Ok(p) = sansrtc_rtp::RtpPacket::parse(&packet) {
             self.media.on_sent(now, &p);
         }
-        let out = srtp.outbound.protect_rtp_to_vec(packet)?;
+        srtp.outbound.protect_rtp(&mut packet)?;
         self.stats.rtp_sent += 1;
-        self.push(local, remote, out);
+        self.push(local, remote, packet);
         self.drive(now);
         Ok(())
     }
 
-    /// Sends a compound RTCP packet (e.g. a PLI, FIR or NACK built with `sansrtc::rtp::rtcp`)
-    /// through SRTCP.
+    /// Sends a compound RTCP packet (built with `sansrtc::rtp::rtcp`) through SRTCP.
     pub fn send_rtcp(&mut self, now: Instant, packet: &[u8]) -> Result<(), Error> {
+        self.check_open()?;
         let srtp = self.srtp.as_mut().ok_or(Error::NotConnected)?;
         let (local, remote) = self.path.ok_or(Error::NotConnected)?;
         let out = srtp.outbound.protect_rtcp_to_vec(packet)?;
@@ -639,19 +841,152 @@ impl PeerConnection {
         Ok(())
     }
 
-    /// Closes the connection: SCTP shutdown is skipped, DTLS sends close_notify.
+    /// Asks the sender of the remote stream `ssrc` for a key frame (PLI or FIR).
+    pub fn request_keyframe(
+        &mut self,
+        now: Instant,
+        ssrc: u32,
+        kind: KeyframeKind,
+    ) -> Result<(), Error> {
+        let packet = self.media.keyframe_request(ssrc, kind)?;
+        self.send_rtcp(now, &packet)
+    }
+
+    /// Tells the sender of the remote stream `ssrc` that packets `lost` did not arrive (generic
+    /// NACK, RFC 4585).
+    pub fn send_nack(&mut self, now: Instant, ssrc: u32, lost: &[u16]) -> Result<(), Error> {
+        let packet = self.media.nack(ssrc, lost)?;
+        self.send_rtcp(now, &packet)
+    }
+
+    /// The codec negotiated for `payload_type` on m-section `mid`.
+    pub fn codec(&self, mid: &str, payload_type: u8) -> Option<&Codec> {
+        self.media.codec(mid, payload_type)
+    }
+
+    /// Whether m-section `mid` carries audio or video.
+    pub fn media_kind(&self, mid: &str) -> Option<MediaKind> {
+        self.media.kind(mid)
+    }
+
+    /// Closes the connection cleanly: SCTP shuts down (SHUTDOWN / SHUTDOWN-ACK / -COMPLETE,
+    /// at most 2 s), then DTLS sends close_notify and ICE stops. The state is `Closed` at once;
+    /// keep polling until [`PeerConnection::is_closed`] to let the goodbyes out.
     pub fn close(&mut self, now: Instant) {
+        if self.closing.is_some() || self.state == ConnectionState::Closed {
+            return;
+        }
+        let sctp_up = self.dtls_state == DtlsState::Connected
+            && self
+                .sctp
+                .as_ref()
+                .is_some_and(|s| s.association().state() == sctp::State::Established);
+        self.set_state(ConnectionState::Closed);
+        if sctp_up && let Some(s) = &mut self.sctp {
+            s.shutdown(now);
+            self.closing = Some(now + CLOSE_WAIT);
+            self.drive(now);
+        } else {
+            self.finish_close(now);
+        }
+    }
+
+    /// SCTP is down (or gave up): DTLS says goodbye, ICE stops.
+    fn finish_close(&mut self, now: Instant) {
+        self.closing = None;
         if let Some(d) = &mut self.dtls {
             d.close();
         }
         self.drive(now);
+        if let Some(a) = &mut self.agent {
+            a.close();
+        }
+        for c in self.channels.values_mut() {
+            c.open = false;
+        }
+        self.sctp = None;
+        self.srtp = None;
         self.set_dtls_state(DtlsState::Closed);
         self.set_state(ConnectionState::Closed);
     }
 
-    /// Counters.
+    /// Closed, and every goodbye handed out through [`PeerConnection::poll_transmit`].
+    pub fn is_closed(&self) -> bool {
+        self.state == ConnectionState::Closed && self.closing.is_none()
+    }
+
+    /// Counters of datagrams and drops.
     pub fn stats(&self) -> Stats {
         self.stats
+    }
+
+    /// A snapshot of every statistic: transport, candidate pairs, RTP streams, data channels.
+    pub fn stats_report(&self) -> StatsReport {
+        let selected = self.path;
+        let candidate_pairs = self
+            .agent
+            .as_ref()
+            .map(|a| {
+                a.checklist()
+                    .pairs()
+                    .iter()
+                    .map(|p| {
+                        let c = self
+                            .paths
+                            .iter()
+                            .find(|c| c.local == p.local && c.remote == p.remote);
+                        CandidatePairStats {
+                            local: p.local,
+                            remote: p.remote,
+                            state: p.state,
+                            nominated: p.nominated,
+                            selected: selected == Some((p.local, p.remote)),
+                            round_trip_time: a.round_trip_time(p.local, p.remote),
+                            packets_sent: c.map_or(0, |c| c.packets_sent),
+                            bytes_sent: c.map_or(0, |c| c.bytes_sent),
+                            packets_received: c.map_or(0, |c| c.packets_received),
+                            bytes_received: c.map_or(0, |c| c.bytes_received),
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let data_channels = self
+            .channels
+            .iter()
+            .map(|(&id, c)| DataChannelStats {
+                id,
+                label: c.label.clone(),
+                protocol: c.protocol.clone(),
+                open: c.open,
+                messages_sent: c.messages_sent,
+                bytes_sent: c.bytes_sent,
+                messages_received: c.messages_received,
+                bytes_received: c.bytes_received,
+                buffered_amount: self.buffered_amount(id),
+            })
+            .collect();
+        StatsReport {
+            transport: TransportStats {
+                state: self.state,
+                ice_state: self.ice_state,
+                dtls_state: self.dtls_state,
+                counters: self.stats,
+                selected_pair: selected,
+                dtls_cipher_suite: self.dtls.as_ref().and_then(|d| d.cipher_suite()),
+                srtp_profile: self.srtp_profile(),
+                ice: self.agent.as_ref().map(|a| a.stats()).unwrap_or_default(),
+                dtls: self.dtls_stats(),
+                sctp_round_trip_time: self
+                    .sctp
+                    .as_ref()
+                    .and_then(|s| s.association().smoothed_rtt()),
+            },
+            candidate_pairs,
+            inbound_rtp: self.media.inbound_stats(),
+            outbound_rtp: self.media.outbound_stats(),
+            data_channels,
+        }
     }
 
     /// The DTLS endpoint's counters (dropped records, retransmissions), once negotiated.
@@ -675,8 +1010,8 @@ impl PeerConnection {
     }
 
     /// The mids of the negotiated media sections, in order.
-    pub fn media_mids(&self) -> &[String] {
-        &self.media_mids
+    pub fn media_mids(&self) -> Vec<String> {
+        self.media.mids().map(str::to_owned).collect()
     }
 
     /// A datagram arrived on local address `destination` from `source`.
@@ -687,14 +1022,23 @@ impl PeerConnection {
         destination: SocketAddr,
         datagram: &[u8],
     ) {
-        self.last_now = Some(now);
         self.stats.datagrams_received += 1;
         self.stats.bytes_received += datagram.len() as u64;
-        if !self.locals.contains(&destination) {
+        if !self.locals.contains(&destination) || self.is_closed() {
             self.stats.dropped_unknown += 1;
             return;
         }
-        match demux::classify(datagram) {
+        let kind = demux::classify(datagram);
+        if kind != Kind::Stun
+            && let Some(c) = self
+                .paths
+                .iter_mut()
+                .find(|c| c.local == destination && c.remote == source)
+        {
+            c.packets_received += 1;
+            c.bytes_received += datagram.len() as u64;
+        }
+        match kind {
             Kind::Stun => match &mut self.agent {
                 Some(a) => {
                     if !a.handle_receive(now, source, destination, datagram) {
@@ -703,12 +1047,13 @@ impl PeerConnection {
                 }
                 None => self.stats.dropped_stun += 1,
             },
-            Kind::Dtls => match &mut self.dtls {
-                Some(d) => {
+            Kind::Dtls => match &self.dtls {
+                Some(_) => {
                     // A server answers where the ClientHello came from until ICE selects a pair.
                     if self.path.is_none() {
-                        self.path = Some((destination, source));
+                        self.set_path(destination, source);
                     }
+                    let d = self.dtls.as_mut().expect("checked above");
                     let joined = if self.dtls_role == Some(dtls::Role::Server) && !d.is_connected()
                     {
                         self.hello.process(datagram)
@@ -725,7 +1070,7 @@ impl PeerConnection {
                 None => self.stats.dropped_dtls += 1,
             },
             Kind::Rtp => self.receive_rtp(now, datagram),
-            Kind::Rtcp => self.receive_rtcp(datagram),
+            Kind::Rtcp => self.receive_rtcp(now, datagram),
             Kind::Unknown => self.stats.dropped_unknown += 1,
         }
         self.drive(now);
@@ -737,24 +1082,18 @@ impl PeerConnection {
             return;
         };
         match srtp.inbound.unprotect_rtp_to_vec(datagram) {
-            Ok(plain) => {
-                self.stats.rtp_received += 1;
-                let Ok(p) = sansrtc_rtp::RtpPacket::parse(&plain) else {
-                    self.stats.dropped_srtp += 1;
-                    return;
-                };
-                self.media.on_received(now, &p);
-                let mid =
-                    self.ssrc_mid.get(&p.ssrc()).cloned().or_else(|| {
-                        (self.media_mids.len() == 1).then(|| self.media_mids[0].clone())
-                    });
-                self.events.push_back(Event::Rtp { mid, packet: plain });
-            }
+            Ok(plain) => match self.media.on_received(now, plain) {
+                Some(packet) => {
+                    self.stats.rtp_received += 1;
+                    self.events.push_back(Event::Rtp(packet));
+                }
+                None => self.stats.dropped_srtp += 1,
+            },
             Err(_) => self.stats.dropped_srtp += 1,
         }
     }
 
-    fn receive_rtcp(&mut self, datagram: &[u8]) {
+    fn receive_rtcp(&mut self, now: Instant, datagram: &[u8]) {
         let Some(srtp) = &mut self.srtp else {
             self.stats.dropped_srtp += 1;
             return;
@@ -762,6 +1101,15 @@ impl PeerConnection {
         match srtp.inbound.unprotect_rtcp_to_vec(datagram) {
             Ok(plain) => {
                 self.stats.rtcp_received += 1;
+                self.media.on_rtcp(now, &plain, &mut self.feedback);
+                for f in self.feedback.drain(..) {
+                    self.events.push_back(match f {
+                        Feedback::Keyframe { mid, ssrc, kind } => {
+                            Event::KeyframeRequest { mid, ssrc, kind }
+                        }
+                        Feedback::Nack { mid, ssrc, lost } => Event::Nack { mid, ssrc, lost },
+                    });
+                }
                 self.events.push_back(Event::Rtcp(plain));
             }
             Err(_) => self.stats.dropped_srtp += 1,
@@ -770,7 +1118,9 @@ impl PeerConnection {
 
     /// The deadline passed (calling early or twice is harmless).
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.last_now = Some(now);
+        if self.is_closed() {
+            return;
+        }
         if let Some(a) = &mut self.agent {
             a.handle_timeout(now);
         }
@@ -781,11 +1131,15 @@ impl PeerConnection {
             s.handle_timeout(now);
         }
         if self.srtp.is_some()
+            && self.closing.is_none()
             && let Some(rtcp) = self.media.poll_reports(now)
         {
             let _ = self.send_rtcp(now, &rtcp);
         }
         self.drive(now);
+        if self.closing.is_some_and(|deadline| now >= deadline) {
+            self.finish_close(now);
+        }
     }
 
     /// The next datagram to send.
@@ -800,6 +1154,9 @@ impl PeerConnection {
 
     /// When [`PeerConnection::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.is_closed() {
+            return None;
+        }
         let mut t: Option<Instant> = None;
         let mut min = |x: Option<Instant>| {
             if let Some(x) = x {
@@ -809,15 +1166,45 @@ impl PeerConnection {
         min(self.agent.as_ref().and_then(|a| a.poll_timeout()));
         min(self.dtls.as_ref().and_then(|d| d.poll_timeout()));
         min(self.sctp.as_ref().and_then(|s| s.poll_timeout()));
-        if self.srtp.is_some() {
+        min(self.closing);
+        if self.srtp.is_some() && self.closing.is_none() {
             min(self.media.next_report());
         }
         t
     }
 
+    fn set_path(&mut self, local: SocketAddr, remote: SocketAddr) {
+        self.path = Some((local, remote));
+        if !self
+            .paths
+            .iter()
+            .any(|c| c.local == local && c.remote == remote)
+        {
+            if self.paths.len() >= MAX_PATHS {
+                self.paths.remove(0);
+            }
+            self.paths.push(PathCounters {
+                local,
+                remote,
+                packets_sent: 0,
+                bytes_sent: 0,
+                packets_received: 0,
+                bytes_received: 0,
+            });
+        }
+    }
+
     fn push(&mut self, source: SocketAddr, destination: SocketAddr, contents: Vec<u8>) {
         self.stats.datagrams_sent += 1;
         self.stats.bytes_sent += contents.len() as u64;
+        if let Some(c) = self
+            .paths
+            .iter_mut()
+            .find(|c| c.local == source && c.remote == destination)
+        {
+            c.packets_sent += 1;
+            c.bytes_sent += contents.len() as u64;
+        }
         self.transmits.push_back(Transmit {
             source,
             destination,
@@ -878,17 +1265,9 @@ impl PeerConnection {
                     self.on_agent_event(now, e);
                 }
             }
-            if let Some(d) = &mut self.dtls {
-                while let Some(bytes) = d.poll_transmit() {
-                    if let Some((l, r)) = self.path {
-                        self.stats.datagrams_sent += 1;
-                        self.stats.bytes_sent += bytes.len() as u64;
-                        self.transmits.push_back(Transmit {
-                            source: l,
-                            destination: r,
-                            contents: bytes,
-                        });
-                    }
+            while let Some(bytes) = self.dtls.as_mut().and_then(|d| d.poll_transmit()) {
+                if let Some((l, r)) = self.path {
+                    self.push(l, r, bytes);
                 }
             }
             while let Some(e) = self.dtls.as_mut().and_then(|d| d.poll_event()) {
@@ -905,7 +1284,7 @@ impl PeerConnection {
             }
             while let Some(e) = self.sctp.as_mut().and_then(|s| s.poll_event()) {
                 progress = true;
-                self.on_sctp_event(e);
+                self.on_sctp_event(now, e);
             }
             if !progress {
                 break;
@@ -921,9 +1300,12 @@ impl PeerConnection {
                 self.update_state();
             }
             AgentEvent::SelectedPair { local, remote, .. } => {
-                self.path = Some((local, remote));
+                self.set_path(local, remote);
+                self.events
+                    .push_back(Event::SelectedPairChange { local, remote });
                 if let Some(d) = &mut self.dtls
                     && self.dtls_role == Some(dtls::Role::Client)
+                    && !d.is_connected()
                 {
                     d.connect(now);
                 }
@@ -941,14 +1323,13 @@ impl PeerConnection {
                 // The endpoint already checked the certificate against the SDP fingerprints.
                 if let Some(d) = &self.dtls
                     && let Ok((profile, material)) = d.srtp_keying_material()
-                    && let Some(p) = srtp_profile(profile)
                 {
                     let role = match self.dtls_role {
                         Some(dtls::Role::Client) => srtp::Role::Client,
                         _ => srtp::Role::Server,
                     };
                     self.srtp = srtp::Context::from_dtls_keying_material(
-                        p,
+                        srtp_profile(profile),
                         &material,
                         role,
                         srtp::Config::default(),
@@ -967,12 +1348,20 @@ impl PeerConnection {
                 }
             }
             dtls::Event::AlertReceived(_) => {}
-            dtls::Event::Closed => self.set_dtls_state(DtlsState::Closed),
+            dtls::Event::Closed => {
+                if self.closing.is_none() {
+                    // The peer said goodbye.
+                    for c in self.channels.values_mut() {
+                        c.open = false;
+                    }
+                    self.set_dtls_state(DtlsState::Closed);
+                }
+            }
             dtls::Event::Failed(_) => self.set_dtls_state(DtlsState::Failed),
         }
     }
 
-    fn on_sctp_event(&mut self, e: sctp::DataChannelEvent) {
+    fn on_sctp_event(&mut self, now: Instant, e: sctp::DataChannelEvent) {
         use sctp::DataChannelEvent as D;
         let ev = match e {
             D::Connected => return,
@@ -980,33 +1369,52 @@ impl PeerConnection {
                 id,
                 label,
                 protocol,
-            } => Event::DataChannelOpen {
-                id,
-                label,
-                protocol,
-            },
+            } => {
+                self.channel_info(id, label.clone(), protocol.clone()).open = true;
+                Event::DataChannelOpen {
+                    id,
+                    label,
+                    protocol,
+                }
+            }
             D::Message {
                 channel,
                 data,
                 binary,
-            } => Event::DataChannelMessage {
-                id: channel,
-                data,
-                binary,
-            },
-            D::ChannelClosed(id) => Event::DataChannelClose(id),
+            } => {
+                if let Some(c) = self.channels.get_mut(&channel) {
+                    c.messages_received += 1;
+                    c.bytes_received += data.len() as u64;
+                }
+                Event::DataChannelMessage {
+                    id: channel,
+                    data,
+                    binary,
+                }
+            }
+            D::ChannelClosed(id) => {
+                if let Some(c) = self.channels.get_mut(&id) {
+                    c.open = false;
+                }
+                Event::DataChannelClose(id)
+            }
             D::BufferedAmountLow(id) => Event::BufferedAmountLow(id),
-            D::Disconnected(_) => return,
+            D::Disconnected(_) => {
+                if self.closing.is_some() {
+                    self.finish_close(now);
+                }
+                return;
+            }
         };
         self.events.push_back(ev);
     }
 }
 
-fn srtp_profile(p: dtls::SrtpProfile) -> Option<srtp::Profile> {
-    Some(match p {
+fn srtp_profile(p: dtls::SrtpProfile) -> srtp::Profile {
+    match p {
         dtls::SrtpProfile::Aes128CmHmacSha1_80 => srtp::Profile::Aes128CmHmacSha1_80,
         dtls::SrtpProfile::Aes128CmHmacSha1_32 => srtp::Profile::Aes128CmHmacSha1_32,
         dtls::SrtpProfile::AeadAes128Gcm => srtp::Profile::AeadAes128Gcm,
         dtls::SrtpProfile::AeadAes256Gcm => srtp::Profile::AeadAes256Gcm,
-    })
+    }
 }

@@ -1,140 +1,15 @@
 //! Two peer connections in one process, no sockets, fake clock: negotiate, connect, open a data
 //! channel, move text and binary messages byte-exact, send SRTP media, close a channel.
 
-use std::collections::VecDeque;
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sansrtc::sdp::Direction;
 use sansrtc::sdp::jsep::{Codec, Feedback, MediaKind, Transceiver};
-use sansrtc::{ChannelConfig, Config, ConnectionState, Event, PcRng, PeerConnection, SdpType};
+use sansrtc::{ChannelConfig, ConnectionState, Event, SdpType};
 
-struct Net {
-    now: Instant,
-    pcs: [PeerConnection; 2],
-    addrs: [SocketAddr; 2],
-    events: [Vec<Event>; 2],
-    /// In-flight datagrams: (deliver at, to index, from, to, bytes).
-    wire: VecDeque<(usize, SocketAddr, SocketAddr, Vec<u8>)>,
-    /// Extra datagrams to inject into peer 1 (hostile input).
-    delivered: u64,
-}
+mod common;
 
-impl Net {
-    fn new(seed: u64) -> Self {
-        Self::with_setup(seed, sansrtc::sdp::Setup::Active)
-    }
-
-    /// `answer_setup` is the answerer's DTLS role choice.
-    fn with_setup(seed: u64, answer_setup: sansrtc::sdp::Setup) -> Self {
-        let addrs: [SocketAddr; 2] = [
-            "127.0.0.1:10001".parse().unwrap(),
-            "127.0.0.1:10002".parse().unwrap(),
-        ];
-        let mk = |s: u64| {
-            PeerConnection::new(Config {
-                rng: PcRng::Seeded(s),
-                answer_setup,
-                ..Config::default()
-            })
-            .unwrap()
-        };
-        let mut pcs = [mk(seed), mk(seed + 1)];
-        pcs[0].add_local_address(addrs[0]);
-        pcs[1].add_local_address(addrs[1]);
-        Net {
-            now: Instant::now(),
-            pcs,
-            addrs,
-            events: [Vec::new(), Vec::new()],
-            wire: VecDeque::new(),
-            delivered: 0,
-        }
-    }
-
-    fn collect(&mut self) {
-        for i in 0..2 {
-            while let Some(t) = self.pcs[i].poll_transmit() {
-                assert_eq!(t.source, self.addrs[i]);
-                let to = self
-                    .addrs
-                    .iter()
-                    .position(|a| *a == t.destination)
-                    .expect("known peer");
-                self.wire
-                    .push_back((to, t.source, t.destination, t.contents));
-            }
-            while let Some(e) = self.pcs[i].poll_event() {
-                self.events[i].push(e);
-            }
-        }
-    }
-
-    /// Runs until `done` holds, delivering datagrams in order and advancing the clock to the next
-    /// deadline when the wire is idle. Panics after `limit` of simulated time.
-    fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Net) -> bool) {
-        let end = self.now + limit;
-        loop {
-            self.collect();
-            if done(self) {
-                return;
-            }
-            if let Some((to, from, dst, bytes)) = self.wire.pop_front() {
-                self.now += Duration::from_micros(100);
-                self.delivered += 1;
-                self.pcs[to].handle_receive(self.now, from, dst, &bytes);
-                continue;
-            }
-            let next = self.pcs.iter().filter_map(|p| p.poll_timeout()).min();
-            let next = next.expect("someone has a deadline").max(self.now);
-            assert!(next < end, "not done within {limit:?}");
-            self.now = next;
-            for p in &mut self.pcs {
-                if p.poll_timeout().is_some_and(|t| t <= self.now) {
-                    p.handle_timeout(self.now);
-                }
-            }
-        }
-    }
-
-    fn negotiate(&mut self) {
-        let now = self.now;
-        let offer = self.pcs[0].create_offer(now).unwrap();
-        self.pcs[0]
-            .set_local_description(SdpType::Offer, &offer)
-            .unwrap();
-        self.pcs[1]
-            .set_remote_description(now, SdpType::Offer, &offer)
-            .unwrap();
-        let answer = self.pcs[1].create_answer().unwrap();
-        self.pcs[1]
-            .set_local_description(SdpType::Answer, &answer)
-            .unwrap();
-        self.pcs[0]
-            .set_remote_description(now, SdpType::Answer, &answer)
-            .unwrap();
-    }
-}
-
-fn connected(n: &Net) -> bool {
-    n.pcs
-        .iter()
-        .all(|p| p.state() == ConnectionState::Connected)
-}
-
-fn messages(events: &[Event], id: u16) -> Vec<(Vec<u8>, bool)> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::DataChannelMessage {
-                id: i,
-                data,
-                binary,
-            } if *i == id => Some((data.clone(), *binary)),
-            _ => None,
-        })
-        .collect()
-}
+use common::{Net, connected, messages};
 
 #[test]
 fn data_channel_end_to_end() {
@@ -292,12 +167,12 @@ fn media_through_srtp_with_reports() {
     n.run_until(Duration::from_secs(5), |n| {
         n.events[1]
             .iter()
-            .filter(|e| matches!(e, Event::Rtp { .. }))
+            .filter(|e| matches!(e, Event::Rtp(_)))
             .count()
             == 50
     });
     let first = n.events[1].iter().find_map(|e| match e {
-        Event::Rtp { packet, .. } => Some(packet.clone()),
+        Event::Rtp(p) => Some(p.packet().to_vec()),
         _ => None,
     });
     let first = first.unwrap();

@@ -199,6 +199,8 @@ struct Check {
     component: u16,
     /// A consent check on a pair selected before an ICE restart (old credentials).
     old: bool,
+    /// When the request was first sent (round-trip times come from unretransmitted checks).
+    first_sent: Instant,
 }
 
 /// The session before an ICE restart: its credentials and the consent of its selected pairs
@@ -267,6 +269,8 @@ pub struct Agent<R> {
     transmits: VecDeque<AgentTransmit>,
     events: VecDeque<AgentEvent>,
     stats: AgentStats,
+    /// Latest round-trip time per path.
+    rtts: BTreeMap<(SocketAddr, SocketAddr), Duration>,
 }
 
 const MAX_MESSAGE: usize = 512;
@@ -302,6 +306,7 @@ impl<R: Rng> Agent<R> {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: AgentStats::default(),
+            rtts: BTreeMap::new(),
         }
     }
 
@@ -1110,6 +1115,13 @@ impl<R: Rng> Agent<R> {
             return;
         }
         let check = self.checks.swap_remove(i);
+        if m.class() == MessageClass::SuccessResponse
+            && check.sent == 1
+            && source == check.remote
+            && destination == check.local
+        {
+            self.record_rtt(check.local, check.remote, now - check.first_sent);
+        }
         if check.old {
             let symmetric = source == check.remote && destination == check.local;
             if m.class() == MessageClass::SuccessResponse && symmetric {
@@ -1189,6 +1201,21 @@ impl<R: Rng> Agent<R> {
             }
         }
         self.schedule(now);
+    }
+
+    /// Keeps the latest round-trip time of a path (bounded like the check list).
+    fn record_rtt(&mut self, local: SocketAddr, remote: SocketAddr, rtt: Duration) {
+        if self.rtts.len() < self.config.checklist.max_pairs
+            || self.rtts.contains_key(&(local, remote))
+        {
+            self.rtts.insert((local, remote), rtt);
+        }
+    }
+
+    /// The round-trip time of the last connectivity or consent check on the path `(local,
+    /// remote)` that was answered without retransmission (Karn's rule).
+    pub fn round_trip_time(&self, local: SocketAddr, remote: SocketAddr) -> Option<Duration> {
+        self.rtts.get(&(local, remote)).copied()
     }
 
     /// Records the valid pair of a successful check (RFC 8445 7.2.5.3.1): the mapped address is
@@ -1333,6 +1360,7 @@ impl<R: Rng> Agent<R> {
             consent,
             component,
             old,
+            first_sent: now,
         });
         if self.state == ConnectionState::New {
             self.set_state(ConnectionState::Checking);

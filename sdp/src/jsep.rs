@@ -735,6 +735,17 @@ impl JsepSession {
         &self.ice
     }
 
+    /// Discards the pending local offer (JSEP rollback, RFC 9429 4.1.10.2): the session is back
+    /// to the last negotiated state, e.g. to answer the peer's offer after a glare.
+    pub fn rollback(&mut self) {
+        self.pending = None;
+    }
+
+    /// Whether a local offer is waiting for its answer (`have-local-offer`).
+    pub fn has_pending_offer(&self) -> bool {
+        self.pending.is_some()
+    }
+
     /// Restarts ICE: the next offer carries new credentials.
     pub fn restart_ice(&mut self) {
         self.ice = new_credentials(self.rng.as_mut());

@@ -299,6 +299,11 @@ impl Association {
         self.rto
     }
 
+    /// The smoothed round-trip time (RFC 9260 6.3.1), once a measurement exists.
+    pub fn smoothed_rtt(&self) -> Option<Duration> {
+        self.srtt
+    }
+
     fn interleaving(&self) -> bool {
         self.peer.is_some_and(|p| p.interleaving)
     }

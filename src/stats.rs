@@ -1,0 +1,154 @@
+//! A snapshot of a peer connection's statistics ([`crate::PeerConnection::stats_report`]), shaped
+//! like the W3C `getStats()` report: the transport, each candidate pair, each RTP stream in and
+//! out, and each data channel.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use sansrtc_dtls as dtls;
+use sansrtc_ice as ice;
+use sansrtc_srtp as srtp;
+
+use crate::peer::{ConnectionState, DtlsState, IceState, Stats};
+
+/// Everything [`crate::PeerConnection::stats_report`] reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsReport {
+    /// The bundled transport (ICE + DTLS + SRTP).
+    pub transport: TransportStats,
+    /// Every candidate pair the ICE agent checks.
+    pub candidate_pairs: Vec<CandidatePairStats>,
+    /// Every RTP stream (SSRC) received.
+    pub inbound_rtp: Vec<InboundRtpStats>,
+    /// Every RTP stream (SSRC) sent.
+    pub outbound_rtp: Vec<OutboundRtpStats>,
+    /// Every data channel, open or closed.
+    pub data_channels: Vec<DataChannelStats>,
+}
+
+/// The transport's state and counters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransportStats {
+    /// Overall state.
+    pub state: ConnectionState,
+    /// ICE state.
+    pub ice_state: IceState,
+    /// DTLS state.
+    pub dtls_state: DtlsState,
+    /// Datagrams and bytes in and out, and what was dropped.
+    pub counters: Stats,
+    /// The selected candidate pair `(local, remote)`.
+    pub selected_pair: Option<(SocketAddr, SocketAddr)>,
+    /// The negotiated DTLS cipher suite.
+    pub dtls_cipher_suite: Option<dtls::CipherSuite>,
+    /// The negotiated SRTP profile.
+    pub srtp_profile: Option<srtp::Profile>,
+    /// The ICE agent's counters.
+    pub ice: ice::agent::AgentStats,
+    /// The DTLS endpoint's counters.
+    pub dtls: Option<dtls::endpoint::Stats>,
+    /// SCTP's smoothed round-trip time.
+    pub sctp_round_trip_time: Option<Duration>,
+}
+
+/// One candidate pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CandidatePairStats {
+    /// Local address (base).
+    pub local: SocketAddr,
+    /// Remote address.
+    pub remote: SocketAddr,
+    /// The pair's check state.
+    pub state: ice::checklist::PairState,
+    /// Nominated.
+    pub nominated: bool,
+    /// The pair in use.
+    pub selected: bool,
+    /// Round-trip time of the last check or consent request answered without retransmission.
+    pub round_trip_time: Option<Duration>,
+    /// Datagrams sent on this path (checks excepted).
+    pub packets_sent: u64,
+    /// Bytes sent on this path.
+    pub bytes_sent: u64,
+    /// Datagrams received on this path.
+    pub packets_received: u64,
+    /// Bytes received on this path.
+    pub bytes_received: u64,
+}
+
+/// One received RTP stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundRtpStats {
+    /// Its SSRC.
+    pub ssrc: u32,
+    /// The m-section it belongs to.
+    pub mid: Option<String>,
+    /// Its simulcast layer.
+    pub rid: Option<String>,
+    /// Packets received.
+    pub packets_received: u64,
+    /// Payload bytes received.
+    pub bytes_received: u64,
+    /// Packets lost (RFC 3550 cumulative count: expected minus received).
+    pub packets_lost: i64,
+    /// Interarrival jitter.
+    pub jitter: Duration,
+    /// NACKs we sent about it.
+    pub nacks_sent: u64,
+    /// PLIs we sent about it.
+    pub plis_sent: u64,
+    /// FIRs we sent about it.
+    pub firs_sent: u64,
+}
+
+/// One sent RTP stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboundRtpStats {
+    /// Its SSRC.
+    pub ssrc: u32,
+    /// The m-section it belongs to.
+    pub mid: Option<String>,
+    /// Its simulcast layer.
+    pub rid: Option<String>,
+    /// Packets sent.
+    pub packets_sent: u64,
+    /// Payload bytes sent.
+    pub bytes_sent: u64,
+    /// NACKs the peer sent about it.
+    pub nacks_received: u64,
+    /// PLIs the peer sent about it.
+    pub plis_received: u64,
+    /// FIRs the peer sent about it.
+    pub firs_received: u64,
+    /// Round-trip time from the peer's last report block (LSR/DLSR).
+    pub round_trip_time: Option<Duration>,
+    /// Fraction lost the peer last reported (0.0..1.0).
+    pub remote_fraction_lost: Option<f64>,
+    /// Cumulative packets lost the peer last reported.
+    pub remote_packets_lost: Option<i64>,
+    /// Jitter the peer last reported.
+    pub remote_jitter: Option<Duration>,
+}
+
+/// One data channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataChannelStats {
+    /// Its SCTP stream id.
+    pub id: u16,
+    /// Label.
+    pub label: String,
+    /// Sub-protocol.
+    pub protocol: String,
+    /// Open (`true`) or closed.
+    pub open: bool,
+    /// Messages sent.
+    pub messages_sent: u64,
+    /// Message bytes sent.
+    pub bytes_sent: u64,
+    /// Messages received.
+    pub messages_received: u64,
+    /// Message bytes received.
+    pub bytes_received: u64,
+    /// Bytes queued and not yet sent.
+    pub buffered_amount: usize,
+}

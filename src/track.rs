@@ -1,0 +1,130 @@
+//! The media API's types: a received RTP packet with what it belongs to, what to send on a
+//! track, and the feedback a peer asks for.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use sansrtc_rtp::RtpPacket;
+
+/// A decrypted RTP packet and the track it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtpReceived {
+    /// The m-section (track) it belongs to, when known: from the remote SDP's `a=ssrc` lines,
+    /// the `sdes:mid` header extension, a payload type unique to one section, or the only media
+    /// section.
+    pub mid: Option<Arc<str>>,
+    /// The simulcast layer (`sdes:rtp-stream-id`, or `repaired-rtp-stream-id` for RTX), when the
+    /// sender names it.
+    pub rid: Option<Arc<str>>,
+    /// Synchronization source.
+    pub ssrc: u32,
+    /// Payload type (look the codec up with [`crate::PeerConnection::codec`]).
+    pub payload_type: u8,
+    /// Sequence number.
+    pub sequence_number: u16,
+    /// Sequence number extended with the wrap count of this SSRC's stream.
+    pub extended_sequence_number: u64,
+    /// RTP timestamp.
+    pub timestamp: u32,
+    /// Marker bit (end of a video frame, start of a talk spurt).
+    pub marker: bool,
+    pub(crate) packet: Vec<u8>,
+    pub(crate) payload_range: Range<usize>,
+}
+
+impl RtpReceived {
+    /// The whole packet, header included, decrypted.
+    pub fn packet(&self) -> &[u8] {
+        &self.packet
+    }
+
+    /// The whole packet, to keep or to forward (e.g. with another SSRC through
+    /// [`crate::PeerConnection::send_rtp`]).
+    pub fn into_packet(self) -> Vec<u8> {
+        self.packet
+    }
+
+    /// The payload (padding removed).
+    pub fn payload(&self) -> &[u8] {
+        &self.packet[self.payload_range.clone()]
+    }
+
+    /// The parsed header (CSRCs, header extensions).
+    pub fn header(&self) -> RtpPacket<'_> {
+        RtpPacket::parse(&self.packet).expect("parsed when received")
+    }
+}
+
+/// An RTP packet to send on a track ([`crate::PeerConnection::write_rtp`]): the stack fills
+/// in the SSRC, the sequence number and the header extensions it negotiated (`sdes:mid`,
+/// `rtp-stream-id`, `abs-send-time`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RtpWrite<'a> {
+    /// A payload type negotiated for the track.
+    pub payload_type: u8,
+    /// RTP timestamp in the codec's clock.
+    pub timestamp: u32,
+    /// Marker bit.
+    pub marker: bool,
+    /// The payload (already packetized for the codec).
+    pub payload: &'a [u8],
+    /// The simulcast layer to send on (one of the track's send RIDs), `None` for the only layer.
+    pub rid: Option<&'a str>,
+}
+
+impl<'a> RtpWrite<'a> {
+    /// A packet of `payload_type` at `timestamp`.
+    pub fn new(payload_type: u8, timestamp: u32, payload: &'a [u8]) -> Self {
+        Self {
+            payload_type,
+            timestamp,
+            marker: false,
+            payload,
+            rid: None,
+        }
+    }
+
+    /// With the marker bit set as given.
+    pub fn marker(mut self, marker: bool) -> Self {
+        self.marker = marker;
+        self
+    }
+
+    /// On simulcast layer `rid`.
+    pub fn rid(mut self, rid: &'a str) -> Self {
+        self.rid = Some(rid);
+        self
+    }
+}
+
+/// How a receiver asks for a key frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyframeKind {
+    /// Picture loss indication (RFC 4585 6.3.1).
+    Pli,
+    /// Full intra request (RFC 5104 4.3.1).
+    Fir,
+}
+
+/// Why a media call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MediaError {
+    /// No negotiated media section has this mid.
+    #[error("no media section with mid {0}")]
+    UnknownMid(String),
+    /// The section's negotiated direction does not include sending.
+    #[error("media section {0} does not send")]
+    NotSending(String),
+    /// The payload type was not negotiated for the section.
+    #[error("payload type {0} is not negotiated for this section")]
+    UnknownPayloadType(u8),
+    /// The RID is not one of the section's send RIDs.
+    #[error("rid {0} is not a negotiated send layer")]
+    UnknownRid(String),
+    /// No remote SSRC is known for this request.
+    #[error("unknown SSRC {0}")]
+    UnknownSsrc(u32),
+    /// The packet could not be written (too many lost packets in one NACK, oversized fields).
+    #[error("cannot write the packet: {0}")]
+    Write(String),
+}

@@ -1,0 +1,484 @@
+//! The peer connection's media API, statistics, renegotiation, ICE restart, glare and clean
+//! close, two peer connections in one process (no sockets, fake clock).
+
+use std::time::Duration;
+
+use sansrtc::rtp::builder::{ExtensionsBuilder, RtpPacketBuilder};
+use sansrtc::sdp::Direction;
+use sansrtc::sdp::jsep::{Codec, Feedback, HeaderExtension, MediaKind, Transceiver};
+use sansrtc::{
+    ChannelConfig, ConnectionState, Error, Event, KeyframeKind, MediaError, RtpWrite, SdpType,
+};
+
+mod common;
+
+use common::{Net, connected, messages};
+
+const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
+
+fn opus() -> Codec {
+    Codec::new(111, "opus", 48000, Some(2)).fmtp("minptime=10;useinbandfec=1")
+}
+
+fn vp8() -> Codec {
+    Codec::new(96, "VP8", 90000, None)
+        .feedback(Feedback::new("nack"))
+        .feedback(Feedback::with("nack", "pli"))
+        .feedback(Feedback::with("ccm", "fir"))
+}
+
+fn audio(direction: Direction) -> Transceiver {
+    let mut t = Transceiver::new(MediaKind::Audio, direction, vec![opus()]);
+    t.header_extensions = vec![HeaderExtension::new(4, MID_URI)];
+    t
+}
+
+fn video(direction: Direction) -> Transceiver {
+    let mut t = Transceiver::new(MediaKind::Video, direction, vec![vp8()]);
+    t.header_extensions = vec![HeaderExtension::new(4, MID_URI)];
+    t
+}
+
+fn rtp_events(events: &[Event]) -> Vec<&sansrtc::RtpReceived> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Rtp(p) => Some(p),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Both peers with audio (sendrecv) and video (sendrecv), connected.
+fn media_pair(seed: u64) -> (Net, String, String) {
+    let mut n = Net::new(seed);
+    for p in &mut n.pcs {
+        p.add_transceiver(audio(Direction::SendRecv));
+        p.add_transceiver(video(Direction::SendRecv));
+    }
+    n.negotiate();
+    n.run_until(Duration::from_secs(10), connected);
+    let mids = n.pcs[0].media_mids();
+    assert_eq!(mids, n.pcs[1].media_mids());
+    (n, mids[0].clone(), mids[1].clone())
+}
+
+#[test]
+fn tracks_send_with_write_rtp_and_arrive_with_their_mid() {
+    let (mut n, audio_mid, video_mid) = media_pair(101);
+    for i in 0..30u32 {
+        let payload = vec![i as u8; 200];
+        let w = RtpWrite::new(96, i * 3000, &payload).marker(i % 3 == 2);
+        n.pcs[0].write_rtp(n.now, &video_mid, w).unwrap();
+        let voice = vec![0xA0 | (i as u8 & 0xF); 80];
+        n.pcs[0]
+            .write_rtp(n.now, &audio_mid, RtpWrite::new(111, i * 960, &voice))
+            .unwrap();
+    }
+    n.run_until(Duration::from_secs(5), |n| {
+        rtp_events(&n.events[1]).len() == 60
+    });
+    let got = rtp_events(&n.events[1]);
+    let video_packets: Vec<_> = got
+        .iter()
+        .filter(|p| p.mid.as_deref() == Some(video_mid.as_str()))
+        .collect();
+    let audio_packets: Vec<_> = got
+        .iter()
+        .filter(|p| p.mid.as_deref() == Some(audio_mid.as_str()))
+        .collect();
+    assert_eq!((video_packets.len(), audio_packets.len()), (30, 30));
+    for (i, p) in video_packets.iter().enumerate() {
+        assert_eq!(p.payload_type, 96);
+        assert_eq!(p.payload(), &vec![i as u8; 200][..]);
+        assert_eq!(p.timestamp, i as u32 * 3000);
+        assert_eq!(p.marker, i % 3 == 2);
+        assert_eq!(
+            p.sequence_number,
+            video_packets[0].sequence_number.wrapping_add(i as u16)
+        );
+        // The stack wrote the negotiated sdes:mid extension.
+        let header = p.header();
+        let ext = header.extensions().expect("header extensions written");
+        assert_eq!(ext.get(4), Some(video_mid.as_bytes()));
+        assert_eq!(n.pcs[1].codec(&video_mid, 96).unwrap().name, "VP8");
+    }
+    // Audio and video went out on different SSRCs, the ones signalled in the offer.
+    assert_ne!(audio_packets[0].ssrc, video_packets[0].ssrc);
+    assert_eq!(n.pcs[1].media_kind(&audio_mid), Some(MediaKind::Audio));
+
+    // Errors say why.
+    let p = [0u8; 10];
+    assert!(matches!(
+        n.pcs[0].write_rtp(n.now, "nope", RtpWrite::new(96, 0, &p)),
+        Err(Error::Media(MediaError::UnknownMid(_)))
+    ));
+    assert!(matches!(
+        n.pcs[0].write_rtp(n.now, &video_mid, RtpWrite::new(111, 0, &p)),
+        Err(Error::Media(MediaError::UnknownPayloadType(111)))
+    ));
+    assert!(matches!(
+        n.pcs[0].write_rtp(n.now, &video_mid, RtpWrite::new(96, 0, &p).rid("hi")),
+        Err(Error::Media(MediaError::UnknownRid(_)))
+    ));
+}
+
+#[test]
+fn keyframe_requests_and_nacks_arrive_typed() {
+    let (mut n, _audio_mid, video_mid) = media_pair(102);
+    let payload = [7u8; 100];
+    for i in 0..5u32 {
+        n.pcs[0]
+            .write_rtp(n.now, &video_mid, RtpWrite::new(96, i * 3000, &payload))
+            .unwrap();
+    }
+    n.run_until(Duration::from_secs(5), |n| {
+        rtp_events(&n.events[1]).len() == 5
+    });
+    let ssrc = rtp_events(&n.events[1])[0].ssrc;
+    let seq = rtp_events(&n.events[1])[0].sequence_number;
+    n.pcs[1]
+        .request_keyframe(n.now, ssrc, KeyframeKind::Pli)
+        .unwrap();
+    n.pcs[1]
+        .request_keyframe(n.now, ssrc, KeyframeKind::Fir)
+        .unwrap();
+    let lost = [
+        seq.wrapping_add(1),
+        seq.wrapping_add(2),
+        seq.wrapping_add(30),
+    ];
+    n.pcs[1].send_nack(n.now, ssrc, &lost).unwrap();
+    n.run_until(Duration::from_secs(2), |n| {
+        n.events[0].iter().any(|e| matches!(e, Event::Nack { .. }))
+    });
+    let mid = Some(std::sync::Arc::<str>::from(video_mid.as_str()));
+    for kind in [KeyframeKind::Pli, KeyframeKind::Fir] {
+        assert!(
+            n.events[0].contains(&Event::KeyframeRequest {
+                mid: mid.clone(),
+                ssrc,
+                kind
+            }),
+            "{kind:?} not received"
+        );
+    }
+    assert!(n.events[0].contains(&Event::Nack {
+        mid: mid.clone(),
+        ssrc,
+        lost: lost.to_vec()
+    }));
+    // Feedback about a stream we never received is refused.
+    assert!(matches!(
+        n.pcs[1].request_keyframe(n.now, 0xDEAD, KeyframeKind::Pli),
+        Err(Error::Media(MediaError::UnknownSsrc(0xDEAD)))
+    ));
+    let report = n.pcs[0].stats_report();
+    let out = report.outbound_rtp.iter().find(|o| o.ssrc == ssrc).unwrap();
+    assert_eq!(
+        (out.plis_received, out.firs_received, out.nacks_received),
+        (1, 1, 1)
+    );
+    let inbound = n.pcs[1].stats_report();
+    let inb = inbound.inbound_rtp.iter().find(|i| i.ssrc == ssrc).unwrap();
+    assert_eq!((inb.plis_sent, inb.firs_sent, inb.nacks_sent), (1, 1, 1));
+}
+
+#[test]
+fn an_unsignalled_ssrc_is_placed_by_its_mid_extension() {
+    let (mut n, audio_mid, video_mid) = media_pair(103);
+    // A forwarded stream on an SSRC no SDP announced: only the sdes:mid extension says where
+    // it belongs (and the payload type would not: both are forwarded as 96 here would be VP8).
+    for (i, mid) in [&video_mid, &audio_mid].into_iter().enumerate() {
+        let mut ext = ExtensionsBuilder::new();
+        ext.push(4, mid.as_bytes()).unwrap();
+        let payload = [9u8; 20];
+        let pt = if mid == &video_mid { 96 } else { 111 };
+        let mut b = RtpPacketBuilder::new(pt, 1000, 0, 0x0BAD_F00D + i as u32);
+        b.payload(&payload).extensions(&ext);
+        n.pcs[0].send_rtp(n.now, &b.to_vec().unwrap()).unwrap();
+    }
+    n.run_until(Duration::from_secs(2), |n| {
+        rtp_events(&n.events[1]).len() == 2
+    });
+    let got = rtp_events(&n.events[1]);
+    assert_eq!(got[0].mid.as_deref(), Some(video_mid.as_str()));
+    assert_eq!(got[1].mid.as_deref(), Some(audio_mid.as_str()));
+    // Once learned, the SSRC keeps its section without the extension.
+    let payload = [1u8; 20];
+    let mut b = RtpPacketBuilder::new(96, 1001, 0, 0x0BAD_F00D);
+    b.payload(&payload);
+    n.pcs[0].send_rtp(n.now, &b.to_vec().unwrap()).unwrap();
+    n.run_until(Duration::from_secs(2), |n| {
+        rtp_events(&n.events[1]).len() == 3
+    });
+    assert_eq!(
+        rtp_events(&n.events[1])[2].mid.as_deref(),
+        Some(video_mid.as_str())
+    );
+}
+
+#[test]
+fn stats_report_counts_streams_pairs_and_channels() {
+    let (mut n, audio_mid, _video_mid) = media_pair(104);
+    let id = n.pcs[0]
+        .create_data_channel(n.now, ChannelConfig::reliable("stats"))
+        .unwrap();
+    n.run_until(Duration::from_secs(5), |n| {
+        n.events[1]
+            .iter()
+            .any(|e| matches!(e, Event::DataChannelOpen { .. }))
+    });
+    for i in 0..3 {
+        n.pcs[0].send_data(n.now, id, &[i; 10], true).unwrap();
+    }
+    // 40 audio packets with 4 sequence numbers skipped (lost on the way).
+    let voice = [0x55u8; 60];
+    let mut sent_seq = Vec::new();
+    for i in 0..44u32 {
+        let w = RtpWrite::new(111, i * 960, &voice);
+        if [10, 11, 20, 30].contains(&i) {
+            // Consume a sequence number without delivering the packet.
+            n.pcs[0].write_rtp(n.now, &audio_mid, w).unwrap();
+            n.collect();
+            n.wire.pop_back();
+            continue;
+        }
+        n.pcs[0].write_rtp(n.now, &audio_mid, w).unwrap();
+        sent_seq.push(i);
+    }
+    // Reports both ways take a few seconds: SR from the sender, then an RR with its LSR.
+    n.run_for(Duration::from_secs(4));
+    let rx = n.pcs[1].stats_report();
+    let inbound = rx
+        .inbound_rtp
+        .iter()
+        .find(|s| s.mid.as_deref() == Some(audio_mid.as_str()))
+        .expect("audio stream reported");
+    assert_eq!(inbound.packets_received, 40);
+    assert_eq!(inbound.bytes_received, 40 * 60);
+    assert_eq!(inbound.packets_lost, 4);
+    let tx = n.pcs[0].stats_report();
+    let outbound = tx
+        .outbound_rtp
+        .iter()
+        .find(|s| s.ssrc == inbound.ssrc)
+        .expect("sent stream reported");
+    assert_eq!(outbound.packets_sent, 44);
+    assert_eq!(outbound.remote_packets_lost, Some(4));
+    let rtt = outbound.round_trip_time.expect("RTT from SR/RR");
+    assert!(rtt < Duration::from_millis(50), "{rtt:?}");
+    // The selected pair, with an RTT from ICE and the traffic it carried.
+    let pair = tx
+        .candidate_pairs
+        .iter()
+        .find(|p| p.selected)
+        .expect("a selected pair");
+    assert_eq!((pair.local, pair.remote), (n.addrs[0], n.addrs[1]));
+    assert!(pair.round_trip_time.is_some());
+    assert!(pair.packets_sent >= 44 && pair.packets_received > 0);
+    assert_eq!(tx.transport.selected_pair, Some((n.addrs[0], n.addrs[1])));
+    assert!(tx.transport.srtp_profile.is_some() && tx.transport.dtls_cipher_suite.is_some());
+    assert!(tx.transport.sctp_round_trip_time.is_some());
+    let channel = &tx.data_channels[0];
+    assert_eq!((channel.id, channel.label.as_str()), (id, "stats"));
+    assert_eq!((channel.messages_sent, channel.bytes_sent), (3, 30));
+    let channel = &rx.data_channels[0];
+    assert_eq!((channel.messages_received, channel.bytes_received), (3, 30));
+    assert!(channel.open);
+}
+
+#[test]
+fn renegotiation_adds_video_and_a_data_channel_later() {
+    let mut n = Net::with_config(105, |c| c.data_channels = false);
+    for p in &mut n.pcs {
+        p.add_transceiver(audio(Direction::SendRecv));
+    }
+    n.negotiate();
+    n.run_until(Duration::from_secs(10), connected);
+    assert_eq!(n.pcs[0].media_mids().len(), 1);
+    assert!(matches!(
+        n.pcs[0].create_data_channel(n.now, ChannelConfig::reliable("late")),
+        Err(Error::NotConnected)
+    ));
+    let before = n.events[0].len();
+    // The offerer adds video and a data channel; the answerer adds a matching video track.
+    n.pcs[0].add_transceiver(video(Direction::SendRecv));
+    n.pcs[0].add_data_channel_section();
+    n.pcs[1].add_transceiver(video(Direction::SendRecv));
+    n.negotiate();
+    let mids = n.pcs[0].media_mids();
+    assert_eq!(mids.len(), 2);
+    assert_eq!(mids, n.pcs[1].media_mids());
+    let id = n.pcs[0]
+        .create_data_channel(n.now, ChannelConfig::reliable("late"))
+        .unwrap();
+    let payload = [3u8; 64];
+    n.pcs[1]
+        .write_rtp(n.now, &mids[1], RtpWrite::new(96, 0, &payload))
+        .unwrap();
+    n.run_until(Duration::from_secs(5), |n| {
+        n.events[1]
+            .iter()
+            .any(|e| matches!(e, Event::DataChannelOpen { label, .. } if label == "late"))
+            && !rtp_events(&n.events[0]).is_empty()
+    });
+    assert_eq!(
+        rtp_events(&n.events[0])[0].mid.as_deref(),
+        Some(mids[1].as_str())
+    );
+    n.pcs[0]
+        .send_text(n.now, id, "after renegotiation")
+        .unwrap();
+    n.run_until(Duration::from_secs(5), |n| {
+        !messages(&n.events[1], id).is_empty()
+    });
+    // The connection never left Connected.
+    assert!(
+        !n.events[0][before..]
+            .iter()
+            .any(|e| matches!(e, Event::ConnectionStateChange(_))),
+        "{:?}",
+        &n.events[0][before..]
+    );
+}
+
+fn ice_restart(offerer: usize, seed: u64) {
+    let mut n = Net::new(seed);
+    n.negotiate();
+    n.run_until(Duration::from_secs(10), connected);
+    let id = n.pcs[0]
+        .create_data_channel(n.now, ChannelConfig::reliable("r"))
+        .unwrap();
+    n.run_until(Duration::from_secs(5), |n| {
+        n.events[1]
+            .iter()
+            .any(|e| matches!(e, Event::DataChannelOpen { .. }))
+    });
+    let ufrags = [
+        n.pcs[0].local_ufrag().to_owned(),
+        n.pcs[1].local_ufrag().to_owned(),
+    ];
+    let marks = [n.events[0].len(), n.events[1].len()];
+    let answerer = 1 - offerer;
+    n.pcs[offerer].restart_ice();
+    let now = n.now;
+    let offer = n.pcs[offerer].create_offer(now).unwrap();
+    n.pcs[answerer]
+        .set_remote_description(now, SdpType::Offer, &offer)
+        .unwrap();
+    let answer = n.pcs[answerer].create_answer().unwrap();
+    n.pcs[offerer]
+        .set_remote_description(now, SdpType::Answer, &answer)
+        .unwrap();
+    // Both sides have new credentials, in the SDP too.
+    for (i, old) in ufrags.iter().enumerate() {
+        assert_ne!(n.pcs[i].local_ufrag(), old);
+    }
+    assert!(offer.contains(&format!("a=ice-ufrag:{}", n.pcs[offerer].local_ufrag())));
+    assert!(answer.contains(&format!("a=ice-ufrag:{}", n.pcs[answerer].local_ufrag())));
+    // Checks run again with the new credentials and select a pair; data keeps flowing.
+    n.pcs[0].send_text(n.now, id, "during restart").unwrap();
+    n.run_until(Duration::from_secs(10), |n| {
+        n.events[offerer][marks[offerer]..]
+            .iter()
+            .any(|e| matches!(e, Event::SelectedPairChange { .. }))
+            && n.events[answerer][marks[answerer]..]
+                .iter()
+                .any(|e| matches!(e, Event::SelectedPairChange { .. }))
+            && !messages(&n.events[1], id).is_empty()
+    });
+    for (i, mark) in marks.into_iter().enumerate() {
+        assert_eq!(n.pcs[i].state(), ConnectionState::Connected);
+        assert!(
+            !n.events[i][mark..].iter().any(|e| matches!(
+                e,
+                Event::ConnectionStateChange(
+                    ConnectionState::Failed | ConnectionState::Disconnected
+                )
+            )),
+            "peer {i}: {:?}",
+            &n.events[i][mark..]
+        );
+    }
+    // Consent on the new pair uses the new credentials: a minute later all is well.
+    n.run_for(Duration::from_secs(60));
+    n.pcs[1].send_text(n.now, id, "a minute later").unwrap();
+    n.run_until(Duration::from_secs(5), |n| {
+        !messages(&n.events[0], id).is_empty()
+    });
+    assert!(
+        n.pcs
+            .iter()
+            .all(|p| p.state() == ConnectionState::Connected)
+    );
+}
+
+#[test]
+fn ice_restart_by_the_offerer_keeps_the_connection() {
+    ice_restart(0, 106);
+}
+
+#[test]
+fn ice_restart_by_the_answerer_keeps_the_connection() {
+    ice_restart(1, 107);
+}
+
+#[test]
+fn glare_is_refused_until_the_polite_peer_rolls_back() {
+    let mut n = Net::new(108);
+    let now = n.now;
+    let offer0 = n.pcs[0].create_offer(now).unwrap();
+    let _offer1 = n.pcs[1].create_offer(now).unwrap();
+    assert!(matches!(
+        n.pcs[1].set_remote_description(now, SdpType::Offer, &offer0),
+        Err(Error::State(_))
+    ));
+    n.pcs[1].rollback();
+    n.pcs[1]
+        .set_remote_description(now, SdpType::Offer, &offer0)
+        .unwrap();
+    let answer = n.pcs[1].create_answer().unwrap();
+    n.pcs[0]
+        .set_remote_description(now, SdpType::Answer, &answer)
+        .unwrap();
+    n.run_until(Duration::from_secs(10), connected);
+}
+
+#[test]
+fn close_shuts_sctp_down_then_says_goodbye_in_dtls() {
+    let mut n = Net::new(109);
+    n.negotiate();
+    n.run_until(Duration::from_secs(10), connected);
+    let id = n.pcs[0]
+        .create_data_channel(n.now, ChannelConfig::reliable("bye"))
+        .unwrap();
+    n.run_until(Duration::from_secs(5), |n| {
+        n.events[1]
+            .iter()
+            .any(|e| matches!(e, Event::DataChannelOpen { .. }))
+    });
+    n.pcs[0].send_text(n.now, id, "last words").unwrap();
+    n.pcs[0].close(n.now);
+    assert_eq!(n.pcs[0].state(), ConnectionState::Closed);
+    assert!(matches!(
+        n.pcs[0].send_text(n.now, id, "too late"),
+        Err(Error::Closed)
+    ));
+    n.run_until(Duration::from_secs(5), |n| {
+        n.pcs[0].is_closed() && n.pcs[1].state() == ConnectionState::Closed
+    });
+    // The peer got the message queued before close, then its channel closed (SCTP shutdown),
+    // then DTLS closed (close_notify), well before the close timer.
+    let e = &n.events[1];
+    let pos = |f: &dyn Fn(&Event) -> bool| e.iter().position(f).expect("event seen");
+    let message = pos(&|e| matches!(e, Event::DataChannelMessage { .. }));
+    let channel_closed = pos(&|e| *e == Event::DataChannelClose(id));
+    let dtls_closed = pos(&|e| *e == Event::DtlsStateChange(sansrtc::DtlsState::Closed));
+    assert!(
+        message < channel_closed && channel_closed < dtls_closed,
+        "{e:?}"
+    );
+    assert_eq!(messages(e, id), vec![(b"last words".to_vec(), false)]);
+    assert!(n.pcs[0].poll_timeout().is_none());
+}
