@@ -9,8 +9,9 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use sansrtc::sdp::Direction;
-use sansrtc::sdp::jsep::{Codec, MediaKind, Transceiver};
-use sansrtc::{ChannelConfig, Config, ConnectionState, Event, PeerConnection, SdpType};
+use sansrtc::{
+    ChannelConfig, Config, ConnectionState, Event, PeerConnection, RtpWrite, SdpType, codecs,
+};
 
 const TOTAL: usize = 20 * 1024 * 1024;
 const CHUNK: usize = 16 * 1024;
@@ -31,11 +32,7 @@ impl Side {
         let addr = socket.local_addr().expect("local addr");
         let mut pc = PeerConnection::new(Config::default()).expect("peer connection");
         pc.add_local_address(addr);
-        pc.add_transceiver(Transceiver::new(
-            MediaKind::Audio,
-            Direction::SendRecv,
-            vec![Codec::new(111, "opus", 48000, Some(2)).fmtp("minptime=10;useinbandfec=1")],
-        ));
+        pc.add_transceiver(codecs::audio_transceiver(Direction::SendRecv));
         Side {
             pc,
             socket,
@@ -165,14 +162,14 @@ fn main() {
         TOTAL as f64 / secs / 1e6
     );
 
-    // Media: 1000 Opus-sized RTP packets through SRTP, 1 ms apart.
+    // Media: 1000 Opus-sized RTP packets on the audio track through SRTP, 1 ms apart.
+    let audio_mid = a.pc.media_mids()[0].clone();
     let start = Instant::now();
     for seq in 0..RTP_PACKETS {
-        let mut pkt = vec![0x80, 111, 0, 0, 0, 0, 0, 0, 0xA1, 0xB2, 0xC3, 0xD4];
-        pkt[2..4].copy_from_slice(&seq.to_be_bytes());
-        pkt[4..8].copy_from_slice(&(u32::from(seq) * 960).to_be_bytes());
-        pkt.extend(std::iter::repeat_n(seq as u8, 160));
-        a.pc.send_rtp(Instant::now(), &pkt).expect("send rtp");
+        let payload = [seq as u8; 160];
+        let packet = RtpWrite::new(codecs::opus().payload_type, u32::from(seq) * 960, &payload);
+        a.pc.write_rtp(Instant::now(), &audio_mid, packet)
+            .expect("send rtp");
         a.flush();
         let next = start + Duration::from_millis(u64::from(seq) + 1);
         run(&mut a, &mut b, Duration::from_secs(5), |_, _| {
@@ -215,11 +212,27 @@ fn main() {
         sb.dropped_stun,
         sb.dropped_srtp
     );
+    let report = a.pc.stats_report();
+    if let Some(out) = report.outbound_rtp.first() {
+        println!(
+            "RTCP at the sender: round-trip time {:?}, receiver reports {:?} lost",
+            out.round_trip_time.unwrap_or_default(),
+            out.remote_packets_lost.unwrap_or_default(),
+        );
+    }
+    if let Some(pair) = report.candidate_pairs.iter().find(|p| p.selected) {
+        println!(
+            "selected pair {} -> {}: ICE round-trip time {:?}, {} datagrams sent",
+            pair.local,
+            pair.remote,
+            pair.round_trip_time.unwrap_or_default(),
+            pair.packets_sent
+        );
+    }
     a.pc.close(Instant::now());
     a.flush();
-    let wait = Instant::now() + Duration::from_millis(50);
-    run(&mut a, &mut b, Duration::from_secs(5), |_, _| {
-        Instant::now() >= wait
+    run(&mut a, &mut b, Duration::from_secs(5), |a, b| {
+        a.pc.is_closed() && b.pc.state() == ConnectionState::Closed
     });
     println!("closed: A {:?}, B {:?}", a.pc.state(), b.pc.state());
     assert!(rtp as u16 > RTP_PACKETS * 9 / 10, "too much media lost");

@@ -32,6 +32,7 @@
 //! assert_eq!(packet.payload(), &[0xAB]);
 //! ```
 
+pub mod codecs;
 pub mod demux;
 mod hello;
 mod media;
