@@ -241,7 +241,7 @@ fn stats_report_counts_streams_pairs_and_channels() {
             // Consume a sequence number without delivering the packet.
             n.pcs[0].write_rtp(n.now, &audio_mid, w).unwrap();
             n.collect();
-            n.wire.pop_back();
+            n.drop_newest();
             continue;
         }
         n.pcs[0].write_rtp(n.now, &audio_mid, w).unwrap();

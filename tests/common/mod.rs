@@ -1,22 +1,58 @@
 //! The in-process harness the peer-connection tests share: two peer connections, no sockets, a
-//! fake clock, a lossless in-order wire.
+//! fake clock, and a simulated link (lossless and in order by default; loss, duplication and
+//! random delay, hence reordering, on request).
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use sansrtc::{Config, ConnectionState, Event, PcRng, PeerConnection, SdpType};
+
+/// What the simulated link does to each datagram.
+#[derive(Debug, Clone, Copy)]
+pub struct Link {
+    /// Probability a datagram is lost.
+    pub loss: f64,
+    /// Probability a datagram is delivered twice.
+    pub duplicate: f64,
+    /// Fixed one-way delay.
+    pub delay: Duration,
+    /// Extra random delay up to this (reorders datagrams).
+    pub jitter: Duration,
+}
+
+impl Link {
+    /// No loss, no duplication, 100 us, in order.
+    pub const PERFECT: Link = Link {
+        loss: 0.0,
+        duplicate: 0.0,
+        delay: Duration::from_micros(100),
+        jitter: Duration::ZERO,
+    };
+}
+
+/// One datagram on the wire.
+pub struct Datagram {
+    pub to: usize,
+    pub from: SocketAddr,
+    pub dst: SocketAddr,
+    pub bytes: Vec<u8>,
+}
 
 pub struct Net {
     pub now: Instant,
     pub pcs: [PeerConnection; 2],
     pub addrs: [SocketAddr; 2],
     pub events: [Vec<Event>; 2],
-    /// In-flight datagrams: (deliver at, to index, from, to, bytes).
-    pub wire: VecDeque<(usize, SocketAddr, SocketAddr, Vec<u8>)>,
-    /// Extra datagrams to inject into peer 1 (hostile input).
+    pub link: Link,
+    /// In-flight datagrams by (delivery time, sequence).
+    pub wire: BTreeMap<(Instant, u64), Datagram>,
+    sequence: u64,
+    /// The link's random state (SplitMix64).
+    rng: u64,
+    /// Datagrams delivered so far.
     pub delivered: u64,
 }
 
@@ -52,9 +88,28 @@ impl Net {
             pcs,
             addrs,
             events: [Vec::new(), Vec::new()],
-            wire: VecDeque::new(),
+            link: Link::PERFECT,
+            wire: BTreeMap::new(),
+            sequence: 0,
+            rng: seed ^ 0x5EED_0F_11_4B,
             delivered: 0,
         }
+    }
+
+    fn random(&mut self) -> f64 {
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn send(&mut self, d: Datagram) {
+        let jitter = self.link.jitter.mul_f64(self.random());
+        let at = self.now + self.link.delay + jitter;
+        self.sequence += 1;
+        self.wire.insert((at, self.sequence), d);
     }
 
     pub fn collect(&mut self) {
@@ -66,8 +121,22 @@ impl Net {
                     .iter()
                     .position(|a| *a == t.destination)
                     .expect("known peer");
-                self.wire
-                    .push_back((to, t.source, t.destination, t.contents));
+                if self.random() < self.link.loss {
+                    continue;
+                }
+                let copies = if self.random() < self.link.duplicate {
+                    2
+                } else {
+                    1
+                };
+                for _ in 0..copies {
+                    self.send(Datagram {
+                        to,
+                        from: t.source,
+                        dst: t.destination,
+                        bytes: t.contents.clone(),
+                    });
+                }
             }
             while let Some(e) = self.pcs[i].poll_event() {
                 self.events[i].push(e);
@@ -75,8 +144,46 @@ impl Net {
         }
     }
 
-    /// Runs until `done` holds, delivering datagrams in order and advancing the clock to the next
-    /// deadline when the wire is idle. Panics after `limit` of simulated time.
+    /// Removes the datagram sent last (it is lost on the way).
+    pub fn drop_newest(&mut self) {
+        let newest = self.wire.keys().max_by_key(|(_, seq)| *seq).copied();
+        if let Some(k) = newest {
+            self.wire.remove(&k);
+        }
+    }
+
+    /// Advances to the next event: a delivery or a deadline, whichever is first, but not past
+    /// `until`. Returns false when nothing is left before `until`.
+    fn step(&mut self, until: Instant) -> bool {
+        self.collect();
+        let delivery = self.wire.keys().next().map(|(t, _)| *t);
+        let deadline = self.pcs.iter().filter_map(|p| p.poll_timeout()).min();
+        let next = match (delivery, deadline) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => match a.or(b) {
+                Some(t) => t,
+                None => return false,
+            },
+        };
+        if next >= until {
+            return false;
+        }
+        self.now = self.now.max(next);
+        if delivery == Some(next) {
+            let (_, d) = self.wire.pop_first().expect("a delivery is due");
+            self.delivered += 1;
+            self.pcs[d.to].handle_receive(self.now, d.from, d.dst, &d.bytes);
+        } else {
+            for p in &mut self.pcs {
+                if p.poll_timeout().is_some_and(|t| t <= self.now) {
+                    p.handle_timeout(self.now);
+                }
+            }
+        }
+        true
+    }
+
+    /// Runs until `done` holds. Panics after `limit` of simulated time.
     pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Net) -> bool) {
         let end = self.now + limit;
         loop {
@@ -84,48 +191,16 @@ impl Net {
             if done(self) {
                 return;
             }
-            if let Some((to, from, dst, bytes)) = self.wire.pop_front() {
-                self.now += Duration::from_micros(100);
-                self.delivered += 1;
-                self.pcs[to].handle_receive(self.now, from, dst, &bytes);
-                continue;
-            }
-            let next = self.pcs.iter().filter_map(|p| p.poll_timeout()).min();
-            let next = next.expect("someone has a deadline").max(self.now);
-            assert!(next < end, "not done within {limit:?}");
-            self.now = next;
-            for p in &mut self.pcs {
-                if p.poll_timeout().is_some_and(|t| t <= self.now) {
-                    p.handle_timeout(self.now);
-                }
-            }
+            assert!(self.step(end), "not done within {limit:?}");
         }
     }
 
     /// Lets `d` of simulated time pass, delivering datagrams and firing deadlines.
     pub fn run_for(&mut self, d: Duration) {
         let until = self.now + d;
-        loop {
-            self.collect();
-            if let Some((to, from, dst, bytes)) = self.wire.pop_front() {
-                self.now += Duration::from_micros(100);
-                self.delivered += 1;
-                self.pcs[to].handle_receive(self.now, from, dst, &bytes);
-                continue;
-            }
-            let next = self.pcs.iter().filter_map(|p| p.poll_timeout()).min();
-            let next = next.unwrap_or(until).max(self.now);
-            if next >= until {
-                self.now = until;
-                return;
-            }
-            self.now = next;
-            for p in &mut self.pcs {
-                if p.poll_timeout().is_some_and(|t| t <= self.now) {
-                    p.handle_timeout(self.now);
-                }
-            }
-        }
+        while self.step(until) {}
+        self.now = until;
+        self.collect();
     }
 
     pub fn negotiate(&mut self) {
