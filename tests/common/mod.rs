@@ -91,7 +91,7 @@ impl Net {
             link: Link::PERFECT,
             wire: BTreeMap::new(),
             sequence: 0,
-            rng: seed ^ 0x5EED_0F_11_4B,
+            rng: seed ^ 0x005E_ED0F_114B,
             delivered: 0,
         }
     }
