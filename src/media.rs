@@ -2,7 +2,7 @@
 //! to, per-SSRC send and receive statistics, RTCP sender/receiver reports on a schedule, and RTCP
 //! feedback (PLI, FIR, NACK) in both directions.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,7 @@ use sansrtc_rtp::time::{NtpTime, compact_from_duration, round_trip_time};
 use sansrtc_sdp::Direction;
 use sansrtc_sdp::jsep::{Codec, JsepSession, MediaKind, Negotiated, SectionKind};
 
+use crate::peer::Event;
 use crate::rng::PcRng;
 use crate::stats::{InboundRtpStats, OutboundRtpStats};
 use crate::track::{KeyframeKind, MediaError, RtpReceived, RtpWrite};
@@ -91,23 +92,6 @@ struct Inbound {
     plis: u64,
     firs: u64,
     fir_sequence: u8,
-}
-
-/// Something an RTCP packet told us.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Feedback {
-    /// The peer wants a key frame on one of our SSRCs.
-    Keyframe {
-        mid: Option<Arc<str>>,
-        ssrc: u32,
-        kind: KeyframeKind,
-    },
-    /// The peer lost packets of one of our SSRCs.
-    Nack {
-        mid: Option<Arc<str>>,
-        ssrc: u32,
-        lost: Vec<u16>,
-    },
 }
 
 /// Send and receive state of every media section, and the report schedule.
@@ -521,8 +505,8 @@ impl MediaState {
     }
 
     /// A decrypted compound RTCP packet arrived: reports update statistics and round-trip
-    /// times; PLI, FIR and NACK about our streams come back as feedback.
-    pub(crate) fn on_rtcp(&mut self, now: Instant, compound: &[u8], out: &mut Vec<Feedback>) {
+    /// times; PLI, FIR and NACK about our streams become events.
+    pub(crate) fn on_rtcp(&mut self, now: Instant, compound: &[u8], out: &mut VecDeque<Event>) {
         let now_compact = self.ntp(now).compact();
         for packet in CompoundIter::new(compound) {
             let Ok(packet) = packet else {
@@ -554,7 +538,7 @@ impl MediaState {
                         let mid = o.section.map(|i| self.sections[i].mid.clone());
                         // At most 17 sequence numbers per entry; bounded by the packet's size.
                         let lost: Vec<u16> = nack.lost().take(4096).collect();
-                        out.push(Feedback::Nack {
+                        out.push_back(Event::Nack {
                             mid,
                             ssrc: nack.media_ssrc,
                             lost,
@@ -579,7 +563,7 @@ impl MediaState {
         }
     }
 
-    fn keyframe(&mut self, ssrc: u32, kind: KeyframeKind, out: &mut Vec<Feedback>) {
+    fn keyframe(&mut self, ssrc: u32, kind: KeyframeKind, out: &mut VecDeque<Event>) {
         let Some(o) = self.outbound.get_mut(&ssrc) else {
             return;
         };
@@ -588,7 +572,7 @@ impl MediaState {
             KeyframeKind::Fir => o.firs += 1,
         }
         let mid = o.section.map(|i| self.sections[i].mid.clone());
-        out.push(Feedback::Keyframe { mid, ssrc, kind });
+        out.push_back(Event::KeyframeRequest { mid, ssrc, kind });
     }
 
     /// Our SSRC to send feedback about `media_ssrc` from: the sending SSRC of its section, or

@@ -19,7 +19,7 @@ use sdp::jsep::{
 use sdp::{Attribute, AttributeList, SessionDescription, Setup};
 
 use crate::demux::{self, Kind};
-use crate::media::{Feedback, MediaState};
+use crate::media::MediaState;
 use crate::rng::PcRng;
 use crate::stats::{CandidatePairStats, DataChannelStats, StatsReport, TransportStats};
 use crate::track::{KeyframeKind, MediaError, RtpReceived, RtpWrite};
@@ -288,7 +288,6 @@ pub struct PeerConnection {
     /// this deadline).
     closing: Option<Instant>,
     media: MediaState,
-    feedback: Vec<Feedback>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
@@ -395,7 +394,6 @@ impl PeerConnection {
             state: ConnectionState::New,
             closing: None,
             media,
-            feedback: Vec::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -1101,15 +1099,7 @@ impl PeerConnection {
         match srtp.inbound.unprotect_rtcp_to_vec(datagram) {
             Ok(plain) => {
                 self.stats.rtcp_received += 1;
-                self.media.on_rtcp(now, &plain, &mut self.feedback);
-                for f in self.feedback.drain(..) {
-                    self.events.push_back(match f {
-                        Feedback::Keyframe { mid, ssrc, kind } => {
-                            Event::KeyframeRequest { mid, ssrc, kind }
-                        }
-                        Feedback::Nack { mid, ssrc, lost } => Event::Nack { mid, ssrc, lost },
-                    });
-                }
+                self.media.on_rtcp(now, &plain, &mut self.events);
                 self.events.push_back(Event::Rtcp(plain));
             }
             Err(_) => self.stats.dropped_srtp += 1,

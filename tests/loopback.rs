@@ -77,16 +77,7 @@ fn data_channel_end_to_end() {
 #[test]
 fn hostile_datagrams_are_counted_and_the_connection_survives() {
     let mut n = Net::new(7);
-    n.negotiate();
-    n.run_until(Duration::from_secs(10), connected);
-    let id = n.pcs[0]
-        .create_data_channel(n.now, ChannelConfig::reliable("x"))
-        .unwrap();
-    n.run_until(Duration::from_secs(5), |n| {
-        n.events[1]
-            .iter()
-            .any(|e| matches!(e, Event::DataChannelOpen { .. }))
-    });
+    let id = n.connect_with_channel("x");
     let (from, to) = (n.addrs[0], n.addrs[1]);
     let garbage: Vec<Vec<u8>> = vec![
         vec![],

@@ -221,14 +221,7 @@ fn an_unsignalled_ssrc_is_placed_by_its_mid_extension() {
 #[test]
 fn stats_report_counts_streams_pairs_and_channels() {
     let (mut n, audio_mid, _video_mid) = media_pair(104);
-    let id = n.pcs[0]
-        .create_data_channel(n.now, ChannelConfig::reliable("stats"))
-        .unwrap();
-    n.run_until(Duration::from_secs(5), |n| {
-        n.events[1]
-            .iter()
-            .any(|e| matches!(e, Event::DataChannelOpen { .. }))
-    });
+    let id = n.open_channel("stats");
     for i in 0..3 {
         n.pcs[0].send_data(n.now, id, &[i; 10], true).unwrap();
     }
@@ -345,16 +338,7 @@ fn renegotiation_adds_video_and_a_data_channel_later() {
 
 fn ice_restart(offerer: usize, seed: u64) {
     let mut n = Net::new(seed);
-    n.negotiate();
-    n.run_until(Duration::from_secs(10), connected);
-    let id = n.pcs[0]
-        .create_data_channel(n.now, ChannelConfig::reliable("r"))
-        .unwrap();
-    n.run_until(Duration::from_secs(5), |n| {
-        n.events[1]
-            .iter()
-            .any(|e| matches!(e, Event::DataChannelOpen { .. }))
-    });
+    let id = n.connect_with_channel("r");
     let ufrags = [
         n.pcs[0].local_ufrag().to_owned(),
         n.pcs[1].local_ufrag().to_owned(),
@@ -448,16 +432,7 @@ fn glare_is_refused_until_the_polite_peer_rolls_back() {
 #[test]
 fn close_shuts_sctp_down_then_says_goodbye_in_dtls() {
     let mut n = Net::new(109);
-    n.negotiate();
-    n.run_until(Duration::from_secs(10), connected);
-    let id = n.pcs[0]
-        .create_data_channel(n.now, ChannelConfig::reliable("bye"))
-        .unwrap();
-    n.run_until(Duration::from_secs(5), |n| {
-        n.events[1]
-            .iter()
-            .any(|e| matches!(e, Event::DataChannelOpen { .. }))
-    });
+    let id = n.connect_with_channel("bye");
     n.pcs[0].send_text(n.now, id, "last words").unwrap();
     n.pcs[0].close(n.now);
     assert_eq!(n.pcs[0].state(), ConnectionState::Closed);

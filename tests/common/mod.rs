@@ -203,6 +203,26 @@ impl Net {
         self.collect();
     }
 
+    /// Peer 0 opens a reliable channel `label`; returns its id once the peer saw it open.
+    pub fn open_channel(&mut self, label: &str) -> u16 {
+        let id = self.pcs[0]
+            .create_data_channel(self.now, sansrtc::ChannelConfig::reliable(label))
+            .unwrap();
+        self.run_until(Duration::from_secs(5), |n| {
+            n.events[1]
+                .iter()
+                .any(|e| matches!(e, Event::DataChannelOpen { label: l, .. } if l == label))
+        });
+        id
+    }
+
+    /// Negotiates, connects and opens channel `label` (see [`Net::open_channel`]).
+    pub fn connect_with_channel(&mut self, label: &str) -> u16 {
+        self.negotiate();
+        self.run_until(Duration::from_secs(10), connected);
+        self.open_channel(label)
+    }
+
     pub fn negotiate(&mut self) {
         let now = self.now;
         let offer = self.pcs[0].create_offer(now).unwrap();
