@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
+use sansrtc::codecs::{opus, vp8};
 use sansrtc::sdp::Direction;
-use sansrtc::sdp::jsep::{Codec, Feedback, MediaKind, Transceiver};
+use sansrtc::sdp::jsep::{MediaKind, Transceiver};
 use sansrtc::{ChannelConfig, ConnectionState, Event, SdpType};
 
 mod common;
@@ -116,17 +117,6 @@ fn hostile_datagrams_are_counted_and_the_connection_survives() {
         messages(&n.events[1], id),
         vec![(b"still alive".to_vec(), false)]
     );
-}
-
-fn opus() -> Codec {
-    Codec::new(111, "opus", 48000, Some(2)).fmtp("minptime=10;useinbandfec=1")
-}
-
-fn vp8() -> Codec {
-    Codec::new(96, "VP8", 90000, None)
-        .feedback(Feedback::new("nack"))
-        .feedback(Feedback::with("nack", "pli"))
-        .feedback(Feedback::with("ccm", "fir"))
 }
 
 #[test]

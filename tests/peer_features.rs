@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
+use sansrtc::codecs::{opus, vp8};
 use sansrtc::rtp::builder::{ExtensionsBuilder, RtpPacketBuilder};
 use sansrtc::sdp::Direction;
-use sansrtc::sdp::jsep::{Codec, Feedback, HeaderExtension, MediaKind, Transceiver};
+use sansrtc::sdp::jsep::{HeaderExtension, MediaKind, Transceiver};
 use sansrtc::{
     ChannelConfig, ConnectionState, Error, Event, KeyframeKind, MediaError, RtpWrite, SdpType,
 };
@@ -15,17 +16,6 @@ mod common;
 use common::{Net, connected, messages};
 
 const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
-
-fn opus() -> Codec {
-    Codec::new(111, "opus", 48000, Some(2)).fmtp("minptime=10;useinbandfec=1")
-}
-
-fn vp8() -> Codec {
-    Codec::new(96, "VP8", 90000, None)
-        .feedback(Feedback::new("nack"))
-        .feedback(Feedback::with("nack", "pli"))
-        .feedback(Feedback::with("ccm", "fir"))
-}
 
 fn audio(direction: Direction) -> Transceiver {
     let mut t = Transceiver::new(MediaKind::Audio, direction, vec![opus()]);
