@@ -37,14 +37,16 @@ pub mod demux;
 mod hello;
 mod media;
 pub mod peer;
+mod relay;
 pub mod rng;
 pub mod stats;
 pub mod track;
 
 pub use peer::{
-    ChannelConfig, Config, ConnectionState, DtlsState, Error, Event, IceState, PeerConnection,
-    SdpType, Stats, Transmit,
+    ChannelConfig, Config, ConnectionState, DtlsState, Error, Event, IceState, IceTransportPolicy,
+    PeerConnection, SdpType, Stats, Transmit,
 };
+pub use relay::TurnServer;
 pub use rng::PcRng;
 pub use stats::StatsReport;
 pub use track::{KeyframeKind, MediaError, RtpReceived, RtpWrite};

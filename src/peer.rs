@@ -20,6 +20,7 @@ use sdp::{Attribute, AttributeList, SessionDescription, Setup};
 
 use crate::demux::{self, Kind};
 use crate::media::MediaState;
+use crate::relay::{RelayEvent, Relays, TurnServer};
 use crate::rng::PcRng;
 use crate::stats::{CandidatePairStats, DataChannelStats, StatsReport, TransportStats};
 use crate::track::{KeyframeKind, MediaError, RtpReceived, RtpWrite};
@@ -49,6 +50,20 @@ pub struct Config {
     pub srtp_profiles: Vec<dtls::SrtpProfile>,
     /// DTLS cipher suites in preference order (default every suite the dtls crate has).
     pub cipher_suites: Vec<dtls::CipherSuite>,
+    /// TURN servers (UDP) for relayed candidates.
+    pub turn_servers: Vec<TurnServer>,
+    /// Which candidates to use (default all; `Relay` keeps our addresses private).
+    pub ice_transport_policy: IceTransportPolicy,
+}
+
+/// Which local candidates ICE uses (W3C `iceTransportPolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IceTransportPolicy {
+    /// Host, server-reflexive and relayed candidates.
+    #[default]
+    All,
+    /// Only relayed candidates: the peer never learns our addresses.
+    Relay,
 }
 
 impl Default for Config {
@@ -63,6 +78,8 @@ impl Default for Config {
             rtcp_interval: Duration::from_secs(1),
             srtp_profiles: dtls::SrtpProfile::ALL.to_vec(),
             cipher_suites: dtls::CipherSuite::ALL.to_vec(),
+            turn_servers: Vec::new(),
+            ice_transport_policy: IceTransportPolicy::All,
         }
     }
 }
@@ -256,6 +273,10 @@ pub struct Stats {
     pub rtcp_received: u64,
     /// SRTCP packets sent.
     pub rtcp_sent: u64,
+    /// Datagrams a TURN relay could not take yet (no permission or allocation).
+    pub dropped_relay: u64,
+    /// TURN allocations that failed.
+    pub relay_failures: u64,
 }
 
 /// A sans-IO WebRTC peer connection.
@@ -267,6 +288,8 @@ pub struct PeerConnection {
     locals: Vec<SocketAddr>,
     local_candidates: Vec<String>,
     agent: Option<Agent<PcRng>>,
+    relays: Relays,
+    relay_events: Vec<RelayEvent>,
     pending_remote_candidates: Vec<ice::candidate::Candidate>,
     negotiated: Option<Negotiated>,
     pending_answer: Option<String>,
@@ -377,6 +400,8 @@ impl PeerConnection {
             locals: Vec::new(),
             local_candidates: Vec::new(),
             agent: None,
+            relays: Relays::default(),
+            relay_events: Vec::new(),
             pending_remote_candidates: Vec::new(),
             negotiated: None,
             pending_answer: None,
@@ -418,6 +443,7 @@ impl PeerConnection {
         }
         self.locals.push(addr);
         if let Some(agent) = &mut self.agent
+            && self.config.ice_transport_policy == IceTransportPolicy::All
             && let Some(c) = agent.add_host_candidate(addr)
         {
             self.local_candidates.push(c.to_string());
@@ -467,20 +493,27 @@ impl PeerConnection {
         self.ice_restart_requested = true;
     }
 
-    fn ensure_agent(&mut self, controlling: bool) {
+    fn ensure_agent(&mut self, now: Instant, controlling: bool) {
         if self.agent.is_some() {
             return;
         }
         let creds = self.jsep.local_ice().clone();
         let mut cfg = AgentConfig::new(controlling, &creds.ufrag, &creds.pwd);
-        cfg.stun_servers = self.config.stun_servers.clone();
+        let all = self.config.ice_transport_policy == IceTransportPolicy::All;
+        if all {
+            cfg.stun_servers = self.config.stun_servers.clone();
+        }
         let mut agent = Agent::new(cfg, self.rng.fork());
-        for &a in &self.locals {
-            if let Some(c) = agent.add_host_candidate(a) {
-                self.local_candidates.push(c.to_string());
+        if all {
+            for &a in &self.locals {
+                if let Some(c) = agent.add_host_candidate(a) {
+                    self.local_candidates.push(c.to_string());
+                }
             }
         }
         self.agent = Some(agent);
+        self.relays
+            .start(now, &self.config.turn_servers, &self.locals, &mut self.rng);
     }
 
     fn with_candidates(&self, mut desc: SessionDescription<'static>) -> String {
@@ -505,7 +538,7 @@ impl PeerConnection {
         if self.pending_answer.is_some() {
             return Err(Error::State("an offer is being answered"));
         }
-        self.ensure_agent(true);
+        self.ensure_agent(now, true);
         if std::mem::take(&mut self.ice_restart_requested)
             && self.negotiated.is_some()
             && let Some(agent) = &mut self.agent
@@ -554,7 +587,7 @@ impl PeerConnection {
                         "have a local offer: roll it back first (glare)",
                     ));
                 }
-                self.ensure_agent(false);
+                self.ensure_agent(now, false);
                 let (answer, negotiated) =
                     self.jsep.create_answer(&desc).map_err(NegotiationFailure)?;
                 if negotiated.ice_restart
@@ -822,7 +855,7 @@ impl PeerConnection {
         }
         srtp.outbound.protect_rtp(&mut packet)?;
         self.stats.rtp_sent += 1;
-        self.push(local, remote, packet);
+        self.push(now, local, remote, packet);
         self.drive(now);
         Ok(())
     }
@@ -834,7 +867,7 @@ impl PeerConnection {
         let (local, remote) = self.path.ok_or(Error::NotConnected)?;
         let out = srtp.outbound.protect_rtcp_to_vec(packet)?;
         self.stats.rtcp_sent += 1;
-        self.push(local, remote, out);
+        self.push(now, local, remote, out);
         self.drive(now);
         Ok(())
     }
@@ -895,6 +928,7 @@ impl PeerConnection {
         if let Some(d) = &mut self.dtls {
             d.close();
         }
+        self.relays.close(now);
         self.drive(now);
         if let Some(a) = &mut self.agent {
             a.close();
@@ -1026,6 +1060,51 @@ impl PeerConnection {
             self.stats.dropped_unknown += 1;
             return;
         }
+        if self
+            .relays
+            .handle_receive(now, source, destination, datagram, &mut self.relay_events)
+        {
+            self.on_relay_events(now);
+        } else {
+            self.handle_datagram(now, source, destination, datagram);
+        }
+        self.drive(now);
+    }
+
+    /// What TURN relays reported: new relayed candidates, data relayed from peers, failures.
+    fn on_relay_events(&mut self, now: Instant) {
+        for e in std::mem::take(&mut self.relay_events) {
+            match e {
+                RelayEvent::Allocated { relayed, server } => {
+                    if let Some(a) = &mut self.agent
+                        && let Some(c) = a.add_relayed_candidate(relayed, server)
+                    {
+                        // New pairs: checks start again if they had run out.
+                        if self.negotiated.is_some() {
+                            a.start(now);
+                        }
+                        self.local_candidates.push(c.to_string());
+                        self.events.push_back(Event::LocalCandidate(c.to_string()));
+                    }
+                }
+                RelayEvent::Data {
+                    peer,
+                    relayed,
+                    data,
+                } => self.handle_datagram(now, peer, relayed, &data),
+                RelayEvent::Failed { .. } => self.stats.relay_failures += 1,
+            }
+        }
+    }
+
+    /// A datagram for one of our addresses (a socket, or a relayed address through TURN).
+    fn handle_datagram(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+    ) {
         let kind = demux::classify(datagram);
         if kind != Kind::Stun
             && let Some(c) = self
@@ -1071,7 +1150,6 @@ impl PeerConnection {
             Kind::Rtcp => self.receive_rtcp(now, datagram),
             Kind::Unknown => self.stats.dropped_unknown += 1,
         }
-        self.drive(now);
     }
 
     fn receive_rtp(&mut self, now: Instant, datagram: &[u8]) {
@@ -1120,6 +1198,8 @@ impl PeerConnection {
         if let Some(s) = &mut self.sctp {
             s.handle_timeout(now);
         }
+        self.relays.handle_timeout(now, &mut self.relay_events);
+        self.on_relay_events(now);
         if self.srtp.is_some()
             && self.closing.is_none()
             && let Some(rtcp) = self.media.poll_reports(now)
@@ -1157,6 +1237,7 @@ impl PeerConnection {
         min(self.dtls.as_ref().and_then(|d| d.poll_timeout()));
         min(self.sctp.as_ref().and_then(|s| s.poll_timeout()));
         min(self.closing);
+        min(self.relays.poll_timeout());
         if self.srtp.is_some() && self.closing.is_none() {
             min(self.media.next_report());
         }
@@ -1184,7 +1265,42 @@ impl PeerConnection {
         }
     }
 
-    fn push(&mut self, source: SocketAddr, destination: SocketAddr, contents: Vec<u8>) {
+    /// Sends a datagram from one of our addresses: a socket directly, a relayed address
+    /// through its TURN server.
+    fn emit(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        contents: Vec<u8>,
+    ) {
+        if self.relays.is_relayed(source) {
+            self.relays.send(now, source, destination, &contents);
+            self.stats.dropped_relay = self.relays.dropped;
+            while let Some((local, server, bytes)) = self.relays.poll_transmit() {
+                self.transmits.push_back(Transmit {
+                    source: local,
+                    destination: server,
+                    contents: bytes,
+                });
+            }
+        } else {
+            self.transmits.push_back(Transmit {
+                source,
+                destination,
+                contents,
+            });
+        }
+    }
+
+    /// Sends DTLS, SRTP or SRTCP on the selected path, counted per path.
+    fn push(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        contents: Vec<u8>,
+    ) {
         self.stats.datagrams_sent += 1;
         self.stats.bytes_sent += contents.len() as u64;
         if let Some(c) = self
@@ -1195,11 +1311,7 @@ impl PeerConnection {
             c.packets_sent += 1;
             c.bytes_sent += contents.len() as u64;
         }
-        self.transmits.push_back(Transmit {
-            source,
-            destination,
-            contents,
-        });
+        self.emit(now, source, destination, contents);
     }
 
     fn set_dtls_state(&mut self, s: DtlsState) {
@@ -1241,14 +1353,14 @@ impl PeerConnection {
         for _ in 0..10_000 {
             let mut progress = false;
             if let Some(agent) = &mut self.agent {
+                let mut out = Vec::new();
                 while let Some(t) = agent.poll_transmit() {
+                    out.push(t);
+                }
+                for t in out {
                     self.stats.datagrams_sent += 1;
                     self.stats.bytes_sent += t.contents.len() as u64;
-                    self.transmits.push_back(Transmit {
-                        source: t.source,
-                        destination: t.destination,
-                        contents: t.contents,
-                    });
+                    self.emit(now, t.source, t.destination, t.contents);
                 }
                 while let Some(e) = self.agent.as_mut().and_then(|a| a.poll_event()) {
                     progress = true;
@@ -1257,7 +1369,7 @@ impl PeerConnection {
             }
             while let Some(bytes) = self.dtls.as_mut().and_then(|d| d.poll_transmit()) {
                 if let Some((l, r)) = self.path {
-                    self.push(l, r, bytes);
+                    self.push(now, l, r, bytes);
                 }
             }
             while let Some(e) = self.dtls.as_mut().and_then(|d| d.poll_event()) {
@@ -1280,6 +1392,13 @@ impl PeerConnection {
                 break;
             }
         }
+        while let Some((local, server, bytes)) = self.relays.poll_transmit() {
+            self.transmits.push_back(Transmit {
+                source: local,
+                destination: server,
+                contents: bytes,
+            });
+        }
     }
 
     fn on_agent_event(&mut self, now: Instant, e: AgentEvent) {
@@ -1291,6 +1410,9 @@ impl PeerConnection {
             }
             AgentEvent::SelectedPair { local, remote, .. } => {
                 self.set_path(local, remote);
+                if self.relays.is_relayed(local) {
+                    self.relays.selected(now, local, remote);
+                }
                 self.events
                     .push_back(Event::SelectedPairChange { local, remote });
                 if let Some(d) = &mut self.dtls
