@@ -659,6 +659,11 @@ impl PeerConnection {
         self.dtls.as_ref().map(|d| d.stats().clone())
     }
 
+    /// The ICE agent's counters (checks, authentication failures), once negotiating.
+    pub fn ice_stats(&self) -> Option<ice::agent::AgentStats> {
+        self.agent.as_ref().map(|a| a.stats())
+    }
+
     /// The overall state.
     pub fn state(&self) -> ConnectionState {
         self.state
@@ -955,6 +960,15 @@ impl PeerConnection {
                     )
                     .ok();
                 }
+                if self.srtp.is_none() && !self.media_mids.is_empty() {
+                    // Media was negotiated but no SRTP profile was agreed (RFC 5764 4.1.1 lets
+                    // either side abort): close instead of connecting without media.
+                    if let Some(d) = &mut self.dtls {
+                        d.close();
+                    }
+                    self.set_dtls_state(DtlsState::Failed);
+                    return;
+                }
                 if let Some(s) = &mut self.sctp {
                     s.connect(now);
                 }
@@ -967,7 +981,10 @@ impl PeerConnection {
                 }
             }
             dtls::Event::AlertReceived(_) => {}
-            dtls::Event::Closed => self.set_dtls_state(DtlsState::Closed),
+            dtls::Event::Closed if self.dtls_state != DtlsState::Failed => {
+                self.set_dtls_state(DtlsState::Closed)
+            }
+            dtls::Event::Closed => {}
             dtls::Event::Failed(_) => self.set_dtls_state(DtlsState::Failed),
         }
     }
