@@ -1,12 +1,18 @@
 //! A WebRTC echo server for browsers. Signalling is WHIP-style (RFC 9725): `POST /whip` with an SDP
-//! offer (`application/sdp`, non-trickle) answers `201 Created` with the SDP answer. Every data
-//! channel message is echoed on the channel it came on; RTP from the browser is sent back.
+//! offer (`application/sdp`, non-trickle) answers `201 Created` with the SDP answer and
+//! `Location: /whip/<session>`; `DELETE` of that location closes the peer connection. Every data
+//! channel message is echoed on the channel it came on; RTP from the browser is sent back on our
+//! own SSRC of the same m-section, and the browser's keyframe requests (PLI / FIR) for those
+//! looped-back streams are forwarded to its own senders.
 //! `POST /offer` makes our peer the offerer (data channel only): `201` with our offer and
 //! `Location: /answer/<session>`, where the browser POSTs its answer; we then open channel `echo`.
-//! `GET /` serves a small page with a chat box that talks to the server.
+//! `GET /` serves a small page with a chat box and the camera looped back; `GET /stats` returns
+//! every session's counters (`PeerConnection::stats`, DTLS and ICE drops) as JSON.
 //!
 //! `cargo run --release --example echo_server -- --http 127.0.0.1:8080 --udp 127.0.0.1:0`
-//! (`--passive` answers `a=setup:passive`, making the browser the DTLS client.)
+//! (`--passive` answers `a=setup:passive`, making the browser the DTLS client;
+//! `--srtp-profile aes128gcm|aes256gcm|cm80|cm32` (comma-separated for several) restricts the SRTP
+//! profiles we accept.)
 //!
 //! The HTTP side is `tiny_http` on its own thread; the WebRTC side runs on the main thread with one
 //! UDP socket shared by every peer connection (datagrams are routed by source address, learned
@@ -17,7 +23,9 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use sansrtc::dtls::SrtpProfile;
 use sansrtc::ice::stun::StunMessage;
+use sansrtc::rtp::rtcp::{CompoundIter, Fir, FirEntry, List, Pli, RtcpPacket};
 use sansrtc::sdp::jsep::{Codec, Feedback, MediaKind, Transceiver};
 use sansrtc::sdp::{Direction, Setup};
 use sansrtc::{ChannelConfig, Config, Event, PeerConnection, SdpType};
@@ -41,19 +49,26 @@ const log = (t) => document.getElementById('log').textContent += t + '\n';
   await pc.setLocalDescription(await pc.createOffer());
   await new Promise((r) => { if (pc.iceGatheringState === 'complete') r(); pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
   const res = await fetch('/whip', { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
+  const session = res.headers.get('Location');
   await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
+  // WHIP: leaving the page deletes the session on the server.
+  window.addEventListener('pagehide', () => fetch(session, { method: 'DELETE', keepalive: true }));
   document.getElementById('send').onclick = () => dc.send(document.getElementById('msg').value);
 })();
 </script>"#;
 
 /// What the HTTP thread asks of the WebRTC loop.
 enum Request {
-    /// WHIP: answer this offer.
+    /// WHIP: answer this offer; reply `"<session>\n<answer>"`.
     Whip(String),
     /// Our peer offers (`POST /offer`): reply `"<session>\n<offer>"`.
     MakeOffer,
     /// The browser's answer to the offer of a session (`POST /answer/<session>`).
     Answer(usize, String),
+    /// Close a session (`DELETE` of its location).
+    Delete(usize),
+    /// Every session's counters as JSON.
+    Stats,
 }
 
 /// A request and where to put the reply.
@@ -65,6 +80,22 @@ fn arg(name: &str, default: &str) -> String {
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1).cloned())
         .unwrap_or_else(|| default.to_string())
+}
+
+/// The `--srtp-profile` list (comma-separated), default all four.
+fn srtp_profiles(list: &str) -> Vec<SrtpProfile> {
+    if list.is_empty() {
+        return SrtpProfile::ALL.to_vec();
+    }
+    list.split(',')
+        .map(|name| match name.trim() {
+            "aes128gcm" => SrtpProfile::AeadAes128Gcm,
+            "aes256gcm" => SrtpProfile::AeadAes256Gcm,
+            "cm80" => SrtpProfile::Aes128CmHmacSha1_80,
+            "cm32" => SrtpProfile::Aes128CmHmacSha1_32,
+            other => panic!("unknown SRTP profile {other:?} (aes128gcm, aes256gcm, cm80, cm32)"),
+        })
+        .collect()
 }
 
 /// Keeps only loopback candidates (the browser also lists other interfaces).
@@ -113,10 +144,233 @@ fn transceivers(pc: &mut PeerConnection, ssrcs: [u32; 2]) {
     pc.add_transceiver(video);
 }
 
+/// The media loop of one connection, kept apart from the rest: RTP the browser sends on an
+/// m-section goes back on our SSRC of that section (payload types and sequence numbers kept), and
+/// its PLI / FIR for one of our SSRCs goes to the browser's own sender on that section.
+#[derive(Debug, Default)]
+struct MediaEcho {
+    /// mid -> the SSRC we send that section's echo on (from our SDP's `a=ssrc`).
+    ours: HashMap<String, u32>,
+    /// mid -> the SSRC the browser sends that section on (learned from its RTP).
+    theirs: HashMap<String, u32>,
+    /// Keyframe requests forwarded.
+    keyframe_requests: u64,
+}
+
+impl MediaEcho {
+    /// Reads our SSRC of every m-section from our own SDP (mid and `a=ssrc`), so the map does
+    /// not depend on the order of the sections.
+    fn from_local_sdp(sdp: &str) -> Self {
+        let mut ours = HashMap::new();
+        let mut mid: Option<&str> = None;
+        let mut ssrc: Option<u32> = None;
+        for line in sdp.lines().chain(["m="]) {
+            if line.starts_with("m=") {
+                if let (Some(m), Some(s)) = (mid.take(), ssrc.take()) {
+                    ours.insert(m.to_string(), s);
+                }
+                (mid, ssrc) = (None, None);
+            } else if let Some(m) = line.strip_prefix("a=mid:") {
+                mid = Some(m.trim());
+            } else if let Some(rest) = line.strip_prefix("a=ssrc:") {
+                ssrc = ssrc.or_else(|| rest.split(' ').next()?.parse().ok());
+            }
+        }
+        Self {
+            ours,
+            ..Self::default()
+        }
+    }
+
+    /// Rewrites a packet the browser sent on `mid` to go back on our SSRC; `None` if that
+    /// section has none.
+    fn echo_rtp(&mut self, mid: &str, mut packet: Vec<u8>) -> Option<Vec<u8>> {
+        let ours = *self.ours.get(mid)?;
+        let theirs = u32::from_be_bytes(packet.get(8..12)?.try_into().ok()?);
+        self.theirs.insert(mid.to_string(), theirs);
+        packet[8..12].copy_from_slice(&ours.to_be_bytes());
+        Some(packet)
+    }
+
+    /// The browser's PLI / FIR about our streams, addressed to its own senders instead.
+    fn keyframe_requests(&mut self, rtcp: &[u8]) -> Option<Vec<u8>> {
+        // Our SSRC -> (our SSRC, the browser's SSRC) of the same section.
+        let target = |ssrc: u32| {
+            let (mid, _) = self.ours.iter().find(|(_, s)| **s == ssrc)?;
+            Some((ssrc, *self.theirs.get(mid)?))
+        };
+        let mut plis = Vec::new();
+        let mut firs = Vec::new();
+        for packet in CompoundIter::new(rtcp).map_while(Result::ok) {
+            match packet {
+                RtcpPacket::Pli(p) => {
+                    if let Some((ours, theirs)) = target(p.media_ssrc) {
+                        plis.push(Pli {
+                            sender_ssrc: ours,
+                            media_ssrc: theirs,
+                        });
+                    }
+                }
+                RtcpPacket::Fir(f) => {
+                    for e in f.entries.iter() {
+                        if let Some((ours, theirs)) = target(e.ssrc) {
+                            let entry = FirEntry {
+                                ssrc: theirs,
+                                sequence_number: e.sequence_number,
+                            };
+                            firs.push((ours, entry));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        for p in plis {
+            RtcpPacket::Pli(p).write_vec(&mut out).ok()?;
+            self.keyframe_requests += 1;
+        }
+        for (ours, entry) in &firs {
+            let fir = Fir {
+                sender_ssrc: *ours,
+                media_ssrc: 0,
+                entries: List::from_items(std::slice::from_ref(entry)),
+            };
+            RtcpPacket::Fir(fir).write_vec(&mut out).ok()?;
+            self.keyframe_requests += 1;
+        }
+        (!out.is_empty()).then_some(out)
+    }
+}
+
+/// One browser's connection.
+struct Session {
+    pc: PeerConnection,
+    media: MediaEcho,
+}
+
+/// Every session's counters, as JSON (`GET /stats`).
+fn stats_json(sessions: &[Option<Session>]) -> String {
+    let items: Vec<String> = sessions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| Some((i, s.as_ref()?)))
+        .map(|(i, s)| {
+            let st = s.pc.stats();
+            let dtls = s.pc.dtls_stats().unwrap_or_default();
+            let ice = s.pc.ice_stats().unwrap_or_default();
+            format!(
+                concat!(
+                    r#"{{"session":{},"state":"{:?}","ufrag":"{}","srtp":"{}","#,
+                    r#""datagrams_received":{},"datagrams_sent":{},"bytes_received":{},"bytes_sent":{},"#,
+                    r#""dropped_unknown":{},"dropped_stun":{},"dropped_dtls":{},"dropped_srtp":{},"#,
+                    r#""rtp_received":{},"rtp_sent":{},"rtcp_received":{},"rtcp_sent":{},"#,
+                    r#""dtls_bad_mac":{},"dtls_malformed":{},"dtls_replayed":{},"dtls_dropped":{},"#,
+                    r#""ice_auth_failures":{},"ice_ignored":{},"keyframe_requests_forwarded":{}}}"#
+                ),
+                i,
+                s.pc.state(),
+                s.pc.local_ufrag(),
+                s.pc.srtp_profile().map(|p| format!("{p:?}")).unwrap_or_default(),
+                st.datagrams_received,
+                st.datagrams_sent,
+                st.bytes_received,
+                st.bytes_sent,
+                st.dropped_unknown,
+                st.dropped_stun,
+                st.dropped_dtls,
+                st.dropped_srtp,
+                st.rtp_received,
+                st.rtp_sent,
+                st.rtcp_received,
+                st.rtcp_sent,
+                dtls.bad_mac,
+                dtls.malformed,
+                dtls.replayed,
+                dtls.dropped,
+                ice.auth_failures,
+                ice.ignored,
+                s.media.keyframe_requests,
+            )
+        })
+        .collect();
+    format!(r#"{{"sessions":[{}]}}"#, items.join(","))
+}
+
+fn header(text: &str) -> tiny_http::Header {
+    text.parse().expect("ASCII header")
+}
+
+/// The HTTP side: turns requests into [`Request`]s for the WebRTC loop.
+fn serve_http(server: tiny_http::Server, requests: mpsc::Sender<Offer>) {
+    let ask = |r: Request| {
+        let (tx, rx) = mpsc::channel();
+        let _ = requests.send((r, tx));
+        rx.recv_timeout(Duration::from_secs(5))
+            .unwrap_or_else(|_| Err("timeout".into()))
+    };
+    let session_of = |url: &str| {
+        ["/whip/", "/answer/"]
+            .iter()
+            .find_map(|p| url.strip_prefix(p)?.parse::<usize>().ok())
+    };
+    for mut request in server.incoming_requests() {
+        let mut body = String::new();
+        let _ = std::io::Read::read_to_string(request.as_reader(), &mut body);
+        let url = request.url().to_string();
+        let response = match (request.method(), url.as_str()) {
+            (tiny_http::Method::Get, "/") => tiny_http::Response::from_string(PAGE)
+                .with_header(header("Content-Type: text/html; charset=utf-8")),
+            (tiny_http::Method::Get, "/stats") => match ask(Request::Stats) {
+                Ok(json) => tiny_http::Response::from_string(json)
+                    .with_header(header("Content-Type: application/json")),
+                Err(e) => tiny_http::Response::from_string(e).with_status_code(500),
+            },
+            (tiny_http::Method::Post, "/offer") => match ask(Request::MakeOffer) {
+                Ok(reply) => {
+                    let (session, offer) = reply.split_once('\n').unwrap_or(("0", ""));
+                    tiny_http::Response::from_string(offer)
+                        .with_status_code(201)
+                        .with_header(header("Content-Type: application/sdp"))
+                        .with_header(header(&format!("Location: /answer/{session}")))
+                }
+                Err(e) => tiny_http::Response::from_string(e).with_status_code(500),
+            },
+            (tiny_http::Method::Post, url) if url.starts_with("/answer/") => {
+                let session = session_of(url).unwrap_or(usize::MAX);
+                match ask(Request::Answer(session, body)) {
+                    Ok(_) => tiny_http::Response::from_string("").with_status_code(204),
+                    Err(e) => tiny_http::Response::from_string(e).with_status_code(400),
+                }
+            }
+            (tiny_http::Method::Post, "/whip") => match ask(Request::Whip(body)) {
+                Ok(reply) => {
+                    let (session, answer) = reply.split_once('\n').unwrap_or(("0", ""));
+                    tiny_http::Response::from_string(answer)
+                        .with_status_code(201)
+                        .with_header(header("Content-Type: application/sdp"))
+                        .with_header(header(&format!("Location: /whip/{session}")))
+                }
+                Err(e) => tiny_http::Response::from_string(e).with_status_code(400),
+            },
+            (tiny_http::Method::Delete, url) => match session_of(url) {
+                Some(session) => match ask(Request::Delete(session)) {
+                    Ok(_) => tiny_http::Response::from_string("").with_status_code(200),
+                    Err(e) => tiny_http::Response::from_string(e).with_status_code(404),
+                },
+                None => tiny_http::Response::from_string("not found").with_status_code(404),
+            },
+            _ => tiny_http::Response::from_string("not found").with_status_code(404),
+        };
+        let _ = request.respond(response);
+    }
+}
+
 fn main() {
     let http = arg("--http", "127.0.0.1:8080");
     let udp = arg("--udp", "127.0.0.1:0");
     let passive = std::env::args().any(|a| a == "--passive");
+    let profiles = srtp_profiles(&arg("--srtp-profile", ""));
     let socket = UdpSocket::bind(&udp).expect("bind UDP");
     socket
         .set_read_timeout(Some(Duration::from_millis(2)))
@@ -126,153 +380,94 @@ fn main() {
     let http_addr = server.server_addr().to_ip().expect("ip address");
     println!("echo server: http://{http_addr}/ (WHIP: POST /whip), UDP {local}");
 
-    let (offers_tx, offers_rx) = mpsc::channel::<Offer>();
-    std::thread::spawn(move || {
-        for mut request in server.incoming_requests() {
-            let response = match (request.method(), request.url()) {
-                (tiny_http::Method::Get, "/") => tiny_http::Response::from_string(PAGE)
-                    .with_header(
-                        "Content-Type: text/html; charset=utf-8"
-                            .parse::<tiny_http::Header>()
-                            .expect("static header"),
-                    ),
-                (tiny_http::Method::Post, "/offer") => {
-                    let (tx, rx) = mpsc::channel();
-                    let _ = offers_tx.send((Request::MakeOffer, tx));
-                    match rx.recv_timeout(Duration::from_secs(5)) {
-                        Ok(Ok(reply)) => {
-                            let (session, offer) = reply.split_once('\n').unwrap_or(("0", ""));
-                            tiny_http::Response::from_string(offer)
-                                .with_status_code(201)
-                                .with_header(
-                                    format!("Location: /answer/{session}")
-                                        .parse::<tiny_http::Header>()
-                                        .expect("ascii header"),
-                                )
-                        }
-                        _ => tiny_http::Response::from_string("failed").with_status_code(500),
-                    }
-                }
-                (tiny_http::Method::Post, url) if url.starts_with("/answer/") => {
-                    let session = url["/answer/".len()..].parse().unwrap_or(usize::MAX);
-                    let mut body = String::new();
-                    let _ = std::io::Read::read_to_string(request.as_reader(), &mut body);
-                    let (tx, rx) = mpsc::channel();
-                    let _ = offers_tx.send((Request::Answer(session, body), tx));
-                    match rx.recv_timeout(Duration::from_secs(5)) {
-                        Ok(Ok(_)) => tiny_http::Response::from_string("").with_status_code(204),
-                        Ok(Err(e)) => tiny_http::Response::from_string(e).with_status_code(400),
-                        Err(_) => tiny_http::Response::from_string("timeout").with_status_code(503),
-                    }
-                }
-                (tiny_http::Method::Post, "/whip") => {
-                    let mut body = String::new();
-                    let _ = std::io::Read::read_to_string(request.as_reader(), &mut body);
-                    let (tx, rx) = mpsc::channel();
-                    let _ = offers_tx.send((Request::Whip(body), tx));
-                    match rx.recv_timeout(Duration::from_secs(5)) {
-                        Ok(Ok(answer)) => tiny_http::Response::from_string(answer)
-                            .with_status_code(201)
-                            .with_header(
-                                "Content-Type: application/sdp"
-                                    .parse::<tiny_http::Header>()
-                                    .expect("static header"),
-                            )
-                            .with_header(
-                                "Location: /whip/session"
-                                    .parse::<tiny_http::Header>()
-                                    .expect("static header"),
-                            ),
-                        Ok(Err(e)) => tiny_http::Response::from_string(e).with_status_code(400),
-                        Err(_) => tiny_http::Response::from_string("timeout").with_status_code(503),
-                    }
-                }
-                _ => tiny_http::Response::from_string("not found").with_status_code(404),
-            };
-            let _ = request.respond(response);
-        }
-    });
+    let (requests_tx, requests_rx) = mpsc::channel::<Offer>();
+    std::thread::spawn(move || serve_http(server, requests_tx));
 
-    let mut pcs: Vec<PeerConnection> = Vec::new();
-    // Per connection: mid -> the SSRC we send that section's echo on.
-    let mut echo_ssrcs: Vec<HashMap<String, u32>> = Vec::new();
+    let config = || Config {
+        answer_setup: if passive {
+            Setup::Passive
+        } else {
+            Setup::Active
+        },
+        srtp_profiles: profiles.clone(),
+        ..Config::default()
+    };
+    // Indexed by session number; `None` once deleted.
+    let mut sessions: Vec<Option<Session>> = Vec::new();
     let mut next_ssrc: u32 = 0x5EC0_0001;
     let mut routes: HashMap<SocketAddr, usize> = HashMap::new();
     let mut buf = vec![0u8; 2048];
     let debug = std::env::var_os("SANSRTC_ECHO_DEBUG").is_some();
     let mut next_debug = Instant::now();
     loop {
-        while let Ok((request, reply)) = offers_rx.try_recv() {
+        while let Ok((request, reply)) = requests_rx.try_recv() {
             let now = Instant::now();
-            let offer = match request {
-                Request::Whip(offer) => offer,
-                Request::MakeOffer => {
-                    let result = PeerConnection::new(Config::default())
-                        .and_then(|mut pc| {
-                            pc.add_local_address(local);
-                            let offer = pc.create_offer(now)?;
-                            Ok((pc, offer))
-                        })
-                        .map_err(|e| e.to_string());
-                    let _ = reply.send(result.map(|(pc, offer)| {
-                        pcs.push(pc);
-                        echo_ssrcs.push(HashMap::new());
-                        format!("{}\n{offer}", pcs.len() - 1)
-                    }));
-                    continue;
-                }
+            let result = match request {
+                Request::Stats => Ok(stats_json(&sessions)),
+                Request::MakeOffer => PeerConnection::new(config())
+                    .and_then(|mut pc| {
+                        pc.add_local_address(local);
+                        let offer = pc.create_offer(now)?;
+                        Ok((pc, offer))
+                    })
+                    .map(|(pc, offer)| {
+                        let media = MediaEcho::from_local_sdp(&offer);
+                        sessions.push(Some(Session { pc, media }));
+                        format!("{}\n{offer}", sessions.len() - 1)
+                    })
+                    .map_err(|e| e.to_string()),
                 Request::Answer(session, answer) => {
-                    let result = match pcs.get_mut(session) {
-                        Some(pc) => pc
+                    match sessions.get_mut(session).and_then(Option::as_mut) {
+                        Some(s) => s
+                            .pc
                             .set_remote_description(now, SdpType::Answer, &loopback_only(&answer))
                             .and_then(|()| {
-                                pc.create_data_channel(now, ChannelConfig::reliable("echo"))
+                                s.pc.create_data_channel(now, ChannelConfig::reliable("echo"))
                             })
                             .map(|_| String::new())
                             .map_err(|e| e.to_string()),
                         None => Err("no such session".to_string()),
-                    };
-                    let _ = reply.send(result);
-                    continue;
+                    }
+                }
+                Request::Delete(session) => {
+                    match sessions.get_mut(session).and_then(Option::take) {
+                        Some(mut s) => {
+                            // close_notify goes out now; the session is forgotten.
+                            s.pc.close(now);
+                            while let Some(t) = s.pc.poll_transmit() {
+                                let _ = socket.send_to(&t.contents, t.destination);
+                            }
+                            routes.retain(|_, i| *i != session);
+                            println!("session {session} deleted");
+                            Ok(String::new())
+                        }
+                        None => Err("no such session".to_string()),
+                    }
+                }
+                Request::Whip(offer) => {
+                    if debug {
+                        eprintln!("offer:\n{offer}");
+                    }
+                    let result = (|| {
+                        let mut pc = PeerConnection::new(config()).map_err(|e| e.to_string())?;
+                        pc.add_local_address(local);
+                        transceivers(&mut pc, [next_ssrc, next_ssrc + 1]);
+                        pc.set_remote_description(now, SdpType::Offer, &loopback_only(&offer))
+                            .map_err(|e| e.to_string())?;
+                        let answer = pc.create_answer().map_err(|e| e.to_string())?;
+                        Ok::<_, String>((pc, answer))
+                    })();
+                    result
+                        .map(|(pc, answer)| {
+                            next_ssrc += 2;
+                            let media = MediaEcho::from_local_sdp(&answer);
+                            sessions.push(Some(Session { pc, media }));
+                            format!("{}\n{answer}", sessions.len() - 1)
+                        })
+                        .inspect_err(|e| eprintln!("offer refused: {e}"))
                 }
             };
-            if std::env::var_os("SANSRTC_ECHO_DEBUG").is_some() {
-                eprintln!("offer:\n{offer}");
-            }
-            let result = (|| {
-                let config = Config {
-                    answer_setup: if passive {
-                        Setup::Passive
-                    } else {
-                        Setup::Active
-                    },
-                    ..Config::default()
-                };
-                let mut pc = PeerConnection::new(config).map_err(|e| e.to_string())?;
-                pc.add_local_address(local);
-                transceivers(&mut pc, [next_ssrc, next_ssrc + 1]);
-                pc.set_remote_description(now, SdpType::Offer, &loopback_only(&offer))
-                    .map_err(|e| e.to_string())?;
-                let answer = pc.create_answer().map_err(|e| e.to_string())?;
-                Ok::<_, String>((pc, answer))
-            })();
-            match result {
-                Ok((pc, answer)) => {
-                    // Our transceivers took the offer's audio and video sections in order.
-                    let map: HashMap<String, u32> = (next_ssrc..)
-                        .zip(pc.media_mids().iter())
-                        .map(|(ssrc, mid)| (mid.clone(), ssrc))
-                        .collect();
-                    next_ssrc += 2;
-                    echo_ssrcs.push(map);
-                    pcs.push(pc);
-                    let _ = reply.send(Ok(answer));
-                }
-                Err(e) => {
-                    eprintln!("offer refused: {e}");
-                    let _ = reply.send(Err(e));
-                }
-            }
+            let _ = reply.send(result);
         }
         match socket.recv_from(&mut buf) {
             Ok((n, from)) => {
@@ -280,12 +475,14 @@ fn main() {
                 let index = routes.get(&from).copied().or_else(|| {
                     let user = StunMessage::parse(data).ok()?.username()?.to_owned();
                     let ufrag = user.split(':').next()?;
-                    let i = pcs.iter().position(|p| p.local_ufrag() == ufrag)?;
+                    let i = sessions
+                        .iter()
+                        .position(|s| s.as_ref().is_some_and(|s| s.pc.local_ufrag() == ufrag))?;
                     routes.insert(from, i);
                     Some(i)
                 });
-                if let Some(i) = index {
-                    pcs[i].handle_receive(Instant::now(), from, local, data);
+                if let Some(s) = index.and_then(|i| sessions[i].as_mut()) {
+                    s.pc.handle_receive(Instant::now(), from, local, data);
                 }
             }
             Err(e)
@@ -298,11 +495,14 @@ fn main() {
         let now = Instant::now();
         if debug && now >= next_debug {
             next_debug = now + Duration::from_secs(1);
-            for pc in &pcs {
-                eprintln!("{pc:?} dtls {:?}", pc.dtls_stats());
+            for s in sessions.iter().flatten() {
+                eprintln!("{:?} dtls {:?}", s.pc, s.pc.dtls_stats());
             }
         }
-        for (pc, ssrcs) in pcs.iter_mut().zip(&echo_ssrcs) {
+        for (i, s) in sessions.iter_mut().enumerate() {
+            let Some(Session { pc, media }) = s else {
+                continue;
+            };
             if pc.poll_timeout().is_some_and(|t| t <= now) {
                 pc.handle_timeout(now);
             }
@@ -312,20 +512,23 @@ fn main() {
                         let _ = pc.send_data(now, id, &data, binary);
                     }
                     Event::Rtp {
-                        mut packet,
+                        packet,
                         mid: Some(mid),
                     } => {
-                        // Loop the browser's media back on our own SSRC for that section.
-                        if let Some(&ssrc) = ssrcs.get(&mid)
-                            && packet.len() >= 12
-                        {
-                            packet[8..12].copy_from_slice(&ssrc.to_be_bytes());
-                            let _ = pc.send_rtp(now, &packet);
+                        if let Some(echo) = media.echo_rtp(&mid, packet) {
+                            let _ = pc.send_rtp(now, &echo);
                         }
                     }
-                    Event::ConnectionStateChange(s) => println!("connection {s:?}"),
+                    Event::Rtcp(packet) => {
+                        if let Some(request) = media.keyframe_requests(&packet) {
+                            let _ = pc.send_rtcp(now, &request);
+                        }
+                    }
+                    Event::ConnectionStateChange(state) => {
+                        println!("session {i}: connection {state:?}")
+                    }
                     Event::DataChannelOpen { id, label, .. } => {
-                        println!("data channel {id} {label:?} open")
+                        println!("session {i}: data channel {id} {label:?} open")
                     }
                     _ => {}
                 }
