@@ -1,12 +1,18 @@
 //! A WebRTC echo server for browsers. Signalling is WHIP-style (RFC 9725): `POST /whip` with an SDP
-//! offer (`application/sdp`, non-trickle) answers `201 Created` with the SDP answer. Every data
-//! channel message is echoed on the channel it came on; RTP from the browser is sent back.
+//! offer (`application/sdp`, non-trickle) answers `201 Created` with the SDP answer and
+//! `Location: /whip/<session>`; `DELETE` of that location closes the peer connection. Every data
+//! channel message is echoed on the channel it came on; RTP from the browser is sent back on our
+//! own SSRC of the same m-section, and the browser's keyframe requests (PLI / FIR) for those
+//! looped-back streams are forwarded to its own senders.
 //! `POST /offer` makes our peer the offerer (data channel only): `201` with our offer and
 //! `Location: /answer/<session>`, where the browser POSTs its answer; we then open channel `echo`.
-//! `GET /` serves a small page with a chat box that talks to the server.
+//! `GET /` serves a small page with a chat box and the camera looped back; `GET /stats` returns
+//! every session's counters (`PeerConnection::stats`, DTLS and ICE drops) as JSON.
 //!
 //! `cargo run --release --example echo_server -- --http 127.0.0.1:8080 --udp 127.0.0.1:0`
-//! (`--passive` answers `a=setup:passive`, making the browser the DTLS client.)
+//! (`--passive` answers `a=setup:passive`, making the browser the DTLS client;
+//! `--srtp-profile aes128gcm|aes256gcm|cm80|cm32` (comma-separated for several) restricts the SRTP
+//! profiles we accept.)
 //!
 //! The HTTP side is `tiny_http` on its own thread; the WebRTC side runs on the main thread with one
 //! UDP socket shared by every peer connection (datagrams are routed by source address, learned
@@ -17,10 +23,11 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use sansrtc::dtls::SrtpProfile;
 use sansrtc::ice::stun::StunMessage;
 use sansrtc::sdp::jsep::{Codec, Feedback, MediaKind, Transceiver};
 use sansrtc::sdp::{Direction, Setup};
-use sansrtc::{ChannelConfig, Config, Event, PeerConnection, SdpType};
+use sansrtc::{ChannelConfig, Config, Event, KeyframeKind, PeerConnection, RtpReceived, SdpType};
 
 const PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>sansrtc echo</title>
 <h1>sansrtc echo</h1><p>Your camera, looped back by the server:</p><video id="v" autoplay playsinline muted width="320"></video>
@@ -41,19 +48,26 @@ const log = (t) => document.getElementById('log').textContent += t + '\n';
   await pc.setLocalDescription(await pc.createOffer());
   await new Promise((r) => { if (pc.iceGatheringState === 'complete') r(); pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
   const res = await fetch('/whip', { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
+  const session = res.headers.get('Location');
   await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
+  // WHIP: leaving the page deletes the session on the server.
+  window.addEventListener('pagehide', () => fetch(session, { method: 'DELETE', keepalive: true }));
   document.getElementById('send').onclick = () => dc.send(document.getElementById('msg').value);
 })();
 </script>"#;
 
 /// What the HTTP thread asks of the WebRTC loop.
 enum Request {
-    /// WHIP: answer this offer.
+    /// WHIP: answer this offer; reply `"<session>\n<answer>"`.
     Whip(String),
     /// Our peer offers (`POST /offer`): reply `"<session>\n<offer>"`.
     MakeOffer,
     /// The browser's answer to the offer of a session (`POST /answer/<session>`).
     Answer(usize, String),
+    /// Close a session (`DELETE` of its location).
+    Delete(usize),
+    /// Every session's counters as JSON.
+    Stats,
 }
 
 /// A request and where to put the reply.
@@ -65,6 +79,22 @@ fn arg(name: &str, default: &str) -> String {
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1).cloned())
         .unwrap_or_else(|| default.to_string())
+}
+
+/// The `--srtp-profile` list (comma-separated), default all four.
+fn srtp_profiles(list: &str) -> Vec<SrtpProfile> {
+    if list.is_empty() {
+        return SrtpProfile::ALL.to_vec();
+    }
+    list.split(',')
+        .map(|name| match name.trim() {
+            "aes128gcm" => SrtpProfile::AeadAes128Gcm,
+            "aes256gcm" => SrtpProfile::AeadAes256Gcm,
+            "cm80" => SrtpProfile::Aes128CmHmacSha1_80,
+            "cm32" => SrtpProfile::Aes128CmHmacSha1_32,
+            other => panic!("unknown SRTP profile {other:?} (aes128gcm, aes256gcm, cm80, cm32)"),
+        })
+        .collect()
 }
 
 /// Keeps only loopback candidates (the browser also lists other interfaces).
@@ -113,10 +143,175 @@ fn transceivers(pc: &mut PeerConnection, ssrcs: [u32; 2]) {
     pc.add_transceiver(video);
 }
 
+/// The media echo of one session: what the browser sends on a section goes back on our SSRC
+/// of that section (the sequence numbers, timestamps and payload types stay the browser's), and
+/// its keyframe requests for our streams go to its own sender of that section.
+#[derive(Debug, Default)]
+struct MediaEcho {
+    /// mid -> the SSRC the browser sends that section on (learned from its RTP).
+    theirs: HashMap<String, u32>,
+    /// Keyframe requests forwarded.
+    keyframe_requests: u64,
+}
+
+impl MediaEcho {
+    fn echo_rtp(&mut self, pc: &mut PeerConnection, now: Instant, rtp: RtpReceived) {
+        let Some(mid) = rtp.mid.clone() else { return };
+        let Some(ours) = pc.sending_ssrc(&mid) else {
+            return;
+        };
+        self.theirs.insert(mid.to_string(), rtp.ssrc);
+        let mut packet = rtp.into_packet();
+        packet[8..12].copy_from_slice(&ours.to_be_bytes());
+        let _ = pc.send_rtp(now, &packet);
+    }
+
+    fn keyframe_request(
+        &mut self,
+        pc: &mut PeerConnection,
+        now: Instant,
+        mid: Option<&str>,
+        kind: KeyframeKind,
+    ) {
+        if let Some(&theirs) = mid.and_then(|m| self.theirs.get(m))
+            && pc.request_keyframe(now, theirs, kind).is_ok()
+        {
+            self.keyframe_requests += 1;
+        }
+    }
+}
+
+/// One browser's connection.
+struct Session {
+    pc: PeerConnection,
+    media: MediaEcho,
+    /// WHIP DELETE closed it: it says goodbye (SCTP shutdown, close_notify), then it is
+    /// forgotten.
+    deleted: bool,
+}
+
+/// Every session's counters, as JSON (`GET /stats`).
+fn stats_json(sessions: &[Option<Session>]) -> String {
+    let items: Vec<String> = sessions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| Some((i, s.as_ref().filter(|s| !s.deleted)?)))
+        .map(|(i, s)| {
+            let st = s.pc.stats();
+            let dtls = s.pc.dtls_stats().unwrap_or_default();
+            let ice = s.pc.ice_stats().unwrap_or_default();
+            format!(
+                concat!(
+                    r#"{{"session":{},"state":"{:?}","ufrag":"{}","srtp":"{}","#,
+                    r#""datagrams_received":{},"datagrams_sent":{},"bytes_received":{},"bytes_sent":{},"#,
+                    r#""dropped_unknown":{},"dropped_stun":{},"dropped_dtls":{},"dropped_srtp":{},"#,
+                    r#""rtp_received":{},"rtp_sent":{},"rtcp_received":{},"rtcp_sent":{},"#,
+                    r#""dtls_bad_mac":{},"dtls_malformed":{},"dtls_replayed":{},"dtls_dropped":{},"#,
+                    r#""ice_auth_failures":{},"ice_ignored":{},"keyframe_requests_forwarded":{}}}"#
+                ),
+                i,
+                s.pc.state(),
+                s.pc.local_ufrag(),
+                s.pc.srtp_profile().map(|p| format!("{p:?}")).unwrap_or_default(),
+                st.datagrams_received,
+                st.datagrams_sent,
+                st.bytes_received,
+                st.bytes_sent,
+                st.dropped_unknown,
+                st.dropped_stun,
+                st.dropped_dtls,
+                st.dropped_srtp,
+                st.rtp_received,
+                st.rtp_sent,
+                st.rtcp_received,
+                st.rtcp_sent,
+                dtls.bad_mac,
+                dtls.malformed,
+                dtls.replayed,
+                dtls.dropped,
+                ice.auth_failures,
+                ice.ignored,
+                s.media.keyframe_requests,
+            )
+        })
+        .collect();
+    format!(r#"{{"sessions":[{}]}}"#, items.join(","))
+}
+
+fn header(text: &str) -> tiny_http::Header {
+    text.parse().expect("ASCII header")
+}
+
+/// The HTTP side: turns requests into [`Request`]s for the WebRTC loop.
+fn serve_http(server: tiny_http::Server, requests: mpsc::Sender<Offer>) {
+    let ask = |r: Request| {
+        let (tx, rx) = mpsc::channel();
+        let _ = requests.send((r, tx));
+        rx.recv_timeout(Duration::from_secs(5))
+            .unwrap_or_else(|_| Err("timeout".into()))
+    };
+    let session_of = |url: &str| {
+        ["/whip/", "/answer/"]
+            .iter()
+            .find_map(|p| url.strip_prefix(p)?.parse::<usize>().ok())
+    };
+    for mut request in server.incoming_requests() {
+        let mut body = String::new();
+        let _ = std::io::Read::read_to_string(request.as_reader(), &mut body);
+        let url = request.url().to_string();
+        let response = match (request.method(), url.as_str()) {
+            (tiny_http::Method::Get, "/") => tiny_http::Response::from_string(PAGE)
+                .with_header(header("Content-Type: text/html; charset=utf-8")),
+            (tiny_http::Method::Get, "/stats") => match ask(Request::Stats) {
+                Ok(json) => tiny_http::Response::from_string(json)
+                    .with_header(header("Content-Type: application/json")),
+                Err(e) => tiny_http::Response::from_string(e).with_status_code(500),
+            },
+            (tiny_http::Method::Post, "/offer") => match ask(Request::MakeOffer) {
+                Ok(reply) => {
+                    let (session, offer) = reply.split_once('\n').unwrap_or(("0", ""));
+                    tiny_http::Response::from_string(offer)
+                        .with_status_code(201)
+                        .with_header(header("Content-Type: application/sdp"))
+                        .with_header(header(&format!("Location: /answer/{session}")))
+                }
+                Err(e) => tiny_http::Response::from_string(e).with_status_code(500),
+            },
+            (tiny_http::Method::Post, url) if url.starts_with("/answer/") => {
+                let session = session_of(url).unwrap_or(usize::MAX);
+                match ask(Request::Answer(session, body)) {
+                    Ok(_) => tiny_http::Response::from_string("").with_status_code(204),
+                    Err(e) => tiny_http::Response::from_string(e).with_status_code(400),
+                }
+            }
+            (tiny_http::Method::Post, "/whip") => match ask(Request::Whip(body)) {
+                Ok(reply) => {
+                    let (session, answer) = reply.split_once('\n').unwrap_or(("0", ""));
+                    tiny_http::Response::from_string(answer)
+                        .with_status_code(201)
+                        .with_header(header("Content-Type: application/sdp"))
+                        .with_header(header(&format!("Location: /whip/{session}")))
+                }
+                Err(e) => tiny_http::Response::from_string(e).with_status_code(400),
+            },
+            (tiny_http::Method::Delete, url) => match session_of(url) {
+                Some(session) => match ask(Request::Delete(session)) {
+                    Ok(_) => tiny_http::Response::from_string("").with_status_code(200),
+                    Err(e) => tiny_http::Response::from_string(e).with_status_code(404),
+                },
+                None => tiny_http::Response::from_string("not found").with_status_code(404),
+            },
+            _ => tiny_http::Response::from_string("not found").with_status_code(404),
+        };
+        let _ = request.respond(response);
+    }
+}
+
 fn main() {
     let http = arg("--http", "127.0.0.1:8080");
     let udp = arg("--udp", "127.0.0.1:0");
     let passive = std::env::args().any(|a| a == "--passive");
+    let profiles = srtp_profiles(&arg("--srtp-profile", ""));
     let socket = UdpSocket::bind(&udp).expect("bind UDP");
     socket
         .set_read_timeout(Some(Duration::from_millis(2)))
@@ -126,153 +321,107 @@ fn main() {
     let http_addr = server.server_addr().to_ip().expect("ip address");
     println!("echo server: http://{http_addr}/ (WHIP: POST /whip), UDP {local}");
 
-    let (offers_tx, offers_rx) = mpsc::channel::<Offer>();
-    std::thread::spawn(move || {
-        for mut request in server.incoming_requests() {
-            let response = match (request.method(), request.url()) {
-                (tiny_http::Method::Get, "/") => tiny_http::Response::from_string(PAGE)
-                    .with_header(
-                        "Content-Type: text/html; charset=utf-8"
-                            .parse::<tiny_http::Header>()
-                            .expect("static header"),
-                    ),
-                (tiny_http::Method::Post, "/offer") => {
-                    let (tx, rx) = mpsc::channel();
-                    let _ = offers_tx.send((Request::MakeOffer, tx));
-                    match rx.recv_timeout(Duration::from_secs(5)) {
-                        Ok(Ok(reply)) => {
-                            let (session, offer) = reply.split_once('\n').unwrap_or(("0", ""));
-                            tiny_http::Response::from_string(offer)
-                                .with_status_code(201)
-                                .with_header(
-                                    format!("Location: /answer/{session}")
-                                        .parse::<tiny_http::Header>()
-                                        .expect("ascii header"),
-                                )
-                        }
-                        _ => tiny_http::Response::from_string("failed").with_status_code(500),
-                    }
-                }
-                (tiny_http::Method::Post, url) if url.starts_with("/answer/") => {
-                    let session = url["/answer/".len()..].parse().unwrap_or(usize::MAX);
-                    let mut body = String::new();
-                    let _ = std::io::Read::read_to_string(request.as_reader(), &mut body);
-                    let (tx, rx) = mpsc::channel();
-                    let _ = offers_tx.send((Request::Answer(session, body), tx));
-                    match rx.recv_timeout(Duration::from_secs(5)) {
-                        Ok(Ok(_)) => tiny_http::Response::from_string("").with_status_code(204),
-                        Ok(Err(e)) => tiny_http::Response::from_string(e).with_status_code(400),
-                        Err(_) => tiny_http::Response::from_string("timeout").with_status_code(503),
-                    }
-                }
-                (tiny_http::Method::Post, "/whip") => {
-                    let mut body = String::new();
-                    let _ = std::io::Read::read_to_string(request.as_reader(), &mut body);
-                    let (tx, rx) = mpsc::channel();
-                    let _ = offers_tx.send((Request::Whip(body), tx));
-                    match rx.recv_timeout(Duration::from_secs(5)) {
-                        Ok(Ok(answer)) => tiny_http::Response::from_string(answer)
-                            .with_status_code(201)
-                            .with_header(
-                                "Content-Type: application/sdp"
-                                    .parse::<tiny_http::Header>()
-                                    .expect("static header"),
-                            )
-                            .with_header(
-                                "Location: /whip/session"
-                                    .parse::<tiny_http::Header>()
-                                    .expect("static header"),
-                            ),
-                        Ok(Err(e)) => tiny_http::Response::from_string(e).with_status_code(400),
-                        Err(_) => tiny_http::Response::from_string("timeout").with_status_code(503),
-                    }
-                }
-                _ => tiny_http::Response::from_string("not found").with_status_code(404),
-            };
-            let _ = request.respond(response);
-        }
-    });
+    let (requests_tx, requests_rx) = mpsc::channel::<Offer>();
+    std::thread::spawn(move || serve_http(server, requests_tx));
 
-    let mut pcs: Vec<PeerConnection> = Vec::new();
-    // Per connection: mid -> the SSRC we send that section's echo on.
-    let mut echo_ssrcs: Vec<HashMap<String, u32>> = Vec::new();
+    let config = || Config {
+        answer_setup: if passive {
+            Setup::Passive
+        } else {
+            Setup::Active
+        },
+        srtp_profiles: profiles.clone(),
+        ..Config::default()
+    };
+    // Indexed by session number; `None` once deleted.
+    let mut sessions: Vec<Option<Session>> = Vec::new();
     let mut next_ssrc: u32 = 0x5EC0_0001;
     let mut routes: HashMap<SocketAddr, usize> = HashMap::new();
     let mut buf = vec![0u8; 2048];
     let debug = std::env::var_os("SANSRTC_ECHO_DEBUG").is_some();
     let mut next_debug = Instant::now();
     loop {
-        while let Ok((request, reply)) = offers_rx.try_recv() {
+        while let Ok((request, reply)) = requests_rx.try_recv() {
             let now = Instant::now();
-            let offer = match request {
-                Request::Whip(offer) => offer,
-                Request::MakeOffer => {
-                    let result = PeerConnection::new(Config::default())
-                        .and_then(|mut pc| {
-                            pc.add_local_address(local);
-                            let offer = pc.create_offer(now)?;
-                            Ok((pc, offer))
-                        })
-                        .map_err(|e| e.to_string());
-                    let _ = reply.send(result.map(|(pc, offer)| {
-                        pcs.push(pc);
-                        echo_ssrcs.push(HashMap::new());
-                        format!("{}\n{offer}", pcs.len() - 1)
-                    }));
-                    continue;
-                }
+            let result = match request {
+                Request::Stats => Ok(stats_json(&sessions)),
+                Request::MakeOffer => PeerConnection::new(config())
+                    .and_then(|mut pc| {
+                        pc.add_local_address(local);
+                        let offer = pc.create_offer(now)?;
+                        Ok((pc, offer))
+                    })
+                    .map(|(pc, offer)| {
+                        let media = MediaEcho::default();
+                        sessions.push(Some(Session {
+                            pc,
+                            media,
+                            deleted: false,
+                        }));
+                        format!("{}\n{offer}", sessions.len() - 1)
+                    })
+                    .map_err(|e| e.to_string()),
                 Request::Answer(session, answer) => {
-                    let result = match pcs.get_mut(session) {
-                        Some(pc) => pc
+                    match sessions.get_mut(session).and_then(Option::as_mut) {
+                        Some(s) => s
+                            .pc
                             .set_remote_description(now, SdpType::Answer, &loopback_only(&answer))
                             .and_then(|()| {
-                                pc.create_data_channel(now, ChannelConfig::reliable("echo"))
+                                s.pc.create_data_channel(now, ChannelConfig::reliable("echo"))
                             })
                             .map(|_| String::new())
                             .map_err(|e| e.to_string()),
                         None => Err("no such session".to_string()),
-                    };
-                    let _ = reply.send(result);
-                    continue;
+                    }
+                }
+                Request::Delete(session) => {
+                    match sessions
+                        .get_mut(session)
+                        .and_then(Option::as_mut)
+                        .filter(|s| !s.deleted)
+                    {
+                        Some(s) => {
+                            // SCTP shuts down, then close_notify; the main loop forgets the
+                            // session once the peer connection is closed.
+                            s.pc.close(now);
+                            s.deleted = true;
+                            while let Some(t) = s.pc.poll_transmit() {
+                                let _ = socket.send_to(&t.contents, t.destination);
+                            }
+                            println!("session {session} deleted");
+                            Ok(String::new())
+                        }
+                        None => Err("no such session".to_string()),
+                    }
+                }
+                Request::Whip(offer) => {
+                    if debug {
+                        eprintln!("offer:\n{offer}");
+                    }
+                    let result = (|| {
+                        let mut pc = PeerConnection::new(config()).map_err(|e| e.to_string())?;
+                        pc.add_local_address(local);
+                        transceivers(&mut pc, [next_ssrc, next_ssrc + 1]);
+                        pc.set_remote_description(now, SdpType::Offer, &loopback_only(&offer))
+                            .map_err(|e| e.to_string())?;
+                        let answer = pc.create_answer().map_err(|e| e.to_string())?;
+                        Ok::<_, String>((pc, answer))
+                    })();
+                    result
+                        .map(|(pc, answer)| {
+                            next_ssrc += 2;
+                            let media = MediaEcho::default();
+                            sessions.push(Some(Session {
+                                pc,
+                                media,
+                                deleted: false,
+                            }));
+                            format!("{}\n{answer}", sessions.len() - 1)
+                        })
+                        .inspect_err(|e| eprintln!("offer refused: {e}"))
                 }
             };
-            if std::env::var_os("SANSRTC_ECHO_DEBUG").is_some() {
-                eprintln!("offer:\n{offer}");
-            }
-            let result = (|| {
-                let config = Config {
-                    answer_setup: if passive {
-                        Setup::Passive
-                    } else {
-                        Setup::Active
-                    },
-                    ..Config::default()
-                };
-                let mut pc = PeerConnection::new(config).map_err(|e| e.to_string())?;
-                pc.add_local_address(local);
-                transceivers(&mut pc, [next_ssrc, next_ssrc + 1]);
-                pc.set_remote_description(now, SdpType::Offer, &loopback_only(&offer))
-                    .map_err(|e| e.to_string())?;
-                let answer = pc.create_answer().map_err(|e| e.to_string())?;
-                Ok::<_, String>((pc, answer))
-            })();
-            match result {
-                Ok((pc, answer)) => {
-                    // Our transceivers took the offer's audio and video sections in order.
-                    let map: HashMap<String, u32> = (next_ssrc..)
-                        .zip(pc.media_mids().iter())
-                        .map(|(ssrc, mid)| (mid.clone(), ssrc))
-                        .collect();
-                    next_ssrc += 2;
-                    echo_ssrcs.push(map);
-                    pcs.push(pc);
-                    let _ = reply.send(Ok(answer));
-                }
-                Err(e) => {
-                    eprintln!("offer refused: {e}");
-                    let _ = reply.send(Err(e));
-                }
-            }
+            let _ = reply.send(result);
         }
         match socket.recv_from(&mut buf) {
             Ok((n, from)) => {
@@ -280,12 +429,14 @@ fn main() {
                 let index = routes.get(&from).copied().or_else(|| {
                     let user = StunMessage::parse(data).ok()?.username()?.to_owned();
                     let ufrag = user.split(':').next()?;
-                    let i = pcs.iter().position(|p| p.local_ufrag() == ufrag)?;
+                    let i = sessions
+                        .iter()
+                        .position(|s| s.as_ref().is_some_and(|s| s.pc.local_ufrag() == ufrag))?;
                     routes.insert(from, i);
                     Some(i)
                 });
-                if let Some(i) = index {
-                    pcs[i].handle_receive(Instant::now(), from, local, data);
+                if let Some(s) = index.and_then(|i| sessions[i].as_mut()) {
+                    s.pc.handle_receive(Instant::now(), from, local, data);
                 }
             }
             Err(e)
@@ -298,11 +449,14 @@ fn main() {
         let now = Instant::now();
         if debug && now >= next_debug {
             next_debug = now + Duration::from_secs(1);
-            for pc in &pcs {
-                eprintln!("{pc:?} dtls {:?}", pc.dtls_stats());
+            for s in sessions.iter().flatten() {
+                eprintln!("{:?} dtls {:?}", s.pc, s.pc.dtls_stats());
             }
         }
-        for (pc, ssrcs) in pcs.iter_mut().zip(&echo_ssrcs) {
+        for (i, s) in sessions.iter_mut().enumerate() {
+            let Some(Session { pc, media, .. }) = s else {
+                continue;
+            };
             if pc.poll_timeout().is_some_and(|t| t <= now) {
                 pc.handle_timeout(now);
             }
@@ -311,24 +465,26 @@ fn main() {
                     Event::DataChannelMessage { id, data, binary } => {
                         let _ = pc.send_data(now, id, &data, binary);
                     }
-                    Event::Rtp(rtp) => {
-                        // Loop the browser's media back on our own SSRC for that section.
-                        let Some(mid) = rtp.mid.clone() else { continue };
-                        let mut packet = rtp.into_packet();
-                        if let Some(&ssrc) = ssrcs.get(&*mid) {
-                            packet[8..12].copy_from_slice(&ssrc.to_be_bytes());
-                            let _ = pc.send_rtp(now, &packet);
-                        }
+                    Event::Rtp(rtp) => media.echo_rtp(pc, now, rtp),
+                    Event::KeyframeRequest { mid, kind, .. } => {
+                        media.keyframe_request(pc, now, mid.as_deref(), kind)
                     }
-                    Event::ConnectionStateChange(s) => println!("connection {s:?}"),
+                    Event::ConnectionStateChange(state) => {
+                        println!("session {i}: connection {state:?}")
+                    }
                     Event::DataChannelOpen { id, label, .. } => {
-                        println!("data channel {id} {label:?} open")
+                        println!("session {i}: data channel {id} {label:?} open")
                     }
                     _ => {}
                 }
             }
             while let Some(t) = pc.poll_transmit() {
                 let _ = socket.send_to(&t.contents, t.destination);
+            }
+            // A deleted session is forgotten once its goodbyes are out.
+            if s.as_ref().is_some_and(|s| s.deleted && s.pc.is_closed()) {
+                *s = None;
+                routes.retain(|_, r| *r != i);
             }
         }
     }

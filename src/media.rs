@@ -223,6 +223,11 @@ impl MediaState {
             .find(|c| c.payload_type == payload_type)
     }
 
+    /// Our signalled SSRC on section `mid`.
+    pub(crate) fn sending_ssrc(&self, mid: &str) -> Option<u32> {
+        self.section(mid)?.send_ssrc
+    }
+
     /// The media kind of section `mid`.
     pub(crate) fn kind(&self, mid: &str) -> Option<MediaKind> {
         self.section(mid).map(|s| s.kind)

@@ -895,6 +895,12 @@ impl PeerConnection {
         self.media.codec(mid, payload_type)
     }
 
+    /// Our SSRC on m-section `mid` (the one signalled with `a=ssrc`, which
+    /// [`PeerConnection::write_rtp`] sends on).
+    pub fn sending_ssrc(&self, mid: &str) -> Option<u32> {
+        self.media.sending_ssrc(mid)
+    }
+
     /// Whether m-section `mid` carries audio or video.
     pub fn media_kind(&self, mid: &str) -> Option<MediaKind> {
         self.media.kind(mid)
@@ -1024,6 +1030,11 @@ impl PeerConnection {
     /// The DTLS endpoint's counters (dropped records, retransmissions), once negotiated.
     pub fn dtls_stats(&self) -> Option<dtls::endpoint::Stats> {
         self.dtls.as_ref().map(|d| d.stats().clone())
+    }
+
+    /// The ICE agent's counters (checks, authentication failures), once negotiating.
+    pub fn ice_stats(&self) -> Option<ice::agent::AgentStats> {
+        self.agent.as_ref().map(|a| a.stats())
     }
 
     /// The overall state.
@@ -1448,6 +1459,15 @@ impl PeerConnection {
                     )
                     .ok();
                 }
+                if self.srtp.is_none() && self.media.mids().next().is_some() {
+                    // Media was negotiated but no SRTP profile was agreed (RFC 5764 4.1.1 lets
+                    // either side abort): close instead of connecting without media.
+                    if let Some(d) = &mut self.dtls {
+                        d.close();
+                    }
+                    self.set_dtls_state(DtlsState::Failed);
+                    return;
+                }
                 if let Some(s) = &mut self.sctp {
                     s.connect(now);
                 }
@@ -1461,7 +1481,7 @@ impl PeerConnection {
             }
             dtls::Event::AlertReceived(_) => {}
             dtls::Event::Closed => {
-                if self.closing.is_none() {
+                if self.closing.is_none() && self.dtls_state != DtlsState::Failed {
                     // The peer said goodbye.
                     for c in self.channels.values_mut() {
                         c.open = false;

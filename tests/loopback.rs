@@ -247,3 +247,42 @@ fn answerer_as_dtls_server() {
     });
     assert_eq!(messages(&n.events[0], id), vec![(vec![1, 2, 3], true)]);
 }
+
+#[test]
+fn media_without_a_common_srtp_profile_fails_instead_of_connecting() {
+    // The offerer accepts only AES-128-GCM, the answerer only AES-CM-32: DTLS completes without
+    // use_srtp, and with media negotiated neither side may report a connection (RFC 5764 4.1.1).
+    let mut n = Net::new(31);
+    for (i, profile) in [
+        sansrtc::dtls::SrtpProfile::AeadAes128Gcm,
+        sansrtc::dtls::SrtpProfile::Aes128CmHmacSha1_32,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        n.pcs[i] = sansrtc::PeerConnection::new(sansrtc::Config {
+            rng: sansrtc::PcRng::Seeded(40 + i as u64),
+            srtp_profiles: vec![profile],
+            ..sansrtc::Config::default()
+        })
+        .unwrap();
+        n.pcs[i].add_local_address(n.addrs[i]);
+        n.pcs[i].add_transceiver(Transceiver::new(
+            MediaKind::Audio,
+            Direction::SendRecv,
+            vec![opus()],
+        ));
+    }
+    n.negotiate();
+    n.run_until(Duration::from_secs(10), |n| {
+        n.pcs.iter().all(|p| p.state() == ConnectionState::Failed)
+    });
+    for (i, p) in n.pcs.iter().enumerate() {
+        assert!(p.srtp_profile().is_none());
+        assert!(
+            !n.events[i].contains(&Event::ConnectionStateChange(ConnectionState::Connected)),
+            "{:?}",
+            n.events[i]
+        );
+    }
+}

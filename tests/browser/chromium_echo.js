@@ -1,21 +1,20 @@
-// Drives headless Chromium against the sansrtc echo server: the browser offers (WHIP-style POST
-// /whip), opens a data channel, sends 100 text and 100 binary messages of 1..1000 bytes and a
-// 64 KiB one, and checks every echo byte-exact. Prints one JSON line with the result.
+// Drives headless Chromium against the sansrtc echo server (examples/echo_server.rs).
+// Usage: node chromium_echo.js BASE_URL MODE [OPTIONS_JSON]. Prints one JSON line with the result
+// last; lines before it are progress reports ({"progress": ...}). Modes:
+//   data      the browser offers (WHIP POST /whip), opens a channel, sends 100 text and 100 binary
+//             messages of 1..1000 bytes, one of 64 KiB and one of 256 KiB; every echo byte-exact.
+//   answerer  our peer offers (POST /offer), Chromium answers, receives channel 'echo' and sends
+//             100 messages, 64 KiB and 256 KiB through it.
+//   media     camera and microphone looped back (options: codec, videoFirst, playAudio, keyframe).
+//   bulk      20 channels at once, then 20 MB with bufferedAmountLow flow control.
+//   hostile   a transfer that keeps going (reporting the server's ICE ufrag) until a line 'stop'
+//             arrives on stdin and at least 8 MB went through; every echoed byte checked.
+//   delete    WHIP DELETE of the session: the browser sees its DTLS transport close.
+//   page      the server's own page (GET /): chat echoed, looped-back video playing.
 const { chromium } = require('playwright-core');
 
-// Camera (fake VP8) and microphone sent to the echo server and looped back: counts frames decoded
-// and audio samples received from the server.
-async function media(videoCodec) {
-  const t0 = performance.now();
-  const pc = new RTCPeerConnection();
-  const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 320, height: 240 } });
-  for (const t of stream.getAudioTracks()) pc.addTrack(t, stream);
-  for (const t of stream.getVideoTracks()) {
-    const sender = pc.addTrack(t, stream);
-    const tr = pc.getTransceivers().find((x) => x.sender === sender);
-    const codecs = RTCRtpReceiver.getCapabilities('video').codecs;
-    tr.setCodecPreferences([...codecs.filter((c) => c.mimeType === 'video/' + videoCodec), ...codecs.filter((c) => c.mimeType !== 'video/' + videoCodec)]);
-  }
+// Offers through WHIP (non-trickle: waits for gathering), returns the answer and the Location.
+async function whip(pc) {
   await pc.setLocalDescription(await pc.createOffer());
   await new Promise((r) => {
     if (pc.iceGatheringState === 'complete') r();
@@ -23,23 +22,90 @@ async function media(videoCodec) {
     setTimeout(r, 3000);
   });
   const res = await fetch('/whip', { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
-  if (res.status !== 201) return { error: 'WHIP status ' + res.status + ': ' + await res.text() };
-  await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
+  const sdp = await res.text();
+  if (res.status !== 201) throw new Error('WHIP status ' + res.status + ': ' + sdp);
+  await pc.setRemoteDescription({ type: 'answer', sdp });
+  return { sdp, location: res.headers.get('Location') };
+}
+
+// Camera (fake, VP8 or H264) and microphone (Opus) sent to the echo server and looped back:
+// frames decoded, audio packets and samples received, the ciphers; with `playAudio` the received
+// audio plays through an <audio> element; with `keyframe` the video receiver asks for a key frame
+// (RTCRtpScriptTransformer.sendKeyFrameRequest) and the browser's own sender must get it.
+async function media(opts) {
+  const t0 = performance.now();
+  const pc = new RTCPeerConnection();
+  const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 320, height: 240 } });
+  const tracks = opts.videoFirst
+    ? [...stream.getVideoTracks(), ...stream.getAudioTracks()]
+    : [...stream.getAudioTracks(), ...stream.getVideoTracks()];
+  for (const t of tracks) {
+    const sender = pc.addTrack(t, stream);
+    if (t.kind !== 'video') continue;
+    const tr = pc.getTransceivers().find((x) => x.sender === sender);
+    const codecs = RTCRtpReceiver.getCapabilities('video').codecs;
+    const want = 'video/' + (opts.codec || 'VP8');
+    tr.setCodecPreferences([...codecs.filter((c) => c.mimeType === want), ...codecs.filter((c) => c.mimeType !== want)]);
+  }
+  let keyframeTransform = null, keyFrameRequest = '';
+  if (opts.keyframe) {
+    // After 60 frames the receiver asks for a key frame (a PLI or FIR to our SSRC).
+    const code = `onrtctransform = (e) => {
+      const t = e.transformer; let n = 0;
+      t.readable.pipeThrough(new TransformStream({ transform(frame, c) {
+        if (++n === 60) t.sendKeyFrameRequest().then(() => postMessage('sent'), (err) => postMessage('failed: ' + err));
+        c.enqueue(frame);
+      } })).pipeTo(t.writable).catch((err) => postMessage('pipe: ' + err));
+    };`;
+    const worker = new Worker(URL.createObjectURL(new Blob([code], { type: 'text/javascript' })));
+    worker.onmessage = (e) => { keyFrameRequest = e.data; };
+    keyframeTransform = () => new RTCRtpScriptTransform(worker, {});
+  }
+  // Chromium routes frames through a receiver transform only if it is set before negotiation.
+  if (keyframeTransform) pc.getTransceivers().find((t) => t.receiver.track.kind === 'video').receiver.transform = keyframeTransform();
+  const remote = {};
+  pc.ontrack = (e) => { remote[e.track.kind] = e; };
+  const { sdp } = await whip(pc);
   await new Promise((r, j) => {
     pc.onconnectionstatechange = () => pc.connectionState === 'connected' && r();
     setTimeout(() => j(new Error('connect timeout: ' + pc.connectionState)), 10000);
   });
   const setupMs = performance.now() - t0;
-  let framesDecoded = 0, audioSamples = 0, audioPackets = 0, audioBytes = 0, codec = '';
-  for (let i = 0; i < 40 && (framesDecoded <= 30 || audioPackets < 50); i++) {
-    await new Promise((r) => setTimeout(r, 250));
-    const stats = await pc.getStats();
-    stats.forEach((s) => {
-      if (s.type === 'inbound-rtp' && s.kind === 'video') { framesDecoded = s.framesDecoded || 0; codec = (stats.get(s.codecId) || {}).mimeType || ''; }
-      if (s.type === 'inbound-rtp' && s.kind === 'audio') { audioSamples = s.totalSamplesReceived || 0; audioPackets = s.packetsReceived || 0; audioBytes = s.bytesReceived || 0; }
-    });
+  const sectionOrder = [...sdp.matchAll(/^m=(\w+)/gm)].map((m) => m[1]).join(',');
+  let playing = false;
+  if (opts.playAudio) {
+    const audio = document.createElement('audio');
+    audio.srcObject = new MediaStream([remote.audio.track]);
+    document.body.appendChild(audio);
+    await audio.play();
+    playing = !audio.paused;
   }
-  return { setupMs, framesDecoded, audioSamples, audioPackets, audioBytes, codec };
+  let r = {};
+  for (let i = 0; i < 80; i++) {
+    await new Promise((res) => setTimeout(res, 250));
+    const stats = await pc.getStats();
+    r = { framesDecoded: 0, audioPackets: 0, audioSamples: 0, keyFramesEncoded: 0, pliReceived: 0, firReceived: 0, pliSent: 0, firSent: 0 };
+    stats.forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') {
+        r.framesDecoded = s.framesDecoded || 0; r.videoWidth = s.frameWidth || 0; r.pliSent = s.pliCount || 0; r.firSent = s.firCount || 0;
+        r.codec = (stats.get(s.codecId) || {}).mimeType || '';
+      }
+      if (s.type === 'inbound-rtp' && s.kind === 'audio') {
+        r.audioPackets = s.packetsReceived || 0; r.audioBytes = s.bytesReceived || 0;
+        r.audioSamples = s.totalSamplesReceived || 0; r.audioLevel = s.audioLevel || 0; r.totalAudioEnergy = s.totalAudioEnergy || 0;
+      }
+      if (s.type === 'outbound-rtp' && s.kind === 'video') {
+        r.keyFramesEncoded = s.keyFramesEncoded || 0; r.pliReceived = s.pliCount || 0; r.firReceived = s.firCount || 0;
+      }
+      if (s.type === 'transport') { r.dtlsCipher = s.dtlsCipher; r.srtpCipher = s.srtpCipher; }
+    });
+    const done = r.framesDecoded > 30 && r.audioPackets >= 50
+      && (!opts.playAudio || r.audioSamples > 0)
+      && (!opts.keyframe || (r.pliReceived + r.firReceived > 0 && r.keyFramesEncoded >= 2));
+    if (done) break;
+  }
+  pc.close();
+  return { setupMs, sectionOrder, playing, keyFrameRequest, ...r };
 }
 
 // 20 channels opened at once (one unordered with maxRetransmits 0), each echoing one message; then
@@ -54,15 +120,7 @@ async function bulk() {
     dc.binaryType = 'arraybuffer';
     channels.push(dc);
   }
-  await pc.setLocalDescription(await pc.createOffer());
-  await new Promise((r) => {
-    if (pc.iceGatheringState === 'complete') r();
-    pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r();
-    setTimeout(r, 3000);
-  });
-  const res = await fetch('/whip', { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
-  if (res.status !== 201) return { error: 'WHIP status ' + res.status };
-  await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
+  await whip(pc);
   await Promise.all(channels.map((dc) => new Promise((r, j) => { dc.onopen = r; setTimeout(() => j(new Error('open timeout ' + dc.label)), 10000); })));
   const setupMs = performance.now() - t0;
   const echoed = await Promise.all(channels.map((dc, i) => new Promise((r, j) => {
@@ -93,10 +151,74 @@ async function bulk() {
     setTimeout(() => reject(new Error('bulk timeout: ' + received + ' of ' + total)), 60000);
   });
   const secs = (performance.now() - t1) / 1000;
+  pc.close();
   return { setupMs, channelsEchoed, bulkBytes: received, corrupt, mbPerSec: total / secs / 1e6 };
 }
 
-// Our peer offers; Chromium answers, receives our channel 'echo', sends 100 messages through it.
+// Messages both data modes send: 100 text and 100 binary of 1..1000 bytes, 64 KiB and 256 KiB.
+function testMessages() {
+  const sent = [];
+  for (let i = 0; i < 100; i++) {
+    const len = 1 + (i * 37) % 1000;
+    sent.push('t'.repeat(len).split('').map((_, k) => String.fromCharCode(97 + (k + i) % 26)).join(''));
+    const b = new Uint8Array(len);
+    for (let k = 0; k < len; k++) b[k] = (k * 7 + i) & 255;
+    sent.push(b);
+  }
+  for (const size of [64 * 1024, 256 * 1024]) {
+    const big = new Uint8Array(size);
+    for (let k = 0; k < size; k++) big[k] = (k % 251) ^ (k >> 12);
+    sent.push(big);
+  }
+  return sent;
+}
+
+// Sends the messages on an open channel, waits for every echo, compares byte by byte.
+async function echoAll(dc, sent) {
+  const got = [];
+  const done = new Promise((r, j) => {
+    dc.onmessage = (e) => { got.push(e.data); if (got.length === sent.length) r(); };
+    setTimeout(() => j(new Error('echo timeout: ' + got.length + ' of ' + sent.length)), 20000);
+  });
+  const t1 = performance.now();
+  for (const m of sent) dc.send(m);
+  await done;
+  const echoMs = performance.now() - t1;
+  let mismatches = 0;
+  for (let i = 0; i < sent.length; i++) {
+    const a = sent[i], b = got[i];
+    if (typeof a === 'string') { if (a !== b) mismatches++; continue; }
+    if (!(b instanceof ArrayBuffer)) { mismatches++; continue; }
+    const v = new Uint8Array(b);
+    if (v.length !== a.length || v.some((x, k) => x !== a[k])) mismatches++;
+  }
+  const sizes = got.map((b) => (typeof b === 'string' ? b.length : b.byteLength));
+  return { echoMs, messages: sent.length, mismatches, largest: Math.max(...sizes) };
+}
+
+async function transportStats(pc) {
+  const stats = await pc.getStats();
+  let dtlsCipher = '', srtpCipher = '';
+  stats.forEach((s) => { if (s.type === 'transport') { dtlsCipher = s.dtlsCipher; srtpCipher = s.srtpCipher; } });
+  return { dtlsCipher, srtpCipher };
+}
+
+// The browser offers; a channel echoes testMessages().
+async function data() {
+  const t0 = performance.now();
+  const pc = new RTCPeerConnection();
+  const dc = pc.createDataChannel('echo');
+  dc.binaryType = 'arraybuffer';
+  await whip(pc);
+  await new Promise((r, j) => { dc.onopen = r; setTimeout(() => j(new Error('open timeout, ice ' + pc.iceConnectionState + ', dtls ' + pc.connectionState)), 10000); });
+  const setupMs = performance.now() - t0;
+  const result = await echoAll(dc, testMessages());
+  const ciphers = await transportStats(pc);
+  pc.close();
+  return { setupMs, maxMessageSize: pc.sctp.maxMessageSize, ...result, ...ciphers };
+}
+
+// Our peer offers; Chromium answers, receives our channel 'echo', sends testMessages() through it.
 async function answerer() {
   const t0 = performance.now();
   const res = await fetch('/offer', { method: 'POST' });
@@ -117,30 +239,98 @@ async function answerer() {
   dc.binaryType = 'arraybuffer';
   if (dc.readyState !== 'open') await new Promise((r) => { dc.onopen = r; });
   const setupMs = performance.now() - t0;
-  const sent = [];
-  for (let i = 0; i < 100; i++) {
-    const b = new Uint8Array(1 + (i * 37) % 1000);
-    for (let k = 0; k < b.length; k++) b[k] = (k * 13 + i) & 255;
-    sent.push(i % 2 ? b : 'message ' + i + ' ' + 'x'.repeat(i * 9));
-  }
-  const got = [];
-  await new Promise((r, j) => {
-    dc.onmessage = (e) => { got.push(e.data); if (got.length === sent.length) r(); };
-    setTimeout(() => j(new Error('echo timeout: ' + got.length)), 15000);
-    for (const m of sent) dc.send(m);
+  const result = await echoAll(dc, testMessages());
+  pc.close();
+  return { setupMs, label: dc.label, ...result };
+}
+
+// A transfer through one channel that runs until window.stopTransfer() was called and at least
+// 8 MB went; every echoed chunk is compared in full with what was sent at that position.
+async function hostile() {
+  const pc = new RTCPeerConnection();
+  const dc = pc.createDataChannel('bulk');
+  dc.binaryType = 'arraybuffer';
+  const { sdp } = await whip(pc);
+  await new Promise((r, j) => { dc.onopen = r; setTimeout(() => j(new Error('open timeout')), 10000); });
+  const ufrag = sdp.match(/^a=ice-ufrag:(\S+)/m)[1];
+  const chunk = 16 * 1024, min = 8 * 1024 * 1024, cap = 400 * 1024 * 1024;
+  const fill = (i) => {
+    const b = new Uint8Array(chunk);
+    for (let k = 0; k < chunk; k++) b[k] = (i * 31 + k * 7 + (k >> 8)) & 255;
+    return b;
+  };
+  let sentChunks = 0, gotChunks = 0, corrupt = 0, stop = false, reported = false;
+  const t1 = performance.now();
+  await new Promise((resolve, reject) => {
+    const finished = () => (stop || sentChunks * chunk >= cap) && sentChunks * chunk >= min;
+    dc.onmessage = (e) => {
+      const v = new Uint8Array(e.data), want = fill(gotChunks++);
+      if (v.length !== chunk || v.some((x, k) => x !== want[k])) corrupt++;
+      if (!reported) { reported = true; window.progress(JSON.stringify({ progress: 'transfer', ufrag })); }
+      if (finished() && gotChunks === sentChunks) resolve();
+      else pump();
+    };
+    const pump = () => {
+      while (!finished() && dc.bufferedAmount < 1024 * 1024) dc.send(fill(sentChunks++));
+    };
+    window.stopTransfer = () => { stop = true; pump(); if (finished() && gotChunks === sentChunks) resolve(); };
+    dc.bufferedAmountLowThreshold = 256 * 1024;
+    dc.onbufferedamountlow = pump;
+    pump();
+    setTimeout(() => reject(new Error('transfer timeout: ' + gotChunks + ' of ' + sentChunks + ' chunks, stop ' + stop + ', ' + pc.connectionState)), 120000);
   });
-  let mismatches = 0;
-  for (let i = 0; i < sent.length; i++) {
-    const a = sent[i], b = got[i];
-    if (typeof a === 'string') { if (a !== b) mismatches++; continue; }
-    const v = new Uint8Array(b);
-    if (v.length !== a.length || v.some((x, k) => x !== a[k])) mismatches++;
-  }
-  return { setupMs, label: dc.label, messages: sent.length, mismatches };
+  const secs = (performance.now() - t1) / 1000;
+  const bytes = gotChunks * chunk;
+  const state = pc.connectionState;
+  pc.close();
+  return { bytes, sentBytes: sentChunks * chunk, corrupt, mbPerSec: bytes / secs / 1e6, state };
+}
+
+// WHIP DELETE of the session resource: the server closes the peer connection (DTLS close_notify),
+// the browser's DTLS transport goes to 'closed'; a second DELETE finds nothing.
+async function del() {
+  const pc = new RTCPeerConnection();
+  const dc = pc.createDataChannel('echo');
+  const { location } = await whip(pc);
+  await new Promise((r, j) => { dc.onopen = r; setTimeout(() => j(new Error('open timeout')), 10000); });
+  const echo = await new Promise((r, j) => { dc.onmessage = (e) => r(e.data); dc.send('before delete'); setTimeout(() => j(new Error('no echo')), 5000); });
+  const transport = pc.sctp.transport;
+  const states = [];
+  const closed = new Promise((r, j) => {
+    transport.onstatechange = () => { states.push(transport.state); if (transport.state === 'closed') r(); };
+    setTimeout(() => j(new Error('DTLS transport still ' + transport.state + ' after DELETE')), 10000);
+  });
+  const t1 = performance.now();
+  const first = await fetch(location, { method: 'DELETE' });
+  await closed;
+  const closeMs = performance.now() - t1;
+  const second = await fetch(location, { method: 'DELETE' });
+  return { location, echo, deleteStatus: first.status, againStatus: second.status, dtlsState: transport.state, states, closeMs, dcState: dc.readyState, connectionState: pc.connectionState };
+}
+
+// The server allows only an SRTP profile Chromium does not offer: no SRTP is agreed, the server
+// closes DTLS; reports what the browser's DTLS transport did.
+async function nosrtp() {
+  const pc = new RTCPeerConnection();
+  const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 320, height: 240 } });
+  for (const t of stream.getTracks()) pc.addTrack(t, stream);
+  await whip(pc);
+  const transport = pc.getSenders()[0].transport;
+  const states = [transport.state];
+  await new Promise((r, j) => {
+    const check = () => { if (['closed', 'failed'].includes(transport.state)) r(); };
+    transport.onstatechange = () => { states.push(transport.state); check(); };
+    check();
+    setTimeout(() => j(new Error('DTLS transport still ' + transport.state)), 10000);
+  });
+  const ciphers = await transportStats(pc);
+  return { dtlsState: transport.state, states, connectionState: pc.connectionState, ...ciphers };
 }
 
 async function main() {
   const base = process.argv[2];
+  const mode = process.argv[3] || 'data';
+  const opts = JSON.parse(process.argv[4] || '{}');
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     headless: true,
@@ -149,67 +339,54 @@ async function main() {
       '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--use-fake-device-for-media-stream',
       '--use-fake-ui-for-media-stream', '--allow-loopback-in-peer-connection',
+      '--autoplay-policy=no-user-gesture-required',
       '--disable-features=WebRtcHideLocalIpsWithMdns,Translate,MediaRouter',
     ],
   });
   try {
     const page = await browser.newPage();
-    await page.goto(base + '/blank');
-    const mode = process.argv[3] || 'data';
-    const result = mode === 'answerer' ? await page.evaluate(answerer) : mode === 'media' ? await page.evaluate(media, 'VP8') : mode === 'h264' ? await page.evaluate(media, 'H264') : mode === 'bulk' ? await page.evaluate(bulk) : await page.evaluate(async () => {
-      const t0 = performance.now();
-      const pc = new RTCPeerConnection();
-      const dc = pc.createDataChannel('echo');
-      dc.binaryType = 'arraybuffer';
-      await pc.setLocalDescription(await pc.createOffer());
-      await new Promise((r) => {
-        if (pc.iceGatheringState === 'complete') r();
-        pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r();
-        setTimeout(r, 3000);
-      });
-      const res = await fetch('/whip', { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
-      if (res.status !== 201) return { error: 'WHIP status ' + res.status + ': ' + await res.text() };
-      await pc.setRemoteDescription({ type: 'answer', sdp: await res.text() });
-      await new Promise((r, j) => { dc.onopen = r; setTimeout(() => j(new Error('open timeout, ice ' + pc.iceConnectionState + ', dtls ' + pc.connectionState)), 10000); });
-      const setupMs = performance.now() - t0;
-      const sent = [];
-      for (let i = 0; i < 100; i++) {
-        const len = 1 + (i * 37) % 1000;
-        sent.push('t'.repeat(len).split('').map((_, k) => String.fromCharCode(97 + (k + i) % 26)).join(''));
-        const b = new Uint8Array(len);
-        for (let k = 0; k < len; k++) b[k] = (k * 7 + i) & 255;
-        sent.push(b);
+    await page.exposeFunction('progress', (line) => console.log(line));
+    let result;
+    if (mode === 'page') {
+      // The server's own page: it offers camera, microphone and a chat channel through WHIP.
+      const t0 = Date.now();
+      await page.goto(base + '/');
+      const log = () => page.evaluate(() => document.getElementById('log').textContent);
+      await page.waitForFunction(() => document.getElementById('log').textContent.includes('open'), null, { timeout: 15000 });
+      await page.fill('#msg', 'hello from the test');
+      await page.click('#send');
+      await page.waitForFunction(() => document.getElementById('log').textContent.includes('echo: hello from the test'), null, { timeout: 10000 });
+      await page.waitForFunction(() => document.getElementById('v').videoWidth > 0 && document.getElementById('v').currentTime > 1, null, { timeout: 15000 });
+      const video = await page.evaluate(() => { const v = document.getElementById('v'); return { videoWidth: v.videoWidth, videoHeight: v.videoHeight, currentTime: v.currentTime, paused: v.paused }; });
+      const ms = Date.now() - t0;
+      const text = await log();
+      // Leaving the page DELETEs the WHIP session (pagehide handler): wait until the server has none.
+      await page.goto(base + '/blank');
+      let sessionsAfterLeaving = -1;
+      for (let i = 0; i < 100 && sessionsAfterLeaving !== 0; i++) {
+        if (i) await new Promise((r) => setTimeout(r, 50));
+        sessionsAfterLeaving = (await (await fetch(base + '/stats')).json()).sessions.length;
       }
-      const big = new Uint8Array(65536);
-      for (let k = 0; k < big.length; k++) big[k] = k % 251;
-      sent.push(big);
-      const got = [];
-      const done = new Promise((r, j) => {
-        dc.onmessage = (e) => { got.push(e.data); if (got.length === sent.length) r(); };
-        setTimeout(() => j(new Error('echo timeout: ' + got.length + ' of ' + sent.length)), 15000);
-      });
-      const t1 = performance.now();
-      for (const m of sent) dc.send(m);
-      await done;
-      const echoMs = performance.now() - t1;
-      let mismatches = 0;
-      for (let i = 0; i < sent.length; i++) {
-        const a = sent[i], b = got[i];
-        if (typeof a === 'string') { if (a !== b) mismatches++; continue; }
-        if (!(b instanceof ArrayBuffer)) { mismatches++; continue; }
-        const v = new Uint8Array(b);
-        if (v.length !== a.length || v.some((x, k) => x !== a[k])) mismatches++;
+      result = { ms, log: text, sessionsAfterLeaving, ...video };
+    } else {
+      await page.goto(base + '/blank');
+      if (mode === 'hostile') {
+        process.stdin.setEncoding('utf8');
+        process.stdin.on('data', (d) => { if (d.includes('stop')) page.evaluate(() => window.stopTransfer()).catch(() => {}); });
       }
-      const stats = await pc.getStats();
-      let dtlsCipher = '', srtpCipher = '';
-      stats.forEach((s) => { if (s.type === 'transport') { dtlsCipher = s.dtlsCipher; srtpCipher = s.srtpCipher; } });
-      return { setupMs, echoMs, messages: sent.length, mismatches, dtlsCipher, srtpCipher };
-    });
+      // The functions above run in the page: define them there, then call the mode's one.
+      const fns = { data, answerer, media, bulk, hostile, nosrtp, delete: del };
+      if (!fns[mode]) throw new Error('unknown mode ' + mode);
+      const helpers = [whip, testMessages, echoAll, transportStats, ...Object.values(fns)];
+      await page.addScriptTag({ content: helpers.map((f) => f.toString()).join('\n') });
+      result = await page.evaluate(([name, o]) => window[name](o), [fns[mode].name, opts]);
+    }
     console.log(JSON.stringify(result));
   } catch (e) {
     console.log(JSON.stringify({ error: String(e) }));
   } finally {
     await browser.close();
+    process.stdin.destroy();
   }
 }
 main();
