@@ -1090,10 +1090,6 @@ impl PeerConnection {
                     if let Some(a) = &mut self.agent
                         && let Some(c) = a.add_relayed_candidate(relayed, server)
                     {
-                        // New pairs: checks start again if they had run out.
-                        if self.negotiated.is_some() {
-                            a.start(now);
-                        }
                         self.local_candidates.push(c.to_string());
                         self.events.push_back(Event::LocalCandidate(c.to_string()));
                     }

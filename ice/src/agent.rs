@@ -271,6 +271,8 @@ pub struct Agent<R> {
     stats: AgentStats,
     /// Latest round-trip time per path.
     rtts: BTreeMap<(SocketAddr, SocketAddr), Duration>,
+    /// The latest time the caller gave us (to resume pacing when candidates arrive later).
+    last_now: Option<Instant>,
 }
 
 const MAX_MESSAGE: usize = 512;
@@ -307,6 +309,7 @@ impl<R: Rng> Agent<R> {
             events: VecDeque::new(),
             stats: AgentStats::default(),
             rtts: BTreeMap::new(),
+            last_now: None,
         }
     }
 
@@ -394,6 +397,7 @@ impl<R: Rng> Agent<R> {
         };
         self.locals.push(c.clone());
         self.checklist.add_local(c.clone(), addr);
+        self.resume_pacing();
         Some(c)
     }
 
@@ -444,6 +448,7 @@ impl<R: Rng> Agent<R> {
         };
         self.locals.push(c.clone());
         self.checklist.add_local(c.clone(), relayed);
+        self.resume_pacing();
         Some(c)
     }
 
@@ -693,7 +698,16 @@ impl<R: Rng> Agent<R> {
         if candidate.component == 0 || candidate.component > self.config.components.max(1) {
             return Ok(());
         }
-        self.checklist.add_remote(candidate)
+        self.checklist.add_remote(candidate)?;
+        self.resume_pacing();
+        Ok(())
+    }
+
+    /// New pairs after checks ran dry: pacing starts again at the next `handle_timeout`.
+    fn resume_pacing(&mut self) {
+        if self.next_pace.is_none() {
+            self.next_pace = self.last_now;
+        }
     }
 
     fn set_state(&mut self, state: ConnectionState) {
@@ -1369,6 +1383,7 @@ impl<R: Rng> Agent<R> {
 
     /// Sends the next paced check and retransmits or fails overdue ones.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = Some(now);
         if self.state == ConnectionState::Closed {
             return;
         }
@@ -1637,6 +1652,7 @@ impl<R: Rng> Agent<R> {
 
     /// Starts checking now (call once remote credentials and candidates are set).
     pub fn start(&mut self, now: Instant) {
+        self.last_now = Some(now);
         self.next_pace = Some(now);
     }
 }

@@ -821,3 +821,30 @@ fn consent_lost_on_the_old_pair_during_a_restart_drops_it() {
     );
     assert_eq!(sim.a.selected_pair(), None);
 }
+
+#[test]
+fn a_candidate_trickled_after_checks_ran_dry_is_checked() {
+    let mut a = Agent::new(
+        AgentConfig::new(true, "aaaa", "password-of-agent-a-xx"),
+        SeededRng::new(5),
+    );
+    a.add_host_candidate(addr(A)).unwrap();
+    a.set_remote_credentials("bbbb", "password-of-agent-b-yy");
+    let t0 = Instant::now();
+    a.start(t0);
+    a.handle_timeout(t0);
+    // No pair yet: nothing to do, no deadline.
+    assert!(a.poll_transmit().is_none());
+    assert_eq!(a.poll_timeout(), None);
+    // A candidate arrives later (trickled, or a relayed local one): checks start again without
+    // the caller having to restart anything.
+    let cb = sansrtc_ice::candidate::Candidate::parse(
+        "candidate:1 1 udp 2130706431 10.0.0.2 6000 typ host",
+    )
+    .unwrap();
+    a.add_remote_candidate(cb).unwrap();
+    let due = a.poll_timeout().expect("a deadline for the new pair");
+    a.handle_timeout(due);
+    let check = a.poll_transmit().expect("a check for the new pair");
+    assert_eq!((check.source, check.destination), (addr(A), addr(B)));
+}
