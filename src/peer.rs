@@ -143,6 +143,11 @@ pub enum Event {
     LocalCandidate(String),
     /// Local candidate gathering finished.
     GatheringComplete,
+    /// The peer hides an address behind this mDNS name (`<uuid>.local`): resolve it (an mDNS
+    /// query is I/O, so it is the caller's) and pass the address to
+    /// [`PeerConnection::resolve_mdns`]. Meanwhile ICE may still connect through a peer-reflexive
+    /// candidate when the peer's checks reach us.
+    ResolveMdns(String),
     /// The ICE state changed.
     IceStateChange(IceState),
     /// The DTLS state changed.
@@ -291,6 +296,8 @@ pub struct PeerConnection {
     relays: Relays,
     relay_events: Vec<RelayEvent>,
     pending_remote_candidates: Vec<ice::candidate::Candidate>,
+    /// Remote candidates waiting for their mDNS name to be resolved by the caller.
+    mdns_pending: Vec<ice::candidate::Candidate>,
     negotiated: Option<Negotiated>,
     pending_answer: Option<String>,
     /// `restart_ice` was called: the next offer restarts the agent.
@@ -339,6 +346,8 @@ struct PathCounters {
     bytes_received: u64,
 }
 
+/// Remote mDNS candidates waiting for resolution at most.
+const MAX_MDNS_PENDING: usize = 16;
 /// Paths whose traffic is counted (the selected pairs over the connection's life).
 const MAX_PATHS: usize = 16;
 /// Closed channels kept in the stats report.
@@ -403,6 +412,7 @@ impl PeerConnection {
             relays: Relays::default(),
             relay_events: Vec::new(),
             pending_remote_candidates: Vec::new(),
+            mdns_pending: Vec::new(),
             negotiated: None,
             pending_answer: None,
             ice_restart_requested: false,
@@ -640,19 +650,54 @@ impl PeerConnection {
             return Ok(());
         }
         let c = ice::candidate::Candidate::parse(candidate)?;
-        match &mut self.agent {
-            Some(a) if self.negotiated.is_some() => {
-                // Limits reached or a duplicate: the agent refuses it and we drop it.
-                let _ = a.add_remote_candidate(c);
-            }
-            _ => {
-                if self.pending_remote_candidates.len() < 64 {
-                    self.pending_remote_candidates.push(c);
-                }
-            }
+        if self.agent.is_some() && self.negotiated.is_some() {
+            self.give_remote_candidate(c);
+        } else if self.pending_remote_candidates.len() < 64 {
+            self.pending_remote_candidates.push(c);
         }
         self.drive(now);
         Ok(())
+    }
+
+    /// Hands a remote candidate to the agent; an mDNS one (`<uuid>.local`, how browsers hide
+    /// their addresses) waits for [`PeerConnection::resolve_mdns`] and is announced with
+    /// [`Event::ResolveMdns`].
+    fn give_remote_candidate(&mut self, c: ice::candidate::Candidate) {
+        if let ice::candidate::CandidateAddress::Mdns(name, _) = &c.address {
+            if self.mdns_pending.len() < MAX_MDNS_PENDING && !self.mdns_pending.contains(&c) {
+                if !self
+                    .mdns_pending
+                    .iter()
+                    .any(|p| matches!(&p.address, ice::candidate::CandidateAddress::Mdns(n, _) if n == name))
+                {
+                    self.events.push_back(Event::ResolveMdns(name.clone()));
+                }
+                self.mdns_pending.push(c);
+            }
+            return;
+        }
+        if let Some(a) = &mut self.agent {
+            // Limits reached or a duplicate: the agent refuses it and we drop it.
+            let _ = a.add_remote_candidate(c);
+        }
+    }
+
+    /// The caller resolved an mDNS name from [`Event::ResolveMdns`]: the candidates waiting
+    /// for it join ICE with that address.
+    pub fn resolve_mdns(&mut self, now: Instant, name: &str, ip: std::net::IpAddr) {
+        let (matching, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.mdns_pending)
+            .into_iter()
+            .partition(
+                |c| matches!(&c.address, ice::candidate::CandidateAddress::Mdns(n, _) if n == name),
+            );
+        self.mdns_pending = rest;
+        for mut c in matching {
+            if let ice::candidate::CandidateAddress::Mdns(_, port) = c.address {
+                c.address = ice::candidate::CandidateAddress::Ip(SocketAddr::new(ip, port));
+                self.give_remote_candidate(c);
+            }
+        }
+        self.drive(now);
     }
 
     /// Applies a completed offer/answer exchange to the transport, data channels and media.
@@ -664,6 +709,7 @@ impl PeerConnection {
         }
         agent.set_remote_lite(n.remote_ice_lite);
         let bundle_first = n.bundle.first().cloned();
+        let mut candidates = Vec::new();
         for s in &n.sections {
             if s.rejected {
                 continue;
@@ -675,16 +721,17 @@ impl PeerConnection {
             }
             for c in &s.remote_candidates {
                 match ice::candidate::Candidate::parse(c) {
-                    Ok(c) => {
-                        let _ = agent.add_remote_candidate(c);
-                    }
+                    Ok(c) => candidates.push(c),
                     Err(_) => self.stats.bad_candidates += 1,
                 }
             }
         }
-        for c in self.pending_remote_candidates.drain(..) {
-            let _ = agent.add_remote_candidate(c);
+        // Then the ones trickled before the description.
+        candidates.append(&mut self.pending_remote_candidates);
+        for c in candidates {
+            self.give_remote_candidate(c);
         }
+        let agent = self.agent.as_mut().expect("agent exists once negotiating");
         agent.start(now);
         if first {
             agent.gather(now);

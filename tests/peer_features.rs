@@ -494,3 +494,33 @@ fn default_codecs_answer_chromium_and_firefox_offers() {
         assert!(firefox.contains(needle), "{needle} missing:\n{firefox}");
     }
 }
+
+#[test]
+fn mdns_candidates_wait_for_the_caller_to_resolve_them() {
+    let mut n = Net::new(110);
+    let now = n.now;
+    let offer = n.pcs[0].create_offer(now).unwrap();
+    // The offerer hides its address behind an mDNS name, as browsers do.
+    let name = "0b0b0b0b-1c1c-4d4d-8e8e-9f9f9f9f9f9f.local";
+    let hidden = offer.replace(
+        " 127.0.0.1 10001 typ host",
+        &format!(" {name} 10001 typ host"),
+    );
+    assert_ne!(hidden, offer);
+    n.pcs[1]
+        .set_remote_description(now, SdpType::Offer, &hidden)
+        .unwrap();
+    let answer = n.pcs[1].create_answer().unwrap();
+    n.collect();
+    assert!(n.events[1].contains(&Event::ResolveMdns(name.to_owned())));
+    // Until it is resolved the candidate is not paired.
+    assert!(n.pcs[1].stats_report().candidate_pairs.is_empty());
+    n.pcs[1].resolve_mdns(now, name, "127.0.0.1".parse().unwrap());
+    let pairs = n.pcs[1].stats_report().candidate_pairs;
+    assert_eq!(pairs.len(), 1);
+    assert_eq!(pairs[0].remote, n.addrs[0]);
+    n.pcs[0]
+        .set_remote_description(now, SdpType::Answer, &answer)
+        .unwrap();
+    n.run_until(Duration::from_secs(10), connected);
+}
