@@ -233,6 +233,15 @@ pub enum Error {
     /// SRTP is not up yet or failed.
     #[error("SRTP: {0}")]
     Srtp(#[from] srtp::Error),
+    /// The message is larger than the peer's `a=max-message-size` (RFC 8841; 65536 when the
+    /// peer states none).
+    #[error("message of {size} bytes is over the peer's limit of {max}")]
+    MessageTooLarge {
+        /// The message's size.
+        size: usize,
+        /// The peer's limit.
+        max: usize,
+    },
     /// A media call failed.
     #[error("media: {0}")]
     Media(#[from] MediaError),
@@ -305,6 +314,8 @@ pub struct PeerConnection {
     dtls: Option<dtls::Endpoint>,
     dtls_role: Option<dtls::Role>,
     sctp: Option<sctp::DataChannelEndpoint>,
+    /// The largest message the peer accepts (`a=max-message-size`).
+    remote_max_message_size: usize,
     channels: BTreeMap<u16, ChannelInfo>,
     hello: crate::hello::HelloAssembler,
     srtp: Option<srtp::SessionContexts>,
@@ -419,6 +430,7 @@ impl PeerConnection {
             dtls: None,
             dtls_role: None,
             sctp: None,
+            remote_max_message_size: 65_536,
             channels: BTreeMap::new(),
             hello: crate::hello::HelloAssembler::default(),
             srtp: None,
@@ -763,6 +775,17 @@ impl PeerConnection {
             self.set_dtls_state(DtlsState::Connecting);
         }
         // The data channel section may come with the first negotiation or a later one.
+        if let Some(data) = n
+            .sections
+            .iter()
+            .find(|s| s.kind == SectionKind::Data && !s.rejected)
+        {
+            // 0 means the peer takes any size (RFC 8841 6).
+            self.remote_max_message_size = match data.remote_max_message_size.unwrap_or(65_536) {
+                0 => usize::MAX,
+                m => usize::try_from(m).unwrap_or(usize::MAX),
+            };
+        }
         if self.sctp.is_none()
             && let Some(data) = n
                 .sections
@@ -828,6 +851,12 @@ impl PeerConnection {
     ) -> Result<(), Error> {
         self.check_open()?;
         let sctp = self.sctp.as_mut().ok_or(Error::NotConnected)?;
+        if data.len() > self.remote_max_message_size {
+            return Err(Error::MessageTooLarge {
+                size: data.len(),
+                max: self.remote_max_message_size,
+            });
+        }
         sctp.send(now, id, data.to_vec(), binary)?;
         if let Some(c) = self.channels.get_mut(&id) {
             c.messages_sent += 1;

@@ -524,3 +524,22 @@ fn mdns_candidates_wait_for_the_caller_to_resolve_them() {
         .unwrap();
     n.run_until(Duration::from_secs(10), connected);
 }
+
+#[test]
+fn messages_over_the_peers_max_message_size_are_refused() {
+    let mut n = Net::with_config(111, |c| c.max_message_size = 100_000);
+    let id = n.connect_with_channel("limits");
+    let too_big = vec![1u8; 100_001];
+    assert!(matches!(
+        n.pcs[0].send_data(n.now, id, &too_big, true),
+        Err(Error::MessageTooLarge {
+            size: 100_001,
+            max: 100_000
+        })
+    ));
+    let fits = vec![2u8; 100_000];
+    n.pcs[0].send_data(n.now, id, &fits, true).unwrap();
+    n.run_until(Duration::from_secs(5), |n| {
+        messages(&n.events[1], id) == vec![(fits.clone(), true)]
+    });
+}
