@@ -154,6 +154,9 @@ pub enum Event {
     DtlsStateChange(DtlsState),
     /// The overall state changed.
     ConnectionStateChange(ConnectionState),
+    /// A change (a transceiver or data channel section added, an ICE restart) needs a new
+    /// offer/answer exchange to take effect.
+    NegotiationNeeded,
     /// ICE selected the path DTLS, SRTP and SCTP now use (first selection, after an ICE
     /// restart, or a better pair).
     SelectedPairChange {
@@ -484,6 +487,7 @@ impl PeerConnection {
         if transceiver.cname.is_none() {
             transceiver.cname = Some(self.media.cname().to_owned());
         }
+        self.negotiation_needed();
         self.jsep.add_transceiver(transceiver)
     }
 
@@ -506,6 +510,14 @@ impl PeerConnection {
     /// connection was created with `data_channels: false`; takes a renegotiation).
     pub fn add_data_channel_section(&mut self) {
         self.jsep.add_data_channel();
+        self.negotiation_needed();
+    }
+
+    /// After the first exchange, changes need a new one: tell the application.
+    fn negotiation_needed(&mut self) {
+        if self.negotiated.is_some() {
+            self.events.push_back(Event::NegotiationNeeded);
+        }
     }
 
     /// Restarts ICE with new credentials: call, then create and exchange a new offer
@@ -513,6 +525,7 @@ impl PeerConnection {
     pub fn restart_ice(&mut self) {
         self.jsep.restart_ice();
         self.ice_restart_requested = true;
+        self.negotiation_needed();
     }
 
     fn ensure_agent(&mut self, now: Instant, controlling: bool) {

@@ -289,6 +289,8 @@ fn renegotiation_adds_video_and_a_data_channel_later() {
     n.pcs[0].add_transceiver(video(Direction::SendRecv));
     n.pcs[0].add_data_channel_section();
     n.pcs[1].add_transceiver(video(Direction::SendRecv));
+    n.collect();
+    assert!(n.events[0][before..].contains(&Event::NegotiationNeeded));
     n.negotiate();
     let mids = n.pcs[0].media_mids();
     assert_eq!(mids.len(), 2);
