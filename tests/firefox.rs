@@ -168,13 +168,16 @@ fn drive(
     v
 }
 
-/// Sends one request to the echo server, returns status, headers and body.
+/// An HTTP response: status, headers, body.
+type Response = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// Sends one request to the echo server and reads its response.
 fn forward(
     to: SocketAddr,
     method: &str,
     path: &str,
     body: &[u8],
-) -> std::io::Result<(u16, Vec<(String, String)>, Vec<u8>)> {
+) -> std::io::Result<Response> {
     let mut s = TcpStream::connect(to)?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     write!(
