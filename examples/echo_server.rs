@@ -302,7 +302,7 @@ fn main() {
                 eprintln!("{pc:?} dtls {:?}", pc.dtls_stats());
             }
         }
-        for (pc, ssrcs) in pcs.iter_mut().zip(&echo_ssrcs) {
+        for (i, (pc, ssrcs)) in pcs.iter_mut().zip(&echo_ssrcs).enumerate() {
             if pc.poll_timeout().is_some_and(|t| t <= now) {
                 pc.handle_timeout(now);
             }
@@ -331,6 +331,9 @@ fn main() {
                 }
             }
             while let Some(t) = pc.poll_transmit() {
+                // Also route what comes back from where we send: the answer to our first
+                // connectivity check (a STUN response has no USERNAME) may arrive first.
+                routes.entry(t.destination).or_insert(i);
                 let _ = socket.send_to(&t.contents, t.destination);
             }
         }
