@@ -142,7 +142,7 @@ fn drive(
         .spawn()
         .expect("unshare runs (needs root or CAP_SYS_ADMIN)");
     let out = BufReader::new(child.stdout.take().unwrap());
-    let _inner = Process {
+    let mut inner = Process {
         child,
         gentle: false,
     };
@@ -158,13 +158,28 @@ fn drive(
         }
     });
     // The inner test has its own timeouts; this one only guards against a hang.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let status = loop {
+        if let Some(status) = inner.child.try_wait().expect("wait for the inner test") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the test in the namespace did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
     let json = rx
-        .recv_timeout(Duration::from_secs(240))
-        .unwrap_or_else(|e| panic!("no result from the test in the namespace: {e}"));
+        .recv_timeout(Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("no result from the test in the namespace ({status}): {e}"));
     let v: serde_json::Value =
         serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
     eprintln!("firefox result: {v}");
     assert!(v.get("error").is_none(), "{v}");
+    assert!(
+        status.success(),
+        "the test in the namespace failed ({status}): {v}"
+    );
     v
 }
 
@@ -172,12 +187,7 @@ fn drive(
 type Response = (u16, Vec<(String, String)>, Vec<u8>);
 
 /// Sends one request to the echo server and reads its response.
-fn forward(
-    to: SocketAddr,
-    method: &str,
-    path: &str,
-    body: &[u8],
-) -> std::io::Result<Response> {
+fn forward(to: SocketAddr, method: &str, path: &str, body: &[u8]) -> std::io::Result<Response> {
     let mut s = TcpStream::connect(to)?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     write!(
@@ -313,11 +323,27 @@ fn inner(query: &str, server_args: &[&str], extra: &[(&str, &str)]) -> serde_jso
             .expect("firefox starts"),
         gentle: true,
     };
-    let json = results.recv_timeout(Duration::from_secs(180));
+    let mut firefox = firefox;
+    let deadline = started + Duration::from_secs(180);
+    let json = loop {
+        match results.recv_timeout(Duration::from_millis(250)) {
+            Ok(json) => break Ok(json),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break Err("HTTP server gone".into()),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if let Ok(Some(status)) = firefox.child.try_wait() {
+            break Err(format!(
+                "firefox exited ({status}) before the page posted a result"
+            ));
+        }
+        if Instant::now() > deadline {
+            break Err("no result from the page".to_string());
+        }
+    };
     let elapsed = started.elapsed();
     drop(firefox);
     let _ = std::fs::remove_dir_all(&profile);
-    let json = json.unwrap_or_else(|e| panic!("no result from the page within {elapsed:?}: {e}"));
+    let json = json.unwrap_or_else(|e| panic!("{e} (after {elapsed:.1?})"));
     eprintln!("page result after {elapsed:.1?}");
     serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"))
 }

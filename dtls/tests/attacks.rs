@@ -338,7 +338,11 @@ fn server_flight_after_hello_verify_request_continues_the_record_sequence() {
     assert!(c.is_connected() && s.is_connected());
     assert_eq!(s.stats().retransmissions, 0);
     let (hvr, rest) = server_records.split_first().unwrap();
-    assert_eq!(*hvr, (0, 7, msg_type::HELLO_VERIFY_REQUEST), "{server_records:?}");
+    assert_eq!(
+        *hvr,
+        (0, 7, msg_type::HELLO_VERIFY_REQUEST),
+        "{server_records:?}"
+    );
     let epoch0: Vec<_> = rest.iter().filter(|r| r.0 == 0).collect();
     assert!(epoch0.len() >= 4, "{server_records:?}");
     assert!(epoch0.iter().all(|r| r.1 > 7), "{server_records:?}");
