@@ -263,8 +263,10 @@ fn serve(http: tiny_http::Server, echo: SocketAddr, results: mpsc::Sender<String
 fn inner(query: &str, server_args: &[&str], extra: &[(&str, &str)]) -> serde_json::Value {
     run(Command::new("ip").args(["link", "set", "lo", "up"]));
     let mut child = Command::new(echo_server())
-        .args(["--http", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
+        .args(["--http", "127.0.0.1:0"])
         .args(server_args)
+        // The server takes the first --udp: this is the default.
+        .args(["--udp", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .spawn()
         .expect("echo server starts");
@@ -352,8 +354,9 @@ fn inner(query: &str, server_args: &[&str], extra: &[(&str, &str)]) -> serde_jso
 fn check_transport(name: &str, v: &serde_json::Value) {
     let local = v["localCandidate"].as_str().unwrap_or_default();
     let remote = v["remoteCandidate"].as_str().unwrap_or_default();
-    assert!(local.starts_with("127.0.0.1:"), "{v}");
-    assert!(remote.starts_with("127.0.0.1:"), "{v}");
+    let loopback = |a: &str| a.starts_with("127.0.0.1:") || a.starts_with("::1:");
+    assert!(loopback(local), "{v}");
+    assert!(loopback(remote), "{v}");
     assert!(
         v["dtlsCipher"]
             .as_str()
@@ -405,6 +408,24 @@ fn firefox_as_dtls_client() {
     assert_eq!(v["answerSetup"], "passive", "{v}");
     assert_eq!(v["dtlsRole"], "client", "{v}");
     check_echo("firefox_as_dtls_client", &v);
+}
+
+#[test]
+fn firefox_over_ipv6_loopback() {
+    // The server's UDP socket on ::1: Firefox's ::1 host candidate pairs with ours.
+    let v = drive(
+        "firefox_over_ipv6_loopback",
+        "mode=data",
+        &["--udp", "[::1]:0"],
+        &[],
+    );
+    assert!(
+        v["remoteCandidate"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("::1:")),
+        "{v}"
+    );
+    check_echo("firefox_over_ipv6_loopback", &v);
 }
 
 #[test]
