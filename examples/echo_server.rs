@@ -6,7 +6,9 @@
 //! `GET /` serves a small page with a chat box that talks to the server.
 //!
 //! `cargo run --release --example echo_server -- --http 127.0.0.1:8080 --udp 127.0.0.1:0`
-//! (`--passive` answers `a=setup:passive`, making the browser the DTLS client.)
+//! (`--passive` answers `a=setup:passive`, making the browser the DTLS client;
+//! `--srtp-profile SRTP_...` and `--cipher-suite TLS_...` accept only that SRTP profile or DTLS
+//! cipher suite, by IANA name.)
 //!
 //! The HTTP side is `tiny_http` on its own thread; the WebRTC side runs on the main thread with one
 //! UDP socket shared by every peer connection (datagrams are routed by source address, learned
@@ -113,6 +115,47 @@ fn transceivers(pc: &mut PeerConnection, ssrcs: [u32; 2]) {
     pc.add_transceiver(video);
 }
 
+/// The default config, limited to the `--srtp-profile` and `--cipher-suite` given, if any.
+fn base_config() -> Config {
+    use sansrtc::dtls::{CipherSuite, SrtpProfile};
+    let mut config = Config::default();
+    let profile = arg("--srtp-profile", "");
+    let profiles = [
+        (
+            "SRTP_AES128_CM_HMAC_SHA1_80",
+            SrtpProfile::Aes128CmHmacSha1_80,
+        ),
+        (
+            "SRTP_AES128_CM_HMAC_SHA1_32",
+            SrtpProfile::Aes128CmHmacSha1_32,
+        ),
+        ("SRTP_AEAD_AES_128_GCM", SrtpProfile::AeadAes128Gcm),
+        ("SRTP_AEAD_AES_256_GCM", SrtpProfile::AeadAes256Gcm),
+    ];
+    if let Some((_, p)) = profiles.iter().find(|(name, _)| *name == profile) {
+        config.srtp_profiles = vec![*p];
+    }
+    let suite = arg("--cipher-suite", "");
+    let suites = [
+        (
+            "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+            CipherSuite::EcdheEcdsaAes128GcmSha256,
+        ),
+        (
+            "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+            CipherSuite::EcdheEcdsaAes256GcmSha384,
+        ),
+        (
+            "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+            CipherSuite::EcdheEcdsaChacha20Poly1305Sha256,
+        ),
+    ];
+    if let Some((_, s)) = suites.iter().find(|(name, _)| *name == suite) {
+        config.cipher_suites = vec![*s];
+    }
+    config
+}
+
 fn main() {
     let http = arg("--http", "127.0.0.1:8080");
     let udp = arg("--udp", "127.0.0.1:0");
@@ -207,7 +250,7 @@ fn main() {
             let offer = match request {
                 Request::Whip(offer) => offer,
                 Request::MakeOffer => {
-                    let result = PeerConnection::new(Config::default())
+                    let result = PeerConnection::new(base_config())
                         .and_then(|mut pc| {
                             pc.add_local_address(local);
                             let offer = pc.create_offer(now)?;
@@ -246,7 +289,7 @@ fn main() {
                     } else {
                         Setup::Active
                     },
-                    ..Config::default()
+                    ..base_config()
                 };
                 let mut pc = PeerConnection::new(config).map_err(|e| e.to_string())?;
                 pc.add_local_address(local);

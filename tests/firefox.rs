@@ -479,6 +479,48 @@ fn firefox_camera_and_microphone_looped_back() {
     );
 }
 
+/// Media with the server accepting only `profile` and `suite`: both must be what Firefox reports
+/// and media must flow both ways through SRTP with that profile.
+fn media_with(test: &str, profile: &str, suite: &str) {
+    let v = drive(
+        test,
+        "mode=media&codec=VP8",
+        &["--srtp-profile", profile, "--cipher-suite", suite],
+        &[],
+    );
+    assert_eq!(v["srtpCipher"], profile, "{v}");
+    assert_eq!(v["dtlsCipher"], suite, "{v}");
+    check_audio(test, &v);
+    assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 30, "{v}");
+}
+
+#[test]
+fn firefox_srtp_aes256_gcm() {
+    media_with(
+        "firefox_srtp_aes256_gcm",
+        "SRTP_AEAD_AES_256_GCM",
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    );
+}
+
+#[test]
+fn firefox_srtp_aes_cm_sha1_80_with_chacha20_suite() {
+    media_with(
+        "firefox_srtp_aes_cm_sha1_80_with_chacha20_suite",
+        "SRTP_AES128_CM_HMAC_SHA1_80",
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    );
+}
+
+#[test]
+fn firefox_srtp_aes_cm_sha1_32() {
+    media_with(
+        "firefox_srtp_aes_cm_sha1_32",
+        "SRTP_AES128_CM_HMAC_SHA1_32",
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    );
+}
+
 #[test]
 fn firefox_h264_negotiated() {
     // Firefox offers H264 first (setCodecPreferences) and sends H264 on what our answer chose;
