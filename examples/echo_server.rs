@@ -11,8 +11,9 @@
 //!
 //! `cargo run --release --example echo_server -- --http 127.0.0.1:8080 --udp 127.0.0.1:0`
 //! (`--passive` answers `a=setup:passive`, making the browser the DTLS client;
-//! `--srtp-profile aes128gcm|aes256gcm|cm80|cm32` (comma-separated for several) restricts the SRTP
-//! profiles we accept.)
+//! `--srtp-profile aes128gcm|aes256gcm|cm80|cm32` or IANA names such as
+//! `SRTP_AEAD_AES_128_GCM` (comma-separated for several) restricts the SRTP profiles we accept;
+//! `--cipher-suite TLS_...` accepts only that DTLS cipher suite, by IANA name.)
 //!
 //! The HTTP side is `tiny_http` on its own thread; the WebRTC side runs on the main thread with one
 //! UDP socket shared by every peer connection (datagrams are routed by source address, learned
@@ -23,7 +24,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use sansrtc::dtls::SrtpProfile;
+use sansrtc::dtls::{CipherSuite, SrtpProfile};
 use sansrtc::ice::stun::StunMessage;
 use sansrtc::sdp::jsep::{Codec, Feedback, MediaKind, Transceiver};
 use sansrtc::sdp::{Direction, Setup};
@@ -88,13 +89,29 @@ fn srtp_profiles(list: &str) -> Vec<SrtpProfile> {
     }
     list.split(',')
         .map(|name| match name.trim() {
-            "aes128gcm" => SrtpProfile::AeadAes128Gcm,
-            "aes256gcm" => SrtpProfile::AeadAes256Gcm,
-            "cm80" => SrtpProfile::Aes128CmHmacSha1_80,
-            "cm32" => SrtpProfile::Aes128CmHmacSha1_32,
+            "aes128gcm" | "SRTP_AEAD_AES_128_GCM" => SrtpProfile::AeadAes128Gcm,
+            "aes256gcm" | "SRTP_AEAD_AES_256_GCM" => SrtpProfile::AeadAes256Gcm,
+            "cm80" | "SRTP_AES128_CM_HMAC_SHA1_80" => SrtpProfile::Aes128CmHmacSha1_80,
+            "cm32" | "SRTP_AES128_CM_HMAC_SHA1_32" => SrtpProfile::Aes128CmHmacSha1_32,
             other => panic!("unknown SRTP profile {other:?} (aes128gcm, aes256gcm, cm80, cm32)"),
         })
         .collect()
+}
+
+/// The DTLS cipher suites `--cipher-suite` names (IANA names), all when empty.
+fn cipher_suites(name: &str) -> Vec<CipherSuite> {
+    if name.is_empty() {
+        return CipherSuite::ALL.to_vec();
+    }
+    let suite = match name {
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256" => CipherSuite::EcdheEcdsaAes128GcmSha256,
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384" => CipherSuite::EcdheEcdsaAes256GcmSha384,
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256" => {
+            CipherSuite::EcdheEcdsaChacha20Poly1305Sha256
+        }
+        other => panic!("unknown DTLS cipher suite {other:?}"),
+    };
+    vec![suite]
 }
 
 /// Keeps only loopback candidates (the browser also lists other interfaces).
@@ -312,6 +329,7 @@ fn main() {
     let udp = arg("--udp", "127.0.0.1:0");
     let passive = std::env::args().any(|a| a == "--passive");
     let profiles = srtp_profiles(&arg("--srtp-profile", ""));
+    let suites = cipher_suites(&arg("--cipher-suite", ""));
     let socket = UdpSocket::bind(&udp).expect("bind UDP");
     socket
         .set_read_timeout(Some(Duration::from_millis(2)))
@@ -331,6 +349,7 @@ fn main() {
             Setup::Active
         },
         srtp_profiles: profiles.clone(),
+        cipher_suites: suites.clone(),
         ..Config::default()
     };
     // Indexed by session number; `None` once deleted.
@@ -479,6 +498,9 @@ fn main() {
                 }
             }
             while let Some(t) = pc.poll_transmit() {
+                // Also route what comes back from where we send: the answer to our first
+                // connectivity check (a STUN response has no USERNAME) may arrive first.
+                routes.entry(t.destination).or_insert(i);
                 let _ = socket.send_to(&t.contents, t.destination);
             }
             // A deleted session is forgotten once its goodbyes are out.

@@ -1097,6 +1097,11 @@ impl Endpoint {
             self.transmits.push_back(out);
             return Ok(());
         }
+        // Our HelloVerifyRequests reused the client's record numbers, which a client's epoch-0
+        // replay window remembers: continue from this ClientHello's number rather than 0, or the
+        // first records of the flight are dropped as replays and the handshake waits for a
+        // retransmission (seen with NSS in Firefox).
+        self.write_seq[0] = self.write_seq[0].max(record.sequence);
         self.server_flight4(now, &ch, h.message_seq, body)
     }
 

@@ -309,3 +309,41 @@ fn application_data_before_the_server_finished_is_delivered_after_connected() {
     assert!(matches!(events[0], Event::Connected { .. }), "{events:?}");
     assert_eq!(events[1], Event::ApplicationData(b"early".to_vec()));
 }
+
+#[test]
+fn server_flight_after_hello_verify_request_continues_the_record_sequence() {
+    // The HelloVerifyRequest reuses the ClientHello's record sequence number (RFC 6347 4.2.1),
+    // so the server's next flight must not start again from 0: a client's epoch-0 replay window
+    // (NSS, in Firefox) drops records it has seen a number for, and the handshake then stalls
+    // for a retransmission timeout. The client here starts its record numbers at 7.
+    let (mut c, mut s, _) = pair();
+    c.connect(Instant::now());
+    let mut server_records = Vec::new();
+    let (_, _) = pump(&mut c, &mut s, |from_client, d| {
+        let mut offset = 0;
+        let copy = d.clone();
+        for rec in record::parse_datagram(&copy) {
+            let rec = rec.unwrap();
+            if from_client && rec.header.epoch == 0 {
+                let seq = rec.header.sequence + 7;
+                d[offset + 5..offset + 11].copy_from_slice(&seq.to_be_bytes()[2..]);
+            }
+            if !from_client {
+                let ty = rec.fragment.first().copied().unwrap_or(0);
+                server_records.push((rec.header.epoch, rec.header.sequence, ty));
+            }
+            offset += record::HEADER_LEN + rec.fragment.len();
+        }
+    });
+    assert!(c.is_connected() && s.is_connected());
+    assert_eq!(s.stats().retransmissions, 0);
+    let (hvr, rest) = server_records.split_first().unwrap();
+    assert_eq!(
+        *hvr,
+        (0, 7, msg_type::HELLO_VERIFY_REQUEST),
+        "{server_records:?}"
+    );
+    let epoch0: Vec<_> = rest.iter().filter(|r| r.0 == 0).collect();
+    assert!(epoch0.len() >= 4, "{server_records:?}");
+    assert!(epoch0.iter().all(|r| r.1 > 7), "{server_records:?}");
+}

@@ -1,0 +1,555 @@
+//! Interop with headless Firefox ESR (Debian `firefox-esr`, installed when missing) against
+//! `examples/echo_server.rs`. Playwright cannot drive Debian's Firefox, so each test starts
+//! `firefox --headless` on a page this test serves (`tests/browser/firefox_echo.html`); the page runs
+//! one scenario against the echo server (the test proxies `/whip`, `/offer`, `/answer/<n>` to it)
+//! and POSTs its JSON result back to the test's HTTP server.
+//!
+//! Loopback only: each test re-runs itself inside a private network namespace (`unshare --net`)
+//! where `lo` is the only interface, so the echo server, the test's HTTP server and Firefox (with
+//! every background request it might make) can reach nothing but 127.0.0.1 / ::1.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Set (to the test's name) in the copy of the test that runs inside the network namespace.
+const INNER: &str = "SANSRTC_FIREFOX_NETNS";
+/// Prefix of the line on which the inner test prints the page's result.
+const RESULT: &str = "FIREFOX_RESULT ";
+const FIREFOX: &str = "/usr/bin/firefox-esr";
+
+/// Firefox preferences (user.js) for the test profile.
+const PREFS: &[(&str, &str)] = &[
+    // Keep 127.0.0.1 and ::1 among the host candidates (nICEr drops loopback addresses otherwise).
+    ("media.peerconnection.ice.loopback", "true"),
+    // Real addresses in candidates instead of mDNS `.local` names.
+    ("media.peerconnection.ice.obfuscate_host_addresses", "false"),
+    // Without a camera/microphone permission Firefox gathers only the address of the default
+    // route (found by connecting a UDP socket to a public address), and in a namespace where `lo`
+    // is the only interface there is none: no candidate at all. With the permission every
+    // interface's address is used, here 127.0.0.1 and ::1.
+    ("permissions.default.camera", "1"),
+    ("permissions.default.microphone", "1"),
+    // Fake camera (and audio), no permission prompt; let the looped-back media play.
+    ("media.navigator.streams.fake", "true"),
+    ("media.navigator.permission.disabled", "true"),
+    ("media.autoplay.default", "0"),
+    // A quiet start: no first-run pages, default-browser check, updates or telemetry.
+    ("browser.shell.checkDefaultBrowser", "false"),
+    ("browser.startup.homepage_override.mstone", "\"ignore\""),
+    ("browser.aboutwelcome.enabled", "false"),
+    ("datareporting.policy.dataSubmissionEnabled", "false"),
+    ("toolkit.telemetry.reportingpolicy.firstRun", "false"),
+    ("app.update.auto", "false"),
+    ("network.captive-portal-service.enabled", "false"),
+    ("network.connectivity-service.enabled", "false"),
+];
+
+/// Extra preferences for the H264 test. Firefox's software H264 is Cisco's OpenH264 plugin,
+/// downloaded at run time (impossible here), so Firefox offers no H264 by default. The "hardware"
+/// path uses the platform encoder and decoder (FFmpeg, through Debian's libavcodec: libx264 to
+/// encode) once the graphics blocklist reports the WebRTC H264 feature as OK (1 =
+/// FEATURE_STATUS_OK; headless Firefox has no GL to probe, which blocks it otherwise) and the
+/// platform encoder is preferred over the (missing) plugin.
+const H264_PREFS: &[(&str, &str)] = &[
+    ("media.webrtc.hw.h264.enabled", "true"),
+    ("gfx.blacklist.webrtc.hw.acceleration.h264", "1"),
+    ("media.ffmpeg.encoder.enabled", "true"),
+    ("media.webrtc.platformencoder", "true"),
+    ("media.webrtc.encoder_creation_strategy", "1"),
+];
+
+fn run(cmd: &mut Command) {
+    let status = cmd.status().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(status.success(), "{cmd:?} failed: {status}");
+}
+
+fn apt_install(packages: &[&str]) {
+    run(Command::new("apt-get").args(["update", "-qq"]));
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq"])
+        .args(packages)
+        .env("DEBIAN_FRONTEND", "noninteractive"));
+}
+
+fn echo_server() -> PathBuf {
+    // Examples are built by `cargo test` next to the test's deps directory.
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
+    let path = dir.join("echo_server");
+    if !path.exists() {
+        run(Command::new(env!("CARGO")).args(["build", "--example", "echo_server"]));
+    }
+    path
+}
+
+/// Kills a child process by its PID when dropped (`SIGTERM` first for Firefox so it takes its
+/// content processes down with it, `SIGKILL` if it is still there after a few seconds).
+struct Process {
+    child: Child,
+    gentle: bool,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if self.gentle && matches!(self.child.try_wait(), Ok(None)) {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `query` (the page's query string, e.g. `mode=data`) with the echo server started with
+/// `server_args` and Firefox with [`PREFS`] and `prefs`, and returns the page's JSON result. Outside the namespace this re-runs the
+/// test `test` inside one and reads the result it prints.
+fn drive(
+    test: &str,
+    query: &str,
+    server_args: &[&str],
+    prefs: &[(&str, &str)],
+) -> serde_json::Value {
+    if std::env::var(INNER).is_ok_and(|t| t == test) {
+        let v = inner(query, server_args, prefs);
+        println!("{RESULT}{v}");
+        return v;
+    }
+    // One Firefox at a time: the machine is small and throughput is measured.
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = ONE.lock().unwrap_or_else(|e| e.into_inner());
+    if !Path::new(FIREFOX).exists() {
+        apt_install(&["firefox-esr"]);
+    }
+    if Command::new("ip").arg("-V").output().is_err() {
+        apt_install(&["iproute2"]);
+    }
+    echo_server();
+    let mut child = Command::new("unshare")
+        .args(["--net", "--"])
+        .arg(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(INNER, test)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("unshare runs (needs root or CAP_SYS_ADMIN)");
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let mut inner = Process {
+        child,
+        gentle: false,
+    };
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            // The harness may have printed "test NAME ... " on the same line.
+            if let Some(at) = line.find(RESULT) {
+                let _ = tx.send(line[at + RESULT.len()..].to_string());
+            } else {
+                eprintln!("{line}");
+            }
+        }
+    });
+    // The inner test has its own timeouts; this one only guards against a hang.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let status = loop {
+        if let Some(status) = inner.child.try_wait().expect("wait for the inner test") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the test in the namespace did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let json = rx
+        .recv_timeout(Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("no result from the test in the namespace ({status}): {e}"));
+    let v: serde_json::Value =
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    eprintln!("firefox result: {v}");
+    assert!(v.get("error").is_none(), "{v}");
+    assert!(
+        status.success(),
+        "the test in the namespace failed ({status}): {v}"
+    );
+    v
+}
+
+/// An HTTP response: status, headers, body.
+type Response = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// Sends one request to the echo server and reads its response.
+fn forward(to: SocketAddr, method: &str, path: &str, body: &[u8]) -> std::io::Result<Response> {
+    let mut s = TcpStream::connect(to)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {to}\r\nContent-Type: application/sdp\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    s.write_all(body)?;
+    let mut response = Vec::new();
+    s.read_to_end(&mut response)?;
+    let bad = || std::io::Error::other("bad HTTP response");
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(bad)?;
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(bad)?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Ok((status, headers, response[split + 4..].to_vec()))
+}
+
+/// The test's HTTP server: the page, the proxy to the echo server, and `/result`.
+fn serve(http: tiny_http::Server, echo: SocketAddr, results: mpsc::Sender<String>) {
+    const PAGE: &str = include_str!("browser/firefox_echo.html");
+    let header = |h: &str| h.parse::<tiny_http::Header>().expect("valid header");
+    for mut request in http.incoming_requests() {
+        let mut body = Vec::new();
+        let _ = request.as_reader().read_to_end(&mut body);
+        let url = request.url().to_string();
+        let response = match request.method() {
+            tiny_http::Method::Get if url == "/" || url.starts_with("/?") => {
+                tiny_http::Response::from_string(PAGE)
+                    .with_header(header("Content-Type: text/html; charset=utf-8"))
+            }
+            tiny_http::Method::Post if url == "/result" => {
+                let _ = results.send(String::from_utf8_lossy(&body).to_string());
+                tiny_http::Response::from_string("")
+            }
+            tiny_http::Method::Post
+                if url == "/whip" || url == "/offer" || url.starts_with("/answer/") =>
+            {
+                match forward(echo, "POST", &url, &body) {
+                    Ok((status, headers, body)) => {
+                        let mut r = tiny_http::Response::from_data(body).with_status_code(status);
+                        for (k, v) in headers {
+                            if k.eq_ignore_ascii_case("Location")
+                                || k.eq_ignore_ascii_case("Content-Type")
+                            {
+                                r = r.with_header(header(&format!("{k}: {v}")));
+                            }
+                        }
+                        r
+                    }
+                    Err(e) => tiny_http::Response::from_string(e.to_string()).with_status_code(502),
+                }
+            }
+            _ => tiny_http::Response::from_string("not found").with_status_code(404),
+        };
+        let _ = request.respond(response);
+    }
+}
+
+/// Inside the namespace: echo server, HTTP server, Firefox; returns the page's result.
+fn inner(query: &str, server_args: &[&str], extra: &[(&str, &str)]) -> serde_json::Value {
+    run(Command::new("ip").args(["link", "set", "lo", "up"]));
+    let mut child = Command::new(echo_server())
+        .args(["--http", "127.0.0.1:0"])
+        .args(server_args)
+        // The server takes the first --udp: this is the default.
+        .args(["--udp", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("echo server starts");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let _server = Process {
+        child,
+        gentle: false,
+    };
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    // "echo server: http://127.0.0.1:PORT/ (WHIP: POST /whip), UDP ..."
+    let echo: SocketAddr = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("http://"))
+        .and_then(|w| w.trim_end_matches('/').parse().ok())
+        .unwrap_or_else(|| panic!("echo server prints its URL: {line}"));
+    std::thread::spawn(move || {
+        for l in out.lines().map_while(Result::ok) {
+            eprintln!("server: {l}");
+        }
+    });
+
+    let http = tiny_http::Server::http("127.0.0.1:0").expect("bind HTTP");
+    let port = http.server_addr().to_ip().expect("ip address").port();
+    let (tx, results) = mpsc::channel();
+    std::thread::spawn(move || serve(http, echo, tx));
+
+    let profile = std::env::temp_dir().join(format!("sansrtc-firefox-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&profile);
+    std::fs::create_dir_all(&profile).unwrap();
+    let prefs: String = PREFS
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| format!("user_pref(\"{k}\", {v});\n"))
+        .collect();
+    std::fs::write(profile.join("user.js"), prefs).unwrap();
+
+    let url = format!("http://127.0.0.1:{port}/?{query}");
+    // For debugging: SANSRTC_FIREFOX_LOG=<MOZ_LOG modules> shows Firefox's log on stderr.
+    let log = std::env::var("SANSRTC_FIREFOX_LOG").ok();
+    let started = Instant::now();
+    let firefox = Process {
+        child: Command::new(FIREFOX)
+            .args(["--headless", "--no-remote", "--profile"])
+            .arg(&profile)
+            .arg(&url)
+            .env("MOZ_CRASHREPORTER_DISABLE", "1")
+            .envs(log.iter().map(|modules| ("MOZ_LOG", modules)))
+            .stdout(Stdio::null())
+            .stderr(if log.is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
+            .spawn()
+            .expect("firefox starts"),
+        gentle: true,
+    };
+    let mut firefox = firefox;
+    let deadline = started + Duration::from_secs(180);
+    let json = loop {
+        match results.recv_timeout(Duration::from_millis(250)) {
+            Ok(json) => break Ok(json),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break Err("HTTP server gone".into()),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if let Ok(Some(status)) = firefox.child.try_wait() {
+            break Err(format!(
+                "firefox exited ({status}) before the page posted a result"
+            ));
+        }
+        if Instant::now() > deadline {
+            break Err("no result from the page".to_string());
+        }
+    };
+    let elapsed = started.elapsed();
+    drop(firefox);
+    let _ = std::fs::remove_dir_all(&profile);
+    let json = json.unwrap_or_else(|e| panic!("{e} (after {elapsed:.1?})"));
+    eprintln!("page result after {elapsed:.1?}");
+    serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"))
+}
+
+/// Checks the selected pair is on loopback and prints the DTLS/SRTP parameters Firefox reports.
+fn check_transport(name: &str, v: &serde_json::Value) {
+    let local = v["localCandidate"].as_str().unwrap_or_default();
+    let remote = v["remoteCandidate"].as_str().unwrap_or_default();
+    let loopback = |a: &str| a.starts_with("127.0.0.1:") || a.starts_with("::1:");
+    assert!(loopback(local), "{v}");
+    assert!(loopback(remote), "{v}");
+    assert!(
+        v["dtlsCipher"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("TLS_")),
+        "{v}"
+    );
+    assert!(
+        v["srtpCipher"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("SRTP_")),
+        "{v}"
+    );
+    eprintln!(
+        "{name}: {local} -> {remote}, Firefox is DTLS {}, {} / {}, setup (createOffer to open) {:.0} ms",
+        v["dtlsRole"],
+        v["dtlsCipher"],
+        v["srtpCipher"],
+        v["setupMs"].as_f64().unwrap_or(0.0)
+    );
+}
+
+/// The data mode: 100 text + 100 binary messages of 1..1000 bytes, 64 KiB and 256 KiB, echoed.
+fn check_echo(name: &str, v: &serde_json::Value) {
+    check_transport(name, v);
+    assert_eq!(v["messages"], 202, "{v}");
+    assert_eq!(v["mismatches"], 0, "{v}");
+    eprintln!(
+        "{name}: 202 messages (up to 256 KiB) echoed byte-exact in {:.0} ms",
+        v["echoMs"].as_f64().unwrap_or(0.0)
+    );
+}
+
+#[test]
+fn firefox_data_channel_echo() {
+    // Firefox offers; we answer setup:active: we are DTLS client, Firefox (NSS) is server.
+    let v = drive("firefox_data_channel_echo", "mode=data", &[], &[]);
+    assert_eq!(v["answerSetup"], "active", "{v}");
+    assert_eq!(v["dtlsRole"], "server", "{v}");
+    // Firefox offered its loopback candidates, which is what the namespace set-up is for.
+    let candidates = v["candidates"].to_string();
+    assert!(candidates.contains(" 127.0.0.1 "), "{v}");
+    check_echo("firefox_data_channel_echo", &v);
+}
+
+#[test]
+fn firefox_as_dtls_client() {
+    // We answer setup:passive: Firefox sends the ClientHello, we are DTLS and SCTP server.
+    let v = drive("firefox_as_dtls_client", "mode=data", &["--passive"], &[]);
+    assert_eq!(v["answerSetup"], "passive", "{v}");
+    assert_eq!(v["dtlsRole"], "client", "{v}");
+    check_echo("firefox_as_dtls_client", &v);
+}
+
+#[test]
+fn firefox_over_ipv6_loopback() {
+    // The server's UDP socket on ::1: Firefox's ::1 host candidate pairs with ours.
+    let v = drive(
+        "firefox_over_ipv6_loopback",
+        "mode=data",
+        &["--udp", "[::1]:0"],
+        &[],
+    );
+    assert!(
+        v["remoteCandidate"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("::1:")),
+        "{v}"
+    );
+    check_echo("firefox_over_ipv6_loopback", &v);
+}
+
+#[test]
+fn firefox_twenty_channels_and_twenty_megabytes() {
+    let v = drive(
+        "firefox_twenty_channels_and_twenty_megabytes",
+        "mode=bulk",
+        &[],
+        &[],
+    );
+    check_transport("firefox bulk", &v);
+    // Channel c0 is unordered with maxRetransmits 0 and echoed 20 messages, the others one each.
+    assert_eq!(v["unorderedConfig"]["ordered"], false, "{v}");
+    assert_eq!(v["unorderedConfig"]["maxRetransmits"], 0, "{v}");
+    assert_eq!(v["channelsEchoed"], 20, "{v}");
+    assert_eq!(v["bulkBytes"], 20 * 1024 * 1024, "{v}");
+    assert_eq!(v["corrupt"], 0, "{v}");
+    eprintln!(
+        "firefox bulk: 20 channels open {:.0} ms after createOffer; 20 MB echoed at {:.1} MB/s each way",
+        v["setupMs"].as_f64().unwrap_or(0.0),
+        v["mbPerSec"].as_f64().unwrap_or(0.0)
+    );
+}
+
+/// Opus from Firefox's microphone came back and was received.
+fn check_audio(name: &str, v: &serde_json::Value) {
+    check_transport(name, v);
+    assert_eq!(v["audioCodec"], "audio/opus", "{v}");
+    assert!(v["audioPackets"].as_u64().unwrap_or(0) >= 50, "{v}");
+    assert!(v["audioSamples"].as_u64().unwrap_or(0) > 0, "{v}");
+    eprintln!(
+        "{name}: {} Opus packets / {} samples received back",
+        v["audioPackets"], v["audioSamples"]
+    );
+}
+
+#[test]
+fn firefox_camera_and_microphone_looped_back() {
+    let v = drive(
+        "firefox_camera_and_microphone_looped_back",
+        "mode=media&codec=VP8",
+        &[],
+        &[],
+    );
+    check_audio("firefox VP8 + Opus", &v);
+    assert_eq!(v["videoCodec"], "video/VP8", "{v}");
+    assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 30, "{v}");
+    eprintln!(
+        "firefox VP8: {} frames decoded from the looped-back video",
+        v["framesDecoded"]
+    );
+}
+
+/// Media with the server accepting only `profile` and `suite`: both must be what Firefox reports
+/// and media must flow both ways through SRTP with that profile.
+fn media_with(test: &str, profile: &str, suite: &str) {
+    let v = drive(
+        test,
+        "mode=media&codec=VP8",
+        &["--srtp-profile", profile, "--cipher-suite", suite],
+        &[],
+    );
+    assert_eq!(v["srtpCipher"], profile, "{v}");
+    assert_eq!(v["dtlsCipher"], suite, "{v}");
+    check_audio(test, &v);
+    assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 30, "{v}");
+}
+
+#[test]
+fn firefox_srtp_aes256_gcm() {
+    media_with(
+        "firefox_srtp_aes256_gcm",
+        "SRTP_AEAD_AES_256_GCM",
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    );
+}
+
+#[test]
+fn firefox_srtp_aes_cm_sha1_80_with_chacha20_suite() {
+    media_with(
+        "firefox_srtp_aes_cm_sha1_80_with_chacha20_suite",
+        "SRTP_AES128_CM_HMAC_SHA1_80",
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    );
+}
+
+#[test]
+fn firefox_srtp_aes_cm_sha1_32() {
+    media_with(
+        "firefox_srtp_aes_cm_sha1_32",
+        "SRTP_AES128_CM_HMAC_SHA1_32",
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    );
+}
+
+#[test]
+fn firefox_h264_negotiated() {
+    // Firefox offers H264 first (setCodecPreferences) and sends H264 on what our answer chose;
+    // the microphone's Opus still loops back. Firefox ESR 153 on Linux without the OpenH264
+    // plugin encodes with libx264 (the log shows frames encoded) but hands none of them to RTP
+    // (framesEncoded and packetsSent stay 0, nothing reaches the server), so there is no H264
+    // to loop back and decode: that part is not asserted. See PEER_CONNECTION_STATUS.md.
+    let v = drive(
+        "firefox_h264_negotiated",
+        "mode=media&codec=H264",
+        &[],
+        H264_PREFS,
+    );
+    check_audio("firefox H264 + Opus", &v);
+    assert_eq!(v["videoSentCodec"], "video/H264", "{v}");
+    eprintln!(
+        "firefox H264: negotiated; {} frames encoded, {} packets sent, {} decoded",
+        v["framesEncoded"], v["videoPacketsSent"], v["framesDecoded"]
+    );
+}
+
+#[test]
+fn firefox_answers_our_offer() {
+    // We offer (ICE controlling, setup:actpass); Firefox answers active (DTLS client); we open
+    // channel `echo`, Firefox gets it and 200 messages come back byte-exact.
+    let v = drive("firefox_answers_our_offer", "mode=answerer", &[], &[]);
+    assert_eq!(v["label"], "echo", "{v}");
+    assert_eq!(v["iceRole"], "controlled", "{v}");
+    assert_eq!(v["messages"], 200, "{v}");
+    assert_eq!(v["mismatches"], 0, "{v}");
+    check_transport("firefox_answers_our_offer", &v);
+}
