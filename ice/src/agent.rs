@@ -201,6 +201,9 @@ struct Check {
     old: bool,
     /// When the request was first sent (round-trip times come from unretransmitted checks).
     first_sent: Instant,
+    /// Cancelled by a triggered check (RFC 8445 7.3.1.4): no more retransmissions, and no
+    /// answer within the transaction timeout is not a failure; an answer still counts.
+    cancelled: bool,
 }
 
 /// The session before an ICE restart: its credentials and the consent of its selected pairs
@@ -667,7 +670,7 @@ impl<R: Rng> Agent<R> {
             || self.state != ConnectionState::Connected
             || !self.all_selected()
             || !self.remote_end
-            || self.checks.iter().any(|c| !c.consent)
+            || self.checks.iter().any(|c| !c.consent && !c.cancelled)
             || !self.checklist.checks_done()
         {
             return;
@@ -1021,7 +1024,20 @@ impl<R: Rng> Agent<R> {
                     self.select(now, pid);
                 }
             }
-            if state != PairState::Succeeded {
+            if state == PairState::InProgress {
+                // Cancel our ordinary check on the pair and check it again at once instead of
+                // waiting for the retransmission (RFC 8445 7.3.1.4). Nominations keep running.
+                let mut cancelled = false;
+                for c in &mut self.checks {
+                    if c.pair == pid && !c.consent && !c.use_candidate && !c.old && !c.cancelled {
+                        c.cancelled = true;
+                        cancelled = true;
+                    }
+                }
+                if cancelled {
+                    self.checklist.retry(pid);
+                }
+            } else if state != PairState::Succeeded {
                 self.checklist.trigger(pid);
             }
             self.schedule(now);
@@ -1375,6 +1391,7 @@ impl<R: Rng> Agent<R> {
             component,
             old,
             first_sent: now,
+            cancelled: false,
         });
         if self.state == ConnectionState::New {
             self.set_state(ConnectionState::Checking);
@@ -1421,6 +1438,18 @@ impl<R: Rng> Agent<R> {
             let c = &mut self.checks[i];
             if now < c.deadline {
                 i += 1;
+                continue;
+            }
+            if c.cancelled {
+                // Silent: the transaction's time runs out without retransmissions.
+                if c.sent >= self.config.check_max_requests {
+                    self.checks.swap_remove(i);
+                } else {
+                    c.sent += 1;
+                    c.interval *= 2;
+                    c.deadline = now + c.interval;
+                    i += 1;
+                }
                 continue;
             }
             if c.sent >= self.config.check_max_requests {

@@ -848,3 +848,40 @@ fn a_candidate_trickled_after_checks_ran_dry_is_checked() {
     let check = a.poll_transmit().expect("a check for the new pair");
     assert_eq!((check.source, check.destination), (addr(A), addr(B)));
 }
+
+#[test]
+fn a_check_from_the_peer_on_an_in_progress_pair_triggers_a_new_check_at_once() {
+    let mut sim = setup(9, true, false, true);
+    let t0 = sim.now;
+    // A's first check to B is lost on the way.
+    sim.a.handle_timeout(t0);
+    let lost = sim.a.poll_transmit().expect("A checks B");
+    assert_eq!(lost.destination, addr(B));
+    // B's check reaches A while A's own check on that pair is still in progress.
+    sim.b.handle_timeout(t0);
+    let check = sim.b.poll_transmit().expect("B checks A");
+    let t1 = t0 + Duration::from_millis(5);
+    assert!(
+        sim.a
+            .handle_receive(t1, check.source, check.destination, &check.contents)
+    );
+    let response = sim.a.poll_transmit().expect("A answers");
+    assert_eq!(response.destination, addr(B));
+    // A checks the pair again at its next pacing slot instead of waiting for the lost check's
+    // retransmission (RFC 8445 7.3.1.4).
+    let rto = AgentConfig::new(true, "x", "y").check_rto;
+    let due = sim.a.poll_timeout().expect("a deadline");
+    assert!(due < t0 + rto, "next check at {:?}, RTO {rto:?}", due - t0);
+    sim.a.handle_timeout(due);
+    let again = sim.a.poll_transmit().expect("a triggered check");
+    assert_eq!((again.source, again.destination), (addr(A), addr(B)));
+    assert_ne!(
+        again.contents[8..20],
+        lost.contents[8..20],
+        "a new transaction"
+    );
+    // And the connection completes from there.
+    sim.net.send(due, again);
+    sim.run(Duration::from_secs(5));
+    sim.assert_connected();
+}
