@@ -543,7 +543,13 @@ fn fingerprints_match_openssl_for_every_hash() {
     for alg in HashAlgorithm::ALL {
         let digest = alg.name().replace('-', "");
         let out = Command::new("openssl")
-            .args(["x509", "-noout", "-fingerprint", &format!("-{digest}"), "-in"])
+            .args([
+                "x509",
+                "-noout",
+                "-fingerprint",
+                &format!("-{digest}"),
+                "-in",
+            ])
             .arg(&cert)
             .output()
             .unwrap();
