@@ -117,6 +117,8 @@ fn pem(label: &str, der: &[u8]) -> String {
 pub enum HashAlgorithm {
     /// sha-1.
     Sha1,
+    /// sha-224 (RFC 8122 lists it; ring lacks it, so RustCrypto `sha2` computes it).
+    Sha224,
     /// sha-256.
     Sha256,
     /// sha-384.
@@ -130,18 +132,45 @@ impl HashAlgorithm {
     pub fn name(self) -> &'static str {
         match self {
             Self::Sha1 => "sha-1",
+            Self::Sha224 => "sha-224",
             Self::Sha256 => "sha-256",
             Self::Sha384 => "sha-384",
             Self::Sha512 => "sha-512",
         }
     }
-    fn ring(self) -> &'static ring::digest::Algorithm {
+    /// Every hash function, strongest last.
+    pub const ALL: [Self; 5] = [
+        Self::Sha1,
+        Self::Sha224,
+        Self::Sha256,
+        Self::Sha384,
+        Self::Sha512,
+    ];
+
+    /// The digest length in bytes.
+    pub fn output_len(self) -> usize {
         match self {
-            Self::Sha1 => &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
-            Self::Sha256 => &ring::digest::SHA256,
-            Self::Sha384 => &ring::digest::SHA384,
-            Self::Sha512 => &ring::digest::SHA512,
+            Self::Sha1 => 20,
+            Self::Sha224 => 28,
+            Self::Sha256 => 32,
+            Self::Sha384 => 48,
+            Self::Sha512 => 64,
         }
+    }
+
+    fn digest(self, data: &[u8]) -> Vec<u8> {
+        use ring::digest;
+        let ring = match self {
+            Self::Sha1 => &digest::SHA1_FOR_LEGACY_USE_ONLY,
+            Self::Sha224 => {
+                use sha2::Digest;
+                return sha2::Sha224::digest(data).to_vec();
+            }
+            Self::Sha256 => &digest::SHA256,
+            Self::Sha384 => &digest::SHA384,
+            Self::Sha512 => &digest::SHA512,
+        };
+        digest::digest(ring, data).as_ref().to_vec()
     }
 }
 
@@ -159,9 +188,7 @@ impl Fingerprint {
     pub fn of(algorithm: HashAlgorithm, der: &[u8]) -> Self {
         Self {
             algorithm,
-            value: ring::digest::digest(algorithm.ring(), der)
-                .as_ref()
-                .to_vec(),
+            value: algorithm.digest(der),
         }
     }
 
@@ -171,21 +198,16 @@ impl Fingerprint {
             .trim()
             .split_once(' ')
             .ok_or(DtlsError::Invalid("fingerprint"))?;
-        let algorithm = [
-            HashAlgorithm::Sha1,
-            HashAlgorithm::Sha256,
-            HashAlgorithm::Sha384,
-            HashAlgorithm::Sha512,
-        ]
-        .into_iter()
-        .find(|a| a.name().eq_ignore_ascii_case(name))
-        .ok_or(DtlsError::Invalid("fingerprint hash"))?;
+        let algorithm = HashAlgorithm::ALL
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(name))
+            .ok_or(DtlsError::Invalid("fingerprint hash"))?;
         let value = hex
             .trim()
             .split(':')
             .map(|h| u8::from_str_radix(h, 16).map_err(|_| DtlsError::Invalid("fingerprint hex")))
             .collect::<Result<Vec<u8>, _>>()?;
-        if value.len() != algorithm.ring().output_len() {
+        if value.len() != algorithm.output_len() {
             return Err(DtlsError::Invalid("fingerprint length"));
         }
         Ok(Self { algorithm, value })
@@ -284,12 +306,7 @@ mod tests {
             key.verify(sig::RSA_PKCS1_SHA256, b"message", &s),
             Err(DtlsError::BadSignature)
         );
-        for alg in [
-            HashAlgorithm::Sha1,
-            HashAlgorithm::Sha256,
-            HashAlgorithm::Sha384,
-            HashAlgorithm::Sha512,
-        ] {
+        for alg in HashAlgorithm::ALL {
             let fp = c.fingerprint(alg);
             let parsed = Fingerprint::parse(&fp.to_string()).unwrap();
             assert_eq!(parsed, fp);
@@ -299,6 +316,15 @@ mod tests {
         }
         assert!(c.pem().starts_with("-----BEGIN CERTIFICATE-----\n"));
         assert!(Fingerprint::parse("sha-256 AB:CD").is_err());
+        // FIPS 180-4 / NIST example: SHA-224("abc").
+        assert_eq!(
+            Fingerprint::of(HashAlgorithm::Sha224, b"abc").to_string(),
+            "sha-224 23:09:7D:22:34:05:D8:22:86:42:A4:77:BD:A2:55:B3:2A:AD:BC:E4:BD:A0:B3:F7:E3:6C:9D:A7"
+        );
+        let fp = Fingerprint::parse(&c.fingerprint(HashAlgorithm::Sha224).to_string()).unwrap();
+        assert_eq!(fp.algorithm, HashAlgorithm::Sha224);
+        assert_eq!(fp.value.len(), 28);
+        assert!(Fingerprint::parse("SHA-224 AB:CD").is_err());
         assert!(PeerKey::from_certificate(&[0x30, 0x03, 1, 2, 3]).is_err());
     }
 }

@@ -18,11 +18,11 @@ use crate::cert::{Certificate, Fingerprint, HashAlgorithm, PeerKey};
 use crate::cipher::{CipherSuite, RecordCipher, SrtpProfile, key_block, prf};
 use crate::codec::Reader;
 use crate::error::{Alert, AlertDescription, DtlsError};
-use crate::fragment::{self, HandshakeHeader, Inserted, Reassembler};
+use crate::fragment::{self, HandshakeHeader, Inserted, Reassembler, SingleReassembler};
 use crate::message::{
-    CertificateMsg, CertificateRequest, CertificateVerify, ClientHello, ClientKeyExchange,
-    Extensions, HelloVerifyRequest, ServerHello, ServerKeyExchange, Signature, group, msg_type,
-    sig,
+    CertificateMsg, CertificateRequest, CertificateVerify, ClientHello, ClientHelloPrefix,
+    ClientKeyExchange, Extensions, HelloVerifyRequest, ServerHello, ServerKeyExchange, Signature,
+    group, msg_type, sig,
 };
 use crate::record::{self, ContentType, DTLS_1_0, DTLS_1_2, RecordHeader, ReplayWindow};
 use crate::rng::Rng;
@@ -162,6 +162,8 @@ struct Handshake {
     srtp: Option<SrtpProfile>,
     peer_certificate: Option<Vec<u8>>,
     peer_key: Option<PeerKey>,
+    /// The scheme of the peer's verified signature (ServerKeyExchange or CertificateVerify).
+    peer_scheme: Option<u16>,
     certificate_requested: bool,
     extended_master_secret: bool,
     group: u16,
@@ -180,6 +182,11 @@ pub struct Endpoint {
     state: State,
     hs: Handshake,
     reassembler: Reassembler,
+    /// As a server before the cookie exchange: the one fragmented ClientHello being joined.
+    hello: SingleReassembler,
+    /// The fragmented ClientHello (message_seq, length) last answered with a HelloVerifyRequest
+    /// from its first fragment: its later fragments are not worth holding.
+    hello_answered: Option<(u16, u32)>,
     next_send_seq: u16,
     write_epoch: u16,
     write_seq: [u64; 2],
@@ -229,6 +236,7 @@ impl Endpoint {
         rng.fill(&mut cookie_secret);
         let reassembler = Reassembler::new(0, config.max_handshake_message, config.max_reassembly);
         let retransmit_interval = config.initial_retransmit;
+        let hello = SingleReassembler::new(config.max_handshake_message);
         Self {
             role,
             state: if role == Role::Client {
@@ -240,6 +248,8 @@ impl Endpoint {
             rng,
             hs: Handshake::default(),
             reassembler,
+            hello,
+            hello_answered: None,
             next_send_seq: 0,
             write_epoch: 0,
             write_seq: [0; 2],
@@ -294,6 +304,13 @@ impl Endpoint {
     /// The negotiated cipher suite.
     pub fn cipher_suite(&self) -> Option<CipherSuite> {
         self.hs.suite
+    }
+
+    /// The signature scheme (IANA number, see [`crate::message::sig`]) of the peer's signature
+    /// we verified: its ServerKeyExchange when we are the client, its CertificateVerify when we
+    /// are the server (`None` before, or without a client certificate).
+    pub fn peer_signature_scheme(&self) -> Option<u16> {
+        self.hs.peer_scheme
     }
 
     /// Starts the handshake (client only; a server ignores it).
@@ -785,6 +802,7 @@ impl Endpoint {
                     &self.hs.transcript,
                     &cv.signature.signature,
                 )?;
+                self.hs.peer_scheme = Some(cv.signature.scheme);
                 self.record_message(ty, seq, body);
                 self.state = S::ServerWaitFinished;
             }
@@ -887,6 +905,7 @@ impl Endpoint {
             .as_ref()
             .ok_or(DtlsError::UnexpectedMessage("no certificate"))?;
         key.verify(ske.signature.scheme, &signed, &ske.signature.signature)?;
+        self.hs.peer_scheme = Some(ske.signature.scheme);
         self.hs.group = ske.group;
         self.generate_ephemeral()?;
         self.hs.peer_point = ske.public;
@@ -1041,19 +1060,60 @@ impl Endpoint {
 
     // ----- server -----
 
-    fn cookie_for(&self, ch: &ClientHello) -> Vec<u8> {
+    /// The stateless cookie (RFC 6347 4.2.1): an HMAC over the ClientHello fields the client
+    /// must repeat unchanged (random, session id, cipher suites), all of which sit before the
+    /// extensions, so the first fragment of a fragmented ClientHello is enough to check it.
+    fn cookie_for(&self, random: &[u8], session_id: &[u8], cipher_suites: &[u8]) -> Vec<u8> {
         let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.cookie_secret);
         let mut ctx = ring::hmac::Context::with_key(&key);
-        ctx.update(&ch.random);
-        ctx.update(&ch.session_id);
-        for s in &ch.cipher_suites {
-            ctx.update(&s.to_be_bytes());
-        }
+        ctx.update(random);
+        ctx.update(session_id);
+        ctx.update(cipher_suites);
         ctx.sign().as_ref().to_vec()
     }
 
-    /// A ClientHello before any state exists: answer with a HelloVerifyRequest unless it
-    /// carries our cookie (RFC 6347 4.2.1), then start the handshake.
+    /// Checks the cookie of a ClientHello (prefix); on a missing or wrong one, answers with a
+    /// HelloVerifyRequest carrying the right cookie and returns false.
+    fn verify_cookie(
+        &mut self,
+        record: &RecordHeader,
+        message_seq: u16,
+        ch: &ClientHelloPrefix<'_>,
+    ) -> Res<bool> {
+        // DTLS versions count down: 0xFEFD (1.2) < 0xFEFF (1.0).
+        if ch.version > DTLS_1_2 {
+            return Err(DtlsError::UnsupportedVersion(ch.version));
+        }
+        let cookie = self.cookie_for(ch.random, ch.session_id, ch.cipher_suites);
+        if !ch.cookie.is_empty() && crate::codec::ct_eq(&cookie, ch.cookie) {
+            return Ok(true);
+        }
+        let mut hvr = Vec::new();
+        HelloVerifyRequest {
+            version: DTLS_1_0,
+            cookie,
+        }
+        .write(&mut hvr);
+        let whole = fragment::whole_message(msg_type::HELLO_VERIFY_REQUEST, message_seq, &hvr);
+        // The record sequence number of the ClientHello, and its record version (DTLS 1.0 or
+        // 1.2, both allowed here by RFC 6347 4.1).
+        let header = RecordHeader {
+            content_type: ContentType::Handshake,
+            epoch: 0,
+            ..*record
+        };
+        let mut out = Vec::new();
+        header.write(whole.len(), &mut out);
+        out.extend_from_slice(&whole);
+        self.transmits.push_back(out);
+        Ok(false)
+    }
+
+    /// A ClientHello fragment before any state exists. A whole ClientHello is answered with a
+    /// HelloVerifyRequest unless it carries our cookie, then starts the handshake (RFC 6347
+    /// 4.2.1). A fragmented one (current browsers send one) is joined in one bounded buffer; its
+    /// first fragment alone decides the cookie exchange, so a ClientHello without a valid cookie
+    /// is answered at once and nothing of it is kept. Records may carry the DTLS 1.0 version.
     fn stateless_client_hello(
         &mut self,
         now: Instant,
@@ -1061,40 +1121,50 @@ impl Endpoint {
         h: &HandshakeHeader,
         body: &[u8],
     ) -> Res {
-        if h.msg_type != msg_type::CLIENT_HELLO
-            || h.fragment_offset != 0
-            || h.fragment_length != h.length
-        {
+        if h.msg_type != msg_type::CLIENT_HELLO {
             self.stats.dropped += 1;
             return Ok(());
         }
+        if h.fragment_offset == 0 && h.fragment_length == h.length {
+            return self.whole_client_hello(now, record, h.message_seq, body);
+        }
+        let id = (h.message_seq, h.length);
+        if h.fragment_offset == 0 {
+            // The prefix may not fit a tiny first fragment: then the whole message decides.
+            if let Ok(prefix) = ClientHelloPrefix::parse(body) {
+                if !self.verify_cookie(record, h.message_seq, &prefix)? {
+                    self.hello.discard(h.message_seq, h.length);
+                    self.hello_answered = Some(id);
+                    return Ok(());
+                }
+            }
+        } else if self.hello_answered == Some(id) {
+            self.stats.dropped += 1;
+            return Ok(());
+        }
+        match self.hello.insert(h, body) {
+            Ok(Some(whole)) => self.whole_client_hello(now, record, h.message_seq, &whole),
+            Ok(None) => Ok(()),
+            Err(()) => {
+                self.stats.dropped += 1;
+                Ok(())
+            }
+        }
+    }
+
+    fn whole_client_hello(
+        &mut self,
+        now: Instant,
+        record: &RecordHeader,
+        message_seq: u16,
+        body: &[u8],
+    ) -> Res {
         let Ok(ch) = ClientHello::parse(body) else {
             self.stats.malformed += 1;
             return Ok(());
         };
-        // DTLS versions count down: 0xFEFD (1.2) < 0xFEFF (1.0).
-        if ch.version > DTLS_1_2 {
-            return Err(DtlsError::UnsupportedVersion(ch.version));
-        }
-        let cookie = self.cookie_for(&ch);
-        if ch.cookie.is_empty() || !crate::codec::ct_eq(&cookie, &ch.cookie) {
-            let mut hvr = Vec::new();
-            HelloVerifyRequest {
-                version: DTLS_1_0,
-                cookie,
-            }
-            .write(&mut hvr);
-            let whole =
-                fragment::whole_message(msg_type::HELLO_VERIFY_REQUEST, h.message_seq, &hvr);
-            let header = RecordHeader {
-                sequence: record.sequence,
-                epoch: 0,
-                ..*record
-            };
-            let mut out = Vec::new();
-            header.write(whole.len(), &mut out);
-            out.extend_from_slice(&whole);
-            self.transmits.push_back(out);
+        let prefix = ClientHelloPrefix::parse(body).expect("a parsed ClientHello has a prefix");
+        if !self.verify_cookie(record, message_seq, &prefix)? {
             return Ok(());
         }
         // Our HelloVerifyRequests reused the client's record numbers, which a client's epoch-0
@@ -1102,7 +1172,9 @@ impl Endpoint {
         // first records of the flight are dropped as replays and the handshake waits for a
         // retransmission (seen with NSS in Firefox).
         self.write_seq[0] = self.write_seq[0].max(record.sequence);
-        self.server_flight4(now, &ch, h.message_seq, body)
+        self.hello.clear();
+        self.hello_answered = None;
+        self.server_flight4(now, &ch, message_seq, body)
     }
 
     fn server_flight4(&mut self, now: Instant, ch: &ClientHello, seq: u16, ch_body: &[u8]) -> Res {
@@ -1287,6 +1359,230 @@ mod tests {
         let alert = client.poll_transmit().expect("client answers");
         server.handle_receive(now, &alert);
         assert_eq!(server.poll_event(), Some(Event::AlertReceived(no_reneg)));
+    }
+
+    /// Rewrites the record version of every epoch-0 record of a datagram to DTLS 1.0, as
+    /// browsers and OpenSSL send their ClientHello.
+    fn as_dtls10(mut d: Vec<u8>) -> Vec<u8> {
+        let mut at = 0;
+        while at + record::HEADER_LEN <= d.len() {
+            if d[at + 3..at + 5] == [0, 0] {
+                d[at + 1..at + 3].copy_from_slice(&DTLS_1_0.to_be_bytes());
+            }
+            at += record::HEADER_LEN + usize::from(u16::from_be_bytes([d[at + 11], d[at + 12]]));
+        }
+        d
+    }
+
+    /// The (msg_type, offset, fragment length) of every handshake fragment in a datagram.
+    fn fragments_in(d: &[u8]) -> Vec<(u8, u32, u32)> {
+        let mut out = Vec::new();
+        for rec in record::parse_datagram(d) {
+            let rec = rec.unwrap();
+            if rec.header.content_type == ContentType::Handshake && rec.header.epoch == 0 {
+                let mut r = Reader::new(rec.fragment);
+                while r.remaining() > 0 {
+                    let (h, _) = HandshakeHeader::parse(&mut r).unwrap();
+                    out.push((h.msg_type, h.fragment_offset, h.fragment_length));
+                }
+            }
+        }
+        out
+    }
+
+    /// One epoch-0 record per `piece`-byte fragment of a whole handshake message.
+    fn split(whole: &[u8], piece: usize, first_seq: u64) -> Vec<Vec<u8>> {
+        fragment::fragments(whole, fragment::HEADER_LEN + piece)
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let mut d = Vec::new();
+                RecordHeader {
+                    content_type: ContentType::Handshake,
+                    version: DTLS_1_0,
+                    epoch: 0,
+                    sequence: first_seq + i as u64,
+                }
+                .write(f.len(), &mut d);
+                d.extend_from_slice(&f);
+                d
+            })
+            .collect()
+    }
+
+    fn drain(ep: &mut Endpoint) -> Vec<Vec<u8>> {
+        std::iter::from_fn(|| ep.poll_transmit()).collect()
+    }
+
+    fn finish(client: &mut Endpoint, server: &mut Endpoint, now: Instant) {
+        for _ in 0..10 {
+            for d in drain(client) {
+                server.handle_receive(now, &d);
+            }
+            for d in drain(server) {
+                client.handle_receive(now, &d);
+            }
+        }
+        assert!(client.is_connected() && server.is_connected());
+        assert_eq!(
+            client.export_keying_material("EXTRACTOR-dtls_srtp", 60),
+            server.export_keying_material("EXTRACTOR-dtls_srtp", 60)
+        );
+    }
+
+    fn small_mtu_pair() -> (Endpoint, Endpoint) {
+        let mut c = Config::new(Arc::new(Certificate::generate().unwrap()));
+        c.mtu = 89; // 64 body bytes per fragment
+        let s = Config::new(Arc::new(Certificate::generate().unwrap()));
+        (
+            Endpoint::client(c, Box::new(TestRng::new(1))),
+            Endpoint::server(s, Box::new(TestRng::new(2))),
+        )
+    }
+
+    #[test]
+    fn fragmented_client_hello_is_answered_from_its_first_fragment() {
+        let (mut client, mut server) = small_mtu_pair();
+        let now = Instant::now();
+        client.connect(now);
+        let flight1: Vec<Vec<u8>> = drain(&mut client).into_iter().map(as_dtls10).collect();
+        assert!(flight1.len() >= 2, "the ClientHello is fragmented");
+        assert_eq!(
+            fragments_in(&flight1[0])[0],
+            (msg_type::CLIENT_HELLO, 0, 64)
+        );
+
+        // The first fragment alone (no cookie) gets the HelloVerifyRequest; nothing is kept.
+        server.handle_receive(now, &flight1[0]);
+        let hvr = drain(&mut server);
+        assert_eq!(hvr.len(), 1);
+        assert_eq!(
+            fragments_in(&hvr[0]),
+            [(msg_type::HELLO_VERIFY_REQUEST, 0, 35)]
+        );
+        assert_eq!(
+            &hvr[0][1..3],
+            &DTLS_1_0.to_be_bytes(),
+            "record version echoed"
+        );
+        assert_eq!(&hvr[0][5..11], &flight1[0][5..11], "record sequence echoed");
+        assert_eq!(server.hello.held(), 0);
+        let dropped = server.stats().dropped;
+        for d in &flight1[1..] {
+            server.handle_receive(now, d);
+        }
+        assert!(drain(&mut server).is_empty(), "one answer per ClientHello");
+        assert_eq!(
+            server.hello.held(),
+            0,
+            "the rest of an answered hello is not held"
+        );
+        assert_eq!(server.stats().dropped, dropped + flight1.len() as u64 - 1);
+        assert_eq!(server.state, State::ServerWaitHello);
+        assert!(server.hs.ephemeral.is_none() && server.hs.transcript.is_empty());
+
+        // The ClientHello with the cookie: its first fragment is too short to hold the cookie,
+        // so it is joined first. Delivered backwards, duplicated, in DTLS 1.0 records.
+        client.handle_receive(now, &hvr[0]);
+        let flight3: Vec<Vec<u8>> = drain(&mut client).into_iter().map(as_dtls10).collect();
+        assert!(flight3.len() >= 3);
+        for (i, d) in flight3.iter().enumerate().rev() {
+            server.handle_receive(now, d);
+            if i > 0 {
+                server.handle_receive(now, d);
+                assert!(drain(&mut server).is_empty(), "incomplete: no answer yet");
+                assert!(server.hello.held() > 0);
+            }
+        }
+        assert_eq!(server.hello.held(), 0);
+        assert_eq!(server.state, State::ServerWaitCertificate);
+        let flight4 = drain(&mut server);
+        assert_eq!(fragments_in(&flight4[0])[0].0, msg_type::SERVER_HELLO);
+        for d in flight4 {
+            client.handle_receive(now, &d);
+        }
+        finish(&mut client, &mut server, now);
+    }
+
+    #[test]
+    fn client_hello_with_a_tiny_first_fragment_is_joined_then_checked() {
+        let (mut client, mut server) = small_mtu_pair();
+        let now = Instant::now();
+        client.connect(now);
+        drain(&mut client);
+        let FlightItem::Handshake { whole, .. } = &client.flight[0] else {
+            panic!("ClientHello");
+        };
+        // 20-byte fragments: the first ends inside the random, so no cookie can be read early.
+        let pieces = split(whole, 20, 0);
+        for d in &pieces[..pieces.len() - 1] {
+            server.handle_receive(now, d);
+            assert!(drain(&mut server).is_empty());
+        }
+        server.handle_receive(now, &pieces[pieces.len() - 1]);
+        let hvr = drain(&mut server);
+        assert_eq!(
+            fragments_in(&hvr[0]),
+            [(msg_type::HELLO_VERIFY_REQUEST, 0, 35)]
+        );
+        assert_eq!(server.hello.held(), 0);
+        assert_eq!(server.state, State::ServerWaitHello);
+        client.handle_receive(now, &hvr[0]);
+        finish(&mut client, &mut server, now);
+    }
+
+    #[test]
+    fn dtls10_record_version_on_a_whole_client_hello() {
+        let c = Config::new(Arc::new(Certificate::generate().unwrap()));
+        let s = Config::new(Arc::new(Certificate::generate().unwrap()));
+        let mut client = Endpoint::client(c, Box::new(TestRng::new(3)));
+        let mut server = Endpoint::server(s, Box::new(TestRng::new(4)));
+        let now = Instant::now();
+        client.connect(now);
+        for _ in 0..2 {
+            let d = drain(&mut client);
+            assert_eq!(d.len(), 1);
+            assert_eq!(fragments_in(&d[0]).len(), 1, "unfragmented");
+            server.handle_receive(now, &as_dtls10(d[0].clone()));
+            for d in drain(&mut server) {
+                client.handle_receive(now, &d);
+            }
+        }
+        assert_eq!(server.state, State::ServerWaitCertificate);
+        finish(&mut client, &mut server, now);
+    }
+
+    #[test]
+    fn oversized_fragmented_client_hello_is_dropped() {
+        let mut s = Config::new(Arc::new(Certificate::generate().unwrap()));
+        s.max_handshake_message = 100;
+        let mut server = Endpoint::server(s, Box::new(TestRng::new(4)));
+        let msg = whole_client_hello_with_cookie(&[7; 200]);
+        assert!(msg.len() > 100 + fragment::HEADER_LEN);
+        let now = Instant::now();
+        // Skip the first fragment (which could be checked at once): the rest is not held.
+        for d in &split(&msg, 40, 0)[1..] {
+            server.handle_receive(now, d);
+        }
+        assert_eq!(server.hello.held(), 0);
+        assert!(server.stats().dropped > 0);
+        assert!(drain(&mut server).is_empty());
+    }
+
+    /// A whole ClientHello message (header and body) with `cookie`.
+    fn whole_client_hello_with_cookie(cookie: &[u8]) -> Vec<u8> {
+        let mut body = Vec::new();
+        ClientHello {
+            version: DTLS_1_2,
+            random: [1; 32],
+            session_id: Vec::new(),
+            cookie: cookie.to_vec(),
+            cipher_suites: vec![CipherSuite::EcdheEcdsaAes128GcmSha256.id()],
+            compression_methods: vec![0],
+            extensions: Extensions::default(),
+        }
+        .write(&mut body);
+        fragment::whole_message(msg_type::CLIENT_HELLO, 0, &body)
     }
 
     #[test]

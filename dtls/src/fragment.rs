@@ -218,6 +218,82 @@ impl Reassembler {
     }
 }
 
+/// Bounded reassembly of the one message a stateless server waits for: its first ClientHello,
+/// which current browsers send in several fragments. At most one message of at most `max` bytes
+/// is held, in at most [`SingleReassembler::MAX_RANGES`] disjoint pieces; a fragment of another
+/// message (sequence number, type or length) replaces it.
+#[derive(Debug)]
+pub struct SingleReassembler {
+    max: usize,
+    partial: Option<Partial>,
+}
+
+impl SingleReassembler {
+    /// Disjoint received ranges held at most (a peer sending scattered one-byte fragments cannot
+    /// make each insertion expensive).
+    pub const MAX_RANGES: usize = 32;
+
+    /// A reassembler for messages up to `max` bytes.
+    pub fn new(max: usize) -> Self {
+        Self { max, partial: None }
+    }
+
+    /// Offers one fragment. Returns the whole body once this fragment completed the message
+    /// (which is then forgotten), `Ok(None)` while incomplete, `Err(())` when the fragment was
+    /// dropped (message over the bound, or too scattered).
+    #[allow(clippy::result_unit_err)]
+    pub fn insert(&mut self, h: &HandshakeHeader, data: &[u8]) -> Result<Option<Vec<u8>>, ()> {
+        if h.length as usize > self.max {
+            return Err(());
+        }
+        let same = self.partial.as_ref().is_some_and(|p| {
+            p.message_seq == h.message_seq
+                && p.msg_type == h.msg_type
+                && p.body.len() == h.length as usize
+        });
+        if !same {
+            self.partial = Some(Partial {
+                message_seq: h.message_seq,
+                msg_type: h.msg_type,
+                body: vec![0; h.length as usize],
+                ranges: Vec::new(),
+            });
+        }
+        let p = self.partial.as_mut().expect("set above");
+        let (start, end) = (h.fragment_offset, h.fragment_offset + h.fragment_length);
+        let joins = p.ranges.iter().any(|&(s, e)| start <= e && end >= s);
+        if !joins && p.ranges.len() >= Self::MAX_RANGES {
+            return Err(());
+        }
+        p.add(h.fragment_offset, data);
+        if !p.complete() {
+            return Ok(None);
+        }
+        Ok(self.partial.take().map(|p| p.body))
+    }
+
+    /// Forgets the message held if it is `message_seq` with body `length`.
+    pub fn discard(&mut self, message_seq: u16, length: u32) {
+        if self
+            .partial
+            .as_ref()
+            .is_some_and(|p| p.message_seq == message_seq && p.body.len() == length as usize)
+        {
+            self.partial = None;
+        }
+    }
+
+    /// Forgets whatever is held.
+    pub fn clear(&mut self) {
+        self.partial = None;
+    }
+
+    /// Bytes held for the message being reassembled (0 when none).
+    pub fn held(&self) -> usize {
+        self.partial.as_ref().map_or(0, |p| p.body.len())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,5 +358,57 @@ mod tests {
         .write(&mut b);
         b.extend_from_slice(&[0, 0]);
         assert!(HandshakeHeader::parse(&mut Reader::new(&b)).is_err());
+    }
+
+    fn offer(r: &mut SingleReassembler, frag: &[u8]) -> Result<Option<Vec<u8>>, ()> {
+        let mut rd = Reader::new(frag);
+        let (h, d) = HandshakeHeader::parse(&mut rd).unwrap();
+        r.insert(&h, d)
+    }
+
+    #[test]
+    fn single_reassembler_holds_one_bounded_message() {
+        let body: Vec<u8> = (0..700u32).map(|i| (i * 7) as u8).collect();
+        let frags = fragments(&whole_message(1, 0, &body), 112);
+        assert_eq!(frags.len(), 7);
+        let mut r = SingleReassembler::new(1000);
+        // Out of order, with a duplicate and an overlapping re-fragmentation of the same bytes.
+        for i in [6, 2, 2, 0, 5, 1, 4] {
+            assert_eq!(offer(&mut r, &frags[i]), Ok(None), "fragment {i}");
+        }
+        assert_eq!(r.held(), 700);
+        let overlapping = fragments(&whole_message(1, 0, &body), 150);
+        assert_eq!(offer(&mut r, &overlapping[1]), Ok(None));
+        assert_eq!(offer(&mut r, &frags[3]), Ok(Some(body.clone())));
+        assert_eq!(r.held(), 0, "forgotten once delivered");
+
+        // A fragment of another message replaces the partial one: never two at once.
+        assert_eq!(offer(&mut r, &frags[0]), Ok(None));
+        let other = fragments(&whole_message(1, 1, &body[..600]), 112);
+        assert_eq!(offer(&mut r, &other[0]), Ok(None));
+        assert_eq!(r.held(), 600);
+        r.discard(0, 700);
+        assert_eq!(r.held(), 600, "discard names another message");
+        r.discard(1, 600);
+        assert_eq!(r.held(), 0);
+
+        // Over the bound: dropped, nothing allocated.
+        let mut small = SingleReassembler::new(699);
+        assert_eq!(offer(&mut small, &frags[0]), Err(()));
+        assert_eq!(small.held(), 0);
+
+        // Scattered one-byte fragments stop at MAX_RANGES.
+        let mut r = SingleReassembler::new(1000);
+        let one_byte = fragments(&whole_message(1, 0, &body), HEADER_LEN + 1);
+        for f in one_byte
+            .iter()
+            .step_by(2)
+            .take(SingleReassembler::MAX_RANGES)
+        {
+            assert_eq!(offer(&mut r, f), Ok(None));
+        }
+        assert_eq!(offer(&mut r, &one_byte[201]), Err(()));
+        // A fragment that touches a held range still goes in (it adds no range).
+        assert_eq!(offer(&mut r, &one_byte[1]), Ok(None));
     }
 }

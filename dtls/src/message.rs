@@ -251,6 +251,49 @@ impl ClientHello {
     }
 }
 
+/// The front of a ClientHello up to and including its cipher suites: everything a stateless
+/// server's cookie covers (RFC 6347 4.2.1), readable from the first fragment of a fragmented
+/// ClientHello before the rest has arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientHelloPrefix<'a> {
+    /// client_version.
+    pub version: u16,
+    /// The client random.
+    pub random: &'a [u8; 32],
+    /// Session id.
+    pub session_id: &'a [u8],
+    /// The cookie (empty in a first ClientHello).
+    pub cookie: &'a [u8],
+    /// The cipher suite list as on the wire (two bytes per suite).
+    pub cipher_suites: &'a [u8],
+}
+
+impl<'a> ClientHelloPrefix<'a> {
+    /// Reads the prefix from the front of a (possibly partial) ClientHello body; fails when
+    /// `front` ends before the cipher suites do.
+    pub fn parse(front: &'a [u8]) -> Result<Self, DtlsError> {
+        let mut r = Reader::new(front);
+        let version = r.u16()?;
+        let random = r.take(32)?.try_into().expect("32 bytes");
+        let session_id = r.vec8()?;
+        if session_id.len() > 32 {
+            return Err(DtlsError::Invalid("session id length"));
+        }
+        let cookie = r.vec8()?;
+        let cipher_suites = r.vec16()?;
+        if cipher_suites.len() % 2 != 0 {
+            return Err(DtlsError::Invalid("odd cipher suite list"));
+        }
+        Ok(Self {
+            version,
+            random,
+            session_id,
+            cookie,
+            cipher_suites,
+        })
+    }
+}
+
 /// HelloVerifyRequest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HelloVerifyRequest {

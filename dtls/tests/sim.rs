@@ -250,6 +250,49 @@ fn lossy_links_over_many_seeds() {
     eprintln!("slowest simulated handshake: {max_elapsed:?}");
 }
 
+/// The client's ClientHello split into several fragments, as current browsers send theirs: the
+/// stateless server joins it in its one bounded buffer under loss, duplication and reordering.
+#[test]
+fn fragmented_client_hello_over_lossy_links() {
+    let links = [
+        Link {
+            loss: 0.0,
+            duplicate: 0.0,
+            max_delay_ms: 20,
+        },
+        Link {
+            loss: 0.1,
+            duplicate: 0.2,
+            max_delay_ms: 40,
+        },
+        Link {
+            loss: 0.3,
+            duplicate: 0.2,
+            max_delay_ms: 80,
+        },
+    ];
+    let mut max_elapsed = Duration::ZERO;
+    for seed in 0..150u64 {
+        let link = &links[(seed % 3) as usize];
+        // 64, 95 and 136 body bytes per fragment: 2 to 3 fragments per ClientHello.
+        let (mut c, s) = configs([89, 120, 161][(seed / 3 % 3) as usize]);
+        c.initial_retransmit = Duration::from_millis(100);
+        let mut s = s;
+        s.mtu = 1200;
+        let o = run(seed, link, c, s);
+        assert_agree(&o);
+        if link.loss == 0.0 {
+            assert_eq!(
+                o.client.stats().retransmissions,
+                0,
+                "seed {seed}: the reordered fragments were joined, not retransmitted"
+            );
+        }
+        max_elapsed = max_elapsed.max(o.elapsed);
+    }
+    eprintln!("slowest simulated handshake with a fragmented ClientHello: {max_elapsed:?}");
+}
+
 #[test]
 fn wrong_fingerprint_fails_with_bad_certificate() {
     let link = Link {

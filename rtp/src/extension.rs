@@ -274,9 +274,12 @@ fn exact<const N: usize>(data: &[u8], what: &'static str) -> Result<[u8; N], Rtp
 pub struct AbsSendTime(pub u32);
 
 impl AbsSendTime {
-    /// From a time in microseconds (of any epoch; only the low 64 seconds count).
+    /// From a time in microseconds (of any epoch, e.g. the Unix epoch; only the time within the
+    /// current 64-second cycle counts).
     pub fn from_micros(micros: u64) -> Self {
-        AbsSendTime((((micros << 18) / 1_000_000) & 0x00FF_FFFF) as u32)
+        // Reduce to the 64 s cycle first: shifting a large time by 18 bits would overflow.
+        let within = micros % 64_000_000;
+        AbsSendTime(((within << 18) / 1_000_000) as u32)
     }
 
     /// The time within the 64-second cycle, in microseconds.
@@ -574,5 +577,33 @@ mod tests {
         let t = AbsSendTime::from_micros(1_500_000);
         assert_eq!(t.0, 0x06_0000);
         assert_eq!(t.to_micros(), 1_500_000);
+    }
+
+    #[test]
+    fn abs_send_time_of_epoch_scale_times() {
+        // The exact 6.18 value modulo 2^24, computed without overflow.
+        let reference = |m: u64| ((u128::from(m) << 18) / 1_000_000 % (1 << 24)) as u32;
+        // A Unix-epoch time in microseconds (2026): the shift alone would overflow u64.
+        let now = 1_796_403_799_208_356;
+        assert_eq!(AbsSendTime::from_micros(now).0, 6_083_931);
+        for m in [
+            0,
+            63_999_999,
+            64_000_000,
+            (1 << 46) - 1,
+            1 << 46,
+            now,
+            u64::MAX / 3,
+            u64::MAX,
+        ] {
+            assert_eq!(AbsSendTime::from_micros(m).0, reference(m), "{m}");
+        }
+        // 64 s apart: the same value; the round trip stays within one 6.18 tick (~3.8 us).
+        assert_eq!(
+            AbsSendTime::from_micros(now),
+            AbsSendTime::from_micros(now + 64_000_000)
+        );
+        let back = AbsSendTime::from_micros(now).to_micros();
+        assert!((now % 64_000_000).abs_diff(back) < 4);
     }
 }

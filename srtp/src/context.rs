@@ -581,3 +581,63 @@ impl Context {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rtcp(ssrc: u32) -> Vec<u8> {
+        // A receiver report without report blocks.
+        let mut p = vec![0x80, 201, 0, 1];
+        p.extend_from_slice(&ssrc.to_be_bytes());
+        p
+    }
+
+    /// The SRTCP index is 31 bits (RFC 3711 3.4): the last one is used, then protect refuses.
+    #[test]
+    fn rtcp_index_exhaustion() {
+        for profile in Profile::ALL {
+            let key = vec![3; profile.key_len()];
+            let salt = vec![5; profile.salt_len()];
+            let mut tx = Context::new(profile, &key, &salt, Config::default()).unwrap();
+            let mut rx = Context::new(profile, &key, &salt, Config::default()).unwrap();
+            let first = tx.protect_rtcp_to_vec(&rtcp(9)).unwrap();
+            assert_eq!(rx.unprotect_rtcp_to_vec(&first).unwrap(), rtcp(9));
+            // Jump to the last index instead of sending 2^31 packets.
+            tx.streams.get_mut(&9).unwrap().rtcp_tx_index = MAX_RTCP_INDEX;
+            let last = tx.protect_rtcp_to_vec(&rtcp(9)).unwrap();
+            let at = if profile.is_aead() {
+                last.len() - 4
+            } else {
+                last.len() - profile.rtcp_overhead()
+            };
+            assert_eq!(
+                last[at..at + 4],
+                [0xFF; 4],
+                "{profile:?}: E flag and index 2^31-1"
+            );
+            assert_eq!(rx.unprotect_rtcp_to_vec(&last).unwrap(), rtcp(9));
+
+            let mut buf = rtcp(9);
+            assert_eq!(
+                tx.protect_rtcp(&mut buf),
+                Err(Error::IndexExhausted { ssrc: 9 })
+            );
+            assert_eq!(buf, rtcp(9), "the packet is left as it was");
+            assert_eq!(
+                tx.protect_rtcp_to_vec(&rtcp(9)),
+                Err(Error::IndexExhausted { ssrc: 9 })
+            );
+            assert_eq!(tx.stats().index_exhausted, 2);
+            assert_eq!(tx.stats().rtcp_protected, 2);
+            // Other SSRCs are unaffected, and a replay of the last index is still refused.
+            assert!(tx.protect_rtcp_to_vec(&rtcp(10)).is_ok());
+            assert_eq!(
+                rx.unprotect_rtcp_to_vec(&last),
+                Err(Error::Replayed {
+                    index: u64::from(MAX_RTCP_INDEX)
+                })
+            );
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! Byte-exact cross-check against libsrtp 2 (Debian `libsrtp2-dev`, installed if missing) for all
-//! four profiles, RTP and RTCP, both directions, across a rollover-counter wrap with reordering.
+//! four profiles, RTP and RTCP, both directions, across a rollover-counter wrap with reordering
+//! (including packets from before the wrap delivered after packets from after it).
 //!
 //! A small C program (tests/libsrtp/helper.c) linked with `-lsrtp2` protects and unprotects hex
 //! lines on stdin/stdout; this crate stays free of FFI.
@@ -45,7 +46,10 @@ fn ensure_libsrtp() {
 fn helper_binary() -> PathBuf {
     ensure_libsrtp();
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let out = dir.join(format!("srtp-libsrtp-helper-{}", std::process::id()));
+    // One binary per caller: tests run in parallel and each removes its own.
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let out = dir.join(format!("srtp-libsrtp-helper-{}-{n}", std::process::id()));
     let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/libsrtp/helper.c");
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let status = Command::new(cc)
@@ -247,6 +251,68 @@ fn byte_exact_with_libsrtp_every_profile() {
         }
         assert!(lib.call("UC", &ours[5]).is_err());
         assert!(ours_rx.unprotect_rtcp_to_vec(&theirs[5]).is_err());
+    }
+    let _ = std::fs::remove_file(binary);
+}
+
+/// Packets from before the sequence wrap delivered after packets from after it, and the other
+/// way round (a jump across the wrap, then the late ones from both sides), between us and
+/// libsrtp in both directions. The receiver must guess ROC - 1 for a late 65535 once it has
+/// seen 0 with ROC 1 (RFC 3711 3.3.1).
+#[test]
+fn reordering_across_the_wrap_with_libsrtp() {
+    let binary = helper_binary();
+    let seqs: Vec<u16> = (65530..=65535).chain(0..=5).collect();
+    // Positions in `seqs`: 0..=5 are 65530..=65535, 6..=11 are 0..=5.
+    let orders: [(u32, [usize; 12]); 2] = [
+        // Late pre-wrap packets after post-wrap ones: 65533, 65534 after 0, 1; 65535 after 2.
+        (0x0A0A_0A0A, [0, 1, 2, 6, 7, 3, 4, 8, 5, 9, 10, 11]),
+        // A jump from 65531 to 2 across the wrap, then the skipped packets of both sides.
+        (0x0B0B_0B0B, [0, 1, 8, 2, 6, 5, 7, 3, 9, 4, 10, 11]),
+    ];
+    for profile in Profile::ALL {
+        let key: Vec<u8> = (0..profile.key_len() + profile.salt_len())
+            .map(|i| (i * 29 + 1) as u8)
+            .collect();
+        let (master_key, master_salt) = key.split_at(profile.key_len());
+        let mut ours_tx =
+            Context::new(profile, master_key, master_salt, Config::default()).unwrap();
+        let mut ours_rx =
+            Context::new(profile, master_key, master_salt, Config::default()).unwrap();
+        let mut lib = Libsrtp::start(&binary, profile, &key);
+        for (ssrc, order) in orders {
+            let mut plains = Vec::new();
+            let mut ours = Vec::new();
+            let mut theirs = Vec::new();
+            for (i, &seq) in seqs.iter().enumerate() {
+                let plain = rtp(seq, ssrc, [20, 160, 1][i % 3], i);
+                let a = ours_tx.protect_rtp_to_vec(&plain).unwrap();
+                let b = lib.call("P", &plain).expect("libsrtp protect");
+                assert_eq!(hex(&a), hex(&b), "{profile:?} seq {seq}: protect differs");
+                plains.push(plain);
+                ours.push(a);
+                theirs.push(b);
+            }
+            let mut delivered = Vec::new();
+            for i in order {
+                let seq = seqs[i];
+                delivered.push(seq);
+                let back = lib.call("U", &ours[i]).unwrap_or_else(|e| {
+                    panic!("{profile:?} libsrtp unprotect seq {seq} after {delivered:?}: {e}")
+                });
+                assert_eq!(back, plains[i], "{profile:?} libsrtp seq {seq}");
+                let back = ours_rx
+                    .unprotect_rtp_to_vec(&theirs[i])
+                    .unwrap_or_else(|e| {
+                        panic!("{profile:?} our unprotect seq {seq} after {delivered:?}: {e}")
+                    });
+                assert_eq!(back, plains[i], "{profile:?} our seq {seq}");
+            }
+            assert_eq!(ours_rx.roc(ssrc), Some(1), "{profile:?}");
+            // A late pre-wrap packet replayed is refused by both.
+            assert!(lib.call("U", &ours[5]).is_err());
+            assert!(ours_rx.unprotect_rtp_to_vec(&theirs[5]).is_err());
+        }
     }
     let _ = std::fs::remove_file(binary);
 }
