@@ -29,44 +29,9 @@ pub fn classify(datagram: &[u8]) -> Kind {
     }
 }
 
-/// Rewrites the record-layer version of plaintext (epoch 0) DTLS records from DTLS 1.0 (`FE FF`)
-/// to DTLS 1.2 (`FE FD`); returns `None` when nothing needed changing.
-///
-/// Browsers (BoringSSL, as OpenSSL allows) send their first ClientHello in a record marked DTLS 1.0
-/// for compatibility (RFC 6347 4.1 lets the record version of a ClientHello differ); the dtls crate
-/// drops such records. The header of an epoch-0 record is covered by neither a MAC nor the
-/// handshake transcript, so normalising it changes nothing else. Gap noted in the status file.
-pub fn normalize_dtls10_records(datagram: &[u8]) -> Option<Vec<u8>> {
-    let mut at = 0;
-    let mut patched: Option<Vec<u8>> = None;
-    while let Some(h) = datagram.get(at..at + 13) {
-        let len = usize::from(u16::from_be_bytes([h[11], h[12]]));
-        if h[1..3] == [0xFE, 0xFF] && h[3..5] == [0, 0] {
-            let out = patched.get_or_insert_with(|| datagram.to_vec());
-            out[at + 2] = 0xFD;
-        }
-        at += 13 + len;
-    }
-    patched
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dtls10_client_hello_records_are_normalised() {
-        let mut d = vec![22, 0xFE, 0xFF, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 1, 2];
-        d.extend([22, 0xFE, 0xFD, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 9]);
-        let out = normalize_dtls10_records(&d).unwrap();
-        assert_eq!(&out[1..3], &[0xFE, 0xFD]);
-        assert_eq!(&out[15..], &d[15..]);
-        assert_eq!(normalize_dtls10_records(&out), None);
-        assert_eq!(normalize_dtls10_records(&[22, 0xFE]), None);
-        // Epoch 1 records are left alone.
-        let e1 = [23, 0xFE, 0xFF, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0];
-        assert_eq!(normalize_dtls10_records(&e1), None);
-    }
 
     #[test]
     fn ranges() {

@@ -34,7 +34,6 @@
 
 pub mod codecs;
 pub mod demux;
-mod hello;
 mod media;
 pub mod peer;
 mod relay;

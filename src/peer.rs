@@ -320,7 +320,6 @@ pub struct PeerConnection {
     /// The largest message the peer accepts (`a=max-message-size`).
     remote_max_message_size: usize,
     channels: BTreeMap<u16, ChannelInfo>,
-    hello: crate::hello::HelloAssembler,
     srtp: Option<srtp::SessionContexts>,
     /// Where DTLS/SRTP go: the selected pair, or the last address DTLS came from.
     path: Option<(SocketAddr, SocketAddr)>,
@@ -435,7 +434,6 @@ impl PeerConnection {
             sctp: None,
             remote_max_message_size: 65_536,
             channels: BTreeMap::new(),
-            hello: crate::hello::HelloAssembler::default(),
             srtp: None,
             path: None,
             paths: Vec::new(),
@@ -1220,28 +1218,16 @@ impl PeerConnection {
                 }
                 None => self.stats.dropped_stun += 1,
             },
-            Kind::Dtls => match &self.dtls {
-                Some(_) => {
-                    // A server answers where the ClientHello came from until ICE selects a pair.
-                    if self.path.is_none() {
-                        self.set_path(destination, source);
-                    }
-                    let d = self.dtls.as_mut().expect("checked above");
-                    let joined = if self.dtls_role == Some(dtls::Role::Server) && !d.is_connected()
-                    {
-                        self.hello.process(datagram)
-                    } else {
-                        None
-                    };
-                    let datagram = joined.as_deref().unwrap_or(datagram);
-                    match demux::normalize_dtls10_records(datagram) {
-                        Some(fixed) => d.handle_receive(now, &fixed),
-                        None if !datagram.is_empty() => d.handle_receive(now, datagram),
-                        None => {}
-                    }
+            Kind::Dtls if self.dtls.is_none() => self.stats.dropped_dtls += 1,
+            Kind::Dtls => {
+                // A server answers where the ClientHello came from until ICE selects a pair.
+                if self.path.is_none() {
+                    self.set_path(destination, source);
                 }
-                None => self.stats.dropped_dtls += 1,
-            },
+                if let Some(d) = &mut self.dtls {
+                    d.handle_receive(now, datagram);
+                }
+            }
             Kind::Rtp => self.receive_rtp(now, datagram),
             Kind::Rtcp => self.receive_rtcp(now, datagram),
             Kind::Unknown => self.stats.dropped_unknown += 1,

@@ -1,5 +1,5 @@
 //! Random datagrams (split by a length byte) into a peer connection that has answered an offer:
-//! RFC 7983 demux, STUN into the ICE agent, DTLS into the server (ClientHello reassembly included),
+//! RFC 7983 demux, STUN into the ICE agent, DTLS into the server (fragmented ClientHellos included),
 //! SRTP/SRTCP, timeouts. Nothing may panic.
 #![no_main]
 
