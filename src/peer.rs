@@ -242,7 +242,8 @@ pub struct PeerConnection {
     dtls_role: Option<dtls::Role>,
     sctp: Option<sctp::DataChannelEndpoint>,
     hello: crate::hello::HelloAssembler,
-    srtp: Option<srtp::SessionContexts>,
+    /// SRTP contexts (~3.8 KB), made only once media sections are negotiated and DTLS is up.
+    srtp: Option<Box<srtp::SessionContexts>>,
     /// Where DTLS/SRTP go: the selected pair, or the last address DTLS came from.
     path: Option<(SocketAddr, SocketAddr)>,
     ice_state: IceState,
@@ -520,6 +521,8 @@ impl PeerConnection {
         }
         self.media
             .configure(&n, &mut self.rng, self.config.rtcp_interval);
+        // Media added by a renegotiation after DTLS connected.
+        self.ensure_srtp();
         if self.dtls.is_none() {
             let role = match n.dtls_role {
                 sdp::jsep::DtlsRole::Client => dtls::Role::Client,
@@ -671,7 +674,8 @@ impl PeerConnection {
 
     /// The negotiated SRTP profile, once DTLS is connected.
     pub fn srtp_profile(&self) -> Option<srtp::Profile> {
-        self.srtp.as_ref().map(|s| s.outbound.profile())
+        let d = self.dtls.as_ref().filter(|d| d.is_connected())?;
+        srtp_profile(d.srtp_profile()?)
     }
 
     /// The mids of the negotiated media sections, in order.
@@ -939,22 +943,7 @@ impl PeerConnection {
         match e {
             dtls::Event::Connected { .. } => {
                 // The endpoint already checked the certificate against the SDP fingerprints.
-                if let Some(d) = &self.dtls
-                    && let Ok((profile, material)) = d.srtp_keying_material()
-                    && let Some(p) = srtp_profile(profile)
-                {
-                    let role = match self.dtls_role {
-                        Some(dtls::Role::Client) => srtp::Role::Client,
-                        _ => srtp::Role::Server,
-                    };
-                    self.srtp = srtp::Context::from_dtls_keying_material(
-                        p,
-                        &material,
-                        role,
-                        srtp::Config::default(),
-                    )
-                    .ok();
-                }
+                self.ensure_srtp();
                 if let Some(s) = &mut self.sctp {
                     s.connect(now);
                 }
@@ -969,6 +958,28 @@ impl PeerConnection {
             dtls::Event::AlertReceived(_) => {}
             dtls::Event::Closed => self.set_dtls_state(DtlsState::Closed),
             dtls::Event::Failed(_) => self.set_dtls_state(DtlsState::Failed),
+        }
+    }
+
+    /// Makes the SRTP contexts from the DTLS exporter once DTLS is connected and a media section
+    /// is negotiated (a data-channel-only connection never needs them).
+    fn ensure_srtp(&mut self) {
+        if self.srtp.is_some() || self.media_mids.is_empty() {
+            return;
+        }
+        if let Some(d) = &self.dtls
+            && d.is_connected()
+            && let Ok((profile, material)) = d.srtp_keying_material()
+            && let Some(p) = srtp_profile(profile)
+        {
+            let role = match self.dtls_role {
+                Some(dtls::Role::Client) => srtp::Role::Client,
+                _ => srtp::Role::Server,
+            };
+            self.srtp =
+                srtp::Context::from_dtls_keying_material(p, &material, role, Default::default())
+                    .ok()
+                    .map(Box::new);
         }
     }
 
