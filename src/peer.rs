@@ -320,7 +320,8 @@ pub struct PeerConnection {
     /// The largest message the peer accepts (`a=max-message-size`).
     remote_max_message_size: usize,
     channels: BTreeMap<u16, ChannelInfo>,
-    srtp: Option<srtp::SessionContexts>,
+    /// SRTP contexts (~3.8 KB), made only once media sections are negotiated and DTLS is up.
+    srtp: Option<Box<srtp::SessionContexts>>,
     /// Where DTLS/SRTP go: the selected pair, or the last address DTLS came from.
     path: Option<(SocketAddr, SocketAddr)>,
     paths: Vec<PathCounters>,
@@ -761,6 +762,8 @@ impl PeerConnection {
         }
         self.media
             .configure(&n, &self.jsep, self.config.rtcp_interval);
+        // Media added by a renegotiation after DTLS connected.
+        self.ensure_srtp();
         let role = match n.dtls_role {
             sdp::jsep::DtlsRole::Client => dtls::Role::Client,
             sdp::jsep::DtlsRole::Server => dtls::Role::Server,
@@ -1136,7 +1139,8 @@ impl PeerConnection {
 
     /// The negotiated SRTP profile, once DTLS is connected.
     pub fn srtp_profile(&self) -> Option<srtp::Profile> {
-        self.srtp.as_ref().map(|s| s.outbound.profile())
+        let d = self.dtls.as_ref().filter(|d| d.is_connected())?;
+        Some(srtp_profile(d.srtp_profile()?))
     }
 
     /// The mids of the negotiated media sections, in order.
@@ -1515,21 +1519,7 @@ impl PeerConnection {
         match e {
             dtls::Event::Connected { .. } => {
                 // The endpoint already checked the certificate against the SDP fingerprints.
-                if let Some(d) = &self.dtls
-                    && let Ok((profile, material)) = d.srtp_keying_material()
-                {
-                    let role = match self.dtls_role {
-                        Some(dtls::Role::Client) => srtp::Role::Client,
-                        _ => srtp::Role::Server,
-                    };
-                    self.srtp = srtp::Context::from_dtls_keying_material(
-                        srtp_profile(profile),
-                        &material,
-                        role,
-                        srtp::Config::default(),
-                    )
-                    .ok();
-                }
+                self.ensure_srtp();
                 if self.srtp.is_none() && self.media.mids().next().is_some() {
                     // Media was negotiated but no SRTP profile was agreed (RFC 5764 4.1.1 lets
                     // either side abort): close instead of connecting without media.
@@ -1561,6 +1551,31 @@ impl PeerConnection {
                 }
             }
             dtls::Event::Failed(_) => self.set_dtls_state(DtlsState::Failed),
+        }
+    }
+
+    /// Makes the SRTP contexts from the DTLS exporter once DTLS is connected and a media section
+    /// is negotiated (a data-channel-only connection never needs them).
+    fn ensure_srtp(&mut self) {
+        if self.srtp.is_some() || self.media.mids().next().is_none() {
+            return;
+        }
+        if let Some(d) = &self.dtls
+            && d.is_connected()
+            && let Ok((profile, material)) = d.srtp_keying_material()
+        {
+            let role = match self.dtls_role {
+                Some(dtls::Role::Client) => srtp::Role::Client,
+                _ => srtp::Role::Server,
+            };
+            self.srtp = srtp::Context::from_dtls_keying_material(
+                srtp_profile(profile),
+                &material,
+                role,
+                srtp::Config::default(),
+            )
+            .ok()
+            .map(Box::new);
         }
     }
 

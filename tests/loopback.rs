@@ -286,3 +286,35 @@ fn media_without_a_common_srtp_profile_fails_instead_of_connecting() {
         );
     }
 }
+
+#[test]
+fn srtp_contexts_only_once_media_is_negotiated() {
+    // Data channel only: DTLS negotiates an SRTP profile but no contexts are made (they cost
+    // ~3.8 KB per connection), so RTP can neither be sent nor received.
+    let mut n = Net::new(41);
+    n.negotiate();
+    n.run_until(Duration::from_secs(10), connected);
+    assert!(n.pcs[0].srtp_profile().is_some());
+    let rtp = [0x80, 111, 0, 1, 0, 0, 0, 0, 0x12, 0x34, 0x56, 0x78, 1, 2, 3];
+    assert!(matches!(
+        n.pcs[0].send_rtp(n.now, &rtp),
+        Err(sansrtc::Error::NotConnected)
+    ));
+    // A renegotiation adds audio on both sides: the contexts appear and media flows.
+    for p in &mut n.pcs {
+        p.add_transceiver(Transceiver::new(
+            MediaKind::Audio,
+            Direction::SendRecv,
+            vec![opus()],
+        ));
+    }
+    n.negotiate();
+    assert_eq!(n.pcs[0].media_mids().len(), 1);
+    n.pcs[0].send_rtp(n.now, &rtp).unwrap();
+    n.run_until(Duration::from_secs(5), |n| {
+        n.events[1]
+            .iter()
+            .any(|e| matches!(e, Event::Rtp(p) if p.packet() == rtp))
+    });
+    assert_eq!(n.pcs[1].stats().dropped_srtp, 0);
+}

@@ -956,7 +956,7 @@ impl Endpoint {
         self.state = State::Connected;
         self.handshake_complete = true;
         self.retransmit_at = None;
-        let peer_certificate = self.hs.peer_certificate.clone().unwrap_or_default();
+        let peer_certificate = self.hs.peer_certificate.take().unwrap_or_default();
         self.push_event(Event::Connected {
             cipher_suite: self.hs.suite.expect("negotiated"),
             srtp_profile: self.hs.srtp,
@@ -966,6 +966,23 @@ impl Endpoint {
         for data in std::mem::take(&mut self.early_data) {
             self.push_event(Event::ApplicationData(data));
         }
+        self.release_handshake();
+    }
+
+    /// Frees what only the handshake needed (a connection may stay idle for hours): the
+    /// transcript, the key shares, the peer's key, the buffers of partial messages. Kept: the
+    /// master secret (for the exporter) and the last flight (retransmitted when the peer repeats
+    /// its own, RFC 6347 4.2.4).
+    fn release_handshake(&mut self) {
+        self.hs.transcript = Vec::new();
+        self.hs.our_point = Vec::new();
+        self.hs.peer_point = Vec::new();
+        self.hs.peer_key = None;
+        self.hs.ephemeral = None;
+        self.reassembler.release();
+        self.flight.shrink_to_fit();
+        self.early_data = Vec::new();
+        self.early_records = Vec::new();
     }
 
     fn ring_group(id: u16) -> Option<&'static agreement::Algorithm> {
@@ -1583,6 +1600,65 @@ mod tests {
         }
         .write(&mut body);
         fragment::whole_message(msg_type::CLIENT_HELLO, 0, &body)
+    }
+
+    #[test]
+    fn handshake_state_is_released_once_connected() {
+        let c = Config::new(Arc::new(Certificate::generate().unwrap()));
+        let s = Config::new(Arc::new(Certificate::generate().unwrap()));
+        let mut client = Endpoint::client(c, Box::new(TestRng::new(1)));
+        let mut server = Endpoint::server(s, Box::new(TestRng::new(2)));
+        let now = Instant::now();
+        client.connect(now);
+        let mut client_flights = Vec::new();
+        for _ in 0..10 {
+            while let Some(d) = client.poll_transmit() {
+                client_flights.push(d.clone());
+                server.handle_receive(now, &d);
+            }
+            while let Some(d) = server.poll_transmit() {
+                client.handle_receive(now, &d);
+            }
+        }
+        assert!(client.is_connected() && server.is_connected());
+        for e in [&client, &server] {
+            assert_eq!(e.hs.transcript.capacity(), 0);
+            assert!(e.hs.our_point.capacity() == 0 && e.hs.peer_point.capacity() == 0);
+            assert!(e.hs.peer_key.is_none() && e.hs.peer_certificate.is_none());
+        }
+        // The peer certificate went out in the event.
+        assert!(matches!(
+            client.poll_event(),
+            Some(Event::Connected { peer_certificate, .. }) if !peer_certificate.is_empty()
+        ));
+        // Keys still export identically on both sides.
+        let label = "EXTRACTOR-dtls_srtp";
+        assert_eq!(
+            client.export_keying_material(label, 60).unwrap(),
+            server.export_keying_material(label, 60).unwrap()
+        );
+        // The client's final flight arriving again (our last flight was lost) is still answered
+        // with the server's last flight, which the client accepts as a repeat.
+        let last = client_flights.last().unwrap().clone();
+        let later = now + Duration::from_secs(1);
+        server.handle_receive(later, &last);
+        let repeat = server
+            .poll_transmit()
+            .expect("server repeats its last flight");
+        client.handle_receive(later, &repeat);
+        assert!(client.is_connected() && server.is_connected());
+        // Application data still flows both ways.
+        client.send_application_data(b"ping").unwrap();
+        while let Some(d) = client.poll_transmit() {
+            server.handle_receive(later, &d);
+        }
+        while let Some(e) = server.poll_event() {
+            if let Event::ApplicationData(d) = e {
+                assert_eq!(d, b"ping");
+                return;
+            }
+        }
+        panic!("no application data");
     }
 
     #[test]

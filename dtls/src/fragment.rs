@@ -172,6 +172,12 @@ impl Reassembler {
         self.partials.clear();
     }
 
+    /// Drops every partial message and frees their buffers (the next expected `message_seq`
+    /// stays, so repeated old messages are still recognised).
+    pub fn release(&mut self) {
+        self.partials = Vec::new();
+    }
+
     /// Offers one fragment.
     pub fn insert(&mut self, h: &HandshakeHeader, data: &[u8]) -> Inserted {
         if h.message_seq < self.next_seq {

@@ -42,6 +42,7 @@ use std::time::{Duration, Instant};
 use crate::candidate::{Candidate, CandidateAddress, CandidateKind, Foundations, priority};
 use crate::checklist::{Checklist, ChecklistConfig, PairId, PairState, RemoteCandidateError};
 use crate::rng::Rng;
+use crate::small::PushSmall;
 use crate::stun::attribute::{self as attr, Attribute};
 use crate::stun::{
     IntegrityKey, MessageBuilder, MessageClass, MessageType, StunMessage, TransactionId,
@@ -261,7 +262,8 @@ pub struct Agent<R> {
     /// Consent per component with a selected pair.
     consent: BTreeMap<u16, Consent>,
     /// Credentials and consent of the session before an ICE restart.
-    old: Option<OldSession>,
+    /// Boxed: only present during an ICE restart, and large (two integrity keys).
+    old: Option<Box<OldSession>>,
     prflx_count: u32,
     remote_end: bool,
     /// Checks finished with a selected pair (the `Completed` state, or `Disconnected` from it).
@@ -398,7 +400,7 @@ impl<R: Rng> Agent<R> {
             kind: CandidateKind::Host,
             related: None,
         };
-        self.locals.push(c.clone());
+        self.locals.push_small(c.clone());
         self.checklist.add_local(c.clone(), addr);
         self.resume_pacing();
         Some(c)
@@ -449,7 +451,7 @@ impl<R: Rng> Agent<R> {
             kind: CandidateKind::Relayed,
             related: None,
         };
-        self.locals.push(c.clone());
+        self.locals.push_small(c.clone());
         self.checklist.add_local(c.clone(), relayed);
         self.resume_pacing();
         Some(c)
@@ -483,12 +485,12 @@ impl<R: Rng> Agent<R> {
                 }
                 let n = b.finish();
                 let request = buf[..n].to_vec();
-                self.transmits.push_back(AgentTransmit {
+                self.transmits.push_small(AgentTransmit {
                     source: base,
                     destination: server,
                     contents: request.clone(),
                 });
-                self.gathers.push(Gather {
+                self.gathers.push_small(Gather {
                     id,
                     base,
                     server,
@@ -505,7 +507,7 @@ impl<R: Rng> Agent<R> {
     fn gathering_done(&mut self) {
         if self.gathering && self.gathers.is_empty() {
             self.gathering = false;
-            self.events.push_back(AgentEvent::GatheringComplete);
+            self.events.push_small(AgentEvent::GatheringComplete);
         }
     }
 
@@ -553,9 +555,9 @@ impl<R: Rng> Agent<R> {
                     kind: CandidateKind::ServerReflexive,
                     related: Some(g.base),
                 };
-                self.locals.push(c.clone());
+                self.locals.push_small(c.clone());
                 self.checklist.add_local(c.clone(), g.base);
-                self.events.push_back(AgentEvent::LocalCandidate(c));
+                self.events.push_small(AgentEvent::LocalCandidate(c));
             }
         }
         self.gathering_done();
@@ -585,13 +587,13 @@ impl<R: Rng> Agent<R> {
             self.old.take(),
         ) {
             (false, Some((remote_ufrag, remote_key)), _) if !self.consent.is_empty() => {
-                Some(OldSession {
+                Some(Box::new(OldSession {
                     local_ufrag: self.config.local_ufrag.clone(),
                     local_key: self.local_key.clone(),
                     remote_ufrag,
                     remote_key,
                     consent: std::mem::take(&mut self.consent),
-                })
+                }))
             }
             // Restarted again before the first restart selected anything: keep the oldest.
             (false, _, old) => old,
@@ -716,7 +718,7 @@ impl<R: Rng> Agent<R> {
     fn set_state(&mut self, state: ConnectionState) {
         if self.state != state {
             self.state = state;
-            self.events.push_back(AgentEvent::StateChanged(state));
+            self.events.push_small(AgentEvent::StateChanged(state));
         }
     }
 
@@ -783,7 +785,7 @@ impl<R: Rng> Agent<R> {
             && b.add_fingerprint().is_ok();
         if ok {
             let n = b.finish();
-            self.transmits.push_back(AgentTransmit {
+            self.transmits.push_small(AgentTransmit {
                 source: destination,
                 destination: source,
                 contents: buf[..n].to_vec(),
@@ -827,7 +829,7 @@ impl<R: Rng> Agent<R> {
         if ok {
             let n = b.finish();
             self.stats.checks_answered += 1;
-            self.transmits.push_back(AgentTransmit {
+            self.transmits.push_small(AgentTransmit {
                 source: destination,
                 destination: source,
                 contents: buf[..n].to_vec(),
@@ -1070,7 +1072,7 @@ impl<R: Rng> Agent<R> {
             let next = now + self.consent_jitter();
             self.consent.insert(component, Consent { last: now, next });
         }
-        self.events.push_back(AgentEvent::SelectedPair {
+        self.events.push_small(AgentEvent::SelectedPair {
             component,
             local,
             remote,
@@ -1274,7 +1276,7 @@ impl<R: Rng> Agent<R> {
                         kind: CandidateKind::PeerReflexive,
                         related: Some(base),
                     };
-                    self.locals.push(c);
+                    self.locals.push_small(c);
                 }
                 prio
             }
@@ -1372,12 +1374,12 @@ impl<R: Rng> Agent<R> {
         let n = b.finish();
         let request = buf[..n].to_vec();
         self.stats.checks_sent += 1;
-        self.transmits.push_back(AgentTransmit {
+        self.transmits.push_small(AgentTransmit {
             source: local,
             destination: remote,
             contents: request.clone(),
         });
-        self.checks.push(Check {
+        self.checks.push_small(Check {
             id,
             pair: pid,
             local,
@@ -1424,7 +1426,7 @@ impl<R: Rng> Agent<R> {
             g.sent += 1;
             g.interval *= 2;
             g.deadline = now + g.interval;
-            self.transmits.push_back(AgentTransmit {
+            self.transmits.push_small(AgentTransmit {
                 source: g.base,
                 destination: g.server,
                 contents: g.request.clone(),
@@ -1474,7 +1476,7 @@ impl<R: Rng> Agent<R> {
             c.interval *= 2;
             c.deadline = now + c.interval;
             self.stats.checks_sent += 1;
-            self.transmits.push_back(AgentTransmit {
+            self.transmits.push_small(AgentTransmit {
                 source: c.local,
                 destination: c.remote,
                 contents: c.request.clone(),

@@ -6,6 +6,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use thiserror::Error;
 
+use crate::small::PushSmall;
+
 /// The type of a candidate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CandidateKind {
@@ -278,7 +280,7 @@ impl Foundations {
         let index = match self.known.iter().position(|k| *k == key) {
             Some(i) => i,
             None => {
-                self.known.push(key);
+                self.known.push_small(key);
                 self.known.len() - 1
             }
         };

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use thiserror::Error;
 
 use crate::candidate::{Candidate, CandidateAddress, CandidateKind, pair_priority};
+use crate::small::PushSmall;
 
 /// Limits of a check list.
 #[derive(Debug, Clone)]
@@ -233,7 +234,7 @@ impl Checklist {
             let remote = self.remotes[ri].clone();
             self.try_pair(&local, &remote);
         }
-        self.locals.push(local);
+        self.locals.push_small(local);
     }
 
     /// Adds a remote candidate (from SDP or trickled) and pairs it with the local candidates.
@@ -256,7 +257,7 @@ impl Checklist {
             let local = self.locals[li].clone();
             self.try_pair(&local, &candidate);
         }
-        self.remotes.push(candidate);
+        self.remotes.push_small(candidate);
         Ok(())
     }
 
@@ -330,7 +331,7 @@ impl Checklist {
         };
         let id = PairId(self.next_id);
         self.next_id += 1;
-        self.pairs.push(CandidatePair {
+        self.pairs.push_small(CandidatePair {
             id,
             component: remote.component,
             local: local_addr,
@@ -479,7 +480,7 @@ impl Checklist {
             priority: Self::priority_for(self.controlling, local_priority, p.remote_priority),
         };
         self.valid.retain(|v| v.generated_by != generated_by);
-        self.valid.push(entry);
+        self.valid.push_small(entry);
         self.valid.sort_by_key(|v| std::cmp::Reverse(v.priority));
     }
 

@@ -14,6 +14,7 @@ pub mod candidate;
 pub mod checklist;
 pub mod responder;
 pub mod rng;
+mod small;
 pub mod stun;
 pub mod turn;
 pub mod turn_tls;

@@ -1094,7 +1094,8 @@ impl JsepSession {
                 answered: answer.media.len(),
             });
         }
-        let mut out = Vec::new();
+        // Exact capacity: the result is kept for the connection's lifetime.
+        let mut out = Vec::with_capacity(answer.media.len());
         let mut fingerprints = Vec::new();
         let mut role = None;
         let mut sections = pending.sections.clone();
@@ -1335,7 +1336,8 @@ impl JsepSession {
             .map(|g| g.mids().map(String::from).collect())
             .unwrap_or_default();
         let mut answer = SessionDescription::new(self.origin());
-        let mut out = Vec::new();
+        // Exact capacity: the result is kept for the connection's lifetime.
+        let mut out = Vec::with_capacity(offer.media.len());
         let mut media = Vec::new();
         let mut fingerprints = Vec::new();
         let mut role = None;
