@@ -1626,7 +1626,9 @@ mod tests {
         let first = client.poll_transmit().unwrap();
         // Two records in one caller buffer, then a queued one: three sequence numbers.
         client.seal_application_data(b"two", &mut datagram).unwrap();
-        client.seal_application_data(b"three", &mut datagram).unwrap();
+        client
+            .seal_application_data(b"three", &mut datagram)
+            .unwrap();
         client.send_application_data(b"four").unwrap();
         let last = client.poll_transmit().unwrap();
         for d in [&datagram, &last, &first] {
