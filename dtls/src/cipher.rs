@@ -331,6 +331,34 @@ impl RecordCipher {
         out.extend_from_slice(tag.as_ref());
     }
 
+    /// Opens a protected fragment into a new buffer holding exactly the plaintext: only the
+    /// ciphertext and tag are copied (not the explicit nonce), and the buffer is opened in place,
+    /// so nothing is moved afterwards.
+    pub fn open_to_vec(
+        &self,
+        header: &RecordHeader,
+        fragment: &[u8],
+    ) -> Result<Vec<u8>, DtlsError> {
+        if fragment.len() < self.overhead() {
+            return Err(DtlsError::BadRecordMac);
+        }
+        let (nonce, body) = if self.explicit_nonce {
+            let (explicit, body) = fragment.split_at(EXPLICIT_NONCE);
+            let mut n = self.iv;
+            n[4..].copy_from_slice(explicit);
+            (Nonce::assume_unique_for_key(n), body)
+        } else {
+            (self.nonce(header.seq64()), fragment)
+        };
+        let plain_len = body.len() - TAG;
+        let mut out = body.to_vec();
+        self.key
+            .open_in_place(nonce, Aad::from(Self::aad(header, plain_len)), &mut out)
+            .map_err(|_| DtlsError::BadRecordMac)?;
+        out.truncate(plain_len);
+        Ok(out)
+    }
+
     /// Opens a protected fragment in place; returns the plaintext slice.
     pub fn open<'b>(
         &self,

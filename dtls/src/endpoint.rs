@@ -396,6 +396,29 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Seals application data as one record appended to `out` instead of queueing a datagram:
+    /// the caller sends `out` (several records may share it, up to the path MTU) and can reuse
+    /// the buffer, so nothing is allocated once it has the capacity. Same rules as
+    /// [`Endpoint::send_application_data`]; records from both keep one sequence.
+    pub fn seal_application_data(&mut self, data: &[u8], out: &mut Vec<u8>) -> Res {
+        if self.state != State::Connected {
+            return Err(DtlsError::NotConnected);
+        }
+        if data.len() > 16384 {
+            return Err(DtlsError::Invalid("application data longer than a record"));
+        }
+        let cipher = self.write_cipher.as_ref().ok_or(DtlsError::NotConnected)?;
+        let header = RecordHeader {
+            content_type: ContentType::ApplicationData,
+            version: DTLS_1_2,
+            epoch: 1,
+            sequence: self.write_seq[1],
+        };
+        self.write_seq[1] += 1;
+        cipher.seal(&header, data, out);
+        Ok(())
+    }
+
     /// Closes the connection with close_notify.
     pub fn close(&mut self) {
         if self.is_closed() {
@@ -444,7 +467,7 @@ impl Endpoint {
     // ----- records -----
 
     fn handle_record(&mut self, now: Instant, header: RecordHeader, fragment: &[u8]) {
-        let mut buf;
+        let buf;
         let plaintext: &[u8] = match header.epoch {
             0 => {
                 if self.state == State::Connected && header.content_type != ContentType::Handshake {
@@ -466,13 +489,16 @@ impl Endpoint {
                     self.stats.replayed += 1;
                     return;
                 }
-                buf = fragment.to_vec();
-                match cipher.open(&header, &mut buf) {
-                    Ok(p) => {
-                        let n = p.len();
+                match cipher.open_to_vec(&header, fragment) {
+                    Ok(plain) => {
                         self.replay[1].mark(header.sequence);
-                        let off = buf.len() - n - 16;
-                        &buf[off..off + n]
+                        if header.content_type == ContentType::ApplicationData {
+                            // The opened buffer becomes the event's: no second copy.
+                            self.application_data(plain);
+                            return;
+                        }
+                        buf = plain;
+                        &buf
                     }
                     Err(_) => {
                         self.stats.bad_mac += 1;
@@ -489,19 +515,22 @@ impl Endpoint {
             ContentType::Handshake => self.handle_handshake_record(now, &header, plaintext),
             ContentType::ChangeCipherSpec => Ok(()),
             ContentType::Alert => self.handle_alert(header.epoch, plaintext),
-            ContentType::ApplicationData => {
-                if header.epoch == 1 {
-                    if self.state == State::Connected {
-                        self.push_event(Event::ApplicationData(plaintext.to_vec()));
-                    } else if self.early_data.len() < self.config.max_queued {
-                        self.early_data.push(plaintext.to_vec());
-                    }
-                }
-                Ok(())
-            }
+            // Epoch-1 application data was delivered above; plaintext application data is
+            // not accepted.
+            ContentType::ApplicationData => Ok(()),
         };
         if let Err(e) = result {
             self.fail(e);
+        }
+    }
+
+    /// Authenticated application data: an event once connected, queued (bounded) while our
+    /// side of the handshake is still finishing.
+    fn application_data(&mut self, data: Vec<u8>) {
+        if self.state == State::Connected {
+            self.push_event(Event::ApplicationData(data));
+        } else if self.early_data.len() < self.config.max_queued {
+            self.early_data.push(data);
         }
     }
 
@@ -1659,6 +1688,45 @@ mod tests {
             }
         }
         panic!("no application data");
+    }
+
+    #[test]
+    fn sealed_into_a_caller_buffer_shares_the_record_sequence() {
+        let (mut client, mut server) = connected_pair();
+        let now = Instant::now();
+        let mut datagram = Vec::new();
+        assert_eq!(
+            Endpoint::server(
+                Config::new(Arc::new(Certificate::generate().unwrap())),
+                Box::new(TestRng::new(9))
+            )
+            .seal_application_data(b"x", &mut datagram),
+            Err(DtlsError::NotConnected)
+        );
+        client.send_application_data(b"one").unwrap();
+        let first = client.poll_transmit().unwrap();
+        // Two records in one caller buffer, then a queued one: three sequence numbers.
+        client.seal_application_data(b"two", &mut datagram).unwrap();
+        client
+            .seal_application_data(b"three", &mut datagram)
+            .unwrap();
+        client.send_application_data(b"four").unwrap();
+        let last = client.poll_transmit().unwrap();
+        for d in [&datagram, &last, &first] {
+            server.handle_receive(now, d);
+        }
+        let got: Vec<Event> = std::iter::from_fn(|| server.poll_event()).collect();
+        let data = |s: &str| Event::ApplicationData(s.as_bytes().to_vec());
+        assert_eq!(got, [data("two"), data("three"), data("four"), data("one")]);
+        assert_eq!(server.stats().replayed, 0);
+        // A replay of the caller-buffer datagram is refused.
+        server.handle_receive(now, &datagram);
+        assert_eq!(server.poll_event(), None);
+        assert_eq!(server.stats().replayed, 2);
+        assert!(matches!(
+            client.seal_application_data(&[0; 16385], &mut datagram),
+            Err(DtlsError::Invalid(_))
+        ));
     }
 
     #[test]
