@@ -4,8 +4,12 @@
 //! channel message is echoed on the channel it came on; RTP from the browser is sent back on our
 //! own SSRC of the same m-section, and the browser's keyframe requests (PLI / FIR) for those
 //! looped-back streams are forwarded to its own senders.
-//! `POST /offer` makes our peer the offerer (data channel only): `201` with our offer and
-//! `Location: /answer/<session>`, where the browser POSTs its answer; we then open channel `echo`.
+//! `POST /offer` makes our peer the offerer: `201` with our offer and `Location: /answer/<session>`,
+//! where the browser POSTs its answer; we then open channel `echo`. `POST /offer?media=1` also
+//! offers a sendrecv audio and video transceiver (the default codecs of `sansrtc::codecs`), whose
+//! media is looped back as for WHIP (`&video=H264` offers only that video codec and its RTX
+//! format); `?channels=N` opens `N` channels `c0`..`c<N-1>` at once instead of `echo` (`c0`
+//! unordered with maxRetransmits 0).
 //! `GET /` serves a small page with a chat box and the camera looped back; `GET /stats` returns
 //! every session's counters (`PeerConnection::stats`, DTLS and ICE drops) as JSON.
 //!
@@ -26,9 +30,12 @@ use std::time::{Duration, Instant};
 
 use sansrtc::dtls::{CipherSuite, SrtpProfile};
 use sansrtc::ice::stun::StunMessage;
+use sansrtc::sctp::Reliability;
 use sansrtc::sdp::jsep::{Codec, Feedback, MediaKind, Transceiver};
 use sansrtc::sdp::{Direction, Setup};
-use sansrtc::{ChannelConfig, Config, Event, KeyframeKind, PeerConnection, RtpReceived, SdpType};
+use sansrtc::{
+    ChannelConfig, Config, Event, KeyframeKind, PeerConnection, RtpReceived, SdpType, codecs,
+};
 
 const PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>sansrtc echo</title>
 <h1>sansrtc echo</h1><p>Your camera, looped back by the server:</p><video id="v" autoplay playsinline muted width="320"></video>
@@ -62,13 +69,79 @@ enum Request {
     /// WHIP: answer this offer; reply `"<session>\n<answer>"`.
     Whip(String),
     /// Our peer offers (`POST /offer`): reply `"<session>\n<offer>"`.
-    MakeOffer,
+    MakeOffer(OfferOptions),
     /// The browser's answer to the offer of a session (`POST /answer/<session>`).
     Answer(usize, String),
     /// Close a session (`DELETE` of its location).
     Delete(usize),
     /// Every session's counters as JSON.
     Stats,
+}
+
+/// What `POST /offer?...` asks for.
+#[derive(Debug, Default, Clone)]
+struct OfferOptions {
+    /// `media=1`: an audio and a video transceiver, sendrecv, looped back.
+    media: bool,
+    /// `video=NAME`: offer only this video codec (and its RTX format).
+    video: Option<String>,
+    /// `channels=N`: open `N` channels at once (`c0` unordered, maxRetransmits 0) instead of
+    /// `echo`.
+    channels: u16,
+}
+
+impl OfferOptions {
+    fn parse(query: &str) -> Self {
+        let mut o = OfferOptions::default();
+        for (k, v) in query.split('&').filter_map(|kv| kv.split_once('=')) {
+            match k {
+                "media" => o.media = v == "1" || v == "true",
+                "video" => o.video = Some(v.to_string()),
+                "channels" => o.channels = v.parse().unwrap_or(0).min(1024),
+                _ => {}
+            }
+        }
+        o
+    }
+
+    /// The video transceiver we offer: the default codecs, or only `video` and its RTX.
+    fn video_transceiver(&self) -> Transceiver {
+        let mut t = codecs::video_transceiver(Direction::SendRecv);
+        if let Some(name) = &self.video {
+            let kept: Vec<u8> = t
+                .codecs
+                .iter()
+                .filter(|c| c.name.eq_ignore_ascii_case(name))
+                .map(|c| c.payload_type)
+                .collect();
+            t.codecs.retain(|c| {
+                kept.contains(&c.payload_type)
+                    || c.fmtp
+                        .as_deref()
+                        .and_then(|f| f.strip_prefix("apt="))
+                        .and_then(|apt| apt.parse().ok())
+                        .is_some_and(|apt| kept.contains(&apt))
+            });
+        }
+        t
+    }
+
+    /// The channels we open once the answer is in.
+    fn channel_configs(&self) -> Vec<ChannelConfig> {
+        if self.channels == 0 {
+            return vec![ChannelConfig::reliable("echo")];
+        }
+        (0..self.channels)
+            .map(|i| {
+                let mut c = ChannelConfig::reliable(&format!("c{i}"));
+                if i == 0 {
+                    c.ordered = false;
+                    c.reliability = Reliability::MaxRetransmits(0);
+                }
+                c
+            })
+            .collect()
+    }
 }
 
 /// A request and where to put the reply.
@@ -134,12 +207,12 @@ fn transceivers(pc: &mut PeerConnection, ssrcs: [u32; 2]) {
             .feedback(Feedback::with("nack", "pli"))
             .feedback(Feedback::with("ccm", "fir"))
     };
-    let mut audio = Transceiver::new(
+    let audio = Transceiver::new(
         MediaKind::Audio,
         Direction::SendRecv,
         vec![Codec::new(111, "opus", 48000, Some(2)).fmtp("minptime=10;useinbandfec=1")],
     );
-    let mut video = Transceiver::new(
+    let video = Transceiver::new(
         MediaKind::Video,
         Direction::SendRecv,
         vec![
@@ -148,16 +221,21 @@ fn transceivers(pc: &mut PeerConnection, ssrcs: [u32; 2]) {
                 .fmtp("level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f")),
         ],
     );
-    for (t, (ssrc, name)) in [&mut audio, &mut video]
+    add_echo_tracks(pc, [audio, video], ssrcs);
+}
+
+/// Adds the echo's audio and video transceivers, sending on `ssrcs` (signalled with `a=ssrc`,
+/// stream `echo`).
+fn add_echo_tracks(pc: &mut PeerConnection, tracks: [Transceiver; 2], ssrcs: [u32; 2]) {
+    for (mut t, (ssrc, name)) in tracks
         .into_iter()
         .zip(ssrcs.into_iter().zip(["audio", "video"]))
     {
         t.send_ssrcs = Some((ssrc, None));
         t.cname = Some("sansrtc-echo".into());
         t.msid = Some(("echo".into(), name.into()));
+        pc.add_transceiver(t);
     }
-    pc.add_transceiver(audio);
-    pc.add_transceiver(video);
 }
 
 /// The media echo of one session: what the browser sends on a section goes back on our SSRC
@@ -177,6 +255,14 @@ impl MediaEcho {
         let Some(ours) = pc.sending_ssrc(&mid) else {
             return;
         };
+        // Retransmissions and padding on the browser's RTX stream (when an RTX format was
+        // negotiated) have no place on our single SSRC: only the media itself goes back.
+        if pc
+            .codec(&mid, rtp.payload_type)
+            .is_some_and(|c| c.name.eq_ignore_ascii_case("rtx"))
+        {
+            return;
+        }
         self.theirs.insert(mid.to_string(), rtp.ssrc);
         let mut packet = rtp.into_packet();
         packet[8..12].copy_from_slice(&ours.to_be_bytes());
@@ -205,6 +291,8 @@ struct Session {
     /// WHIP DELETE closed it: it says goodbye (SCTP shutdown, close_notify), then it is
     /// forgotten.
     deleted: bool,
+    /// The channels we open once the browser's answer is in (sessions we offered).
+    to_open: Vec<ChannelConfig>,
 }
 
 /// Every session's counters, as JSON (`GET /stats`).
@@ -284,7 +372,9 @@ fn serve_http(server: tiny_http::Server, requests: mpsc::Sender<Offer>) {
                     .with_header(header("Content-Type: application/json")),
                 Err(e) => tiny_http::Response::from_string(e).with_status_code(500),
             },
-            (tiny_http::Method::Post, "/offer") => match ask(Request::MakeOffer) {
+            (tiny_http::Method::Post, url) if url.split('?').next() == Some("/offer") => match ask(
+                Request::MakeOffer(OfferOptions::parse(url.split_once('?').map_or("", |q| q.1))),
+            ) {
                 Ok(reply) => {
                     let (session, offer) = reply.split_once('\n').unwrap_or(("0", ""));
                     tiny_http::Response::from_string(offer)
@@ -364,18 +454,26 @@ fn main() {
             let now = Instant::now();
             let result = match request {
                 Request::Stats => Ok(stats_json(&sessions)),
-                Request::MakeOffer => PeerConnection::new(config())
+                Request::MakeOffer(options) => PeerConnection::new(config())
                     .and_then(|mut pc| {
                         pc.add_local_address(local);
+                        if options.media {
+                            let tracks = [
+                                codecs::audio_transceiver(Direction::SendRecv),
+                                options.video_transceiver(),
+                            ];
+                            add_echo_tracks(&mut pc, tracks, [next_ssrc, next_ssrc + 1]);
+                            next_ssrc += 2;
+                        }
                         let offer = pc.create_offer(now)?;
                         Ok((pc, offer))
                     })
                     .map(|(pc, offer)| {
-                        let media = MediaEcho::default();
                         sessions.push(Some(Session {
                             pc,
-                            media,
+                            media: MediaEcho::default(),
                             deleted: false,
+                            to_open: options.channel_configs(),
                         }));
                         format!("{}\n{offer}", sessions.len() - 1)
                     })
@@ -386,9 +484,11 @@ fn main() {
                             .pc
                             .set_remote_description(now, SdpType::Answer, &loopback_only(&answer))
                             .and_then(|()| {
-                                s.pc.create_data_channel(now, ChannelConfig::reliable("echo"))
+                                for c in std::mem::take(&mut s.to_open) {
+                                    s.pc.create_data_channel(now, c)?;
+                                }
+                                Ok(String::new())
                             })
-                            .map(|_| String::new())
                             .map_err(|e| e.to_string()),
                         None => Err("no such session".to_string()),
                     }
@@ -434,6 +534,7 @@ fn main() {
                                 pc,
                                 media,
                                 deleted: false,
+                                to_open: Vec::new(),
                             }));
                             format!("{}\n{answer}", sessions.len() - 1)
                         })

@@ -1,9 +1,9 @@
 //! Interop with headless Chromium (Debian `chromium`, driven by playwright-core from npm; both
 //! installed when missing) against `examples/echo_server.rs`: data channels in both offer
 //! directions and both DTLS roles (messages up to 256 KiB echoed byte-exact, 20 channels, 20 MB),
-//! camera and microphone looped back and played (every SRTP profile Chromium offers), keyframe
-//! requests forwarded to the browser's sender, hostile datagrams during a live transfer, WHIP
-//! `DELETE`, and the server's own page.
+//! camera and microphone looped back and played (VP8 and H264, both offer directions and both
+//! DTLS roles, every SRTP profile Chromium offers), keyframe requests forwarded to the browser's
+//! sender, hostile datagrams during a live transfer, WHIP `DELETE`, and the server's own page.
 //! Loopback only: the server binds 127.0.0.1 and ignores the browser's other candidates.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -262,14 +262,138 @@ fn chromium_answers_our_offer() {
     // We offer (ICE controlling, setup:actpass); Chromium answers and becomes DTLS client; we open
     // the channel, Chromium sends the same messages (up to 256 KiB) and gets them back byte-exact.
     let v = drive("answerer", &[]);
+    check_answered_echo("chromium as answerer (DTLS client)", &v, "active", "client");
+}
+
+/// Our offer answered: ICE roles as offerer/answerer, the DTLS role the answer chose, and the
+/// 202 messages echoed byte-exact.
+fn check_answered_echo(name: &str, v: &Value, setup: &str, dtls_role: &str) {
+    assert_eq!(v["answerSetup"], setup, "{v}");
+    assert_eq!(v["dtlsRole"], dtls_role, "{v}");
+    assert_eq!(v["iceRole"], "controlled", "{v}");
     assert_eq!(v["label"], "echo", "{v}");
     assert_eq!(v["messages"], MESSAGES, "{v}");
     assert_eq!(v["mismatches"], 0, "{v}");
     assert_eq!(v["largest"], 256 * 1024, "{v}");
     eprintln!(
-        "chromium as answerer: channel open after {:.0} ms, echo {:.0} ms",
+        "{name}: POST /offer to channel open {:.0} ms, echo {:.0} ms, {} / {}",
         v["setupMs"].as_f64().unwrap_or(0.0),
-        v["echoMs"].as_f64().unwrap_or(0.0)
+        v["echoMs"].as_f64().unwrap_or(0.0),
+        v["dtlsCipher"],
+        v["srtpCipher"]
+    );
+}
+
+#[test]
+fn chromium_answers_our_offer_as_dtls_server() {
+    // Chromium's answer says setup:passive (the page rewrites `active` before
+    // setLocalDescription, which Chromium accepts): Chromium is DTLS server, we are client.
+    let (v, _) = drive_with("answerer", r#"{"setup":"passive"}"#, &[]);
+    check_answered_echo(
+        "chromium as answerer (DTLS server)",
+        &v,
+        "passive",
+        "server",
+    );
+}
+
+/// Our media offer answered with Chromium's camera and microphone on the offered transceivers:
+/// the media came back (>30 frames of `codec` decoded, audio played), the channel echoed.
+fn check_answered_media(name: &str, v: &Value, stats: &Value, codec: &str, dtls_role: &str) {
+    assert_eq!(v["dtlsRole"], dtls_role, "{v}");
+    assert_eq!(v["iceRole"], "controlled", "{v}");
+    assert_eq!(
+        v["transceivers"], "audio:sendrecv:track,video:sendrecv:track",
+        "{v}"
+    );
+    assert_eq!(v["echo"], "media session", "{v}");
+    assert_eq!(v["codec"], codec, "{v}");
+    assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 30, "{v}");
+    assert!(v["audioPackets"].as_u64().unwrap_or(0) >= 50, "{v}");
+    assert_eq!(v["playing"], true, "{v}");
+    assert!(v["audioSamples"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert!(stats["rtp_sent"].as_u64().unwrap_or(0) > 0, "{stats}");
+    assert_eq!(stats["dropped_srtp"], 0, "{stats}");
+    eprintln!(
+        "{name}: POST /offer to connected {:.0} ms, to channel open {:.0} ms; {} frames of {codec} decoded, {} audio samples; {} / {}",
+        v["connectedMs"].as_f64().unwrap_or(0.0),
+        v["setupMs"].as_f64().unwrap_or(0.0),
+        v["framesDecoded"],
+        v["audioSamples"],
+        v["dtlsCipher"],
+        v["srtpCipher"]
+    );
+}
+
+#[test]
+fn chromium_answers_our_media_offer() {
+    // POST /offer?media=1: our offer has sendrecv audio and video (sansrtc::codecs defaults, VP8
+    // first) and a data channel; Chromium puts its camera and microphone on those transceivers.
+    let (v, stats) = drive_with("answerer-media", r#"{"playAudio":true}"#, &[]);
+    check_answered_media(
+        "chromium answers our media offer",
+        &v,
+        &stats,
+        "video/VP8",
+        "client",
+    );
+}
+
+#[test]
+fn chromium_answers_our_h264_offer() {
+    // Our offer restricted to H264 (and its RTX): Chromium sends and decodes looped-back H264.
+    // (setCodecPreferences on the answering side would not do: Chromium then answers with H264
+    // only but keeps sending VP8, the offer's first codec, which its receiver then refuses.)
+    let (v, stats) = drive_with(
+        "answerer-media",
+        r#"{"playAudio":true,"codec":"H264"}"#,
+        &[],
+    );
+    assert_eq!(v["videoLine"], "m=video 9 UDP/TLS/RTP/SAVPF 102 103", "{v}");
+    check_answered_media(
+        "chromium answers our H264 offer",
+        &v,
+        &stats,
+        "video/H264",
+        "client",
+    );
+}
+
+#[test]
+fn chromium_answers_our_media_offer_as_dtls_server() {
+    let (v, stats) = drive_with(
+        "answerer-media",
+        r#"{"playAudio":true,"setup":"passive"}"#,
+        &[],
+    );
+    assert_eq!(v["answerSetup"], "passive", "{v}");
+    check_answered_media(
+        "chromium answers our media offer (DTLS server)",
+        &v,
+        &stats,
+        "video/VP8",
+        "server",
+    );
+}
+
+#[test]
+fn chromium_answers_our_offer_twenty_channels_and_twenty_megabytes() {
+    // POST /offer?channels=20: once the answer is in, our peer opens c0..c19 at once (c0
+    // unordered with maxRetransmits 0); Chromium sees them with those settings, each echoes a
+    // message, then 20 MB go through c1 with bufferedAmountLow flow control.
+    let v = drive("answerer-bulk", &[]);
+    let labels: Vec<String> = (0..20).map(|i| format!("c{i}")).collect();
+    assert_eq!(v["labels"], labels.join(","), "{v}");
+    assert_eq!(v["unorderedConfig"]["ordered"], false, "{v}");
+    assert_eq!(v["unorderedConfig"]["maxRetransmits"], 0, "{v}");
+    assert_eq!(v["dtlsRole"], "client", "{v}");
+    assert_eq!(v["channelsEchoed"], 20, "{v}");
+    assert_eq!(v["bulkBytes"], 20 * 1024 * 1024, "{v}");
+    assert_eq!(v["corrupt"], 0, "{v}");
+    eprintln!(
+        "chromium answers our offer: 20 channels open {:.0} ms after POST /offer; 20 MB echoed at {:.1} MB/s each way",
+        v["setupMs"].as_f64().unwrap_or(0.0),
+        v["mbPerSec"].as_f64().unwrap_or(0.0)
     );
 }
 

@@ -4,7 +4,13 @@
 //   data      the browser offers (WHIP POST /whip), opens a channel, sends 100 text and 100 binary
 //             messages of 1..1000 bytes, one of 64 KiB and one of 256 KiB; every echo byte-exact.
 //   answerer  our peer offers (POST /offer), Chromium answers, receives channel 'echo' and sends
-//             100 messages, 64 KiB and 256 KiB through it.
+//             100 messages, 64 KiB and 256 KiB through it (option setup: 'passive' rewrites the
+//             answer's a=setup, making Chromium the DTLS server).
+//   answerer-media   our peer offers audio and video (POST /offer?media=1); Chromium puts its
+//             camera and microphone on the offered transceivers and answers; looped back as in
+//             'media' (options: codec, playAudio, setup).
+//   answerer-bulk    our peer offers and opens 20 channels at once (POST /offer?channels=20), then
+//             as 'bulk' (option: setup).
 //   media     camera and microphone looped back (options: codec, videoFirst, playAudio, keyframe).
 //   bulk      20 channels at once, then 20 MB with bufferedAmountLow flow control.
 //   hostile   a transfer that keeps going (reporting the server's ICE ufrag) until a line 'stop'
@@ -66,12 +72,27 @@ async function media(opts) {
   const remote = {};
   pc.ontrack = (e) => { remote[e.track.kind] = e; };
   const { sdp } = await whip(pc);
-  await new Promise((r, j) => {
-    pc.onconnectionstatechange = () => pc.connectionState === 'connected' && r();
-    setTimeout(() => j(new Error('connect timeout: ' + pc.connectionState)), 10000);
-  });
+  await connected(pc);
   const setupMs = performance.now() - t0;
   const sectionOrder = [...sdp.matchAll(/^m=(\w+)/gm)].map((m) => m[1]).join(',');
+  const r = await loopedBack(pc, remote, opts);
+  pc.close();
+  return { setupMs, sectionOrder, keyFrameRequest, ...r };
+}
+
+// Resolves once the connection is 'connected'.
+function connected(pc) {
+  return new Promise((r, j) => {
+    if (pc.connectionState === 'connected') r();
+    pc.addEventListener('connectionstatechange', () => pc.connectionState === 'connected' && r());
+    setTimeout(() => j(new Error('connect timeout: ' + pc.connectionState)), 10000);
+  });
+}
+
+// Polls getStats (every 250 ms, up to 20 s) until >30 looped-back frames were decoded and 50
+// audio packets received (and, with the options, samples played or the key frame request seen).
+// `remote` holds the track events by kind.
+async function loopedBack(pc, remote, opts) {
   let playing = false;
   if (opts.playAudio) {
     const audio = document.createElement('audio');
@@ -104,8 +125,7 @@ async function media(opts) {
       && (!opts.keyframe || (r.pliReceived + r.firReceived > 0 && r.keyFramesEncoded >= 2));
     if (done) break;
   }
-  pc.close();
-  return { setupMs, sectionOrder, playing, keyFrameRequest, ...r };
+  return { playing, ...r };
 }
 
 // 20 channels opened at once (one unordered with maxRetransmits 0), each echoing one message; then
@@ -123,6 +143,14 @@ async function bulk() {
   await whip(pc);
   await Promise.all(channels.map((dc) => new Promise((r, j) => { dc.onopen = r; setTimeout(() => j(new Error('open timeout ' + dc.label)), 10000); })));
   const setupMs = performance.now() - t0;
+  const result = await bulkTransfer(channels);
+  pc.close();
+  return { setupMs, ...result };
+}
+
+// Each of the channels (c0..c19) echoes one message; then 20 MB go through channel c1 with
+// bufferedAmountLow flow control, every echoed chunk checked.
+async function bulkTransfer(channels) {
   const echoed = await Promise.all(channels.map((dc, i) => new Promise((r, j) => {
     dc.onmessage = (e) => r(e.data === 'hello ' + i);
     dc.send('hello ' + i);
@@ -151,8 +179,7 @@ async function bulk() {
     setTimeout(() => reject(new Error('bulk timeout: ' + received + ' of ' + total)), 60000);
   });
   const secs = (performance.now() - t1) / 1000;
-  pc.close();
-  return { setupMs, channelsEchoed, bulkBytes: received, corrupt, mbPerSec: total / secs / 1e6 };
+  return { channelsEchoed, bulkBytes: received, corrupt, mbPerSec: total / secs / 1e6 };
 }
 
 // Messages both data modes send: 100 text and 100 binary of 1..1000 bytes, 64 KiB and 256 KiB.
@@ -198,9 +225,9 @@ async function echoAll(dc, sent) {
 
 async function transportStats(pc) {
   const stats = await pc.getStats();
-  let dtlsCipher = '', srtpCipher = '';
-  stats.forEach((s) => { if (s.type === 'transport') { dtlsCipher = s.dtlsCipher; srtpCipher = s.srtpCipher; } });
-  return { dtlsCipher, srtpCipher };
+  let dtlsCipher = '', srtpCipher = '', dtlsRole = '', iceRole = '';
+  stats.forEach((s) => { if (s.type === 'transport') ({ dtlsCipher, srtpCipher, dtlsRole, iceRole } = s); });
+  return { dtlsCipher, srtpCipher, dtlsRole, iceRole };
 }
 
 // The browser offers; a channel echoes testMessages().
@@ -218,30 +245,97 @@ async function data() {
   return { setupMs, maxMessageSize: pc.sctp.maxMessageSize, ...result, ...ciphers };
 }
 
-// Our peer offers; Chromium answers, receives our channel 'echo', sends testMessages() through it.
-async function answerer() {
+// Our peer offers (POST /offer?query) and Chromium answers. With opts.media its fake camera and
+// microphone (acquired before the clock starts) go on the offered transceivers (replaceTrack,
+// direction sendrecv); opts.setup ('passive') rewrites the answer's a=setup before
+// setLocalDescription. Returns the connection, when the offer was requested (t0), the track
+// events by kind and channels(n): the first n channels our peer opens, once open.
+async function answerOffer(query, opts) {
+  const stream = opts.media ? await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 320, height: 240 } }) : null;
   const t0 = performance.now();
-  const res = await fetch('/offer', { method: 'POST' });
-  if (res.status !== 201) return { error: 'offer status ' + res.status };
+  const res = await fetch('/offer' + (query ? '?' + query : ''), { method: 'POST' });
+  const offer = await res.text();
+  if (res.status !== 201) throw new Error('offer status ' + res.status + ': ' + offer);
   const location = res.headers.get('Location');
   const pc = new RTCPeerConnection();
-  const channel = new Promise((r) => { pc.ondatachannel = (e) => r(e.channel); });
-  await pc.setRemoteDescription({ type: 'offer', sdp: await res.text() });
-  await pc.setLocalDescription(await pc.createAnswer());
+  const arrived = [];
+  let more = () => {};
+  pc.ondatachannel = (e) => { e.channel.binaryType = 'arraybuffer'; arrived.push(e.channel); more(); };
+  const channels = (n) => Promise.race([
+    new Promise((r) => { more = () => arrived.length >= n && r(arrived.slice(0, n)); more(); }),
+    new Promise((_, j) => setTimeout(() => j(new Error(arrived.length + ' of ' + n + ' channels, ' + pc.connectionState)), 10000)),
+  ]).then((list) => Promise.all(list.map((dc) => dc.readyState === 'open' ? dc : new Promise((r, j) => {
+    dc.onopen = () => r(dc);
+    setTimeout(() => j(new Error('open timeout ' + dc.label)), 10000);
+  }))));
+  const remote = {};
+  pc.ontrack = (e) => { remote[e.track.kind] = e; };
+  await pc.setRemoteDescription({ type: 'offer', sdp: offer });
+  if (stream) {
+    for (const tr of pc.getTransceivers()) {
+      const kind = tr.receiver.track.kind;
+      await tr.sender.replaceTrack(stream.getTracks().find((t) => t.kind === kind));
+      tr.direction = 'sendrecv';
+    }
+  }
+  let { sdp } = await pc.createAnswer();
+  if (opts.setup) sdp = sdp.replace(/^a=setup:\w+/gm, 'a=setup:' + opts.setup);
+  await pc.setLocalDescription({ type: 'answer', sdp });
   await new Promise((r) => {
     if (pc.iceGatheringState === 'complete') r();
     pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r();
     setTimeout(r, 3000);
   });
-  const put = await fetch(location, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
-  if (put.status !== 204) return { error: 'answer status ' + put.status + ': ' + await put.text() };
-  const dc = await Promise.race([channel, new Promise((_, j) => setTimeout(() => j(new Error('no channel, ' + pc.connectionState)), 10000))]);
-  dc.binaryType = 'arraybuffer';
-  if (dc.readyState !== 'open') await new Promise((r) => { dc.onopen = r; });
+  const answer = pc.localDescription.sdp;
+  const put = await fetch(location, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: answer });
+  if (put.status !== 204) throw new Error('answer status ' + put.status + ': ' + await put.text());
+  const answerSetup = (answer.match(/^a=setup:(\w+)/m) || [])[1];
+  const videoLine = (answer.match(/^m=video.*$/m) || [''])[0];
+  return { pc, t0, remote, channels, answerSetup, videoLine };
+}
+
+// Our peer offers; Chromium answers, receives our channel 'echo', sends testMessages() through it.
+async function answerer(opts) {
+  const { pc, t0, channels, answerSetup } = await answerOffer('', opts);
+  const [dc] = await channels(1);
   const setupMs = performance.now() - t0;
   const result = await echoAll(dc, testMessages());
+  const transport = await transportStats(pc);
   pc.close();
-  return { setupMs, label: dc.label, ...result };
+  return { setupMs, label: dc.label, answerSetup, ...result, ...transport };
+}
+
+// Our peer offers audio, video and a channel; Chromium's camera and microphone are looped back.
+async function answererMedia(opts) {
+  // Chromium as answerer sends the offer's first video codec it supports, whatever the answer's
+  // codec preferences (setCodecPreferences on the answerer shapes what it receives): a codec
+  // other than VP8 is chosen by the offer (video=H264 offers only H264 and its RTX).
+  const query = 'media=1' + (opts.codec ? '&video=' + opts.codec : '');
+  const { pc, t0, remote, channels, answerSetup, videoLine } = await answerOffer(query, { ...opts, media: true });
+  await connected(pc);
+  const connectedMs = performance.now() - t0;
+  const [dc] = await channels(1);
+  const setupMs = performance.now() - t0;
+  const echo = await new Promise((r, j) => { dc.onmessage = (e) => r(e.data); dc.send('media session'); setTimeout(() => j(new Error('no echo')), 5000); });
+  const r = await loopedBack(pc, remote, opts);
+  const transport = await transportStats(pc);
+  const sent = pc.getTransceivers().map((t) => t.receiver.track.kind + ':' + t.currentDirection + ':' + (t.sender.track ? 'track' : 'none')).join(',');
+  pc.close();
+  return { setupMs, connectedMs, label: dc.label, echo, answerSetup, videoLine, transceivers: sent, ...r, ...transport };
+}
+
+// Our peer offers and opens 20 channels at once (c0 unordered, maxRetransmits 0); Chromium gets
+// them, each echoes a message, then 20 MB go through c1.
+async function answererBulk(opts) {
+  const { pc, t0, channels, answerSetup } = await answerOffer('channels=20', opts);
+  const list = (await channels(20)).sort((a, b) => Number(a.label.slice(1)) - Number(b.label.slice(1)));
+  const setupMs = performance.now() - t0;
+  const labels = list.map((dc) => dc.label).join(',');
+  const unorderedConfig = { ordered: list[0].ordered, maxRetransmits: list[0].maxRetransmits };
+  const result = await bulkTransfer(list);
+  const transport = await transportStats(pc);
+  pc.close();
+  return { setupMs, labels, unorderedConfig, answerSetup, ...result, ...transport };
 }
 
 // A transfer through one channel that runs until window.stopTransfer() was called and at least
@@ -375,9 +469,9 @@ async function main() {
         process.stdin.on('data', (d) => { if (d.includes('stop')) page.evaluate(() => window.stopTransfer()).catch(() => {}); });
       }
       // The functions above run in the page: define them there, then call the mode's one.
-      const fns = { data, answerer, media, bulk, hostile, nosrtp, delete: del };
+      const fns = { data, answerer, 'answerer-media': answererMedia, 'answerer-bulk': answererBulk, media, bulk, hostile, nosrtp, delete: del };
       if (!fns[mode]) throw new Error('unknown mode ' + mode);
-      const helpers = [whip, testMessages, echoAll, transportStats, ...Object.values(fns)];
+      const helpers = [whip, connected, loopedBack, bulkTransfer, answerOffer, testMessages, echoAll, transportStats, ...Object.values(fns)];
       await page.addScriptTag({ content: helpers.map((f) => f.toString()).join('\n') });
       result = await page.evaluate(([name, o]) => window[name](o), [fns[mode].name, opts]);
     }
