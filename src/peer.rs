@@ -1137,10 +1137,12 @@ impl PeerConnection {
         self.path
     }
 
-    /// The negotiated SRTP profile, once DTLS is connected.
+    /// The negotiated SRTP profile, once DTLS is connected (and after it closed).
     pub fn srtp_profile(&self) -> Option<srtp::Profile> {
-        let d = self.dtls.as_ref().filter(|d| d.is_connected())?;
-        Some(srtp_profile(d.srtp_profile()?))
+        if !matches!(self.dtls_state, DtlsState::Connected | DtlsState::Closed) {
+            return None;
+        }
+        Some(srtp_profile(self.dtls.as_ref()?.srtp_profile()?))
     }
 
     /// The mids of the negotiated media sections, in order.
