@@ -28,8 +28,8 @@ fn addrs() -> [SocketAddr; 2] {
     [ADDRS[0].parse().unwrap(), ADDRS[1].parse().unwrap()]
 }
 
-/// Certificates made once and shared by every connection (so certificate generation is not part
-/// of a setup), or `None` for a fresh one per connection.
+/// Certificates made once and shared by every connection, so certificate generation is not part
+/// of a setup (setups given `None` instead make fresh ones, as each stack does by default).
 #[derive(Clone)]
 pub struct Certs {
     /// sansrtc's (an ECDSA P-256 key and self-signed certificate).
@@ -208,7 +208,7 @@ impl SansrtcPair {
     }
 
     /// Sends `count` messages of `msg` from the offerer to the answerer on the data channel,
-    /// keeping at most `high_water` bytes buffered, and runs until all arrived.
+    /// writing whenever less than `high_water` bytes are buffered, and runs until all arrived.
     pub fn transfer(&mut self, count: usize, msg: &[u8], high_water: usize) {
         let target = self.received[1] + count;
         let end = self.now + SETUP_LIMIT;
@@ -400,7 +400,7 @@ impl Str0mPair {
     }
 
     /// Sends `count` messages of `msg` from the offerer to the answerer on the data channel,
-    /// keeping at most `high_water` bytes buffered, and runs until all arrived.
+    /// writing whenever less than `high_water` bytes are buffered, and runs until all arrived.
     pub fn transfer(&mut self, count: usize, msg: &[u8], high_water: usize) {
         let target = self.received[1] + count;
         let end = self.now + SETUP_LIMIT;
