@@ -199,6 +199,9 @@ struct Check {
     component: u16,
     /// A consent check on a pair selected before an ICE restart (old credentials).
     old: bool,
+    /// Superseded by a triggered check on its pair (RFC 8445 7.3.1.4): no more retransmissions,
+    /// and no failure when its time runs out; an answer that still comes counts.
+    cancelled: bool,
 }
 
 /// The session before an ICE restart: its credentials and the consent of its selected pairs
@@ -516,7 +519,18 @@ impl<R: Rng> Agent<R> {
             .xor_mapped_address()
             .filter(|_| m.class() == MessageClass::SuccessResponse)
         {
-            let known = self.locals.iter().any(|c| c.socket_addr() == Some(mapped));
+            // A local peer-reflexive candidate with that address (learned from a check whose
+            // answer came before the server's) does not count: it was never signalled, and the
+            // server-reflexive candidate replaces it so the peer hears of the address.
+            let known = self
+                .locals
+                .iter()
+                .any(|c| c.socket_addr() == Some(mapped) && c.kind != CandidateKind::PeerReflexive);
+            if mapped != g.base && !known {
+                self.locals.retain(|c| {
+                    !(c.socket_addr() == Some(mapped) && c.kind == CandidateKind::PeerReflexive)
+                });
+            }
             if mapped != g.base && !known && self.locals.len() < self.config.max_local_candidates {
                 let idx = self
                     .locals
@@ -1002,7 +1016,24 @@ impl<R: Rng> Agent<R> {
                     self.select(now, pid);
                 }
             }
-            if state != PairState::Succeeded {
+            if state == PairState::InProgress {
+                // RFC 8445 7.3.1.4: cancel the check in progress (it may have been sent before
+                // the peer's NAT let anything through, and be near the end of its
+                // retransmissions) and check the pair again now. A nomination in flight is
+                // left alone.
+                let mut cancelled = false;
+                for c in &mut self.checks {
+                    if c.pair == pid && !c.consent && !c.old && !c.use_candidate && !c.cancelled {
+                        c.cancelled = true;
+                        // Its answer is still awaited for a last retransmission interval.
+                        c.deadline = now + self.config.check_rto * 16;
+                        cancelled = true;
+                    }
+                }
+                if cancelled {
+                    self.checklist.retry(pid);
+                }
+            } else if state != PairState::Succeeded {
                 self.checklist.trigger(pid);
             }
             self.schedule(now);
@@ -1144,6 +1175,11 @@ impl<R: Rng> Agent<R> {
             }
             return;
         }
+        let symmetric = source == check.remote && destination == check.local;
+        if check.cancelled && (m.class() == MessageClass::ErrorResponse || !symmetric) {
+            // The pair's new check decides its fate.
+            return;
+        }
         if m.class() == MessageClass::ErrorResponse {
             if m.error_code().map(|e| e.0) == Some(487) {
                 // Role conflict: switch and retry the pair (RFC 8445 7.2.5.1).
@@ -1163,7 +1199,7 @@ impl<R: Rng> Agent<R> {
             return;
         }
         // Symmetric addresses (RFC 8445 7.2.5.2.1).
-        if source != check.remote || destination != check.local {
+        if !symmetric {
             self.checklist.on_failure(check.pair);
             self.check_failed_all();
             self.schedule(now);
@@ -1333,6 +1369,7 @@ impl<R: Rng> Agent<R> {
             consent,
             component,
             old,
+            cancelled: false,
         });
         if self.state == ConnectionState::New {
             self.set_state(ConnectionState::Checking);
@@ -1380,10 +1417,11 @@ impl<R: Rng> Agent<R> {
                 i += 1;
                 continue;
             }
-            if c.sent >= self.config.check_max_requests {
+            if c.sent >= self.config.check_max_requests || c.cancelled {
                 let c = self.checks.swap_remove(i);
-                if c.consent {
-                    // Unanswered consent checks only count through the consent timers.
+                if c.consent || c.cancelled {
+                    // Unanswered consent checks only count through the consent timers; a
+                    // cancelled check's pair is being checked again.
                     continue;
                 }
                 if self.nominating.get(&c.component) == Some(&c.pair) && c.use_candidate {
@@ -1521,7 +1559,12 @@ impl<R: Rng> Agent<R> {
         if self.state == ConnectionState::Closed {
             return None;
         }
-        let pace = if self.remote.is_some() && !self.config.lite && self.has_work() {
+        // New checks and nominations run only while checking can go on (as in
+        // `handle_timeout`): a failed agent may still hold waiting pairs (a peer's late check
+        // makes one), and reporting their pacing slot would be a deadline that never clears.
+        let checking =
+            self.remote.is_some() && !self.config.lite && self.state != ConnectionState::Failed;
+        let pace = if checking && self.has_work() {
             self.next_pace
         } else {
             None
@@ -1543,7 +1586,7 @@ impl<R: Rng> Agent<R> {
             .iter()
             .map(|c| c.deadline)
             .chain(self.gathers.iter().map(|g| g.deadline))
-            .chain(self.nomination_deadline())
+            .chain(self.nomination_deadline().filter(|_| checking))
             .chain(pace)
             .chain(consent)
             .min()
