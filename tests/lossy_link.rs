@@ -14,7 +14,7 @@ mod common;
 use common::{Link, Net, connected, messages};
 
 fn run_seed(seed: u64) {
-    let setup = if seed % 2 == 0 {
+    let setup = if seed.is_multiple_of(2) {
         Setup::Active
     } else {
         Setup::Passive

@@ -1,6 +1,7 @@
 //! SDP parse and write of a real Chromium audio+video+data offer (generated on this machine by headless
 //! Chromium, see sdp/tests/gen-corpus.sh), beside Mozilla's `webrtc-sdp` (Firefox's parser) and
-//! webrtc-rs' `sdp`, on the same bytes in the same run.
+//! webrtc-rs' `sdp`, on the same bytes in the same run. Instruction counts of the same cases:
+//! `scripts/sdp-instructions` (examples/sdp_instructions.rs).
 
 use std::hint::black_box;
 use std::io::Cursor;
@@ -15,7 +16,13 @@ fn parse(c: &mut Criterion) {
     g.bench_function("sansrtc", |b| {
         b.iter(|| sansrtc_sdp::SessionDescription::parse(black_box(OFFER)).unwrap())
     });
+    // An owned description (what the other two crates build): the input copied once into a
+    // buffer shared by every piece of text.
     g.bench_function("sansrtc_owned", |b| {
+        b.iter(|| sansrtc_sdp::SessionDescription::parse_owned(black_box(OFFER)).unwrap())
+    });
+    // The same through the borrowed parse and `into_owned` (an allocation per piece of text).
+    g.bench_function("sansrtc_into_owned", |b| {
         b.iter(|| {
             sansrtc_sdp::SessionDescription::parse(black_box(OFFER))
                 .unwrap()

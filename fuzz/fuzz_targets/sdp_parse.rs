@@ -1,5 +1,5 @@
 //! Random bytes into the SDP parser: every typed accessor, then write and re-parse, which must give
-//! the same model.
+//! the same model; the owned parse must agree with the borrowed one.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -63,8 +63,21 @@ fn touch(list: &impl AttributeList) {
 
 fuzz_target!(|data: &[u8]| {
     let Ok(session) = SessionDescription::parse_bytes(data) else {
+        // The owned parse refuses what the borrowed one refuses, with the same error.
+        if let Ok(text) = std::str::from_utf8(data) {
+            assert_eq!(
+                SessionDescription::parse_owned(text).err(),
+                SessionDescription::parse(text).err()
+            );
+        }
         return;
     };
+    // The owned parse (one shared copy of the input) gives the same model.
+    let text = std::str::from_utf8(data).expect("parsed, so UTF-8");
+    assert_eq!(
+        SessionDescription::parse_owned(text).expect("owned parse accepts it too"),
+        session
+    );
     touch(&session);
     for media in &session.media {
         touch(media);

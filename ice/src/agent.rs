@@ -531,7 +531,18 @@ impl<R: Rng> Agent<R> {
             .xor_mapped_address()
             .filter(|_| m.class() == MessageClass::SuccessResponse)
         {
-            let known = self.locals.iter().any(|c| c.socket_addr() == Some(mapped));
+            // A local peer-reflexive candidate with that address (learned from a check whose
+            // answer came before the server's) does not count: it was never signalled, and the
+            // server-reflexive candidate replaces it so the peer hears of the address.
+            let known = self
+                .locals
+                .iter()
+                .any(|c| c.socket_addr() == Some(mapped) && c.kind != CandidateKind::PeerReflexive);
+            if mapped != g.base && !known {
+                self.locals.retain(|c| {
+                    !(c.socket_addr() == Some(mapped) && c.kind == CandidateKind::PeerReflexive)
+                });
+            }
             if mapped != g.base && !known && self.locals.len() < self.config.max_local_candidates {
                 let idx = self
                     .locals
@@ -1188,6 +1199,11 @@ impl<R: Rng> Agent<R> {
             }
             return;
         }
+        let symmetric = source == check.remote && destination == check.local;
+        if check.cancelled && (m.class() == MessageClass::ErrorResponse || !symmetric) {
+            // The pair's new check decides its fate.
+            return;
+        }
         if m.class() == MessageClass::ErrorResponse {
             if m.error_code().map(|e| e.0) == Some(487) {
                 // Role conflict: switch and retry the pair (RFC 8445 7.2.5.1).
@@ -1207,7 +1223,7 @@ impl<R: Rng> Agent<R> {
             return;
         }
         // Symmetric addresses (RFC 8445 7.2.5.2.1).
-        if source != check.remote || destination != check.local {
+        if !symmetric {
             self.checklist.on_failure(check.pair);
             self.check_failed_all();
             self.schedule(now);
@@ -1457,7 +1473,8 @@ impl<R: Rng> Agent<R> {
             if c.sent >= self.config.check_max_requests {
                 let c = self.checks.swap_remove(i);
                 if c.consent {
-                    // Unanswered consent checks only count through the consent timers.
+                    // Unanswered consent checks only count through the consent timers; a
+                    // cancelled check's pair is being checked again.
                     continue;
                 }
                 if self.nominating.get(&c.component) == Some(&c.pair) && c.use_candidate {
@@ -1595,7 +1612,12 @@ impl<R: Rng> Agent<R> {
         if self.state == ConnectionState::Closed {
             return None;
         }
-        let pace = if self.remote.is_some() && !self.config.lite && self.has_work() {
+        // New checks and nominations run only while checking can go on (as in
+        // `handle_timeout`): a failed agent may still hold waiting pairs (a peer's late check
+        // makes one), and reporting their pacing slot would be a deadline that never clears.
+        let checking =
+            self.remote.is_some() && !self.config.lite && self.state != ConnectionState::Failed;
+        let pace = if checking && self.has_work() {
             self.next_pace
         } else {
             None
@@ -1617,7 +1639,7 @@ impl<R: Rng> Agent<R> {
             .iter()
             .map(|c| c.deadline)
             .chain(self.gathers.iter().map(|g| g.deadline))
-            .chain(self.nomination_deadline())
+            .chain(self.nomination_deadline().filter(|_| checking))
             .chain(pace)
             .chain(consent)
             .min()

@@ -807,11 +807,32 @@ impl<R: Rng> TurnClient<R> {
         let margin = self.config.refresh_margin;
         let mut t = self.stun.poll_timeout();
         if self.state == State::Allocated {
-            let refreshes = self
+            // A refresh already in flight is not due again: its retransmissions are the STUN
+            // client's deadlines (otherwise its refresh point, now past, would be reported
+            // until the answer came, and a caller would spin).
+            let allocation = self
                 .allocation_expires
+                .filter(|_| !self.refreshing(|r| matches!(r, Request::Refresh(_))));
+            let permissions = self
+                .permissions
+                .iter()
+                .filter(|(ip, _)| {
+                    !self.refreshing(|r| match r {
+                        Request::Permission(p) => p == ip,
+                        Request::Channel(p, _) => p.ip() == *ip,
+                        _ => false,
+                    })
+                })
+                .map(|(_, e)| *e);
+            let channels = self
+                .channels
+                .iter()
+                .filter(|(c, p, _)| !self.refreshing(|r| *r == Request::Channel(*p, *c)))
+                .map(|(_, _, e)| *e);
+            let refreshes = allocation
                 .into_iter()
-                .chain(self.permissions.iter().map(|(_, e)| *e))
-                .chain(self.channels.iter().map(|(_, _, e)| *e))
+                .chain(permissions)
+                .chain(channels)
                 .map(|e| e.checked_sub(margin).unwrap_or(e));
             for r in refreshes {
                 t = Some(t.map_or(r, |t| t.min(r)));
@@ -952,6 +973,10 @@ mod tests {
             StunMessage::parse(&refresh).unwrap().method(),
             Method::REFRESH
         );
+        // While the refresh is in flight its refresh point (now past) is not a deadline: the
+        // next one is its retransmission.
+        let next = c.poll_timeout().unwrap();
+        assert!(next > now + Duration::from_secs(540), "{next:?}");
         // Datagrams from elsewhere are not ours.
         assert!(!c.handle_receive(now, "192.0.2.99:1".parse().unwrap(), &ok));
     }

@@ -249,6 +249,31 @@ fn fails_when_the_peer_is_unreachable() {
 }
 
 #[test]
+fn a_failed_agent_never_reports_a_deadline_that_does_not_clear() {
+    // B's answers never reach A: both fail. Then a late check from a new address of A's makes
+    // B learn a peer-reflexive candidate and a waiting pair; a failed agent starts no checks,
+    // so it must not report their pacing slot as a deadline (a caller would spin on it).
+    let mut sim = setup(17, true, false, true);
+    sim.net.black_holes.push(addr(A));
+    sim.run(Duration::from_secs(60));
+    assert_eq!(sim.a.state(), ConnectionState::Failed);
+    assert_eq!(sim.b.state(), ConnectionState::Failed);
+    let check = check_to_b(4, "password-of-agent-b-yy", &[]);
+    assert!(
+        sim.b
+            .handle_receive(sim.now, addr("10.0.0.9:5009"), addr(B), &check)
+    );
+    for _ in 0..3 {
+        sim.b.handle_timeout(sim.now);
+        while sim.b.poll_transmit().is_some() {}
+        if let Some(t) = sim.b.poll_timeout() {
+            assert!(t > sim.now, "deadline {:?} not after now", t - sim.now);
+        }
+    }
+    assert_eq!(sim.b.state(), ConnectionState::Failed);
+}
+
+#[test]
 fn unauthenticated_check_changes_nothing() {
     let mut sim = setup(9, true, false, true);
     // A forged check from an unknown address with a wrong password.
@@ -287,6 +312,96 @@ fn unauthenticated_check_changes_nothing() {
         .collect();
     let before: Vec<_> = before.into_iter().filter(|p| p.local == addr(B)).collect();
     assert_eq!(after, before);
+}
+
+/// A connectivity check as a peer would send it to B (USERNAME "bbbb:aaaa", PRIORITY,
+/// ICE-CONTROLLING, then `extra` raw attributes), signed with `password`.
+fn check_to_b(id: u8, password: &str, extra: &[(u16, &[u8])]) -> Vec<u8> {
+    use sansrtc_ice::stun::{Attribute, IntegrityKey, MessageBuilder, MessageType, TransactionId};
+    let mut buf = [0u8; 512];
+    let mut b = MessageBuilder::new(
+        &mut buf,
+        MessageType::BINDING_REQUEST,
+        TransactionId([id; 12]),
+    )
+    .unwrap();
+    b.add(&Attribute::Username("bbbb:aaaa")).unwrap();
+    b.add(&Attribute::Priority(1_853_824_767)).unwrap();
+    b.add(&Attribute::IceControlling(7)).unwrap();
+    for (t, v) in extra {
+        b.add_raw(*t, v).unwrap();
+    }
+    b.add_message_integrity(&IntegrityKey::short_term(password))
+        .unwrap();
+    b.add_fingerprint().unwrap();
+    let n = b.finish();
+    buf[..n].to_vec()
+}
+
+#[test]
+fn unknown_comprehension_required_attribute_is_answered_420() {
+    use sansrtc_ice::stun::attribute::UNKNOWN_ATTRIBUTES;
+    use sansrtc_ice::stun::{Attribute, IntegrityKey, MessageClass, StunMessage, TransactionId};
+    let mut sim = setup(12, true, false, true);
+    let from = addr("10.0.0.7:7000");
+    let remotes_before = sim.b.checklist().remote_candidates().len();
+    let pairs_before = sim.b.checklist().pairs().len();
+    let b_key = IntegrityKey::short_term("password-of-agent-b-yy");
+
+    // An authenticated check carrying two unknown comprehension-required attributes (0x7F31,
+    // 0x0041) and an unknown comprehension-optional one (0xC031).
+    let check = check_to_b(
+        1,
+        "password-of-agent-b-yy",
+        &[(0x7F31, b"abcd"), (0xC031, b"optional"), (0x0041, b"")],
+    );
+    assert!(sim.b.handle_receive(sim.now, from, addr(B), &check));
+    let answer = sim.b.poll_transmit().expect("an answer");
+    assert!(sim.b.poll_transmit().is_none(), "no triggered check");
+    assert_eq!((answer.source, answer.destination), (addr(B), from));
+    let m = StunMessage::parse(&answer.contents).unwrap();
+    assert_eq!(m.class(), MessageClass::ErrorResponse);
+    assert_eq!(m.transaction_id(), TransactionId([1; 12]));
+    assert_eq!(m.error_code().map(|e| e.0), Some(420));
+    let Some(Ok(Attribute::UnknownAttributes(list))) = m.get(UNKNOWN_ATTRIBUTES) else {
+        panic!("no UNKNOWN-ATTRIBUTES in {m:?}");
+    };
+    let mut listed: Vec<u16> = list.iter().collect();
+    listed.sort();
+    assert_eq!(listed, [0x0041, 0x7F31]);
+    // The 420 is signed with B's password and fingerprinted.
+    m.verify_message_integrity(&b_key).unwrap();
+    m.verify_fingerprint().unwrap();
+    // Nothing was learned: no peer-reflexive candidate, no pair, no check counted as answered.
+    assert_eq!(sim.b.checklist().remote_candidates().len(), remotes_before);
+    assert_eq!(sim.b.checklist().pairs().len(), pairs_before);
+    assert_eq!(sim.b.stats().checks_answered, 0);
+    assert_eq!(sim.b.stats().role_conflicts, 0);
+
+    // Integrity comes first: the same check with a wrong password is a 401, not a 420.
+    let forged = check_to_b(2, "wrong-password", &[(0x7F31, b"abcd")]);
+    assert!(sim.b.handle_receive(sim.now, from, addr(B), &forged));
+    let m_bytes = sim.b.poll_transmit().unwrap().contents;
+    let m = StunMessage::parse(&m_bytes).unwrap();
+    assert_eq!(m.error_code().map(|e| e.0), Some(401));
+
+    // Only comprehension-optional unknowns: skipped, the check succeeds and the sender becomes
+    // a peer-reflexive candidate.
+    let check = check_to_b(3, "password-of-agent-b-yy", &[(0xC031, b"optional")]);
+    assert!(sim.b.handle_receive(sim.now, from, addr(B), &check));
+    let answer = sim.b.poll_transmit().unwrap();
+    let m = StunMessage::parse(&answer.contents).unwrap();
+    assert_eq!(m.class(), MessageClass::SuccessResponse);
+    assert_eq!(m.xor_mapped_address(), Some(from));
+    m.verify_message_integrity(&b_key).unwrap();
+    assert_eq!(sim.b.stats().checks_answered, 1);
+    assert!(
+        sim.b
+            .checklist()
+            .remote_candidates()
+            .iter()
+            .any(|c| c.socket_addr() == Some(from))
+    );
 }
 
 #[test]

@@ -355,7 +355,7 @@ impl<'a> Chunk<'a> {
             chunk_type::COOKIE_ECHO => Chunk::CookieEcho(v),
             chunk_type::COOKIE_ACK => Chunk::CookieAck,
             chunk_type::FORWARD_TSN => {
-                if (len - 8) % 4 != 0 {
+                if !(len - 8).is_multiple_of(4) {
                     return Err(ParseError::Malformed("FORWARD-TSN stream entries"));
                 }
                 Chunk::ForwardTsn(ForwardTsnChunk {
@@ -364,7 +364,7 @@ impl<'a> Chunk<'a> {
                 })
             }
             chunk_type::I_FORWARD_TSN => {
-                if (len - 8) % 8 != 0 {
+                if !(len - 8).is_multiple_of(8) {
                     return Err(ParseError::Malformed("I-FORWARD-TSN entries"));
                 }
                 Chunk::IForwardTsn(IForwardTsnChunk {

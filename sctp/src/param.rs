@@ -321,7 +321,7 @@ pub struct StreamList<'a> {
 
 impl<'a> StreamList<'a> {
     fn parse(buf: &'a [u8]) -> Result<Self, ParseError> {
-        if buf.len() % 2 != 0 {
+        if !buf.len().is_multiple_of(2) {
             return Err(ParseError::Malformed("stream list of odd length"));
         }
         Ok(StreamList { buf })

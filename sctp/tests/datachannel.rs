@@ -625,7 +625,7 @@ fn random_operations_soak() {
             let side = (r.next_u64() % 2) as usize;
             match r.next_u64() % 10 {
                 0 | 1 => {
-                    let ordered = r.next_u64() % 2 == 0;
+                    let ordered = r.next_u64().is_multiple_of(2);
                     let cfg = ChannelConfig {
                         label: "r".into(),
                         ordered,
@@ -640,7 +640,7 @@ fn random_operations_soak() {
                 }
                 2 => {
                     // Close one of ours, or one the peer opened.
-                    let owner = if r.next_u64() % 3 == 0 {
+                    let owner = if r.next_u64().is_multiple_of(3) {
                         1 - side
                     } else {
                         side

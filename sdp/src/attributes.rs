@@ -33,18 +33,38 @@ fn is_token(s: &str) -> bool {
 }
 
 /// Splits off the first space-separated word; the rest has its leading spaces removed.
+#[inline]
 fn word(s: &str) -> (&str, &str) {
     let b = s.as_bytes();
-    let start = b.iter().position(|&c| c != b' ').unwrap_or(b.len());
-    let end = b[start..]
-        .iter()
-        .position(|&c| c == b' ')
-        .map_or(b.len(), |e| start + e);
-    let rest = b[end..]
-        .iter()
-        .position(|&c| c != b' ')
-        .map_or(b.len(), |r| end + r);
-    (&s[start..end], &s[rest..])
+    let mut i = 0;
+    while i < b.len() && b[i] == b' ' {
+        i += 1;
+    }
+    let start = i;
+    while i < b.len() && b[i] != b' ' {
+        i += 1;
+    }
+    let end = i;
+    while i < b.len() && b[i] == b' ' {
+        i += 1;
+    }
+    // Spaces are ASCII, so each index is a character boundary and `get` never fails.
+    (
+        s.get(start..end).unwrap_or_default(),
+        s.get(i..).unwrap_or_default(),
+    )
+}
+
+/// Splits at the first `/` (`(s, None)` when there is none).
+#[inline]
+fn split_slash(s: &str) -> (&str, Option<&str>) {
+    match s.as_bytes().iter().position(|&b| b == b'/') {
+        Some(i) => (
+            s.get(..i).unwrap_or_default(),
+            Some(s.get(i + 1..).unwrap_or_default()),
+        ),
+        None => (s, None),
+    }
 }
 
 /// Parses a non-negative decimal (`20`, `29.97`) without exponent, sign, `inf` or `nan`.
@@ -351,16 +371,14 @@ impl<'a> Fingerprint<'a> {
             return Err(err("fingerprint", "missing hash function"));
         }
         let hash = HashFunction::from_name(hash);
-        let value = value.trim_end();
+        let value = value.trim_ascii_end();
         // `XX:XX:...:XX`: 3n - 1 bytes, hex pairs at 3i, colons at 3i + 2.
         let b = value.as_bytes();
         let well_formed = (b.len() + 1) % 3 == 0
-            && b.iter().enumerate().all(|(i, c)| {
-                if i % 3 == 2 {
-                    *c == b':'
-                } else {
-                    c.is_ascii_hexdigit()
-                }
+            && b.chunks(3).all(|c| {
+                c[0].is_ascii_hexdigit()
+                    && c.get(1).is_some_and(u8::is_ascii_hexdigit)
+                    && c.get(2).is_none_or(|&colon| colon == b':')
             });
         if !well_formed {
             return Err(err(
@@ -436,7 +454,7 @@ pub enum Setup {
 impl Setup {
     /// Parses the attribute value, ignoring case.
     pub fn parse(v: &str) -> Result<Self, AttributeError> {
-        let v = v.trim();
+        let v = v.trim_ascii();
         [
             Setup::Active,
             Setup::Passive,
@@ -445,7 +463,7 @@ impl Setup {
         ]
         .into_iter()
         .find(|s| v.eq_ignore_ascii_case(s.as_str()))
-        .ok_or(err("setup", "not active, passive, actpass or holdconn"))
+        .ok_or_else(|| err("setup", "not active, passive, actpass or holdconn"))
     }
 
     /// The value as written.
@@ -485,7 +503,7 @@ impl<'a> Rtcp<'a> {
         let port = it
             .next()
             .and_then(parse_num)
-            .ok_or(err("rtcp", "port is not 0-65535"))?;
+            .ok_or_else(|| err("rtcp", "port is not 0-65535"))?;
         let address = match (it.next(), it.next(), it.next(), it.next()) {
             (None, ..) => None,
             (Some(n), Some(t), Some(a), None) => Some((n, t, a)),
@@ -531,14 +549,14 @@ impl<'a> Extmap<'a> {
     /// Parses the attribute value.
     pub fn parse(v: &'a str) -> Result<Self, AttributeError> {
         let (id_dir, rest) = word(v);
-        let (id, direction) = match id_dir.split_once('/') {
-            Some((id, d)) => (
+        let (id, direction) = match split_slash(id_dir) {
+            (id, Some(d)) => (
                 id,
-                Some(Direction::from_name(d).ok_or(err("extmap", "unknown direction"))?),
+                Some(Direction::from_name(d).ok_or_else(|| err("extmap", "unknown direction"))?),
             ),
-            None => (id_dir, None),
+            (_, None) => (id_dir, None),
         };
-        let id: u16 = parse_num(id).ok_or(err("extmap", "id is not a number"))?;
+        let id: u16 = parse_num(id).ok_or_else(|| err("extmap", "id is not a number"))?;
         if id == 0 || id > 4095 {
             return Err(err("extmap", "id outside 1-4095"));
         }
@@ -591,29 +609,25 @@ impl<'a> Rtpmap<'a> {
     pub fn parse(v: &'a str) -> Result<Self, AttributeError> {
         let (pt, rest) = word(v);
         let payload_type: u8 =
-            parse_num(pt).ok_or(err("rtpmap", "payload type is not a number"))?;
+            parse_num(pt).ok_or_else(|| err("rtpmap", "payload type is not a number"))?;
         if payload_type > 127 {
             return Err(err("rtpmap", "payload type above 127"));
         }
-        let rest = rest.trim_end();
-        let mut parts = rest.split('/');
-        let encoding = parts.next().unwrap_or_default();
+        let (encoding, rest) = split_slash(rest.trim_ascii_end());
         if !is_token(encoding) {
             return Err(err("rtpmap", "missing encoding name"));
         }
-        let clock_rate = parts
-            .next()
-            .and_then(parse_num)
-            .ok_or(err("rtpmap", "clock rate is not a number"))?;
-        let channels = match parts.next() {
-            Some(c) => {
-                Some(parse_num(c).ok_or(err("rtpmap", "encoding parameters are not a number"))?)
-            }
+        let (clock_rate, rest) = split_slash(rest.unwrap_or_default());
+        let clock_rate =
+            parse_num(clock_rate).ok_or_else(|| err("rtpmap", "clock rate is not a number"))?;
+        let channels = match rest.map(split_slash) {
+            Some((_, Some(_))) => return Err(err("rtpmap", "too many `/` fields")),
+            Some((c, None)) => Some(
+                parse_num(c)
+                    .ok_or_else(|| err("rtpmap", "encoding parameters are not a number"))?,
+            ),
             None => None,
         };
-        if parts.next().is_some() {
-            return Err(err("rtpmap", "too many `/` fields"));
-        }
         Ok(Self {
             payload_type,
             encoding,
@@ -671,7 +685,7 @@ impl<'a> Fmtp<'a> {
         }
         Ok(Self {
             format,
-            parameters: parameters.trim_end(),
+            parameters: parameters.trim_ascii_end(),
         })
     }
 
@@ -687,7 +701,7 @@ impl<'a> Fmtp<'a> {
             .map(str::trim)
             .filter(|p| !p.is_empty())
             .map(|p| match p.split_once('=') {
-                Some((k, v)) => FmtpParameter::Pair(k.trim(), v.trim()),
+                Some((k, v)) => FmtpParameter::Pair(k.trim_ascii(), v.trim_ascii()),
                 None => FmtpParameter::Opaque(p),
             })
     }
@@ -739,14 +753,15 @@ impl<'a> RtcpFb<'a> {
             FeedbackPayload::All
         } else {
             FeedbackPayload::Pt(
-                parse_num(pt).ok_or(err("rtcp-fb", "payload type is neither a number nor *"))?,
+                parse_num(pt)
+                    .ok_or_else(|| err("rtcp-fb", "payload type is neither a number nor *"))?,
             )
         };
         let (kind, parameter) = word(rest);
         if !is_token(kind) {
             return Err(err("rtcp-fb", "missing feedback type"));
         }
-        let parameter = parameter.trim_end();
+        let parameter = parameter.trim_ascii_end();
         Ok(Self {
             payload,
             kind,
@@ -798,8 +813,8 @@ impl<'a> Ssrc<'a> {
     /// Parses the attribute value.
     pub fn parse(v: &'a str) -> Result<Self, AttributeError> {
         let (ssrc, rest) = word(v);
-        let ssrc = parse_num(ssrc).ok_or(err("ssrc", "ssrc is not a 32-bit number"))?;
-        let rest = rest.trim_end();
+        let ssrc = parse_num(ssrc).ok_or_else(|| err("ssrc", "ssrc is not a 32-bit number"))?;
+        let rest = rest.trim_ascii_end();
         let (attribute, value) = match rest.split_once(':') {
             Some((a, v)) => (a, Some(v)),
             None => (rest, None),
@@ -934,7 +949,7 @@ impl<'a> Rid<'a> {
         } else {
             return Err(err("rid", "direction is not send or recv"));
         };
-        let restrictions = restrictions.trim_end();
+        let restrictions = restrictions.trim_ascii_end();
         let rid = Self {
             id,
             direction,
@@ -1038,7 +1053,7 @@ impl<'a> Simulcast<'a> {
         while let Some(dir) = it.next() {
             let list = it
                 .next()
-                .ok_or(err("simulcast", "direction without a list"))?;
+                .ok_or_else(|| err("simulcast", "direction without a list"))?;
             simulcast_list(list)?;
             let slot = if dir.eq_ignore_ascii_case("send") {
                 &mut s.send
@@ -1117,10 +1132,12 @@ impl<'a> Sctpmap<'a> {
         let number = it
             .next()
             .and_then(parse_num)
-            .ok_or(err("sctpmap", "number is not 0-65535"))?;
-        let app = it.next().ok_or(err("sctpmap", "missing application"))?;
+            .ok_or_else(|| err("sctpmap", "number is not 0-65535"))?;
+        let app = it
+            .next()
+            .ok_or_else(|| err("sctpmap", "missing application"))?;
         let streams = match it.next() {
-            Some(s) => Some(parse_num(s).ok_or(err("sctpmap", "streams is not a number"))?),
+            Some(s) => Some(parse_num(s).ok_or_else(|| err("sctpmap", "streams is not a number"))?),
             None => None,
         };
         if it.next().is_some() {
@@ -1149,70 +1166,112 @@ impl TypedAttribute for Sctpmap<'_> {
 }
 
 fn number<T: crate::parse::Num>(name: &'static str, v: &str) -> Result<T, AttributeError> {
-    parse_num(v.trim()).ok_or(err(name, "not a number in range"))
+    parse_num(v.trim_ascii()).ok_or_else(|| err(name, "not a number in range"))
 }
 
 fn decimal(name: &'static str, v: &str) -> Result<f64, AttributeError> {
-    parse_decimal(v.trim()).ok_or(err(name, "not a non-negative decimal number"))
+    parse_decimal(v.trim_ascii()).ok_or_else(|| err(name, "not a non-negative decimal number"))
 }
 
 /// Checks the value of every attribute this crate knows; unknown attributes and flags pass.
 pub(crate) fn validate(name: &str, value: Option<&str>) -> Result<(), AttributeError> {
-    let mut buf = [0u8; 24];
-    let lower: &str = if name.len() <= buf.len() && name.bytes().any(|b| b.is_ascii_uppercase()) {
+    // Names are almost always written in lower case: try them as they are first.
+    if check(name, value)? {
+        return Ok(());
+    }
+    if name.len() <= 24 && name.bytes().any(|b| b.is_ascii_uppercase()) {
+        let mut buf = [0u8; 24];
         buf[..name.len()].copy_from_slice(name.as_bytes());
         buf[..name.len()].make_ascii_lowercase();
-        std::str::from_utf8(&buf[..name.len()]).unwrap_or("")
-    } else {
-        name
-    };
-    let need = |n: &'static str| value.ok_or(err(n, "missing value"));
-    match lower {
-        "candidate" => Candidate::parse(need("candidate")?).map(drop),
-        "rtpmap" => Rtpmap::parse(need("rtpmap")?).map(drop),
-        "fmtp" => Fmtp::parse(need("fmtp")?).map(drop),
-        "rtcp-fb" => RtcpFb::parse(need("rtcp-fb")?).map(drop),
-        "extmap" => Extmap::parse(need("extmap")?).map(drop),
-        "ssrc" => Ssrc::parse(need("ssrc")?).map(drop),
-        "ssrc-group" => SsrcGroup::parse(need("ssrc-group")?).map(drop),
-        "mid" => {
-            if need("mid")?.is_empty() {
-                Err(err("mid", "empty identification tag"))
-            } else {
-                Ok(())
-            }
-        }
-        "msid" => Msid::parse(need("msid")?).map(drop),
-        "group" => Group::parse(need("group")?).map(drop),
-        "msid-semantic" => MsidSemantic::parse(need("msid-semantic")?).map(drop),
-        "ice-ufrag" => ice_credential("ice-ufrag", need("ice-ufrag")?, 1),
-        "ice-pwd" => ice_credential("ice-pwd", need("ice-pwd")?, 1),
-        "ice-options" => {
-            if need("ice-options")?
-                .split_ascii_whitespace()
-                .next()
-                .is_none()
-            {
-                Err(err("ice-options", "no option"))
-            } else {
-                Ok(())
-            }
-        }
-        "fingerprint" => Fingerprint::parse(need("fingerprint")?).map(drop),
-        "setup" => Setup::parse(need("setup")?).map(drop),
-        "rtcp" => Rtcp::parse(need("rtcp")?).map(drop),
-        "rid" => Rid::parse(need("rid")?).map(drop),
-        "simulcast" => Simulcast::parse(need("simulcast")?).map(drop),
-        "sctp-port" => number::<u16>("sctp-port", need("sctp-port")?).map(drop),
-        "max-message-size" => {
-            number::<u64>("max-message-size", need("max-message-size")?).map(drop)
-        }
-        "sctpmap" => Sctpmap::parse(need("sctpmap")?).map(drop),
-        "framerate" => decimal("framerate", need("framerate")?).map(drop),
-        "ptime" => decimal("ptime", need("ptime")?).map(drop),
-        "maxptime" => decimal("maxptime", need("maxptime")?).map(drop),
-        _ => Ok(()),
+        let lower = std::str::from_utf8(&buf[..name.len()]).unwrap_or("");
+        check(lower, value)?;
     }
+    Ok(())
+}
+
+/// [`validate`] for a lower-case name: `Ok(false)` when the name is not one this crate checks.
+fn check(lower: &str, value: Option<&str>) -> Result<bool, AttributeError> {
+    let need = |n: &'static str| value.ok_or_else(|| err(n, "missing value"));
+    let number_u16 = |n: &'static str| number::<u16>(n, need(n)?).map(drop);
+    let decimal = |n: &'static str| decimal(n, need(n)?).map(drop);
+    // Dispatch on the first letter, then compare the few names starting with it.
+    let Some(&first) = lower.as_bytes().first() else {
+        return Ok(false);
+    };
+    match first {
+        b'c' => match lower {
+            "candidate" => Candidate::parse(need("candidate")?).map(drop),
+            _ => return Ok(false),
+        },
+        b'r' => match lower {
+            "rtcp-fb" => RtcpFb::parse(need("rtcp-fb")?).map(drop),
+            "rtpmap" => Rtpmap::parse(need("rtpmap")?).map(drop),
+            "rtcp" => Rtcp::parse(need("rtcp")?).map(drop),
+            "rid" => Rid::parse(need("rid")?).map(drop),
+            _ => return Ok(false),
+        },
+        b'f' => match lower {
+            "fmtp" => Fmtp::parse(need("fmtp")?).map(drop),
+            "fingerprint" => Fingerprint::parse(need("fingerprint")?).map(drop),
+            "framerate" => decimal("framerate"),
+            _ => return Ok(false),
+        },
+        b'e' => match lower {
+            "extmap" => Extmap::parse(need("extmap")?).map(drop),
+            _ => return Ok(false),
+        },
+        b's' => match lower {
+            "ssrc" => Ssrc::parse(need("ssrc")?).map(drop),
+            "ssrc-group" => SsrcGroup::parse(need("ssrc-group")?).map(drop),
+            "setup" => Setup::parse(need("setup")?).map(drop),
+            "simulcast" => Simulcast::parse(need("simulcast")?).map(drop),
+            "sctp-port" => number_u16("sctp-port"),
+            "sctpmap" => Sctpmap::parse(need("sctpmap")?).map(drop),
+            _ => return Ok(false),
+        },
+        b'm' => match lower {
+            "mid" => {
+                if need("mid")?.is_empty() {
+                    Err(err("mid", "empty identification tag"))
+                } else {
+                    Ok(())
+                }
+            }
+            "msid" => Msid::parse(need("msid")?).map(drop),
+            "msid-semantic" => MsidSemantic::parse(need("msid-semantic")?).map(drop),
+            "max-message-size" => {
+                number::<u64>("max-message-size", need("max-message-size")?).map(drop)
+            }
+            "maxptime" => decimal("maxptime"),
+            _ => return Ok(false),
+        },
+        b'g' => match lower {
+            "group" => Group::parse(need("group")?).map(drop),
+            _ => return Ok(false),
+        },
+        b'i' => match lower {
+            "ice-ufrag" => ice_credential("ice-ufrag", need("ice-ufrag")?, 1),
+            "ice-pwd" => ice_credential("ice-pwd", need("ice-pwd")?, 1),
+            "ice-options" => {
+                if need("ice-options")?
+                    .split_ascii_whitespace()
+                    .next()
+                    .is_none()
+                {
+                    Err(err("ice-options", "no option"))
+                } else {
+                    Ok(())
+                }
+            }
+            _ => return Ok(false),
+        },
+        b'p' => match lower {
+            "ptime" => decimal("ptime"),
+            _ => return Ok(false),
+        },
+        _ => return Ok(false),
+    }
+    .map(|()| true)
 }
 
 /// Accessors over an ordered list of attributes: implemented by the session level, by every media
@@ -1398,13 +1457,14 @@ pub trait AttributeList {
 
     /// `a=sctp-port` (RFC 8841).
     fn sctp_port(&self) -> Option<u16> {
-        self.value("sctp-port").and_then(|v| parse_num(v.trim()))
+        self.value("sctp-port")
+            .and_then(|v| parse_num(v.trim_ascii()))
     }
 
     /// `a=max-message-size` (RFC 8841).
     fn max_message_size(&self) -> Option<u64> {
         self.value("max-message-size")
-            .and_then(|v| parse_num(v.trim()))
+            .and_then(|v| parse_num(v.trim_ascii()))
     }
 
     /// Legacy `a=sctpmap`.
@@ -1427,17 +1487,19 @@ pub trait AttributeList {
     /// `a=framerate`.
     fn framerate(&self) -> Option<f64> {
         self.value("framerate")
-            .and_then(|v| parse_decimal(v.trim()))
+            .and_then(|v| parse_decimal(v.trim_ascii()))
     }
 
     /// `a=ptime` in milliseconds.
     fn ptime(&self) -> Option<f64> {
-        self.value("ptime").and_then(|v| parse_decimal(v.trim()))
+        self.value("ptime")
+            .and_then(|v| parse_decimal(v.trim_ascii()))
     }
 
     /// `a=maxptime` in milliseconds.
     fn maxptime(&self) -> Option<f64> {
-        self.value("maxptime").and_then(|v| parse_decimal(v.trim()))
+        self.value("maxptime")
+            .and_then(|v| parse_decimal(v.trim_ascii()))
     }
 }
 

@@ -121,7 +121,7 @@ impl<'a> Candidate<'a> {
     pub fn parse(v: &'a str) -> Result<Self, AttributeError> {
         let v = v.strip_prefix("candidate:").unwrap_or(v);
         let mut it = v.split_ascii_whitespace();
-        let mut next = |what: &'static str| it.next().ok_or(err(what));
+        let mut next = |what: &'static str| it.next().ok_or_else(|| err(what));
         let foundation = next("missing foundation")?;
         if !is_ice_chars(foundation, 32) {
             return Err(err("foundation is not 1-32 ice-chars"));
@@ -130,7 +130,7 @@ impl<'a> Candidate<'a> {
         if component.len() > 3 {
             return Err(err("component id has more than 3 digits"));
         }
-        let component = parse_num(component).ok_or(err("component id is not a number"))?;
+        let component = parse_num(component).ok_or_else(|| err("component id is not a number"))?;
         let transport = next("missing transport")?;
         let transport = if transport.eq_ignore_ascii_case("udp") {
             CandidateTransport::Udp
@@ -139,10 +139,10 @@ impl<'a> Candidate<'a> {
         } else {
             CandidateTransport::Other(transport)
         };
-        let priority =
-            parse_num(next("missing priority")?).ok_or(err("priority is not a 32-bit number"))?;
+        let priority = parse_num(next("missing priority")?)
+            .ok_or_else(|| err("priority is not a 32-bit number"))?;
         let address = next("missing connection address")?;
-        let port = parse_num(next("missing port")?).ok_or(err("port is not 0-65535"))?;
+        let port = parse_num(next("missing port")?).ok_or_else(|| err("port is not 0-65535"))?;
         if !next("missing typ")?.eq_ignore_ascii_case("typ") {
             return Err(err("expected `typ`"));
         }
@@ -174,30 +174,35 @@ impl<'a> Candidate<'a> {
             extensions: Vec::new(),
         };
         while let Some(name) = it.next() {
-            let value = it.next().ok_or(err("extension name without a value"))?;
+            let value = it
+                .next()
+                .ok_or_else(|| err("extension name without a value"))?;
             match name {
                 "raddr" if c.related_address.is_none() => c.related_address = Some(value),
                 "rport" if c.related_port.is_none() => {
-                    c.related_port = Some(parse_num(value).ok_or(err("rport is not 0-65535"))?)
+                    c.related_port =
+                        Some(parse_num(value).ok_or_else(|| err("rport is not 0-65535"))?)
                 }
                 "tcptype" if c.tcp_type.is_none() => {
                     c.tcp_type = Some(
                         [TcpType::Active, TcpType::Passive, TcpType::So]
                             .into_iter()
                             .find(|t| value.eq_ignore_ascii_case(t.as_str()))
-                            .ok_or(err("tcptype is not active, passive or so"))?,
+                            .ok_or_else(|| err("tcptype is not active, passive or so"))?,
                     )
                 }
                 "generation" if c.generation.is_none() => {
-                    c.generation = Some(parse_num(value).ok_or(err("generation is not a number"))?)
+                    c.generation =
+                        Some(parse_num(value).ok_or_else(|| err("generation is not a number"))?)
                 }
                 "ufrag" if c.ufrag.is_none() => c.ufrag = Some(value),
                 "network-id" if c.network_id.is_none() => {
-                    c.network_id = Some(parse_num(value).ok_or(err("network-id is not a number"))?)
+                    c.network_id =
+                        Some(parse_num(value).ok_or_else(|| err("network-id is not a number"))?)
                 }
                 "network-cost" if c.network_cost.is_none() => {
                     c.network_cost =
-                        Some(parse_num(value).ok_or(err("network-cost is not a number"))?)
+                        Some(parse_num(value).ok_or_else(|| err("network-cost is not a number"))?)
                 }
                 _ => c.extensions.push((name, value)),
             }

@@ -631,6 +631,30 @@ fn intersect_codecs(offered: &[Codec], local: &[Codec]) -> Vec<Codec> {
     out
 }
 
+/// The m-section carrying `m`'s transport: `m` itself, or, when `m` is bundled without ICE
+/// credentials or a fingerprint of its own, the BUNDLE group's tagged section (its first mid).
+/// RFC 8843 puts the transport attributes only in the tagged section of an answer, of a
+/// subsequent offer, and never in a `bundle-only` section (RFC 9429 section 7.2's example).
+fn transport_of<'s, 'd>(
+    sd: &'s SessionDescription<'d>,
+    m: &'s MediaDescription<'d>,
+) -> &'s MediaDescription<'d> {
+    if m.ice_ufrag().is_some() || m.fingerprints().next().is_some() {
+        return m;
+    }
+    let (Some(mid), Some(group)) = (m.mid(), sd.bundle_group()) else {
+        return m;
+    };
+    if !group.mids().any(|g| g == mid) {
+        return m;
+    }
+    let tag = group.mids().next();
+    sd.media
+        .iter()
+        .find(|t| t.mid().is_some() && t.mid() == tag && t.port != 0)
+        .unwrap_or(m)
+}
+
 fn remote_ice(sd: &SessionDescription<'_>, m: &MediaDescription<'_>) -> Option<IceCredentials> {
     let ufrag = m.ice_ufrag().or_else(|| sd.ice_ufrag())?;
     let pwd = m.ice_pwd().or_else(|| sd.ice_pwd())?;
@@ -1132,20 +1156,24 @@ impl JsepSession {
                 out.push(n);
                 continue;
             }
+            let transport = transport_of(answer, m);
             n.remote_ice = Some(
-                remote_ice(answer, m)
+                remote_ice(answer, transport)
                     .ok_or_else(|| NegotiationError::MissingIceCredentials(s.mid.clone()))?,
             );
             n.remote_candidates = m.values("candidate").map(String::from).collect();
             (n.remote_ssrcs, n.remote_rtx_ssrcs) = remote_ssrcs(m);
-            let fps = remote_fingerprints(answer, m);
+            let fps = remote_fingerprints(answer, transport);
             if fps.is_empty() {
                 return Err(NegotiationError::MissingFingerprint(s.mid.clone()));
             }
             if fingerprints.is_empty() {
                 fingerprints = fps;
             }
-            let setup = m.setup().or_else(|| answer.setup());
+            let setup = m
+                .setup()
+                .or_else(|| transport.setup())
+                .or_else(|| answer.setup());
             let this_role = match setup {
                 Some(Setup::Active) => DtlsRole::Server,
                 Some(Setup::Passive) => DtlsRole::Client,
@@ -1162,7 +1190,7 @@ impl JsepSession {
                 SectionKind::Media(_) => {
                     let t = &self.transceivers
                         [s.transceiver.expect("media sections have a transceiver")];
-                    if !m.rtcp_mux() {
+                    if !m.rtcp_mux() && !transport.rtcp_mux() {
                         return Err(NegotiationError::RtcpMuxRequired(s.mid.clone()));
                     }
                     let answered = read_codecs(m);
@@ -1368,18 +1396,22 @@ impl JsepSession {
             };
             let mut accepted = None;
             if !port_zero && !stopped && supported {
+                let transport = transport_of(offer, m);
                 n.remote_ice = Some(
-                    remote_ice(offer, m)
+                    remote_ice(offer, transport)
                         .ok_or_else(|| NegotiationError::MissingIceCredentials(s.mid.clone()))?,
                 );
-                let fps = remote_fingerprints(offer, m);
+                let fps = remote_fingerprints(offer, transport);
                 if fps.is_empty() {
                     return Err(NegotiationError::MissingFingerprint(s.mid.clone()));
                 }
                 if fingerprints.is_empty() {
                     fingerprints = fps;
                 }
-                let setup = m.setup().or_else(|| offer.setup());
+                let setup = m
+                    .setup()
+                    .or_else(|| transport.setup())
+                    .or_else(|| offer.setup());
                 let local_setup = match setup {
                     // A renegotiation keeps the established role; a restart of ICE does not
                     // change it either (the DTLS association survives).
@@ -1407,7 +1439,7 @@ impl JsepSession {
                 (n.remote_ssrcs, n.remote_rtx_ssrcs) = remote_ssrcs(m);
                 match s.kind {
                     SectionKind::Media(_) => {
-                        if !m.rtcp_mux() {
+                        if !m.rtcp_mux() && !transport.rtcp_mux() {
                             return Err(NegotiationError::RtcpMuxRequired(s.mid.clone()));
                         }
                         let t = &self.transceivers[s.transceiver.expect("checked above")];

@@ -23,6 +23,7 @@ pub mod error;
 pub mod jsep;
 pub mod model;
 pub mod parse;
+pub mod text;
 pub mod write;
 
 pub use attributes::{AttributeList, Direction, Setup, TypedAttribute};
@@ -31,3 +32,4 @@ pub use error::{AttributeError, ParseError, ParseErrorKind};
 pub use jsep::{JsepConfig, JsepSession, Negotiated, NegotiationError};
 pub use model::{Attribute, MediaDescription, Origin, SessionDescription};
 pub use parse::Limits;
+pub use text::Text;

@@ -1,20 +1,15 @@
 //! The session model: a description, its media sections, and the value of every RFC 8866 line type.
 //!
-//! Text borrows from the parsed input (`Cow::Borrowed`), so parsing copies almost nothing; call
-//! [`SessionDescription::into_owned`] to keep a description beyond its input buffer. Attributes are
+//! Text ([`Text`]) borrows from the parsed input, so parsing copies almost nothing; parse with
+//! [`SessionDescription::parse_owned`] (one copy of the input, shared by every piece of text) or
+//! call [`SessionDescription::into_owned`] to keep a description beyond its input buffer. Attributes are
 //! kept raw, in order, exactly as received (see [`Attribute`]); typed views are in
 //! [`crate::attributes`].
 
-use std::borrow::Cow;
-
-/// Owns or borrows a piece of SDP text.
-pub type Text<'a> = Cow<'a, str>;
+pub use crate::text::Text;
 
 fn own(t: Text<'_>) -> Text<'static> {
-    match static_text(&t) {
-        Some(s) => Cow::Borrowed(s),
-        None => Cow::Owned(t.into_owned()),
-    }
+    t.into_owned()
 }
 
 /// Decimal strings of 0-127: payload types, mids and small values appear in every description.
@@ -31,7 +26,7 @@ const SMALL_NUMBERS: [&str; 128] = [
 ];
 
 /// A `'static` copy of text that recurs in every WebRTC description, so owning it allocates nothing.
-fn static_text(t: &str) -> Option<&'static str> {
+pub(crate) fn static_text(t: &str) -> Option<&'static str> {
     let b = t.as_bytes();
     if b.is_empty() || b.len() > 20 {
         return None;
@@ -115,7 +110,7 @@ impl<'a> SessionDescription<'a> {
         Self {
             version: 0,
             origin,
-            session_name: Some(Cow::Borrowed("-")),
+            session_name: Some(Text::borrowed("-")),
             information: None,
             uri: None,
             emails: Vec::new(),
@@ -500,7 +495,7 @@ impl<'a> Attribute<'a> {
     /// Copies every borrowed piece of text (well-known names become `'static` without copying).
     pub fn into_owned(self) -> Attribute<'static> {
         let name = match static_name(&self.name) {
-            Some(n) => Cow::Borrowed(n),
+            Some(n) => Text::from_static(n),
             None => own(self.name),
         };
         Attribute {
@@ -511,7 +506,7 @@ impl<'a> Attribute<'a> {
 }
 
 /// The attribute names browsers write, as `'static` strings, so owning a description does not copy them.
-fn static_name(name: &str) -> Option<&'static str> {
+pub(crate) fn static_name(name: &str) -> Option<&'static str> {
     Some(match name {
         "candidate" => "candidate",
         "rtpmap" => "rtpmap",

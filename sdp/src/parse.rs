@@ -4,7 +4,7 @@
 //! blank lines, a missing final newline, the case of tokens, runs of spaces between fields), strict on
 //! everything else: every rejected line gives a [`ParseError`] naming its line number and the reason.
 
-use std::borrow::Cow;
+use std::sync::Arc;
 
 use crate::attributes;
 use crate::error::{ParseError, ParseErrorKind};
@@ -71,16 +71,103 @@ impl<'a> SessionDescription<'a> {
 
     /// Parses a description within the given limits.
     pub fn parse_with(input: &'a str, limits: &Limits) -> Result<Self, ParseError> {
-        if input.len() > limits.max_bytes {
-            return Err(ParseError {
-                line: 0,
-                kind: ParseErrorKind::TooLarge {
-                    size: input.len(),
-                    limit: limits.max_bytes,
-                },
-            });
+        check_size(input, limits)?;
+        Parser { limits, line: 0 }.run(input, &Borrow)
+    }
+}
+
+impl SessionDescription<'static> {
+    /// Parses a description into one that owns its text, with the default [`Limits`]: the input
+    /// is copied once into a buffer shared by every piece of text (see [`Text`]), which is
+    /// much cheaper than [`SessionDescription::into_owned`] after [`SessionDescription::parse`].
+    pub fn parse_owned(input: &str) -> Result<SessionDescription<'static>, ParseError> {
+        Self::parse_owned_with(input, &Limits::default())
+    }
+
+    /// [`SessionDescription::parse_owned`] within the given limits.
+    pub fn parse_owned_with(
+        input: &str,
+        limits: &Limits,
+    ) -> Result<SessionDescription<'static>, ParseError> {
+        check_size(input, limits)?;
+        let buf = Arc::new(input.to_owned());
+        let share = Share {
+            base: buf.as_ptr() as usize,
+            buf: Arc::clone(&buf),
+        };
+        Parser { limits, line: 0 }.run(buf.as_str(), &share)
+    }
+}
+
+fn check_size(input: &str, limits: &Limits) -> Result<(), ParseError> {
+    if input.len() > limits.max_bytes {
+        return Err(ParseError {
+            line: 0,
+            kind: ParseErrorKind::TooLarge {
+                size: input.len(),
+                limit: limits.max_bytes,
+            },
+        });
+    }
+    Ok(())
+}
+
+/// How the parser turns slices of its input (lifetime `'a`) into the description's [`Text`]
+/// (lifetime `'o`).
+trait Texts<'a, 'o> {
+    /// Any piece of text.
+    fn text(&self, s: &'a str) -> Text<'o>;
+    /// An attribute name.
+    fn name(&self, s: &'a str) -> Text<'o>;
+    /// A token that recurs across descriptions (formats, media types, protocols).
+    fn token(&self, s: &'a str) -> Text<'o>;
+}
+
+/// Text borrowing the input.
+struct Borrow;
+
+impl<'a> Texts<'a, 'a> for Borrow {
+    fn text(&self, s: &'a str) -> Text<'a> {
+        Text::borrowed(s)
+    }
+
+    fn name(&self, s: &'a str) -> Text<'a> {
+        Text::borrowed(s)
+    }
+
+    fn token(&self, s: &'a str) -> Text<'a> {
+        Text::borrowed(s)
+    }
+}
+
+/// Text as ranges of the shared copy of the input (recurring names and tokens as `'static`
+/// text, which needs no reference count).
+struct Share {
+    buf: Arc<String>,
+    /// Address of `buf`'s first byte: a slice's offset in `buf` is its address minus this.
+    base: usize,
+}
+
+impl<'a> Texts<'a, 'static> for Share {
+    fn text(&self, s: &'a str) -> Text<'static> {
+        let start = (s.as_ptr() as usize).wrapping_sub(self.base);
+        // Every slice the parser makes is a slice of `buf`; anything else would be copied.
+        Text::shared(&self.buf, start, start.wrapping_add(s.len()))
+            .unwrap_or_else(|| Text::from(s.to_owned()))
+    }
+
+    fn name(&self, s: &'a str) -> Text<'static> {
+        match crate::model::static_name(s) {
+            Some(n) => Text::from_static(n),
+            None => self.text(s),
         }
-        Parser { limits, line: 0 }.run(input)
+    }
+
+    fn token(&self, s: &'a str) -> Text<'static> {
+        match crate::model::static_text(s) {
+            Some(t) => Text::from_static(t),
+            None => self.text(s),
+        }
     }
 }
 
@@ -123,18 +210,22 @@ impl Parser<'_> {
         Ok(())
     }
 
-    fn run<'a>(mut self, input: &'a str) -> Result<SessionDescription<'a>, ParseError> {
+    fn run<'a, 'o>(
+        mut self,
+        input: &'a str,
+        texts: &impl Texts<'a, 'o>,
+    ) -> Result<SessionDescription<'o>, ParseError> {
         let mut version: Option<u32> = None;
         let mut seen = Seen::default();
         let mut sd = SessionDescription {
             version: 0,
             origin: Origin {
-                username: Cow::Borrowed(""),
+                username: Text::default(),
                 session_id: 0,
                 session_version: 0,
-                nettype: Cow::Borrowed(""),
-                addrtype: Cow::Borrowed(""),
-                address: Cow::Borrowed(""),
+                nettype: Text::default(),
+                addrtype: Text::default(),
+                address: Text::default(),
             },
             session_name: None,
             information: None,
@@ -155,7 +246,7 @@ impl Parser<'_> {
         let mut media_info = false;
         let mut media_key = false;
         // Type letters of the current section's lines, to keep a non-canonical order.
-        let mut order: Vec<u8> = Vec::new();
+        let mut order: Vec<u8> = Vec::with_capacity(64);
 
         let mut rest = input;
         while !rest.is_empty() {
@@ -193,12 +284,28 @@ impl Parser<'_> {
                 if kind != 'v' {
                     return Err(self.err(ParseErrorKind::MissingVersion));
                 }
-                version =
-                    Some(parse_num(value.trim()).ok_or_else(|| self.bad('v', "not a number"))?);
+                version = Some(
+                    parse_num(value.trim_ascii()).ok_or_else(|| self.bad('v', "not a number"))?,
+                );
                 continue;
             }
             if kind != 'm' {
-                let known = KNOWN.as_bytes().contains(&(kind as u8));
+                let known = matches!(
+                    kind,
+                    'v' | 'o'
+                        | 's'
+                        | 'i'
+                        | 'u'
+                        | 'e'
+                        | 'p'
+                        | 'c'
+                        | 'b'
+                        | 't'
+                        | 'r'
+                        | 'z'
+                        | 'k'
+                        | 'a'
+                );
                 order.push(if known { kind as u8 } else { b'?' });
             }
 
@@ -212,7 +319,7 @@ impl Parser<'_> {
                         limit: self.limits.max_attributes,
                     }));
                 }
-                let attribute = self.attribute(value)?;
+                let attribute = self.attribute(value, texts)?;
                 attrs.push(attribute);
                 continue;
             }
@@ -227,7 +334,7 @@ impl Parser<'_> {
                     Some(m) => m.line_order = last_order,
                     None => sd.line_order = last_order,
                 }
-                let mut media = self.media(value)?;
+                let mut media = self.media(value, texts)?;
                 // Sections of one description tend to be alike: size the attribute list like the last one.
                 let hint = sd
                     .media
@@ -247,21 +354,21 @@ impl Parser<'_> {
                         if std::mem::replace(&mut media_info, true) {
                             return Err(self.err(ParseErrorKind::Duplicate('i')));
                         }
-                        m.information = Some(Cow::Borrowed(value));
+                        m.information = Some(texts.text(value));
                     }
                     'c' => {
-                        let c = self.connection(value)?;
+                        let c = self.connection(value, texts)?;
                         self.push(&mut m.connections, c, "c= lines")?;
                     }
                     'b' => {
-                        let b = self.bandwidth(value)?;
+                        let b = self.bandwidth(value, texts)?;
                         self.push(&mut m.bandwidths, b, "b= lines")?;
                     }
                     'k' => {
                         if std::mem::replace(&mut media_key, true) {
                             return Err(self.err(ParseErrorKind::Duplicate('k')));
                         }
-                        m.key = Some(key(value));
+                        m.key = Some(key(value, texts));
                     }
                     'v' | 'o' | 's' | 'u' | 'e' | 'p' | 't' | 'r' | 'z' => {
                         return Err(self.err(ParseErrorKind::Misplaced(kind)));
@@ -269,7 +376,7 @@ impl Parser<'_> {
                     _ => {
                         let u = UnknownLine {
                             line_type: bytes[0] as char,
-                            value: Cow::Borrowed(value),
+                            value: texts.text(value),
                         };
                         self.push(&mut m.unknown_lines, u, "unknown lines")?;
                     }
@@ -281,28 +388,28 @@ impl Parser<'_> {
                 'v' => return Err(self.err(ParseErrorKind::Duplicate('v'))),
                 'o' => {
                     self.once(&mut seen.origin, 'o')?;
-                    sd.origin = self.origin(value)?;
+                    sd.origin = self.origin(value, texts)?;
                 }
                 's' => {
                     self.once(&mut seen.name, 's')?;
-                    sd.session_name = Some(Cow::Borrowed(value));
+                    sd.session_name = Some(texts.text(value));
                 }
                 'i' => {
                     self.once(&mut seen.info, 'i')?;
-                    sd.information = Some(Cow::Borrowed(value));
+                    sd.information = Some(texts.text(value));
                 }
                 'u' => {
                     self.once(&mut seen.uri, 'u')?;
-                    sd.uri = Some(Cow::Borrowed(value));
+                    sd.uri = Some(texts.text(value));
                 }
-                'e' => self.push(&mut sd.emails, Cow::Borrowed(value), "e= lines")?,
-                'p' => self.push(&mut sd.phones, Cow::Borrowed(value), "p= lines")?,
+                'e' => self.push(&mut sd.emails, texts.text(value), "e= lines")?,
+                'p' => self.push(&mut sd.phones, texts.text(value), "p= lines")?,
                 'c' => {
                     self.once(&mut seen.connection, 'c')?;
-                    sd.connection = Some(self.connection(value)?);
+                    sd.connection = Some(self.connection(value, texts)?);
                 }
                 'b' => {
-                    let b = self.bandwidth(value)?;
+                    let b = self.bandwidth(value, texts)?;
                     self.push(&mut sd.bandwidths, b, "b= lines")?;
                 }
                 't' => {
@@ -328,12 +435,12 @@ impl Parser<'_> {
                 }
                 'k' => {
                     self.once(&mut seen.key, 'k')?;
-                    sd.key = Some(key(value));
+                    sd.key = Some(key(value, texts));
                 }
                 _ => {
                     let u = UnknownLine {
                         line_type: bytes[0] as char,
-                        value: Cow::Borrowed(value),
+                        value: texts.text(value),
                     };
                     self.push(&mut sd.unknown_lines, u, "unknown lines")?;
                 }
@@ -368,7 +475,11 @@ impl Parser<'_> {
         Ok(())
     }
 
-    fn attribute<'a>(&self, value: &'a str) -> Result<Attribute<'a>, ParseError> {
+    fn attribute<'a, 'o>(
+        &self,
+        value: &'a str,
+        texts: &impl Texts<'a, 'o>,
+    ) -> Result<Attribute<'o>, ParseError> {
         let (name, val) = match value.bytes().position(|b| b == b':') {
             Some(i) => (&value[..i], Some(&value[i + 1..])),
             None => (value, None),
@@ -385,12 +496,16 @@ impl Parser<'_> {
             })?;
         }
         Ok(Attribute {
-            name: Cow::Borrowed(name),
-            value: val.map(Cow::Borrowed),
+            name: texts.name(name),
+            value: val.map(|v| texts.text(v)),
         })
     }
 
-    fn origin<'a>(&self, value: &'a str) -> Result<Origin<'a>, ParseError> {
+    fn origin<'a, 'o>(
+        &self,
+        value: &'a str,
+        texts: &impl Texts<'a, 'o>,
+    ) -> Result<Origin<'o>, ParseError> {
         let mut it = value.split_ascii_whitespace();
         let mut next = || it.next().ok_or_else(|| self.bad('o', "expected 6 fields"));
         let username = next()?;
@@ -405,16 +520,20 @@ impl Parser<'_> {
             return Err(self.bad('o', "expected 6 fields"));
         }
         Ok(Origin {
-            username: Cow::Borrowed(username),
+            username: texts.token(username),
             session_id,
             session_version,
-            nettype: Cow::Borrowed(nettype),
-            addrtype: Cow::Borrowed(addrtype),
-            address: Cow::Borrowed(address),
+            nettype: texts.token(nettype),
+            addrtype: texts.token(addrtype),
+            address: texts.token(address),
         })
     }
 
-    fn connection<'a>(&self, value: &'a str) -> Result<Connection<'a>, ParseError> {
+    fn connection<'a, 'o>(
+        &self,
+        value: &'a str,
+        texts: &impl Texts<'a, 'o>,
+    ) -> Result<Connection<'o>, ParseError> {
         let mut it = value.split_ascii_whitespace();
         let (Some(nettype), Some(addrtype), Some(full), None) =
             (it.next(), it.next(), it.next(), it.next())
@@ -458,25 +577,29 @@ impl Parser<'_> {
             (None, num)
         };
         Ok(Connection {
-            nettype: Cow::Borrowed(nettype),
-            addrtype: Cow::Borrowed(addrtype),
-            address: Cow::Borrowed(address),
+            nettype: texts.token(nettype),
+            addrtype: texts.token(addrtype),
+            address: texts.token(address),
             ttl,
             num_addresses,
         })
     }
 
-    fn bandwidth<'a>(&self, value: &'a str) -> Result<Bandwidth<'a>, ParseError> {
+    fn bandwidth<'a, 'o>(
+        &self,
+        value: &'a str,
+        texts: &impl Texts<'a, 'o>,
+    ) -> Result<Bandwidth<'o>, ParseError> {
         let Some((bwtype, bw)) = value.split_once(':') else {
             return Err(self.bad('b', "expected <bwtype>:<bandwidth>"));
         };
         if bwtype.is_empty() {
             return Err(self.bad('b', "empty bandwidth type"));
         }
-        let bandwidth = parse_num(bw.trim())
+        let bandwidth = parse_num(bw.trim_ascii())
             .ok_or_else(|| self.bad('b', "bandwidth is not a 64-bit number"))?;
         Ok(Bandwidth {
-            bwtype: Cow::Borrowed(bwtype),
+            bwtype: texts.token(bwtype),
             bandwidth,
         })
     }
@@ -538,7 +661,11 @@ impl Parser<'_> {
         Ok(out)
     }
 
-    fn media<'a>(&self, value: &'a str) -> Result<MediaDescription<'a>, ParseError> {
+    fn media<'a, 'o>(
+        &self,
+        value: &'a str,
+        texts: &impl Texts<'a, 'o>,
+    ) -> Result<MediaDescription<'o>, ParseError> {
         let mut it = value.split_ascii_whitespace();
         let (Some(media), Some(port), Some(proto)) = (it.next(), it.next(), it.next()) else {
             return Err(self.bad('m', "expected <media> <port> <proto> <fmt>..."));
@@ -551,15 +678,18 @@ impl Parser<'_> {
             None => (port, None),
         };
         let port = parse_num::<u16>(port).ok_or_else(|| self.bad('m', "port is not 0-65535"))?;
-        let mut formats = Vec::new();
+        // Sized from the spaces left on the line (at most one allocation, even for a video
+        // section's two dozen formats).
+        let spaces = it.clone().count().min(self.limits.max_list);
+        let mut formats = Vec::with_capacity(spaces);
         for f in it {
-            self.push(&mut formats, Cow::Borrowed(f), "formats")?;
+            self.push(&mut formats, texts.token(f), "formats")?;
         }
         Ok(MediaDescription {
-            media: Cow::Borrowed(media),
+            media: texts.token(media),
             port,
             num_ports,
-            proto: Cow::Borrowed(proto),
+            proto: texts.token(proto),
             formats,
             information: None,
             connections: Vec::new(),
@@ -596,9 +726,6 @@ fn find_newline(bytes: &[u8]) -> Option<usize> {
         .map(|p| offset + p)
 }
 
-/// Line types the model stores in typed fields.
-const KNOWN: &str = "vosiuepcbtrzkam";
-
 /// RFC 8866 rank of a line type in a section; unknown types go just before the attributes.
 fn rank(t: u8, media: bool) -> u8 {
     match t {
@@ -628,14 +755,14 @@ fn keep_order(order: &mut Vec<u8>, media: bool) -> Option<String> {
     kept
 }
 
-fn key(value: &str) -> Key<'_> {
+fn key<'a, 'o>(value: &'a str, texts: &impl Texts<'a, 'o>) -> Key<'o> {
     match value.split_once(':') {
         Some((m, k)) => Key {
-            method: Cow::Borrowed(m),
-            value: Some(Cow::Borrowed(k)),
+            method: texts.text(m),
+            value: Some(texts.text(k)),
         },
         None => Key {
-            method: Cow::Borrowed(value),
+            method: texts.text(value),
             value: None,
         },
     }

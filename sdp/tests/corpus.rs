@@ -57,7 +57,48 @@ fn corpus() {
             parsed,
             "{name}: into_owned changed the model"
         );
+        // The owned parse (one shared copy of the input) gives the same model, which outlives
+        // the input and every clone of the description.
+        let input = text.clone();
+        let owned = SessionDescription::parse_owned(&input)
+            .unwrap_or_else(|e| panic!("{name} parse_owned: {e}"));
+        drop(input);
+        assert_eq!(owned, parsed, "{name}: parse_owned changed the model");
+        let copy = owned.clone();
+        drop(owned);
+        assert_eq!(
+            copy.to_sdp_string(),
+            written,
+            "{name}: owned writes differently"
+        );
     }
+}
+
+#[test]
+fn owned_descriptions_share_one_copy_of_the_input() {
+    fn send_sync<T: Send + Sync + 'static>(_: &T) {}
+    let text = load("chromium-av-offer.sdp");
+    let owned = SessionDescription::parse_owned(&text).unwrap();
+    send_sync(&owned);
+    // Attribute values are ranges of the shared copy, not borrowed and not allocated one by one;
+    // well-known names and payload types are static text.
+    let video = &owned.media[1];
+    let rtpmap = video.attribute("rtpmap").unwrap();
+    assert!(rtpmap.name.is_borrowed(), "static text");
+    let value = rtpmap.value.as_ref().unwrap();
+    assert!(!value.is_borrowed());
+    assert!(video.formats.iter().all(|f| f.is_borrowed()));
+    // The same errors as the borrowed parse, with the same line numbers.
+    let broken = text.replacen("a=rtpmap:111 opus/48000/2", "a=rtpmap:111 opus/fast", 1);
+    assert_eq!(
+        SessionDescription::parse_owned(&broken).unwrap_err(),
+        SessionDescription::parse(&broken).unwrap_err()
+    );
+    let limits = sansrtc_sdp::Limits {
+        max_bytes: 100,
+        ..Default::default()
+    };
+    assert!(SessionDescription::parse_owned_with(&text, &limits).is_err());
 }
 
 fn load(name: &str) -> String {

@@ -803,3 +803,275 @@ fn a_rejected_offer_leaves_the_session_unchanged() {
     assert!(n.ice_restart);
     assert_eq!(answer.media.len(), 2);
 }
+
+/// The audio and video transceivers of the RFC 9429 section 7 answerer: the same codecs and
+/// (for audio) header extensions as its offerer, with our own payload types and ids (the answer
+/// must use the offerer's).
+fn rfc9429_answerer(seed: u8) -> JsepSession {
+    let mut b = session(seed);
+    let mut audio = Transceiver::new(
+        MediaKind::Audio,
+        Direction::SendRecv,
+        vec![
+            Codec::new(111, "opus", 48000, Some(2)),
+            Codec::new(0, "PCMU", 8000, None),
+            Codec::new(8, "PCMA", 8000, None),
+            Codec::new(110, "telephone-event", 8000, None).fmtp("0-15"),
+            Codec::new(126, "telephone-event", 48000, None).fmtp("0-15"),
+        ],
+    );
+    audio.header_extensions = vec![
+        HeaderExtension::new(4, MID_URI),
+        HeaderExtension::new(5, "urn:ietf:params:rtp-hdrext:ssrc-audio-level"),
+    ];
+    b.add_transceiver(audio);
+    let vp8 = Codec::new(120, "VP8", 90000, None)
+        .feedback(Feedback::with("ccm", "fir"))
+        .feedback(Feedback::new("nack"))
+        .feedback(Feedback::with("nack", "pli"));
+    let mut video = Transceiver::new(
+        MediaKind::Video,
+        Direction::SendRecv,
+        vec![
+            vp8,
+            Codec::new(121, "H264", 90000, None)
+                .fmtp("packetization-mode=1;profile-level-id=42e01f"),
+            Codec::new(122, "rtx", 90000, None).fmtp("apt=120"),
+            Codec::new(123, "rtx", 90000, None).fmtp("apt=121"),
+            Codec::new(124, "flexfec", 90000, None),
+        ],
+    );
+    // The RFC's answerer does not take the RID extensions.
+    video.header_extensions = vec![HeaderExtension::new(4, MID_URI)];
+    b.add_transceiver(video);
+    b
+}
+
+/// What a section negotiates, as text: codecs with fmtp and feedback, extensions, direction.
+fn negotiated_lines(m: &sansrtc_sdp::MediaDescription<'_>) -> Vec<String> {
+    let mut out: Vec<String> = m.formats.iter().map(|f| format!("fmt {f}")).collect();
+    out.extend(m.rtpmaps().map(|r| format!("rtpmap {r}")));
+    out.extend(m.fmtps().map(|f| format!("fmtp {f}")));
+    out.extend(m.rtcp_fbs().map(|f| format!("rtcp-fb {f}")));
+    out.extend(m.extmaps().map(|e| format!("extmap {e}")));
+    out.push(format!("{:?}", m.direction()));
+    out
+}
+
+/// RFC 9429 section 7.1: the offer is negotiated, and the answer says what the RFC's answer
+/// says: the offerer's payload types in its order, the same fmtp (RTX `apt` re-pointed to the
+/// offerer's payload types), rtcp-fb and header extensions (ids of the offerer, the RID
+/// extensions declined), both sections bundled on one transport with rtcp-mux, and `active`.
+/// Textual differences that do not change the negotiation: we write no `a=group:LS`, `ice2`,
+/// `tls-id` or `maxptime`, trickle candidates instead of listing them (port 9), and repeat the
+/// transport attributes in the bundled section as browsers do. Then the RFC's answer (mids and
+/// payload types mapped onto an offer of ours) is applied, its bundled video section taking the
+/// tagged section's transport.
+#[test]
+fn answers_the_rfc9429_section_7_1_offer_as_the_rfc_does() {
+    let offer_text = corpus("rfc9429-section7.1-offer.sdp");
+    let rfc_answer_text = corpus("rfc9429-section7.1-answer.sdp");
+    let offer = SessionDescription::parse(&offer_text).unwrap();
+    let rfc_answer = SessionDescription::parse(&rfc_answer_text).unwrap();
+    let mut b = rfc9429_answerer(71);
+    let (answer, n) = b.create_answer(&offer).unwrap();
+    let answer = reparse(&answer);
+
+    assert_eq!(answer.media.len(), 2);
+    for (ours, rfc) in answer.media.iter().zip(&rfc_answer.media) {
+        assert_eq!(ours.mid(), rfc.mid());
+        assert_eq!((&ours.media, &ours.proto), (&rfc.media, &rfc.proto));
+        assert_ne!(ours.port, 0);
+        assert_eq!(
+            negotiated_lines(ours),
+            negotiated_lines(rfc),
+            "section {:?}",
+            ours.mid()
+        );
+        assert!(ours.rtcp_mux() && ours.rtcp_rsize());
+    }
+    assert_eq!(
+        answer.bundle_group().unwrap().mids().collect::<Vec<_>>(),
+        rfc_answer
+            .bundle_group()
+            .unwrap()
+            .mids()
+            .collect::<Vec<_>>()
+    );
+    // The tagged section carries the transport: ICE credentials, fingerprint, `setup:active`.
+    let tagged = &answer.media[0];
+    assert_eq!(tagged.setup(), rfc_answer.media[0].setup());
+    assert_eq!(tagged.setup(), Some(Setup::Active));
+    assert_eq!(tagged.ice_ufrag(), Some(b.local_ice().ufrag.as_str()));
+    assert_eq!(tagged.fingerprints().next().unwrap().digest(), vec![71; 32]);
+
+    // What the answerer learned from the offer.
+    assert_eq!(n.bundle, ["a1", "v1"]);
+    assert_eq!(n.dtls_role, DtlsRole::Client);
+    let offered_fp = offer.media[0].fingerprints().next().unwrap().digest();
+    assert_eq!(n.remote_fingerprints, [("sha-256".to_string(), offered_fp)]);
+    let (audio, video) = (&n.sections[0], &n.sections[1]);
+    assert_eq!(audio.remote_ice.as_ref().unwrap().ufrag, "ETEn");
+    assert_eq!(
+        audio.remote_ice.as_ref().unwrap().pwd,
+        "OtSK0WpNtpUjkY4+86js7ZQl"
+    );
+    assert_eq!(audio.remote_candidates.len(), 2);
+    assert!(audio.remote_candidates[0].contains("203.0.113.100 10100 typ host"));
+    assert_eq!(
+        audio
+            .codecs
+            .iter()
+            .map(|c| (c.payload_type, c.name.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            (96, "opus"),
+            (0, "PCMU"),
+            (8, "PCMA"),
+            (97, "telephone-event"),
+            (98, "telephone-event")
+        ]
+    );
+    assert_eq!(
+        audio.header_extensions,
+        [
+            HeaderExtension::new(1, MID_URI),
+            HeaderExtension::new(2, "urn:ietf:params:rtp-hdrext:ssrc-audio-level")
+        ]
+    );
+    assert_eq!(
+        video
+            .codecs
+            .iter()
+            .map(|c| (c.payload_type, c.fmtp.as_deref()))
+            .collect::<Vec<_>>(),
+        [
+            (100, None),
+            (101, Some("packetization-mode=1;profile-level-id=42e01f")),
+            (102, Some("apt=100")),
+            (103, Some("apt=101")),
+            (104, None)
+        ]
+    );
+    assert_eq!(video.header_extensions, [HeaderExtension::new(1, MID_URI)]);
+    assert!(
+        n.sections
+            .iter()
+            .all(|s| s.direction == Direction::SendRecv && !s.rejected)
+    );
+
+    // The RFC's answer, taken as the answer to an offer of ours with the same sections, is
+    // accepted and negotiates the same codecs (the RFC answer's second section carries no
+    // transport attributes: it is bundled).
+    let mut a = rfc9429_answerer(72);
+    let our_offer = reparse(&a.create_offer());
+    let rfc_like = rfc_answer_text
+        .replace("a=mid:a1", "a=mid:0")
+        .replace("a=mid:v1", "a=mid:1")
+        .replace("a=group:BUNDLE a1 v1", "a=group:BUNDLE 0 1")
+        .replace("a=group:LS a1 v1", "a=group:LS 0 1");
+    let rfc_like = SessionDescription::parse(&rfc_like).unwrap();
+    // Our offer uses our payload types; map the RFC answer onto them by rewriting its formats.
+    let pts: Vec<Vec<String>> = our_offer
+        .media
+        .iter()
+        .map(|m| m.formats.iter().map(|f| f.to_string()).collect())
+        .collect();
+    assert_eq!(pts[0], ["111", "0", "8", "110", "126"]);
+    let mapped = rfc_like.to_sdp_string();
+    let mut mapped_text = String::new();
+    for line in mapped.split_inclusive("\r\n") {
+        let mut l = line.to_string();
+        for (rfc_pt, our_pt) in [
+            ("96", "111"),
+            ("97", "110"),
+            ("98", "126"),
+            ("100", "120"),
+            ("101", "121"),
+            ("102", "122"),
+            ("103", "123"),
+            ("104", "124"),
+        ] {
+            l = l
+                .replace(&format!(":{rfc_pt} "), &format!(":{our_pt} "))
+                .replace(&format!(" {rfc_pt}\r"), &format!(" {our_pt}\r"))
+                .replace(&format!(" {rfc_pt} "), &format!(" {our_pt} "))
+                .replace(&format!("apt={rfc_pt}"), &format!("apt={our_pt}"));
+        }
+        mapped_text.push_str(&l);
+    }
+    let rfc_answer_to_ours = SessionDescription::parse(&mapped_text).unwrap();
+    let na = a.set_remote_answer(&rfc_answer_to_ours).unwrap();
+    assert_eq!(na.dtls_role, DtlsRole::Server);
+    assert_eq!(na.bundle, ["0", "1"]);
+    assert_eq!(
+        na.sections[0]
+            .codecs
+            .iter()
+            .map(|c| c.payload_type)
+            .collect::<Vec<_>>(),
+        [111, 0, 8, 110, 126]
+    );
+    assert_eq!(
+        na.sections[1]
+            .codecs
+            .iter()
+            .map(|c| c.payload_type)
+            .collect::<Vec<_>>(),
+        [120, 121, 122, 123, 124]
+    );
+    assert_eq!(na.sections[0].remote_ice.as_ref().unwrap().ufrag, "6sFv");
+    // The bundled section takes the tagged section's transport.
+    assert_eq!(
+        na.sections[1].remote_ice.as_ref().map(|i| i.ufrag.as_str()),
+        Some("6sFv")
+    );
+}
+
+/// RFC 9429 section 7.2: audio plus a data channel offered `bundle-only` (port 0 inside the
+/// BUNDLE group, no transport attributes of its own): the data section is accepted on the
+/// bundle's transport, not rejected, with the offered SCTP port and message size.
+#[test]
+fn answers_the_rfc9429_section_7_2_bundle_only_data_offer() {
+    let offer = SessionDescription::parse_owned(&corpus(
+        "rfc9429-section7.2-offer-data-and-bundle-only.sdp",
+    ))
+    .unwrap();
+    let mut b = rfc9429_answerer(73);
+    b.add_data_channel();
+    let (answer, n) = b.create_answer(&offer).unwrap();
+    let answer = reparse(&answer);
+    assert_eq!(
+        answer
+            .media
+            .iter()
+            .map(|m| (m.mid().unwrap().to_string(), m.port != 0))
+            .collect::<Vec<_>>(),
+        [("a1".to_string(), true), ("d1".to_string(), true)]
+    );
+    assert_eq!(n.bundle, ["a1", "d1"]);
+    assert_eq!(
+        answer.bundle_group().unwrap().mids().collect::<Vec<_>>(),
+        ["a1", "d1"]
+    );
+    let data = &n.sections[1];
+    assert_eq!(data.kind, SectionKind::Data);
+    assert!(!data.rejected);
+    assert_eq!(data.remote_sctp_port, Some(5000));
+    assert_eq!(data.remote_max_message_size, Some(65536));
+    // The data section has no credentials of its own: it uses the tagged (audio) section's.
+    assert_eq!(
+        data.remote_ice.as_ref().map(|i| i.ufrag.as_str()),
+        Some("ATEn")
+    );
+    let d = &answer.media[1];
+    assert_eq!(
+        (d.proto.as_str(), d.formats[0].as_str()),
+        ("UDP/DTLS/SCTP", "webrtc-datachannel")
+    );
+    assert_eq!(d.sctp_port(), Some(5000));
+    // rtcp-mux-only offered: answered with rtcp-mux.
+    assert!(answer.media[0].rtcp_mux());
+    assert_eq!(n.sections[0].codecs[0].payload_type, 96);
+    assert_eq!(n.dtls_role, DtlsRole::Client);
+}

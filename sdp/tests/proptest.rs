@@ -1,13 +1,11 @@
 //! Property: for any generated session, write then parse gives back the same model, and the parser
 //! never panics on arbitrary text.
 
-use std::borrow::Cow;
-
 use proptest::prelude::*;
 use sansrtc_sdp::model::{
     Bandwidth, Connection, Key, Repeat, TimeUnit, TimeZone, Timing, TypedTime, UnknownLine,
 };
-use sansrtc_sdp::{Attribute, MediaDescription, Origin, SessionDescription};
+use sansrtc_sdp::{Attribute, MediaDescription, Origin, SessionDescription, Text};
 
 fn token() -> impl Strategy<Value = String> {
     "[A-Za-z0-9][A-Za-z0-9.+/_-]{0,15}"
@@ -130,10 +128,10 @@ fn media() -> impl Strategy<Value = MediaDescription<'static>> {
                     m,
                     port,
                     proto,
-                    fmts.into_iter().map(Cow::Owned).collect(),
+                    fmts.into_iter().map(Text::from).collect(),
                 );
                 md.num_ports = np;
-                md.information = info.map(Cow::Owned);
+                md.information = info.map(Text::from);
                 md.connections = conns;
                 md.bandwidths = bws;
                 md.key = key.map(|k| match k.split_once(':') {
@@ -203,9 +201,9 @@ fn session() -> impl Strategy<Value = SessionDescription<'static>> {
                     addrtype: "IP4".into(),
                     address: addr.into(),
                 });
-                sd.session_name = name.map(Cow::Owned);
-                sd.information = info.map(Cow::Owned);
-                sd.emails = emails.into_iter().map(Cow::Owned).collect();
+                sd.session_name = name.map(Text::from);
+                sd.information = info.map(Text::from);
+                sd.emails = emails.into_iter().map(Text::from).collect();
                 sd.connection = conn;
                 sd.bandwidths = bws;
                 sd.times = times
