@@ -143,9 +143,30 @@ pub(crate) fn start_coturn_with(
         .stderr(Stdio::null())
         .spawn()
         .expect("turnserver starts");
-    (
-        Coturn(child),
-        SocketAddr::from(([127, 0, 0, 1], port)),
-        tls_addr,
-    )
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let coturn = Coturn(child);
+    wait_until_answering(addr);
+    (coturn, addr, tls_addr)
+}
+
+/// Waits (at most 10 s) until coturn answers a STUN Binding request on its UDP port, so tests
+/// that send a request only once (TURN over TCP/TLS) never meet a server still starting.
+fn wait_until_answering(server: SocketAddr) {
+    let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+    probe
+        .set_read_timeout(Some(std::time::Duration::from_millis(100)))
+        .unwrap();
+    // Binding request: type 0x0001, length 0, magic cookie, a transaction id.
+    let mut request = vec![0, 1, 0, 0, 0x21, 0x12, 0xA4, 0x42];
+    request.extend_from_slice(b"coturn-ready");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut buf = [0u8; 512];
+    while std::time::Instant::now() < deadline {
+        let _ = probe.send_to(&request, server);
+        match probe.recv_from(&mut buf) {
+            Ok((n, _)) if n >= 20 && buf[8..20] == request[8..20] => return,
+            _ => {}
+        }
+    }
+    panic!("coturn on {server} does not answer");
 }
