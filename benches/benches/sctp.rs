@@ -3,8 +3,14 @@
 //! are pumped directly with a fake clock; webrtc-rs `webrtc-sctp` (async, tokio) runs on a
 //! current-thread runtime over an in-memory pipe; `sctp-proto` (the sans-IO SCTP engine under
 //! str0m's data channels) is pumped like ours.
+//!
+//! The `_dtls` groups run the same transfers with every SCTP packet in a DTLS 1.2 record
+//! (AES-128-GCM, after a full handshake): sansrtc-sctp inside sansrtc-dtls endpoints, and
+//! webrtc-sctp on a webrtc-dtls `DTLSConn` (webrtc-rs' data-channel stack). sctp-proto has no
+//! DTLS of its own (str0m brings its own), so it is not in those groups.
 
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -16,6 +22,8 @@ use sansrtc_sctp::{
 struct Pair {
     now: Instant,
     e: [DataChannelEndpoint; 2],
+    /// DTLS endpoints (client, server) carrying every packet, when measuring with DTLS.
+    dtls: Option<[sansrtc_dtls::Endpoint; 2]>,
     received: usize,
     received_bytes: usize,
     /// One packet buffer reused for every packet.
@@ -24,6 +32,10 @@ struct Pair {
 
 impl Pair {
     fn new(interleaving: bool) -> (Pair, u16) {
+        Self::with_dtls(interleaving, false)
+    }
+
+    fn with_dtls(interleaving: bool, dtls: bool) -> (Pair, u16) {
         let now = Instant::now();
         let mut rng = SeededRng::new(1);
         let mk = |role, rng: &mut SeededRng| {
@@ -40,6 +52,7 @@ impl Pair {
         let mut p = Pair {
             now,
             e: [a, b],
+            dtls: dtls.then(|| dtls_pair(now)),
             received: 0,
             received_bytes: 0,
             buf: Vec::with_capacity(1500),
@@ -60,7 +73,21 @@ impl Pair {
             let mut moved = false;
             for i in 0..2 {
                 while self.e[i].poll_transmit_into(self.now, &mut self.buf) {
-                    self.e[1 - i].handle_receive(self.now, &self.buf);
+                    match &mut self.dtls {
+                        None => self.e[1 - i].handle_receive(self.now, &self.buf),
+                        Some(d) => {
+                            // Packet -> record -> datagram -> record -> packet.
+                            d[i].send_application_data(&self.buf).unwrap();
+                            while let Some(datagram) = d[i].poll_transmit() {
+                                d[1 - i].handle_receive(self.now, &datagram);
+                            }
+                            while let Some(ev) = d[1 - i].poll_event() {
+                                if let sansrtc_dtls::Event::ApplicationData(packet) = ev {
+                                    self.e[1 - i].handle_receive(self.now, &packet);
+                                }
+                            }
+                        }
+                    }
                     moved = true;
                 }
                 while let Some(ev) = self.e[i].poll_event() {
@@ -95,6 +122,32 @@ impl Pair {
     }
 }
 
+/// A connected sansrtc-dtls client/server pair (AES-128-GCM, the WebRTC default suite).
+fn dtls_pair(now: Instant) -> [sansrtc_dtls::Endpoint; 2] {
+    use sansrtc_dtls::{Certificate, Config, Endpoint, HashAlgorithm, SystemRng};
+    use std::sync::Arc;
+    let cc = Arc::new(Certificate::generate().unwrap());
+    let sc = Arc::new(Certificate::generate().unwrap());
+    let mut c = Config::new(cc.clone());
+    c.remote_fingerprints = vec![sc.fingerprint(HashAlgorithm::Sha256)];
+    let mut s = Config::new(sc.clone());
+    s.remote_fingerprints = vec![cc.fingerprint(HashAlgorithm::Sha256)];
+    let mut client = Endpoint::client(c, Box::new(SystemRng::default()));
+    let mut server = Endpoint::server(s, Box::new(SystemRng::default()));
+    client.connect(now);
+    while !(client.is_connected() && server.is_connected()) {
+        while let Some(d) = client.poll_transmit() {
+            server.handle_receive(now, &d);
+        }
+        while let Some(d) = server.poll_transmit() {
+            client.handle_receive(now, &d);
+        }
+        assert!(!client.is_closed() && !server.is_closed());
+    }
+    while client.poll_event().is_some() || server.poll_event().is_some() {}
+    [client, server]
+}
+
 fn sansrtc_bench(c: &mut Criterion, name: &str, size: usize, count: usize) {
     let mut group = c.benchmark_group(format!("sctp_{name}"));
     if size >= 1024 {
@@ -111,20 +164,127 @@ fn sansrtc_bench(c: &mut Criterion, name: &str, size: usize, count: usize) {
     group.bench_function("sansrtc (I-DATA)", |b| {
         b.iter(|| pair.transfer(ch, count, black_box(&msg)))
     });
-    webrtc_sctp_bench(&mut group, size, count);
+    webrtc_sctp_bench(&mut group, size, count, false);
     let (mut proto, sid) = ProtoPair::new();
     group.bench_function("sctp-proto (str0m)", |b| {
         b.iter(|| proto.transfer(sid, count, black_box(&msg)))
     });
     group.finish();
+
+    let mut group = c.benchmark_group(format!("sctp_{name}_dtls"));
+    if size >= 1024 {
+        group.throughput(Throughput::Bytes((size * count) as u64));
+    } else {
+        group.throughput(Throughput::Elements(count as u64));
+    }
+    let (mut pair, ch) = Pair::with_dtls(false, true);
+    group.bench_function("sansrtc", |b| {
+        b.iter(|| pair.transfer(ch, count, black_box(&msg)))
+    });
+    webrtc_sctp_bench(&mut group, size, count, true);
+    group.finish();
+}
+
+/// webrtc-dtls 0.12 implements webrtc-util 0.11's `Conn`; webrtc-sctp 0.17 takes 0.17's (the
+/// same trait, a newer crate): this forwards one to the other.
+struct DtlsConn17(Arc<webrtc_dtls::conn::DTLSConn>);
+
+fn util_err(e: webrtc_util_dtls::Error) -> webrtc_util::Error {
+    webrtc_util::Error::Other(e.to_string())
+}
+
+#[async_trait::async_trait]
+impl webrtc_util::Conn for DtlsConn17 {
+    async fn connect(&self, addr: std::net::SocketAddr) -> webrtc_util::Result<()> {
+        webrtc_util_dtls::Conn::connect(&*self.0, addr)
+            .await
+            .map_err(util_err)
+    }
+    async fn recv(&self, buf: &mut [u8]) -> webrtc_util::Result<usize> {
+        webrtc_util_dtls::Conn::recv(&*self.0, buf)
+            .await
+            .map_err(util_err)
+    }
+    async fn recv_from(
+        &self,
+        buf: &mut [u8],
+    ) -> webrtc_util::Result<(usize, std::net::SocketAddr)> {
+        webrtc_util_dtls::Conn::recv_from(&*self.0, buf)
+            .await
+            .map_err(util_err)
+    }
+    async fn send(&self, buf: &[u8]) -> webrtc_util::Result<usize> {
+        webrtc_util_dtls::Conn::send(&*self.0, buf)
+            .await
+            .map_err(util_err)
+    }
+    async fn send_to(
+        &self,
+        buf: &[u8],
+        target: std::net::SocketAddr,
+    ) -> webrtc_util::Result<usize> {
+        webrtc_util_dtls::Conn::send_to(&*self.0, buf, target)
+            .await
+            .map_err(util_err)
+    }
+    fn local_addr(&self) -> webrtc_util::Result<std::net::SocketAddr> {
+        webrtc_util_dtls::Conn::local_addr(&*self.0).map_err(util_err)
+    }
+    fn remote_addr(&self) -> Option<std::net::SocketAddr> {
+        webrtc_util_dtls::Conn::remote_addr(&*self.0)
+    }
+    async fn close(&self) -> webrtc_util::Result<()> {
+        webrtc_util_dtls::Conn::close(&*self.0)
+            .await
+            .map_err(util_err)
+    }
+    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
+        self
+    }
+}
+
+/// Two connected webrtc-dtls endpoints (AES-128-GCM) over the in-memory pipe, as webrtc-util
+/// 0.17 connections.
+async fn webrtc_dtls_pair() -> (
+    Arc<dyn webrtc_util::Conn + Send + Sync>,
+    Arc<dyn webrtc_util::Conn + Send + Sync>,
+) {
+    use webrtc_dtls::cipher_suite::CipherSuiteId;
+    use webrtc_dtls::config::{ClientAuthType, Config as WConfig, ExtendedMasterSecretType};
+    use webrtc_dtls::conn::DTLSConn;
+    let (a, b) = webrtc_util_dtls::conn::conn_pipe::pipe();
+    let cert = |name: &str| {
+        webrtc_dtls::crypto::Certificate::generate_self_signed(vec![name.to_owned()]).unwrap()
+    };
+    let base = |c| WConfig {
+        certificates: vec![c],
+        insecure_skip_verify: true,
+        extended_master_secret: ExtendedMasterSecretType::Require,
+        cipher_suites: vec![CipherSuiteId::Tls_Ecdhe_Ecdsa_With_Aes_128_Gcm_Sha256],
+        ..Default::default()
+    };
+    let server_cfg = WConfig {
+        client_auth: ClientAuthType::RequireAnyClientCert,
+        ..base(cert("server"))
+    };
+    let a: Arc<dyn webrtc_util_dtls::Conn + Send + Sync> = Arc::new(a);
+    let b: Arc<dyn webrtc_util_dtls::Conn + Send + Sync> = Arc::new(b);
+    let (client, server) = tokio::join!(
+        DTLSConn::new(a, base(cert("client")), true, None),
+        DTLSConn::new(b, server_cfg, false, None)
+    );
+    (
+        Arc::new(DtlsConn17(Arc::new(client.unwrap()))),
+        Arc::new(DtlsConn17(Arc::new(server.unwrap()))),
+    )
 }
 
 fn webrtc_sctp_bench(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     size: usize,
     count: usize,
+    dtls: bool,
 ) {
-    use std::sync::Arc;
     use webrtc_sctp::association::{Association, Config};
     use webrtc_sctp::chunk::chunk_payload_data::PayloadProtocolIdentifier;
 
@@ -133,10 +293,18 @@ fn webrtc_sctp_bench(
         .build()
         .unwrap();
     let (client_stream, server_stream, _keep) = rt.block_on(async {
-        let (ca, cb) = webrtc_util::conn::conn_pipe::pipe();
+        let (ca, cb): (
+            Arc<dyn webrtc_util::Conn + Send + Sync>,
+            Arc<dyn webrtc_util::Conn + Send + Sync>,
+        ) = if dtls {
+            webrtc_dtls_pair().await
+        } else {
+            let (ca, cb) = webrtc_util::conn::conn_pipe::pipe();
+            (Arc::new(ca), Arc::new(cb))
+        };
         let server = tokio::spawn(async move {
             Association::server(Config {
-                net_conn: Arc::new(cb),
+                net_conn: cb,
                 max_receive_buffer_size: 4 * 1024 * 1024,
                 max_message_size: 262_144,
                 name: "server".into(),
@@ -148,7 +316,7 @@ fn webrtc_sctp_bench(
             .unwrap()
         });
         let client = Association::client(Config {
-            net_conn: Arc::new(ca),
+            net_conn: ca,
             max_receive_buffer_size: 4 * 1024 * 1024,
             max_message_size: 262_144,
             name: "client".into(),
