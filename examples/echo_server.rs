@@ -421,6 +421,9 @@ fn main() {
     let profiles = srtp_profiles(&arg("--srtp-profile", ""));
     let suites = cipher_suites(&arg("--cipher-suite", ""));
     let socket = UdpSocket::bind(&udp).expect("bind UDP");
+    // Bursts (20 channels opening at once, media, bulk data) overflow the default receive buffer
+    // and loopback drops what does not fit: 4 MiB, as much as the system allows.
+    let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(4 << 20);
     socket
         .set_read_timeout(Some(Duration::from_millis(2)))
         .expect("read timeout");

@@ -85,7 +85,7 @@ function connected(pc) {
   return new Promise((r, j) => {
     if (pc.connectionState === 'connected') r();
     pc.addEventListener('connectionstatechange', () => pc.connectionState === 'connected' && r());
-    setTimeout(() => j(new Error('connect timeout: ' + pc.connectionState)), 10000);
+    setTimeout(() => j(new Error('connect timeout: ' + pc.connectionState)), 20000);
   });
 }
 
@@ -141,7 +141,7 @@ async function bulk() {
     channels.push(dc);
   }
   await whip(pc);
-  await Promise.all(channels.map((dc) => new Promise((r, j) => { dc.onopen = r; setTimeout(() => j(new Error('open timeout ' + dc.label)), 10000); })));
+  await Promise.all(channels.map((dc) => new Promise((r, j) => { dc.onopen = r; setTimeout(() => j(new Error('open timeout ' + dc.label)), 20000); })));
   const setupMs = performance.now() - t0;
   const result = await bulkTransfer(channels);
   pc.close();
@@ -154,7 +154,7 @@ async function bulkTransfer(channels) {
   const echoed = await Promise.all(channels.map((dc, i) => new Promise((r, j) => {
     dc.onmessage = (e) => r(e.data === 'hello ' + i);
     dc.send('hello ' + i);
-    setTimeout(() => j(new Error('no echo on ' + dc.label)), 10000);
+    setTimeout(() => j(new Error('no echo on ' + dc.label)), 20000);
   })));
   const channelsEchoed = echoed.filter((x) => x).length;
   const dc = channels[1];
@@ -237,7 +237,7 @@ async function data() {
   const dc = pc.createDataChannel('echo');
   dc.binaryType = 'arraybuffer';
   await whip(pc);
-  await new Promise((r, j) => { dc.onopen = r; setTimeout(() => j(new Error('open timeout, ice ' + pc.iceConnectionState + ', dtls ' + pc.connectionState)), 10000); });
+  await new Promise((r, j) => { dc.onopen = r; setTimeout(() => j(new Error('open timeout, ice ' + pc.iceConnectionState + ', dtls ' + pc.connectionState)), 20000); });
   const setupMs = performance.now() - t0;
   const result = await echoAll(dc, testMessages());
   const ciphers = await transportStats(pc);
@@ -263,10 +263,10 @@ async function answerOffer(query, opts) {
   pc.ondatachannel = (e) => { e.channel.binaryType = 'arraybuffer'; arrived.push(e.channel); more(); };
   const channels = (n) => Promise.race([
     new Promise((r) => { more = () => arrived.length >= n && r(arrived.slice(0, n)); more(); }),
-    new Promise((_, j) => setTimeout(() => j(new Error(arrived.length + ' of ' + n + ' channels, ' + pc.connectionState)), 10000)),
+    new Promise((_, j) => setTimeout(() => j(new Error(arrived.length + ' of ' + n + ' channels, ' + pc.connectionState)), 20000)),
   ]).then((list) => Promise.all(list.map((dc) => dc.readyState === 'open' ? dc : new Promise((r, j) => {
     dc.onopen = () => r(dc);
-    setTimeout(() => j(new Error('open timeout ' + dc.label)), 10000);
+    setTimeout(() => j(new Error('open timeout ' + dc.label)), 20000);
   }))));
   const remote = {};
   pc.ontrack = (e) => { remote[e.track.kind] = e; };
@@ -345,7 +345,7 @@ async function hostile() {
   const dc = pc.createDataChannel('bulk');
   dc.binaryType = 'arraybuffer';
   const { sdp } = await whip(pc);
-  await new Promise((r, j) => { dc.onopen = r; setTimeout(() => j(new Error('open timeout')), 10000); });
+  await new Promise((r, j) => { dc.onopen = r; setTimeout(() => j(new Error('open timeout')), 20000); });
   const ufrag = sdp.match(/^a=ice-ufrag:(\S+)/m)[1];
   const chunk = 16 * 1024, min = 8 * 1024 * 1024, cap = 400 * 1024 * 1024;
   const fill = (i) => {
@@ -386,13 +386,13 @@ async function del() {
   const pc = new RTCPeerConnection();
   const dc = pc.createDataChannel('echo');
   const { location } = await whip(pc);
-  await new Promise((r, j) => { dc.onopen = r; setTimeout(() => j(new Error('open timeout')), 10000); });
+  await new Promise((r, j) => { dc.onopen = r; setTimeout(() => j(new Error('open timeout')), 20000); });
   const echo = await new Promise((r, j) => { dc.onmessage = (e) => r(e.data); dc.send('before delete'); setTimeout(() => j(new Error('no echo')), 5000); });
   const transport = pc.sctp.transport;
   const states = [];
   const closed = new Promise((r, j) => {
     transport.onstatechange = () => { states.push(transport.state); if (transport.state === 'closed') r(); };
-    setTimeout(() => j(new Error('DTLS transport still ' + transport.state + ' after DELETE')), 10000);
+    setTimeout(() => j(new Error('DTLS transport still ' + transport.state + ' after DELETE')), 20000);
   });
   const t1 = performance.now();
   const first = await fetch(location, { method: 'DELETE' });
@@ -415,7 +415,7 @@ async function nosrtp() {
     const check = () => { if (['closed', 'failed'].includes(transport.state)) r(); };
     transport.onstatechange = () => { states.push(transport.state); check(); };
     check();
-    setTimeout(() => j(new Error('DTLS transport still ' + transport.state)), 10000);
+    setTimeout(() => j(new Error('DTLS transport still ' + transport.state)), 20000);
   });
   const ciphers = await transportStats(pc);
   return { dtlsState: transport.state, states, connectionState: pc.connectionState, ...ciphers };
