@@ -100,10 +100,15 @@ struct EchoServer {
     base: String,
     /// Its UDP socket.
     udp: SocketAddr,
+    /// One browser session at a time: two Chromiums with camera, microphone and a debug echo
+    /// server each overload the 2-core machine and setups time out.
+    _one: std::sync::MutexGuard<'static, ()>,
 }
 
 impl EchoServer {
     fn start(args: &[&str]) -> Self {
+        static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let one = ONE.lock().unwrap_or_else(|e| e.into_inner());
         let mut child = Command::new(echo_server_exe())
             .args(["--http", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
             .args(args)
@@ -130,7 +135,12 @@ impl EchoServer {
                 eprintln!("server: {l}");
             }
         });
-        EchoServer { child, base, udp }
+        EchoServer {
+            child,
+            base,
+            udp,
+            _one: one,
+        }
     }
 
     /// `GET /stats`: the first (only) session's counters.
@@ -216,10 +226,14 @@ fn result(out: &mut BufReader<ChildStdout>) -> Value {
 fn drive_with(mode: &str, opts: &str, server_args: &[&str]) -> (Value, Value) {
     let server = EchoServer::start(server_args);
     let (_driver, mut out) = Driver::start(&server, mode, opts);
-    let v = result(&mut out);
+    let v = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| result(&mut out)));
+    // The server's counters either way: on a failure they tell which layer stalled.
     let stats = server.session_stats();
     eprintln!("server stats: {stats}");
-    (v, stats)
+    match v {
+        Ok(v) => (v, stats),
+        Err(e) => std::panic::resume_unwind(e),
+    }
 }
 
 fn drive(mode: &str, server_args: &[&str]) -> Value {

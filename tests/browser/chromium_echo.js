@@ -316,7 +316,7 @@ async function answererMedia(opts) {
   const connectedMs = performance.now() - t0;
   const [dc] = await channels(1);
   const setupMs = performance.now() - t0;
-  const echo = await new Promise((r, j) => { dc.onmessage = (e) => r(e.data); dc.send('media session'); setTimeout(() => j(new Error('no echo')), 5000); });
+  const echo = await new Promise((r, j) => { dc.onmessage = (e) => r(e.data); dc.send('media session'); setTimeout(() => j(new Error('no echo')), 20000); });
   const r = await loopedBack(pc, remote, opts);
   const transport = await transportStats(pc);
   const sent = pc.getTransceivers().map((t) => t.receiver.track.kind + ':' + t.currentDirection + ':' + (t.sender.track ? 'track' : 'none')).join(',');
@@ -387,7 +387,7 @@ async function del() {
   const dc = pc.createDataChannel('echo');
   const { location } = await whip(pc);
   await new Promise((r, j) => { dc.onopen = r; setTimeout(() => j(new Error('open timeout')), 20000); });
-  const echo = await new Promise((r, j) => { dc.onmessage = (e) => r(e.data); dc.send('before delete'); setTimeout(() => j(new Error('no echo')), 5000); });
+  const echo = await new Promise((r, j) => { dc.onmessage = (e) => r(e.data); dc.send('before delete'); setTimeout(() => j(new Error('no echo')), 20000); });
   const transport = pc.sctp.transport;
   const states = [];
   const closed = new Promise((r, j) => {
