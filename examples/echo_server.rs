@@ -5,7 +5,8 @@
 //! own SSRC of the same m-section, and the browser's keyframe requests (PLI / FIR) for those
 //! looped-back streams are forwarded to its own senders.
 //! `POST /offer` makes our peer the offerer: `201` with our offer and `Location: /answer/<session>`,
-//! where the browser POSTs its answer; we then open channel `echo`. `POST /offer?media=1` also
+//! where the browser POSTs its answer; channel `echo` is created before the offer, as a browser's
+//! `createDataChannel` would be, and opens once the connection is up. `POST /offer?media=1` also
 //! offers a sendrecv audio and video transceiver (the default codecs of `sansrtc::codecs`), whose
 //! media is looped back as for WHIP (`&video=H264` offers only that video codec and its RTX
 //! format); `?channels=N` opens `N` channels `c0`..`c<N-1>` at once instead of `echo` (`c0`
@@ -126,7 +127,7 @@ impl OfferOptions {
         t
     }
 
-    /// The channels we open once the answer is in.
+    /// The channels we create with the offer.
     fn channel_configs(&self) -> Vec<ChannelConfig> {
         if self.channels == 0 {
             return vec![ChannelConfig::reliable("echo")];
@@ -291,8 +292,6 @@ struct Session {
     /// WHIP DELETE closed it: it says goodbye (SCTP shutdown, close_notify), then it is
     /// forgotten.
     deleted: bool,
-    /// The channels we open once the browser's answer is in (sessions we offered).
-    to_open: Vec<ChannelConfig>,
 }
 
 /// Every session's counters, as JSON (`GET /stats`).
@@ -468,6 +467,10 @@ fn main() {
                             add_echo_tracks(&mut pc, tracks, [next_ssrc, next_ssrc + 1]);
                             next_ssrc += 2;
                         }
+                        // Before the offer, like a browser: they open once SCTP is up.
+                        for c in options.channel_configs() {
+                            pc.create_data_channel(now, c)?;
+                        }
                         let offer = pc.create_offer(now)?;
                         Ok((pc, offer))
                     })
@@ -476,7 +479,6 @@ fn main() {
                             pc,
                             media: MediaEcho::default(),
                             deleted: false,
-                            to_open: options.channel_configs(),
                         }));
                         format!("{}\n{offer}", sessions.len() - 1)
                     })
@@ -486,12 +488,7 @@ fn main() {
                         Some(s) => s
                             .pc
                             .set_remote_description(now, SdpType::Answer, &loopback_only(&answer))
-                            .and_then(|()| {
-                                for c in std::mem::take(&mut s.to_open) {
-                                    s.pc.create_data_channel(now, c)?;
-                                }
-                                Ok(String::new())
-                            })
+                            .map(|()| String::new())
                             .map_err(|e| e.to_string()),
                         None => Err("no such session".to_string()),
                     }
@@ -537,7 +534,6 @@ fn main() {
                                 pc,
                                 media,
                                 deleted: false,
-                                to_open: Vec::new(),
                             }));
                             format!("{}\n{answer}", sessions.len() - 1)
                         })

@@ -185,6 +185,15 @@ pub enum Event {
     },
     /// A data channel closed.
     DataChannelClose(u16),
+    /// A channel created before the DTLS role was known got another id than the provisional
+    /// one [`PeerConnection::create_data_channel`] returned (the answer gave us the other DTLS
+    /// role, whose ids have the other parity): use `id` from now on.
+    DataChannelIdChanged {
+        /// The id returned at creation.
+        provisional: u16,
+        /// The channel's id.
+        id: u16,
+    },
     /// A channel's buffered amount fell to its low threshold.
     BufferedAmountLow(u16),
     /// A decrypted RTP packet, with the track (mid) and simulcast layer (rid) it belongs to.
@@ -320,6 +329,9 @@ pub struct PeerConnection {
     /// The largest message the peer accepts (`a=max-message-size`).
     remote_max_message_size: usize,
     channels: BTreeMap<u16, ChannelInfo>,
+    /// Channels created before SCTP exists (before the data section is negotiated), with the
+    /// id promised to the application; opened once the DTLS role is known.
+    pending_channels: Vec<PendingChannel>,
     /// SRTP contexts (~3.8 KB), made only once media sections are negotiated and DTLS is up.
     srtp: Option<Box<srtp::SessionContexts>>,
     /// Where DTLS/SRTP go: the selected pair, or the last address DTLS came from.
@@ -365,6 +377,17 @@ const MAX_MDNS_PENDING: usize = 16;
 /// Paths whose traffic is counted (the selected pairs over the connection's life).
 const MAX_PATHS: usize = 16;
 /// Closed channels kept in the stats report.
+/// A channel created before SCTP exists.
+struct PendingChannel {
+    /// The id promised to the application.
+    id: u16,
+    config: ChannelConfig,
+    /// Set with [`PeerConnection::set_buffered_amount_low_threshold`] meanwhile.
+    low_threshold: Option<usize>,
+}
+
+/// Channels that may wait for the data section to be negotiated.
+const MAX_PENDING_CHANNELS: usize = 1024;
 const MAX_CLOSED_CHANNELS: usize = 256;
 /// How long `close()` waits for the SCTP shutdown before sending close_notify.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
@@ -426,6 +449,7 @@ impl PeerConnection {
             relays: Relays::default(),
             relay_events: Vec::new(),
             pending_remote_candidates: Vec::new(),
+            pending_channels: Vec::new(),
             mdns_pending: Vec::new(),
             negotiated: None,
             pending_answer: None,
@@ -643,7 +667,7 @@ impl PeerConnection {
                     .map_err(NegotiationFailure)?
             }
         };
-        self.apply(now, negotiated);
+        self.apply(now, negotiated, kind == SdpType::Answer);
         // Non-trickle peers (and trickle peers done gathering) say so in the description.
         if desc
             .media
@@ -725,7 +749,8 @@ impl PeerConnection {
     }
 
     /// Applies a completed offer/answer exchange to the transport, data channels and media.
-    fn apply(&mut self, now: Instant, n: Negotiated) {
+    /// Puts a finished negotiation to work; `offered`: it completes our offer.
+    fn apply(&mut self, now: Instant, n: Negotiated, offered: bool) {
         let first = self.negotiated.is_none();
         let agent = self.agent.as_mut().expect("agent exists once negotiating");
         if let Some(ice) = n.sections.iter().find_map(|s| s.remote_ice.clone()) {
@@ -820,25 +845,143 @@ impl PeerConnection {
                 endpoint.connect(now);
             }
             self.sctp = Some(endpoint);
+            self.open_pending_channels(now);
+        }
+        if self.sctp.is_none() && !self.pending_channels.is_empty() {
+            if offered {
+                // Our offer asked for data channels and the answer refused them.
+                self.close_pending_channels();
+            } else {
+                // The peer's offer had no data section: ours comes with the next offer.
+                self.events.push_back(Event::NegotiationNeeded);
+            }
         }
         self.negotiated = Some(n);
     }
 
-    /// Opens a data channel (after negotiation; the open is queued until SCTP is up). Returns
-    /// its id (SCTP stream id: even for the DTLS client, odd for the server, or the negotiated
-    /// id).
+    /// Opens a data channel and returns its id (the SCTP stream id: even for the DTLS client,
+    /// odd for the server, or the `negotiated` id). Like a browser's `createDataChannel`, it
+    /// may be called at any time: before the first offer the connection asks for a data
+    /// channel section (and [`Event::NegotiationNeeded`] once negotiated without one), and the
+    /// open waits until SCTP is up.
+    ///
+    /// Before the DTLS role is known the id is provisional: it assumes we will be the DTLS
+    /// server when we offer (browsers and this stack answer `actpass` with `active`) and the
+    /// client when we answer. Should the answer decide otherwise, the channel moves to the
+    /// next id of the right parity and [`Event::DataChannelIdChanged`] says so. Should the
+    /// answer reject data channels, [`Event::DataChannelClose`] follows.
     pub fn create_data_channel(
         &mut self,
         now: Instant,
         config: ChannelConfig,
     ) -> Result<u16, Error> {
         self.check_open()?;
-        let sctp = self.sctp.as_mut().ok_or(Error::NotConnected)?;
         let (label, protocol) = (config.label.clone(), config.protocol.clone());
-        let id = sctp.open_channel(now, config)?;
+        let id = match &mut self.sctp {
+            Some(sctp) => sctp.open_channel(now, config)?,
+            None => self.queue_channel(config)?,
+        };
         self.channel_info(id, label, protocol);
         self.drive(now);
         Ok(id)
+    }
+
+    /// Keeps a channel created before SCTP exists, with a provisional id.
+    fn queue_channel(&mut self, config: ChannelConfig) -> Result<u16, Error> {
+        if self.pending_channels.len() >= MAX_PENDING_CHANNELS {
+            return Err(sctp::SendError::NoFreeStream.into());
+        }
+        let taken = |id: u16| self.pending_channels.iter().any(|p| p.id == id);
+        let id = match config.negotiated {
+            Some(id) if taken(id) => return Err(sctp::SendError::StreamInUse(id).into()),
+            Some(id) => id,
+            None => {
+                let first = match self.expected_dtls_role() {
+                    dtls::Role::Client => 0,
+                    dtls::Role::Server => 1,
+                };
+                (first..u16::MAX)
+                    .step_by(2)
+                    .find(|id| !taken(*id))
+                    .ok_or(sctp::SendError::NoFreeStream)?
+            }
+        };
+        if !self.jsep.has_data_channel() {
+            self.add_data_channel_section();
+        }
+        self.pending_channels.push(PendingChannel {
+            id,
+            config,
+            low_threshold: None,
+        });
+        Ok(id)
+    }
+
+    /// Our DTLS role, or the one we expect before the answer decides: the client when we
+    /// answer (we answer `actpass` with `active` by default), the server when we offer.
+    fn expected_dtls_role(&self) -> dtls::Role {
+        if let Some(role) = self.dtls_role {
+            return role;
+        }
+        let answering = self.pending_answer.is_some() || self.negotiated.is_some();
+        if answering && self.jsep.config().answer_setup == sdp::Setup::Active {
+            dtls::Role::Client
+        } else {
+            dtls::Role::Server
+        }
+    }
+
+    /// SCTP now exists: open the channels created before it, on their promised ids when the
+    /// role allows it.
+    fn open_pending_channels(&mut self, now: Instant) {
+        let Some(sctp) = &mut self.sctp else { return };
+        let mut pending = std::mem::take(&mut self.pending_channels);
+        // Pre-agreed ids first, so the automatic choice cannot take one of them.
+        pending.sort_by_key(|p| p.config.negotiated.is_none());
+        for PendingChannel {
+            id: provisional,
+            config,
+            low_threshold,
+        } in pending
+        {
+            let opened = if config.negotiated.is_some() {
+                sctp.open_channel(now, config)
+            } else {
+                match sctp.open_channel_with_id(now, provisional, config.clone()) {
+                    Err(sctp::SendError::WrongParity(_) | sctp::SendError::StreamInUse(_)) => {
+                        sctp.open_channel(now, config)
+                    }
+                    other => other,
+                }
+            };
+            if let (Ok(id), Some(t)) = (&opened, low_threshold) {
+                sctp.set_buffered_amount_low_threshold(*id, t);
+            }
+            match opened {
+                Ok(id) if id == provisional => {}
+                Ok(id) => {
+                    if let Some(info) = self.channels.remove(&provisional) {
+                        self.channels.insert(id, info);
+                    }
+                    self.events
+                        .push_back(Event::DataChannelIdChanged { provisional, id });
+                }
+                Err(_) => {
+                    self.channels.remove(&provisional);
+                    self.events.push_back(Event::DataChannelClose(provisional));
+                }
+            }
+        }
+    }
+
+    /// The data section was rejected or is gone: channels waiting for it close.
+    fn close_pending_channels(&mut self) {
+        for PendingChannel { id, .. } in std::mem::take(&mut self.pending_channels) {
+            if let Some(c) = self.channels.get_mut(&id) {
+                c.open = false;
+            }
+            self.events.push_back(Event::DataChannelClose(id));
+        }
     }
 
     fn channel_info(&mut self, id: u16, label: String, protocol: String) -> &mut ChannelInfo {
@@ -887,6 +1030,14 @@ impl PeerConnection {
 
     /// Closes a data channel (its stream is reset; [`Event::DataChannelClose`] follows).
     pub fn close_data_channel(&mut self, now: Instant, id: u16) {
+        if let Some(i) = self.pending_channels.iter().position(|p| p.id == id) {
+            self.pending_channels.remove(i);
+            if let Some(c) = self.channels.get_mut(&id) {
+                c.open = false;
+            }
+            self.events.push_back(Event::DataChannelClose(id));
+            return;
+        }
         if let Some(s) = &mut self.sctp {
             s.close(now, id);
         }
@@ -902,6 +1053,8 @@ impl PeerConnection {
     pub fn set_buffered_amount_low_threshold(&mut self, id: u16, threshold: usize) {
         if let Some(s) = &mut self.sctp {
             s.set_buffered_amount_low_threshold(id, threshold);
+        } else if let Some(p) = self.pending_channels.iter_mut().find(|p| p.id == id) {
+            p.low_threshold = Some(threshold);
         }
     }
 

@@ -280,14 +280,17 @@ fn renegotiation_adds_video_and_a_data_channel_later() {
     n.negotiate();
     n.run_until(Duration::from_secs(10), connected);
     assert_eq!(n.pcs[0].media_mids().len(), 1);
+    let before = n.events[0].len();
+    // The offerer adds video and a data channel (which asks for the data section); the
+    // answerer adds a matching video track.
+    n.pcs[0].add_transceiver(video(Direction::SendRecv));
+    let id = n.pcs[0]
+        .create_data_channel(n.now, ChannelConfig::reliable("late"))
+        .unwrap();
     assert!(matches!(
-        n.pcs[0].create_data_channel(n.now, ChannelConfig::reliable("late")),
+        n.pcs[0].send_text(n.now, id, "too early"),
         Err(Error::NotConnected)
     ));
-    let before = n.events[0].len();
-    // The offerer adds video and a data channel; the answerer adds a matching video track.
-    n.pcs[0].add_transceiver(video(Direction::SendRecv));
-    n.pcs[0].add_data_channel_section();
     n.pcs[1].add_transceiver(video(Direction::SendRecv));
     n.collect();
     assert!(n.events[0][before..].contains(&Event::NegotiationNeeded));
@@ -295,9 +298,6 @@ fn renegotiation_adds_video_and_a_data_channel_later() {
     let mids = n.pcs[0].media_mids();
     assert_eq!(mids.len(), 2);
     assert_eq!(mids, n.pcs[1].media_mids());
-    let id = n.pcs[0]
-        .create_data_channel(n.now, ChannelConfig::reliable("late"))
-        .unwrap();
     let payload = [3u8; 64];
     n.pcs[1]
         .write_rtp(n.now, &mids[1], RtpWrite::new(96, 0, &payload))
@@ -544,4 +544,248 @@ fn messages_over_the_peers_max_message_size_are_refused() {
     n.run_until(Duration::from_secs(5), |n| {
         messages(&n.events[1], id) == vec![(fits.clone(), true)]
     });
+}
+
+/// Ids of the channels `side` saw open, with their labels.
+fn opened(events: &[Event]) -> Vec<(u16, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::DataChannelOpen { id, label, .. } => Some((*id, label.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn channels_created_before_the_offer_open_with_the_connection() {
+    // Like a browser: createDataChannel first, then the offer (with its data section even
+    // though the connection was made without one).
+    let mut n = Net::with_config(120, |c| c.data_channels = false);
+    let now = n.now;
+    let chat = n.pcs[0]
+        .create_data_channel(now, ChannelConfig::reliable("chat"))
+        .unwrap();
+    let fixed = n.pcs[0]
+        .create_data_channel(
+            now,
+            ChannelConfig {
+                negotiated: Some(4),
+                ..ChannelConfig::reliable("fixed")
+            },
+        )
+        .unwrap();
+    let lossy = n.pcs[0]
+        .create_data_channel(
+            now,
+            ChannelConfig {
+                ordered: false,
+                reliability: sansrtc::sctp::Reliability::MaxRetransmits(0),
+                ..ChannelConfig::reliable("lossy")
+            },
+        )
+        .unwrap();
+    // We offer, so we expect to be the DTLS server: odd ids; the negotiated one as given.
+    assert_eq!((chat, fixed, lossy), (1, 4, 3));
+    assert!(
+        n.pcs[0]
+            .create_offer(now)
+            .unwrap()
+            .contains("m=application")
+    );
+    n.pcs[0].rollback();
+    // The answerer pre-agrees the negotiated channel too.
+    let offer = n.pcs[0].create_offer(now).unwrap();
+    n.pcs[0]
+        .set_local_description(SdpType::Offer, &offer)
+        .unwrap();
+    n.pcs[1]
+        .set_remote_description(now, SdpType::Offer, &offer)
+        .unwrap();
+    n.pcs[1]
+        .create_data_channel(
+            now,
+            ChannelConfig {
+                negotiated: Some(4),
+                ..ChannelConfig::reliable("fixed")
+            },
+        )
+        .unwrap();
+    let answer = n.pcs[1].create_answer().unwrap();
+    n.pcs[0]
+        .set_remote_description(now, SdpType::Answer, &answer)
+        .unwrap();
+    n.run_until(Duration::from_secs(10), |n| {
+        connected(n) && opened(&n.events[1]).len() == 3
+    });
+    let mut seen = opened(&n.events[1]);
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![(1, "chat".into()), (3, "lossy".into()), (4, "fixed".into())]
+    );
+    // DCEP is not the application's data: no buffered-amount events for it.
+    assert!(
+        !n.events
+            .iter()
+            .flatten()
+            .any(|e| matches!(e, Event::BufferedAmountLow(_)))
+    );
+    assert!(
+        !n.events[0]
+            .iter()
+            .any(|e| matches!(e, Event::DataChannelIdChanged { .. }))
+    );
+    for (id, text) in [(chat, "hello"), (fixed, "pre-agreed"), (lossy, "maybe")] {
+        n.pcs[0].send_text(n.now, id, text).unwrap();
+    }
+    n.run_until(Duration::from_secs(5), |n| {
+        [chat, fixed, lossy]
+            .iter()
+            .all(|id| messages(&n.events[1], *id).len() == 1)
+    });
+    assert_eq!(messages(&n.events[1], fixed)[0].0, b"pre-agreed");
+}
+
+#[test]
+fn an_early_channel_moves_when_the_answer_gives_the_other_role() {
+    // The answerer takes `passive`: the offerer becomes the DTLS client (even ids), so the
+    // channel it created before the offer (provisionally odd) moves, and says so.
+    let mut n = Net::with_setup(121, sansrtc::sdp::Setup::Passive);
+    let early = n.pcs[0]
+        .create_data_channel(n.now, ChannelConfig::reliable("early"))
+        .unwrap();
+    assert_eq!(early, 1);
+    // Settings made meanwhile follow the channel.
+    n.pcs[0].set_buffered_amount_low_threshold(early, 1000);
+    n.negotiate();
+    n.run_until(Duration::from_secs(10), |n| {
+        connected(n) && !opened(&n.events[1]).is_empty()
+    });
+    assert!(n.events[0].contains(&Event::DataChannelIdChanged {
+        provisional: 1,
+        id: 0
+    }));
+    assert_eq!(opened(&n.events[1]), vec![(0, "early".into())]);
+    n.pcs[0].send_text(n.now, 0, "moved").unwrap();
+    for _ in 0..10 {
+        n.pcs[0].send_data(n.now, 0, &[9; 10_000], true).unwrap();
+    }
+    assert!(n.pcs[0].buffered_amount(0) > 1000);
+    n.run_until(Duration::from_secs(5), |n| {
+        messages(&n.events[1], 0).len() == 11
+    });
+    assert!(n.events[0].contains(&Event::BufferedAmountLow(0)));
+    let stats = n.pcs[0].stats_report();
+    assert!(
+        stats
+            .data_channels
+            .iter()
+            .any(|c| c.id == 0 && c.label == "early"),
+        "{:?}",
+        stats.data_channels
+    );
+}
+
+#[test]
+fn early_channels_of_an_answerer_wait_for_its_own_offer() {
+    // The answerer created a channel but the peer's offer has no data section: the channel
+    // waits, the answerer is told to negotiate, and its offer brings the channel up.
+    let mut n = Net::with_config(122, |c| c.data_channels = false);
+    for p in &mut n.pcs {
+        p.add_transceiver(audio(Direction::SendRecv));
+    }
+    let id = n.pcs[1]
+        .create_data_channel(n.now, ChannelConfig::reliable("from answerer"))
+        .unwrap();
+    n.negotiate();
+    n.run_until(Duration::from_secs(10), connected);
+    assert!(n.events[1].contains(&Event::NegotiationNeeded));
+    // Peer 1 offers now.
+    let now = n.now;
+    let offer = n.pcs[1].create_offer(now).unwrap();
+    assert!(offer.contains("m=application"));
+    n.pcs[0]
+        .set_remote_description(now, SdpType::Offer, &offer)
+        .unwrap();
+    let answer = n.pcs[0].create_answer().unwrap();
+    n.pcs[1]
+        .set_remote_description(now, SdpType::Answer, &answer)
+        .unwrap();
+    n.run_until(Duration::from_secs(10), |n| {
+        !opened(&n.events[0]).is_empty()
+    });
+    // Peer 1 answered the first exchange with `active`: DTLS client, even ids, from the start.
+    let (opened_id, label) = opened(&n.events[0])[0].clone();
+    assert_eq!((opened_id % 2, label.as_str()), (0, "from answerer"));
+    let id = n.events[1]
+        .iter()
+        .find_map(|e| match e {
+            Event::DataChannelIdChanged {
+                provisional,
+                id: moved,
+            } if *provisional == id => Some(*moved),
+            _ => None,
+        })
+        .unwrap_or(id);
+    assert_eq!(id, opened_id);
+}
+
+#[test]
+fn early_channels_close_when_the_answer_refuses_data() {
+    let mut n = Net::new(123);
+    for p in &mut n.pcs {
+        p.add_transceiver(audio(Direction::SendRecv));
+    }
+    let id = n.pcs[0]
+        .create_data_channel(n.now, ChannelConfig::reliable("refused"))
+        .unwrap();
+    let cancelled = n.pcs[0]
+        .create_data_channel(n.now, ChannelConfig::reliable("cancelled"))
+        .unwrap();
+    n.pcs[0].close_data_channel(n.now, cancelled);
+    let now = n.now;
+    let offer = n.pcs[0].create_offer(now).unwrap();
+    // The answering side strips the data section as if it did not support data channels:
+    // answer an offer without it, then mark the section rejected in the answer.
+    n.pcs[1]
+        .set_remote_description(now, SdpType::Offer, &offer)
+        .unwrap();
+    let answer = n.pcs[1].create_answer().unwrap();
+    let answer = reject_application_section(&answer);
+    n.pcs[0]
+        .set_remote_description(now, SdpType::Answer, &answer)
+        .unwrap();
+    n.collect();
+    let closes: Vec<_> = n.events[0]
+        .iter()
+        .filter(|e| matches!(e, Event::DataChannelClose(_)))
+        .collect();
+    assert_eq!(
+        closes,
+        vec![
+            &Event::DataChannelClose(cancelled),
+            &Event::DataChannelClose(id)
+        ]
+    );
+    assert!(matches!(
+        n.pcs[0].send_text(n.now, id, "x"),
+        Err(Error::NotConnected)
+    ));
+}
+
+/// The answer with its `m=application` section's port set to 0 (rejected, RFC 8866 5.14).
+fn reject_application_section(answer: &str) -> String {
+    answer
+        .split("\r\n")
+        .map(|l| {
+            if let Some(rest) = l.strip_prefix("m=application ") {
+                let after_port = rest.split_once(' ').map_or("", |(_, r)| r);
+                format!("m=application 0 {after_port}")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n")
 }

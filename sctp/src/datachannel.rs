@@ -11,6 +11,14 @@ use crate::dcep::{DcepMessage, OpenMessage, ppid};
 use crate::error::SendError;
 use crate::rng::Rng;
 
+/// DCEP messages: reliable, ordered (RFC 8832 6), and not part of the channel's buffered
+/// amount (the application did not queue them).
+const DCEP_OPTIONS: SendOptions = SendOptions {
+    unordered: false,
+    reliability: Reliability::Reliable,
+    uncounted: true,
+};
+
 /// Our DTLS role, which decides the parity of the stream ids we pick (RFC 8832 6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DtlsRole {
@@ -212,12 +220,40 @@ impl DataChannelEndpoint {
 
     /// Opens a channel; returns its id. Before the association is up the DCEP open is queued.
     pub fn open_channel(&mut self, now: Instant, config: ChannelConfig) -> Result<u16, SendError> {
+        self.open(now, config, None)
+    }
+
+    /// Opens a DCEP channel on a chosen stream id, which must have our role's parity (even for
+    /// the DTLS client, odd for the server: RFC 8832 6) and be free. For channels whose id was
+    /// promised to the application before the DTLS role was known.
+    pub fn open_channel_with_id(
+        &mut self,
+        now: Instant,
+        id: u16,
+        config: ChannelConfig,
+    ) -> Result<u16, SendError> {
+        let parity = match self.role {
+            DtlsRole::Client => 0,
+            DtlsRole::Server => 1,
+        };
+        if id % 2 != parity {
+            return Err(SendError::WrongParity(id));
+        }
+        self.open(now, config, Some(id))
+    }
+
+    fn open(
+        &mut self,
+        now: Instant,
+        config: ChannelConfig,
+        chosen: Option<u16>,
+    ) -> Result<u16, SendError> {
         self.last_now = now;
         if self.channels.len() >= self.max_channels {
             return Err(SendError::NoFreeStream);
         }
         let streams = self.assoc.config().streams;
-        let id = match config.negotiated {
+        let id = match config.negotiated.or(chosen) {
             Some(id) => {
                 if self.channels.contains_key(&id) {
                     return Err(SendError::StreamInUse(id));
@@ -247,7 +283,7 @@ impl DataChannelEndpoint {
                 protocol: config.protocol.clone(),
             });
             self.assoc
-                .send(now, id, ppid::DCEP, open.to_bytes(), SendOptions::default())?;
+                .send(now, id, ppid::DCEP, open.to_bytes(), DCEP_OPTIONS)?;
         }
         self.channels.insert(
             id,
@@ -307,6 +343,7 @@ impl DataChannelEndpoint {
             // Until the peer acknowledged the open, keep order so data cannot overtake it.
             unordered: !c.ordered && c.acked,
             reliability: c.reliability,
+            uncounted: false,
         };
         self.assoc.send(now, channel, ppid, data, options)
     }
@@ -434,7 +471,7 @@ impl DataChannelEndpoint {
                             id,
                             ppid::DCEP,
                             DcepMessage::Ack.to_bytes(),
-                            SendOptions::default(),
+                            DCEP_OPTIONS,
                         )
                         .is_err()
                     {

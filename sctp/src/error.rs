@@ -77,4 +77,8 @@ pub enum SendError {
     /// The stream id is already in use.
     #[error("stream id {0} is already in use")]
     StreamInUse(u16),
+    /// A channel id of the other DTLS role's parity (RFC 8832 6: even ids are the DTLS
+    /// client's, odd ones the server's).
+    #[error("stream id {0} belongs to the other DTLS role")]
+    WrongParity(u16),
 }

@@ -219,6 +219,7 @@ fn partial_reliability_gives_up() {
     let opts = SendOptions {
         unordered: false,
         reliability: Reliability::MaxRetransmits(0),
+        uncounted: false,
     };
     for n in 0..200 {
         s.a[0]

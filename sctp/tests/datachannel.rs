@@ -499,6 +499,46 @@ fn negotiated_channel_and_close_with_pending_data() {
 }
 
 #[test]
+fn channel_on_a_chosen_id_of_our_parity() {
+    let mut s = Sim::new(5, 0.0, Config::default());
+    // The server (odd ids) refuses an even id and a used one; the client the reverse.
+    assert!(matches!(
+        s.e[1].open_channel_with_id(s.now, 4, ChannelConfig::reliable("x")),
+        Err(sansrtc_sctp::SendError::WrongParity(4))
+    ));
+    assert!(matches!(
+        s.e[0].open_channel_with_id(s.now, 9, ChannelConfig::reliable("x")),
+        Err(sansrtc_sctp::SendError::WrongParity(9))
+    ));
+    // Opened before the association is up: the DCEP open waits for it.
+    assert_eq!(
+        s.e[1]
+            .open_channel_with_id(s.now, 9, ChannelConfig::reliable("nine"))
+            .unwrap(),
+        9
+    );
+    assert!(matches!(
+        s.e[1].open_channel_with_id(s.now, 9, ChannelConfig::reliable("again")),
+        Err(sansrtc_sctp::SendError::StreamInUse(9))
+    ));
+    // The automatic choice skips it.
+    assert_eq!(
+        s.e[1]
+            .open_channel(s.now, ChannelConfig::reliable("a"))
+            .unwrap(),
+        1
+    );
+    s.connect();
+    assert!(s.run_until(Duration::from_secs(10), |s| {
+        s.events[0].iter().any(|e| {
+            matches!(e, DataChannelEvent::ChannelOpened { id: 9, label, .. } if label == "nine")
+        })
+    }));
+    s.e[1].send(s.now, 9, b"hi".to_vec(), false).unwrap();
+    assert!(s.run_until(Duration::from_secs(10), |s| s.messages(0, 9).len() == 1));
+}
+
+#[test]
 fn buffered_amount_low_event() {
     let mut s = Sim::new(4, 0.0, Config::default());
     s.connect();

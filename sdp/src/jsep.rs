@@ -754,6 +754,17 @@ impl JsepSession {
         self.data_channel = true;
     }
 
+    /// The configuration this session was made with.
+    pub fn config(&self) -> &JsepConfig {
+        &self.config
+    }
+
+    /// Whether offers carry a data channel section (asked for with
+    /// [`JsepSession::add_data_channel`] or accepted from a remote offer).
+    pub fn has_data_channel(&self) -> bool {
+        self.data_channel
+    }
+
     /// The local ICE credentials.
     pub fn local_ice(&self) -> &IceCredentials {
         &self.ice

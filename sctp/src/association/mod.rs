@@ -76,6 +76,8 @@ struct QueuedMessage {
     unordered: bool,
     max_retransmits: Option<u16>,
     expires: Option<Instant>,
+    /// Counted in the stream's buffered amount.
+    counted: bool,
 }
 
 #[derive(Debug, Default)]
@@ -371,7 +373,9 @@ impl Association {
         } else {
             data
         };
-        stream.buffered += data.len();
+        if !options.uncounted {
+            stream.buffered += data.len();
+        }
         let (max_retransmits, expires) = match options.reliability {
             Reliability::Reliable => (None, None),
             Reliability::MaxRetransmits(n) => (Some(n), None),
@@ -390,6 +394,7 @@ impl Association {
             unordered: options.unordered,
             max_retransmits,
             expires,
+            counted: !options.uncounted,
         });
         self.queued_messages += 1;
         if was_idle && self.current_stream != Some(stream_id) {

@@ -290,7 +290,9 @@ impl Association {
                     self.ready_streams.push_back(sid);
                 }
             }
-            self.reduce_buffered(sid, rest);
+            if m.counted {
+                self.reduce_buffered(sid, rest);
+            }
         }
         end + 1
     }
@@ -425,7 +427,9 @@ impl Association {
                     self.ready_streams.push_back(sid);
                 }
                 self.stats.messages_abandoned += 1;
-                self.reduce_buffered(sid, m.data.len());
+                if m.counted {
+                    self.reduce_buffered(sid, m.data.len());
+                }
                 continue;
             }
             let remaining = m.data.len() - m.offset;
@@ -486,6 +490,7 @@ impl Association {
             };
             m.offset += len;
             m.fsn = m.fsn.wrapping_add(1);
+            let counted = m.counted;
             if flags & data_flags::END != 0 {
                 st.queue.pop_front();
                 self.queued_messages -= 1;
@@ -503,7 +508,9 @@ impl Association {
             }
             self.next_tsn = self.next_tsn.wrapping_add(1);
             self.outstanding.push_back(chunk);
-            self.reduce_buffered(sid, len);
+            if counted {
+                self.reduce_buffered(sid, len);
+            }
             let i = self.outstanding.len() - 1;
             self.transmit_chunk(now, i, out);
         }

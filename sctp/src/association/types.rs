@@ -88,6 +88,9 @@ pub struct SendOptions {
     pub unordered: bool,
     /// Partial reliability policy.
     pub reliability: Reliability,
+    /// Left out of the stream's buffered amount (control messages such as DCEP, which the
+    /// application never queued).
+    pub uncounted: bool,
 }
 
 /// Why the association ended.
