@@ -1,6 +1,8 @@
 //! RTP media bookkeeping: the negotiated media sections, which section a received packet belongs
-//! to, per-SSRC send and receive statistics, RTCP sender/receiver reports on a schedule, and RTCP
-//! feedback (PLI, FIR, NACK) in both directions.
+//! to, per-SSRC send and receive statistics, RTCP sender/receiver reports on a schedule, RTCP
+//! feedback (PLI, FIR, NACK) in both directions, and retransmissions: NACKed packets are sent
+//! again from a bounded history (as RTX, RFC 4588, when negotiated), received RTX is unwrapped
+//! into the original stream.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -32,6 +34,11 @@ const MAX_INBOUND: usize = 64;
 const MAX_OUTBOUND: usize = 64;
 /// Report blocks in one SR/RR (RFC 3550: the count field has 5 bits).
 const MAX_BLOCKS: usize = 31;
+/// Most retransmissions waiting to be sent (one NACK can name thousands of packets).
+const MAX_RETRANSMITS: usize = 256;
+/// A packet is not sent again sooner than this after its last retransmission when the
+/// round-trip time is unknown (with it known, one round trip).
+const DEFAULT_RESEND_GAP: Duration = Duration::from_millis(10);
 
 /// A negotiated, accepted media section.
 #[derive(Debug, Clone)]
@@ -42,12 +49,33 @@ struct Section {
     codecs: Vec<Codec>,
     extensions: ExtensionMap,
     send_ssrc: Option<u32>,
+    /// Our RTX SSRC (signalled with `a=ssrc-group:FID`) when RTX is negotiated.
+    send_rtx_ssrc: Option<u32>,
     send_rids: Vec<Arc<str>>,
+    /// A codec with `a=rtcp-fb:<pt> nack`: the peer asks for lost packets, so we keep a
+    /// history to answer.
+    nack: bool,
 }
 
 impl Section {
     fn sends(&self) -> bool {
         matches!(self.direction, Direction::SendRecv | Direction::SendOnly)
+    }
+
+    /// The RTX payload type repairing `payload_type` (`a=fmtp:<rtx> apt=<payload_type>`).
+    fn rtx_for(&self, payload_type: u8) -> Option<u8> {
+        self.codecs
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case("rtx") && apt(c) == Some(payload_type))
+            .map(|c| c.payload_type)
+    }
+
+    /// The payload type an RTX payload type repairs, when `payload_type` is one.
+    fn repaired_by(&self, payload_type: u8) -> Option<u8> {
+        self.codecs
+            .iter()
+            .find(|c| c.payload_type == payload_type && c.name.eq_ignore_ascii_case("rtx"))
+            .and_then(apt)
     }
 
     fn clock_rate(&self, payload_type: u8) -> u32 {
@@ -59,7 +87,7 @@ impl Section {
 }
 
 /// What we know of an SSRC we send.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Outbound {
     section: Option<usize>,
     rid: Option<Arc<str>>,
@@ -74,6 +102,60 @@ struct Outbound {
     firs: u64,
     remote: Option<ReportBlock>,
     rtt: Option<Duration>,
+    /// What we sent, to answer NACKs (only for sections that negotiated `nack`).
+    history: Option<Box<History>>,
+    /// Next sequence number of our RTX stream for this SSRC.
+    rtx_sequence: u16,
+    retransmitted_packets: u64,
+    retransmitted_bytes: u64,
+}
+
+/// The last packets sent on one SSRC, plain, in sending order; the buffers are reused once
+/// the history is full, so keeping it allocates nothing in steady state.
+#[derive(Debug, Default)]
+struct History {
+    slots: VecDeque<SentPacket>,
+}
+
+#[derive(Debug)]
+struct SentPacket {
+    sequence: u16,
+    /// When it was last sent again.
+    resent: Option<Instant>,
+    packet: Vec<u8>,
+}
+
+impl History {
+    fn push(&mut self, capacity: usize, sequence: u16, packet: &[u8]) {
+        let mut slot = if self.slots.len() >= capacity {
+            match self.slots.pop_front() {
+                Some(s) => s,
+                None => return,
+            }
+        } else {
+            SentPacket {
+                sequence,
+                resent: None,
+                packet: Vec::with_capacity(packet.len()),
+            }
+        };
+        slot.sequence = sequence;
+        slot.resent = None;
+        slot.packet.clear();
+        slot.packet.extend_from_slice(packet);
+        self.slots.push_back(slot);
+    }
+
+    /// The packet with `sequence`: where consecutive numbering puts it, else searched from the
+    /// newest (the application may send with gaps).
+    fn get_mut(&mut self, sequence: u16) -> Option<&mut SentPacket> {
+        let front = self.slots.front()?.sequence;
+        let guess = usize::from(sequence.wrapping_sub(front));
+        if self.slots.get(guess).is_some_and(|s| s.sequence == sequence) {
+            return self.slots.get_mut(guess);
+        }
+        self.slots.iter_mut().rev().find(|s| s.sequence == sequence)
+    }
 }
 
 /// What we know of an SSRC we receive.
@@ -92,6 +174,19 @@ struct Inbound {
     plis: u64,
     firs: u64,
     fir_sequence: u8,
+    retransmitted_packets: u64,
+    retransmitted_bytes: u64,
+}
+
+/// What became of a received RTP packet.
+pub(crate) enum Received {
+    /// A packet of a stream (an RTX packet arrives as the packet it repairs).
+    Rtp(RtpReceived),
+    /// An RTX packet carrying no media (padding senders use to probe bandwidth), or one whose
+    /// original stream is unknown.
+    Discarded,
+    /// Not an RTP packet.
+    Malformed,
 }
 
 /// Send and receive state of every media section, and the report schedule.
@@ -109,6 +204,14 @@ pub(crate) struct MediaState {
     ssrc_section: HashMap<u32, usize>,
     outbound: HashMap<u32, Outbound>,
     inbound: HashMap<u32, Inbound>,
+    /// The peer's RTX SSRCs (`a=ssrc-group:FID`) to the SSRC they repair.
+    rtx_media: HashMap<u32, u32>,
+    /// Packets kept per sending SSRC to answer NACKs (0: NACKs are only reported).
+    history_capacity: usize,
+    /// Retransmissions (plain RTP) waiting for SRTP and the wire.
+    retransmits: VecDeque<Vec<u8>>,
+    /// RTX packets dropped: padding only, or repairing an unknown stream.
+    rtx_discarded: u64,
 }
 
 impl MediaState {
@@ -125,7 +228,31 @@ impl MediaState {
             ssrc_section: HashMap::new(),
             outbound: HashMap::new(),
             inbound: HashMap::new(),
+            rtx_media: HashMap::new(),
+            history_capacity: 0,
+            retransmits: VecDeque::new(),
+            rtx_discarded: 0,
         }
+    }
+
+    /// Packets kept per sending SSRC to answer NACKs (0 turns retransmission off).
+    pub(crate) fn set_history_capacity(&mut self, packets: usize) {
+        self.history_capacity = packets;
+        if packets == 0 {
+            for o in self.outbound.values_mut() {
+                o.history = None;
+            }
+        }
+    }
+
+    /// The next retransmission to protect and send.
+    pub(crate) fn poll_retransmit(&mut self) -> Option<Vec<u8>> {
+        self.retransmits.pop_front()
+    }
+
+    /// RTX packets dropped (padding only, or repairing an unknown stream).
+    pub(crate) fn rtx_discarded(&self) -> u64 {
+        self.rtx_discarded
     }
 
     /// A fresh random SSRC none of our streams uses.
@@ -149,6 +276,7 @@ impl MediaState {
         let old: Vec<Arc<str>> = self.sections.iter().map(|s| s.mid.clone()).collect();
         self.sections.clear();
         self.ssrc_section.clear();
+        self.rtx_media.clear();
         for s in &n.sections {
             let SectionKind::Media(kind) = s.kind else {
                 continue;
@@ -162,11 +290,18 @@ impl MediaState {
                     extensions.insert(id, k);
                 }
             }
-            let send_ssrc = s
+            let send_ssrcs = s
                 .transceiver
                 .and_then(|t| jsep.transceiver(t))
-                .and_then(|t| t.send_ssrcs)
-                .map(|(media, _rtx)| media);
+                .and_then(|t| t.send_ssrcs);
+            let send_ssrc = send_ssrcs.map(|(media, _rtx)| media);
+            let has_rtx = s.codecs.iter().any(|c| c.name.eq_ignore_ascii_case("rtx"));
+            let send_rtx_ssrc = send_ssrcs.and_then(|(_, rtx)| rtx).filter(|_| has_rtx);
+            let nack = s.codecs.iter().any(|c| {
+                c.feedback
+                    .iter()
+                    .any(|f| f.kind.eq_ignore_ascii_case("nack") && f.parameter.is_none())
+            });
             let index = self.sections.len();
             for &ssrc in &s.remote_ssrcs {
                 self.ssrc_section.insert(ssrc, index);
@@ -174,6 +309,7 @@ impl MediaState {
             for &(media, rtx) in &s.remote_rtx_ssrcs {
                 self.ssrc_section.insert(media, index);
                 self.ssrc_section.insert(rtx, index);
+                self.rtx_media.insert(rtx, media);
             }
             // Reuse the existing mid string so received packets keep pointing at one allocation.
             let mid = old
@@ -188,7 +324,9 @@ impl MediaState {
                 codecs: s.codecs.clone(),
                 extensions,
                 send_ssrc,
+                send_rtx_ssrc,
                 send_rids: s.send_rids.iter().map(|r| Arc::from(r.as_str())).collect(),
+                nack,
             });
         }
         // SSRCs keep their streams' statistics; their section is looked up again.
@@ -361,25 +499,39 @@ impl MediaState {
                 firs: 0,
                 remote: None,
                 rtt: None,
+                history: None,
+                rtx_sequence: random_u32(&mut self.rng) as u16 & 0x7FFF,
+                retransmitted_packets: 0,
+                retransmitted_bytes: 0,
             },
         );
     }
 
-    /// Counts a packet we send (built by us or given whole by the application).
-    pub(crate) fn on_sent(&mut self, now: Instant, p: &RtpPacket<'_>) {
+    /// Counts a packet we send (built by us or given whole by the application) and keeps it
+    /// for retransmission when the peer NACKs its section.
+    pub(crate) fn on_sent(&mut self, now: Instant, p: &RtpPacket<'_>, bytes: &[u8]) {
         let ssrc = p.ssrc();
         if !self.outbound.contains_key(&ssrc) {
             let section = self.sections.iter().position(|s| s.send_ssrc == Some(ssrc));
             self.track_outbound(ssrc, section, None);
         }
-        let clock_rate = self
+        let section = self
             .outbound
             .get(&ssrc)
             .and_then(|o| o.section)
-            .map(|i| self.sections[i].clock_rate(p.payload_type()));
+            .map(|i| &self.sections[i]);
+        let clock_rate = section.map(|s| s.clock_rate(p.payload_type()));
+        let keep = section.is_some_and(|s| s.nack) && self.history_capacity > 0;
         let Some(o) = self.outbound.get_mut(&ssrc) else {
             return;
         };
+        if keep {
+            o.history.get_or_insert_with(Box::default).push(
+                self.history_capacity,
+                p.sequence_number(),
+                bytes,
+            );
+        }
         o.packets += 1;
         o.octets += p.payload().len() as u64;
         o.rtp_timestamp = p.timestamp();
@@ -390,11 +542,59 @@ impl MediaState {
         o.next_sequence = p.sequence_number().wrapping_add(1);
     }
 
-    /// A decrypted RTP packet arrived: finds its section and layer and updates statistics.
-    pub(crate) fn on_received(&mut self, now: Instant, plain: Vec<u8>) -> Option<RtpReceived> {
-        let p = RtpPacket::parse(&plain).ok()?;
-        let ssrc = p.ssrc();
+    /// A decrypted RTP packet arrived: finds its section and layer and updates statistics; an
+    /// RTX packet becomes the packet it repairs.
+    pub(crate) fn on_received(&mut self, now: Instant, plain: Vec<u8>) -> Received {
+        let Ok(p) = RtpPacket::parse(&plain) else {
+            return Received::Malformed;
+        };
         let (section, rid) = self.classify(&p);
+        let repaired = section.and_then(|i| self.sections[i].repaired_by(p.payload_type()));
+        let Some(original_pt) = repaired else {
+            return self.deliver(now, plain, section, rid, false);
+        };
+        // RTX (RFC 4588): the original sequence number, then the original payload.
+        let payload = p.payload();
+        let media_ssrc = self.rtx_media.get(&p.ssrc()).copied().or_else(|| {
+            // Unsignalled: the stream of the same section and layer that is not RTX.
+            let mut candidates = self.inbound.iter().filter(|(ssrc, i)| {
+                i.section == section
+                    && (rid.is_none() || i.rid == rid)
+                    && !self.rtx_media.contains_key(ssrc)
+                    && **ssrc != p.ssrc()
+            });
+            match (candidates.next(), candidates.next()) {
+                (Some((&ssrc, _)), None) => Some(ssrc),
+                _ => None,
+            }
+        });
+        let (Some(media_ssrc), Some(osn)) = (media_ssrc, payload.get(..2)) else {
+            self.rtx_discarded += 1;
+            return Received::Discarded;
+        };
+        let header_len = p.header_len();
+        let mut original = Vec::with_capacity(plain.len());
+        original.extend_from_slice(&plain[..header_len]);
+        original[0] &= !0x20; // the padding is not copied
+        original[1] = (original[1] & 0x80) | (original_pt & 0x7F);
+        original[2..4].copy_from_slice(osn);
+        original[8..12].copy_from_slice(&media_ssrc.to_be_bytes());
+        original.extend_from_slice(&payload[2..]);
+        self.deliver(now, original, section, rid, true)
+    }
+
+    fn deliver(
+        &mut self,
+        now: Instant,
+        plain: Vec<u8>,
+        section: Option<usize>,
+        rid: Option<Arc<str>>,
+        retransmission: bool,
+    ) -> Received {
+        let Ok(p) = RtpPacket::parse(&plain) else {
+            return Received::Malformed;
+        };
+        let ssrc = p.ssrc();
         let epoch = self.epoch.unwrap_or(now);
         if !self.inbound.contains_key(&ssrc) && self.inbound.len() < MAX_INBOUND {
             self.inbound.insert(
@@ -412,6 +612,8 @@ impl MediaState {
                     plis: 0,
                     firs: 0,
                     fir_sequence: 0,
+                    retransmitted_packets: 0,
+                    retransmitted_bytes: 0,
                 },
             );
         }
@@ -430,13 +632,17 @@ impl MediaState {
             i.packets += 1;
             i.octets += p.payload().len() as u64;
             extended = i.sequence.unwrap(p.sequence_number());
+            if retransmission {
+                i.retransmitted_packets += 1;
+                i.retransmitted_bytes += p.payload().len() as u64;
+            }
             let since = now.saturating_duration_since(epoch);
             let arrival = (since.as_micros() as u64 * clock_rate as u64 / 1_000_000) as u32;
             i.stats.update(p.sequence_number(), p.timestamp(), arrival);
         }
         let start = p.header_len();
         let end = start + p.payload().len();
-        Some(RtpReceived {
+        Received::Rtp(RtpReceived {
             mid: section.map(|i| self.sections[i].mid.clone()),
             rid: rid_out,
             ssrc,
@@ -445,6 +651,7 @@ impl MediaState {
             extended_sequence_number: extended,
             timestamp: p.timestamp(),
             marker: p.marker(),
+            retransmission,
             payload_range: start..end,
             packet: plain,
         })
@@ -543,6 +750,7 @@ impl MediaState {
                         let mid = o.section.map(|i| self.sections[i].mid.clone());
                         // At most 17 sequence numbers per entry; bounded by the packet's size.
                         let lost: Vec<u16> = nack.lost().take(4096).collect();
+                        self.answer_nack(now, nack.media_ssrc, &lost);
                         out.push_back(Event::Nack {
                             mid,
                             ssrc: nack.media_ssrc,
@@ -552,6 +760,79 @@ impl MediaState {
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// Queues the packets `lost` of our stream `ssrc` that the history still has: as RTX on
+    /// our RTX SSRC when the section negotiated it (RFC 4588: a new sequence number, the
+    /// original one in the first two payload bytes), else as the original packet again. A
+    /// packet is sent again at most once per round trip.
+    fn answer_nack(&mut self, now: Instant, ssrc: u32, lost: &[u16]) {
+        let Some(o) = self.outbound.get_mut(&ssrc) else {
+            return;
+        };
+        let Some(section) = o.section.map(|i| &self.sections[i]) else {
+            return;
+        };
+        let Some(history) = &mut o.history else {
+            return;
+        };
+        let gap = o.rtt.unwrap_or(DEFAULT_RESEND_GAP);
+        // RTX is signalled for the section's main SSRC; simulcast layers resend originals.
+        let rtx_ssrc = section
+            .send_rtx_ssrc
+            .filter(|_| section.send_ssrc == Some(ssrc) && o.rid.is_none());
+        let mid_extension = section.extensions.id(ExtensionKind::SdesMid);
+        for &sequence in lost {
+            if self.retransmits.len() >= MAX_RETRANSMITS {
+                return;
+            }
+            let Some(sent) = history.get_mut(sequence) else {
+                continue;
+            };
+            if sent
+                .resent
+                .is_some_and(|t| now.saturating_duration_since(t) < gap)
+            {
+                continue;
+            }
+            let Ok(original) = RtpPacket::parse(&sent.packet) else {
+                continue;
+            };
+            let rtx_payload_type = section.rtx_for(original.payload_type());
+            let packet = match (rtx_ssrc, rtx_payload_type) {
+                (Some(rtx_ssrc), Some(rtx_pt)) => {
+                    let rtx_sequence = o.rtx_sequence;
+                    o.rtx_sequence = rtx_sequence.wrapping_add(1);
+                    let mut payload = Vec::with_capacity(2 + original.payload().len());
+                    payload.extend_from_slice(&sequence.to_be_bytes());
+                    payload.extend_from_slice(original.payload());
+                    let mut ext = ExtensionsBuilder::new();
+                    if let Some(id) = mid_extension {
+                        let _ = ext.push(id, section.mid.as_bytes());
+                    }
+                    let mut b = RtpPacketBuilder::new(
+                        rtx_pt,
+                        rtx_sequence,
+                        original.timestamp(),
+                        rtx_ssrc,
+                    );
+                    b.marker(original.marker()).payload(&payload);
+                    if !ext.is_empty() {
+                        b.extensions(&ext);
+                    }
+                    let mut packet = Vec::with_capacity(b.encoded_len() + 16);
+                    if b.write_vec(&mut packet).is_err() {
+                        continue;
+                    }
+                    packet
+                }
+                _ => sent.packet.clone(),
+            };
+            sent.resent = Some(now);
+            o.retransmitted_packets += 1;
+            o.retransmitted_bytes += original.payload().len() as u64;
+            self.retransmits.push_back(packet);
         }
     }
 
@@ -784,6 +1065,8 @@ impl MediaState {
                 nacks_sent: i.nacks,
                 plis_sent: i.plis,
                 firs_sent: i.firs,
+                retransmitted_packets_received: i.retransmitted_packets,
+                retransmitted_bytes_received: i.retransmitted_bytes,
             })
             .collect();
         v.sort_by_key(|s| s.ssrc);
@@ -805,6 +1088,8 @@ impl MediaState {
                 plis_received: o.plis,
                 firs_received: o.firs,
                 round_trip_time: o.rtt,
+                retransmitted_packets_sent: o.retransmitted_packets,
+                retransmitted_bytes_sent: o.retransmitted_bytes,
                 remote_fraction_lost: o.remote.map(|b| f64::from(b.fraction_lost) / 256.0),
                 remote_packets_lost: o.remote.map(|b| i64::from(b.cumulative_lost)),
                 remote_jitter: o.remote.map(|b| {
@@ -815,6 +1100,16 @@ impl MediaState {
         v.sort_by_key(|s| s.ssrc);
         v
     }
+}
+
+/// The payload type an RTX format repairs (`apt=` in its fmtp).
+fn apt(codec: &Codec) -> Option<u8> {
+    codec
+        .fmtp
+        .as_deref()?
+        .split(';')
+        .find_map(|kv| kv.trim().strip_prefix("apt="))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 fn random_u32(rng: &mut PcRng) -> u32 {

@@ -19,7 +19,7 @@ use sdp::jsep::{
 use sdp::{Attribute, AttributeList, SessionDescription, Setup};
 
 use crate::demux::{self, Kind};
-use crate::media::MediaState;
+use crate::media::{MediaState, Received};
 use crate::relay::{RelayEvent, Relays, TurnServer};
 use crate::rng::PcRng;
 use crate::stats::{CandidatePairStats, DataChannelStats, StatsReport, TransportStats};
@@ -54,6 +54,10 @@ pub struct Config {
     pub turn_servers: Vec<TurnServer>,
     /// Which candidates to use (default all; `Relay` keeps our addresses private).
     pub ice_transport_policy: IceTransportPolicy,
+    /// Packets kept per sending SSRC (of sections that negotiated `nack`) to answer the peer's
+    /// NACKs by sending them again, as RTX when negotiated (default 512; 0: NACKs only arrive
+    /// as [`Event::Nack`]). Buffers are reused, so the history allocates only while filling.
+    pub retransmission_history: usize,
 }
 
 /// Which local candidates ICE uses (W3C `iceTransportPolicy`).
@@ -80,6 +84,7 @@ impl Default for Config {
             cipher_suites: dtls::CipherSuite::ALL.to_vec(),
             turn_servers: Vec::new(),
             ice_transport_policy: IceTransportPolicy::All,
+            retransmission_history: 512,
         }
     }
 }
@@ -303,6 +308,10 @@ pub struct Stats {
     pub dropped_relay: u64,
     /// TURN allocations that failed.
     pub relay_failures: u64,
+    /// RTX packets dropped: padding only (bandwidth probes), or repairing an unknown stream.
+    pub rtx_discarded: u64,
+    /// Packets sent again to answer NACKs.
+    pub retransmissions_sent: u64,
 }
 
 /// A sans-IO WebRTC peer connection.
@@ -437,7 +446,8 @@ impl PeerConnection {
                 )
             })
             .collect();
-        let media = MediaState::new(rng.fork(), cname);
+        let mut media = MediaState::new(rng.fork(), cname);
+        media.set_history_capacity(config.retransmission_history);
         Ok(Self {
             config,
             rng,
@@ -501,11 +511,23 @@ impl PeerConnection {
 
     /// Adds a transceiver (audio or video) to the next offer, or to match the next remote offer.
     /// Without `send_ssrcs` it gets a random SSRC (signalled with `a=ssrc` and our CNAME), which
-    /// [`PeerConnection::write_rtp`] sends on. Adding one after the connection is up takes a
-    /// renegotiation (a new offer).
+    /// [`PeerConnection::write_rtp`] sends on, and another for RTX when its codecs include
+    /// `rtx` (`a=ssrc-group:FID`; NACKed packets are sent again on it). Adding one after the
+    /// connection is up takes a renegotiation (a new offer).
     pub fn add_transceiver(&mut self, mut transceiver: Transceiver) -> TransceiverId {
         if transceiver.send_ssrcs.is_none() {
-            transceiver.send_ssrcs = Some((self.media.new_ssrc(), None));
+            let media = self.media.new_ssrc();
+            let rtx = transceiver
+                .codecs
+                .iter()
+                .any(|c| c.name.eq_ignore_ascii_case("rtx"))
+                .then(|| loop {
+                    let rtx = self.media.new_ssrc();
+                    if rtx != media {
+                        break rtx;
+                    }
+                });
+            transceiver.send_ssrcs = Some((media, rtx));
         }
         if transceiver.cname.is_none() {
             transceiver.cname = Some(self.media.cname().to_owned());
@@ -1094,13 +1116,32 @@ impl PeerConnection {
         let (local, remote) = self.path.ok_or(Error::NotConnected)?;
         let srtp = self.srtp.as_mut().ok_or(Error::NotConnected)?;
         if let Ok(p) = sansrtc_rtp::RtpPacket::parse(&packet) {
-            self.media.on_sent(now, &p);
+            self.media.on_sent(now, &p, &packet);
         }
         srtp.outbound.protect_rtp(&mut packet)?;
         self.stats.rtp_sent += 1;
         self.push(now, local, remote, packet);
         self.drive(now);
         Ok(())
+    }
+
+    /// Sends the retransmissions the peer's NACKs asked for.
+    fn send_retransmissions(&mut self, now: Instant) {
+        let (Some((local, remote)), Some(srtp)) = (self.path, self.srtp.as_mut()) else {
+            return;
+        };
+        let mut protected = Vec::new();
+        while let Some(mut packet) = self.media.poll_retransmit() {
+            packet.reserve(16);
+            if srtp.outbound.protect_rtp(&mut packet).is_ok() {
+                protected.push(packet);
+            }
+        }
+        for packet in protected {
+            self.stats.retransmissions_sent += 1;
+            self.stats.rtp_sent += 1;
+            self.push(now, local, remote, packet);
+        }
     }
 
     /// Sends a compound RTCP packet (built with `sansrtc::rtp::rtcp`) through SRTCP.
@@ -1400,11 +1441,12 @@ impl PeerConnection {
         };
         match srtp.inbound.unprotect_rtp_to_vec(datagram) {
             Ok(plain) => match self.media.on_received(now, plain) {
-                Some(packet) => {
+                Received::Rtp(packet) => {
                     self.stats.rtp_received += 1;
                     self.events.push_back(Event::Rtp(packet));
                 }
-                None => self.stats.dropped_srtp += 1,
+                Received::Discarded => self.stats.rtx_discarded = self.media.rtx_discarded(),
+                Received::Malformed => self.stats.dropped_srtp += 1,
             },
             Err(_) => self.stats.dropped_srtp += 1,
         }
@@ -1419,6 +1461,7 @@ impl PeerConnection {
             Ok(plain) => {
                 self.stats.rtcp_received += 1;
                 self.media.on_rtcp(now, &plain, &mut self.events);
+                self.send_retransmissions(now);
                 self.events.push_back(Event::Rtcp(plain));
             }
             Err(_) => self.stats.dropped_srtp += 1,

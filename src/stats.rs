@@ -99,6 +99,10 @@ pub struct InboundRtpStats {
     pub plis_sent: u64,
     /// FIRs we sent about it.
     pub firs_sent: u64,
+    /// Packets that came again after a NACK (RTX unwrapped), counted in `packets_received` too.
+    pub retransmitted_packets_received: u64,
+    /// Their payload bytes.
+    pub retransmitted_bytes_received: u64,
 }
 
 /// One sent RTP stream.
@@ -128,6 +132,11 @@ pub struct OutboundRtpStats {
     pub remote_packets_lost: Option<i64>,
     /// Jitter the peer last reported.
     pub remote_jitter: Option<Duration>,
+    /// Packets sent again to answer NACKs (as RTX or as the original), not counted in
+    /// `packets_sent`.
+    pub retransmitted_packets_sent: u64,
+    /// Their payload bytes.
+    pub retransmitted_bytes_sent: u64,
 }
 
 /// One data channel.

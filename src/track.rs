@@ -28,6 +28,9 @@ pub struct RtpReceived {
     pub timestamp: u32,
     /// Marker bit (end of a video frame, start of a talk spurt).
     pub marker: bool,
+    /// It came again after a NACK: unwrapped from RTX (RFC 4588), the fields above are the
+    /// original packet's.
+    pub retransmission: bool,
     pub(crate) packet: Vec<u8>,
     pub(crate) payload_range: Range<usize>,
 }
