@@ -18,7 +18,10 @@
 //! (`--passive` answers `a=setup:passive`, making the browser the DTLS client;
 //! `--srtp-profile aes128gcm|aes256gcm|cm80|cm32` or IANA names such as
 //! `SRTP_AEAD_AES_128_GCM` (comma-separated for several) restricts the SRTP profiles we accept;
-//! `--cipher-suite TLS_...` accepts only that DTLS cipher suite, by IANA name.)
+//! `--cipher-suite TLS_...` accepts only that DTLS cipher suite, by IANA name;
+//! `--drop-video-every N` loses every Nth video packet we echo on the way out, after the peer
+//! connection sent it: the browser NACKs it and gets it again from our retransmission
+//! history, as RTX.)
 //!
 //! The HTTP side is `tiny_http` on its own thread; the WebRTC side runs on the main thread with one
 //! UDP socket shared by every peer connection (datagrams are routed by source address, learned
@@ -220,6 +223,9 @@ fn transceivers(pc: &mut PeerConnection, ssrcs: [u32; 2]) {
             fb(Codec::new(96, "VP8", 90000, None)),
             fb(Codec::new(102, "H264", 90000, None)
                 .fmtp("level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f")),
+            // RTX (RFC 4588) for each, matched to the browser's payload types by `apt`.
+            Codec::new(97, "rtx", 90000, None).fmtp("apt=96"),
+            Codec::new(103, "rtx", 90000, None).fmtp("apt=102"),
         ],
     );
     add_echo_tracks(pc, [audio, video], ssrcs);
@@ -232,7 +238,13 @@ fn add_echo_tracks(pc: &mut PeerConnection, tracks: [Transceiver; 2], ssrcs: [u3
         .into_iter()
         .zip(ssrcs.into_iter().zip(["audio", "video"]))
     {
-        t.send_ssrcs = Some((ssrc, None));
+        // Video gets an RTX SSRC too: the browser's NACKs are answered on it.
+        let rtx = t
+            .codecs
+            .iter()
+            .any(|c| c.name.eq_ignore_ascii_case("rtx"))
+            .then_some(ssrc ^ 0x0800_0000);
+        t.send_ssrcs = Some((ssrc, rtx));
         t.cname = Some("sansrtc-echo".into());
         t.msid = Some(("echo".into(), name.into()));
         pc.add_transceiver(t);
@@ -248,6 +260,14 @@ struct MediaEcho {
     theirs: HashMap<String, u32>,
     /// Keyframe requests forwarded.
     keyframe_requests: u64,
+    /// `--drop-video-every N`: 0, or N.
+    drop_every: u64,
+    /// Video packets echoed.
+    video_echoed: u64,
+    /// (SSRC, sequence number) of echoed packets to lose on the way out.
+    to_lose: Vec<(u32, u16)>,
+    /// Packets lost on purpose.
+    lost: u64,
 }
 
 impl MediaEcho {
@@ -265,9 +285,37 @@ impl MediaEcho {
             return;
         }
         self.theirs.insert(mid.to_string(), rtp.ssrc);
+        let sequence = rtp.sequence_number;
         let mut packet = rtp.into_packet();
         packet[8..12].copy_from_slice(&ours.to_be_bytes());
-        let _ = pc.send_rtp(now, &packet);
+        if pc.send_rtp(now, &packet).is_ok()
+            && self.drop_every > 0
+            && pc.media_kind(&mid) == Some(MediaKind::Video)
+        {
+            self.video_echoed += 1;
+            if self.video_echoed % self.drop_every == 0 && self.to_lose.len() < 64 {
+                self.to_lose.push((ours, sequence));
+            }
+        }
+    }
+
+    /// Whether `datagram` is an echoed packet to lose (SRTP keeps SSRC and sequence number in
+    /// the clear).
+    fn lose(&mut self, datagram: &[u8]) -> bool {
+        if datagram.len() < 12 || datagram[0] >> 6 != 2 || (64..96).contains(&(datagram[1] & 0x7F))
+        {
+            return false;
+        }
+        let sequence = u16::from_be_bytes([datagram[2], datagram[3]]);
+        let ssrc = u32::from_be_bytes([datagram[8], datagram[9], datagram[10], datagram[11]]);
+        match self.to_lose.iter().position(|&x| x == (ssrc, sequence)) {
+            Some(i) => {
+                self.to_lose.swap_remove(i);
+                self.lost += 1;
+                true
+            }
+            None => false,
+        }
     }
 
     fn keyframe_request(
@@ -311,7 +359,8 @@ fn stats_json(sessions: &[Option<Session>]) -> String {
                     r#""dropped_unknown":{},"dropped_stun":{},"dropped_dtls":{},"dropped_srtp":{},"#,
                     r#""rtp_received":{},"rtp_sent":{},"rtcp_received":{},"rtcp_sent":{},"#,
                     r#""dtls_bad_mac":{},"dtls_malformed":{},"dtls_replayed":{},"dtls_dropped":{},"#,
-                    r#""ice_auth_failures":{},"ice_ignored":{},"keyframe_requests_forwarded":{}}}"#
+                    r#""ice_auth_failures":{},"ice_ignored":{},"keyframe_requests_forwarded":{},"#,
+                    r#""retransmissions_sent":{},"rtx_discarded":{},"lost_on_purpose":{}}}"#
                 ),
                 i,
                 s.pc.state(),
@@ -336,6 +385,9 @@ fn stats_json(sessions: &[Option<Session>]) -> String {
                 ice.auth_failures,
                 ice.ignored,
                 s.media.keyframe_requests,
+                st.retransmissions_sent,
+                st.rtx_discarded,
+                s.media.lost,
             )
         })
         .collect();
@@ -417,6 +469,13 @@ fn main() {
     let http = arg("--http", "127.0.0.1:8080");
     let udp = arg("--udp", "127.0.0.1:0");
     let passive = std::env::args().any(|a| a == "--passive");
+    let drop_every: u64 = arg("--drop-video-every", "0")
+        .parse()
+        .expect("--drop-video-every N");
+    let new_echo = || MediaEcho {
+        drop_every,
+        ..MediaEcho::default()
+    };
     let profiles = srtp_profiles(&arg("--srtp-profile", ""));
     let suites = cipher_suites(&arg("--cipher-suite", ""));
     let socket = UdpSocket::bind(&udp).expect("bind UDP");
@@ -477,7 +536,7 @@ fn main() {
                     .map(|(pc, offer)| {
                         sessions.push(Some(Session {
                             pc,
-                            media: MediaEcho::default(),
+                            media: new_echo(),
                             deleted: false,
                         }));
                         format!("{}\n{offer}", sessions.len() - 1)
@@ -529,7 +588,7 @@ fn main() {
                     result
                         .map(|(pc, answer)| {
                             next_ssrc += 2;
-                            let media = MediaEcho::default();
+                            let media = new_echo();
                             sessions.push(Some(Session {
                                 pc,
                                 media,
@@ -598,6 +657,9 @@ fn main() {
                 }
             }
             while let Some(t) = pc.poll_transmit() {
+                if media.lose(&t.contents) {
+                    continue;
+                }
                 // Also route what comes back from where we send: the answer to our first
                 // connectivity check (a STUN response has no USERNAME) may arrive first.
                 routes.entry(t.destination).or_insert(i);

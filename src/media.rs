@@ -151,7 +151,11 @@ impl History {
     fn get_mut(&mut self, sequence: u16) -> Option<&mut SentPacket> {
         let front = self.slots.front()?.sequence;
         let guess = usize::from(sequence.wrapping_sub(front));
-        if self.slots.get(guess).is_some_and(|s| s.sequence == sequence) {
+        if self
+            .slots
+            .get(guess)
+            .is_some_and(|s| s.sequence == sequence)
+        {
             return self.slots.get_mut(guess);
         }
         self.slots.iter_mut().rev().find(|s| s.sequence == sequence)
@@ -811,12 +815,8 @@ impl MediaState {
                     if let Some(id) = mid_extension {
                         let _ = ext.push(id, section.mid.as_bytes());
                     }
-                    let mut b = RtpPacketBuilder::new(
-                        rtx_pt,
-                        rtx_sequence,
-                        original.timestamp(),
-                        rtx_ssrc,
-                    );
+                    let mut b =
+                        RtpPacketBuilder::new(rtx_pt, rtx_sequence, original.timestamp(), rtx_ssrc);
                     b.marker(original.marker()).payload(&payload);
                     if !ext.is_empty() {
                         b.extensions(&ext);

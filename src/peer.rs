@@ -521,10 +521,12 @@ impl PeerConnection {
                 .codecs
                 .iter()
                 .any(|c| c.name.eq_ignore_ascii_case("rtx"))
-                .then(|| loop {
-                    let rtx = self.media.new_ssrc();
-                    if rtx != media {
-                        break rtx;
+                .then(|| {
+                    loop {
+                        let rtx = self.media.new_ssrc();
+                        if rtx != media {
+                            break rtx;
+                        }
                     }
                 });
             transceiver.send_ssrcs = Some((media, rtx));

@@ -438,6 +438,28 @@ fn chromium_camera_and_microphone_looped_back() {
 }
 
 #[test]
+fn chromium_nacks_are_answered_with_rtx() {
+    // The echo server loses every 25th video packet it echoes, after the peer connection sent
+    // it: Chromium's receiver NACKs it and we send it again from the history, as RTX on the
+    // SSRC our answer paired with the video one (a=ssrc-group:FID); the video keeps decoding.
+    let (v, stats) = drive_with("media", r#"{"nacks":true}"#, &["--drop-video-every", "25"]);
+    eprintln!("chromium NACK/RTX: {v}");
+    let session = &stats;
+    let lost = session["lost_on_purpose"].as_u64().unwrap_or(0);
+    let resent = session["retransmissions_sent"].as_u64().unwrap_or(0);
+    eprintln!("chromium NACK/RTX: {lost} packets lost on purpose, {resent} retransmitted");
+    assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 90, "{v}");
+    assert!(v["nackSent"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert!(lost > 0 && resent > 0, "{stats}");
+    // Chromium received them on its RTX stream (its packetsLost still counts them: libwebrtc
+    // counts the media SSRC's packets only).
+    assert!(
+        v["retransmittedPacketsReceived"].as_u64().unwrap_or(0) > 0,
+        "{v}"
+    );
+}
+
+#[test]
 fn chromium_video_section_before_audio() {
     // The offer lists video first: our answer's SSRCs follow the sections by mid, not order.
     let (v, _) = drive_with("media", r#"{"videoFirst":true}"#, &[]);

@@ -58,7 +58,9 @@ fn one_packet_lost(seed: u64, with_rtx: bool, history: usize) -> (Net, String, u
             n.drop_newest();
         }
     }
-    n.run_until(Duration::from_secs(2), |n| received(&n.events[1]).len() == 19);
+    n.run_until(Duration::from_secs(2), |n| {
+        received(&n.events[1]).len() == 19
+    });
     let got: Vec<u16> = received(&n.events[1])
         .iter()
         .map(|p| p.sequence_number)

@@ -11,7 +11,8 @@
 //             'media' (options: codec, playAudio, setup).
 //   answerer-bulk    our peer offers and opens 20 channels at once (POST /offer?channels=20), then
 //             as 'bulk' (option: setup).
-//   media     camera and microphone looped back (options: codec, videoFirst, playAudio, keyframe).
+//   media     camera and microphone looped back (options: codec, videoFirst, playAudio, keyframe,
+//             nacks: wait for NACKs sent and 90 frames decoded).
 //   bulk      20 channels at once, then 20 MB with bufferedAmountLow flow control.
 //   hostile   a transfer that keeps going (reporting the server's ICE ufrag) until a line 'stop'
 //             arrives on stdin and at least 8 MB went through; every echoed byte checked.
@@ -109,6 +110,8 @@ async function loopedBack(pc, remote, opts) {
     stats.forEach((s) => {
       if (s.type === 'inbound-rtp' && s.kind === 'video') {
         r.framesDecoded = s.framesDecoded || 0; r.videoWidth = s.frameWidth || 0; r.pliSent = s.pliCount || 0; r.firSent = s.firCount || 0;
+        r.nackSent = s.nackCount || 0; r.videoPacketsLost = s.packetsLost || 0; r.videoPackets = s.packetsReceived || 0;
+        r.retransmittedPacketsReceived = s.retransmittedPacketsReceived;
         r.codec = (stats.get(s.codecId) || {}).mimeType || '';
       }
       if (s.type === 'inbound-rtp' && s.kind === 'audio') {
@@ -122,7 +125,8 @@ async function loopedBack(pc, remote, opts) {
     });
     const done = r.framesDecoded > 30 && r.audioPackets >= 50
       && (!opts.playAudio || r.audioSamples > 0)
-      && (!opts.keyframe || (r.pliReceived + r.firReceived > 0 && r.keyFramesEncoded >= 2));
+      && (!opts.keyframe || (r.pliReceived + r.firReceived > 0 && r.keyFramesEncoded >= 2))
+      && (!opts.nacks || (r.nackSent > 0 && r.framesDecoded > 90));
     if (done) break;
   }
   return { playing, ...r };
