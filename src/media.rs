@@ -4,7 +4,7 @@
 //! again from a bounded history (as RTX, RFC 4588, when negotiated), received RTX is unwrapped
 //! into the original stream.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,8 +37,22 @@ const MAX_BLOCKS: usize = 31;
 /// Most retransmissions waiting to be sent (one NACK can name thousands of packets).
 const MAX_RETRANSMITS: usize = 256;
 /// A packet is not sent again sooner than this after its last retransmission when the
-/// round-trip time is unknown (with it known, one round trip).
+/// round-trip time is unknown (with it known, half a round trip).
 const DEFAULT_RESEND_GAP: Duration = Duration::from_millis(10);
+/// A missing packet is asked for this long after the gap showed (a reordered packet usually
+/// arrives meanwhile).
+const NACK_REORDER_WAIT: Duration = Duration::from_millis(5);
+/// Between two NACKs of one packet when no round-trip time is known.
+const NACK_DEFAULT_RTT: Duration = Duration::from_millis(100);
+/// Between two NACKs of one packet at least (a round-trip time measured on a quieter path
+/// than the current one must not spend every retry before the first answer can arrive).
+const NACK_MIN_INTERVAL: Duration = Duration::from_millis(20);
+/// NACKs per missing packet before giving up on it.
+const NACK_MAX_TIMES: u8 = 10;
+/// Missing packets remembered per stream; a larger gap asks for a key frame instead.
+const NACK_MAX_MISSING: usize = 500;
+/// Sequence numbers in one NACK packet.
+const NACK_MAX_PER_PACKET: usize = 200;
 
 /// A negotiated, accepted media section.
 #[derive(Debug, Clone)]
@@ -53,8 +67,10 @@ struct Section {
     send_rtx_ssrc: Option<u32>,
     send_rids: Vec<Arc<str>>,
     /// A codec with `a=rtcp-fb:<pt> nack`: the peer asks for lost packets, so we keep a
-    /// history to answer.
+    /// history to answer, and we ask for what we lose.
     nack: bool,
+    /// A codec with `a=rtcp-fb:<pt> nack pli`.
+    pli: bool,
 }
 
 impl Section {
@@ -163,7 +179,7 @@ impl History {
 }
 
 /// What we know of an SSRC we receive.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Inbound {
     section: Option<usize>,
     rid: Option<Arc<str>>,
@@ -180,6 +196,105 @@ struct Inbound {
     fir_sequence: u8,
     retransmitted_packets: u64,
     retransmitted_bytes: u64,
+    /// Lost packets to ask for (sections that negotiated `nack`, when asking is on).
+    nack_requests: Option<Box<NackRequests>>,
+    /// The section negotiated `nack pli`: a gap too large to NACK asks for a key frame.
+    pli: bool,
+}
+
+/// The packets missing from a received stream and when each was last asked for (the NACK
+/// side of RFC 4585): a gap's packets are asked for after [`NACK_REORDER_WAIT`], then again
+/// every round trip, at most [`NACK_MAX_TIMES`] times; an arrival (late, or as RTX) ends it.
+#[derive(Debug, Default, Clone)]
+struct NackRequests {
+    highest: Option<u64>,
+    missing: BTreeMap<u64, Missing>,
+    /// The earliest time a missing packet is due.
+    next_due: Option<Instant>,
+    /// When a gap larger than [`NACK_MAX_MISSING`] happened: a key frame is needed.
+    keyframe_needed: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Missing {
+    since: Instant,
+    asked: Option<Instant>,
+    times: u8,
+}
+
+impl Missing {
+    fn due(&self, rtt: Duration) -> Instant {
+        self.asked
+            .map_or(self.since + NACK_REORDER_WAIT, |t| t + rtt)
+    }
+}
+
+impl NackRequests {
+    /// A packet with extended sequence number `extended` arrived.
+    fn on_packet(&mut self, now: Instant, extended: u64, rtt: Duration) {
+        let Some(highest) = self.highest else {
+            self.highest = Some(extended);
+            return;
+        };
+        if extended <= highest {
+            if self.missing.remove(&extended).is_some() {
+                self.update_next_due(rtt);
+            }
+            return;
+        }
+        let gap = extended - highest - 1;
+        if gap as usize > NACK_MAX_MISSING {
+            self.missing.clear();
+            self.keyframe_needed = Some(now);
+        } else {
+            for seq in highest + 1..extended {
+                self.missing.insert(
+                    seq,
+                    Missing {
+                        since: now,
+                        asked: None,
+                        times: 0,
+                    },
+                );
+            }
+            while self.missing.len() > NACK_MAX_MISSING {
+                self.missing.pop_first();
+            }
+        }
+        self.highest = Some(extended);
+        self.update_next_due(rtt);
+    }
+
+    /// The missing packets due to be asked for at `now` (at most one NACK's worth), marked
+    /// as asked; packets asked for too often are given up.
+    fn due(&mut self, now: Instant, rtt: Duration) -> Vec<u16> {
+        let mut due = Vec::new();
+        if self.next_due.is_none_or(|t| now < t) {
+            return due;
+        }
+        self.missing.retain(|&seq, m| {
+            if due.len() >= NACK_MAX_PER_PACKET || now < m.due(rtt) {
+                return true;
+            }
+            if m.times >= NACK_MAX_TIMES {
+                return false;
+            }
+            m.asked = Some(now);
+            m.times += 1;
+            due.push(seq as u16);
+            true
+        });
+        self.update_next_due(rtt);
+        due
+    }
+
+    fn update_next_due(&mut self, rtt: Duration) {
+        let missing = self.missing.values().map(|m| m.due(rtt)).min();
+        self.next_due = match (missing, self.keyframe_needed) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
 }
 
 /// What became of a received RTP packet.
@@ -216,6 +331,12 @@ pub(crate) struct MediaState {
     retransmits: VecDeque<Vec<u8>>,
     /// RTX packets dropped: padding only, or repairing an unknown stream.
     rtx_discarded: u64,
+    /// Ask for lost packets of received streams that negotiated `nack`.
+    nack_requests: bool,
+    /// The latest round-trip time from report blocks (LSR/DLSR).
+    rtt: Option<Duration>,
+    /// The latest round-trip time of the transport (ICE checks).
+    transport_rtt: Option<Duration>,
 }
 
 impl MediaState {
@@ -236,7 +357,82 @@ impl MediaState {
             history_capacity: 0,
             retransmits: VecDeque::new(),
             rtx_discarded: 0,
+            nack_requests: false,
+            rtt: None,
+            transport_rtt: None,
         }
+    }
+
+    /// Whether lost packets of received streams that negotiated `nack` are asked for.
+    pub(crate) fn set_nack_requests(&mut self, on: bool) {
+        self.nack_requests = on;
+        if !on {
+            for i in self.inbound.values_mut() {
+                i.nack_requests = None;
+            }
+        }
+    }
+
+    /// The transport's round-trip time (ICE), used when report blocks give none (a peer that
+    /// only receives never gets one).
+    pub(crate) fn set_transport_rtt(&mut self, rtt: Duration) {
+        self.transport_rtt = Some(rtt);
+    }
+
+    /// Between two NACKs of one packet: a round trip, at least [`NACK_MIN_INTERVAL`].
+    fn nack_rtt(&self) -> Duration {
+        self.rtt
+            .or(self.transport_rtt)
+            .unwrap_or(NACK_DEFAULT_RTT)
+            .max(NACK_MIN_INTERVAL)
+    }
+
+    /// The next media deadline: a report, or a missing packet to ask for.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let nack = self
+            .inbound
+            .values()
+            .filter_map(|i| i.nack_requests.as_ref()?.next_due)
+            .min();
+        match (self.next_report, nack) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// NACKs (and key frame requests after gaps too large to NACK) due at `now`, as compound
+    /// RTCP packets.
+    pub(crate) fn poll_feedback(&mut self, now: Instant) -> Vec<Vec<u8>> {
+        let rtt = self.nack_rtt();
+        let mut due = Vec::new();
+        for (&ssrc, i) in &mut self.inbound {
+            let pli = i.pli;
+            let Some(n) = &mut i.nack_requests else {
+                continue;
+            };
+            let keyframe = n.keyframe_needed.is_some_and(|t| t <= now);
+            if keyframe {
+                n.keyframe_needed = None;
+            }
+            let lost = n.due(now, rtt);
+            let keyframe = keyframe && pli;
+            if !lost.is_empty() || keyframe {
+                due.push((ssrc, lost, keyframe));
+            }
+        }
+        due.sort_by_key(|(ssrc, _, _)| *ssrc);
+        let mut out = Vec::new();
+        for (ssrc, lost, keyframe) in due {
+            if !lost.is_empty()
+                && let Ok(p) = self.nack(ssrc, &lost)
+            {
+                out.push(p);
+            }
+            if keyframe && let Ok(p) = self.keyframe_request(ssrc, KeyframeKind::Pli) {
+                out.push(p);
+            }
+        }
+        out
     }
 
     /// Packets kept per sending SSRC to answer NACKs (0 turns retransmission off).
@@ -301,11 +497,20 @@ impl MediaState {
             let send_ssrc = send_ssrcs.map(|(media, _rtx)| media);
             let has_rtx = s.codecs.iter().any(|c| c.name.eq_ignore_ascii_case("rtx"));
             let send_rtx_ssrc = send_ssrcs.and_then(|(_, rtx)| rtx).filter(|_| has_rtx);
-            let nack = s.codecs.iter().any(|c| {
-                c.feedback
-                    .iter()
-                    .any(|f| f.kind.eq_ignore_ascii_case("nack") && f.parameter.is_none())
-            });
+            let feedback = |parameter: Option<&str>| {
+                s.codecs.iter().any(|c| {
+                    c.feedback.iter().any(|f| {
+                        f.kind.eq_ignore_ascii_case("nack")
+                            && f.parameter
+                                .as_deref()
+                                .map(str::to_ascii_lowercase)
+                                .as_deref()
+                                == parameter
+                    })
+                })
+            };
+            let nack = feedback(None);
+            let pli = feedback(Some("pli"));
             let index = self.sections.len();
             for &ssrc in &s.remote_ssrcs {
                 self.ssrc_section.insert(ssrc, index);
@@ -331,6 +536,7 @@ impl MediaState {
                 send_rtx_ssrc,
                 send_rids: s.send_rids.iter().map(|r| Arc::from(r.as_str())).collect(),
                 nack,
+                pli,
             });
         }
         // SSRCs keep their streams' statistics; their section is looked up again.
@@ -385,11 +591,6 @@ impl MediaState {
         if self.has_media() {
             self.next_report = Some(now + self.interval);
         }
-    }
-
-    /// The next report deadline.
-    pub(crate) fn next_report(&self) -> Option<Instant> {
-        self.next_report
     }
 
     /// Our NTP clock: time since the transport came up (sans-IO: there is no wall clock; peers
@@ -600,6 +801,11 @@ impl MediaState {
         };
         let ssrc = p.ssrc();
         let epoch = self.epoch.unwrap_or(now);
+        let (nack, pli) = section.map_or((false, false), |i| {
+            let s = &self.sections[i];
+            (s.nack, s.pli)
+        });
+        let ask = nack && self.nack_requests;
         if !self.inbound.contains_key(&ssrc) && self.inbound.len() < MAX_INBOUND {
             self.inbound.insert(
                 ssrc,
@@ -618,9 +824,12 @@ impl MediaState {
                     fir_sequence: 0,
                     retransmitted_packets: 0,
                     retransmitted_bytes: 0,
+                    nack_requests: None,
+                    pli,
                 },
             );
         }
+        let rtt = self.nack_rtt();
         let clock_rate = section.map_or(90_000, |i| self.sections[i].clock_rate(p.payload_type()));
         let mut extended = p.sequence_number() as u64;
         let mut rid_out = rid.clone();
@@ -636,6 +845,12 @@ impl MediaState {
             i.packets += 1;
             i.octets += p.payload().len() as u64;
             extended = i.sequence.unwrap(p.sequence_number());
+            i.pli = pli;
+            if ask {
+                i.nack_requests
+                    .get_or_insert_with(Box::default)
+                    .on_packet(now, extended, rtt);
+            }
             if retransmission {
                 i.retransmitted_packets += 1;
                 i.retransmitted_bytes += p.payload().len() as u64;
@@ -781,7 +996,9 @@ impl MediaState {
         let Some(history) = &mut o.history else {
             return;
         };
-        let gap = o.rtt.unwrap_or(DEFAULT_RESEND_GAP);
+        // Half a round trip: a duplicated or repeated NACK is ignored, the receiver's next
+        // request (one round trip later) is answered.
+        let gap = o.rtt.map_or(DEFAULT_RESEND_GAP, |r| r / 2);
         // RTX is signalled for the section's main SSRC; simulcast layers resend originals.
         let rtx_ssrc = section
             .send_rtx_ssrc
@@ -844,6 +1061,7 @@ impl MediaState {
                 b.delay_since_last_sender_report,
             ) {
                 o.rtt = Some(rtt);
+                self.rtt = Some(rtt);
             }
             o.remote = Some(b);
         }

@@ -58,6 +58,10 @@ pub struct Config {
     /// NACKs by sending them again, as RTX when negotiated (default 512; 0: NACKs only arrive
     /// as [`Event::Nack`]). Buffers are reused, so the history allocates only while filling.
     pub retransmission_history: usize,
+    /// Ask for lost packets of received streams whose section negotiated `nack` (NACK after a
+    /// short reordering wait, again every round trip, up to 10 times; a gap too large for
+    /// NACKs sends a PLI when `nack pli` is negotiated). Default true.
+    pub nack_requests: bool,
 }
 
 /// Which local candidates ICE uses (W3C `iceTransportPolicy`).
@@ -85,6 +89,7 @@ impl Default for Config {
             turn_servers: Vec::new(),
             ice_transport_policy: IceTransportPolicy::All,
             retransmission_history: 512,
+            nack_requests: true,
         }
     }
 }
@@ -448,6 +453,7 @@ impl PeerConnection {
             .collect();
         let mut media = MediaState::new(rng.fork(), cname);
         media.set_history_capacity(config.retransmission_history);
+        media.set_nack_requests(config.nack_requests);
         Ok(Self {
             config,
             rng,
@@ -1492,6 +1498,16 @@ impl PeerConnection {
         {
             let _ = self.send_rtcp(now, &rtcp);
         }
+        if self.srtp.is_some() && self.closing.is_none() {
+            if let (Some(agent), Some((local, remote))) = (&self.agent, self.path)
+                && let Some(rtt) = agent.round_trip_time(local, remote)
+            {
+                self.media.set_transport_rtt(rtt);
+            }
+            for feedback in self.media.poll_feedback(now) {
+                let _ = self.send_rtcp(now, &feedback);
+            }
+        }
         self.drive(now);
         if self.closing.is_some_and(|deadline| now >= deadline) {
             self.finish_close(now);
@@ -1525,7 +1541,7 @@ impl PeerConnection {
         min(self.closing);
         min(self.relays.poll_timeout());
         if self.srtp.is_some() && self.closing.is_none() {
-            min(self.media.next_report());
+            min(self.media.next_deadline());
         }
         t
     }

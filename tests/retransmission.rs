@@ -1,6 +1,7 @@
 //! NACKed packets are sent again from the sender's history (RTX when negotiated, RFC 4588, or
-//! the original packet), and received RTX comes out as the packet it repairs: two peer
-//! connections in one process, a packet dropped on the wire on purpose.
+//! the original packet), received RTX comes out as the packet it repairs, and the receiver asks
+//! for what it lost by itself: two peer connections in one process, packets dropped on the wire
+//! on purpose or by a lossy link.
 
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use sansrtc::{Event, RtpReceived, RtpWrite};
 
 mod common;
 
-use common::{Net, connected};
+use common::{Link, Net, connected};
 
 const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
 
@@ -35,12 +36,12 @@ fn received(events: &[Event]) -> Vec<&RtpReceived> {
         .collect()
 }
 
-/// Connected peers with one video section; peer 0 sends 20 packets of which the 11th is lost
-/// on the wire. Returns the net, the mid and the lost packet's sequence number.
-fn one_packet_lost(seed: u64, with_rtx: bool, history: usize) -> (Net, String, u16) {
+/// Connected peers with one video section each way.
+fn video_pair(seed: u64, with_rtx: bool, history: usize, nack_requests: bool) -> (Net, String) {
     let mut n = Net::with_config(seed, |c| {
         c.data_channels = false;
         c.retransmission_history = history;
+        c.nack_requests = nack_requests;
     });
     for p in &mut n.pcs {
         p.add_transceiver(video(with_rtx));
@@ -48,6 +49,14 @@ fn one_packet_lost(seed: u64, with_rtx: bool, history: usize) -> (Net, String, u
     n.negotiate();
     n.run_until(Duration::from_secs(10), connected);
     let mid = n.pcs[0].media_mids()[0].clone();
+    (n, mid)
+}
+
+/// Connected peers with one video section; peer 0 sends 20 packets of which the 11th is lost
+/// on the wire; the receiver does not NACK by itself. Returns the net, the mid and the lost
+/// packet's sequence number.
+fn one_packet_lost(seed: u64, with_rtx: bool, history: usize) -> (Net, String, u16) {
+    let (mut n, mid) = video_pair(seed, with_rtx, history, false);
     for i in 0..20u32 {
         let payload = vec![i as u8; 300];
         n.pcs[0]
@@ -170,4 +179,130 @@ fn transceivers_with_rtx_signal_an_rtx_ssrc() {
     n.pcs[0].rollback();
     let offer = n.pcs[1].create_offer(n.now).unwrap();
     assert!(!offer.contains("a=ssrc-group:FID"), "{offer}");
+}
+
+#[test]
+fn the_receiver_asks_for_a_lost_packet_by_itself() {
+    let (mut n, mid) = video_pair(305, true, 512, true);
+    for i in 0..20u32 {
+        let payload = vec![i as u8; 300];
+        n.pcs[0]
+            .write_rtp(n.now, &mid, RtpWrite::new(96, i * 3000, &payload))
+            .unwrap();
+        if i == 10 {
+            n.collect();
+            n.drop_newest();
+        }
+    }
+    n.run_for(Duration::from_millis(500));
+    let got = received(&n.events[1]);
+    assert_eq!(got.len(), 20, "{got:?}");
+    let again: Vec<_> = got.iter().filter(|p| p.retransmission).collect();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].payload(), &[10u8; 300][..]);
+    let inbound = n.pcs[1].stats_report();
+    let inb = &inbound.inbound_rtp[0];
+    assert_eq!((inb.nacks_sent, inb.retransmitted_packets_received), (1, 1));
+    assert!(n.events[0].iter().any(|e| matches!(e, Event::Nack { .. })));
+}
+
+#[test]
+fn a_reordered_packet_is_not_asked_for() {
+    let (mut n, mid) = video_pair(306, true, 512, true);
+    // Every packet takes 1-3 ms more or less: reordered, never lost.
+    n.link = Link {
+        jitter: Duration::from_millis(2),
+        ..Link::PERFECT
+    };
+    for i in 0..100u32 {
+        n.pcs[0]
+            .write_rtp(n.now, &mid, RtpWrite::new(96, i * 3000, &[1; 100]))
+            .unwrap();
+        n.run_for(Duration::from_micros(300));
+    }
+    n.run_for(Duration::from_millis(200));
+    assert_eq!(received(&n.events[1]).len(), 100);
+    assert_eq!(n.pcs[1].stats_report().inbound_rtp[0].nacks_sent, 0);
+}
+
+#[test]
+fn video_over_a_lossy_link_arrives_whole_many_seeds() {
+    // 10% loss each way (media, NACKs and RTX alike) with reordering: every packet arrives,
+    // most first time, the rest through NACK and RTX.
+    for seed in 0..20u64 {
+        let (mut n, mid) = video_pair(400 + 2 * seed, true, 512, true);
+        n.link = Link {
+            loss: 0.10,
+            duplicate: 0.02,
+            delay: Duration::from_millis(10),
+            jitter: Duration::from_millis(3),
+        };
+        let count = 300u32;
+        // A loss shows from the packets around it: 5 more before and after the ones checked
+        // (a stream's first packet lost is never missed, its last one not until the next).
+        for i in 0..count + 10 {
+            let payload = i.to_be_bytes().repeat(50);
+            n.pcs[0]
+                .write_rtp(n.now, &mid, RtpWrite::new(96, i * 3000, &payload))
+                .unwrap();
+            n.run_for(Duration::from_millis(3));
+        }
+        n.run_for(Duration::from_secs(3));
+        let mut seen = std::collections::BTreeSet::new();
+        for p in received(&n.events[1]) {
+            let i = u32::from_be_bytes(p.payload()[..4].try_into().unwrap());
+            assert_eq!(p.payload(), &i.to_be_bytes().repeat(50)[..], "seed {seed}");
+            seen.insert(i);
+        }
+        seen.retain(|i| (5..count + 5).contains(i));
+        if seen.len() != count as usize {
+            // What each side counted, to tell a lost NACK from a refused retransmission.
+            eprintln!("{:?}", n.pcs[1].stats_report().inbound_rtp);
+            eprintln!("{:?}", n.pcs[0].stats_report().outbound_rtp);
+        }
+        assert_eq!(
+            seen.len(),
+            count as usize,
+            "seed {seed}: missing {:?}",
+            (5..count + 5)
+                .filter(|i| !seen.contains(i))
+                .collect::<Vec<_>>()
+        );
+        let stats = n.pcs[1].stats_report();
+        assert!(
+            stats.inbound_rtp[0].retransmitted_packets_received > 0,
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
+fn a_gap_too_large_for_nacks_asks_for_a_key_frame() {
+    let (mut n, mid) = video_pair(307, true, 512, true);
+    for i in 0..700u32 {
+        n.pcs[0]
+            .write_rtp(n.now, &mid, RtpWrite::new(96, i * 3000, &[2; 50]))
+            .unwrap();
+        if (50..650).contains(&i) {
+            n.collect();
+            n.drop_newest();
+        }
+    }
+    n.run_for(Duration::from_millis(300));
+    eprintln!("{:?}", n.pcs[1].stats_report().inbound_rtp);
+    eprintln!("{}", received(&n.events[1]).len());
+    assert!(
+        n.events[0].iter().any(|e| matches!(
+            e,
+            Event::KeyframeRequest {
+                kind: sansrtc::KeyframeKind::Pli,
+                ..
+            }
+        )),
+        "no PLI"
+    );
+    let stats = n.pcs[1].stats_report();
+    assert_eq!(stats.inbound_rtp[0].plis_sent, 1);
+    // Only the last gap's packets, at most 500, were asked for.
+    assert!(stats.inbound_rtp[0].retransmitted_packets_received <= 500);
 }
