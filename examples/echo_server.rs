@@ -21,7 +21,8 @@
 //! `--cipher-suite TLS_...` accepts only that DTLS cipher suite, by IANA name;
 //! `--drop-video-every N` loses every Nth video packet we echo on the way out, after the peer
 //! connection sent it: the browser NACKs it and gets it again from our retransmission
-//! history, as RTX.)
+//! history, as RTX; `--drop-incoming-video-every N` loses every Nth video packet the browser
+//! sends us before the peer connection sees it: we NACK it and the browser sends it again.)
 //!
 //! The HTTP side is `tiny_http` on its own thread; the WebRTC side runs on the main thread with one
 //! UDP socket shared by every peer connection (datagrams are routed by source address, learned
@@ -268,6 +269,12 @@ struct MediaEcho {
     to_lose: Vec<(u32, u16)>,
     /// Packets lost on purpose.
     lost: u64,
+    /// `--drop-incoming-video-every N`: 0, or N.
+    drop_incoming_every: u64,
+    /// Video packets from the browser seen.
+    video_received: u64,
+    /// Of them, lost on purpose.
+    lost_incoming: u64,
 }
 
 impl MediaEcho {
@@ -297,6 +304,32 @@ impl MediaEcho {
                 self.to_lose.push((ours, sequence));
             }
         }
+    }
+
+    /// Whether `datagram`, from the browser, is a video packet to lose (every Nth of its
+    /// video SSRC, once known).
+    fn lose_incoming(&mut self, pc: &PeerConnection, datagram: &[u8]) -> bool {
+        if self.drop_incoming_every == 0
+            || datagram.len() < 12
+            || datagram[0] >> 6 != 2
+            || (64..96).contains(&(datagram[1] & 0x7F))
+        {
+            return false;
+        }
+        let ssrc = u32::from_be_bytes([datagram[8], datagram[9], datagram[10], datagram[11]]);
+        let video = self
+            .theirs
+            .iter()
+            .any(|(mid, &s)| s == ssrc && pc.media_kind(mid) == Some(MediaKind::Video));
+        if !video {
+            return false;
+        }
+        self.video_received += 1;
+        if self.video_received % self.drop_incoming_every == 0 {
+            self.lost_incoming += 1;
+            return true;
+        }
+        false
     }
 
     /// Whether `datagram` is an echoed packet to lose (SRTP keeps SSRC and sequence number in
@@ -350,6 +383,7 @@ fn stats_json(sessions: &[Option<Session>]) -> String {
         .filter_map(|(i, s)| Some((i, s.as_ref().filter(|s| !s.deleted)?)))
         .map(|(i, s)| {
             let st = s.pc.stats();
+            let inbound = s.pc.stats_report().inbound_rtp;
             let dtls = s.pc.dtls_stats().unwrap_or_default();
             let ice = s.pc.ice_stats().unwrap_or_default();
             format!(
@@ -360,7 +394,8 @@ fn stats_json(sessions: &[Option<Session>]) -> String {
                     r#""rtp_received":{},"rtp_sent":{},"rtcp_received":{},"rtcp_sent":{},"#,
                     r#""dtls_bad_mac":{},"dtls_malformed":{},"dtls_replayed":{},"dtls_dropped":{},"#,
                     r#""ice_auth_failures":{},"ice_ignored":{},"keyframe_requests_forwarded":{},"#,
-                    r#""retransmissions_sent":{},"rtx_discarded":{},"lost_on_purpose":{}}}"#
+                    r#""retransmissions_sent":{},"rtx_discarded":{},"lost_on_purpose":{},"#,
+                    r#""incoming_lost_on_purpose":{},"nacks_sent":{},"retransmitted_packets_received":{}}}"#
                 ),
                 i,
                 s.pc.state(),
@@ -388,6 +423,9 @@ fn stats_json(sessions: &[Option<Session>]) -> String {
                 st.retransmissions_sent,
                 st.rtx_discarded,
                 s.media.lost,
+                s.media.lost_incoming,
+                inbound.iter().map(|i| i.nacks_sent).sum::<u64>(),
+                inbound.iter().map(|i| i.retransmitted_packets_received).sum::<u64>(),
             )
         })
         .collect();
@@ -472,8 +510,12 @@ fn main() {
     let drop_every: u64 = arg("--drop-video-every", "0")
         .parse()
         .expect("--drop-video-every N");
+    let drop_incoming_every: u64 = arg("--drop-incoming-video-every", "0")
+        .parse()
+        .expect("--drop-incoming-video-every N");
     let new_echo = || MediaEcho {
         drop_every,
+        drop_incoming_every,
         ..MediaEcho::default()
     };
     let profiles = srtp_profiles(&arg("--srtp-profile", ""));
@@ -613,7 +655,9 @@ fn main() {
                     routes.insert(from, i);
                     Some(i)
                 });
-                if let Some(s) = index.and_then(|i| sessions[i].as_mut()) {
+                if let Some(s) = index.and_then(|i| sessions[i].as_mut())
+                    && !s.media.lose_incoming(&s.pc, data)
+                {
                     s.pc.handle_receive(Instant::now(), from, local, data);
                 }
             }

@@ -460,6 +460,34 @@ fn chromium_nacks_are_answered_with_rtx() {
 }
 
 #[test]
+fn chromium_answers_our_nacks() {
+    // The echo server loses every 25th video packet Chromium sends before the peer connection
+    // sees it: we NACK it by ourselves, Chromium sends it again on its RTX stream, we unwrap it
+    // and echo it; the video keeps decoding.
+    let (v, stats) = drive_with(
+        "media",
+        r#"{"nacksIn":true}"#,
+        &["--drop-incoming-video-every", "25"],
+    );
+    eprintln!("chromium answering our NACKs: {v}");
+    let lost = stats["incoming_lost_on_purpose"].as_u64().unwrap_or(0);
+    let nacks = stats["nacks_sent"].as_u64().unwrap_or(0);
+    let recovered = stats["retransmitted_packets_received"]
+        .as_u64()
+        .unwrap_or(0);
+    eprintln!(
+        "chromium answering our NACKs: {lost} lost on purpose, {nacks} NACKs, {recovered} recovered through RTX"
+    );
+    assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 90, "{v}");
+    assert!(v["nackReceived"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert!(
+        v["retransmittedPacketsSent"].as_u64().unwrap_or(0) > 0,
+        "{v}"
+    );
+    assert!(lost > 0 && nacks > 0 && recovered > 0, "{stats}");
+}
+
+#[test]
 fn chromium_video_section_before_audio() {
     // The offer lists video first: our answer's SSRCs follow the sections by mid, not order.
     let (v, _) = drive_with("media", r#"{"videoFirst":true}"#, &[]);

@@ -12,7 +12,8 @@
 //   answerer-bulk    our peer offers and opens 20 channels at once (POST /offer?channels=20), then
 //             as 'bulk' (option: setup).
 //   media     camera and microphone looped back (options: codec, videoFirst, playAudio, keyframe,
-//             nacks: wait for NACKs sent and 90 frames decoded).
+//             nacks: wait for NACKs sent and 90 frames decoded; nacksIn: for retransmissions
+//             sent and 90 frames decoded).
 //   bulk      20 channels at once, then 20 MB with bufferedAmountLow flow control.
 //   hostile   a transfer that keeps going (reporting the server's ICE ufrag) until a line 'stop'
 //             arrives on stdin and at least 8 MB went through; every echoed byte checked.
@@ -120,13 +121,15 @@ async function loopedBack(pc, remote, opts) {
       }
       if (s.type === 'outbound-rtp' && s.kind === 'video') {
         r.keyFramesEncoded = s.keyFramesEncoded || 0; r.pliReceived = s.pliCount || 0; r.firReceived = s.firCount || 0;
+        r.nackReceived = s.nackCount || 0; r.retransmittedPacketsSent = s.retransmittedPacketsSent || 0;
       }
       if (s.type === 'transport') { r.dtlsCipher = s.dtlsCipher; r.srtpCipher = s.srtpCipher; }
     });
     const done = r.framesDecoded > 30 && r.audioPackets >= 50
       && (!opts.playAudio || r.audioSamples > 0)
       && (!opts.keyframe || (r.pliReceived + r.firReceived > 0 && r.keyFramesEncoded >= 2))
-      && (!opts.nacks || (r.nackSent > 0 && r.framesDecoded > 90));
+      && (!opts.nacks || (r.nackSent > 0 && r.framesDecoded > 90))
+      && (!opts.nacksIn || (r.retransmittedPacketsSent > 0 && r.framesDecoded > 90));
     if (done) break;
   }
   return { playing, ...r };
