@@ -300,7 +300,7 @@ impl MediaEcho {
             && pc.media_kind(&mid) == Some(MediaKind::Video)
         {
             self.video_echoed += 1;
-            if self.video_echoed % self.drop_every == 0 && self.to_lose.len() < 64 {
+            if self.video_echoed.is_multiple_of(self.drop_every) && self.to_lose.len() < 64 {
                 self.to_lose.push((ours, sequence));
             }
         }
@@ -325,7 +325,7 @@ impl MediaEcho {
             return false;
         }
         self.video_received += 1;
-        if self.video_received % self.drop_incoming_every == 0 {
+        if self.video_received.is_multiple_of(self.drop_incoming_every) {
             self.lost_incoming += 1;
             return true;
         }
