@@ -350,7 +350,16 @@ fn inner(query: &str, server_args: &[&str], extra: &[(&str, &str)]) -> serde_jso
     let _ = std::fs::remove_dir_all(&profile);
     let json = json.unwrap_or_else(|e| panic!("{e} (after {elapsed:.1?})"));
     eprintln!("page result after {elapsed:.1?}");
-    serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"))
+    let mut v: serde_json::Value =
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    // The server's counters of the session (GET /stats), next to what the page saw.
+    if let Ok((200, _, body)) = forward(echo, "GET", "/stats", b"")
+        && let Ok(stats) = serde_json::from_slice::<serde_json::Value>(&body)
+        && let Some(o) = v.as_object_mut()
+    {
+        o.insert("server".into(), stats["sessions"][0].clone());
+    }
+    v
 }
 
 /// Checks the selected pair is on loopback and prints the DTLS/SRTP parameters Firefox reports.
@@ -462,6 +471,46 @@ fn check_audio(name: &str, v: &serde_json::Value) {
     eprintln!(
         "{name}: {} Opus packets / {} samples received back",
         v["audioPackets"], v["audioSamples"]
+    );
+}
+
+#[test]
+fn firefox_nacks_both_ways() {
+    // The echo server loses every 25th video packet each way: Firefox NACKs what we lost on
+    // the way out and we send it again from the history; we NACK what it lost on the way in
+    // and Firefox sends it again. The video keeps decoding.
+    let v = drive(
+        "firefox_nacks_both_ways",
+        "mode=media&codec=VP8&wait=nacks",
+        &[
+            "--drop-video-every",
+            "25",
+            "--drop-incoming-video-every",
+            "25",
+        ],
+        &[],
+    );
+    let server = &v["server"];
+    let n = |k: &str| server[k].as_u64().unwrap_or(0);
+    eprintln!(
+        "firefox NACKs: out: {} lost, {} NACKed by Firefox, {} retransmitted by us; in: {} lost, {} NACKed by us, {} recovered",
+        n("lost_on_purpose"),
+        v["nackSent"],
+        n("retransmissions_sent"),
+        n("incoming_lost_on_purpose"),
+        n("nacks_sent"),
+        n("retransmitted_packets_received"),
+    );
+    assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 90, "{v}");
+    assert!(v["nackSent"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert!(v["nackReceived"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert!(
+        n("lost_on_purpose") > 0 && n("retransmissions_sent") > 0,
+        "{v}"
+    );
+    assert!(
+        n("incoming_lost_on_purpose") > 0 && n("retransmitted_packets_received") > 0,
+        "{v}"
     );
 }
 
