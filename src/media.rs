@@ -51,6 +51,9 @@ const NACK_MIN_INTERVAL: Duration = Duration::from_millis(20);
 const NACK_MAX_TIMES: u8 = 10;
 /// Missing packets remembered per stream; a larger gap asks for a key frame instead.
 const NACK_MAX_MISSING: usize = 500;
+/// Between two key frame requests of one stream after large gaps, at least (a sender that
+/// keeps jumping cannot make us send one per packet).
+const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(300);
 /// Sequence numbers in one NACK packet.
 const NACK_MAX_PER_PACKET: usize = 200;
 
@@ -211,8 +214,11 @@ struct NackRequests {
     missing: BTreeMap<u64, Missing>,
     /// The earliest time a missing packet is due.
     next_due: Option<Instant>,
-    /// When a gap larger than [`NACK_MAX_MISSING`] happened: a key frame is needed.
+    /// When a key frame is to be asked for (a gap larger than [`NACK_MAX_MISSING`] happened),
+    /// not sooner than [`KEYFRAME_REQUEST_INTERVAL`] after the last request.
     keyframe_needed: Option<Instant>,
+    /// The last key frame request.
+    keyframe_requested: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -245,7 +251,10 @@ impl NackRequests {
         let gap = extended - highest - 1;
         if gap as usize > NACK_MAX_MISSING {
             self.missing.clear();
-            self.keyframe_needed = Some(now);
+            let earliest = self
+                .keyframe_requested
+                .map_or(now, |t| now.max(t + KEYFRAME_REQUEST_INTERVAL));
+            self.keyframe_needed = Some(self.keyframe_needed.map_or(earliest, |t| t.min(earliest)));
         } else {
             for seq in highest + 1..extended {
                 self.missing.insert(
@@ -413,6 +422,7 @@ impl MediaState {
             let keyframe = n.keyframe_needed.is_some_and(|t| t <= now);
             if keyframe {
                 n.keyframe_needed = None;
+                n.keyframe_requested = Some(now);
             }
             let lost = n.due(now, rtt);
             let keyframe = keyframe && pli;

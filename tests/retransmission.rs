@@ -305,4 +305,21 @@ fn a_gap_too_large_for_nacks_asks_for_a_key_frame() {
     assert_eq!(stats.inbound_rtp[0].plis_sent, 1);
     // Only the last gap's packets, at most 500, were asked for.
     assert!(stats.inbound_rtp[0].retransmitted_packets_received <= 500);
+    // A sender that keeps jumping gets at most one key frame request per 300 ms.
+    for i in 0..50u32 {
+        n.pcs[0]
+            .write_rtp(n.now, &mid, RtpWrite::new(96, i * 3000, &[3; 50]))
+            .unwrap();
+        for _ in 0..600 {
+            n.pcs[0]
+                .write_rtp(n.now, &mid, RtpWrite::new(96, i * 3000, &[3; 50]))
+                .unwrap();
+            n.collect();
+            n.drop_newest();
+        }
+        n.run_for(Duration::from_millis(20));
+    }
+    n.run_for(Duration::from_millis(300));
+    let plis = n.pcs[1].stats_report().inbound_rtp[0].plis_sent;
+    assert!((3..=6).contains(&plis), "{plis} PLIs in 1.3 s");
 }
