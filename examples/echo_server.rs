@@ -30,7 +30,7 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use sansrtc::dtls::{CipherSuite, SrtpProfile};
@@ -212,12 +212,13 @@ fn transceivers(pc: &mut PeerConnection, ssrcs: [u32; 2]) {
             .feedback(Feedback::with("nack", "pli"))
             .feedback(Feedback::with("ccm", "fir"))
     };
-    let audio = Transceiver::new(
+    let mut audio = Transceiver::new(
         MediaKind::Audio,
         Direction::SendRecv,
         vec![Codec::new(111, "opus", 48000, Some(2)).fmtp("minptime=10;useinbandfec=1")],
     );
-    let video = Transceiver::new(
+    audio.header_extensions = codecs::audio_extensions();
+    let mut video = Transceiver::new(
         MediaKind::Video,
         Direction::SendRecv,
         vec![
@@ -229,6 +230,8 @@ fn transceivers(pc: &mut PeerConnection, ssrcs: [u32; 2]) {
             Codec::new(103, "rtx", 90000, None).fmtp("apt=102"),
         ],
     );
+    // sdes:mid, abs-send-time and the RID extensions (simulcast layers need them).
+    video.header_extensions = codecs::video_extensions();
     add_echo_tracks(pc, [audio, video], ssrcs);
 }
 
@@ -271,6 +274,10 @@ struct MediaEcho {
     lost: u64,
     /// `--drop-incoming-video-every N`: 0, or N.
     drop_incoming_every: u64,
+    /// Packets received per simulcast layer (RID).
+    layers: std::collections::BTreeMap<Arc<str>, u64>,
+    /// mid -> the simulcast layer echoed (the first seen; the others are only counted).
+    echoed_layer: HashMap<String, Arc<str>>,
     /// Video packets from the browser seen.
     video_received: u64,
     /// Of them, lost on purpose.
@@ -283,6 +290,19 @@ impl MediaEcho {
         let Some(ours) = pc.sending_ssrc(&mid) else {
             return;
         };
+        // Simulcast: every layer is counted, one goes back (our single SSRC carries one).
+        if let Some(rid) = &rtp.rid {
+            if self.layers.len() < 16 || self.layers.contains_key(rid) {
+                *self.layers.entry(rid.clone()).or_default() += 1;
+            }
+            let echoed = self
+                .echoed_layer
+                .entry(mid.to_string())
+                .or_insert_with(|| rid.clone());
+            if echoed != rid {
+                return;
+            }
+        }
         // Retransmissions and padding on the browser's RTX stream (when an RTX format was
         // negotiated) have no place on our single SSRC: only the media itself goes back.
         if pc
@@ -395,7 +415,8 @@ fn stats_json(sessions: &[Option<Session>]) -> String {
                     r#""dtls_bad_mac":{},"dtls_malformed":{},"dtls_replayed":{},"dtls_dropped":{},"#,
                     r#""ice_auth_failures":{},"ice_ignored":{},"keyframe_requests_forwarded":{},"#,
                     r#""retransmissions_sent":{},"rtx_discarded":{},"lost_on_purpose":{},"#,
-                    r#""incoming_lost_on_purpose":{},"nacks_sent":{},"retransmitted_packets_received":{}}}"#
+                    r#""incoming_lost_on_purpose":{},"nacks_sent":{},"retransmitted_packets_received":{},"#,
+                    r#""layers":{{{}}}}}"#
                 ),
                 i,
                 s.pc.state(),
@@ -426,6 +447,12 @@ fn stats_json(sessions: &[Option<Session>]) -> String {
                 s.media.lost_incoming,
                 inbound.iter().map(|i| i.nacks_sent).sum::<u64>(),
                 inbound.iter().map(|i| i.retransmitted_packets_received).sum::<u64>(),
+                s.media
+                    .layers
+                    .iter()
+                    .map(|(rid, n)| format!(r#""{}":{n}"#, rid.escape_default()))
+                    .collect::<Vec<_>>()
+                    .join(","),
             )
         })
         .collect();

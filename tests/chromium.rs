@@ -488,6 +488,31 @@ fn chromium_answers_our_nacks() {
 }
 
 #[test]
+fn chromium_simulcast_layers_arrive_with_their_rid() {
+    // Chromium sends its camera as three RID layers (q, h, f); our answer accepts them
+    // (a=simulcast:recv, a=rid recv), and every packet arrives with its layer's rid (the
+    // rtp-stream-id header extension; the SSRCs are not signalled). The echo server counts
+    // each layer and loops one back, which Chromium decodes.
+    let (v, stats) = drive_with("media", r#"{"simulcast":true}"#, &[]);
+    eprintln!("chromium simulcast: {v}");
+    eprintln!("chromium simulcast: layers received {}", stats["layers"]);
+    assert_eq!(v["layersSent"], serde_json::json!(["f", "h", "q"]), "{v}");
+    // Chromium sends the layers its bandwidth estimate allows: without congestion control
+    // feedback from us it starts low, and the full-resolution layer may not start in time.
+    let layers = stats["layers"].as_object().expect("layers");
+    assert!(
+        layers.keys().all(|rid| ["q", "h", "f"].contains(&rid.as_str())),
+        "{stats}"
+    );
+    let busy = layers
+        .values()
+        .filter(|n| n.as_u64().unwrap_or(0) > 20)
+        .count();
+    assert!(busy >= 2, "{stats}");
+    assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 30, "{v}");
+}
+
+#[test]
 fn chromium_video_section_before_audio() {
     // The offer lists video first: our answer's SSRCs follow the sections by mid, not order.
     let (v, _) = drive_with("media", r#"{"videoFirst":true}"#, &[]);

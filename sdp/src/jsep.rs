@@ -259,6 +259,9 @@ impl Transceiver {
     }
 }
 
+/// The RID header extension (RFC 8852), without which simulcast layers cannot be told apart.
+const RID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id";
+
 /// Identifies a transceiver of a [`JsepSession`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TransceiverId(pub usize);
@@ -1466,19 +1469,27 @@ impl JsepSession {
                                 t.direction.sends() && remote.receives(),
                                 t.direction.receives() && remote.sends(),
                             );
-                            // The offerer's send layers become our receive layers.
+                            // The offerer's send layers become our receive layers, when the
+                            // RID header extension that names them is negotiated (RFC 8853
+                            // 5.3; browsers refuse simulcast without it).
                             let offered_sim = m.simulcast();
+                            let rid_extension = extensions.iter().any(|e| e.uri == RID_URI);
                             let recv_rids: Vec<String> = match offered_sim {
-                                Some(sim) if sim.send.is_some() && direction.receives() => sim
-                                    .send_streams()
-                                    .iter()
-                                    .filter_map(|alts| alts.first().map(|r| r.id.to_string()))
-                                    .filter(|id| {
-                                        m.rids().any(|r| {
-                                            r.id == id && r.direction == RidDirection::Send
+                                Some(sim)
+                                    if sim.send.is_some()
+                                        && direction.receives()
+                                        && rid_extension =>
+                                {
+                                    sim.send_streams()
+                                        .iter()
+                                        .filter_map(|alts| alts.first().map(|r| r.id.to_string()))
+                                        .filter(|id| {
+                                            m.rids().any(|r| {
+                                                r.id == id && r.direction == RidDirection::Send
+                                            })
                                         })
-                                    })
-                                    .collect(),
+                                        .collect()
+                                }
                                 _ => Vec::new(),
                             };
                             let md = self.media_section(

@@ -47,6 +47,7 @@ fn video_codecs(vp8: u8, rtx: u8) -> Vec<Codec> {
 }
 
 const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
+const RID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id";
 const TWCC_URI: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
 
 fn audio(direction: Direction) -> Transceiver {
@@ -667,11 +668,17 @@ fn answers_real_browser_offers() {
             ],
             ..Transceiver::new(MediaKind::Audio, Direction::SendRecv, vec![opus(109)])
         });
-        b.add_transceiver(Transceiver::new(
-            MediaKind::Video,
-            Direction::RecvOnly,
-            video_codecs(100, 101),
-        ));
+        b.add_transceiver(Transceiver {
+            header_extensions: vec![
+                HeaderExtension::new(1, MID_URI),
+                HeaderExtension::new(10, RID_URI),
+            ],
+            ..Transceiver::new(
+                MediaKind::Video,
+                Direction::RecvOnly,
+                video_codecs(100, 101),
+            )
+        });
         let (answer, n) = b
             .create_answer(&offer)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -1074,4 +1081,42 @@ fn answers_the_rfc9429_section_7_2_bundle_only_data_offer() {
     assert!(answer.media[0].rtcp_mux());
     assert_eq!(n.sections[0].codecs[0].payload_type, 96);
     assert_eq!(n.dtls_role, DtlsRole::Client);
+}
+
+#[test]
+fn simulcast_is_accepted_only_with_the_rid_extension() {
+    // Without the RID header extension the layers cannot be told apart, and browsers refuse an
+    // answer that accepts simulcast without it: answer without simulcast (one layer comes).
+    for name in [
+        "chromium-simulcast-offer.sdp",
+        "firefox-simulcast-offer.sdp",
+    ] {
+        let text = corpus(name);
+        let offer = SessionDescription::parse(&text).unwrap();
+        let mut b = session(10);
+        b.add_transceiver(Transceiver::new(
+            MediaKind::Audio,
+            Direction::SendRecv,
+            vec![opus(109)],
+        ));
+        b.add_transceiver(Transceiver {
+            header_extensions: vec![HeaderExtension::new(1, MID_URI)],
+            ..Transceiver::new(
+                MediaKind::Video,
+                Direction::RecvOnly,
+                video_codecs(100, 101),
+            )
+        });
+        let (answer, n) = b.create_answer(&offer).unwrap();
+        let answer = reparse(&answer);
+        let video = answer
+            .media
+            .iter()
+            .position(|m| m.media == "video")
+            .unwrap();
+        assert!(answer.media[video].simulcast().is_none(), "{name}");
+        assert_eq!(answer.media[video].rids().count(), 0, "{name}");
+        assert!(n.sections[video].recv_rids.is_empty(), "{name}");
+        assert!(!n.sections[video].rejected, "{name}");
+    }
 }

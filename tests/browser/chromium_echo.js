@@ -13,7 +13,7 @@
 //             as 'bulk' (option: setup).
 //   media     camera and microphone looped back (options: codec, videoFirst, playAudio, keyframe,
 //             nacks: wait for NACKs sent and 90 frames decoded; nacksIn: for retransmissions
-//             sent and 90 frames decoded).
+//             sent and 90 frames decoded; simulcast: video as three RID layers q, h, f).
 //   bulk      20 channels at once, then 20 MB with bufferedAmountLow flow control.
 //   hostile   a transfer that keeps going (reporting the server's ICE ufrag) until a line 'stop'
 //             arrives on stdin and at least 8 MB went through; every echoed byte checked.
@@ -43,14 +43,24 @@ async function whip(pc) {
 async function media(opts) {
   const t0 = performance.now();
   const pc = new RTCPeerConnection();
-  const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 320, height: 240 } });
+  // Simulcast needs a picture large enough for three layers.
+  const size = opts.simulcast ? { width: 1280, height: 720 } : { width: 320, height: 240 };
+  const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: size });
   const tracks = opts.videoFirst
     ? [...stream.getVideoTracks(), ...stream.getAudioTracks()]
     : [...stream.getAudioTracks(), ...stream.getVideoTracks()];
   for (const t of tracks) {
-    const sender = pc.addTrack(t, stream);
+    if (t.kind === 'video' && opts.simulcast) {
+      // Three RID layers (RFC 8851/8853): a quarter, half and full resolution.
+      pc.addTransceiver(t, {
+        direction: 'sendrecv', streams: [stream],
+        sendEncodings: [{ rid: 'q', scaleResolutionDownBy: 4 }, { rid: 'h', scaleResolutionDownBy: 2 }, { rid: 'f' }],
+      });
+    } else {
+      pc.addTrack(t, stream);
+    }
     if (t.kind !== 'video') continue;
-    const tr = pc.getTransceivers().find((x) => x.sender === sender);
+    const tr = pc.getTransceivers().find((x) => x.sender.track === t);
     const codecs = RTCRtpReceiver.getCapabilities('video').codecs;
     const want = 'video/' + (opts.codec || 'VP8');
     tr.setCodecPreferences([...codecs.filter((c) => c.mimeType === want), ...codecs.filter((c) => c.mimeType !== want)]);
@@ -118,6 +128,9 @@ async function loopedBack(pc, remote, opts) {
       if (s.type === 'inbound-rtp' && s.kind === 'audio') {
         r.audioPackets = s.packetsReceived || 0; r.audioBytes = s.bytesReceived || 0;
         r.audioSamples = s.totalSamplesReceived || 0; r.audioLevel = s.audioLevel || 0; r.totalAudioEnergy = s.totalAudioEnergy || 0;
+      }
+      if (s.type === 'outbound-rtp' && s.kind === 'video' && s.rid && s.packetsSent > 0) {
+        r.layersSent = [...(r.layersSent || []), s.rid].sort();
       }
       if (s.type === 'outbound-rtp' && s.kind === 'video') {
         r.keyFramesEncoded = s.keyFramesEncoded || 0; r.pliReceived = s.pliCount || 0; r.firReceived = s.firCount || 0;
