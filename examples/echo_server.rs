@@ -208,14 +208,19 @@ fn loopback_only(sdp: &str) -> String {
 /// Adds an audio and a video transceiver that send on `ssrcs` (signalled with `a=ssrc`).
 fn transceivers(pc: &mut PeerConnection, ssrcs: [u32; 2]) {
     let fb = |c: Codec| {
-        c.feedback(Feedback::new("nack"))
+        c.feedback(Feedback::new("transport-cc"))
+            .feedback(Feedback::new("nack"))
             .feedback(Feedback::with("nack", "pli"))
             .feedback(Feedback::with("ccm", "fir"))
     };
     let mut audio = Transceiver::new(
         MediaKind::Audio,
         Direction::SendRecv,
-        vec![Codec::new(111, "opus", 48000, Some(2)).fmtp("minptime=10;useinbandfec=1")],
+        vec![
+            Codec::new(111, "opus", 48000, Some(2))
+                .fmtp("minptime=10;useinbandfec=1")
+                .feedback(Feedback::new("transport-cc")),
+        ],
     );
     audio.header_extensions = codecs::audio_extensions();
     let mut video = Transceiver::new(

@@ -1,7 +1,9 @@
 //! Ready-made codecs and transceivers as browsers declare them: Opus, VP8, VP9, H.264 and AV1
 //! with their format parameters, RTCP feedback and RTX repair formats, and the header extensions
 //! the media API writes (`sdes:mid`, `rtp-stream-id`, `repaired-rtp-stream-id`,
-//! `abs-send-time`, `ssrc-audio-level`).
+//! `abs-send-time`, transport-wide sequence numbers, `ssrc-audio-level`). With `transport-cc`
+//! feedback negotiated the peer connection reports arrivals to the sender (transport-wide
+//! congestion control), which browsers' bandwidth estimators need to ramp up.
 //!
 //! ```
 //! use sansrtc::codecs;
@@ -16,14 +18,19 @@ use sansrtc_rtp::extension::ExtensionKind;
 use sansrtc_sdp::Direction;
 use sansrtc_sdp::jsep::{Codec, Feedback, HeaderExtension, MediaKind, Transceiver};
 
-/// Opus, 48 kHz stereo, in-band FEC (payload type 111, as browsers use).
+/// Opus, 48 kHz stereo, in-band FEC (payload type 111, as browsers use), with transport-wide
+/// congestion control feedback.
 pub fn opus() -> Codec {
-    Codec::new(111, "opus", 48_000, Some(2)).fmtp("minptime=10;useinbandfec=1")
+    Codec::new(111, "opus", 48_000, Some(2))
+        .fmtp("minptime=10;useinbandfec=1")
+        .feedback(Feedback::new("transport-cc"))
 }
 
-/// The RTCP feedback every video codec declares: NACK, PLI and FIR.
+/// The RTCP feedback every video codec declares: transport-wide congestion control, NACK, PLI
+/// and FIR.
 fn video_feedback(codec: Codec) -> Codec {
     codec
+        .feedback(Feedback::new("transport-cc"))
         .feedback(Feedback::new("nack"))
         .feedback(Feedback::with("nack", "pli"))
         .feedback(Feedback::with("ccm", "fir"))
@@ -82,6 +89,7 @@ pub fn audio_extensions() -> Vec<HeaderExtension> {
     vec![
         HeaderExtension::new(1, ExtensionKind::AudioLevel.uri()),
         HeaderExtension::new(2, ExtensionKind::AbsSendTime.uri()),
+        HeaderExtension::new(3, ExtensionKind::TransportWideCc.uri()),
         HeaderExtension::new(4, ExtensionKind::SdesMid.uri()),
     ]
 }
@@ -90,6 +98,7 @@ pub fn audio_extensions() -> Vec<HeaderExtension> {
 pub fn video_extensions() -> Vec<HeaderExtension> {
     vec![
         HeaderExtension::new(2, ExtensionKind::AbsSendTime.uri()),
+        HeaderExtension::new(3, ExtensionKind::TransportWideCc.uri()),
         HeaderExtension::new(4, ExtensionKind::SdesMid.uri()),
         HeaderExtension::new(10, ExtensionKind::RtpStreamId.uri()),
         HeaderExtension::new(11, ExtensionKind::RepairedRtpStreamId.uri()),

@@ -40,6 +40,7 @@ mod relay;
 pub mod rng;
 pub mod stats;
 pub mod track;
+mod twcc;
 
 pub use peer::{
     ChannelConfig, Config, ConnectionState, DtlsState, Error, Event, IceState, IceTransportPolicy,

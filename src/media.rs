@@ -12,6 +12,7 @@ use sansrtc_rtp::RtpPacket;
 use sansrtc_rtp::builder::{ExtensionsBuilder, RtpPacketBuilder};
 use sansrtc_rtp::extension::{
     AbsSendTime, ExtensionKind, ExtensionMap, Mid, RepairedRtpStreamId, RtpStreamId,
+    TransportSequence,
 };
 use sansrtc_rtp::rtcp::{
     CompoundIter, Fir, FirEntry, List, Nack, NackPair, Pli, ReceiverReport, ReportBlock,
@@ -27,6 +28,7 @@ use crate::peer::Event;
 use crate::rng::PcRng;
 use crate::stats::{InboundRtpStats, OutboundRtpStats};
 use crate::track::{KeyframeKind, MediaError, RtpReceived, RtpWrite};
+use crate::twcc::TwccReceiver;
 
 /// Most remote SSRCs tracked (packets of more are delivered but not reported on).
 const MAX_INBOUND: usize = 64;
@@ -346,6 +348,11 @@ pub(crate) struct MediaState {
     rtt: Option<Duration>,
     /// The latest round-trip time of the transport (ICE checks).
     transport_rtt: Option<Duration>,
+    /// Arrival times for transport-wide congestion control feedback (made once a packet with
+    /// a negotiated transport-wide sequence number arrives).
+    twcc: Option<Box<TwccReceiver>>,
+    /// Our next transport-wide sequence number.
+    twcc_sequence: u16,
 }
 
 impl MediaState {
@@ -369,6 +376,8 @@ impl MediaState {
             nack_requests: false,
             rtt: None,
             transport_rtt: None,
+            twcc: None,
+            twcc_sequence: 1,
         }
     }
 
@@ -403,10 +412,8 @@ impl MediaState {
             .values()
             .filter_map(|i| i.nack_requests.as_ref()?.next_due)
             .min();
-        match (self.next_report, nack) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let twcc = self.twcc.as_ref().and_then(|t| t.next_feedback());
+        [self.next_report, nack, twcc].into_iter().flatten().min()
     }
 
     /// NACKs (and key frame requests after gaps too large to NACK) due at `now`, as compound
@@ -432,6 +439,19 @@ impl MediaState {
         }
         due.sort_by_key(|(ssrc, _, _)| *ssrc);
         let mut out = Vec::new();
+        if let Some(twcc) = &mut self.twcc {
+            let feedback = twcc.poll(now);
+            let media_ssrc = twcc.media_ssrc();
+            let sender = self.feedback_sender(media_ssrc);
+            for f in feedback {
+                let mut packet = Vec::with_capacity(128);
+                if self.compound_head(sender, &mut packet).is_ok()
+                    && f.write(sender, media_ssrc, &mut packet).is_ok()
+                {
+                    out.push(packet);
+                }
+            }
+        }
         for (ssrc, lost, keyframe) in due {
             if !lost.is_empty()
                 && let Ok(p) = self.nack(ssrc, &lost)
@@ -665,6 +685,12 @@ impl MediaState {
         if let Some(id) = extensions_map.id(ExtensionKind::AbsSendTime) {
             ext.push_value(id, &abs).map_err(write_error)?;
         }
+        if let Some(id) = extensions_map.id(ExtensionKind::TransportWideCc) {
+            let sequence = self.twcc_sequence;
+            self.twcc_sequence = sequence.wrapping_add(1);
+            ext.push_value(id, &TransportSequence(sequence))
+                .map_err(write_error)?;
+        }
         let mut b = RtpPacketBuilder::new(write.payload_type, sequence, write.timestamp, ssrc);
         b.marker(write.marker).payload(write.payload);
         if !ext.is_empty() {
@@ -811,6 +837,15 @@ impl MediaState {
         };
         let ssrc = p.ssrc();
         let epoch = self.epoch.unwrap_or(now);
+        // Transport-wide congestion control: record the arrival.
+        if let Some(i) = section
+            && let Some(ext) = p.extensions()
+            && let Some(TransportSequence(sequence)) = self.sections[i].extensions.get(&ext)
+        {
+            self.twcc
+                .get_or_insert_with(|| Box::new(TwccReceiver::new(epoch)))
+                .on_packet(now, sequence, ssrc);
+        }
         let (nack, pli) = section.map_or((false, false), |i| {
             let s = &self.sections[i];
             (s.nack, s.pli)
@@ -1041,6 +1076,11 @@ impl MediaState {
                     let mut ext = ExtensionsBuilder::new();
                     if let Some(id) = mid_extension {
                         let _ = ext.push(id, section.mid.as_bytes());
+                    }
+                    let twcc = TransportSequence(self.twcc_sequence);
+                    if let Some(id) = section.extensions.id(ExtensionKind::TransportWideCc) {
+                        self.twcc_sequence = self.twcc_sequence.wrapping_add(1);
+                        let _ = ext.push_value(id, &twcc);
                     }
                     let mut b =
                         RtpPacketBuilder::new(rtx_pt, rtx_sequence, original.timestamp(), rtx_ssrc);

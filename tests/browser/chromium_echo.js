@@ -137,6 +137,7 @@ async function loopedBack(pc, remote, opts) {
         r.nackReceived = s.nackCount || 0; r.retransmittedPacketsSent = s.retransmittedPacketsSent || 0;
       }
       if (s.type === 'transport') { r.dtlsCipher = s.dtlsCipher; r.srtpCipher = s.srtpCipher; }
+      if (s.type === 'candidate-pair' && s.nominated && s.availableOutgoingBitrate) r.availableOutgoingBitrate = s.availableOutgoingBitrate;
     });
     const done = r.framesDecoded > 30 && r.audioPackets >= 50
       && (!opts.playAudio || r.audioSamples > 0)
