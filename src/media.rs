@@ -203,6 +203,8 @@ struct Inbound {
     retransmitted_bytes: u64,
     /// Lost packets to ask for (sections that negotiated `nack`, when asking is on).
     nack_requests: Option<Box<NackRequests>>,
+    /// Which of the last packets arrived (RTX repeating one of them is dropped).
+    received: ReceivedWindow,
     /// The section negotiated `nack pli`: a gap too large to NACK asks for a key frame.
     pli: bool,
 }
@@ -308,6 +310,68 @@ impl NackRequests {
     }
 }
 
+/// The extended sequence numbers received among the last [`ReceivedWindow::SIZE`].
+#[derive(Debug, Default)]
+struct ReceivedWindow {
+    highest: Option<u64>,
+    /// Bit `n % SIZE` is set when packet `n` (within the window) arrived.
+    bits: [u64; ReceivedWindow::SIZE / 64],
+}
+
+impl ReceivedWindow {
+    const SIZE: usize = 1024;
+
+    /// Records `extended`; false when it was there already or is older than the window.
+    fn insert(&mut self, extended: u64) -> bool {
+        let size = Self::SIZE as u64;
+        let highest = match self.highest {
+            None => {
+                self.highest = Some(extended);
+                self.set(extended);
+                return true;
+            }
+            Some(h) => h,
+        };
+        if extended > highest {
+            // Clear the slots the window moves over.
+            for n in (highest + 1)..=extended.min(highest + size) {
+                self.clear(n);
+            }
+            if extended - highest >= size {
+                self.bits = [0; Self::SIZE / 64];
+            }
+            self.highest = Some(extended);
+            self.set(extended);
+            return true;
+        }
+        if highest - extended >= size || self.get(extended) {
+            return false;
+        }
+        self.set(extended);
+        true
+    }
+
+    fn slot(n: u64) -> (usize, u64) {
+        let i = (n % Self::SIZE as u64) as usize;
+        (i / 64, 1 << (i % 64))
+    }
+
+    fn set(&mut self, n: u64) {
+        let (w, b) = Self::slot(n);
+        self.bits[w] |= b;
+    }
+
+    fn clear(&mut self, n: u64) {
+        let (w, b) = Self::slot(n);
+        self.bits[w] &= !b;
+    }
+
+    fn get(&self, n: u64) -> bool {
+        let (w, b) = Self::slot(n);
+        self.bits[w] & b != 0
+    }
+}
+
 /// What became of a received RTP packet.
 pub(crate) enum Received {
     /// A packet of a stream (an RTX packet arrives as the packet it repairs).
@@ -340,7 +404,8 @@ pub(crate) struct MediaState {
     history_capacity: usize,
     /// Retransmissions (plain RTP) waiting for SRTP and the wire.
     retransmits: VecDeque<Vec<u8>>,
-    /// RTX packets dropped: padding only, or repairing an unknown stream.
+    /// RTX packets dropped: padding only, repairing an unknown stream, or repeating a packet
+    /// already received.
     rtx_discarded: u64,
     /// Ask for lost packets of received streams that negotiated `nack`.
     nack_requests: bool,
@@ -870,6 +935,7 @@ impl MediaState {
                     retransmitted_packets: 0,
                     retransmitted_bytes: 0,
                     nack_requests: None,
+                    received: ReceivedWindow::default(),
                     pli,
                 },
             );
@@ -890,6 +956,14 @@ impl MediaState {
             i.packets += 1;
             i.octets += p.payload().len() as u64;
             extended = i.sequence.unwrap(p.sequence_number());
+            let first_time = i.received.insert(extended);
+            if retransmission && !first_time {
+                // RTX of a packet we have (senders probe bandwidth this way too): nothing new.
+                i.packets -= 1;
+                i.octets -= p.payload().len() as u64;
+                self.rtx_discarded += 1;
+                return Received::Discarded;
+            }
             i.pli = pli;
             if ask {
                 i.nack_requests
@@ -1384,4 +1458,31 @@ fn random_u32(rng: &mut PcRng) -> u32 {
     let mut b = [0u8; 4];
     rng.fill(&mut b);
     u32::from_le_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ReceivedWindow;
+
+    #[test]
+    fn the_received_window_knows_what_arrived() {
+        let mut w = ReceivedWindow::default();
+        assert!(w.insert(100));
+        assert!(!w.insert(100));
+        assert!(w.insert(103));
+        assert!(w.insert(101));
+        assert!(!w.insert(101));
+        assert!(w.insert(102));
+        // Far ahead: the old ones are forgotten, and too old to count.
+        assert!(w.insert(100 + 5000));
+        assert!(!w.insert(103));
+        assert!(w.insert(5000 + 100 - 1023));
+        assert!(!w.insert(5000 + 100 - 1024));
+        // Moving by less than the window keeps what is still inside.
+        assert!(w.insert(5200));
+        // 4077 is now more than a window behind.
+        assert!(!w.insert(5000 + 100 - 1023));
+        assert!(!w.insert(5100));
+        assert!(w.insert(5199));
+    }
 }

@@ -126,6 +126,10 @@ fn a_nacked_packet_comes_again_as_rtx_and_is_unwrapped() {
     n.pcs[1].send_nack(n.now, media_ssrc, &[lost]).unwrap();
     n.run_for(Duration::from_millis(200));
     assert_eq!(n.pcs[0].stats().retransmissions_sent, before + 1);
+    // Those repeat a packet the receiver has: dropped, not delivered again.
+    let delivered = received(&n.events[1]).len();
+    assert_eq!(delivered, 20);
+    assert_eq!(n.pcs[1].stats().rtx_discarded, 1);
 }
 
 #[test]
