@@ -131,6 +131,7 @@ async function loopedBack(pc, remote, opts) {
       }
       if (s.type === 'outbound-rtp' && s.kind === 'video' && s.rid && s.packetsSent > 0) {
         r.layersSent = [...(r.layersSent || []), s.rid].sort();
+        r.layerPackets = { ...(r.layerPackets || {}), [s.rid]: s.packetsSent };
       }
       if (s.type === 'outbound-rtp' && s.kind === 'video') {
         r.keyFramesEncoded = s.keyFramesEncoded || 0; r.pliReceived = s.pliCount || 0; r.firReceived = s.firCount || 0;
@@ -143,7 +144,8 @@ async function loopedBack(pc, remote, opts) {
       && (!opts.playAudio || r.audioSamples > 0)
       && (!opts.keyframe || (r.pliReceived + r.firReceived > 0 && r.keyFramesEncoded >= 2))
       && (!opts.nacks || (r.nackSent > 0 && r.framesDecoded > 90))
-      && (!opts.nacksIn || (r.retransmittedPacketsSent > 0 && r.framesDecoded > 90));
+      && (!opts.nacksIn || (r.retransmittedPacketsSent > 0 && r.framesDecoded > 90))
+      && (!opts.simulcast || Object.values(r.layerPackets || {}).filter((n) => n > 40).length === 3);
     if (done) break;
   }
   return { playing, ...r };
