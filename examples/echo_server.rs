@@ -279,6 +279,8 @@ struct MediaEcho {
     lost: u64,
     /// `--drop-incoming-video-every N`: 0, or N.
     drop_incoming_every: u64,
+    /// Data channel messages that could not be echoed.
+    echo_errors: u64,
     /// Packets received per simulcast layer (RID).
     layers: std::collections::BTreeMap<Arc<str>, u64>,
     /// mid -> the simulcast layer echoed (the first seen; the others are only counted).
@@ -408,7 +410,8 @@ fn stats_json(sessions: &[Option<Session>]) -> String {
         .filter_map(|(i, s)| Some((i, s.as_ref().filter(|s| !s.deleted)?)))
         .map(|(i, s)| {
             let st = s.pc.stats();
-            let inbound = s.pc.stats_report().inbound_rtp;
+            let report = s.pc.stats_report();
+            let inbound = &report.inbound_rtp;
             let dtls = s.pc.dtls_stats().unwrap_or_default();
             let ice = s.pc.ice_stats().unwrap_or_default();
             format!(
@@ -421,7 +424,7 @@ fn stats_json(sessions: &[Option<Session>]) -> String {
                     r#""ice_auth_failures":{},"ice_ignored":{},"keyframe_requests_forwarded":{},"#,
                     r#""retransmissions_sent":{},"rtx_discarded":{},"lost_on_purpose":{},"#,
                     r#""incoming_lost_on_purpose":{},"nacks_sent":{},"retransmitted_packets_received":{},"#,
-                    r#""layers":{{{}}}}}"#
+                    r#""layers":{{{}}},"echo_errors":{},"channels":[{}],"sctp":"{}"}}"#
                 ),
                 i,
                 s.pc.state(),
@@ -458,6 +461,17 @@ fn stats_json(sessions: &[Option<Session>]) -> String {
                     .map(|(rid, n)| format!(r#""{}":{n}"#, rid.escape_default()))
                     .collect::<Vec<_>>()
                     .join(","),
+                s.media.echo_errors,
+                report
+                    .data_channels
+                    .iter()
+                    .map(|c| format!(
+                        r#"{{"id":{},"open":{},"received":{},"sent":{},"buffered":{}}}"#,
+                        c.id, c.open, c.messages_received, c.messages_sent, c.buffered_amount
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                format!("{:?}", report.transport.sctp).escape_default(),
             )
         })
         .collect();
@@ -717,7 +731,10 @@ fn main() {
             while let Some(e) = pc.poll_event() {
                 match e {
                     Event::DataChannelMessage { id, data, binary } => {
-                        let _ = pc.send_data(now, id, &data, binary);
+                        if let Err(e) = pc.send_data(now, id, &data, binary) {
+                            media.echo_errors += 1;
+                            eprintln!("session {i}: echo on channel {id} failed: {e}");
+                        }
                     }
                     Event::Rtp(rtp) => media.echo_rtp(pc, now, rtp),
                     Event::KeyframeRequest { mid, kind, .. } => {

@@ -1311,6 +1311,10 @@ impl PeerConnection {
                     .sctp
                     .as_ref()
                     .and_then(|s| s.association().smoothed_rtt()),
+                sctp: self
+                    .sctp
+                    .as_ref()
+                    .map(|s| (s.association().state(), s.association().stats())),
             },
             candidate_pairs,
             inbound_rtp: self.media.inbound_stats(),

@@ -49,6 +49,8 @@ pub struct TransportStats {
     pub dtls: Option<dtls::endpoint::Stats>,
     /// SCTP's smoothed round-trip time.
     pub sctp_round_trip_time: Option<Duration>,
+    /// The SCTP association's state and counters.
+    pub sctp: Option<(sansrtc_sctp::State, sansrtc_sctp::association::Stats)>,
 }
 
 /// One candidate pair.

@@ -590,6 +590,7 @@ impl Association {
 
     /// Handles one SCTP packet (the payload of a DTLS application-data record).
     pub fn handle_receive(&mut self, now: Instant, packet: &[u8]) {
+        self.stats.packets_received += 1;
         let parsed = if self.config.zero_checksum {
             SctpPacket::parse_zero_checksum_ok(packet)
         } else {
@@ -622,6 +623,7 @@ impl Association {
         };
         if !tag_ok {
             self.stats.packets_dropped += 1;
+            self.stats.wrong_tag += 1;
             return;
         }
         let mut had_data = false;
@@ -784,10 +786,12 @@ impl Association {
     }
 
     fn on_data(&mut self, d: &crate::chunk::DataChunk<'_>) {
+        self.stats.data_chunks_received += 1;
         if !matches!(
             self.state,
             State::Established | State::ShutdownPending | State::ShutdownSent
         ) {
+            self.stats.data_before_established += 1;
             return;
         }
         let Some(r) = self.receiver.as_mut() else {
@@ -806,10 +810,12 @@ impl Association {
     }
 
     fn on_idata(&mut self, d: &crate::chunk::IDataChunk<'_>) {
+        self.stats.data_chunks_received += 1;
         if !matches!(
             self.state,
             State::Established | State::ShutdownPending | State::ShutdownSent
         ) {
+            self.stats.data_before_established += 1;
             return;
         }
         let Some(r) = self.receiver.as_mut() else {

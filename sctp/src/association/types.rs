@@ -148,6 +148,14 @@ pub enum State {
 /// Counters for tests and monitoring.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// Packets received (dropped ones included).
+    pub packets_received: u64,
+    /// Packets received with a verification tag not this association's (dropped).
+    pub wrong_tag: u64,
+    /// DATA and I-DATA chunks received.
+    pub data_chunks_received: u64,
+    /// DATA chunks ignored because the association was not established.
+    pub data_before_established: u64,
     /// Packets received that failed to parse or authenticate.
     pub packets_dropped: u64,
     /// Packets sent.
