@@ -1,7 +1,7 @@
 //! RTP and RTCP for sansrtc: zero-copy packet views, builders that write into caller buffers,
 //! RFC 8285 header extensions with typed WebRTC values, every RTCP packet a WebRTC endpoint meets,
-//! and the receive-side helpers (sequence unwrapping, NTP/RTP time, loss and jitter) the rest of the
-//! stack needs.
+//! the receive-side helpers (sequence unwrapping, NTP/RTP time, loss and jitter) the rest of the
+//! stack needs, and the VP8 and H.264 payload formats (packetizers and depacketizers).
 //!
 //! Parsing never panics and never allocates from an untrusted length: every function here returns
 //! a typed error for any malformed input.
@@ -10,6 +10,7 @@ pub mod builder;
 pub mod error;
 pub mod extension;
 pub mod packet;
+pub mod packetize;
 pub mod rtcp;
 pub mod seq;
 pub mod stats;

@@ -1,0 +1,175 @@
+//! Payload formats: cutting encoded video frames into RTP payloads that fit the path MTU, and
+//! joining received payloads back into frames. VP8 (RFC 7741) and H.264 (RFC 6184,
+//! packetization mode 1: single NAL unit, STAP-A and FU-A). Opus needs neither: one frame is one
+//! payload (RFC 7587).
+//!
+//! Packetizers write a frame's payloads into [`Payloads`], whose buffers are reused from frame
+//! to frame (nothing is allocated once they have grown). Depacketizers take payloads in sequence order and
+//! give back whole frames; a sequence-number gap, a frame starting mid-way or a frame over the
+//! size limit drops that frame (the next complete one comes through), so a lossy or hostile
+//! stream costs at most the limit in memory.
+//!
+//! ```
+//! use sansrtc_rtp::packetize::Payloads;
+//! use sansrtc_rtp::packetize::vp8::{Vp8Depacketizer, Vp8Packetizer};
+//!
+//! let frame: Vec<u8> = (0..3000).map(|i| i as u8).collect();
+//! let mut packetizer = Vp8Packetizer::new(1200);
+//! let mut payloads = Payloads::default();
+//! packetizer.packetize(&frame, &mut payloads);
+//! assert_eq!(payloads.len(), 3);
+//!
+//! let mut depacketizer = Vp8Depacketizer::default();
+//! let mut got = None;
+//! for (i, payload) in payloads.iter().enumerate() {
+//!     assert!(payload.len() <= 1200);
+//!     // The frame's last packet has the RTP marker bit.
+//!     let marker = i + 1 == payloads.len();
+//!     got = depacketizer.push(i as u16, marker, payload).unwrap();
+//! }
+//! assert_eq!(got.unwrap().data, frame);
+//! ```
+
+pub mod h264;
+pub mod vp8;
+
+use thiserror::Error;
+
+/// Largest frame a depacketizer assembles unless told otherwise.
+pub const DEFAULT_MAX_FRAME: usize = 4 << 20;
+
+/// Why a payload could not be taken apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum DepacketizeError {
+    /// The payload ends inside its descriptor or aggregation header.
+    #[error("payload truncated: {0}")]
+    Truncated(&'static str),
+    /// A payload structure this depacketizer does not take (e.g. H.264 FU-B, MTAP).
+    #[error("unsupported payload: {0}")]
+    Unsupported(&'static str),
+    /// The frame grew over the limit; it is dropped.
+    #[error("frame over the limit of {0} bytes")]
+    TooLarge(usize),
+}
+
+/// The payloads of one frame, in sending order (the last one gets the RTP marker bit). The
+/// buffers stay allocated for the next frame.
+#[derive(Debug, Default, Clone)]
+pub struct Payloads {
+    buffers: Vec<Vec<u8>>,
+    len: usize,
+}
+
+impl Payloads {
+    /// How many payloads the frame took.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// No payloads (an empty frame).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The payloads, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        self.buffers[..self.len].iter().map(Vec::as_slice)
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// The next payload's buffer, empty.
+    fn next(&mut self) -> &mut Vec<u8> {
+        if self.len == self.buffers.len() {
+            self.buffers.push(Vec::new());
+        }
+        let b = &mut self.buffers[self.len];
+        b.clear();
+        self.len += 1;
+        b
+    }
+}
+
+/// A frame joined from its payloads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// The encoded frame (H.264: an Annex B access unit, start codes before each NAL unit).
+    pub data: Vec<u8>,
+    /// It can be decoded alone (VP8 key frame; H.264 IDR).
+    pub keyframe: bool,
+}
+
+/// Collects the bytes of one frame across payloads in sequence order.
+#[derive(Debug)]
+struct Assembler {
+    data: Vec<u8>,
+    next_sequence: Option<u16>,
+    /// A frame is being collected and no payload of it was lost.
+    collecting: bool,
+    keyframe: bool,
+    max: usize,
+}
+
+impl Assembler {
+    fn new(max: usize) -> Self {
+        Self {
+            data: Vec::new(),
+            next_sequence: None,
+            collecting: false,
+            keyframe: false,
+            max,
+        }
+    }
+
+    /// Notes the payload's sequence number; false when one was lost since the last (the
+    /// frame being collected is dropped).
+    fn in_sequence(&mut self, sequence: u16) -> bool {
+        let expected = self.next_sequence.replace(sequence.wrapping_add(1));
+        let ok = expected.is_none_or(|e| e == sequence);
+        if !ok {
+            self.drop_frame();
+        }
+        ok
+    }
+
+    fn start(&mut self, keyframe: bool) {
+        self.data.clear();
+        self.collecting = true;
+        self.keyframe = keyframe;
+    }
+
+    fn drop_frame(&mut self) {
+        self.collecting = false;
+        self.data.clear();
+    }
+
+    /// Room for `more` bytes within the limit; the frame is dropped when there is none.
+    fn reserve(&mut self, more: usize) -> Result<(), DepacketizeError> {
+        if self.data.len() + more > self.max {
+            self.drop_frame();
+            return Err(DepacketizeError::TooLarge(self.max));
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Option<Frame> {
+        if !self.collecting {
+            return None;
+        }
+        self.collecting = false;
+        Some(Frame {
+            data: std::mem::take(&mut self.data),
+            keyframe: self.keyframe,
+        })
+    }
+}
+
+/// How many payloads of at most `capacity` bytes `len` bytes need, and the size of each but
+/// the last, so that the payloads come out about equal.
+fn even_split(len: usize, capacity: usize) -> (usize, usize) {
+    let capacity = capacity.max(1);
+    let count = len.div_ceil(capacity).max(1);
+    (count, len.div_ceil(count).max(1))
+}

@@ -1,0 +1,94 @@
+//! Payload formats: any frame cut into payloads of any size joins back to the same bytes, every
+//! payload fits, and the depacketizers take any payload sequence without panicking.
+
+use proptest::prelude::*;
+use sansrtc_rtp::packetize::Payloads;
+use sansrtc_rtp::packetize::h264::{H264Depacketizer, H264Packetizer};
+use sansrtc_rtp::packetize::vp8::{Vp8Depacketizer, Vp8Packetizer};
+
+/// A NAL unit: a header with a single-NAL type (1..=23), a body without zero bytes (so no
+/// start code can appear in it).
+fn nal_unit() -> impl Strategy<Value = Vec<u8>> {
+    (1u8..=23, 0u8..4, prop::collection::vec(1u8..=255, 0..3000)).prop_map(|(t, nri, body)| {
+        let mut nal = vec![(nri << 5) | t];
+        nal.extend(body);
+        nal
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn vp8_frames_come_back_whole(
+        frame in prop::collection::vec(any::<u8>(), 1..6000),
+        max_payload in 5usize..1500,
+        first_sequence in any::<u16>(),
+    ) {
+        let mut payloads = Payloads::default();
+        Vp8Packetizer::new(max_payload).packetize(&frame, &mut payloads);
+        let mut d = Vp8Depacketizer::default();
+        let n = payloads.len();
+        let mut got = None;
+        for (i, p) in payloads.iter().enumerate() {
+            prop_assert!(p.len() <= max_payload.max(5));
+            let seq = first_sequence.wrapping_add(i as u16);
+            let out = d.push(seq, i + 1 == n, p).unwrap();
+            prop_assert_eq!(out.is_some(), i + 1 == n);
+            got = out;
+        }
+        let got = got.unwrap();
+        prop_assert_eq!(&got.data, &frame);
+        prop_assert_eq!(got.keyframe, frame[0] & 1 == 0);
+    }
+
+    #[test]
+    fn h264_access_units_come_back_whole(
+        nals in prop::collection::vec(nal_unit(), 1..6),
+        max_payload in 3usize..1500,
+        four_byte_start_codes in any::<bool>(),
+    ) {
+        let mut au = Vec::new();
+        let mut expected = Vec::new();
+        for nal in &nals {
+            let code: &[u8] = if four_byte_start_codes { &[0, 0, 0, 1] } else { &[0, 0, 1] };
+            au.extend_from_slice(code);
+            au.extend_from_slice(nal);
+            expected.extend_from_slice(&[0, 0, 0, 1]);
+            expected.extend_from_slice(nal);
+        }
+        let mut payloads = Payloads::default();
+        H264Packetizer::new(max_payload).packetize(&au, &mut payloads);
+        let mut d = H264Depacketizer::default();
+        let n = payloads.len();
+        let mut got = None;
+        for (i, p) in payloads.iter().enumerate() {
+            prop_assert!(p.len() <= max_payload.max(3));
+            got = d.push(i as u16, i + 1 == n, p).unwrap();
+        }
+        let got = got.unwrap();
+        prop_assert_eq!(&got.data, &expected);
+        prop_assert_eq!(got.keyframe, nals.iter().any(|n| n[0] & 0x1F == 5));
+    }
+
+    #[test]
+    fn depacketizers_take_any_payloads(
+        packets in prop::collection::vec(
+            (any::<bool>(), any::<bool>(), prop::collection::vec(any::<u8>(), 0..300)),
+            0..40,
+        ),
+    ) {
+        let mut vp8 = Vp8Depacketizer::with_max_frame(2000);
+        let mut h264 = H264Depacketizer::with_max_frame(2000);
+        let mut seq = 0u16;
+        for (marker, skip, payload) in packets {
+            seq = seq.wrapping_add(1 + u16::from(skip));
+            if let Ok(Some(f)) = vp8.push(seq, marker, &payload) {
+                prop_assert!(f.data.len() <= 2000);
+            }
+            if let Ok(Some(f)) = h264.push(seq, marker, &payload) {
+                prop_assert!(f.data.len() <= 2000);
+            }
+        }
+    }
+}
