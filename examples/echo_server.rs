@@ -22,7 +22,9 @@
 //! `--drop-video-every N` loses every Nth video packet we echo on the way out, after the peer
 //! connection sent it: the browser NACKs it and gets it again from our retransmission
 //! history, as RTX; `--drop-incoming-video-every N` loses every Nth video packet the browser
-//! sends us before the peer connection sees it: we NACK it and the browser sends it again.)
+//! sends us before the peer connection sees it: we NACK it and the browser sends it again;
+//! `--repacketize` takes VP8 and H.264 video apart into frames and sends each frame back cut by
+//! our own packetizers, with our sequence numbers, instead of forwarding the packets.)
 //!
 //! The HTTP side is `tiny_http` on its own thread; the WebRTC side runs on the main thread with one
 //! UDP socket shared by every peer connection (datagrams are routed by source address, learned
@@ -35,11 +37,15 @@ use std::time::{Duration, Instant};
 
 use sansrtc::dtls::{CipherSuite, SrtpProfile};
 use sansrtc::ice::stun::StunMessage;
+use sansrtc::rtp::packetize::h264::{H264Depacketizer, H264Packetizer};
+use sansrtc::rtp::packetize::vp8::{Vp8Depacketizer, Vp8Packetizer};
+use sansrtc::rtp::packetize::{Frame, Payloads};
 use sansrtc::sctp::Reliability;
 use sansrtc::sdp::jsep::{Codec, Feedback, MediaKind, Transceiver};
 use sansrtc::sdp::{Direction, Setup};
 use sansrtc::{
-    ChannelConfig, Config, Event, KeyframeKind, PeerConnection, RtpReceived, SdpType, codecs,
+    ChannelConfig, Config, Event, KeyframeKind, PeerConnection, RtpReceived, RtpWrite, SdpType,
+    codecs,
 };
 
 const PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>sansrtc echo</title>
@@ -289,7 +295,27 @@ struct MediaEcho {
     video_received: u64,
     /// Of them, lost on purpose.
     lost_incoming: u64,
+    /// `--repacketize`: video goes back as frames cut by our packetizers.
+    repacketize: bool,
+    /// mid -> the depacketizer of the browser's video on that section.
+    depacketizers: HashMap<String, Depacketizer>,
+    /// The payloads of the frame being sent back (reused).
+    payloads: Payloads,
+    /// Frames sent back through our packetizers, and their packets.
+    frames_repacketized: u64,
+    packets_repacketized: u64,
 }
+
+/// A video depacketizer by payload format.
+#[derive(Debug)]
+enum Depacketizer {
+    Vp8(Vp8Depacketizer, Vp8Packetizer),
+    H264(H264Depacketizer, H264Packetizer),
+}
+
+/// Payload bytes per packet we cut frames into: small, so that frames take several packets
+/// (VP8 partitions, H.264 FU-A fragments) and the whole payload format is exercised.
+const MAX_PAYLOAD: usize = 400;
 
 impl MediaEcho {
     fn echo_rtp(&mut self, pc: &mut PeerConnection, now: Instant, rtp: RtpReceived) {
@@ -319,6 +345,9 @@ impl MediaEcho {
             return;
         }
         self.theirs.insert(mid.to_string(), rtp.ssrc);
+        if self.repacketize && self.repacketized(pc, now, &mid, &rtp) {
+            return;
+        }
         let sequence = rtp.sequence_number;
         let mut packet = rtp.into_packet();
         packet[8..12].copy_from_slice(&ours.to_be_bytes());
@@ -331,6 +360,73 @@ impl MediaEcho {
                 self.to_lose.push((ours, sequence));
             }
         }
+    }
+
+    /// `--repacketize`: joins VP8 or H.264 payloads into frames and sends each complete frame
+    /// back in our own payloads; false for other payload formats (forwarded as they are).
+    fn repacketized(
+        &mut self,
+        pc: &mut PeerConnection,
+        now: Instant,
+        mid: &str,
+        rtp: &RtpReceived,
+    ) -> bool {
+        let Some(name) = pc
+            .codec(mid, rtp.payload_type)
+            .map(|c| c.name.to_ascii_uppercase())
+        else {
+            return false;
+        };
+        let d = match self.depacketizers.get_mut(mid) {
+            Some(d) => d,
+            None => {
+                let d = match name.as_str() {
+                    "VP8" => Depacketizer::Vp8(
+                        Vp8Depacketizer::default(),
+                        Vp8Packetizer::new(MAX_PAYLOAD),
+                    ),
+                    "H264" => Depacketizer::H264(
+                        H264Depacketizer::default(),
+                        H264Packetizer::new(MAX_PAYLOAD),
+                    ),
+                    _ => return false,
+                };
+                self.depacketizers.entry(mid.to_string()).or_insert(d)
+            }
+        };
+        let frame: Option<Frame> = match d {
+            Depacketizer::Vp8(d, p) => {
+                let f = d
+                    .push(rtp.sequence_number, rtp.marker, rtp.payload())
+                    .ok()
+                    .flatten();
+                if let Some(f) = &f {
+                    p.packetize(&f.data, &mut self.payloads);
+                }
+                f
+            }
+            Depacketizer::H264(d, p) => {
+                let f = d
+                    .push(rtp.sequence_number, rtp.marker, rtp.payload())
+                    .ok()
+                    .flatten();
+                if let Some(f) = &f {
+                    p.packetize(&f.data, &mut self.payloads);
+                }
+                f
+            }
+        };
+        if frame.is_some() {
+            let n = self.payloads.len();
+            for (i, payload) in self.payloads.iter().enumerate() {
+                let write =
+                    RtpWrite::new(rtp.payload_type, rtp.timestamp, payload).marker(i + 1 == n);
+                let _ = pc.write_rtp(now, mid, write);
+            }
+            self.frames_repacketized += 1;
+            self.packets_repacketized += n as u64;
+        }
+        true
     }
 
     /// Whether `datagram`, from the browser, is a video packet to lose (every Nth of its
@@ -424,7 +520,8 @@ fn stats_json(sessions: &[Option<Session>]) -> String {
                     r#""ice_auth_failures":{},"ice_ignored":{},"keyframe_requests_forwarded":{},"#,
                     r#""retransmissions_sent":{},"rtx_discarded":{},"lost_on_purpose":{},"#,
                     r#""incoming_lost_on_purpose":{},"nacks_sent":{},"retransmitted_packets_received":{},"#,
-                    r#""layers":{{{}}},"echo_errors":{},"channels":[{}],"sctp":"{}"}}"#
+                    r#""layers":{{{}}},"echo_errors":{},"channels":[{}],"sctp":"{}","#,
+                    r#""frames_repacketized":{},"packets_repacketized":{}}}"#
                 ),
                 i,
                 s.pc.state(),
@@ -472,6 +569,8 @@ fn stats_json(sessions: &[Option<Session>]) -> String {
                     .collect::<Vec<_>>()
                     .join(","),
                 format!("{:?}", report.transport.sctp).escape_default(),
+                s.media.frames_repacketized,
+                s.media.packets_repacketized,
             )
         })
         .collect();
@@ -559,7 +658,9 @@ fn main() {
     let drop_incoming_every: u64 = arg("--drop-incoming-video-every", "0")
         .parse()
         .expect("--drop-incoming-video-every N");
+    let repacketize = std::env::args().any(|a| a == "--repacketize");
     let new_echo = || MediaEcho {
+        repacketize,
         drop_every,
         drop_incoming_every,
         ..MediaEcho::default()

@@ -522,6 +522,34 @@ fn chromium_simulcast_layers_arrive_with_their_rid() {
     assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 30, "{v}");
 }
 
+/// The camera looped back through our depacketizer and packetizer (`--repacketize`): every
+/// frame Chromium decodes was joined from its payloads and cut again by us.
+fn repacketized(codec: &str) {
+    let opts = format!(r#"{{"codec":"{codec}"}}"#);
+    let (v, stats) = drive_with("media", &opts, &["--repacketize"]);
+    let frames = stats["frames_repacketized"].as_u64().unwrap_or(0);
+    let packets = stats["packets_repacketized"].as_u64().unwrap_or(0);
+    eprintln!(
+        "chromium {codec} repacketized: {frames} frames joined and cut again into {packets} packets of at most 400 bytes, {} decoded",
+        v["framesDecoded"]
+    );
+    assert_eq!(v["codec"], format!("video/{codec}"), "{v}");
+    assert!(frames > 30, "{stats}");
+    // Most frames took several packets (VP8 partitions, H.264 FU-A fragments).
+    assert!(packets > 2 * frames, "{stats}");
+    assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 30, "{v}");
+}
+
+#[test]
+fn chromium_decodes_vp8_from_our_packetizer() {
+    repacketized("VP8");
+}
+
+#[test]
+fn chromium_decodes_h264_from_our_packetizer() {
+    repacketized("H264");
+}
+
 #[test]
 fn chromium_video_section_before_audio() {
     // The offer lists video first: our answer's SSRCs follow the sections by mid, not order.

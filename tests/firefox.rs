@@ -547,6 +547,26 @@ fn firefox_simulcast_layers_arrive_with_their_rid() {
 }
 
 #[test]
+fn firefox_decodes_vp8_from_our_packetizer() {
+    // The camera looped back through our VP8 depacketizer and packetizer (400-byte payloads).
+    let v = drive(
+        "firefox_decodes_vp8_from_our_packetizer",
+        "mode=media&codec=VP8",
+        &["--repacketize"],
+        &[],
+    );
+    let frames = v["server"]["frames_repacketized"].as_u64().unwrap_or(0);
+    let packets = v["server"]["packets_repacketized"].as_u64().unwrap_or(0);
+    eprintln!(
+        "firefox VP8 repacketized: {frames} frames into {packets} packets, {} decoded",
+        v["framesDecoded"]
+    );
+    // Firefox's small frames: some take one packet, the key frames several.
+    assert!(frames > 30 && packets > frames, "{v}");
+    assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 30, "{v}");
+}
+
+#[test]
 fn firefox_camera_and_microphone_looped_back() {
     let v = drive(
         "firefox_camera_and_microphone_looped_back",
