@@ -1,5 +1,5 @@
-//! RTP header parse, RTP serialize and compound RTCP parse: sansrtc beside webrtc-rs (`rtp`,
-//! `rtcp`) and `rtp-types`, on the same bytes in the same run.
+//! RTP header parse, RTP serialize, compound RTCP parse and the VP8 / H.264 payload formats:
+//! sansrtc beside webrtc-rs (`rtp`, `rtcp`) and `rtp-types`, on the same bytes in the same run.
 
 use std::hint::black_box;
 
@@ -193,5 +193,128 @@ fn rtcp_parse(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, rtp_parse, rtp_serialize, rtcp_parse);
+/// A 10 KB VP8 frame and an H.264 access unit (SPS, PPS, 10 KB IDR slice) cut into payloads of
+/// at most 1200 bytes, and joined back into the frame.
+fn payload_formats(c: &mut Criterion) {
+    use rtp::packetizer::{Depacketizer, Payloader};
+    use sansrtc_rtp::packetize::Payloads;
+    use sansrtc_rtp::packetize::h264::{H264Depacketizer, H264Packetizer};
+    use sansrtc_rtp::packetize::vp8::{Vp8Depacketizer, Vp8Packetizer};
+    const MTU: usize = 1200;
+
+    let vp8_frame: Vec<u8> = (0..10_000).map(|i| (i % 251) as u8 & !1).collect();
+    let mut au = vec![
+        0, 0, 0, 1, 0x67, 0x42, 0xC0, 0x1F, 0xDA, 0x01, 0x40, 0x16, 0xEC, 0x04,
+    ];
+    au.extend_from_slice(&[0, 0, 0, 1, 0x68, 0xCE, 0x3C, 0x80]);
+    au.extend_from_slice(&[0, 0, 0, 1, 0x65]);
+    au.extend((0..10_000).map(|i| (i % 250) as u8 + 1));
+
+    let mut group = c.benchmark_group("packetize/vp8_10k");
+    group.throughput(Throughput::Bytes(vp8_frame.len() as u64));
+    let mut payloads = Payloads::default();
+    let mut ours = Vp8Packetizer::new(MTU);
+    group.bench_function("sansrtc", |b| {
+        b.iter(|| {
+            ours.packetize(black_box(&vp8_frame), &mut payloads);
+            payloads.len()
+        })
+    });
+    let shared = Bytes::from(vp8_frame.clone());
+    let mut theirs = rtp::codecs::vp8::Vp8Payloader::default();
+    theirs.enable_picture_id = true;
+    group.bench_function("webrtc-rs rtp", |b| {
+        b.iter(|| theirs.payload(MTU, black_box(&shared)).unwrap().len())
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("packetize/h264_10k");
+    group.throughput(Throughput::Bytes(au.len() as u64));
+    let ours = H264Packetizer::new(MTU);
+    group.bench_function("sansrtc", |b| {
+        b.iter(|| {
+            ours.packetize(black_box(&au), &mut payloads);
+            payloads.len()
+        })
+    });
+    let shared = Bytes::from(au.clone());
+    let mut theirs = rtp::codecs::h264::H264Payloader::default();
+    group.bench_function("webrtc-rs rtp", |b| {
+        b.iter(|| theirs.payload(MTU, black_box(&shared)).unwrap().len())
+    });
+    group.finish();
+
+    // Depacketizing: the payloads back into one frame (webrtc-rs returns each payload's
+    // media bytes; joining them is the frame assembly its sample builder does).
+    let mut vp8_payloads = Payloads::default();
+    Vp8Packetizer::new(MTU).packetize(&vp8_frame, &mut vp8_payloads);
+    let vp8_list: Vec<Vec<u8>> = vp8_payloads.iter().map(<[u8]>::to_vec).collect();
+    let vp8_bytes: Vec<Bytes> = vp8_list.iter().map(|p| Bytes::from(p.clone())).collect();
+    let mut group = c.benchmark_group("depacketize/vp8_10k");
+    group.throughput(Throughput::Bytes(vp8_frame.len() as u64));
+    group.bench_function("sansrtc", |b| {
+        let mut d = Vp8Depacketizer::default();
+        let mut seq = 0u16;
+        b.iter(|| {
+            let mut frame = None;
+            let n = vp8_list.len();
+            for (i, p) in vp8_list.iter().enumerate() {
+                frame = d.push(seq, i + 1 == n, black_box(p)).unwrap();
+                seq = seq.wrapping_add(1);
+            }
+            frame.unwrap().data.len()
+        })
+    });
+    group.bench_function("webrtc-rs rtp", |b| {
+        let mut d = rtp::codecs::vp8::Vp8Packet::default();
+        b.iter(|| {
+            let mut frame = Vec::new();
+            for p in &vp8_bytes {
+                frame.extend_from_slice(&d.depacketize(black_box(p)).unwrap());
+            }
+            frame.len()
+        })
+    });
+    group.finish();
+
+    let ours = H264Packetizer::new(MTU);
+    let mut h264_payloads = Payloads::default();
+    ours.packetize(&au, &mut h264_payloads);
+    let h264_list: Vec<Vec<u8>> = h264_payloads.iter().map(<[u8]>::to_vec).collect();
+    let h264_bytes: Vec<Bytes> = h264_list.iter().map(|p| Bytes::from(p.clone())).collect();
+    let mut group = c.benchmark_group("depacketize/h264_10k");
+    group.throughput(Throughput::Bytes(au.len() as u64));
+    group.bench_function("sansrtc", |b| {
+        let mut d = H264Depacketizer::default();
+        let mut seq = 0u16;
+        b.iter(|| {
+            let mut frame = None;
+            let n = h264_list.len();
+            for (i, p) in h264_list.iter().enumerate() {
+                frame = d.push(seq, i + 1 == n, black_box(p)).unwrap();
+                seq = seq.wrapping_add(1);
+            }
+            frame.unwrap().data.len()
+        })
+    });
+    group.bench_function("webrtc-rs rtp", |b| {
+        let mut d = rtp::codecs::h264::H264Packet::default();
+        b.iter(|| {
+            let mut frame = Vec::new();
+            for p in &h264_bytes {
+                frame.extend_from_slice(&d.depacketize(black_box(p)).unwrap());
+            }
+            frame.len()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    rtp_parse,
+    rtp_serialize,
+    rtcp_parse,
+    payload_formats
+);
 criterion_main!(benches);

@@ -33,14 +33,22 @@ pub fn nal_units(stream: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 /// The next `00 00 01` start code: where it starts and its length (3, or 4 with a leading
-/// zero byte).
+/// zero byte). The `01` bytes are found with `memchr` (vectorized), then their two zeros checked.
 fn find_start(data: &[u8]) -> Option<(usize, usize)> {
-    let at = data.windows(3).position(|w| w == [0, 0, 1])?;
-    Some(if at > 0 && data[at - 1] == 0 {
-        (at - 1, 4)
-    } else {
-        (at, 3)
-    })
+    let mut from = 2;
+    while from < data.len() {
+        let one = from + memchr::memchr(1, &data[from..])?;
+        if data[one - 1] == 0 && data[one - 2] == 0 {
+            let at = one - 2;
+            return Some(if at > 0 && data[at - 1] == 0 {
+                (at - 1, 4)
+            } else {
+                (at, 3)
+            });
+        }
+        from = one + 1;
+    }
+    None
 }
 
 /// Cuts H.264 access units into payloads of at most `max_payload` bytes.
@@ -60,32 +68,28 @@ impl H264Packetizer {
     /// Cuts the access unit `annex_b` (NAL units behind start codes) into `payloads`.
     pub fn packetize(&self, annex_b: &[u8], payloads: &mut Payloads) {
         payloads.clear();
-        let nals: Vec<&[u8]> = nal_units(annex_b).collect();
-        let mut i = 0;
-        while i < nals.len() {
-            // Aggregate this and the following small NAL units while they fit (STAP-A).
-            let mut size = 1;
-            let mut n = 0;
-            while let Some(nal) = nals.get(i + n) {
-                if nal.len() > 0xFFFF || size + 2 + nal.len() > self.max_payload {
-                    break;
-                }
-                size += 2 + nal.len();
-                n += 1;
-            }
-            if n >= 2 {
-                let group = &nals[i..i + n];
-                let nri = group.iter().map(|nal| nal[0] & 0x60).max().unwrap_or(0);
+        let mut nals = nal_units(annex_b).peekable();
+        let fits = |size: usize, nal: &[u8]| {
+            nal.len() <= 0xFFFF && size + 2 + nal.len() <= self.max_payload
+        };
+        while let Some(nal) = nals.next() {
+            // This and the following small NAL units, while they fit, go in one STAP-A.
+            if fits(1, nal) && nals.peek().is_some_and(|next| fits(3 + nal.len(), next)) {
                 let out = payloads.next();
-                out.push(nri | STAP_A);
-                for nal in group {
+                out.push(STAP_A);
+                let mut nri = 0;
+                let mut add = |out: &mut Vec<u8>, nal: &[u8]| {
+                    nri = nri.max(nal[0] & 0x60);
                     out.extend_from_slice(&(nal.len() as u16).to_be_bytes());
                     out.extend_from_slice(nal);
+                };
+                add(out, nal);
+                while let Some(next) = nals.next_if(|next| fits(out.len(), next)) {
+                    add(out, next);
                 }
-                i += n;
+                out[0] |= nri;
                 continue;
             }
-            let nal = nals[i];
             if nal.len() <= self.max_payload {
                 payloads.next().extend_from_slice(nal);
             } else {
@@ -107,7 +111,6 @@ impl H264Packetizer {
                     out.extend_from_slice(&body[start..end]);
                 }
             }
-            i += 1;
         }
     }
 }
