@@ -306,11 +306,29 @@ struct MediaEcho {
     packets_repacketized: u64,
 }
 
-/// A video depacketizer by payload format.
+/// A video depacketizer by payload format, with the packetizer that cuts its frames again.
 #[derive(Debug)]
 enum Depacketizer {
     Vp8(Vp8Depacketizer, Vp8Packetizer),
     H264(H264Depacketizer, H264Packetizer),
+}
+
+impl Depacketizer {
+    /// Joins `rtp`'s payload; the frame it completes, if any, cut again into `payloads`.
+    fn push(&mut self, rtp: &RtpReceived, payloads: &mut Payloads) -> Option<Frame> {
+        let (seq, marker, payload) = (rtp.sequence_number, rtp.marker, rtp.payload());
+        let frame = match self {
+            Depacketizer::Vp8(d, _) => d.push(seq, marker, payload),
+            Depacketizer::H264(d, _) => d.push(seq, marker, payload),
+        }
+        .ok()
+        .flatten()?;
+        match self {
+            Depacketizer::Vp8(_, p) => p.packetize(&frame.data, payloads),
+            Depacketizer::H264(_, p) => p.packetize(&frame.data, payloads),
+        }
+        Some(frame)
+    }
 }
 
 /// Payload bytes per packet we cut frames into: small, so that frames take several packets
@@ -394,28 +412,7 @@ impl MediaEcho {
                 self.depacketizers.entry(mid.to_string()).or_insert(d)
             }
         };
-        let frame: Option<Frame> = match d {
-            Depacketizer::Vp8(d, p) => {
-                let f = d
-                    .push(rtp.sequence_number, rtp.marker, rtp.payload())
-                    .ok()
-                    .flatten();
-                if let Some(f) = &f {
-                    p.packetize(&f.data, &mut self.payloads);
-                }
-                f
-            }
-            Depacketizer::H264(d, p) => {
-                let f = d
-                    .push(rtp.sequence_number, rtp.marker, rtp.payload())
-                    .ok()
-                    .flatten();
-                if let Some(f) = &f {
-                    p.packetize(&f.data, &mut self.payloads);
-                }
-                f
-            }
-        };
+        let frame = d.push(rtp, &mut self.payloads);
         if frame.is_some() {
             let n = self.payloads.len();
             for (i, payload) in self.payloads.iter().enumerate() {

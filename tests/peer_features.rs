@@ -13,7 +13,7 @@ use sansrtc::{
 
 mod common;
 
-use common::{Net, connected, messages};
+use common::{Net, connected, messages, rtp_received as rtp_events};
 
 const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
 
@@ -27,16 +27,6 @@ fn video(direction: Direction) -> Transceiver {
     let mut t = Transceiver::new(MediaKind::Video, direction, vec![vp8()]);
     t.header_extensions = vec![HeaderExtension::new(4, MID_URI)];
     t
-}
-
-fn rtp_events(events: &[Event]) -> Vec<&sansrtc::RtpReceived> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Rtp(p) => Some(p),
-            _ => None,
-        })
-        .collect()
 }
 
 /// Both peers with audio (sendrecv) and video (sendrecv), connected.

@@ -12,7 +12,7 @@ use sansrtc::{Event, RtpReceived, RtpWrite};
 
 mod common;
 
-use common::{Link, Net, connected};
+use common::{Link, Net, connected, rtp_received as received};
 
 const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
 
@@ -26,14 +26,19 @@ fn video(with_rtx: bool) -> Transceiver {
     t
 }
 
-fn received(events: &[Event]) -> Vec<&RtpReceived> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Rtp(p) => Some(p),
-            _ => None,
-        })
-        .collect()
+/// Peer 0 writes `count` video packets (payload: the index, 300 times), the 11th lost on the
+/// wire.
+fn send_with_the_11th_lost(n: &mut Net, mid: &str, count: u32) {
+    for i in 0..count {
+        let payload = vec![i as u8; 300];
+        n.pcs[0]
+            .write_rtp(n.now, mid, RtpWrite::new(96, i * 3000, &payload))
+            .unwrap();
+        if i == 10 {
+            n.collect();
+            n.drop_newest();
+        }
+    }
 }
 
 /// Connected peers with one video section each way.
@@ -57,16 +62,7 @@ fn video_pair(seed: u64, with_rtx: bool, history: usize, nack_requests: bool) ->
 /// packet's sequence number.
 fn one_packet_lost(seed: u64, with_rtx: bool, history: usize) -> (Net, String, u16) {
     let (mut n, mid) = video_pair(seed, with_rtx, history, false);
-    for i in 0..20u32 {
-        let payload = vec![i as u8; 300];
-        n.pcs[0]
-            .write_rtp(n.now, &mid, RtpWrite::new(96, i * 3000, &payload))
-            .unwrap();
-        if i == 10 {
-            n.collect();
-            n.drop_newest();
-        }
-    }
+    send_with_the_11th_lost(&mut n, &mid, 20);
     n.run_until(Duration::from_secs(2), |n| {
         received(&n.events[1]).len() == 19
     });
@@ -188,16 +184,7 @@ fn transceivers_with_rtx_signal_an_rtx_ssrc() {
 #[test]
 fn the_receiver_asks_for_a_lost_packet_by_itself() {
     let (mut n, mid) = video_pair(305, true, 512, true);
-    for i in 0..20u32 {
-        let payload = vec![i as u8; 300];
-        n.pcs[0]
-            .write_rtp(n.now, &mid, RtpWrite::new(96, i * 3000, &payload))
-            .unwrap();
-        if i == 10 {
-            n.collect();
-            n.drop_newest();
-        }
-    }
+    send_with_the_11th_lost(&mut n, &mid, 20);
     n.run_for(Duration::from_millis(500));
     let got = received(&n.events[1]);
     assert_eq!(got.len(), 20, "{got:?}");

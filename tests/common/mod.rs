@@ -248,6 +248,17 @@ pub fn connected(n: &Net) -> bool {
         .all(|p| p.state() == ConnectionState::Connected)
 }
 
+/// The RTP packets among `events`.
+pub fn rtp_received(events: &[Event]) -> Vec<&sansrtc::RtpReceived> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Rtp(p) => Some(p),
+            _ => None,
+        })
+        .collect()
+}
+
 pub fn messages(events: &[Event], id: u16) -> Vec<(Vec<u8>, bool)> {
     events
         .iter()
