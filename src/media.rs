@@ -205,8 +205,6 @@ struct Inbound {
     nack_requests: Option<Box<NackRequests>>,
     /// Which of the last packets arrived (RTX repeating one of them is dropped).
     received: ReceivedWindow,
-    /// The section negotiated `nack pli`: a gap too large to NACK asks for a key frame.
-    pli: bool,
 }
 
 /// The packets missing from a received stream and when each was last asked for (the NACK
@@ -253,6 +251,10 @@ impl NackRequests {
             return;
         }
         let gap = extended - highest - 1;
+        self.highest = Some(extended);
+        if gap == 0 {
+            return; // in order: nothing new is missing
+        }
         if gap as usize > NACK_MAX_MISSING {
             self.missing.clear();
             let earliest = self
@@ -274,16 +276,21 @@ impl NackRequests {
                 self.missing.pop_first();
             }
         }
-        self.highest = Some(extended);
         self.update_next_due(rtt);
     }
 
     /// The missing packets due to be asked for at `now` (at most one NACK's worth), marked
-    /// as asked; packets asked for too often are given up.
-    fn due(&mut self, now: Instant, rtt: Duration) -> Vec<u16> {
+    /// as asked (packets asked for too often are given up), and whether a key frame request
+    /// is due.
+    fn due(&mut self, now: Instant, rtt: Duration) -> (Vec<u16>, bool) {
         let mut due = Vec::new();
         if self.next_due.is_none_or(|t| now < t) {
-            return due;
+            return (due, false);
+        }
+        let keyframe = self.keyframe_needed.is_some_and(|t| t <= now);
+        if keyframe {
+            self.keyframe_needed = None;
+            self.keyframe_requested = Some(now);
         }
         self.missing.retain(|&seq, m| {
             if due.len() >= NACK_MAX_PER_PACKET || now < m.due(rtt) {
@@ -298,7 +305,7 @@ impl NackRequests {
             true
         });
         self.update_next_due(rtt);
-        due
+        (due, keyframe)
     }
 
     fn update_next_due(&mut self, rtt: Duration) {
@@ -333,12 +340,13 @@ impl ReceivedWindow {
             Some(h) => h,
         };
         if extended > highest {
-            // Clear the slots the window moves over.
-            for n in (highest + 1)..=extended.min(highest + size) {
-                self.clear(n);
-            }
             if extended - highest >= size {
                 self.bits = [0; Self::SIZE / 64];
+            } else {
+                // Clear the slots the window moves over.
+                for n in highest + 1..extended {
+                    self.clear(n);
+                }
             }
             self.highest = Some(extended);
             self.set(extended);
@@ -376,8 +384,8 @@ impl ReceivedWindow {
 pub(crate) enum Received {
     /// A packet of a stream (an RTX packet arrives as the packet it repairs).
     Rtp(RtpReceived),
-    /// An RTX packet carrying no media (padding senders use to probe bandwidth), or one whose
-    /// original stream is unknown.
+    /// An RTX packet carrying no media (padding senders use to probe bandwidth), repairing an
+    /// unknown stream, or repeating a packet already received.
     Discarded,
     /// Not an RTP packet.
     Malformed,
@@ -404,9 +412,6 @@ pub(crate) struct MediaState {
     history_capacity: usize,
     /// Retransmissions (plain RTP) waiting for SRTP and the wire.
     retransmits: VecDeque<Vec<u8>>,
-    /// RTX packets dropped: padding only, repairing an unknown stream, or repeating a packet
-    /// already received.
-    rtx_discarded: u64,
     /// Ask for lost packets of received streams that negotiated `nack`.
     nack_requests: bool,
     /// The latest round-trip time from report blocks (LSR/DLSR).
@@ -437,7 +442,6 @@ impl MediaState {
             rtx_media: HashMap::new(),
             history_capacity: 0,
             retransmits: VecDeque::new(),
-            rtx_discarded: 0,
             nack_requests: false,
             rtt: None,
             transport_rtt: None,
@@ -485,19 +489,15 @@ impl MediaState {
     /// RTCP packets.
     pub(crate) fn poll_feedback(&mut self, now: Instant) -> Vec<Vec<u8>> {
         let rtt = self.nack_rtt();
+        let sections = &self.sections;
         let mut due = Vec::new();
         for (&ssrc, i) in &mut self.inbound {
-            let pli = i.pli;
             let Some(n) = &mut i.nack_requests else {
                 continue;
             };
-            let keyframe = n.keyframe_needed.is_some_and(|t| t <= now);
-            if keyframe {
-                n.keyframe_needed = None;
-                n.keyframe_requested = Some(now);
-            }
-            let lost = n.due(now, rtt);
-            let keyframe = keyframe && pli;
+            let (lost, keyframe) = n.due(now, rtt);
+            // The key frame request is a PLI: only where `nack pli` was negotiated.
+            let keyframe = keyframe && i.section.is_some_and(|s| sections[s].pli);
             if !lost.is_empty() || keyframe {
                 due.push((ssrc, lost, keyframe));
             }
@@ -543,11 +543,6 @@ impl MediaState {
     /// The next retransmission to protect and send.
     pub(crate) fn poll_retransmit(&mut self) -> Option<Vec<u8>> {
         self.retransmits.pop_front()
-    }
-
-    /// RTX packets dropped (padding only, or repairing an unknown stream).
-    pub(crate) fn rtx_discarded(&self) -> u64 {
-        self.rtx_discarded
     }
 
     /// A fresh random SSRC none of our streams uses.
@@ -596,11 +591,11 @@ impl MediaState {
                 s.codecs.iter().any(|c| {
                     c.feedback.iter().any(|f| {
                         f.kind.eq_ignore_ascii_case("nack")
-                            && f.parameter
-                                .as_deref()
-                                .map(str::to_ascii_lowercase)
-                                .as_deref()
-                                == parameter
+                            && match (f.parameter.as_deref(), parameter) {
+                                (None, None) => true,
+                                (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+                                _ => false,
+                            }
                     })
                 })
             };
@@ -860,32 +855,34 @@ impl MediaState {
             return self.deliver(now, plain, section, rid, false);
         };
         // RTX (RFC 4588): the original sequence number, then the original payload.
-        let payload = p.payload();
-        let media_ssrc = self.rtx_media.get(&p.ssrc()).copied().or_else(|| {
+        let rtx_ssrc = p.ssrc();
+        let media_ssrc = self.rtx_media.get(&rtx_ssrc).copied().or_else(|| {
             // Unsignalled: the stream of the same section and layer that is not RTX.
             let mut candidates = self.inbound.iter().filter(|(ssrc, i)| {
                 i.section == section
                     && (rid.is_none() || i.rid == rid)
                     && !self.rtx_media.contains_key(ssrc)
-                    && **ssrc != p.ssrc()
+                    && **ssrc != rtx_ssrc
             });
             match (candidates.next(), candidates.next()) {
                 (Some((&ssrc, _)), None) => Some(ssrc),
                 _ => None,
             }
         });
-        let (Some(media_ssrc), Some(osn)) = (media_ssrc, payload.get(..2)) else {
-            self.rtx_discarded += 1;
+        let header_len = p.header_len();
+        let payload_end = header_len + p.payload().len();
+        let (Some(media_ssrc), Some(&[hi, lo])) = (media_ssrc, p.payload().get(..2)) else {
             return Received::Discarded;
         };
-        let header_len = p.header_len();
-        let mut original = Vec::with_capacity(plain.len());
-        original.extend_from_slice(&plain[..header_len]);
-        original[0] &= !0x20; // the padding is not copied
+        // Rewritten in place: the header says what the original packet said, the payload moves
+        // over the original sequence number, the padding goes.
+        let mut original = plain;
+        original[0] &= !0x20;
         original[1] = (original[1] & 0x80) | (original_pt & 0x7F);
-        original[2..4].copy_from_slice(osn);
+        original[2..4].copy_from_slice(&[hi, lo]);
         original[8..12].copy_from_slice(&media_ssrc.to_be_bytes());
-        original.extend_from_slice(&payload[2..]);
+        original.copy_within(header_len + 2..payload_end, header_len);
+        original.truncate(payload_end - 2);
         self.deliver(now, original, section, rid, true)
     }
 
@@ -911,11 +908,7 @@ impl MediaState {
                 .get_or_insert_with(|| Box::new(TwccReceiver::new(epoch)))
                 .on_packet(now, sequence, ssrc);
         }
-        let (nack, pli) = section.map_or((false, false), |i| {
-            let s = &self.sections[i];
-            (s.nack, s.pli)
-        });
-        let ask = nack && self.nack_requests;
+        let ask = self.nack_requests && section.is_some_and(|i| self.sections[i].nack);
         if !self.inbound.contains_key(&ssrc) && self.inbound.len() < MAX_INBOUND {
             self.inbound.insert(
                 ssrc,
@@ -936,7 +929,6 @@ impl MediaState {
                     retransmitted_bytes: 0,
                     nack_requests: None,
                     received: ReceivedWindow::default(),
-                    pli,
                 },
             );
         }
@@ -952,19 +944,14 @@ impl MediaState {
                 i.rid = rid;
             }
             rid_out = i.rid.clone();
+            extended = i.sequence.unwrap(p.sequence_number());
+            if !i.received.insert(extended) && retransmission {
+                // RTX of a packet we have (senders probe bandwidth this way too): nothing new.
+                return Received::Discarded;
+            }
             i.clock_rate = clock_rate;
             i.packets += 1;
             i.octets += p.payload().len() as u64;
-            extended = i.sequence.unwrap(p.sequence_number());
-            let first_time = i.received.insert(extended);
-            if retransmission && !first_time {
-                // RTX of a packet we have (senders probe bandwidth this way too): nothing new.
-                i.packets -= 1;
-                i.octets -= p.payload().len() as u64;
-                self.rtx_discarded += 1;
-                return Received::Discarded;
-            }
-            i.pli = pli;
             if ask {
                 i.nack_requests
                     .get_or_insert_with(Box::default)
@@ -1104,7 +1091,7 @@ impl MediaState {
     /// Queues the packets `lost` of our stream `ssrc` that the history still has: as RTX on
     /// our RTX SSRC when the section negotiated it (RFC 4588: a new sequence number, the
     /// original one in the first two payload bytes), else as the original packet again. A
-    /// packet is sent again at most once per round trip.
+    /// packet is sent again at most once per half round trip.
     fn answer_nack(&mut self, now: Instant, ssrc: u32, lost: &[u16]) {
         let Some(o) = self.outbound.get_mut(&ssrc) else {
             return;

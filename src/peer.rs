@@ -1007,11 +1007,16 @@ impl PeerConnection {
     /// The data section was rejected or is gone: channels waiting for it close.
     fn close_pending_channels(&mut self) {
         for PendingChannel { id, .. } in std::mem::take(&mut self.pending_channels) {
-            if let Some(c) = self.channels.get_mut(&id) {
-                c.open = false;
-            }
-            self.events.push_back(Event::DataChannelClose(id));
+            self.pending_channel_closed(id);
         }
+    }
+
+    /// A channel that never reached SCTP is closed.
+    fn pending_channel_closed(&mut self, id: u16) {
+        if let Some(c) = self.channels.get_mut(&id) {
+            c.open = false;
+        }
+        self.events.push_back(Event::DataChannelClose(id));
     }
 
     fn channel_info(&mut self, id: u16, label: String, protocol: String) -> &mut ChannelInfo {
@@ -1062,10 +1067,7 @@ impl PeerConnection {
     pub fn close_data_channel(&mut self, now: Instant, id: u16) {
         if let Some(i) = self.pending_channels.iter().position(|p| p.id == id) {
             self.pending_channels.remove(i);
-            if let Some(c) = self.channels.get_mut(&id) {
-                c.open = false;
-            }
-            self.events.push_back(Event::DataChannelClose(id));
+            self.pending_channel_closed(id);
             return;
         }
         if let Some(s) = &mut self.sctp {
@@ -1457,7 +1459,7 @@ impl PeerConnection {
                     self.stats.rtp_received += 1;
                     self.events.push_back(Event::Rtp(packet));
                 }
-                Received::Discarded => self.stats.rtx_discarded = self.media.rtx_discarded(),
+                Received::Discarded => self.stats.rtx_discarded += 1,
                 Received::Malformed => self.stats.dropped_srtp += 1,
             },
             Err(_) => self.stats.dropped_srtp += 1,
