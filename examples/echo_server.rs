@@ -35,6 +35,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
+use sansrtc::demux::{Kind, classify};
 use sansrtc::dtls::{CipherSuite, SrtpProfile};
 use sansrtc::ice::stun::StunMessage;
 use sansrtc::rtp::packetize::h264::{H264Depacketizer, H264Packetizer};
@@ -306,6 +307,17 @@ struct MediaEcho {
     packets_repacketized: u64,
 }
 
+/// The SSRC and sequence number of an SRTP datagram (RFC 7983 demultiplexing; SRTP keeps the
+/// RTP header in the clear).
+fn rtp_ids(datagram: &[u8]) -> Option<(u32, u16)> {
+    if classify(datagram) != Kind::Rtp || datagram.len() < 12 {
+        return None;
+    }
+    let sequence = u16::from_be_bytes([datagram[2], datagram[3]]);
+    let ssrc = u32::from_be_bytes([datagram[8], datagram[9], datagram[10], datagram[11]]);
+    Some((ssrc, sequence))
+}
+
 /// A video depacketizer by payload format, with the packetizer that cuts its frames again.
 #[derive(Debug)]
 enum Depacketizer {
@@ -354,14 +366,6 @@ impl MediaEcho {
                 return;
             }
         }
-        // Retransmissions and padding on the browser's RTX stream (when an RTX format was
-        // negotiated) have no place on our single SSRC: only the media itself goes back.
-        if pc
-            .codec(&mid, rtp.payload_type)
-            .is_some_and(|c| c.name.eq_ignore_ascii_case("rtx"))
-        {
-            return;
-        }
         self.theirs.insert(mid.to_string(), rtp.ssrc);
         if self.repacketize && self.repacketized(pc, now, &mid, &rtp) {
             return;
@@ -389,25 +393,21 @@ impl MediaEcho {
         mid: &str,
         rtp: &RtpReceived,
     ) -> bool {
-        let Some(name) = pc
-            .codec(mid, rtp.payload_type)
-            .map(|c| c.name.to_ascii_uppercase())
-        else {
+        let Some(name) = pc.codec(mid, rtp.payload_type).map(|c| c.name.as_str()) else {
             return false;
         };
         let d = match self.depacketizers.get_mut(mid) {
             Some(d) => d,
             None => {
-                let d = match name.as_str() {
-                    "VP8" => Depacketizer::Vp8(
-                        Vp8Depacketizer::default(),
-                        Vp8Packetizer::new(MAX_PAYLOAD),
-                    ),
-                    "H264" => Depacketizer::H264(
+                let d = if name.eq_ignore_ascii_case("VP8") {
+                    Depacketizer::Vp8(Vp8Depacketizer::default(), Vp8Packetizer::new(MAX_PAYLOAD))
+                } else if name.eq_ignore_ascii_case("H264") {
+                    Depacketizer::H264(
                         H264Depacketizer::default(),
                         H264Packetizer::new(MAX_PAYLOAD),
-                    ),
-                    _ => return false,
+                    )
+                } else {
+                    return false;
                 };
                 self.depacketizers.entry(mid.to_string()).or_insert(d)
             }
@@ -429,14 +429,12 @@ impl MediaEcho {
     /// Whether `datagram`, from the browser, is a video packet to lose (every Nth of its
     /// video SSRC, once known).
     fn lose_incoming(&mut self, pc: &PeerConnection, datagram: &[u8]) -> bool {
-        if self.drop_incoming_every == 0
-            || datagram.len() < 12
-            || datagram[0] >> 6 != 2
-            || (64..96).contains(&(datagram[1] & 0x7F))
-        {
+        if self.drop_incoming_every == 0 {
             return false;
         }
-        let ssrc = u32::from_be_bytes([datagram[8], datagram[9], datagram[10], datagram[11]]);
+        let Some((ssrc, _)) = rtp_ids(datagram) else {
+            return false;
+        };
         let video = self
             .theirs
             .iter()
@@ -455,13 +453,10 @@ impl MediaEcho {
     /// Whether `datagram` is an echoed packet to lose (SRTP keeps SSRC and sequence number in
     /// the clear).
     fn lose(&mut self, datagram: &[u8]) -> bool {
-        if datagram.len() < 12 || datagram[0] >> 6 != 2 || (64..96).contains(&(datagram[1] & 0x7F))
-        {
+        let Some(ids) = rtp_ids(datagram) else {
             return false;
-        }
-        let sequence = u16::from_be_bytes([datagram[2], datagram[3]]);
-        let ssrc = u32::from_be_bytes([datagram[8], datagram[9], datagram[10], datagram[11]]);
-        match self.to_lose.iter().position(|&x| x == (ssrc, sequence)) {
+        };
+        match self.to_lose.iter().position(|&x| x == ids) {
             Some(i) => {
                 self.to_lose.swap_remove(i);
                 self.lost += 1;

@@ -15,18 +15,9 @@ use std::time::{Duration, Instant};
 use sansrtc::ice::stun::{Attribute, IntegrityKey, MessageBuilder, TransactionId};
 use serde_json::Value;
 
-fn run(cmd: &mut Command) {
-    let status = cmd.status().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(status.success(), "{cmd:?} failed: {status}");
-}
+mod common;
 
-fn apt_install(packages: &[&str]) {
-    run(Command::new("apt-get").args(["update", "-qq"]));
-    run(Command::new("apt-get")
-        .args(["install", "-y", "-qq"])
-        .args(packages)
-        .env("DEBIAN_FRONTEND", "noninteractive"));
-}
+use common::{apt_install, run};
 
 /// Installs Chromium, node and playwright-core when missing; returns the driver's directory and
 /// the driver script's file name there.

@@ -15,6 +15,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{apt_install, run};
+
 /// Set (to the test's name) in the copy of the test that runs inside the network namespace.
 const INNER: &str = "SANSRTC_FIREFOX_NETNS";
 /// Prefix of the line on which the inner test prints the page's result.
@@ -61,19 +65,6 @@ const H264_PREFS: &[(&str, &str)] = &[
     ("media.webrtc.platformencoder", "true"),
     ("media.webrtc.encoder_creation_strategy", "1"),
 ];
-
-fn run(cmd: &mut Command) {
-    let status = cmd.status().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(status.success(), "{cmd:?} failed: {status}");
-}
-
-fn apt_install(packages: &[&str]) {
-    run(Command::new("apt-get").args(["update", "-qq"]));
-    run(Command::new("apt-get")
-        .args(["install", "-y", "-qq"])
-        .args(packages)
-        .env("DEBIAN_FRONTEND", "noninteractive"));
-}
 
 fn echo_server() -> PathBuf {
     // Examples are built by `cargo test` next to the test's deps directory.

@@ -328,15 +328,7 @@ fn ice_restart(offerer: usize, seed: u64) {
     let marks = [n.events[0].len(), n.events[1].len()];
     let answerer = 1 - offerer;
     n.pcs[offerer].restart_ice();
-    let now = n.now;
-    let offer = n.pcs[offerer].create_offer(now).unwrap();
-    n.pcs[answerer]
-        .set_remote_description(now, SdpType::Offer, &offer)
-        .unwrap();
-    let answer = n.pcs[answerer].create_answer().unwrap();
-    n.pcs[offerer]
-        .set_remote_description(now, SdpType::Answer, &answer)
-        .unwrap();
+    let (offer, answer) = n.negotiate_from(offerer);
     // Both sides have new credentials, in the SDP too.
     for (i, old) in ufrags.iter().enumerate() {
         assert_ne!(n.pcs[i].local_ufrag(), old);
@@ -692,16 +684,8 @@ fn early_channels_of_an_answerer_wait_for_its_own_offer() {
     n.run_until(Duration::from_secs(10), connected);
     assert!(n.events[1].contains(&Event::NegotiationNeeded));
     // Peer 1 offers now.
-    let now = n.now;
-    let offer = n.pcs[1].create_offer(now).unwrap();
+    let (offer, _) = n.negotiate_from(1);
     assert!(offer.contains("m=application"));
-    n.pcs[0]
-        .set_remote_description(now, SdpType::Offer, &offer)
-        .unwrap();
-    let answer = n.pcs[0].create_answer().unwrap();
-    n.pcs[1]
-        .set_remote_description(now, SdpType::Answer, &answer)
-        .unwrap();
     n.run_until(Duration::from_secs(10), |n| {
         !opened(&n.events[0]).is_empty()
     });

@@ -13,6 +13,8 @@ use sansrtc::{
     SdpType, TurnServer, codecs,
 };
 
+mod common;
+
 /// coturn, stopped by its PID when dropped.
 struct Coturn(Child);
 
@@ -39,12 +41,7 @@ fn start_coturn() -> (Coturn, SocketAddr) {
         .status()
         .is_ok();
     if !installed {
-        let ok = Command::new("apt-get")
-            .args(["install", "-y", "-qq", "coturn"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "apt-get install coturn failed");
+        common::apt_install(&["coturn"]);
     }
     let port = free_udp_port();
     let child = Command::new("turnserver")

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sansrtc::{Config, ConnectionState, Event, PcRng, PeerConnection, SdpType};
@@ -223,22 +224,29 @@ impl Net {
         self.open_channel(label)
     }
 
+    /// Peer 0 offers, peer 1 answers.
     pub fn negotiate(&mut self) {
-        let now = self.now;
-        let offer = self.pcs[0].create_offer(now).unwrap();
-        self.pcs[0]
+        self.negotiate_from(0);
+    }
+
+    /// Peer `offerer` offers, the other answers; returns the offer and the answer.
+    pub fn negotiate_from(&mut self, offerer: usize) -> (String, String) {
+        let (now, answerer) = (self.now, 1 - offerer);
+        let offer = self.pcs[offerer].create_offer(now).unwrap();
+        self.pcs[offerer]
             .set_local_description(SdpType::Offer, &offer)
             .unwrap();
-        self.pcs[1]
+        self.pcs[answerer]
             .set_remote_description(now, SdpType::Offer, &offer)
             .unwrap();
-        let answer = self.pcs[1].create_answer().unwrap();
-        self.pcs[1]
+        let answer = self.pcs[answerer].create_answer().unwrap();
+        self.pcs[answerer]
             .set_local_description(SdpType::Answer, &answer)
             .unwrap();
-        self.pcs[0]
+        self.pcs[offerer]
             .set_remote_description(now, SdpType::Answer, &answer)
             .unwrap();
+        (offer, answer)
     }
 }
 
@@ -271,4 +279,19 @@ pub fn messages(events: &[Event], id: u16) -> Vec<(Vec<u8>, bool)> {
             _ => None,
         })
         .collect()
+}
+
+/// Runs `cmd`, which must succeed.
+pub fn run(cmd: &mut Command) {
+    let status = cmd.status().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(status.success(), "{cmd:?} failed: {status}");
+}
+
+/// Installs Debian packages a test's real peer needs (the test setup installs what is missing).
+pub fn apt_install(packages: &[&str]) {
+    run(Command::new("apt-get").args(["update", "-qq"]));
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq"])
+        .args(packages)
+        .env("DEBIAN_FRONTEND", "noninteractive"));
 }
