@@ -1343,11 +1343,20 @@ mod tests {
     use super::*;
     use crate::rng::TestRng;
 
-    fn connected_pair() -> (Endpoint, Endpoint) {
-        let c = Config::new(Arc::new(Certificate::generate().unwrap()));
+    /// A client and a server with fresh certificates and seeded randomness; `adjust` changes
+    /// the client's configuration.
+    fn pair(seeds: (u64, u64), adjust: impl FnOnce(&mut Config)) -> (Endpoint, Endpoint) {
+        let mut c = Config::new(Arc::new(Certificate::generate().unwrap()));
+        adjust(&mut c);
         let s = Config::new(Arc::new(Certificate::generate().unwrap()));
-        let mut client = Endpoint::client(c, Box::new(TestRng::new(1)));
-        let mut server = Endpoint::server(s, Box::new(TestRng::new(2)));
+        (
+            Endpoint::client(c, Box::new(TestRng::new(seeds.0))),
+            Endpoint::server(s, Box::new(TestRng::new(seeds.1))),
+        )
+    }
+
+    fn connected_pair() -> (Endpoint, Endpoint) {
+        let (mut client, mut server) = pair((1, 2), |_| {});
         let now = Instant::now();
         client.connect(now);
         for _ in 0..10 {
@@ -1477,13 +1486,7 @@ mod tests {
     }
 
     fn small_mtu_pair() -> (Endpoint, Endpoint) {
-        let mut c = Config::new(Arc::new(Certificate::generate().unwrap()));
-        c.mtu = 89; // 64 body bytes per fragment
-        let s = Config::new(Arc::new(Certificate::generate().unwrap()));
-        (
-            Endpoint::client(c, Box::new(TestRng::new(1))),
-            Endpoint::server(s, Box::new(TestRng::new(2))),
-        )
+        pair((1, 2), |c| c.mtu = 89) // 64 body bytes per fragment
     }
 
     #[test]
@@ -1579,10 +1582,7 @@ mod tests {
 
     #[test]
     fn dtls10_record_version_on_a_whole_client_hello() {
-        let c = Config::new(Arc::new(Certificate::generate().unwrap()));
-        let s = Config::new(Arc::new(Certificate::generate().unwrap()));
-        let mut client = Endpoint::client(c, Box::new(TestRng::new(3)));
-        let mut server = Endpoint::server(s, Box::new(TestRng::new(4)));
+        let (mut client, mut server) = pair((3, 4), |_| {});
         let now = Instant::now();
         client.connect(now);
         for _ in 0..2 {
@@ -1633,10 +1633,7 @@ mod tests {
 
     #[test]
     fn handshake_state_is_released_once_connected() {
-        let c = Config::new(Arc::new(Certificate::generate().unwrap()));
-        let s = Config::new(Arc::new(Certificate::generate().unwrap()));
-        let mut client = Endpoint::client(c, Box::new(TestRng::new(1)));
-        let mut server = Endpoint::server(s, Box::new(TestRng::new(2)));
+        let (mut client, mut server) = pair((1, 2), |_| {});
         let now = Instant::now();
         client.connect(now);
         let mut client_flights = Vec::new();
