@@ -58,6 +58,10 @@ pub struct Config {
     /// NACKs by sending them again, as RTX when negotiated (default 512; 0: NACKs only arrive
     /// as [`Event::Nack`]). Buffers are reused, so the history allocates only while filling.
     pub retransmission_history: usize,
+    /// Answer STUN requests that fail ICE authentication with a 400/401 error, as RFC 8445
+    /// 7.3 describes (default `true`). `false` drops them silently (counted in the ICE stats),
+    /// so a spoofed request reflects nothing: the choice for servers on the internet.
+    pub answer_unauthenticated_stun: bool,
     /// Ask for lost packets of received streams whose section negotiated `nack` (NACK after a
     /// short reordering wait, again every round trip, up to 10 times; a gap too large for
     /// NACKs sends a PLI when `nack pli` is negotiated). Default true.
@@ -90,6 +94,7 @@ impl Default for Config {
             ice_transport_policy: IceTransportPolicy::All,
             retransmission_history: 512,
             nack_requests: true,
+            answer_unauthenticated_stun: true,
         }
     }
 }
@@ -270,6 +275,11 @@ pub enum Error {
     /// Not possible before the transport is connected.
     #[error("not connected")]
     NotConnected,
+    /// ICE consent on the path expired (RFC 7675: no authenticated answer for 30 s): nothing
+    /// but ICE checks is sent until an ICE restart ([`PeerConnection::restart_ice`]) selects a
+    /// path again.
+    #[error("ICE consent expired")]
+    NoConsent,
     /// The connection is closed.
     #[error("closed")]
     Closed,
@@ -293,6 +303,12 @@ pub struct Stats {
     pub bytes_sent: u64,
     /// Datagrams that fit no RFC 7983 range, or arrived on an unregistered address.
     pub dropped_unknown: u64,
+    /// DTLS, SRTP and SRTCP datagrams from a path that no authenticated ICE check validated
+    /// (anyone can send to our sockets: only the peer knows the ICE password).
+    pub dropped_unvalidated: u64,
+    /// DTLS, SRTP and SRTCP datagrams not sent because no path has ICE consent (RFC 7675:
+    /// consent expired, or nothing is selected yet).
+    pub dropped_no_consent: u64,
     /// STUN datagrams the ICE agent did not accept.
     pub dropped_stun: u64,
     /// DTLS datagrams before DTLS was set up.
@@ -587,6 +603,7 @@ impl PeerConnection {
         }
         let creds = self.jsep.local_ice().clone();
         let mut cfg = AgentConfig::new(controlling, &creds.ufrag, &creds.pwd);
+        cfg.answer_unauthenticated = self.config.answer_unauthenticated_stun;
         let all = self.config.ice_transport_policy == IceTransportPolicy::All;
         if all {
             cfg.stun_servers = self.config.stun_servers.clone();
@@ -1123,7 +1140,7 @@ impl PeerConnection {
     }
 
     fn send_plain_rtp(&mut self, now: Instant, mut packet: Vec<u8>) -> Result<(), Error> {
-        let (local, remote) = self.path.ok_or(Error::NotConnected)?;
+        let (local, remote) = self.consented_path()?;
         let srtp = self.srtp.as_mut().ok_or(Error::NotConnected)?;
         if let Ok(p) = sansrtc_rtp::RtpPacket::parse(&packet) {
             self.media.on_sent(now, &p, &packet);
@@ -1137,7 +1154,7 @@ impl PeerConnection {
 
     /// Sends the retransmissions the peer's NACKs asked for.
     fn send_retransmissions(&mut self, now: Instant) {
-        let (Some((local, remote)), Some(srtp)) = (self.path, self.srtp.as_mut()) else {
+        let (Some((local, remote)), Some(srtp)) = (self.sending_path(), self.srtp.as_mut()) else {
             return;
         };
         let mut protected = Vec::new();
@@ -1157,8 +1174,8 @@ impl PeerConnection {
     /// Sends a compound RTCP packet (built with `sansrtc::rtp::rtcp`) through SRTCP.
     pub fn send_rtcp(&mut self, now: Instant, packet: &[u8]) -> Result<(), Error> {
         self.check_open()?;
+        let (local, remote) = self.consented_path()?;
         let srtp = self.srtp.as_mut().ok_or(Error::NotConnected)?;
-        let (local, remote) = self.path.ok_or(Error::NotConnected)?;
         let out = srtp.outbound.protect_rtcp_to_vec(packet)?;
         self.stats.rtcp_sent += 1;
         self.push(now, local, remote, out);
@@ -1414,6 +1431,14 @@ impl PeerConnection {
         datagram: &[u8],
     ) {
         let kind = demux::classify(datagram);
+        if matches!(kind, Kind::Dtls | Kind::Rtp | Kind::Rtcp)
+            && !self.is_validated_path(destination, source)
+        {
+            // Only the peer knows the ICE password: anything from a path its checks did not
+            // validate may come from anyone, and never reaches DTLS, SRTP or SCTP.
+            self.stats.dropped_unvalidated += 1;
+            return;
+        }
         if kind != Kind::Stun
             && let Some(c) = self
                 .paths
@@ -1434,7 +1459,8 @@ impl PeerConnection {
             },
             Kind::Dtls if self.dtls.is_none() => self.stats.dropped_dtls += 1,
             Kind::Dtls => {
-                // A server answers where the ClientHello came from until ICE selects a pair.
+                // A server answers where the ClientHello came from (a validated path) until
+                // ICE selects a pair.
                 if self.path.is_none() {
                     self.set_path(destination, source);
                 }
@@ -1552,6 +1578,19 @@ impl PeerConnection {
         t
     }
 
+    /// Whether `(local, remote)` may carry DTLS, SRTP and SCTP: the selected pair, or a path an
+    /// authenticated ICE check validated (RFC 7675: consent lost forgets the path).
+    fn is_validated_path(&self, local: SocketAddr, remote: SocketAddr) -> bool {
+        self.agent.as_ref().is_some_and(|a| {
+            a.is_validated(local, remote) || a.selected_pair() == Some((local, remote))
+        })
+    }
+
+    /// The path DTLS, SRTP and SCTP are sent on, while it has ICE consent.
+    fn sending_path(&self) -> Option<(SocketAddr, SocketAddr)> {
+        self.path.filter(|&(l, r)| self.is_validated_path(l, r))
+    }
+
     fn set_path(&mut self, local: SocketAddr, remote: SocketAddr) {
         self.path = Some((local, remote));
         if !self
@@ -1570,6 +1609,19 @@ impl PeerConnection {
                 packets_received: 0,
                 bytes_received: 0,
             });
+        }
+    }
+
+    /// The path to send media on, or why there is none: nothing selected yet, or consent
+    /// expired (RFC 7675: only ICE, a restart, brings it back).
+    fn consented_path(&mut self) -> Result<(SocketAddr, SocketAddr), Error> {
+        match (self.path, self.sending_path()) {
+            (_, Some(p)) => Ok(p),
+            (Some(_), None) => {
+                self.stats.dropped_no_consent += 1;
+                Err(Error::NoConsent)
+            }
+            (None, None) => Err(Error::NotConnected),
         }
     }
 
@@ -1675,9 +1727,11 @@ impl PeerConnection {
                     self.on_agent_event(now, e);
                 }
             }
+            let path = self.sending_path();
             while let Some(bytes) = self.dtls.as_mut().and_then(|d| d.poll_transmit()) {
-                if let Some((l, r)) = self.path {
-                    self.push(now, l, r, bytes);
+                match path {
+                    Some((l, r)) => self.push(now, l, r, bytes),
+                    None => self.stats.dropped_no_consent += 1,
                 }
             }
             while let Some(e) = self.dtls.as_mut().and_then(|d| d.poll_event()) {
@@ -1712,6 +1766,13 @@ impl PeerConnection {
     fn on_agent_event(&mut self, now: Instant, e: AgentEvent) {
         match e {
             AgentEvent::StateChanged(s) => {
+                if self
+                    .path
+                    .is_some_and(|(l, r)| !self.is_validated_path(l, r))
+                {
+                    // Consent expired (or ICE closed): the path is gone until ICE selects one.
+                    self.path = None;
+                }
                 self.ice_state = s;
                 self.events.push_back(Event::IceStateChange(s));
                 self.update_state();

@@ -91,6 +91,12 @@ pub struct AgentConfig {
     /// own candidates, pairs, nomination, selected pair and consent; the connection state is
     /// aggregated over them.
     pub components: u16,
+    /// Answer requests that fail authentication (a wrong or missing USERNAME or
+    /// MESSAGE-INTEGRITY, or a method other than Binding) with a 400/401 error response, as
+    /// RFC 8445 7.3 and RFC 8489 9.1.3 describe (default `true`). `false` drops them silently
+    /// (still counted in [`AgentStats::auth_failures`]): nothing is reflected to a spoofed
+    /// source, which suits a server exposed to the internet.
+    pub answer_unauthenticated: bool,
 }
 
 impl AgentConfig {
@@ -112,6 +118,7 @@ impl AgentConfig {
             stun_servers: Vec::new(),
             nomination_delay: Duration::from_millis(500),
             components: 1,
+            answer_unauthenticated: true,
         }
     }
 }
@@ -278,7 +285,15 @@ pub struct Agent<R> {
     rtts: BTreeMap<(SocketAddr, SocketAddr), Duration>,
     /// The latest time the caller gave us (to resume pacing when candidates arrive later).
     last_now: Option<Instant>,
+    /// Paths `(local, remote)` that carried an authenticated ICE message (a check with valid
+    /// MESSAGE-INTEGRITY from the peer, or an authenticated answer to ours), newest last, at
+    /// most [`MAX_VALIDATED`]: only these may carry DTLS, SRTP and SCTP.
+    validated: Vec<(SocketAddr, SocketAddr)>,
 }
+
+/// Validated paths remembered at most (the oldest is forgotten first; the selected pairs are
+/// validated again by every consent check).
+pub const MAX_VALIDATED: usize = 32;
 
 const MAX_MESSAGE: usize = 512;
 
@@ -315,7 +330,30 @@ impl<R: Rng> Agent<R> {
             stats: AgentStats::default(),
             rtts: BTreeMap::new(),
             last_now: None,
+            validated: Vec::new(),
         }
+    }
+
+    /// Whether the path `(local, remote)` has carried an authenticated ICE message: a
+    /// connectivity check from the peer with valid MESSAGE-INTEGRITY, or an authenticated answer
+    /// to one of our checks. Only such paths (and the selected pair) may carry DTLS, SRTP and
+    /// SCTP: anything else may come from anyone. A path whose consent expired is forgotten
+    /// until ICE validates it again.
+    pub fn is_validated(&self, local: SocketAddr, remote: SocketAddr) -> bool {
+        self.validated.contains(&(local, remote))
+    }
+
+    /// Remembers an authenticated path (newest last, bounded).
+    fn mark_validated(&mut self, local: SocketAddr, remote: SocketAddr) {
+        if let Some(i) = self.validated.iter().position(|p| *p == (local, remote)) {
+            if i + 1 == self.validated.len() {
+                return;
+            }
+            self.validated.remove(i);
+        } else if self.validated.len() >= MAX_VALIDATED {
+            self.validated.remove(0);
+        }
+        self.validated.push_small((local, remote));
     }
 
     /// Counters.
@@ -673,6 +711,7 @@ impl<R: Rng> Agent<R> {
         self.nominating.clear();
         self.next_pace = None;
         self.transmits.clear();
+        self.validated.clear();
         self.set_state(ConnectionState::Closed);
     }
 
@@ -828,6 +867,7 @@ impl<R: Rng> Agent<R> {
             return false;
         }
         let key = old.local_key.clone();
+        self.mark_validated(destination, source);
         let mut buf = [0u8; MAX_MESSAGE];
         let Ok(mut b) =
             MessageBuilder::new(&mut buf, MessageType::BINDING_SUCCESS, m.transaction_id())
@@ -859,6 +899,10 @@ impl<R: Rng> Agent<R> {
         let id = m.transaction_id();
         let error_type = MessageType::new(m.method(), MessageClass::ErrorResponse);
         if m.message_type() != MessageType::BINDING_REQUEST {
+            if !self.config.answer_unauthenticated {
+                self.stats.auth_failures += 1;
+                return;
+            }
             self.respond(
                 source,
                 destination,
@@ -885,6 +929,9 @@ impl<R: Rng> Agent<R> {
         });
         if !username_ok || m.verify_message_integrity(&self.local_key).is_err() {
             self.stats.auth_failures += 1;
+            if !self.config.answer_unauthenticated {
+                return;
+            }
             let code = if m.username().is_none() || !m.has_message_integrity() {
                 400
             } else {
@@ -910,6 +957,7 @@ impl<R: Rng> Agent<R> {
             );
             return;
         }
+        self.mark_validated(destination, source);
         let unknown = m.unknown_comprehension_required();
         if !unknown.is_empty() {
             let list: Vec<u16> = unknown.to_vec();
@@ -1157,6 +1205,7 @@ impl<R: Rng> Agent<R> {
             self.stats.auth_failures += 1;
             return;
         }
+        self.mark_validated(destination, source);
         let check = self.checks.swap_remove(i);
         if m.class() == MessageClass::SuccessResponse
             && check.sent == 1
@@ -1534,7 +1583,14 @@ impl<R: Rng> Agent<R> {
                 continue;
             };
             if now >= c.last + self.config.consent_timeout {
-                // Consent lost on a component: stop everything (RFC 7675 5.1).
+                // Consent lost on a component: stop everything (RFC 7675 5.1), and the
+                // selected paths carry nothing more until ICE validates them again.
+                for pid in self.selected.values() {
+                    if let Some(p) = self.checklist.pair(*pid) {
+                        let path = (p.local, p.remote);
+                        self.validated.retain(|v| *v != path);
+                    }
+                }
                 self.consent.clear();
                 self.checks.retain(|c| !c.consent);
                 self.set_state(ConnectionState::Failed);
@@ -1565,6 +1621,9 @@ impl<R: Rng> Agent<R> {
             };
             if now >= c.last + self.config.consent_timeout {
                 // Consent lost on the old pairs: stop using them; the restart's checks go on.
+                for path in self.previous.values() {
+                    self.validated.retain(|v| v != path);
+                }
                 self.old = None;
                 self.previous.clear();
                 self.checks.retain(|c| !c.old);

@@ -1000,3 +1000,111 @@ fn a_check_from_the_peer_on_an_in_progress_pair_triggers_a_new_check_at_once() {
     sim.run(Duration::from_secs(5));
     sim.assert_connected();
 }
+
+#[test]
+fn only_paths_with_an_authenticated_check_are_validated() {
+    let mut sim = setup(31, true, false, true);
+    let stranger = addr("10.0.0.66:6666");
+    // Before any check nothing is validated.
+    assert!(!sim.b.is_validated(addr(B), addr(A)));
+    // A check with the wrong password validates nothing.
+    let forged = check_to_b(1, "wrong-password", &[]);
+    assert!(sim.b.handle_receive(sim.now, stranger, addr(B), &forged));
+    assert!(!sim.b.is_validated(addr(B), stranger));
+    // Connected: both agents validated the pair, by requests and by responses.
+    sim.run(Duration::from_secs(3));
+    sim.assert_connected();
+    assert!(sim.a.is_validated(addr(A), addr(B)));
+    assert!(sim.b.is_validated(addr(B), addr(A)));
+    assert!(!sim.b.is_validated(addr(B), stranger));
+    // A correctly signed check from a new address validates that address (a peer-reflexive
+    // path, as RFC 8445 allows): integrity is what counts.
+    let check = check_to_b(2, "password-of-agent-b-yy", &[]);
+    assert!(sim.b.handle_receive(sim.now, stranger, addr(B), &check));
+    assert!(sim.b.is_validated(addr(B), stranger));
+}
+
+#[test]
+fn validated_paths_are_bounded() {
+    let mut sim = setup(32, true, false, true);
+    for i in 0..200u16 {
+        let from = SocketAddr::new(addr("10.0.1.1:1").ip(), 1000 + i);
+        let check = check_to_b((i % 250) as u8, "password-of-agent-b-yy", &[]);
+        sim.b.handle_receive(sim.now, from, addr(B), &check);
+        while sim.b.poll_transmit().is_some() {}
+    }
+    let validated = (0..200u16)
+        .filter(|i| {
+            sim.b
+                .is_validated(addr(B), SocketAddr::new(addr("10.0.1.1:1").ip(), 1000 + i))
+        })
+        .count();
+    assert_eq!(validated, sansrtc_ice::agent::MAX_VALIDATED);
+    // The newest are kept.
+    assert!(sim.b.is_validated(addr(B), addr("10.0.1.1:1199")));
+}
+
+#[test]
+fn consent_loss_forgets_the_validated_path() {
+    let mut sim = setup(33, true, false, true);
+    sim.run(Duration::from_secs(3));
+    sim.assert_connected();
+    sim.net.black_holes.extend([addr(A), addr(B)]);
+    sim.run(Duration::from_secs(40));
+    assert_eq!(sim.a.state(), ConnectionState::Failed);
+    assert!(!sim.a.is_validated(addr(A), addr(B)));
+}
+
+#[test]
+fn unauthenticated_requests_can_be_dropped_silently() {
+    let mut b_config = AgentConfig::new(false, "bbbb", "password-of-agent-b-yy");
+    b_config.answer_unauthenticated = false;
+    let mut sim = setup_with(
+        34,
+        AgentConfig::new(true, "aaaa", "password-of-agent-a-xx"),
+        b_config,
+        true,
+    );
+    let stranger = addr("10.0.0.66:6666");
+    // Wrong password, no MESSAGE-INTEGRITY at all, and a non-Binding method: no answer.
+    let forged = check_to_b(1, "wrong-password", &[]);
+    assert!(sim.b.handle_receive(sim.now, stranger, addr(B), &forged));
+    let mut no_integrity = [0u8; 64];
+    let n = {
+        use sansrtc_ice::stun::{Attribute, MessageBuilder, MessageType, TransactionId};
+        let mut m = MessageBuilder::new(
+            &mut no_integrity,
+            MessageType::BINDING_REQUEST,
+            TransactionId([2; 12]),
+        )
+        .unwrap();
+        m.add(&Attribute::Username("bbbb:aaaa")).unwrap();
+        m.finish()
+    };
+    assert!(
+        sim.b
+            .handle_receive(sim.now, stranger, addr(B), &no_integrity[..n])
+    );
+    let mut allocate = [0u8; 64];
+    let n = {
+        use sansrtc_ice::stun::{MessageBuilder, MessageType, TransactionId};
+        // An Allocate request: not a method ICE answers.
+        MessageBuilder::new(
+            &mut allocate,
+            MessageType::new(
+                sansrtc_ice::stun::Method::ALLOCATE,
+                sansrtc_ice::stun::MessageClass::Request,
+            ),
+            TransactionId([3; 12]),
+        )
+        .unwrap()
+        .finish()
+    };
+    let allocate = &allocate[..n];
+    assert!(sim.b.handle_receive(sim.now, stranger, addr(B), allocate));
+    assert!(sim.b.poll_transmit().is_none(), "nothing reflected");
+    assert_eq!(sim.b.stats().auth_failures, 3);
+    // Authentic checks are still answered, and the agents connect.
+    sim.run(Duration::from_secs(3));
+    sim.assert_connected();
+}

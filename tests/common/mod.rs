@@ -55,7 +55,19 @@ pub struct Net {
     rng: u64,
     /// Datagrams delivered so far.
     pub delivered: u64,
+    /// Datagrams the peers sent to [`ATTACKER`] (none should be, but STUN error answers).
+    pub to_attacker: Vec<Datagram>,
+    /// Peer `i`'s datagrams vanish on the way (a cut link, one way).
+    pub cut: [bool; 2],
+    /// When set, every datagram each peer sends is logged here (before loss).
+    pub sent_log: Option<[Vec<Vec<u8>>; 2]>,
 }
+
+/// The address hostile datagrams come from (an attacker who is not the peer).
+pub const ATTACKER: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::new(127, 0, 0, 1),
+    6666,
+));
 
 impl Net {
     pub fn new(seed: u64) -> Self {
@@ -94,6 +106,9 @@ impl Net {
             sequence: 0,
             rng: seed ^ 0x005E_ED0F_114B,
             delivered: 0,
+            to_attacker: Vec::new(),
+            cut: [false; 2],
+            sent_log: None,
         }
     }
 
@@ -117,6 +132,21 @@ impl Net {
         for i in 0..2 {
             while let Some(t) = self.pcs[i].poll_transmit() {
                 assert_eq!(t.source, self.addrs[i]);
+                if let Some(log) = &mut self.sent_log {
+                    log[i].push(t.contents.clone());
+                }
+                if t.destination == ATTACKER {
+                    self.to_attacker.push(Datagram {
+                        to: usize::MAX,
+                        from: t.source,
+                        dst: t.destination,
+                        bytes: t.contents,
+                    });
+                    continue;
+                }
+                if self.cut[i] {
+                    continue;
+                }
                 let to = self
                     .addrs
                     .iter()
@@ -143,6 +173,14 @@ impl Net {
                 self.events[i].push(e);
             }
         }
+    }
+
+    /// Delivers `bytes` to peer `to` at once, as if sent from `from` (an attacker, or a
+    /// spoofer using the other peer's address).
+    pub fn inject(&mut self, to: usize, from: SocketAddr, bytes: &[u8]) {
+        let dst = self.addrs[to];
+        self.pcs[to].handle_receive(self.now, from, dst, bytes);
+        self.collect();
     }
 
     /// Removes the datagram sent last (it is lost on the way).

@@ -1,0 +1,252 @@
+//! Attacks on a composed connection: an attacker injects datagrams between two peer
+//! connections driven by a fake clock (no sockets). Each test names the finding it proves
+//! fixed (issue "Secure by composition"); the crates' own tests cover each layer alone.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use sansrtc::demux::{Kind, classify};
+use sansrtc::dtls;
+use sansrtc::ice::stun::{
+    Attribute, IntegrityKey, MessageBuilder, MessageType, StunMessage, TransactionId,
+};
+use sansrtc::sdp::Direction;
+use sansrtc::sdp::jsep::{HeaderExtension, MediaKind, Transceiver};
+use sansrtc::{ConnectionState, Error, Event, RtpWrite};
+
+mod common;
+
+use common::{ATTACKER, Net, connected, messages};
+
+const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
+
+/// A video transceiver (VP8 with NACK and RTX) with the mid extension.
+fn video() -> Transceiver {
+    let mut t = Transceiver::new(
+        MediaKind::Video,
+        Direction::SendRecv,
+        sansrtc::codecs::video_codecs(),
+    );
+    t.header_extensions = vec![HeaderExtension::new(4, MID_URI)];
+    t
+}
+
+/// A DTLS ClientHello as any DTLS client would send it.
+fn client_hello() -> Vec<u8> {
+    let cert = std::sync::Arc::new(dtls::Certificate::generate().unwrap());
+    let mut c = dtls::Endpoint::client(dtls::Config::new(cert), Box::new(dtls::TestRng::new(7)));
+    c.connect(std::time::Instant::now());
+    c.poll_transmit().expect("a ClientHello")
+}
+
+/// A STUN Binding request to peer `to`'s ufrag signed with a password the attacker guessed.
+fn forged_check(net: &Net, to: usize) -> Vec<u8> {
+    let mut buf = [0u8; 256];
+    let mut b = MessageBuilder::new(
+        &mut buf,
+        MessageType::BINDING_REQUEST,
+        TransactionId([9; 12]),
+    )
+    .unwrap();
+    let username = format!("{}:evil", net.pcs[to].local_ufrag());
+    b.add(&Attribute::Username(&username)).unwrap();
+    b.add(&Attribute::Priority(1)).unwrap();
+    b.add_message_integrity(&IntegrityKey::short_term("a-guessed-password-xx"))
+        .unwrap();
+    b.add_fingerprint().unwrap();
+    let n = b.finish();
+    buf[..n].to_vec()
+}
+
+/// What the peers sent to the attacker, other than STUN.
+fn non_stun_to_attacker(net: &Net) -> Vec<Kind> {
+    net.to_attacker
+        .iter()
+        .map(|d| classify(&d.bytes))
+        .filter(|k| *k != Kind::Stun)
+        .collect()
+}
+
+/// Finding 1: a ClientHello from a stranger before ICE connects made the DTLS server answer
+/// the stranger (the first DTLS sender became the reply path). Now only a path an
+/// authenticated ICE check validated reaches DTLS; the real handshake completes on the real
+/// path, and nothing but STUN ever goes to the attacker.
+#[test]
+fn dtls_from_an_unvalidated_address_never_reaches_dtls() {
+    let mut n = Net::new(1201);
+    n.negotiate();
+    // Peer 1 answered `active`: peer 0 is the DTLS server. The attacker races the real client.
+    let hello = client_hello();
+    n.inject(0, ATTACKER, &hello);
+    n.inject(1, ATTACKER, &hello);
+    assert_eq!(n.pcs[0].stats().dropped_unvalidated, 1);
+    assert_eq!(n.pcs[0].selected_path(), None, "no path from a stranger");
+    n.run_until(Duration::from_secs(10), connected);
+    assert_eq!(n.pcs[0].selected_path(), Some((n.addrs[0], n.addrs[1])));
+    // Connected, the attacker tries again: DTLS, SRTP-looking and SRTCP-looking datagrams.
+    for bytes in [
+        hello.clone(),
+        vec![0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 2, 3, 4],
+        vec![0x80, 200, 0, 6, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+        vec![23, 0xFE, 0xFD, 0, 1, 0, 0, 0, 0, 0, 1, 0, 4, 1, 2, 3, 4],
+    ] {
+        n.inject(0, ATTACKER, &bytes);
+        n.inject(1, ATTACKER, &bytes);
+    }
+    for p in &n.pcs {
+        assert_eq!(
+            p.stats().dropped_srtp,
+            0,
+            "SRTP never saw the stranger's packets"
+        );
+        assert!(p.stats().dropped_unvalidated >= 4);
+        let d = p.dtls_stats().unwrap();
+        let seen = d.bad_mac + d.malformed + d.replayed + d.dropped;
+        assert_eq!(seen, 0, "DTLS never saw them: {d:?}");
+    }
+    assert_eq!(non_stun_to_attacker(&n), []);
+    assert!(connected(&n));
+    let id = n.open_channel("still fine");
+    n.pcs[0].send_text(n.now, id, "hello").unwrap();
+    n.run_until(Duration::from_secs(5), |n| {
+        !messages(&n.events[1], id).is_empty()
+    });
+}
+
+/// Finding 1, the other way round: the first DTLS sender is remembered only when it is a
+/// validated path, and a validated path (a peer-reflexive one the peer's checks came from)
+/// does reach DTLS.
+#[test]
+fn a_stranger_cannot_take_the_reply_path_after_the_peer_was_validated() {
+    let mut n = Net::new(1202);
+    n.negotiate();
+    n.run_until(Duration::from_secs(10), connected);
+    let before = n.pcs[0].stats().dropped_unvalidated;
+    n.inject(0, ATTACKER, &client_hello());
+    assert_eq!(n.pcs[0].stats().dropped_unvalidated, before + 1);
+    assert_eq!(n.pcs[0].selected_path(), Some((n.addrs[0], n.addrs[1])));
+}
+
+/// Finding 9: with `answer_unauthenticated_stun: false` a spoofed check reflects nothing
+/// (with the default, the answer is a STUN 401, and nothing else).
+#[test]
+fn unauthenticated_stun_can_be_dropped_silently() {
+    let mut n = Net::new(1203);
+    n.negotiate();
+    n.run_until(Duration::from_secs(10), connected);
+    let check = forged_check(&n, 0);
+    n.inject(0, ATTACKER, &check);
+    assert_eq!(n.to_attacker.len(), 1);
+    let answer = StunMessage::parse(&n.to_attacker[0].bytes).unwrap();
+    assert_eq!(answer.error_code().map(|e| e.0), Some(401));
+
+    let mut n = Net::with_config(1204, |c| c.answer_unauthenticated_stun = false);
+    n.negotiate();
+    n.run_until(Duration::from_secs(10), connected);
+    let check = forged_check(&n, 0);
+    for _ in 0..100 {
+        n.inject(0, ATTACKER, &check);
+    }
+    assert!(n.to_attacker.is_empty(), "nothing reflected");
+    assert_eq!(n.pcs[0].ice_stats().unwrap().auth_failures, 100);
+    assert!(connected(&n));
+}
+
+/// Finding 4: after consent expires (no authenticated answer for 30 s) nothing but ICE checks
+/// leaves: `write_rtp` fails with `NoConsent`, data channel messages and RTCP reports stay
+/// queued, DTLS retransmissions are dropped; the state says `Failed`. An ICE restart brings
+/// the connection back, and media flows again.
+#[test]
+fn nothing_but_stun_is_sent_once_consent_expired() {
+    let mut n = Net::new(1205);
+    for p in &mut n.pcs {
+        p.add_transceiver(video());
+    }
+    n.negotiate();
+    n.run_until(Duration::from_secs(10), connected);
+    let id = n.open_channel("c");
+    let mid = n.pcs[0].media_mids()[0].clone();
+    let payload = [5u8; 300];
+    n.pcs[0]
+        .write_rtp(n.now, &mid, RtpWrite::new(96, 0, &payload))
+        .unwrap();
+    // The peer goes silent: no datagram of peer 1 reaches peer 0 any more.
+    n.cut[1] = true;
+    n.run_for(Duration::from_secs(29));
+    assert_eq!(n.pcs[0].state(), ConnectionState::Disconnected);
+    // Consent not yet expired: still sending.
+    n.pcs[0]
+        .write_rtp(n.now, &mid, RtpWrite::new(96, 1, &payload))
+        .unwrap();
+    n.run_for(Duration::from_secs(2));
+    assert_eq!(n.pcs[0].state(), ConnectionState::Failed);
+    assert!(
+        n.events[0]
+            .iter()
+            .any(|e| *e == Event::ConnectionStateChange(ConnectionState::Failed))
+    );
+    assert_eq!(n.pcs[0].selected_path(), None);
+    // Now nothing but STUN may leave peer 0, whatever the application does.
+    n.sent_log = Some([Vec::new(), Vec::new()]);
+    assert!(matches!(
+        n.pcs[0].write_rtp(n.now, &mid, RtpWrite::new(96, 2, &payload)),
+        Err(Error::NotConnected | Error::NoConsent)
+    ));
+    n.pcs[0].send_text(n.now, id, "into the void").unwrap();
+    n.pcs[0]
+        .request_keyframe(n.now, 1234, sansrtc::KeyframeKind::Pli)
+        .ok();
+    n.run_for(Duration::from_secs(20));
+    let sent = &n.sent_log.as_ref().unwrap()[0];
+    let kinds: Vec<Kind> = sent.iter().map(|b| classify(b)).collect();
+    assert!(
+        kinds.iter().all(|k| *k == Kind::Stun),
+        "only STUN after consent expired: {kinds:?}"
+    );
+    assert!(n.pcs[0].stats().dropped_no_consent > 0);
+    // Recovery only through ICE: the link comes back, peer 0 restarts ICE.
+    n.sent_log = None;
+    n.cut[1] = false;
+    n.pcs[0].restart_ice();
+    n.negotiate();
+    n.run_until(Duration::from_secs(10), |n| {
+        n.pcs[0].state() == ConnectionState::Connected
+    });
+    n.pcs[0]
+        .write_rtp(n.now, &mid, RtpWrite::new(96, 3, &payload))
+        .unwrap();
+    let mark = n.events[1].len();
+    n.run_until(Duration::from_secs(5), |n| {
+        n.events[1][mark..]
+            .iter()
+            .any(|e| matches!(e, Event::Rtp(p) if p.timestamp == 3))
+    });
+}
+
+/// The hostile address never learns anything: across a whole session with an attacker
+/// spraying every kind of datagram, only STUN error answers go its way.
+#[test]
+fn a_spraying_stranger_gets_nothing_but_stun_errors() {
+    let mut n = Net::new(1206);
+    for p in &mut n.pcs {
+        p.add_transceiver(video());
+    }
+    n.negotiate();
+    let hello = client_hello();
+    let check = forged_check(&n, 0);
+    let mut spray: Vec<Vec<u8>> = vec![hello, check];
+    for first in [0u8, 1, 20, 21, 22, 23, 128, 129, 191, 255] {
+        spray.push(vec![first; 64]);
+    }
+    let end = n.now + Duration::from_secs(10);
+    let mut i = 0usize;
+    while !connected(&n) {
+        assert!(n.now < end, "not connected");
+        let bytes = spray[i % spray.len()].clone();
+        n.inject(i % 2, ATTACKER, &bytes);
+        i += 1;
+        n.run_for(Duration::from_millis(5));
+    }
+    assert_eq!(non_stun_to_attacker(&n), []);
+    let _: SocketAddr = ATTACKER;
+}
