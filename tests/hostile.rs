@@ -180,11 +180,7 @@ fn nothing_but_stun_is_sent_once_consent_expired() {
         .unwrap();
     n.run_for(Duration::from_secs(2));
     assert_eq!(n.pcs[0].state(), ConnectionState::Failed);
-    assert!(
-        n.events[0]
-            .iter()
-            .any(|e| *e == Event::ConnectionStateChange(ConnectionState::Failed))
-    );
+    assert!(n.events[0].contains(&Event::ConnectionStateChange(ConnectionState::Failed)));
     assert_eq!(n.pcs[0].selected_path(), None);
     // Now nothing but STUN may leave peer 0, whatever the application does.
     n.sent_log = Some([Vec::new(), Vec::new()]);
