@@ -58,6 +58,14 @@ const NACK_MAX_MISSING: usize = 500;
 const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(300);
 /// Sequence numbers in one NACK packet.
 const NACK_MAX_PER_PACKET: usize = 200;
+/// A packet is not sent again sooner than this after its last retransmission, whatever
+/// round-trip time the peer's reports claim.
+const MIN_RESEND_GAP: Duration = Duration::from_millis(5);
+/// The window over which retransmissions are held to the stream's own send rate.
+const RETRANSMIT_WINDOW: Duration = Duration::from_secs(1);
+/// Bytes a stream may send again per window however little it sends (a slow stream can still
+/// repair a few losses).
+const RETRANSMIT_FLOOR_BYTES: u64 = 16 * 1024;
 
 /// A negotiated, accepted media section.
 #[derive(Debug, Clone)]
@@ -136,6 +144,59 @@ struct Outbound {
 #[derive(Debug, Default)]
 struct History {
     slots: VecDeque<SentPacket>,
+    budget: RetransmitBudget,
+}
+
+/// Holds the bytes one SSRC sends again to its own send rate, as libwebrtc's retransmission
+/// rate limiter does: per [`RETRANSMIT_WINDOW`], no more than the larger of the media bytes
+/// sent in this window and the last one (at least [`RETRANSMIT_FLOOR_BYTES`]). A peer that
+/// NACKs everything, as often as it likes, at most doubles what we send.
+#[derive(Debug, Default)]
+struct RetransmitBudget {
+    window_start: Option<Instant>,
+    media_previous: u64,
+    media_current: u64,
+    resent_current: u64,
+}
+
+impl RetransmitBudget {
+    fn roll(&mut self, now: Instant) {
+        let Some(start) = self.window_start else {
+            self.window_start = Some(now);
+            return;
+        };
+        let elapsed = now.saturating_duration_since(start);
+        if elapsed < RETRANSMIT_WINDOW {
+            return;
+        }
+        self.media_previous = if elapsed < 2 * RETRANSMIT_WINDOW {
+            self.media_current
+        } else {
+            0
+        };
+        self.media_current = 0;
+        self.resent_current = 0;
+        self.window_start = Some(now);
+    }
+
+    fn on_media(&mut self, now: Instant, bytes: usize) {
+        self.roll(now);
+        self.media_current += bytes as u64;
+    }
+
+    /// Whether `bytes` more may be sent again now (and counts them if so).
+    fn spend(&mut self, now: Instant, bytes: usize) -> bool {
+        self.roll(now);
+        let allowed = self
+            .media_previous
+            .max(self.media_current)
+            .max(RETRANSMIT_FLOOR_BYTES);
+        if self.resent_current + bytes as u64 > allowed {
+            return false;
+        }
+        self.resent_current += bytes as u64;
+        true
+    }
 }
 
 #[derive(Debug)]
@@ -169,17 +230,13 @@ impl History {
 
     /// The packet with `sequence`: where consecutive numbering puts it, else searched from the
     /// newest (the application may send with gaps).
-    fn get_mut(&mut self, sequence: u16) -> Option<&mut SentPacket> {
-        let front = self.slots.front()?.sequence;
+    fn get_mut(slots: &mut VecDeque<SentPacket>, sequence: u16) -> Option<&mut SentPacket> {
+        let front = slots.front()?.sequence;
         let guess = usize::from(sequence.wrapping_sub(front));
-        if self
-            .slots
-            .get(guess)
-            .is_some_and(|s| s.sequence == sequence)
-        {
-            return self.slots.get_mut(guess);
+        if slots.get(guess).is_some_and(|s| s.sequence == sequence) {
+            return slots.get_mut(guess);
         }
-        self.slots.iter_mut().rev().find(|s| s.sequence == sequence)
+        slots.iter_mut().rev().find(|s| s.sequence == sequence)
     }
 }
 
@@ -423,6 +480,8 @@ pub(crate) struct MediaState {
     twcc: Option<Box<TwccReceiver>>,
     /// Our next transport-wide sequence number.
     twcc_sequence: u16,
+    /// NACKed packets not sent again because their stream spent its retransmission budget.
+    pub(crate) retransmissions_limited: u64,
 }
 
 impl MediaState {
@@ -447,6 +506,7 @@ impl MediaState {
             transport_rtt: None,
             twcc: None,
             twcc_sequence: 1,
+            retransmissions_limited: 0,
         }
     }
 
@@ -827,11 +887,9 @@ impl MediaState {
             return;
         };
         if keep {
-            o.history.get_or_insert_with(Box::default).push(
-                self.history_capacity,
-                p.sequence_number(),
-                bytes,
-            );
+            let history = o.history.get_or_insert_with(Box::default);
+            history.push(self.history_capacity, p.sequence_number(), bytes);
+            history.budget.on_media(now, bytes.len());
         }
         o.packets += 1;
         o.octets += p.payload().len() as u64;
@@ -961,8 +1019,7 @@ impl MediaState {
                 i.retransmitted_packets += 1;
                 i.retransmitted_bytes += p.payload().len() as u64;
             }
-            let since = now.saturating_duration_since(epoch);
-            let arrival = (since.as_micros() as u64 * clock_rate as u64 / 1_000_000) as u32;
+            let arrival = rtp_ticks(now.saturating_duration_since(epoch), clock_rate);
             i.stats.update(p.sequence_number(), p.timestamp(), arrival);
         }
         let start = p.header_len();
@@ -1103,18 +1160,23 @@ impl MediaState {
             return;
         };
         // Half a round trip: a duplicated or repeated NACK is ignored, the receiver's next
-        // request (one round trip later) is answered.
-        let gap = o.rtt.map_or(DEFAULT_RESEND_GAP, |r| r / 2);
+        // request (one round trip later) is answered. The peer's reports give the round trip,
+        // so it has a floor.
+        let gap = o
+            .rtt
+            .map_or(DEFAULT_RESEND_GAP, |r| r / 2)
+            .max(MIN_RESEND_GAP);
         // RTX is signalled for the section's main SSRC; simulcast layers resend originals.
         let rtx_ssrc = section
             .send_rtx_ssrc
             .filter(|_| section.send_ssrc == Some(ssrc) && o.rid.is_none());
         let mid_extension = section.extensions.id(ExtensionKind::SdesMid);
-        for &sequence in lost {
+        for (lost_index, &sequence) in lost.iter().enumerate() {
             if self.retransmits.len() >= MAX_RETRANSMITS {
                 return;
             }
-            let Some(sent) = history.get_mut(sequence) else {
+            let History { slots, budget } = &mut **history;
+            let Some(sent) = History::get_mut(slots, sequence) else {
                 continue;
             };
             if sent
@@ -1122,6 +1184,12 @@ impl MediaState {
                 .is_some_and(|t| now.saturating_duration_since(t) < gap)
             {
                 continue;
+            }
+            if !budget.spend(now, sent.packet.len()) {
+                // Over the stream's retransmission budget: the rest of this NACK waits for
+                // the receiver's next request.
+                self.retransmissions_limited += (lost.len() - lost_index) as u64;
+                return;
             }
             let Ok(original) = RtpPacket::parse(&sent.packet) else {
                 continue;
@@ -1346,7 +1414,7 @@ impl MediaState {
             let elapsed = o
                 .last_sent
                 .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
-            let ticks = (elapsed.as_micros() as u64 * o.clock_rate as u64 / 1_000_000) as u32;
+            let ticks = rtp_ticks(elapsed, o.clock_rate);
             let sr = RtcpPacket::SenderReport(SenderReport {
                 ssrc: *ssrc,
                 ntp_timestamp: ntp.0,
@@ -1432,6 +1500,12 @@ impl MediaState {
 }
 
 /// The payload type an RTX format repairs (`apt=` in its fmtp).
+/// `elapsed` in RTP clock ticks at `clock_rate` (any rate the peer's SDP names), modulo 2^32
+/// as RTP timestamps wrap; never overflows.
+fn rtp_ticks(elapsed: Duration, clock_rate: u32) -> u32 {
+    (elapsed.as_micros() * u128::from(clock_rate) / 1_000_000) as u32
+}
+
 fn apt(codec: &Codec) -> Option<u8> {
     codec
         .fmtp
@@ -1449,7 +1523,50 @@ fn random_u32(rng: &mut PcRng) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::ReceivedWindow;
+    use super::*;
+
+    #[test]
+    fn rtp_ticks_never_overflow() {
+        // A day at the largest clock rate an SDP can name: u64 arithmetic overflowed here.
+        let day = Duration::from_secs(86_400);
+        let expected = (86_400u128 * u128::from(u32::MAX)) as u32;
+        assert_eq!(rtp_ticks(day, u32::MAX), expected);
+        assert_eq!(rtp_ticks(Duration::from_millis(20), 48_000), 960);
+        assert_eq!(
+            rtp_ticks(Duration::MAX, u32::MAX),
+            rtp_ticks(Duration::MAX, u32::MAX)
+        );
+    }
+
+    #[test]
+    fn retransmissions_stay_within_the_streams_own_rate() {
+        let t0 = Instant::now();
+        let mut b = RetransmitBudget::default();
+        // 100 KB of media in the first second.
+        for i in 0..100 {
+            b.on_media(t0 + Duration::from_millis(i * 10), 1000);
+        }
+        let now = t0 + Duration::from_millis(999);
+        let mut resent = 0;
+        while b.spend(now, 1000) {
+            resent += 1000;
+        }
+        assert_eq!(resent, 100_000);
+        // The next window allows what the last one sent, no more.
+        let later = t0 + Duration::from_millis(1500);
+        let mut resent = 0;
+        while b.spend(later, 1000) {
+            resent += 1000;
+        }
+        assert_eq!(resent, 100_000);
+        // A silent stream may still repair a little.
+        let mut quiet = RetransmitBudget::default();
+        let mut resent = 0;
+        while quiet.spend(t0, 1000) {
+            resent += 1000;
+        }
+        assert_eq!(resent, RETRANSMIT_FLOOR_BYTES / 1000 * 1000);
+    }
 
     #[test]
     fn the_received_window_knows_what_arrived() {

@@ -333,6 +333,9 @@ pub struct Stats {
     pub rtx_discarded: u64,
     /// Packets sent again to answer NACKs.
     pub retransmissions_sent: u64,
+    /// NACKed packets not sent again: their stream had spent its retransmission budget (as
+    /// many bytes per second as it sends, at least 16 KiB).
+    pub retransmissions_limited: u64,
 }
 
 /// A sans-IO WebRTC peer connection.
@@ -1501,6 +1504,7 @@ impl PeerConnection {
             Ok(plain) => {
                 self.stats.rtcp_received += 1;
                 self.media.on_rtcp(now, &plain, &mut self.events);
+                self.stats.retransmissions_limited = self.media.retransmissions_limited;
                 self.send_retransmissions(now);
                 self.events.push_back(Event::Rtcp(plain));
             }

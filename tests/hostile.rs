@@ -246,3 +246,65 @@ fn a_spraying_stranger_gets_nothing_but_stun_errors() {
     assert_eq!(non_stun_to_attacker(&n), []);
     let _: SocketAddr = ATTACKER;
 }
+
+/// Finding 7: one NACK could make us send 256 packets again, every half round trip (a round
+/// trip the peer's own reports decide). Now a stream sends again at most as many bytes per
+/// second as it sends (at least 16 KiB): a peer NACKing everything every 10 ms at most
+/// doubles our traffic.
+#[test]
+fn a_nack_flood_cannot_multiply_what_we_send() {
+    let mut n = Net::new(1207);
+    for p in &mut n.pcs {
+        p.add_transceiver(video());
+    }
+    n.negotiate();
+    n.run_until(Duration::from_secs(10), connected);
+    let mid = n.pcs[0].media_mids()[0].clone();
+    let payload = [9u8; 1000];
+    let mut media_packets = 0u32;
+    let mut ssrc = None;
+    let start = n.now;
+    while n.now < start + Duration::from_secs(3) {
+        // 100 packets per second of ~1 KB: 800 kbit/s.
+        n.pcs[0]
+            .write_rtp(
+                n.now,
+                &mid,
+                RtpWrite::new(96, media_packets * 900, &payload),
+            )
+            .unwrap();
+        media_packets += 1;
+        n.run_for(Duration::from_millis(10));
+        ssrc = ssrc.or_else(|| {
+            n.events[1].iter().find_map(|e| match e {
+                Event::Rtp(p) => Some(p.ssrc),
+                _ => None,
+            })
+        });
+        // The hostile receiver asks for everything it may have lost, every 10 ms.
+        if let Some(ssrc) = ssrc {
+            let newest = n.events[1]
+                .iter()
+                .rev()
+                .find_map(|e| match e {
+                    Event::Rtp(p) if p.ssrc == ssrc => Some(p.sequence_number),
+                    _ => None,
+                })
+                .unwrap();
+            let all: Vec<u16> = (0..200u16).map(|i| newest.wrapping_sub(i)).collect();
+            n.pcs[1].send_nack(n.now, ssrc, &all).unwrap();
+        }
+    }
+    n.run_for(Duration::from_millis(100));
+    let stats = n.pcs[0].stats();
+    assert!(
+        stats.retransmissions_sent <= u64::from(media_packets) + 100,
+        "{} packets sent again for {media_packets} sent: {stats:?}",
+        stats.retransmissions_sent
+    );
+    assert!(stats.retransmissions_limited > 10_000, "{stats:?}");
+    assert!(
+        stats.retransmissions_sent > 100,
+        "NACKs are still answered: {stats:?}"
+    );
+}
