@@ -1582,9 +1582,12 @@ impl PeerConnection {
         t
     }
 
-    /// Whether `(local, remote)` may carry DTLS, SRTP and SCTP: the selected pair, or a path an
-    /// authenticated ICE check validated (RFC 7675: consent lost forgets the path).
-    fn is_validated_path(&self, local: SocketAddr, remote: SocketAddr) -> bool {
+    /// Whether the path from our address `local` to the peer's `remote` may carry DTLS, SRTP
+    /// and SCTP: the selected pair, or a path an authenticated ICE check validated (a check
+    /// or answer with the right MESSAGE-INTEGRITY: only the peer knows the password). Consent
+    /// lost forgets the path (RFC 7675). A server routing datagrams of many connections by
+    /// source address creates a route only once this holds.
+    pub fn is_validated_path(&self, local: SocketAddr, remote: SocketAddr) -> bool {
         self.agent.as_ref().is_some_and(|a| {
             a.is_validated(local, remote) || a.selected_pair() == Some((local, remote))
         })
