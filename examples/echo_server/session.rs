@@ -1,0 +1,292 @@
+//! Sessions, their ids, and the tables that route each datagram of the shared UDP socket to one
+//! session in O(1).
+//!
+//! Only the peer knows a session's ICE password, so a source address earns a route only once
+//! the session's ICE agent validated the path with an authenticated check or answer
+//! ([`PeerConnection::is_validated_path`]). Until then a datagram reaches a session only as
+//! STUN: a request naming the session's ufrag in its USERNAME (the agent checks its
+//! MESSAGE-INTEGRITY), or the answer to one of the session's own checks (matched by transaction
+//! id and address). Nothing else is delivered: DTLS, SRTP and SCTP never see a stranger.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Instant;
+
+use sansrtc::demux::{Kind, classify};
+use sansrtc::ice::stun::StunMessage;
+use sansrtc::{ConnectionState, Event, PcRng, PeerConnection};
+
+use crate::media::MediaEcho;
+
+/// Source-address routes one session may hold (the ICE agent remembers at most 32 validated
+/// paths; a browser uses one or two).
+const MAX_SOURCES: usize = 8;
+
+/// Transaction ids of a session's own STUN checks remembered for routing their answers (checks
+/// are paced at 50 ms and answered within seconds; consent checks come every ~5 s).
+const MAX_CHECKS: usize = 64;
+
+/// A session's id: 128 bits from the operating system's RNG. Its hex form in the `Location`
+/// URL is the capability to post the session's answer or to delete it, so it appears nowhere
+/// else (not in `/stats`, not in the log).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct SessionId([u8; 16]);
+
+impl SessionId {
+    pub(crate) fn random() -> Self {
+        let mut id = [0u8; 16];
+        PcRng::System.fill(&mut id);
+        SessionId(id)
+    }
+
+    /// Exactly 32 hex digits (either case).
+    pub(crate) fn parse(hex: &str) -> Option<Self> {
+        if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let mut id = [0u8; 16];
+        for (i, byte) in id.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(SessionId(id))
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+/// One browser's connection.
+pub(crate) struct Session {
+    /// A plain sequence number, for `/stats` and the log.
+    pub(crate) seq: u64,
+    pub(crate) pc: PeerConnection,
+    pub(crate) media: MediaEcho,
+    /// Our ICE ufrag (the server never restarts ICE, so it stays).
+    pub(crate) ufrag: String,
+    pub(crate) created: Instant,
+    /// The connection reached `Connected` once.
+    pub(crate) connected: bool,
+    /// The last datagram from a validated path (or the moment it connected).
+    pub(crate) last_heard: Instant,
+    /// Closed by us (`DELETE`): why, and since when; it is forgotten once its goodbyes are out.
+    pub(crate) closing: Option<(String, Instant)>,
+    /// Source addresses routed to this session.
+    pub(crate) sources: Vec<SocketAddr>,
+    /// Transaction ids of our STUN requests whose answers are routed to this session.
+    pub(crate) checks: VecDeque<[u8; 12]>,
+    /// `pc.poll_timeout()` after the last input.
+    pub(crate) deadline: Option<Instant>,
+}
+
+impl Session {
+    pub(crate) fn new(seq: u64, pc: PeerConnection, media: MediaEcho, now: Instant) -> Self {
+        Session {
+            seq,
+            ufrag: pc.local_ufrag().to_string(),
+            pc,
+            media,
+            created: now,
+            connected: false,
+            last_heard: now,
+            closing: None,
+            sources: Vec::new(),
+            checks: VecDeque::new(),
+            deadline: None,
+        }
+    }
+}
+
+/// Where datagrams go.
+#[derive(Default)]
+pub(crate) struct Routes {
+    /// Our ICE ufrag -> session: STUN requests name it in their USERNAME.
+    pub(crate) by_ufrag: HashMap<String, SessionId>,
+    /// A source address whose path the session validated -> session: everything from it.
+    pub(crate) by_source: HashMap<SocketAddr, SessionId>,
+    /// The transaction id of one of our STUN requests -> its session and where it went: the
+    /// answer (which has no USERNAME) must come from there.
+    pub(crate) by_check: HashMap<[u8; 12], (SessionId, SocketAddr)>,
+}
+
+/// The transaction id of a STUN request (RFC 8489 6: class bits 0b00).
+fn stun_request_id(datagram: &[u8]) -> Option<[u8; 12]> {
+    if classify(datagram) != Kind::Stun || datagram.len() < 20 {
+        return None;
+    }
+    let message_type = u16::from_be_bytes([datagram[0], datagram[1]]);
+    let is_request = message_type & 0x0110 == 0;
+    is_request.then(|| datagram[8..20].try_into().expect("12 bytes"))
+}
+
+/// The transaction id of a STUN response (success or error class).
+fn stun_response_id(datagram: &[u8]) -> Option<[u8; 12]> {
+    if datagram.len() < 20 {
+        return None;
+    }
+    let message_type = u16::from_be_bytes([datagram[0], datagram[1]]);
+    let is_response = message_type & 0x0100 != 0;
+    is_response.then(|| datagram[8..20].try_into().expect("12 bytes"))
+}
+
+impl Routes {
+    /// The session a datagram of kind `kind` from `source` belongs to, if any.
+    pub(crate) fn route(
+        &self,
+        kind: Kind,
+        source: SocketAddr,
+        datagram: &[u8],
+    ) -> Option<SessionId> {
+        if kind != Kind::Stun {
+            return self.by_source.get(&source).copied();
+        }
+        // A request names our ufrag ("ours:theirs"); the session's agent checks its integrity.
+        if let Some(id) = StunMessage::parse(datagram).ok().and_then(|m| {
+            let ufrag = m.username()?.split(':').next()?;
+            self.by_ufrag.get(ufrag).copied()
+        }) {
+            return Some(id);
+        }
+        if let Some(&id) = self.by_source.get(&source) {
+            return Some(id);
+        }
+        // The answer to one of our checks, from where the check went.
+        let (id, to) = self.by_check.get(&stun_response_id(datagram)?)?;
+        (*to == source).then_some(*id)
+    }
+
+    /// After `session` handled a datagram from `source` through `local`: routes `source` to it
+    /// if the datagram validated that path and no other session holds a valid route from there.
+    pub(crate) fn learn(
+        &mut self,
+        id: SessionId,
+        sessions: &mut HashMap<SessionId, Session>,
+        local: SocketAddr,
+        source: SocketAddr,
+    ) {
+        if self.by_source.get(&source) == Some(&id)
+            || !sessions
+                .get(&id)
+                .is_some_and(|s| s.pc.is_validated_path(local, source))
+        {
+            return;
+        }
+        if let Some(other) = self.by_source.get(&source).copied() {
+            match sessions.get_mut(&other) {
+                // First come, first served: a session cannot take an address from another
+                // (whose owner could otherwise spoof a victim's address to steal its route).
+                Some(o) if o.pc.is_validated_path(local, source) => return,
+                Some(o) => o.sources.retain(|a| *a != source),
+                None => {}
+            }
+        }
+        let s = sessions.get_mut(&id).expect("checked above");
+        if s.sources.len() >= MAX_SOURCES {
+            let oldest = s.sources.remove(0);
+            if self.by_source.get(&oldest) == Some(&id) {
+                self.by_source.remove(&oldest);
+            }
+        }
+        s.sources.push(source);
+        self.by_source.insert(source, id);
+    }
+
+    /// Forgets the routes of `session` whose paths are no longer validated (consent lost).
+    pub(crate) fn prune(&mut self, id: SessionId, s: &mut Session, local: SocketAddr) {
+        s.sources.retain(|a| {
+            let keep = s.pc.is_validated_path(local, *a);
+            if !keep && self.by_source.get(a) == Some(&id) {
+                self.by_source.remove(a);
+            }
+            keep
+        });
+    }
+
+    /// Forgets every route to a session.
+    pub(crate) fn remove(&mut self, id: SessionId, s: &Session) {
+        if self.by_ufrag.get(&s.ufrag) == Some(&id) {
+            self.by_ufrag.remove(&s.ufrag);
+        }
+        for a in &s.sources {
+            if self.by_source.get(a) == Some(&id) {
+                self.by_source.remove(a);
+            }
+        }
+        for t in &s.checks {
+            if self.by_check.get(t).is_some_and(|(owner, _)| *owner == id) {
+                self.by_check.remove(t);
+            }
+        }
+    }
+
+    /// Remembers a STUN request `session` sends to `destination` (bounded per session).
+    fn check_sent(&mut self, id: SessionId, s: &mut Session, txid: [u8; 12], to: SocketAddr) {
+        if self.by_check.contains_key(&txid) {
+            // A retransmission.
+            return;
+        }
+        if s.checks.len() >= MAX_CHECKS
+            && let Some(oldest) = s.checks.pop_front()
+            && self
+                .by_check
+                .get(&oldest)
+                .is_some_and(|(owner, _)| *owner == id)
+        {
+            self.by_check.remove(&oldest);
+        }
+        s.checks.push_back(txid);
+        self.by_check.insert(txid, (id, to));
+    }
+}
+
+/// Drains what a session's peer connection produced after an input: its events (echoing data
+/// channel messages and media), then its datagrams. Returns its next deadline.
+pub(crate) fn service(
+    id: SessionId,
+    s: &mut Session,
+    routes: &mut Routes,
+    socket: &UdpSocket,
+    now: Instant,
+) -> Option<Instant> {
+    let seq = s.seq;
+    while let Some(e) = s.pc.poll_event() {
+        match e {
+            Event::DataChannelMessage { id, data, binary } => {
+                if let Err(e) = s.pc.send_data(now, id, &data, binary) {
+                    s.media.echo_errors += 1;
+                    eprintln!("session {seq}: echo on channel {id} failed: {e}");
+                }
+            }
+            Event::Rtp(rtp) => s.media.echo_rtp(&mut s.pc, now, rtp),
+            Event::KeyframeRequest { mid, kind, .. } => {
+                s.media
+                    .keyframe_request(&mut s.pc, now, mid.as_deref(), kind)
+            }
+            Event::ConnectionStateChange(state) => {
+                println!("session {seq}: connection {state:?}");
+                if state == ConnectionState::Connected && !s.connected {
+                    s.connected = true;
+                    s.last_heard = now;
+                }
+            }
+            Event::DataChannelOpen { id, label, .. } => {
+                println!("session {seq}: data channel {id} {label:?} open")
+            }
+            _ => {}
+        }
+    }
+    while let Some(t) = s.pc.poll_transmit() {
+        if s.media.lose(&t.contents) {
+            continue;
+        }
+        if let Some(txid) = stun_request_id(&t.contents) {
+            routes.check_sent(id, s, txid, t.destination);
+        }
+        let _ = socket.send_to(&t.contents, t.destination);
+    }
+    s.deadline = s.pc.poll_timeout();
+    s.deadline
+}

@@ -1,0 +1,88 @@
+//! `GET /stats`: counters as JSON. Nothing secret goes in: no session id (the capability to
+//! delete a session), no ICE ufrag (what a spoofed check would have to name).
+
+use crate::session::Session;
+
+/// One session's counters as a JSON object; `reason` is why an ended session was forgotten.
+pub(crate) fn session_json(s: &Session, reason: Option<&str>) -> String {
+    let st = s.pc.stats();
+    let report = s.pc.stats_report();
+    let inbound = &report.inbound_rtp;
+    let dtls = s.pc.dtls_stats().unwrap_or_default();
+    let ice = s.pc.ice_stats().unwrap_or_default();
+    format!(
+        concat!(
+            r#"{{"session":{},"state":"{:?}","srtp":"{}","#,
+            r#""datagrams_received":{},"datagrams_sent":{},"bytes_received":{},"bytes_sent":{},"#,
+            r#""dropped_unknown":{},"dropped_unvalidated":{},"dropped_no_consent":{},"#,
+            r#""dropped_stun":{},"dropped_dtls":{},"dropped_srtp":{},"#,
+            r#""rtp_received":{},"rtp_sent":{},"rtcp_received":{},"rtcp_sent":{},"#,
+            r#""dtls_bad_mac":{},"dtls_malformed":{},"dtls_replayed":{},"dtls_dropped":{},"#,
+            r#""ice_auth_failures":{},"ice_ignored":{},"keyframe_requests_forwarded":{},"#,
+            r#""retransmissions_sent":{},"retransmissions_limited":{},"rtx_discarded":{},"#,
+            r#""lost_on_purpose":{},"incoming_lost_on_purpose":{},"nacks_sent":{},"#,
+            r#""retransmitted_packets_received":{},"#,
+            r#""layers":{{{}}},"echo_errors":{},"channels":[{}],"sctp":"{}","#,
+            r#""frames_repacketized":{},"packets_repacketized":{},"routes":{}{}}}"#
+        ),
+        s.seq,
+        s.pc.state(),
+        s.pc.srtp_profile()
+            .map(|p| format!("{p:?}"))
+            .unwrap_or_default(),
+        st.datagrams_received,
+        st.datagrams_sent,
+        st.bytes_received,
+        st.bytes_sent,
+        st.dropped_unknown,
+        st.dropped_unvalidated,
+        st.dropped_no_consent,
+        st.dropped_stun,
+        st.dropped_dtls,
+        st.dropped_srtp,
+        st.rtp_received,
+        st.rtp_sent,
+        st.rtcp_received,
+        st.rtcp_sent,
+        dtls.bad_mac,
+        dtls.malformed,
+        dtls.replayed,
+        dtls.dropped,
+        ice.auth_failures,
+        ice.ignored,
+        s.media.keyframe_requests,
+        st.retransmissions_sent,
+        st.retransmissions_limited,
+        st.rtx_discarded,
+        s.media.lost,
+        s.media.lost_incoming,
+        inbound.iter().map(|i| i.nacks_sent).sum::<u64>(),
+        inbound
+            .iter()
+            .map(|i| i.retransmitted_packets_received)
+            .sum::<u64>(),
+        s.media
+            .layers
+            .iter()
+            .map(|(rid, n)| format!(r#""{}":{n}"#, rid.escape_default()))
+            .collect::<Vec<_>>()
+            .join(","),
+        s.media.echo_errors,
+        report
+            .data_channels
+            .iter()
+            .map(|c| format!(
+                r#"{{"id":{},"open":{},"received":{},"sent":{},"buffered":{}}}"#,
+                c.id, c.open, c.messages_received, c.messages_sent, c.buffered_amount
+            ))
+            .collect::<Vec<_>>()
+            .join(","),
+        format!("{:?}", report.transport.sctp).escape_default(),
+        s.media.frames_repacketized,
+        s.media.packets_repacketized,
+        s.sources.len(),
+        reason
+            .map(|r| format!(r#","reason":"{}""#, r.escape_default()))
+            .unwrap_or_default(),
+    )
+}
