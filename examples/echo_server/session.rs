@@ -112,25 +112,18 @@ pub(crate) struct Routes {
     pub(crate) by_check: HashMap<[u8; 12], (SessionId, SocketAddr)>,
 }
 
-/// The transaction id of a STUN request (RFC 8489 6: class bits 0b00).
-fn stun_request_id(datagram: &[u8]) -> Option<[u8; 12]> {
+/// The message class bits of a STUN message (RFC 8489 5): 0b00 request, 0b01 indication,
+/// 0b10 success response, 0b11 error response; and its transaction id.
+fn stun_header(datagram: &[u8]) -> Option<(u16, [u8; 12])> {
     if classify(datagram) != Kind::Stun || datagram.len() < 20 {
         return None;
     }
     let message_type = u16::from_be_bytes([datagram[0], datagram[1]]);
-    let is_request = message_type & 0x0110 == 0;
-    is_request.then(|| datagram[8..20].try_into().expect("12 bytes"))
+    let class = ((message_type >> 7) & 0b10) | ((message_type >> 4) & 0b01);
+    Some((class, datagram[8..20].try_into().expect("12 bytes")))
 }
 
-/// The transaction id of a STUN response (success or error class).
-fn stun_response_id(datagram: &[u8]) -> Option<[u8; 12]> {
-    if datagram.len() < 20 {
-        return None;
-    }
-    let message_type = u16::from_be_bytes([datagram[0], datagram[1]]);
-    let is_response = message_type & 0x0100 != 0;
-    is_response.then(|| datagram[8..20].try_into().expect("12 bytes"))
-}
+const REQUEST: u16 = 0b00;
 
 impl Routes {
     /// The session a datagram of kind `kind` from `source` belongs to, if any.
@@ -140,21 +133,27 @@ impl Routes {
         source: SocketAddr,
         datagram: &[u8],
     ) -> Option<SessionId> {
-        if kind != Kind::Stun {
+        let header = stun_header(datagram).filter(|_| kind == Kind::Stun);
+        let Some((class, txid)) = header else {
             return self.by_source.get(&source).copied();
-        }
+        };
         // A request names our ufrag ("ours:theirs"); the session's agent checks its integrity.
-        if let Some(id) = StunMessage::parse(datagram).ok().and_then(|m| {
-            let ufrag = m.username()?.split(':').next()?;
-            self.by_ufrag.get(ufrag).copied()
-        }) {
+        if class == REQUEST
+            && let Some(id) = StunMessage::parse(datagram).ok().and_then(|m| {
+                let ufrag = m.username()?.split(':').next()?;
+                self.by_ufrag.get(ufrag).copied()
+            })
+        {
             return Some(id);
         }
         if let Some(&id) = self.by_source.get(&source) {
             return Some(id);
         }
         // The answer to one of our checks, from where the check went.
-        let (id, to) = self.by_check.get(&stun_response_id(datagram)?)?;
+        if class & 0b10 == 0 {
+            return None;
+        }
+        let (id, to) = self.by_check.get(&txid)?;
         (*to == source).then_some(*id)
     }
 
@@ -282,7 +281,7 @@ pub(crate) fn service(
         if s.media.lose(&t.contents) {
             continue;
         }
-        if let Some(txid) = stun_request_id(&t.contents) {
+        if let Some((REQUEST, txid)) = stun_header(&t.contents) {
             routes.check_sent(id, s, txid, t.destination);
         }
         let _ = socket.send_to(&t.contents, t.destination);

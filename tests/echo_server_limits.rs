@@ -1,0 +1,556 @@
+//! The limits that make `examples/echo_server` safe to expose, checked against the built example
+//! over real loopback sockets (127.0.0.1 only): the session cap, HTTP size limits and deadlines,
+//! unguessable session ids, nothing secret in `/stats`, reclaimed sessions (never connected,
+//! idle), spoofed STUN answered by nothing and routed nowhere, and a real sansrtc peer
+//! connection echoed through it. The offers come from sansrtc peer connections made here.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sansrtc::ice::stun::{Attribute, IntegrityKey, MessageBuilder, MessageType, TransactionId};
+use sansrtc::{ChannelConfig, Config, ConnectionState, Event, PeerConnection, SdpType};
+use serde_json::Value;
+
+mod common;
+
+use common::run;
+
+/// The echo server example, built once per test run in this profile.
+fn echo_server_exe() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            // target/<profile>/deps/echo_server_limits-HASH -> target/<profile>/examples/
+            let exe = std::env::current_exe().unwrap();
+            let profile_dir = exe.parent().unwrap().parent().unwrap();
+            let mut cmd = Command::new(env!("CARGO"));
+            cmd.args(["build", "--example", "echo_server"]);
+            // Without the variables cargo sets for a test: build scripts that watch them would
+            // otherwise rebuild on every switch.
+            for (k, _) in std::env::vars() {
+                if k.starts_with("CARGO_") && k != "CARGO_HOME" && !k.starts_with("CARGO_TARGET") {
+                    cmd.env_remove(k);
+                }
+            }
+            if profile_dir.ends_with("release") {
+                cmd.arg("--release");
+            }
+            run(&mut cmd);
+            profile_dir.join("examples/echo_server")
+        })
+        .clone()
+}
+
+/// A running echo server, killed by its PID when dropped.
+struct Server {
+    child: Child,
+    http: SocketAddr,
+    udp: SocketAddr,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(echo_server_exe())
+            .args(["--http", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("echo server starts");
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        // "echo server: http://127.0.0.1:PORT/ (WHIP: POST /whip), UDP 127.0.0.1:PORT"
+        let http = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("http://"))
+            .and_then(|w| w.trim_end_matches('/').parse().ok())
+            .unwrap_or_else(|| panic!("the server prints its URL: {line}"));
+        let udp = line
+            .split_whitespace()
+            .last()
+            .and_then(|w| w.parse().ok())
+            .unwrap_or_else(|| panic!("the server prints its UDP address: {line}"));
+        std::thread::spawn(move || {
+            for l in out.lines().map_while(Result::ok) {
+                eprintln!("server: {l}");
+            }
+        });
+        Server { child, http, udp }
+    }
+
+    /// One request, `Connection: close`; the status, the head and the body.
+    fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, String, String) {
+        let mut s = TcpStream::connect(self.http).expect("HTTP connect");
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.http,
+            body.len()
+        )
+        .unwrap();
+        s.write_all(body).unwrap();
+        response(&mut s)
+    }
+
+    fn stats(&self) -> Value {
+        let (status, _, body) = self.request("GET", "/stats", b"");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+    }
+
+    /// `POST /whip` with `offer`: the status, the `Location` and the body.
+    fn whip(&self, offer: &str) -> (u16, String, String) {
+        let (status, head, body) = self.request("POST", "/whip", offer.as_bytes());
+        (status, location(&head), body)
+    }
+
+    /// Polls `/stats` until `done` holds (every 10 ms, at most `limit`); the last stats.
+    fn poll_stats(&self, limit: Duration, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let stats = self.stats();
+            if done(&stats) {
+                return stats;
+            }
+            assert!(Instant::now() < deadline, "{what}: {stats}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads a whole response (the server closes the connection after it).
+fn response(s: &mut TcpStream) -> (u16, String, String) {
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)
+        .expect("a response before the read timeout");
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status: {text:?}"));
+    (status, head.to_string(), body.to_string())
+}
+
+fn location(head: &str) -> String {
+    head.split("\r\n")
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.eq_ignore_ascii_case("location"))
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// `a=ice-ufrag` of an SDP.
+fn ufrag(sdp: &str) -> String {
+    sdp.lines()
+        .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+        .expect("an ICE ufrag")
+        .trim()
+        .to_string()
+}
+
+/// The id of a session location `/whip/<id>` or `/answer/<id>`.
+fn id_of(location: &str) -> &str {
+    location.rsplit('/').next().unwrap()
+}
+
+/// A browser-like offer from a sansrtc peer connection (a data channel, no candidates).
+fn offer() -> String {
+    let mut pc = PeerConnection::new(Config::default()).expect("peer connection");
+    pc.create_data_channel(Instant::now(), ChannelConfig::reliable("chat"))
+        .expect("channel");
+    pc.create_offer(Instant::now()).expect("offer")
+}
+
+/// A STUN binding request naming `ufrag` with MESSAGE-INTEGRITY under a wrong password.
+fn spoofed_check(ufrag: &str, id: u8) -> Vec<u8> {
+    let mut buf = [0u8; 200];
+    let mut b = MessageBuilder::new(
+        &mut buf,
+        MessageType::BINDING_REQUEST,
+        TransactionId([id; 12]),
+    )
+    .unwrap();
+    let user = format!("{ufrag}:intruder");
+    b.add(&Attribute::Username(&user)).unwrap();
+    b.add_message_integrity(&IntegrityKey::short_term("not the password"))
+        .unwrap();
+    b.add_fingerprint().unwrap();
+    let n = b.finish();
+    buf[..n].to_vec()
+}
+
+#[test]
+fn sessions_above_the_cap_are_refused_with_503() {
+    let server = Server::start(&["--max-sessions", "2"]);
+    let offer = offer();
+    let (s1, first, _) = server.whip(&offer);
+    let (s2, _, _) = server.whip(&offer);
+    assert_eq!((s1, s2), (201, 201));
+    let (s3, loc3, body) = server.whip(&offer);
+    assert_eq!(s3, 503, "{body}");
+    assert!(loc3.is_empty());
+    // Our own offers count too.
+    let (s4, _, _) = server.request("POST", "/offer", b"");
+    assert_eq!(s4, 503);
+    let stats = server.stats();
+    assert_eq!(stats["sessions"].as_array().unwrap().len(), 2, "{stats}");
+    assert_eq!(stats["sessions_refused"], 2, "{stats}");
+    // A deleted session (never connected: nothing to say goodbye to) makes room at once.
+    assert_eq!(server.request("DELETE", &first, b"").0, 200);
+    assert_eq!(server.whip(&offer).0, 201);
+}
+
+#[test]
+fn http_requests_are_bounded() {
+    let server = Server::start(&["--max-body-bytes", "65536"]);
+    let send = |raw: &[u8]| {
+        let mut s = TcpStream::connect(server.http).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.write_all(raw).unwrap();
+        response(&mut s)
+    };
+    // A body above the limit is refused from its Content-Length, before it is sent.
+    let (status, _, _) = send(
+        b"POST /whip HTTP/1.1\r\nContent-Type: application/sdp\r\nContent-Length: 65537\r\n\r\n",
+    );
+    assert_eq!(status, 413);
+    // Also when it is sent whole (the server reads the rest away so the client sees the 413).
+    assert_eq!(server.request("POST", "/whip", &vec![b'a'; 200_000]).0, 413);
+    // A real offer is far below it.
+    assert_eq!(server.whip(&offer()).0, 201);
+    // Bodies need a Content-Length.
+    let (status, _, _) =
+        send(b"POST /whip HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+    assert_eq!(status, 411);
+    // Headers are bounded.
+    let mut big = b"GET /stats HTTP/1.1\r\n".to_vec();
+    for i in 0..2000 {
+        big.extend_from_slice(format!("X-Filler-{i}: 0123456789\r\n").as_bytes());
+    }
+    big.extend_from_slice(b"\r\n");
+    assert_eq!(send(&big).0, 431);
+    // Malformed requests.
+    assert_eq!(send(b"GET /stats HTTP/2.0\r\n\r\n").0, 505);
+    assert_eq!(
+        send(b"POST /whip HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab").0,
+        400
+    );
+    let stats = server.stats();
+    assert_eq!(stats["http_too_large"], 3, "{stats}");
+    assert_eq!(stats["http_malformed"], 3, "{stats}");
+    assert_eq!(stats["sessions"].as_array().unwrap().len(), 1, "{stats}");
+}
+
+#[test]
+fn a_slow_client_does_not_hold_the_server() {
+    let timeout = Duration::from_millis(3000);
+    let server = Server::start(&["--http-timeout-ms", "3000"]);
+    let t0 = Instant::now();
+    // Half a request: its head, and 10 of the 1000 bytes of body it announces.
+    let mut slow = TcpStream::connect(server.http).unwrap();
+    slow.write_all(b"POST /whip HTTP/1.1\r\nContent-Length: 1000\r\n\r\n0123456789")
+        .unwrap();
+    // And a connection that sends nothing at all.
+    let mut silent = TcpStream::connect(server.http).unwrap();
+    // Another client is served meanwhile, well before the slow one's deadline.
+    let (status, _, _) = server.request("GET", "/stats", b"");
+    assert_eq!(status, 200);
+    let served = t0.elapsed();
+    assert!(served < timeout, "served after {served:?}");
+    // The slow one gets a 408 at its deadline (not before), the silent one a close, no bytes.
+    slow.set_read_timeout(Some(timeout * 3)).unwrap();
+    let (status, _, _) = response(&mut slow);
+    let cut = t0.elapsed();
+    assert_eq!(status, 408);
+    assert!(
+        cut >= timeout - Duration::from_millis(100),
+        "cut after {cut:?}"
+    );
+    assert!(cut < timeout * 3, "cut after {cut:?}");
+    silent.set_read_timeout(Some(timeout * 3)).unwrap();
+    let mut rest = Vec::new();
+    silent.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty(), "{rest:?}");
+    let stats = server.stats();
+    assert!(stats["http_timeouts"].as_u64().unwrap() >= 2, "{stats}");
+    eprintln!("slow client: another served after {served:?}, the slow one cut after {cut:?}");
+}
+
+#[test]
+fn session_ids_are_128_random_bits() {
+    let server = Server::start(&[]);
+    let (status, whip, _) = server.whip(&offer());
+    assert_eq!(status, 201);
+    let (status, head, _) = server.request("POST", "/offer", b"");
+    assert_eq!(status, 201);
+    let answer = location(&head);
+    for (loc, prefix) in [(&whip, "/whip/"), (&answer, "/answer/")] {
+        let id = loc.strip_prefix(prefix).unwrap_or_else(|| panic!("{loc}"));
+        assert_eq!(id.len(), 32, "{loc}");
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "{loc}"
+        );
+    }
+    assert_ne!(id_of(&whip), id_of(&answer));
+    // Guesses: another id, a small number (the old ids), a prefix, the other route's prefix.
+    let mut other = id_of(&whip).to_string();
+    other.replace_range(0..1, if other.starts_with('0') { "1" } else { "0" });
+    for guess in [
+        format!("/whip/{other}"),
+        "/whip/0".to_string(),
+        "/whip/1".to_string(),
+        whip[..whip.len() - 1].to_string(),
+        format!("/answer/{}", "0".repeat(32)),
+    ] {
+        assert_eq!(server.request("DELETE", &guess, b"").0, 404, "{guess}");
+        assert_eq!(
+            server
+                .request("POST", &guess.replace("/whip/", "/answer/"), b"v=0\r\n")
+                .0,
+            404,
+            "{guess}"
+        );
+    }
+    assert_eq!(server.stats()["sessions"].as_array().unwrap().len(), 2);
+    // Either location deletes its session, once.
+    assert_eq!(server.request("DELETE", &whip, b"").0, 200);
+    assert_eq!(server.request("DELETE", &whip, b"").0, 404);
+    assert_eq!(server.request("DELETE", &answer, b"").0, 200);
+    assert_eq!(server.stats()["sessions"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn stats_show_no_session_id_and_no_ufrag() {
+    let server = Server::start(&[]);
+    let offer = offer();
+    let (_, whip, answer) = server.whip(&offer);
+    let (_, head, our_offer) = server.request("POST", "/offer", b"");
+    let secrets = [
+        id_of(&whip).to_string(),
+        id_of(&location(&head)).to_string(),
+        ufrag(&answer),
+        ufrag(&our_offer),
+        ufrag(&offer),
+    ];
+    let (_, _, body) = server.request("GET", "/stats", b"");
+    for secret in &secrets {
+        assert!(!body.contains(secret.as_str()), "{secret} in {body}");
+    }
+    let stats: Value = serde_json::from_str(&body).unwrap();
+    let sessions = stats["sessions"].as_array().unwrap();
+    // Plain sequence numbers instead, and the counters the browser tests read.
+    assert_eq!(sessions[0]["session"], 1, "{body}");
+    assert_eq!(sessions[1]["session"], 2, "{body}");
+    for field in [
+        "state",
+        "srtp",
+        "rtp_sent",
+        "dropped_srtp",
+        "dropped_unvalidated",
+        "dropped_no_consent",
+        "retransmissions_limited",
+        "retransmissions_sent",
+        "lost_on_purpose",
+        "keyframe_requests_forwarded",
+        "layers",
+        "frames_repacketized",
+        "channels",
+        "sctp",
+    ] {
+        assert!(sessions[0].get(field).is_some(), "{field}: {body}");
+    }
+}
+
+#[test]
+fn an_unconnected_session_is_reclaimed() {
+    let server = Server::start(&["--connect-timeout-ms", "300"]);
+    let t0 = Instant::now();
+    let (status, whip, _) = server.whip(&offer());
+    assert_eq!(status, 201);
+    let stats = server.poll_stats(Duration::from_secs(10), "reclaimed", |s| {
+        s["sessions"].as_array().is_some_and(|a| a.is_empty())
+    });
+    let after = t0.elapsed();
+    assert!(after >= Duration::from_millis(300), "{after:?}");
+    assert_eq!(stats["sessions_reclaimed"], 1, "{stats}");
+    assert_eq!(stats["closing"], 0, "{stats}");
+    let reason = stats["ended"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("not connected"), "{stats}");
+    // Forgotten: its location is gone, and so is its ufrag route (a check naming it is
+    // unrouted).
+    assert_eq!(server.request("DELETE", &whip, b"").0, 404);
+    eprintln!("unconnected session reclaimed after {after:?}: {reason}");
+}
+
+#[test]
+fn spoofed_stun_gets_no_answer_and_no_route() {
+    let server = Server::start(&[]);
+    let (status, _, answer) = server.whip(&offer());
+    assert_eq!(status, 201);
+    let ufrag = ufrag(&answer);
+    let stranger = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // A check naming the session (its ufrag is in the answer), with a wrong MESSAGE-INTEGRITY:
+    // routed by the ufrag to the session, whose ICE agent refuses it without a word.
+    stranger
+        .send_to(&spoofed_check(&ufrag, 1), server.udp)
+        .unwrap();
+    let stats = server.poll_stats(Duration::from_secs(10), "check counted", |s| {
+        s["sessions"][0]["ice_auth_failures"] == 1
+    });
+    assert_eq!(stats["routes"], 0, "{stats}");
+    assert_eq!(stats["sessions"][0]["routes"], 0, "{stats}");
+    // What the server answered was sent before it counted: nothing is waiting.
+    stranger.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 1500];
+    assert!(
+        stranger.recv_from(&mut buf).is_err(),
+        "the server answered a spoofed check"
+    );
+    // No route from the stranger's address: DTLS and SRTP from there reach no session.
+    let mut dtls = vec![22, 0xFE, 0xFD, 0, 0, 0, 0, 0, 0, 0, 0, 0, 20];
+    dtls.extend([0u8; 20]);
+    stranger.send_to(&dtls, server.udp).unwrap();
+    let mut srtp = vec![0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1];
+    srtp.extend([0u8; 40]);
+    stranger.send_to(&srtp, server.udp).unwrap();
+    // A STUN answer to a check the server never sent, a check naming no session, garbage.
+    let mut fake_answer = spoofed_check(&ufrag, 2);
+    fake_answer[..2].copy_from_slice(&0x0101u16.to_be_bytes());
+    stranger.send_to(&fake_answer, server.udp).unwrap();
+    stranger
+        .send_to(&spoofed_check("nobody", 3), server.udp)
+        .unwrap();
+    stranger.send_to(&[200, 1, 2, 3], server.udp).unwrap();
+    let stats = server.poll_stats(Duration::from_secs(10), "unrouted counted", |s| {
+        s["unrouted"] == 5
+    });
+    assert_eq!(stats["unrouted_dtls"], 1, "{stats}");
+    assert_eq!(stats["unrouted_rtp"], 1, "{stats}");
+    assert_eq!(stats["unrouted_stun"], 2, "{stats}");
+    assert_eq!(stats["unrouted_unknown"], 1, "{stats}");
+    let session = &stats["sessions"][0];
+    assert_eq!(session["ice_auth_failures"], 1, "{stats}");
+    assert_eq!(session["datagrams_received"], 1, "{stats}");
+    assert_eq!(session["dropped_unvalidated"], 0, "{stats}");
+    assert_eq!(stats["routes"], 0, "{stats}");
+    assert!(stranger.recv_from(&mut buf).is_err(), "answered");
+}
+
+/// A sansrtc peer connection on its own UDP socket, driven by hand.
+struct Peer {
+    pc: PeerConnection,
+    socket: UdpSocket,
+    addr: SocketAddr,
+    events: Vec<Event>,
+}
+
+impl Peer {
+    fn new() -> Peer {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(5)))
+            .unwrap();
+        let addr = socket.local_addr().unwrap();
+        let mut pc = PeerConnection::new(Config::default()).unwrap();
+        pc.add_local_address(addr);
+        Peer {
+            pc,
+            socket,
+            addr,
+            events: Vec::new(),
+        }
+    }
+
+    /// Moves datagrams, timers and events until `done` holds (at most `limit`).
+    fn drive(&mut self, limit: Duration, mut done: impl FnMut(&Peer) -> bool) {
+        let deadline = Instant::now() + limit;
+        let mut buf = [0u8; 2048];
+        while !done(self) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out: {:?}",
+                self.pc.state()
+            );
+            if let Ok((n, from)) = self.socket.recv_from(&mut buf) {
+                self.pc
+                    .handle_receive(Instant::now(), from, self.addr, &buf[..n]);
+            }
+            let now = Instant::now();
+            if self.pc.poll_timeout().is_some_and(|t| t <= now) {
+                self.pc.handle_timeout(now);
+            }
+            while let Some(t) = self.pc.poll_transmit() {
+                let _ = self.socket.send_to(&t.contents, t.destination);
+            }
+            while let Some(e) = self.pc.poll_event() {
+                self.events.push(e);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_peer_is_echoed_then_reclaimed_when_it_goes_quiet() {
+    let server = Server::start(&["--idle-timeout-ms", "1000"]);
+    let mut peer = Peer::new();
+    let now = Instant::now();
+    let channel = peer
+        .pc
+        .create_data_channel(now, ChannelConfig::reliable("chat"))
+        .unwrap();
+    let offer = peer.pc.create_offer(now).unwrap();
+    let (status, _, answer) = server.whip(&offer);
+    assert_eq!(status, 201, "{answer}");
+    peer.pc
+        .set_remote_description(Instant::now(), SdpType::Answer, &answer)
+        .unwrap();
+    peer.drive(Duration::from_secs(20), |p| {
+        p.events
+            .iter()
+            .any(|e| matches!(e, Event::DataChannelOpen { id, .. } if *id == channel))
+    });
+    peer.pc
+        .send_text(Instant::now(), channel, "hello through the limits")
+        .unwrap();
+    peer.drive(Duration::from_secs(20), |p| {
+        p.events.iter().any(|e| {
+            matches!(e, Event::DataChannelMessage { data, .. } if data == b"hello through the limits")
+        })
+    });
+    assert_eq!(peer.pc.state(), ConnectionState::Connected);
+    // The peer's address earned one route, once its checks were authenticated.
+    let stats = server.stats();
+    assert_eq!(stats["routes"], 1, "{stats}");
+    let session = &stats["sessions"][0];
+    assert_eq!(session["state"], "Connected", "{stats}");
+    assert_eq!(session["routes"], 1, "{stats}");
+    assert_eq!(session["dropped_unvalidated"], 0, "{stats}");
+    assert_eq!(stats["unrouted"], 0, "{stats}");
+    // The peer goes quiet (no consent answers, nothing): the session goes after the idle
+    // timeout, with its route.
+    let quiet = Instant::now();
+    let stats = server.poll_stats(Duration::from_secs(15), "reclaimed when idle", |s| {
+        s["sessions"].as_array().is_some_and(|a| a.is_empty())
+    });
+    let after = quiet.elapsed();
+    assert_eq!(stats["routes"], 0, "{stats}");
+    assert_eq!(stats["sessions_reclaimed"], 1, "{stats}");
+    let reason = stats["ended"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("no datagram"), "{stats}");
+    eprintln!("idle session reclaimed {after:?} after its peer went quiet: {reason}");
+}
