@@ -1,5 +1,5 @@
 //! Interop with headless Chromium (Debian `chromium`, driven by playwright-core from npm; both
-//! installed when missing) against `examples/echo_server.rs`: data channels in both offer
+//! installed when missing) against `examples/echo_server`: data channels in both offer
 //! directions and both DTLS roles (messages up to 256 KiB echoed byte-exact, 20 channels, 20 MB),
 //! camera and microphone looped back and played (VP8 and H264, both offer directions and both
 //! DTLS roles, every SRTP profile Chromium offers), keyframe requests forwarded to the browser's
@@ -134,8 +134,8 @@ impl EchoServer {
         }
     }
 
-    /// `GET /stats`: the first (only) session's counters.
-    fn session_stats(&self) -> Value {
+    /// `GET /stats`: every session's counters and the server's own.
+    fn stats(&self) -> Value {
         let addr = self.base.trim_start_matches("http://");
         let mut s = TcpStream::connect(addr).expect("HTTP connect");
         write!(
@@ -146,15 +146,14 @@ impl EchoServer {
         let mut response = String::new();
         s.read_to_string(&mut response).unwrap();
         let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-        let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"));
-        v["sessions"][0].clone()
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"))
     }
 
-    /// Polls `GET /stats` until `done` holds for the session; `false` after `limit`.
+    /// Polls `GET /stats` until `done` holds; `false` after `limit`.
     fn poll_stats(&self, limit: Duration, done: impl Fn(&Value) -> bool) -> bool {
         let deadline = Instant::now() + limit;
         loop {
-            if done(&self.session_stats()) {
+            if done(&self.stats()) {
                 return true;
             }
             if Instant::now() >= deadline {
@@ -213,18 +212,38 @@ fn result(out: &mut BufReader<ChildStdout>) -> Value {
 }
 
 /// Starts an echo server with `server_args`, runs the driver in `mode` with `opts` (JSON), returns
-/// the driver's result and then the server's counters of the session.
-fn drive_with(mode: &str, opts: &str, server_args: &[&str]) -> (Value, Value) {
+/// the driver's result and then the server's counters (all of `/stats`).
+fn drive_all(mode: &str, opts: &str, server_args: &[&str]) -> (Value, Value) {
     let server = EchoServer::start(server_args);
     let (_driver, mut out) = Driver::start(&server, mode, opts);
     let v = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| result(&mut out)));
     // The server's counters either way: on a failure they tell which layer stalled.
-    let stats = server.session_stats();
+    let stats = server.stats();
     eprintln!("server stats: {stats}");
     match v {
         Ok(v) => (v, stats),
         Err(e) => std::panic::resume_unwind(e),
     }
+}
+
+/// The counters of the test's session: the first live one, else the last one the server
+/// forgot (it forgets a session once the browser closes its peer connection, as the driver
+/// does when it is done, or once its connection failed).
+fn session_of(stats: &Value) -> Value {
+    match &stats["sessions"][0] {
+        Value::Null => stats["ended"]
+            .as_array()
+            .and_then(|a| a.last())
+            .cloned()
+            .unwrap_or_default(),
+        live => live.clone(),
+    }
+}
+
+/// [`drive_all`], with the counters of the session ([`session_of`]).
+fn drive_with(mode: &str, opts: &str, server_args: &[&str]) -> (Value, Value) {
+    let (v, stats) = drive_all(mode, opts, server_args);
+    (v, session_of(&stats))
 }
 
 fn drive(mode: &str, server_args: &[&str]) -> Value {
@@ -612,24 +631,31 @@ fn chromium_does_not_offer_srtp_sha1_32() {
     // Chromium 156 offers SHA1_80, AES-256-GCM and AES-128-GCM, not SHA1_32: with only SHA1_32
     // allowed the handshake ends without SRTP, and our peer refuses to connect media without it
     // (closes DTLS, state Failed) instead of reporting a connection no media can cross.
-    let (v, stats) = drive_with("nosrtp", "{}", &["--srtp-profile", "cm32"]);
+    let (v, all) = drive_all("nosrtp", "{}", &["--srtp-profile", "cm32"]);
     eprintln!("chromium SRTP cm32: {v}");
+    // The server forgets a failed session: its last counters are in `ended` once it has.
+    let stats = &session_of(&all);
     assert!(v["srtpCipher"].as_str().unwrap_or("").is_empty(), "{v}");
     assert_eq!(v["dtlsState"], "closed", "{v}");
     assert_eq!(stats["state"], "Failed", "{stats}");
     assert_eq!(stats["srtp"], "", "{stats}");
+    if all["sessions"][0].is_null() {
+        assert_eq!(stats["reason"], "connection failed", "{stats}");
+    }
 }
 
 #[test]
 fn chromium_whip_delete_closes_the_session() {
-    let (v, stats) = drive_with("delete", "{}", &[]);
+    let (v, stats) = drive_all("delete", "{}", &[]);
     assert_eq!(v["echo"], "before delete", "{v}");
     assert_eq!(v["deleteStatus"], 200, "{v}");
     assert_eq!(v["againStatus"], 404, "{v}");
     assert_eq!(v["dtlsState"], "closed", "{v}");
     assert_eq!(v["dcState"], "closed", "{v}");
     // The session is gone from the server.
-    assert!(stats.is_null(), "{stats}");
+    assert_eq!(stats["sessions"], serde_json::json!([]), "{stats}");
+    assert_eq!(stats["ended"][0]["reason"], "deleted", "{stats}");
+    assert_eq!(stats["sessions_deleted"], 1, "{stats}");
     eprintln!(
         "chromium: DTLS transport closed {:.0} ms after DELETE",
         v["closeMs"].as_f64().unwrap_or(0.0)
@@ -640,7 +666,7 @@ fn chromium_whip_delete_closes_the_session() {
 fn chromium_loads_the_echo_page() {
     // GET / : the page offers camera, microphone and a chat channel; the chat is echoed and the
     // looped-back video plays; leaving the page DELETEs the session.
-    let (v, stats) = drive_with("page", "{}", &[]);
+    let (v, stats) = drive_all("page", "{}", &[]);
     assert!(
         v["log"]
             .as_str()
@@ -651,7 +677,7 @@ fn chromium_loads_the_echo_page() {
     assert!(v["videoWidth"].as_u64().unwrap_or(0) > 0, "{v}");
     assert_eq!(v["paused"], false, "{v}");
     assert_eq!(v["sessionsAfterLeaving"], 0, "{v}");
-    assert!(stats.is_null(), "{stats}");
+    assert_eq!(stats["sessions"], serde_json::json!([]), "{stats}");
 }
 
 /// xorshift64*: the test's own random bytes.
@@ -672,8 +698,9 @@ impl Rng {
 /// Hostile datagrams of one round, with what each should raise in the server's counters.
 fn hostile_round(rng: &mut Rng, ufrag: &str, round: u64) -> Vec<(&'static str, Vec<u8>)> {
     let mut out = Vec::new();
-    // A binding request naming the session with a wrong MESSAGE-INTEGRITY (the server routes
-    // this source address to the session by that USERNAME, so what follows reaches it too).
+    // A binding request naming the session with a wrong MESSAGE-INTEGRITY: the server routes it
+    // to the session by that USERNAME, whose ICE agent refuses it (silently). It earns the
+    // attacker's address no route: what follows reaches no session and is counted by the server.
     let mut buf = [0u8; 200];
     let id = TransactionId(rng.bytes(12).try_into().unwrap());
     let mut b = MessageBuilder::new(
@@ -691,7 +718,7 @@ fn hostile_round(rng: &mut Rng, ufrag: &str, round: u64) -> Vec<(&'static str, V
     out.push(("ice_auth_failures", buf[..n].to_vec()));
     // Truncated STUN: a header announcing 8 bytes of attributes, 2 of them present.
     out.push((
-        "dropped_stun",
+        "unrouted_stun",
         vec![
             0, 1, 0, 8, 0x21, 0x12, 0xA4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0, 6,
         ],
@@ -700,8 +727,8 @@ fn hostile_round(rng: &mut Rng, ufrag: &str, round: u64) -> Vec<(&'static str, V
     let n = 1 + (rng.next() % 1200) as usize;
     let mut g = rng.bytes(n);
     g[0] = [4, 70, 127, 200, 255][(round % 5) as usize];
-    out.push(("dropped_unknown", g));
-    out.push(("dropped_unknown", Vec::new()));
+    out.push(("unrouted_unknown", g));
+    out.push(("unrouted_unknown", Vec::new()));
     // A well-formed DTLS 1.2 epoch-1 application_data record, random contents (bad MAC), a
     // sequence number ahead of the real ones.
     let len = 40 + (rng.next() % 200) as usize;
@@ -709,18 +736,18 @@ fn hostile_round(rng: &mut Rng, ufrag: &str, round: u64) -> Vec<(&'static str, V
     r.extend_from_slice(&(0x10_0000_0000u64 + round).to_be_bytes()[2..]);
     r.extend_from_slice(&(len as u16).to_be_bytes());
     r.extend(rng.bytes(len));
-    out.push(("dtls_bad_mac", r));
+    out.push(("unrouted_dtls", r));
     // SRTP with a bad tag (header, random payload and tag).
     let mut p = vec![0x80, 96];
     p.extend_from_slice(&(round as u16).to_be_bytes());
     p.extend(rng.bytes(8 + 60));
-    out.push(("dropped_srtp", p));
+    out.push(("unrouted_rtp", p));
     // SRTCP (a sender report) with a bad tag: header, sender info, E+index, tag.
     let mut c = vec![0x80, 200, 0, 6];
     c.extend(rng.bytes(24));
     c.extend_from_slice(&(0x8000_0000u32 | round as u32).to_be_bytes());
     c.extend(rng.bytes(16));
-    out.push(("dropped_srtp", c));
+    out.push(("unrouted_rtp", c));
     out
 }
 
@@ -728,7 +755,9 @@ fn hostile_round(rng: &mut Rng, ufrag: &str, round: u64) -> Vec<(&'static str, V
 fn chromium_hostile_input_during_a_transfer() {
     // While Chromium pushes a transfer through a data channel, another loopback socket sends the
     // echo server's UDP port bad STUN, garbage, forged DTLS records and SRTP/SRTCP with bad tags.
-    // The transfer completes byte-exact; the server's counters show every hostile datagram.
+    // The transfer completes byte-exact; the counters show every hostile datagram: the check
+    // naming the session reaches its ICE agent (refused, unanswered), the rest reach no session
+    // (the attacker's address never earned a route) and are counted by the server.
     let server = EchoServer::start(&[]);
     let (mut driver, mut out) = Driver::start(&server, "hostile", "{}");
     let mut line = String::new();
@@ -742,46 +771,50 @@ fn chromium_hostile_input_during_a_transfer() {
             break v["ufrag"].as_str().expect("ufrag").to_string();
         }
     };
-    let before = server.session_stats();
+    let before = server.stats();
     let attacker = UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut rng = Rng(0x5EED_1234_ABCD_0001);
     let counters = [
         "ice_auth_failures",
-        "dropped_stun",
-        "dropped_unknown",
-        "dtls_bad_mac",
-        "dropped_srtp",
+        "unrouted_stun",
+        "unrouted_unknown",
+        "unrouted_dtls",
+        "unrouted_rtp",
     ];
-    let mut expected: Vec<u64> = counters
-        .iter()
-        .map(|c| before[*c].as_u64().unwrap())
-        .collect();
+    // The session's counters for the session's, the server's for the others.
+    let counter = |stats: &Value, c: &str| {
+        let scope = if c.starts_with("unrouted") {
+            stats
+        } else {
+            &stats["sessions"][0]
+        };
+        scope[c].as_u64().unwrap_or(0)
+    };
+    let mut expected: Vec<u64> = counters.iter().map(|c| counter(&before, c)).collect();
     let rounds = 25;
     let (mut sent, mut resent) = (0, 0);
     let t0 = Instant::now();
     for round in 0..rounds {
-        for (counter, datagram) in hostile_round(&mut rng, &ufrag, round) {
-            let i = counters.iter().position(|c| *c == counter).unwrap();
+        for (c, datagram) in hostile_round(&mut rng, &ufrag, round) {
+            let i = counters.iter().position(|x| *x == c).unwrap();
             expected[i] += 1;
             sent += 1;
             // Each datagram is counted before the next is sent (the transfer is still running:
             // the driver keeps sending until told to stop). Loopback drops UDP when the server's
             // socket buffer is full of the transfer: a datagram not counted in 1 s is sent again.
             for attempt in 0.. {
-                assert!(attempt < 10, "{counter} never counted");
+                assert!(attempt < 10, "{c} never counted");
                 resent += u32::from(attempt > 0);
                 attacker.send_to(&datagram, server.udp).unwrap();
-                if server.poll_stats(Duration::from_secs(1), |s| {
-                    s[counter].as_u64().unwrap_or(0) >= expected[i]
-                }) {
+                if server.poll_stats(Duration::from_secs(1), |s| counter(s, c) >= expected[i]) {
                     break;
                 }
             }
         }
     }
     let inject_ms = t0.elapsed().as_millis();
-    let during = server.session_stats();
-    assert_eq!(during["state"], "Connected", "{during}");
+    let during = server.stats();
+    assert_eq!(during["sessions"][0]["state"], "Connected", "{during}");
     driver
         .0
         .stdin
@@ -790,7 +823,7 @@ fn chromium_hostile_input_during_a_transfer() {
         .write_all(b"stop\n")
         .unwrap();
     let v = result(&mut out);
-    let after = server.session_stats();
+    let after = server.stats();
     eprintln!("chromium hostile: {v}\nserver: {after}");
     assert_eq!(v["corrupt"], 0, "{v}");
     assert_eq!(v["bytes"], v["sentBytes"], "{v}");
@@ -798,8 +831,18 @@ fn chromium_hostile_input_during_a_transfer() {
     assert_eq!(v["state"], "connected", "{v}");
     // Every hostile datagram was counted where it belongs (a resent one may count twice).
     for (c, e) in counters.iter().zip(&expected) {
-        let n = during[*c].as_u64().unwrap();
+        let n = counter(&during, c);
         assert!(n >= *e && n <= *e + u64::from(resent), "{c}: {during}");
+    }
+    // Nothing hostile reached the session's DTLS or SRTP, and the attacker got no route.
+    let (was, is) = (&before["sessions"][0], &during["sessions"][0]);
+    for c in [
+        "dtls_bad_mac",
+        "dropped_srtp",
+        "dropped_unknown",
+        "dropped_unvalidated",
+    ] {
+        assert_eq!(was[c], is[c], "{c}: {during}");
     }
     eprintln!(
         "chromium hostile: {sent} hostile datagrams ({resent} resent after loopback loss) counted and dropped in {inject_ms} ms during a {:.1} MB transfer at {:.1} MB/s, echoed byte-exact",

@@ -345,12 +345,22 @@ fn inner(query: &str, server_args: &[&str], extra: &[(&str, &str)]) -> serde_jso
     eprintln!("page result after {elapsed:.1?}");
     let mut v: serde_json::Value =
         serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
-    // The server's counters of the session (GET /stats), next to what the page saw.
+    // The server's counters of the session (GET /stats), next to what the page saw: the live
+    // session, else the last one forgotten (the server forgets a session once the page closes
+    // its peer connection).
     if let Ok((200, _, body)) = forward(echo, "GET", "/stats", b"")
         && let Ok(stats) = serde_json::from_slice::<serde_json::Value>(&body)
         && let Some(o) = v.as_object_mut()
     {
-        o.insert("server".into(), stats["sessions"][0].clone());
+        let session = match &stats["sessions"][0] {
+            serde_json::Value::Null => stats["ended"]
+                .as_array()
+                .and_then(|a| a.last())
+                .cloned()
+                .unwrap_or_default(),
+            live => live.clone(),
+        };
+        o.insert("server".into(), session);
     }
     v
 }

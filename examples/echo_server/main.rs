@@ -351,9 +351,6 @@ impl Server {
                 println!("session {} deleted", s.seq);
                 self.counters.sessions_deleted += 1;
                 self.service(id, now);
-                if self.sessions.get(&id).is_some_and(|s| s.pc.is_closed()) {
-                    self.forget(id);
-                }
                 Ok(Reply::Done)
             }
         }
@@ -398,12 +395,17 @@ impl Server {
         id
     }
 
-    /// Drains a session's output after an input.
+    /// Drains a session's output after an input; forgets it if it was closing and its
+    /// goodbyes are all out.
     fn service(&mut self, id: SessionId, now: Instant) {
-        if let Some(s) = self.sessions.get_mut(&id)
-            && let Some(deadline) = service(id, s, &mut self.routes, &self.socket, now)
-        {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        if let Some(deadline) = service(id, s, &mut self.routes, &self.socket, now) {
             self.next_timer = self.next_timer.min(deadline);
+        }
+        if s.closing.is_some() && s.pc.is_closed() {
+            self.forget(id);
         }
     }
 
@@ -495,16 +497,23 @@ impl Server {
         }
         self.last_timers = now;
         let mut next = now + Duration::from_secs(1);
+        let mut closed = Vec::new();
         for (&id, s) in &mut self.sessions {
             if s.deadline.is_some_and(|d| d <= now) {
                 s.pc.handle_timeout(now);
                 service(id, s, &mut self.routes, &self.socket, now);
+                if s.closing.is_some() && s.pc.is_closed() {
+                    closed.push(id);
+                }
             }
             if let Some(d) = s.deadline {
                 next = next.min(d);
             }
         }
         self.next_timer = next;
+        for id in closed {
+            self.forget(id);
+        }
         if self.debug && now >= self.next_debug {
             self.next_debug = now + Duration::from_secs(1);
             for s in self.sessions.values() {
