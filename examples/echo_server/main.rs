@@ -48,10 +48,11 @@
 //!   channel overflow a small one and loopback drops the rest).
 //!
 //! The HTTP side (`http.rs`, std only) runs a thread per connection; the WebRTC side runs on
-//! the main thread with one UDP socket shared by every peer connection. The main loop drains
-//! every datagram ready on the socket, delivering each to its session and servicing only that
-//! session, then runs the timers that are due (at most once a millisecond), then the HTTP
-//! requests, and forgets idle and failed sessions ten times a second.
+//! the main thread with one UDP socket shared by every peer connection. The main loop answers
+//! the HTTP threads' calls, drains every datagram ready on the socket (delivering each to its
+//! session and servicing only that session), runs the timers that are due (looking at every
+//! session at most once a millisecond, and only when one is due), and ten times a second
+//! closes and forgets sessions that failed, idled or never connected.
 
 mod http;
 mod media;
@@ -308,11 +309,11 @@ impl Server {
                 }
                 self.check_capacity()?;
                 let mut pc = self.new_pc()?;
-                media::transceivers(&mut pc, [self.next_ssrc, self.next_ssrc + 1]);
+                media::transceivers(&mut pc, [self.next_ssrc, self.next_ssrc.wrapping_add(1)]);
                 pc.set_remote_description(now, SdpType::Offer, &self.candidates(&offer))
                     .map_err(|e| (400, e.to_string()))?;
                 let answer = pc.create_answer().map_err(|e| (400, e.to_string()))?;
-                self.next_ssrc += 2;
+                self.next_ssrc = self.next_ssrc.wrapping_add(2);
                 Ok(Reply::Created(self.add(pc, now), answer))
             }
             Call::MakeOffer(options) => {
@@ -323,8 +324,12 @@ impl Server {
                         codecs::audio_transceiver(Direction::SendRecv),
                         options.video_transceiver(),
                     ];
-                    media::add_echo_tracks(&mut pc, tracks, [self.next_ssrc, self.next_ssrc + 1]);
-                    self.next_ssrc += 2;
+                    media::add_echo_tracks(
+                        &mut pc,
+                        tracks,
+                        [self.next_ssrc, self.next_ssrc.wrapping_add(1)],
+                    );
+                    self.next_ssrc = self.next_ssrc.wrapping_add(2);
                 }
                 // Before the offer, like a browser: they open once SCTP is up.
                 for c in options.channel_configs() {
@@ -735,6 +740,9 @@ fn main() {
     loop {
         while let Ok((call, reply)) = calls.try_recv() {
             let answer = server.call(call);
+            if let Err((status, why)) = &answer {
+                eprintln!("refused with {status}: {}", why.trim_end());
+            }
             let _ = reply.send(answer);
         }
         let wait = server
