@@ -18,7 +18,7 @@ use crate::cert::{Certificate, Fingerprint, HashAlgorithm, PeerKey};
 use crate::cipher::{CipherSuite, RecordCipher, SrtpProfile, key_block, prf};
 use crate::codec::Reader;
 use crate::error::{Alert, AlertDescription, DtlsError};
-use crate::fragment::{self, HandshakeHeader, Inserted, Reassembler, SingleReassembler};
+use crate::fragment::{self, HandshakeHeader, Inserted, Message, Reassembler, SingleReassembler};
 use crate::message::{
     CertificateMsg, CertificateRequest, CertificateVerify, ClientHello, ClientHelloPrefix,
     ClientKeyExchange, Extensions, HelloVerifyRequest, ServerHello, ServerKeyExchange, Signature,
@@ -119,7 +119,7 @@ pub enum Event {
 pub struct Stats {
     /// Records that failed authentication.
     pub bad_mac: u64,
-    /// Records or fragments that did not parse.
+    /// Records, fragments or unauthenticated handshake messages that did not parse.
     pub malformed: u64,
     /// Replayed records.
     pub replayed: u64,
@@ -127,6 +127,13 @@ pub struct Stats {
     pub dropped: u64,
     /// Flights retransmitted.
     pub retransmissions: u64,
+    /// Plaintext (epoch-0) alerts ignored. Anyone can send one, so it does not end a handshake
+    /// the real peer can still complete (RFC 6347 4.1.2.7, RFC 9147 5.1); the last one is kept
+    /// for diagnostics ([`Endpoint::last_unauthenticated_alert`]).
+    pub unauthenticated_alerts: u64,
+    /// Unauthenticated (epoch-0) handshake messages dropped because the current state does not
+    /// expect them (wrong type, out of order, a plaintext Finished, any after the handshake).
+    pub unexpected_handshake: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,6 +211,13 @@ pub struct Endpoint {
     handshake_complete: bool,
     /// Epoch-1 records that arrived before we had the keys (reordering), bounded.
     early_records: Vec<(RecordHeader, Vec<u8>)>,
+    /// The last plaintext alert we ignored.
+    last_unauthenticated_alert: Option<Alert>,
+    /// As a client: our current ClientHello carries a cookie.
+    hello_has_cookie: bool,
+    /// As a client whose ClientHello already carries a cookie: the cookie of a further
+    /// HelloVerifyRequest, used only if no ServerHello arrived by the next retransmission.
+    deferred_cookie: Option<Vec<u8>>,
     transmits: VecDeque<Vec<u8>>,
     events: VecDeque<Event>,
     stats: Stats,
@@ -219,6 +233,18 @@ impl std::fmt::Debug for Endpoint {
 }
 
 type Res<T = ()> = Result<T, DtlsError>;
+
+/// What became of a complete handshake message that did not end the handshake.
+enum Disposition {
+    /// Handled: its message_seq is used up.
+    Done,
+    /// Unauthenticated and not expected now: dropped.
+    Unexpected,
+    /// Unauthenticated and did not parse: dropped.
+    Malformed,
+    /// Kept aside without using up its message_seq (a later HelloVerifyRequest).
+    Deferred,
+}
 
 impl Endpoint {
     /// A client; call [`Endpoint::connect`] to start.
@@ -265,6 +291,9 @@ impl Endpoint {
             early_data: Vec::new(),
             handshake_complete: false,
             early_records: Vec::new(),
+            last_unauthenticated_alert: None,
+            hello_has_cookie: false,
+            deferred_cookie: None,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -289,6 +318,13 @@ impl Endpoint {
     /// Counters of dropped input.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// The last plaintext (epoch-0, unauthenticated) alert received, which was ignored (see
+    /// [`Stats::unauthenticated_alerts`]). When a handshake times out, this tells what the peer
+    /// (or someone pretending to be it) said.
+    pub fn last_unauthenticated_alert(&self) -> Option<Alert> {
+        self.last_unauthenticated_alert
     }
 
     /// The negotiated SRTP profile.
@@ -364,6 +400,16 @@ impl Endpoint {
         self.retransmit_count += 1;
         self.retransmit_interval = (self.retransmit_interval * 2).min(self.config.max_retransmit);
         self.stats.retransmissions += 1;
+        if let Some(cookie) = self.deferred_cookie.take() {
+            if self.state == State::ClientWaitHello {
+                // No ServerHello answered the ClientHello with our cookie: follow the later
+                // HelloVerifyRequest after all (the server may have changed its cookie secret).
+                let seq = self.reassembler.next_seq();
+                self.reassembler.reset(seq);
+                self.reassembler.advance();
+                self.build_client_hello(cookie);
+            }
+        }
         self.transmit_flight();
         self.retransmit_at = Some(now + self.retransmit_interval);
     }
@@ -469,13 +515,19 @@ impl Endpoint {
     fn handle_record(&mut self, now: Instant, header: RecordHeader, fragment: &[u8]) {
         let buf;
         let plaintext: &[u8] = match header.epoch {
-            0 => {
-                if self.state == State::Connected && header.content_type != ContentType::Handshake {
+            // Plaintext: nothing in it is authenticated, so nothing in it may end the connection.
+            0 => match header.content_type {
+                ContentType::Handshake => fragment,
+                ContentType::Alert => {
+                    self.unauthenticated_alert(fragment);
+                    return;
+                }
+                ContentType::ChangeCipherSpec if self.state != State::Connected => return,
+                ContentType::ChangeCipherSpec | ContentType::ApplicationData => {
                     self.stats.dropped += 1;
                     return;
                 }
-                fragment
-            }
+            },
             1 => {
                 let Some(cipher) = &self.read_cipher else {
                     if self.early_records.len() < 8 {
@@ -514,7 +566,7 @@ impl Endpoint {
         let result = match header.content_type {
             ContentType::Handshake => self.handle_handshake_record(now, &header, plaintext),
             ContentType::ChangeCipherSpec => Ok(()),
-            ContentType::Alert => self.handle_alert(header.epoch, plaintext),
+            ContentType::Alert => self.handle_alert(plaintext),
             // Epoch-1 application data was delivered above; plaintext application data is
             // not accepted.
             ContentType::ApplicationData => Ok(()),
@@ -534,13 +586,25 @@ impl Endpoint {
         }
     }
 
-    fn handle_alert(&mut self, epoch: u16, body: &[u8]) -> Res {
+    /// A plaintext alert: counted and remembered, never acted on. A real peer that gave up
+    /// stops answering, and our retransmissions end the handshake with a timeout; a forged one
+    /// (anyone can send it) must not end a handshake the peer can still complete.
+    fn unauthenticated_alert(&mut self, body: &[u8]) {
+        let [level, description] = body[..] else {
+            self.stats.malformed += 1;
+            return;
+        };
+        self.stats.unauthenticated_alerts += 1;
+        self.last_unauthenticated_alert = Some(Alert {
+            level,
+            description: AlertDescription(description),
+        });
+    }
+
+    /// An authenticated (epoch-1) alert.
+    fn handle_alert(&mut self, body: &[u8]) -> Res {
         if body.len() != 2 {
             self.stats.malformed += 1;
-            return Ok(());
-        }
-        if self.state == State::Connected && epoch == 0 {
-            self.stats.dropped += 1;
             return Ok(());
         }
         let alert = Alert {
@@ -581,11 +645,22 @@ impl Endpoint {
                 self.stateless_client_hello(now, header, &h, body)?;
                 continue;
             }
-            match self.reassembler.insert(&h, body) {
+            if header.epoch == 0 && self.state == State::Connected {
+                // After the handshake a plaintext fragment can only be a retransmission of the
+                // peer's last flight (ours was lost); nothing else of it is held.
+                if self.reassembler.is_old(h.message_seq) {
+                    peer_resent = true;
+                } else {
+                    self.stats.unexpected_handshake += 1;
+                }
+                continue;
+            }
+            match self.reassembler.insert(header.epoch, &h, body) {
                 Inserted::Old => peer_resent = true,
                 Inserted::Buffered => {}
                 Inserted::Dropped => self.stats.dropped += 1,
             }
+            self.stats.dropped += self.reassembler.take_evicted();
         }
         // RFC 6347 4.2.4: the peer repeating its last flight means ours was lost. Rate-limited
         // so that duplicated datagrams cannot make us amplify.
@@ -701,6 +776,14 @@ impl Endpoint {
     // ----- client -----
 
     fn send_client_hello(&mut self, now: Instant, cookie: Vec<u8>) {
+        self.build_client_hello(cookie);
+        self.start_flight(now, true);
+    }
+
+    /// Makes a ClientHello the flight (and the transcript).
+    fn build_client_hello(&mut self, cookie: Vec<u8>) {
+        self.hello_has_cookie = !cookie.is_empty();
+        self.deferred_cookie = None;
         let mut suites: Vec<u16> = self.config.cipher_suites.iter().map(|s| s.id()).collect();
         suites.push(0x00FF); // TLS_EMPTY_RENEGOTIATION_INFO_SCSV
         let ch = ClientHello {
@@ -726,17 +809,54 @@ impl Endpoint {
         self.flight.clear();
         self.hs.transcript.clear();
         self.add_message(0, msg_type::CLIENT_HELLO, &body);
-        self.start_flight(now, true);
     }
 
+    /// Handles the messages that completed, in order. An unauthenticated message the state does
+    /// not expect, or that does not parse, is dropped without using up its message_seq, so the
+    /// peer's real message can still fill it.
     fn process_messages(&mut self, now: Instant) -> Res {
-        while let Some((ty, seq, body)) = self.reassembler.pop() {
-            if self.is_closed() {
-                return Ok(());
+        while !self.is_closed() {
+            let Some(m) = self.reassembler.next_complete() else {
+                break;
+            };
+            match self.process_message(now, &m)? {
+                Disposition::Done => self.reassembler.advance(),
+                Disposition::Unexpected => self.stats.unexpected_handshake += 1,
+                Disposition::Malformed => self.stats.malformed += 1,
+                Disposition::Deferred => {}
             }
-            self.process_message(now, ty, seq, &body)?;
         }
         Ok(())
+    }
+
+    /// Whether the current state takes a handshake message of type `ty` arriving in `epoch`:
+    /// Finished only protected (epoch 1), everything else of the handshake in plaintext.
+    fn expects(&self, ty: u8, epoch: u16) -> bool {
+        use State as S;
+        use msg_type as M;
+        if self.state == S::Connected {
+            return true;
+        }
+        let needed_epoch = u16::from(ty == M::FINISHED);
+        epoch == needed_epoch
+            && matches!(
+                (self.state, ty),
+                (
+                    S::ClientWaitHello,
+                    M::HELLO_VERIFY_REQUEST | M::SERVER_HELLO
+                ) | (S::ClientWaitCertificate, M::CERTIFICATE)
+                    | (S::ClientWaitKeyExchange, M::SERVER_KEY_EXCHANGE)
+                    | (
+                        S::ClientWaitCertReqOrDone,
+                        M::CERTIFICATE_REQUEST | M::SERVER_HELLO_DONE
+                    )
+                    | (S::ClientWaitDone, M::SERVER_HELLO_DONE)
+                    | (S::ClientWaitFinished, M::FINISHED)
+                    | (S::ServerWaitCertificate, M::CERTIFICATE)
+                    | (S::ServerWaitKeyExchange, M::CLIENT_KEY_EXCHANGE)
+                    | (S::ServerWaitCertVerify, M::CERTIFICATE_VERIFY)
+                    | (S::ServerWaitFinished, M::FINISHED)
+            )
     }
 
     fn record_message(&mut self, ty: u8, seq: u16, body: &[u8]) {
@@ -744,25 +864,56 @@ impl Endpoint {
         self.hs.transcript.extend_from_slice(&whole);
     }
 
-    fn process_message(&mut self, now: Instant, ty: u8, seq: u16, body: &[u8]) -> Res {
+    /// One complete message. Unauthenticated (epoch-0) input that is unexpected or does not
+    /// parse is dropped (the returned [`Disposition`]); a message that parses but fails a check
+    /// (fingerprint, signature, Finished, negotiation) ends the handshake, as does anything out
+    /// of place in an authenticated record.
+    fn process_message(&mut self, now: Instant, m: &Message) -> Res<Disposition> {
+        use Disposition::{Done, Malformed};
         use State as S;
         use msg_type as M;
+        let (ty, seq, body) = (m.msg_type, m.message_seq, &m.body[..]);
+        if !self.expects(ty, m.epoch) {
+            if m.epoch == 0 {
+                return Ok(Disposition::Unexpected);
+            }
+            return Err(DtlsError::UnexpectedMessage(
+                "handshake message out of order",
+            ));
+        }
         match (self.state, ty) {
             (S::ClientWaitHello, M::HELLO_VERIFY_REQUEST) => {
-                let hvr = HelloVerifyRequest::parse(body)?;
+                let Ok(hvr) = HelloVerifyRequest::parse(body) else {
+                    return Ok(Malformed);
+                };
                 if hvr.version != DTLS_1_0 && hvr.version != DTLS_1_2 {
-                    return Err(DtlsError::UnsupportedVersion(hvr.version));
+                    return Ok(Malformed);
                 }
+                if self.hello_has_cookie {
+                    // Anyone can make a server send us a HelloVerifyRequest (with a ClientHello
+                    // spoofing our address): one racing the ServerHello for the ClientHello that
+                    // carries our cookie must not derail it. Keep it for the next timeout.
+                    self.deferred_cookie = Some(hvr.cookie);
+                    return Ok(Disposition::Deferred);
+                }
+                // Whatever was buffered arrived before the ClientHello it would answer: drop it.
+                self.reassembler.reset(seq);
                 self.send_client_hello(now, hvr.cookie);
             }
             (S::ClientWaitHello, M::SERVER_HELLO) => {
+                let Ok(sh) = ServerHello::parse(body) else {
+                    return Ok(Malformed);
+                };
                 self.record_message(ty, seq, body);
-                self.client_server_hello(body)?;
+                self.client_server_hello(&sh)?;
                 self.state = S::ClientWaitCertificate;
             }
             (S::ClientWaitCertificate, M::CERTIFICATE) => {
+                let Ok(msg) = CertificateMsg::parse(body) else {
+                    return Ok(Malformed);
+                };
                 self.record_message(ty, seq, body);
-                self.peer_certificate(body)?;
+                self.peer_certificate(msg)?;
                 let suite = self.hs.suite.expect("suite chosen with ServerHello");
                 if self
                     .hs
@@ -777,13 +928,18 @@ impl Endpoint {
                 self.state = S::ClientWaitKeyExchange;
             }
             (S::ClientWaitKeyExchange, M::SERVER_KEY_EXCHANGE) => {
+                let Ok(ske) = ServerKeyExchange::parse(body) else {
+                    return Ok(Malformed);
+                };
                 self.record_message(ty, seq, body);
-                self.client_server_key_exchange(body)?;
+                self.client_server_key_exchange(ske)?;
                 self.state = S::ClientWaitCertReqOrDone;
             }
             (S::ClientWaitCertReqOrDone, M::CERTIFICATE_REQUEST) => {
+                let Ok(cr) = CertificateRequest::parse(body) else {
+                    return Ok(Malformed);
+                };
                 self.record_message(ty, seq, body);
-                let cr = CertificateRequest::parse(body)?;
                 if !cr
                     .signature_algorithms
                     .contains(&self.config.certificate.scheme())
@@ -795,7 +951,7 @@ impl Endpoint {
             }
             (S::ClientWaitCertReqOrDone | S::ClientWaitDone, M::SERVER_HELLO_DONE) => {
                 if !body.is_empty() {
-                    return Err(DtlsError::TrailingBytes(body.len()));
+                    return Ok(Malformed);
                 }
                 self.record_message(ty, seq, body);
                 self.client_flight5(now)?;
@@ -808,13 +964,18 @@ impl Endpoint {
                 self.connected();
             }
             (S::ServerWaitCertificate, M::CERTIFICATE) => {
+                let Ok(msg) = CertificateMsg::parse(body) else {
+                    return Ok(Malformed);
+                };
                 self.record_message(ty, seq, body);
-                self.peer_certificate(body)?;
+                self.peer_certificate(msg)?;
                 self.state = S::ServerWaitKeyExchange;
             }
             (S::ServerWaitKeyExchange, M::CLIENT_KEY_EXCHANGE) => {
+                let Ok(cke) = ClientKeyExchange::parse(body) else {
+                    return Ok(Malformed);
+                };
                 self.record_message(ty, seq, body);
-                let cke = ClientKeyExchange::parse(body)?;
                 let pms = self.agree(&cke.public)?;
                 self.derive_keys(&pms)?;
                 self.state = if self.hs.peer_key.is_some() {
@@ -824,7 +985,9 @@ impl Endpoint {
                 };
             }
             (S::ServerWaitCertVerify, M::CERTIFICATE_VERIFY) => {
-                let cv = CertificateVerify::parse(body)?;
+                let Ok(cv) = CertificateVerify::parse(body) else {
+                    return Ok(Malformed);
+                };
                 let key = self.hs.peer_key.as_ref().expect("state implies a peer key");
                 key.verify(
                     cv.signature.scheme,
@@ -860,11 +1023,10 @@ impl Endpoint {
                 ));
             }
         }
-        Ok(())
+        Ok(Done)
     }
 
-    fn client_server_hello(&mut self, body: &[u8]) -> Res {
-        let sh = ServerHello::parse(body)?;
+    fn client_server_hello(&mut self, sh: &ServerHello) -> Res {
         if sh.version != DTLS_1_2 {
             return Err(DtlsError::UnsupportedVersion(sh.version));
         }
@@ -900,8 +1062,7 @@ impl Endpoint {
         Ok(())
     }
 
-    fn peer_certificate(&mut self, body: &[u8]) -> Res {
-        let msg = CertificateMsg::parse(body)?;
+    fn peer_certificate(&mut self, msg: CertificateMsg) -> Res {
         let Some(leaf) = msg.chain.into_iter().next() else {
             return Err(DtlsError::BadCertificate("no certificate"));
         };
@@ -919,8 +1080,7 @@ impl Endpoint {
         Ok(())
     }
 
-    fn client_server_key_exchange(&mut self, body: &[u8]) -> Res {
-        let ske = ServerKeyExchange::parse(body)?;
+    fn client_server_key_exchange(&mut self, ske: ServerKeyExchange) -> Res {
         if !sig::VERIFY.contains(&ske.signature.scheme) {
             return Err(DtlsError::Invalid("signature scheme not offered"));
         }
@@ -1119,20 +1279,17 @@ impl Endpoint {
     }
 
     /// Checks the cookie of a ClientHello (prefix); on a missing or wrong one, answers with a
-    /// HelloVerifyRequest carrying the right cookie and returns false.
+    /// HelloVerifyRequest carrying the right cookie and returns false. Nothing else is checked
+    /// here: before the cookie exchange, nothing fails the server.
     fn verify_cookie(
         &mut self,
         record: &RecordHeader,
         message_seq: u16,
         ch: &ClientHelloPrefix<'_>,
-    ) -> Res<bool> {
-        // DTLS versions count down: 0xFEFD (1.2) < 0xFEFF (1.0).
-        if ch.version > DTLS_1_2 {
-            return Err(DtlsError::UnsupportedVersion(ch.version));
-        }
+    ) -> bool {
         let cookie = self.cookie_for(ch.random, ch.session_id, ch.cipher_suites);
         if !ch.cookie.is_empty() && crate::codec::ct_eq(&cookie, ch.cookie) {
-            return Ok(true);
+            return true;
         }
         let mut hvr = Vec::new();
         HelloVerifyRequest {
@@ -1152,7 +1309,7 @@ impl Endpoint {
         header.write(whole.len(), &mut out);
         out.extend_from_slice(&whole);
         self.transmits.push_back(out);
-        Ok(false)
+        false
     }
 
     /// A ClientHello fragment before any state exists. A whole ClientHello is answered with a
@@ -1178,7 +1335,7 @@ impl Endpoint {
         if h.fragment_offset == 0 {
             // The prefix may not fit a tiny first fragment: then the whole message decides.
             if let Ok(prefix) = ClientHelloPrefix::parse(body) {
-                if !self.verify_cookie(record, h.message_seq, &prefix)? {
+                if !self.verify_cookie(record, h.message_seq, &prefix) {
                     self.hello.discard(h.message_seq, h.length);
                     self.hello_answered = Some(id);
                     return Ok(());
@@ -1210,8 +1367,13 @@ impl Endpoint {
             return Ok(());
         };
         let prefix = ClientHelloPrefix::parse(body).expect("a parsed ClientHello has a prefix");
-        if !self.verify_cookie(record, message_seq, &prefix)? {
+        if !self.verify_cookie(record, message_seq, &prefix) {
             return Ok(());
+        }
+        // The cookie exchange is done: from here a bad ClientHello ends the handshake.
+        // DTLS versions count down: 0xFEFD (1.2) < 0xFEFF (1.0).
+        if ch.version > DTLS_1_2 {
+            return Err(DtlsError::UnsupportedVersion(ch.version));
         }
         // Our HelloVerifyRequests reused the client's record numbers, which a client's epoch-0
         // replay window remembers: continue from this ClientHello's number rather than 0, or the
