@@ -41,9 +41,14 @@ pub enum Role {
 pub struct Config {
     /// Our certificate (ECDSA P-256).
     pub certificate: Arc<Certificate>,
-    /// The fingerprints the peer's certificate must match (from the remote SDP). Empty accepts
-    /// any certificate: only for tests and for callers that check the fingerprint themselves.
+    /// The fingerprints the peer's certificate must match (from the remote SDP). When empty,
+    /// the handshake fails with [`DtlsError::NoRemoteFingerprint`] once the peer's certificate
+    /// arrives, unless [`Config::insecure_accept_any_certificate`] is set.
     pub remote_fingerprints: Vec<Fingerprint>,
+    /// Accept any peer certificate when `remote_fingerprints` is empty. Only for tests, or for
+    /// a caller that explicitly opts out because it checks the certificate itself (from
+    /// `Event::Connected::peer_certificate`) before trusting the connection. Default false.
+    pub insecure_accept_any_certificate: bool,
     /// Cipher suites in preference order.
     pub cipher_suites: Vec<CipherSuite>,
     /// SRTP profiles in preference order (empty: no use_srtp).
@@ -75,6 +80,7 @@ impl Config {
         Self {
             certificate,
             remote_fingerprints: Vec::new(),
+            insecure_accept_any_certificate: false,
             cipher_suites: CipherSuite::ALL.to_vec(),
             srtp_profiles: SrtpProfile::ALL.to_vec(),
             require_extended_master_secret: true,
@@ -1066,13 +1072,12 @@ impl Endpoint {
         let Some(leaf) = msg.chain.into_iter().next() else {
             return Err(DtlsError::BadCertificate("no certificate"));
         };
-        if !self.config.remote_fingerprints.is_empty()
-            && !self
-                .config
-                .remote_fingerprints
-                .iter()
-                .any(|f| f.matches(&leaf))
-        {
+        let expected = &self.config.remote_fingerprints;
+        if expected.is_empty() {
+            if !self.config.insecure_accept_any_certificate {
+                return Err(DtlsError::NoRemoteFingerprint);
+            }
+        } else if !expected.iter().any(|f| f.matches(&leaf)) {
             return Err(DtlsError::FingerprintMismatch);
         }
         self.hs.peer_key = Some(PeerKey::from_certificate(&leaf)?);
@@ -1507,10 +1512,15 @@ mod tests {
 
     /// A client and a server with fresh certificates and seeded randomness; `adjust` changes
     /// the client's configuration.
+    /// Each expects the other's certificate fingerprint.
     fn pair(seeds: (u64, u64), adjust: impl FnOnce(&mut Config)) -> (Endpoint, Endpoint) {
-        let mut c = Config::new(Arc::new(Certificate::generate().unwrap()));
+        let cc = Arc::new(Certificate::generate().unwrap());
+        let sc = Arc::new(Certificate::generate().unwrap());
+        let mut c = Config::new(cc.clone());
+        c.remote_fingerprints = vec![sc.fingerprint(HashAlgorithm::Sha256)];
         adjust(&mut c);
-        let s = Config::new(Arc::new(Certificate::generate().unwrap()));
+        let mut s = Config::new(sc);
+        s.remote_fingerprints = vec![cc.fingerprint(HashAlgorithm::Sha256)];
         (
             Endpoint::client(c, Box::new(TestRng::new(seeds.0))),
             Endpoint::server(s, Box::new(TestRng::new(seeds.1))),

@@ -781,3 +781,61 @@ fn forged_first_hello_verify_request_costs_one_timeout() {
     assert!(c.is_connected() && s.is_connected(), "{ce:?} {se:?}");
     assert!(c.stats().retransmissions >= 1);
 }
+
+// ----- the fingerprint check fails closed -----
+
+/// A client and a server that expect each other's certificates, then `adjust` (client, server).
+fn pair_adjusted(adjust: impl FnOnce(&mut Config, &mut Config)) -> (Endpoint, Endpoint) {
+    let cc = Arc::new(Certificate::generate().unwrap());
+    let sc = Arc::new(Certificate::generate().unwrap());
+    let mut c = Config::new(cc.clone());
+    c.remote_fingerprints = vec![sc.fingerprint(HashAlgorithm::Sha256)];
+    let mut s = Config::new(sc);
+    s.remote_fingerprints = vec![cc.fingerprint(HashAlgorithm::Sha256)];
+    adjust(&mut c, &mut s);
+    (
+        Endpoint::client(c, Box::new(TestRng::new(1))),
+        Endpoint::server(s, Box::new(TestRng::new(2))),
+    )
+}
+
+#[test]
+fn empty_fingerprint_list_fails_closed() {
+    // A client expecting no fingerprint refuses the server's certificate.
+    let (mut c, mut s) = pair_adjusted(|c, _| c.remote_fingerprints.clear());
+    c.connect(Instant::now());
+    let (ce, se) = pump(&mut c, &mut s, |_, _| {});
+    assert!(!c.is_connected() && !s.is_connected(), "{ce:?} {se:?}");
+    assert!(failed_with(&ce, DtlsError::NoRemoteFingerprint), "{ce:?}");
+    assert!(ignored_alert(&s, &se, AlertDescription::BAD_CERTIFICATE));
+    // A server expecting no fingerprint refuses the client's certificate.
+    let (mut c, mut s) = pair_adjusted(|_, s| s.remote_fingerprints.clear());
+    c.connect(Instant::now());
+    let (ce, se) = pump(&mut c, &mut s, |_, _| {});
+    assert!(!c.is_connected() && !s.is_connected(), "{ce:?} {se:?}");
+    assert!(failed_with(&se, DtlsError::NoRemoteFingerprint), "{se:?}");
+}
+
+#[test]
+fn insecure_accept_any_certificate_is_an_explicit_opt_out() {
+    let (mut c, mut s) = pair_adjusted(|c, s| {
+        c.remote_fingerprints.clear();
+        s.remote_fingerprints.clear();
+        c.insecure_accept_any_certificate = true;
+        s.insecure_accept_any_certificate = true;
+    });
+    c.connect(Instant::now());
+    let (ce, se) = pump(&mut c, &mut s, |_, _| {});
+    assert!(c.is_connected() && s.is_connected(), "{ce:?} {se:?}");
+    // The flag does not weaken a configured fingerprint: a mismatch still fails.
+    let other = Certificate::generate().unwrap();
+    let (mut c, mut s) = pair_adjusted(|c, _| {
+        c.remote_fingerprints = vec![other.fingerprint(HashAlgorithm::Sha256)];
+        c.insecure_accept_any_certificate = true;
+    });
+    c.connect(Instant::now());
+    let (ce, _) = pump(&mut c, &mut s, |_, _| {});
+    assert!(failed_with(&ce, DtlsError::FingerprintMismatch), "{ce:?}");
+    // The default is off.
+    assert!(!Config::new(Arc::new(other)).insecure_accept_any_certificate);
+}
