@@ -71,6 +71,11 @@ pub struct Config {
     pub max_reassembly: usize,
     /// Events and early application-data records queued at most.
     pub max_queued: usize,
+    /// Bytes held in each of the two buffers of records that arrive before they can be used:
+    /// protected records that arrive before we have the keys (reordering; anyone can send
+    /// them), and application data that arrives before our side of the handshake finished.
+    /// Records past it are dropped (counted in [`Stats::dropped`]).
+    pub max_early_data: usize,
 }
 
 impl Config {
@@ -92,6 +97,7 @@ impl Config {
             max_handshake_message: 16 * 1024,
             max_reassembly: 64 * 1024,
             max_queued: 256,
+            max_early_data: 16 * 1024,
         }
     }
 }
@@ -140,6 +146,9 @@ pub struct Stats {
     /// Unauthenticated (epoch-0) handshake messages dropped because the current state does not
     /// expect them (wrong type, out of order, a plaintext Finished, any after the handshake).
     pub unexpected_handshake: u64,
+    /// Records over the RFC size limits dropped: a plaintext record over 2^14 bytes, a
+    /// protected one over 2^14 + 2048 bytes or opening to more than 2^14 bytes.
+    pub oversized_records: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,6 +228,9 @@ pub struct Endpoint {
     early_records: Vec<(RecordHeader, Vec<u8>)>,
     /// The last plaintext alert we ignored.
     last_unauthenticated_alert: Option<Alert>,
+    /// As a stateless server: a HelloVerifyRequest answered the datagram being handled (one per
+    /// datagram; the rest of its ClientHellos are dropped).
+    hello_verify_sent: bool,
     /// As a client: our current ClientHello carries a cookie.
     hello_has_cookie: bool,
     /// As a client whose ClientHello already carries a cookie: the cookie of a further
@@ -298,6 +310,7 @@ impl Endpoint {
             handshake_complete: false,
             early_records: Vec::new(),
             last_unauthenticated_alert: None,
+            hello_verify_sent: false,
             hello_has_cookie: false,
             deferred_cookie: None,
             transmits: VecDeque::new(),
@@ -370,6 +383,7 @@ impl Endpoint {
         if self.is_closed() {
             return;
         }
+        self.hello_verify_sent = false;
         for rec in record::parse_datagram(datagram) {
             let Ok(rec) = rec else {
                 self.stats.malformed += 1;
@@ -440,7 +454,7 @@ impl Endpoint {
         if self.state != State::Connected {
             return Err(DtlsError::NotConnected);
         }
-        if data.len() > 16384 {
+        if data.len() > record::MAX_PLAINTEXT {
             return Err(DtlsError::Invalid("application data longer than a record"));
         }
         let rec = self.seal(1, ContentType::ApplicationData, data);
@@ -456,7 +470,7 @@ impl Endpoint {
         if self.state != State::Connected {
             return Err(DtlsError::NotConnected);
         }
-        if data.len() > 16384 {
+        if data.len() > record::MAX_PLAINTEXT {
             return Err(DtlsError::Invalid("application data longer than a record"));
         }
         let cipher = self.write_cipher.as_ref().ok_or(DtlsError::NotConnected)?;
@@ -519,6 +533,14 @@ impl Endpoint {
     // ----- records -----
 
     fn handle_record(&mut self, now: Instant, header: RecordHeader, fragment: &[u8]) {
+        let limit = match header.epoch {
+            0 => record::MAX_PLAINTEXT,
+            _ => record::MAX_CIPHERTEXT,
+        };
+        if fragment.len() > limit {
+            self.stats.oversized_records += 1;
+            return;
+        }
         let buf;
         let plaintext: &[u8] = match header.epoch {
             // Plaintext: nothing in it is authenticated, so nothing in it may end the connection.
@@ -536,7 +558,10 @@ impl Endpoint {
             },
             1 => {
                 let Some(cipher) = &self.read_cipher else {
-                    if self.early_records.len() < 8 {
+                    let held: usize = self.early_records.iter().map(|(_, r)| r.len()).sum();
+                    if self.early_records.len() < 8
+                        && held + fragment.len() <= self.config.max_early_data
+                    {
                         self.early_records.push((header, fragment.to_vec()));
                     } else {
                         self.stats.dropped += 1;
@@ -548,6 +573,10 @@ impl Endpoint {
                     return;
                 }
                 match cipher.open_to_vec(&header, fragment) {
+                    Ok(plain) if plain.len() > record::MAX_PLAINTEXT => {
+                        self.stats.oversized_records += 1;
+                        return;
+                    }
                     Ok(plain) => {
                         self.replay[1].mark(header.sequence);
                         if header.content_type == ContentType::ApplicationData {
@@ -582,13 +611,20 @@ impl Endpoint {
         }
     }
 
-    /// Authenticated application data: an event once connected, queued (bounded) while our
-    /// side of the handshake is still finishing.
+    /// Authenticated application data: an event once connected, queued (bounded in records
+    /// and bytes) while our side of the handshake is still finishing.
     fn application_data(&mut self, data: Vec<u8>) {
         if self.state == State::Connected {
             self.push_event(Event::ApplicationData(data));
-        } else if self.early_data.len() < self.config.max_queued {
+            return;
+        }
+        let held: usize = self.early_data.iter().map(Vec::len).sum();
+        if self.early_data.len() < self.config.max_queued
+            && held + data.len() <= self.config.max_early_data
+        {
             self.early_data.push(data);
+        } else {
+            self.stats.dropped += 1;
         }
     }
 
@@ -1314,6 +1350,7 @@ impl Endpoint {
         header.write(whole.len(), &mut out);
         out.extend_from_slice(&whole);
         self.transmits.push_back(out);
+        self.hello_verify_sent = true;
         false
     }
 
@@ -1329,7 +1366,13 @@ impl Endpoint {
         h: &HandshakeHeader,
         body: &[u8],
     ) -> Res {
-        if h.msg_type != msg_type::CLIENT_HELLO {
+        // Not a ClientHello, one over the size limit (checked before anything of it is parsed),
+        // or a further one in a datagram a HelloVerifyRequest already answered (at most one
+        // answer, and one cookie computation, per datagram).
+        if h.msg_type != msg_type::CLIENT_HELLO
+            || h.length as usize > self.config.max_handshake_message
+            || self.hello_verify_sent
+        {
             self.stats.dropped += 1;
             return Ok(());
         }
@@ -1367,14 +1410,19 @@ impl Endpoint {
         message_seq: u16,
         body: &[u8],
     ) -> Res {
+        // The cookie first: a ClientHello without a valid one is answered from its first
+        // fields, and the rest of it (extensions) is never parsed.
+        let Ok(prefix) = ClientHelloPrefix::parse(body) else {
+            self.stats.malformed += 1;
+            return Ok(());
+        };
+        if !self.verify_cookie(record, message_seq, &prefix) {
+            return Ok(());
+        }
         let Ok(ch) = ClientHello::parse(body) else {
             self.stats.malformed += 1;
             return Ok(());
         };
-        let prefix = ClientHelloPrefix::parse(body).expect("a parsed ClientHello has a prefix");
-        if !self.verify_cookie(record, message_seq, &prefix) {
-            return Ok(());
-        }
         // The cookie exchange is done: from here a bad ClientHello ends the handshake.
         // DTLS versions count down: 0xFEFD (1.2) < 0xFEFF (1.0).
         if ch.version > DTLS_1_2 {
@@ -1944,5 +1992,216 @@ mod tests {
             client.export_keying_material("EXTRACTOR-dtls_srtp", 60),
             Err(DtlsError::NotConnected)
         );
+    }
+
+    /// A whole ClientHello (without cookie, `extra` bytes of padding extension) in an epoch-0
+    /// record.
+    fn client_hello_datagram(message_seq: u16, extra: usize) -> Vec<u8> {
+        let mut body = Vec::new();
+        ClientHello {
+            version: DTLS_1_2,
+            random: [3; 32],
+            session_id: Vec::new(),
+            cookie: Vec::new(),
+            cipher_suites: vec![CipherSuite::EcdheEcdsaAes128GcmSha256.id()],
+            compression_methods: vec![0],
+            extensions: Extensions::default(),
+        }
+        .write(&mut body);
+        if extra > 0 {
+            // One unknown extension (type 0x7777) of `extra - 4` bytes.
+            body.extend_from_slice(&(extra as u16).to_be_bytes());
+            body.extend_from_slice(&[0x77, 0x77]);
+            body.extend_from_slice(&((extra - 4) as u16).to_be_bytes());
+            body.resize(body.len() + extra - 4, 0);
+        }
+        let whole = fragment::whole_message(msg_type::CLIENT_HELLO, message_seq, &body);
+        let mut d = Vec::new();
+        RecordHeader {
+            content_type: ContentType::Handshake,
+            version: DTLS_1_2,
+            epoch: 0,
+            sequence: u64::from(message_seq),
+        }
+        .write(whole.len(), &mut d);
+        d.extend_from_slice(&whole);
+        d
+    }
+
+    fn server() -> Endpoint {
+        Endpoint::server(
+            Config::new(Arc::new(Certificate::generate().unwrap())),
+            Box::new(TestRng::new(8)),
+        )
+    }
+
+    #[test]
+    fn one_hello_verify_request_per_datagram() {
+        let mut server = server();
+        let d: Vec<u8> = (0..50).flat_map(|i| client_hello_datagram(i, 0)).collect();
+        assert!(d.len() < 5000);
+        server.handle_receive(Instant::now(), &d);
+        let out = drain(&mut server);
+        assert_eq!(out.len(), 1, "one HelloVerifyRequest for 50 ClientHellos");
+        assert_eq!(fragments_in(&out[0]).len(), 1);
+        assert_eq!(server.stats().dropped, 49);
+        // The next datagram gets its own answer.
+        server.handle_receive(Instant::now(), &client_hello_datagram(0, 0));
+        assert_eq!(drain(&mut server).len(), 1);
+    }
+
+    #[test]
+    fn client_hello_over_the_size_limit_is_dropped_before_parsing() {
+        let mut s = Config::new(Arc::new(Certificate::generate().unwrap()));
+        s.max_handshake_message = 1000;
+        let mut server = Endpoint::server(s, Box::new(TestRng::new(4)));
+        let now = Instant::now();
+        server.handle_receive(now, &client_hello_datagram(0, 5000));
+        assert!(drain(&mut server).is_empty(), "no answer, nothing parsed");
+        assert_eq!(server.stats().dropped, 1);
+        // Within the limit: answered.
+        server.handle_receive(now, &client_hello_datagram(0, 500));
+        assert_eq!(drain(&mut server).len(), 1);
+    }
+
+    /// An epoch-1 record sealed with `from`'s keys, whatever its length.
+    fn sealed(from: &mut Endpoint, ct: ContentType, plaintext: &[u8]) -> Vec<u8> {
+        let header = RecordHeader {
+            content_type: ct,
+            version: DTLS_1_2,
+            epoch: 1,
+            sequence: from.write_seq[1],
+        };
+        from.write_seq[1] += 1;
+        let mut out = Vec::new();
+        from.write_cipher
+            .as_ref()
+            .unwrap()
+            .seal(&header, plaintext, &mut out);
+        out
+    }
+
+    #[test]
+    fn records_over_the_rfc_size_limits_are_dropped() {
+        let (mut client, mut server) = connected_pair();
+        let now = Instant::now();
+        // 2^14 bytes of plaintext is the most a record may carry (RFC 5246 6.2.1).
+        let max = sealed(&mut client, ContentType::ApplicationData, &[1; 16384]);
+        server.handle_receive(now, &max);
+        assert!(matches!(server.poll_event(), Some(Event::ApplicationData(d)) if d.len() == 16384));
+        let over = sealed(&mut client, ContentType::ApplicationData, &[1; 16385]);
+        server.handle_receive(now, &over);
+        assert!(server.poll_event().is_none(), "2^14 + 1 bytes of plaintext");
+        assert_eq!(server.stats().oversized_records, 1);
+        // A ciphertext over 2^14 + 2048 bytes is dropped before it is decrypted.
+        let huge = sealed(&mut client, ContentType::ApplicationData, &[1; 18_500]);
+        server.handle_receive(now, &huge);
+        assert!(server.poll_event().is_none());
+        assert_eq!(server.stats().bad_mac, 0);
+        assert_eq!(server.stats().oversized_records, 2);
+        // A plaintext record over 2^14 bytes, in a handshake state.
+        let mut server = server_after_cookie();
+        let mut d = Vec::new();
+        RecordHeader {
+            content_type: ContentType::Handshake,
+            version: DTLS_1_2,
+            epoch: 0,
+            sequence: 9,
+        }
+        .write(16385, &mut d);
+        let mut body = Vec::new();
+        HandshakeHeader {
+            msg_type: msg_type::CERTIFICATE,
+            length: 16385 - fragment::HEADER_LEN as u32,
+            message_seq: 1,
+            fragment_offset: 0,
+            fragment_length: 16385 - fragment::HEADER_LEN as u32,
+        }
+        .write(&mut body);
+        body.resize(16385, 0);
+        d.extend_from_slice(&body);
+        let held = server.reassembler.held();
+        server.handle_receive(now, &d);
+        assert_eq!(server.reassembler.held(), held, "not buffered");
+        assert_eq!(server.stats().oversized_records, 1);
+    }
+
+    /// A server that completed the cookie exchange and sent flight 4.
+    fn server_after_cookie() -> Endpoint {
+        let (mut client, mut server) = pair((5, 6), |_| {});
+        let now = Instant::now();
+        client.connect(now);
+        for _ in 0..2 {
+            for d in drain(&mut client) {
+                server.handle_receive(now, &d);
+            }
+            for d in drain(&mut server) {
+                client.handle_receive(now, &d);
+            }
+        }
+        assert_eq!(server.state, State::ServerWaitCertificate);
+        server
+    }
+
+    #[test]
+    fn records_waiting_for_keys_are_bounded_in_bytes() {
+        // Epoch-1 records before the keys exist (anyone can send them) are held for reordering,
+        // a few kilobytes at most.
+        let mut server = server();
+        let now = Instant::now();
+        for i in 0..8u64 {
+            let mut d = Vec::new();
+            RecordHeader {
+                content_type: ContentType::ApplicationData,
+                version: DTLS_1_2,
+                epoch: 1,
+                sequence: i,
+            }
+            .write(16_000, &mut d);
+            d.resize(d.len() + 16_000, 0);
+            server.handle_receive(now, &d);
+        }
+        let held: usize = server.early_records.iter().map(|(_, r)| r.len()).sum();
+        assert!(held <= 16 * 1024, "{held}");
+        assert!(server.stats().dropped >= 7);
+    }
+
+    #[test]
+    fn early_application_data_is_bounded_in_bytes() {
+        // The server finished first; its application data reaches the client before the
+        // server's Finished does, and is held only up to a bound in bytes.
+        let (mut client, mut server) = pair((1, 2), |_| {});
+        let now = Instant::now();
+        client.connect(now);
+        let mut flight6 = Vec::new();
+        for _ in 0..4 {
+            for d in drain(&mut client) {
+                server.handle_receive(now, &d);
+            }
+            if server.is_connected() {
+                flight6 = drain(&mut server);
+                break;
+            }
+            for d in drain(&mut server) {
+                client.handle_receive(now, &d);
+            }
+        }
+        assert!(server.is_connected() && !client.is_connected());
+        for _ in 0..10 {
+            server.send_application_data(&[5; 16384]).unwrap();
+            let d = server.poll_transmit().unwrap();
+            client.handle_receive(now, &d);
+        }
+        let held: usize = client.early_data.iter().map(Vec::len).sum();
+        assert!(held <= 16 * 1024, "{held}");
+        for d in flight6 {
+            client.handle_receive(now, &d);
+        }
+        assert!(client.is_connected());
+        let data = std::iter::from_fn(|| client.poll_event())
+            .filter(|e| matches!(e, Event::ApplicationData(_)))
+            .count();
+        assert_eq!(data, 1);
+        assert_eq!(client.stats().dropped, 9);
     }
 }
