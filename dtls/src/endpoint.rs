@@ -7,6 +7,15 @@
 //! ChangeCipherSpec, Finished (flight 5) and the server ChangeCipherSpec, Finished (flight 6).
 //! A flight that expects an answer is retransmitted with exponential back-off; a flight of the
 //! peer arriving again makes us retransmit our last flight.
+//!
+//! Unauthenticated input (plaintext records, anyone can send them) never ends a handshake by
+//! itself: before the cookie exchange nothing fails the server (it answers with at most one
+//! HelloVerifyRequest per datagram or drops, counted in [`Stats`]); plaintext alerts are counted
+//! and ignored; plaintext handshake messages the state does not expect, or that do not parse,
+//! are dropped without using up their message_seq. What can still end a handshake: a message
+//! that parses, arrives where expected and fails a check (a certificate not matching the
+//! fingerprints, a bad signature, nothing in common), anything wrong in a protected record, and
+//! the retransmission limit.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -140,8 +149,8 @@ pub struct Stats {
     /// Flights retransmitted.
     pub retransmissions: u64,
     /// Plaintext (epoch-0) alerts ignored. Anyone can send one, so it does not end a handshake
-    /// the real peer can still complete (RFC 6347 4.1.2.7, RFC 9147 5.1); the last one is kept
-    /// for diagnostics ([`Endpoint::last_unauthenticated_alert`]).
+    /// the real peer can still complete (RFC 6347 4.1.2.7, RFC 9147 allow ignoring them); the
+    /// last one is kept for diagnostics ([`Endpoint::last_unauthenticated_alert`]).
     pub unauthenticated_alerts: u64,
     /// Unauthenticated (epoch-0) handshake messages dropped because the current state does not
     /// expect them (wrong type, out of order, a plaintext Finished, any after the handshake).
