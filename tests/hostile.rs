@@ -308,3 +308,79 @@ fn a_nack_flood_cannot_multiply_what_we_send() {
         "NACKs are still answered: {stats:?}"
     );
 }
+
+/// A plaintext (epoch 0) DTLS record of `content_type` with `body`.
+fn plaintext_record(content_type: u8, sequence: u64, body: &[u8]) -> Vec<u8> {
+    let mut r = vec![content_type, 0xFE, 0xFD, 0, 0];
+    r.extend_from_slice(&sequence.to_be_bytes()[2..]);
+    r.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    r.extend_from_slice(body);
+    r
+}
+
+/// Finding 2: one unauthenticated packet failed the handshake: a plaintext fatal alert or
+/// close_notify, a ClientHello claiming DTLS 1.0, an out-of-order handshake message. Here a
+/// spoofer using each peer's real address (so the datagrams pass ICE validation and reach
+/// DTLS) sends all of them every 20 us (between every two handshake datagrams) during the
+/// handshake: it completes anyway.
+#[test]
+fn spoofed_alerts_and_stray_handshake_messages_do_not_fail_the_handshake() {
+    let mut n = Net::new(1208);
+    n.negotiate();
+    let mut hello_1_0 = client_hello();
+    hello_1_0[1..3].copy_from_slice(&[0xFE, 0xFF]);
+    // A ServerHelloDone (type 14, empty) out of order, in a handshake record.
+    let done = plaintext_record(22, 3, &[14, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0]);
+    let end = n.now + Duration::from_secs(10);
+    let mut seq = 100u64;
+    while !connected(&n) {
+        assert!(n.now < end, "not connected: {:?}", n.pcs);
+        for to in 0..2 {
+            let from = n.addrs[1 - to];
+            seq += 1;
+            for bytes in [
+                plaintext_record(21, seq, &[2, 40]),    // fatal handshake_failure
+                plaintext_record(21, seq + 1, &[1, 0]), // close_notify
+                hello_1_0.clone(),
+                done.clone(),
+            ] {
+                n.inject(to, from, &bytes);
+            }
+        }
+        n.run_for(Duration::from_micros(20));
+    }
+    for p in &n.pcs {
+        let d = p.dtls_stats().unwrap();
+        assert!(d.unauthenticated_alerts > 0, "{d:?}");
+    }
+    let id = n.open_channel("after the storm");
+    n.pcs[1].send_text(n.now, id, "ok").unwrap();
+    n.run_until(Duration::from_secs(5), |n| {
+        !messages(&n.events[0], id).is_empty()
+    });
+}
+
+/// Finding 5: handshake fragments (reachable in every state, Connected included) were kept in
+/// an unbounded list of ranges, sorted per fragment. A spoofer floods a connected peer with
+/// fragments of a huge ClientHello at scattered offsets: they are bounded and counted, and the
+/// connection carries on.
+#[test]
+fn a_handshake_fragment_flood_leaves_a_connection_working() {
+    let mut n = Net::new(1209);
+    let id = n.connect_with_channel("c");
+    for i in 0..20_000u32 {
+        let mut h = vec![1, 0xFF, 0xFF, 0xFF];
+        h.extend_from_slice(&((i % 7) as u16).to_be_bytes());
+        let offset = i.wrapping_mul(2_654_435_761) % 0xFF_FF00;
+        h.extend_from_slice(&offset.to_be_bytes()[1..]);
+        h.extend_from_slice(&[0, 0, 64]);
+        h.extend_from_slice(&[0xAB; 64]);
+        let record = plaintext_record(22, 1000 + u64::from(i), &h);
+        n.inject(0, n.addrs[1], &record);
+    }
+    assert!(connected(&n));
+    n.pcs[1].send_text(n.now, id, "still here").unwrap();
+    n.run_until(Duration::from_secs(5), |n| {
+        !messages(&n.events[0], id).is_empty()
+    });
+}

@@ -1316,16 +1316,14 @@ impl Endpoint {
 
     // ----- server -----
 
-    /// The stateless cookie (RFC 6347 4.2.1): an HMAC over the ClientHello fields the client
-    /// must repeat unchanged (random, session id, cipher suites), all of which sit before the
-    /// extensions, so the first fragment of a fragmented ClientHello is enough to check it.
-    fn cookie_for(&self, random: &[u8], session_id: &[u8], cipher_suites: &[u8]) -> Vec<u8> {
-        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.cookie_secret);
-        let mut ctx = ring::hmac::Context::with_key(&key);
-        ctx.update(random);
-        ctx.update(session_id);
-        ctx.update(cipher_suites);
-        ctx.sign().as_ref().to_vec()
+    /// The cookie (RFC 6347 4.2.1): one random value per endpoint. An endpoint serves one
+    /// peer, so the cookie proves only what it must (the client receives what we send to its
+    /// address) and is not bound to the ClientHello's fields: a HelloVerifyRequest that a
+    /// spoofed ClientHello drew from us still carries a cookie the real client can use, so a
+    /// spoofer flooding us with ClientHellos in the real client's name cannot keep it from
+    /// completing. No hashing per ClientHello either.
+    fn cookie(&self) -> Vec<u8> {
+        self.cookie_secret.to_vec()
     }
 
     /// Checks the cookie of a ClientHello (prefix); on a missing or wrong one, answers with a
@@ -1337,7 +1335,7 @@ impl Endpoint {
         message_seq: u16,
         ch: &ClientHelloPrefix<'_>,
     ) -> bool {
-        let cookie = self.cookie_for(ch.random, ch.session_id, ch.cipher_suites);
+        let cookie = self.cookie();
         if !ch.cookie.is_empty() && crate::codec::ct_eq(&cookie, ch.cookie) {
             return true;
         }

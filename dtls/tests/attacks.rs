@@ -839,3 +839,58 @@ fn insecure_accept_any_certificate_is_an_explicit_opt_out() {
     // The default is off.
     assert!(!Config::new(Arc::new(other)).insecure_accept_any_certificate);
 }
+
+#[test]
+fn a_flood_of_spoofed_client_hellos_cannot_stall_the_real_client() {
+    // An attacker spoofing the client's address sends the server a ClientHello before every
+    // datagram of the handshake (message_seq 0 and 1). Each draws a HelloVerifyRequest that
+    // reaches the real client. With cookies bound to the ClientHello's fields the client kept
+    // following cookies made for the attacker's ClientHellos and never got a ServerHello; the
+    // cookie now proves only the address, so any of them serves the real client.
+    let (mut c, mut s, _) = pair();
+    let mut now = Instant::now();
+    c.connect(now);
+    let spoofed: Vec<Vec<u8>> = (0..2)
+        .map(|seq| {
+            handshake_datagram(
+                msg_type::CLIENT_HELLO,
+                seq,
+                &client_hello_body(record::DTLS_1_2, &[]),
+            )
+        })
+        .collect();
+    for _ in 0..400 {
+        for d in &spoofed {
+            s.handle_receive(now, d);
+        }
+        let mut moved = false;
+        while let Some(d) = s.poll_transmit() {
+            c.handle_receive(now, &d);
+            moved = true;
+        }
+        while let Some(d) = c.poll_transmit() {
+            for d2 in &spoofed {
+                s.handle_receive(now, d2);
+                while let Some(hvr) = s.poll_transmit() {
+                    c.handle_receive(now, &hvr);
+                }
+            }
+            s.handle_receive(now, &d);
+            moved = true;
+        }
+        if c.is_connected() && s.is_connected() {
+            break;
+        }
+        if !moved {
+            now += Duration::from_secs(2);
+            c.handle_timeout(now);
+            s.handle_timeout(now);
+        }
+    }
+    assert!(
+        c.is_connected() && s.is_connected(),
+        "{:?} {:?}",
+        c.stats(),
+        s.stats()
+    );
+}
