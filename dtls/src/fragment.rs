@@ -160,7 +160,7 @@ impl Ranges {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Partial {
     message_seq: u16,
     msg_type: u8,
@@ -232,7 +232,7 @@ pub struct Message {
 /// bounded buffer. When a new candidate does not fit (`max_total` bytes, [`MAX_PARTIALS`]
 /// messages), the oldest unauthenticated (epoch-0) candidates are evicted: one burst of forged
 /// fragments can delay a handshake by a retransmission, never wedge it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Reassembler {
     next_seq: u16,
     /// Oldest first.
@@ -357,7 +357,7 @@ impl Reassembler {
 /// which current browsers send in several fragments. At most one message of at most `max` bytes
 /// is held, in at most [`SingleReassembler::MAX_RANGES`] disjoint pieces; a fragment of another
 /// message (sequence number, type or length) replaces it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SingleReassembler {
     max: usize,
     partial: Option<Partial>,
