@@ -1147,23 +1147,28 @@ pub struct Simulcast<'a> {
     pub recv_first: bool,
 }
 
-fn simulcast_list(list: &str) -> Result<Vec<Vec<SimulcastRid<'_>>>, AttributeError> {
-    let mut out = Vec::new();
-    for stream in list.split(';') {
-        let mut alts = Vec::new();
-        for id in stream.split(',') {
-            let (paused, id) = match id.strip_prefix('~') {
-                Some(rest) => (true, rest),
-                None => (false, id),
-            };
-            if !is_rid_id(id) {
-                return Err(err("simulcast", "bad rid-id in list"));
-            }
-            alts.push(SimulcastRid { id, paused });
-        }
-        out.push(alts);
+/// One `~`-prefixed or plain RID of a simulcast list.
+fn simulcast_rid(id: &str) -> Result<SimulcastRid<'_>, AttributeError> {
+    let (paused, id) = match id.strip_prefix('~') {
+        Some(rest) => (true, rest),
+        None => (false, id),
+    };
+    if !is_rid_id(id) {
+        return Err(err("simulcast", "bad rid-id in list"));
     }
-    Ok(out)
+    Ok(SimulcastRid { id, paused })
+}
+
+/// Checks a simulcast list without building it (validation while parsing allocates nothing).
+fn check_simulcast_list(list: &str) -> Result<(), AttributeError> {
+    list.split([';', ','])
+        .try_for_each(|id| simulcast_rid(id).map(drop))
+}
+
+fn simulcast_list(list: &str) -> Result<Vec<Vec<SimulcastRid<'_>>>, AttributeError> {
+    list.split(';')
+        .map(|stream| stream.split(',').map(simulcast_rid).collect())
+        .collect()
 }
 
 impl<'a> Simulcast<'a> {
@@ -1180,7 +1185,7 @@ impl<'a> Simulcast<'a> {
             let list = it
                 .next()
                 .ok_or_else(|| err("simulcast", "direction without a list"))?;
-            simulcast_list(list)?;
+            check_simulcast_list(list)?;
             let slot = if dir.eq_ignore_ascii_case("send") {
                 &mut s.send
             } else if dir.eq_ignore_ascii_case("recv") {
@@ -1539,7 +1544,8 @@ pub trait AttributeList {
         self.values("rtpmap").filter_map(|v| Rtpmap::parse(v).ok())
     }
 
-    /// The `a=rtpmap` of payload type `pt`.
+    /// The `a=rtpmap` of payload type `pt`. Each call scans the attributes: reading every payload
+    /// type of a section this way costs formats x attributes (JSEP indexes them in one pass).
     fn rtpmap(&self, pt: u8) -> Option<Rtpmap<'_>> {
         self.rtpmaps().find(|r| r.payload_type == pt)
     }
@@ -1549,7 +1555,7 @@ pub trait AttributeList {
         self.values("fmtp").filter_map(|v| Fmtp::parse(v).ok())
     }
 
-    /// The `a=fmtp` of payload type `pt`.
+    /// The `a=fmtp` of payload type `pt` (a scan of the attributes, like [`AttributeList::rtpmap`]).
     fn fmtp(&self, pt: u8) -> Option<Fmtp<'_>> {
         self.fmtps().find(|f| f.payload_type() == Some(pt))
     }
@@ -1810,6 +1816,27 @@ mod tests {
         assert_eq!(r.recv_streams().len(), 3);
         assert!(Simulcast::parse("send").is_err());
         assert!(Simulcast::parse("send 1 send 2").is_err());
+        // Checked without being built: the same errors as building the lists.
+        for bad in [
+            "send a;;b",
+            "send a,",
+            "send ~",
+            "recv a;b!",
+            "send ,a",
+            "send a;~~b",
+        ] {
+            let v = bad.split_once(' ').unwrap().1;
+            assert!(simulcast_list(v).is_err(), "{bad}");
+            assert!(Simulcast::parse(bad).is_err(), "{bad}");
+        }
+        let long = format!("send {}", vec!["~a,b"; 2000].join(";"));
+        let s = Simulcast::parse(&long).unwrap();
+        assert_eq!(s.send_streams().len(), 2000);
+        assert!(
+            s.send_streams()
+                .iter()
+                .all(|alts| alts.len() == 2 && alts[0].paused)
+        );
     }
 
     #[test]

@@ -559,6 +559,22 @@ fn timings() {
             None,
         ),
     ];
+    // For comparison, a real offer: Chromium's audio, video and data.
+    let chromium = std::fs::read_to_string(format!(
+        "{}/tests/corpus/chromium-av-offer.sdp",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let mut cases = cases;
+    cases.insert(
+        0,
+        (
+            "Chromium 156 audio+video+data offer",
+            chromium,
+            &default,
+            None,
+        ),
+    );
     let runs = std::env::var("HOSTILE_RUNS")
         .ok()
         .and_then(|r| r.parse().ok())
