@@ -754,7 +754,9 @@ pub struct JsepSession {
     transceivers: Vec<Transceiver>,
     data_channel: bool,
     sections: Vec<Section>,
-    next_mid: u32,
+    /// The next numeric mid to hand out: above every numeric mid (up to `u32::MAX`) the remote
+    /// chose, so a `u64` never overflows.
+    next_mid: u64,
     session_id: u64,
     version: u64,
     ice: IceCredentials,
@@ -1959,7 +1961,7 @@ impl JsepSession {
         // Remember the layout; mids the remote chose must never be handed out by us again.
         for s in &sections {
             if let Ok(n) = s.mid.parse::<u32>() {
-                self.next_mid = self.next_mid.max(n.saturating_add(1));
+                self.next_mid = self.next_mid.max(u64::from(n) + 1);
             }
         }
         self.sections = sections;

@@ -586,3 +586,129 @@ fn timings() {
         }
     }
 }
+
+/// Corpus descriptions with lines deleted, duplicated and replaced by troublesome ones, parsed
+/// without attribute validation, as remote offers and answers: negotiation never panics, and a
+/// refused offer leaves the session exactly as it was.
+#[test]
+fn mutated_descriptions_never_panic_and_refusals_change_nothing() {
+    let dir = format!("{}/tests/corpus", env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let files: Vec<String> = files
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    let limits = Limits {
+        validate_attributes: false,
+        ..Limits::default()
+    };
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move |n: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % n as u64) as usize
+    };
+    let inserted = [
+        "a=mid:0",
+        "a=mid:1",
+        "a=mid:4294967295",
+        "a=group:BUNDLE 0 1 0 x",
+        "m=audio 0 UDP/TLS/RTP/SAVPF 0",
+        "m=video 9 UDP/TLS/RTP/SAVPF 96 97",
+        "m=application 9 UDP/DTLS/SCTP webrtc-datachannel",
+        "a=bundle-only",
+        "a=setup:actpass",
+        "a=setup:active",
+        "a=setup:passive",
+        "a=rtcp-mux",
+        "a=fingerprint:md5 AB",
+        "a=fingerprint:sha-256 AB",
+        "a=ice-ufrag:x",
+        "a=ice-pwd:y",
+        "a=rtpmap:96 rtx/90000",
+        "a=fmtp:97 apt=96",
+        "a=fmtp:96 apt=999",
+        "a=rtcp-fb:* nack",
+        "a=simulcast:send a;b",
+        "a=rid:a send",
+        "a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id",
+        "a=sctp-port:99999",
+        "a=max-message-size:0",
+        "a=sendonly",
+        "a=inactive",
+        "a=ssrc-group:FID 1",
+        "a=ssrc:1 cname:x",
+        "a=sctpmap:5000 webrtc-datachannel 1024",
+    ];
+    let (mut accepted, mut refused) = (0, 0);
+    for seed in 0..2000u32 {
+        let mut lines: Vec<String> = files[next(files.len())].lines().map(String::from).collect();
+        for _ in 0..=next(6) {
+            let i = next(lines.len());
+            match next(4) {
+                0 if lines.len() > 3 => {
+                    lines.remove(i);
+                }
+                1 => lines.insert(i, lines[i].clone()),
+                _ if i > 2 => lines.insert(i, inserted[next(inserted.len())].to_string()),
+                _ => {}
+            }
+        }
+        let text = lines.join("\r\n");
+        let Ok(sd) = SessionDescription::parse_with(&text, &limits) else {
+            continue;
+        };
+        let mut b = JsepSession::new(JsepConfig::default(), rng(seed as u8));
+        if next(2) == 0 {
+            b.add_transceiver(Transceiver::new(
+                MediaKind::Audio,
+                Direction::SendRecv,
+                vec![Codec::new(111, "opus", 48000, Some(2))],
+            ));
+        }
+        match b.create_answer(&sd) {
+            Ok(_) => accepted += 1,
+            Err(_) => refused += 1,
+        }
+        // Again, on the session the first answer left: a refusal changes nothing.
+        let state = |b: &JsepSession| {
+            (
+                format!("{b:?}"),
+                b.local_ice().clone(),
+                b.mids().join(","),
+                b.has_pending_offer(),
+            )
+        };
+        let before = state(&b);
+        if b.create_answer(&sd).is_err() {
+            assert_eq!(state(&b), before, "{text}");
+        }
+        let _ = b.create_offer();
+        // As an answer to an offer of ours.
+        let mut a = JsepSession::new(JsepConfig::default(), rng((seed as u8) ^ 0x55));
+        a.add_transceiver(Transceiver::new(
+            MediaKind::Audio,
+            Direction::SendRecv,
+            vec![Codec::new(111, "opus", 48000, Some(2))],
+        ));
+        a.add_transceiver(Transceiver::new(
+            MediaKind::Video,
+            Direction::SendRecv,
+            vec![
+                Codec::new(96, "VP8", 90000, None),
+                Codec::new(97, "rtx", 90000, None).fmtp("apt=96"),
+            ],
+        ));
+        a.add_data_channel();
+        let _ = a.create_offer();
+        if a.set_remote_answer(&sd).is_err() {
+            assert!(a.has_pending_offer());
+        }
+    }
+    assert!(accepted > 100 && refused > 100, "{accepted} {refused}");
+}

@@ -1273,3 +1273,23 @@ fn answers_without_a_usable_fingerprint_are_refused() {
         assert!(a.has_pending_offer(), "the offer is still pending");
     }
 }
+
+#[test]
+fn a_remote_mid_of_u32_max_does_not_overflow_our_mids() {
+    // The answerer never hands out a mid the remote chose, counting up from the largest numeric
+    // one: from u32::MAX it must not overflow.
+    let text = offer_text(AUDIO).replace("a=mid:0", "a=mid:4294967295");
+    let text = text.replace("a=group:BUNDLE 0 1", "a=group:BUNDLE 4294967295");
+    let mut b = session(2);
+    b.add_transceiver(audio(Direction::SendRecv));
+    b.create_answer(&SessionDescription::parse(&text).unwrap())
+        .unwrap();
+    b.add_transceiver(video(Direction::SendRecv));
+    b.add_data_channel();
+    let offer = reparse(&b.create_offer());
+    let mids: Vec<&str> = offer.media.iter().map(|m| m.mid().unwrap()).collect();
+    assert_eq!(mids[0], "4294967295");
+    assert_eq!(mids.len(), 3);
+    let unique: std::collections::HashSet<&&str> = mids.iter().collect();
+    assert_eq!(unique.len(), 3, "{mids:?}");
+}
