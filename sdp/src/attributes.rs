@@ -300,7 +300,7 @@ fn ice_credential(name: &'static str, v: &str, min: usize) -> Result<(), Attribu
 
 /// A hash function a DTLS certificate fingerprint can use (RFC 8122 section 5, from RFC 4572's
 /// registry): the ones both sides of a WebRTC connection can check. `md5` and `md2` are in the
-/// registry but not accepted (RFC 8122 section 5 forbids them).
+/// registry but broken, and not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FingerprintHash {
     /// `sha-1`, 20-byte digest.
