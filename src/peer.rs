@@ -445,7 +445,7 @@ impl PeerConnection {
         };
         let mut rng = config.rng.clone();
         let jsep_config = JsepConfig {
-            fingerprint_hash: "sha-256".into(),
+            fingerprint_hash: sdp::FingerprintHash::Sha256,
             fingerprint: certificate.fingerprint(dtls::HashAlgorithm::Sha256).value,
             answer_setup: config.answer_setup,
             sctp_port: 5000,
@@ -847,12 +847,14 @@ impl PeerConnection {
             let mut cfg = dtls::Config::new(self.certificate.clone());
             cfg.srtp_profiles = self.config.srtp_profiles.clone();
             cfg.cipher_suites = self.config.cipher_suites.clone();
+            // JSEP refused any description without a usable fingerprint, so this list is never
+            // empty (and an empty one would fail the handshake: the dtls crate fails closed).
             cfg.remote_fingerprints = n
                 .remote_fingerprints
                 .iter()
-                .filter_map(|(hash, digest)| {
-                    let hex: Vec<String> = digest.iter().map(|b| format!("{b:02X}")).collect();
-                    dtls::Fingerprint::parse(&format!("{hash} {}", hex.join(":"))).ok()
+                .map(|f| dtls::Fingerprint {
+                    algorithm: hash_algorithm(f.hash()),
+                    value: f.digest().to_vec(),
                 })
                 .collect();
             let rng = Box::new(self.rng.fork());
@@ -1915,6 +1917,17 @@ impl PeerConnection {
             }
         };
         self.events.push_back(ev);
+    }
+}
+
+/// The dtls crate's name for a fingerprint hash the sdp crate parsed.
+fn hash_algorithm(h: sdp::FingerprintHash) -> dtls::HashAlgorithm {
+    match h {
+        sdp::FingerprintHash::Sha1 => dtls::HashAlgorithm::Sha1,
+        sdp::FingerprintHash::Sha224 => dtls::HashAlgorithm::Sha224,
+        sdp::FingerprintHash::Sha256 => dtls::HashAlgorithm::Sha256,
+        sdp::FingerprintHash::Sha384 => dtls::HashAlgorithm::Sha384,
+        sdp::FingerprintHash::Sha512 => dtls::HashAlgorithm::Sha512,
     }
 }
 

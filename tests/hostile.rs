@@ -384,3 +384,112 @@ fn a_handshake_fragment_flood_leaves_a_connection_working() {
         !messages(&n.events[0], id).is_empty()
     });
 }
+
+/// Replaces every `a=fingerprint:` line's value of `sdp` with `value`.
+fn with_fingerprint(sdp: &str, value: &str) -> String {
+    sdp.lines()
+        .map(|l| {
+            if l.starts_with("a=fingerprint:") {
+                format!("a=fingerprint:{value}\r\n")
+            } else {
+                format!("{l}\r\n")
+            }
+        })
+        .collect()
+}
+
+/// Finding 3: a description whose only fingerprint used a hash nobody knows was accepted, and
+/// the empty list that remained meant "accept any certificate". Now it is refused with a clear
+/// error and changes nothing (the same peer then takes a good offer); the dtls crate fails
+/// closed on an empty list too.
+#[test]
+fn descriptions_without_a_usable_fingerprint_are_refused() {
+    use sansrtc::sdp::NegotiationError;
+    let mut n = Net::new(1210);
+    let offer = n.pcs[0].create_offer(n.now).unwrap();
+    for value in [
+        "md5 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF",
+        "foo 00:11",
+        // sha-256 with 31 bytes.
+        "sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE",
+    ] {
+        let bad = with_fingerprint(&offer, value);
+        let e = n.pcs[1]
+            .set_remote_description(n.now, sansrtc::SdpType::Offer, &bad)
+            .unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                Error::Negotiation(f) if matches!(
+                    f.0,
+                    NegotiationError::NoUsableFingerprint(_) | NegotiationError::MissingFingerprint(_)
+                )
+            ) || matches!(e, Error::Sdp(_)),
+            "{value}: {e}"
+        );
+    }
+    // The refusals changed nothing: the real offer is answered and the peers connect.
+    n.pcs[1]
+        .set_remote_description(n.now, sansrtc::SdpType::Offer, &offer)
+        .unwrap();
+    let answer = n.pcs[1].create_answer().unwrap();
+    // An answer with only an unknown hash is refused too, and the real one then accepted.
+    let bad = with_fingerprint(
+        &answer,
+        "md5 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF",
+    );
+    assert!(
+        n.pcs[0]
+            .set_remote_description(n.now, sansrtc::SdpType::Answer, &bad)
+            .is_err()
+    );
+    n.pcs[0]
+        .set_remote_description(n.now, sansrtc::SdpType::Answer, &answer)
+        .unwrap();
+    n.run_until(Duration::from_secs(10), connected);
+}
+
+/// Finding 8: codec reading scanned every attribute per payload type; a 1 MiB offer cost
+/// seconds. Remote descriptions are now checked against limits first and refused, typed.
+#[test]
+fn a_huge_hostile_offer_is_refused_by_its_limits() {
+    use sansrtc::sdp::NegotiationError;
+    let mut n = Net::new(1211);
+    let offer = n.pcs[0].create_offer(n.now).unwrap();
+    // One media section with 4,000 payload types, each with rtpmap, fmtp and rtcp-fb lines.
+    let mut hostile = String::new();
+    for l in offer.lines() {
+        hostile.push_str(l);
+        hostile.push_str("\r\n");
+        if l.starts_with("t=") {
+            let formats: Vec<String> = (0..4000).map(|i| (i % 128).to_string()).collect();
+            hostile.push_str(&format!(
+                "m=video 9 UDP/TLS/RTP/SAVPF {}\r\nc=IN IP4 0.0.0.0\r\na=mid:v\r\n",
+                formats.join(" ")
+            ));
+            for i in 0..4000 {
+                hostile.push_str(&format!(
+                    "a=rtpmap:{} VP8/90000\r\na=fmtp:{} x={i}\r\na=rtcp-fb:{} nack\r\n",
+                    i % 128,
+                    i % 128,
+                    i % 128
+                ));
+            }
+        }
+    }
+    assert!(hostile.len() > 100_000);
+    let e = n.pcs[1]
+        .set_remote_description(n.now, sansrtc::SdpType::Offer, &hostile)
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            Error::Negotiation(f) if matches!(f.0, NegotiationError::LimitExceeded { .. })
+        ) || matches!(e, Error::Sdp(_)),
+        "{e}"
+    );
+    // Still usable.
+    n.pcs[1]
+        .set_remote_description(n.now, sansrtc::SdpType::Offer, &offer)
+        .unwrap();
+}
