@@ -65,12 +65,31 @@ use crate::attributes::{
 use crate::model::{Attribute, Connection, MediaDescription, Origin, SessionDescription};
 
 /// Where random bytes come from (ICE credentials, the session id). Closures qualify.
-pub trait RandomSource: Send {
+pub trait RandomSource: Send + CloneRandomSource {
     /// Fills `buf` with random bytes.
     fn fill(&mut self, buf: &mut [u8]);
 }
 
-impl<F: FnMut(&mut [u8]) + Send> RandomSource for F {
+/// Copies a boxed [`RandomSource`] (so a [`JsepSession`] can be cloned); every
+/// `RandomSource + Clone` has it, closures included when what they capture is `Clone`.
+pub trait CloneRandomSource {
+    /// A boxed copy producing the same sequence as the original.
+    fn clone_source(&self) -> Box<dyn RandomSource>;
+}
+
+impl<T: RandomSource + Clone + 'static> CloneRandomSource for T {
+    fn clone_source(&self) -> Box<dyn RandomSource> {
+        Box::new(self.clone())
+    }
+}
+
+impl Clone for Box<dyn RandomSource> {
+    fn clone(&self) -> Self {
+        self.clone_source()
+    }
+}
+
+impl<F: FnMut(&mut [u8]) + Send + Clone + 'static> RandomSource for F {
     fn fill(&mut self, buf: &mut [u8]) {
         self(buf)
     }
@@ -748,6 +767,7 @@ struct PendingOffer {
 }
 
 /// The JSEP state of one peer connection.
+#[derive(Clone)]
 pub struct JsepSession {
     config: JsepConfig,
     rng: Box<dyn RandomSource>,
