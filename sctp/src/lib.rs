@@ -52,7 +52,7 @@ pub mod rng;
 pub use association::{Association, CloseReason, Config, Event, Reliability, SendOptions, State};
 pub use chunk::Chunk;
 pub use datachannel::{
-    ChannelConfig, DataChannelEndpoint, DataChannelEvent, DtlsRole, EndpointConfig,
+    ChannelConfig, DataChannelEndpoint, DataChannelEvent, DtlsRole, EndpointConfig, EndpointStats,
 };
 pub use error::{ParseError, SendError};
 pub use packet::SctpPacket;

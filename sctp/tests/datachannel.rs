@@ -23,15 +23,21 @@ struct Sim {
 
 impl Sim {
     fn new(seed: u64, loss: f64, sctp: Config) -> Sim {
-        let now = Instant::now();
-        let mut r = SeededRng::new(seed);
-        let mk = |role, r: &mut SeededRng| {
+        let mk = |role| {
             let mut c = EndpointConfig::new(role);
             c.sctp = sctp.clone();
-            DataChannelEndpoint::new(c, now, r)
+            c
         };
-        let e0 = mk(DtlsRole::Client, &mut r);
-        let e1 = mk(DtlsRole::Server, &mut r);
+        Sim::with_endpoints(seed, loss, [mk(DtlsRole::Client), mk(DtlsRole::Server)])
+    }
+
+    /// Endpoints with their own settings (the first should be the DTLS client).
+    fn with_endpoints(seed: u64, loss: f64, configs: [EndpointConfig; 2]) -> Sim {
+        let now = Instant::now();
+        let mut r = SeededRng::new(seed);
+        let [c0, c1] = configs;
+        let e0 = DataChannelEndpoint::new(c0, now, &mut r);
+        let e1 = DataChannelEndpoint::new(c1, now, &mut r);
         Sim {
             now,
             e: [e0, e1],
@@ -790,4 +796,73 @@ fn random_operations_soak() {
             );
         }
     }
+}
+
+/// A peer's DATA_CHANNEL_OPEN whose label or protocol is longer than our limit is refused: no
+/// channel, and our side of the stream is reset, so the peer's channel closes.
+#[test]
+fn oversized_dcep_label_or_protocol_is_refused() {
+    let mut s = Sim::new(21, 0.0, Config::default());
+    s.connect();
+    let long = "x".repeat(1025);
+    let by_label = s.e[1]
+        .open_channel(s.now, ChannelConfig::reliable(&long))
+        .unwrap();
+    let by_protocol = s.e[1]
+        .open_channel(
+            s.now,
+            ChannelConfig {
+                protocol: long.clone(),
+                ..ChannelConfig::reliable("p")
+            },
+        )
+        .unwrap();
+    let fine = s.e[1]
+        .open_channel(s.now, ChannelConfig::reliable(&"y".repeat(1024)))
+        .unwrap();
+    assert!(
+        s.run_until(Duration::from_secs(60), |s| {
+            let closed = s.closed(1);
+            closed.contains(&by_label) && closed.contains(&by_protocol)
+        }),
+        "the peer's channels are closed: {:?}",
+        s.events[1]
+    );
+    let opened = s.opened(0);
+    assert!(!opened.contains_key(&by_label) && !opened.contains_key(&by_protocol));
+    assert_eq!(opened[&fine].len(), 1024);
+    assert_eq!(s.e[0].stats().opens_refused, 2);
+    assert_eq!(s.e[0].channel_ids().collect::<Vec<_>>(), vec![fine]);
+    // The refused ids can be opened again once closed.
+    let again = s.e[1]
+        .open_channel_with_id(s.now, by_label, ChannelConfig::reliable("short"))
+        .unwrap();
+    s.e[1].send(s.now, again, b"hi".to_vec(), false).unwrap();
+    assert!(s.run_until(Duration::from_secs(60), |s| s.messages(0, again).len() == 1));
+}
+
+/// The peer cannot open more channels than `max_channels`: the extra opens are refused and
+/// their streams reset, and no state is kept for them.
+#[test]
+fn peer_cannot_open_more_than_max_channels() {
+    let mut small = EndpointConfig::new(DtlsRole::Client);
+    small.max_channels = 4;
+    let mut s = Sim::with_endpoints(22, 0.0, [small, EndpointConfig::new(DtlsRole::Server)]);
+    s.connect();
+    let ids: Vec<u16> = (0..7)
+        .map(|n| {
+            s.e[1]
+                .open_channel(s.now, ChannelConfig::reliable(&format!("c{n}")))
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        s.run_until(Duration::from_secs(60), |s| s.closed(1).len() == 3),
+        "the refused channels close on the opener's side: {:?}",
+        s.events[1]
+    );
+    assert_eq!(s.opened(0).len(), 4);
+    assert_eq!(s.e[0].channel_ids().count(), 4);
+    assert_eq!(s.e[0].stats().opens_refused, 3);
+    assert_eq!(s.closed(1), ids[4..].to_vec());
 }
