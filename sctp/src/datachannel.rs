@@ -358,7 +358,10 @@ impl DataChannelEndpoint {
         }
     }
 
-    /// Sends a message on a channel (`binary` chooses the PPID).
+    /// Sends a message on a channel (`binary` chooses the PPID). Fails with
+    /// [`SendError::BufferFull`] when the association already holds
+    /// [`Config::max_buffered_amount`] bytes of queued and unacknowledged data, as a browser's
+    /// `send` throws when its buffer is full.
     pub fn send(
         &mut self,
         now: Instant,

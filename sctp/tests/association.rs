@@ -245,6 +245,11 @@ fn partial_reliability_gives_up() {
     let lens: Vec<usize> = got.iter().map(|m| m.1.len()).collect();
     assert!(lens.windows(2).all(|w| w[0] < w[1]));
     assert!(s.a[0].stats().messages_abandoned > 0);
+    assert_eq!(
+        s.a[0].send_buffered(),
+        0,
+        "abandoned messages release their charge"
+    );
 }
 
 /// Runs the handshake by hand; returns (a, b, a header for packets a -> b).

@@ -332,6 +332,8 @@ fn partially_reliable_channels_give_up() {
                 == 0),
             "seed {seed}: sender never settled"
         );
+        // Abandoned messages release their send-buffer charge too.
+        assert_eq!(s.e[0].association().send_buffered(), 0, "seed {seed}");
         s.run_until(Duration::from_secs(10), |_| false);
         let ids = |v: Vec<(Vec<u8>, bool)>| -> Vec<u32> {
             v.iter()
@@ -865,4 +867,88 @@ fn peer_cannot_open_more_than_max_channels() {
     assert_eq!(s.e[0].channel_ids().count(), 4);
     assert_eq!(s.e[0].stats().opens_refused, 3);
     assert_eq!(s.closed(1), ids[4..].to_vec());
+}
+
+/// A peer that never acknowledges cannot make us buffer without limit: sending fails with
+/// `BufferFull` once queued plus unacknowledged data reaches `max_buffered_amount`, and works
+/// again once acknowledgements arrive.
+#[test]
+fn send_buffer_is_bounded_when_the_peer_never_acknowledges() {
+    use sansrtc_sctp::SendError;
+    let mut s = Sim::new(23, 0.0, Config::default());
+    s.connect();
+    let ch = s.e[0]
+        .open_channel(s.now, ChannelConfig::reliable("bulk"))
+        .unwrap();
+    assert!(s.run_until(Duration::from_secs(10), |s| s.opened(1).len() == 1));
+    let limit = s.e[0].association().config().max_buffered_amount;
+    assert_eq!(limit, 16 * 1024 * 1024);
+    // From here on, everything the peer sends (its SACKs) is held back.
+    let mut held = Vec::new();
+    let now = s.now;
+    let message = vec![5u8; 64 * 1024];
+    let mut sent = 0usize;
+    let err = loop {
+        assert!(
+            sent <= 2 * limit,
+            "sent {sent} bytes without any acknowledgement"
+        );
+        match s.e[0].send(now, ch, message.clone(), true) {
+            Ok(()) => sent += message.len(),
+            Err(e) => break e,
+        }
+        while let Some(p) = s.e[0].poll_transmit(now) {
+            s.e[1].handle_receive(now, &p);
+        }
+        while let Some(p) = s.e[1].poll_transmit(now) {
+            held.push(p);
+        }
+        while let Some(ev) = s.e[1].poll_event() {
+            s.events[1].push(ev);
+        }
+    };
+    match err {
+        SendError::BufferFull { buffered, limit: l } => {
+            assert_eq!(l, limit);
+            assert!(buffered <= limit && buffered + message.len() > limit - 64 * 1024);
+        }
+        other => panic!("expected BufferFull, got {other:?}"),
+    }
+    assert!(
+        sent <= limit && sent > limit - 2 * message.len(),
+        "sent {sent}"
+    );
+    assert!(s.e[0].association().send_buffered() <= limit);
+    // Still full a moment later (nothing was acknowledged).
+    assert!(matches!(
+        s.e[0].send(now, ch, message.clone(), true),
+        Err(SendError::BufferFull { .. })
+    ));
+    // The acknowledgements arrive: the buffer drains and sending works again.
+    for p in held {
+        s.e[0].handle_receive(now, &p);
+    }
+    assert!(s.run_until(Duration::from_secs(600), |s| {
+        s.e[0].association().send_buffered() < limit / 2
+    }));
+    s.e[0].send(s.now, ch, message.clone(), true).unwrap();
+    let count = sent / message.len() + 1;
+    let received = |s: &Sim| {
+        s.events[1]
+            .iter()
+            .filter(|e| matches!(e, DataChannelEvent::Message { channel, .. } if *channel == ch))
+            .count()
+    };
+    let done = s.run_until(Duration::from_secs(600), |s| received(s) == count);
+    assert!(
+        done,
+        "{} of {count} delivered, {:?}",
+        received(&s),
+        s.e[0].association()
+    );
+    // Once everything is acknowledged nothing stays charged.
+    assert!(s.run_until(
+        Duration::from_secs(10),
+        |s| s.e[0].association().send_buffered() == 0
+    ));
 }

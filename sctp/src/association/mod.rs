@@ -31,6 +31,11 @@ mod types;
 
 pub use types::{CloseReason, Config, Event, Reliability, SendOptions, State, Stats};
 
+/// Bytes charged per message toward [`Config::max_buffered_amount`] on top of its data, for
+/// the bookkeeping a queued or unacknowledged message costs, so that many tiny messages
+/// cannot exceed the memory bound.
+pub const SEND_MESSAGE_OVERHEAD: usize = 64;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ChunkState {
     InFlight,
@@ -134,6 +139,9 @@ pub struct Association {
     ready_streams: VecDeque<u16>,
     current_stream: Option<u16>,
     queued_messages: usize,
+    /// Bytes charged toward `max_buffered_amount`: data of queued and unacknowledged
+    /// messages plus `SEND_MESSAGE_OVERHEAD` per message.
+    send_buffered: usize,
     next_message_id: u64,
     retransmit_pending: usize,
     in_flight: usize,
@@ -192,6 +200,9 @@ impl Association {
         let min_window = (config.max_message_size * 2).min(u32::MAX as usize / 2) as u32;
         config.receive_window = config.receive_window.max(min_window);
         config.max_packet_size = config.max_packet_size.clamp(256, 65_535);
+        config.max_buffered_amount = config
+            .max_buffered_amount
+            .max(config.max_message_size.max(1) + SEND_MESSAGE_OVERHEAD);
         let mut key = [0u8; 32];
         rng.fill_bytes(&mut key);
         let mut local_tag = rng.next_u32();
@@ -218,6 +229,7 @@ impl Association {
             ready_streams: VecDeque::new(),
             current_stream: None,
             queued_messages: 0,
+            send_buffered: 0,
             next_message_id: 0,
             retransmit_pending: 0,
             in_flight: 0,
@@ -289,6 +301,13 @@ impl Association {
     /// their turn, and delivered messages not yet taken with [`Association::poll_event`].
     pub fn receive_buffered(&self) -> usize {
         self.receiver.as_ref().map_or(0, |r| r.buffered()) + self.event_bytes
+    }
+
+    /// Bytes held for sending, as charged toward [`Config::max_buffered_amount`]: the data of
+    /// messages queued or sent and not yet acknowledged (or abandoned and skipped), plus
+    /// [`SEND_MESSAGE_OVERHEAD`] per message.
+    pub fn send_buffered(&self) -> usize {
+        self.send_buffered
     }
 
     /// DATA chunks queued or sent and not yet acknowledged (or skipped).
@@ -363,8 +382,11 @@ impl Association {
                 max: self.config.max_message_size,
             });
         }
-        let stream = self.out_streams.entry(stream_id).or_default();
-        if stream.resetting {
+        if self
+            .out_streams
+            .get(&stream_id)
+            .is_some_and(|s| s.resetting)
+        {
             return Err(SendError::NotOpen(stream_id));
         }
         // SCTP cannot carry an empty DATA chunk; callers encode empty messages (RFC 8831 PPIDs).
@@ -373,6 +395,15 @@ impl Association {
         } else {
             data
         };
+        let cost = data.len() + SEND_MESSAGE_OVERHEAD;
+        if self.send_buffered + cost > self.config.max_buffered_amount {
+            return Err(SendError::BufferFull {
+                buffered: self.send_buffered,
+                limit: self.config.max_buffered_amount,
+            });
+        }
+        self.send_buffered += cost;
+        let stream = self.out_streams.entry(stream_id).or_default();
         if !options.uncounted {
             stream.buffered += data.len();
         }
@@ -481,6 +512,7 @@ impl Association {
         self.ready_streams.clear();
         self.current_stream = None;
         self.queued_messages = 0;
+        self.send_buffered = 0;
         for s in self.out_streams.values_mut() {
             s.queue.clear();
             s.buffered = 0;
