@@ -292,7 +292,7 @@ impl DataChannelEndpoint {
         if self.channels.len() >= self.max_channels {
             return Err(SendError::NoFreeStream);
         }
-        let streams = self.assoc.config().streams;
+        let streams = self.assoc.outbound_streams();
         let id = match config.negotiated.or(chosen) {
             Some(id) => {
                 if self.channels.contains_key(&id) {
@@ -431,6 +431,12 @@ impl DataChannelEndpoint {
                 Event::Connected => {
                     self.connected = true;
                     self.events.push_back(DataChannelEvent::Connected);
+                    // Channels opened before the association was up on a stream the peer did
+                    // not grant: the association dropped their queued data; they close.
+                    let granted = self.assoc.outbound_streams();
+                    for id in self.channels.split_off(&granted).into_keys() {
+                        self.events.push_back(DataChannelEvent::ChannelClosed(id));
+                    }
                     let ids: Vec<u16> = self.channels.keys().copied().collect();
                     for id in ids {
                         self.announce(id);

@@ -63,6 +63,9 @@ pub(crate) enum Accept {
     Duplicate,
     /// Dropped for lack of memory or being too far ahead; not acknowledged.
     Dropped,
+    /// On a stream id at or above the negotiated inbound stream count: the TSN is
+    /// acknowledged, the data dropped (RFC 9260 6.5).
+    InvalidStream(u16),
 }
 
 /// Receive-side state.
@@ -80,13 +83,20 @@ pub(crate) struct Receiver {
     ready: std::collections::VecDeque<ReceivedMessage>,
     max_message_size: usize,
     hard_limit: usize,
+    /// Negotiated inbound stream count: data on higher ids creates no state.
+    stream_count: u16,
     /// Counters.
     pub(crate) dropped_chunks: u64,
     pub(crate) dropped_messages: u64,
 }
 
 impl Receiver {
-    pub(crate) fn new(peer_initial_tsn: u32, max_message_size: usize, hard_limit: usize) -> Self {
+    pub(crate) fn new(
+        peer_initial_tsn: u32,
+        max_message_size: usize,
+        hard_limit: usize,
+        stream_count: u16,
+    ) -> Self {
         Receiver {
             cum: (1u64 << 32) + peer_initial_tsn as u64 - 1,
             above: BTreeSet::new(),
@@ -98,6 +108,7 @@ impl Receiver {
             ready: Default::default(),
             max_message_size,
             hard_limit,
+            stream_count,
             dropped_chunks: 0,
             dropped_messages: 0,
         }
@@ -161,6 +172,9 @@ impl Receiver {
     pub(crate) fn on_idata(&mut self, d: &IDataChunk<'_>, external: usize) -> Accept {
         if let Err(a) = self.accept_tsn(d.tsn, d.payload.len(), external) {
             return a;
+        }
+        if d.stream_id >= self.stream_count {
+            return Accept::InvalidStream(d.stream_id);
         }
         let unordered = d.flags & data_flags::UNORDERED != 0;
         let begin = d.flags & data_flags::BEGIN != 0;
@@ -257,6 +271,9 @@ impl Receiver {
             return;
         }
         for (sid, unordered, mid) in entries {
+            if sid >= self.stream_count {
+                continue;
+            }
             let keys: Vec<_> = self
                 .imessages
                 .keys()
@@ -324,6 +341,9 @@ impl Receiver {
             Ok(t) => t,
             Err(a) => return a,
         };
+        if d.stream_id >= self.stream_count {
+            return Accept::InvalidStream(d.stream_id);
+        }
         let single =
             d.flags & (data_flags::BEGIN | data_flags::END) == data_flags::BEGIN | data_flags::END;
         if single {
@@ -468,6 +488,9 @@ impl Receiver {
             self.buffered -= f.data.len() + FRAGMENT_OVERHEAD;
         }
         for (sid, ssn) in streams {
+            if sid >= self.stream_count {
+                continue;
+            }
             let Some(s) = self.streams.get_mut(&sid) else {
                 let s = self.streams.entry(sid).or_default();
                 s.next_ssn = ssn.wrapping_add(1);
@@ -574,7 +597,7 @@ mod tests {
 
     #[test]
     fn reorders_and_reassembles() {
-        let mut r = Receiver::new(u32::MAX - 1, 1 << 20, 1 << 20);
+        let mut r = Receiver::new(u32::MAX - 1, 1 << 20, 1 << 20, 1024);
         // TSNs wrap: MAX-1, MAX, 0, 1.
         assert_eq!(
             r.on_data(&data(0, 1, 1, data_flags::BEGIN, b"ab"), 0),
@@ -603,7 +626,7 @@ mod tests {
 
     #[test]
     fn forward_tsn_skips() {
-        let mut r = Receiver::new(10, 1 << 20, 1 << 20);
+        let mut r = Receiver::new(10, 1 << 20, 1 << 20, 1024);
         r.on_data(&data(12, 1, 2, BE, b"c"), 0);
         r.on_data(&data(11, 1, 1, data_flags::END, b"b"), 0);
         assert!(r.pop_message().is_none());
@@ -615,7 +638,7 @@ mod tests {
 
     #[test]
     fn memory_bound_drops() {
-        let mut r = Receiver::new(1, 1 << 20, 1000);
+        let mut r = Receiver::new(1, 1 << 20, 1000, 1024);
         let big = vec![0u8; 900];
         assert_eq!(
             r.on_data(&data(3, 1, 0, data_flags::BEGIN, &big), 0),

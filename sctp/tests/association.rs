@@ -254,10 +254,15 @@ fn partial_reliability_gives_up() {
 
 /// Runs the handshake by hand; returns (a, b, a header for packets a -> b).
 fn handshake_pair() -> (Association, Association, Vec<u8>, Instant) {
+    handshake_pair_with(Config::default(), Config::default())
+}
+
+/// [`handshake_pair`] with chosen settings for the initiator `a` and the listener `b`.
+fn handshake_pair_with(ca: Config, cb: Config) -> (Association, Association, Vec<u8>, Instant) {
     let now = Instant::now();
     let mut rng = SeededRng::new(77);
-    let mut a = Association::new(Config::default(), now, &mut rng);
-    let mut b = Association::new(Config::default(), now, &mut rng);
+    let mut a = Association::new(ca, now, &mut rng);
+    let mut b = Association::new(cb, now, &mut rng);
     a.connect(now);
     let init = a.poll_transmit(now).unwrap();
     b.handle_receive(now, &init);
@@ -621,4 +626,101 @@ fn data_without_user_data_aborts() {
         }
         other => panic!("expected ABORT, got {other:?}"),
     }
+}
+
+/// The first TSN of the next DATA packet `a` sends (a genuine one, to learn its TSN).
+fn first_tsn(p: &[u8]) -> u32 {
+    use sansrtc_sctp::chunk::Chunk;
+    sansrtc_sctp::packet::SctpPacket::parse(p)
+        .unwrap()
+        .chunks()
+        .find_map(|c| match c {
+            Chunk::Data(d) => Some(d.tsn),
+            _ => None,
+        })
+        .unwrap()
+}
+
+/// Stream ids at or above the negotiated count (the smaller of our inbound and the peer's
+/// outbound streams) create no state: DATA on them is acknowledged, dropped, counted and
+/// answered with an "Invalid Stream Identifier" error (RFC 9260 6.5); we do not send on them.
+#[test]
+fn streams_beyond_the_negotiated_count_are_refused() {
+    use sansrtc_sctp::chunk::{Chunk, data_flags, write_data};
+    use sansrtc_sctp::packet::SctpPacket;
+    let few = Config {
+        streams: 16,
+        ..Config::default()
+    };
+    let (mut a, mut b, header, now) = handshake_pair_with(Config::default(), few);
+    assert_eq!((a.outbound_streams(), a.inbound_streams()), (16, 16));
+    assert_eq!((b.outbound_streams(), b.inbound_streams()), (16, 16));
+    // We do not send on a stream the peer did not grant.
+    assert_eq!(
+        a.send(now, 16, 53, vec![1u8], SendOptions::default()),
+        Err(sansrtc_sctp::SendError::NotOpen(16))
+    );
+    a.send(now, 15, 53, vec![1u8], SendOptions::default())
+        .unwrap();
+    let first = a.poll_transmit(now).unwrap();
+    let tsn = first_tsn(&first);
+    b.handle_receive(now, &first);
+    // A hostile peer sends on streams 16 and 1000 anyway: a whole message and a fragment.
+    let mut chunks = Vec::new();
+    let be = data_flags::BEGIN | data_flags::END;
+    write_data(
+        &mut chunks,
+        be,
+        tsn.wrapping_add(1),
+        16,
+        0,
+        50,
+        &[3, 0, 0, 0],
+    );
+    write_data(
+        &mut chunks,
+        data_flags::BEGIN,
+        tsn.wrapping_add(2),
+        1000,
+        0,
+        53,
+        &[9; 40],
+    );
+    write_data(&mut chunks, be, tsn.wrapping_add(3), 15, 1, 53, b"ok");
+    b.handle_receive(now, &packet_with(&header, &chunks));
+    let mut got = Vec::new();
+    while let Some(e) = b.poll_event() {
+        if let Event::Message(m) = e {
+            got.push((m.stream_id, m.data));
+        }
+    }
+    assert_eq!(got, vec![(15, vec![1u8]), (15, b"ok".to_vec())]);
+    assert_eq!(b.stats().invalid_stream_data, 2);
+    assert_eq!(
+        b.receive_buffered(),
+        0,
+        "nothing kept for the invalid streams"
+    );
+    // The TSNs are acknowledged (the peer must not retransmit them) and each invalid stream
+    // is reported.
+    let mut errors = Vec::new();
+    let mut cum = None;
+    while let Some(p) = b.poll_transmit(now) {
+        for c in SctpPacket::parse(&p).unwrap().chunks() {
+            match c {
+                Chunk::Sack(s) => cum = Some(s.cum_tsn_ack),
+                Chunk::Error(causes) => {
+                    for cause in causes.iter() {
+                        errors.push((cause.kind, cause.value.to_vec()));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(cum, Some(tsn.wrapping_add(3)));
+    assert_eq!(
+        errors,
+        vec![(1, vec![0, 16, 0, 0]), (1, vec![0x03, 0xE8, 0, 0])]
+    );
 }

@@ -952,3 +952,40 @@ fn send_buffer_is_bounded_when_the_peer_never_acknowledges() {
         |s| s.e[0].association().send_buffered() == 0
     ));
 }
+
+/// Channels live only on the streams both sides granted: a channel opened before the
+/// association is up on a stream the peer does not grant closes when it comes up (its open
+/// never reaches the peer), and later opens stay below the negotiated count.
+#[test]
+fn channels_stay_within_the_negotiated_streams() {
+    let mut few = EndpointConfig::new(DtlsRole::Client);
+    few.sctp.streams = 16;
+    let mut s = Sim::with_endpoints(24, 0.0, [few, EndpointConfig::new(DtlsRole::Server)]);
+    let far = s.e[1]
+        .open_channel_with_id(s.now, 101, ChannelConfig::reliable("far"))
+        .unwrap();
+    s.e[1].send(s.now, far, b"lost".to_vec(), false).unwrap();
+    let near = s.e[1]
+        .open_channel_with_id(s.now, 9, ChannelConfig::reliable("near"))
+        .unwrap();
+    s.connect();
+    assert!(s.run_until(Duration::from_secs(10), |s| s.opened(0).len() == 1));
+    s.run_until(Duration::from_secs(1), |_| false);
+    assert_eq!(s.closed(1), vec![far]);
+    assert!(!s.opened(1).contains_key(&far));
+    assert_eq!(s.opened(0).keys().copied().collect::<Vec<_>>(), vec![near]);
+    assert_eq!(s.e[0].association().stats().invalid_stream_data, 0);
+    assert_eq!(s.e[1].association().outbound_streams(), 16);
+    assert!(matches!(
+        s.e[1].open_channel_with_id(s.now, 17, ChannelConfig::reliable("x")),
+        Err(sansrtc_sctp::SendError::NotOpen(17))
+    ));
+    // The automatic choice fills the odd ids below 16 and then runs out.
+    let auto: Vec<u16> = std::iter::from_fn(|| {
+        s.e[1]
+            .open_channel(s.now, ChannelConfig::reliable("auto"))
+            .ok()
+    })
+    .collect();
+    assert_eq!(auto, vec![1, 3, 5, 7, 11, 13, 15]);
+}

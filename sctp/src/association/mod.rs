@@ -31,6 +31,10 @@ mod types;
 
 pub use types::{CloseReason, Config, Event, Reliability, SendOptions, State, Stats};
 
+/// Room kept free in a packet's worth of queued replies for the chunks our own state needs
+/// (SACK, SHUTDOWN, COOKIE-ACK, HEARTBEAT).
+const REPLY_RESERVE: usize = 128;
+
 /// Bytes charged per message toward [`Config::max_buffered_amount`] on top of its data, for
 /// the bookkeeping a queued or unacknowledged message costs, so that many tiny messages
 /// cannot exceed the memory bound.
@@ -126,6 +130,9 @@ pub struct Association {
     initial_tsn: u32,
     peer: Option<Peer>,
     receiver: Option<Receiver>,
+    /// Negotiated stream counts: `config.streams` until the peer's INIT or INIT-ACK is known.
+    in_stream_count: u16,
+    out_stream_count: u16,
 
     // Handshake.
     init_timer: Option<Instant>,
@@ -220,6 +227,8 @@ impl Association {
             initial_tsn,
             peer: None,
             receiver: None,
+            in_stream_count: config.streams,
+            out_stream_count: config.streams,
             init_timer: None,
             init_retransmits: 0,
             cookie: None,
@@ -310,6 +319,22 @@ impl Association {
         self.send_buffered
     }
 
+    /// Streams we may send on (ids below it): the smaller of our `Config::streams` and the
+    /// peer's inbound streams once its INIT or INIT-ACK is known, `Config::streams` before.
+    /// Messages queued before the association is up on a stream the peer then does not grant
+    /// are dropped when it comes up.
+    pub fn outbound_streams(&self) -> u16 {
+        self.out_stream_count
+    }
+
+    /// Streams the peer may send on (ids below it): the smaller of our `Config::streams` and
+    /// the peer's outbound streams once known. DATA on higher ids is acknowledged, dropped,
+    /// counted in [`Stats::invalid_stream_data`] and answered with an "Invalid Stream
+    /// Identifier" error (RFC 9260 6.5).
+    pub fn inbound_streams(&self) -> u16 {
+        self.in_stream_count
+    }
+
     /// DATA chunks queued or sent and not yet acknowledged (or skipped).
     pub fn outstanding_chunks(&self) -> usize {
         self.outstanding.len() + self.queued_messages
@@ -373,7 +398,7 @@ impl Association {
         if !open {
             return Err(SendError::NotEstablished);
         }
-        if stream_id >= self.config.streams {
+        if stream_id >= self.out_stream_count {
             return Err(SendError::NotOpen(stream_id));
         }
         if data.len() > self.config.max_message_size {
@@ -446,8 +471,12 @@ impl Association {
 
     /// Requests a reset of outgoing streams (RFC 6525 outgoing SSN reset), after all data
     /// already queued on them. Further sends on them fail until [`Event::OutgoingStreamsReset`].
+    /// Ids at or above [`Association::outbound_streams`] are ignored.
     pub fn reset_streams(&mut self, streams: &[u16]) {
         for &s in streams {
+            if s >= self.out_stream_count {
+                continue;
+            }
             let st = self.out_streams.entry(s).or_default();
             if !st.resetting {
                 st.resetting = true;
@@ -694,13 +723,12 @@ impl Association {
                 Chunk::Sack(s) => self.on_sack(now, &s),
                 Chunk::Heartbeat(params) => {
                     if self.peer.is_some() {
-                        let bytes = params.as_bytes().to_vec();
-                        write_tlv_chunk(
-                            &mut self.pending_chunks,
-                            chunk_type::HEARTBEAT_ACK,
-                            0,
-                            |o| o.extend_from_slice(&bytes),
-                        );
+                        let bytes = params.as_bytes();
+                        self.queue_reply(4 + bytes.len().next_multiple_of(4), |o| {
+                            write_tlv_chunk(o, chunk_type::HEARTBEAT_ACK, 0, |o| {
+                                o.extend_from_slice(bytes)
+                            })
+                        });
                     }
                 }
                 Chunk::HeartbeatAck(info) => self.on_heartbeat_ack(now, &info),
@@ -793,11 +821,11 @@ impl Association {
                         let mut header = vec![chunk_type, 0];
                         header.extend_from_slice(&((value.len() + 4) as u16).to_be_bytes());
                         header.extend_from_slice(value);
-                        if self.pending_chunks.len() + header.len() + 8 < self.max_payload() {
-                            write_tlv_chunk(&mut self.pending_chunks, chunk_type::ERROR, 0, |o| {
+                        self.queue_reply(8 + header.len().next_multiple_of(4), |o| {
+                            write_tlv_chunk(o, chunk_type::ERROR, 0, |o| {
                                 write_tlv(o, cause_code::UNRECOGNIZED_CHUNK_TYPE, &header)
-                            });
-                        }
+                            })
+                        });
                     }
                     if matches!(action, UnknownAction::Stop | UnknownAction::StopAndReport) {
                         break;
@@ -829,14 +857,8 @@ impl Association {
         let Some(r) = self.receiver.as_mut() else {
             return;
         };
-        match r.on_data(d, self.event_bytes) {
-            Accept::New => {}
-            Accept::Duplicate => self.sack_now = true,
-            Accept::Dropped => {
-                self.stats.data_dropped += 1;
-                self.sack_now = true;
-            }
-        }
+        let accept = r.on_data(d, self.event_bytes);
+        self.on_accept(accept);
         self.drain_messages();
         self.process_pending_incoming_reset();
     }
@@ -853,16 +875,48 @@ impl Association {
         let Some(r) = self.receiver.as_mut() else {
             return;
         };
-        match r.on_idata(d, self.event_bytes) {
+        let accept = r.on_idata(d, self.event_bytes);
+        self.on_accept(accept);
+        self.drain_messages();
+        self.process_pending_incoming_reset();
+    }
+
+    fn on_accept(&mut self, accept: Accept) {
+        match accept {
             Accept::New => {}
             Accept::Duplicate => self.sack_now = true,
             Accept::Dropped => {
                 self.stats.data_dropped += 1;
                 self.sack_now = true;
             }
+            Accept::InvalidStream(sid) => {
+                // RFC 9260 6.5: acknowledge, report at once, discard.
+                self.stats.invalid_stream_data += 1;
+                self.sack_now = true;
+                let mut value = [0u8; 4];
+                value[..2].copy_from_slice(&sid.to_be_bytes());
+                self.queue_reply(12, |o| {
+                    write_tlv_chunk(o, chunk_type::ERROR, 0, |o| {
+                        write_tlv(o, cause_code::INVALID_STREAM_ID, &value)
+                    })
+                });
+            }
         }
-        self.drain_messages();
-        self.process_pending_incoming_reset();
+    }
+
+    /// Queues a chunk the peer's input asked for (HEARTBEAT-ACK, ERROR reports) if it fits,
+    /// with what is already queued, in one packet beside a SACK; otherwise it is dropped (and
+    /// counted), so a peer cannot grow our pending output.
+    fn queue_reply(&mut self, len: usize, write: impl FnOnce(&mut Vec<u8>)) {
+        let budget = self
+            .config
+            .max_packet_size
+            .saturating_sub(COMMON_HEADER_LEN + REPLY_RESERVE);
+        if self.pending_chunks.len() + len > budget {
+            self.stats.replies_dropped += 1;
+            return;
+        }
+        write(&mut self.pending_chunks);
     }
 
     fn on_heartbeat_ack(&mut self, now: Instant, info: &Tlvs<'_>) {

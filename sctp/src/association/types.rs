@@ -178,4 +178,10 @@ pub struct Stats {
     pub data_dropped: u64,
     /// Messages abandoned by partial reliability.
     pub messages_abandoned: u64,
+    /// DATA and I-DATA chunks on a stream id at or above the negotiated inbound count:
+    /// acknowledged, dropped and answered with an "Invalid Stream Identifier" error.
+    pub invalid_stream_data: u64,
+    /// Replies the peer asked for (HEARTBEAT-ACK, ERROR reports) dropped because a packet's
+    /// worth of them was already waiting to be sent.
+    pub replies_dropped: u64,
 }
