@@ -46,6 +46,7 @@ pub mod dcep;
 pub mod error;
 pub mod packet;
 pub mod param;
+mod ranges;
 pub mod receiver;
 pub mod rng;
 
