@@ -136,8 +136,8 @@ pub(crate) struct Receiver {
     /// Counters.
     pub(crate) dropped_chunks: u64,
     pub(crate) dropped_messages: u64,
-    /// Fragment insertions and removals made while reassembling, to test that the work stays
-    /// linear.
+    /// Fragment insertions and removals made while reassembling, and entries and messages
+    /// handled while skipping, to test that the work stays linear.
     #[cfg(test)]
     work: u64,
 }
@@ -585,6 +585,10 @@ impl Receiver {
                 continue;
             }
             let skipped = take_circular(&mut s.pending, s.next_ssn, ssn, 0, u16::MAX);
+            #[cfg(test)]
+            {
+                self.work += 1 + skipped.len() as u64;
+            }
             self.buffered -= skipped.len() * FRAGMENT_OVERHEAD;
             self.ready.extend(skipped);
             s.next_ssn = ssn.wrapping_add(1);
@@ -777,5 +781,128 @@ mod tests {
         // The stream goes on with the next message.
         r.on_data(&data(4, 1, 0, BE, b"d"), 0);
         assert_eq!(r.pop_message().unwrap().data, b"d");
+    }
+    /// At most MAX_GAP_RANGES runs are kept above the cumulative point: a TSN that would start
+    /// another is dropped (and not acknowledged), one that extends a run is still accepted.
+    #[test]
+    fn gap_runs_are_capped() {
+        let mut r = Receiver::new(1, 1 << 20, 1 << 24, 1024);
+        let mut dropped = 0;
+        // TSN 1 is missing; 3, 5, 7, ... each start a run.
+        for i in 0..2 * MAX_GAP_RANGES as u32 {
+            if r.on_data(&data(3 + 2 * i, 1, 0, BE | data_flags::UNORDERED, b"x"), 0)
+                == Accept::Dropped
+            {
+                dropped += 1;
+            }
+        }
+        assert_eq!(dropped, MAX_GAP_RANGES);
+        assert_eq!(r.gap_blocks(usize::MAX).len(), MAX_GAP_RANGES);
+        // Filling a hole between two runs joins them.
+        assert_eq!(
+            r.on_data(&data(4, 1, 0, BE | data_flags::UNORDERED, b"x"), 0),
+            Accept::New
+        );
+        assert_eq!(r.gap_blocks(usize::MAX).len(), MAX_GAP_RANGES - 1);
+        assert_eq!(r.gap_blocks(2), vec![(3, 5), (7, 7)]);
+        // The missing TSN takes the cumulative point over the first run.
+        r.on_data(&data(1, 1, 0, BE | data_flags::UNORDERED, b"x"), 0);
+        r.on_data(&data(2, 1, 0, BE | data_flags::UNORDERED, b"x"), 0);
+        assert_eq!(r.cum_tsn(), 5);
+    }
+
+    /// Ordered messages waiting for their turn are charged their bookkeeping, so a peer
+    /// holding back one SSN cannot park an unbounded number of tiny messages.
+    #[test]
+    fn waiting_ordered_messages_are_charged_their_overhead() {
+        let hard = 100_000;
+        let mut r = Receiver::new(1, 1 << 20, hard, 1024);
+        let mut accepted = 0usize;
+        // SSN 0 never comes: every message waits.
+        for i in 0..20_000u32 {
+            if r.on_data(&data(1 + i, 1, 1 + i as u16, BE, b"x"), 0) == Accept::New {
+                accepted += 1;
+            }
+        }
+        assert!(r.pop_message().is_none());
+        assert!(
+            accepted * (1 + FRAGMENT_OVERHEAD) <= hard + 65_536 + FRAGMENT_OVERHEAD,
+            "{accepted} tiny messages parked"
+        );
+        assert_eq!(r.buffered(), accepted * (1 + FRAGMENT_OVERHEAD));
+        // A FORWARD-TSN over the missing SSN releases them all and their charge.
+        r.on_forward_tsn(accepted as u32 + 1, [(1u16, 0u16)].into_iter());
+        let mut n = 0;
+        while r.pop_message().is_some() {
+            n += 1;
+        }
+        assert_eq!(n, accepted);
+        assert_eq!(r.buffered(), 0);
+    }
+
+    /// A FORWARD-TSN with many entries for a stream with many waiting messages does work
+    /// linear in both (each entry used to scan every waiting message).
+    #[test]
+    fn forward_tsn_skipping_is_linear() {
+        let mut r = Receiver::new(1, 1 << 20, 1 << 26, 1024);
+        let waiting = 20_000u32;
+        // TSN 1 is missing; SSNs 10000.. wait on stream 1.
+        for i in 0..waiting {
+            assert_eq!(
+                r.on_data(&data(2 + i, 1, 10_000 + i as u16, BE, b"x"), 0),
+                Accept::New
+            );
+        }
+        let entries = 9_999u16;
+        let before = r.work;
+        r.on_forward_tsn(1, (0..entries).map(|ssn| (1u16, ssn)));
+        assert_eq!(r.cum_tsn(), 1 + waiting);
+        assert!(r.pop_message().is_none());
+        assert!(
+            r.work - before <= 4 * (entries as u64 + waiting as u64),
+            "{} steps",
+            r.work - before
+        );
+        // The last missing SSN releases them all, in order.
+        r.on_data(&data(2 + waiting, 1, 9_999, BE, b"y"), 0);
+        assert_eq!(r.pop_message().unwrap().data, b"y");
+        let mut n = 0;
+        while let Some(m) = r.pop_message() {
+            assert_eq!(m.data, b"x");
+            n += 1;
+        }
+        assert_eq!(n, waiting);
+        assert_eq!(r.buffered(), 0);
+    }
+
+    fn idata(tsn: u32, mid: u32, flags: u8, ppid_or_fsn: u32, payload: &[u8]) -> IDataChunk<'_> {
+        IDataChunk {
+            flags,
+            tsn,
+            stream_id: 1,
+            mid,
+            ppid_or_fsn,
+            payload,
+        }
+    }
+
+    /// I-DATA: a fragment beyond the last one, or a second last one, drops the message
+    /// instead of delivering it with a hole.
+    #[test]
+    fn idata_fragment_past_the_end_drops_the_message() {
+        let mut r = Receiver::new(1, 1 << 20, 1 << 20, 1024);
+        r.on_idata(&idata(1, 0, data_flags::BEGIN, 53, b"a"), 0);
+        r.on_idata(&idata(2, 0, 0, 5, b"f"), 0);
+        r.on_idata(&idata(3, 0, data_flags::END, 2, b"c"), 0);
+        assert!(r.pop_message().is_none(), "no message with a hole");
+        assert_eq!(r.dropped_messages, 1);
+        assert_eq!(r.buffered(), 0);
+        // A well-formed message on the next MID is delivered once the stream moves on.
+        r.on_idata(&idata(4, 1, data_flags::BEGIN, 53, b"o"), 0);
+        r.on_idata(&idata(5, 1, data_flags::END, 1, b"k"), 0);
+        assert!(r.pop_message().is_none(), "MID 1 waits for MID 0");
+        // The peer gives MID 0 up (its TSN 6 is abandoned).
+        r.on_i_forward_tsn(6, [(1u16, false, 0u32)].into_iter());
+        assert_eq!(r.pop_message().unwrap().data, b"ok");
     }
 }

@@ -724,3 +724,82 @@ fn streams_beyond_the_negotiated_count_are_refused() {
         vec![(1, vec![0, 16, 0, 0]), (1, vec![0x03, 0xE8, 0, 0])]
     );
 }
+
+/// Replies the peer asks for (HEARTBEAT-ACKs, ERROR reports, RE-CONFIG responses, INIT-ACKs)
+/// cannot pile up: what waits for sending stays within a packet's worth (plus a few whole
+/// control packets), every packet fits `max_packet_size`, and the excess is counted.
+#[test]
+fn replies_to_the_peer_are_bounded() {
+    use sansrtc_sctp::chunk::{Chunk, InitChunk, chunk_type, write_tlv_chunk};
+    use sansrtc_sctp::packet::SctpPacket;
+    use sansrtc_sctp::param::{Tlvs, write_outgoing_reset};
+    let (_a, mut b, header, now) = handshake_pair();
+    let mtu = b.config().max_packet_size;
+    let drain = |b: &mut Association| -> Vec<Vec<u8>> {
+        std::iter::from_fn(|| b.poll_transmit(now)).collect()
+    };
+    let count = |packets: &[Vec<u8>], ty: u8| -> usize {
+        packets
+            .iter()
+            .map(|p| {
+                SctpPacket::parse(p)
+                    .unwrap()
+                    .chunks()
+                    .filter(|c| c.chunk_type() == ty)
+                    .count()
+            })
+            .sum()
+    };
+    // Heartbeats, 50 to a packet, 10 packets before we get to send.
+    let hb = [chunk_type::HEARTBEAT, 0, 0, 12, 0, 1, 0, 8, 9, 8, 7, 6];
+    for _ in 0..10 {
+        b.handle_receive(now, &packet_with(&header, &hb.repeat(50)));
+    }
+    let out = drain(&mut b);
+    assert!(out.iter().all(|p| p.len() <= mtu));
+    let acks = count(&out, chunk_type::HEARTBEAT_ACK);
+    assert!(acks > 10 && acks < 100, "{acks} HEARTBEAT-ACKs");
+    assert_eq!(b.stats().replies_dropped, 500 - acks as u64);
+    // RE-CONFIG requests with wrong sequence numbers, each answered with an error response.
+    let mut body = Vec::new();
+    for seq in 0..300u32 {
+        write_outgoing_reset(&mut body, seq.wrapping_mul(7919), 0, 0, &[1]);
+    }
+    let mut chunk = Vec::new();
+    write_tlv_chunk(&mut chunk, chunk_type::RE_CONFIG, 0, |o| {
+        o.extend_from_slice(&body)
+    });
+    b.handle_receive(now, &packet_with(&header, &chunk));
+    let out = drain(&mut b);
+    assert_eq!(count(&out, chunk_type::RE_CONFIG), 1);
+    assert!(
+        out.iter().all(|p| p.len() <= mtu),
+        "{:?}",
+        out.iter().map(|p| p.len()).collect::<Vec<_>>()
+    );
+    assert!(b.stats().replies_dropped >= 500 - acks as u64 + 300 - 16);
+    // INITs (verification tag 0) answered statelessly with INIT-ACKs, 1000 before we send.
+    let mut init = Vec::new();
+    sansrtc_sctp::packet::begin_packet(&mut init, 5000, 5000, 0);
+    let params = Vec::new();
+    Chunk::Init(InitChunk {
+        initiate_tag: 99,
+        a_rwnd: 1 << 20,
+        outbound_streams: 16,
+        inbound_streams: 16,
+        initial_tsn: 1,
+        params: Tlvs::parse(&params).unwrap(),
+    })
+    .write(&mut init);
+    sansrtc_sctp::packet::finish_packet(&mut init, false);
+    for _ in 0..1000 {
+        b.handle_receive(now, &init);
+    }
+    let out = drain(&mut b);
+    let init_acks = count(&out, chunk_type::INIT_ACK);
+    assert!(
+        (1..=16).contains(&init_acks),
+        "{init_acks} INIT-ACKs queued"
+    );
+    assert_eq!(b.state(), State::Established);
+}

@@ -163,7 +163,7 @@ impl Association {
         })
         .write(&mut out);
         finish_packet(&mut out, false);
-        self.control.push_back(out);
+        self.push_reply_packet(out);
     }
 
     pub(super) fn on_init_ack(&mut self, now: Instant, ack: &InitChunk<'_>) {
@@ -286,7 +286,7 @@ impl Association {
                 )
             });
             finish_packet(&mut out, false);
-            self.control.push_back(out);
+            self.push_reply_packet(out);
             return;
         }
         match self.state {

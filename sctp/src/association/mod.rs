@@ -31,6 +31,10 @@ mod types;
 
 pub use types::{CloseReason, Config, Event, Reliability, SendOptions, State, Stats};
 
+/// Most whole packets waiting to be sent (INIT-ACKs, ERRORs, our own control packets) beyond
+/// which another one the peer asks for is dropped.
+const MAX_REPLY_PACKETS: usize = 16;
+
 /// Room kept free in a packet's worth of queued replies for the chunks our own state needs
 /// (SACK, SHUTDOWN, COOKIE-ACK, HEARTBEAT).
 const REPLY_RESERVE: usize = 128;
@@ -904,6 +908,16 @@ impl Association {
         }
     }
 
+    /// Queues a whole packet the peer's input asked for (INIT-ACK, stale-cookie ERROR); beyond
+    /// `MAX_REPLY_PACKETS` waiting it is dropped and counted.
+    fn push_reply_packet(&mut self, packet: Vec<u8>) {
+        if self.control.len() >= MAX_REPLY_PACKETS {
+            self.stats.replies_dropped += 1;
+            return;
+        }
+        self.control.push_back(packet);
+    }
+
     /// Queues a chunk the peer's input asked for (HEARTBEAT-ACK, ERROR reports) if it fits,
     /// with what is already queued, in one packet beside a SACK; otherwise it is dropped (and
     /// counted), so a peer cannot grow our pending output.
@@ -1091,6 +1105,13 @@ impl Association {
         }
         if out.len() == COMMON_HEADER_LEN {
             out.clear();
+            // Building the packet may have set a control packet aside (a RE-CONFIG that did
+            // not fit beside the rest).
+            if let Some(p) = self.control.pop_front() {
+                self.stats.packets_sent += 1;
+                out.extend_from_slice(&p);
+                return true;
+            }
             return false;
         }
         finish_packet(out, peer.zero_checksum);
