@@ -147,7 +147,7 @@ enum ChannelState {
     Closing,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Channel {
     label: String,
     protocol: String,
@@ -161,8 +161,9 @@ struct Channel {
     in_reset: bool,
 }
 
-/// A set of data channels over one SCTP association, sans-IO.
-#[derive(Debug)]
+/// A set of data channels over one SCTP association, sans-IO. `Clone` like
+/// [`Association`].
+#[derive(Debug, Clone)]
 pub struct DataChannelEndpoint {
     assoc: Association,
     role: DtlsRole,

@@ -64,9 +64,13 @@ pub use rng::{Rng, SeededRng, SystemRng};
 mod tests {
     fn assert_send<T: Send>() {}
 
+    fn assert_clone<T: Clone>() {}
+
     #[test]
-    fn machines_are_send() {
+    fn machines_are_send_and_clone() {
         assert_send::<crate::Association>();
         assert_send::<crate::DataChannelEndpoint>();
+        assert_clone::<crate::Association>();
+        assert_clone::<crate::DataChannelEndpoint>();
     }
 }

@@ -52,7 +52,7 @@ enum ChunkState {
     Abandoned,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct OutChunk {
     tsn: u32,
     stream_id: u16,
@@ -73,7 +73,7 @@ struct OutChunk {
     fsn: u32,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct QueuedMessage {
     id: u64,
     ppid: u32,
@@ -93,7 +93,7 @@ struct QueuedMessage {
     counted: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct OutStream {
     queue: VecDeque<QueuedMessage>,
     next_ssn: u16,
@@ -104,7 +104,7 @@ struct OutStream {
     resetting: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct ReconfigRequest {
     seq: u32,
     last_tsn: u32,
@@ -125,6 +125,10 @@ struct Peer {
 /// Drive it as every sansrtc machine: feed packets with [`Association::handle_receive`] and
 /// deadlines with [`Association::handle_timeout`], then drain [`Association::poll_transmit`],
 /// [`Association::poll_event`] and read [`Association::poll_timeout`].
+///
+/// It is `Clone`: a copy is an independent association with the same state and keys (for
+/// tests and fuzzing; two copies talking to one peer would confuse it).
+#[derive(Clone)]
 pub struct Association {
     config: Config,
     state: State,
