@@ -493,3 +493,34 @@ fn a_huge_hostile_offer_is_refused_by_its_limits() {
         .set_remote_description(n.now, sansrtc::SdpType::Offer, &offer)
         .unwrap();
 }
+
+/// Finding 6: the SCTP send queue was unbounded: a peer that never acknowledges grew our
+/// memory at our send rate. Now `send_data` fails with a typed "buffer full" past
+/// `Config::max_buffered_amount`, as browsers throw above their limit.
+#[test]
+fn a_peer_that_never_acknowledges_cannot_grow_our_send_buffer() {
+    use sansrtc::sctp::SendError;
+    let mut n = Net::with_config(1212, |c| c.max_buffered_amount = 1 << 20);
+    let id = n.connect_with_channel("bulk");
+    // Peer 1's SACKs (everything it sends) vanish from now on.
+    n.cut[1] = true;
+    let chunk = vec![7u8; 16 * 1024];
+    let mut sent = 0usize;
+    let err = loop {
+        match n.pcs[0].send_data(n.now, id, &chunk, true) {
+            Ok(()) => sent += chunk.len(),
+            Err(e) => break e,
+        }
+        n.run_for(Duration::from_millis(1));
+        assert!(sent <= 2 << 20, "no limit after {sent} bytes");
+    };
+    match err {
+        Error::DataChannel(SendError::BufferFull { buffered, limit }) => {
+            assert_eq!(limit, 1 << 20);
+            assert!(buffered <= limit);
+        }
+        e => panic!("{e}"),
+    }
+    assert!(sent >= (1 << 20) - 2 * chunk.len(), "{sent}");
+    assert!(n.pcs[0].buffered_amount(id) <= 1 << 20);
+}
