@@ -1,6 +1,7 @@
 //! Two sansrtc peer connections wired back to back in memory with a fake clock, for the
 //! connection-level fuzz targets: built once (deterministic RNG, one certificate), then cloned
 //! per input, so each input starts from the same live state at no handshake cost.
+#![allow(dead_code, reason = "each target uses the fixtures it needs")]
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
