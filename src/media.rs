@@ -116,7 +116,7 @@ impl Section {
 }
 
 /// What we know of an SSRC we send.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Outbound {
     section: Option<usize>,
     rid: Option<Arc<str>>,
@@ -141,7 +141,7 @@ struct Outbound {
 
 /// The last packets sent on one SSRC, plain, in sending order; the buffers are reused once
 /// the history is full, so keeping it allocates nothing in steady state.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct History {
     slots: VecDeque<SentPacket>,
     budget: RetransmitBudget,
@@ -151,7 +151,7 @@ struct History {
 /// rate limiter does: per [`RETRANSMIT_WINDOW`], no more than the larger of the media bytes
 /// sent in this window and the last one (at least [`RETRANSMIT_FLOOR_BYTES`]). A peer that
 /// NACKs everything, as often as it likes, at most doubles what we send.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct RetransmitBudget {
     window_start: Option<Instant>,
     media_previous: u64,
@@ -199,7 +199,7 @@ impl RetransmitBudget {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct SentPacket {
     sequence: u16,
     /// When it was last sent again.
@@ -241,7 +241,7 @@ impl History {
 }
 
 /// What we know of an SSRC we receive.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Inbound {
     section: Option<usize>,
     rid: Option<Arc<str>>,
@@ -375,7 +375,7 @@ impl NackRequests {
 }
 
 /// The extended sequence numbers received among the last [`ReceivedWindow::SIZE`].
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct ReceivedWindow {
     highest: Option<u64>,
     /// Bit `n % SIZE` is set when packet `n` (within the window) arrived.
@@ -449,7 +449,7 @@ pub(crate) enum Received {
 }
 
 /// Send and receive state of every media section, and the report schedule.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct MediaState {
     rng: PcRng,
     interval: Duration,

@@ -43,6 +43,11 @@ pub struct Config {
     pub stun_servers: Vec<SocketAddr>,
     /// Largest data channel message we accept (default 256 KiB).
     pub max_message_size: usize,
+    /// Data channel bytes queued or sent and not yet acknowledged, over all channels, at most
+    /// (default 16 MiB, like Chromium's `bufferedAmount` limit): past it `send_data` fails with
+    /// [`sctp::SendError::BufferFull`], so a peer that never acknowledges cannot grow our
+    /// memory. Raised to one `max_message_size` message if smaller.
+    pub max_buffered_amount: usize,
     /// How often RTCP receiver/sender reports are sent while media flows (default 1 s).
     pub rtcp_interval: Duration,
     /// SRTP profiles offered or accepted in DTLS `use_srtp`, in preference order (default all
@@ -87,6 +92,7 @@ impl Default for Config {
             rng: PcRng::System,
             stun_servers: Vec::new(),
             max_message_size: 256 * 1024,
+            max_buffered_amount: 16 << 20,
             rtcp_interval: Duration::from_secs(1),
             srtp_profiles: dtls::SrtpProfile::ALL.to_vec(),
             cipher_suites: dtls::CipherSuite::ALL.to_vec(),
@@ -339,6 +345,11 @@ pub struct Stats {
 }
 
 /// A sans-IO WebRTC peer connection.
+///
+/// `Clone` copies the whole state, keys and all (a snapshot of a live connection, for
+/// fuzzing or simulation; the two copies must not both talk to the real peer). A copy taken
+/// mid-handshake, after our DTLS key share went out, cannot finish that handshake.
+#[derive(Clone)]
 pub struct PeerConnection {
     config: Config,
     rng: PcRng,
@@ -411,6 +422,7 @@ const MAX_MDNS_PENDING: usize = 16;
 const MAX_PATHS: usize = 16;
 /// Closed channels kept in the stats report.
 /// A channel created before SCTP exists.
+#[derive(Clone)]
 struct PendingChannel {
     /// The id promised to the application.
     id: u16,
@@ -445,7 +457,7 @@ impl PeerConnection {
         };
         let mut rng = config.rng.clone();
         let jsep_config = JsepConfig {
-            fingerprint_hash: "sha-256".into(),
+            fingerprint_hash: sdp::FingerprintHash::Sha256,
             fingerprint: certificate.fingerprint(dtls::HashAlgorithm::Sha256).value,
             answer_setup: config.answer_setup,
             sctp_port: 5000,
@@ -847,12 +859,14 @@ impl PeerConnection {
             let mut cfg = dtls::Config::new(self.certificate.clone());
             cfg.srtp_profiles = self.config.srtp_profiles.clone();
             cfg.cipher_suites = self.config.cipher_suites.clone();
+            // JSEP refused any description without a usable fingerprint, so this list is never
+            // empty (and an empty one would fail the handshake: the dtls crate fails closed).
             cfg.remote_fingerprints = n
                 .remote_fingerprints
                 .iter()
-                .filter_map(|(hash, digest)| {
-                    let hex: Vec<String> = digest.iter().map(|b| format!("{b:02X}")).collect();
-                    dtls::Fingerprint::parse(&format!("{hash} {}", hex.join(":"))).ok()
+                .map(|f| dtls::Fingerprint {
+                    algorithm: hash_algorithm(f.hash()),
+                    value: f.digest().to_vec(),
                 })
                 .collect();
             let rng = Box::new(self.rng.fork());
@@ -889,6 +903,7 @@ impl PeerConnection {
             ec.sctp.local_port = 5000;
             ec.sctp.remote_port = data.remote_sctp_port.unwrap_or(5000);
             ec.sctp.max_message_size = self.config.max_message_size;
+            ec.sctp.max_buffered_amount = self.config.max_buffered_amount;
             let mut rng = self.rng.fork();
             let mut endpoint = sctp::DataChannelEndpoint::new(ec, now, &mut rng);
             if self.dtls_state == DtlsState::Connected {
@@ -1915,6 +1930,17 @@ impl PeerConnection {
             }
         };
         self.events.push_back(ev);
+    }
+}
+
+/// The dtls crate's name for a fingerprint hash the sdp crate parsed.
+fn hash_algorithm(h: sdp::FingerprintHash) -> dtls::HashAlgorithm {
+    match h {
+        sdp::FingerprintHash::Sha1 => dtls::HashAlgorithm::Sha1,
+        sdp::FingerprintHash::Sha224 => dtls::HashAlgorithm::Sha224,
+        sdp::FingerprintHash::Sha256 => dtls::HashAlgorithm::Sha256,
+        sdp::FingerprintHash::Sha384 => dtls::HashAlgorithm::Sha384,
+        sdp::FingerprintHash::Sha512 => dtls::HashAlgorithm::Sha512,
     }
 }
 

@@ -56,7 +56,7 @@ pub(crate) enum RelayEvent {
     Failed { server: SocketAddr, code: u16 },
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Relay {
     client: TurnClient<PcRng>,
     /// Our socket the allocation lives on.
@@ -70,7 +70,7 @@ struct Relay {
 }
 
 /// Every relay of one peer connection.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Relays {
     relays: Vec<Relay>,
     /// Datagrams dropped because the relay could not take them yet (no permission, no

@@ -21,7 +21,7 @@ const REFERENCE_UNIT_US: u128 = 64_000;
 const DELTA_UNIT_US: i128 = 250;
 
 /// One feedback message, ready to be written with our and the media SSRC.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Feedback {
     pub(crate) builder: TransportCcBuilder,
     pub(crate) base_sequence: u16,
@@ -52,7 +52,7 @@ impl Feedback {
 }
 
 /// Arrival times of the transport-wide sequence numbers not yet reported.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct TwccReceiver {
     epoch: Instant,
     unwrapper: SequenceUnwrapper,

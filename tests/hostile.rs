@@ -308,3 +308,219 @@ fn a_nack_flood_cannot_multiply_what_we_send() {
         "NACKs are still answered: {stats:?}"
     );
 }
+
+/// A plaintext (epoch 0) DTLS record of `content_type` with `body`.
+fn plaintext_record(content_type: u8, sequence: u64, body: &[u8]) -> Vec<u8> {
+    let mut r = vec![content_type, 0xFE, 0xFD, 0, 0];
+    r.extend_from_slice(&sequence.to_be_bytes()[2..]);
+    r.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    r.extend_from_slice(body);
+    r
+}
+
+/// Finding 2: one unauthenticated packet failed the handshake: a plaintext fatal alert or
+/// close_notify, a ClientHello claiming DTLS 1.0, an out-of-order handshake message. Here a
+/// spoofer using each peer's real address (so the datagrams pass ICE validation and reach
+/// DTLS) sends all of them every 20 us (between every two handshake datagrams) during the
+/// handshake: it completes anyway.
+#[test]
+fn spoofed_alerts_and_stray_handshake_messages_do_not_fail_the_handshake() {
+    let mut n = Net::new(1208);
+    n.negotiate();
+    let mut hello_1_0 = client_hello();
+    hello_1_0[1..3].copy_from_slice(&[0xFE, 0xFF]);
+    // A ServerHelloDone (type 14, empty) out of order, in a handshake record.
+    let done = plaintext_record(22, 3, &[14, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0]);
+    let end = n.now + Duration::from_secs(10);
+    let mut seq = 100u64;
+    while !connected(&n) {
+        assert!(n.now < end, "not connected: {:?}", n.pcs);
+        for to in 0..2 {
+            let from = n.addrs[1 - to];
+            seq += 1;
+            for bytes in [
+                plaintext_record(21, seq, &[2, 40]),    // fatal handshake_failure
+                plaintext_record(21, seq + 1, &[1, 0]), // close_notify
+                hello_1_0.clone(),
+                done.clone(),
+            ] {
+                n.inject(to, from, &bytes);
+            }
+        }
+        n.run_for(Duration::from_micros(20));
+    }
+    for p in &n.pcs {
+        let d = p.dtls_stats().unwrap();
+        assert!(d.unauthenticated_alerts > 0, "{d:?}");
+    }
+    let id = n.open_channel("after the storm");
+    n.pcs[1].send_text(n.now, id, "ok").unwrap();
+    n.run_until(Duration::from_secs(5), |n| {
+        !messages(&n.events[0], id).is_empty()
+    });
+}
+
+/// Finding 5: handshake fragments (reachable in every state, Connected included) were kept in
+/// an unbounded list of ranges, sorted per fragment. A spoofer floods a connected peer with
+/// fragments of a huge ClientHello at scattered offsets: they are bounded and counted, and the
+/// connection carries on.
+#[test]
+fn a_handshake_fragment_flood_leaves_a_connection_working() {
+    let mut n = Net::new(1209);
+    let id = n.connect_with_channel("c");
+    for i in 0..20_000u32 {
+        let mut h = vec![1, 0xFF, 0xFF, 0xFF];
+        h.extend_from_slice(&((i % 7) as u16).to_be_bytes());
+        let offset = i.wrapping_mul(2_654_435_761) % 0xFF_FF00;
+        h.extend_from_slice(&offset.to_be_bytes()[1..]);
+        h.extend_from_slice(&[0, 0, 64]);
+        h.extend_from_slice(&[0xAB; 64]);
+        let record = plaintext_record(22, 1000 + u64::from(i), &h);
+        n.inject(0, n.addrs[1], &record);
+    }
+    assert!(connected(&n));
+    n.pcs[1].send_text(n.now, id, "still here").unwrap();
+    n.run_until(Duration::from_secs(5), |n| {
+        !messages(&n.events[0], id).is_empty()
+    });
+}
+
+/// Replaces every `a=fingerprint:` line's value of `sdp` with `value`.
+fn with_fingerprint(sdp: &str, value: &str) -> String {
+    sdp.lines()
+        .map(|l| {
+            if l.starts_with("a=fingerprint:") {
+                format!("a=fingerprint:{value}\r\n")
+            } else {
+                format!("{l}\r\n")
+            }
+        })
+        .collect()
+}
+
+/// Finding 3: a description whose only fingerprint used a hash nobody knows was accepted, and
+/// the empty list that remained meant "accept any certificate". Now it is refused with a clear
+/// error and changes nothing (the same peer then takes a good offer); the dtls crate fails
+/// closed on an empty list too.
+#[test]
+fn descriptions_without_a_usable_fingerprint_are_refused() {
+    use sansrtc::sdp::NegotiationError;
+    let mut n = Net::new(1210);
+    let offer = n.pcs[0].create_offer(n.now).unwrap();
+    for value in [
+        "md5 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF",
+        "foo 00:11",
+        // sha-256 with 31 bytes.
+        "sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE",
+    ] {
+        let bad = with_fingerprint(&offer, value);
+        let e = n.pcs[1]
+            .set_remote_description(n.now, sansrtc::SdpType::Offer, &bad)
+            .unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                Error::Negotiation(f) if matches!(
+                    f.0,
+                    NegotiationError::NoUsableFingerprint(_) | NegotiationError::MissingFingerprint(_)
+                )
+            ) || matches!(e, Error::Sdp(_)),
+            "{value}: {e}"
+        );
+    }
+    // The refusals changed nothing: the real offer is answered and the peers connect.
+    n.pcs[1]
+        .set_remote_description(n.now, sansrtc::SdpType::Offer, &offer)
+        .unwrap();
+    let answer = n.pcs[1].create_answer().unwrap();
+    // An answer with only an unknown hash is refused too, and the real one then accepted.
+    let bad = with_fingerprint(
+        &answer,
+        "md5 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF",
+    );
+    assert!(
+        n.pcs[0]
+            .set_remote_description(n.now, sansrtc::SdpType::Answer, &bad)
+            .is_err()
+    );
+    n.pcs[0]
+        .set_remote_description(n.now, sansrtc::SdpType::Answer, &answer)
+        .unwrap();
+    n.run_until(Duration::from_secs(10), connected);
+}
+
+/// Finding 8: codec reading scanned every attribute per payload type; a 1 MiB offer cost
+/// seconds. Remote descriptions are now checked against limits first and refused, typed.
+#[test]
+fn a_huge_hostile_offer_is_refused_by_its_limits() {
+    use sansrtc::sdp::NegotiationError;
+    let mut n = Net::new(1211);
+    let offer = n.pcs[0].create_offer(n.now).unwrap();
+    // One media section with 4,000 payload types, each with rtpmap, fmtp and rtcp-fb lines.
+    let mut hostile = String::new();
+    for l in offer.lines() {
+        hostile.push_str(l);
+        hostile.push_str("\r\n");
+        if l.starts_with("t=") {
+            let formats: Vec<String> = (0..4000).map(|i| (i % 128).to_string()).collect();
+            hostile.push_str(&format!(
+                "m=video 9 UDP/TLS/RTP/SAVPF {}\r\nc=IN IP4 0.0.0.0\r\na=mid:v\r\n",
+                formats.join(" ")
+            ));
+            for i in 0..4000 {
+                hostile.push_str(&format!(
+                    "a=rtpmap:{} VP8/90000\r\na=fmtp:{} x={i}\r\na=rtcp-fb:{} nack\r\n",
+                    i % 128,
+                    i % 128,
+                    i % 128
+                ));
+            }
+        }
+    }
+    assert!(hostile.len() > 100_000);
+    let e = n.pcs[1]
+        .set_remote_description(n.now, sansrtc::SdpType::Offer, &hostile)
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            Error::Negotiation(f) if matches!(f.0, NegotiationError::LimitExceeded { .. })
+        ) || matches!(e, Error::Sdp(_)),
+        "{e}"
+    );
+    // Still usable.
+    n.pcs[1]
+        .set_remote_description(n.now, sansrtc::SdpType::Offer, &offer)
+        .unwrap();
+}
+
+/// Finding 6: the SCTP send queue was unbounded: a peer that never acknowledges grew our
+/// memory at our send rate. Now `send_data` fails with a typed "buffer full" past
+/// `Config::max_buffered_amount`, as browsers throw above their limit.
+#[test]
+fn a_peer_that_never_acknowledges_cannot_grow_our_send_buffer() {
+    use sansrtc::sctp::SendError;
+    let mut n = Net::with_config(1212, |c| c.max_buffered_amount = 1 << 20);
+    let id = n.connect_with_channel("bulk");
+    // Peer 1's SACKs (everything it sends) vanish from now on.
+    n.cut[1] = true;
+    let chunk = vec![7u8; 16 * 1024];
+    let mut sent = 0usize;
+    let err = loop {
+        match n.pcs[0].send_data(n.now, id, &chunk, true) {
+            Ok(()) => sent += chunk.len(),
+            Err(e) => break e,
+        }
+        n.run_for(Duration::from_millis(1));
+        assert!(sent <= 2 << 20, "no limit after {sent} bytes");
+    };
+    match err {
+        Error::DataChannel(SendError::BufferFull { buffered, limit }) => {
+            assert_eq!(limit, 1 << 20);
+            assert!(buffered <= limit);
+        }
+        e => panic!("{e}"),
+    }
+    assert!(sent >= (1 << 20) - 2 * chunk.len(), "{sent}");
+    assert!(n.pcs[0].buffered_amount(id) <= 1 << 20);
+}

@@ -763,3 +763,21 @@ fn reject_application_section(answer: &str) -> String {
         .collect::<Vec<_>>()
         .join("\r\n")
 }
+
+#[test]
+fn a_connected_pair_cloned_is_a_snapshot_that_works_again() {
+    let mut n = Net::new(131);
+    let id = n.connect_with_channel("snap");
+    let snapshot = [n.pcs[0].clone(), n.pcs[1].clone()];
+    for round in 0..3 {
+        n.pcs = snapshot.clone();
+        n.events = [Vec::new(), Vec::new()];
+        let text = format!("round {round}");
+        n.pcs[0].send_text(n.now, id, &text).unwrap();
+        n.run_until(Duration::from_secs(5), |n| {
+            !messages(&n.events[1], id).is_empty()
+        });
+        assert_eq!(messages(&n.events[1], id), [(text.into_bytes(), false)]);
+        assert!(connected(&n));
+    }
+}

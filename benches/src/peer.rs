@@ -86,13 +86,25 @@ impl SansrtcPair {
 
     /// Two new peer connections with their local addresses registered.
     pub fn new(now: Instant, certs: Option<&Certs>) -> SansrtcPair {
+        Self::new_with(now, certs, |_| {})
+    }
+
+    /// [`SansrtcPair::new`], each peer changed by `prepare` (tracks added, say) before the
+    /// offer.
+    pub fn new_with(
+        now: Instant,
+        certs: Option<&Certs>,
+        prepare: impl Fn(&mut PeerConnection),
+    ) -> SansrtcPair {
         let addrs = addrs();
         let mk = |i: usize| {
-            PeerConnection::new(Config {
+            let mut pc = PeerConnection::new(Config {
                 certificate: certs.map(|c| c.sansrtc[i].clone()),
                 ..Config::default()
             })
-            .unwrap()
+            .unwrap();
+            prepare(&mut pc);
+            pc
         };
         let mut pcs = [mk(0), mk(1)];
         pcs[0].add_local_address(addrs[0]);

@@ -245,6 +245,7 @@ const EXPLICIT_NONCE: usize = 8;
 const TAG: usize = 16;
 
 /// AEAD protection for one direction of one epoch.
+#[derive(Clone)]
 pub struct RecordCipher {
     key: LessSafeKey,
     iv: [u8; 12],

@@ -7,6 +7,15 @@
 //! ChangeCipherSpec, Finished (flight 5) and the server ChangeCipherSpec, Finished (flight 6).
 //! A flight that expects an answer is retransmitted with exponential back-off; a flight of the
 //! peer arriving again makes us retransmit our last flight.
+//!
+//! Unauthenticated input (plaintext records, anyone can send them) never ends a handshake by
+//! itself: before the cookie exchange nothing fails the server (it answers with at most one
+//! HelloVerifyRequest per datagram or drops, counted in [`Stats`]); plaintext alerts are counted
+//! and ignored; plaintext handshake messages the state does not expect, or that do not parse,
+//! are dropped without using up their message_seq. What can still end a handshake: a message
+//! that parses, arrives where expected and fails a check (a certificate not matching the
+//! fingerprints, a bad signature, nothing in common), anything wrong in a protected record, and
+//! the retransmission limit.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -18,7 +27,7 @@ use crate::cert::{Certificate, Fingerprint, HashAlgorithm, PeerKey};
 use crate::cipher::{CipherSuite, RecordCipher, SrtpProfile, key_block, prf};
 use crate::codec::Reader;
 use crate::error::{Alert, AlertDescription, DtlsError};
-use crate::fragment::{self, HandshakeHeader, Inserted, Reassembler, SingleReassembler};
+use crate::fragment::{self, HandshakeHeader, Inserted, Message, Reassembler, SingleReassembler};
 use crate::message::{
     CertificateMsg, CertificateRequest, CertificateVerify, ClientHello, ClientHelloPrefix,
     ClientKeyExchange, Extensions, HelloVerifyRequest, ServerHello, ServerKeyExchange, Signature,
@@ -41,9 +50,14 @@ pub enum Role {
 pub struct Config {
     /// Our certificate (ECDSA P-256).
     pub certificate: Arc<Certificate>,
-    /// The fingerprints the peer's certificate must match (from the remote SDP). Empty accepts
-    /// any certificate: only for tests and for callers that check the fingerprint themselves.
+    /// The fingerprints the peer's certificate must match (from the remote SDP). When empty,
+    /// the handshake fails with [`DtlsError::NoRemoteFingerprint`] once the peer's certificate
+    /// arrives, unless [`Config::insecure_accept_any_certificate`] is set.
     pub remote_fingerprints: Vec<Fingerprint>,
+    /// Accept any peer certificate when `remote_fingerprints` is empty. Only for tests, or for
+    /// a caller that explicitly opts out because it checks the certificate itself (from
+    /// `Event::Connected::peer_certificate`) before trusting the connection. Default false.
+    pub insecure_accept_any_certificate: bool,
     /// Cipher suites in preference order.
     pub cipher_suites: Vec<CipherSuite>,
     /// SRTP profiles in preference order (empty: no use_srtp).
@@ -66,6 +80,11 @@ pub struct Config {
     pub max_reassembly: usize,
     /// Events and early application-data records queued at most.
     pub max_queued: usize,
+    /// Bytes held in each of the two buffers of records that arrive before they can be used:
+    /// protected records that arrive before we have the keys (reordering; anyone can send
+    /// them), and application data that arrives before our side of the handshake finished.
+    /// Records past it are dropped (counted in [`Stats::dropped`]).
+    pub max_early_data: usize,
 }
 
 impl Config {
@@ -75,6 +94,7 @@ impl Config {
         Self {
             certificate,
             remote_fingerprints: Vec::new(),
+            insecure_accept_any_certificate: false,
             cipher_suites: CipherSuite::ALL.to_vec(),
             srtp_profiles: SrtpProfile::ALL.to_vec(),
             require_extended_master_secret: true,
@@ -86,6 +106,7 @@ impl Config {
             max_handshake_message: 16 * 1024,
             max_reassembly: 64 * 1024,
             max_queued: 256,
+            max_early_data: 16 * 1024,
         }
     }
 }
@@ -119,7 +140,7 @@ pub enum Event {
 pub struct Stats {
     /// Records that failed authentication.
     pub bad_mac: u64,
-    /// Records or fragments that did not parse.
+    /// Records, fragments or unauthenticated handshake messages that did not parse.
     pub malformed: u64,
     /// Replayed records.
     pub replayed: u64,
@@ -127,6 +148,16 @@ pub struct Stats {
     pub dropped: u64,
     /// Flights retransmitted.
     pub retransmissions: u64,
+    /// Plaintext (epoch-0) alerts ignored. Anyone can send one, so it does not end a handshake
+    /// the real peer can still complete (RFC 6347 4.1.2.7, RFC 9147 allow ignoring them); the
+    /// last one is kept for diagnostics ([`Endpoint::last_unauthenticated_alert`]).
+    pub unauthenticated_alerts: u64,
+    /// Unauthenticated (epoch-0) handshake messages dropped because the current state does not
+    /// expect them (wrong type, out of order, a plaintext Finished, any after the handshake).
+    pub unexpected_handshake: u64,
+    /// Records over the RFC size limits dropped: a plaintext record over 2^14 bytes, a
+    /// protected one over 2^14 + 2048 bytes or opening to more than 2^14 bytes.
+    pub oversized_records: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,12 +179,15 @@ enum State {
     Failed,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum FlightItem {
     Handshake { epoch: u16, whole: Vec<u8> },
     ChangeCipherSpec,
 }
 
+/// Cloned without the ephemeral key (ring's private keys cannot be copied): a clone taken
+/// after our key share went out cannot finish that handshake; one taken before it was made,
+/// or once connected (the handshake state is freed then), behaves as the original.
 #[derive(Default)]
 struct Handshake {
     client_random: [u8; 32],
@@ -174,7 +208,30 @@ struct Handshake {
     transcript: Vec<u8>,
 }
 
+impl Clone for Handshake {
+    fn clone(&self) -> Self {
+        Handshake {
+            client_random: self.client_random,
+            server_random: self.server_random,
+            suite: self.suite,
+            srtp: self.srtp,
+            peer_certificate: self.peer_certificate.clone(),
+            peer_key: self.peer_key.clone(),
+            peer_scheme: self.peer_scheme,
+            certificate_requested: self.certificate_requested,
+            extended_master_secret: self.extended_master_secret,
+            group: self.group,
+            ephemeral: None,
+            our_point: self.our_point.clone(),
+            peer_point: self.peer_point.clone(),
+            master: self.master.clone(),
+            transcript: self.transcript.clone(),
+        }
+    }
+}
+
 /// A DTLS 1.2 endpoint (client or server) for one peer.
+#[derive(Clone)]
 pub struct Endpoint {
     role: Role,
     config: Config,
@@ -204,6 +261,16 @@ pub struct Endpoint {
     handshake_complete: bool,
     /// Epoch-1 records that arrived before we had the keys (reordering), bounded.
     early_records: Vec<(RecordHeader, Vec<u8>)>,
+    /// The last plaintext alert we ignored.
+    last_unauthenticated_alert: Option<Alert>,
+    /// As a stateless server: a HelloVerifyRequest answered the datagram being handled (one per
+    /// datagram; the rest of its ClientHellos are dropped).
+    hello_verify_sent: bool,
+    /// As a client: our current ClientHello carries a cookie.
+    hello_has_cookie: bool,
+    /// As a client whose ClientHello already carries a cookie: the cookie of a further
+    /// HelloVerifyRequest, used only if no ServerHello arrived by the next retransmission.
+    deferred_cookie: Option<Vec<u8>>,
     transmits: VecDeque<Vec<u8>>,
     events: VecDeque<Event>,
     stats: Stats,
@@ -219,6 +286,18 @@ impl std::fmt::Debug for Endpoint {
 }
 
 type Res<T = ()> = Result<T, DtlsError>;
+
+/// What became of a complete handshake message that did not end the handshake.
+enum Disposition {
+    /// Handled: its message_seq is used up.
+    Done,
+    /// Unauthenticated and not expected now: dropped.
+    Unexpected,
+    /// Unauthenticated and did not parse: dropped.
+    Malformed,
+    /// Kept aside without using up its message_seq (a later HelloVerifyRequest).
+    Deferred,
+}
 
 impl Endpoint {
     /// A client; call [`Endpoint::connect`] to start.
@@ -265,6 +344,10 @@ impl Endpoint {
             early_data: Vec::new(),
             handshake_complete: false,
             early_records: Vec::new(),
+            last_unauthenticated_alert: None,
+            hello_verify_sent: false,
+            hello_has_cookie: false,
+            deferred_cookie: None,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -289,6 +372,13 @@ impl Endpoint {
     /// Counters of dropped input.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// The last plaintext (epoch-0, unauthenticated) alert received, which was ignored (see
+    /// [`Stats::unauthenticated_alerts`]). When a handshake times out, this tells what the peer
+    /// (or someone pretending to be it) said.
+    pub fn last_unauthenticated_alert(&self) -> Option<Alert> {
+        self.last_unauthenticated_alert
     }
 
     /// The negotiated SRTP profile.
@@ -328,6 +418,7 @@ impl Endpoint {
         if self.is_closed() {
             return;
         }
+        self.hello_verify_sent = false;
         for rec in record::parse_datagram(datagram) {
             let Ok(rec) = rec else {
                 self.stats.malformed += 1;
@@ -364,6 +455,16 @@ impl Endpoint {
         self.retransmit_count += 1;
         self.retransmit_interval = (self.retransmit_interval * 2).min(self.config.max_retransmit);
         self.stats.retransmissions += 1;
+        if let Some(cookie) = self.deferred_cookie.take() {
+            if self.state == State::ClientWaitHello {
+                // No ServerHello answered the ClientHello with our cookie: follow the later
+                // HelloVerifyRequest after all (the server may have changed its cookie secret).
+                let seq = self.reassembler.next_seq();
+                self.reassembler.reset(seq);
+                self.reassembler.advance();
+                self.build_client_hello(cookie);
+            }
+        }
         self.transmit_flight();
         self.retransmit_at = Some(now + self.retransmit_interval);
     }
@@ -388,7 +489,7 @@ impl Endpoint {
         if self.state != State::Connected {
             return Err(DtlsError::NotConnected);
         }
-        if data.len() > 16384 {
+        if data.len() > record::MAX_PLAINTEXT {
             return Err(DtlsError::Invalid("application data longer than a record"));
         }
         let rec = self.seal(1, ContentType::ApplicationData, data);
@@ -404,7 +505,7 @@ impl Endpoint {
         if self.state != State::Connected {
             return Err(DtlsError::NotConnected);
         }
-        if data.len() > 16384 {
+        if data.len() > record::MAX_PLAINTEXT {
             return Err(DtlsError::Invalid("application data longer than a record"));
         }
         let cipher = self.write_cipher.as_ref().ok_or(DtlsError::NotConnected)?;
@@ -467,18 +568,35 @@ impl Endpoint {
     // ----- records -----
 
     fn handle_record(&mut self, now: Instant, header: RecordHeader, fragment: &[u8]) {
+        let limit = match header.epoch {
+            0 => record::MAX_PLAINTEXT,
+            _ => record::MAX_CIPHERTEXT,
+        };
+        if fragment.len() > limit {
+            self.stats.oversized_records += 1;
+            return;
+        }
         let buf;
         let plaintext: &[u8] = match header.epoch {
-            0 => {
-                if self.state == State::Connected && header.content_type != ContentType::Handshake {
+            // Plaintext: nothing in it is authenticated, so nothing in it may end the connection.
+            0 => match header.content_type {
+                ContentType::Handshake => fragment,
+                ContentType::Alert => {
+                    self.unauthenticated_alert(fragment);
+                    return;
+                }
+                ContentType::ChangeCipherSpec if self.state != State::Connected => return,
+                ContentType::ChangeCipherSpec | ContentType::ApplicationData => {
                     self.stats.dropped += 1;
                     return;
                 }
-                fragment
-            }
+            },
             1 => {
                 let Some(cipher) = &self.read_cipher else {
-                    if self.early_records.len() < 8 {
+                    let held: usize = self.early_records.iter().map(|(_, r)| r.len()).sum();
+                    if self.early_records.len() < 8
+                        && held + fragment.len() <= self.config.max_early_data
+                    {
                         self.early_records.push((header, fragment.to_vec()));
                     } else {
                         self.stats.dropped += 1;
@@ -490,6 +608,10 @@ impl Endpoint {
                     return;
                 }
                 match cipher.open_to_vec(&header, fragment) {
+                    Ok(plain) if plain.len() > record::MAX_PLAINTEXT => {
+                        self.stats.oversized_records += 1;
+                        return;
+                    }
                     Ok(plain) => {
                         self.replay[1].mark(header.sequence);
                         if header.content_type == ContentType::ApplicationData {
@@ -514,7 +636,7 @@ impl Endpoint {
         let result = match header.content_type {
             ContentType::Handshake => self.handle_handshake_record(now, &header, plaintext),
             ContentType::ChangeCipherSpec => Ok(()),
-            ContentType::Alert => self.handle_alert(header.epoch, plaintext),
+            ContentType::Alert => self.handle_alert(plaintext),
             // Epoch-1 application data was delivered above; plaintext application data is
             // not accepted.
             ContentType::ApplicationData => Ok(()),
@@ -524,23 +646,42 @@ impl Endpoint {
         }
     }
 
-    /// Authenticated application data: an event once connected, queued (bounded) while our
-    /// side of the handshake is still finishing.
+    /// Authenticated application data: an event once connected, queued (bounded in records
+    /// and bytes) while our side of the handshake is still finishing.
     fn application_data(&mut self, data: Vec<u8>) {
         if self.state == State::Connected {
             self.push_event(Event::ApplicationData(data));
-        } else if self.early_data.len() < self.config.max_queued {
+            return;
+        }
+        let held: usize = self.early_data.iter().map(Vec::len).sum();
+        if self.early_data.len() < self.config.max_queued
+            && held + data.len() <= self.config.max_early_data
+        {
             self.early_data.push(data);
+        } else {
+            self.stats.dropped += 1;
         }
     }
 
-    fn handle_alert(&mut self, epoch: u16, body: &[u8]) -> Res {
+    /// A plaintext alert: counted and remembered, never acted on. A real peer that gave up
+    /// stops answering, and our retransmissions end the handshake with a timeout; a forged one
+    /// (anyone can send it) must not end a handshake the peer can still complete.
+    fn unauthenticated_alert(&mut self, body: &[u8]) {
+        let [level, description] = body[..] else {
+            self.stats.malformed += 1;
+            return;
+        };
+        self.stats.unauthenticated_alerts += 1;
+        self.last_unauthenticated_alert = Some(Alert {
+            level,
+            description: AlertDescription(description),
+        });
+    }
+
+    /// An authenticated (epoch-1) alert.
+    fn handle_alert(&mut self, body: &[u8]) -> Res {
         if body.len() != 2 {
             self.stats.malformed += 1;
-            return Ok(());
-        }
-        if self.state == State::Connected && epoch == 0 {
-            self.stats.dropped += 1;
             return Ok(());
         }
         let alert = Alert {
@@ -581,11 +722,22 @@ impl Endpoint {
                 self.stateless_client_hello(now, header, &h, body)?;
                 continue;
             }
-            match self.reassembler.insert(&h, body) {
+            if header.epoch == 0 && self.state == State::Connected {
+                // After the handshake a plaintext fragment can only be a retransmission of the
+                // peer's last flight (ours was lost); nothing else of it is held.
+                if self.reassembler.is_old(h.message_seq) {
+                    peer_resent = true;
+                } else {
+                    self.stats.unexpected_handshake += 1;
+                }
+                continue;
+            }
+            match self.reassembler.insert(header.epoch, &h, body) {
                 Inserted::Old => peer_resent = true,
                 Inserted::Buffered => {}
                 Inserted::Dropped => self.stats.dropped += 1,
             }
+            self.stats.dropped += self.reassembler.take_evicted();
         }
         // RFC 6347 4.2.4: the peer repeating its last flight means ours was lost. Rate-limited
         // so that duplicated datagrams cannot make us amplify.
@@ -701,6 +853,14 @@ impl Endpoint {
     // ----- client -----
 
     fn send_client_hello(&mut self, now: Instant, cookie: Vec<u8>) {
+        self.build_client_hello(cookie);
+        self.start_flight(now, true);
+    }
+
+    /// Makes a ClientHello the flight (and the transcript).
+    fn build_client_hello(&mut self, cookie: Vec<u8>) {
+        self.hello_has_cookie = !cookie.is_empty();
+        self.deferred_cookie = None;
         let mut suites: Vec<u16> = self.config.cipher_suites.iter().map(|s| s.id()).collect();
         suites.push(0x00FF); // TLS_EMPTY_RENEGOTIATION_INFO_SCSV
         let ch = ClientHello {
@@ -726,17 +886,54 @@ impl Endpoint {
         self.flight.clear();
         self.hs.transcript.clear();
         self.add_message(0, msg_type::CLIENT_HELLO, &body);
-        self.start_flight(now, true);
     }
 
+    /// Handles the messages that completed, in order. An unauthenticated message the state does
+    /// not expect, or that does not parse, is dropped without using up its message_seq, so the
+    /// peer's real message can still fill it.
     fn process_messages(&mut self, now: Instant) -> Res {
-        while let Some((ty, seq, body)) = self.reassembler.pop() {
-            if self.is_closed() {
-                return Ok(());
+        while !self.is_closed() {
+            let Some(m) = self.reassembler.next_complete() else {
+                break;
+            };
+            match self.process_message(now, &m)? {
+                Disposition::Done => self.reassembler.advance(),
+                Disposition::Unexpected => self.stats.unexpected_handshake += 1,
+                Disposition::Malformed => self.stats.malformed += 1,
+                Disposition::Deferred => {}
             }
-            self.process_message(now, ty, seq, &body)?;
         }
         Ok(())
+    }
+
+    /// Whether the current state takes a handshake message of type `ty` arriving in `epoch`:
+    /// Finished only protected (epoch 1), everything else of the handshake in plaintext.
+    fn expects(&self, ty: u8, epoch: u16) -> bool {
+        use State as S;
+        use msg_type as M;
+        if self.state == S::Connected {
+            return true;
+        }
+        let needed_epoch = u16::from(ty == M::FINISHED);
+        epoch == needed_epoch
+            && matches!(
+                (self.state, ty),
+                (
+                    S::ClientWaitHello,
+                    M::HELLO_VERIFY_REQUEST | M::SERVER_HELLO
+                ) | (S::ClientWaitCertificate, M::CERTIFICATE)
+                    | (S::ClientWaitKeyExchange, M::SERVER_KEY_EXCHANGE)
+                    | (
+                        S::ClientWaitCertReqOrDone,
+                        M::CERTIFICATE_REQUEST | M::SERVER_HELLO_DONE
+                    )
+                    | (S::ClientWaitDone, M::SERVER_HELLO_DONE)
+                    | (S::ClientWaitFinished, M::FINISHED)
+                    | (S::ServerWaitCertificate, M::CERTIFICATE)
+                    | (S::ServerWaitKeyExchange, M::CLIENT_KEY_EXCHANGE)
+                    | (S::ServerWaitCertVerify, M::CERTIFICATE_VERIFY)
+                    | (S::ServerWaitFinished, M::FINISHED)
+            )
     }
 
     fn record_message(&mut self, ty: u8, seq: u16, body: &[u8]) {
@@ -744,25 +941,56 @@ impl Endpoint {
         self.hs.transcript.extend_from_slice(&whole);
     }
 
-    fn process_message(&mut self, now: Instant, ty: u8, seq: u16, body: &[u8]) -> Res {
+    /// One complete message. Unauthenticated (epoch-0) input that is unexpected or does not
+    /// parse is dropped (the returned [`Disposition`]); a message that parses but fails a check
+    /// (fingerprint, signature, Finished, negotiation) ends the handshake, as does anything out
+    /// of place in an authenticated record.
+    fn process_message(&mut self, now: Instant, m: &Message) -> Res<Disposition> {
+        use Disposition::{Done, Malformed};
         use State as S;
         use msg_type as M;
+        let (ty, seq, body) = (m.msg_type, m.message_seq, &m.body[..]);
+        if !self.expects(ty, m.epoch) {
+            if m.epoch == 0 {
+                return Ok(Disposition::Unexpected);
+            }
+            return Err(DtlsError::UnexpectedMessage(
+                "handshake message out of order",
+            ));
+        }
         match (self.state, ty) {
             (S::ClientWaitHello, M::HELLO_VERIFY_REQUEST) => {
-                let hvr = HelloVerifyRequest::parse(body)?;
+                let Ok(hvr) = HelloVerifyRequest::parse(body) else {
+                    return Ok(Malformed);
+                };
                 if hvr.version != DTLS_1_0 && hvr.version != DTLS_1_2 {
-                    return Err(DtlsError::UnsupportedVersion(hvr.version));
+                    return Ok(Malformed);
                 }
+                if self.hello_has_cookie {
+                    // Anyone can make a server send us a HelloVerifyRequest (with a ClientHello
+                    // spoofing our address): one racing the ServerHello for the ClientHello that
+                    // carries our cookie must not derail it. Keep it for the next timeout.
+                    self.deferred_cookie = Some(hvr.cookie);
+                    return Ok(Disposition::Deferred);
+                }
+                // Whatever was buffered arrived before the ClientHello it would answer: drop it.
+                self.reassembler.reset(seq);
                 self.send_client_hello(now, hvr.cookie);
             }
             (S::ClientWaitHello, M::SERVER_HELLO) => {
+                let Ok(sh) = ServerHello::parse(body) else {
+                    return Ok(Malformed);
+                };
                 self.record_message(ty, seq, body);
-                self.client_server_hello(body)?;
+                self.client_server_hello(&sh)?;
                 self.state = S::ClientWaitCertificate;
             }
             (S::ClientWaitCertificate, M::CERTIFICATE) => {
+                let Ok(msg) = CertificateMsg::parse(body) else {
+                    return Ok(Malformed);
+                };
                 self.record_message(ty, seq, body);
-                self.peer_certificate(body)?;
+                self.peer_certificate(msg)?;
                 let suite = self.hs.suite.expect("suite chosen with ServerHello");
                 if self
                     .hs
@@ -777,13 +1005,18 @@ impl Endpoint {
                 self.state = S::ClientWaitKeyExchange;
             }
             (S::ClientWaitKeyExchange, M::SERVER_KEY_EXCHANGE) => {
+                let Ok(ske) = ServerKeyExchange::parse(body) else {
+                    return Ok(Malformed);
+                };
                 self.record_message(ty, seq, body);
-                self.client_server_key_exchange(body)?;
+                self.client_server_key_exchange(ske)?;
                 self.state = S::ClientWaitCertReqOrDone;
             }
             (S::ClientWaitCertReqOrDone, M::CERTIFICATE_REQUEST) => {
+                let Ok(cr) = CertificateRequest::parse(body) else {
+                    return Ok(Malformed);
+                };
                 self.record_message(ty, seq, body);
-                let cr = CertificateRequest::parse(body)?;
                 if !cr
                     .signature_algorithms
                     .contains(&self.config.certificate.scheme())
@@ -795,7 +1028,7 @@ impl Endpoint {
             }
             (S::ClientWaitCertReqOrDone | S::ClientWaitDone, M::SERVER_HELLO_DONE) => {
                 if !body.is_empty() {
-                    return Err(DtlsError::TrailingBytes(body.len()));
+                    return Ok(Malformed);
                 }
                 self.record_message(ty, seq, body);
                 self.client_flight5(now)?;
@@ -808,13 +1041,18 @@ impl Endpoint {
                 self.connected();
             }
             (S::ServerWaitCertificate, M::CERTIFICATE) => {
+                let Ok(msg) = CertificateMsg::parse(body) else {
+                    return Ok(Malformed);
+                };
                 self.record_message(ty, seq, body);
-                self.peer_certificate(body)?;
+                self.peer_certificate(msg)?;
                 self.state = S::ServerWaitKeyExchange;
             }
             (S::ServerWaitKeyExchange, M::CLIENT_KEY_EXCHANGE) => {
+                let Ok(cke) = ClientKeyExchange::parse(body) else {
+                    return Ok(Malformed);
+                };
                 self.record_message(ty, seq, body);
-                let cke = ClientKeyExchange::parse(body)?;
                 let pms = self.agree(&cke.public)?;
                 self.derive_keys(&pms)?;
                 self.state = if self.hs.peer_key.is_some() {
@@ -824,7 +1062,9 @@ impl Endpoint {
                 };
             }
             (S::ServerWaitCertVerify, M::CERTIFICATE_VERIFY) => {
-                let cv = CertificateVerify::parse(body)?;
+                let Ok(cv) = CertificateVerify::parse(body) else {
+                    return Ok(Malformed);
+                };
                 let key = self.hs.peer_key.as_ref().expect("state implies a peer key");
                 key.verify(
                     cv.signature.scheme,
@@ -860,11 +1100,10 @@ impl Endpoint {
                 ));
             }
         }
-        Ok(())
+        Ok(Done)
     }
 
-    fn client_server_hello(&mut self, body: &[u8]) -> Res {
-        let sh = ServerHello::parse(body)?;
+    fn client_server_hello(&mut self, sh: &ServerHello) -> Res {
         if sh.version != DTLS_1_2 {
             return Err(DtlsError::UnsupportedVersion(sh.version));
         }
@@ -900,18 +1139,16 @@ impl Endpoint {
         Ok(())
     }
 
-    fn peer_certificate(&mut self, body: &[u8]) -> Res {
-        let msg = CertificateMsg::parse(body)?;
+    fn peer_certificate(&mut self, msg: CertificateMsg) -> Res {
         let Some(leaf) = msg.chain.into_iter().next() else {
             return Err(DtlsError::BadCertificate("no certificate"));
         };
-        if !self.config.remote_fingerprints.is_empty()
-            && !self
-                .config
-                .remote_fingerprints
-                .iter()
-                .any(|f| f.matches(&leaf))
-        {
+        let expected = &self.config.remote_fingerprints;
+        if expected.is_empty() {
+            if !self.config.insecure_accept_any_certificate {
+                return Err(DtlsError::NoRemoteFingerprint);
+            }
+        } else if !expected.iter().any(|f| f.matches(&leaf)) {
             return Err(DtlsError::FingerprintMismatch);
         }
         self.hs.peer_key = Some(PeerKey::from_certificate(&leaf)?);
@@ -919,8 +1156,7 @@ impl Endpoint {
         Ok(())
     }
 
-    fn client_server_key_exchange(&mut self, body: &[u8]) -> Res {
-        let ske = ServerKeyExchange::parse(body)?;
+    fn client_server_key_exchange(&mut self, ske: ServerKeyExchange) -> Res {
         if !sig::VERIFY.contains(&ske.signature.scheme) {
             return Err(DtlsError::Invalid("signature scheme not offered"));
         }
@@ -1106,33 +1342,28 @@ impl Endpoint {
 
     // ----- server -----
 
-    /// The stateless cookie (RFC 6347 4.2.1): an HMAC over the ClientHello fields the client
-    /// must repeat unchanged (random, session id, cipher suites), all of which sit before the
-    /// extensions, so the first fragment of a fragmented ClientHello is enough to check it.
-    fn cookie_for(&self, random: &[u8], session_id: &[u8], cipher_suites: &[u8]) -> Vec<u8> {
-        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.cookie_secret);
-        let mut ctx = ring::hmac::Context::with_key(&key);
-        ctx.update(random);
-        ctx.update(session_id);
-        ctx.update(cipher_suites);
-        ctx.sign().as_ref().to_vec()
+    /// The cookie (RFC 6347 4.2.1): one random value per endpoint. An endpoint serves one
+    /// peer, so the cookie proves only what it must (the client receives what we send to its
+    /// address) and is not bound to the ClientHello's fields: a HelloVerifyRequest that a
+    /// spoofed ClientHello drew from us still carries a cookie the real client can use, so a
+    /// spoofer flooding us with ClientHellos in the real client's name cannot keep it from
+    /// completing. No hashing per ClientHello either.
+    fn cookie(&self) -> Vec<u8> {
+        self.cookie_secret.to_vec()
     }
 
     /// Checks the cookie of a ClientHello (prefix); on a missing or wrong one, answers with a
-    /// HelloVerifyRequest carrying the right cookie and returns false.
+    /// HelloVerifyRequest carrying the right cookie and returns false. Nothing else is checked
+    /// here: before the cookie exchange, nothing fails the server.
     fn verify_cookie(
         &mut self,
         record: &RecordHeader,
         message_seq: u16,
         ch: &ClientHelloPrefix<'_>,
-    ) -> Res<bool> {
-        // DTLS versions count down: 0xFEFD (1.2) < 0xFEFF (1.0).
-        if ch.version > DTLS_1_2 {
-            return Err(DtlsError::UnsupportedVersion(ch.version));
-        }
-        let cookie = self.cookie_for(ch.random, ch.session_id, ch.cipher_suites);
+    ) -> bool {
+        let cookie = self.cookie();
         if !ch.cookie.is_empty() && crate::codec::ct_eq(&cookie, ch.cookie) {
-            return Ok(true);
+            return true;
         }
         let mut hvr = Vec::new();
         HelloVerifyRequest {
@@ -1152,7 +1383,8 @@ impl Endpoint {
         header.write(whole.len(), &mut out);
         out.extend_from_slice(&whole);
         self.transmits.push_back(out);
-        Ok(false)
+        self.hello_verify_sent = true;
+        false
     }
 
     /// A ClientHello fragment before any state exists. A whole ClientHello is answered with a
@@ -1167,7 +1399,13 @@ impl Endpoint {
         h: &HandshakeHeader,
         body: &[u8],
     ) -> Res {
-        if h.msg_type != msg_type::CLIENT_HELLO {
+        // Not a ClientHello, one over the size limit (checked before anything of it is parsed),
+        // or a further one in a datagram a HelloVerifyRequest already answered (at most one
+        // answer, and one cookie computation, per datagram).
+        if h.msg_type != msg_type::CLIENT_HELLO
+            || h.length as usize > self.config.max_handshake_message
+            || self.hello_verify_sent
+        {
             self.stats.dropped += 1;
             return Ok(());
         }
@@ -1178,7 +1416,7 @@ impl Endpoint {
         if h.fragment_offset == 0 {
             // The prefix may not fit a tiny first fragment: then the whole message decides.
             if let Ok(prefix) = ClientHelloPrefix::parse(body) {
-                if !self.verify_cookie(record, h.message_seq, &prefix)? {
+                if !self.verify_cookie(record, h.message_seq, &prefix) {
                     self.hello.discard(h.message_seq, h.length);
                     self.hello_answered = Some(id);
                     return Ok(());
@@ -1205,13 +1443,23 @@ impl Endpoint {
         message_seq: u16,
         body: &[u8],
     ) -> Res {
+        // The cookie first: a ClientHello without a valid one is answered from its first
+        // fields, and the rest of it (extensions) is never parsed.
+        let Ok(prefix) = ClientHelloPrefix::parse(body) else {
+            self.stats.malformed += 1;
+            return Ok(());
+        };
+        if !self.verify_cookie(record, message_seq, &prefix) {
+            return Ok(());
+        }
         let Ok(ch) = ClientHello::parse(body) else {
             self.stats.malformed += 1;
             return Ok(());
         };
-        let prefix = ClientHelloPrefix::parse(body).expect("a parsed ClientHello has a prefix");
-        if !self.verify_cookie(record, message_seq, &prefix)? {
-            return Ok(());
+        // The cookie exchange is done: from here a bad ClientHello ends the handshake.
+        // DTLS versions count down: 0xFEFD (1.2) < 0xFEFF (1.0).
+        if ch.version > DTLS_1_2 {
+            return Err(DtlsError::UnsupportedVersion(ch.version));
         }
         // Our HelloVerifyRequests reused the client's record numbers, which a client's epoch-0
         // replay window remembers: continue from this ClientHello's number rather than 0, or the
@@ -1345,10 +1593,15 @@ mod tests {
 
     /// A client and a server with fresh certificates and seeded randomness; `adjust` changes
     /// the client's configuration.
+    /// Each expects the other's certificate fingerprint.
     fn pair(seeds: (u64, u64), adjust: impl FnOnce(&mut Config)) -> (Endpoint, Endpoint) {
-        let mut c = Config::new(Arc::new(Certificate::generate().unwrap()));
+        let cc = Arc::new(Certificate::generate().unwrap());
+        let sc = Arc::new(Certificate::generate().unwrap());
+        let mut c = Config::new(cc.clone());
+        c.remote_fingerprints = vec![sc.fingerprint(HashAlgorithm::Sha256)];
         adjust(&mut c);
-        let s = Config::new(Arc::new(Certificate::generate().unwrap()));
+        let mut s = Config::new(sc);
+        s.remote_fingerprints = vec![cc.fingerprint(HashAlgorithm::Sha256)];
         (
             Endpoint::client(c, Box::new(TestRng::new(seeds.0))),
             Endpoint::server(s, Box::new(TestRng::new(seeds.1))),
@@ -1371,6 +1624,23 @@ mod tests {
         while client.poll_event().is_some() {}
         while server.poll_event().is_some() {}
         (client, server)
+    }
+
+    #[test]
+    fn a_connected_endpoint_can_be_cloned_as_a_snapshot() {
+        let (client, server) = connected_pair();
+        let now = Instant::now();
+        for round in 0..2u8 {
+            // Each clone starts from the same state: the same record, the same delivery.
+            let (mut c, mut s) = (client.clone(), server.clone());
+            c.send_application_data(&[round; 100]).unwrap();
+            let d = c.poll_transmit().unwrap();
+            s.handle_receive(now, &d);
+            assert_eq!(
+                s.poll_event(),
+                Some(Event::ApplicationData(vec![round; 100]))
+            );
+        }
     }
 
     #[test]
@@ -1772,5 +2042,216 @@ mod tests {
             client.export_keying_material("EXTRACTOR-dtls_srtp", 60),
             Err(DtlsError::NotConnected)
         );
+    }
+
+    /// A whole ClientHello (without cookie, `extra` bytes of padding extension) in an epoch-0
+    /// record.
+    fn client_hello_datagram(message_seq: u16, extra: usize) -> Vec<u8> {
+        let mut body = Vec::new();
+        ClientHello {
+            version: DTLS_1_2,
+            random: [3; 32],
+            session_id: Vec::new(),
+            cookie: Vec::new(),
+            cipher_suites: vec![CipherSuite::EcdheEcdsaAes128GcmSha256.id()],
+            compression_methods: vec![0],
+            extensions: Extensions::default(),
+        }
+        .write(&mut body);
+        if extra > 0 {
+            // One unknown extension (type 0x7777) of `extra - 4` bytes.
+            body.extend_from_slice(&(extra as u16).to_be_bytes());
+            body.extend_from_slice(&[0x77, 0x77]);
+            body.extend_from_slice(&((extra - 4) as u16).to_be_bytes());
+            body.resize(body.len() + extra - 4, 0);
+        }
+        let whole = fragment::whole_message(msg_type::CLIENT_HELLO, message_seq, &body);
+        let mut d = Vec::new();
+        RecordHeader {
+            content_type: ContentType::Handshake,
+            version: DTLS_1_2,
+            epoch: 0,
+            sequence: u64::from(message_seq),
+        }
+        .write(whole.len(), &mut d);
+        d.extend_from_slice(&whole);
+        d
+    }
+
+    fn server() -> Endpoint {
+        Endpoint::server(
+            Config::new(Arc::new(Certificate::generate().unwrap())),
+            Box::new(TestRng::new(8)),
+        )
+    }
+
+    #[test]
+    fn one_hello_verify_request_per_datagram() {
+        let mut server = server();
+        let d: Vec<u8> = (0..50).flat_map(|i| client_hello_datagram(i, 0)).collect();
+        assert!(d.len() < 5000);
+        server.handle_receive(Instant::now(), &d);
+        let out = drain(&mut server);
+        assert_eq!(out.len(), 1, "one HelloVerifyRequest for 50 ClientHellos");
+        assert_eq!(fragments_in(&out[0]).len(), 1);
+        assert_eq!(server.stats().dropped, 49);
+        // The next datagram gets its own answer.
+        server.handle_receive(Instant::now(), &client_hello_datagram(0, 0));
+        assert_eq!(drain(&mut server).len(), 1);
+    }
+
+    #[test]
+    fn client_hello_over_the_size_limit_is_dropped_before_parsing() {
+        let mut s = Config::new(Arc::new(Certificate::generate().unwrap()));
+        s.max_handshake_message = 1000;
+        let mut server = Endpoint::server(s, Box::new(TestRng::new(4)));
+        let now = Instant::now();
+        server.handle_receive(now, &client_hello_datagram(0, 5000));
+        assert!(drain(&mut server).is_empty(), "no answer, nothing parsed");
+        assert_eq!(server.stats().dropped, 1);
+        // Within the limit: answered.
+        server.handle_receive(now, &client_hello_datagram(0, 500));
+        assert_eq!(drain(&mut server).len(), 1);
+    }
+
+    /// An epoch-1 record sealed with `from`'s keys, whatever its length.
+    fn sealed(from: &mut Endpoint, ct: ContentType, plaintext: &[u8]) -> Vec<u8> {
+        let header = RecordHeader {
+            content_type: ct,
+            version: DTLS_1_2,
+            epoch: 1,
+            sequence: from.write_seq[1],
+        };
+        from.write_seq[1] += 1;
+        let mut out = Vec::new();
+        from.write_cipher
+            .as_ref()
+            .unwrap()
+            .seal(&header, plaintext, &mut out);
+        out
+    }
+
+    #[test]
+    fn records_over_the_rfc_size_limits_are_dropped() {
+        let (mut client, mut server) = connected_pair();
+        let now = Instant::now();
+        // 2^14 bytes of plaintext is the most a record may carry (RFC 5246 6.2.1).
+        let max = sealed(&mut client, ContentType::ApplicationData, &[1; 16384]);
+        server.handle_receive(now, &max);
+        assert!(matches!(server.poll_event(), Some(Event::ApplicationData(d)) if d.len() == 16384));
+        let over = sealed(&mut client, ContentType::ApplicationData, &[1; 16385]);
+        server.handle_receive(now, &over);
+        assert!(server.poll_event().is_none(), "2^14 + 1 bytes of plaintext");
+        assert_eq!(server.stats().oversized_records, 1);
+        // A ciphertext over 2^14 + 2048 bytes is dropped before it is decrypted.
+        let huge = sealed(&mut client, ContentType::ApplicationData, &[1; 18_500]);
+        server.handle_receive(now, &huge);
+        assert!(server.poll_event().is_none());
+        assert_eq!(server.stats().bad_mac, 0);
+        assert_eq!(server.stats().oversized_records, 2);
+        // A plaintext record over 2^14 bytes, in a handshake state.
+        let mut server = server_after_cookie();
+        let mut d = Vec::new();
+        RecordHeader {
+            content_type: ContentType::Handshake,
+            version: DTLS_1_2,
+            epoch: 0,
+            sequence: 9,
+        }
+        .write(16385, &mut d);
+        let mut body = Vec::new();
+        HandshakeHeader {
+            msg_type: msg_type::CERTIFICATE,
+            length: 16385 - fragment::HEADER_LEN as u32,
+            message_seq: 1,
+            fragment_offset: 0,
+            fragment_length: 16385 - fragment::HEADER_LEN as u32,
+        }
+        .write(&mut body);
+        body.resize(16385, 0);
+        d.extend_from_slice(&body);
+        let held = server.reassembler.held();
+        server.handle_receive(now, &d);
+        assert_eq!(server.reassembler.held(), held, "not buffered");
+        assert_eq!(server.stats().oversized_records, 1);
+    }
+
+    /// A server that completed the cookie exchange and sent flight 4.
+    fn server_after_cookie() -> Endpoint {
+        let (mut client, mut server) = pair((5, 6), |_| {});
+        let now = Instant::now();
+        client.connect(now);
+        for _ in 0..2 {
+            for d in drain(&mut client) {
+                server.handle_receive(now, &d);
+            }
+            for d in drain(&mut server) {
+                client.handle_receive(now, &d);
+            }
+        }
+        assert_eq!(server.state, State::ServerWaitCertificate);
+        server
+    }
+
+    #[test]
+    fn records_waiting_for_keys_are_bounded_in_bytes() {
+        // Epoch-1 records before the keys exist (anyone can send them) are held for reordering,
+        // a few kilobytes at most.
+        let mut server = server();
+        let now = Instant::now();
+        for i in 0..8u64 {
+            let mut d = Vec::new();
+            RecordHeader {
+                content_type: ContentType::ApplicationData,
+                version: DTLS_1_2,
+                epoch: 1,
+                sequence: i,
+            }
+            .write(16_000, &mut d);
+            d.resize(d.len() + 16_000, 0);
+            server.handle_receive(now, &d);
+        }
+        let held: usize = server.early_records.iter().map(|(_, r)| r.len()).sum();
+        assert!(held <= 16 * 1024, "{held}");
+        assert!(server.stats().dropped >= 7);
+    }
+
+    #[test]
+    fn early_application_data_is_bounded_in_bytes() {
+        // The server finished first; its application data reaches the client before the
+        // server's Finished does, and is held only up to a bound in bytes.
+        let (mut client, mut server) = pair((1, 2), |_| {});
+        let now = Instant::now();
+        client.connect(now);
+        let mut flight6 = Vec::new();
+        for _ in 0..4 {
+            for d in drain(&mut client) {
+                server.handle_receive(now, &d);
+            }
+            if server.is_connected() {
+                flight6 = drain(&mut server);
+                break;
+            }
+            for d in drain(&mut server) {
+                client.handle_receive(now, &d);
+            }
+        }
+        assert!(server.is_connected() && !client.is_connected());
+        for _ in 0..10 {
+            server.send_application_data(&[5; 16384]).unwrap();
+            let d = server.poll_transmit().unwrap();
+            client.handle_receive(now, &d);
+        }
+        let held: usize = client.early_data.iter().map(Vec::len).sum();
+        assert!(held <= 16 * 1024, "{held}");
+        for d in flight6 {
+            client.handle_receive(now, &d);
+        }
+        assert!(client.is_connected());
+        let data = std::iter::from_fn(|| client.poll_event())
+            .filter(|e| matches!(e, Event::ApplicationData(_)))
+            .count();
+        assert_eq!(data, 1);
+        assert_eq!(client.stats().dropped, 9);
     }
 }

@@ -88,6 +88,10 @@ pub enum DtlsError {
     /// The peer's certificate did not match the expected fingerprint.
     #[error("peer certificate fingerprint does not match the expected one")]
     FingerprintMismatch,
+    /// The peer sent a certificate but no fingerprint to check it against was configured (and
+    /// `Config::insecure_accept_any_certificate` is not set): refused, never accepted.
+    #[error("no remote fingerprint configured to check the peer certificate against")]
+    NoRemoteFingerprint,
     /// The peer's certificate could not be parsed or uses an unsupported key.
     #[error("bad peer certificate: {0}")]
     BadCertificate(&'static str),
@@ -130,7 +134,9 @@ impl DtlsError {
             Self::UnsupportedVersion(_) => A::PROTOCOL_VERSION,
             Self::BadRecordMac => A::BAD_RECORD_MAC,
             Self::NoCommon(_) | Self::NoExtendedMasterSecret => A::HANDSHAKE_FAILURE,
-            Self::FingerprintMismatch | Self::BadCertificate(_) => A::BAD_CERTIFICATE,
+            Self::FingerprintMismatch | Self::NoRemoteFingerprint | Self::BadCertificate(_) => {
+                A::BAD_CERTIFICATE
+            }
             Self::BadSignature | Self::BadFinished => A::DECRYPT_ERROR,
             Self::UnexpectedMessage(_) => A::UNEXPECTED_MESSAGE,
             _ => A::INTERNAL_ERROR,

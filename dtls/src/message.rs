@@ -75,6 +75,24 @@ mod ext_type {
     pub(super) const RENEGOTIATION_INFO: u16 = 0xff01;
 }
 
+/// The extension types an extensions block has shown so far: one bit for each of the 65536
+/// types (8 KiB on the stack), so the duplicate check is one lookup per extension and allocates
+/// nothing.
+struct SeenTypes([u64; 1024]);
+
+impl SeenTypes {
+    fn new() -> Self {
+        Self([0; 1024])
+    }
+    /// Records `ty`; false if it was already there.
+    fn insert(&mut self, ty: u16) -> bool {
+        let (word, bit) = (usize::from(ty / 64), ty % 64);
+        let fresh = self.0[word] & (1 << bit) == 0;
+        self.0[word] |= 1 << bit;
+        fresh
+    }
+}
+
 /// The hello extensions we understand; unknown ones are skipped.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Extensions {
@@ -99,14 +117,13 @@ impl Extensions {
     pub fn parse(bytes: &[u8]) -> Result<Self, DtlsError> {
         let mut r = Reader::new(bytes);
         let mut e = Self::default();
-        let mut seen = Vec::new();
+        let mut seen = SeenTypes::new();
         while r.remaining() > 0 {
             let ty = r.u16()?;
             let body = r.vec16()?;
-            if seen.contains(&ty) {
+            if !seen.insert(ty) {
                 return Err(DtlsError::Invalid("duplicate extension"));
             }
-            seen.push(ty);
             let mut b = Reader::new(body);
             match ty {
                 ext_type::USE_SRTP => {
@@ -629,5 +646,42 @@ mod tests {
             Extensions::parse(&bytes),
             Err(DtlsError::Invalid("duplicate extension"))
         );
+        // At the edges of the type space, and far apart in the block.
+        for ty in [0u16, 63, 64, 0x7fff, 0xfffe, 0xffff] {
+            let [a, b] = ty.to_be_bytes();
+            let mut block = vec![a, b, 0, 0];
+            block.extend(distinct_extensions(1000));
+            assert!(Extensions::parse(&block).is_ok(), "{ty}");
+            block.extend([a, b, 0, 0]);
+            assert_eq!(
+                Extensions::parse(&block),
+                Err(DtlsError::Invalid("duplicate extension")),
+                "{ty}"
+            );
+        }
+    }
+
+    /// An extensions block of `n` (at most 0x8000) empty extensions of distinct unknown types.
+    fn distinct_extensions(n: u16) -> Vec<u8> {
+        (0..n)
+            .flat_map(|t| {
+                let [a, b] = (0x8000 + t).to_be_bytes();
+                [a, b, 0, 0]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn duplicate_check_is_not_quadratic() {
+        // The largest block a ClientHello body can carry holds 16383 empty extensions: checking
+        // them for duplicates must take time linear in that, not 16383^2 / 2 comparisons.
+        let block = distinct_extensions(16383);
+        let start = std::time::Instant::now();
+        for _ in 0..4 {
+            assert_eq!(Extensions::parse(&block), Ok(Extensions::default()));
+        }
+        let took = start.elapsed();
+        eprintln!("4 parses of 16383 extensions: {took:?}");
+        assert!(took < std::time::Duration::from_millis(400), "{took:?}");
     }
 }

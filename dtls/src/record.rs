@@ -12,6 +12,10 @@ pub const DTLS_1_0: u16 = 0xFEFF;
 pub const HEADER_LEN: usize = 13;
 /// The largest 48-bit sequence number.
 pub const MAX_SEQ: u64 = (1 << 48) - 1;
+/// The most plaintext one record may carry: 2^14 bytes (RFC 5246 6.2.1, RFC 6347 4.1).
+pub const MAX_PLAINTEXT: usize = 1 << 14;
+/// The most a protected record's fragment may hold: 2^14 + 2048 bytes (RFC 5246 6.2.3).
+pub const MAX_CIPHERTEXT: usize = (1 << 14) + 2048;
 
 /// The record content types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +91,8 @@ pub struct Record<'a> {
 }
 
 /// Splits a datagram into records. Stops at the first malformed record (RFC 6347 4.1.2.7 lets
-/// the rest of the datagram be discarded).
+/// the rest of the datagram be discarded). Only the framing is checked: the receiver enforces
+/// [`MAX_PLAINTEXT`] and [`MAX_CIPHERTEXT`] for the record's epoch.
 pub fn parse_datagram(datagram: &[u8]) -> impl Iterator<Item = Result<Record<'_>, DtlsError>> {
     let mut reader = Reader::new(datagram);
     let mut failed = false;

@@ -5,13 +5,32 @@
 ///
 /// Ephemeral ECDHE keys and ECDSA signature nonces always come from `ring`'s system RNG because
 /// `ring` only accepts its own sealed random source for them.
-pub trait Rng: Send {
+pub trait Rng: Send + CloneRng {
     /// Fills `out` with random bytes.
     fn fill(&mut self, out: &mut [u8]);
 }
 
+/// Copies a boxed [`Rng`] (so an [`crate::Endpoint`] can be cloned, e.g. to snapshot a
+/// connection for fuzzing); every `Rng + Clone` has it.
+pub trait CloneRng {
+    /// A boxed copy of this generator (it produces the same sequence as the original).
+    fn clone_rng(&self) -> Box<dyn Rng>;
+}
+
+impl<T: Rng + Clone + 'static> CloneRng for T {
+    fn clone_rng(&self) -> Box<dyn Rng> {
+        Box::new(self.clone())
+    }
+}
+
+impl Clone for Box<dyn Rng> {
+    fn clone(&self) -> Self {
+        self.clone_rng()
+    }
+}
+
 /// The operating system's RNG through `ring::rand::SystemRandom`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SystemRng(ring::rand::SystemRandom);
 
 impl Default for SystemRng {

@@ -88,11 +88,12 @@ proptest! {
         for i in order.iter().map(|i| i.index(frags.len())).chain(0..frags.len()) {
             let mut rd = Reader::new(&frags[i]);
             let (h, data) = HandshakeHeader::parse(&mut rd).unwrap();
-            r.insert(&h, data);
+            r.insert(0, &h, data);
         }
-        let (ty, seq, got) = r.pop().unwrap();
-        prop_assert_eq!((ty, seq), (11, 3));
-        prop_assert_eq!(got, body);
-        prop_assert!(r.pop().is_none());
+        let m = r.next_complete().unwrap();
+        r.advance();
+        prop_assert_eq!((m.msg_type, m.message_seq, m.epoch), (11, 3, 0));
+        prop_assert_eq!(m.body, body);
+        prop_assert!(r.next_complete().is_none());
     }
 }

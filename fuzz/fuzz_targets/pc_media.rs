@@ -1,97 +1,21 @@
-//! Two connected peer connections with audio and video tracks and a data channel; the fuzzer's
-//! bytes become RTP packets, RTCP compounds and data channel messages that peer A protects and
-//! peer B must take apart: section and layer lookup from arbitrary headers and extensions,
-//! receive statistics, report blocks, PLI/FIR/NACK parsing, and SCTP. Nothing may panic, and B
-//! stays connected.
+//! Two connected peer connections with audio and video tracks and a data channel, cloned per
+//! input from a snapshot built once; the fuzzer's bytes become RTP packets, RTCP compounds and
+//! data channel messages that peer A protects and peer B must take apart: section and layer
+//! lookup from arbitrary headers and extensions, receive statistics, report blocks,
+//! PLI/FIR/NACK parsing, retransmission, and SCTP. Nothing may panic, and B stays connected.
 #![no_main]
 
-use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use sansrtc::sdp::Direction;
-use sansrtc::{ChannelConfig, Config, ConnectionState, PcRng, PeerConnection, SdpType, codecs};
+use sansrtc::ConnectionState;
 
-fn certificate() -> Arc<sansrtc::dtls::Certificate> {
-    static C: OnceLock<Arc<sansrtc::dtls::Certificate>> = OnceLock::new();
-    C.get_or_init(|| Arc::new(sansrtc::dtls::Certificate::generate().expect("certificate")))
-        .clone()
-}
-
-struct Pair {
-    pcs: [PeerConnection; 2],
-    addrs: [SocketAddr; 2],
-    now: Instant,
-}
-
-impl Pair {
-    fn pump(&mut self) {
-        for _ in 0..10_000 {
-            let mut moved = false;
-            for i in 0..2 {
-                while let Some(t) = self.pcs[i].poll_transmit() {
-                    moved = true;
-                    self.now += Duration::from_micros(50);
-                    self.pcs[1 - i].handle_receive(self.now, t.source, t.destination, &t.contents);
-                }
-                while self.pcs[i].poll_event().is_some() {}
-            }
-            if !moved {
-                let next = self.pcs.iter().filter_map(|p| p.poll_timeout()).min();
-                match next {
-                    Some(t) if t <= self.now + Duration::from_millis(50) => {
-                        self.now = self.now.max(t);
-                        for p in &mut self.pcs {
-                            p.handle_timeout(self.now);
-                        }
-                    }
-                    _ => return,
-                }
-            }
-        }
-    }
-}
-
-fn connected_pair() -> (Pair, u16, String, String) {
-    let mk = |seed| {
-        let mut pc = PeerConnection::new(Config {
-            certificate: Some(certificate()),
-            rng: PcRng::Seeded(seed),
-            ..Config::default()
-        })
-        .expect("peer connection");
-        pc.add_transceiver(codecs::audio_transceiver(Direction::SendRecv));
-        pc.add_transceiver(codecs::video_transceiver(Direction::SendRecv));
-        pc
-    };
-    let addrs: [SocketAddr; 2] = ["127.0.0.1:1000".parse().unwrap(), "127.0.0.1:2000".parse().unwrap()];
-    let mut p = Pair { pcs: [mk(1), mk(2)], addrs, now: Instant::now() };
-    p.pcs[0].add_local_address(p.addrs[0]);
-    p.pcs[1].add_local_address(p.addrs[1]);
-    let now = p.now;
-    let offer = p.pcs[0].create_offer(now).expect("offer");
-    p.pcs[1].set_remote_description(now, SdpType::Offer, &offer).expect("offer accepted");
-    let answer = p.pcs[1].create_answer().expect("answer");
-    p.pcs[0].set_remote_description(now, SdpType::Answer, &answer).expect("answer accepted");
-    for _ in 0..100 {
-        p.pump();
-        if p.pcs.iter().all(|pc| pc.state() == ConnectionState::Connected) {
-            break;
-        }
-        p.now += Duration::from_millis(100);
-        for pc in &mut p.pcs {
-            pc.handle_timeout(p.now);
-        }
-    }
-    let id = p.pcs[0].create_data_channel(p.now, ChannelConfig::reliable("f")).expect("channel");
-    p.pump();
-    let mids = p.pcs[0].media_mids();
-    (p, id, mids[0].clone(), mids[1].clone())
-}
+#[path = "common/pc_pair.rs"]
+mod pc_pair;
 
 fuzz_target!(|data: &[u8]| {
-    let (mut p, id, audio, video) = connected_pair();
+    let mut p = pc_pair::Pair::connected();
+    let (id, audio, video) = (p.channel, p.mids[0].clone(), p.mids[1].clone());
     assert_eq!(p.pcs[1].state(), ConnectionState::Connected);
     let mut rest = data;
     while let Some((&op, tail)) = rest.split_first() {

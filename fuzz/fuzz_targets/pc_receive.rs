@@ -1,58 +1,56 @@
-//! Random datagrams (split by a length byte) into a peer connection that has answered an offer:
-//! RFC 7983 demux, STUN into the ICE agent, DTLS into the server (fragmented ClientHellos included),
-//! SRTP/SRTCP, timeouts. Nothing may panic.
+//! Random datagrams (split by a length byte) into a peer connection, from a snapshot cloned per
+//! input: the first byte picks a connection whose ICE validated the path and whose DTLS server
+//! waits for a ClientHello, or a connected one (DTLS, SRTP, SCTP up); the second whether the
+//! datagrams come from the peer's validated address (reaching DTLS, SRTP and SRTCP) or from a
+//! stranger (dropped before them). RFC 7983 demux, STUN into the ICE agent, DTLS (fragmented
+//! ClientHellos included), SRTP/SRTCP, timeouts. Nothing may panic; a stranger never changes
+//! the state, and nothing is ever sent to it but STUN.
 #![no_main]
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use sansrtc::{Config, PcRng, PeerConnection, SdpType};
+use sansrtc::demux::{Kind, classify};
 
-struct Fixture {
-    certificate: Arc<sansrtc::dtls::Certificate>,
-    offer: String,
-}
-
-fn fixture() -> &'static Fixture {
-    static F: OnceLock<Fixture> = OnceLock::new();
-    F.get_or_init(|| {
-        let certificate = Arc::new(sansrtc::dtls::Certificate::generate().expect("certificate"));
-        let mut a = PeerConnection::new(Config {
-            certificate: Some(certificate.clone()),
-            rng: PcRng::Seeded(1),
-            ..Config::default()
-        })
-        .expect("peer connection");
-        a.add_local_address("127.0.0.1:1000".parse().unwrap());
-        let offer = a.create_offer(Instant::now()).expect("offer");
-        Fixture { certificate, offer }
-    })
-}
+#[path = "common/pc_pair.rs"]
+mod pc_pair;
 
 fuzz_target!(|data: &[u8]| {
-    let f = fixture();
-    let mut b = PeerConnection::new(Config {
-        certificate: Some(f.certificate.clone()),
-        rng: PcRng::Seeded(2),
-        ..Config::default()
-    })
-    .expect("peer connection");
-    let local: SocketAddr = "127.0.0.1:2000".parse().unwrap();
-    let remote: SocketAddr = "127.0.0.1:1000".parse().unwrap();
-    b.add_local_address(local);
-    let mut now = Instant::now();
-    b.set_remote_description(now, SdpType::Offer, &f.offer).expect("offer accepted");
+    let Some((&pick, data)) = data.split_first() else { return };
+    let mut p = if pick & 1 == 0 { pc_pair::Pair::ice_only() } else { pc_pair::Pair::connected() };
+    let stranger: SocketAddr = "127.0.0.1:6666".parse().unwrap();
+    let from = if pick & 2 == 0 { p.addrs[1] } else { stranger };
+    let local = p.addrs[0];
+    let before = seen(&p.pcs[0]);
     let mut rest = data;
     while let Some((&len, tail)) = rest.split_first() {
         let n = usize::from(len).min(tail.len());
         let (datagram, tail) = tail.split_at(n);
-        b.handle_receive(now, remote, local, datagram);
-        now += Duration::from_millis(u64::from(len % 8) * 100);
-        b.handle_timeout(now);
-        while b.poll_transmit().is_some() {}
-        while b.poll_event().is_some() {}
+        p.pcs[0].handle_receive(p.now, from, local, datagram);
+        p.now += Duration::from_millis(u64::from(len % 8) * 100);
+        p.pcs[0].handle_timeout(p.now);
+        while let Some(t) = p.pcs[0].poll_transmit() {
+            if t.destination == stranger {
+                assert_eq!(classify(&t.contents), Kind::Stun, "non-STUN to a stranger");
+            }
+        }
+        while p.pcs[0].poll_event().is_some() {}
         rest = tail;
     }
+    if from == stranger {
+        // DTLS and SRTP never saw the stranger's datagrams.
+        assert_eq!(seen(&p.pcs[0]), before);
+    }
 });
+
+/// What DTLS and SRTP did with datagrams they were given.
+fn seen(pc: &sansrtc::PeerConnection) -> (u64, u64, u64) {
+    let d = pc.dtls_stats().unwrap_or_default();
+    let s = pc.stats();
+    (
+        d.bad_mac + d.malformed + d.replayed + d.unauthenticated_alerts + d.unexpected_handshake,
+        s.dropped_srtp,
+        s.rtp_received + s.rtcp_received,
+    )
+}

@@ -192,7 +192,7 @@ pub struct AgentStats {
     pub consent_refreshed: u64,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Check {
     id: TransactionId,
     pair: PairId,
@@ -216,7 +216,7 @@ struct Check {
 
 /// The session before an ICE restart: its credentials and the consent of its selected pairs
 /// (in `Agent::previous`), kept until the restart selects new pairs.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct OldSession {
     local_ufrag: String,
     local_key: IntegrityKey,
@@ -228,7 +228,7 @@ struct OldSession {
 /// `Check::pair` of consent checks on a pair of the old session (not in the check list).
 const OLD_PAIR: PairId = PairId(u32::MAX);
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Gather {
     id: TransactionId,
     base: SocketAddr,
@@ -246,7 +246,7 @@ struct Consent {
 }
 
 /// The ICE agent.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Agent<R> {
     config: AgentConfig,
     rng: R,

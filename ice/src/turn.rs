@@ -205,7 +205,7 @@ enum Request {
     Channel(SocketAddr, u16),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Pending {
     id: TransactionId,
     request: Request,
@@ -225,7 +225,7 @@ pub struct TurnStats {
 }
 
 /// The TURN client.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct TurnClient<R> {
     config: TurnConfig,
     stun: StunClient<R>,

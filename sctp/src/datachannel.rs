@@ -7,7 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::association::{Association, CloseReason, Config, Event, Reliability, SendOptions};
-use crate::dcep::{DcepMessage, OpenMessage, ppid};
+use crate::dcep::{DcepError, DcepMessage, OpenMessage, ppid};
 use crate::error::SendError;
 use crate::rng::Rng;
 
@@ -28,15 +28,31 @@ pub enum DtlsRole {
     Server,
 }
 
+/// Default of [`EndpointConfig::max_channels`].
+pub const DEFAULT_MAX_CHANNELS: usize = 1024;
+/// Default of [`EndpointConfig::max_label_len`] and [`EndpointConfig::max_protocol_len`].
+pub const DEFAULT_MAX_LABEL_LEN: usize = 1024;
+
 /// Settings of the data-channel endpoint.
+///
+/// The per-channel state a peer can make us keep is bounded by `max_channels` times
+/// (`max_label_len` + `max_protocol_len`) plus a small fixed amount per channel: 2 MiB of
+/// labels and protocols with the defaults.
 #[derive(Debug, Clone)]
 pub struct EndpointConfig {
     /// Our DTLS role.
     pub role: DtlsRole,
     /// The SCTP association's settings.
     pub sctp: Config,
-    /// Most channels open at once (including those the peer opens).
+    /// Most channels open at once, ours and the peer's together (default 1024). A peer's
+    /// DATA_CHANNEL_OPEN beyond it is refused (its stream is reset) and counted in
+    /// [`EndpointStats::opens_refused`].
     pub max_channels: usize,
+    /// Longest label, in bytes, accepted in a peer's DATA_CHANNEL_OPEN (default 1024; DCEP
+    /// allows 65535). A longer one is refused like an open beyond `max_channels`.
+    pub max_label_len: usize,
+    /// Longest sub-protocol, in bytes, accepted in a peer's DATA_CHANNEL_OPEN (default 1024).
+    pub max_protocol_len: usize,
 }
 
 impl EndpointConfig {
@@ -45,9 +61,25 @@ impl EndpointConfig {
         EndpointConfig {
             role,
             sctp: Config::default(),
-            max_channels: 1024,
+            max_channels: DEFAULT_MAX_CHANNELS,
+            max_label_len: DEFAULT_MAX_LABEL_LEN,
+            max_protocol_len: DEFAULT_MAX_LABEL_LEN,
         }
     }
+}
+
+/// Counters of the data-channel layer (the association's are in
+/// [`Association::stats`](crate::Association::stats)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    /// DCEP messages that failed to parse, and opens on a stream whose channel is open.
+    pub dcep_errors: u64,
+    /// Peer DATA_CHANNEL_OPENs refused for a limit (`max_channels`, `max_label_len`,
+    /// `max_protocol_len`), or because no DATA_CHANNEL_ACK could be queued: no channel was
+    /// created and the stream was reset.
+    pub opens_refused: u64,
+    /// Messages received on a stream without an open channel (dropped).
+    pub messages_without_channel: u64,
 }
 
 /// How to open a channel.
@@ -115,7 +147,7 @@ enum ChannelState {
     Closing,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Channel {
     label: String,
     protocol: String,
@@ -129,18 +161,20 @@ struct Channel {
     in_reset: bool,
 }
 
-/// A set of data channels over one SCTP association, sans-IO.
-#[derive(Debug)]
+/// A set of data channels over one SCTP association, sans-IO. `Clone` like
+/// [`Association`].
+#[derive(Debug, Clone)]
 pub struct DataChannelEndpoint {
     assoc: Association,
     role: DtlsRole,
     max_channels: usize,
+    max_label_len: usize,
+    max_protocol_len: usize,
     channels: BTreeMap<u16, Channel>,
     events: VecDeque<DataChannelEvent>,
     connected: bool,
     last_now: Instant,
-    /// DCEP messages that failed to parse, or opens refused.
-    pub dcep_errors: u64,
+    stats: EndpointStats,
 }
 
 impl DataChannelEndpoint {
@@ -150,12 +184,19 @@ impl DataChannelEndpoint {
             assoc: Association::new(config.sctp, now, rng),
             role: config.role,
             max_channels: config.max_channels,
+            max_label_len: config.max_label_len,
+            max_protocol_len: config.max_protocol_len,
             channels: BTreeMap::new(),
             events: VecDeque::new(),
             connected: false,
             last_now: now,
-            dcep_errors: 0,
+            stats: EndpointStats::default(),
         }
+    }
+
+    /// Counters of the data-channel layer.
+    pub fn stats(&self) -> EndpointStats {
+        self.stats
     }
 
     /// The underlying association.
@@ -252,7 +293,7 @@ impl DataChannelEndpoint {
         if self.channels.len() >= self.max_channels {
             return Err(SendError::NoFreeStream);
         }
-        let streams = self.assoc.config().streams;
+        let streams = self.assoc.outbound_streams();
         let id = match config.negotiated.or(chosen) {
             Some(id) => {
                 if self.channels.contains_key(&id) {
@@ -318,7 +359,10 @@ impl DataChannelEndpoint {
         }
     }
 
-    /// Sends a message on a channel (`binary` chooses the PPID).
+    /// Sends a message on a channel (`binary` chooses the PPID). Fails with
+    /// [`SendError::BufferFull`] when the association already holds
+    /// [`Config::max_buffered_amount`] bytes of queued and unacknowledged data, as a browser's
+    /// `send` throws when its buffer is full.
     pub fn send(
         &mut self,
         now: Instant,
@@ -388,6 +432,12 @@ impl DataChannelEndpoint {
                 Event::Connected => {
                     self.connected = true;
                     self.events.push_back(DataChannelEvent::Connected);
+                    // Channels opened before the association was up on a stream the peer did
+                    // not grant: the association dropped their queued data; they close.
+                    let granted = self.assoc.outbound_streams();
+                    for id in self.channels.split_off(&granted).into_keys() {
+                        self.events.push_back(DataChannelEvent::ChannelClosed(id));
+                    }
                     let ids: Vec<u16> = self.channels.keys().copied().collect();
                     for id in ids {
                         self.announce(id);
@@ -432,6 +482,15 @@ impl DataChannelEndpoint {
         }
     }
 
+    /// Refuses a peer's DATA_CHANNEL_OPEN on a stream without a channel: nothing is kept, and
+    /// our outgoing side of the stream is reset, which closes the channel at the peer
+    /// (RFC 8831 6.7). Its own reset of the stream then arrives for a stream we do not know
+    /// and is answered as usual.
+    fn refuse_open(&mut self, id: u16) {
+        self.stats.opens_refused += 1;
+        self.assoc.reset_streams(&[id]);
+    }
+
     fn check_closed(&mut self, id: u16) {
         if self
             .channels
@@ -446,7 +505,8 @@ impl DataChannelEndpoint {
     fn on_message(&mut self, now: Instant, m: crate::receiver::ReceivedMessage) {
         let id = m.stream_id;
         if m.ppid == ppid::DCEP {
-            match DcepMessage::parse(&m.data) {
+            match DcepMessage::parse_with_limits(&m.data, self.max_label_len, self.max_protocol_len)
+            {
                 Ok(DcepMessage::Open(open)) => {
                     // The peer reopens a stream whose close we have seen from its side but whose
                     // reset response to us is late or lost: the reuse proves our reset was
@@ -460,8 +520,15 @@ impl DataChannelEndpoint {
                         self.channels.remove(&id);
                         self.events.push_back(DataChannelEvent::ChannelClosed(id));
                     }
-                    if self.channels.contains_key(&id) || self.channels.len() >= self.max_channels {
-                        self.dcep_errors += 1;
+                    if self.channels.contains_key(&id) {
+                        self.stats.dcep_errors += 1;
+                        return;
+                    }
+                    // A stream we refused before and reset: the peer reuses it only once it has
+                    // performed our reset, so only the response may still be on the way.
+                    self.assoc.assume_outgoing_reset_done(id);
+                    if self.channels.len() >= self.max_channels {
+                        self.refuse_open(id);
                         return;
                     }
                     if self
@@ -475,7 +542,7 @@ impl DataChannelEndpoint {
                         )
                         .is_err()
                     {
-                        self.dcep_errors += 1;
+                        self.refuse_open(id);
                         return;
                     }
                     self.channels.insert(
@@ -499,11 +566,16 @@ impl DataChannelEndpoint {
                         c.acked = true;
                     }
                 }
-                Err(_) => self.dcep_errors += 1,
+                Err(DcepError::TooLong { .. }) if self.channels.contains_key(&id) => {
+                    self.stats.dcep_errors += 1;
+                }
+                Err(DcepError::TooLong { .. }) => self.refuse_open(id),
+                Err(_) => self.stats.dcep_errors += 1,
             }
             return;
         }
         let Some(c) = self.channels.get_mut(&id) else {
+            self.stats.messages_without_channel += 1;
             return;
         };
         if c.in_reset {

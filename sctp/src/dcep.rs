@@ -48,6 +48,17 @@ pub enum DcepError {
     /// Label or protocol is not UTF-8.
     #[error("DCEP label or protocol is not UTF-8")]
     NotUtf8,
+    /// The label or protocol is longer than the receiver accepts
+    /// (see [`DcepMessage::parse_with_limits`]).
+    #[error("DCEP {field} of {length} bytes exceeds the limit of {max}")]
+    TooLong {
+        /// `"label"` or `"protocol"`.
+        field: &'static str,
+        /// The length announced in the message.
+        length: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 /// A DATA_CHANNEL_OPEN message (RFC 8832 5.1).
@@ -75,8 +86,21 @@ pub enum DcepMessage {
 }
 
 impl DcepMessage {
-    /// Parses a DCEP message (the payload of a PPID 50 message).
+    /// Parses a DCEP message (the payload of a PPID 50 message), accepting labels and
+    /// protocols of any length the format allows (65535 bytes each).
     pub fn parse(b: &[u8]) -> Result<Self, DcepError> {
+        Self::parse_with_limits(b, u16::MAX as usize, u16::MAX as usize)
+    }
+
+    /// Parses a DCEP message, refusing with [`DcepError::TooLong`] a DATA_CHANNEL_OPEN whose
+    /// label is longer than `max_label` bytes or whose protocol is longer than `max_protocol`
+    /// bytes. The lengths are checked before anything is copied, so a refused open allocates
+    /// nothing.
+    pub fn parse_with_limits(
+        b: &[u8],
+        max_label: usize,
+        max_protocol: usize,
+    ) -> Result<Self, DcepError> {
         let Some(&ty) = b.first() else {
             return Err(DcepError::Truncated {
                 needed: 1,
@@ -102,6 +126,20 @@ impl DcepMessage {
                     return Err(DcepError::Truncated {
                         needed,
                         available: b.len(),
+                    });
+                }
+                if ll > max_label {
+                    return Err(DcepError::TooLong {
+                        field: "label",
+                        length: ll,
+                        max: max_label,
+                    });
+                }
+                if pl > max_protocol {
+                    return Err(DcepError::TooLong {
+                        field: "protocol",
+                        length: pl,
+                        max: max_protocol,
                     });
                 }
                 let reliability = match ct & 0x7F {
@@ -175,6 +213,47 @@ mod tests {
         assert_eq!(DcepMessage::parse(&[2]).unwrap(), DcepMessage::Ack);
         assert!(DcepMessage::parse(&b[..13]).is_err());
         assert!(DcepMessage::parse(&[9]).is_err());
+    }
+
+    #[test]
+    fn limits_refuse_long_label_and_protocol() {
+        let open = |label: &str, protocol: &str| {
+            DcepMessage::Open(OpenMessage {
+                ordered: true,
+                reliability: Reliability::Reliable,
+                priority: 0,
+                label: label.into(),
+                protocol: protocol.into(),
+            })
+            .to_bytes()
+        };
+        let b = open("abcd", "ef");
+        assert!(DcepMessage::parse_with_limits(&b, 4, 2).is_ok());
+        assert_eq!(
+            DcepMessage::parse_with_limits(&b, 3, 2),
+            Err(DcepError::TooLong {
+                field: "label",
+                length: 4,
+                max: 3
+            })
+        );
+        assert_eq!(
+            DcepMessage::parse_with_limits(&b, 4, 1),
+            Err(DcepError::TooLong {
+                field: "protocol",
+                length: 2,
+                max: 1
+            })
+        );
+        // Truncation is reported first: the lengths are only trusted once the bytes are there.
+        assert!(matches!(
+            DcepMessage::parse_with_limits(&b[..13], 0, 0),
+            Err(DcepError::Truncated { .. })
+        ));
+        assert_eq!(
+            DcepMessage::parse_with_limits(&[MSG_ACK], 0, 0),
+            Ok(DcepMessage::Ack)
+        );
     }
 
     proptest! {

@@ -77,6 +77,19 @@ pub enum SendError {
     /// The stream id is already in use.
     #[error("stream id {0} is already in use")]
     StreamInUse(u16),
+    /// Queued plus unacknowledged data would exceed the association's
+    /// [`Config::max_buffered_amount`](crate::Config::max_buffered_amount) (as a browser's
+    /// `send` throws when `bufferedAmount` would pass its limit). Nothing was queued; retry
+    /// once acknowledgements have freed room.
+    #[error("send buffer full: {buffered} bytes buffered, limit {limit}")]
+    BufferFull {
+        /// Bytes charged now: queued and unacknowledged message data plus a fixed
+        /// bookkeeping charge per message
+        /// ([`SEND_MESSAGE_OVERHEAD`](crate::association::SEND_MESSAGE_OVERHEAD)).
+        buffered: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// A channel id of the other DTLS role's parity (RFC 8832 6: even ids are the DTLS
     /// client's, odd ones the server's).
     #[error("stream id {0} belongs to the other DTLS role")]

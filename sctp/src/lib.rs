@@ -46,13 +46,14 @@ pub mod dcep;
 pub mod error;
 pub mod packet;
 pub mod param;
+mod ranges;
 pub mod receiver;
 pub mod rng;
 
 pub use association::{Association, CloseReason, Config, Event, Reliability, SendOptions, State};
 pub use chunk::Chunk;
 pub use datachannel::{
-    ChannelConfig, DataChannelEndpoint, DataChannelEvent, DtlsRole, EndpointConfig,
+    ChannelConfig, DataChannelEndpoint, DataChannelEvent, DtlsRole, EndpointConfig, EndpointStats,
 };
 pub use error::{ParseError, SendError};
 pub use packet::SctpPacket;
@@ -63,9 +64,13 @@ pub use rng::{Rng, SeededRng, SystemRng};
 mod tests {
     fn assert_send<T: Send>() {}
 
+    fn assert_clone<T: Clone>() {}
+
     #[test]
-    fn machines_are_send() {
+    fn machines_are_send_and_clone() {
         assert_send::<crate::Association>();
         assert_send::<crate::DataChannelEndpoint>();
+        assert_clone::<crate::Association>();
+        assert_clone::<crate::DataChannelEndpoint>();
     }
 }

@@ -245,14 +245,24 @@ fn partial_reliability_gives_up() {
     let lens: Vec<usize> = got.iter().map(|m| m.1.len()).collect();
     assert!(lens.windows(2).all(|w| w[0] < w[1]));
     assert!(s.a[0].stats().messages_abandoned > 0);
+    assert_eq!(
+        s.a[0].send_buffered(),
+        0,
+        "abandoned messages release their charge"
+    );
 }
 
 /// Runs the handshake by hand; returns (a, b, a header for packets a -> b).
 fn handshake_pair() -> (Association, Association, Vec<u8>, Instant) {
+    handshake_pair_with(Config::default(), Config::default())
+}
+
+/// [`handshake_pair`] with chosen settings for the initiator `a` and the listener `b`.
+fn handshake_pair_with(ca: Config, cb: Config) -> (Association, Association, Vec<u8>, Instant) {
     let now = Instant::now();
     let mut rng = SeededRng::new(77);
-    let mut a = Association::new(Config::default(), now, &mut rng);
-    let mut b = Association::new(Config::default(), now, &mut rng);
+    let mut a = Association::new(ca, now, &mut rng);
+    let mut b = Association::new(cb, now, &mut rng);
     a.connect(now);
     let init = a.poll_transmit(now).unwrap();
     b.handle_receive(now, &init);
@@ -616,4 +626,180 @@ fn data_without_user_data_aborts() {
         }
         other => panic!("expected ABORT, got {other:?}"),
     }
+}
+
+/// The first TSN of the next DATA packet `a` sends (a genuine one, to learn its TSN).
+fn first_tsn(p: &[u8]) -> u32 {
+    use sansrtc_sctp::chunk::Chunk;
+    sansrtc_sctp::packet::SctpPacket::parse(p)
+        .unwrap()
+        .chunks()
+        .find_map(|c| match c {
+            Chunk::Data(d) => Some(d.tsn),
+            _ => None,
+        })
+        .unwrap()
+}
+
+/// Stream ids at or above the negotiated count (the smaller of our inbound and the peer's
+/// outbound streams) create no state: DATA on them is acknowledged, dropped, counted and
+/// answered with an "Invalid Stream Identifier" error (RFC 9260 6.5); we do not send on them.
+#[test]
+fn streams_beyond_the_negotiated_count_are_refused() {
+    use sansrtc_sctp::chunk::{Chunk, data_flags, write_data};
+    use sansrtc_sctp::packet::SctpPacket;
+    let few = Config {
+        streams: 16,
+        ..Config::default()
+    };
+    let (mut a, mut b, header, now) = handshake_pair_with(Config::default(), few);
+    assert_eq!((a.outbound_streams(), a.inbound_streams()), (16, 16));
+    assert_eq!((b.outbound_streams(), b.inbound_streams()), (16, 16));
+    // We do not send on a stream the peer did not grant.
+    assert_eq!(
+        a.send(now, 16, 53, vec![1u8], SendOptions::default()),
+        Err(sansrtc_sctp::SendError::NotOpen(16))
+    );
+    a.send(now, 15, 53, vec![1u8], SendOptions::default())
+        .unwrap();
+    let first = a.poll_transmit(now).unwrap();
+    let tsn = first_tsn(&first);
+    b.handle_receive(now, &first);
+    // A hostile peer sends on streams 16 and 1000 anyway: a whole message and a fragment.
+    let mut chunks = Vec::new();
+    let be = data_flags::BEGIN | data_flags::END;
+    write_data(
+        &mut chunks,
+        be,
+        tsn.wrapping_add(1),
+        16,
+        0,
+        50,
+        &[3, 0, 0, 0],
+    );
+    write_data(
+        &mut chunks,
+        data_flags::BEGIN,
+        tsn.wrapping_add(2),
+        1000,
+        0,
+        53,
+        &[9; 40],
+    );
+    write_data(&mut chunks, be, tsn.wrapping_add(3), 15, 1, 53, b"ok");
+    b.handle_receive(now, &packet_with(&header, &chunks));
+    let mut got = Vec::new();
+    while let Some(e) = b.poll_event() {
+        if let Event::Message(m) = e {
+            got.push((m.stream_id, m.data));
+        }
+    }
+    assert_eq!(got, vec![(15, vec![1u8]), (15, b"ok".to_vec())]);
+    assert_eq!(b.stats().invalid_stream_data, 2);
+    assert_eq!(
+        b.receive_buffered(),
+        0,
+        "nothing kept for the invalid streams"
+    );
+    // The TSNs are acknowledged (the peer must not retransmit them) and each invalid stream
+    // is reported.
+    let mut errors = Vec::new();
+    let mut cum = None;
+    while let Some(p) = b.poll_transmit(now) {
+        for c in SctpPacket::parse(&p).unwrap().chunks() {
+            match c {
+                Chunk::Sack(s) => cum = Some(s.cum_tsn_ack),
+                Chunk::Error(causes) => {
+                    for cause in causes.iter() {
+                        errors.push((cause.kind, cause.value.to_vec()));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(cum, Some(tsn.wrapping_add(3)));
+    assert_eq!(
+        errors,
+        vec![(1, vec![0, 16, 0, 0]), (1, vec![0x03, 0xE8, 0, 0])]
+    );
+}
+
+/// Replies the peer asks for (HEARTBEAT-ACKs, ERROR reports, RE-CONFIG responses, INIT-ACKs)
+/// cannot pile up: what waits for sending stays within a packet's worth (plus a few whole
+/// control packets), every packet fits `max_packet_size`, and the excess is counted.
+#[test]
+fn replies_to_the_peer_are_bounded() {
+    use sansrtc_sctp::chunk::{Chunk, InitChunk, chunk_type, write_tlv_chunk};
+    use sansrtc_sctp::packet::SctpPacket;
+    use sansrtc_sctp::param::{Tlvs, write_outgoing_reset};
+    let (_a, mut b, header, now) = handshake_pair();
+    let mtu = b.config().max_packet_size;
+    let drain = |b: &mut Association| -> Vec<Vec<u8>> {
+        std::iter::from_fn(|| b.poll_transmit(now)).collect()
+    };
+    let count = |packets: &[Vec<u8>], ty: u8| -> usize {
+        packets
+            .iter()
+            .map(|p| {
+                SctpPacket::parse(p)
+                    .unwrap()
+                    .chunks()
+                    .filter(|c| c.chunk_type() == ty)
+                    .count()
+            })
+            .sum()
+    };
+    // Heartbeats, 50 to a packet, 10 packets before we get to send.
+    let hb = [chunk_type::HEARTBEAT, 0, 0, 12, 0, 1, 0, 8, 9, 8, 7, 6];
+    for _ in 0..10 {
+        b.handle_receive(now, &packet_with(&header, &hb.repeat(50)));
+    }
+    let out = drain(&mut b);
+    assert!(out.iter().all(|p| p.len() <= mtu));
+    let acks = count(&out, chunk_type::HEARTBEAT_ACK);
+    assert!(acks > 10 && acks < 100, "{acks} HEARTBEAT-ACKs");
+    assert_eq!(b.stats().replies_dropped, 500 - acks as u64);
+    // RE-CONFIG requests with wrong sequence numbers, each answered with an error response.
+    let mut body = Vec::new();
+    for seq in 0..300u32 {
+        write_outgoing_reset(&mut body, seq.wrapping_mul(7919), 0, 0, &[1]);
+    }
+    let mut chunk = Vec::new();
+    write_tlv_chunk(&mut chunk, chunk_type::RE_CONFIG, 0, |o| {
+        o.extend_from_slice(&body)
+    });
+    b.handle_receive(now, &packet_with(&header, &chunk));
+    let out = drain(&mut b);
+    assert_eq!(count(&out, chunk_type::RE_CONFIG), 1);
+    assert!(
+        out.iter().all(|p| p.len() <= mtu),
+        "{:?}",
+        out.iter().map(|p| p.len()).collect::<Vec<_>>()
+    );
+    assert!(b.stats().replies_dropped >= 500 - acks as u64 + 300 - 16);
+    // INITs (verification tag 0) answered statelessly with INIT-ACKs, 1000 before we send.
+    let mut init = Vec::new();
+    sansrtc_sctp::packet::begin_packet(&mut init, 5000, 5000, 0);
+    let params = Vec::new();
+    Chunk::Init(InitChunk {
+        initiate_tag: 99,
+        a_rwnd: 1 << 20,
+        outbound_streams: 16,
+        inbound_streams: 16,
+        initial_tsn: 1,
+        params: Tlvs::parse(&params).unwrap(),
+    })
+    .write(&mut init);
+    sansrtc_sctp::packet::finish_packet(&mut init, false);
+    for _ in 0..1000 {
+        b.handle_receive(now, &init);
+    }
+    let out = drain(&mut b);
+    let init_acks = count(&out, chunk_type::INIT_ACK);
+    assert!(
+        (1..=16).contains(&init_acks),
+        "{init_acks} INIT-ACKs queued"
+    );
+    assert_eq!(b.state(), State::Established);
 }

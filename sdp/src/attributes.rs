@@ -298,7 +298,71 @@ fn ice_credential(name: &'static str, v: &str, min: usize) -> Result<(), Attribu
     Ok(())
 }
 
-/// Hash function of a `a=fingerprint` (RFC 8122).
+/// A hash function a DTLS certificate fingerprint can use (RFC 8122 section 5, from RFC 4572's
+/// registry): the ones both sides of a WebRTC connection can check. `md5` and `md2` are in the
+/// registry but broken, and not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FingerprintHash {
+    /// `sha-1`, 20-byte digest.
+    Sha1,
+    /// `sha-224`, 28-byte digest.
+    Sha224,
+    /// `sha-256`, 32-byte digest.
+    Sha256,
+    /// `sha-384`, 48-byte digest.
+    Sha384,
+    /// `sha-512`, 64-byte digest.
+    Sha512,
+}
+
+impl FingerprintHash {
+    /// Every function, weakest first.
+    pub const ALL: [FingerprintHash; 5] = [
+        FingerprintHash::Sha1,
+        FingerprintHash::Sha224,
+        FingerprintHash::Sha256,
+        FingerprintHash::Sha384,
+        FingerprintHash::Sha512,
+    ];
+
+    /// The name as written in SDP (lower case).
+    pub fn name(self) -> &'static str {
+        match self {
+            FingerprintHash::Sha1 => "sha-1",
+            FingerprintHash::Sha224 => "sha-224",
+            FingerprintHash::Sha256 => "sha-256",
+            FingerprintHash::Sha384 => "sha-384",
+            FingerprintHash::Sha512 => "sha-512",
+        }
+    }
+
+    /// Digest length in bytes.
+    pub fn digest_len(self) -> usize {
+        match self {
+            FingerprintHash::Sha1 => 20,
+            FingerprintHash::Sha224 => 28,
+            FingerprintHash::Sha256 => 32,
+            FingerprintHash::Sha384 => 48,
+            FingerprintHash::Sha512 => 64,
+        }
+    }
+
+    /// Recognizes a name, ignoring case (`SHA-256` as some stacks write it).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|h| name.eq_ignore_ascii_case(h.name()))
+    }
+}
+
+impl fmt::Display for FingerprintHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Hash function of a `a=fingerprint` (RFC 8122), as written: one of the usable
+/// [`FingerprintHash`]es or any other token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HashFunction<'a> {
     /// `sha-1`
@@ -311,22 +375,16 @@ pub enum HashFunction<'a> {
     Sha384,
     /// `sha-512`
     Sha512,
-    /// Another token (`md5`, ...), kept as written.
+    /// Another token (`md5`, ...), kept as written. Parsing accepts it; negotiation does not use it.
     Other(&'a str),
 }
 
 impl<'a> HashFunction<'a> {
     fn from_name(s: &'a str) -> Self {
-        [
-            HashFunction::Sha1,
-            HashFunction::Sha224,
-            HashFunction::Sha256,
-            HashFunction::Sha384,
-            HashFunction::Sha512,
-        ]
-        .into_iter()
-        .find(|h| s.eq_ignore_ascii_case(h.as_str()))
-        .unwrap_or(HashFunction::Other(s))
+        match FingerprintHash::from_name(s) {
+            Some(h) => h.into(),
+            None => HashFunction::Other(s),
+        }
     }
 
     /// The name as written in SDP.
@@ -341,16 +399,84 @@ impl<'a> HashFunction<'a> {
         }
     }
 
-    /// Digest length in bytes, for the known functions.
-    pub fn digest_len(&self) -> Option<usize> {
+    /// The function, when it is one a fingerprint can be checked with.
+    pub fn usable(&self) -> Option<FingerprintHash> {
         match self {
-            HashFunction::Sha1 => Some(20),
-            HashFunction::Sha224 => Some(28),
-            HashFunction::Sha256 => Some(32),
-            HashFunction::Sha384 => Some(48),
-            HashFunction::Sha512 => Some(64),
+            HashFunction::Sha1 => Some(FingerprintHash::Sha1),
+            HashFunction::Sha224 => Some(FingerprintHash::Sha224),
+            HashFunction::Sha256 => Some(FingerprintHash::Sha256),
+            HashFunction::Sha384 => Some(FingerprintHash::Sha384),
+            HashFunction::Sha512 => Some(FingerprintHash::Sha512),
             HashFunction::Other(_) => None,
         }
+    }
+
+    /// Digest length in bytes, for the known functions.
+    pub fn digest_len(&self) -> Option<usize> {
+        self.usable().map(FingerprintHash::digest_len)
+    }
+}
+
+impl From<FingerprintHash> for HashFunction<'_> {
+    fn from(h: FingerprintHash) -> Self {
+        match h {
+            FingerprintHash::Sha1 => HashFunction::Sha1,
+            FingerprintHash::Sha224 => HashFunction::Sha224,
+            FingerprintHash::Sha256 => HashFunction::Sha256,
+            FingerprintHash::Sha384 => HashFunction::Sha384,
+            FingerprintHash::Sha512 => HashFunction::Sha512,
+        }
+    }
+}
+
+/// A certificate fingerprint that can be checked: a [`FingerprintHash`] and a digest of exactly
+/// its length. This is what negotiation hands to DTLS
+/// ([`Negotiated::remote_fingerprints`](crate::jsep::Negotiated::remote_fingerprints)); the
+/// constructors make a mismatched pair unrepresentable.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CertificateFingerprint {
+    hash: FingerprintHash,
+    digest: Vec<u8>,
+}
+
+impl CertificateFingerprint {
+    /// The pair, when `digest` has `hash`'s length.
+    pub fn new(hash: FingerprintHash, digest: Vec<u8>) -> Option<Self> {
+        (digest.len() == hash.digest_len()).then_some(Self { hash, digest })
+    }
+
+    /// The hash function.
+    pub fn hash(&self) -> FingerprintHash {
+        self.hash
+    }
+
+    /// The digest (`hash().digest_len()` bytes).
+    pub fn digest(&self) -> &[u8] {
+        &self.digest
+    }
+
+    /// Reads an `a=fingerprint` value: `Some` when it is well formed, names a [`FingerprintHash`]
+    /// (any case) and has a digest of its length; `None` otherwise (`md5`, unknown names, wrong
+    /// lengths, bad hex).
+    pub fn from_attribute(value: &str) -> Option<Self> {
+        let f = Fingerprint::parse(value).ok()?;
+        Self::new(f.hash.usable()?, f.digest())
+    }
+
+    /// Splits into the hash function and the digest.
+    pub fn into_parts(self) -> (FingerprintHash, Vec<u8>) {
+        (self.hash, self.digest)
+    }
+}
+
+impl fmt::Display for CertificateFingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}",
+            self.hash.name(),
+            Fingerprint::format_digest(&self.digest)
+        )
     }
 }
 
@@ -1021,23 +1147,28 @@ pub struct Simulcast<'a> {
     pub recv_first: bool,
 }
 
-fn simulcast_list(list: &str) -> Result<Vec<Vec<SimulcastRid<'_>>>, AttributeError> {
-    let mut out = Vec::new();
-    for stream in list.split(';') {
-        let mut alts = Vec::new();
-        for id in stream.split(',') {
-            let (paused, id) = match id.strip_prefix('~') {
-                Some(rest) => (true, rest),
-                None => (false, id),
-            };
-            if !is_rid_id(id) {
-                return Err(err("simulcast", "bad rid-id in list"));
-            }
-            alts.push(SimulcastRid { id, paused });
-        }
-        out.push(alts);
+/// One `~`-prefixed or plain RID of a simulcast list.
+fn simulcast_rid(id: &str) -> Result<SimulcastRid<'_>, AttributeError> {
+    let (paused, id) = match id.strip_prefix('~') {
+        Some(rest) => (true, rest),
+        None => (false, id),
+    };
+    if !is_rid_id(id) {
+        return Err(err("simulcast", "bad rid-id in list"));
     }
-    Ok(out)
+    Ok(SimulcastRid { id, paused })
+}
+
+/// Checks a simulcast list without building it (validation while parsing allocates nothing).
+fn check_simulcast_list(list: &str) -> Result<(), AttributeError> {
+    list.split([';', ','])
+        .try_for_each(|id| simulcast_rid(id).map(drop))
+}
+
+fn simulcast_list(list: &str) -> Result<Vec<Vec<SimulcastRid<'_>>>, AttributeError> {
+    list.split(';')
+        .map(|stream| stream.split(',').map(simulcast_rid).collect())
+        .collect()
 }
 
 impl<'a> Simulcast<'a> {
@@ -1054,7 +1185,7 @@ impl<'a> Simulcast<'a> {
             let list = it
                 .next()
                 .ok_or_else(|| err("simulcast", "direction without a list"))?;
-            simulcast_list(list)?;
+            check_simulcast_list(list)?;
             let slot = if dir.eq_ignore_ascii_case("send") {
                 &mut s.send
             } else if dir.eq_ignore_ascii_case("recv") {
@@ -1413,7 +1544,8 @@ pub trait AttributeList {
         self.values("rtpmap").filter_map(|v| Rtpmap::parse(v).ok())
     }
 
-    /// The `a=rtpmap` of payload type `pt`.
+    /// The `a=rtpmap` of payload type `pt`. Each call scans the attributes: reading every payload
+    /// type of a section this way costs formats x attributes (JSEP indexes them in one pass).
     fn rtpmap(&self, pt: u8) -> Option<Rtpmap<'_>> {
         self.rtpmaps().find(|r| r.payload_type == pt)
     }
@@ -1423,7 +1555,7 @@ pub trait AttributeList {
         self.values("fmtp").filter_map(|v| Fmtp::parse(v).ok())
     }
 
-    /// The `a=fmtp` of payload type `pt`.
+    /// The `a=fmtp` of payload type `pt` (a scan of the attributes, like [`AttributeList::rtpmap`]).
     fn fmtp(&self, pt: u8) -> Option<Fmtp<'_>> {
         self.fmtps().find(|f| f.payload_type() == Some(pt))
     }
@@ -1585,6 +1717,40 @@ mod tests {
     }
 
     #[test]
+    fn certificate_fingerprints_need_a_usable_hash_and_its_length() {
+        for h in FingerprintHash::ALL {
+            assert_eq!(FingerprintHash::from_name(h.name()), Some(h));
+            assert_eq!(
+                FingerprintHash::from_name(&h.name().to_ascii_uppercase()),
+                Some(h)
+            );
+            let digest = vec![0x5A; h.digest_len()];
+            let value = format!("{} {}", h.name(), Fingerprint::format_digest(&digest));
+            let f = CertificateFingerprint::from_attribute(&value).unwrap();
+            assert_eq!((f.hash(), f.digest()), (h, digest.as_slice()));
+            assert_eq!(f.to_string(), value);
+            assert_eq!(Fingerprint::parse(&value).unwrap().hash.usable(), Some(h));
+            assert!(CertificateFingerprint::new(h, vec![0; h.digest_len() + 1]).is_none());
+        }
+        assert_eq!(FingerprintHash::from_name("md5"), None);
+        // Unknown names still parse as attributes, but are not usable.
+        let md5 =
+            Fingerprint::parse("md5 01:02:03:04:05:06:07:08:09:0A:0B:0C:0D:0E:0F:10").unwrap();
+        assert_eq!(md5.hash, HashFunction::Other("md5"));
+        assert_eq!(md5.hash.usable(), None);
+        assert_eq!(md5.hash.digest_len(), None);
+        for bad in [
+            "md5 01:02:03:04:05:06:07:08:09:0A:0B:0C:0D:0E:0F:10",
+            "foo AB:CD",
+            "sha-256 AB:CD",
+            "sha-1 zz:zz:zz:zz:zz:zz:zz:zz:zz:zz:zz:zz:zz:zz:zz:zz:zz:zz:zz:zz",
+            "",
+        ] {
+            assert_eq!(CertificateFingerprint::from_attribute(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn extmap() {
         let e = Extmap::parse("3/sendonly urn:ietf:params:rtp-hdrext:sdes:mid").unwrap();
         assert_eq!(e.id, 3);
@@ -1650,6 +1816,27 @@ mod tests {
         assert_eq!(r.recv_streams().len(), 3);
         assert!(Simulcast::parse("send").is_err());
         assert!(Simulcast::parse("send 1 send 2").is_err());
+        // Checked without being built: the same errors as building the lists.
+        for bad in [
+            "send a;;b",
+            "send a,",
+            "send ~",
+            "recv a;b!",
+            "send ,a",
+            "send a;~~b",
+        ] {
+            let v = bad.split_once(' ').unwrap().1;
+            assert!(simulcast_list(v).is_err(), "{bad}");
+            assert!(Simulcast::parse(bad).is_err(), "{bad}");
+        }
+        let long = format!("send {}", vec!["~a,b"; 2000].join(";"));
+        let s = Simulcast::parse(&long).unwrap();
+        assert_eq!(s.send_streams().len(), 2000);
+        assert!(
+            s.send_streams()
+                .iter()
+                .all(|alts| alts.len() == 2 && alts[0].paused)
+        );
     }
 
     #[test]

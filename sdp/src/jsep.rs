@@ -16,6 +16,15 @@
 //! with tracks added and removed, rejected m-sections recycled, ICE restart with new credentials and
 //! stable mids.
 //!
+//! A remote description is untrusted input. Before anything else, negotiation checks it against
+//! fixed limits ([`MAX_MEDIA_SECTIONS`], [`MAX_FORMATS`], [`MAX_ATTRIBUTES`], [`MAX_CANDIDATES`],
+//! [`MAX_FEEDBACK`], [`MAX_FEEDBACK_LENGTH`], [`MAX_ICE_CREDENTIAL_LENGTH`]) and refuses it with
+//! [`NegotiationError::LimitExceeded`] when one is exceeded; within them, the work and the memory of
+//! a negotiation are linear in the size of the description. Every accepted m-section must carry (or
+//! inherit, from the session level or its BUNDLE group's tagged section) an `a=fingerprint` with a
+//! usable hash function ([`FingerprintHash`]) and a digest of its length; only such fingerprints
+//! reach [`Negotiated::remote_fingerprints`]. A refused offer or answer leaves the session as it was.
+//!
 //! ```
 //! use sansrtc_sdp::jsep::{Codec, DtlsRole, JsepConfig, JsepSession, MediaKind, Transceiver};
 //! use sansrtc_sdp::{Direction, SessionDescription};
@@ -44,21 +53,43 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
 use thiserror::Error;
 
 use crate::attributes::{
-    AttributeList, Direction, Extmap, FeedbackPayload, Fingerprint, Rid, RidDirection, RtcpFb,
-    Rtpmap, Setup, Simulcast, TypedAttribute,
+    AttributeList, CertificateFingerprint, Direction, Extmap, FeedbackPayload, Fingerprint,
+    FingerprintHash, Fmtp, Rid, RidDirection, RtcpFb, Rtpmap, Setup, Simulcast, TypedAttribute,
 };
 use crate::model::{Attribute, Connection, MediaDescription, Origin, SessionDescription};
 
 /// Where random bytes come from (ICE credentials, the session id). Closures qualify.
-pub trait RandomSource: Send {
+pub trait RandomSource: Send + CloneRandomSource {
     /// Fills `buf` with random bytes.
     fn fill(&mut self, buf: &mut [u8]);
 }
 
-impl<F: FnMut(&mut [u8]) + Send> RandomSource for F {
+/// Copies a boxed [`RandomSource`] (so a [`JsepSession`] can be cloned); every
+/// `RandomSource + Clone` has it, closures included when what they capture is `Clone`.
+pub trait CloneRandomSource {
+    /// A boxed copy producing the same sequence as the original.
+    fn clone_source(&self) -> Box<dyn RandomSource>;
+}
+
+impl<T: RandomSource + Clone + 'static> CloneRandomSource for T {
+    fn clone_source(&self) -> Box<dyn RandomSource> {
+        Box::new(self.clone())
+    }
+}
+
+impl Clone for Box<dyn RandomSource> {
+    fn clone(&self) -> Self {
+        self.clone_source()
+    }
+}
+
+impl<F: FnMut(&mut [u8]) + Send + Clone + 'static> RandomSource for F {
     fn fill(&mut self, buf: &mut [u8]) {
         self(buf)
     }
@@ -269,8 +300,8 @@ pub struct TransceiverId(pub usize);
 /// Fixed local parameters of a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsepConfig {
-    /// Hash function name of the local DTLS certificate fingerprint (`sha-256`).
-    pub fingerprint_hash: String,
+    /// Hash function of the local DTLS certificate fingerprint (`sha-256`).
+    pub fingerprint_hash: FingerprintHash,
     /// The local certificate fingerprint.
     pub fingerprint: Vec<u8>,
     /// Role to take when answering an `actpass` offer: [`Setup::Active`] (the JSEP default) or
@@ -289,7 +320,7 @@ pub struct JsepConfig {
 impl Default for JsepConfig {
     fn default() -> Self {
         Self {
-            fingerprint_hash: "sha-256".into(),
+            fingerprint_hash: FingerprintHash::Sha256,
             fingerprint: vec![0; 32],
             answer_setup: Setup::Active,
             sctp_port: 5000,
@@ -362,8 +393,10 @@ pub struct Negotiated {
     pub bundle: Vec<String>,
     /// Our DTLS role.
     pub dtls_role: DtlsRole,
-    /// Remote certificate fingerprints `(hash function, digest)`.
-    pub remote_fingerprints: Vec<(String, Vec<u8>)>,
+    /// Remote certificate fingerprints: those of the first accepted m-section's transport whose
+    /// hash function is usable, each with a digest of its length (never empty when a section was
+    /// accepted; fingerprints with other hash functions are left out).
+    pub remote_fingerprints: Vec<CertificateFingerprint>,
     /// The remote side uses ICE lite.
     pub remote_ice_lite: bool,
     /// The remote side restarted ICE (new credentials) in this exchange, or we did.
@@ -414,6 +447,23 @@ pub enum NegotiationError {
     /// An accepted section lacks a DTLS fingerprint.
     #[error("mid {0:?} has no fingerprint")]
     MissingFingerprint(String),
+    /// An accepted section has `a=fingerprint` lines (its own, or inherited from the session level
+    /// or its BUNDLE transport) but none with a usable hash function ([`FingerprintHash`]: sha-1,
+    /// sha-224, sha-256, sha-384, sha-512) and a digest of that function's length: `md5`, an
+    /// unknown name or a truncated digest cannot authenticate the DTLS peer.
+    #[error("mid {0:?} has no fingerprint with a usable hash function and digest length")]
+    NoUsableFingerprint(String),
+    /// The remote description exceeds one of the negotiation limits.
+    #[error("{what}: more than {limit}{}", in_section(.section))]
+    LimitExceeded {
+        /// What was counted.
+        what: NegotiationLimit,
+        /// The 0-based index of the m-section, `None` for the session level or the whole
+        /// description.
+        section: Option<usize>,
+        /// The limit ([`NegotiationLimit::max`]).
+        limit: usize,
+    },
     /// The DTLS role is missing or not allowed at this point.
     #[error("mid {mid:?}: setup {setup} is not acceptable in an {context}")]
     BadSetup {
@@ -440,6 +490,264 @@ pub enum NegotiationError {
     NoCodec(String),
 }
 
+fn in_section(section: &Option<usize>) -> String {
+    section.map_or_else(String::new, |i| format!(" (m-section {i})"))
+}
+
+/// Most m-sections in a remote description. Browsers write one per track plus one for data;
+/// conferences with hundreds of tracks use far fewer sections than this.
+pub const MAX_MEDIA_SECTIONS: usize = 256;
+/// Most formats on one remote `m=` line. RTP payload types are 0-127; Chromium 156 offers 34 for
+/// video.
+pub const MAX_FORMATS: usize = 128;
+/// Most `a=` lines at the session level or in one remote m-section (Chromium 156's largest
+/// section has 170).
+pub const MAX_ATTRIBUTES: usize = 1024;
+/// Most `a=candidate` lines in one remote m-section (the ICE agent keeps 64 remote candidates).
+pub const MAX_CANDIDATES: usize = 128;
+/// Most RTCP feedback entries in one remote description, an `a=rtcp-fb:*` line counting once per
+/// format of its section, since it is copied into each codec (Chromium 156: 77 per video section).
+pub const MAX_FEEDBACK: usize = 8192;
+/// Longest `a=rtcp-fb` value, in bytes (RFC 4585 values are short: `96 nack pli`, `* trr-int 100`;
+/// the longest in our browser corpus has 21). With [`MAX_FEEDBACK`], this bounds the feedback text
+/// a description can make negotiation copy to 1 MiB, however `*` lines multiply it.
+pub const MAX_FEEDBACK_LENGTH: usize = 128;
+/// Longest remote `a=ice-ufrag` or `a=ice-pwd`, in bytes (RFC 8839 allows 256 characters). Both
+/// are copied into every section that inherits them.
+pub const MAX_ICE_CREDENTIAL_LENGTH: usize = 256;
+
+/// What a negotiation limit counts; [`NegotiationError::LimitExceeded`] names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NegotiationLimit {
+    /// m-sections in the description ([`MAX_MEDIA_SECTIONS`]).
+    MediaSections,
+    /// Formats on one `m=` line ([`MAX_FORMATS`]).
+    Formats,
+    /// `a=` lines at the session level or in one m-section ([`MAX_ATTRIBUTES`]).
+    Attributes,
+    /// `a=candidate` lines in one m-section ([`MAX_CANDIDATES`]).
+    Candidates,
+    /// RTCP feedback entries in the description, `*` counting once per format ([`MAX_FEEDBACK`]).
+    Feedback,
+    /// Bytes of one `a=rtcp-fb` value ([`MAX_FEEDBACK_LENGTH`]).
+    FeedbackLength,
+    /// Bytes of one `a=ice-ufrag` or `a=ice-pwd` value ([`MAX_ICE_CREDENTIAL_LENGTH`]).
+    IceCredentialLength,
+}
+
+impl NegotiationLimit {
+    /// The limit's value.
+    pub fn max(self) -> usize {
+        match self {
+            NegotiationLimit::MediaSections => MAX_MEDIA_SECTIONS,
+            NegotiationLimit::Formats => MAX_FORMATS,
+            NegotiationLimit::Attributes => MAX_ATTRIBUTES,
+            NegotiationLimit::Candidates => MAX_CANDIDATES,
+            NegotiationLimit::Feedback => MAX_FEEDBACK,
+            NegotiationLimit::FeedbackLength => MAX_FEEDBACK_LENGTH,
+            NegotiationLimit::IceCredentialLength => MAX_ICE_CREDENTIAL_LENGTH,
+        }
+    }
+
+    fn exceeded(self, section: Option<usize>) -> NegotiationError {
+        NegotiationError::LimitExceeded {
+            what: self,
+            section,
+            limit: self.max(),
+        }
+    }
+}
+
+impl fmt::Display for NegotiationLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NegotiationLimit::MediaSections => "m-sections",
+            NegotiationLimit::Formats => "formats on one m= line",
+            NegotiationLimit::Attributes => "attributes in one section",
+            NegotiationLimit::Candidates => "candidates in one m-section",
+            NegotiationLimit::Feedback => "rtcp-fb entries (a `*` line once per format)",
+            NegotiationLimit::FeedbackLength => "bytes in one rtcp-fb value",
+            NegotiationLimit::IceCredentialLength => "bytes in an ICE ufrag or password",
+        })
+    }
+}
+
+/// Checks a remote description against the limits, in one pass over its attributes.
+fn check_limits(sd: &SessionDescription<'_>) -> Result<(), NegotiationError> {
+    if sd.media.len() > MAX_MEDIA_SECTIONS {
+        return Err(NegotiationLimit::MediaSections.exceeded(None));
+    }
+    if sd.attributes.len() > MAX_ATTRIBUTES {
+        return Err(NegotiationLimit::Attributes.exceeded(None));
+    }
+    let mut feedback = 0usize;
+    for (i, m) in sd.media.iter().enumerate() {
+        let here = Some(i);
+        if m.formats.len() > MAX_FORMATS {
+            return Err(NegotiationLimit::Formats.exceeded(here));
+        }
+        if m.attributes.len() > MAX_ATTRIBUTES {
+            return Err(NegotiationLimit::Attributes.exceeded(here));
+        }
+        let mut candidates = 0usize;
+        for a in &m.attributes {
+            if a.is("candidate") {
+                candidates += 1;
+            } else if a.is("rtcp-fb") {
+                let v = a.value_str();
+                if v.len() > MAX_FEEDBACK_LENGTH {
+                    return Err(NegotiationLimit::FeedbackLength.exceeded(here));
+                }
+                let all = RtcpFb::parse(v).is_ok_and(|f| f.payload == FeedbackPayload::All);
+                feedback += if all { m.formats.len() } else { 1 };
+            }
+        }
+        if candidates > MAX_CANDIDATES {
+            return Err(NegotiationLimit::Candidates.exceeded(here));
+        }
+        if feedback > MAX_FEEDBACK {
+            return Err(NegotiationLimit::Feedback.exceeded(here));
+        }
+    }
+    Ok(())
+}
+
+/// What negotiation reads from a remote description, looked up once instead of once per section:
+/// the session-level values sections inherit, each section's mid and the BUNDLE group.
+struct Remote<'s, 'd> {
+    sd: &'s SessionDescription<'d>,
+    /// Each section's `a=mid`.
+    mids: Vec<Option<&'s str>>,
+    /// The first BUNDLE group's mids, in order, each once.
+    bundle: Vec<&'s str>,
+    bundle_set: HashSet<&'s str>,
+    /// The section carrying the BUNDLE transport: the first with the group's first mid and a
+    /// port other than 0.
+    tag: Option<usize>,
+    ice_ufrag: Option<&'s str>,
+    ice_pwd: Option<&'s str>,
+    setup: Option<Setup>,
+}
+
+/// The transport of an accepted remote m-section.
+struct RemoteTransport {
+    ice: IceCredentials,
+    fingerprints: Vec<CertificateFingerprint>,
+    /// The section's `a=setup`, else its transport's, else the session's.
+    setup: Option<Setup>,
+    rtcp_mux: bool,
+}
+
+impl<'s, 'd> Remote<'s, 'd> {
+    fn new(sd: &'s SessionDescription<'d>) -> Self {
+        let mids: Vec<Option<&'s str>> = sd.media.iter().map(|m| m.mid()).collect();
+        let mut bundle = Vec::new();
+        let mut bundle_set = HashSet::new();
+        for mid in sd.bundle_group().iter().flat_map(|g| g.mids()) {
+            if bundle_set.insert(mid) {
+                bundle.push(mid);
+            }
+        }
+        let tag = bundle.first().and_then(|&tag| {
+            (0..sd.media.len()).find(|&i| mids[i] == Some(tag) && sd.media[i].port != 0)
+        });
+        Self {
+            sd,
+            mids,
+            bundle,
+            bundle_set,
+            tag,
+            ice_ufrag: sd.ice_ufrag(),
+            ice_pwd: sd.ice_pwd(),
+            setup: sd.setup(),
+        }
+    }
+
+    fn in_bundle(&self, mid: &str) -> bool {
+        self.bundle_set.contains(mid)
+    }
+
+    /// The section carrying section `index`'s transport: itself, or, when it is bundled without ICE
+    /// credentials or a fingerprint of its own, the BUNDLE group's tagged section. RFC 8843 puts
+    /// the transport attributes only in the tagged section of an answer, of a subsequent offer,
+    /// and never in a `bundle-only` section (RFC 9429 section 7.2's example).
+    fn transport_index(&self, index: usize) -> usize {
+        let m = &self.sd.media[index];
+        if m.ice_ufrag().is_some() || m.has("fingerprint") {
+            return index;
+        }
+        match self.mids[index] {
+            Some(mid) if self.in_bundle(mid) => self.tag.unwrap_or(index),
+            _ => index,
+        }
+    }
+
+    /// Section `index`'s ICE credentials, inheriting the session level's.
+    fn ice(&self, index: usize) -> Result<Option<IceCredentials>, NegotiationError> {
+        let m = &self.sd.media[index];
+        let ufrag = m.ice_ufrag().or(self.ice_ufrag);
+        let pwd = m.ice_pwd().or(self.ice_pwd);
+        let (Some(ufrag), Some(pwd)) = (ufrag, pwd) else {
+            return Ok(None);
+        };
+        if ufrag.len().max(pwd.len()) > MAX_ICE_CREDENTIAL_LENGTH {
+            return Err(NegotiationLimit::IceCredentialLength.exceeded(Some(index)));
+        }
+        Ok(Some(IceCredentials {
+            ufrag: ufrag.into(),
+            pwd: pwd.into(),
+        }))
+    }
+
+    /// The usable fingerprints of the transport in section `index`: its own `a=fingerprint` lines
+    /// when it has any (they override the session level's, RFC 8122 section 5), else the session
+    /// level's.
+    fn fingerprints(
+        &self,
+        index: usize,
+        mid: &str,
+    ) -> Result<Vec<CertificateFingerprint>, NegotiationError> {
+        let m = &self.sd.media[index];
+        let lines: &[crate::model::Attribute<'_>] = if m.has("fingerprint") {
+            &m.attributes
+        } else {
+            &self.sd.attributes
+        };
+        let mut present = false;
+        let mut usable = Vec::new();
+        for value in lines.values("fingerprint") {
+            present = true;
+            if let Some(f) = CertificateFingerprint::from_attribute(value) {
+                usable.push(f);
+            }
+        }
+        if !present {
+            return Err(NegotiationError::MissingFingerprint(mid.into()));
+        }
+        if usable.is_empty() {
+            return Err(NegotiationError::NoUsableFingerprint(mid.into()));
+        }
+        Ok(usable)
+    }
+
+    /// The transport of section `index`, which is accepted: refused without ICE credentials or a
+    /// usable fingerprint.
+    fn transport(&self, index: usize, mid: &str) -> Result<RemoteTransport, NegotiationError> {
+        let t = self.transport_index(index);
+        let ice = self
+            .ice(t)?
+            .ok_or_else(|| NegotiationError::MissingIceCredentials(mid.into()))?;
+        let fingerprints = self.fingerprints(t, mid)?;
+        let (m, tm) = (&self.sd.media[index], &self.sd.media[t]);
+        Ok(RemoteTransport {
+            ice,
+            fingerprints,
+            setup: m.setup().or_else(|| tm.setup()).or(self.setup),
+            rtcp_mux: m.rtcp_mux() || tm.rtcp_mux(),
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Section {
     mid: String,
@@ -459,13 +767,16 @@ struct PendingOffer {
 }
 
 /// The JSEP state of one peer connection.
+#[derive(Clone)]
 pub struct JsepSession {
     config: JsepConfig,
     rng: Box<dyn RandomSource>,
     transceivers: Vec<Transceiver>,
     data_channel: bool,
     sections: Vec<Section>,
-    next_mid: u32,
+    /// The next numeric mid to hand out: above every numeric mid (up to `u32::MAX`) the remote
+    /// chose, so a `u64` never overflows.
+    next_mid: u64,
     session_id: u64,
     version: u64,
     ice: IceCredentials,
@@ -516,67 +827,174 @@ fn section_kind(m: &MediaDescription<'_>) -> SectionKind {
     SectionKind::Unsupported
 }
 
-/// Whether an offered codec and a local codec are the same codec for negotiation.
-fn codec_matches(offered: &Codec, local: &Codec) -> bool {
-    if !offered.name.eq_ignore_ascii_case(&local.name)
-        || offered.clock_rate != local.clock_rate
-        || offered.channels.unwrap_or(1) != local.channels.unwrap_or(1)
-    {
-        return false;
-    }
-    if offered.name.eq_ignore_ascii_case("H264") {
-        let mode = |c: &Codec| c.param("packetization-mode").unwrap_or("0").to_string();
-        let profile = |c: &Codec| {
-            c.param("profile-level-id")
-                .map(|p| p.get(..4).unwrap_or(p).to_ascii_lowercase())
-                .unwrap_or_else(|| "4200".into())
-        };
-        return mode(offered) == mode(local) && profile(offered) == profile(local);
-    }
-    if offered.name.eq_ignore_ascii_case("VP9") || offered.name.eq_ignore_ascii_case("AV1") {
-        let key = if offered.name.eq_ignore_ascii_case("VP9") {
-            "profile-id"
-        } else {
-            "profile"
-        };
-        return offered.param(key).unwrap_or("0") == local.param(key).unwrap_or("0");
-    }
-    true
+/// What must agree for an offered and a local codec to be the same codec in negotiation, computed
+/// once per codec: the encoding name (lower case), clock rate, channels (1 when absent) and the
+/// format parameters that must agree (H.264 packetization mode and profile, the first four hex
+/// digits of `profile-level-id`; VP9 `profile-id`; AV1 `profile`).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct CodecKey {
+    name: String,
+    clock_rate: u32,
+    channels: u16,
+    params: Option<(String, String)>,
 }
 
-/// Reads the codecs of an RTP m-section in `m=` order.
+impl CodecKey {
+    fn of(c: &Codec) -> Self {
+        let name = c.name.to_ascii_lowercase();
+        let params = match name.as_str() {
+            "h264" => {
+                let mode = c.param("packetization-mode").unwrap_or("0").to_string();
+                let profile = c
+                    .param("profile-level-id")
+                    .map(|p| p.get(..4).unwrap_or(p).to_ascii_lowercase())
+                    .unwrap_or_else(|| "4200".into());
+                Some((mode, profile))
+            }
+            "vp9" => Some((
+                c.param("profile-id").unwrap_or("0").to_string(),
+                String::new(),
+            )),
+            "av1" => Some((c.param("profile").unwrap_or("0").to_string(), String::new())),
+            _ => None,
+        };
+        Self {
+            name,
+            clock_rate: c.clock_rate,
+            channels: c.channels.unwrap_or(1),
+            params,
+        }
+    }
+}
+
+/// A feedback type and parameter in lower case: equal keys are [`Feedback::same`].
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct FeedbackKey(String, Option<String>);
+
+impl FeedbackKey {
+    fn of(f: &Feedback) -> Self {
+        Self(
+            f.kind.to_ascii_lowercase(),
+            f.parameter.as_deref().map(str::to_ascii_lowercase),
+        )
+    }
+}
+
+/// The `rtpmap`, `fmtp` and `rtcp-fb` lines of one m-section, indexed by payload type in one pass
+/// over its attributes, so that reading its codecs is linear in its size rather than a scan of
+/// every attribute per payload type. The first `rtpmap` and `fmtp` of a payload type count, as
+/// with [`AttributeList::rtpmap`] and [`AttributeList::fmtp`].
+struct CodecLines<'a> {
+    rtpmap: Vec<Option<Rtpmap<'a>>>,
+    fmtp: Vec<Option<&'a str>>,
+    /// `rtcp-fb` lines grouped by payload type, then the `*` ones (group 256), each group in line
+    /// order with its line's index: group `g` is `feedback[start[g]..start[g + 1]]`.
+    feedback: Vec<(usize, RtcpFb<'a>)>,
+    start: Vec<usize>,
+}
+
+const ALL_PAYLOADS: usize = 256;
+
+impl<'a> CodecLines<'a> {
+    fn new(m: &'a MediaDescription<'_>) -> Self {
+        let mut rtpmap = vec![None; 256];
+        let mut fmtp = vec![None; 256];
+        let mut feedback: Vec<(usize, usize, RtcpFb<'a>)> = Vec::new();
+        for (line, a) in m.attributes.iter().enumerate() {
+            let Some(value) = a.value.as_deref() else {
+                continue;
+            };
+            if a.is("rtpmap") {
+                if let Ok(r) = Rtpmap::parse(value) {
+                    rtpmap[usize::from(r.payload_type)].get_or_insert(r);
+                }
+            } else if a.is("fmtp") {
+                if let Ok(f) = Fmtp::parse(value) {
+                    if let Some(pt) = f.payload_type() {
+                        fmtp[usize::from(pt)].get_or_insert(f.parameters);
+                    }
+                }
+            } else if a.is("rtcp-fb") {
+                if let Ok(fb) = RtcpFb::parse(value) {
+                    let group = match fb.payload {
+                        FeedbackPayload::Pt(pt) => usize::from(pt),
+                        FeedbackPayload::All => ALL_PAYLOADS,
+                    };
+                    feedback.push((group, line, fb));
+                }
+            }
+        }
+        // Stable: each group stays in line order.
+        feedback.sort_by_key(|&(group, _, _)| group);
+        let mut start = vec![0; ALL_PAYLOADS + 2];
+        for &(group, _, _) in &feedback {
+            start[group + 1] += 1;
+        }
+        for g in 1..start.len() {
+            start[g] += start[g - 1];
+        }
+        Self {
+            rtpmap,
+            fmtp,
+            feedback: feedback.into_iter().map(|(_, l, f)| (l, f)).collect(),
+            start,
+        }
+    }
+
+    fn group(&self, g: usize) -> &[(usize, RtcpFb<'a>)] {
+        &self.feedback[self.start[g]..self.start[g + 1]]
+    }
+
+    /// The feedback of payload type `pt`: its own lines and the `*` ones, in line order.
+    fn feedback(&self, pt: u8) -> Vec<Feedback> {
+        let (own, all) = (self.group(usize::from(pt)), self.group(ALL_PAYLOADS));
+        let mut out = Vec::with_capacity(own.len() + all.len());
+        let (mut i, mut j) = (0, 0);
+        while i < own.len() || j < all.len() {
+            let fb = if j == all.len() || (i < own.len() && own[i].0 < all[j].0) {
+                i += 1;
+                &own[i - 1].1
+            } else {
+                j += 1;
+                &all[j - 1].1
+            };
+            out.push(Feedback {
+                kind: fb.kind.into(),
+                parameter: fb.parameter.map(Into::into),
+            });
+        }
+        out
+    }
+}
+
+/// Reads the codecs of an RTP m-section in `m=` order (a payload type listed twice is read once).
+/// Linear in the section's size: its attributes are indexed once ([`CodecLines`]).
 fn read_codecs(m: &MediaDescription<'_>) -> Vec<Codec> {
-    let mut out = Vec::new();
+    let lines = CodecLines::new(m);
+    let mut seen = [false; 256];
+    let mut out = Vec::with_capacity(m.formats.len().min(MAX_FORMATS));
     for f in &m.formats {
         let Ok(pt) = f.parse::<u8>() else { continue };
-        let (name, clock_rate, channels) = match m.rtpmap(pt) {
+        if std::mem::replace(&mut seen[usize::from(pt)], true) {
+            continue;
+        }
+        let (name, clock_rate, channels) = match lines.rtpmap[usize::from(pt)] {
             Some(r) => (r.encoding.to_string(), r.clock_rate, r.channels),
             None => match static_payload(pt) {
                 Some((n, c, ch)) => (n.to_string(), c, ch),
                 None => continue,
             },
         };
-        let fmtp = m
-            .fmtp(pt)
-            .map(|f| f.parameters.to_string())
-            .filter(|s| !s.is_empty());
-        let feedback = m
-            .rtcp_fbs()
-            .filter(|fb| {
-                fb.payload == FeedbackPayload::Pt(pt) || fb.payload == FeedbackPayload::All
-            })
-            .map(|fb| Feedback {
-                kind: fb.kind.into(),
-                parameter: fb.parameter.map(Into::into),
-            })
-            .collect();
+        let fmtp = lines.fmtp[usize::from(pt)]
+            .filter(|p| !p.is_empty())
+            .map(String::from);
         out.push(Codec {
             payload_type: pt,
             name,
             clock_rate,
             channels,
             fmtp,
-            feedback,
+            feedback: lines.feedback(pt),
         });
     }
     out
@@ -593,18 +1011,32 @@ fn static_payload(pt: u8) -> Option<(&'static str, u32, Option<u16>)> {
 }
 
 /// Intersects offered codecs with local ones, keeping the offerer's payload types and order.
+/// Linear in both lists: local codecs are looked up by [`CodecKey`].
 fn intersect_codecs(offered: &[Codec], local: &[Codec]) -> Vec<Codec> {
-    let mut out: Vec<Codec> = Vec::new();
-    for o in offered.iter().filter(|c| !c.is_rtx()) {
-        if let Some(l) = local.iter().find(|l| !l.is_rtx() && codec_matches(o, l)) {
+    // The first local codec of each key, as a search in preference order would find, with its
+    // feedback as a set (lower case) so that filtering the offered feedback is linear too.
+    let mut by_key: HashMap<CodecKey, (&Codec, HashSet<FeedbackKey>)> = HashMap::new();
+    for l in local.iter().filter(|l| !l.is_rtx()) {
+        by_key
+            .entry(CodecKey::of(l))
+            .or_insert_with(|| (l, l.feedback.iter().map(FeedbackKey::of).collect()));
+    }
+    let mut accepted: Vec<Option<Codec>> = vec![None; offered.len()];
+    let mut accepted_pt = [false; 256];
+    for (slot, o) in accepted.iter_mut().zip(offered) {
+        if o.is_rtx() {
+            continue;
+        }
+        if let Some((l, local_feedback)) = by_key.get(&CodecKey::of(o)) {
             let feedback = o
                 .feedback
                 .iter()
-                .filter(|f| l.feedback.iter().any(|lf| lf.same(f)))
+                .filter(|f| local_feedback.contains(&FeedbackKey::of(f)))
                 .cloned()
                 .collect();
             let fmtp = l.fmtp.clone().or_else(|| o.fmtp.clone());
-            out.push(Codec {
+            accepted_pt[usize::from(o.payload_type)] = true;
+            *slot = Some(Codec {
                 payload_type: o.payload_type,
                 name: o.name.clone(),
                 fmtp,
@@ -615,71 +1047,21 @@ fn intersect_codecs(offered: &[Codec], local: &[Codec]) -> Vec<Codec> {
     }
     // RTX follows its associated payload type.
     if local.iter().any(Codec::is_rtx) {
-        for o in offered.iter().filter(|c| c.is_rtx()) {
+        for (slot, o) in accepted.iter_mut().zip(offered) {
+            if !o.is_rtx() {
+                continue;
+            }
             let apt = o.param("apt").and_then(|a| a.parse::<u8>().ok());
-            if apt.is_some_and(|apt| out.iter().any(|c| c.payload_type == apt && !c.is_rtx())) {
-                out.push(Codec {
+            if apt.is_some_and(|apt| accepted_pt[usize::from(apt)]) {
+                *slot = Some(Codec {
                     feedback: Vec::new(),
                     ..o.clone()
                 });
             }
         }
     }
-    // Keep the offer's order.
-    out.sort_by_key(|c| {
-        offered
-            .iter()
-            .position(|o| o.payload_type == c.payload_type)
-    });
-    out
-}
-
-/// The m-section carrying `m`'s transport: `m` itself, or, when `m` is bundled without ICE
-/// credentials or a fingerprint of its own, the BUNDLE group's tagged section (its first mid).
-/// RFC 8843 puts the transport attributes only in the tagged section of an answer, of a
-/// subsequent offer, and never in a `bundle-only` section (RFC 9429 section 7.2's example).
-fn transport_of<'s, 'd>(
-    sd: &'s SessionDescription<'d>,
-    m: &'s MediaDescription<'d>,
-) -> &'s MediaDescription<'d> {
-    if m.ice_ufrag().is_some() || m.fingerprints().next().is_some() {
-        return m;
-    }
-    let (Some(mid), Some(group)) = (m.mid(), sd.bundle_group()) else {
-        return m;
-    };
-    if !group.mids().any(|g| g == mid) {
-        return m;
-    }
-    let tag = group.mids().next();
-    sd.media
-        .iter()
-        .find(|t| t.mid().is_some() && t.mid() == tag && t.port != 0)
-        .unwrap_or(m)
-}
-
-fn remote_ice(sd: &SessionDescription<'_>, m: &MediaDescription<'_>) -> Option<IceCredentials> {
-    let ufrag = m.ice_ufrag().or_else(|| sd.ice_ufrag())?;
-    let pwd = m.ice_pwd().or_else(|| sd.ice_pwd())?;
-    Some(IceCredentials {
-        ufrag: ufrag.into(),
-        pwd: pwd.into(),
-    })
-}
-
-fn remote_fingerprints(
-    sd: &SessionDescription<'_>,
-    m: &MediaDescription<'_>,
-) -> Vec<(String, Vec<u8>)> {
-    let media: Vec<_> = m.fingerprints().collect();
-    let list = if media.is_empty() {
-        sd.fingerprints().collect()
-    } else {
-        media
-    };
-    list.iter()
-        .map(|f| (f.hash.as_str().to_ascii_lowercase(), f.digest()))
-        .collect()
+    // In the offer's order.
+    accepted.into_iter().flatten().collect()
 }
 
 fn remote_ssrcs(m: &MediaDescription<'_>) -> (Vec<u32>, Vec<(u32, u32)>) {
@@ -702,6 +1084,23 @@ fn remote_ssrcs(m: &MediaDescription<'_>) -> (Vec<u32>, Vec<(u32, u32)>) {
 
 fn setup_name(s: Option<Setup>) -> &'static str {
     s.map_or("none", Setup::as_str)
+}
+
+/// The offerer's simulcast send layers: the first alternative of each stream of `sim`, when an
+/// `a=rid` with direction `send` declares it, each once.
+fn offered_send_layers(m: &MediaDescription<'_>, sim: &Simulcast<'_>) -> Vec<String> {
+    let declared: HashSet<&str> = m
+        .rids()
+        .filter(|r| r.direction == RidDirection::Send)
+        .map(|r| r.id)
+        .collect();
+    let mut seen = HashSet::new();
+    sim.send_streams()
+        .iter()
+        .filter_map(|alts| alts.first().map(|r| r.id))
+        .filter(|id| declared.contains(id) && seen.insert(*id))
+        .map(String::from)
+        .collect()
 }
 
 fn rids(m: &MediaDescription<'_>, direction: RidDirection) -> Vec<String> {
@@ -947,7 +1346,7 @@ impl JsepSession {
         }
         let fp = format!(
             "{} {}",
-            self.config.fingerprint_hash,
+            self.config.fingerprint_hash.name(),
             Fingerprint::format_digest(&self.config.fingerprint)
         );
         m.attributes.push(Attribute::new("fingerprint", fp));
@@ -1117,7 +1516,8 @@ impl JsepSession {
         m
     }
 
-    /// Applies the remote answer to the pending local offer.
+    /// Applies the remote answer to the pending local offer. An answer that cannot be accepted
+    /// changes nothing (the offer stays pending).
     pub fn set_remote_answer(
         &mut self,
         answer: &SessionDescription<'_>,
@@ -1132,13 +1532,15 @@ impl JsepSession {
                 answered: answer.media.len(),
             });
         }
+        check_limits(answer)?;
+        let remote = Remote::new(answer);
         // Exact capacity: the result is kept for the connection's lifetime.
         let mut out = Vec::with_capacity(answer.media.len());
         let mut fingerprints = Vec::new();
         let mut role = None;
         let mut sections = pending.sections.clone();
         for (index, (s, m)) in sections.iter_mut().zip(&answer.media).enumerate() {
-            let found = m.mid().ok_or(NegotiationError::MissingMid { index })?;
+            let found = remote.mids[index].ok_or(NegotiationError::MissingMid { index })?;
             if found != s.mid {
                 return Err(NegotiationError::MidMismatch {
                     index,
@@ -1170,25 +1572,14 @@ impl JsepSession {
                 out.push(n);
                 continue;
             }
-            let transport = transport_of(answer, m);
-            n.remote_ice = Some(
-                remote_ice(answer, transport)
-                    .ok_or_else(|| NegotiationError::MissingIceCredentials(s.mid.clone()))?,
-            );
+            let transport = remote.transport(index, &s.mid)?;
+            n.remote_ice = Some(transport.ice);
             n.remote_candidates = m.values("candidate").map(String::from).collect();
             (n.remote_ssrcs, n.remote_rtx_ssrcs) = remote_ssrcs(m);
-            let fps = remote_fingerprints(answer, transport);
-            if fps.is_empty() {
-                return Err(NegotiationError::MissingFingerprint(s.mid.clone()));
-            }
             if fingerprints.is_empty() {
-                fingerprints = fps;
+                fingerprints = transport.fingerprints;
             }
-            let setup = m
-                .setup()
-                .or_else(|| transport.setup())
-                .or_else(|| answer.setup());
-            let this_role = match setup {
+            let this_role = match transport.setup {
                 Some(Setup::Active) => DtlsRole::Server,
                 Some(Setup::Passive) => DtlsRole::Client,
                 other => {
@@ -1204,41 +1595,48 @@ impl JsepSession {
                 SectionKind::Media(_) => {
                     let t = &self.transceivers
                         [s.transceiver.expect("media sections have a transceiver")];
-                    if !m.rtcp_mux() && !transport.rtcp_mux() {
+                    if !transport.rtcp_mux {
                         return Err(NegotiationError::RtcpMuxRequired(s.mid.clone()));
                     }
                     let answered = read_codecs(m);
-                    for c in &answered {
-                        if !t.codecs.iter().any(|l| l.payload_type == c.payload_type) {
-                            return Err(NegotiationError::UnknownPayloadType {
-                                mid: s.mid.clone(),
-                                payload_type: c.payload_type,
-                            });
-                        }
+                    let mut offered_pt = [false; 256];
+                    for c in &t.codecs {
+                        offered_pt[usize::from(c.payload_type)] = true;
+                    }
+                    if let Some(c) = answered
+                        .iter()
+                        .find(|c| !offered_pt[usize::from(c.payload_type)])
+                    {
+                        return Err(NegotiationError::UnknownPayloadType {
+                            mid: s.mid.clone(),
+                            payload_type: c.payload_type,
+                        });
                     }
                     if answered.is_empty() {
                         return Err(NegotiationError::NoCodec(s.mid.clone()));
                     }
                     n.codecs = answered;
+                    let local: HashSet<(u16, &str)> = t
+                        .header_extensions
+                        .iter()
+                        .map(|l| (l.id, l.uri.as_str()))
+                        .collect();
                     n.header_extensions = m
                         .extmaps()
-                        .filter(|e| {
-                            t.header_extensions
-                                .iter()
-                                .any(|l| l.id == e.id && l.uri == e.uri)
-                        })
+                        .filter(|e| local.contains(&(e.id, e.uri)))
                         .map(|e| HeaderExtension::new(e.id, e.uri))
                         .collect();
-                    let remote = m.direction().unwrap_or(Direction::SendRecv);
+                    let remote_direction = m.direction().unwrap_or(Direction::SendRecv);
                     n.direction = Direction::from_flags(
-                        t.direction.sends() && remote.receives(),
-                        t.direction.receives() && remote.sends(),
+                        t.direction.sends() && remote_direction.receives(),
+                        t.direction.receives() && remote_direction.sends(),
                     );
-                    let accepted: Vec<String> = rids(m, RidDirection::Recv);
+                    let accepted: HashSet<String> =
+                        rids(m, RidDirection::Recv).into_iter().collect();
                     n.send_rids = t
                         .send_rids
                         .iter()
-                        .filter(|r| accepted.contains(r))
+                        .filter(|r| accepted.contains(*r))
                         .cloned()
                         .collect();
                 }
@@ -1254,10 +1652,7 @@ impl JsepSession {
             }
             out.push(n);
         }
-        let bundle = answer
-            .bundle_group()
-            .map(|g| g.mids().map(String::from).collect())
-            .unwrap_or_default();
+        let bundle = remote.bundle.iter().map(|m| m.to_string()).collect();
         let ice_restart = pending.ice_restart;
         let remote_ufrag = out
             .iter()
@@ -1284,36 +1679,48 @@ impl JsepSession {
 
     /// Answers a remote offer (RFC 9429 section 5.3) and returns the answer with the negotiated
     /// state. The offer's m-section layout becomes the session's. An offer that cannot be accepted
-    /// leaves the session exactly as it was.
+    /// leaves the session exactly as it was: every check (limits, mids, transports, fingerprints,
+    /// DTLS roles, rtcp-mux) is made before anything changes.
     pub fn create_answer(
         &mut self,
         offer: &SessionDescription<'_>,
     ) -> Result<(SessionDescription<'static>, Negotiated), NegotiationError> {
-        let transceivers = self.transceivers.len();
-        let ice = self.ice.clone();
-        let version = self.version;
-        let result = self.answer(offer);
-        if result.is_err() {
-            self.transceivers.truncate(transceivers);
-            self.ice = ice;
-            self.version = version;
-        }
-        result
-    }
+        check_limits(offer)?;
+        let remote = Remote::new(offer);
 
-    fn answer(
-        &mut self,
-        offer: &SessionDescription<'_>,
-    ) -> Result<(SessionDescription<'static>, Negotiated), NegotiationError> {
-        // Validate mids and bind sections to transceivers.
+        // Validate mids and bind sections to transceivers; transceivers for remote tracks are
+        // only created once the whole offer has been checked.
         let mut sections: Vec<Section> = Vec::with_capacity(offer.media.len());
+        let existing = self.transceivers.len();
+        let mut created: Vec<Transceiver> = Vec::new();
+        // Remote codecs read while creating a transceiver, kept for the answer.
+        let mut remote_codecs: Vec<Option<Vec<Codec>>> = vec![None; offer.media.len()];
+        let previous: HashMap<&str, &Section> = self
+            .sections
+            .iter()
+            .rev()
+            .map(|s| (s.mid.as_str(), s))
+            .collect();
+        let offered_mids: HashSet<&str> = remote.mids.iter().flatten().copied().collect();
+        // Transceivers bound to a section of this offer: those bound to a section the offer keeps,
+        // then each one bound as the offer's sections are read.
+        let mut taken = vec![false; existing];
+        for s in &self.sections {
+            if let Some(t) = s
+                .transceiver
+                .filter(|_| offered_mids.contains(s.mid.as_str()))
+            {
+                taken[t] = true;
+            }
+        }
+        let mut seen_mids: HashSet<&str> = HashSet::with_capacity(offer.media.len());
         for (index, m) in offer.media.iter().enumerate() {
-            let mid = m.mid().ok_or(NegotiationError::MissingMid { index })?;
-            if sections.iter().any(|s| s.mid == mid) {
+            let mid = remote.mids[index].ok_or(NegotiationError::MissingMid { index })?;
+            if !seen_mids.insert(mid) {
                 return Err(NegotiationError::DuplicateMid(mid.into()));
             }
             let kind = section_kind(m);
-            let previous = self.sections.iter().find(|s| s.mid == mid);
+            let previous = previous.get(mid);
             if let Some(p) = previous {
                 if p.kind != kind {
                     return Err(NegotiationError::KindChanged(mid.into()));
@@ -1322,31 +1729,25 @@ impl JsepSession {
             let mut transceiver = previous.and_then(|p| p.transceiver);
             if transceiver.is_none() {
                 if let SectionKind::Media(k) = kind {
-                    let taken = |t: usize| {
-                        sections.iter().any(|s| s.transceiver == Some(t))
-                            || self.sections.iter().any(|s| {
-                                s.transceiver == Some(t)
-                                    && offer
-                                        .media
-                                        .iter()
-                                        .any(|om| om.mid() == Some(s.mid.as_str()))
-                            })
-                    };
-                    transceiver = (0..self.transceivers.len()).find(|&t| {
-                        self.transceivers[t].kind == k && !self.transceivers[t].stopped && !taken(t)
+                    transceiver = (0..existing).find(|&t| {
+                        self.transceivers[t].kind == k && !self.transceivers[t].stopped && !taken[t]
                     });
                     if transceiver.is_none() && m.port != 0 {
                         // Like a browser: a remote track creates a receive-only transceiver.
                         let codecs = read_codecs(m);
-                        let mut t = Transceiver::new(k, Direction::RecvOnly, codecs);
+                        let mut t = Transceiver::new(k, Direction::RecvOnly, codecs.clone());
+                        remote_codecs[index] = Some(codecs);
                         t.header_extensions = m
                             .extmaps()
                             .map(|e| HeaderExtension::new(e.id, e.uri))
                             .collect();
-                        self.transceivers.push(t);
-                        transceiver = Some(self.transceivers.len() - 1);
+                        created.push(t);
+                        transceiver = Some(existing + created.len() - 1);
                     }
                 }
+            }
+            if let Some(t) = transceiver.filter(|&t| t < existing) {
+                taken[t] = true;
             }
             sections.push(Section {
                 mid: mid.into(),
@@ -1357,14 +1758,54 @@ impl JsepSession {
                 media: m.media.to_string(),
             });
         }
+        let stopped = |t: usize| t < existing && self.transceivers[t].stopped;
 
+        // Check the transport of every section that will be accepted.
+        let mut transports: Vec<Option<(RemoteTransport, Setup)>> =
+            Vec::with_capacity(sections.len());
+        for (index, (s, m)) in sections.iter().zip(&offer.media).enumerate() {
+            let port_zero = m.port == 0 && !(m.bundle_only() && remote.in_bundle(&s.mid));
+            let supported = match s.kind {
+                SectionKind::Media(_) => s.transceiver.is_some(),
+                SectionKind::Data => true,
+                SectionKind::Unsupported => false,
+            };
+            if port_zero || s.transceiver.is_some_and(stopped) || !supported {
+                transports.push(None);
+                continue;
+            }
+            let transport = remote.transport(index, &s.mid)?;
+            let local_setup = match transport.setup {
+                // A renegotiation keeps the established role; a restart of ICE does not
+                // change it either (the DTLS association survives).
+                Some(Setup::ActPass) => match self.dtls_role {
+                    Some(DtlsRole::Client) => Setup::Active,
+                    Some(DtlsRole::Server) => Setup::Passive,
+                    None => self.config.answer_setup,
+                },
+                Some(Setup::Active) => Setup::Passive,
+                Some(Setup::Passive) => Setup::Active,
+                other => {
+                    return Err(NegotiationError::BadSetup {
+                        mid: s.mid.clone(),
+                        setup: setup_name(other),
+                        context: "offer",
+                    });
+                }
+            };
+            if matches!(s.kind, SectionKind::Media(_)) && !transport.rtcp_mux {
+                return Err(NegotiationError::RtcpMuxRequired(s.mid.clone()));
+            }
+            transports.push(Some((transport, local_setup)));
+        }
         // ICE restart detection: new remote credentials mean new local ones.
-        let offered_ufrag = offer
-            .media
-            .iter()
-            .find(|m| m.port != 0)
-            .and_then(|m| remote_ice(offer, m))
-            .map(|i| i.ufrag);
+        let offered_ufrag = match offer.media.iter().position(|m| m.port != 0) {
+            Some(i) => remote.ice(i)?.map(|i| i.ufrag),
+            None => None,
+        };
+
+        // The offer is acceptable: from here on nothing fails.
+        self.transceivers.append(&mut created);
         let ice_restart = match (&self.remote_ufrag, &offered_ufrag) {
             (Some(old), Some(new)) => old != new,
             _ => false,
@@ -1372,18 +1813,18 @@ impl JsepSession {
         if ice_restart {
             self.ice = new_credentials(self.rng.as_mut());
         }
-
-        let offered_bundle: Vec<String> = offer
-            .bundle_group()
-            .map(|g| g.mids().map(String::from).collect())
-            .unwrap_or_default();
         let mut answer = SessionDescription::new(self.origin());
         // Exact capacity: the result is kept for the connection's lifetime.
         let mut out = Vec::with_capacity(offer.media.len());
-        let mut media = Vec::new();
+        let mut media = Vec::with_capacity(offer.media.len());
         let mut fingerprints = Vec::new();
         let mut role = None;
-        for (s, m) in sections.iter_mut().zip(&offer.media) {
+        for (index, ((s, m), transport)) in sections
+            .iter_mut()
+            .zip(&offer.media)
+            .zip(transports)
+            .enumerate()
+        {
             let mut n = NegotiatedSection {
                 mid: s.mid.clone(),
                 kind: s.kind,
@@ -1401,49 +1842,12 @@ impl JsepSession {
                 remote_ssrcs: Vec::new(),
                 remote_rtx_ssrcs: Vec::new(),
             };
-            let stopped = s.transceiver.is_some_and(|t| self.transceivers[t].stopped);
-            let port_zero = m.port == 0 && !(m.bundle_only() && offered_bundle.contains(&s.mid));
-            let supported = match s.kind {
-                SectionKind::Media(_) => s.transceiver.is_some(),
-                SectionKind::Data => true,
-                SectionKind::Unsupported => false,
-            };
             let mut accepted = None;
-            if !port_zero && !stopped && supported {
-                let transport = transport_of(offer, m);
-                n.remote_ice = Some(
-                    remote_ice(offer, transport)
-                        .ok_or_else(|| NegotiationError::MissingIceCredentials(s.mid.clone()))?,
-                );
-                let fps = remote_fingerprints(offer, transport);
-                if fps.is_empty() {
-                    return Err(NegotiationError::MissingFingerprint(s.mid.clone()));
-                }
+            if let Some((transport, local_setup)) = transport {
+                n.remote_ice = Some(transport.ice);
                 if fingerprints.is_empty() {
-                    fingerprints = fps;
+                    fingerprints = transport.fingerprints;
                 }
-                let setup = m
-                    .setup()
-                    .or_else(|| transport.setup())
-                    .or_else(|| offer.setup());
-                let local_setup = match setup {
-                    // A renegotiation keeps the established role; a restart of ICE does not
-                    // change it either (the DTLS association survives).
-                    Some(Setup::ActPass) => match self.dtls_role {
-                        Some(DtlsRole::Client) => Setup::Active,
-                        Some(DtlsRole::Server) => Setup::Passive,
-                        None => self.config.answer_setup,
-                    },
-                    Some(Setup::Active) => Setup::Passive,
-                    Some(Setup::Passive) => Setup::Active,
-                    other => {
-                        return Err(NegotiationError::BadSetup {
-                            mid: s.mid.clone(),
-                            setup: setup_name(other),
-                            context: "offer",
-                        });
-                    }
-                };
                 role.get_or_insert(if local_setup == Setup::Active {
                     DtlsRole::Client
                 } else {
@@ -1453,42 +1857,35 @@ impl JsepSession {
                 (n.remote_ssrcs, n.remote_rtx_ssrcs) = remote_ssrcs(m);
                 match s.kind {
                     SectionKind::Media(_) => {
-                        if !m.rtcp_mux() && !transport.rtcp_mux() {
-                            return Err(NegotiationError::RtcpMuxRequired(s.mid.clone()));
-                        }
                         let t = &self.transceivers[s.transceiver.expect("checked above")];
-                        let codecs = intersect_codecs(&read_codecs(m), &t.codecs);
+                        let offered = remote_codecs[index]
+                            .take()
+                            .unwrap_or_else(|| read_codecs(m));
+                        let codecs = intersect_codecs(&offered, &t.codecs);
                         if !codecs.is_empty() {
+                            let local_uris: HashSet<&str> =
+                                t.header_extensions.iter().map(|l| l.uri.as_str()).collect();
                             let extensions: Vec<HeaderExtension> = m
                                 .extmaps()
-                                .filter(|e| t.header_extensions.iter().any(|l| l.uri == e.uri))
+                                .filter(|e| local_uris.contains(e.uri))
                                 .map(|e| HeaderExtension::new(e.id, e.uri))
                                 .collect();
-                            let remote = m.direction().unwrap_or(Direction::SendRecv);
+                            let remote_direction = m.direction().unwrap_or(Direction::SendRecv);
                             let direction = Direction::from_flags(
-                                t.direction.sends() && remote.receives(),
-                                t.direction.receives() && remote.sends(),
+                                t.direction.sends() && remote_direction.receives(),
+                                t.direction.receives() && remote_direction.sends(),
                             );
                             // The offerer's send layers become our receive layers, when the
                             // RID header extension that names them is negotiated (RFC 8853
                             // 5.3; browsers refuse simulcast without it).
-                            let offered_sim = m.simulcast();
                             let rid_extension = extensions.iter().any(|e| e.uri == RID_URI);
-                            let recv_rids: Vec<String> = match offered_sim {
+                            let recv_rids = match m.simulcast() {
                                 Some(sim)
                                     if sim.send.is_some()
                                         && direction.receives()
                                         && rid_extension =>
                                 {
-                                    sim.send_streams()
-                                        .iter()
-                                        .filter_map(|alts| alts.first().map(|r| r.id.to_string()))
-                                        .filter(|id| {
-                                            m.rids().any(|r| {
-                                                r.id == id && r.direction == RidDirection::Send
-                                            })
-                                        })
-                                        .collect()
+                                    offered_send_layers(m, &sim)
                                 }
                                 _ => Vec::new(),
                             };
@@ -1554,10 +1951,16 @@ impl JsepSession {
             out.push(n);
         }
         // BUNDLE: accept the offered group, minus rejected sections, keeping its order.
-        let bundle: Vec<String> = offered_bundle
+        let accepted_mids: HashSet<&str> = out
             .iter()
-            .filter(|mid| out.iter().any(|n| &n.mid == *mid && !n.rejected))
-            .cloned()
+            .filter(|n| !n.rejected)
+            .map(|n| n.mid.as_str())
+            .collect();
+        let bundle: Vec<String> = remote
+            .bundle
+            .iter()
+            .filter(|mid| accepted_mids.contains(*mid))
+            .map(|mid| mid.to_string())
             .collect();
         if !bundle.is_empty() {
             answer.attributes.push(Attribute::new(
@@ -1578,7 +1981,7 @@ impl JsepSession {
         // Remember the layout; mids the remote chose must never be handed out by us again.
         for s in &sections {
             if let Ok(n) = s.mid.parse::<u32>() {
-                self.next_mid = self.next_mid.max(n.saturating_add(1));
+                self.next_mid = self.next_mid.max(u64::from(n) + 1);
             }
         }
         self.sections = sections;

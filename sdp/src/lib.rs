@@ -26,7 +26,9 @@ pub mod parse;
 pub mod text;
 pub mod write;
 
-pub use attributes::{AttributeList, Direction, Setup, TypedAttribute};
+pub use attributes::{
+    AttributeList, CertificateFingerprint, Direction, FingerprintHash, Setup, TypedAttribute,
+};
 pub use candidate::Candidate;
 pub use error::{AttributeError, ParseError, ParseErrorKind};
 pub use jsep::{JsepConfig, JsepSession, Negotiated, NegotiationError};

@@ -4,7 +4,9 @@ use sansrtc_sdp::jsep::{
     Codec, DtlsRole, Feedback, HeaderExtension, JsepConfig, JsepSession, MediaKind,
     NegotiationError, SectionKind, Transceiver, TransceiverId,
 };
-use sansrtc_sdp::{AttributeList, Direction, SessionDescription, Setup};
+use sansrtc_sdp::{
+    AttributeList, CertificateFingerprint, Direction, FingerprintHash, SessionDescription, Setup,
+};
 
 fn rng(seed: u8) -> Box<dyn sansrtc_sdp::jsep::RandomSource> {
     // xorshift64: deterministic, and good enough to make every credential distinct.
@@ -193,11 +195,9 @@ fn two_sessions_negotiate() {
         (na.dtls_role, nb.dtls_role),
         (DtlsRole::Server, DtlsRole::Client)
     );
-    assert_eq!(
-        na.remote_fingerprints[0],
-        ("sha-256".to_string(), vec![2; 32])
-    );
-    assert_eq!(nb.remote_fingerprints[0].1, vec![1; 32]);
+    assert_eq!(na.remote_fingerprints[0].hash(), FingerprintHash::Sha256);
+    assert_eq!(na.remote_fingerprints[0].digest(), [2; 32]);
+    assert_eq!(nb.remote_fingerprints[0].digest(), [1; 32]);
     // ICE credentials cross.
     assert_eq!(na.sections[0].remote_ice.as_ref().unwrap(), b.local_ice());
     assert_eq!(nb.sections[0].remote_ice.as_ref().unwrap(), a.local_ice());
@@ -916,7 +916,10 @@ fn answers_the_rfc9429_section_7_1_offer_as_the_rfc_does() {
     assert_eq!(n.bundle, ["a1", "v1"]);
     assert_eq!(n.dtls_role, DtlsRole::Client);
     let offered_fp = offer.media[0].fingerprints().next().unwrap().digest();
-    assert_eq!(n.remote_fingerprints, [("sha-256".to_string(), offered_fp)]);
+    assert_eq!(
+        n.remote_fingerprints,
+        [CertificateFingerprint::new(FingerprintHash::Sha256, offered_fp).unwrap()]
+    );
     let (audio, video) = (&n.sections[0], &n.sections[1]);
     assert_eq!(audio.remote_ice.as_ref().unwrap().ufrag, "ETEn");
     assert_eq!(
@@ -1119,4 +1122,174 @@ fn simulcast_is_accepted_only_with_the_rid_extension() {
         assert!(n.sections[video].recv_rids.is_empty(), "{name}");
         assert!(!n.sections[video].rejected, "{name}");
     }
+}
+
+/// `offer_text` with its session-level fingerprint replaced by `fingerprints` (each a full
+/// attribute value) at the media level, parsed without attribute validation so that a known hash
+/// with a digest of the wrong length reaches the JSEP layer.
+fn offer_with_fingerprints(fingerprints: &[String]) -> SessionDescription<'static> {
+    let fp_line = |v: &String| format!("a=fingerprint:{v}\r\n");
+    let own: String = fingerprints.iter().map(fp_line).collect();
+    let text = offer_text(&format!("{AUDIO}{own}"));
+    let session_fp = format!(
+        "a=fingerprint:sha-256 {}\r\n",
+        sansrtc_sdp::attributes::Fingerprint::format_digest(&[7; 32])
+    );
+    let text = text.replacen(&session_fp, "", 1);
+    let limits = sansrtc_sdp::Limits {
+        validate_attributes: false,
+        ..sansrtc_sdp::Limits::default()
+    };
+    SessionDescription::parse_with(&text, &limits)
+        .unwrap()
+        .into_owned()
+}
+
+fn hex(len: usize, byte: u8) -> String {
+    sansrtc_sdp::attributes::Fingerprint::format_digest(&vec![byte; len])
+}
+
+#[test]
+fn offers_without_a_usable_fingerprint_are_refused() {
+    let refused = [
+        vec![format!("md5 {}", hex(16, 1))],
+        vec![format!("foo {}", hex(32, 1))],
+        vec![format!("sha-256 {}", hex(31, 1))],
+        vec![format!("sha-1 {}", hex(32, 1))],
+        vec![format!("sha-256 {}", "zz:".repeat(31) + "zz")],
+        vec![format!("md5 {}", hex(16, 1)), format!("foo {}", hex(32, 2))],
+    ];
+    for fps in refused {
+        let mut b = session(2);
+        b.add_transceiver(audio(Direction::SendRecv));
+        let offer = offer_with_fingerprints(&fps);
+        let ice = b.local_ice().clone();
+        let result = b.create_answer(&offer);
+        assert_eq!(
+            result.as_ref().map(|r| &r.1).unwrap_err(),
+            &NegotiationError::NoUsableFingerprint("0".into()),
+            "{fps:?}"
+        );
+        assert_eq!(
+            result.unwrap_err().to_string(),
+            "mid \"0\" has no fingerprint with a usable hash function and digest length"
+        );
+        // Nothing changed: no credentials, layout or transceiver.
+        assert_eq!(b.local_ice(), &ice);
+        assert!(b.mids().is_empty());
+        assert!(b.transceiver(TransceiverId(1)).is_none());
+    }
+
+    // A remote track's transceiver is not created for a refused offer, even when the refusal
+    // comes from a later section; nor are ICE credentials renewed by a refused restart.
+    let mut a = session(1);
+    a.add_transceiver(audio(Direction::SendRecv));
+    let mut b = session(2);
+    let (answer, _) = b.create_answer(&reparse(&a.create_offer())).unwrap();
+    a.set_remote_answer(&reparse(&answer)).unwrap();
+    a.restart_ice();
+    a.add_transceiver(video(Direction::SendRecv));
+    let offer = a.create_offer().to_sdp_string();
+    // Only the new video section (the second) gets an md5 fingerprint.
+    let good = format!("a=fingerprint:sha-256 {}\r\n", hex(32, 1));
+    let second = offer.match_indices(&good).nth(1).unwrap().0;
+    let bad = format!(
+        "{}a=fingerprint:md5 {}\r\n{}",
+        &offer[..second],
+        hex(16, 1),
+        &offer[second + good.len()..]
+    );
+    let (ice, mids) = (b.local_ice().clone(), b.mids().join(","));
+    let err = b
+        .create_answer(&SessionDescription::parse(&bad).unwrap())
+        .unwrap_err();
+    assert_eq!(err, NegotiationError::NoUsableFingerprint("1".into()));
+    assert_eq!(b.local_ice(), &ice);
+    assert_eq!(b.mids().join(","), mids);
+    assert!(b.transceiver(TransceiverId(1)).is_none());
+    let (_, n) = b
+        .create_answer(&SessionDescription::parse(&offer).unwrap())
+        .unwrap();
+    assert!(n.ice_restart);
+}
+
+#[test]
+fn a_media_level_fingerprint_overrides_the_session_level() {
+    // RFC 8122 section 5: media-level fingerprints replace the session-level ones, so an md5-only
+    // section is refused even though the session level has a good sha-256.
+    let text = offer_text(&format!("{AUDIO}a=fingerprint:md5 {}\r\n", hex(16, 1)));
+    let mut b = session(2);
+    b.add_transceiver(audio(Direction::SendRecv));
+    assert_eq!(
+        b.create_answer(&SessionDescription::parse(&text).unwrap())
+            .unwrap_err(),
+        NegotiationError::NoUsableFingerprint("0".into())
+    );
+    // Inherited from the session level when the section has none.
+    let (_, n) = b
+        .create_answer(&SessionDescription::parse(&offer_text(AUDIO)).unwrap())
+        .unwrap();
+    assert_eq!(n.remote_fingerprints[0].digest(), [7; 32]);
+}
+
+#[test]
+fn only_usable_fingerprints_are_kept() {
+    let mut b = session(2);
+    b.add_transceiver(audio(Direction::SendRecv));
+    let offer = offer_with_fingerprints(&[
+        format!("md5 {}", hex(16, 1)),
+        format!("SHA-256 {}", hex(32, 9)),
+        format!("foo {}", hex(32, 3)),
+    ]);
+    let (_, n) = b.create_answer(&offer).unwrap();
+    assert_eq!(
+        n.remote_fingerprints,
+        [CertificateFingerprint::new(FingerprintHash::Sha256, vec![9; 32]).unwrap()]
+    );
+    assert_eq!(
+        n.remote_fingerprints[0].to_string(),
+        format!("sha-256 {}", hex(32, 9))
+    );
+}
+
+#[test]
+fn answers_without_a_usable_fingerprint_are_refused() {
+    for bad in [format!("md5 {}", hex(16, 1)), format!("foo {}", hex(32, 1))] {
+        let mut a = session(1);
+        a.add_transceiver(audio(Direction::SendRecv));
+        let offer = a.create_offer();
+        let mut b = session(2);
+        let (answer, _) = b.create_answer(&reparse(&offer)).unwrap();
+        let good = format!("a=fingerprint:sha-256 {}\r\n", hex(32, 2));
+        let text = answer.to_sdp_string();
+        assert!(text.contains(&good));
+        let text = text.replace(&good, &format!("a=fingerprint:{bad}\r\n"));
+        let answer = SessionDescription::parse(&text).unwrap();
+        assert_eq!(
+            a.set_remote_answer(&answer),
+            Err(NegotiationError::NoUsableFingerprint("0".into())),
+            "{bad}"
+        );
+        assert!(a.has_pending_offer(), "the offer is still pending");
+    }
+}
+
+#[test]
+fn a_remote_mid_of_u32_max_does_not_overflow_our_mids() {
+    // The answerer never hands out a mid the remote chose, counting up from the largest numeric
+    // one: from u32::MAX it must not overflow.
+    let text = offer_text(AUDIO).replace("a=mid:0", "a=mid:4294967295");
+    let text = text.replace("a=group:BUNDLE 0 1", "a=group:BUNDLE 4294967295");
+    let mut b = session(2);
+    b.add_transceiver(audio(Direction::SendRecv));
+    b.create_answer(&SessionDescription::parse(&text).unwrap())
+        .unwrap();
+    b.add_transceiver(video(Direction::SendRecv));
+    b.add_data_channel();
+    let offer = reparse(&b.create_offer());
+    let mids: Vec<&str> = offer.media.iter().map(|m| m.mid().unwrap()).collect();
+    assert_eq!(mids[0], "4294967295");
+    assert_eq!(mids.len(), 3);
+    let unique: std::collections::HashSet<&&str> = mids.iter().collect();
+    assert_eq!(unique.len(), 3, "{mids:?}");
 }

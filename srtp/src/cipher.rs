@@ -29,6 +29,7 @@ const E_FLAG: u32 = 1 << 31;
     clippy::large_enum_variant,
     reason = "two per context, kept inline to avoid a pointer chase per packet"
 )]
+#[derive(Clone)]
 pub(crate) enum Transform {
     /// AES-128-CM with HMAC-SHA1.
     Cm {

@@ -100,6 +100,7 @@ pub enum Role {
 }
 
 /// The two contexts of a DTLS-SRTP association.
+#[derive(Clone)]
 pub struct SessionContexts {
     /// Protects what this endpoint sends.
     pub outbound: Context,
@@ -108,7 +109,7 @@ pub struct SessionContexts {
 }
 
 /// State of one SSRC.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Stream {
     /// The rollover counter assumed before the first packet.
     initial_roc: u32,
@@ -144,7 +145,7 @@ impl Stream {
 
 /// A cheap hasher for SSRC keys; the map is bounded by [`Config::max_ssrcs`], so collisions a peer
 /// provokes cost at most a scan of that many entries.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct SsrcHasher(u64);
 
 impl Hasher for SsrcHasher {
@@ -164,6 +165,7 @@ impl Hasher for SsrcHasher {
 type Streams = HashMap<u32, Stream, BuildHasherDefault<SsrcHasher>>;
 
 /// SRTP and SRTCP keys of one direction and the state of every SSRC seen in it.
+#[derive(Clone)]
 pub struct Context {
     profile: Profile,
     rtp: Transform,

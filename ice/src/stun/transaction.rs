@@ -74,7 +74,7 @@ pub enum TransactionEvent {
     },
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Pending {
     id: TransactionId,
     destination: SocketAddr,
@@ -114,7 +114,7 @@ pub struct ClientStats {
 /// # let _ = id;
 /// # Ok::<(), TransactionError>(())
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct StunClient<R> {
     config: TransactionConfig,
     rng: R,

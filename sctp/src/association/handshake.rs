@@ -163,11 +163,15 @@ impl Association {
         })
         .write(&mut out);
         finish_packet(&mut out, false);
-        self.control.push_back(out);
+        self.push_reply_packet(out);
     }
 
     pub(super) fn on_init_ack(&mut self, now: Instant, ack: &InitChunk<'_>) {
-        if self.state != State::CookieWait || ack.initiate_tag == 0 {
+        if self.state != State::CookieWait
+            || ack.initiate_tag == 0
+            || ack.inbound_streams == 0
+            || ack.outbound_streams == 0
+        {
             return;
         }
         let Some(cookie) = ack.params.find(param_type::STATE_COOKIE) else {
@@ -178,6 +182,7 @@ impl Association {
             ack.initiate_tag,
             ack.a_rwnd,
             ack.initial_tsn,
+            (ack.outbound_streams, ack.inbound_streams),
             (
                 fwd,
                 zero && self.config.zero_checksum,
@@ -191,13 +196,19 @@ impl Association {
         self.init_timer = Some(now + self.rto);
     }
 
+    /// Records the peer once its INIT or INIT-ACK is known. `peer_streams` is the peer's
+    /// (outbound, inbound) stream counts: we receive on the smaller of our and its outbound
+    /// counts and send on the smaller of ours and its inbound count (RFC 9260 5.1.1).
     pub(super) fn setup_peer(
         &mut self,
         tag: u32,
         rwnd: u32,
         initial_tsn: u32,
+        (peer_outbound, peer_inbound): (u16, u16),
         (fwd, zero, interleaving): (bool, bool, bool),
     ) {
+        self.in_stream_count = self.config.streams.min(peer_outbound);
+        self.out_stream_count = self.config.streams.min(peer_inbound);
         self.peer = Some(Peer {
             tag,
             interleaving,
@@ -212,6 +223,7 @@ impl Association {
             initial_tsn,
             self.config.max_message_size,
             hard,
+            self.in_stream_count,
         ));
     }
 
@@ -274,7 +286,7 @@ impl Association {
                 )
             });
             finish_packet(&mut out, false);
-            self.control.push_back(out);
+            self.push_reply_packet(out);
             return;
         }
         match self.state {
@@ -284,6 +296,7 @@ impl Association {
                         c.peer_tag,
                         c.peer_rwnd,
                         c.peer_initial_tsn,
+                        (c.peer_outbound_streams, c.peer_inbound_streams),
                         (
                             c.peer_features & 1 != 0,
                             c.peer_features & 4 != 0 && self.config.zero_checksum,
@@ -305,7 +318,28 @@ impl Association {
         }
     }
 
+    /// Drops what was queued before the association was up on streams the peer did not
+    /// grant (ids at or above the negotiated outbound count).
+    fn drop_ungranted_streams(&mut self) {
+        let limit = self.out_stream_count;
+        for (&sid, st) in self.out_streams.iter_mut() {
+            if sid < limit {
+                continue;
+            }
+            for m in st.queue.drain(..) {
+                self.queued_messages -= 1;
+                self.send_buffered -= m.data.len() - m.offset + SEND_MESSAGE_OVERHEAD;
+            }
+        }
+        self.out_streams.retain(|sid, _| *sid < limit);
+        self.ready_streams.retain(|sid| *sid < limit);
+        if self.current_stream.is_some_and(|sid| sid >= limit) {
+            self.current_stream = None;
+        }
+    }
+
     pub(super) fn established(&mut self, now: Instant) {
+        self.drop_ungranted_streams();
         self.state = State::Established;
         self.error_count = 0;
         self.heartbeat_due = self.config.heartbeat_interval.map(|i| now + i);

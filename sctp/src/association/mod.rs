@@ -31,6 +31,19 @@ mod types;
 
 pub use types::{CloseReason, Config, Event, Reliability, SendOptions, State, Stats};
 
+/// Most whole packets waiting to be sent (INIT-ACKs, ERRORs, our own control packets) beyond
+/// which another one the peer asks for is dropped.
+const MAX_REPLY_PACKETS: usize = 16;
+
+/// Room kept free in a packet's worth of queued replies for the chunks our own state needs
+/// (SACK, SHUTDOWN, COOKIE-ACK, HEARTBEAT).
+const REPLY_RESERVE: usize = 128;
+
+/// Bytes charged per message toward [`Config::max_buffered_amount`] on top of its data, for
+/// the bookkeeping a queued or unacknowledged message costs, so that many tiny messages
+/// cannot exceed the memory bound.
+pub const SEND_MESSAGE_OVERHEAD: usize = 64;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ChunkState {
     InFlight,
@@ -39,7 +52,7 @@ enum ChunkState {
     Abandoned,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct OutChunk {
     tsn: u32,
     stream_id: u16,
@@ -60,7 +73,7 @@ struct OutChunk {
     fsn: u32,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct QueuedMessage {
     id: u64,
     ppid: u32,
@@ -80,7 +93,7 @@ struct QueuedMessage {
     counted: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct OutStream {
     queue: VecDeque<QueuedMessage>,
     next_ssn: u16,
@@ -91,7 +104,7 @@ struct OutStream {
     resetting: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct ReconfigRequest {
     seq: u32,
     last_tsn: u32,
@@ -112,6 +125,10 @@ struct Peer {
 /// Drive it as every sansrtc machine: feed packets with [`Association::handle_receive`] and
 /// deadlines with [`Association::handle_timeout`], then drain [`Association::poll_transmit`],
 /// [`Association::poll_event`] and read [`Association::poll_timeout`].
+///
+/// It is `Clone`: a copy is an independent association with the same state and keys (for
+/// tests and fuzzing; two copies talking to one peer would confuse it).
+#[derive(Clone)]
 pub struct Association {
     config: Config,
     state: State,
@@ -121,6 +138,9 @@ pub struct Association {
     initial_tsn: u32,
     peer: Option<Peer>,
     receiver: Option<Receiver>,
+    /// Negotiated stream counts: `config.streams` until the peer's INIT or INIT-ACK is known.
+    in_stream_count: u16,
+    out_stream_count: u16,
 
     // Handshake.
     init_timer: Option<Instant>,
@@ -134,6 +154,9 @@ pub struct Association {
     ready_streams: VecDeque<u16>,
     current_stream: Option<u16>,
     queued_messages: usize,
+    /// Bytes charged toward `max_buffered_amount`: data of queued and unacknowledged
+    /// messages plus `SEND_MESSAGE_OVERHEAD` per message.
+    send_buffered: usize,
     next_message_id: u64,
     retransmit_pending: usize,
     in_flight: usize,
@@ -192,6 +215,9 @@ impl Association {
         let min_window = (config.max_message_size * 2).min(u32::MAX as usize / 2) as u32;
         config.receive_window = config.receive_window.max(min_window);
         config.max_packet_size = config.max_packet_size.clamp(256, 65_535);
+        config.max_buffered_amount = config
+            .max_buffered_amount
+            .max(config.max_message_size.max(1) + SEND_MESSAGE_OVERHEAD);
         let mut key = [0u8; 32];
         rng.fill_bytes(&mut key);
         let mut local_tag = rng.next_u32();
@@ -209,6 +235,8 @@ impl Association {
             initial_tsn,
             peer: None,
             receiver: None,
+            in_stream_count: config.streams,
+            out_stream_count: config.streams,
             init_timer: None,
             init_retransmits: 0,
             cookie: None,
@@ -218,6 +246,7 @@ impl Association {
             ready_streams: VecDeque::new(),
             current_stream: None,
             queued_messages: 0,
+            send_buffered: 0,
             next_message_id: 0,
             retransmit_pending: 0,
             in_flight: 0,
@@ -291,6 +320,29 @@ impl Association {
         self.receiver.as_ref().map_or(0, |r| r.buffered()) + self.event_bytes
     }
 
+    /// Bytes held for sending, as charged toward [`Config::max_buffered_amount`]: the data of
+    /// messages queued or sent and not yet acknowledged (or abandoned and skipped), plus
+    /// [`SEND_MESSAGE_OVERHEAD`] per message.
+    pub fn send_buffered(&self) -> usize {
+        self.send_buffered
+    }
+
+    /// Streams we may send on (ids below it): the smaller of our `Config::streams` and the
+    /// peer's inbound streams once its INIT or INIT-ACK is known, `Config::streams` before.
+    /// Messages queued before the association is up on a stream the peer then does not grant
+    /// are dropped when it comes up.
+    pub fn outbound_streams(&self) -> u16 {
+        self.out_stream_count
+    }
+
+    /// Streams the peer may send on (ids below it): the smaller of our `Config::streams` and
+    /// the peer's outbound streams once known. DATA on higher ids is acknowledged, dropped,
+    /// counted in [`Stats::invalid_stream_data`] and answered with an "Invalid Stream
+    /// Identifier" error (RFC 9260 6.5).
+    pub fn inbound_streams(&self) -> u16 {
+        self.in_stream_count
+    }
+
     /// DATA chunks queued or sent and not yet acknowledged (or skipped).
     pub fn outstanding_chunks(&self) -> usize {
         self.outstanding.len() + self.queued_messages
@@ -354,7 +406,7 @@ impl Association {
         if !open {
             return Err(SendError::NotEstablished);
         }
-        if stream_id >= self.config.streams {
+        if stream_id >= self.out_stream_count {
             return Err(SendError::NotOpen(stream_id));
         }
         if data.len() > self.config.max_message_size {
@@ -363,8 +415,11 @@ impl Association {
                 max: self.config.max_message_size,
             });
         }
-        let stream = self.out_streams.entry(stream_id).or_default();
-        if stream.resetting {
+        if self
+            .out_streams
+            .get(&stream_id)
+            .is_some_and(|s| s.resetting)
+        {
             return Err(SendError::NotOpen(stream_id));
         }
         // SCTP cannot carry an empty DATA chunk; callers encode empty messages (RFC 8831 PPIDs).
@@ -373,6 +428,15 @@ impl Association {
         } else {
             data
         };
+        let cost = data.len() + SEND_MESSAGE_OVERHEAD;
+        if self.send_buffered + cost > self.config.max_buffered_amount {
+            return Err(SendError::BufferFull {
+                buffered: self.send_buffered,
+                limit: self.config.max_buffered_amount,
+            });
+        }
+        self.send_buffered += cost;
+        let stream = self.out_streams.entry(stream_id).or_default();
         if !options.uncounted {
             stream.buffered += data.len();
         }
@@ -415,8 +479,12 @@ impl Association {
 
     /// Requests a reset of outgoing streams (RFC 6525 outgoing SSN reset), after all data
     /// already queued on them. Further sends on them fail until [`Event::OutgoingStreamsReset`].
+    /// Ids at or above [`Association::outbound_streams`] are ignored.
     pub fn reset_streams(&mut self, streams: &[u16]) {
         for &s in streams {
+            if s >= self.out_stream_count {
+                continue;
+            }
             let st = self.out_streams.entry(s).or_default();
             if !st.resetting {
                 st.resetting = true;
@@ -481,6 +549,7 @@ impl Association {
         self.ready_streams.clear();
         self.current_stream = None;
         self.queued_messages = 0;
+        self.send_buffered = 0;
         for s in self.out_streams.values_mut() {
             s.queue.clear();
             s.buffered = 0;
@@ -662,13 +731,12 @@ impl Association {
                 Chunk::Sack(s) => self.on_sack(now, &s),
                 Chunk::Heartbeat(params) => {
                     if self.peer.is_some() {
-                        let bytes = params.as_bytes().to_vec();
-                        write_tlv_chunk(
-                            &mut self.pending_chunks,
-                            chunk_type::HEARTBEAT_ACK,
-                            0,
-                            |o| o.extend_from_slice(&bytes),
-                        );
+                        let bytes = params.as_bytes();
+                        self.queue_reply(4 + bytes.len().next_multiple_of(4), |o| {
+                            write_tlv_chunk(o, chunk_type::HEARTBEAT_ACK, 0, |o| {
+                                o.extend_from_slice(bytes)
+                            })
+                        });
                     }
                 }
                 Chunk::HeartbeatAck(info) => self.on_heartbeat_ack(now, &info),
@@ -761,11 +829,11 @@ impl Association {
                         let mut header = vec![chunk_type, 0];
                         header.extend_from_slice(&((value.len() + 4) as u16).to_be_bytes());
                         header.extend_from_slice(value);
-                        if self.pending_chunks.len() + header.len() + 8 < self.max_payload() {
-                            write_tlv_chunk(&mut self.pending_chunks, chunk_type::ERROR, 0, |o| {
+                        self.queue_reply(8 + header.len().next_multiple_of(4), |o| {
+                            write_tlv_chunk(o, chunk_type::ERROR, 0, |o| {
                                 write_tlv(o, cause_code::UNRECOGNIZED_CHUNK_TYPE, &header)
-                            });
-                        }
+                            })
+                        });
                     }
                     if matches!(action, UnknownAction::Stop | UnknownAction::StopAndReport) {
                         break;
@@ -797,14 +865,8 @@ impl Association {
         let Some(r) = self.receiver.as_mut() else {
             return;
         };
-        match r.on_data(d, self.event_bytes) {
-            Accept::New => {}
-            Accept::Duplicate => self.sack_now = true,
-            Accept::Dropped => {
-                self.stats.data_dropped += 1;
-                self.sack_now = true;
-            }
-        }
+        let accept = r.on_data(d, self.event_bytes);
+        self.on_accept(accept);
         self.drain_messages();
         self.process_pending_incoming_reset();
     }
@@ -821,16 +883,58 @@ impl Association {
         let Some(r) = self.receiver.as_mut() else {
             return;
         };
-        match r.on_idata(d, self.event_bytes) {
+        let accept = r.on_idata(d, self.event_bytes);
+        self.on_accept(accept);
+        self.drain_messages();
+        self.process_pending_incoming_reset();
+    }
+
+    fn on_accept(&mut self, accept: Accept) {
+        match accept {
             Accept::New => {}
             Accept::Duplicate => self.sack_now = true,
             Accept::Dropped => {
                 self.stats.data_dropped += 1;
                 self.sack_now = true;
             }
+            Accept::InvalidStream(sid) => {
+                // RFC 9260 6.5: acknowledge, report at once, discard.
+                self.stats.invalid_stream_data += 1;
+                self.sack_now = true;
+                let mut value = [0u8; 4];
+                value[..2].copy_from_slice(&sid.to_be_bytes());
+                self.queue_reply(12, |o| {
+                    write_tlv_chunk(o, chunk_type::ERROR, 0, |o| {
+                        write_tlv(o, cause_code::INVALID_STREAM_ID, &value)
+                    })
+                });
+            }
         }
-        self.drain_messages();
-        self.process_pending_incoming_reset();
+    }
+
+    /// Queues a whole packet the peer's input asked for (INIT-ACK, stale-cookie ERROR); beyond
+    /// `MAX_REPLY_PACKETS` waiting it is dropped and counted.
+    fn push_reply_packet(&mut self, packet: Vec<u8>) {
+        if self.control.len() >= MAX_REPLY_PACKETS {
+            self.stats.replies_dropped += 1;
+            return;
+        }
+        self.control.push_back(packet);
+    }
+
+    /// Queues a chunk the peer's input asked for (HEARTBEAT-ACK, ERROR reports) if it fits,
+    /// with what is already queued, in one packet beside a SACK; otherwise it is dropped (and
+    /// counted), so a peer cannot grow our pending output.
+    fn queue_reply(&mut self, len: usize, write: impl FnOnce(&mut Vec<u8>)) {
+        let budget = self
+            .config
+            .max_packet_size
+            .saturating_sub(COMMON_HEADER_LEN + REPLY_RESERVE);
+        if self.pending_chunks.len() + len > budget {
+            self.stats.replies_dropped += 1;
+            return;
+        }
+        write(&mut self.pending_chunks);
     }
 
     fn on_heartbeat_ack(&mut self, now: Instant, info: &Tlvs<'_>) {
@@ -1005,6 +1109,13 @@ impl Association {
         }
         if out.len() == COMMON_HEADER_LEN {
             out.clear();
+            // Building the packet may have set a control packet aside (a RE-CONFIG that did
+            // not fit beside the rest).
+            if let Some(p) = self.control.pop_front() {
+                self.stats.packets_sent += 1;
+                out.extend_from_slice(&p);
+                return true;
+            }
             return false;
         }
         finish_packet(out, peer.zero_checksum);

@@ -3,6 +3,11 @@
 
 use super::*;
 
+/// Most RE-CONFIG responses waiting to be sent (12 bytes each).
+const MAX_RECONFIG_RESPONSES: usize = 16;
+/// Most streams in one outgoing reset request of ours (2 bytes each).
+const MAX_RESET_STREAMS: usize = 256;
+
 impl Association {
     /// Treats our pending outgoing reset of `stream` as performed. The data-channel layer calls
     /// this when the peer opens the stream again: the peer reuses a stream only after it has
@@ -52,11 +57,13 @@ impl Association {
                         if let Some((seq, result)) = self.last_reconfig_response
                             && seq == request_seq
                         {
-                            self.reconfig_responses.push((seq, result));
+                            self.push_reconfig_response(seq, result);
                         }
                     } else {
-                        self.reconfig_responses
-                            .push((request_seq, reconfig_result::ERROR_BAD_SEQUENCE));
+                        self.push_reconfig_response(
+                            request_seq,
+                            reconfig_result::ERROR_BAD_SEQUENCE,
+                        );
                     }
                 }
                 ReconfigParam::IncomingReset { request_seq, .. }
@@ -65,8 +72,7 @@ impl Association {
                     if request_seq == self.peer_next_reconfig_seq {
                         self.peer_next_reconfig_seq = request_seq.wrapping_add(1);
                     }
-                    self.reconfig_responses
-                        .push((request_seq, reconfig_result::DENIED));
+                    self.push_reconfig_response(request_seq, reconfig_result::DENIED);
                 }
                 ReconfigParam::Response {
                     response_seq,
@@ -99,6 +105,16 @@ impl Association {
         }
     }
 
+    /// Queues a RE-CONFIG response; beyond `MAX_RECONFIG_RESPONSES` waiting it is dropped and
+    /// counted (the peer retransmits a request it gets no answer to).
+    fn push_reconfig_response(&mut self, seq: u32, result: u32) {
+        if self.reconfig_responses.len() >= MAX_RECONFIG_RESPONSES {
+            self.stats.replies_dropped += 1;
+            return;
+        }
+        self.reconfig_responses.push((seq, result));
+    }
+
     pub(super) fn process_pending_incoming_reset(&mut self) {
         let Some((seq, last_tsn, _)) = &self.pending_incoming_reset else {
             return;
@@ -112,8 +128,7 @@ impl Association {
         }
         let (_, _, streams) = self.pending_incoming_reset.take().expect("checked above");
         r.reset_streams(&streams);
-        self.reconfig_responses
-            .push((seq, reconfig_result::SUCCESS_PERFORMED));
+        self.push_reconfig_response(seq, reconfig_result::SUCCESS_PERFORMED);
         self.last_reconfig_response = Some((seq, reconfig_result::SUCCESS_PERFORMED));
         self.events.push_back(Event::IncomingStreamsReset(streams));
     }
@@ -131,9 +146,15 @@ impl Association {
         if self.reconfig_out.is_none() && !self.reconfig_queue.is_empty() {
             // A stream is reset only once all its queued data has TSNs, so the request's last
             // TSN covers it.
-            let (streams, wait): (Vec<u16>, Vec<u16>) = std::mem::take(&mut self.reconfig_queue)
-                .into_iter()
-                .partition(|s| self.out_streams.get(s).is_none_or(|st| st.queue.is_empty()));
+            // At most MAX_RESET_STREAMS per request, so it fits a packet; the rest wait for
+            // the next one.
+            let (mut streams, mut wait): (Vec<u16>, Vec<u16>) =
+                std::mem::take(&mut self.reconfig_queue)
+                    .into_iter()
+                    .partition(|s| self.out_streams.get(s).is_none_or(|st| st.queue.is_empty()));
+            if streams.len() > MAX_RESET_STREAMS {
+                wait.extend(streams.drain(MAX_RESET_STREAMS..));
+            }
             self.reconfig_queue = wait;
             if !streams.is_empty() {
                 let seq = self.next_reconfig_seq;

@@ -85,6 +85,7 @@ impl Association {
             let Some(c) = self.outstanding.pop_front() else {
                 break;
             };
+            self.release_chunk(&c);
             if c.max_retransmits.is_some() || c.expires.is_some() {
                 self.pr_chunks -= 1;
             }
@@ -205,6 +206,16 @@ impl Association {
         self.maybe_progress_shutdown(now);
     }
 
+    /// Frees the send-buffer charge of a chunk leaving `outstanding`: its data, and the
+    /// message's overhead with its last fragment.
+    pub(super) fn release_chunk(&mut self, c: &OutChunk) {
+        let mut freed = c.data.len();
+        if c.flags & data_flags::END != 0 {
+            freed += SEND_MESSAGE_OVERHEAD;
+        }
+        self.send_buffered -= freed;
+    }
+
     pub(super) fn reduce_buffered(&mut self, stream_id: u16, len: usize) {
         if let Some(s) = self.out_streams.get_mut(&stream_id) {
             let before = s.buffered;
@@ -280,6 +291,8 @@ impl Association {
         {
             let m = st.queue.pop_front().expect("checked above");
             let rest = m.data.len() - m.offset;
+            // Its last fragment never got a TSN: the message's overhead goes with the rest.
+            self.send_buffered -= rest + SEND_MESSAGE_OVERHEAD;
             let more = !st.queue.is_empty();
             self.queued_messages -= 1;
             // With DATA the partly sent message's stream is the current one; with I-DATA it is
@@ -420,6 +433,7 @@ impl Association {
             if m.offset == 0 && m.expires.is_some_and(|e| now >= e) {
                 // Expired before any of it was sent: dropped without using a TSN.
                 let m = st.queue.pop_front().expect("front exists");
+                self.send_buffered -= m.data.len() + SEND_MESSAGE_OVERHEAD;
                 let more = !st.queue.is_empty();
                 self.queued_messages -= 1;
                 self.current_stream = None;

@@ -44,6 +44,13 @@ pub struct Config {
     /// Send a HEARTBEAT after this long without sending anything (`None`: never). Unanswered
     /// heartbeats count toward `max_retransmits`; answered ones measure the RTT.
     pub heartbeat_interval: Option<Duration>,
+    /// Most bytes held for sending: messages queued and not yet acknowledged (or abandoned),
+    /// each charged its length plus [`SEND_MESSAGE_OVERHEAD`](super::SEND_MESSAGE_OVERHEAD).
+    /// A `send` that would pass it fails with
+    /// [`SendError::BufferFull`](crate::SendError::BufferFull), so a peer that never
+    /// acknowledges cannot grow our memory beyond it. Default 16 MiB (Chromium's limit on a
+    /// data channel's `bufferedAmount`); raised to at least one `max_message_size` message.
+    pub max_buffered_amount: usize,
 }
 
 impl Default for Config {
@@ -65,6 +72,7 @@ impl Default for Config {
             zero_checksum: false,
             interleaving: false,
             heartbeat_interval: Some(Duration::from_secs(30)),
+            max_buffered_amount: 16 * 1024 * 1024,
         }
     }
 }
@@ -170,4 +178,10 @@ pub struct Stats {
     pub data_dropped: u64,
     /// Messages abandoned by partial reliability.
     pub messages_abandoned: u64,
+    /// DATA and I-DATA chunks on a stream id at or above the negotiated inbound count:
+    /// acknowledged, dropped and answered with an "Invalid Stream Identifier" error.
+    pub invalid_stream_data: u64,
+    /// Replies the peer asked for (HEARTBEAT-ACK, ERROR reports) dropped because a packet's
+    /// worth of them was already waiting to be sent.
+    pub replies_dropped: u64,
 }
