@@ -457,6 +457,9 @@ struct Peer {
     socket: UdpSocket,
     addr: SocketAddr,
     events: Vec<Event>,
+    /// Incoming datagrams larger than this are lost (0: none): the server's DATA never
+    /// arrives, its SACKs and STUN do.
+    lose_larger_than: usize,
 }
 
 impl Peer {
@@ -473,11 +476,12 @@ impl Peer {
             socket,
             addr,
             events: Vec::new(),
+            lose_larger_than: 0,
         }
     }
 
     /// Moves datagrams, timers and events until `done` holds (at most `limit`).
-    fn drive(&mut self, limit: Duration, mut done: impl FnMut(&Peer) -> bool) {
+    fn drive(&mut self, limit: Duration, mut done: impl FnMut(&mut Peer) -> bool) {
         let deadline = Instant::now() + limit;
         let mut buf = [0u8; 2048];
         while !done(self) {
@@ -486,7 +490,9 @@ impl Peer {
                 "timed out: {:?}",
                 self.pc.state()
             );
-            if let Ok((n, from)) = self.socket.recv_from(&mut buf) {
+            if let Ok((n, from)) = self.socket.recv_from(&mut buf)
+                && (self.lose_larger_than == 0 || n <= self.lose_larger_than)
+            {
                 self.pc
                     .handle_receive(Instant::now(), from, self.addr, &buf[..n]);
             }
@@ -553,4 +559,64 @@ fn a_peer_is_echoed_then_reclaimed_when_it_goes_quiet() {
     let reason = stats["ended"][0]["reason"].as_str().unwrap_or_default();
     assert!(reason.starts_with("no datagram"), "{stats}");
     eprintln!("idle session reclaimed {after:?} after its peer went quiet: {reason}");
+}
+
+#[test]
+fn a_peer_that_never_takes_its_echo_back_loses_its_channel() {
+    // The peer sends as fast as the server acknowledges, but loses every datagram of the
+    // server's DATA (it acknowledges none of its echo): the server holds its SCTP send limit
+    // (16 MiB) and a 4 MiB backlog, then closes the channel instead of holding more.
+    let server = Server::start(&[]);
+    let mut peer = Peer::new();
+    let now = Instant::now();
+    let channel = peer
+        .pc
+        .create_data_channel(now, ChannelConfig::reliable("flood"))
+        .unwrap();
+    let offer = peer.pc.create_offer(now).unwrap();
+    let (status, _, answer) = server.whip(&offer);
+    assert_eq!(status, 201, "{answer}");
+    peer.pc
+        .set_remote_description(Instant::now(), SdpType::Answer, &answer)
+        .unwrap();
+    peer.drive(Duration::from_secs(20), |p| {
+        p.events
+            .iter()
+            .any(|e| matches!(e, Event::DataChannelOpen { id, .. } if *id == channel))
+    });
+    peer.lose_larger_than = 400;
+    let chunk = vec![7u8; 16 * 1024];
+    let mut sent = 0usize;
+    let mut next_check = Instant::now();
+    let mut closed = Value::Null;
+    peer.drive(Duration::from_secs(120), |p| {
+        // Up to 32 MiB (more than the server may hold), 1 MiB in flight.
+        while sent < 32 << 20
+            && p.pc.buffered_amount(channel) < 1 << 20
+            && p.pc
+                .send_data(Instant::now(), channel, &chunk, true)
+                .is_ok()
+        {
+            sent += chunk.len();
+        }
+        if Instant::now() < next_check {
+            return false;
+        }
+        next_check = Instant::now() + Duration::from_millis(200);
+        let stats = server.stats();
+        if stats["sessions"][0]["echo_errors"].as_u64().unwrap_or(0) > 0 {
+            closed = stats;
+            return true;
+        }
+        false
+    });
+    let session = &closed["sessions"][0];
+    eprintln!("after {} MiB sent: {session}", sent >> 20);
+    assert!(sent > 20 << 20, "{sent}");
+    assert!(
+        session["echo_backlog"].as_u64().unwrap() <= 4 << 20,
+        "{session}"
+    );
+    // The channel is closed on the server's side; the session lives on.
+    assert_eq!(session["state"], "Connected", "{session}");
 }

@@ -11,11 +11,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::{SocketAddr, UdpSocket};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sansrtc::demux::{Kind, classify};
 use sansrtc::ice::stun::StunMessage;
-use sansrtc::{ConnectionState, Event, PcRng, PeerConnection};
+use sansrtc::sctp::SendError;
+use sansrtc::{ConnectionState, Error, Event, PcRng, PeerConnection};
 
 use crate::media::MediaEcho;
 
@@ -26,6 +27,17 @@ const MAX_SOURCES: usize = 8;
 /// Transaction ids of a session's own STUN checks remembered for routing their answers (checks
 /// are paced at 50 ms and answered within seconds; consent checks come every ~5 s).
 const MAX_CHECKS: usize = 64;
+
+/// Bytes of data channel messages a session keeps waiting for their echo when the SCTP send
+/// buffer is full (`Config::max_buffered_amount`, 16 MiB). A data channel has no receive-side
+/// backpressure (messages are delivered as they arrive): a peer sending faster than it takes
+/// its echo back would grow our memory without bound, so past this its channel is closed.
+const MAX_ECHO_BACKLOG: usize = 4 << 20;
+
+/// The first wait before a message of the backlog is offered to SCTP again (each attempt
+/// copies the message), doubled while nothing goes out, at most [`MAX_RETRY`].
+const FIRST_RETRY: Duration = Duration::from_millis(1);
+const MAX_RETRY: Duration = Duration::from_millis(32);
 
 /// A session's id: 128 bits from the operating system's RNG. Its hex form in the `Location`
 /// URL is the capability to post the session's answer or to delete it, so it appears nowhere
@@ -78,7 +90,12 @@ pub(crate) struct Session {
     pub(crate) sources: Vec<SocketAddr>,
     /// Transaction ids of our STUN requests whose answers are routed to this session.
     pub(crate) checks: VecDeque<[u8; 12]>,
-    /// `pc.poll_timeout()` after the last input.
+    /// Messages to echo that SCTP had no room for yet (channel, data, binary), oldest first.
+    backlog: VecDeque<(u16, Vec<u8>, bool)>,
+    pub(crate) backlog_bytes: usize,
+    /// While the backlog waits: when to offer it again, and the current wait.
+    retry: Option<(Instant, Duration)>,
+    /// `pc.poll_timeout()` (or the backlog's retry) after the last input.
     pub(crate) deadline: Option<Instant>,
 }
 
@@ -95,8 +112,87 @@ impl Session {
             closing: None,
             sources: Vec::new(),
             checks: VecDeque::new(),
+            backlog: VecDeque::new(),
+            backlog_bytes: 0,
+            retry: None,
             deadline: None,
         }
+    }
+
+    /// Sends a message back on its channel; false if SCTP has no room for it now.
+    fn send(&mut self, now: Instant, id: u16, data: &[u8], binary: bool) -> bool {
+        match self.pc.send_data(now, id, data, binary) {
+            Ok(()) => true,
+            Err(Error::DataChannel(SendError::BufferFull { .. })) => false,
+            Err(e) => {
+                // Counted; logged sparsely (a closed channel fails every message after it).
+                self.media.echo_errors += 1;
+                let n = self.media.echo_errors;
+                if n <= 8 || n.is_power_of_two() {
+                    eprintln!(
+                        "session {}: echo on channel {id} failed ({n}): {e}",
+                        self.seq
+                    );
+                }
+                true
+            }
+        }
+    }
+
+    /// Echoes a data channel message, after those waiting in the backlog.
+    fn echo(&mut self, now: Instant, id: u16, data: Vec<u8>, binary: bool) {
+        if self.backlog.is_empty() {
+            if self.send(now, id, &data, binary) {
+                return;
+            }
+            self.retry = Some((now + FIRST_RETRY, FIRST_RETRY));
+        }
+        if self.backlog_bytes + data.len() > MAX_ECHO_BACKLOG {
+            self.media.echo_errors += 1;
+            eprintln!(
+                "session {}: the peer sends faster than it takes its echo back; channel {id} closed",
+                self.seq
+            );
+            self.pc.close_data_channel(now, id);
+            self.backlog.retain(|(c, d, _)| {
+                if *c == id {
+                    self.backlog_bytes -= d.len();
+                }
+                *c != id
+            });
+            if self.backlog.is_empty() {
+                self.retry = None;
+            }
+            return;
+        }
+        self.backlog_bytes += data.len();
+        self.backlog.push_back((id, data, binary));
+    }
+
+    /// Offers the backlog to SCTP again once its wait is over.
+    fn flush_backlog(&mut self, now: Instant) {
+        let Some((at, wait)) = self.retry else {
+            return;
+        };
+        if now < at {
+            return;
+        }
+        let mut sent = false;
+        while let Some((id, data, binary)) = self.backlog.pop_front() {
+            if !self.send(now, id, &data, binary) {
+                self.backlog.push_front((id, data, binary));
+                let wait = if sent {
+                    FIRST_RETRY
+                } else {
+                    (wait * 2).min(MAX_RETRY)
+                };
+                self.retry = Some((now + wait, wait));
+                return;
+            }
+            self.backlog_bytes -= data.len();
+            sent = true;
+        }
+        self.retry = None;
     }
 }
 
@@ -253,12 +349,7 @@ pub(crate) fn service(
     let seq = s.seq;
     while let Some(e) = s.pc.poll_event() {
         match e {
-            Event::DataChannelMessage { id, data, binary } => {
-                if let Err(e) = s.pc.send_data(now, id, &data, binary) {
-                    s.media.echo_errors += 1;
-                    eprintln!("session {seq}: echo on channel {id} failed: {e}");
-                }
-            }
+            Event::DataChannelMessage { id, data, binary } => s.echo(now, id, data, binary),
             Event::Rtp(rtp) => s.media.echo_rtp(&mut s.pc, now, rtp),
             Event::KeyframeRequest { mid, kind, .. } => {
                 s.media
@@ -277,6 +368,7 @@ pub(crate) fn service(
             _ => {}
         }
     }
+    s.flush_backlog(now);
     while let Some(t) = s.pc.poll_transmit() {
         if s.media.lose(&t.contents) {
             continue;
@@ -286,6 +378,9 @@ pub(crate) fn service(
         }
         let _ = socket.send_to(&t.contents, t.destination);
     }
-    s.deadline = s.pc.poll_timeout();
+    s.deadline = match (s.pc.poll_timeout(), s.retry) {
+        (Some(t), Some((r, _))) => Some(t.min(r)),
+        (t, r) => t.or(r.map(|(r, _)| r)),
+    };
     s.deadline
 }

@@ -23,7 +23,7 @@ pub(crate) fn session_json(s: &Session, reason: Option<&str>) -> String {
             r#""lost_on_purpose":{},"incoming_lost_on_purpose":{},"nacks_sent":{},"#,
             r#""retransmitted_packets_received":{},"#,
             r#""layers":{{{}}},"echo_errors":{},"channels":[{}],"sctp":"{}","#,
-            r#""frames_repacketized":{},"packets_repacketized":{},"routes":{}{}}}"#
+            r#""frames_repacketized":{},"packets_repacketized":{},"echo_backlog":{},"routes":{}{}}}"#
         ),
         s.seq,
         s.pc.state(),
@@ -80,6 +80,7 @@ pub(crate) fn session_json(s: &Session, reason: Option<&str>) -> String {
         format!("{:?}", report.transport.sctp).escape_default(),
         s.media.frames_repacketized,
         s.media.packets_repacketized,
+        s.backlog_bytes,
         s.sources.len(),
         reason
             .map(|r| format!(r#","reason":"{}""#, r.escape_default()))

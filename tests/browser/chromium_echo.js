@@ -1,4 +1,4 @@
-// Drives headless Chromium against the sansrtc echo server (examples/echo_server.rs).
+// Drives headless Chromium against the sansrtc echo server (examples/echo_server).
 // Usage: node chromium_echo.js BASE_URL MODE [OPTIONS_JSON]. Prints one JSON line with the result
 // last; lines before it are progress reports ({"progress": ...}). Modes:
 //   data      the browser offers (WHIP POST /whip), opens a channel, sends 100 text and 100 binary
@@ -14,7 +14,8 @@
 //   media     camera and microphone looped back (options: codec, videoFirst, playAudio, keyframe,
 //             nacks: wait for NACKs sent and 90 frames decoded; nacksIn: for retransmissions
 //             sent and 90 frames decoded; simulcast: video as three RID layers q, h, f).
-//   bulk      20 channels at once, then 20 MB with bufferedAmountLow flow control.
+//   bulk      20 channels at once, then 20 MB with bufferedAmountLow flow control (at most
+//             4 MiB not echoed yet).
 //   hostile   a transfer that keeps going (reporting the server's ICE ufrag) until a line 'stop'
 //             arrives on stdin and at least 8 MB went through; every echoed byte checked.
 //   delete    WHIP DELETE of the session: the browser sees its DTLS transport close.
@@ -202,10 +203,13 @@ async function bulkTransfer(channels) {
       if (v.length !== chunk || v[100] !== data[100] || v[chunk - 1] !== data[chunk - 1]) corrupt++;
       received += v.length;
       if (received >= total) resolve();
+      else pump();
     };
     dc.bufferedAmountLowThreshold = 256 * 1024;
+    // At most 4 MiB not echoed yet: the server bounds what it holds for a peer that sends
+    // faster than it takes its echo back (a data channel has no receive-side backpressure).
     const pump = () => {
-      while (sent < total && dc.bufferedAmount < 1024 * 1024) { dc.send(data); sent += chunk; }
+      while (sent < total && dc.bufferedAmount < 1024 * 1024 && sent - received < 4 * 1024 * 1024) { dc.send(data); sent += chunk; }
     };
     dc.onbufferedamountlow = pump;
     pump();
@@ -409,8 +413,9 @@ async function hostile() {
       if (finished() && gotChunks === sentChunks) resolve();
       else pump();
     };
+    // At most 4 MiB not echoed yet (see bulkTransfer).
     const pump = () => {
-      while (!finished() && dc.bufferedAmount < 1024 * 1024) dc.send(fill(sentChunks++));
+      while (!finished() && dc.bufferedAmount < 1024 * 1024 && (sentChunks - gotChunks) * chunk < 4 * 1024 * 1024) dc.send(fill(sentChunks++));
     };
     window.stopTransfer = () => { stop = true; pump(); if (finished() && gotChunks === sentChunks) resolve(); };
     dc.bufferedAmountLowThreshold = 256 * 1024;
