@@ -44,6 +44,10 @@
 //!   routed only once the session's ICE agent validated the path with an authenticated check),
 //!   the rest is dropped and counted (`unrouted_*` in `/stats`); unauthenticated STUN gets no
 //!   answer (`Config::answer_unauthenticated_stun` is off), so spoofed checks reflect nothing;
+//! - data channel echoes that find the SCTP send buffer full (`Config::max_buffered_amount`,
+//!   16 MiB) wait in a backlog of at most 4 MiB per session; a peer sending faster than it
+//!   takes its echo back beyond that has its channel closed (a data channel has no
+//!   receive-side backpressure);
 //! - the UDP receive buffer asked for is `--recv-buffer-bytes 16777216` (bursts of a fast data
 //!   channel overflow a small one and loopback drops the rest).
 //!
