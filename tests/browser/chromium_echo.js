@@ -155,7 +155,9 @@ async function loopedBack(pc, remote, opts) {
       && (!opts.playAudio || r.audioSamples > 0)
       && (!opts.keyframe || (r.pliReceived + r.firReceived > 0 && r.keyFramesEncoded >= 2))
       && (!opts.nacks || (r.nackSent > 0 && r.framesDecoded > 90))
-      && (!opts.nacksIn || (r.retransmittedPacketsSent > 0 && r.framesDecoded > 90))
+      // Chromium also sends RTX as bandwidth probes, which may repair a packet lost on purpose
+      // before our NACK: wait until a NACK of ours was answered.
+      && (!opts.nacksIn || (r.nackReceived > 0 && r.retransmittedPacketsSent > 0 && r.framesDecoded > 90))
       && (!opts.simulcast || Object.values(r.layerPackets || {}).filter((n) => n > 40).length === 3);
     if (done) break;
   }
