@@ -1,0 +1,22 @@
+//! The primitives every sansrtc crate shares, defined once: injected randomness ([`Rng`],
+//! [`SystemRng`], [`SeededRng`]), the DTLS role ([`DtlsRole`]), the SRTP protection profiles
+//! ([`SrtpProfile`]) and a sliding replay window ([`ReplayWindow`]).
+//!
+//! ```
+//! use sansrtc_core::{Rng, SeededRng};
+//!
+//! let (mut a, mut b) = (SeededRng::new(7), SeededRng::new(7));
+//! assert_eq!(a.next_u64(), b.next_u64());
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod rng;
+pub mod role;
+pub mod srtp_profile;
+pub mod window;
+
+pub use rng::{CloneRng, Rng, SeededRng, SystemRng};
+pub use role::DtlsRole;
+pub use srtp_profile::SrtpProfile;
+pub use window::{ReplayWindow, WindowCheck};
