@@ -33,7 +33,10 @@
 //! ```
 
 pub mod codecs;
+pub mod config;
 pub mod demux;
+pub mod error;
+pub mod event;
 mod media;
 pub mod peer;
 mod relay;

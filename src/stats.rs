@@ -9,7 +9,7 @@ use sansrtc_dtls as dtls;
 use sansrtc_ice as ice;
 use sansrtc_srtp as srtp;
 
-use crate::peer::{ConnectionState, DtlsState, IceState, Stats};
+use crate::event::{ConnectionState, DtlsState, IceState};
 
 /// Everything [`crate::PeerConnection::stats_report`] reports.
 #[derive(Debug, Clone, PartialEq)]
@@ -162,4 +162,52 @@ pub struct DataChannelStats {
     pub bytes_received: u64,
     /// Bytes queued and not yet sent.
     pub buffered_amount: usize,
+}
+
+/// Counters of what was dropped or done (bad input never panics; it is counted here).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams received.
+    pub datagrams_received: u64,
+    /// Datagrams queued for sending.
+    pub datagrams_sent: u64,
+    /// Bytes received.
+    pub bytes_received: u64,
+    /// Bytes queued for sending.
+    pub bytes_sent: u64,
+    /// Datagrams that fit no RFC 7983 range, or arrived on an unregistered address.
+    pub dropped_unknown: u64,
+    /// DTLS, SRTP and SRTCP datagrams from a path that no authenticated ICE check validated
+    /// (anyone can send to our sockets: only the peer knows the ICE password).
+    pub dropped_unvalidated: u64,
+    /// DTLS, SRTP and SRTCP datagrams not sent because no path has ICE consent (RFC 7675:
+    /// consent expired, or nothing is selected yet).
+    pub dropped_no_consent: u64,
+    /// STUN datagrams the ICE agent did not accept.
+    pub dropped_stun: u64,
+    /// DTLS datagrams before DTLS was set up.
+    pub dropped_dtls: u64,
+    /// SRTP/SRTCP packets before keys existed or failing authentication/replay checks.
+    pub dropped_srtp: u64,
+    /// Remote candidates in the SDP that did not parse (TCP, unknown syntax).
+    pub bad_candidates: u64,
+    /// SRTP packets unprotected.
+    pub rtp_received: u64,
+    /// SRTP packets protected and sent.
+    pub rtp_sent: u64,
+    /// SRTCP packets unprotected.
+    pub rtcp_received: u64,
+    /// SRTCP packets sent.
+    pub rtcp_sent: u64,
+    /// Datagrams a TURN relay could not take yet (no permission or allocation).
+    pub dropped_relay: u64,
+    /// TURN allocations that failed.
+    pub relay_failures: u64,
+    /// RTX packets dropped: padding only (bandwidth probes), or repairing an unknown stream.
+    pub rtx_discarded: u64,
+    /// Packets sent again to answer NACKs.
+    pub retransmissions_sent: u64,
+    /// NACKed packets not sent again: their stream had spent its retransmission budget (as
+    /// many bytes per second as it sends, at least 16 KiB).
+    pub retransmissions_limited: u64,
 }

@@ -1,0 +1,90 @@
+//! Settings of a peer connection.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sansrtc_dtls as dtls;
+use sansrtc_sdp::Setup;
+
+use crate::relay::TurnServer;
+use crate::rng::PcRng;
+#[cfg(doc)]
+use crate::{Event, PeerConnection};
+
+/// Settings of a [`PeerConnection`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The DTLS certificate; `None` generates a fresh one for this connection.
+    pub certificate: Option<Arc<dtls::Certificate>>,
+    /// Offer an SCTP data channel section (default true).
+    pub data_channels: bool,
+    /// Role to take when answering an `actpass` offer (default [`Setup::Active`]).
+    pub answer_setup: Setup,
+    /// Randomness (default the operating system's).
+    pub rng: PcRng,
+    /// STUN servers for server-reflexive candidates.
+    pub stun_servers: Vec<SocketAddr>,
+    /// Largest data channel message we accept (default 256 KiB).
+    pub max_message_size: usize,
+    /// Data channel bytes queued or sent and not yet acknowledged, over all channels, at most
+    /// (default 16 MiB, like Chromium's `bufferedAmount` limit): past it `send_data` fails with
+    /// [`sctp::SendError::BufferFull`], so a peer that never acknowledges cannot grow our
+    /// memory. Raised to one `max_message_size` message if smaller.
+    pub max_buffered_amount: usize,
+    /// How often RTCP receiver/sender reports are sent while media flows (default 1 s).
+    pub rtcp_interval: Duration,
+    /// SRTP profiles offered or accepted in DTLS `use_srtp`, in preference order (default all
+    /// four, in the dtls crate's order: AES-128-GCM, AES-CM-80, AES-256-GCM, AES-CM-32).
+    pub srtp_profiles: Vec<dtls::SrtpProfile>,
+    /// DTLS cipher suites in preference order (default every suite the dtls crate has).
+    pub cipher_suites: Vec<dtls::CipherSuite>,
+    /// TURN servers (UDP) for relayed candidates.
+    pub turn_servers: Vec<TurnServer>,
+    /// Which candidates to use (default all; `Relay` keeps our addresses private).
+    pub ice_transport_policy: IceTransportPolicy,
+    /// Packets kept per sending SSRC (of sections that negotiated `nack`) to answer the peer's
+    /// NACKs by sending them again, as RTX when negotiated (default 512; 0: NACKs only arrive
+    /// as [`Event::Nack`]). Buffers are reused, so the history allocates only while filling.
+    pub retransmission_history: usize,
+    /// Answer STUN requests that fail ICE authentication with a 400/401 error, as RFC 8445
+    /// 7.3 describes (default `true`). `false` drops them silently (counted in the ICE stats),
+    /// so a spoofed request reflects nothing: the choice for servers on the internet.
+    pub answer_unauthenticated_stun: bool,
+    /// Ask for lost packets of received streams whose section negotiated `nack` (NACK after a
+    /// short reordering wait, again every round trip, up to 10 times; a gap too large for
+    /// NACKs sends a PLI when `nack pli` is negotiated). Default true.
+    pub nack_requests: bool,
+}
+
+/// Which local candidates ICE uses (W3C `iceTransportPolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IceTransportPolicy {
+    /// Host, server-reflexive and relayed candidates.
+    #[default]
+    All,
+    /// Only relayed candidates: the peer never learns our addresses.
+    Relay,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            certificate: None,
+            data_channels: true,
+            answer_setup: Setup::Active,
+            rng: PcRng::System,
+            stun_servers: Vec::new(),
+            max_message_size: 256 * 1024,
+            max_buffered_amount: 16 << 20,
+            rtcp_interval: Duration::from_secs(1),
+            srtp_profiles: dtls::SrtpProfile::ALL.to_vec(),
+            cipher_suites: dtls::CipherSuite::ALL.to_vec(),
+            turn_servers: Vec::new(),
+            ice_transport_policy: IceTransportPolicy::All,
+            retransmission_history: 512,
+            nack_requests: true,
+            answer_unauthenticated_stun: true,
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! What a peer connection tells the application: events, datagrams to send, states.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use sansrtc_ice::agent::ConnectionState as IceState;
+
+#[cfg(doc)]
+use crate::PeerConnection;
+use crate::track::{KeyframeKind, RtpReceived};
+
+/// Whether a description is an offer or an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SdpType {
+    /// An offer.
+    Offer,
+    /// An answer.
+    Answer,
+}
+
+/// State of the DTLS transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DtlsState {
+    /// Not negotiated yet.
+    New,
+    /// Handshaking.
+    Connecting,
+    /// Handshake done, peer certificate matched the SDP fingerprint.
+    Connected,
+    /// Closed with close_notify.
+    Closed,
+    /// The handshake or the connection failed.
+    Failed,
+}
+
+/// The overall state (as `RTCPeerConnection.connectionState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// Nothing started.
+    New,
+    /// ICE or DTLS in progress.
+    Connecting,
+    /// ICE and DTLS connected.
+    Connected,
+    /// ICE lost consent temporarily.
+    Disconnected,
+    /// ICE or DTLS failed.
+    Failed,
+    /// Closed by either side.
+    Closed,
+}
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// The registered local address to send from.
+    pub source: SocketAddr,
+    /// Where to send it.
+    pub destination: SocketAddr,
+    /// The bytes.
+    pub contents: Vec<u8>,
+}
+
+/// Something the application must know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A local candidate (`candidate:...` attribute value) to signal to the peer (trickle).
+    LocalCandidate(String),
+    /// Local candidate gathering finished.
+    GatheringComplete,
+    /// The peer hides an address behind this mDNS name (`<uuid>.local`): resolve it (an mDNS
+    /// query is I/O, so it is the caller's) and pass the address to
+    /// [`PeerConnection::resolve_mdns`]. Meanwhile ICE may still connect through a peer-reflexive
+    /// candidate when the peer's checks reach us.
+    ResolveMdns(String),
+    /// The ICE state changed.
+    IceStateChange(IceState),
+    /// The DTLS state changed.
+    DtlsStateChange(DtlsState),
+    /// The overall state changed.
+    ConnectionStateChange(ConnectionState),
+    /// A change (a transceiver or data channel section added, an ICE restart) needs a new
+    /// offer/answer exchange to take effect.
+    NegotiationNeeded,
+    /// ICE selected the path DTLS, SRTP and SCTP now use (first selection, after an ICE
+    /// restart, or a better pair).
+    SelectedPairChange {
+        /// Our address (a registered socket).
+        local: SocketAddr,
+        /// The peer's address.
+        remote: SocketAddr,
+    },
+    /// A data channel is open (ours once acknowledged, or one the peer opened).
+    DataChannelOpen {
+        /// Channel id (SCTP stream id).
+        id: u16,
+        /// Label.
+        label: String,
+        /// Sub-protocol.
+        protocol: String,
+    },
+    /// A data channel message.
+    DataChannelMessage {
+        /// Channel id.
+        id: u16,
+        /// The bytes.
+        data: Vec<u8>,
+        /// Binary (`true`) or text (`false`).
+        binary: bool,
+    },
+    /// A data channel closed.
+    DataChannelClose(u16),
+    /// A channel created before the DTLS role was known got another id than the provisional
+    /// one [`PeerConnection::create_data_channel`] returned (the answer gave us the other DTLS
+    /// role, whose ids have the other parity): use `id` from now on.
+    DataChannelIdChanged {
+        /// The id returned at creation.
+        provisional: u16,
+        /// The channel's id.
+        id: u16,
+    },
+    /// A channel's buffered amount fell to its low threshold.
+    BufferedAmountLow(u16),
+    /// A decrypted RTP packet, with the track (mid) and simulcast layer (rid) it belongs to.
+    Rtp(RtpReceived),
+    /// The peer asks for a key frame on one of our streams (PLI or FIR received).
+    KeyframeRequest {
+        /// The m-section of our stream.
+        mid: Option<Arc<str>>,
+        /// Our SSRC the request is about.
+        ssrc: u32,
+        /// PLI or FIR.
+        kind: KeyframeKind,
+    },
+    /// The peer lost packets of one of our streams (generic NACK received).
+    Nack {
+        /// The m-section of our stream.
+        mid: Option<Arc<str>>,
+        /// Our SSRC the packets were sent on.
+        ssrc: u32,
+        /// The lost sequence numbers.
+        lost: Vec<u16>,
+    },
+    /// A decrypted compound RTCP packet, whole (reports, feedback, REMB, transport-cc: parse with
+    /// `sansrtc::rtp::rtcp::CompoundIter`). PLI, FIR and NACK also arrive typed, above.
+    Rtcp(Vec<u8>),
+}

@@ -1,0 +1,177 @@
+//! RTP and RTCP through SRTP: writing on tracks, forwarding whole packets, retransmissions,
+//! feedback, and what arrives.
+
+use super::*;
+
+impl PeerConnection {
+    /// Sends RTP on the track of m-section `mid`: the stack sets the SSRC (the one signalled
+    /// for the track), the sequence number and the negotiated header extensions (`sdes:mid`,
+    /// `rtp-stream-id` for a simulcast layer, `abs-send-time`), then protects it with SRTP.
+    pub fn write_rtp(&mut self, now: Instant, mid: &str, write: RtpWrite<'_>) -> Result<(), Error> {
+        self.check_open()?;
+        if self.srtp.is_none() {
+            return Err(Error::NotConnected);
+        }
+        let packet = self.media.build_rtp(now, mid, &write)?;
+        self.send_plain_rtp(now, packet)
+    }
+
+    /// Sends a complete RTP packet (the caller chose SSRC, sequence number and extensions, e.g.
+    /// to forward a packet) through SRTP.
+    pub fn send_rtp(&mut self, now: Instant, packet: &[u8]) -> Result<(), Error> {
+        self.check_open()?;
+        if self.srtp.is_none() {
+            return Err(Error::NotConnected);
+        }
+        let mut buf = Vec::with_capacity(packet.len() + 16);
+        buf.extend_from_slice(packet);
+        self.send_plain_rtp(now, buf)
+    }
+
+    pub(super) fn send_plain_rtp(
+        &mut self,
+        now: Instant,
+        mut packet: Vec<u8>,
+    ) -> Result<(), Error> {
+        let (local, remote) = self.consented_path()?;
+        let srtp = self.srtp.as_mut().ok_or(Error::NotConnected)?;
+        if let Ok(p) = sansrtc_rtp::RtpPacket::parse(&packet) {
+            self.media.on_sent(now, &p, &packet);
+        }
+        srtp.outbound.protect_rtp(&mut packet)?;
+        self.stats.rtp_sent += 1;
+        self.push(now, local, remote, packet);
+        self.drive(now);
+        Ok(())
+    }
+
+    /// Sends the retransmissions the peer's NACKs asked for.
+    pub(super) fn send_retransmissions(&mut self, now: Instant) {
+        let (Some((local, remote)), Some(srtp)) = (self.sending_path(), self.srtp.as_mut()) else {
+            return;
+        };
+        let mut protected = Vec::new();
+        while let Some(mut packet) = self.media.poll_retransmit() {
+            packet.reserve(16);
+            if srtp.outbound.protect_rtp(&mut packet).is_ok() {
+                protected.push(packet);
+            }
+        }
+        for packet in protected {
+            self.stats.retransmissions_sent += 1;
+            self.stats.rtp_sent += 1;
+            self.push(now, local, remote, packet);
+        }
+    }
+
+    /// Sends a compound RTCP packet (built with `sansrtc::rtp::rtcp`) through SRTCP.
+    pub fn send_rtcp(&mut self, now: Instant, packet: &[u8]) -> Result<(), Error> {
+        self.check_open()?;
+        let (local, remote) = self.consented_path()?;
+        let srtp = self.srtp.as_mut().ok_or(Error::NotConnected)?;
+        let out = srtp.outbound.protect_rtcp_to_vec(packet)?;
+        self.stats.rtcp_sent += 1;
+        self.push(now, local, remote, out);
+        self.drive(now);
+        Ok(())
+    }
+
+    /// Asks the sender of the remote stream `ssrc` for a key frame (PLI or FIR).
+    pub fn request_keyframe(
+        &mut self,
+        now: Instant,
+        ssrc: u32,
+        kind: KeyframeKind,
+    ) -> Result<(), Error> {
+        let packet = self.media.keyframe_request(ssrc, kind)?;
+        self.send_rtcp(now, &packet)
+    }
+
+    /// Tells the sender of the remote stream `ssrc` that packets `lost` did not arrive (generic
+    /// NACK, RFC 4585).
+    pub fn send_nack(&mut self, now: Instant, ssrc: u32, lost: &[u16]) -> Result<(), Error> {
+        let packet = self.media.nack(ssrc, lost)?;
+        self.send_rtcp(now, &packet)
+    }
+
+    /// The codec negotiated for `payload_type` on m-section `mid`.
+    pub fn codec(&self, mid: &str, payload_type: u8) -> Option<&Codec> {
+        self.media.codec(mid, payload_type)
+    }
+
+    /// Our SSRC on m-section `mid` (the one signalled with `a=ssrc`, which
+    /// [`PeerConnection::write_rtp`] sends on).
+    pub fn sending_ssrc(&self, mid: &str) -> Option<u32> {
+        self.media.sending_ssrc(mid)
+    }
+
+    /// Whether m-section `mid` carries audio or video.
+    pub fn media_kind(&self, mid: &str) -> Option<MediaKind> {
+        self.media.kind(mid)
+    }
+
+    /// The mids of the negotiated media sections, in order.
+    pub fn media_mids(&self) -> Vec<String> {
+        self.media.mids().map(str::to_owned).collect()
+    }
+
+    pub(super) fn receive_rtp(&mut self, now: Instant, datagram: &[u8]) {
+        let Some(srtp) = &mut self.srtp else {
+            self.stats.dropped_srtp += 1;
+            return;
+        };
+        match srtp.inbound.unprotect_rtp_to_vec(datagram) {
+            Ok(plain) => match self.media.on_received(now, plain) {
+                Received::Rtp(packet) => {
+                    self.stats.rtp_received += 1;
+                    self.events.push_back(Event::Rtp(packet));
+                }
+                Received::Discarded => self.stats.rtx_discarded += 1,
+                Received::Malformed => self.stats.dropped_srtp += 1,
+            },
+            Err(_) => self.stats.dropped_srtp += 1,
+        }
+    }
+
+    pub(super) fn receive_rtcp(&mut self, now: Instant, datagram: &[u8]) {
+        let Some(srtp) = &mut self.srtp else {
+            self.stats.dropped_srtp += 1;
+            return;
+        };
+        match srtp.inbound.unprotect_rtcp_to_vec(datagram) {
+            Ok(plain) => {
+                self.stats.rtcp_received += 1;
+                self.media.on_rtcp(now, &plain, &mut self.events);
+                self.stats.retransmissions_limited = self.media.retransmissions_limited;
+                self.send_retransmissions(now);
+                self.events.push_back(Event::Rtcp(plain));
+            }
+            Err(_) => self.stats.dropped_srtp += 1,
+        }
+    }
+
+    /// Makes the SRTP contexts from the DTLS exporter once DTLS is connected and a media section
+    /// is negotiated (a data-channel-only connection never needs them).
+    pub(super) fn ensure_srtp(&mut self) {
+        if self.srtp.is_some() || self.media.mids().next().is_none() {
+            return;
+        }
+        if let Some(d) = &self.dtls
+            && d.is_connected()
+            && let Ok((profile, material)) = d.srtp_keying_material()
+        {
+            let role = match self.dtls_role {
+                Some(dtls::Role::Client) => srtp::Role::Client,
+                _ => srtp::Role::Server,
+            };
+            self.srtp = srtp::Context::from_dtls_keying_material(
+                srtp_profile(profile),
+                &material,
+                role,
+                srtp::Config::default(),
+            )
+            .ok()
+            .map(Box::new);
+        }
+    }
+}

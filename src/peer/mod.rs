@@ -1,0 +1,455 @@
+//! The peer connection: JSEP, ICE, DTLS, SRTP and SCTP data channels composed into one sans-IO
+//! state machine over one bundled, rtcp-muxed transport.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sansrtc_dtls as dtls;
+use sansrtc_ice as ice;
+use sansrtc_sctp as sctp;
+use sansrtc_sdp as sdp;
+use sansrtc_srtp as srtp;
+
+use ice::agent::{Agent, AgentConfig, AgentEvent};
+use sdp::jsep::{
+    Codec, JsepConfig, JsepSession, MediaKind, Negotiated, SectionKind, Transceiver, TransceiverId,
+};
+use sdp::{Attribute, AttributeList, SessionDescription};
+
+use crate::demux::{self, Kind};
+use crate::media::{MediaState, Received};
+use crate::relay::{RelayEvent, Relays};
+use crate::rng::PcRng;
+use crate::stats::{CandidatePairStats, DataChannelStats, StatsReport, TransportStats};
+use crate::track::{KeyframeKind, RtpWrite};
+
+mod channels;
+mod media;
+mod report;
+mod signalling;
+mod transport;
+
+pub use crate::config::{Config, IceTransportPolicy};
+pub use crate::error::{Error, NegotiationFailure};
+pub use crate::event::{ConnectionState, DtlsState, Event, IceState, SdpType, Transmit};
+pub use crate::stats::Stats;
+pub use sctp::ChannelConfig;
+
+/// A sans-IO WebRTC peer connection.
+///
+/// `Clone` copies the whole state, keys and all (a snapshot of a live connection, for
+/// fuzzing or simulation; the two copies must not both talk to the real peer). A copy taken
+/// mid-handshake, after our DTLS key share went out, cannot finish that handshake.
+#[derive(Clone)]
+pub struct PeerConnection {
+    config: Config,
+    rng: PcRng,
+    jsep: JsepSession,
+    certificate: Arc<dtls::Certificate>,
+    locals: Vec<SocketAddr>,
+    local_candidates: Vec<String>,
+    agent: Option<Agent<PcRng>>,
+    relays: Relays,
+    relay_events: Vec<RelayEvent>,
+    pending_remote_candidates: Vec<ice::candidate::Candidate>,
+    /// Remote candidates waiting for their mDNS name to be resolved by the caller.
+    mdns_pending: Vec<ice::candidate::Candidate>,
+    negotiated: Option<Negotiated>,
+    pending_answer: Option<String>,
+    /// `restart_ice` was called: the next offer restarts the agent.
+    ice_restart_requested: bool,
+    dtls: Option<dtls::Endpoint>,
+    dtls_role: Option<dtls::Role>,
+    sctp: Option<sctp::DataChannelEndpoint>,
+    /// The largest message the peer accepts (`a=max-message-size`).
+    remote_max_message_size: usize,
+    channels: BTreeMap<u16, ChannelInfo>,
+    /// Channels created before SCTP exists (before the data section is negotiated), with the
+    /// id promised to the application; opened once the DTLS role is known.
+    pending_channels: Vec<PendingChannel>,
+    /// SRTP contexts (~3.8 KB), made only once media sections are negotiated and DTLS is up.
+    srtp: Option<Box<srtp::SessionContexts>>,
+    /// Where DTLS/SRTP go: the selected pair, or the last address DTLS came from.
+    path: Option<(SocketAddr, SocketAddr)>,
+    paths: Vec<PathCounters>,
+    ice_state: IceState,
+    dtls_state: DtlsState,
+    state: ConnectionState,
+    /// `close()` was called: SCTP shuts down, then DTLS sends close_notify (at the latest at
+    /// this deadline).
+    closing: Option<Instant>,
+    media: MediaState,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    stats: Stats,
+}
+
+/// What the stats report says of a data channel.
+#[derive(Debug, Clone, Default)]
+struct ChannelInfo {
+    label: String,
+    protocol: String,
+    open: bool,
+    messages_sent: u64,
+    bytes_sent: u64,
+    messages_received: u64,
+    bytes_received: u64,
+}
+
+/// Traffic on one path (candidate pair) that carried DTLS, SRTP or SCTP.
+#[derive(Debug, Clone, Copy)]
+struct PathCounters {
+    local: SocketAddr,
+    remote: SocketAddr,
+    packets_sent: u64,
+    bytes_sent: u64,
+    packets_received: u64,
+    bytes_received: u64,
+}
+
+/// Remote mDNS candidates waiting for resolution at most.
+const MAX_MDNS_PENDING: usize = 16;
+/// Paths whose traffic is counted (the selected pairs over the connection's life).
+const MAX_PATHS: usize = 16;
+/// Closed channels kept in the stats report.
+/// A channel created before SCTP exists.
+#[derive(Clone)]
+struct PendingChannel {
+    /// The id promised to the application.
+    id: u16,
+    config: ChannelConfig,
+    /// Set with [`PeerConnection::set_buffered_amount_low_threshold`] meanwhile.
+    low_threshold: Option<usize>,
+}
+
+/// Channels that may wait for the data section to be negotiated.
+const MAX_PENDING_CHANNELS: usize = 1024;
+const MAX_CLOSED_CHANNELS: usize = 256;
+/// How long `close()` waits for the SCTP shutdown before sending close_notify.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+impl std::fmt::Debug for PeerConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerConnection")
+            .field("state", &self.state)
+            .field("ice_state", &self.ice_state)
+            .field("dtls_state", &self.dtls_state)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PeerConnection {
+    /// A new peer connection; generates a fresh certificate unless the config carries one.
+    pub fn new(config: Config) -> Result<Self, Error> {
+        let certificate = match &config.certificate {
+            Some(c) => c.clone(),
+            None => Arc::new(dtls::Certificate::generate()?),
+        };
+        let mut rng = config.rng.clone();
+        let jsep_config = JsepConfig {
+            fingerprint_hash: sdp::FingerprintHash::Sha256,
+            fingerprint: certificate.fingerprint(dtls::HashAlgorithm::Sha256).value,
+            answer_setup: config.answer_setup,
+            sctp_port: 5000,
+            max_message_size: config.max_message_size as u64,
+            trickle: true,
+            extmap_allow_mixed: true,
+        };
+        let mut jsep_rng = rng.fork();
+        let mut jsep =
+            JsepSession::new(jsep_config, Box::new(move |b: &mut [u8]| jsep_rng.fill(b)));
+        if config.data_channels {
+            jsep.add_data_channel();
+        }
+        let mut cname = [0u8; 12];
+        rng.fill(&mut cname);
+        let cname: String = cname
+            .iter()
+            .map(|b| {
+                char::from(
+                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+                        [usize::from(b % 64)],
+                )
+            })
+            .collect();
+        let mut media = MediaState::new(rng.fork(), cname);
+        media.set_history_capacity(config.retransmission_history);
+        media.set_nack_requests(config.nack_requests);
+        Ok(Self {
+            config,
+            rng,
+            jsep,
+            certificate,
+            locals: Vec::new(),
+            local_candidates: Vec::new(),
+            agent: None,
+            relays: Relays::default(),
+            relay_events: Vec::new(),
+            pending_remote_candidates: Vec::new(),
+            pending_channels: Vec::new(),
+            mdns_pending: Vec::new(),
+            negotiated: None,
+            pending_answer: None,
+            ice_restart_requested: false,
+            dtls: None,
+            dtls_role: None,
+            sctp: None,
+            remote_max_message_size: 65_536,
+            channels: BTreeMap::new(),
+            srtp: None,
+            path: None,
+            paths: Vec::new(),
+            ice_state: IceState::New,
+            dtls_state: DtlsState::New,
+            state: ConnectionState::New,
+            closing: None,
+            media,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+        })
+    }
+
+    /// Our ICE username fragment (to route STUN from an unknown address to this connection).
+    pub fn local_ufrag(&self) -> &str {
+        &self.jsep.local_ice().ufrag
+    }
+
+    /// Our certificate's SHA-256 fingerprint (as written in SDP).
+    pub fn fingerprint(&self) -> dtls::Fingerprint {
+        self.certificate.fingerprint(dtls::HashAlgorithm::Sha256)
+    }
+
+    /// Registers a local socket address: it becomes a host candidate. Register every socket
+    /// before creating the offer or answer; later ones are trickled as [`Event::LocalCandidate`].
+    pub fn add_local_address(&mut self, addr: SocketAddr) {
+        if self.locals.contains(&addr) {
+            return;
+        }
+        self.locals.push(addr);
+        if let Some(agent) = &mut self.agent
+            && self.config.ice_transport_policy == IceTransportPolicy::All
+            && let Some(c) = agent.add_host_candidate(addr)
+        {
+            self.local_candidates.push(c.to_string());
+            self.events.push_back(Event::LocalCandidate(c.to_string()));
+        }
+    }
+
+    /// Closes the connection cleanly: SCTP shuts down (SHUTDOWN / SHUTDOWN-ACK / -COMPLETE,
+    /// at most 2 s), then DTLS sends close_notify and ICE stops. The state is `Closed` at once;
+    /// keep polling until [`PeerConnection::is_closed`] to let the goodbyes out.
+    pub fn close(&mut self, now: Instant) {
+        if self.closing.is_some() || self.state == ConnectionState::Closed {
+            return;
+        }
+        let sctp_up = self.dtls_state == DtlsState::Connected
+            && self
+                .sctp
+                .as_ref()
+                .is_some_and(|s| s.association().state() == sctp::State::Established);
+        self.set_state(ConnectionState::Closed);
+        if sctp_up && let Some(s) = &mut self.sctp {
+            s.shutdown(now);
+            self.closing = Some(now + CLOSE_WAIT);
+            self.drive(now);
+        } else {
+            self.finish_close(now);
+        }
+    }
+
+    /// SCTP is down (or gave up): DTLS says goodbye, ICE stops.
+    fn finish_close(&mut self, now: Instant) {
+        self.closing = None;
+        if let Some(d) = &mut self.dtls {
+            d.close();
+        }
+        self.relays.close(now);
+        self.drive(now);
+        if let Some(a) = &mut self.agent {
+            a.close();
+        }
+        for c in self.channels.values_mut() {
+            c.open = false;
+        }
+        self.sctp = None;
+        self.srtp = None;
+        self.set_dtls_state(DtlsState::Closed);
+        self.set_state(ConnectionState::Closed);
+    }
+
+    /// Closed, and every goodbye handed out through [`PeerConnection::poll_transmit`].
+    pub fn is_closed(&self) -> bool {
+        self.state == ConnectionState::Closed && self.closing.is_none()
+    }
+
+    /// The overall state.
+    pub fn state(&self) -> ConnectionState {
+        self.state
+    }
+
+    /// Counters of datagrams and drops.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// A datagram arrived on local address `destination` from `source`.
+    pub fn handle_receive(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+    ) {
+        self.stats.datagrams_received += 1;
+        self.stats.bytes_received += datagram.len() as u64;
+        if !self.locals.contains(&destination) || self.is_closed() {
+            self.stats.dropped_unknown += 1;
+            return;
+        }
+        if self
+            .relays
+            .handle_receive(now, source, destination, datagram, &mut self.relay_events)
+        {
+            self.on_relay_events(now);
+        } else {
+            self.handle_datagram(now, source, destination, datagram);
+        }
+        self.drive(now);
+    }
+
+    /// The deadline passed (calling early or twice is harmless).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.is_closed() {
+            return;
+        }
+        if let Some(a) = &mut self.agent {
+            a.handle_timeout(now);
+        }
+        if let Some(d) = &mut self.dtls {
+            d.handle_timeout(now);
+        }
+        if let Some(s) = &mut self.sctp {
+            s.handle_timeout(now);
+        }
+        self.relays.handle_timeout(now, &mut self.relay_events);
+        self.on_relay_events(now);
+        if self.srtp.is_some()
+            && self.closing.is_none()
+            && let Some(rtcp) = self.media.poll_reports(now)
+        {
+            let _ = self.send_rtcp(now, &rtcp);
+        }
+        if self.srtp.is_some() && self.closing.is_none() {
+            if let (Some(agent), Some((local, remote))) = (&self.agent, self.path)
+                && let Some(rtt) = agent.round_trip_time(local, remote)
+            {
+                self.media.set_transport_rtt(rtt);
+            }
+            for feedback in self.media.poll_feedback(now) {
+                let _ = self.send_rtcp(now, &feedback);
+            }
+        }
+        self.drive(now);
+        if self.closing.is_some_and(|deadline| now >= deadline) {
+            self.finish_close(now);
+        }
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`PeerConnection::handle_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.is_closed() {
+            return None;
+        }
+        let mut t: Option<Instant> = None;
+        let mut min = |x: Option<Instant>| {
+            if let Some(x) = x {
+                t = Some(t.map_or(x, |t| t.min(x)));
+            }
+        };
+        min(self.agent.as_ref().and_then(|a| a.poll_timeout()));
+        min(self.dtls.as_ref().and_then(|d| d.poll_timeout()));
+        min(self.sctp.as_ref().and_then(|s| s.poll_timeout()));
+        min(self.closing);
+        min(self.relays.poll_timeout());
+        if self.srtp.is_some() && self.closing.is_none() {
+            min(self.media.next_deadline());
+        }
+        t
+    }
+
+    fn set_state(&mut self, s: ConnectionState) {
+        if self.state != s {
+            self.state = s;
+            self.events.push_back(Event::ConnectionStateChange(s));
+        }
+    }
+
+    fn set_dtls_state(&mut self, s: DtlsState) {
+        if self.dtls_state != s {
+            self.dtls_state = s;
+            self.events.push_back(Event::DtlsStateChange(s));
+        }
+        self.update_state();
+    }
+
+    fn update_state(&mut self) {
+        if self.state == ConnectionState::Closed {
+            return;
+        }
+        let s = match (self.ice_state, self.dtls_state) {
+            (IceState::Failed | IceState::Closed, _) | (_, DtlsState::Failed) => {
+                ConnectionState::Failed
+            }
+            (_, DtlsState::Closed) => ConnectionState::Closed,
+            (IceState::Disconnected, _) => ConnectionState::Disconnected,
+            (IceState::Connected | IceState::Completed, DtlsState::Connected) => {
+                ConnectionState::Connected
+            }
+            (IceState::New, DtlsState::New) => ConnectionState::New,
+            _ => ConnectionState::Connecting,
+        };
+        self.set_state(s);
+    }
+
+    fn check_open(&self) -> Result<(), Error> {
+        if self.closing.is_some() || self.state == ConnectionState::Closed {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The dtls crate's name for a fingerprint hash the sdp crate parsed.
+fn hash_algorithm(h: sdp::FingerprintHash) -> dtls::HashAlgorithm {
+    match h {
+        sdp::FingerprintHash::Sha1 => dtls::HashAlgorithm::Sha1,
+        sdp::FingerprintHash::Sha224 => dtls::HashAlgorithm::Sha224,
+        sdp::FingerprintHash::Sha256 => dtls::HashAlgorithm::Sha256,
+        sdp::FingerprintHash::Sha384 => dtls::HashAlgorithm::Sha384,
+        sdp::FingerprintHash::Sha512 => dtls::HashAlgorithm::Sha512,
+    }
+}
+
+fn srtp_profile(p: dtls::SrtpProfile) -> srtp::Profile {
+    match p {
+        dtls::SrtpProfile::Aes128CmHmacSha1_80 => srtp::Profile::Aes128CmHmacSha1_80,
+        dtls::SrtpProfile::Aes128CmHmacSha1_32 => srtp::Profile::Aes128CmHmacSha1_32,
+        dtls::SrtpProfile::AeadAes128Gcm => srtp::Profile::AeadAes128Gcm,
+        dtls::SrtpProfile::AeadAes256Gcm => srtp::Profile::AeadAes256Gcm,
+    }
+}

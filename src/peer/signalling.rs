@@ -1,0 +1,384 @@
+//! Offer/answer: transceivers, descriptions, candidates (trickled and mDNS), ICE restart, and
+//! putting a finished negotiation to work (ICE credentials and candidates, DTLS, SCTP, media).
+
+use super::*;
+
+impl PeerConnection {
+    /// Adds a transceiver (audio or video) to the next offer, or to match the next remote offer.
+    /// Without `send_ssrcs` it gets a random SSRC (signalled with `a=ssrc` and our CNAME), which
+    /// [`PeerConnection::write_rtp`] sends on, and another for RTX when its codecs include
+    /// `rtx` (`a=ssrc-group:FID`; NACKed packets are sent again on it). Adding one after the
+    /// connection is up takes a renegotiation (a new offer).
+    pub fn add_transceiver(&mut self, mut transceiver: Transceiver) -> TransceiverId {
+        if transceiver.send_ssrcs.is_none() {
+            let media = self.media.new_ssrc();
+            let rtx = transceiver
+                .codecs
+                .iter()
+                .any(|c| c.name.eq_ignore_ascii_case("rtx"))
+                .then(|| {
+                    loop {
+                        let rtx = self.media.new_ssrc();
+                        if rtx != media {
+                            break rtx;
+                        }
+                    }
+                });
+            transceiver.send_ssrcs = Some((media, rtx));
+        }
+        if transceiver.cname.is_none() {
+            transceiver.cname = Some(self.media.cname().to_owned());
+        }
+        self.negotiation_needed();
+        self.jsep.add_transceiver(transceiver)
+    }
+
+    /// A transceiver, to change its direction or stop it (takes effect with the next offer).
+    pub fn transceiver_mut(&mut self, id: TransceiverId) -> Option<&mut Transceiver> {
+        self.jsep.transceiver_mut(id)
+    }
+
+    /// The mid a transceiver was negotiated on.
+    pub fn transceiver_mid(&self, id: TransceiverId) -> Option<&str> {
+        self.negotiated.as_ref().and_then(|n| {
+            n.sections
+                .iter()
+                .find(|s| s.transceiver == Some(id) && !s.rejected)
+                .map(|s| s.mid.as_str())
+        })
+    }
+
+    /// Asks for an SCTP data channel section in the next offer (needed only when the
+    /// connection was created with `data_channels: false`; takes a renegotiation).
+    pub fn add_data_channel_section(&mut self) {
+        self.jsep.add_data_channel();
+        self.negotiation_needed();
+    }
+
+    /// After the first exchange, changes need a new one: tell the application.
+    pub(super) fn negotiation_needed(&mut self) {
+        if self.negotiated.is_some() {
+            self.events.push_back(Event::NegotiationNeeded);
+        }
+    }
+
+    /// Restarts ICE with new credentials: call, then create and exchange a new offer
+    /// (RFC 8445 9). Media and data keep flowing on the old pair until the new one is selected.
+    pub fn restart_ice(&mut self) {
+        self.jsep.restart_ice();
+        self.ice_restart_requested = true;
+        self.negotiation_needed();
+    }
+
+    pub(super) fn ensure_agent(&mut self, now: Instant, controlling: bool) {
+        if self.agent.is_some() {
+            return;
+        }
+        let creds = self.jsep.local_ice().clone();
+        let mut cfg = AgentConfig::new(controlling, &creds.ufrag, &creds.pwd);
+        cfg.answer_unauthenticated = self.config.answer_unauthenticated_stun;
+        let all = self.config.ice_transport_policy == IceTransportPolicy::All;
+        if all {
+            cfg.stun_servers = self.config.stun_servers.clone();
+        }
+        let mut agent = Agent::new(cfg, self.rng.fork());
+        if all {
+            for &a in &self.locals {
+                if let Some(c) = agent.add_host_candidate(a) {
+                    self.local_candidates.push(c.to_string());
+                }
+            }
+        }
+        self.agent = Some(agent);
+        self.relays
+            .start(now, &self.config.turn_servers, &self.locals, &mut self.rng);
+    }
+
+    pub(super) fn with_candidates(&self, mut desc: SessionDescription<'static>) -> String {
+        if let Some(m) = desc.media.first_mut() {
+            for c in &self.local_candidates {
+                let value = c.strip_prefix("candidate:").unwrap_or(c);
+                m.attributes
+                    .push(Attribute::new("candidate", value.to_owned()));
+            }
+            m.attributes.push(Attribute::flag("end-of-candidates"));
+        }
+        desc.to_sdp_string()
+    }
+
+    /// Creates an offer (and sets it as the local description). Candidates of every registered
+    /// address are included. Also the way to renegotiate: after new transceivers, a data channel
+    /// section, a direction change or [`PeerConnection::restart_ice`].
+    pub fn create_offer(&mut self, now: Instant) -> Result<String, Error> {
+        if self.closing.is_some() || self.state == ConnectionState::Closed {
+            return Err(Error::Closed);
+        }
+        if self.pending_answer.is_some() {
+            return Err(Error::State("an offer is being answered"));
+        }
+        self.ensure_agent(now, true);
+        if std::mem::take(&mut self.ice_restart_requested)
+            && self.negotiated.is_some()
+            && let Some(agent) = &mut self.agent
+        {
+            let creds = self.jsep.local_ice().clone();
+            agent.restart(now, &creds.ufrag, &creds.pwd);
+        }
+        let offer = self.jsep.create_offer();
+        Ok(self.with_candidates(offer))
+    }
+
+    /// Sets the local description: accepts the offer or answer this connection created (the
+    /// JSEP session already holds it); anything else is refused.
+    pub fn set_local_description(&mut self, kind: SdpType, _sdp: &str) -> Result<(), Error> {
+        match kind {
+            SdpType::Offer if self.jsep.has_pending_offer() => Ok(()),
+            SdpType::Answer if self.negotiated.is_some() => Ok(()),
+            _ => Err(Error::State("no such local description was created")),
+        }
+    }
+
+    /// Discards our pending offer (JSEP rollback), e.g. when both sides offered at once and we
+    /// are the polite peer: then [`PeerConnection::set_remote_description`] takes the peer's
+    /// offer.
+    pub fn rollback(&mut self) {
+        self.jsep.rollback();
+    }
+
+    /// Sets the remote description. For an offer, the answer is then available from
+    /// [`PeerConnection::create_answer`]. Offers after the first renegotiate: new media
+    /// sections, a data channel added later, direction changes, ICE restarts.
+    pub fn set_remote_description(
+        &mut self,
+        now: Instant,
+        kind: SdpType,
+        sdp_text: &str,
+    ) -> Result<(), Error> {
+        if self.closing.is_some() || self.state == ConnectionState::Closed {
+            return Err(Error::Closed);
+        }
+        let desc = SessionDescription::parse(sdp_text)?;
+        let negotiated = match kind {
+            SdpType::Offer => {
+                if self.jsep.has_pending_offer() {
+                    return Err(Error::State(
+                        "have a local offer: roll it back first (glare)",
+                    ));
+                }
+                self.ensure_agent(now, false);
+                let (answer, negotiated) =
+                    self.jsep.create_answer(&desc).map_err(NegotiationFailure)?;
+                if negotiated.ice_restart
+                    && self.negotiated.is_some()
+                    && let Some(agent) = &mut self.agent
+                {
+                    let creds = self.jsep.local_ice().clone();
+                    agent.restart(now, &creds.ufrag, &creds.pwd);
+                }
+                self.pending_answer = Some(self.with_candidates(answer));
+                negotiated
+            }
+            SdpType::Answer => {
+                if !self.jsep.has_pending_offer() {
+                    return Err(Error::State("no local offer"));
+                }
+                self.jsep
+                    .set_remote_answer(&desc)
+                    .map_err(NegotiationFailure)?
+            }
+        };
+        self.apply(now, negotiated, kind == SdpType::Answer);
+        // Non-trickle peers (and trickle peers done gathering) say so in the description.
+        if desc
+            .media
+            .iter()
+            .any(|m| m.port != 0 && m.end_of_candidates())
+            && let Some(a) = &mut self.agent
+        {
+            a.end_of_remote_candidates();
+        }
+        self.drive(now);
+        Ok(())
+    }
+
+    /// The answer to the remote offer last set (also the local description from then on).
+    pub fn create_answer(&mut self) -> Result<String, Error> {
+        self.pending_answer
+            .take()
+            .ok_or(Error::State("no remote offer to answer"))
+    }
+
+    /// Adds a remote candidate (the `candidate:...` attribute value, trickled). An empty string
+    /// means end-of-candidates.
+    pub fn add_remote_candidate(&mut self, now: Instant, candidate: &str) -> Result<(), Error> {
+        if candidate.trim().is_empty() {
+            if let Some(a) = &mut self.agent {
+                a.end_of_remote_candidates();
+            }
+            return Ok(());
+        }
+        let c = ice::candidate::Candidate::parse(candidate)?;
+        if self.agent.is_some() && self.negotiated.is_some() {
+            self.give_remote_candidate(c);
+        } else if self.pending_remote_candidates.len() < 64 {
+            self.pending_remote_candidates.push(c);
+        }
+        self.drive(now);
+        Ok(())
+    }
+
+    /// Hands a remote candidate to the agent; an mDNS one (`<uuid>.local`, how browsers hide
+    /// their addresses) waits for [`PeerConnection::resolve_mdns`] and is announced with
+    /// [`Event::ResolveMdns`].
+    pub(super) fn give_remote_candidate(&mut self, c: ice::candidate::Candidate) {
+        if let ice::candidate::CandidateAddress::Mdns(name, _) = &c.address {
+            if self.mdns_pending.len() < MAX_MDNS_PENDING && !self.mdns_pending.contains(&c) {
+                if !self
+                    .mdns_pending
+                    .iter()
+                    .any(|p| matches!(&p.address, ice::candidate::CandidateAddress::Mdns(n, _) if n == name))
+                {
+                    self.events.push_back(Event::ResolveMdns(name.clone()));
+                }
+                self.mdns_pending.push(c);
+            }
+            return;
+        }
+        if let Some(a) = &mut self.agent {
+            // Limits reached or a duplicate: the agent refuses it and we drop it.
+            let _ = a.add_remote_candidate(c);
+        }
+    }
+
+    /// The caller resolved an mDNS name from [`Event::ResolveMdns`]: the candidates waiting
+    /// for it join ICE with that address.
+    pub fn resolve_mdns(&mut self, now: Instant, name: &str, ip: std::net::IpAddr) {
+        let (matching, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.mdns_pending)
+            .into_iter()
+            .partition(
+                |c| matches!(&c.address, ice::candidate::CandidateAddress::Mdns(n, _) if n == name),
+            );
+        self.mdns_pending = rest;
+        for mut c in matching {
+            if let ice::candidate::CandidateAddress::Mdns(_, port) = c.address {
+                c.address = ice::candidate::CandidateAddress::Ip(SocketAddr::new(ip, port));
+                self.give_remote_candidate(c);
+            }
+        }
+        self.drive(now);
+    }
+
+    /// Applies a completed offer/answer exchange to the transport, data channels and media.
+    /// Puts a finished negotiation to work; `offered`: it completes our offer.
+    pub(super) fn apply(&mut self, now: Instant, n: Negotiated, offered: bool) {
+        let first = self.negotiated.is_none();
+        let agent = self.agent.as_mut().expect("agent exists once negotiating");
+        if let Some(ice) = n.sections.iter().find_map(|s| s.remote_ice.clone()) {
+            agent.set_remote_credentials(&ice.ufrag, &ice.pwd);
+        }
+        agent.set_remote_lite(n.remote_ice_lite);
+        let bundle_first = n.bundle.first().cloned();
+        let mut candidates = Vec::new();
+        for s in &n.sections {
+            if s.rejected {
+                continue;
+            }
+            // With BUNDLE only the tagged section's candidates matter; others repeat them.
+            if bundle_first.as_ref().is_some_and(|b| *b != s.mid) && !s.remote_candidates.is_empty()
+            {
+                continue;
+            }
+            for c in &s.remote_candidates {
+                match ice::candidate::Candidate::parse(c) {
+                    Ok(c) => candidates.push(c),
+                    Err(_) => self.stats.bad_candidates += 1,
+                }
+            }
+        }
+        // Then the ones trickled before the description.
+        candidates.append(&mut self.pending_remote_candidates);
+        for c in candidates {
+            self.give_remote_candidate(c);
+        }
+        let agent = self.agent.as_mut().expect("agent exists once negotiating");
+        agent.start(now);
+        if first {
+            agent.gather(now);
+        }
+        self.media
+            .configure(&n, &self.jsep, self.config.rtcp_interval);
+        // Media added by a renegotiation after DTLS connected.
+        self.ensure_srtp();
+        let role = match n.dtls_role {
+            sdp::jsep::DtlsRole::Client => dtls::Role::Client,
+            sdp::jsep::DtlsRole::Server => dtls::Role::Server,
+        };
+        if self.dtls.is_none() {
+            let mut cfg = dtls::Config::new(self.certificate.clone());
+            cfg.srtp_profiles = self.config.srtp_profiles.clone();
+            cfg.cipher_suites = self.config.cipher_suites.clone();
+            // JSEP refused any description without a usable fingerprint, so this list is never
+            // empty (and an empty one would fail the handshake: the dtls crate fails closed).
+            cfg.remote_fingerprints = n
+                .remote_fingerprints
+                .iter()
+                .map(|f| dtls::Fingerprint {
+                    algorithm: hash_algorithm(f.hash()),
+                    value: f.digest().to_vec(),
+                })
+                .collect();
+            let rng = Box::new(self.rng.fork());
+            self.dtls = Some(match role {
+                dtls::Role::Client => dtls::Endpoint::client(cfg, rng),
+                dtls::Role::Server => dtls::Endpoint::server(cfg, rng),
+            });
+            self.dtls_role = Some(role);
+            self.set_dtls_state(DtlsState::Connecting);
+        }
+        // The data channel section may come with the first negotiation or a later one.
+        if let Some(data) = n
+            .sections
+            .iter()
+            .find(|s| s.kind == SectionKind::Data && !s.rejected)
+        {
+            // 0 means the peer takes any size (RFC 8841 6).
+            self.remote_max_message_size = match data.remote_max_message_size.unwrap_or(65_536) {
+                0 => usize::MAX,
+                m => usize::try_from(m).unwrap_or(usize::MAX),
+            };
+        }
+        if self.sctp.is_none()
+            && let Some(data) = n
+                .sections
+                .iter()
+                .find(|s| s.kind == SectionKind::Data && !s.rejected)
+        {
+            let role = self.dtls_role.unwrap_or(role);
+            let mut ec = sctp::EndpointConfig::new(match role {
+                dtls::Role::Client => sctp::DtlsRole::Client,
+                dtls::Role::Server => sctp::DtlsRole::Server,
+            });
+            ec.sctp.local_port = 5000;
+            ec.sctp.remote_port = data.remote_sctp_port.unwrap_or(5000);
+            ec.sctp.max_message_size = self.config.max_message_size;
+            ec.sctp.max_buffered_amount = self.config.max_buffered_amount;
+            let mut rng = self.rng.fork();
+            let mut endpoint = sctp::DataChannelEndpoint::new(ec, now, &mut rng);
+            if self.dtls_state == DtlsState::Connected {
+                endpoint.connect(now);
+            }
+            self.sctp = Some(endpoint);
+            self.open_pending_channels(now);
+        }
+        if self.sctp.is_none() && !self.pending_channels.is_empty() {
+            if offered {
+                // Our offer asked for data channels and the answer refused them.
+                self.close_pending_channels();
+            } else {
+                // The peer's offer had no data section: ours comes with the next offer.
+                self.events.push_back(Event::NegotiationNeeded);
+            }
+        }
+        self.negotiated = Some(n);
+    }
+}

@@ -1,0 +1,332 @@
+//! The transport: datagrams demultiplexed (RFC 7983) and admitted only from ICE-validated paths,
+//! the selected path and its consent, sending through sockets or TURN relays, and moving output
+//! between ICE, DTLS and SCTP.
+
+use super::*;
+
+impl PeerConnection {
+    /// What TURN relays reported: new relayed candidates, data relayed from peers, failures.
+    pub(super) fn on_relay_events(&mut self, now: Instant) {
+        for e in std::mem::take(&mut self.relay_events) {
+            match e {
+                RelayEvent::Allocated { relayed, server } => {
+                    if let Some(a) = &mut self.agent
+                        && let Some(c) = a.add_relayed_candidate(relayed, server)
+                    {
+                        self.local_candidates.push(c.to_string());
+                        self.events.push_back(Event::LocalCandidate(c.to_string()));
+                    }
+                }
+                RelayEvent::Data {
+                    peer,
+                    relayed,
+                    data,
+                } => self.handle_datagram(now, peer, relayed, &data),
+                RelayEvent::Failed { .. } => self.stats.relay_failures += 1,
+            }
+        }
+    }
+
+    /// A datagram for one of our addresses (a socket, or a relayed address through TURN).
+    pub(super) fn handle_datagram(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+    ) {
+        let kind = demux::classify(datagram);
+        if matches!(kind, Kind::Dtls | Kind::Rtp | Kind::Rtcp)
+            && !self.is_validated_path(destination, source)
+        {
+            // Only the peer knows the ICE password: anything from a path its checks did not
+            // validate may come from anyone, and never reaches DTLS, SRTP or SCTP.
+            self.stats.dropped_unvalidated += 1;
+            return;
+        }
+        if kind != Kind::Stun
+            && let Some(c) = self
+                .paths
+                .iter_mut()
+                .find(|c| c.local == destination && c.remote == source)
+        {
+            c.packets_received += 1;
+            c.bytes_received += datagram.len() as u64;
+        }
+        match kind {
+            Kind::Stun => match &mut self.agent {
+                Some(a) => {
+                    if !a.handle_receive(now, source, destination, datagram) {
+                        self.stats.dropped_stun += 1;
+                    }
+                }
+                None => self.stats.dropped_stun += 1,
+            },
+            Kind::Dtls if self.dtls.is_none() => self.stats.dropped_dtls += 1,
+            Kind::Dtls => {
+                // A server answers where the ClientHello came from (a validated path) until
+                // ICE selects a pair.
+                if self.path.is_none() {
+                    self.set_path(destination, source);
+                }
+                if let Some(d) = &mut self.dtls {
+                    d.handle_receive(now, datagram);
+                }
+            }
+            Kind::Rtp => self.receive_rtp(now, datagram),
+            Kind::Rtcp => self.receive_rtcp(now, datagram),
+            Kind::Unknown => self.stats.dropped_unknown += 1,
+        }
+    }
+
+    /// Whether the path from our address `local` to the peer's `remote` may carry DTLS, SRTP
+    /// and SCTP: the selected pair, or a path an authenticated ICE check validated (a check
+    /// or answer with the right MESSAGE-INTEGRITY: only the peer knows the password). Consent
+    /// lost forgets the path (RFC 7675). A server routing datagrams of many connections by
+    /// source address creates a route only once this holds.
+    pub fn is_validated_path(&self, local: SocketAddr, remote: SocketAddr) -> bool {
+        self.agent.as_ref().is_some_and(|a| {
+            a.is_validated(local, remote) || a.selected_pair() == Some((local, remote))
+        })
+    }
+
+    /// The path DTLS, SRTP and SCTP are sent on, while it has ICE consent.
+    pub(super) fn sending_path(&self) -> Option<(SocketAddr, SocketAddr)> {
+        self.path.filter(|&(l, r)| self.is_validated_path(l, r))
+    }
+
+    pub(super) fn set_path(&mut self, local: SocketAddr, remote: SocketAddr) {
+        self.path = Some((local, remote));
+        if !self
+            .paths
+            .iter()
+            .any(|c| c.local == local && c.remote == remote)
+        {
+            if self.paths.len() >= MAX_PATHS {
+                self.paths.remove(0);
+            }
+            self.paths.push(PathCounters {
+                local,
+                remote,
+                packets_sent: 0,
+                bytes_sent: 0,
+                packets_received: 0,
+                bytes_received: 0,
+            });
+        }
+    }
+
+    /// The path to send media on, or why there is none: nothing selected yet, or consent
+    /// expired (RFC 7675: only ICE, a restart, brings it back).
+    pub(super) fn consented_path(&mut self) -> Result<(SocketAddr, SocketAddr), Error> {
+        match (self.path, self.sending_path()) {
+            (_, Some(p)) => Ok(p),
+            (Some(_), None) => {
+                self.stats.dropped_no_consent += 1;
+                Err(Error::NoConsent)
+            }
+            (None, None) => Err(Error::NotConnected),
+        }
+    }
+
+    /// Sends a datagram from one of our addresses: a socket directly, a relayed address
+    /// through its TURN server.
+    pub(super) fn emit(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        contents: Vec<u8>,
+    ) {
+        if self.relays.is_relayed(source) {
+            self.relays.send(now, source, destination, &contents);
+            self.stats.dropped_relay = self.relays.dropped;
+            while let Some((local, server, bytes)) = self.relays.poll_transmit() {
+                self.transmits.push_back(Transmit {
+                    source: local,
+                    destination: server,
+                    contents: bytes,
+                });
+            }
+        } else {
+            self.transmits.push_back(Transmit {
+                source,
+                destination,
+                contents,
+            });
+        }
+    }
+
+    /// Sends DTLS, SRTP or SRTCP on the selected path, counted per path.
+    pub(super) fn push(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        contents: Vec<u8>,
+    ) {
+        self.stats.datagrams_sent += 1;
+        self.stats.bytes_sent += contents.len() as u64;
+        if let Some(c) = self
+            .paths
+            .iter_mut()
+            .find(|c| c.local == source && c.remote == destination)
+        {
+            c.packets_sent += 1;
+            c.bytes_sent += contents.len() as u64;
+        }
+        self.emit(now, source, destination, contents);
+    }
+
+    /// Moves output between the layers until nothing changes.
+    pub(super) fn drive(&mut self, now: Instant) {
+        for _ in 0..10_000 {
+            let mut progress = false;
+            if let Some(agent) = &mut self.agent {
+                let mut out = Vec::new();
+                while let Some(t) = agent.poll_transmit() {
+                    out.push(t);
+                }
+                for t in out {
+                    self.stats.datagrams_sent += 1;
+                    self.stats.bytes_sent += t.contents.len() as u64;
+                    self.emit(now, t.source, t.destination, t.contents);
+                }
+                while let Some(e) = self.agent.as_mut().and_then(|a| a.poll_event()) {
+                    progress = true;
+                    self.on_agent_event(now, e);
+                }
+            }
+            let path = self.sending_path();
+            while let Some(bytes) = self.dtls.as_mut().and_then(|d| d.poll_transmit()) {
+                match path {
+                    Some((l, r)) => self.push(now, l, r, bytes),
+                    None => self.stats.dropped_no_consent += 1,
+                }
+            }
+            while let Some(e) = self.dtls.as_mut().and_then(|d| d.poll_event()) {
+                progress = true;
+                self.on_dtls_event(now, e);
+            }
+            if let (Some(s), Some(d)) = (&mut self.sctp, &mut self.dtls)
+                && d.is_connected()
+            {
+                while let Some(p) = s.poll_transmit(now) {
+                    progress = true;
+                    let _ = d.send_application_data(&p);
+                }
+            }
+            while let Some(e) = self.sctp.as_mut().and_then(|s| s.poll_event()) {
+                progress = true;
+                self.on_sctp_event(now, e);
+            }
+            if !progress {
+                break;
+            }
+        }
+        while let Some((local, server, bytes)) = self.relays.poll_transmit() {
+            self.transmits.push_back(Transmit {
+                source: local,
+                destination: server,
+                contents: bytes,
+            });
+        }
+    }
+
+    pub(super) fn on_agent_event(&mut self, now: Instant, e: AgentEvent) {
+        match e {
+            AgentEvent::StateChanged(s) => {
+                if self
+                    .path
+                    .is_some_and(|(l, r)| !self.is_validated_path(l, r))
+                {
+                    // Consent expired (or ICE closed): the path is gone until ICE selects one.
+                    self.path = None;
+                }
+                self.ice_state = s;
+                self.events.push_back(Event::IceStateChange(s));
+                self.update_state();
+            }
+            AgentEvent::SelectedPair { local, remote, .. } => {
+                self.set_path(local, remote);
+                if self.relays.is_relayed(local) {
+                    self.relays.selected(now, local, remote);
+                }
+                self.events
+                    .push_back(Event::SelectedPairChange { local, remote });
+                if let Some(d) = &mut self.dtls
+                    && self.dtls_role == Some(dtls::Role::Client)
+                    && !d.is_connected()
+                {
+                    d.connect(now);
+                }
+            }
+            AgentEvent::LocalCandidate(c) => {
+                self.events.push_back(Event::LocalCandidate(c.to_string()))
+            }
+            AgentEvent::GatheringComplete => self.events.push_back(Event::GatheringComplete),
+        }
+    }
+
+    pub(super) fn on_dtls_event(&mut self, now: Instant, e: dtls::Event) {
+        match e {
+            dtls::Event::Connected { .. } => {
+                // The endpoint already checked the certificate against the SDP fingerprints.
+                self.ensure_srtp();
+                if self.srtp.is_none() && self.media.mids().next().is_some() {
+                    // Media was negotiated but no SRTP profile was agreed (RFC 5764 4.1.1 lets
+                    // either side abort): close instead of connecting without media.
+                    if let Some(d) = &mut self.dtls {
+                        d.close();
+                    }
+                    self.set_dtls_state(DtlsState::Failed);
+                    return;
+                }
+                if let Some(s) = &mut self.sctp {
+                    s.connect(now);
+                }
+                self.media.start(now);
+                self.set_dtls_state(DtlsState::Connected);
+            }
+            dtls::Event::ApplicationData(data) => {
+                if let Some(s) = &mut self.sctp {
+                    s.handle_receive(now, &data);
+                }
+            }
+            dtls::Event::AlertReceived(_) => {}
+            dtls::Event::Closed => {
+                if self.closing.is_none() && self.dtls_state != DtlsState::Failed {
+                    // The peer said goodbye.
+                    for c in self.channels.values_mut() {
+                        c.open = false;
+                    }
+                    self.set_dtls_state(DtlsState::Closed);
+                }
+            }
+            dtls::Event::Failed(_) => self.set_dtls_state(DtlsState::Failed),
+        }
+    }
+
+    /// The selected path `(local, remote)`, once ICE selected a pair.
+    pub fn selected_path(&self) -> Option<(SocketAddr, SocketAddr)> {
+        self.path
+    }
+
+    /// The DTLS endpoint's counters (dropped records, retransmissions), once negotiated.
+    pub fn dtls_stats(&self) -> Option<dtls::endpoint::Stats> {
+        self.dtls.as_ref().map(|d| d.stats().clone())
+    }
+
+    /// The ICE agent's counters (checks, authentication failures), once negotiating.
+    pub fn ice_stats(&self) -> Option<ice::agent::AgentStats> {
+        self.agent.as_ref().map(|a| a.stats())
+    }
+
+    /// The negotiated SRTP profile, once DTLS is connected (and after it closed).
+    pub fn srtp_profile(&self) -> Option<srtp::Profile> {
+        if !matches!(self.dtls_state, DtlsState::Connected | DtlsState::Closed) {
+            return None;
+        }
+        Some(srtp_profile(self.dtls.as_ref()?.srtp_profile()?))
+    }
+}
