@@ -139,8 +139,10 @@ fn main() {
     let mut received = 0usize;
     let mut intact = true;
     run(&mut a, &mut b, Duration::from_secs(60), |a, b| {
-        while sent < TOTAL && a.pc.buffered_amount(id) < HIGH_WATER {
-            a.pc.send_data(Instant::now(), id, &chunk, true)
+        while sent < TOTAL && a.pc.channel(id).unwrap().buffered_amount() < HIGH_WATER {
+            a.pc.channel(id)
+                .unwrap()
+                .send(Instant::now(), &chunk)
                 .expect("send");
             sent += CHUNK;
         }

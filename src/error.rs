@@ -44,6 +44,12 @@ pub enum Error {
     /// A media call failed.
     #[error("media: {0}")]
     Media(#[from] MediaError),
+    /// No data channel has this id (never had, or closed long ago).
+    #[error("unknown {0}")]
+    UnknownChannel(crate::peer::ChannelId),
+    /// The data channel is not open (still connecting, or closed).
+    #[error("{0} is not open")]
+    ChannelNotOpen(crate::peer::ChannelId),
     /// Not possible before the transport is connected.
     #[error("not connected")]
     NotConnected,

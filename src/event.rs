@@ -7,6 +7,7 @@ pub use sansrtc_ice::agent::ConnectionState as IceState;
 
 #[cfg(doc)]
 use crate::PeerConnection;
+use crate::peer::{ChannelId, MessageKind};
 use crate::track::{KeyframeKind, RtpReceived};
 
 /// Whether a description is an offer or an answer.
@@ -92,8 +93,8 @@ pub enum Event {
     },
     /// A data channel is open (ours once acknowledged, or one the peer opened).
     DataChannelOpen {
-        /// Channel id (SCTP stream id).
-        id: u16,
+        /// Its id.
+        id: ChannelId,
         /// Label.
         label: String,
         /// Sub-protocol.
@@ -101,26 +102,17 @@ pub enum Event {
     },
     /// A data channel message.
     DataChannelMessage {
-        /// Channel id.
-        id: u16,
+        /// The channel.
+        id: ChannelId,
         /// The bytes.
         data: Vec<u8>,
-        /// Binary (`true`) or text (`false`).
-        binary: bool,
+        /// Text or binary.
+        kind: MessageKind,
     },
     /// A data channel closed.
-    DataChannelClose(u16),
-    /// A channel created before the DTLS role was known got another id than the provisional
-    /// one [`PeerConnection::create_data_channel`] returned (the answer gave us the other DTLS
-    /// role, whose ids have the other parity): use `id` from now on.
-    DataChannelIdChanged {
-        /// The id returned at creation.
-        provisional: u16,
-        /// The channel's id.
-        id: u16,
-    },
+    DataChannelClose(ChannelId),
     /// A channel's buffered amount fell to its low threshold.
-    BufferedAmountLow(u16),
+    BufferedAmountLow(ChannelId),
     /// A decrypted RTP packet, with the track (mid) and simulcast layer (rid) it belongs to.
     Rtp(RtpReceived),
     /// The peer asks for a key frame on one of our streams (PLI or FIR received).

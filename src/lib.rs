@@ -46,8 +46,8 @@ pub mod track;
 mod twcc;
 
 pub use peer::{
-    ChannelConfig, Config, ConnectionState, DtlsState, Error, Event, IceState, IceTransportPolicy,
-    PeerConnection, SdpType, Stats, Transmit,
+    Channel, ChannelConfig, ChannelId, ChannelState, Config, ConnectionState, DtlsState, Error,
+    Event, IceState, IceTransportPolicy, MessageKind, PeerConnection, SdpType, Stats, Transmit,
 };
 pub use relay::TurnServer;
 pub use rng::PcRng;

@@ -24,7 +24,7 @@ use sansrtc_rtp::time::{NtpTime, compact_from_duration, round_trip_time};
 use sansrtc_sdp::Direction;
 use sansrtc_sdp::jsep::{Codec, JsepSession, MediaKind, Negotiated, SectionKind};
 
-use crate::peer::Event;
+use crate::event::Event;
 use crate::rng::PcRng;
 use crate::stats::{InboundRtpStats, OutboundRtpStats};
 use crate::track::{KeyframeKind, MediaError, RtpReceived, RtpWrite};

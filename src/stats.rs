@@ -10,6 +10,7 @@ use sansrtc_ice as ice;
 use sansrtc_srtp as srtp;
 
 use crate::event::{ConnectionState, DtlsState, IceState};
+use crate::peer::{ChannelId, ChannelState};
 
 /// Everything [`crate::PeerConnection::stats_report`] reports.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,14 +145,16 @@ pub struct OutboundRtpStats {
 /// One data channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataChannelStats {
-    /// Its SCTP stream id.
-    pub id: u16,
+    /// Its id.
+    pub id: ChannelId,
+    /// The SCTP stream carrying it (none while it waits for SCTP).
+    pub stream_id: Option<u16>,
     /// Label.
     pub label: String,
     /// Sub-protocol.
     pub protocol: String,
-    /// Open (`true`) or closed.
-    pub open: bool,
+    /// Connecting, open or closed.
+    pub state: ChannelState,
     /// Messages sent.
     pub messages_sent: u64,
     /// Message bytes sent.

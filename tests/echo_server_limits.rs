@@ -531,7 +531,9 @@ fn a_peer_is_echoed_then_reclaimed_when_it_goes_quiet() {
             .any(|e| matches!(e, Event::DataChannelOpen { id, .. } if *id == channel))
     });
     peer.pc
-        .send_text(Instant::now(), channel, "hello through the limits")
+        .channel(channel)
+        .unwrap()
+        .send_text(Instant::now(), "hello through the limits")
         .unwrap();
     peer.drive(Duration::from_secs(20), |p| {
         p.events.iter().any(|e| {
@@ -592,9 +594,11 @@ fn a_peer_that_never_takes_its_echo_back_loses_its_channel() {
     peer.drive(Duration::from_secs(120), |p| {
         // Up to 32 MiB (more than the server may hold), 1 MiB in flight.
         while sent < 32 << 20
-            && p.pc.buffered_amount(channel) < 1 << 20
+            && p.pc.channel(channel).unwrap().buffered_amount() < 1 << 20
             && p.pc
-                .send_data(Instant::now(), channel, &chunk, true)
+                .channel(channel)
+                .unwrap()
+                .send(Instant::now(), &chunk)
                 .is_ok()
         {
             sent += chunk.len();

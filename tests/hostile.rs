@@ -107,9 +107,13 @@ fn dtls_from_an_unvalidated_address_never_reaches_dtls() {
     assert_eq!(non_stun_to_attacker(&n), []);
     assert!(connected(&n));
     let id = n.open_channel("still fine");
-    n.pcs[0].send_text(n.now, id, "hello").unwrap();
+    n.pcs[0]
+        .channel(id[0])
+        .unwrap()
+        .send_text(n.now, "hello")
+        .unwrap();
     n.run_until(Duration::from_secs(5), |n| {
-        !messages(&n.events[1], id).is_empty()
+        !messages(&n.events[1], id[1]).is_empty()
     });
 }
 
@@ -188,7 +192,11 @@ fn nothing_but_stun_is_sent_once_consent_expired() {
         n.pcs[0].write_rtp(n.now, &mid, RtpWrite::new(96, 2, &payload)),
         Err(Error::NotConnected | Error::NoConsent)
     ));
-    n.pcs[0].send_text(n.now, id, "into the void").unwrap();
+    n.pcs[0]
+        .channel(id[0])
+        .unwrap()
+        .send_text(n.now, "into the void")
+        .unwrap();
     n.pcs[0]
         .request_keyframe(n.now, 1234, sansrtc::KeyframeKind::Pli)
         .ok();
@@ -354,9 +362,13 @@ fn spoofed_alerts_and_stray_handshake_messages_do_not_fail_the_handshake() {
         assert!(d.unauthenticated_alerts > 0, "{d:?}");
     }
     let id = n.open_channel("after the storm");
-    n.pcs[1].send_text(n.now, id, "ok").unwrap();
+    n.pcs[1]
+        .channel(id[1])
+        .unwrap()
+        .send_text(n.now, "ok")
+        .unwrap();
     n.run_until(Duration::from_secs(5), |n| {
-        !messages(&n.events[0], id).is_empty()
+        !messages(&n.events[0], id[0]).is_empty()
     });
 }
 
@@ -379,9 +391,13 @@ fn a_handshake_fragment_flood_leaves_a_connection_working() {
         n.inject(0, n.addrs[1], &record);
     }
     assert!(connected(&n));
-    n.pcs[1].send_text(n.now, id, "still here").unwrap();
+    n.pcs[1]
+        .channel(id[1])
+        .unwrap()
+        .send_text(n.now, "still here")
+        .unwrap();
     n.run_until(Duration::from_secs(5), |n| {
-        !messages(&n.events[0], id).is_empty()
+        !messages(&n.events[0], id[0]).is_empty()
     });
 }
 
@@ -507,7 +523,7 @@ fn a_peer_that_never_acknowledges_cannot_grow_our_send_buffer() {
     let chunk = vec![7u8; 16 * 1024];
     let mut sent = 0usize;
     let err = loop {
-        match n.pcs[0].send_data(n.now, id, &chunk, true) {
+        match n.pcs[0].channel(id[0]).unwrap().send(n.now, &chunk) {
             Ok(()) => sent += chunk.len(),
             Err(e) => break e,
         }
@@ -522,5 +538,5 @@ fn a_peer_that_never_acknowledges_cannot_grow_our_send_buffer() {
         e => panic!("{e}"),
     }
     assert!(sent >= (1 << 20) - 2 * chunk.len(), "{sent}");
-    assert!(n.pcs[0].buffered_amount(id) <= 1 << 20);
+    assert!(n.pcs[0].channel(id[0]).unwrap().buffered_amount() <= 1 << 20);
 }

@@ -50,24 +50,40 @@ fn data_channel_end_to_end() {
         } else {
             (0..len).map(|k| b'a' + ((k + i) % 26) as u8).collect()
         };
-        n.pcs[0].send_data(n.now, id, &data, binary).unwrap();
+        n.pcs[0]
+            .channel(id)
+            .unwrap()
+            .send_message(
+                n.now,
+                &data,
+                if binary {
+                    sansrtc::MessageKind::Binary
+                } else {
+                    sansrtc::MessageKind::Text
+                },
+            )
+            .unwrap();
         sent.push((data, binary));
     }
     let big: Vec<u8> = (0..64 * 1024).map(|k| (k % 251) as u8).collect();
-    n.pcs[0].send_data(n.now, id, &big, true).unwrap();
+    n.pcs[0].channel(id).unwrap().send(n.now, &big).unwrap();
     sent.push((big, true));
     n.run_until(Duration::from_secs(10), |n| {
         messages(&n.events[1], id).len() == sent.len()
     });
     assert_eq!(messages(&n.events[1], id), sent);
     // And back the other way.
-    n.pcs[1].send_text(n.now, id, "pong").unwrap();
+    n.pcs[1]
+        .channel(id)
+        .unwrap()
+        .send_text(n.now, "pong")
+        .unwrap();
     n.run_until(Duration::from_secs(5), |n| {
         !messages(&n.events[0], id).is_empty()
     });
     assert_eq!(messages(&n.events[0], id), vec![(b"pong".to_vec(), false)]);
-    assert_eq!(n.pcs[0].buffered_amount(id), 0);
-    n.pcs[0].close_data_channel(n.now, id);
+    assert_eq!(n.pcs[0].channel(id).unwrap().buffered_amount(), 0);
+    n.pcs[0].channel(id).unwrap().close(n.now);
     n.run_until(Duration::from_secs(5), |n| {
         n.events
             .iter()
@@ -109,12 +125,16 @@ fn hostile_datagrams_are_counted_and_the_connection_survives() {
         "{stats:?}"
     );
     assert_eq!(n.pcs[1].state(), ConnectionState::Connected);
-    n.pcs[0].send_text(n.now, id, "still alive").unwrap();
+    n.pcs[0]
+        .channel(id[0])
+        .unwrap()
+        .send_text(n.now, "still alive")
+        .unwrap();
     n.run_until(Duration::from_secs(5), |n| {
-        !messages(&n.events[1], id).is_empty()
+        !messages(&n.events[1], id[1]).is_empty()
     });
     assert_eq!(
-        messages(&n.events[1], id),
+        messages(&n.events[1], id[1]),
         vec![(b"still alive".to_vec(), false)]
     );
 }
@@ -224,15 +244,13 @@ fn answerer_as_dtls_server() {
     let mut n = Net::with_setup(44, sansrtc::sdp::Setup::Passive);
     n.negotiate();
     n.run_until(Duration::from_secs(10), connected);
-    // The offerer is now DTLS client and SCTP client: its stream ids are even.
+    // The offerer is now DTLS client and SCTP client: its streams are even.
     let id = n.pcs[0]
         .create_data_channel(n.now, ChannelConfig::reliable("p"))
         .unwrap();
-    assert_eq!(id % 2, 0);
     let peer_id = n.pcs[1]
         .create_data_channel(n.now, ChannelConfig::reliable("q"))
         .unwrap();
-    assert_eq!(peer_id % 2, 1);
     n.run_until(Duration::from_secs(5), |n| {
         n.events.iter().all(|e| {
             e.iter()
@@ -241,7 +259,22 @@ fn answerer_as_dtls_server() {
                 == 2
         })
     });
-    n.pcs[1].send_data(n.now, id, &[1, 2, 3], true).unwrap();
+    let stream = |n: &mut Net, i: usize, id| n.pcs[i].channel(id).unwrap().stream_id().unwrap();
+    assert_eq!(stream(&mut n, 0, id) % 2, 0);
+    assert_eq!(stream(&mut n, 1, peer_id) % 2, 1);
+    // Peer 1 knows "p" by its own id.
+    let theirs = n.events[1]
+        .iter()
+        .find_map(|e| match e {
+            Event::DataChannelOpen { id, label, .. } if label == "p" => Some(*id),
+            _ => None,
+        })
+        .unwrap();
+    n.pcs[1]
+        .channel(theirs)
+        .unwrap()
+        .send(n.now, &[1, 2, 3])
+        .unwrap();
     n.run_until(Duration::from_secs(5), |n| {
         !messages(&n.events[0], id).is_empty()
     });

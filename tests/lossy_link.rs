@@ -11,7 +11,7 @@ use sansrtc::{ChannelConfig, ConnectionState, Event, RtpWrite, codecs};
 
 mod common;
 
-use common::{Link, Net, connected, messages};
+use common::{Link, Net, connected, messages, opened_id};
 
 fn run_seed(seed: u64) {
     let setup = if seed.is_multiple_of(2) {
@@ -55,10 +55,20 @@ fn run_seed(seed: u64) {
         };
         let data: Vec<u8> = (0..len).map(|k| (k * 31 + i) as u8).collect();
         n.pcs[0]
-            .send_data(n.now, reliable, &data, i % 3 == 0)
+            .channel(reliable)
+            .unwrap()
+            .send_message(
+                n.now,
+                &data,
+                if i % 3 == 0 {
+                    sansrtc::MessageKind::Binary
+                } else {
+                    sansrtc::MessageKind::Text
+                },
+            )
             .unwrap();
         sent.push((data, i % 3 == 0));
-        let _ = n.pcs[1].send_data(n.now, lossy, &[i as u8; 50], true);
+        let _ = n.pcs[1].channel(lossy).unwrap().send(n.now, &[i as u8; 50]);
     }
     let mid = n.pcs[0].media_mids()[0].clone();
     let payload = [0x42u8; 120];
@@ -67,12 +77,15 @@ fn run_seed(seed: u64) {
             .write_rtp(n.now, &mid, RtpWrite::new(111, i * 960, &payload))
             .unwrap();
     }
+    // Each side knows the other's channel by its own id.
+    let reliable_rx = opened_id(&n.events[1], "reliable").unwrap();
+    let lossy_rx = opened_id(&n.events[0], "lossy").unwrap();
     n.run_until(Duration::from_secs(120), |n| {
-        messages(&n.events[1], reliable).len() == sent.len()
+        messages(&n.events[1], reliable_rx).len() == sent.len()
     });
-    assert_eq!(messages(&n.events[1], reliable), sent, "seed {seed}");
+    assert_eq!(messages(&n.events[1], reliable_rx), sent, "seed {seed}");
     // Partially reliable, unordered: some may be lost, none duplicated.
-    let lossy_got = messages(&n.events[0], lossy);
+    let lossy_got = messages(&n.events[0], lossy_rx);
     let unique: HashSet<_> = lossy_got.iter().map(|(d, _)| d[0]).collect();
     assert_eq!(unique.len(), lossy_got.len(), "seed {seed}: duplicate");
     // SRTP replay protection: duplicated datagrams are never delivered twice.

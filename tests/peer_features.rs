@@ -203,7 +203,11 @@ fn stats_report_counts_streams_pairs_and_channels() {
     let (mut n, audio_mid, _video_mid) = media_pair(104);
     let id = n.open_channel("stats");
     for i in 0..3 {
-        n.pcs[0].send_data(n.now, id, &[i; 10], true).unwrap();
+        n.pcs[0]
+            .channel(id[0])
+            .unwrap()
+            .send(n.now, &[i; 10])
+            .unwrap();
     }
     // 40 audio packets with 4 sequence numbers skipped (lost on the way).
     let voice = [0x55u8; 60];
@@ -254,11 +258,11 @@ fn stats_report_counts_streams_pairs_and_channels() {
     assert!(tx.transport.srtp_profile.is_some() && tx.transport.dtls_cipher_suite.is_some());
     assert!(tx.transport.sctp_round_trip_time.is_some());
     let channel = &tx.data_channels[0];
-    assert_eq!((channel.id, channel.label.as_str()), (id, "stats"));
+    assert_eq!((channel.id, channel.label.as_str()), (id[0], "stats"));
     assert_eq!((channel.messages_sent, channel.bytes_sent), (3, 30));
     let channel = &rx.data_channels[0];
     assert_eq!((channel.messages_received, channel.bytes_received), (3, 30));
-    assert!(channel.open);
+    assert_eq!(channel.state, sansrtc::ChannelState::Open);
 }
 
 #[test]
@@ -278,8 +282,8 @@ fn renegotiation_adds_video_and_a_data_channel_later() {
         .create_data_channel(n.now, ChannelConfig::reliable("late"))
         .unwrap();
     assert!(matches!(
-        n.pcs[0].send_text(n.now, id, "too early"),
-        Err(Error::NotConnected)
+        n.pcs[0].channel(id).unwrap().send_text(n.now, "too early"),
+        Err(Error::ChannelNotOpen(c)) if c == id
     ));
     n.pcs[1].add_transceiver(video(Direction::SendRecv));
     n.collect();
@@ -303,7 +307,9 @@ fn renegotiation_adds_video_and_a_data_channel_later() {
         Some(mids[1].as_str())
     );
     n.pcs[0]
-        .send_text(n.now, id, "after renegotiation")
+        .channel(id)
+        .unwrap()
+        .send_text(n.now, "after renegotiation")
         .unwrap();
     n.run_until(Duration::from_secs(5), |n| {
         !messages(&n.events[1], id).is_empty()
@@ -336,7 +342,11 @@ fn ice_restart(offerer: usize, seed: u64) {
     assert!(offer.contains(&format!("a=ice-ufrag:{}", n.pcs[offerer].local_ufrag())));
     assert!(answer.contains(&format!("a=ice-ufrag:{}", n.pcs[answerer].local_ufrag())));
     // Checks run again with the new credentials and select a pair; data keeps flowing.
-    n.pcs[0].send_text(n.now, id, "during restart").unwrap();
+    n.pcs[0]
+        .channel(id[0])
+        .unwrap()
+        .send_text(n.now, "during restart")
+        .unwrap();
     n.run_until(Duration::from_secs(10), |n| {
         n.events[offerer][marks[offerer]..]
             .iter()
@@ -344,7 +354,7 @@ fn ice_restart(offerer: usize, seed: u64) {
             && n.events[answerer][marks[answerer]..]
                 .iter()
                 .any(|e| matches!(e, Event::SelectedPairChange { .. }))
-            && !messages(&n.events[1], id).is_empty()
+            && !messages(&n.events[1], id[1]).is_empty()
     });
     for (i, mark) in marks.into_iter().enumerate() {
         assert_eq!(n.pcs[i].state(), ConnectionState::Connected);
@@ -361,9 +371,13 @@ fn ice_restart(offerer: usize, seed: u64) {
     }
     // Consent on the new pair uses the new credentials: a minute later all is well.
     n.run_for(Duration::from_secs(60));
-    n.pcs[1].send_text(n.now, id, "a minute later").unwrap();
+    n.pcs[1]
+        .channel(id[1])
+        .unwrap()
+        .send_text(n.now, "a minute later")
+        .unwrap();
     n.run_until(Duration::from_secs(5), |n| {
-        !messages(&n.events[0], id).is_empty()
+        !messages(&n.events[0], id[0]).is_empty()
     });
     assert!(
         n.pcs
@@ -407,11 +421,18 @@ fn glare_is_refused_until_the_polite_peer_rolls_back() {
 fn close_shuts_sctp_down_then_says_goodbye_in_dtls() {
     let mut n = Net::new(109);
     let id = n.connect_with_channel("bye");
-    n.pcs[0].send_text(n.now, id, "last words").unwrap();
+    n.pcs[0]
+        .channel(id[0])
+        .unwrap()
+        .send_text(n.now, "last words")
+        .unwrap();
     n.pcs[0].close(n.now);
     assert_eq!(n.pcs[0].state(), ConnectionState::Closed);
     assert!(matches!(
-        n.pcs[0].send_text(n.now, id, "too late"),
+        n.pcs[0]
+            .channel(id[0])
+            .unwrap()
+            .send_text(n.now, "too late"),
         Err(Error::Closed)
     ));
     n.run_until(Duration::from_secs(5), |n| {
@@ -422,13 +443,13 @@ fn close_shuts_sctp_down_then_says_goodbye_in_dtls() {
     let e = &n.events[1];
     let pos = |f: &dyn Fn(&Event) -> bool| e.iter().position(f).expect("event seen");
     let message = pos(&|e| matches!(e, Event::DataChannelMessage { .. }));
-    let channel_closed = pos(&|e| *e == Event::DataChannelClose(id));
+    let channel_closed = pos(&|e| *e == Event::DataChannelClose(id[1]));
     let dtls_closed = pos(&|e| *e == Event::DtlsStateChange(sansrtc::DtlsState::Closed));
     assert!(
         message < channel_closed && channel_closed < dtls_closed,
         "{e:?}"
     );
-    assert_eq!(messages(e, id), vec![(b"last words".to_vec(), false)]);
+    assert_eq!(messages(e, id[1]), vec![(b"last words".to_vec(), false)]);
     assert!(n.pcs[0].poll_timeout().is_none());
 }
 
@@ -515,21 +536,21 @@ fn messages_over_the_peers_max_message_size_are_refused() {
     let id = n.connect_with_channel("limits");
     let too_big = vec![1u8; 100_001];
     assert!(matches!(
-        n.pcs[0].send_data(n.now, id, &too_big, true),
+        n.pcs[0].channel(id[0]).unwrap().send(n.now, &too_big),
         Err(Error::MessageTooLarge {
             size: 100_001,
             max: 100_000
         })
     ));
     let fits = vec![2u8; 100_000];
-    n.pcs[0].send_data(n.now, id, &fits, true).unwrap();
+    n.pcs[0].channel(id[0]).unwrap().send(n.now, &fits).unwrap();
     n.run_until(Duration::from_secs(5), |n| {
-        messages(&n.events[1], id) == vec![(fits.clone(), true)]
+        messages(&n.events[1], id[1]) == vec![(fits.clone(), true)]
     });
 }
 
 /// Ids of the channels `side` saw open, with their labels.
-fn opened(events: &[Event]) -> Vec<(u16, String)> {
+fn opened(events: &[Event]) -> Vec<(sansrtc::ChannelId, String)> {
     events
         .iter()
         .filter_map(|e| match e {
@@ -567,8 +588,9 @@ fn channels_created_before_the_offer_open_with_the_connection() {
             },
         )
         .unwrap();
-    // We offer, so we expect to be the DTLS server: odd ids; the negotiated one as given.
-    assert_eq!((chat, fixed, lossy), (1, 4, 3));
+    // Ids are ours, distinct and stable; no SCTP stream yet.
+    assert!(chat != fixed && fixed != lossy && chat != lossy);
+    assert_eq!(n.pcs[0].channel(chat).unwrap().stream_id(), None);
     assert!(
         n.pcs[0]
             .create_offer(now)
@@ -600,12 +622,15 @@ fn channels_created_before_the_offer_open_with_the_connection() {
     n.run_until(Duration::from_secs(10), |n| {
         connected(n) && opened(&n.events[1]).len() == 3
     });
-    let mut seen = opened(&n.events[1]);
+    let mut seen: Vec<String> = opened(&n.events[1]).into_iter().map(|(_, l)| l).collect();
     seen.sort();
-    assert_eq!(
-        seen,
-        vec![(1, "chat".into()), (3, "lossy".into()), (4, "fixed".into())]
-    );
+    assert_eq!(seen, ["chat", "fixed", "lossy"]);
+    // We offered and the answer said `active`: we are the DTLS server, odd streams; the
+    // negotiated one as given.
+    let stream = |n: &mut Net, id| n.pcs[0].channel(id).unwrap().stream_id().unwrap();
+    assert_eq!(stream(&mut n, fixed), 4);
+    assert_eq!(stream(&mut n, chat) % 2, 1);
+    assert_eq!(stream(&mut n, lossy) % 2, 1);
     // DCEP is not the application's data: no buffered-amount events for it.
     assert!(
         !n.events
@@ -613,57 +638,62 @@ fn channels_created_before_the_offer_open_with_the_connection() {
             .flatten()
             .any(|e| matches!(e, Event::BufferedAmountLow(_)))
     );
-    assert!(
-        !n.events[0]
-            .iter()
-            .any(|e| matches!(e, Event::DataChannelIdChanged { .. }))
-    );
     for (id, text) in [(chat, "hello"), (fixed, "pre-agreed"), (lossy, "maybe")] {
-        n.pcs[0].send_text(n.now, id, text).unwrap();
+        n.pcs[0]
+            .channel(id)
+            .unwrap()
+            .send_text(n.now, text)
+            .unwrap();
     }
+    let theirs: Vec<_> = ["chat", "fixed", "lossy"]
+        .iter()
+        .map(|l| common::opened_id(&n.events[1], l).unwrap())
+        .collect();
     n.run_until(Duration::from_secs(5), |n| {
-        [chat, fixed, lossy]
+        theirs
             .iter()
             .all(|id| messages(&n.events[1], *id).len() == 1)
     });
-    assert_eq!(messages(&n.events[1], fixed)[0].0, b"pre-agreed");
+    assert_eq!(messages(&n.events[1], theirs[1])[0].0, b"pre-agreed");
 }
 
 #[test]
-fn an_early_channel_moves_when_the_answer_gives_the_other_role() {
-    // The answerer takes `passive`: the offerer becomes the DTLS client (even ids), so the
-    // channel it created before the offer (provisionally odd) moves, and says so.
+fn an_early_channel_keeps_its_id_whatever_role_the_answer_gives() {
+    // The answerer takes `passive`: the offerer becomes the DTLS client (even streams). The
+    // channel it created before the offer keeps its id; only its stream follows the role.
     let mut n = Net::with_setup(121, sansrtc::sdp::Setup::Passive);
     let early = n.pcs[0]
         .create_data_channel(n.now, ChannelConfig::reliable("early"))
         .unwrap();
-    assert_eq!(early, 1);
     // Settings made meanwhile follow the channel.
-    n.pcs[0].set_buffered_amount_low_threshold(early, 1000);
+    n.pcs[0]
+        .channel(early)
+        .unwrap()
+        .set_buffered_amount_low_threshold(1000);
     n.negotiate();
     n.run_until(Duration::from_secs(10), |n| {
         connected(n) && !opened(&n.events[1]).is_empty()
     });
-    assert!(n.events[0].contains(&Event::DataChannelIdChanged {
-        provisional: 1,
-        id: 0
-    }));
-    assert_eq!(opened(&n.events[1]), vec![(0, "early".into())]);
-    n.pcs[0].send_text(n.now, 0, "moved").unwrap();
+    assert_eq!(n.pcs[0].channel(early).unwrap().stream_id(), Some(0));
+    let (theirs, label) = opened(&n.events[1])[0].clone();
+    assert_eq!(label, "early");
+    assert_eq!(n.pcs[1].channel(theirs).unwrap().stream_id(), Some(0));
+    let mut ch = n.pcs[0].channel(early).unwrap();
+    ch.send_text(n.now, "moved").unwrap();
     for _ in 0..10 {
-        n.pcs[0].send_data(n.now, 0, &[9; 10_000], true).unwrap();
+        ch.send(n.now, &[9; 10_000]).unwrap();
     }
-    assert!(n.pcs[0].buffered_amount(0) > 1000);
+    assert!(ch.buffered_amount() > 1000);
     n.run_until(Duration::from_secs(5), |n| {
-        messages(&n.events[1], 0).len() == 11
+        messages(&n.events[1], theirs).len() == 11
     });
-    assert!(n.events[0].contains(&Event::BufferedAmountLow(0)));
+    assert!(n.events[0].contains(&Event::BufferedAmountLow(early)));
     let stats = n.pcs[0].stats_report();
     assert!(
         stats
             .data_channels
             .iter()
-            .any(|c| c.id == 0 && c.label == "early"),
+            .any(|c| c.id == early && c.label == "early" && c.stream_id == Some(0)),
         "{:?}",
         stats.data_channels
     );
@@ -689,20 +719,12 @@ fn early_channels_of_an_answerer_wait_for_its_own_offer() {
     n.run_until(Duration::from_secs(10), |n| {
         !opened(&n.events[0]).is_empty()
     });
-    // Peer 1 answered the first exchange with `active`: DTLS client, even ids, from the start.
-    let (opened_id, label) = opened(&n.events[0])[0].clone();
-    assert_eq!((opened_id % 2, label.as_str()), (0, "from answerer"));
-    let id = n.events[1]
-        .iter()
-        .find_map(|e| match e {
-            Event::DataChannelIdChanged {
-                provisional,
-                id: moved,
-            } if *provisional == id => Some(*moved),
-            _ => None,
-        })
-        .unwrap_or(id);
-    assert_eq!(id, opened_id);
+    // Peer 1 answered the first exchange with `active`: DTLS client, even streams.
+    let (theirs, label) = opened(&n.events[0])[0].clone();
+    assert_eq!(label, "from answerer");
+    let stream = n.pcs[1].channel(id).unwrap().stream_id();
+    assert_eq!(stream.map(|s| s % 2), Some(0));
+    assert_eq!(n.pcs[0].channel(theirs).unwrap().stream_id(), stream);
 }
 
 #[test]
@@ -717,7 +739,7 @@ fn early_channels_close_when_the_answer_refuses_data() {
     let cancelled = n.pcs[0]
         .create_data_channel(n.now, ChannelConfig::reliable("cancelled"))
         .unwrap();
-    n.pcs[0].close_data_channel(n.now, cancelled);
+    n.pcs[0].channel(cancelled).unwrap().close(n.now);
     let now = n.now;
     let offer = n.pcs[0].create_offer(now).unwrap();
     // The answering side strips the data section as if it did not support data channels:
@@ -743,8 +765,8 @@ fn early_channels_close_when_the_answer_refuses_data() {
         ]
     );
     assert!(matches!(
-        n.pcs[0].send_text(n.now, id, "x"),
-        Err(Error::NotConnected)
+        n.pcs[0].channel(id).unwrap().send_text(n.now, "x"),
+        Err(Error::ChannelNotOpen(c)) if c == id
     ));
 }
 
@@ -773,11 +795,40 @@ fn a_connected_pair_cloned_is_a_snapshot_that_works_again() {
         n.pcs = snapshot.clone();
         n.events = [Vec::new(), Vec::new()];
         let text = format!("round {round}");
-        n.pcs[0].send_text(n.now, id, &text).unwrap();
+        n.pcs[0]
+            .channel(id[0])
+            .unwrap()
+            .send_text(n.now, &text)
+            .unwrap();
         n.run_until(Duration::from_secs(5), |n| {
-            !messages(&n.events[1], id).is_empty()
+            !messages(&n.events[1], id[1]).is_empty()
         });
-        assert_eq!(messages(&n.events[1], id), [(text.into_bytes(), false)]);
+        assert_eq!(messages(&n.events[1], id[1]), [(text.into_bytes(), false)]);
         assert!(connected(&n));
     }
+}
+
+#[test]
+fn unknown_channel_ids_are_errors_not_silent_no_ops() {
+    let mut n = Net::new(125);
+    let first = n.pcs[0]
+        .create_data_channel(n.now, ChannelConfig::reliable("first"))
+        .unwrap();
+    n.pcs[0].channel(first).unwrap().close(n.now);
+    // Closed channels are remembered for a while, then forgotten: the id is then unknown.
+    for i in 0..300 {
+        let id = n.pcs[0]
+            .create_data_channel(n.now, ChannelConfig::reliable(&format!("c{i}")))
+            .unwrap();
+        n.pcs[0].channel(id).unwrap().close(n.now);
+    }
+    assert!(matches!(
+        n.pcs[0].channel(first),
+        Err(Error::UnknownChannel(id)) if id == first
+    ));
+    // Peer 1 never had a channel: every id is unknown there.
+    assert!(matches!(
+        n.pcs[1].channel(first),
+        Err(Error::UnknownChannel(_))
+    ));
 }

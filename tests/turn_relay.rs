@@ -202,7 +202,9 @@ fn relayed_session(both_relayed: bool) {
     let big: Vec<u8> = (0..100_000).map(|i| (i % 253) as u8).collect();
     sides[0]
         .pc
-        .send_data(Instant::now(), id, &big, true)
+        .channel(id)
+        .unwrap()
+        .send(Instant::now(), &big)
         .unwrap();
     let mid = sides[0].pc.media_mids()[0].clone();
     for i in 0..20u32 {

@@ -67,7 +67,7 @@ pub struct SansrtcPair {
     addrs: [SocketAddr; 2],
     wire: VecDeque<(usize, SocketAddr, SocketAddr, Vec<u8>)>,
     /// The data channel (opened by the offerer).
-    pub channel: u16,
+    pub channel: Option<sansrtc::ChannelId>,
     open: [bool; 2],
     /// Messages received by each peer.
     pub received: [usize; 2],
@@ -114,7 +114,7 @@ impl SansrtcPair {
             pcs,
             addrs,
             wire: VecDeque::new(),
-            channel: 0,
+            channel: None,
             open: [false; 2],
             received: [0; 2],
             received_bytes: [0; 2],
@@ -138,9 +138,11 @@ impl SansrtcPair {
         pcs[0]
             .set_remote_description(now, SdpType::Answer, &answer)
             .unwrap();
-        self.channel = pcs[0]
-            .create_data_channel(now, ChannelConfig::reliable("bench"))
-            .unwrap();
+        self.channel = Some(
+            pcs[0]
+                .create_data_channel(now, ChannelConfig::reliable("bench"))
+                .unwrap(),
+        );
         self.run(now + SETUP_LIMIT, |p| p.open == [true; 2]);
     }
 
@@ -226,9 +228,17 @@ impl SansrtcPair {
         let end = self.now + SETUP_LIMIT;
         let mut sent = 0;
         while self.received[1] < target {
-            while sent < count && self.pcs[0].buffered_amount(self.channel) < high_water {
+            while sent < count
+                && self.pcs[0]
+                    .channel(self.channel.expect("connected"))
+                    .unwrap()
+                    .buffered_amount()
+                    < high_water
+            {
                 self.pcs[0]
-                    .send_data(self.now, self.channel, msg, true)
+                    .channel(self.channel.expect("connected"))
+                    .unwrap()
+                    .send(self.now, msg)
                     .unwrap();
                 sent += 1;
             }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use sansrtc::demux::{Kind, classify};
 use sansrtc::ice::stun::StunMessage;
 use sansrtc::sctp::SendError;
-use sansrtc::{ConnectionState, Error, Event, PcRng, PeerConnection};
+use sansrtc::{ChannelId, ConnectionState, Error, Event, MessageKind, PcRng, PeerConnection};
 
 use crate::media::MediaEcho;
 
@@ -90,8 +90,8 @@ pub(crate) struct Session {
     pub(crate) sources: Vec<SocketAddr>,
     /// Transaction ids of our STUN requests whose answers are routed to this session.
     pub(crate) checks: VecDeque<[u8; 12]>,
-    /// Messages to echo that SCTP had no room for yet (channel, data, binary), oldest first.
-    backlog: VecDeque<(u16, Vec<u8>, bool)>,
+    /// Messages to echo that SCTP had no room for yet (channel, data, kind), oldest first.
+    backlog: VecDeque<(ChannelId, Vec<u8>, MessageKind)>,
     pub(crate) backlog_bytes: usize,
     /// While the backlog waits: when to offer it again, and the current wait.
     retry: Option<(Instant, Duration)>,
@@ -120,8 +120,12 @@ impl Session {
     }
 
     /// Sends a message back on its channel; false if SCTP has no room for it now.
-    fn send(&mut self, now: Instant, id: u16, data: &[u8], binary: bool) -> bool {
-        match self.pc.send_data(now, id, data, binary) {
+    fn send(&mut self, now: Instant, id: ChannelId, data: &[u8], kind: MessageKind) -> bool {
+        let sent = self
+            .pc
+            .channel(id)
+            .and_then(|mut c| c.send_message(now, data, kind));
+        match sent {
             Ok(()) => true,
             Err(Error::DataChannel(SendError::BufferFull { .. })) => false,
             Err(e) => {
@@ -129,10 +133,7 @@ impl Session {
                 self.media.echo_errors += 1;
                 let n = self.media.echo_errors;
                 if n <= 8 || n.is_power_of_two() {
-                    eprintln!(
-                        "session {}: echo on channel {id} failed ({n}): {e}",
-                        self.seq
-                    );
+                    eprintln!("session {}: echo on {id} failed ({n}): {e}", self.seq);
                 }
                 true
             }
@@ -140,9 +141,9 @@ impl Session {
     }
 
     /// Echoes a data channel message, after those waiting in the backlog.
-    fn echo(&mut self, now: Instant, id: u16, data: Vec<u8>, binary: bool) {
+    fn echo(&mut self, now: Instant, id: ChannelId, data: Vec<u8>, kind: MessageKind) {
         if self.backlog.is_empty() {
-            if self.send(now, id, &data, binary) {
+            if self.send(now, id, &data, kind) {
                 return;
             }
             self.retry = Some((now + FIRST_RETRY, FIRST_RETRY));
@@ -150,10 +151,12 @@ impl Session {
         if self.backlog_bytes + data.len() > MAX_ECHO_BACKLOG {
             self.media.echo_errors += 1;
             eprintln!(
-                "session {}: the peer sends faster than it takes its echo back; channel {id} closed",
+                "session {}: the peer sends faster than it takes its echo back; {id} closed",
                 self.seq
             );
-            self.pc.close_data_channel(now, id);
+            if let Ok(c) = self.pc.channel(id) {
+                c.close(now);
+            }
             self.backlog.retain(|(c, d, _)| {
                 if *c == id {
                     self.backlog_bytes -= d.len();
@@ -166,7 +169,7 @@ impl Session {
             return;
         }
         self.backlog_bytes += data.len();
-        self.backlog.push_back((id, data, binary));
+        self.backlog.push_back((id, data, kind));
     }
 
     /// Offers the backlog to SCTP again once its wait is over.
@@ -178,9 +181,9 @@ impl Session {
             return;
         }
         let mut sent = false;
-        while let Some((id, data, binary)) = self.backlog.pop_front() {
-            if !self.send(now, id, &data, binary) {
-                self.backlog.push_front((id, data, binary));
+        while let Some((id, data, kind)) = self.backlog.pop_front() {
+            if !self.send(now, id, &data, kind) {
+                self.backlog.push_front((id, data, kind));
                 let wait = if sent {
                     FIRST_RETRY
                 } else {
@@ -349,7 +352,7 @@ pub(crate) fn service(
     let seq = s.seq;
     while let Some(e) = s.pc.poll_event() {
         match e {
-            Event::DataChannelMessage { id, data, binary } => s.echo(now, id, data, binary),
+            Event::DataChannelMessage { id, data, kind } => s.echo(now, id, data, kind),
             Event::Rtp(rtp) => s.media.echo_rtp(&mut s.pc, now, rtp),
             Event::KeyframeRequest { mid, kind, .. } => {
                 s.media

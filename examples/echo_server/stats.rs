@@ -73,7 +73,11 @@ pub(crate) fn session_json(s: &Session, reason: Option<&str>) -> String {
             .iter()
             .map(|c| format!(
                 r#"{{"id":{},"open":{},"received":{},"sent":{},"buffered":{}}}"#,
-                c.id, c.open, c.messages_received, c.messages_sent, c.buffered_amount
+                c.stream_id.map_or(-1, i64::from),
+                c.state == sansrtc::ChannelState::Open,
+                c.messages_received,
+                c.messages_sent,
+                c.buffered_amount
             ))
             .collect::<Vec<_>>()
             .join(","),

@@ -27,7 +27,14 @@ fuzz_target!(|data: &[u8]| {
         let _ = match op % 6 {
             0 => a.send_rtp(now, bytes),
             1 => a.send_rtcp(now, bytes),
-            2 => a.send_data(now, id, bytes, op & 0x80 != 0),
+            2 => {
+                let kind = if op & 0x80 != 0 {
+                    sansrtc::MessageKind::Binary
+                } else {
+                    sansrtc::MessageKind::Text
+                };
+                a.channel(id.expect("connected")).and_then(|mut c| c.send_message(now, bytes, kind))
+            }
             3 => {
                 let w = sansrtc::RtpWrite::new(111, u32::from(len), bytes);
                 a.write_rtp(now, &audio, w)

@@ -26,6 +26,9 @@ use crate::stats::{CandidatePairStats, DataChannelStats, StatsReport, TransportS
 use crate::track::{KeyframeKind, RtpWrite};
 
 mod channels;
+
+use channels::Channels;
+pub use channels::{Channel, ChannelId, ChannelState, MessageKind};
 mod media;
 mod report;
 mod signalling;
@@ -65,10 +68,7 @@ pub struct PeerConnection {
     sctp: Option<sctp::DataChannelEndpoint>,
     /// The largest message the peer accepts (`a=max-message-size`).
     remote_max_message_size: usize,
-    channels: BTreeMap<u16, ChannelInfo>,
-    /// Channels created before SCTP exists (before the data section is negotiated), with the
-    /// id promised to the application; opened once the DTLS role is known.
-    pending_channels: Vec<PendingChannel>,
+    channels: Channels,
     /// SRTP contexts (~3.8 KB), made only once media sections are negotiated and DTLS is up.
     srtp: Option<Box<srtp::SessionContexts>>,
     /// Where DTLS/SRTP go: the selected pair, or the last address DTLS came from.
@@ -86,18 +86,6 @@ pub struct PeerConnection {
     stats: Stats,
 }
 
-/// What the stats report says of a data channel.
-#[derive(Debug, Clone, Default)]
-struct ChannelInfo {
-    label: String,
-    protocol: String,
-    open: bool,
-    messages_sent: u64,
-    bytes_sent: u64,
-    messages_received: u64,
-    bytes_received: u64,
-}
-
 /// Traffic on one path (candidate pair) that carried DTLS, SRTP or SCTP.
 #[derive(Debug, Clone, Copy)]
 struct PathCounters {
@@ -113,20 +101,6 @@ struct PathCounters {
 const MAX_MDNS_PENDING: usize = 16;
 /// Paths whose traffic is counted (the selected pairs over the connection's life).
 const MAX_PATHS: usize = 16;
-/// Closed channels kept in the stats report.
-/// A channel created before SCTP exists.
-#[derive(Clone)]
-struct PendingChannel {
-    /// The id promised to the application.
-    id: u16,
-    config: ChannelConfig,
-    /// Set with [`PeerConnection::set_buffered_amount_low_threshold`] meanwhile.
-    low_threshold: Option<usize>,
-}
-
-/// Channels that may wait for the data section to be negotiated.
-const MAX_PENDING_CHANNELS: usize = 1024;
-const MAX_CLOSED_CHANNELS: usize = 256;
 /// How long `close()` waits for the SCTP shutdown before sending close_notify.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
@@ -189,7 +163,6 @@ impl PeerConnection {
             relays: Relays::default(),
             relay_events: Vec::new(),
             pending_remote_candidates: Vec::new(),
-            pending_channels: Vec::new(),
             mdns_pending: Vec::new(),
             negotiated: None,
             pending_answer: None,
@@ -198,7 +171,7 @@ impl PeerConnection {
             dtls_role: None,
             sctp: None,
             remote_max_message_size: 65_536,
-            channels: BTreeMap::new(),
+            channels: Channels::default(),
             srtp: None,
             path: None,
             paths: Vec::new(),
@@ -272,9 +245,8 @@ impl PeerConnection {
         if let Some(a) = &mut self.agent {
             a.close();
         }
-        for c in self.channels.values_mut() {
-            c.open = false;
-        }
+        // Closed by us: the channels close without events (as a browser's `close()`).
+        self.channels.close_all();
         self.sctp = None;
         self.srtp = None;
         self.set_dtls_state(DtlsState::Closed);

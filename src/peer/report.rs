@@ -37,16 +37,22 @@ impl PeerConnection {
         let data_channels = self
             .channels
             .iter()
-            .map(|(&id, c)| DataChannelStats {
+            .map(|(id, c)| DataChannelStats {
                 id,
+                stream_id: c.stream,
                 label: c.label.clone(),
                 protocol: c.protocol.clone(),
-                open: c.open,
+                state: c.state,
                 messages_sent: c.messages_sent,
                 bytes_sent: c.bytes_sent,
                 messages_received: c.messages_received,
                 bytes_received: c.bytes_received,
-                buffered_amount: self.buffered_amount(id),
+                buffered_amount: match (&self.sctp, c.stream, c.state) {
+                    (Some(s), Some(stream), ChannelState::Connecting | ChannelState::Open) => {
+                        s.buffered_amount(stream)
+                    }
+                    _ => 0,
+                },
             })
             .collect();
         StatsReport {

@@ -370,7 +370,7 @@ impl PeerConnection {
             self.sctp = Some(endpoint);
             self.open_pending_channels(now);
         }
-        if self.sctp.is_none() && !self.pending_channels.is_empty() {
+        if self.sctp.is_none() && self.channels.waiting().next().is_some() {
             if offered {
                 // Our offer asked for data channels and the answer refused them.
                 self.close_pending_channels();

@@ -297,8 +297,8 @@ impl PeerConnection {
             dtls::Event::Closed => {
                 if self.closing.is_none() && self.dtls_state != DtlsState::Failed {
                     // The peer said goodbye.
-                    for c in self.channels.values_mut() {
-                        c.open = false;
+                    for id in self.channels.close_all() {
+                        self.events.push_back(Event::DataChannelClose(id));
                     }
                     self.set_dtls_state(DtlsState::Closed);
                 }

@@ -242,21 +242,20 @@ impl Net {
         self.collect();
     }
 
-    /// Peer 0 opens a reliable channel `label`; returns its id once the peer saw it open.
-    pub fn open_channel(&mut self, label: &str) -> u16 {
-        let id = self.pcs[0]
+    /// Peer 0 opens a reliable channel `label`; once peer 1 saw it open, returns its id on
+    /// each side (`ids[0]` is peer 0's, `ids[1]` peer 1's: ids belong to one connection).
+    pub fn open_channel(&mut self, label: &str) -> [sansrtc::ChannelId; 2] {
+        let ours = self.pcs[0]
             .create_data_channel(self.now, sansrtc::ChannelConfig::reliable(label))
             .unwrap();
         self.run_until(Duration::from_secs(5), |n| {
-            n.events[1]
-                .iter()
-                .any(|e| matches!(e, Event::DataChannelOpen { label: l, .. } if l == label))
+            opened_id(&n.events[1], label).is_some()
         });
-        id
+        [ours, opened_id(&self.events[1], label).expect("opened")]
     }
 
     /// Negotiates, connects and opens channel `label` (see [`Net::open_channel`]).
-    pub fn connect_with_channel(&mut self, label: &str) -> u16 {
+    pub fn connect_with_channel(&mut self, label: &str) -> [sansrtc::ChannelId; 2] {
         self.negotiate();
         self.run_until(Duration::from_secs(10), connected);
         self.open_channel(label)
@@ -305,15 +304,22 @@ pub fn rtp_received(events: &[Event]) -> Vec<&sansrtc::RtpReceived> {
         .collect()
 }
 
-pub fn messages(events: &[Event], id: u16) -> Vec<(Vec<u8>, bool)> {
+/// The id of the channel labelled `label` that `events` saw open (the peer's channels).
+pub fn opened_id(events: &[Event], label: &str) -> Option<sansrtc::ChannelId> {
+    events.iter().find_map(|e| match e {
+        Event::DataChannelOpen { id, label: l, .. } if l == label => Some(*id),
+        _ => None,
+    })
+}
+
+/// The messages of channel `id` among `events`, with whether each is binary.
+pub fn messages(events: &[Event], id: sansrtc::ChannelId) -> Vec<(Vec<u8>, bool)> {
     events
         .iter()
         .filter_map(|e| match e {
-            Event::DataChannelMessage {
-                id: i,
-                data,
-                binary,
-            } if *i == id => Some((data.clone(), *binary)),
+            Event::DataChannelMessage { id: i, data, kind } if *i == id => {
+                Some((data.clone(), *kind == sansrtc::MessageKind::Binary))
+            }
             _ => None,
         })
         .collect()

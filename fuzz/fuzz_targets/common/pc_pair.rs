@@ -18,7 +18,7 @@ pub struct Pair {
     pub addrs: [SocketAddr; 2],
     pub now: Instant,
     /// The data channel (when the pair was built connected).
-    pub channel: u16,
+    pub channel: Option<sansrtc::ChannelId>,
     /// The audio and video mids.
     pub mids: [String; 2],
 }
@@ -87,7 +87,7 @@ impl Pair {
             pcs: [mk(1), mk(2)],
             addrs,
             now: Instant::now(),
-            channel: 0,
+            channel: None,
             mids: [String::new(), String::new()],
         };
         p.pcs[0].add_local_address(p.addrs[0]);
@@ -115,8 +115,9 @@ impl Pair {
         }
         if connect {
             assert_eq!(p.pcs[1].state(), ConnectionState::Connected);
-            p.channel =
-                p.pcs[0].create_data_channel(p.now, ChannelConfig::reliable("f")).expect("channel");
+            p.channel = Some(
+                p.pcs[0].create_data_channel(p.now, ChannelConfig::reliable("f")).expect("channel"),
+            );
             p.pump();
             let mids = p.pcs[0].media_mids();
             p.mids = [mids[0].clone(), mids[1].clone()];
