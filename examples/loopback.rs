@@ -31,7 +31,7 @@ impl Side {
         socket.set_nonblocking(true).expect("nonblocking");
         let addr = socket.local_addr().expect("local addr");
         let mut pc = PeerConnection::new(Config::default()).expect("peer connection");
-        pc.add_local_address(addr);
+        pc.add_local_address(addr).expect("a concrete address");
         pc.add_transceiver(codecs::audio_transceiver(Direction::SendRecv));
         Side {
             pc,
@@ -101,7 +101,7 @@ fn main() {
     let offer = a.pc.create_offer(t0).expect("offer");
     b.pc.set_remote_description(Instant::now(), SdpType::Offer, &offer)
         .expect("offer accepted");
-    let answer = b.pc.create_answer().expect("answer");
+    let answer = b.pc.create_answer(Instant::now()).expect("answer");
     a.pc.set_remote_description(Instant::now(), SdpType::Answer, &answer)
         .expect("answer accepted");
     b.flush();

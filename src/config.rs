@@ -14,6 +14,7 @@ use crate::{Event, PeerConnection};
 
 /// Settings of a [`PeerConnection`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// The DTLS certificate; `None` generates a fresh one for this connection.
     pub certificate: Option<Arc<dtls::Certificate>>,

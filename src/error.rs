@@ -10,6 +10,7 @@ use crate::track::MediaError;
 
 /// Why an API call failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The SDP did not parse.
     #[error("SDP: {0}")]
@@ -17,9 +18,19 @@ pub enum Error {
     /// Offer/answer failed.
     #[error("negotiation: {0}")]
     Negotiation(#[from] NegotiationFailure),
-    /// A description arrived in the wrong signalling state.
+    /// The call does not fit the signalling state (JSEP), or a description is not the one
+    /// this connection created.
     #[error("wrong signalling state: {0}")]
-    State(&'static str),
+    State(#[from] StateError),
+    /// Nothing to connect with: no local address registered
+    /// ([`crate::PeerConnection::add_local_address`]) and no TURN server that could give a
+    /// relayed candidate.
+    #[error("no local address and no TURN server: no candidate to connect with")]
+    NoCandidates,
+    /// A local address that cannot be a candidate: unspecified (`0.0.0.0`, `::`) or port 0.
+    /// Register the address the socket actually has (bind to a concrete interface).
+    #[error("{0} cannot be a candidate: register the socket's concrete address")]
+    UnusableLocalAddress(std::net::SocketAddr),
     /// The DTLS certificate could not be generated.
     #[error("certificate: {0}")]
     Certificate(#[from] dtls::DtlsError),
@@ -67,3 +78,28 @@ pub enum Error {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct NegotiationFailure(pub sdp::NegotiationError);
+
+/// Which signalling (JSEP) rule a call broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// An offer of the peer is being answered: answer it before offering.
+    #[error("an offer of the peer is being answered")]
+    AnsweringAnOffer,
+    /// We have a local offer pending: roll it back before taking the peer's (glare).
+    #[error("have a local offer: roll it back first (glare)")]
+    HaveLocalOffer,
+    /// An answer arrived but we made no offer.
+    #[error("no local offer to answer")]
+    NoLocalOffer,
+    /// `create_answer` without a remote offer set.
+    #[error("no remote offer to answer")]
+    NoRemoteOffer,
+    /// `set_local_description` of a kind this connection did not create.
+    #[error("no such local description was created")]
+    NoSuchLocalDescription,
+    /// `set_local_description` with a description other than the one created (SDP munging
+    /// is not supported: change transceivers and the configuration instead).
+    #[error("the local description differs from the one created")]
+    LocalDescriptionModified,
+}

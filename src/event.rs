@@ -64,9 +64,14 @@ pub struct Transmit {
 
 /// Something the application must know.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// A local candidate (`candidate:...` attribute value) to signal to the peer (trickle).
     LocalCandidate(String),
+    /// A datagram was given to [`PeerConnection::handle_receive`] for a local address never
+    /// registered with [`PeerConnection::add_local_address`] (a driver bug: the wrong socket
+    /// address). Such datagrams are dropped; each address is reported once.
+    UnregisteredLocalAddress(SocketAddr),
     /// Local candidate gathering finished.
     GatheringComplete,
     /// The peer hides an address behind this mDNS name (`<uuid>.local`): resolve it (an mDNS

@@ -788,13 +788,13 @@ impl MediaState {
         let ssrc = self.send_ssrc(index, rid.clone());
         let ntp = self.ntp(now);
         let Some(out) = self.outbound.get_mut(&ssrc) else {
-            return Err(MediaError::Write("too many sending SSRCs".into()));
+            return Err(MediaError::TooManyStreams);
         };
         let sequence = out.next_sequence;
         out.next_sequence = sequence.wrapping_add(1);
         out.clock_rate = clock_rate;
         let abs = AbsSendTime::from_micros(ntp.to_unix().as_micros() as u64);
-        let write_error = |e: sansrtc_rtp::RtpError| MediaError::Write(e.to_string());
+        let write_error = MediaError::Rtp;
         let mut ext = ExtensionsBuilder::new();
         if let Some(id) = extensions_map.id(ExtensionKind::SdesMid) {
             ext.push(id, mid.as_bytes()).map_err(write_error)?;
@@ -1276,8 +1276,7 @@ impl MediaState {
             reports: List::empty(),
             profile_extension: &[],
         });
-        rr.write_vec(out)
-            .map_err(|e| MediaError::Write(e.to_string()))?;
+        rr.write_vec(out).map_err(MediaError::Rtcp)?;
         self.write_sdes(&[sender], out)
     }
 
@@ -1298,7 +1297,7 @@ impl MediaState {
             chunks: List::from_items(&chunks[..]),
         })
         .write_vec(out)
-        .map_err(|e| MediaError::Write(e.to_string()))?;
+        .map_err(MediaError::Rtcp)?;
         Ok(())
     }
 
@@ -1344,8 +1343,7 @@ impl MediaState {
                 })
             }
         };
-        fb.write_vec(&mut out)
-            .map_err(|e| MediaError::Write(e.to_string()))?;
+        fb.write_vec(&mut out).map_err(MediaError::Rtcp)?;
         Ok(out)
     }
 
@@ -1359,9 +1357,10 @@ impl MediaState {
         i.nacks += 1;
         let pairs = NackPair::from_lost(lost.iter().copied());
         if pairs.len() > 200 {
-            return Err(MediaError::Write(
-                "too many lost packets for one NACK".into(),
-            ));
+            return Err(MediaError::TooManyLost {
+                pairs: pairs.len(),
+                max: 200,
+            });
         }
         let mut out = Vec::with_capacity(48 + 4 * pairs.len());
         self.compound_head(sender, &mut out)?;
@@ -1371,7 +1370,7 @@ impl MediaState {
             pairs: List::from_items(&pairs[..]),
         })
         .write_vec(&mut out)
-        .map_err(|e| MediaError::Write(e.to_string()))?;
+        .map_err(MediaError::Rtcp)?;
         Ok(out)
     }
 

@@ -67,6 +67,8 @@ struct Relay {
     asked: Vec<(IpAddr, Instant)>,
     /// The peer a channel is bound to.
     channel: Option<SocketAddr>,
+    /// The allocation failed.
+    failed: bool,
 }
 
 /// Every relay of one peer connection.
@@ -106,6 +108,7 @@ impl Relays {
                     relayed: None,
                     asked: Vec::new(),
                     channel: None,
+                    failed: false,
                 });
             }
         }
@@ -145,6 +148,7 @@ impl Relays {
                 }
                 TurnEvent::AllocationFailed(code) => {
                     r.relayed = None;
+                    r.failed = true;
                     out.push(RelayEvent::Failed {
                         server: r.server,
                         code,
@@ -162,6 +166,11 @@ impl Relays {
                 _ => {}
             }
         }
+    }
+
+    /// Whether an allocation is still under way (gathering is not complete).
+    pub(crate) fn pending(&self) -> bool {
+        self.relays.iter().any(|r| r.relayed.is_none() && !r.failed)
     }
 
     /// Whether `addr` is one of our relayed addresses.

@@ -111,6 +111,7 @@ pub enum KeyframeKind {
 
 /// Why a media call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum MediaError {
     /// No negotiated media section has this mid.
     #[error("no media section with mid {0}")]
@@ -127,7 +128,21 @@ pub enum MediaError {
     /// No remote SSRC is known for this request.
     #[error("unknown SSRC {0}")]
     UnknownSsrc(u32),
-    /// The packet could not be written (too many lost packets in one NACK, oversized fields).
-    #[error("cannot write the packet: {0}")]
-    Write(String),
+    /// We send on as many SSRCs as we track already.
+    #[error("too many sending streams")]
+    TooManyStreams,
+    /// The lost packets need more NACK entries than one packet takes.
+    #[error("{pairs} NACK entries needed, at most {max} per packet")]
+    TooManyLost {
+        /// Entries (a sequence number and a bitmask of the 16 after it) needed.
+        pairs: usize,
+        /// At most this many per packet.
+        max: usize,
+    },
+    /// The RTP packet could not be written (a header extension value too long, say).
+    #[error("cannot write the RTP packet: {0}")]
+    Rtp(#[from] sansrtc_rtp::RtpError),
+    /// The RTCP packet could not be written.
+    #[error("cannot write the RTCP packet: {0}")]
+    Rtcp(#[from] sansrtc_rtp::RtcpError),
 }

@@ -470,7 +470,7 @@ impl Peer {
             .unwrap();
         let addr = socket.local_addr().unwrap();
         let mut pc = PeerConnection::new(Config::default()).unwrap();
-        pc.add_local_address(addr);
+        pc.add_local_address(addr).unwrap();
         Peer {
             pc,
             socket,

@@ -448,7 +448,7 @@ fn descriptions_without_a_usable_fingerprint_are_refused() {
     n.pcs[1]
         .set_remote_description(n.now, sansrtc::SdpType::Offer, &offer)
         .unwrap();
-    let answer = n.pcs[1].create_answer().unwrap();
+    let answer = n.pcs[1].create_answer(n.now).unwrap();
     // An answer with only an unknown hash is refused too, and the real one then accepted.
     let bad = with_fingerprint(
         &answer,

@@ -208,7 +208,7 @@ fn a_certificate_not_matching_the_sdp_fingerprint_fails_dtls() {
     n.pcs[1]
         .set_remote_description(now, SdpType::Offer, &offer)
         .unwrap();
-    let answer = n.pcs[1].create_answer().unwrap();
+    let answer = n.pcs[1].create_answer(n.now).unwrap();
     // Replace the answerer's fingerprint with another certificate's.
     let other = sansrtc::dtls::Certificate::generate().unwrap();
     let fp = other
@@ -293,13 +293,11 @@ fn media_without_a_common_srtp_profile_fails_instead_of_connecting() {
     .into_iter()
     .enumerate()
     {
-        n.pcs[i] = sansrtc::PeerConnection::new(sansrtc::Config {
-            rng: sansrtc::PcRng::Seeded(40 + i as u64),
-            srtp_profiles: vec![profile],
-            ..sansrtc::Config::default()
-        })
-        .unwrap();
-        n.pcs[i].add_local_address(n.addrs[i]);
+        let mut config = sansrtc::Config::default();
+        config.rng = sansrtc::PcRng::Seeded(40 + i as u64);
+        config.srtp_profiles = vec![profile];
+        n.pcs[i] = sansrtc::PeerConnection::new(config).unwrap();
+        n.pcs[i].add_local_address(n.addrs[i]).unwrap();
         n.pcs[i].add_transceiver(Transceiver::new(
             MediaKind::Audio,
             Direction::SendRecv,

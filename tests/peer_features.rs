@@ -410,7 +410,7 @@ fn glare_is_refused_until_the_polite_peer_rolls_back() {
     n.pcs[1]
         .set_remote_description(now, SdpType::Offer, &offer0)
         .unwrap();
-    let answer = n.pcs[1].create_answer().unwrap();
+    let answer = n.pcs[1].create_answer(n.now).unwrap();
     n.pcs[0]
         .set_remote_description(now, SdpType::Answer, &answer)
         .unwrap();
@@ -463,17 +463,16 @@ fn answer_browser_offer(file: &str) -> String {
             .join(file),
     )
     .unwrap();
-    let mut pc = sansrtc::PeerConnection::new(sansrtc::Config {
-        rng: sansrtc::PcRng::Seeded(9),
-        ..sansrtc::Config::default()
-    })
-    .unwrap();
-    pc.add_local_address("127.0.0.1:4000".parse().unwrap());
+    let mut config = sansrtc::Config::default();
+    config.rng = sansrtc::PcRng::Seeded(9);
+    let mut pc = sansrtc::PeerConnection::new(config).unwrap();
+    pc.add_local_address("127.0.0.1:4000".parse().unwrap())
+        .unwrap();
     pc.add_transceiver(sansrtc::codecs::audio_transceiver(Direction::SendRecv));
     pc.add_transceiver(sansrtc::codecs::video_transceiver(Direction::SendRecv));
     pc.set_remote_description(std::time::Instant::now(), SdpType::Offer, &offer)
         .unwrap();
-    let answer = pc.create_answer().unwrap();
+    let answer = pc.create_answer(std::time::Instant::now()).unwrap();
     sansrtc::sdp::SessionDescription::parse(&answer).unwrap();
     answer
 }
@@ -515,7 +514,7 @@ fn mdns_candidates_wait_for_the_caller_to_resolve_them() {
     n.pcs[1]
         .set_remote_description(now, SdpType::Offer, &hidden)
         .unwrap();
-    let answer = n.pcs[1].create_answer().unwrap();
+    let answer = n.pcs[1].create_answer(n.now).unwrap();
     n.collect();
     assert!(n.events[1].contains(&Event::ResolveMdns(name.to_owned())));
     // Until it is resolved the candidate is not paired.
@@ -615,7 +614,7 @@ fn channels_created_before_the_offer_open_with_the_connection() {
             },
         )
         .unwrap();
-    let answer = n.pcs[1].create_answer().unwrap();
+    let answer = n.pcs[1].create_answer(n.now).unwrap();
     n.pcs[0]
         .set_remote_description(now, SdpType::Answer, &answer)
         .unwrap();
@@ -747,7 +746,7 @@ fn early_channels_close_when_the_answer_refuses_data() {
     n.pcs[1]
         .set_remote_description(now, SdpType::Offer, &offer)
         .unwrap();
-    let answer = n.pcs[1].create_answer().unwrap();
+    let answer = n.pcs[1].create_answer(n.now).unwrap();
     let answer = reject_application_section(&answer);
     n.pcs[0]
         .set_remote_description(now, SdpType::Answer, &answer)

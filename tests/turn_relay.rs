@@ -80,7 +80,7 @@ impl Side {
             config.ice_transport_policy = IceTransportPolicy::Relay;
         }
         let mut pc = PeerConnection::new(config).unwrap();
-        pc.add_local_address(addr);
+        pc.add_local_address(addr).unwrap();
         pc.add_transceiver(codecs::audio_transceiver(Direction::SendRecv));
         Side {
             pc,
@@ -172,7 +172,7 @@ fn relayed_session(both_relayed: bool) {
         .pc
         .set_remote_description(now, SdpType::Offer, &offer)
         .unwrap();
-    let answer = sides[1].pc.create_answer().unwrap();
+    let answer = sides[1].pc.create_answer(Instant::now()).unwrap();
     sides[0]
         .pc
         .set_remote_description(now, SdpType::Answer, &answer)

@@ -107,8 +107,8 @@ impl SansrtcPair {
             pc
         };
         let mut pcs = [mk(0), mk(1)];
-        pcs[0].add_local_address(addrs[0]);
-        pcs[1].add_local_address(addrs[1]);
+        pcs[0].add_local_address(addrs[0]).unwrap();
+        pcs[1].add_local_address(addrs[1]).unwrap();
         SansrtcPair {
             now,
             pcs,
@@ -131,7 +131,7 @@ impl SansrtcPair {
         pcs[1]
             .set_remote_description(now, SdpType::Offer, &offer)
             .unwrap();
-        let answer = pcs[1].create_answer().unwrap();
+        let answer = pcs[1].create_answer(now).unwrap();
         pcs[1]
             .set_local_description(SdpType::Answer, &answer)
             .unwrap();

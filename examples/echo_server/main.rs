@@ -264,20 +264,19 @@ struct Server {
 
 impl Server {
     fn config(&self) -> Config {
-        Config {
-            answer_setup: if self.options.passive {
-                Setup::Passive
-            } else {
-                Setup::Active
-            },
-            srtp_profiles: self.options.srtp_profiles.clone(),
-            cipher_suites: self.options.cipher_suites.clone(),
-            certificate: Some(self.certificate.clone()),
-            // Checks failing authentication are dropped, not answered with a 400/401 that a
-            // spoofed source address would receive.
-            answer_unauthenticated_stun: false,
-            ..Config::default()
-        }
+        let mut c = Config::default();
+        c.answer_setup = if self.options.passive {
+            Setup::Passive
+        } else {
+            Setup::Active
+        };
+        c.srtp_profiles = self.options.srtp_profiles.clone();
+        c.cipher_suites = self.options.cipher_suites.clone();
+        c.certificate = Some(self.certificate.clone());
+        // Checks failing authentication are dropped, not answered with a 400/401 that a
+        // spoofed source address would receive.
+        c.answer_unauthenticated_stun = false;
+        c
     }
 
     /// Only loopback candidates are reachable from a socket bound to loopback (the browser
@@ -296,7 +295,8 @@ impl Server {
         for _ in 0..4 {
             let mut pc = PeerConnection::new(self.config()).map_err(|e| (500, e.to_string()))?;
             if !self.routes.by_ufrag.contains_key(pc.local_ufrag()) {
-                pc.add_local_address(self.local);
+                pc.add_local_address(self.local)
+                    .map_err(|e| (500, e.to_string()))?;
                 return Ok(pc);
             }
         }
@@ -316,7 +316,7 @@ impl Server {
                 media::transceivers(&mut pc, [self.next_ssrc, self.next_ssrc.wrapping_add(1)]);
                 pc.set_remote_description(now, SdpType::Offer, &self.candidates(&offer))
                     .map_err(|e| (400, e.to_string()))?;
-                let answer = pc.create_answer().map_err(|e| (400, e.to_string()))?;
+                let answer = pc.create_answer(now).map_err(|e| (400, e.to_string()))?;
                 self.next_ssrc = self.next_ssrc.wrapping_add(2);
                 Ok(Reply::Created(self.add(pc, now), answer))
             }

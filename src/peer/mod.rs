@@ -35,7 +35,7 @@ mod signalling;
 mod transport;
 
 pub use crate::config::{Config, IceTransportPolicy};
-pub use crate::error::{Error, NegotiationFailure};
+pub use crate::error::{Error, NegotiationFailure, StateError};
 pub use crate::event::{ConnectionState, DtlsState, Event, IceState, SdpType, Transmit};
 pub use crate::stats::Stats;
 pub use sctp::ChannelConfig;
@@ -60,7 +60,17 @@ pub struct PeerConnection {
     /// Remote candidates waiting for their mDNS name to be resolved by the caller.
     mdns_pending: Vec<ice::candidate::Candidate>,
     negotiated: Option<Negotiated>,
-    pending_answer: Option<String>,
+    /// The peer's offer was set and `create_answer` not called yet.
+    pending_answer: bool,
+    /// The last offer or answer we created, without candidates ([`PeerConnection::local_description`]
+    /// adds those gathered so far).
+    local_description: Option<(SdpType, SessionDescription<'static>)>,
+    /// The ICE agent finished gathering (server-reflexive candidates).
+    agent_gathered: bool,
+    /// [`Event::GatheringComplete`] was reported (the agent and every relay done).
+    gathering_complete: bool,
+    /// Unregistered local addresses datagrams were given for, each reported once.
+    unknown_destinations: Vec<SocketAddr>,
     /// `restart_ice` was called: the next offer restarts the agent.
     ice_restart_requested: bool,
     dtls: Option<dtls::Endpoint>,
@@ -97,6 +107,8 @@ struct PathCounters {
     bytes_received: u64,
 }
 
+/// Unregistered local addresses reported at most.
+const MAX_UNKNOWN_DESTINATIONS: usize = 8;
 /// Remote mDNS candidates waiting for resolution at most.
 const MAX_MDNS_PENDING: usize = 16;
 /// Paths whose traffic is counted (the selected pairs over the connection's life).
@@ -165,7 +177,11 @@ impl PeerConnection {
             pending_remote_candidates: Vec::new(),
             mdns_pending: Vec::new(),
             negotiated: None,
-            pending_answer: None,
+            pending_answer: false,
+            local_description: None,
+            agent_gathered: false,
+            gathering_complete: false,
+            unknown_destinations: Vec::new(),
             ice_restart_requested: false,
             dtls: None,
             dtls_role: None,
@@ -198,9 +214,15 @@ impl PeerConnection {
 
     /// Registers a local socket address: it becomes a host candidate. Register every socket
     /// before creating the offer or answer; later ones are trickled as [`Event::LocalCandidate`].
-    pub fn add_local_address(&mut self, addr: SocketAddr) {
+    /// The address must be the socket's concrete one: an unspecified address (`0.0.0.0`,
+    /// `::`) or port 0 is refused ([`Error::UnusableLocalAddress`]), as it would be written
+    /// into the SDP where the peer cannot reach it.
+    pub fn add_local_address(&mut self, addr: SocketAddr) -> Result<(), Error> {
+        if addr.ip().is_unspecified() || addr.port() == 0 {
+            return Err(Error::UnusableLocalAddress(addr));
+        }
         if self.locals.contains(&addr) {
-            return;
+            return Ok(());
         }
         self.locals.push(addr);
         if let Some(agent) = &mut self.agent
@@ -210,6 +232,7 @@ impl PeerConnection {
             self.local_candidates.push(c.to_string());
             self.events.push_back(Event::LocalCandidate(c.to_string()));
         }
+        Ok(())
     }
 
     /// Closes the connection cleanly: SCTP shuts down (SHUTDOWN / SHUTDOWN-ACK / -COMPLETE,
@@ -278,7 +301,18 @@ impl PeerConnection {
     ) {
         self.stats.datagrams_received += 1;
         self.stats.bytes_received += datagram.len() as u64;
-        if !self.locals.contains(&destination) || self.is_closed() {
+        if !self.locals.contains(&destination) && !self.relays.is_relayed(destination) {
+            self.stats.dropped_unknown += 1;
+            if !self.unknown_destinations.contains(&destination)
+                && self.unknown_destinations.len() < MAX_UNKNOWN_DESTINATIONS
+            {
+                self.unknown_destinations.push(destination);
+                self.events
+                    .push_back(Event::UnregisteredLocalAddress(destination));
+            }
+            return;
+        }
+        if self.is_closed() {
             self.stats.dropped_unknown += 1;
             return;
         }

@@ -89,9 +89,43 @@ impl PeerConnection {
                 }
             }
         }
+        // Gathering starts now, with the first description: server-reflexive candidates
+        // (STUN) and relayed ones (TURN) come as Event::LocalCandidate, then
+        // Event::GatheringComplete; `local_description` has them all.
+        agent.gather(now);
         self.agent = Some(agent);
         self.relays
             .start(now, &self.config.turn_servers, &self.locals, &mut self.rng);
+    }
+
+    /// Reports [`Event::GatheringComplete`] once the agent and every relay are done.
+    pub(super) fn check_gathering_complete(&mut self) {
+        if self.agent_gathered && !self.relays.pending() && !self.gathering_complete {
+            self.gathering_complete = true;
+            self.events.push_back(Event::GatheringComplete);
+        }
+    }
+
+    /// Whether anything could ever be a candidate: a registered address, or a TURN server
+    /// (with the `Relay` policy, only a TURN server).
+    fn check_candidates(&self) -> Result<(), Error> {
+        let relay_only = self.config.ice_transport_policy == IceTransportPolicy::Relay;
+        let turn = !self.config.turn_servers.is_empty();
+        // Relays are reached from a registered socket too.
+        if self.locals.is_empty() || (relay_only && !turn) {
+            return Err(Error::NoCandidates);
+        }
+        Ok(())
+    }
+
+    /// The current local description (the offer or answer last created) with every candidate
+    /// gathered so far, and `a=end-of-candidates` once gathering is complete. A client that
+    /// does not trickle (WHIP without PATCH) waits for [`Event::GatheringComplete`] and sends
+    /// this; one that trickles sends the description at once and each
+    /// [`Event::LocalCandidate`] as it comes.
+    pub fn local_description(&self) -> Option<String> {
+        let (_, desc) = self.local_description.as_ref()?;
+        Some(self.with_candidates(desc.clone()))
     }
 
     pub(super) fn with_candidates(&self, mut desc: SessionDescription<'static>) -> String {
@@ -101,21 +135,26 @@ impl PeerConnection {
                 m.attributes
                     .push(Attribute::new("candidate", value.to_owned()));
             }
-            m.attributes.push(Attribute::flag("end-of-candidates"));
+            if self.gathering_complete {
+                m.attributes.push(Attribute::flag("end-of-candidates"));
+            }
         }
         desc.to_sdp_string()
     }
 
-    /// Creates an offer (and sets it as the local description). Candidates of every registered
-    /// address are included. Also the way to renegotiate: after new transceivers, a data channel
+    /// Creates an offer (and sets it as the local description). Candidates gathered so far
+    /// are included (host candidates of every registered address at once; server-reflexive and
+    /// relayed ones follow as [`Event::LocalCandidate`], and [`PeerConnection::local_description`]
+    /// has them all). Also the way to renegotiate: after new transceivers, a data channel
     /// section, a direction change or [`PeerConnection::restart_ice`].
     pub fn create_offer(&mut self, now: Instant) -> Result<String, Error> {
         if self.closing.is_some() || self.state == ConnectionState::Closed {
             return Err(Error::Closed);
         }
-        if self.pending_answer.is_some() {
-            return Err(Error::State("an offer is being answered"));
+        if self.pending_answer {
+            return Err(StateError::AnsweringAnOffer.into());
         }
+        self.check_candidates()?;
         self.ensure_agent(now, true);
         if std::mem::take(&mut self.ice_restart_requested)
             && self.negotiated.is_some()
@@ -125,17 +164,30 @@ impl PeerConnection {
             agent.restart(now, &creds.ufrag, &creds.pwd);
         }
         let offer = self.jsep.create_offer();
-        Ok(self.with_candidates(offer))
+        let text = self.with_candidates(offer.clone());
+        self.local_description = Some((SdpType::Offer, offer));
+        self.drive(now);
+        Ok(text)
     }
 
     /// Sets the local description: accepts the offer or answer this connection created (the
-    /// JSEP session already holds it); anything else is refused.
-    pub fn set_local_description(&mut self, kind: SdpType, _sdp: &str) -> Result<(), Error> {
-        match kind {
-            SdpType::Offer if self.jsep.has_pending_offer() => Ok(()),
-            SdpType::Answer if self.negotiated.is_some() => Ok(()),
-            _ => Err(Error::State("no such local description was created")),
+    /// JSEP session already holds it), with or without the candidates gathered since; a
+    /// description of another kind, or a modified one (SDP munging), is refused.
+    pub fn set_local_description(&mut self, kind: SdpType, sdp: &str) -> Result<(), Error> {
+        let Some((created_kind, created)) = &self.local_description else {
+            return Err(StateError::NoSuchLocalDescription.into());
+        };
+        let current = match kind {
+            SdpType::Offer => self.jsep.has_pending_offer(),
+            SdpType::Answer => self.negotiated.is_some() && !self.pending_answer,
+        };
+        if *created_kind != kind || !current {
+            return Err(StateError::NoSuchLocalDescription.into());
         }
+        if without_candidates(sdp) != without_candidates(&created.to_sdp_string()) {
+            return Err(StateError::LocalDescriptionModified.into());
+        }
+        Ok(())
     }
 
     /// Discards our pending offer (JSEP rollback), e.g. when both sides offered at once and we
@@ -161,10 +213,9 @@ impl PeerConnection {
         let negotiated = match kind {
             SdpType::Offer => {
                 if self.jsep.has_pending_offer() {
-                    return Err(Error::State(
-                        "have a local offer: roll it back first (glare)",
-                    ));
+                    return Err(StateError::HaveLocalOffer.into());
                 }
+                self.check_candidates()?;
                 self.ensure_agent(now, false);
                 let (answer, negotiated) =
                     self.jsep.create_answer(&desc).map_err(NegotiationFailure)?;
@@ -175,12 +226,13 @@ impl PeerConnection {
                     let creds = self.jsep.local_ice().clone();
                     agent.restart(now, &creds.ufrag, &creds.pwd);
                 }
-                self.pending_answer = Some(self.with_candidates(answer));
+                self.pending_answer = true;
+                self.local_description = Some((SdpType::Answer, answer));
                 negotiated
             }
             SdpType::Answer => {
                 if !self.jsep.has_pending_offer() {
-                    return Err(Error::State("no local offer"));
+                    return Err(StateError::NoLocalOffer.into());
                 }
                 self.jsep
                     .set_remote_answer(&desc)
@@ -201,11 +253,15 @@ impl PeerConnection {
         Ok(())
     }
 
-    /// The answer to the remote offer last set (also the local description from then on).
-    pub fn create_answer(&mut self) -> Result<String, Error> {
-        self.pending_answer
-            .take()
-            .ok_or(Error::State("no remote offer to answer"))
+    /// The answer to the remote offer last set (also the local description from then on),
+    /// with the candidates gathered so far (see [`PeerConnection::create_offer`]).
+    pub fn create_answer(&mut self, now: Instant) -> Result<String, Error> {
+        if !std::mem::take(&mut self.pending_answer) {
+            return Err(StateError::NoRemoteOffer.into());
+        }
+        self.drive(now);
+        self.local_description()
+            .ok_or(Error::State(StateError::NoRemoteOffer))
     }
 
     /// Adds a remote candidate (the `candidate:...` attribute value, trickled). An empty string
@@ -271,7 +327,6 @@ impl PeerConnection {
     /// Applies a completed offer/answer exchange to the transport, data channels and media.
     /// Puts a finished negotiation to work; `offered`: it completes our offer.
     pub(super) fn apply(&mut self, now: Instant, n: Negotiated, offered: bool) {
-        let first = self.negotiated.is_none();
         let agent = self.agent.as_mut().expect("agent exists once negotiating");
         if let Some(ice) = n.sections.iter().find_map(|s| s.remote_ice.clone()) {
             agent.set_remote_credentials(&ice.ufrag, &ice.pwd);
@@ -302,9 +357,6 @@ impl PeerConnection {
         }
         let agent = self.agent.as_mut().expect("agent exists once negotiating");
         agent.start(now);
-        if first {
-            agent.gather(now);
-        }
         self.media
             .configure(&n, &self.jsep, self.config.rtcp_interval);
         // Media added by a renegotiation after DTLS connected.
@@ -381,4 +433,12 @@ impl PeerConnection {
         }
         self.negotiated = Some(n);
     }
+}
+
+/// The description without its candidate lines (what `set_local_description` compares).
+fn without_candidates(sdp: &str) -> Vec<&str> {
+    sdp.lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty() && !l.starts_with("a=candidate:") && *l != "a=end-of-candidates")
+        .collect()
 }

@@ -25,6 +25,7 @@ impl PeerConnection {
                 RelayEvent::Failed { .. } => self.stats.relay_failures += 1,
             }
         }
+        self.check_gathering_complete();
     }
 
     /// A datagram for one of our addresses (a socket, or a relayed address through TURN).
@@ -262,9 +263,13 @@ impl PeerConnection {
                 }
             }
             AgentEvent::LocalCandidate(c) => {
+                self.local_candidates.push(c.to_string());
                 self.events.push_back(Event::LocalCandidate(c.to_string()))
             }
-            AgentEvent::GatheringComplete => self.events.push_back(Event::GatheringComplete),
+            AgentEvent::GatheringComplete => {
+                self.agent_gathered = true;
+                self.check_gathering_complete();
+            }
         }
     }
 

@@ -86,16 +86,14 @@ impl Net {
             "127.0.0.1:10002".parse().unwrap(),
         ];
         let mk = |s: u64| {
-            let mut config = Config {
-                rng: PcRng::Seeded(s),
-                ..Config::default()
-            };
+            let mut config = Config::default();
+            config.rng = PcRng::Seeded(s);
             change(&mut config);
             PeerConnection::new(config).unwrap()
         };
         let mut pcs = [mk(seed), mk(seed + 1)];
-        pcs[0].add_local_address(addrs[0]);
-        pcs[1].add_local_address(addrs[1]);
+        pcs[0].add_local_address(addrs[0]).unwrap();
+        pcs[1].add_local_address(addrs[1]).unwrap();
         Net {
             now: Instant::now(),
             pcs,
@@ -276,7 +274,7 @@ impl Net {
         self.pcs[answerer]
             .set_remote_description(now, SdpType::Offer, &offer)
             .unwrap();
-        let answer = self.pcs[answerer].create_answer().unwrap();
+        let answer = self.pcs[answerer].create_answer(now).unwrap();
         self.pcs[answerer]
             .set_local_description(SdpType::Answer, &answer)
             .unwrap();

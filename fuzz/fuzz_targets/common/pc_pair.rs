@@ -90,12 +90,12 @@ impl Pair {
             channel: None,
             mids: [String::new(), String::new()],
         };
-        p.pcs[0].add_local_address(p.addrs[0]);
-        p.pcs[1].add_local_address(p.addrs[1]);
+        p.pcs[0].add_local_address(p.addrs[0]).expect("address");
+        p.pcs[1].add_local_address(p.addrs[1]).expect("address");
         let now = p.now;
         let offer = p.pcs[0].create_offer(now).expect("offer");
         p.pcs[1].set_remote_description(now, SdpType::Offer, &offer).expect("offer accepted");
-        let answer = p.pcs[1].create_answer().expect("answer");
+        let answer = p.pcs[1].create_answer(now).expect("answer");
         p.pcs[0].set_remote_description(now, SdpType::Answer, &answer).expect("answer accepted");
         let stun_only = |d: &[u8]| connect || classify(d) == Kind::Stun;
         for _ in 0..100 {
