@@ -47,7 +47,8 @@ mod twcc;
 
 pub use peer::{
     Channel, ChannelConfig, ChannelId, ChannelState, Config, ConnectionState, DtlsState, Error,
-    Event, IceState, IceTransportPolicy, MessageKind, PeerConnection, SdpType, Stats, Transmit,
+    Event, IceState, IceTransportPolicy, MessageKind, PeerConnection, SdpType, StateError, Stats,
+    Transmit,
 };
 pub use relay::TurnServer;
 pub use rng::PcRng;

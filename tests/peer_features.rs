@@ -831,3 +831,94 @@ fn unknown_channel_ids_are_errors_not_silent_no_ops() {
         Err(Error::UnknownChannel(_))
     ));
 }
+
+#[test]
+fn a_non_trickle_client_gets_server_reflexive_candidates_in_its_description() {
+    // A WHIP client without trickle: the STUN server is asked at create_offer, the
+    // server-reflexive candidate arrives before any answer, GatheringComplete says when the
+    // description is final, and local_description() has everything.
+    use sansrtc::ice::responder::{ResponderConfig, StunResponder};
+    let stun: std::net::SocketAddr = "127.0.0.1:3478".parse().unwrap();
+    let local: std::net::SocketAddr = "127.0.0.1:5000".parse().unwrap();
+    // What a NAT made of our address, as the STUN server sees it.
+    let mapped: std::net::SocketAddr = "127.0.0.1:6000".parse().unwrap();
+    let mut config = sansrtc::Config::default();
+    config.rng = sansrtc::PcRng::Seeded(77);
+    config.stun_servers = vec![stun];
+    let mut pc = sansrtc::PeerConnection::new(config).unwrap();
+    pc.add_local_address(local).unwrap();
+    let now = std::time::Instant::now();
+    let offer = pc.create_offer(now).unwrap();
+    assert!(offer.contains("typ host"));
+    assert!(
+        !offer.contains("a=end-of-candidates"),
+        "gathering is not done yet: {offer}"
+    );
+    // The binding request left already, before any answer.
+    let request = std::iter::from_fn(|| pc.poll_transmit())
+        .find(|t| t.destination == stun)
+        .expect("a STUN request at create_offer");
+    let mut server = StunResponder::new(ResponderConfig::default());
+    assert!(server.handle_receive(now, mapped, &request.contents));
+    let response = server.poll_transmit().unwrap();
+    pc.handle_receive(now, stun, local, &response.contents);
+    let events: Vec<Event> = std::iter::from_fn(|| pc.poll_event()).collect();
+    let srflx = events
+        .iter()
+        .position(|e| matches!(e, Event::LocalCandidate(c) if c.contains("typ srflx")))
+        .expect("a server-reflexive candidate");
+    let complete = events
+        .iter()
+        .position(|e| *e == Event::GatheringComplete)
+        .expect("gathering complete");
+    assert!(srflx < complete, "{events:?}");
+    let description = pc.local_description().unwrap();
+    assert!(description.contains("a=end-of-candidates"), "{description}");
+    assert!(description.contains("127.0.0.1 6000 typ srflx"), "{description}");
+    assert!(description.contains("typ host"));
+}
+
+#[test]
+fn misuse_is_an_error_or_an_event_not_silence() {
+    let mut config = sansrtc::Config::default();
+    config.rng = sansrtc::PcRng::Seeded(78);
+    let mut pc = sansrtc::PeerConnection::new(config).unwrap();
+    let now = std::time::Instant::now();
+    // No address registered: nothing could ever connect.
+    assert!(matches!(pc.create_offer(now), Err(Error::NoCandidates)));
+    // 0.0.0.0 and port 0 would be written into the SDP.
+    for bad in ["0.0.0.0:5000", "[::]:5000", "127.0.0.1:0"] {
+        assert!(matches!(
+            pc.add_local_address(bad.parse().unwrap()),
+            Err(Error::UnusableLocalAddress(_))
+        ));
+    }
+    let local: std::net::SocketAddr = "127.0.0.1:5001".parse().unwrap();
+    pc.add_local_address(local).unwrap();
+    let offer = pc.create_offer(now).unwrap();
+    // A modified local description is refused; the created one (with or without candidates
+    // gathered since) is accepted.
+    let munged = offer.replace("a=setup:actpass", "a=setup:active");
+    assert!(matches!(
+        pc.set_local_description(SdpType::Offer, &munged),
+        Err(Error::State(sansrtc::StateError::LocalDescriptionModified))
+    ));
+    pc.set_local_description(SdpType::Offer, &offer).unwrap();
+    assert!(matches!(
+        pc.set_local_description(SdpType::Answer, &offer),
+        Err(Error::State(sansrtc::StateError::NoSuchLocalDescription))
+    ));
+    assert!(matches!(
+        pc.create_answer(now),
+        Err(Error::State(sansrtc::StateError::NoRemoteOffer))
+    ));
+    // A datagram handed over for an address never registered: reported once.
+    let wrong: std::net::SocketAddr = "127.0.0.1:5999".parse().unwrap();
+    for _ in 0..3 {
+        pc.handle_receive(now, "127.0.0.1:9".parse().unwrap(), wrong, &[0; 20]);
+    }
+    let reported = std::iter::from_fn(|| pc.poll_event())
+        .filter(|e| *e == Event::UnregisteredLocalAddress(wrong))
+        .count();
+    assert_eq!(reported, 1);
+}
