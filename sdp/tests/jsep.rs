@@ -2,10 +2,11 @@
 
 use sansrtc_sdp::jsep::{
     Codec, DtlsRole, Feedback, HeaderExtension, JsepConfig, JsepSession, MediaKind,
-    NegotiationError, SectionKind, Transceiver, TransceiverId,
+    NegotiationError, SectionKind, Transceiver,
 };
 use sansrtc_sdp::{
-    AttributeList, CertificateFingerprint, Direction, FingerprintHash, SessionDescription, Setup,
+    AttributeList, CertificateFingerprint, Direction, FingerprintHash, Mid, MidError,
+    SessionDescription, Setup,
 };
 
 fn rng(seed: u8) -> Box<dyn sansrtc_sdp::jsep::RandomSource> {
@@ -22,13 +23,13 @@ fn rng(seed: u8) -> Box<dyn sansrtc_sdp::jsep::RandomSource> {
 }
 
 fn session(seed: u8) -> JsepSession {
-    JsepSession::new(
-        JsepConfig {
-            fingerprint: vec![seed; 32],
-            ..JsepConfig::default()
-        },
-        rng(seed),
-    )
+    let mut config = JsepConfig::default();
+    config.fingerprint = vec![seed; 32];
+    JsepSession::new(config, rng(seed))
+}
+
+fn mid(s: &str) -> Mid {
+    s.parse().unwrap()
 }
 
 fn opus(pt: u8) -> Codec {
@@ -373,7 +374,7 @@ fn bundle_rtcp_mux_and_port_zero() {
     let err = session(3)
         .create_answer(&SessionDescription::parse(&no_mux).unwrap())
         .unwrap_err();
-    assert_eq!(err, NegotiationError::RtcpMuxRequired("0".into()));
+    assert_eq!(err, NegotiationError::RtcpMuxRequired(mid("0")));
     assert!(err.to_string().contains("rtcp-mux"));
 
     // bundle-only with port 0 inside the BUNDLE group is accepted, not rejected.
@@ -398,13 +399,9 @@ fn dtls_roles() {
         ("passive", Setup::Active, Setup::Active, DtlsRole::Client),
     ] {
         let offer_s = offer_text(&AUDIO.replace("setup:actpass", &format!("setup:{offered}")));
-        let mut b = JsepSession::new(
-            JsepConfig {
-                answer_setup: config,
-                ..JsepConfig::default()
-            },
-            rng(5),
-        );
+        let mut jsep_config = JsepConfig::default();
+        jsep_config.answer_setup = config;
+        let mut b = JsepSession::new(jsep_config, rng(5));
         b.add_transceiver(audio(Direction::SendRecv));
         let (answer, n) = b
             .create_answer(&SessionDescription::parse(&offer_s).unwrap())
@@ -551,7 +548,7 @@ fn subsequent_offers_add_remove_recycle_restart() {
     assert_eq!(offer.media[1].port, 9);
     assert_eq!(na.sections[1].transceiver, Some(new_video));
     assert!(!nb.sections[1].rejected);
-    assert!(a.transceiver(TransceiverId(1)).unwrap().stopped);
+    assert!(a.transceiver(video_id).unwrap().stopped);
 
     // ICE restart: new credentials in the offer; the answerer notices and changes its own.
     let b_ufrag = b.local_ice().ufrag.clone();
@@ -588,7 +585,7 @@ fn errors_say_why() {
         session(2)
             .create_answer(&SessionDescription::parse(&dup).unwrap())
             .unwrap_err(),
-        NegotiationError::DuplicateMid("0".into())
+        NegotiationError::DuplicateMid(mid("0"))
     );
     let no_fp = offer_text(AUDIO).replace("a=fingerprint", "a=x-fingerprint");
     let mut b = session(2);
@@ -596,7 +593,7 @@ fn errors_say_why() {
     assert_eq!(
         b.create_answer(&SessionDescription::parse(&no_fp).unwrap())
             .unwrap_err(),
-        NegotiationError::MissingFingerprint("0".into())
+        NegotiationError::MissingFingerprint(mid("0"))
     );
     let no_ice = offer_text(AUDIO).replace("a=ice-pwd", "a=x-ice-pwd");
     let mut b = session(2);
@@ -604,7 +601,7 @@ fn errors_say_why() {
     let err = b
         .create_answer(&SessionDescription::parse(&no_ice).unwrap())
         .unwrap_err();
-    assert_eq!(err, NegotiationError::MissingIceCredentials("0".into()));
+    assert_eq!(err, NegotiationError::MissingIceCredentials(mid("0")));
     assert_eq!(err.to_string(), "mid \"0\" has no ice-ufrag/ice-pwd");
 
     // Answers that do not fit the offer.
@@ -634,7 +631,7 @@ fn errors_say_why() {
     assert_eq!(
         a.set_remote_answer(&SessionDescription::parse(&wrong_pt).unwrap()),
         Err(NegotiationError::UnknownPayloadType {
-            mid: "0".into(),
+            mid: mid("0"),
             payload_type: 35
         })
     );
@@ -661,24 +658,24 @@ fn answers_real_browser_offers() {
         let text = corpus(name);
         let offer = SessionDescription::parse(&text).unwrap();
         let mut b = session(9);
-        b.add_transceiver(Transceiver {
-            header_extensions: vec![
-                HeaderExtension::new(1, MID_URI),
-                HeaderExtension::new(3, TWCC_URI),
-            ],
-            ..Transceiver::new(MediaKind::Audio, Direction::SendRecv, vec![opus(109)])
-        });
-        b.add_transceiver(Transceiver {
-            header_extensions: vec![
-                HeaderExtension::new(1, MID_URI),
-                HeaderExtension::new(10, RID_URI),
-            ],
-            ..Transceiver::new(
+        b.add_transceiver(
+            Transceiver::new(MediaKind::Audio, Direction::SendRecv, vec![opus(109)])
+                .with_header_extensions(vec![
+                    HeaderExtension::new(1, MID_URI),
+                    HeaderExtension::new(3, TWCC_URI),
+                ]),
+        );
+        b.add_transceiver(
+            Transceiver::new(
                 MediaKind::Video,
                 Direction::RecvOnly,
                 video_codecs(100, 101),
             )
-        });
+            .with_header_extensions(vec![
+                HeaderExtension::new(1, MID_URI),
+                HeaderExtension::new(10, RID_URI),
+            ]),
+        );
         let (answer, n) = b
             .create_answer(&offer)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -721,7 +718,7 @@ fn answers_real_browser_offers() {
 #[test]
 fn renegotiation_from_the_other_side_keeps_layout_and_dtls_role() {
     let mut a = session(1);
-    a.add_transceiver(audio(Direction::SendRecv));
+    let audio_id = a.add_transceiver(audio(Direction::SendRecv));
     a.add_data_channel();
     let mut b = session(2);
     b.add_transceiver(audio(Direction::SendRecv));
@@ -764,7 +761,7 @@ fn renegotiation_from_the_other_side_keeps_layout_and_dtls_role() {
     assert_eq!(nb.dtls_role, DtlsRole::Client);
     assert_eq!(
         na.sections[0].transceiver,
-        Some(TransceiverId(0)),
+        Some(audio_id),
         "audio keeps its transceiver"
     );
     // a has no video to send: it only receives, b only sends.
@@ -780,10 +777,7 @@ fn a_rejected_offer_leaves_the_session_unchanged() {
     let mut b = session(2);
     let (answer, _) = b.create_answer(&reparse(&a.create_offer())).unwrap();
     a.set_remote_answer(&reparse(&answer)).unwrap();
-    let (ice, mids) = (
-        b.local_ice().clone(),
-        b.mids().iter().map(|m| m.to_string()).collect::<Vec<_>>(),
-    );
+    let (ice, mids) = (b.local_ice().clone(), b.mids());
 
     // An ICE restart re-offer with a new video section but without a fingerprint on it.
     a.restart_ice();
@@ -800,7 +794,7 @@ fn a_rejected_offer_leaves_the_session_unchanged() {
     assert_eq!(b.local_ice(), &ice, "no new credentials");
     assert_eq!(b.mids(), mids, "no new sections");
     assert!(
-        b.transceiver(TransceiverId(1)).is_none(),
+        b.transceivers().len() == 1,
         "no transceiver created for the video"
     );
     // The same offer, intact, is then answered normally.
@@ -1102,14 +1096,14 @@ fn simulcast_is_accepted_only_with_the_rid_extension() {
             Direction::SendRecv,
             vec![opus(109)],
         ));
-        b.add_transceiver(Transceiver {
-            header_extensions: vec![HeaderExtension::new(1, MID_URI)],
-            ..Transceiver::new(
+        b.add_transceiver(
+            Transceiver::new(
                 MediaKind::Video,
                 Direction::RecvOnly,
                 video_codecs(100, 101),
             )
-        });
+            .with_header_extensions(vec![HeaderExtension::new(1, MID_URI)]),
+        );
         let (answer, n) = b.create_answer(&offer).unwrap();
         let answer = reparse(&answer);
         let video = answer
@@ -1136,10 +1130,8 @@ fn offer_with_fingerprints(fingerprints: &[String]) -> SessionDescription<'stati
         sansrtc_sdp::attributes::Fingerprint::format_digest(&[7; 32])
     );
     let text = text.replacen(&session_fp, "", 1);
-    let limits = sansrtc_sdp::Limits {
-        validate_attributes: false,
-        ..sansrtc_sdp::Limits::default()
-    };
+    let mut limits = sansrtc_sdp::Limits::default();
+    limits.validate_attributes = false;
     SessionDescription::parse_with(&text, &limits)
         .unwrap()
         .into_owned()
@@ -1167,7 +1159,7 @@ fn offers_without_a_usable_fingerprint_are_refused() {
         let result = b.create_answer(&offer);
         assert_eq!(
             result.as_ref().map(|r| &r.1).unwrap_err(),
-            &NegotiationError::NoUsableFingerprint("0".into()),
+            &NegotiationError::NoUsableFingerprint(mid("0")),
             "{fps:?}"
         );
         assert_eq!(
@@ -1177,7 +1169,7 @@ fn offers_without_a_usable_fingerprint_are_refused() {
         // Nothing changed: no credentials, layout or transceiver.
         assert_eq!(b.local_ice(), &ice);
         assert!(b.mids().is_empty());
-        assert!(b.transceiver(TransceiverId(1)).is_none());
+        assert_eq!(b.transceivers().len(), 1);
     }
 
     // A remote track's transceiver is not created for a refused offer, even when the refusal
@@ -1203,10 +1195,10 @@ fn offers_without_a_usable_fingerprint_are_refused() {
     let err = b
         .create_answer(&SessionDescription::parse(&bad).unwrap())
         .unwrap_err();
-    assert_eq!(err, NegotiationError::NoUsableFingerprint("1".into()));
+    assert_eq!(err, NegotiationError::NoUsableFingerprint(mid("1")));
     assert_eq!(b.local_ice(), &ice);
     assert_eq!(b.mids().join(","), mids);
-    assert!(b.transceiver(TransceiverId(1)).is_none());
+    assert_eq!(b.transceivers().len(), 1);
     let (_, n) = b
         .create_answer(&SessionDescription::parse(&offer).unwrap())
         .unwrap();
@@ -1223,7 +1215,7 @@ fn a_media_level_fingerprint_overrides_the_session_level() {
     assert_eq!(
         b.create_answer(&SessionDescription::parse(&text).unwrap())
             .unwrap_err(),
-        NegotiationError::NoUsableFingerprint("0".into())
+        NegotiationError::NoUsableFingerprint(mid("0"))
     );
     // Inherited from the session level when the section has none.
     let (_, n) = b
@@ -1267,7 +1259,7 @@ fn answers_without_a_usable_fingerprint_are_refused() {
         let answer = SessionDescription::parse(&text).unwrap();
         assert_eq!(
             a.set_remote_answer(&answer),
-            Err(NegotiationError::NoUsableFingerprint("0".into())),
+            Err(NegotiationError::NoUsableFingerprint(mid("0"))),
             "{bad}"
         );
         assert!(a.has_pending_offer(), "the offer is still pending");
@@ -1292,4 +1284,104 @@ fn a_remote_mid_of_u32_max_does_not_overflow_our_mids() {
     assert_eq!(mids.len(), 3);
     let unique: std::collections::HashSet<&&str> = mids.iter().collect();
     assert_eq!(unique.len(), 3, "{mids:?}");
+}
+
+#[test]
+fn remote_mids_must_be_tokens_of_at_most_16_bytes() {
+    // 16 bytes: accepted, and the negotiated section, the BUNDLE group and our transceiver name it.
+    let long = "abcdefghijklmnop";
+    let text = offer_text(AUDIO)
+        .replace("a=mid:0", &format!("a=mid:{long}"))
+        .replace("a=group:BUNDLE 0 1", &format!("a=group:BUNDLE {long}"));
+    let mut b = session(2);
+    let id = b.add_transceiver(audio(Direction::SendRecv));
+    let (answer, n) = b
+        .create_answer(&SessionDescription::parse(&text).unwrap())
+        .unwrap();
+    assert_eq!(n.sections[0].mid, long);
+    assert_eq!(n.bundle, [long]);
+    assert_eq!(b.transceiver_mid(id), Some(mid(long)));
+    assert_eq!(b.mids(), [long]);
+    assert_eq!(reparse(&answer).media[0].mid(), Some(long));
+
+    // 17 bytes, or not a token: refused, naming the section, and nothing changes.
+    for (bad, reason) in [
+        ("abcdefghijklmnopq", MidError::TooLong { len: 17 }),
+        ("a:b", MidError::NotToken),
+        ("x\u{e9}", MidError::NotToken),
+    ] {
+        let text = format!(
+            "{}{}",
+            offer_text(AUDIO),
+            AUDIO.replace("a=mid:0", &format!("a=mid:{bad}"))
+        );
+        let mut b = session(2);
+        b.add_transceiver(audio(Direction::SendRecv));
+        let ice = b.local_ice().clone();
+        let err = b
+            .create_answer(&SessionDescription::parse(&text).unwrap())
+            .unwrap_err();
+        assert_eq!(err, NegotiationError::InvalidMid { index: 1, reason });
+        assert!(err.to_string().starts_with("m-section 1: "), "{err}");
+        assert!(b.mids().is_empty());
+        assert_eq!(b.transceivers().len(), 1);
+        assert_eq!(b.local_ice(), &ice);
+    }
+    assert_eq!(
+        NegotiationError::InvalidMid {
+            index: 0,
+            reason: MidError::TooLong { len: 17 }
+        }
+        .to_string(),
+        "m-section 0: mid of 17 bytes, longer than 16"
+    );
+
+    // The same in an answer: refused, the offer stays pending.
+    let mut a = session(1);
+    a.add_transceiver(audio(Direction::SendRecv));
+    let offer = a.create_offer();
+    let mut b = session(2);
+    b.add_transceiver(audio(Direction::SendRecv));
+    let (answer, _) = b.create_answer(&reparse(&offer)).unwrap();
+    let text = answer.to_sdp_string();
+    let bad = text.replace("a=mid:0", "a=mid:0123456789abcdefg");
+    assert_eq!(
+        a.set_remote_answer(&SessionDescription::parse(&bad).unwrap()),
+        Err(NegotiationError::InvalidMid {
+            index: 0,
+            reason: MidError::TooLong { len: 17 }
+        })
+    );
+    assert!(a.has_pending_offer());
+    assert!(
+        a.set_remote_answer(&SessionDescription::parse(&text).unwrap())
+            .is_ok()
+    );
+}
+
+#[test]
+fn transceiver_ids_and_mids() {
+    let mut a = session(1);
+    let audio_id = a.add_transceiver(audio(Direction::SendRecv));
+    let video_id = a.add_transceiver(video(Direction::SendRecv));
+    assert_ne!(audio_id, video_id);
+    assert_eq!(
+        a.transceivers()
+            .map(|(id, t)| (id, t.kind))
+            .collect::<Vec<_>>(),
+        [(audio_id, MediaKind::Audio), (video_id, MediaKind::Video)]
+    );
+    assert_eq!(a.transceiver_mid(audio_id), None, "not negotiated yet");
+    let mut b = session(2);
+    let (answer, nb) = b.create_answer(&reparse(&a.create_offer())).unwrap();
+    assert_eq!(a.transceiver_mid(audio_id), None, "offered, not negotiated");
+    let na = a.set_remote_answer(&reparse(&answer)).unwrap();
+    assert_eq!(a.transceiver_mid(audio_id), Some(na.sections[0].mid));
+    assert_eq!(a.transceiver_mid(video_id), Some(na.sections[1].mid));
+    assert_eq!(na.sections[1].transceiver, Some(video_id));
+    // b made a receive-only transceiver for each remote track.
+    let made: Vec<_> = b.transceivers().map(|(id, _)| id).collect();
+    assert_eq!(made.len(), 2);
+    assert_eq!(nb.sections[0].transceiver, Some(made[0]));
+    assert_eq!(b.transceiver_mid(made[1]), Some(mid("1")));
 }

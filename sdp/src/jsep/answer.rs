@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::attributes::{AttributeList, Direction, Setup};
+use crate::mid::Mid;
 use crate::model::{Attribute, Connection, MediaDescription, SessionDescription};
 
 use super::codec::Codec;
@@ -24,7 +25,7 @@ impl JsepSession {
         offer: &SessionDescription<'_>,
     ) -> Result<(SessionDescription<'static>, Negotiated), NegotiationError> {
         check_limits(offer)?;
-        let remote = Remote::new(offer);
+        let remote = Remote::new(offer)?;
 
         // Validate mids and bind sections to transceivers; transceivers for remote tracks are
         // only created once the whole offer has been checked.
@@ -33,35 +34,28 @@ impl JsepSession {
         let mut created: Vec<Transceiver> = Vec::new();
         // Remote codecs read while creating a transceiver, kept for the answer.
         let mut remote_codecs: Vec<Option<Vec<Codec>>> = vec![None; offer.media.len()];
-        let previous: HashMap<&str, &Section> = self
-            .sections
-            .iter()
-            .rev()
-            .map(|s| (s.mid.as_str(), s))
-            .collect();
-        let offered_mids: HashSet<&str> = remote.mids.iter().flatten().copied().collect();
+        let previous: HashMap<Mid, &Section> =
+            self.sections.iter().rev().map(|s| (s.mid, s)).collect();
+        let offered_mids: HashSet<Mid> = remote.mids.iter().flatten().copied().collect();
         // Transceivers bound to a section of this offer: those bound to a section the offer keeps,
         // then each one bound as the offer's sections are read.
         let mut taken = vec![false; existing];
         for s in &self.sections {
-            if let Some(t) = s
-                .transceiver
-                .filter(|_| offered_mids.contains(s.mid.as_str()))
-            {
+            if let Some(t) = s.transceiver.filter(|_| offered_mids.contains(&s.mid)) {
                 taken[t] = true;
             }
         }
-        let mut seen_mids: HashSet<&str> = HashSet::with_capacity(offer.media.len());
+        let mut seen_mids: HashSet<Mid> = HashSet::with_capacity(offer.media.len());
         for (index, m) in offer.media.iter().enumerate() {
             let mid = remote.mids[index].ok_or(NegotiationError::MissingMid { index })?;
             if !seen_mids.insert(mid) {
-                return Err(NegotiationError::DuplicateMid(mid.into()));
+                return Err(NegotiationError::DuplicateMid(mid));
             }
             let kind = section_kind(m);
-            let previous = previous.get(mid);
+            let previous = previous.get(&mid);
             if let Some(p) = previous {
                 if p.kind != kind {
-                    return Err(NegotiationError::KindChanged(mid.into()));
+                    return Err(NegotiationError::KindChanged(mid));
                 }
             }
             let mut transceiver = previous.and_then(|p| p.transceiver);
@@ -88,7 +82,7 @@ impl JsepSession {
                 taken[t] = true;
             }
             sections.push(Section {
-                mid: mid.into(),
+                mid,
                 kind,
                 transceiver,
                 rejected: false,
@@ -102,7 +96,7 @@ impl JsepSession {
         let mut transports: Vec<Option<(RemoteTransport, Setup)>> =
             Vec::with_capacity(sections.len());
         for (index, (s, m)) in sections.iter().zip(&offer.media).enumerate() {
-            let port_zero = m.port == 0 && !(m.bundle_only() && remote.in_bundle(&s.mid));
+            let port_zero = m.port == 0 && !(m.bundle_only() && remote.in_bundle(s.mid));
             let supported = match s.kind {
                 SectionKind::Media(_) => s.transceiver.is_some(),
                 SectionKind::Data => true,
@@ -112,7 +106,7 @@ impl JsepSession {
                 transports.push(None);
                 continue;
             }
-            let transport = remote.transport(index, &s.mid)?;
+            let transport = remote.transport(index, s.mid)?;
             let local_setup = match transport.setup {
                 // A renegotiation keeps the established role; a restart of ICE does not
                 // change it either (the DTLS association survives).
@@ -125,14 +119,14 @@ impl JsepSession {
                 Some(Setup::Passive) => Setup::Active,
                 other => {
                     return Err(NegotiationError::BadSetup {
-                        mid: s.mid.clone(),
+                        mid: s.mid,
                         setup: setup_name(other),
                         context: "offer",
                     });
                 }
             };
             if matches!(s.kind, SectionKind::Media(_)) && !transport.rtcp_mux {
-                return Err(NegotiationError::RtcpMuxRequired(s.mid.clone()));
+                return Err(NegotiationError::RtcpMuxRequired(s.mid));
             }
             transports.push(Some((transport, local_setup)));
         }
@@ -163,23 +157,8 @@ impl JsepSession {
             .zip(transports)
             .enumerate()
         {
-            let mut n = NegotiatedSection {
-                mid: s.mid.clone(),
-                kind: s.kind,
-                rejected: true,
-                transceiver: s.transceiver.map(TransceiverId),
-                direction: Direction::Inactive,
-                codecs: Vec::new(),
-                header_extensions: Vec::new(),
-                recv_rids: Vec::new(),
-                send_rids: Vec::new(),
-                remote_ice: None,
-                remote_candidates: Vec::new(),
-                remote_sctp_port: None,
-                remote_max_message_size: None,
-                remote_ssrcs: Vec::new(),
-                remote_rtx_ssrcs: Vec::new(),
-            };
+            let mut n =
+                NegotiatedSection::new(s.mid, s.kind, true, s.transceiver.map(TransceiverId::new));
             let mut accepted = None;
             if let Some((transport, local_setup)) = transport {
                 n.remote_ice = Some(transport.ice);
@@ -282,23 +261,20 @@ impl JsepSession {
                         ttl: None,
                         num_addresses: None,
                     });
-                    md.attributes.push(Attribute::new("mid", s.mid.clone()));
+                    md.attributes.push(Attribute::new("mid", s.mid.to_string()));
                     media.push(md);
                 }
             }
             out.push(n);
         }
         // BUNDLE: accept the offered group, minus rejected sections, keeping its order.
-        let accepted_mids: HashSet<&str> = out
-            .iter()
-            .filter(|n| !n.rejected)
-            .map(|n| n.mid.as_str())
-            .collect();
-        let bundle: Vec<String> = remote
+        let accepted_mids: HashSet<Mid> =
+            out.iter().filter(|n| !n.rejected).map(|n| n.mid).collect();
+        let bundle: Vec<Mid> = remote
             .bundle
             .iter()
             .filter(|mid| accepted_mids.contains(*mid))
-            .map(|mid| mid.to_string())
+            .copied()
             .collect();
         if !bundle.is_empty() {
             answer.attributes.push(Attribute::new(

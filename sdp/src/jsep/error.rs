@@ -2,10 +2,13 @@
 
 use thiserror::Error;
 
+use crate::mid::{Mid, MidError};
+
 use super::limits::NegotiationLimit;
 
 /// Why an offer or answer cannot be accepted.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum NegotiationError {
     /// No local offer is waiting for this answer.
     #[error("no local offer is pending")]
@@ -24,34 +27,43 @@ pub enum NegotiationError {
         /// 0-based index of the section.
         index: usize,
     },
+    /// An m-section's `a=mid` is not a [`Mid`]: empty, longer than [`MAX_MID_LEN`](crate::MAX_MID_LEN) bytes (the
+    /// `sdes:mid` RTP header extension could not carry it), or not an SDP token.
+    #[error("m-section {index}: {reason}")]
+    InvalidMid {
+        /// 0-based index of the section.
+        index: usize,
+        /// What is wrong with it.
+        reason: MidError,
+    },
     /// Two m-sections share a mid.
     #[error("duplicate mid {0:?}")]
-    DuplicateMid(String),
+    DuplicateMid(Mid),
     /// The answer changed a section's mid.
     #[error("m-section {index} answered with mid {found:?} for {expected:?}")]
     MidMismatch {
         /// 0-based index of the section.
         index: usize,
         /// The offered mid.
-        expected: String,
+        expected: Mid,
         /// The answered mid.
-        found: String,
+        found: Mid,
     },
     /// An m-section was re-offered with another media kind.
     #[error("mid {0:?} changed its media kind")]
-    KindChanged(String),
+    KindChanged(Mid),
     /// An accepted section lacks ICE credentials.
     #[error("mid {0:?} has no ice-ufrag/ice-pwd")]
-    MissingIceCredentials(String),
+    MissingIceCredentials(Mid),
     /// An accepted section lacks a DTLS fingerprint.
     #[error("mid {0:?} has no fingerprint")]
-    MissingFingerprint(String),
+    MissingFingerprint(Mid),
     /// An accepted section has `a=fingerprint` lines (its own, or inherited from the session level
     /// or its BUNDLE transport) but none with a usable hash function ([`FingerprintHash`](crate::FingerprintHash): sha-1,
     /// sha-224, sha-256, sha-384, sha-512) and a digest of that function's length: `md5`, an
     /// unknown name or a truncated digest cannot authenticate the DTLS peer.
     #[error("mid {0:?} has no fingerprint with a usable hash function and digest length")]
-    NoUsableFingerprint(String),
+    NoUsableFingerprint(Mid),
     /// The remote description exceeds one of the negotiation limits.
     #[error("{what}: more than {limit}{}", in_section(.section))]
     LimitExceeded {
@@ -67,7 +79,7 @@ pub enum NegotiationError {
     #[error("mid {mid:?}: setup {setup} is not acceptable in an {context}")]
     BadSetup {
         /// The section's mid.
-        mid: String,
+        mid: Mid,
         /// The received setup value (or `none`).
         setup: &'static str,
         /// `offer` or `answer`.
@@ -75,18 +87,18 @@ pub enum NegotiationError {
     },
     /// An RTP section without `a=rtcp-mux` (required, as in browsers).
     #[error("mid {0:?} does not offer rtcp-mux, which is required")]
-    RtcpMuxRequired(String),
+    RtcpMuxRequired(Mid),
     /// The answer selected a payload type that was not offered.
     #[error("mid {mid:?} answered payload type {payload_type}, which was not offered")]
     UnknownPayloadType {
         /// The section's mid.
-        mid: String,
+        mid: Mid,
         /// The unexpected payload type.
         payload_type: u8,
     },
     /// The answer accepted a section with no codec.
     #[error("mid {0:?} was accepted without any codec")]
-    NoCodec(String),
+    NoCodec(Mid),
 }
 
 fn in_section(section: &Option<usize>) -> String {

@@ -31,6 +31,7 @@ pub const MAX_ICE_CREDENTIAL_LENGTH: usize = 256;
 
 /// What a negotiation limit counts; [`NegotiationError::LimitExceeded`] names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum NegotiationLimit {
     /// m-sections in the description ([`MAX_MEDIA_SECTIONS`]).
     MediaSections,

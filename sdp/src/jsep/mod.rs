@@ -65,6 +65,7 @@ mod remote_answer;
 mod sections;
 mod transceiver;
 
+pub use crate::mid::{MAX_MID_LEN, Mid, MidError};
 pub use codec::{Codec, Feedback};
 pub use error::NegotiationError;
 pub use limits::{
@@ -108,8 +109,9 @@ impl<F: FnMut(&mut [u8]) + Send + Clone + 'static> RandomSource for F {
     }
 }
 
-/// Fixed local parameters of a session.
+/// Fixed local parameters of a session. Start from [`JsepConfig::default`] and change fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct JsepConfig {
     /// Hash function of the local DTLS certificate fingerprint (`sha-256`).
     pub fingerprint_hash: FingerprintHash,
@@ -144,7 +146,7 @@ impl Default for JsepConfig {
 
 #[derive(Debug, Clone)]
 struct Section {
-    mid: String,
+    mid: Mid,
     kind: SectionKind,
     transceiver: Option<usize>,
     /// Rejected in the last completed negotiation.
@@ -249,17 +251,35 @@ impl JsepSession {
     /// remote offer).
     pub fn add_transceiver(&mut self, transceiver: Transceiver) -> TransceiverId {
         self.transceivers.push(transceiver);
-        TransceiverId(self.transceivers.len() - 1)
+        TransceiverId::new(self.transceivers.len() - 1)
     }
 
     /// The transceiver, to change its direction (removing a track = no longer sending) or stop it.
     pub fn transceiver_mut(&mut self, id: TransceiverId) -> Option<&mut Transceiver> {
-        self.transceivers.get_mut(id.0)
+        self.transceivers.get_mut(id.index())
     }
 
     /// The transceiver.
     pub fn transceiver(&self, id: TransceiverId) -> Option<&Transceiver> {
-        self.transceivers.get(id.0)
+        self.transceivers.get(id.index())
+    }
+
+    /// Every transceiver with its id, in the order they were added (transceivers made for remote
+    /// tracks included).
+    pub fn transceivers(&self) -> impl ExactSizeIterator<Item = (TransceiverId, &Transceiver)> {
+        self.transceivers
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (TransceiverId::new(i), t))
+    }
+
+    /// The mid of the m-section transceiver `id` is bound to in the last completed negotiation,
+    /// unless that section was rejected.
+    pub fn transceiver_mid(&self, id: TransceiverId) -> Option<Mid> {
+        self.sections
+            .iter()
+            .find(|s| s.transceiver == Some(id.index()) && !s.rejected)
+            .map(|s| s.mid)
     }
 
     /// Asks for an SCTP data channel section in the next offer.
@@ -301,13 +321,14 @@ impl JsepSession {
     }
 
     /// The mid of each m-section, in order, as last negotiated or offered.
-    pub fn mids(&self) -> Vec<&str> {
-        self.sections.iter().map(|s| s.mid.as_str()).collect()
+    pub fn mids(&self) -> Vec<Mid> {
+        self.sections.iter().map(|s| s.mid).collect()
     }
 
-    fn fresh_mid(&mut self) -> String {
+    fn fresh_mid(&mut self) -> Mid {
         loop {
-            let mid = self.next_mid.to_string();
+            // Numbers come from 0 up, or from above a remote numeric mid, which is a `u32`.
+            let mid = Mid::from_number(self.next_mid).expect("mid numbers stay below 10^16");
             self.next_mid += 1;
             if !self.sections.iter().any(|s| s.mid == mid) {
                 return mid;

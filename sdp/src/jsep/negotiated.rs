@@ -1,6 +1,9 @@
 //! The result of an offer/answer exchange.
 
+pub use sansrtc_core::DtlsRole;
+
 use crate::attributes::{CertificateFingerprint, Direction};
+use crate::mid::Mid;
 
 use super::codec::Codec;
 use super::transceiver::{HeaderExtension, SectionKind, TransceiverId};
@@ -14,20 +17,12 @@ pub struct IceCredentials {
     pub pwd: String,
 }
 
-/// Which DTLS side this endpoint plays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DtlsRole {
-    /// Sends the ClientHello (`setup:active`).
-    Client,
-    /// Waits for it (`setup:passive`).
-    Server,
-}
-
 /// The negotiated state of one m-section.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NegotiatedSection {
     /// The section's mid.
-    pub mid: String,
+    pub mid: Mid,
     /// What it carries.
     pub kind: SectionKind,
     /// Rejected (port 0) by either side.
@@ -60,11 +55,12 @@ pub struct NegotiatedSection {
 
 /// The outcome of an offer/answer exchange.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Negotiated {
     /// Every m-section in order.
     pub sections: Vec<NegotiatedSection>,
     /// The mids of the accepted BUNDLE group, the tagged one first (empty: no bundling).
-    pub bundle: Vec<String>,
+    pub bundle: Vec<Mid>,
     /// Our DTLS role.
     pub dtls_role: DtlsRole,
     /// Remote certificate fingerprints: those of the first accepted m-section's transport whose
@@ -77,4 +73,32 @@ pub struct Negotiated {
     pub ice_restart: bool,
     /// Both sides allow mixing one- and two-byte header extensions.
     pub extmap_allow_mixed: bool,
+}
+
+impl NegotiatedSection {
+    /// A section with nothing negotiated yet: inactive, no codecs, no remote transport.
+    pub(super) fn new(
+        mid: Mid,
+        kind: SectionKind,
+        rejected: bool,
+        transceiver: Option<TransceiverId>,
+    ) -> Self {
+        Self {
+            mid,
+            kind,
+            rejected,
+            transceiver,
+            direction: Direction::Inactive,
+            codecs: Vec::new(),
+            header_extensions: Vec::new(),
+            recv_rids: Vec::new(),
+            send_rids: Vec::new(),
+            remote_ice: None,
+            remote_candidates: Vec::new(),
+            remote_sctp_port: None,
+            remote_max_message_size: None,
+            remote_ssrcs: Vec::new(),
+            remote_rtx_ssrcs: Vec::new(),
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! Creating offers.
 
 use crate::attributes::Setup;
+use crate::mid::Mid;
 use crate::model::{Attribute, SessionDescription};
 
 use super::{JsepSession, PendingOffer, Section, SectionKind};
@@ -106,7 +107,7 @@ impl JsepSession {
         sd
     }
 
-    fn fresh_mid_excluding(&mut self, sections: &[Section]) -> String {
+    fn fresh_mid_excluding(&mut self, sections: &[Section]) -> Mid {
         loop {
             let mid = self.fresh_mid();
             if !sections.iter().any(|s| s.mid == mid) {

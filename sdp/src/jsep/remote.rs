@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use crate::attributes::{AttributeList, CertificateFingerprint, RidDirection, Setup, Simulcast};
+use crate::mid::Mid;
 use crate::model::{MediaDescription, SessionDescription};
 
 use super::error::NegotiationError;
@@ -14,10 +15,11 @@ use super::negotiated::IceCredentials;
 pub(super) struct Remote<'s, 'd> {
     pub(super) sd: &'s SessionDescription<'d>,
     /// Each section's `a=mid`.
-    pub(super) mids: Vec<Option<&'s str>>,
-    /// The first BUNDLE group's mids, in order, each once.
-    pub(super) bundle: Vec<&'s str>,
-    pub(super) bundle_set: HashSet<&'s str>,
+    pub(super) mids: Vec<Option<Mid>>,
+    /// The first BUNDLE group's mids, in order, each once (texts that are not mids, which no
+    /// section can have, are left out).
+    pub(super) bundle: Vec<Mid>,
+    pub(super) bundle_set: HashSet<Mid>,
     /// The section carrying the BUNDLE transport: the first with the group's first mid and a
     /// port other than 0.
     pub(super) tag: Option<usize>,
@@ -36,11 +38,21 @@ pub(super) struct RemoteTransport {
 }
 
 impl<'s, 'd> Remote<'s, 'd> {
-    pub(super) fn new(sd: &'s SessionDescription<'d>) -> Self {
-        let mids: Vec<Option<&'s str>> = sd.media.iter().map(|m| m.mid()).collect();
+    /// Reads `sd`; refused when an `a=mid` is not a [`Mid`].
+    pub(super) fn new(sd: &'s SessionDescription<'d>) -> Result<Self, NegotiationError> {
+        let mut mids = Vec::with_capacity(sd.media.len());
+        for (index, m) in sd.media.iter().enumerate() {
+            let mid = m.mid().map(Mid::new).transpose();
+            mids.push(mid.map_err(|reason| NegotiationError::InvalidMid { index, reason })?);
+        }
         let mut bundle = Vec::new();
         let mut bundle_set = HashSet::new();
-        for mid in sd.bundle_group().iter().flat_map(|g| g.mids()) {
+        let group = sd.bundle_group();
+        for mid in group
+            .iter()
+            .flat_map(|g| g.mids())
+            .filter_map(|m| Mid::new(m).ok())
+        {
             if bundle_set.insert(mid) {
                 bundle.push(mid);
             }
@@ -48,7 +60,7 @@ impl<'s, 'd> Remote<'s, 'd> {
         let tag = bundle.first().and_then(|&tag| {
             (0..sd.media.len()).find(|&i| mids[i] == Some(tag) && sd.media[i].port != 0)
         });
-        Self {
+        Ok(Self {
             sd,
             mids,
             bundle,
@@ -57,11 +69,11 @@ impl<'s, 'd> Remote<'s, 'd> {
             ice_ufrag: sd.ice_ufrag(),
             ice_pwd: sd.ice_pwd(),
             setup: sd.setup(),
-        }
+        })
     }
 
-    pub(super) fn in_bundle(&self, mid: &str) -> bool {
-        self.bundle_set.contains(mid)
+    pub(super) fn in_bundle(&self, mid: Mid) -> bool {
+        self.bundle_set.contains(&mid)
     }
 
     /// The section carrying section `index`'s transport: itself, or, when it is bundled without ICE
@@ -102,7 +114,7 @@ impl<'s, 'd> Remote<'s, 'd> {
     pub(super) fn fingerprints(
         &self,
         index: usize,
-        mid: &str,
+        mid: Mid,
     ) -> Result<Vec<CertificateFingerprint>, NegotiationError> {
         let m = &self.sd.media[index];
         let lines: &[crate::model::Attribute<'_>] = if m.has("fingerprint") {
@@ -119,10 +131,10 @@ impl<'s, 'd> Remote<'s, 'd> {
             }
         }
         if !present {
-            return Err(NegotiationError::MissingFingerprint(mid.into()));
+            return Err(NegotiationError::MissingFingerprint(mid));
         }
         if usable.is_empty() {
-            return Err(NegotiationError::NoUsableFingerprint(mid.into()));
+            return Err(NegotiationError::NoUsableFingerprint(mid));
         }
         Ok(usable)
     }
@@ -132,12 +144,12 @@ impl<'s, 'd> Remote<'s, 'd> {
     pub(super) fn transport(
         &self,
         index: usize,
-        mid: &str,
+        mid: Mid,
     ) -> Result<RemoteTransport, NegotiationError> {
         let t = self.transport_index(index);
         let ice = self
             .ice(t)?
-            .ok_or_else(|| NegotiationError::MissingIceCredentials(mid.into()))?;
+            .ok_or(NegotiationError::MissingIceCredentials(mid))?;
         let fingerprints = self.fingerprints(t, mid)?;
         let (m, tm) = (&self.sd.media[index], &self.sd.media[t]);
         Ok(RemoteTransport {

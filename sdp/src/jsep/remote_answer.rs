@@ -31,7 +31,7 @@ impl JsepSession {
             });
         }
         check_limits(answer)?;
-        let remote = Remote::new(answer);
+        let remote = Remote::new(answer)?;
         // Exact capacity: the result is kept for the connection's lifetime.
         let mut out = Vec::with_capacity(answer.media.len());
         let mut fingerprints = Vec::new();
@@ -42,35 +42,24 @@ impl JsepSession {
             if found != s.mid {
                 return Err(NegotiationError::MidMismatch {
                     index,
-                    expected: s.mid.clone(),
-                    found: found.into(),
+                    expected: s.mid,
+                    found,
                 });
             }
             let offered_rejected = s.rejected || self.section_stopped(s);
             let rejected = offered_rejected || m.port == 0 && !m.bundle_only();
             s.rejected = rejected;
-            let mut n = NegotiatedSection {
-                mid: s.mid.clone(),
-                kind: s.kind,
+            let mut n = NegotiatedSection::new(
+                s.mid,
+                s.kind,
                 rejected,
-                transceiver: s.transceiver.map(TransceiverId),
-                direction: Direction::Inactive,
-                codecs: Vec::new(),
-                header_extensions: Vec::new(),
-                recv_rids: Vec::new(),
-                send_rids: Vec::new(),
-                remote_ice: None,
-                remote_candidates: Vec::new(),
-                remote_sctp_port: None,
-                remote_max_message_size: None,
-                remote_ssrcs: Vec::new(),
-                remote_rtx_ssrcs: Vec::new(),
-            };
+                s.transceiver.map(TransceiverId::new),
+            );
             if rejected {
                 out.push(n);
                 continue;
             }
-            let transport = remote.transport(index, &s.mid)?;
+            let transport = remote.transport(index, s.mid)?;
             n.remote_ice = Some(transport.ice);
             n.remote_candidates = m.values("candidate").map(String::from).collect();
             (n.remote_ssrcs, n.remote_rtx_ssrcs) = remote_ssrcs(m);
@@ -82,7 +71,7 @@ impl JsepSession {
                 Some(Setup::Passive) => DtlsRole::Client,
                 other => {
                     return Err(NegotiationError::BadSetup {
-                        mid: s.mid.clone(),
+                        mid: s.mid,
                         setup: setup_name(other),
                         context: "answer",
                     });
@@ -94,7 +83,7 @@ impl JsepSession {
                     let t = &self.transceivers
                         [s.transceiver.expect("media sections have a transceiver")];
                     if !transport.rtcp_mux {
-                        return Err(NegotiationError::RtcpMuxRequired(s.mid.clone()));
+                        return Err(NegotiationError::RtcpMuxRequired(s.mid));
                     }
                     let answered = read_codecs(m);
                     let mut offered_pt = [false; 256];
@@ -106,12 +95,12 @@ impl JsepSession {
                         .find(|c| !offered_pt[usize::from(c.payload_type)])
                     {
                         return Err(NegotiationError::UnknownPayloadType {
-                            mid: s.mid.clone(),
+                            mid: s.mid,
                             payload_type: c.payload_type,
                         });
                     }
                     if answered.is_empty() {
-                        return Err(NegotiationError::NoCodec(s.mid.clone()));
+                        return Err(NegotiationError::NoCodec(s.mid));
                     }
                     n.codecs = answered;
                     let local: HashSet<(u16, &str)> = t
@@ -150,7 +139,7 @@ impl JsepSession {
             }
             out.push(n);
         }
-        let bundle = remote.bundle.iter().map(|m| m.to_string()).collect();
+        let bundle = remote.bundle;
         let ice_restart = pending.ice_restart;
         let remote_ufrag = out
             .iter()

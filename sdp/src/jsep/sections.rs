@@ -33,7 +33,7 @@ impl JsepSession {
         );
         m.attributes.push(Attribute::new("fingerprint", fp));
         m.attributes.push(setup.to_attribute());
-        m.attributes.push(Attribute::new("mid", s.mid.clone()));
+        m.attributes.push(Attribute::new("mid", s.mid.to_string()));
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -191,7 +191,7 @@ impl JsepSession {
             ttl: None,
             num_addresses: None,
         });
-        m.attributes.push(Attribute::new("mid", s.mid.clone()));
+        m.attributes.push(Attribute::new("mid", s.mid.to_string()));
         if s.kind != SectionKind::Data {
             m.attributes.push(Attribute::flag("inactive"));
         }

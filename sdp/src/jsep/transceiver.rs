@@ -46,6 +46,7 @@ pub enum SectionKind {
 
 /// An RTP header extension.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HeaderExtension {
     /// Extension id.
     pub id: u16,
@@ -65,6 +66,7 @@ impl HeaderExtension {
 
 /// The local side of an audio or video m-section.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Transceiver {
     /// Audio or video.
     pub kind: MediaKind,
@@ -102,11 +104,31 @@ impl Transceiver {
             stopped: false,
         }
     }
+
+    /// With these header extensions.
+    pub fn with_header_extensions(mut self, header_extensions: Vec<HeaderExtension>) -> Self {
+        self.header_extensions = header_extensions;
+        self
+    }
 }
 
 /// The RID header extension (RFC 8852), without which simulcast layers cannot be told apart.
 pub(super) const RID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id";
 
-/// Identifies a transceiver of a [`JsepSession`](super::JsepSession).
+/// Identifies a transceiver of a [`JsepSession`](super::JsepSession): returned by
+/// [`add_transceiver`](super::JsepSession::add_transceiver), named by
+/// [`NegotiatedSection::transceiver`](super::NegotiatedSection::transceiver). Opaque: ids of one
+/// session are only compared with each other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TransceiverId(pub usize);
+pub struct TransceiverId(usize);
+
+impl TransceiverId {
+    pub(super) fn new(index: usize) -> Self {
+        Self(index)
+    }
+
+    /// Its index in the session's list of transceivers.
+    pub(super) fn index(self) -> usize {
+        self.0
+    }
+}
