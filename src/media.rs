@@ -91,20 +91,20 @@ impl Section {
         matches!(self.direction, Direction::SendRecv | Direction::SendOnly)
     }
 
-    /// The RTX payload type repairing `payload_type` (`a=fmtp:<rtx> apt=<payload_type>`).
+    /// The RTX payload type repairing `payload_type` (paired by negotiation).
     fn rtx_for(&self, payload_type: u8) -> Option<u8> {
         self.codecs
             .iter()
-            .find(|c| c.name.eq_ignore_ascii_case("rtx") && apt(c) == Some(payload_type))
-            .map(|c| c.payload_type)
+            .find(|c| c.payload_type == payload_type)
+            .and_then(|c| c.rtx)
     }
 
     /// The payload type an RTX payload type repairs, when `payload_type` is one.
     fn repaired_by(&self, payload_type: u8) -> Option<u8> {
         self.codecs
             .iter()
-            .find(|c| c.payload_type == payload_type && c.name.eq_ignore_ascii_case("rtx"))
-            .and_then(apt)
+            .find(|c| c.payload_type == payload_type)
+            .and_then(Codec::apt)
     }
 
     fn clock_rate(&self, payload_type: u8) -> u32 {
@@ -645,7 +645,7 @@ impl MediaState {
                 .and_then(|t| jsep.transceiver(t))
                 .and_then(|t| t.send_ssrcs);
             let send_ssrc = send_ssrcs.map(|(media, _rtx)| media);
-            let has_rtx = s.codecs.iter().any(|c| c.name.eq_ignore_ascii_case("rtx"));
+            let has_rtx = s.codecs.iter().any(Codec::is_rtx);
             let send_rtx_ssrc = send_ssrcs.and_then(|(_, rtx)| rtx).filter(|_| has_rtx);
             let feedback = |parameter: Option<&str>| {
                 s.codecs.iter().any(|c| {
@@ -1499,20 +1499,10 @@ impl MediaState {
     }
 }
 
-/// The payload type an RTX format repairs (`apt=` in its fmtp).
 /// `elapsed` in RTP clock ticks at `clock_rate` (any rate the peer's SDP names), modulo 2^32
 /// as RTP timestamps wrap; never overflows.
 fn rtp_ticks(elapsed: Duration, clock_rate: u32) -> u32 {
     (elapsed.as_micros() * u128::from(clock_rate) / 1_000_000) as u32
-}
-
-fn apt(codec: &Codec) -> Option<u8> {
-    codec
-        .fmtp
-        .as_deref()?
-        .split(';')
-        .find_map(|kv| kv.trim().strip_prefix("apt="))
-        .and_then(|v| v.trim().parse().ok())
 }
 
 fn random_u32(rng: &mut PcRng) -> u32 {

@@ -553,18 +553,14 @@ impl PeerConnection {
     pub fn add_transceiver(&mut self, mut transceiver: Transceiver) -> TransceiverId {
         if transceiver.send_ssrcs.is_none() {
             let media = self.media.new_ssrc();
-            let rtx = transceiver
-                .codecs
-                .iter()
-                .any(|c| c.name.eq_ignore_ascii_case("rtx"))
-                .then(|| {
-                    loop {
-                        let rtx = self.media.new_ssrc();
-                        if rtx != media {
-                            break rtx;
-                        }
+            let rtx = transceiver.codecs.iter().any(Codec::is_rtx).then(|| {
+                loop {
+                    let rtx = self.media.new_ssrc();
+                    if rtx != media {
+                        break rtx;
                     }
-                });
+                }
+            });
             transceiver.send_ssrcs = Some((media, rtx));
         }
         if transceiver.cname.is_none() {

@@ -48,16 +48,11 @@ impl OfferOptions {
             let kept: Vec<u8> = t
                 .codecs
                 .iter()
-                .filter(|c| c.name.eq_ignore_ascii_case(name))
+                .filter(|c| c.name == name.as_str())
                 .map(|c| c.payload_type)
                 .collect();
             t.codecs.retain(|c| {
-                kept.contains(&c.payload_type)
-                    || c.fmtp
-                        .as_deref()
-                        .and_then(|f| f.strip_prefix("apt="))
-                        .and_then(|apt| apt.parse().ok())
-                        .is_some_and(|apt| kept.contains(&apt))
+                kept.contains(&c.payload_type) || c.apt().is_some_and(|apt| kept.contains(&apt))
             });
         }
         t
@@ -127,7 +122,7 @@ pub(crate) fn add_echo_tracks(pc: &mut PeerConnection, tracks: [Transceiver; 2],
         let rtx = t
             .codecs
             .iter()
-            .any(|c| c.name.eq_ignore_ascii_case("rtx"))
+            .any(Codec::is_rtx)
             .then_some(ssrc ^ 0x0800_0000);
         t.send_ssrcs = Some((ssrc, rtx));
         t.cname = Some("sansrtc-echo".into());

@@ -224,7 +224,7 @@ fn weight(n: &Negotiated) -> usize {
     for s in &n.sections {
         w += s.mid.len() + 1;
         for c in &s.codecs {
-            w += 1 + c.name.len() + c.fmtp.as_ref().map_or(0, String::len);
+            w += 1 + c.name.as_str().len() + c.fmtp.as_str().len();
             for f in &c.feedback {
                 w += 1 + f.kind.len() + f.parameter.as_ref().map_or(0, String::len);
             }
@@ -255,7 +255,7 @@ fn transceivers_weight(b: &JsepSession) -> usize {
     let mut w = 0;
     for t in transceivers(b) {
         for c in &t.codecs {
-            w += 1 + c.name.len() + c.fmtp.as_ref().map_or(0, String::len);
+            w += 1 + c.name.as_str().len() + c.fmtp.as_str().len();
             for f in &c.feedback {
                 w += 1 + f.kind.len() + f.parameter.as_ref().map_or(0, String::len);
             }
@@ -336,7 +336,7 @@ fn codecs_are_read_once_per_payload_type() {
     for (pt, c) in t.codecs.iter().enumerate() {
         assert_eq!(usize::from(c.payload_type), pt);
         assert_eq!((c.name.as_str(), c.clock_rate), ("codec0", 90000));
-        assert_eq!(c.fmtp.as_deref(), Some("round=0"));
+        assert_eq!(c.fmtp.as_str(), "round=0");
         let feedback: Vec<String> = c
             .feedback
             .iter()

@@ -1,8 +1,8 @@
 //! Negotiation tests, one or more per JSEP rule, plus answers to the real browser offers of the corpus.
 
 use sansrtc_sdp::jsep::{
-    Codec, DtlsRole, Feedback, HeaderExtension, JsepConfig, JsepSession, MediaKind,
-    NegotiationError, SectionKind, Transceiver,
+    Codec, CodecName, DtlsRole, Feedback, HeaderExtension, JsepConfig, JsepSession, MediaKind,
+    NegotiationError, ProfileLevelId, SectionKind, Transceiver,
 };
 use sansrtc_sdp::{
     AttributeList, CertificateFingerprint, Direction, FingerprintHash, Mid, MidError,
@@ -694,10 +694,7 @@ fn answers_real_browser_offers() {
                 );
             }
             if o.media == "video" {
-                assert!(
-                    s.codecs.iter().any(|c| c.name.eq_ignore_ascii_case("VP8")),
-                    "{name}"
-                );
+                assert!(s.codecs.iter().any(|c| c.name == CodecName::Vp8), "{name}");
                 if o.simulcast().is_some() {
                     assert_eq!(s.recv_rids, ["q", "h", "f"], "{name}");
                     assert_eq!(a.simulcast().unwrap().recv_streams().len(), 3, "{name}");
@@ -947,14 +944,19 @@ fn answers_the_rfc9429_section_7_1_offer_as_the_rfc_does() {
         video
             .codecs
             .iter()
-            .map(|c| (c.payload_type, c.fmtp.as_deref()))
+            .map(|c| (c.payload_type, c.fmtp.as_str(), c.rtx, c.apt()))
             .collect::<Vec<_>>(),
         [
-            (100, None),
-            (101, Some("packetization-mode=1;profile-level-id=42e01f")),
-            (102, Some("apt=100")),
-            (103, Some("apt=101")),
-            (104, None)
+            (100, "", Some(102), None),
+            (
+                101,
+                "packetization-mode=1;profile-level-id=42e01f",
+                Some(103),
+                None
+            ),
+            (102, "apt=100", None, Some(100)),
+            (103, "apt=101", None, Some(101)),
+            (104, "", None, None)
         ]
     );
     assert_eq!(video.header_extensions, [HeaderExtension::new(1, MID_URI)]);
@@ -1384,4 +1386,203 @@ fn transceiver_ids_and_mids() {
     assert_eq!(made.len(), 2);
     assert_eq!(nb.sections[0].transceiver, Some(made[0]));
     assert_eq!(b.transceiver_mid(made[1]), Some(mid("1")));
+}
+
+/// Every codec of `codecs` repaired by RTX names it, and every RTX codec names what it repairs.
+fn assert_rtx_paired(codecs: &[Codec], context: &str) {
+    for c in codecs {
+        if c.is_rtx() {
+            assert_eq!(c.name, CodecName::Rtx);
+            assert_eq!(c.rtx, None, "{context}");
+            let apt = c
+                .apt()
+                .unwrap_or_else(|| panic!("{context}: rtx without apt"));
+            let repaired = codecs.iter().find(|m| m.payload_type == apt).unwrap();
+            assert_eq!(repaired.rtx, Some(c.payload_type), "{context}: {apt}");
+        } else {
+            assert_eq!(c.apt(), None);
+            if let Some(rtx) = c.rtx {
+                let r = codecs.iter().find(|r| r.payload_type == rtx).unwrap();
+                assert_eq!(r.apt(), Some(c.payload_type), "{context}");
+            }
+        }
+    }
+}
+
+#[test]
+fn negotiated_codecs_are_typed_and_rtx_is_paired() {
+    // Answering the real browser offers: VP8 and H.264 constrained baseline, each with RTX.
+    let local = || {
+        vec![
+            Codec::vp8(96).feedback(Feedback::with("nack", "pli")),
+            Codec::rtx(97, 96),
+            Codec::h264(102)
+                .level_asymmetry_allowed(true)
+                .packetization_mode(1)
+                .profile_level_id(ProfileLevelId::CONSTRAINED_BASELINE_3_1),
+            Codec::rtx(103, 102),
+        ]
+    };
+    for name in ["chromium-av-offer.sdp", "firefox-av-offer.sdp"] {
+        let text = corpus(name);
+        let offer = SessionDescription::parse(&text).unwrap();
+        let mut b = session(3);
+        b.add_transceiver(Transceiver::new(
+            MediaKind::Audio,
+            Direction::SendRecv,
+            vec![Codec::opus(111).minptime(10).useinbandfec(true)],
+        ));
+        b.add_transceiver(Transceiver::new(
+            MediaKind::Video,
+            Direction::SendRecv,
+            local(),
+        ));
+        let (_, n) = b.create_answer(&offer).unwrap();
+        let audio = &n.sections[0].codecs;
+        assert_eq!(audio[0].name, CodecName::Opus, "{name}");
+        assert_eq!(audio[0].fmtp.useinbandfec(), Some(true), "{name}");
+        let video = &n.sections[1].codecs;
+        let names: Vec<&CodecName> = video.iter().map(|c| &c.name).collect();
+        // This Firefox build offers no H.264.
+        let expected: &[&CodecName] = if name.starts_with("chromium") {
+            &[
+                &CodecName::Vp8,
+                &CodecName::Rtx,
+                &CodecName::H264,
+                &CodecName::Rtx,
+            ]
+        } else {
+            &[&CodecName::Vp8, &CodecName::Rtx]
+        };
+        assert_eq!(names, expected, "{name}");
+        assert!(video[0].rtx.is_some(), "{name}");
+        if let Some(h264) = video.get(2) {
+            assert_eq!(h264.fmtp.packetization_mode(), Some(1), "{name}");
+            assert_eq!(
+                h264.fmtp
+                    .profile_level_id()
+                    .map(|p| (p.profile_idc, p.profile_iop)),
+                Some((0x42, 0xe0)),
+                "{name}"
+            );
+            assert!(h264.rtx.is_some(), "{name}");
+        }
+        assert_rtx_paired(video, name);
+        // The receive-only transceivers made for remote tracks pair their codecs too.
+        let mut c = session(4);
+        let (_, n) = c.create_answer(&offer).unwrap();
+        for (_, t) in c.transceivers() {
+            assert_rtx_paired(&t.codecs, name);
+        }
+        assert!(n.sections[1].codecs.iter().any(|c| c.rtx.is_some()));
+    }
+
+    // On the offerer's side, from the answer.
+    let mut a = session(1);
+    a.add_transceiver(Transceiver::new(
+        MediaKind::Video,
+        Direction::SendRecv,
+        local(),
+    ));
+    let mut b = session(2);
+    b.add_transceiver(Transceiver::new(
+        MediaKind::Video,
+        Direction::SendRecv,
+        vec![
+            Codec::h264(120)
+                .packetization_mode(1)
+                .profile_level_id(ProfileLevelId::new(0x42, 0xe0, 0x34)),
+            Codec::rtx(121, 120),
+        ],
+    ));
+    let (answer, nb) = b.create_answer(&reparse(&a.create_offer())).unwrap();
+    let na = a.set_remote_answer(&reparse(&answer)).unwrap();
+    for n in [&na, &nb] {
+        let codecs = &n.sections[0].codecs;
+        assert_eq!(
+            codecs
+                .iter()
+                .map(|c| (c.payload_type, c.rtx, c.apt()))
+                .collect::<Vec<_>>(),
+            [(102, Some(103), None), (103, None, Some(102))]
+        );
+    }
+}
+
+#[test]
+fn codec_names_ignore_case_and_parameters_are_written_back_unchanged() {
+    let media = "m=video 9 UDP/TLS/RTP/SAVPF 96 97 100\r\na=mid:0\r\na=setup:actpass\r\na=rtcp-mux\r\n\
+        a=rtpmap:96 vp8/90000\r\na=rtpmap:97 RTX/90000\r\na=fmtp:97 APT=96\r\n\
+        a=rtpmap:100 h264/90000\r\n\
+        a=fmtp:100 x-google-max-bitrate=2000; packetization-mode=1;profile-level-id=42E01F;foo\r\n";
+    let text = offer_text(media);
+    let offer = SessionDescription::parse(&text).unwrap();
+    let mut b = session(2);
+    b.add_transceiver(Transceiver::new(
+        MediaKind::Video,
+        Direction::RecvOnly,
+        vec![
+            Codec::vp8(96),
+            Codec::rtx(97, 96),
+            // No parameters of its own: the offer's are answered.
+            Codec::h264(100).fmtp(""),
+        ],
+    ));
+    let (answer, n) = b.create_answer(&offer).unwrap();
+    let m = &reparse(&answer).media[0];
+    assert_eq!(m.formats, ["96", "97"], "mode 1 is not mode 0 (absent)");
+    // Known names are written with their registered spelling.
+    assert_eq!(m.rtpmap(96).unwrap().encoding, "VP8");
+    assert_eq!(m.rtpmap(97).unwrap().encoding, "rtx");
+    assert_eq!(m.fmtp(97).unwrap().parameters, "APT=96");
+    let codecs = &n.sections[0].codecs;
+    assert_eq!((codecs[0].rtx, codecs[1].apt()), (Some(97), Some(96)));
+
+    let mut b = session(2);
+    b.add_transceiver(Transceiver::new(
+        MediaKind::Video,
+        Direction::RecvOnly,
+        vec![
+            Codec::h264(100)
+                .packetization_mode(1)
+                .profile_level_id(ProfileLevelId::CONSTRAINED_BASELINE_3_1),
+        ],
+    ));
+    let (answer, n) = b.create_answer(&offer).unwrap();
+    // Our own parameters, when we have some, else the offer's, unchanged.
+    assert_eq!(
+        reparse(&answer).media[0].fmtp(100).unwrap().parameters,
+        "packetization-mode=1;profile-level-id=42e01f"
+    );
+    let mut b = session(2);
+    b.add_transceiver(Transceiver::new(
+        MediaKind::Video,
+        Direction::RecvOnly,
+        vec![Codec::new(100, "H264", 90000, None)],
+    ));
+    assert!(
+        b.create_answer(&offer).unwrap().1.sections[0]
+            .codecs
+            .is_empty()
+    );
+    let (answer, n2) = session(5).create_answer(&offer).unwrap();
+    let written = reparse(&answer).media[0]
+        .fmtp(100)
+        .unwrap()
+        .parameters
+        .to_string();
+    assert_eq!(
+        written,
+        "x-google-max-bitrate=2000; packetization-mode=1;profile-level-id=42E01F;foo"
+    );
+    let h264 = &n2.sections[0].codecs[2];
+    assert_eq!(h264.fmtp.get("x-google-max-bitrate"), Some("2000"));
+    assert_eq!(
+        h264.fmtp.profile_level_id(),
+        Some(ProfileLevelId::CONSTRAINED_BASELINE_3_1)
+    );
+    assert_eq!(
+        n.sections[0].codecs[0].fmtp.as_str(),
+        "packetization-mode=1;profile-level-id=42e01f"
+    );
 }

@@ -6,41 +6,52 @@ use crate::attributes::{FeedbackPayload, Fmtp, RtcpFb, Rtpmap};
 use crate::model::MediaDescription;
 
 use super::MAX_FORMATS;
-use super::codec::{Codec, Feedback};
+use super::codec::{Codec, CodecName, Feedback};
+use super::fmtp::FormatParameters;
 
 /// What must agree for an offered and a local codec to be the same codec in negotiation, computed
-/// once per codec: the encoding name (lower case), clock rate, channels (1 when absent) and the
+/// once per codec: the encoding name (ignoring case), clock rate, channels (1 when absent) and the
 /// format parameters that must agree (H.264 packetization mode and profile, the first four hex
-/// digits of `profile-level-id`; VP9 `profile-id`; AV1 `profile`).
+/// digits of `profile-level-id`; VP9 `profile-id`; AV1 `profile`), each from its typed value, or
+/// from its text when it does not parse.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct CodecKey {
-    name: String,
+    name: CodecName,
     clock_rate: u32,
     channels: u16,
     params: Option<(String, String)>,
 }
 
+/// A parameter that must agree: its typed value as text, else its text, else `default`.
+fn agreed<T: ToString>(p: &FormatParameters, typed: Option<T>, key: &str, default: &str) -> String {
+    match typed {
+        Some(v) => v.to_string(),
+        None => p.get(key).unwrap_or(default).to_string(),
+    }
+}
+
 impl CodecKey {
     fn of(c: &Codec) -> Self {
-        let name = c.name.to_ascii_lowercase();
-        let params = match name.as_str() {
-            "h264" => {
-                let mode = c.param("packetization-mode").unwrap_or("0").to_string();
-                let profile = c
-                    .param("profile-level-id")
-                    .map(|p| p.get(..4).unwrap_or(p).to_ascii_lowercase())
-                    .unwrap_or_else(|| "4200".into());
-                Some((mode, profile))
-            }
-            "vp9" => Some((
-                c.param("profile-id").unwrap_or("0").to_string(),
-                String::new(),
-            )),
-            "av1" => Some((c.param("profile").unwrap_or("0").to_string(), String::new())),
-            _ => None,
+        let p = &c.fmtp;
+        let params = if c.name == CodecName::H264 {
+            let mode = agreed(p, p.packetization_mode(), "packetization-mode", "0");
+            let profile = match p.profile_level_id() {
+                Some(id) => format!("{:02x}{:02x}", id.profile_idc, id.profile_iop),
+                None => p
+                    .get("profile-level-id")
+                    .map(|t| t.get(..4).unwrap_or(t).to_ascii_lowercase())
+                    .unwrap_or_else(|| "4200".into()),
+            };
+            Some((mode, profile))
+        } else if c.name == CodecName::Vp9 {
+            Some((agreed(p, p.profile_id(), "profile-id", "0"), String::new()))
+        } else if c.name == CodecName::Av1 {
+            Some((agreed(p, p.profile(), "profile", "0"), String::new()))
+        } else {
+            None
         };
         Self {
-            name,
+            name: c.name.clone(),
             clock_rate: c.clock_rate,
             channels: c.channels.unwrap_or(1),
             params,
@@ -159,35 +170,55 @@ pub(super) fn read_codecs(m: &MediaDescription<'_>) -> Vec<Codec> {
         if std::mem::replace(&mut seen[usize::from(pt)], true) {
             continue;
         }
-        let (name, clock_rate, channels) = match lines.rtpmap[usize::from(pt)] {
-            Some(r) => (r.encoding.to_string(), r.clock_rate, r.channels),
+        let mut codec = match lines.rtpmap[usize::from(pt)] {
+            Some(r) => Codec::new(pt, CodecName::parse(r.encoding), r.clock_rate, r.channels),
             None => match static_payload(pt) {
-                Some((n, c, ch)) => (n.to_string(), c, ch),
+                Some(c) => c,
                 None => continue,
             },
         };
-        let fmtp = lines.fmtp[usize::from(pt)]
-            .filter(|p| !p.is_empty())
-            .map(String::from);
-        out.push(Codec {
-            payload_type: pt,
-            name,
-            clock_rate,
-            channels,
-            fmtp,
-            feedback: lines.feedback(pt),
-        });
+        if let Some(p) = lines.fmtp[usize::from(pt)].filter(|p| !p.is_empty()) {
+            codec.fmtp = FormatParameters::parse(p);
+        }
+        codec.feedback = lines.feedback(pt);
+        out.push(codec);
     }
+    pair_rtx(&mut out);
     out
 }
 
-fn static_payload(pt: u8) -> Option<(&'static str, u32, Option<u16>)> {
+/// The static payload types (RFC 3551) a section may list without `a=rtpmap`.
+fn static_payload(pt: u8) -> Option<Codec> {
     match pt {
-        0 => Some(("PCMU", 8000, None)),
-        8 => Some(("PCMA", 8000, None)),
-        9 => Some(("G722", 8000, None)),
-        13 => Some(("CN", 8000, None)),
+        0 => Some(Codec::pcmu()),
+        8 => Some(Codec::pcma()),
+        9 => Some(Codec::g722()),
+        13 => Some(Codec::new(13, CodecName::Cn, 8000, None)),
         _ => None,
+    }
+}
+
+/// Pairs RTX with what it repairs: each non-RTX codec's [`Codec::rtx`] becomes the payload type
+/// of the first RTX codec of the list whose `apt` names it (the first codec of a payload type
+/// counts), or `None`.
+pub(super) fn pair_rtx(codecs: &mut [Codec]) {
+    const NONE: usize = usize::MAX;
+    let mut by_pt = [NONE; 256];
+    for (i, c) in codecs.iter_mut().enumerate() {
+        c.rtx = None;
+        let slot = &mut by_pt[usize::from(c.payload_type)];
+        if !c.is_rtx() && *slot == NONE {
+            *slot = i;
+        }
+    }
+    for i in 0..codecs.len() {
+        let Some(apt) = codecs[i].apt() else {
+            continue;
+        };
+        let target = by_pt[usize::from(apt)];
+        if target != NONE && codecs[target].rtx.is_none() {
+            codecs[target].rtx = Some(codecs[i].payload_type);
+        }
     }
 }
 
@@ -215,12 +246,12 @@ pub(super) fn intersect_codecs(offered: &[Codec], local: &[Codec]) -> Vec<Codec>
                 .filter(|f| local_feedback.contains(&FeedbackKey::of(f)))
                 .cloned()
                 .collect();
-            let fmtp = l.fmtp.clone().or_else(|| o.fmtp.clone());
+            let fmtp = if l.fmtp.is_empty() { &o.fmtp } else { &l.fmtp };
             accepted_pt[usize::from(o.payload_type)] = true;
             *slot = Some(Codec {
                 payload_type: o.payload_type,
                 name: o.name.clone(),
-                fmtp,
+                fmtp: fmtp.clone(),
                 feedback,
                 ..o.clone()
             });
@@ -232,8 +263,7 @@ pub(super) fn intersect_codecs(offered: &[Codec], local: &[Codec]) -> Vec<Codec>
             if !o.is_rtx() {
                 continue;
             }
-            let apt = o.param("apt").and_then(|a| a.parse::<u8>().ok());
-            if apt.is_some_and(|apt| accepted_pt[usize::from(apt)]) {
+            if o.apt().is_some_and(|apt| accepted_pt[usize::from(apt)]) {
                 *slot = Some(Codec {
                     feedback: Vec::new(),
                     ..o.clone()
@@ -242,5 +272,90 @@ pub(super) fn intersect_codecs(offered: &[Codec], local: &[Codec]) -> Vec<Codec>
         }
     }
     // In the offer's order.
-    accepted.into_iter().flatten().collect()
+    let mut codecs: Vec<Codec> = accepted.into_iter().flatten().collect();
+    pair_rtx(&mut codecs);
+    codecs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(codecs: &[Codec]) -> Vec<(u8, Option<u8>, Option<u8>)> {
+        codecs
+            .iter()
+            .map(|c| (c.payload_type, c.rtx, c.apt()))
+            .collect()
+    }
+
+    #[test]
+    fn rtx_is_paired_with_the_codec_it_repairs() {
+        let mut codecs = vec![
+            Codec::vp8(96),
+            Codec::rtx(97, 96),
+            // A second RTX for 96: the first one of the list repairs it.
+            Codec::rtx(98, 96),
+            // Repairs a payload type that is not in the list, or an RTX format.
+            Codec::rtx(99, 50),
+            Codec::rtx(100, 97),
+            Codec::h264(102),
+            // Listed before or after its codec, either works.
+            Codec::rtx(103, 102),
+            Codec::new(104, "rtx", 90_000, None),
+        ];
+        codecs[0].rtx = Some(7); // a stale value is replaced
+        pair_rtx(&mut codecs);
+        assert_eq!(
+            pairs(&codecs),
+            [
+                (96, Some(97), None),
+                (97, None, Some(96)),
+                (98, None, Some(96)),
+                (99, None, Some(50)),
+                (100, None, Some(97)),
+                (102, Some(103), None),
+                (103, None, Some(102)),
+                (104, None, None),
+            ]
+        );
+        let mut before = vec![Codec::rtx(97, 96), Codec::vp8(96)];
+        pair_rtx(&mut before);
+        assert_eq!(pairs(&before), [(97, None, Some(96)), (96, Some(97), None)]);
+    }
+
+    #[test]
+    fn codec_keys_follow_the_typed_parameters() {
+        let key = |c: Codec| CodecKey::of(&c);
+        let h264 = |fmtp: &str| key(Codec::h264(96).fmtp(fmtp));
+        // Name case, packetization mode and the profile's first two bytes matter, the level not.
+        assert_eq!(
+            key(Codec::new(96, "h264", 90_000, None).fmtp("profile-level-id=42E01F")),
+            h264("profile-level-id=42e034;packetization-mode=0")
+        );
+        assert_ne!(h264("packetization-mode=1"), h264(""));
+        assert_eq!(h264("packetization-mode=0"), h264(""));
+        assert_eq!(h264("profile-level-id=42001f"), h264(""));
+        assert_ne!(h264("profile-level-id=42e01f"), h264(""));
+        // A malformed value is compared as text, as before typing.
+        assert_eq!(
+            h264("profile-level-id=42e0"),
+            h264("profile-level-id=42e01f")
+        );
+        assert_ne!(h264("packetization-mode=x"), h264(""));
+        let vp9 = |fmtp: &str| key(Codec::vp9(98).fmtp(fmtp));
+        assert_eq!(vp9("profile-id=0"), vp9(""));
+        assert_ne!(vp9("profile-id=2"), vp9(""));
+        let av1 = |fmtp: &str| key(Codec::av1(45).fmtp(fmtp));
+        assert_eq!(av1("level-idx=5;profile=0;tier=0"), av1(""));
+        assert_ne!(av1("profile=1"), av1(""));
+        // Other codecs: parameters do not matter; channels default to 1.
+        assert_eq!(
+            key(Codec::opus(111).fmtp("stereo=1")),
+            key(Codec::new(100, "OPUS", 48_000, Some(2)))
+        );
+        assert_eq!(
+            key(Codec::pcmu()),
+            key(Codec::new(0, "pcmu", 8000, Some(1)))
+        );
+    }
 }

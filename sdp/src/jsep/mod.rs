@@ -56,6 +56,7 @@
 mod answer;
 mod codec;
 mod error;
+mod fmtp;
 mod limits;
 mod matching;
 mod negotiated;
@@ -66,8 +67,9 @@ mod sections;
 mod transceiver;
 
 pub use crate::mid::{MAX_MID_LEN, Mid, MidError};
-pub use codec::{Codec, Feedback};
+pub use codec::{Codec, CodecName, Feedback};
 pub use error::NegotiationError;
+pub use fmtp::{FormatParameters, ProfileLevelId};
 pub use limits::{
     MAX_ATTRIBUTES, MAX_CANDIDATES, MAX_FEEDBACK, MAX_FEEDBACK_LENGTH, MAX_FORMATS,
     MAX_ICE_CREDENTIAL_LENGTH, MAX_MEDIA_SECTIONS, NegotiationLimit,

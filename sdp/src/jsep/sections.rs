@@ -80,7 +80,7 @@ impl JsepSession {
         for c in codecs {
             let rtpmap = Rtpmap {
                 payload_type: c.payload_type,
-                encoding: &c.name,
+                encoding: c.name.as_str(),
                 clock_rate: c.clock_rate,
                 channels: c.channels,
             };
@@ -93,9 +93,9 @@ impl JsepSession {
                 };
                 m.attributes.push(fb.to_attribute());
             }
-            if let Some(p) = &c.fmtp {
-                m.attributes
-                    .push(Attribute::new("fmtp", format!("{} {p}", c.payload_type)));
+            if !c.fmtp.is_empty() {
+                let value = format!("{} {}", c.payload_type, c.fmtp);
+                m.attributes.push(Attribute::new("fmtp", value));
             }
         }
         let (rid_dir, list) = if !send_rids.is_empty() && direction.sends() {
