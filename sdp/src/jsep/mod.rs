@@ -9,12 +9,18 @@
 //!
 //! Rules implemented: codec intersection keeping the offerer's payload types (matching name, clock
 //! rate, channels and the format parameters that must agree: H.264 profile and packetization mode,
-//! RTX by its associated payload type); rtcp-fb and extmap intersection; direction negotiation;
+//! VP9 and AV1 profile, RTX by its associated payload type); rtcp-fb and extmap intersection; direction negotiation;
 //! BUNDLE and rtcp-mux acceptance (rtcp-mux is required, as in browsers); m-sections with port 0
 //! rejected (answered with port 0); the DTLS role (an `actpass` offer is answered `active` by
 //! default, or `passive`); `sctp-port` and `max-message-size`; RID-based simulcast; subsequent offers
 //! with tracks added and removed, rejected m-sections recycled, ICE restart with new credentials and
 //! stable mids.
+//!
+//! What negotiation reads is typed once: m-sections are named by [`Mid`]s (a remote `a=mid` that
+//! is not one, e.g. longer than [`MAX_MID_LEN`] bytes, is refused with
+//! [`NegotiationError::InvalidMid`]), transceivers by opaque [`TransceiverId`]s, codecs carry a
+//! [`CodecName`] and [`FormatParameters`] with typed accessors, and every negotiated codec list
+//! pairs RTX with what it repairs ([`Codec::rtx`], [`Codec::apt`]).
 //!
 //! A remote description is untrusted input. Before anything else, negotiation checks it against
 //! fixed limits ([`MAX_MEDIA_SECTIONS`], [`MAX_FORMATS`], [`MAX_ATTRIBUTES`], [`MAX_CANDIDATES`],
@@ -26,7 +32,7 @@
 //! reach [`Negotiated::remote_fingerprints`]. A refused offer or answer leaves the session as it was.
 //!
 //! ```
-//! use sansrtc_sdp::jsep::{Codec, DtlsRole, JsepConfig, JsepSession, MediaKind, Transceiver};
+//! use sansrtc_sdp::jsep::{Codec, CodecName, DtlsRole, JsepConfig, JsepSession, MediaKind, Transceiver};
 //! use sansrtc_sdp::{Direction, SessionDescription};
 //!
 //! // Any byte source will do here; a peer connection passes a cryptographic one.
@@ -34,7 +40,7 @@
 //!     let mut n = seed;
 //!     Box::new(move |buf: &mut [u8]| buf.iter_mut().for_each(|b| { n = n.wrapping_mul(167).wrapping_add(13); *b = n; }))
 //! };
-//! let opus = || vec![Codec::new(111, "opus", 48000, Some(2))];
+//! let opus = || vec![Codec::opus(111).minptime(10).useinbandfec(true)];
 //!
 //! let mut alice = JsepSession::new(JsepConfig::default(), rng(1));
 //! alice.add_transceiver(Transceiver::new(MediaKind::Audio, Direction::SendRecv, opus()));
@@ -47,6 +53,8 @@
 //! let alice_view = alice.set_remote_answer(&SessionDescription::parse(&answer.to_sdp_string())?)?;
 //!
 //! assert_eq!(alice_view.bundle, ["0", "1"]);
+//! let codec = &alice_view.sections[0].codecs[0];
+//! assert_eq!((codec.name.clone(), codec.fmtp.useinbandfec()), (CodecName::Opus, Some(true)));
 //! assert_eq!(alice_view.sections[0].direction, Direction::SendOnly);
 //! assert_eq!(bob_view.sections[0].direction, Direction::RecvOnly);
 //! assert_eq!((alice_view.dtls_role, bob_view.dtls_role), (DtlsRole::Server, DtlsRole::Client));
