@@ -4,7 +4,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::attributes::FmtpParameter;
+use crate::attributes::{Fmtp, FmtpParameter};
 
 /// H.264 `profile-level-id` (RFC 6184 section 8.1): `profile_idc`, `profile-iop` and
 /// `level_idc`, written as six hex digits (`42e01f`).
@@ -122,16 +122,13 @@ impl Known {
     }
 }
 
-/// The `;`-separated items of an fmtp value, as [`crate::attributes::Fmtp::parameters`] reads
-/// them.
+/// The `;`-separated items of an fmtp value, read as the attribute view reads them.
 fn parameters(text: &str) -> impl Iterator<Item = FmtpParameter<'_>> {
-    text.split(';')
-        .map(str::trim_ascii)
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => FmtpParameter::Pair(k.trim_ascii(), v.trim_ascii()),
-            None => FmtpParameter::Opaque(p),
-        })
+    Fmtp {
+        format: "",
+        parameters: text,
+    }
+    .parameters()
 }
 
 /// A codec's format parameters (`a=fmtp:<pt> <parameters>`), parsed once.
