@@ -165,12 +165,12 @@ fn main() {
     );
 
     // Media: 1000 Opus-sized RTP packets on the audio track through SRTP, 1 ms apart.
-    let audio_mid = a.pc.media_mids()[0].clone();
+    let audio_mid = a.pc.media_mids().next().unwrap();
     let start = Instant::now();
     for seq in 0..RTP_PACKETS {
         let payload = [seq as u8; 160];
         let packet = RtpWrite::new(codecs::opus().payload_type, u32::from(seq) * 960, &payload);
-        a.pc.write_rtp(Instant::now(), &audio_mid, packet)
+        a.pc.write_rtp(Instant::now(), audio_mid, packet)
             .expect("send rtp");
         a.flush();
         let next = start + Duration::from_millis(u64::from(seq) + 1);

@@ -11,18 +11,19 @@
 //!
 //! let video = codecs::video_transceiver(Direction::SendRecv);
 //! assert!(video.codecs.iter().any(|c| c.name == "H264"));
-//! assert!(video.codecs.iter().any(|c| c.name == "rtx" && c.fmtp.as_deref() == Some("apt=96")));
+//! assert!(video.codecs.iter().any(|c| c.is_rtx() && c.apt() == Some(96)));
 //! ```
 
 use sansrtc_rtp::extension::ExtensionKind;
 use sansrtc_sdp::Direction;
-use sansrtc_sdp::jsep::{Codec, Feedback, HeaderExtension, MediaKind, Transceiver};
+use sansrtc_sdp::jsep::{Codec, Feedback, HeaderExtension, MediaKind, ProfileLevelId, Transceiver};
 
 /// Opus, 48 kHz stereo, in-band FEC (payload type 111, as browsers use), with transport-wide
 /// congestion control feedback.
 pub fn opus() -> Codec {
-    Codec::new(111, "opus", 48_000, Some(2))
-        .fmtp("minptime=10;useinbandfec=1")
+    Codec::opus(111)
+        .minptime(10)
+        .useinbandfec(true)
         .feedback(Feedback::new("transport-cc"))
 }
 
@@ -38,31 +39,38 @@ fn video_feedback(codec: Codec) -> Codec {
 
 /// The RTX (RFC 4588) repair format for `payload_type`.
 pub fn rtx(payload_type: u8, apt: u8) -> Codec {
-    Codec::new(payload_type, "rtx", 90_000, None).fmtp(&format!("apt={apt}"))
+    Codec::rtx(payload_type, apt)
 }
 
 /// VP8 (payload type 96).
 pub fn vp8() -> Codec {
-    video_feedback(Codec::new(96, "VP8", 90_000, None))
+    video_feedback(Codec::vp8(96))
 }
 
 /// VP9 profile 0 (payload type 98).
 pub fn vp9() -> Codec {
-    video_feedback(Codec::new(98, "VP9", 90_000, None).fmtp("profile-id=0"))
+    video_feedback(Codec::vp9(98).profile_id(0))
 }
 
 /// H.264 constrained baseline level 3.1, packetization mode 1 (payload type 102): what every
 /// browser decodes.
 pub fn h264() -> Codec {
     video_feedback(
-        Codec::new(102, "H264", 90_000, None)
-            .fmtp("level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"),
+        Codec::h264(102)
+            .level_asymmetry_allowed(true)
+            .packetization_mode(1)
+            .profile_level_id(ProfileLevelId::CONSTRAINED_BASELINE_3_1),
     )
 }
 
 /// AV1 profile 0 (payload type 45).
 pub fn av1() -> Codec {
-    video_feedback(Codec::new(45, "AV1", 90_000, None).fmtp("level-idx=5;profile=0;tier=0"))
+    video_feedback(
+        Codec::av1(45)
+            .param("level-idx", 5)
+            .profile(0)
+            .param("tier", 0),
+    )
 }
 
 /// Every audio codec we declare, in preference order.
@@ -127,12 +135,25 @@ mod tests {
     fn every_rtx_points_at_the_codec_before_it() {
         let codecs = video_codecs();
         for pair in codecs.chunks(2) {
-            assert_eq!(pair[1].name, "rtx");
+            assert!(pair[1].is_rtx());
+            assert_eq!(pair[1].apt(), Some(pair[0].payload_type));
             assert_eq!(
-                pair[1].fmtp.as_deref(),
-                Some(format!("apt={}", pair[0].payload_type).as_str())
+                pair[1].fmtp.as_str(),
+                format!("apt={}", pair[0].payload_type)
             );
         }
+        // The format parameters are written as browsers write them.
+        let fmtp: Vec<&str> = codecs.iter().map(|c| c.fmtp.as_str()).collect();
+        assert_eq!(
+            fmtp.iter().step_by(2).copied().collect::<Vec<_>>(),
+            [
+                "",
+                "profile-id=0",
+                "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+                "level-idx=5;profile=0;tier=0",
+            ]
+        );
+        assert_eq!(opus().fmtp.as_str(), "minptime=10;useinbandfec=1");
         let mut pts: Vec<u8> = codecs.iter().map(|c| c.payload_type).collect();
         pts.push(opus().payload_type);
         pts.sort_unstable();

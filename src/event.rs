@@ -1,7 +1,6 @@
 //! What a peer connection tells the application: events, datagrams to send, states.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 pub use sansrtc_ice::agent::ConnectionState as IceState;
 
@@ -9,6 +8,7 @@ pub use sansrtc_ice::agent::ConnectionState as IceState;
 use crate::PeerConnection;
 use crate::peer::{ChannelId, MessageKind};
 use crate::track::{KeyframeKind, RtpReceived};
+use sansrtc_sdp::Mid;
 
 /// Whether a description is an offer or an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,7 +123,7 @@ pub enum Event {
     /// The peer asks for a key frame on one of our streams (PLI or FIR received).
     KeyframeRequest {
         /// The m-section of our stream.
-        mid: Option<Arc<str>>,
+        mid: Option<Mid>,
         /// Our SSRC the request is about.
         ssrc: u32,
         /// PLI or FIR.
@@ -132,7 +132,7 @@ pub enum Event {
     /// The peer lost packets of one of our streams (generic NACK received).
     Nack {
         /// The m-section of our stream.
-        mid: Option<Arc<str>>,
+        mid: Option<Mid>,
         /// Our SSRC the packets were sent on.
         ssrc: u32,
         /// The lost sequence numbers.

@@ -52,6 +52,8 @@ pub use peer::{
 };
 pub use relay::TurnServer;
 pub use rng::PcRng;
+pub use sansrtc_sdp::Mid;
+pub use sansrtc_sdp::jsep::TransceiverId;
 pub use stats::StatsReport;
 pub use track::{KeyframeKind, MediaError, RtpReceived, RtpWrite};
 

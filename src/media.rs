@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use sansrtc_rtp::RtpPacket;
 use sansrtc_rtp::builder::{ExtensionsBuilder, RtpPacketBuilder};
 use sansrtc_rtp::extension::{
-    AbsSendTime, ExtensionKind, ExtensionMap, Mid, RepairedRtpStreamId, RtpStreamId,
-    TransportSequence,
+    AbsSendTime, ExtensionKind, ExtensionMap, Mid as MidExtension, RepairedRtpStreamId,
+    RtpStreamId, TransportSequence,
 };
 use sansrtc_rtp::rtcp::{
     CompoundIter, Fir, FirEntry, List, Nack, NackPair, Pli, ReceiverReport, ReportBlock,
@@ -22,6 +22,7 @@ use sansrtc_rtp::seq::SequenceUnwrapper;
 use sansrtc_rtp::stats::ReceiveStats;
 use sansrtc_rtp::time::{NtpTime, compact_from_duration, round_trip_time};
 use sansrtc_sdp::Direction;
+use sansrtc_sdp::Mid;
 use sansrtc_sdp::jsep::{Codec, JsepSession, MediaKind, Negotiated, SectionKind};
 
 use crate::event::Event;
@@ -70,7 +71,7 @@ const RETRANSMIT_FLOOR_BYTES: u64 = 16 * 1024;
 /// A negotiated, accepted media section.
 #[derive(Debug, Clone)]
 struct Section {
-    mid: Arc<str>,
+    mid: Mid,
     kind: MediaKind,
     direction: Direction,
     codecs: Vec<Codec>,
@@ -91,20 +92,20 @@ impl Section {
         matches!(self.direction, Direction::SendRecv | Direction::SendOnly)
     }
 
-    /// The RTX payload type repairing `payload_type` (`a=fmtp:<rtx> apt=<payload_type>`).
+    /// The RTX payload type repairing `payload_type` (paired by negotiation).
     fn rtx_for(&self, payload_type: u8) -> Option<u8> {
         self.codecs
             .iter()
-            .find(|c| c.name.eq_ignore_ascii_case("rtx") && apt(c) == Some(payload_type))
-            .map(|c| c.payload_type)
+            .find(|c| c.payload_type == payload_type)
+            .and_then(|c| c.rtx)
     }
 
     /// The payload type an RTX payload type repairs, when `payload_type` is one.
     fn repaired_by(&self, payload_type: u8) -> Option<u8> {
         self.codecs
             .iter()
-            .find(|c| c.payload_type == payload_type && c.name.eq_ignore_ascii_case("rtx"))
-            .and_then(apt)
+            .find(|c| c.payload_type == payload_type)
+            .and_then(Codec::apt)
     }
 
     fn clock_rate(&self, payload_type: u8) -> u32 {
@@ -623,7 +624,6 @@ impl MediaState {
     /// Applies a negotiation: the accepted media sections, their codecs, extensions and SSRCs.
     pub(crate) fn configure(&mut self, n: &Negotiated, jsep: &JsepSession, interval: Duration) {
         self.interval = interval;
-        let old: Vec<Arc<str>> = self.sections.iter().map(|s| s.mid.clone()).collect();
         self.sections.clear();
         self.ssrc_section.clear();
         self.rtx_media.clear();
@@ -645,7 +645,7 @@ impl MediaState {
                 .and_then(|t| jsep.transceiver(t))
                 .and_then(|t| t.send_ssrcs);
             let send_ssrc = send_ssrcs.map(|(media, _rtx)| media);
-            let has_rtx = s.codecs.iter().any(|c| c.name.eq_ignore_ascii_case("rtx"));
+            let has_rtx = s.codecs.iter().any(Codec::is_rtx);
             let send_rtx_ssrc = send_ssrcs.and_then(|(_, rtx)| rtx).filter(|_| has_rtx);
             let feedback = |parameter: Option<&str>| {
                 s.codecs.iter().any(|c| {
@@ -670,14 +670,8 @@ impl MediaState {
                 self.ssrc_section.insert(rtx, index);
                 self.rtx_media.insert(rtx, media);
             }
-            // Reuse the existing mid string so received packets keep pointing at one allocation.
-            let mid = old
-                .iter()
-                .find(|m| ***m == *s.mid)
-                .cloned()
-                .unwrap_or_else(|| Arc::from(s.mid.as_str()));
             self.sections.push(Section {
-                mid,
+                mid: s.mid,
                 kind,
                 direction: s.direction,
                 codecs: s.codecs.clone(),
@@ -709,12 +703,12 @@ impl MediaState {
     }
 
     /// The mids of the accepted media sections, in order.
-    pub(crate) fn mids(&self) -> impl Iterator<Item = &str> {
-        self.sections.iter().map(|s| &*s.mid)
+    pub(crate) fn mids(&self) -> impl Iterator<Item = Mid> + '_ {
+        self.sections.iter().map(|s| s.mid)
     }
 
     /// The codec negotiated for `payload_type` in section `mid`.
-    pub(crate) fn codec(&self, mid: &str, payload_type: u8) -> Option<&Codec> {
+    pub(crate) fn codec(&self, mid: Mid, payload_type: u8) -> Option<&Codec> {
         self.section(mid)?
             .codecs
             .iter()
@@ -722,17 +716,17 @@ impl MediaState {
     }
 
     /// Our signalled SSRC on section `mid`.
-    pub(crate) fn sending_ssrc(&self, mid: &str) -> Option<u32> {
+    pub(crate) fn sending_ssrc(&self, mid: Mid) -> Option<u32> {
         self.section(mid)?.send_ssrc
     }
 
     /// The media kind of section `mid`.
-    pub(crate) fn kind(&self, mid: &str) -> Option<MediaKind> {
+    pub(crate) fn kind(&self, mid: Mid) -> Option<MediaKind> {
         self.section(mid).map(|s| s.kind)
     }
 
-    fn section(&self, mid: &str) -> Option<&Section> {
-        self.sections.iter().find(|s| &*s.mid == mid)
+    fn section(&self, mid: Mid) -> Option<&Section> {
+        self.sections.iter().find(|s| s.mid == mid)
     }
 
     /// The transport is up: the report schedule starts.
@@ -753,17 +747,17 @@ impl MediaState {
     pub(crate) fn build_rtp(
         &mut self,
         now: Instant,
-        mid: &str,
+        mid: Mid,
         write: &RtpWrite<'_>,
     ) -> Result<Vec<u8>, MediaError> {
         let index = self
             .sections
             .iter()
-            .position(|s| &*s.mid == mid)
-            .ok_or_else(|| MediaError::UnknownMid(mid.to_owned()))?;
+            .position(|s| s.mid == mid)
+            .ok_or(MediaError::UnknownMid(mid))?;
         let section = &self.sections[index];
         if !section.sends() {
-            return Err(MediaError::NotSending(mid.to_owned()));
+            return Err(MediaError::NotSending(mid));
         }
         if !section
             .codecs
@@ -1025,7 +1019,7 @@ impl MediaState {
         let start = p.header_len();
         let end = start + p.payload().len();
         Received::Rtp(RtpReceived {
-            mid: section.map(|i| self.sections[i].mid.clone()),
+            mid: section.map(|i| self.sections[i].mid),
             rid: rid_out,
             ssrc,
             payload_type: p.payload_type(),
@@ -1058,8 +1052,11 @@ impl MediaState {
                         continue;
                     }
                     tried[n % tried.len()] = id;
-                    if let Some(Mid(m)) = s.extensions.get::<Mid>(&ext)
-                        && let Some(i) = self.sections.iter().position(|x| &*x.mid == m)
+                    if let Some(MidExtension(m)) = s.extensions.get::<MidExtension>(&ext)
+                        && let Some(i) = self
+                            .sections
+                            .iter()
+                            .position(|x| x.mid.as_bytes() == m.as_bytes())
                     {
                         section = Some(i);
                         break;
@@ -1129,7 +1126,7 @@ impl MediaState {
                 RtcpPacket::Nack(nack) => {
                     if let Some(o) = self.outbound.get_mut(&nack.media_ssrc) {
                         o.nacks += 1;
-                        let mid = o.section.map(|i| self.sections[i].mid.clone());
+                        let mid = o.section.map(|i| self.sections[i].mid);
                         // At most 17 sequence numbers per entry; bounded by the packet's size.
                         let lost: Vec<u16> = nack.lost().take(4096).collect();
                         self.answer_nack(now, nack.media_ssrc, &lost);
@@ -1254,7 +1251,7 @@ impl MediaState {
             KeyframeKind::Pli => o.plis += 1,
             KeyframeKind::Fir => o.firs += 1,
         }
-        let mid = o.section.map(|i| self.sections[i].mid.clone());
+        let mid = o.section.map(|i| self.sections[i].mid);
         out.push_back(Event::KeyframeRequest { mid, ssrc, kind });
     }
 
@@ -1450,7 +1447,7 @@ impl MediaState {
             .iter()
             .map(|(&ssrc, i)| InboundRtpStats {
                 ssrc,
-                mid: i.section.map(|s| self.sections[s].mid.to_string()),
+                mid: i.section.map(|s| self.sections[s].mid),
                 rid: i.rid.as_deref().map(str::to_owned),
                 packets_received: i.packets,
                 bytes_received: i.octets,
@@ -1476,7 +1473,7 @@ impl MediaState {
             .iter()
             .map(|(&ssrc, o)| OutboundRtpStats {
                 ssrc,
-                mid: o.section.map(|s| self.sections[s].mid.to_string()),
+                mid: o.section.map(|s| self.sections[s].mid),
                 rid: o.rid.as_deref().map(str::to_owned),
                 packets_sent: o.packets,
                 bytes_sent: o.octets,
@@ -1498,20 +1495,10 @@ impl MediaState {
     }
 }
 
-/// The payload type an RTX format repairs (`apt=` in its fmtp).
 /// `elapsed` in RTP clock ticks at `clock_rate` (any rate the peer's SDP names), modulo 2^32
 /// as RTP timestamps wrap; never overflows.
 fn rtp_ticks(elapsed: Duration, clock_rate: u32) -> u32 {
     (elapsed.as_micros() * u128::from(clock_rate) / 1_000_000) as u32
-}
-
-fn apt(codec: &Codec) -> Option<u8> {
-    codec
-        .fmtp
-        .as_deref()?
-        .split(';')
-        .find_map(|kv| kv.trim().strip_prefix("apt="))
-        .and_then(|v| v.trim().parse().ok())
 }
 
 fn random_u32(rng: &mut PcRng) -> u32 {

@@ -85,7 +85,7 @@ pub struct InboundRtpStats {
     /// Its SSRC.
     pub ssrc: u32,
     /// The m-section it belongs to.
-    pub mid: Option<String>,
+    pub mid: Option<sansrtc_sdp::Mid>,
     /// Its simulcast layer.
     pub rid: Option<String>,
     /// Packets received.
@@ -114,7 +114,7 @@ pub struct OutboundRtpStats {
     /// Its SSRC.
     pub ssrc: u32,
     /// The m-section it belongs to.
-    pub mid: Option<String>,
+    pub mid: Option<sansrtc_sdp::Mid>,
     /// Its simulcast layer.
     pub rid: Option<String>,
     /// Packets sent.

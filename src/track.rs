@@ -5,6 +5,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use sansrtc_rtp::RtpPacket;
+use sansrtc_sdp::Mid;
 
 /// A decrypted RTP packet and the track it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,7 +13,7 @@ pub struct RtpReceived {
     /// The m-section (track) it belongs to, when known: from the remote SDP's `a=ssrc` lines,
     /// the `sdes:mid` header extension, a payload type unique to one section, or the only media
     /// section.
-    pub mid: Option<Arc<str>>,
+    pub mid: Option<Mid>,
     /// The simulcast layer (`sdes:rtp-stream-id`, or `repaired-rtp-stream-id` for RTX), when the
     /// sender names it.
     pub rid: Option<Arc<str>>,
@@ -115,10 +116,10 @@ pub enum KeyframeKind {
 pub enum MediaError {
     /// No negotiated media section has this mid.
     #[error("no media section with mid {0}")]
-    UnknownMid(String),
+    UnknownMid(Mid),
     /// The section's negotiated direction does not include sending.
     #[error("media section {0} does not send")]
-    NotSending(String),
+    NotSending(Mid),
     /// The payload type was not negotiated for the section.
     #[error("payload type {0} is not negotiated for this section")]
     UnknownPayloadType(u8),

@@ -22,11 +22,11 @@ fn every_arrival_and_loss_is_reported_to_the_sender() {
     }
     n.negotiate();
     n.run_until(Duration::from_secs(10), connected);
-    let mid = n.pcs[0].media_mids()[0].clone();
+    let mid = n.pcs[0].media_mids().next().unwrap();
     let before = n.events[0].len();
     for i in 0..50u32 {
         n.pcs[0]
-            .write_rtp(n.now, &mid, RtpWrite::new(96, i * 3000, &[5; 200]))
+            .write_rtp(n.now, mid, RtpWrite::new(96, i * 3000, &[5; 200]))
             .unwrap();
         if i == 20 {
             n.collect();

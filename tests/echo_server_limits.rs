@@ -166,9 +166,12 @@ fn id_of(location: &str) -> &str {
     location.rsplit('/').next().unwrap()
 }
 
-/// A browser-like offer from a sansrtc peer connection (a data channel, no candidates).
+/// A browser-like offer from a sansrtc peer connection (a data channel; its one candidate,
+/// the discard port, never answers).
 fn offer() -> String {
     let mut pc = PeerConnection::new(Config::default()).expect("peer connection");
+    pc.add_local_address("127.0.0.1:9".parse().unwrap())
+        .expect("address");
     pc.create_data_channel(Instant::now(), ChannelConfig::reliable("chat"))
         .expect("channel");
     pc.create_offer(Instant::now()).expect("offer")

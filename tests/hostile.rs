@@ -169,10 +169,10 @@ fn nothing_but_stun_is_sent_once_consent_expired() {
     n.negotiate();
     n.run_until(Duration::from_secs(10), connected);
     let id = n.open_channel("c");
-    let mid = n.pcs[0].media_mids()[0].clone();
+    let mid = n.pcs[0].media_mids().next().unwrap();
     let payload = [5u8; 300];
     n.pcs[0]
-        .write_rtp(n.now, &mid, RtpWrite::new(96, 0, &payload))
+        .write_rtp(n.now, mid, RtpWrite::new(96, 0, &payload))
         .unwrap();
     // The peer goes silent: no datagram of peer 1 reaches peer 0 any more.
     n.cut[1] = true;
@@ -180,7 +180,7 @@ fn nothing_but_stun_is_sent_once_consent_expired() {
     assert_eq!(n.pcs[0].state(), ConnectionState::Disconnected);
     // Consent not yet expired: still sending.
     n.pcs[0]
-        .write_rtp(n.now, &mid, RtpWrite::new(96, 1, &payload))
+        .write_rtp(n.now, mid, RtpWrite::new(96, 1, &payload))
         .unwrap();
     n.run_for(Duration::from_secs(2));
     assert_eq!(n.pcs[0].state(), ConnectionState::Failed);
@@ -189,7 +189,7 @@ fn nothing_but_stun_is_sent_once_consent_expired() {
     // Now nothing but STUN may leave peer 0, whatever the application does.
     n.sent_log = Some([Vec::new(), Vec::new()]);
     assert!(matches!(
-        n.pcs[0].write_rtp(n.now, &mid, RtpWrite::new(96, 2, &payload)),
+        n.pcs[0].write_rtp(n.now, mid, RtpWrite::new(96, 2, &payload)),
         Err(Error::NotConnected | Error::NoConsent)
     ));
     n.pcs[0]
@@ -217,7 +217,7 @@ fn nothing_but_stun_is_sent_once_consent_expired() {
         n.pcs[0].state() == ConnectionState::Connected
     });
     n.pcs[0]
-        .write_rtp(n.now, &mid, RtpWrite::new(96, 3, &payload))
+        .write_rtp(n.now, mid, RtpWrite::new(96, 3, &payload))
         .unwrap();
     let mark = n.events[1].len();
     n.run_until(Duration::from_secs(5), |n| {
@@ -267,7 +267,7 @@ fn a_nack_flood_cannot_multiply_what_we_send() {
     }
     n.negotiate();
     n.run_until(Duration::from_secs(10), connected);
-    let mid = n.pcs[0].media_mids()[0].clone();
+    let mid = n.pcs[0].media_mids().next().unwrap();
     let payload = [9u8; 1000];
     let mut media_packets = 0u32;
     let mut ssrc = None;
@@ -275,11 +275,7 @@ fn a_nack_flood_cannot_multiply_what_we_send() {
     while n.now < start + Duration::from_secs(3) {
         // 100 packets per second of ~1 KB: 800 kbit/s.
         n.pcs[0]
-            .write_rtp(
-                n.now,
-                &mid,
-                RtpWrite::new(96, media_packets * 900, &payload),
-            )
+            .write_rtp(n.now, mid, RtpWrite::new(96, media_packets * 900, &payload))
             .unwrap();
         media_packets += 1;
         n.run_for(Duration::from_millis(10));

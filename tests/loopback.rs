@@ -157,7 +157,7 @@ fn media_through_srtp_with_reports() {
     n.negotiate();
     n.run_until(Duration::from_secs(10), connected);
     assert!(n.pcs[0].srtp_profile().is_some());
-    assert_eq!(n.pcs[0].media_mids().len(), 2);
+    assert_eq!(n.pcs[0].media_mids().count(), 2);
     for seq in 0..50u16 {
         let mut pkt = vec![0x80, 111, 0, 0, 0, 0, 0, 0, 0x12, 0x34, 0x56, 0x78];
         pkt[2..4].copy_from_slice(&seq.to_be_bytes());
@@ -340,7 +340,7 @@ fn srtp_contexts_only_once_media_is_negotiated() {
         ));
     }
     n.negotiate();
-    assert_eq!(n.pcs[0].media_mids().len(), 1);
+    assert_eq!(n.pcs[0].media_mids().count(), 1);
     n.pcs[0].send_rtp(n.now, &rtp).unwrap();
     n.run_until(Duration::from_secs(5), |n| {
         n.events[1]

@@ -70,11 +70,11 @@ fn run_seed(seed: u64) {
         sent.push((data, i % 3 == 0));
         let _ = n.pcs[1].channel(lossy).unwrap().send(n.now, &[i as u8; 50]);
     }
-    let mid = n.pcs[0].media_mids()[0].clone();
+    let mid = n.pcs[0].media_mids().next().unwrap();
     let payload = [0x42u8; 120];
     for i in 0..100u32 {
         n.pcs[0]
-            .write_rtp(n.now, &mid, RtpWrite::new(111, i * 960, &payload))
+            .write_rtp(n.now, mid, RtpWrite::new(111, i * 960, &payload))
             .unwrap();
     }
     // Each side knows the other's channel by its own id.

@@ -30,7 +30,7 @@ fn video(direction: Direction) -> Transceiver {
 }
 
 /// Both peers with audio (sendrecv) and video (sendrecv), connected.
-fn media_pair(seed: u64) -> (Net, String, String) {
+fn media_pair(seed: u64) -> (Net, sansrtc::Mid, sansrtc::Mid) {
     let mut n = Net::new(seed);
     for p in &mut n.pcs {
         p.add_transceiver(audio(Direction::SendRecv));
@@ -38,9 +38,9 @@ fn media_pair(seed: u64) -> (Net, String, String) {
     }
     n.negotiate();
     n.run_until(Duration::from_secs(10), connected);
-    let mids = n.pcs[0].media_mids();
-    assert_eq!(mids, n.pcs[1].media_mids());
-    (n, mids[0].clone(), mids[1].clone())
+    let mids: Vec<sansrtc::Mid> = n.pcs[0].media_mids().collect();
+    assert_eq!(mids, n.pcs[1].media_mids().collect::<Vec<_>>());
+    (n, mids[0], mids[1])
 }
 
 #[test]
@@ -49,10 +49,10 @@ fn tracks_send_with_write_rtp_and_arrive_with_their_mid() {
     for i in 0..30u32 {
         let payload = vec![i as u8; 200];
         let w = RtpWrite::new(96, i * 3000, &payload).marker(i % 3 == 2);
-        n.pcs[0].write_rtp(n.now, &video_mid, w).unwrap();
+        n.pcs[0].write_rtp(n.now, video_mid, w).unwrap();
         let voice = vec![0xA0 | (i as u8 & 0xF); 80];
         n.pcs[0]
-            .write_rtp(n.now, &audio_mid, RtpWrite::new(111, i * 960, &voice))
+            .write_rtp(n.now, audio_mid, RtpWrite::new(111, i * 960, &voice))
             .unwrap();
     }
     n.run_until(Duration::from_secs(5), |n| {
@@ -81,24 +81,24 @@ fn tracks_send_with_write_rtp_and_arrive_with_their_mid() {
         let header = p.header();
         let ext = header.extensions().expect("header extensions written");
         assert_eq!(ext.get(4), Some(video_mid.as_bytes()));
-        assert_eq!(n.pcs[1].codec(&video_mid, 96).unwrap().name, "VP8");
+        assert_eq!(n.pcs[1].codec(video_mid, 96).unwrap().name, "VP8");
     }
     // Audio and video went out on different SSRCs, the ones signalled in the offer.
     assert_ne!(audio_packets[0].ssrc, video_packets[0].ssrc);
-    assert_eq!(n.pcs[1].media_kind(&audio_mid), Some(MediaKind::Audio));
+    assert_eq!(n.pcs[1].media_kind(audio_mid), Some(MediaKind::Audio));
 
     // Errors say why.
     let p = [0u8; 10];
     assert!(matches!(
-        n.pcs[0].write_rtp(n.now, "nope", RtpWrite::new(96, 0, &p)),
+        n.pcs[0].write_rtp(n.now, "nope".parse().unwrap(), RtpWrite::new(96, 0, &p)),
         Err(Error::Media(MediaError::UnknownMid(_)))
     ));
     assert!(matches!(
-        n.pcs[0].write_rtp(n.now, &video_mid, RtpWrite::new(111, 0, &p)),
+        n.pcs[0].write_rtp(n.now, video_mid, RtpWrite::new(111, 0, &p)),
         Err(Error::Media(MediaError::UnknownPayloadType(111)))
     ));
     assert!(matches!(
-        n.pcs[0].write_rtp(n.now, &video_mid, RtpWrite::new(96, 0, &p).rid("hi")),
+        n.pcs[0].write_rtp(n.now, video_mid, RtpWrite::new(96, 0, &p).rid("hi")),
         Err(Error::Media(MediaError::UnknownRid(_)))
     ));
 }
@@ -109,7 +109,7 @@ fn keyframe_requests_and_nacks_arrive_typed() {
     let payload = [7u8; 100];
     for i in 0..5u32 {
         n.pcs[0]
-            .write_rtp(n.now, &video_mid, RtpWrite::new(96, i * 3000, &payload))
+            .write_rtp(n.now, video_mid, RtpWrite::new(96, i * 3000, &payload))
             .unwrap();
     }
     n.run_until(Duration::from_secs(5), |n| {
@@ -132,19 +132,15 @@ fn keyframe_requests_and_nacks_arrive_typed() {
     n.run_until(Duration::from_secs(2), |n| {
         n.events[0].iter().any(|e| matches!(e, Event::Nack { .. }))
     });
-    let mid = Some(std::sync::Arc::<str>::from(video_mid.as_str()));
+    let mid = Some(video_mid);
     for kind in [KeyframeKind::Pli, KeyframeKind::Fir] {
         assert!(
-            n.events[0].contains(&Event::KeyframeRequest {
-                mid: mid.clone(),
-                ssrc,
-                kind
-            }),
+            n.events[0].contains(&Event::KeyframeRequest { mid, ssrc, kind }),
             "{kind:?} not received"
         );
     }
     assert!(n.events[0].contains(&Event::Nack {
-        mid: mid.clone(),
+        mid,
         ssrc,
         lost: lost.to_vec()
     }));
@@ -216,12 +212,12 @@ fn stats_report_counts_streams_pairs_and_channels() {
         let w = RtpWrite::new(111, i * 960, &voice);
         if [10, 11, 20, 30].contains(&i) {
             // Consume a sequence number without delivering the packet.
-            n.pcs[0].write_rtp(n.now, &audio_mid, w).unwrap();
+            n.pcs[0].write_rtp(n.now, audio_mid, w).unwrap();
             n.collect();
             n.drop_newest();
             continue;
         }
-        n.pcs[0].write_rtp(n.now, &audio_mid, w).unwrap();
+        n.pcs[0].write_rtp(n.now, audio_mid, w).unwrap();
         sent_seq.push(i);
     }
     // Reports both ways take a few seconds: SR from the sender, then an RR with its LSR.
@@ -273,7 +269,7 @@ fn renegotiation_adds_video_and_a_data_channel_later() {
     }
     n.negotiate();
     n.run_until(Duration::from_secs(10), connected);
-    assert_eq!(n.pcs[0].media_mids().len(), 1);
+    assert_eq!(n.pcs[0].media_mids().count(), 1);
     let before = n.events[0].len();
     // The offerer adds video and a data channel (which asks for the data section); the
     // answerer adds a matching video track.
@@ -289,12 +285,12 @@ fn renegotiation_adds_video_and_a_data_channel_later() {
     n.collect();
     assert!(n.events[0][before..].contains(&Event::NegotiationNeeded));
     n.negotiate();
-    let mids = n.pcs[0].media_mids();
+    let mids: Vec<sansrtc::Mid> = n.pcs[0].media_mids().collect();
     assert_eq!(mids.len(), 2);
-    assert_eq!(mids, n.pcs[1].media_mids());
+    assert_eq!(mids, n.pcs[1].media_mids().collect::<Vec<_>>());
     let payload = [3u8; 64];
     n.pcs[1]
-        .write_rtp(n.now, &mids[1], RtpWrite::new(96, 0, &payload))
+        .write_rtp(n.now, mids[1], RtpWrite::new(96, 0, &payload))
         .unwrap();
     n.run_until(Duration::from_secs(5), |n| {
         n.events[1]
@@ -874,7 +870,10 @@ fn a_non_trickle_client_gets_server_reflexive_candidates_in_its_description() {
     assert!(srflx < complete, "{events:?}");
     let description = pc.local_description().unwrap();
     assert!(description.contains("a=end-of-candidates"), "{description}");
-    assert!(description.contains("127.0.0.1 6000 typ srflx"), "{description}");
+    assert!(
+        description.contains("127.0.0.1 6000 typ srflx"),
+        "{description}"
+    );
     assert!(description.contains("typ host"));
 }
 

@@ -28,7 +28,7 @@ fn video(with_rtx: bool) -> Transceiver {
 
 /// Peer 0 writes `count` video packets (payload: the index, 300 times), the 11th lost on the
 /// wire.
-fn send_with_the_11th_lost(n: &mut Net, mid: &str, count: u32) {
+fn send_with_the_11th_lost(n: &mut Net, mid: sansrtc::Mid, count: u32) {
     for i in 0..count {
         let payload = vec![i as u8; 300];
         n.pcs[0]
@@ -42,7 +42,12 @@ fn send_with_the_11th_lost(n: &mut Net, mid: &str, count: u32) {
 }
 
 /// Connected peers with one video section each way.
-fn video_pair(seed: u64, with_rtx: bool, history: usize, nack_requests: bool) -> (Net, String) {
+fn video_pair(
+    seed: u64,
+    with_rtx: bool,
+    history: usize,
+    nack_requests: bool,
+) -> (Net, sansrtc::Mid) {
     let mut n = Net::with_config(seed, |c| {
         c.data_channels = false;
         c.retransmission_history = history;
@@ -53,16 +58,16 @@ fn video_pair(seed: u64, with_rtx: bool, history: usize, nack_requests: bool) ->
     }
     n.negotiate();
     n.run_until(Duration::from_secs(10), connected);
-    let mid = n.pcs[0].media_mids()[0].clone();
+    let mid = n.pcs[0].media_mids().next().unwrap();
     (n, mid)
 }
 
 /// Connected peers with one video section; peer 0 sends 20 packets of which the 11th is lost
 /// on the wire; the receiver does not NACK by itself. Returns the net, the mid and the lost
 /// packet's sequence number.
-fn one_packet_lost(seed: u64, with_rtx: bool, history: usize) -> (Net, String, u16) {
+fn one_packet_lost(seed: u64, with_rtx: bool, history: usize) -> (Net, sansrtc::Mid, u16) {
     let (mut n, mid) = video_pair(seed, with_rtx, history, false);
-    send_with_the_11th_lost(&mut n, &mid, 20);
+    send_with_the_11th_lost(&mut n, mid, 20);
     n.run_until(Duration::from_secs(2), |n| {
         received(&n.events[1]).len() == 19
     });
@@ -184,7 +189,7 @@ fn transceivers_with_rtx_signal_an_rtx_ssrc() {
 #[test]
 fn the_receiver_asks_for_a_lost_packet_by_itself() {
     let (mut n, mid) = video_pair(305, true, 512, true);
-    send_with_the_11th_lost(&mut n, &mid, 20);
+    send_with_the_11th_lost(&mut n, mid, 20);
     n.run_for(Duration::from_millis(500));
     let got = received(&n.events[1]);
     assert_eq!(got.len(), 20, "{got:?}");
@@ -207,7 +212,7 @@ fn a_reordered_packet_is_not_asked_for() {
     };
     for i in 0..100u32 {
         n.pcs[0]
-            .write_rtp(n.now, &mid, RtpWrite::new(96, i * 3000, &[1; 100]))
+            .write_rtp(n.now, mid, RtpWrite::new(96, i * 3000, &[1; 100]))
             .unwrap();
         n.run_for(Duration::from_micros(300));
     }
@@ -234,7 +239,7 @@ fn video_over_a_lossy_link_arrives_whole_many_seeds() {
         for i in 0..count + 10 {
             let payload = i.to_be_bytes().repeat(50);
             n.pcs[0]
-                .write_rtp(n.now, &mid, RtpWrite::new(96, i * 3000, &payload))
+                .write_rtp(n.now, mid, RtpWrite::new(96, i * 3000, &payload))
                 .unwrap();
             n.run_for(Duration::from_millis(3));
         }
@@ -272,7 +277,7 @@ fn a_gap_too_large_for_nacks_asks_for_a_key_frame() {
     let (mut n, mid) = video_pair(307, true, 512, true);
     for i in 0..700u32 {
         n.pcs[0]
-            .write_rtp(n.now, &mid, RtpWrite::new(96, i * 3000, &[2; 50]))
+            .write_rtp(n.now, mid, RtpWrite::new(96, i * 3000, &[2; 50]))
             .unwrap();
         if (50..650).contains(&i) {
             n.collect();
@@ -299,11 +304,11 @@ fn a_gap_too_large_for_nacks_asks_for_a_key_frame() {
     // A sender that keeps jumping gets at most one key frame request per 300 ms.
     for i in 0..50u32 {
         n.pcs[0]
-            .write_rtp(n.now, &mid, RtpWrite::new(96, i * 3000, &[3; 50]))
+            .write_rtp(n.now, mid, RtpWrite::new(96, i * 3000, &[3; 50]))
             .unwrap();
         for _ in 0..600 {
             n.pcs[0]
-                .write_rtp(n.now, &mid, RtpWrite::new(96, i * 3000, &[3; 50]))
+                .write_rtp(n.now, mid, RtpWrite::new(96, i * 3000, &[3; 50]))
                 .unwrap();
             n.collect();
             n.drop_newest();

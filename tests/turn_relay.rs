@@ -206,12 +206,12 @@ fn relayed_session(both_relayed: bool) {
         .unwrap()
         .send(Instant::now(), &big)
         .unwrap();
-    let mid = sides[0].pc.media_mids()[0].clone();
+    let mid = sides[0].pc.media_mids().next().unwrap();
     for i in 0..20u32 {
         let payload = [i as u8; 100];
         sides[0]
             .pc
-            .write_rtp(Instant::now(), &mid, RtpWrite::new(111, i * 960, &payload))
+            .write_rtp(Instant::now(), mid, RtpWrite::new(111, i * 960, &payload))
             .unwrap();
     }
     run(&mut sides, Duration::from_secs(10), |s| {

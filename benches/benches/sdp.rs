@@ -115,11 +115,9 @@ fn negotiate(c: &mut Criterion) {
             ));
         }
     }
-    let limits = sansrtc_sdp::Limits {
-        max_bytes: 8 << 20,
-        max_lines: 1 << 20,
-        ..sansrtc_sdp::Limits::default()
-    };
+    let mut limits = sansrtc_sdp::Limits::default();
+    limits.max_bytes = 8 << 20;
+    limits.max_lines = 1 << 20;
     let wide = sansrtc_sdp::SessionDescription::parse_with(&wide, &limits).unwrap();
     let mut g = c.benchmark_group("sdp_negotiate");
     g.bench_function("sansrtc_answer_chromium_offer", |b| {

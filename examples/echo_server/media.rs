@@ -12,8 +12,8 @@ use sansrtc::rtp::packetize::vp8::{Vp8Depacketizer, Vp8Packetizer};
 use sansrtc::rtp::packetize::{Frame, Payloads};
 use sansrtc::sctp::Reliability;
 use sansrtc::sdp::Direction;
-use sansrtc::sdp::jsep::{Codec, Feedback, MediaKind, Transceiver};
-use sansrtc::{ChannelConfig, KeyframeKind, PeerConnection, RtpReceived, RtpWrite, codecs};
+use sansrtc::sdp::jsep::{Codec, CodecName, Feedback, MediaKind, Transceiver};
+use sansrtc::{ChannelConfig, KeyframeKind, Mid, PeerConnection, RtpReceived, RtpWrite, codecs};
 
 /// What `POST /offer?...` asks for.
 #[derive(Debug, Default, Clone)]
@@ -48,16 +48,11 @@ impl OfferOptions {
             let kept: Vec<u8> = t
                 .codecs
                 .iter()
-                .filter(|c| c.name.eq_ignore_ascii_case(name))
+                .filter(|c| c.name == name.as_str())
                 .map(|c| c.payload_type)
                 .collect();
             t.codecs.retain(|c| {
-                kept.contains(&c.payload_type)
-                    || c.fmtp
-                        .as_deref()
-                        .and_then(|f| f.strip_prefix("apt="))
-                        .and_then(|apt| apt.parse().ok())
-                        .is_some_and(|apt| kept.contains(&apt))
+                kept.contains(&c.payload_type) || c.apt().is_some_and(|apt| kept.contains(&apt))
             });
         }
         t
@@ -127,7 +122,7 @@ pub(crate) fn add_echo_tracks(pc: &mut PeerConnection, tracks: [Transceiver; 2],
         let rtx = t
             .codecs
             .iter()
-            .any(|c| c.name.eq_ignore_ascii_case("rtx"))
+            .any(Codec::is_rtx)
             .then_some(ssrc ^ 0x0800_0000);
         t.send_ssrcs = Some((ssrc, rtx));
         t.cname = Some("sansrtc-echo".into());
@@ -142,7 +137,7 @@ pub(crate) fn add_echo_tracks(pc: &mut PeerConnection, tracks: [Transceiver; 2],
 #[derive(Debug, Default)]
 pub(crate) struct MediaEcho {
     /// mid -> the SSRC the browser sends that section on (learned from its RTP).
-    theirs: HashMap<String, u32>,
+    theirs: HashMap<Mid, u32>,
     /// Keyframe requests forwarded.
     pub(crate) keyframe_requests: u64,
     /// `--drop-video-every N`: 0, or N.
@@ -160,7 +155,7 @@ pub(crate) struct MediaEcho {
     /// Packets received per simulcast layer (RID).
     pub(crate) layers: std::collections::BTreeMap<Arc<str>, u64>,
     /// mid -> the simulcast layer echoed (the first seen; the others are only counted).
-    echoed_layer: HashMap<String, Arc<str>>,
+    echoed_layer: HashMap<Mid, Arc<str>>,
     /// Video packets from the browser seen.
     video_received: u64,
     /// Of them, lost on purpose.
@@ -168,7 +163,7 @@ pub(crate) struct MediaEcho {
     /// `--repacketize`: video goes back as frames cut by our packetizers.
     repacketize: bool,
     /// mid -> the depacketizer of the browser's video on that section.
-    depacketizers: HashMap<String, Depacketizer>,
+    depacketizers: HashMap<Mid, Depacketizer>,
     /// The payloads of the frame being sent back (reused).
     payloads: Payloads,
     /// Frames sent back through our packetizers, and their packets.
@@ -229,8 +224,8 @@ impl MediaEcho {
     }
 
     pub(crate) fn echo_rtp(&mut self, pc: &mut PeerConnection, now: Instant, rtp: RtpReceived) {
-        let Some(mid) = rtp.mid.clone() else { return };
-        let Some(ours) = pc.sending_ssrc(&mid) else {
+        let Some(mid) = rtp.mid else { return };
+        let Some(ours) = pc.sending_ssrc(mid) else {
             return;
         };
         // Simulcast: every layer is counted, one goes back (our single SSRC carries one).
@@ -238,16 +233,13 @@ impl MediaEcho {
             if self.layers.len() < 16 || self.layers.contains_key(rid) {
                 *self.layers.entry(rid.clone()).or_default() += 1;
             }
-            let echoed = self
-                .echoed_layer
-                .entry(mid.to_string())
-                .or_insert_with(|| rid.clone());
+            let echoed = self.echoed_layer.entry(mid).or_insert_with(|| rid.clone());
             if echoed != rid {
                 return;
             }
         }
-        self.theirs.insert(mid.to_string(), rtp.ssrc);
-        if self.repacketize && self.repacketized(pc, now, &mid, &rtp) {
+        self.theirs.insert(mid, rtp.ssrc);
+        if self.repacketize && self.repacketized(pc, now, mid, &rtp) {
             return;
         }
         let sequence = rtp.sequence_number;
@@ -255,7 +247,7 @@ impl MediaEcho {
         packet[8..12].copy_from_slice(&ours.to_be_bytes());
         if pc.send_rtp(now, &packet).is_ok()
             && self.drop_every > 0
-            && pc.media_kind(&mid) == Some(MediaKind::Video)
+            && pc.media_kind(mid) == Some(MediaKind::Video)
         {
             self.video_echoed += 1;
             if self.video_echoed.is_multiple_of(self.drop_every) && self.to_lose.len() < 64 {
@@ -270,18 +262,18 @@ impl MediaEcho {
         &mut self,
         pc: &mut PeerConnection,
         now: Instant,
-        mid: &str,
+        mid: Mid,
         rtp: &RtpReceived,
     ) -> bool {
-        let Some(name) = pc.codec(mid, rtp.payload_type).map(|c| c.name.as_str()) else {
+        let Some(name) = pc.codec(mid, rtp.payload_type).map(|c| c.name.clone()) else {
             return false;
         };
-        let d = match self.depacketizers.get_mut(mid) {
+        let d = match self.depacketizers.get_mut(&mid) {
             Some(d) => d,
             None => {
-                let d = if name.eq_ignore_ascii_case("VP8") {
+                let d = if name == CodecName::Vp8 {
                     Depacketizer::Vp8(Vp8Depacketizer::default(), Vp8Packetizer::new(MAX_PAYLOAD))
-                } else if name.eq_ignore_ascii_case("H264") {
+                } else if name == CodecName::H264 {
                     Depacketizer::H264(
                         H264Depacketizer::default(),
                         H264Packetizer::new(MAX_PAYLOAD),
@@ -289,7 +281,7 @@ impl MediaEcho {
                 } else {
                     return false;
                 };
-                self.depacketizers.entry(mid.to_string()).or_insert(d)
+                self.depacketizers.entry(mid).or_insert(d)
             }
         };
         let frame = d.push(rtp, &mut self.payloads);
@@ -318,7 +310,7 @@ impl MediaEcho {
         let video = self
             .theirs
             .iter()
-            .any(|(mid, &s)| s == ssrc && pc.media_kind(mid) == Some(MediaKind::Video));
+            .any(|(&mid, &s)| s == ssrc && pc.media_kind(mid) == Some(MediaKind::Video));
         if !video {
             return false;
         }
@@ -350,10 +342,10 @@ impl MediaEcho {
         &mut self,
         pc: &mut PeerConnection,
         now: Instant,
-        mid: Option<&str>,
+        mid: Option<Mid>,
         kind: KeyframeKind,
     ) {
-        if let Some(&theirs) = mid.and_then(|m| self.theirs.get(m))
+        if let Some(&theirs) = mid.and_then(|m| self.theirs.get(&m))
             && pc.request_keyframe(now, theirs, kind).is_ok()
         {
             self.keyframe_requests += 1;

@@ -355,8 +355,7 @@ pub(crate) fn service(
             Event::DataChannelMessage { id, data, kind } => s.echo(now, id, data, kind),
             Event::Rtp(rtp) => s.media.echo_rtp(&mut s.pc, now, rtp),
             Event::KeyframeRequest { mid, kind, .. } => {
-                s.media
-                    .keyframe_request(&mut s.pc, now, mid.as_deref(), kind)
+                s.media.keyframe_request(&mut s.pc, now, mid, kind)
             }
             Event::ConnectionStateChange(state) => {
                 println!("session {seq}: connection {state:?}");

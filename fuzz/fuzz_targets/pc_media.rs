@@ -37,11 +37,11 @@ fuzz_target!(|data: &[u8]| {
             }
             3 => {
                 let w = sansrtc::RtpWrite::new(111, u32::from(len), bytes);
-                a.write_rtp(now, &audio, w)
+                a.write_rtp(now, audio, w)
             }
             4 => {
                 let w = sansrtc::RtpWrite::new(96, u32::from(len), bytes).marker(op & 0x40 != 0);
-                a.write_rtp(now, &video, w)
+                a.write_rtp(now, video, w)
             }
             _ => {
                 p.now += Duration::from_millis(u64::from(len) * 20);

@@ -1,9 +1,11 @@
 //! Random bytes into the SDP parser: every typed accessor, then write and re-parse, which must give
-//! the same model; the owned parse must agree with the borrowed one.
+//! the same model; the owned parse must agree with the borrowed one. The typed values JSEP reads
+//! (`Mid`, `FormatParameters`) are built from every `a=mid` and `a=fmtp`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sansrtc_sdp::{AttributeList, SessionDescription};
+use sansrtc_sdp::jsep::FormatParameters;
+use sansrtc_sdp::{AttributeList, Mid, SessionDescription};
 
 fn touch(list: &impl AttributeList) {
     let _ = (
@@ -35,6 +37,15 @@ fn touch(list: &impl AttributeList) {
         list.rtpmaps().count(),
         list.fmtps().map(|f| f.parameters().count()).sum::<usize>(),
     );
+    for f in list.fmtps() {
+        let p = FormatParameters::parse(f.parameters);
+        assert_eq!(p.as_str(), f.parameters, "written back unchanged");
+        assert_eq!(p.apt(), f.get("apt").and_then(|v| v.parse().ok()));
+        let _ = (p.packetization_mode(), p.profile_level_id(), p.minptime());
+    }
+    if let Some(Ok(mid)) = list.mid().map(Mid::new) {
+        assert_eq!(Some(mid.as_str()), list.mid());
+    }
     let _ = (
         list.rtcp_fbs().count(),
         list.ssrcs().count(),

@@ -14,6 +14,7 @@ pub struct ParseError {
 
 /// The reason a description or one of its lines was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum ParseErrorKind {
     /// The input is larger than [`Limits::max_bytes`](crate::Limits::max_bytes).
     #[error("description of {size} bytes exceeds the limit of {limit}")]

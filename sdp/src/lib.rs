@@ -21,6 +21,7 @@ pub mod attributes;
 pub mod candidate;
 pub mod error;
 pub mod jsep;
+pub mod mid;
 pub mod model;
 pub mod parse;
 pub mod text;
@@ -32,6 +33,7 @@ pub use attributes::{
 pub use candidate::Candidate;
 pub use error::{AttributeError, ParseError, ParseErrorKind};
 pub use jsep::{JsepConfig, JsepSession, Negotiated, NegotiationError};
+pub use mid::{MAX_MID_LEN, Mid, MidError};
 pub use model::{Attribute, MediaDescription, Origin, SessionDescription};
 pub use parse::Limits;
 pub use text::Text;

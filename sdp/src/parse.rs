@@ -11,8 +11,10 @@ use crate::error::{ParseError, ParseErrorKind};
 use crate::model::*;
 
 /// Bounds on what a parse may accept, so a hostile description cannot make the parser allocate
-/// without limit. Every check is made before the memory it guards is allocated.
+/// without limit. Every check is made before the memory it guards is allocated. Start from
+/// [`Limits::default`] and change fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Largest accepted input, in bytes.
     pub max_bytes: usize,

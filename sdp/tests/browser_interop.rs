@@ -125,10 +125,8 @@ fn rng() -> Box<dyn sansrtc_sdp::jsep::RandomSource> {
 }
 
 fn local_session() -> JsepSession {
-    let config = JsepConfig {
-        fingerprint: (0..32).collect(),
-        ..JsepConfig::default()
-    };
+    let mut config = JsepConfig::default();
+    config.fingerprint = (0..32).collect();
     let mut s = JsepSession::new(config, rng());
     let mut audio = Transceiver::new(
         MediaKind::Audio,

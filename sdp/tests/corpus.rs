@@ -94,10 +94,8 @@ fn owned_descriptions_share_one_copy_of_the_input() {
         SessionDescription::parse_owned(&broken).unwrap_err(),
         SessionDescription::parse(&broken).unwrap_err()
     );
-    let limits = sansrtc_sdp::Limits {
-        max_bytes: 100,
-        ..Default::default()
-    };
+    let mut limits = sansrtc_sdp::Limits::default();
+    limits.max_bytes = 100;
     assert!(SessionDescription::parse_owned_with(&text, &limits).is_err());
 }
 

@@ -140,10 +140,8 @@ fn not_utf8() {
 fn validation_can_be_turned_off() {
     let sdp = format!("{HEAD}a=rtpmap:bogus\r\n");
     assert!(SessionDescription::parse(&sdp).is_err());
-    let limits = Limits {
-        validate_attributes: false,
-        ..Limits::default()
-    };
+    let mut limits = Limits::default();
+    limits.validate_attributes = false;
     let sd = SessionDescription::parse_with(&sdp, &limits).unwrap();
     assert_eq!(sd.attributes[0].value.as_deref(), Some("bogus"));
 }
@@ -152,14 +150,9 @@ fn validation_can_be_turned_off() {
 fn hostile_inputs_hit_limits() {
     // A million lines.
     let many = format!("{HEAD}{}", "\r\n".repeat(1_000_000));
-    let e = SessionDescription::parse_with(
-        &many,
-        &Limits {
-            max_bytes: usize::MAX,
-            ..Limits::default()
-        },
-    )
-    .unwrap_err();
+    let mut unbounded_bytes = Limits::default();
+    unbounded_bytes.max_bytes = usize::MAX;
+    let e = SessionDescription::parse_with(&many, &unbounded_bytes).unwrap_err();
     assert_eq!(
         e.kind,
         ParseErrorKind::TooManyLines {
@@ -171,10 +164,8 @@ fn hostile_inputs_hit_limits() {
         ParseErrorKind::TooLarge { .. }
     ));
     // Too many attributes in one section.
-    let limits = Limits {
-        max_attributes: 10,
-        ..Limits::default()
-    };
+    let mut limits = Limits::default();
+    limits.max_attributes = 10;
     let attrs = format!("{HEAD}{}", "a=x\r\n".repeat(11));
     assert_eq!(
         SessionDescription::parse_with(&attrs, &limits)
@@ -219,12 +210,10 @@ fn parse_time_is_linear() {
             "{HEAD}{}",
             "a=candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host generation 0\r\n".repeat(n)
         );
-        let limits = Limits {
-            max_bytes: usize::MAX,
-            max_lines: usize::MAX,
-            max_attributes: usize::MAX,
-            ..Limits::default()
-        };
+        let mut limits = Limits::default();
+        limits.max_bytes = usize::MAX;
+        limits.max_lines = usize::MAX;
+        limits.max_attributes = usize::MAX;
         // The fastest of several parses: a scheduler stall on a busy machine does not count.
         (0..5)
             .map(|_| {

@@ -6,7 +6,7 @@
 use sansrtc_sdp::jsep::{
     Codec, Feedback, JsepConfig, JsepSession, MAX_ATTRIBUTES, MAX_CANDIDATES, MAX_FEEDBACK,
     MAX_FEEDBACK_LENGTH, MAX_FORMATS, MAX_ICE_CREDENTIAL_LENGTH, MAX_MEDIA_SECTIONS, MediaKind,
-    Negotiated, NegotiationError, NegotiationLimit, Transceiver, TransceiverId,
+    Negotiated, NegotiationError, NegotiationLimit, Transceiver,
 };
 use sansrtc_sdp::{Direction, Limits, SessionDescription};
 
@@ -40,15 +40,15 @@ fn answerer() -> JsepSession {
 /// Limits loose enough for every hostile description here: the JSEP layer must not rely on the
 /// caller having parsed with the default ones.
 fn loose() -> Limits {
-    Limits {
-        max_bytes: 8 << 20,
-        max_lines: usize::MAX,
-        max_line_length: usize::MAX,
-        max_attributes: usize::MAX,
-        max_media: usize::MAX,
-        max_list: usize::MAX,
-        validate_attributes: false,
-    }
+    let mut l = Limits::default();
+    l.max_bytes = 8 << 20;
+    l.max_lines = usize::MAX;
+    l.max_line_length = usize::MAX;
+    l.max_attributes = usize::MAX;
+    l.max_media = usize::MAX;
+    l.max_list = usize::MAX;
+    l.validate_attributes = false;
+    l
 }
 
 fn head(extra: &str) -> String {
@@ -224,7 +224,7 @@ fn weight(n: &Negotiated) -> usize {
     for s in &n.sections {
         w += s.mid.len() + 1;
         for c in &s.codecs {
-            w += 1 + c.name.len() + c.fmtp.as_ref().map_or(0, String::len);
+            w += 1 + c.name.as_str().len() + c.fmtp.as_str().len();
             for f in &c.feedback {
                 w += 1 + f.kind.len() + f.parameter.as_ref().map_or(0, String::len);
             }
@@ -247,7 +247,7 @@ fn weight(n: &Negotiated) -> usize {
 }
 
 fn transceivers(b: &JsepSession) -> impl Iterator<Item = &Transceiver> {
-    (0..).map_while(|i| b.transceiver(TransceiverId(i)))
+    b.transceivers().map(|(_, t)| t)
 }
 
 /// The same count over the codecs of every transceiver of `b` (a remote track creates one).
@@ -255,7 +255,7 @@ fn transceivers_weight(b: &JsepSession) -> usize {
     let mut w = 0;
     for t in transceivers(b) {
         for c in &t.codecs {
-            w += 1 + c.name.len() + c.fmtp.as_ref().map_or(0, String::len);
+            w += 1 + c.name.as_str().len() + c.fmtp.as_str().len();
             for f in &c.feedback {
                 w += 1 + f.kind.len() + f.parameter.as_ref().map_or(0, String::len);
             }
@@ -336,7 +336,7 @@ fn codecs_are_read_once_per_payload_type() {
     for (pt, c) in t.codecs.iter().enumerate() {
         assert_eq!(usize::from(c.payload_type), pt);
         assert_eq!((c.name.as_str(), c.clock_rate), ("codec0", 90000));
-        assert_eq!(c.fmtp.as_deref(), Some("round=0"));
+        assert_eq!(c.fmtp.as_str(), "round=0");
         let feedback: Vec<String> = c
             .feedback
             .iter()
@@ -414,10 +414,8 @@ fn wildcard_feedback_is_not_multiplied() {
 fn long_inherited_values_are_refused() {
     // An 8000-byte session-level ufrag inherited by 100 sections.
     let text = long_session_ufrag(100, 8000);
-    let limits = Limits {
-        validate_attributes: false,
-        ..Limits::default()
-    };
+    let mut limits = Limits::default();
+    limits.validate_attributes = false;
     let r = negotiate(&text, &limits);
     assert_eq!(
         r,
@@ -490,10 +488,8 @@ fn time_case(name: &str, text: &str, limits: &Limits, runs: usize, renegotiate: 
 fn timings() {
     let default = Limits::default();
     let loose = loose();
-    let unvalidated = Limits {
-        validate_attributes: false,
-        ..Limits::default()
-    };
+    let mut unvalidated = Limits::default();
+    unvalidated.validate_attributes = false;
     let many_x = many_sections(256, 100).replace("a=mid:", "a=mid:x");
     let cases: Vec<(&str, String, &Limits, Option<&str>)> = vec![
         (
@@ -602,10 +598,8 @@ fn mutated_descriptions_never_panic_and_refusals_change_nothing() {
         .iter()
         .map(|p| std::fs::read_to_string(p).unwrap())
         .collect();
-    let limits = Limits {
-        validate_attributes: false,
-        ..Limits::default()
-    };
+    let mut limits = Limits::default();
+    limits.validate_attributes = false;
     let mut x = 0x2545_F491_4F6C_DD1Du64;
     let mut next = move |n: usize| {
         x ^= x << 13;

@@ -1,11 +1,12 @@
 //! Negotiation tests, one or more per JSEP rule, plus answers to the real browser offers of the corpus.
 
 use sansrtc_sdp::jsep::{
-    Codec, DtlsRole, Feedback, HeaderExtension, JsepConfig, JsepSession, MediaKind,
-    NegotiationError, SectionKind, Transceiver, TransceiverId,
+    Codec, CodecName, DtlsRole, Feedback, HeaderExtension, JsepConfig, JsepSession, MediaKind,
+    NegotiationError, ProfileLevelId, SectionKind, Transceiver,
 };
 use sansrtc_sdp::{
-    AttributeList, CertificateFingerprint, Direction, FingerprintHash, SessionDescription, Setup,
+    AttributeList, CertificateFingerprint, Direction, FingerprintHash, Mid, MidError,
+    SessionDescription, Setup,
 };
 
 fn rng(seed: u8) -> Box<dyn sansrtc_sdp::jsep::RandomSource> {
@@ -22,13 +23,13 @@ fn rng(seed: u8) -> Box<dyn sansrtc_sdp::jsep::RandomSource> {
 }
 
 fn session(seed: u8) -> JsepSession {
-    JsepSession::new(
-        JsepConfig {
-            fingerprint: vec![seed; 32],
-            ..JsepConfig::default()
-        },
-        rng(seed),
-    )
+    let mut config = JsepConfig::default();
+    config.fingerprint = vec![seed; 32];
+    JsepSession::new(config, rng(seed))
+}
+
+fn mid(s: &str) -> Mid {
+    s.parse().unwrap()
 }
 
 fn opus(pt: u8) -> Codec {
@@ -373,7 +374,7 @@ fn bundle_rtcp_mux_and_port_zero() {
     let err = session(3)
         .create_answer(&SessionDescription::parse(&no_mux).unwrap())
         .unwrap_err();
-    assert_eq!(err, NegotiationError::RtcpMuxRequired("0".into()));
+    assert_eq!(err, NegotiationError::RtcpMuxRequired(mid("0")));
     assert!(err.to_string().contains("rtcp-mux"));
 
     // bundle-only with port 0 inside the BUNDLE group is accepted, not rejected.
@@ -398,13 +399,9 @@ fn dtls_roles() {
         ("passive", Setup::Active, Setup::Active, DtlsRole::Client),
     ] {
         let offer_s = offer_text(&AUDIO.replace("setup:actpass", &format!("setup:{offered}")));
-        let mut b = JsepSession::new(
-            JsepConfig {
-                answer_setup: config,
-                ..JsepConfig::default()
-            },
-            rng(5),
-        );
+        let mut jsep_config = JsepConfig::default();
+        jsep_config.answer_setup = config;
+        let mut b = JsepSession::new(jsep_config, rng(5));
         b.add_transceiver(audio(Direction::SendRecv));
         let (answer, n) = b
             .create_answer(&SessionDescription::parse(&offer_s).unwrap())
@@ -551,7 +548,7 @@ fn subsequent_offers_add_remove_recycle_restart() {
     assert_eq!(offer.media[1].port, 9);
     assert_eq!(na.sections[1].transceiver, Some(new_video));
     assert!(!nb.sections[1].rejected);
-    assert!(a.transceiver(TransceiverId(1)).unwrap().stopped);
+    assert!(a.transceiver(video_id).unwrap().stopped);
 
     // ICE restart: new credentials in the offer; the answerer notices and changes its own.
     let b_ufrag = b.local_ice().ufrag.clone();
@@ -588,7 +585,7 @@ fn errors_say_why() {
         session(2)
             .create_answer(&SessionDescription::parse(&dup).unwrap())
             .unwrap_err(),
-        NegotiationError::DuplicateMid("0".into())
+        NegotiationError::DuplicateMid(mid("0"))
     );
     let no_fp = offer_text(AUDIO).replace("a=fingerprint", "a=x-fingerprint");
     let mut b = session(2);
@@ -596,7 +593,7 @@ fn errors_say_why() {
     assert_eq!(
         b.create_answer(&SessionDescription::parse(&no_fp).unwrap())
             .unwrap_err(),
-        NegotiationError::MissingFingerprint("0".into())
+        NegotiationError::MissingFingerprint(mid("0"))
     );
     let no_ice = offer_text(AUDIO).replace("a=ice-pwd", "a=x-ice-pwd");
     let mut b = session(2);
@@ -604,7 +601,7 @@ fn errors_say_why() {
     let err = b
         .create_answer(&SessionDescription::parse(&no_ice).unwrap())
         .unwrap_err();
-    assert_eq!(err, NegotiationError::MissingIceCredentials("0".into()));
+    assert_eq!(err, NegotiationError::MissingIceCredentials(mid("0")));
     assert_eq!(err.to_string(), "mid \"0\" has no ice-ufrag/ice-pwd");
 
     // Answers that do not fit the offer.
@@ -634,7 +631,7 @@ fn errors_say_why() {
     assert_eq!(
         a.set_remote_answer(&SessionDescription::parse(&wrong_pt).unwrap()),
         Err(NegotiationError::UnknownPayloadType {
-            mid: "0".into(),
+            mid: mid("0"),
             payload_type: 35
         })
     );
@@ -661,24 +658,24 @@ fn answers_real_browser_offers() {
         let text = corpus(name);
         let offer = SessionDescription::parse(&text).unwrap();
         let mut b = session(9);
-        b.add_transceiver(Transceiver {
-            header_extensions: vec![
-                HeaderExtension::new(1, MID_URI),
-                HeaderExtension::new(3, TWCC_URI),
-            ],
-            ..Transceiver::new(MediaKind::Audio, Direction::SendRecv, vec![opus(109)])
-        });
-        b.add_transceiver(Transceiver {
-            header_extensions: vec![
-                HeaderExtension::new(1, MID_URI),
-                HeaderExtension::new(10, RID_URI),
-            ],
-            ..Transceiver::new(
+        b.add_transceiver(
+            Transceiver::new(MediaKind::Audio, Direction::SendRecv, vec![opus(109)])
+                .with_header_extensions(vec![
+                    HeaderExtension::new(1, MID_URI),
+                    HeaderExtension::new(3, TWCC_URI),
+                ]),
+        );
+        b.add_transceiver(
+            Transceiver::new(
                 MediaKind::Video,
                 Direction::RecvOnly,
                 video_codecs(100, 101),
             )
-        });
+            .with_header_extensions(vec![
+                HeaderExtension::new(1, MID_URI),
+                HeaderExtension::new(10, RID_URI),
+            ]),
+        );
         let (answer, n) = b
             .create_answer(&offer)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -697,10 +694,7 @@ fn answers_real_browser_offers() {
                 );
             }
             if o.media == "video" {
-                assert!(
-                    s.codecs.iter().any(|c| c.name.eq_ignore_ascii_case("VP8")),
-                    "{name}"
-                );
+                assert!(s.codecs.iter().any(|c| c.name == CodecName::Vp8), "{name}");
                 if o.simulcast().is_some() {
                     assert_eq!(s.recv_rids, ["q", "h", "f"], "{name}");
                     assert_eq!(a.simulcast().unwrap().recv_streams().len(), 3, "{name}");
@@ -721,7 +715,7 @@ fn answers_real_browser_offers() {
 #[test]
 fn renegotiation_from_the_other_side_keeps_layout_and_dtls_role() {
     let mut a = session(1);
-    a.add_transceiver(audio(Direction::SendRecv));
+    let audio_id = a.add_transceiver(audio(Direction::SendRecv));
     a.add_data_channel();
     let mut b = session(2);
     b.add_transceiver(audio(Direction::SendRecv));
@@ -764,7 +758,7 @@ fn renegotiation_from_the_other_side_keeps_layout_and_dtls_role() {
     assert_eq!(nb.dtls_role, DtlsRole::Client);
     assert_eq!(
         na.sections[0].transceiver,
-        Some(TransceiverId(0)),
+        Some(audio_id),
         "audio keeps its transceiver"
     );
     // a has no video to send: it only receives, b only sends.
@@ -780,10 +774,7 @@ fn a_rejected_offer_leaves_the_session_unchanged() {
     let mut b = session(2);
     let (answer, _) = b.create_answer(&reparse(&a.create_offer())).unwrap();
     a.set_remote_answer(&reparse(&answer)).unwrap();
-    let (ice, mids) = (
-        b.local_ice().clone(),
-        b.mids().iter().map(|m| m.to_string()).collect::<Vec<_>>(),
-    );
+    let (ice, mids) = (b.local_ice().clone(), b.mids());
 
     // An ICE restart re-offer with a new video section but without a fingerprint on it.
     a.restart_ice();
@@ -800,7 +791,7 @@ fn a_rejected_offer_leaves_the_session_unchanged() {
     assert_eq!(b.local_ice(), &ice, "no new credentials");
     assert_eq!(b.mids(), mids, "no new sections");
     assert!(
-        b.transceiver(TransceiverId(1)).is_none(),
+        b.transceivers().len() == 1,
         "no transceiver created for the video"
     );
     // The same offer, intact, is then answered normally.
@@ -953,14 +944,19 @@ fn answers_the_rfc9429_section_7_1_offer_as_the_rfc_does() {
         video
             .codecs
             .iter()
-            .map(|c| (c.payload_type, c.fmtp.as_deref()))
+            .map(|c| (c.payload_type, c.fmtp.as_str(), c.rtx, c.apt()))
             .collect::<Vec<_>>(),
         [
-            (100, None),
-            (101, Some("packetization-mode=1;profile-level-id=42e01f")),
-            (102, Some("apt=100")),
-            (103, Some("apt=101")),
-            (104, None)
+            (100, "", Some(102), None),
+            (
+                101,
+                "packetization-mode=1;profile-level-id=42e01f",
+                Some(103),
+                None
+            ),
+            (102, "apt=100", None, Some(100)),
+            (103, "apt=101", None, Some(101)),
+            (104, "", None, None)
         ]
     );
     assert_eq!(video.header_extensions, [HeaderExtension::new(1, MID_URI)]);
@@ -1102,14 +1098,14 @@ fn simulcast_is_accepted_only_with_the_rid_extension() {
             Direction::SendRecv,
             vec![opus(109)],
         ));
-        b.add_transceiver(Transceiver {
-            header_extensions: vec![HeaderExtension::new(1, MID_URI)],
-            ..Transceiver::new(
+        b.add_transceiver(
+            Transceiver::new(
                 MediaKind::Video,
                 Direction::RecvOnly,
                 video_codecs(100, 101),
             )
-        });
+            .with_header_extensions(vec![HeaderExtension::new(1, MID_URI)]),
+        );
         let (answer, n) = b.create_answer(&offer).unwrap();
         let answer = reparse(&answer);
         let video = answer
@@ -1136,10 +1132,8 @@ fn offer_with_fingerprints(fingerprints: &[String]) -> SessionDescription<'stati
         sansrtc_sdp::attributes::Fingerprint::format_digest(&[7; 32])
     );
     let text = text.replacen(&session_fp, "", 1);
-    let limits = sansrtc_sdp::Limits {
-        validate_attributes: false,
-        ..sansrtc_sdp::Limits::default()
-    };
+    let mut limits = sansrtc_sdp::Limits::default();
+    limits.validate_attributes = false;
     SessionDescription::parse_with(&text, &limits)
         .unwrap()
         .into_owned()
@@ -1167,7 +1161,7 @@ fn offers_without_a_usable_fingerprint_are_refused() {
         let result = b.create_answer(&offer);
         assert_eq!(
             result.as_ref().map(|r| &r.1).unwrap_err(),
-            &NegotiationError::NoUsableFingerprint("0".into()),
+            &NegotiationError::NoUsableFingerprint(mid("0")),
             "{fps:?}"
         );
         assert_eq!(
@@ -1177,7 +1171,7 @@ fn offers_without_a_usable_fingerprint_are_refused() {
         // Nothing changed: no credentials, layout or transceiver.
         assert_eq!(b.local_ice(), &ice);
         assert!(b.mids().is_empty());
-        assert!(b.transceiver(TransceiverId(1)).is_none());
+        assert_eq!(b.transceivers().len(), 1);
     }
 
     // A remote track's transceiver is not created for a refused offer, even when the refusal
@@ -1203,10 +1197,10 @@ fn offers_without_a_usable_fingerprint_are_refused() {
     let err = b
         .create_answer(&SessionDescription::parse(&bad).unwrap())
         .unwrap_err();
-    assert_eq!(err, NegotiationError::NoUsableFingerprint("1".into()));
+    assert_eq!(err, NegotiationError::NoUsableFingerprint(mid("1")));
     assert_eq!(b.local_ice(), &ice);
     assert_eq!(b.mids().join(","), mids);
-    assert!(b.transceiver(TransceiverId(1)).is_none());
+    assert_eq!(b.transceivers().len(), 1);
     let (_, n) = b
         .create_answer(&SessionDescription::parse(&offer).unwrap())
         .unwrap();
@@ -1223,7 +1217,7 @@ fn a_media_level_fingerprint_overrides_the_session_level() {
     assert_eq!(
         b.create_answer(&SessionDescription::parse(&text).unwrap())
             .unwrap_err(),
-        NegotiationError::NoUsableFingerprint("0".into())
+        NegotiationError::NoUsableFingerprint(mid("0"))
     );
     // Inherited from the session level when the section has none.
     let (_, n) = b
@@ -1267,7 +1261,7 @@ fn answers_without_a_usable_fingerprint_are_refused() {
         let answer = SessionDescription::parse(&text).unwrap();
         assert_eq!(
             a.set_remote_answer(&answer),
-            Err(NegotiationError::NoUsableFingerprint("0".into())),
+            Err(NegotiationError::NoUsableFingerprint(mid("0"))),
             "{bad}"
         );
         assert!(a.has_pending_offer(), "the offer is still pending");
@@ -1292,4 +1286,303 @@ fn a_remote_mid_of_u32_max_does_not_overflow_our_mids() {
     assert_eq!(mids.len(), 3);
     let unique: std::collections::HashSet<&&str> = mids.iter().collect();
     assert_eq!(unique.len(), 3, "{mids:?}");
+}
+
+#[test]
+fn remote_mids_must_be_tokens_of_at_most_16_bytes() {
+    // 16 bytes: accepted, and the negotiated section, the BUNDLE group and our transceiver name it.
+    let long = "abcdefghijklmnop";
+    let text = offer_text(AUDIO)
+        .replace("a=mid:0", &format!("a=mid:{long}"))
+        .replace("a=group:BUNDLE 0 1", &format!("a=group:BUNDLE {long}"));
+    let mut b = session(2);
+    let id = b.add_transceiver(audio(Direction::SendRecv));
+    let (answer, n) = b
+        .create_answer(&SessionDescription::parse(&text).unwrap())
+        .unwrap();
+    assert_eq!(n.sections[0].mid, long);
+    assert_eq!(n.bundle, [long]);
+    assert_eq!(b.transceiver_mid(id), Some(mid(long)));
+    assert_eq!(b.mids(), [long]);
+    assert_eq!(reparse(&answer).media[0].mid(), Some(long));
+
+    // 17 bytes, or not a token: refused, naming the section, and nothing changes.
+    for (bad, reason) in [
+        ("abcdefghijklmnopq", MidError::TooLong { len: 17 }),
+        ("a:b", MidError::NotToken),
+        ("x\u{e9}", MidError::NotToken),
+    ] {
+        let text = format!(
+            "{}{}",
+            offer_text(AUDIO),
+            AUDIO.replace("a=mid:0", &format!("a=mid:{bad}"))
+        );
+        let mut b = session(2);
+        b.add_transceiver(audio(Direction::SendRecv));
+        let ice = b.local_ice().clone();
+        let err = b
+            .create_answer(&SessionDescription::parse(&text).unwrap())
+            .unwrap_err();
+        assert_eq!(err, NegotiationError::InvalidMid { index: 1, reason });
+        assert!(err.to_string().starts_with("m-section 1: "), "{err}");
+        assert!(b.mids().is_empty());
+        assert_eq!(b.transceivers().len(), 1);
+        assert_eq!(b.local_ice(), &ice);
+    }
+    assert_eq!(
+        NegotiationError::InvalidMid {
+            index: 0,
+            reason: MidError::TooLong { len: 17 }
+        }
+        .to_string(),
+        "m-section 0: mid of 17 bytes, longer than 16"
+    );
+
+    // The same in an answer: refused, the offer stays pending.
+    let mut a = session(1);
+    a.add_transceiver(audio(Direction::SendRecv));
+    let offer = a.create_offer();
+    let mut b = session(2);
+    b.add_transceiver(audio(Direction::SendRecv));
+    let (answer, _) = b.create_answer(&reparse(&offer)).unwrap();
+    let text = answer.to_sdp_string();
+    let bad = text.replace("a=mid:0", "a=mid:0123456789abcdefg");
+    assert_eq!(
+        a.set_remote_answer(&SessionDescription::parse(&bad).unwrap()),
+        Err(NegotiationError::InvalidMid {
+            index: 0,
+            reason: MidError::TooLong { len: 17 }
+        })
+    );
+    assert!(a.has_pending_offer());
+    assert!(
+        a.set_remote_answer(&SessionDescription::parse(&text).unwrap())
+            .is_ok()
+    );
+}
+
+#[test]
+fn transceiver_ids_and_mids() {
+    let mut a = session(1);
+    let audio_id = a.add_transceiver(audio(Direction::SendRecv));
+    let video_id = a.add_transceiver(video(Direction::SendRecv));
+    assert_ne!(audio_id, video_id);
+    assert_eq!(
+        a.transceivers()
+            .map(|(id, t)| (id, t.kind))
+            .collect::<Vec<_>>(),
+        [(audio_id, MediaKind::Audio), (video_id, MediaKind::Video)]
+    );
+    assert_eq!(a.transceiver_mid(audio_id), None, "not negotiated yet");
+    let mut b = session(2);
+    let (answer, nb) = b.create_answer(&reparse(&a.create_offer())).unwrap();
+    assert_eq!(a.transceiver_mid(audio_id), None, "offered, not negotiated");
+    let na = a.set_remote_answer(&reparse(&answer)).unwrap();
+    assert_eq!(a.transceiver_mid(audio_id), Some(na.sections[0].mid));
+    assert_eq!(a.transceiver_mid(video_id), Some(na.sections[1].mid));
+    assert_eq!(na.sections[1].transceiver, Some(video_id));
+    // b made a receive-only transceiver for each remote track.
+    let made: Vec<_> = b.transceivers().map(|(id, _)| id).collect();
+    assert_eq!(made.len(), 2);
+    assert_eq!(nb.sections[0].transceiver, Some(made[0]));
+    assert_eq!(b.transceiver_mid(made[1]), Some(mid("1")));
+}
+
+/// Every codec of `codecs` repaired by RTX names it, and every RTX codec names what it repairs.
+fn assert_rtx_paired(codecs: &[Codec], context: &str) {
+    for c in codecs {
+        if c.is_rtx() {
+            assert_eq!(c.name, CodecName::Rtx);
+            assert_eq!(c.rtx, None, "{context}");
+            let apt = c
+                .apt()
+                .unwrap_or_else(|| panic!("{context}: rtx without apt"));
+            let repaired = codecs.iter().find(|m| m.payload_type == apt).unwrap();
+            assert_eq!(repaired.rtx, Some(c.payload_type), "{context}: {apt}");
+        } else {
+            assert_eq!(c.apt(), None);
+            if let Some(rtx) = c.rtx {
+                let r = codecs.iter().find(|r| r.payload_type == rtx).unwrap();
+                assert_eq!(r.apt(), Some(c.payload_type), "{context}");
+            }
+        }
+    }
+}
+
+#[test]
+fn negotiated_codecs_are_typed_and_rtx_is_paired() {
+    // Answering the real browser offers: VP8 and H.264 constrained baseline, each with RTX.
+    let local = || {
+        vec![
+            Codec::vp8(96).feedback(Feedback::with("nack", "pli")),
+            Codec::rtx(97, 96),
+            Codec::h264(102)
+                .level_asymmetry_allowed(true)
+                .packetization_mode(1)
+                .profile_level_id(ProfileLevelId::CONSTRAINED_BASELINE_3_1),
+            Codec::rtx(103, 102),
+        ]
+    };
+    for name in ["chromium-av-offer.sdp", "firefox-av-offer.sdp"] {
+        let text = corpus(name);
+        let offer = SessionDescription::parse(&text).unwrap();
+        let mut b = session(3);
+        b.add_transceiver(Transceiver::new(
+            MediaKind::Audio,
+            Direction::SendRecv,
+            vec![Codec::opus(111).minptime(10).useinbandfec(true)],
+        ));
+        b.add_transceiver(Transceiver::new(
+            MediaKind::Video,
+            Direction::SendRecv,
+            local(),
+        ));
+        let (_, n) = b.create_answer(&offer).unwrap();
+        let audio = &n.sections[0].codecs;
+        assert_eq!(audio[0].name, CodecName::Opus, "{name}");
+        assert_eq!(audio[0].fmtp.useinbandfec(), Some(true), "{name}");
+        let video = &n.sections[1].codecs;
+        let names: Vec<&CodecName> = video.iter().map(|c| &c.name).collect();
+        // This Firefox build offers no H.264.
+        let expected: &[&CodecName] = if name.starts_with("chromium") {
+            &[
+                &CodecName::Vp8,
+                &CodecName::Rtx,
+                &CodecName::H264,
+                &CodecName::Rtx,
+            ]
+        } else {
+            &[&CodecName::Vp8, &CodecName::Rtx]
+        };
+        assert_eq!(names, expected, "{name}");
+        assert!(video[0].rtx.is_some(), "{name}");
+        if let Some(h264) = video.get(2) {
+            assert_eq!(h264.fmtp.packetization_mode(), Some(1), "{name}");
+            assert_eq!(
+                h264.fmtp
+                    .profile_level_id()
+                    .map(|p| (p.profile_idc, p.profile_iop)),
+                Some((0x42, 0xe0)),
+                "{name}"
+            );
+            assert!(h264.rtx.is_some(), "{name}");
+        }
+        assert_rtx_paired(video, name);
+        // The receive-only transceivers made for remote tracks pair their codecs too.
+        let mut c = session(4);
+        let (_, n) = c.create_answer(&offer).unwrap();
+        for (_, t) in c.transceivers() {
+            assert_rtx_paired(&t.codecs, name);
+        }
+        assert!(n.sections[1].codecs.iter().any(|c| c.rtx.is_some()));
+    }
+
+    // On the offerer's side, from the answer.
+    let mut a = session(1);
+    a.add_transceiver(Transceiver::new(
+        MediaKind::Video,
+        Direction::SendRecv,
+        local(),
+    ));
+    let mut b = session(2);
+    b.add_transceiver(Transceiver::new(
+        MediaKind::Video,
+        Direction::SendRecv,
+        vec![
+            Codec::h264(120)
+                .packetization_mode(1)
+                .profile_level_id(ProfileLevelId::new(0x42, 0xe0, 0x34)),
+            Codec::rtx(121, 120),
+        ],
+    ));
+    let (answer, nb) = b.create_answer(&reparse(&a.create_offer())).unwrap();
+    let na = a.set_remote_answer(&reparse(&answer)).unwrap();
+    for n in [&na, &nb] {
+        let codecs = &n.sections[0].codecs;
+        assert_eq!(
+            codecs
+                .iter()
+                .map(|c| (c.payload_type, c.rtx, c.apt()))
+                .collect::<Vec<_>>(),
+            [(102, Some(103), None), (103, None, Some(102))]
+        );
+    }
+}
+
+#[test]
+fn codec_names_ignore_case_and_parameters_are_written_back_unchanged() {
+    let media = "m=video 9 UDP/TLS/RTP/SAVPF 96 97 100\r\na=mid:0\r\na=setup:actpass\r\na=rtcp-mux\r\n\
+        a=rtpmap:96 vp8/90000\r\na=rtpmap:97 RTX/90000\r\na=fmtp:97 APT=96\r\n\
+        a=rtpmap:100 h264/90000\r\n\
+        a=fmtp:100 x-google-max-bitrate=2000; packetization-mode=1;profile-level-id=42E01F;foo\r\n";
+    let text = offer_text(media);
+    let offer = SessionDescription::parse(&text).unwrap();
+    let mut b = session(2);
+    b.add_transceiver(Transceiver::new(
+        MediaKind::Video,
+        Direction::RecvOnly,
+        vec![
+            Codec::vp8(96),
+            Codec::rtx(97, 96),
+            // No parameters of its own: the offer's are answered.
+            Codec::h264(100).fmtp(""),
+        ],
+    ));
+    let (answer, n) = b.create_answer(&offer).unwrap();
+    let m = &reparse(&answer).media[0];
+    assert_eq!(m.formats, ["96", "97"], "mode 1 is not mode 0 (absent)");
+    // Known names are written with their registered spelling.
+    assert_eq!(m.rtpmap(96).unwrap().encoding, "VP8");
+    assert_eq!(m.rtpmap(97).unwrap().encoding, "rtx");
+    assert_eq!(m.fmtp(97).unwrap().parameters, "APT=96");
+    let codecs = &n.sections[0].codecs;
+    assert_eq!((codecs[0].rtx, codecs[1].apt()), (Some(97), Some(96)));
+
+    let mut b = session(2);
+    b.add_transceiver(Transceiver::new(
+        MediaKind::Video,
+        Direction::RecvOnly,
+        vec![
+            Codec::h264(100)
+                .packetization_mode(1)
+                .profile_level_id(ProfileLevelId::CONSTRAINED_BASELINE_3_1),
+        ],
+    ));
+    let (answer, n) = b.create_answer(&offer).unwrap();
+    // Our own parameters, when we have some, else the offer's, unchanged.
+    assert_eq!(
+        reparse(&answer).media[0].fmtp(100).unwrap().parameters,
+        "packetization-mode=1;profile-level-id=42e01f"
+    );
+    let mut b = session(2);
+    b.add_transceiver(Transceiver::new(
+        MediaKind::Video,
+        Direction::RecvOnly,
+        vec![Codec::new(100, "H264", 90000, None)],
+    ));
+    assert!(
+        b.create_answer(&offer).unwrap().1.sections[0]
+            .codecs
+            .is_empty()
+    );
+    let (answer, n2) = session(5).create_answer(&offer).unwrap();
+    let written = reparse(&answer).media[0]
+        .fmtp(100)
+        .unwrap()
+        .parameters
+        .to_string();
+    assert_eq!(
+        written,
+        "x-google-max-bitrate=2000; packetization-mode=1;profile-level-id=42E01F;foo"
+    );
+    let h264 = &n2.sections[0].codecs[2];
+    assert_eq!(h264.fmtp.get("x-google-max-bitrate"), Some("2000"));
+    assert_eq!(
+        h264.fmtp.profile_level_id(),
+        Some(ProfileLevelId::CONSTRAINED_BASELINE_3_1)
+    );
+    assert_eq!(
+        n.sections[0].codecs[0].fmtp.as_str(),
+        "packetization-mode=1;profile-level-id=42e01f"
+    );
 }

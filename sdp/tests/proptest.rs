@@ -302,3 +302,81 @@ proptest! {
         prop_assert_eq!(SessionDescription::parse(&written).unwrap(), parsed);
     }
 }
+
+/// One fmtp item: a known or made-up key with a value, or an opaque item.
+fn fmtp_item() -> impl Strategy<Value = String> {
+    let key = prop::sample::select(vec![
+        "apt",
+        "APT",
+        "packetization-mode",
+        "profile-level-id",
+        "level-asymmetry-allowed",
+        "profile-id",
+        "profile",
+        "minptime",
+        "useinbandfec",
+        "stereo",
+        "x-google-min-bitrate",
+    ]);
+    prop_oneof![
+        (key, "[0-9a-fA-F]{0,7}|[ -~&&[^;=]]{0,8}").prop_map(|(k, v)| format!("{k}={v}")),
+        "[ -~&&[^;]]{0,12}",
+    ]
+}
+
+proptest! {
+    #[test]
+    fn format_parameters_keep_their_text_and_type_it(
+        items in prop::collection::vec(fmtp_item(), 0..8),
+        sep in prop::sample::select(vec![";", "; ", " ;"]),
+    ) {
+        use sansrtc_sdp::attributes::Fmtp;
+        use sansrtc_sdp::jsep::{FormatParameters, ProfileLevelId};
+        let text = items.join(sep);
+        let p = FormatParameters::parse(&text);
+        prop_assert_eq!(p.as_str(), text.as_str());
+        prop_assert_eq!(p.to_string(), text.clone());
+        // Items and text values as the attribute view reads them.
+        let view = Fmtp { format: "96", parameters: &text };
+        prop_assert_eq!(p.iter().collect::<Vec<_>>(), view.parameters().collect::<Vec<_>>());
+        for key in ["apt", "packetization-mode", "profile-level-id", "profile-id", "profile", "minptime"] {
+            prop_assert_eq!(p.get(key), view.get(key));
+        }
+        // Each typed value is the text value, parsed.
+        prop_assert_eq!(p.apt(), view.get("apt").and_then(|v| v.parse().ok()));
+        prop_assert_eq!(p.minptime(), view.get("minptime").and_then(|v| v.parse().ok()));
+        prop_assert_eq!(p.profile_id(), view.get("profile-id").and_then(|v| v.parse().ok()));
+        prop_assert_eq!(
+            p.profile_level_id(),
+            view.get("profile-level-id").and_then(ProfileLevelId::parse)
+        );
+        let flag = |v: &str| match v { "1" => Some(true), "0" => Some(false), _ => None };
+        prop_assert_eq!(p.stereo(), view.get("stereo").and_then(flag));
+        // Setting a value replaces the first one (or appends it) and keeps every other item.
+        let mut q = p.clone();
+        q.set("apt", 42);
+        prop_assert_eq!(q.apt(), Some(42));
+        prop_assert_eq!(q.get("apt"), Some("42"));
+        let others = |f: &FormatParameters| {
+            f.iter()
+                .filter(|i| !matches!(i, sansrtc_sdp::attributes::FmtpParameter::Pair(k, _) if k.eq_ignore_ascii_case("apt")))
+                .map(|i| format!("{i:?}"))
+                .collect::<Vec<_>>()
+        };
+        prop_assert_eq!(others(&q), others(&p));
+    }
+
+    #[test]
+    fn mids_round_trip(s in "[!-~]{0,20}") {
+        use sansrtc_sdp::{MAX_MID_LEN, Mid};
+        let token = s.bytes().all(|b| !b"\"(),/:;<=>?@[\\]".contains(&b));
+        match Mid::new(&s) {
+            Ok(mid) => {
+                prop_assert!(token && !s.is_empty() && s.len() <= MAX_MID_LEN);
+                prop_assert_eq!(mid.as_str(), s.as_str());
+                prop_assert_eq!(mid.to_string().parse::<Mid>(), Ok(mid));
+            }
+            Err(_) => prop_assert!(!token || s.is_empty() || s.len() > MAX_MID_LEN),
+        }
+    }
+}

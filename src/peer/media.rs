@@ -7,7 +7,7 @@ impl PeerConnection {
     /// Sends RTP on the track of m-section `mid`: the stack sets the SSRC (the one signalled
     /// for the track), the sequence number and the negotiated header extensions (`sdes:mid`,
     /// `rtp-stream-id` for a simulcast layer, `abs-send-time`), then protects it with SRTP.
-    pub fn write_rtp(&mut self, now: Instant, mid: &str, write: RtpWrite<'_>) -> Result<(), Error> {
+    pub fn write_rtp(&mut self, now: Instant, mid: Mid, write: RtpWrite<'_>) -> Result<(), Error> {
         self.check_open()?;
         if self.srtp.is_none() {
             return Err(Error::NotConnected);
@@ -95,24 +95,24 @@ impl PeerConnection {
     }
 
     /// The codec negotiated for `payload_type` on m-section `mid`.
-    pub fn codec(&self, mid: &str, payload_type: u8) -> Option<&Codec> {
+    pub fn codec(&self, mid: Mid, payload_type: u8) -> Option<&Codec> {
         self.media.codec(mid, payload_type)
     }
 
     /// Our SSRC on m-section `mid` (the one signalled with `a=ssrc`, which
     /// [`PeerConnection::write_rtp`] sends on).
-    pub fn sending_ssrc(&self, mid: &str) -> Option<u32> {
+    pub fn sending_ssrc(&self, mid: Mid) -> Option<u32> {
         self.media.sending_ssrc(mid)
     }
 
     /// Whether m-section `mid` carries audio or video.
-    pub fn media_kind(&self, mid: &str) -> Option<MediaKind> {
+    pub fn media_kind(&self, mid: Mid) -> Option<MediaKind> {
         self.media.kind(mid)
     }
 
     /// The mids of the negotiated media sections, in order.
-    pub fn media_mids(&self) -> Vec<String> {
-        self.media.mids().map(str::to_owned).collect()
+    pub fn media_mids(&self) -> impl Iterator<Item = Mid> + '_ {
+        self.media.mids()
     }
 
     pub(super) fn receive_rtp(&mut self, now: Instant, datagram: &[u8]) {

@@ -16,7 +16,7 @@ use ice::agent::{Agent, AgentConfig, AgentEvent};
 use sdp::jsep::{
     Codec, JsepConfig, JsepSession, MediaKind, Negotiated, SectionKind, Transceiver, TransceiverId,
 };
-use sdp::{Attribute, AttributeList, SessionDescription};
+use sdp::{Attribute, AttributeList, Mid, SessionDescription};
 
 use crate::demux::{self, Kind};
 use crate::media::{MediaState, Received};
@@ -135,15 +135,14 @@ impl PeerConnection {
             None => Arc::new(dtls::Certificate::generate()?),
         };
         let mut rng = config.rng.clone();
-        let jsep_config = JsepConfig {
-            fingerprint_hash: sdp::FingerprintHash::Sha256,
-            fingerprint: certificate.fingerprint(dtls::HashAlgorithm::Sha256).value,
-            answer_setup: config.answer_setup,
-            sctp_port: 5000,
-            max_message_size: config.max_message_size as u64,
-            trickle: true,
-            extmap_allow_mixed: true,
-        };
+        let mut jsep_config = JsepConfig::default();
+        jsep_config.fingerprint_hash = sdp::FingerprintHash::Sha256;
+        jsep_config.fingerprint = certificate.fingerprint(dtls::HashAlgorithm::Sha256).value;
+        jsep_config.answer_setup = config.answer_setup;
+        jsep_config.sctp_port = 5000;
+        jsep_config.max_message_size = config.max_message_size as u64;
+        jsep_config.trickle = true;
+        jsep_config.extmap_allow_mixed = true;
         let mut jsep_rng = rng.fork();
         let mut jsep =
             JsepSession::new(jsep_config, Box::new(move |b: &mut [u8]| jsep_rng.fill(b)));

@@ -12,18 +12,14 @@ impl PeerConnection {
     pub fn add_transceiver(&mut self, mut transceiver: Transceiver) -> TransceiverId {
         if transceiver.send_ssrcs.is_none() {
             let media = self.media.new_ssrc();
-            let rtx = transceiver
-                .codecs
-                .iter()
-                .any(|c| c.name.eq_ignore_ascii_case("rtx"))
-                .then(|| {
-                    loop {
-                        let rtx = self.media.new_ssrc();
-                        if rtx != media {
-                            break rtx;
-                        }
+            let rtx = transceiver.codecs.iter().any(Codec::is_rtx).then(|| {
+                loop {
+                    let rtx = self.media.new_ssrc();
+                    if rtx != media {
+                        break rtx;
                     }
-                });
+                }
+            });
             transceiver.send_ssrcs = Some((media, rtx));
         }
         if transceiver.cname.is_none() {
@@ -38,14 +34,10 @@ impl PeerConnection {
         self.jsep.transceiver_mut(id)
     }
 
-    /// The mid a transceiver was negotiated on.
-    pub fn transceiver_mid(&self, id: TransceiverId) -> Option<&str> {
-        self.negotiated.as_ref().and_then(|n| {
-            n.sections
-                .iter()
-                .find(|s| s.transceiver == Some(id) && !s.rejected)
-                .map(|s| s.mid.as_str())
-        })
+    /// The mid of a transceiver: given by the offer that brought it (ours, once created, or
+    /// the peer's).
+    pub fn transceiver_mid(&self, id: TransceiverId) -> Option<Mid> {
+        self.jsep.transceiver_mid(id)
     }
 
     /// Asks for an SCTP data channel section in the next offer (needed only when the

@@ -119,7 +119,7 @@ impl Pair {
                 p.pcs[0].create_data_channel(p.now, ChannelConfig::reliable("f")).expect("channel"),
             );
             p.pump();
-            let mids = p.pcs[0].media_mids();
+            let mids: Vec<sansrtc::Mid> = p.pcs[0].media_mids().collect();
             p.mids = [mids[0].clone(), mids[1].clone()];
         } else {
             assert!(p.pcs[0].is_validated_path(p.addrs[0], p.addrs[1]));
