@@ -98,11 +98,9 @@ impl SansrtcPair {
     ) -> SansrtcPair {
         let addrs = addrs();
         let mk = |i: usize| {
-            let mut pc = PeerConnection::new(Config {
-                certificate: certs.map(|c| c.sansrtc[i].clone()),
-                ..Config::default()
-            })
-            .unwrap();
+            let mut config = Config::default();
+            config.certificate = certs.map(|c| c.sansrtc[i].clone());
+            let mut pc = PeerConnection::new(config).unwrap();
             prepare(&mut pc);
             pc
         };

@@ -15,7 +15,7 @@ mod pc_pair;
 
 fuzz_target!(|data: &[u8]| {
     let mut p = pc_pair::Pair::connected();
-    let (id, audio, video) = (p.channel, p.mids[0].clone(), p.mids[1].clone());
+    let (id, audio, video) = (p.channel, p.mids[0].expect("audio"), p.mids[1].expect("video"));
     assert_eq!(p.pcs[1].state(), ConnectionState::Connected);
     let mut rest = data;
     while let Some((&op, tail)) = rest.split_first() {

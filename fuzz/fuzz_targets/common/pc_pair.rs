@@ -20,7 +20,7 @@ pub struct Pair {
     /// The data channel (when the pair was built connected).
     pub channel: Option<sansrtc::ChannelId>,
     /// The audio and video mids.
-    pub mids: [String; 2],
+    pub mids: [Option<sansrtc::Mid>; 2],
 }
 
 fn certificate() -> Arc<sansrtc::dtls::Certificate> {
@@ -71,12 +71,10 @@ impl Pair {
     /// validated path).
     fn build(connect: bool) -> Pair {
         let mk = |seed| {
-            let mut pc = PeerConnection::new(Config {
-                certificate: Some(certificate()),
-                rng: PcRng::Seeded(seed),
-                ..Config::default()
-            })
-            .expect("peer connection");
+            let mut config = Config::default();
+            config.certificate = Some(certificate());
+            config.rng = PcRng::Seeded(seed);
+            let mut pc = PeerConnection::new(config).expect("peer connection");
             pc.add_transceiver(codecs::audio_transceiver(Direction::SendRecv));
             pc.add_transceiver(codecs::video_transceiver(Direction::SendRecv));
             pc
@@ -88,7 +86,7 @@ impl Pair {
             addrs,
             now: Instant::now(),
             channel: None,
-            mids: [String::new(), String::new()],
+            mids: [None, None],
         };
         p.pcs[0].add_local_address(p.addrs[0]).expect("address");
         p.pcs[1].add_local_address(p.addrs[1]).expect("address");
@@ -120,7 +118,7 @@ impl Pair {
             );
             p.pump();
             let mids: Vec<sansrtc::Mid> = p.pcs[0].media_mids().collect();
-            p.mids = [mids[0].clone(), mids[1].clone()];
+            p.mids = [Some(mids[0]), Some(mids[1])];
         } else {
             assert!(p.pcs[0].is_validated_path(p.addrs[0], p.addrs[1]));
             // The ClientHello of the answerer is lost: drop it.
