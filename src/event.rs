@@ -6,6 +6,7 @@ pub use sansrtc_ice::agent::ConnectionState as IceState;
 
 #[cfg(doc)]
 use crate::PeerConnection;
+use crate::buffer::PacketBuf;
 use crate::peer::{ChannelId, MessageKind};
 use crate::track::{KeyframeKind, RtpReceived};
 use sansrtc_sdp::Mid;
@@ -58,8 +59,8 @@ pub struct Transmit {
     pub source: SocketAddr,
     /// Where to send it.
     pub destination: SocketAddr,
-    /// The bytes.
-    pub contents: Vec<u8>,
+    /// The bytes (dropped, their storage returns to the connection).
+    pub contents: PacketBuf,
 }
 
 /// Something the application must know.
@@ -110,7 +111,7 @@ pub enum Event {
         /// The channel.
         id: ChannelId,
         /// The bytes.
-        data: Vec<u8>,
+        data: PacketBuf,
         /// Text or binary.
         kind: MessageKind,
     },
@@ -140,5 +141,5 @@ pub enum Event {
     },
     /// A decrypted compound RTCP packet, whole (reports, feedback, REMB, transport-cc: parse with
     /// `sansrtc::rtp::rtcp::CompoundIter`). PLI, FIR and NACK also arrive typed, above.
-    Rtcp(Vec<u8>),
+    Rtcp(PacketBuf),
 }

@@ -32,6 +32,7 @@
 //! assert_eq!(packet.payload(), &[0xAB]);
 //! ```
 
+pub mod buffer;
 pub mod codecs;
 pub mod config;
 pub mod demux;
@@ -45,6 +46,7 @@ pub mod stats;
 pub mod track;
 mod twcc;
 
+pub use buffer::PacketBuf;
 pub use peer::{
     Channel, ChannelConfig, ChannelId, ChannelState, Config, ConnectionState, DtlsState, Error,
     Event, IceState, IceTransportPolicy, MessageKind, PeerConnection, SdpType, StateError, Stats,

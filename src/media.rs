@@ -25,6 +25,7 @@ use sansrtc_sdp::Direction;
 use sansrtc_sdp::Mid;
 use sansrtc_sdp::jsep::{Codec, JsepSession, MediaKind, Negotiated, SectionKind};
 
+use crate::buffer::PacketBuf;
 use crate::event::Event;
 use crate::rng::PcRng;
 use crate::stats::{InboundRtpStats, OutboundRtpStats};
@@ -749,7 +750,8 @@ impl MediaState {
         now: Instant,
         mid: Mid,
         write: &RtpWrite<'_>,
-    ) -> Result<Vec<u8>, MediaError> {
+        packet: &mut Vec<u8>,
+    ) -> Result<(), MediaError> {
         let index = self
             .sections
             .iter()
@@ -810,9 +812,10 @@ impl MediaState {
         if !ext.is_empty() {
             b.extensions(&ext);
         }
-        let mut packet = Vec::with_capacity(b.encoded_len() + 16);
-        b.write_vec(&mut packet).map_err(write_error)?;
-        Ok(packet)
+        packet.clear();
+        packet.reserve(b.encoded_len() + 16);
+        b.write_vec(packet).map_err(write_error)?;
+        Ok(())
     }
 
     /// Our SSRC for section `index` (and simulcast layer `rid`), created on first use.
@@ -897,7 +900,7 @@ impl MediaState {
 
     /// A decrypted RTP packet arrived: finds its section and layer and updates statistics; an
     /// RTX packet becomes the packet it repairs.
-    pub(crate) fn on_received(&mut self, now: Instant, plain: Vec<u8>) -> Received {
+    pub(crate) fn on_received(&mut self, now: Instant, plain: PacketBuf) -> Received {
         let Ok(p) = RtpPacket::parse(&plain) else {
             return Received::Malformed;
         };
@@ -934,14 +937,14 @@ impl MediaState {
         original[2..4].copy_from_slice(&[hi, lo]);
         original[8..12].copy_from_slice(&media_ssrc.to_be_bytes());
         original.copy_within(header_len + 2..payload_end, header_len);
-        original.truncate(payload_end - 2);
+        original.vec_mut().truncate(payload_end - 2);
         self.deliver(now, original, section, rid, true)
     }
 
     fn deliver(
         &mut self,
         now: Instant,
-        plain: Vec<u8>,
+        plain: PacketBuf,
         section: Option<usize>,
         rid: Option<Arc<str>>,
         retransmission: bool,

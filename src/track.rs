@@ -7,6 +7,8 @@ use std::sync::Arc;
 use sansrtc_rtp::RtpPacket;
 use sansrtc_sdp::Mid;
 
+use crate::buffer::PacketBuf;
+
 /// A decrypted RTP packet and the track it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RtpReceived {
@@ -32,7 +34,7 @@ pub struct RtpReceived {
     /// It came again after a NACK: unwrapped from RTX (RFC 4588), the fields above are the
     /// original packet's.
     pub retransmission: bool,
-    pub(crate) packet: Vec<u8>,
+    pub(crate) packet: PacketBuf,
     pub(crate) payload_range: Range<usize>,
 }
 
@@ -43,8 +45,8 @@ impl RtpReceived {
     }
 
     /// The whole packet, to keep or to forward (e.g. with another SSRC through
-    /// [`crate::PeerConnection::send_rtp`]).
-    pub fn into_packet(self) -> Vec<u8> {
+    /// [`crate::PeerConnection::send_rtp`]); dropped, its storage returns to the connection.
+    pub fn into_packet(self) -> PacketBuf {
         self.packet
     }
 

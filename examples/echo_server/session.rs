@@ -352,7 +352,7 @@ pub(crate) fn service(
     let seq = s.seq;
     while let Some(e) = s.pc.poll_event() {
         match e {
-            Event::DataChannelMessage { id, data, kind } => s.echo(now, id, data, kind),
+            Event::DataChannelMessage { id, data, kind } => s.echo(now, id, data.into_vec(), kind),
             Event::Rtp(rtp) => s.media.echo_rtp(&mut s.pc, now, rtp),
             Event::KeyframeRequest { mid, kind, .. } => {
                 s.media.keyframe_request(&mut s.pc, now, mid, kind)

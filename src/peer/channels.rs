@@ -497,7 +497,11 @@ impl PeerConnection {
                 } else {
                     MessageKind::Text
                 };
-                Event::DataChannelMessage { id, data, kind }
+                Event::DataChannelMessage {
+                    id,
+                    data: data.into(),
+                    kind,
+                }
             }
             D::ChannelClosed(stream) => {
                 let Some(id) = self.channels.on_stream(stream) else {

@@ -12,7 +12,8 @@ impl PeerConnection {
         if self.srtp.is_none() {
             return Err(Error::NotConnected);
         }
-        let packet = self.media.build_rtp(now, mid, &write)?;
+        let mut packet = self.buffers.take(write.payload.len() + 64);
+        self.media.build_rtp(now, mid, &write, packet.vec_mut())?;
         self.send_plain_rtp(now, packet)
     }
 
@@ -23,25 +24,25 @@ impl PeerConnection {
         if self.srtp.is_none() {
             return Err(Error::NotConnected);
         }
-        let mut buf = Vec::with_capacity(packet.len() + 16);
-        buf.extend_from_slice(packet);
+        let mut buf = self.buffers.take(packet.len() + 16);
+        buf.vec_mut().extend_from_slice(packet);
         self.send_plain_rtp(now, buf)
     }
 
     pub(super) fn send_plain_rtp(
         &mut self,
         now: Instant,
-        mut packet: Vec<u8>,
+        mut packet: PacketBuf,
     ) -> Result<(), Error> {
         let (local, remote) = self.consented_path()?;
         let srtp = self.srtp.as_mut().ok_or(Error::NotConnected)?;
         if let Ok(p) = sansrtc_rtp::RtpPacket::parse(&packet) {
             self.media.on_sent(now, &p, &packet);
         }
-        srtp.outbound.protect_rtp(&mut packet)?;
+        srtp.outbound.protect_rtp(packet.vec_mut())?;
         self.stats.rtp_sent += 1;
+        // SRTP involves no other layer: nothing to drive.
         self.push(now, local, remote, packet);
-        self.drive(now);
         Ok(())
     }
 
@@ -60,7 +61,7 @@ impl PeerConnection {
         for packet in protected {
             self.stats.retransmissions_sent += 1;
             self.stats.rtp_sent += 1;
-            self.push(now, local, remote, packet);
+            self.push(now, local, remote, packet.into());
         }
     }
 
@@ -69,10 +70,11 @@ impl PeerConnection {
         self.check_open()?;
         let (local, remote) = self.consented_path()?;
         let srtp = self.srtp.as_mut().ok_or(Error::NotConnected)?;
-        let out = srtp.outbound.protect_rtcp_to_vec(packet)?;
+        let mut out = self.buffers.take(packet.len() + 32);
+        out.vec_mut().extend_from_slice(packet);
+        srtp.outbound.protect_rtcp(out.vec_mut())?;
         self.stats.rtcp_sent += 1;
         self.push(now, local, remote, out);
-        self.drive(now);
         Ok(())
     }
 
@@ -120,8 +122,9 @@ impl PeerConnection {
             self.stats.dropped_srtp += 1;
             return;
         };
-        match srtp.inbound.unprotect_rtp_to_vec(datagram) {
-            Ok(plain) => match self.media.on_received(now, plain) {
+        let mut plain = self.buffers.copy_of(datagram);
+        match srtp.inbound.unprotect_rtp(plain.vec_mut()) {
+            Ok(_) => match self.media.on_received(now, plain) {
                 Received::Rtp(packet) => {
                     self.stats.rtp_received += 1;
                     self.events.push_back(Event::Rtp(packet));
@@ -138,8 +141,9 @@ impl PeerConnection {
             self.stats.dropped_srtp += 1;
             return;
         };
-        match srtp.inbound.unprotect_rtcp_to_vec(datagram) {
-            Ok(plain) => {
+        let mut plain = self.buffers.copy_of(datagram);
+        match srtp.inbound.unprotect_rtcp(plain.vec_mut()) {
+            Ok(_) => {
                 self.stats.rtcp_received += 1;
                 self.media.on_rtcp(now, &plain, &mut self.events);
                 self.stats.retransmissions_limited = self.media.retransmissions_limited;

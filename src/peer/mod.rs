@@ -18,6 +18,7 @@ use sdp::jsep::{
 };
 use sdp::{Attribute, AttributeList, Mid, SessionDescription};
 
+use crate::buffer::{BufferPool, PacketBuf};
 use crate::demux::{self, Kind};
 use crate::media::{MediaState, Received};
 use crate::relay::{RelayEvent, Relays};
@@ -92,6 +93,10 @@ pub struct PeerConnection {
     closing: Option<Instant>,
     media: MediaState,
     transmits: VecDeque<Transmit>,
+    /// Packet buffers, reused once the application drops what it was given.
+    buffers: BufferPool,
+    /// The last datagram in or out (an idle connection frees its packet buffers).
+    last_activity: Option<Instant>,
     events: VecDeque<Event>,
     stats: Stats,
 }
@@ -107,6 +112,8 @@ struct PathCounters {
     bytes_received: u64,
 }
 
+/// Without a datagram in or out for this long, the packet buffers kept for reuse are freed.
+const IDLE_BUFFER_RELEASE: Duration = Duration::from_secs(2);
 /// Unregistered local addresses reported at most.
 const MAX_UNKNOWN_DESTINATIONS: usize = 8;
 /// Remote mDNS candidates waiting for resolution at most.
@@ -196,6 +203,8 @@ impl PeerConnection {
             closing: None,
             media,
             transmits: VecDeque::new(),
+            buffers: BufferPool::default(),
+            last_activity: None,
             events: VecDeque::new(),
             stats: Stats::default(),
         })
@@ -300,6 +309,7 @@ impl PeerConnection {
     ) {
         self.stats.datagrams_received += 1;
         self.stats.bytes_received += datagram.len() as u64;
+        self.last_activity = Some(now);
         if !self.locals.contains(&destination) && !self.relays.is_relayed(destination) {
             self.stats.dropped_unknown += 1;
             if !self.unknown_destinations.contains(&destination)
@@ -330,6 +340,14 @@ impl PeerConnection {
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.is_closed() {
             return;
+        }
+        if self
+            .last_activity
+            .is_some_and(|t| now.saturating_duration_since(t) >= IDLE_BUFFER_RELEASE)
+        {
+            // Idle: the packet buffers kept for reuse are freed.
+            self.buffers.release();
+            self.last_activity = None;
         }
         if let Some(a) = &mut self.agent {
             a.handle_timeout(now);

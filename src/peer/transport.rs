@@ -137,7 +137,7 @@ impl PeerConnection {
         now: Instant,
         source: SocketAddr,
         destination: SocketAddr,
-        contents: Vec<u8>,
+        contents: PacketBuf,
     ) {
         if self.relays.is_relayed(source) {
             self.relays.send(now, source, destination, &contents);
@@ -146,7 +146,7 @@ impl PeerConnection {
                 self.transmits.push_back(Transmit {
                     source: local,
                     destination: server,
-                    contents: bytes,
+                    contents: bytes.into(),
                 });
             }
         } else {
@@ -164,8 +164,9 @@ impl PeerConnection {
         now: Instant,
         source: SocketAddr,
         destination: SocketAddr,
-        contents: Vec<u8>,
+        contents: PacketBuf,
     ) {
+        self.last_activity = Some(now);
         self.stats.datagrams_sent += 1;
         self.stats.bytes_sent += contents.len() as u64;
         if let Some(c) = self
@@ -191,7 +192,7 @@ impl PeerConnection {
                 for t in out {
                     self.stats.datagrams_sent += 1;
                     self.stats.bytes_sent += t.contents.len() as u64;
-                    self.emit(now, t.source, t.destination, t.contents);
+                    self.emit(now, t.source, t.destination, t.contents.into());
                 }
                 while let Some(e) = self.agent.as_mut().and_then(|a| a.poll_event()) {
                     progress = true;
@@ -201,7 +202,7 @@ impl PeerConnection {
             let path = self.sending_path();
             while let Some(bytes) = self.dtls.as_mut().and_then(|d| d.poll_transmit()) {
                 match path {
-                    Some((l, r)) => self.push(now, l, r, bytes),
+                    Some((l, r)) => self.push(now, l, r, bytes.into()),
                     None => self.stats.dropped_no_consent += 1,
                 }
             }
@@ -229,7 +230,7 @@ impl PeerConnection {
             self.transmits.push_back(Transmit {
                 source: local,
                 destination: server,
-                contents: bytes,
+                contents: bytes.into(),
             });
         }
     }

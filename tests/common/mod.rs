@@ -131,14 +131,14 @@ impl Net {
             while let Some(t) = self.pcs[i].poll_transmit() {
                 assert_eq!(t.source, self.addrs[i]);
                 if let Some(log) = &mut self.sent_log {
-                    log[i].push(t.contents.clone());
+                    log[i].push(t.contents.to_vec());
                 }
                 if t.destination == ATTACKER {
                     self.to_attacker.push(Datagram {
                         to: usize::MAX,
                         from: t.source,
                         dst: t.destination,
-                        bytes: t.contents,
+                        bytes: t.contents.to_vec(),
                     });
                     continue;
                 }
@@ -163,7 +163,7 @@ impl Net {
                         to,
                         from: t.source,
                         dst: t.destination,
-                        bytes: t.contents.clone(),
+                        bytes: t.contents.to_vec(),
                     });
                 }
             }
@@ -316,7 +316,7 @@ pub fn messages(events: &[Event], id: sansrtc::ChannelId) -> Vec<(Vec<u8>, bool)
         .iter()
         .filter_map(|e| match e {
             Event::DataChannelMessage { id: i, data, kind } if *i == id => {
-                Some((data.clone(), *kind == sansrtc::MessageKind::Binary))
+                Some((data.to_vec(), *kind == sansrtc::MessageKind::Binary))
             }
             _ => None,
         })

@@ -1,0 +1,207 @@
+//! Packet buffers that go back to their connection when dropped, so the media and data paths
+//! allocate nothing in steady state while every datagram, packet and message the application
+//! receives is still an owned value.
+//!
+//! A [`PacketBuf`] derefs to `[u8]`. The connection hands them out in [`crate::Transmit`],
+//! [`crate::RtpReceived`] and data channel messages; when the application drops one (after
+//! sending it, say), its storage returns to the connection's pool and carries the next packet.
+//! A buffer that outlives its connection, or that the pool has no room for, is simply freed.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, Weak};
+
+/// Buffers a pool keeps at most.
+const MAX_POOLED: usize = 8;
+/// Larger buffers are freed rather than kept.
+const MAX_POOLED_CAPACITY: usize = 64 * 1024;
+/// Capacity of a fresh buffer: a whole datagram.
+const DEFAULT_CAPACITY: usize = 1500;
+
+type Shared = Mutex<Vec<Vec<u8>>>;
+
+/// The buffers of one connection.
+#[derive(Clone, Default)]
+pub(crate) struct BufferPool {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for BufferPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BufferPool").finish_non_exhaustive()
+    }
+}
+
+impl BufferPool {
+    /// An empty buffer with room for `capacity` bytes at least.
+    pub(crate) fn take(&self, capacity: usize) -> PacketBuf {
+        let pooled = self.shared.lock().ok().and_then(|mut p| p.pop());
+        let mut data = pooled.unwrap_or_default();
+        data.clear();
+        data.reserve(capacity.max(DEFAULT_CAPACITY));
+        PacketBuf {
+            data,
+            pool: Some(Arc::downgrade(&self.shared)),
+        }
+    }
+
+    /// A buffer holding a copy of `bytes`.
+    pub(crate) fn copy_of(&self, bytes: &[u8]) -> PacketBuf {
+        let mut b = self.take(bytes.len());
+        b.data.extend_from_slice(bytes);
+        b
+    }
+
+    /// Frees the buffers kept (an idle connection holds no packet memory).
+    pub(crate) fn release(&self) {
+        if let Ok(mut p) = self.shared.lock() {
+            *p = Vec::new();
+        }
+    }
+
+    /// Buffers kept now.
+    #[cfg(test)]
+    pub(crate) fn kept(&self) -> usize {
+        self.shared.lock().map_or(0, |p| p.len())
+    }
+}
+
+/// Bytes owned by the application that return to their connection's pool when dropped.
+pub struct PacketBuf {
+    data: Vec<u8>,
+    pool: Option<Weak<Shared>>,
+}
+
+impl PacketBuf {
+    /// The bytes as a `Vec` of their own (taken out of the pool's cycle).
+    pub fn into_vec(mut self) -> Vec<u8> {
+        self.pool = None;
+        std::mem::take(&mut self.data)
+    }
+
+    /// The storage, to write into (crate-internal).
+    pub(crate) fn vec_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.data
+    }
+}
+
+impl From<Vec<u8>> for PacketBuf {
+    /// A buffer of no pool (freed when dropped).
+    fn from(data: Vec<u8>) -> Self {
+        PacketBuf { data, pool: None }
+    }
+}
+
+impl Drop for PacketBuf {
+    fn drop(&mut self) {
+        let Some(shared) = self.pool.take().and_then(|w| w.upgrade()) else {
+            return;
+        };
+        if self.data.capacity() > MAX_POOLED_CAPACITY {
+            return;
+        }
+        if let Ok(mut p) = shared.lock()
+            && p.len() < MAX_POOLED
+        {
+            p.push(std::mem::take(&mut self.data));
+        }
+    }
+}
+
+impl std::ops::Deref for PacketBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl std::ops::DerefMut for PacketBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.data
+    }
+}
+
+impl AsRef<[u8]> for PacketBuf {
+    fn as_ref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl Clone for PacketBuf {
+    /// A copy of the bytes, in a buffer of its own.
+    fn clone(&self) -> Self {
+        PacketBuf::from(self.data.clone())
+    }
+}
+
+impl fmt::Debug for PacketBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.data, f)
+    }
+}
+
+impl PartialEq for PacketBuf {
+    fn eq(&self, other: &Self) -> bool {
+        self.data == other.data
+    }
+}
+
+impl Eq for PacketBuf {}
+
+impl PartialEq<[u8]> for PacketBuf {
+    fn eq(&self, other: &[u8]) -> bool {
+        self.data == other
+    }
+}
+
+impl PartialEq<Vec<u8>> for PacketBuf {
+    fn eq(&self, other: &Vec<u8>) -> bool {
+        &self.data == other
+    }
+}
+
+impl<const N: usize> PartialEq<[u8; N]> for PacketBuf {
+    fn eq(&self, other: &[u8; N]) -> bool {
+        self.data == other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropped_buffers_return_and_are_reused_without_allocating() {
+        let pool = BufferPool::default();
+        let a = pool.copy_of(&[1, 2, 3]);
+        let ptr = a.as_ptr();
+        assert_eq!(a, [1, 2, 3]);
+        drop(a);
+        assert_eq!(pool.kept(), 1);
+        let b = pool.take(10);
+        assert_eq!(b.as_ptr(), ptr, "the same storage");
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn the_pool_is_bounded_and_outlived_buffers_are_freed() {
+        let pool = BufferPool::default();
+        let many: Vec<PacketBuf> = (0..20).map(|_| pool.take(100)).collect();
+        drop(many);
+        assert_eq!(pool.kept(), MAX_POOLED);
+        let big = pool.take(MAX_POOLED_CAPACITY + 1);
+        pool.release();
+        drop(big);
+        assert_eq!(pool.kept(), 0, "too large to keep");
+        let orphan = pool.take(1);
+        drop(pool);
+        drop(orphan);
+    }
+
+    #[test]
+    fn into_vec_leaves_the_pool() {
+        let pool = BufferPool::default();
+        let v = pool.copy_of(b"abc").into_vec();
+        assert_eq!(v, b"abc");
+        assert_eq!(pool.kept(), 0);
+    }
+}
