@@ -569,13 +569,21 @@ impl MediaState {
         if let Some(twcc) = &mut self.twcc {
             let feedback = twcc.poll(now);
             let media_ssrc = twcc.media_ssrc();
+            let mut chunks = std::mem::take(&mut twcc.chunks);
             let sender = self.feedback_sender(media_ssrc);
-            for f in feedback {
+            for f in &feedback {
                 let mut packet = Vec::with_capacity(128);
                 if self.compound_head(sender, &mut packet).is_ok()
-                    && f.write(sender, media_ssrc, &mut packet).is_ok()
+                    && f.write(sender, media_ssrc, &mut chunks, &mut packet)
+                        .is_ok()
                 {
                     out.push(packet);
+                }
+            }
+            if let Some(twcc) = &mut self.twcc {
+                twcc.chunks = chunks;
+                for f in feedback {
+                    twcc.recycle(f);
                 }
             }
         }

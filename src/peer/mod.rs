@@ -93,6 +93,10 @@ pub struct PeerConnection {
     closing: Option<Instant>,
     media: MediaState,
     transmits: VecDeque<Transmit>,
+    /// The SCTP packet being sealed into a datagram (reused).
+    sctp_scratch: Vec<u8>,
+    /// Datagrams sealed while SCTP and DTLS were borrowed, to send.
+    sealed: VecDeque<(SocketAddr, SocketAddr, PacketBuf)>,
     /// Packet buffers, reused once the application drops what it was given.
     buffers: BufferPool,
     /// The last datagram in or out (an idle connection frees its packet buffers).
@@ -203,6 +207,8 @@ impl PeerConnection {
             closing: None,
             media,
             transmits: VecDeque::new(),
+            sctp_scratch: Vec::new(),
+            sealed: VecDeque::new(),
             buffers: BufferPool::default(),
             last_activity: None,
             events: VecDeque::new(),

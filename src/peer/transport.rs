@@ -210,13 +210,27 @@ impl PeerConnection {
                 progress = true;
                 self.on_dtls_event(now, e);
             }
+            // SCTP packets go into one reused buffer, are sealed by DTLS straight into a
+            // pooled datagram, and leave on the path with consent: nothing allocated.
+            let path = self.sending_path();
             if let (Some(s), Some(d)) = (&mut self.sctp, &mut self.dtls)
                 && d.is_connected()
             {
-                while let Some(p) = s.poll_transmit(now) {
+                while s.poll_transmit_into(now, &mut self.sctp_scratch) {
                     progress = true;
-                    let _ = d.send_application_data(&p);
+                    let Some((local, remote)) = path else {
+                        self.stats.dropped_no_consent += 1;
+                        continue;
+                    };
+                    let mut datagram = self.buffers.take(self.sctp_scratch.len() + 64);
+                    match d.seal_application_data(&self.sctp_scratch, datagram.vec_mut()) {
+                        Ok(()) => self.sealed.push_back((local, remote, datagram)),
+                        Err(_) => self.stats.dropped_sctp += 1,
+                    }
                 }
+            }
+            while let Some((local, remote, datagram)) = self.sealed.pop_front() {
+                self.push(now, local, remote, datagram);
             }
             while let Some(e) = self.sctp.as_mut().and_then(|s| s.poll_event()) {
                 progress = true;
