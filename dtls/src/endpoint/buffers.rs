@@ -8,8 +8,10 @@ use std::collections::VecDeque;
 
 /// Spare buffers kept at most.
 const MAX_SPARE: usize = 8;
-/// Larger spare buffers are dropped rather than kept (one maximal protected record fits).
-const MAX_SPARE_CAPACITY: usize = (1 << 14) + 2048 + 64;
+/// Larger spare buffers are dropped rather than kept. A record needs at most 2^14 + 2048 + 13
+/// bytes, but a `Vec` that grew by doubling may hold twice what it needed, and dropping it
+/// would make the next record allocate again.
+const MAX_SPARE_CAPACITY: usize = 1 << 16;
 
 /// The transmit queue and the spare buffers.
 #[derive(Debug, Clone, Default)]
