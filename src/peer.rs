@@ -1856,6 +1856,8 @@ impl PeerConnection {
                 }
             }
             dtls::Event::Failed(_) => self.set_dtls_state(DtlsState::Failed),
+            // dtls::Event is #[non_exhaustive]: events added later are not ours to act on.
+            _ => {}
         }
     }
 

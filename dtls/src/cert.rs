@@ -265,6 +265,7 @@ impl std::fmt::Display for Fingerprint {
 
 /// The public key of a peer certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PeerKey {
     /// An uncompressed P-256 point.
     EcdsaP256(Vec<u8>),

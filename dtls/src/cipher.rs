@@ -9,6 +9,7 @@ use crate::record::RecordHeader;
 
 /// The cipher suites we speak. All are ECDHE with an AEAD.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum CipherSuite {
     /// TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 (0xC02B), the default.
     EcdheEcdsaAes128GcmSha256,
@@ -26,6 +27,7 @@ pub enum CipherSuite {
 
 /// The bulk cipher of a suite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Bulk {
     /// AES-128-GCM.
     Aes128Gcm,

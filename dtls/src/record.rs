@@ -19,6 +19,7 @@ pub const MAX_CIPHERTEXT: usize = (1 << 14) + 2048;
 
 /// The record content types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ContentType {
     /// change_cipher_spec (20).
     ChangeCipherSpec,

@@ -9,6 +9,7 @@ use crate::kx::KeyRandomness;
 
 /// Configuration of an endpoint.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// Our certificate (ECDSA P-256).
     pub certificate: Arc<Certificate>,

@@ -6,8 +6,10 @@ use crate::error::{Alert, DtlsError};
 
 /// What the application learns.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
-    /// The handshake completed.
+    /// The handshake completed. (More may be reported here later: match it with `..`.)
+    #[non_exhaustive]
     Connected {
         /// The negotiated suite.
         cipher_suite: CipherSuite,
@@ -30,6 +32,7 @@ pub enum Event {
 
 /// Counters of dropped input.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Records that failed authentication.
     pub bad_mac: u64,
