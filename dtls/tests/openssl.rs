@@ -401,7 +401,11 @@ fn injected_key_randomness_vs_openssl() {
         // server here (it is run above as a client, and against ring in the unit tests).
         for (suite, groups, named_group) in [
             (CipherSuite::EcdheEcdsaAes128GcmSha256, "P-256", 23),
-            (CipherSuite::EcdheEcdsaChacha20Poly1305Sha256, "X25519:P-256", 29),
+            (
+                CipherSuite::EcdheEcdsaChacha20Poly1305Sha256,
+                "X25519:P-256",
+                29,
+            ),
         ] {
             let (ep, _) = server_against_s_client_with(
                 suite,

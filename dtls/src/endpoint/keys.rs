@@ -91,8 +91,10 @@ impl Handshake {
             .agree(peer_point)
     }
 
-    /// Master secret with EMS (RFC 7627: the session hash covers the transcript through
-    /// ClientKeyExchange), then the epoch-1 record ciphers (ours to write, ours to read).
+    /// The master secret, with EMS when negotiated (RFC 7627: the session hash covers the
+    /// transcript through ClientKeyExchange), else from the randoms (RFC 5246 8.1; only when
+    /// `require_extended_master_secret` is off), then the epoch-1 record ciphers (ours to write,
+    /// ours to read).
     pub(super) fn derive_keys(
         &mut self,
         role: Role,
@@ -100,15 +102,22 @@ impl Handshake {
     ) -> Res<(RecordCipher, RecordCipher)> {
         let suite = self.suite.expect("negotiated");
         let hash = suite.hash();
-        let session_hash = hash.digest(&self.transcript);
         let mut master = vec![0u8; 48];
-        prf(
-            hash,
-            pms,
-            b"extended master secret",
-            &session_hash,
-            &mut master,
-        );
+        if self.extended_master_secret {
+            let session_hash = hash.digest(&self.transcript);
+            prf(
+                hash,
+                pms,
+                b"extended master secret",
+                &session_hash,
+                &mut master,
+            );
+        } else {
+            let mut seed = [0u8; 64];
+            seed[..32].copy_from_slice(&self.client_random);
+            seed[32..].copy_from_slice(&self.server_random);
+            prf(hash, pms, b"master secret", &seed, &mut master);
+        }
         self.master = master;
         let kb = key_block(
             suite,
