@@ -144,6 +144,8 @@ pub struct PeerConnection {
     transmits: VecDeque<Transmit>,
     /// The SCTP packet being sealed into a datagram (reused).
     sctp_scratch: Vec<u8>,
+    /// Application data DTLS decrypted for SCTP (reused).
+    dtls_scratch: Vec<u8>,
     /// Datagrams sealed while SCTP and DTLS were borrowed, to send.
     sealed: VecDeque<(SocketAddr, SocketAddr, PacketBuf)>,
     /// Packet buffers, reused once the application drops what it was given.
@@ -257,6 +259,7 @@ impl PeerConnection {
             media,
             transmits: VecDeque::new(),
             sctp_scratch: Vec::new(),
+            dtls_scratch: Vec::new(),
             sealed: VecDeque::new(),
             buffers: BufferPool::default(),
             last_activity: None,

@@ -200,13 +200,30 @@ impl PeerConnection {
                 }
             }
             let path = self.sending_path();
-            while let Some(bytes) = self.dtls.as_mut().and_then(|d| d.poll_transmit()) {
+            loop {
+                // DTLS swaps its datagram into our pooled buffer (no allocation).
+                let mut datagram = self.buffers.take(0);
+                let Some(d) = &mut self.dtls else { break };
+                if !d.poll_transmit_into(datagram.vec_mut()) {
+                    break;
+                }
                 match path {
-                    Some((l, r)) => self.push(now, l, r, bytes.into()),
+                    Some((l, r)) => self.push(now, l, r, datagram),
                     None => self.stats.dropped_no_consent += 1,
                 }
             }
-            while let Some(e) = self.dtls.as_mut().and_then(|d| d.poll_event()) {
+            loop {
+                // Application data (SCTP) decrypted into one reused buffer, events in order.
+                if let (Some(d), Some(s)) = (&mut self.dtls, &mut self.sctp)
+                    && d.poll_application_data(&mut self.dtls_scratch)
+                {
+                    progress = true;
+                    s.handle_receive(now, &self.dtls_scratch);
+                    continue;
+                }
+                let Some(e) = self.dtls.as_mut().and_then(|d| d.poll_event()) else {
+                    break;
+                };
                 progress = true;
                 self.on_dtls_event(now, e);
             }
@@ -324,6 +341,7 @@ impl PeerConnection {
                 }
             }
             dtls::Event::Failed(_) => self.set_dtls_state(DtlsState::Failed),
+            _ => {}
         }
     }
 
