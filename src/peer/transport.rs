@@ -331,14 +331,14 @@ impl PeerConnection {
                 }
             }
             dtls::Event::AlertReceived(_) => {}
-            dtls::Event::Closed => {
-                if self.closing.is_none() && self.dtls_state != DtlsState::Failed {
-                    // The peer said goodbye.
-                    for id in self.channels.close_all() {
-                        self.events.push_back(Event::DataChannelClose(id));
-                    }
-                    self.set_dtls_state(DtlsState::Closed);
+            dtls::Event::Closed
+                if self.closing.is_none() && self.dtls_state != DtlsState::Failed =>
+            {
+                // The peer said goodbye.
+                for id in self.channels.close_all() {
+                    self.events.push_back(Event::DataChannelClose(id));
                 }
+                self.set_dtls_state(DtlsState::Closed);
             }
             dtls::Event::Failed(_) => self.set_dtls_state(DtlsState::Failed),
             _ => {}
