@@ -139,3 +139,8 @@ pub use sansrtc_sctp as sctp;
 pub use sansrtc_sdp as sdp;
 /// SRTP and SRTCP.
 pub use sansrtc_srtp as srtp;
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
