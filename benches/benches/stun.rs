@@ -126,7 +126,7 @@ fn build_response(c: &mut Criterion) {
 fn agent_checks(c: &mut Criterion) {
     use sansrtc_ice::SeededRng;
     use sansrtc_ice::agent::{Agent, AgentConfig};
-    use sansrtc_ice::candidate::{Candidate, CandidateAddress, CandidateKind, priority};
+    use sansrtc_ice::candidate::{Candidate, CandidateKind, priority};
     use sansrtc_ice::checklist::ChecklistConfig;
 
     let local: SocketAddr = "10.0.0.1:5000".parse().unwrap();
@@ -142,14 +142,13 @@ fn agent_checks(c: &mut Criterion) {
         .map(|i| SocketAddr::from(([10, 1, (i / 200) as u8, (i % 200) as u8 + 1], 40000 + i)))
         .collect();
     for (i, r) in remotes.iter().enumerate() {
-        let c = Candidate {
-            foundation: format!("{i}"),
-            component: 1,
-            priority: priority(126, 65535 - i as u16, 1),
-            address: CandidateAddress::Ip(*r),
-            kind: CandidateKind::Host,
-            related: None,
-        };
+        let c = Candidate::new(
+            i.to_string(),
+            1,
+            priority(126, 65535 - i as u16, 1),
+            *r,
+            CandidateKind::Host,
+        );
         agent.add_remote_candidate(c).unwrap();
     }
     assert_eq!(agent.checklist().pairs().len(), 100);

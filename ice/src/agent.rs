@@ -39,7 +39,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::candidate::{Candidate, CandidateAddress, CandidateKind, Foundations, priority};
+use crate::candidate::{Candidate, CandidateKind, Foundations, priority};
 use crate::checklist::{Checklist, ChecklistConfig, PairId, PairState, RemoteCandidateError};
 use crate::rng::Rng;
 use crate::small::PushSmall;
@@ -428,16 +428,14 @@ impl<R: Rng> Agent<R> {
             return None;
         }
         let local_pref = 65535 - self.locals.len() as u16;
-        let c = Candidate {
-            foundation: self
-                .foundations
+        let c = Candidate::new(
+            self.foundations
                 .foundation(CandidateKind::Host, addr.ip(), None),
             component,
-            priority: priority(CandidateKind::Host.type_preference(), local_pref, component),
-            address: CandidateAddress::Ip(addr),
-            kind: CandidateKind::Host,
-            related: None,
-        };
+            priority(CandidateKind::Host.type_preference(), local_pref, component),
+            addr,
+            CandidateKind::Host,
+        );
         self.locals.push_small(c.clone());
         self.checklist.add_local(c.clone(), addr);
         self.resume_pacing();
@@ -473,22 +471,18 @@ impl<R: Rng> Agent<R> {
             return None;
         }
         let local_pref = 65535 - self.locals.len() as u16;
-        let c = Candidate {
-            foundation: self.foundations.foundation(
-                CandidateKind::Relayed,
-                relayed.ip(),
-                Some(server.ip()),
-            ),
+        let c = Candidate::new(
+            self.foundations
+                .foundation(CandidateKind::Relayed, relayed.ip(), Some(server.ip())),
             component,
-            priority: priority(
+            priority(
                 CandidateKind::Relayed.type_preference(),
                 local_pref,
                 component,
             ),
-            address: CandidateAddress::Ip(relayed),
-            kind: CandidateKind::Relayed,
-            related: None,
-        };
+            relayed,
+            CandidateKind::Relayed,
+        );
         self.locals.push_small(c.clone());
         self.checklist.add_local(c.clone(), relayed);
         self.resume_pacing();
@@ -588,22 +582,22 @@ impl<R: Rng> Agent<R> {
                     .position(|c| c.socket_addr() == Some(g.base))
                     .unwrap_or(0);
                 let component = self.locals.get(idx).map_or(COMPONENT, |c| c.component);
-                let c = Candidate {
-                    foundation: self.foundations.foundation(
+                let c = Candidate::new(
+                    self.foundations.foundation(
                         CandidateKind::ServerReflexive,
                         g.base.ip(),
                         Some(g.server.ip()),
                     ),
                     component,
-                    priority: priority(
+                    priority(
                         CandidateKind::ServerReflexive.type_preference(),
                         65535 - idx as u16,
                         component,
                     ),
-                    address: CandidateAddress::Ip(mapped),
-                    kind: CandidateKind::ServerReflexive,
-                    related: Some(g.base),
-                };
+                    mapped,
+                    CandidateKind::ServerReflexive,
+                )
+                .with_related(g.base);
                 self.locals.push_small(c.clone());
                 self.checklist.add_local(c.clone(), g.base);
                 self.events.push_small(AgentEvent::LocalCandidate(c));
@@ -1053,14 +1047,13 @@ impl<R: Rng> Agent<R> {
                 .iter()
                 .find(|c| c.socket_addr() == Some(destination))
                 .map_or(COMPONENT, |c| c.component);
-            let c = Candidate {
-                foundation: format!("prflx{}", self.prflx_count),
+            let c = Candidate::new(
+                format!("prflx{}", self.prflx_count),
                 component,
-                priority: peer_priority,
-                address: CandidateAddress::Ip(source),
-                kind: CandidateKind::PeerReflexive,
-                related: None,
-            };
+                peer_priority,
+                source,
+                CandidateKind::PeerReflexive,
+            );
             let _ = self.checklist.add_remote(c);
         }
         let use_candidate = m.get_raw(attr::USE_CANDIDATE).is_some();
@@ -1329,18 +1322,15 @@ impl<R: Rng> Agent<R> {
             None => {
                 let prio = self.local_priority_prflx(base);
                 if self.locals.len() < self.config.max_local_candidates {
-                    let c = Candidate {
-                        foundation: self.foundations.foundation(
-                            CandidateKind::PeerReflexive,
-                            base.ip(),
-                            None,
-                        ),
-                        component: self.component_of(pid),
-                        priority: prio,
-                        address: CandidateAddress::Ip(mapped),
-                        kind: CandidateKind::PeerReflexive,
-                        related: Some(base),
-                    };
+                    let c = Candidate::new(
+                        self.foundations
+                            .foundation(CandidateKind::PeerReflexive, base.ip(), None),
+                        self.component_of(pid),
+                        prio,
+                        mapped,
+                        CandidateKind::PeerReflexive,
+                    )
+                    .with_related(base);
                     self.locals.push_small(c);
                 }
                 prio
