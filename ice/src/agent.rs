@@ -44,6 +44,7 @@ use crate::checklist::{Checklist, ChecklistConfig, PairId, PairState, RemoteCand
 use crate::rng::Rng;
 use crate::small::PushSmall;
 use crate::stun::attribute::{self as attr, Attribute};
+use crate::stun::retransmit::{Backoff, Retransmission, Step};
 use crate::stun::{
     IntegrityKey, MessageBuilder, MessageClass, MessageType, StunMessage, TransactionId,
 };
@@ -199,9 +200,7 @@ struct Check {
     local: SocketAddr,
     remote: SocketAddr,
     request: Vec<u8>,
-    sent: u32,
-    interval: Duration,
-    deadline: Instant,
+    timer: Retransmission,
     use_candidate: bool,
     consent: bool,
     component: u16,
@@ -234,9 +233,7 @@ struct Gather {
     base: SocketAddr,
     server: SocketAddr,
     request: Vec<u8>,
-    sent: u32,
-    interval: Duration,
-    deadline: Instant,
+    timer: Retransmission,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -527,9 +524,7 @@ impl<R: Rng> Agent<R> {
                     base,
                     server,
                     request,
-                    sent: 1,
-                    interval: self.config.check_rto,
-                    deadline: now + self.config.check_rto,
+                    timer: self.check_backoff().start(now),
                 });
             }
         }
@@ -1201,7 +1196,7 @@ impl<R: Rng> Agent<R> {
         self.mark_validated(destination, source);
         let check = self.checks.swap_remove(i);
         if m.class() == MessageClass::SuccessResponse
-            && check.sent == 1
+            && !check.timer.retransmitted()
             && source == check.remote
             && destination == check.local
         {
@@ -1440,9 +1435,7 @@ impl<R: Rng> Agent<R> {
             local,
             remote,
             request,
-            sent: 1,
-            interval: self.config.check_rto,
-            deadline: now + self.config.check_rto,
+            timer: self.check_backoff().start(now),
             use_candidate,
             consent,
             component,
@@ -1470,22 +1463,18 @@ impl<R: Rng> Agent<R> {
         let mut i = 0;
         while i < self.gathers.len() {
             let g = &mut self.gathers[i];
-            if now < g.deadline {
-                i += 1;
-                continue;
+            match g.timer.on_timeout(now) {
+                Step::Wait => {}
+                Step::Send => self.transmits.push_small(AgentTransmit {
+                    source: g.base,
+                    destination: g.server,
+                    contents: g.request.clone(),
+                }),
+                Step::Expired => {
+                    self.gathers.swap_remove(i);
+                    continue;
+                }
             }
-            if g.sent >= self.config.check_max_requests {
-                self.gathers.swap_remove(i);
-                continue;
-            }
-            g.sent += 1;
-            g.interval *= 2;
-            g.deadline = now + g.interval;
-            self.transmits.push_small(AgentTransmit {
-                source: g.base,
-                destination: g.server,
-                contents: g.request.clone(),
-            });
             i += 1;
         }
         self.gathering_done();
@@ -1493,23 +1482,21 @@ impl<R: Rng> Agent<R> {
         let mut i = 0;
         while i < self.checks.len() {
             let c = &mut self.checks[i];
-            if now < c.deadline {
-                i += 1;
-                continue;
-            }
+            let step = c.timer.on_timeout(now);
             if c.cancelled {
                 // Silent: the transaction's time runs out without retransmissions.
-                if c.sent >= self.config.check_max_requests {
+                if step == Step::Expired {
                     self.checks.swap_remove(i);
                 } else {
-                    c.sent += 1;
-                    c.interval *= 2;
-                    c.deadline = now + c.interval;
                     i += 1;
                 }
                 continue;
             }
-            if c.sent >= self.config.check_max_requests {
+            if step == Step::Wait {
+                i += 1;
+                continue;
+            }
+            if step == Step::Expired {
                 let c = self.checks.swap_remove(i);
                 if c.consent {
                     // Unanswered consent checks only count through the consent timers; a
@@ -1528,9 +1515,6 @@ impl<R: Rng> Agent<R> {
                 self.schedule(now);
                 continue;
             }
-            c.sent += 1;
-            c.interval *= 2;
-            c.deadline = now + c.interval;
             self.stats.checks_sent += 1;
             self.transmits.push_small(AgentTransmit {
                 source: c.local,
@@ -1686,8 +1670,8 @@ impl<R: Rng> Agent<R> {
         });
         self.checks
             .iter()
-            .map(|c| c.deadline)
-            .chain(self.gathers.iter().map(|g| g.deadline))
+            .map(|c| c.timer.deadline())
+            .chain(self.gathers.iter().map(|g| g.timer.deadline()))
             .chain(self.nomination_deadline().filter(|_| checking))
             .chain(pace)
             .chain(consent)
@@ -1750,6 +1734,11 @@ impl<R: Rng> Agent<R> {
             });
             (!higher_pending || waited).then_some(id)
         })
+    }
+
+    /// The retransmission timer of checks and gathering requests.
+    fn check_backoff(&self) -> Backoff {
+        Backoff::ice(self.config.check_rto, self.config.check_max_requests)
     }
 
     /// Starts checking now (call once remote credentials and candidates are set).

@@ -3,7 +3,8 @@
 //! A request is sent at once, then retransmitted after RTO, 2·RTO, 4·RTO, ... until `Rc` requests
 //! have gone out; after the last one the client waits `Rm`·RTO for an answer before reporting a
 //! timeout. With the defaults (RTO 500 ms, Rc 7, Rm 16) requests leave at 0, 0.5, 1.5, 3.5, 7.5,
-//! 15.5 and 31.5 s and the transaction times out at 39.5 s.
+//! 15.5 and 31.5 s and the transaction times out at 39.5 s. The timer is
+//! [`Backoff::rfc8489`](super::retransmit::Backoff::rfc8489).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
+use super::retransmit::{Backoff, Retransmission, Step};
 use crate::Transmit;
 use crate::rng::Rng;
 use crate::stun::{
@@ -30,6 +32,17 @@ pub struct TransactionConfig {
     pub max_transactions: usize,
     /// Largest request the client builds.
     pub max_request_len: usize,
+}
+
+impl TransactionConfig {
+    /// The retransmission timer these parameters describe.
+    pub fn backoff(&self) -> Backoff {
+        Backoff::rfc8489(
+            self.initial_rto,
+            self.max_requests,
+            self.last_wait_multiplier,
+        )
+    }
 }
 
 impl Default for TransactionConfig {
@@ -79,9 +92,7 @@ struct Pending {
     id: TransactionId,
     destination: SocketAddr,
     request: Vec<u8>,
-    sent: u32,
-    interval: Duration,
-    deadline: Instant,
+    timer: Retransmission,
 }
 
 /// Counters of a [`StunClient`].
@@ -176,14 +187,11 @@ impl<R: Rng> StunClient<R> {
             destination,
             contents: request.clone(),
         });
-        let interval = self.config.initial_rto;
         self.pending.push(Pending {
             id,
             destination,
             request,
-            sent: 1,
-            interval,
-            deadline: now + interval,
+            timer: self.config.backoff().start(now),
         });
         Ok(id)
     }
@@ -231,32 +239,25 @@ impl<R: Rng> StunClient<R> {
 
     /// Retransmits and times out transactions whose deadline has passed.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let config = &self.config;
         let mut i = 0;
         while i < self.pending.len() {
             let p = &mut self.pending[i];
-            if now < p.deadline {
-                i += 1;
-                continue;
-            }
-            if p.sent >= config.max_requests {
-                let id = p.id;
-                self.pending.swap_remove(i);
-                self.stats.timeouts += 1;
-                self.events.push_back(TransactionEvent::Timeout { id });
-                continue;
-            }
-            p.sent += 1;
-            self.stats.requests_sent += 1;
-            self.transmits.push_back(Transmit {
-                destination: p.destination,
-                contents: p.request.clone(),
-            });
-            if p.sent >= config.max_requests {
-                p.deadline += config.initial_rto * config.last_wait_multiplier;
-            } else {
-                p.interval *= 2;
-                p.deadline += p.interval;
+            match p.timer.on_timeout(now) {
+                Step::Wait => {}
+                Step::Send => {
+                    self.stats.requests_sent += 1;
+                    self.transmits.push_back(Transmit {
+                        destination: p.destination,
+                        contents: p.request.clone(),
+                    });
+                }
+                Step::Expired => {
+                    let id = p.id;
+                    self.pending.swap_remove(i);
+                    self.stats.timeouts += 1;
+                    self.events.push_back(TransactionEvent::Timeout { id });
+                    continue;
+                }
             }
             i += 1;
         }
@@ -274,7 +275,7 @@ impl<R: Rng> StunClient<R> {
 
     /// When [`StunClient::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.pending.iter().map(|p| p.deadline).min()
+        self.pending.iter().map(|p| p.timer.deadline()).min()
     }
 }
 
