@@ -316,3 +316,99 @@ impl<R: Rng> Agent<R> {
         self.gathering_done();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::agent::test_support::*;
+
+    #[test]
+    fn host_candidates_are_bounded_and_unique() {
+        let mut c = config(true);
+        c.max_local_candidates = 2;
+        let mut a = agent(c);
+        let first = &a.local_candidates()[0];
+        assert_eq!(first.priority, priority(126, 65535, 1));
+        assert_eq!(first.kind, CandidateKind::Host);
+        assert!(a.add_host_candidate(sa(LOCAL)).is_none(), "duplicate");
+        assert!(a.add_host_candidate_for(2, sa("10.0.0.1:5002")).is_none());
+        let second = a.add_host_candidate(sa("10.0.0.3:5000")).unwrap();
+        assert_eq!(second.priority, priority(126, 65534, 1));
+        assert!(a.add_host_candidate(sa("10.0.0.4:5000")).is_none(), "limit");
+    }
+
+    #[test]
+    fn gathering_learns_a_server_reflexive_candidate() {
+        let stun = sa("192.0.2.1:3478");
+        let mut c = config(true);
+        c.stun_servers = vec![stun, sa("[2001:db8::1]:3478")];
+        let mut a = agent(c);
+        let now = Instant::now();
+        a.gather(now);
+        // Only the server of the host candidate's family is asked.
+        let sent = drain(&mut a);
+        assert_eq!(sent.len(), 1);
+        assert_eq!((sent[0].0, sent[0].1), (sa(LOCAL), stun));
+        let mapped = sa("203.0.113.5:40000");
+        let id = StunMessage::parse(&sent[0].2).unwrap().transaction_id();
+        let mut buf = [0u8; 64];
+        let mut b = MessageBuilder::new(&mut buf, MessageType::BINDING_SUCCESS, id).unwrap();
+        b.add(&crate::stun::Attribute::XorMappedAddress(mapped))
+            .unwrap();
+        let n = b.finish();
+        // From elsewhere: ignored, the transaction goes on.
+        assert!(a.handle_receive(now, sa("192.0.2.9:3478"), sa(LOCAL), &buf[..n]));
+        assert_eq!(a.poll_event(), None);
+        assert!(a.handle_receive(now, stun, sa(LOCAL), &buf[..n]));
+        match a.poll_event() {
+            Some(AgentEvent::LocalCandidate(c)) => {
+                assert_eq!(c.kind, CandidateKind::ServerReflexive);
+                assert_eq!(
+                    (c.socket_addr(), c.related),
+                    (Some(mapped), Some(sa(LOCAL)))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(a.poll_event(), Some(AgentEvent::GatheringComplete));
+    }
+
+    #[test]
+    fn unanswered_gathering_retransmits_then_completes() {
+        let mut c = config(true);
+        c.stun_servers = vec![sa("192.0.2.1:3478")];
+        let mut a = agent(c);
+        let t0 = Instant::now();
+        a.gather(t0);
+        assert_eq!(drain(&mut a).len(), 1);
+        let mut sends = vec![];
+        while let Some(t) = a.poll_timeout() {
+            a.handle_timeout(t);
+            for _ in drain(&mut a) {
+                sends.push((t - t0).as_millis());
+            }
+            if a.poll_event() == Some(AgentEvent::GatheringComplete) {
+                assert_eq!(t - t0, Duration::from_millis(15_750 + 16_000));
+                break;
+            }
+        }
+        assert_eq!(sends, [250, 750, 1750, 3750, 7750, 15750]);
+    }
+
+    #[test]
+    fn remote_candidates_of_unknown_components_are_ignored() {
+        let mut a = agent(config(true));
+        let mut c = remote(REMOTE);
+        c.component = 2;
+        assert_eq!(a.add_remote_candidate(c), Ok(()));
+        assert!(a.checklist().remote_candidates().is_empty());
+        let mut tcp = remote(REMOTE);
+        tcp.transport = crate::candidate::CandidateTransport::Tcp;
+        assert_eq!(
+            a.add_remote_candidate(tcp),
+            Err(RemoteCandidateError::UnsupportedTransport)
+        );
+    }
+}

@@ -220,3 +220,59 @@ impl<R: Rng> Agent<R> {
 pub(super) fn check_controlling(request: &[u8]) -> bool {
     StunMessage::parse(request).is_ok_and(|m| m.get_raw(attr::ICE_CONTROLLING).is_some())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::test_support::*;
+
+    #[test]
+    fn a_check_is_signed_retransmitted_and_fails_unanswered() {
+        let t0 = Instant::now();
+        let mut a = checking(true, t0);
+        let sent = drain(&mut a);
+        assert_eq!(sent.len(), 1);
+        let (src, dst, request) = &sent[0];
+        assert_eq!((*src, *dst), (sa(LOCAL), sa(REMOTE)));
+        let m = StunMessage::parse(request).unwrap();
+        assert_eq!(m.username(), Some("rfrg:lfrg"));
+        m.verify_message_integrity(&IntegrityKey::short_term(REMOTE_PWD))
+            .unwrap();
+        assert!(check_controlling(request));
+        a.end_of_remote_candidates();
+        let mut sends = vec![];
+        while let Some(t) = a.poll_timeout() {
+            a.handle_timeout(t);
+            for (_, _, bytes) in drain(&mut a) {
+                assert_eq!(&bytes, request);
+                sends.push((t - t0).as_millis());
+            }
+            if a.state() == ConnectionState::Failed {
+                assert_eq!((t - t0).as_millis(), 15_750 + 16_000);
+                break;
+            }
+        }
+        assert_eq!(sends, [250, 750, 1750, 3750, 7750, 15750]);
+        assert_eq!(a.stats().checks_sent, 7);
+    }
+
+    #[test]
+    fn new_checks_are_paced_one_per_ta() {
+        let t0 = Instant::now();
+        let mut a = agent(config(true));
+        for i in 0..3 {
+            // Foundations of their own: none waits frozen for another.
+            let mut c = remote(&format!("10.0.0.{}:6000", 2 + i));
+            c.foundation = format!("r{i}");
+            a.add_remote_candidate(c).unwrap();
+        }
+        a.start(t0);
+        a.handle_timeout(t0);
+        assert_eq!(drain(&mut a).len(), 1);
+        a.handle_timeout(t0 + Duration::from_millis(49));
+        assert!(drain(&mut a).is_empty());
+        a.handle_timeout(t0 + Duration::from_millis(50));
+        assert_eq!(drain(&mut a).len(), 1);
+        assert_eq!(a.poll_timeout(), Some(t0 + Duration::from_millis(100)));
+    }
+}

@@ -98,3 +98,50 @@ impl<R: Rng> Agent<R> {
         self.remote = Some((ufrag.to_owned(), IntegrityKey::short_term(password)));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = AgentConfig::new(true, "u", "p");
+        assert_eq!(c.ta, Duration::from_millis(50));
+        assert_eq!(
+            (c.check_rto, c.check_max_requests),
+            (Duration::from_millis(250), 7)
+        );
+        assert_eq!(
+            (
+                c.consent_interval,
+                c.consent_disconnected,
+                c.consent_timeout
+            ),
+            (
+                Duration::from_secs(5),
+                Duration::from_secs(12),
+                Duration::from_secs(30)
+            )
+        );
+        assert_eq!(c.max_local_candidates, 16);
+        assert_eq!(c.checklist.max_remote_candidates, 64);
+        assert_eq!(c.checklist.max_pairs, 100);
+        assert_eq!(c.components, 1);
+        assert!(c.answer_unauthenticated && !c.lite);
+    }
+
+    #[test]
+    fn a_lite_peer_makes_a_full_agent_controlling() {
+        use crate::agent::test_support::*;
+        let mut a = agent(config(false));
+        a.set_remote_lite(true);
+        assert!(a.is_controlling());
+        let mut lite = agent({
+            let mut c = config(false);
+            c.lite = true;
+            c
+        });
+        lite.set_remote_lite(true);
+        assert!(!lite.is_controlling());
+    }
+}

@@ -123,3 +123,18 @@ impl<R: Rng> Agent<R> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::agent::test_support::*;
+
+    #[test]
+    fn consent_checks_are_jittered_by_a_fifth() {
+        let mut a = agent(config(true));
+        let interval = a.config.consent_interval;
+        let (low, high) = (interval * 4 / 5, interval * 6 / 5);
+        let draws: Vec<_> = (0..200).map(|_| a.consent_jitter()).collect();
+        assert!(draws.iter().all(|d| (low..=high).contains(d)));
+        assert!(draws.iter().any(|d| *d != draws[0]));
+    }
+}

@@ -319,3 +319,92 @@ impl<R: Rng> Agent<R> {
         self.next_pace = Some(now);
     }
 }
+
+#[cfg(test)]
+mod test_support {
+    //! What the unit tests of the submodules share: agents with fixed credentials, signed
+    //! checks and their answers.
+
+    use std::net::SocketAddr;
+    use std::time::Instant;
+
+    use super::{Agent, AgentConfig};
+    use crate::candidate::{Candidate, CandidateKind};
+    use crate::rng::SeededRng;
+    use crate::stun::attribute::Attribute;
+    use crate::stun::{IntegrityKey, MessageBuilder, MessageType, StunMessage, TransactionId};
+
+    pub(super) const LOCAL: &str = "10.0.0.1:5000";
+    pub(super) const REMOTE: &str = "10.0.0.2:6000";
+    pub(super) const LOCAL_PWD: &str = "local-password-0123456";
+    pub(super) const REMOTE_PWD: &str = "remote-password-012345";
+
+    pub(super) fn sa(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    /// An agent with a host candidate on [`LOCAL`] and the peer's credentials (ufrag `rfrg`).
+    pub(super) fn agent(config: AgentConfig) -> Agent<SeededRng> {
+        let mut a = Agent::new(config, SeededRng::new(5));
+        a.add_host_candidate(sa(LOCAL)).unwrap();
+        a.set_remote_credentials("rfrg", REMOTE_PWD);
+        a
+    }
+
+    pub(super) fn config(controlling: bool) -> AgentConfig {
+        AgentConfig::new(controlling, "lfrg", LOCAL_PWD)
+    }
+
+    /// The peer's host candidate on `addr`.
+    pub(super) fn remote(addr: &str) -> Candidate {
+        Candidate::new("r", 1, 2_130_706_431, sa(addr), CandidateKind::Host)
+    }
+
+    /// A check from the peer, signed with `password` (ICE-CONTROLLING with tie-breaker 1).
+    pub(super) fn check(id: u8, username: &str, password: &str) -> Vec<u8> {
+        let mut buf = [0u8; 256];
+        let mut b = MessageBuilder::new(
+            &mut buf,
+            MessageType::BINDING_REQUEST,
+            TransactionId([id; 12]),
+        )
+        .unwrap();
+        b.add(&Attribute::Username(username)).unwrap();
+        b.add(&Attribute::IceControlling(1)).unwrap();
+        b.add(&Attribute::Priority(1_853_824_767)).unwrap();
+        b.add_message_integrity(&IntegrityKey::short_term(password))
+            .unwrap();
+        b.add_fingerprint().unwrap();
+        let n = b.finish();
+        buf[..n].to_vec()
+    }
+
+    /// The peer's success answer to `request`, mapping it to `mapped`.
+    pub(super) fn answer(request: &[u8], mapped: SocketAddr, password: &str) -> Vec<u8> {
+        let id = StunMessage::parse(request).unwrap().transaction_id();
+        let mut buf = [0u8; 256];
+        let mut b = MessageBuilder::new(&mut buf, MessageType::BINDING_SUCCESS, id).unwrap();
+        b.add(&Attribute::XorMappedAddress(mapped)).unwrap();
+        b.add_message_integrity(&IntegrityKey::short_term(password))
+            .unwrap();
+        b.add_fingerprint().unwrap();
+        let n = b.finish();
+        buf[..n].to_vec()
+    }
+
+    /// Sends `(source, destination, bytes)` of everything queued.
+    pub(super) fn drain(a: &mut Agent<SeededRng>) -> Vec<(SocketAddr, SocketAddr, Vec<u8>)> {
+        std::iter::from_fn(|| a.poll_transmit())
+            .map(|t| (t.source, t.destination, t.contents))
+            .collect()
+    }
+
+    /// Starts checking at `now` with the peer on [`REMOTE`].
+    pub(super) fn checking(controlling: bool, now: Instant) -> Agent<SeededRng> {
+        let mut a = agent(config(controlling));
+        a.add_remote_candidate(remote(REMOTE)).unwrap();
+        a.start(now);
+        a.handle_timeout(now);
+        a
+    }
+}

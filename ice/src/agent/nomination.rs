@@ -161,3 +161,47 @@ impl<R: Rng> Agent<R> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use crate::agent::test_support::*;
+    use crate::agent::{AgentEvent, ConnectionState};
+    use crate::stun::StunMessage;
+    use crate::stun::attribute as attr;
+
+    #[test]
+    fn the_controlling_agent_nominates_a_valid_pair_and_selects_it() {
+        let t0 = Instant::now();
+        let mut a = checking(true, t0);
+        let (_, _, request) = drain(&mut a).remove(0);
+        a.handle_receive(
+            t0,
+            sa(REMOTE),
+            sa(LOCAL),
+            &answer(&request, sa(LOCAL), REMOTE_PWD),
+        );
+        // Nothing of higher priority is pending: the nomination goes out at once.
+        let (_, _, nomination) = drain(&mut a).remove(0);
+        let m = StunMessage::parse(&nomination).unwrap();
+        assert!(m.get_raw(attr::USE_CANDIDATE).is_some());
+        let later = t0 + Duration::from_millis(20);
+        a.handle_receive(
+            later,
+            sa(REMOTE),
+            sa(LOCAL),
+            &answer(&nomination, sa(LOCAL), REMOTE_PWD),
+        );
+        assert_eq!(a.selected_pair(), Some((sa(LOCAL), sa(REMOTE))));
+        let events: Vec<_> = std::iter::from_fn(|| a.poll_event()).collect();
+        assert!(events.contains(&AgentEvent::SelectedPair {
+            component: 1,
+            local: sa(LOCAL),
+            remote: sa(REMOTE)
+        }));
+        assert_eq!(a.state(), ConnectionState::Connected);
+        a.end_of_remote_candidates();
+        assert_eq!(a.state(), ConnectionState::Completed);
+    }
+}

@@ -259,3 +259,51 @@ impl<R: Rng> Agent<R> {
         self.checklist.set_controlling(controlling);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::test_support::*;
+    use crate::stun::IntegrityKey;
+
+    #[test]
+    fn unauthenticated_checks_change_nothing_and_may_stay_unanswered() {
+        let now = Instant::now();
+        for answer in [true, false] {
+            let mut c = config(false);
+            c.answer_unauthenticated = answer;
+            let mut a = agent(c);
+            let bad = check(1, "lfrg:rfrg", "wrong-password-0123456");
+            assert!(a.handle_receive(now, sa(REMOTE), sa(LOCAL), &bad));
+            assert_eq!(a.stats().auth_failures, 1);
+            assert!(a.checklist().remote_candidates().is_empty());
+            assert!(!a.is_validated(sa(LOCAL), sa(REMOTE)));
+            let sent = drain(&mut a);
+            assert_eq!(sent.len(), usize::from(answer));
+            if let Some((_, _, bytes)) = sent.first() {
+                let m = StunMessage::parse(bytes).unwrap();
+                assert_eq!(m.class(), MessageClass::ErrorResponse);
+                assert_eq!(m.error_code().map(|e| e.0), Some(401));
+            }
+        }
+    }
+
+    #[test]
+    fn an_authenticated_check_is_answered_and_teaches_a_peer_reflexive_candidate() {
+        let now = Instant::now();
+        let mut a = agent(config(false));
+        let from = sa("198.51.100.7:7000");
+        assert!(a.handle_receive(now, from, sa(LOCAL), &check(2, "lfrg:rfrg", LOCAL_PWD)));
+        assert!(a.is_validated(sa(LOCAL), from));
+        let sent = drain(&mut a);
+        let m = StunMessage::parse(&sent[0].2).unwrap();
+        assert_eq!(m.message_type(), MessageType::BINDING_SUCCESS);
+        assert_eq!(m.xor_mapped_address(), Some(from));
+        m.verify_message_integrity(&IntegrityKey::short_term(LOCAL_PWD))
+            .unwrap();
+        let learned = &a.checklist().remote_candidates()[0];
+        assert_eq!(learned.kind, CandidateKind::PeerReflexive);
+        assert_eq!(learned.socket_addr(), Some(from));
+        assert_eq!(learned.priority, 1_853_824_767);
+    }
+}

@@ -143,3 +143,34 @@ impl<R: Rng> Agent<R> {
         self.schedule(now);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use crate::agent::ConnectionState;
+    use crate::agent::test_support::*;
+
+    #[test]
+    fn a_forged_answer_is_ignored_and_an_authentic_one_validates() {
+        let now = Instant::now();
+        let mut a = checking(false, now);
+        let (_, _, request) = drain(&mut a).remove(0);
+        let forged = answer(&request, sa(LOCAL), "not-the-remote-password");
+        a.handle_receive(now, sa(REMOTE), sa(LOCAL), &forged);
+        assert_eq!(a.stats().auth_failures, 1);
+        assert!(!a.is_validated(sa(LOCAL), sa(REMOTE)));
+        a.handle_receive(
+            now,
+            sa(REMOTE),
+            sa(LOCAL),
+            &answer(&request, sa(LOCAL), REMOTE_PWD),
+        );
+        assert!(a.is_validated(sa(LOCAL), sa(REMOTE)));
+        assert_eq!(a.state(), ConnectionState::Checking);
+        assert_eq!(
+            a.round_trip_time(sa(LOCAL), sa(REMOTE)),
+            Some(std::time::Duration::ZERO)
+        );
+    }
+}

@@ -143,3 +143,36 @@ impl<R: Rng> Agent<R> {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::agent::ConnectionState;
+    use crate::agent::test_support::*;
+    use crate::candidate::CandidateKind;
+
+    #[test]
+    fn restart_forgets_the_peer_and_learned_candidates() {
+        let t0 = std::time::Instant::now();
+        let mut a = checking(true, t0);
+        let (_, _, request) = drain(&mut a).remove(0);
+        // Mapped to an address that is none of ours: a local peer-reflexive candidate.
+        let mapped = sa("203.0.113.9:9999");
+        a.handle_receive(
+            t0,
+            sa(REMOTE),
+            sa(LOCAL),
+            &answer(&request, mapped, REMOTE_PWD),
+        );
+        assert!(
+            a.local_candidates()
+                .iter()
+                .any(|c| c.kind == CandidateKind::PeerReflexive)
+        );
+        a.restart(t0, "new1", "new-password-0123456789");
+        assert!(a.checklist().remote_candidates().is_empty());
+        assert_eq!(a.local_candidates().len(), 1);
+        assert_eq!(a.local_candidates()[0].kind, CandidateKind::Host);
+        // Nothing was selected: the restart starts from New.
+        assert_eq!(a.state(), ConnectionState::New);
+    }
+}

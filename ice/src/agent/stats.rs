@@ -44,3 +44,32 @@ impl<R: Rng> Agent<R> {
         self.rtts.get(&(local, remote)).copied()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::test_support::*;
+
+    #[test]
+    fn round_trip_times_are_bounded_like_the_pairs() {
+        let mut c = config(true);
+        c.checklist.max_pairs = 2;
+        let mut a = agent(c);
+        let path = |i: u8| (sa(LOCAL), SocketAddr::from(([10, 9, 0, i], 9)));
+        for i in 0..3 {
+            let (l, r) = path(i);
+            a.record_rtt(l, r, Duration::from_millis(i.into()));
+        }
+        assert_eq!(
+            a.round_trip_time(path(1).0, path(1).1),
+            Some(Duration::from_millis(1))
+        );
+        assert_eq!(a.round_trip_time(path(2).0, path(2).1), None);
+        // A known path is updated.
+        a.record_rtt(path(0).0, path(0).1, Duration::from_millis(7));
+        assert_eq!(
+            a.round_trip_time(path(0).0, path(0).1),
+            Some(Duration::from_millis(7))
+        );
+    }
+}

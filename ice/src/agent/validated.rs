@@ -34,3 +34,26 @@ impl<R: Rng> Agent<R> {
         self.validated.push_small((local, remote));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::test_support::*;
+
+    #[test]
+    fn paths_are_remembered_newest_last_and_bounded() {
+        let mut a = agent(config(true));
+        let path = |i: usize| (sa(LOCAL), SocketAddr::from(([10, 9, 0, i as u8], 9)));
+        for i in 0..MAX_VALIDATED {
+            let (l, r) = path(i);
+            a.mark_validated(l, r);
+        }
+        // Seeing the oldest again makes it the newest.
+        a.mark_validated(path(0).0, path(0).1);
+        let (l, r) = path(MAX_VALIDATED);
+        a.mark_validated(l, r);
+        assert!(a.is_validated(path(0).0, path(0).1));
+        assert!(!a.is_validated(path(1).0, path(1).1), "oldest forgotten");
+        assert_eq!(a.validated.len(), MAX_VALIDATED);
+    }
+}
