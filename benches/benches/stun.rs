@@ -131,10 +131,9 @@ fn agent_checks(c: &mut Criterion) {
 
     let local: SocketAddr = "10.0.0.1:5000".parse().unwrap();
     let mut config = AgentConfig::new(false, "locl", PASSWORD);
-    config.checklist = ChecklistConfig {
-        max_remote_candidates: 100,
-        max_pairs: 100,
-    };
+    config.checklist = ChecklistConfig::default();
+    config.checklist.max_remote_candidates = 100;
+    config.checklist.max_pairs = 100;
     let mut agent = Agent::new(config, SeededRng::new(1));
     agent.add_host_candidate(local).unwrap();
     agent.set_remote_credentials("rmte", "remote-password-0123456789");

@@ -16,6 +16,7 @@ use crate::small::PushSmall;
 
 /// Limits of a check list.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ChecklistConfig {
     /// Most remote candidates kept.
     pub max_remote_candidates: usize,
@@ -34,6 +35,7 @@ impl Default for ChecklistConfig {
 
 /// Why a remote candidate was not added.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum RemoteCandidateError {
     /// `max_remote_candidates` are already known.
     #[error("remote candidate limit reached")]
@@ -127,6 +129,7 @@ pub struct ValidPair {
 
 /// Counters of a check list.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ChecklistStats {
     /// Remote candidates refused because of the limit.
     pub remote_dropped: u64,

@@ -271,6 +271,7 @@ impl PeerConnection {
                 self.agent_gathered = true;
                 self.check_gathering_complete();
             }
+            _ => {}
         }
     }
 

@@ -17,6 +17,7 @@ pub const RTCP_COMPONENT: u16 = 2;
 
 /// Agent configuration.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct AgentConfig {
     /// Start as the controlling agent (the offerer, in WebRTC).
     pub controlling: bool,

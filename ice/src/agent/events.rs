@@ -27,6 +27,7 @@ pub enum ConnectionState {
 
 /// Something the application must know.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AgentEvent {
     /// The connection state changed.
     StateChanged(ConnectionState),

@@ -8,6 +8,7 @@ use crate::rng::Rng;
 
 /// Counters of an [`Agent`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AgentStats {
     /// Check requests sent, retransmissions included.
     pub checks_sent: u64,

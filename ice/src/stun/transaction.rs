@@ -21,6 +21,7 @@ use crate::stun::{
 
 /// Retransmission parameters and limits.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct TransactionConfig {
     /// Initial retransmission timeout (RFC 8489 recommends 500 ms or more).
     pub initial_rto: Duration,
@@ -59,6 +60,7 @@ impl Default for TransactionConfig {
 
 /// Why a request could not be started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum TransactionError {
     /// `max_transactions` are already outstanding.
     #[error("too many outstanding STUN transactions")]
@@ -70,6 +72,7 @@ pub enum TransactionError {
 
 /// What happened to a transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TransactionEvent {
     /// A success or error response arrived (the first one; duplicates are ignored).
     Response {
@@ -97,6 +100,7 @@ struct Pending {
 
 /// Counters of a [`StunClient`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ClientStats {
     /// Requests sent, retransmissions included.
     pub requests_sent: u64,

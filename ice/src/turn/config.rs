@@ -7,6 +7,7 @@ use crate::stun::transaction::TransactionConfig;
 
 /// TURN client configuration.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct TurnConfig {
     /// The TURN server.
     pub server: SocketAddr,

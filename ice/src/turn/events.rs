@@ -6,6 +6,7 @@ use thiserror::Error;
 
 /// Why a TURN operation could not be started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum TurnError {
     /// The client has no allocation (yet, or any more).
     #[error("no TURN allocation")]
@@ -26,6 +27,7 @@ pub enum TurnError {
 
 /// Something the application must know.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TurnEvent {
     /// The allocation succeeded.
     Allocated {
@@ -64,6 +66,7 @@ pub enum TurnEvent {
 
 /// Counters of a [`TurnClient`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TurnStats {
     /// Responses failing integrity, ignored.
     pub integrity_failures: u64,
