@@ -21,7 +21,7 @@ pub enum ConnectionState {
     Disconnected,
     /// Every pair failed, or consent was lost on the selected pair.
     Failed,
-    /// [`Agent::close`] was called: the agent sends and answers nothing more.
+    /// [`Agent::close`](super::Agent::close) was called: the agent sends and answers nothing more.
     Closed,
 }
 
@@ -49,7 +49,7 @@ pub enum AgentEvent {
 /// A datagram to send from one of our local addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentTransmit {
-    /// The local address (a base given to [`Agent::add_host_candidate`]) to send from.
+    /// The local address (a base given to [`Agent::add_host_candidate`](super::Agent::add_host_candidate)) to send from.
     pub source: SocketAddr,
     /// Where to send it.
     pub destination: SocketAddr,

@@ -31,7 +31,7 @@ pub struct TurnConfig {
     pub transport: TurnTransport,
     /// Address family of the relayed address to ask for (REQUESTED-ADDRESS-FAMILY, RFC 8656
     /// 7.2; `None`: the server's default, IPv4). A server that cannot relay that family answers
-    /// 440, reported as [`TurnEvent::AllocationFailed`].
+    /// 440, reported as [`TurnEvent::AllocationFailed`](super::TurnEvent::AllocationFailed).
     pub requested_family: Option<crate::stun::attribute::AddressFamily>,
 }
 

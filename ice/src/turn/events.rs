@@ -64,7 +64,7 @@ pub enum TurnEvent {
     Closed,
 }
 
-/// Counters of a [`TurnClient`].
+/// Counters of a [`TurnClient`](super::TurnClient).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TurnStats {
