@@ -12,7 +12,18 @@ use crate::rng::PcRng;
 #[cfg(doc)]
 use crate::{Event, PeerConnection};
 
-/// Settings of a [`PeerConnection`].
+/// Settings of a [`PeerConnection`]: start from the defaults and change what you need.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let mut config = sansrtc::Config::default();
+/// config.stun_servers = vec!["127.0.0.1:3478".parse().unwrap()];
+/// config.answer_unauthenticated_stun = false; // a server on the internet: reflect nothing
+/// config.rtcp_interval = Duration::from_millis(500);
+/// let pc = sansrtc::PeerConnection::new(config).unwrap();
+/// # let _ = pc;
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Config {
@@ -30,7 +41,7 @@ pub struct Config {
     pub max_message_size: usize,
     /// Data channel bytes queued or sent and not yet acknowledged, over all channels, at most
     /// (default 16 MiB, like Chromium's `bufferedAmount` limit): past it `send_data` fails with
-    /// [`sctp::SendError::BufferFull`], so a peer that never acknowledges cannot grow our
+    /// [`crate::sctp::SendError::BufferFull`], so a peer that never acknowledges cannot grow our
     /// memory. Raised to one `max_message_size` message if smaller.
     pub max_buffered_amount: usize,
     /// How often RTCP receiver/sender reports are sent while media flows (default 1 s).

@@ -65,7 +65,7 @@ pub enum Error {
     #[error("not connected")]
     NotConnected,
     /// ICE consent on the path expired (RFC 7675: no authenticated answer for 30 s): nothing
-    /// but ICE checks is sent until an ICE restart ([`PeerConnection::restart_ice`]) selects a
+    /// but ICE checks is sent until an ICE restart ([`crate::PeerConnection::restart_ice`]) selects a
     /// path again.
     #[error("ICE consent expired")]
     NoConsent,

@@ -2,26 +2,89 @@
 //!
 //! A WebRTC protocol stack built sans-IO: every part is a state machine that takes input
 //! (datagrams, API calls, the current time) and yields output (datagrams to send, events, the next
-//! deadline) without touching sockets, threads or the system clock. The conventions every crate
-//! follows are in `docs/ARCHITECTURE.md`.
+//! deadline) without touching sockets, threads or the system clock. You bring the sockets and the
+//! clock; sansrtc brings SDP, ICE, DTLS, SRTP, SCTP data channels and RTP. Nothing is sent,
+//! received or timed behind your back, so the same code runs in a test with a fake clock, in a
+//! thread with a blocking socket, or in any async runtime.
 //!
 //! [`PeerConnection`] composes the protocol crates: JSEP offer/answer ([`sdp`]), ICE ([`ice`]),
 //! DTLS ([`dtls`]), SRTP ([`srtp`]), SCTP data channels ([`sctp`]) and RTP/RTCP ([`rtp`]) on one
-//! bundled, rtcp-muxed transport. The caller owns the sockets and the clock:
+//! bundled, rtcp-muxed transport.
 //!
-//! ```text
-//! pc.add_local_address(socket.local_addr());
-//! let offer = pc.create_offer(now)?;            // send to the peer, get its answer back
-//! pc.set_remote_description(now, SdpType::Answer, &answer)?;
+//! ## The driving loop
+//!
+//! Register the socket's address, exchange descriptions through your signalling, then loop:
+//! hand over every datagram and every passed deadline, and drain what comes out.
+//!
+//! ```no_run
+//! use std::net::UdpSocket;
+//! use std::time::{Duration, Instant};
+//!
+//! use sansrtc::{ChannelConfig, Config, Event, PeerConnection, SdpType};
+//!
+//! # fn signal(_offer: &str) -> String { unimplemented!() }
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let socket = UdpSocket::bind("127.0.0.1:0")?;
+//! let local = socket.local_addr()?;
+//! let mut pc = PeerConnection::new(Config::default())?;
+//! pc.add_local_address(local)?;
+//! let chat = pc.create_data_channel(Instant::now(), ChannelConfig::reliable("chat"))?;
+//!
+//! // Signalling is yours: send the offer to the peer, get its answer back.
+//! let offer = pc.create_offer(Instant::now())?;
+//! let answer = signal(&offer);
+//! pc.set_remote_description(Instant::now(), SdpType::Answer, &answer)?;
+//!
+//! let mut buf = vec![0u8; 2048];
 //! loop {
-//!     pc.handle_receive(now, from, to, &datagram);   // or pc.handle_timeout(now)
-//!     while let Some(t) = pc.poll_transmit() { socket.send_to(&t.contents, t.destination) }
-//!     while let Some(e) = pc.poll_event() { ... }
-//!     // sleep until pc.poll_timeout() or the next datagram
+//!     // Wait for a datagram, at most until the connection's next deadline.
+//!     let wait = pc
+//!         .poll_timeout()
+//!         .map_or(Duration::from_millis(100), |t| t.saturating_duration_since(Instant::now()));
+//!     socket.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
+//!     match socket.recv_from(&mut buf) {
+//!         Ok((n, from)) => pc.handle_receive(Instant::now(), from, local, &buf[..n]),
+//!         Err(_) => pc.handle_timeout(Instant::now()),
+//!     }
+//!     while let Some(t) = pc.poll_transmit() {
+//!         socket.send_to(&t.contents, t.destination)?;
+//!     }
+//!     while let Some(event) = pc.poll_event() {
+//!         match event {
+//!             Event::DataChannelOpen { id, .. } if id == chat => {
+//!                 pc.channel(chat)?.send_text(Instant::now(), "hello")?;
+//!             }
+//!             Event::DataChannelMessage { data, .. } => println!("got {} bytes", data.len()),
+//!             Event::ConnectionStateChange(state) => println!("{state:?}"),
+//!             _ => {}
+//!         }
+//!     }
 //! }
+//! # }
 //! ```
 //!
-//! The protocol crates are re-exported:
+//! ## Ids, handles and buffers
+//!
+//! - A data channel is a [`ChannelId`], stable for the connection's life; [`PeerConnection::channel`]
+//!   borrows a [`Channel`] handle to send on it, close it or watch its buffer.
+//! - A media section (track) is a [`Mid`] (`Copy`): [`PeerConnection::write_rtp`] sends on it,
+//!   received packets ([`RtpReceived`]) name it.
+//! - Datagrams to send, received RTP and messages come in [`PacketBuf`]s: owned bytes that go
+//!   back to the connection when dropped, so the media and data paths allocate nothing in steady
+//!   state.
+//! - Misuse is an [`Error`] (unknown ids, a modified description, an address that cannot be a
+//!   candidate) or an [`Event`] (a datagram for an address never registered), never silence.
+//!
+//! ## Candidates: trickle or wait
+//!
+//! Gathering starts with the first description. A trickling peer sends the description at once
+//! and each [`Event::LocalCandidate`] as it comes (WHIP: `PATCH`); one that does not waits for
+//! [`Event::GatheringComplete`] and sends [`PeerConnection::local_description`], which has every
+//! candidate gathered and `a=end-of-candidates`.
+//!
+//! ## The protocol crates
+//!
+//! They are re-exported and usable alone, each a sans-IO state machine or a zero-copy parser:
 //!
 //! ```
 //! use sansrtc::rtp::RtpPacket;
@@ -31,6 +94,11 @@
 //! assert_eq!(packet.ssrc(), 42);
 //! assert_eq!(packet.payload(), &[0xAB]);
 //! ```
+//!
+//! Security: only datagrams from paths an authenticated ICE check validated reach DTLS, SRTP and
+//! SCTP, the peer's certificate must match the fingerprint in its description, consent freshness
+//! is enforced, and every buffer a peer can grow is bounded (the repository's `SECURITY.md` lists
+//! each limit).
 
 pub mod buffer;
 pub mod codecs;
@@ -71,3 +139,8 @@ pub use sansrtc_sctp as sctp;
 pub use sansrtc_sdp as sdp;
 /// SRTP and SRTCP.
 pub use sansrtc_srtp as srtp;
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

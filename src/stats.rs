@@ -208,6 +208,8 @@ pub struct Stats {
     pub relay_failures: u64,
     /// RTX packets dropped: padding only (bandwidth probes), or repairing an unknown stream.
     pub rtx_discarded: u64,
+    /// SCTP packets DTLS could not seal (never expected: counted rather than hidden).
+    pub dropped_sctp: u64,
     /// Packets sent again to answer NACKs.
     pub retransmissions_sent: u64,
     /// NACKed packets not sent again: their stream had spent its retransmission budget (as

@@ -4,7 +4,7 @@
 //! (and the gaps between them) go back to the sender, whose bandwidth estimator (Google
 //! congestion control in Chromium and Firefox) decides how fast it may send.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use sansrtc_rtp::rtcp::{PacketChunk, TransportCcBuilder};
@@ -35,11 +35,11 @@ impl Feedback {
         &self,
         sender_ssrc: u32,
         media_ssrc: u32,
+        chunks: &mut Vec<PacketChunk>,
         out: &mut Vec<u8>,
     ) -> Result<(), sansrtc_rtp::RtcpError> {
-        let mut chunks: Vec<PacketChunk> = Vec::new();
         let message = self.builder.build(
-            &mut chunks,
+            chunks,
             sender_ssrc,
             media_ssrc,
             self.base_sequence,
@@ -56,13 +56,19 @@ impl Feedback {
 pub(crate) struct TwccReceiver {
     epoch: Instant,
     unwrapper: SequenceUnwrapper,
-    arrivals: BTreeMap<u64, Instant>,
+    /// By extended sequence number, ascending (packets arrive mostly in order: appended; a
+    /// late one is inserted). A ring reused once grown: no allocation per packet.
+    arrivals: VecDeque<(u64, Instant)>,
     /// Everything before this was reported.
     next_base: Option<u64>,
     feedback_count: u8,
     next_feedback: Option<Instant>,
     /// The SSRC of the last media packet (the feedback's media source field).
     media_ssrc: u32,
+    /// Builders of feedback already sent, reused (no allocation per message once warm).
+    spare: Vec<TransportCcBuilder>,
+    /// Chunk storage for writing feedback, reused.
+    pub(crate) chunks: Vec<PacketChunk>,
 }
 
 impl TwccReceiver {
@@ -71,11 +77,22 @@ impl TwccReceiver {
         Self {
             epoch,
             unwrapper: SequenceUnwrapper::new(),
-            arrivals: BTreeMap::new(),
+            arrivals: VecDeque::new(),
             next_base: None,
             feedback_count: 0,
             next_feedback: None,
             media_ssrc: 0,
+            spare: Vec::new(),
+            chunks: Vec::new(),
+        }
+    }
+
+    /// A feedback message was written: its storage serves the next one.
+    pub(crate) fn recycle(&mut self, f: Feedback) {
+        if self.spare.len() < 8 {
+            let mut b = f.builder;
+            b.clear();
+            self.spare.push(b);
         }
     }
 
@@ -86,7 +103,15 @@ impl TwccReceiver {
         if self.next_base.is_some_and(|b| extended < b) || self.arrivals.len() >= MAX_ARRIVALS {
             return; // reported as lost already, or too many waiting
         }
-        self.arrivals.entry(extended).or_insert(now);
+        match self.arrivals.back() {
+            Some(&(last, _)) if extended <= last => {
+                let at = self.arrivals.partition_point(|&(s, _)| s < extended);
+                if self.arrivals.get(at).is_none_or(|&(s, _)| s != extended) {
+                    self.arrivals.insert(at, (extended, now));
+                }
+            }
+            _ => self.arrivals.push_back((extended, now)),
+        }
         if self.next_feedback.is_none() {
             self.next_feedback = Some(now + FEEDBACK_INTERVAL);
         }
@@ -109,7 +134,7 @@ impl TwccReceiver {
             return out;
         }
         self.next_feedback = None;
-        while let Some((&first, &first_arrival)) = self.arrivals.first_key_value() {
+        while let Some(&(first, first_arrival)) = self.arrivals.front() {
             let mut base = self.next_base.unwrap_or(first).min(first);
             if first - base > MAX_GAP {
                 base = first;
@@ -120,11 +145,12 @@ impl TwccReceiver {
             let reference = since / REFERENCE_UNIT_US;
             let mut previous =
                 self.epoch + Duration::from_micros((reference * REFERENCE_UNIT_US) as u64);
-            let mut builder = TransportCcBuilder::new();
+            let mut builder = self.spare.pop().unwrap_or_default();
             let mut last = base;
             let mut sequence = base;
             let mut reported = 0usize;
-            for (&next, &arrival) in self.arrivals.range(base..) {
+            let start = self.arrivals.partition_point(|&(s, _)| s < base);
+            for &(next, arrival) in self.arrivals.range(start..) {
                 // A feedback describes at most 0xFFFF packets, each delta in 16 bits.
                 if next - base >= 0xFFFF {
                     break;
@@ -150,7 +176,7 @@ impl TwccReceiver {
             if reported == 0 {
                 // The first arrival cannot be described (cannot happen: its delta is under
                 // 64 ms); drop it rather than loop.
-                self.arrivals.pop_first();
+                self.arrivals.pop_front();
                 continue;
             }
             out.push(Feedback {
@@ -161,7 +187,8 @@ impl TwccReceiver {
             });
             self.feedback_count = self.feedback_count.wrapping_add(1);
             self.next_base = Some(last + 1);
-            self.arrivals = self.arrivals.split_off(&(last + 1));
+            let reported_end = self.arrivals.partition_point(|&(s, _)| s <= last);
+            self.arrivals.drain(..reported_end);
             if out.len() >= 8 {
                 break;
             }
@@ -201,7 +228,7 @@ mod tests {
 
     fn statuses(f: &Feedback) -> Vec<(u16, PacketStatus, i32)> {
         let mut out = Vec::new();
-        f.write(1, 2, &mut out).unwrap();
+        f.write(1, 2, &mut Vec::new(), &mut out).unwrap();
         let packet = CompoundIter::new(&out).next().unwrap().unwrap();
         let RtcpPacket::TransportCc(t) = packet else {
             panic!("not transport-cc")

@@ -44,6 +44,27 @@ fn echo_server_exe() -> PathBuf {
         .clone()
 }
 
+/// An example binary built in this profile (like the echo server).
+fn example_exe(name: &str) -> PathBuf {
+    let server = echo_server_exe();
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(["build", "--example", name]);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CARGO_") && k != "CARGO_HOME" && !k.starts_with("CARGO_TARGET") {
+            cmd.env_remove(k);
+        }
+    }
+    if server
+        .parent()
+        .and_then(|p| p.parent())
+        .is_some_and(|p| p.ends_with("release"))
+    {
+        cmd.arg("--release");
+    }
+    run(&mut cmd);
+    server.with_file_name(name)
+}
+
 /// A running echo server, killed by its PID when dropped.
 struct Server {
     child: Child,
@@ -626,4 +647,23 @@ fn a_peer_that_never_takes_its_echo_back_loses_its_channel() {
     );
     // The channel is closed on the server's side; the session lives on.
     assert_eq!(session["state"], "Connected", "{session}");
+}
+
+#[test]
+fn the_native_whip_client_example_is_echoed() {
+    // examples/whip_client: gathers, POSTs its complete offer, connects, sends a chat message
+    // and audio, gets them back, DELETEs the session.
+    let server = Server::start(&[]);
+    let out = Command::new(example_exe("whip_client"))
+        .args(["--url", &format!("http://{}/whip", server.http)])
+        .output()
+        .expect("whip_client runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(r#"echo received: message "hello over WHIP""#),
+        "{stdout}"
+    );
+    assert!(stdout.contains(": 200"), "DELETE answered: {stdout}");
 }

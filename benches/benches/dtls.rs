@@ -1,8 +1,10 @@
-//! DTLS: complete handshakes per second (our client and server in one process, no loss), and
-//! application-data record seal/open at 1200 B beside raw `ring` AES-128-GCM on the same bytes:
-//! the record cipher alone, and the whole endpoint path (`send_application_data` +
+//! DTLS: complete handshakes per second (our client and server in one process, no loss; with
+//! the default `KeyRandomness::Fast` and with every secret injected, `KeyRandomness::Injected`),
+//! and application-data record seal/open at 1200 B beside raw `ring` AES-128-GCM on the same
+//! bytes: the record cipher alone, and the whole endpoint path (`send_application_data` +
 //! `poll_transmit`; `handle_receive` + `poll_event`: record framing, sequence numbers, replay
-//! window, event queue, the buffers handed to the caller).
+//! window, event queue, the buffers handed to the caller; and the same with the buffers
+//! exchanged, `poll_transmit_into` / `poll_application_data`, which allocate nothing).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -12,20 +14,26 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ring::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use sansrtc_dtls::cipher::{Bulk, RecordCipher};
 use sansrtc_dtls::record::{ContentType, DTLS_1_2, RecordHeader, parse_datagram};
-use sansrtc_dtls::{Certificate, Config, Endpoint, Event, HashAlgorithm, SystemRng};
+use sansrtc_dtls::{Certificate, Config, Endpoint, Event, HashAlgorithm, KeyRandomness, SystemRng};
 
-fn handshake(cc: &Arc<Certificate>, sc: &Arc<Certificate>) -> Vec<u8> {
-    let (client, _server) = connected_pair(cc, sc);
+fn handshake(cc: &Arc<Certificate>, sc: &Arc<Certificate>, randomness: KeyRandomness) -> Vec<u8> {
+    let (client, _server) = connected_pair(cc, sc, randomness);
     client
         .export_keying_material("EXTRACTOR-dtls_srtp", 60)
         .unwrap()
 }
 
-fn connected_pair(cc: &Arc<Certificate>, sc: &Arc<Certificate>) -> (Endpoint, Endpoint) {
+fn connected_pair(
+    cc: &Arc<Certificate>,
+    sc: &Arc<Certificate>,
+    randomness: KeyRandomness,
+) -> (Endpoint, Endpoint) {
     let mut c = Config::new(cc.clone());
     c.remote_fingerprints = vec![sc.fingerprint(HashAlgorithm::Sha256)];
+    c.key_randomness = randomness;
     let mut s = Config::new(sc.clone());
     s.remote_fingerprints = vec![cc.fingerprint(HashAlgorithm::Sha256)];
+    s.key_randomness = randomness;
     let mut client = Endpoint::client(c, Box::new(SystemRng::default()));
     let mut server = Endpoint::server(s, Box::new(SystemRng::default()));
     let now = Instant::now();
@@ -85,7 +93,12 @@ fn handshakes(c: &mut Criterion) {
     let mut group = c.benchmark_group("dtls_handshake");
     group.throughput(Throughput::Elements(1));
     group.sample_size(20);
-    group.bench_function("sansrtc", |b| b.iter(|| handshake(&cc, &sc)));
+    group.bench_function("sansrtc", |b| {
+        b.iter(|| handshake(&cc, &sc, KeyRandomness::Fast))
+    });
+    group.bench_function("sansrtc (all randomness injected)", |b| {
+        b.iter(|| handshake(&cc, &sc, KeyRandomness::Injected))
+    });
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -184,7 +197,7 @@ fn records(c: &mut Criterion) {
 fn endpoint_records(c: &mut Criterion) {
     let cc = Arc::new(Certificate::generate().unwrap());
     let sc = Arc::new(Certificate::generate().unwrap());
-    let (mut client, mut server) = connected_pair(&cc, &sc);
+    let (mut client, mut server) = connected_pair(&cc, &sc, KeyRandomness::Fast);
     assert_eq!(
         client.cipher_suite(),
         Some(sansrtc_dtls::CipherSuite::EcdheEcdsaAes128GcmSha256)
@@ -204,6 +217,13 @@ fn endpoint_records(c: &mut Criterion) {
         })
     });
     let mut datagram = Vec::with_capacity(1300);
+    group.bench_function("sansrtc-endpoint-transmit-into", |b| {
+        b.iter(|| {
+            client.send_application_data(black_box(&payload)).unwrap();
+            assert!(client.poll_transmit_into(&mut datagram));
+            datagram.len()
+        })
+    });
     group.bench_function("sansrtc-endpoint-into-buffer", |b| {
         b.iter(|| {
             datagram.clear();
@@ -241,6 +261,16 @@ fn endpoint_records(c: &mut Criterion) {
                 panic!("no data")
             };
             data
+        })
+    });
+    let (mut datagram, mut data) = (Vec::new(), Vec::new());
+    group.bench_function("sansrtc-endpoint-buffers-exchanged", |b| {
+        b.iter(|| {
+            client.send_application_data(black_box(&payload)).unwrap();
+            assert!(client.poll_transmit_into(&mut datagram));
+            server.handle_receive(now, black_box(&datagram));
+            assert!(server.poll_application_data(&mut data));
+            data.len()
         })
     });
     let mut work = Vec::with_capacity(1300);

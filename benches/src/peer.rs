@@ -149,7 +149,7 @@ impl SansrtcPair {
             while let Some(t) = self.pcs[i].poll_transmit() {
                 let to = if t.destination == self.addrs[0] { 0 } else { 1 };
                 self.wire
-                    .push_back((to, t.source, t.destination, t.contents));
+                    .push_back((to, t.source, t.destination, t.contents.into_vec()));
             }
             while let Some(e) = self.pcs[i].poll_event() {
                 match e {

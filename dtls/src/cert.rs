@@ -1,17 +1,26 @@
 //! Our self-signed certificate (generated with `rcgen`), certificate fingerprints as SDP carries
 //! them (RFC 8122), the peer's public key (extracted with `x509-parser`) and the signatures made
-//! and checked with `ring`.
+//! and checked with `ring` (signatures made with injected randomness: RustCrypto `p256`).
 
+use std::sync::OnceLock;
+
+use p256::pkcs8::DecodePrivateKey as _;
 use ring::signature::{self as s, EcdsaKeyPair, KeyPair as _};
 
 use crate::error::DtlsError;
 use crate::message::sig;
+use crate::rng::{RandCore, Rng};
 
 /// Our certificate and its ECDSA P-256 private key.
 pub struct Certificate {
     der: Vec<u8>,
     key_pkcs8: Vec<u8>,
     key: EcdsaKeyPair,
+    /// The same key for RustCrypto, which signs with injected randomness.
+    secret: p256::SecretKey,
+    /// Made from `secret` at the first [`Certificate::sign_with_rng`] (it computes the public
+    /// key: one scalar multiplication, not spent by endpoints that never need it).
+    signing_key: OnceLock<p256::ecdsa::SigningKey>,
 }
 
 impl std::fmt::Debug for Certificate {
@@ -40,10 +49,14 @@ impl Certificate {
         let rng = ring::rand::SystemRandom::new();
         let key = EcdsaKeyPair::from_pkcs8(&s::ECDSA_P256_SHA256_ASN1_SIGNING, &key_pkcs8, &rng)
             .map_err(|_| DtlsError::Crypto("PKCS#8 ECDSA P-256 key"))?;
+        let secret = p256::SecretKey::from_pkcs8_der(&key_pkcs8)
+            .map_err(|_| DtlsError::Crypto("PKCS#8 ECDSA P-256 key"))?;
         Ok(Self {
             der,
             key_pkcs8,
             key,
+            secret,
+            signing_key: OnceLock::new(),
         })
     }
 
@@ -72,7 +85,8 @@ impl Certificate {
         sig::ECDSA_SECP256R1_SHA256
     }
 
-    /// Signs `msg` with ECDSA P-256 / SHA-256 (ASN.1 DER signature).
+    /// Signs `msg` with ECDSA P-256 / SHA-256 (ASN.1 DER signature), with `ring`: the nonce
+    /// comes from the operating system's randomness (ring accepts no other source).
     pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, DtlsError> {
         let rng = ring::rand::SystemRandom::new();
         let s = self
@@ -80,6 +94,22 @@ impl Certificate {
             .sign(&rng, msg)
             .map_err(|_| DtlsError::Crypto("signing"))?;
         Ok(s.as_ref().to_vec())
+    }
+
+    /// Signs `msg` with ECDSA P-256 / SHA-256 (ASN.1 DER signature) without the operating
+    /// system: the nonce is RFC 6979's deterministic one, hedged with 32 bytes drawn from `rng`
+    /// (RFC 6979 3.6 additional data; RustCrypto `p256`), so the same key, message and `rng`
+    /// state give the same signature, and a weak `rng` still gives a safe nonce. About ten times
+    /// slower than [`Certificate::sign`].
+    pub fn sign_with_rng(&self, msg: &[u8], rng: &mut dyn Rng) -> Result<Vec<u8>, DtlsError> {
+        use p256::ecdsa::signature::RandomizedSigner as _;
+        let key = self
+            .signing_key
+            .get_or_init(|| p256::ecdsa::SigningKey::from(&self.secret));
+        let signature: p256::ecdsa::DerSignature = key
+            .try_sign_with_rng(&mut RandCore(rng), msg)
+            .map_err(|_| DtlsError::Crypto("signing"))?;
+        Ok(signature.as_bytes().to_vec())
     }
 
     /// Our public key point.
@@ -235,6 +265,7 @@ impl std::fmt::Display for Fingerprint {
 
 /// The public key of a peer certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PeerKey {
     /// An uncompressed P-256 point.
     EcdsaP256(Vec<u8>),
@@ -298,6 +329,17 @@ mod tests {
         let s = c.sign(b"message").unwrap();
         key.verify(sig::ECDSA_SECP256R1_SHA256, b"message", &s)
             .unwrap();
+        // With injected randomness: verifies with ring, the same seed gives the same signature.
+        let mut rng = crate::rng::TestRng::new(3);
+        let d = c.sign_with_rng(b"message", &mut rng).unwrap();
+        key.verify(sig::ECDSA_SECP256R1_SHA256, b"message", &d)
+            .unwrap();
+        assert_eq!(
+            c.sign_with_rng(b"message", &mut crate::rng::TestRng::new(3))
+                .unwrap(),
+            d
+        );
+        assert_ne!(c.sign_with_rng(b"message", &mut rng).unwrap(), d);
         assert_eq!(
             key.verify(sig::ECDSA_SECP256R1_SHA256, b"messagf", &s),
             Err(DtlsError::BadSignature)

@@ -9,6 +9,7 @@ use crate::record::RecordHeader;
 
 /// The cipher suites we speak. All are ECDHE with an AEAD.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum CipherSuite {
     /// TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 (0xC02B), the default.
     EcdheEcdsaAes128GcmSha256,
@@ -26,6 +27,7 @@ pub enum CipherSuite {
 
 /// The bulk cipher of a suite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Bulk {
     /// AES-128-GCM.
     Aes128Gcm,
@@ -145,58 +147,9 @@ pub fn prf(hash: PrfHash, secret: &[u8], label: &[u8], seed: &[u8], out: &mut [u
     }
 }
 
-/// The SRTP protection profiles of RFC 5764 / RFC 7714.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SrtpProfile {
-    /// SRTP_AES128_CM_HMAC_SHA1_80 (0x0001).
-    Aes128CmHmacSha1_80,
-    /// SRTP_AES128_CM_HMAC_SHA1_32 (0x0002).
-    Aes128CmHmacSha1_32,
-    /// SRTP_AEAD_AES_128_GCM (0x0007).
-    AeadAes128Gcm,
-    /// SRTP_AEAD_AES_256_GCM (0x0008).
-    AeadAes256Gcm,
-}
-
-impl SrtpProfile {
-    /// Every profile, in our order of preference.
-    pub const ALL: [SrtpProfile; 4] = [
-        Self::AeadAes128Gcm,
-        Self::Aes128CmHmacSha1_80,
-        Self::AeadAes256Gcm,
-        Self::Aes128CmHmacSha1_32,
-    ];
-    /// The IANA value.
-    pub fn id(self) -> u16 {
-        match self {
-            Self::Aes128CmHmacSha1_80 => 0x0001,
-            Self::Aes128CmHmacSha1_32 => 0x0002,
-            Self::AeadAes128Gcm => 0x0007,
-            Self::AeadAes256Gcm => 0x0008,
-        }
-    }
-    /// From the IANA value.
-    pub fn from_id(id: u16) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.id() == id)
-    }
-    /// The OpenSSL name.
-    pub fn openssl_name(self) -> &'static str {
-        match self {
-            Self::Aes128CmHmacSha1_80 => "SRTP_AES128_CM_SHA1_80",
-            Self::Aes128CmHmacSha1_32 => "SRTP_AES128_CM_SHA1_32",
-            Self::AeadAes128Gcm => "SRTP_AEAD_AES_128_GCM",
-            Self::AeadAes256Gcm => "SRTP_AEAD_AES_256_GCM",
-        }
-    }
-    /// (master key length, master salt length) in bytes.
-    pub fn key_salt_len(self) -> (usize, usize) {
-        match self {
-            Self::Aes128CmHmacSha1_80 | Self::Aes128CmHmacSha1_32 => (16, 14),
-            Self::AeadAes128Gcm => (16, 12),
-            Self::AeadAes256Gcm => (32, 12),
-        }
-    }
-}
+/// The SRTP protection profiles of RFC 5764 / RFC 7714: the one definition in `sansrtc-core`,
+/// re-exported here and at the crate root.
+pub use sansrtc_core::SrtpProfile;
 
 /// The keys derived from the master secret for one direction pair.
 #[derive(Debug, Clone)]
@@ -340,6 +293,21 @@ impl RecordCipher {
         header: &RecordHeader,
         fragment: &[u8],
     ) -> Result<Vec<u8>, DtlsError> {
+        let mut out = Vec::new();
+        self.open_into(header, fragment, &mut out)?;
+        Ok(out)
+    }
+
+    /// Opens a protected fragment into `out` (cleared first), which then holds exactly the
+    /// plaintext: the ciphertext and tag are copied once and opened in place, so a reused `out`
+    /// with the capacity allocates nothing. On failure `out` is left empty.
+    pub fn open_into(
+        &self,
+        header: &RecordHeader,
+        fragment: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), DtlsError> {
+        out.clear();
         if fragment.len() < self.overhead() {
             return Err(DtlsError::BadRecordMac);
         }
@@ -352,12 +320,17 @@ impl RecordCipher {
             (self.nonce(header.seq64()), fragment)
         };
         let plain_len = body.len() - TAG;
-        let mut out = body.to_vec();
-        self.key
-            .open_in_place(nonce, Aad::from(Self::aad(header, plain_len)), &mut out)
-            .map_err(|_| DtlsError::BadRecordMac)?;
+        out.extend_from_slice(body);
+        if self
+            .key
+            .open_in_place(nonce, Aad::from(Self::aad(header, plain_len)), out)
+            .is_err()
+        {
+            out.clear();
+            return Err(DtlsError::BadRecordMac);
+        }
         out.truncate(plain_len);
-        Ok(out)
+        Ok(())
     }
 
     /// Opens a protected fragment in place; returns the plaintext slice.

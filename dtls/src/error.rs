@@ -58,6 +58,7 @@ impl Alert {
 
 /// Everything that can go wrong while decoding or running DTLS.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DtlsError {
     /// A structure needed more bytes than were present.
     #[error("truncated: needed {needed} bytes, {available} available")]

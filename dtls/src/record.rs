@@ -1,5 +1,5 @@
-//! The DTLS record layer framing (RFC 6347 section 4.1): headers, several records per datagram,
-//! and the anti-replay window.
+//! The DTLS record layer framing (RFC 6347 section 4.1): headers, several records per datagram.
+//! The anti-replay window is `sansrtc-core`'s [`ReplayWindow`].
 
 use crate::codec::{Reader, put_u48};
 use crate::error::DtlsError;
@@ -19,6 +19,7 @@ pub const MAX_CIPHERTEXT: usize = (1 << 14) + 2048;
 
 /// The record content types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ContentType {
     /// change_cipher_spec (20).
     ChangeCipherSpec,
@@ -126,39 +127,10 @@ fn parse_one<'a>(r: &mut Reader<'a>) -> Result<Record<'a>, DtlsError> {
     })
 }
 
-/// A 64-record sliding anti-replay window (RFC 6347 4.1.2.6).
-#[derive(Debug, Clone, Default)]
-pub struct ReplayWindow {
-    /// Highest sequence accepted so far, plus one (0 = none yet).
-    top: u64,
-    /// Bit i set: sequence `top - 1 - i` was seen.
-    bits: u64,
-}
-
-impl ReplayWindow {
-    /// Whether `seq` is new (not seen, not too old). Does not record it.
-    pub fn check(&self, seq: u64) -> bool {
-        if seq >= self.top {
-            return true;
-        }
-        let back = self.top - 1 - seq;
-        back < 64 && self.bits & (1 << back) == 0
-    }
-    /// Records `seq` as seen; call only after the record authenticated.
-    pub fn mark(&mut self, seq: u64) {
-        if seq >= self.top {
-            let shift = seq + 1 - self.top;
-            self.bits = if shift >= 64 { 0 } else { self.bits << shift };
-            self.bits |= 1;
-            self.top = seq + 1;
-        } else {
-            let back = self.top - 1 - seq;
-            if back < 64 {
-                self.bits |= 1 << back;
-            }
-        }
-    }
-}
+/// The anti-replay window (RFC 6347 4.1.2.6): `sansrtc-core`'s sliding window, one definition
+/// for DTLS and SRTP. The endpoint keeps 64 records, checks a record before decrypting it and
+/// accepts its number only once it authenticated.
+pub use sansrtc_core::{ReplayWindow, WindowCheck};
 
 #[cfg(test)]
 mod tests {
@@ -212,22 +184,5 @@ mod tests {
                 .unwrap()
                 .is_err()
         );
-    }
-
-    #[test]
-    fn replay_window() {
-        let mut w = ReplayWindow::default();
-        assert!(w.check(0));
-        w.mark(0);
-        assert!(!w.check(0));
-        w.mark(10);
-        assert!(w.check(5));
-        w.mark(5);
-        assert!(!w.check(5));
-        w.mark(100);
-        assert!(!w.check(10), "too old");
-        assert!(w.check(99));
-        assert!(!w.check(100));
-        assert!(w.check(1000));
     }
 }

@@ -1,8 +1,10 @@
 //! Interop with OpenSSL's `s_server` / `s_client` (DTLS 1.2) over real UDP sockets on 127.0.0.1:
 //! every cipher suite and SRTP profile, mutual certificates, exported SRTP keying material
 //! compared with what OpenSSL prints, application data both ways, close_notify, and a
-//! retransmission after a dropped flight.
+//! retransmission after a dropped flight. P-256/P-384 key exchanges and our ECDSA signatures
+//! are run with both `KeyRandomness` choices (ring, and RustCrypto from the injected `Rng`).
 
+use std::cell::Cell;
 use std::net::UdpSocket;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -14,8 +16,8 @@ use sansrtc_dtls::fragment::HandshakeHeader;
 use sansrtc_dtls::message::{msg_type, sig};
 use sansrtc_dtls::record::parse_datagram;
 use sansrtc_dtls::{
-    Certificate, CipherSuite, Config, Endpoint, Event, Fingerprint, HashAlgorithm, SrtpProfile,
-    SystemRng,
+    Certificate, CipherSuite, Config, Endpoint, Event, Fingerprint, HashAlgorithm, KeyRandomness,
+    SrtpProfile, SystemRng,
 };
 
 const ALL_PROFILES: &str =
@@ -24,6 +26,18 @@ const ALL_PROFILES: &str =
 mod common;
 
 use common::{Peer, app_data, connected, drive, free_udp_port, keying_material_hex, temp_dir};
+
+thread_local! {
+    /// The key randomness of the endpoints this test thread makes (each test has its thread).
+    static KEY_RANDOMNESS: Cell<KeyRandomness> = const { Cell::new(KeyRandomness::Fast) };
+}
+
+/// Runs `f` with our endpoints drawing every secret from their `Rng`.
+fn injected(f: impl FnOnce()) {
+    KEY_RANDOMNESS.set(KeyRandomness::Injected);
+    f();
+    KEY_RANDOMNESS.set(KeyRandomness::Fast);
+}
 
 fn ensure_openssl() {
     common::ensure_installed(&["openssl", "version"], "openssl");
@@ -143,6 +157,7 @@ fn client_against_s_server_with(
     config.srtp_profiles = vec![profile];
     config.cipher_suites = vec![suite];
     config.initial_retransmit = Duration::from_millis(200);
+    config.key_randomness = KEY_RANDOMNESS.get();
     let mut ep = Endpoint::client(config, Box::new(SystemRng::default()));
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.connect(("127.0.0.1", port)).unwrap();
@@ -248,6 +263,7 @@ fn server_against_s_client_with(
     config.remote_fingerprints = vec![Fingerprint::of(HashAlgorithm::Sha256, &client_der)];
     config.srtp_profiles = vec![profile];
     config.cipher_suites = vec![suite];
+    config.key_randomness = KEY_RANDOMNESS.get();
     let mut ep = Endpoint::server(config, Box::new(SystemRng::default()));
     let mut peer = Peer::spawn("openssl", &args);
 
@@ -361,6 +377,45 @@ fn server_vs_openssl_p256() {
         SrtpProfile::AeadAes128Gcm,
         &["-groups", "P-256"],
     );
+}
+
+#[test]
+fn injected_key_randomness_vs_openssl() {
+    // RustCrypto P-256/P-384 key shares and RFC 6979 signatures (ServerKeyExchange as a server,
+    // CertificateVerify as a client), checked by OpenSSL.
+    injected(|| {
+        client_against_s_server(
+            CipherSuite::EcdheEcdsaAes128GcmSha256,
+            SrtpProfile::Aes128CmHmacSha1_80,
+            &["-groups", "P-256"],
+            None,
+        );
+        client_against_s_server(
+            CipherSuite::EcdheEcdsaAes256GcmSha384,
+            SrtpProfile::AeadAes256Gcm,
+            &["-groups", "P-384:P-256", "-serverpref"],
+            None,
+        );
+        // An s_client checks our P-256 certificate against its group list, so P-256 stays in
+        // it; we pick the first of ours it offers (X25519, P-256, P-384), hence no P-384 as a
+        // server here (it is run above as a client, and against ring in the unit tests).
+        for (suite, groups, named_group) in [
+            (CipherSuite::EcdheEcdsaAes128GcmSha256, "P-256", 23),
+            (
+                CipherSuite::EcdheEcdsaChacha20Poly1305Sha256,
+                "X25519:P-256",
+                29,
+            ),
+        ] {
+            let (ep, _) = server_against_s_client_with(
+                suite,
+                SrtpProfile::AeadAes128Gcm,
+                Key::Ours,
+                &["-groups", groups],
+            );
+            assert_eq!(ep.named_group(), Some(named_group), "{groups}");
+        }
+    });
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use sansrtc_dtls::codec::Reader;
-use sansrtc_dtls::fragment::{HandshakeHeader, Reassembler, fragments, whole_message};
+use sansrtc_dtls::fragment::{HandshakeHeader, MAX_RANGES, Reassembler, fragments, whole_message};
 use sansrtc_dtls::message::{ClientHello, Extensions, ServerHello};
 use sansrtc_dtls::record::{ContentType, DTLS_1_2, MAX_SEQ, RecordHeader, parse_datagram};
 
@@ -79,7 +79,11 @@ proptest! {
     fn any_fragmentation_reassembles(
         body in proptest::collection::vec(any::<u8>(), 0..3000),
         max_len in 13usize..700,
-        order in proptest::collection::vec(any::<prop::sample::Index>(), 0..40),
+        // Fewer stray fragments than the ranges a partial message keeps (MAX_RANGES): past
+        // that cap a fragment needing one more range is dropped by design (the peer's
+        // retransmission brings it again), so fragment 0 could be refused below. 0..40 found
+        // that (a test bug, not a reassembler one).
+        order in proptest::collection::vec(any::<prop::sample::Index>(), 0..MAX_RANGES),
     ) {
         let whole = whole_message(11, 3, &body);
         let frags = fragments(&whole, max_len);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use sansrtc_dtls::{
     Alert, AlertDescription, Certificate, CipherSuite, Config, DtlsError, Endpoint, Event,
-    HashAlgorithm, SrtpProfile, TestRng,
+    HashAlgorithm, Rng, SrtpProfile, TestRng,
 };
 
 fn certs() -> &'static (Arc<Certificate>, Arc<Certificate>) {

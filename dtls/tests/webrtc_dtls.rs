@@ -25,6 +25,7 @@ enum Report {
 /// echoes one application-data message back and closes.
 fn spawn_webrtc(
     is_client: bool,
+    ems: bool,
     peer_rx: std::sync::mpsc::Receiver<u16>,
     port_tx: Sender<u16>,
     report: Sender<Report>,
@@ -48,7 +49,11 @@ fn spawn_webrtc(
             let config = WConfig {
                 certificates: vec![cert],
                 insecure_skip_verify: true,
-                extended_master_secret: ExtendedMasterSecretType::Require,
+                extended_master_secret: if ems {
+                    ExtendedMasterSecretType::Require
+                } else {
+                    ExtendedMasterSecretType::Disable
+                },
                 srtp_protection_profiles: vec![
                     SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm,
                     SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80,
@@ -85,11 +90,13 @@ fn spawn_webrtc(
     });
 }
 
-fn run(we_are_client: bool) {
+/// A handshake with webrtc-dtls, with the extended master secret (`ems`) or without it (both
+/// sides then derive the RFC 5246 master secret).
+fn run(we_are_client: bool, ems: bool) {
     let (port_tx, port_rx) = channel();
     let (peer_tx, peer_rx) = channel();
     let (report_tx, report_rx) = channel();
-    spawn_webrtc(!we_are_client, peer_rx, port_tx, report_tx);
+    spawn_webrtc(!we_are_client, ems, peer_rx, port_tx, report_tx);
     let their_port = port_rx.recv().unwrap();
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.connect(("127.0.0.1", their_port)).unwrap();
@@ -101,6 +108,7 @@ fn run(we_are_client: bool) {
     let mut config = Config::new(Arc::new(Certificate::generate().unwrap()));
     config.remote_fingerprints = vec![Fingerprint::of(HashAlgorithm::Sha256, &their_der)];
     config.srtp_profiles = vec![SrtpProfile::AeadAes128Gcm, SrtpProfile::Aes128CmHmacSha1_80];
+    config.require_extended_master_secret = ems;
     let rng = Box::new(SystemRng::default());
     let mut ep = if we_are_client {
         Endpoint::client(config, rng)
@@ -173,10 +181,16 @@ fn run(we_are_client: bool) {
 
 #[test]
 fn client_vs_webrtc_dtls_server() {
-    run(true);
+    run(true, true);
 }
 
 #[test]
 fn server_vs_webrtc_dtls_client() {
-    run(false);
+    run(false, true);
+}
+
+#[test]
+fn without_extended_master_secret_both_ways() {
+    run(true, false);
+    run(false, false);
 }

@@ -1417,9 +1417,11 @@ fn transceiver_ids_and_mids() {
     assert_eq!(a.transceiver_mid(audio_id), None, "not negotiated yet");
     let mut b = session(2);
     let (answer, nb) = b.create_answer(&reparse(&a.create_offer())).unwrap();
-    assert_eq!(a.transceiver_mid(audio_id), None, "offered, not negotiated");
+    // Offered: the pending offer already says which mid each transceiver has.
+    let offered = a.transceiver_mid(audio_id).expect("bound by the offer");
     let na = a.set_remote_answer(&reparse(&answer)).unwrap();
     assert_eq!(a.transceiver_mid(audio_id), Some(na.sections[0].mid));
+    assert_eq!(Some(offered), a.transceiver_mid(audio_id));
     assert_eq!(a.transceiver_mid(video_id), Some(na.sections[1].mid));
     assert_eq!(na.sections[1].transceiver, Some(video_id));
     // b made a receive-only transceiver for each remote track.

@@ -43,6 +43,55 @@ pub use sctp::ChannelConfig;
 
 /// A sans-IO WebRTC peer connection.
 ///
+/// Two of them, wired back to back in memory (no sockets, a clock that jumps to the next
+/// deadline), negotiate, connect and exchange a data channel message:
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use std::time::Instant;
+///
+/// use sansrtc::{ChannelConfig, Config, Event, PeerConnection, SdpType};
+///
+/// # fn main() -> Result<(), sansrtc::Error> {
+/// let addrs: [SocketAddr; 2] = ["127.0.0.1:5000".parse().unwrap(), "127.0.0.1:5001".parse().unwrap()];
+/// let mut pcs = [PeerConnection::new(Config::default())?, PeerConnection::new(Config::default())?];
+/// pcs[0].add_local_address(addrs[0])?;
+/// pcs[1].add_local_address(addrs[1])?;
+/// let mut now = Instant::now();
+/// let chat = pcs[0].create_data_channel(now, ChannelConfig::reliable("chat"))?;
+/// let offer = pcs[0].create_offer(now)?;
+/// pcs[1].set_remote_description(now, SdpType::Offer, &offer)?;
+/// let answer = pcs[1].create_answer(now)?;
+/// pcs[0].set_remote_description(now, SdpType::Answer, &answer)?;
+///
+/// let mut received = None;
+/// while received.is_none() {
+///     for i in 0..2 {
+///         while let Some(t) = pcs[i].poll_transmit() {
+///             pcs[1 - i].handle_receive(now, t.source, t.destination, &t.contents);
+///         }
+///         while let Some(e) = pcs[i].poll_event() {
+///             match e {
+///                 Event::DataChannelOpen { id, .. } if i == 0 && id == chat => {
+///                     pcs[0].channel(chat)?.send_text(now, "hello")?;
+///                 }
+///                 Event::DataChannelMessage { data, .. } => received = Some(data.to_vec()),
+///                 _ => {}
+///             }
+///         }
+///     }
+///     // Nothing in flight: jump to the next deadline.
+///     if let Some(t) = pcs.iter().filter_map(|p| p.poll_timeout()).min() {
+///         now = now.max(t);
+///         for p in &mut pcs {
+///             p.handle_timeout(now);
+///         }
+///     }
+/// }
+/// assert_eq!(received.as_deref(), Some(&b"hello"[..]));
+/// # Ok(()) }
+/// ```
+///
 /// `Clone` copies the whole state, keys and all (a snapshot of a live connection, for
 /// fuzzing or simulation; the two copies must not both talk to the real peer). A copy taken
 /// mid-handshake, after our DTLS key share went out, cannot finish that handshake.
@@ -93,6 +142,12 @@ pub struct PeerConnection {
     closing: Option<Instant>,
     media: MediaState,
     transmits: VecDeque<Transmit>,
+    /// The SCTP packet being sealed into a datagram (reused).
+    sctp_scratch: Vec<u8>,
+    /// Application data DTLS decrypted for SCTP (reused).
+    dtls_scratch: Vec<u8>,
+    /// Datagrams sealed while SCTP and DTLS were borrowed, to send.
+    sealed: VecDeque<(SocketAddr, SocketAddr, PacketBuf)>,
     /// Packet buffers, reused once the application drops what it was given.
     buffers: BufferPool,
     /// The last datagram in or out (an idle connection frees its packet buffers).
@@ -203,6 +258,9 @@ impl PeerConnection {
             closing: None,
             media,
             transmits: VecDeque::new(),
+            sctp_scratch: Vec::new(),
+            dtls_scratch: Vec::new(),
+            sealed: VecDeque::new(),
             buffers: BufferPool::default(),
             last_activity: None,
             events: VecDeque::new(),

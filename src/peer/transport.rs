@@ -200,23 +200,54 @@ impl PeerConnection {
                 }
             }
             let path = self.sending_path();
-            while let Some(bytes) = self.dtls.as_mut().and_then(|d| d.poll_transmit()) {
+            loop {
+                // DTLS swaps its datagram into our pooled buffer (no allocation).
+                let mut datagram = self.buffers.take(0);
+                let Some(d) = &mut self.dtls else { break };
+                if !d.poll_transmit_into(datagram.vec_mut()) {
+                    break;
+                }
                 match path {
-                    Some((l, r)) => self.push(now, l, r, bytes.into()),
+                    Some((l, r)) => self.push(now, l, r, datagram),
                     None => self.stats.dropped_no_consent += 1,
                 }
             }
-            while let Some(e) = self.dtls.as_mut().and_then(|d| d.poll_event()) {
+            loop {
+                // Application data (SCTP) decrypted into one reused buffer, events in order.
+                if let (Some(d), Some(s)) = (&mut self.dtls, &mut self.sctp)
+                    && d.poll_application_data(&mut self.dtls_scratch)
+                {
+                    progress = true;
+                    s.handle_receive(now, &self.dtls_scratch);
+                    continue;
+                }
+                let Some(e) = self.dtls.as_mut().and_then(|d| d.poll_event()) else {
+                    break;
+                };
                 progress = true;
                 self.on_dtls_event(now, e);
             }
+            // SCTP packets go into one reused buffer, are sealed by DTLS straight into a
+            // pooled datagram, and leave on the path with consent: nothing allocated.
+            let path = self.sending_path();
             if let (Some(s), Some(d)) = (&mut self.sctp, &mut self.dtls)
                 && d.is_connected()
             {
-                while let Some(p) = s.poll_transmit(now) {
+                while s.poll_transmit_into(now, &mut self.sctp_scratch) {
                     progress = true;
-                    let _ = d.send_application_data(&p);
+                    let Some((local, remote)) = path else {
+                        self.stats.dropped_no_consent += 1;
+                        continue;
+                    };
+                    let mut datagram = self.buffers.take(self.sctp_scratch.len() + 64);
+                    match d.seal_application_data(&self.sctp_scratch, datagram.vec_mut()) {
+                        Ok(()) => self.sealed.push_back((local, remote, datagram)),
+                        Err(_) => self.stats.dropped_sctp += 1,
+                    }
                 }
+            }
+            while let Some((local, remote, datagram)) = self.sealed.pop_front() {
+                self.push(now, local, remote, datagram);
             }
             while let Some(e) = self.sctp.as_mut().and_then(|s| s.poll_event()) {
                 progress = true;
@@ -301,16 +332,17 @@ impl PeerConnection {
                 }
             }
             dtls::Event::AlertReceived(_) => {}
-            dtls::Event::Closed => {
-                if self.closing.is_none() && self.dtls_state != DtlsState::Failed {
-                    // The peer said goodbye.
-                    for id in self.channels.close_all() {
-                        self.events.push_back(Event::DataChannelClose(id));
-                    }
-                    self.set_dtls_state(DtlsState::Closed);
+            dtls::Event::Closed
+                if self.closing.is_none() && self.dtls_state != DtlsState::Failed =>
+            {
+                // The peer said goodbye.
+                for id in self.channels.close_all() {
+                    self.events.push_back(Event::DataChannelClose(id));
                 }
+                self.set_dtls_state(DtlsState::Closed);
             }
             dtls::Event::Failed(_) => self.set_dtls_state(DtlsState::Failed),
+            _ => {}
         }
     }
 

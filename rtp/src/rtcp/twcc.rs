@@ -309,6 +309,13 @@ impl TransportCcBuilder {
         Self::default()
     }
 
+    /// Empties the builder, keeping its storage (to build the next message without
+    /// allocating).
+    pub fn clear(&mut self) {
+        self.statuses.clear();
+        self.deltas.clear();
+    }
+
     /// The next packet in sequence was not received.
     pub fn lost(&mut self) -> &mut Self {
         self.statuses.push(PacketStatus::NotReceived);

@@ -283,10 +283,15 @@ impl JsepSession {
             .map(|(i, t)| (TransceiverId::new(i), t))
     }
 
-    /// The mid of the m-section transceiver `id` is bound to in the last completed negotiation,
-    /// unless that section was rejected.
+    /// The mid of the m-section transceiver `id` is bound to: by our pending offer, else by the
+    /// last completed negotiation (unless that section was rejected).
     pub fn transceiver_mid(&self, id: TransceiverId) -> Option<Mid> {
-        self.sections
+        // A pending offer of ours already binds new transceivers to mids.
+        let sections = self
+            .pending
+            .as_ref()
+            .map_or(&self.sections, |p| &p.sections);
+        sections
             .iter()
             .find(|s| s.transceiver == Some(id.index()) && !s.rejected)
             .map(|s| s.mid)

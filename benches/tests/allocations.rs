@@ -1,0 +1,192 @@
+//! Heap allocations per packet through whole peer connections, counted by a global allocator
+//! (this test lives in the benches package because counting needs `unsafe impl GlobalAlloc`,
+//! which the library crates forbid). After a warm-up (retransmission history and buffer pools
+//! filled), 10,000 RTP packets each way from `write_rtp` to `Event::Rtp` must allocate nothing.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use sansrtc::sdp::Direction;
+use sansrtc::{Event, Mid, PeerConnection, RtpWrite};
+use sansrtc_benches::peer::{ADDRS, Certs, SansrtcPair};
+
+/// The system allocator, counting allocation calls on the thread that switched it on (tests
+/// run in parallel threads).
+struct Counting;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+fn counting() -> bool {
+    COUNTING.try_with(Cell::get).unwrap_or(false)
+}
+
+// SAFETY (the only unsafe code in this file): every call forwards to `System` with the caller's
+// arguments unchanged; the counters are plain atomics.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if counting() {
+            ALLOCS.fetch_add(1, Relaxed);
+        }
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if counting() {
+            ALLOCS.fetch_add(1, Relaxed);
+        }
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if counting() {
+            ALLOCS.fetch_add(1, Relaxed);
+        }
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made while `f` runs.
+fn count(f: impl FnOnce()) -> usize {
+    let before = ALLOCS.load(Relaxed);
+    COUNTING.with(|c| c.set(true));
+    f();
+    COUNTING.with(|c| c.set(false));
+    ALLOCS.load(Relaxed) - before
+}
+
+/// `from` writes one video packet; every datagram goes straight to `to`, every event of
+/// `to` is dropped (its buffers go back to the pool). Returns the RTP packets `to` got.
+fn one_packet(pcs: &mut [PeerConnection; 2], from: usize, now: Instant, mid: Mid, i: u32) -> usize {
+    let payload = [i as u8; 1000];
+    pcs[from]
+        .write_rtp(now, mid, RtpWrite::new(96, i * 3000, &payload))
+        .expect("write_rtp");
+    let to = 1 - from;
+    let addrs: [SocketAddr; 2] = [ADDRS[0].parse().unwrap(), ADDRS[1].parse().unwrap()];
+    while let Some(t) = pcs[from].poll_transmit() {
+        pcs[to].handle_receive(now, t.source, addrs[to], &t.contents);
+    }
+    let mut got = 0;
+    while let Some(e) = pcs[to].poll_event() {
+        if let Event::Rtp(p) = e {
+            assert_eq!(p.payload().len(), 1000);
+            got += 1;
+        }
+    }
+    got
+}
+
+#[test]
+fn rtp_from_write_to_event_allocates_nothing_in_steady_state() {
+    let certs = Certs::generate();
+    let mut pair = SansrtcPair::new_with(Instant::now(), Some(&certs), |pc| {
+        pc.add_transceiver(sansrtc::codecs::video_transceiver(Direction::SendRecv));
+    });
+    pair.connect();
+    pair.idle(Duration::from_millis(100));
+    let now = pair.now;
+    let mut pcs = pair.into_peers();
+    let mid = pcs[0].media_mids().next().expect("video");
+    // Warm-up: fills the retransmission histories (512 packets per stream), the pools, the
+    // event queues and (the clock standing still, no feedback drains it) the transport-wide
+    // arrival ring to its bound.
+    for i in 0..5_000 {
+        assert_eq!(one_packet(&mut pcs, 0, now, mid, i), 1);
+        assert_eq!(one_packet(&mut pcs, 1, now, mid, i), 1);
+    }
+    let mut got = 0;
+    let allocations = count(|| {
+        for i in 5_000..15_000 {
+            got += one_packet(&mut pcs, 0, now, mid, i);
+            got += one_packet(&mut pcs, 1, now, mid, i);
+        }
+    });
+    assert_eq!(got, 20_000);
+    println!("RTP, 10,000 packets each way: {allocations} allocations");
+    assert_eq!(allocations, 0, "allocations per 20,000 packets");
+}
+
+/// Allocations during 10 s of simulated time with `per_ms` packets each way per millisecond,
+/// timers (transport-wide feedback every 100 ms, reports every second, consent checks)
+/// running as they would.
+fn ten_seconds(per_ms: u32) -> (usize, usize) {
+    let certs = Certs::generate();
+    let mut pair = SansrtcPair::new_with(Instant::now(), Some(&certs), |pc| {
+        pc.add_transceiver(sansrtc::codecs::video_transceiver(Direction::SendRecv));
+    });
+    pair.connect();
+    pair.idle(Duration::from_millis(100));
+    let mut now = pair.now;
+    let mut pcs = pair.into_peers();
+    let mid = pcs[0].media_mids().next().expect("video");
+    let addrs: [SocketAddr; 2] = [ADDRS[0].parse().unwrap(), ADDRS[1].parse().unwrap()];
+    let mut i = 0u32;
+    let mut step = |pcs: &mut [PeerConnection; 2], now: Instant| {
+        let mut got = 0;
+        for _ in 0..per_ms {
+            got += one_packet(pcs, 0, now, mid, i) + one_packet(pcs, 1, now, mid, i);
+            i += 1;
+        }
+        for k in 0..2 {
+            if pcs[k].poll_timeout().is_some_and(|t| t <= now) {
+                pcs[k].handle_timeout(now);
+            }
+            while let Some(t) = pcs[k].poll_transmit() {
+                pcs[1 - k].handle_receive(now, t.source, addrs[1 - k], &t.contents);
+            }
+        }
+        for pc in pcs.iter_mut() {
+            while let Some(e) = pc.poll_event() {
+                if matches!(e, Event::Rtp(_)) {
+                    got += 1;
+                }
+            }
+        }
+        got
+    };
+    for _ in 0..2_000 {
+        now += Duration::from_millis(1);
+        step(&mut pcs, now);
+    }
+    let mut got = 0;
+    let allocations = count(|| {
+        for _ in 0..10_000 {
+            now += Duration::from_millis(1);
+            got += step(&mut pcs, now);
+        }
+    });
+    (allocations, got)
+}
+
+#[test]
+fn with_time_passing_allocations_come_from_timers_not_packets() {
+    // Three times the packets in the same 10 s: the allocations (timers: feedback, reports,
+    // consent) stay the same, so none is per packet.
+    let (base, got) = ten_seconds(1);
+    assert_eq!(got, 20_000);
+    let (triple, got) = ten_seconds(3);
+    assert_eq!(got, 60_000);
+    println!(
+        "10 s with timers: {base} allocations for 20,000 packets, {triple} for 60,000 \
+         ({:.1} per second of timers)",
+        base as f64 / 10.0
+    );
+    assert!(
+        triple <= base + 20,
+        "{triple} allocations for 3x the packets vs {base}"
+    );
+}

@@ -1,0 +1,81 @@
+//! The configuration of an [`Endpoint`](super::Endpoint).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cert::{Certificate, Fingerprint};
+use crate::cipher::{CipherSuite, SrtpProfile};
+use crate::kx::KeyRandomness;
+
+/// Configuration of an endpoint.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Our certificate (ECDSA P-256).
+    pub certificate: Arc<Certificate>,
+    /// The fingerprints the peer's certificate must match (from the remote SDP). When empty,
+    /// the handshake fails with [`DtlsError::NoRemoteFingerprint`](crate::DtlsError::NoRemoteFingerprint) once the peer's certificate
+    /// arrives, unless [`Config::insecure_accept_any_certificate`] is set.
+    pub remote_fingerprints: Vec<Fingerprint>,
+    /// Accept any peer certificate when `remote_fingerprints` is empty. Only for tests, or for
+    /// a caller that explicitly opts out because it checks the certificate itself (from
+    /// `Event::Connected::peer_certificate`) before trusting the connection. Default false.
+    pub insecure_accept_any_certificate: bool,
+    /// Cipher suites in preference order.
+    pub cipher_suites: Vec<CipherSuite>,
+    /// SRTP profiles in preference order (empty: no use_srtp).
+    pub srtp_profiles: Vec<SrtpProfile>,
+    /// Refuse peers without extended master secret (RFC 7627).
+    pub require_extended_master_secret: bool,
+    /// As server: request (and require) a client certificate.
+    pub require_client_certificate: bool,
+    /// The path MTU: no datagram we send exceeds it (application data records excepted).
+    pub mtu: usize,
+    /// The first retransmission timeout.
+    pub initial_retransmit: Duration,
+    /// The back-off ceiling.
+    pub max_retransmit: Duration,
+    /// Retransmissions of one flight before the handshake fails.
+    pub max_retransmissions: u32,
+    /// The largest handshake message we reassemble.
+    pub max_handshake_message: usize,
+    /// Bytes held in reassembly buffers at most.
+    pub max_reassembly: usize,
+    /// Events and early application-data records queued at most.
+    pub max_queued: usize,
+    /// Bytes held in each of the two buffers of records that arrive before they can be used:
+    /// protected records that arrive before we have the keys (reordering; anyone can send
+    /// them), and application data that arrives before our side of the handshake finished.
+    /// Records past it are dropped (counted in [`Stats::dropped`](super::Stats::dropped)).
+    pub max_early_data: usize,
+    /// Where the ECDSA nonces and the P-256/P-384 key shares come from: `ring` with the
+    /// operating system's randomness ([`KeyRandomness::Fast`], the default) or the injected
+    /// [`Rng`](crate::Rng) ([`KeyRandomness::Injected`]: a seeded endpoint is then fully
+    /// deterministic). Randoms, the cookie and X25519 key shares always come from the `Rng`.
+    pub key_randomness: KeyRandomness,
+}
+
+impl Config {
+    /// Defaults around a certificate: every suite and SRTP profile, EMS required, client
+    /// certificates required, MTU 1200, 1 s initial retransmission timer.
+    pub fn new(certificate: Arc<Certificate>) -> Self {
+        Self {
+            certificate,
+            remote_fingerprints: Vec::new(),
+            insecure_accept_any_certificate: false,
+            cipher_suites: CipherSuite::ALL.to_vec(),
+            srtp_profiles: SrtpProfile::ALL.to_vec(),
+            require_extended_master_secret: true,
+            require_client_certificate: true,
+            mtu: 1200,
+            initial_retransmit: Duration::from_secs(1),
+            max_retransmit: Duration::from_secs(60),
+            max_retransmissions: 12,
+            max_handshake_message: 16 * 1024,
+            max_reassembly: 64 * 1024,
+            max_queued: 256,
+            max_early_data: 16 * 1024,
+            key_randomness: KeyRandomness::Fast,
+        }
+    }
+}

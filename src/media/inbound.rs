@@ -1,0 +1,348 @@
+//! What we receive: which track and layer a packet belongs to, RTX unwrapped, receive
+//! statistics, the window of what arrived.
+
+use super::*;
+
+/// Most remote SSRCs tracked (packets of more are delivered but not reported on).
+pub(super) const MAX_INBOUND: usize = 64;
+
+/// What we know of an SSRC we receive.
+#[derive(Debug, Clone)]
+pub(super) struct Inbound {
+    pub(super) section: Option<usize>,
+    pub(super) rid: Option<Arc<str>>,
+    pub(super) stats: ReceiveStats,
+    pub(super) sequence: SequenceUnwrapper,
+    pub(super) packets: u64,
+    pub(super) octets: u64,
+    pub(super) clock_rate: u32,
+    /// Compact NTP time of the last SR and when it arrived.
+    pub(super) last_sr: Option<(u32, Instant)>,
+    pub(super) nacks: u64,
+    pub(super) plis: u64,
+    pub(super) firs: u64,
+    pub(super) fir_sequence: u8,
+    pub(super) retransmitted_packets: u64,
+    pub(super) retransmitted_bytes: u64,
+    /// Lost packets to ask for (sections that negotiated `nack`, when asking is on).
+    pub(super) nack_requests: Option<Box<NackRequests>>,
+    /// Which of the last packets arrived (RTX repeating one of them is dropped).
+    pub(super) received: ReceivedWindow,
+}
+
+/// The extended sequence numbers received among the last [`ReceivedWindow::SIZE`].
+#[derive(Debug, Default, Clone)]
+pub(super) struct ReceivedWindow {
+    pub(super) highest: Option<u64>,
+    /// Bit `n % SIZE` is set when packet `n` (within the window) arrived.
+    pub(super) bits: [u64; ReceivedWindow::SIZE / 64],
+}
+
+impl ReceivedWindow {
+    const SIZE: usize = 1024;
+
+    /// Records `extended`; false when it was there already or is older than the window.
+    pub(super) fn insert(&mut self, extended: u64) -> bool {
+        let size = Self::SIZE as u64;
+        let highest = match self.highest {
+            None => {
+                self.highest = Some(extended);
+                self.set(extended);
+                return true;
+            }
+            Some(h) => h,
+        };
+        if extended > highest {
+            if extended - highest >= size {
+                self.bits = [0; Self::SIZE / 64];
+            } else {
+                // Clear the slots the window moves over.
+                for n in highest + 1..extended {
+                    self.clear(n);
+                }
+            }
+            self.highest = Some(extended);
+            self.set(extended);
+            return true;
+        }
+        if highest - extended >= size || self.get(extended) {
+            return false;
+        }
+        self.set(extended);
+        true
+    }
+
+    pub(super) fn slot(n: u64) -> (usize, u64) {
+        let i = (n % Self::SIZE as u64) as usize;
+        (i / 64, 1 << (i % 64))
+    }
+
+    pub(super) fn set(&mut self, n: u64) {
+        let (w, b) = Self::slot(n);
+        self.bits[w] |= b;
+    }
+
+    pub(super) fn clear(&mut self, n: u64) {
+        let (w, b) = Self::slot(n);
+        self.bits[w] &= !b;
+    }
+
+    pub(super) fn get(&self, n: u64) -> bool {
+        let (w, b) = Self::slot(n);
+        self.bits[w] & b != 0
+    }
+}
+
+impl MediaState {
+    /// A decrypted RTP packet arrived: finds its section and layer and updates statistics; an
+    /// RTX packet becomes the packet it repairs.
+    pub(crate) fn on_received(&mut self, now: Instant, plain: PacketBuf) -> Received {
+        let Ok(p) = RtpPacket::parse(&plain) else {
+            return Received::Malformed;
+        };
+        let (section, rid) = self.classify(&p);
+        let repaired = section.and_then(|i| self.sections[i].repaired_by(p.payload_type()));
+        let Some(original_pt) = repaired else {
+            return self.deliver(now, plain, section, rid, false);
+        };
+        // RTX (RFC 4588): the original sequence number, then the original payload.
+        let rtx_ssrc = p.ssrc();
+        let media_ssrc = self.rtx_media.get(&rtx_ssrc).copied().or_else(|| {
+            // Unsignalled: the stream of the same section and layer that is not RTX.
+            let mut candidates = self.inbound.iter().filter(|(ssrc, i)| {
+                i.section == section
+                    && (rid.is_none() || i.rid == rid)
+                    && !self.rtx_media.contains_key(ssrc)
+                    && **ssrc != rtx_ssrc
+            });
+            match (candidates.next(), candidates.next()) {
+                (Some((&ssrc, _)), None) => Some(ssrc),
+                _ => None,
+            }
+        });
+        let header_len = p.header_len();
+        let payload_end = header_len + p.payload().len();
+        let (Some(media_ssrc), Some(&[hi, lo])) = (media_ssrc, p.payload().get(..2)) else {
+            return Received::Discarded;
+        };
+        // Rewritten in place: the header says what the original packet said, the payload moves
+        // over the original sequence number, the padding goes.
+        let mut original = plain;
+        original[0] &= !0x20;
+        original[1] = (original[1] & 0x80) | (original_pt & 0x7F);
+        original[2..4].copy_from_slice(&[hi, lo]);
+        original[8..12].copy_from_slice(&media_ssrc.to_be_bytes());
+        original.copy_within(header_len + 2..payload_end, header_len);
+        original.vec_mut().truncate(payload_end - 2);
+        self.deliver(now, original, section, rid, true)
+    }
+
+    pub(super) fn deliver(
+        &mut self,
+        now: Instant,
+        plain: PacketBuf,
+        section: Option<usize>,
+        rid: Option<Arc<str>>,
+        retransmission: bool,
+    ) -> Received {
+        let Ok(p) = RtpPacket::parse(&plain) else {
+            return Received::Malformed;
+        };
+        let ssrc = p.ssrc();
+        let epoch = self.epoch.unwrap_or(now);
+        // Transport-wide congestion control: record the arrival.
+        if let Some(i) = section
+            && let Some(ext) = p.extensions()
+            && let Some(TransportSequence(sequence)) = self.sections[i].extensions.get(&ext)
+        {
+            self.twcc
+                .get_or_insert_with(|| Box::new(TwccReceiver::new(epoch)))
+                .on_packet(now, sequence, ssrc);
+        }
+        let ask = self.nack_requests && section.is_some_and(|i| self.sections[i].nack);
+        if !self.inbound.contains_key(&ssrc) && self.inbound.len() < MAX_INBOUND {
+            self.inbound.insert(
+                ssrc,
+                Inbound {
+                    section,
+                    rid: None,
+                    stats: ReceiveStats::new(p.sequence_number()),
+                    sequence: SequenceUnwrapper::new(),
+                    packets: 0,
+                    octets: 0,
+                    clock_rate: 90_000,
+                    last_sr: None,
+                    nacks: 0,
+                    plis: 0,
+                    firs: 0,
+                    fir_sequence: 0,
+                    retransmitted_packets: 0,
+                    retransmitted_bytes: 0,
+                    nack_requests: None,
+                    received: ReceivedWindow::default(),
+                },
+            );
+        }
+        let rtt = self.nack_rtt();
+        let clock_rate = section.map_or(90_000, |i| self.sections[i].clock_rate(p.payload_type()));
+        let mut extended = p.sequence_number() as u64;
+        let mut rid_out = rid.clone();
+        if let Some(i) = self.inbound.get_mut(&ssrc) {
+            if i.section.is_none() {
+                i.section = section;
+            }
+            if rid.is_some() {
+                i.rid = rid;
+            }
+            rid_out = i.rid.clone();
+            extended = i.sequence.unwrap(p.sequence_number());
+            if !i.received.insert(extended) && retransmission {
+                // RTX of a packet we have (senders probe bandwidth this way too): nothing new.
+                return Received::Discarded;
+            }
+            i.clock_rate = clock_rate;
+            i.packets += 1;
+            i.octets += p.payload().len() as u64;
+            if ask {
+                i.nack_requests
+                    .get_or_insert_with(Box::default)
+                    .on_packet(now, extended, rtt);
+            }
+            if retransmission {
+                i.retransmitted_packets += 1;
+                i.retransmitted_bytes += p.payload().len() as u64;
+            }
+            let arrival = rtp_ticks(now.saturating_duration_since(epoch), clock_rate);
+            i.stats.update(p.sequence_number(), p.timestamp(), arrival);
+        }
+        let start = p.header_len();
+        let end = start + p.payload().len();
+        Received::Rtp(RtpReceived {
+            mid: section.map(|i| self.sections[i].mid),
+            rid: rid_out,
+            ssrc,
+            payload_type: p.payload_type(),
+            sequence_number: p.sequence_number(),
+            extended_sequence_number: extended,
+            timestamp: p.timestamp(),
+            marker: p.marker(),
+            retransmission,
+            payload_range: start..end,
+            packet: plain,
+        })
+    }
+
+    /// Which section (and simulcast layer) a packet belongs to: a known SSRC, the `sdes:mid`
+    /// header extension (then the SSRC is learned), a payload type only one section uses, or
+    /// the only section (RFC 8843 9.2).
+    pub(super) fn classify(&mut self, p: &RtpPacket<'_>) -> (Option<usize>, Option<Arc<str>>) {
+        let ssrc = p.ssrc();
+        let mut section = self.ssrc_section.get(&ssrc).copied();
+        let mut rid = None;
+        if let Some(ext) = p.extensions() {
+            if section.is_none() {
+                // Sections normally share one id for sdes:mid; try each distinct id once.
+                let mut tried = [0u8; 8];
+                for (n, s) in self.sections.iter().enumerate() {
+                    let Some(id) = s.extensions.id(ExtensionKind::SdesMid) else {
+                        continue;
+                    };
+                    if tried.contains(&id) {
+                        continue;
+                    }
+                    tried[n % tried.len()] = id;
+                    if let Some(MidExtension(m)) = s.extensions.get::<MidExtension>(&ext)
+                        && let Some(i) = self
+                            .sections
+                            .iter()
+                            .position(|x| x.mid.as_bytes() == m.as_bytes())
+                    {
+                        section = Some(i);
+                        break;
+                    }
+                }
+            }
+            if let Some(s) = section.map(|i| &self.sections[i]) {
+                let r = s
+                    .extensions
+                    .get::<RtpStreamId>(&ext)
+                    .map(|r| r.0)
+                    .or_else(|| s.extensions.get::<RepairedRtpStreamId>(&ext).map(|r| r.0));
+                rid = r.map(Arc::from);
+            }
+            if let Some(i) = section
+                && !self.ssrc_section.contains_key(&ssrc)
+                && self.ssrc_section.len() < 4 * MAX_INBOUND
+            {
+                self.ssrc_section.insert(ssrc, i);
+            }
+        }
+        if section.is_none() {
+            let pt = p.payload_type();
+            let mut with_pt = self
+                .sections
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.codecs.iter().any(|c| c.payload_type == pt));
+            if let (Some((i, _)), None) = (with_pt.next(), with_pt.next()) {
+                section = Some(i);
+            }
+        }
+        if section.is_none() && self.sections.len() == 1 {
+            section = Some(0);
+        }
+        (section, rid)
+    }
+
+    /// Statistics of every stream we receive.
+    pub(crate) fn inbound_stats(&self) -> Vec<InboundRtpStats> {
+        let mut v: Vec<InboundRtpStats> = self
+            .inbound
+            .iter()
+            .map(|(&ssrc, i)| InboundRtpStats {
+                ssrc,
+                mid: i.section.map(|s| self.sections[s].mid),
+                rid: i.rid.as_deref().map(str::to_owned),
+                packets_received: i.packets,
+                bytes_received: i.octets,
+                packets_lost: i64::from(i.stats.cumulative_lost()),
+                jitter: Duration::from_secs_f64(
+                    f64::from(i.stats.jitter()) / f64::from(i.clock_rate.max(1)),
+                ),
+                nacks_sent: i.nacks,
+                plis_sent: i.plis,
+                firs_sent: i.firs,
+                retransmitted_packets_received: i.retransmitted_packets,
+                retransmitted_bytes_received: i.retransmitted_bytes,
+            })
+            .collect();
+        v.sort_by_key(|s| s.ssrc);
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn the_received_window_knows_what_arrived() {
+        let mut w = ReceivedWindow::default();
+        assert!(w.insert(100));
+        assert!(!w.insert(100));
+        assert!(w.insert(103));
+        assert!(w.insert(101));
+        assert!(!w.insert(101));
+        assert!(w.insert(102));
+        // Far ahead: the old ones are forgotten, and too old to count.
+        assert!(w.insert(100 + 5000));
+        assert!(!w.insert(103));
+        assert!(w.insert(5000 + 100 - 1023));
+        assert!(!w.insert(5000 + 100 - 1024));
+        // Moving by less than the window keeps what is still inside.
+        assert!(w.insert(5200));
+        // 4077 is now more than a window behind.
+        assert!(!w.insert(5000 + 100 - 1023));
+        assert!(!w.insert(5100));
+        assert!(w.insert(5199));
+    }
+}

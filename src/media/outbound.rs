@@ -1,0 +1,488 @@
+//! What we send: the SSRCs of our tracks, building RTP for them, the history kept to answer
+//! NACKs and the retransmissions (RTX) that answer them, held to a byte budget.
+
+use super::*;
+
+/// Most local SSRCs tracked.
+pub(super) const MAX_OUTBOUND: usize = 64;
+
+/// Most retransmissions waiting to be sent (one NACK can name thousands of packets).
+pub(super) const MAX_RETRANSMITS: usize = 256;
+
+/// A packet is not sent again sooner than this after its last retransmission when the
+/// round-trip time is unknown (with it known, half a round trip).
+pub(super) const DEFAULT_RESEND_GAP: Duration = Duration::from_millis(10);
+
+/// A packet is not sent again sooner than this after its last retransmission, whatever
+/// round-trip time the peer's reports claim.
+pub(super) const MIN_RESEND_GAP: Duration = Duration::from_millis(5);
+
+/// The window over which retransmissions are held to the stream's own send rate.
+pub(super) const RETRANSMIT_WINDOW: Duration = Duration::from_secs(1);
+
+/// Bytes a stream may send again per window however little it sends (a slow stream can still
+/// repair a few losses).
+pub(super) const RETRANSMIT_FLOOR_BYTES: u64 = 16 * 1024;
+
+/// What we know of an SSRC we send.
+#[derive(Debug, Clone)]
+pub(super) struct Outbound {
+    pub(super) section: Option<usize>,
+    pub(super) rid: Option<Arc<str>>,
+    pub(super) next_sequence: u16,
+    pub(super) packets: u64,
+    pub(super) octets: u64,
+    pub(super) rtp_timestamp: u32,
+    pub(super) clock_rate: u32,
+    pub(super) last_sent: Option<Instant>,
+    pub(super) nacks: u64,
+    pub(super) plis: u64,
+    pub(super) firs: u64,
+    pub(super) remote: Option<ReportBlock>,
+    pub(super) rtt: Option<Duration>,
+    /// What we sent, to answer NACKs (only for sections that negotiated `nack`).
+    pub(super) history: Option<Box<History>>,
+    /// Next sequence number of our RTX stream for this SSRC.
+    pub(super) rtx_sequence: u16,
+    pub(super) retransmitted_packets: u64,
+    pub(super) retransmitted_bytes: u64,
+}
+
+/// The last packets sent on one SSRC, plain, in sending order; the buffers are reused once
+/// the history is full, so keeping it allocates nothing in steady state.
+#[derive(Debug, Default, Clone)]
+pub(super) struct History {
+    pub(super) slots: VecDeque<SentPacket>,
+    pub(super) budget: RetransmitBudget,
+}
+
+/// Holds the bytes one SSRC sends again to its own send rate, as libwebrtc's retransmission
+/// rate limiter does: per [`RETRANSMIT_WINDOW`], no more than the larger of the media bytes
+/// sent in this window and the last one (at least [`RETRANSMIT_FLOOR_BYTES`]). A peer that
+/// NACKs everything, as often as it likes, at most doubles what we send.
+#[derive(Debug, Default, Clone)]
+pub(super) struct RetransmitBudget {
+    pub(super) window_start: Option<Instant>,
+    pub(super) media_previous: u64,
+    pub(super) media_current: u64,
+    pub(super) resent_current: u64,
+}
+
+impl RetransmitBudget {
+    pub(super) fn roll(&mut self, now: Instant) {
+        let Some(start) = self.window_start else {
+            self.window_start = Some(now);
+            return;
+        };
+        let elapsed = now.saturating_duration_since(start);
+        if elapsed < RETRANSMIT_WINDOW {
+            return;
+        }
+        self.media_previous = if elapsed < 2 * RETRANSMIT_WINDOW {
+            self.media_current
+        } else {
+            0
+        };
+        self.media_current = 0;
+        self.resent_current = 0;
+        self.window_start = Some(now);
+    }
+
+    pub(super) fn on_media(&mut self, now: Instant, bytes: usize) {
+        self.roll(now);
+        self.media_current += bytes as u64;
+    }
+
+    /// Whether `bytes` more may be sent again now (and counts them if so).
+    pub(super) fn spend(&mut self, now: Instant, bytes: usize) -> bool {
+        self.roll(now);
+        let allowed = self
+            .media_previous
+            .max(self.media_current)
+            .max(RETRANSMIT_FLOOR_BYTES);
+        if self.resent_current + bytes as u64 > allowed {
+            return false;
+        }
+        self.resent_current += bytes as u64;
+        true
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct SentPacket {
+    pub(super) sequence: u16,
+    /// When it was last sent again.
+    pub(super) resent: Option<Instant>,
+    pub(super) packet: Vec<u8>,
+}
+
+impl History {
+    pub(super) fn push(&mut self, capacity: usize, sequence: u16, packet: &[u8]) {
+        let mut slot = if self.slots.len() >= capacity {
+            match self.slots.pop_front() {
+                Some(s) => s,
+                None => return,
+            }
+        } else {
+            SentPacket {
+                sequence,
+                resent: None,
+                packet: Vec::with_capacity(packet.len()),
+            }
+        };
+        slot.sequence = sequence;
+        slot.resent = None;
+        slot.packet.clear();
+        slot.packet.extend_from_slice(packet);
+        self.slots.push_back(slot);
+    }
+
+    /// The packet with `sequence`: where consecutive numbering puts it, else searched from the
+    /// newest (the application may send with gaps).
+    pub(super) fn get_mut(
+        slots: &mut VecDeque<SentPacket>,
+        sequence: u16,
+    ) -> Option<&mut SentPacket> {
+        let front = slots.front()?.sequence;
+        let guess = usize::from(sequence.wrapping_sub(front));
+        if slots.get(guess).is_some_and(|s| s.sequence == sequence) {
+            return slots.get_mut(guess);
+        }
+        slots.iter_mut().rev().find(|s| s.sequence == sequence)
+    }
+}
+
+impl MediaState {
+    /// Packets kept per sending SSRC to answer NACKs (0 turns retransmission off).
+    pub(crate) fn set_history_capacity(&mut self, packets: usize) {
+        self.history_capacity = packets;
+        if packets == 0 {
+            for o in self.outbound.values_mut() {
+                o.history = None;
+            }
+        }
+    }
+
+    /// The next retransmission to protect and send.
+    pub(crate) fn poll_retransmit(&mut self) -> Option<Vec<u8>> {
+        self.retransmits.pop_front()
+    }
+
+    /// A fresh random SSRC none of our streams uses.
+    pub(crate) fn new_ssrc(&mut self) -> u32 {
+        loop {
+            let s = random_u32(&mut self.rng);
+            if s != 0 && s != self.rtcp_ssrc && !self.outbound.contains_key(&s) {
+                return s;
+            }
+        }
+    }
+
+    /// Builds the plain RTP packet for `write` on section `mid`.
+    pub(crate) fn build_rtp(
+        &mut self,
+        now: Instant,
+        mid: Mid,
+        write: &RtpWrite<'_>,
+        packet: &mut Vec<u8>,
+    ) -> Result<(), MediaError> {
+        let index = self
+            .sections
+            .iter()
+            .position(|s| s.mid == mid)
+            .ok_or(MediaError::UnknownMid(mid))?;
+        let section = &self.sections[index];
+        if !section.sends() {
+            return Err(MediaError::NotSending(mid));
+        }
+        if !section
+            .codecs
+            .iter()
+            .any(|c| c.payload_type == write.payload_type)
+        {
+            return Err(MediaError::UnknownPayloadType(write.payload_type));
+        }
+        let rid = match write.rid {
+            Some(r) => Some(
+                section
+                    .send_rids
+                    .iter()
+                    .find(|x| ***x == *r)
+                    .cloned()
+                    .ok_or_else(|| MediaError::UnknownRid(r.to_owned()))?,
+            ),
+            None => None,
+        };
+        let clock_rate = section.clock_rate(write.payload_type);
+        let extensions_map = section.extensions.clone();
+        let ssrc = self.send_ssrc(index, rid.clone());
+        let ntp = self.ntp(now);
+        let Some(out) = self.outbound.get_mut(&ssrc) else {
+            return Err(MediaError::TooManyStreams);
+        };
+        let sequence = out.next_sequence;
+        out.next_sequence = sequence.wrapping_add(1);
+        out.clock_rate = clock_rate;
+        let abs = AbsSendTime::from_micros(ntp.to_unix().as_micros() as u64);
+        let write_error = MediaError::Rtp;
+        let mut ext = ExtensionsBuilder::new();
+        if let Some(id) = extensions_map.id(ExtensionKind::SdesMid) {
+            ext.push(id, mid.as_bytes()).map_err(write_error)?;
+        }
+        if let (Some(id), Some(r)) = (extensions_map.id(ExtensionKind::RtpStreamId), &rid) {
+            ext.push(id, r.as_bytes()).map_err(write_error)?;
+        }
+        if let Some(id) = extensions_map.id(ExtensionKind::AbsSendTime) {
+            ext.push_value(id, &abs).map_err(write_error)?;
+        }
+        if let Some(id) = extensions_map.id(ExtensionKind::TransportWideCc) {
+            let sequence = self.twcc_sequence;
+            self.twcc_sequence = sequence.wrapping_add(1);
+            ext.push_value(id, &TransportSequence(sequence))
+                .map_err(write_error)?;
+        }
+        let mut b = RtpPacketBuilder::new(write.payload_type, sequence, write.timestamp, ssrc);
+        b.marker(write.marker).payload(write.payload);
+        if !ext.is_empty() {
+            b.extensions(&ext);
+        }
+        packet.clear();
+        packet.reserve(b.encoded_len() + 16);
+        b.write_vec(packet).map_err(write_error)?;
+        Ok(())
+    }
+
+    /// Our SSRC for section `index` (and simulcast layer `rid`), created on first use.
+    pub(super) fn send_ssrc(&mut self, index: usize, rid: Option<Arc<str>>) -> u32 {
+        let signalled = self.sections[index].send_ssrc;
+        if let Some((&ssrc, _)) = self
+            .outbound
+            .iter()
+            .find(|(_, o)| o.section == Some(index) && o.rid == rid)
+        {
+            return ssrc;
+        }
+        let ssrc = match (signalled, &rid) {
+            (Some(s), None) if !self.outbound.contains_key(&s) => s,
+            _ => self.new_ssrc(),
+        };
+        self.track_outbound(ssrc, Some(index), rid);
+        ssrc
+    }
+
+    pub(super) fn track_outbound(
+        &mut self,
+        ssrc: u32,
+        section: Option<usize>,
+        rid: Option<Arc<str>>,
+    ) {
+        if self.outbound.len() >= MAX_OUTBOUND || self.outbound.contains_key(&ssrc) {
+            return;
+        }
+        let next_sequence = random_u32(&mut self.rng) as u16 & 0x7FFF;
+        self.outbound.insert(
+            ssrc,
+            Outbound {
+                section,
+                rid,
+                next_sequence,
+                packets: 0,
+                octets: 0,
+                rtp_timestamp: 0,
+                clock_rate: 90_000,
+                last_sent: None,
+                nacks: 0,
+                plis: 0,
+                firs: 0,
+                remote: None,
+                rtt: None,
+                history: None,
+                rtx_sequence: random_u32(&mut self.rng) as u16 & 0x7FFF,
+                retransmitted_packets: 0,
+                retransmitted_bytes: 0,
+            },
+        );
+    }
+
+    /// Counts a packet we send (built by us or given whole by the application) and keeps it
+    /// for retransmission when the peer NACKs its section.
+    pub(crate) fn on_sent(&mut self, now: Instant, p: &RtpPacket<'_>, bytes: &[u8]) {
+        let ssrc = p.ssrc();
+        if !self.outbound.contains_key(&ssrc) {
+            let section = self.sections.iter().position(|s| s.send_ssrc == Some(ssrc));
+            self.track_outbound(ssrc, section, None);
+        }
+        let section = self
+            .outbound
+            .get(&ssrc)
+            .and_then(|o| o.section)
+            .map(|i| &self.sections[i]);
+        let clock_rate = section.map(|s| s.clock_rate(p.payload_type()));
+        let keep = section.is_some_and(|s| s.nack) && self.history_capacity > 0;
+        let Some(o) = self.outbound.get_mut(&ssrc) else {
+            return;
+        };
+        if keep {
+            let history = o.history.get_or_insert_with(Box::default);
+            history.push(self.history_capacity, p.sequence_number(), bytes);
+            history.budget.on_media(now, bytes.len());
+        }
+        o.packets += 1;
+        o.octets += p.payload().len() as u64;
+        o.rtp_timestamp = p.timestamp();
+        o.last_sent = Some(now);
+        if let Some(c) = clock_rate {
+            o.clock_rate = c;
+        }
+        o.next_sequence = p.sequence_number().wrapping_add(1);
+    }
+
+    /// Queues the packets `lost` of our stream `ssrc` that the history still has: as RTX on
+    /// our RTX SSRC when the section negotiated it (RFC 4588: a new sequence number, the
+    /// original one in the first two payload bytes), else as the original packet again. A
+    /// packet is sent again at most once per half round trip.
+    pub(super) fn answer_nack(&mut self, now: Instant, ssrc: u32, lost: &[u16]) {
+        let Some(o) = self.outbound.get_mut(&ssrc) else {
+            return;
+        };
+        let Some(section) = o.section.map(|i| &self.sections[i]) else {
+            return;
+        };
+        let Some(history) = &mut o.history else {
+            return;
+        };
+        // Half a round trip: a duplicated or repeated NACK is ignored, the receiver's next
+        // request (one round trip later) is answered. The peer's reports give the round trip,
+        // so it has a floor.
+        let gap = o
+            .rtt
+            .map_or(DEFAULT_RESEND_GAP, |r| r / 2)
+            .max(MIN_RESEND_GAP);
+        // RTX is signalled for the section's main SSRC; simulcast layers resend originals.
+        let rtx_ssrc = section
+            .send_rtx_ssrc
+            .filter(|_| section.send_ssrc == Some(ssrc) && o.rid.is_none());
+        let mid_extension = section.extensions.id(ExtensionKind::SdesMid);
+        for (lost_index, &sequence) in lost.iter().enumerate() {
+            if self.retransmits.len() >= MAX_RETRANSMITS {
+                return;
+            }
+            let History { slots, budget } = &mut **history;
+            let Some(sent) = History::get_mut(slots, sequence) else {
+                continue;
+            };
+            if sent
+                .resent
+                .is_some_and(|t| now.saturating_duration_since(t) < gap)
+            {
+                continue;
+            }
+            if !budget.spend(now, sent.packet.len()) {
+                // Over the stream's retransmission budget: the rest of this NACK waits for
+                // the receiver's next request.
+                self.retransmissions_limited += (lost.len() - lost_index) as u64;
+                return;
+            }
+            let Ok(original) = RtpPacket::parse(&sent.packet) else {
+                continue;
+            };
+            let rtx_payload_type = section.rtx_for(original.payload_type());
+            let packet = match (rtx_ssrc, rtx_payload_type) {
+                (Some(rtx_ssrc), Some(rtx_pt)) => {
+                    let rtx_sequence = o.rtx_sequence;
+                    o.rtx_sequence = rtx_sequence.wrapping_add(1);
+                    let mut payload = Vec::with_capacity(2 + original.payload().len());
+                    payload.extend_from_slice(&sequence.to_be_bytes());
+                    payload.extend_from_slice(original.payload());
+                    let mut ext = ExtensionsBuilder::new();
+                    if let Some(id) = mid_extension {
+                        let _ = ext.push(id, section.mid.as_bytes());
+                    }
+                    let twcc = TransportSequence(self.twcc_sequence);
+                    if let Some(id) = section.extensions.id(ExtensionKind::TransportWideCc) {
+                        self.twcc_sequence = self.twcc_sequence.wrapping_add(1);
+                        let _ = ext.push_value(id, &twcc);
+                    }
+                    let mut b =
+                        RtpPacketBuilder::new(rtx_pt, rtx_sequence, original.timestamp(), rtx_ssrc);
+                    b.marker(original.marker()).payload(&payload);
+                    if !ext.is_empty() {
+                        b.extensions(&ext);
+                    }
+                    let mut packet = Vec::with_capacity(b.encoded_len() + 16);
+                    if b.write_vec(&mut packet).is_err() {
+                        continue;
+                    }
+                    packet
+                }
+                _ => sent.packet.clone(),
+            };
+            sent.resent = Some(now);
+            o.retransmitted_packets += 1;
+            o.retransmitted_bytes += original.payload().len() as u64;
+            self.retransmits.push_back(packet);
+        }
+    }
+
+    /// Statistics of every stream we send.
+    pub(crate) fn outbound_stats(&self) -> Vec<OutboundRtpStats> {
+        let mut v: Vec<OutboundRtpStats> = self
+            .outbound
+            .iter()
+            .map(|(&ssrc, o)| OutboundRtpStats {
+                ssrc,
+                mid: o.section.map(|s| self.sections[s].mid),
+                rid: o.rid.as_deref().map(str::to_owned),
+                packets_sent: o.packets,
+                bytes_sent: o.octets,
+                nacks_received: o.nacks,
+                plis_received: o.plis,
+                firs_received: o.firs,
+                round_trip_time: o.rtt,
+                retransmitted_packets_sent: o.retransmitted_packets,
+                retransmitted_bytes_sent: o.retransmitted_bytes,
+                remote_fraction_lost: o.remote.map(|b| f64::from(b.fraction_lost) / 256.0),
+                remote_packets_lost: o.remote.map(|b| i64::from(b.cumulative_lost)),
+                remote_jitter: o.remote.map(|b| {
+                    Duration::from_secs_f64(f64::from(b.jitter) / f64::from(o.clock_rate.max(1)))
+                }),
+            })
+            .collect();
+        v.sort_by_key(|s| s.ssrc);
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn retransmissions_stay_within_the_streams_own_rate() {
+        let t0 = Instant::now();
+        let mut b = RetransmitBudget::default();
+        // 100 KB of media in the first second.
+        for i in 0..100 {
+            b.on_media(t0 + Duration::from_millis(i * 10), 1000);
+        }
+        let now = t0 + Duration::from_millis(999);
+        let mut resent = 0;
+        while b.spend(now, 1000) {
+            resent += 1000;
+        }
+        assert_eq!(resent, 100_000);
+        // The next window allows what the last one sent, no more.
+        let later = t0 + Duration::from_millis(1500);
+        let mut resent = 0;
+        while b.spend(later, 1000) {
+            resent += 1000;
+        }
+        assert_eq!(resent, 100_000);
+        // A silent stream may still repair a little.
+        let mut quiet = RetransmitBudget::default();
+        let mut resent = 0;
+        while quiet.spend(t0, 1000) {
+            resent += 1000;
+        }
+        assert_eq!(resent, RETRANSMIT_FLOOR_BYTES / 1000 * 1000);
+    }
+}
