@@ -48,12 +48,8 @@ impl PcRng {
     }
 }
 
-impl sansrtc_ice::Rng for PcRng {
-    fn fill(&mut self, dest: &mut [u8]) {
-        PcRng::fill(self, dest)
-    }
-}
-
+// `sansrtc_ice::Rng` is `sansrtc-core`'s trait, as `sansrtc_dtls::Rng` is: this one impl
+// serves the ICE agent and the TURN clients too.
 impl sansrtc_dtls::Rng for PcRng {
     fn fill(&mut self, out: &mut [u8]) {
         PcRng::fill(self, out)

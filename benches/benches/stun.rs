@@ -126,15 +126,14 @@ fn build_response(c: &mut Criterion) {
 fn agent_checks(c: &mut Criterion) {
     use sansrtc_ice::SeededRng;
     use sansrtc_ice::agent::{Agent, AgentConfig};
-    use sansrtc_ice::candidate::{Candidate, CandidateAddress, CandidateKind, priority};
+    use sansrtc_ice::candidate::{Candidate, CandidateKind, priority};
     use sansrtc_ice::checklist::ChecklistConfig;
 
     let local: SocketAddr = "10.0.0.1:5000".parse().unwrap();
     let mut config = AgentConfig::new(false, "locl", PASSWORD);
-    config.checklist = ChecklistConfig {
-        max_remote_candidates: 100,
-        max_pairs: 100,
-    };
+    config.checklist = ChecklistConfig::default();
+    config.checklist.max_remote_candidates = 100;
+    config.checklist.max_pairs = 100;
     let mut agent = Agent::new(config, SeededRng::new(1));
     agent.add_host_candidate(local).unwrap();
     agent.set_remote_credentials("rmte", "remote-password-0123456789");
@@ -142,14 +141,13 @@ fn agent_checks(c: &mut Criterion) {
         .map(|i| SocketAddr::from(([10, 1, (i / 200) as u8, (i % 200) as u8 + 1], 40000 + i)))
         .collect();
     for (i, r) in remotes.iter().enumerate() {
-        let c = Candidate {
-            foundation: format!("{i}"),
-            component: 1,
-            priority: priority(126, 65535 - i as u16, 1),
-            address: CandidateAddress::Ip(*r),
-            kind: CandidateKind::Host,
-            related: None,
-        };
+        let c = Candidate::new(
+            i.to_string(),
+            1,
+            priority(126, 65535 - i as u16, 1),
+            *r,
+            CandidateKind::Host,
+        );
         agent.add_remote_candidate(c).unwrap();
     }
     assert_eq!(agent.checklist().pairs().len(), 100);

@@ -1,5 +1,6 @@
 //! The primitives every sansrtc crate shares, defined once: injected randomness ([`Rng`],
-//! [`SystemRng`], [`SeededRng`]), the DTLS role ([`DtlsRole`]), the SRTP protection profiles
+//! [`SystemRng`], [`SeededRng`]), ICE candidates and their SDP form ([`Candidate`], parsed
+//! once for signalling and ICE), the DTLS role ([`DtlsRole`]), the SRTP protection profiles
 //! ([`SrtpProfile`]) and a sliding replay window ([`ReplayWindow`]).
 //!
 //! ```
@@ -11,11 +12,13 @@
 
 #![forbid(unsafe_code)]
 
+pub mod candidate;
 pub mod rng;
 pub mod role;
 pub mod srtp_profile;
 pub mod window;
 
+pub use candidate::{Candidate, CandidateAddress, CandidateError, CandidateKind};
 pub use rng::{CloneRng, Rng, SeededRng, SystemRng};
 pub use role::DtlsRole;
 pub use srtp_profile::SrtpProfile;

@@ -10,10 +10,9 @@ use sansrtc_ice::stun::{Attribute, IntegrityKey, MessageBuilder, StunMessage};
 use sansrtc_ice::{ResponderConfig, StunResponder};
 
 fuzz_target!(|data: &[u8]| {
-    let mut responder = StunResponder::new(ResponderConfig {
-        credentials: Some(ShortTermCredentials::new("u", "p")),
-        ..Default::default()
-    });
+    let mut config = ResponderConfig::default();
+    config.credentials = Some(ShortTermCredentials::new("u", "p"));
+    let mut responder = StunResponder::new(config);
     responder.handle_receive(Instant::now(), "127.0.0.1:9".parse().unwrap(), data);
     while let Some(t) = responder.poll_transmit() {
         StunMessage::parse(&t.contents).expect("our responses parse");

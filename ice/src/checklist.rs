@@ -9,11 +9,14 @@ use std::net::SocketAddr;
 
 use thiserror::Error;
 
-use crate::candidate::{Candidate, CandidateAddress, CandidateKind, pair_priority};
+use crate::candidate::{
+    Candidate, CandidateAddress, CandidateKind, CandidateTransport, pair_priority,
+};
 use crate::small::PushSmall;
 
 /// Limits of a check list.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ChecklistConfig {
     /// Most remote candidates kept.
     pub max_remote_candidates: usize,
@@ -32,6 +35,7 @@ impl Default for ChecklistConfig {
 
 /// Why a remote candidate was not added.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum RemoteCandidateError {
     /// `max_remote_candidates` are already known.
     #[error("remote candidate limit reached")]
@@ -42,6 +46,9 @@ pub enum RemoteCandidateError {
     /// The same transport address is already known for this component.
     #[error("duplicate remote candidate")]
     Duplicate,
+    /// Not a UDP candidate: the agent checks UDP candidates only.
+    #[error("unsupported remote candidate transport")]
+    UnsupportedTransport,
 }
 
 /// A local candidate with the base it is sent from.
@@ -122,6 +129,7 @@ pub struct ValidPair {
 
 /// Counters of a check list.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ChecklistStats {
     /// Remote candidates refused because of the limit.
     pub remote_dropped: u64,
@@ -239,6 +247,9 @@ impl Checklist {
 
     /// Adds a remote candidate (from SDP or trickled) and pairs it with the local candidates.
     pub fn add_remote(&mut self, candidate: Candidate) -> Result<(), RemoteCandidateError> {
+        if candidate.transport != CandidateTransport::Udp {
+            return Err(RemoteCandidateError::UnsupportedTransport);
+        }
         let CandidateAddress::Ip(addr) = candidate.address else {
             return Err(RemoteCandidateError::Unresolved);
         };
@@ -514,14 +525,13 @@ mod tests {
         addr: &str,
         local_pref: u16,
     ) -> Candidate {
-        Candidate {
-            foundation: foundation.into(),
+        Candidate::new(
+            foundation,
             component,
-            priority: priority(kind.type_preference(), local_pref, component),
-            address: CandidateAddress::Ip(addr.parse().unwrap()),
+            priority(kind.type_preference(), local_pref, component),
+            addr.parse().unwrap(),
             kind,
-            related: None,
-        }
+        )
     }
 
     fn host(f: &str, addr: &str) -> Candidate {
@@ -714,5 +724,12 @@ mod tests {
             cl.add_remote(host("b", "10.0.0.2:2000")),
             Err(RemoteCandidateError::Duplicate)
         );
+        let mut tcp = host("t", "10.0.0.3:9");
+        tcp.transport = CandidateTransport::Tcp;
+        assert_eq!(
+            cl.add_remote(tcp),
+            Err(RemoteCandidateError::UnsupportedTransport)
+        );
+        assert_eq!(cl.remote_candidates().len(), 1);
     }
 }

@@ -48,6 +48,7 @@ impl ShortTermCredentials {
 
 /// Responder configuration.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ResponderConfig {
     /// SOFTWARE attribute to put in responses.
     pub software: Option<String>,
@@ -69,6 +70,7 @@ impl Default for ResponderConfig {
 
 /// Counters of a [`StunResponder`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ResponderStats {
     /// Success responses queued.
     pub success: u64,

@@ -16,6 +16,7 @@ use thiserror::Error;
 
 /// Why the TLS session failed.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum TlsError {
     /// The TLS layer reported an error (handshake failure, bad certificate, bad record).
     #[error("TLS: {0}")]

@@ -21,11 +21,10 @@ const PASSWORD: &str = "sansrtc-password-0123456789";
 /// Serves `socket` with a responder until `stop` is set.
 fn serve(socket: UdpSocket, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        let mut responder = StunResponder::new(ResponderConfig {
-            software: Some("sansrtc".into()),
-            credentials: Some(ShortTermCredentials::new(UFRAG, PASSWORD)),
-            ..Default::default()
-        });
+        let mut config = ResponderConfig::default();
+        config.software = Some("sansrtc".into());
+        config.credentials = Some(ShortTermCredentials::new(UFRAG, PASSWORD));
+        let mut responder = StunResponder::new(config);
         // The read timeout only bounds how long the loop takes to notice `stop`.
         socket
             .set_read_timeout(Some(Duration::from_millis(50)))

@@ -45,6 +45,7 @@ fn transact(
                     return message;
                 }
                 TransactionEvent::Timeout { .. } => panic!("coturn did not answer"),
+                other => panic!("unexpected {other:?}"),
             }
         }
         let wait = client
@@ -65,10 +66,8 @@ fn binding_and_long_term_allocate_against_coturn() {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     let local = socket.local_addr().unwrap();
     // Short RTO: retransmissions also cover the moments before coturn listens.
-    let config = TransactionConfig {
-        initial_rto: Duration::from_millis(100),
-        ..Default::default()
-    };
+    let mut config = TransactionConfig::default();
+    config.initial_rto = Duration::from_millis(100);
     let mut client = StunClient::new(config, SeededRng::new(5));
 
     // Binding.

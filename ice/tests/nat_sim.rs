@@ -560,14 +560,13 @@ impl World {
         }
         for i in 0..2 {
             let host = w.sides[1 - i].host;
-            let c = Candidate {
-                foundation: "h".into(),
-                component: 1,
-                priority: sansrtc_ice::candidate::priority(126, 65535, 1),
-                address: sansrtc_ice::candidate::CandidateAddress::Ip(host),
-                kind: CandidateKind::Host,
-                related: None,
-            };
+            let c = Candidate::new(
+                "h",
+                1,
+                sansrtc_ice::candidate::priority(126, 65535, 1),
+                host,
+                CandidateKind::Host,
+            );
             w.signal(i, c);
         }
         let now = w.now;

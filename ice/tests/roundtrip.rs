@@ -265,10 +265,11 @@ proptest! {
         kind in 0u8..4,
         related in proptest::option::of(socket_addr()),
     ) {
-        use sansrtc_ice::candidate::{Candidate, CandidateAddress, CandidateKind};
+        use sansrtc_ice::candidate::{Candidate, CandidateKind};
         let kind = [CandidateKind::Host, CandidateKind::ServerReflexive,
             CandidateKind::PeerReflexive, CandidateKind::Relayed][kind as usize];
-        let c = Candidate { foundation, component, priority, address: CandidateAddress::Ip(addr), kind, related };
+        let mut c = Candidate::new(foundation, component, priority, addr, kind);
+        c.related = related;
         prop_assert_eq!(Candidate::parse(&c.to_string()).unwrap(), c);
     }
 }

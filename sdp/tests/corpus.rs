@@ -163,7 +163,11 @@ fn chromium_av_offer_details() {
     assert_eq!(audio.rtpmap(111).unwrap().channels, Some(2));
     assert_eq!(audio.fmtp(111).unwrap().get("useinbandfec"), Some("1"));
     assert!(audio.candidates().count() >= 1);
-    assert!(audio.candidates().all(|c| c.address == "127.0.0.1"));
+    assert!(
+        audio
+            .candidates()
+            .all(|c| c.socket_addr().map(|a| a.ip()) == Some([127, 0, 0, 1].into()))
+    );
     let video = &sd.media[1];
     assert!(
         video

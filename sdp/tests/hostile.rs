@@ -232,7 +232,7 @@ fn weight(n: &Negotiated) -> usize {
         w += s
             .remote_candidates
             .iter()
-            .map(|c| c.len() + 1)
+            .map(|c| c.to_string().len() + 1)
             .sum::<usize>();
         if let Some(i) = &s.remote_ice {
             w += i.ufrag.len() + i.pwd.len();

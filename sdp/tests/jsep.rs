@@ -227,6 +227,39 @@ const AUDIO: &str = "m=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\nc=IN IP4 0.0.0.0\r\na=
     a=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\na=rtcp-fb:111 transport-cc\r\na=rtcp-fb:111 nack\r\n\
     a=extmap:2 urn:ietf:params:rtp-hdrext:sdes:mid\r\na=extmap:4 urn:x-unknown\r\n";
 
+/// The negotiated section carries the typed UDP candidates; well-formed ones no agent can use
+/// (TCP, an FQDN, an unknown type) are counted, and a broken one refuses the description.
+#[test]
+fn remote_candidates_are_typed_and_the_unusable_counted() {
+    let candidates = "a=candidate:1 1 udp 2122260223 192.0.2.1 5000 typ host generation 0\r\n\
+        a=candidate:2 1 UDP 2113937151 4e5c1b2c-9f1d.local 5001 typ host\r\n\
+        a=candidate:3 1 tcp 1518280447 192.0.2.1 9 typ host tcptype active\r\n\
+        a=candidate:4 1 udp 1 turn.example.org 3478 typ relay\r\n\
+        a=candidate:5 1 udp 1 192.0.2.9 3478 typ nat\r\n";
+    let offer_s = offer_text(&format!("{AUDIO}a=sendrecv\r\n{candidates}"));
+    let offer = SessionDescription::parse(&offer_s).unwrap();
+    let mut b = session(3);
+    b.add_transceiver(audio(Direction::SendRecv));
+    let (_, n) = b.create_answer(&offer).unwrap();
+    let s = &n.sections[0];
+    assert_eq!(
+        s.remote_candidates
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>(),
+        [
+            "candidate:1 1 udp 2122260223 192.0.2.1 5000 typ host generation 0",
+            "candidate:2 1 udp 2113937151 4e5c1b2c-9f1d.local 5001 typ host",
+        ]
+    );
+    assert_eq!(s.skipped_candidates, 3);
+
+    let broken = offer_text(&format!(
+        "{AUDIO}a=candidate:1 1 udp 1 192.0.2.1 5000 typ host generation x\r\n"
+    ));
+    assert!(SessionDescription::parse(&broken).is_err());
+}
+
 #[test]
 fn codec_rtcp_fb_and_extmap_intersection() {
     let offer_s = offer_text(&format!("{AUDIO}a=sendrecv\r\n"));
@@ -918,7 +951,15 @@ fn answers_the_rfc9429_section_7_1_offer_as_the_rfc_does() {
         "OtSK0WpNtpUjkY4+86js7ZQl"
     );
     assert_eq!(audio.remote_candidates.len(), 2);
-    assert!(audio.remote_candidates[0].contains("203.0.113.100 10100 typ host"));
+    assert_eq!(
+        audio.remote_candidates[0].socket_addr(),
+        Some("203.0.113.100:10100".parse().unwrap())
+    );
+    assert_eq!(
+        audio.remote_candidates[0].kind,
+        sansrtc_sdp::candidate::CandidateKind::Host
+    );
+    assert_eq!(audio.skipped_candidates, 0);
     assert_eq!(
         audio
             .codecs

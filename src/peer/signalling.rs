@@ -266,6 +266,9 @@ impl PeerConnection {
             return Ok(());
         }
         let c = ice::candidate::Candidate::parse(candidate)?;
+        if c.transport != ice::candidate::CandidateTransport::Udp {
+            return Err(ice::candidate::CandidateError::tcp_unsupported().into());
+        }
         if self.agent.is_some() && self.negotiated.is_some() {
             self.give_remote_candidate(c);
         } else if self.pending_remote_candidates.len() < 64 {
@@ -335,12 +338,8 @@ impl PeerConnection {
             {
                 continue;
             }
-            for c in &s.remote_candidates {
-                match ice::candidate::Candidate::parse(c) {
-                    Ok(c) => candidates.push(c),
-                    Err(_) => self.stats.bad_candidates += 1,
-                }
-            }
+            candidates.extend(s.remote_candidates.iter().cloned());
+            self.stats.bad_candidates += s.skipped_candidates as u64;
         }
         // Then the ones trickled before the description.
         candidates.append(&mut self.pending_remote_candidates);

@@ -302,6 +302,7 @@ impl PeerConnection {
                 self.agent_gathered = true;
                 self.check_gathering_complete();
             }
+            _ => {}
         }
     }
 

@@ -4,6 +4,7 @@ use thiserror::Error;
 
 /// Why a STUN message could not be parsed, written or authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum StunError {
     /// The buffer ends before the part being read.
     #[error("truncated STUN message: {needed} bytes needed, {available} available")]

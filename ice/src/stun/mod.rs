@@ -7,6 +7,7 @@ pub mod builder;
 pub mod error;
 pub mod integrity;
 pub mod message;
+pub mod retransmit;
 pub mod transaction;
 
 pub use attribute::{AddressFamily, Attribute};

@@ -3,7 +3,8 @@
 //! A request is sent at once, then retransmitted after RTO, 2·RTO, 4·RTO, ... until `Rc` requests
 //! have gone out; after the last one the client waits `Rm`·RTO for an answer before reporting a
 //! timeout. With the defaults (RTO 500 ms, Rc 7, Rm 16) requests leave at 0, 0.5, 1.5, 3.5, 7.5,
-//! 15.5 and 31.5 s and the transaction times out at 39.5 s.
+//! 15.5 and 31.5 s and the transaction times out at 39.5 s. The timer is
+//! [`Backoff::rfc8489`](super::retransmit::Backoff::rfc8489).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
+use super::retransmit::{Backoff, Retransmission, Step};
 use crate::Transmit;
 use crate::rng::Rng;
 use crate::stun::{
@@ -19,6 +21,7 @@ use crate::stun::{
 
 /// Retransmission parameters and limits.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct TransactionConfig {
     /// Initial retransmission timeout (RFC 8489 recommends 500 ms or more).
     pub initial_rto: Duration,
@@ -30,6 +33,17 @@ pub struct TransactionConfig {
     pub max_transactions: usize,
     /// Largest request the client builds.
     pub max_request_len: usize,
+}
+
+impl TransactionConfig {
+    /// The retransmission timer these parameters describe.
+    pub fn backoff(&self) -> Backoff {
+        Backoff::rfc8489(
+            self.initial_rto,
+            self.max_requests,
+            self.last_wait_multiplier,
+        )
+    }
 }
 
 impl Default for TransactionConfig {
@@ -46,6 +60,7 @@ impl Default for TransactionConfig {
 
 /// Why a request could not be started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum TransactionError {
     /// `max_transactions` are already outstanding.
     #[error("too many outstanding STUN transactions")]
@@ -57,6 +72,7 @@ pub enum TransactionError {
 
 /// What happened to a transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TransactionEvent {
     /// A success or error response arrived (the first one; duplicates are ignored).
     Response {
@@ -79,13 +95,12 @@ struct Pending {
     id: TransactionId,
     destination: SocketAddr,
     request: Vec<u8>,
-    sent: u32,
-    interval: Duration,
-    deadline: Instant,
+    timer: Retransmission,
 }
 
 /// Counters of a [`StunClient`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ClientStats {
     /// Requests sent, retransmissions included.
     pub requests_sent: u64,
@@ -176,14 +191,11 @@ impl<R: Rng> StunClient<R> {
             destination,
             contents: request.clone(),
         });
-        let interval = self.config.initial_rto;
         self.pending.push(Pending {
             id,
             destination,
             request,
-            sent: 1,
-            interval,
-            deadline: now + interval,
+            timer: self.config.backoff().start(now),
         });
         Ok(id)
     }
@@ -231,32 +243,25 @@ impl<R: Rng> StunClient<R> {
 
     /// Retransmits and times out transactions whose deadline has passed.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let config = &self.config;
         let mut i = 0;
         while i < self.pending.len() {
             let p = &mut self.pending[i];
-            if now < p.deadline {
-                i += 1;
-                continue;
-            }
-            if p.sent >= config.max_requests {
-                let id = p.id;
-                self.pending.swap_remove(i);
-                self.stats.timeouts += 1;
-                self.events.push_back(TransactionEvent::Timeout { id });
-                continue;
-            }
-            p.sent += 1;
-            self.stats.requests_sent += 1;
-            self.transmits.push_back(Transmit {
-                destination: p.destination,
-                contents: p.request.clone(),
-            });
-            if p.sent >= config.max_requests {
-                p.deadline += config.initial_rto * config.last_wait_multiplier;
-            } else {
-                p.interval *= 2;
-                p.deadline += p.interval;
+            match p.timer.on_timeout(now) {
+                Step::Wait => {}
+                Step::Send => {
+                    self.stats.requests_sent += 1;
+                    self.transmits.push_back(Transmit {
+                        destination: p.destination,
+                        contents: p.request.clone(),
+                    });
+                }
+                Step::Expired => {
+                    let id = p.id;
+                    self.pending.swap_remove(i);
+                    self.stats.timeouts += 1;
+                    self.events.push_back(TransactionEvent::Timeout { id });
+                    continue;
+                }
             }
             i += 1;
         }
@@ -274,7 +279,7 @@ impl<R: Rng> StunClient<R> {
 
     /// When [`StunClient::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.pending.iter().map(|p| p.deadline).min()
+        self.pending.iter().map(|p| p.timer.deadline()).min()
     }
 }
 

@@ -102,8 +102,9 @@ pub trait AttributeList {
         self.value("setup").and_then(|v| Setup::parse(v).ok())
     }
 
-    /// Every `a=candidate`.
-    fn candidates(&self) -> impl Iterator<Item = Candidate<'_>> {
+    /// Every `a=candidate` that parses (UDP and TCP; well-formed but unusable ones, see
+    /// [`crate::candidate`], are left out).
+    fn candidates(&self) -> impl Iterator<Item = Candidate> {
         self.values("candidate")
             .filter_map(|v| Candidate::parse(v).ok())
     }

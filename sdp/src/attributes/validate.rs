@@ -56,7 +56,11 @@ fn check(lower: &str, value: Option<&str>) -> Result<bool, AttributeError> {
     };
     match first {
         b'c' => match lower {
-            "candidate" => Candidate::parse(need("candidate")?).map(drop),
+            "candidate" => match Candidate::validate(need("candidate")?) {
+                // Well formed but unusable: the line stays, negotiation skips it.
+                Err(e) if !e.is_unsupported() => Err(err("candidate", e.reason())),
+                _ => Ok(()),
+            },
             _ => return Ok(false),
         },
         b'r' => match lower {

@@ -170,7 +170,8 @@ impl JsepSession {
                 } else {
                     DtlsRole::Server
                 });
-                n.remote_candidates = m.values("candidate").map(String::from).collect();
+                (n.remote_candidates, n.skipped_candidates) =
+                    crate::candidate::udp_candidates(m.values("candidate"));
                 (n.remote_ssrcs, n.remote_rtx_ssrcs) = remote_ssrcs(m);
                 match s.kind {
                     SectionKind::Media(_) => {

@@ -3,6 +3,7 @@
 pub use sansrtc_core::DtlsRole;
 
 use crate::attributes::{CertificateFingerprint, Direction};
+use crate::candidate::Candidate;
 use crate::mid::Mid;
 
 use super::codec::Codec;
@@ -41,8 +42,13 @@ pub struct NegotiatedSection {
     pub send_rids: Vec<String>,
     /// Remote ICE credentials for this section.
     pub remote_ice: Option<IceCredentials>,
-    /// Remote candidates (attribute values) found in the description.
-    pub remote_candidates: Vec<String>,
+    /// The remote UDP candidates of this section's `a=candidate` lines, parsed once (mDNS
+    /// `.local` addresses are left for the caller to resolve).
+    pub remote_candidates: Vec<Candidate>,
+    /// `a=candidate` lines of this section left out of `remote_candidates`: well formed but
+    /// unusable (TCP, a transport other than UDP, an FQDN that is not an mDNS name, an unknown
+    /// type, a component outside 1-256).
+    pub skipped_candidates: usize,
     /// Remote SCTP port (data sections).
     pub remote_sctp_port: Option<u16>,
     /// Remote max message size (data sections; 65536 when absent, RFC 8841).
@@ -95,6 +101,7 @@ impl NegotiatedSection {
             send_rids: Vec::new(),
             remote_ice: None,
             remote_candidates: Vec::new(),
+            skipped_candidates: 0,
             remote_sctp_port: None,
             remote_max_message_size: None,
             remote_ssrcs: Vec::new(),

@@ -61,7 +61,8 @@ impl JsepSession {
             }
             let transport = remote.transport(index, s.mid)?;
             n.remote_ice = Some(transport.ice);
-            n.remote_candidates = m.values("candidate").map(String::from).collect();
+            (n.remote_candidates, n.skipped_candidates) =
+                crate::candidate::udp_candidates(m.values("candidate"));
             (n.remote_ssrcs, n.remote_rtx_ssrcs) = remote_ssrcs(m);
             if fingerprints.is_empty() {
                 fingerprints = transport.fingerprints;
