@@ -1928,6 +1928,8 @@ impl PeerConnection {
                 }
                 return;
             }
+            // Events a newer sansrtc-sctp may add (the enum is non-exhaustive).
+            _ => return,
         };
         self.events.push_back(ev);
     }

@@ -61,7 +61,7 @@ impl sansrtc_dtls::Rng for PcRng {
 }
 
 impl sansrtc_sctp::Rng for PcRng {
-    fn fill_bytes(&mut self, out: &mut [u8]) {
+    fn fill(&mut self, out: &mut [u8]) {
         PcRng::fill(self, out)
     }
 }

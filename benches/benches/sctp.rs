@@ -40,11 +40,8 @@ impl Pair {
         let mut rng = SeededRng::new(1);
         let mk = |role, rng: &mut SeededRng| {
             let mut c = EndpointConfig::new(role);
-            c.sctp = Config {
-                receive_window: 4 * 1024 * 1024,
-                interleaving,
-                ..Config::default()
-            };
+            c.sctp.receive_window = 4 * 1024 * 1024;
+            c.sctp.interleaving = interleaving;
             DataChannelEndpoint::new(c, now, rng)
         };
         let a = mk(DtlsRole::Client, &mut rng);

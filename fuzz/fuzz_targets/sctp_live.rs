@@ -47,13 +47,11 @@ fn data_tsns(p: &[u8]) -> Vec<u32> {
 fn build(interleaving: bool) -> Fixture {
     let mut now = Instant::now();
     let mut rng = SeededRng::new(11);
-    let config = Config {
-        interleaving,
-        max_message_size: 64 * 1024,
-        receive_window: 128 * 1024,
-        max_buffered_amount: 256 * 1024,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.interleaving = interleaving;
+    config.max_message_size = 64 * 1024;
+    config.receive_window = 128 * 1024;
+    config.max_buffered_amount = 256 * 1024;
     let mut a = Association::new(config.clone(), now, &mut rng);
     let mut b = Association::new(config, now, &mut rng);
     a.connect(now);
@@ -94,10 +92,8 @@ fn build(interleaving: bool) -> Fixture {
     // holds fragments above a gap; `a` sends data whose SACKs are lost, so it has chunks in
     // flight.
     let _ = b.send(now, 1, 53, vec![7u8; 5000], reliable);
-    let pr = SendOptions {
-        reliability: Reliability::MaxRetransmits(1),
-        ..SendOptions::default()
-    };
+    let mut pr = SendOptions::default();
+    pr.reliability = Reliability::MaxRetransmits(1);
     let _ = b.send(now, 2, 53, vec![8u8; 10], pr);
     let _ = b.send(now, 3, 53, vec![9u8; 10], reliable);
     let mut peer_tsn = 0;
@@ -218,15 +214,14 @@ fuzz_target!(|data: &[u8]| {
             4 => {
                 let stream = u16::from(piece.first().copied().unwrap_or(0) % 8);
                 let size = 1 + (piece.len() * 97) % 6000;
-                let options = SendOptions {
-                    unordered: op & 0x10 != 0,
-                    reliability: match op >> 5 {
-                        0 => Reliability::MaxRetransmits(0),
-                        1 => Reliability::MaxLifetime(Duration::from_millis(100)),
-                        _ => Reliability::Reliable,
-                    },
-                    uncounted: false,
+                let mut options = SendOptions::default();
+                options.unordered = op & 0x10 != 0;
+                options.reliability = match op >> 5 {
+                    0 => Reliability::MaxRetransmits(0),
+                    1 => Reliability::MaxLifetime(Duration::from_millis(100)),
+                    _ => Reliability::Reliable,
                 };
+                options.uncounted = false;
                 let _ = a.send(now, stream, 53, vec![op; size], options);
             }
             // Real traffic, or traffic whose answers are lost.

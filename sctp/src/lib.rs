@@ -46,6 +46,7 @@ pub mod dcep;
 pub mod error;
 pub mod packet;
 pub mod param;
+mod pool;
 mod ranges;
 pub mod receiver;
 pub mod rng;
@@ -58,7 +59,7 @@ pub use datachannel::{
 pub use error::{ParseError, SendError};
 pub use packet::SctpPacket;
 pub use receiver::ReceivedMessage;
-pub use rng::{Rng, SeededRng, SystemRng};
+pub use rng::{CloneRng, Rng, SeededRng, SystemRng};
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,7 @@ use common::Link;
 use sansrtc_sctp::association::CloseReason;
 use sansrtc_sctp::{
     ChannelConfig, Config, DataChannelEndpoint, DataChannelEvent, DtlsRole, EndpointConfig,
-    Reliability, SeededRng,
+    Reliability, Rng, SeededRng,
 };
 
 struct Sim {
@@ -164,22 +164,19 @@ fn payload(tag: u64, len: usize) -> Vec<u8> {
 }
 
 fn lossy_config() -> Config {
-    Config {
-        max_retransmits: None,
-        // At 30% loss each way, 8 INIT attempts fail about once in 400 handshakes.
-        max_init_retransmits: 30,
-        ..Config::default()
-    }
+    let mut config = Config::default();
+    config.max_retransmits = None;
+    // At 30% loss each way, 8 INIT attempts fail about once in 400 handshakes.
+    config.max_init_retransmits = 30;
+    config
 }
 
 /// Reliable ordered and unordered channels opened from both sides, under loss, reordering and
 /// duplication: every message arrives exactly once, byte-exact, and in order where ordered.
 fn reliable_run(seed: u64, loss: f64, count: usize) {
     // Odd seeds negotiate I-DATA interleaving (RFC 8260), even seeds plain DATA.
-    let config = Config {
-        interleaving: seed % 2 == 1,
-        ..lossy_config()
-    };
+    let mut config = lossy_config();
+    config.interleaving = seed % 2 == 1;
     let mut s = Sim::new(seed, loss, config);
     s.connect();
     let now = s.now;
@@ -189,14 +186,12 @@ fn reliable_run(seed: u64, loss: f64, count: usize) {
             .open_channel(now, ChannelConfig::reliable(&format!("ordered-{side}")))
             .unwrap();
         let unordered = s.e[side]
-            .open_channel(
-                now,
-                ChannelConfig {
-                    label: format!("unordered-{side}"),
-                    ordered: false,
-                    ..Default::default()
-                },
-            )
+            .open_channel(now, {
+                let mut cfg = ChannelConfig::default();
+                cfg.label = format!("unordered-{side}");
+                cfg.ordered = false;
+                cfg
+            })
             .unwrap();
         chans.push((side, ordered, true));
         chans.push((side, unordered, false));
@@ -280,34 +275,28 @@ fn reliable_channels_under_loss_hundreds_of_seeds() {
 fn partially_reliable_channels_give_up() {
     let (mut rexmit_lost, mut timed_lost, mut abandoned) = (0, 0, 0);
     for seed in 0..soak(20) {
-        let config = Config {
-            interleaving: seed % 2 == 1,
-            ..lossy_config()
-        };
+        let mut config = lossy_config();
+        config.interleaving = seed % 2 == 1;
         let mut s = Sim::new(seed, 0.25, config);
         s.connect();
         let now = s.now;
         let rexmit = s.e[0]
-            .open_channel(
-                now,
-                ChannelConfig {
-                    label: "rexmit".into(),
-                    ordered: true,
-                    reliability: Reliability::MaxRetransmits(1),
-                    ..Default::default()
-                },
-            )
+            .open_channel(now, {
+                let mut cfg = ChannelConfig::default();
+                cfg.label = "rexmit".into();
+                cfg.ordered = true;
+                cfg.reliability = Reliability::MaxRetransmits(1);
+                cfg
+            })
             .unwrap();
         let timed = s.e[0]
-            .open_channel(
-                now,
-                ChannelConfig {
-                    label: "timed".into(),
-                    ordered: false,
-                    reliability: Reliability::MaxLifetime(Duration::from_millis(50)),
-                    ..Default::default()
-                },
-            )
+            .open_channel(now, {
+                let mut cfg = ChannelConfig::default();
+                cfg.label = "timed".into();
+                cfg.ordered = false;
+                cfg.reliability = Reliability::MaxLifetime(Duration::from_millis(50));
+                cfg
+            })
             .unwrap();
         let reliable = s.e[0]
             .open_channel(now, ChannelConfig::reliable("reliable"))
@@ -373,16 +362,12 @@ fn partially_reliable_channels_give_up() {
 
 #[test]
 fn one_mebibyte_messages_under_loss() {
-    let config = Config {
-        max_message_size: 1 << 20,
-        max_retransmits: None,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.max_message_size = 1 << 20;
+    config.max_retransmits = None;
     for seed in 0..soak(4) {
-        let config = Config {
-            interleaving: seed % 2 == 1,
-            ..config.clone()
-        };
+        let mut config = config.clone();
+        config.interleaving = seed % 2 == 1;
         let mut s = Sim::new(seed, 0.1, config);
         s.connect();
         let ch = s.e[0]
@@ -408,10 +393,8 @@ fn one_mebibyte_messages_under_loss() {
 #[test]
 fn hundred_channels_then_both_sides_close() {
     for seed in 0..soak(6) {
-        let config = Config {
-            interleaving: seed % 2 == 1,
-            ..lossy_config()
-        };
+        let mut config = lossy_config();
+        config.interleaving = seed % 2 == 1;
         let mut s = Sim::new(seed, 0.1, config);
         s.connect();
         let now = s.now;
@@ -487,10 +470,8 @@ fn hundred_channels_then_both_sides_close() {
 fn negotiated_channel_and_close_with_pending_data() {
     let mut s = Sim::new(3, 0.05, lossy_config());
     s.connect();
-    let cfg = ChannelConfig {
-        negotiated: Some(7),
-        ..ChannelConfig::reliable("pre")
-    };
+    let mut cfg = ChannelConfig::reliable("pre");
+    cfg.negotiated = Some(7);
     assert_eq!(s.e[0].open_channel(s.now, cfg.clone()).unwrap(), 7);
     assert_eq!(s.e[1].open_channel(s.now, cfg).unwrap(), 7);
     for n in 0..50u32 {
@@ -584,10 +565,8 @@ fn shutdown_closes_everything() {
 
 #[test]
 fn streams_take_turns() {
-    let config = Config {
-        max_message_size: 1 << 20,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.max_message_size = 1 << 20;
     let mut s = Sim::new(8, 0.0, config);
     s.connect();
     let big = s.e[0]
@@ -615,11 +594,9 @@ fn streams_take_turns() {
 
 #[test]
 fn interleaving_lets_small_messages_pass_a_large_one() {
-    let config = Config {
-        max_message_size: 1 << 20,
-        interleaving: true,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.max_message_size = 1 << 20;
+    config.interleaving = true;
     let mut s = Sim::new(9, 0.0, config);
     s.connect();
     let big = s.e[0]
@@ -657,10 +634,8 @@ fn interleaving_lets_small_messages_pass_a_large_one() {
 fn random_operations_soak() {
     use std::collections::BTreeMap;
     for seed in 0..soak(30) {
-        let config = Config {
-            interleaving: seed % 2 == 1,
-            ..lossy_config()
-        };
+        let mut config = lossy_config();
+        config.interleaving = seed % 2 == 1;
         let mut s = Sim::new(seed, (seed % 4) as f64 * 0.07, config);
         s.connect();
         let mut r = SeededRng::new(seed ^ 0x5EED);
@@ -674,11 +649,9 @@ fn random_operations_soak() {
             match r.next_u64() % 10 {
                 0 | 1 => {
                     let ordered = r.next_u64().is_multiple_of(2);
-                    let cfg = ChannelConfig {
-                        label: "r".into(),
-                        ordered,
-                        ..Default::default()
-                    };
+                    let mut cfg = ChannelConfig::default();
+                    cfg.label = "r".into();
+                    cfg.ordered = ordered;
                     if let Ok(id) = s.e[side].open_channel(s.now, cfg) {
                         let g = generation[side].entry(id).or_insert(0);
                         *g += 1;
@@ -811,13 +784,11 @@ fn oversized_dcep_label_or_protocol_is_refused() {
         .open_channel(s.now, ChannelConfig::reliable(&long))
         .unwrap();
     let by_protocol = s.e[1]
-        .open_channel(
-            s.now,
-            ChannelConfig {
-                protocol: long.clone(),
-                ..ChannelConfig::reliable("p")
-            },
-        )
+        .open_channel(s.now, {
+            let mut cfg = ChannelConfig::reliable("p");
+            cfg.protocol = long.clone();
+            cfg
+        })
         .unwrap();
     let fine = s.e[1]
         .open_channel(s.now, ChannelConfig::reliable(&"y".repeat(1024)))

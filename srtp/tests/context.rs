@@ -2,7 +2,7 @@
 //! limits, failures leaving state unchanged, DTLS keying material, and property tests.
 
 use proptest::prelude::*;
-use sansrtc_srtp::{Config, Context, Error, Profile, Role};
+use sansrtc_srtp::{Config, Context, Error, Profile, ProfileExt, Role};
 
 fn keys(profile: Profile, seed: u8) -> (Vec<u8>, Vec<u8>) {
     let key = (0..profile.key_len())
@@ -107,10 +107,8 @@ fn rollover_wrap_with_reordering() {
 
 #[test]
 fn replay_window_size_is_configurable() {
-    let config = Config {
-        replay_window: 64,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.replay_window = 64;
     let (mut tx, mut rx) = pair(Profile::AeadAes128Gcm, config);
     tx.protect_rtp_to_vec(&rtp(1, 9, 10)).unwrap();
     let old = tx.protect_rtp_to_vec(&rtp(2, 9, 10)).unwrap();
@@ -200,10 +198,8 @@ fn truncated_and_malformed() {
 
 #[test]
 fn ssrc_limits() {
-    let config = Config {
-        max_ssrcs: 2,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.max_ssrcs = 2;
     let (mut tx, mut rx) = pair(Profile::Aes128CmHmacSha1_80, Config::default());
     let mut rx_limited = Context::new(
         Profile::Aes128CmHmacSha1_80,
@@ -227,10 +223,8 @@ fn ssrc_limits() {
     let p = tx.protect_rtp_to_vec(&rtp(2, 3, 10)).unwrap();
     rx_limited.unprotect_rtp_to_vec(&p).unwrap();
 
-    let strict = Config {
-        accept_new_ssrcs: false,
-        ..Config::default()
-    };
+    let mut strict = Config::default();
+    strict.accept_new_ssrcs = false;
     let (k, s) = keys(Profile::Aes128CmHmacSha1_80, 7);
     let mut rx_strict = Context::new(Profile::Aes128CmHmacSha1_80, &k, &s, strict).unwrap();
     let p = tx.protect_rtp_to_vec(&rtp(3, 3, 10)).unwrap();

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use sansrtc_sctp::SeededRng;
+use sansrtc_sctp::{Rng, SeededRng};
 
 pub struct Link {
     pub rng: SeededRng,
