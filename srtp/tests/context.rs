@@ -39,6 +39,43 @@ fn rtcp(ssrc: u32, n: u8) -> Vec<u8> {
     p
 }
 
+/// The `_into` variants protect and unprotect a borrowed packet into the caller's buffer, reused
+/// from packet to packet, and leave it empty when they refuse one.
+#[test]
+fn into_variants_fill_the_callers_buffer() {
+    for profile in Profile::ALL {
+        let (mut tx, mut rx) = pair(profile, Config::default());
+        let (mut wire, mut plain) = (Vec::new(), Vec::new());
+        for seq in 0..20u16 {
+            let packet = rtp(seq, 0x77, 40 + usize::from(seq));
+            tx.protect_rtp_into(&packet, &mut wire).unwrap();
+            assert_eq!(wire.len(), packet.len() + tx.rtp_overhead());
+            assert_eq!(rx.unprotect_rtp_into(&wire, &mut plain), Ok(packet.len()));
+            assert_eq!(plain, packet);
+
+            let packet = rtcp(0x77, seq as u8);
+            tx.protect_rtcp_into(&packet, &mut wire).unwrap();
+            assert_eq!(wire.len(), packet.len() + tx.rtcp_overhead());
+            assert_eq!(rx.unprotect_rtcp_into(&wire, &mut plain), Ok(packet.len()));
+            assert_eq!(plain, packet);
+        }
+        // A replay is refused and leaves nothing in the buffer.
+        assert!(matches!(
+            rx.unprotect_rtcp_into(&wire, &mut plain),
+            Err(Error::Replayed { .. })
+        ));
+        assert!(plain.is_empty());
+        assert_eq!(
+            tx.protect_rtp_into(&[0x80, 96, 0], &mut wire),
+            Err(Error::Truncated {
+                needed: 12,
+                available: 3
+            })
+        );
+        assert!(wire.is_empty());
+    }
+}
+
 #[test]
 fn round_trip_every_profile_rtp_and_rtcp() {
     for profile in Profile::ALL {

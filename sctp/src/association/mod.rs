@@ -2,6 +2,19 @@
 //! (RFC 8261): handshake with an authenticated cookie, reliable transfer with SACKs, congestion
 //! control, retransmission timers, partial reliability (RFC 3758), stream reset (RFC 6525) and
 //! shutdown.
+//!
+//! This module holds the state and the application's side (sending, events, building packets);
+//! the rest by concern: `handshake`, `input` (received packets), `sender` (SACKs, congestion
+//! control, DATA writing), `reconfig` (stream resets), `timers` (deadlines, heartbeats),
+//! `shutdown`, `payloads` (message data held for sending) and `types` (the public vocabulary).
+//!
+//! # Allocation
+//!
+//! Once warm, an association driven with [`Association::send_from_slice`],
+//! [`Association::poll_transmit_into`] and [`Association::recycle`] allocates nothing per
+//! message or packet (while the messages in flight fit [`Config::max_pooled_bytes`]): message
+//! data lives in recycled buffers, chunks refer to it by range, fragments arriving in order are
+//! appended to their message as they come. `benches/benches/sctp_alloc.rs` counts it.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};

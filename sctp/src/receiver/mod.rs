@@ -158,6 +158,8 @@ pub(crate) struct Receiver {
     /// breaks; its fragments' lengths (a buffer kept for reuse).
     assembly: Option<Assembly>,
     assembly_lens: Vec<usize>,
+    /// Length of the last message assembled in order: the capacity the next one starts with.
+    assembly_hint: usize,
     imessages: BTreeMap<(u16, bool, u32), IMessage>,
     streams: HashMap<u16, InStream>,
     /// Bytes held: fragments, ordered messages waiting for their turn, and undelivered messages.
@@ -174,6 +176,9 @@ pub(crate) struct Receiver {
     /// handled while skipping, to test that the work stays linear.
     #[cfg(test)]
     work: u64,
+    /// Sends every fragment through the map, to compare with in-order assembly.
+    #[cfg(test)]
+    no_assembly: bool,
 }
 
 impl Receiver {
@@ -193,6 +198,7 @@ impl Receiver {
             ends: BTreeSet::new(),
             assembly: None,
             assembly_lens: Vec::new(),
+            assembly_hint: 0,
             imessages: BTreeMap::new(),
             streams: HashMap::new(),
             buffered: 0,
@@ -204,6 +210,8 @@ impl Receiver {
             dropped_messages: 0,
             #[cfg(test)]
             work: 0,
+            #[cfg(test)]
+            no_assembly: false,
         }
     }
 
