@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use sansrtc_sctp::{Rng, SeededRng};
 
+pub mod endpoints;
+
 pub struct Link {
     pub rng: SeededRng,
     pub loss: f64,
