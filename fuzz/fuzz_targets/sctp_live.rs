@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use libfuzzer_sys::fuzz_target;
 use sansrtc_sctp::chunk::{Chunk, chunk_type};
 use sansrtc_sctp::packet::{SctpPacket, finish_packet};
-use sansrtc_sctp::{Association, Config, Reliability, SeededRng, SendOptions, State};
+use sansrtc_sctp::{Association, Config, Event, Reliability, SeededRng, SendOptions, State};
 
 #[derive(Clone)]
 struct Fixture {
@@ -174,7 +174,12 @@ fn exchange(now: Instant, a: &mut Association, b: &mut Association, drop_from_b:
                 a.handle_receive(now, &p);
             }
         }
-        while b.poll_event().is_some() {}
+        while let Some(e) = b.poll_event() {
+            // Delivered buffers go back to the pool, as a pooled application's would.
+            if let Event::Message(m) = e {
+                b.recycle(m.data);
+            }
+        }
     }
 }
 
@@ -222,7 +227,12 @@ fuzz_target!(|data: &[u8]| {
                     _ => Reliability::Reliable,
                 };
                 options.uncounted = false;
-                let _ = a.send(now, stream, 53, vec![op; size], options);
+                // Held as given, or copied into a pooled buffer (from the second byte).
+                if piece.get(1).is_some_and(|b| b & 1 == 1) {
+                    let _ = a.send_from_slice(now, stream, 53, &vec![op; size], options);
+                } else {
+                    let _ = a.send(now, stream, 53, vec![op; size], options);
+                }
             }
             // Real traffic, or traffic whose answers are lost.
             5 => exchange(now, &mut a, &mut b, op & 0x10 != 0),
