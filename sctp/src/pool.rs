@@ -29,6 +29,7 @@ impl BufferPool {
 
     /// An empty buffer with room for at least `capacity` bytes: a pooled one if any (grown if
     /// needed), else a new one.
+    #[inline]
     pub(crate) fn take(&mut self, capacity: usize) -> Vec<u8> {
         match self.free.pop() {
             Some(mut b) => {
@@ -41,13 +42,18 @@ impl BufferPool {
     }
 
     /// A buffer holding a copy of `data`.
+    #[inline]
     pub(crate) fn copy_of(&mut self, data: &[u8]) -> Vec<u8> {
+        if self.free.is_empty() {
+            return data.to_vec();
+        }
         let mut b = self.take(data.len());
         b.extend_from_slice(data);
         b
     }
 
     /// Keeps `buffer` (emptied) for reuse if the bound allows, else frees it.
+    #[inline]
     pub(crate) fn put(&mut self, mut buffer: Vec<u8>) {
         let cost = buffer.capacity() + POOLED_BUFFER_OVERHEAD;
         if buffer.capacity() == 0 || self.charged + cost > self.limit {

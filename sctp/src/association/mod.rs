@@ -434,17 +434,15 @@ impl Association {
         options: SendOptions,
     ) -> Result<(), SendError> {
         let data: Bytes = data.into();
-        self.check_send(stream_id, data.len())?;
-        // SCTP cannot carry an empty DATA chunk; callers encode empty messages (RFC 8831 PPIDs).
-        let data = if data.is_empty() {
-            Bytes::from_static(&[0])
-        } else {
-            data
-        };
-        let len = data.len();
-        let payload = self.payloads.insert_shared(data);
-        self.enqueue(now, stream_id, ppid, payload, len, options);
-        Ok(())
+        self.enqueue(now, stream_id, ppid, data.len(), options, |payloads, _| {
+            // SCTP cannot carry an empty DATA chunk; callers encode empty messages (RFC 8831
+            // PPIDs).
+            payloads.insert_shared(if data.is_empty() {
+                Bytes::from_static(&[0])
+            } else {
+                data
+            })
+        })
     }
 
     /// Like [`Association::send`], but copies `data` into a buffer of the association's pool:
@@ -459,11 +457,14 @@ impl Association {
         data: &[u8],
         options: SendOptions,
     ) -> Result<(), SendError> {
-        self.check_send(stream_id, data.len())?;
-        let data = if data.is_empty() { &[0][..] } else { data };
-        let payload = self.payloads.insert_copy(data, &mut self.pool);
-        self.enqueue(now, stream_id, ppid, payload, data.len(), options);
-        Ok(())
+        self.enqueue(
+            now,
+            stream_id,
+            ppid,
+            data.len(),
+            options,
+            |payloads, pool| payloads.insert_copy(if data.is_empty() { &[0] } else { data }, pool),
+        )
     }
 
     /// Gives a buffer back for reuse: typically the data of a received message
@@ -480,8 +481,18 @@ impl Association {
         self.pool.charged()
     }
 
-    /// Whether a message of `len` bytes may be queued on `stream_id` now.
-    fn check_send(&self, stream_id: u16, len: usize) -> Result<(), SendError> {
+    /// Queues a message of `len` bytes on `stream_id` if it may be sent, its payload held by
+    /// `hold` (called only then). One lookup of the stream.
+    #[inline]
+    fn enqueue(
+        &mut self,
+        now: Instant,
+        stream_id: u16,
+        ppid: u32,
+        len: usize,
+        options: SendOptions,
+        hold: impl FnOnce(&mut Payloads, &mut BufferPool) -> usize,
+    ) -> Result<(), SendError> {
         let open = match self.state {
             State::Closed => !self.ended,
             State::CookieWait | State::CookieEchoed | State::Established => true,
@@ -499,36 +510,21 @@ impl Association {
                 max: self.config.max_message_size,
             });
         }
-        if self
-            .out_streams
-            .get(&stream_id)
-            .is_some_and(|s| s.resetting)
-        {
+        let stream = self.out_streams.entry(stream_id).or_default();
+        if stream.resetting {
             return Err(SendError::NotOpen(stream_id));
         }
         // An empty message goes out as one byte.
-        let cost = len.max(1) + SEND_MESSAGE_OVERHEAD;
+        let len = len.max(1);
+        let cost = len + SEND_MESSAGE_OVERHEAD;
         if self.send_buffered + cost > self.config.max_buffered_amount {
             return Err(SendError::BufferFull {
                 buffered: self.send_buffered,
                 limit: self.config.max_buffered_amount,
             });
         }
-        Ok(())
-    }
-
-    /// Queues a checked message whose payload (`len` bytes, at least one) is held.
-    fn enqueue(
-        &mut self,
-        now: Instant,
-        stream_id: u16,
-        ppid: u32,
-        payload: usize,
-        len: usize,
-        options: SendOptions,
-    ) {
-        self.send_buffered += len + SEND_MESSAGE_OVERHEAD;
-        let stream = self.out_streams.entry(stream_id).or_default();
+        let payload = hold(&mut self.payloads, &mut self.pool);
+        self.send_buffered += cost;
         if !options.uncounted {
             stream.buffered += len;
         }
@@ -557,6 +553,7 @@ impl Association {
         if was_idle && self.current_stream != Some(stream_id) {
             self.ready_streams.push_back(stream_id);
         }
+        Ok(())
     }
 
     /// Bytes queued on a stream and not yet transmitted.

@@ -25,7 +25,7 @@ enum Payload {
 struct Slot {
     payload: Payload,
     /// References: the stream queue's while the message is not fully fragmented, plus one per
-    /// chunk in `outstanding`.
+    /// chunk in `outstanding` (the last fragment's is the queue's, handed over).
     refs: u32,
 }
 
@@ -38,6 +38,7 @@ pub(super) struct Payloads {
 }
 
 impl Payloads {
+    #[inline]
     fn insert(&mut self, payload: Payload) -> usize {
         self.live += 1;
         let slot = Slot { payload, refs: 1 };
@@ -54,11 +55,13 @@ impl Payloads {
     }
 
     /// Holds a copy of `data` in a pooled buffer, with one reference (the queue's).
+    #[inline]
     pub(super) fn insert_copy(&mut self, data: &[u8], pool: &mut BufferPool) -> usize {
         self.insert(Payload::Copied(pool.copy_of(data)))
     }
 
     /// Holds `data` as given, with one reference (the queue's).
+    #[inline]
     pub(super) fn insert_shared(&mut self, data: Bytes) -> usize {
         self.insert(Payload::Shared(data))
     }
@@ -80,6 +83,7 @@ impl Payloads {
     }
 
     /// Drops a reference to payload `i`; the last one frees it, its buffer back to `pool`.
+    #[inline]
     pub(super) fn release(&mut self, i: usize, pool: &mut BufferPool) {
         let slot = &mut self.slots[i];
         slot.refs -= 1;

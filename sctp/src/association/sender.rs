@@ -507,20 +507,22 @@ impl Association {
             m.offset += len;
             m.fsn = m.fsn.wrapping_add(1);
             let counted = m.counted;
-            // The chunk's reference to the payload; the queue's goes with its last fragment.
-            self.payloads.retain(m.payload);
             if flags & data_flags::END != 0 {
+                // The last fragment takes over the queue's reference to the payload.
                 st.queue.pop_front();
-                self.payloads.release(chunk.payload, &mut self.pool);
                 self.queued_messages -= 1;
                 self.current_stream = None;
                 if !st.queue.is_empty() {
                     self.ready_streams.push_back(sid);
                 }
-            } else if interleaving {
-                // I-DATA: the next stream's turn after every fragment.
-                self.current_stream = None;
-                self.ready_streams.push_back(sid);
+            } else {
+                // A chunk's reference; the queue keeps its own for the fragments to come.
+                self.payloads.retain(m.payload);
+                if interleaving {
+                    // I-DATA: the next stream's turn after every fragment.
+                    self.current_stream = None;
+                    self.ready_streams.push_back(sid);
+                }
             }
             if chunk.max_retransmits.is_some() || chunk.expires.is_some() {
                 self.pr_chunks += 1;
