@@ -11,7 +11,10 @@ use std::fmt;
 use std::sync::{Arc, Mutex, Weak};
 
 /// Buffers a pool keeps at most.
-const MAX_POOLED: usize = 8;
+const MAX_POOLED: usize = 64;
+/// Bytes (capacity) a pool keeps at most: a burst of 16 KiB messages in flight, their
+/// datagrams and their copies (freed after the connection idles).
+const MAX_POOLED_BYTES: usize = 256 * 1024;
 /// Larger buffers are freed rather than kept.
 const MAX_POOLED_CAPACITY: usize = 64 * 1024;
 /// Capacity of a fresh buffer: a whole datagram.
@@ -34,7 +37,17 @@ impl fmt::Debug for BufferPool {
 impl BufferPool {
     /// An empty buffer with room for `capacity` bytes at least.
     pub(crate) fn take(&self, capacity: usize) -> PacketBuf {
-        let pooled = self.shared.lock().ok().and_then(|mut p| p.pop());
+        let pooled = self.shared.lock().ok().and_then(|mut p| {
+            // The smallest buffer large enough, else the largest (it grows once).
+            let fit = p
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| b.capacity() >= capacity)
+                .min_by_key(|(_, b)| b.capacity())
+                .or_else(|| p.iter().enumerate().max_by_key(|(_, b)| b.capacity()))
+                .map(|(i, _)| i)?;
+            Some(p.swap_remove(fit))
+        });
         let mut data = pooled.unwrap_or_default();
         data.clear();
         data.reserve(capacity.max(DEFAULT_CAPACITY));
@@ -101,6 +114,7 @@ impl Drop for PacketBuf {
         }
         if let Ok(mut p) = shared.lock()
             && p.len() < MAX_POOLED
+            && p.iter().map(Vec::capacity).sum::<usize>() + self.data.capacity() <= MAX_POOLED_BYTES
         {
             p.push(std::mem::take(&mut self.data));
         }
@@ -185,9 +199,12 @@ mod tests {
     #[test]
     fn the_pool_is_bounded_and_outlived_buffers_are_freed() {
         let pool = BufferPool::default();
-        let many: Vec<PacketBuf> = (0..20).map(|_| pool.take(100)).collect();
+        let many: Vec<PacketBuf> = (0..100).map(|_| pool.take(100)).collect();
         drop(many);
-        assert_eq!(pool.kept(), MAX_POOLED);
+        assert_eq!(
+            pool.kept(),
+            MAX_POOLED.min(MAX_POOLED_BYTES / DEFAULT_CAPACITY)
+        );
         let big = pool.take(MAX_POOLED_CAPACITY + 1);
         pool.release();
         drop(big);

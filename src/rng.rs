@@ -48,16 +48,9 @@ impl PcRng {
     }
 }
 
-// `sansrtc_ice::Rng` is `sansrtc-core`'s trait, as `sansrtc_dtls::Rng` is: this one impl
-// serves the ICE agent and the TURN clients too.
-impl sansrtc_dtls::Rng for PcRng {
+// Every crate's `Rng` is `sansrtc-core`'s trait: this one impl serves ICE, TURN, DTLS and SCTP.
+impl sansrtc_core::Rng for PcRng {
     fn fill(&mut self, out: &mut [u8]) {
-        PcRng::fill(self, out)
-    }
-}
-
-impl sansrtc_sctp::Rng for PcRng {
-    fn fill_bytes(&mut self, out: &mut [u8]) {
         PcRng::fill(self, out)
     }
 }

@@ -565,23 +565,19 @@ fn channels_created_before_the_offer_open_with_the_connection() {
         .create_data_channel(now, ChannelConfig::reliable("chat"))
         .unwrap();
     let fixed = n.pcs[0]
-        .create_data_channel(
-            now,
-            ChannelConfig {
-                negotiated: Some(4),
-                ..ChannelConfig::reliable("fixed")
-            },
-        )
+        .create_data_channel(now, {
+            let mut cfg = ChannelConfig::reliable("fixed");
+            cfg.negotiated = Some(4);
+            cfg
+        })
         .unwrap();
     let lossy = n.pcs[0]
-        .create_data_channel(
-            now,
-            ChannelConfig {
-                ordered: false,
-                reliability: sansrtc::sctp::Reliability::MaxRetransmits(0),
-                ..ChannelConfig::reliable("lossy")
-            },
-        )
+        .create_data_channel(now, {
+            let mut cfg = ChannelConfig::reliable("lossy");
+            cfg.ordered = false;
+            cfg.reliability = sansrtc::sctp::Reliability::MaxRetransmits(0);
+            cfg
+        })
         .unwrap();
     // Ids are ours, distinct and stable; no SCTP stream yet.
     assert!(chat != fixed && fixed != lossy && chat != lossy);
@@ -602,13 +598,11 @@ fn channels_created_before_the_offer_open_with_the_connection() {
         .set_remote_description(now, SdpType::Offer, &offer)
         .unwrap();
     n.pcs[1]
-        .create_data_channel(
-            now,
-            ChannelConfig {
-                negotiated: Some(4),
-                ..ChannelConfig::reliable("fixed")
-            },
-        )
+        .create_data_channel(now, {
+            let mut cfg = ChannelConfig::reliable("fixed");
+            cfg.negotiated = Some(4);
+            cfg
+        })
         .unwrap();
     let answer = n.pcs[1].create_answer(n.now).unwrap();
     n.pcs[0]

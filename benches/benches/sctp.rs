@@ -1,6 +1,8 @@
 //! SCTP data channels in process: one ordered reliable channel between two endpoints, 16 KiB
 //! messages (throughput) and 100-byte messages (messages per second). sansrtc's sans-IO endpoints
-//! are pumped directly with a fake clock; webrtc-rs `webrtc-sctp` (async, tokio) runs on a
+//! are pumped directly with a fake clock, sending with `send` (a shared `Bytes`, as the other
+//! stacks take) or, in the "pooled" rows, with `send_from_slice` and every delivered message
+//! handed back with `recycle` (no allocation per message); webrtc-rs `webrtc-sctp` (async, tokio) runs on a
 //! current-thread runtime over an in-memory pipe; `sctp-proto` (the sans-IO SCTP engine under
 //! str0m's data channels) is pumped like ours.
 //!
@@ -15,8 +17,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sansrtc_sctp::{
-    ChannelConfig, Config, DataChannelEndpoint, DataChannelEvent, DtlsRole, EndpointConfig,
-    SeededRng,
+    ChannelConfig, DataChannelEndpoint, DataChannelEvent, DtlsRole, EndpointConfig, SeededRng,
 };
 
 struct Pair {
@@ -28,6 +29,8 @@ struct Pair {
     received_bytes: usize,
     /// One packet buffer reused for every packet.
     buf: Vec<u8>,
+    /// Send with `send_from_slice` and recycle delivered messages.
+    pooled: bool,
 }
 
 impl Pair {
@@ -40,11 +43,8 @@ impl Pair {
         let mut rng = SeededRng::new(1);
         let mk = |role, rng: &mut SeededRng| {
             let mut c = EndpointConfig::new(role);
-            c.sctp = Config {
-                receive_window: 4 * 1024 * 1024,
-                interleaving,
-                ..Config::default()
-            };
+            c.sctp.receive_window = 4 * 1024 * 1024;
+            c.sctp.interleaving = interleaving;
             DataChannelEndpoint::new(c, now, rng)
         };
         let a = mk(DtlsRole::Client, &mut rng);
@@ -56,6 +56,7 @@ impl Pair {
             received: 0,
             received_bytes: 0,
             buf: Vec::with_capacity(1500),
+            pooled: false,
         };
         p.e[0].connect(now);
         p.e[1].connect(now);
@@ -94,6 +95,9 @@ impl Pair {
                     if let DataChannelEvent::Message { data, .. } = ev {
                         self.received += 1;
                         self.received_bytes += data.len();
+                        if self.pooled {
+                            self.e[i].recycle(data);
+                        }
                     }
                 }
             }
@@ -115,7 +119,11 @@ impl Pair {
     fn transfer(&mut self, ch: u16, count: usize, msg: &bytes::Bytes) {
         let target = self.received + count;
         for _ in 0..count {
-            self.e[0].send(self.now, ch, msg.clone(), true).unwrap();
+            if self.pooled {
+                self.e[0].send_from_slice(self.now, ch, msg, true).unwrap();
+            } else {
+                self.e[0].send(self.now, ch, msg.clone(), true).unwrap();
+            }
         }
         self.pump(|p| p.received >= target);
         assert_eq!(self.received, target);
@@ -162,6 +170,11 @@ fn sansrtc_bench(c: &mut Criterion, name: &str, size: usize, count: usize) {
     });
     let (mut pair, ch) = Pair::new(true);
     group.bench_function("sansrtc (I-DATA)", |b| {
+        b.iter(|| pair.transfer(ch, count, black_box(&msg)))
+    });
+    let (mut pair, ch) = Pair::new(false);
+    pair.pooled = true;
+    group.bench_function("sansrtc (pooled)", |b| {
         b.iter(|| pair.transfer(ch, count, black_box(&msg)))
     });
     webrtc_sctp_bench(&mut group, size, count, false);

@@ -6,7 +6,6 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use sansrtc::sdp::Direction;
@@ -19,11 +18,14 @@ struct Counting;
 
 thread_local! {
     static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
 }
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
 
-fn counting() -> bool {
-    COUNTING.try_with(Cell::get).unwrap_or(false)
+/// Counts one allocation if this thread is counting.
+fn counted() {
+    if COUNTING.try_with(Cell::get).unwrap_or(false) {
+        let _ = ALLOCS.try_with(|a| a.set(a.get() + 1));
+    }
 }
 
 // SAFETY (the only unsafe code in this file): every call forwards to `System` with the caller's
@@ -31,16 +33,12 @@ fn counting() -> bool {
 #[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if counting() {
-            ALLOCS.fetch_add(1, Relaxed);
-        }
+        counted();
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if counting() {
-            ALLOCS.fetch_add(1, Relaxed);
-        }
+        counted();
         unsafe { System.alloc_zeroed(layout) }
     }
 
@@ -49,9 +47,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if counting() {
-            ALLOCS.fetch_add(1, Relaxed);
-        }
+        counted();
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -61,11 +57,11 @@ static GLOBAL: Counting = Counting;
 
 /// Allocations made while `f` runs.
 fn count(f: impl FnOnce()) -> usize {
-    let before = ALLOCS.load(Relaxed);
+    let before = ALLOCS.with(Cell::get);
     COUNTING.with(|c| c.set(true));
     f();
     COUNTING.with(|c| c.set(false));
-    ALLOCS.load(Relaxed) - before
+    ALLOCS.with(Cell::get) - before
 }
 
 /// `from` writes one video packet; every datagram goes straight to `to`, every event of
@@ -189,4 +185,69 @@ fn with_time_passing_allocations_come_from_timers_not_packets() {
         triple <= base + 20,
         "{triple} allocations for 3x the packets vs {base}"
     );
+}
+
+/// `from` sends one message on its channel; datagrams go straight across, the other side's
+/// events are dropped. Returns the messages the other side got.
+fn one_message(
+    pcs: &mut [PeerConnection; 2],
+    channels: [sansrtc::ChannelId; 2],
+    from: usize,
+    now: Instant,
+    size: usize,
+) -> usize {
+    let payload = [7u8; 16 * 1024];
+    pcs[from]
+        .channel(channels[from])
+        .expect("channel")
+        .send(now, &payload[..size])
+        .expect("send");
+    let addrs: [SocketAddr; 2] = [ADDRS[0].parse().unwrap(), ADDRS[1].parse().unwrap()];
+    let mut got = 0;
+    // Until quiet: data one way, SACKs the other.
+    loop {
+        let mut moved = false;
+        for k in 0..2 {
+            while let Some(t) = pcs[k].poll_transmit() {
+                moved = true;
+                pcs[1 - k].handle_receive(now, t.source, addrs[1 - k], &t.contents);
+            }
+            while let Some(e) = pcs[k].poll_event() {
+                if let Event::DataChannelMessage { data, .. } = e {
+                    assert_eq!(data.len(), size);
+                    got += 1;
+                }
+            }
+        }
+        if !moved {
+            return got;
+        }
+    }
+}
+
+#[test]
+fn data_channel_messages_allocate_nothing_in_steady_state() {
+    let certs = Certs::generate();
+    let mut pair = SansrtcPair::new(Instant::now(), Some(&certs));
+    pair.connect();
+    let ours = pair.channel.expect("channel");
+    let now = pair.now;
+    let mut pcs = pair.into_peers();
+    // The answerer's id for the channel: the first (and only) one it has.
+    let theirs = pcs[1].channel_ids().next().expect("the peer's channel");
+    let channels = [ours, theirs];
+    for size in [100, 1200, 16 * 1024] {
+        for i in 0..1_000 {
+            assert_eq!(one_message(&mut pcs, channels, i % 2, now, size), 1);
+        }
+        let mut got = 0;
+        let allocations = count(|| {
+            for i in 0..20_000 {
+                got += one_message(&mut pcs, channels, i % 2, now, size);
+            }
+        });
+        assert_eq!(got, 20_000);
+        println!("data channel, {size} B, 10,000 messages each way: {allocations} allocations");
+        assert_eq!(allocations, 0, "{size} B messages");
+    }
 }

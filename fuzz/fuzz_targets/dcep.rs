@@ -52,12 +52,9 @@ fn fixture() -> &'static Fixture {
         config.max_channels = MAX_CHANNELS;
         config.max_label_len = MAX_LABEL;
         config.max_protocol_len = MAX_LABEL;
-        config.sctp = Config {
-            streams: 64,
-            max_message_size: 4096,
-            max_buffered_amount: 64 * 1024,
-            ..Config::default()
-        };
+        config.sctp.streams = 64;
+        config.sctp.max_message_size = 4096;
+        config.sctp.max_buffered_amount = 64 * 1024;
         let mut endpoint = DataChannelEndpoint::new(config, now, &mut rng);
         let mut peer = Association::new(Config::default(), now, &mut rng);
         endpoint.connect(now);
@@ -113,30 +110,26 @@ fuzz_target!(|data: &[u8]| {
                     6 => 56 + (sel as u32 >> 7),
                     _ => sel as u32,
                 };
-                let options = SendOptions {
-                    unordered: sel & 0x10 != 0,
-                    ..SendOptions::default()
-                };
+                let mut options = SendOptions::default();
+                options.unordered = sel & 0x10 != 0;
                 let _ = p.send(now, stream, ppid, payload.to_vec(), options);
             }
             // The peer resets a stream (closing its side of a channel).
             4 => p.reset_streams(&[stream]),
             // We open, send on or close a channel.
             5 => {
-                let _ = e.open_channel(
-                    now,
-                    ChannelConfig {
-                        label: String::from_utf8_lossy(payload).into_owned(),
-                        ordered: sel & 1 == 0,
-                        reliability: if sel & 2 == 0 {
-                            Reliability::Reliable
-                        } else {
-                            Reliability::MaxRetransmits(1)
-                        },
-                        negotiated: (sel & 4 != 0).then_some(stream),
-                        ..ChannelConfig::default()
-                    },
-                );
+                let _ = e.open_channel(now, {
+                    let mut cfg = ChannelConfig::default();
+                    cfg.label = String::from_utf8_lossy(payload).into_owned();
+                    cfg.ordered = sel & 1 == 0;
+                    cfg.reliability = if sel & 2 == 0 {
+                        Reliability::Reliable
+                    } else {
+                        Reliability::MaxRetransmits(1)
+                    };
+                    cfg.negotiated = (sel & 4 != 0).then_some(stream);
+                    cfg
+                });
             }
             6 => {
                 if sel & 1 == 0 {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use libfuzzer_sys::fuzz_target;
 use sansrtc_sctp::chunk::{Chunk, chunk_type};
 use sansrtc_sctp::packet::{SctpPacket, finish_packet};
-use sansrtc_sctp::{Association, Config, Reliability, SeededRng, SendOptions, State};
+use sansrtc_sctp::{Association, Config, Event, Reliability, SeededRng, SendOptions, State};
 
 #[derive(Clone)]
 struct Fixture {
@@ -47,13 +47,11 @@ fn data_tsns(p: &[u8]) -> Vec<u32> {
 fn build(interleaving: bool) -> Fixture {
     let mut now = Instant::now();
     let mut rng = SeededRng::new(11);
-    let config = Config {
-        interleaving,
-        max_message_size: 64 * 1024,
-        receive_window: 128 * 1024,
-        max_buffered_amount: 256 * 1024,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.interleaving = interleaving;
+    config.max_message_size = 64 * 1024;
+    config.receive_window = 128 * 1024;
+    config.max_buffered_amount = 256 * 1024;
     let mut a = Association::new(config.clone(), now, &mut rng);
     let mut b = Association::new(config, now, &mut rng);
     a.connect(now);
@@ -94,10 +92,8 @@ fn build(interleaving: bool) -> Fixture {
     // holds fragments above a gap; `a` sends data whose SACKs are lost, so it has chunks in
     // flight.
     let _ = b.send(now, 1, 53, vec![7u8; 5000], reliable);
-    let pr = SendOptions {
-        reliability: Reliability::MaxRetransmits(1),
-        ..SendOptions::default()
-    };
+    let mut pr = SendOptions::default();
+    pr.reliability = Reliability::MaxRetransmits(1);
     let _ = b.send(now, 2, 53, vec![8u8; 10], pr);
     let _ = b.send(now, 3, 53, vec![9u8; 10], reliable);
     let mut peer_tsn = 0;
@@ -178,7 +174,12 @@ fn exchange(now: Instant, a: &mut Association, b: &mut Association, drop_from_b:
                 a.handle_receive(now, &p);
             }
         }
-        while b.poll_event().is_some() {}
+        while let Some(e) = b.poll_event() {
+            // Delivered buffers go back to the pool, as a pooled application's would.
+            if let Event::Message(m) = e {
+                b.recycle(m.data);
+            }
+        }
     }
 }
 
@@ -218,16 +219,20 @@ fuzz_target!(|data: &[u8]| {
             4 => {
                 let stream = u16::from(piece.first().copied().unwrap_or(0) % 8);
                 let size = 1 + (piece.len() * 97) % 6000;
-                let options = SendOptions {
-                    unordered: op & 0x10 != 0,
-                    reliability: match op >> 5 {
-                        0 => Reliability::MaxRetransmits(0),
-                        1 => Reliability::MaxLifetime(Duration::from_millis(100)),
-                        _ => Reliability::Reliable,
-                    },
-                    uncounted: false,
+                let mut options = SendOptions::default();
+                options.unordered = op & 0x10 != 0;
+                options.reliability = match op >> 5 {
+                    0 => Reliability::MaxRetransmits(0),
+                    1 => Reliability::MaxLifetime(Duration::from_millis(100)),
+                    _ => Reliability::Reliable,
                 };
-                let _ = a.send(now, stream, 53, vec![op; size], options);
+                options.uncounted = false;
+                // Held as given, or copied into a pooled buffer (from the second byte).
+                if piece.get(1).is_some_and(|b| b & 1 == 1) {
+                    let _ = a.send_from_slice(now, stream, 53, &vec![op; size], options);
+                } else {
+                    let _ = a.send(now, stream, 53, vec![op; size], options);
+                }
             }
             // Real traffic, or traffic whose answers are lost.
             5 => exchange(now, &mut a, &mut b, op & 0x10 != 0),

@@ -12,16 +12,9 @@ fuzz_target!(|data: &[u8]| {
     let profile = Profile::ALL[usize::from(selector) % Profile::ALL.len()];
     let key = vec![0x42; profile.key_len()];
     let salt = vec![0x17; profile.salt_len()];
-    let mut rx = Context::new(
-        profile,
-        &key,
-        &salt,
-        Config {
-            max_ssrcs: 2,
-            ..Config::default()
-        },
-    )
-    .expect("lengths match the profile");
+    let mut config = Config::default();
+    config.max_ssrcs = 2;
+    let mut rx = Context::new(profile, &key, &salt, config).expect("lengths match the profile");
     let mut tx =
         Context::new(profile, &key, &salt, Config::default()).expect("lengths match the profile");
 

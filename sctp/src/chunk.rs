@@ -565,12 +565,32 @@ pub fn write_sack(
     gaps: &[(u16, u16)],
     dups: &[u32],
 ) {
+    write_sack_from(
+        out,
+        cum_tsn_ack,
+        a_rwnd,
+        gaps.len(),
+        gaps.iter().copied(),
+        dups,
+    );
+}
+
+/// Appends a SACK with the first `gap_count` gap blocks of `gaps` (which has at least that
+/// many) and duplicate TSNs.
+pub(crate) fn write_sack_from(
+    out: &mut Vec<u8>,
+    cum_tsn_ack: u32,
+    a_rwnd: u32,
+    gap_count: usize,
+    gaps: impl Iterator<Item = (u16, u16)>,
+    dups: &[u32],
+) {
     write_chunk_with(out, chunk_type::SACK, 0, |o| {
         o.extend_from_slice(&cum_tsn_ack.to_be_bytes());
         o.extend_from_slice(&a_rwnd.to_be_bytes());
-        o.extend_from_slice(&(gaps.len() as u16).to_be_bytes());
+        o.extend_from_slice(&(gap_count as u16).to_be_bytes());
         o.extend_from_slice(&(dups.len() as u16).to_be_bytes());
-        for (s, e) in gaps {
+        for (s, e) in gaps.take(gap_count) {
             o.extend_from_slice(&s.to_be_bytes());
             o.extend_from_slice(&e.to_be_bytes());
         }

@@ -19,14 +19,9 @@ const DCEP_OPTIONS: SendOptions = SendOptions {
     uncounted: true,
 };
 
-/// Our DTLS role, which decides the parity of the stream ids we pick (RFC 8832 6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DtlsRole {
-    /// DTLS client: even stream ids.
-    Client,
-    /// DTLS server: odd stream ids.
-    Server,
-}
+/// Our DTLS role, which decides the parity of the stream ids we pick (RFC 8832 6): the DTLS
+/// client takes even ids, the server odd ones. The role every sansrtc crate shares.
+pub use sansrtc_core::DtlsRole;
 
 /// Default of [`EndpointConfig::max_channels`].
 pub const DEFAULT_MAX_CHANNELS: usize = 1024;
@@ -38,7 +33,10 @@ pub const DEFAULT_MAX_LABEL_LEN: usize = 1024;
 /// The per-channel state a peer can make us keep is bounded by `max_channels` times
 /// (`max_label_len` + `max_protocol_len`) plus a small fixed amount per channel: 2 MiB of
 /// labels and protocols with the defaults.
+///
+/// Built with [`EndpointConfig::new`] and changed field by field (it is `#[non_exhaustive]`).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct EndpointConfig {
     /// Our DTLS role.
     pub role: DtlsRole,
@@ -71,6 +69,7 @@ impl EndpointConfig {
 /// Counters of the data-channel layer (the association's are in
 /// [`Association::stats`](crate::Association::stats)).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EndpointStats {
     /// DCEP messages that failed to parse, and opens on a stream whose channel is open.
     pub dcep_errors: u64,
@@ -82,8 +81,10 @@ pub struct EndpointStats {
     pub messages_without_channel: u64,
 }
 
-/// How to open a channel.
+/// How to open a channel: [`ChannelConfig::reliable`] (or `default`), changed field by field
+/// (it is `#[non_exhaustive]`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct ChannelConfig {
     /// Label.
     pub label: String,
@@ -112,6 +113,7 @@ impl ChannelConfig {
 
 /// What the application learns from the endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DataChannelEvent {
     /// The SCTP association is up.
     Connected,
@@ -125,6 +127,11 @@ pub enum DataChannelEvent {
         protocol: String,
     },
     /// A message arrived.
+    ///
+    /// `data` is a buffer of the endpoint's pool: hand it back with
+    /// [`DataChannelEndpoint::recycle`] once done with it (after copying or parsing it), and
+    /// the next message arriving reuses it instead of allocating. Keeping it is fine too: the
+    /// next message then allocates its own.
     Message {
         /// Channel id.
         channel: u16,
@@ -363,6 +370,10 @@ impl DataChannelEndpoint {
     /// [`SendError::BufferFull`] when the association already holds
     /// [`Config::max_buffered_amount`] bytes of queued and unacknowledged data, as a browser's
     /// `send` throws when its buffer is full.
+    ///
+    /// The message is held as given (nothing copied; the caller allocated it).
+    /// [`DataChannelEndpoint::send_from_slice`] copies into a recycled buffer instead and
+    /// allocates nothing once warm.
     pub fn send(
         &mut self,
         now: Instant,
@@ -371,13 +382,49 @@ impl DataChannelEndpoint {
         binary: bool,
     ) -> Result<(), SendError> {
         self.last_now = now;
+        let data: Bytes = data.into();
+        let (ppid, options) = self.send_params(channel, data.is_empty(), binary)?;
+        self.assoc.send(now, channel, ppid, data, options)
+    }
+
+    /// Like [`DataChannelEndpoint::send`], but copies `data` into a buffer of the
+    /// association's pool: buffers of acknowledged messages, and of received ones handed back
+    /// with [`DataChannelEndpoint::recycle`], are reused, so a warm endpoint allocates nothing
+    /// per message sent.
+    pub fn send_from_slice(
+        &mut self,
+        now: Instant,
+        channel: u16,
+        data: &[u8],
+        binary: bool,
+    ) -> Result<(), SendError> {
+        self.last_now = now;
+        let (ppid, options) = self.send_params(channel, data.is_empty(), binary)?;
+        self.assoc
+            .send_from_slice(now, channel, ppid, data, options)
+    }
+
+    /// Gives a buffer back for reuse: the `data` of a [`DataChannelEvent::Message`] the
+    /// application is done with. The next message received, or sent with
+    /// [`DataChannelEndpoint::send_from_slice`], reuses it instead of allocating. Any `Vec`
+    /// may be given; at most [`Config::max_pooled_bytes`] are kept, the rest freed.
+    pub fn recycle(&mut self, buffer: Vec<u8>) {
+        self.assoc.recycle(buffer);
+    }
+
+    /// The PPID and options of a message on `channel`, if it is open.
+    fn send_params(
+        &self,
+        channel: u16,
+        empty: bool,
+        binary: bool,
+    ) -> Result<(u32, SendOptions), SendError> {
         let c = self
             .channels
             .get(&channel)
             .filter(|c| c.state == ChannelState::Open)
             .ok_or(SendError::NotOpen(channel))?;
-        let data: Bytes = data.into();
-        let ppid = match (binary, data.is_empty()) {
+        let ppid = match (binary, empty) {
             (true, false) => ppid::BINARY,
             (true, true) => ppid::BINARY_EMPTY,
             (false, false) => ppid::STRING,
@@ -389,7 +436,7 @@ impl DataChannelEndpoint {
             reliability: c.reliability,
             uncounted: false,
         };
-        self.assoc.send(now, channel, ppid, data, options)
+        Ok((ppid, options))
     }
 
     /// Closes a channel by resetting its outgoing stream; [`DataChannelEvent::ChannelClosed`]
@@ -505,8 +552,10 @@ impl DataChannelEndpoint {
     fn on_message(&mut self, now: Instant, m: crate::receiver::ReceivedMessage) {
         let id = m.stream_id;
         if m.ppid == ppid::DCEP {
-            match DcepMessage::parse_with_limits(&m.data, self.max_label_len, self.max_protocol_len)
-            {
+            let parsed =
+                DcepMessage::parse_with_limits(&m.data, self.max_label_len, self.max_protocol_len);
+            self.assoc.recycle(m.data);
+            match parsed {
                 Ok(DcepMessage::Open(open)) => {
                     // The peer reopens a stream whose close we have seen from its side but whose
                     // reset response to us is late or lost: the reuse proves our reset was
@@ -576,9 +625,11 @@ impl DataChannelEndpoint {
         }
         let Some(c) = self.channels.get_mut(&id) else {
             self.stats.messages_without_channel += 1;
+            self.assoc.recycle(m.data);
             return;
         };
         if c.in_reset {
+            self.assoc.recycle(m.data);
             return;
         }
         // Data from the peer implies it saw our open (RFC 8832 6).
@@ -588,11 +639,20 @@ impl DataChannelEndpoint {
             ppid::BINARY_EMPTY => (true, true),
             ppid::STRING | ppid::STRING_PARTIAL => (false, false),
             ppid::STRING_EMPTY => (false, true),
-            _ => return,
+            _ => {
+                self.assoc.recycle(m.data);
+                return;
+            }
+        };
+        let data = if empty {
+            self.assoc.recycle(m.data);
+            Vec::new()
+        } else {
+            m.data
         };
         self.events.push_back(DataChannelEvent::Message {
             channel: id,
-            data: if empty { Vec::new() } else { m.data },
+            data,
             binary,
         });
     }

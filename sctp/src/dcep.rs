@@ -30,6 +30,7 @@ pub const MSG_ACK: u8 = 0x02;
 
 /// Why a DCEP message could not be parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum DcepError {
     /// Too short for its fixed part or its announced label and protocol.
     #[error("truncated DCEP message: {needed} bytes needed, {available} available")]

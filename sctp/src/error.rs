@@ -4,6 +4,7 @@ use thiserror::Error;
 
 /// Why an SCTP packet, chunk or parameter could not be parsed or written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum ParseError {
     /// The buffer ends before the part being read.
     #[error("truncated SCTP {what}: {needed} bytes needed, {available} available")]
@@ -56,6 +57,7 @@ pub enum ParseError {
 
 /// Why an association or data-channel API call was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum SendError {
     /// The association is not established (or is shutting down).
     #[error("association is not established")]

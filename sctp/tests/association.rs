@@ -109,11 +109,9 @@ fn payload(stream: u16, n: usize, len: usize) -> Vec<u8> {
 }
 
 fn reliable_run(seed: u64, loss: f64, count: usize, len: impl Fn(usize) -> usize) {
-    let config = Config {
-        max_retransmits: None,
-        max_message_size: 1 << 20,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.max_retransmits = None;
+    config.max_message_size = 1 << 20;
     let mut s = Sim::new(seed, loss, config);
     let t0 = s.now;
     s.a[0].connect(t0);
@@ -202,25 +200,21 @@ fn passive_side_and_shutdown() {
 
 #[test]
 fn partial_reliability_gives_up() {
-    let mut s = Sim::new(
-        9,
-        0.3,
-        Config {
-            max_retransmits: None,
-            ..Config::default()
-        },
-    );
+    let mut s = Sim::new(9, 0.3, {
+        let mut cfg = Config::default();
+        cfg.max_retransmits = None;
+        cfg
+    });
     let t0 = s.now;
     s.a[0].connect(t0);
     s.a[1].connect(t0);
     assert!(s.run_until(Duration::from_secs(60), |s| {
         s.a.iter().all(|a| a.state() == State::Established)
     }));
-    let opts = SendOptions {
-        unordered: false,
-        reliability: Reliability::MaxRetransmits(0),
-        uncounted: false,
-    };
+    let mut opts = SendOptions::default();
+    opts.unordered = false;
+    opts.reliability = Reliability::MaxRetransmits(0);
+    opts.uncounted = false;
     for n in 0..200 {
         s.a[0]
             .send(s.now, 1, 53, payload(1, n, 100 + n), opts)
@@ -413,10 +407,8 @@ fn heartbeat_is_answered_with_its_info() {
 
 #[test]
 fn zero_checksum_when_both_offer_it() {
-    let config = Config {
-        zero_checksum: true,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.zero_checksum = true;
     let mut s = Sim::new(11, 0.1, config);
     let t0 = s.now;
     s.a[0].connect(t0);
@@ -569,14 +561,11 @@ fn unknown_init_parameters_are_reported_in_init_ack() {
 
 #[test]
 fn path_mtu_change_mid_transfer() {
-    let mut s = Sim::new(
-        21,
-        0.1,
-        Config {
-            max_retransmits: None,
-            ..Config::default()
-        },
-    );
+    let mut s = Sim::new(21, 0.1, {
+        let mut cfg = Config::default();
+        cfg.max_retransmits = None;
+        cfg
+    });
     let t0 = s.now;
     s.a[0].connect(t0);
     s.a[1].connect(t0);
@@ -648,10 +637,8 @@ fn first_tsn(p: &[u8]) -> u32 {
 fn streams_beyond_the_negotiated_count_are_refused() {
     use sansrtc_sctp::chunk::{Chunk, data_flags, write_data};
     use sansrtc_sctp::packet::SctpPacket;
-    let few = Config {
-        streams: 16,
-        ..Config::default()
-    };
+    let mut few = Config::default();
+    few.streams = 16;
     let (mut a, mut b, header, now) = handshake_pair_with(Config::default(), few);
     assert_eq!((a.outbound_streams(), a.inbound_streams()), (16, 16));
     assert_eq!((b.outbound_streams(), b.inbound_streams()), (16, 16));

@@ -1,186 +1,27 @@
 //! Data channels end to end: two endpoints over a seeded lossy, reordering, duplicating link
-//! with a fake clock.
+//! with a fake clock; messages delivered exactly once (in order where ordered) whether sent with
+//! `send` or through the pooled API, partial reliability, channel lifecycle. The limits a peer
+//! meets are in `datachannel_limits.rs`.
 #![allow(clippy::needless_range_loop, clippy::type_complexity)]
 
 mod common;
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::Link;
+use common::endpoints::{Sim, lossy_config, payload, soak};
 use sansrtc_sctp::association::CloseReason;
-use sansrtc_sctp::{
-    ChannelConfig, Config, DataChannelEndpoint, DataChannelEvent, DtlsRole, EndpointConfig,
-    Reliability, SeededRng,
-};
-
-struct Sim {
-    now: Instant,
-    e: [DataChannelEndpoint; 2],
-    link: Link,
-    events: [Vec<DataChannelEvent>; 2],
-}
-
-impl Sim {
-    fn new(seed: u64, loss: f64, sctp: Config) -> Sim {
-        let mk = |role| {
-            let mut c = EndpointConfig::new(role);
-            c.sctp = sctp.clone();
-            c
-        };
-        Sim::with_endpoints(seed, loss, [mk(DtlsRole::Client), mk(DtlsRole::Server)])
-    }
-
-    /// Endpoints with their own settings (the first should be the DTLS client).
-    fn with_endpoints(seed: u64, loss: f64, configs: [EndpointConfig; 2]) -> Sim {
-        let now = Instant::now();
-        let mut r = SeededRng::new(seed);
-        let [c0, c1] = configs;
-        let e0 = DataChannelEndpoint::new(c0, now, &mut r);
-        let e1 = DataChannelEndpoint::new(c1, now, &mut r);
-        Sim {
-            now,
-            e: [e0, e1],
-            link: Link::new(seed, loss),
-            events: [Vec::new(), Vec::new()],
-        }
-    }
-
-    fn flush(&mut self) {
-        for i in 0..2 {
-            while let Some(p) = self.e[i].poll_transmit(self.now) {
-                self.link.send(self.now, 1 - i, p);
-            }
-            while let Some(ev) = self.e[i].poll_event() {
-                self.events[i].push(ev);
-            }
-        }
-    }
-
-    fn step(&mut self) -> bool {
-        self.flush();
-        let next_packet = self.link.queue.keys().next().map(|k| k.0);
-        let next_timer = self.e.iter().filter_map(|a| a.poll_timeout()).min();
-        let next = match (next_packet, next_timer) {
-            (Some(p), Some(t)) => p.min(t),
-            (Some(p), None) => p,
-            (None, Some(t)) => t,
-            (None, None) => return false,
-        };
-        self.now = self.now.max(next);
-        while let Some(entry) = self.link.queue.first_entry() {
-            if entry.key().0 > self.now {
-                break;
-            }
-            let (to, bytes) = entry.remove();
-            self.e[to].handle_receive(self.now, &bytes);
-            self.flush();
-        }
-        for e in &mut self.e {
-            if e.poll_timeout().is_some_and(|t| t <= self.now) {
-                e.handle_timeout(self.now);
-            }
-        }
-        self.flush();
-        true
-    }
-
-    fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Sim) -> bool) -> bool {
-        let end = self.now + limit;
-        while self.now < end {
-            if done(self) {
-                return true;
-            }
-            if !self.step() {
-                return done(self);
-            }
-        }
-        done(self)
-    }
-
-    fn connect(&mut self) {
-        let now = self.now;
-        self.e[0].connect(now);
-        self.e[1].connect(now);
-        assert!(
-            self.run_until(Duration::from_secs(300), |s| {
-                s.events
-                    .iter()
-                    .all(|ev| ev.contains(&DataChannelEvent::Connected))
-            }),
-            "no connection: {:?} {:?} {:?}",
-            self.e[0].association(),
-            self.e[1].association(),
-            self.events
-        );
-    }
-
-    fn messages(&self, side: usize, channel: u16) -> Vec<(Vec<u8>, bool)> {
-        self.events[side]
-            .iter()
-            .filter_map(|e| match e {
-                DataChannelEvent::Message {
-                    channel: c,
-                    data,
-                    binary,
-                } if *c == channel => Some((data.clone(), *binary)),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn opened(&self, side: usize) -> HashMap<u16, String> {
-        self.events[side]
-            .iter()
-            .filter_map(|e| match e {
-                DataChannelEvent::ChannelOpened { id, label, .. } => Some((*id, label.clone())),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn closed(&self, side: usize) -> Vec<u16> {
-        self.events[side]
-            .iter()
-            .filter_map(|e| match e {
-                DataChannelEvent::ChannelClosed(id) => Some(*id),
-                _ => None,
-            })
-            .collect()
-    }
-}
-
-/// How many seeds a multi-seed test runs: `default`, or SCTP_SOAK_SEEDS for longer soak runs.
-fn soak(default: u64) -> u64 {
-    std::env::var("SCTP_SOAK_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
-fn payload(tag: u64, len: usize) -> Vec<u8> {
-    let mut r = SeededRng::new(tag);
-    (0..len).map(|_| r.next_u64() as u8).collect()
-}
-
-fn lossy_config() -> Config {
-    Config {
-        max_retransmits: None,
-        // At 30% loss each way, 8 INIT attempts fail about once in 400 handshakes.
-        max_init_retransmits: 30,
-        ..Config::default()
-    }
-}
+use sansrtc_sctp::{ChannelConfig, Config, DataChannelEvent, Reliability, Rng, SeededRng};
 
 /// Reliable ordered and unordered channels opened from both sides, under loss, reordering and
 /// duplication: every message arrives exactly once, byte-exact, and in order where ordered.
 fn reliable_run(seed: u64, loss: f64, count: usize) {
     // Odd seeds negotiate I-DATA interleaving (RFC 8260), even seeds plain DATA.
-    let config = Config {
-        interleaving: seed % 2 == 1,
-        ..lossy_config()
-    };
+    let mut config = lossy_config();
+    config.interleaving = seed % 2 == 1;
     let mut s = Sim::new(seed, loss, config);
+    // Seeds 2 and 3 modulo 4 drive the endpoints through the pooled API.
+    s.pooled = seed % 4 >= 2;
     s.connect();
     let now = s.now;
     let mut chans = Vec::new();
@@ -189,14 +30,12 @@ fn reliable_run(seed: u64, loss: f64, count: usize) {
             .open_channel(now, ChannelConfig::reliable(&format!("ordered-{side}")))
             .unwrap();
         let unordered = s.e[side]
-            .open_channel(
-                now,
-                ChannelConfig {
-                    label: format!("unordered-{side}"),
-                    ordered: false,
-                    ..Default::default()
-                },
-            )
+            .open_channel(now, {
+                let mut cfg = ChannelConfig::default();
+                cfg.label = format!("unordered-{side}");
+                cfg.ordered = false;
+                cfg
+            })
             .unwrap();
         chans.push((side, ordered, true));
         chans.push((side, unordered, false));
@@ -213,7 +52,7 @@ fn reliable_run(seed: u64, loss: f64, count: usize) {
             };
             let binary = n % 2 == 0;
             let data = payload(seed * 1_000_000 + n as u64 * 10 + ch as u64, len);
-            s.e[side].send(s.now, ch, data.clone(), binary).unwrap();
+            s.send(side, ch, &data, binary).unwrap();
             expected
                 .entry((1 - side, ch))
                 .or_default()
@@ -280,34 +119,29 @@ fn reliable_channels_under_loss_hundreds_of_seeds() {
 fn partially_reliable_channels_give_up() {
     let (mut rexmit_lost, mut timed_lost, mut abandoned) = (0, 0, 0);
     for seed in 0..soak(20) {
-        let config = Config {
-            interleaving: seed % 2 == 1,
-            ..lossy_config()
-        };
+        let mut config = lossy_config();
+        config.interleaving = seed % 2 == 1;
         let mut s = Sim::new(seed, 0.25, config);
+        s.pooled = seed % 4 >= 2;
         s.connect();
         let now = s.now;
         let rexmit = s.e[0]
-            .open_channel(
-                now,
-                ChannelConfig {
-                    label: "rexmit".into(),
-                    ordered: true,
-                    reliability: Reliability::MaxRetransmits(1),
-                    ..Default::default()
-                },
-            )
+            .open_channel(now, {
+                let mut cfg = ChannelConfig::default();
+                cfg.label = "rexmit".into();
+                cfg.ordered = true;
+                cfg.reliability = Reliability::MaxRetransmits(1);
+                cfg
+            })
             .unwrap();
         let timed = s.e[0]
-            .open_channel(
-                now,
-                ChannelConfig {
-                    label: "timed".into(),
-                    ordered: false,
-                    reliability: Reliability::MaxLifetime(Duration::from_millis(50)),
-                    ..Default::default()
-                },
-            )
+            .open_channel(now, {
+                let mut cfg = ChannelConfig::default();
+                cfg.label = "timed".into();
+                cfg.ordered = false;
+                cfg.reliability = Reliability::MaxLifetime(Duration::from_millis(50));
+                cfg
+            })
             .unwrap();
         let reliable = s.e[0]
             .open_channel(now, ChannelConfig::reliable("reliable"))
@@ -316,9 +150,9 @@ fn partially_reliable_channels_give_up() {
         assert!(s.run_until(Duration::from_secs(60), |s| s.opened(1).len() == 3));
         for n in 0..300u32 {
             let d = n.to_be_bytes().to_vec();
-            s.e[0].send(s.now, rexmit, d.clone(), true).unwrap();
-            s.e[0].send(s.now, timed, d.clone(), true).unwrap();
-            s.e[0].send(s.now, reliable, d, true).unwrap();
+            s.send(0, rexmit, &d, true).unwrap();
+            s.send(0, timed, &d, true).unwrap();
+            s.send(0, reliable, &d, true).unwrap();
         }
         assert!(
             s.run_until(Duration::from_secs(3600), |s| s.messages(1, reliable).len()
@@ -373,24 +207,21 @@ fn partially_reliable_channels_give_up() {
 
 #[test]
 fn one_mebibyte_messages_under_loss() {
-    let config = Config {
-        max_message_size: 1 << 20,
-        max_retransmits: None,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.max_message_size = 1 << 20;
+    config.max_retransmits = None;
     for seed in 0..soak(4) {
-        let config = Config {
-            interleaving: seed % 2 == 1,
-            ..config.clone()
-        };
+        let mut config = config.clone();
+        config.interleaving = seed % 2 == 1;
         let mut s = Sim::new(seed, 0.1, config);
+        s.pooled = seed >= 2;
         s.connect();
         let ch = s.e[0]
             .open_channel(s.now, ChannelConfig::reliable("big"))
             .unwrap();
         let msgs: Vec<Vec<u8>> = (0..3).map(|n| payload(n + seed * 10, 1 << 20)).collect();
         for m in &msgs {
-            s.e[0].send(s.now, ch, m.clone(), true).unwrap();
+            s.send(0, ch, m, true).unwrap();
         }
         assert!(s.run_until(Duration::from_secs(3600), |s| s.messages(1, ch).len() == 3));
         let got: Vec<Vec<u8>> = s.messages(1, ch).into_iter().map(|m| m.0).collect();
@@ -408,10 +239,8 @@ fn one_mebibyte_messages_under_loss() {
 #[test]
 fn hundred_channels_then_both_sides_close() {
     for seed in 0..soak(6) {
-        let config = Config {
-            interleaving: seed % 2 == 1,
-            ..lossy_config()
-        };
+        let mut config = lossy_config();
+        config.interleaving = seed % 2 == 1;
         let mut s = Sim::new(seed, 0.1, config);
         s.connect();
         let now = s.now;
@@ -487,10 +316,8 @@ fn hundred_channels_then_both_sides_close() {
 fn negotiated_channel_and_close_with_pending_data() {
     let mut s = Sim::new(3, 0.05, lossy_config());
     s.connect();
-    let cfg = ChannelConfig {
-        negotiated: Some(7),
-        ..ChannelConfig::reliable("pre")
-    };
+    let mut cfg = ChannelConfig::reliable("pre");
+    cfg.negotiated = Some(7);
     assert_eq!(s.e[0].open_channel(s.now, cfg.clone()).unwrap(), 7);
     assert_eq!(s.e[1].open_channel(s.now, cfg).unwrap(), 7);
     for n in 0..50u32 {
@@ -584,10 +411,8 @@ fn shutdown_closes_everything() {
 
 #[test]
 fn streams_take_turns() {
-    let config = Config {
-        max_message_size: 1 << 20,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.max_message_size = 1 << 20;
     let mut s = Sim::new(8, 0.0, config);
     s.connect();
     let big = s.e[0]
@@ -615,11 +440,9 @@ fn streams_take_turns() {
 
 #[test]
 fn interleaving_lets_small_messages_pass_a_large_one() {
-    let config = Config {
-        max_message_size: 1 << 20,
-        interleaving: true,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.max_message_size = 1 << 20;
+    config.interleaving = true;
     let mut s = Sim::new(9, 0.0, config);
     s.connect();
     let big = s.e[0]
@@ -657,11 +480,10 @@ fn interleaving_lets_small_messages_pass_a_large_one() {
 fn random_operations_soak() {
     use std::collections::BTreeMap;
     for seed in 0..soak(30) {
-        let config = Config {
-            interleaving: seed % 2 == 1,
-            ..lossy_config()
-        };
+        let mut config = lossy_config();
+        config.interleaving = seed % 2 == 1;
         let mut s = Sim::new(seed, (seed % 4) as f64 * 0.07, config);
+        s.pooled = seed % 8 >= 4;
         s.connect();
         let mut r = SeededRng::new(seed ^ 0x5EED);
         // (side, id) -> generation of our currently open channel and whether it is ordered.
@@ -674,11 +496,9 @@ fn random_operations_soak() {
             match r.next_u64() % 10 {
                 0 | 1 => {
                     let ordered = r.next_u64().is_multiple_of(2);
-                    let cfg = ChannelConfig {
-                        label: "r".into(),
-                        ordered,
-                        ..Default::default()
-                    };
+                    let mut cfg = ChannelConfig::default();
+                    cfg.label = "r".into();
+                    cfg.ordered = ordered;
                     if let Ok(id) = s.e[side].open_channel(s.now, cfg) {
                         let g = generation[side].entry(id).or_insert(0);
                         *g += 1;
@@ -710,7 +530,7 @@ fn random_operations_soak() {
                         let len = (r.next_u64() % 3000) as usize;
                         let mut data = format!("{side}/{id}/{g}/{n}/").into_bytes();
                         data.resize(data.len() + len, (n % 251) as u8);
-                        if s.e[side].send(s.now, id, data.clone(), true).is_ok() {
+                        if s.send(side, id, &data, true).is_ok() {
                             sent.get_mut(&(side, id, g)).unwrap().1.push(data);
                         } else {
                             // The peer closed it.
@@ -798,194 +618,4 @@ fn random_operations_soak() {
             );
         }
     }
-}
-
-/// A peer's DATA_CHANNEL_OPEN whose label or protocol is longer than our limit is refused: no
-/// channel, and our side of the stream is reset, so the peer's channel closes.
-#[test]
-fn oversized_dcep_label_or_protocol_is_refused() {
-    let mut s = Sim::new(21, 0.0, Config::default());
-    s.connect();
-    let long = "x".repeat(1025);
-    let by_label = s.e[1]
-        .open_channel(s.now, ChannelConfig::reliable(&long))
-        .unwrap();
-    let by_protocol = s.e[1]
-        .open_channel(
-            s.now,
-            ChannelConfig {
-                protocol: long.clone(),
-                ..ChannelConfig::reliable("p")
-            },
-        )
-        .unwrap();
-    let fine = s.e[1]
-        .open_channel(s.now, ChannelConfig::reliable(&"y".repeat(1024)))
-        .unwrap();
-    assert!(
-        s.run_until(Duration::from_secs(60), |s| {
-            let closed = s.closed(1);
-            closed.contains(&by_label) && closed.contains(&by_protocol)
-        }),
-        "the peer's channels are closed: {:?}",
-        s.events[1]
-    );
-    let opened = s.opened(0);
-    assert!(!opened.contains_key(&by_label) && !opened.contains_key(&by_protocol));
-    assert_eq!(opened[&fine].len(), 1024);
-    assert_eq!(s.e[0].stats().opens_refused, 2);
-    assert_eq!(s.e[0].channel_ids().collect::<Vec<_>>(), vec![fine]);
-    // The refused ids can be opened again once closed.
-    let again = s.e[1]
-        .open_channel_with_id(s.now, by_label, ChannelConfig::reliable("short"))
-        .unwrap();
-    s.e[1].send(s.now, again, b"hi".to_vec(), false).unwrap();
-    assert!(s.run_until(Duration::from_secs(60), |s| s.messages(0, again).len() == 1));
-}
-
-/// The peer cannot open more channels than `max_channels`: the extra opens are refused and
-/// their streams reset, and no state is kept for them.
-#[test]
-fn peer_cannot_open_more_than_max_channels() {
-    let mut small = EndpointConfig::new(DtlsRole::Client);
-    small.max_channels = 4;
-    let mut s = Sim::with_endpoints(22, 0.0, [small, EndpointConfig::new(DtlsRole::Server)]);
-    s.connect();
-    let ids: Vec<u16> = (0..7)
-        .map(|n| {
-            s.e[1]
-                .open_channel(s.now, ChannelConfig::reliable(&format!("c{n}")))
-                .unwrap()
-        })
-        .collect();
-    assert!(
-        s.run_until(Duration::from_secs(60), |s| s.closed(1).len() == 3),
-        "the refused channels close on the opener's side: {:?}",
-        s.events[1]
-    );
-    assert_eq!(s.opened(0).len(), 4);
-    assert_eq!(s.e[0].channel_ids().count(), 4);
-    assert_eq!(s.e[0].stats().opens_refused, 3);
-    assert_eq!(s.closed(1), ids[4..].to_vec());
-}
-
-/// A peer that never acknowledges cannot make us buffer without limit: sending fails with
-/// `BufferFull` once queued plus unacknowledged data reaches `max_buffered_amount`, and works
-/// again once acknowledgements arrive.
-#[test]
-fn send_buffer_is_bounded_when_the_peer_never_acknowledges() {
-    use sansrtc_sctp::SendError;
-    let mut s = Sim::new(23, 0.0, Config::default());
-    s.connect();
-    let ch = s.e[0]
-        .open_channel(s.now, ChannelConfig::reliable("bulk"))
-        .unwrap();
-    assert!(s.run_until(Duration::from_secs(10), |s| s.opened(1).len() == 1));
-    let limit = s.e[0].association().config().max_buffered_amount;
-    assert_eq!(limit, 16 * 1024 * 1024);
-    // From here on, everything the peer sends (its SACKs) is held back.
-    let mut held = Vec::new();
-    let now = s.now;
-    let message = vec![5u8; 64 * 1024];
-    let mut sent = 0usize;
-    let err = loop {
-        assert!(
-            sent <= 2 * limit,
-            "sent {sent} bytes without any acknowledgement"
-        );
-        match s.e[0].send(now, ch, message.clone(), true) {
-            Ok(()) => sent += message.len(),
-            Err(e) => break e,
-        }
-        while let Some(p) = s.e[0].poll_transmit(now) {
-            s.e[1].handle_receive(now, &p);
-        }
-        while let Some(p) = s.e[1].poll_transmit(now) {
-            held.push(p);
-        }
-        while let Some(ev) = s.e[1].poll_event() {
-            s.events[1].push(ev);
-        }
-    };
-    match err {
-        SendError::BufferFull { buffered, limit: l } => {
-            assert_eq!(l, limit);
-            assert!(buffered <= limit && buffered + message.len() > limit - 64 * 1024);
-        }
-        other => panic!("expected BufferFull, got {other:?}"),
-    }
-    assert!(
-        sent <= limit && sent > limit - 2 * message.len(),
-        "sent {sent}"
-    );
-    assert!(s.e[0].association().send_buffered() <= limit);
-    // Still full a moment later (nothing was acknowledged).
-    assert!(matches!(
-        s.e[0].send(now, ch, message.clone(), true),
-        Err(SendError::BufferFull { .. })
-    ));
-    // The acknowledgements arrive: the buffer drains and sending works again.
-    for p in held {
-        s.e[0].handle_receive(now, &p);
-    }
-    assert!(s.run_until(Duration::from_secs(600), |s| {
-        s.e[0].association().send_buffered() < limit / 2
-    }));
-    s.e[0].send(s.now, ch, message.clone(), true).unwrap();
-    let count = sent / message.len() + 1;
-    let received = |s: &Sim| {
-        s.events[1]
-            .iter()
-            .filter(|e| matches!(e, DataChannelEvent::Message { channel, .. } if *channel == ch))
-            .count()
-    };
-    let done = s.run_until(Duration::from_secs(600), |s| received(s) == count);
-    assert!(
-        done,
-        "{} of {count} delivered, {:?}",
-        received(&s),
-        s.e[0].association()
-    );
-    // Once everything is acknowledged nothing stays charged.
-    assert!(s.run_until(
-        Duration::from_secs(10),
-        |s| s.e[0].association().send_buffered() == 0
-    ));
-}
-
-/// Channels live only on the streams both sides granted: a channel opened before the
-/// association is up on a stream the peer does not grant closes when it comes up (its open
-/// never reaches the peer), and later opens stay below the negotiated count.
-#[test]
-fn channels_stay_within_the_negotiated_streams() {
-    let mut few = EndpointConfig::new(DtlsRole::Client);
-    few.sctp.streams = 16;
-    let mut s = Sim::with_endpoints(24, 0.0, [few, EndpointConfig::new(DtlsRole::Server)]);
-    let far = s.e[1]
-        .open_channel_with_id(s.now, 101, ChannelConfig::reliable("far"))
-        .unwrap();
-    s.e[1].send(s.now, far, b"lost".to_vec(), false).unwrap();
-    let near = s.e[1]
-        .open_channel_with_id(s.now, 9, ChannelConfig::reliable("near"))
-        .unwrap();
-    s.connect();
-    assert!(s.run_until(Duration::from_secs(10), |s| s.opened(0).len() == 1));
-    s.run_until(Duration::from_secs(1), |_| false);
-    assert_eq!(s.closed(1), vec![far]);
-    assert!(!s.opened(1).contains_key(&far));
-    assert_eq!(s.opened(0).keys().copied().collect::<Vec<_>>(), vec![near]);
-    assert_eq!(s.e[0].association().stats().invalid_stream_data, 0);
-    assert_eq!(s.e[1].association().outbound_streams(), 16);
-    assert!(matches!(
-        s.e[1].open_channel_with_id(s.now, 17, ChannelConfig::reliable("x")),
-        Err(sansrtc_sctp::SendError::NotOpen(17))
-    ));
-    // The automatic choice fills the odd ids below 16 and then runs out.
-    let auto: Vec<u16> = std::iter::from_fn(|| {
-        s.e[1]
-            .open_channel(s.now, ChannelConfig::reliable("auto"))
-            .ok()
-    })
-    .collect();
-    assert_eq!(auto, vec![1, 3, 5, 7, 11, 13, 15]);
 }

@@ -154,16 +154,14 @@ fn session(interleaving: bool) -> Vec<(usize, Vec<u8>)> {
         .open_channel(now, ChannelConfig::reliable("chat"))
         .unwrap();
     let pr = pair.e[0]
-        .open_channel(
-            now,
-            ChannelConfig {
-                label: "pr".into(),
-                protocol: "proto".into(),
-                ordered: false,
-                reliability: Reliability::MaxRetransmits(0),
-                ..Default::default()
-            },
-        )
+        .open_channel(now, {
+            let mut cfg = ChannelConfig::default();
+            cfg.label = "pr".into();
+            cfg.protocol = "proto".into();
+            cfg.ordered = false;
+            cfg.reliability = Reliability::MaxRetransmits(0);
+            cfg
+        })
         .unwrap();
     pair.run(true);
     let t = pair.now;

@@ -379,7 +379,8 @@ impl PeerConnection {
                 max: self.remote_max_message_size,
             });
         }
-        sctp.send(now, stream, data.to_vec(), binary)?;
+        // Copied into SCTP's pooled buffers: no allocation per message once warm.
+        sctp.send_from_slice(now, stream, data, binary)?;
         if let Some(c) = self.channels.get_mut(id) {
             c.messages_sent += 1;
             c.bytes_sent += data.len() as u64;
@@ -485,12 +486,18 @@ impl PeerConnection {
                 data,
                 binary,
             } => {
+                // The message moves into one of our pooled buffers and SCTP gets its own back:
+                // one copy, no allocation once warm.
+                let message = self.buffers.copy_of(&data);
+                if let Some(s) = &mut self.sctp {
+                    s.recycle(data);
+                }
                 let Some(id) = self.channels.on_stream(channel) else {
                     return;
                 };
                 if let Some(c) = self.channels.get_mut(id) {
                     c.messages_received += 1;
-                    c.bytes_received += data.len() as u64;
+                    c.bytes_received += message.len() as u64;
                 }
                 let kind = if binary {
                     MessageKind::Binary
@@ -499,7 +506,7 @@ impl PeerConnection {
                 };
                 Event::DataChannelMessage {
                     id,
-                    data: data.into(),
+                    data: message,
                     kind,
                 }
             }
@@ -520,6 +527,7 @@ impl PeerConnection {
                 }
                 return;
             }
+            _ => return,
         };
         self.events.push_back(ev);
     }

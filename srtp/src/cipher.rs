@@ -11,7 +11,7 @@ use subtle::ConstantTimeEq;
 
 use crate::error::Error;
 use crate::kdf::{self, Label};
-use crate::profile::Profile;
+use crate::profile::{Profile, auth_key_len};
 
 /// AES-128 in counter mode over a borrowed key schedule: nothing is expanded per packet.
 type AesCtr<'a> = ctr::Ctr128BE<&'a aes::Aes128Enc>;
@@ -71,7 +71,7 @@ impl Transform {
         let salt = &mut salt[..profile.salt_len()];
         kdf::derive(master_key, master_salt, salt_label, salt);
         let mut auth = [0u8; 20];
-        let auth = &mut auth[..profile.auth_key_len()];
+        let auth = &mut auth[..auth_key_len(profile)];
         kdf::derive(master_key, master_salt, auth_label, auth);
         let t = Self::from_session_keys(profile, key, salt, auth, rtcp);
         key.fill(0);

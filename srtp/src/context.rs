@@ -9,9 +9,9 @@ use sansrtc_rtp::RtpError;
 use crate::buffer::PacketBuffer;
 use crate::cipher::Transform;
 use crate::error::{Error, KeyError};
-use crate::profile::Profile;
-use crate::replay::ReplayWindow;
+use crate::profile::{Profile, ProfileExt};
 use crate::roc;
+use sansrtc_core::{DtlsRole, ReplayWindow, WindowCheck};
 
 /// Highest SRTCP index (31 bits).
 const MAX_RTCP_INDEX: u32 = 0x7fff_ffff;
@@ -22,6 +22,7 @@ const RTCP_HEADER: usize = 8;
 
 /// Limits and options of a [`Context`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Config {
     /// Most SSRCs the context keeps state for; a packet of one more is refused with
     /// [`Error::TooManySsrcs`]. Default 64.
@@ -50,6 +51,7 @@ impl Default for Config {
 
 /// Counters of a [`Context`]: packets processed and errors by kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// RTP packets protected.
     pub rtp_protected: u64,
@@ -90,22 +92,27 @@ impl Stats {
     }
 }
 
-/// The DTLS role of this endpoint, which picks the half of the keying material it sends with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// The DTLS client: protects with the client write key and salt.
-    Client,
-    /// The DTLS server: protects with the server write key and salt.
-    Server,
-}
-
 /// The two contexts of a DTLS-SRTP association.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct SessionContexts {
     /// Protects what this endpoint sends.
     pub outbound: Context,
     /// Unprotects what the peer sends.
     pub inbound: Context,
+}
+
+/// Whether the replay window `window` lets `index` in; changes nothing.
+#[inline]
+fn replay_check(window: &ReplayWindow, index: u64) -> Result<(), Error> {
+    match window.check(index) {
+        WindowCheck::New => Ok(()),
+        WindowCheck::Seen => Err(Error::Replayed { index }),
+        WindowCheck::TooOld => Err(Error::TooOld {
+            index,
+            // A window says TooOld only once it accepted an index.
+            highest: window.highest().unwrap_or(index),
+        }),
+    }
 }
 
 /// State of one SSRC.
@@ -241,6 +248,13 @@ fn may_create(streams: &Streams, config: &Config, ssrc: u32) -> Result<(), Error
     }
 }
 
+/// Replaces the contents of `out` with `packet`, with room for `tailroom` more bytes.
+fn copy_into(out: &mut Vec<u8>, packet: &[u8], tailroom: usize) {
+    out.clear();
+    out.reserve(packet.len() + tailroom);
+    out.extend_from_slice(packet);
+}
+
 fn rtcp_header(packet: &[u8], min: usize) -> Result<u32, Error> {
     if packet.len() < min {
         return Err(Error::Truncated {
@@ -282,7 +296,7 @@ impl Context {
     pub fn from_dtls_keying_material(
         profile: Profile,
         material: &[u8],
-        role: Role,
+        role: DtlsRole,
         config: Config,
     ) -> Result<SessionContexts, KeyError> {
         check_len(
@@ -298,11 +312,11 @@ impl Context {
         let client = Self::new(profile, client_key, client_salt, config.clone())?;
         let server = Self::new(profile, server_key, server_salt, config)?;
         Ok(match role {
-            Role::Client => SessionContexts {
+            DtlsRole::Client => SessionContexts {
                 outbound: client,
                 inbound: server,
             },
-            Role::Server => SessionContexts {
+            DtlsRole::Server => SessionContexts {
                 outbound: server,
                 inbound: client,
             },
@@ -312,6 +326,18 @@ impl Context {
     /// The protection profile.
     pub fn profile(&self) -> Profile {
         self.profile
+    }
+
+    /// Bytes protecting an RTP packet adds (the tag): the tailroom [`Context::protect_rtp`]
+    /// needs to allocate nothing.
+    pub fn rtp_overhead(&self) -> usize {
+        self.profile.rtp_overhead()
+    }
+
+    /// Bytes protecting an RTCP packet adds (E flag, SRTCP index and tag): the tailroom
+    /// [`Context::protect_rtcp`] needs to allocate nothing.
+    pub fn rtcp_overhead(&self) -> usize {
+        self.profile.rtcp_overhead()
     }
 
     /// Counters of packets processed and refused.
@@ -449,7 +475,7 @@ impl Context {
                 let index = stream
                     .estimate(stream.rx.highest(), seq)
                     .ok_or(Error::IndexExhausted { ssrc })?;
-                stream.rx.check(index)?;
+                replay_check(&stream.rx, index)?;
                 index
             }
             None => {
@@ -464,18 +490,35 @@ impl Context {
         Ok(plain_len)
     }
 
-    /// Protects an RTP packet into a new buffer.
+    /// Protects the RTP packet `packet` into `out`, replacing its contents: `out` is reused, so
+    /// nothing is allocated once its capacity holds the packet plus
+    /// [`Context::rtp_overhead`]. On error `out` is left empty.
+    pub fn protect_rtp_into(&mut self, packet: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+        copy_into(out, packet, self.profile.rtp_overhead());
+        self.protect_rtp(out).inspect_err(|_| out.clear())
+    }
+
+    /// Unprotects the SRTP packet `packet` into `out`, replacing its contents with the RTP
+    /// packet (whose length is returned): `out` is reused, so nothing is allocated once its
+    /// capacity holds the packet. For a packet in a buffer that may be changed, see
+    /// [`Context::unprotect_rtp_in`]. On error `out` is left empty.
+    pub fn unprotect_rtp_into(&mut self, packet: &[u8], out: &mut Vec<u8>) -> Result<usize, Error> {
+        copy_into(out, packet, 0);
+        self.unprotect_rtp(out).inspect_err(|_| out.clear())
+    }
+
+    /// Protects an RTP packet into a new buffer (allocates; see [`Context::protect_rtp_into`]).
     pub fn protect_rtp_to_vec(&mut self, packet: &[u8]) -> Result<Vec<u8>, Error> {
-        let mut out = Vec::with_capacity(packet.len() + self.profile.rtp_overhead());
-        out.extend_from_slice(packet);
-        self.protect_rtp(&mut out)?;
+        let mut out = Vec::new();
+        self.protect_rtp_into(packet, &mut out)?;
         Ok(out)
     }
 
-    /// Unprotects an SRTP packet into a new buffer.
+    /// Unprotects an SRTP packet into a new buffer (allocates; see
+    /// [`Context::unprotect_rtp_into`]).
     pub fn unprotect_rtp_to_vec(&mut self, packet: &[u8]) -> Result<Vec<u8>, Error> {
-        let mut out = packet.to_vec();
-        self.unprotect_rtp(&mut out)?;
+        let mut out = Vec::new();
+        self.unprotect_rtp_into(packet, &mut out)?;
         Ok(out)
     }
 
@@ -558,7 +601,7 @@ impl Context {
         let index = trailer & MAX_RTCP_INDEX;
         let encrypted = trailer & !MAX_RTCP_INDEX != 0;
         match self.streams.get(&ssrc) {
-            Some(stream) => stream.rtcp_rx.check(u64::from(index))?,
+            Some(stream) => replay_check(&stream.rtcp_rx, u64::from(index))?,
             None => may_create(&self.streams, &self.config, ssrc)?,
         }
         let plain_len = self.rtcp.unprotect_rtcp(buf, ssrc, index, encrypted)?;
@@ -568,18 +611,40 @@ impl Context {
         Ok(plain_len)
     }
 
-    /// Protects an RTCP packet into a new buffer.
+    /// Protects the RTCP (compound) packet `packet` into `out`, replacing its contents: `out`
+    /// is reused, so nothing is allocated once its capacity holds the packet plus
+    /// [`Context::rtcp_overhead`]. On error `out` is left empty.
+    pub fn protect_rtcp_into(&mut self, packet: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+        copy_into(out, packet, self.profile.rtcp_overhead());
+        self.protect_rtcp(out).inspect_err(|_| out.clear())
+    }
+
+    /// Unprotects the SRTCP packet `packet` into `out`, replacing its contents with the RTCP
+    /// packet (whose length is returned): `out` is reused, so nothing is allocated once its
+    /// capacity holds the packet. For a packet in a buffer that may be changed, see
+    /// [`Context::unprotect_rtcp_in`]. On error `out` is left empty.
+    pub fn unprotect_rtcp_into(
+        &mut self,
+        packet: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<usize, Error> {
+        copy_into(out, packet, 0);
+        self.unprotect_rtcp(out).inspect_err(|_| out.clear())
+    }
+
+    /// Protects an RTCP packet into a new buffer (allocates; see
+    /// [`Context::protect_rtcp_into`]).
     pub fn protect_rtcp_to_vec(&mut self, packet: &[u8]) -> Result<Vec<u8>, Error> {
-        let mut out = Vec::with_capacity(packet.len() + self.profile.rtcp_overhead());
-        out.extend_from_slice(packet);
-        self.protect_rtcp(&mut out)?;
+        let mut out = Vec::new();
+        self.protect_rtcp_into(packet, &mut out)?;
         Ok(out)
     }
 
-    /// Unprotects an SRTCP packet into a new buffer.
+    /// Unprotects an SRTCP packet into a new buffer (allocates; see
+    /// [`Context::unprotect_rtcp_into`]).
     pub fn unprotect_rtcp_to_vec(&mut self, packet: &[u8]) -> Result<Vec<u8>, Error> {
-        let mut out = packet.to_vec();
-        self.unprotect_rtcp(&mut out)?;
+        let mut out = Vec::new();
+        self.unprotect_rtcp_into(packet, &mut out)?;
         Ok(out)
     }
 }

@@ -4,6 +4,7 @@ use thiserror::Error;
 
 /// Why a packet could not be protected or unprotected. Every error leaves the context unchanged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The packet is shorter than its header, or than header plus trailer.
     #[error("truncated packet: {needed} bytes needed, {available} available")]
@@ -61,6 +62,7 @@ pub enum Error {
 
 /// Why a context could not be created from the given keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum KeyError {
     /// A key, salt or keying material has the wrong length for the profile.
     #[error("{what} is {actual} bytes, the profile needs {expected}")]

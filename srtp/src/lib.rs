@@ -7,17 +7,30 @@
 //! windows. [`Context::from_dtls_keying_material`] splits the DTLS exporter output into the
 //! outbound and inbound contexts.
 //!
-//! The media path works in place and allocates nothing: [`Context::protect_rtp`] appends the tag
-//! into the packet's own buffer (reserve [`Profile::rtp_overhead`] bytes of tailroom), and
-//! [`Context::unprotect_rtp`] decrypts in place and returns the plaintext length. Every failure is a
+//! The media path allocates nothing:
+//!
+//! - in place: [`Context::protect_rtp`] appends the tag into the packet's own buffer (reserve
+//!   [`Context::rtp_overhead`] bytes of tailroom), [`Context::unprotect_rtp`] decrypts in place
+//!   and returns the plaintext length; [`Context::protect_rtp_in`] and
+//!   [`Context::unprotect_rtp_in`] do the same on a `&mut [u8]` (and the `rtcp` methods for
+//!   SRTCP);
+//! - from a borrowed packet into a reused buffer: [`Context::protect_rtp_into`],
+//!   [`Context::unprotect_rtp_into`], [`Context::protect_rtcp_into`],
+//!   [`Context::unprotect_rtcp_into`] (for a received datagram the caller may not change).
+//!
+//! The `_to_vec` methods allocate a new buffer per packet, for convenience. Every failure is a
 //! typed [`Error`], counted in [`Stats`], and leaves the context's state unchanged.
+//!
+//! The profile ([`Profile`], an alias of [`sansrtc_core::SrtpProfile`]), the DTLS role
+//! ([`Role`], an alias of [`sansrtc_core::DtlsRole`]) and the replay window
+//! ([`sansrtc_core::ReplayWindow`]) are the ones every sansrtc crate shares.
 //!
 //! Cryptography: AES-GCM from `ring`; AES-CTR from RustCrypto `aes` + `ctr` (ring has none) and
 //! HMAC-SHA1 from RustCrypto `hmac` + `sha1` (it uses the CPU's SHA extensions, ring's SHA-1 does
 //! not). Key schedules and HMAC states are computed once per key.
 //!
 //! ```
-//! use sansrtc_srtp::{Config, Context, Profile, Role};
+//! use sansrtc_srtp::{Config, Context, Profile, ProfileExt, Role};
 //!
 //! // 56 bytes from the DTLS exporter (`EXTRACTOR-dtls_srtp`) for AEAD_AES_128_GCM.
 //! let material = [7u8; 56];
@@ -40,10 +53,13 @@ mod context;
 mod error;
 mod kdf;
 mod profile;
-mod replay;
 mod roc;
 
 pub use buffer::PacketBuffer;
-pub use context::{Config, Context, Role, SessionContexts, Stats};
+pub use context::{Config, Context, SessionContexts, Stats};
 pub use error::{Error, KeyError};
-pub use profile::Profile;
+pub use profile::{Profile, ProfileExt};
+pub use sansrtc_core::DtlsRole;
+/// The DTLS role, which picks the half of the keying material each side protects with: the
+/// shared [`sansrtc_core::DtlsRole`] under its former name here.
+pub use sansrtc_core::DtlsRole as Role;

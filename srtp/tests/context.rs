@@ -2,7 +2,7 @@
 //! limits, failures leaving state unchanged, DTLS keying material, and property tests.
 
 use proptest::prelude::*;
-use sansrtc_srtp::{Config, Context, Error, Profile, Role};
+use sansrtc_srtp::{Config, Context, Error, Profile, ProfileExt, Role};
 
 fn keys(profile: Profile, seed: u8) -> (Vec<u8>, Vec<u8>) {
     let key = (0..profile.key_len())
@@ -37,6 +37,43 @@ fn rtcp(ssrc: u32, n: u8) -> Vec<u8> {
     p.extend_from_slice(&ssrc.to_be_bytes());
     p.extend((0..24).map(|i| i as u8 ^ n));
     p
+}
+
+/// The `_into` variants protect and unprotect a borrowed packet into the caller's buffer, reused
+/// from packet to packet, and leave it empty when they refuse one.
+#[test]
+fn into_variants_fill_the_callers_buffer() {
+    for profile in Profile::ALL {
+        let (mut tx, mut rx) = pair(profile, Config::default());
+        let (mut wire, mut plain) = (Vec::new(), Vec::new());
+        for seq in 0..20u16 {
+            let packet = rtp(seq, 0x77, 40 + usize::from(seq));
+            tx.protect_rtp_into(&packet, &mut wire).unwrap();
+            assert_eq!(wire.len(), packet.len() + tx.rtp_overhead());
+            assert_eq!(rx.unprotect_rtp_into(&wire, &mut plain), Ok(packet.len()));
+            assert_eq!(plain, packet);
+
+            let packet = rtcp(0x77, seq as u8);
+            tx.protect_rtcp_into(&packet, &mut wire).unwrap();
+            assert_eq!(wire.len(), packet.len() + tx.rtcp_overhead());
+            assert_eq!(rx.unprotect_rtcp_into(&wire, &mut plain), Ok(packet.len()));
+            assert_eq!(plain, packet);
+        }
+        // A replay is refused and leaves nothing in the buffer.
+        assert!(matches!(
+            rx.unprotect_rtcp_into(&wire, &mut plain),
+            Err(Error::Replayed { .. })
+        ));
+        assert!(plain.is_empty());
+        assert_eq!(
+            tx.protect_rtp_into(&[0x80, 96, 0], &mut wire),
+            Err(Error::Truncated {
+                needed: 12,
+                available: 3
+            })
+        );
+        assert!(wire.is_empty());
+    }
 }
 
 #[test]
@@ -107,10 +144,8 @@ fn rollover_wrap_with_reordering() {
 
 #[test]
 fn replay_window_size_is_configurable() {
-    let config = Config {
-        replay_window: 64,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.replay_window = 64;
     let (mut tx, mut rx) = pair(Profile::AeadAes128Gcm, config);
     tx.protect_rtp_to_vec(&rtp(1, 9, 10)).unwrap();
     let old = tx.protect_rtp_to_vec(&rtp(2, 9, 10)).unwrap();
@@ -200,10 +235,8 @@ fn truncated_and_malformed() {
 
 #[test]
 fn ssrc_limits() {
-    let config = Config {
-        max_ssrcs: 2,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.max_ssrcs = 2;
     let (mut tx, mut rx) = pair(Profile::Aes128CmHmacSha1_80, Config::default());
     let mut rx_limited = Context::new(
         Profile::Aes128CmHmacSha1_80,
@@ -227,10 +260,8 @@ fn ssrc_limits() {
     let p = tx.protect_rtp_to_vec(&rtp(2, 3, 10)).unwrap();
     rx_limited.unprotect_rtp_to_vec(&p).unwrap();
 
-    let strict = Config {
-        accept_new_ssrcs: false,
-        ..Config::default()
-    };
+    let mut strict = Config::default();
+    strict.accept_new_ssrcs = false;
     let (k, s) = keys(Profile::Aes128CmHmacSha1_80, 7);
     let mut rx_strict = Context::new(Profile::Aes128CmHmacSha1_80, &k, &s, strict).unwrap();
     let p = tx.protect_rtp_to_vec(&rtp(3, 3, 10)).unwrap();

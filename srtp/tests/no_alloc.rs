@@ -1,5 +1,6 @@
 //! A counting global allocator proves that protect and unprotect allocate nothing once a stream's
-//! state exists and the buffer has tailroom.
+//! state exists and the buffer has tailroom: in place on a growable buffer, in place on a slice
+//! (`_in`), and from a borrowed packet into a reused buffer (`_into`).
 //!
 //! Runs without the libtest harness (`harness = false`) so that no other thread allocates while
 //! the counting region is open: `main` is the only thread.
@@ -27,6 +28,8 @@ fn steady_state_protect_and_unprotect_allocate_nothing() {
         let mut rtp = Vec::with_capacity(1300);
         let mut rtcp = Vec::with_capacity(200);
         let mut bytes = bytes::BytesMut::with_capacity(1300);
+        let mut slice = [0u8; 1300];
+        let (mut wire, mut plain) = (Vec::with_capacity(1300), Vec::with_capacity(1300));
 
         let mut run = |seq: u16| {
             rtp.clear();
@@ -48,6 +51,26 @@ fn steady_state_protect_and_unprotect_allocate_nothing() {
             rtcp.resize(32, 7);
             tx.protect_rtcp(&mut rtcp).unwrap();
             assert_eq!(rx.unprotect_rtcp(&mut rtcp).unwrap(), 32);
+
+            // On slices, in place: a third SSRC.
+            slice[..172].copy_from_slice(&rtp[..172]);
+            slice[11] ^= 2;
+            let n = tx.protect_rtp_in(&mut slice, 172).unwrap();
+            assert_eq!(rx.unprotect_rtp_in(&mut slice[..n]).unwrap(), 172);
+            slice[..32].copy_from_slice(&rtcp[..32]);
+            let n = tx.protect_rtcp_in(&mut slice, 32).unwrap();
+            assert_eq!(rx.unprotect_rtcp_in(&mut slice[..n]).unwrap(), 32);
+
+            // From borrowed packets into reused buffers.
+            let mut packet = [0u8; 172];
+            packet.copy_from_slice(&rtp[..172]);
+            packet[11] ^= 4; // a fourth SSRC
+            tx.protect_rtp_into(&packet, &mut wire).unwrap();
+            assert_eq!(rx.unprotect_rtp_into(&wire, &mut plain).unwrap(), 172);
+            assert_eq!(plain, packet);
+            tx.protect_rtcp_into(&rtcp[..32], &mut wire).unwrap();
+            assert_eq!(rx.unprotect_rtcp_into(&wire, &mut plain).unwrap(), 32);
+            assert_eq!(plain, rtcp[..32]);
         };
         // Warm up: creates the per-SSRC state (the only allocation, once per SSRC).
         run(65000);

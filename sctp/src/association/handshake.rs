@@ -328,7 +328,8 @@ impl Association {
             }
             for m in st.queue.drain(..) {
                 self.queued_messages -= 1;
-                self.send_buffered -= m.data.len() - m.offset + SEND_MESSAGE_OVERHEAD;
+                self.send_buffered -= m.len - m.offset + SEND_MESSAGE_OVERHEAD;
+                self.payloads.release(m.payload, &mut self.pool);
             }
         }
         self.out_streams.retain(|sid, _| *sid < limit);

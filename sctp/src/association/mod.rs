@@ -2,6 +2,19 @@
 //! (RFC 8261): handshake with an authenticated cookie, reliable transfer with SACKs, congestion
 //! control, retransmission timers, partial reliability (RFC 3758), stream reset (RFC 6525) and
 //! shutdown.
+//!
+//! This module holds the state and the application's side (sending, events, building packets);
+//! the rest by concern: `handshake`, `input` (received packets), `sender` (SACKs, congestion
+//! control, DATA writing), `reconfig` (stream resets), `timers` (deadlines, heartbeats),
+//! `shutdown`, `payloads` (message data held for sending) and `types` (the public vocabulary).
+//!
+//! # Allocation
+//!
+//! Once warm, an association driven with [`Association::send_from_slice`],
+//! [`Association::poll_transmit_into`] and [`Association::recycle`] allocates nothing per
+//! message or packet (while the messages in flight fit [`Config::max_pooled_bytes`]): message
+//! data lives in recycled buffers, chunks refer to it by range, fragments arriving in order are
+//! appended to their message as they come. `benches/benches/sctp_alloc.rs` counts it.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -21,13 +34,20 @@ use crate::param::{
     ReconfigParam, Tlvs, UnknownAction, cause_code, param_type, reconfig_result,
     write_outgoing_reset, write_tlv,
 };
+use crate::pool::BufferPool;
 use crate::receiver::{Accept, Receiver};
 use crate::rng::Rng;
 
 mod handshake;
+mod input;
+mod payloads;
 mod reconfig;
 mod sender;
+mod shutdown;
+mod timers;
 mod types;
+
+use payloads::Payloads;
 
 pub use types::{CloseReason, Config, Event, Reliability, SendOptions, State, Stats};
 
@@ -59,7 +79,10 @@ struct OutChunk {
     ssn: u16,
     ppid: u32,
     flags: u8,
-    data: Bytes,
+    /// The message's payload (in `Association::payloads`) and this chunk's part of it.
+    payload: usize,
+    offset: usize,
+    len: usize,
     state: ChunkState,
     sent_at: Option<Instant>,
     transmits: u32,
@@ -77,7 +100,9 @@ struct OutChunk {
 struct QueuedMessage {
     id: u64,
     ppid: u32,
-    data: Bytes,
+    /// The payload (in `Association::payloads`) and its length.
+    payload: usize,
+    len: usize,
     /// Bytes already fragmented and sent.
     offset: usize,
     /// Stream sequence number (DATA) or message identifier (I-DATA), fixed when the first
@@ -173,6 +198,11 @@ pub struct Association {
     error_count: u32,
     forward_tsn_needed: bool,
     out_streams: HashMap<u16, OutStream>,
+    /// Payloads of queued and outstanding messages.
+    payloads: Payloads,
+    /// Buffers of finished messages (sent and acknowledged, or delivered and handed back with
+    /// `recycle`), reused for the next ones.
+    pool: BufferPool,
 
     // Receiver side acknowledgement.
     sack_now: bool,
@@ -219,7 +249,7 @@ impl Association {
             .max_buffered_amount
             .max(config.max_message_size.max(1) + SEND_MESSAGE_OVERHEAD);
         let mut key = [0u8; 32];
-        rng.fill_bytes(&mut key);
+        rng.fill(&mut key);
         let mut local_tag = rng.next_u32();
         if local_tag == 0 {
             local_tag = 1;
@@ -263,6 +293,8 @@ impl Association {
             error_count: 0,
             forward_tsn_needed: false,
             out_streams: HashMap::new(),
+            payloads: Payloads::default(),
+            pool: BufferPool::new(config.max_pooled_bytes),
             sack_now: false,
             sack_deadline: None,
             data_packets_unacked: 0,
@@ -389,6 +421,10 @@ impl Association {
     /// Queues a message on a stream. It is fragmented and given TSNs when transmitted, as the
     /// congestion and receive windows allow; streams with queued data take turns message by
     /// message (round robin), so one stream's backlog does not starve the others.
+    ///
+    /// The message is held as given (a `Bytes`, or a `Vec` turned into one): nothing is copied,
+    /// but the caller allocated it. [`Association::send_from_slice`] copies into a recycled
+    /// buffer instead and allocates nothing once warm.
     pub fn send(
         &mut self,
         now: Instant,
@@ -398,6 +434,65 @@ impl Association {
         options: SendOptions,
     ) -> Result<(), SendError> {
         let data: Bytes = data.into();
+        self.enqueue(now, stream_id, ppid, data.len(), options, |payloads, _| {
+            // SCTP cannot carry an empty DATA chunk; callers encode empty messages (RFC 8831
+            // PPIDs).
+            payloads.insert_shared(if data.is_empty() {
+                Bytes::from_static(&[0])
+            } else {
+                data
+            })
+        })
+    }
+
+    /// Like [`Association::send`], but copies `data` into a buffer of the association's pool:
+    /// buffers of acknowledged (or abandoned) messages and of received ones handed back with
+    /// [`Association::recycle`] are reused, so a warm association allocates nothing per
+    /// message. Nothing is copied when the message is refused.
+    pub fn send_from_slice(
+        &mut self,
+        now: Instant,
+        stream_id: u16,
+        ppid: u32,
+        data: &[u8],
+        options: SendOptions,
+    ) -> Result<(), SendError> {
+        self.enqueue(
+            now,
+            stream_id,
+            ppid,
+            data.len(),
+            options,
+            |payloads, pool| payloads.insert_copy(if data.is_empty() { &[0] } else { data }, pool),
+        )
+    }
+
+    /// Gives a buffer back for reuse: typically the data of a received message
+    /// ([`ReceivedMessage::data`](crate::ReceivedMessage::data)) the application is done with.
+    /// The next message received or copied in with [`Association::send_from_slice`] then
+    /// reuses it instead of allocating. Any `Vec` may be given; the pool keeps at most
+    /// [`Config::max_pooled_bytes`] and frees the rest.
+    pub fn recycle(&mut self, buffer: Vec<u8>) {
+        self.pool.put(buffer);
+    }
+
+    /// Bytes of idle buffers held for reuse, as charged toward [`Config::max_pooled_bytes`].
+    pub fn pooled_bytes(&self) -> usize {
+        self.pool.charged()
+    }
+
+    /// Queues a message of `len` bytes on `stream_id` if it may be sent, its payload held by
+    /// `hold` (called only then). One lookup of the stream.
+    #[inline]
+    fn enqueue(
+        &mut self,
+        now: Instant,
+        stream_id: u16,
+        ppid: u32,
+        len: usize,
+        options: SendOptions,
+        hold: impl FnOnce(&mut Payloads, &mut BufferPool) -> usize,
+    ) -> Result<(), SendError> {
         let open = match self.state {
             State::Closed => !self.ended,
             State::CookieWait | State::CookieEchoed | State::Established => true,
@@ -409,36 +504,29 @@ impl Association {
         if stream_id >= self.out_stream_count {
             return Err(SendError::NotOpen(stream_id));
         }
-        if data.len() > self.config.max_message_size {
+        if len > self.config.max_message_size {
             return Err(SendError::TooLarge {
-                size: data.len(),
+                size: len,
                 max: self.config.max_message_size,
             });
         }
-        if self
-            .out_streams
-            .get(&stream_id)
-            .is_some_and(|s| s.resetting)
-        {
+        let stream = self.out_streams.entry(stream_id).or_default();
+        if stream.resetting {
             return Err(SendError::NotOpen(stream_id));
         }
-        // SCTP cannot carry an empty DATA chunk; callers encode empty messages (RFC 8831 PPIDs).
-        let data = if data.is_empty() {
-            Bytes::from_static(&[0])
-        } else {
-            data
-        };
-        let cost = data.len() + SEND_MESSAGE_OVERHEAD;
+        // An empty message goes out as one byte.
+        let len = len.max(1);
+        let cost = len + SEND_MESSAGE_OVERHEAD;
         if self.send_buffered + cost > self.config.max_buffered_amount {
             return Err(SendError::BufferFull {
                 buffered: self.send_buffered,
                 limit: self.config.max_buffered_amount,
             });
         }
+        let payload = hold(&mut self.payloads, &mut self.pool);
         self.send_buffered += cost;
-        let stream = self.out_streams.entry(stream_id).or_default();
         if !options.uncounted {
-            stream.buffered += data.len();
+            stream.buffered += len;
         }
         let (max_retransmits, expires) = match options.reliability {
             Reliability::Reliable => (None, None),
@@ -450,7 +538,8 @@ impl Association {
         stream.queue.push_back(QueuedMessage {
             id: self.next_message_id,
             ppid,
-            data,
+            payload,
+            len,
             offset: 0,
             ssn: 0,
             mid: 0,
@@ -493,73 +582,6 @@ impl Association {
         }
     }
 
-    /// Starts a graceful shutdown (RFC 9260 9.2).
-    pub fn shutdown(&mut self, now: Instant) {
-        if self.state == State::Established {
-            self.state = State::ShutdownPending;
-            self.maybe_progress_shutdown(now);
-        } else if matches!(self.state, State::CookieWait | State::CookieEchoed) {
-            self.abort(now);
-        }
-    }
-
-    /// Sends ABORT and closes at once.
-    pub fn abort(&mut self, _now: Instant) {
-        if self.state == State::Closed && self.peer.is_none() {
-            return;
-        }
-        self.send_abort(cause_code::USER_INITIATED_ABORT);
-        self.close(CloseReason::LocalAbort);
-    }
-
-    fn send_abort(&mut self, cause: u16) {
-        self.send_abort_with(cause, &[]);
-    }
-
-    fn send_abort_with(&mut self, cause: u16, info: &[u8]) {
-        let tag = self.peer.map_or(0, |p| p.tag);
-        let mut out = Vec::with_capacity(32);
-        begin_packet(
-            &mut out,
-            self.config.local_port,
-            self.config.remote_port,
-            tag,
-        );
-        write_tlv_chunk(&mut out, chunk_type::ABORT, 0, |o| {
-            write_tlv(o, cause, info)
-        });
-        finish_packet(&mut out, false);
-        self.control.push_back(out);
-    }
-
-    fn close(&mut self, reason: CloseReason) {
-        if self.ended {
-            return;
-        }
-        self.ended = true;
-        self.state = State::Closed;
-        self.peer = None;
-        self.init_timer = None;
-        self.t3 = None;
-        self.t2 = None;
-        self.heartbeat_due = None;
-        self.sack_deadline = None;
-        self.sack_now = false;
-        self.outstanding.clear();
-        self.ready_streams.clear();
-        self.current_stream = None;
-        self.queued_messages = 0;
-        self.send_buffered = 0;
-        for s in self.out_streams.values_mut() {
-            s.queue.clear();
-            s.buffered = 0;
-        }
-        self.retransmit_pending = 0;
-        self.in_flight = 0;
-        self.pr_chunks = 0;
-        self.events.push_back(Event::Closed(reason));
-    }
-
     /// Takes the next event.
     pub fn poll_event(&mut self) -> Option<Event> {
         let e = self.events.pop_front()?;
@@ -576,474 +598,6 @@ impl Association {
         while let Some(m) = r.pop_message() {
             self.event_bytes += m.data.len();
             self.events.push_back(Event::Message(m));
-        }
-    }
-
-    /// The next deadline at which [`Association::handle_timeout`] must be called.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        [
-            self.init_timer,
-            self.t3,
-            self.sack_deadline,
-            self.t2,
-            self.heartbeat_due,
-            self.reconfig_out
-                .as_ref()
-                .and_then(|r| r.sent_at.map(|s| s + self.rto)),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-    }
-
-    /// Handles the passing of time: retransmission timers, delayed acknowledgements.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        if self.heartbeat_due.is_some_and(|d| now >= d) {
-            self.check_heartbeat(now);
-        }
-        if let Some(t) = self.init_timer
-            && now >= t
-        {
-            self.init_retransmits += 1;
-            if self.init_retransmits > self.config.max_init_retransmits {
-                self.init_timer = None;
-                self.close(CloseReason::Timeout);
-                return;
-            }
-            self.rto = (self.rto * 2).min(self.config.rto_max);
-            match self.state {
-                State::CookieWait => self.send_init(),
-                State::CookieEchoed => self.send_cookie_echo(),
-                _ => {}
-            }
-            self.init_timer = Some(now + self.rto);
-        }
-        if let Some(t) = self.sack_deadline
-            && now >= t
-        {
-            self.sack_now = true;
-            self.sack_deadline = None;
-        }
-        if let Some(t) = self.t3
-            && now >= t
-        {
-            self.on_t3_expiry(now);
-        }
-        if let Some(t) = self.t2
-            && now >= t
-        {
-            self.error_count += 1;
-            if self
-                .config
-                .max_retransmits
-                .is_some_and(|m| self.error_count > m)
-            {
-                self.send_abort(cause_code::PROTOCOL_VIOLATION);
-                self.close(CloseReason::Timeout);
-                return;
-            }
-            self.rto = (self.rto * 2).min(self.config.rto_max);
-            match self.state {
-                State::ShutdownSent => self.queue_shutdown(),
-                State::ShutdownAckSent => self.queue_simple(chunk_type::SHUTDOWN_ACK),
-                _ => {}
-            }
-            self.t2 = Some(now + self.rto);
-        }
-        if let Some(r) = &mut self.reconfig_out
-            && r.sent_at.is_some_and(|s| now >= s + self.rto)
-        {
-            r.sent_at = None;
-        }
-    }
-
-    /// Handles one SCTP packet (the payload of a DTLS application-data record).
-    pub fn handle_receive(&mut self, now: Instant, packet: &[u8]) {
-        self.stats.packets_received += 1;
-        let parsed = if self.config.zero_checksum {
-            SctpPacket::parse_zero_checksum_ok(packet)
-        } else {
-            SctpPacket::parse(packet)
-        };
-        let Ok(p) = parsed else {
-            self.stats.packets_dropped += 1;
-            return;
-        };
-        if p.destination_port() != self.config.local_port {
-            self.stats.packets_dropped += 1;
-            return;
-        }
-        let vtag = p.verification_tag();
-        let mut chunks = p.chunks();
-        let Some(first) = chunks.clone().next() else {
-            return;
-        };
-        // Verification tag rules (RFC 9260 8.5, 8.5.1).
-        let tag_ok = match first {
-            Chunk::Init(_) => vtag == 0,
-            Chunk::Abort { reflected, .. } | Chunk::ShutdownComplete { reflected } => {
-                if reflected {
-                    self.peer.is_some_and(|p| p.tag == vtag)
-                } else {
-                    vtag == self.local_tag
-                }
-            }
-            _ => vtag == self.local_tag,
-        };
-        if !tag_ok {
-            self.stats.packets_dropped += 1;
-            self.stats.wrong_tag += 1;
-            return;
-        }
-        let mut had_data = false;
-        let mut immediate = false;
-        for chunk in chunks.by_ref() {
-            match chunk {
-                Chunk::Data(d) if d.payload.is_empty() && self.peer.is_some() => {
-                    // RFC 9260 6.2: a DATA chunk without user data aborts the association.
-                    self.send_abort_with(cause_code::NO_USER_DATA, &d.tsn.to_be_bytes());
-                    self.close(CloseReason::LocalAbort);
-                    return;
-                }
-                Chunk::Data(d) => {
-                    had_data = true;
-                    if d.flags & data_flags::IMMEDIATE != 0 {
-                        immediate = true;
-                    }
-                    self.on_data(&d);
-                }
-                Chunk::Init(i) => {
-                    self.on_init(now, &i);
-                    break;
-                }
-                Chunk::InitAck(i) => {
-                    self.on_init_ack(now, &i);
-                    break;
-                }
-                Chunk::CookieEcho(c) => self.on_cookie_echo(now, c),
-                Chunk::CookieAck => {
-                    if self.state == State::CookieEchoed {
-                        self.init_timer = None;
-                        self.cookie = None;
-                        self.established(now);
-                    }
-                }
-                Chunk::Sack(s) => self.on_sack(now, &s),
-                Chunk::Heartbeat(params) => {
-                    if self.peer.is_some() {
-                        let bytes = params.as_bytes();
-                        self.queue_reply(4 + bytes.len().next_multiple_of(4), |o| {
-                            write_tlv_chunk(o, chunk_type::HEARTBEAT_ACK, 0, |o| {
-                                o.extend_from_slice(bytes)
-                            })
-                        });
-                    }
-                }
-                Chunk::HeartbeatAck(info) => self.on_heartbeat_ack(now, &info),
-                Chunk::Abort { .. } => {
-                    if self.state != State::Closed || self.peer.is_some() {
-                        self.close(CloseReason::PeerAbort);
-                    }
-                    return;
-                }
-                Chunk::Shutdown { cum_tsn_ack } => self.on_shutdown(now, cum_tsn_ack),
-                Chunk::ShutdownAck => {
-                    if matches!(self.state, State::ShutdownSent | State::ShutdownAckSent) {
-                        let mut out = Vec::with_capacity(16);
-                        begin_packet(
-                            &mut out,
-                            self.config.local_port,
-                            self.config.remote_port,
-                            self.peer.map_or(0, |p| p.tag),
-                        );
-                        write_chunk_with(&mut out, chunk_type::SHUTDOWN_COMPLETE, 0, |_| {});
-                        finish_packet(&mut out, false);
-                        self.control.push_back(out);
-                        self.close(CloseReason::Shutdown);
-                    }
-                    return;
-                }
-                Chunk::ShutdownComplete { .. } => {
-                    if self.state == State::ShutdownAckSent {
-                        self.close(CloseReason::Shutdown);
-                    }
-                    return;
-                }
-                Chunk::Error(causes) => {
-                    let stale = causes.iter().any(|c| c.kind == cause_code::STALE_COOKIE);
-                    if stale && self.state == State::CookieEchoed {
-                        // Start over (RFC 9260 5.2.6).
-                        self.peer = None;
-                        self.receiver = None;
-                        self.cookie = None;
-                        self.state = State::CookieWait;
-                        self.send_init();
-                        self.init_timer = Some(now + self.rto);
-                        return;
-                    }
-                }
-                Chunk::ForwardTsn(f) => {
-                    if let Some(r) = self.receiver.as_mut() {
-                        r.on_forward_tsn(f.new_cum_tsn, f.streams());
-                        self.sack_now = true;
-                        self.drain_messages();
-                        self.process_pending_incoming_reset();
-                    }
-                }
-                Chunk::ReConfig(params) => self.on_reconfig(params),
-                Chunk::IData(d) if self.interleaving() && d.payload.is_empty() => {
-                    self.send_abort_with(cause_code::NO_USER_DATA, &d.tsn.to_be_bytes());
-                    self.close(CloseReason::LocalAbort);
-                    return;
-                }
-                Chunk::IData(d) if self.interleaving() => {
-                    had_data = true;
-                    if d.flags & data_flags::IMMEDIATE != 0 {
-                        immediate = true;
-                    }
-                    self.on_idata(&d);
-                }
-                Chunk::IForwardTsn(f) if self.interleaving() => {
-                    if let Some(r) = self.receiver.as_mut() {
-                        r.on_i_forward_tsn(f.new_cum_tsn, f.entries());
-                        self.sack_now = true;
-                        self.drain_messages();
-                        self.process_pending_incoming_reset();
-                    }
-                }
-                Chunk::IData(_) | Chunk::IForwardTsn(_) => {
-                    // Not negotiated: a protocol violation (RFC 8260 2.2).
-                    self.send_abort(cause_code::PROTOCOL_VIOLATION);
-                    self.close(CloseReason::LocalAbort);
-                    return;
-                }
-                Chunk::Unknown {
-                    chunk_type, value, ..
-                } => {
-                    let action = UnknownAction::from_bits(chunk_type >> 6);
-                    if matches!(
-                        action,
-                        UnknownAction::StopAndReport | UnknownAction::SkipAndReport
-                    ) && self.peer.is_some()
-                    {
-                        let mut header = vec![chunk_type, 0];
-                        header.extend_from_slice(&((value.len() + 4) as u16).to_be_bytes());
-                        header.extend_from_slice(value);
-                        self.queue_reply(8 + header.len().next_multiple_of(4), |o| {
-                            write_tlv_chunk(o, chunk_type::ERROR, 0, |o| {
-                                write_tlv(o, cause_code::UNRECOGNIZED_CHUNK_TYPE, &header)
-                            })
-                        });
-                    }
-                    if matches!(action, UnknownAction::Stop | UnknownAction::StopAndReport) {
-                        break;
-                    }
-                }
-            }
-        }
-        if had_data {
-            self.data_packets_unacked += 1;
-            let gaps = self.receiver.as_ref().is_some_and(|r| r.has_gaps());
-            if immediate || gaps || self.data_packets_unacked >= 2 {
-                self.sack_now = true;
-            } else if self.sack_deadline.is_none() {
-                self.sack_deadline = Some(now + self.config.delayed_ack);
-            }
-        }
-        self.maybe_progress_shutdown(now);
-    }
-
-    fn on_data(&mut self, d: &crate::chunk::DataChunk<'_>) {
-        self.stats.data_chunks_received += 1;
-        if !matches!(
-            self.state,
-            State::Established | State::ShutdownPending | State::ShutdownSent
-        ) {
-            self.stats.data_before_established += 1;
-            return;
-        }
-        let Some(r) = self.receiver.as_mut() else {
-            return;
-        };
-        let accept = r.on_data(d, self.event_bytes);
-        self.on_accept(accept);
-        self.drain_messages();
-        self.process_pending_incoming_reset();
-    }
-
-    fn on_idata(&mut self, d: &crate::chunk::IDataChunk<'_>) {
-        self.stats.data_chunks_received += 1;
-        if !matches!(
-            self.state,
-            State::Established | State::ShutdownPending | State::ShutdownSent
-        ) {
-            self.stats.data_before_established += 1;
-            return;
-        }
-        let Some(r) = self.receiver.as_mut() else {
-            return;
-        };
-        let accept = r.on_idata(d, self.event_bytes);
-        self.on_accept(accept);
-        self.drain_messages();
-        self.process_pending_incoming_reset();
-    }
-
-    fn on_accept(&mut self, accept: Accept) {
-        match accept {
-            Accept::New => {}
-            Accept::Duplicate => self.sack_now = true,
-            Accept::Dropped => {
-                self.stats.data_dropped += 1;
-                self.sack_now = true;
-            }
-            Accept::InvalidStream(sid) => {
-                // RFC 9260 6.5: acknowledge, report at once, discard.
-                self.stats.invalid_stream_data += 1;
-                self.sack_now = true;
-                let mut value = [0u8; 4];
-                value[..2].copy_from_slice(&sid.to_be_bytes());
-                self.queue_reply(12, |o| {
-                    write_tlv_chunk(o, chunk_type::ERROR, 0, |o| {
-                        write_tlv(o, cause_code::INVALID_STREAM_ID, &value)
-                    })
-                });
-            }
-        }
-    }
-
-    /// Queues a whole packet the peer's input asked for (INIT-ACK, stale-cookie ERROR); beyond
-    /// `MAX_REPLY_PACKETS` waiting it is dropped and counted.
-    fn push_reply_packet(&mut self, packet: Vec<u8>) {
-        if self.control.len() >= MAX_REPLY_PACKETS {
-            self.stats.replies_dropped += 1;
-            return;
-        }
-        self.control.push_back(packet);
-    }
-
-    /// Queues a chunk the peer's input asked for (HEARTBEAT-ACK, ERROR reports) if it fits,
-    /// with what is already queued, in one packet beside a SACK; otherwise it is dropped (and
-    /// counted), so a peer cannot grow our pending output.
-    fn queue_reply(&mut self, len: usize, write: impl FnOnce(&mut Vec<u8>)) {
-        let budget = self
-            .config
-            .max_packet_size
-            .saturating_sub(COMMON_HEADER_LEN + REPLY_RESERVE);
-        if self.pending_chunks.len() + len > budget {
-            self.stats.replies_dropped += 1;
-            return;
-        }
-        write(&mut self.pending_chunks);
-    }
-
-    fn on_heartbeat_ack(&mut self, now: Instant, info: &Tlvs<'_>) {
-        let Some(v) = info.find(param_type::HEARTBEAT_INFO) else {
-            return;
-        };
-        let Some((nonce, sent)) = self.heartbeat_sent else {
-            return;
-        };
-        if v.len() == 8 && v == nonce.to_be_bytes() {
-            self.heartbeat_sent = None;
-            self.error_count = 0;
-            self.update_rto(now.saturating_duration_since(sent));
-        }
-    }
-
-    /// Sends a HEARTBEAT when the association has been quiet for the configured interval.
-    fn check_heartbeat(&mut self, now: Instant) {
-        let Some(interval) = self.config.heartbeat_interval else {
-            return;
-        };
-        if self.state != State::Established {
-            self.heartbeat_due = None;
-            return;
-        }
-        let Some(due) = self.heartbeat_due else {
-            self.heartbeat_due = Some(now + interval);
-            return;
-        };
-        if now < due {
-            return;
-        }
-        if self.heartbeat_sent.is_some() {
-            // The previous one went unanswered (RFC 9260 8.1).
-            self.error_count += 1;
-            if self
-                .config
-                .max_retransmits
-                .is_some_and(|m| self.error_count > m)
-            {
-                self.send_abort(cause_code::PROTOCOL_VIOLATION);
-                self.close(CloseReason::Timeout);
-                return;
-            }
-        }
-        let nonce =
-            self.next_message_id ^ (now.saturating_duration_since(self.epoch).as_nanos() as u64);
-        self.heartbeat_sent = Some((nonce, now));
-        write_tlv_chunk(&mut self.pending_chunks, chunk_type::HEARTBEAT, 0, |o| {
-            write_tlv(o, param_type::HEARTBEAT_INFO, &nonce.to_be_bytes())
-        });
-        self.heartbeat_due = Some(now + interval + self.rto);
-    }
-
-    fn queue_simple(&mut self, ty: u8) {
-        write_chunk_with(&mut self.pending_chunks, ty, 0, |_| {});
-    }
-
-    fn queue_shutdown(&mut self) {
-        let cum = self.receiver.as_ref().map_or(0, |r| r.cum_tsn());
-        write_chunk_with(&mut self.pending_chunks, chunk_type::SHUTDOWN, 0, |o| {
-            o.extend_from_slice(&cum.to_be_bytes())
-        });
-    }
-
-    fn on_shutdown(&mut self, now: Instant, cum_tsn_ack: u32) {
-        if !matches!(
-            self.state,
-            State::Established
-                | State::ShutdownPending
-                | State::ShutdownReceived
-                | State::ShutdownSent
-        ) {
-            return;
-        }
-        self.ack_up_to(now, cum_tsn_ack);
-        if self.state != State::ShutdownSent {
-            self.state = State::ShutdownReceived;
-        }
-        self.maybe_progress_shutdown(now);
-    }
-
-    fn ack_up_to(&mut self, now: Instant, cum: u32) {
-        if serial_lt(self.cum_ack, cum) && !serial_lt(self.next_tsn.wrapping_sub(1), cum) {
-            let mut b = Vec::new();
-            let rwnd = (self.peer_rwnd + self.in_flight) as u32;
-            write_sack(&mut b, cum, rwnd, &[], &[]);
-            if let Ok((Chunk::Sack(s), _)) = Chunk::parse(&b) {
-                self.on_sack(now, &s);
-            }
-        }
-    }
-
-    fn maybe_progress_shutdown(&mut self, now: Instant) {
-        if !self.outstanding.is_empty() || self.queued_messages > 0 {
-            return;
-        }
-        match self.state {
-            State::ShutdownPending => {
-                self.state = State::ShutdownSent;
-                self.queue_shutdown();
-                self.t2 = Some(now + self.rto);
-            }
-            State::ShutdownReceived => {
-                self.state = State::ShutdownAckSent;
-                self.queue_simple(chunk_type::SHUTDOWN_ACK);
-                self.t2 = Some(now + self.rto);
-            }
-            _ => {}
         }
     }
 

@@ -26,7 +26,7 @@ impl Association {
             let c = &mut self.outstanding[i];
             if c.state == ChunkState::InFlight {
                 c.state = ChunkState::Retransmit;
-                self.in_flight -= c.data.len();
+                self.in_flight -= c.len;
                 self.retransmit_pending += 1;
             }
         }
@@ -91,15 +91,15 @@ impl Association {
             }
             match c.state {
                 ChunkState::InFlight => {
-                    self.in_flight -= c.data.len();
-                    bytes_acked += c.data.len();
+                    self.in_flight -= c.len;
+                    bytes_acked += c.len;
                     if c.transmits == 1 {
                         rtt_sample = c.sent_at;
                     }
                 }
                 ChunkState::Retransmit => {
                     self.retransmit_pending -= 1;
-                    bytes_acked += c.data.len();
+                    bytes_acked += c.len;
                 }
                 ChunkState::Acked | ChunkState::Abandoned => {}
             }
@@ -121,8 +121,8 @@ impl Association {
                 let c = &mut self.outstanding[i];
                 match c.state {
                     ChunkState::InFlight => {
-                        self.in_flight -= c.data.len();
-                        bytes_acked += c.data.len();
+                        self.in_flight -= c.len;
+                        bytes_acked += c.len;
                         if c.transmits == 1 {
                             rtt_sample = c.sent_at;
                         }
@@ -131,7 +131,7 @@ impl Association {
                     }
                     ChunkState::Retransmit => {
                         self.retransmit_pending -= 1;
-                        bytes_acked += c.data.len();
+                        bytes_acked += c.len;
                         c.state = ChunkState::Acked;
                         highest_newly_acked = Some(i);
                     }
@@ -149,7 +149,7 @@ impl Association {
                     if c.misses >= 3 {
                         c.state = ChunkState::Retransmit;
                         c.fast_retransmitted = true;
-                        self.in_flight -= c.data.len();
+                        self.in_flight -= c.len;
                         self.retransmit_pending += 1;
                         fast = true;
                     }
@@ -206,14 +206,15 @@ impl Association {
         self.maybe_progress_shutdown(now);
     }
 
-    /// Frees the send-buffer charge of a chunk leaving `outstanding`: its data, and the
-    /// message's overhead with its last fragment.
+    /// Frees what a chunk leaving `outstanding` held: its data's send-buffer charge (and the
+    /// message's overhead with its last fragment) and its reference to the payload.
     pub(super) fn release_chunk(&mut self, c: &OutChunk) {
-        let mut freed = c.data.len();
+        let mut freed = c.len;
         if c.flags & data_flags::END != 0 {
             freed += SEND_MESSAGE_OVERHEAD;
         }
         self.send_buffered -= freed;
+        self.payloads.release(c.payload, &mut self.pool);
     }
 
     pub(super) fn reduce_buffered(&mut self, stream_id: u16, len: usize) {
@@ -278,7 +279,7 @@ impl Association {
         for k in start..=end {
             let c = &mut self.outstanding[k];
             match c.state {
-                ChunkState::InFlight => self.in_flight -= c.data.len(),
+                ChunkState::InFlight => self.in_flight -= c.len,
                 ChunkState::Retransmit => self.retransmit_pending -= 1,
                 _ => {}
             }
@@ -290,7 +291,8 @@ impl Association {
             && st.queue.front().is_some_and(|m| m.id == id)
         {
             let m = st.queue.pop_front().expect("checked above");
-            let rest = m.data.len() - m.offset;
+            self.payloads.release(m.payload, &mut self.pool);
+            let rest = m.len - m.offset;
             // Its last fragment never got a TSN: the message's overhead goes with the rest.
             self.send_buffered -= rest + SEND_MESSAGE_OVERHEAD;
             let more = !st.queue.is_empty();
@@ -319,12 +321,9 @@ impl Association {
             return;
         };
         let room = mtu.saturating_sub(out.len() + 16);
-        let mut dups = r.take_dups();
-        dups.truncate(room / 8);
-        let gaps = r.gap_blocks((room - dups.len() * 4) / 4);
         let rwnd = (self.config.receive_window as usize)
             .saturating_sub(r.buffered() + self.event_bytes) as u32;
-        write_sack(out, r.cum_tsn(), rwnd, &gaps, &dups);
+        r.write_sack(out, rwnd, room);
         self.sack_now = false;
         self.sack_deadline = None;
         self.data_packets_unacked = 0;
@@ -386,7 +385,7 @@ impl Association {
                 if c.state != ChunkState::Retransmit {
                     continue;
                 }
-                let len = c.data.len();
+                let len = c.len;
                 // A chunk cut before the MTU shrank goes out alone rather than never.
                 if out.len() + header_len + len > mtu && out.len() > COMMON_HEADER_LEN {
                     return;
@@ -433,7 +432,8 @@ impl Association {
             if m.offset == 0 && m.expires.is_some_and(|e| now >= e) {
                 // Expired before any of it was sent: dropped without using a TSN.
                 let m = st.queue.pop_front().expect("front exists");
-                self.send_buffered -= m.data.len() + SEND_MESSAGE_OVERHEAD;
+                self.payloads.release(m.payload, &mut self.pool);
+                self.send_buffered -= m.len + SEND_MESSAGE_OVERHEAD;
                 let more = !st.queue.is_empty();
                 self.queued_messages -= 1;
                 self.current_stream = None;
@@ -442,11 +442,11 @@ impl Association {
                 }
                 self.stats.messages_abandoned += 1;
                 if m.counted {
-                    self.reduce_buffered(sid, m.data.len());
+                    self.reduce_buffered(sid, m.len);
                 }
                 continue;
             }
-            let remaining = m.data.len() - m.offset;
+            let remaining = m.len - m.offset;
             let mut len = remaining.min(max_payload);
             // A packet already carrying control chunks takes a shorter fragment, unless the
             // space left is small.
@@ -490,7 +490,9 @@ impl Association {
                 ssn: if m.unordered { 0 } else { m.ssn },
                 ppid: m.ppid,
                 flags,
-                data: m.data.slice(m.offset..m.offset + len),
+                payload: m.payload,
+                offset: m.offset,
+                len,
                 state: ChunkState::InFlight,
                 sent_at: None,
                 transmits: 0,
@@ -506,16 +508,21 @@ impl Association {
             m.fsn = m.fsn.wrapping_add(1);
             let counted = m.counted;
             if flags & data_flags::END != 0 {
+                // The last fragment takes over the queue's reference to the payload.
                 st.queue.pop_front();
                 self.queued_messages -= 1;
                 self.current_stream = None;
                 if !st.queue.is_empty() {
                     self.ready_streams.push_back(sid);
                 }
-            } else if interleaving {
-                // I-DATA: the next stream's turn after every fragment.
-                self.current_stream = None;
-                self.ready_streams.push_back(sid);
+            } else {
+                // A chunk's reference; the queue keeps its own for the fragments to come.
+                self.payloads.retain(m.payload);
+                if interleaving {
+                    // I-DATA: the next stream's turn after every fragment.
+                    self.current_stream = None;
+                    self.ready_streams.push_back(sid);
+                }
             }
             if chunk.max_retransmits.is_some() || chunk.expires.is_some() {
                 self.pr_chunks += 1;
@@ -536,6 +543,7 @@ impl Association {
         c.transmits += 1;
         c.misses = 0;
         c.sent_at = Some(now);
+        let data = &self.payloads.get(c.payload)[c.offset..c.offset + c.len];
         if self.peer.is_some_and(|p| p.interleaving) {
             let ppid_or_fsn = if c.flags & data_flags::BEGIN != 0 {
                 c.ppid
@@ -548,13 +556,13 @@ impl Association {
                 stream_id: c.stream_id,
                 mid: c.mid,
                 ppid_or_fsn,
-                payload: &c.data,
+                payload: data,
             })
             .write(out);
         } else {
-            write_data(out, c.flags, c.tsn, c.stream_id, c.ssn, c.ppid, &c.data);
+            write_data(out, c.flags, c.tsn, c.stream_id, c.ssn, c.ppid, data);
         }
-        let len = c.data.len();
+        let len = c.len;
         self.in_flight += len;
         self.peer_rwnd = self.peer_rwnd.saturating_sub(len);
         if self.t3.is_none() {

@@ -6,7 +6,11 @@ use std::time::Duration;
 use crate::receiver::ReceivedMessage;
 
 /// Association settings. The defaults suit WebRTC data channels.
+///
+/// Built from [`Config::default`] and changed field by field (it is `#[non_exhaustive]`, so
+/// settings can be added without breaking callers).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// Our SCTP port (5000 in WebRTC).
     pub local_port: u16,
@@ -51,6 +55,12 @@ pub struct Config {
     /// acknowledges cannot grow our memory beyond it. Default 16 MiB (Chromium's limit on a
     /// data channel's `bufferedAmount`); raised to at least one `max_message_size` message.
     pub max_buffered_amount: usize,
+    /// Most bytes of idle message buffers kept for reuse: buffers of messages sent with
+    /// `send_from_slice` once acknowledged (or abandoned), and of received messages the
+    /// application handed back with `recycle`. Each buffer is charged its capacity plus 64
+    /// bytes. While the messages in flight fit, sending and receiving allocate nothing per
+    /// message. Default 128 KiB; 0 disables reuse.
+    pub max_pooled_bytes: usize,
 }
 
 impl Default for Config {
@@ -73,6 +83,7 @@ impl Default for Config {
             interleaving: false,
             heartbeat_interval: Some(Duration::from_secs(30)),
             max_buffered_amount: 16 * 1024 * 1024,
+            max_pooled_bytes: 128 * 1024,
         }
     }
 }
@@ -89,8 +100,10 @@ pub enum Reliability {
     MaxLifetime(Duration),
 }
 
-/// Options for one message.
+/// Options for one message: [`SendOptions::default`] (ordered, reliable, counted), changed
+/// field by field (it is `#[non_exhaustive]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct SendOptions {
     /// Deliver without regard to order.
     pub unordered: bool,
@@ -103,6 +116,7 @@ pub struct SendOptions {
 
 /// Why the association ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CloseReason {
     /// The SHUTDOWN sequence completed.
     Shutdown,
@@ -116,6 +130,7 @@ pub enum CloseReason {
 
 /// Something the application must know.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// The association is established.
     Connected,
@@ -155,6 +170,7 @@ pub enum State {
 
 /// Counters for tests and monitoring.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Packets received (dropped ones included).
     pub packets_received: u64,

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use sansrtc_sctp::SeededRng;
+use sansrtc_sctp::{Rng, SeededRng};
+
+pub mod endpoints;
 
 pub struct Link {
     pub rng: SeededRng,
