@@ -20,7 +20,57 @@ const MAX_POOLED_CAPACITY: usize = 64 * 1024;
 /// Capacity of a fresh buffer: a whole datagram.
 const DEFAULT_CAPACITY: usize = 1500;
 
-type Shared = Mutex<Vec<Vec<u8>>>;
+/// Buffers at most this large serve any datagram and are taken without searching.
+const SMALL: usize = 2048;
+
+/// What a pool keeps: datagram-sized buffers (taken from the top), larger ones (searched for
+/// the best fit), and the capacity of both.
+#[derive(Default)]
+struct Kept {
+    small: Vec<Vec<u8>>,
+    large: Vec<Vec<u8>>,
+    bytes: usize,
+}
+
+impl Kept {
+    fn len(&self) -> usize {
+        self.small.len() + self.large.len()
+    }
+
+    fn take(&mut self, capacity: usize) -> Option<Vec<u8>> {
+        let b = if capacity <= SMALL && !self.small.is_empty() {
+            self.small.pop()
+        } else {
+            let fit = self
+                .large
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| b.capacity() >= capacity)
+                .min_by_key(|(_, b)| b.capacity())
+                .map(|(i, _)| i);
+            match fit {
+                Some(i) => Some(self.large.swap_remove(i)),
+                None => self.small.pop().or_else(|| self.large.pop()),
+            }
+        }?;
+        self.bytes -= b.capacity();
+        Some(b)
+    }
+
+    fn give(&mut self, b: Vec<u8>) {
+        if self.len() >= MAX_POOLED || self.bytes + b.capacity() > MAX_POOLED_BYTES {
+            return;
+        }
+        self.bytes += b.capacity();
+        if b.capacity() <= SMALL {
+            self.small.push(b);
+        } else {
+            self.large.push(b);
+        }
+    }
+}
+
+type Shared = Mutex<Kept>;
 
 /// The buffers of one connection.
 #[derive(Clone, Default)]
@@ -37,17 +87,7 @@ impl fmt::Debug for BufferPool {
 impl BufferPool {
     /// An empty buffer with room for `capacity` bytes at least.
     pub(crate) fn take(&self, capacity: usize) -> PacketBuf {
-        let pooled = self.shared.lock().ok().and_then(|mut p| {
-            // The smallest buffer large enough, else the largest (it grows once).
-            let fit = p
-                .iter()
-                .enumerate()
-                .filter(|(_, b)| b.capacity() >= capacity)
-                .min_by_key(|(_, b)| b.capacity())
-                .or_else(|| p.iter().enumerate().max_by_key(|(_, b)| b.capacity()))
-                .map(|(i, _)| i)?;
-            Some(p.swap_remove(fit))
-        });
+        let pooled = self.shared.lock().ok().and_then(|mut p| p.take(capacity));
         let mut data = pooled.unwrap_or_default();
         data.clear();
         data.reserve(capacity.max(DEFAULT_CAPACITY));
@@ -67,7 +107,7 @@ impl BufferPool {
     /// Frees the buffers kept (an idle connection holds no packet memory).
     pub(crate) fn release(&self) {
         if let Ok(mut p) = self.shared.lock() {
-            *p = Vec::new();
+            *p = Kept::default();
         }
     }
 
@@ -112,11 +152,8 @@ impl Drop for PacketBuf {
         if self.data.capacity() > MAX_POOLED_CAPACITY {
             return;
         }
-        if let Ok(mut p) = shared.lock()
-            && p.len() < MAX_POOLED
-            && p.iter().map(Vec::capacity).sum::<usize>() + self.data.capacity() <= MAX_POOLED_BYTES
-        {
-            p.push(std::mem::take(&mut self.data));
+        if let Ok(mut p) = shared.lock() {
+            p.give(std::mem::take(&mut self.data));
         }
     }
 }

@@ -121,6 +121,62 @@ fn throughput_group(c: &mut Criterion<ThreadCpu>, name: &str, high_water: usize)
     group.finish();
 }
 
+/// The media path through whole peer connections (`write_rtp` -> SRTP -> datagram -> the other
+/// connection -> `Event::Rtp`, 1200 B payloads) beside the srtp crate alone doing the SRTP part of
+/// the same packet (protect + unprotect in place), the work a stack cannot avoid.
+fn media(c: &mut Criterion<ThreadCpu>) {
+    use sansrtc::sdp::Direction;
+    use sansrtc::srtp::Context;
+    let certs = Certs::generate();
+    let mut group = c.benchmark_group("peer_media_1200B");
+    group.throughput(Throughput::Elements(1));
+    let mut pair = SansrtcPair::new_with(Instant::now(), Some(&certs), |pc| {
+        pc.add_transceiver(sansrtc::codecs::video_transceiver(Direction::SendRecv));
+    });
+    pair.connect();
+    let now = pair.now;
+    let [mut a, mut b] = pair.into_peers();
+    let mid = a.media_mids().next().expect("video");
+    let profile = a.srtp_profile().expect("SRTP up");
+    let payload = [0x42u8; 1200];
+    let mut ts = 0u32;
+    group.bench_function("sansrtc_peer_connection", |bench| {
+        bench.iter(|| {
+            ts = ts.wrapping_add(3000);
+            a.write_rtp(
+                now,
+                mid,
+                sansrtc::RtpWrite::new(96, ts, black_box(&payload)),
+            )
+            .unwrap();
+            while let Some(t) = a.poll_transmit() {
+                b.handle_receive(now, t.source, t.destination, &t.contents);
+            }
+            while let Some(e) = b.poll_event() {
+                black_box(e);
+            }
+        })
+    });
+    let key = [7u8; 32];
+    let salt = [9u8; 14];
+    let (k, s) = (&key[..profile.key_len()], &salt[..profile.salt_len()]);
+    let mut tx = Context::new(profile, k, s, sansrtc::srtp::Config::default()).unwrap();
+    let mut rx = Context::new(profile, k, s, sansrtc::srtp::Config::default()).unwrap();
+    let mut packet = vec![0u8; 12 + 1200 + 16];
+    let mut seq = 0u16;
+    group.bench_function("srtp_crate_alone", |bench| {
+        bench.iter(|| {
+            seq = seq.wrapping_add(1);
+            packet[..12].copy_from_slice(&[0x80, 96, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+            packet[2..4].copy_from_slice(&seq.to_be_bytes());
+            packet[12..1212].copy_from_slice(black_box(&payload));
+            let n = tx.protect_rtp_in(&mut packet, 1212).unwrap();
+            black_box(rx.unprotect_rtp_in(&mut packet[..n]).unwrap());
+        })
+    });
+    group.finish();
+}
+
 fn throughput(c: &mut Criterion<ThreadCpu>) {
     throughput_group(c, "peer_dc_16KiB", 16 * 1024);
     throughput_group(c, "peer_dc_16KiB_1MiB_buffered", 1024 * 1024);
@@ -129,6 +185,6 @@ fn throughput(c: &mut Criterion<ThreadCpu>) {
 criterion_group! {
     name = benches;
     config = Criterion::default().with_measurement(ThreadCpu);
-    targets = setup, throughput
+    targets = setup, throughput, media
 }
 criterion_main!(benches);

@@ -65,7 +65,7 @@ pub struct SansrtcPair {
     /// Offerer (0) and answerer (1).
     pub pcs: [PeerConnection; 2],
     addrs: [SocketAddr; 2],
-    wire: VecDeque<(usize, SocketAddr, SocketAddr, Vec<u8>)>,
+    wire: VecDeque<(usize, SocketAddr, SocketAddr, sansrtc::PacketBuf)>,
     /// The data channel (opened by the offerer).
     pub channel: Option<sansrtc::ChannelId>,
     open: [bool; 2],
@@ -149,7 +149,7 @@ impl SansrtcPair {
             while let Some(t) = self.pcs[i].poll_transmit() {
                 let to = if t.destination == self.addrs[0] { 0 } else { 1 };
                 self.wire
-                    .push_back((to, t.source, t.destination, t.contents.into_vec()));
+                    .push_back((to, t.source, t.destination, t.contents));
             }
             while let Some(e) = self.pcs[i].poll_event() {
                 match e {

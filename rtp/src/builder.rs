@@ -467,9 +467,22 @@ impl<'a> RtpPacketBuilder<'a> {
         }
     }
 
-    /// Appends the packet to `out`.
+    /// Appends the packet to `out` (the layout computed once, the payload copied without
+    /// zeroing its room first).
     pub fn write_vec(&self, out: &mut Vec<u8>) -> Result<usize, RtpError> {
-        crate::append_with(out, self.encoded_len(), |buf| self.write(buf))
+        let extension = self.extension_layout();
+        let needed = self.len_with(extension);
+        let header_len = needed - self.payload.len() - self.padding as usize;
+        self.check(extension, needed, needed)?;
+        let start = out.len();
+        out.reserve(needed);
+        out.resize(start + header_len, 0);
+        self.write_header(extension, &mut out[start..]);
+        out.extend_from_slice(self.payload);
+        let padding_start = out.len();
+        out.resize(padding_start + self.padding as usize, 0);
+        self.write_padding(&mut out[padding_start..]);
+        Ok(needed)
     }
 
     /// The packet as a new vector.

@@ -268,7 +268,14 @@ impl MediaState {
                     .get::<RtpStreamId>(&ext)
                     .map(|r| r.0)
                     .or_else(|| s.extensions.get::<RepairedRtpStreamId>(&ext).map(|r| r.0));
-                rid = r.map(Arc::from);
+                // The stream's rid is known after its first packet: reuse it (no allocation
+                // per packet).
+                rid = r.map(
+                    |r| match self.inbound.get(&ssrc).and_then(|i| i.rid.clone()) {
+                        Some(known) if *known == *r => known,
+                        _ => Arc::from(r),
+                    },
+                );
             }
             if let Some(i) = section
                 && !self.ssrc_section.contains_key(&ssrc)

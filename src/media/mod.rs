@@ -5,6 +5,7 @@
 //! into the original stream.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,6 +41,31 @@ mod reports;
 use inbound::Inbound;
 use nack::NackRequests;
 use outbound::Outbound;
+
+/// A map by SSRC with a cheap multiplicative hash instead of SipHash (a lookup per packet).
+/// Every such map is bounded (at most a few hundred entries), so colliding SSRCs a peer picks
+/// cost at most a scan of that many.
+type SsrcMap<V> = HashMap<u32, V, BuildHasherDefault<SsrcHasher>>;
+
+/// The hasher of [`SsrcMap`].
+#[derive(Debug, Default, Clone)]
+struct SsrcHasher(u64);
+
+impl Hasher for SsrcHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (self.0 ^ u64::from(n)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
+}
 
 /// A negotiated, accepted media section.
 #[derive(Debug, Clone)]
@@ -112,11 +138,11 @@ pub(crate) struct MediaState {
     cname: String,
     sections: Vec<Section>,
     /// Remote SSRCs signalled or learned, to their section.
-    ssrc_section: HashMap<u32, usize>,
-    outbound: HashMap<u32, Outbound>,
-    inbound: HashMap<u32, Inbound>,
+    ssrc_section: SsrcMap<usize>,
+    outbound: SsrcMap<Outbound>,
+    inbound: SsrcMap<Inbound>,
     /// The peer's RTX SSRCs (`a=ssrc-group:FID`) to the SSRC they repair.
-    rtx_media: HashMap<u32, u32>,
+    rtx_media: SsrcMap<u32>,
     /// Packets kept per sending SSRC to answer NACKs (0: NACKs are only reported).
     history_capacity: usize,
     /// Retransmissions (plain RTP) waiting for SRTP and the wire.
@@ -159,10 +185,10 @@ impl MediaState {
             rtcp_ssrc,
             cname,
             sections: Vec::new(),
-            ssrc_section: HashMap::new(),
-            outbound: HashMap::new(),
-            inbound: HashMap::new(),
-            rtx_media: HashMap::new(),
+            ssrc_section: SsrcMap::default(),
+            outbound: SsrcMap::default(),
+            inbound: SsrcMap::default(),
+            rtx_media: SsrcMap::default(),
             history_capacity: 0,
             retransmits: VecDeque::new(),
             nack_requests: false,

@@ -388,6 +388,10 @@ impl PeerConnection {
             .handle_receive(now, source, destination, datagram, &mut self.relay_events)
         {
             self.on_relay_events(now);
+        } else if matches!(demux::classify(datagram), Kind::Rtp | Kind::Rtcp) {
+            // SRTP and SRTCP involve no other layer: nothing to drive.
+            self.handle_datagram(now, source, destination, datagram);
+            return;
         } else {
             self.handle_datagram(now, source, destination, datagram);
         }

@@ -86,6 +86,11 @@ impl PeerConnection {
     /// lost forgets the path (RFC 7675). A server routing datagrams of many connections by
     /// source address creates a route only once this holds.
     pub fn is_validated_path(&self, local: SocketAddr, remote: SocketAddr) -> bool {
+        // The current path is always one (it is forgotten when consent goes): the common case
+        // costs one comparison.
+        if self.path == Some((local, remote)) {
+            return true;
+        }
         self.agent.as_ref().is_some_and(|a| {
             a.is_validated(local, remote) || a.selected_pair() == Some((local, remote))
         })
@@ -93,7 +98,8 @@ impl PeerConnection {
 
     /// The path DTLS, SRTP and SCTP are sent on, while it has ICE consent.
     pub(super) fn sending_path(&self) -> Option<(SocketAddr, SocketAddr)> {
-        self.path.filter(|&(l, r)| self.is_validated_path(l, r))
+        // Set only from a validated path and cleared when ICE forgets it (consent lost).
+        self.path
     }
 
     pub(super) fn set_path(&mut self, local: SocketAddr, remote: SocketAddr) {
