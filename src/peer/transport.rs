@@ -91,6 +91,11 @@ impl PeerConnection {
         if self.path == Some((local, remote)) {
             return true;
         }
+        self.agent_validates(local, remote)
+    }
+
+    /// What the ICE agent says of the path (the check behind [`Self::is_validated_path`]).
+    fn agent_validates(&self, local: SocketAddr, remote: SocketAddr) -> bool {
         self.agent.as_ref().is_some_and(|a| {
             a.is_validated(local, remote) || a.selected_pair() == Some((local, remote))
         })
@@ -277,7 +282,7 @@ impl PeerConnection {
             AgentEvent::StateChanged(s) => {
                 if self
                     .path
-                    .is_some_and(|(l, r)| !self.is_validated_path(l, r))
+                    .is_some_and(|(l, r)| !self.agent_validates(l, r))
                 {
                     // Consent expired (or ICE closed): the path is gone until ICE selects one.
                     self.path = None;
