@@ -2,6 +2,7 @@
 //! statistics, the window of what arrived.
 
 use super::*;
+use sansrtc_core::ReplayWindow;
 
 /// Most remote SSRCs tracked (packets of more are delivered but not reported on).
 pub(super) const MAX_INBOUND: usize = 64;
@@ -27,71 +28,11 @@ pub(super) struct Inbound {
     /// Lost packets to ask for (sections that negotiated `nack`, when asking is on).
     pub(super) nack_requests: Option<Box<NackRequests>>,
     /// Which of the last packets arrived (RTX repeating one of them is dropped).
-    pub(super) received: ReceivedWindow,
+    pub(super) received: ReplayWindow,
 }
 
-/// The extended sequence numbers received among the last [`ReceivedWindow::SIZE`].
-#[derive(Debug, Default, Clone)]
-pub(super) struct ReceivedWindow {
-    pub(super) highest: Option<u64>,
-    /// Bit `n % SIZE` is set when packet `n` (within the window) arrived.
-    pub(super) bits: [u64; ReceivedWindow::SIZE / 64],
-}
-
-impl ReceivedWindow {
-    const SIZE: usize = 1024;
-
-    /// Records `extended`; false when it was there already or is older than the window.
-    pub(super) fn insert(&mut self, extended: u64) -> bool {
-        let size = Self::SIZE as u64;
-        let highest = match self.highest {
-            None => {
-                self.highest = Some(extended);
-                self.set(extended);
-                return true;
-            }
-            Some(h) => h,
-        };
-        if extended > highest {
-            if extended - highest >= size {
-                self.bits = [0; Self::SIZE / 64];
-            } else {
-                // Clear the slots the window moves over.
-                for n in highest + 1..extended {
-                    self.clear(n);
-                }
-            }
-            self.highest = Some(extended);
-            self.set(extended);
-            return true;
-        }
-        if highest - extended >= size || self.get(extended) {
-            return false;
-        }
-        self.set(extended);
-        true
-    }
-
-    pub(super) fn slot(n: u64) -> (usize, u64) {
-        let i = (n % Self::SIZE as u64) as usize;
-        (i / 64, 1 << (i % 64))
-    }
-
-    pub(super) fn set(&mut self, n: u64) {
-        let (w, b) = Self::slot(n);
-        self.bits[w] |= b;
-    }
-
-    pub(super) fn clear(&mut self, n: u64) {
-        let (w, b) = Self::slot(n);
-        self.bits[w] &= !b;
-    }
-
-    pub(super) fn get(&self, n: u64) -> bool {
-        let (w, b) = Self::slot(n);
-        self.bits[w] & b != 0
-    }
-}
+/// Packets remembered as received per stream (an RTX repeating one of them is dropped).
+pub(super) const RECEIVED_WINDOW: usize = 1024;
 
 impl MediaState {
     /// A decrypted RTP packet arrived: finds its section and layer and updates statistics; an
@@ -179,7 +120,7 @@ impl MediaState {
                     retransmitted_packets: 0,
                     retransmitted_bytes: 0,
                     nack_requests: None,
-                    received: ReceivedWindow::default(),
+                    received: ReplayWindow::new(RECEIVED_WINDOW),
                 },
             );
         }
@@ -333,7 +274,7 @@ mod tests {
     use super::*;
     #[test]
     fn the_received_window_knows_what_arrived() {
-        let mut w = ReceivedWindow::default();
+        let mut w = ReplayWindow::new(RECEIVED_WINDOW);
         assert!(w.insert(100));
         assert!(!w.insert(100));
         assert!(w.insert(103));

@@ -164,12 +164,9 @@ impl PeerConnection {
             && d.is_connected()
             && let Ok((profile, material)) = d.srtp_keying_material()
         {
-            let role = match self.dtls_role {
-                Some(dtls::Role::Client) => srtp::Role::Client,
-                _ => srtp::Role::Server,
-            };
+            let role = self.dtls_role.unwrap_or(dtls::Role::Server);
             self.srtp = srtp::Context::from_dtls_keying_material(
-                srtp_profile(profile),
+                profile,
                 &material,
                 role,
                 srtp::Config::default(),

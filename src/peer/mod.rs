@@ -529,12 +529,3 @@ fn hash_algorithm(h: sdp::FingerprintHash) -> dtls::HashAlgorithm {
         sdp::FingerprintHash::Sha512 => dtls::HashAlgorithm::Sha512,
     }
 }
-
-fn srtp_profile(p: dtls::SrtpProfile) -> srtp::Profile {
-    match p {
-        dtls::SrtpProfile::Aes128CmHmacSha1_80 => srtp::Profile::Aes128CmHmacSha1_80,
-        dtls::SrtpProfile::Aes128CmHmacSha1_32 => srtp::Profile::Aes128CmHmacSha1_32,
-        dtls::SrtpProfile::AeadAes128Gcm => srtp::Profile::AeadAes128Gcm,
-        dtls::SrtpProfile::AeadAes256Gcm => srtp::Profile::AeadAes256Gcm,
-    }
-}

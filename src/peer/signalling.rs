@@ -352,10 +352,8 @@ impl PeerConnection {
             .configure(&n, &self.jsep, self.config.rtcp_interval);
         // Media added by a renegotiation after DTLS connected.
         self.ensure_srtp();
-        let role = match n.dtls_role {
-            sdp::jsep::DtlsRole::Client => dtls::Role::Client,
-            sdp::jsep::DtlsRole::Server => dtls::Role::Server,
-        };
+        // One DtlsRole (sansrtc-core) for JSEP, DTLS, SRTP and SCTP alike.
+        let role = n.dtls_role;
         if self.dtls.is_none() {
             let mut cfg = dtls::Config::new(self.certificate.clone());
             cfg.srtp_profiles = self.config.srtp_profiles.clone();
@@ -397,10 +395,7 @@ impl PeerConnection {
                 .find(|s| s.kind == SectionKind::Data && !s.rejected)
         {
             let role = self.dtls_role.unwrap_or(role);
-            let mut ec = sctp::EndpointConfig::new(match role {
-                dtls::Role::Client => sctp::DtlsRole::Client,
-                dtls::Role::Server => sctp::DtlsRole::Server,
-            });
+            let mut ec = sctp::EndpointConfig::new(role);
             ec.sctp.local_port = 5000;
             ec.sctp.remote_port = data.remote_sctp_port.unwrap_or(5000);
             ec.sctp.max_message_size = self.config.max_message_size;

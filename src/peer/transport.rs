@@ -280,10 +280,7 @@ impl PeerConnection {
     pub(super) fn on_agent_event(&mut self, now: Instant, e: AgentEvent) {
         match e {
             AgentEvent::StateChanged(s) => {
-                if self
-                    .path
-                    .is_some_and(|(l, r)| !self.agent_validates(l, r))
-                {
+                if self.path.is_some_and(|(l, r)| !self.agent_validates(l, r)) {
                     // Consent expired (or ICE closed): the path is gone until ICE selects one.
                     self.path = None;
                 }
@@ -377,6 +374,6 @@ impl PeerConnection {
         if !matches!(self.dtls_state, DtlsState::Connected | DtlsState::Closed) {
             return None;
         }
-        Some(srtp_profile(self.dtls.as_ref()?.srtp_profile()?))
+        self.dtls.as_ref()?.srtp_profile()
     }
 }
