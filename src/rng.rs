@@ -23,14 +23,10 @@ impl PcRng {
                     .expect("the operating system provides randomness");
             }
             PcRng::Seeded(state) => {
-                for chunk in out.chunks_mut(8) {
-                    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                    let mut z = *state;
-                    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-                    z ^= z >> 31;
-                    chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
-                }
+                // sansrtc-core's SplitMix64, continued from the state kept here.
+                let mut r = sansrtc_core::SeededRng::new(*state);
+                sansrtc_core::Rng::fill(&mut r, out);
+                *state = r.state();
             }
         }
     }

@@ -89,6 +89,11 @@ impl SeededRng {
         SeededRng(seed)
     }
 
+    /// The generator's state: `SeededRng::new(r.state())` continues where `r` is.
+    pub const fn state(&self) -> u64 {
+        self.0
+    }
+
     /// An independent generator seeded from this one.
     pub fn fork(&mut self) -> SeededRng {
         SeededRng(self.step())
