@@ -118,7 +118,7 @@ pub use buffer::PacketBuf;
 pub use peer::{
     Channel, ChannelConfig, ChannelId, ChannelState, Config, ConnectionState, DtlsState, Error,
     Event, IceState, IceTransportPolicy, MessageKind, PeerConnection, SdpType, StateError, Stats,
-    Transmit,
+    Track, Transmit,
 };
 pub use relay::TurnServer;
 pub use rng::PcRng;

@@ -915,3 +915,33 @@ fn misuse_is_an_error_or_an_event_not_silence() {
         .count();
     assert_eq!(reported, 1);
 }
+
+#[test]
+fn a_track_handle_tells_what_its_section_negotiated_and_writes_on_it() {
+    use sansrtc::sdp::jsep::CodecName;
+    let (mut n, audio_mid, video_mid) = media_pair(132);
+    let mut video = n.pcs[0].track(video_mid).unwrap();
+    assert_eq!(video.kind(), MediaKind::Video);
+    let vp8 = video.payload_type(&CodecName::Vp8).expect("VP8 negotiated");
+    assert!(video.codecs().iter().any(|c| c.payload_type == vp8));
+    let ssrc = video.sending_ssrc().expect("signalled");
+    video
+        .write_rtp(n.now, RtpWrite::new(vp8, 0, &[1, 2, 3]).marker(true))
+        .unwrap();
+    assert_eq!(
+        n.pcs[0]
+            .track(audio_mid)
+            .unwrap()
+            .payload_type(&CodecName::Opus),
+        Some(111)
+    );
+    n.run_until(Duration::from_secs(2), |n| {
+        !rtp_events(&n.events[1]).is_empty()
+    });
+    let got = rtp_events(&n.events[1]);
+    assert_eq!((got[0].ssrc, got[0].mid), (ssrc, Some(video_mid)));
+    assert!(matches!(
+        n.pcs[0].track("nope".parse().unwrap()),
+        Err(Error::Media(MediaError::UnknownMid(_)))
+    ));
+}

@@ -303,6 +303,11 @@ impl MediaState {
     }
 
     /// The codec negotiated for `payload_type` in section `mid`.
+    /// The codecs negotiated on section `mid`, in the answer's order of preference.
+    pub(crate) fn codecs(&self, mid: Mid) -> Option<&[Codec]> {
+        self.section(mid).map(|s| &s.codecs[..])
+    }
+
     pub(crate) fn codec(&self, mid: Mid, payload_type: u8) -> Option<&Codec> {
         self.section(mid)?
             .codecs

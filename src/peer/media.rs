@@ -3,7 +3,72 @@
 
 use super::*;
 
+/// One negotiated media section (a track) of a [`PeerConnection`], borrowed from it
+/// ([`PeerConnection::track`]): what it negotiated, and writing RTP on it.
+///
+/// ```no_run
+/// # fn f(pc: &mut sansrtc::PeerConnection, mid: sansrtc::Mid, frame: &[u8]) -> Result<(), sansrtc::Error> {
+/// use sansrtc::sdp::jsep::CodecName;
+/// let now = std::time::Instant::now();
+/// let mut video = pc.track(mid)?;
+/// let vp8 = video.payload_type(&CodecName::Vp8).expect("VP8 negotiated");
+/// video.write_rtp(now, sansrtc::RtpWrite::new(vp8, 90_000, frame).marker(true))?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Track<'a> {
+    pc: &'a mut PeerConnection,
+    mid: Mid,
+}
+
+impl Track<'_> {
+    /// Its mid.
+    pub fn mid(&self) -> Mid {
+        self.mid
+    }
+
+    /// Audio or video.
+    pub fn kind(&self) -> MediaKind {
+        self.pc
+            .media
+            .kind(self.mid)
+            .expect("a track handle exists only for a negotiated section")
+    }
+
+    /// The codecs negotiated on it (each with its payload type, typed parameters and RTX
+    /// pairing), in order of preference.
+    pub fn codecs(&self) -> &[Codec] {
+        self.pc.media.codecs(self.mid).unwrap_or(&[])
+    }
+
+    /// The payload type negotiated for the first codec named `name` (not an RTX one).
+    pub fn payload_type(&self, name: &sdp::jsep::CodecName) -> Option<u8> {
+        self.codecs()
+            .iter()
+            .find(|c| c.name == *name)
+            .map(|c| c.payload_type)
+    }
+
+    /// Our SSRC on it (signalled with `a=ssrc`).
+    pub fn sending_ssrc(&self) -> Option<u32> {
+        self.pc.media.sending_ssrc(self.mid)
+    }
+
+    /// Sends RTP on it ([`PeerConnection::write_rtp`]).
+    pub fn write_rtp(&mut self, now: Instant, write: RtpWrite<'_>) -> Result<(), Error> {
+        self.pc.write_rtp(now, self.mid, write)
+    }
+}
+
 impl PeerConnection {
+    /// The negotiated media section `mid`, to look at what it negotiated and write RTP on.
+    pub fn track(&mut self, mid: Mid) -> Result<Track<'_>, Error> {
+        if self.media.kind(mid).is_none() {
+            return Err(MediaError::UnknownMid(mid).into());
+        }
+        Ok(Track { pc: self, mid })
+    }
+
     /// Sends RTP on the track of m-section `mid`: the stack sets the SSRC (the one signalled
     /// for the track), the sequence number and the negotiated header extensions (`sdes:mid`,
     /// `rtp-stream-id` for a simulcast layer, `abs-send-time`), then protects it with SRTP.

@@ -24,12 +24,13 @@ use crate::media::{MediaState, Received};
 use crate::relay::{RelayEvent, Relays};
 use crate::rng::PcRng;
 use crate::stats::{CandidatePairStats, DataChannelStats, StatsReport, TransportStats};
-use crate::track::{KeyframeKind, RtpWrite};
+use crate::track::{KeyframeKind, MediaError, RtpWrite};
 
 mod channels;
 
 use channels::Channels;
 pub use channels::{Channel, ChannelId, ChannelState, MessageKind};
+pub use media::Track;
 mod media;
 mod report;
 mod signalling;
