@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use sansrtc_rtp::RtpPacket;
 use sansrtc_rtp::builder::{ExtensionsBuilder, RtpPacketBuilder};
 use sansrtc_rtp::extension::{
-    AbsSendTime, ExtensionKind, ExtensionMap, Mid as MidExtension, RepairedRtpStreamId,
-    RtpStreamId, TransportSequence,
+    AbsSendTime, ExtensionKind, ExtensionMap, ExtensionValue, Mid as MidExtension,
+    RepairedRtpStreamId, RtpStreamId, TransportSequence,
 };
 use sansrtc_rtp::rtcp::{
     CompoundIter, Fir, FirEntry, List, Nack, NackPair, Pli, ReceiverReport, ReportBlock,
@@ -284,6 +284,7 @@ impl MediaState {
                 .sections
                 .iter()
                 .position(|s| s.send_ssrc == Some(*ssrc));
+            o.template = None;
         }
         for (ssrc, i) in &mut self.inbound {
             i.section = self.ssrc_section.get(ssrc).copied();

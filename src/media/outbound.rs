@@ -46,6 +46,65 @@ pub(super) struct Outbound {
     pub(super) rtx_sequence: u16,
     pub(super) retransmitted_packets: u64,
     pub(super) retransmitted_bytes: u64,
+    /// The header `write_rtp` gives this stream's packets (made on first use, dropped when a
+    /// negotiation changes the section).
+    pub(super) template: Option<Box<HeaderTemplate>>,
+}
+
+/// One stream's RTP header as [`MediaState::build_rtp`] writes it: version, SSRC and the
+/// negotiated header extensions with their fixed values (`sdes:mid`, `rtp-stream-id`) made
+/// once; payload type, marker, sequence number, timestamp and the per-packet extension values
+/// (`abs-send-time`, the transport-wide sequence number) are written into a copy per packet.
+#[derive(Debug, Clone)]
+pub(super) struct HeaderTemplate {
+    pub(super) bytes: Vec<u8>,
+    /// Where the 3-byte abs-send-time value is, when negotiated.
+    pub(super) abs_send_time: Option<usize>,
+    /// Where the 2-byte transport-wide sequence number is, when negotiated.
+    pub(super) transport_sequence: Option<usize>,
+}
+
+impl HeaderTemplate {
+    fn new(section: &Section, rid: Option<&str>, ssrc: u32) -> Result<Self, MediaError> {
+        let map = &section.extensions;
+        let write_error = MediaError::Rtp;
+        let mut ext = ExtensionsBuilder::new();
+        if let Some(id) = map.id(ExtensionKind::SdesMid) {
+            ext.push(id, section.mid.as_bytes()).map_err(write_error)?;
+        }
+        if let (Some(id), Some(r)) = (map.id(ExtensionKind::RtpStreamId), rid) {
+            ext.push(id, r.as_bytes()).map_err(write_error)?;
+        }
+        let abs_id = map.id(ExtensionKind::AbsSendTime);
+        if let Some(id) = abs_id {
+            ext.push_value(id, &AbsSendTime(0)).map_err(write_error)?;
+        }
+        let twcc_id = map.id(ExtensionKind::TransportWideCc);
+        if let Some(id) = twcc_id {
+            ext.push_value(id, &TransportSequence(0))
+                .map_err(write_error)?;
+        }
+        let mut b = RtpPacketBuilder::new(0, 0, 0, ssrc);
+        if !ext.is_empty() {
+            b.extensions(&ext);
+        }
+        let mut bytes = Vec::with_capacity(b.encoded_len());
+        b.write_vec(&mut bytes).map_err(write_error)?;
+        // Where each per-packet value landed (the builder chose the extension form).
+        let offset_of = |id: Option<u8>| -> Option<usize> {
+            let id = id?;
+            let p = RtpPacket::parse(&bytes).ok()?;
+            let data = p.extensions()?.get(id)?;
+            Some(data.as_ptr() as usize - bytes.as_ptr() as usize)
+        };
+        let abs_send_time = offset_of(abs_id);
+        let transport_sequence = offset_of(twcc_id);
+        Ok(Self {
+            abs_send_time,
+            transport_sequence,
+            bytes,
+        })
+    }
 }
 
 /// The last packets sent on one SSRC, plain, in sending order; the buffers are reused once
@@ -178,7 +237,9 @@ impl MediaState {
         }
     }
 
-    /// Builds the plain RTP packet for `write` on section `mid`.
+    /// Builds the plain RTP packet for `write` on section `mid` into `packet` and records it
+    /// as sent (statistics, the retransmission history). The stream's header is made once
+    /// ([`HeaderTemplate`]); per packet only its changing fields are written.
     pub(crate) fn build_rtp(
         &mut self,
         now: Instant,
@@ -195,13 +256,15 @@ impl MediaState {
         if !section.sends() {
             return Err(MediaError::NotSending(mid));
         }
-        if !section
+        let Some(codec) = section
             .codecs
             .iter()
-            .any(|c| c.payload_type == write.payload_type)
-        {
+            .find(|c| c.payload_type == write.payload_type)
+        else {
             return Err(MediaError::UnknownPayloadType(write.payload_type));
-        }
+        };
+        let clock_rate = codec.clock_rate.max(1);
+        let keep = section.nack && self.history_capacity > 0;
         let rid = match write.rid {
             Some(r) => Some(
                 section
@@ -213,42 +276,47 @@ impl MediaState {
             ),
             None => None,
         };
-        let clock_rate = section.clock_rate(write.payload_type);
-        let extensions_map = section.extensions.clone();
-        let ssrc = self.send_ssrc(index, rid.clone());
+        let ssrc = self.send_ssrc(index, rid);
         let ntp = self.ntp(now);
+        let twcc_sequence = self.twcc_sequence;
         let Some(out) = self.outbound.get_mut(&ssrc) else {
             return Err(MediaError::TooManyStreams);
         };
+        if out.template.is_none() {
+            let section = &self.sections[index];
+            let template = HeaderTemplate::new(section, out.rid.as_deref(), ssrc)?;
+            out.template = Some(Box::new(template));
+        }
+        let Some(template) = out.template.as_deref() else {
+            return Err(MediaError::TooManyStreams);
+        };
         let sequence = out.next_sequence;
+        packet.clear();
+        packet.reserve(template.bytes.len() + write.payload.len() + 16);
+        packet.extend_from_slice(&template.bytes);
+        packet[1] = (u8::from(write.marker) << 7) | (write.payload_type & 0x7F);
+        packet[2..4].copy_from_slice(&sequence.to_be_bytes());
+        packet[4..8].copy_from_slice(&write.timestamp.to_be_bytes());
+        if let Some(at) = template.abs_send_time {
+            let abs = AbsSendTime::from_micros(ntp.to_unix().as_micros() as u64);
+            abs.encode(&mut packet[at..at + 3]);
+        }
+        if let Some(at) = template.transport_sequence {
+            TransportSequence(twcc_sequence).encode(&mut packet[at..at + 2]);
+            self.twcc_sequence = twcc_sequence.wrapping_add(1);
+        }
+        packet.extend_from_slice(write.payload);
         out.next_sequence = sequence.wrapping_add(1);
         out.clock_rate = clock_rate;
-        let abs = AbsSendTime::from_micros(ntp.to_unix().as_micros() as u64);
-        let write_error = MediaError::Rtp;
-        let mut ext = ExtensionsBuilder::new();
-        if let Some(id) = extensions_map.id(ExtensionKind::SdesMid) {
-            ext.push(id, mid.as_bytes()).map_err(write_error)?;
+        out.packets += 1;
+        out.octets += write.payload.len() as u64;
+        out.rtp_timestamp = write.timestamp;
+        out.last_sent = Some(now);
+        if keep {
+            let history = out.history.get_or_insert_with(Box::default);
+            history.push(self.history_capacity, sequence, packet);
+            history.budget.on_media(now, packet.len());
         }
-        if let (Some(id), Some(r)) = (extensions_map.id(ExtensionKind::RtpStreamId), &rid) {
-            ext.push(id, r.as_bytes()).map_err(write_error)?;
-        }
-        if let Some(id) = extensions_map.id(ExtensionKind::AbsSendTime) {
-            ext.push_value(id, &abs).map_err(write_error)?;
-        }
-        if let Some(id) = extensions_map.id(ExtensionKind::TransportWideCc) {
-            let sequence = self.twcc_sequence;
-            self.twcc_sequence = sequence.wrapping_add(1);
-            ext.push_value(id, &TransportSequence(sequence))
-                .map_err(write_error)?;
-        }
-        let mut b = RtpPacketBuilder::new(write.payload_type, sequence, write.timestamp, ssrc);
-        b.marker(write.marker).payload(write.payload);
-        if !ext.is_empty() {
-            b.extensions(&ext);
-        }
-        packet.clear();
-        packet.reserve(b.encoded_len() + 16);
-        b.write_vec(packet).map_err(write_error)?;
         Ok(())
     }
 
@@ -300,6 +368,7 @@ impl MediaState {
                 rtx_sequence: random_u32(&mut self.rng) as u16 & 0x7FFF,
                 retransmitted_packets: 0,
                 retransmitted_bytes: 0,
+                template: None,
             },
         );
     }
@@ -484,5 +553,61 @@ mod tests {
             resent += 1000;
         }
         assert_eq!(resent, RETRANSMIT_FLOOR_BYTES / 1000 * 1000);
+    }
+
+    fn video_section(extensions: &[(u8, ExtensionKind)]) -> Section {
+        let mut map = ExtensionMap::new();
+        for &(id, kind) in extensions {
+            map.insert(id, kind);
+        }
+        Section {
+            mid: "video1".parse().unwrap(),
+            kind: MediaKind::Video,
+            direction: Direction::SendRecv,
+            codecs: vec![Codec::new(96, "VP8", 90_000, None)],
+            extensions: map,
+            send_ssrc: Some(0x1234_5678),
+            send_rtx_ssrc: None,
+            send_rids: vec![Arc::from("hi")],
+            nack: true,
+            pli: true,
+        }
+    }
+
+    #[test]
+    fn a_header_template_puts_each_value_where_a_parser_finds_it() {
+        use sansrtc_rtp::extension::{Mid as MidValue, RtpStreamId};
+        let kinds = [
+            (1, ExtensionKind::SdesMid),
+            (2, ExtensionKind::AbsSendTime),
+            (3, ExtensionKind::TransportWideCc),
+            (4, ExtensionKind::RtpStreamId),
+        ];
+        let section = video_section(&kinds);
+        let template = HeaderTemplate::new(&section, Some("hi"), 0xCAFE_F00D).unwrap();
+        let mut bytes = template.bytes.clone();
+        let abs = template.abs_send_time.unwrap();
+        let twcc = template.transport_sequence.unwrap();
+        AbsSendTime(0xAB_CDEF).encode(&mut bytes[abs..abs + 3]);
+        TransportSequence(0xBEEF).encode(&mut bytes[twcc..twcc + 2]);
+        bytes.extend_from_slice(b"payload");
+        let p = RtpPacket::parse(&bytes).unwrap();
+        assert_eq!(p.ssrc(), 0xCAFE_F00D);
+        assert_eq!(p.payload(), b"payload");
+        let ext = p.extensions().unwrap();
+        let map = &section.extensions;
+        assert_eq!(map.get::<AbsSendTime>(&ext), Some(AbsSendTime(0xAB_CDEF)));
+        assert_eq!(
+            map.get::<TransportSequence>(&ext),
+            Some(TransportSequence(0xBEEF))
+        );
+        assert_eq!(map.get::<MidValue>(&ext).unwrap().0, "video1");
+        assert_eq!(map.get::<RtpStreamId>(&ext).unwrap().0, "hi");
+        // Without per-packet extensions there is nothing to write per packet.
+        let plain = video_section(&[(1, ExtensionKind::SdesMid)]);
+        let template = HeaderTemplate::new(&plain, None, 1).unwrap();
+        assert_eq!(template.abs_send_time, None);
+        assert_eq!(template.transport_sequence, None);
+        assert!(RtpPacket::parse(&template.bytes).is_ok());
     }
 }

@@ -77,9 +77,10 @@ impl PeerConnection {
         if self.srtp.is_none() {
             return Err(Error::NotConnected);
         }
+        let (local, remote) = self.consented_path()?;
         let mut packet = self.buffers.take(write.payload.len() + 64);
         self.media.build_rtp(now, mid, &write, packet.vec_mut())?;
-        self.send_plain_rtp(now, packet)
+        self.protect_and_push(now, local, remote, packet)
     }
 
     /// Sends a complete RTP packet (the caller chose SSRC, sequence number and extensions, e.g.
@@ -94,16 +95,26 @@ impl PeerConnection {
         self.send_plain_rtp(now, buf)
     }
 
-    pub(super) fn send_plain_rtp(
-        &mut self,
-        now: Instant,
-        mut packet: PacketBuf,
-    ) -> Result<(), Error> {
+    pub(super) fn send_plain_rtp(&mut self, now: Instant, packet: PacketBuf) -> Result<(), Error> {
         let (local, remote) = self.consented_path()?;
-        let srtp = self.srtp.as_mut().ok_or(Error::NotConnected)?;
+        if self.srtp.is_none() {
+            return Err(Error::NotConnected);
+        }
         if let Ok(p) = sansrtc_rtp::RtpPacket::parse(&packet) {
             self.media.on_sent(now, &p, &packet);
         }
+        self.protect_and_push(now, local, remote, packet)
+    }
+
+    /// Protects a plain RTP packet already recorded as sent and queues it on the path.
+    fn protect_and_push(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        mut packet: PacketBuf,
+    ) -> Result<(), Error> {
+        let srtp = self.srtp.as_mut().ok_or(Error::NotConnected)?;
         srtp.outbound.protect_rtp(packet.vec_mut())?;
         self.stats.rtp_sent += 1;
         // SRTP involves no other layer: nothing to drive.
