@@ -74,6 +74,21 @@ impl<'a> Extensions<'a> {
             .map(|e| e.data)
     }
 
+    /// The data of the first element with each of `ids`, in one pass over the block (an id of
+    /// 0, which no element has, asks for nothing). Stops at the first malformed element, as
+    /// [`Extensions::get`] does.
+    pub fn get_each<const N: usize>(&self, ids: [u8; N]) -> [Option<&'a [u8]>; N] {
+        let mut found = [None; N];
+        for element in self.iter().map_while(Result::ok) {
+            for (slot, &id) in found.iter_mut().zip(&ids) {
+                if id == element.id && slot.is_none() {
+                    *slot = Some(element.data);
+                }
+            }
+        }
+        found
+    }
+
     /// Checks that every element is well formed.
     pub fn validate(&self) -> Result<(), RtpError> {
         self.iter().try_for_each(|e| e.map(drop))
@@ -508,6 +523,19 @@ mod tests {
             ]
         );
         assert_eq!(ext.get(3), None);
+    }
+
+    #[test]
+    fn get_each_finds_what_get_finds_in_one_pass() {
+        // id 1, id 2, id 1 again (the first counts), then a malformed element hiding id 4.
+        let data = [0x10, 0xAA, 0x21, 0x01, 0x02, 0x10, 0xBB, 0x42, 0x01];
+        let ext = Extensions::new(ONE_BYTE_PROFILE, &data);
+        let [one, two, three, nothing, four] = ext.get_each([1, 2, 3, 0, 4]);
+        assert_eq!(one, ext.get(1));
+        assert_eq!(one, Some(&[0xAA][..]));
+        assert_eq!(two, Some(&[1, 2][..]));
+        assert_eq!((three, nothing, four), (None, None, None));
+        assert_eq!(four, ext.get(4));
     }
 
     #[test]

@@ -41,10 +41,10 @@ impl MediaState {
         let Ok(p) = RtpPacket::parse(&plain) else {
             return Received::Malformed;
         };
-        let (section, rid) = self.classify(&p);
+        let (section, rid, transport_sequence) = self.classify(&p);
         let repaired = section.and_then(|i| self.sections[i].repaired_by(p.payload_type()));
         let Some(original_pt) = repaired else {
-            return self.deliver(now, plain, section, rid, false);
+            return self.deliver(now, plain, section, rid, transport_sequence, false);
         };
         // RTX (RFC 4588): the original sequence number, then the original payload.
         let rtx_ssrc = p.ssrc();
@@ -75,7 +75,7 @@ impl MediaState {
         original[8..12].copy_from_slice(&media_ssrc.to_be_bytes());
         original.copy_within(header_len + 2..payload_end, header_len);
         original.vec_mut().truncate(payload_end - 2);
-        self.deliver(now, original, section, rid, true)
+        self.deliver(now, original, section, rid, transport_sequence, true)
     }
 
     pub(super) fn deliver(
@@ -84,6 +84,7 @@ impl MediaState {
         plain: PacketBuf,
         section: Option<usize>,
         rid: Option<Arc<str>>,
+        transport_sequence: Option<u16>,
         retransmission: bool,
     ) -> Received {
         let Ok(p) = RtpPacket::parse(&plain) else {
@@ -92,10 +93,7 @@ impl MediaState {
         let ssrc = p.ssrc();
         let epoch = self.epoch.unwrap_or(now);
         // Transport-wide congestion control: record the arrival.
-        if let Some(i) = section
-            && let Some(ext) = p.extensions()
-            && let Some(TransportSequence(sequence)) = self.sections[i].extensions.get(&ext)
-        {
+        if let Some(sequence) = transport_sequence {
             self.twcc
                 .get_or_insert_with(|| Box::new(TwccReceiver::new(epoch)))
                 .on_packet(now, sequence, ssrc);
@@ -175,11 +173,16 @@ impl MediaState {
 
     /// Which section (and simulcast layer) a packet belongs to: a known SSRC, the `sdes:mid`
     /// header extension (then the SSRC is learned), a payload type only one section uses, or
-    /// the only section (RFC 8843 9.2).
-    pub(super) fn classify(&mut self, p: &RtpPacket<'_>) -> (Option<usize>, Option<Arc<str>>) {
+    /// the only section (RFC 8843 9.2); and its transport-wide sequence number when the
+    /// section negotiated one (the section's extensions are read in one pass).
+    pub(super) fn classify(
+        &mut self,
+        p: &RtpPacket<'_>,
+    ) -> (Option<usize>, Option<Arc<str>>, Option<u16>) {
         let ssrc = p.ssrc();
         let mut section = self.ssrc_section.get(&ssrc).copied();
         let mut rid = None;
+        let mut transport_sequence = None;
         if let Some(ext) = p.extensions() {
             if section.is_none() {
                 // Sections normally share one id for sdes:mid; try each distinct id once.
@@ -204,11 +207,23 @@ impl MediaState {
                 }
             }
             if let Some(s) = section.map(|i| &self.sections[i]) {
-                let r = s
-                    .extensions
-                    .get::<RtpStreamId>(&ext)
+                let id = |kind| s.extensions.id(kind).unwrap_or(0);
+                let [rid_data, repaired_data, twcc_data] = ext.get_each([
+                    id(ExtensionKind::RtpStreamId),
+                    id(ExtensionKind::RepairedRtpStreamId),
+                    id(ExtensionKind::TransportWideCc),
+                ]);
+                transport_sequence = twcc_data
+                    .and_then(|d| TransportSequence::decode(d).ok())
+                    .map(|t| t.0);
+                let r = rid_data
+                    .and_then(|d| RtpStreamId::decode(d).ok())
                     .map(|r| r.0)
-                    .or_else(|| s.extensions.get::<RepairedRtpStreamId>(&ext).map(|r| r.0));
+                    .or_else(|| {
+                        repaired_data
+                            .and_then(|d| RepairedRtpStreamId::decode(d).ok())
+                            .map(|r| r.0)
+                    });
                 // The stream's rid is known after its first packet: reuse it (no allocation
                 // per packet).
                 rid = r.map(
@@ -239,7 +254,7 @@ impl MediaState {
         if section.is_none() && self.sections.len() == 1 {
             section = Some(0);
         }
-        (section, rid)
+        (section, rid, transport_sequence)
     }
 
     /// Statistics of every stream we receive.
