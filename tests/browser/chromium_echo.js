@@ -23,6 +23,17 @@
 const { chromium } = require('playwright-core');
 
 // Offers through WHIP (non-trickle: waits for gathering), returns the answer and the Location.
+// Resolves once `dc` is open. The open event may already have fired while an earlier await
+// ran (the connection can complete before setRemoteDescription's promise resolves on a busy
+// machine), so the state is checked before waiting for the event.
+function opened(dc, detail) {
+  return new Promise((r, j) => {
+    if (dc.readyState === 'open') { r(dc); return; }
+    dc.addEventListener('open', () => r(dc), { once: true });
+    setTimeout(() => j(new Error('open timeout ' + dc.label + (detail ? ', ' + detail() : ''))), 20000);
+  });
+}
+
 async function whip(pc) {
   await pc.setLocalDescription(await pc.createOffer());
   await new Promise((r) => {
@@ -177,7 +188,7 @@ async function bulk() {
     channels.push(dc);
   }
   await whip(pc);
-  await Promise.all(channels.map((dc) => new Promise((r, j) => { dc.onopen = r; setTimeout(() => j(new Error('open timeout ' + dc.label)), 20000); })));
+  await Promise.all(channels.map((dc) => opened(dc)));
   const setupMs = performance.now() - t0;
   const result = await bulkTransfer(channels);
   pc.close();
@@ -276,7 +287,7 @@ async function data() {
   const dc = pc.createDataChannel('echo');
   dc.binaryType = 'arraybuffer';
   await whip(pc);
-  await new Promise((r, j) => { dc.onopen = r; setTimeout(() => j(new Error('open timeout, ice ' + pc.iceConnectionState + ', dtls ' + pc.connectionState)), 20000); });
+  await opened(dc, () => 'ice ' + pc.iceConnectionState + ', dtls ' + pc.connectionState);
   const setupMs = performance.now() - t0;
   const result = await echoAll(dc, testMessages());
   const ciphers = await transportStats(pc);
@@ -303,10 +314,7 @@ async function answerOffer(query, opts) {
   const channels = (n) => Promise.race([
     new Promise((r) => { more = () => arrived.length >= n && r(arrived.slice(0, n)); more(); }),
     new Promise((_, j) => setTimeout(() => j(new Error(arrived.length + ' of ' + n + ' channels, ' + pc.connectionState)), 20000)),
-  ]).then((list) => Promise.all(list.map((dc) => dc.readyState === 'open' ? dc : new Promise((r, j) => {
-    dc.onopen = () => r(dc);
-    setTimeout(() => j(new Error('open timeout ' + dc.label)), 20000);
-  }))));
+  ]).then((list) => Promise.all(list.map((dc) => opened(dc))));
   const remote = {};
   pc.ontrack = (e) => { remote[e.track.kind] = e; };
   await pc.setRemoteDescription({ type: 'offer', sdp: offer });
@@ -396,7 +404,7 @@ async function hostile() {
   const dc = pc.createDataChannel('bulk');
   dc.binaryType = 'arraybuffer';
   const { sdp } = await whip(pc);
-  await new Promise((r, j) => { dc.onopen = r; setTimeout(() => j(new Error('open timeout')), 20000); });
+  await opened(dc);
   const ufrag = sdp.match(/^a=ice-ufrag:(\S+)/m)[1];
   const chunk = 16 * 1024, min = 8 * 1024 * 1024, cap = 400 * 1024 * 1024;
   const fill = (i) => {
@@ -438,7 +446,7 @@ async function del() {
   const pc = new RTCPeerConnection();
   const dc = pc.createDataChannel('echo');
   const { location } = await whip(pc);
-  await new Promise((r, j) => { dc.onopen = r; setTimeout(() => j(new Error('open timeout')), 20000); });
+  await opened(dc);
   const echo = await new Promise((r, j) => { dc.onmessage = (e) => r(e.data); dc.send('before delete'); setTimeout(() => j(new Error('no echo')), 20000); });
   const transport = pc.sctp.transport;
   const states = [];
