@@ -531,7 +531,7 @@ async function main() {
       // The functions above run in the page: define them there, then call the mode's one.
       const fns = { data, answerer, 'answerer-media': answererMedia, 'answerer-bulk': answererBulk, media, bulk, hostile, nosrtp, delete: del };
       if (!fns[mode]) throw new Error('unknown mode ' + mode);
-      const helpers = [whip, connected, loopedBack, bulkTransfer, answerOffer, testMessages, echoAll, transportStats, ...Object.values(fns)];
+      const helpers = [opened, whip, connected, loopedBack, bulkTransfer, answerOffer, testMessages, echoAll, transportStats, ...Object.values(fns)];
       await page.addScriptTag({ content: helpers.map((f) => f.toString()).join('\n') });
       result = await page.evaluate(([name, o]) => window[name](o), [fns[mode].name, opts]);
     }
