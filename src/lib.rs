@@ -110,6 +110,7 @@ mod media;
 pub mod peer;
 mod relay;
 pub mod rng;
+pub mod router;
 pub mod stats;
 pub mod track;
 mod twcc;
@@ -122,6 +123,7 @@ pub use peer::{
 };
 pub use relay::TurnServer;
 pub use rng::PcRng;
+pub use router::{RouteError, Router, RouterStats};
 pub use sansrtc_sdp::Mid;
 pub use sansrtc_sdp::jsep::TransceiverId;
 pub use stats::StatsReport;

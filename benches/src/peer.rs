@@ -96,7 +96,16 @@ impl SansrtcPair {
         certs: Option<&Certs>,
         prepare: impl Fn(&mut PeerConnection),
     ) -> SansrtcPair {
-        let addrs = addrs();
+        Self::new_between(now, certs, addrs(), prepare)
+    }
+
+    /// [`SansrtcPair::new_with`] with the two peers at `addrs` (offerer, answerer).
+    pub fn new_between(
+        now: Instant,
+        certs: Option<&Certs>,
+        addrs: [SocketAddr; 2],
+        prepare: impl Fn(&mut PeerConnection),
+    ) -> SansrtcPair {
         let mk = |i: usize| {
             let mut config = Config::default();
             config.certificate = certs.map(|c| c.sansrtc[i].clone());
@@ -291,8 +300,17 @@ impl Str0mPair {
 
     /// Two new `Rtc`s with their host candidates added.
     pub fn new(now: Instant, certs: Option<&Certs>, max_buffered: Option<usize>) -> Str0mPair {
+        Self::new_between(now, certs, max_buffered, addrs())
+    }
+
+    /// [`Str0mPair::new`] with the two peers at `addrs` (offerer, answerer).
+    pub fn new_between(
+        now: Instant,
+        certs: Option<&Certs>,
+        max_buffered: Option<usize>,
+        addrs: [SocketAddr; 2],
+    ) -> Str0mPair {
         init_str0m();
-        let addrs = addrs();
         let mk = |i: usize| {
             let mut cfg = RtcConfig::new();
             if let Some(c) = certs {

@@ -251,3 +251,50 @@ fn data_channel_messages_allocate_nothing_in_steady_state() {
         assert_eq!(allocations, 0, "{size} B messages");
     }
 }
+
+/// `Router::route` allocates nothing: by 5-tuple (SRTP, DTLS), by the ufrag of a STUN
+/// request, and for strangers.
+#[test]
+fn routing_a_datagram_allocates_nothing() {
+    use sansrtc::Router;
+    use sansrtc::ice::stun::{Attribute, MessageBuilder, MessageType, TransactionId};
+    let certs = Certs::generate();
+    let server: SocketAddr = "127.0.0.2:5000".parse().unwrap();
+    let client = |i: u16| SocketAddr::from(([127, 0, 0, 1], 20_000 + i));
+    let mut router = Router::new();
+    let mut requests = Vec::new();
+    for i in 0..20u16 {
+        let mut pair =
+            SansrtcPair::new_between(Instant::now(), Some(&certs), [client(i), server], |_| {});
+        pair.connect();
+        let [_, pc] = pair.into_peers();
+        router.insert(i, &pc).unwrap();
+        router.learn(i, &pc, server, client(i), &[0u8; 20]);
+        let mut buf = [0u8; 128];
+        let mut b = MessageBuilder::new(
+            &mut buf,
+            MessageType::BINDING_REQUEST,
+            TransactionId([3; 12]),
+        )
+        .unwrap();
+        b.add(&Attribute::Username(&format!("{}:peer", pc.local_ufrag())))
+            .unwrap();
+        let len = b.finish();
+        requests.push(buf[..len].to_vec());
+    }
+    let rtp = [0x80u8, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 9, 9, 9, 9];
+    let dtls = [23u8, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 1, 0, 4, 1, 2, 3, 4];
+    let mut routed = 0;
+    let allocations = count(|| {
+        for round in 0..1_000u16 {
+            let i = round % 20;
+            routed += usize::from(router.route(server, client(i), &rtp) == Some(i));
+            routed += usize::from(router.route(server, client(i), &dtls) == Some(i));
+            routed +=
+                usize::from(router.route(client(i), client(99), &requests[i as usize]) == Some(i));
+            routed += usize::from(router.route(server, client(99), &rtp).is_none());
+        }
+    });
+    assert_eq!(routed, 4_000);
+    assert_eq!(allocations, 0, "allocations per 4,000 routed datagrams");
+}

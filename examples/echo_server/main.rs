@@ -73,10 +73,10 @@ use std::time::{Duration, Instant};
 use sansrtc::demux::{Kind, classify};
 use sansrtc::dtls::{Certificate, CipherSuite, SrtpProfile};
 use sansrtc::sdp::{Direction, Setup};
-use sansrtc::{Config, ConnectionState, PeerConnection, SdpType, codecs};
+use sansrtc::{Config, ConnectionState, PeerConnection, Router, SdpType, codecs};
 
 use media::{MediaEcho, OfferOptions};
-use session::{Routes, Session, SessionId, service};
+use session::{Session, SessionId, service};
 
 const PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>sansrtc echo</title>
 <h1>sansrtc echo</h1><p>Your camera, looped back by the server:</p><video id="v" autoplay playsinline muted width="320"></video>
@@ -247,7 +247,7 @@ struct Server {
     /// One DTLS certificate for every session: a `POST` costs no key generation.
     certificate: Arc<Certificate>,
     sessions: HashMap<SessionId, Session>,
-    routes: Routes,
+    routes: Router<SessionId>,
     next_seq: u64,
     next_ssrc: u32,
     counters: Counters,
@@ -294,7 +294,7 @@ impl Server {
     fn new_pc(&self) -> Result<PeerConnection, (u16, String)> {
         for _ in 0..4 {
             let mut pc = PeerConnection::new(self.config()).map_err(|e| (500, e.to_string()))?;
-            if !self.routes.by_ufrag.contains_key(pc.local_ufrag()) {
+            if !self.routes.ufrag_taken(pc.local_ufrag()) {
                 pc.add_local_address(self.local)
                     .map_err(|e| (500, e.to_string()))?;
                 return Ok(pc);
@@ -397,7 +397,10 @@ impl Server {
         );
         let s = Session::new(self.next_seq, pc, media, now);
         println!("session {} created", s.seq);
-        self.routes.by_ufrag.insert(s.ufrag.clone(), id);
+        if let Err(e) = self.routes.insert(id, &s.pc) {
+            // new_pc chose a ufrag no session has, and ids are random.
+            eprintln!("session {} not routed: {e}", s.seq);
+        }
         self.sessions.insert(id, s);
         self.counters.sessions_created += 1;
         self.service(id, now);
@@ -423,21 +426,24 @@ impl Server {
         let Some(s) = self.sessions.remove(&id) else {
             return;
         };
-        self.routes.remove(id, &s);
+        let routes = self.routes.paths(id).len();
+        self.routes.remove(id);
         let reason = s.closing.as_ref().map_or("", |(r, _)| r.as_str());
         println!("session {} forgotten: {reason}", s.seq);
         if self.ended.len() >= MAX_ENDED {
             self.ended.pop_front();
         }
-        self.ended.push_back(stats::session_json(&s, Some(reason)));
+        self.ended
+            .push_back(stats::session_json(&s, routes, Some(reason)));
     }
 
     /// One datagram from `source`.
     fn receive(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) {
         let kind = classify(datagram);
+        let local = self.local;
         let Some(id) = self
             .routes
-            .route(kind, source, datagram)
+            .route(local, source, datagram)
             .filter(|id| self.sessions.contains_key(id))
         else {
             let c = &mut self.counters;
@@ -449,7 +455,6 @@ impl Server {
             } += 1;
             return;
         };
-        let local = self.local;
         let s = self.sessions.get_mut(&id).expect("routed to a session");
         if s.media.lose_incoming(&s.pc, datagram) {
             return;
@@ -458,9 +463,7 @@ impl Server {
         if s.pc.is_validated_path(local, source) {
             s.last_heard = now;
             // Only an authenticated check validates a path: STUN is what can earn a route.
-            if kind == Kind::Stun {
-                self.routes.learn(id, &mut self.sessions, local, source);
-            }
+            self.routes.learn(id, &s.pc, local, source, datagram);
         }
         self.service(id, now);
     }
@@ -537,7 +540,7 @@ impl Server {
         let (connect, idle) = (self.options.connect_timeout, self.options.idle_timeout);
         let mut gone = Vec::new();
         for (&id, s) in &mut self.sessions {
-            self.routes.prune(id, s, self.local);
+            self.routes.refresh(id, &s.pc);
             if let Some((_, since)) = &s.closing {
                 if s.pc.is_closed() || now >= *since + CLOSE_LIMIT {
                     gone.push(id);
@@ -575,12 +578,12 @@ impl Server {
 
     /// `GET /stats`.
     fn stats_json(&self) -> String {
-        let mut live: Vec<&Session> = self
+        let mut live: Vec<(&SessionId, &Session)> = self
             .sessions
-            .values()
-            .filter(|s| s.closing.is_none())
+            .iter()
+            .filter(|(_, s)| s.closing.is_none())
             .collect();
-        live.sort_by_key(|s| s.seq);
+        live.sort_by_key(|(_, s)| s.seq);
         let join = |items: Vec<String>| items.join(",");
         let c = &self.counters;
         let h = &self.http;
@@ -594,10 +597,14 @@ impl Server {
                 r#""http_requests":{},"http_refused":{},"http_timeouts":{},"#,
                 r#""http_too_large":{},"http_malformed":{}}}"#
             ),
-            join(live.iter().map(|s| stats::session_json(s, None)).collect()),
+            join(
+                live.iter()
+                    .map(|(id, s)| stats::session_json(s, self.routes.paths(**id).len(), None))
+                    .collect(),
+            ),
             join(self.ended.iter().cloned().collect()),
             self.sessions.len() - live.len(),
-            self.routes.by_source.len(),
+            self.routes.path_count(),
             c.unrouted_stun + c.unrouted_dtls + c.unrouted_rtp + c.unrouted_unknown,
             c.unrouted_stun,
             c.unrouted_dtls,
@@ -728,7 +735,7 @@ fn main() {
         options,
         certificate: Arc::new(Certificate::generate().expect("a DTLS certificate")),
         sessions: HashMap::new(),
-        routes: Routes::default(),
+        routes: Router::new(),
         next_seq: 0,
         next_ssrc: 0x5EC0_0001,
         counters: Counters::default(),

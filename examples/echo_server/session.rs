@@ -1,32 +1,20 @@
-//! Sessions, their ids, and the tables that route each datagram of the shared UDP socket to one
-//! session in O(1).
-//!
-//! Only the peer knows a session's ICE password, so a source address earns a route only once
-//! the session's ICE agent validated the path with an authenticated check or answer
-//! ([`PeerConnection::is_validated_path`]). Until then a datagram reaches a session only as
-//! STUN: a request naming the session's ufrag in its USERNAME (the agent checks its
-//! MESSAGE-INTEGRITY), or the answer to one of the session's own checks (matched by transaction
-//! id and address). Nothing else is delivered: DTLS, SRTP and SCTP never see a stranger.
+//! Sessions and their ids. Each datagram of the shared UDP socket finds its session through
+//! the library's [`Router`] (O(1)): only the peer knows a session's ICE password, so a source
+//! address earns a route only once the session's ICE agent validated the path with an
+//! authenticated check or answer; until then a datagram reaches a session only as STUN naming
+//! its ufrag or answering one of its checks. DTLS, SRTP and SCTP never see a stranger.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use sansrtc::demux::{Kind, classify};
-use sansrtc::ice::stun::StunMessage;
 use sansrtc::sctp::SendError;
-use sansrtc::{ChannelId, ConnectionState, Error, Event, MessageKind, PcRng, PeerConnection};
+use sansrtc::{
+    ChannelId, ConnectionState, Error, Event, MessageKind, PcRng, PeerConnection, Router,
+};
 
 use crate::media::MediaEcho;
-
-/// Source-address routes one session may hold (the ICE agent remembers at most 32 validated
-/// paths; a browser uses one or two).
-const MAX_SOURCES: usize = 8;
-
-/// Transaction ids of a session's own STUN checks remembered for routing their answers (checks
-/// are paced at 50 ms and answered within seconds; consent checks come every ~5 s).
-const MAX_CHECKS: usize = 64;
 
 /// Bytes of data channel messages a session keeps waiting for their echo when the SCTP send
 /// buffer is full (`Config::max_buffered_amount`, 16 MiB). A data channel has no receive-side
@@ -77,8 +65,6 @@ pub(crate) struct Session {
     pub(crate) seq: u64,
     pub(crate) pc: PeerConnection,
     pub(crate) media: MediaEcho,
-    /// Our ICE ufrag (the server never restarts ICE, so it stays).
-    pub(crate) ufrag: String,
     pub(crate) created: Instant,
     /// The connection reached `Connected` once.
     pub(crate) connected: bool,
@@ -86,10 +72,6 @@ pub(crate) struct Session {
     pub(crate) last_heard: Instant,
     /// Closed by us (`DELETE`): why, and since when; it is forgotten once its goodbyes are out.
     pub(crate) closing: Option<(String, Instant)>,
-    /// Source addresses routed to this session.
-    pub(crate) sources: Vec<SocketAddr>,
-    /// Transaction ids of our STUN requests whose answers are routed to this session.
-    pub(crate) checks: VecDeque<[u8; 12]>,
     /// Messages to echo that SCTP had no room for yet (channel, data, kind), oldest first.
     backlog: VecDeque<(ChannelId, Vec<u8>, MessageKind)>,
     pub(crate) backlog_bytes: usize,
@@ -103,15 +85,12 @@ impl Session {
     pub(crate) fn new(seq: u64, pc: PeerConnection, media: MediaEcho, now: Instant) -> Self {
         Session {
             seq,
-            ufrag: pc.local_ufrag().to_string(),
             pc,
             media,
             created: now,
             connected: false,
             last_heard: now,
             closing: None,
-            sources: Vec::new(),
-            checks: VecDeque::new(),
             backlog: VecDeque::new(),
             backlog_bytes: 0,
             retry: None,
@@ -199,153 +178,12 @@ impl Session {
     }
 }
 
-/// Where datagrams go.
-#[derive(Default)]
-pub(crate) struct Routes {
-    /// Our ICE ufrag -> session: STUN requests name it in their USERNAME.
-    pub(crate) by_ufrag: HashMap<String, SessionId>,
-    /// A source address whose path the session validated -> session: everything from it.
-    pub(crate) by_source: HashMap<SocketAddr, SessionId>,
-    /// The transaction id of one of our STUN requests -> its session and where it went: the
-    /// answer (which has no USERNAME) must come from there.
-    pub(crate) by_check: HashMap<[u8; 12], (SessionId, SocketAddr)>,
-}
-
-/// The message class bits of a STUN message (RFC 8489 5): 0b00 request, 0b01 indication,
-/// 0b10 success response, 0b11 error response; and its transaction id.
-fn stun_header(datagram: &[u8]) -> Option<(u16, [u8; 12])> {
-    if classify(datagram) != Kind::Stun || datagram.len() < 20 {
-        return None;
-    }
-    let message_type = u16::from_be_bytes([datagram[0], datagram[1]]);
-    let class = ((message_type >> 7) & 0b10) | ((message_type >> 4) & 0b01);
-    Some((class, datagram[8..20].try_into().expect("12 bytes")))
-}
-
-const REQUEST: u16 = 0b00;
-
-impl Routes {
-    /// The session a datagram of kind `kind` from `source` belongs to, if any.
-    pub(crate) fn route(
-        &self,
-        kind: Kind,
-        source: SocketAddr,
-        datagram: &[u8],
-    ) -> Option<SessionId> {
-        let header = stun_header(datagram).filter(|_| kind == Kind::Stun);
-        let Some((class, txid)) = header else {
-            return self.by_source.get(&source).copied();
-        };
-        // A request names our ufrag ("ours:theirs"); the session's agent checks its integrity.
-        if class == REQUEST
-            && let Some(id) = StunMessage::parse(datagram).ok().and_then(|m| {
-                let ufrag = m.username()?.split(':').next()?;
-                self.by_ufrag.get(ufrag).copied()
-            })
-        {
-            return Some(id);
-        }
-        if let Some(&id) = self.by_source.get(&source) {
-            return Some(id);
-        }
-        // The answer to one of our checks, from where the check went.
-        if class & 0b10 == 0 {
-            return None;
-        }
-        let (id, to) = self.by_check.get(&txid)?;
-        (*to == source).then_some(*id)
-    }
-
-    /// After `session` handled a datagram from `source` through `local`: routes `source` to it
-    /// if the datagram validated that path and no other session holds a valid route from there.
-    pub(crate) fn learn(
-        &mut self,
-        id: SessionId,
-        sessions: &mut HashMap<SessionId, Session>,
-        local: SocketAddr,
-        source: SocketAddr,
-    ) {
-        if self.by_source.get(&source) == Some(&id)
-            || !sessions
-                .get(&id)
-                .is_some_and(|s| s.pc.is_validated_path(local, source))
-        {
-            return;
-        }
-        if let Some(other) = self.by_source.get(&source).copied() {
-            match sessions.get_mut(&other) {
-                // First come, first served: a session cannot take an address from another
-                // (whose owner could otherwise spoof a victim's address to steal its route).
-                Some(o) if o.pc.is_validated_path(local, source) => return,
-                Some(o) => o.sources.retain(|a| *a != source),
-                None => {}
-            }
-        }
-        let s = sessions.get_mut(&id).expect("checked above");
-        if s.sources.len() >= MAX_SOURCES {
-            let oldest = s.sources.remove(0);
-            if self.by_source.get(&oldest) == Some(&id) {
-                self.by_source.remove(&oldest);
-            }
-        }
-        s.sources.push(source);
-        self.by_source.insert(source, id);
-    }
-
-    /// Forgets the routes of `session` whose paths are no longer validated (consent lost).
-    pub(crate) fn prune(&mut self, id: SessionId, s: &mut Session, local: SocketAddr) {
-        s.sources.retain(|a| {
-            let keep = s.pc.is_validated_path(local, *a);
-            if !keep && self.by_source.get(a) == Some(&id) {
-                self.by_source.remove(a);
-            }
-            keep
-        });
-    }
-
-    /// Forgets every route to a session.
-    pub(crate) fn remove(&mut self, id: SessionId, s: &Session) {
-        if self.by_ufrag.get(&s.ufrag) == Some(&id) {
-            self.by_ufrag.remove(&s.ufrag);
-        }
-        for a in &s.sources {
-            if self.by_source.get(a) == Some(&id) {
-                self.by_source.remove(a);
-            }
-        }
-        for t in &s.checks {
-            if self.by_check.get(t).is_some_and(|(owner, _)| *owner == id) {
-                self.by_check.remove(t);
-            }
-        }
-    }
-
-    /// Remembers a STUN request `session` sends to `destination` (bounded per session).
-    fn check_sent(&mut self, id: SessionId, s: &mut Session, txid: [u8; 12], to: SocketAddr) {
-        if self.by_check.contains_key(&txid) {
-            // A retransmission.
-            return;
-        }
-        if s.checks.len() >= MAX_CHECKS
-            && let Some(oldest) = s.checks.pop_front()
-            && self
-                .by_check
-                .get(&oldest)
-                .is_some_and(|(owner, _)| *owner == id)
-        {
-            self.by_check.remove(&oldest);
-        }
-        s.checks.push_back(txid);
-        self.by_check.insert(txid, (id, to));
-    }
-}
-
 /// Drains what a session's peer connection produced after an input: its events (echoing data
 /// channel messages and media), then its datagrams. Returns its next deadline.
 pub(crate) fn service(
     id: SessionId,
     s: &mut Session,
-    routes: &mut Routes,
+    routes: &mut Router<SessionId>,
     socket: &UdpSocket,
     now: Instant,
 ) -> Option<Instant> {
@@ -375,9 +213,7 @@ pub(crate) fn service(
         if s.media.lose(&t.contents) {
             continue;
         }
-        if let Some((REQUEST, txid)) = stun_header(&t.contents) {
-            routes.check_sent(id, s, txid, t.destination);
-        }
+        routes.sent(id, &t);
         let _ = socket.send_to(&t.contents, t.destination);
     }
     s.deadline = match (s.pc.poll_timeout(), s.retry) {

@@ -4,7 +4,7 @@
 use crate::session::Session;
 
 /// One session's counters as a JSON object; `reason` is why an ended session was forgotten.
-pub(crate) fn session_json(s: &Session, reason: Option<&str>) -> String {
+pub(crate) fn session_json(s: &Session, routes: usize, reason: Option<&str>) -> String {
     let st = s.pc.stats();
     let report = s.pc.stats_report();
     let inbound = &report.inbound_rtp;
@@ -85,7 +85,7 @@ pub(crate) fn session_json(s: &Session, reason: Option<&str>) -> String {
         s.media.frames_repacketized,
         s.media.packets_repacketized,
         s.backlog_bytes,
-        s.sources.len(),
+        routes,
         reason
             .map(|r| format!(r#","reason":"{}""#, r.escape_default()))
             .unwrap_or_default(),
