@@ -4,6 +4,7 @@
 use proptest::prelude::*;
 use sansrtc_rtp::packetize::Payloads;
 use sansrtc_rtp::packetize::h264::{H264Depacketizer, H264Packetizer};
+use sansrtc_rtp::packetize::opus::{OpusDepacketizer, OpusPacketizer};
 use sansrtc_rtp::packetize::vp8::{Vp8Depacketizer, Vp8Packetizer};
 
 /// A NAL unit: a header with a single-NAL type (1..=23), a body without zero bytes (so no
@@ -69,6 +70,21 @@ proptest! {
         let got = got.unwrap();
         prop_assert_eq!(&got.data, &expected);
         prop_assert_eq!(got.keyframe, nals.iter().any(|n| n[0] & 0x1F == 5));
+    }
+
+    #[test]
+    fn opus_packets_come_back_whole(
+        packet in prop::collection::vec(any::<u8>(), 1..1500),
+        sequence in any::<u16>(),
+    ) {
+        let mut payloads = Payloads::default();
+        OpusPacketizer::new().packetize(&packet, &mut payloads);
+        prop_assert_eq!(payloads.len(), 1);
+        let mut d = OpusDepacketizer::default();
+        let p = payloads.iter().next().unwrap();
+        let got = d.push(sequence, true, p).unwrap().unwrap();
+        prop_assert_eq!(&got.data, &packet);
+        prop_assert!(got.keyframe);
     }
 
     #[test]

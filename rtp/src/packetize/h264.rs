@@ -3,7 +3,9 @@
 //! with the slice that follows), and FU-A fragments of NAL units larger than a payload. The
 //! depacketizer gives back Annex B access units (a 4-byte start code before each NAL unit).
 
-use super::{Assembler, DEFAULT_MAX_FRAME, DepacketizeError, Frame, Payloads, even_split};
+use super::{
+    Assembler, DEFAULT_MAX_FRAME, DepacketizeError, Depacketizer, Frame, Payloads, even_split,
+};
 
 const STAP_A: u8 = 24;
 const FU_A: u8 = 28;
@@ -243,6 +245,17 @@ impl H264Depacketizer {
         if nal_header & 0x1F == IDR {
             self.assembler.keyframe = true;
         }
+    }
+}
+
+impl Depacketizer for H264Depacketizer {
+    fn push(
+        &mut self,
+        sequence: u16,
+        marker: bool,
+        payload: &[u8],
+    ) -> Result<Option<Frame>, DepacketizeError> {
+        H264Depacketizer::push(self, sequence, marker, payload)
     }
 }
 

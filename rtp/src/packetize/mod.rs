@@ -31,6 +31,7 @@
 //! ```
 
 pub mod h264;
+pub mod opus;
 pub mod vp8;
 
 use thiserror::Error;
@@ -50,6 +51,21 @@ pub enum DepacketizeError {
     /// The frame grew over the limit; it is dropped.
     #[error("frame over the limit of {0} bytes")]
     TooLarge(usize),
+}
+
+/// A depacketizer: payloads in sequence order in, whole frames out. Every payload format's
+/// depacketizer implements it, so receive-side code (such as a frame assembler) can be generic
+/// over the format.
+pub trait Depacketizer {
+    /// Takes the payload of the packet with `sequence` number and `marker` bit; returns the
+    /// frame this payload completes. Payloads must come in sequence order; a gap drops the
+    /// frame it falls in.
+    fn push(
+        &mut self,
+        sequence: u16,
+        marker: bool,
+        payload: &[u8],
+    ) -> Result<Option<Frame>, DepacketizeError>;
 }
 
 /// The payloads of one frame, in sending order (the last one gets the RTP marker bit). The

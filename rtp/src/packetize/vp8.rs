@@ -1,7 +1,9 @@
 //! VP8 payloads (RFC 7741): a payload descriptor (with a 15-bit picture ID) before each piece
 //! of the frame; the first piece has the start bit, the frame's last packet the RTP marker.
 
-use super::{Assembler, DEFAULT_MAX_FRAME, DepacketizeError, Frame, Payloads, even_split};
+use super::{
+    Assembler, DEFAULT_MAX_FRAME, DepacketizeError, Depacketizer, Frame, Payloads, even_split,
+};
 
 /// Length of the descriptor we write: the required byte, the extension byte and a 15-bit
 /// picture ID.
@@ -156,6 +158,17 @@ impl Vp8Depacketizer {
         } else {
             None
         })
+    }
+}
+
+impl Depacketizer for Vp8Depacketizer {
+    fn push(
+        &mut self,
+        sequence: u16,
+        marker: bool,
+        payload: &[u8],
+    ) -> Result<Option<Frame>, DepacketizeError> {
+        Vp8Depacketizer::push(self, sequence, marker, payload)
     }
 }
 
