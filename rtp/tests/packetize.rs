@@ -6,6 +6,7 @@ use sansrtc_rtp::packetize::Payloads;
 use sansrtc_rtp::packetize::h264::{H264Depacketizer, H264Packetizer};
 use sansrtc_rtp::packetize::opus::{OpusDepacketizer, OpusPacketizer};
 use sansrtc_rtp::packetize::vp8::{Vp8Depacketizer, Vp8Packetizer};
+use sansrtc_rtp::packetize::vp9::{self, Vp9Depacketizer, Vp9Packetizer};
 
 /// A NAL unit: a header with a single-NAL type (1..=23), a body without zero bytes (so no
 /// start code can appear in it).
@@ -88,6 +89,39 @@ proptest! {
     }
 
     #[test]
+    fn vp9_frames_come_back_whole(
+        body in prop::collection::vec(any::<u8>(), 0..6000),
+        key in any::<bool>(),
+        max_payload in 30usize..1500,
+        first_sequence in any::<u16>(),
+    ) {
+        // A key frame header (640x360) or an inter frame header, then the body.
+        let mut frame = if key {
+            vec![0x82, 0x49, 0x83, 0x42, 0x00, 0x27, 0xF0, 0x16, 0x70]
+        } else {
+            vec![0x86]
+        };
+        frame.extend_from_slice(&body);
+        prop_assert_eq!(vp9::frame_info(&frame).map(|i| i.0), Some(key));
+        let mut payloads = Payloads::default();
+        Vp9Packetizer::new(max_payload).packetize(&frame, &mut payloads);
+        let mut d = Vp9Depacketizer::default();
+        let n = payloads.len();
+        let mut got = None;
+        for (i, p) in payloads.iter().enumerate() {
+            prop_assert!(p.len() <= max_payload);
+            prop_assert_eq!(vp9::is_keyframe(p), key && i == 0);
+            let seq = first_sequence.wrapping_add(i as u16);
+            let out = d.push(seq, i + 1 == n, p).unwrap();
+            prop_assert_eq!(out.is_some(), i + 1 == n);
+            got = out;
+        }
+        let got = got.unwrap();
+        prop_assert_eq!(&got.data, &frame);
+        prop_assert_eq!(got.keyframe, key);
+    }
+
+    #[test]
     fn depacketizers_take_any_payloads(
         packets in prop::collection::vec(
             (any::<bool>(), any::<bool>(), prop::collection::vec(any::<u8>(), 0..300)),
@@ -96,6 +130,7 @@ proptest! {
     ) {
         let mut vp8 = Vp8Depacketizer::with_max_frame(2000);
         let mut h264 = H264Depacketizer::with_max_frame(2000);
+        let mut vp9 = Vp9Depacketizer::with_max_frame(2000);
         let mut seq = 0u16;
         for (marker, skip, payload) in packets {
             seq = seq.wrapping_add(1 + u16::from(skip));
@@ -103,6 +138,9 @@ proptest! {
                 prop_assert!(f.data.len() <= 2000);
             }
             if let Ok(Some(f)) = h264.push(seq, marker, &payload) {
+                prop_assert!(f.data.len() <= 2000);
+            }
+            if let Ok(Some(f)) = vp9.push(seq, marker, &payload) {
                 prop_assert!(f.data.len() <= 2000);
             }
         }

@@ -33,6 +33,7 @@
 pub mod h264;
 pub mod opus;
 pub mod vp8;
+pub mod vp9;
 
 use thiserror::Error;
 
@@ -66,6 +67,14 @@ pub trait Depacketizer {
         marker: bool,
         payload: &[u8],
     ) -> Result<Option<Frame>, DepacketizeError>;
+}
+
+/// Why a payload structure (a descriptor, a header extension) could not be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum WriteError {
+    /// A value does not fit its field, or the fields contradict each other.
+    #[error("value does not fit its field: {0}")]
+    FieldOverflow(&'static str),
 }
 
 /// The payloads of one frame, in sending order (the last one gets the RTP marker bit). The
