@@ -4,6 +4,7 @@
 use proptest::prelude::*;
 use sansrtc_rtp::packetize::Payloads;
 use sansrtc_rtp::packetize::h264::{H264Depacketizer, H264Packetizer};
+use sansrtc_rtp::packetize::h265::{self, H265Depacketizer, H265Packetizer};
 use sansrtc_rtp::packetize::opus::{OpusDepacketizer, OpusPacketizer};
 use sansrtc_rtp::packetize::vp8::{Vp8Depacketizer, Vp8Packetizer};
 use sansrtc_rtp::packetize::vp9::{self, Vp9Depacketizer, Vp9Packetizer};
@@ -16,6 +17,22 @@ fn nal_unit() -> impl Strategy<Value = Vec<u8>> {
         nal.extend(body);
         nal
     })
+}
+
+/// An H.265 NAL unit: a 2-byte header with a non-aggregated type (1..=47), a layer ID and a
+/// TID of 1..=7 (so neither header byte is zero), a body without zero bytes.
+fn h265_nal_unit() -> impl Strategy<Value = Vec<u8>> {
+    (
+        1u8..=47,
+        0u8..64,
+        1u8..=7,
+        prop::collection::vec(1u8..=255, 0..3000),
+    )
+        .prop_map(|(t, layer, tid, body)| {
+            let mut nal = vec![(t << 1) | (layer >> 5), (layer << 3) | tid];
+            nal.extend(body);
+            nal
+        })
 }
 
 proptest! {
@@ -122,6 +139,44 @@ proptest! {
     }
 
     #[test]
+    fn h265_access_units_come_back_whole(
+        nals in prop::collection::vec(h265_nal_unit(), 1..6),
+        max_payload in 4usize..1500,
+        four_byte_start_codes in any::<bool>(),
+    ) {
+        let mut au = Vec::new();
+        let mut expected = Vec::new();
+        for nal in &nals {
+            let code: &[u8] = if four_byte_start_codes { &[0, 0, 0, 1] } else { &[0, 0, 1] };
+            au.extend_from_slice(code);
+            au.extend_from_slice(nal);
+            expected.extend_from_slice(&[0, 0, 0, 1]);
+            expected.extend_from_slice(nal);
+        }
+        let mut payloads = Payloads::default();
+        H265Packetizer::new(max_payload).packetize(&au, &mut payloads);
+        let mut d = H265Depacketizer::default();
+        let n = payloads.len();
+        let mut got = None;
+        for (i, p) in payloads.iter().enumerate() {
+            prop_assert!(p.len() <= max_payload);
+            got = d.push(i as u16, i + 1 == n, p).unwrap();
+        }
+        let got = got.unwrap();
+        prop_assert_eq!(&got.data, &expected);
+        prop_assert_eq!(got.keyframe, nals.iter().any(|n| h265::is_irap(h265::nal_type(n[0]))));
+        let first = payloads.iter().next().unwrap();
+        let key_first = |n: &Vec<u8>| {
+            let t = h265::nal_type(n[0]);
+            h265::is_irap(t) || h265::is_parameter_set(t)
+        };
+        // The first payload holds the first NAL unit (perhaps aggregated with others).
+        if key_first(&nals[0]) {
+            prop_assert!(h265::is_keyframe(first));
+        }
+    }
+
+    #[test]
     fn depacketizers_take_any_payloads(
         packets in prop::collection::vec(
             (any::<bool>(), any::<bool>(), prop::collection::vec(any::<u8>(), 0..300)),
@@ -131,6 +186,7 @@ proptest! {
         let mut vp8 = Vp8Depacketizer::with_max_frame(2000);
         let mut h264 = H264Depacketizer::with_max_frame(2000);
         let mut vp9 = Vp9Depacketizer::with_max_frame(2000);
+        let mut h265 = H265Depacketizer::with_max_frame(2000);
         let mut seq = 0u16;
         for (marker, skip, payload) in packets {
             seq = seq.wrapping_add(1 + u16::from(skip));
@@ -141,6 +197,9 @@ proptest! {
                 prop_assert!(f.data.len() <= 2000);
             }
             if let Ok(Some(f)) = vp9.push(seq, marker, &payload) {
+                prop_assert!(f.data.len() <= 2000);
+            }
+            if let Ok(Some(f)) = h265.push(seq, marker, &payload) {
                 prop_assert!(f.data.len() <= 2000);
             }
         }

@@ -31,6 +31,7 @@
 //! ```
 
 pub mod h264;
+pub mod h265;
 pub mod opus;
 pub mod vp8;
 pub mod vp9;
