@@ -3,6 +3,7 @@
 
 use proptest::prelude::*;
 use sansrtc_rtp::packetize::Payloads;
+use sansrtc_rtp::packetize::av1::{self, Av1Depacketizer, Av1Packetizer};
 use sansrtc_rtp::packetize::h264::{H264Depacketizer, H264Packetizer};
 use sansrtc_rtp::packetize::h265::{self, H265Depacketizer, H265Packetizer};
 use sansrtc_rtp::packetize::opus::{OpusDepacketizer, OpusPacketizer};
@@ -32,6 +33,23 @@ fn h265_nal_unit() -> impl Strategy<Value = Vec<u8>> {
             let mut nal = vec![(t << 1) | (layer >> 5), (layer << 3) | tid];
             nal.extend(body);
             nal
+        })
+}
+
+/// An AV1 OBU in the low-overhead format: a type other than the temporal delimiter and tile
+/// list, maybe an extension byte, a size field, a payload.
+fn av1_obu() -> impl Strategy<Value = Vec<u8>> {
+    (
+        prop::sample::select(vec![1u8, 3, 4, 5, 6, 7, 15]),
+        prop::option::of(any::<u8>()),
+        prop::collection::vec(any::<u8>(), 0..3000),
+    )
+        .prop_map(|(t, ext, payload)| {
+            let mut obu = vec![(t << 3) | 0x02 | if ext.is_some() { 0x04 } else { 0 }];
+            obu.extend(ext);
+            av1::write_leb128(payload.len() as u64, &mut obu);
+            obu.extend(payload);
+            obu
         })
 }
 
@@ -177,6 +195,33 @@ proptest! {
     }
 
     #[test]
+    fn av1_temporal_units_come_back_whole(
+        obus in prop::collection::vec(av1_obu(), 1..8),
+        max_payload in 4usize..1500,
+        first_sequence in any::<u16>(),
+    ) {
+        let mut tu = vec![0x12, 0x00];
+        for obu in &obus {
+            tu.extend_from_slice(obu);
+        }
+        let mut payloads = Payloads::default();
+        Av1Packetizer::new(max_payload).packetize(&tu, &mut payloads).unwrap();
+        let mut d = Av1Depacketizer::default();
+        let n = payloads.len();
+        let mut got = None;
+        for (i, p) in payloads.iter().enumerate() {
+            prop_assert!(p.len() <= max_payload);
+            let seq = first_sequence.wrapping_add(i as u16);
+            let out = d.push(seq, i + 1 == n, p).unwrap();
+            prop_assert_eq!(out.is_some(), i + 1 == n);
+            got = out;
+        }
+        let got = got.unwrap();
+        prop_assert_eq!(&got.data, &tu);
+        prop_assert_eq!(got.keyframe, av1::is_keyframe_temporal_unit(&tu));
+    }
+
+    #[test]
     fn depacketizers_take_any_payloads(
         packets in prop::collection::vec(
             (any::<bool>(), any::<bool>(), prop::collection::vec(any::<u8>(), 0..300)),
@@ -187,6 +232,7 @@ proptest! {
         let mut h264 = H264Depacketizer::with_max_frame(2000);
         let mut vp9 = Vp9Depacketizer::with_max_frame(2000);
         let mut h265 = H265Depacketizer::with_max_frame(2000);
+        let mut av1 = Av1Depacketizer::with_max_frame(2000);
         let mut seq = 0u16;
         for (marker, skip, payload) in packets {
             seq = seq.wrapping_add(1 + u16::from(skip));
@@ -200,6 +246,9 @@ proptest! {
                 prop_assert!(f.data.len() <= 2000);
             }
             if let Ok(Some(f)) = h265.push(seq, marker, &payload) {
+                prop_assert!(f.data.len() <= 2000);
+            }
+            if let Ok(Some(f)) = av1.push(seq, marker, &payload) {
                 prop_assert!(f.data.len() <= 2000);
             }
         }

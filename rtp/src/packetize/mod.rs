@@ -30,6 +30,7 @@
 //! assert_eq!(got.unwrap().data, frame);
 //! ```
 
+pub mod av1;
 pub mod h264;
 pub mod h265;
 pub mod opus;
