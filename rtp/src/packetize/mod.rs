@@ -31,6 +31,7 @@
 //! ```
 
 pub mod av1;
+pub mod frame_assembler;
 pub mod h264;
 pub mod h265;
 pub mod opus;
