@@ -1,7 +1,11 @@
-//! Payload formats: cutting encoded video frames into RTP payloads that fit the path MTU, and
-//! joining received payloads back into frames. VP8 (RFC 7741) and H.264 (RFC 6184,
-//! packetization mode 1: single NAL unit, STAP-A and FU-A). Opus needs neither: one frame is one
-//! payload (RFC 7587).
+//! Payload formats: cutting encoded frames into RTP payloads that fit the path MTU, and
+//! joining received payloads back into frames. Opus (RFC 7587: one packet, one payload), VP8
+//! (RFC 7741), VP9 (RFC 9628, flexible and non-flexible mode), H.264 (RFC 6184, packetization
+//! mode 1: single NAL unit, STAP-A and FU-A), H.265 (RFC 7798: single NAL unit, AP and FU) and
+//! AV1 (the AOM RTP payload format: aggregation header, OBU elements and fragments). Each format
+//! has a keyframe test on a single payload (`is_keyframe`) for forwarding servers, and every
+//! depacketizer implements [`Depacketizer`], which [`frame_assembler::FrameAssembler`] builds on
+//! to reorder packets and tell when a key frame is needed.
 //!
 //! Packetizers write a frame's payloads into [`Payloads`], whose buffers are reused from frame
 //! to frame (nothing is allocated once they have grown). Depacketizers take payloads in sequence order and
