@@ -107,6 +107,13 @@ impl Vp8Descriptor {
     }
 }
 
+/// This payload starts a VP8 key frame: the start of partition 0 with the frame tag's P bit
+/// clear (RFC 7741 4.3). False for anything that does not parse.
+pub fn is_keyframe(payload: &[u8]) -> bool {
+    Vp8Descriptor::parse(payload)
+        .is_ok_and(|d| d.start && d.partition == 0 && payload[d.header_len] & 0x01 == 0)
+}
+
 /// Joins VP8 payloads into frames.
 #[derive(Debug)]
 pub struct Vp8Depacketizer {
@@ -193,6 +200,8 @@ mod tests {
             (d.start, d.picture_id, d.header_len),
             (false, Some(0x102), 4)
         );
+        assert!(is_keyframe(&[0x10, 0x00]) && !is_keyframe(&[0x10, 0x01]));
+        assert!(!is_keyframe(&[0x00, 0x00]) && !is_keyframe(&[0x10]));
         for short in [&[][..], &[0x80], &[0x80, 0x80, 0x81], &[0x90, 0x80, 0x01]] {
             assert!(Vp8Descriptor::parse(short).is_err(), "{short:?}");
         }
