@@ -142,6 +142,9 @@ struct Assembler {
     collecting: bool,
     keyframe: bool,
     max: usize,
+    /// The size of the last frame handed out: the next one is likely about as large, so its
+    /// buffer starts with that capacity (one allocation instead of one per doubling).
+    last_len: usize,
 }
 
 impl Assembler {
@@ -152,6 +155,7 @@ impl Assembler {
             collecting: false,
             keyframe: false,
             max,
+            last_len: 0,
         }
     }
 
@@ -168,6 +172,7 @@ impl Assembler {
 
     fn start(&mut self, keyframe: bool) {
         self.data.clear();
+        self.data.reserve(self.last_len.min(self.max));
         self.collecting = true;
         self.keyframe = keyframe;
     }
@@ -191,6 +196,7 @@ impl Assembler {
             return None;
         }
         self.collecting = false;
+        self.last_len = self.data.len();
         Some(Frame {
             data: std::mem::take(&mut self.data),
             keyframe: self.keyframe,
