@@ -1,12 +1,14 @@
 //! RTP and RTCP for sansrtc: zero-copy packet views, builders that write into caller buffers,
 //! RFC 8285 header extensions with typed WebRTC values, every RTCP packet a WebRTC endpoint meets,
 //! the receive-side helpers (sequence unwrapping, NTP/RTP time, loss and jitter) the rest of the
-//! stack needs, and the VP8 and H.264 payload formats (packetizers and depacketizers).
+//! stack needs, the payload formats (packetizers and depacketizers for Opus, VP8, VP9, H.264,
+//! H.265 and AV1) and the AV1 dependency descriptor header extension.
 //!
 //! Parsing never panics and never allocates from an untrusted length: every function here returns
 //! a typed error for any malformed input.
 
 pub mod builder;
+pub mod dependency_descriptor;
 pub mod error;
 pub mod extension;
 pub mod packet;

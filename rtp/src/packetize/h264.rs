@@ -3,7 +3,9 @@
 //! with the slice that follows), and FU-A fragments of NAL units larger than a payload. The
 //! depacketizer gives back Annex B access units (a 4-byte start code before each NAL unit).
 
-use super::{Assembler, DEFAULT_MAX_FRAME, DepacketizeError, Frame, Payloads, even_split};
+use super::{
+    Assembler, DEFAULT_MAX_FRAME, DepacketizeError, Depacketizer, Frame, Payloads, even_split,
+};
 
 const STAP_A: u8 = 24;
 const FU_A: u8 = 28;
@@ -49,6 +51,33 @@ fn find_start(data: &[u8]) -> Option<(usize, usize)> {
         from = one + 1;
     }
     None
+}
+
+/// This payload starts an H.264 key frame: it holds (whole, in a STAP-A, or as the first FU-A
+/// fragment) an IDR slice or a sequence parameter set. False for anything that does not parse.
+pub fn is_keyframe(payload: &[u8]) -> bool {
+    let key = |header: u8| matches!(header & 0x1F, IDR | 7);
+    let Some(&header) = payload.first() else {
+        return false;
+    };
+    match header & 0x1F {
+        STAP_A => {
+            let mut rest = &payload[1..];
+            while let [hi, lo, tail @ ..] = rest {
+                let len = usize::from(u16::from_be_bytes([*hi, *lo]));
+                let Some(nal) = tail.get(..len) else {
+                    return false;
+                };
+                if nal.first().is_some_and(|&h| key(h)) {
+                    return true;
+                }
+                rest = &tail[len..];
+            }
+            false
+        }
+        FU_A => payload.get(1).is_some_and(|&fu| fu & 0x80 != 0 && key(fu)),
+        _ => key(header),
+    }
 }
 
 /// Cuts H.264 access units into payloads of at most `max_payload` bytes.
@@ -246,6 +275,17 @@ impl H264Depacketizer {
     }
 }
 
+impl Depacketizer for H264Depacketizer {
+    fn push(
+        &mut self,
+        sequence: u16,
+        marker: bool,
+        payload: &[u8],
+    ) -> Result<Option<Frame>, DepacketizeError> {
+        H264Depacketizer::push(self, sequence, marker, payload)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,6 +336,8 @@ mod tests {
         assert_eq!((payloads[1][0], payloads[1][1]), (0x60 | FU_A, 0x80 | IDR));
         assert_eq!(payloads[2][1], IDR);
         assert_eq!(payloads[3][1], 0x40 | IDR);
+        assert!(is_keyframe(&payloads[0]) && is_keyframe(&payloads[1]));
+        assert!(!is_keyframe(&payloads[2]) && !is_keyframe(&[0x41, 1]) && !is_keyframe(&[]));
         assert!(payloads.iter().all(|p| p.len() <= 1200));
         assert_eq!(frame.data, au);
         assert!(frame.keyframe);

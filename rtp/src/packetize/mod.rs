@@ -1,7 +1,11 @@
-//! Payload formats: cutting encoded video frames into RTP payloads that fit the path MTU, and
-//! joining received payloads back into frames. VP8 (RFC 7741) and H.264 (RFC 6184,
-//! packetization mode 1: single NAL unit, STAP-A and FU-A). Opus needs neither: one frame is one
-//! payload (RFC 7587).
+//! Payload formats: cutting encoded frames into RTP payloads that fit the path MTU, and
+//! joining received payloads back into frames. Opus (RFC 7587: one packet, one payload), VP8
+//! (RFC 7741), VP9 (RFC 9628, flexible and non-flexible mode), H.264 (RFC 6184, packetization
+//! mode 1: single NAL unit, STAP-A and FU-A), H.265 (RFC 7798: single NAL unit, AP and FU) and
+//! AV1 (the AOM RTP payload format: aggregation header, OBU elements and fragments). Each format
+//! has a keyframe test on a single payload (`is_keyframe`) for forwarding servers, and every
+//! depacketizer implements [`Depacketizer`], which [`frame_assembler::FrameAssembler`] builds on
+//! to reorder packets and tell when a key frame is needed.
 //!
 //! Packetizers write a frame's payloads into [`Payloads`], whose buffers are reused from frame
 //! to frame (nothing is allocated once they have grown). Depacketizers take payloads in sequence order and
@@ -30,8 +34,13 @@
 //! assert_eq!(got.unwrap().data, frame);
 //! ```
 
+pub mod av1;
+pub mod frame_assembler;
 pub mod h264;
+pub mod h265;
+pub mod opus;
 pub mod vp8;
+pub mod vp9;
 
 use thiserror::Error;
 
@@ -50,6 +59,29 @@ pub enum DepacketizeError {
     /// The frame grew over the limit; it is dropped.
     #[error("frame over the limit of {0} bytes")]
     TooLarge(usize),
+}
+
+/// A depacketizer: payloads in sequence order in, whole frames out. Every payload format's
+/// depacketizer implements it, so receive-side code (such as a frame assembler) can be generic
+/// over the format.
+pub trait Depacketizer {
+    /// Takes the payload of the packet with `sequence` number and `marker` bit; returns the
+    /// frame this payload completes. Payloads must come in sequence order; a gap drops the
+    /// frame it falls in.
+    fn push(
+        &mut self,
+        sequence: u16,
+        marker: bool,
+        payload: &[u8],
+    ) -> Result<Option<Frame>, DepacketizeError>;
+}
+
+/// Why a payload structure (a descriptor, a header extension) could not be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum WriteError {
+    /// A value does not fit its field, or the fields contradict each other.
+    #[error("value does not fit its field: {0}")]
+    FieldOverflow(&'static str),
 }
 
 /// The payloads of one frame, in sending order (the last one gets the RTP marker bit). The
@@ -110,6 +142,9 @@ struct Assembler {
     collecting: bool,
     keyframe: bool,
     max: usize,
+    /// The size of the last frame handed out: the next one is likely about as large, so its
+    /// buffer starts with that capacity (one allocation instead of one per doubling).
+    last_len: usize,
 }
 
 impl Assembler {
@@ -120,6 +155,7 @@ impl Assembler {
             collecting: false,
             keyframe: false,
             max,
+            last_len: 0,
         }
     }
 
@@ -136,6 +172,7 @@ impl Assembler {
 
     fn start(&mut self, keyframe: bool) {
         self.data.clear();
+        self.data.reserve(self.last_len.min(self.max));
         self.collecting = true;
         self.keyframe = keyframe;
     }
@@ -159,6 +196,7 @@ impl Assembler {
             return None;
         }
         self.collecting = false;
+        self.last_len = self.data.len();
         Some(Frame {
             data: std::mem::take(&mut self.data),
             keyframe: self.keyframe,

@@ -1,7 +1,9 @@
 //! VP8 payloads (RFC 7741): a payload descriptor (with a 15-bit picture ID) before each piece
 //! of the frame; the first piece has the start bit, the frame's last packet the RTP marker.
 
-use super::{Assembler, DEFAULT_MAX_FRAME, DepacketizeError, Frame, Payloads, even_split};
+use super::{
+    Assembler, DEFAULT_MAX_FRAME, DepacketizeError, Depacketizer, Frame, Payloads, even_split,
+};
 
 /// Length of the descriptor we write: the required byte, the extension byte and a 15-bit
 /// picture ID.
@@ -105,6 +107,13 @@ impl Vp8Descriptor {
     }
 }
 
+/// This payload starts a VP8 key frame: the start of partition 0 with the frame tag's P bit
+/// clear (RFC 7741 4.3). False for anything that does not parse.
+pub fn is_keyframe(payload: &[u8]) -> bool {
+    Vp8Descriptor::parse(payload)
+        .is_ok_and(|d| d.start && d.partition == 0 && payload[d.header_len] & 0x01 == 0)
+}
+
 /// Joins VP8 payloads into frames.
 #[derive(Debug)]
 pub struct Vp8Depacketizer {
@@ -159,6 +168,17 @@ impl Vp8Depacketizer {
     }
 }
 
+impl Depacketizer for Vp8Depacketizer {
+    fn push(
+        &mut self,
+        sequence: u16,
+        marker: bool,
+        payload: &[u8],
+    ) -> Result<Option<Frame>, DepacketizeError> {
+        Vp8Depacketizer::push(self, sequence, marker, payload)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +200,8 @@ mod tests {
             (d.start, d.picture_id, d.header_len),
             (false, Some(0x102), 4)
         );
+        assert!(is_keyframe(&[0x10, 0x00]) && !is_keyframe(&[0x10, 0x01]));
+        assert!(!is_keyframe(&[0x00, 0x00]) && !is_keyframe(&[0x10]));
         for short in [&[][..], &[0x80], &[0x80, 0x80, 0x81], &[0x90, 0x80, 0x01]] {
             assert!(Vp8Descriptor::parse(short).is_err(), "{short:?}");
         }
