@@ -24,7 +24,7 @@ mod requests;
 mod stream;
 
 pub use config::{TurnConfig, TurnTransport};
-pub use data::{CHANNEL_MAX, CHANNEL_MIN, ChannelData};
+pub use data::{CHANNEL_MAX, CHANNEL_MAX_RFC5766, CHANNEL_MIN, ChannelData};
 pub use events::{TurnError, TurnEvent, TurnStats};
 pub use stream::{MAX_STREAM_BUFFER, NotTurnFraming, StreamFramer};
 

@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 
 use crate::rng::Rng;
 use crate::stun::StunMessage;
-use crate::turn::ChannelData;
+use crate::turn::{CHANNEL_MAX_RFC5766, ChannelData};
 
 use allocation::{Allocation, PortPool};
 use auth::Auth;
@@ -128,7 +128,7 @@ impl<R: Rng> TurnServer<R> {
         transport: ClientTransport,
         datagram: &[u8],
     ) {
-        if let Some(cd) = ChannelData::parse(datagram) {
+        if let Some(cd) = ChannelData::parse_up_to(datagram, CHANNEL_MAX_RFC5766) {
             self.client_channel_data(now, (from, transport), cd);
             return;
         }

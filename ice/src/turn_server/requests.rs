@@ -13,7 +13,7 @@ use crate::stun::attribute::{self as attr, AddressFamily, Attribute, U16List};
 use crate::stun::{
     IntegrityKey, MessageBuilder, MessageClass, MessageType, Method, StunError, TransactionId,
 };
-use crate::turn::{CHANNEL_MAX, CHANNEL_MIN};
+use crate::turn::{CHANNEL_MAX_RFC5766, CHANNEL_MIN};
 
 /// The UDP protocol number in REQUESTED-TRANSPORT.
 const UDP: u8 = 17;
@@ -555,7 +555,11 @@ impl<R: Rng> TurnServer<R> {
     ) -> Result<Option<Vec<Owned>>, Refusal> {
         let id = self.own_allocation(req)?;
         let number = match req.m.get(attr::CHANNEL_NUMBER) {
-            Some(Ok(Attribute::ChannelNumber(n))) if (CHANNEL_MIN..=CHANNEL_MAX).contains(&n) => n,
+            Some(Ok(Attribute::ChannelNumber(n)))
+                if (CHANNEL_MIN..=CHANNEL_MAX_RFC5766).contains(&n) =>
+            {
+                n
+            }
             _ => {
                 self.stats.malformed += 1;
                 return Err((400, "Bad Request"));

@@ -573,7 +573,7 @@ fn allocate_error_paths() {
     assert_eq!(code(&r), Some(441));
     // ChannelBind: bad numbers 400.
     let p = Attribute::XorPeerAddress(peer());
-    for n in [0x3FFF, 0x5000] {
+    for n in [0x3FFF, 0x8000] {
         let r = authed(
             &mut net,
             from,
