@@ -25,9 +25,9 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -36,9 +36,6 @@ use sansrtc::ice::turn::StreamFramer;
 use sansrtc::ice::turn_server::{
     ClientTransport, TransmitSource, TurnServer, TurnServerConfig, TurnServerEvent,
 };
-
-/// Most inputs queued from the socket threads to the server thread (beyond, readers wait).
-const QUEUE: usize = 4096;
 
 /// Parsed command line.
 struct Args {
@@ -165,19 +162,17 @@ fn parse_args() -> Args {
     }
 }
 
-/// What the socket threads hand to the server thread.
+/// What the stream threads hand to the server.
 enum Input {
     /// A datagram or stream frame from a client.
     Client(SocketAddr, ClientTransport, Vec<u8>),
-    /// A datagram from a peer on a relayed socket.
-    Relayed(SocketAddr, SocketAddr, Vec<u8>),
     /// A TCP/TLS connection opened: how to write to it.
     Connected(SocketAddr, ClientTransport, Writer),
     /// A TCP/TLS connection closed.
     Closed(SocketAddr, ClientTransport),
 }
 
-/// How the server thread writes to a stream client.
+/// How the server writes to a stream client.
 enum Writer {
     Tcp(TcpStream),
     Tls(Sender<Vec<u8>>),
@@ -187,6 +182,131 @@ enum Writer {
 struct Relay {
     socket: UdpSocket,
     stop: Arc<AtomicBool>,
+}
+
+/// The server and the sockets it writes to, behind one lock.
+struct Shared {
+    server: TurnServer<SystemRng>,
+    relays: HashMap<SocketAddr, Relay>,
+    writers: HashMap<(SocketAddr, ClientTransport), Writer>,
+}
+
+/// What every socket thread holds: each input is handled on the thread that read it, under the
+/// lock (no hand-over between threads per packet), and what it produced is sent right away.
+#[derive(Clone)]
+struct Ctx {
+    shared: Arc<Mutex<Shared>>,
+    udp: Arc<UdpSocket>,
+}
+
+impl Ctx {
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        self.shared
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` on the server and sends what it produced.
+    fn with(&self, f: impl FnOnce(&mut TurnServer<SystemRng>, Instant)) {
+        let mut shared = self.lock();
+        let now = Instant::now();
+        f(&mut shared.server, now);
+        self.flush(&mut shared, now);
+    }
+
+    /// Handles one input and sends what it produced. (`Result` so reader loops read like
+    /// channel senders; it never fails.)
+    fn send(&self, input: Input) -> Result<(), ()> {
+        let mut shared = self.lock();
+        let now = Instant::now();
+        handle(&mut shared, now, input);
+        self.flush(&mut shared, now);
+        Ok(())
+    }
+
+    /// Opens and closes relayed sockets, logs, and sends every pending transmit.
+    fn flush(&self, shared: &mut Shared, now: Instant) {
+        loop {
+            let mut idle = true;
+            while let Some(e) = shared.server.poll_event() {
+                idle = false;
+                self.event(shared, now, e);
+            }
+            while let Some(t) = shared.server.poll_transmit() {
+                idle = false;
+                match t.source {
+                    TransmitSource::Listener(ClientTransport::Udp) => {
+                        let _ = self.udp.send_to(&t.contents, t.destination);
+                    }
+                    TransmitSource::Listener(transport) => {
+                        let key = (t.destination, transport);
+                        let failed = match shared.writers.get_mut(&key) {
+                            Some(Writer::Tcp(s)) => s.write_all(&t.contents).is_err(),
+                            Some(Writer::Tls(s)) => s.send(t.contents).is_err(),
+                            None => false,
+                        };
+                        if failed {
+                            // A client that does not read is dropped, not waited for.
+                            if let Some(Writer::Tcp(s)) = shared.writers.remove(&key) {
+                                let _ = s.shutdown(std::net::Shutdown::Both);
+                            }
+                        }
+                    }
+                    TransmitSource::Relay(addr) => {
+                        if let Some(r) = shared.relays.get(&addr) {
+                            let _ = r.socket.send_to(&t.contents, t.destination);
+                        }
+                    }
+                }
+            }
+            if idle {
+                return;
+            }
+        }
+    }
+
+    fn event(&self, shared: &mut Shared, now: Instant, e: TurnServerEvent) {
+        match e {
+            TurnServerEvent::OpenRelay(addr) => {
+                let opened = UdpSocket::bind(addr).and_then(|s| Ok((s.try_clone()?, s)));
+                let ok = match opened {
+                    Ok((reader, socket)) => {
+                        let stop = Arc::new(AtomicBool::new(false));
+                        spawn_relay_reader(reader, addr, stop.clone(), self.clone());
+                        shared.relays.insert(addr, Relay { socket, stop });
+                        true
+                    }
+                    Err(e) => {
+                        println!("relay {addr} not opened: {e}");
+                        false
+                    }
+                };
+                shared.server.relay_opened(now, addr, ok);
+            }
+            TurnServerEvent::CloseRelay(addr) => {
+                if let Some(r) = shared.relays.remove(&addr) {
+                    r.stop.store(true, Ordering::Relaxed);
+                }
+            }
+            TurnServerEvent::AllocationCreated {
+                client,
+                transport,
+                relayed,
+                username,
+                lifetime,
+            } => println!(
+                "allocation created client={client} transport={transport:?} relayed={relayed:?} user={username} lifetime={lifetime}"
+            ),
+            TurnServerEvent::AllocationDeleted {
+                client,
+                transport,
+                reason,
+            } => println!(
+                "allocation deleted client={client} transport={transport:?} reason={reason:?}"
+            ),
+            other => println!("{other:?}"),
+        }
+    }
 }
 
 /// Binds UDP and TCP on the same port (a free one when the port is 0).
@@ -203,51 +323,34 @@ fn bind_listeners(addr: SocketAddr) -> (UdpSocket, TcpListener) {
     usage("no port free for both UDP and TCP")
 }
 
-fn spawn_udp_reader(socket: UdpSocket, tx: SyncSender<Input>) {
+fn spawn_udp_reader(socket: UdpSocket, ctx: Ctx) {
     thread::spawn(move || {
         let mut buf = vec![0u8; 65_536];
         loop {
-            match socket.recv_from(&mut buf) {
-                Ok((n, from)) => {
-                    let input = Input::Client(from, ClientTransport::Udp, buf[..n].to_vec());
-                    if tx.send(input).is_err() {
-                        return;
-                    }
-                }
-                Err(_) => continue,
+            if let Ok((n, from)) = socket.recv_from(&mut buf) {
+                ctx.with(|server, now| {
+                    server.handle_receive(now, from, ClientTransport::Udp, &buf[..n])
+                });
             }
         }
     });
 }
 
-fn spawn_relay_reader(
-    socket: UdpSocket,
-    relay: SocketAddr,
-    stop: Arc<AtomicBool>,
-    tx: SyncSender<Input>,
-) {
+/// Reads a relayed socket until its allocation closes it.
+fn spawn_relay_reader(socket: UdpSocket, relay: SocketAddr, stop: Arc<AtomicBool>, ctx: Ctx) {
     thread::spawn(move || {
         let _ = socket.set_read_timeout(Some(Duration::from_millis(200)));
         let mut buf = vec![0u8; 65_536];
         while !stop.load(Ordering::Relaxed) {
-            if let Ok((n, from)) = socket.recv_from(&mut buf)
-                && tx
-                    .send(Input::Relayed(relay, from, buf[..n].to_vec()))
-                    .is_err()
-            {
-                return;
+            if let Ok((n, from)) = socket.recv_from(&mut buf) {
+                ctx.with(|server, now| server.handle_relayed(now, relay, from, &buf[..n]));
             }
         }
     });
 }
 
 /// Reads frames from a stream and hands them over; reports the close.
-fn read_frames(
-    mut stream: impl Read,
-    from: SocketAddr,
-    transport: ClientTransport,
-    tx: &SyncSender<Input>,
-) {
+fn read_frames(mut stream: impl Read, from: SocketAddr, transport: ClientTransport, tx: &Ctx) {
     let mut framer = StreamFramer::new();
     let mut buf = vec![0u8; 16_384];
     loop {
@@ -275,12 +378,7 @@ fn read_frames(
 }
 
 /// Accepts TCP clients (at most `max` at once, the counter shared with TLS).
-fn spawn_tcp_acceptor(
-    listener: TcpListener,
-    tx: SyncSender<Input>,
-    active: Arc<AtomicUsize>,
-    max: usize,
-) {
+fn spawn_tcp_acceptor(listener: TcpListener, tx: Ctx, active: Arc<AtomicUsize>, max: usize) {
     thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let Ok(from) = stream.peer_addr() else {
@@ -299,7 +397,11 @@ fn spawn_tcp_acceptor(
                 .send(Input::Connected(
                     from,
                     ClientTransport::Tcp,
-                    Writer::Tcp(writer),
+                    Writer::Tcp({
+                        // A client that does not read stalls nobody for long.
+                        let _ = writer.set_write_timeout(Some(Duration::from_millis(200)));
+                        writer
+                    }),
                 ))
                 .is_err()
             {
@@ -338,7 +440,7 @@ fn tls_config(cert: &str, key: &str) -> Arc<rustls::ServerConfig> {
 fn spawn_tls_acceptor(
     listener: TcpListener,
     config: Arc<rustls::ServerConfig>,
-    tx: SyncSender<Input>,
+    tx: Ctx,
     active: Arc<AtomicUsize>,
     max: usize,
 ) {
@@ -380,7 +482,7 @@ fn tls_connection(
     conn: rustls::ServerConnection,
     from: SocketAddr,
     out: Receiver<Vec<u8>>,
-    tx: &SyncSender<Input>,
+    tx: &Ctx,
 ) {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(Duration::from_millis(5)));
@@ -435,155 +537,70 @@ fn main() {
     let args = parse_args();
     let (udp, tcp) = bind_listeners(args.listen);
     let local = udp.local_addr().expect("bound socket has an address");
-    let (tx, rx) = mpsc::sync_channel::<Input>(QUEUE);
+    let mut server = TurnServer::new(args.config, SystemRng::default());
+    let unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    server.set_unix_time(Instant::now(), unix);
+    let ctx = Ctx {
+        shared: Arc::new(Mutex::new(Shared {
+            server,
+            relays: HashMap::new(),
+            writers: HashMap::new(),
+        })),
+        udp: Arc::new(udp.try_clone().expect("UDP socket clones")),
+    };
     let active = Arc::new(AtomicUsize::new(0));
-    spawn_udp_reader(udp.try_clone().expect("UDP socket clones"), tx.clone());
-    spawn_tcp_acceptor(tcp, tx.clone(), active.clone(), args.max_connections);
+    spawn_udp_reader(udp, ctx.clone());
+    spawn_tcp_acceptor(tcp, ctx.clone(), active.clone(), args.max_connections);
     if let Some((addr, cert, key)) = &args.tls {
         let listener =
             TcpListener::bind(addr).unwrap_or_else(|e| usage(&format!("bind {addr}: {e}")));
         let bound = listener
             .local_addr()
             .expect("bound listener has an address");
-        spawn_tls_acceptor(
-            listener,
-            tls_config(cert, key),
-            tx.clone(),
-            active.clone(),
-            args.max_connections,
-        );
+        let config = tls_config(cert, key);
+        spawn_tls_acceptor(listener, config, ctx.clone(), active, args.max_connections);
         println!("listening tls on {bound}");
     }
     println!("listening on {local}");
     let _ = std::io::stdout().flush();
 
-    let mut server = TurnServer::new(args.config, SystemRng::default());
-    let unix = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    server.set_unix_time(Instant::now(), unix);
-    let mut relays: HashMap<SocketAddr, Relay> = HashMap::new();
-    let mut writers: HashMap<(SocketAddr, ClientTransport), Writer> = HashMap::new();
+    // This thread runs the timers and prints the counters.
     let mut next_stats = Instant::now() + args.stats_interval;
     loop {
+        let deadline = ctx.lock().server.poll_timeout();
         let now = Instant::now();
-        let deadline = server
-            .poll_timeout()
-            .map_or(next_stats, |t| t.min(next_stats));
-        match rx.recv_timeout(deadline.saturating_duration_since(now)) {
-            Ok(input) => {
-                let now = Instant::now();
-                handle(&mut server, &mut writers, now, input);
-                // Take what else is queued before writing, in one go.
-                for input in rx.try_iter().take(256) {
-                    handle(&mut server, &mut writers, now, input);
-                }
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
-        }
+        let wake = deadline
+            .map_or(next_stats, |d| d.min(next_stats))
+            .min(now + Duration::from_secs(1));
+        thread::sleep(wake.saturating_duration_since(now));
         let now = Instant::now();
-        server.handle_timeout(now);
-        while let Some(e) = server.poll_event() {
-            match e {
-                TurnServerEvent::OpenRelay(addr) => {
-                    let ok = match UdpSocket::bind(addr) {
-                        Ok(socket) => {
-                            let stop = Arc::new(AtomicBool::new(false));
-                            match socket.try_clone() {
-                                Ok(reader) => {
-                                    spawn_relay_reader(reader, addr, stop.clone(), tx.clone());
-                                    relays.insert(addr, Relay { socket, stop });
-                                    true
-                                }
-                                Err(_) => false,
-                            }
-                        }
-                        Err(e) => {
-                            println!("relay {addr} not opened: {e}");
-                            false
-                        }
-                    };
-                    server.relay_opened(now, addr, ok);
-                }
-                TurnServerEvent::CloseRelay(addr) => {
-                    if let Some(r) = relays.remove(&addr) {
-                        r.stop.store(true, Ordering::Relaxed);
-                    }
-                }
-                TurnServerEvent::AllocationCreated {
-                    client,
-                    transport,
-                    relayed,
-                    username,
-                    lifetime,
-                } => {
-                    println!(
-                        "allocation created client={client} transport={transport:?} relayed={relayed:?} user={username} lifetime={lifetime}"
-                    );
-                }
-                TurnServerEvent::AllocationDeleted {
-                    client,
-                    transport,
-                    reason,
-                } => {
-                    println!(
-                        "allocation deleted client={client} transport={transport:?} reason={reason:?}"
-                    );
-                }
-                other => println!("{other:?}"),
-            }
-        }
-        while let Some(t) = server.poll_transmit() {
-            match t.source {
-                TransmitSource::Listener(ClientTransport::Udp) => {
-                    let _ = udp.send_to(&t.contents, t.destination);
-                }
-                TransmitSource::Listener(transport) => {
-                    match writers.get_mut(&(t.destination, transport)) {
-                        Some(Writer::Tcp(s)) => {
-                            let _ = s.write_all(&t.contents);
-                        }
-                        Some(Writer::Tls(s)) => {
-                            let _ = s.send(t.contents);
-                        }
-                        None => {}
-                    }
-                }
-                TransmitSource::Relay(addr) => {
-                    if let Some(r) = relays.get(&addr) {
-                        let _ = r.socket.send_to(&t.contents, t.destination);
-                    }
-                }
-            }
-        }
+        let mut shared = ctx.lock();
+        shared.server.handle_timeout(now);
+        ctx.flush(&mut shared, now);
         if now >= next_stats {
             next_stats = now + args.stats_interval;
             println!(
                 "stats {:?} relays={} connections={}",
-                server.stats(),
-                relays.len(),
-                writers.len()
+                shared.server.stats(),
+                shared.relays.len(),
+                shared.writers.len()
             );
             let _ = std::io::stdout().flush();
         }
     }
 }
 
-fn handle(
-    server: &mut TurnServer<SystemRng>,
-    writers: &mut HashMap<(SocketAddr, ClientTransport), Writer>,
-    now: Instant,
-    input: Input,
-) {
+fn handle(shared: &mut Shared, now: Instant, input: Input) {
+    let server = &mut shared.server;
     match input {
         Input::Client(from, transport, data) => server.handle_receive(now, from, transport, &data),
-        Input::Relayed(relay, from, data) => server.handle_relayed(now, relay, from, &data),
         Input::Connected(from, transport, w) => {
-            writers.insert((from, transport), w);
+            shared.writers.insert((from, transport), w);
         }
         Input::Closed(from, transport) => {
-            if let Some(Writer::Tcp(s)) = writers.remove(&(from, transport)) {
+            if let Some(Writer::Tcp(s)) = shared.writers.remove(&(from, transport)) {
                 let _ = s.shutdown(std::net::Shutdown::Both);
             }
             server.handle_connection_closed(now, from, transport);
