@@ -7,7 +7,8 @@
 //! - [`candidate`], [`checklist`], [`agent`]: an ICE agent (host, server-reflexive and relayed
 //!   candidates, checks, nomination, role conflicts, consent freshness, restart, ICE-lite); the
 //!   candidate type and its parser are `sansrtc-core`'s, shared with the SDP layer;
-//! - [`turn`], [`turn_tls`]: a TURN client over UDP, TCP and TLS (`rustls`).
+//! - [`turn`], [`turn_tls`]: a TURN client over UDP, TCP and TLS (`rustls`);
+//! - [`turn_server`]: a TURN server (RFC 8656) that is also a STUN server.
 //!
 //! All of them are sans-IO state machines: the caller owns sockets and the clock. Randomness is
 //! injected through `sansrtc-core`'s [`Rng`] (re-exported with [`SystemRng`] and [`SeededRng`]).
@@ -20,6 +21,7 @@ pub mod rng;
 mod small;
 pub mod stun;
 pub mod turn;
+pub mod turn_server;
 pub mod turn_tls;
 
 pub use responder::{ResponderConfig, StunResponder};

@@ -16,6 +16,10 @@ pub const CHANNEL_MIN: u16 = 0x4000;
 /// Highest TURN channel number (RFC 8656 12).
 pub const CHANNEL_MAX: u16 = 0x4FFF;
 
+/// Highest channel number of RFC 5766 (0x4000..=0x7FFF), which RFC 8656 narrowed; clients
+/// written to RFC 5766 (coturn's `turnutils_uclient`) still use it, so a server accepts it.
+pub const CHANNEL_MAX_RFC5766: u16 = 0x7FFF;
+
 /// A ChannelData message (RFC 8656 12.4) borrowing its buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChannelData<'a> {
@@ -28,11 +32,17 @@ pub struct ChannelData<'a> {
 impl<'a> ChannelData<'a> {
     /// Parses a ChannelData message; trailing padding (over TCP) is allowed.
     pub fn parse(buf: &'a [u8]) -> Option<Self> {
+        Self::parse_up_to(buf, CHANNEL_MAX)
+    }
+
+    /// Parses a ChannelData message whose channel is in `0x4000..=max_channel` (a server passes
+    /// [`CHANNEL_MAX_RFC5766`]); trailing padding (over TCP) is allowed.
+    pub fn parse_up_to(buf: &'a [u8], max_channel: u16) -> Option<Self> {
         if buf.len() < 4 {
             return None;
         }
         let channel = u16::from_be_bytes([buf[0], buf[1]]);
-        if !(CHANNEL_MIN..=CHANNEL_MAX).contains(&channel) {
+        if !(CHANNEL_MIN..=max_channel).contains(&channel) {
             return None;
         }
         let len = u16::from_be_bytes([buf[2], buf[3]]) as usize;

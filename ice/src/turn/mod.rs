@@ -24,8 +24,9 @@ mod requests;
 mod stream;
 
 pub use config::{TurnConfig, TurnTransport};
-pub use data::{CHANNEL_MAX, CHANNEL_MIN, ChannelData};
+pub use data::{CHANNEL_MAX, CHANNEL_MAX_RFC5766, CHANNEL_MIN, ChannelData};
 pub use events::{TurnError, TurnEvent, TurnStats};
+pub use stream::{MAX_STREAM_BUFFER, NotTurnFraming, StreamFramer};
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -65,7 +66,7 @@ pub struct TurnClient<R> {
     transmits: VecDeque<Transmit>,
     events: VecDeque<TurnEvent>,
     stats: TurnStats,
-    stream: Vec<u8>,
+    stream: StreamFramer,
 }
 
 impl<R: Rng> TurnClient<R> {
@@ -85,7 +86,7 @@ impl<R: Rng> TurnClient<R> {
                 },
                 rng,
             ),
-            stream: Vec::new(),
+            stream: StreamFramer::new(),
             config,
             state: State::Idle,
             realm: None,
