@@ -6,13 +6,17 @@
 //! inline struct size is counted too. Certificates are made once and shared (an `Arc` for us,
 //! a DER copy per connection for str0m, as its API takes them).
 //!
+//! Then the same with one audio and one video section negotiated (send-receive, no media sent).
+//!
 //! Run: `cargo bench -p sansrtc-benches --bench peer_memory` (`PAIRS=n` changes the count).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+use sansrtc::sdp::Direction;
 use sansrtc_benches::peer::{Certs, SansrtcPair, Str0mPair, init_str0m};
+use str0m::media::MediaKind;
 
 /// The system allocator, counting live bytes and allocation calls.
 struct Counting;
@@ -80,6 +84,15 @@ fn measure<P>(pairs: usize, mut make: impl FnMut() -> P) -> Result {
     }
 }
 
+/// One stack's result and the size of its connection struct.
+fn report(name: &str, r: &Result, inline: usize) {
+    println!(
+        "{name:>8}: {:>9.0} bytes per connection ({inline} inline), {:.0} allocations per \
+         setup, {} bytes left after drop",
+        r.per_connection, r.allocs_per_pair, r.leaked
+    );
+}
+
 fn main() {
     let pairs: usize = std::env::var("PAIRS")
         .ok()
@@ -88,35 +101,47 @@ fn main() {
     init_str0m();
     let certs = Certs::generate();
     let start = Instant::now();
-    let ours = measure(pairs, || {
-        let mut p = SansrtcPair::setup(start, Some(&certs));
-        p.idle(IDLE);
-        p.into_peers()
-    });
-    let theirs = measure(pairs, || {
-        let mut p = Str0mPair::setup(start, Some(&certs), None);
-        p.idle(IDLE);
-        p.into_peers()
-    });
-    println!(
-        "peer_memory: {pairs} connected idle pairs per stack (data channel open, {IDLE:?} idle)"
-    );
-    for (name, r, inline) in [
-        (
+    for media in [false, true] {
+        let ours = measure(pairs, || {
+            let mut p = SansrtcPair::new_with(start, Some(&certs), |pc| {
+                if media {
+                    pc.add_transceiver(sansrtc::codecs::audio_transceiver(Direction::SendRecv));
+                    pc.add_transceiver(sansrtc::codecs::video_transceiver(Direction::SendRecv));
+                }
+            });
+            p.connect();
+            p.idle(IDLE);
+            let peers = p.into_peers();
+            assert_eq!(peers[1].media_mids().count(), if media { 2 } else { 0 });
+            peers
+        });
+        let theirs = measure(pairs, || {
+            let mut p = Str0mPair::new(start, Some(&certs), None);
+            if media {
+                p.media = vec![MediaKind::Audio, MediaKind::Video];
+            }
+            p.connect();
+            p.idle(IDLE);
+            p.into_peers()
+        });
+        println!(
+            "peer_memory: {pairs} connected idle pairs per stack (data channel open{}, {IDLE:?} \
+             idle)",
+            if media {
+                ", one audio and one video section"
+            } else {
+                ""
+            }
+        );
+        report(
             "sansrtc",
             &ours,
             std::mem::size_of::<sansrtc::PeerConnection>(),
-        ),
-        ("str0m", &theirs, std::mem::size_of::<str0m::Rtc>()),
-    ] {
+        );
+        report("str0m", &theirs, std::mem::size_of::<str0m::Rtc>());
         println!(
-            "{name:>8}: {:>9.0} bytes per connection ({inline} inline), {:.0} allocations per \
-             setup, {} bytes left after drop",
-            r.per_connection, r.allocs_per_pair, r.leaked
+            "   ratio: str0m / sansrtc = {:.2}x",
+            theirs.per_connection / ours.per_connection
         );
     }
-    println!(
-        "   ratio: str0m / sansrtc = {:.2}x",
-        theirs.per_connection / ours.per_connection
-    );
 }

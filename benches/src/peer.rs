@@ -286,6 +286,8 @@ pub struct Str0mPair {
     pub received: [usize; 2],
     /// Bytes received by each peer.
     pub received_bytes: [usize; 2],
+    /// Media sections the offerer adds to its offer (send-receive), before the channel.
+    pub media: Vec<str0m::media::MediaKind>,
 }
 
 impl Str0mPair {
@@ -333,6 +335,7 @@ impl Str0mPair {
             channel: [None; 2],
             received: [0; 2],
             received_bytes: [0; 2],
+            media: Vec::new(),
         }
     }
 
@@ -340,6 +343,9 @@ impl Str0mPair {
     pub fn connect(&mut self) {
         let rtcs = &mut self.rtcs;
         let mut change = rtcs[0].sdp_api();
+        for kind in &self.media {
+            change.add_media(*kind, str0m::media::Direction::SendRecv, None, None, None);
+        }
         change.add_channel("bench".into());
         let (offer, pending) = change.apply().unwrap();
         let offer = SdpOffer::from_sdp_string(&offer.to_sdp_string()).unwrap();
