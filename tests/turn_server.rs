@@ -8,7 +8,9 @@ use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sansrtc::ice::SeededRng;
@@ -121,11 +123,16 @@ fn start_server(args: &[&str]) -> Server {
 impl Server {
     /// Waits (bounded) for a `stats` line satisfying `done`, and returns it.
     fn stats_until(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        self.line_until(what, "stats ", done)
+    }
+
+    /// Waits (bounded) for a line starting with `prefix` satisfying `done`, and returns it.
+    fn line_until(&self, what: &str, prefix: &str, done: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut last = String::new();
         while Instant::now() < deadline {
             match self.lines.recv_timeout(Duration::from_secs(1)) {
-                Ok(line) if line.starts_with("stats ") => {
+                Ok(line) if line.starts_with(prefix) => {
                     if done(&line) {
                         return line;
                     }
@@ -134,7 +141,7 @@ impl Server {
                 _ => {}
             }
         }
-        panic!("{what}: last stats {last}");
+        panic!("{what}: last {prefix:?} line {last}");
     }
 }
 
@@ -509,4 +516,191 @@ fn hostile_input_is_refused_and_counted_while_relaying_goes_on() {
         "{second:?}"
     );
     quota.stats_until("quota refusals counted", |l| stat(l, "quota_refused") > 0);
+}
+
+/// A UDP echo peer on 127.0.0.1 (a thread of this test): echoes every datagram to its source
+/// and records (source, length) of each.
+struct EchoPeer {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<(SocketAddr, usize)>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EchoPeer {
+    fn start() -> EchoPeer {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let addr = socket.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (seen2, stop2) = (seen.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while !stop2.load(Ordering::Relaxed) {
+                if let Ok((n, from)) = socket.recv_from(&mut buf) {
+                    seen2.lock().unwrap().push((from, n));
+                    let _ = socket.send_to(&buf[..n], from);
+                }
+            }
+        });
+        EchoPeer {
+            addr,
+            seen,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for EchoPeer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Runs `tests/peers/aioice_turn_client.py` (aioice's TURN client) against `server` over
+/// `transport`, sending `count` datagrams to `peer`; returns its output lines once it printed
+/// `done` (within 60 s) and exited successfully.
+fn aioice_turn_client(
+    server: SocketAddr,
+    user: &str,
+    pass: &str,
+    transport: &str,
+    peer: SocketAddr,
+    count: usize,
+) -> Vec<String> {
+    let python = common::aioice_python();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/peers/aioice_turn_client.py"
+    );
+    let mut child = Command::new(python)
+        .arg(script)
+        .args([&server.ip().to_string(), &server.port().to_string()])
+        .args([user, pass, transport])
+        .args([&peer.ip().to_string(), &peer.port().to_string()])
+        .arg(count.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python runs");
+    let stdout = child.stdout.take().unwrap();
+    let mut proc = Proc(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut lines = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                eprintln!("aioice {transport}: {line}");
+                let done = line == "done";
+                lines.push(line);
+                if done {
+                    break;
+                }
+            }
+            Err(e) => panic!("aioice over {transport} did not finish ({e}): {lines:?}"),
+        }
+    }
+    // It exits once it printed "done" (its event loop has nothing left).
+    let status = loop {
+        if let Some(status) = proc.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "aioice over {transport} did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        status.success(),
+        "aioice over {transport}: {status}, {lines:?}"
+    );
+    lines
+}
+
+/// The `HOST PORT` address after `key ` in aioice's output.
+fn aioice_addr(lines: &[String], key: &str) -> SocketAddr {
+    let line = lines
+        .iter()
+        .find_map(|l| l.strip_prefix(&format!("{key} ")))
+        .unwrap_or_else(|| panic!("no {key} address: {lines:?}"));
+    let (ip, port) = line.split_once(' ').unwrap();
+    SocketAddr::new(ip.parse().unwrap(), port.parse().unwrap())
+}
+
+#[test]
+fn aioice_turn_client_relays_over_udp_and_tcp() {
+    // aioice (PyPI), a TURN client nobody here wrote: it allocates on our server, binds a
+    // channel to an echo peer on 127.0.0.1 and sends it 20 datagrams (1..1200 bytes) through
+    // the relay, each echoed back byte-exact; then deletes the allocation.
+    let server = start_server(&["--user", "alice:secret", "--allow-loopback-peers"]);
+    let count = 20;
+    for (transport, printed) in [("udp", "Udp"), ("tcp", "Tcp")] {
+        let peer = EchoPeer::start();
+        let t0 = Instant::now();
+        let lines = aioice_turn_client(server.addr, "alice", "secret", transport, peer.addr, count);
+        let relayed = aioice_addr(&lines, "relayed");
+        let mapped = aioice_addr(&lines, "mapped");
+        // What aioice was given is what our server says it allocated, for aioice's address.
+        let created = server.line_until("allocation created", "allocation created ", |l| {
+            l.contains(&format!("client={mapped} "))
+        });
+        assert!(
+            created.contains(&format!("transport={printed} "))
+                && created.contains(&format!("relayed=[{relayed}] "))
+                && created.contains(" user=alice "),
+            "aioice got {relayed} for {mapped}; the server says: {created}"
+        );
+        assert!(relayed.ip().is_loopback() && relayed != mapped, "{relayed}");
+        // Every datagram came back byte-exact, from the peer's address.
+        let echoes: Vec<&String> = lines.iter().filter(|l| l.starts_with("echo ")).collect();
+        assert_eq!(echoes.len(), count, "{lines:?}");
+        for (i, l) in echoes.iter().enumerate() {
+            let size = 1 + (i * 97) % 1200;
+            assert_eq!(
+                **l,
+                format!("echo {size} {} {}", peer.addr.ip(), peer.addr.port())
+            );
+        }
+        assert!(
+            !lines
+                .iter()
+                .any(|l| l.starts_with("mismatch") || l.starts_with("error"))
+        );
+        // The peer saw each datagram come from the relayed address, not from aioice's socket.
+        let seen = peer.seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), count, "{seen:?}");
+        assert!(seen.iter().all(|(from, _)| *from == relayed), "{seen:?}");
+        // aioice deleted its allocation (Refresh with LIFETIME 0).
+        let deleted = server.line_until("allocation deleted", "allocation deleted ", |l| {
+            l.contains(&format!("client={mapped} "))
+        });
+        assert!(deleted.contains("reason=Deleted"), "{deleted}");
+        eprintln!(
+            "aioice over {transport}: allocated {relayed}, {count} datagrams echoed through it, deleted, in {} ms",
+            t0.elapsed().as_millis()
+        );
+    }
+    let line = server.stats_until("aioice relayed", |l| {
+        stat(l, "to_client_packets") >= 2 * count as u64 && stat(l, "allocations_deleted") >= 2
+    });
+    assert!(stat(&line, "channels_bound") >= 2, "{line}");
+    assert_eq!(stat(&line, "to_peer_packets"), 2 * count as u64, "{line}");
+    assert_eq!(stat(&line, "integrity_failures"), 0, "{line}");
 }

@@ -337,3 +337,27 @@ pub fn apt_install(packages: &[&str]) {
         .args(packages)
         .env("DEBIAN_FRONTEND", "noninteractive"));
 }
+
+/// A Python interpreter with aioice (PyPI) importable: the virtualenv the ice crate's aioice
+/// tests use (under the cargo target dir), created and filled on first use.
+pub fn aioice_python() -> std::path::PathBuf {
+    static PYTHON: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            let ok = |cmd: &mut Command| cmd.status().is_ok_and(|s| s.success());
+            let venv = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("aioice-venv");
+            let python = venv.join("bin/python");
+            if ok(Command::new(&python).args(["-c", "import aioice"])) {
+                return python;
+            }
+            if !ok(Command::new("python3").args(["-m", "venv"]).arg(&venv)) {
+                // Debian splits venv support out of python3.
+                apt_install(&["python3", "python3-venv"]);
+                run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
+            }
+            run(Command::new(&python).args(["-m", "pip", "install", "-q", "aioice"]));
+            run(Command::new(&python).args(["-c", "import aioice"]));
+            python
+        })
+        .clone()
+}
