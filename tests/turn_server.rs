@@ -6,10 +6,9 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,15 +20,7 @@ use sansrtc::ice::turn_server::rest_api_password;
 
 mod common;
 
-/// A child process killed (by its PID) when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{Proc, start_turn_server as start_server, stat};
 
 /// Installs coturn's tools when missing.
 fn ensure_coturn() {
@@ -42,122 +33,6 @@ fn ensure_coturn() {
     if !present {
         common::apt_install(&["coturn"]);
     }
-}
-
-/// The example, built in this test's profile.
-fn server_exe() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().unwrap();
-            let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-            let mut cmd = Command::new(env!("CARGO"));
-            cmd.args(["build", "--example", "turn_server"]);
-            for (k, _) in std::env::vars() {
-                if k.starts_with("CARGO_")
-                    && k != "CARGO_HOME"
-                    && k != "CARGO_BUILD_JOBS"
-                    && !k.starts_with("CARGO_TARGET")
-                {
-                    cmd.env_remove(k);
-                }
-            }
-            if profile_dir.ends_with("release") {
-                cmd.arg("--release");
-            }
-            common::run(&mut cmd);
-            profile_dir.join("examples/turn_server")
-        })
-        .clone()
-}
-
-/// A running server: its addresses and its stdout lines.
-struct Server {
-    _proc: Proc,
-    addr: SocketAddr,
-    tls: Option<SocketAddr>,
-    lines: Receiver<String>,
-}
-
-fn start_server(args: &[&str]) -> Server {
-    let mut child = Command::new(server_exe())
-        .args(["--listen", "127.0.0.1:0", "--realm", "sansrtc.test"])
-        .args(["--relay-ip", "127.0.0.1", "--stats-interval-ms", "100"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("turn_server starts");
-    let stdout = child.stdout.take().unwrap();
-    let proc = Proc(child);
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let (mut addr, mut tls) = (None, None);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while addr.is_none() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = lines
-            .recv_timeout(left)
-            .expect("turn_server prints its address");
-        if let Some(a) = line.strip_prefix("listening tls on ") {
-            tls = Some(a.parse().unwrap());
-        }
-        if let Some(a) = line.strip_prefix("listening on ") {
-            addr = Some(a.parse().unwrap());
-        }
-    }
-    Server {
-        _proc: proc,
-        addr: addr.unwrap(),
-        tls,
-        lines,
-    }
-}
-
-impl Server {
-    /// Waits (bounded) for a `stats` line satisfying `done`, and returns it.
-    fn stats_until(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
-        self.line_until(what, "stats ", done)
-    }
-
-    /// Waits (bounded) for a line starting with `prefix` satisfying `done`, and returns it.
-    fn line_until(&self, what: &str, prefix: &str, done: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut last = String::new();
-        while Instant::now() < deadline {
-            match self.lines.recv_timeout(Duration::from_secs(1)) {
-                Ok(line) if line.starts_with(prefix) => {
-                    if done(&line) {
-                        return line;
-                    }
-                    last = line;
-                }
-                _ => {}
-            }
-        }
-        panic!("{what}: last {prefix:?} line {last}");
-    }
-}
-
-/// A counter of a `stats` line.
-fn stat(line: &str, name: &str) -> u64 {
-    let key = format!(" {name}: ");
-    let at = line
-        .find(&key)
-        .unwrap_or_else(|| panic!("{name} in {line}"))
-        + key.len();
-    line[at..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 /// `turnutils_peer` (an echo server) on a free loopback port, answering before this returns.
