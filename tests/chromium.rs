@@ -909,12 +909,34 @@ fn in_private_netns(test: &str, body: impl FnOnce()) {
 }
 
 /// Chromium with only relayed candidates of our TURN server (`examples/turn_server`, loopback
-/// peers allowed) reached over `transport` (`udp` or `tcp`), against the echo server: runs the
-/// driver's `mode` with `opts` plus the TURN server, checks that the data went through our relay,
-/// and returns the driver's result and the session's counters.
+/// peers allowed) reached over `transport` (`udp`, `tcp`, or `tls`: `turns:` with a self-signed
+/// certificate, which Chromium is told to accept), against the echo server: runs the driver's
+/// `mode` with `opts` plus the TURN server, checks that the data went through our relay, and
+/// returns the driver's result and the session's counters.
 fn through_our_relay(mode: &str, transport: &str, mut opts: Value) -> (Value, Value) {
-    let turn = common::start_turn_server(&["--user", "alice:secret", "--allow-loopback-peers"]);
-    let url = format!("turn:127.0.0.1:{}?transport={transport}", turn.addr.port());
+    let mut args = vec!["--user", "alice:secret", "--allow-loopback-peers"];
+    let dir = std::env::temp_dir().join(format!("sansrtc-chromium-turns-{}", std::process::id()));
+    let (cert, key);
+    if transport == "tls" {
+        (cert, key) = common::self_signed_cert(&dir);
+        args.extend(["--tls-listen", "127.0.0.1:0"]);
+        args.extend([
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ]);
+    }
+    let turn = common::start_turn_server(&args);
+    // It has read them.
+    let _ = std::fs::remove_dir_all(&dir);
+    let url = match turn.tls {
+        Some(tls) => {
+            opts["ignoreCertificateErrors"] = true.into();
+            format!("turns:127.0.0.1:{}?transport=tcp", tls.port())
+        }
+        None => format!("turn:127.0.0.1:{}?transport={transport}", turn.addr.port()),
+    };
     opts["turn"] = serde_json::json!({"urls": url, "username": "alice", "credential": "secret"});
     let server = EchoServer::start(&[]);
     let (_driver, mut out) = Driver::start(&server, mode, &opts.to_string());
@@ -947,7 +969,11 @@ fn through_our_relay(mode: &str, transport: &str, mut opts: Value) -> (Value, Va
     let created = turn.line_until("allocation created", "allocation created ", |l| {
         l.contains(&format!(" relayed=[{relayed}] "))
     });
-    let printed = if transport == "udp" { "Udp" } else { "Tcp" };
+    let printed = match transport {
+        "udp" => "Udp",
+        "tcp" => "Tcp",
+        _ => "Tls",
+    };
     assert!(
         created.starts_with("allocation created client=127.0.0.1:")
             && created.contains(&format!(" transport={printed} "))
@@ -1033,4 +1059,12 @@ fn chromium_camera_through_our_turn_server_over_tcp() {
     in_private_netns("chromium_camera_through_our_turn_server_over_tcp", || {
         relay_camera("tcp")
     });
+}
+
+#[test]
+fn chromium_data_channel_through_our_turn_server_over_tls() {
+    in_private_netns(
+        "chromium_data_channel_through_our_turn_server_over_tls",
+        || relay_data_channel("tls"),
+    );
 }

@@ -187,25 +187,7 @@ fn turnutils_uclient_relays_with_rest_api_credentials() {
 #[test]
 fn turnutils_uclient_relays_over_tls() {
     let dir = std::env::temp_dir().join(format!("sansrtc-turn-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    common::run(
-        Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-            ])
-            .args(["-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
+    let (cert, key) = common::self_signed_cert(&dir);
     let (_peer, peer_port) = start_peer();
     let server = start_server(&[
         "--user",

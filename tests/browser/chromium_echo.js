@@ -23,6 +23,8 @@
 // Option turn ({urls, username, credential}) in modes data and media: the browser's peer
 // connection uses only relayed candidates of that TURN server (iceTransportPolicy 'relay'), and
 // the result also reports the selected candidate pair (`selected`) and the offer's candidates.
+// Option ignoreCertificateErrors starts Chromium with --ignore-certificate-errors (a turns: server
+// with a self-signed certificate; without it Chromium refuses the certificate).
 const { chromium } = require('playwright-core');
 
 // Offers through WHIP (non-trickle: waits for gathering), returns the answer and the Location.
@@ -528,6 +530,8 @@ async function main() {
       '--use-fake-ui-for-media-stream', '--allow-loopback-in-peer-connection',
       '--autoplay-policy=no-user-gesture-required',
       '--disable-features=WebRtcHideLocalIpsWithMdns,Translate,MediaRouter',
+      // A TURN server over TLS with a self-signed certificate (option ignoreCertificateErrors).
+      ...(opts.ignoreCertificateErrors ? ['--ignore-certificate-errors'] : []),
     ],
   });
   try {

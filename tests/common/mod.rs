@@ -508,3 +508,20 @@ pub fn stat(line: &str, name: &str) -> u64 {
         .parse()
         .unwrap()
 }
+
+/// A self-signed ECDSA P-256 certificate for `localhost` and its key (PEM files `cert.pem` and
+/// `key.pem` in `dir`, created), made by `openssl req`.
+pub fn self_signed_cert(dir: &std::path::Path) -> (PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    run(Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec"])
+        .args(["-pkeyopt", "ec_paramgen_curve:P-256"])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null()));
+    (cert, key)
+}
