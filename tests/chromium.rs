@@ -3,8 +3,11 @@
 //! directions and both DTLS roles (messages up to 256 KiB echoed byte-exact, 20 channels, 20 MB),
 //! camera and microphone looped back and played (VP8 and H264, both offer directions and both
 //! DTLS roles, every SRTP profile Chromium offers), keyframe requests forwarded to the browser's
-//! sender, hostile datagrams during a live transfer, WHIP `DELETE`, and the server's own page.
-//! Loopback only: the server binds 127.0.0.1 and ignores the browser's other candidates.
+//! sender, hostile datagrams during a live transfer, WHIP `DELETE`, and the server's own page;
+//! and relay-only connections (`iceTransportPolicy: 'relay'`) through our TURN server
+//! (`examples/turn_server`) over UDP, TCP and TLS.
+//! Loopback only: the server binds 127.0.0.1 and ignores the browser's other candidates; the
+//! relay tests run in a private network namespace where `lo` is the only interface.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};

@@ -1,6 +1,7 @@
 //! `examples/turn_server` against clients nobody here wrote: coturn's `turnutils_uclient` with
 //! `turnutils_peer` as the far end (Debian `coturn`, installed when missing), over UDP, TCP and
-//! TLS with long-term and TURN REST API credentials; and hostile input (unauthenticated floods,
+//! TLS with long-term and TURN REST API credentials; aioice's TURN client (PyPI, in a virtualenv
+//! made when missing) over UDP and TCP; and hostile input (unauthenticated floods,
 //! garbage, denied peers, exhaustion) refused and counted while relaying goes on. Loopback only;
 //! readiness is polled with bounded retries.
 
