@@ -3,8 +3,11 @@
 //! directions and both DTLS roles (messages up to 256 KiB echoed byte-exact, 20 channels, 20 MB),
 //! camera and microphone looped back and played (VP8 and H264, both offer directions and both
 //! DTLS roles, every SRTP profile Chromium offers), keyframe requests forwarded to the browser's
-//! sender, hostile datagrams during a live transfer, WHIP `DELETE`, and the server's own page.
-//! Loopback only: the server binds 127.0.0.1 and ignores the browser's other candidates.
+//! sender, hostile datagrams during a live transfer, WHIP `DELETE`, and the server's own page;
+//! and relay-only connections (`iceTransportPolicy: 'relay'`) through our TURN server
+//! (`examples/turn_server`) over UDP, TCP and TLS.
+//! Loopback only: the server binds 127.0.0.1 and ignores the browser's other candidates; the
+//! relay tests run in a private network namespace where `lo` is the only interface.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -60,29 +63,12 @@ fn setup() -> (PathBuf, String) {
 
 /// The echo server example, built (once per test run, so it is never stale) in this profile.
 fn echo_server_exe() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            // target/<profile>/deps/chromium-HASH -> target/<profile>/examples/echo_server
-            let exe = std::env::current_exe().unwrap();
-            let profile_dir = exe.parent().unwrap().parent().unwrap();
-            let mut cmd = Command::new(env!("CARGO"));
-            cmd.args(["build", "--example", "echo_server"]);
-            // Without the variables cargo sets for a test (CARGO_PKG_NAME, ...): build scripts
-            // that watch them would otherwise rebuild (ring) on every switch.
-            for (k, _) in std::env::vars() {
-                if k.starts_with("CARGO_") && k != "CARGO_HOME" && !k.starts_with("CARGO_TARGET") {
-                    cmd.env_remove(k);
-                }
-            }
-            if profile_dir.ends_with("release") {
-                cmd.arg("--release");
-            }
-            run(&mut cmd);
-            profile_dir.join("examples/echo_server")
-        })
-        .clone()
+    common::example_exe("echo_server")
 }
+
+/// One browser session at a time: two Chromiums with camera, microphone and a debug echo server
+/// each overload the 2-core machine and setups time out.
+static ONE_BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A running echo server (killed by its PID when dropped).
 struct EchoServer {
@@ -98,8 +84,7 @@ struct EchoServer {
 
 impl EchoServer {
     fn start(args: &[&str]) -> Self {
-        static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+        let one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
         let mut child = Command::new(echo_server_exe())
             .args(["--http", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
             .args(args)
@@ -848,5 +833,241 @@ fn chromium_hostile_input_during_a_transfer() {
         "chromium hostile: {sent} hostile datagrams ({resent} resent after loopback loss) counted and dropped in {inject_ms} ms during a {:.1} MB transfer at {:.1} MB/s, echoed byte-exact",
         v["bytes"].as_f64().unwrap_or(0.0) / 1e6,
         v["mbPerSec"].as_f64().unwrap_or(0.0)
+    );
+}
+
+/// Set (to the test's name) in the copy of a relay test that runs inside a private network
+/// namespace.
+const NETNS: &str = "SANSRTC_CHROMIUM_NETNS";
+
+/// Runs `body` where `lo` is the only interface. Chromium gathers through every interface, so a
+/// TURN server on 127.0.0.1 would also get allocations from the machine's other addresses (their
+/// packets sent to 127.0.0.1): outside, this re-runs the test `test` inside a private network
+/// namespace (`unshare --net`), which must pass; inside, it brings `lo` up and runs `body`.
+fn in_private_netns(test: &str, body: impl FnOnce()) {
+    if std::env::var(NETNS).is_ok_and(|t| t == test) {
+        run(Command::new("ip").args(["link", "set", "lo", "up"]));
+        body();
+        return;
+    }
+    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    // Everything the inner test needs from the network or cargo, done here.
+    setup();
+    if Command::new("ip").arg("-V").output().is_err() {
+        apt_install(&["iproute2"]);
+    }
+    echo_server_exe();
+    common::example_exe("turn_server");
+    let mut child = Command::new("unshare")
+        .args(["--net", "--"])
+        .arg(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(NETNS, test)
+        .env(common::EXAMPLES_BUILT, "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("unshare runs (needs root or CAP_SYS_ADMIN)");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let forward = |out: Box<dyn Read + Send>, tx: std::sync::mpsc::Sender<String>| {
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                eprintln!("netns: {line}");
+                let _ = tx.send(line);
+            }
+        })
+    };
+    let readers = [
+        forward(Box::new(child.stdout.take().unwrap()), tx.clone()),
+        forward(Box::new(child.stderr.take().unwrap()), tx),
+    ];
+    let mut inner = common::Proc(child);
+    // The inner test has its own timeouts; this one only guards against a hang.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let status = loop {
+        if let Some(status) = inner.0.try_wait().expect("wait for the inner test") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the test in the namespace did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for r in readers {
+        let _ = r.join();
+    }
+    let lines: Vec<String> = rx.try_iter().collect();
+    assert!(
+        status.success(),
+        "the test in the namespace failed: {status}"
+    );
+    // It ran (a name that matched no test would pass too).
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("test result: ok. 1 passed")),
+        "{test} did not run in the namespace"
+    );
+}
+
+/// Chromium with only relayed candidates of our TURN server (`examples/turn_server`, loopback
+/// peers allowed) reached over `transport` (`udp`, `tcp`, or `tls`: `turns:` with a self-signed
+/// certificate, which Chromium is told to accept), against the echo server: runs the driver's
+/// `mode` with `opts` plus the TURN server, checks that the data went through our relay, and
+/// returns the driver's result and the session's counters.
+fn through_our_relay(mode: &str, transport: &str, mut opts: Value) -> (Value, Value) {
+    let mut args = vec!["--user", "alice:secret", "--allow-loopback-peers"];
+    let dir = std::env::temp_dir().join(format!("sansrtc-chromium-turns-{}", std::process::id()));
+    let (cert, key);
+    if transport == "tls" {
+        (cert, key) = common::self_signed_cert(&dir);
+        args.extend(["--tls-listen", "127.0.0.1:0"]);
+        args.extend([
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ]);
+    }
+    let turn = common::start_turn_server(&args);
+    // It has read them.
+    let _ = std::fs::remove_dir_all(&dir);
+    let url = match turn.tls {
+        Some(tls) => {
+            opts["ignoreCertificateErrors"] = true.into();
+            format!("turns:127.0.0.1:{}?transport=tcp", tls.port())
+        }
+        None => format!("turn:127.0.0.1:{}?transport={transport}", turn.addr.port()),
+    };
+    opts["turn"] = serde_json::json!({"urls": url, "username": "alice", "credential": "secret"});
+    let server = EchoServer::start(&[]);
+    let (_driver, mut out) = Driver::start(&server, mode, &opts.to_string());
+    let v = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| result(&mut out)));
+    let stats = session_of(&server.stats());
+    eprintln!("session: {stats}");
+    let v = v.unwrap_or_else(|e| std::panic::resume_unwind(e));
+    // The offer carried relayed candidates only.
+    let offered = v["offered"].as_array().expect("offered candidates");
+    assert!(!offered.is_empty(), "{v}");
+    for c in offered {
+        let c = c.as_str().unwrap();
+        assert!(
+            c.contains(" typ relay ") && c.contains(" 127.0.0.1 "),
+            "{c}"
+        );
+    }
+    // getStats: the selected pair's local candidate is a relayed one, allocated over
+    // `transport` from our server, and its remote one the echo server's socket.
+    let sel = &v["selected"];
+    assert_eq!(sel["localType"], "relay", "{v}");
+    assert_eq!(sel["relayProtocol"], transport, "{v}");
+    assert_eq!(sel["url"], url.as_str(), "{v}");
+    assert_eq!(sel["state"], "succeeded", "{v}");
+    assert_eq!(sel["remote"], server.udp.to_string(), "{v}");
+    assert!(sel["bytesSent"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert!(sel["bytesReceived"].as_u64().unwrap_or(0) > 0, "{v}");
+    let relayed: SocketAddr = sel["local"].as_str().unwrap().parse().unwrap();
+    // Our server says it allocated that address, over that transport, to a loopback client.
+    let created = turn.line_until("allocation created", "allocation created ", |l| {
+        l.contains(&format!(" relayed=[{relayed}] "))
+    });
+    let printed = match transport {
+        "udp" => "Udp",
+        "tcp" => "Tcp",
+        _ => "Tls",
+    };
+    assert!(
+        created.starts_with("allocation created client=127.0.0.1:")
+            && created.contains(&format!(" transport={printed} "))
+            && created.contains(" user=alice "),
+        "{created}"
+    );
+    // The echo server's selected path leads to that relayed address.
+    assert_eq!(stats["selected_remote"], relayed.to_string(), "{stats}");
+    // Our server relayed all the echo server received (the relay is its only path to the
+    // browser) and all the browser received on the pair, and no more than the echo server sent.
+    let (received, sent) = (&stats["datagrams_received"], &stats["datagrams_sent"]);
+    let (received, sent) = (received.as_u64().unwrap(), sent.as_u64().unwrap());
+    let browser_received = sel["packetsReceived"].as_u64().unwrap();
+    let line = turn.stats_until("the session's traffic relayed", |l| {
+        common::stat(l, "to_peer_packets") >= received
+            && common::stat(l, "to_client_packets") >= browser_received
+    });
+    assert!(common::stat(&line, "to_client_packets") <= sent, "{line}");
+    eprintln!(
+        "chromium through our relay over {transport}: {created}; {} datagrams to the echo server, {} to the browser, {} dropped by the default rate limit (1 MB/s per allocation)",
+        common::stat(&line, "to_peer_packets"),
+        common::stat(&line, "to_client_packets"),
+        common::stat(&line, "dropped_rate_limited")
+    );
+    (v, stats)
+}
+
+fn relay_data_channel(transport: &str) {
+    let t0 = Instant::now();
+    let (v, _) = through_our_relay("data", transport, serde_json::json!({}));
+    assert_eq!(v["messages"], MESSAGES, "{v}");
+    assert_eq!(v["mismatches"], 0, "{v}");
+    assert_eq!(v["largest"], 256 * 1024, "{v}");
+    eprintln!(
+        "chromium through our TURN server over {transport}: channel open {:.0} ms after createOffer, {MESSAGES} messages (up to 256 KiB) echoed in {:.0} ms; {} ms in all",
+        v["setupMs"].as_f64().unwrap_or(0.0),
+        v["echoMs"].as_f64().unwrap_or(0.0),
+        t0.elapsed().as_millis()
+    );
+}
+
+#[test]
+fn chromium_data_channel_through_our_turn_server_over_udp() {
+    in_private_netns(
+        "chromium_data_channel_through_our_turn_server_over_udp",
+        || relay_data_channel("udp"),
+    );
+}
+
+#[test]
+fn chromium_data_channel_through_our_turn_server_over_tcp() {
+    in_private_netns(
+        "chromium_data_channel_through_our_turn_server_over_tcp",
+        || relay_data_channel("tcp"),
+    );
+}
+
+/// Camera and microphone looped back through our relay over `transport`.
+fn relay_camera(transport: &str) {
+    let (v, stats) = through_our_relay("media", transport, serde_json::json!({}));
+    assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 30, "{v}");
+    assert!(v["audioPackets"].as_u64().unwrap_or(0) >= 50, "{v}");
+    assert!(stats["rtp_sent"].as_u64().unwrap_or(0) > 0, "{stats}");
+    assert_eq!(stats["dropped_srtp"], 0, "{stats}");
+    eprintln!(
+        "chromium camera through our TURN server over {transport}: connected {:.0} ms after createOffer; {} frames of {} decoded, {} audio packets",
+        v["setupMs"].as_f64().unwrap_or(0.0),
+        v["framesDecoded"],
+        v["codec"],
+        v["audioPackets"]
+    );
+}
+
+#[test]
+fn chromium_camera_through_our_turn_server_over_udp() {
+    in_private_netns("chromium_camera_through_our_turn_server_over_udp", || {
+        relay_camera("udp")
+    });
+}
+
+#[test]
+fn chromium_camera_through_our_turn_server_over_tcp() {
+    in_private_netns("chromium_camera_through_our_turn_server_over_tcp", || {
+        relay_camera("tcp")
+    });
+}
+
+#[test]
+fn chromium_data_channel_through_our_turn_server_over_tls() {
+    in_private_netns(
+        "chromium_data_channel_through_our_turn_server_over_tls",
+        || relay_data_channel("tls"),
     );
 }

@@ -1,14 +1,16 @@
 //! `examples/turn_server` against clients nobody here wrote: coturn's `turnutils_uclient` with
 //! `turnutils_peer` as the far end (Debian `coturn`, installed when missing), over UDP, TCP and
-//! TLS with long-term and TURN REST API credentials; and hostile input (unauthenticated floods,
+//! TLS with long-term and TURN REST API credentials; aioice's TURN client (PyPI, in a virtualenv
+//! made when missing) over UDP and TCP; and hostile input (unauthenticated floods,
 //! garbage, denied peers, exhaustion) refused and counted while relaying goes on. Loopback only;
 //! readiness is polled with bounded retries.
 
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sansrtc::ice::SeededRng;
@@ -19,15 +21,7 @@ use sansrtc::ice::turn_server::rest_api_password;
 
 mod common;
 
-/// A child process killed (by its PID) when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{Proc, start_turn_server as start_server, stat};
 
 /// Installs coturn's tools when missing.
 fn ensure_coturn() {
@@ -40,117 +34,6 @@ fn ensure_coturn() {
     if !present {
         common::apt_install(&["coturn"]);
     }
-}
-
-/// The example, built in this test's profile.
-fn server_exe() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().unwrap();
-            let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-            let mut cmd = Command::new(env!("CARGO"));
-            cmd.args(["build", "--example", "turn_server"]);
-            for (k, _) in std::env::vars() {
-                if k.starts_with("CARGO_")
-                    && k != "CARGO_HOME"
-                    && k != "CARGO_BUILD_JOBS"
-                    && !k.starts_with("CARGO_TARGET")
-                {
-                    cmd.env_remove(k);
-                }
-            }
-            if profile_dir.ends_with("release") {
-                cmd.arg("--release");
-            }
-            common::run(&mut cmd);
-            profile_dir.join("examples/turn_server")
-        })
-        .clone()
-}
-
-/// A running server: its addresses and its stdout lines.
-struct Server {
-    _proc: Proc,
-    addr: SocketAddr,
-    tls: Option<SocketAddr>,
-    lines: Receiver<String>,
-}
-
-fn start_server(args: &[&str]) -> Server {
-    let mut child = Command::new(server_exe())
-        .args(["--listen", "127.0.0.1:0", "--realm", "sansrtc.test"])
-        .args(["--relay-ip", "127.0.0.1", "--stats-interval-ms", "100"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("turn_server starts");
-    let stdout = child.stdout.take().unwrap();
-    let proc = Proc(child);
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let (mut addr, mut tls) = (None, None);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while addr.is_none() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = lines
-            .recv_timeout(left)
-            .expect("turn_server prints its address");
-        if let Some(a) = line.strip_prefix("listening tls on ") {
-            tls = Some(a.parse().unwrap());
-        }
-        if let Some(a) = line.strip_prefix("listening on ") {
-            addr = Some(a.parse().unwrap());
-        }
-    }
-    Server {
-        _proc: proc,
-        addr: addr.unwrap(),
-        tls,
-        lines,
-    }
-}
-
-impl Server {
-    /// Waits (bounded) for a `stats` line satisfying `done`, and returns it.
-    fn stats_until(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut last = String::new();
-        while Instant::now() < deadline {
-            match self.lines.recv_timeout(Duration::from_secs(1)) {
-                Ok(line) if line.starts_with("stats ") => {
-                    if done(&line) {
-                        return line;
-                    }
-                    last = line;
-                }
-                _ => {}
-            }
-        }
-        panic!("{what}: last stats {last}");
-    }
-}
-
-/// A counter of a `stats` line.
-fn stat(line: &str, name: &str) -> u64 {
-    let key = format!(" {name}: ");
-    let at = line
-        .find(&key)
-        .unwrap_or_else(|| panic!("{name} in {line}"))
-        + key.len();
-    line[at..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 /// `turnutils_peer` (an echo server) on a free loopback port, answering before this returns.
@@ -305,25 +188,7 @@ fn turnutils_uclient_relays_with_rest_api_credentials() {
 #[test]
 fn turnutils_uclient_relays_over_tls() {
     let dir = std::env::temp_dir().join(format!("sansrtc-turn-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    common::run(
-        Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-            ])
-            .args(["-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
+    let (cert, key) = common::self_signed_cert(&dir);
     let (_peer, peer_port) = start_peer();
     let server = start_server(&[
         "--user",
@@ -509,4 +374,191 @@ fn hostile_input_is_refused_and_counted_while_relaying_goes_on() {
         "{second:?}"
     );
     quota.stats_until("quota refusals counted", |l| stat(l, "quota_refused") > 0);
+}
+
+/// A UDP echo peer on 127.0.0.1 (a thread of this test): echoes every datagram to its source
+/// and records (source, length) of each.
+struct EchoPeer {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<(SocketAddr, usize)>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EchoPeer {
+    fn start() -> EchoPeer {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let addr = socket.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (seen2, stop2) = (seen.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while !stop2.load(Ordering::Relaxed) {
+                if let Ok((n, from)) = socket.recv_from(&mut buf) {
+                    seen2.lock().unwrap().push((from, n));
+                    let _ = socket.send_to(&buf[..n], from);
+                }
+            }
+        });
+        EchoPeer {
+            addr,
+            seen,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for EchoPeer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Runs `tests/peers/aioice_turn_client.py` (aioice's TURN client) against `server` over
+/// `transport`, sending `count` datagrams to `peer`; returns its output lines once it printed
+/// `done` (within 60 s) and exited successfully.
+fn aioice_turn_client(
+    server: SocketAddr,
+    user: &str,
+    pass: &str,
+    transport: &str,
+    peer: SocketAddr,
+    count: usize,
+) -> Vec<String> {
+    let python = common::aioice_python();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/peers/aioice_turn_client.py"
+    );
+    let mut child = Command::new(python)
+        .arg(script)
+        .args([&server.ip().to_string(), &server.port().to_string()])
+        .args([user, pass, transport])
+        .args([&peer.ip().to_string(), &peer.port().to_string()])
+        .arg(count.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python runs");
+    let stdout = child.stdout.take().unwrap();
+    let mut proc = Proc(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut lines = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                eprintln!("aioice {transport}: {line}");
+                let done = line == "done";
+                lines.push(line);
+                if done {
+                    break;
+                }
+            }
+            Err(e) => panic!("aioice over {transport} did not finish ({e}): {lines:?}"),
+        }
+    }
+    // It exits once it printed "done" (its event loop has nothing left).
+    let status = loop {
+        if let Some(status) = proc.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "aioice over {transport} did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        status.success(),
+        "aioice over {transport}: {status}, {lines:?}"
+    );
+    lines
+}
+
+/// The `HOST PORT` address after `key ` in aioice's output.
+fn aioice_addr(lines: &[String], key: &str) -> SocketAddr {
+    let line = lines
+        .iter()
+        .find_map(|l| l.strip_prefix(&format!("{key} ")))
+        .unwrap_or_else(|| panic!("no {key} address: {lines:?}"));
+    let (ip, port) = line.split_once(' ').unwrap();
+    SocketAddr::new(ip.parse().unwrap(), port.parse().unwrap())
+}
+
+#[test]
+fn aioice_turn_client_relays_over_udp_and_tcp() {
+    // aioice (PyPI), a TURN client nobody here wrote: it allocates on our server, binds a
+    // channel to an echo peer on 127.0.0.1 and sends it 20 datagrams (1..1200 bytes) through
+    // the relay, each echoed back byte-exact; then deletes the allocation.
+    let server = start_server(&["--user", "alice:secret", "--allow-loopback-peers"]);
+    let count = 20;
+    for (transport, printed) in [("udp", "Udp"), ("tcp", "Tcp")] {
+        let peer = EchoPeer::start();
+        let t0 = Instant::now();
+        let lines = aioice_turn_client(server.addr, "alice", "secret", transport, peer.addr, count);
+        let relayed = aioice_addr(&lines, "relayed");
+        let mapped = aioice_addr(&lines, "mapped");
+        // What aioice was given is what our server says it allocated, for aioice's address.
+        let created = server.line_until("allocation created", "allocation created ", |l| {
+            l.contains(&format!("client={mapped} "))
+        });
+        assert!(
+            created.contains(&format!("transport={printed} "))
+                && created.contains(&format!("relayed=[{relayed}] "))
+                && created.contains(" user=alice "),
+            "aioice got {relayed} for {mapped}; the server says: {created}"
+        );
+        assert!(relayed.ip().is_loopback() && relayed != mapped, "{relayed}");
+        // Every datagram came back byte-exact, from the peer's address.
+        let echoes: Vec<&String> = lines.iter().filter(|l| l.starts_with("echo ")).collect();
+        assert_eq!(echoes.len(), count, "{lines:?}");
+        for (i, l) in echoes.iter().enumerate() {
+            let size = 1 + (i * 97) % 1200;
+            assert_eq!(
+                **l,
+                format!("echo {size} {} {}", peer.addr.ip(), peer.addr.port())
+            );
+        }
+        assert!(
+            !lines
+                .iter()
+                .any(|l| l.starts_with("mismatch") || l.starts_with("error"))
+        );
+        // The peer saw each datagram come from the relayed address, not from aioice's socket.
+        let seen = peer.seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), count, "{seen:?}");
+        assert!(seen.iter().all(|(from, _)| *from == relayed), "{seen:?}");
+        // aioice deleted its allocation (Refresh with LIFETIME 0).
+        let deleted = server.line_until("allocation deleted", "allocation deleted ", |l| {
+            l.contains(&format!("client={mapped} "))
+        });
+        assert!(deleted.contains("reason=Deleted"), "{deleted}");
+        eprintln!(
+            "aioice over {transport}: allocated {relayed}, {count} datagrams echoed through it, deleted, in {} ms",
+            t0.elapsed().as_millis()
+        );
+    }
+    let line = server.stats_until("aioice relayed", |l| {
+        stat(l, "to_client_packets") >= 2 * count as u64 && stat(l, "allocations_deleted") >= 2
+    });
+    assert!(stat(&line, "channels_bound") >= 2, "{line}");
+    assert_eq!(stat(&line, "to_peer_packets"), 2 * count as u64, "{line}");
+    assert_eq!(stat(&line, "integrity_failures"), 0, "{line}");
 }

@@ -23,7 +23,8 @@ pub(crate) fn session_json(s: &Session, routes: usize, reason: Option<&str>) -> 
             r#""lost_on_purpose":{},"incoming_lost_on_purpose":{},"nacks_sent":{},"#,
             r#""retransmitted_packets_received":{},"#,
             r#""layers":{{{}}},"echo_errors":{},"channels":[{}],"sctp":"{}","#,
-            r#""frames_repacketized":{},"packets_repacketized":{},"echo_backlog":{},"routes":{}{}}}"#
+            r#""frames_repacketized":{},"packets_repacketized":{},"echo_backlog":{},"routes":{},"#,
+            r#""selected_remote":"{}"{}}}"#
         ),
         s.seq,
         s.pc.state(),
@@ -86,6 +87,9 @@ pub(crate) fn session_json(s: &Session, routes: usize, reason: Option<&str>) -> 
         s.media.packets_repacketized,
         s.backlog_bytes,
         routes,
+        s.pc.selected_path()
+            .map(|(_, remote)| remote.to_string())
+            .unwrap_or_default(),
         reason
             .map(|r| format!(r#","reason":"{}""#, r.escape_default()))
             .unwrap_or_default(),

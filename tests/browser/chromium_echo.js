@@ -20,6 +20,11 @@
 //             arrives on stdin and at least 8 MB went through; every echoed byte checked.
 //   delete    WHIP DELETE of the session: the browser sees its DTLS transport close.
 //   page      the server's own page (GET /): chat echoed, looped-back video playing.
+// Option turn ({urls, username, credential}) in modes data and media: the browser's peer
+// connection uses only relayed candidates of that TURN server (iceTransportPolicy 'relay'), and
+// the result also reports the selected candidate pair (`selected`) and the offer's candidates.
+// Option ignoreCertificateErrors starts Chromium with --ignore-certificate-errors (a turns: server
+// with a self-signed certificate; without it Chromium refuses the certificate).
 const { chromium } = require('playwright-core');
 
 // Offers through WHIP (non-trickle: waits for gathering), returns the answer and the Location.
@@ -32,6 +37,34 @@ function opened(dc, detail) {
     dc.addEventListener('open', () => r(dc), { once: true });
     setTimeout(() => j(new Error('open timeout ' + dc.label + (detail ? ', ' + detail() : ''))), 20000);
   });
+}
+
+// The browser's RTCPeerConnection configuration: with opts.turn only relayed candidates of that
+// TURN server.
+function pcConfig(opts) {
+  return opts && opts.turn ? { iceServers: [opts.turn], iceTransportPolicy: 'relay' } : {};
+}
+
+// The selected candidate pair as getStats reports it (through the transport's
+// selectedCandidatePairId), with its local and remote candidates; and the candidates the
+// offer carried (pc.localDescription).
+async function selectedPair(pc) {
+  const stats = await pc.getStats();
+  let pair = null;
+  stats.forEach((s) => { if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId); });
+  const offered = pc.localDescription.sdp.split('\r\n').filter((l) => l.startsWith('a=candidate:'));
+  if (!pair) return { selected: null, offered };
+  const local = stats.get(pair.localCandidateId) || {}, remote = stats.get(pair.remoteCandidateId) || {};
+  return {
+    offered,
+    selected: {
+      state: pair.state, nominated: pair.nominated, bytesSent: pair.bytesSent, bytesReceived: pair.bytesReceived,
+      packetsSent: pair.packetsSent, packetsReceived: pair.packetsReceived,
+      localType: local.candidateType, local: local.address + ':' + local.port, localProtocol: local.protocol,
+      relayProtocol: local.relayProtocol, url: local.url,
+      remoteType: remote.candidateType, remote: remote.address + ':' + remote.port,
+    },
+  };
 }
 
 async function whip(pc) {
@@ -54,7 +87,7 @@ async function whip(pc) {
 // (RTCRtpScriptTransformer.sendKeyFrameRequest) and the browser's own sender must get it.
 async function media(opts) {
   const t0 = performance.now();
-  const pc = new RTCPeerConnection();
+  const pc = new RTCPeerConnection(pcConfig(opts));
   // Simulcast needs a picture large enough for three layers.
   const size = opts.simulcast ? { width: 1280, height: 720 } : { width: 320, height: 240 };
   const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: size });
@@ -100,8 +133,9 @@ async function media(opts) {
   const setupMs = performance.now() - t0;
   const sectionOrder = [...sdp.matchAll(/^m=(\w+)/gm)].map((m) => m[1]).join(',');
   const r = await loopedBack(pc, remote, opts);
+  const path = opts.turn ? await selectedPair(pc) : {};
   pc.close();
-  return { setupMs, sectionOrder, keyFrameRequest, ...r };
+  return { setupMs, sectionOrder, keyFrameRequest, ...r, ...path };
 }
 
 // What Chromium says of a channel and its SCTP transport (for failure messages).
@@ -281,9 +315,9 @@ async function transportStats(pc) {
 }
 
 // The browser offers; a channel echoes testMessages().
-async function data() {
+async function data(opts) {
   const t0 = performance.now();
-  const pc = new RTCPeerConnection();
+  const pc = new RTCPeerConnection(pcConfig(opts));
   const dc = pc.createDataChannel('echo');
   dc.binaryType = 'arraybuffer';
   await whip(pc);
@@ -291,8 +325,9 @@ async function data() {
   const setupMs = performance.now() - t0;
   const result = await echoAll(dc, testMessages());
   const ciphers = await transportStats(pc);
+  const path = opts.turn ? await selectedPair(pc) : {};
   pc.close();
-  return { setupMs, maxMessageSize: pc.sctp.maxMessageSize, ...result, ...ciphers };
+  return { setupMs, maxMessageSize: pc.sctp.maxMessageSize, ...result, ...ciphers, ...path };
 }
 
 // Our peer offers (POST /offer?query) and Chromium answers. With opts.media its fake camera and
@@ -495,6 +530,8 @@ async function main() {
       '--use-fake-ui-for-media-stream', '--allow-loopback-in-peer-connection',
       '--autoplay-policy=no-user-gesture-required',
       '--disable-features=WebRtcHideLocalIpsWithMdns,Translate,MediaRouter',
+      // A TURN server over TLS with a self-signed certificate (option ignoreCertificateErrors).
+      ...(opts.ignoreCertificateErrors ? ['--ignore-certificate-errors'] : []),
     ],
   });
   try {
@@ -531,7 +568,7 @@ async function main() {
       // The functions above run in the page: define them there, then call the mode's one.
       const fns = { data, answerer, 'answerer-media': answererMedia, 'answerer-bulk': answererBulk, media, bulk, hostile, nosrtp, delete: del };
       if (!fns[mode]) throw new Error('unknown mode ' + mode);
-      const helpers = [opened, whip, connected, loopedBack, bulkTransfer, answerOffer, testMessages, echoAll, transportStats, ...Object.values(fns)];
+      const helpers = [opened, pcConfig, selectedPair, whip, connected, loopedBack, bulkTransfer, answerOffer, testMessages, echoAll, transportStats, ...Object.values(fns)];
       await page.addScriptTag({ content: helpers.map((f) => f.toString()).join('\n') });
       result = await page.evaluate(([name, o]) => window[name](o), [fns[mode].name, opts]);
     }

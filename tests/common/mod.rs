@@ -5,8 +5,12 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::Command;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use sansrtc::{Config, ConnectionState, Event, PcRng, PeerConnection, SdpType};
@@ -336,4 +340,188 @@ pub fn apt_install(packages: &[&str]) {
         .args(["install", "-y", "-qq"])
         .args(packages)
         .env("DEBIAN_FRONTEND", "noninteractive"));
+}
+
+/// A Python interpreter with aioice (PyPI) importable: the virtualenv the ice crate's aioice
+/// tests use (under the cargo target dir), created and filled on first use.
+pub fn aioice_python() -> std::path::PathBuf {
+    static PYTHON: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            let ok = |cmd: &mut Command| cmd.status().is_ok_and(|s| s.success());
+            let venv = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("aioice-venv");
+            let python = venv.join("bin/python");
+            if ok(Command::new(&python).args(["-c", "import aioice"])) {
+                return python;
+            }
+            if !ok(Command::new("python3").args(["-m", "venv"]).arg(&venv)) {
+                // Debian splits venv support out of python3.
+                apt_install(&["python3", "python3-venv"]);
+                run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
+            }
+            run(Command::new(&python).args(["-m", "pip", "install", "-q", "aioice"]));
+            run(Command::new(&python).args(["-c", "import aioice"]));
+            python
+        })
+        .clone()
+}
+
+/// A child process killed (by its PID) when dropped.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Set when the examples were built already (by the test that re-ran itself in a private network
+/// namespace, where this copy of it need not, and cannot fetch anything to, build them).
+pub const EXAMPLES_BUILT: &str = "SANSRTC_EXAMPLES_BUILT";
+
+/// The example `name`, built (once per test binary, so it is never stale) in this test's profile.
+pub fn example_exe(name: &'static str) -> PathBuf {
+    static BUILT: Mutex<BTreeMap<&'static str, PathBuf>> = Mutex::new(BTreeMap::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    built
+        .entry(name)
+        .or_insert_with(|| {
+            // target/<profile>/deps/TEST-HASH -> target/<profile>/examples/NAME
+            let exe = std::env::current_exe().unwrap();
+            let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+            let path = profile_dir.join("examples").join(name);
+            if std::env::var_os(EXAMPLES_BUILT).is_some() && path.exists() {
+                return path;
+            }
+            let mut cmd = Command::new(env!("CARGO"));
+            cmd.args(["build", "--example", name]);
+            // Without the variables cargo sets for a test (CARGO_PKG_NAME, ...): build scripts
+            // that watch them would otherwise rebuild (ring) on every switch.
+            for (k, _) in std::env::vars() {
+                if k.starts_with("CARGO_")
+                    && k != "CARGO_HOME"
+                    && k != "CARGO_BUILD_JOBS"
+                    && !k.starts_with("CARGO_TARGET")
+                {
+                    cmd.env_remove(k);
+                }
+            }
+            if profile_dir.ends_with("release") {
+                cmd.arg("--release");
+            }
+            run(&mut cmd);
+            path
+        })
+        .clone()
+}
+
+/// A running `examples/turn_server`: its addresses and its stdout lines.
+pub struct TurnProcess {
+    _proc: Proc,
+    /// UDP and TCP.
+    pub addr: SocketAddr,
+    /// TLS, when asked for.
+    pub tls: Option<SocketAddr>,
+    pub lines: Receiver<String>,
+}
+
+/// Starts `examples/turn_server` on 127.0.0.1 (realm `sansrtc.test`, relaying from 127.0.0.1,
+/// stats every 100 ms) with `args`; returns once it printed its address.
+pub fn start_turn_server(args: &[&str]) -> TurnProcess {
+    let mut child = Command::new(example_exe("turn_server"))
+        .args(["--listen", "127.0.0.1:0", "--realm", "sansrtc.test"])
+        .args(["--relay-ip", "127.0.0.1", "--stats-interval-ms", "100"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("turn_server starts");
+    let stdout = child.stdout.take().unwrap();
+    let proc = Proc(child);
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let (mut addr, mut tls) = (None, None);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while addr.is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .expect("turn_server prints its address");
+        if let Some(a) = line.strip_prefix("listening tls on ") {
+            tls = Some(a.parse().unwrap());
+        }
+        if let Some(a) = line.strip_prefix("listening on ") {
+            addr = Some(a.parse().unwrap());
+        }
+    }
+    TurnProcess {
+        _proc: proc,
+        addr: addr.unwrap(),
+        tls,
+        lines,
+    }
+}
+
+impl TurnProcess {
+    /// Waits (bounded) for a `stats` line satisfying `done`, and returns it.
+    pub fn stats_until(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        self.line_until(what, "stats ", done)
+    }
+
+    /// Waits (bounded) for a line starting with `prefix` satisfying `done`, and returns it.
+    pub fn line_until(&self, what: &str, prefix: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            match self.lines.recv_timeout(Duration::from_secs(1)) {
+                Ok(line) if line.starts_with(prefix) => {
+                    if done(&line) {
+                        return line;
+                    }
+                    last = line;
+                }
+                _ => {}
+            }
+        }
+        panic!("{what}: last {prefix:?} line {last}");
+    }
+}
+
+/// A counter of a `stats` line.
+pub fn stat(line: &str, name: &str) -> u64 {
+    let key = format!(" {name}: ");
+    let at = line
+        .find(&key)
+        .unwrap_or_else(|| panic!("{name} in {line}"))
+        + key.len();
+    line[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// A self-signed ECDSA P-256 certificate for `localhost` and its key (PEM files `cert.pem` and
+/// `key.pem` in `dir`, created), made by `openssl req`.
+pub fn self_signed_cert(dir: &std::path::Path) -> (PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    run(Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec"])
+        .args(["-pkeyopt", "ec_paramgen_curve:P-256"])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null()));
+    (cert, key)
 }
