@@ -8,6 +8,7 @@
 //! a typed error for any malformed input.
 
 pub mod builder;
+pub mod bwe;
 pub mod dependency_descriptor;
 pub mod error;
 pub mod extension;

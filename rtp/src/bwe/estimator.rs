@@ -1,0 +1,479 @@
+//! The send-side estimator: sent-packet history, feedback matching, and the combination of the
+//! delay-based, loss-based and REMB estimates into one target bitrate.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use super::acked::AckedBitrate;
+use super::aimd::{Aimd, AimdAction};
+use super::delay::{BandwidthUsage, InterArrival, Trendline};
+use super::loss::LossControl;
+use crate::rtcp::TransportCc;
+use crate::seq::SequenceUnwrapper;
+
+/// Settings of a [`SendSideEstimator`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct BweConfig {
+    /// The target before any feedback (bits per second).
+    pub start_bitrate: u64,
+    /// The target never goes below this (bits per second, at least 1).
+    pub min_bitrate: u64,
+    /// The target never goes above this (bits per second).
+    pub max_bitrate: u64,
+    /// Growth factor per second before the first congestion signal (startup phase).
+    pub startup_gain: f64,
+    /// On overuse the delay-based rate drops to this fraction of the acknowledged rate.
+    pub beta: f64,
+    /// Sent packets remembered for matching feedback at most (bounded memory).
+    pub max_history: usize,
+}
+
+impl Default for BweConfig {
+    fn default() -> Self {
+        BweConfig {
+            start_bitrate: 300_000,
+            min_bitrate: 30_000,
+            max_bitrate: 20_000_000,
+            startup_gain: 3.0,
+            beta: 0.85,
+            max_history: 8192,
+        }
+    }
+}
+
+/// A [`BweConfig`] that cannot work.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BweError {
+    /// `min_bitrate` is zero or above `max_bitrate`.
+    #[error("bitrate bounds invalid: min {min} max {max}")]
+    Bounds {
+        /// The minimum given.
+        min: u64,
+        /// The maximum given.
+        max: u64,
+    },
+    /// `startup_gain` is not a finite number of at least 1.
+    #[error("startup gain must be finite and at least 1")]
+    StartupGain,
+    /// `beta` is not in (0, 1).
+    #[error("beta must be in (0, 1)")]
+    Beta,
+    /// `max_history` is zero.
+    #[error("history size must be positive")]
+    History,
+}
+
+/// Why the target is what it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetReason {
+    /// The start bitrate; no feedback yet.
+    Initial,
+    /// Fast growth before the first congestion signal.
+    Startup,
+    /// Multiplicative increase, far from the last congestion point.
+    Increase,
+    /// Additive increase near the last congestion point.
+    NearCapacity,
+    /// Holding while the bottleneck queue drains.
+    Hold,
+    /// Decreased because the delay-based detector saw the queue grow.
+    Overuse,
+    /// Limited by the loss-based control.
+    Loss,
+    /// Limited by the receiver's REMB.
+    Remb,
+}
+
+/// One packet's result in a transport-wide feedback report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketResult {
+    /// Its transport-wide sequence number.
+    pub sequence: u16,
+    /// Its arrival time in microseconds of the receiver's clock (any origin), `None` when it
+    /// was reported not received.
+    pub arrival_us: Option<i64>,
+}
+
+/// A transport-wide feedback report reduced to what the estimator needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TransportFeedback {
+    /// The packets described, in any order.
+    pub packets: Vec<PacketResult>,
+}
+
+impl TransportFeedback {
+    /// From a parsed transport-cc message: arrival times are the reference time (64 ms units)
+    /// plus the running sum of the receive deltas (250 us units). The 24-bit reference time
+    /// wraps every 12.4 days; the estimator treats the jump like a clock reset.
+    pub fn from_transport_cc(fb: &TransportCc<'_>) -> Self {
+        let mut packets = Vec::with_capacity(fb.status_count as usize);
+        Self::extend_from_transport_cc(&mut packets, fb);
+        TransportFeedback { packets }
+    }
+
+    /// Like [`TransportFeedback::from_transport_cc`], appending to `packets` (reuses storage).
+    pub fn extend_from_transport_cc(packets: &mut Vec<PacketResult>, fb: &TransportCc<'_>) {
+        let mut at = i64::from(fb.reference_time) * 64_000;
+        for p in fb.packets() {
+            let arrival_us = p.delta.map(|d| {
+                at += i64::from(d) * 250;
+                at
+            });
+            packets.push(PacketResult {
+                sequence: p.sequence,
+                arrival_us,
+            });
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Sent {
+    send_us: i64,
+    size: usize,
+    acked: bool,
+    reported: bool,
+}
+
+/// Estimates the available send bitrate from transport-wide feedback (and REMB).
+///
+/// Call [`SendSideEstimator::on_packet_sent`] for each packet carrying a transport-wide sequence
+/// number as it leaves (after the pacer), [`SendSideEstimator::on_transport_feedback`] for each
+/// feedback report, then read [`SendSideEstimator::target_bitrate`].
+#[derive(Debug, Clone)]
+pub struct SendSideEstimator {
+    config: BweConfig,
+    base: Option<Instant>,
+    unwrapper: SequenceUnwrapper,
+    history: BTreeMap<u64, Sent>,
+    inter_arrival: InterArrival,
+    trendline: Trendline,
+    acked: AckedBitrate,
+    aimd: Aimd,
+    loss: LossControl,
+    remb: Option<u64>,
+    feedback_seen: bool,
+    rtt: Option<Duration>,
+    target: u64,
+    reason: TargetReason,
+    scratch: Vec<(i64, i64, usize)>,
+}
+
+impl SendSideEstimator {
+    /// An estimator starting at `config.start_bitrate` (clamped to the bounds).
+    pub fn new(config: BweConfig) -> Result<Self, BweError> {
+        if config.min_bitrate == 0 || config.min_bitrate > config.max_bitrate {
+            return Err(BweError::Bounds {
+                min: config.min_bitrate,
+                max: config.max_bitrate,
+            });
+        }
+        if !(config.startup_gain.is_finite() && config.startup_gain >= 1.0) {
+            return Err(BweError::StartupGain);
+        }
+        if !(config.beta > 0.0 && config.beta < 1.0) {
+            return Err(BweError::Beta);
+        }
+        if config.max_history == 0 {
+            return Err(BweError::History);
+        }
+        let start = config
+            .start_bitrate
+            .clamp(config.min_bitrate, config.max_bitrate);
+        let aimd = Aimd::new(
+            start as f64,
+            config.min_bitrate as f64,
+            config.max_bitrate as f64,
+            config.startup_gain,
+            config.beta,
+        );
+        Ok(SendSideEstimator {
+            config,
+            base: None,
+            unwrapper: SequenceUnwrapper::new(),
+            history: BTreeMap::new(),
+            inter_arrival: InterArrival::default(),
+            trendline: Trendline::default(),
+            acked: AckedBitrate::default(),
+            aimd,
+            loss: LossControl::default(),
+            remb: None,
+            feedback_seen: false,
+            rtt: None,
+            target: start,
+            reason: TargetReason::Initial,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &BweConfig {
+        &self.config
+    }
+
+    fn micros(&mut self, now: Instant) -> i64 {
+        let base = *self.base.get_or_insert(now);
+        i64::try_from(now.saturating_duration_since(base).as_micros()).unwrap_or(i64::MAX)
+    }
+
+    /// Records that the packet with transport-wide sequence `seq` and `size` bytes (whole UDP
+    /// payload) left at `now`.
+    pub fn on_packet_sent(&mut self, now: Instant, seq: u16, size: usize) {
+        let send_us = self.micros(now);
+        let ext = self.unwrapper.unwrap(seq);
+        self.history.insert(
+            ext,
+            Sent {
+                send_us,
+                size,
+                acked: false,
+                reported: false,
+            },
+        );
+        while self.history.len() > self.config.max_history {
+            self.history.pop_first();
+        }
+    }
+
+    /// Takes one transport-wide feedback report received at `now`.
+    pub fn on_transport_feedback(&mut self, now: Instant, feedback: &TransportFeedback) {
+        let now_us = self.micros(now);
+        let mut received = std::mem::take(&mut self.scratch);
+        received.clear();
+        let mut lost = 0u32;
+        let mut newest_send: Option<i64> = None;
+        for p in &feedback.packets {
+            let ext = self.unwrapper.peek(p.sequence);
+            let Some(sent) = self.history.get_mut(&ext) else {
+                continue;
+            };
+            match p.arrival_us {
+                Some(arrival) => {
+                    if sent.acked {
+                        continue;
+                    }
+                    sent.acked = true;
+                    sent.reported = true;
+                    received.push((arrival, sent.send_us, sent.size));
+                    newest_send = Some(newest_send.map_or(sent.send_us, |n| n.max(sent.send_us)));
+                }
+                None => {
+                    if !sent.reported {
+                        sent.reported = true;
+                        lost += 1;
+                    }
+                }
+            }
+        }
+        if received.is_empty() && lost == 0 {
+            self.scratch = received;
+            return;
+        }
+        self.feedback_seen = true;
+        if let Some(send) = newest_send {
+            let sample = Duration::from_micros(now_us.saturating_sub(send).max(1000) as u64)
+                .min(Duration::from_secs(10));
+            self.rtt = Some(match self.rtt {
+                Some(r) => r.mul_f64(0.875) + sample.mul_f64(0.125),
+                None => sample,
+            });
+        }
+        let rtt = self.rtt.unwrap_or(Duration::from_millis(100));
+        received.sort_unstable();
+        for &(arrival, send, size) in &received {
+            self.acked.on_packet(arrival, size);
+            if let Some(delta) = self.inter_arrival.on_packet(send, arrival) {
+                self.trendline.update(delta);
+            }
+        }
+        let acked = self.acked.rate();
+        if !received.is_empty() {
+            self.aimd.update(now, self.trendline.state(), acked, rtt);
+        }
+        let cut = self.loss.on_feedback(
+            now,
+            received.len() as u32,
+            lost,
+            self.target as f64,
+            self.aimd.rate(),
+            rtt,
+        );
+        if cut {
+            self.aimd.end_startup();
+        }
+        self.scratch = received;
+        self.recompute();
+    }
+
+    /// Takes a REMB from the receiver: it caps the target, and is the estimate itself while no
+    /// transport-wide feedback has arrived (transport-cc not in use).
+    pub fn on_remb(&mut self, _now: Instant, bitrate: u64) {
+        self.remb = Some(bitrate);
+        self.recompute();
+    }
+
+    fn recompute(&mut self) {
+        let delay = self.aimd.rate();
+        let mut target = delay;
+        let mut reason = match self.aimd.action() {
+            AimdAction::Initial => TargetReason::Initial,
+            AimdAction::Startup => TargetReason::Startup,
+            AimdAction::Increase => TargetReason::Increase,
+            AimdAction::NearCapacity => TargetReason::NearCapacity,
+            AimdAction::Hold => TargetReason::Hold,
+            AimdAction::Decrease => TargetReason::Overuse,
+        };
+        if let Some(cap) = self.loss.cap().filter(|c| *c < target) {
+            target = cap;
+            reason = TargetReason::Loss;
+        }
+        if let Some(remb) = self.remb {
+            let remb = remb as f64;
+            if !self.feedback_seen || remb < target {
+                target = remb;
+                reason = TargetReason::Remb;
+            }
+        }
+        let target = if target.is_finite() { target } else { 0.0 };
+        self.target = (target as u64).clamp(self.config.min_bitrate, self.config.max_bitrate);
+        self.reason = reason;
+    }
+
+    /// The bitrate to send at (bits per second), within the configured bounds.
+    pub fn target_bitrate(&self) -> u64 {
+        self.target
+    }
+
+    /// Why the target is what it is.
+    pub fn reason(&self) -> TargetReason {
+        self.reason
+    }
+
+    /// The rate the receiver acknowledged over the last half second (bits per second).
+    pub fn acknowledged_bitrate(&self) -> Option<u64> {
+        self.acked.rate().map(|r| r as u64)
+    }
+
+    /// The smoothed round-trip time seen through feedback (includes the feedback interval).
+    pub fn rtt(&self) -> Option<Duration> {
+        self.rtt
+    }
+
+    /// The delay-based detector's current verdict.
+    pub fn delay_state(&self) -> BandwidthUsage {
+        self.trendline.state()
+    }
+
+    /// The loss fraction of the last judged loss window.
+    pub fn loss_fraction(&self) -> f64 {
+        self.loss.last_fraction()
+    }
+
+    /// Sent packets remembered (at most `max_history`).
+    pub fn history_len(&self) -> usize {
+        self.history.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rtcp::TransportCcBuilder;
+
+    #[test]
+    fn config_is_checked() {
+        let bad = |f: fn(&mut BweConfig)| {
+            let mut c = BweConfig::default();
+            f(&mut c);
+            SendSideEstimator::new(c).unwrap_err()
+        };
+        assert!(matches!(
+            bad(|c| c.min_bitrate = 0),
+            BweError::Bounds { .. }
+        ));
+        assert!(matches!(
+            bad(|c| c.max_bitrate = 1000),
+            BweError::Bounds { .. }
+        ));
+        assert_eq!(bad(|c| c.startup_gain = f64::NAN), BweError::StartupGain);
+        assert_eq!(bad(|c| c.beta = 1.0), BweError::Beta);
+        assert_eq!(bad(|c| c.max_history = 0), BweError::History);
+    }
+
+    #[test]
+    fn converts_transport_cc() {
+        let mut b = TransportCcBuilder::new();
+        b.received(4).unwrap();
+        b.lost();
+        b.received(-8).unwrap();
+        let mut chunks = Vec::new();
+        let fb = b.build(&mut chunks, 1, 2, 65535, 10, 0).unwrap();
+        let f = TransportFeedback::from_transport_cc(&fb);
+        assert_eq!(
+            f.packets,
+            vec![
+                PacketResult {
+                    sequence: 65535,
+                    arrival_us: Some(640_000 + 1000)
+                },
+                PacketResult {
+                    sequence: 0,
+                    arrival_us: None
+                },
+                PacketResult {
+                    sequence: 1,
+                    arrival_us: Some(640_000 + 1000 - 2000)
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn remb_is_the_estimate_without_transport_cc_and_a_cap_with_it() {
+        let t0 = Instant::now();
+        let mut e = SendSideEstimator::new(BweConfig::default()).unwrap();
+        assert_eq!(e.reason(), TargetReason::Initial);
+        e.on_remb(t0, 1_500_000);
+        assert_eq!(e.target_bitrate(), 1_500_000);
+        assert_eq!(e.reason(), TargetReason::Remb);
+        e.on_remb(t0, 1);
+        assert_eq!(e.target_bitrate(), 30_000);
+        e.on_remb(t0, 1_500_000);
+        // feedback arrives: now the delay-based estimate (300 kbit/s) is lower than REMB
+        e.on_packet_sent(t0, 0, 1000);
+        let fb = TransportFeedback {
+            packets: vec![PacketResult {
+                sequence: 0,
+                arrival_us: Some(0),
+            }],
+        };
+        e.on_transport_feedback(t0 + Duration::from_millis(60), &fb);
+        assert_eq!(e.target_bitrate(), 300_000);
+        e.on_remb(t0, 100_000);
+        assert_eq!(e.target_bitrate(), 100_000);
+    }
+
+    #[test]
+    fn history_is_bounded_and_unknown_feedback_ignored() {
+        let t0 = Instant::now();
+        let mut e = SendSideEstimator::new(BweConfig {
+            max_history: 100,
+            ..BweConfig::default()
+        })
+        .unwrap();
+        for i in 0..1000u32 {
+            e.on_packet_sent(t0 + Duration::from_millis(i as u64), i as u16, 1200);
+        }
+        assert_eq!(e.history_len(), 100);
+        let fb = TransportFeedback {
+            packets: (0..50)
+                .map(|s| PacketResult {
+                    sequence: s,
+                    arrival_us: None,
+                })
+                .collect(),
+        };
+        e.on_transport_feedback(t0 + Duration::from_secs(2), &fb);
+        assert_eq!(e.reason(), TargetReason::Initial);
+    }
+}

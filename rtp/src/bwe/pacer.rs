@@ -1,0 +1,378 @@
+//! A leaky-bucket pacer: packets wait in per-class queues and leave at the pacing rate (target
+//! bitrate times a factor), highest class first, with a bounded burst and a bounded queue.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use sansrtc_rtp::bwe::{PacketClass, Pacer, PacerConfig};
+//!
+//! let t0 = Instant::now();
+//! // 400 kbit/s x 2.5 = 1 Mbit/s: a 1250-byte packet every 10 ms once the burst is spent
+//! let mut pacer = Pacer::new(PacerConfig { max_burst: Duration::ZERO, ..PacerConfig::default() }, 400_000);
+//! pacer.enqueue(t0, PacketClass::Video, 1250, "v1").unwrap();
+//! pacer.enqueue(t0, PacketClass::Video, 1250, "v2").unwrap();
+//! pacer.enqueue(t0, PacketClass::Audio, 100, "a1").unwrap();
+//! assert_eq!(pacer.poll_send(t0).map(|p| p.item), Some("a1")); // audio first
+//! assert_eq!(pacer.poll_send(t0), None); // 100 bytes of debt
+//! assert_eq!(pacer.poll_timeout(), Some(t0 + Duration::from_micros(800)));
+//! ```
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Priority classes, highest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PacketClass {
+    /// Audio: leaves first.
+    Audio,
+    /// Retransmissions (RTX / NACK answers).
+    Retransmission,
+    /// Video media.
+    Video,
+    /// Padding and probing: leaves last.
+    Padding,
+}
+
+impl PacketClass {
+    const ALL: [PacketClass; 4] = [
+        PacketClass::Audio,
+        PacketClass::Retransmission,
+        PacketClass::Video,
+        PacketClass::Padding,
+    ];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Settings of a [`Pacer`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PacerConfig {
+    /// Pacing rate = target bitrate x this factor (so encoder bursts drain quickly).
+    pub factor: f64,
+    /// Unused sending budget accumulates for at most this long (the largest burst).
+    pub max_burst: Duration,
+    /// Queued bytes at most, all classes together.
+    pub max_queue_bytes: usize,
+    /// Queued packets at most, all classes together.
+    pub max_queue_packets: usize,
+}
+
+impl Default for PacerConfig {
+    fn default() -> Self {
+        PacerConfig {
+            factor: 2.5,
+            max_burst: Duration::from_millis(40),
+            max_queue_bytes: 1 << 20,
+            max_queue_packets: 2048,
+        }
+    }
+}
+
+/// Why the pacer refused a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PacerError {
+    /// The queue is at its bound and nothing of a lower class could make room.
+    #[error("pacer queue full ({class:?} packet of {size} bytes refused)")]
+    QueueFull {
+        /// The refused packet's class.
+        class: PacketClass,
+        /// Its size.
+        size: usize,
+    },
+}
+
+/// A packet released by the pacer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paced<T> {
+    /// Its class.
+    pub class: PacketClass,
+    /// Its size in bytes.
+    pub size: usize,
+    /// The caller's item.
+    pub item: T,
+}
+
+/// One bit of budget in these units (budget is kept in bit-nanoseconds per second, exactly).
+const UNIT: i128 = 1_000_000_000;
+
+/// A leaky-bucket pacer holding items of type `T`.
+#[derive(Debug, Clone)]
+pub struct Pacer<T> {
+    config: PacerConfig,
+    rate_bps: u64,
+    /// Sending budget in bits x 1e9 (may be negative: debt from the last packet).
+    budget: i128,
+    last: Option<Instant>,
+    queues: [VecDeque<(usize, T)>; 4],
+    queued_bytes: usize,
+    queued_packets: usize,
+    dropped: u64,
+}
+
+impl<T> Pacer<T> {
+    /// A pacer for a target of `target_bps` bits per second.
+    pub fn new(config: PacerConfig, target_bps: u64) -> Self {
+        let mut p = Pacer {
+            config,
+            rate_bps: 1,
+            budget: 0,
+            last: None,
+            queues: Default::default(),
+            queued_bytes: 0,
+            queued_packets: 0,
+            dropped: 0,
+        };
+        p.rate_bps = p.pacing_rate_for(target_bps);
+        p
+    }
+
+    fn pacing_rate_for(&self, target_bps: u64) -> u64 {
+        let factor = if self.config.factor.is_finite() && self.config.factor > 0.0 {
+            self.config.factor
+        } else {
+            1.0
+        };
+        ((target_bps as f64 * factor) as u64).max(1)
+    }
+
+    /// Sets a new target bitrate from `now` on.
+    pub fn set_target(&mut self, now: Instant, target_bps: u64) {
+        self.refill(now);
+        self.rate_bps = self.pacing_rate_for(target_bps);
+        self.budget = self.budget.min(self.burst_cap());
+    }
+
+    /// The pacing rate in bits per second.
+    pub fn pacing_rate(&self) -> u64 {
+        self.rate_bps
+    }
+
+    fn burst_cap(&self) -> i128 {
+        self.rate_bps as i128 * self.config.max_burst.as_nanos().min(u64::MAX as u128) as i128
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let last = *self.last.get_or_insert(now);
+        if now <= last {
+            return;
+        }
+        let elapsed = now.duration_since(last).as_nanos().min(u64::MAX as u128) as i128;
+        self.budget = (self.budget + self.rate_bps as i128 * elapsed).min(self.burst_cap());
+        self.last = Some(now);
+    }
+
+    /// Queues a packet of `size` bytes. At the bound, an audio or retransmission packet makes
+    /// room by dropping the oldest padding, then video, packets; otherwise it is refused.
+    pub fn enqueue(
+        &mut self,
+        now: Instant,
+        class: PacketClass,
+        size: usize,
+        item: T,
+    ) -> Result<(), PacerError> {
+        self.refill(now);
+        let fits = |p: &Self| {
+            p.queued_packets < p.config.max_queue_packets
+                && p.queued_bytes + size <= p.config.max_queue_bytes
+        };
+        if !fits(self) {
+            if class > PacketClass::Retransmission || size > self.config.max_queue_bytes {
+                return Err(PacerError::QueueFull { class, size });
+            }
+            while !fits(self) {
+                let victim = [PacketClass::Padding, PacketClass::Video]
+                    .into_iter()
+                    .find(|c| !self.queues[c.index()].is_empty());
+                let Some(victim) = victim else {
+                    return Err(PacerError::QueueFull { class, size });
+                };
+                if let Some((s, _)) = self.queues[victim.index()].pop_front() {
+                    self.queued_bytes -= s;
+                    self.queued_packets -= 1;
+                    self.dropped += 1;
+                }
+            }
+        }
+        self.queues[class.index()].push_back((size, item));
+        self.queued_bytes += size;
+        self.queued_packets += 1;
+        Ok(())
+    }
+
+    /// The next packet allowed to leave at `now`, highest class first.
+    pub fn poll_send(&mut self, now: Instant) -> Option<Paced<T>> {
+        self.refill(now);
+        if self.queued_packets == 0 || self.budget < 0 {
+            return None;
+        }
+        let class = PacketClass::ALL
+            .into_iter()
+            .find(|c| !self.queues[c.index()].is_empty())?;
+        let (size, item) = self.queues[class.index()].pop_front()?;
+        self.queued_bytes -= size;
+        self.queued_packets -= 1;
+        self.budget -= size as i128 * 8 * UNIT;
+        Some(Paced { class, size, item })
+    }
+
+    /// When the next packet may leave (`None` when the queue is empty).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.queued_packets == 0 {
+            return None;
+        }
+        let last = self.last?;
+        if self.budget >= 0 {
+            return Some(last);
+        }
+        let deficit = -self.budget;
+        let rate = self.rate_bps as i128;
+        let nanos = (deficit + rate - 1) / rate;
+        Some(last + Duration::from_nanos(nanos.min(u64::MAX as i128) as u64))
+    }
+
+    /// Bytes waiting.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes
+    }
+
+    /// Packets waiting.
+    pub fn queued_packets(&self) -> usize {
+        self.queued_packets
+    }
+
+    /// Packets dropped to make room for higher classes.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// How long the queued bytes take to leave at the pacing rate.
+    pub fn queue_time(&self) -> Duration {
+        let nanos = self.queued_bytes as u128 * 8 * 1_000_000_000 / self.rate_bps as u128;
+        Duration::from_nanos(nanos.min(u64::MAX as u128) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// Runs the pacer from `t0` until empty, returning (time, item) of each release.
+    fn drain<T>(p: &mut Pacer<T>, t0: Instant) -> Vec<(Duration, T)> {
+        let mut out = Vec::new();
+        let mut now = t0;
+        while let Some(at) = p.poll_timeout() {
+            now = now.max(at);
+            while let Some(x) = p.poll_send(now) {
+                out.push((now - t0, x.item));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn paces_at_target_times_factor() {
+        let t0 = Instant::now();
+        // 1 Mbit/s x 2.5: 1250-byte packets every 4 ms
+        let mut p = Pacer::new(
+            PacerConfig {
+                max_burst: Duration::ZERO,
+                ..PacerConfig::default()
+            },
+            1_000_000,
+        );
+        for i in 0..100 {
+            p.enqueue(t0, PacketClass::Video, 1250, i).unwrap();
+        }
+        let out = drain(&mut p, t0);
+        assert_eq!(out.len(), 100);
+        assert_eq!(out[1].0, ms(4));
+        assert_eq!(out[99].0, ms(396));
+    }
+
+    #[test]
+    fn burst_is_bounded() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(PacerConfig::default(), 1_000_000);
+        p.enqueue(t0, PacketClass::Video, 100, 0).unwrap();
+        assert!(p.poll_send(t0).is_some());
+        // idle for a second: only 40 ms of budget (12500 bytes at 2.5 Mbit/s) accrued
+        let t1 = t0 + Duration::from_secs(1);
+        for i in 0..100 {
+            p.enqueue(t1, PacketClass::Video, 1250, i).unwrap();
+        }
+        let mut at_once = 0;
+        while p.poll_send(t1).is_some() {
+            at_once += 1;
+        }
+        // 12500 bytes of budget, and the packet that goes into debt
+        assert_eq!(at_once, 11);
+    }
+
+    #[test]
+    fn priority_order() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(PacerConfig::default(), 1_000_000);
+        p.enqueue(t0, PacketClass::Padding, 100, "pad").unwrap();
+        p.enqueue(t0, PacketClass::Video, 100, "video").unwrap();
+        p.enqueue(t0, PacketClass::Retransmission, 100, "rtx")
+            .unwrap();
+        p.enqueue(t0, PacketClass::Audio, 100, "audio").unwrap();
+        let order: Vec<_> = drain(&mut p, t0).into_iter().map(|x| x.1).collect();
+        assert_eq!(order, ["audio", "rtx", "video", "pad"]);
+    }
+
+    #[test]
+    fn queue_is_bounded() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(
+            PacerConfig {
+                max_queue_packets: 3,
+                ..PacerConfig::default()
+            },
+            1_000_000,
+        );
+        for i in 0..3 {
+            p.enqueue(t0, PacketClass::Video, 100, i).unwrap();
+        }
+        assert_eq!(
+            p.enqueue(t0, PacketClass::Video, 100, 3),
+            Err(PacerError::QueueFull {
+                class: PacketClass::Video,
+                size: 100
+            })
+        );
+        // audio makes room by dropping the oldest video
+        p.enqueue(t0, PacketClass::Audio, 100, 10).unwrap();
+        assert_eq!(p.dropped(), 1);
+        let order: Vec<_> = drain(&mut p, t0).into_iter().map(|x| x.1).collect();
+        assert_eq!(order, [10, 1, 2]);
+        // bytes bound: nothing can make room for an oversized packet
+        assert!(p.enqueue(t0, PacketClass::Audio, 2 << 20, 99).is_err());
+    }
+
+    #[test]
+    fn rate_change_applies() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(
+            PacerConfig {
+                max_burst: Duration::ZERO,
+                factor: 1.0,
+                ..PacerConfig::default()
+            },
+            1_000_000,
+        );
+        for i in 0..3 {
+            p.enqueue(t0, PacketClass::Video, 1250, i).unwrap();
+        }
+        assert!(p.poll_send(t0).is_some());
+        assert_eq!(p.poll_timeout(), Some(t0 + ms(10)));
+        p.set_target(t0, 500_000);
+        assert_eq!(p.poll_timeout(), Some(t0 + ms(20)));
+        assert_eq!(p.queue_time(), ms(40));
+    }
+}
