@@ -1,0 +1,408 @@
+//! Send-side bandwidth estimation on the link simulator: media source -> pacer -> estimator
+//! bookkeeping -> simulated bottleneck -> receiver building transport-cc feedback every 50 ms ->
+//! back to the estimator. Fake clock only; every scenario runs over many seeds.
+//!
+//! Run with `--nocapture` to see the measured values per seed.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use sansrtc_rtp::bwe::sim::{Link, LinkConfig};
+use sansrtc_rtp::bwe::{
+    BweConfig, PacketClass, Pacer, PacerConfig, SendSideEstimator, TransportFeedback,
+};
+use sansrtc_rtp::rtcp::TransportCcBuilder;
+use sansrtc_rtp::seq::SequenceUnwrapper;
+
+const SEEDS: u64 = 20;
+const FEEDBACK_INTERVAL: Duration = Duration::from_millis(50);
+const SAMPLE: Duration = Duration::from_millis(10);
+const MTU: usize = 1200;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// A tiny generator for the media source's frame size variation.
+struct Rand(u64);
+impl Rand {
+    fn next_f64(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+struct Flow {
+    start: Duration,
+    bwe: SendSideEstimator,
+    pacer: Pacer<usize>,
+    next_frame: Option<Instant>,
+    next_seq: u16,
+    rand: Rand,
+    // receiver
+    unwrapper: SequenceUnwrapper,
+    arrivals: VecDeque<(u64, Instant)>,
+    next_report: Option<u64>,
+    next_feedback: Instant,
+    feedback_count: u8,
+    in_return: VecDeque<(Instant, TransportFeedback)>,
+    // measurements
+    targets: Vec<(Duration, u64)>,
+    delivered: Vec<(Duration, usize)>,
+}
+
+struct Scenario {
+    /// Capacity changes (time from start, bits/s); the first entry is the initial capacity.
+    capacity: Vec<(Duration, u64)>,
+    loss: f64,
+    flows: Vec<Duration>,
+    duration: Duration,
+}
+
+struct Trace {
+    flows: Vec<Flow>,
+    /// (time, link queueing delay) every 10 ms.
+    queue: Vec<(Duration, Duration)>,
+    /// (arrival time, queueing delay) per delivered packet.
+    packet_delays: Vec<(Duration, Duration)>,
+}
+
+fn arrival_feedback(flow: &mut Flow, t0: Instant) -> Option<TransportFeedback> {
+    let first = flow.next_report?;
+    let &(last, _) = flow.arrivals.back()?;
+    let mut b = TransportCcBuilder::new();
+    let units = |at: Instant| (at - t0).as_micros() as i64 / 250;
+    let first_arrival = flow.arrivals.front()?.1;
+    let reference = units(first_arrival) / 256;
+    let mut clock = reference * 256;
+    let mut it = flow.arrivals.iter().peekable();
+    for seq in first..=last {
+        match it.peek() {
+            Some(&&(s, at)) if s == seq => {
+                let u = units(at);
+                b.received((u - clock) as i32).unwrap();
+                clock = u;
+                it.next();
+            }
+            _ => {
+                b.lost();
+            }
+        }
+    }
+    let mut chunks = Vec::new();
+    let fb = b
+        .build(
+            &mut chunks,
+            1,
+            2,
+            first as u16,
+            reference as u32,
+            flow.feedback_count,
+        )
+        .unwrap();
+    flow.feedback_count = flow.feedback_count.wrapping_add(1);
+    flow.next_report = Some(last + 1);
+    flow.arrivals.clear();
+    Some(TransportFeedback::from_transport_cc(&fb))
+}
+
+fn run(s: &Scenario, seed: u64) -> Trace {
+    let t0 = Instant::now();
+    let (_, cap0) = s.capacity[0];
+    let config = LinkConfig {
+        capacity_bps: cap0,
+        queue_bytes: 100_000,
+        propagation: ms(25),
+        jitter: ms(1),
+        loss: s.loss,
+        burst: None,
+    };
+    let mut link = Link::new(config, seed);
+    let mut flows: Vec<Flow> = s
+        .flows
+        .iter()
+        .enumerate()
+        .map(|(i, &start)| {
+            let bwe = SendSideEstimator::new(BweConfig::default()).unwrap();
+            let target = bwe.target_bitrate();
+            Flow {
+                start,
+                bwe,
+                pacer: Pacer::new(PacerConfig::default(), target),
+                next_frame: None,
+                next_seq: 0,
+                rand: Rand(seed * 1000 + i as u64),
+                unwrapper: SequenceUnwrapper::new(),
+                arrivals: VecDeque::new(),
+                next_report: None,
+                next_feedback: t0 + start + FEEDBACK_INTERVAL,
+                feedback_count: 0,
+                in_return: VecDeque::new(),
+                targets: Vec::new(),
+                delivered: Vec::new(),
+            }
+        })
+        .collect();
+    let mut steps: VecDeque<(Duration, u64)> = s.capacity[1..].iter().copied().collect();
+    let mut queue = Vec::new();
+    let mut packet_delays = Vec::new();
+    let mut next_sample = t0;
+    let end = t0 + s.duration;
+    let mut now = t0;
+    while now < end {
+        // capacity steps
+        while let Some(&(at, cap)) = steps.front() {
+            if t0 + at > now {
+                break;
+            }
+            link.set_capacity(now, cap);
+            steps.pop_front();
+        }
+        for f in flows.iter_mut() {
+            if now < t0 + f.start {
+                continue;
+            }
+            // media: 30 frames per second of target/30 bits, +-30 %
+            let frame_at = *f.next_frame.get_or_insert(now);
+            if frame_at <= now {
+                let bytes = (f.bwe.target_bitrate() as f64 / 8.0 / 30.0
+                    * (0.7 + 0.6 * f.rand.next_f64())) as usize;
+                let mut left = bytes.max(100);
+                while left > 0 {
+                    let size = left.min(MTU);
+                    left -= size;
+                    let _ = f.pacer.enqueue(now, PacketClass::Video, size, size);
+                }
+                f.next_frame = Some(frame_at + Duration::from_nanos(1_000_000_000 / 30));
+            }
+            // feedback reaching the sender
+            while f.in_return.front().is_some_and(|(at, _)| *at <= now) {
+                let (_, fb) = f.in_return.pop_front().unwrap();
+                f.bwe.on_transport_feedback(now, &fb);
+                f.pacer.set_target(now, f.bwe.target_bitrate());
+            }
+            // pacer -> link
+            while let Some(p) = f.pacer.poll_send(now) {
+                let seq = f.next_seq;
+                f.next_seq = seq.wrapping_add(1);
+                f.bwe.on_packet_sent(now, seq, p.size);
+                let id = ((f.start.as_millis() as u64) << 32) | seq as u64;
+                let _ = link.send(now, p.size, id);
+            }
+        }
+        // link -> receivers
+        while let Some(d) = link.poll_delivered(now) {
+            let start_ms = d.id >> 32;
+            let Some(f) = flows
+                .iter_mut()
+                .find(|f| f.start.as_millis() as u64 == start_ms)
+            else {
+                continue;
+            };
+            let ext = f.unwrapper.unwrap(d.id as u16);
+            f.next_report.get_or_insert(ext);
+            f.arrivals.push_back((ext, d.arrival));
+            f.delivered.push((d.arrival - t0, d.size));
+            packet_delays.push((d.arrival - t0, d.queue_delay));
+        }
+        for f in flows.iter_mut() {
+            if f.next_feedback <= now {
+                f.next_feedback += FEEDBACK_INTERVAL;
+                if let Some(fb) = arrival_feedback(f, t0) {
+                    f.in_return.push_back((now + ms(25), fb));
+                }
+            }
+        }
+        if next_sample <= now {
+            next_sample += SAMPLE;
+            queue.push((now - t0, link.queue_delay(now)));
+            for f in flows.iter_mut() {
+                f.targets.push((now - t0, f.bwe.target_bitrate()));
+            }
+        }
+        // next event
+        let mut next = next_sample.min(end);
+        if let Some(&(at, _)) = steps.front() {
+            next = next.min(t0 + at);
+        }
+        if let Some(at) = link.poll_timeout() {
+            next = next.min(at);
+        }
+        for f in &flows {
+            next = next.min(f.next_feedback.max(t0 + f.start));
+            if let Some(at) = f.next_frame {
+                next = next.min(at);
+            }
+            if let Some(at) = f.pacer.poll_timeout() {
+                next = next.min(at);
+            }
+            if let Some((at, _)) = f.in_return.front() {
+                next = next.min(*at);
+            }
+        }
+        // every deadline above lies after `now` once its work is done; step anyway if not
+        now = if next > now {
+            next
+        } else {
+            now + Duration::from_micros(1)
+        };
+    }
+    Trace {
+        flows,
+        queue,
+        packet_delays,
+    }
+}
+
+fn mean_target(f: &Flow, from: Duration, to: Duration) -> f64 {
+    let v: Vec<f64> = f
+        .targets
+        .iter()
+        .filter(|(t, _)| *t >= from && *t < to)
+        .map(|x| x.1 as f64)
+        .collect();
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+fn throughput(f: &Flow, from: Duration, to: Duration) -> f64 {
+    let bytes: usize = f
+        .delivered
+        .iter()
+        .filter(|(t, _)| *t >= from && *t < to)
+        .map(|x| x.1)
+        .sum();
+    bytes as f64 * 8.0 / (to - from).as_secs_f64()
+}
+
+fn percentile(mut v: Vec<Duration>, p: f64) -> Duration {
+    v.sort();
+    v.get(((v.len() as f64 - 1.0) * p) as usize)
+        .copied()
+        .unwrap_or_default()
+}
+
+fn steady(capacity: u64, loss: f64, flows: Vec<Duration>, secs: u64) -> Scenario {
+    Scenario {
+        capacity: vec![(Duration::ZERO, capacity)],
+        loss,
+        flows,
+        duration: Duration::from_secs(secs),
+    }
+}
+
+#[test]
+fn ramp_up_from_300k_reaches_80_percent_of_2500k_within_3s() {
+    let s = steady(2_500_000, 0.0, vec![Duration::ZERO], 5);
+    let mut worst = Duration::ZERO;
+    for seed in 0..SEEDS {
+        let t = run(&s, seed);
+        let reached = t.flows[0]
+            .targets
+            .iter()
+            .find(|(_, r)| *r >= 2_000_000)
+            .map(|x| x.0)
+            .unwrap_or(Duration::MAX);
+        eprintln!("ramp seed {seed}: 2 Mbit/s at {reached:?}");
+        worst = worst.max(reached);
+    }
+    eprintln!("ramp worst: {worst:?}");
+    assert!(worst <= Duration::from_secs(3), "{worst:?}");
+}
+
+#[test]
+fn steady_state_uses_the_link_with_little_queueing() {
+    let s = steady(2_500_000, 0.0, vec![Duration::ZERO], 30);
+    let (mut worst_util, mut worst_p95) = (f64::MAX, Duration::ZERO);
+    for seed in 0..SEEDS {
+        let t = run(&s, seed);
+        let util = throughput(&t.flows[0], Duration::from_secs(10), Duration::from_secs(30))
+            / 2_500_000.0;
+        let delays = t
+            .packet_delays
+            .iter()
+            .filter(|(at, _)| *at >= Duration::from_secs(10))
+            .map(|x| x.1)
+            .collect();
+        let p95 = percentile(delays, 0.95);
+        eprintln!("steady seed {seed}: utilization {util:.3}, p95 queueing {p95:?}");
+        worst_util = worst_util.min(util);
+        worst_p95 = worst_p95.max(p95);
+    }
+    eprintln!("steady worst: utilization {worst_util:.3}, p95 queueing {worst_p95:?}");
+    assert!(worst_util >= 0.85, "{worst_util}");
+    assert!(worst_p95 <= ms(60), "{worst_p95:?}");
+}
+
+#[test]
+fn step_down_to_500k_is_followed_and_the_queue_drains() {
+    let step = Duration::from_secs(10);
+    let s = Scenario {
+        capacity: vec![(Duration::ZERO, 2_500_000), (step, 500_000)],
+        loss: 0.0,
+        flows: vec![Duration::ZERO],
+        duration: Duration::from_secs(16),
+    };
+    let (mut worst_below, mut worst_drain) = (Duration::ZERO, Duration::ZERO);
+    for seed in 0..SEEDS {
+        let t = run(&s, seed);
+        let below = t.flows[0]
+            .targets
+            .iter()
+            .find(|(at, r)| *at >= step && *r < 500_000)
+            .map(|x| x.0 - step)
+            .unwrap_or(Duration::MAX);
+        // the last moment in the 6 s after the step with 50 ms or more of queue
+        let drain = t
+            .queue
+            .iter()
+            .filter(|(at, q)| *at >= step && *q >= ms(50))
+            .map(|x| x.0 - step + SAMPLE)
+            .max()
+            .unwrap_or(Duration::ZERO);
+        eprintln!("step seed {seed}: below capacity after {below:?}, queue < 50 ms after {drain:?}");
+        worst_below = worst_below.max(below);
+        worst_drain = worst_drain.max(drain);
+    }
+    eprintln!("step worst: below {worst_below:?}, drained {worst_drain:?}");
+    assert!(worst_below <= Duration::from_secs(1), "{worst_below:?}");
+    assert!(worst_drain <= Duration::from_secs(2), "{worst_drain:?}");
+}
+
+#[test]
+fn random_loss_of_5_percent_does_not_hold_the_estimate_down() {
+    let s = steady(2_500_000, 0.05, vec![Duration::ZERO], 30);
+    let mut worst = f64::MAX;
+    for seed in 0..SEEDS {
+        let t = run(&s, seed);
+        let share =
+            mean_target(&t.flows[0], Duration::from_secs(10), Duration::from_secs(30)) / 2_500_000.0;
+        eprintln!("loss seed {seed}: mean target {share:.3} of capacity");
+        worst = worst.min(share);
+    }
+    eprintln!("loss worst: {worst:.3}");
+    assert!(worst >= 0.70, "{worst}");
+}
+
+#[test]
+fn two_flows_share_the_bottleneck() {
+    let s = steady(2_500_000, 0.0, vec![Duration::ZERO, ms(1)], 40);
+    let (mut lo, mut hi) = (f64::MAX, 0.0f64);
+    for seed in 0..SEEDS {
+        let t = run(&s, seed);
+        let a = throughput(&t.flows[0], Duration::from_secs(20), Duration::from_secs(40));
+        let b = throughput(&t.flows[1], Duration::from_secs(20), Duration::from_secs(40));
+        let share = a / (a + b);
+        eprintln!(
+            "two flows seed {seed}: shares {share:.3} / {:.3}, total {:.3} of capacity",
+            1.0 - share,
+            (a + b) / 2_500_000.0
+        );
+        lo = lo.min(share.min(1.0 - share));
+        hi = hi.max(share.max(1.0 - share));
+    }
+    eprintln!("two flows: shares within [{lo:.3}, {hi:.3}]");
+    assert!(lo >= 0.35 && hi <= 0.65, "{lo} {hi}");
+}
