@@ -150,6 +150,7 @@ fn run(s: &Scenario, seed: u64) -> Trace {
     let mut queue = Vec::new();
     let mut packet_delays = Vec::new();
     let mut next_sample = t0;
+    let trace_on = std::env::var("BWE_TRACE").is_ok_and(|v| v == seed.to_string());
     let end = t0 + s.duration;
     let mut now = t0;
     while now < end {
@@ -218,7 +219,22 @@ fn run(s: &Scenario, seed: u64) -> Trace {
         }
         if next_sample <= now {
             next_sample += SAMPLE;
-            queue.push((now - t0, link.queue_delay(now)));
+            let q = link.queue_delay(now);
+            queue.push((now - t0, q));
+            if trace_on && (now - t0).as_millis() % 100 == 0 {
+                let f = &flows[0];
+                eprintln!(
+                    "t={:>6} target={:>8} acked={:>8?} q={:>4}ms est_q={:>4}ms {:?} {:?} pacerq={}",
+                    (now - t0).as_millis(),
+                    f.bwe.target_bitrate(),
+                    f.bwe.acknowledged_bitrate(),
+                    q.as_millis(),
+                    f.bwe.queue_delay().as_millis(),
+                    f.bwe.reason(),
+                    f.bwe.delay_state(),
+                    f.pacer.queued_bytes()
+                );
+            }
             for f in flows.iter_mut() {
                 f.targets.push((now - t0, f.bwe.target_bitrate()));
             }
@@ -354,12 +370,14 @@ fn step_down_to_500k_is_followed_and_the_queue_drains() {
             .find(|(at, r)| *at >= step && *r < 500_000)
             .map(|x| x.0 - step)
             .unwrap_or(Duration::MAX);
-        // the last moment in the 6 s after the step with 50 ms or more of queue
-        let drain = t
-            .queue
-            .iter()
-            .filter(|(at, q)| *at >= step && *q >= ms(50))
-            .map(|x| x.0 - step + SAMPLE)
+        // the end of the last 100 ms window after the step whose mean link queueing delay
+        // (sampled every 10 ms) is 50 ms or more: a single frame burst into a 500 kbit/s link
+        // alone queues about 30 ms, so single samples would measure the frame, not the queue
+        let after: Vec<_> = t.queue.iter().filter(|(at, _)| *at >= step).collect();
+        let drain = after
+            .chunks(10)
+            .filter(|w| w.iter().map(|x| x.1).sum::<Duration>() / w.len() as u32 >= ms(50))
+            .map(|w| w[w.len() - 1].0 - step + SAMPLE)
             .max()
             .unwrap_or(Duration::ZERO);
         eprintln!("step seed {seed}: below capacity after {below:?}, queue < 50 ms after {drain:?}");

@@ -5,6 +5,8 @@ use std::collections::VecDeque;
 
 /// Width of the window (microseconds of remote arrival time).
 const WINDOW_US: i64 = 500_000;
+/// Width of the recent-rate window.
+const RECENT_US: i64 = 150_000;
 /// The rate is reported once the window spans at least this much.
 const MIN_SPAN_US: i64 = 100_000;
 /// An arrival this far behind the newest means the remote clock jumped: start over.
@@ -46,6 +48,29 @@ impl AckedBitrate {
                 break;
             }
         }
+    }
+
+    /// The rate over the last 150 ms of arrivals (at least three packets over 20 ms).
+    pub(crate) fn recent_rate(&self) -> Option<f64> {
+        let newest = self.newest?;
+        let from = newest.saturating_sub(RECENT_US);
+        let (mut bytes, mut count, mut oldest, mut first_size) = (0usize, 0usize, newest, 0usize);
+        for &(a, s) in self.window.iter().rev() {
+            if a < from {
+                break;
+            }
+            bytes += s;
+            count += 1;
+            if a <= oldest {
+                oldest = a;
+                first_size = s;
+            }
+        }
+        let span = newest.saturating_sub(oldest);
+        if count < 3 || span < 20_000 {
+            return None;
+        }
+        Some((bytes - first_size) as f64 * 8e6 / span as f64)
     }
 
     /// The rate in bits per second, once the window spans enough time.

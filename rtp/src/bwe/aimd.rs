@@ -6,6 +6,15 @@ use std::time::{Duration, Instant};
 
 use super::delay::BandwidthUsage;
 
+/// Growth per second back towards the learned capacity after a deep decrease.
+const RECOVERY_GAIN: f64 = 1.3;
+/// Queueing delay tolerated without draining.
+const QUEUE_ALLOWANCE: Duration = Duration::from_millis(10);
+/// A standing queue found at a decrease is drained within this time.
+const DRAIN_TIME: Duration = Duration::from_millis(500);
+/// A decrease never goes below this fraction of the acknowledged rate.
+const MIN_DECREASE: f64 = 0.5;
+
 /// What the rate controller did last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum AimdAction {
@@ -17,6 +26,8 @@ pub(crate) enum AimdAction {
     Increase,
     /// Additive increase (near the last congestion point).
     NearCapacity,
+    /// Fast return towards the capacity learned at the last congestion point.
+    Recovery,
     /// Holding while the queue drains.
     Hold,
     /// Decreased on overuse.
@@ -115,6 +126,7 @@ impl Aimd {
         usage: BandwidthUsage,
         acked: Option<f64>,
         rtt: Duration,
+        queue_delay: Duration,
     ) {
         let dt = self
             .last_update
@@ -142,7 +154,7 @@ impl Aimd {
         match self.state {
             State::Hold => self.action = AimdAction::Hold,
             State::Increase => self.increase(dt, acked, rtt),
-            State::Decrease => self.decrease(now, acked),
+            State::Decrease => self.decrease(now, acked, queue_delay),
         }
         self.rate = self.rate.clamp(self.min, self.max);
     }
@@ -156,6 +168,10 @@ impl Aimd {
         let mut next = if self.startup {
             self.action = AimdAction::Startup;
             self.rate * self.startup_gain.powf(dt)
+        } else if self.capacity.is_some_and(|c| kbps < c.lower()) {
+            // well below what the link carried at the last congestion point: come back fast
+            self.action = AimdAction::Recovery;
+            self.rate * RECOVERY_GAIN.powf(dt)
         } else if self.capacity.is_some() {
             self.action = AimdAction::NearCapacity;
             // about one packet per response time
@@ -176,8 +192,12 @@ impl Aimd {
         self.rate = next;
     }
 
-    fn decrease(&mut self, now: Instant, acked: Option<f64>) {
-        let mut next = self.beta * acked.unwrap_or(self.rate);
+    fn decrease(&mut self, now: Instant, acked: Option<f64>, queue_delay: Duration) {
+        let base = acked.unwrap_or(self.rate);
+        // beyond a small allowance, also drain the standing queue within DRAIN_TIME
+        let standing = queue_delay.saturating_sub(QUEUE_ALLOWANCE).as_secs_f64();
+        let drain = base * standing / DRAIN_TIME.as_secs_f64();
+        let mut next = (self.beta * base - drain).max(MIN_DECREASE * base);
         if next > self.rate {
             if let Some(c) = self.capacity {
                 next = self.beta * c.mean * 1000.0;
@@ -227,7 +247,7 @@ mod tests {
         let t0 = Instant::now();
         let mut a = Aimd::new(300_000.0, 30_000.0, 10_000_000.0, 3.0, 0.85);
         for i in 0..=20 {
-            a.update(t0 + ms(i * 50), BandwidthUsage::Normal, None, RTT);
+            a.update(t0 + ms(i * 50), BandwidthUsage::Normal, None, RTT, Duration::ZERO);
         }
         // about one second of startup at 3x per second (the first update only arms it)
         assert!(
@@ -236,11 +256,11 @@ mod tests {
             a.rate()
         );
         assert_eq!(a.action(), AimdAction::Startup);
-        a.update(t0 + ms(1100), BandwidthUsage::Overuse, Some(700_000.0), RTT);
+        a.update(t0 + ms(1100), BandwidthUsage::Overuse, Some(700_000.0), RTT, Duration::ZERO);
         assert_eq!(a.rate(), 0.85 * 700_000.0);
         assert_eq!(a.action(), AimdAction::Decrease);
         // a second overuse right away is ignored (once per round trip)
-        a.update(t0 + ms(1110), BandwidthUsage::Overuse, Some(500_000.0), RTT);
+        a.update(t0 + ms(1110), BandwidthUsage::Overuse, Some(500_000.0), RTT, Duration::ZERO);
         assert_eq!(a.rate(), 0.85 * 700_000.0);
     }
 
@@ -248,12 +268,12 @@ mod tests {
     fn additive_near_capacity_multiplicative_far() {
         let t0 = Instant::now();
         let mut a = Aimd::new(1_000_000.0, 30_000.0, 10_000_000.0, 3.0, 0.85);
-        a.update(t0, BandwidthUsage::Overuse, Some(1_000_000.0), RTT);
+        a.update(t0, BandwidthUsage::Overuse, Some(1_000_000.0), RTT, Duration::ZERO);
         let after = a.rate();
         let mut t = t0;
         for _ in 0..21 {
             t += ms(50);
-            a.update(t, BandwidthUsage::Normal, Some(after), RTT);
+            a.update(t, BandwidthUsage::Normal, Some(after), RTT, Duration::ZERO);
         }
         assert_eq!(a.action(), AimdAction::NearCapacity);
         // about 64 kbit/s per second near capacity
@@ -282,7 +302,7 @@ mod tests {
         let t0 = Instant::now();
         let mut a = Aimd::new(300_000.0, 100_000.0, 400_000.0, 3.0, 0.85);
         for i in 0..100 {
-            a.update(t0 + ms(i * 100), BandwidthUsage::Normal, None, RTT);
+            a.update(t0 + ms(i * 100), BandwidthUsage::Normal, None, RTT, Duration::ZERO);
         }
         assert_eq!(a.rate(), 400_000.0);
         for i in 0..100 {

@@ -26,6 +26,10 @@ pub struct BweConfig {
     pub beta: f64,
     /// Sent packets remembered for matching feedback at most (bounded memory).
     pub max_history: usize,
+    /// A bottleneck queueing delay above this (estimated from the one-way delay over its recent
+    /// minimum) counts as overuse even when the delay trend is flat: it bounds the standing
+    /// queue a slow additive increase can build without a visible trend. `None` disables it.
+    pub max_queue_delay: Option<Duration>,
 }
 
 impl Default for BweConfig {
@@ -37,6 +41,7 @@ impl Default for BweConfig {
             startup_gain: 3.0,
             beta: 0.85,
             max_history: 8192,
+            max_queue_delay: Some(Duration::from_millis(40)),
         }
     }
 }
@@ -72,6 +77,8 @@ pub enum TargetReason {
     Startup,
     /// Multiplicative increase, far from the last congestion point.
     Increase,
+    /// Fast return towards the capacity learned at the last congestion point.
+    Recovery,
     /// Additive increase near the last congestion point.
     NearCapacity,
     /// Holding while the bottleneck queue drains.
@@ -127,6 +134,50 @@ impl TransportFeedback {
     }
 }
 
+/// The minimum one-way delay (remote arrival minus local send, offset unknown) over the last
+/// 5-10 s: the delay of an empty queue.
+#[derive(Debug, Clone, Default)]
+struct BaseDelay {
+    current: Option<i64>,
+    previous: Option<i64>,
+    epoch: Option<Instant>,
+}
+
+/// The recent arrival rate replaces the windowed one when below this fraction of it.
+const SHARP_FALL: f64 = 0.75;
+
+/// Length of one minimum-tracking epoch.
+const BASE_EPOCH: Duration = Duration::from_secs(5);
+/// A one-way delay this far above the base means the remote clock jumped.
+const CLOCK_JUMP_US: i64 = 3_000_000;
+
+impl BaseDelay {
+    fn on_packet(&mut self, now: Instant, owd: i64) {
+        let epoch = *self.epoch.get_or_insert(now);
+        if now.saturating_duration_since(epoch) >= BASE_EPOCH {
+            self.previous = self.current.take();
+            self.epoch = Some(now);
+        }
+        if self.base().is_some_and(|b| owd.saturating_sub(b) > CLOCK_JUMP_US) {
+            self.previous = None;
+            self.current = None;
+        }
+        self.current = Some(self.current.map_or(owd, |c| c.min(owd)));
+    }
+
+    fn base(&self) -> Option<i64> {
+        match (self.current, self.previous) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn queue_delay(&self, owd: i64) -> Duration {
+        let q = self.base().map_or(0, |b| owd.saturating_sub(b)).max(0);
+        Duration::from_micros(q.min(CLOCK_JUMP_US) as u64)
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Sent {
     send_us: i64,
@@ -154,6 +205,8 @@ pub struct SendSideEstimator {
     remb: Option<u64>,
     feedback_seen: bool,
     rtt: Option<Duration>,
+    base_delay: BaseDelay,
+    queue_delay: Duration,
     target: u64,
     reason: TargetReason,
     scratch: Vec<(i64, i64, usize)>,
@@ -200,6 +253,8 @@ impl SendSideEstimator {
             remb: None,
             feedback_seen: false,
             rtt: None,
+            base_delay: BaseDelay::default(),
+            queue_delay: Duration::ZERO,
             target: start,
             reason: TargetReason::Initial,
             scratch: Vec::new(),
@@ -281,14 +336,33 @@ impl SendSideEstimator {
         let rtt = self.rtt.unwrap_or(Duration::from_millis(100));
         received.sort_unstable();
         for &(arrival, send, size) in &received {
+            self.base_delay.on_packet(now, arrival.saturating_sub(send));
             self.acked.on_packet(arrival, size);
             if let Some(delta) = self.inter_arrival.on_packet(send, arrival) {
                 self.trendline.update(delta);
             }
         }
-        let acked = self.acked.rate();
+        if let Some(&(arrival, send, _)) = received.last() {
+            self.queue_delay = self.base_delay.queue_delay(arrival.saturating_sub(send));
+        }
+        let mut acked = self.acked.rate();
+        // a sharp fall of the recent arrival rate (the capacity dropped) is followed at once
+        // rather than after the half-second window catches up
+        if let (Some(a), Some(recent)) = (acked, self.acked.recent_rate()) {
+            if recent < SHARP_FALL * a {
+                acked = Some(recent);
+            }
+        }
         if !received.is_empty() {
-            self.aimd.update(now, self.trendline.state(), acked, rtt);
+            let mut usage = self.trendline.state();
+            if self
+                .config
+                .max_queue_delay
+                .is_some_and(|max| self.queue_delay > max)
+            {
+                usage = BandwidthUsage::Overuse;
+            }
+            self.aimd.update(now, usage, acked, rtt, self.queue_delay);
         }
         let cut = self.loss.on_feedback(
             now,
@@ -320,6 +394,7 @@ impl SendSideEstimator {
             AimdAction::Startup => TargetReason::Startup,
             AimdAction::Increase => TargetReason::Increase,
             AimdAction::NearCapacity => TargetReason::NearCapacity,
+            AimdAction::Recovery => TargetReason::Recovery,
             AimdAction::Hold => TargetReason::Hold,
             AimdAction::Decrease => TargetReason::Overuse,
         };
@@ -357,6 +432,11 @@ impl SendSideEstimator {
     /// The smoothed round-trip time seen through feedback (includes the feedback interval).
     pub fn rtt(&self) -> Option<Duration> {
         self.rtt
+    }
+
+    /// The bottleneck queueing delay estimated from the one-way delay above its recent minimum.
+    pub fn queue_delay(&self) -> Duration {
+        self.queue_delay
     }
 
     /// The delay-based detector's current verdict.
