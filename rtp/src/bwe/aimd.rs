@@ -8,12 +8,15 @@ use super::delay::BandwidthUsage;
 
 /// Growth per second back towards the learned capacity after a deep decrease.
 const RECOVERY_GAIN: f64 = 1.3;
+/// Recovery ends at this fraction of the learned capacity; additive increase (which evens out
+/// flows sharing a bottleneck) covers the rest.
+const RECOVERY_UNTIL: f64 = 0.9;
 /// Queueing delay tolerated without draining.
 const QUEUE_ALLOWANCE: Duration = Duration::from_millis(10);
 /// A standing queue found at a decrease is drained within this time.
 const DRAIN_TIME: Duration = Duration::from_millis(500);
 /// A decrease never goes below this fraction of the acknowledged rate.
-const MIN_DECREASE: f64 = 0.5;
+const MIN_DECREASE: f64 = 0.35;
 
 /// What the rate controller did last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,7 +171,10 @@ impl Aimd {
         let mut next = if self.startup {
             self.action = AimdAction::Startup;
             self.rate * self.startup_gain.powf(dt)
-        } else if self.capacity.is_some_and(|c| kbps < c.lower()) {
+        } else if self
+            .capacity
+            .is_some_and(|c| kbps < RECOVERY_UNTIL * c.mean.min(c.lower()))
+        {
             // well below what the link carried at the last congestion point: come back fast
             self.action = AimdAction::Recovery;
             self.rate * RECOVERY_GAIN.powf(dt)
@@ -247,7 +253,13 @@ mod tests {
         let t0 = Instant::now();
         let mut a = Aimd::new(300_000.0, 30_000.0, 10_000_000.0, 3.0, 0.85);
         for i in 0..=20 {
-            a.update(t0 + ms(i * 50), BandwidthUsage::Normal, None, RTT, Duration::ZERO);
+            a.update(
+                t0 + ms(i * 50),
+                BandwidthUsage::Normal,
+                None,
+                RTT,
+                Duration::ZERO,
+            );
         }
         // about one second of startup at 3x per second (the first update only arms it)
         assert!(
@@ -256,11 +268,23 @@ mod tests {
             a.rate()
         );
         assert_eq!(a.action(), AimdAction::Startup);
-        a.update(t0 + ms(1100), BandwidthUsage::Overuse, Some(700_000.0), RTT, Duration::ZERO);
+        a.update(
+            t0 + ms(1100),
+            BandwidthUsage::Overuse,
+            Some(700_000.0),
+            RTT,
+            Duration::ZERO,
+        );
         assert_eq!(a.rate(), 0.85 * 700_000.0);
         assert_eq!(a.action(), AimdAction::Decrease);
         // a second overuse right away is ignored (once per round trip)
-        a.update(t0 + ms(1110), BandwidthUsage::Overuse, Some(500_000.0), RTT, Duration::ZERO);
+        a.update(
+            t0 + ms(1110),
+            BandwidthUsage::Overuse,
+            Some(500_000.0),
+            RTT,
+            Duration::ZERO,
+        );
         assert_eq!(a.rate(), 0.85 * 700_000.0);
     }
 
@@ -268,7 +292,13 @@ mod tests {
     fn additive_near_capacity_multiplicative_far() {
         let t0 = Instant::now();
         let mut a = Aimd::new(1_000_000.0, 30_000.0, 10_000_000.0, 3.0, 0.85);
-        a.update(t0, BandwidthUsage::Overuse, Some(1_000_000.0), RTT, Duration::ZERO);
+        a.update(
+            t0,
+            BandwidthUsage::Overuse,
+            Some(1_000_000.0),
+            RTT,
+            Duration::ZERO,
+        );
         let after = a.rate();
         let mut t = t0;
         for _ in 0..21 {
@@ -302,7 +332,13 @@ mod tests {
         let t0 = Instant::now();
         let mut a = Aimd::new(300_000.0, 100_000.0, 400_000.0, 3.0, 0.85);
         for i in 0..100 {
-            a.update(t0 + ms(i * 100), BandwidthUsage::Normal, None, RTT, Duration::ZERO);
+            a.update(
+                t0 + ms(i * 100),
+                BandwidthUsage::Normal,
+                None,
+                RTT,
+                Duration::ZERO,
+            );
         }
         assert_eq!(a.rate(), 400_000.0);
         for i in 0..100 {

@@ -158,7 +158,10 @@ impl BaseDelay {
             self.previous = self.current.take();
             self.epoch = Some(now);
         }
-        if self.base().is_some_and(|b| owd.saturating_sub(b) > CLOCK_JUMP_US) {
+        if self
+            .base()
+            .is_some_and(|b| owd.saturating_sub(b) > CLOCK_JUMP_US)
+        {
             self.previous = None;
             self.current = None;
         }
@@ -342,8 +345,10 @@ impl SendSideEstimator {
                 self.trendline.update(delta);
             }
         }
-        if let Some(&(arrival, send, _)) = received.last() {
-            self.queue_delay = self.base_delay.queue_delay(arrival.saturating_sub(send));
+        // the least delayed packet of the report: the standing queue, without the queue a frame
+        // burst builds behind itself
+        if let Some(owd) = received.iter().map(|r| r.0.saturating_sub(r.1)).min() {
+            self.queue_delay = self.base_delay.queue_delay(owd);
         }
         let mut acked = self.acked.rate();
         // a sharp fall of the recent arrival rate (the capacity dropped) is followed at once
