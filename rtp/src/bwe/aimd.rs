@@ -321,6 +321,7 @@ mod tests {
                 BandwidthUsage::Normal,
                 Some(200_000.0),
                 RTT,
+                Duration::ZERO,
             );
         }
         // already above 1.5 x acked: held where it was, never raised
@@ -347,6 +348,7 @@ mod tests {
                 BandwidthUsage::Overuse,
                 Some(1.0),
                 RTT,
+                Duration::ZERO,
             );
         }
         assert_eq!(a.rate(), 100_000.0);
