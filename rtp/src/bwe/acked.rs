@@ -17,7 +17,7 @@ const MAX_ENTRIES: usize = 4096;
 /// Sliding-window acknowledged bitrate.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct AckedBitrate {
-    window: VecDeque<(i64, usize)>,
+    pub(super) window: VecDeque<(i64, usize)>,
     bytes: usize,
     newest: Option<i64>,
 }

@@ -561,4 +561,117 @@ mod tests {
         e.on_transport_feedback(t0 + Duration::from_secs(2), &fb);
         assert_eq!(e.reason(), TargetReason::Initial);
     }
+
+    use proptest::prelude::*;
+
+    /// One step of an arbitrary caller.
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Time passes (microseconds; zero allowed).
+        Wait(u64),
+        /// A packet leaves.
+        Send(u16, usize),
+        /// A run of packets leaves, consecutive sequence numbers.
+        Burst(u16, u8, usize),
+        /// Feedback with arbitrary contents.
+        Feedback(Vec<(u16, Option<i64>)>),
+        /// Plausible feedback: a run of sequence numbers with increasing arrivals from a base.
+        Run(u16, u8, i64, u16, u8),
+        /// A REMB.
+        Remb(u64),
+    }
+
+    fn arrival() -> impl Strategy<Value = Option<i64>> {
+        prop_oneof![
+            Just(None),
+            any::<i64>().prop_map(Some),
+            (-10_000_000i64..10_000_000).prop_map(Some),
+            Just(Some(i64::MAX)),
+            Just(Some(i64::MIN)),
+        ]
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            prop_oneof![0u64..100_000, Just(0), Just(3_600_000_000)].prop_map(Op::Wait),
+            (any::<u16>(), 0usize..100_000).prop_map(|(s, n)| Op::Send(s, n)),
+            (any::<u16>(), any::<u8>(), 0usize..2000).prop_map(|(s, c, n)| Op::Burst(s, c, n)),
+            prop::collection::vec((any::<u16>(), arrival()), 0..64).prop_map(Op::Feedback),
+            (
+                any::<u16>(),
+                any::<u8>(),
+                any::<i64>(),
+                any::<u16>(),
+                0u8..100
+            )
+                .prop_map(|(s, c, b, g, l)| Op::Run(s, c, b, g, l)),
+            any::<u64>().prop_map(Op::Remb),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_feedback_keeps_the_target_in_bounds_and_state_bounded(
+            ops in prop::collection::vec(op(), 1..120),
+            min in 1u64..1_000_000,
+            span in 0u64..50_000_000,
+        ) {
+            let config = BweConfig {
+                min_bitrate: min,
+                max_bitrate: min + span,
+                start_bitrate: min + span / 3,
+                max_history: 500,
+                ..BweConfig::default()
+            };
+            let mut e = SendSideEstimator::new(config).unwrap();
+            let mut now = Instant::now();
+            let mut rng = 1u64;
+            for op in ops {
+                match op {
+                    Op::Wait(us) => now += Duration::from_micros(us),
+                    Op::Send(seq, size) => e.on_packet_sent(now, seq, size),
+                    Op::Burst(seq, count, size) => {
+                        for i in 0..count as u16 {
+                            now += Duration::from_micros(500);
+                            e.on_packet_sent(now, seq.wrapping_add(i), size);
+                        }
+                    }
+                    Op::Feedback(packets) => {
+                        let fb = TransportFeedback {
+                            packets: packets
+                                .into_iter()
+                                .map(|(sequence, arrival_us)| PacketResult { sequence, arrival_us })
+                                .collect(),
+                        };
+                        e.on_transport_feedback(now, &fb);
+                    }
+                    Op::Run(seq, count, base, gap, loss) => {
+                        let mut at = base;
+                        let packets = (0..count as u16)
+                            .map(|i| {
+                                rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                                at = at.saturating_add(gap as i64);
+                                let lost = (rng >> 33) % 100 < loss as u64;
+                                PacketResult {
+                                    sequence: seq.wrapping_add(i),
+                                    arrival_us: (!lost).then_some(at),
+                                }
+                            })
+                            .collect();
+                        e.on_transport_feedback(now, &TransportFeedback { packets });
+                    }
+                    Op::Remb(bps) => e.on_remb(now, bps),
+                }
+                let t = e.target_bitrate();
+                prop_assert!(t >= min && t <= min + span, "{t} outside [{min}, {}]", min + span);
+                prop_assert!(e.history_len() <= 500);
+                prop_assert!(e.acked.window.len() <= 4096);
+                if let Some(rtt) = e.rtt() {
+                    prop_assert!(rtt <= Duration::from_secs(10));
+                }
+            }
+        }
+    }
 }

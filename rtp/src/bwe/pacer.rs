@@ -385,4 +385,49 @@ mod tests {
         assert_eq!(p.poll_timeout(), Some(t0 + ms(20)));
         assert_eq!(p.queue_time(), ms(40));
     }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn bounded_and_conserving_under_any_calls(
+            ops in prop::collection::vec((0u8..4, 0u64..50_000, 0usize..5000, 0u64..20_000_000), 1..300),
+            max_packets in 1usize..50,
+            max_bytes in 1usize..50_000,
+        ) {
+            let t0 = Instant::now();
+            let mut p = Pacer::new(
+                PacerConfig { max_queue_packets: max_packets, max_queue_bytes: max_bytes, ..PacerConfig::default() },
+                1_000_000,
+            );
+            let mut now = t0;
+            let (mut accepted, mut released) = (0u64, 0u64);
+            for (kind, wait, size, rate) in ops {
+                now += Duration::from_micros(wait);
+                match kind {
+                    0 | 1 => {
+                        let class = PacketClass::ALL[(wait % 4) as usize];
+                        if p.enqueue(now, class, size, ()).is_ok() {
+                            accepted += 1;
+                        }
+                    }
+                    2 => p.set_target(now, rate),
+                    _ => {
+                        let mut last = PacketClass::Audio;
+                        while let Some(x) = p.poll_send(now) {
+                            prop_assert!(x.class >= last);
+                            last = x.class;
+                            released += 1;
+                        }
+                    }
+                }
+                prop_assert!(p.queued_packets() <= max_packets);
+                prop_assert!(p.queued_bytes() <= max_bytes);
+                prop_assert_eq!(accepted, released + p.dropped() + p.queued_packets() as u64);
+                if let Some(at) = p.poll_timeout() {
+                    prop_assert!(at >= t0);
+                }
+            }
+        }
+    }
 }

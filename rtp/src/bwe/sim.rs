@@ -466,4 +466,40 @@ mod tests {
         );
         assert!(got.iter().any(|d| d.arrival - d.sent > ms(35)));
     }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_traffic_is_delivered_in_order_or_accounted(
+            sends in prop::collection::vec((0u64..20_000, 1usize..3000), 1..300),
+            capacity in 1u64..100_000_000,
+            queue in 0usize..200_000,
+            loss in 0.0f64..1.0,
+            seed in any::<u64>(),
+        ) {
+            let t0 = Instant::now();
+            let mut link = Link::new(LinkConfig {
+                capacity_bps: capacity,
+                queue_bytes: queue,
+                jitter: ms(5),
+                loss,
+                ..LinkConfig::default()
+            }, seed);
+            let mut now = t0;
+            let mut got = Vec::new();
+            for (i, (wait, size)) in sends.into_iter().enumerate() {
+                now += Duration::from_micros(wait);
+                link.send(now, size, i as u64);
+                prop_assert!(link.queued_bytes() <= queue);
+                while let Some(d) = link.poll_delivered(now) {
+                    prop_assert!(d.arrival <= now && d.arrival >= d.sent);
+                    got.push(d.id);
+                }
+            }
+            prop_assert!(got.windows(2).all(|w| w[0] < w[1]));
+            let s = link.stats();
+            prop_assert!(s.delivered + s.lost + s.queue_drops <= s.sent);
+        }
+    }
 }
