@@ -110,9 +110,13 @@ fn arrival_feedback(flow: &mut Flow, t0: Instant) -> Option<TransportFeedback> {
 }
 
 fn run(s: &Scenario, seed: u64) -> Trace {
+    run_with(s, seed, |_| {})
+}
+
+fn run_with(s: &Scenario, seed: u64, adjust: impl FnOnce(&mut LinkConfig)) -> Trace {
     let t0 = Instant::now();
     let (_, cap0) = s.capacity[0];
-    let config = LinkConfig {
+    let mut config = LinkConfig {
         capacity_bps: cap0,
         queue_bytes: 100_000,
         propagation: ms(25),
@@ -120,6 +124,7 @@ fn run(s: &Scenario, seed: u64) -> Trace {
         loss: s.loss,
         burst: None,
     };
+    adjust(&mut config);
     let mut link = Link::new(config, seed);
     let mut flows: Vec<Flow> = s
         .flows
@@ -469,4 +474,80 @@ fn two_flows_share_the_bottleneck() {
     }
     eprintln!("two flows: shares within [{lo:.3}, {hi:.3}]");
     assert!(lo >= 0.35 && hi <= 0.65, "{lo} {hi}");
+}
+
+#[test]
+fn more_scenarios_measured() {
+    // not issue goals: measured and bounded so a regression shows
+    let mut worst_up = Duration::ZERO;
+    let mut worst_low = (0.0f64, Duration::ZERO);
+    let mut worst_jitter = (f64::MAX, Duration::ZERO);
+    let mut worst_burst = f64::MAX;
+    for seed in 0..SEEDS {
+        // step up 500 kbit/s -> 2.5 Mbit/s at 10 s: time to 80 % of the new capacity
+        let s = Scenario {
+            capacity: vec![(Duration::ZERO, 500_000), (Duration::from_secs(10), 2_500_000)],
+            loss: 0.0,
+            flows: vec![Duration::ZERO],
+            duration: Duration::from_secs(40),
+        };
+        let t = run(&s, seed);
+        let up = t.flows[0]
+            .targets
+            .iter()
+            .find(|(at, r)| *at >= Duration::from_secs(10) && *r >= 2_000_000)
+            .map_or(Duration::MAX, |x| x.0 - Duration::from_secs(10));
+        worst_up = worst_up.max(up);
+        // a 200 kbit/s link, below the 300 kbit/s start
+        let s = steady(200_000, 0.0, vec![Duration::ZERO], 20);
+        let t = run(&s, seed);
+        let over = mean_target(&t.flows[0], Duration::from_secs(5), Duration::from_secs(20))
+            / 200_000.0;
+        let p95 = percentile(
+            t.packet_delays
+                .iter()
+                .filter(|(at, _)| *at >= Duration::from_secs(5))
+                .map(|x| x.1)
+                .collect(),
+            0.95,
+        );
+        worst_low = (worst_low.0.max(over), worst_low.1.max(p95));
+        // 10 ms of jitter
+        let s = Scenario {
+            capacity: vec![(Duration::ZERO, 2_500_000)],
+            loss: 0.0,
+            flows: vec![Duration::ZERO],
+            duration: Duration::from_secs(30),
+        };
+        let t = run_with(&s, seed, |c| c.jitter = ms(10));
+        let util = throughput(&t.flows[0], Duration::from_secs(10), Duration::from_secs(30))
+            / 2_500_000.0;
+        let p95j = percentile(
+            t.packet_delays
+                .iter()
+                .filter(|(at, _)| *at >= Duration::from_secs(10))
+                .map(|x| x.1)
+                .collect(),
+            0.95,
+        );
+        worst_jitter = (worst_jitter.0.min(util), worst_jitter.1.max(p95j));
+        // bursty loss: about 5 % of packets in bursts of 5 on average
+        let t = run_with(&s, seed, |c| {
+            c.burst = Some(sansrtc_rtp::bwe::sim::BurstLoss {
+                good_to_bad: 0.01,
+                bad_to_good: 0.2,
+                loss_in_bad: 1.0,
+            })
+        });
+        let share =
+            mean_target(&t.flows[0], Duration::from_secs(10), Duration::from_secs(30)) / 2_500_000.0;
+        worst_burst = worst_burst.min(share);
+        eprintln!(
+            "more seed {seed}: step-up to 2 Mbit/s in {up:?}; 200k link: mean target {over:.2}x, p95 queue {p95:?}; 10 ms jitter: utilization {util:.3}, p95 queue {p95j:?}; burst loss: mean target {share:.3}"
+        );
+    }
+    eprintln!(
+        "more worst: step-up {worst_up:?}; 200k link {:.2}x p95 {:?}; jitter util {:.3} p95 {:?}; burst loss {worst_burst:.3}",
+        worst_low.0, worst_low.1, worst_jitter.0, worst_jitter.1
+    );
 }
