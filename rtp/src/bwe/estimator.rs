@@ -376,6 +376,7 @@ impl SendSideEstimator {
             self.target as f64,
             self.aimd.rate(),
             rtt,
+            self.queue_delay,
         );
         if cut {
             self.aimd.end_startup();
