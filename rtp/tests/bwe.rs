@@ -486,7 +486,10 @@ fn more_scenarios_measured() {
     for seed in 0..SEEDS {
         // step up 500 kbit/s -> 2.5 Mbit/s at 10 s: time to 80 % of the new capacity
         let s = Scenario {
-            capacity: vec![(Duration::ZERO, 500_000), (Duration::from_secs(10), 2_500_000)],
+            capacity: vec![
+                (Duration::ZERO, 500_000),
+                (Duration::from_secs(10), 2_500_000),
+            ],
             loss: 0.0,
             flows: vec![Duration::ZERO],
             duration: Duration::from_secs(40),
@@ -501,8 +504,8 @@ fn more_scenarios_measured() {
         // a 200 kbit/s link, below the 300 kbit/s start
         let s = steady(200_000, 0.0, vec![Duration::ZERO], 20);
         let t = run(&s, seed);
-        let over = mean_target(&t.flows[0], Duration::from_secs(5), Duration::from_secs(20))
-            / 200_000.0;
+        let over =
+            mean_target(&t.flows[0], Duration::from_secs(5), Duration::from_secs(20)) / 200_000.0;
         let p95 = percentile(
             t.packet_delays
                 .iter()
@@ -520,8 +523,11 @@ fn more_scenarios_measured() {
             duration: Duration::from_secs(30),
         };
         let t = run_with(&s, seed, |c| c.jitter = ms(10));
-        let util = throughput(&t.flows[0], Duration::from_secs(10), Duration::from_secs(30))
-            / 2_500_000.0;
+        let util = throughput(
+            &t.flows[0],
+            Duration::from_secs(10),
+            Duration::from_secs(30),
+        ) / 2_500_000.0;
         let p95j = percentile(
             t.packet_delays
                 .iter()
@@ -539,8 +545,11 @@ fn more_scenarios_measured() {
                 loss_in_bad: 1.0,
             })
         });
-        let share =
-            mean_target(&t.flows[0], Duration::from_secs(10), Duration::from_secs(30)) / 2_500_000.0;
+        let share = mean_target(
+            &t.flows[0],
+            Duration::from_secs(10),
+            Duration::from_secs(30),
+        ) / 2_500_000.0;
         worst_burst = worst_burst.min(share);
         eprintln!(
             "more seed {seed}: step-up to 2 Mbit/s in {up:?}; 200k link: mean target {over:.2}x, p95 queue {p95:?}; 10 ms jitter: utilization {util:.3}, p95 queue {p95j:?}; burst loss: mean target {share:.3}"
@@ -550,4 +559,12 @@ fn more_scenarios_measured() {
         "more worst: step-up {worst_up:?}; 200k link {:.2}x p95 {:?}; jitter util {:.3} p95 {:?}; burst loss {worst_burst:.3}",
         worst_low.0, worst_low.1, worst_jitter.0, worst_jitter.1
     );
+    // bounds a little outside the measured worst cases (see the report in notes/)
+    assert!(worst_up <= Duration::from_secs(15), "{worst_up:?}");
+    assert!(worst_low.0 <= 1.0 && worst_low.1 <= ms(60), "{worst_low:?}");
+    assert!(
+        worst_jitter.0 >= 0.85 && worst_jitter.1 <= ms(60),
+        "{worst_jitter:?}"
+    );
+    assert!(worst_burst >= 0.6, "{worst_burst}");
 }

@@ -90,7 +90,12 @@ impl LossControl {
                 return true;
             }
         } else if fraction <= 0.10 || queue_delay < NO_QUEUE {
-            let gain = if fraction < 0.02 { 1.08 } else { HOLD_GAIN };
+            // without a queue, loss under NO_QUEUE_LOSS is not taken for congestion
+            let gain = if fraction < 0.02 || queue_delay < NO_QUEUE {
+                1.08
+            } else {
+                HOLD_GAIN
+            };
             if let Some(cap) = self.cap {
                 let dt = self
                     .last_increase
