@@ -371,8 +371,7 @@ impl SendSideEstimator {
         }
         let cut = self.loss.on_feedback(
             now,
-            received.len() as u32,
-            lost,
+            (received.len() as u32, lost),
             self.target as f64,
             self.aimd.rate(),
             rtt,

@@ -46,13 +46,12 @@ impl LossControl {
         self.last_fraction
     }
 
-    /// Counts one feedback's results; judges the window when it is full. `current` is the
+    /// Counts one feedback's results (received, lost); judges the window when it is full. `current` is the
     /// target in force, `delay_rate` the delay-based estimate. Returns true on a decrease.
     pub(crate) fn on_feedback(
         &mut self,
         now: Instant,
-        received: u32,
-        lost: u32,
+        (received, lost): (u32, u32),
         current: f64,
         delay_rate: f64,
         rtt: Duration,
@@ -123,11 +122,11 @@ mod tests {
         let t0 = Instant::now();
         let rtt = Duration::from_millis(50);
         let mut l = LossControl::default();
-        l.on_feedback(t0, 0, 0, 1e6, 1e6, rtt, Duration::ZERO);
+        l.on_feedback(t0, (0, 0), 1e6, 1e6, rtt, Duration::ZERO);
         let t = t0 + Duration::from_millis(600);
-        assert!(!l.on_feedback(t, 85, 15, 1e6, 1e6, rtt, Duration::ZERO));
+        assert!(!l.on_feedback(t, (85, 15), 1e6, 1e6, rtt, Duration::ZERO));
         let t = t + Duration::from_millis(600);
-        assert!(l.on_feedback(t, 70, 30, 1e6, 1e6, rtt, Duration::ZERO));
+        assert!(l.on_feedback(t, (70, 30), 1e6, 1e6, rtt, Duration::ZERO));
         assert_eq!(l.cap(), Some(850_000.0));
     }
 
@@ -137,19 +136,19 @@ mod tests {
         let rtt = Duration::from_millis(50);
         let mut l = LossControl::default();
         // 20 % loss over 100 packets and 600 ms: cut by 10 %
-        assert!(!l.on_feedback(t0, 0, 0, 1_000_000.0, 1_000_000.0, rtt, Q));
+        assert!(!l.on_feedback(t0, (0, 0), 1_000_000.0, 1_000_000.0, rtt, Q));
         let t = t0 + Duration::from_millis(600);
-        assert!(l.on_feedback(t, 80, 20, 1_000_000.0, 1_000_000.0, rtt, Q));
+        assert!(l.on_feedback(t, (80, 20), 1_000_000.0, 1_000_000.0, rtt, Q));
         assert_eq!(l.cap(), Some(900_000.0));
         // 5 %: (almost) hold: 2 % per second
         let t1 = t + Duration::from_secs(1);
-        assert!(!l.on_feedback(t1, 95, 5, 900_000.0, 1_000_000.0, rtt, Q));
+        assert!(!l.on_feedback(t1, (95, 5), 900_000.0, 1_000_000.0, rtt, Q));
         assert_eq!(l.cap(), Some(900_000.0 * 1.02 + 1000.0));
         // no loss: grows, then stops constraining once above the delay-based estimate
         let mut t = t1;
         for _ in 0..3 {
             t += Duration::from_secs(1);
-            l.on_feedback(t, 100, 0, 900_000.0, 1_000_000.0, rtt, Q);
+            l.on_feedback(t, (100, 0), 900_000.0, 1_000_000.0, rtt, Q);
         }
         assert_eq!(l.cap(), None);
     }
@@ -160,8 +159,8 @@ mod tests {
         let mut l = LossControl::default();
         let rtt = Duration::from_millis(50);
         // 3 of 10 lost, but only 10 packets in 100 ms: not judged yet
-        assert!(!l.on_feedback(t0, 7, 3, 1e6, 1e6, rtt, Q));
-        assert!(!l.on_feedback(t0 + Duration::from_millis(100), 0, 0, 1e6, 1e6, rtt, Q));
+        assert!(!l.on_feedback(t0, (7, 3), 1e6, 1e6, rtt, Q));
+        assert!(!l.on_feedback(t0 + Duration::from_millis(100), (0, 0), 1e6, 1e6, rtt, Q));
         assert_eq!(l.cap(), None);
     }
 }
