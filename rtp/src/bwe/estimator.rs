@@ -384,6 +384,34 @@ impl SendSideEstimator {
         self.recompute();
     }
 
+    /// Takes loss from an RTCP receiver report when transport-wide feedback is not in use:
+    /// `fraction_lost` as carried in the report block (lost / 256), over `packets` packets
+    /// expected since the previous report. Ignored once transport-wide feedback has arrived
+    /// (it already counts every loss).
+    pub fn on_loss_report(&mut self, now: Instant, fraction_lost: u8, packets: u32) {
+        if self.feedback_seen {
+            return;
+        }
+        let lost = ((u64::from(packets) * u64::from(fraction_lost)) / 256) as u32;
+        let rtt = self.rtt.unwrap_or(Duration::from_millis(100));
+        let ceiling = self.remb.map_or(self.config.max_bitrate, |r| {
+            r.clamp(self.config.min_bitrate, self.config.max_bitrate)
+        });
+        // no delay signal here: judge loss as if a queue were visible (the 10 % threshold)
+        let cut = self.loss.on_feedback(
+            now,
+            (packets - lost, lost),
+            self.target as f64,
+            ceiling as f64,
+            rtt,
+            Duration::MAX,
+        );
+        if cut {
+            self.aimd.end_startup();
+        }
+        self.recompute();
+    }
+
     /// Takes a REMB from the receiver: it caps the target, and is the estimate itself while no
     /// transport-wide feedback has arrived (transport-cc not in use).
     pub fn on_remb(&mut self, _now: Instant, bitrate: u64) {
@@ -412,6 +440,13 @@ impl SendSideEstimator {
             if !self.feedback_seen || remb < target {
                 target = remb;
                 reason = TargetReason::Remb;
+            }
+            if !self.feedback_seen {
+                // REMB mode: receiver-report loss may still cap it
+                if let Some(cap) = self.loss.cap().filter(|c| *c < target) {
+                    target = cap;
+                    reason = TargetReason::Loss;
+                }
             }
         }
         let target = if target.is_finite() { target } else { 0.0 };
@@ -539,6 +574,24 @@ mod tests {
     }
 
     #[test]
+    fn receiver_report_loss_caps_remb_mode() {
+        let t0 = Instant::now();
+        let mut e = SendSideEstimator::new(BweConfig::default()).unwrap();
+        e.on_remb(t0, 1_000_000);
+        e.on_loss_report(t0, 0, 0);
+        // 25 % loss over 200 packets a second later: cut by 12.5 %
+        e.on_loss_report(t0 + Duration::from_secs(1), 64, 200);
+        assert_eq!(e.target_bitrate(), 875_000);
+        assert_eq!(e.reason(), TargetReason::Loss);
+        // clean reports let it grow back up to the REMB
+        for i in 2..10 {
+            e.on_loss_report(t0 + Duration::from_secs(i), 0, 200);
+        }
+        assert_eq!(e.target_bitrate(), 1_000_000);
+        assert_eq!(e.reason(), TargetReason::Remb);
+    }
+
+    #[test]
     fn history_is_bounded_and_unknown_feedback_ignored() {
         let t0 = Instant::now();
         let mut e = SendSideEstimator::new(BweConfig {
@@ -579,6 +632,8 @@ mod tests {
         Run(u16, u8, i64, u16, u8),
         /// A REMB.
         Remb(u64),
+        /// A receiver report's loss.
+        LossReport(u8, u32),
     }
 
     fn arrival() -> impl Strategy<Value = Option<i64>> {
@@ -606,6 +661,7 @@ mod tests {
             )
                 .prop_map(|(s, c, b, g, l)| Op::Run(s, c, b, g, l)),
             any::<u64>().prop_map(Op::Remb),
+            (any::<u8>(), any::<u32>()).prop_map(|(f, n)| Op::LossReport(f, n)),
         ]
     }
 
@@ -663,6 +719,7 @@ mod tests {
                         e.on_transport_feedback(now, &TransportFeedback { packets });
                     }
                     Op::Remb(bps) => e.on_remb(now, bps),
+                    Op::LossReport(f, n) => e.on_loss_report(now, f, n),
                 }
                 let t = e.target_bitrate();
                 prop_assert!(t >= min && t <= min + span, "{t} outside [{min}, {}]", min + span);
