@@ -35,6 +35,8 @@ pub(crate) enum AimdAction {
     NearCapacity,
     /// Fast return towards the capacity learned at the last congestion point.
     Recovery,
+    /// Raised to a probe's measured rate.
+    Probe,
     /// Holding while the queue drains.
     Hold,
     /// Decreased on overuse.
@@ -106,6 +108,14 @@ impl Aimd {
 
     pub(crate) fn action(&self) -> AimdAction {
         self.action
+    }
+
+    /// Raises the rate to a probe's measurement (never lowers it).
+    pub(crate) fn on_probe(&mut self, rate: f64) {
+        if rate > self.rate {
+            self.rate = rate.clamp(self.min, self.max);
+            self.action = AimdAction::Probe;
+        }
     }
 
     /// Ends the startup phase (e.g. on a loss-based decrease).

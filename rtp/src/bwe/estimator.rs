@@ -8,6 +8,7 @@ use super::acked::AckedBitrate;
 use super::aimd::{Aimd, AimdAction};
 use super::delay::{BandwidthUsage, InterArrival, Trendline};
 use super::loss::LossControl;
+use super::probe::{ProbeCluster, Prober};
 use crate::rtcp::TransportCc;
 use crate::seq::SequenceUnwrapper;
 
@@ -30,6 +31,9 @@ pub struct BweConfig {
     /// minimum) counts as overuse even when the delay trend is flat: it bounds the standing
     /// queue a slow additive increase can build without a visible trend. `None` disables it.
     pub max_queue_delay: Option<Duration>,
+    /// Whether [`SendSideEstimator::poll_probe`] asks for probe clusters on its own (at 3x and
+    /// 6x the start rate, then doubling while probes succeed).
+    pub probing: bool,
 }
 
 impl Default for BweConfig {
@@ -42,6 +46,7 @@ impl Default for BweConfig {
             beta: 0.85,
             max_history: 8192,
             max_queue_delay: Some(Duration::from_millis(40)),
+            probing: true,
         }
     }
 }
@@ -79,6 +84,8 @@ pub enum TargetReason {
     Increase,
     /// Fast return towards the capacity learned at the last congestion point.
     Recovery,
+    /// Raised to what a probe cluster measured.
+    Probe,
     /// Additive increase near the last congestion point.
     NearCapacity,
     /// Holding while the bottleneck queue drains.
@@ -187,6 +194,7 @@ struct Sent {
     size: usize,
     acked: bool,
     reported: bool,
+    probe: Option<u32>,
 }
 
 /// Estimates the available send bitrate from transport-wide feedback (and REMB).
@@ -213,6 +221,7 @@ pub struct SendSideEstimator {
     target: u64,
     reason: TargetReason,
     scratch: Vec<(i64, i64, usize)>,
+    prober: Prober,
 }
 
 impl SendSideEstimator {
@@ -261,6 +270,7 @@ impl SendSideEstimator {
             target: start,
             reason: TargetReason::Initial,
             scratch: Vec::new(),
+            prober: Prober::default(),
         })
     }
 
@@ -277,6 +287,32 @@ impl SendSideEstimator {
     /// Records that the packet with transport-wide sequence `seq` and `size` bytes (whole UDP
     /// payload) left at `now`.
     pub fn on_packet_sent(&mut self, now: Instant, seq: u16, size: usize) {
+        self.record_sent(now, seq, size, None);
+    }
+
+    /// Like [`SendSideEstimator::on_packet_sent`] for a packet sent as part of probe cluster
+    /// `cluster` (the [`ProbeCluster::id`]).
+    pub fn on_probe_sent(&mut self, now: Instant, seq: u16, size: usize, cluster: u32) {
+        self.record_sent(now, seq, size, Some(cluster));
+    }
+
+    /// The next probe cluster to send, if any: with `probing` on, the initial clusters on the
+    /// first call, then a cluster at twice each result that reached most of its rate; plus
+    /// those asked for with [`SendSideEstimator::request_probe`].
+    pub fn poll_probe(&mut self, _now: Instant) -> Option<ProbeCluster> {
+        if self.config.probing {
+            self.prober.start(self.target, self.config.max_bitrate);
+        }
+        self.prober.poll()
+    }
+
+    /// Asks for a probe cluster at `bitrate` (e.g. before turning on a higher layer).
+    pub fn request_probe(&mut self, bitrate: u64) {
+        self.prober
+            .request(bitrate.clamp(self.config.min_bitrate, self.config.max_bitrate));
+    }
+
+    fn record_sent(&mut self, now: Instant, seq: u16, size: usize, probe: Option<u32>) {
         let send_us = self.micros(now);
         let ext = self.unwrapper.unwrap(seq);
         self.history.insert(
@@ -286,6 +322,7 @@ impl SendSideEstimator {
                 size,
                 acked: false,
                 reported: false,
+                probe,
             },
         );
         while self.history.len() > self.config.max_history {
@@ -313,6 +350,22 @@ impl SendSideEstimator {
                     sent.acked = true;
                     sent.reported = true;
                     received.push((arrival, sent.send_us, sent.size));
+                    if let Some(id) = sent.probe {
+                        let (send, size) = (sent.send_us, sent.size);
+                        if let Some((cluster, rate)) =
+                            self.prober.on_received(id, send, arrival, size)
+                        {
+                            self.aimd.on_probe(rate);
+                            // nearly all of it got through: there may be more
+                            if self.config.probing
+                                && rate >= 0.7 * cluster.bitrate as f64
+                                && cluster.bitrate < self.config.max_bitrate
+                            {
+                                self.prober
+                                    .request(((2.0 * rate) as u64).min(self.config.max_bitrate));
+                            }
+                        }
+                    }
                     newest_send = Some(newest_send.map_or(sent.send_us, |n| n.max(sent.send_us)));
                 }
                 None => {
@@ -428,6 +481,7 @@ impl SendSideEstimator {
             AimdAction::Increase => TargetReason::Increase,
             AimdAction::NearCapacity => TargetReason::NearCapacity,
             AimdAction::Recovery => TargetReason::Recovery,
+            AimdAction::Probe => TargetReason::Probe,
             AimdAction::Hold => TargetReason::Hold,
             AimdAction::Decrease => TargetReason::Overuse,
         };

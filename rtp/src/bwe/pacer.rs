@@ -19,6 +19,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use super::probe::ProbeCluster;
+
 /// Priority classes, highest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PacketClass {
@@ -95,6 +97,26 @@ pub struct Paced<T> {
     pub size: usize,
     /// The caller's item.
     pub item: T,
+    /// The probe cluster it belongs to, if it left during a probe.
+    pub probe: Option<u32>,
+}
+
+/// A probe in progress.
+#[derive(Debug, Clone, Copy)]
+struct ActiveProbe {
+    id: u32,
+    rate_bps: u64,
+    bytes_left: i64,
+    packets_left: i64,
+}
+
+/// Padding the pacer wants sent now (to complete a probe cluster when no media is queued).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Padding {
+    /// Bytes of padding to send in one packet.
+    pub size: usize,
+    /// The probe cluster it belongs to.
+    pub probe: u32,
 }
 
 /// One bit of budget in these units (budget is kept in bit-nanoseconds per second, exactly).
@@ -112,6 +134,7 @@ pub struct Pacer<T> {
     queued_bytes: usize,
     queued_packets: usize,
     dropped: u64,
+    probe: Option<ActiveProbe>,
 }
 
 impl<T> Pacer<T> {
@@ -126,6 +149,7 @@ impl<T> Pacer<T> {
             queued_bytes: 0,
             queued_packets: 0,
             dropped: 0,
+            probe: None,
         };
         p.rate_bps = p.pacing_rate_for(target_bps);
         p
@@ -152,8 +176,56 @@ impl<T> Pacer<T> {
         self.rate_bps
     }
 
+    /// The rate in force: the pacing rate, or a probe's if higher.
+    fn rate(&self) -> u64 {
+        self.probe
+            .map_or(self.rate_bps, |p| p.rate_bps.max(self.rate_bps))
+    }
+
+    /// Sends the cluster: from `now` packets leave at its rate (media first, then
+    /// [`Pacer::poll_padding`]) until its minimum bytes and packets went out, each tagged with
+    /// its id. Replaces a probe in progress.
+    pub fn probe(&mut self, now: Instant, cluster: &ProbeCluster) {
+        self.refill(now);
+        self.probe = Some(ActiveProbe {
+            id: cluster.id,
+            rate_bps: cluster.bitrate.max(1),
+            bytes_left: cluster.min_bytes.min(i64::MAX as usize) as i64,
+            packets_left: i64::from(cluster.min_packets),
+        });
+    }
+
+    /// Whether a probe is in progress.
+    pub fn probing(&self) -> bool {
+        self.probe.is_some()
+    }
+
+    fn charge(&mut self, size: usize) -> Option<u32> {
+        self.budget -= size as i128 * 8 * UNIT;
+        let p = self.probe.as_mut()?;
+        let id = p.id;
+        p.bytes_left -= size.min(i64::MAX as usize) as i64;
+        p.packets_left -= 1;
+        if p.bytes_left <= 0 && p.packets_left <= 0 {
+            self.probe = None;
+        }
+        Some(id)
+    }
+
+    /// Padding to send now to keep a probe going when no media is queued.
+    pub fn poll_padding(&mut self, now: Instant) -> Option<Padding> {
+        self.refill(now);
+        let p = self.probe?;
+        if self.queued_packets > 0 || self.budget < 0 {
+            return None;
+        }
+        let size = (p.bytes_left.max(0) as usize).clamp(200, 1200);
+        let probe = self.charge(size)?;
+        Some(Padding { size, probe })
+    }
+
     fn burst_cap(&self) -> i128 {
-        self.rate_bps as i128 * self.config.max_burst.as_nanos().min(u64::MAX as u128) as i128
+        self.rate() as i128 * self.config.max_burst.as_nanos().min(u64::MAX as u128) as i128
     }
 
     fn refill(&mut self, now: Instant) {
@@ -162,7 +234,7 @@ impl<T> Pacer<T> {
             return;
         }
         let elapsed = now.duration_since(last).as_nanos().min(u64::MAX as u128) as i128;
-        self.budget = (self.budget + self.rate_bps as i128 * elapsed).min(self.burst_cap());
+        self.budget = (self.budget + self.rate() as i128 * elapsed).min(self.burst_cap());
         self.last = Some(now);
     }
 
@@ -216,13 +288,18 @@ impl<T> Pacer<T> {
         let (size, item) = self.queues[class.index()].pop_front()?;
         self.queued_bytes -= size;
         self.queued_packets -= 1;
-        self.budget -= size as i128 * 8 * UNIT;
-        Some(Paced { class, size, item })
+        let probe = self.charge(size);
+        Some(Paced {
+            class,
+            size,
+            item,
+            probe,
+        })
     }
 
-    /// When the next packet may leave (`None` when the queue is empty).
+    /// When the next packet (or probe padding) may leave (`None` when there is nothing to send).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.queued_packets == 0 {
+        if self.queued_packets == 0 && self.probe.is_none() {
             return None;
         }
         let last = self.last?;
@@ -230,7 +307,7 @@ impl<T> Pacer<T> {
             return Some(last);
         }
         let deficit = -self.budget;
-        let rate = self.rate_bps as i128;
+        let rate = self.rate() as i128;
         let nanos = (deficit + rate - 1) / rate;
         Some(last + Duration::from_nanos(nanos.min(u64::MAX as i128) as u64))
     }
@@ -252,7 +329,7 @@ impl<T> Pacer<T> {
 
     /// How long the queued bytes take to leave at the pacing rate.
     pub fn queue_time(&self) -> Duration {
-        let nanos = self.queued_bytes as u128 * 8 * 1_000_000_000 / self.rate_bps as u128;
+        let nanos = self.queued_bytes as u128 * 8 * 1_000_000_000 / self.rate() as u128;
         Duration::from_nanos(nanos.min(u64::MAX as u128) as u64)
     }
 }
@@ -363,6 +440,46 @@ mod tests {
         assert_eq!(order, [10, 1, 2]);
         // bytes bound: nothing can make room for an oversized packet
         assert!(p.enqueue(t0, PacketClass::Audio, 2 << 20, 99).is_err());
+    }
+
+    #[test]
+    fn probe_cluster_at_its_rate_with_padding() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(
+            PacerConfig {
+                max_burst: Duration::ZERO,
+                ..PacerConfig::default()
+            },
+            100_000,
+        );
+        p.enqueue(t0, PacketClass::Video, 1000, 1).unwrap();
+        // 4 Mbit/s for 5 packets and 5000 bytes: 1000-byte packets 2 ms apart
+        let cluster = ProbeCluster {
+            id: 7,
+            bitrate: 4_000_000,
+            min_packets: 5,
+            min_bytes: 5000,
+        };
+        p.probe(t0, &cluster);
+        let first = p.poll_send(t0).unwrap();
+        assert_eq!((first.item, first.probe), (1, Some(7)));
+        assert_eq!(p.poll_padding(t0), None);
+        let mut pads = Vec::new();
+        while let Some(now) = p.poll_timeout() {
+            if let Some(pad) = p.poll_padding(now) {
+                pads.push((now - t0, pad.size));
+            }
+        }
+        assert_eq!(
+            pads,
+            [
+                (ms(2), 1200),
+                (ms(4) + Duration::from_micros(400), 1200),
+                (ms(6) + Duration::from_micros(800), 1200),
+                (ms(9) + Duration::from_micros(200), 400)
+            ]
+        );
+        assert!(!p.probing());
     }
 
     #[test]
