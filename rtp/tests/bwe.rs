@@ -64,6 +64,8 @@ struct Scenario {
     app_limit: Option<u64>,
     /// How often the receiver sends feedback.
     feedback_interval: Duration,
+    /// Whether the estimators ask for probe clusters.
+    probing: bool,
 }
 
 struct Trace {
@@ -135,7 +137,11 @@ fn run_with(s: &Scenario, seed: u64, adjust: impl FnOnce(&mut LinkConfig)) -> Tr
         .iter()
         .enumerate()
         .map(|(i, &start)| {
-            let bwe = SendSideEstimator::new(BweConfig::default()).unwrap();
+            let bwe = SendSideEstimator::new(BweConfig {
+                probing: s.probing,
+                ..BweConfig::default()
+            })
+            .unwrap();
             let target = bwe.target_bitrate();
             Flow {
                 start,
@@ -333,26 +339,31 @@ fn steady(capacity: u64, loss: f64, flows: Vec<Duration>, secs: u64) -> Scenario
         duration: Duration::from_secs(secs),
         app_limit: None,
         feedback_interval: FEEDBACK_INTERVAL,
+        probing: true,
     }
 }
 
 #[test]
 fn ramp_up_from_300k_reaches_80_percent_of_2500k_within_3s() {
-    let s = steady(2_500_000, 0.0, vec![Duration::ZERO], 5);
-    let mut worst = Duration::ZERO;
-    for seed in 0..SEEDS {
-        let t = run(&s, seed);
-        let reached = t.flows[0]
-            .targets
-            .iter()
-            .find(|(_, r)| *r >= 2_000_000)
-            .map(|x| x.0)
-            .unwrap_or(Duration::MAX);
-        eprintln!("ramp seed {seed}: 2 Mbit/s at {reached:?}");
-        worst = worst.max(reached);
+    // with probe clusters (the default), and with the startup phase alone
+    for probing in [true, false] {
+        let mut s = steady(2_500_000, 0.0, vec![Duration::ZERO], 5);
+        s.probing = probing;
+        let mut worst = Duration::ZERO;
+        for seed in 0..SEEDS {
+            let t = run(&s, seed);
+            let reached = t.flows[0]
+                .targets
+                .iter()
+                .find(|(_, r)| *r >= 2_000_000)
+                .map(|x| x.0)
+                .unwrap_or(Duration::MAX);
+            eprintln!("ramp (probing {probing}) seed {seed}: 2 Mbit/s at {reached:?}");
+            worst = worst.max(reached);
+        }
+        eprintln!("ramp (probing {probing}) worst: {worst:?}");
+        assert!(worst <= Duration::from_secs(3), "{worst:?}");
     }
-    eprintln!("ramp worst: {worst:?}");
-    assert!(worst <= Duration::from_secs(3), "{worst:?}");
 }
 
 #[test]
@@ -392,6 +403,7 @@ fn step_down_to_500k_is_followed_and_the_queue_drains() {
         duration: Duration::from_secs(16),
         app_limit: None,
         feedback_interval: FEEDBACK_INTERVAL,
+        probing: true,
     };
     let (mut worst_below, mut worst_drain) = (Duration::ZERO, Duration::ZERO);
     let mut worst_later = Duration::ZERO;
@@ -519,6 +531,7 @@ fn more_scenarios_measured() {
             duration: Duration::from_secs(40),
             app_limit: None,
             feedback_interval: FEEDBACK_INTERVAL,
+            probing: true,
         };
         let t = run(&s, seed);
         let up = t.flows[0]
@@ -549,6 +562,7 @@ fn more_scenarios_measured() {
             duration: Duration::from_secs(30),
             app_limit: None,
             feedback_interval: FEEDBACK_INTERVAL,
+            probing: true,
         };
         let t = run_with(&s, seed, |c| c.jitter = ms(10));
         let util = throughput(

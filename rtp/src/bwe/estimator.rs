@@ -688,6 +688,8 @@ mod tests {
         Remb(u64),
         /// A receiver report's loss.
         LossReport(u8, u32),
+        /// Probe packets for a cluster (polled, requested or made up).
+        Probe(u16, u8, u32, Option<u64>),
     }
 
     fn arrival() -> impl Strategy<Value = Option<i64>> {
@@ -716,6 +718,13 @@ mod tests {
                 .prop_map(|(s, c, b, g, l)| Op::Run(s, c, b, g, l)),
             any::<u64>().prop_map(Op::Remb),
             (any::<u8>(), any::<u32>()).prop_map(|(f, n)| Op::LossReport(f, n)),
+            (
+                any::<u16>(),
+                any::<u8>(),
+                0u32..4,
+                prop::option::of(any::<u64>())
+            )
+                .prop_map(|(s, c, id, r)| Op::Probe(s, c, id, r)),
         ]
     }
 
@@ -774,6 +783,16 @@ mod tests {
                     }
                     Op::Remb(bps) => e.on_remb(now, bps),
                     Op::LossReport(f, n) => e.on_loss_report(now, f, n),
+                    Op::Probe(seq, count, id, request) => {
+                        if let Some(r) = request {
+                            e.request_probe(r);
+                        }
+                        let id = e.poll_probe(now).map_or(id, |c| c.id);
+                        for i in 0..count as u16 {
+                            now += Duration::from_micros(300);
+                            e.on_probe_sent(now, seq.wrapping_add(i), 1000, id);
+                        }
+                    }
                 }
                 let t = e.target_bitrate();
                 prop_assert!(t >= min && t <= min + span, "{t} outside [{min}, {}]", min + span);

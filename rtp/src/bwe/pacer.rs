@@ -528,6 +528,12 @@ mod tests {
                             accepted += 1;
                         }
                     }
+                    2 if rate % 3 == 0 => p.probe(now, &ProbeCluster {
+                        id: 1,
+                        bitrate: rate,
+                        min_packets: (size % 10) as u32,
+                        min_bytes: size,
+                    }),
                     2 => p.set_target(now, rate),
                     _ => {
                         let mut last = PacketClass::Audio;
@@ -535,6 +541,12 @@ mod tests {
                             prop_assert!(x.class >= last);
                             last = x.class;
                             released += 1;
+                        }
+                        let mut pads = 0;
+                        while let Some(pad) = p.poll_padding(now) {
+                            prop_assert!((200..=1200).contains(&pad.size));
+                            pads += 1;
+                            prop_assert!(pads < 10_000);
                         }
                     }
                 }
