@@ -32,7 +32,9 @@ pub struct BweConfig {
     /// queue a slow additive increase can build without a visible trend. `None` disables it.
     pub max_queue_delay: Option<Duration>,
     /// Whether [`SendSideEstimator::poll_probe`] asks for probe clusters on its own (at 3x and
-    /// 6x the start rate, then doubling while probes succeed).
+    /// 6x the start rate, at twice the estimate every 5 s while it increases with no capacity
+    /// learned (the last one was passed without congestion: the link grew) and is at least
+    /// 800 kbit/s, then doubling while probes succeed).
     pub probing: bool,
 }
 
@@ -150,6 +152,12 @@ struct BaseDelay {
     epoch: Option<Instant>,
 }
 
+/// Probes on a seemingly grown link are at least this far apart...
+const GROWTH_PROBE_INTERVAL: Duration = Duration::from_secs(5);
+/// ...and only sent from this rate up: a cluster is at least five packets of 200 bytes or more,
+/// which below it would queue for more than 10 ms.
+const GROWTH_PROBE_MIN_RATE: f64 = 800_000.0;
+
 /// The recent arrival rate replaces the windowed one when below this fraction of it.
 const SHARP_FALL: f64 = 0.75;
 
@@ -222,6 +230,7 @@ pub struct SendSideEstimator {
     reason: TargetReason,
     scratch: Vec<(i64, i64, usize)>,
     prober: Prober,
+    growth_probe_at: Option<Instant>,
 }
 
 impl SendSideEstimator {
@@ -271,6 +280,7 @@ impl SendSideEstimator {
             reason: TargetReason::Initial,
             scratch: Vec::new(),
             prober: Prober::default(),
+            growth_probe_at: None,
         })
     }
 
@@ -297,8 +307,9 @@ impl SendSideEstimator {
     }
 
     /// The next probe cluster to send, if any: with `probing` on, the initial clusters on the
-    /// first call, then a cluster at twice each result that reached most of its rate; plus
-    /// those asked for with [`SendSideEstimator::request_probe`].
+    /// first call, one when the link seems to have grown, then a cluster at twice each result
+    /// that reached most of its rate; plus those asked for with
+    /// [`SendSideEstimator::request_probe`].
     pub fn poll_probe(&mut self, _now: Instant) -> Option<ProbeCluster> {
         if self.config.probing {
             self.prober.start(self.target, self.config.max_bitrate);
@@ -421,6 +432,17 @@ impl SendSideEstimator {
                 usage = BandwidthUsage::Overuse;
             }
             self.aimd.update(now, usage, acked, rtt, self.queue_delay);
+            // increasing with no learned capacity (it was passed without congestion: the link
+            // grew): a probe finds the new capacity faster than 15 % per second
+            if self.aimd.action() == AimdAction::Increase
+                && self.config.probing
+                && self.aimd.rate() >= GROWTH_PROBE_MIN_RATE
+                && self.growth_probe_at.is_none_or(|at| now >= at)
+            {
+                let rate = (2.0 * self.aimd.rate()) as u64;
+                self.prober.request(rate.min(self.config.max_bitrate));
+                self.growth_probe_at = Some(now + GROWTH_PROBE_INTERVAL);
+            }
         }
         let cut = self.loss.on_feedback(
             now,

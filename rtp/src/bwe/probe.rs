@@ -44,8 +44,8 @@ pub(crate) struct Prober {
 }
 
 impl Prober {
-    /// A cluster at `bitrate` (queued until polled).
-    pub(crate) fn request(&mut self, bitrate: u64) {
+    /// A cluster at `bitrate` (queued until polled); returns its id.
+    pub(crate) fn request(&mut self, bitrate: u64) -> u32 {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
         let min_bytes = (bitrate.saturating_mul(CLUSTER_MS) / 8000).max(1) as usize;
@@ -66,6 +66,7 @@ impl Prober {
             received: Vec::new(),
             done: false,
         });
+        id
     }
 
     /// The initial clusters (3x and 6x the start rate), once.
