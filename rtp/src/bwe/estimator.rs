@@ -650,6 +650,49 @@ mod tests {
     }
 
     #[test]
+    fn probe_results_raise_the_estimate_and_ask_for_more() {
+        let t0 = Instant::now();
+        let mut e = SendSideEstimator::new(BweConfig::default()).unwrap();
+        let a = e.poll_probe(t0).unwrap();
+        let b = e.poll_probe(t0).unwrap();
+        assert_eq!((a.bitrate, b.bitrate), (900_000, 1_800_000));
+        assert_eq!(e.poll_probe(t0), None);
+        // cluster b: 1000-byte packets every 4.44 ms (1.8 Mbit/s), all arriving at that rate
+        let mut packets = Vec::new();
+        for i in 0..6u16 {
+            let at = Duration::from_micros(u64::from(i) * 4444);
+            e.on_probe_sent(t0 + at, i, 1000, b.id);
+            packets.push(PacketResult {
+                sequence: i,
+                arrival_us: Some(30_000 + at.as_micros() as i64),
+            });
+        }
+        e.on_transport_feedback(
+            t0 + Duration::from_millis(80),
+            &TransportFeedback { packets },
+        );
+        assert_eq!(e.reason(), TargetReason::Probe);
+        let t = e.target_bitrate();
+        assert!((1_750_000..=1_810_000).contains(&t), "{t}");
+        // it got through: the next cluster doubles it
+        let next = e.poll_probe(t0).unwrap();
+        assert!(
+            (3_500_000..=3_620_000).contains(&next.bitrate),
+            "{}",
+            next.bitrate
+        );
+        // probing off: nothing unless asked
+        let mut quiet = SendSideEstimator::new(BweConfig {
+            probing: false,
+            ..BweConfig::default()
+        })
+        .unwrap();
+        assert_eq!(quiet.poll_probe(t0), None);
+        quiet.request_probe(5_000_000);
+        assert_eq!(quiet.poll_probe(t0).map(|c| c.bitrate), Some(5_000_000));
+    }
+
+    #[test]
     fn receiver_report_loss_caps_remb_mode() {
         let t0 = Instant::now();
         let mut e = SendSideEstimator::new(BweConfig::default()).unwrap();
