@@ -5,7 +5,11 @@
 //! The estimator follows the shape of Google Congestion Control (draft-ietf-rmcat-gcc-02): a
 //! delay-based part (packets grouped by send time, a trendline over the inter-group delay
 //! variation, an adaptive-threshold overuse detector, AIMD rate control), a loss-based part, and
-//! the target is the smaller of the two within the configured bounds. Everything is sans-IO:
+//! the target is the smaller of the two within the configured bounds. Beyond the draft: the
+//! bottleneck queueing delay is estimated from the one-way delay over its recent minimum, a
+//! standing queue above `max_queue_delay` counts as overuse and decreases also drain it, and
+//! probe clusters (sent by the [`Pacer`]) measure the path at start and when it seems to have
+//! grown. Everything is sans-IO:
 //! time is an [`std::time::Instant`] argument and nothing reads a clock.
 //!
 //! ```
