@@ -36,7 +36,7 @@ mod delay;
 mod estimator;
 mod loss;
 pub mod pacer;
-mod probe;
+pub mod probe;
 pub mod sim;
 
 pub use delay::BandwidthUsage;
