@@ -2,12 +2,14 @@
 //! RFC 8285 header extensions with typed WebRTC values, every RTCP packet a WebRTC endpoint meets,
 //! the receive-side helpers (sequence unwrapping, NTP/RTP time, loss and jitter) the rest of the
 //! stack needs, the payload formats (packetizers and depacketizers for Opus, VP8, VP9, H.264,
-//! H.265 and AV1) and the AV1 dependency descriptor header extension.
+//! H.265 and AV1), the AV1 dependency descriptor header extension, and send-side bandwidth
+//! estimation with a pacer and a link simulator ([`bwe`]).
 //!
 //! Parsing never panics and never allocates from an untrusted length: every function here returns
 //! a typed error for any malformed input.
 
 pub mod builder;
+pub mod bwe;
 pub mod dependency_descriptor;
 pub mod error;
 pub mod extension;
