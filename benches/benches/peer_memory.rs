@@ -8,7 +8,9 @@
 //!
 //! Then the same with one audio and one video section negotiated (send-receive, no media sent).
 //!
-//! Run: `cargo bench -p sansrtc-benches --bench peer_memory` (`PAIRS=n` changes the count).
+//! Run: `cargo bench -p sansrtc-benches --bench peer_memory` (`PAIRS=n` changes the count,
+//! `MEDIA=0` or `MEDIA=1` runs only the data-only or only the media case, `STACK=sansrtc`
+//! only ours, e.g. under a heap profiler).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering::Relaxed};
@@ -101,7 +103,11 @@ fn main() {
     init_str0m();
     let certs = Certs::generate();
     let start = Instant::now();
+    let only = std::env::var("MEDIA").ok();
     for media in [false, true] {
+        if only.as_deref().is_some_and(|m| (m == "1") != media) {
+            continue;
+        }
         let ours = measure(pairs, || {
             let mut p = SansrtcPair::new_with(start, Some(&certs), |pc| {
                 if media {
@@ -115,6 +121,14 @@ fn main() {
             assert_eq!(peers[1].media_mids().count(), if media { 2 } else { 0 });
             peers
         });
+        if std::env::var("STACK").is_ok_and(|s| s == "sansrtc") {
+            report(
+                "sansrtc",
+                &ours,
+                std::mem::size_of::<sansrtc::PeerConnection>(),
+            );
+            continue;
+        }
         let theirs = measure(pairs, || {
             let mut p = Str0mPair::new(start, Some(&certs), None);
             if media {

@@ -1,7 +1,8 @@
 //! The primitives every sansrtc crate shares, defined once: injected randomness ([`Rng`],
 //! [`SystemRng`], [`SeededRng`]), ICE candidates and their SDP form ([`Candidate`], parsed
 //! once for signalling and ICE), the DTLS role ([`DtlsRole`]), the SRTP protection profiles
-//! ([`SrtpProfile`]) and a sliding replay window ([`ReplayWindow`]).
+//! ([`SrtpProfile`]), a sliding replay window ([`ReplayWindow`]) and a small ordered map for
+//! per-connection tables ([`VecMap`]).
 //!
 //! ```
 //! use sansrtc_core::{Rng, SeededRng};
@@ -16,10 +17,12 @@ pub mod candidate;
 pub mod rng;
 pub mod role;
 pub mod srtp_profile;
+pub mod vec_map;
 pub mod window;
 
 pub use candidate::{Candidate, CandidateAddress, CandidateError, CandidateKind};
 pub use rng::{CloneRng, Rng, SeededRng, SystemRng};
 pub use role::DtlsRole;
 pub use srtp_profile::SrtpProfile;
+pub use vec_map::VecMap;
 pub use window::{ReplayWindow, WindowCheck};

@@ -1,7 +1,7 @@
 //! WebRTC data channels (RFC 8831) on an SCTP association, opened with DCEP (RFC 8832) or
 //! negotiated out of band, closed by resetting their streams (RFC 6525).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -22,6 +22,7 @@ const DCEP_OPTIONS: SendOptions = SendOptions {
 /// Our DTLS role, which decides the parity of the stream ids we pick (RFC 8832 6): the DTLS
 /// client takes even ids, the server odd ones. The role every sansrtc crate shares.
 pub use sansrtc_core::DtlsRole;
+use sansrtc_core::VecMap;
 
 /// Default of [`EndpointConfig::max_channels`].
 pub const DEFAULT_MAX_CHANNELS: usize = 1024;
@@ -177,7 +178,7 @@ pub struct DataChannelEndpoint {
     max_channels: usize,
     max_label_len: usize,
     max_protocol_len: usize,
-    channels: BTreeMap<u16, Channel>,
+    channels: VecMap<u16, Channel>,
     events: VecDeque<DataChannelEvent>,
     connected: bool,
     last_now: Instant,
@@ -193,7 +194,7 @@ impl DataChannelEndpoint {
             max_channels: config.max_channels,
             max_label_len: config.max_label_len,
             max_protocol_len: config.max_protocol_len,
-            channels: BTreeMap::new(),
+            channels: VecMap::new(),
             events: VecDeque::new(),
             connected: false,
             last_now: now,

@@ -3,6 +3,7 @@
 //! and what SCTP reports of them.
 
 use super::*;
+use sansrtc_core::VecMap;
 
 /// A data channel, stable for the connection's life: given by
 /// [`PeerConnection::create_data_channel`] or in [`Event::DataChannelOpen`] for the peer's
@@ -80,8 +81,10 @@ pub(super) const MAX_CLOSED_CHANNELS: usize = 256;
 /// Every channel of a connection by id, and the live ones by SCTP stream.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Channels {
-    by_id: BTreeMap<ChannelId, ChannelInfo>,
-    by_stream: BTreeMap<u16, ChannelId>,
+    /// A [`VecMap`], not a `BTreeMap`: a connection has a channel or a few, and a B-tree's
+    /// first node holds room for eleven (~2 KB per connection).
+    by_id: VecMap<ChannelId, ChannelInfo>,
+    by_stream: VecMap<u16, ChannelId>,
     next: u32,
     closed: usize,
 }
@@ -130,7 +133,7 @@ impl Channels {
 
     /// Ours, created before SCTP, now on `stream`.
     pub(super) fn attach(&mut self, id: ChannelId, stream: u16) {
-        if let Some(c) = self.by_id.get_mut(&id) {
+        if let Some(c) = self.get_mut(id) {
             c.stream = Some(stream);
             c.pending = None;
             self.by_stream.insert(stream, id);
@@ -160,7 +163,7 @@ impl Channels {
     /// The channel is closed: its stream is free again; the oldest closed channels beyond
     /// [`MAX_CLOSED_CHANNELS`] are forgotten.
     pub(super) fn close(&mut self, id: ChannelId) -> bool {
-        let Some(c) = self.by_id.get_mut(&id) else {
+        let Some(c) = self.get_mut(id) else {
             return false;
         };
         if c.state == ChannelState::Closed {
@@ -175,16 +178,11 @@ impl Channels {
         }
         self.closed += 1;
         while self.closed > MAX_CLOSED_CHANNELS {
-            let oldest = self
+            match self
                 .by_id
-                .iter()
-                .find(|(_, c)| c.state == ChannelState::Closed)
-                .map(|(&id, _)| id);
-            match oldest {
-                Some(old) => {
-                    self.by_id.remove(&old);
-                    self.closed -= 1;
-                }
+                .remove_first(|_, c| c.state == ChannelState::Closed)
+            {
+                Some(_) => self.closed -= 1,
                 None => break,
             }
         }

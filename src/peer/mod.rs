@@ -1,7 +1,7 @@
 //! The peer connection: JSEP, ICE, DTLS, SRTP and SCTP data channels composed into one sans-IO
 //! state machine over one bundled, rtcp-muxed transport.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -410,6 +410,19 @@ impl PeerConnection {
         {
             // Idle: the packet buffers kept for reuse are freed.
             self.buffers.release();
+            if let Some(d) = &mut self.dtls {
+                d.release_buffers();
+            }
+            // Queues drained by now give their storage back too.
+            if self.transmits.is_empty() {
+                self.transmits.shrink_to_fit();
+            }
+            if self.sealed.is_empty() {
+                self.sealed.shrink_to_fit();
+            }
+            if self.events.is_empty() {
+                self.events.shrink_to_fit();
+            }
             self.last_activity = None;
         }
         if let Some(a) = &mut self.agent {
@@ -471,6 +484,8 @@ impl PeerConnection {
         min(self.sctp.as_ref().and_then(|s| s.poll_timeout()));
         min(self.closing);
         min(self.relays.poll_timeout());
+        // Once quiet for a while, the buffers kept for reuse are freed.
+        min(self.last_activity.map(|t| t + IDLE_BUFFER_RELEASE));
         if self.srtp.is_some() && self.closing.is_none() {
             min(self.media.next_deadline());
         }

@@ -116,6 +116,9 @@ impl PeerConnection {
         {
             if self.paths.len() >= MAX_PATHS {
                 self.paths.remove(0);
+            } else if self.paths.len() < 2 {
+                // Most connections count one path or two: no room for four.
+                self.paths.reserve_exact(1);
             }
             self.paths.push(PathCounters {
                 local,
@@ -211,10 +214,10 @@ impl PeerConnection {
                 }
             }
             let path = self.sending_path();
-            loop {
-                // DTLS swaps its datagram into our pooled buffer (no allocation).
+            // DTLS swaps its datagram into our pooled buffer (no allocation); a buffer is taken
+            // only when a datagram waits (an idle connection keeps none).
+            while let Some(d) = self.dtls.as_mut().filter(|d| d.has_transmit()) {
                 let mut datagram = self.buffers.take(0);
-                let Some(d) = &mut self.dtls else { break };
                 if !d.poll_transmit_into(datagram.vec_mut()) {
                     break;
                 }

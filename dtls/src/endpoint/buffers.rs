@@ -59,6 +59,19 @@ impl Outbox {
         true
     }
 
+    /// Whether a datagram is queued.
+    pub(super) fn has_datagram(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    /// Frees the spare buffers (and the queue's storage when it is empty).
+    pub(super) fn release(&mut self) {
+        self.spare = Vec::new();
+        if self.queue.is_empty() {
+            self.queue = VecDeque::new();
+        }
+    }
+
     /// Spare buffers held (tests).
     #[cfg(test)]
     pub(super) fn spares(&self) -> usize {

@@ -268,6 +268,18 @@ impl Endpoint {
         self.outbox.pop_into(out)
     }
 
+    /// Whether a datagram waits to be sent (so a caller lending buffers to
+    /// [`Endpoint::poll_transmit_into`] takes one only when it will be filled).
+    pub fn has_transmit(&self) -> bool {
+        self.outbox.has_datagram()
+    }
+
+    /// Frees the spare buffers the endpoint keeps for reuse, e.g. when the connection goes idle
+    /// (an idle endpoint then holds no datagram-sized memory; the next datagram allocates).
+    pub fn release_buffers(&mut self) {
+        self.outbox.release();
+    }
+
     /// The next event. Application data comes as [`Event::ApplicationData`] with a new buffer
     /// (see [`Endpoint::poll_application_data`], which allocates nothing).
     pub fn poll_event(&mut self) -> Option<Event> {

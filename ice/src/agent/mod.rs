@@ -61,7 +61,8 @@ pub use events::{AgentEvent, AgentTransmit, ConnectionState};
 pub use stats::AgentStats;
 pub use validated::MAX_VALIDATED;
 
-use std::collections::{BTreeMap, VecDeque};
+use sansrtc_core::VecMap;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -92,13 +93,13 @@ pub struct Agent<R> {
     next_pace: Option<Instant>,
     state: ConnectionState,
     /// Selected pair per component.
-    selected: BTreeMap<u16, PairId>,
+    selected: VecMap<u16, PairId>,
     /// The pairs selected before an ICE restart, used until the restart selects new ones.
-    previous: BTreeMap<u16, (SocketAddr, SocketAddr)>,
+    previous: VecMap<u16, (SocketAddr, SocketAddr)>,
     /// Nomination check in flight per component.
-    nominating: BTreeMap<u16, PairId>,
+    nominating: VecMap<u16, PairId>,
     /// Consent per component with a selected pair.
-    consent: BTreeMap<u16, Consent>,
+    consent: VecMap<u16, Consent>,
     /// Credentials and consent of the session before an ICE restart.
     /// Boxed: only present during an ICE restart, and large (two integrity keys).
     old: Option<Box<OldSession>>,
@@ -113,7 +114,7 @@ pub struct Agent<R> {
     events: VecDeque<AgentEvent>,
     stats: AgentStats,
     /// Latest round-trip time per path.
-    rtts: BTreeMap<(SocketAddr, SocketAddr), Duration>,
+    rtts: VecMap<(SocketAddr, SocketAddr), Duration>,
     /// The latest time the caller gave us (to resume pacing when candidates arrive later).
     last_now: Option<Instant>,
     /// Paths `(local, remote)` that carried an authenticated ICE message (a check with valid
@@ -142,10 +143,10 @@ impl<R: Rng> Agent<R> {
             checks: Vec::new(),
             next_pace: None,
             state: ConnectionState::New,
-            selected: BTreeMap::new(),
-            previous: BTreeMap::new(),
-            nominating: BTreeMap::new(),
-            consent: BTreeMap::new(),
+            selected: VecMap::new(),
+            previous: VecMap::new(),
+            nominating: VecMap::new(),
+            consent: VecMap::new(),
             old: None,
             prflx_count: 0,
             remote_end: false,
@@ -156,7 +157,7 @@ impl<R: Rng> Agent<R> {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: AgentStats::default(),
-            rtts: BTreeMap::new(),
+            rtts: VecMap::new(),
             last_now: None,
             validated: Vec::new(),
         }

@@ -1,7 +1,7 @@
 //! ICE restart (RFC 8445 9): new credentials, the old session's pairs kept usable (and their
 //! consent checks answered) until the restart selects new ones.
 
-use std::collections::BTreeMap;
+use sansrtc_core::VecMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -21,7 +21,7 @@ pub(super) struct OldSession {
     pub(super) local_key: IntegrityKey,
     pub(super) remote_ufrag: String,
     pub(super) remote_key: IntegrityKey,
-    pub(super) consent: BTreeMap<u16, Consent>,
+    pub(super) consent: VecMap<u16, Consent>,
 }
 
 /// `Check::pair` of consent checks on a pair of the old session (not in the check list).
