@@ -230,6 +230,15 @@ impl DataChannelEndpoint {
         self.process(now);
     }
 
+    /// Frees buffers an idle endpoint does not need ([`Association::release_buffers`], and
+    /// the event queue's storage when it is empty).
+    pub fn release_buffers(&mut self) {
+        self.assoc.release_buffers();
+        if self.events.is_empty() {
+            self.events.shrink_to_fit();
+        }
+    }
+
     /// Handles the passing of time.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_now = now;

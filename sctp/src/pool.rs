@@ -27,6 +27,12 @@ impl BufferPool {
         }
     }
 
+    /// Frees the buffers held.
+    pub(crate) fn release(&mut self) {
+        self.free = Vec::new();
+        self.charged = 0;
+    }
+
     /// An empty buffer with room for at least `capacity` bytes: a pooled one if any (grown if
     /// needed), else a new one.
     #[inline]

@@ -413,6 +413,9 @@ impl PeerConnection {
             if let Some(d) = &mut self.dtls {
                 d.release_buffers();
             }
+            if let Some(s) = &mut self.sctp {
+                s.release_buffers();
+            }
             // Queues drained by now give their storage back too.
             if self.transmits.is_empty() {
                 self.transmits.shrink_to_fit();

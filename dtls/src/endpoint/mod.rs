@@ -278,6 +278,9 @@ impl Endpoint {
     /// (an idle endpoint then holds no datagram-sized memory; the next datagram allocates).
     pub fn release_buffers(&mut self) {
         self.outbox.release();
+        if self.events.is_empty() {
+            self.events.shrink_to_fit();
+        }
     }
 
     /// The next event. Application data comes as [`Event::ApplicationData`] with a new buffer

@@ -239,6 +239,34 @@ fn serial_lt(a: u32, b: u32) -> bool {
 }
 
 impl Association {
+    /// Frees what an idle association does not need: pooled message buffers and the storage
+    /// of empty queues (the next message allocates again). Call it when the connection has
+    /// been quiet for a while; it changes no protocol state.
+    pub fn release_buffers(&mut self) {
+        self.pool.release();
+        self.payloads.release_if_empty();
+        if self.outstanding.is_empty() {
+            self.outstanding.shrink_to_fit();
+        }
+        if self.ready_streams.is_empty() {
+            self.ready_streams.shrink_to_fit();
+        }
+        if self.control.is_empty() {
+            self.control.shrink_to_fit();
+        }
+        if self.events.is_empty() {
+            self.events.shrink_to_fit();
+        }
+        for s in self.out_streams.values_mut() {
+            if s.queue.is_empty() {
+                s.queue.shrink_to_fit();
+            }
+        }
+        if let Some(r) = &mut self.receiver {
+            r.release_buffers();
+        }
+    }
+
     /// A new association in the closed (listening) state. The RNG gives the verification tag,
     /// the initial TSN and the cookie key.
     pub fn new(mut config: Config, now: Instant, rng: &mut dyn Rng) -> Self {

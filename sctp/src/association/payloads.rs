@@ -38,6 +38,14 @@ pub(super) struct Payloads {
 }
 
 impl Payloads {
+    /// Frees the slot storage when no payload is held.
+    pub(super) fn release_if_empty(&mut self) {
+        if self.live == 0 {
+            self.slots = Vec::new();
+            self.free = Vec::new();
+        }
+    }
+
     #[inline]
     fn insert(&mut self, payload: Payload) -> usize {
         self.live += 1;

@@ -182,6 +182,17 @@ pub(crate) struct Receiver {
 }
 
 impl Receiver {
+    /// Frees the storage of queues that are empty (an idle association keeps none).
+    pub(crate) fn release_buffers(&mut self) {
+        if self.ready.is_empty() {
+            self.ready.shrink_to_fit();
+        }
+        if self.assembly.is_none() {
+            self.assembly_lens = Vec::new();
+        }
+        self.dups.shrink_to_fit();
+    }
+
     pub(crate) fn new(
         peer_initial_tsn: u32,
         max_message_size: usize,
