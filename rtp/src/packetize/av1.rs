@@ -9,9 +9,7 @@
 //! with size fields, as IVF files and encoders give them) and the depacketizer gives one back: a
 //! temporal delimiter, then each OBU with its size field.
 
-use super::{
-    Assembler, DEFAULT_MAX_FRAME, DepacketizeError, Depacketizer, Frame, Payloads, WriteError,
-};
+use super::{Assembler, DEFAULT_MAX_FRAME, DepacketizeError, Frame, Payloads, WriteError};
 
 /// OBU types (AV1 6.2.2).
 const OBU_SEQUENCE_HEADER: u8 = 1;
@@ -485,16 +483,7 @@ impl Av1Depacketizer {
     }
 }
 
-impl Depacketizer for Av1Depacketizer {
-    fn push(
-        &mut self,
-        sequence: u16,
-        marker: bool,
-        payload: &[u8],
-    ) -> Result<Option<Frame>, DepacketizeError> {
-        Av1Depacketizer::push(self, sequence, marker, payload)
-    }
-}
+super::depacketizer_by_inherent_push!(Av1Depacketizer);
 
 #[cfg(test)]
 mod tests {

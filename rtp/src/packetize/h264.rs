@@ -3,14 +3,11 @@
 //! with the slice that follows), and FU-A fragments of NAL units larger than a payload. The
 //! depacketizer gives back Annex B access units (a 4-byte start code before each NAL unit).
 
-use super::{
-    Assembler, DEFAULT_MAX_FRAME, DepacketizeError, Depacketizer, Frame, Payloads, even_split,
-};
+use super::{AnnexBUnits, DEFAULT_MAX_FRAME, DepacketizeError, Frame, Payloads, even_split};
 
 const STAP_A: u8 = 24;
 const FU_A: u8 = 28;
 const IDR: u8 = 5;
-const START_CODE: [u8; 4] = [0, 0, 0, 1];
 
 /// The NAL units of an Annex B byte stream (without start codes or trailing zero bytes). Input
 /// without any start code is one NAL unit.
@@ -147,11 +144,7 @@ impl H264Packetizer {
 /// Joins H.264 payloads into Annex B access units.
 #[derive(Debug)]
 pub struct H264Depacketizer {
-    assembler: Assembler,
-    /// The previous payload ended an access unit (marker bit), so the next one starts one.
-    at_boundary: bool,
-    /// A FU-A fragmented NAL unit is open.
-    in_fragment: bool,
+    units: AnnexBUnits,
 }
 
 impl Default for H264Depacketizer {
@@ -164,9 +157,7 @@ impl H264Depacketizer {
     /// A depacketizer that drops access units over `max_frame` bytes.
     pub fn with_max_frame(max_frame: usize) -> Self {
         Self {
-            assembler: Assembler::new(max_frame),
-            at_boundary: true,
-            in_fragment: false,
+            units: AnnexBUnits::new(max_frame),
         }
     }
 
@@ -179,116 +170,60 @@ impl H264Depacketizer {
         marker: bool,
         payload: &[u8],
     ) -> Result<Option<Frame>, DepacketizeError> {
-        let in_sequence = self.assembler.in_sequence(sequence);
-        // An access unit starts after a marker; after a gap, only after the next marker (the
-        // lost packets may have been the start of the one that follows).
-        let can_start = self.at_boundary && in_sequence;
-        self.at_boundary = marker;
-        if !in_sequence {
-            self.in_fragment = false;
-        }
-        if !self.assembler.collecting {
-            if !can_start {
-                return Ok(None);
-            }
-            self.assembler.start(false);
-            self.in_fragment = false;
-        }
-        if let Err(e) = self.add(payload) {
-            self.assembler.drop_frame();
-            self.in_fragment = false;
-            return Err(e);
-        }
-        Ok(if marker {
-            self.in_fragment = false;
-            self.assembler.finish()
-        } else {
-            None
-        })
-    }
-
-    fn add(&mut self, payload: &[u8]) -> Result<(), DepacketizeError> {
-        let &header = payload
-            .first()
-            .ok_or(DepacketizeError::Truncated("empty H.264 payload"))?;
-        match header & 0x1F {
-            1..=23 => self.nal(payload),
-            STAP_A => {
-                let mut rest = &payload[1..];
-                while !rest.is_empty() {
-                    let [hi, lo, ..] = *rest else {
-                        return Err(DepacketizeError::Truncated("STAP-A size"));
-                    };
-                    let len = usize::from(u16::from_be_bytes([hi, lo]));
-                    let nal = rest
-                        .get(2..2 + len)
-                        .filter(|n| !n.is_empty())
-                        .ok_or(DepacketizeError::Truncated("STAP-A NAL unit"))?;
-                    self.nal(nal)?;
-                    rest = &rest[2 + len..];
-                }
-                Ok(())
-            }
-            FU_A => {
-                let &fu = payload
-                    .get(1)
-                    .ok_or(DepacketizeError::Truncated("FU-A header"))?;
-                let body = &payload[2..];
-                let (start, end) = (fu & 0x80 != 0, fu & 0x40 != 0);
-                if start {
-                    let nal_header = (header & 0xE0) | (fu & 0x1F);
-                    self.assembler.reserve(START_CODE.len() + 1 + body.len())?;
-                    self.note_type(nal_header);
-                    self.assembler.data.extend_from_slice(&START_CODE);
-                    self.assembler.data.push(nal_header);
-                    self.in_fragment = true;
-                } else if !self.in_fragment {
-                    return Err(DepacketizeError::Truncated("FU-A without its start"));
-                } else {
-                    self.assembler.reserve(body.len())?;
-                }
-                self.assembler.data.extend_from_slice(body);
-                if end {
-                    self.in_fragment = false;
-                }
-                Ok(())
-            }
-            25 => Err(DepacketizeError::Unsupported("STAP-B")),
-            26 | 27 => Err(DepacketizeError::Unsupported("MTAP")),
-            29 => Err(DepacketizeError::Unsupported("FU-B")),
-            _ => Err(DepacketizeError::Unsupported("reserved NAL unit type")),
-        }
-    }
-
-    fn nal(&mut self, nal: &[u8]) -> Result<(), DepacketizeError> {
-        self.assembler.reserve(START_CODE.len() + nal.len())?;
-        self.note_type(nal[0]);
-        self.assembler.data.extend_from_slice(&START_CODE);
-        self.assembler.data.extend_from_slice(nal);
-        Ok(())
-    }
-
-    fn note_type(&mut self, nal_header: u8) {
-        if nal_header & 0x1F == IDR {
-            self.assembler.keyframe = true;
-        }
+        self.units.push(sequence, marker, payload, add)
     }
 }
 
-impl Depacketizer for H264Depacketizer {
-    fn push(
-        &mut self,
-        sequence: u16,
-        marker: bool,
-        payload: &[u8],
-    ) -> Result<Option<Frame>, DepacketizeError> {
-        H264Depacketizer::push(self, sequence, marker, payload)
+/// The NAL units of one H.264 payload (single, STAP-A or FU-A) into the access unit.
+fn add(units: &mut AnnexBUnits, payload: &[u8]) -> Result<(), DepacketizeError> {
+    let &header = payload
+        .first()
+        .ok_or(DepacketizeError::Truncated("empty H.264 payload"))?;
+    let is_idr = |nal_header: u8| nal_header & 0x1F == IDR;
+    match header & 0x1F {
+        1..=23 => units.nal(payload, is_idr(header)),
+        STAP_A => {
+            let mut rest = &payload[1..];
+            while !rest.is_empty() {
+                let [hi, lo, ..] = *rest else {
+                    return Err(DepacketizeError::Truncated("STAP-A size"));
+                };
+                let len = usize::from(u16::from_be_bytes([hi, lo]));
+                let nal = rest
+                    .get(2..2 + len)
+                    .filter(|n| !n.is_empty())
+                    .ok_or(DepacketizeError::Truncated("STAP-A NAL unit"))?;
+                units.nal(nal, is_idr(nal[0]))?;
+                rest = &rest[2 + len..];
+            }
+            Ok(())
+        }
+        FU_A => {
+            let &fu = payload
+                .get(1)
+                .ok_or(DepacketizeError::Truncated("FU-A header"))?;
+            let nal_header = (header & 0xE0) | (fu & 0x1F);
+            units.fragment(
+                (fu & 0x80 != 0, fu & 0x40 != 0),
+                &[nal_header],
+                &payload[2..],
+                is_idr(nal_header),
+                "FU-A without its start",
+            )
+        }
+        25 => Err(DepacketizeError::Unsupported("STAP-B")),
+        26 | 27 => Err(DepacketizeError::Unsupported("MTAP")),
+        29 => Err(DepacketizeError::Unsupported("FU-B")),
+        _ => Err(DepacketizeError::Unsupported("reserved NAL unit type")),
     }
 }
+
+super::depacketizer_by_inherent_push!(H264Depacketizer);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::packetize::START_CODE;
 
     fn annex_b(nals: &[&[u8]]) -> Vec<u8> {
         let mut out = Vec::new();

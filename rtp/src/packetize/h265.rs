@@ -7,9 +7,7 @@
 //! Without `sprop-max-don-diff` (what WebRTC uses), no DONL/DOND fields are sent; PACI packets
 //! (type 50) are refused as unsupported.
 
-use super::{
-    Assembler, DEFAULT_MAX_FRAME, DepacketizeError, Depacketizer, Frame, Payloads, even_split,
-};
+use super::{AnnexBUnits, DEFAULT_MAX_FRAME, DepacketizeError, Frame, Payloads, even_split};
 use crate::packetize::h264::nal_units;
 
 /// Aggregation packet.
@@ -18,7 +16,6 @@ const AP: u8 = 48;
 const FU: u8 = 49;
 /// Payload content information (not taken).
 const PACI: u8 = 50;
-const START_CODE: [u8; 4] = [0, 0, 0, 1];
 
 /// The NAL unit type in the 2-byte header starting with `first`.
 pub fn nal_type(first: u8) -> u8 {
@@ -137,11 +134,7 @@ impl H265Packetizer {
 /// Joins H.265 payloads into Annex B access units.
 #[derive(Debug)]
 pub struct H265Depacketizer {
-    assembler: Assembler,
-    /// The previous payload ended an access unit (marker bit), so the next one starts one.
-    at_boundary: bool,
-    /// A fragmented NAL unit is open.
-    in_fragment: bool,
+    units: AnnexBUnits,
 }
 
 impl Default for H265Depacketizer {
@@ -154,9 +147,7 @@ impl H265Depacketizer {
     /// A depacketizer that drops access units over `max_frame` bytes.
     pub fn with_max_frame(max_frame: usize) -> Self {
         Self {
-            assembler: Assembler::new(max_frame),
-            at_boundary: true,
-            in_fragment: false,
+            units: AnnexBUnits::new(max_frame),
         }
     }
 
@@ -169,119 +160,61 @@ impl H265Depacketizer {
         marker: bool,
         payload: &[u8],
     ) -> Result<Option<Frame>, DepacketizeError> {
-        let in_sequence = self.assembler.in_sequence(sequence);
-        // An access unit starts after a marker; after a gap, only after the next marker.
-        let can_start = self.at_boundary && in_sequence;
-        self.at_boundary = marker;
-        if !in_sequence {
-            self.in_fragment = false;
-        }
-        if !self.assembler.collecting {
-            if !can_start {
-                return Ok(None);
-            }
-            self.assembler.start(false);
-            self.in_fragment = false;
-        }
-        if let Err(e) = self.add(payload) {
-            self.assembler.drop_frame();
-            self.in_fragment = false;
-            return Err(e);
-        }
-        Ok(if marker {
-            self.in_fragment = false;
-            self.assembler.finish()
-        } else {
-            None
-        })
-    }
-
-    fn add(&mut self, payload: &[u8]) -> Result<(), DepacketizeError> {
-        let [h0, h1, ..] = *payload else {
-            return Err(DepacketizeError::Truncated("H.265 payload header"));
-        };
-        match nal_type(h0) {
-            0..=47 => self.nal(payload),
-            AP => {
-                let mut rest = &payload[2..];
-                if rest.is_empty() {
-                    return Err(DepacketizeError::Truncated("empty H.265 AP"));
-                }
-                while !rest.is_empty() {
-                    let [hi, lo, ..] = *rest else {
-                        return Err(DepacketizeError::Truncated("H.265 AP size"));
-                    };
-                    let len = usize::from(u16::from_be_bytes([hi, lo]));
-                    let nal = rest
-                        .get(2..2 + len)
-                        .filter(|n| n.len() >= 2)
-                        .ok_or(DepacketizeError::Truncated("H.265 AP NAL unit"))?;
-                    self.nal(nal)?;
-                    rest = &rest[2 + len..];
-                }
-                Ok(())
-            }
-            FU => {
-                let &fu = payload
-                    .get(2)
-                    .ok_or(DepacketizeError::Truncated("H.265 FU header"))?;
-                let body = &payload[3..];
-                let (start, end) = (fu & 0x80 != 0, fu & 0x40 != 0);
-                if start {
-                    let header = [(h0 & 0x81) | ((fu & 0x3F) << 1), h1];
-                    self.assembler
-                        .reserve(START_CODE.len() + header.len() + body.len())?;
-                    self.note_type(fu & 0x3F);
-                    self.assembler.data.extend_from_slice(&START_CODE);
-                    self.assembler.data.extend_from_slice(&header);
-                    self.in_fragment = true;
-                } else if !self.in_fragment {
-                    return Err(DepacketizeError::Truncated("H.265 FU without its start"));
-                } else {
-                    self.assembler.reserve(body.len())?;
-                }
-                self.assembler.data.extend_from_slice(body);
-                if end {
-                    self.in_fragment = false;
-                }
-                Ok(())
-            }
-            PACI => Err(DepacketizeError::Unsupported("H.265 PACI")),
-            _ => Err(DepacketizeError::Unsupported(
-                "reserved H.265 NAL unit type",
-            )),
-        }
-    }
-
-    fn nal(&mut self, nal: &[u8]) -> Result<(), DepacketizeError> {
-        self.assembler.reserve(START_CODE.len() + nal.len())?;
-        self.note_type(nal_type(nal[0]));
-        self.assembler.data.extend_from_slice(&START_CODE);
-        self.assembler.data.extend_from_slice(nal);
-        Ok(())
-    }
-
-    fn note_type(&mut self, nal_type: u8) {
-        if is_irap(nal_type) {
-            self.assembler.keyframe = true;
-        }
+        self.units.push(sequence, marker, payload, add)
     }
 }
 
-impl Depacketizer for H265Depacketizer {
-    fn push(
-        &mut self,
-        sequence: u16,
-        marker: bool,
-        payload: &[u8],
-    ) -> Result<Option<Frame>, DepacketizeError> {
-        H265Depacketizer::push(self, sequence, marker, payload)
+/// The NAL units of one H.265 payload (single, AP or FU) into the access unit.
+fn add(units: &mut AnnexBUnits, payload: &[u8]) -> Result<(), DepacketizeError> {
+    let [h0, h1, ..] = *payload else {
+        return Err(DepacketizeError::Truncated("H.265 payload header"));
+    };
+    match nal_type(h0) {
+        0..=47 => units.nal(payload, is_irap(nal_type(h0))),
+        AP => {
+            let mut rest = &payload[2..];
+            if rest.is_empty() {
+                return Err(DepacketizeError::Truncated("empty H.265 AP"));
+            }
+            while !rest.is_empty() {
+                let [hi, lo, ..] = *rest else {
+                    return Err(DepacketizeError::Truncated("H.265 AP size"));
+                };
+                let len = usize::from(u16::from_be_bytes([hi, lo]));
+                let nal = rest
+                    .get(2..2 + len)
+                    .filter(|n| n.len() >= 2)
+                    .ok_or(DepacketizeError::Truncated("H.265 AP NAL unit"))?;
+                units.nal(nal, is_irap(nal_type(nal[0])))?;
+                rest = &rest[2 + len..];
+            }
+            Ok(())
+        }
+        FU => {
+            let &fu = payload
+                .get(2)
+                .ok_or(DepacketizeError::Truncated("H.265 FU header"))?;
+            units.fragment(
+                (fu & 0x80 != 0, fu & 0x40 != 0),
+                &[(h0 & 0x81) | ((fu & 0x3F) << 1), h1],
+                &payload[3..],
+                is_irap(fu & 0x3F),
+                "H.265 FU without its start",
+            )
+        }
+        PACI => Err(DepacketizeError::Unsupported("H.265 PACI")),
+        _ => Err(DepacketizeError::Unsupported(
+            "reserved H.265 NAL unit type",
+        )),
     }
 }
+
+super::depacketizer_by_inherent_push!(H265Depacketizer);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::packetize::START_CODE;
 
     fn annex_b(nals: &[&[u8]]) -> Vec<u8> {
         let mut out = Vec::new();

@@ -76,6 +76,23 @@ pub trait Depacketizer {
     ) -> Result<Option<Frame>, DepacketizeError>;
 }
 
+/// Implements [`Depacketizer`] for a type by its inherent `push` of the same signature.
+macro_rules! depacketizer_by_inherent_push {
+    ($t:ty) => {
+        impl $crate::packetize::Depacketizer for $t {
+            fn push(
+                &mut self,
+                sequence: u16,
+                marker: bool,
+                payload: &[u8],
+            ) -> Result<Option<Frame>, DepacketizeError> {
+                <$t>::push(self, sequence, marker, payload)
+            }
+        }
+    };
+}
+use depacketizer_by_inherent_push;
+
 /// Why a payload structure (a descriptor, a header extension) could not be written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum WriteError {
@@ -201,6 +218,106 @@ impl Assembler {
             data: std::mem::take(&mut self.data),
             keyframe: self.keyframe,
         })
+    }
+}
+
+/// The 4-byte Annex B start code put before each NAL unit of a depacketized access unit.
+const START_CODE: [u8; 4] = [0, 0, 0, 1];
+
+/// What the H.264 and H.265 depacketizers share: access units joined in sequence order from
+/// NAL units, aggregates and fragments, written out as Annex B. Each format reads its own
+/// payload headers and hands the NAL units here.
+#[derive(Debug)]
+struct AnnexBUnits {
+    assembler: Assembler,
+    /// The previous payload ended an access unit (marker bit), so the next one starts one.
+    at_boundary: bool,
+    /// A fragmented NAL unit is open.
+    in_fragment: bool,
+}
+
+impl AnnexBUnits {
+    fn new(max_frame: usize) -> Self {
+        Self {
+            assembler: Assembler::new(max_frame),
+            at_boundary: true,
+            in_fragment: false,
+        }
+    }
+
+    /// Takes one payload (its NAL units added by `add`); returns the access unit a marker
+    /// completes. A gap drops the access unit it falls in.
+    fn push(
+        &mut self,
+        sequence: u16,
+        marker: bool,
+        payload: &[u8],
+        add: impl FnOnce(&mut Self, &[u8]) -> Result<(), DepacketizeError>,
+    ) -> Result<Option<Frame>, DepacketizeError> {
+        let in_sequence = self.assembler.in_sequence(sequence);
+        // An access unit starts after a marker; after a gap, only after the next marker (the
+        // lost packets may have been the start of the one that follows).
+        let can_start = self.at_boundary && in_sequence;
+        self.at_boundary = marker;
+        if !in_sequence {
+            self.in_fragment = false;
+        }
+        if !self.assembler.collecting {
+            if !can_start {
+                return Ok(None);
+            }
+            self.assembler.start(false);
+            self.in_fragment = false;
+        }
+        if let Err(e) = add(self, payload) {
+            self.assembler.drop_frame();
+            self.in_fragment = false;
+            return Err(e);
+        }
+        Ok(if marker {
+            self.in_fragment = false;
+            self.assembler.finish()
+        } else {
+            None
+        })
+    }
+
+    /// A whole NAL unit; `keyframe` if its type makes the access unit decodable alone.
+    fn nal(&mut self, nal: &[u8], keyframe: bool) -> Result<(), DepacketizeError> {
+        self.assembler.reserve(START_CODE.len() + nal.len())?;
+        self.assembler.keyframe |= keyframe;
+        self.assembler.data.extend_from_slice(&START_CODE);
+        self.assembler.data.extend_from_slice(nal);
+        Ok(())
+    }
+
+    /// A fragment of a NAL unit: the first (`start`) brings its rebuilt NAL unit `header`;
+    /// `missing_start` is the error for a fragment whose start was never seen.
+    fn fragment(
+        &mut self,
+        (start, end): (bool, bool),
+        header: &[u8],
+        body: &[u8],
+        keyframe: bool,
+        missing_start: &'static str,
+    ) -> Result<(), DepacketizeError> {
+        if start {
+            self.assembler
+                .reserve(START_CODE.len() + header.len() + body.len())?;
+            self.assembler.keyframe |= keyframe;
+            self.assembler.data.extend_from_slice(&START_CODE);
+            self.assembler.data.extend_from_slice(header);
+            self.in_fragment = true;
+        } else if !self.in_fragment {
+            return Err(DepacketizeError::Truncated(missing_start));
+        } else {
+            self.assembler.reserve(body.len())?;
+        }
+        self.assembler.data.extend_from_slice(body);
+        if end {
+            self.in_fragment = false;
+        }
+        Ok(())
     }
 }
 

@@ -1,7 +1,7 @@
 //! Opus payloads (RFC 7587): one Opus packet (one or more frames behind its TOC byte) is one RTP
 //! payload, never fragmented and never aggregated; every packet decodes alone.
 
-use super::{DEFAULT_MAX_FRAME, DepacketizeError, Depacketizer, Frame, Payloads};
+use super::{DEFAULT_MAX_FRAME, DepacketizeError, Frame, Payloads};
 
 /// A bound above the largest Opus packet RFC 6716 allows (code 3: at most 48 frames of at
 /// most 1275 bytes each, plus the frame-count and length bytes; real encoders stay far below).
@@ -69,16 +69,7 @@ impl OpusDepacketizer {
     }
 }
 
-impl Depacketizer for OpusDepacketizer {
-    fn push(
-        &mut self,
-        sequence: u16,
-        marker: bool,
-        payload: &[u8],
-    ) -> Result<Option<Frame>, DepacketizeError> {
-        OpusDepacketizer::push(self, sequence, marker, payload)
-    }
-}
+super::depacketizer_by_inherent_push!(OpusDepacketizer);
 
 #[cfg(test)]
 mod tests {

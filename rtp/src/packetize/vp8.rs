@@ -1,9 +1,7 @@
 //! VP8 payloads (RFC 7741): a payload descriptor (with a 15-bit picture ID) before each piece
 //! of the frame; the first piece has the start bit, the frame's last packet the RTP marker.
 
-use super::{
-    Assembler, DEFAULT_MAX_FRAME, DepacketizeError, Depacketizer, Frame, Payloads, even_split,
-};
+use super::{Assembler, DEFAULT_MAX_FRAME, DepacketizeError, Frame, Payloads, even_split};
 
 /// Length of the descriptor we write: the required byte, the extension byte and a 15-bit
 /// picture ID.
@@ -168,16 +166,7 @@ impl Vp8Depacketizer {
     }
 }
 
-impl Depacketizer for Vp8Depacketizer {
-    fn push(
-        &mut self,
-        sequence: u16,
-        marker: bool,
-        payload: &[u8],
-    ) -> Result<Option<Frame>, DepacketizeError> {
-        Vp8Depacketizer::push(self, sequence, marker, payload)
-    }
-}
+super::depacketizer_by_inherent_push!(Vp8Depacketizer);
 
 #[cfg(test)]
 mod tests {

@@ -9,8 +9,7 @@
 //! picture (every spatial layer up to the RTP marker) into one frame.
 
 use super::{
-    Assembler, DEFAULT_MAX_FRAME, DepacketizeError, Depacketizer, Frame, Payloads, WriteError,
-    even_split,
+    Assembler, DEFAULT_MAX_FRAME, DepacketizeError, Frame, Payloads, WriteError, even_split,
 };
 
 /// Most spatial layers a scalability structure describes (N_S is 3 bits).
@@ -691,16 +690,7 @@ impl Vp9Depacketizer {
     }
 }
 
-impl Depacketizer for Vp9Depacketizer {
-    fn push(
-        &mut self,
-        sequence: u16,
-        marker: bool,
-        payload: &[u8],
-    ) -> Result<Option<Frame>, DepacketizeError> {
-        Vp9Depacketizer::push(self, sequence, marker, payload)
-    }
-}
+super::depacketizer_by_inherent_push!(Vp9Depacketizer);
 
 #[cfg(test)]
 mod tests {
