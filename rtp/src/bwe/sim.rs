@@ -23,6 +23,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use sansrtc_core::{Rng, SeededRng};
+
 /// Burst loss as a two-state (Gilbert-Elliott) Markov chain, stepped once per packet.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BurstLoss {
@@ -107,27 +109,9 @@ pub struct LinkStats {
     pub delivered_bytes: u64,
 }
 
-/// SplitMix64: a small, deterministic generator for the simulator's random draws.
-#[derive(Debug, Clone)]
-pub(crate) struct SplitMix(u64);
-
-impl SplitMix {
-    pub(crate) fn new(seed: u64) -> Self {
-        SplitMix(seed)
-    }
-
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, 1)`.
-    pub(crate) fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
+/// Uniform in `[0, 1)` from the shared seeded generator.
+fn next_f64(rng: &mut SeededRng) -> f64 {
+    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[derive(Debug, Clone)]
@@ -141,7 +125,7 @@ struct Waiting {
 #[derive(Debug, Clone)]
 pub struct Link {
     config: LinkConfig,
-    rng: SplitMix,
+    rng: SeededRng,
     bad_state: bool,
     /// Packets waiting for the bottleneck, not yet in service.
     queue: VecDeque<Waiting>,
@@ -159,7 +143,7 @@ impl Link {
     pub fn new(config: LinkConfig, seed: u64) -> Self {
         Link {
             config,
-            rng: SplitMix::new(seed),
+            rng: SeededRng::new(seed),
             bad_state: false,
             queue: VecDeque::new(),
             queued_bytes: 0,
@@ -217,7 +201,7 @@ impl Link {
             let jitter = if self.config.jitter.is_zero() {
                 Duration::ZERO
             } else {
-                self.config.jitter.mul_f64(self.rng.next_f64())
+                self.config.jitter.mul_f64(next_f64(&mut self.rng))
             };
             let mut arrival = done + self.config.propagation + jitter;
             if let Some(last) = self.last_arrival {
@@ -238,15 +222,15 @@ impl Link {
     }
 
     fn draw_loss(&mut self) -> bool {
-        let mut lost = self.config.loss > 0.0 && self.rng.next_f64() < self.config.loss;
+        let mut lost = self.config.loss > 0.0 && next_f64(&mut self.rng) < self.config.loss;
         if let Some(burst) = self.config.burst {
-            let flip = self.rng.next_f64();
+            let flip = next_f64(&mut self.rng);
             self.bad_state = if self.bad_state {
                 flip >= burst.bad_to_good
             } else {
                 flip < burst.good_to_bad
             };
-            if self.bad_state && self.rng.next_f64() < burst.loss_in_bad {
+            if self.bad_state && next_f64(&mut self.rng) < burst.loss_in_bad {
                 lost = true;
             }
         }
