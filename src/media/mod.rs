@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use sansrtc_rtp::RtpPacket;
 use sansrtc_rtp::builder::{ExtensionsBuilder, RtpPacketBuilder};
+use sansrtc_rtp::bwe::BweConfig;
 use sansrtc_rtp::extension::{
     AbsSendTime, ExtensionKind, ExtensionMap, ExtensionValue, Mid as MidExtension,
     RepairedRtpStreamId, RtpStreamId, TransportSequence,
@@ -26,6 +27,7 @@ use sansrtc_sdp::Direction;
 use sansrtc_sdp::Mid;
 use sansrtc_sdp::jsep::{Codec, JsepSession, MediaKind, Negotiated, SectionKind};
 
+use crate::bandwidth::{Bandwidth, BandwidthEstimate};
 use crate::buffer::PacketBuf;
 use crate::event::Event;
 use crate::rng::PcRng;
@@ -160,6 +162,9 @@ pub(crate) struct MediaState {
     twcc_sequence: u16,
     /// NACKed packets not sent again because their stream spent its retransmission budget.
     pub(crate) retransmissions_limited: u64,
+    /// The send-side bandwidth estimator, made once a section we send on negotiates
+    /// transport-wide congestion control or REMB (boxed: data-only connections pay a pointer).
+    bandwidth: Option<Box<Bandwidth>>,
 }
 
 /// `elapsed` in RTP clock ticks at `clock_rate` (any rate the peer's SDP names), modulo 2^32
@@ -197,6 +202,7 @@ impl MediaState {
             twcc: None,
             twcc_sequence: 1,
             retransmissions_limited: 0,
+            bandwidth: None,
         }
     }
 
@@ -292,6 +298,31 @@ impl MediaState {
         if self.has_media() && self.epoch.is_some() && self.next_report.is_none() {
             self.next_report = self.epoch.map(|e| e.max(e + self.interval));
         }
+    }
+
+    /// Makes the bandwidth estimator (with `config`) once a section we send on negotiated the
+    /// transport-wide sequence number extension or `goog-remb` feedback.
+    pub(crate) fn ensure_bandwidth(&mut self, config: impl FnOnce() -> Option<BweConfig>) {
+        if self.bandwidth.is_some() {
+            return;
+        }
+        let congestion_control = self.sections.iter().any(|s| {
+            s.sends()
+                && (s.extensions.id(ExtensionKind::TransportWideCc).is_some()
+                    || s.codecs.iter().any(|c| {
+                        c.feedback
+                            .iter()
+                            .any(|f| f.kind.eq_ignore_ascii_case("goog-remb"))
+                    }))
+        });
+        if congestion_control && let Some(b) = config().and_then(|c| Bandwidth::new(c).ok()) {
+            self.bandwidth = Some(Box::new(b));
+        }
+    }
+
+    /// The current bandwidth estimate, once congestion control is negotiated.
+    pub(crate) fn bandwidth_estimate(&self) -> Option<BandwidthEstimate> {
+        self.bandwidth.as_ref().map(|b| b.estimate())
     }
 
     fn has_media(&self) -> bool {

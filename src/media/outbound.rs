@@ -301,11 +301,15 @@ impl MediaState {
             let abs = AbsSendTime::from_micros(ntp.to_unix().as_micros() as u64);
             abs.encode(&mut packet[at..at + 3]);
         }
+        let with_transport_sequence = template.transport_sequence.is_some();
         if let Some(at) = template.transport_sequence {
             TransportSequence(twcc_sequence).encode(&mut packet[at..at + 2]);
             self.twcc_sequence = twcc_sequence.wrapping_add(1);
         }
         packet.extend_from_slice(write.payload);
+        if with_transport_sequence && let Some(b) = &mut self.bandwidth {
+            b.on_sent(now, twcc_sequence, packet.len());
+        }
         out.next_sequence = sequence.wrapping_add(1);
         out.clock_rate = clock_rate;
         out.packets += 1;
@@ -388,6 +392,15 @@ impl MediaState {
             .map(|i| &self.sections[i]);
         let clock_rate = section.map(|s| s.clock_rate(p.payload_type()));
         let keep = section.is_some_and(|s| s.nack) && self.history_capacity > 0;
+        // A transport-wide sequence number the application wrote (a forwarded packet).
+        if let (Some(b), Some(id)) = (
+            &mut self.bandwidth,
+            section.and_then(|s| s.extensions.id(ExtensionKind::TransportWideCc)),
+        ) && let Some(data) = p.extensions().and_then(|e| e.get(id))
+            && let [hi, lo] = *data
+        {
+            b.on_sent(now, u16::from_be_bytes([hi, lo]), bytes.len());
+        }
         let Some(o) = self.outbound.get_mut(&ssrc) else {
             return;
         };
@@ -456,6 +469,7 @@ impl MediaState {
                 continue;
             };
             let rtx_payload_type = section.rtx_for(original.payload_type());
+            let mut rtx_twcc = None;
             let packet = match (rtx_ssrc, rtx_payload_type) {
                 (Some(rtx_ssrc), Some(rtx_pt)) => {
                     let rtx_sequence = o.rtx_sequence;
@@ -471,6 +485,7 @@ impl MediaState {
                     if let Some(id) = section.extensions.id(ExtensionKind::TransportWideCc) {
                         self.twcc_sequence = self.twcc_sequence.wrapping_add(1);
                         let _ = ext.push_value(id, &twcc);
+                        rtx_twcc = Some(twcc.0);
                     }
                     let mut b =
                         RtpPacketBuilder::new(rtx_pt, rtx_sequence, original.timestamp(), rtx_ssrc);
@@ -486,6 +501,9 @@ impl MediaState {
                 }
                 _ => sent.packet.clone(),
             };
+            if let (Some(b), Some(twcc)) = (&mut self.bandwidth, rtx_twcc) {
+                b.on_sent(now, twcc, packet.len());
+            }
             sent.resent = Some(now);
             o.retransmitted_packets += 1;
             o.retransmitted_bytes += original.payload().len() as u64;

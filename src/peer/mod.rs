@@ -193,6 +193,7 @@ impl std::fmt::Debug for PeerConnection {
 impl PeerConnection {
     /// A new peer connection; generates a fresh certificate unless the config carries one.
     pub fn new(config: Config) -> Result<Self, Error> {
+        crate::bandwidth::bwe_config(config.min_bitrate, config.start_bitrate, config.max_bitrate)?;
         let certificate = match &config.certificate {
             Some(c) => c.clone(),
             None => Arc::new(dtls::Certificate::generate()?),
@@ -351,6 +352,17 @@ impl PeerConnection {
     /// The overall state.
     pub fn state(&self) -> ConnectionState {
         self.state
+    }
+
+    /// How fast this connection can send media, all streams together: the send-side bandwidth
+    /// estimate from the peer's transport-wide congestion control feedback (transport-cc) on
+    /// the packets we send, or its REMB. `None` until a section we send on negotiated either
+    /// (the transport-wide sequence number extension or `goog-remb`); then the
+    /// [`Config::start_bitrate`] until feedback arrives. Changes also arrive as
+    /// [`Event::BandwidthEstimate`]. Advice for the encoders: nothing is dropped or delayed by
+    /// the stack.
+    pub fn bandwidth_estimate(&self) -> Option<crate::BandwidthEstimate> {
+        self.media.bandwidth_estimate()
     }
 
     /// Counters of datagrams and drops.

@@ -77,6 +77,7 @@ pub enum BweError {
 
 /// Why the target is what it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TargetReason {
     /// The start bitrate; no feedback yet.
     Initial,
