@@ -276,3 +276,59 @@ fn bitrate_bounds_are_checked() {
         Err(sansrtc::Error::Bandwidth(_))
     ));
 }
+
+#[test]
+fn forwarded_packets_get_our_transport_wide_numbers_and_feed_the_estimate() {
+    use sansrtc::rtp::builder::{ExtensionsBuilder, RtpPacketBuilder};
+    use sansrtc::rtp::extension::{ExtensionKind, ExtensionMap, TransportSequence};
+    let mut n = Net::with_config(11, |c| c.data_channels = false);
+    for p in &mut n.pcs {
+        p.add_transceiver(codecs::video_transceiver(Direction::SendRecv));
+    }
+    n.negotiate();
+    n.run_until(Duration::from_secs(10), connected);
+    let mid = n.pcs[0].media_mids().next().unwrap();
+    let ssrc = n.pcs[0].sending_ssrc(mid).unwrap();
+    let before = n.events[1].len();
+    // Ours from write_rtp, then a forwarded one carrying the previous hop's number (0xBEEF).
+    n.pcs[0]
+        .write_rtp(n.now, mid, RtpWrite::new(96, 0, &[1; 500]))
+        .unwrap();
+    n.run_for(Duration::from_millis(10));
+    let first = common::rtp_received(&n.events[1][before..])[0].sequence_number;
+    let mut ext = ExtensionsBuilder::new();
+    ext.push_value(3, &TransportSequence(0xBEEF)).unwrap();
+    let payload = [2u8; 500];
+    for i in 0..40u16 {
+        let mut b = RtpPacketBuilder::new(96, first.wrapping_add(1 + i), 3000 * u32::from(i), ssrc);
+        b.payload(&payload).extensions(&ext);
+        n.pcs[0].send_rtp(n.now, &b.to_vec().unwrap()).unwrap();
+        n.run_for(Duration::from_millis(10));
+    }
+    n.run_for(Duration::from_millis(500));
+    let mut map = ExtensionMap::new();
+    map.insert(3, ExtensionKind::TransportWideCc);
+    let numbers: Vec<u16> = n.events[1][before..]
+        .iter()
+        .filter_map(|e| match e {
+            Event::Rtp(p) => map.get::<TransportSequence>(&p.header().extensions()?),
+            _ => None,
+        })
+        .map(|s| s.0)
+        .collect();
+    assert_eq!(numbers.len(), 41);
+    assert!(
+        numbers.windows(2).all(|w| w[1] == w[0].wrapping_add(1)),
+        "one sequence space: {numbers:?}"
+    );
+    let estimate = n.pcs[0].bandwidth_estimate().unwrap();
+    assert!(
+        estimate.acknowledged_bitrate.is_some_and(|a| a > 0),
+        "{estimate:?}"
+    );
+    assert!(
+        n.events[0]
+            .iter()
+            .any(|e| matches!(e, Event::BandwidthEstimate(_)))
+    );
+}

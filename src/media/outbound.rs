@@ -377,6 +377,51 @@ impl MediaState {
         );
     }
 
+    /// Writes our next transport-wide sequence number into a packet the application built
+    /// when it carries the extension (a forwarded packet carries the previous hop's, which the
+    /// peer's feedback must not mix with ours), and records it for the bandwidth estimator.
+    pub(crate) fn stamp_transport_sequence(&mut self, now: Instant, packet: &mut [u8]) {
+        let Ok(p) = RtpPacket::parse(packet) else {
+            return;
+        };
+        let ssrc = p.ssrc();
+        let section = self
+            .outbound
+            .get(&ssrc)
+            .and_then(|o| o.section)
+            .or_else(|| self.sections.iter().position(|s| s.send_ssrc == Some(ssrc)));
+        // One transport: every bundled section maps the extension to the same id.
+        let id = section
+            .and_then(|i| {
+                self.sections[i]
+                    .extensions
+                    .id(ExtensionKind::TransportWideCc)
+            })
+            .or_else(|| {
+                self.sections
+                    .iter()
+                    .find_map(|s| s.extensions.id(ExtensionKind::TransportWideCc))
+            });
+        let Some(id) = id else {
+            return;
+        };
+        let base = packet.as_ptr() as usize;
+        let Some(at) = p
+            .extensions()
+            .and_then(|e| e.get(id))
+            .filter(|d| d.len() == 2)
+            .map(|d| d.as_ptr() as usize - base)
+        else {
+            return;
+        };
+        let sequence = self.twcc_sequence;
+        self.twcc_sequence = sequence.wrapping_add(1);
+        TransportSequence(sequence).encode(&mut packet[at..at + 2]);
+        if let Some(b) = &mut self.bandwidth {
+            b.on_sent(now, sequence, packet.len());
+        }
+    }
+
     /// Counts a packet we send (built by us or given whole by the application) and keeps it
     /// for retransmission when the peer NACKs its section.
     pub(crate) fn on_sent(&mut self, now: Instant, p: &RtpPacket<'_>, bytes: &[u8]) {
@@ -392,15 +437,6 @@ impl MediaState {
             .map(|i| &self.sections[i]);
         let clock_rate = section.map(|s| s.clock_rate(p.payload_type()));
         let keep = section.is_some_and(|s| s.nack) && self.history_capacity > 0;
-        // A transport-wide sequence number the application wrote (a forwarded packet).
-        if let (Some(b), Some(id)) = (
-            &mut self.bandwidth,
-            section.and_then(|s| s.extensions.id(ExtensionKind::TransportWideCc)),
-        ) && let Some(data) = p.extensions().and_then(|e| e.get(id))
-            && let [hi, lo] = *data
-        {
-            b.on_sent(now, u16::from_be_bytes([hi, lo]), bytes.len());
-        }
         let Some(o) = self.outbound.get_mut(&ssrc) else {
             return;
         };
