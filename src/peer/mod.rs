@@ -98,8 +98,8 @@ pub use sctp::ChannelConfig;
 /// mid-handshake, after our DTLS key share went out, cannot finish that handshake.
 #[derive(Clone)]
 pub struct PeerConnection {
+    /// The settings; its `rng` is the connection's randomness (advanced as it is used).
     config: Config,
-    rng: PcRng,
     jsep: JsepSession,
     certificate: Arc<dtls::Certificate>,
     locals: Vec<SocketAddr>,
@@ -192,7 +192,7 @@ impl std::fmt::Debug for PeerConnection {
 
 impl PeerConnection {
     /// A new peer connection; generates a fresh certificate unless the config carries one.
-    pub fn new(config: Config) -> Result<Self, Error> {
+    pub fn new(mut config: Config) -> Result<Self, Error> {
         crate::bandwidth::bwe_config(config.min_bitrate, config.start_bitrate, config.max_bitrate)?;
         let certificate = match &config.certificate {
             Some(c) => c.clone(),
@@ -227,9 +227,10 @@ impl PeerConnection {
         let mut media = MediaState::new(rng.fork(), cname);
         media.set_history_capacity(config.retransmission_history);
         media.set_nack_requests(config.nack_requests);
+        // The configured generator, advanced, is the connection's from now on (one copy).
+        config.rng = rng;
         Ok(Self {
             config,
-            rng,
             jsep,
             certificate,
             locals: Vec::new(),
