@@ -8,7 +8,12 @@
 
 use std::time::{Duration, Instant};
 
-use sansrtc_rtp::bwe::{BweConfig, BweError, SendSideEstimator, TransportFeedback};
+use sansrtc_rtp::bwe::{
+    BweConfig, BweError, Pacer, PacerConfig, PacerError, PacketClass, SendSideEstimator,
+    TransportFeedback,
+};
+
+use crate::buffer::PacketBuf;
 use sansrtc_rtp::rtcp::TransportCc;
 
 pub use sansrtc_rtp::bwe::TargetReason;
@@ -78,15 +83,65 @@ pub(crate) struct Bandwidth {
     feedback: TransportFeedback,
     /// The estimate last given as an event, and when.
     reported: Option<(BandwidthEstimate, Instant)>,
+    /// With [`crate::Config::pacing`]: plain RTP packets waiting to leave, each with where its
+    /// transport-wide sequence number goes (written as it leaves).
+    pacer: Option<Pacer<(PacketBuf, Option<usize>)>>,
 }
 
 impl Bandwidth {
-    pub(crate) fn new(config: BweConfig) -> Result<Self, BweError> {
+    pub(crate) fn new(config: BweConfig, pacing: bool) -> Result<Self, BweError> {
+        let estimator = SendSideEstimator::new(config)?;
+        let pacer = pacing.then(|| Pacer::new(PacerConfig::default(), estimator.target_bitrate()));
         Ok(Self {
-            estimator: SendSideEstimator::new(config)?,
+            estimator,
             feedback: TransportFeedback::default(),
             reported: None,
+            pacer,
         })
+    }
+
+    /// Whether packets are paced.
+    pub(crate) fn pacing(&self) -> bool {
+        self.pacer.is_some()
+    }
+
+    /// Queues a plain RTP packet for the pacer; `sequence_at` is where its transport-wide
+    /// sequence number goes, when it carries one.
+    pub(crate) fn enqueue(
+        &mut self,
+        now: Instant,
+        audio: bool,
+        packet: PacketBuf,
+        sequence_at: Option<usize>,
+    ) -> Result<(), PacerError> {
+        let Some(pacer) = &mut self.pacer else {
+            return Ok(());
+        };
+        let class = if audio {
+            PacketClass::Audio
+        } else {
+            PacketClass::Video
+        };
+        let size = packet.len() + SRTP_OVERHEAD;
+        pacer.enqueue(now, class, size, (packet, sequence_at))
+    }
+
+    /// The next paced packet allowed to leave at `now` (its transport-wide sequence number
+    /// position, if any, to be written with the next number).
+    pub(crate) fn poll_paced(&mut self, now: Instant) -> Option<(PacketBuf, Option<usize>)> {
+        self.pacer.as_mut()?.poll_send(now).map(|p| p.item)
+    }
+
+    /// When the next paced packet may leave.
+    pub(crate) fn pacer_timeout(&self) -> Option<Instant> {
+        self.pacer.as_ref()?.poll_timeout()
+    }
+
+    /// The pacer follows the estimate.
+    fn sync_pacer(&mut self, now: Instant) {
+        if let Some(p) = &mut self.pacer {
+            p.set_target(now, self.estimator.target_bitrate());
+        }
     }
 
     /// A packet with transport-wide sequence number `sequence` and `size` bytes of plain RTP
@@ -101,17 +156,20 @@ impl Bandwidth {
         self.feedback.packets.clear();
         TransportFeedback::extend_from_transport_cc(&mut self.feedback.packets, fb);
         self.estimator.on_transport_feedback(now, &self.feedback);
+        self.sync_pacer(now);
     }
 
     /// The peer's REMB arrived.
     pub(crate) fn on_remb(&mut self, now: Instant, bitrate: u64) {
         self.estimator.on_remb(now, bitrate);
+        self.sync_pacer(now);
     }
 
     /// A receiver report's loss about our streams (used while no transport-wide feedback
     /// arrives).
     pub(crate) fn on_loss_report(&mut self, now: Instant, fraction_lost: u8, packets: u32) {
         self.estimator.on_loss_report(now, fraction_lost, packets);
+        self.sync_pacer(now);
     }
 
     /// The current estimate.
@@ -149,7 +207,8 @@ mod tests {
     #[test]
     fn events_only_for_meaningful_changes_and_rate_limited() {
         let t0 = Instant::now();
-        let mut b = Bandwidth::new(bwe_config(30_000, 300_000, 10_000_000).unwrap()).unwrap();
+        let mut b =
+            Bandwidth::new(bwe_config(30_000, 300_000, 10_000_000).unwrap(), false).unwrap();
         let first = b.poll_change(t0).expect("the first estimate is reported");
         assert_eq!(first.target_bitrate, 300_000);
         assert_eq!(first.reason, TargetReason::Initial);

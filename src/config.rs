@@ -75,6 +75,14 @@ pub struct Config {
     pub min_bitrate: u64,
     /// The bandwidth estimate never goes above this (bits per second, default 10 Mbit/s).
     pub max_bitrate: u64,
+    /// Pace what [`PeerConnection::write_rtp`] sends (default false): packets wait in a queue
+    /// and leave at 2.5 times the bandwidth estimate, audio before video, in bursts of at most
+    /// 5 ms ([`crate::rtp::bwe::Pacer`]), so a video frame does not hit the bottleneck at once;
+    /// [`PeerConnection::poll_timeout`] says when the next one may leave. Only once a bandwidth
+    /// estimate exists (congestion control negotiated); retransmissions, RTCP and
+    /// [`PeerConnection::send_rtp`] are not paced. A full queue (1 MiB or 2048 packets) refuses
+    /// video with [`crate::MediaError::PacerFull`].
+    pub pacing: bool,
 }
 
 /// Which local candidates ICE uses (W3C `iceTransportPolicy`).
@@ -108,6 +116,7 @@ impl Default for Config {
             start_bitrate: 300_000,
             min_bitrate: 30_000,
             max_bitrate: 10_000_000,
+            pacing: false,
         }
     }
 }

@@ -239,14 +239,17 @@ impl MediaState {
 
     /// Builds the plain RTP packet for `write` on section `mid` into `packet` and records it
     /// as sent (statistics, the retransmission history). The stream's header is made once
-    /// ([`HeaderTemplate`]); per packet only its changing fields are written.
+    /// ([`HeaderTemplate`]); per packet only its changing fields are written. When pacing, the
+    /// transport-wide sequence number is left for when the packet leaves: its position is
+    /// returned.
     pub(crate) fn build_rtp(
         &mut self,
         now: Instant,
         mid: Mid,
         write: &RtpWrite<'_>,
         packet: &mut Vec<u8>,
-    ) -> Result<(), MediaError> {
+    ) -> Result<Option<usize>, MediaError> {
+        let pacing = self.pacing();
         let index = self
             .sections
             .iter()
@@ -301,13 +304,19 @@ impl MediaState {
             let abs = AbsSendTime::from_micros(ntp.to_unix().as_micros() as u64);
             abs.encode(&mut packet[at..at + 3]);
         }
-        let with_transport_sequence = template.transport_sequence.is_some();
+        let mut deferred = None;
+        let mut stamped = false;
         if let Some(at) = template.transport_sequence {
-            TransportSequence(twcc_sequence).encode(&mut packet[at..at + 2]);
-            self.twcc_sequence = twcc_sequence.wrapping_add(1);
+            if pacing {
+                deferred = Some(at);
+            } else {
+                TransportSequence(twcc_sequence).encode(&mut packet[at..at + 2]);
+                self.twcc_sequence = twcc_sequence.wrapping_add(1);
+                stamped = true;
+            }
         }
         packet.extend_from_slice(write.payload);
-        if with_transport_sequence && let Some(b) = &mut self.bandwidth {
+        if stamped && let Some(b) = &mut self.bandwidth {
             b.on_sent(now, twcc_sequence, packet.len());
         }
         out.next_sequence = sequence.wrapping_add(1);
@@ -321,7 +330,7 @@ impl MediaState {
             history.push(self.history_capacity, sequence, packet);
             history.budget.on_media(now, packet.len());
         }
-        Ok(())
+        Ok(deferred)
     }
 
     /// Our SSRC for section `index` (and simulcast layer `rid`), created on first use.

@@ -79,8 +79,22 @@ impl PeerConnection {
         }
         let (local, remote) = self.consented_path()?;
         let mut packet = self.buffers.take(write.payload.len() + 64);
-        self.media.build_rtp(now, mid, &write, packet.vec_mut())?;
+        let sequence_at = self.media.build_rtp(now, mid, &write, packet.vec_mut())?;
+        if self.media.pacing() {
+            self.media.enqueue_paced(now, mid, packet, sequence_at)?;
+            self.send_paced(now);
+            return Ok(());
+        }
         self.protect_and_push(now, local, remote, packet)
+    }
+
+    /// Sends the paced packets allowed to leave by `now` ([`Config::pacing`]).
+    pub(super) fn send_paced(&mut self, now: Instant) {
+        while let Some(packet) = self.media.poll_paced(now) {
+            if let Ok((local, remote)) = self.consented_path() {
+                let _ = self.protect_and_push(now, local, remote, packet);
+            }
+        }
     }
 
     /// Sends a complete RTP packet (the caller chose SSRC, sequence number and extensions, e.g.

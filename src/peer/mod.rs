@@ -451,6 +451,7 @@ impl PeerConnection {
             for feedback in self.media.poll_feedback(now) {
                 let _ = self.send_rtcp(now, &feedback);
             }
+            self.send_paced(now);
         }
         self.drive(now);
         if self.closing.is_some_and(|deadline| now >= deadline) {

@@ -355,9 +355,10 @@ impl PeerConnection {
         self.media
             .configure(&n, &self.jsep, self.config.rtcp_interval);
         let c = &self.config;
-        self.media.ensure_bandwidth(|| {
-            crate::bandwidth::bwe_config(c.min_bitrate, c.start_bitrate, c.max_bitrate).ok()
-        });
+        self.media.ensure_bandwidth(
+            || crate::bandwidth::bwe_config(c.min_bitrate, c.start_bitrate, c.max_bitrate).ok(),
+            c.pacing,
+        );
         // Media added by a renegotiation after DTLS connected.
         self.ensure_srtp();
         // One DtlsRole (sansrtc-core) for JSEP, DTLS, SRTP and SCTP alike.
