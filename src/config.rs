@@ -67,6 +67,22 @@ pub struct Config {
     /// short reordering wait, again every round trip, up to 10 times; a gap too large for
     /// NACKs sends a PLI when `nack pli` is negotiated). Default true.
     pub nack_requests: bool,
+    /// The send bitrate estimated before any feedback (bits per second, default 300 kbit/s as
+    /// browsers): see [`PeerConnection::bandwidth_estimate`].
+    pub start_bitrate: u64,
+    /// The bandwidth estimate never goes below this (bits per second, default 30 kbit/s; at
+    /// least 1 and at most `max_bitrate`, else [`PeerConnection::new`] fails).
+    pub min_bitrate: u64,
+    /// The bandwidth estimate never goes above this (bits per second, default 10 Mbit/s).
+    pub max_bitrate: u64,
+    /// Pace what [`PeerConnection::write_rtp`] sends (default false): packets wait in a queue
+    /// and leave at 2.5 times the bandwidth estimate, audio before video, in bursts of at most
+    /// 5 ms ([`crate::rtp::bwe::Pacer`]), so a video frame does not hit the bottleneck at once;
+    /// [`PeerConnection::poll_timeout`] says when the next one may leave. Only once a bandwidth
+    /// estimate exists (congestion control negotiated); retransmissions, RTCP and
+    /// [`PeerConnection::send_rtp`] are not paced. A full queue (1 MiB or 2048 packets) refuses
+    /// video with [`crate::MediaError::PacerFull`].
+    pub pacing: bool,
 }
 
 /// Which local candidates ICE uses (W3C `iceTransportPolicy`).
@@ -97,6 +113,10 @@ impl Default for Config {
             retransmission_history: 512,
             nack_requests: true,
             answer_unauthenticated_stun: true,
+            start_bitrate: 300_000,
+            min_bitrate: 30_000,
+            max_bitrate: 10_000_000,
+            pacing: false,
         }
     }
 }

@@ -69,6 +69,10 @@ pub enum Error {
     /// path again.
     #[error("ICE consent expired")]
     NoConsent,
+    /// The bitrate bounds of the [`crate::Config`] cannot work (`min_bitrate` is 0 or above
+    /// `max_bitrate`).
+    #[error("bandwidth estimation: {0}")]
+    Bandwidth(#[from] sansrtc_rtp::bwe::BweError),
     /// The connection is closed.
     #[error("closed")]
     Closed,

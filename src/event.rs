@@ -6,6 +6,7 @@ pub use sansrtc_ice::agent::ConnectionState as IceState;
 
 #[cfg(doc)]
 use crate::PeerConnection;
+use crate::bandwidth::BandwidthEstimate;
 use crate::buffer::PacketBuf;
 use crate::peer::{ChannelId, MessageKind};
 use crate::track::{KeyframeKind, RtpReceived};
@@ -139,6 +140,10 @@ pub enum Event {
         /// The lost sequence numbers.
         lost: Vec<u16>,
     },
+    /// The bandwidth estimate changed meaningfully (the first estimate, then a target moved by
+    /// more than 5 % or a new reason, at most every 200 ms): adapt the encoders' bitrate.
+    /// [`PeerConnection::bandwidth_estimate`] gives the current one at any time.
+    BandwidthEstimate(BandwidthEstimate),
     /// A decrypted compound RTCP packet, whole (reports, feedback, REMB, transport-cc: parse with
     /// `sansrtc::rtp::rtcp::CompoundIter`). PLI, FIR and NACK also arrive typed, above.
     Rtcp(PacketBuf),

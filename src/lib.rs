@@ -100,6 +100,7 @@
 //! is enforced, and every buffer a peer can grow is bounded (the repository's `SECURITY.md` lists
 //! each limit).
 
+pub mod bandwidth;
 pub mod buffer;
 pub mod codecs;
 pub mod config;
@@ -115,6 +116,7 @@ pub mod stats;
 pub mod track;
 mod twcc;
 
+pub use bandwidth::{BandwidthEstimate, TargetReason};
 pub use buffer::PacketBuf;
 pub use peer::{
     Channel, ChannelConfig, ChannelId, ChannelState, Config, ConnectionState, DtlsState, Error,

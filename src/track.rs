@@ -142,6 +142,10 @@ pub enum MediaError {
         /// At most this many per packet.
         max: usize,
     },
+    /// With [`crate::Config::pacing`], the pacer's queue is full: media is written faster than
+    /// the bandwidth estimate lets it leave (lower the encoder's bitrate).
+    #[error("the pacer's queue is full")]
+    PacerFull,
     /// The RTP packet could not be written (a header extension value too long, say).
     #[error("cannot write the RTP packet: {0}")]
     Rtp(#[from] sansrtc_rtp::RtpError),

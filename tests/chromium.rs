@@ -436,6 +436,20 @@ fn chromium_camera_and_microphone_looped_back() {
     assert!(v["audioSamples"].as_u64().unwrap_or(0) > 0, "{v}");
     assert!(v["totalAudioEnergy"].as_f64().unwrap_or(0.0) > 0.0, "{v}");
     assert!(stats["rtp_sent"].as_u64().unwrap_or(0) > 0, "{stats}");
+    // Chromium's transport-cc feedback on what we echo feeds our bandwidth estimate: it
+    // acknowledged some of it.
+    eprintln!(
+        "chromium media: our estimate {} bit/s ({}), acknowledged {} bit/s",
+        stats["bandwidth_estimate"], stats["bandwidth_reason"], stats["bandwidth_acknowledged"]
+    );
+    assert!(
+        stats["bandwidth_estimate"].as_u64().unwrap_or(0) > 0,
+        "{stats}"
+    );
+    assert!(
+        stats["bandwidth_acknowledged"].as_u64().unwrap_or(0) > 0,
+        "{stats}"
+    );
 }
 
 #[test]

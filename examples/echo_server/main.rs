@@ -14,7 +14,8 @@
 //! channels `c0`..`c<N-1>` at once instead of `echo` (`c0` unordered with maxRetransmits 0).
 //! `GET /` serves a small page with a chat box and the camera looped back; `GET /stats` returns
 //! every session's counters (`PeerConnection::stats`, DTLS and ICE drops, the selected path's
-//! remote address as `selected_remote`), the last sessions forgotten (`ended`, with the reason)
+//! remote address as `selected_remote`, the send-side bandwidth estimate of what we echo as
+//! `bandwidth_estimate`, `bandwidth_acknowledged` and `bandwidth_reason`), the last sessions forgotten (`ended`, with the reason)
 //! and the server's own counters as JSON.
 //!
 //! `cargo run --release --example echo_server -- --http 127.0.0.1:8080 --udp 127.0.0.1:0`

@@ -10,6 +10,7 @@ pub(crate) fn session_json(s: &Session, routes: usize, reason: Option<&str>) -> 
     let inbound = &report.inbound_rtp;
     let dtls = s.pc.dtls_stats().unwrap_or_default();
     let ice = s.pc.ice_stats().unwrap_or_default();
+    let bandwidth = s.pc.bandwidth_estimate();
     format!(
         concat!(
             r#"{{"session":{},"state":"{:?}","srtp":"{}","#,
@@ -24,6 +25,7 @@ pub(crate) fn session_json(s: &Session, routes: usize, reason: Option<&str>) -> 
             r#""retransmitted_packets_received":{},"#,
             r#""layers":{{{}}},"echo_errors":{},"channels":[{}],"sctp":"{}","#,
             r#""frames_repacketized":{},"packets_repacketized":{},"echo_backlog":{},"routes":{},"#,
+            r#""bandwidth_estimate":{},"bandwidth_acknowledged":{},"bandwidth_reason":"{}","#,
             r#""selected_remote":"{}"{}}}"#
         ),
         s.seq,
@@ -87,6 +89,11 @@ pub(crate) fn session_json(s: &Session, routes: usize, reason: Option<&str>) -> 
         s.media.packets_repacketized,
         s.backlog_bytes,
         routes,
+        bandwidth.map_or("null".to_owned(), |b| b.target_bitrate.to_string()),
+        bandwidth
+            .and_then(|b| b.acknowledged_bitrate)
+            .map_or("null".to_owned(), |a| a.to_string()),
+        bandwidth.map_or(String::new(), |b| format!("{:?}", b.reason)),
         s.pc.selected_path()
             .map(|(_, remote)| remote.to_string())
             .unwrap_or_default(),

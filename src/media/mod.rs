@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use sansrtc_rtp::RtpPacket;
 use sansrtc_rtp::builder::{ExtensionsBuilder, RtpPacketBuilder};
+use sansrtc_rtp::bwe::BweConfig;
 use sansrtc_rtp::extension::{
     AbsSendTime, ExtensionKind, ExtensionMap, ExtensionValue, Mid as MidExtension,
     RepairedRtpStreamId, RtpStreamId, TransportSequence,
@@ -26,6 +27,7 @@ use sansrtc_sdp::Direction;
 use sansrtc_sdp::Mid;
 use sansrtc_sdp::jsep::{Codec, JsepSession, MediaKind, Negotiated, SectionKind};
 
+use crate::bandwidth::{Bandwidth, BandwidthEstimate};
 use crate::buffer::PacketBuf;
 use crate::event::Event;
 use crate::rng::PcRng;
@@ -160,6 +162,9 @@ pub(crate) struct MediaState {
     twcc_sequence: u16,
     /// NACKed packets not sent again because their stream spent its retransmission budget.
     pub(crate) retransmissions_limited: u64,
+    /// The send-side bandwidth estimator, made once a section we send on negotiates
+    /// transport-wide congestion control or REMB (boxed: data-only connections pay a pointer).
+    bandwidth: Option<Box<Bandwidth>>,
 }
 
 /// `elapsed` in RTP clock ticks at `clock_rate` (any rate the peer's SDP names), modulo 2^32
@@ -197,6 +202,7 @@ impl MediaState {
             twcc: None,
             twcc_sequence: 1,
             retransmissions_limited: 0,
+            bandwidth: None,
         }
     }
 
@@ -208,7 +214,11 @@ impl MediaState {
             .filter_map(|i| i.nack_requests.as_ref()?.next_due)
             .min();
         let twcc = self.twcc.as_ref().and_then(|t| t.next_feedback());
-        [self.next_report, nack, twcc].into_iter().flatten().min()
+        let paced = self.bandwidth.as_ref().and_then(|b| b.pacer_timeout());
+        [self.next_report, nack, twcc, paced]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The CNAME written in SDP and SDES.
@@ -292,6 +302,75 @@ impl MediaState {
         if self.has_media() && self.epoch.is_some() && self.next_report.is_none() {
             self.next_report = self.epoch.map(|e| e.max(e + self.interval));
         }
+    }
+
+    /// Makes the bandwidth estimator (with `config`) once a section we send on negotiated the
+    /// transport-wide sequence number extension or `goog-remb` feedback; with `pacing`, it
+    /// paces what [`MediaState::build_rtp`] builds.
+    pub(crate) fn ensure_bandwidth(
+        &mut self,
+        config: impl FnOnce() -> Option<BweConfig>,
+        pacing: bool,
+    ) {
+        if self.bandwidth.is_some() {
+            return;
+        }
+        let congestion_control = self.sections.iter().any(|s| {
+            s.sends()
+                && (s.extensions.id(ExtensionKind::TransportWideCc).is_some()
+                    || s.codecs.iter().any(|c| {
+                        c.feedback
+                            .iter()
+                            .any(|f| f.kind.eq_ignore_ascii_case("goog-remb"))
+                    }))
+        });
+        if congestion_control && let Some(b) = config().and_then(|c| Bandwidth::new(c, pacing).ok())
+        {
+            self.bandwidth = Some(Box::new(b));
+        }
+    }
+
+    /// Whether written packets go through the pacer.
+    pub(crate) fn pacing(&self) -> bool {
+        self.bandwidth.as_ref().is_some_and(|b| b.pacing())
+    }
+
+    /// Queues a packet [`MediaState::build_rtp`] built on section `mid` for the pacer.
+    pub(crate) fn enqueue_paced(
+        &mut self,
+        now: Instant,
+        mid: Mid,
+        packet: PacketBuf,
+        sequence_at: Option<usize>,
+    ) -> Result<(), MediaError> {
+        let audio = self.kind(mid) == Some(MediaKind::Audio);
+        match &mut self.bandwidth {
+            Some(b) => b
+                .enqueue(now, audio, packet, sequence_at)
+                .map_err(|_| MediaError::PacerFull),
+            None => Ok(()),
+        }
+    }
+
+    /// The next paced packet allowed to leave at `now`, plain, with our next transport-wide
+    /// sequence number written into it (recorded for the estimator as sent now).
+    pub(crate) fn poll_paced(&mut self, now: Instant) -> Option<PacketBuf> {
+        let b = self.bandwidth.as_mut()?;
+        let (mut packet, at) = b.poll_paced(now)?;
+        if let Some(at) = at
+            && let Some(slot) = packet.get_mut(at..at + 2)
+        {
+            let sequence = self.twcc_sequence;
+            self.twcc_sequence = sequence.wrapping_add(1);
+            TransportSequence(sequence).encode(slot);
+            b.on_sent(now, sequence, packet.len());
+        }
+        Some(packet)
+    }
+
+    /// The current bandwidth estimate, once congestion control is negotiated.
+    pub(crate) fn bandwidth_estimate(&self) -> Option<BandwidthEstimate> {
+        self.bandwidth.as_ref().map(|b| b.estimate())
     }
 
     fn has_media(&self) -> bool {

@@ -239,14 +239,17 @@ impl MediaState {
 
     /// Builds the plain RTP packet for `write` on section `mid` into `packet` and records it
     /// as sent (statistics, the retransmission history). The stream's header is made once
-    /// ([`HeaderTemplate`]); per packet only its changing fields are written.
+    /// ([`HeaderTemplate`]); per packet only its changing fields are written. When pacing, the
+    /// transport-wide sequence number is left for when the packet leaves: its position is
+    /// returned.
     pub(crate) fn build_rtp(
         &mut self,
         now: Instant,
         mid: Mid,
         write: &RtpWrite<'_>,
         packet: &mut Vec<u8>,
-    ) -> Result<(), MediaError> {
+    ) -> Result<Option<usize>, MediaError> {
+        let pacing = self.pacing();
         let index = self
             .sections
             .iter()
@@ -301,11 +304,21 @@ impl MediaState {
             let abs = AbsSendTime::from_micros(ntp.to_unix().as_micros() as u64);
             abs.encode(&mut packet[at..at + 3]);
         }
+        let mut deferred = None;
+        let mut stamped = false;
         if let Some(at) = template.transport_sequence {
-            TransportSequence(twcc_sequence).encode(&mut packet[at..at + 2]);
-            self.twcc_sequence = twcc_sequence.wrapping_add(1);
+            if pacing {
+                deferred = Some(at);
+            } else {
+                TransportSequence(twcc_sequence).encode(&mut packet[at..at + 2]);
+                self.twcc_sequence = twcc_sequence.wrapping_add(1);
+                stamped = true;
+            }
         }
         packet.extend_from_slice(write.payload);
+        if stamped && let Some(b) = &mut self.bandwidth {
+            b.on_sent(now, twcc_sequence, packet.len());
+        }
         out.next_sequence = sequence.wrapping_add(1);
         out.clock_rate = clock_rate;
         out.packets += 1;
@@ -317,7 +330,7 @@ impl MediaState {
             history.push(self.history_capacity, sequence, packet);
             history.budget.on_media(now, packet.len());
         }
-        Ok(())
+        Ok(deferred)
     }
 
     /// Our SSRC for section `index` (and simulcast layer `rid`), created on first use.
@@ -371,6 +384,51 @@ impl MediaState {
                 template: None,
             },
         );
+    }
+
+    /// Writes our next transport-wide sequence number into a packet the application built
+    /// when it carries the extension (a forwarded packet carries the previous hop's, which the
+    /// peer's feedback must not mix with ours), and records it for the bandwidth estimator.
+    pub(crate) fn stamp_transport_sequence(&mut self, now: Instant, packet: &mut [u8]) {
+        let Ok(p) = RtpPacket::parse(packet) else {
+            return;
+        };
+        let ssrc = p.ssrc();
+        let section = self
+            .outbound
+            .get(&ssrc)
+            .and_then(|o| o.section)
+            .or_else(|| self.sections.iter().position(|s| s.send_ssrc == Some(ssrc)));
+        // One transport: every bundled section maps the extension to the same id.
+        let id = section
+            .and_then(|i| {
+                self.sections[i]
+                    .extensions
+                    .id(ExtensionKind::TransportWideCc)
+            })
+            .or_else(|| {
+                self.sections
+                    .iter()
+                    .find_map(|s| s.extensions.id(ExtensionKind::TransportWideCc))
+            });
+        let Some(id) = id else {
+            return;
+        };
+        let base = packet.as_ptr() as usize;
+        let Some(at) = p
+            .extensions()
+            .and_then(|e| e.get(id))
+            .filter(|d| d.len() == 2)
+            .map(|d| d.as_ptr() as usize - base)
+        else {
+            return;
+        };
+        let sequence = self.twcc_sequence;
+        self.twcc_sequence = sequence.wrapping_add(1);
+        TransportSequence(sequence).encode(&mut packet[at..at + 2]);
+        if let Some(b) = &mut self.bandwidth {
+            b.on_sent(now, sequence, packet.len());
+        }
     }
 
     /// Counts a packet we send (built by us or given whole by the application) and keeps it
@@ -456,6 +514,7 @@ impl MediaState {
                 continue;
             };
             let rtx_payload_type = section.rtx_for(original.payload_type());
+            let mut rtx_twcc = None;
             let packet = match (rtx_ssrc, rtx_payload_type) {
                 (Some(rtx_ssrc), Some(rtx_pt)) => {
                     let rtx_sequence = o.rtx_sequence;
@@ -471,6 +530,7 @@ impl MediaState {
                     if let Some(id) = section.extensions.id(ExtensionKind::TransportWideCc) {
                         self.twcc_sequence = self.twcc_sequence.wrapping_add(1);
                         let _ = ext.push_value(id, &twcc);
+                        rtx_twcc = Some(twcc.0);
                     }
                     let mut b =
                         RtpPacketBuilder::new(rtx_pt, rtx_sequence, original.timestamp(), rtx_ssrc);
@@ -486,6 +546,9 @@ impl MediaState {
                 }
                 _ => sent.packet.clone(),
             };
+            if let (Some(b), Some(twcc)) = (&mut self.bandwidth, rtx_twcc) {
+                b.on_sent(now, twcc, packet.len());
+            }
             sent.resent = Some(now);
             o.retransmitted_packets += 1;
             o.retransmitted_bytes += original.payload().len() as u64;

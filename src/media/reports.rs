@@ -27,12 +27,22 @@ impl MediaState {
                         i.last_sr = Some((NtpTime(sr.ntp_timestamp).compact(), now));
                     }
                     for b in sr.reports.iter() {
-                        self.on_report_block(now_compact, b);
+                        self.on_report_block(now, now_compact, b);
                     }
                 }
                 RtcpPacket::ReceiverReport(rr) => {
                     for b in rr.reports.iter() {
-                        self.on_report_block(now_compact, b);
+                        self.on_report_block(now, now_compact, b);
+                    }
+                }
+                RtcpPacket::TransportCc(fb) => {
+                    if let Some(b) = &mut self.bandwidth {
+                        b.on_transport_cc(now, &fb);
+                    }
+                }
+                RtcpPacket::Remb(remb) => {
+                    if let Some(b) = &mut self.bandwidth {
+                        b.on_remb(now, remb.bitrate());
                     }
                 }
                 RtcpPacket::Pli(pli) => self.keyframe(pli.media_ssrc, KeyframeKind::Pli, out),
@@ -58,9 +68,12 @@ impl MediaState {
                 _ => {}
             }
         }
+        if let Some(e) = self.bandwidth.as_mut().and_then(|b| b.poll_change(now)) {
+            out.push_back(Event::BandwidthEstimate(e));
+        }
     }
 
-    pub(super) fn on_report_block(&mut self, now_compact: u32, b: ReportBlock) {
+    pub(super) fn on_report_block(&mut self, now: Instant, now_compact: u32, b: ReportBlock) {
         if let Some(o) = self.outbound.get_mut(&b.ssrc) {
             if let Some(rtt) = round_trip_time(
                 now_compact,
@@ -69,6 +82,16 @@ impl MediaState {
             ) {
                 o.rtt = Some(rtt);
                 self.rtt = Some(rtt);
+            }
+            // Loss for the bandwidth estimator (it uses it only without transport-wide
+            // feedback): over the packets expected since the previous report.
+            if let (Some(bw), Some(previous)) = (&mut self.bandwidth, o.remote) {
+                let expected = b
+                    .extended_highest_sequence
+                    .wrapping_sub(previous.extended_highest_sequence);
+                if expected > 0 && expected < 1 << 16 {
+                    bw.on_loss_report(now, b.fraction_lost, expected);
+                }
             }
             o.remote = Some(b);
         }

@@ -79,12 +79,30 @@ impl PeerConnection {
         }
         let (local, remote) = self.consented_path()?;
         let mut packet = self.buffers.take(write.payload.len() + 64);
-        self.media.build_rtp(now, mid, &write, packet.vec_mut())?;
+        let sequence_at = self.media.build_rtp(now, mid, &write, packet.vec_mut())?;
+        if self.media.pacing() {
+            self.media.enqueue_paced(now, mid, packet, sequence_at)?;
+            self.send_paced(now);
+            return Ok(());
+        }
         self.protect_and_push(now, local, remote, packet)
     }
 
+    /// Sends the paced packets allowed to leave by `now` ([`Config::pacing`]).
+    pub(super) fn send_paced(&mut self, now: Instant) {
+        while let Some(packet) = self.media.poll_paced(now) {
+            if let Ok((local, remote)) = self.consented_path() {
+                let _ = self.protect_and_push(now, local, remote, packet);
+            }
+        }
+    }
+
     /// Sends a complete RTP packet (the caller chose SSRC, sequence number and extensions, e.g.
-    /// to forward a packet) through SRTP.
+    /// to forward a packet) through SRTP. One value is ours, not the caller's: when the packet
+    /// carries the negotiated transport-wide sequence number extension, the connection writes
+    /// its own next number there (the numbers belong to this transport; a forwarded packet's
+    /// are the previous hop's), so the peer's feedback on it feeds
+    /// [`PeerConnection::bandwidth_estimate`].
     pub fn send_rtp(&mut self, now: Instant, packet: &[u8]) -> Result<(), Error> {
         self.check_open()?;
         if self.srtp.is_none() {
@@ -95,11 +113,16 @@ impl PeerConnection {
         self.send_plain_rtp(now, buf)
     }
 
-    pub(super) fn send_plain_rtp(&mut self, now: Instant, packet: PacketBuf) -> Result<(), Error> {
+    pub(super) fn send_plain_rtp(
+        &mut self,
+        now: Instant,
+        mut packet: PacketBuf,
+    ) -> Result<(), Error> {
         let (local, remote) = self.consented_path()?;
         if self.srtp.is_none() {
             return Err(Error::NotConnected);
         }
+        self.media.stamp_transport_sequence(now, packet.vec_mut());
         if let Ok(p) = sansrtc_rtp::RtpPacket::parse(&packet) {
             self.media.on_sent(now, &p, &packet);
         }

@@ -98,8 +98,8 @@ pub use sctp::ChannelConfig;
 /// mid-handshake, after our DTLS key share went out, cannot finish that handshake.
 #[derive(Clone)]
 pub struct PeerConnection {
+    /// The settings; its `rng` is the connection's randomness (advanced as it is used).
     config: Config,
-    rng: PcRng,
     jsep: JsepSession,
     certificate: Arc<dtls::Certificate>,
     locals: Vec<SocketAddr>,
@@ -192,7 +192,8 @@ impl std::fmt::Debug for PeerConnection {
 
 impl PeerConnection {
     /// A new peer connection; generates a fresh certificate unless the config carries one.
-    pub fn new(config: Config) -> Result<Self, Error> {
+    pub fn new(mut config: Config) -> Result<Self, Error> {
+        crate::bandwidth::bwe_config(config.min_bitrate, config.start_bitrate, config.max_bitrate)?;
         let certificate = match &config.certificate {
             Some(c) => c.clone(),
             None => Arc::new(dtls::Certificate::generate()?),
@@ -226,9 +227,10 @@ impl PeerConnection {
         let mut media = MediaState::new(rng.fork(), cname);
         media.set_history_capacity(config.retransmission_history);
         media.set_nack_requests(config.nack_requests);
+        // The configured generator, advanced, is the connection's from now on (one copy).
+        config.rng = rng;
         Ok(Self {
             config,
-            rng,
             jsep,
             certificate,
             locals: Vec::new(),
@@ -353,6 +355,17 @@ impl PeerConnection {
         self.state
     }
 
+    /// How fast this connection can send media, all streams together: the send-side bandwidth
+    /// estimate from the peer's transport-wide congestion control feedback (transport-cc) on
+    /// the packets we send, or its REMB. `None` until a section we send on negotiated either
+    /// (the transport-wide sequence number extension or `goog-remb`); then the
+    /// [`Config::start_bitrate`] until feedback arrives. Changes also arrive as
+    /// [`Event::BandwidthEstimate`]. Advice for the encoders: nothing is dropped or delayed by
+    /// the stack.
+    pub fn bandwidth_estimate(&self) -> Option<crate::BandwidthEstimate> {
+        self.media.bandwidth_estimate()
+    }
+
     /// Counters of datagrams and drops.
     pub fn stats(&self) -> Stats {
         self.stats
@@ -454,6 +467,7 @@ impl PeerConnection {
             for feedback in self.media.poll_feedback(now) {
                 let _ = self.send_rtcp(now, &feedback);
             }
+            self.send_paced(now);
         }
         self.drive(now);
         if self.closing.is_some_and(|deadline| now >= deadline) {

@@ -73,7 +73,7 @@ impl PeerConnection {
         if all {
             cfg.stun_servers = self.config.stun_servers.clone();
         }
-        let mut agent = Agent::new(cfg, self.rng.fork());
+        let mut agent = Agent::new(cfg, self.config.rng.fork());
         if all {
             for &a in &self.locals {
                 if let Some(c) = agent.add_host_candidate(a) {
@@ -86,8 +86,12 @@ impl PeerConnection {
         // Event::GatheringComplete; `local_description` has them all.
         agent.gather(now);
         self.agent = Some(agent);
-        self.relays
-            .start(now, &self.config.turn_servers, &self.locals, &mut self.rng);
+        self.relays.start(
+            now,
+            &self.config.turn_servers,
+            &self.locals,
+            &mut self.config.rng,
+        );
     }
 
     /// Reports [`Event::GatheringComplete`] once the agent and every relay are done.
@@ -350,6 +354,11 @@ impl PeerConnection {
         agent.start(now);
         self.media
             .configure(&n, &self.jsep, self.config.rtcp_interval);
+        let c = &self.config;
+        self.media.ensure_bandwidth(
+            || crate::bandwidth::bwe_config(c.min_bitrate, c.start_bitrate, c.max_bitrate).ok(),
+            c.pacing,
+        );
         // Media added by a renegotiation after DTLS connected.
         self.ensure_srtp();
         // One DtlsRole (sansrtc-core) for JSEP, DTLS, SRTP and SCTP alike.
@@ -368,7 +377,7 @@ impl PeerConnection {
                     value: f.digest().to_vec(),
                 })
                 .collect();
-            let rng = Box::new(self.rng.fork());
+            let rng = Box::new(self.config.rng.fork());
             self.dtls = Some(match role {
                 dtls::Role::Client => dtls::Endpoint::client(cfg, rng),
                 dtls::Role::Server => dtls::Endpoint::server(cfg, rng),
@@ -400,7 +409,7 @@ impl PeerConnection {
             ec.sctp.remote_port = data.remote_sctp_port.unwrap_or(5000);
             ec.sctp.max_message_size = self.config.max_message_size;
             ec.sctp.max_buffered_amount = self.config.max_buffered_amount;
-            let mut rng = self.rng.fork();
+            let mut rng = self.config.rng.fork();
             let mut endpoint = sctp::DataChannelEndpoint::new(ec, now, &mut rng);
             if self.dtls_state == DtlsState::Connected {
                 endpoint.connect(now);

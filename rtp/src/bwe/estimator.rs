@@ -1,7 +1,7 @@
 //! The send-side estimator: sent-packet history, feedback matching, and the combination of the
 //! delay-based, loss-based and REMB estimates into one target bitrate.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::acked::AckedBitrate;
@@ -77,6 +77,7 @@ pub enum BweError {
 
 /// Why the target is what it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TargetReason {
     /// The start bitrate; no feedback yet.
     Initial,
@@ -205,6 +206,59 @@ struct Sent {
     probe: Option<u32>,
 }
 
+/// The sent packets remembered for feedback matching, by extended transport-wide sequence
+/// number: a ring of consecutive numbers (senders number packets consecutively), so that once
+/// it has grown to `max_history` slots, recording a packet allocates nothing.
+#[derive(Debug, Clone, Default)]
+struct SentHistory {
+    /// The extended sequence number of the front slot.
+    first: u64,
+    slots: VecDeque<Option<Sent>>,
+    /// Slots holding a packet.
+    count: usize,
+}
+
+impl SentHistory {
+    fn insert(&mut self, ext: u64, sent: Sent, max: usize) {
+        let end = self.first + self.slots.len() as u64;
+        if self.slots.is_empty() || ext >= end.saturating_add(max as u64) {
+            // empty, or so far ahead that nothing remembered stays: start again at `ext`
+            self.slots.clear();
+            self.count = 0;
+            self.first = ext;
+        } else if ext < self.first {
+            // older than anything remembered (sent out of order long after): forgotten
+            return;
+        }
+        while ext >= self.first + self.slots.len() as u64 {
+            // the oldest goes first, so the ring never holds more than `max` slots
+            if self.slots.len() >= max {
+                if let Some(Some(_)) = self.slots.pop_front() {
+                    self.count -= 1;
+                }
+                self.first += 1;
+            }
+            self.slots.push_back(None);
+        }
+        let Some(slot) = self.slots.get_mut((ext - self.first) as usize) else {
+            return;
+        };
+        if slot.is_none() {
+            self.count += 1;
+        }
+        *slot = Some(sent);
+    }
+
+    fn get_mut(&mut self, ext: u64) -> Option<&mut Sent> {
+        let index = usize::try_from(ext.checked_sub(self.first)?).ok()?;
+        self.slots.get_mut(index)?.as_mut()
+    }
+
+    fn len(&self) -> usize {
+        self.count
+    }
+}
+
 /// Estimates the available send bitrate from transport-wide feedback (and REMB).
 ///
 /// Call [`SendSideEstimator::on_packet_sent`] for each packet carrying a transport-wide sequence
@@ -215,7 +269,7 @@ pub struct SendSideEstimator {
     config: BweConfig,
     base: Option<Instant>,
     unwrapper: SequenceUnwrapper,
-    history: BTreeMap<u64, Sent>,
+    history: SentHistory,
     inter_arrival: InterArrival,
     trendline: Trendline,
     acked: AckedBitrate,
@@ -265,7 +319,7 @@ impl SendSideEstimator {
             config,
             base: None,
             unwrapper: SequenceUnwrapper::new(),
-            history: BTreeMap::new(),
+            history: SentHistory::default(),
             inter_arrival: InterArrival::default(),
             trendline: Trendline::default(),
             acked: AckedBitrate::default(),
@@ -335,10 +389,8 @@ impl SendSideEstimator {
                 reported: false,
                 probe,
             },
+            self.config.max_history,
         );
-        while self.history.len() > self.config.max_history {
-            self.history.pop_first();
-        }
     }
 
     /// Takes one transport-wide feedback report received at `now`.
@@ -350,7 +402,7 @@ impl SendSideEstimator {
         let mut newest_send: Option<i64> = None;
         for p in &feedback.packets {
             let ext = self.unwrapper.peek(p.sequence);
-            let Some(sent) = self.history.get_mut(&ext) else {
+            let Some(sent) = self.history.get_mut(ext) else {
                 continue;
             };
             match p.arrival_us {
