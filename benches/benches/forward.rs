@@ -5,6 +5,9 @@
 //! per packet out, N = 1, 10 and 100 subscribers, beside the crypto ceiling: the srtp crate
 //! protecting the same 1200 B packet in place with the same profile, nothing else.
 //!
+//! The last case keeps no retransmission history on the subscribers' connections, to show what
+//! the per-subscriber copy of each packet into its history costs.
+//!
 //! Run: `cargo bench -p sansrtc-benches --bench forward`.
 
 use std::hint::black_box;
@@ -13,13 +16,21 @@ use std::time::Instant;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sansrtc::sdp::Direction;
 use sansrtc::{Event, Mid, PeerConnection, RtpWrite};
-use sansrtc_benches::peer::{Certs, SansrtcPair};
+use sansrtc_benches::peer::{ADDRS, Certs, SansrtcPair};
 
-/// A connected pair with one video section: (the far end, the server's end, its mid).
-fn video_pair(certs: &Certs) -> (PeerConnection, PeerConnection, Mid, Instant) {
-    let mut pair = SansrtcPair::new_with(Instant::now(), Some(certs), |pc| {
-        pc.add_transceiver(sansrtc::codecs::video_transceiver(Direction::SendRecv));
-    });
+/// A connected pair with one video section: (the far end, the server's end, its mid). The
+/// server's end keeps `history` packets for retransmissions.
+fn video_pair(certs: &Certs, history: usize) -> (PeerConnection, PeerConnection, Mid, Instant) {
+    let addrs = ADDRS.map(|a| a.parse().unwrap());
+    let mut pair = SansrtcPair::new_configured(
+        Instant::now(),
+        Some(certs),
+        addrs,
+        |config| config.retransmission_history = history,
+        |pc| {
+            pc.add_transceiver(sansrtc::codecs::video_transceiver(Direction::SendRecv));
+        },
+    );
     pair.connect();
     let now = pair.now;
     let [client, server] = pair.into_peers();
@@ -31,7 +42,7 @@ fn forward(c: &mut Criterion) {
     let certs = Certs::generate();
     let payload = [0x42u8; 1200];
     let mut group = c.benchmark_group("forward_1200B");
-    let (mut publisher, mut ingest, pub_mid, now) = video_pair(&certs);
+    let (mut publisher, mut ingest, pub_mid, now) = video_pair(&certs, 512);
     let profile = ingest.srtp_profile().expect("SRTP up");
     let pt = publisher
         .track(pub_mid)
@@ -40,16 +51,22 @@ fn forward(c: &mut Criterion) {
         .first()
         .expect("a codec")
         .payload_type;
-    for n in [1usize, 10, 100] {
+    // The default retransmission history (512 packets per subscriber), and none: what copying
+    // each packet into 100 cache-cold histories costs.
+    for (n, history) in [(1usize, 512), (10, 512), (100, 512), (100, 0)] {
         let mut subscribers: Vec<(PeerConnection, Mid)> = (0..n)
             .map(|_| {
-                let (_client, server, mid, _) = video_pair(&certs);
+                let (_client, server, mid, _) = video_pair(&certs, history);
                 (server, mid)
             })
             .collect();
         let mut ts = 0u32;
         group.throughput(Throughput::Elements(n as u64));
-        group.bench_function(format!("sansrtc/{n}_subscribers"), |b| {
+        let name = match history {
+            0 => format!("sansrtc_no_history/{n}_subscribers"),
+            _ => format!("sansrtc/{n}_subscribers"),
+        };
+        group.bench_function(name, |b| {
             b.iter(|| {
                 ts = ts.wrapping_add(3000);
                 publisher

@@ -106,9 +106,21 @@ impl SansrtcPair {
         addrs: [SocketAddr; 2],
         prepare: impl Fn(&mut PeerConnection),
     ) -> SansrtcPair {
+        Self::new_configured(now, certs, addrs, |_| {}, prepare)
+    }
+
+    /// [`SansrtcPair::new_between`], each peer's [`Config`] changed by `configure` first.
+    pub fn new_configured(
+        now: Instant,
+        certs: Option<&Certs>,
+        addrs: [SocketAddr; 2],
+        configure: impl Fn(&mut Config),
+        prepare: impl Fn(&mut PeerConnection),
+    ) -> SansrtcPair {
         let mk = |i: usize| {
             let mut config = Config::default();
             config.certificate = certs.map(|c| c.sansrtc[i].clone());
+            configure(&mut config);
             let mut pc = PeerConnection::new(config).unwrap();
             prepare(&mut pc);
             pc
