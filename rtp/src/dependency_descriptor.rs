@@ -9,6 +9,7 @@
 //! attaches to key frames only: [`DependencyDescriptor::parse`] takes the last structure
 //! received.
 
+use crate::bits::BitReader;
 use crate::packetize::{DepacketizeError, WriteError};
 
 /// The `a=extmap` URI of the dependency descriptor.
@@ -337,10 +338,7 @@ impl DependencyDescriptor {
             }
             return Ok(d);
         }
-        let mut r = BitReader {
-            data: &data[3..],
-            at: 0,
-        };
+        let mut r = BitReader::new(&data[3..]);
         let f = r.bits(5).ok_or_else(truncated)?;
         let (has_structure, has_active, custom_dtis, custom_fdiffs, custom_chains) = (
             f & 0x10 != 0,
@@ -509,35 +507,6 @@ impl DependencyDescriptor {
     }
 }
 
-/// Reads bits most significant first.
-struct BitReader<'a> {
-    data: &'a [u8],
-    at: usize,
-}
-
-impl BitReader<'_> {
-    fn bits(&mut self, n: usize) -> Option<u32> {
-        let mut v = 0u32;
-        for _ in 0..n {
-            let byte = *self.data.get(self.at / 8)?;
-            v = (v << 1) | u32::from((byte >> (7 - self.at % 8)) & 1);
-            self.at += 1;
-        }
-        Some(v)
-    }
-
-    /// A non-symmetric unsigned value below `n` (AV1 4.10.7).
-    fn ns(&mut self, n: u32) -> Option<u32> {
-        let w = u32::BITS - n.leading_zeros();
-        let m = (1u32 << w) - n;
-        let v = self.bits(w as usize - 1)?;
-        if v < m {
-            return Some(v);
-        }
-        Some((v << 1) - m + self.bits(1)?)
-    }
-}
-
 /// Appends bits most significant first; a partial last byte is padded with zeros.
 struct BitWriter<'a> {
     out: &'a mut Vec<u8>,
@@ -668,7 +637,7 @@ mod tests {
                 };
                 w.ns(n, v);
                 w.bits(0, 8);
-                let mut r = BitReader { data: &out, at: 0 };
+                let mut r = BitReader::new(&out);
                 assert_eq!(r.ns(n), Some(v), "ns({n}) of {v}");
             }
         }

@@ -8,6 +8,7 @@
 //! Parsing never panics and never allocates from an untrusted length: every function here returns
 //! a typed error for any malformed input.
 
+mod bits;
 pub mod builder;
 pub mod bwe;
 pub mod dependency_descriptor;

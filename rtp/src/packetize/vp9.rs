@@ -11,6 +11,7 @@
 use super::{
     Assembler, DEFAULT_MAX_FRAME, DepacketizeError, Frame, Payloads, WriteError, even_split,
 };
+use crate::bits::BitReader;
 
 /// Most spatial layers a scalability structure describes (N_S is 3 bits).
 pub const MAX_SPATIAL_LAYERS: usize = 8;
@@ -467,61 +468,43 @@ pub fn is_keyframe(payload: &[u8]) -> bool {
     Vp9Descriptor::parse(payload).is_ok_and(|(d, _)| d.is_keyframe_start())
 }
 
-/// Reads bits most significant first.
-struct Bits<'a> {
-    data: &'a [u8],
-    at: usize,
-}
-
-impl Bits<'_> {
-    fn read(&mut self, n: usize) -> Option<u32> {
-        let mut v = 0u32;
-        for _ in 0..n {
-            let byte = *self.data.get(self.at / 8)?;
-            v = (v << 1) | u32::from((byte >> (7 - self.at % 8)) & 1);
-            self.at += 1;
-        }
-        Some(v)
-    }
-}
-
 /// What a VP9 frame's uncompressed header (VP9 bitstream spec 6.2) says: whether it is a key
 /// frame and, for key frames, its size. `None` when the header does not parse.
 pub fn frame_info(frame: &[u8]) -> Option<(bool, Option<(u16, u16)>)> {
-    let mut b = Bits { data: frame, at: 0 };
-    if b.read(2)? != 2 {
+    let mut b = BitReader::new(frame);
+    if b.bits(2)? != 2 {
         return None; // frame_marker
     }
-    let low = b.read(1)?;
-    let high = b.read(1)?;
+    let low = b.bits(1)?;
+    let high = b.bits(1)?;
     let profile = (high << 1) | low;
     if profile == 3 {
-        b.read(1)?;
+        b.bits(1)?;
     }
-    if b.read(1)? == 1 {
+    if b.bits(1)? == 1 {
         return Some((false, None)); // show_existing_frame
     }
-    if b.read(1)? != 0 {
+    if b.bits(1)? != 0 {
         return Some((false, None)); // frame_type: not a key frame
     }
-    b.read(2)?; // show_frame, error_resilient_mode
-    if b.read(24)? != 0x49_83_42 {
+    b.bits(2)?; // show_frame, error_resilient_mode
+    if b.bits(24)? != 0x49_83_42 {
         return Some((true, None));
     }
     if profile >= 2 {
-        b.read(1)?; // ten_or_twelve_bit
+        b.bits(1)?; // ten_or_twelve_bit
     }
-    let color_space = b.read(3)?;
+    let color_space = b.bits(3)?;
     if color_space != 7 {
-        b.read(1)?; // color_range
+        b.bits(1)?; // color_range
         if profile == 1 || profile == 3 {
-            b.read(3)?; // subsampling_x, subsampling_y, reserved_zero
+            b.bits(3)?; // subsampling_x, subsampling_y, reserved_zero
         }
     } else if profile == 1 || profile == 3 {
-        b.read(1)?;
+        b.bits(1)?;
     }
-    let width = b.read(16)? + 1;
-    let height = b.read(16)? + 1;
+    let width = b.bits(16)? + 1;
+    let height = b.bits(16)? + 1;
     Some((
         true,
         u16::try_from(width).ok().zip(u16::try_from(height).ok()),
