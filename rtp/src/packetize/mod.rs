@@ -208,6 +208,13 @@ impl Assembler {
         Ok(())
     }
 
+    /// Appends `data` to the frame being collected; the frame when `marker` ends it.
+    fn append(&mut self, data: &[u8], marker: bool) -> Result<Option<Frame>, DepacketizeError> {
+        self.reserve(data.len())?;
+        self.data.extend_from_slice(data);
+        Ok(if marker { self.finish() } else { None })
+    }
+
     fn finish(&mut self) -> Option<Frame> {
         if !self.collecting {
             return None;

@@ -156,13 +156,7 @@ impl Vp8Depacketizer {
         } else if !in_sequence || !self.assembler.collecting {
             return Ok(None);
         }
-        self.assembler.reserve(data.len())?;
-        self.assembler.data.extend_from_slice(data);
-        Ok(if marker {
-            self.assembler.finish()
-        } else {
-            None
-        })
+        self.assembler.append(data, marker)
     }
 }
 
