@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sansrtc::{
-    ChannelId, ChannelState, ConnectionState, Event, Mid, PeerConnection, RtpReceived, Router,
+    ChannelId, ChannelState, ConnectionState, Event, Mid, PeerConnection, Router, RtpReceived,
 };
 use tokio::net::{ToSocketAddrs, UdpSocket};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
@@ -248,8 +248,7 @@ impl Entry {
                     slot.state.send_replace(ChannelState::Open);
                     return;
                 }
-                let Some(handle) = self.new_channel(id, label, protocol, ChannelState::Open)
-                else {
+                let Some(handle) = self.new_channel(id, label, protocol, ChannelState::Open) else {
                     return;
                 };
                 if self.accept.try_send(handle).is_err() {

@@ -1,6 +1,6 @@
 //! # sansrtc-tokio
 //!
-//! [sansrtc](sansrtc)'s peer connections driven on [tokio], as quinn drives quinn-proto: the
+//! [sansrtc]'s peer connections driven on [tokio], as quinn drives quinn-proto: the
 //! protocol stack stays sans-IO and runtime-free; this crate owns the sockets, the clock and
 //! the task.
 //!

@@ -25,7 +25,9 @@ async fn two_peers_exchange_messages_and_rtp() {
             .expect("send");
     }
     for i in 0..20 {
-        let m = within("ping", pair.server_chat.recv()).await.expect("message");
+        let m = within("ping", pair.server_chat.recv())
+            .await
+            .expect("message");
         assert_eq!(m.text(), Some(format!("ping {i}").as_str()));
         pair.server_chat
             .send(&[i as u8; 1000])
@@ -33,7 +35,9 @@ async fn two_peers_exchange_messages_and_rtp() {
             .expect("send back");
     }
     for i in 0..20 {
-        let m = within("pong", pair.client_chat.recv()).await.expect("message");
+        let m = within("pong", pair.client_chat.recv())
+            .await
+            .expect("message");
         assert_eq!(m.kind, MessageKind::Binary);
         assert_eq!(&m.data[..], &[i as u8; 1000][..]);
     }
@@ -81,18 +85,25 @@ async fn two_peers_exchange_messages_and_rtp() {
             .expect("write");
     }
     for seq in 0..50u32 {
-        let p = within("rtp at the server", at_server.recv()).await.expect("rtp");
+        let p = within("rtp at the server", at_server.recv())
+            .await
+            .expect("rtp");
         assert_eq!(p.timestamp, seq * 960);
         assert_eq!(p.payload(), &[seq as u8; 160][..]);
         assert_eq!(p.mid, Some(server_mid));
-        let p = within("rtp at the client", at_client.recv()).await.expect("rtp");
+        let p = within("rtp at the client", at_client.recv())
+            .await
+            .expect("rtp");
         assert_eq!(p.payload(), &[seq as u8 ^ 0xff; 160][..]);
     }
     // The stream interface.
     to_server.write(pt, 0, true, b"last").await.expect("write");
-    let p = within("stream", std::future::poll_fn(|cx| {
-        futures_core::Stream::poll_next(std::pin::Pin::new(&mut at_server), cx)
-    }))
+    let p = within(
+        "stream",
+        std::future::poll_fn(|cx| {
+            futures_core::Stream::poll_next(std::pin::Pin::new(&mut at_server), cx)
+        }),
+    )
     .await
     .expect("rtp");
     assert_eq!(p.payload(), b"last");
@@ -103,7 +114,11 @@ async fn two_peers_exchange_messages_and_rtp() {
     assert_eq!(pair.client.state(), ConnectionState::Closed);
     within("peer closed", pair.server.closed()).await;
     assert_eq!(pair.server.state(), ConnectionState::Closed);
-    assert!(within("recv after close", pair.server_chat.recv()).await.is_none());
+    assert!(
+        within("recv after close", pair.server_chat.recv())
+            .await
+            .is_none()
+    );
     assert_eq!(pair.server_chat.state(), ChannelState::Closed);
     assert!(matches!(
         pair.server_chat.send(b"late").await,
@@ -128,8 +143,11 @@ async fn cancelled_recv_loses_no_message() {
         big_queues.clone(),
     )
     .expect("endpoint");
-    let b = Endpoint::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"), big_queues)
-        .expect("endpoint");
+    let b = Endpoint::new(
+        UdpSocket::bind("127.0.0.1:0").await.expect("bind"),
+        big_queues,
+    )
+    .expect("endpoint");
     let pair = connect(&a, &b, config(None), config(None), false).await;
     let sender = tokio::spawn(async move {
         for i in 0..COUNT {
@@ -186,7 +204,10 @@ async fn shutdown_closes_every_handle() {
         assert!(pair.server_chat.recv().await.is_none());
         assert!(pair.server.accept_channel().await.is_none());
         // Events queued before the end are still there, then the queue ends.
-        while within("events end", pair.server.next_event()).await.is_some() {}
+        while within("events end", pair.server.next_event())
+            .await
+            .is_some()
+        {}
         assert!(matches!(
             pair.server.create_offer().await,
             Err(Error::Closed)
@@ -195,7 +216,11 @@ async fn shutdown_closes_every_handle() {
         // The clients were told (SCTP shutdown or close_notify).
         within("client sees the close", pair.client.closed()).await;
         assert_eq!(pair.client.state(), ConnectionState::Closed);
-        assert!(within("client recv", pair.client_chat.recv()).await.is_none());
+        assert!(
+            within("client recv", pair.client_chat.recv())
+                .await
+                .is_none()
+        );
     }
     for client in clients {
         within("client shutdown", client.shutdown()).await;

@@ -55,7 +55,10 @@ async fn a_thousand_connections_on_one_socket() {
             chat.send_text(&format!("hello {i}")).await.expect("send");
             let m = server_chat.recv().await.expect("message");
             assert_eq!(m.text(), Some(format!("hello {i}").as_str()));
-            server_chat.send_text(&format!("echo {i}")).await.expect("send");
+            server_chat
+                .send_text(&format!("echo {i}"))
+                .await
+                .expect("send");
             let m = chat.recv().await.expect("reply");
             assert_eq!(m.text(), Some(format!("echo {i}").as_str()));
             // Keep every connection up until all are done (`conn` and the client's endpoint
