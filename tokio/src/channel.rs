@@ -1,9 +1,10 @@
 //! The [`DataChannel`] handle: async send and receive on one data channel.
 
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use sansrtc::{ChannelId, ChannelState, MessageKind, PacketBuf};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
 use crate::endpoint::{Command, run_job};
 use crate::error::Error;
@@ -47,36 +48,19 @@ impl Message {
 /// cancelled after it reached the endpoint's task, the message is sent anyway.
 #[derive(Debug)]
 pub struct DataChannel {
-    conn: u64,
-    id: ChannelId,
-    label: String,
-    protocol: String,
-    commands: mpsc::Sender<Command>,
-    state: watch::Receiver<ChannelState>,
-    messages: mpsc::Receiver<Message>,
+    pub(crate) conn: u64,
+    pub(crate) id: ChannelId,
+    pub(crate) label: String,
+    pub(crate) protocol: String,
+    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) state: watch::Receiver<ChannelState>,
+    pub(crate) messages: mpsc::Receiver<Message>,
+    /// Woken when the channel's buffered amount fell to half of `high_water`, or it closed.
+    pub(crate) writable: Arc<Notify>,
+    pub(crate) high_water: usize,
 }
 
 impl DataChannel {
-    pub(crate) fn new(
-        conn: u64,
-        id: ChannelId,
-        label: String,
-        protocol: String,
-        commands: mpsc::Sender<Command>,
-        state: watch::Receiver<ChannelState>,
-        messages: mpsc::Receiver<Message>,
-    ) -> Self {
-        DataChannel {
-            conn,
-            id,
-            label,
-            protocol,
-            commands,
-            state,
-            messages,
-        }
-    }
-
     /// The channel's id in its connection.
     pub fn id(&self) -> ChannelId {
         self.id
@@ -107,10 +91,15 @@ impl DataChannel {
         }
     }
 
-    /// Sends a binary message, once the channel is open (waits for it). Errors: the
-    /// channel closed ([`Error::Closed`]), or the connection refused the message
-    /// ([`Error::PeerConnection`]: too large, or the send buffer is full because the peer
-    /// does not acknowledge: `max_buffered_amount` of the connection's config).
+    /// Sends a binary message, once the channel is open (waits for it).
+    ///
+    /// Backpressure: while more than [`crate::EndpointConfig::send_high_water`] bytes of the
+    /// channel wait to be sent or acknowledged, `send` waits (until half of them are
+    /// acknowledged), so a fast sender cannot outrun its peer.
+    ///
+    /// Errors: the channel closed ([`Error::Closed`]), or the connection refused the message
+    /// ([`Error::PeerConnection`]: larger than the peer accepts, or the connection's send
+    /// buffer over all channels is full: `max_buffered_amount` of its config).
     pub async fn send(&self, data: &[u8]) -> Result<(), Error> {
         self.send_message(data, MessageKind::Binary).await
     }
@@ -123,12 +112,33 @@ impl DataChannel {
     /// Sends a message of `kind`, as [`DataChannel::send`].
     pub async fn send_message(&self, data: &[u8], kind: MessageKind) -> Result<(), Error> {
         self.opened().await?;
-        let (id, data) = (self.id, data.to_vec());
-        run_job(&self.commands, self.conn, move |e, now| {
-            e.pc.channel(id)?.send_message(now, &data, kind)
-        })
-        .await??;
-        Ok(())
+        let (id, high_water) = (self.id, self.high_water);
+        let mut data = data.to_vec();
+        loop {
+            // Registered before the check runs in the task: a wake-up between the two is kept.
+            let writable = self.writable.notified();
+            tokio::pin!(writable);
+            writable.as_mut().enable();
+            let waiting = run_job(&self.commands, self.conn, move |e, now| {
+                let mut channel = e.pc.channel(id)?;
+                if channel.buffered_amount() > high_water {
+                    return Ok::<_, sansrtc::Error>(Some(data));
+                }
+                channel.send_message(now, &data, kind)?;
+                Ok(None)
+            })
+            .await??;
+            match waiting {
+                None => return Ok(()),
+                Some(back) => {
+                    data = back;
+                    writable.await;
+                    if self.state() == ChannelState::Closed {
+                        return Err(Error::Closed);
+                    }
+                }
+            }
+        }
     }
 
     /// The next message; `None` once the channel (or its connection) is closed and every

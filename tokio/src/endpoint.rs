@@ -42,6 +42,10 @@ pub struct EndpointConfig {
     /// (default 16). When full, a new channel is closed at once and counted in
     /// [`EndpointStats::channels_refused`].
     pub accept_capacity: usize,
+    /// Bytes a data channel may have buffered (queued or sent and not yet acknowledged)
+    /// before [`DataChannel::send`] waits (default 1 MiB): backpressure on the sender, until
+    /// the peer has acknowledged half of it.
+    pub send_high_water: usize,
     /// How long [`Endpoint::shutdown`] (or dropping the endpoint) lets the connections say
     /// goodbye (SCTP shutdown, DTLS close_notify) before the task ends (default 3 s).
     pub close_timeout: Duration,
@@ -55,6 +59,7 @@ impl Default for EndpointConfig {
             rtp_capacity: 512,
             event_capacity: 64,
             accept_capacity: 16,
+            send_high_water: 1 << 20,
             close_timeout: Duration::from_secs(3),
         }
     }
@@ -178,6 +183,8 @@ pub(crate) struct EntryParts {
 pub(crate) struct ChannelSlot {
     messages: mpsc::Sender<Message>,
     state: watch::Sender<ChannelState>,
+    /// Woken when the channel's buffered amount falls to its low threshold, or it closes.
+    writable: Arc<Notify>,
 }
 
 /// One connection inside the task.
@@ -207,22 +214,30 @@ impl Entry {
         let commands = self.commands.upgrade()?;
         let (messages_tx, messages_rx) = mpsc::channel(self.shared.config.message_capacity);
         let (state_tx, state_rx) = watch::channel(state);
+        let writable = Arc::new(Notify::new());
+        let high_water = self.shared.config.send_high_water;
+        if let Ok(mut c) = self.pc.channel(id) {
+            c.set_buffered_amount_low_threshold(high_water / 2);
+        }
         self.channels.insert(
             id,
             ChannelSlot {
                 messages: messages_tx,
                 state: state_tx,
+                writable: writable.clone(),
             },
         );
-        Some(DataChannel::new(
-            self.key,
+        Some(DataChannel {
+            conn: self.key,
             id,
             label,
             protocol,
             commands,
-            state_rx,
-            messages_rx,
-        ))
+            state: state_rx,
+            messages: messages_rx,
+            writable,
+            high_water,
+        })
     }
 
     /// Sends the RTP of `mid` to a new queue (replacing an earlier one).
@@ -272,6 +287,12 @@ impl Entry {
             Event::DataChannelClose(id) => {
                 if let Some(slot) = self.channels.remove(&id) {
                     slot.state.send_replace(ChannelState::Closed);
+                    slot.writable.notify_waiters();
+                }
+            }
+            Event::BufferedAmountLow(id) if self.channels.contains_key(&id) => {
+                if let Some(slot) = self.channels.get(&id) {
+                    slot.writable.notify_waiters();
                 }
             }
             Event::Rtp(packet) => match packet.mid.and_then(|m| self.tracks.get(&m)) {
@@ -295,6 +316,7 @@ impl Entry {
         self.state.send_replace(ConnectionState::Closed);
         for slot in self.channels.values() {
             slot.state.send_replace(ChannelState::Closed);
+            slot.writable.notify_waiters();
         }
         // Dropping the senders ends every `recv`.
     }

@@ -246,3 +246,83 @@ async fn dropping_the_endpoint_closes_its_connections() {
     within("dropped handle closes", server_conn.closed()).await;
     assert_eq!(client.stats().connections, 0);
 }
+
+/// A sender faster than its peer waits (`send_high_water`) instead of filling the
+/// connection's send buffer: 8 MiB through a connection whose buffer holds 2 MiB, no error.
+#[tokio::test]
+async fn send_waits_for_the_peer() {
+    const CHUNK: usize = 64 * 1024;
+    const TOTAL: usize = 8 << 20;
+    let mut queues = EndpointConfig::default();
+    queues.message_capacity = TOTAL / CHUNK; // the reader's queue cannot overflow here
+    queues.send_high_water = 256 * 1024;
+    let a = Endpoint::new(
+        UdpSocket::bind("127.0.0.1:0").await.expect("bind"),
+        queues.clone(),
+    )
+    .expect("endpoint");
+    let b = Endpoint::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"), queues)
+        .expect("endpoint");
+    let mut small_buffer = config(None);
+    small_buffer.max_buffered_amount = 2 << 20;
+    let pair = connect(&a, &b, small_buffer, config(None), false).await;
+    let chat = pair.client_chat;
+    let sender = tokio::spawn(async move {
+        let chunk: Vec<u8> = (0..CHUNK).map(|i| (i % 251) as u8).collect();
+        for _ in 0..TOTAL / CHUNK {
+            chat.send(&chunk).await.expect("send never fails: it waits");
+        }
+        chat
+    });
+    let mut receiver = pair.server_chat;
+    let mut received = 0;
+    within("8 MiB", async {
+        while received < TOTAL {
+            let m = receiver.recv().await.expect("message");
+            assert_eq!(m.data.len(), CHUNK);
+            assert!(
+                m.data
+                    .iter()
+                    .enumerate()
+                    .all(|(i, &b)| b == (i % 251) as u8)
+            );
+            received += m.data.len();
+        }
+    })
+    .await;
+    let _chat = within("sender", sender).await.expect("sender");
+    assert_eq!(b.stats().messages_dropped, 0);
+}
+
+/// A reader that does not keep up loses the messages its full queue cannot hold (counted),
+/// never more memory; reading again brings the next messages.
+#[tokio::test]
+async fn a_slow_reader_drops_what_its_queue_cannot_hold() {
+    const QUEUE: usize = 8;
+    let mut small = EndpointConfig::default();
+    small.message_capacity = QUEUE;
+    let a = Endpoint::bind("127.0.0.1:0").await.expect("bind");
+    let b = Endpoint::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"), small)
+        .expect("endpoint");
+    let mut pair = connect(&a, &b, config(None), config(None), false).await;
+    for i in 0..100u8 {
+        pair.client_chat.send(&[i]).await.expect("send");
+    }
+    // The endpoint's counter says when all 100 arrived (an upper bound, not a sleep).
+    within("drops counted", async {
+        while b.stats().messages_dropped < 100 - QUEUE as u64 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    for i in 0..QUEUE as u8 {
+        let m = pair.server_chat.recv().await.expect("message");
+        assert_eq!(&m.data[..], &[i]);
+    }
+    pair.client_chat.send(b"after").await.expect("send");
+    let m = within("after", pair.server_chat.recv())
+        .await
+        .expect("message");
+    assert_eq!(&m.data[..], b"after");
+    assert_eq!(b.stats().messages_dropped, 100 - QUEUE as u64);
+}
