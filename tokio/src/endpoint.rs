@@ -586,7 +586,11 @@ impl Driver {
                     },
                 );
                 bump(&self.shared.counters.connections);
-                let _ = reply.send(Ok(()));
+                if reply.send(Ok(())).is_err() {
+                    // `add` was cancelled: its handle is gone, so is the connection.
+                    self.close(key).await;
+                    return;
+                }
                 self.flush(key).await;
             }
             Command::Run { key, job } => {

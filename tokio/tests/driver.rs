@@ -326,3 +326,35 @@ async fn a_slow_reader_drops_what_its_queue_cannot_hold() {
     assert_eq!(&m.data[..], b"after");
     assert_eq!(b.stats().messages_dropped, 100 - QUEUE as u64);
 }
+
+/// An `add` cancelled after it reached the task leaves no connection behind (whichever the
+/// task sees first: the call, or the dropped handle).
+#[tokio::test]
+async fn a_cancelled_add_leaves_nothing() {
+    let endpoint = Endpoint::bind("127.0.0.1:0").await.expect("bind");
+    let mut kept = Vec::new();
+    for _ in 0..20 {
+        let pc = sansrtc::PeerConnection::new(config(None)).expect("pc");
+        tokio::select! {
+            biased;
+            // Pending at the first poll, ready at the second: `add` has sent its call by then.
+            () = tokio::task::yield_now() => {}
+            _ = endpoint.add(pc) => panic!("add finished before its second poll"),
+        }
+        // Calls are handled in order: once this one is added, the cancelled one was handled.
+        kept.push(
+            endpoint
+                .add(sansrtc::PeerConnection::new(config(None)).expect("pc"))
+                .await
+                .expect("added"),
+        );
+        // The dropped handle's notice may come after: a call that runs after it is handled.
+        let _ = kept[0].with(|_| ()).await;
+        within("dropped handle handled", async {
+            while endpoint.stats().connections != kept.len() as u64 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+    }
+}
