@@ -24,7 +24,8 @@ use crate::media::{RtpReceiver, RtpWriter};
 ///
 /// # Cancel safety
 ///
-/// [`Connection::accept_channel`], [`Connection::next_event`], [`Connection::connected`] and
+/// [`Connection::accept_channel`], [`Connection::accept_track`], [`Connection::next_event`],
+/// [`Connection::connected`] and
 /// [`Connection::closed`] are cancel safe: cancelled, they lose nothing (the next call gets
 /// what this one would have). The others send a call to the task: cancelled, the call may or
 /// may not have run, and its result is lost.
@@ -35,6 +36,7 @@ pub struct Connection {
     shared: Arc<Shared>,
     state: watch::Receiver<ConnectionState>,
     accept: Mutex<mpsc::Receiver<DataChannel>>,
+    tracks: Mutex<mpsc::Receiver<RtpReceiver>>,
     events: Mutex<mpsc::Receiver<Event>>,
 }
 
@@ -45,6 +47,7 @@ impl Connection {
         shared: Arc<Shared>,
         state: watch::Receiver<ConnectionState>,
         accept: mpsc::Receiver<DataChannel>,
+        tracks: mpsc::Receiver<RtpReceiver>,
         events: mpsc::Receiver<Event>,
     ) -> Self {
         Connection {
@@ -53,6 +56,7 @@ impl Connection {
             shared,
             state,
             accept: Mutex::new(accept),
+            tracks: Mutex::new(tracks),
             events: Mutex::new(events),
         }
     }
@@ -181,8 +185,18 @@ impl Connection {
         self.events.lock().await.recv().await
     }
 
-    /// Receives the RTP packets of track `mid` from now on (a second call takes them over
-    /// from the first receiver). Packets of tracks nobody receives are dropped (counted).
+    /// The next track the peer sends on (as a browser's `ontrack`): the first RTP packet of a
+    /// track (m-section) no receiver was asked for brings its [`RtpReceiver`] here, with that
+    /// packet first in it. `None` once the connection is gone. Until read, a receiver holds
+    /// up to [`crate::EndpointConfig::rtp_capacity`] packets (then drops newer ones). Cancel
+    /// safe.
+    pub async fn accept_track(&self) -> Option<RtpReceiver> {
+        self.tracks.lock().await.recv().await
+    }
+
+    /// Receives the RTP packets of track `mid` from now on, without waiting for
+    /// [`Connection::accept_track`] (a second call, or a call after the track was offered
+    /// there, takes the packets over from the earlier receiver).
     pub async fn rtp_receiver(&self, mid: Mid) -> Result<RtpReceiver, Error> {
         let rx = self.run(move |e, _| e.new_track(mid)).await?;
         Ok(RtpReceiver::new(mid, rx))

@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use crate::channel::{DataChannel, Message};
 use crate::connection::Connection;
 use crate::error::Error;
+use crate::media::RtpReceiver;
 
 /// Sizes of the queues between the endpoint's task and the handles, and how long a shutdown
 /// waits for goodbyes. Every queue is bounded; what happens when one is full is written beside
@@ -38,9 +39,11 @@ pub struct EndpointConfig {
     /// Other events waiting per connection (default 64; [`Connection::next_event`]). When
     /// full, events are dropped and counted in [`EndpointStats::events_dropped`].
     pub event_capacity: usize,
-    /// Data channels opened by the peer waiting for [`Connection::accept_channel`]
-    /// (default 16). When full, a new channel is closed at once and counted in
-    /// [`EndpointStats::channels_refused`].
+    /// Data channels opened by the peer waiting for [`Connection::accept_channel`], and
+    /// new tracks waiting for [`Connection::accept_track`] (default 16 each). When full, a
+    /// new channel is closed at once and counted in [`EndpointStats::channels_refused`]; the
+    /// packets of a new track are dropped (counted in [`EndpointStats::rtp_unclaimed`]) until
+    /// there is room.
     pub accept_capacity: usize,
     /// Bytes a data channel may have buffered (queued or sent and not yet acknowledged)
     /// before [`DataChannel::send`] waits (default 1 MiB): backpressure on the sender, until
@@ -85,7 +88,8 @@ pub struct EndpointStats {
     pub messages_unclaimed: u64,
     /// RTP packets dropped because their track's queue was full.
     pub rtp_dropped: u64,
-    /// RTP packets of a track nobody asked for with [`Connection::rtp_receiver`] (dropped).
+    /// RTP packets of no known track (no mid), or of a new track that found the accept
+    /// queue full (dropped).
     pub rtp_unclaimed: u64,
     /// Events dropped because the connection's event queue was full.
     pub events_dropped: u64,
@@ -176,6 +180,7 @@ where
 pub(crate) struct EntryParts {
     state: watch::Sender<ConnectionState>,
     accept: mpsc::Sender<DataChannel>,
+    tracks: mpsc::Sender<RtpReceiver>,
     events: mpsc::Sender<Event>,
 }
 
@@ -193,6 +198,7 @@ pub(crate) struct Entry {
     key: u64,
     state: watch::Sender<ConnectionState>,
     accept: mpsc::Sender<DataChannel>,
+    accept_tracks: mpsc::Sender<RtpReceiver>,
     events: mpsc::Sender<Event>,
     channels: HashMap<ChannelId, ChannelSlot>,
     tracks: HashMap<Mid, mpsc::Sender<RtpReceived>>,
@@ -212,7 +218,7 @@ impl Entry {
         state: ChannelState,
     ) -> Option<DataChannel> {
         let commands = self.commands.upgrade()?;
-        let (messages_tx, messages_rx) = mpsc::channel(self.shared.config.message_capacity);
+        let (messages_tx, messages_rx) = mpsc::channel(self.shared.config.message_capacity.max(1));
         let (state_tx, state_rx) = watch::channel(state);
         let writable = Arc::new(Notify::new());
         let high_water = self.shared.config.send_high_water;
@@ -242,7 +248,7 @@ impl Entry {
 
     /// Sends the RTP of `mid` to a new queue (replacing an earlier one).
     pub(crate) fn new_track(&mut self, mid: Mid) -> mpsc::Receiver<RtpReceived> {
-        let (tx, rx) = mpsc::channel(self.shared.config.rtp_capacity);
+        let (tx, rx) = mpsc::channel(self.shared.config.rtp_capacity.max(1));
         self.tracks.insert(mid, tx);
         rx
     }
@@ -295,14 +301,27 @@ impl Entry {
                     slot.writable.notify_waiters();
                 }
             }
-            Event::Rtp(packet) => match packet.mid.and_then(|m| self.tracks.get(&m)) {
-                Some(tx) => {
-                    if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(packet) {
-                        bump(&counters.rtp_dropped);
-                    }
+            Event::Rtp(packet) => {
+                let Some(mid) = packet.mid else {
+                    bump(&counters.rtp_unclaimed);
+                    return;
+                };
+                if !self.tracks.contains_key(&mid) {
+                    // A new track: offered to `accept_track` with its first packet.
+                    let Ok(permit) = self.accept_tracks.try_reserve() else {
+                        bump(&counters.rtp_unclaimed);
+                        return;
+                    };
+                    let (tx, rx) = mpsc::channel(shared.config.rtp_capacity.max(1));
+                    self.tracks.insert(mid, tx);
+                    permit.send(RtpReceiver::new(mid, rx));
                 }
-                None => bump(&counters.rtp_unclaimed),
-            },
+                if let Some(tx) = self.tracks.get(&mid)
+                    && let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(packet)
+                {
+                    bump(&counters.rtp_dropped);
+                }
+            }
             other => {
                 if let Err(mpsc::error::TrySendError::Full(_)) = self.events.try_send(other) {
                     bump(&counters.events_dropped);
@@ -405,6 +424,7 @@ impl Endpoint {
         let config = &self.shared.config;
         let (state_tx, state_rx) = watch::channel(pc.state());
         let (accept_tx, accept_rx) = mpsc::channel(config.accept_capacity.max(1));
+        let (tracks_tx, tracks_rx) = mpsc::channel(config.accept_capacity.max(1));
         let (events_tx, events_rx) = mpsc::channel(config.event_capacity.max(1));
         // The handle exists before the call so that a cancelled `add` closes the connection.
         let connection = Connection::new(
@@ -413,6 +433,7 @@ impl Endpoint {
             self.shared.clone(),
             state_rx,
             accept_rx,
+            tracks_rx,
             events_rx,
         );
         let (reply, reply_rx) = oneshot::channel();
@@ -423,6 +444,7 @@ impl Endpoint {
                 parts: EntryParts {
                     state: state_tx,
                     accept: accept_tx,
+                    tracks: tracks_tx,
                     events: events_tx,
                 },
                 reply,
@@ -577,6 +599,7 @@ impl Driver {
                         key,
                         state: parts.state,
                         accept: parts.accept,
+                        accept_tracks: parts.tracks,
                         events: parts.events,
                         channels: HashMap::new(),
                         tracks: HashMap::new(),

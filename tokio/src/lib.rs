@@ -11,8 +11,9 @@
 //! - [`Endpoint::add`] hands it a configured [`sansrtc::PeerConnection`] and returns a
 //!   [`Connection`]: async signalling calls ([`Connection::create_offer`], ... or any call
 //!   through [`Connection::with`]), its state as a [`tokio::sync::watch`] channel, data
-//!   channels ([`DataChannel`]: async `send` / `recv`), tracks ([`RtpReceiver`], a stream of
-//!   RTP packets; [`RtpWriter`]) and the other events ([`Connection::next_event`]).
+//!   channels ([`DataChannel`]: async `send` / `recv`), tracks ([`Connection::accept_track`]
+//!   gives an [`RtpReceiver`], a stream of RTP packets, per track the peer sends on;
+//!   [`RtpWriter`] sends) and the other events ([`Connection::next_event`]).
 //! - Every queue is bounded ([`EndpointConfig`]): calls wait for room (backpressure), while
 //!   what arrives from the network for a reader who does not keep up is dropped and counted
 //!   ([`EndpointStats`]), so one slow reader neither grows memory nor stalls the socket.
@@ -20,7 +21,7 @@
 //!   the task; every handle then sees the end.
 //!
 //! Cancel safety is documented on each handle: the receiving methods (`recv`,
-//! `accept_channel`, `next_event`) and the waiting ones (`connected`, `opened`, `closed`) are
+//! `accept_channel`, `accept_track`, `next_event`) and the waiting ones (`connected`, `opened`, `closed`) are
 //! cancel safe; the calls that change a connection are not (cancelled, they may have run).
 //!
 //! ## Example

@@ -70,7 +70,6 @@ async fn two_peers_exchange_messages_and_rtp() {
         .expect("with")
         .expect("a media section");
     let mut at_server = pair.server.rtp_receiver(server_mid).await.expect("rx");
-    let mut at_client = pair.client.rtp_receiver(client_mid).await.expect("rx");
     let to_server = pair.client.rtp_writer(client_mid);
     let to_client = pair.server.rtp_writer(server_mid);
     let pt = codecs::opus().payload_type;
@@ -84,6 +83,12 @@ async fn two_peers_exchange_messages_and_rtp() {
             .await
             .expect("write");
     }
+    // The client asked for no receiver: the track comes to `accept_track` with its first
+    // packet.
+    let mut at_client = within("track", pair.client.accept_track())
+        .await
+        .expect("a track");
+    assert_eq!(at_client.mid(), client_mid);
     for seq in 0..50u32 {
         let p = within("rtp at the server", at_server.recv())
             .await
