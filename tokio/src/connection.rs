@@ -20,7 +20,8 @@ use crate::media::{RtpReceiver, RtpWriter};
 /// through [`Connection::with`].
 ///
 /// Dropping the handle closes the connection (as [`Connection::close`], without waiting), and
-/// with it its data channels and tracks, whichever handles of them remain.
+/// with it its data channels and tracks, whichever handles of them remain. A connection that
+/// failed (state [`ConnectionState::Failed`]) stays until it is closed or its handle dropped.
 ///
 /// # Cancel safety
 ///

@@ -517,6 +517,10 @@ impl Driver {
         let mut buf = vec![0u8; 65_536];
         let mut closing_until: Option<Instant> = None;
         let mut commands_open = true;
+        // The socket's one timer, moved only when the earliest deadline moves.
+        let timer = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
         loop {
             if let Some(until) = closing_until
                 && (self.conns.is_empty() || Instant::now() >= until)
@@ -527,6 +531,12 @@ impl Driver {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
+            if wake != armed {
+                if let Some(wake) = wake {
+                    timer.as_mut().reset(tokio::time::Instant::from_std(wake));
+                }
+                armed = wake;
+            }
             tokio::select! {
                 _ = &mut shutdown, if closing_until.is_none() => {
                     closing_until = Some(Instant::now() + self.shared.config.close_timeout);
@@ -561,7 +571,10 @@ impl Driver {
                         }
                     }
                 }
-                () = sleep_until(wake), if wake.is_some() => self.timeouts().await,
+                () = &mut timer, if armed.is_some() => {
+                    armed = None; // re-armed at the next turn, even for the same instant
+                    self.timeouts().await;
+                }
             }
         }
         for (key, entry) in self.conns.drain() {
@@ -734,12 +747,5 @@ impl Driver {
                 .connections
                 .fetch_sub(1, Ordering::Relaxed);
         }
-    }
-}
-
-/// Sleeps until `t` (never called with `None`: its branch is disabled then).
-async fn sleep_until(t: Option<Instant>) {
-    if let Some(t) = t {
-        tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await;
     }
 }

@@ -238,8 +238,20 @@ async fn dropping_the_endpoint_closes_its_connections() {
     let server = Endpoint::bind("127.0.0.1:0").await.expect("bind");
     let client = Endpoint::bind("127.0.0.1:0").await.expect("bind");
     let mut pair = connect(&client, &server, config(None), config(None), false).await;
+    let server_addr = server.local_addr();
     drop(server);
     within("server side closed", pair.server.closed()).await;
+    // The task ended: it dropped its socket, so the port can be bound again.
+    within("the task ends and frees its port", async {
+        while UdpSocket::bind(server_addr).await.is_err() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(matches!(
+        pair.server.create_offer().await,
+        Err(Error::Closed)
+    ));
     assert!(pair.server_chat.recv().await.is_none());
     within("client side closed", pair.client.closed()).await;
     assert!(pair.client_chat.recv().await.is_none());
@@ -362,4 +374,16 @@ async fn a_cancelled_add_leaves_nothing() {
         })
         .await;
     }
+}
+
+/// The handles can be shared and moved between tasks.
+#[test]
+fn handles_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Endpoint>();
+    send_sync::<sansrtc_tokio::Connection>();
+    send_sync::<sansrtc_tokio::DataChannel>();
+    send_sync::<sansrtc_tokio::RtpReceiver>();
+    send_sync::<sansrtc_tokio::RtpWriter>();
+    send_sync::<Error>();
 }
