@@ -332,7 +332,12 @@ impl Entry {
 
     /// The connection is gone: every handle sees it closed.
     fn finish(self) {
-        self.state.send_replace(ConnectionState::Closed);
+        // Watchers wake only if the state was not `Closed` yet (then at the sender's drop).
+        self.state.send_if_modified(|s| {
+            let changed = *s != ConnectionState::Closed;
+            *s = ConnectionState::Closed;
+            changed
+        });
         for slot in self.channels.values() {
             slot.state.send_replace(ChannelState::Closed);
             slot.writable.notify_waiters();
