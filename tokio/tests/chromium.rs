@@ -205,8 +205,12 @@ async fn http(endpoint: Arc<Endpoint>, mut stream: TcpStream) {
     let _ = stream.write_all(response.as_bytes()).await;
 }
 
+/// One browser at a time: two Chromiums with camera and microphone overload a 2-core machine.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Runs the browser driver in `mode` against a WHIP echo server on the async driver.
 async fn drive(mode: &'static str) -> Value {
+    let _one = ONE_BROWSER.lock().await;
     let script = tokio::task::spawn_blocking(setup).await.expect("setup");
     let endpoint = Arc::new(Endpoint::bind("127.0.0.1:0").await.expect("bind"));
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("listen");
