@@ -1,0 +1,756 @@
+//! The [`Endpoint`]: one UDP socket, one task, many peer connections.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sansrtc::{
+    ChannelId, ChannelState, ConnectionState, Event, Mid, PeerConnection, Router, RtpReceived,
+};
+use tokio::net::{ToSocketAddrs, UdpSocket};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::channel::{DataChannel, Message};
+use crate::connection::Connection;
+use crate::error::Error;
+use crate::media::RtpReceiver;
+
+/// Sizes of the queues between the endpoint's task and the handles, and how long a shutdown
+/// waits for goodbyes. Every queue is bounded; what happens when one is full is written beside
+/// it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct EndpointConfig {
+    /// Calls from handles waiting for the task (default 1024). When full, the calling `async`
+    /// method waits (backpressure on the caller).
+    pub command_capacity: usize,
+    /// Received messages waiting per data channel (default 256). When full, further messages
+    /// are **dropped** and counted in [`EndpointStats::messages_dropped`]: the task serves
+    /// every connection of the socket and must not wait for one slow reader.
+    pub message_capacity: usize,
+    /// Received RTP packets waiting per track (default 512). When full, packets are dropped
+    /// (media is real time: a late packet is worth little) and counted in
+    /// [`EndpointStats::rtp_dropped`].
+    pub rtp_capacity: usize,
+    /// Other events waiting per connection (default 64; [`Connection::next_event`]). When
+    /// full, events are dropped and counted in [`EndpointStats::events_dropped`].
+    pub event_capacity: usize,
+    /// Data channels opened by the peer waiting for [`Connection::accept_channel`], and
+    /// new tracks waiting for [`Connection::accept_track`] (default 16 each). When full, a
+    /// new channel is closed at once and counted in [`EndpointStats::channels_refused`]; the
+    /// packets of a new track are dropped (counted in [`EndpointStats::rtp_unclaimed`]) until
+    /// there is room.
+    pub accept_capacity: usize,
+    /// Bytes a data channel may have buffered (queued or sent and not yet acknowledged)
+    /// before [`DataChannel::send`] waits (default 1 MiB): backpressure on the sender, until
+    /// the peer has acknowledged half of it.
+    pub send_high_water: usize,
+    /// How long [`Endpoint::shutdown`] (or dropping the endpoint) lets the connections say
+    /// goodbye (SCTP shutdown, DTLS close_notify) before the task ends (default 3 s).
+    pub close_timeout: Duration,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        Self {
+            command_capacity: 1024,
+            message_capacity: 256,
+            rtp_capacity: 512,
+            event_capacity: 64,
+            accept_capacity: 16,
+            send_high_water: 1 << 20,
+            close_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Counters of an endpoint's task ([`Endpoint::stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EndpointStats {
+    /// Connections the task drives now.
+    pub connections: u64,
+    /// Datagrams received on the socket.
+    pub datagrams_received: u64,
+    /// Datagrams no connection claimed (dropped).
+    pub datagrams_unrouted: u64,
+    /// Datagrams sent.
+    pub datagrams_sent: u64,
+    /// Datagrams the socket refused to send.
+    pub send_errors: u64,
+    /// Data channel messages dropped because their channel's queue was full.
+    pub messages_dropped: u64,
+    /// Data channel messages for a channel with no handle (dropped).
+    pub messages_unclaimed: u64,
+    /// RTP packets dropped because their track's queue was full.
+    pub rtp_dropped: u64,
+    /// RTP packets of no known track (no mid), or of a new track that found the accept
+    /// queue full (dropped).
+    pub rtp_unclaimed: u64,
+    /// Events dropped because the connection's event queue was full.
+    pub events_dropped: u64,
+    /// Channels opened by the peer and closed because the accept queue was full.
+    pub channels_refused: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    connections: AtomicU64,
+    datagrams_received: AtomicU64,
+    datagrams_unrouted: AtomicU64,
+    datagrams_sent: AtomicU64,
+    send_errors: AtomicU64,
+    messages_dropped: AtomicU64,
+    messages_unclaimed: AtomicU64,
+    rtp_dropped: AtomicU64,
+    rtp_unclaimed: AtomicU64,
+    events_dropped: AtomicU64,
+    channels_refused: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// What the endpoint and its handles share with the task.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    next_key: AtomicU64,
+    /// Connections whose handle was dropped: the task closes them.
+    dropped: Mutex<Vec<u64>>,
+    notify: Notify,
+    counters: Counters,
+    pub(crate) config: EndpointConfig,
+}
+
+impl Shared {
+    /// A connection handle was dropped: its connection is to be closed.
+    pub(crate) fn connection_dropped(&self, key: u64) {
+        if let Ok(mut d) = self.dropped.lock() {
+            d.push(key);
+        }
+        self.notify.notify_one();
+    }
+}
+
+/// Work for the task on one connection (the handles' calls).
+pub(crate) type Job = Box<dyn FnOnce(&mut Entry, Instant) + Send>;
+
+/// A call from the endpoint or a handle to the task.
+pub(crate) enum Command {
+    Add {
+        key: u64,
+        pc: Box<PeerConnection>,
+        parts: EntryParts,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    Run {
+        key: u64,
+        job: Job,
+    },
+}
+
+/// Runs `f` on connection `key` inside the task and returns what it returned; `Closed` when
+/// the connection or the task is gone.
+pub(crate) async fn run_job<R, F>(
+    commands: &mpsc::Sender<Command>,
+    key: u64,
+    f: F,
+) -> Result<R, Error>
+where
+    R: Send + 'static,
+    F: FnOnce(&mut Entry, Instant) -> R + Send + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    let job: Job = Box::new(move |entry, now| {
+        let _ = tx.send(f(entry, now));
+    });
+    commands
+        .send(Command::Run { key, job })
+        .await
+        .map_err(|_| Error::Closed)?;
+    rx.await.map_err(|_| Error::Closed)
+}
+
+/// The task's halves of a new connection's queues.
+pub(crate) struct EntryParts {
+    state: watch::Sender<ConnectionState>,
+    accept: mpsc::Sender<DataChannel>,
+    tracks: mpsc::Sender<RtpReceiver>,
+    events: mpsc::Sender<Event>,
+}
+
+/// The task's side of one data channel.
+pub(crate) struct ChannelSlot {
+    messages: mpsc::Sender<Message>,
+    state: watch::Sender<ChannelState>,
+    /// Woken when the channel's buffered amount falls to its low threshold, or it closes.
+    writable: Arc<Notify>,
+}
+
+/// One connection inside the task.
+pub(crate) struct Entry {
+    pub(crate) pc: PeerConnection,
+    key: u64,
+    state: watch::Sender<ConnectionState>,
+    accept: mpsc::Sender<DataChannel>,
+    accept_tracks: mpsc::Sender<RtpReceiver>,
+    events: mpsc::Sender<Event>,
+    channels: HashMap<ChannelId, ChannelSlot>,
+    tracks: HashMap<Mid, mpsc::Sender<RtpReceived>>,
+    deadline: Option<Instant>,
+    /// To make handles for channels the peer opens.
+    commands: mpsc::WeakSender<Command>,
+    shared: Arc<Shared>,
+}
+
+impl Entry {
+    /// A handle (and the task's side) for channel `id`.
+    pub(crate) fn new_channel(
+        &mut self,
+        id: ChannelId,
+        label: String,
+        protocol: String,
+        state: ChannelState,
+    ) -> Option<DataChannel> {
+        let commands = self.commands.upgrade()?;
+        let (messages_tx, messages_rx) = mpsc::channel(self.shared.config.message_capacity.max(1));
+        let (state_tx, state_rx) = watch::channel(state);
+        let writable = Arc::new(Notify::new());
+        let high_water = self.shared.config.send_high_water;
+        if let Ok(mut c) = self.pc.channel(id) {
+            c.set_buffered_amount_low_threshold(high_water / 2);
+        }
+        self.channels.insert(
+            id,
+            ChannelSlot {
+                messages: messages_tx,
+                state: state_tx,
+                writable: writable.clone(),
+            },
+        );
+        Some(DataChannel {
+            conn: self.key,
+            id,
+            label,
+            protocol,
+            commands,
+            state: state_rx,
+            messages: messages_rx,
+            writable,
+            high_water,
+        })
+    }
+
+    /// Sends the RTP of `mid` to a new queue (replacing an earlier one).
+    pub(crate) fn new_track(&mut self, mid: Mid) -> mpsc::Receiver<RtpReceived> {
+        let (tx, rx) = mpsc::channel(self.shared.config.rtp_capacity.max(1));
+        self.tracks.insert(mid, tx);
+        rx
+    }
+
+    fn event(&mut self, event: Event, now: Instant) {
+        let shared = self.shared.clone();
+        let counters = &shared.counters;
+        match event {
+            Event::ConnectionStateChange(s) => {
+                self.state.send_replace(s);
+            }
+            Event::DataChannelOpen {
+                id,
+                label,
+                protocol,
+            } => {
+                if let Some(slot) = self.channels.get(&id) {
+                    slot.state.send_replace(ChannelState::Open);
+                    return;
+                }
+                let Some(handle) = self.new_channel(id, label, protocol, ChannelState::Open) else {
+                    return;
+                };
+                if self.accept.try_send(handle).is_err() {
+                    bump(&counters.channels_refused);
+                    self.channels.remove(&id);
+                    if let Ok(c) = self.pc.channel(id) {
+                        c.close(now);
+                    }
+                }
+            }
+            Event::DataChannelMessage { id, data, kind } => match self.channels.get(&id) {
+                Some(slot) => {
+                    if let Err(mpsc::error::TrySendError::Full(_)) =
+                        slot.messages.try_send(Message { data, kind })
+                    {
+                        bump(&counters.messages_dropped);
+                    }
+                }
+                None => bump(&counters.messages_unclaimed),
+            },
+            Event::DataChannelClose(id) => {
+                if let Some(slot) = self.channels.remove(&id) {
+                    slot.state.send_replace(ChannelState::Closed);
+                    slot.writable.notify_waiters();
+                }
+            }
+            Event::BufferedAmountLow(id) if self.channels.contains_key(&id) => {
+                if let Some(slot) = self.channels.get(&id) {
+                    slot.writable.notify_waiters();
+                }
+            }
+            Event::Rtp(packet) => {
+                let Some(mid) = packet.mid else {
+                    bump(&counters.rtp_unclaimed);
+                    return;
+                };
+                if !self.tracks.contains_key(&mid) {
+                    // A new track: offered to `accept_track` with its first packet.
+                    let Ok(permit) = self.accept_tracks.try_reserve() else {
+                        bump(&counters.rtp_unclaimed);
+                        return;
+                    };
+                    let (tx, rx) = mpsc::channel(shared.config.rtp_capacity.max(1));
+                    self.tracks.insert(mid, tx);
+                    permit.send(RtpReceiver::new(mid, rx));
+                }
+                if let Some(tx) = self.tracks.get(&mid)
+                    && let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(packet)
+                {
+                    bump(&counters.rtp_dropped);
+                }
+            }
+            other => {
+                if let Err(mpsc::error::TrySendError::Full(_)) = self.events.try_send(other) {
+                    bump(&counters.events_dropped);
+                }
+            }
+        }
+    }
+
+    /// The connection is gone: every handle sees it closed.
+    fn finish(self) {
+        // Watchers wake only if the state was not `Closed` yet (then at the sender's drop).
+        self.state.send_if_modified(|s| {
+            let changed = *s != ConnectionState::Closed;
+            *s = ConnectionState::Closed;
+            changed
+        });
+        for slot in self.channels.values() {
+            slot.state.send_replace(ChannelState::Closed);
+            slot.writable.notify_waiters();
+        }
+        // Dropping the senders ends every `recv`.
+    }
+}
+
+/// A UDP socket and the task that drives every peer connection added to it.
+///
+/// The task (spawned on the current tokio runtime by [`Endpoint::new`]) waits for whichever
+/// comes first: a datagram (routed to its connection by [`sansrtc::Router`]), a call from a
+/// handle, or the earliest deadline of all its connections (one timer for the socket, kept in
+/// a sorted set: no connection is polled unless its deadline passed or input arrived).
+///
+/// Dropping the endpoint, or [`Endpoint::shutdown`], closes every connection (each says
+/// goodbye, for at most [`EndpointConfig::close_timeout`]) and ends the task; every handle then
+/// sees the end: state [`ConnectionState::Closed`], `recv` returning `None`, calls failing
+/// with [`Error::Closed`]. Handles ([`Connection`], [`DataChannel`], ...) may outlive it.
+#[derive(Debug)]
+pub struct Endpoint {
+    commands: mpsc::Sender<Command>,
+    shared: Arc<Shared>,
+    local: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Endpoint {
+    /// Binds a UDP socket to `addr` (a concrete address such as `127.0.0.1:0` or the
+    /// server's public IP: it becomes the connections' host candidate, so not `0.0.0.0`) and
+    /// starts its task with the default [`EndpointConfig`].
+    pub async fn bind(addr: impl ToSocketAddrs) -> Result<Endpoint, Error> {
+        let socket = UdpSocket::bind(addr).await?;
+        Endpoint::new(socket, EndpointConfig::default())
+    }
+
+    /// Starts the task of `socket` on the current tokio runtime (panics outside one, as
+    /// `tokio::spawn`).
+    pub fn new(socket: UdpSocket, config: EndpointConfig) -> Result<Endpoint, Error> {
+        let local = socket.local_addr()?;
+        let (commands, commands_rx) = mpsc::channel(config.command_capacity.max(1));
+        let shared = Arc::new(Shared {
+            next_key: AtomicU64::new(0),
+            dropped: Mutex::new(Vec::new()),
+            notify: Notify::new(),
+            counters: Counters::default(),
+            config,
+        });
+        let (shutdown, shutdown_rx) = oneshot::channel();
+        let driver = Driver {
+            socket,
+            local,
+            router: Router::new(),
+            conns: HashMap::new(),
+            timers: BTreeSet::new(),
+            commands: commands_rx,
+            weak: commands.downgrade(),
+            shared: shared.clone(),
+        };
+        let task = tokio::spawn(driver.run(shutdown_rx));
+        Ok(Endpoint {
+            commands,
+            shared,
+            local,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        })
+    }
+
+    /// The socket's address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Hands `pc` to the task, which drives it from now on, and returns its handle. The
+    /// socket's address is registered on `pc` (`add_local_address`): create the offer or
+    /// answer afterwards, through the handle ([`Connection::create_offer`], ...), or register
+    /// [`Endpoint::local_addr`] yourself before. `pc` may be configured in any way before
+    /// (transceivers, channels, even descriptions already exchanged).
+    ///
+    /// Fails if the connection's ICE ufrag is taken by another connection of the socket, or
+    /// the socket's address cannot be a candidate.
+    ///
+    /// Cancel safety: if cancelled, the connection may or may not have been added; if it was,
+    /// its handle is dropped at once, which closes it.
+    pub async fn add(&self, pc: PeerConnection) -> Result<Connection, Error> {
+        let key = self.shared.next_key.fetch_add(1, Ordering::Relaxed);
+        let config = &self.shared.config;
+        let (state_tx, state_rx) = watch::channel(pc.state());
+        let (accept_tx, accept_rx) = mpsc::channel(config.accept_capacity.max(1));
+        let (tracks_tx, tracks_rx) = mpsc::channel(config.accept_capacity.max(1));
+        let (events_tx, events_rx) = mpsc::channel(config.event_capacity.max(1));
+        // The handle exists before the call so that a cancelled `add` closes the connection.
+        let connection = Connection::new(
+            key,
+            self.commands.clone(),
+            self.shared.clone(),
+            state_rx,
+            accept_rx,
+            tracks_rx,
+            events_rx,
+        );
+        let (reply, reply_rx) = oneshot::channel();
+        self.commands
+            .send(Command::Add {
+                key,
+                pc: Box::new(pc),
+                parts: EntryParts {
+                    state: state_tx,
+                    accept: accept_tx,
+                    tracks: tracks_tx,
+                    events: events_tx,
+                },
+                reply,
+            })
+            .await
+            .map_err(|_| Error::Closed)?;
+        reply_rx.await.map_err(|_| Error::Closed)??;
+        Ok(connection)
+    }
+
+    /// The task's counters.
+    pub fn stats(&self) -> EndpointStats {
+        let c = &self.shared.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        EndpointStats {
+            connections: get(&c.connections),
+            datagrams_received: get(&c.datagrams_received),
+            datagrams_unrouted: get(&c.datagrams_unrouted),
+            datagrams_sent: get(&c.datagrams_sent),
+            send_errors: get(&c.send_errors),
+            messages_dropped: get(&c.messages_dropped),
+            messages_unclaimed: get(&c.messages_unclaimed),
+            rtp_dropped: get(&c.rtp_dropped),
+            rtp_unclaimed: get(&c.rtp_unclaimed),
+            events_dropped: get(&c.events_dropped),
+            channels_refused: get(&c.channels_refused),
+        }
+    }
+
+    /// Closes every connection, lets their goodbyes out (at most
+    /// [`EndpointConfig::close_timeout`]) and returns when the task has ended.
+    ///
+    /// Cancel safety: the shutdown is under way as soon as this is first polled; cancelling it
+    /// only stops waiting for the end.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        // Dropping `shutdown` wakes the task, which closes everything and ends.
+        self.shutdown.take();
+    }
+}
+
+/// The task: owns the socket, the router and every connection.
+struct Driver {
+    socket: UdpSocket,
+    local: SocketAddr,
+    router: Router<u64>,
+    conns: HashMap<u64, Entry>,
+    /// Every connection's deadline, earliest first.
+    timers: BTreeSet<(Instant, u64)>,
+    commands: mpsc::Receiver<Command>,
+    weak: mpsc::WeakSender<Command>,
+    shared: Arc<Shared>,
+}
+
+/// Datagrams read in one go before the other inputs get a turn.
+const RECV_BATCH: usize = 64;
+
+impl Driver {
+    async fn run(mut self, mut shutdown: oneshot::Receiver<()>) {
+        let mut buf = vec![0u8; 65_536];
+        let mut closing_until: Option<Instant> = None;
+        let mut commands_open = true;
+        // The socket's one timer, moved only when the earliest deadline moves.
+        let timer = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
+        loop {
+            if let Some(until) = closing_until
+                && (self.conns.is_empty() || Instant::now() >= until)
+            {
+                break;
+            }
+            let wake = match (self.timers.first().map(|&(t, _)| t), closing_until) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if wake != armed {
+                if let Some(wake) = wake {
+                    timer.as_mut().reset(tokio::time::Instant::from_std(wake));
+                }
+                armed = wake;
+            }
+            tokio::select! {
+                _ = &mut shutdown, if closing_until.is_none() => {
+                    closing_until = Some(Instant::now() + self.shared.config.close_timeout);
+                    let keys: Vec<u64> = self.conns.keys().copied().collect();
+                    for key in keys {
+                        self.close(key).await;
+                    }
+                }
+                command = self.commands.recv(), if commands_open => match command {
+                    Some(command) => self.command(command, closing_until.is_some()).await,
+                    None => commands_open = false,
+                },
+                () = self.shared.notify.notified() => {
+                    let dropped = self
+                        .shared
+                        .dropped
+                        .lock()
+                        .map(|mut d| std::mem::take(&mut *d))
+                        .unwrap_or_default();
+                    for key in dropped {
+                        self.close(key).await;
+                    }
+                }
+                received = self.socket.recv_from(&mut buf) => {
+                    if let Ok((n, from)) = received {
+                        self.datagram(from, &buf[..n]).await;
+                        for _ in 1..RECV_BATCH {
+                            match self.socket.try_recv_from(&mut buf) {
+                                Ok((n, from)) => self.datagram(from, &buf[..n]).await,
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                }
+                () = &mut timer, if armed.is_some() => {
+                    armed = None; // re-armed at the next turn, even for the same instant
+                    self.timeouts().await;
+                }
+            }
+        }
+        for (key, entry) in self.conns.drain() {
+            self.router.remove(key);
+            entry.finish();
+        }
+        self.shared.counters.connections.store(0, Ordering::Relaxed);
+    }
+
+    async fn command(&mut self, command: Command, closing: bool) {
+        match command {
+            Command::Add {
+                key,
+                pc,
+                parts,
+                reply,
+            } => {
+                if closing {
+                    let _ = reply.send(Err(Error::Closed));
+                    return;
+                }
+                let mut pc = *pc;
+                if let Err(e) = pc.add_local_address(self.local) {
+                    let _ = reply.send(Err(e.into()));
+                    return;
+                }
+                if let Err(e) = self.router.insert(key, &pc) {
+                    let _ = reply.send(Err(e.into()));
+                    return;
+                }
+                self.conns.insert(
+                    key,
+                    Entry {
+                        pc,
+                        key,
+                        state: parts.state,
+                        accept: parts.accept,
+                        accept_tracks: parts.tracks,
+                        events: parts.events,
+                        channels: HashMap::new(),
+                        tracks: HashMap::new(),
+                        deadline: None,
+                        commands: self.weak.clone(),
+                        shared: self.shared.clone(),
+                    },
+                );
+                bump(&self.shared.counters.connections);
+                if reply.send(Ok(())).is_err() {
+                    // `add` was cancelled: its handle is gone, so is the connection.
+                    self.close(key).await;
+                    return;
+                }
+                self.flush(key).await;
+            }
+            Command::Run { key, job } => {
+                let Some(entry) = self.conns.get_mut(&key) else {
+                    return; // the job's reply is dropped: the caller sees `Closed`
+                };
+                let now = Instant::now();
+                if std::panic::catch_unwind(AssertUnwindSafe(|| job(entry, now))).is_err() {
+                    // A closure given to `Connection::with` panicked: the connection may be
+                    // half-changed, so it goes; the other connections go on.
+                    self.remove(key);
+                    return;
+                }
+                // A call may have restarted ICE (a new ufrag to route).
+                self.router.refresh(key, &entry.pc);
+                self.flush(key).await;
+            }
+        }
+    }
+
+    async fn close(&mut self, key: u64) {
+        if let Some(entry) = self.conns.get_mut(&key) {
+            entry.pc.close(Instant::now());
+            self.flush(key).await;
+        }
+    }
+
+    async fn datagram(&mut self, source: SocketAddr, datagram: &[u8]) {
+        let counters = &self.shared.counters;
+        bump(&counters.datagrams_received);
+        let Some(key) = self.router.route(self.local, source, datagram) else {
+            bump(&counters.datagrams_unrouted);
+            return;
+        };
+        let Some(entry) = self.conns.get_mut(&key) else {
+            bump(&counters.datagrams_unrouted);
+            return;
+        };
+        entry
+            .pc
+            .handle_receive(Instant::now(), source, self.local, datagram);
+        self.router
+            .learn(key, &entry.pc, self.local, source, datagram);
+        self.flush(key).await;
+    }
+
+    async fn timeouts(&mut self) {
+        let now = Instant::now();
+        let mut due = Vec::new();
+        while let Some(&(t, key)) = self.timers.first() {
+            if t > now {
+                break;
+            }
+            self.timers.pop_first();
+            due.push(key);
+        }
+        for key in due {
+            if let Some(entry) = self.conns.get_mut(&key) {
+                entry.deadline = None;
+                entry.pc.handle_timeout(now);
+                // Routes follow consent and ICE restarts (cheap: a few paths per connection).
+                self.router.refresh(key, &entry.pc);
+                self.flush(key).await;
+            }
+        }
+    }
+
+    /// Sends what connection `key` has to send, hands its events to their queues, files its
+    /// next deadline, and forgets it once closed.
+    async fn flush(&mut self, key: u64) {
+        let Some(entry) = self.conns.get_mut(&key) else {
+            return;
+        };
+        let counters = &self.shared.counters;
+        loop {
+            let mut idle = true;
+            while let Some(t) = entry.pc.poll_transmit() {
+                idle = false;
+                self.router.sent(key, &t);
+                match self.socket.send_to(&t.contents, t.destination).await {
+                    Ok(_) => bump(&counters.datagrams_sent),
+                    Err(_) => bump(&counters.send_errors),
+                }
+            }
+            let now = Instant::now();
+            while let Some(event) = entry.pc.poll_event() {
+                idle = false;
+                entry.event(event, now);
+            }
+            if idle {
+                break;
+            }
+        }
+        let next = entry.pc.poll_timeout();
+        if next != entry.deadline {
+            if let Some(old) = entry.deadline {
+                self.timers.remove(&(old, key));
+            }
+            if let Some(new) = next {
+                self.timers.insert((new, key));
+            }
+            entry.deadline = next;
+        }
+        if entry.pc.is_closed() {
+            self.remove(key);
+        }
+    }
+
+    fn remove(&mut self, key: u64) {
+        if let Some(entry) = self.conns.remove(&key) {
+            self.router.remove(key);
+            if let Some(d) = entry.deadline {
+                self.timers.remove(&(d, key));
+            }
+            entry.finish();
+            self.shared
+                .counters
+                .connections
+                .fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! The async driver over real UDP sockets on 127.0.0.1: two peers, cancellation safety,
+//! shutdown.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{config, connect, within};
+use sansrtc::{ChannelState, ConnectionState, MessageKind, codecs};
+use sansrtc_tokio::{Endpoint, EndpointConfig, Error};
+use tokio::net::UdpSocket;
+
+#[tokio::test]
+async fn two_peers_exchange_messages_and_rtp() {
+    let a = Endpoint::bind("127.0.0.1:0").await.expect("bind");
+    let b = Endpoint::bind("127.0.0.1:0").await.expect("bind");
+    let mut pair = connect(&a, &b, config(None), config(None), true).await;
+    assert_eq!(pair.client.state(), ConnectionState::Connected);
+
+    // Messages both ways, in order.
+    for i in 0..20 {
+        pair.client_chat
+            .send_text(&format!("ping {i}"))
+            .await
+            .expect("send");
+    }
+    for i in 0..20 {
+        let m = within("ping", pair.server_chat.recv())
+            .await
+            .expect("message");
+        assert_eq!(m.text(), Some(format!("ping {i}").as_str()));
+        pair.server_chat
+            .send(&[i as u8; 1000])
+            .await
+            .expect("send back");
+    }
+    for i in 0..20 {
+        let m = within("pong", pair.client_chat.recv())
+            .await
+            .expect("message");
+        assert_eq!(m.kind, MessageKind::Binary);
+        assert_eq!(&m.data[..], &[i as u8; 1000][..]);
+    }
+
+    // A channel the server opens reaches the client's accept queue.
+    let server_news = pair
+        .server
+        .open_channel(sansrtc::ChannelConfig::reliable("news"))
+        .await
+        .expect("channel");
+    let mut client_news = within("accept", pair.client.accept_channel())
+        .await
+        .expect("news");
+    assert_eq!(client_news.label(), "news");
+    server_news.send_text("extra").await.expect("send");
+    let m = within("news", client_news.recv()).await.expect("message");
+    assert_eq!(m.text(), Some("extra"));
+
+    // RTP both ways on the audio track.
+    let client_mid = pair
+        .client
+        .with(|pc| pc.media_mids().next())
+        .await
+        .expect("with")
+        .expect("a media section");
+    let server_mid = pair
+        .server
+        .with(|pc| pc.media_mids().next())
+        .await
+        .expect("with")
+        .expect("a media section");
+    let mut at_server = pair.server.rtp_receiver(server_mid).await.expect("rx");
+    let to_server = pair.client.rtp_writer(client_mid);
+    let to_client = pair.server.rtp_writer(server_mid);
+    let pt = codecs::opus().payload_type;
+    for seq in 0..50u32 {
+        to_server
+            .write(pt, seq * 960, false, &[seq as u8; 160])
+            .await
+            .expect("write");
+        to_client
+            .write(pt, seq * 960, false, &[seq as u8 ^ 0xff; 160])
+            .await
+            .expect("write");
+    }
+    // The client asked for no receiver: the track comes to `accept_track` with its first
+    // packet.
+    let mut at_client = within("track", pair.client.accept_track())
+        .await
+        .expect("a track");
+    assert_eq!(at_client.mid(), client_mid);
+    for seq in 0..50u32 {
+        let p = within("rtp at the server", at_server.recv())
+            .await
+            .expect("rtp");
+        assert_eq!(p.timestamp, seq * 960);
+        assert_eq!(p.payload(), &[seq as u8; 160][..]);
+        assert_eq!(p.mid, Some(server_mid));
+        let p = within("rtp at the client", at_client.recv())
+            .await
+            .expect("rtp");
+        assert_eq!(p.payload(), &[seq as u8 ^ 0xff; 160][..]);
+    }
+    // The stream interface.
+    to_server.write(pt, 0, true, b"last").await.expect("write");
+    let p = within(
+        "stream",
+        std::future::poll_fn(|cx| {
+            futures_core::Stream::poll_next(std::pin::Pin::new(&mut at_server), cx)
+        }),
+    )
+    .await
+    .expect("rtp");
+    assert_eq!(p.payload(), b"last");
+    assert!(p.marker);
+
+    // Closing one side closes the other.
+    within("close", pair.client.close()).await;
+    assert_eq!(pair.client.state(), ConnectionState::Closed);
+    within("peer closed", pair.server.closed()).await;
+    assert_eq!(pair.server.state(), ConnectionState::Closed);
+    assert!(
+        within("recv after close", pair.server_chat.recv())
+            .await
+            .is_none()
+    );
+    assert_eq!(pair.server_chat.state(), ChannelState::Closed);
+    assert!(matches!(
+        pair.server_chat.send(b"late").await,
+        Err(Error::Closed)
+    ));
+    let stats = b.stats();
+    assert_eq!(stats.messages_dropped, 0);
+    assert_eq!(stats.connections, 0);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+/// `recv` futures dropped before completing (here: losing a race against `yield_now`, over
+/// and over) take no message: every one of them arrives, in order, exactly once.
+#[tokio::test]
+async fn cancelled_recv_loses_no_message() {
+    const COUNT: usize = 500;
+    let mut big_queues = EndpointConfig::default();
+    big_queues.message_capacity = COUNT; // no drops: the test is about cancellation only
+    let a = Endpoint::new(
+        UdpSocket::bind("127.0.0.1:0").await.expect("bind"),
+        big_queues.clone(),
+    )
+    .expect("endpoint");
+    let b = Endpoint::new(
+        UdpSocket::bind("127.0.0.1:0").await.expect("bind"),
+        big_queues,
+    )
+    .expect("endpoint");
+    let pair = connect(&a, &b, config(None), config(None), false).await;
+    let sender = tokio::spawn(async move {
+        for i in 0..COUNT {
+            pair.client_chat
+                .send(&(i as u32).to_be_bytes())
+                .await
+                .expect("send");
+        }
+        pair.client_chat
+    });
+    let mut receiver = pair.server_chat;
+    let mut next = 0u32;
+    let mut cancelled = 0u64;
+    within("every message", async {
+        while (next as usize) < COUNT {
+            tokio::select! {
+                m = receiver.recv() => {
+                    let m = m.expect("open");
+                    assert_eq!(&m.data[..], &next.to_be_bytes()[..], "lost or reordered");
+                    next += 1;
+                }
+                () = tokio::task::yield_now() => cancelled += 1,
+            }
+        }
+    })
+    .await;
+    assert!(cancelled > 0, "no recv future was cancelled");
+    let _client_chat = within("sender", sender).await.expect("sender task");
+    assert_eq!(b.stats().messages_dropped, 0);
+    // Nothing more than was sent.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1), receiver.recv())
+            .await
+            .is_err()
+    );
+}
+
+/// `shutdown` closes every connection of the endpoint, every handle sees it, and the task
+/// ends; the peers see their connections closed too.
+#[tokio::test]
+async fn shutdown_closes_every_handle() {
+    let server = Endpoint::bind("127.0.0.1:0").await.expect("bind");
+    let mut clients = Vec::new();
+    let mut pairs = Vec::new();
+    for _ in 0..3 {
+        let client = Endpoint::bind("127.0.0.1:0").await.expect("bind");
+        pairs.push(connect(&client, &server, config(None), config(None), false).await);
+        clients.push(client);
+    }
+    assert_eq!(server.stats().connections, 3);
+    within("shutdown", server.shutdown()).await;
+    for pair in &mut pairs {
+        assert_eq!(pair.server.state(), ConnectionState::Closed);
+        assert!(pair.server_chat.recv().await.is_none());
+        assert!(pair.server.accept_channel().await.is_none());
+        // Events queued before the end are still there, then the queue ends.
+        while within("events end", pair.server.next_event())
+            .await
+            .is_some()
+        {}
+        assert!(matches!(
+            pair.server.create_offer().await,
+            Err(Error::Closed)
+        ));
+        assert!(matches!(pair.server.connected().await, Err(Error::Closed)));
+        // The clients were told (SCTP shutdown or close_notify).
+        within("client sees the close", pair.client.closed()).await;
+        assert_eq!(pair.client.state(), ConnectionState::Closed);
+        assert!(
+            within("client recv", pair.client_chat.recv())
+                .await
+                .is_none()
+        );
+    }
+    for client in clients {
+        within("client shutdown", client.shutdown()).await;
+    }
+}
+
+/// Dropping the endpoint ends its task too: the handles see their connection closed.
+#[tokio::test]
+async fn dropping_the_endpoint_closes_its_connections() {
+    let server = Endpoint::bind("127.0.0.1:0").await.expect("bind");
+    let client = Endpoint::bind("127.0.0.1:0").await.expect("bind");
+    let mut pair = connect(&client, &server, config(None), config(None), false).await;
+    let server_addr = server.local_addr();
+    drop(server);
+    within("server side closed", pair.server.closed()).await;
+    // The task ended: it dropped its socket, so the port can be bound again.
+    within("the task ends and frees its port", async {
+        while UdpSocket::bind(server_addr).await.is_err() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(matches!(
+        pair.server.create_offer().await,
+        Err(Error::Closed)
+    ));
+    assert!(pair.server_chat.recv().await.is_none());
+    within("client side closed", pair.client.closed()).await;
+    assert!(pair.client_chat.recv().await.is_none());
+    // Dropping a connection's handle closes it, and the endpoint forgets it.
+    let server = Endpoint::bind("127.0.0.1:0").await.expect("bind");
+    let pair = connect(&client, &server, config(None), config(None), false).await;
+    let server_conn = pair.server;
+    drop(pair.client);
+    within("dropped handle closes", server_conn.closed()).await;
+    assert_eq!(client.stats().connections, 0);
+}
+
+/// A sender faster than its peer waits (`send_high_water`) instead of filling the
+/// connection's send buffer: 8 MiB through a connection whose buffer holds 2 MiB, no error.
+#[tokio::test]
+async fn send_waits_for_the_peer() {
+    const CHUNK: usize = 64 * 1024;
+    const TOTAL: usize = 8 << 20;
+    let mut queues = EndpointConfig::default();
+    queues.message_capacity = TOTAL / CHUNK; // the reader's queue cannot overflow here
+    queues.send_high_water = 256 * 1024;
+    let a = Endpoint::new(
+        UdpSocket::bind("127.0.0.1:0").await.expect("bind"),
+        queues.clone(),
+    )
+    .expect("endpoint");
+    let b = Endpoint::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"), queues)
+        .expect("endpoint");
+    let mut small_buffer = config(None);
+    small_buffer.max_buffered_amount = 2 << 20;
+    let pair = connect(&a, &b, small_buffer, config(None), false).await;
+    let chat = pair.client_chat;
+    let sender = tokio::spawn(async move {
+        let chunk: Vec<u8> = (0..CHUNK).map(|i| (i % 251) as u8).collect();
+        for _ in 0..TOTAL / CHUNK {
+            chat.send(&chunk).await.expect("send never fails: it waits");
+        }
+        chat
+    });
+    let mut receiver = pair.server_chat;
+    let mut received = 0;
+    within("8 MiB", async {
+        while received < TOTAL {
+            let m = receiver.recv().await.expect("message");
+            assert_eq!(m.data.len(), CHUNK);
+            assert!(
+                m.data
+                    .iter()
+                    .enumerate()
+                    .all(|(i, &b)| b == (i % 251) as u8)
+            );
+            received += m.data.len();
+        }
+    })
+    .await;
+    let _chat = within("sender", sender).await.expect("sender");
+    assert_eq!(b.stats().messages_dropped, 0);
+}
+
+/// A reader that does not keep up loses the messages its full queue cannot hold (counted),
+/// never more memory; reading again brings the next messages.
+#[tokio::test]
+async fn a_slow_reader_drops_what_its_queue_cannot_hold() {
+    const QUEUE: usize = 8;
+    let mut small = EndpointConfig::default();
+    small.message_capacity = QUEUE;
+    let a = Endpoint::bind("127.0.0.1:0").await.expect("bind");
+    let b = Endpoint::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"), small)
+        .expect("endpoint");
+    let mut pair = connect(&a, &b, config(None), config(None), false).await;
+    for i in 0..100u8 {
+        pair.client_chat.send(&[i]).await.expect("send");
+    }
+    // The endpoint's counter says when all 100 arrived (an upper bound, not a sleep).
+    within("drops counted", async {
+        while b.stats().messages_dropped < 100 - QUEUE as u64 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    for i in 0..QUEUE as u8 {
+        let m = pair.server_chat.recv().await.expect("message");
+        assert_eq!(&m.data[..], &[i]);
+    }
+    pair.client_chat.send(b"after").await.expect("send");
+    let m = within("after", pair.server_chat.recv())
+        .await
+        .expect("message");
+    assert_eq!(&m.data[..], b"after");
+    assert_eq!(b.stats().messages_dropped, 100 - QUEUE as u64);
+}
+
+/// An `add` cancelled after it reached the task leaves no connection behind (whichever the
+/// task sees first: the call, or the dropped handle). On this one-thread runtime the task has
+/// usually answered the call before the future is dropped, so the handle's drop closes the
+/// connection; on a multi-thread runtime the task may instead find the reply undeliverable,
+/// and closes it then (that path is not forced here).
+#[tokio::test]
+async fn a_cancelled_add_leaves_nothing() {
+    let endpoint = Endpoint::bind("127.0.0.1:0").await.expect("bind");
+    let mut kept = Vec::new();
+    for _ in 0..20 {
+        let pc = sansrtc::PeerConnection::new(config(None)).expect("pc");
+        tokio::select! {
+            biased;
+            // Pending at the first poll, ready at the second: `add` has sent its call by then.
+            () = tokio::task::yield_now() => {}
+            _ = endpoint.add(pc) => panic!("add finished before its second poll"),
+        }
+        // Calls are handled in order: once this one is added, the cancelled one was handled.
+        kept.push(
+            endpoint
+                .add(sansrtc::PeerConnection::new(config(None)).expect("pc"))
+                .await
+                .expect("added"),
+        );
+        // The dropped handle's notice may come after: a call that runs after it is handled.
+        let _ = kept[0].with(|_| ()).await;
+        within("dropped handle handled", async {
+            while endpoint.stats().connections != kept.len() as u64 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+    }
+}
+
+/// The handles can be shared and moved between tasks.
+#[test]
+fn handles_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Endpoint>();
+    send_sync::<sansrtc_tokio::Connection>();
+    send_sync::<sansrtc_tokio::DataChannel>();
+    send_sync::<sansrtc_tokio::RtpReceiver>();
+    send_sync::<sansrtc_tokio::RtpWriter>();
+    send_sync::<Error>();
+}
