@@ -239,7 +239,8 @@ const MESSAGES: u64 = 202;
 
 #[test]
 fn chromium_data_channel_echo() {
-    let v = drive("data", &[]);
+    let (v, session) = drive_with("data", "{}", &[]);
+    eprintln!("sctp zero checksum: {}", session["sctp_zero_checksum"]);
     assert_eq!(v["messages"], MESSAGES);
     assert_eq!(v["mismatches"], 0, "{v}");
     assert_eq!(v["largest"], 256 * 1024, "{v}");
