@@ -561,6 +561,16 @@ fn chromium_decodes_h264_from_our_packetizer() {
 }
 
 #[test]
+fn chromium_decodes_vp9_from_our_packetizer() {
+    repacketized("VP9");
+}
+
+#[test]
+fn chromium_decodes_av1_from_our_packetizer() {
+    repacketized("AV1");
+}
+
+#[test]
 fn chromium_video_section_before_audio() {
     // The offer lists video first: our answer's SSRCs follow the sections by mid, not order.
     let (v, _) = drive_with("media", r#"{"videoFirst":true}"#, &[]);
