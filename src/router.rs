@@ -129,9 +129,6 @@ impl<K> Default for Router<K> {
     }
 }
 
-/// The STUN message class (RFC 8489 5: 0b00 request, 0b01 indication, 0b10 success, 0b11
-/// error) and transaction id of a datagram, if it is STUN.
-
 impl<K: Copy + Eq + Hash> Router<K> {
     /// An empty router.
     pub fn new() -> Self {
