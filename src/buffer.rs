@@ -11,10 +11,10 @@ use std::fmt;
 use std::sync::{Arc, Mutex, Weak};
 
 /// Buffers a pool keeps at most.
-const MAX_POOLED: usize = 64;
+const MAX_POOLED: usize = 256;
 /// Bytes (capacity) a pool keeps at most: a burst of 16 KiB messages in flight, their
 /// datagrams and their copies (freed after the connection idles).
-const MAX_POOLED_BYTES: usize = 256 * 1024;
+const MAX_POOLED_BYTES: usize = 512 * 1024;
 /// Larger buffers are freed rather than kept.
 const MAX_POOLED_CAPACITY: usize = 64 * 1024;
 /// Capacity of a fresh buffer: a whole datagram.

@@ -484,11 +484,13 @@ impl PeerConnection {
                 data,
                 binary,
             } => {
-                // The message moves into one of our pooled buffers and SCTP gets its own back:
-                // one copy, no allocation once warm.
-                let message = self.buffers.copy_of(&data);
+                // No copy: the application gets SCTP's buffer (back in our pool when dropped)
+                // and SCTP an empty one of ours as large (the one an earlier message of this
+                // size came in, once warm: nothing allocated).
+                let mut message = self.buffers.take(data.len());
+                let spare = std::mem::replace(message.vec_mut(), data);
                 if let Some(s) = &mut self.sctp {
-                    s.recycle(data);
+                    s.recycle(spare);
                 }
                 let Some(id) = self.channels.on_stream(channel) else {
                     return;
