@@ -236,7 +236,7 @@ mod tests {
     #[test]
     fn the_pool_is_bounded_and_outlived_buffers_are_freed() {
         let pool = BufferPool::default();
-        let many: Vec<PacketBuf> = (0..100).map(|_| pool.take(100)).collect();
+        let many: Vec<PacketBuf> = (0..400).map(|_| pool.take(100)).collect();
         drop(many);
         assert_eq!(
             pool.kept(),
