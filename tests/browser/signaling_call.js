@@ -1,0 +1,82 @@
+// Drives headless Chromium against examples/signaling_server.rs (playwright-core):
+//   node signaling_call.js BASE pair    two pages join one room, call each other, chat
+//   node signaling_call.js BASE native  one page joins a room where examples/native_peer.rs waits
+// Prints one JSON line: the result, or { error }.
+const { chromium } = require('playwright-core');
+
+const LIMIT_MS = 60000;
+
+async function until(what, check) {
+  const deadline = Date.now() + LIMIT_MS;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error('timed out: ' + what);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function join(browser, base, room) {
+  const page = await browser.newPage();
+  page.on('console', (m) => console.error('page: ' + m.text()));
+  await page.goto(base + '/?room=' + room);
+  await until('joined', () => page.evaluate(() => window.call && window.call.id !== null));
+  return page;
+}
+
+const frames = (page) => page.evaluate(() => window.framesDecoded());
+const state = (page) => page.evaluate(() => window.call);
+
+async function main() {
+  const base = process.argv[2];
+  const mode = process.argv[3] || 'pair';
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    ignoreDefaultArgs: ['--disable-features'],
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--use-fake-device-for-media-stream',
+      '--use-fake-ui-for-media-stream', '--allow-loopback-in-peer-connection',
+      '--autoplay-policy=no-user-gesture-required',
+      '--disable-features=WebRtcHideLocalIpsWithMdns,Translate,MediaRouter',
+    ],
+  });
+  try {
+    const t0 = Date.now();
+    let result;
+    if (mode === 'pair') {
+      const a = await join(browser, base, 'test');
+      const b = await join(browser, base, 'test');
+      await until('both connected', async () => (await state(a)).connected && (await state(b)).connected);
+      const connectedMs = Date.now() - t0;
+      await until('chat open', async () => (await state(a)).chatOpen && (await state(b)).chatOpen);
+      await a.evaluate(() => window.sendChat('hello from a'));
+      await b.evaluate(() => window.sendChat('hello from b'));
+      await until('chat received', async () => (await state(a)).chat.includes('hello from b') && (await state(b)).chat.includes('hello from a'));
+      await until('video decoded', async () => (await frames(a)) > 30 && (await frames(b)) > 30);
+      result = { connectedMs, ms: Date.now() - t0, framesA: await frames(a), framesB: await frames(b), chatA: (await state(a)).chat, chatB: (await state(b)).chat };
+      // Presence: when b leaves, a is told and hangs up.
+      await b.close();
+      await until('peer left', async () => (await state(a)).peer === null);
+      result.presence = true;
+    } else if (mode === 'native') {
+      const a = await join(browser, base, process.argv[4] || 'native');
+      await until('connected', async () => (await state(a)).connected);
+      const connectedMs = Date.now() - t0;
+      await until('chat open', async () => (await state(a)).chatOpen);
+      await a.evaluate(() => window.sendChat('hello native'));
+      await until('chat echoed', async () => (await state(a)).chat.some((m) => m.includes('hello native')));
+      await until('video decoded', async () => (await frames(a)) > 30);
+      result = { connectedMs, ms: Date.now() - t0, frames: await frames(a), chat: (await state(a)).chat };
+    } else {
+      throw new Error('unknown mode ' + mode);
+    }
+    console.log(JSON.stringify(result));
+  } catch (e) {
+    console.log(JSON.stringify({ error: String(e) }));
+  } finally {
+    await browser.close();
+  }
+}
+main();
