@@ -813,9 +813,10 @@ impl Driver {
         // DTLS records (first byte 20..=63, RFC 7983) may carry data channel data: while a
         // channel of the connection has an overflow, they wait in the hold, or at the peer
         // (which sends them again, as SCTP got no acknowledgement). STUN (consent) and media
-        // go on.
+        // go on, and so does everything once the connection is closing (its goodbyes).
         if matches!(datagram.first(), Some(20..=63))
             && (entry.overflowing > 0 || !entry.held.is_empty())
+            && entry.pc.state() != ConnectionState::Closed
         {
             self.refills().await;
             let Some(entry) = self.conns.get_mut(&key) else {

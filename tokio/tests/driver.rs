@@ -375,6 +375,72 @@ async fn a_slow_reader_holds_the_peer_back_and_loses_nothing() {
     );
 }
 
+/// A lagging channel holds its connection back only while its handle lives: dropping it
+/// discards what was kept for it (counted) and the connection goes on (a new channel opens
+/// and carries a message); closing a connection that is held back is not held up either.
+#[tokio::test]
+async fn dropping_a_lagging_channel_lets_its_connection_go_on() {
+    let mut small = EndpointConfig::default();
+    small.message_capacity = 4;
+    let a = Endpoint::bind("127.0.0.1:0").await.expect("bind");
+    let b = Endpoint::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"), small)
+        .expect("endpoint");
+    let pair = connect(&a, &b, config(None), config(None), false).await;
+    let chat = pair.client_chat;
+    let sender = tokio::spawn(async move {
+        for i in 0..200u32 {
+            chat.send(&i.to_be_bytes()).await.expect("send");
+        }
+        chat
+    });
+    within("held back", async {
+        while b.stats().datagrams_held_back == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    drop(pair.server_chat);
+    let second = pair
+        .client
+        .open_channel(sansrtc::ChannelConfig::reliable("second"))
+        .await
+        .expect("channel");
+    let mut accepted = within("second channel", pair.server.accept_channel())
+        .await
+        .expect("accepted");
+    assert_eq!(accepted.label(), "second");
+    within("open", second.opened()).await.expect("open");
+    second.send(b"after").await.expect("send");
+    let m = within("after", accepted.recv()).await.expect("message");
+    assert_eq!(&m.data[..], b"after");
+    assert!(b.stats().messages_unclaimed > 0);
+    let _chat = within("sender", sender).await.expect("sender task");
+
+    // A connection whose reader lags closes as fast as any (another client socket: one
+    // connection per pair of sockets).
+    let a2 = Endpoint::bind("127.0.0.1:0").await.expect("bind");
+    let pair = connect(&a2, &b, config(None), config(None), false).await;
+    for i in 0..100u32 {
+        pair.client_chat.send(&i.to_be_bytes()).await.expect("send");
+    }
+    let held = b.stats().datagrams_held_back;
+    within("held back", async {
+        while b.stats().datagrams_held_back == held {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    let started = std::time::Instant::now();
+    within("closed", pair.server.close()).await;
+    // The peer's goodbye was not held back (else the close would wait out its 2 s timer).
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    let _keep = (pair.client, pair.client_chat, pair.server_chat);
+}
+
 /// An `add` cancelled after it reached the task leaves no connection behind (whichever the
 /// task sees first: the call, or the dropped handle). On this one-thread runtime the task has
 /// usually answered the call before the future is dropped, so the handle's drop closes the
