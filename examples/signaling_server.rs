@@ -9,7 +9,9 @@
 //! Flags: `--http ADDR` (default `127.0.0.1:8080`; port 0 picks one), `--ice-server URL`
 //! (repeatable: `stun:127.0.0.1:3478`, `turn:127.0.0.1:3478?transport=udp`, ..., e.g. our
 //! `examples/turn_server.rs`), `--ice-username NAME` and `--ice-credential SECRET` (for the TURN
-//! URLs). Without ICE servers the browsers use their host candidates (enough on one machine).
+//! URLs), `--relay-only` (the page's `iceTransportPolicy: 'relay'`: every call goes through the
+//! TURN server). Without ICE servers the browsers use their host candidates (enough on one
+//! machine).
 //! The first line printed is `signaling server: http://ADDR/ (WebSocket: /ws)`.
 //!
 //! `GET /` is the call page (`?room=NAME`, default `lobby`); `GET /ws` is the WebSocket. Its
@@ -109,13 +111,20 @@ struct Settings {
     http: SocketAddr,
     /// The page's `RTCPeerConnection` `iceServers`, as JSON.
     ice_servers: Value,
+    /// `iceTransportPolicy: 'relay'` rather than `'all'`.
+    relay_only: bool,
 }
 
 fn settings() -> Settings {
     let mut http: SocketAddr = "127.0.0.1:8080".parse().expect("address");
     let (mut urls, mut username, mut credential) = (Vec::new(), None, None);
+    let mut relay_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
+        if flag == "--relay-only" {
+            relay_only = true;
+            continue;
+        }
         let mut value = || {
             args.next()
                 .unwrap_or_else(|| panic!("{flag} needs a value"))
@@ -127,7 +136,7 @@ fn settings() -> Settings {
             "--ice-credential" => credential = Some(value()),
             other => panic!(
                 "unknown flag {other}; flags: --http ADDR --ice-server URL --ice-username NAME \
-                 --ice-credential SECRET"
+                 --ice-credential SECRET --relay-only"
             ),
         }
     }
@@ -145,6 +154,7 @@ fn settings() -> Settings {
     Settings {
         http,
         ice_servers: Value::Array(ice_servers),
+        relay_only,
     }
 }
 
@@ -158,6 +168,14 @@ async fn main() -> io::Result<()> {
     );
     let page: Arc<str> = PAGE
         .replace("/*ICE_SERVERS*/[]", &settings.ice_servers.to_string())
+        .replace(
+            "/*ICE_POLICY*/'all'",
+            if settings.relay_only {
+                "'relay'"
+            } else {
+                "'all'"
+            },
+        )
         .into();
     let rooms = Arc::new(Mutex::new(Rooms::default()));
     loop {
@@ -333,5 +351,6 @@ impl AsyncWrite for Replay {
     }
 }
 
-/// The call page. `/*ICE_SERVERS*/[]` is replaced by the configured ICE servers.
+/// The call page. `/*ICE_SERVERS*/[]` and `/*ICE_POLICY*/'all'` are replaced by the
+/// configured ICE servers and policy.
 const PAGE: &str = include_str!("call.html");

@@ -3,12 +3,15 @@
 //! join one room, connect through the server's WebSocket (offer, answer, trickled candidates),
 //! each decodes the other's video and gets the other's chat message, and the one left is told
 //! when the other goes (presence); a page and `examples/native_peer.rs` (on `sansrtc-tokio`)
-//! exchange chat and media; and the WebSocket protocol (rooms, relay, presence) without a
+//! exchange chat and media; two pages whose page config allows relayed candidates only
+//! (`--relay-only`) call each other through our TURN server (`examples/turn_server.rs`, in a
+//! private network namespace where `lo` is the only interface); and the WebSocket protocol (rooms, relay, presence) without a
 //! browser. Driven by `tests/browser/signaling_call.js`. Loopback only.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -127,6 +130,121 @@ fn two_pages_call_each_other() {
     assert_eq!(v["chatA"], serde_json::json!(["hello from b"]), "{v}");
     assert_eq!(v["chatB"], serde_json::json!(["hello from a"]), "{v}");
     assert_eq!(v["presence"], true, "{v}");
+}
+
+/// Set (to the test's name) in the copy of a test that runs inside a private network namespace.
+const NETNS: &str = "SANSRTC_SIGNALING_NETNS";
+
+/// Runs `body` where `lo` is the only interface (Chromium gathers through every interface, so
+/// a TURN server on 127.0.0.1 would also get allocations from the machine's other addresses):
+/// outside, this re-runs the test `test` inside a private network namespace (`unshare --net`),
+/// which must pass; inside, it brings `lo` up and runs `body`.
+fn in_private_netns(test: &str, body: impl FnOnce()) {
+    if std::env::var(NETNS).is_ok_and(|t| t == test) {
+        run(Command::new("ip").args(["link", "set", "lo", "up"]));
+        body();
+        return;
+    }
+    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    // Everything the inner test needs from the network or cargo, done here.
+    setup();
+    if Command::new("ip").arg("-V").output().is_err() {
+        apt_install(&["iproute2"]);
+    }
+    common::example_exe("signaling_server");
+    common::example_exe("turn_server");
+    let mut child = Command::new("unshare")
+        .args(["--net", "--"])
+        .arg(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(NETNS, test)
+        .env(common::EXAMPLES_BUILT, "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("unshare runs (needs root or CAP_SYS_ADMIN)");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let forward = |out: Box<dyn Read + Send>, tx: std::sync::mpsc::Sender<String>| {
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                eprintln!("netns: {line}");
+                let _ = tx.send(line);
+            }
+        })
+    };
+    let readers = [
+        forward(Box::new(child.stdout.take().unwrap()), tx.clone()),
+        forward(Box::new(child.stderr.take().unwrap()), tx),
+    ];
+    let mut inner = Proc(child);
+    // The inner test has its own timeouts; this one only guards against a hang.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let status = loop {
+        if let Some(status) = inner.0.try_wait().expect("wait for the inner test") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the test in the namespace did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for r in readers {
+        let _ = r.join();
+    }
+    let lines: Vec<String> = rx.try_iter().collect();
+    assert!(
+        status.success(),
+        "the test in the namespace failed: {status}"
+    );
+    // It ran (a name that matched no test would pass too).
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("test result: ok. 1 passed")),
+        "{test} did not run in the namespace"
+    );
+}
+
+/// Two pages call each other through our TURN server: the server's `--ice-server` (a TURN URL
+/// with credentials) and `--relay-only` reach the page, each page's pair in use is relayed
+/// over UDP, and video and chat go through.
+#[test]
+fn two_pages_call_through_our_turn_server() {
+    in_private_netns("two_pages_call_through_our_turn_server", || {
+        let turn = common::start_turn_server(&["--user", "alice:secret", "--allow-loopback-peers"]);
+        let url = format!("turn:127.0.0.1:{}?transport=udp", turn.addr.port());
+        let (_server, base) = start(
+            "signaling_server",
+            &[
+                "--http",
+                "127.0.0.1:0",
+                "--ice-server",
+                &url,
+                "--ice-username",
+                "alice",
+                "--ice-credential",
+                "secret",
+                "--relay-only",
+            ],
+        );
+        let v = drive(&base, &["pair"]);
+        assert!(v["framesA"].as_u64().unwrap() > 30, "{v}");
+        assert!(v["framesB"].as_u64().unwrap() > 30, "{v}");
+        assert_eq!(v["chatA"], serde_json::json!(["hello from b"]), "{v}");
+        assert_eq!(v["chatB"], serde_json::json!(["hello from a"]), "{v}");
+        for pair in [&v["pairA"], &v["pairB"]] {
+            assert_eq!(pair["local"], "relay", "{v}");
+            assert_eq!(pair["relayProtocol"], "udp", "{v}");
+        }
+        // The TURN server relayed it (video and audio both ways: hundreds of packets).
+        let line = turn.stats_until("the call relayed", |l| {
+            common::stat(l, "allocations_created") >= 2
+                && common::stat(l, "to_peer_packets") >= 100
+                && common::stat(l, "to_client_packets") >= 100
+        });
+        eprintln!("turn server: {line}");
+    });
 }
 
 /// A page and `examples/native_peer.rs` (on the async driver) in one room: the page calls,

@@ -55,7 +55,9 @@ async function main() {
       await b.evaluate(() => window.sendChat('hello from b'));
       await until('chat received', async () => (await state(a)).chat.includes('hello from b') && (await state(b)).chat.includes('hello from a'));
       await until('video decoded', async () => (await frames(a)) > 30 && (await frames(b)) > 30);
-      result = { connectedMs, ms: Date.now() - t0, framesA: await frames(a), framesB: await frames(b), chatA: (await state(a)).chat, chatB: (await state(b)).chat };
+      const pairA = await a.evaluate(() => window.selectedPair());
+      const pairB = await b.evaluate(() => window.selectedPair());
+      result = { connectedMs, ms: Date.now() - t0, framesA: await frames(a), framesB: await frames(b), chatA: (await state(a)).chat, chatB: (await state(b)).chat, pairA, pairB };
       // Presence: when b leaves, a is told and hangs up.
       await b.close();
       await until('peer left', async () => (await state(a)).peer === null);
