@@ -3,7 +3,7 @@
 //! join one room, connect through the server's WebSocket (offer, answer, trickled candidates),
 //! each decodes the other's video and gets the other's chat message, and the one left is told
 //! when the other goes (presence); a page and `examples/native_peer.rs` (on `sansrtc-tokio`)
-//! exchange chat and media; two pages whose page config allows relayed candidates only
+//! exchange chat and media, whichever of them calls; two pages whose page config allows relayed candidates only
 //! (`--relay-only`) call each other through our TURN server (`examples/turn_server.rs`, in a
 //! private network namespace where `lo` is the only interface); and the WebSocket protocol (rooms, relay, presence) without a
 //! browser. Driven by `tests/browser/signaling_call.js`. Loopback only.
@@ -95,27 +95,38 @@ fn start(example: &'static str, args: &[&str]) -> (Proc, String) {
     (Proc(child), url)
 }
 
-/// Runs the browser driver in `mode` against `base`; returns its result.
+/// Runs the browser driver with `args` against `base`; returns its result.
 fn drive(base: &str, args: &[&str]) -> Value {
+    drive_with(base, args, |_| {})
+}
+
+/// As [`drive`], calling `progress` with each progress report of the driver as it comes.
+fn drive_with(base: &str, args: &[&str], mut progress: impl FnMut(&str)) -> Value {
     let (dir, script) = setup();
-    let out = Command::new("node")
+    let mut child = Command::new("node")
         .arg(&script)
         .arg(base)
         .args(args)
         .current_dir(&dir)
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .output()
+        .spawn()
         .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or_else(|| panic!("no result from the driver: {stdout}"));
-    let v: Value = serde_json::from_str(line).unwrap();
-    eprintln!("driver: {v}");
-    assert!(v.get("error").is_none(), "{v}");
-    v
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let _node = Proc(child);
+    for line in out.lines().map_while(Result::ok) {
+        let Ok(v) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        eprintln!("driver: {v}");
+        if let Some(p) = v["progress"].as_str() {
+            progress(p);
+            continue;
+        }
+        assert!(v.get("error").is_none(), "{v}");
+        return v;
+    }
+    panic!("the driver ended without a result");
 }
 
 /// Two pages in one room: connected through the server, each decodes the other's video
@@ -384,4 +395,25 @@ fn rooms_relay_and_presence() {
         drop(b);
         assert_eq!(next(&mut a).await, json!({ "type": "peer-left", "id": id_b }));
     });
+}
+
+/// The other way round: the page is in the room first, the native peer joins and calls it
+/// (its offer: audio, video and the chat channel; the page answers); chat echoed, the camera
+/// looped back and decoded.
+#[test]
+fn the_native_peer_calls_a_page() {
+    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let (_server, base) = start("signaling_server", &["--http", "127.0.0.1:0"]);
+    let addr = base.trim_start_matches("http://").to_owned();
+    let mut native = None;
+    let v = drive_with(&base, &["native-late", "late"], |p| {
+        assert_eq!(p, "joined");
+        native = Some(start(
+            "native_peer",
+            &["--server", &addr, "--room", "late", "--udp", "127.0.0.1:0"],
+        ));
+    });
+    assert!(native.is_some(), "the page joined first");
+    assert!(v["frames"].as_u64().unwrap() > 30, "{v}");
+    assert_eq!(v["chat"], serde_json::json!(["echo: hello native"]), "{v}");
 }

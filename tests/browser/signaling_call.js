@@ -1,6 +1,8 @@
 // Drives headless Chromium against examples/signaling_server.rs (playwright-core):
 //   node signaling_call.js BASE pair    two pages join one room, call each other, chat
-//   node signaling_call.js BASE native  one page joins a room where examples/native_peer.rs waits
+//   node signaling_call.js BASE native ROOM       one page joins ROOM where examples/native_peer.rs waits
+//   node signaling_call.js BASE native-late ROOM  one page joins ROOM, prints {"progress":"joined"}, and
+//                                                 waits for examples/native_peer.rs to call
 // Prints one JSON line: the result, or { error }.
 const { chromium } = require('playwright-core');
 
@@ -62,8 +64,10 @@ async function main() {
       await b.close();
       await until('peer left', async () => (await state(a)).peer === null);
       result.presence = true;
-    } else if (mode === 'native') {
+    } else if (mode === 'native' || mode === 'native-late') {
       const a = await join(browser, base, process.argv[4] || 'native');
+      // 'native-late': the native peer joins after the page (so it calls): the test starts it now.
+      if (mode === 'native-late') console.log(JSON.stringify({ progress: 'joined' }));
       await until('connected', async () => (await state(a)).connected);
       const connectedMs = Date.now() - t0;
       await until('chat open', async () => (await state(a)).chatOpen);
