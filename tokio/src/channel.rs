@@ -193,7 +193,10 @@ impl DataChannel {
 
 impl Drop for DataChannel {
     fn drop(&mut self) {
-        // Messages kept for this handle are discarded, and the connection's datagrams flow.
+        // Closed first, so that the task's refill finds it closed (not room to fill, with
+        // nobody left to ask for more): what it kept for this handle is discarded, and the
+        // connection's datagrams flow again.
+        self.messages.close();
         self.made_room();
     }
 }

@@ -276,7 +276,7 @@ impl Entry {
         if let Ok(mut c) = self.pc.channel(id) {
             c.set_buffered_amount_low_threshold(high_water / 2);
         }
-        self.channels.insert(
+        let replaced = self.channels.insert(
             id,
             ChannelSlot {
                 messages: messages_tx,
@@ -286,6 +286,12 @@ impl Entry {
                 writable: writable.clone(),
             },
         );
+        if let Some(old) = replaced
+            && !old.overflow.is_empty()
+        {
+            self.overflowing -= 1;
+            old.hand_over();
+        }
         Some(DataChannel {
             conn: self.key,
             id,
