@@ -1,8 +1,8 @@
 //! `examples/signaling_server.rs` with headless Chromium (Debian `chromium`, driven by
 //! playwright-core from npm, fake camera and microphone; installed when missing): two pages
 //! join one room, connect through the server's WebSocket (offer, answer, trickled candidates),
-//! each decodes the other's video and gets the other's chat message, and the one left is told
-//! when the other goes (presence); a page and `examples/native_peer.rs` (on `sansrtc-tokio`)
+//! each decodes the other's video and gets the other's chat message, one shares its screen and
+//! the other shows it, and the one left is told when the other goes (presence); a page and `examples/native_peer.rs` (on `sansrtc-tokio`)
 //! exchange chat and media, whichever of them calls; two pages whose page config allows relayed candidates only
 //! (`--relay-only`) call each other through our TURN server (`examples/turn_server.rs`, in a
 //! private network namespace where `lo` is the only interface); and the WebSocket protocol (rooms, relay, presence) without a
@@ -130,7 +130,9 @@ fn drive_with(base: &str, args: &[&str], mut progress: impl FnMut(&str)) -> Valu
 }
 
 /// Two pages in one room: connected through the server, each decodes the other's video
-/// (> 30 frames) and receives the other's chat message; when one leaves, the other is told.
+/// (> 30 frames) and receives the other's chat message; one shares its screen ("Share
+/// screen": Chromium's fake screen capture) and the other shows it (its size, > 30 more
+/// frames); when one leaves, the other is told.
 #[test]
 fn two_pages_call_each_other() {
     let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
@@ -140,6 +142,10 @@ fn two_pages_call_each_other() {
     assert!(v["framesB"].as_u64().unwrap() > 30, "{v}");
     assert_eq!(v["chatA"], serde_json::json!(["hello from b"]), "{v}");
     assert_eq!(v["chatB"], serde_json::json!(["hello from a"]), "{v}");
+    assert_eq!(v["sharedTrack"]["displaySurface"], "monitor", "{v}");
+    assert_eq!(v["remoteSizeBefore"], serde_json::json!([640, 480]), "{v}");
+    assert_ne!(v["remoteSizeSharing"], v["remoteSizeBefore"], "{v}");
+    assert!(v["framesBWhileSharing"].as_u64().unwrap() > 30, "{v}");
     assert_eq!(v["presence"], true, "{v}");
 }
 

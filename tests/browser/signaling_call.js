@@ -60,6 +60,23 @@ async function main() {
       const pairA = await a.evaluate(() => window.selectedPair());
       const pairB = await b.evaluate(() => window.selectedPair());
       result = { connectedMs, ms: Date.now() - t0, framesA: await frames(a), framesB: await frames(b), chatA: (await state(a)).chat, chatB: (await state(b)).chat, pairA, pairB };
+      // Screen share: a's video sender switches to a screen capture; b goes on decoding.
+      const before = await frames(b);
+      // The size of the video b shows: the camera's (640x480), then the screen's.
+      const size = () => b.evaluate(() => [document.getElementById('remote').videoWidth, document.getElementById('remote').videoHeight]);
+      result.remoteSizeBefore = await size();
+      await a.click('#share');
+      await until('sharing', () => a.evaluate(() => document.getElementById('share').textContent === 'Stop sharing'));
+      result.sharedTrack = await a.evaluate(() => {
+        const s = window.call && document.getElementById('local').srcObject.getVideoTracks()[0];
+        return s ? { label: s.label, displaySurface: s.getSettings().displaySurface || null } : null;
+      });
+      await until('screen decoded', async () => (await frames(b)) > before + 30);
+      result.framesBWhileSharing = (await frames(b)) - before;
+      result.remoteSizeSharing = await until('the screen shown', async () => {
+        const now = await size();
+        return now[0] !== result.remoteSizeBefore[0] || now[1] !== result.remoteSizeBefore[1] ? now : null;
+      });
       // Presence: when b leaves, a is told and hangs up.
       await b.close();
       await until('peer left', async () => (await state(a)).peer === null);
