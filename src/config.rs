@@ -83,6 +83,11 @@ pub struct Config {
     /// [`PeerConnection::send_rtp`] are not paced. A full queue (1 MiB or 2048 packets) refuses
     /// video with [`crate::MediaError::PacerFull`].
     pub pacing: bool,
+    /// Offer SCTP zero checksum on data channels (RFC 9653, error detection by DTLS; default
+    /// true): when the peer offers it too (Chromium does), the CRC32c over every SCTP packet is
+    /// skipped both ways; DTLS's AEAD already authenticates every byte. Packets with a nonzero
+    /// checksum are still verified.
+    pub sctp_zero_checksum: bool,
 }
 
 /// Which local candidates ICE uses (W3C `iceTransportPolicy`).
@@ -117,6 +122,7 @@ impl Default for Config {
             min_bitrate: 30_000,
             max_bitrate: 10_000_000,
             pacing: false,
+            sctp_zero_checksum: true,
         }
     }
 }

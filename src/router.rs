@@ -54,7 +54,8 @@ use std::net::SocketAddr;
 
 use crate::demux::{Kind, classify};
 use crate::event::Transmit;
-use crate::ice::stun::StunMessage;
+use crate::ice::stun::message::peek_header;
+use crate::ice::stun::{MessageClass, StunMessage};
 use crate::peer::PeerConnection;
 
 /// Routes by source address one connection may hold (its ICE agent remembers at most 32
@@ -128,21 +129,6 @@ impl<K> Default for Router<K> {
     }
 }
 
-/// The STUN message class (RFC 8489 5: 0b00 request, 0b01 indication, 0b10 success, 0b11
-/// error) and transaction id of a datagram, if it is STUN.
-fn stun_header(datagram: &[u8]) -> Option<(u16, [u8; 12])> {
-    if classify(datagram) != Kind::Stun || datagram.len() < 20 {
-        return None;
-    }
-    let message_type = u16::from_be_bytes([datagram[0], datagram[1]]);
-    let class = ((message_type >> 7) & 0b10) | ((message_type >> 4) & 0b01);
-    let mut txid = [0u8; 12];
-    txid.copy_from_slice(&datagram[8..20]);
-    Some((class, txid))
-}
-
-const REQUEST: u16 = 0b00;
-
 impl<K: Copy + Eq + Hash> Router<K> {
     /// An empty router.
     pub fn new() -> Self {
@@ -205,12 +191,12 @@ impl<K: Copy + Eq + Hash> Router<K> {
     }
 
     fn find(&self, local: SocketAddr, source: SocketAddr, datagram: &[u8]) -> Option<(K, How)> {
-        let Some((class, txid)) = stun_header(datagram) else {
+        let Some((message_type, txid)) = peek_header(datagram) else {
             return self.by_path.get(&(local, source)).map(|k| (*k, How::Path));
         };
         // A request names our ufrag ("ours:theirs"); the connection's agent checks its
         // integrity.
-        if class == REQUEST
+        if message_type.class == MessageClass::Request
             && let Some(key) = StunMessage::parse(datagram).ok().and_then(|m| {
                 let ufrag = m.username()?.split(':').next()?;
                 self.by_ufrag.get(ufrag).copied()
@@ -222,10 +208,13 @@ impl<K: Copy + Eq + Hash> Router<K> {
             return Some((*key, How::Path));
         }
         // The answer to one of our checks, from where the check went.
-        if class & 0b10 == 0 {
+        if matches!(
+            message_type.class,
+            MessageClass::Request | MessageClass::Indication
+        ) {
             return None;
         }
-        let (key, to) = self.by_check.get(&txid)?;
+        let (key, to) = self.by_check.get(&txid.0)?;
         (*to == source).then_some((*key, How::Check))
     }
 
@@ -278,9 +267,13 @@ impl<K: Copy + Eq + Hash> Router<K> {
 
     /// [`Router::sent`] for the parts of a transmit.
     pub fn sent_datagram(&mut self, key: K, destination: SocketAddr, datagram: &[u8]) {
-        let Some((REQUEST, txid)) = stun_header(datagram) else {
+        let Some((message_type, txid)) = peek_header(datagram) else {
             return;
         };
+        if message_type.class != MessageClass::Request {
+            return;
+        }
+        let txid = txid.0;
         let Some(entry) = self.entries.get_mut(&key) else {
             return;
         };

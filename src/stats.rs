@@ -52,6 +52,8 @@ pub struct TransportStats {
     pub sctp_round_trip_time: Option<Duration>,
     /// The SCTP association's state and counters.
     pub sctp: Option<(sansrtc_sctp::State, sansrtc_sctp::association::Stats)>,
+    /// Whether SCTP zero checksum (RFC 9653) was negotiated ([`crate::Config::sctp_zero_checksum`]).
+    pub sctp_zero_checksum: bool,
 }
 
 /// One candidate pair.

@@ -239,7 +239,8 @@ const MESSAGES: u64 = 202;
 
 #[test]
 fn chromium_data_channel_echo() {
-    let v = drive("data", &[]);
+    let (v, session) = drive_with("data", "{}", &[]);
+    eprintln!("sctp zero checksum: {}", session["sctp_zero_checksum"]);
     assert_eq!(v["messages"], MESSAGES);
     assert_eq!(v["mismatches"], 0, "{v}");
     assert_eq!(v["largest"], 256 * 1024, "{v}");
@@ -557,6 +558,16 @@ fn chromium_decodes_vp8_from_our_packetizer() {
 #[test]
 fn chromium_decodes_h264_from_our_packetizer() {
     repacketized("H264");
+}
+
+#[test]
+fn chromium_decodes_vp9_from_our_packetizer() {
+    repacketized("VP9");
+}
+
+#[test]
+fn chromium_decodes_av1_from_our_packetizer() {
+    repacketized("AV1");
 }
 
 #[test]

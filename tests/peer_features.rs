@@ -8,7 +8,8 @@ use sansrtc::rtp::builder::{ExtensionsBuilder, RtpPacketBuilder};
 use sansrtc::sdp::Direction;
 use sansrtc::sdp::jsep::{HeaderExtension, MediaKind, Transceiver};
 use sansrtc::{
-    ChannelConfig, ConnectionState, Error, Event, KeyframeKind, MediaError, RtpWrite, SdpType,
+    ChannelConfig, Config, ConnectionState, Error, Event, KeyframeKind, MediaError, PeerConnection,
+    RtpWrite, SdpType,
 };
 
 mod common;
@@ -944,4 +945,34 @@ fn a_track_handle_tells_what_its_section_negotiated_and_writes_on_it() {
         n.pcs[0].track("nope".parse().unwrap()),
         Err(Error::Media(MediaError::UnknownMid(_)))
     ));
+}
+
+/// SCTP zero checksum (RFC 9653) is used when both peers offer it (the default), and not when
+/// one of them does not; messages arrive either way.
+#[test]
+fn sctp_zero_checksum_is_negotiated_only_when_both_offer_it() {
+    for (second_offers, expected) in [(true, true), (false, false)] {
+        let mut n = Net::new(140);
+        let mut config = Config::default();
+        config.rng = sansrtc::PcRng::Seeded(141);
+        config.sctp_zero_checksum = second_offers;
+        n.pcs[1] = PeerConnection::new(config).unwrap();
+        n.pcs[1].add_local_address(n.addrs[1]).unwrap();
+        let id = n.connect_with_channel("zero");
+        for i in 0..20u8 {
+            n.pcs[0]
+                .channel(id[0])
+                .unwrap()
+                .send(n.now, &[i; 3000])
+                .unwrap();
+        }
+        n.run_until(Duration::from_secs(5), |n| {
+            messages(&n.events[1], id[1]).len() == 20
+        });
+        for pc in &n.pcs {
+            assert_eq!(pc.stats_report().transport.sctp_zero_checksum, expected);
+            let (_, counters) = pc.stats_report().transport.sctp.unwrap();
+            assert_eq!(counters.packets_dropped, 0);
+        }
+    }
 }

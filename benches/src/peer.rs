@@ -142,6 +142,13 @@ impl SansrtcPair {
 
     /// Offer -> answer -> ICE -> DTLS -> SCTP -> data channel open on both sides.
     pub fn connect(&mut self) {
+        self.begin();
+        self.run(self.now + SETUP_LIMIT, |p| p.open == [true; 2]);
+    }
+
+    /// The signalling part of [`SansrtcPair::connect`] (offer, answer, the data channel
+    /// created); [`SansrtcPair::step`] does the rest one datagram or timer at a time.
+    pub fn begin(&mut self) {
         let (now, pcs) = (self.now, &mut self.pcs);
         let offer = pcs[0].create_offer(now).unwrap();
         pcs[0]
@@ -162,7 +169,23 @@ impl SansrtcPair {
                 .create_data_channel(now, ChannelConfig::reliable("bench"))
                 .unwrap(),
         );
-        self.run(now + SETUP_LIMIT, |p| p.open == [true; 2]);
+    }
+
+    /// One step of a setup [`SansrtcPair::begin`] started: delivers one datagram, or fires the
+    /// next deadline when none is in flight. True once the channel is open on both sides.
+    pub fn step(&mut self) -> bool {
+        self.collect();
+        if let Some((to, from, dst, bytes)) = self.wire.pop_front() {
+            self.pcs[to].handle_receive(self.now, from, dst, &bytes);
+            return false;
+        }
+        if self.open == [true; 2] {
+            return true;
+        }
+        // Each pair keeps its own fake clock: pairs set up side by side never wait for
+        // each other's timers.
+        self.advance(self.now + SETUP_LIMIT);
+        false
     }
 
     fn collect(&mut self) {
@@ -353,6 +376,14 @@ impl Str0mPair {
 
     /// Offer -> answer -> ICE -> DTLS -> SCTP -> data channel open on both sides.
     pub fn connect(&mut self) {
+        self.begin();
+        self.run(self.now + SETUP_LIMIT, |p| {
+            p.channel.iter().all(Option::is_some)
+        });
+    }
+
+    /// The signalling part of [`Str0mPair::connect`]; [`Str0mPair::step`] does the rest.
+    pub fn begin(&mut self) {
         let rtcs = &mut self.rtcs;
         let mut change = rtcs[0].sdp_api();
         for kind in &self.media {
@@ -366,9 +397,18 @@ impl Str0mPair {
         rtcs[0].sdp_api().accept_answer(pending, answer).unwrap();
         self.poll(0);
         self.poll(1);
-        self.run(self.now + SETUP_LIMIT, |p| {
-            p.channel.iter().all(Option::is_some)
-        });
+    }
+
+    /// One step of a setup [`Str0mPair::begin`] started (as [`SansrtcPair::step`]).
+    pub fn step(&mut self) -> bool {
+        if self.deliver_one() {
+            return false;
+        }
+        if self.channel.iter().all(Option::is_some) {
+            return true;
+        }
+        self.advance(self.now + SETUP_LIMIT);
+        false
     }
 
     /// Drains peer `i`'s output until it reports its next deadline.

@@ -16,11 +16,11 @@ pub struct Certificate {
     der: Vec<u8>,
     key_pkcs8: Vec<u8>,
     key: EcdsaKeyPair,
-    /// The same key for RustCrypto, which signs with injected randomness.
-    secret: p256::SecretKey,
-    /// Made from `secret` at the first [`Certificate::sign_with_rng`] (it computes the public
-    /// key: one scalar multiplication, not spent by endpoints that never need it).
-    signing_key: OnceLock<p256::ecdsa::SigningKey>,
+    /// The same key for RustCrypto, which signs with injected randomness: parsed from
+    /// `key_pkcs8` at the first [`Certificate::sign_with_rng`] (RustCrypto checks the public key
+    /// with a scalar multiplication 3-4 times slower than ring's: not spent by certificates that
+    /// never sign that way, such as every one made by default).
+    signing_key: OnceLock<Option<p256::ecdsa::SigningKey>>,
 }
 
 impl std::fmt::Debug for Certificate {
@@ -49,13 +49,10 @@ impl Certificate {
         let rng = ring::rand::SystemRandom::new();
         let key = EcdsaKeyPair::from_pkcs8(&s::ECDSA_P256_SHA256_ASN1_SIGNING, &key_pkcs8, &rng)
             .map_err(|_| DtlsError::Crypto("PKCS#8 ECDSA P-256 key"))?;
-        let secret = p256::SecretKey::from_pkcs8_der(&key_pkcs8)
-            .map_err(|_| DtlsError::Crypto("PKCS#8 ECDSA P-256 key"))?;
         Ok(Self {
             der,
             key_pkcs8,
             key,
-            secret,
             signing_key: OnceLock::new(),
         })
     }
@@ -105,7 +102,9 @@ impl Certificate {
         use p256::ecdsa::signature::RandomizedSigner as _;
         let key = self
             .signing_key
-            .get_or_init(|| p256::ecdsa::SigningKey::from(&self.secret));
+            .get_or_init(|| p256::ecdsa::SigningKey::from_pkcs8_der(&self.key_pkcs8).ok())
+            .as_ref()
+            .ok_or(DtlsError::Crypto("PKCS#8 ECDSA P-256 key"))?;
         let signature: p256::ecdsa::DerSignature = key
             .try_sign_with_rng(&mut RandCore(rng), msg)
             .map_err(|_| DtlsError::Crypto("signing"))?;

@@ -27,7 +27,7 @@
 //! connection sent it: the browser NACKs it and gets it again from our retransmission
 //! history, as RTX; `--drop-incoming-video-every N` loses every Nth video packet the browser
 //! sends us before the peer connection sees it: we NACK it and the browser sends it again;
-//! `--repacketize` takes VP8 and H.264 video apart into frames and sends each frame back cut by
+//! `--repacketize` takes VP8, VP9, H.264 and AV1 video apart into frames and sends each frame back cut by
 //! our own packetizers, with our sequence numbers, instead of forwarding the packets.)
 //!
 //! Limits, for a server anyone can reach (flag, default):

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sansrtc::demux::{Kind, classify};
+use sansrtc::rtp::packetize::av1::{Av1Depacketizer, Av1Packetizer};
 use sansrtc::rtp::packetize::h264::{H264Depacketizer, H264Packetizer};
 use sansrtc::rtp::packetize::vp8::{Vp8Depacketizer, Vp8Packetizer};
+use sansrtc::rtp::packetize::vp9::{Vp9Depacketizer, Vp9Packetizer};
 use sansrtc::rtp::packetize::{Frame, Payloads};
 use sansrtc::sctp::Reliability;
 use sansrtc::sdp::Direction;
@@ -101,9 +103,13 @@ pub(crate) fn transceivers(pc: &mut PeerConnection, ssrcs: [u32; 2]) {
             fb(Codec::new(96, "VP8", 90000, None)),
             fb(Codec::new(102, "H264", 90000, None)
                 .fmtp("level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f")),
+            codecs::vp9(),
+            codecs::av1(),
             // RTX (RFC 4588) for each, matched to the browser's payload types by `apt`.
             Codec::new(97, "rtx", 90000, None).fmtp("apt=96"),
             Codec::new(103, "rtx", 90000, None).fmtp("apt=102"),
+            codecs::rtx(99, 98),
+            codecs::rtx(46, 45),
         ],
     );
     // sdes:mid, abs-send-time and the RID extensions (simulcast layers need them).
@@ -186,7 +192,9 @@ fn rtp_ids(datagram: &[u8]) -> Option<(u32, u16)> {
 #[derive(Debug)]
 enum Depacketizer {
     Vp8(Vp8Depacketizer, Vp8Packetizer),
+    Vp9(Vp9Depacketizer, Vp9Packetizer),
     H264(H264Depacketizer, H264Packetizer),
+    Av1(Av1Depacketizer, Av1Packetizer),
 }
 
 impl Depacketizer {
@@ -195,13 +203,17 @@ impl Depacketizer {
         let (seq, marker, payload) = (rtp.sequence_number, rtp.marker, rtp.payload());
         let frame = match self {
             Depacketizer::Vp8(d, _) => d.push(seq, marker, payload),
+            Depacketizer::Vp9(d, _) => d.push(seq, marker, payload),
             Depacketizer::H264(d, _) => d.push(seq, marker, payload),
+            Depacketizer::Av1(d, _) => d.push(seq, marker, payload),
         }
         .ok()
         .flatten()?;
         match self {
             Depacketizer::Vp8(_, p) => p.packetize(&frame.data, payloads),
+            Depacketizer::Vp9(_, p) => p.packetize(&frame.data, payloads),
             Depacketizer::H264(_, p) => p.packetize(&frame.data, payloads),
+            Depacketizer::Av1(_, p) => p.packetize(&frame.data, payloads).ok()?,
         }
         Some(frame)
     }
@@ -256,7 +268,7 @@ impl MediaEcho {
         }
     }
 
-    /// `--repacketize`: joins VP8 or H.264 payloads into frames and sends each complete frame
+    /// `--repacketize`: joins VP8, VP9, H.264 or AV1 payloads into frames and sends each complete frame
     /// back in our own payloads; false for other payload formats (forwarded as they are).
     fn repacketized(
         &mut self,
@@ -271,15 +283,24 @@ impl MediaEcho {
         let d = match self.depacketizers.get_mut(&mid) {
             Some(d) => d,
             None => {
-                let d = if name == CodecName::Vp8 {
-                    Depacketizer::Vp8(Vp8Depacketizer::default(), Vp8Packetizer::new(MAX_PAYLOAD))
-                } else if name == CodecName::H264 {
-                    Depacketizer::H264(
+                let d = match name {
+                    CodecName::Vp8 => Depacketizer::Vp8(
+                        Vp8Depacketizer::default(),
+                        Vp8Packetizer::new(MAX_PAYLOAD),
+                    ),
+                    CodecName::Vp9 => Depacketizer::Vp9(
+                        Vp9Depacketizer::default(),
+                        Vp9Packetizer::new(MAX_PAYLOAD),
+                    ),
+                    CodecName::H264 => Depacketizer::H264(
                         H264Depacketizer::default(),
                         H264Packetizer::new(MAX_PAYLOAD),
-                    )
-                } else {
-                    return false;
+                    ),
+                    CodecName::Av1 => Depacketizer::Av1(
+                        Av1Depacketizer::default(),
+                        Av1Packetizer::new(MAX_PAYLOAD),
+                    ),
+                    _ => return false,
                 };
                 self.depacketizers.entry(mid).or_insert(d)
             }

@@ -23,7 +23,7 @@ pub(crate) fn session_json(s: &Session, routes: usize, reason: Option<&str>) -> 
             r#""retransmissions_sent":{},"retransmissions_limited":{},"rtx_discarded":{},"#,
             r#""lost_on_purpose":{},"incoming_lost_on_purpose":{},"nacks_sent":{},"#,
             r#""retransmitted_packets_received":{},"#,
-            r#""layers":{{{}}},"echo_errors":{},"channels":[{}],"sctp":"{}","#,
+            r#""layers":{{{}}},"echo_errors":{},"channels":[{}],"sctp":"{}","sctp_zero_checksum":{},"#,
             r#""frames_repacketized":{},"packets_repacketized":{},"echo_backlog":{},"routes":{},"#,
             r#""bandwidth_estimate":{},"bandwidth_acknowledged":{},"bandwidth_reason":"{}","#,
             r#""selected_remote":"{}"{}}}"#
@@ -85,6 +85,7 @@ pub(crate) fn session_json(s: &Session, routes: usize, reason: Option<&str>) -> 
             .collect::<Vec<_>>()
             .join(","),
         format!("{:?}", report.transport.sctp).escape_default(),
+        report.transport.sctp_zero_checksum,
         s.media.frames_repacketized,
         s.media.packets_repacketized,
         s.backlog_bytes,

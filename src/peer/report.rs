@@ -74,6 +74,10 @@ impl PeerConnection {
                     .sctp
                     .as_ref()
                     .map(|s| (s.association().state(), s.association().stats())),
+                sctp_zero_checksum: self
+                    .sctp
+                    .as_ref()
+                    .is_some_and(|s| s.association().zero_checksum()),
             },
             candidate_pairs,
             inbound_rtp: self.media.inbound_stats(),

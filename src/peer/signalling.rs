@@ -409,6 +409,7 @@ impl PeerConnection {
             ec.sctp.remote_port = data.remote_sctp_port.unwrap_or(5000);
             ec.sctp.max_message_size = self.config.max_message_size;
             ec.sctp.max_buffered_amount = self.config.max_buffered_amount;
+            ec.sctp.zero_checksum = self.config.sctp_zero_checksum;
             let mut rng = self.config.rng.fork();
             let mut endpoint = sctp::DataChannelEndpoint::new(ec, now, &mut rng);
             if self.dtls_state == DtlsState::Connected {

@@ -46,6 +46,18 @@ pub fn is_stun(buf: &[u8]) -> bool {
         && u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]) == MAGIC_COOKIE
 }
 
+/// The type and transaction id of what starts like a STUN message ([`is_stun`]), read from
+/// its header alone (nothing else is validated): for routing a datagram before parsing it.
+pub fn peek_header(buf: &[u8]) -> Option<(MessageType, TransactionId)> {
+    if !is_stun(buf) {
+        return None;
+    }
+    let message_type = MessageType::from_u16(u16::from_be_bytes([buf[0], buf[1]]));
+    let mut txid = [0u8; 12];
+    txid.copy_from_slice(&buf[8..HEADER_LEN]);
+    Some((message_type, TransactionId(txid)))
+}
+
 /// The total length (header included) the header of a message announces, for stream framing.
 pub fn message_len(header: &[u8]) -> Option<usize> {
     (header.len() >= 4).then(|| HEADER_LEN + u16::from_be_bytes([header[2], header[3]]) as usize)
@@ -357,5 +369,30 @@ impl<'a> Iterator for RawAttributes<'a> {
         let value = b.get(p + 4..p + 4 + len)?;
         self.pos = p + 4 + ((len + 3) & !3);
         Some((typ, value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stun::MessageBuilder;
+
+    #[test]
+    fn peek_header_reads_type_and_transaction_id_only_from_stun() {
+        let txid = TransactionId([7; 12]);
+        let mut buf = [0u8; 64];
+        let len = MessageBuilder::new(&mut buf, MessageType::BINDING_REQUEST, txid)
+            .unwrap()
+            .finish();
+        let bytes = &buf[..len];
+        assert_eq!(
+            peek_header(bytes),
+            Some((MessageType::BINDING_REQUEST, txid))
+        );
+        assert_eq!(peek_header(&bytes[..19]), None);
+        let mut not_stun = bytes.to_vec();
+        not_stun[4] ^= 1; // the magic cookie
+        assert_eq!(peek_header(&not_stun), None);
+        assert_eq!(peek_header(&[0x80; 40]), None);
     }
 }

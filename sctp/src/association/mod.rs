@@ -418,6 +418,12 @@ impl Association {
         self.srtt
     }
 
+    /// Whether zero checksum (RFC 9653) is in use: both sides offered it, so the packets we
+    /// send carry a zero checksum and rely on DTLS to detect errors.
+    pub fn zero_checksum(&self) -> bool {
+        self.peer.is_some_and(|p| p.zero_checksum)
+    }
+
     fn interleaving(&self) -> bool {
         self.peer.is_some_and(|p| p.interleaving)
     }
