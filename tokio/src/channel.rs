@@ -1,12 +1,13 @@
 //! The [`DataChannel`] handle: async send and receive on one data channel.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use sansrtc::{ChannelId, ChannelState, MessageKind, PacketBuf};
 use tokio::sync::{Notify, mpsc, watch};
 
-use crate::endpoint::{Command, run_job};
+use crate::endpoint::{Command, Shared, run_job};
 use crate::error::Error;
 
 /// A received data channel message.
@@ -32,11 +33,13 @@ impl Message {
 /// One data channel of a [`crate::Connection`]: from [`crate::Connection::open_channel`] or
 /// [`crate::Connection::accept_channel`].
 ///
-/// Received messages wait in a bounded queue ([`crate::EndpointConfig::message_capacity`]):
-/// when it is full because [`DataChannel::recv`] is not called, further messages are
-/// **dropped** (and counted in [`crate::EndpointStats::messages_dropped`]), so one slow reader
-/// neither grows memory nor stalls the other connections of the socket. Size the queue for the
-/// bursts you expect, or keep reading.
+/// Received messages wait in a bounded queue ([`crate::EndpointConfig::message_capacity`]).
+/// None is lost: when the queue is full because [`DataChannel::recv`] is not called, the
+/// endpoint's task keeps the next messages aside and stops taking the connection's data
+/// channel datagrams (the peer sends them again later) until the reader has caught up, so one
+/// slow reader neither grows memory nor stalls the other connections of the socket. While one
+/// channel's reader lags, the other channels of its connection wait too: read every channel
+/// you accept, or close it.
 ///
 /// Dropping the handle does not close the channel (its messages are then discarded): call
 /// [`DataChannel::close`].
@@ -58,6 +61,9 @@ pub struct DataChannel {
     /// Woken when the channel's buffered amount fell to half of `high_water`, or it closed.
     pub(crate) writable: Arc<Notify>,
     pub(crate) high_water: usize,
+    /// Set by the task while it keeps messages of the channel beyond the queue.
+    pub(crate) backlog: Arc<AtomicBool>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl DataChannel {
@@ -144,12 +150,23 @@ impl DataChannel {
     /// The next message; `None` once the channel (or its connection) is closed and every
     /// message before the close was received. Cancel safe.
     pub async fn recv(&mut self) -> Option<Message> {
-        self.messages.recv().await
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
     }
 
     /// Polls for the next message (as [`DataChannel::recv`], for hand-written futures).
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Message>> {
-        self.messages.poll_recv(cx)
+        let polled = self.messages.poll_recv(cx);
+        if let Poll::Ready(Some(_)) = &polled {
+            self.made_room();
+        }
+        polled
+    }
+
+    /// A message left the queue: if the task keeps more for this channel, it moves them in.
+    fn made_room(&self) {
+        if self.backlog.load(Ordering::SeqCst) {
+            self.shared.refill(self.conn, self.id);
+        }
     }
 
     /// Bytes queued to send on the channel and not yet sent.
@@ -171,5 +188,15 @@ impl DataChannel {
             }
         })
         .await
+    }
+}
+
+impl Drop for DataChannel {
+    fn drop(&mut self) {
+        // Closed first, so that the task's refill finds it closed (not room to fill, with
+        // nobody left to ask for more): what it kept for this handle is discarded, and the
+        // connection's datagrams flow again.
+        self.messages.close();
+        self.made_room();
     }
 }

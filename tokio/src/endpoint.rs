@@ -1,9 +1,9 @@
 //! The [`Endpoint`]: one UDP socket, one task, many peer connections.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,10 +28,26 @@ pub struct EndpointConfig {
     /// Calls from handles waiting for the task (default 1024). When full, the calling `async`
     /// method waits (backpressure on the caller).
     pub command_capacity: usize,
-    /// Received messages waiting per data channel (default 256). When full, further messages
-    /// are **dropped** and counted in [`EndpointStats::messages_dropped`]: the task serves
-    /// every connection of the socket and must not wait for one slow reader.
+    /// Received messages waiting per data channel for [`DataChannel::recv`] (default 256).
+    /// No message is ever dropped: when the queue is full, the task keeps further messages of
+    /// the channel in an overflow (in order) and stops feeding the connection the datagrams
+    /// that may carry data channel data (DTLS records; STUN and media still go through) until
+    /// the reader has emptied the overflow. Those datagrams wait in a small hold
+    /// ([`EndpointConfig::hold_capacity`]) and are fed once the reader caught up; beyond it,
+    /// they are dropped: SCTP did not acknowledge them, so the peer sends them again later.
+    /// Backpressure, as a reliable channel wants, with memory bounded by what the connection
+    /// delivers from the datagrams it was fed (one datagram's messages, plus those SCTP had
+    /// kept waiting on a gap it fills: at most its receive window). Held-back datagrams are
+    /// counted in [`EndpointStats::datagrams_held_back`], the longest overflow in
+    /// [`EndpointStats::overflow_peak`]. The task serves every connection of the socket and
+    /// never waits for one slow reader: the other connections go on. (A reader that stops
+    /// for a minute or more makes the peer's SCTP give up after its retransmissions.)
     pub message_capacity: usize,
+    /// Datagrams of a connection kept aside while one of its channels has an overflow (see
+    /// [`EndpointConfig::message_capacity`]), fed to it once the reader caught up (default
+    /// 64, about 75 KiB per connection whose reader lags). Beyond, they are dropped (counted
+    /// in [`EndpointStats::held_back_dropped`]) for the peer to send again.
+    pub hold_capacity: usize,
     /// Received RTP packets waiting per track (default 512). When full, packets are dropped
     /// (media is real time: a late packet is worth little) and counted in
     /// [`EndpointStats::rtp_dropped`].
@@ -59,6 +75,7 @@ impl Default for EndpointConfig {
         Self {
             command_capacity: 1024,
             message_capacity: 256,
+            hold_capacity: 64,
             rtp_capacity: 512,
             event_capacity: 64,
             accept_capacity: 16,
@@ -82,9 +99,18 @@ pub struct EndpointStats {
     pub datagrams_sent: u64,
     /// Datagrams the socket refused to send.
     pub send_errors: u64,
-    /// Data channel messages dropped because their channel's queue was full.
-    pub messages_dropped: u64,
-    /// Data channel messages for a channel with no handle (dropped).
+    /// Datagrams not fed to their connection (dropped, for the peer to send again) because a
+    /// data channel of the connection had more messages than its queue holds
+    /// ([`EndpointConfig::message_capacity`]).
+    pub datagrams_held_back: u64,
+    /// Of the held-back datagrams, those dropped because the connection's hold was full
+    /// ([`EndpointConfig::hold_capacity`]): the peer sends them again.
+    pub held_back_dropped: u64,
+    /// The most messages that waited at once in one channel's overflow (beyond its queue):
+    /// how far the backpressure of [`EndpointConfig::message_capacity`] lets memory go.
+    pub overflow_peak: u64,
+    /// Data channel messages for a channel with no handle, or whose handle was dropped
+    /// (discarded).
     pub messages_unclaimed: u64,
     /// RTP packets dropped because their track's queue was full.
     pub rtp_dropped: u64,
@@ -104,7 +130,9 @@ pub(crate) struct Counters {
     datagrams_unrouted: AtomicU64,
     datagrams_sent: AtomicU64,
     send_errors: AtomicU64,
-    messages_dropped: AtomicU64,
+    datagrams_held_back: AtomicU64,
+    held_back_dropped: AtomicU64,
+    overflow_peak: AtomicU64,
     messages_unclaimed: AtomicU64,
     rtp_dropped: AtomicU64,
     rtp_unclaimed: AtomicU64,
@@ -122,6 +150,9 @@ pub(crate) struct Shared {
     next_key: AtomicU64,
     /// Connections whose handle was dropped: the task closes them.
     dropped: Mutex<Vec<u64>>,
+    /// Channels (connection key, id) whose reader took a message while the task kept an
+    /// overflow for them: the task moves the overflow into their queue.
+    refill: Mutex<HashSet<(u64, ChannelId)>>,
     notify: Notify,
     counters: Counters,
     pub(crate) config: EndpointConfig,
@@ -132,6 +163,15 @@ impl Shared {
     pub(crate) fn connection_dropped(&self, key: u64) {
         if let Ok(mut d) = self.dropped.lock() {
             d.push(key);
+        }
+        self.notify.notify_one();
+    }
+
+    /// The reader of channel `id` of connection `key` made room in its queue (or dropped its
+    /// handle) while the task kept an overflow for it.
+    pub(crate) fn refill(&self, key: u64, id: ChannelId) {
+        if let Ok(mut r) = self.refill.lock() {
+            r.insert((key, id));
         }
         self.notify.notify_one();
     }
@@ -187,6 +227,11 @@ pub(crate) struct EntryParts {
 /// The task's side of one data channel.
 pub(crate) struct ChannelSlot {
     messages: mpsc::Sender<Message>,
+    /// Messages received while `messages` was full, oldest first.
+    overflow: VecDeque<Message>,
+    /// Set while `overflow` is not empty: the reader then asks for a refill
+    /// ([`Shared::refill`]) after each message it takes.
+    backlog: Arc<AtomicBool>,
     state: watch::Sender<ChannelState>,
     /// Woken when the channel's buffered amount falls to its low threshold, or it closes.
     writable: Arc<Notify>,
@@ -201,6 +246,11 @@ pub(crate) struct Entry {
     accept_tracks: mpsc::Sender<RtpReceiver>,
     events: mpsc::Sender<Event>,
     channels: HashMap<ChannelId, ChannelSlot>,
+    /// Channels whose `overflow` is not empty: while any, the connection is fed no datagram
+    /// that may carry data channel data.
+    overflowing: usize,
+    /// Datagrams that arrived while `overflowing` (source, bytes), to feed in order later.
+    held: VecDeque<(SocketAddr, Vec<u8>)>,
     tracks: HashMap<Mid, mpsc::Sender<RtpReceived>>,
     deadline: Option<Instant>,
     /// To make handles for channels the peer opens.
@@ -221,18 +271,27 @@ impl Entry {
         let (messages_tx, messages_rx) = mpsc::channel(self.shared.config.message_capacity.max(1));
         let (state_tx, state_rx) = watch::channel(state);
         let writable = Arc::new(Notify::new());
+        let backlog = Arc::new(AtomicBool::new(false));
         let high_water = self.shared.config.send_high_water;
         if let Ok(mut c) = self.pc.channel(id) {
             c.set_buffered_amount_low_threshold(high_water / 2);
         }
-        self.channels.insert(
+        let replaced = self.channels.insert(
             id,
             ChannelSlot {
                 messages: messages_tx,
+                overflow: VecDeque::new(),
+                backlog: backlog.clone(),
                 state: state_tx,
                 writable: writable.clone(),
             },
         );
+        if let Some(old) = replaced
+            && !old.overflow.is_empty()
+        {
+            self.overflowing -= 1;
+            old.hand_over();
+        }
         Some(DataChannel {
             conn: self.key,
             id,
@@ -243,6 +302,8 @@ impl Entry {
             messages: messages_rx,
             writable,
             high_water,
+            backlog,
+            shared: self.shared.clone(),
         })
     }
 
@@ -280,20 +341,47 @@ impl Entry {
                     }
                 }
             }
-            Event::DataChannelMessage { id, data, kind } => match self.channels.get(&id) {
-                Some(slot) => {
-                    if let Err(mpsc::error::TrySendError::Full(_)) =
-                        slot.messages.try_send(Message { data, kind })
-                    {
-                        bump(&counters.messages_dropped);
+            Event::DataChannelMessage { id, data, kind } => {
+                let Some(slot) = self.channels.get_mut(&id) else {
+                    bump(&counters.messages_unclaimed);
+                    return;
+                };
+                let message = Message { data, kind };
+                if !slot.overflow.is_empty() {
+                    // Behind the others, in order.
+                    slot.overflow.push_back(message);
+                    counters
+                        .overflow_peak
+                        .fetch_max(slot.overflow.len() as u64, Ordering::Relaxed);
+                    return;
+                }
+                match slot.messages.try_send(message) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(message)) => {
+                        // Set before the message is kept: a reader taking a message from now
+                        // on asks for a refill; one that took it before is caught by the
+                        // refill right below.
+                        slot.backlog.store(true, Ordering::SeqCst);
+                        slot.overflow.push_back(message);
+                        counters.overflow_peak.fetch_max(1, Ordering::Relaxed);
+                        self.overflowing += 1;
+                        if slot.refill(counters) {
+                            self.overflowing -= 1;
+                        }
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => {
+                        bump(&counters.messages_unclaimed);
                     }
                 }
-                None => bump(&counters.messages_unclaimed),
-            },
+            }
             Event::DataChannelClose(id) => {
                 if let Some(slot) = self.channels.remove(&id) {
                     slot.state.send_replace(ChannelState::Closed);
                     slot.writable.notify_waiters();
+                    if !slot.overflow.is_empty() {
+                        self.overflowing -= 1;
+                        slot.hand_over();
+                    }
                 }
             }
             Event::BufferedAmountLow(id) if self.channels.contains_key(&id) => {
@@ -338,11 +426,63 @@ impl Entry {
             *s = ConnectionState::Closed;
             changed
         });
-        for slot in self.channels.values() {
+        for (_, slot) in self.channels {
             slot.state.send_replace(ChannelState::Closed);
             slot.writable.notify_waiters();
+            slot.hand_over();
         }
-        // Dropping the senders ends every `recv`.
+        // Dropping the senders ends every `recv` (after the messages handed over).
+    }
+
+    /// Moves the overflow of channel `id` into its queue, as far as there is room.
+    fn refill(&mut self, id: ChannelId) {
+        let counters = &self.shared.counters;
+        if let Some(slot) = self.channels.get_mut(&id)
+            && !slot.overflow.is_empty()
+            && slot.refill(counters)
+        {
+            self.overflowing -= 1;
+        }
+    }
+}
+
+impl ChannelSlot {
+    /// Moves the overflow into the queue as far as there is room; `true` if it is now empty
+    /// (the reader's handle may be gone: then the overflow is discarded).
+    fn refill(&mut self, counters: &Counters) -> bool {
+        while let Some(message) = self.overflow.pop_front() {
+            match self.messages.try_send(message) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(message)) => {
+                    self.overflow.push_front(message);
+                    return false;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    counters
+                        .messages_unclaimed
+                        .fetch_add(1 + self.overflow.len() as u64, Ordering::Relaxed);
+                    self.overflow.clear();
+                }
+            }
+        }
+        self.backlog.store(false, Ordering::SeqCst);
+        true
+    }
+
+    /// The channel is gone from its connection: the messages of its overflow still reach the
+    /// reader (no more arrive, so a small task delivers them as the reader makes room).
+    fn hand_over(self) {
+        if self.overflow.is_empty() {
+            return;
+        }
+        let (messages, overflow) = (self.messages, self.overflow);
+        tokio::spawn(async move {
+            for message in overflow {
+                if messages.send(message).await.is_err() {
+                    break;
+                }
+            }
+        });
     }
 }
 
@@ -383,6 +523,7 @@ impl Endpoint {
         let shared = Arc::new(Shared {
             next_key: AtomicU64::new(0),
             dropped: Mutex::new(Vec::new()),
+            refill: Mutex::new(HashSet::new()),
             notify: Notify::new(),
             counters: Counters::default(),
             config,
@@ -470,7 +611,9 @@ impl Endpoint {
             datagrams_unrouted: get(&c.datagrams_unrouted),
             datagrams_sent: get(&c.datagrams_sent),
             send_errors: get(&c.send_errors),
-            messages_dropped: get(&c.messages_dropped),
+            datagrams_held_back: get(&c.datagrams_held_back),
+            held_back_dropped: get(&c.held_back_dropped),
+            overflow_peak: get(&c.overflow_peak),
             messages_unclaimed: get(&c.messages_unclaimed),
             rtp_dropped: get(&c.rtp_dropped),
             rtp_unclaimed: get(&c.rtp_unclaimed),
@@ -555,6 +698,7 @@ impl Driver {
                     None => commands_open = false,
                 },
                 () = self.shared.notify.notified() => {
+                    self.refills().await;
                     let dropped = self
                         .shared
                         .dropped
@@ -620,6 +764,8 @@ impl Driver {
                         accept_tracks: parts.tracks,
                         events: parts.events,
                         channels: HashMap::new(),
+                        overflowing: 0,
+                        held: VecDeque::new(),
                         tracks: HashMap::new(),
                         deadline: None,
                         commands: self.weak.clone(),
@@ -668,6 +814,37 @@ impl Driver {
         };
         let Some(entry) = self.conns.get_mut(&key) else {
             bump(&counters.datagrams_unrouted);
+            return;
+        };
+        // DTLS records (first byte 20..=63, RFC 7983) may carry data channel data: while a
+        // channel of the connection has an overflow, they wait in the hold, or at the peer
+        // (which sends them again, as SCTP got no acknowledgement). STUN (consent) and media
+        // go on, and so does everything once the connection is closing (its goodbyes).
+        if matches!(datagram.first(), Some(20..=63))
+            && (entry.overflowing > 0 || !entry.held.is_empty())
+            && entry.pc.state() != ConnectionState::Closed
+        {
+            self.refills().await;
+            let Some(entry) = self.conns.get_mut(&key) else {
+                return;
+            };
+            if entry.overflowing > 0 || !entry.held.is_empty() {
+                let counters = &self.shared.counters;
+                bump(&counters.datagrams_held_back);
+                if entry.held.len() < self.shared.config.hold_capacity {
+                    entry.held.push_back((source, datagram.to_vec()));
+                } else {
+                    bump(&counters.held_back_dropped);
+                }
+                return;
+            }
+        }
+        self.feed(key, source, datagram).await;
+    }
+
+    /// Feeds connection `key` a datagram from `source`.
+    async fn feed(&mut self, key: u64, source: SocketAddr, datagram: &[u8]) {
+        let Some(entry) = self.conns.get_mut(&key) else {
             return;
         };
         entry
@@ -737,6 +914,35 @@ impl Driver {
         }
         if entry.pc.is_closed() {
             self.remove(key);
+        }
+    }
+
+    /// Moves overflows into the queues their readers made room in ([`Shared::refill`]), and
+    /// feeds the connections whose overflows are all gone the datagrams they held.
+    async fn refills(&mut self) {
+        let refill = self
+            .shared
+            .refill
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default();
+        let mut ready = BTreeSet::new();
+        for (key, id) in refill {
+            if let Some(entry) = self.conns.get_mut(&key) {
+                entry.refill(id);
+                if entry.overflowing == 0 && !entry.held.is_empty() {
+                    ready.insert(key);
+                }
+            }
+        }
+        for key in ready {
+            // In order, until one of them fills a queue again.
+            while let Some(entry) = self.conns.get_mut(&key)
+                && entry.overflowing == 0
+                && let Some((source, datagram)) = entry.held.pop_front()
+            {
+                self.feed(key, source, &datagram).await;
+            }
         }
     }
 

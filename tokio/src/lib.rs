@@ -14,9 +14,11 @@
 //!   channels ([`DataChannel`]: async `send` / `recv`), tracks ([`Connection::accept_track`]
 //!   gives an [`RtpReceiver`], a stream of RTP packets, per track the peer sends on;
 //!   [`RtpWriter`] sends) and the other events ([`Connection::next_event`]).
-//! - Every queue is bounded ([`EndpointConfig`]): calls wait for room (backpressure), while
-//!   what arrives from the network for a reader who does not keep up is dropped and counted
-//!   ([`EndpointStats`]), so one slow reader neither grows memory nor stalls the socket.
+//! - Every queue is bounded ([`EndpointConfig`]): calls wait for room (backpressure); data
+//!   channel messages for a reader who does not keep up are never lost: the endpoint holds
+//!   the peer back (its SCTP sends again what was not acknowledged,
+//!   [`EndpointConfig::message_capacity`]); RTP and events for such a reader are dropped and
+//!   counted ([`EndpointStats`]). One slow reader neither grows memory nor stalls the socket.
 //! - Dropping the [`Endpoint`] (or [`Endpoint::shutdown`]) closes every connection and ends
 //!   the task; every handle then sees the end.
 //!

@@ -1,0 +1,356 @@
+//! A WebSocket signaling server with rooms, and the page of a 1:1 video call between two
+//! browser tabs (camera, microphone, screen share, text chat on a data channel).
+//!
+//! ```text
+//! cargo run --example signaling_server -- --http 127.0.0.1:8080
+//! # then open http://127.0.0.1:8080/?room=demo in two tabs
+//! ```
+//!
+//! Flags: `--http ADDR` (default `127.0.0.1:8080`; port 0 picks one), `--ice-server URL`
+//! (repeatable: `stun:127.0.0.1:3478`, `turn:127.0.0.1:3478?transport=udp`, ..., e.g. our
+//! `examples/turn_server.rs`), `--ice-username NAME` and `--ice-credential SECRET` (for the TURN
+//! URLs), `--relay-only` (the page's `iceTransportPolicy: 'relay'`: every call goes through the
+//! TURN server). Without ICE servers the browsers use their host candidates (enough on one
+//! machine).
+//! The first line printed is `signaling server: http://ADDR/ (WebSocket: /ws)`.
+//!
+//! `GET /` is the call page (`?room=NAME`, default `lobby`); `GET /ws` is the WebSocket. Its
+//! messages are JSON objects with a `type`:
+//!
+//! - from a member: `join` (`room`), `leave`, and `offer` / `answer` (`sdp`) and `candidate`
+//!   (`candidate`, `sdpMid`, `sdpMLineIndex`), each with `to`: the id of a member of the same
+//!   room, to whom the server relays it with `from` added;
+//! - from the server: `joined` (`id`: yours, `room`, `peers`: the ids already there),
+//!   `peer-joined` and `peer-left` (`id`: presence), and `error` (`message`).
+//!
+//! The page: a newcomer calls the first member already in the room (offer, with a `chat` data
+//! channel); the member answers. Candidates trickle over the WebSocket both ways.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Messages waiting for one member's WebSocket; a member who lets more pile up is disconnected.
+const OUTBOX: usize = 256;
+/// Largest request head and WebSocket message accepted (an SDP is a few KiB).
+const MAX_REQUEST: usize = 16 * 1024;
+const MAX_MESSAGE: usize = 64 * 1024;
+
+/// Every room's members: id -> their outbox.
+#[derive(Default)]
+struct Rooms {
+    next_id: u64,
+    rooms: HashMap<String, HashMap<u64, mpsc::Sender<String>>>,
+}
+
+impl Rooms {
+    /// Sends `message` to member `id` of `room`; a full or closed outbox drops the member.
+    fn send(&mut self, room: &str, id: u64, message: &Value) -> bool {
+        let Some(members) = self.rooms.get_mut(room) else {
+            return false;
+        };
+        let Some(tx) = members.get(&id) else {
+            return false;
+        };
+        if tx.try_send(message.to_string()).is_ok() {
+            return true;
+        }
+        members.remove(&id);
+        false
+    }
+
+    /// Member `id` enters `room`: told who is there; the others are told of it.
+    fn join(&mut self, room: &str, id: u64, tx: mpsc::Sender<String>) {
+        let peers: Vec<u64> = self
+            .rooms
+            .get(room)
+            .map(|m| m.keys().copied().collect())
+            .unwrap_or_default();
+        self.rooms
+            .entry(room.to_owned())
+            .or_default()
+            .insert(id, tx);
+        self.send(
+            room,
+            id,
+            &json!({ "type": "joined", "id": id, "room": room, "peers": peers }),
+        );
+        for peer in peers {
+            self.send(room, peer, &json!({ "type": "peer-joined", "id": id }));
+        }
+    }
+
+    /// Member `id` leaves `room`: the others are told.
+    fn leave(&mut self, room: &str, id: u64) {
+        let Some(members) = self.rooms.get_mut(room) else {
+            return;
+        };
+        members.remove(&id);
+        let peers: Vec<u64> = members.keys().copied().collect();
+        if peers.is_empty() {
+            self.rooms.remove(room);
+        }
+        for peer in peers {
+            self.send(room, peer, &json!({ "type": "peer-left", "id": id }));
+        }
+    }
+}
+
+/// The server's settings, from the command line.
+struct Settings {
+    http: SocketAddr,
+    /// The page's `RTCPeerConnection` `iceServers`, as JSON.
+    ice_servers: Value,
+    /// `iceTransportPolicy: 'relay'` rather than `'all'`.
+    relay_only: bool,
+}
+
+fn settings() -> Settings {
+    let mut http: SocketAddr = "127.0.0.1:8080".parse().expect("address");
+    let (mut urls, mut username, mut credential) = (Vec::new(), None, None);
+    let mut relay_only = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        if flag == "--relay-only" {
+            relay_only = true;
+            continue;
+        }
+        let mut value = || {
+            args.next()
+                .unwrap_or_else(|| panic!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "--http" => http = value().parse().expect("--http 127.0.0.1:PORT"),
+            "--ice-server" => urls.push(value()),
+            "--ice-username" => username = Some(value()),
+            "--ice-credential" => credential = Some(value()),
+            other => panic!(
+                "unknown flag {other}; flags: --http ADDR --ice-server URL --ice-username NAME \
+                 --ice-credential SECRET --relay-only"
+            ),
+        }
+    }
+    let ice_servers: Vec<Value> = urls
+        .into_iter()
+        .map(|url| {
+            let mut server = json!({ "urls": url });
+            if url.starts_with("turn") {
+                server["username"] = json!(username.clone().unwrap_or_default());
+                server["credential"] = json!(credential.clone().unwrap_or_default());
+            }
+            server
+        })
+        .collect();
+    Settings {
+        http,
+        ice_servers: Value::Array(ice_servers),
+        relay_only,
+    }
+}
+
+#[tokio::main]
+async fn main() -> io::Result<()> {
+    let settings = settings();
+    let listener = TcpListener::bind(settings.http).await?;
+    println!(
+        "signaling server: http://{}/ (WebSocket: /ws)",
+        listener.local_addr()?
+    );
+    let page: Arc<str> = PAGE
+        .replace("/*ICE_SERVERS*/[]", &settings.ice_servers.to_string())
+        .replace(
+            "/*ICE_POLICY*/'all'",
+            if settings.relay_only {
+                "'relay'"
+            } else {
+                "'all'"
+            },
+        )
+        .into();
+    let rooms = Arc::new(Mutex::new(Rooms::default()));
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let (rooms, page) = (rooms.clone(), page.clone());
+        tokio::spawn(async move {
+            if let Err(e) = serve(stream, rooms, page).await {
+                eprintln!("connection: {e}");
+            }
+        });
+    }
+}
+
+/// One HTTP connection: the page, or a WebSocket.
+async fn serve(mut stream: TcpStream, rooms: Arc<Mutex<Rooms>>, page: Arc<str>) -> io::Result<()> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 2048];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 || head.len() + n > MAX_REQUEST {
+            return Ok(());
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let path = text.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    if path == "/ws" && text.contains("upgrade: websocket") {
+        // The WebSocket handshake reads the request again: hand it what was read.
+        let stream = Replay {
+            head,
+            at: 0,
+            inner: stream,
+        };
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+            max_message_size: Some(MAX_MESSAGE),
+            max_frame_size: Some(MAX_MESSAGE),
+            ..Default::default()
+        };
+        let ws = tokio_tungstenite::accept_async_with_config(stream, Some(config))
+            .await
+            .map_err(io::Error::other)?;
+        member(ws, rooms).await;
+        return Ok(());
+    }
+    let (status, kind, body) = match path.split('?').next() {
+        Some("/") => ("200 OK", "text/html; charset=utf-8", page.to_string()),
+        Some("/favicon.ico") => ("204 No Content", "text/plain", String::new()),
+        _ => ("404 Not Found", "text/plain", "not found\n".to_owned()),
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+/// A member's WebSocket, until it closes: joins, leaves, relays.
+async fn member<S>(ws: tokio_tungstenite::WebSocketStream<S>, rooms: Arc<Mutex<Rooms>>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut sink, mut stream) = ws.split();
+    let (tx, mut rx) = mpsc::channel::<String>(OUTBOX);
+    let id = {
+        let mut r = rooms.lock().expect("rooms");
+        r.next_id += 1;
+        r.next_id
+    };
+    let mut room: Option<String> = None;
+    loop {
+        tokio::select! {
+            out = rx.recv() => match out {
+                Some(text) => {
+                    if sink.send(Message::Text(text)).await.is_err() {
+                        break;
+                    }
+                }
+                None => break,
+            },
+            incoming = stream.next() => {
+                let text = match incoming {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+                    Some(Ok(Message::Binary(_))) => continue,
+                    _ => break,
+                };
+                let Ok(mut m) = serde_json::from_str::<Value>(&text) else {
+                    let _ = tx.try_send(json!({ "type": "error", "message": "not JSON" }).to_string());
+                    continue;
+                };
+                let mut r = rooms.lock().expect("rooms");
+                match m["type"].as_str() {
+                    Some("join") => {
+                        let Some(name) = m["room"].as_str().filter(|n| !n.is_empty() && n.len() <= 64)
+                        else {
+                            let _ = tx.try_send(json!({ "type": "error", "message": "join needs a room (1 to 64 bytes)" }).to_string());
+                            continue;
+                        };
+                        if let Some(old) = room.take() {
+                            r.leave(&old, id);
+                        }
+                        r.join(name, id, tx.clone());
+                        room = Some(name.to_owned());
+                    }
+                    Some("leave") => {
+                        if let Some(old) = room.take() {
+                            r.leave(&old, id);
+                        }
+                    }
+                    Some("offer" | "answer" | "candidate") => {
+                        let to = m["to"].as_u64();
+                        m["from"] = json!(id);
+                        let relayed = match (&room, to) {
+                            (Some(room), Some(to)) if to != id => r.send(room, to, &m),
+                            _ => false,
+                        };
+                        if !relayed {
+                            let _ = tx.try_send(json!({ "type": "error", "message": "no such member in your room" }).to_string());
+                        }
+                    }
+                    _ => {
+                        let _ = tx.try_send(json!({ "type": "error", "message": "unknown type" }).to_string());
+                    }
+                }
+            }
+        }
+    }
+    if let Some(old) = room {
+        rooms.lock().expect("rooms").leave(&old, id);
+    }
+}
+
+/// A stream that first yields the bytes already read from it.
+struct Replay {
+    head: Vec<u8>,
+    at: usize,
+    inner: TcpStream,
+}
+
+impl AsyncRead for Replay {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.at < self.head.len() {
+            let n = buf.remaining().min(self.head.len() - self.at);
+            let at = self.at;
+            buf.put_slice(&self.head[at..at + n]);
+            self.at += n;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Replay {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The call page. `/*ICE_SERVERS*/[]` and `/*ICE_POLICY*/'all'` are replaced by the
+/// configured ICE servers and policy.
+const PAGE: &str = include_str!("call.html");
