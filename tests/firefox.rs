@@ -2,7 +2,9 @@
 //! `examples/echo_server.rs`. Playwright cannot drive Debian's Firefox, so each test starts
 //! `firefox --headless` on a page this test serves (`tests/browser/firefox_echo.html`); the page runs
 //! one scenario against the echo server (the test proxies `/whip`, `/offer`, `/answer/<n>` to it)
-//! and POSTs its JSON result back to the test's HTTP server.
+//! and POSTs its JSON result back to the test's HTTP server. The relay tests run the data mode with
+//! relayed candidates only (`iceTransportPolicy: 'relay'`) of our TURN server
+//! (`examples/turn_server`) over UDP and TCP, and the media mode the same.
 //!
 //! Loopback only: each test re-runs itself inside a private network namespace (`unshare --net`)
 //! where `lo` is the only interface, so the echo server, the test's HTTP server and Firefox (with
@@ -111,8 +113,21 @@ fn drive(
     server_args: &[&str],
     prefs: &[(&str, &str)],
 ) -> serde_json::Value {
+    drive_via(test, query, server_args, prefs, None)
+}
+
+/// [`drive`], and with `turn` (`udp` or `tcp`) our TURN server (`examples/turn_server`) runs
+/// beside the echo server and the page is given it as its only ICE server, relayed candidates
+/// only (see [`inner`]).
+fn drive_via(
+    test: &str,
+    query: &str,
+    server_args: &[&str],
+    prefs: &[(&str, &str)],
+    turn: Option<&str>,
+) -> serde_json::Value {
     if std::env::var(INNER).is_ok_and(|t| t == test) {
-        let v = inner(query, server_args, prefs);
+        let v = inner(query, server_args, prefs, turn);
         println!("{RESULT}{v}");
         return v;
     }
@@ -126,11 +141,15 @@ fn drive(
         apt_install(&["iproute2"]);
     }
     echo_server();
+    if turn.is_some() {
+        common::example_exe("turn_server");
+    }
     let mut child = Command::new("unshare")
         .args(["--net", "--"])
         .arg(std::env::current_exe().unwrap())
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env(INNER, test)
+        .env(common::EXAMPLES_BUILT, "1")
         .stdout(Stdio::piped())
         .spawn()
         .expect("unshare runs (needs root or CAP_SYS_ADMIN)");
@@ -255,8 +274,17 @@ fn serve(http: tiny_http::Server, echo: SocketAddr, results: mpsc::Sender<String
     }
 }
 
-/// Inside the namespace: echo server, HTTP server, Firefox; returns the page's result.
-fn inner(query: &str, server_args: &[&str], extra: &[(&str, &str)]) -> serde_json::Value {
+/// Inside the namespace: echo server, HTTP server, Firefox (and our TURN server, reached over
+/// `turn`, when given); returns the page's result, with the echo server's UDP address
+/// (`echoUdp`) and, with a TURN server, what it logged (`turnCreated`: the allocation of the
+/// selected relayed address; `turnStats`: a stats line once it relayed to the echo server all
+/// that the echo server received).
+fn inner(
+    query: &str,
+    server_args: &[&str],
+    extra: &[(&str, &str)],
+    turn: Option<&str>,
+) -> serde_json::Value {
     run(Command::new("ip").args(["link", "set", "lo", "up"]));
     let mut child = Command::new(echo_server())
         .args(["--http", "127.0.0.1:0"])
@@ -279,6 +307,23 @@ fn inner(query: &str, server_args: &[&str], extra: &[(&str, &str)]) -> serde_jso
         .find_map(|w| w.strip_prefix("http://"))
         .and_then(|w| w.trim_end_matches('/').parse().ok())
         .unwrap_or_else(|| panic!("echo server prints its URL: {line}"));
+    let echo_udp = line
+        .split_whitespace()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    let turn_server = turn.map(|transport| {
+        let server =
+            common::start_turn_server(&["--user", "alice:secret", "--allow-loopback-peers"]);
+        (server, transport)
+    });
+    let query = match &turn_server {
+        Some((server, transport)) => format!(
+            "{query}&turnPort={}&turnTransport={transport}",
+            server.addr.port()
+        ),
+        None => query.to_string(),
+    };
     std::thread::spawn(move || {
         for l in out.lines().map_while(Result::ok) {
             eprintln!("server: {l}");
@@ -362,6 +407,24 @@ fn inner(query: &str, server_args: &[&str], extra: &[(&str, &str)]) -> serde_jso
         };
         o.insert("server".into(), session);
     }
+    v["echoUdp"] = echo_udp.into();
+    if let Some((server, _)) = &turn_server {
+        let relayed = v["localCandidate"].as_str().unwrap_or_default().to_string();
+        let created = server.line_until("allocation created", "allocation created ", |l| {
+            l.contains(&format!(" relayed=[{relayed}] "))
+        });
+        // Everything the echo server received came through the relay (its only path to
+        // Firefox).
+        let received = v["server"]["datagrams_received"]
+            .as_u64()
+            .unwrap_or(u64::MAX);
+        let stats = server.stats_until("the session's traffic relayed", |l| {
+            common::stat(l, "to_peer_packets") >= received
+                && common::stat(l, "to_client_packets") > 0
+        });
+        v["turnCreated"] = created.into();
+        v["turnStats"] = stats.into();
+    }
     v
 }
 
@@ -414,6 +477,100 @@ fn firefox_data_channel_echo() {
     let candidates = v["candidates"].to_string();
     assert!(candidates.contains(" 127.0.0.1 "), "{v}");
     check_echo("firefox_data_channel_echo", &v);
+}
+
+/// Checks a page result of a run through our TURN server reached over `transport`: the offer
+/// carried relayed candidates only, the selected pair is Firefox's relayed candidate (allocated by
+/// our server over `transport`) and the echo server's socket, and our server relayed to the echo
+/// server all it received (and, with `to_firefox_bounded`, to Firefox no more than the echo
+/// server had sent when its counters were read; media keeps flowing after that).
+fn check_relayed(test: &str, transport: &str, v: &serde_json::Value, to_firefox_bounded: bool) {
+    let candidates = v["candidates"].as_array().expect("offered candidates");
+    assert!(!candidates.is_empty(), "{v}");
+    for c in candidates {
+        assert!(
+            c.as_str().unwrap_or_default().contains(" typ relay "),
+            "{v}"
+        );
+    }
+    assert_eq!(v["localType"], "relay", "{v}");
+    assert_eq!(v["relayProtocol"], transport, "{v}");
+    assert_eq!(v["pairState"], "succeeded", "{v}");
+    assert_eq!(v["remoteCandidate"], v["echoUdp"], "{v}");
+    assert!(v["bytesSent"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert!(v["bytesReceived"].as_u64().unwrap_or(0) > 0, "{v}");
+    let created = v["turnCreated"].as_str().unwrap_or_default();
+    let printed = if transport == "udp" { "Udp" } else { "Tcp" };
+    assert!(
+        created.starts_with("allocation created client=127.0.0.1:")
+            && created.contains(&format!(" transport={printed} "))
+            && created.contains(" user=alice "),
+        "{v}"
+    );
+    // The echo server's selected path leads to the relayed address.
+    assert_eq!(v["server"]["selected_remote"], v["localCandidate"], "{v}");
+    let stats = v["turnStats"].as_str().unwrap_or_default();
+    if to_firefox_bounded {
+        let sent = v["server"]["datagrams_sent"]
+            .as_u64()
+            .expect("echo server counters");
+        assert!(common::stat(stats, "to_client_packets") <= sent, "{v}");
+    }
+    let received = v["server"]["datagrams_received"].as_u64().unwrap_or(0);
+    assert!(received >= 100, "{v}");
+    assert!(common::stat(stats, "to_peer_packets") >= received, "{v}");
+    eprintln!(
+        "{test}: {created}; {} datagrams relayed to the echo server, {} to Firefox",
+        common::stat(stats, "to_peer_packets"),
+        common::stat(stats, "to_client_packets")
+    );
+}
+
+/// The data mode with relayed candidates only, of our TURN server reached over `transport`: the
+/// 202 messages come back through the relay.
+fn relay_data_channel(test: &str, transport: &str) {
+    let v = drive_via(test, "mode=data", &[], &[], Some(transport));
+    check_relayed(test, transport, &v, true);
+    check_echo(test, &v);
+}
+
+/// Camera and microphone (VP8, Opus) looped back through our relay over `transport`.
+fn relay_camera(test: &str, transport: &str) {
+    let v = drive_via(test, "mode=media&codec=VP8", &[], &[], Some(transport));
+    check_relayed(test, transport, &v, false);
+    check_audio(test, &v);
+    assert_eq!(v["videoCodec"], "video/VP8", "{v}");
+    assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 30, "{v}");
+    eprintln!(
+        "{test}: {} VP8 frames decoded from the video looped back through the relay",
+        v["framesDecoded"]
+    );
+}
+
+#[test]
+fn firefox_camera_through_our_turn_server_over_udp() {
+    relay_camera("firefox_camera_through_our_turn_server_over_udp", "udp");
+}
+
+#[test]
+fn firefox_camera_through_our_turn_server_over_tcp() {
+    relay_camera("firefox_camera_through_our_turn_server_over_tcp", "tcp");
+}
+
+#[test]
+fn firefox_data_channel_through_our_turn_server_over_udp() {
+    relay_data_channel(
+        "firefox_data_channel_through_our_turn_server_over_udp",
+        "udp",
+    );
+}
+
+#[test]
+fn firefox_data_channel_through_our_turn_server_over_tcp() {
+    relay_data_channel(
+        "firefox_data_channel_through_our_turn_server_over_tcp",
+        "tcp",
+    );
 }
 
 #[test]

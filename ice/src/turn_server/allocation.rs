@@ -31,6 +31,10 @@ pub(super) struct Allocation {
     /// Relayed sockets the caller has not yet reported opened.
     pub(super) opening: u8,
     pub(super) open_failed: bool,
+    /// The Allocate request while the relayed sockets are being opened (handled again, drawing
+    /// other ports, when one could not be bound), and which attempt this is (0 the first).
+    pub(super) request: Vec<u8>,
+    pub(super) attempt: u8,
     pub(super) permissions: Permissions,
     pub(super) channels: Channels,
     pub(super) bucket: TokenBucket,

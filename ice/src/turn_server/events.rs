@@ -123,6 +123,8 @@ pub struct TurnServerStats {
     pub quota_refused: u64,
     /// Requests refused for capacity: allocations, ports, permissions or channels full (508).
     pub capacity_refused: u64,
+    /// Relayed sockets that could not be bound, their Allocate handled again with other ports.
+    pub relay_open_retries: u64,
     /// Requests or indications naming a denied peer address (403, or dropped).
     pub peers_denied: u64,
     /// Requests with an address family the server cannot relay (440, 443).

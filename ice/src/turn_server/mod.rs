@@ -51,6 +51,11 @@ use auth::Auth;
 /// How often expiries are swept.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Attempts at an allocation's relayed sockets: when one cannot be bound (another process holds
+/// the port drawn), the Allocate request is handled again, drawing other ports, up to this many
+/// times in all before the client is answered 508.
+const RELAY_OPEN_ATTEMPTS: u8 = 4;
+
 /// The client side of an allocation: its address and transport.
 type ClientKey = (SocketAddr, ClientTransport);
 
@@ -67,6 +72,8 @@ pub struct TurnServer<R> {
     ports: PortPool,
     next_id: u64,
     next_sweep: Option<Instant>,
+    /// The attempt of the Allocate request being handled (see [`RELAY_OPEN_ATTEMPTS`]).
+    open_attempt: u8,
     transmits: VecDeque<ServerTransmit>,
     events: VecDeque<TurnServerEvent>,
     stats: TurnServerStats,
@@ -94,6 +101,7 @@ impl<R: Rng> TurnServer<R> {
             per_user: HashMap::new(),
             next_id: 0,
             next_sweep: None,
+            open_attempt: 0,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: TurnServerStats::default(),
@@ -250,8 +258,9 @@ impl<R: Rng> TurnServer<R> {
 
     /// The caller reports whether the relayed socket at `relay` (asked for by
     /// [`TurnServerEvent::OpenRelay`]) could be bound. Once all of an allocation's sockets are
-    /// open the Allocate answer is sent; if one failed the allocation is deleted and the client
-    /// answered 508.
+    /// open the Allocate answer is sent; if one failed the allocation is deleted and its request
+    /// handled again, drawing other ports ([`RELAY_OPEN_ATTEMPTS`] in all, counted in
+    /// `relay_open_retries`), after which the client is answered 508.
     pub fn relay_opened(&mut self, now: Instant, relay: SocketAddr, ok: bool) {
         let Some(&id) = self.by_relay.get(&relay) else {
             return;
@@ -269,6 +278,19 @@ impl<R: Rng> TurnServer<R> {
         }
         if alloc.open_failed {
             let (client, transport) = (alloc.client, alloc.transport);
+            if alloc.attempt + 1 < RELAY_OPEN_ATTEMPTS && !alloc.request.is_empty() {
+                // The same request again: other ports are drawn.
+                let request = std::mem::take(&mut alloc.request);
+                let attempt = alloc.attempt + 1;
+                self.delete_allocation(id, DeleteReason::RelayFailed);
+                self.stats.relay_open_retries += 1;
+                if let Ok(m) = StunMessage::parse(&request) {
+                    self.open_attempt = attempt;
+                    self.handle_stun(now, client, transport, &m);
+                    self.open_attempt = 0;
+                }
+                return;
+            }
             let response = requests::error_for_allocate(alloc);
             self.delete_allocation(id, DeleteReason::RelayFailed);
             self.stats.capacity_refused += 1;
@@ -282,6 +304,7 @@ impl<R: Rng> TurnServer<R> {
             return;
         }
         self.stats.allocations_created += 1;
+        alloc.request = Vec::new();
         self.transmits.push_back(ServerTransmit {
             source: TransmitSource::Listener(alloc.transport),
             destination: alloc.client,

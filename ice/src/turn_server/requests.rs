@@ -445,6 +445,8 @@ impl<R: Rng> TurnServer<R> {
                 transaction: m.transaction_id(),
                 response,
                 open_failed: false,
+                request: m.as_bytes().to_vec(),
+                attempt: self.open_attempt,
                 permissions: Permissions::new(self.config.max_permissions),
                 channels: Channels::new(self.config.max_channels),
                 bucket: TokenBucket::new(self.config.max_bytes_per_second),

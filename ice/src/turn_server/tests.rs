@@ -33,6 +33,10 @@ struct Net {
     to_peers: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
     open: Vec<SocketAddr>,
     fail_opens: bool,
+    /// The next this many relayed sockets fail to open.
+    failing: usize,
+    /// The relayed sockets that failed to open.
+    failed: Vec<SocketAddr>,
     server_events: Vec<TurnServerEvent>,
 }
 
@@ -44,6 +48,8 @@ impl Net {
             to_peers: Vec::new(),
             open: Vec::new(),
             fail_opens: false,
+            failing: 0,
+            failed: Vec::new(),
             server_events: Vec::new(),
         }
     }
@@ -84,10 +90,14 @@ impl Net {
                 moved = true;
                 match e {
                     TurnServerEvent::OpenRelay(r) => {
-                        if !self.fail_opens {
+                        let fail = self.fail_opens || self.failing > 0;
+                        self.failing = self.failing.saturating_sub(1);
+                        if fail {
+                            self.failed.push(r);
+                        } else {
                             self.open.push(r);
                         }
-                        self.server.relay_opened(self.now, r, !self.fail_opens);
+                        self.server.relay_opened(self.now, r, !fail);
                     }
                     TurnServerEvent::CloseRelay(r) => self.open.retain(|o| *o != r),
                     other => self.server_events.push(other),
@@ -239,6 +249,28 @@ fn relay_round_trip(tcp: bool) {
     assert!(net.open.is_empty());
     assert_eq!(net.server.stats().allocations_deleted, 1);
     assert_eq!(net.server.stats().allocations_active, 0);
+}
+
+#[test]
+fn a_relayed_port_that_cannot_be_bound_is_replaced() {
+    let mut net = Net::new(config());
+    net.failing = 2;
+    let mut c = client("alice", "secret", 1, false);
+    c.allocate(net.now).unwrap();
+    let ev = net.pump(&mut c, "192.0.2.1:1".parse().unwrap(), false);
+    let relayed = allocated(&ev).expect("allocated on the third attempt");
+    assert_eq!(net.failed.len(), 2);
+    assert!(!net.failed.contains(&relayed));
+    assert_eq!(net.open, vec![relayed]);
+    let stats = net.server.stats();
+    assert_eq!(
+        (
+            stats.relay_open_retries,
+            stats.allocations_created,
+            stats.capacity_refused
+        ),
+        (2, 1, 0)
+    );
 }
 
 #[test]
@@ -405,6 +437,9 @@ fn exhaustion_quota_capacity_ports() {
             .contains(&TurnEvent::AllocationFailed(508))
     );
     assert_eq!(net.server.stats().allocations_active, 0);
+    // Four attempts in all.
+    assert_eq!(net.server.stats().relay_open_retries, 3);
+    assert_eq!(net.failed.len(), 4);
 }
 
 #[test]
