@@ -1,0 +1,406 @@
+//! `examples/play_from_disk` against headless Chromium (driven by playwright-core, as in
+//! `tests/chromium.rs`): the media files are made at test time with Debian's `ffmpeg`
+//! (installed when missing): 3 s of a test picture as VP8, VP9 and AV1 in IVF and H.264 in
+//! Annex B, and a 440 Hz tone as Ogg Opus. Chromium fetches them with WHEP (recvonly
+//! transceivers, the codec under test preferred) and must decode more than 90 video frames,
+//! past the end of the file (the player loops), and receive the Opus audio; then it `DELETE`s
+//! the session. Two files of one codec at different bitrates (and sizes, so the browser's
+//! decoded size tells which one it gets) are layers: the estimator's start and ceiling decide
+//! which one a session is sent. H.265 plays only if this Chromium receives it (it is checked;
+//! Debian's does not). Loopback only: every socket is bound to 127.0.0.1.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+mod common;
+
+use common::{apt_install, run};
+
+/// One browser session at a time (a 2-core machine: two Chromiums decoding and two players
+/// slow each other past real time).
+static ONE_BROWSER: Mutex<()> = Mutex::new(());
+
+/// The directory of the media files, made once per test run with ffmpeg.
+fn media_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        if Command::new("ffmpeg").arg("-version").output().is_err() {
+            apt_install(&["ffmpeg"]);
+        }
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("play_from_disk");
+        std::fs::create_dir_all(&dir).unwrap();
+        let picture = |size: &str| format!("testsrc=size={size}:rate=30");
+        // A noisy picture: its bitrate follows the bitrate asked for.
+        let noisy = |size: &str| format!("testsrc=size={size}:rate=30,noise=alls=30:allf=t");
+        let files: [(&str, String, &[&str]); 8] = [
+            (
+                "vp8.ivf",
+                picture("320x240"),
+                &["-c:v", "libvpx", "-b:v", "500k"],
+            ),
+            (
+                "vp9.ivf",
+                picture("320x240"),
+                &["-c:v", "libvpx-vp9", "-b:v", "500k"],
+            ),
+            (
+                "av1.ivf",
+                picture("320x240"),
+                &["-c:v", "libaom-av1", "-cpu-used", "8", "-b:v", "300k"],
+            ),
+            (
+                "h264.h264",
+                picture("320x240"),
+                &[
+                    "-c:v",
+                    "libx264",
+                    "-profile:v",
+                    "baseline",
+                    "-pix_fmt",
+                    "yuv420p",
+                    "-x264-params",
+                    "keyint=30",
+                    "-bsf:v",
+                    "h264_mp4toannexb",
+                    "-f",
+                    "h264",
+                ],
+            ),
+            (
+                "h265.h265",
+                picture("320x240"),
+                &[
+                    "-c:v",
+                    "libx265",
+                    "-x265-params",
+                    "keyint=30:log-level=error",
+                    "-f",
+                    "hevc",
+                ],
+            ),
+            // Layers: 1.2 Mbit/s at 320x240, 150 kbit/s at 160x120; one key frame each.
+            (
+                "high.ivf",
+                noisy("320x240"),
+                &[
+                    "-c:v", "libvpx", "-b:v", "1200k", "-minrate", "1200k", "-maxrate", "1200k",
+                    "-g", "300",
+                ],
+            ),
+            (
+                "low.ivf",
+                noisy("160x120"),
+                &[
+                    "-c:v", "libvpx", "-b:v", "150k", "-minrate", "150k", "-maxrate", "150k", "-g",
+                    "300",
+                ],
+            ),
+            (
+                "tone.ogg",
+                "sine=frequency=440".into(),
+                &["-c:a", "libopus"],
+            ),
+        ];
+        for (name, source, codec) in files {
+            run(Command::new("ffmpeg")
+                .args([
+                    "-hide_banner",
+                    "-loglevel",
+                    "error",
+                    "-y",
+                    "-f",
+                    "lavfi",
+                    "-i",
+                ])
+                .arg(&source)
+                .args(["-t", "3"])
+                .args(codec)
+                .arg(dir.join(name)));
+        }
+        dir
+    })
+    .clone()
+}
+
+/// A running `play_from_disk` (killed by its PID when dropped) and its first lines.
+struct Player {
+    child: Child,
+    /// `127.0.0.1:PORT`
+    http: String,
+    /// What it printed about its files.
+    lines: Vec<String>,
+}
+
+impl Player {
+    /// Starts the example with `args` (paths relative to [`media_dir`]).
+    fn start(args: &[&str]) -> Self {
+        let dir = media_dir();
+        let mut child = Command::new(common::example_exe("play_from_disk"))
+            .args(["--http", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
+            .args(args)
+            .current_dir(&dir)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("play_from_disk starts");
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        // "play from disk: http://127.0.0.1:PORT/ (WHEP: POST /whep), UDP 127.0.0.1:PORT"
+        let http = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("http://"))
+            .unwrap_or_else(|| panic!("the player prints its URL: {line:?}"))
+            .trim_end_matches('/')
+            .to_string();
+        let mut lines = Vec::new();
+        // A line per file.
+        let count = args
+            .iter()
+            .filter(|a| **a == "--video" || **a == "--audio")
+            .count();
+        for _ in 0..count {
+            let mut l = String::new();
+            out.read_line(&mut l).unwrap();
+            eprintln!("player: {}", l.trim_end());
+            lines.push(l);
+        }
+        std::thread::spawn(move || {
+            for l in out.lines().map_while(Result::ok) {
+                eprintln!("player: {l}");
+            }
+        });
+        Player { child, http, lines }
+    }
+
+    /// `GET /stats`.
+    fn stats(&self) -> Value {
+        let mut s = TcpStream::connect(&self.http).expect("HTTP connect");
+        write!(
+            s,
+            "GET /stats HTTP/1.0\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.http
+        )
+        .unwrap();
+        let mut response = String::new();
+        s.read_to_string(&mut response).unwrap();
+        let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"))
+    }
+
+    /// Polls `/stats` until `done` holds (bounded); the last value either way.
+    fn stats_until(&self, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let v = self.stats();
+            if done(&v) || Instant::now() >= deadline {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Player {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The driver (node) with `opts`; killed by its PID when dropped.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs the WHEP driver against `player` with `opts` (JSON); the result, and the player's
+/// `/stats` taken while the session still played (the driver reports progress first).
+fn drive(player: &Player, opts: &str) -> (Value, Value) {
+    let (dir, script) = common::chromium_driver("whep_play.js");
+    let mut child = Command::new("node")
+        .args([script.as_str(), &format!("http://{}", player.http), opts])
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    let out: BufReader<ChildStdout> = BufReader::new(child.stdout.take().unwrap());
+    let _driver = Driver(child);
+    let mut playing = Value::Null;
+    for line in out.lines().map_while(Result::ok) {
+        let Ok(v) = serde_json::from_str::<Value>(&line) else {
+            eprintln!("driver: {line}");
+            continue;
+        };
+        if let Some(p) = v.get("progress") {
+            // The server's view while the browser counts frames (the last one is kept).
+            if p["framesDecoded"].as_u64().unwrap_or(0) > 30 {
+                playing = player.stats();
+            }
+            continue;
+        }
+        eprintln!("driver: {line}");
+        assert!(v.get("error").is_none(), "{v}");
+        return (v, playing);
+    }
+    panic!("the driver ended without a result");
+}
+
+/// Plays `--video video --audio tone.ogg` to Chromium preferring `codec`; checks that more
+/// than 90 frames (past the loop) and 50 audio packets arrived, and that `DELETE` ended the
+/// session.
+fn chromium_plays(codec: &str, video: &str) -> Value {
+    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let player = Player::start(&["--video", video, "--audio", "tone.ogg"]);
+    let (v, playing) = drive(
+        &player,
+        &format!(r#"{{"codec":"{codec}","frames":100,"audioPackets":50}}"#),
+    );
+    eprintln!(
+        "chromium plays {codec}: {} frames decoded ({} key frames, {}x{}), {} audio packets, in {:.0} ms; server: {playing}",
+        v["framesDecoded"],
+        v["keyFramesDecoded"],
+        v["width"],
+        v["height"],
+        v["audioPackets"],
+        v["ms"].as_f64().unwrap_or(0.0)
+    );
+    assert_eq!(
+        v["codec"].as_str().map(str::to_ascii_uppercase),
+        Some(codec.to_string()),
+        "{v}"
+    );
+    assert_eq!(v["audioCodec"], "opus", "{v}");
+    assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 90, "{v}");
+    assert!(v["audioPackets"].as_u64().unwrap_or(0) >= 50, "{v}");
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(320), Some(240)),
+        "{v}"
+    );
+    assert_eq!(v["deleteStatus"], 200, "{v}");
+    assert_eq!(playing["sessions"][0]["layer"], 0, "{playing}");
+    assert_eq!(playing["sessions"][0]["write_errors"], 0, "{playing}");
+    // DELETE ended the session: the server forgets it.
+    let after = player.stats_until(Duration::from_secs(10), |s| {
+        s["sessions"].as_array().is_some_and(|a| a.is_empty())
+    });
+    assert_eq!(
+        after["sessions"].as_array().map(Vec::len),
+        Some(0),
+        "{after}"
+    );
+    v
+}
+
+#[test]
+fn chromium_plays_vp8() {
+    chromium_plays("VP8", "vp8.ivf");
+}
+
+#[test]
+fn chromium_plays_vp9() {
+    chromium_plays("VP9", "vp9.ivf");
+}
+
+#[test]
+fn chromium_plays_av1() {
+    chromium_plays("AV1", "av1.ivf");
+}
+
+#[test]
+fn chromium_plays_h264() {
+    let v = chromium_plays("H264", "h264.h264");
+    // A key frame every 30 frames: more than 3 decoded in 100 frames.
+    assert!(v["keyFramesDecoded"].as_u64().unwrap_or(0) >= 3, "{v}");
+}
+
+#[test]
+fn chromium_plays_h265_if_it_receives_it() {
+    let caps = {
+        let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+        let player = Player::start(&["--audio", "tone.ogg"]);
+        drive(&player, r#"{"capabilities":true}"#).0
+    };
+    let receives = caps["video"]
+        .as_array()
+        .is_some_and(|c| c.iter().any(|c| c == "video/H265"));
+    if !receives {
+        eprintln!(
+            "this Chromium does not receive H.265 (it offers {}): not played",
+            caps["video"]
+        );
+        return;
+    }
+    chromium_plays("H265", "h265.h265");
+}
+
+/// Plays the layers `high.ivf` (1.2 Mbit/s, 320x240) and `low.ivf` (150 kbit/s, 160x120) with
+/// `args`; the driver's result and the server's view while playing.
+fn play_layers(args: &[&str]) -> (Value, Value) {
+    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let mut all = vec![
+        "--video", "high.ivf", "--video", "low.ivf", "--audio", "tone.ogg",
+    ];
+    all.extend_from_slice(args);
+    let player = Player::start(&all);
+    let bitrates: Vec<u64> = player.lines[..2]
+        .iter()
+        .map(|l| {
+            l.rsplit(", ")
+                .next()
+                .and_then(|b| b.split_whitespace().next())
+                .and_then(|b| b.parse().ok())
+                .unwrap_or_else(|| panic!("a layer's bitrate in {l:?}"))
+        })
+        .collect();
+    assert!(bitrates[0] > 3 * bitrates[1], "{bitrates:?}");
+    let (v, playing) = drive(&player, r#"{"codec":"VP8","frames":61,"audioPackets":50}"#);
+    eprintln!(
+        "layers {bitrates:?} with {args:?}: {}x{}, {} frames decoded; server: {playing}",
+        v["width"], v["height"], v["framesDecoded"]
+    );
+    assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 60, "{v}");
+    (v, playing)
+}
+
+#[test]
+fn chromium_gets_the_low_layer_under_a_low_estimate() {
+    // The estimate never exceeds 600 kbit/s: only the 150 kbit/s file fits.
+    let (v, playing) = play_layers(&["--max-bitrate", "600000"]);
+    let s = &playing["sessions"][0];
+    assert!(
+        s["bandwidth_estimate"].as_u64().unwrap_or(u64::MAX) <= 600_000,
+        "{s}"
+    );
+    assert_eq!(s["layer"], 1, "{s}");
+    assert_eq!(s["layer_file"], "low.ivf", "{s}");
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(160), Some(120)),
+        "{v}"
+    );
+}
+
+#[test]
+fn chromium_gets_the_high_layer_under_a_high_estimate() {
+    // The estimate starts at 5 Mbit/s: the 1.2 Mbit/s file fits from the first frame (the
+    // only key frame of each file is its first: a switch could come only at the loop).
+    let (v, playing) = play_layers(&["--start-bitrate", "5000000"]);
+    let s = &playing["sessions"][0];
+    assert_eq!(s["layer_file"], "high.ivf", "{s}");
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(320), Some(240)),
+        "{v}"
+    );
+}
