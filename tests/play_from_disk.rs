@@ -26,6 +26,12 @@ use common::{apt_install, run};
 /// slow each other past real time).
 static ONE_BROWSER: Mutex<()> = Mutex::new(());
 
+/// Set in the copy of a test that runs in a private network namespace: the media files were
+/// made by the test that started it.
+const MEDIA_MADE: &str = "SANSRTC_PLAY_MEDIA_MADE";
+/// Set (to the test's name) in the copy of a test that runs in a private network namespace.
+const NETNS: &str = "SANSRTC_PLAY_NETNS";
+
 /// The directory of the media files, made once per test run with ffmpeg.
 fn media_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
@@ -34,11 +40,14 @@ fn media_dir() -> PathBuf {
             apt_install(&["ffmpeg"]);
         }
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("play_from_disk");
+        if std::env::var_os(MEDIA_MADE).is_some() {
+            return dir;
+        }
         std::fs::create_dir_all(&dir).unwrap();
         let picture = |size: &str| format!("testsrc=size={size}:rate=30");
         // A noisy picture: its bitrate follows the bitrate asked for.
         let noisy = |size: &str| format!("testsrc=size={size}:rate=30,noise=alls=30:allf=t");
-        let files: [(&str, String, &[&str]); 8] = [
+        let files: [(&str, String, &[&str]); 10] = [
             (
                 "vp8.ivf",
                 picture("320x240"),
@@ -99,6 +108,24 @@ fn media_dir() -> PathBuf {
                 &[
                     "-c:v", "libvpx", "-b:v", "150k", "-minrate", "150k", "-maxrate", "150k", "-g",
                     "300",
+                ],
+            ),
+            // Layers with a key frame every second (where a switch can happen): 1.5 Mbit/s at
+            // 320x240, 150 kbit/s at 160x120.
+            (
+                "high-g30.ivf",
+                noisy("320x240"),
+                &[
+                    "-c:v", "libvpx", "-b:v", "1500k", "-minrate", "1500k", "-maxrate", "1500k",
+                    "-g", "30",
+                ],
+            ),
+            (
+                "low-g30.ivf",
+                noisy("160x120"),
+                &[
+                    "-c:v", "libvpx", "-b:v", "150k", "-minrate", "150k", "-maxrate", "150k", "-g",
+                    "30",
                 ],
             ),
             (
@@ -353,6 +380,19 @@ fn play_layers(args: &[&str]) -> (Value, Value) {
     ];
     all.extend_from_slice(args);
     let player = Player::start(&all);
+    let bitrates = layer_bitrates(&player);
+    let (v, playing) = drive(&player, r#"{"codec":"VP8","frames":61,"audioPackets":50}"#);
+    eprintln!(
+        "layers {bitrates:?} with {args:?}: {}x{}, {} frames decoded; server: {playing}",
+        v["width"], v["height"], v["framesDecoded"]
+    );
+    assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 60, "{v}");
+    (v, playing)
+}
+
+/// The bitrates of the player's two layers, from what it printed; the first more than three
+/// times the second.
+fn layer_bitrates(player: &Player) -> Vec<u64> {
     let bitrates: Vec<u64> = player.lines[..2]
         .iter()
         .map(|l| {
@@ -364,13 +404,7 @@ fn play_layers(args: &[&str]) -> (Value, Value) {
         })
         .collect();
     assert!(bitrates[0] > 3 * bitrates[1], "{bitrates:?}");
-    let (v, playing) = drive(&player, r#"{"codec":"VP8","frames":61,"audioPackets":50}"#);
-    eprintln!(
-        "layers {bitrates:?} with {args:?}: {}x{}, {} frames decoded; server: {playing}",
-        v["width"], v["height"], v["framesDecoded"]
-    );
-    assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 60, "{v}");
-    (v, playing)
+    bitrates
 }
 
 #[test]
@@ -402,5 +436,100 @@ fn chromium_gets_the_high_layer_under_a_high_estimate() {
         (v["width"].as_u64(), v["height"].as_u64()),
         (Some(320), Some(240)),
         "{v}"
+    );
+}
+
+/// Runs `body` in a private network namespace where `lo` is the only interface, limited to
+/// `rate` by a token bucket filter (`tc qdisc ... tbf`; `netem` is not in every kernel): outside,
+/// this makes what the inner test needs (media files, driver, example) and re-runs the test
+/// `test` inside (`unshare --net`), which must pass.
+fn in_throttled_netns(test: &str, rate: &str, body: impl FnOnce()) {
+    if std::env::var(NETNS).is_ok_and(|t| t == test) {
+        run(Command::new("ip").args(["link", "set", "lo", "up"]));
+        run(Command::new("tc")
+            .args(["qdisc", "add", "dev", "lo", "root", "tbf", "rate", rate])
+            .args(["burst", "32kb", "latency", "200ms"]));
+        body();
+        return;
+    }
+    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    media_dir();
+    common::chromium_driver("whep_play.js");
+    common::example_exe("play_from_disk");
+    if Command::new("tc").arg("-V").output().is_err() {
+        apt_install(&["iproute2"]);
+    }
+    let mut child = common::Proc(
+        Command::new("unshare")
+            .args(["--net", "--"])
+            .arg(std::env::current_exe().unwrap())
+            .args([test, "--exact", "--nocapture", "--test-threads=1"])
+            .env(NETNS, test)
+            .env(MEDIA_MADE, "1")
+            .env(common::EXAMPLES_BUILT, "1")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("unshare runs (needs root or CAP_SYS_ADMIN)"),
+    );
+    let out = child.0.stdout.take().unwrap();
+    let lines: Vec<String> = BufReader::new(out)
+        .lines()
+        .map_while(Result::ok)
+        .inspect(|l| eprintln!("netns: {l}"))
+        .collect();
+    let status = child.0.wait().expect("the inner test ends");
+    assert!(
+        status.success(),
+        "the test in the namespace failed: {status}"
+    );
+    // It ran (a name that matched no test would pass too).
+    assert!(
+        lines.iter().any(|l| l.contains("1 passed")),
+        "the inner test did not run"
+    );
+}
+
+#[test]
+fn chromium_through_a_throttled_loopback_gets_the_layer_that_fits() {
+    in_throttled_netns(
+        "chromium_through_a_throttled_loopback_gets_the_layer_that_fits",
+        "1mbit",
+        || {
+            // The estimate starts at 5 Mbit/s: the 1.5 Mbit/s layer is sent first, the 1 Mbit/s
+            // loopback queues and drops it, the estimate falls, and at a key frame of the
+            // 150 kbit/s file the session switches to it; the browser decodes its 160x120.
+            let player = Player::start(&[
+                "--video",
+                "high-g30.ivf",
+                "--video",
+                "low-g30.ivf",
+                "--audio",
+                "tone.ogg",
+                "--start-bitrate",
+                "5000000",
+            ]);
+            let bitrates = layer_bitrates(&player);
+            let (v, playing) = drive(
+                &player,
+                r#"{"codec":"VP8","frames":61,"audioPackets":50,"width":160,"timeoutMs":40000}"#,
+            );
+            let s = &playing["sessions"][0];
+            eprintln!(
+                "throttled to 1 Mbit/s, layers {bitrates:?}: {}x{}, {} frames decoded, {} lost, {} NACKs; server: {s}",
+                v["width"], v["height"], v["framesDecoded"], v["packetsLost"], v["nackCount"]
+            );
+            assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 60, "{v}");
+            assert_eq!(
+                (v["width"].as_u64(), v["height"].as_u64()),
+                (Some(160), Some(120)),
+                "{v}"
+            );
+            assert_eq!(s["layer_file"], "low-g30.ivf", "{s}");
+            assert!(s["switches"].as_u64().unwrap_or(0) >= 1, "{s}");
+            assert!(
+                s["bandwidth_estimate"].as_u64().unwrap_or(u64::MAX) < bitrates[0],
+                "{s}"
+            );
+        },
     );
 }

@@ -2,7 +2,8 @@
 // Usage: node whep_play.js BASE_URL [OPTIONS_JSON]. Prints JSON lines: progress reports
 // ({"progress": ...}) and the result last. Options: codec (video codec to prefer, e.g. 'VP8',
 // 'VP9', 'AV1', 'H264', 'H265'; others stay offered after it), frames (video frames to wait for
-// decoded, default 61), audioPackets (default 50), timeoutMs (default 30000), capabilities
+// decoded, default 61), audioPackets (default 50), width (wait until frames of this width are
+// decoded too), timeoutMs (default 30000), capabilities
 // (report only the browser's video receive codecs).
 // The page offers recvonly video and audio transceivers, POSTs the offer to /whep, and polls
 // getStats until `frames` video frames were decoded and `audioPackets` audio packets received;
@@ -51,7 +52,7 @@ async function play(opts) {
         r.audioCodec = codec ? codec.mimeType.replace('audio/', '') : null;
       }
     });
-    if (r.framesDecoded >= frames && r.audioPackets >= wantAudio) break;
+    if (r.framesDecoded >= frames && r.audioPackets >= wantAudio && (!opts.width || r.width === opts.width)) break;
     if (performance.now() > deadline) break;
     window.progress(JSON.stringify({ progress: r }));
     await new Promise((ok) => setTimeout(ok, 250));
