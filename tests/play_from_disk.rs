@@ -207,17 +207,9 @@ impl Player {
 
     /// `GET /stats`.
     fn stats(&self) -> Value {
-        let mut s = TcpStream::connect(&self.http).expect("HTTP connect");
-        write!(
-            s,
-            "GET /stats HTTP/1.0\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.http
-        )
-        .unwrap();
-        let mut response = String::new();
-        s.read_to_string(&mut response).unwrap();
-        let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"))
+        let (_, _, body) = http_request(&self.http, "GET", "/stats", b"");
+        serde_json::from_slice(&body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)))
     }
 
     /// Polls `/stats` until `done` holds (bounded); the last value either way.
@@ -231,6 +223,44 @@ impl Player {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// One HTTP request to `addr`: the response's status, `Location` header and body.
+fn http_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> (u16, Option<String>, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).expect("HTTP connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/sdp\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        addr,
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut response = Vec::new();
+    s.read_to_end(&mut response).unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP response");
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("a status");
+    let location = head
+        .split("\r\n")
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.eq_ignore_ascii_case("location"))
+        .map(|(_, v)| v.trim().to_string());
+    (status, location, response[split + 4..].to_vec())
 }
 
 impl Drop for Player {
@@ -440,15 +470,17 @@ fn chromium_gets_the_high_layer_under_a_high_estimate() {
 }
 
 /// Runs `body` in a private network namespace where `lo` is the only interface, limited to
-/// `rate` by a token bucket filter (`tc qdisc ... tbf`; `netem` is not in every kernel): outside,
-/// this makes what the inner test needs (media files, driver, example) and re-runs the test
-/// `test` inside (`unshare --net`), which must pass.
-fn in_throttled_netns(test: &str, rate: &str, body: impl FnOnce()) {
+/// `rate` by a token bucket filter when given (`tc qdisc ... tbf`; `netem` is not in every
+/// kernel): outside, this makes what the inner test needs (media files, driver, example) and
+/// re-runs the test `test` inside (`unshare --net`), which must pass.
+fn in_netns(test: &str, rate: Option<&str>, body: impl FnOnce()) {
     if std::env::var(NETNS).is_ok_and(|t| t == test) {
         run(Command::new("ip").args(["link", "set", "lo", "up"]));
-        run(Command::new("tc")
-            .args(["qdisc", "add", "dev", "lo", "root", "tbf", "rate", rate])
-            .args(["burst", "32kb", "latency", "200ms"]));
+        if let Some(rate) = rate {
+            run(Command::new("tc")
+                .args(["qdisc", "add", "dev", "lo", "root", "tbf", "rate", rate])
+                .args(["burst", "32kb", "latency", "200ms"]));
+        }
         body();
         return;
     }
@@ -456,6 +488,9 @@ fn in_throttled_netns(test: &str, rate: &str, body: impl FnOnce()) {
     media_dir();
     common::chromium_driver("whep_play.js");
     common::example_exe("play_from_disk");
+    if !std::path::Path::new(FIREFOX).exists() {
+        apt_install(&["firefox-esr"]);
+    }
     if Command::new("tc").arg("-V").output().is_err() {
         apt_install(&["iproute2"]);
     }
@@ -491,9 +526,9 @@ fn in_throttled_netns(test: &str, rate: &str, body: impl FnOnce()) {
 
 #[test]
 fn chromium_through_a_throttled_loopback_gets_the_layer_that_fits() {
-    in_throttled_netns(
+    in_netns(
         "chromium_through_a_throttled_loopback_gets_the_layer_that_fits",
-        "1mbit",
+        Some("1mbit"),
         || {
             // The estimate starts at 5 Mbit/s: the 1.5 Mbit/s layer is sent first, the 1 Mbit/s
             // loopback queues and drops it, the estimate falls, and at a key frame of the
@@ -532,4 +567,163 @@ fn chromium_through_a_throttled_loopback_gets_the_layer_that_fits() {
             );
         },
     );
+}
+
+const FIREFOX: &str = "/usr/bin/firefox-esr";
+
+/// Firefox preferences for the test profile (as in `tests/firefox.rs`).
+const FIREFOX_PREFS: &[(&str, &str)] = &[
+    // Keep 127.0.0.1 among the host candidates, with real addresses (no mDNS names).
+    ("media.peerconnection.ice.loopback", "true"),
+    ("media.peerconnection.ice.obfuscate_host_addresses", "false"),
+    // Every interface's address is gathered once the page has a capture permission.
+    ("permissions.default.camera", "1"),
+    ("permissions.default.microphone", "1"),
+    ("media.navigator.streams.fake", "true"),
+    ("media.navigator.permission.disabled", "true"),
+    ("media.autoplay.default", "0"),
+    ("browser.shell.checkDefaultBrowser", "false"),
+    ("browser.startup.homepage_override.mstone", "\"ignore\""),
+    ("browser.aboutwelcome.enabled", "false"),
+    ("datareporting.policy.dataSubmissionEnabled", "false"),
+    ("toolkit.telemetry.reportingpolicy.firstRun", "false"),
+    ("app.update.auto", "false"),
+    ("network.captive-portal-service.enabled", "false"),
+    ("network.connectivity-service.enabled", "false"),
+];
+
+/// `s` with every byte but ASCII letters and digits percent-encoded (a URL query value).
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Inside the namespace: headless Firefox on a page served by this test (the player's WHEP
+/// requests proxied to it), running `play(opts)` of `whep_play.js`; the page's result.
+fn firefox_play(player: &Player, opts: &str) -> Value {
+    const PAGE: &str = include_str!("browser/firefox_play.html");
+    const SCRIPT: &str = include_str!("browser/whep_play.js");
+    let http = tiny_http::Server::http("127.0.0.1:0").expect("bind HTTP");
+    let port = http.server_addr().to_ip().expect("an IP address").port();
+    let (results, result) = std::sync::mpsc::channel();
+    let target = player.http.clone();
+    std::thread::spawn(move || {
+        let header = |h: &str| h.parse::<tiny_http::Header>().expect("a valid header");
+        for mut request in http.incoming_requests() {
+            let mut body = Vec::new();
+            let _ = request.as_reader().read_to_end(&mut body);
+            let url = request.url().to_string();
+            let method = request.method().as_str().to_string();
+            let response = match (method.as_str(), url.as_str()) {
+                ("GET", u) if u == "/" || u.starts_with("/?") => {
+                    tiny_http::Response::from_string(PAGE)
+                        .with_header(header("Content-Type: text/html; charset=utf-8"))
+                }
+                ("GET", "/whep_play.js") => tiny_http::Response::from_string(SCRIPT)
+                    .with_header(header("Content-Type: text/javascript")),
+                ("POST", "/result") => {
+                    let _ = results.send(String::from_utf8_lossy(&body).to_string());
+                    tiny_http::Response::from_string("")
+                }
+                ("POST", "/whep") | ("DELETE", _) => {
+                    let (status, location, body) = http_request(&target, &method, &url, &body);
+                    let mut r = tiny_http::Response::from_data(body).with_status_code(status);
+                    if let Some(l) = location {
+                        r = r.with_header(header(&format!("Location: {l}")));
+                    }
+                    r
+                }
+                _ => tiny_http::Response::from_string("not found").with_status_code(404),
+            };
+            let _ = request.respond(response);
+        }
+    });
+    let profile = std::env::temp_dir().join(format!("sansrtc-play-firefox-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&profile);
+    std::fs::create_dir_all(&profile).unwrap();
+    let prefs: String = FIREFOX_PREFS
+        .iter()
+        .map(|(k, v)| format!("user_pref(\"{k}\", {v});\n"))
+        .collect();
+    std::fs::write(profile.join("user.js"), prefs).unwrap();
+    let url = format!("http://127.0.0.1:{port}/?opts={}", percent_encode(opts));
+    let mut firefox = common::Proc(
+        Command::new(FIREFOX)
+            .args(["--headless", "--no-remote", "--profile"])
+            .arg(&profile)
+            .arg(&url)
+            .env("MOZ_CRASHREPORTER_DISABLE", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("firefox starts"),
+    );
+    let json = result
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the Firefox page posts its result");
+    // SIGTERM first, so that Firefox takes its content processes down with it.
+    let _ = Command::new("kill")
+        .args(["-TERM", &firefox.0.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline && matches!(firefox.0.try_wait(), Ok(None)) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(firefox);
+    let _ = std::fs::remove_dir_all(&profile);
+    let v: Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    eprintln!("firefox: {v}");
+    assert!(v.get("error").is_none(), "{v}");
+    v
+}
+
+/// Firefox plays `video` (preferring `codec`) with the Opus tone: more than 90 frames and 50
+/// audio packets, then `DELETE`.
+fn firefox_plays(test: &str, codec: &str, video: &str) {
+    in_netns(test, None, || {
+        let player = Player::start(&["--video", video, "--audio", "tone.ogg"]);
+        let v = firefox_play(
+            &player,
+            &format!(r#"{{"codec":"{codec}","frames":100,"audioPackets":50}}"#),
+        );
+        eprintln!(
+            "firefox plays {codec}: {} frames decoded ({} key frames, {}x{}), {} audio packets, in {:.0} ms",
+            v["framesDecoded"],
+            v["keyFramesDecoded"],
+            v["width"],
+            v["height"],
+            v["audioPackets"],
+            v["ms"].as_f64().unwrap_or(0.0)
+        );
+        assert_eq!(
+            v["codec"].as_str().map(str::to_ascii_uppercase),
+            Some(codec.to_string()),
+            "{v}"
+        );
+        assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 90, "{v}");
+        assert!(v["audioPackets"].as_u64().unwrap_or(0) >= 50, "{v}");
+        assert_eq!(v["deleteStatus"], 200, "{v}");
+    });
+}
+
+#[test]
+fn firefox_plays_vp8() {
+    firefox_plays("firefox_plays_vp8", "VP8", "vp8.ivf");
+}
+
+#[test]
+fn firefox_plays_vp9() {
+    firefox_plays("firefox_plays_vp9", "VP9", "vp9.ivf");
+}
+
+#[test]
+fn firefox_plays_av1() {
+    firefox_plays("firefox_plays_av1", "AV1", "av1.ivf");
 }

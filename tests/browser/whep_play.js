@@ -7,8 +7,9 @@
 // (report only the browser's video receive codecs).
 // The page offers recvonly video and audio transceivers, POSTs the offer to /whep, and polls
 // getStats until `frames` video frames were decoded and `audioPackets` audio packets received;
-// then it DELETEs the session.
-const { chromium } = require('playwright-core');
+// then it DELETEs the session. The same file is the Firefox page's script
+// (tests/browser/firefox_play.html loads it and calls play): node runs main only when it runs
+// this file.
 
 async function play(opts) {
   const t0 = performance.now();
@@ -54,7 +55,7 @@ async function play(opts) {
     });
     if (r.framesDecoded >= frames && r.audioPackets >= wantAudio && (!opts.width || r.width === opts.width)) break;
     if (performance.now() > deadline) break;
-    window.progress(JSON.stringify({ progress: r }));
+    if (window.progress) window.progress(JSON.stringify({ progress: r }));
     await new Promise((ok) => setTimeout(ok, 250));
   }
   r.ms = performance.now() - t0;
@@ -69,6 +70,7 @@ function capabilities() {
 }
 
 async function main() {
+  const { chromium } = require('playwright-core');
   const base = process.argv[2];
   const opts = JSON.parse(process.argv[3] || '{}');
   const browser = await chromium.launch({
@@ -97,4 +99,4 @@ async function main() {
     await browser.close();
   }
 }
-main();
+if (typeof require !== 'undefined' && require.main === module) main();
