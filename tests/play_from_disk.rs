@@ -4,7 +4,8 @@
 //! Annex B, and a 440 Hz tone as Ogg Opus. Chromium fetches them with WHEP (recvonly
 //! transceivers, the codec under test preferred) and must decode more than 90 video frames,
 //! past the end of the file (the player loops), and receive the Opus audio; then it `DELETE`s
-//! the session. Two files of one codec at different bitrates (and sizes, so the browser's
+//! the session. A keyframe request from the browser makes the player jump to the file's next
+//! key frame. Two files of one codec at different bitrates (and sizes, so the browser's
 //! decoded size tells which one it gets) are layers: the estimator's start and ceiling decide
 //! which one a session is sent, and through a loopback throttled to 1 Mbit/s (`tc` token bucket
 //! in a private network namespace) a session falls from the 1.5 Mbit/s file to the 150 kbit/s
@@ -383,6 +384,28 @@ fn chromium_plays_h264() {
     let v = chromium_plays("H264", "h264.h264");
     // A key frame every 30 frames: more than 3 decoded in 100 frames.
     assert!(v["keyFramesDecoded"].as_u64().unwrap_or(0) >= 3, "{v}");
+}
+
+#[test]
+fn chromium_keyframe_request_jumps_to_the_next_key_frame() {
+    // vp8.ivf has one key frame, its first: without the jump the second would come at the
+    // loop, after frame 90.
+    let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let player = Player::start(&["--video", "vp8.ivf", "--audio", "tone.ogg"]);
+    let (v, playing) = drive(
+        &player,
+        r#"{"codec":"VP8","frames":61,"audioPackets":0,"keyframe":true}"#,
+    );
+    let s = &playing["sessions"][0];
+    eprintln!(
+        "keyframe request ({}): {} frames decoded, {} key frames; server: {s}",
+        v["keyFrameRequest"], v["framesDecoded"], v["keyFramesDecoded"]
+    );
+    assert_eq!(v["keyFrameRequest"], "sent", "{v}");
+    assert!(s["keyframe_requests"].as_u64().unwrap_or(0) >= 1, "{s}");
+    assert!(s["keyframe_jumps"].as_u64().unwrap_or(0) >= 1, "{s}");
+    assert!(v["keyFramesDecoded"].as_u64().unwrap_or(0) >= 2, "{v}");
+    assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 60, "{v}");
 }
 
 #[test]

@@ -19,6 +19,9 @@
 //!   per second) set the estimator's start and ceiling.
 //! - `--audio FILE`: Ogg Opus, packet by packet (each one's duration from its TOC byte).
 //!
+//! A keyframe request from the browser (PLI, FIR: it lost a frame, or a decoder restarted)
+//! makes the video jump ahead to its file's next key frame instead of waiting for it.
+//!
 //! RTP timestamps: video at 90 kHz by frame index, audio at 48 kHz by samples sent. Frames are
 //! cut by the payload format's packetizer of `sansrtc::rtp::packetize` and written with
 //! `PeerConnection::write_rtp` on the payload type the browser negotiated for the codec.
@@ -144,7 +147,8 @@ struct Session {
     closing: Option<Instant>,
     /// The earlier of the peer connection's timeout and the player's next frame.
     deadline: Option<Instant>,
-    /// Keyframe requests from the browser (a file's key frames come when they come).
+    /// Keyframe requests from the browser (each makes the video jump to its file's next key
+    /// frame).
     keyframe_requests: u64,
 }
 
@@ -274,7 +278,12 @@ impl Server {
                         }
                     }
                 }
-                Event::KeyframeRequest { .. } => s.keyframe_requests += 1,
+                Event::KeyframeRequest { mid, .. } => {
+                    s.keyframe_requests += 1;
+                    if let Some(p) = &mut s.player {
+                        p.keyframe_request(mid);
+                    }
+                }
                 _ => {}
             }
         }
@@ -454,7 +463,7 @@ fn session_json(lib: &Library, s: &Session) -> String {
             r#"{{"session":{},"state":"{:?}","playing":{},"layer":{},"layer_file":"{}","#,
             r#""layer_bitrate":{},"wanted_layer":{},"switches":{},"loops":{},"#,
             r#""frames_sent":{},"audio_packets_sent":{},"rtp_written":{},"write_errors":{},"#,
-            r#""keyframe_requests":{},"rtp_sent":{},"bytes_sent":{},"retransmissions_sent":{},"#,
+            r#""keyframe_requests":{},"keyframe_jumps":{},"rtp_sent":{},"bytes_sent":{},"retransmissions_sent":{},"#,
             r#""bandwidth_estimate":{},"bandwidth_acknowledged":{},"bandwidth_reason":"{}"}}"#
         ),
         s.seq,
@@ -473,6 +482,7 @@ fn session_json(lib: &Library, s: &Session) -> String {
         p.map_or(0, |p| p.rtp_written),
         p.map_or(0, |p| p.write_errors),
         s.keyframe_requests,
+        p.map_or(0, |p| p.keyframe_jumps),
         st.rtp_sent,
         st.bytes_sent,
         st.retransmissions_sent,

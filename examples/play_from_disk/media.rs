@@ -317,6 +317,12 @@ struct VideoPlayer {
     start: Instant,
     /// `index` at `start`.
     start_index: u64,
+    /// Frames skipped to reach key frames the browser asked for: the file's frame is
+    /// `(index + skipped) % len`.
+    skipped: u64,
+    /// The browser asked for a key frame (PLI, FIR): the next frame sent is the file's next key
+    /// frame.
+    keyframe_wanted: bool,
 }
 
 /// The audio of one session.
@@ -346,6 +352,8 @@ pub(crate) struct Player {
     pub(crate) wanted_layer: Option<usize>,
     /// Loops completed by the video (or the audio, without video).
     pub(crate) loops: u64,
+    /// Jumps to a file's next key frame for the browser's keyframe requests.
+    pub(crate) keyframe_jumps: u64,
 }
 
 impl Player {
@@ -379,6 +387,8 @@ impl Player {
                         index: 0,
                         start: now,
                         start_index: 0,
+                        skipped: 0,
+                        keyframe_wanted: false,
                     });
                 }
                 MediaKind::Audio if audio.is_none() && lib.audio.is_some() => {
@@ -411,7 +421,19 @@ impl Player {
             switches: 0,
             wanted_layer: None,
             loops: 0,
+            keyframe_jumps: 0,
         })
+    }
+
+    /// The browser asked for a key frame on `mid`: the video jumps to its file's next key frame
+    /// (a file has key frames where its encoder put them; waiting for the next one could take
+    /// until the loop).
+    pub(crate) fn keyframe_request(&mut self, mid: Option<Mid>) {
+        if let Some(v) = &mut self.video
+            && mid.is_none_or(|m| m == v.mid)
+        {
+            v.keyframe_wanted = true;
+        }
     }
 
     /// The file being sent (its index in `--video` order).
@@ -448,20 +470,34 @@ impl Player {
                     v.start = now;
                     v.start_index = v.index;
                 }
+                let position = |file: &VideoFile, v: &VideoPlayer| {
+                    ((v.index + v.skipped) % file.frames.len() as u64) as usize
+                };
                 // A switch to the layer the estimate asks for, at a key frame of that file.
                 if let Some(estimate) = estimate {
                     let wanted = lib.pick_layer(estimate);
                     self.wanted_layer = Some(wanted);
                     let file = &lib.video[wanted];
-                    if wanted != v.layer
-                        && file.frames[(v.index % file.frames.len() as u64) as usize].keyframe
-                    {
+                    if wanted != v.layer && file.frames[position(file, v)].keyframe {
                         v.layer = wanted;
                         self.switches += 1;
                     }
                 }
                 let file = &lib.video[v.layer];
-                let at = (v.index % file.frames.len() as u64) as usize;
+                if v.keyframe_wanted {
+                    v.keyframe_wanted = false;
+                    let len = file.frames.len();
+                    let from = position(file, v);
+                    // The first frame is a key frame: one is found within a loop.
+                    let ahead = (0..len)
+                        .find(|k| file.frames[(from + k) % len].keyframe)
+                        .unwrap_or(0);
+                    if ahead > 0 {
+                        v.skipped += ahead as u64;
+                        self.keyframe_jumps += 1;
+                    }
+                }
+                let at = position(file, v);
                 if at == 0 && v.index > 0 {
                     self.loops += 1;
                 }

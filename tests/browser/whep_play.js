@@ -3,7 +3,8 @@
 // ({"progress": ...}) and the result last. Options: codec (video codec to prefer, e.g. 'VP8',
 // 'VP9', 'AV1', 'H264', 'H265'; others stay offered after it), frames (video frames to wait for
 // decoded, default 61), audioPackets (default 50), width (wait until frames of this width are
-// decoded too), timeoutMs (default 30000), capabilities
+// decoded too), keyframe (ask for a key frame at the 20th frame), timeoutMs (default 30000),
+// capabilities
 // (report only the browser's video receive codecs).
 // The page offers recvonly video and audio transceivers, POSTs the offer to /whep, and polls
 // getStats until `frames` video frames were decoded and `audioPackets` audio packets received;
@@ -16,6 +17,20 @@ async function play(opts) {
   const pc = new RTCPeerConnection();
   const video = pc.addTransceiver('video', { direction: 'recvonly' });
   pc.addTransceiver('audio', { direction: 'recvonly' });
+  if (opts.keyframe) {
+    // At the 20th video frame the receiver asks for a key frame (a PLI to the player), through
+    // an RTCRtpScriptTransform set before negotiation.
+    const code = `onrtctransform = (e) => {
+      const t = e.transformer; let n = 0;
+      t.readable.pipeThrough(new TransformStream({ transform(frame, c) {
+        if (++n === 20) t.sendKeyFrameRequest().then(() => postMessage('sent'), (err) => postMessage('failed: ' + err));
+        c.enqueue(frame);
+      } })).pipeTo(t.writable).catch((err) => postMessage('pipe: ' + err));
+    };`;
+    const worker = new Worker(URL.createObjectURL(new Blob([code], { type: 'text/javascript' })));
+    worker.onmessage = (e) => { window.keyFrameRequest = e.data; };
+    video.receiver.transform = new RTCRtpScriptTransform(worker, {});
+  }
   if (opts.codec) {
     const codecs = RTCRtpReceiver.getCapabilities('video').codecs;
     const want = 'video/' + opts.codec.toLowerCase();
@@ -59,6 +74,7 @@ async function play(opts) {
     await new Promise((ok) => setTimeout(ok, 250));
   }
   r.ms = performance.now() - t0;
+  if (opts.keyframe) r.keyFrameRequest = window.keyFrameRequest || '';
   r.deleteStatus = (await fetch(location, { method: 'DELETE' })).status;
   r.location = location;
   pc.close();
