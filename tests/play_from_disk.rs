@@ -756,3 +756,53 @@ fn firefox_plays_vp9() {
 
 // Not AV1: Firefox ESR's page never reports with AV1 preferred (its peer connection closes
 // soon after the first frames arrive and no getStats progress is posted); not understood yet.
+
+#[test]
+fn a_truncated_or_garbage_file_is_refused_at_start() {
+    let dir = media_dir();
+    let scratch = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("play_from_disk_bad");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let whole = std::fs::read(dir.join("vp8.ivf")).unwrap();
+    let cut = scratch.join("cut.ivf");
+    std::fs::write(&cut, &whole[..whole.len() - 100]).unwrap();
+    let garbage = scratch.join("garbage.h264");
+    std::fs::write(&garbage, [0x5Au8; 4096]).unwrap();
+    let ogg = std::fs::read(dir.join("tone.ogg")).unwrap();
+    let cut_ogg = scratch.join("cut.ogg");
+    std::fs::write(&cut_ogg, &ogg[..ogg.len() / 2]).unwrap();
+    for (flag, path, why) in [
+        ("--video", &cut, "truncated"),
+        ("--video", &garbage, "Annex B"),
+        ("--audio", &cut_ogg, "truncated"),
+    ] {
+        let out = Command::new(common::example_exe("play_from_disk"))
+            .args(["--http", "127.0.0.1:0", "--udp", "127.0.0.1:0", flag])
+            .arg(path)
+            .output()
+            .expect("play_from_disk runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        eprintln!("{}: {}", path.display(), stderr.trim_end());
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(why), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn whep_refuses_what_it_cannot_answer() {
+    let player = Player::start(&["--video", "vp8.ivf", "--audio", "tone.ogg"]);
+    let (status, location, body) =
+        http_request(&player.http, "POST", "/whep", b"v=0\r\nnot an offer\r\n");
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(location, None);
+    let unknown = format!("/whep/{}", "0".repeat(32));
+    assert_eq!(http_request(&player.http, "DELETE", &unknown, b"").0, 404);
+    assert_eq!(http_request(&player.http, "DELETE", "/whep/x", b"").0, 404);
+    assert_eq!(http_request(&player.http, "GET", "/nothing", b"").0, 404);
+    let stats = player.stats();
+    assert_eq!(
+        stats["sessions"].as_array().map(Vec::len),
+        Some(0),
+        "{stats}"
+    );
+}

@@ -50,6 +50,7 @@ use std::time::{Duration, Instant};
 
 use sansrtc::dtls::Certificate;
 use sansrtc::sdp::Setup;
+use sansrtc::sdp::jsep::{CodecName, MediaKind};
 use sansrtc::{Config, ConnectionState, Event, PeerConnection, Router, SdpType};
 
 use common::{SessionId, loopback_only};
@@ -214,6 +215,7 @@ impl Server {
                 pc.set_remote_description(now, SdpType::Offer, &offer)
                     .map_err(|e| (400, e.to_string()))?;
                 let answer = pc.create_answer(now).map_err(|e| (400, e.to_string()))?;
+                self.check_codecs(&mut pc)?;
                 let id = loop {
                     let id = SessionId::random();
                     if !self.sessions.contains_key(&id) {
@@ -255,6 +257,32 @@ impl Server {
                 Ok(Reply::Done)
             }
         }
+    }
+
+    /// Refuses an offer that cannot carry the files: no section for them, or the video codec
+    /// (or Opus) not among the browser's.
+    fn check_codecs(&self, pc: &mut PeerConnection) -> Result<(), (u16, String)> {
+        let mids: Vec<_> = pc.media_mids().collect();
+        let mut wanted = Vec::new();
+        if let Some(v) = self.lib.video.first() {
+            wanted.push((MediaKind::Video, v.codec.name()));
+        }
+        if self.lib.audio.is_some() {
+            wanted.push((MediaKind::Audio, CodecName::Opus));
+        }
+        for (kind, codec) in wanted {
+            let found = mids.iter().any(|&mid| {
+                pc.track(mid)
+                    .is_ok_and(|t| t.kind() == kind && t.payload_type(&codec).is_some())
+            });
+            if !found {
+                return Err((
+                    400,
+                    format!("the offer has no {kind:?} section receiving {codec}\n"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Drains a session's events and datagrams; sets its deadline.

@@ -545,3 +545,51 @@ impl Player {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn video(bitrate: u64) -> VideoFile {
+        VideoFile {
+            path: String::new(),
+            codec: VideoCodec::Vp8,
+            frames: vec![Frame {
+                data: vec![0],
+                keyframe: true,
+            }],
+            fps: 30.0,
+            bitrate,
+        }
+    }
+
+    #[test]
+    fn the_highest_layer_that_fits_with_the_audio() {
+        let audio = AudioFile {
+            path: String::new(),
+            packets: Vec::new(),
+            bitrate: 50_000,
+            channels: 2,
+            granule_samples: 0,
+        };
+        let lib = Library::new(
+            vec![video(1_500_000), video(500_000), video(150_000)],
+            Some(audio),
+        )
+        .unwrap();
+        assert_eq!(lib.pick_layer(10_000_000), 0);
+        assert_eq!(lib.pick_layer(1_550_000), 0);
+        assert_eq!(lib.pick_layer(1_549_999), 1);
+        assert_eq!(lib.pick_layer(300_000), 2);
+        // Nothing fits: the lowest.
+        assert_eq!(lib.pick_layer(0), 2);
+    }
+
+    #[test]
+    fn layers_are_of_one_codec() {
+        let mut other = video(1);
+        other.codec = VideoCodec::H264;
+        assert!(Library::new(vec![video(2), other], None).is_err());
+        assert!(Library::new(Vec::new(), None).is_err());
+    }
+}
