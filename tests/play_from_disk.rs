@@ -11,8 +11,9 @@
 //! in a private network namespace) a session falls from the 1.5 Mbit/s file to the 150 kbit/s
 //! one. H.265 plays only if this Chromium receives it (it is checked; Debian's does not).
 //! Headless Firefox ESR (in a private network namespace, on a page this test serves with
-//! `whep_play.js` as its script and `/whep` proxied to the player) plays VP8, VP9 and AV1 (an
-//! SVT-AV1 file: on the libaom one its content process crashes) the same way. Loopback only: every socket is bound to 127.0.0.1.
+//! `whep_play.js` as its script and `/whep` proxied to the player) plays VP8, VP9, AV1 (an
+//! SVT-AV1 file: on the libaom one its content process crashes) and H.264 (through its FFmpeg
+//! decoder) the same way. Loopback only: every socket is bound to 127.0.0.1.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -640,7 +641,7 @@ fn percent_encode(s: &str) -> String {
 
 /// Inside the namespace: headless Firefox on a page served by this test (the player's WHEP
 /// requests proxied to it), running `play(opts)` of `whep_play.js`; the page's result.
-fn firefox_play(player: &Player, opts: &str) -> Value {
+fn firefox_play(player: &Player, opts: &str, extra_prefs: &[(&str, &str)]) -> Value {
     const PAGE: &str = include_str!("browser/firefox_play.html");
     const SCRIPT: &str = include_str!("browser/whep_play.js");
     let http = tiny_http::Server::http("127.0.0.1:0").expect("bind HTTP");
@@ -687,6 +688,7 @@ fn firefox_play(player: &Player, opts: &str) -> Value {
     std::fs::create_dir_all(&profile).unwrap();
     let prefs: String = FIREFOX_PREFS
         .iter()
+        .chain(extra_prefs)
         .map(|(k, v)| format!("user_pref(\"{k}\", {v});\n"))
         .collect();
     std::fs::write(profile.join("user.js"), prefs).unwrap();
@@ -723,12 +725,13 @@ fn firefox_play(player: &Player, opts: &str) -> Value {
 
 /// Firefox plays `video` (preferring `codec`) with the Opus tone: more than 90 frames and 50
 /// audio packets, then `DELETE`.
-fn firefox_plays(test: &str, codec: &str, video: &str) {
+fn firefox_plays(test: &str, codec: &str, video: &str, extra_prefs: &[(&str, &str)]) {
     in_netns(test, None, || {
         let player = Player::start(&["--video", video, "--audio", "tone.ogg"]);
         let v = firefox_play(
             &player,
             &format!(r#"{{"codec":"{codec}","frames":100,"audioPackets":50}}"#),
+            extra_prefs,
         );
         eprintln!(
             "firefox plays {codec}: {} frames decoded ({} key frames, {}x{}), {} audio packets, in {:.0} ms",
@@ -752,12 +755,12 @@ fn firefox_plays(test: &str, codec: &str, video: &str) {
 
 #[test]
 fn firefox_plays_vp8() {
-    firefox_plays("firefox_plays_vp8", "VP8", "vp8.ivf");
+    firefox_plays("firefox_plays_vp8", "VP8", "vp8.ivf", &[]);
 }
 
 #[test]
 fn firefox_plays_vp9() {
-    firefox_plays("firefox_plays_vp9", "VP9", "vp9.ivf");
+    firefox_plays("firefox_plays_vp9", "VP9", "vp9.ivf", &[]);
 }
 
 #[test]
@@ -766,7 +769,7 @@ fn firefox_plays_av1() {
     // content process dies of SIGSEGV as the stream starts (its parent logs "process ...
     // exited on signal 11"); whether something in that stream or in our packets of it triggers
     // it is not known yet.
-    firefox_plays("firefox_plays_av1", "AV1", "av1-svt.ivf");
+    firefox_plays("firefox_plays_av1", "AV1", "av1-svt.ivf", &[]);
 }
 
 #[test]
@@ -817,4 +820,18 @@ fn whep_refuses_what_it_cannot_answer() {
         Some(0),
         "{stats}"
     );
+}
+
+#[test]
+fn firefox_plays_h264() {
+    // Firefox's software H.264 is Cisco's OpenH264 plugin, downloaded at run time (not here):
+    // these preferences (as in tests/firefox.rs) make it use the platform decoder (FFmpeg).
+    const H264_PREFS: &[(&str, &str)] = &[
+        ("media.webrtc.hw.h264.enabled", "true"),
+        ("gfx.blacklist.webrtc.hw.acceleration.h264", "1"),
+        ("media.ffmpeg.encoder.enabled", "true"),
+        ("media.webrtc.platformencoder", "true"),
+        ("media.webrtc.encoder_creation_strategy", "1"),
+    ];
+    firefox_plays("firefox_plays_h264", "H264", "h264.h264", H264_PREFS);
 }
