@@ -60,6 +60,7 @@
 //! session at most once a millisecond, and only when one is due), and ten times a second
 //! closes and forgets sessions that failed, idled or never connected.
 
+mod common;
 mod http;
 mod media;
 mod session;
@@ -77,6 +78,7 @@ use sansrtc::dtls::{Certificate, CipherSuite, SrtpProfile};
 use sansrtc::sdp::{Direction, Setup};
 use sansrtc::{Config, ConnectionState, PeerConnection, Router, SdpType, codecs};
 
+use common::loopback_only;
 use media::{MediaEcho, OfferOptions};
 use session::{Session, SessionId, service};
 
@@ -183,19 +185,6 @@ fn cipher_suites(name: &str) -> Vec<CipherSuite> {
         other => panic!("unknown DTLS cipher suite {other:?}"),
     };
     vec![suite]
-}
-
-/// Keeps only loopback candidates (the browser also lists other interfaces).
-fn loopback_only(sdp: &str) -> String {
-    sdp.split("\r\n")
-        .filter(|l| {
-            !l.starts_with("a=candidate:")
-                || l.split(' ')
-                    .nth(4)
-                    .is_some_and(|ip| ip == "127.0.0.1" || ip == "::1")
-        })
-        .collect::<Vec<_>>()
-        .join("\r\n")
 }
 
 /// Every flag.

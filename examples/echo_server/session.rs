@@ -5,15 +5,13 @@
 //! its ufrag or answering one of its checks. DTLS, SRTP and SCTP never see a stranger.
 
 use std::collections::VecDeque;
-use std::fmt;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use sansrtc::sctp::SendError;
-use sansrtc::{
-    ChannelId, ConnectionState, Error, Event, MessageKind, PcRng, PeerConnection, Router,
-};
+use sansrtc::{ChannelId, ConnectionState, Error, Event, MessageKind, PeerConnection, Router};
 
+pub(crate) use crate::common::SessionId;
 use crate::media::MediaEcho;
 
 /// Bytes of data channel messages a session keeps waiting for their echo when the SCTP send
@@ -26,38 +24,6 @@ const MAX_ECHO_BACKLOG: usize = 4 << 20;
 /// copies the message), doubled while nothing goes out, at most [`MAX_RETRY`].
 const FIRST_RETRY: Duration = Duration::from_millis(1);
 const MAX_RETRY: Duration = Duration::from_millis(32);
-
-/// A session's id: 128 bits from the operating system's RNG. Its hex form in the `Location`
-/// URL is the capability to post the session's answer or to delete it, so it appears nowhere
-/// else (not in `/stats`, not in the log).
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct SessionId([u8; 16]);
-
-impl SessionId {
-    pub(crate) fn random() -> Self {
-        let mut id = [0u8; 16];
-        PcRng::System.fill(&mut id);
-        SessionId(id)
-    }
-
-    /// Exactly 32 hex digits (either case).
-    pub(crate) fn parse(hex: &str) -> Option<Self> {
-        if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        let mut id = [0u8; 16];
-        for (i, byte) in id.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
-        }
-        Some(SessionId(id))
-    }
-}
-
-impl fmt::Display for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
-    }
-}
 
 /// One browser's connection.
 pub(crate) struct Session {

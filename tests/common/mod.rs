@@ -342,6 +342,49 @@ pub fn apt_install(packages: &[&str]) {
         .env("DEBIAN_FRONTEND", "noninteractive"));
 }
 
+/// Installs Chromium, node and playwright-core when missing; copies the driver script
+/// `tests/browser/<script>` next to playwright-core and returns that directory and the copy's
+/// file name there (named after this checkout, so that two checkouts testing at once keep their
+/// own script).
+pub fn chromium_driver(script: &str) -> (PathBuf, String) {
+    // Tests run in parallel: install one at a time.
+    static INSTALL: Mutex<()> = Mutex::new(());
+    let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    if !std::path::Path::new("/usr/bin/chromium").exists() {
+        apt_install(&["chromium"]);
+    }
+    if Command::new("npm").arg("--version").output().is_err() {
+        apt_install(&["nodejs", "npm"]);
+    }
+    let dir = std::env::temp_dir().join("sansrtc-pc-browser");
+    std::fs::create_dir_all(&dir).unwrap();
+    if !dir.join("node_modules/playwright-core").exists() {
+        run(Command::new("npm")
+            .args(["init", "-y"])
+            .current_dir(&dir)
+            .stdout(Stdio::null()));
+        run(Command::new("npm")
+            .args(["install", "-q", "playwright-core"])
+            .current_dir(&dir));
+    }
+    let root = env!("CARGO_MANIFEST_DIR");
+    let stem = script.trim_end_matches(".js");
+    let name = format!(
+        "{stem}-{:x}.js",
+        root.bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b))
+                .wrapping_mul(0x100_0000_01b3))
+    );
+    std::fs::copy(
+        std::path::Path::new(root)
+            .join("tests/browser")
+            .join(script),
+        dir.join(&name),
+    )
+    .unwrap();
+    (dir, name)
+}
+
 /// A Python interpreter with aioice (PyPI) importable: the virtualenv the ice crate's aioice
 /// tests use (under the cargo target dir), created and filled on first use.
 pub fn aioice_python() -> std::path::PathBuf {
