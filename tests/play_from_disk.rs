@@ -9,7 +9,8 @@
 //! decoded size tells which one it gets) are layers: the estimator's start and ceiling decide
 //! which one a session is sent, and through a loopback throttled to 1 Mbit/s (`tc` token bucket
 //! in a private network namespace) a session falls from the 1.5 Mbit/s file to the 150 kbit/s
-//! one. H.265 plays only if this Chromium receives it (it is checked; Debian's does not).
+//! one. H.265 plays only if this Chromium receives it (it is checked; Debian's does not, and
+//! then an offer without H.265 must be refused).
 //! Headless Firefox ESR (in a private network namespace, on a page this test serves with
 //! `whep_play.js` as its script and `/whep` proxied to the player) plays VP8, VP9, AV1 (an
 //! SVT-AV1 file: on the libaom one its content process crashes) and H.264 (through its FFmpeg
@@ -415,8 +416,10 @@ fn chromium_keyframe_request_jumps_to_the_next_key_frame() {
     assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 60, "{v}");
 }
 
+/// Chromium plays H.265 when it receives it; Debian's Chromium 156 does not (no H.265 in its
+/// receive capabilities), and then what it would offer, an offer without H.265, is refused.
 #[test]
-fn chromium_plays_h265_if_it_receives_it() {
+fn chromium_plays_h265_or_an_offer_without_it_is_refused() {
     let caps = {
         let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
         let player = Player::start(&["--audio", "tone.ogg"]);
@@ -425,14 +428,30 @@ fn chromium_plays_h265_if_it_receives_it() {
     let receives = caps["video"]
         .as_array()
         .is_some_and(|c| c.iter().any(|c| c == "video/H265"));
-    if !receives {
-        eprintln!(
-            "this Chromium does not receive H.265 (it offers {}): not played",
-            caps["video"]
-        );
+    if receives {
+        chromium_plays("H265", "h265.h265");
         return;
     }
-    chromium_plays("H265", "h265.h265");
+    eprintln!(
+        "this Chromium does not receive H.265 (it offers {}): an offer without it must be refused",
+        caps["video"]
+    );
+    // A WHEP offer like this Chromium's: receive-only VP8/VP9/H.264/AV1 video and Opus.
+    let mut pc = sansrtc::PeerConnection::new(sansrtc::Config::default()).unwrap();
+    pc.add_local_address("127.0.0.1:9".parse().unwrap())
+        .unwrap();
+    pc.add_transceiver(sansrtc::codecs::audio_transceiver(
+        sansrtc::sdp::Direction::RecvOnly,
+    ));
+    pc.add_transceiver(sansrtc::codecs::video_transceiver(
+        sansrtc::sdp::Direction::RecvOnly,
+    ));
+    let offer = pc.create_offer(Instant::now()).unwrap();
+    assert!(!offer.contains("H265"), "{offer}");
+    let player = Player::start(&["--video", "h265.h265", "--audio", "tone.ogg"]);
+    let (status, location, body) = http_request(&player.http, "POST", "/whep", offer.as_bytes());
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(location, None);
 }
 
 /// Plays the layers `high.ivf` (1.2 Mbit/s, 320x240) and `low.ivf` (150 kbit/s, 160x120) with
