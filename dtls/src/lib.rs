@@ -16,6 +16,7 @@ mod kx;
 pub mod message;
 pub mod record;
 pub mod rng;
+pub mod v13;
 
 pub use cert::{Certificate, Fingerprint, HashAlgorithm};
 pub use cipher::{CipherSuite, SrtpProfile};
