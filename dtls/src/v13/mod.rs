@@ -9,6 +9,7 @@
 pub mod ack;
 pub mod key_schedule;
 pub mod kx;
+pub mod message;
 pub mod record;
 
 /// DTLS 1.3 in `supported_versions` (RFC 9147 5.3).
