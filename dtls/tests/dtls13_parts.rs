@@ -538,3 +538,54 @@ fn a_dtls12_server_hello_with_the_sentinel_is_a_downgrade() {
     // A genuine 1.2-only server's random has no sentinel.
     assert!(!m::has_downgrade_sentinel(&[0x11; 32]));
 }
+
+#[test]
+fn the_hybrid_client_hello_is_fragmented_and_reassembled_by_the_12_machinery() {
+    use sansrtc_dtls::codec::Reader;
+    use sansrtc_dtls::fragment::{self, HandshakeHeader, Reassembler};
+    // A ClientHello with the X25519MLKEM768 and X25519 shares is larger than one datagram
+    // (browsers fragment it too); the DTLS handshake header is unchanged in 1.3.
+    let mut rng = TestRng::new(3);
+    let (_, hybrid) = ClientKeyShare::generate(kx::X25519MLKEM768, &mut rng).expect("share");
+    let (_, x) = ClientKeyShare::generate(kx::X25519, &mut rng).expect("share");
+    let mut e = m::Extensions::default();
+    e.push(ext::SUPPORTED_VERSIONS, m::client_versions_ext(&[DTLS_1_3]));
+    e.push(
+        ext::KEY_SHARE,
+        m::client_key_share_ext(&[(kx::X25519MLKEM768, hybrid), (kx::X25519, x)]),
+    );
+    let ch = m::ClientHello {
+        legacy_version: m::LEGACY_VERSION,
+        random: [1; 32],
+        session_id: vec![],
+        legacy_cookie: vec![],
+        cipher_suites: vec![0x1301],
+        extensions: e,
+    };
+    let mut body = Vec::new();
+    ch.write(&mut body);
+    assert!(body.len() > 1200);
+    let whole = fragment::whole_message(hs::CLIENT_HELLO, 0, &body);
+    let mut frags = fragment::fragments(&whole, 1200 - 13);
+    assert_eq!(frags.len(), 2);
+    frags.reverse();
+    let mut datagrams = Vec::new();
+    for (i, f) in frags.iter().enumerate() {
+        let mut d = Vec::new();
+        rec::write_plaintext(rec::CT_HANDSHAKE, i as u64, f, &mut d);
+        assert!(d.len() <= 1200);
+        datagrams.push(d);
+    }
+    let mut re = Reassembler::new(0, 1 << 16, 1 << 17);
+    for d in &datagrams {
+        let Some(Ok(Record::Plaintext(p))) = rec::parse_datagram(d).next() else {
+            panic!("plaintext record")
+        };
+        let mut r = Reader::new(p.fragment);
+        let (h, data) = HandshakeHeader::parse(&mut r).expect("header");
+        re.insert(0, &h, data);
+    }
+    let msg = re.next_complete().expect("complete");
+    assert_eq!(msg.msg_type, hs::CLIENT_HELLO);
+    assert_eq!(m::ClientHello::parse(&msg.body).expect("parses"), ch);
+}
