@@ -101,10 +101,39 @@ struct Outcome {
 
 /// Runs the handshake; `client_groups` are the key shares the client sends at first.
 fn handshake(suite: Suite13, client_groups: &[u16], seed: u64) -> Outcome {
+    handshake_with(suite, client_groups, seed, Tamper::None).expect("handshake")
+}
+
+/// What a man in the middle changes in the server's flight (its records resealed, as if the
+/// handshake keys were known: only the signature, the fingerprint and Finished stand).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tamper {
+    None,
+    /// Another certificate (with its own valid signature) in place of the expected one.
+    Certificate,
+    /// One bit of the CertificateVerify signature.
+    Signature,
+    /// One bit of the Finished verify_data.
+    Finished,
+}
+
+/// Runs the handshake, the client's checks failing with their name.
+fn handshake_with(
+    suite: Suite13,
+    client_groups: &[u16],
+    seed: u64,
+    tamper: Tamper,
+) -> Result<Outcome, &'static str> {
     let client_cert = Certificate::generate().expect("cert");
-    let server_cert = Certificate::generate().expect("cert");
+    let expected_server_cert = Certificate::generate().expect("cert");
+    let other_cert = Certificate::generate().expect("cert");
+    let server_cert = if tamper == Tamper::Certificate {
+        &other_cert
+    } else {
+        &expected_server_cert
+    };
     let client_fp = Fingerprint::of(HashAlgorithm::Sha256, client_cert.der());
-    let server_fp = Fingerprint::of(HashAlgorithm::Sha256, server_cert.der());
+    let server_fp = Fingerprint::of(HashAlgorithm::Sha256, expected_server_cert.der());
     let mut crng = TestRng::new(seed);
     let mut srng = TestRng::new(seed ^ 0xABCD);
     let ks = KeySchedule::dtls13(suite.hash());
@@ -281,8 +310,15 @@ fn handshake(suite: Suite13, client_groups: &[u16], seed: u64) -> Outcome {
         signature: server_cert.sign(&content).expect("sign"),
     }
     .write(&mut cv_body);
+    if tamper == Tamper::Signature {
+        let last = cv_body.len() - 1;
+        cv_body[last] ^= 1;
+    }
     m::transcript_message(hs::CERTIFICATE_VERIFY, &cv_body, &mut server_transcript);
-    let fin = ks.finished(&s_s_hs, &hash.digest(&server_transcript));
+    let mut fin = ks.finished(&s_s_hs, &hash.digest(&server_transcript));
+    if tamper == Tamper::Finished {
+        fin[0] ^= 0x80;
+    }
     m::transcript_message(hs::FINISHED, &fin, &mut server_transcript);
     let th_sf = hash.digest(&server_transcript);
     let s_master = ks.master_secret(&s_hs_secret);
@@ -336,14 +372,17 @@ fn handshake(suite: Suite13, client_groups: &[u16], seed: u64) -> Outcome {
     assert_eq!(ee.get(ext::USE_SRTP), Some(&m::use_srtp_ext(&[srtp])[..]));
     m::transcript_message(hs::ENCRYPTED_EXTENSIONS, &msgs[0].1, &mut client_transcript);
     let cert = m::Certificate13::parse(&msgs[1].1).expect("cert");
-    assert!(server_fp.matches(&cert.certificates[0]), "fingerprint");
+    if !server_fp.matches(&cert.certificates[0]) {
+        return Err("fingerprint");
+    }
     m::transcript_message(hs::CERTIFICATE, &msgs[1].1, &mut client_transcript);
     let cv = m::CertificateVerify::parse(&msgs[2].1).expect("cv");
     assert_eq!(cv.scheme, SCHEME);
     let peer = PeerKey::from_certificate(&cert.certificates[0]).expect("key");
     let content = m::certificate_verify_content(true, &hash.digest(&client_transcript));
-    peer.verify(cv.scheme, &content, &cv.signature)
-        .expect("server signature");
+    if peer.verify(cv.scheme, &content, &cv.signature).is_err() {
+        return Err("signature");
+    }
     // The client's context string must not verify.
     assert!(
         peer.verify(
@@ -354,7 +393,9 @@ fn handshake(suite: Suite13, client_groups: &[u16], seed: u64) -> Outcome {
         .is_err()
     );
     m::transcript_message(hs::CERTIFICATE_VERIFY, &msgs[2].1, &mut client_transcript);
-    assert!(ks.verify_finished(&c_s_hs, &hash.digest(&client_transcript), &msgs[3].1));
+    if !ks.verify_finished(&c_s_hs, &hash.digest(&client_transcript), &msgs[3].1) {
+        return Err("finished");
+    }
     m::transcript_message(hs::FINISHED, &msgs[3].1, &mut client_transcript);
     let th_sf_c = hash.digest(&client_transcript);
     assert_eq!(th_sf_c, th_sf);
@@ -466,12 +507,12 @@ fn handshake(suite: Suite13, client_groups: &[u16], seed: u64) -> Outcome {
     // ---- DTLS-SRTP keying material from the exporter master secret.
     let c_ems = ks.exporter_master(&c_master, &th_sf_c);
     let s_ems = ks.exporter_master(&s_master, &th_sf);
-    Outcome {
+    Ok(Outcome {
         client_srtp: ks.export(&c_ems, b"EXTRACTOR-dtls_srtp", b"", 60),
         server_srtp: ks.export(&s_ems, b"EXTRACTOR-dtls_srtp", b"", 60),
         group: group_c,
         retried,
-    }
+    })
 }
 
 fn hrr_body(suite: Suite13, cookie: &[u8]) -> Vec<u8> {
@@ -588,4 +629,16 @@ fn the_hybrid_client_hello_is_fragmented_and_reassembled_by_the_12_machinery() {
     let msg = re.next_complete().expect("complete");
     assert_eq!(msg.msg_type, hs::CLIENT_HELLO);
     assert_eq!(m::ClientHello::parse(&msg.body).expect("parses"), ch);
+}
+
+#[test]
+fn the_client_refuses_a_wrong_certificate_signature_or_finished() {
+    for (tamper, error) in [
+        (Tamper::Certificate, "fingerprint"),
+        (Tamper::Signature, "signature"),
+        (Tamper::Finished, "finished"),
+    ] {
+        let r = handshake_with(Suite13::Aes128GcmSha256, &[kx::X25519MLKEM768], 5, tamper);
+        assert_eq!(r.err(), Some(error), "{tamper:?}");
+    }
 }
