@@ -7,6 +7,7 @@
 //! The endpoint still speaks DTLS 1.2 only; these parts are the foundation of a 1.3 handshake.
 
 pub mod ack;
+pub mod flight;
 pub mod key_schedule;
 pub mod kx;
 pub mod message;
