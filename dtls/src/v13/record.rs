@@ -339,7 +339,7 @@ pub struct Opened {
 /// Why a protected record was not accepted. Each is a silent drop (RFC 9147 4.5.2): nothing
 /// changes but counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Drop {
+pub enum Rejected {
     /// Its epoch bits are not those of these keys.
     WrongEpoch,
     /// Already received, or below the replay window.
@@ -433,13 +433,13 @@ impl RecvEpoch {
     /// number next to the highest accepted one, checks the replay window, authenticates (the
     /// header with the decrypted sequence number is the additional data), strips the padding and
     /// reads the content type; only then marks the sequence number received.
-    pub fn open(&mut self, record: &CiphertextRecord<'_>) -> Result<Opened, Drop> {
+    pub fn open(&mut self, record: &CiphertextRecord<'_>) -> Result<Opened, Rejected> {
         if u64::from(record.epoch_bits) != self.keys.epoch & 0b11 {
-            return Err(Drop::WrongEpoch);
+            return Err(Rejected::WrongEpoch);
         }
         let mask = self.keys.mask(record.encrypted).map_err(|_| {
             self.failures += 1;
-            Drop::BadRecordMac
+            Rejected::BadRecordMac
         })?;
         let mut header = [0u8; 5];
         let header = &mut header[..record.header.len()];
@@ -452,7 +452,7 @@ impl RecvEpoch {
         let expected = self.window.highest().map_or(0, |h| h + 1);
         let sequence = reconstruct_sequence(expected, truncated, 8 * record.seq_len as u32);
         if sequence > MAX_SEQUENCE || self.window.check(sequence) != WindowCheck::New {
-            return Err(Drop::Replay);
+            return Err(Rejected::Replay);
         }
         let mut content = record.encrypted.to_vec();
         let len = match self.keys.aead.open_in_place(
@@ -463,18 +463,18 @@ impl RecvEpoch {
             Ok(plain) => plain.len(),
             Err(_) => {
                 self.failures += 1;
-                return Err(Drop::BadRecordMac);
+                return Err(Rejected::BadRecordMac);
             }
         };
         content.truncate(len);
         // DTLSInnerPlaintext: content || type || zeros; the type is the last non-zero byte.
         let Some(type_at) = content.iter().rposition(|&b| b != 0) else {
-            return Err(Drop::Malformed);
+            return Err(Rejected::Malformed);
         };
         let content_type = content[type_at];
         content.truncate(type_at);
         if content.len() > MAX_PLAINTEXT {
-            return Err(Drop::Malformed);
+            return Err(Rejected::Malformed);
         }
         self.window.accept(sequence);
         Ok(Opened {
@@ -521,10 +521,10 @@ impl RecvEpochs {
             .filter(|e| e.keys.epoch == epoch)
     }
     /// Opens a record with the installed epoch its header names; returns the epoch with it.
-    pub fn open(&mut self, record: &CiphertextRecord<'_>) -> Result<(u64, Opened), Drop> {
+    pub fn open(&mut self, record: &CiphertextRecord<'_>) -> Result<(u64, Opened), Rejected> {
         let epoch = self.epochs[usize::from(record.epoch_bits)]
             .as_mut()
-            .ok_or(Drop::WrongEpoch)?;
+            .ok_or(Rejected::WrongEpoch)?;
         let e = epoch.keys.epoch;
         epoch.open(record).map(|o| (e, o))
     }
@@ -587,7 +587,7 @@ mod tests {
                     assert_eq!(opened.content_type, CT_APPLICATION_DATA);
                     assert_eq!(opened.content, msg);
                     // A replay is dropped.
-                    assert_eq!(recv.open(&rec), Err(Drop::Replay));
+                    assert_eq!(recv.open(&rec), Err(Rejected::Replay));
                 }
             }
         }
@@ -640,7 +640,7 @@ mod tests {
         // All zeros inside: no content type.
         let mut d = Vec::new();
         tx.seal(1, 0, b"", 3, HeaderForm::FULL, &mut d);
-        assert_eq!(recv.open(&one(&d)), Err(Drop::Malformed));
+        assert_eq!(recv.open(&one(&d)), Err(Rejected::Malformed));
     }
 
     #[test]
@@ -652,10 +652,10 @@ mod tests {
         tx.seal(0, CT_HANDSHAKE, b"x", 0, HeaderForm::FULL, &mut d);
         assert_eq!(
             RecvEpoch::new(rx3, 64).open(&one(&d)),
-            Err(Drop::WrongEpoch)
+            Err(Rejected::WrongEpoch)
         );
         let mut other = RecvEpoch::new(rx_other, 64);
-        assert_eq!(other.open(&one(&d)), Err(Drop::BadRecordMac));
+        assert_eq!(other.open(&one(&d)), Err(Rejected::BadRecordMac));
         assert_eq!(other.failures(), 1);
     }
 
@@ -692,12 +692,12 @@ mod tests {
         let Record::Ciphertext(c) = recs[0] else {
             panic!()
         };
-        assert_eq!(epochs.open(&c).map(|x| x.0), Err(Drop::BadRecordMac));
+        assert_eq!(epochs.open(&c).map(|x| x.0), Err(Rejected::BadRecordMac));
         epochs.remove(2);
         let Record::Ciphertext(c) = recs[1] else {
             panic!()
         };
-        assert_eq!(epochs.open(&c).map(|x| x.0), Err(Drop::WrongEpoch));
+        assert_eq!(epochs.open(&c).map(|x| x.0), Err(Rejected::WrongEpoch));
     }
 
     #[test]
@@ -792,7 +792,7 @@ mod tests {
         let (_, rx) = keys(Suite13::Aes128GcmSha256, 2, 1);
         let mut recv = RecvEpoch::new(rx, 64);
         let short = [0b0010_1010u8, 0, 1, 2, 3];
-        assert_eq!(recv.open(&one(&short)), Err(Drop::BadRecordMac));
+        assert_eq!(recv.open(&one(&short)), Err(Rejected::BadRecordMac));
     }
 
     #[test]
