@@ -29,6 +29,10 @@ impl<'a> Reader<'a> {
         self.buf = tail;
         Ok(head)
     }
+    /// The remaining bytes, without taking them.
+    pub fn rest_peek(&self) -> &'a [u8] {
+        self.buf
+    }
     /// Takes all remaining bytes.
     pub fn rest(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.buf)

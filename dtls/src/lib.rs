@@ -5,6 +5,9 @@
 //!
 //! The [`Endpoint`] state machine takes datagrams and time in and gives datagrams, events and its
 //! next deadline out; it never does I/O.
+//!
+//! [`v13`] holds the building blocks of DTLS 1.3 (RFC 9147): key schedule, record layer, ACKs,
+//! X25519MLKEM768 key shares and handshake messages. The endpoint does not use them yet.
 
 pub mod cert;
 pub mod cipher;
@@ -16,6 +19,7 @@ mod kx;
 pub mod message;
 pub mod record;
 pub mod rng;
+pub mod v13;
 
 pub use cert::{Certificate, Fingerprint, HashAlgorithm};
 pub use cipher::{CipherSuite, SrtpProfile};
