@@ -201,13 +201,12 @@ fn simulcast_publisher_one_layer_forwarded() {
     // What the subscriber decodes has the size of the layer forwarded (1280x720 / 4, 2, 1)...
     let width = inbound[0]["frameWidth"].as_u64().unwrap();
     assert!([320, 640, 1280].contains(&width), "{v}");
-    // ...and the packets forwarded came from one layer at a time: every switch was to a layer
-    // whose packets were then forwarded.
+    // ...and the packets forwarded came from one layer at a time: a layer's packets are
+    // forwarded only after a switch to it.
     let forwarded = subscriber["video_forwarded"].as_object().unwrap();
     assert!(forwarded.contains_key(layer), "{v}");
-    assert_eq!(
-        forwarded.len() as u64,
-        subscriber["switches"].as_u64().unwrap(),
+    assert!(
+        forwarded.len() as u64 <= subscriber["switches"].as_u64().unwrap(),
         "{v}"
     );
 }
