@@ -45,7 +45,11 @@ fn setup() -> (PathBuf, String) {
             .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b))
                 .wrapping_mul(0x100_0000_01b3))
     );
-    std::fs::copy(Path::new(root).join("tests/browser/sfu.js"), dir.join(&name)).unwrap();
+    std::fs::copy(
+        Path::new(root).join("tests/browser/sfu.js"),
+        dir.join(&name),
+    )
+    .unwrap();
     (dir, name)
 }
 
@@ -152,7 +156,10 @@ fn three_pages_in_a_room() {
             .collect();
         for j in (0..3).filter(|&j| j != i) {
             let want = format!("{}: hello from page {j}", ids[j]);
-            assert!(chat.contains(&want.as_str()), "page {i} lacks {want:?}: {v}");
+            assert!(
+                chat.contains(&want.as_str()),
+                "page {i} lacks {want:?}: {v}"
+            );
         }
         assert_eq!(chat.len(), 2, "page {i} got only the others' messages: {v}");
     }
@@ -191,7 +198,11 @@ fn simulcast_publisher_one_layer_forwarded() {
     let v = drive("simulcast");
     assert!(v["frames"].as_u64().unwrap() > 30, "{v}");
     let inbound = v["inbound"].as_array().unwrap();
-    assert_eq!(inbound.len(), 1, "one video stream reaches the subscriber: {v}");
+    assert_eq!(
+        inbound.len(),
+        1,
+        "one video stream reaches the subscriber: {v}"
+    );
     let publisher = sessions(&v["stats"], "publisher")[0];
     let layers = publisher["layer_bitrates"].as_object().unwrap();
     assert_eq!(layers.len(), 3, "q, h and f reached the SFU: {v}");

@@ -301,7 +301,9 @@ pub(crate) fn choose(
     if sending.is_empty() {
         // Nothing measured yet: the only stream, or wait for the first measurement to rank
         // the simulcast layers.
-        return (layers.len() == 1).then(|| layers.keys().next().cloned()).flatten();
+        return (layers.len() == 1)
+            .then(|| layers.keys().next().cloned())
+            .flatten();
     }
     sending.sort_by_key(|&(_, rate)| rate);
     let budget = estimate.map_or(0, |e| e * 85 / 100);

@@ -27,10 +27,10 @@
 //! `cargo run --release --example sfu -- --http 127.0.0.1:8080 --udp 127.0.0.1:0`; `GET
 //! /stats` gives every session's counters as JSON.
 
+mod forward;
 #[allow(dead_code)]
 #[path = "../echo_server/http.rs"]
 mod http;
-mod forward;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -506,10 +506,13 @@ impl Server {
                 }
             }
             Event::KeyframeRequest { mid, kind, .. } => {
+                // About the subscriber's video (or no mid said): to the publisher, for the
+                // layer this subscriber gets (every layer before it gets one).
                 if let Role::Subscriber(sub) = &s.role
-                    && mid.is_some() == sub.video.as_ref().is_some_and(|v| Some(v.mid) == mid)
+                    && let Some(video) = &sub.video
+                    && mid.is_none_or(|m| m == video.mid)
                 {
-                    let (publisher, layer) = (sub.publisher, sub.video.as_ref().and_then(|v| v.source.clone()));
+                    let (publisher, layer) = (sub.publisher, video.source.clone());
                     self.keyframe(publisher, layer, kind, now);
                 }
             }
@@ -521,21 +524,20 @@ impl Server {
                     // A new subscriber starts with a key frame of whatever it gets first.
                     if let Role::Subscriber(sub) = &s.role {
                         let publisher = sub.publisher;
-                        let layers: Vec<Option<Arc<str>>> = match self
-                            .sessions
-                            .get(&publisher)
-                            .map(|p| &p.role)
-                        {
-                            Some(Role::Publisher(p)) => p.layers.keys().cloned().collect(),
-                            _ => Vec::new(),
-                        };
+                        let layers: Vec<Option<Arc<str>>> =
+                            match self.sessions.get(&publisher).map(|p| &p.role) {
+                                Some(Role::Publisher(p)) => p.layers.keys().cloned().collect(),
+                                _ => Vec::new(),
+                            };
                         for l in layers {
                             self.keyframe(publisher, Some(l), KeyframeKind::Pli, now);
                         }
                     }
                 }
             }
-            Event::DataChannelOpen { id: channel, label, .. } => {
+            Event::DataChannelOpen {
+                id: channel, label, ..
+            } => {
                 println!("session {seq}: data channel {label:?} open");
                 if label == "chat" {
                     s.chat = Some(channel);
@@ -565,7 +567,10 @@ impl Server {
         for id in others {
             let s = self.sessions.get_mut(&id).expect("listed");
             let chat = s.chat.expect("listed");
-            if let Err(e) = s.pc.channel(chat).and_then(|mut c| c.send_message(now, data, kind)) {
+            if let Err(e) =
+                s.pc.channel(chat)
+                    .and_then(|mut c| c.send_message(now, data, kind))
+            {
                 eprintln!("session {}: chat not sent: {e}", s.seq);
             }
             self.flush(id);
@@ -833,7 +838,10 @@ impl Server {
 }
 
 /// The HTTP side: a request to a [`Call`], its [`Answer`] to a response.
-fn respond(request: http::Request, calls: &mpsc::Sender<(Call, mpsc::Sender<Answer>)>) -> http::Response {
+fn respond(
+    request: http::Request,
+    calls: &mpsc::Sender<(Call, mpsc::Sender<Answer>)>,
+) -> http::Response {
     use http::Response;
     let ask = |call: Call| {
         let (tx, rx) = mpsc::channel();
@@ -887,7 +895,9 @@ fn main() {
     let listener = TcpListener::bind(arg("--http", "127.0.0.1:8080")).expect("bind HTTP");
     let http_addr = listener.local_addr().expect("HTTP address");
     // The first line is read by the tests: keep its form.
-    println!("sfu: http://{http_addr}/ (room page; WHIP: POST /whip, WHEP: POST /whep), UDP {local}");
+    println!(
+        "sfu: http://{http_addr}/ (room page; WHIP: POST /whip, WHEP: POST /whep), UDP {local}"
+    );
     let limits = http::Limits {
         max_connections: 64,
         max_head: 16 * 1024,
@@ -896,9 +906,12 @@ fn main() {
     };
     let (calls_tx, calls) = mpsc::channel();
     std::thread::spawn(move || {
-        http::serve(listener, limits, Arc::new(http::Counters::default()), move |r| {
-            respond(r, &calls_tx)
-        })
+        http::serve(
+            listener,
+            limits,
+            Arc::new(http::Counters::default()),
+            move |r| respond(r, &calls_tx),
+        )
     });
     let now = Instant::now();
     let mut server = Server {
