@@ -3,7 +3,7 @@
 //! three pages join the room page and each decodes the other two's video (> 30 frames each)
 //! and receives the other two's chat message; a WHIP publisher and a WHEP subscriber (> 30
 //! frames decoded, `DELETE` ends both); a simulcast publisher (rids q, h, f at 1/4, 1/2 and
-//! full size) and a subscriber that gets one layer of it. Loopback only.
+//! full size) and a subscriber that gets one layer of it, then another. Loopback only.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -192,7 +192,8 @@ fn whip_publisher_whep_subscriber() {
 }
 
 /// A simulcast publisher (three layers reach the SFU) and a subscriber: the SFU forwards one
-/// layer (the one its bandwidth estimate allows), which the subscriber decodes as one stream.
+/// layer (the one its bandwidth estimate allows), which the subscriber decodes as one stream;
+/// then a switch to another layer (asked with `POST .../layer?rid=`), at its key frame.
 #[test]
 fn simulcast_publisher_one_layer_forwarded() {
     let v = drive("simulcast");
@@ -220,4 +221,16 @@ fn simulcast_publisher_one_layer_forwarded() {
         forwarded.len() as u64 <= subscriber["switches"].as_u64().unwrap(),
         "{v}"
     );
+    // Then the viewer asks for the other of q and h: the SFU switches at a key frame of it and
+    // the subscriber decodes 30 more frames of the same stream (its sequence numbers go on), at
+    // that layer's size.
+    let switched = &v["switched"];
+    assert_eq!(switched["pinned"], 204, "{v}");
+    let to = switched["to"].as_str().unwrap();
+    let after = sessions(&switched["stats"], "subscriber")[0];
+    assert_eq!(after["layer"], to, "{v}");
+    let inbound = switched["inbound"].as_array().unwrap();
+    assert_eq!(inbound.len(), 1, "still one stream after the switch: {v}");
+    let width = inbound[0]["frameWidth"].as_u64().unwrap();
+    assert_eq!(width, if to == "q" { 320 } else { 640 }, "{v}");
 }

@@ -114,10 +114,14 @@ struct Subscriber {
     target: Option<Option<Arc<str>>>,
     /// When a key frame of the target was last asked for.
     last_pli: Option<Instant>,
+    /// A layer asked for with `POST /whep/session/<session>/layer?rid=R`, which the estimate
+    /// no longer chooses (a viewer's preference, and what the tests switch with).
+    pinned: Option<Option<Arc<str>>>,
     /// Layer switches made.
     switches: u64,
 }
 
+/// What a session does.
 enum Role {
     Publisher(Publisher),
     Subscriber(Box<Subscriber>),
@@ -146,6 +150,8 @@ enum Call {
     Delete(SessionId),
     Participants,
     Stats,
+    /// Pin a subscriber's simulcast layer.
+    Pin(SessionId, String),
 }
 
 /// A reply: the new session's id, public number and SDP answer; or JSON; or an HTTP error.
@@ -155,7 +161,10 @@ enum Reply {
     Done,
 }
 type Answer = Result<Reply, (u16, String)>;
+/// A call and where its answer goes.
+type Ask = (Call, mpsc::Sender<Answer>);
 
+/// The WebRTC side: every session, the routes to them, one UDP socket.
 struct Server {
     socket: UdpSocket,
     local: SocketAddr,
@@ -255,10 +264,24 @@ impl Server {
         }
     }
 
+    /// Answers an HTTP thread's call.
     fn call(&mut self, call: Call) -> Answer {
         let now = Instant::now();
         match call {
             Call::Stats => Ok(Reply::Json(self.stats_json())),
+            Call::Pin(id, rid) => {
+                let Some(Role::Subscriber(sub)) = self.sessions.get_mut(&id).map(|s| &mut s.role)
+                else {
+                    return Err((404, "no such subscriber\n".into()));
+                };
+                let layer = Some(Some(Arc::<str>::from(rid.as_str())));
+                println!("subscriber pinned to layer {rid:?}");
+                sub.pinned = layer.clone();
+                // Asked of the publisher at the next look (every 100 ms while waiting).
+                sub.target = layer;
+                sub.last_pli = None;
+                Ok(Reply::Done)
+            }
             Call::Participants => {
                 let mut live: Vec<u64> = self
                     .sessions
@@ -320,6 +343,7 @@ impl Server {
                     video: None,
                     target: None,
                     last_pli: None,
+                    pinned: None,
                     switches: 0,
                 }));
                 let (id, seq) = self.add(pc, role, now);
@@ -494,6 +518,7 @@ impl Server {
         self.flush(id);
     }
 
+    /// One event of session `id`.
     fn event(&mut self, id: SessionId, now: Instant, e: Event) {
         let Some(s) = self.sessions.get_mut(&id) else {
             return;
@@ -697,7 +722,10 @@ impl Server {
                 continue;
             };
             let estimate = s.pc.bandwidth_estimate().map(|e| e.target_bitrate);
-            let choice = forward::choose(&p.layers, estimate);
+            let choice = match &sub.pinned {
+                Some(layer) => Some(layer.clone()),
+                None => forward::choose(&p.layers, estimate),
+            };
             let s = self.sessions.get_mut(&id).expect("listed");
             let Role::Subscriber(sub) = &mut s.role else {
                 continue;
@@ -741,6 +769,7 @@ impl Server {
         }
     }
 
+    /// One datagram from `source`, to the session it routes to.
     fn receive(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) {
         let local = self.local;
         let Some(id) = self
@@ -759,6 +788,7 @@ impl Server {
         self.service(id, now);
     }
 
+    /// Runs the sessions' timers that are due.
     fn timers(&mut self, now: Instant) {
         if now < self.next_timer {
             return;
@@ -784,6 +814,7 @@ impl Server {
             .max(now + Duration::from_millis(1));
     }
 
+    /// `GET /stats`.
     fn stats_json(&self) -> String {
         let mut list: Vec<&Session> = self.sessions.values().collect();
         list.sort_by_key(|s| s.seq);
@@ -838,10 +869,7 @@ impl Server {
 }
 
 /// The HTTP side: a request to a [`Call`], its [`Answer`] to a response.
-fn respond(
-    request: http::Request,
-    calls: &mpsc::Sender<(Call, mpsc::Sender<Answer>)>,
-) -> http::Response {
+fn respond(request: http::Request, calls: &mpsc::Sender<Ask>) -> http::Response {
     use http::Response;
     let ask = |call: Call| {
         let (tx, rx) = mpsc::channel();
@@ -872,6 +900,21 @@ fn respond(
         ("GET", "/stats") => json(ask(Call::Stats)),
         ("POST", "/whip") => created(ask(Call::Whip(body)), "/whip/"),
         ("POST", "/whep") => created(ask(Call::Whep(None, body)), "/whep/session/"),
+        ("POST", p) if p.starts_with("/whep/session/") && p.ends_with("/layer") => {
+            let id = p["/whep/session/".len()..p.len() - "/layer".len()].to_string();
+            let rid = request
+                .target
+                .split_once("?rid=")
+                .map(|(_, r)| r.to_string())
+                .unwrap_or_default();
+            match SessionId::parse(&id) {
+                Some(id) if !rid.is_empty() => match ask(Call::Pin(id, rid)) {
+                    Ok(_) => Response::new(204, ""),
+                    Err((status, why)) => Response::new(status, why),
+                },
+                _ => Response::new(404, "no such subscriber\n"),
+            }
+        }
         ("POST", p) if p.starts_with("/whep/") => match p["/whep/".len()..].parse::<u64>() {
             Ok(n) => created(ask(Call::Whep(Some(n), body)), "/whep/session/"),
             Err(_) => Response::new(404, "no such publisher\n"),

@@ -151,6 +151,18 @@ async function main() {
       const inbound = await b.evaluate(() => window.inbound());
       const s = await stats(a);
       result = { ms: Date.now() - t0, published, subscribed, frames: await decoded(b), inbound, stats: s };
+      if (simulcast) {
+        // The viewer asks for another layer: the SFU asks the publisher for a key frame of it,
+        // switches there, and the subscriber goes on decoding the same stream at the new size.
+        const sub = async () => (await stats(a)).sessions.find((x) => x.role === 'subscriber');
+        const first = (await sub()).layer;
+        const want = first === 'q' ? 'h' : 'q';
+        const before = await decoded(b);
+        const pinned = await b.evaluate(async ([location, rid]) => (await fetch(location + '/layer?rid=' + rid, { method: 'POST' })).status, [subscribed.location, want]);
+        await until('the switch to ' + want, async () => (await sub()).layer === want);
+        await until('decoded after the switch', async () => (await decoded(b)) > before + 30);
+        result.switched = { from: first, to: want, pinned, inbound: await b.evaluate(() => window.inbound()), stats: await stats(a) };
+      }
       // WHIP DELETE ends the publisher (and its subscribers).
       result.deleted = await a.evaluate(async (location) => (await fetch(location, { method: 'DELETE' })).status, published.location);
       result.afterDelete = await stats(a);
