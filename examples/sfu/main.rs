@@ -572,11 +572,7 @@ impl Server {
                 id: channel,
                 data,
                 kind,
-            } => {
-                if s.chat == Some(channel) {
-                    self.chat(id, now, &data, kind);
-                }
-            }
+            } if s.chat == Some(channel) => self.chat(id, now, &data, kind),
             _ => {}
         }
     }
