@@ -8,6 +8,14 @@
 //! The last case keeps no retransmission history on the subscribers' connections, to show what
 //! the per-subscriber copy of each packet into its history costs.
 //!
+//! Beside it, in the same run, str0m forwarding the way its `chat` example does (issue 16): the
+//! publisher's `Rtc` writes a 1200 B VP8 frame, the server's `Rtc` for it hands it over as
+//! `Event::MediaData`, and the server writes it on each subscriber's `Rtc` (`Writer::write`,
+//! payload type matched with `match_params`), whose datagrams are taken. str0m's MTU is raised
+//! to 1500 so that a 1200 B frame is one packet, as ours is; the packets out per iteration are
+//! counted once before measuring and checked to be one per subscriber. str0m's clock moves by
+//! 20 us per frame (see `STR0M_TICK`); ours stands still (it needs no time to pass).
+//!
 //! Run: `cargo bench -p sansrtc-benches --bench forward`.
 
 use std::hint::black_box;
@@ -16,7 +24,11 @@ use std::time::Instant;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sansrtc::sdp::Direction;
 use sansrtc::{Event, Mid, PeerConnection, RtpWrite};
-use sansrtc_benches::peer::{ADDRS, Certs, SansrtcPair};
+use sansrtc_benches::peer::{ADDRS, Certs, SansrtcPair, Str0mPair};
+use str0m::Rtc;
+use str0m::format::Codec;
+use str0m::media::{MediaKind, MediaTime};
+use str0m::net::{Protocol, Receive};
 
 /// A connected pair with one video section: (the far end, the server's end, its mid). The
 /// server's end keeps `history` packets for retransmissions.
@@ -38,6 +50,183 @@ fn video_pair(certs: &Certs, history: usize) -> (PeerConnection, PeerConnection,
     (client, server, mid, now)
 }
 
+/// A connected str0m pair with one video section and a 1500 B MTU: (the far end, the server's
+/// end, the section's mid, the clock, the pair's addresses).
+fn str0m_video_pair(certs: &Certs) -> (Rtc, Rtc, str0m::media::Mid, Instant) {
+    let addrs = ADDRS.map(|a| a.parse().unwrap());
+    let mut pair = Str0mPair::new_configured(Instant::now(), Some(certs), None, addrs, |c| {
+        c.set_mtu(1500..=usize::MAX)
+    });
+    pair.media = vec![MediaKind::Video];
+    pair.connect();
+    let mid = pair.mids[1][0];
+    let now = pair.now;
+    let Str0mPair {
+        rtcs: [client, server],
+        ..
+    } = pair;
+    (client, server, mid, now)
+}
+
+/// Drains `rtc`'s output until its timeout: its datagrams, passed to `datagram`, and its
+/// events, passed to `event`.
+fn drain(
+    rtc: &mut Rtc,
+    mut datagram: impl FnMut(&str0m::net::Transmit),
+    mut event: impl FnMut(str0m::Event),
+) {
+    loop {
+        match rtc.poll_output().unwrap() {
+            str0m::Output::Timeout(_) => return,
+            str0m::Output::Transmit(t) => datagram(&t),
+            str0m::Output::Event(e) => event(e),
+        }
+    }
+}
+
+/// Whether a datagram is SRTP (RFC 7983: first byte 128..=191, second not an RTCP type).
+fn is_rtp(d: &[u8]) -> bool {
+    d.len() > 12 && (128..=191).contains(&d[0]) && !(200..=206).contains(&d[1])
+}
+
+/// str0m, as its chat example forwards: one iteration is one frame in, one packet out per
+/// subscriber; returns the RTP packets out of the subscribers' `Rtc`s.
+fn str0m_step(
+    publisher: &mut Rtc,
+    ingest: &mut Rtc,
+    subscribers: &mut [(Rtc, str0m::media::Mid)],
+    (mid, pt, now, ts): (str0m::media::Mid, str0m::media::Pt, Instant, u64),
+    payload: &[u8],
+) -> usize {
+    publisher
+        .writer(mid)
+        .unwrap()
+        .write(pt, now, MediaTime::from_90khz(ts), black_box(payload))
+        .unwrap();
+    // str0m sends what was written when it is given the time.
+    publisher.handle_input(str0m::Input::Timeout(now)).unwrap();
+    let mut wire = Vec::new();
+    drain(
+        publisher,
+        |t| wire.push((t.source, t.destination, t.contents.to_vec())),
+        |_| {},
+    );
+    for (source, destination, bytes) in &wire {
+        let r = Receive::new(Protocol::Udp, *source, *destination, bytes).unwrap();
+        ingest.handle_input(str0m::Input::Receive(now, r)).unwrap();
+    }
+    let mut frames = Vec::new();
+    drain(
+        ingest,
+        |_| {},
+        |e| {
+            if let str0m::Event::MediaData(d) = e {
+                frames.push(d);
+            }
+        },
+    );
+    let mut out = 0;
+    for data in &frames {
+        for (sub, sub_mid) in subscribers.iter_mut() {
+            let writer = sub.writer(*sub_mid).unwrap();
+            let pt = writer.match_params(data.params).expect("VP8 on both");
+            writer
+                .write(pt, data.network_time, data.time, data.data.clone())
+                .unwrap();
+            sub.handle_input(str0m::Input::Timeout(now)).unwrap();
+            drain(
+                sub,
+                |t| {
+                    if is_rtp(&t.contents) {
+                        out += 1;
+                    }
+                    black_box(t.contents.len());
+                },
+                |_| {},
+            );
+        }
+    }
+    out
+}
+
+/// The time that passes between two frames in the str0m case. str0m's feedback queues grow
+/// while its clock stands still (a minute of a still clock ended in an assertion that an SRTCP
+/// packet fits the MTU), so its clock moves by a little per frame: 50,000 frames a second,
+/// which keeps the simulated time of a whole run within seconds (no consent expiry).
+const STR0M_TICK: std::time::Duration = std::time::Duration::from_micros(20);
+
+fn forward_str0m(c: &mut Criterion) {
+    let certs = Certs::generate();
+    let payload = [0x42u8; 1200];
+    let mut group = c.benchmark_group("forward_1200B");
+    let (mut publisher, mut ingest, mid, mut now) = str0m_video_pair(&certs);
+    let pt = publisher
+        .writer(mid)
+        .unwrap()
+        .payload_params()
+        .find(|p| p.spec().codec == Codec::Vp8)
+        .expect("VP8 negotiated")
+        .pt();
+    let mut ts = 0u64;
+    // Every subscriber set is made before any media flows: one clock for every Rtc (each
+    // pair's starts later than the one before, and an `Rtc` given an earlier time than it saw
+    // sends nothing), which then only moves by STR0M_TICK per frame (a jump of seconds after
+    // heavy traffic ends in the same SRTCP assertion).
+    let sets: Vec<Vec<(Rtc, str0m::media::Mid)>> = [1usize, 10, 100]
+        .into_iter()
+        .map(|n| {
+            (0..n)
+                .map(|_| {
+                    let (_client, server, mid, their_now) = str0m_video_pair(&certs);
+                    now = now.max(their_now);
+                    (server, mid)
+                })
+                .collect()
+        })
+        .collect();
+    now += std::time::Duration::from_millis(1);
+    for mut subscribers in sets {
+        let n = subscribers.len();
+        // The first frames may open the stream; after that, one packet per subscriber.
+        for _ in 0..4 {
+            ts += 3000;
+            now += STR0M_TICK;
+            str0m_step(
+                &mut publisher,
+                &mut ingest,
+                &mut subscribers,
+                (mid, pt, now, ts),
+                &payload,
+            );
+        }
+        ts += 3000;
+        now += STR0M_TICK;
+        let out = str0m_step(
+            &mut publisher,
+            &mut ingest,
+            &mut subscribers,
+            (mid, pt, now, ts),
+            &payload,
+        );
+        assert_eq!(out, n, "one packet out per subscriber");
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(format!("str0m/{n}_subscribers"), |b| {
+            b.iter(|| {
+                ts += 3000;
+                now += STR0M_TICK;
+                str0m_step(
+                    &mut publisher,
+                    &mut ingest,
+                    &mut subscribers,
+                    (mid, pt, now, ts),
+                    &payload,
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
 fn forward(c: &mut Criterion) {
     let certs = Certs::generate();
     let payload = [0x42u8; 1200];
@@ -53,17 +242,31 @@ fn forward(c: &mut Criterion) {
         .payload_type;
     // The default retransmission history (512 packets per subscriber), and none: what copying
     // each packet into 100 cache-cold histories costs.
-    for (n, history) in [(1usize, 512), (10, 512), (100, 512), (100, 0)] {
-        let mut subscribers: Vec<(PeerConnection, Mid)> = (0..n)
+    // `whole`: forwarded as examples/sfu does, the received packet whole with the subscriber's
+    // SSRC and sequence number written in (`send_rtp`), instead of `write_rtp` of its payload.
+    let cases = [
+        (1usize, 512, false),
+        (10, 512, false),
+        (100, 512, false),
+        (100, 0, false),
+        (1, 512, true),
+        (10, 512, true),
+        (100, 512, true),
+    ];
+    for (n, history, whole) in cases {
+        let mut subscribers: Vec<(PeerConnection, Mid, u32, u16)> = (0..n)
             .map(|_| {
-                let (_client, server, mid, _) = video_pair(&certs, history);
-                (server, mid)
+                let (_client, mut server, mid, _) = video_pair(&certs, history);
+                let ssrc = server.track(mid).unwrap().sending_ssrc().expect("our SSRC");
+                (server, mid, ssrc, 0)
             })
             .collect();
         let mut ts = 0u32;
+        let mut buf = Vec::with_capacity(1500);
         group.throughput(Throughput::Elements(n as u64));
-        let name = match history {
-            0 => format!("sansrtc_no_history/{n}_subscribers"),
+        let name = match (history, whole) {
+            (0, _) => format!("sansrtc_no_history/{n}_subscribers"),
+            (_, true) => format!("sansrtc_send_rtp/{n}_subscribers"),
             _ => format!("sansrtc/{n}_subscribers"),
         };
         group.bench_function(name, |b| {
@@ -77,14 +280,23 @@ fn forward(c: &mut Criterion) {
                 }
                 while let Some(e) = ingest.poll_event() {
                     let Event::Rtp(rtp) = e else { continue };
-                    for (sub, mid) in &mut subscribers {
-                        sub.write_rtp(
-                            now,
-                            *mid,
-                            RtpWrite::new(rtp.payload_type, rtp.timestamp, rtp.payload())
-                                .marker(rtp.marker),
-                        )
-                        .unwrap();
+                    for (sub, mid, ssrc, seq) in &mut subscribers {
+                        if whole {
+                            buf.clear();
+                            buf.extend_from_slice(rtp.packet());
+                            *seq = seq.wrapping_add(1);
+                            buf[2..4].copy_from_slice(&seq.to_be_bytes());
+                            buf[8..12].copy_from_slice(&ssrc.to_be_bytes());
+                            sub.send_rtp(now, &buf).unwrap();
+                        } else {
+                            sub.write_rtp(
+                                now,
+                                *mid,
+                                RtpWrite::new(rtp.payload_type, rtp.timestamp, rtp.payload())
+                                    .marker(rtp.marker),
+                            )
+                            .unwrap();
+                        }
                         while let Some(t) = sub.poll_transmit() {
                             black_box(t.contents.len());
                         }
@@ -118,6 +330,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(std::time::Duration::from_secs(1))
         .measurement_time(std::time::Duration::from_secs(3));
-    targets = forward
+    targets = forward, forward_str0m
 }
 criterion_main!(benches);

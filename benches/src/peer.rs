@@ -323,6 +323,8 @@ pub struct Str0mPair {
     pub received_bytes: [usize; 2],
     /// Media sections the offerer adds to its offer (send-receive), before the channel.
     pub media: Vec<str0m::media::MediaKind>,
+    /// The media sections each peer reported added (`Event::MediaAdded`).
+    pub mids: [Vec<str0m::media::Mid>; 2],
 }
 
 impl Str0mPair {
@@ -347,9 +349,20 @@ impl Str0mPair {
         max_buffered: Option<usize>,
         addrs: [SocketAddr; 2],
     ) -> Str0mPair {
+        Self::new_configured(now, certs, max_buffered, addrs, |c| c)
+    }
+
+    /// [`Str0mPair::new_between`] with `configure` applied to both peers' `RtcConfig`.
+    pub fn new_configured(
+        now: Instant,
+        certs: Option<&Certs>,
+        max_buffered: Option<usize>,
+        addrs: [SocketAddr; 2],
+        configure: impl Fn(RtcConfig) -> RtcConfig,
+    ) -> Str0mPair {
         init_str0m();
         let mk = |i: usize| {
-            let mut cfg = RtcConfig::new();
+            let mut cfg = configure(RtcConfig::new());
             if let Some(c) = certs {
                 cfg = cfg.set_dtls_cert(c.str0m[i].clone());
             }
@@ -371,6 +384,7 @@ impl Str0mPair {
             received: [0; 2],
             received_bytes: [0; 2],
             media: Vec::new(),
+            mids: [Vec::new(), Vec::new()],
         }
     }
 
@@ -426,6 +440,7 @@ impl Str0mPair {
                 }
                 str0m::Output::Event(e) => match e {
                     str0m::Event::ChannelOpen(id, _) => self.channel[i] = Some(id),
+                    str0m::Event::MediaAdded(m) => self.mids[i].push(m.mid),
                     str0m::Event::ChannelData(d) => {
                         self.received[i] += 1;
                         self.received_bytes[i] += d.data.len();
