@@ -259,7 +259,7 @@ impl<R: Rng> TurnServer<R> {
     /// The caller reports whether the relayed socket at `relay` (asked for by
     /// [`TurnServerEvent::OpenRelay`]) could be bound. Once all of an allocation's sockets are
     /// open the Allocate answer is sent; if one failed the allocation is deleted and its request
-    /// handled again, drawing other ports ([`RELAY_OPEN_ATTEMPTS`] in all, counted in
+    /// handled again, drawing other ports (4 attempts in all, counted in
     /// `relay_open_retries`), after which the client is answered 508.
     pub fn relay_opened(&mut self, now: Instant, relay: SocketAddr, ok: bool) {
         let Some(&id) = self.by_relay.get(&relay) else {
