@@ -2,10 +2,12 @@
 //! thread, an event loop (`mio`, no async runtime): the UDP listener, the TCP and TLS listeners
 //! and their connections, and every relayed UDP socket are non-blocking and registered with one
 //! poller; datagrams and stream bytes are read into one shared buffer, and the loop sleeps until
-//! the next socket event or the machine's deadline ([`TurnServer::poll_timeout`]). No thread per
-//! socket: a relayed socket costs its descriptor and a slot (2.4 KB of RSS per allocation under
-//! `scripts/turn-bench`, coturn ~24 KB), and one core relays 91,000-101,500 packets per CPU second
-//! there (coturn 66,000-85,000 in the same runs; README, 2026-12-07).
+//! the next socket event or the machine's deadline ([`TurnServer::poll_timeout`]). Ready UDP
+//! sockets are served round robin, 16 datagrams each per turn. No thread per socket: a relayed
+//! socket costs its descriptor and a slot (2.4 KB of RSS per allocation under
+//! `scripts/turn-bench`, coturn ~25 KB), and one core relays 85,000-93,500 packets per CPU second
+//! there with 0.19-0.47 ms average round trip through the relay (coturn 65,800-75,500 and
+//! 0.30-0.65 ms, loaded at the same time; README, 2026-12-07).
 //!
 //! ```text
 //! cargo run --release --example turn_server -- --listen 0.0.0.0:3478 --realm example.org \
