@@ -6,8 +6,8 @@
 //! sockets are served round robin, 16 datagrams each per turn. No thread per socket: a relayed
 //! socket costs its descriptor and a slot (2.4 KB of RSS per allocation under
 //! `scripts/turn-bench`, coturn ~25 KB), and one core relays 85,000-93,500 packets per CPU second
-//! there with 0.19-0.47 ms average round trip through the relay (coturn 65,800-75,500 and
-//! 0.30-0.65 ms, loaded at the same time; README, 2026-12-07).
+//! there with 0.14-0.47 ms average round trip through the relay (coturn 65,800-75,500 and
+//! 0.22-0.65 ms, loaded at the same time; README, 2026-12-07).
 //!
 //! ```text
 //! cargo run --release --example turn_server -- --listen 0.0.0.0:3478 --realm example.org \
