@@ -9,7 +9,7 @@
 //! browser. Driven by `tests/browser/signaling_call.js`. Loopback only.
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,42 +19,10 @@ mod common;
 
 use common::{apt_install, run};
 
-/// Installs Chromium, node and playwright-core when missing; returns the driver's directory and
-/// the driver script's file name there.
+/// Chromium, node and playwright-core (installed when missing) and this test's driver script:
+/// the driver's directory and the script's file name there.
 fn setup() -> (PathBuf, String) {
-    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
-    if !Path::new("/usr/bin/chromium").exists() {
-        apt_install(&["chromium"]);
-    }
-    if Command::new("npm").arg("--version").output().is_err() {
-        apt_install(&["nodejs", "npm"]);
-    }
-    let dir = std::env::temp_dir().join("sansrtc-pc-browser");
-    std::fs::create_dir_all(&dir).unwrap();
-    if !dir.join("node_modules/playwright-core").exists() {
-        run(Command::new("npm")
-            .args(["init", "-y"])
-            .current_dir(&dir)
-            .stdout(Stdio::null()));
-        run(Command::new("npm")
-            .args(["install", "-q", "playwright-core"])
-            .current_dir(&dir));
-    }
-    // Named after this checkout, so that two checkouts testing at once keep their own script.
-    let root = env!("CARGO_MANIFEST_DIR");
-    let name = format!(
-        "signaling_call-{:x}.js",
-        root.bytes()
-            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b))
-                .wrapping_mul(0x100_0000_01b3))
-    );
-    std::fs::copy(
-        Path::new(root).join("tests/browser/signaling_call.js"),
-        dir.join(&name),
-    )
-    .unwrap();
-    (dir, name)
+    common::chromium_driver("signaling_call.js")
 }
 
 /// One browser session at a time (the machine has two cores).

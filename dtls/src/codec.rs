@@ -134,3 +134,25 @@ pub fn u16_list(bytes: &[u8]) -> Result<Vec<u16>, DtlsError> {
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
+
+/// What `parse_one` reads from `bytes`, item after item, until the bytes end or an item fails to
+/// parse (the error is the last item: the rest is discarded, as DTLS does with the rest of a
+/// datagram after a malformed record).
+pub(crate) fn parse_until_error<'a, T>(
+    bytes: &'a [u8],
+    parse_one: fn(&mut Reader<'a>) -> Result<T, DtlsError>,
+) -> impl Iterator<Item = Result<T, DtlsError>> + 'a
+where
+    T: 'a,
+{
+    let mut reader = Reader::new(bytes);
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed || reader.remaining() == 0 {
+            return None;
+        }
+        let item = parse_one(&mut reader);
+        failed = item.is_err();
+        Some(item)
+    })
+}

@@ -29,6 +29,15 @@ pub mod msg_type {
     pub const CLIENT_KEY_EXCHANGE: u8 = 16;
     /// finished.
     pub const FINISHED: u8 = 20;
+    /// new_session_ticket (TLS 1.3).
+    pub const NEW_SESSION_TICKET: u8 = 4;
+    /// encrypted_extensions (TLS 1.3).
+    pub const ENCRYPTED_EXTENSIONS: u8 = 8;
+    /// key_update (TLS 1.3).
+    pub const KEY_UPDATE: u8 = 24;
+    /// message_hash (TLS 1.3): the stand-in of the first ClientHello after a
+    /// HelloRetryRequest.
+    pub const MESSAGE_HASH: u8 = 254;
 }
 
 /// Named groups.
@@ -66,13 +75,26 @@ pub mod sig {
     ];
 }
 
-mod ext_type {
-    pub(super) const SUPPORTED_GROUPS: u16 = 10;
-    pub(super) const EC_POINT_FORMATS: u16 = 11;
-    pub(super) const SIGNATURE_ALGORITHMS: u16 = 13;
-    pub(super) const USE_SRTP: u16 = 14;
-    pub(super) const EXTENDED_MASTER_SECRET: u16 = 23;
-    pub(super) const RENEGOTIATION_INFO: u16 = 0xff01;
+/// Hello extension types (DTLS 1.2 and 1.3).
+pub mod ext_type {
+    /// supported_groups (10).
+    pub const SUPPORTED_GROUPS: u16 = 10;
+    /// ec_point_formats (11).
+    pub const EC_POINT_FORMATS: u16 = 11;
+    /// signature_algorithms (13).
+    pub const SIGNATURE_ALGORITHMS: u16 = 13;
+    /// use_srtp (14).
+    pub const USE_SRTP: u16 = 14;
+    /// extended_master_secret (23).
+    pub const EXTENDED_MASTER_SECRET: u16 = 23;
+    /// supported_versions (43, TLS 1.3).
+    pub const SUPPORTED_VERSIONS: u16 = 43;
+    /// cookie (44, TLS 1.3).
+    pub const COOKIE: u16 = 44;
+    /// key_share (51, TLS 1.3).
+    pub const KEY_SHARE: u16 = 51;
+    /// renegotiation_info (0xff01).
+    pub const RENEGOTIATION_INFO: u16 = 0xff01;
 }
 
 /// The extension types an extensions block has shown so far: one bit for each of the 65536

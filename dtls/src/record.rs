@@ -95,16 +95,7 @@ pub struct Record<'a> {
 /// the rest of the datagram be discarded). Only the framing is checked: the receiver enforces
 /// [`MAX_PLAINTEXT`] and [`MAX_CIPHERTEXT`] for the record's epoch.
 pub fn parse_datagram(datagram: &[u8]) -> impl Iterator<Item = Result<Record<'_>, DtlsError>> {
-    let mut reader = Reader::new(datagram);
-    let mut failed = false;
-    std::iter::from_fn(move || {
-        if failed || reader.remaining() == 0 {
-            return None;
-        }
-        let r = parse_one(&mut reader);
-        failed = r.is_err();
-        Some(r)
-    })
+    crate::codec::parse_until_error(datagram, parse_one)
 }
 
 fn parse_one<'a>(r: &mut Reader<'a>) -> Result<Record<'a>, DtlsError> {

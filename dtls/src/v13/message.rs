@@ -8,50 +8,16 @@
 use crate::codec::{Reader, put_u24, put_vec8, put_vec16, put_vec24};
 use crate::error::DtlsError;
 
-/// Handshake message types of DTLS 1.3.
-pub mod hs {
-    /// client_hello (1).
-    pub const CLIENT_HELLO: u8 = 1;
-    /// server_hello (2), also HelloRetryRequest.
-    pub const SERVER_HELLO: u8 = 2;
-    /// new_session_ticket (4).
-    pub const NEW_SESSION_TICKET: u8 = 4;
-    /// encrypted_extensions (8).
-    pub const ENCRYPTED_EXTENSIONS: u8 = 8;
-    /// certificate (11).
-    pub const CERTIFICATE: u8 = 11;
-    /// certificate_request (13).
-    pub const CERTIFICATE_REQUEST: u8 = 13;
-    /// certificate_verify (15).
-    pub const CERTIFICATE_VERIFY: u8 = 15;
-    /// finished (20).
-    pub const FINISHED: u8 = 20;
-    /// key_update (24).
-    pub const KEY_UPDATE: u8 = 24;
-    /// message_hash (254), the stand-in of the first ClientHello after a HelloRetryRequest.
-    pub const MESSAGE_HASH: u8 = 254;
-}
+/// Handshake message types (the crate's one table, 1.2 and 1.3).
+pub use crate::message::msg_type as hs;
 
-/// Extension types used by DTLS 1.3.
-pub mod ext {
-    /// supported_groups (10).
-    pub const SUPPORTED_GROUPS: u16 = 10;
-    /// signature_algorithms (13).
-    pub const SIGNATURE_ALGORITHMS: u16 = 13;
-    /// use_srtp (14).
-    pub const USE_SRTP: u16 = 14;
-    /// supported_versions (43).
-    pub const SUPPORTED_VERSIONS: u16 = 43;
-    /// cookie (44).
-    pub const COOKIE: u16 = 44;
-    /// key_share (51).
-    pub const KEY_SHARE: u16 = 51;
-}
+/// Extension types (the crate's one table, 1.2 and 1.3).
+pub use crate::message::ext_type as ext;
 
 /// The legacy_version of DTLS 1.3 hellos: DTLS 1.2.
-pub const LEGACY_VERSION: u16 = 0xFEFD;
+pub const LEGACY_VERSION: u16 = crate::record::DTLS_1_2;
 /// Bytes of the DTLS handshake header.
-pub const HEADER_LEN: usize = 12;
+pub const HEADER_LEN: usize = crate::fragment::HEADER_LEN;
 
 /// The ServerHello random that marks a HelloRetryRequest: SHA-256("HelloRetryRequest")
 /// (RFC 8446 4.1.3).

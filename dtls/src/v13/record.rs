@@ -98,16 +98,7 @@ pub enum Record<'a> {
 /// rest is discarded, RFC 9147 4.5.2). A unified header without a length takes the rest of the
 /// datagram. Nothing is authenticated here.
 pub fn parse_datagram(datagram: &[u8]) -> impl Iterator<Item = Result<Record<'_>, DtlsError>> {
-    let mut reader = Reader::new(datagram);
-    let mut failed = false;
-    std::iter::from_fn(move || {
-        if failed || reader.remaining() == 0 {
-            return None;
-        }
-        let r = parse_one(&mut reader);
-        failed = r.is_err();
-        Some(r)
-    })
+    crate::codec::parse_until_error(datagram, parse_one)
 }
 
 fn parse_one<'a>(r: &mut Reader<'a>) -> Result<Record<'a>, DtlsError> {
