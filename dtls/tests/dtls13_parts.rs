@@ -306,8 +306,10 @@ fn handshake_with(
     let content = m::certificate_verify_content(true, &hash.digest(&server_transcript));
     let mut cv_body = Vec::new();
     m::CertificateVerify {
-        scheme: SCHEME,
-        signature: server_cert.sign(&content).expect("sign"),
+        signature: sansrtc_dtls::message::Signature {
+            scheme: SCHEME,
+            signature: server_cert.sign(&content).expect("sign"),
+        },
     }
     .write(&mut cv_body);
     if tamper == Tamper::Signature {
@@ -377,18 +379,21 @@ fn handshake_with(
     }
     m::transcript_message(hs::CERTIFICATE, &msgs[1].1, &mut client_transcript);
     let cv = m::CertificateVerify::parse(&msgs[2].1).expect("cv");
-    assert_eq!(cv.scheme, SCHEME);
+    assert_eq!(cv.signature.scheme, SCHEME);
     let peer = PeerKey::from_certificate(&cert.certificates[0]).expect("key");
     let content = m::certificate_verify_content(true, &hash.digest(&client_transcript));
-    if peer.verify(cv.scheme, &content, &cv.signature).is_err() {
+    if peer
+        .verify(cv.signature.scheme, &content, &cv.signature.signature)
+        .is_err()
+    {
         return Err("signature");
     }
     // The client's context string must not verify.
     assert!(
         peer.verify(
-            cv.scheme,
+            cv.signature.scheme,
             &m::certificate_verify_content(false, &hash.digest(&client_transcript)),
-            &cv.signature
+            &cv.signature.signature
         )
         .is_err()
     );
@@ -412,8 +417,10 @@ fn handshake_with(
     let content = m::certificate_verify_content(false, &hash.digest(&client_transcript));
     let mut cv_body = Vec::new();
     m::CertificateVerify {
-        scheme: SCHEME,
-        signature: client_cert.sign(&content).expect("sign"),
+        signature: sansrtc_dtls::message::Signature {
+            scheme: SCHEME,
+            signature: client_cert.sign(&content).expect("sign"),
+        },
     }
     .write(&mut cv_body);
     m::transcript_message(hs::CERTIFICATE_VERIFY, &cv_body, &mut client_transcript);
@@ -443,7 +450,7 @@ fn handshake_with(
     let cv = m::CertificateVerify::parse(&msgs[1].1).expect("cv");
     let peer = PeerKey::from_certificate(&cert.certificates[0]).expect("key");
     let content = m::certificate_verify_content(false, &hash.digest(&server_transcript));
-    peer.verify(cv.scheme, &content, &cv.signature)
+    peer.verify(cv.signature.scheme, &content, &cv.signature.signature)
         .expect("client signature");
     m::transcript_message(hs::CERTIFICATE_VERIFY, &msgs[1].1, &mut server_transcript);
     assert!(ks.verify_finished(&s_c_hs, &hash.digest(&server_transcript), &msgs[2].1));

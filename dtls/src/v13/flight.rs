@@ -7,7 +7,7 @@
 
 use super::ack::{RecordNumber, SentRecords};
 use super::message::HEADER_LEN;
-use crate::codec::put_u24;
+use crate::fragment::HandshakeHeader;
 
 /// One handshake message of a flight.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,11 +118,14 @@ impl Flight {
             let p = self.parts[i];
             let m = &self.messages[p.message];
             content.clear();
-            content.push(m.msg_type);
-            put_u24(&mut content, m.body.len() as u32);
-            content.extend_from_slice(&m.message_seq.to_be_bytes());
-            put_u24(&mut content, p.offset as u32);
-            put_u24(&mut content, p.len as u32);
+            HandshakeHeader {
+                msg_type: m.msg_type,
+                length: m.body.len() as u32,
+                message_seq: m.message_seq,
+                fragment_offset: p.offset as u32,
+                fragment_length: p.len as u32,
+            }
+            .write(&mut content);
             content.extend_from_slice(&m.body[p.offset..p.offset + p.len]);
             debug_assert_eq!(content.len(), HEADER_LEN + p.len);
             record.clear();

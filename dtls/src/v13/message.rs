@@ -7,6 +7,7 @@
 
 use crate::codec::{Reader, put_u24, put_vec8, put_vec16, put_vec24};
 use crate::error::DtlsError;
+use crate::fragment::HandshakeHeader;
 
 /// Handshake message types (the crate's one table, 1.2 and 1.3).
 pub use crate::message::msg_type as hs;
@@ -41,11 +42,14 @@ pub fn has_downgrade_sentinel(server_random: &[u8; 32]) -> bool {
 
 /// Appends a complete (unfragmented) handshake message with its DTLS header.
 pub fn write_handshake(msg_type: u8, message_seq: u16, body: &[u8], out: &mut Vec<u8>) {
-    out.push(msg_type);
-    put_u24(out, body.len() as u32);
-    out.extend_from_slice(&message_seq.to_be_bytes());
-    put_u24(out, 0);
-    put_u24(out, body.len() as u32);
+    HandshakeHeader {
+        msg_type,
+        length: body.len() as u32,
+        message_seq,
+        fragment_offset: 0,
+        fragment_length: body.len() as u32,
+    }
+    .write(out);
     out.extend_from_slice(body);
 }
 
@@ -77,19 +81,12 @@ pub fn parse_fragments(content: &[u8]) -> Result<Vec<Fragment<'_>>, DtlsError> {
     let mut r = Reader::new(content);
     let mut out = Vec::new();
     while r.remaining() > 0 {
-        let msg_type = r.u8()?;
-        let length = r.u24()?;
-        let message_seq = r.u16()?;
-        let offset = r.u24()?;
-        let data = r.vec24()?;
-        if u64::from(offset) + data.len() as u64 > u64::from(length) {
-            return Err(DtlsError::Invalid("fragment range"));
-        }
+        let (h, data) = HandshakeHeader::parse(&mut r)?;
         out.push(Fragment {
-            msg_type,
-            length,
-            message_seq,
-            offset,
+            msg_type: h.msg_type,
+            length: h.length,
+            message_seq: h.message_seq,
+            offset: h.fragment_offset,
             data,
         });
     }
@@ -468,30 +465,8 @@ impl Certificate13 {
     }
 }
 
-/// A CertificateVerify (RFC 8446 4.4.3): scheme and signature.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CertificateVerify {
-    /// The signature scheme.
-    pub scheme: u16,
-    /// The signature.
-    pub signature: Vec<u8>,
-}
-
-impl CertificateVerify {
-    /// Parses the body.
-    pub fn parse(body: &[u8]) -> Result<Self, DtlsError> {
-        let mut r = Reader::new(body);
-        let scheme = r.u16()?;
-        let signature = r.vec16()?.to_vec();
-        r.finish()?;
-        Ok(Self { scheme, signature })
-    }
-    /// Appends the body.
-    pub fn write(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.scheme.to_be_bytes());
-        put_vec16(out, &self.signature);
-    }
-}
+/// A CertificateVerify (RFC 8446 4.4.3): scheme and signature, the same body as DTLS 1.2's.
+pub use crate::message::CertificateVerify;
 
 /// The content a CertificateVerify signs (RFC 8446 4.4.3): 64 spaces, the context string of
 /// the signer's role, a zero byte, the transcript hash.
@@ -662,8 +637,10 @@ mod tests {
         c.write(&mut body);
         assert_eq!(Certificate13::parse(&body).expect("parses"), c);
         let cv = CertificateVerify {
-            scheme: 0x0403,
-            signature: vec![1; 70],
+            signature: crate::message::Signature {
+                scheme: 0x0403,
+                signature: vec![1; 70],
+            },
         };
         let mut body = Vec::new();
         cv.write(&mut body);
