@@ -6,7 +6,6 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,54 +15,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::run;
-
-/// The echo server example, built once per test run in this profile.
-fn echo_server_exe() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            // target/<profile>/deps/echo_server_limits-HASH -> target/<profile>/examples/
-            let exe = std::env::current_exe().unwrap();
-            let profile_dir = exe.parent().unwrap().parent().unwrap();
-            let mut cmd = Command::new(env!("CARGO"));
-            cmd.args(["build", "--example", "echo_server"]);
-            // Without the variables cargo sets for a test: build scripts that watch them would
-            // otherwise rebuild on every switch.
-            for (k, _) in std::env::vars() {
-                if k.starts_with("CARGO_") && k != "CARGO_HOME" && !k.starts_with("CARGO_TARGET") {
-                    cmd.env_remove(k);
-                }
-            }
-            if profile_dir.ends_with("release") {
-                cmd.arg("--release");
-            }
-            run(&mut cmd);
-            profile_dir.join("examples/echo_server")
-        })
-        .clone()
-}
-
-/// An example binary built in this profile (like the echo server).
-fn example_exe(name: &str) -> PathBuf {
-    let server = echo_server_exe();
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.args(["build", "--example", name]);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CARGO_") && k != "CARGO_HOME" && !k.starts_with("CARGO_TARGET") {
-            cmd.env_remove(k);
-        }
-    }
-    if server
-        .parent()
-        .and_then(|p| p.parent())
-        .is_some_and(|p| p.ends_with("release"))
-    {
-        cmd.arg("--release");
-    }
-    run(&mut cmd);
-    server.with_file_name(name)
-}
+use common::example_exe;
 
 /// A running echo server, killed by its PID when dropped.
 struct Server {
@@ -74,7 +26,7 @@ struct Server {
 
 impl Server {
     fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(echo_server_exe())
+        let mut child = Command::new(example_exe("echo_server"))
             .args(["--http", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
             .args(args)
             .stdout(Stdio::piped())

@@ -440,11 +440,13 @@ pub fn example_exe(name: &'static str) -> PathBuf {
             let mut cmd = Command::new(env!("CARGO"));
             cmd.args(["build", "--example", name]);
             // Without the variables cargo sets for a test (CARGO_PKG_NAME, ...): build scripts
-            // that watch them would otherwise rebuild (ring) on every switch.
+            // that watch them would otherwise rebuild (ring) on every switch. The caller's own
+            // build settings (home, jobs, incremental, target dir) stay.
             for (k, _) in std::env::vars() {
                 if k.starts_with("CARGO_")
                     && k != "CARGO_HOME"
                     && k != "CARGO_BUILD_JOBS"
+                    && k != "CARGO_INCREMENTAL"
                     && !k.starts_with("CARGO_TARGET")
                 {
                     cmd.env_remove(k);
