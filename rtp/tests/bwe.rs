@@ -644,3 +644,172 @@ fn more_scenarios_measured() {
     assert!(worst_app <= 2_750_000, "{worst_app}");
     assert!(worst_fb.0 >= 0.85 && worst_fb.1 <= ms(60), "{worst_fb:?}");
 }
+
+/// The plot in `docs/bwe-estimate.svg`: one flow from the 300 kbit/s start on a 2.5 Mbit/s link
+/// that steps down to 500 kbit/s at 10 s and back up at 20 s (seed 1): capacity, the estimator's
+/// target, the bytes delivered per 250 ms and the link's queueing delay, over time. The test
+/// fails when the committed picture no longer matches what the estimator does;
+/// `scripts/plot-bwe` redraws it.
+#[test]
+fn the_documented_estimate_plot_is_current() {
+    let s = Scenario {
+        capacity: vec![
+            (Duration::ZERO, 2_500_000),
+            (Duration::from_secs(10), 500_000),
+            (Duration::from_secs(20), 2_500_000),
+        ],
+        loss: 0.0,
+        flows: vec![Duration::ZERO],
+        duration: Duration::from_secs(30),
+        app_limit: None,
+        feedback_interval: FEEDBACK_INTERVAL,
+        probing: true,
+    };
+    let t = run(&s, 1);
+    let svg = estimate_plot(&s, &t);
+    // the picture shows what the goals assert: near capacity before the step, below it after
+    let f = &t.flows[0];
+    assert!(mean_target(f, Duration::from_secs(5), Duration::from_secs(10)) > 2_000_000.0);
+    assert!(mean_target(f, Duration::from_secs(12), Duration::from_secs(20)) < 550_000.0);
+    let up = f
+        .targets
+        .iter()
+        .find(|(at, r)| *at >= Duration::from_secs(20) && *r >= 2_000_000)
+        .map_or(Duration::MAX, |x| x.0 - Duration::from_secs(20));
+    let peak = t.queue.iter().map(|q| q.1).max().unwrap_or_default();
+    eprintln!("plot: 2 Mbit/s again {up:?} after the step up; queue peak {peak:?}");
+    assert_eq!(
+        svg.matches("<polyline").count(),
+        4,
+        "capacity, target, delivered, queue"
+    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/bwe-estimate.svg");
+    if std::env::var_os("SANSRTC_WRITE_PLOT").is_some() {
+        std::fs::write(path, &svg).unwrap();
+    }
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed == svg,
+        "docs/bwe-estimate.svg is out of date: run scripts/plot-bwe"
+    );
+}
+
+/// An SVG line chart of a one-flow trace: bit rates (top panel) and queueing delay (bottom).
+fn estimate_plot(s: &Scenario, t: &Trace) -> String {
+    use std::fmt::Write;
+    const W: f64 = 900.0;
+    const LEFT: f64 = 70.0;
+    const RIGHT: f64 = 20.0;
+    const TOP: (f64, f64) = (40.0, 300.0); // top panel's y range on the page
+    const BOTTOM: (f64, f64) = (340.0, 460.0);
+    const MAX_RATE: f64 = 3_000_000.0;
+    let secs = s.duration.as_secs_f64();
+    let x = |at: Duration| LEFT + at.as_secs_f64() / secs * (W - LEFT - RIGHT);
+    let y_rate = |bps: f64| TOP.1 - bps.min(MAX_RATE) / MAX_RATE * (TOP.1 - TOP.0);
+    let max_queue_ms = t
+        .queue
+        .iter()
+        .map(|q| q.1.as_secs_f64() * 1000.0)
+        .fold(50.0f64, f64::max)
+        .ceil();
+    let y_queue =
+        |d: Duration| BOTTOM.1 - d.as_secs_f64() * 1000.0 / max_queue_ms * (BOTTOM.1 - BOTTOM.0);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="500" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(out, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        out,
+        r#"<text x="{LEFT}" y="20" font-size="14">sansrtc send-side estimate on the link simulator (seed 1, 25 ms propagation, 100 kB queue)</text>"#
+    );
+    // axes and grid
+    for mbps in 0..=3 {
+        let y = y_rate(mbps as f64 * 1e6);
+        let _ = writeln!(
+            out,
+            r##"<line x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{mbps} Mbit/s</text>"##,
+            W - RIGHT,
+            LEFT - 6.0,
+            y + 4.0
+        );
+    }
+    for (i, ms_label) in [0.0, max_queue_ms / 2.0, max_queue_ms].iter().enumerate() {
+        let y = BOTTOM.1 - i as f64 / 2.0 * (BOTTOM.1 - BOTTOM.0);
+        let _ = writeln!(
+            out,
+            r##"<line x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{ms_label:.0} ms</text>"##,
+            W - RIGHT,
+            LEFT - 6.0,
+            y + 4.0
+        );
+    }
+    for sec in (0..=s.duration.as_secs()).step_by(5) {
+        let px = x(Duration::from_secs(sec));
+        let _ = writeln!(
+            out,
+            r##"<line x1="{px:.1}" x2="{px:.1}" y1="{}" y2="{}" stroke="#eee"/><text x="{px:.1}" y="480" text-anchor="middle">{sec} s</text>"##,
+            TOP.0, BOTTOM.1
+        );
+    }
+    let mut polyline = |points: Vec<(f64, f64)>, color: &str, width: f64| {
+        let _ = write!(
+            out,
+            r#"<polyline fill="none" stroke="{color}" stroke-width="{width}" points=""#
+        );
+        for (px, py) in points {
+            let _ = write!(out, "{px:.1},{py:.1} ");
+        }
+        let _ = writeln!(out, r#""/>"#);
+    };
+    // capacity: a step function
+    let mut cap = Vec::new();
+    for (i, &(at, bps)) in s.capacity.iter().enumerate() {
+        let until = s.capacity.get(i + 1).map_or(s.duration, |n| n.0);
+        cap.push((x(at), y_rate(bps as f64)));
+        cap.push((x(until), y_rate(bps as f64)));
+    }
+    polyline(cap, "#888", 3.0);
+    // delivered bytes per 250 ms
+    let f = &t.flows[0];
+    let bin = Duration::from_millis(250);
+    let bins = (s.duration.as_millis() / bin.as_millis()) as u32;
+    let delivered = (0..bins)
+        .map(|i| {
+            let from = bin * i;
+            (x(from + bin / 2), y_rate(throughput(f, from, from + bin)))
+        })
+        .collect();
+    polyline(delivered, "#2a9d8f", 1.5);
+    // the estimator's target, every 10 ms
+    let target = f
+        .targets
+        .iter()
+        .map(|&(at, bps)| (x(at), y_rate(bps as f64)))
+        .collect();
+    polyline(target, "#e76f51", 2.0);
+    // link queueing delay, every 10 ms
+    let queue = t.queue.iter().map(|&(at, d)| (x(at), y_queue(d))).collect();
+    polyline(queue, "#264653", 1.0);
+    // legend
+    for (i, (color, label)) in [
+        ("#888", "link capacity"),
+        ("#e76f51", "estimate (target bit rate)"),
+        ("#2a9d8f", "delivered (per 250 ms)"),
+        ("#264653", "queueing delay (bottom)"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let lx = LEFT + 10.0 + i as f64 * 200.0;
+        let _ = writeln!(
+            out,
+            r#"<line x1="{lx}" x2="{}" y1="32" y2="32" stroke="{color}" stroke-width="3"/><text x="{}" y="36">{label}</text>"#,
+            lx + 20.0,
+            lx + 25.0
+        );
+    }
+    let _ = writeln!(out, "</svg>");
+    out
+}
