@@ -632,7 +632,7 @@ fn more_scenarios_measured() {
     }
     eprintln!("more worst: app-limited highest target {worst_app}; 100 ms feedback {worst_fb:?}");
     // bounds a little outside the measured worst cases (see the report in notes/)
-    assert!(worst_up <= Duration::from_secs(8), "{worst_up:?}");
+    assert!(worst_up <= Duration::from_secs(6), "{worst_up:?}");
     assert!(worst_low.0 <= 1.0 && worst_low.1 <= ms(60), "{worst_low:?}");
     assert!(
         worst_jitter.0 >= 0.85 && worst_jitter.1 <= ms(60),
