@@ -14,6 +14,14 @@
 //! machine).
 //! The first line printed is `signaling server: http://ADDR/ (WebSocket: /ws)`.
 //!
+//! Limits (flags, defaults in brackets), checked by `tests/signaling.rs`: `--max-connections`
+//! [256] TCP connections at once (more are closed at once); a request head of 16 KiB read
+//! within 10 s; WebSocket messages of 64 KiB (a larger one closes the socket);
+//! `--max-rooms` [1024] rooms and `--max-room-members` [16] members per room (a join beyond
+//! is answered with an `error`); 256 messages waiting for one member's socket, and 10 s for
+//! the socket to take one: a member that does not read is dropped from its room and
+//! disconnected.
+//!
 //! `GET /` is the call page (`?room=NAME`, default `lobby`); `GET /ws` is the WebSocket. Its
 //! messages are JSON objects with a `type`:
 //!
@@ -37,7 +45,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio_tungstenite::tungstenite::Message;
 
 /// Messages waiting for one member's WebSocket; a member who lets more pile up is disconnected.
@@ -45,41 +53,59 @@ const OUTBOX: usize = 256;
 /// Largest request head and WebSocket message accepted (an SDP is a few KiB).
 const MAX_REQUEST: usize = 16 * 1024;
 const MAX_MESSAGE: usize = 64 * 1024;
+/// How long a client has to send its request head.
+const HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a member's socket may take to accept one message before the member is dropped.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A member's outbox, and how to tell its task that it was dropped (its outbox overflowed).
+struct Member {
+    tx: mpsc::Sender<String>,
+    kicked: Arc<Notify>,
+}
 
 /// Every room's members: id -> their outbox.
 #[derive(Default)]
 struct Rooms {
     next_id: u64,
-    rooms: HashMap<String, HashMap<u64, mpsc::Sender<String>>>,
+    rooms: HashMap<String, HashMap<u64, Member>>,
+    /// Rooms at once, and members per room.
+    max_rooms: usize,
+    max_room_members: usize,
 }
 
 impl Rooms {
-    /// Sends `message` to member `id` of `room`; a full or closed outbox drops the member.
+    /// Sends `message` to member `id` of `room`; a full or closed outbox drops the member and
+    /// tells its task to disconnect it.
     fn send(&mut self, room: &str, id: u64, message: &Value) -> bool {
         let Some(members) = self.rooms.get_mut(room) else {
             return false;
         };
-        let Some(tx) = members.get(&id) else {
+        let Some(member) = members.get(&id) else {
             return false;
         };
-        if tx.try_send(message.to_string()).is_ok() {
+        if member.tx.try_send(message.to_string()).is_ok() {
             return true;
         }
-        members.remove(&id);
+        if let Some(member) = members.remove(&id) {
+            member.kicked.notify_one();
+        }
         false
     }
 
-    /// Member `id` enters `room`: told who is there; the others are told of it.
-    fn join(&mut self, room: &str, id: u64, tx: mpsc::Sender<String>) {
-        let peers: Vec<u64> = self
-            .rooms
-            .get(room)
-            .map(|m| m.keys().copied().collect())
-            .unwrap_or_default();
+    /// Member `id` enters `room`: told who is there; the others are told of it. Refused (the
+    /// reason returned) past the room or member caps.
+    fn join(&mut self, room: &str, id: u64, member: Member) -> Result<(), &'static str> {
+        let peers: Vec<u64> = match self.rooms.get(room) {
+            Some(m) if m.len() >= self.max_room_members => return Err("the room is full"),
+            Some(m) => m.keys().copied().collect(),
+            None if self.rooms.len() >= self.max_rooms => return Err("too many rooms"),
+            None => Vec::new(),
+        };
         self.rooms
             .entry(room.to_owned())
             .or_default()
-            .insert(id, tx);
+            .insert(id, member);
         self.send(
             room,
             id,
@@ -88,6 +114,7 @@ impl Rooms {
         for peer in peers {
             self.send(room, peer, &json!({ "type": "peer-joined", "id": id }));
         }
+        Ok(())
     }
 
     /// Member `id` leaves `room`: the others are told.
@@ -113,12 +140,19 @@ struct Settings {
     ice_servers: Value,
     /// `iceTransportPolicy: 'relay'` rather than `'all'`.
     relay_only: bool,
+    /// `--max-connections`: TCP connections at once.
+    max_connections: usize,
+    /// `--max-rooms`: rooms at once.
+    max_rooms: usize,
+    /// `--max-room-members`: members of one room.
+    max_room_members: usize,
 }
 
 fn settings() -> Settings {
     let mut http: SocketAddr = "127.0.0.1:8080".parse().expect("address");
     let (mut urls, mut username, mut credential) = (Vec::new(), None, None);
     let mut relay_only = false;
+    let (mut max_connections, mut max_rooms, mut max_room_members) = (256, 1024, 16);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         if flag == "--relay-only" {
@@ -134,9 +168,13 @@ fn settings() -> Settings {
             "--ice-server" => urls.push(value()),
             "--ice-username" => username = Some(value()),
             "--ice-credential" => credential = Some(value()),
+            "--max-connections" => max_connections = value().parse().expect("a number"),
+            "--max-rooms" => max_rooms = value().parse().expect("a number"),
+            "--max-room-members" => max_room_members = value().parse().expect("a number"),
             other => panic!(
                 "unknown flag {other}; flags: --http ADDR --ice-server URL --ice-username NAME \
-                 --ice-credential SECRET --relay-only"
+                 --ice-credential SECRET --relay-only --max-connections N --max-rooms N \
+                 --max-room-members N"
             ),
         }
     }
@@ -155,6 +193,9 @@ fn settings() -> Settings {
         http,
         ice_servers: Value::Array(ice_servers),
         relay_only,
+        max_connections,
+        max_rooms,
+        max_room_members,
     }
 }
 
@@ -177,11 +218,21 @@ async fn main() -> io::Result<()> {
             },
         )
         .into();
-    let rooms = Arc::new(Mutex::new(Rooms::default()));
+    let rooms = Arc::new(Mutex::new(Rooms {
+        max_rooms: settings.max_rooms,
+        max_room_members: settings.max_room_members,
+        ..Rooms::default()
+    }));
+    let connections = Arc::new(Semaphore::new(settings.max_connections));
     loop {
         let (stream, _) = listener.accept().await?;
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            // At the cap: closed at once (dropped).
+            continue;
+        };
         let (rooms, page) = (rooms.clone(), page.clone());
         tokio::spawn(async move {
+            let _permit = permit;
             if let Err(e) = serve(stream, rooms, page).await {
                 eprintln!("connection: {e}");
             }
@@ -193,8 +244,13 @@ async fn main() -> io::Result<()> {
 async fn serve(mut stream: TcpStream, rooms: Arc<Mutex<Rooms>>, page: Arc<str>) -> io::Result<()> {
     let mut head = Vec::new();
     let mut buf = [0u8; 2048];
+    let deadline = tokio::time::Instant::now() + HEAD_TIMEOUT;
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut buf).await?;
+        let Ok(n) = tokio::time::timeout_at(deadline, stream.read(&mut buf)).await else {
+            // A client too slow to send its head (slow loris) is closed.
+            return Ok(());
+        };
+        let n = n?;
         if n == 0 || head.len() + n > MAX_REQUEST {
             return Ok(());
         }
@@ -214,9 +270,13 @@ async fn serve(mut stream: TcpStream, rooms: Arc<Mutex<Rooms>>, page: Arc<str>) 
             max_frame_size: Some(MAX_MESSAGE),
             ..Default::default()
         };
-        let ws = tokio_tungstenite::accept_async_with_config(stream, Some(config))
-            .await
-            .map_err(io::Error::other)?;
+        let ws = tokio::time::timeout(
+            HEAD_TIMEOUT,
+            tokio_tungstenite::accept_async_with_config(stream, Some(config)),
+        )
+        .await
+        .map_err(io::Error::other)?
+        .map_err(io::Error::other)?;
         member(ws, rooms).await;
         return Ok(());
     }
@@ -245,12 +305,21 @@ where
         r.next_id += 1;
         r.next_id
     };
+    let kicked = Arc::new(Notify::new());
     let mut room: Option<String> = None;
     loop {
         tokio::select! {
+            // Dropped from its room for not reading: disconnected.
+            () = kicked.notified() => break,
             out = rx.recv() => match out {
                 Some(text) => {
-                    if sink.send(Message::Text(text)).await.is_err() {
+                    let sent = tokio::select! {
+                        r = tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Text(text))) => {
+                            matches!(r, Ok(Ok(())))
+                        }
+                        () = kicked.notified() => false,
+                    };
+                    if !sent {
                         break;
                     }
                 }
@@ -278,8 +347,13 @@ where
                         if let Some(old) = room.take() {
                             r.leave(&old, id);
                         }
-                        r.join(name, id, tx.clone());
-                        room = Some(name.to_owned());
+                        let member = Member { tx: tx.clone(), kicked: kicked.clone() };
+                        match r.join(name, id, member) {
+                            Ok(()) => room = Some(name.to_owned()),
+                            Err(why) => {
+                                let _ = tx.try_send(json!({ "type": "error", "message": why }).to_string());
+                            }
+                        }
                     }
                     Some("leave") => {
                         if let Some(old) = room.take() {
