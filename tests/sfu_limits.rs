@@ -225,9 +225,11 @@ impl Peer {
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut buf = [0u8; 2048];
-        while !b.events.iter().any(
-            |e| matches!(e, Event::DataChannelMessage { data, .. } if data == text.as_bytes()),
-        ) {
+        while !b
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::DataChannelMessage { data, .. } if data == text.as_bytes()))
+        {
             assert!(Instant::now() < deadline, "{text:?} not relayed");
             a.step(&mut buf);
             b.step(&mut buf);
@@ -240,15 +242,20 @@ fn hostile_whip_requests_are_refused_with_4xx() {
     let server = Server::start(&["--max-body-bytes", "65536"]);
     let offer = offer();
     // A body above the limit: refused from its Content-Length, and when sent whole.
-    let (status, _, _) =
-        server.raw(b"POST /whip HTTP/1.1\r\nContent-Type: application/sdp\r\nContent-Length: 65537\r\n\r\n");
+    let (status, _, _) = server.raw(
+        b"POST /whip HTTP/1.1\r\nContent-Type: application/sdp\r\nContent-Length: 65537\r\n\r\n",
+    );
     assert_eq!(status, 413);
     assert_eq!(server.request("POST", "/whip", &vec![b'v'; 200_000]).0, 413);
     // Bodies that are not SDP.
     assert_eq!(server.request("POST", "/whip", &[0xFF, 0xFE, 0x00]).0, 400);
     assert_eq!(server.whip("{\"sdp\": \"not an offer\"}").0, 400);
     assert_eq!(server.whip("").0, 400);
-    assert_eq!(server.request("POST", "/whep", b"hello").0, 404, "no publisher yet");
+    assert_eq!(
+        server.request("POST", "/whep", b"hello").0,
+        404,
+        "no publisher yet"
+    );
     // An offer with a thousand media sections (the parser's limit is 256).
     let mut many = offer.clone();
     for _ in 0..1000 {
@@ -328,7 +335,11 @@ fn a_flood_of_sessions_never_connected_does_not_lock_out_others() {
         assert_eq!(status, 404, "{method} {path}: {body}");
     }
     for path in [format!("/whip/{a_id}"), format!("/whip/{unknown}")] {
-        let (status, _, _) = server.request("PATCH", &path, b"a=candidate:1 1 udp 1 1.2.3.4 9 typ host\r\n");
+        let (status, _, _) = server.request(
+            "PATCH",
+            &path,
+            b"a=candidate:1 1 udp 1 1.2.3.4 9 typ host\r\n",
+        );
         assert_eq!(status, 405, "PATCH {path}");
     }
     assert_eq!(sessions(&server.stats()), before);
@@ -400,7 +411,10 @@ fn a_publisher_cannot_make_up_simulcast_layers() {
     let offer = peer.pc.create_offer(now).unwrap();
     let (status, _, answer) = server.whip(&offer);
     assert_eq!(status, 201, "{answer}");
-    assert!(answer.contains("a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid"), "{answer}");
+    assert!(
+        answer.contains("a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid"),
+        "{answer}"
+    );
     assert!(
         answer.contains("a=extmap:10 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"),
         "{answer}"
@@ -411,7 +425,12 @@ fn a_publisher_cannot_make_up_simulcast_layers() {
     peer.drive(Duration::from_secs(20), |p| {
         p.pc.state() == ConnectionState::Connected
     });
-    let mid = peer.pc.media_mids().next().expect("a video section").to_string();
+    let mid = peer
+        .pc
+        .media_mids()
+        .next()
+        .expect("a video section")
+        .to_string();
     // A RID that would break the JSON of /stats, one not of RFC 8851 syntax, then 100
     // well-formed ones.
     let mut rids: Vec<Vec<u8>> = vec![b"q\"}\x01".to_vec(), b"bad rid!".to_vec()];

@@ -478,13 +478,19 @@ fn hostile_signaling_clients_are_bounded() {
             ws_send(&mut c, json!({ "type": "offer", "to": to, "sdp": "v=0" })).await;
             assert_eq!(ws_next(&mut c).await.unwrap()["type"], "error");
         }
-        ws_send(&mut a, json!({ "type": "offer", "to": "everyone", "sdp": "v=0" })).await;
+        ws_send(
+            &mut a,
+            json!({ "type": "offer", "to": "everyone", "sdp": "v=0" }),
+        )
+        .await;
         assert_eq!(ws_next(&mut a).await.unwrap()["type"], "error");
         // A message above 64 KiB closes its socket; the room is told it left.
         let big = json!({ "type": "offer", "to": id_a, "sdp": "x".repeat(100_000) });
         use futures_util::SinkExt;
         let _ = b
-            .send(tokio_tungstenite::tungstenite::Message::Text(big.to_string()))
+            .send(tokio_tungstenite::tungstenite::Message::Text(
+                big.to_string(),
+            ))
             .await;
         assert_eq!(ws_next(&mut b).await, None, "closed");
         assert_eq!(
@@ -532,7 +538,10 @@ fn a_member_that_never_reads_is_disconnected() {
         ws_send(&mut slow, json!({ "type": "join", "room": "flood" })).await;
         let id_slow = ws_next(&mut slow).await.unwrap()["id"].as_u64().unwrap();
         ws_send(&mut sender, json!({ "type": "join", "room": "flood" })).await;
-        assert_eq!(ws_next(&mut sender).await.unwrap()["peers"], json!([id_slow]));
+        assert_eq!(
+            ws_next(&mut sender).await.unwrap()["peers"],
+            json!([id_slow])
+        );
         // 2,000 offers of 60 KB (120 MB) to a member that reads nothing meanwhile; the sender
         // reads its own socket as it goes, and learns the member is gone: its departure, and
         // refused relays after it.

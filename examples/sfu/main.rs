@@ -310,8 +310,7 @@ impl Server {
     fn make_room(&mut self, now: Instant, keep: Option<SessionId>) -> Result<(), (u16, String)> {
         loop {
             let pending = self.sessions.values().filter(|s| !s.connected).count();
-            if self.sessions.len() < self.limits.max_sessions && pending < self.limits.max_pending
-            {
+            if self.sessions.len() < self.limits.max_sessions && pending < self.limits.max_pending {
                 return Ok(());
             }
             let oldest = self
@@ -325,7 +324,10 @@ impl Server {
                 return Err((503, "too many sessions\n".into()));
             };
             self.refusals.pending_evicted += 1;
-            println!("session {} evicted: never connected", self.sessions[&oldest].seq);
+            println!(
+                "session {} evicted: never connected",
+                self.sessions[&oldest].seq
+            );
             self.forget(oldest, now);
         }
     }
@@ -1037,7 +1039,9 @@ fn respond(request: http::Request, calls: &mpsc::Sender<Ask>) -> http::Response 
         }
         // Trickle ICE and ICE restarts (RFC 9725 4.3) are not supported: the offer carries
         // the candidates. Nothing is looked up, so nothing is learned about other sessions.
-        ("PATCH", _) => Response::new(405, "PATCH is not supported\n").header("Allow", "POST, DELETE"),
+        ("PATCH", _) => {
+            Response::new(405, "PATCH is not supported\n").header("Allow", "POST, DELETE")
+        }
         _ => Response::new(404, "not found\n"),
     }
 }

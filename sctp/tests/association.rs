@@ -456,7 +456,10 @@ fn zero_checksum_is_accepted_only_when_announced() {
     }
     assert!(b.poll_transmit(now).is_none(), "no HEARTBEAT-ACK");
     let after = b.stats();
-    assert_eq!(after.zero_checksum_refused - before.zero_checksum_refused, 3);
+    assert_eq!(
+        after.zero_checksum_refused - before.zero_checksum_refused,
+        3
+    );
     assert_eq!(after.packets_dropped - before.packets_dropped, 3);
     // The same HEARTBEAT with its CRC32c is answered.
     b.handle_receive(now, &packet_with(&header, &hb));

@@ -642,10 +642,7 @@ async fn floods_from_strangers_and_the_peer_stay_bounded_for_a_slow_reader() {
     eprintln!(
         "{FLOOD} strangers' datagrams dropped; {} RTP dropped; {} datagrams held back, overflow \
          peak {}; {lossy_received} of {MESSAGES} unreliable messages read, {} dropped",
-        stats.rtp_dropped,
-        stats.datagrams_held_back,
-        stats.overflow_peak,
-        stats.unreliable_dropped
+        stats.rtp_dropped, stats.datagrams_held_back, stats.overflow_peak, stats.unreliable_dropped
     );
     assert!(lossy_received <= QUEUE as u32 + 1, "{lossy_received}");
     assert!(stats.unreliable_dropped > 0);
