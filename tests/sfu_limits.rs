@@ -342,6 +342,19 @@ fn a_flood_of_sessions_never_connected_does_not_lock_out_others() {
         );
         assert_eq!(status, 405, "PATCH {path}");
     }
+    // Pinning a layer: only a subscriber's location, only a RID.
+    for (path, status) in [
+        (format!("/whep/session/{a_id}/layer?rid=h"), 404),
+        (format!("/whep/session/{unknown}/layer?rid=h"), 404),
+        (format!("/whep/session/{unknown}/layer?rid=%22%7D"), 400),
+        (format!("/whep/session/{unknown}/layer?rid=\"}}"), 400),
+        (
+            format!("/whep/session/{unknown}/layer?rid={}", "h".repeat(17)),
+            400,
+        ),
+    ] {
+        assert_eq!(server.request("POST", &path, b"").0, status, "{path}");
+    }
     assert_eq!(sessions(&server.stats()), before);
     Peer::chat(&mut a, ca, &mut c, "still here");
     // Its own location deletes it.
@@ -450,4 +463,36 @@ fn a_publisher_cannot_make_up_simulcast_layers() {
     assert_eq!(layers.len(), 4, "{stats}");
     assert!(layers.keys().all(|k| k.starts_with('r')), "{stats}");
     assert_eq!(publisher["layers_refused"], total - 4, "{stats}");
+}
+
+/// Slow clients (slow loris): each connection has one deadline for its whole request; at the
+/// connection cap (64) one more is refused with `503` at once; once the slow ones are cut
+/// (`408`), others are served again.
+#[test]
+fn slow_clients_are_cut_at_their_deadline() {
+    let server = Server::start(&["--http-timeout-ms", "2000"]);
+    let mut slow = Vec::new();
+    for _ in 0..64 {
+        let mut s = TcpStream::connect(server.http).unwrap();
+        s.write_all(b"POST /whip HTTP/1.1\r\nContent-Le").unwrap();
+        slow.push(s);
+    }
+    // Connections are taken in order: the 64 slow ones hold every place, one more is
+    // answered 503 at once (it sends nothing: a request the server does not read would make
+    // its close a reset).
+    let mut extra = TcpStream::connect(server.http).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    assert_eq!(response(&mut extra).0, 503);
+    for s in &mut slow {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        assert_eq!(response(s).0, 408);
+    }
+    drop(slow);
+    let stats = server.poll_stats(Duration::from_secs(10), "every slow one counted", |s| {
+        s["http_timeouts"] == 64
+    });
+    assert_eq!(stats["http_refused"], 1, "{stats}");
+    assert_eq!(server.whip(&offer()).0, 201);
 }

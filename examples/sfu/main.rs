@@ -1012,7 +1012,8 @@ fn respond(request: http::Request, calls: &mpsc::Sender<Ask>) -> http::Response 
                 .map(|(_, r)| r.to_string())
                 .unwrap_or_default();
             match SessionId::parse(&id) {
-                Some(id) if !rid.is_empty() => match ask(Call::Pin(id, rid)) {
+                Some(_) if !valid_rid(&rid) => Response::new(400, "not a RID\n"),
+                Some(id) => match ask(Call::Pin(id, rid)) {
                     Ok(_) => Response::new(204, ""),
                     Err((status, why)) => Response::new(status, why),
                 },
