@@ -18,7 +18,7 @@
 //! [256] TCP connections at once (more are closed at once); a request head of 16 KiB read
 //! within 10 s; WebSocket messages of 64 KiB (a larger one closes the socket);
 //! `--max-rooms` [1024] rooms and `--max-room-members` [16] members per room (a join beyond
-//! is answered with an `error`); 256 messages waiting for one member's socket, and 10 s for
+//! is answered with an `error`); 256 messages or 1 MiB waiting for one member's socket, and 10 s for
 //! the socket to take one: a member that does not read is dropped from its room and
 //! disconnected.
 //!
@@ -38,6 +38,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -50,6 +51,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// Messages waiting for one member's WebSocket; a member who lets more pile up is disconnected.
 const OUTBOX: usize = 256;
+/// Bytes of messages waiting for one member's WebSocket (else 256 relayed messages of 64 KiB
+/// would be 16 MiB per member); a member who lets more pile up is disconnected.
+const OUTBOX_BYTES: usize = 1024 * 1024;
 /// Largest request head and WebSocket message accepted (an SDP is a few KiB).
 const MAX_REQUEST: usize = 16 * 1024;
 const MAX_MESSAGE: usize = 64 * 1024;
@@ -58,9 +62,46 @@ const HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// How long a member's socket may take to accept one message before the member is dropped.
 const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Messages waiting for one member's WebSocket: at most [`OUTBOX`] of them and
+/// [`OUTBOX_BYTES`] bytes.
+#[derive(Clone)]
+struct Outbox {
+    tx: mpsc::Sender<String>,
+    /// Bytes in the queue (added here, taken off by the member's task as it sends).
+    queued: Arc<AtomicUsize>,
+}
+
+impl Outbox {
+    /// A new outbox and the receiving end the member's task sends from.
+    fn new() -> (Outbox, mpsc::Receiver<String>) {
+        let (tx, rx) = mpsc::channel(OUTBOX);
+        let queued = Arc::new(AtomicUsize::new(0));
+        (Outbox { tx, queued }, rx)
+    }
+
+    /// Queues `text`; `false` when the outbox is full (in messages or bytes) or closed.
+    fn push(&self, text: String) -> bool {
+        let len = text.len();
+        if self.queued.load(Ordering::SeqCst) + len > OUTBOX_BYTES {
+            return false;
+        }
+        self.queued.fetch_add(len, Ordering::SeqCst);
+        if self.tx.try_send(text).is_err() {
+            self.queued.fetch_sub(len, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// Takes `text`, received from the queue, off the count.
+    fn taken(&self, text: &str) {
+        self.queued.fetch_sub(text.len(), Ordering::SeqCst);
+    }
+}
+
 /// A member's outbox, and how to tell its task that it was dropped (its outbox overflowed).
 struct Member {
-    tx: mpsc::Sender<String>,
+    outbox: Outbox,
     kicked: Arc<Notify>,
 }
 
@@ -84,7 +125,7 @@ impl Rooms {
         let Some(member) = members.get(&id) else {
             return false;
         };
-        if member.tx.try_send(message.to_string()).is_ok() {
+        if member.outbox.push(message.to_string()) {
             return true;
         }
         if let Some(member) = members.remove(&id) {
@@ -299,7 +340,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let (mut sink, mut stream) = ws.split();
-    let (tx, mut rx) = mpsc::channel::<String>(OUTBOX);
+    let (tx, mut rx) = Outbox::new();
     let id = {
         let mut r = rooms.lock().expect("rooms");
         r.next_id += 1;
@@ -313,6 +354,7 @@ where
             () = kicked.notified() => break,
             out = rx.recv() => match out {
                 Some(text) => {
+                    tx.taken(&text);
                     let sent = tokio::select! {
                         r = tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Text(text))) => {
                             matches!(r, Ok(Ok(())))
@@ -333,7 +375,7 @@ where
                     _ => break,
                 };
                 let Ok(mut m) = serde_json::from_str::<Value>(&text) else {
-                    let _ = tx.try_send(json!({ "type": "error", "message": "not JSON" }).to_string());
+                    let _ = tx.push(json!({ "type": "error", "message": "not JSON" }).to_string());
                     continue;
                 };
                 let mut r = rooms.lock().expect("rooms");
@@ -341,17 +383,17 @@ where
                     Some("join") => {
                         let Some(name) = m["room"].as_str().filter(|n| !n.is_empty() && n.len() <= 64)
                         else {
-                            let _ = tx.try_send(json!({ "type": "error", "message": "join needs a room (1 to 64 bytes)" }).to_string());
+                            let _ = tx.push(json!({ "type": "error", "message": "join needs a room (1 to 64 bytes)" }).to_string());
                             continue;
                         };
                         if let Some(old) = room.take() {
                             r.leave(&old, id);
                         }
-                        let member = Member { tx: tx.clone(), kicked: kicked.clone() };
+                        let member = Member { outbox: tx.clone(), kicked: kicked.clone() };
                         match r.join(name, id, member) {
                             Ok(()) => room = Some(name.to_owned()),
                             Err(why) => {
-                                let _ = tx.try_send(json!({ "type": "error", "message": why }).to_string());
+                                let _ = tx.push(json!({ "type": "error", "message": why }).to_string());
                             }
                         }
                     }
@@ -368,11 +410,11 @@ where
                             _ => false,
                         };
                         if !relayed {
-                            let _ = tx.try_send(json!({ "type": "error", "message": "no such member in your room" }).to_string());
+                            let _ = tx.push(json!({ "type": "error", "message": "no such member in your room" }).to_string());
                         }
                     }
                     _ => {
-                        let _ = tx.try_send(json!({ "type": "error", "message": "unknown type" }).to_string());
+                        let _ = tx.push(json!({ "type": "error", "message": "unknown type" }).to_string());
                     }
                 }
             }
@@ -428,3 +470,46 @@ impl AsyncWrite for Replay {
 /// The call page. `/*ICE_SERVERS*/[]` and `/*ICE_POLICY*/'all'` are replaced by the
 /// configured ICE servers and policy.
 const PAGE: &str = include_str!("call.html");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A member whose socket takes nothing: its outbox holds at most 1 MiB, then the member is
+    /// dropped from its room and its task told to disconnect it.
+    #[test]
+    fn a_member_that_does_not_read_is_dropped_at_its_outbox_bound() {
+        let mut rooms = Rooms {
+            max_rooms: 4,
+            max_room_members: 4,
+            ..Rooms::default()
+        };
+        let (outbox, _rx) = Outbox::new();
+        let kicked = Arc::new(Notify::new());
+        let member = Member {
+            outbox: outbox.clone(),
+            kicked: kicked.clone(),
+        };
+        rooms.join("r", 1, member).unwrap();
+        let big = json!({ "type": "offer", "sdp": "x".repeat(60_000) });
+        let mut relayed = 0;
+        while rooms.send("r", 1, &big) {
+            relayed += 1;
+            assert!(relayed <= OUTBOX, "no bound");
+        }
+        // 17 messages of 60 KB fit in 1 MiB (and far fewer than the 256 the count allows).
+        assert_eq!(relayed, OUTBOX_BYTES / big.to_string().len());
+        assert!(outbox.queued.load(Ordering::SeqCst) <= OUTBOX_BYTES);
+        assert!(!rooms.rooms.get("r").is_some_and(|m| m.contains_key(&1)));
+        // The task is told (a stored permit: it need not be waiting yet).
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            tokio::time::timeout(std::time::Duration::from_secs(5), kicked.notified())
+                .await
+                .expect("told to disconnect");
+        });
+    }
+}
