@@ -948,7 +948,7 @@ fn a_track_handle_tells_what_its_section_negotiated_and_writes_on_it() {
 }
 
 /// SCTP zero checksum (RFC 9653) is used when both peers offer it (the default), and not when
-/// one of them does not; messages arrive either way.
+/// one of them does not; messages arrive either way, and no packet is refused for its checksum.
 #[test]
 fn sctp_zero_checksum_is_negotiated_only_when_both_offer_it() {
     for (second_offers, expected) in [(true, true), (false, false)] {
@@ -973,6 +973,9 @@ fn sctp_zero_checksum_is_negotiated_only_when_both_offer_it() {
             assert_eq!(pc.stats_report().transport.sctp_zero_checksum, expected);
             let (_, counters) = pc.stats_report().transport.sctp.unwrap();
             assert_eq!(counters.packets_dropped, 0);
+            // The side that offered never sent a zero checksum to the side that did not: that
+            // side would have dropped it (RFC 9653) and counted it here.
+            assert_eq!(counters.zero_checksum_refused, 0);
         }
     }
 }

@@ -391,3 +391,205 @@ fn the_native_peer_calls_a_page() {
     assert!(v["frames"].as_u64().unwrap() > 30, "{v}");
     assert_eq!(v["chat"], serde_json::json!(["echo: hello native"]), "{v}");
 }
+
+/// A WebSocket client of the signaling server for the tests below.
+type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+async fn ws_connect(addr: &str) -> Ws {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/ws"), tcp)
+        .await
+        .unwrap();
+    ws
+}
+
+async fn ws_send(ws: &mut Ws, v: Value) {
+    use futures_util::SinkExt;
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(v.to_string()))
+        .await
+        .unwrap();
+}
+
+/// The next JSON message, or `None` once the server closed the socket (within 20 s).
+async fn ws_next(ws: &mut Ws) -> Option<Value> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let m = tokio::time::timeout(std::time::Duration::from_secs(20), ws.next())
+            .await
+            .expect("a message or the end in time");
+        match m {
+            Some(Ok(Message::Text(t))) => return Some(serde_json::from_str(&t).unwrap()),
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return None,
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+/// Hostile WebSocket clients: rooms and members are capped, messages to unknown members are
+/// refused, an oversized message closes its socket, and connections beyond the cap are closed.
+#[test]
+fn hostile_signaling_clients_are_bounded() {
+    use serde_json::json;
+    let (_server, base) = start(
+        "signaling_server",
+        &[
+            "--http",
+            "127.0.0.1:0",
+            "--max-rooms",
+            "2",
+            "--max-room-members",
+            "2",
+            "--max-connections",
+            "6",
+        ],
+    );
+    let addr = base.trim_start_matches("http://").to_owned();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let mut a = ws_connect(&addr).await;
+        let mut b = ws_connect(&addr).await;
+        let mut c = ws_connect(&addr).await;
+        let mut d = ws_connect(&addr).await;
+        ws_send(&mut a, json!({ "type": "join", "room": "r1" })).await;
+        let id_a = ws_next(&mut a).await.unwrap()["id"].as_u64().unwrap();
+        ws_send(&mut b, json!({ "type": "join", "room": "r1" })).await;
+        let id_b = ws_next(&mut b).await.unwrap()["id"].as_u64().unwrap();
+        assert_eq!(ws_next(&mut a).await.unwrap()["type"], "peer-joined");
+        // The room is full.
+        ws_send(&mut c, json!({ "type": "join", "room": "r1" })).await;
+        assert_eq!(
+            ws_next(&mut c).await.unwrap(),
+            json!({ "type": "error", "message": "the room is full" })
+        );
+        // A second room, and no third.
+        ws_send(&mut c, json!({ "type": "join", "room": "r2" })).await;
+        assert_eq!(ws_next(&mut c).await.unwrap()["type"], "joined");
+        ws_send(&mut d, json!({ "type": "join", "room": "r3" })).await;
+        assert_eq!(
+            ws_next(&mut d).await.unwrap(),
+            json!({ "type": "error", "message": "too many rooms" })
+        );
+        // Messages to members that do not exist or are in another room.
+        for to in [id_a + id_b + 1000, u64::MAX, id_a] {
+            ws_send(&mut c, json!({ "type": "offer", "to": to, "sdp": "v=0" })).await;
+            assert_eq!(ws_next(&mut c).await.unwrap()["type"], "error");
+        }
+        ws_send(
+            &mut a,
+            json!({ "type": "offer", "to": "everyone", "sdp": "v=0" }),
+        )
+        .await;
+        assert_eq!(ws_next(&mut a).await.unwrap()["type"], "error");
+        // A message above 64 KiB closes its socket; the room is told it left.
+        let big = json!({ "type": "offer", "to": id_a, "sdp": "x".repeat(100_000) });
+        use futures_util::SinkExt;
+        let _ = b
+            .send(tokio_tungstenite::tungstenite::Message::Text(
+                big.to_string(),
+            ))
+            .await;
+        assert_eq!(ws_next(&mut b).await, None, "closed");
+        assert_eq!(
+            ws_next(&mut a).await.unwrap(),
+            json!({ "type": "peer-left", "id": id_b })
+        );
+        // Connections beyond the cap (6: a, c, d and three idle ones) are closed at once.
+        let mut idle = Vec::new();
+        for _ in 0..3 {
+            idle.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+        }
+        let mut extra = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        // It asks for the page: no answer, only the close.
+        let _ = tokio::io::AsyncWriteExt::write_all(&mut extra, b"GET / HTTP/1.1\r\n\r\n").await;
+        let mut rest = Vec::new();
+        let n = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            tokio::io::AsyncReadExt::read_to_end(&mut extra, &mut rest),
+        )
+        .await
+        .expect("closed in time");
+        assert!(n.is_err() || rest.is_empty(), "{rest:?}");
+        // The members already in are still served.
+        ws_send(&mut a, json!({ "type": "leave" })).await;
+        ws_send(&mut a, json!({ "type": "join", "room": "r1" })).await;
+        assert_eq!(ws_next(&mut a).await.unwrap()["type"], "joined");
+    });
+}
+
+/// A member that never reads its socket: the server holds at most its outbox for it, then
+/// drops it from the room and closes its socket, instead of buffering for it forever; the
+/// sender is told the member is gone.
+#[test]
+fn a_member_that_never_reads_is_disconnected() {
+    use serde_json::json;
+    let (_server, base) = start("signaling_server", &["--http", "127.0.0.1:0"]);
+    let addr = base.trim_start_matches("http://").to_owned();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let mut sender = ws_connect(&addr).await;
+        let mut slow = ws_connect(&addr).await;
+        ws_send(&mut slow, json!({ "type": "join", "room": "flood" })).await;
+        let id_slow = ws_next(&mut slow).await.unwrap()["id"].as_u64().unwrap();
+        ws_send(&mut sender, json!({ "type": "join", "room": "flood" })).await;
+        assert_eq!(
+            ws_next(&mut sender).await.unwrap()["peers"],
+            json!([id_slow])
+        );
+        // 2,000 offers of 60 KB (120 MB) to a member that reads nothing meanwhile; the sender
+        // reads its own socket as it goes, and learns the member is gone: its departure, and
+        // refused relays after it.
+        const SENT: usize = 2000;
+        use futures_util::{SinkExt, StreamExt};
+        let (mut sink, mut stream) = sender.split();
+        let sdp = "x".repeat(60_000);
+        let flood = async move {
+            for _ in 0..SENT {
+                let m = json!({ "type": "offer", "to": id_slow, "sdp": sdp }).to_string();
+                sink.send(tokio_tungstenite::tungstenite::Message::Text(m))
+                    .await
+                    .unwrap();
+            }
+        };
+        let watch = async move {
+            let (mut left, mut refused) = (false, 0);
+            while !(left && refused > 0) {
+                let m = tokio::time::timeout(Duration::from_secs(20), stream.next())
+                    .await
+                    .expect("in time")
+                    .expect("the sender stays connected")
+                    .unwrap();
+                let tokio_tungstenite::tungstenite::Message::Text(t) = m else {
+                    continue;
+                };
+                let m: Value = serde_json::from_str(&t).unwrap();
+                match m["type"].as_str() {
+                    Some("error") => refused += 1,
+                    Some("peer-left") => {
+                        assert_eq!(m["id"], id_slow);
+                        left = true;
+                    }
+                    other => panic!("{other:?}: {m}"),
+                }
+            }
+        };
+        tokio::join!(flood, watch);
+        // The slow member's socket ends after what was in flight: far fewer than were sent.
+        let mut received = 0;
+        while let Some(m) = ws_next(&mut slow).await {
+            if m["type"] == "offer" {
+                received += 1;
+            } else {
+                assert_eq!(m["type"], "peer-joined", "{m}");
+            }
+        }
+        eprintln!("the member that did not read got {received} of {SENT} before it was cut");
+        assert!(received < SENT / 2, "{received}");
+    });
+}

@@ -25,7 +25,18 @@
 //! layer they get. Video is VP8 (simulcast layers need a codec whose key frames we can spot).
 //!
 //! `cargo run --release --example sfu -- --http 127.0.0.1:8080 --udp 127.0.0.1:0`; `GET
-//! /stats` gives every session's counters as JSON.
+//! /stats` gives every session's counters as JSON, and the server's refusals.
+//!
+//! Limits (flags, defaults in brackets), checked by `tests/sfu_limits.rs`:
+//! `--max-sessions` [200] sessions at once; `--max-pending` [32] of them not connected yet
+//! (a new session beyond either evicts the oldest never-connected one, so a flood of offers
+//! never followed by ICE cannot lock others out; when every session is connected it is refused
+//! with `503`); `--connect-timeout-ms` [30000] for a session to connect and
+//! `--idle-timeout-ms` [30000] of silence before it is forgotten; `--max-body-bytes`
+//! [131072] per request (`413` beyond) and `--http-timeout-ms` [5000] per request (`408`); a
+//! request head of 16 KiB (`431`) and 64 HTTP connections at once. A publisher's simulcast
+//! layers: at most [`MAX_LAYERS`], with RIDs of RFC 8851 syntax of at most [`MAX_RID_LEN`]
+//! bytes (packets of other layers are dropped and counted in `layers_refused`).
 
 mod forward;
 #[allow(dead_code)]
@@ -56,12 +67,35 @@ const PAGE: &str = include_str!("../sfu_room.html");
 const MAX_WAIT: Duration = Duration::from_millis(5);
 /// How often layers are measured, layers chosen, and dead sessions forgotten.
 const PERIOD: Duration = Duration::from_secs(1);
-/// A session that never connects, or goes quiet, is forgotten after this.
-const TIMEOUT: Duration = Duration::from_secs(30);
 /// Keyframe requests for a layer switch are repeated at most this often while it waits.
 const PLI_INTERVAL: Duration = Duration::from_millis(500);
-/// Sessions at once.
-const MAX_SESSIONS: usize = 200;
+/// Simulcast layers one publisher may have (browsers send at most 3).
+const MAX_LAYERS: usize = 4;
+/// Longest RID accepted for a layer (RFC 8852 RIDs fit a one-byte header extension: 16).
+const MAX_RID_LEN: usize = 16;
+
+/// The server's limits (see the module documentation for the flags and defaults).
+struct Limits {
+    /// Sessions at once.
+    max_sessions: usize,
+    /// Sessions at once that have not connected yet.
+    max_pending: usize,
+    /// A session that has not connected after this is forgotten.
+    connect_timeout: Duration,
+    /// A connected session that has been silent this long is forgotten.
+    idle_timeout: Duration,
+}
+
+/// What the server refused or reclaimed, for `GET /stats`.
+#[derive(Default)]
+struct Refusals {
+    /// New sessions refused with `503` (every session connected, at `max_sessions`).
+    sessions_refused: u64,
+    /// Never-connected sessions evicted to make room for a new one.
+    pending_evicted: u64,
+    /// Sessions forgotten because they did not connect within the connect timeout.
+    connect_expired: u64,
+}
 
 /// A session's id: 128 random bits, the capability to delete it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -101,6 +135,8 @@ struct Publisher {
     layers: HashMap<Option<Arc<str>>, Layer>,
     /// The subscribers' sessions.
     subscribers: Vec<SessionId>,
+    /// Packets dropped for a layer beyond [`MAX_LAYERS`] or with a RID not of RFC 8851 syntax.
+    layers_refused: u64,
 }
 
 /// A subscriber of one publisher.
@@ -147,7 +183,8 @@ enum Call {
     Whip(String),
     /// WHEP: the publisher's number, or the latest.
     Whep(Option<u64>, String),
-    Delete(SessionId),
+    /// Delete a session: its id, and whether its location was a publisher's (`/whip/<id>`).
+    Delete(SessionId, bool),
     Participants,
     Stats,
     /// Pin a subscriber's simulcast layer.
@@ -175,6 +212,10 @@ struct Server {
     next_ssrc: u32,
     next_timer: Instant,
     events: Vec<Event>,
+    limits: Limits,
+    refusals: Refusals,
+    /// The HTTP server's counters.
+    http: Arc<http::Counters>,
 }
 
 /// The flag `name`'s value, or `default`.
@@ -184,6 +225,16 @@ fn arg(name: &str, default: &str) -> String {
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1).cloned())
         .unwrap_or_else(|| default.to_string())
+}
+
+/// Whether `rid` has the RFC 8851 syntax (letters, digits, `-`, `_`) and at most
+/// [`MAX_RID_LEN`] bytes.
+fn valid_rid(rid: &str) -> bool {
+    !rid.is_empty()
+        && rid.len() <= MAX_RID_LEN
+        && rid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Keeps only loopback candidates when we listen on loopback.
@@ -242,9 +293,6 @@ impl Server {
     }
 
     fn new_pc(&self) -> Result<PeerConnection, (u16, String)> {
-        if self.sessions.len() >= MAX_SESSIONS {
-            return Err((503, "too many sessions\n".into()));
-        }
         for _ in 0..4 {
             let mut pc = PeerConnection::new(self.config()).map_err(|e| (500, e.to_string()))?;
             if !self.routes.ufrag_taken(pc.local_ufrag()) {
@@ -254,6 +302,34 @@ impl Server {
             }
         }
         Err((500, "no fresh ICE ufrag".into()))
+    }
+
+    /// Makes room for one more session once its offer was answered: past `max_sessions` or
+    /// `max_pending`, the oldest session that never connected (not `keep`) is evicted; when
+    /// there is none, the new session is refused with `503`.
+    fn make_room(&mut self, now: Instant, keep: Option<SessionId>) -> Result<(), (u16, String)> {
+        loop {
+            let pending = self.sessions.values().filter(|s| !s.connected).count();
+            if self.sessions.len() < self.limits.max_sessions && pending < self.limits.max_pending {
+                return Ok(());
+            }
+            let oldest = self
+                .sessions
+                .iter()
+                .filter(|&(&id, s)| !s.connected && Some(id) != keep)
+                .min_by_key(|(_, s)| s.seq)
+                .map(|(&id, _)| id);
+            let Some(oldest) = oldest else {
+                self.refusals.sessions_refused += 1;
+                return Err((503, "too many sessions\n".into()));
+            };
+            self.refusals.pending_evicted += 1;
+            println!(
+                "session {} evicted: never connected",
+                self.sessions[&oldest].seq
+            );
+            self.forget(oldest, now);
+        }
     }
 
     fn candidates(&self, sdp: &str) -> String {
@@ -304,6 +380,7 @@ impl Server {
                 pc.set_remote_description(now, SdpType::Offer, &self.candidates(&offer))
                     .map_err(|e| (400, e.to_string()))?;
                 let answer = pc.create_answer(now).map_err(|e| (400, e.to_string()))?;
+                self.make_room(now, None)?;
                 let role = Role::Publisher(Publisher {
                     offer,
                     ..Publisher::default()
@@ -336,6 +413,7 @@ impl Server {
                 pc.set_remote_description(now, SdpType::Offer, &self.candidates(&offer))
                     .map_err(|e| (400, e.to_string()))?;
                 let answer = pc.create_answer(now).map_err(|e| (400, e.to_string()))?;
+                self.make_room(now, Some(publisher.0))?;
                 let role = Role::Subscriber(Box::new(Subscriber {
                     publisher: publisher.0,
                     offer,
@@ -355,11 +433,13 @@ impl Server {
                 }
                 Ok(Reply::Created(id, seq, answer))
             }
-            Call::Delete(id) => {
+            Call::Delete(id, publisher) => {
+                // A session is deleted at its own location: `/whip/<id>` for a publisher,
+                // `/whep/session/<id>` for a subscriber.
                 let s = self
                     .sessions
                     .get_mut(&id)
-                    .filter(|s| !s.closing)
+                    .filter(|s| !s.closing && matches!(s.role, Role::Publisher(_)) == publisher)
                     .ok_or_else(|| (404, "no such session\n".to_string()))?;
                 println!("session {} deleted", s.seq);
                 self.forget(id, now);
@@ -631,6 +711,14 @@ impl Server {
             return;
         };
         let layer = if video { rtp.rid.clone() } else { None };
+        if video
+            && !p.layers.contains_key(&layer)
+            && (p.layers.len() >= MAX_LAYERS || !layer.as_deref().is_none_or(valid_rid))
+        {
+            // A layer the publisher makes up: not measured, not forwarded.
+            p.layers_refused += 1;
+            return;
+        }
         let keyframe = video
             && s.pc
                 .codec(mid, rtp.payload_type)
@@ -703,9 +791,13 @@ impl Server {
                 s.pc.state(),
                 ConnectionState::Failed | ConnectionState::Closed
             );
+            let never_connected = !s.connected && now >= s.created + self.limits.connect_timeout;
+            if never_connected {
+                self.refusals.connect_expired += 1;
+            }
             if failed
-                || (!s.connected && now >= s.created + TIMEOUT)
-                || (s.connected && now >= s.last_heard + TIMEOUT)
+                || never_connected
+                || (s.connected && now >= s.last_heard + self.limits.idle_timeout)
             {
                 dead.push(id);
                 continue;
@@ -825,12 +917,13 @@ impl Server {
                         .map(|(k, l)| format!("{}:{}", layer_name(k), l.bitrate))
                         .collect();
                     format!(
-                        r#"{{"seq":{},"role":"publisher","connected":{},"subscribers":{},"layer_bitrates":{{{}}},"rtp_received":{}}}"#,
+                        r#"{{"seq":{},"role":"publisher","connected":{},"subscribers":{},"layer_bitrates":{{{}}},"rtp_received":{},"layers_refused":{}}}"#,
                         s.seq,
                         s.connected,
                         p.subscribers.len(),
                         layers.join(","),
-                        s.pc.stats().rtp_received
+                        s.pc.stats().rtp_received,
+                        p.layers_refused
                     )
                 }
                 Role::Subscriber(sub) => {
@@ -860,7 +953,22 @@ impl Server {
                 }
             })
             .collect();
-        format!(r#"{{"sessions":[{}]}}"#, items.join(","))
+        let r = &self.refusals;
+        let h = &self.http;
+        let n = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        format!(
+            r#"{{"sessions":[{}],"pending":{},"sessions_refused":{},"pending_evicted":{},"connect_expired":{},"http_requests":{},"http_refused":{},"http_timeouts":{},"http_too_large":{},"http_malformed":{}}}"#,
+            items.join(","),
+            self.sessions.values().filter(|s| !s.connected).count(),
+            r.sessions_refused,
+            r.pending_evicted,
+            r.connect_expired,
+            n(&h.requests),
+            n(&h.refused),
+            n(&h.timeouts),
+            n(&h.too_large),
+            n(&h.malformed),
+        )
     }
 }
 
@@ -904,7 +1012,8 @@ fn respond(request: http::Request, calls: &mpsc::Sender<Ask>) -> http::Response 
                 .map(|(_, r)| r.to_string())
                 .unwrap_or_default();
             match SessionId::parse(&id) {
-                Some(id) if !rid.is_empty() => match ask(Call::Pin(id, rid)) {
+                Some(_) if !valid_rid(&rid) => Response::new(400, "not a RID\n"),
+                Some(id) => match ask(Call::Pin(id, rid)) {
                     Ok(_) => Response::new(204, ""),
                     Err((status, why)) => Response::new(status, why),
                 },
@@ -915,13 +1024,25 @@ fn respond(request: http::Request, calls: &mpsc::Sender<Ask>) -> http::Response 
             Ok(n) => created(ask(Call::Whep(Some(n), body)), "/whep/session/"),
             Err(_) => Response::new(404, "no such publisher\n"),
         },
-        ("DELETE", p) => match p.rsplit('/').next().and_then(SessionId::parse) {
-            Some(id) => match ask(Call::Delete(id)) {
-                Ok(_) => Response::new(200, ""),
-                Err((status, why)) => Response::new(status, why),
-            },
-            None => Response::new(404, "no such session\n"),
-        },
+        ("DELETE", p) => {
+            let target = match (p.strip_prefix("/whip/"), p.strip_prefix("/whep/session/")) {
+                (Some(id), _) => SessionId::parse(id).map(|id| (id, true)),
+                (_, Some(id)) => SessionId::parse(id).map(|id| (id, false)),
+                _ => None,
+            };
+            match target {
+                Some((id, publisher)) => match ask(Call::Delete(id, publisher)) {
+                    Ok(_) => Response::new(200, ""),
+                    Err((status, why)) => Response::new(status, why),
+                },
+                None => Response::new(404, "no such session\n"),
+            }
+        }
+        // Trickle ICE and ICE restarts (RFC 9725 4.3) are not supported: the offer carries
+        // the candidates. Nothing is looked up, so nothing is learned about other sessions.
+        ("PATCH", _) => {
+            Response::new(405, "PATCH is not supported\n").header("Allow", "POST, DELETE")
+        }
         _ => Response::new(404, "not found\n"),
     }
 }
@@ -937,20 +1058,25 @@ fn main() {
     println!(
         "sfu: http://{http_addr}/ (room page; WHIP: POST /whip, WHEP: POST /whep), UDP {local}"
     );
+    let number = |name: &str, default: u64| -> u64 {
+        arg(name, &default.to_string())
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} takes a number"))
+    };
+    let millis = |name: &str, default: u64| Duration::from_millis(number(name, default));
     let limits = http::Limits {
         max_connections: 64,
         max_head: 16 * 1024,
-        max_body: 128 * 1024,
-        timeout: Duration::from_secs(5),
+        max_body: number("--max-body-bytes", 128 * 1024) as usize,
+        timeout: millis("--http-timeout-ms", 5000),
     };
+    let counters = Arc::new(http::Counters::default());
     let (calls_tx, calls) = mpsc::channel();
+    let http_counters = counters.clone();
     std::thread::spawn(move || {
-        http::serve(
-            listener,
-            limits,
-            Arc::new(http::Counters::default()),
-            move |r| respond(r, &calls_tx),
-        )
+        http::serve(listener, limits, http_counters, move |r| {
+            respond(r, &calls_tx)
+        })
     });
     let now = Instant::now();
     let mut server = Server {
@@ -963,6 +1089,14 @@ fn main() {
         next_ssrc: 0x5F00_0001,
         next_timer: now,
         events: Vec::new(),
+        limits: Limits {
+            max_sessions: number("--max-sessions", 200) as usize,
+            max_pending: number("--max-pending", 32) as usize,
+            connect_timeout: millis("--connect-timeout-ms", 30_000),
+            idle_timeout: millis("--idle-timeout-ms", 30_000),
+        },
+        refusals: Refusals::default(),
+        http: counters,
     };
     let mut buf = vec![0u8; 2048];
     let mut next_period = now + PERIOD;

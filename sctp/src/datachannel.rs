@@ -466,6 +466,12 @@ impl DataChannelEndpoint {
         self.assoc.buffered_amount(channel)
     }
 
+    /// A channel's reliability (from its DCEP open, ours or the peer's); `None` for a channel
+    /// not known.
+    pub fn reliability(&self, channel: u16) -> Option<Reliability> {
+        self.channels.get(&channel).map(|c| c.reliability)
+    }
+
     /// Sets the threshold for [`DataChannelEvent::BufferedAmountLow`].
     pub fn set_buffered_amount_low_threshold(&mut self, channel: u16, threshold: usize) {
         self.assoc

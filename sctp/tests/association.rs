@@ -430,6 +430,69 @@ fn zero_checksum_when_both_offer_it() {
     assert_eq!(s.messages(1)[0].1, vec![1u8; 3000]);
 }
 
+/// `packet_with`, but with an all-zero checksum field (RFC 9653).
+fn zero_checksum_packet(header: &[u8], chunk: &[u8]) -> Vec<u8> {
+    let mut p = header.to_vec();
+    p.extend_from_slice(chunk);
+    sansrtc_sctp::packet::finish_packet(&mut p, true);
+    assert_eq!(&p[8..12], &[0, 0, 0, 0]);
+    p
+}
+
+/// RFC 9653 5.4: an association that did not announce zero checksum drops (and counts) packets
+/// whose checksum field is zero; one that announced it accepts them, but never on an INIT.
+#[test]
+fn zero_checksum_is_accepted_only_when_announced() {
+    use sansrtc_sctp::chunk::chunk_type;
+    let hb = [chunk_type::HEARTBEAT, 0, 0, 12, 0, 1, 0, 8, 9, 8, 7, 6];
+    let mut offers = Config::default();
+    offers.zero_checksum = true;
+    // The listener `b` did not offer it (the initiator did): not negotiated.
+    let (_a, mut b, header, now) = handshake_pair_with(offers.clone(), Config::default());
+    assert!(!b.zero_checksum());
+    let before = b.stats();
+    for _ in 0..3 {
+        b.handle_receive(now, &zero_checksum_packet(&header, &hb));
+    }
+    assert!(b.poll_transmit(now).is_none(), "no HEARTBEAT-ACK");
+    let after = b.stats();
+    assert_eq!(
+        after.zero_checksum_refused - before.zero_checksum_refused,
+        3
+    );
+    assert_eq!(after.packets_dropped - before.packets_dropped, 3);
+    // The same HEARTBEAT with its CRC32c is answered.
+    b.handle_receive(now, &packet_with(&header, &hb));
+    assert!(b.poll_transmit(now).is_some(), "HEARTBEAT-ACK");
+
+    // Both offered it: a zero checksum is accepted, a wrong non-zero one still is not.
+    let (_a, mut b, header, now) = handshake_pair_with(offers.clone(), offers.clone());
+    assert!(b.zero_checksum());
+    let dropped = b.stats().packets_dropped;
+    b.handle_receive(now, &zero_checksum_packet(&header, &hb));
+    assert!(b.poll_transmit(now).is_some(), "HEARTBEAT-ACK");
+    let mut bad = packet_with(&header, &hb);
+    bad[8] ^= 1;
+    b.handle_receive(now, &bad);
+    assert!(b.poll_transmit(now).is_none());
+    assert_eq!(b.stats().zero_checksum_refused, 0);
+    assert_eq!(b.stats().packets_dropped - dropped, 1);
+
+    // An INIT must carry its CRC32c even to a listener that offers zero checksum.
+    let mut rng = SeededRng::new(79);
+    let mut a = Association::new(offers.clone(), now, &mut rng);
+    let mut listener = Association::new(offers, now, &mut rng);
+    a.connect(now);
+    let init = a.poll_transmit(now).unwrap();
+    let mut zeroed = init.clone();
+    zeroed[8..12].fill(0);
+    listener.handle_receive(now, &zeroed);
+    assert!(listener.poll_transmit(now).is_none(), "no INIT-ACK");
+    assert_eq!(listener.stats().zero_checksum_refused, 1);
+    listener.handle_receive(now, &init);
+    assert!(listener.poll_transmit(now).is_some(), "INIT-ACK");
+}
+
 #[test]
 fn a_peer_cannot_make_us_buffer_beyond_the_limit() {
     use sansrtc_sctp::chunk::{Chunk, data_flags, write_data};

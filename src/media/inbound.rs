@@ -223,7 +223,10 @@ impl MediaState {
                         repaired_data
                             .and_then(|d| RepairedRtpStreamId::decode(d).ok())
                             .map(|r| r.0)
-                    });
+                    })
+                    // The peer writes it in every packet: only a RID (RFC 8851 syntax, at most
+                    // MAX_RID_LEN bytes) is handed on, anything else is as if absent.
+                    .filter(|r| valid_rid(r));
                 // The stream's rid is known after its first packet: reuse it (no allocation
                 // per packet).
                 rid = r.map(
@@ -284,9 +287,31 @@ impl MediaState {
     }
 }
 
+/// Longest RID taken from a packet (what the one-byte header extension carries: RFC 8852).
+pub(crate) const MAX_RID_LEN: usize = 16;
+
+/// Whether `rid` is a RID: 1 to [`MAX_RID_LEN`] letters, digits, `-` or `_` (RFC 8851
+/// `rid-id`).
+fn valid_rid(rid: &str) -> bool {
+    (1..=MAX_RID_LEN).contains(&rid.len())
+        && rid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_rids_of_rfc_8851_syntax_are_taken() {
+        for ok in ["q", "h", "f", "0", "low-1", "a_b", "abcdefghijklmnop"] {
+            assert!(valid_rid(ok), "{ok}");
+        }
+        for bad in ["", "q\"}", "a b", "\u{1}", "é", "abcdefghijklmnopq", "r/1"] {
+            assert!(!valid_rid(bad), "{bad:?}");
+        }
+    }
     #[test]
     fn the_received_window_knows_what_arrived() {
         let mut w = ReplayWindow::new(RECEIVED_WINDOW);

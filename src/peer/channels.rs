@@ -289,6 +289,17 @@ impl Channel<'_> {
         self.pc.close_channel(now, self.id);
     }
 
+    /// Its reliability: [`sansrtc_sctp::Reliability::Reliable`], or how it gives up on a
+    /// message (as it was opened, by us or by the peer).
+    pub fn reliability(&self) -> sansrtc_sctp::Reliability {
+        let info = self.info();
+        match (&self.pc.sctp, info.stream, &info.pending) {
+            (Some(s), Some(stream), _) => s.reliability(stream).unwrap_or_default(),
+            (_, _, Some(pending)) => pending.reliability,
+            _ => sansrtc_sctp::Reliability::Reliable,
+        }
+    }
+
     /// Bytes queued on it and not yet sent.
     pub fn buffered_amount(&self) -> usize {
         match (&self.pc.sctp, self.info().stream) {

@@ -42,6 +42,11 @@ pub struct EndpointConfig {
     /// [`EndpointStats::overflow_peak`]. The task serves every connection of the socket and
     /// never waits for one slow reader: the other connections go on. (A reader that stops
     /// for a minute or more makes the peer's SCTP give up after its retransmissions.)
+    ///
+    /// Unreliable channels (opened with `MaxRetransmits` or `MaxLifetime`) are the exception:
+    /// their messages were sent to be lost rather than late, so a message for a full queue is
+    /// dropped (counted in [`EndpointStats::unreliable_dropped`]) and never holds back the
+    /// connection, whose reliable channels go on while nobody reads an unreliable one.
     pub message_capacity: usize,
     /// Datagrams of a connection kept aside while one of its channels has an overflow (see
     /// [`EndpointConfig::message_capacity`]), fed to it once the reader caught up (default
@@ -119,6 +124,9 @@ pub struct EndpointStats {
     pub rtp_unclaimed: u64,
     /// Events dropped because the connection's event queue was full.
     pub events_dropped: u64,
+    /// Messages of unreliable channels dropped because the channel's queue was full
+    /// ([`EndpointConfig::message_capacity`]).
+    pub unreliable_dropped: u64,
     /// Channels opened by the peer and closed because the accept queue was full.
     pub channels_refused: u64,
 }
@@ -137,6 +145,7 @@ pub(crate) struct Counters {
     rtp_dropped: AtomicU64,
     rtp_unclaimed: AtomicU64,
     events_dropped: AtomicU64,
+    unreliable_dropped: AtomicU64,
     channels_refused: AtomicU64,
 }
 
@@ -235,6 +244,8 @@ pub(crate) struct ChannelSlot {
     state: watch::Sender<ChannelState>,
     /// Woken when the channel's buffered amount falls to its low threshold, or it closes.
     writable: Arc<Notify>,
+    /// An unreliable channel: a message for a full queue is dropped, never kept in `overflow`.
+    lossy: bool,
 }
 
 /// One connection inside the task.
@@ -273,8 +284,10 @@ impl Entry {
         let writable = Arc::new(Notify::new());
         let backlog = Arc::new(AtomicBool::new(false));
         let high_water = self.shared.config.send_high_water;
+        let mut lossy = false;
         if let Ok(mut c) = self.pc.channel(id) {
             c.set_buffered_amount_low_threshold(high_water / 2);
+            lossy = c.reliability() != sansrtc::sctp::Reliability::Reliable;
         }
         let replaced = self.channels.insert(
             id,
@@ -284,6 +297,7 @@ impl Entry {
                 backlog: backlog.clone(),
                 state: state_tx,
                 writable: writable.clone(),
+                lossy,
             },
         );
         if let Some(old) = replaced
@@ -357,6 +371,9 @@ impl Entry {
                 }
                 match slot.messages.try_send(message) {
                     Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) if slot.lossy => {
+                        bump(&counters.unreliable_dropped);
+                    }
                     Err(mpsc::error::TrySendError::Full(message)) => {
                         // Set before the message is kept: a reader taking a message from now
                         // on asks for a refill; one that took it before is caught by the
@@ -618,6 +635,7 @@ impl Endpoint {
             rtp_dropped: get(&c.rtp_dropped),
             rtp_unclaimed: get(&c.rtp_unclaimed),
             events_dropped: get(&c.events_dropped),
+            unreliable_dropped: get(&c.unreliable_dropped),
             channels_refused: get(&c.channels_refused),
         }
     }

@@ -498,3 +498,155 @@ fn handles_are_send_and_sync() {
     send_sync::<sansrtc_tokio::RtpWriter>();
     send_sync::<Error>();
 }
+
+/// Hostile input while the application reads slowly: 10,000 datagrams from a source no
+/// connection knows (junk, STUN naming no ufrag, DTLS records, RTP) are counted and dropped
+/// without touching the connection; the peer's RTP for a track nobody reads is bounded by the
+/// track's queue (the rest counted as dropped, the oldest kept); an unreliable channel nobody
+/// reads drops what its queue cannot hold (counted) instead of holding the connection back, so
+/// once the reader catches up on the reliable channel (reading it alone, first), every
+/// reliable message arrives, in order.
+#[tokio::test]
+async fn floods_from_strangers_and_the_peer_stay_bounded_for_a_slow_reader() {
+    const QUEUE: usize = 4;
+    const RTP_QUEUE: usize = 8;
+    const FLOOD: u64 = 10_000;
+    const MESSAGES: u32 = 300;
+    const RTP: u32 = 200;
+    let mut small = EndpointConfig::default();
+    small.message_capacity = QUEUE;
+    small.rtp_capacity = RTP_QUEUE;
+    let a = Endpoint::bind("127.0.0.1:0").await.expect("bind");
+    let b = Endpoint::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"), small)
+        .expect("endpoint");
+    let pair = connect(&a, &b, config(None), config(None), true).await;
+    let mut lossy = sansrtc::ChannelConfig::reliable("lossy");
+    lossy.ordered = false;
+    lossy.reliability = sansrtc::sctp::Reliability::MaxRetransmits(0);
+    let client_lossy = pair.client.open_channel(lossy).await.expect("channel");
+    let mut server_lossy = within("lossy accepted", pair.server.accept_channel())
+        .await
+        .expect("lossy");
+    within("lossy open", client_lossy.opened())
+        .await
+        .expect("open");
+
+    // The peer sends reliable and unreliable messages nobody reads yet.
+    let chat = pair.client_chat;
+    let sender = tokio::spawn(async move {
+        for i in 0..MESSAGES {
+            chat.send(&i.to_be_bytes()).await.expect("send");
+            let _ = client_lossy.send(&[0u8; 500]).await;
+        }
+        (chat, client_lossy)
+    });
+
+    // A stranger floods the endpoint's socket, in batches each counted before the next (a
+    // condition, no sleep: the socket's buffer never overflows).
+    let stranger = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let target = b.local_addr();
+    let mut stun = vec![0x00, 0x01, 0x00, 0x10, 0x21, 0x12, 0xA4, 0x42];
+    stun.extend_from_slice(&[7u8; 12]);
+    stun.extend_from_slice(&[0x00, 0x06, 0x00, 0x0C]);
+    stun.extend_from_slice(b"nobody:knows");
+    let mut dtls = vec![23, 0xFE, 0xFD, 0, 1, 0, 0, 0, 0, 0, 1, 0, 32];
+    dtls.extend_from_slice(&[0x5A; 32]);
+    let mut rtp = vec![0x80, 111, 0, 1, 0, 0, 0, 0, 0x12, 0x34, 0x56, 0x78];
+    rtp.extend_from_slice(&[1u8; 160]);
+    let kinds = [vec![0xABu8; 100], stun, dtls, rtp];
+    let base = b.stats().datagrams_unrouted;
+    let mut sent = 0u64;
+    while sent < FLOOD {
+        for _ in 0..200 {
+            stranger
+                .send_to(&kinds[sent as usize % kinds.len()], target)
+                .await
+                .expect("send");
+            sent += 1;
+        }
+        within("the batch counted", async {
+            while b.stats().datagrams_unrouted < base + sent {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+    }
+    assert_eq!(b.stats().datagrams_unrouted - base, FLOOD);
+
+    // The peer's RTP for a track that is not read.
+    let client_mid = pair
+        .client
+        .with(|pc| pc.media_mids().next())
+        .await
+        .expect("with")
+        .expect("a media section");
+    let server_mid = pair
+        .server
+        .with(|pc| pc.media_mids().next())
+        .await
+        .expect("with")
+        .expect("a media section");
+    let mut at_server = pair.server.rtp_receiver(server_mid).await.expect("rx");
+    let to_server = pair.client.rtp_writer(client_mid);
+    let pt = codecs::opus().payload_type;
+    let dropped = b.stats().rtp_dropped;
+    for seq in 0..RTP {
+        to_server
+            .write(pt, seq * 960, false, &[seq as u8; 160])
+            .await
+            .expect("write");
+        if seq % 50 == 49 {
+            // Each batch in before the next (no sleep: the condition is the count).
+            let expect = u64::from(seq + 1).saturating_sub(RTP_QUEUE as u64);
+            within("RTP counted", async {
+                while b.stats().rtp_dropped - dropped < expect {
+                    tokio::task::yield_now().await;
+                }
+            })
+            .await;
+        }
+    }
+    assert_eq!(
+        b.stats().rtp_dropped - dropped,
+        u64::from(RTP) - RTP_QUEUE as u64
+    );
+    // What waits is the first packets, no more.
+    for seq in 0..RTP_QUEUE as u32 {
+        let p = within("queued rtp", at_server.recv()).await.expect("rtp");
+        assert_eq!(p.timestamp, seq * 960);
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1), at_server.recv())
+            .await
+            .is_err()
+    );
+
+    // The reader catches up: every reliable message, in order; the unreliable ones as many as
+    // arrived, never more than were sent.
+    let mut receiver = pair.server_chat;
+    within("every message", async {
+        for i in 0..MESSAGES {
+            let m = receiver.recv().await.expect("open");
+            assert_eq!(&m.data[..], &i.to_be_bytes()[..], "lost or reordered");
+        }
+    })
+    .await;
+    let _kept = within("sender", sender).await.expect("sender task");
+    let mut lossy_received = 0u32;
+    while let Ok(Some(_)) =
+        tokio::time::timeout(Duration::from_millis(50), server_lossy.recv()).await
+    {
+        lossy_received += 1;
+    }
+    let stats = b.stats();
+    eprintln!(
+        "{FLOOD} strangers' datagrams dropped; {} RTP dropped; {} datagrams held back, overflow \
+         peak {}; {lossy_received} of {MESSAGES} unreliable messages read, {} dropped",
+        stats.rtp_dropped, stats.datagrams_held_back, stats.overflow_peak, stats.unreliable_dropped
+    );
+    assert!(lossy_received <= QUEUE as u32 + 1, "{lossy_received}");
+    assert!(stats.unreliable_dropped > 0);
+    assert!(u64::from(lossy_received) + stats.unreliable_dropped <= u64::from(MESSAGES));
+    assert!(stats.overflow_peak <= u64::from(MESSAGES));
+    assert_eq!(pair.server.state(), ConnectionState::Connected);
+}

@@ -8,14 +8,24 @@ impl Association {
     /// Handles one SCTP packet (the payload of a DTLS application-data record).
     pub fn handle_receive(&mut self, now: Instant, packet: &[u8]) {
         self.stats.packets_received += 1;
-        let parsed = if self.config.zero_checksum {
+        // RFC 9653 5.4: an all-zero checksum is accepted only by an endpoint that announced it
+        // (our INIT or INIT-ACK carried Zero Checksum Acceptable, which `config.zero_checksum`
+        // makes it do), and never on an INIT (a sender MUST compute the CRC32c of an INIT).
+        let first_is_init = packet.get(COMMON_HEADER_LEN) == Some(&chunk_type::INIT);
+        let parsed = if self.config.zero_checksum && !first_is_init {
             SctpPacket::parse_zero_checksum_ok(packet)
         } else {
             SctpPacket::parse(packet)
         };
-        let Ok(p) = parsed else {
-            self.stats.packets_dropped += 1;
-            return;
+        let p = match parsed {
+            Ok(p) => p,
+            Err(e) => {
+                if matches!(e, crate::error::ParseError::BadChecksum { received: 0, .. }) {
+                    self.stats.zero_checksum_refused += 1;
+                }
+                self.stats.packets_dropped += 1;
+                return;
+            }
         };
         if p.destination_port() != self.config.local_port {
             self.stats.packets_dropped += 1;

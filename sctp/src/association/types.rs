@@ -182,6 +182,10 @@ pub struct Stats {
     pub data_before_established: u64,
     /// Packets received that failed to parse or authenticate.
     pub packets_dropped: u64,
+    /// Packets received with an all-zero checksum field that is not their CRC32c, dropped
+    /// because zero checksum may not be used for them (RFC 9653): we did not announce it
+    /// (`Config::zero_checksum` off), or the packet carries an INIT. Also in `packets_dropped`.
+    pub zero_checksum_refused: u64,
     /// Packets sent.
     pub packets_sent: u64,
     /// DATA chunks retransmitted (fast or timeout).

@@ -1,0 +1,497 @@
+//! The limits that make `examples/sfu` safe to expose, checked against the built example over
+//! real loopback sockets (no browser): hostile WHIP/WHEP requests (oversized, not SDP, too many
+//! sections or candidates), floods of sessions never followed by ICE, DELETE and PATCH of
+//! resources that are not the caller's, and a publisher that makes up simulcast layers. Each
+//! test asserts on what the server counted and kept, and that a legitimate client is served.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sansrtc::sdp::Direction;
+use sansrtc::{ChannelConfig, Config, ConnectionState, Event, PeerConnection, SdpType, codecs};
+use serde_json::Value;
+
+mod common;
+
+use common::example_exe;
+
+/// A running SFU, killed by its PID when dropped.
+struct Server {
+    child: Child,
+    http: SocketAddr,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(example_exe("sfu"))
+            .args(["--http", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the sfu starts");
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        // "sfu: http://127.0.0.1:PORT/ (room page; ...), UDP 127.0.0.1:PORT"
+        let http = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("http://"))
+            .and_then(|w| w.trim_end_matches('/').parse().ok())
+            .unwrap_or_else(|| panic!("the server prints its URL: {line}"));
+        std::thread::spawn(move || {
+            for l in out.lines().map_while(Result::ok) {
+                eprintln!("sfu: {l}");
+            }
+        });
+        Server { child, http }
+    }
+
+    /// Sends `raw` on a new connection; the status, the head and the body of the response.
+    fn raw(&self, raw: &[u8]) -> (u16, String, String) {
+        let mut s = TcpStream::connect(self.http).expect("HTTP connect");
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.write_all(raw).unwrap();
+        response(&mut s)
+    }
+
+    /// One request, `Connection: close`.
+    fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, String, String) {
+        let mut raw = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.http,
+            body.len()
+        )
+        .into_bytes();
+        raw.extend_from_slice(body);
+        self.raw(&raw)
+    }
+
+    fn stats(&self) -> Value {
+        let (status, _, body) = self.request("GET", "/stats", b"");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+    }
+
+    /// `POST /whip` with `offer`: the status, the `Location` and the body.
+    fn whip(&self, offer: &str) -> (u16, String, String) {
+        let (status, head, body) = self.request("POST", "/whip", offer.as_bytes());
+        (status, location(&head), body)
+    }
+
+    /// Polls `/stats` until `done` holds (at most `limit`); the last stats.
+    fn poll_stats(&self, limit: Duration, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let stats = self.stats();
+            if done(&stats) {
+                return stats;
+            }
+            assert!(Instant::now() < deadline, "{what}: {stats}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads a whole response (the server closes the connection after it).
+fn response(s: &mut TcpStream) -> (u16, String, String) {
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)
+        .expect("a response before the read timeout");
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status: {text:?}"));
+    (status, head.to_string(), body.to_string())
+}
+
+fn location(head: &str) -> String {
+    head.split("\r\n")
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.eq_ignore_ascii_case("location"))
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// A browser-like offer with a data channel whose one candidate, the discard port, never
+/// answers: a session that never connects.
+fn offer() -> String {
+    let mut pc = PeerConnection::new(Config::default()).expect("peer connection");
+    pc.add_local_address("127.0.0.1:9".parse().unwrap())
+        .expect("address");
+    pc.create_data_channel(Instant::now(), ChannelConfig::reliable("chat"))
+        .expect("channel");
+    pc.create_offer(Instant::now()).expect("offer")
+}
+
+fn sessions(stats: &Value) -> usize {
+    stats["sessions"].as_array().map_or(0, Vec::len)
+}
+
+/// A sansrtc peer connection on its own UDP socket, driven by hand.
+struct Peer {
+    pc: PeerConnection,
+    socket: UdpSocket,
+    addr: SocketAddr,
+    events: Vec<Event>,
+}
+
+impl Peer {
+    fn new() -> Peer {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(5)))
+            .unwrap();
+        let addr = socket.local_addr().unwrap();
+        let mut pc = PeerConnection::new(Config::default()).unwrap();
+        pc.add_local_address(addr).unwrap();
+        Peer {
+            pc,
+            socket,
+            addr,
+            events: Vec::new(),
+        }
+    }
+
+    /// Moves datagrams, timers and events until `done` holds (at most `limit`).
+    fn drive(&mut self, limit: Duration, mut done: impl FnMut(&mut Peer) -> bool) {
+        let deadline = Instant::now() + limit;
+        let mut buf = [0u8; 2048];
+        while !done(self) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out: {:?}",
+                self.pc.state()
+            );
+            self.step(&mut buf);
+        }
+    }
+
+    fn step(&mut self, buf: &mut [u8]) {
+        if let Ok((n, from)) = self.socket.recv_from(buf) {
+            self.pc
+                .handle_receive(Instant::now(), from, self.addr, &buf[..n]);
+        }
+        let now = Instant::now();
+        if self.pc.poll_timeout().is_some_and(|t| t <= now) {
+            self.pc.handle_timeout(now);
+        }
+        while let Some(t) = self.pc.poll_transmit() {
+            let _ = self.socket.send_to(&t.contents, t.destination);
+        }
+        while let Some(e) = self.pc.poll_event() {
+            self.events.push(e);
+        }
+    }
+
+    /// A WHIP publisher with a `chat` channel, connected and its channel open.
+    fn chat_publisher(server: &Server) -> (Peer, sansrtc::ChannelId, String) {
+        let mut peer = Peer::new();
+        let now = Instant::now();
+        let channel = peer
+            .pc
+            .create_data_channel(now, ChannelConfig::reliable("chat"))
+            .unwrap();
+        let offer = peer.pc.create_offer(now).unwrap();
+        let (status, location, answer) = server.whip(&offer);
+        assert_eq!(status, 201, "{answer}");
+        peer.pc
+            .set_remote_description(Instant::now(), SdpType::Answer, &answer)
+            .unwrap();
+        peer.drive(Duration::from_secs(20), |p| {
+            p.events
+                .iter()
+                .any(|e| matches!(e, Event::DataChannelOpen { id, .. } if *id == channel))
+        });
+        (peer, channel, location)
+    }
+
+    /// Drives both peers until `b` has received `text` on its chat channel.
+    fn chat(a: &mut Peer, ca: sansrtc::ChannelId, b: &mut Peer, text: &str) {
+        a.pc.channel(ca)
+            .unwrap()
+            .send_text(Instant::now(), text)
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut buf = [0u8; 2048];
+        while !b
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::DataChannelMessage { data, .. } if data == text.as_bytes()))
+        {
+            assert!(Instant::now() < deadline, "{text:?} not relayed");
+            a.step(&mut buf);
+            b.step(&mut buf);
+        }
+    }
+}
+
+#[test]
+fn hostile_whip_requests_are_refused_with_4xx() {
+    let server = Server::start(&["--max-body-bytes", "65536"]);
+    let offer = offer();
+    // A body above the limit: refused from its Content-Length, and when sent whole.
+    let (status, _, _) = server.raw(
+        b"POST /whip HTTP/1.1\r\nContent-Type: application/sdp\r\nContent-Length: 65537\r\n\r\n",
+    );
+    assert_eq!(status, 413);
+    assert_eq!(server.request("POST", "/whip", &vec![b'v'; 200_000]).0, 413);
+    // Bodies that are not SDP.
+    assert_eq!(server.request("POST", "/whip", &[0xFF, 0xFE, 0x00]).0, 400);
+    assert_eq!(server.whip("{\"sdp\": \"not an offer\"}").0, 400);
+    assert_eq!(server.whip("").0, 400);
+    assert_eq!(
+        server.request("POST", "/whep", b"hello").0,
+        404,
+        "no publisher yet"
+    );
+    // An offer with a thousand media sections (the parser's limit is 256).
+    let mut many = offer.clone();
+    for _ in 0..1000 {
+        many.push_str("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\n");
+    }
+    assert!(many.len() < 65536);
+    assert_eq!(server.whip(&many).0, 400);
+    // An offer with 1,000 candidates in its section (the limit is 128).
+    let mut candidates = offer.clone();
+    for i in 0..1000 {
+        candidates.push_str(&format!(
+            "a=candidate:{i} 1 udp 1 127.0.0.1 {} typ host\r\n",
+            10_000 + i
+        ));
+    }
+    assert!(candidates.len() < 65536, "{}", candidates.len());
+    assert_eq!(server.whip(&candidates).0, 400);
+    // One attribute line of 60 KB, under the body limit (SDP lines are limited to 8 KiB).
+    let huge = offer.replacen("a=", &format!("a=x-filler:{}\r\na=", "x".repeat(60_000)), 1);
+    assert_eq!(server.whip(&huge).0, 400);
+    // A request head beyond 16 KiB.
+    let mut big = b"POST /whip HTTP/1.1\r\n".to_vec();
+    for i in 0..2000 {
+        big.extend_from_slice(format!("X-Filler-{i}: 0123456789\r\n").as_bytes());
+    }
+    big.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+    assert_eq!(server.raw(&big).0, 431);
+    // A legitimate offer is still answered.
+    assert_eq!(server.whip(&offer).0, 201);
+    let stats = server.stats();
+    assert_eq!(stats["http_too_large"], 3, "{stats}");
+    assert_eq!(sessions(&stats), 1, "{stats}");
+}
+
+#[test]
+fn a_flood_of_sessions_never_connected_does_not_lock_out_others() {
+    let server = Server::start(&["--max-sessions", "6", "--max-pending", "3"]);
+    // Two legitimate participants, connected, chatting through the SFU.
+    let (mut a, ca, a_location) = Peer::chat_publisher(&server);
+    let (mut b, cb, _) = Peer::chat_publisher(&server);
+    Peer::chat(&mut a, ca, &mut b, "before the flood");
+    // A flood of 100 offers never followed by ICE: each is answered, but they only ever take
+    // the pending places, evicting each other.
+    let offer = offer();
+    for i in 0..100 {
+        let (status, _, body) = server.whip(&offer);
+        assert_eq!(status, 201, "offer {i}: {body}");
+    }
+    let stats = server.stats();
+    assert_eq!(stats["pending"], 3, "{stats}");
+    assert_eq!(sessions(&stats), 5, "{stats}");
+    assert_eq!(stats["pending_evicted"], 97, "{stats}");
+    assert_eq!(stats["sessions_refused"], 0, "{stats}");
+    // The connected ones were never evicted and still chat.
+    Peer::chat(&mut b, cb, &mut a, "after the flood");
+    assert_eq!(a.pc.state(), ConnectionState::Connected);
+    // And a newcomer still gets in and connects (it evicts a flooded session).
+    let (mut c, cc, _) = Peer::chat_publisher(&server);
+    Peer::chat(&mut c, cc, &mut a, "newcomer");
+    let stats = server.stats();
+    assert_eq!(stats["pending_evicted"], 98, "{stats}");
+
+    // DELETE and PATCH of resources that are not the caller's.
+    let a_id = a_location.rsplit('/').next().unwrap().to_string();
+    let before = sessions(&server.stats());
+    let unknown = "0123456789abcdef0123456789abcdef";
+    for (method, path) in [
+        ("DELETE", format!("/whip/{unknown}")),
+        ("DELETE", format!("/whep/session/{unknown}")),
+        // A's id at a subscriber's location, and under no location at all.
+        ("DELETE", format!("/whep/session/{a_id}")),
+        ("DELETE", format!("/anything/{a_id}")),
+        ("DELETE", "/whip/not-hex".to_string()),
+        ("DELETE", "/whip/".to_string()),
+    ] {
+        let (status, _, body) = server.request(method, &path, b"");
+        assert_eq!(status, 404, "{method} {path}: {body}");
+    }
+    for path in [format!("/whip/{a_id}"), format!("/whip/{unknown}")] {
+        let (status, _, _) = server.request(
+            "PATCH",
+            &path,
+            b"a=candidate:1 1 udp 1 1.2.3.4 9 typ host\r\n",
+        );
+        assert_eq!(status, 405, "PATCH {path}");
+    }
+    // Pinning a layer: only a subscriber's location, only a RID.
+    for (path, status) in [
+        (format!("/whep/session/{a_id}/layer?rid=h"), 404),
+        (format!("/whep/session/{unknown}/layer?rid=h"), 404),
+        (format!("/whep/session/{unknown}/layer?rid=%22%7D"), 400),
+        (format!("/whep/session/{unknown}/layer?rid=\"}}"), 400),
+        (
+            format!("/whep/session/{unknown}/layer?rid={}", "h".repeat(17)),
+            400,
+        ),
+    ] {
+        assert_eq!(server.request("POST", &path, b"").0, status, "{path}");
+    }
+    assert_eq!(sessions(&server.stats()), before);
+    Peer::chat(&mut a, ca, &mut c, "still here");
+    // Its own location deletes it.
+    assert_eq!(server.request("DELETE", &a_location, b"").0, 200);
+    assert_eq!(server.request("DELETE", &a_location, b"").0, 404);
+    assert_eq!(sessions(&server.stats()), before - 1);
+}
+
+#[test]
+fn sessions_above_the_cap_are_refused_and_unconnected_ones_expire() {
+    let server = Server::start(&["--max-sessions", "2", "--connect-timeout-ms", "1000"]);
+    let (mut a, ca, _) = Peer::chat_publisher(&server);
+    let (mut b, _, b_location) = Peer::chat_publisher(&server);
+    // Both places taken by connected sessions: refused, nothing evicted.
+    let offer = offer();
+    let (status, location, body) = server.whip(&offer);
+    assert_eq!(status, 503, "{body}");
+    assert!(location.is_empty());
+    let stats = server.stats();
+    assert_eq!(stats["sessions_refused"], 1, "{stats}");
+    assert_eq!(stats["pending_evicted"], 0, "{stats}");
+    assert_eq!(sessions(&stats), 2, "{stats}");
+    Peer::chat(&mut a, ca, &mut b, "still served");
+    // Once one leaves, offers are answered again; one never followed by ICE is forgotten at
+    // its connect timeout, the connected one is not.
+    assert_eq!(server.request("DELETE", &b_location, b"").0, 200);
+    let (status, _, body) = server.whip(&offer);
+    assert_eq!(status, 201, "{body}");
+    let stats = server.poll_stats(Duration::from_secs(10), "connect timeout", |s| {
+        s["connect_expired"] == 1
+    });
+    assert_eq!(sessions(&stats), 1, "{stats}");
+    assert_eq!(stats["pending"], 0, "{stats}");
+    assert_eq!(a.pc.state(), ConnectionState::Connected);
+}
+
+/// The RTP packet of a made-up simulcast layer: VP8 payload type 96 on `ssrc`, with the
+/// `sdes:mid` (id 4) and `rtp-stream-id` (id 10) one-byte header extensions.
+fn layer_packet(mid: &str, rid: &[u8], ssrc: u32, seq: u16) -> Vec<u8> {
+    let mut elements = Vec::new();
+    for (id, value) in [(4u8, mid.as_bytes()), (10, rid)] {
+        elements.push((id << 4) | (value.len() as u8 - 1));
+        elements.extend_from_slice(value);
+    }
+    while elements.len() % 4 != 0 {
+        elements.push(0);
+    }
+    let mut p = vec![0x90, 96];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&(u32::from(seq) * 3000).to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend_from_slice(&[0xBE, 0xDE]);
+    p.extend_from_slice(&((elements.len() / 4) as u16).to_be_bytes());
+    p.extend_from_slice(&elements);
+    // A VP8 payload descriptor and a few bytes of a (non-key) frame.
+    p.extend_from_slice(&[0x10, 0x01, 0x02, 0x03, 0x04]);
+    p
+}
+
+#[test]
+fn a_publisher_cannot_make_up_simulcast_layers() {
+    let server = Server::start(&[]);
+    let mut peer = Peer::new();
+    let now = Instant::now();
+    peer.pc
+        .add_transceiver(codecs::video_transceiver(Direction::SendOnly));
+    let offer = peer.pc.create_offer(now).unwrap();
+    let (status, _, answer) = server.whip(&offer);
+    assert_eq!(status, 201, "{answer}");
+    assert!(
+        answer.contains("a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("a=extmap:10 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"),
+        "{answer}"
+    );
+    peer.pc
+        .set_remote_description(Instant::now(), SdpType::Answer, &answer)
+        .unwrap();
+    peer.drive(Duration::from_secs(20), |p| {
+        p.pc.state() == ConnectionState::Connected
+    });
+    let mid = peer
+        .pc
+        .media_mids()
+        .next()
+        .expect("a video section")
+        .to_string();
+    // 100 well-formed RIDs, one per packet (a RID that is not one never reaches the SFU: the
+    // peer connection ignores it, `tests/hostile.rs`).
+    let rids: Vec<Vec<u8>> = (0..100).map(|i| format!("r{i}").into_bytes()).collect();
+    let mut buf = [0u8; 2048];
+    for (i, rid) in rids.iter().enumerate() {
+        let packet = layer_packet(&mid, rid, 0x1234_5678, i as u16);
+        peer.pc.send_rtp(Instant::now(), &packet).unwrap();
+        peer.step(&mut buf);
+    }
+    let total = rids.len() as u64;
+    let stats = server.poll_stats(Duration::from_secs(20), "every packet counted", |s| {
+        s["sessions"][0]["rtp_received"].as_u64() == Some(total)
+    });
+    let publisher = &stats["sessions"][0];
+    let layers = publisher["layer_bitrates"].as_object().unwrap();
+    assert_eq!(layers.len(), 4, "{stats}");
+    assert!(layers.keys().all(|k| k.starts_with('r')), "{stats}");
+    assert_eq!(publisher["layers_refused"], total - 4, "{stats}");
+}
+
+/// Slow clients (slow loris): each connection has one deadline for its whole request; at the
+/// connection cap (64) one more is refused with `503` at once; once the slow ones are cut
+/// (`408`), others are served again.
+#[test]
+fn slow_clients_are_cut_at_their_deadline() {
+    let server = Server::start(&["--http-timeout-ms", "2000"]);
+    let mut slow = Vec::new();
+    for _ in 0..64 {
+        let mut s = TcpStream::connect(server.http).unwrap();
+        s.write_all(b"POST /whip HTTP/1.1\r\nContent-Le").unwrap();
+        slow.push(s);
+    }
+    // Connections are taken in order: the 64 slow ones hold every place, one more is
+    // answered 503 at once (it sends nothing: a request the server does not read would make
+    // its close a reset).
+    let mut extra = TcpStream::connect(server.http).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    assert_eq!(response(&mut extra).0, 503);
+    for s in &mut slow {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        assert_eq!(response(s).0, 408);
+    }
+    drop(slow);
+    let stats = server.poll_stats(Duration::from_secs(10), "every slow one counted", |s| {
+        s["http_timeouts"] == 64
+    });
+    assert_eq!(stats["http_refused"], 1, "{stats}");
+    assert_eq!(server.whip(&offer()).0, 201);
+}
