@@ -97,10 +97,15 @@ async function media(opts) {
   for (const t of tracks) {
     if (t.kind === 'video' && opts.simulcast) {
       // Three RID layers (RFC 8851/8853): a quarter, half and full resolution.
-      pc.addTransceiver(t, {
+      const tr = pc.addTransceiver(t, {
         direction: 'sendrecv', streams: [stream],
         sendEncodings: [{ rid: 'q', scaleResolutionDownBy: 4 }, { rid: 'h', scaleResolutionDownBy: 2 }, { rid: 'f' }],
       });
+      // On a busy machine Chromium's CPU adaptation would scale the picture down until the
+      // larger layers stop: keep the resolution (the frame rate gives way instead).
+      const params = tr.sender.getParameters();
+      params.degradationPreference = 'maintain-resolution';
+      await tr.sender.setParameters(params);
     } else {
       pc.addTrack(t, stream);
     }

@@ -42,7 +42,14 @@ async function publish(p, simulcast) {
         { rid: 'f', scaleResolutionDownBy: 1 },
       ];
     }
-    pc.addTransceiver(media.getVideoTracks()[0], init);
+    const video = pc.addTransceiver(media.getVideoTracks()[0], init);
+    if (simulcast) {
+      // On a busy machine Chromium's CPU adaptation would scale the picture down until the
+      // larger layers stop: keep the resolution (the frame rate gives way instead).
+      const params = video.sender.getParameters();
+      params.degradationPreference = 'maintain-resolution';
+      await video.sender.setParameters(params);
+    }
     await pc.setLocalDescription(await pc.createOffer());
     await new Promise((r) => { if (pc.iceGatheringState === 'complete') r(); pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r(); });
     const res = await fetch('/whip', { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
