@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use thiserror::Error;
 
 use crate::candidate::{
-    Candidate, CandidateAddress, CandidateKind, CandidateTransport, pair_priority,
+    Candidate, CandidateAddress, CandidateKind, CandidateTransport, TcpType, pair_priority,
 };
 use crate::small::PushSmall;
 
@@ -91,6 +91,9 @@ pub struct CandidatePair {
     pub local: SocketAddr,
     /// Remote candidate address (where checks are sent to).
     pub remote: SocketAddr,
+    /// The transport: UDP, or TCP over the stream the peer opened from `remote` to our
+    /// passive candidate `local`.
+    pub transport: CandidateTransport,
     /// Local candidate priority (used in the PRIORITY of checks is the prflx one instead).
     pub local_priority: u32,
     /// Remote candidate priority.
@@ -184,11 +187,21 @@ impl Checklist {
         self.pairs.iter().find(|p| p.id == id)
     }
 
-    /// The pair sending from `local` to `remote`, if any.
+    /// The UDP pair sending from `local` to `remote`, if any.
     pub fn find(&self, local: SocketAddr, remote: SocketAddr) -> Option<&CandidatePair> {
+        self.find_on(CandidateTransport::Udp, local, remote)
+    }
+
+    /// The pair over `transport` sending from `local` to `remote`, if any.
+    pub fn find_on(
+        &self,
+        transport: CandidateTransport,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Option<&CandidatePair> {
         self.pairs
             .iter()
-            .find(|p| p.local == local && p.remote == remote)
+            .find(|p| p.transport == transport && p.local == local && p.remote == remote)
     }
 
     /// Remote candidates known.
@@ -246,9 +259,22 @@ impl Checklist {
     }
 
     /// Adds a remote candidate (from SDP or trickled) and pairs it with the local candidates.
+    ///
+    /// TCP (RFC 6544): we only ever have passive candidates and never open a connection, so a
+    /// signalled TCP candidate pairs with nothing: an `active` one (port 9) is accepted and
+    /// ignored (its real address arrives with its first check, as a peer-reflexive TCP
+    /// candidate, which pairs with our passive candidate); `passive` and `so` ones, which only
+    /// an active agent could use, are refused with
+    /// [`RemoteCandidateError::UnsupportedTransport`]. A TCP candidate pairs only with local
+    /// TCP candidates, a UDP one only with UDP ones.
     pub fn add_remote(&mut self, candidate: Candidate) -> Result<(), RemoteCandidateError> {
-        if candidate.transport != CandidateTransport::Udp {
-            return Err(RemoteCandidateError::UnsupportedTransport);
+        if candidate.transport == CandidateTransport::Tcp
+            && candidate.kind != CandidateKind::PeerReflexive
+        {
+            return match candidate.tcp_type() {
+                Some(TcpType::Active) => Ok(()),
+                _ => Err(RemoteCandidateError::UnsupportedTransport),
+            };
         }
         let CandidateAddress::Ip(addr) = candidate.address else {
             return Err(RemoteCandidateError::Unresolved);
@@ -277,6 +303,7 @@ impl Checklist {
             return;
         };
         if local.candidate.component != remote.component
+            || local.candidate.transport != remote.transport
             || local.base.is_ipv4() != remote_addr.is_ipv4()
         {
             return;
@@ -292,7 +319,9 @@ impl Checklist {
         if let Some(existing) = self
             .pairs
             .iter_mut()
-            .find(|p| p.local == local_addr && p.remote == remote_addr)
+            .find(|p| {
+                p.transport == remote.transport && p.local == local_addr && p.remote == remote_addr
+            })
         {
             // Pruning: keep only the higher-priority of redundant pairs.
             self.stats.pairs_pruned += 1;
@@ -347,6 +376,7 @@ impl Checklist {
             component: remote.component,
             local: local_addr,
             remote: remote_addr,
+            transport: remote.transport,
             local_priority: local.candidate.priority,
             remote_priority: remote.priority,
             foundation,
