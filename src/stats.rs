@@ -63,6 +63,8 @@ pub struct CandidatePairStats {
     pub local: SocketAddr,
     /// Remote address.
     pub remote: SocketAddr,
+    /// UDP, or TCP (ICE-TCP: the stream the peer opened to our passive candidate).
+    pub transport: crate::Transport,
     /// The pair's check state.
     pub state: ice::checklist::PairState,
     /// Nominated.
