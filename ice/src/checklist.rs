@@ -282,7 +282,11 @@ impl Checklist {
         if self
             .remotes
             .iter()
-            .any(|r| r.component == candidate.component && r.socket_addr() == Some(addr))
+            .any(|r| {
+                r.component == candidate.component
+                    && r.transport == candidate.transport
+                    && r.socket_addr() == Some(addr)
+            })
         {
             return Err(RemoteCandidateError::Duplicate);
         }
