@@ -495,7 +495,6 @@ impl Server {
             self.receive(Instant::now(), Transport::Udp, from, &buf[..n]);
         }
         let _ = self.sockets.udp.set_nonblocking(false);
-        self.receive_tcp(buf);
     }
 
     /// Accepts ICE-TCP connections and handles every frame their streams delivered.
@@ -797,6 +796,7 @@ fn main() {
             _ => wait,
         };
         server.receive_all(wait, &mut buf);
+        server.receive_tcp(&mut buf);
         let now = Instant::now();
         server.timers(now);
         if now >= server.next_reclaim {
