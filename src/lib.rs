@@ -123,12 +123,12 @@ pub use peer::{
     Event, IceState, IceTransportPolicy, MessageKind, PeerConnection, SdpType, StateError, Stats,
     Track, Transmit, Transport,
 };
-/// RFC 4571 framing for ICE-TCP streams (the caller runs a
-/// [`Deframer`](framing::Deframer) per accepted stream).
-pub use sansrtc_ice::framing;
 pub use relay::TurnServer;
 pub use rng::PcRng;
 pub use router::{RouteError, Router, RouterStats};
+/// RFC 4571 framing for ICE-TCP streams (the caller runs a
+/// [`Deframer`](framing::Deframer) per accepted stream).
+pub use sansrtc_ice::framing;
 pub use sansrtc_sdp::Mid;
 pub use sansrtc_sdp::jsep::TransceiverId;
 pub use stats::StatsReport;

@@ -1082,10 +1082,21 @@ fn block_udp() {
         "input",
         "{ type filter hook input priority 0; policy accept; }",
     ]);
-    nft(&["add", "rule", "inet", "sansrtc_no_udp", "input", "meta", "l4proto", "udp", "drop"]);
+    nft(&[
+        "add",
+        "rule",
+        "inet",
+        "sansrtc_no_udp",
+        "input",
+        "meta",
+        "l4proto",
+        "udp",
+        "drop",
+    ]);
     // It holds: a datagram to ourselves is lost.
     let a = UdpSocket::bind("127.0.0.1:0").unwrap();
-    a.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    a.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     a.send_to(b"x", a.local_addr().unwrap()).unwrap();
     assert!(a.recv(&mut [0; 4]).is_err(), "UDP still gets through");
 }
@@ -1104,9 +1115,8 @@ fn over_ice_tcp(mode: &str) -> (Value, Value) {
     // Chromium offered TCP candidates (active) beside its UDP ones.
     let offered = v["offered"].as_array().expect("offered candidates");
     assert!(
-        offered
-            .iter()
-            .any(|c| c.as_str().unwrap().contains(" tcp ") && c.as_str().unwrap().contains("tcptype active")),
+        offered.iter().any(|c| c.as_str().unwrap().contains(" tcp ")
+            && c.as_str().unwrap().contains("tcptype active")),
         "{v}"
     );
     let sel = &v["selected"];
@@ -1114,7 +1124,10 @@ fn over_ice_tcp(mode: &str) -> (Value, Value) {
     assert_eq!(sel["remoteProtocol"], "tcp", "{v}");
     // Chromium's active candidate (port 9) becomes its connection's real address, which it
     // learns from our answer's mapped address: peer-reflexive.
-    assert!(matches!(sel["localType"].as_str(), Some("host" | "prflx")), "{v}");
+    assert!(
+        matches!(sel["localType"].as_str(), Some("host" | "prflx")),
+        "{v}"
+    );
     assert_eq!(sel["state"], "succeeded", "{v}");
     // Our passive candidate listens on the UDP socket's address, port number included.
     assert_eq!(sel["remote"], server.udp.to_string(), "{v}");

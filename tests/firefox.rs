@@ -970,9 +970,20 @@ fn block_udp() {
         "input",
         "{ type filter hook input priority 0; policy accept; }",
     ]);
-    nft(&["add", "rule", "inet", "sansrtc_no_udp", "input", "meta", "l4proto", "udp", "drop"]);
+    nft(&[
+        "add",
+        "rule",
+        "inet",
+        "sansrtc_no_udp",
+        "input",
+        "meta",
+        "l4proto",
+        "udp",
+        "drop",
+    ]);
     let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    a.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    a.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     a.send_to(b"x", a.local_addr().unwrap()).unwrap();
     assert!(a.recv(&mut [0; 4]).is_err(), "UDP still gets through");
 }

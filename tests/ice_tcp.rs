@@ -121,7 +121,8 @@ impl Net {
     fn negotiate(&mut self, server_offers: bool) -> String {
         let now = self.now;
         let active = "a=candidate:9 1 tcp 1518280447 10.0.0.2 9 typ host tcptype active\r\n";
-        let with_active = |sdp: String| sdp.replacen("a=ice-ufrag", &format!("{active}a=ice-ufrag"), 1);
+        let with_active =
+            |sdp: String| sdp.replacen("a=ice-ufrag", &format!("{active}a=ice-ufrag"), 1);
         let (server_sdp, client_sdp);
         if server_offers {
             server_sdp = self.server.create_offer(now).unwrap();
@@ -181,8 +182,13 @@ impl Net {
             }
             for frame in self.to_server.read() {
                 self.tcp_frames += 1;
-                self.server
-                    .handle_receive_on(now, Transport::Tcp, sa(CLIENT_TCP), sa(SERVER), &frame);
+                self.server.handle_receive_on(
+                    now,
+                    Transport::Tcp,
+                    sa(CLIENT_TCP),
+                    sa(SERVER),
+                    &frame,
+                );
             }
             while let Some(t) = self.server.poll_transmit() {
                 moved = true;
@@ -206,8 +212,10 @@ impl Net {
                 self.client
                     .handle_receive(now, sa(SERVER), sa(CLIENT_TCP), &frame);
             }
-            self.server_events.extend(std::iter::from_fn(|| self.server.poll_event()));
-            self.client_events.extend(std::iter::from_fn(|| self.client.poll_event()));
+            self.server_events
+                .extend(std::iter::from_fn(|| self.server.poll_event()));
+            self.client_events
+                .extend(std::iter::from_fn(|| self.client.poll_event()));
             if !moved {
                 return;
             }
@@ -289,22 +297,14 @@ fn echo_over(net: &mut Net, server_offers: bool) {
     for (i, &size) in sizes.iter().enumerate() {
         let msg: Vec<u8> = (0..size).map(|b| (b * 7 + i) as u8).collect();
         let now = net.now;
-        net.client
-            .channel(ours)
-            .unwrap()
-            .send(now, &msg)
-            .unwrap();
+        net.client.channel(ours).unwrap().send(now, &msg).unwrap();
         net.run_until(Duration::from_secs(10), |n| {
             messages(&n.server_events).len() > i
         });
         let got = messages(&net.server_events)[i].clone();
         assert_eq!(got, msg, "message {i} of {size} bytes");
         let now = net.now;
-        net.server
-            .channel(theirs)
-            .unwrap()
-            .send(now, &got)
-            .unwrap();
+        net.server.channel(theirs).unwrap().send(now, &got).unwrap();
         net.run_until(Duration::from_secs(10), |n| {
             messages(&n.client_events).len() > i
         });
@@ -322,8 +322,14 @@ fn data_channel_over_ice_tcp_only() {
         let mut net = Net::new(false, pieces);
         echo_over(&mut net, server_offers);
         assert_eq!(net.server.selected_transport(), Some(Transport::Tcp));
-        assert_eq!(net.server.selected_path(), Some((sa(SERVER), sa(CLIENT_TCP))));
-        assert!(net.server.is_validated_path_on(Transport::Tcp, sa(SERVER), sa(CLIENT_TCP)));
+        assert_eq!(
+            net.server.selected_path(),
+            Some((sa(SERVER), sa(CLIENT_TCP)))
+        );
+        assert!(
+            net.server
+                .is_validated_path_on(Transport::Tcp, sa(SERVER), sa(CLIENT_TCP))
+        );
         assert!(!net.server.is_validated_path(sa(SERVER), sa(CLIENT_TCP)));
         assert!(net.server_events.iter().any(|e| matches!(
             e,
@@ -339,7 +345,10 @@ fn data_channel_over_ice_tcp_only() {
             .find(|p| p.selected)
             .expect("a selected pair");
         assert_eq!(pair.transport, Transport::Tcp);
-        assert!(pair.bytes_received > 200_000 && pair.bytes_sent > 200_000, "{pair:?}");
+        assert!(
+            pair.bytes_received > 200_000 && pair.bytes_sent > 200_000,
+            "{pair:?}"
+        );
         // Consent freshness runs over the stream: a minute later still connected.
         let frames = net.tcp_frames;
         for _ in 0..600 {
@@ -366,7 +375,10 @@ fn udp_is_selected_when_both_work() {
             Some(Transport::Udp),
             "server offers: {server_offers}"
         );
-        assert_eq!(net.server.selected_path(), Some((sa(SERVER), sa(CLIENT_UDP))));
+        assert_eq!(
+            net.server.selected_path(),
+            Some((sa(SERVER), sa(CLIENT_UDP)))
+        );
     }
 }
 

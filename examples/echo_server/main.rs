@@ -81,8 +81,8 @@ use sansrtc::{Config, ConnectionState, PeerConnection, Router, SdpType, codecs};
 
 use common::loopback_only;
 use media::{MediaEcho, OfferOptions};
-use session::{Session, SessionId, Sockets, service};
 use sansrtc::Transport;
+use session::{Session, SessionId, Sockets, service};
 
 const PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>sansrtc echo</title>
 <h1>sansrtc echo</h1><p>Your camera, looped back by the server:</p><video id="v" autoplay playsinline muted width="320"></video>

@@ -98,8 +98,7 @@ pub(crate) fn session_json(s: &Session, routes: usize, reason: Option<&str>) -> 
         s.pc.selected_path()
             .map(|(_, remote)| remote.to_string())
             .unwrap_or_default(),
-        s.pc.selected_transport()
-            .map_or("", |t| t.as_str()),
+        s.pc.selected_transport().map_or("", |t| t.as_str()),
         reason
             .map(|r| format!(r#","reason":"{}""#, r.escape_default()))
             .unwrap_or_default(),

@@ -155,8 +155,7 @@ impl TcpStreams {
         loop {
             match self.listener.accept() {
                 Ok((stream, peer)) => {
-                    if self.streams.len() >= MAX_STREAMS || stream.set_nonblocking(true).is_err()
-                    {
+                    if self.streams.len() >= MAX_STREAMS || stream.set_nonblocking(true).is_err() {
                         self.dropped += 1;
                         continue;
                     }

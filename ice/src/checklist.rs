@@ -279,15 +279,11 @@ impl Checklist {
         let CandidateAddress::Ip(addr) = candidate.address else {
             return Err(RemoteCandidateError::Unresolved);
         };
-        if self
-            .remotes
-            .iter()
-            .any(|r| {
-                r.component == candidate.component
-                    && r.transport == candidate.transport
-                    && r.socket_addr() == Some(addr)
-            })
-        {
+        if self.remotes.iter().any(|r| {
+            r.component == candidate.component
+                && r.transport == candidate.transport
+                && r.socket_addr() == Some(addr)
+        }) {
             return Err(RemoteCandidateError::Duplicate);
         }
         if self.remotes.len() >= self.config.max_remote_candidates {
@@ -320,13 +316,9 @@ impl Checklist {
         };
         let priority =
             Self::priority_for(self.controlling, local.candidate.priority, remote.priority);
-        if let Some(existing) = self
-            .pairs
-            .iter_mut()
-            .find(|p| {
-                p.transport == remote.transport && p.local == local_addr && p.remote == remote_addr
-            })
-        {
+        if let Some(existing) = self.pairs.iter_mut().find(|p| {
+            p.transport == remote.transport && p.local == local_addr && p.remote == remote_addr
+        }) {
             // Pruning: keep only the higher-priority of redundant pairs.
             self.stats.pairs_pruned += 1;
             if existing.priority < priority && existing.state == PairState::Frozen {

@@ -195,7 +195,11 @@ mod tests {
     use proptest::prelude::*;
 
     /// Feeds `wire` in pieces of the given sizes (cycled) and collects the frames.
-    fn deframe(d: &mut Deframer, wire: &[u8], pieces: &[usize]) -> Result<Vec<Vec<u8>>, FramingError> {
+    fn deframe(
+        d: &mut Deframer,
+        wire: &[u8],
+        pieces: &[usize],
+    ) -> Result<Vec<Vec<u8>>, FramingError> {
         let mut frames = Vec::new();
         let mut input = wire;
         let mut sizes = pieces.iter().copied().cycle();
@@ -249,14 +253,20 @@ mod tests {
         wire.extend_from_slice(&[1; 3000]);
         assert_eq!(
             deframe(&mut d, &wire, &[100]),
-            Err(FramingError::TooLarge { len: 65535, max: 1500 })
+            Err(FramingError::TooLarge {
+                len: 65535,
+                max: 1500
+            })
         );
         assert_eq!(d.buffered(), 0);
         // A frame that never completes holds at most the limit.
         let mut d = Deframer::with_max_frame_len(1500);
         let mut wire = vec![0x05, 0xdc];
         wire.extend_from_slice(&[1; 1400]);
-        assert_eq!(deframe(&mut d, &wire, &[64]).unwrap(), Vec::<Vec<u8>>::new());
+        assert_eq!(
+            deframe(&mut d, &wire, &[64]).unwrap(),
+            Vec::<Vec<u8>>::new()
+        );
         assert_eq!(d.buffered(), 1402);
         assert_eq!(d.push(&[0; 5000]), 100, "takes only up to the frame's end");
     }
@@ -268,11 +278,17 @@ mod tests {
         assert_eq!(out, [0, 2, b'a', b'b']);
         assert_eq!(
             encode_frame(b"abc", &mut out),
-            Err(FramingError::BufferTooSmall { needed: 5, available: 4 })
+            Err(FramingError::BufferTooSmall {
+                needed: 5,
+                available: 4
+            })
         );
         assert_eq!(
             frame_header(70_000),
-            Err(FramingError::TooLarge { len: 70_000, max: MAX_FRAME_LEN })
+            Err(FramingError::TooLarge {
+                len: 70_000,
+                max: MAX_FRAME_LEN
+            })
         );
     }
 

@@ -38,9 +38,7 @@ mod transport;
 
 pub use crate::config::{Config, IceTransportPolicy};
 pub use crate::error::{Error, NegotiationFailure, StateError};
-pub use crate::event::{
-    ConnectionState, DtlsState, Event, IceState, SdpType, Transmit, Transport,
-};
+pub use crate::event::{ConnectionState, DtlsState, Event, IceState, SdpType, Transmit, Transport};
 pub use crate::stats::Stats;
 pub use sctp::ChannelConfig;
 
@@ -458,9 +456,13 @@ impl PeerConnection {
             return;
         }
         if transport == Transport::Udp
-            && self
-                .relays
-                .handle_receive(now, source, destination, datagram, &mut self.relay_events)
+            && self.relays.handle_receive(
+                now,
+                source,
+                destination,
+                datagram,
+                &mut self.relay_events,
+            )
         {
             self.on_relay_events(now);
         } else if matches!(demux::classify(datagram), Kind::Rtp | Kind::Rtcp) {

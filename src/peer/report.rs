@@ -14,14 +14,9 @@ impl PeerConnection {
                     .pairs()
                     .iter()
                     .map(|p| {
-                        let c = self
-                            .paths
-                            .iter()
-                            .find(|c| {
-                                c.transport == p.transport
-                                    && c.local == p.local
-                                    && c.remote == p.remote
-                            });
+                        let c = self.paths.iter().find(|c| {
+                            c.transport == p.transport && c.local == p.local && c.remote == p.remote
+                        });
                         CandidatePairStats {
                             local: p.local,
                             remote: p.remote,

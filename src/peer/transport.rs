@@ -48,9 +48,10 @@ impl PeerConnection {
             return;
         }
         if kind != Kind::Stun
-            && let Some(c) = self.paths.iter_mut().find(|c| {
-                c.transport == transport && c.local == destination && c.remote == source
-            })
+            && let Some(c) = self
+                .paths
+                .iter_mut()
+                .find(|c| c.transport == transport && c.local == destination && c.remote == source)
         {
             c.packets_received += 1;
             c.bytes_received += datagram.len() as u64;
@@ -204,9 +205,11 @@ impl PeerConnection {
         self.stats.datagrams_sent += 1;
         self.stats.bytes_sent += contents.len() as u64;
         let transport = self.path_transport;
-        if let Some(c) = self.paths.iter_mut().find(|c| {
-            c.transport == transport && c.local == source && c.remote == destination
-        }) {
+        if let Some(c) = self
+            .paths
+            .iter_mut()
+            .find(|c| c.transport == transport && c.local == source && c.remote == destination)
+        {
             c.packets_sent += 1;
             c.bytes_sent += contents.len() as u64;
         }

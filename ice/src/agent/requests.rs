@@ -192,7 +192,10 @@ impl<R: Rng> Agent<R> {
 
         // Learn a peer-reflexive remote candidate, then trigger a check on the pair.
         let transport = self.rx_transport;
-        if self.checklist.find_on(transport, destination, source).is_none()
+        if self
+            .checklist
+            .find_on(transport, destination, source)
+            .is_none()
             && !self
                 .checklist
                 .remote_candidates()

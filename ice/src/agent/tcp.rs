@@ -34,7 +34,8 @@ impl Stream {
     }
 
     fn write(&mut self, packet: &[u8]) {
-        self.wire.extend_from_slice(&frame_header(packet.len()).unwrap());
+        self.wire
+            .extend_from_slice(&frame_header(packet.len()).unwrap());
         self.wire.extend_from_slice(packet);
     }
 
@@ -90,20 +91,30 @@ impl Net {
         peer.add_remote_candidate(udp).unwrap();
 
         ours.set_remote_credentials("peer", "peer-password-01234567");
-        let mut active = Candidate::new("a", 1, 1_518_280_447, sa("10.0.0.2:9"), CandidateKind::Host);
+        let mut active =
+            Candidate::new("a", 1, 1_518_280_447, sa("10.0.0.2:9"), CandidateKind::Host);
         active.transport = CandidateTransport::Tcp;
-        active
-            .extensions
-            .push(("tcptype".into(), "active".into()));
+        active.extensions.push(("tcptype".into(), "active".into()));
         // Accepted and ignored: its address arrives with its first check.
         ours.add_remote_candidate(active).unwrap();
         let mut udp_peer = Candidate::new("u", 1, 2_130_706_431, sa(PEER_UDP), CandidateKind::Host);
         udp_peer.transport = CandidateTransport::Udp;
         ours.add_remote_candidate(udp_peer).unwrap();
-        let mut passive = Candidate::new("p", 1, 1_518_280_447, sa("10.0.0.2:7000"), CandidateKind::Host);
+        let mut passive = Candidate::new(
+            "p",
+            1,
+            1_518_280_447,
+            sa("10.0.0.2:7000"),
+            CandidateKind::Host,
+        );
         passive.transport = CandidateTransport::Tcp;
-        passive.extensions.push(("tcptype".into(), "passive".into()));
-        assert!(ours.add_remote_candidate(passive).is_err(), "we never connect out");
+        passive
+            .extensions
+            .push(("tcptype".into(), "passive".into()));
+        assert!(
+            ours.add_remote_candidate(passive).is_err(),
+            "we never connect out"
+        );
         Net {
             ours,
             peer,
@@ -123,7 +134,8 @@ impl Net {
                 if t.source == sa(PEER_TCP) {
                     self.to_ours.write(&t.contents);
                 } else if self.udp_works {
-                    self.ours.handle_receive(now, t.source, t.destination, &t.contents);
+                    self.ours
+                        .handle_receive(now, t.source, t.destination, &t.contents);
                 }
             }
             for frame in self.to_ours.read_all() {
@@ -145,15 +157,21 @@ impl Net {
                         self.to_peer.write(&t.contents);
                     }
                     CandidateTransport::Udp => {
-                        assert_ne!(t.destination, sa(PEER_TCP), "nothing over UDP to the stream");
+                        assert_ne!(
+                            t.destination,
+                            sa(PEER_TCP),
+                            "nothing over UDP to the stream"
+                        );
                         if self.udp_works {
-                            self.peer.handle_receive(now, t.source, t.destination, &t.contents);
+                            self.peer
+                                .handle_receive(now, t.source, t.destination, &t.contents);
                         }
                     }
                 }
             }
             for frame in self.to_peer.read_all() {
-                self.peer.handle_receive(now, sa(OURS), sa(PEER_TCP), &frame);
+                self.peer
+                    .handle_receive(now, sa(OURS), sa(PEER_TCP), &frame);
             }
             if !moved {
                 return;
@@ -188,7 +206,11 @@ fn only_tcp_works() {
     for piece in [1, 7, 1500] {
         let (mut net, now) = connect(false, false, piece);
         assert!(net.tcp_frames > 0);
-        assert_eq!(net.ours.state(), ConnectionState::Connected, "piece {piece}");
+        assert_eq!(
+            net.ours.state(),
+            ConnectionState::Connected,
+            "piece {piece}"
+        );
         let path = (sa(OURS), sa(PEER_TCP));
         assert_eq!(net.ours.selected_pair(), Some(path));
         assert_eq!(
@@ -196,7 +218,10 @@ fn only_tcp_works() {
             Some(CandidateTransport::Tcp)
         );
         // The TCP path is validated, the same addresses over UDP are not.
-        assert!(net.ours.is_validated_on(CandidateTransport::Tcp, path.0, path.1));
+        assert!(
+            net.ours
+                .is_validated_on(CandidateTransport::Tcp, path.0, path.1)
+        );
         assert!(!net.ours.is_validated(path.0, path.1));
         let selected = std::iter::from_fn(|| net.ours.poll_event()).find_map(|e| match e {
             AgentEvent::SelectedPair { transport, .. } => Some(transport),
@@ -215,7 +240,10 @@ fn only_tcp_works() {
 fn only_tcp_works_when_we_control() {
     let (net, _) = connect(true, false, 5);
     assert_eq!(net.ours.state(), ConnectionState::Connected);
-    assert_eq!(net.ours.selected_transport_of(COMPONENT), Some(CandidateTransport::Tcp));
+    assert_eq!(
+        net.ours.selected_transport_of(COMPONENT),
+        Some(CandidateTransport::Tcp)
+    );
     assert_eq!(net.ours.selected_pair(), Some((sa(OURS), sa(PEER_TCP))));
 }
 
@@ -245,7 +273,10 @@ fn tcp_consent_is_lost_when_the_stream_goes_quiet() {
         t += Duration::from_millis(10);
     }
     assert_eq!(net.ours.state(), ConnectionState::Failed);
-    assert!(!net.ours.is_validated_on(CandidateTransport::Tcp, sa(OURS), sa(PEER_TCP)));
+    assert!(
+        !net.ours
+            .is_validated_on(CandidateTransport::Tcp, sa(OURS), sa(PEER_TCP))
+    );
 }
 
 #[test]
@@ -254,8 +285,23 @@ fn a_check_over_tcp_is_authenticated() {
     let now = Instant::now();
     // A forged check (wrong password) over the stream changes nothing.
     let forged = super::test_support::check(9, "ours:peer", "not-the-password-00000");
-    assert!(net.ours.handle_receive_on(now, CandidateTransport::Tcp, sa(PEER_TCP), sa(OURS), &forged));
-    assert!(!net.ours.is_validated_on(CandidateTransport::Tcp, sa(OURS), sa(PEER_TCP)));
-    assert!(net.ours.checklist().pairs().iter().all(|p| p.transport == CandidateTransport::Udp));
+    assert!(net.ours.handle_receive_on(
+        now,
+        CandidateTransport::Tcp,
+        sa(PEER_TCP),
+        sa(OURS),
+        &forged
+    ));
+    assert!(
+        !net.ours
+            .is_validated_on(CandidateTransport::Tcp, sa(OURS), sa(PEER_TCP))
+    );
+    assert!(
+        net.ours
+            .checklist()
+            .pairs()
+            .iter()
+            .all(|p| p.transport == CandidateTransport::Udp)
+    );
     assert_eq!(net.ours.stats().auth_failures, 1);
 }
