@@ -389,3 +389,28 @@ fn a_stream_lying_about_frame_sizes_is_refused() {
     assert!(d.next_frame().is_err());
     assert_eq!(d.buffered(), 0);
 }
+
+/// The `Router` keys paths by transport too: once the server's connection validated the TCP
+/// path, frames from that stream route to it, and UDP datagrams from the same addresses do not.
+#[test]
+fn the_router_keeps_tcp_and_udp_paths_apart() {
+    let mut net = Net::new(false, [100, 100, 100, 100]);
+    net.negotiate(false);
+    net.run_until(Duration::from_secs(10), connected);
+    let mut router = sansrtc::Router::new();
+    router.insert(0u32, &net.server).unwrap();
+    // A Binding request header (any STUN message may earn a route once the path is valid).
+    let mut stun = [0u8; 20];
+    stun[..8].copy_from_slice(&[0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42]);
+    let (server, client) = (sa(SERVER), sa(CLIENT_TCP));
+    // Over UDP the path is not validated: no route is learned.
+    router.learn(0, &net.server, server, client, &stun);
+    assert!(router.paths(0).is_empty());
+    router.learn_on(0, &net.server, Transport::Tcp, server, client, &stun);
+    assert_eq!(router.paths(0), &[(server, client, Transport::Tcp)]);
+    let srtp = [0x80, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
+    assert_eq!(router.route_on(Transport::Tcp, server, client, &srtp), Some(0));
+    assert_eq!(router.route(server, client, &srtp), None);
+    router.refresh(0, &net.server);
+    assert_eq!(router.paths(0).len(), 1, "still validated");
+}
