@@ -409,7 +409,10 @@ fn the_router_keeps_tcp_and_udp_paths_apart() {
     router.learn_on(0, &net.server, Transport::Tcp, server, client, &stun);
     assert_eq!(router.paths(0), &[(server, client, Transport::Tcp)]);
     let srtp = [0x80, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
-    assert_eq!(router.route_on(Transport::Tcp, server, client, &srtp), Some(0));
+    assert_eq!(
+        router.route_on(Transport::Tcp, server, client, &srtp),
+        Some(0)
+    );
     assert_eq!(router.route(server, client, &srtp), None);
     router.refresh(0, &net.server);
     assert_eq!(router.paths(0).len(), 1, "still validated");

@@ -758,4 +758,41 @@ mod tests {
         );
         assert_eq!(cl.remote_candidates().len(), 1);
     }
+
+    #[test]
+    fn tcp_pairs_only_with_tcp() {
+        let mut cl = Checklist::new(ChecklistConfig::default(), false);
+        let mut passive = host("t1", "10.0.0.1:1000");
+        passive.transport = CandidateTransport::Tcp;
+        cl.add_local(passive, sa("10.0.0.1:1000"));
+        cl.add_local(host("1", "10.0.0.1:1000"), sa("10.0.0.1:1000"));
+        let tcp = |tcptype: &str| {
+            let mut c = host("r", "10.0.0.2:9");
+            c.transport = CandidateTransport::Tcp;
+            c.extensions.push(("tcptype".into(), tcptype.into()));
+            c
+        };
+        // Signalled active: accepted, stored nowhere, paired with nothing.
+        assert_eq!(cl.add_remote(tcp("active")), Ok(()));
+        for refused in ["passive", "so"] {
+            assert_eq!(
+                cl.add_remote(tcp(refused)),
+                Err(RemoteCandidateError::UnsupportedTransport)
+            );
+        }
+        assert!(cl.pairs().is_empty() && cl.remote_candidates().is_empty());
+        // The UDP candidate and the TCP connection's address may be equal: neither is a
+        // duplicate of the other, and each pairs with the local candidate of its transport.
+        cl.add_remote(host("u", "10.0.0.2:5000")).unwrap();
+        let mut prflx = cand("p", 1, CandidateKind::PeerReflexive, "10.0.0.2:5000", 1);
+        prflx.transport = CandidateTransport::Tcp;
+        cl.add_remote(prflx).unwrap();
+        assert_eq!(cl.pairs().len(), 2);
+        let (l, r) = (sa("10.0.0.1:1000"), sa("10.0.0.2:5000"));
+        let udp = cl.find(l, r).unwrap();
+        let over_tcp = cl.find_on(CandidateTransport::Tcp, l, r).unwrap();
+        assert_ne!(udp.id, over_tcp.id);
+        assert_eq!(udp.transport, CandidateTransport::Udp);
+        assert_eq!(over_tcp.transport, CandidateTransport::Tcp);
+    }
 }
