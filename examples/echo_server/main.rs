@@ -16,7 +16,11 @@
 //! every session's counters (`PeerConnection::stats`, DTLS and ICE drops, the selected path's
 //! remote address as `selected_remote`, the send-side bandwidth estimate of what we echo as
 //! `bandwidth_estimate`, `bandwidth_acknowledged` and `bandwidth_reason`), the last sessions forgotten (`ended`, with the reason)
-//! and the server's own counters as JSON.
+//! and the server's own counters as JSON (with the ICE-TCP streams open, accepted and dropped).
+//!
+//! ICE over TCP (RFC 6544): the server also listens on TCP on its UDP socket's address and
+//! signals a passive TCP candidate there (below UDP in priority), for browsers whose network
+//! blocks UDP; see `tcp.rs` for the streams and their limits.
 //!
 //! `cargo run --release --example echo_server -- --http 127.0.0.1:8080 --udp 127.0.0.1:0`
 //! (`--passive` answers `a=setup:passive`, making the browser the DTLS client;
@@ -607,6 +611,7 @@ impl Server {
         let c = &self.counters;
         let h = &self.http;
         let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        let tcp = self.sockets.tcp.as_ref();
         format!(
             concat!(
                 r#"{{"sessions":[{}],"ended":[{}],"closing":{},"routes":{},"#,
@@ -614,7 +619,8 @@ impl Server {
                 r#""unrouted_unknown":{},"sessions_created":{},"sessions_refused":{},"#,
                 r#""sessions_reclaimed":{},"sessions_deleted":{},"max_sessions":{},"#,
                 r#""http_requests":{},"http_refused":{},"http_timeouts":{},"#,
-                r#""http_too_large":{},"http_malformed":{}}}"#
+                r#""http_too_large":{},"http_malformed":{},"#,
+                r#""tcp_streams":{},"tcp_accepted":{},"tcp_dropped":{}}}"#
             ),
             join(
                 live.iter()
@@ -639,6 +645,9 @@ impl Server {
             load(&h.timeouts),
             load(&h.too_large),
             load(&h.malformed),
+            tcp.map_or(0, |t| t.len()),
+            tcp.map_or(0, |t| t.accepted),
+            tcp.map_or(0, |t| t.dropped),
         )
     }
 }

@@ -8,12 +8,15 @@
 //! Limits: at most [`MAX_STREAMS`] streams at once (more are closed at once), frames of at most
 //! [`MAX_FRAME`] bytes (a peer announcing more has its stream dropped, as on any framing
 //! error), and at most [`MAX_PENDING`] bytes waiting to be written per stream (a peer that does
-//! not read has its stream dropped). A stream is dropped when its peer closes it.
+//! not read has its stream dropped). A stream is dropped when its peer closes it, and when no
+//! frame came on it for [`IDLE`] (a live connection's consent checks come every few seconds;
+//! this keeps idle connections from holding the stream slots).
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::ops::Range;
+use std::time::{Duration, Instant};
 
 use sansrtc::framing::{Deframer, frame_header};
 
@@ -23,6 +26,8 @@ pub(crate) const MAX_STREAMS: usize = 256;
 pub(crate) const MAX_FRAME: usize = 16 * 1024;
 /// Bytes waiting to be written on one stream at most.
 pub(crate) const MAX_PENDING: usize = 1 << 20;
+/// A stream without a frame for this long is closed.
+pub(crate) const IDLE: Duration = Duration::from_secs(30);
 
 /// One accepted stream.
 struct Conn {
@@ -30,6 +35,8 @@ struct Conn {
     deframer: Deframer,
     /// Framed bytes the kernel had no room for yet.
     pending: Vec<u8>,
+    /// When the last frame (or the connection) came.
+    last_frame: Instant,
 }
 
 /// Frames read in one round: (peer, range in `data`); the buffers are reused round after
@@ -86,8 +93,9 @@ impl TcpStreams {
         frames.clear();
         data.clear();
         let mut gone = Vec::new();
+        let now = Instant::now();
         for (&peer, conn) in &mut self.streams {
-            if !conn.flush() {
+            if !conn.flush() || now >= conn.last_frame + IDLE {
                 gone.push(peer);
                 continue;
             }
@@ -113,6 +121,7 @@ impl TcpStreams {
                     loop {
                         match conn.deframer.next_frame() {
                             Ok(Some(frame)) => {
+                                conn.last_frame = now;
                                 let start = data.len();
                                 data.extend_from_slice(frame);
                                 frames.push((peer, start..data.len()));
@@ -167,6 +176,7 @@ impl TcpStreams {
                             stream,
                             deframer: Deframer::with_max_frame_len(MAX_FRAME),
                             pending: Vec::new(),
+                            last_frame: Instant::now(),
                         },
                     );
                 }
