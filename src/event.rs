@@ -3,6 +3,10 @@
 use std::net::SocketAddr;
 
 pub use sansrtc_ice::agent::ConnectionState as IceState;
+/// The transport a packet travels over: UDP datagrams, or RFC 4571 frames on a TCP stream
+/// (ICE-TCP, RFC 6544), as [`Transmit::transport`] and
+/// [`PeerConnection::handle_receive_on`] say.
+pub use sansrtc_ice::candidate::CandidateTransport as Transport;
 
 #[cfg(doc)]
 use crate::PeerConnection;
@@ -60,6 +64,10 @@ pub struct Transmit {
     pub source: SocketAddr,
     /// Where to send it.
     pub destination: SocketAddr,
+    /// How: [`Transport::Udp`], a datagram from the UDP socket on `source`; or
+    /// [`Transport::Tcp`], one RFC 4571 frame ([`crate::framing`]) written on the TCP stream
+    /// accepted on `source` from `destination` (drop it if that stream is gone).
+    pub transport: Transport,
     /// The bytes (dropped, their storage returns to the connection).
     pub contents: PacketBuf,
 }
@@ -97,6 +105,8 @@ pub enum Event {
         local: SocketAddr,
         /// The peer's address.
         remote: SocketAddr,
+        /// UDP, or TCP (the stream the peer opened from `remote` to our `local`).
+        transport: Transport,
     },
     /// A data channel is open (ours once acknowledged, or one the peer opened).
     DataChannelOpen {

@@ -121,11 +121,14 @@ pub use buffer::PacketBuf;
 pub use peer::{
     Channel, ChannelConfig, ChannelId, ChannelState, Config, ConnectionState, DtlsState, Error,
     Event, IceState, IceTransportPolicy, MessageKind, PeerConnection, SdpType, StateError, Stats,
-    Track, Transmit,
+    Track, Transmit, Transport,
 };
 pub use relay::TurnServer;
 pub use rng::PcRng;
 pub use router::{RouteError, Router, RouterStats};
+/// RFC 4571 framing for ICE-TCP streams (the caller runs a
+/// [`Deframer`](framing::Deframer) per accepted stream).
+pub use sansrtc_ice::framing;
 pub use sansrtc_sdp::Mid;
 pub use sansrtc_sdp::jsep::TransceiverId;
 pub use stats::StatsReport;

@@ -16,6 +16,12 @@
 //!   holds it validated (first come, first served: the owner of an address could otherwise
 //!   spoof a victim's source address to steal its route).
 //!
+//! Over ICE-TCP (RFC 6544) the caller deframes each accepted stream and routes every frame with
+//! [`Router::route_on`] / [`Router::learn_on`] and [`Transport::Tcp`]: the transport is part of
+//! the 5-tuple, so a TCP path validated for one connection routes nothing that arrives over UDP
+//! between the same addresses, and the answer to a check sent over a stream is accepted only from
+//! that stream.
+//!
 //! Everything a peer can grow is bounded: at most [`MAX_SOURCES`] routes and [`MAX_CHECKS`]
 //! remembered checks per connection, the oldest forgotten first.
 //!
@@ -53,7 +59,7 @@ use std::hash::Hash;
 use std::net::SocketAddr;
 
 use crate::demux::{Kind, classify};
-use crate::event::Transmit;
+use crate::event::{Transmit, Transport};
 use crate::ice::stun::message::peek_header;
 use crate::ice::stun::{MessageClass, StunMessage};
 use crate::peer::PeerConnection;
@@ -66,8 +72,8 @@ pub const MAX_SOURCES: usize = 8;
 /// (checks are paced at 50 ms and answered within seconds; consent checks come every ~5 s).
 pub const MAX_CHECKS: usize = 64;
 
-/// A 5-tuple of the shared socket(s): our local address and the peer's.
-type Path = (SocketAddr, SocketAddr);
+/// A 5-tuple of the shared socket(s): our local address, the peer's, and the transport.
+type Path = (SocketAddr, SocketAddr, Transport);
 
 /// Why [`Router::insert`] refused a connection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -112,7 +118,7 @@ struct Entry {
 pub struct Router<K> {
     by_ufrag: HashMap<Box<str>, K>,
     by_path: HashMap<Path, K>,
-    by_check: HashMap<[u8; 12], (K, SocketAddr)>,
+    by_check: HashMap<[u8; 12], (K, SocketAddr, Transport)>,
     entries: HashMap<K, Entry>,
     stats: std::cell::Cell<RouterStats>,
 }
@@ -168,7 +174,7 @@ impl<K: Copy + Eq + Hash> Router<K> {
             }
         }
         for txid in &entry.checks {
-            if self.by_check.get(txid).is_some_and(|(k, _)| *k == key) {
+            if self.by_check.get(txid).is_some_and(|(k, ..)| *k == key) {
                 self.by_check.remove(txid);
             }
         }
@@ -178,7 +184,19 @@ impl<K: Copy + Eq + Hash> Router<K> {
     /// The connection a datagram that arrived on our `local` address from `source` belongs to,
     /// if any. Allocates nothing.
     pub fn route(&self, local: SocketAddr, source: SocketAddr, datagram: &[u8]) -> Option<K> {
-        let found = self.find(local, source, datagram);
+        self.route_on(Transport::Udp, local, source, datagram)
+    }
+
+    /// [`Router::route`] for a packet that arrived over `transport` (for TCP: one frame of the
+    /// stream accepted on `local` from `source`).
+    pub fn route_on(
+        &self,
+        transport: Transport,
+        local: SocketAddr,
+        source: SocketAddr,
+        datagram: &[u8],
+    ) -> Option<K> {
+        let found = self.find((local, source, transport), datagram);
         let mut stats = self.stats.get();
         match found {
             Some((_, How::Path)) => stats.by_path += 1,
@@ -190,9 +208,9 @@ impl<K: Copy + Eq + Hash> Router<K> {
         found.map(|(k, _)| k)
     }
 
-    fn find(&self, local: SocketAddr, source: SocketAddr, datagram: &[u8]) -> Option<(K, How)> {
+    fn find(&self, path: Path, datagram: &[u8]) -> Option<(K, How)> {
         let Some((message_type, txid)) = peek_header(datagram) else {
-            return self.by_path.get(&(local, source)).map(|k| (*k, How::Path));
+            return self.by_path.get(&path).map(|k| (*k, How::Path));
         };
         // A request names our ufrag ("ours:theirs"); the connection's agent checks its
         // integrity.
@@ -204,7 +222,7 @@ impl<K: Copy + Eq + Hash> Router<K> {
         {
             return Some((key, How::Ufrag));
         }
-        if let Some(key) = self.by_path.get(&(local, source)) {
+        if let Some(key) = self.by_path.get(&path) {
             return Some((*key, How::Path));
         }
         // The answer to one of our checks, from where the check went.
@@ -214,8 +232,8 @@ impl<K: Copy + Eq + Hash> Router<K> {
         ) {
             return None;
         }
-        let (key, to) = self.by_check.get(&txid.0)?;
-        (*to == source).then_some((*key, How::Check))
+        let (key, to, transport) = self.by_check.get(&txid.0)?;
+        (*to == path.1 && *transport == path.2).then_some((*key, How::Check))
     }
 
     /// After `pc` (routed as `key`) handled `datagram` from `source` on `local`: routes the
@@ -230,11 +248,24 @@ impl<K: Copy + Eq + Hash> Router<K> {
         source: SocketAddr,
         datagram: &[u8],
     ) {
-        let path = (local, source);
+        self.learn_on(key, pc, Transport::Udp, local, source, datagram);
+    }
+
+    /// [`Router::learn`] for a packet that arrived over `transport`.
+    pub fn learn_on(
+        &mut self,
+        key: K,
+        pc: &PeerConnection,
+        transport: Transport,
+        local: SocketAddr,
+        source: SocketAddr,
+        datagram: &[u8],
+    ) {
+        let path = (local, source, transport);
         if classify(datagram) != Kind::Stun
             || self.by_path.get(&path) == Some(&key)
             || !self.entries.contains_key(&key)
-            || !pc.is_validated_path(local, source)
+            || !pc.is_validated_path_on(transport, local, source)
         {
             return;
         }
@@ -262,11 +293,27 @@ impl<K: Copy + Eq + Hash> Router<K> {
     /// Records a datagram `key`'s connection sends: the transaction id of a STUN request, so
     /// that its answer (which names no ufrag) finds the way back, from where it went only.
     pub fn sent(&mut self, key: K, transmit: &Transmit) {
-        self.sent_datagram(key, transmit.destination, &transmit.contents);
+        self.sent_on(
+            key,
+            transmit.transport,
+            transmit.destination,
+            &transmit.contents,
+        );
     }
 
-    /// [`Router::sent`] for the parts of a transmit.
+    /// [`Router::sent`] for the parts of a UDP transmit.
     pub fn sent_datagram(&mut self, key: K, destination: SocketAddr, datagram: &[u8]) {
+        self.sent_on(key, Transport::Udp, destination, datagram);
+    }
+
+    /// [`Router::sent`] for the parts of a transmit over `transport`.
+    pub fn sent_on(
+        &mut self,
+        key: K,
+        transport: Transport,
+        destination: SocketAddr,
+        datagram: &[u8],
+    ) {
         let Some((message_type, txid)) = peek_header(datagram) else {
             return;
         };
@@ -282,12 +329,12 @@ impl<K: Copy + Eq + Hash> Router<K> {
         }
         if entry.checks.len() >= MAX_CHECKS
             && let Some(oldest) = entry.checks.pop_front()
-            && self.by_check.get(&oldest).is_some_and(|(k, _)| *k == key)
+            && self.by_check.get(&oldest).is_some_and(|(k, ..)| *k == key)
         {
             self.by_check.remove(&oldest);
         }
         entry.checks.push_back(txid);
-        self.by_check.insert(txid, (key, destination));
+        self.by_check.insert(txid, (key, destination, transport));
     }
 
     /// Brings `key`'s routes up to date with its connection: forgets 5-tuples whose paths are
@@ -299,10 +346,10 @@ impl<K: Copy + Eq + Hash> Router<K> {
             return;
         };
         let by_path = &mut self.by_path;
-        entry.paths.retain(|&(local, remote)| {
-            let keep = pc.is_validated_path(local, remote);
-            if !keep && by_path.get(&(local, remote)) == Some(&key) {
-                by_path.remove(&(local, remote));
+        entry.paths.retain(|&path @ (local, remote, transport)| {
+            let keep = pc.is_validated_path_on(transport, local, remote);
+            if !keep && by_path.get(&path) == Some(&key) {
+                by_path.remove(&path);
             }
             keep
         });
@@ -336,8 +383,8 @@ impl<K: Copy + Eq + Hash> Router<K> {
         self.entries.contains_key(&key)
     }
 
-    /// The 5-tuples routed to `key` (our local address, the peer's).
-    pub fn paths(&self, key: K) -> &[(SocketAddr, SocketAddr)] {
+    /// The 5-tuples routed to `key` (our local address, the peer's, the transport).
+    pub fn paths(&self, key: K) -> &[(SocketAddr, SocketAddr, Transport)] {
         self.entries.get(&key).map_or(&[], |e| &e.paths)
     }
 

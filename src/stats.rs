@@ -63,6 +63,8 @@ pub struct CandidatePairStats {
     pub local: SocketAddr,
     /// Remote address.
     pub remote: SocketAddr,
+    /// UDP, or TCP (ICE-TCP: the stream the peer opened to our passive candidate).
+    pub transport: crate::Transport,
     /// The pair's check state.
     pub state: ice::checklist::PairState,
     /// Nominated.
@@ -194,7 +196,8 @@ pub struct Stats {
     pub dropped_dtls: u64,
     /// SRTP/SRTCP packets before keys existed or failing authentication/replay checks.
     pub dropped_srtp: u64,
-    /// Remote candidates in the SDP that did not parse (TCP, unknown syntax).
+    /// Remote candidates in the SDP left out: unknown syntax, or TCP (a passive TCP candidate
+    /// of ours pairs with the peer's active one when its connection's first check arrives).
     pub bad_candidates: u64,
     /// SRTP packets unprotected.
     pub rtp_received: u64,

@@ -4,8 +4,9 @@
 //! camera and microphone looped back and played (VP8 and H264, both offer directions and both
 //! DTLS roles, every SRTP profile Chromium offers), keyframe requests forwarded to the browser's
 //! sender, hostile datagrams during a live transfer, WHIP `DELETE`, and the server's own page;
-//! and relay-only connections (`iceTransportPolicy: 'relay'`) through our TURN server
-//! (`examples/turn_server`) over UDP, TCP and TLS.
+//! relay-only connections (`iceTransportPolicy: 'relay'`) through our TURN server
+//! (`examples/turn_server`) over UDP, TCP and TLS; and ICE over TCP (RFC 6544) to the echo
+//! server's passive TCP candidate where nftables drops every UDP packet.
 //! Loopback only: the server binds 127.0.0.1 and ignores the browser's other candidates; the
 //! relay tests run in a private network namespace where `lo` is the only interface.
 
@@ -848,6 +849,10 @@ fn in_private_netns(test: &str, body: impl FnOnce()) {
     if Command::new("ip").arg("-V").output().is_err() {
         apt_install(&["iproute2"]);
     }
+    // The ICE-TCP tests block UDP in the namespace with nftables.
+    if Command::new("nft").arg("--version").output().is_err() {
+        apt_install(&["nftables"]);
+    }
     echo_server_exe();
     common::example_exe("turn_server");
     let mut child = Command::new("unshare")
@@ -1062,4 +1067,120 @@ fn chromium_data_channel_through_our_turn_server_over_tls() {
         "chromium_data_channel_through_our_turn_server_over_tls",
         || relay_data_channel("tls"),
     );
+}
+
+/// Drops every UDP packet in this (private) network namespace, as a corporate firewall would:
+/// only the echo server's passive ICE-TCP candidate can work.
+fn block_udp() {
+    let nft = |args: &[&str]| run(Command::new("nft").args(args));
+    nft(&["add", "table", "inet", "sansrtc_no_udp"]);
+    nft(&[
+        "add",
+        "chain",
+        "inet",
+        "sansrtc_no_udp",
+        "input",
+        "{ type filter hook input priority 0; policy accept; }",
+    ]);
+    nft(&[
+        "add",
+        "rule",
+        "inet",
+        "sansrtc_no_udp",
+        "input",
+        "meta",
+        "l4proto",
+        "udp",
+        "drop",
+    ]);
+    // It holds: a datagram to ourselves is lost.
+    let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    a.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    a.send_to(b"x", a.local_addr().unwrap()).unwrap();
+    assert!(a.recv(&mut [0; 4]).is_err(), "UDP still gets through");
+}
+
+/// Chromium with UDP blocked, against the echo server, in `mode`: checks that the pair both
+/// sides selected is TCP (Chromium's active candidate to our passive one, on the UDP socket's
+/// port number) and returns the driver's result and the session's counters.
+fn over_ice_tcp(mode: &str) -> (Value, Value) {
+    block_udp();
+    let server = EchoServer::start(&[]);
+    let (_driver, mut out) = Driver::start(&server, mode, r#"{"path":true}"#);
+    let v = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| result(&mut out)));
+    let stats = session_of(&server.stats());
+    eprintln!("session: {stats}");
+    let v = v.unwrap_or_else(|e| std::panic::resume_unwind(e));
+    // Chromium offered TCP candidates (active) beside its UDP ones.
+    let offered = v["offered"].as_array().expect("offered candidates");
+    assert!(
+        offered.iter().any(|c| c.as_str().unwrap().contains(" tcp ")
+            && c.as_str().unwrap().contains("tcptype active")),
+        "{v}"
+    );
+    let sel = &v["selected"];
+    assert_eq!(sel["localProtocol"], "tcp", "{v}");
+    assert_eq!(sel["remoteProtocol"], "tcp", "{v}");
+    // Chromium's active candidate (port 9) becomes its connection's real address, which it
+    // learns from our answer's mapped address: peer-reflexive.
+    assert!(
+        matches!(sel["localType"].as_str(), Some("host" | "prflx")),
+        "{v}"
+    );
+    assert_eq!(sel["state"], "succeeded", "{v}");
+    // Our passive candidate listens on the UDP socket's address, port number included.
+    assert_eq!(sel["remote"], server.udp.to_string(), "{v}");
+    assert!(sel["bytesReceived"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert_eq!(stats["selected_transport"], "tcp", "{stats}");
+    assert_eq!(stats["dropped_unvalidated"], 0, "{stats}");
+    (v, stats)
+}
+
+#[test]
+fn chromium_data_channel_over_ice_tcp_when_udp_is_blocked() {
+    in_private_netns(
+        "chromium_data_channel_over_ice_tcp_when_udp_is_blocked",
+        || {
+            let (v, _) = over_ice_tcp("data");
+            assert_eq!(v["messages"], MESSAGES, "{v}");
+            assert_eq!(v["mismatches"], 0, "{v}");
+            assert_eq!(v["largest"], 256 * 1024, "{v}");
+            eprintln!(
+                "chromium over ICE-TCP (UDP blocked): channel open {:.0} ms after createOffer, {MESSAGES} messages (up to 256 KiB) echoed in {:.0} ms, {} / {}",
+                v["setupMs"].as_f64().unwrap_or(0.0),
+                v["echoMs"].as_f64().unwrap_or(0.0),
+                v["dtlsCipher"],
+                v["srtpCipher"]
+            );
+        },
+    );
+}
+
+#[test]
+fn chromium_camera_over_ice_tcp_when_udp_is_blocked() {
+    in_private_netns("chromium_camera_over_ice_tcp_when_udp_is_blocked", || {
+        let (v, stats) = over_ice_tcp("media");
+        assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 30, "{v}");
+        assert!(v["audioPackets"].as_u64().unwrap_or(0) >= 50, "{v}");
+        assert!(stats["rtp_sent"].as_u64().unwrap_or(0) > 0, "{stats}");
+        assert_eq!(stats["dropped_srtp"], 0, "{stats}");
+        eprintln!(
+            "chromium camera over ICE-TCP (UDP blocked): connected {:.0} ms after createOffer; {} frames of {} decoded, {} audio packets",
+            v["setupMs"].as_f64().unwrap_or(0.0),
+            v["framesDecoded"],
+            v["codec"],
+            v["audioPackets"]
+        );
+    });
+}
+
+/// With UDP open, the same browser and server select UDP: our passive TCP candidate ranks
+/// below the UDP one.
+#[test]
+fn chromium_prefers_udp_over_ice_tcp() {
+    let (v, stats) = drive_with("data", r#"{"path":true}"#, &[]);
+    assert_eq!(v["messages"], MESSAGES, "{v}");
+    assert_eq!(v["selected"]["localProtocol"], "udp", "{v}");
+    assert_eq!(stats["selected_transport"], "udp", "{stats}");
 }

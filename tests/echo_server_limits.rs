@@ -619,3 +619,55 @@ fn the_native_whip_client_example_is_echoed() {
     );
     assert!(stdout.contains(": 200"), "DELETE answered: {stdout}");
 }
+
+/// The ICE-TCP listener (on the UDP socket's address): the answer signals a passive TCP
+/// candidate there; a stream announcing a frame longer than the server accepts is closed at
+/// once and counted; a stranger's well-framed check gets no answer (unauthenticated STUN is not
+/// answered) and earns no route.
+#[test]
+fn ice_tcp_streams_are_bounded() {
+    let server = Server::start(&[]);
+    let (status, _, answer) = server.whip(&offer());
+    assert_eq!(status, 201, "{answer}");
+    let line = answer
+        .lines()
+        .find(|l| l.contains(" tcp ") && l.ends_with("tcptype passive"))
+        .unwrap_or_else(|| panic!("no passive TCP candidate in {answer}"));
+    assert!(
+        line.ends_with(&format!(
+            "{} {} typ host tcptype passive",
+            server.udp.ip(),
+            server.udp.port()
+        )),
+        "{line}"
+    );
+    // A lying length: 65,535 bytes announced, more than the server's 16 KiB frames.
+    let mut liar = TcpStream::connect(server.udp).expect("ICE-TCP listener");
+    liar.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    liar.write_all(&[0xff, 0xff, 1, 2, 3, 4]).unwrap();
+    let mut buf = [0u8; 16];
+    assert!(
+        matches!(liar.read(&mut buf), Ok(0) | Err(_)),
+        "the stream is closed"
+    );
+    server.poll_stats(Duration::from_secs(5), "the stream dropped", |s| {
+        s["tcp_dropped"] == 1 && s["tcp_accepted"] == 1
+    });
+    // A stranger's check (wrong password) over a well-framed stream: no answer, no route.
+    let mut stranger = TcpStream::connect(server.udp).unwrap();
+    stranger
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let check = spoofed_check(&ufrag(&answer), 1);
+    let mut framed = (check.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&check);
+    stranger.write_all(&framed).unwrap();
+    assert!(
+        stranger.read(&mut buf).is_err(),
+        "nothing answered to an unauthenticated check"
+    );
+    let stats = server.poll_stats(Duration::from_secs(5), "the stream open", |s| {
+        s["tcp_streams"] == 1
+    });
+    assert_eq!(stats["routes"], 0, "{stats}");
+}

@@ -4,7 +4,9 @@
 //! one scenario against the echo server (the test proxies `/whip`, `/offer`, `/answer/<n>` to it)
 //! and POSTs its JSON result back to the test's HTTP server. The relay tests run the data mode with
 //! relayed candidates only (`iceTransportPolicy: 'relay'`) of our TURN server
-//! (`examples/turn_server`) over UDP and TCP, and the media mode the same.
+//! (`examples/turn_server`) over UDP and TCP, and the media mode the same. The ICE-TCP tests
+//! drop every UDP packet in the namespace (nftables) and let Firefox use its active TCP
+//! candidates (`media.peerconnection.ice.tcp`) to the echo server's passive one.
 //!
 //! Loopback only: each test re-runs itself inside a private network namespace (`unshare --net`)
 //! where `lo` is the only interface, so the echo server, the test's HTTP server and Firefox (with
@@ -113,21 +115,25 @@ fn drive(
     server_args: &[&str],
     prefs: &[(&str, &str)],
 ) -> serde_json::Value {
-    drive_via(test, query, server_args, prefs, None)
+    drive_via(test, query, server_args, prefs, None, false)
 }
 
 /// [`drive`], and with `turn` (`udp` or `tcp`) our TURN server (`examples/turn_server`) runs
 /// beside the echo server and the page is given it as its only ICE server, relayed candidates
 /// only (see [`inner`]).
+///
+/// With `udp_blocked`, nftables drops every UDP packet in the namespace (a firewall that
+/// blocks UDP): only ICE-TCP can work.
 fn drive_via(
     test: &str,
     query: &str,
     server_args: &[&str],
     prefs: &[(&str, &str)],
     turn: Option<&str>,
+    udp_blocked: bool,
 ) -> serde_json::Value {
     if std::env::var(INNER).is_ok_and(|t| t == test) {
-        let v = inner(query, server_args, prefs, turn);
+        let v = inner(query, server_args, prefs, turn, udp_blocked);
         println!("{RESULT}{v}");
         return v;
     }
@@ -139,6 +145,9 @@ fn drive_via(
     }
     if Command::new("ip").arg("-V").output().is_err() {
         apt_install(&["iproute2"]);
+    }
+    if udp_blocked && Command::new("nft").arg("--version").output().is_err() {
+        apt_install(&["nftables"]);
     }
     echo_server();
     if turn.is_some() {
@@ -284,8 +293,12 @@ fn inner(
     server_args: &[&str],
     extra: &[(&str, &str)],
     turn: Option<&str>,
+    udp_blocked: bool,
 ) -> serde_json::Value {
     run(Command::new("ip").args(["link", "set", "lo", "up"]));
+    if udp_blocked {
+        block_udp();
+    }
     let mut child = Command::new(echo_server())
         .args(["--http", "127.0.0.1:0"])
         .args(server_args)
@@ -529,14 +542,21 @@ fn check_relayed(test: &str, transport: &str, v: &serde_json::Value, to_firefox_
 /// The data mode with relayed candidates only, of our TURN server reached over `transport`: the
 /// 202 messages come back through the relay.
 fn relay_data_channel(test: &str, transport: &str) {
-    let v = drive_via(test, "mode=data", &[], &[], Some(transport));
+    let v = drive_via(test, "mode=data", &[], &[], Some(transport), false);
     check_relayed(test, transport, &v, true);
     check_echo(test, &v);
 }
 
 /// Camera and microphone (VP8, Opus) looped back through our relay over `transport`.
 fn relay_camera(test: &str, transport: &str) {
-    let v = drive_via(test, "mode=media&codec=VP8", &[], &[], Some(transport));
+    let v = drive_via(
+        test,
+        "mode=media&codec=VP8",
+        &[],
+        &[],
+        Some(transport),
+        false,
+    );
     check_relayed(test, transport, &v, false);
     check_audio(test, &v);
     assert_eq!(v["videoCodec"], "video/VP8", "{v}");
@@ -936,4 +956,68 @@ fn firefox_answers_our_offer_twenty_channels_and_twenty_megabytes() {
         v["setupMs"].as_f64().unwrap_or(0.0),
         v["mbPerSec"].as_f64().unwrap_or(0.0)
     );
+}
+
+/// Drops every UDP packet in this (private) network namespace, as a firewall blocking UDP would.
+fn block_udp() {
+    let nft = |args: &[&str]| run(Command::new("nft").args(args));
+    nft(&["add", "table", "inet", "sansrtc_no_udp"]);
+    nft(&[
+        "add",
+        "chain",
+        "inet",
+        "sansrtc_no_udp",
+        "input",
+        "{ type filter hook input priority 0; policy accept; }",
+    ]);
+    nft(&[
+        "add",
+        "rule",
+        "inet",
+        "sansrtc_no_udp",
+        "input",
+        "meta",
+        "l4proto",
+        "udp",
+        "drop",
+    ]);
+    let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    a.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    a.send_to(b"x", a.local_addr().unwrap()).unwrap();
+    assert!(a.recv(&mut [0; 4]).is_err(), "UDP still gets through");
+}
+
+/// Firefox gathers ICE-TCP candidates (active) with this preference.
+const ICE_TCP: &[(&str, &str)] = &[("media.peerconnection.ice.tcp", "true")];
+
+/// Checks that the selected pair is TCP, to the echo server's passive candidate (on its UDP
+/// socket's address and port number).
+fn check_ice_tcp(test: &str, v: &serde_json::Value) {
+    assert_eq!(v["localProtocol"], "tcp", "{v}");
+    assert_eq!(v["pairState"], "succeeded", "{v}");
+    assert_eq!(v["remoteCandidate"], v["echoUdp"], "{v}");
+    assert_eq!(v["server"]["selected_transport"], "tcp", "{v}");
+    assert_eq!(v["server"]["dropped_unvalidated"], 0, "{v}");
+    eprintln!(
+        "{test}: selected pair {} (tcp, {}) -> {}",
+        v["localCandidate"], v["localType"], v["remoteCandidate"]
+    );
+}
+
+#[test]
+fn firefox_data_channel_over_ice_tcp_when_udp_is_blocked() {
+    let test = "firefox_data_channel_over_ice_tcp_when_udp_is_blocked";
+    let v = drive_via(test, "mode=data", &[], ICE_TCP, None, true);
+    check_ice_tcp(test, &v);
+    check_echo(test, &v);
+}
+
+#[test]
+fn firefox_camera_over_ice_tcp_when_udp_is_blocked() {
+    let test = "firefox_camera_over_ice_tcp_when_udp_is_blocked";
+    let v = drive_via(test, "mode=media&codec=VP8", &[], ICE_TCP, None, true);
+    check_ice_tcp(test, &v);
+    check_audio(test, &v);
+    assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 30, "{v}");
 }

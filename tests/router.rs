@@ -167,7 +167,7 @@ fn forty_connections_behind_one_address_each_get_their_own_datagrams() {
         assert_eq!(labels, vec![format!("c{i}")], "{i}");
         assert_eq!(
             scene.router.paths(i),
-            &[(scene.server, client_addr(i))],
+            &[(scene.server, client_addr(i), sansrtc::Transport::Udp)],
             "{i}"
         );
     }

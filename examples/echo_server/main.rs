@@ -16,7 +16,11 @@
 //! every session's counters (`PeerConnection::stats`, DTLS and ICE drops, the selected path's
 //! remote address as `selected_remote`, the send-side bandwidth estimate of what we echo as
 //! `bandwidth_estimate`, `bandwidth_acknowledged` and `bandwidth_reason`), the last sessions forgotten (`ended`, with the reason)
-//! and the server's own counters as JSON.
+//! and the server's own counters as JSON (with the ICE-TCP streams open, accepted and dropped).
+//!
+//! ICE over TCP (RFC 6544): the server also listens on TCP on its UDP socket's address and
+//! signals a passive TCP candidate there (below UDP in priority), for browsers whose network
+//! blocks UDP; see `tcp.rs` for the streams and their limits.
 //!
 //! `cargo run --release --example echo_server -- --http 127.0.0.1:8080 --udp 127.0.0.1:0`
 //! (`--passive` answers `a=setup:passive`, making the browser the DTLS client;
@@ -65,6 +69,7 @@ mod http;
 mod media;
 mod session;
 mod stats;
+mod tcp;
 
 use std::collections::{HashMap, VecDeque};
 use std::io::ErrorKind;
@@ -80,7 +85,8 @@ use sansrtc::{Config, ConnectionState, PeerConnection, Router, SdpType, codecs};
 
 use common::loopback_only;
 use media::{MediaEcho, OfferOptions};
-use session::{Session, SessionId, service};
+use sansrtc::Transport;
+use session::{Session, SessionId, Sockets, service};
 
 const PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>sansrtc echo</title>
 <h1>sansrtc echo</h1><p>Your camera, looped back by the server:</p><video id="v" autoplay playsinline muted width="320"></video>
@@ -202,6 +208,9 @@ struct Options {
 
 /// How long the loop waits for a datagram at most before it looks at the HTTP calls again.
 const MAX_WAIT: Duration = Duration::from_millis(5);
+/// How long the loop waits for a datagram at most while ICE-TCP streams are open (they are
+/// read between waits).
+const TCP_WAIT: Duration = Duration::from_millis(1);
 /// Timers run at most this often (each run looks at every session).
 const TIMER_GRANULARITY: Duration = Duration::from_millis(1);
 /// How often idle, failed and unanswered sessions are looked for.
@@ -232,7 +241,7 @@ struct Counters {
 
 /// The WebRTC side: every session, the routes to them, one UDP socket.
 struct Server {
-    socket: UdpSocket,
+    sockets: Sockets,
     local: SocketAddr,
     options: Options,
     /// One DTLS certificate for every session: a `POST` costs no key generation.
@@ -288,6 +297,11 @@ impl Server {
             if !self.routes.ufrag_taken(pc.local_ufrag()) {
                 pc.add_local_address(self.local)
                     .map_err(|e| (500, e.to_string()))?;
+                if self.sockets.tcp.is_some() {
+                    // A passive ICE-TCP candidate on the same port, below UDP in priority.
+                    pc.add_local_tcp_address(self.local)
+                        .map_err(|e| (500, e.to_string()))?;
+                }
                 return Ok(pc);
             }
         }
@@ -404,7 +418,7 @@ impl Server {
         let Some(s) = self.sessions.get_mut(&id) else {
             return;
         };
-        if let Some(deadline) = service(id, s, &mut self.routes, &self.socket, now) {
+        if let Some(deadline) = service(id, s, &mut self.routes, &mut self.sockets, now) {
             self.next_timer = self.next_timer.min(deadline);
         }
         if s.closing.is_some() && s.pc.is_closed() {
@@ -428,13 +442,13 @@ impl Server {
             .push_back(stats::session_json(&s, routes, Some(reason)));
     }
 
-    /// One datagram from `source`.
-    fn receive(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) {
+    /// One datagram from `source` (or, over TCP, one frame of the stream from `source`).
+    fn receive(&mut self, now: Instant, transport: Transport, source: SocketAddr, datagram: &[u8]) {
         let kind = classify(datagram);
         let local = self.local;
         let Some(id) = self
             .routes
-            .route(local, source, datagram)
+            .route_on(transport, local, source, datagram)
             .filter(|id| self.sessions.contains_key(id))
         else {
             let c = &mut self.counters;
@@ -450,11 +464,12 @@ impl Server {
         if s.media.lose_incoming(&s.pc, datagram) {
             return;
         }
-        s.pc.handle_receive(now, source, local, datagram);
-        if s.pc.is_validated_path(local, source) {
+        s.pc.handle_receive_on(now, transport, source, local, datagram);
+        if s.pc.is_validated_path_on(transport, local, source) {
             s.last_heard = now;
             // Only an authenticated check validates a path: STUN is what can earn a route.
-            self.routes.learn(id, &s.pc, local, source, datagram);
+            self.routes
+                .learn_on(id, &s.pc, transport, local, source, datagram);
         }
         self.service(id, now);
     }
@@ -470,20 +485,37 @@ impl Server {
             }
         };
         if !wait.is_zero() {
-            let _ = self.socket.set_read_timeout(Some(wait));
-            let Some((n, from)) = ready(self.socket.recv_from(buf)) else {
+            let _ = self.sockets.udp.set_read_timeout(Some(wait));
+            let Some((n, from)) = ready(self.sockets.udp.recv_from(buf)) else {
                 return;
             };
-            self.receive(Instant::now(), from, &buf[..n]);
+            self.receive(Instant::now(), Transport::Udp, from, &buf[..n]);
         }
-        let _ = self.socket.set_nonblocking(true);
+        let _ = self.sockets.udp.set_nonblocking(true);
         for _ in 0..MAX_BATCH {
-            let Some((n, from)) = ready(self.socket.recv_from(buf)) else {
+            let Some((n, from)) = ready(self.sockets.udp.recv_from(buf)) else {
                 break;
             };
-            self.receive(Instant::now(), from, &buf[..n]);
+            self.receive(Instant::now(), Transport::Udp, from, &buf[..n]);
         }
-        let _ = self.socket.set_nonblocking(false);
+        let _ = self.sockets.udp.set_nonblocking(false);
+    }
+
+    /// Accepts ICE-TCP connections and handles every frame their streams delivered.
+    fn receive_tcp(&mut self, buf: &mut [u8]) {
+        let Some(tcp) = &mut self.sockets.tcp else {
+            return;
+        };
+        tcp.poll(buf);
+        // The frames leave the streams' table while they are handled (answers are written on
+        // the streams), and their reused buffers go back after.
+        let batch = tcp.take_frames();
+        for (peer, frame) in batch.iter() {
+            self.receive(Instant::now(), Transport::Tcp, peer, frame);
+        }
+        if let Some(tcp) = &mut self.sockets.tcp {
+            tcp.give_back(batch);
+        }
     }
 
     /// When the loop must look at timers next.
@@ -504,7 +536,7 @@ impl Server {
         for (&id, s) in &mut self.sessions {
             if s.deadline.is_some_and(|d| d <= now) {
                 s.pc.handle_timeout(now);
-                service(id, s, &mut self.routes, &self.socket, now);
+                service(id, s, &mut self.routes, &mut self.sockets, now);
                 if s.closing.is_some() && s.pc.is_closed() {
                     closed.push(id);
                 }
@@ -556,7 +588,7 @@ impl Server {
             if goodbye {
                 // close_notify, in case anyone is still there.
                 s.pc.close(now);
-                service(id, s, &mut self.routes, &self.socket, now);
+                service(id, s, &mut self.routes, &mut self.sockets, now);
             }
             s.closing = Some((reason, now));
             self.counters.sessions_reclaimed += 1;
@@ -579,6 +611,7 @@ impl Server {
         let c = &self.counters;
         let h = &self.http;
         let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        let tcp = self.sockets.tcp.as_ref();
         format!(
             concat!(
                 r#"{{"sessions":[{}],"ended":[{}],"closing":{},"routes":{},"#,
@@ -586,7 +619,8 @@ impl Server {
                 r#""unrouted_unknown":{},"sessions_created":{},"sessions_refused":{},"#,
                 r#""sessions_reclaimed":{},"sessions_deleted":{},"max_sessions":{},"#,
                 r#""http_requests":{},"http_refused":{},"http_timeouts":{},"#,
-                r#""http_too_large":{},"http_malformed":{}}}"#
+                r#""http_too_large":{},"http_malformed":{},"#,
+                r#""tcp_streams":{},"tcp_accepted":{},"tcp_dropped":{}}}"#
             ),
             join(
                 live.iter()
@@ -611,6 +645,9 @@ impl Server {
             load(&h.timeouts),
             load(&h.too_large),
             load(&h.malformed),
+            tcp.map_or(0, |t| t.len()),
+            tcp.map_or(0, |t| t.accepted),
+            tcp.map_or(0, |t| t.dropped),
         )
     }
 }
@@ -719,9 +756,20 @@ fn main() {
         });
     }
 
+    // ICE-TCP: the same port number over TCP, for browsers whose network blocks UDP.
+    let tcp = match tcp::TcpStreams::bind(local) {
+        Ok(t) => {
+            println!("ICE-TCP: listening on TCP {local} (passive candidates)");
+            Some(t)
+        }
+        Err(e) => {
+            eprintln!("no ICE-TCP candidate: cannot listen on TCP {local}: {e}");
+            None
+        }
+    };
     let now = Instant::now();
     let mut server = Server {
-        socket,
+        sockets: Sockets { udp: socket, tcp },
         local,
         options,
         certificate: Arc::new(Certificate::generate().expect("a DTLS certificate")),
@@ -751,7 +799,13 @@ fn main() {
             .wake()
             .saturating_duration_since(Instant::now())
             .min(MAX_WAIT);
+        // ICE-TCP streams are read between UDP waits: keep those short while any is open.
+        let wait = match &server.sockets.tcp {
+            Some(t) if t.len() > 0 => wait.min(TCP_WAIT),
+            _ => wait,
+        };
         server.receive_all(wait, &mut buf);
+        server.receive_tcp(&mut buf);
         let now = Instant::now();
         server.timers(now);
         if now >= server.next_reclaim {

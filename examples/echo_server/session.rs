@@ -9,7 +9,11 @@ use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use sansrtc::sctp::SendError;
-use sansrtc::{ChannelId, ConnectionState, Error, Event, MessageKind, PeerConnection, Router};
+use sansrtc::{
+    ChannelId, ConnectionState, Error, Event, MessageKind, PeerConnection, Router, Transport,
+};
+
+use crate::tcp::TcpStreams;
 
 pub(crate) use crate::common::SessionId;
 use crate::media::MediaEcho;
@@ -24,6 +28,13 @@ const MAX_ECHO_BACKLOG: usize = 4 << 20;
 /// copies the message), doubled while nothing goes out, at most [`MAX_RETRY`].
 const FIRST_RETRY: Duration = Duration::from_millis(1);
 const MAX_RETRY: Duration = Duration::from_millis(32);
+
+/// Where packets leave: the shared UDP socket, or (ICE-TCP) the stream a browser opened.
+pub(crate) struct Sockets {
+    pub(crate) udp: UdpSocket,
+    /// `None` when the TCP port could not be bound.
+    pub(crate) tcp: Option<TcpStreams>,
+}
 
 /// One browser's connection.
 pub(crate) struct Session {
@@ -150,7 +161,7 @@ pub(crate) fn service(
     id: SessionId,
     s: &mut Session,
     routes: &mut Router<SessionId>,
-    socket: &UdpSocket,
+    sockets: &mut Sockets,
     now: Instant,
 ) -> Option<Instant> {
     let seq = s.seq;
@@ -180,7 +191,13 @@ pub(crate) fn service(
             continue;
         }
         routes.sent(id, &t);
-        let _ = socket.send_to(&t.contents, t.destination);
+        match (t.transport, &mut sockets.tcp) {
+            (Transport::Tcp, Some(tcp)) => tcp.send(t.destination, &t.contents),
+            (Transport::Tcp, None) => {}
+            _ => {
+                let _ = sockets.udp.send_to(&t.contents, t.destination);
+            }
+        }
     }
     s.deadline = match (s.pc.poll_timeout(), s.retry) {
         (Some(t), Some((r, _))) => Some(t.min(r)),

@@ -26,7 +26,7 @@ pub(crate) fn session_json(s: &Session, routes: usize, reason: Option<&str>) -> 
             r#""layers":{{{}}},"echo_errors":{},"channels":[{}],"sctp":"{}","sctp_zero_checksum":{},"#,
             r#""frames_repacketized":{},"packets_repacketized":{},"echo_backlog":{},"routes":{},"#,
             r#""bandwidth_estimate":{},"bandwidth_acknowledged":{},"bandwidth_reason":"{}","#,
-            r#""selected_remote":"{}"{}}}"#
+            r#""selected_remote":"{}","selected_transport":"{}"{}}}"#
         ),
         s.seq,
         s.pc.state(),
@@ -98,6 +98,7 @@ pub(crate) fn session_json(s: &Session, routes: usize, reason: Option<&str>) -> 
         s.pc.selected_path()
             .map(|(_, remote)| remote.to_string())
             .unwrap_or_default(),
+        s.pc.selected_transport().map_or("", |t| t.as_str()),
         reason
             .map(|r| format!(r#","reason":"{}""#, r.escape_default()))
             .unwrap_or_default(),

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use thiserror::Error;
 
 use crate::candidate::{
-    Candidate, CandidateAddress, CandidateKind, CandidateTransport, pair_priority,
+    Candidate, CandidateAddress, CandidateKind, CandidateTransport, TcpType, pair_priority,
 };
 use crate::small::PushSmall;
 
@@ -91,6 +91,9 @@ pub struct CandidatePair {
     pub local: SocketAddr,
     /// Remote candidate address (where checks are sent to).
     pub remote: SocketAddr,
+    /// The transport: UDP, or TCP over the stream the peer opened from `remote` to our
+    /// passive candidate `local`.
+    pub transport: CandidateTransport,
     /// Local candidate priority (used in the PRIORITY of checks is the prflx one instead).
     pub local_priority: u32,
     /// Remote candidate priority.
@@ -184,11 +187,21 @@ impl Checklist {
         self.pairs.iter().find(|p| p.id == id)
     }
 
-    /// The pair sending from `local` to `remote`, if any.
+    /// The UDP pair sending from `local` to `remote`, if any.
     pub fn find(&self, local: SocketAddr, remote: SocketAddr) -> Option<&CandidatePair> {
+        self.find_on(CandidateTransport::Udp, local, remote)
+    }
+
+    /// The pair over `transport` sending from `local` to `remote`, if any.
+    pub fn find_on(
+        &self,
+        transport: CandidateTransport,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Option<&CandidatePair> {
         self.pairs
             .iter()
-            .find(|p| p.local == local && p.remote == remote)
+            .find(|p| p.transport == transport && p.local == local && p.remote == remote)
     }
 
     /// Remote candidates known.
@@ -246,18 +259,31 @@ impl Checklist {
     }
 
     /// Adds a remote candidate (from SDP or trickled) and pairs it with the local candidates.
+    ///
+    /// TCP (RFC 6544): we only ever have passive candidates and never open a connection, so a
+    /// signalled TCP candidate pairs with nothing: an `active` one (port 9) is accepted and
+    /// ignored (its real address arrives with its first check, as a peer-reflexive TCP
+    /// candidate, which pairs with our passive candidate); `passive` and `so` ones, which only
+    /// an active agent could use, are refused with
+    /// [`RemoteCandidateError::UnsupportedTransport`]. A TCP candidate pairs only with local
+    /// TCP candidates, a UDP one only with UDP ones.
     pub fn add_remote(&mut self, candidate: Candidate) -> Result<(), RemoteCandidateError> {
-        if candidate.transport != CandidateTransport::Udp {
-            return Err(RemoteCandidateError::UnsupportedTransport);
+        if candidate.transport == CandidateTransport::Tcp
+            && candidate.kind != CandidateKind::PeerReflexive
+        {
+            return match candidate.tcp_type() {
+                Some(TcpType::Active) => Ok(()),
+                _ => Err(RemoteCandidateError::UnsupportedTransport),
+            };
         }
         let CandidateAddress::Ip(addr) = candidate.address else {
             return Err(RemoteCandidateError::Unresolved);
         };
-        if self
-            .remotes
-            .iter()
-            .any(|r| r.component == candidate.component && r.socket_addr() == Some(addr))
-        {
+        if self.remotes.iter().any(|r| {
+            r.component == candidate.component
+                && r.transport == candidate.transport
+                && r.socket_addr() == Some(addr)
+        }) {
             return Err(RemoteCandidateError::Duplicate);
         }
         if self.remotes.len() >= self.config.max_remote_candidates {
@@ -277,6 +303,7 @@ impl Checklist {
             return;
         };
         if local.candidate.component != remote.component
+            || local.candidate.transport != remote.transport
             || local.base.is_ipv4() != remote_addr.is_ipv4()
         {
             return;
@@ -289,11 +316,9 @@ impl Checklist {
         };
         let priority =
             Self::priority_for(self.controlling, local.candidate.priority, remote.priority);
-        if let Some(existing) = self
-            .pairs
-            .iter_mut()
-            .find(|p| p.local == local_addr && p.remote == remote_addr)
-        {
+        if let Some(existing) = self.pairs.iter_mut().find(|p| {
+            p.transport == remote.transport && p.local == local_addr && p.remote == remote_addr
+        }) {
             // Pruning: keep only the higher-priority of redundant pairs.
             self.stats.pairs_pruned += 1;
             if existing.priority < priority && existing.state == PairState::Frozen {
@@ -347,6 +372,7 @@ impl Checklist {
             component: remote.component,
             local: local_addr,
             remote: remote_addr,
+            transport: remote.transport,
             local_priority: local.candidate.priority,
             remote_priority: remote.priority,
             foundation,
@@ -731,5 +757,42 @@ mod tests {
             Err(RemoteCandidateError::UnsupportedTransport)
         );
         assert_eq!(cl.remote_candidates().len(), 1);
+    }
+
+    #[test]
+    fn tcp_pairs_only_with_tcp() {
+        let mut cl = Checklist::new(ChecklistConfig::default(), false);
+        let mut passive = host("t1", "10.0.0.1:1000");
+        passive.transport = CandidateTransport::Tcp;
+        cl.add_local(passive, sa("10.0.0.1:1000"));
+        cl.add_local(host("1", "10.0.0.1:1000"), sa("10.0.0.1:1000"));
+        let tcp = |tcptype: &str| {
+            let mut c = host("r", "10.0.0.2:9");
+            c.transport = CandidateTransport::Tcp;
+            c.extensions.push(("tcptype".into(), tcptype.into()));
+            c
+        };
+        // Signalled active: accepted, stored nowhere, paired with nothing.
+        assert_eq!(cl.add_remote(tcp("active")), Ok(()));
+        for refused in ["passive", "so"] {
+            assert_eq!(
+                cl.add_remote(tcp(refused)),
+                Err(RemoteCandidateError::UnsupportedTransport)
+            );
+        }
+        assert!(cl.pairs().is_empty() && cl.remote_candidates().is_empty());
+        // The UDP candidate and the TCP connection's address may be equal: neither is a
+        // duplicate of the other, and each pairs with the local candidate of its transport.
+        cl.add_remote(host("u", "10.0.0.2:5000")).unwrap();
+        let mut prflx = cand("p", 1, CandidateKind::PeerReflexive, "10.0.0.2:5000", 1);
+        prflx.transport = CandidateTransport::Tcp;
+        cl.add_remote(prflx).unwrap();
+        assert_eq!(cl.pairs().len(), 2);
+        let (l, r) = (sa("10.0.0.1:1000"), sa("10.0.0.2:5000"));
+        let udp = cl.find(l, r).unwrap();
+        let over_tcp = cl.find_on(CandidateTransport::Tcp, l, r).unwrap();
+        assert_ne!(udp.id, over_tcp.id);
+        assert_eq!(udp.transport, CandidateTransport::Udp);
+        assert_eq!(over_tcp.transport, CandidateTransport::Tcp);
     }
 }

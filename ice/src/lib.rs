@@ -16,6 +16,7 @@
 pub mod agent;
 pub mod candidate;
 pub mod checklist;
+pub mod framing;
 pub mod responder;
 pub mod rng;
 mod small;

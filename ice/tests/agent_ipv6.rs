@@ -183,6 +183,7 @@ impl Sim {
         for i in 0..2 {
             let (local, remote) = self.agents[i].selected_pair().unwrap();
             self.send(AgentTransmit {
+                transport: sansrtc_ice::candidate::CandidateTransport::Udp,
                 source: local,
                 destination: remote,
                 contents: format!("data from {i}").into_bytes(),
@@ -209,6 +210,7 @@ fn ipv6_only_agents_connect_over_many_seeds_with_loss() {
         assert_eq!(s.agents[0].selected_pair(), Some((addr(A6), addr(B6))));
         assert_eq!(s.agents[1].selected_pair(), Some((addr(B6), addr(A6))));
         assert!(s.events[0].contains(&AgentEvent::SelectedPair {
+            transport: sansrtc_ice::candidate::CandidateTransport::Udp,
             component: 1,
             local: addr(A6),
             remote: addr(B6)

@@ -174,11 +174,13 @@ fn connects_on_a_clean_network() {
         AgentEvent::StateChanged(ConnectionState::Checking)
     );
     assert!(sim.a_events.contains(&AgentEvent::SelectedPair {
+        transport: sansrtc_ice::candidate::CandidateTransport::Udp,
         component: 1,
         local: addr(A),
         remote: addr(B)
     }));
     assert!(sim.b_events.contains(&AgentEvent::SelectedPair {
+        transport: sansrtc_ice::candidate::CandidateTransport::Udp,
         component: 1,
         local: addr(B),
         remote: addr(A)
@@ -542,6 +544,7 @@ fn ice_restart_reselects_with_new_credentials() {
     sim.run(Duration::from_secs(60));
     sim.assert_connected();
     let selected = AgentEvent::SelectedPair {
+        transport: sansrtc_ice::candidate::CandidateTransport::Udp,
         component: 1,
         local: addr(A),
         remote: addr(B),
@@ -702,6 +705,7 @@ fn not_completed_before_end_of_candidates() {
     sim.run(Duration::from_secs(10));
     // A new pair is selected and its checks are done, but more candidates may trickle in.
     assert!(sim.a_events.contains(&AgentEvent::SelectedPair {
+        transport: sansrtc_ice::candidate::CandidateTransport::Udp,
         component: 1,
         local: addr(A),
         remote: addr(B)
@@ -843,6 +847,7 @@ fn a_component_that_cannot_connect_fails_the_connection() {
     sim.run(Duration::from_secs(60));
     // Component 1 was selected, but the connection never became connected.
     assert!(sim.a_events.contains(&AgentEvent::SelectedPair {
+        transport: sansrtc_ice::candidate::CandidateTransport::Udp,
         component: 1,
         local: addr(A),
         remote: addr(B)

@@ -816,6 +816,7 @@ impl World {
                     AgentTransmit {
                         source: local,
                         destination: remote,
+                        transport: sansrtc_ice::candidate::CandidateTransport::Udp,
                         contents: bytes,
                     },
                 );

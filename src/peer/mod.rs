@@ -38,7 +38,7 @@ mod transport;
 
 pub use crate::config::{Config, IceTransportPolicy};
 pub use crate::error::{Error, NegotiationFailure, StateError};
-pub use crate::event::{ConnectionState, DtlsState, Event, IceState, SdpType, Transmit};
+pub use crate::event::{ConnectionState, DtlsState, Event, IceState, SdpType, Transmit, Transport};
 pub use crate::stats::Stats;
 pub use sctp::ChannelConfig;
 
@@ -103,6 +103,8 @@ pub struct PeerConnection {
     jsep: JsepSession,
     certificate: Arc<dtls::Certificate>,
     locals: Vec<SocketAddr>,
+    /// Registered listening TCP addresses (passive ICE-TCP candidates).
+    tcp_locals: Vec<SocketAddr>,
     local_candidates: Vec<String>,
     agent: Option<Agent<PcRng>>,
     relays: Relays,
@@ -134,6 +136,8 @@ pub struct PeerConnection {
     srtp: Option<Box<srtp::SessionContexts>>,
     /// Where DTLS/SRTP go: the selected pair, or the last address DTLS came from.
     path: Option<(SocketAddr, SocketAddr)>,
+    /// The transport of `path`.
+    path_transport: Transport,
     paths: Vec<PathCounters>,
     ice_state: IceState,
     dtls_state: DtlsState,
@@ -160,6 +164,7 @@ pub struct PeerConnection {
 /// Traffic on one path (candidate pair) that carried DTLS, SRTP or SCTP.
 #[derive(Debug, Clone, Copy)]
 struct PathCounters {
+    transport: Transport,
     local: SocketAddr,
     remote: SocketAddr,
     packets_sent: u64,
@@ -234,6 +239,7 @@ impl PeerConnection {
             jsep,
             certificate,
             locals: Vec::new(),
+            tcp_locals: Vec::new(),
             local_candidates: Vec::new(),
             agent: None,
             relays: Relays::default(),
@@ -254,6 +260,7 @@ impl PeerConnection {
             channels: Channels::default(),
             srtp: None,
             path: None,
+            path_transport: Transport::Udp,
             paths: Vec::new(),
             ice_state: IceState::New,
             dtls_state: DtlsState::New,
@@ -297,6 +304,35 @@ impl PeerConnection {
         if let Some(agent) = &mut self.agent
             && self.config.ice_transport_policy == IceTransportPolicy::All
             && let Some(c) = agent.add_host_candidate(addr)
+        {
+            self.local_candidates.push(c.to_string());
+            self.events.push_back(Event::LocalCandidate(c.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Registers a listening TCP socket address: it becomes a passive ICE-TCP host candidate
+    /// (RFC 6544, `tcptype passive`), for peers that cannot use UDP (networks that block it).
+    /// Its priority is below the UDP host candidates': when both work, UDP is selected.
+    ///
+    /// The caller owns the listening socket and the streams it accepts (we never connect out):
+    /// it splits what each stream reads into RFC 4571 frames with a
+    /// [`Deframer`](crate::framing::Deframer), gives every frame to
+    /// [`PeerConnection::handle_receive_on`] with [`Transport::Tcp`], and writes each
+    /// [`Transmit`] marked TCP as one frame on the stream accepted from its `destination`.
+    /// The same rules as [`PeerConnection::add_local_address`] apply to the address (the port
+    /// number may be the UDP socket's).
+    pub fn add_local_tcp_address(&mut self, addr: SocketAddr) -> Result<(), Error> {
+        if addr.ip().is_unspecified() || addr.port() == 0 {
+            return Err(Error::UnusableLocalAddress(addr));
+        }
+        if self.tcp_locals.contains(&addr) {
+            return Ok(());
+        }
+        self.tcp_locals.push(addr);
+        if let Some(agent) = &mut self.agent
+            && self.config.ice_transport_policy == IceTransportPolicy::All
+            && let Some(c) = agent.add_passive_tcp_candidate(addr)
         {
             self.local_candidates.push(c.to_string());
             self.events.push_back(Event::LocalCandidate(c.to_string()));
@@ -379,10 +415,32 @@ impl PeerConnection {
         destination: SocketAddr,
         datagram: &[u8],
     ) {
+        self.handle_receive_on(now, Transport::Udp, source, destination, datagram);
+    }
+
+    /// A packet arrived over `transport` on local address `destination` from `source`: a UDP
+    /// datagram (as [`PeerConnection::handle_receive`]), or one RFC 4571 frame read from the TCP
+    /// stream accepted on `destination` (registered with
+    /// [`PeerConnection::add_local_tcp_address`]) from `source`. ICE, DTLS, SRTP and SCTP work
+    /// the same over both; paths are per transport.
+    pub fn handle_receive_on(
+        &mut self,
+        now: Instant,
+        transport: Transport,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+    ) {
         self.stats.datagrams_received += 1;
         self.stats.bytes_received += datagram.len() as u64;
         self.last_activity = Some(now);
-        if !self.locals.contains(&destination) && !self.relays.is_relayed(destination) {
+        let registered = match transport {
+            Transport::Udp => {
+                self.locals.contains(&destination) || self.relays.is_relayed(destination)
+            }
+            Transport::Tcp => self.tcp_locals.contains(&destination),
+        };
+        if !registered {
             self.stats.dropped_unknown += 1;
             if !self.unknown_destinations.contains(&destination)
                 && self.unknown_destinations.len() < MAX_UNKNOWN_DESTINATIONS
@@ -397,17 +455,22 @@ impl PeerConnection {
             self.stats.dropped_unknown += 1;
             return;
         }
-        if self
-            .relays
-            .handle_receive(now, source, destination, datagram, &mut self.relay_events)
+        if transport == Transport::Udp
+            && self.relays.handle_receive(
+                now,
+                source,
+                destination,
+                datagram,
+                &mut self.relay_events,
+            )
         {
             self.on_relay_events(now);
         } else if matches!(demux::classify(datagram), Kind::Rtp | Kind::Rtcp) {
             // SRTP and SRTCP involve no other layer: nothing to drive.
-            self.handle_datagram(now, source, destination, datagram);
+            self.handle_datagram(now, transport, source, destination, datagram);
             return;
         } else {
-            self.handle_datagram(now, source, destination, datagram);
+            self.handle_datagram(now, transport, source, destination, datagram);
         }
         self.drive(now);
     }

@@ -14,16 +14,17 @@ impl PeerConnection {
                     .pairs()
                     .iter()
                     .map(|p| {
-                        let c = self
-                            .paths
-                            .iter()
-                            .find(|c| c.local == p.local && c.remote == p.remote);
+                        let c = self.paths.iter().find(|c| {
+                            c.transport == p.transport && c.local == p.local && c.remote == p.remote
+                        });
                         CandidatePairStats {
                             local: p.local,
                             remote: p.remote,
+                            transport: p.transport,
                             state: p.state,
                             nominated: p.nominated,
-                            selected: selected == Some((p.local, p.remote)),
+                            selected: selected == Some((p.local, p.remote))
+                                && self.path_transport == p.transport,
                             round_trip_time: a.round_trip_time(p.local, p.remote),
                             packets_sent: c.map_or(0, |c| c.packets_sent),
                             bytes_sent: c.map_or(0, |c| c.bytes_sent),

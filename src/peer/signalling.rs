@@ -80,6 +80,11 @@ impl PeerConnection {
                     self.local_candidates.push(c.to_string());
                 }
             }
+            for &a in &self.tcp_locals {
+                if let Some(c) = agent.add_passive_tcp_candidate(a) {
+                    self.local_candidates.push(c.to_string());
+                }
+            }
         }
         // Gathering starts now, with the first description: server-reflexive candidates
         // (STUN) and relayed ones (TURN) come as Event::LocalCandidate, then
@@ -108,7 +113,7 @@ impl PeerConnection {
         let relay_only = self.config.ice_transport_policy == IceTransportPolicy::Relay;
         let turn = !self.config.turn_servers.is_empty();
         // Relays are reached from a registered socket too.
-        if self.locals.is_empty() || (relay_only && !turn) {
+        if (self.locals.is_empty() && self.tcp_locals.is_empty()) || (relay_only && !turn) {
             return Err(Error::NoCandidates);
         }
         Ok(())
@@ -270,8 +275,11 @@ impl PeerConnection {
             return Ok(());
         }
         let c = ice::candidate::Candidate::parse(candidate)?;
-        if c.transport != ice::candidate::CandidateTransport::Udp {
-            return Err(ice::candidate::CandidateError::tcp_unsupported().into());
+        if c.transport == Transport::Tcp {
+            // We only accept TCP connections (passive candidates): a peer's active candidate
+            // pairs when its connection's first check arrives, its passive and simultaneous-open
+            // ones are of no use to us. Accepted and ignored.
+            return Ok(());
         }
         if self.agent.is_some() && self.negotiated.is_some() {
             self.give_remote_candidate(c);

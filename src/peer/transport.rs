@@ -21,24 +21,26 @@ impl PeerConnection {
                     peer,
                     relayed,
                     data,
-                } => self.handle_datagram(now, peer, relayed, &data),
+                } => self.handle_datagram(now, Transport::Udp, peer, relayed, &data),
                 RelayEvent::Failed { .. } => self.stats.relay_failures += 1,
             }
         }
         self.check_gathering_complete();
     }
 
-    /// A datagram for one of our addresses (a socket, or a relayed address through TURN).
+    /// A datagram (or TCP frame) for one of our addresses (a socket, or a relayed address
+    /// through TURN).
     pub(super) fn handle_datagram(
         &mut self,
         now: Instant,
+        transport: Transport,
         source: SocketAddr,
         destination: SocketAddr,
         datagram: &[u8],
     ) {
         let kind = demux::classify(datagram);
         if matches!(kind, Kind::Dtls | Kind::Rtp | Kind::Rtcp)
-            && !self.is_validated_path(destination, source)
+            && !self.is_validated_path_on(transport, destination, source)
         {
             // Only the peer knows the ICE password: anything from a path its checks did not
             // validate may come from anyone, and never reaches DTLS, SRTP or SCTP.
@@ -49,7 +51,7 @@ impl PeerConnection {
             && let Some(c) = self
                 .paths
                 .iter_mut()
-                .find(|c| c.local == destination && c.remote == source)
+                .find(|c| c.transport == transport && c.local == destination && c.remote == source)
         {
             c.packets_received += 1;
             c.bytes_received += datagram.len() as u64;
@@ -57,7 +59,7 @@ impl PeerConnection {
         match kind {
             Kind::Stun => match &mut self.agent {
                 Some(a) => {
-                    if !a.handle_receive(now, source, destination, datagram) {
+                    if !a.handle_receive_on(now, transport, source, destination, datagram) {
                         self.stats.dropped_stun += 1;
                     }
                 }
@@ -68,7 +70,7 @@ impl PeerConnection {
                 // A server answers where the ClientHello came from (a validated path) until
                 // ICE selects a pair.
                 if self.path.is_none() {
-                    self.set_path(destination, source);
+                    self.set_path(transport, destination, source);
                 }
                 if let Some(d) = &mut self.dtls {
                     d.handle_receive(now, datagram);
@@ -86,18 +88,32 @@ impl PeerConnection {
     /// lost forgets the path (RFC 7675). A server routing datagrams of many connections by
     /// source address creates a route only once this holds.
     pub fn is_validated_path(&self, local: SocketAddr, remote: SocketAddr) -> bool {
+        self.is_validated_path_on(Transport::Udp, local, remote)
+    }
+
+    /// [`Self::is_validated_path`] over `transport`: a TCP path (the stream the peer opened
+    /// from `remote` to our passive candidate `local`) is distinct from a UDP path between the
+    /// same addresses.
+    pub fn is_validated_path_on(
+        &self,
+        transport: Transport,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> bool {
         // The current path is always one (it is forgotten when consent goes): the common case
         // costs one comparison.
-        if self.path == Some((local, remote)) {
+        if self.path == Some((local, remote)) && self.path_transport == transport {
             return true;
         }
-        self.agent_validates(local, remote)
+        self.agent_validates(transport, local, remote)
     }
 
     /// What the ICE agent says of the path (the check behind [`Self::is_validated_path`]).
-    fn agent_validates(&self, local: SocketAddr, remote: SocketAddr) -> bool {
+    fn agent_validates(&self, transport: Transport, local: SocketAddr, remote: SocketAddr) -> bool {
         self.agent.as_ref().is_some_and(|a| {
-            a.is_validated(local, remote) || a.selected_pair() == Some((local, remote))
+            a.is_validated_on(transport, local, remote)
+                || (a.selected_pair() == Some((local, remote))
+                    && a.selected_transport_of(ice::agent::COMPONENT) == Some(transport))
         })
     }
 
@@ -107,12 +123,13 @@ impl PeerConnection {
         self.path
     }
 
-    pub(super) fn set_path(&mut self, local: SocketAddr, remote: SocketAddr) {
+    pub(super) fn set_path(&mut self, transport: Transport, local: SocketAddr, remote: SocketAddr) {
         self.path = Some((local, remote));
+        self.path_transport = transport;
         if !self
             .paths
             .iter()
-            .any(|c| c.local == local && c.remote == remote)
+            .any(|c| c.transport == transport && c.local == local && c.remote == remote)
         {
             if self.paths.len() >= MAX_PATHS {
                 self.paths.remove(0);
@@ -121,6 +138,7 @@ impl PeerConnection {
                 self.paths.reserve_exact(1);
             }
             self.paths.push(PathCounters {
+                transport,
                 local,
                 remote,
                 packets_sent: 0,
@@ -149,17 +167,19 @@ impl PeerConnection {
     pub(super) fn emit(
         &mut self,
         now: Instant,
+        transport: Transport,
         source: SocketAddr,
         destination: SocketAddr,
         contents: PacketBuf,
     ) {
-        if self.relays.is_relayed(source) {
+        if transport == Transport::Udp && self.relays.is_relayed(source) {
             self.relays.send(now, source, destination, &contents);
             self.stats.dropped_relay = self.relays.dropped;
             while let Some((local, server, bytes)) = self.relays.poll_transmit() {
                 self.transmits.push_back(Transmit {
                     source: local,
                     destination: server,
+                    transport: Transport::Udp,
                     contents: bytes.into(),
                 });
             }
@@ -167,12 +187,13 @@ impl PeerConnection {
             self.transmits.push_back(Transmit {
                 source,
                 destination,
+                transport,
                 contents,
             });
         }
     }
 
-    /// Sends DTLS, SRTP or SRTCP on the selected path, counted per path.
+    /// Sends DTLS, SRTP or SRTCP on the selected path (over its transport), counted per path.
     pub(super) fn push(
         &mut self,
         now: Instant,
@@ -183,15 +204,16 @@ impl PeerConnection {
         self.last_activity = Some(now);
         self.stats.datagrams_sent += 1;
         self.stats.bytes_sent += contents.len() as u64;
+        let transport = self.path_transport;
         if let Some(c) = self
             .paths
             .iter_mut()
-            .find(|c| c.local == source && c.remote == destination)
+            .find(|c| c.transport == transport && c.local == source && c.remote == destination)
         {
             c.packets_sent += 1;
             c.bytes_sent += contents.len() as u64;
         }
-        self.emit(now, source, destination, contents);
+        self.emit(now, transport, source, destination, contents);
     }
 
     /// Moves output between the layers until nothing changes.
@@ -206,7 +228,7 @@ impl PeerConnection {
                 for t in out {
                     self.stats.datagrams_sent += 1;
                     self.stats.bytes_sent += t.contents.len() as u64;
-                    self.emit(now, t.source, t.destination, t.contents.into());
+                    self.emit(now, t.transport, t.source, t.destination, t.contents.into());
                 }
                 while let Some(e) = self.agent.as_mut().and_then(|a| a.poll_event()) {
                     progress = true;
@@ -275,6 +297,7 @@ impl PeerConnection {
             self.transmits.push_back(Transmit {
                 source: local,
                 destination: server,
+                transport: Transport::Udp,
                 contents: bytes.into(),
             });
         }
@@ -283,7 +306,10 @@ impl PeerConnection {
     pub(super) fn on_agent_event(&mut self, now: Instant, e: AgentEvent) {
         match e {
             AgentEvent::StateChanged(s) => {
-                if self.path.is_some_and(|(l, r)| !self.agent_validates(l, r)) {
+                if self
+                    .path
+                    .is_some_and(|(l, r)| !self.agent_validates(self.path_transport, l, r))
+                {
                     // Consent expired (or ICE closed): the path is gone until ICE selects one.
                     self.path = None;
                 }
@@ -291,13 +317,21 @@ impl PeerConnection {
                 self.events.push_back(Event::IceStateChange(s));
                 self.update_state();
             }
-            AgentEvent::SelectedPair { local, remote, .. } => {
-                self.set_path(local, remote);
-                if self.relays.is_relayed(local) {
+            AgentEvent::SelectedPair {
+                local,
+                remote,
+                transport,
+                ..
+            } => {
+                self.set_path(transport, local, remote);
+                if transport == Transport::Udp && self.relays.is_relayed(local) {
                     self.relays.selected(now, local, remote);
                 }
-                self.events
-                    .push_back(Event::SelectedPairChange { local, remote });
+                self.events.push_back(Event::SelectedPairChange {
+                    local,
+                    remote,
+                    transport,
+                });
                 if let Some(d) = &mut self.dtls
                     && self.dtls_role == Some(dtls::Role::Client)
                     && !d.is_connected()
@@ -360,6 +394,12 @@ impl PeerConnection {
     /// The selected path `(local, remote)`, once ICE selected a pair.
     pub fn selected_path(&self) -> Option<(SocketAddr, SocketAddr)> {
         self.path
+    }
+
+    /// The transport of [`Self::selected_path`]: UDP, or TCP (the stream the peer opened from
+    /// the remote address to our local one).
+    pub fn selected_transport(&self) -> Option<Transport> {
+        self.path.map(|_| self.path_transport)
     }
 
     /// The DTLS endpoint's counters (dropped records, retransmissions), once negotiated.

@@ -22,7 +22,8 @@
 //   page      the server's own page (GET /): chat echoed, looped-back video playing.
 // Option turn ({urls, username, credential}) in modes data and media: the browser's peer
 // connection uses only relayed candidates of that TURN server (iceTransportPolicy 'relay'), and
-// the result also reports the selected candidate pair (`selected`) and the offer's candidates.
+// the result also reports the selected candidate pair (`selected`) and the offer's candidates
+// (also with option path, e.g. to see that ICE-TCP was selected).
 // Option ignoreCertificateErrors starts Chromium with --ignore-certificate-errors (a turns: server
 // with a self-signed certificate; without it Chromium refuses the certificate).
 const { chromium } = require('playwright-core');
@@ -62,7 +63,7 @@ async function selectedPair(pc) {
       packetsSent: pair.packetsSent, packetsReceived: pair.packetsReceived,
       localType: local.candidateType, local: local.address + ':' + local.port, localProtocol: local.protocol,
       relayProtocol: local.relayProtocol, url: local.url,
-      remoteType: remote.candidateType, remote: remote.address + ':' + remote.port,
+      remoteType: remote.candidateType, remote: remote.address + ':' + remote.port, remoteProtocol: remote.protocol,
     },
   };
 }
@@ -138,7 +139,7 @@ async function media(opts) {
   const setupMs = performance.now() - t0;
   const sectionOrder = [...sdp.matchAll(/^m=(\w+)/gm)].map((m) => m[1]).join(',');
   const r = await loopedBack(pc, remote, opts);
-  const path = opts.turn ? await selectedPair(pc) : {};
+  const path = opts.turn || opts.path ? await selectedPair(pc) : {};
   pc.close();
   return { setupMs, sectionOrder, keyFrameRequest, ...r, ...path };
 }
@@ -330,7 +331,7 @@ async function data(opts) {
   const setupMs = performance.now() - t0;
   const result = await echoAll(dc, testMessages());
   const ciphers = await transportStats(pc);
-  const path = opts.turn ? await selectedPair(pc) : {};
+  const path = opts.turn || opts.path ? await selectedPair(pc) : {};
   pc.close();
   return { setupMs, maxMessageSize: pc.sctp.maxMessageSize, ...result, ...ciphers, ...path };
 }

@@ -905,6 +905,11 @@ impl Driver {
             let mut idle = true;
             while let Some(t) = entry.pc.poll_transmit() {
                 idle = false;
+                if t.transport != sansrtc::Transport::Udp {
+                    // The driver registers UDP sockets only (no ICE-TCP streams): none is
+                    // expected, and none may leave as a datagram.
+                    continue;
+                }
                 self.router.sent(key, &t);
                 match self.socket.send_to(&t.contents, t.destination).await {
                     Ok(_) => bump(&counters.datagrams_sent),

@@ -5,12 +5,16 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::*;
-use crate::candidate::{Candidate, CandidateKind, priority};
+use crate::candidate::{Candidate, CandidateKind, CandidateTransport, TcpType, priority};
 use crate::checklist::{PairId, RemoteCandidateError};
 use crate::rng::Rng;
 use crate::small::PushSmall;
 use crate::stun::retransmit::{Retransmission, Step};
 use crate::stun::{MessageBuilder, MessageClass, MessageType, StunMessage, TransactionId};
+
+/// RFC 6544 4.2 direction preference of a passive host candidate (active 6, passive 4, so 2
+/// for hosts without NAT).
+const TCP_PASSIVE_DIRECTION_PREF: u16 = 4;
 
 #[derive(Debug, Clone)]
 pub(super) struct Gather {
@@ -40,7 +44,10 @@ impl<R: Rng> Agent<R> {
             return None;
         }
         if self.locals.len() >= self.config.max_local_candidates
-            || self.locals.iter().any(|c| c.socket_addr() == Some(addr))
+            || self
+                .locals
+                .iter()
+                .any(|c| c.transport == CandidateTransport::Udp && c.socket_addr() == Some(addr))
         {
             return None;
         }
@@ -53,6 +60,47 @@ impl<R: Rng> Agent<R> {
             addr,
             CandidateKind::Host,
         );
+        self.locals.push_small(c.clone());
+        self.checklist.add_local(c.clone(), addr);
+        self.resume_pacing();
+        Some(c)
+    }
+
+    /// Adds a passive TCP host candidate (RFC 6544, `tcptype passive`) on a listening TCP socket
+    /// address of component 1 and returns it for signalling; `None` when `max_local_candidates`
+    /// is reached or a TCP candidate on the address is already known.
+    ///
+    /// The caller accepts the peer's connections and feeds each RFC 4571 frame read from them
+    /// to [`Agent::handle_receive_on`] with [`CandidateTransport::Tcp`]. The agent never opens a
+    /// connection: the peer's active candidates pair with this one when their first check
+    /// arrives. Its priority follows RFC 6544 4.2 (local preference from direction preference 4
+    /// for passive host candidates and an other-preference), below every UDP host candidate so
+    /// that UDP wins when both work.
+    pub fn add_passive_tcp_candidate(&mut self, addr: SocketAddr) -> Option<Candidate> {
+        if self.locals.len() >= self.config.max_local_candidates
+            || self
+                .locals
+                .iter()
+                .any(|c| c.transport == CandidateTransport::Tcp && c.socket_addr() == Some(addr))
+        {
+            return None;
+        }
+        let other_pref = 8191 - (self.locals.len() as u16).min(8191);
+        let local_pref = (TCP_PASSIVE_DIRECTION_PREF << 13) | other_pref;
+        let mut c = Candidate::new(
+            format!(
+                "t{}",
+                self.foundations
+                    .foundation(CandidateKind::Host, addr.ip(), None)
+            ),
+            COMPONENT,
+            priority(CandidateKind::Host.type_preference(), local_pref, COMPONENT),
+            addr,
+            CandidateKind::Host,
+        );
+        c.transport = CandidateTransport::Tcp;
+        c.extensions
+            .push(("tcptype".to_owned(), TcpType::Passive.as_str().to_owned()));
         self.locals.push_small(c.clone());
         self.checklist.add_local(c.clone(), addr);
         self.resume_pacing();
@@ -114,7 +162,7 @@ impl<R: Rng> Agent<R> {
         let bases: Vec<SocketAddr> = self
             .locals
             .iter()
-            .filter(|c| c.kind == CandidateKind::Host)
+            .filter(|c| c.kind == CandidateKind::Host && c.transport == CandidateTransport::Udp)
             .filter_map(|c| c.socket_addr())
             .collect();
         for base in bases {
@@ -135,6 +183,7 @@ impl<R: Rng> Agent<R> {
                 let n = b.finish();
                 let request = buf[..n].to_vec();
                 self.transmits.push_small(AgentTransmit {
+                    transport: CandidateTransport::Udp,
                     source: base,
                     destination: server,
                     contents: request.clone(),
@@ -243,16 +292,21 @@ impl<R: Rng> Agent<R> {
         Ok(())
     }
 
-    pub(super) fn local_priority_prflx(&self, base: SocketAddr) -> u32 {
-        let idx = self
+    pub(super) fn local_priority_prflx(
+        &self,
+        base: SocketAddr,
+        transport: CandidateTransport,
+    ) -> u32 {
+        let local = self
             .locals
             .iter()
-            .position(|c| c.socket_addr() == Some(base))
-            .unwrap_or(0);
-        let component = self.locals.get(idx).map_or(COMPONENT, |c| c.component);
+            .find(|c| c.transport == transport && c.socket_addr() == Some(base));
+        let component = local.map_or(COMPONENT, |c| c.component);
+        // The local preference of the candidate the check leaves from (RFC 8445 7.1.1).
+        let local_pref = local.map_or(65535, |c| (c.priority >> 8) as u16);
         priority(
             CandidateKind::PeerReflexive.type_preference(),
-            65535 - idx as u16,
+            local_pref,
             component,
         )
     }
@@ -264,14 +318,14 @@ impl<R: Rng> Agent<R> {
         let known = self
             .locals
             .iter()
-            .find(|c| c.socket_addr() == Some(mapped))
+            .find(|c| c.transport == self.rx_transport && c.socket_addr() == Some(mapped))
             .map(|c| c.priority);
         let local_priority = match known {
             Some(p) => p,
             None => {
-                let prio = self.local_priority_prflx(base);
+                let prio = self.local_priority_prflx(base, self.rx_transport);
                 if self.locals.len() < self.config.max_local_candidates {
-                    let c = Candidate::new(
+                    let mut c = Candidate::new(
                         self.foundations
                             .foundation(CandidateKind::PeerReflexive, base.ip(), None),
                         self.component_of(pid),
@@ -280,6 +334,7 @@ impl<R: Rng> Agent<R> {
                         CandidateKind::PeerReflexive,
                     )
                     .with_related(base);
+                    c.transport = self.rx_transport;
                     self.locals.push_small(c);
                 }
                 prio
@@ -302,6 +357,7 @@ impl<R: Rng> Agent<R> {
             match g.timer.on_timeout(now) {
                 Step::Wait => {}
                 Step::Send => self.transmits.push_small(AgentTransmit {
+                    transport: CandidateTransport::Udp,
                     source: g.base,
                     destination: g.server,
                     contents: g.request.clone(),

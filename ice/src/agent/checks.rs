@@ -30,6 +30,8 @@ pub(super) struct Check {
     /// Cancelled by a triggered check (RFC 8445 7.3.1.4): no more retransmissions, and no
     /// answer within the transaction timeout is not a failure; an answer still counts.
     pub(super) cancelled: bool,
+    /// The pair's transport.
+    pub(super) transport: CandidateTransport,
 }
 
 impl<R: Rng> Agent<R> {
@@ -87,7 +89,11 @@ impl<R: Rng> Agent<R> {
     ) {
         let mut id = TransactionId([0; 12]);
         self.rng.fill(&mut id.0);
-        let prio = self.local_priority_prflx(local);
+        let transport = self
+            .checklist
+            .pair(pid)
+            .map_or(CandidateTransport::Udp, |p| p.transport);
+        let prio = self.local_priority_prflx(local, transport);
         let mut buf = [0u8; MAX_MESSAGE];
         let Ok(mut b) = MessageBuilder::new(&mut buf, MessageType::BINDING_REQUEST, id) else {
             return;
@@ -112,6 +118,7 @@ impl<R: Rng> Agent<R> {
         self.transmits.push_small(AgentTransmit {
             source: local,
             destination: remote,
+            transport,
             contents: request.clone(),
         });
         self.checks.push_small(Check {
@@ -127,6 +134,7 @@ impl<R: Rng> Agent<R> {
             old,
             first_sent: now,
             cancelled: false,
+            transport,
         });
         if self.state == ConnectionState::New {
             self.set_state(ConnectionState::Checking);
@@ -175,6 +183,7 @@ impl<R: Rng> Agent<R> {
             self.transmits.push_small(AgentTransmit {
                 source: c.local,
                 destination: c.remote,
+                transport: c.transport,
                 contents: c.request.clone(),
             });
             i += 1;

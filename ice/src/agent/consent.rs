@@ -32,7 +32,7 @@ impl<R: Rng> Agent<R> {
                 // selected paths carry nothing more until ICE validates them again.
                 for pid in self.selected.values() {
                     if let Some(p) = self.checklist.pair(*pid) {
-                        let path = (p.local, p.remote);
+                        let path = (p.transport, p.local, p.remote);
                         self.validated.retain(|v| *v != path);
                     }
                 }
@@ -89,7 +89,7 @@ impl<R: Rng> Agent<R> {
             if now >= c.last + self.config.consent_timeout {
                 // Consent lost on the old pairs: stop using them; the restart's checks go on.
                 for path in self.previous.values() {
-                    self.validated.retain(|v| v != path);
+                    self.validated.retain(|v| (v.1, v.2) != *path);
                 }
                 self.old = None;
                 self.previous.clear();

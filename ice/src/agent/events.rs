@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use crate::candidate::Candidate;
+use crate::candidate::{Candidate, CandidateTransport};
 
 /// ICE connection state (RFC 8445 / W3C `RTCIceConnectionState` subset).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,6 +39,9 @@ pub enum AgentEvent {
         local: SocketAddr,
         /// Remote address to send to.
         remote: SocketAddr,
+        /// The transport of the pair: UDP, or TCP on the stream the peer opened from `remote`
+        /// to our passive candidate `local`.
+        transport: CandidateTransport,
     },
     /// A new local candidate (server-reflexive, from gathering): signal it to the peer.
     LocalCandidate(Candidate),
@@ -53,6 +56,9 @@ pub struct AgentTransmit {
     pub source: SocketAddr,
     /// Where to send it.
     pub destination: SocketAddr,
+    /// How: a UDP datagram, or (TCP) one RFC 4571 frame on the stream accepted from
+    /// `destination` on our passive candidate `source`.
+    pub transport: CandidateTransport,
     /// The bytes.
     pub contents: Vec<u8>,
 }

@@ -33,8 +33,18 @@
 //! selects new ones; consent keeps running on them meanwhile, with the old credentials (the
 //! agent also answers the peer's consent checks made with them).
 //!
-//! Not yet: TCP candidates (a remote one is refused with
-//! [`RemoteCandidateError::UnsupportedTransport`](crate::checklist::RemoteCandidateError)).
+//! ICE over TCP (RFC 6544), server side only: [`Agent::add_passive_tcp_candidate`] adds a
+//! passive host candidate (below UDP in priority, so UDP wins when both work); the caller owns
+//! the listening socket and the accepted streams, splits each stream into RFC 4571 frames
+//! ([`crate::framing`]) and feeds them to [`Agent::handle_receive_on`] with
+//! [`CandidateTransport::Tcp`](crate::candidate::CandidateTransport); what the agent sends on
+//! such a path comes out of [`Agent::poll_transmit`] marked TCP. Pairs, validated paths and the
+//! selected pair are per transport. The agent never opens a connection: signalled `active`
+//! candidates are accepted and ignored (the connection's real address pairs, as a peer-reflexive
+//! candidate, when its first check arrives), `passive` and `so` ones are refused with
+//! [`RemoteCandidateError::UnsupportedTransport`](crate::checklist::RemoteCandidateError). An
+//! ICE restart keeps only the addresses of a TCP pair selected before it (its consent checks
+//! then go out as UDP): restart over TCP is not supported yet.
 //!
 //! The code is split by concern: `config` (configuration, credentials), `events` (state,
 //! events, transmits), `candidates` (our candidates, gathering, the peer's candidates),
@@ -56,6 +66,9 @@ mod restart;
 mod stats;
 mod validated;
 
+#[cfg(test)]
+mod tcp;
+
 pub use config::{AgentConfig, COMPONENT, RTCP_COMPONENT};
 pub use events::{AgentEvent, AgentTransmit, ConnectionState};
 pub use stats::AgentStats;
@@ -66,7 +79,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::candidate::{Candidate, Foundations};
+use crate::candidate::{Candidate, CandidateTransport, Foundations};
 use crate::checklist::{Checklist, PairId};
 use crate::rng::Rng;
 use crate::small::PushSmall;
@@ -120,7 +133,9 @@ pub struct Agent<R> {
     /// Paths `(local, remote)` that carried an authenticated ICE message (a check with valid
     /// MESSAGE-INTEGRITY from the peer, or an authenticated answer to ours), newest last, at
     /// most [`MAX_VALIDATED`]: only these may carry DTLS, SRTP and SCTP.
-    validated: Vec<(SocketAddr, SocketAddr)>,
+    validated: Vec<(CandidateTransport, SocketAddr, SocketAddr)>,
+    /// The transport of the input being handled (what answers and learned paths are over).
+    rx_transport: CandidateTransport,
 }
 
 /// Largest STUN message the agent builds: no answer is larger than a check.
@@ -160,6 +175,7 @@ impl<R: Rng> Agent<R> {
             rtts: VecMap::new(),
             last_now: None,
             validated: Vec::new(),
+            rx_transport: CandidateTransport::Udp,
         }
     }
 
@@ -196,6 +212,18 @@ impl<R: Rng> Agent<R> {
         };
         let p = self.checklist.pair(*id)?;
         Some((p.local, p.remote))
+    }
+
+    /// The transport of the selected pair of `component` (UDP before an ICE restart selected a
+    /// new pair, as restarts keep only the addresses of the old one).
+    pub fn selected_transport_of(&self, component: u16) -> Option<CandidateTransport> {
+        self.selected_pair_of(component)?;
+        let transport = self
+            .selected
+            .get(&component)
+            .and_then(|id| self.checklist.pair(*id))
+            .map_or(CandidateTransport::Udp, |p| p.transport);
+        Some(transport)
     }
 
     fn component_of(&self, pid: PairId) -> u16 {
@@ -235,6 +263,34 @@ impl<R: Rng> Agent<R> {
     /// if it was a STUN message for this agent (consumed), `false` if the caller should treat it
     /// as application data (DTLS, RTP, ...).
     pub fn handle_receive(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+    ) -> bool {
+        self.handle_receive_on(now, CandidateTransport::Udp, source, destination, datagram)
+    }
+
+    /// [`Agent::handle_receive`] over `transport`: for TCP, `datagram` is one RFC 4571 frame
+    /// (see [`crate::framing`]) read from the stream the peer opened from `source` to our
+    /// passive candidate `destination`. Answers and checks on that path come out of
+    /// [`Agent::poll_transmit`] with the same transport, to be written on that stream.
+    pub fn handle_receive_on(
+        &mut self,
+        now: Instant,
+        transport: CandidateTransport,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+    ) -> bool {
+        self.rx_transport = transport;
+        let consumed = self.handle_stun(now, source, destination, datagram);
+        self.rx_transport = CandidateTransport::Udp;
+        consumed
+    }
+
+    fn handle_stun(
         &mut self,
         now: Instant,
         source: SocketAddr,

@@ -38,7 +38,7 @@ impl<R: Rng> Agent<R> {
         let Some(p) = self.checklist.pair(pid) else {
             return;
         };
-        let (local, remote, component) = (p.local, p.remote, p.component);
+        let (local, remote, component, transport) = (p.local, p.remote, p.component, p.transport);
         if self.selected.get(&component) == Some(&pid) {
             return;
         }
@@ -59,6 +59,7 @@ impl<R: Rng> Agent<R> {
             component,
             local,
             remote,
+            transport,
         });
         self.completed = false;
         if self.all_selected() {
@@ -198,7 +199,8 @@ mod tests {
         assert!(events.contains(&AgentEvent::SelectedPair {
             component: 1,
             local: sa(LOCAL),
-            remote: sa(REMOTE)
+            remote: sa(REMOTE),
+            transport: crate::candidate::CandidateTransport::Udp,
         }));
         assert_eq!(a.state(), ConnectionState::Connected);
         a.end_of_remote_candidates();

@@ -32,6 +32,7 @@ impl<R: Rng> Agent<R> {
         if ok {
             let n = b.finish();
             self.transmits.push_small(AgentTransmit {
+                transport: self.rx_transport,
                 source: destination,
                 destination: source,
                 contents: buf[..n].to_vec(),
@@ -190,32 +191,39 @@ impl<R: Rng> Agent<R> {
         );
 
         // Learn a peer-reflexive remote candidate, then trigger a check on the pair.
-        if self.checklist.find(destination, source).is_none()
+        let transport = self.rx_transport;
+        if self
+            .checklist
+            .find_on(transport, destination, source)
+            .is_none()
             && !self
                 .checklist
                 .remote_candidates()
                 .iter()
-                .any(|r| r.socket_addr() == Some(source))
+                .any(|r| r.transport == transport && r.socket_addr() == Some(source))
         {
             self.prflx_count += 1;
             let component = self
                 .locals
                 .iter()
-                .find(|c| c.socket_addr() == Some(destination))
+                .find(|c| c.transport == transport && c.socket_addr() == Some(destination))
                 .map_or(COMPONENT, |c| c.component);
-            let c = Candidate::new(
+            let mut c = Candidate::new(
                 format!("prflx{}", self.prflx_count),
                 component,
                 peer_priority,
                 source,
                 CandidateKind::PeerReflexive,
             );
+            // Over TCP this is the peer's end of the stream it opened to our passive candidate
+            // (RFC 6544 7.2): the only TCP remote candidate we pair with.
+            c.transport = transport;
             let _ = self.checklist.add_remote(c);
         }
         let use_candidate = m.get_raw(attr::USE_CANDIDATE).is_some();
         if let Some(pair) = self
             .checklist
-            .find(destination, source)
+            .find_on(transport, destination, source)
             .map(|p| (p.id, p.state))
         {
             let (pid, state) = pair;

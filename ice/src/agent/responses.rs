@@ -32,7 +32,11 @@ impl<R: Rng> Agent<R> {
             return;
         }
         let id = m.transaction_id();
-        let Some(i) = self.checks.iter().position(|c| c.id == id) else {
+        let Some(i) = self
+            .checks
+            .iter()
+            .position(|c| c.id == id && c.transport == self.rx_transport)
+        else {
             self.stats.ignored += 1;
             return;
         };

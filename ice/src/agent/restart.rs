@@ -135,6 +135,7 @@ impl<R: Rng> Agent<R> {
             let n = b.finish();
             self.stats.checks_answered += 1;
             self.transmits.push_small(AgentTransmit {
+                transport: self.rx_transport,
                 source: destination,
                 destination: source,
                 contents: buf[..n].to_vec(),

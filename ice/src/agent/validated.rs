@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use super::*;
+use crate::candidate::CandidateTransport;
 use crate::rng::Rng;
 use crate::small::PushSmall;
 
@@ -18,12 +19,26 @@ impl<R: Rng> Agent<R> {
     /// SCTP: anything else may come from anyone. A path whose consent expired is forgotten
     /// until ICE validates it again.
     pub fn is_validated(&self, local: SocketAddr, remote: SocketAddr) -> bool {
-        self.validated.contains(&(local, remote))
+        self.is_validated_on(CandidateTransport::Udp, local, remote)
+    }
+
+    /// [`Agent::is_validated`] for a path over `transport`: a TCP path is the stream the peer
+    /// opened from `remote` to our passive candidate `local`, distinct from a UDP path between
+    /// the same addresses.
+    pub fn is_validated_on(
+        &self,
+        transport: CandidateTransport,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> bool {
+        self.validated.contains(&(transport, local, remote))
     }
 
     /// Remembers an authenticated path (newest last, bounded).
+    /// The path is over the transport of the input being handled.
     pub(super) fn mark_validated(&mut self, local: SocketAddr, remote: SocketAddr) {
-        if let Some(i) = self.validated.iter().position(|p| *p == (local, remote)) {
+        let path = (self.rx_transport, local, remote);
+        if let Some(i) = self.validated.iter().position(|p| *p == path) {
             if i + 1 == self.validated.len() {
                 return;
             }
@@ -31,7 +46,7 @@ impl<R: Rng> Agent<R> {
         } else if self.validated.len() >= MAX_VALIDATED {
             self.validated.remove(0);
         }
-        self.validated.push_small((local, remote));
+        self.validated.push_small(path);
     }
 }
 
