@@ -145,10 +145,14 @@ mod tests {
     fn climbs_to_every_layer_one_at_a_time() {
         let t0 = Instant::now();
         let mut c = chooser();
-        for s in 0..3 {
-            c.update(t0 + Duration::from_secs(s), 10_000_000);
-        }
-        assert_eq!(c.active_count(), 3);
+        // Each layer waits its own hold: h at 1 s, f one hold after h (3 s).
+        let counts: Vec<usize> = (0..4)
+            .map(|s| {
+                c.update(t0 + Duration::from_secs(s), 10_000_000);
+                c.active_count()
+            })
+            .collect();
+        assert_eq!(counts, [1, 2, 2, 3]);
         assert!(LayerChooser::new(Vec::new()).active_count() == 0);
     }
 }

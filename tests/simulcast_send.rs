@@ -3,7 +3,7 @@
 //! its own SSRC; pausing a layer stops it and resuming restarts it; a lost packet of a layer
 //! comes back as RTX on that layer's RTX SSRC named by `repaired-rtp-stream-id`; a PLI on a
 //! layer's SSRC reaches the application with that layer's RID; the layer chooser follows a
-//! changing estimate.
+//! changing estimate; an answer without simulcast leaves one stream without a RID.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -33,6 +33,8 @@ fn simulcast_pair(seed: u64) -> (Net, Mid, String, String) {
     let (offer, answer) = n.negotiate_from(0);
     n.run_until(Duration::from_secs(10), connected);
     let mid = n.pcs[0].media_mids().next().expect("a video section");
+    let layers: Vec<&str> = n.pcs[0].send_layers(mid).iter().map(|r| &**r).collect();
+    assert_eq!(layers, RIDS);
     (n, mid, offer, answer)
 }
 
@@ -269,4 +271,41 @@ fn the_chooser_follows_a_changing_estimate_and_pauses_the_rest() {
     for rid in RIDS {
         assert!(!n.pcs[0].layer_paused(mid, rid));
     }
+}
+
+#[test]
+fn an_answer_without_simulcast_leaves_one_stream() {
+    // Chromium 156 answers a simulcast offer without a=simulcast or a=rid (found by feeding it
+    // its own three-layer offer; it then decodes one stream). Our receiver does the same
+    // without the RID extension: no layer is negotiated, one stream is sent without a RID.
+    let mut n = Net::new(805);
+    let mut send = Transceiver::new(MediaKind::Video, Direction::SendOnly, video_codecs());
+    send.header_extensions = video_extensions();
+    send.send_rids = RIDS.iter().map(|r| r.to_string()).collect();
+    n.pcs[0].add_transceiver(send);
+    let mut recv = Transceiver::new(MediaKind::Video, Direction::RecvOnly, video_codecs());
+    recv.header_extensions = video_extensions()
+        .into_iter()
+        .filter(|e| !e.uri.contains("rtp-stream-id"))
+        .collect();
+    n.pcs[1].add_transceiver(recv);
+    let (_, answer) = n.negotiate_from(0);
+    assert!(!answer.contains("a=simulcast") && !answer.contains("a=rid"));
+    n.run_until(Duration::from_secs(10), connected);
+    let mid = n.pcs[0].media_mids().next().unwrap();
+    assert!(n.pcs[0].send_layers(mid).is_empty());
+    let payload = [1u8; 100];
+    assert!(matches!(
+        n.pcs[0].write_rtp(n.now, mid, RtpWrite::new(96, 0, &payload).rid("q")),
+        Err(Error::Media(MediaError::UnknownRid(_)))
+    ));
+    for i in 0..5 {
+        n.pcs[0]
+            .write_rtp(n.now, mid, RtpWrite::new(96, i * 3000, &payload))
+            .unwrap();
+    }
+    n.run_for(Duration::from_millis(100));
+    let got = rtp_received(&n.events[1]);
+    assert_eq!(got.len(), 5);
+    assert!(got.iter().all(|p| p.rid.is_none()));
 }

@@ -373,6 +373,14 @@ impl MediaState {
         Ok(())
     }
 
+    /// The simulcast layers negotiated for sending on section `mid`.
+    pub(crate) fn send_layers(&self, mid: Mid) -> &[Arc<str>] {
+        self.sections
+            .iter()
+            .find(|s| s.mid == mid)
+            .map_or(&[], |s| &s.send_rids[..])
+    }
+
     /// Whether simulcast layer `rid` of section `mid` is paused.
     pub(crate) fn layer_paused(&self, mid: Mid, rid: &str) -> bool {
         self.outbound.values().any(|o| {

@@ -221,6 +221,14 @@ impl PeerConnection {
         Ok(())
     }
 
+    /// The simulcast layers (RIDs) negotiated for sending on m-section `mid`, in the order
+    /// offered: the ones the answer accepted. Empty when the answer accepted none, e.g.
+    /// Chromium answers a simulcast offer without simulcast: then send one stream, without a
+    /// RID ([`RtpWrite::rid`] unset).
+    pub fn send_layers(&self, mid: Mid) -> &[Arc<str>] {
+        self.media.send_layers(mid)
+    }
+
     /// Whether simulcast layer `rid` of m-section `mid` is paused.
     pub fn layer_paused(&self, mid: Mid, rid: &str) -> bool {
         self.media.layer_paused(mid, rid)
