@@ -3,7 +3,8 @@
 //! its own SSRC; pausing a layer stops it and resuming restarts it; a lost packet of a layer
 //! comes back as RTX on that layer's RTX SSRC named by `repaired-rtp-stream-id`; a PLI on a
 //! layer's SSRC reaches the application with that layer's RID; the layer chooser follows a
-//! changing estimate; an answer without simulcast leaves one stream without a RID.
+//! changing estimate; a layer the answer drops is not sent; an answer without simulcast leaves one
+//! stream without a RID.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,7 +13,9 @@ use std::time::{Duration, Instant};
 use sansrtc::codecs::{video_codecs, video_extensions};
 use sansrtc::sdp::Direction;
 use sansrtc::sdp::jsep::{MediaKind, Transceiver};
-use sansrtc::{Error, Event, KeyframeKind, LayerChooser, MediaError, Mid, RtpWrite, SendLayer};
+use sansrtc::{
+    Error, Event, KeyframeKind, LayerChooser, MediaError, Mid, RtpWrite, SdpType, SendLayer,
+};
 
 mod common;
 
@@ -308,4 +311,52 @@ fn an_answer_without_simulcast_leaves_one_stream() {
     let got = rtp_received(&n.events[1]);
     assert_eq!(got.len(), 5);
     assert!(got.iter().all(|p| p.rid.is_none()));
+}
+
+#[test]
+fn a_layer_the_answer_drops_is_not_sent() {
+    // The answer accepts q and h only (f removed from its a=rid and a=simulcast lines): f is
+    // not a send layer, writing on it is refused, q and h arrive.
+    let mut n = Net::new(806);
+    let mut send = Transceiver::new(MediaKind::Video, Direction::SendOnly, video_codecs());
+    send.header_extensions = video_extensions();
+    send.send_rids = RIDS.iter().map(|r| r.to_string()).collect();
+    n.pcs[0].add_transceiver(send);
+    let mut recv = Transceiver::new(MediaKind::Video, Direction::RecvOnly, video_codecs());
+    recv.header_extensions = video_extensions();
+    n.pcs[1].add_transceiver(recv);
+    let now = n.now;
+    let offer = n.pcs[0].create_offer(now).unwrap();
+    n.pcs[0]
+        .set_local_description(SdpType::Offer, &offer)
+        .unwrap();
+    n.pcs[1]
+        .set_remote_description(now, SdpType::Offer, &offer)
+        .unwrap();
+    let answer = n.pcs[1].create_answer(now).unwrap();
+    n.pcs[1]
+        .set_local_description(SdpType::Answer, &answer)
+        .unwrap();
+    assert!(answer.contains("a=simulcast:recv q;h;f"), "{answer}");
+    let munged = answer
+        .replace("a=rid:f recv\r\n", "")
+        .replace("a=simulcast:recv q;h;f", "a=simulcast:recv q;h");
+    n.pcs[0]
+        .set_remote_description(now, SdpType::Answer, &munged)
+        .unwrap();
+    n.run_until(Duration::from_secs(10), connected);
+    let mid = n.pcs[0].media_mids().next().unwrap();
+    let layers: Vec<&str> = n.pcs[0].send_layers(mid).iter().map(|r| &**r).collect();
+    assert_eq!(layers, ["q", "h"]);
+    for i in 0..5 {
+        let results = send_frame(&mut n, mid, &RIDS, i);
+        assert!(results[0].is_ok() && results[1].is_ok());
+        assert!(matches!(
+            results[2],
+            Err(Error::Media(MediaError::UnknownRid(_)))
+        ));
+        n.run_for(Duration::from_millis(33));
+    }
+    let got = per_rid(&n);
+    assert_eq!(got, BTreeMap::from([("h".into(), 5), ("q".into(), 5)]));
 }
