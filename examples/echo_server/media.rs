@@ -27,8 +27,8 @@ pub(crate) struct OfferOptions {
     /// `channels=N`: open `N` channels at once (`c0` unordered, maxRetransmits 0) instead of
     /// `echo`.
     channels: u16,
-    /// `simulcast=1`: offer the video in three RID layers (`a=simulcast:send q;h;f`); the
-    /// echo sends the layers the answer accepts (browsers accept none: one stream).
+    /// `simulcast=1`: offer the video in three RID layers (`a=simulcast:send q;h;f`);
+    /// browsers answer without simulcast, and the echo stays one stream without a RID.
     simulcast: bool,
 }
 
