@@ -1,6 +1,7 @@
 //! What a peer connection tells the application: events, datagrams to send, states.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 pub use sansrtc_ice::agent::ConnectionState as IceState;
 /// The transport a packet travels over: UDP datagrams, or RFC 4571 frames on a TCP stream
@@ -138,6 +139,9 @@ pub enum Event {
         mid: Option<Mid>,
         /// Our SSRC the request is about.
         ssrc: u32,
+        /// The simulcast layer of that SSRC (the encoder that must make a key frame), `None`
+        /// for a section's only stream.
+        rid: Option<Arc<str>>,
         /// PLI or FIR.
         kind: KeyframeKind,
     },

@@ -112,6 +112,7 @@ pub mod peer;
 mod relay;
 pub mod rng;
 pub mod router;
+pub mod simulcast;
 pub mod stats;
 pub mod track;
 mod twcc;
@@ -131,6 +132,7 @@ pub use router::{RouteError, Router, RouterStats};
 pub use sansrtc_ice::framing;
 pub use sansrtc_sdp::Mid;
 pub use sansrtc_sdp::jsep::TransceiverId;
+pub use simulcast::{LayerChooser, SendLayer};
 pub use stats::StatsReport;
 pub use track::{KeyframeKind, MediaError, RtpReceived, RtpWrite};
 

@@ -128,6 +128,10 @@ pub enum MediaError {
     /// The RID is not one of the section's send RIDs.
     #[error("rid {0} is not a negotiated send layer")]
     UnknownRid(String),
+    /// The simulcast layer is paused ([`crate::PeerConnection::set_layer_paused`]): nothing is
+    /// sent on it until it is resumed.
+    #[error("the simulcast layer is paused")]
+    LayerPaused,
     /// No remote SSRC is known for this request.
     #[error("unknown SSRC {0}")]
     UnknownSsrc(u32),

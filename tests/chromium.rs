@@ -324,6 +324,27 @@ fn chromium_answers_our_media_offer() {
 }
 
 #[test]
+fn chromium_answers_our_simulcast_offer_with_one_stream() {
+    // POST /offer?media=1&simulcast=1: our video is offered in three RID layers
+    // (a=rid:q/h/f send, a=simulcast:send q;h;f). Chromium 156 answers without a=simulcast or
+    // a=rid (it does not receive simulcast from a remote offer), so no layer is negotiated and
+    // the echo sends one stream without a RID, which Chromium decodes.
+    let (v, stats) = drive_with(
+        "answerer-media",
+        r#"{"playAudio":true,"simulcastOffer":true}"#,
+        &[],
+    );
+    assert_eq!(v["answerSimulcast"], serde_json::json!([]), "{v}");
+    check_answered_media(
+        "chromium answers our simulcast offer",
+        &v,
+        &stats,
+        "video/VP8",
+        "client",
+    );
+}
+
+#[test]
 fn chromium_answers_our_h264_offer() {
     // Our offer restricted to H264 (and its RTX): Chromium sends and decodes looped-back H264.
     // (setCodecPreferences on the answering side would not do: Chromium then answers with H264

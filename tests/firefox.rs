@@ -897,6 +897,26 @@ fn firefox_answers_our_media_offer() {
 }
 
 #[test]
+fn firefox_answers_our_simulcast_offer_with_one_stream() {
+    // POST /offer?media=1&simulcast=1: our video offered in three RID layers
+    // (a=simulcast:send q;h;f). Firefox ESR 153 answers without a=simulcast or a=rid, so no
+    // layer is negotiated and the echo sends one stream without a RID, which Firefox decodes.
+    let v = drive(
+        "firefox_answers_our_simulcast_offer_with_one_stream",
+        "mode=answerer-media&simulcast=1",
+        &[],
+        &[],
+    );
+    assert_eq!(v["answerSimulcast"], serde_json::json!([]), "{v}");
+    check_answered_media(
+        "firefox_answers_our_simulcast_offer_with_one_stream",
+        &v,
+        "active",
+        "client",
+    );
+}
+
+#[test]
 fn firefox_answers_our_h264_offer() {
     // Our offer restricted to H264 (and its RTX), Firefox with the platform H264 prefs: it
     // answers H264 and Opus loops back, but as with Firefox offering (firefox_h264_negotiated)

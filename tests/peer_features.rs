@@ -136,7 +136,12 @@ fn keyframe_requests_and_nacks_arrive_typed() {
     let mid = Some(video_mid);
     for kind in [KeyframeKind::Pli, KeyframeKind::Fir] {
         assert!(
-            n.events[0].contains(&Event::KeyframeRequest { mid, ssrc, kind }),
+            n.events[0].contains(&Event::KeyframeRequest {
+                mid,
+                ssrc,
+                rid: None,
+                kind
+            }),
             "{kind:?} not received"
         );
     }

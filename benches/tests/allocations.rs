@@ -122,6 +122,58 @@ fn rtp_from_write_to_event_allocates_nothing_in_steady_state() {
     assert_eq!(allocations, 0, "allocations per 20,000 packets");
 }
 
+/// Peer 0 writes one packet on each of three simulcast layers (`q`, `h`, `f`), straight to
+/// peer 1, whose events are dropped. Returns the RTP packets peer 1 got.
+fn one_frame_of_layers(pcs: &mut [PeerConnection; 2], now: Instant, mid: Mid, i: u32) -> usize {
+    let payload = [i as u8; 1000];
+    for rid in ["q", "h", "f"] {
+        pcs[0]
+            .write_rtp(now, mid, RtpWrite::new(96, i * 3000, &payload).rid(rid))
+            .expect("write_rtp");
+    }
+    let addrs: [SocketAddr; 2] = [ADDRS[0].parse().unwrap(), ADDRS[1].parse().unwrap()];
+    while let Some(t) = pcs[0].poll_transmit() {
+        pcs[1].handle_receive(now, t.source, addrs[1], &t.contents);
+    }
+    let mut got = 0;
+    while let Some(e) = pcs[1].poll_event() {
+        if let Event::Rtp(p) = e {
+            assert!(p.rid.is_some());
+            got += 1;
+        }
+    }
+    got
+}
+
+#[test]
+fn simulcast_layers_allocate_nothing_in_steady_state() {
+    let certs = Certs::generate();
+    let mut pair = SansrtcPair::new_with(Instant::now(), Some(&certs), |pc| {
+        let mut t = sansrtc::codecs::video_transceiver(Direction::SendRecv);
+        // Peer 0 offers the layers, peer 1's answer receives them (and sends none).
+        t.send_rids = ["q", "h", "f"].map(String::from).to_vec();
+        pc.add_transceiver(t);
+    });
+    pair.connect();
+    pair.idle(Duration::from_millis(100));
+    let now = pair.now;
+    let mut pcs = pair.into_peers();
+    let mid = pcs[0].media_mids().next().expect("video");
+    assert_eq!(pcs[0].send_layers(mid).len(), 3);
+    for i in 0..5_000 {
+        assert_eq!(one_frame_of_layers(&mut pcs, now, mid, i), 3);
+    }
+    let mut got = 0;
+    let allocations = count(|| {
+        for i in 5_000..10_000 {
+            got += one_frame_of_layers(&mut pcs, now, mid, i);
+        }
+    });
+    assert_eq!(got, 15_000);
+    println!("simulcast, 3 layers x 5,000 packets: {allocations} allocations");
+    assert_eq!(allocations, 0, "allocations per 15,000 packets");
+}
+
 /// Allocations during 10 s of simulated time with `per_ms` packets each way per millisecond,
 /// timers (transport-wide feedback every 100 ms, reports every second, consent checks)
 /// running as they would.

@@ -10,7 +10,9 @@
 //! created before the offer, as a browser's `createDataChannel` would be, and opens once the
 //! connection is up. `POST /offer?media=1` also offers a sendrecv audio and video transceiver
 //! (the default codecs of `sansrtc::codecs`), whose media is looped back as for WHIP
-//! (`&video=H264` offers only that video codec and its RTX format); `?channels=N` opens `N`
+//! (`&video=H264` offers only that video codec and its RTX format; `&simulcast=1` offers the
+//! video in three RID layers, `a=simulcast:send q;h;f`: browsers answer without simulcast and
+//! the echo stays one stream); `?channels=N` opens `N`
 //! channels `c0`..`c<N-1>` at once instead of `echo` (`c0` unordered with maxRetransmits 0).
 //! `GET /` serves a small page with a chat box and the camera looped back; `GET /stats` returns
 //! every session's counters (`PeerConnection::stats`, DTLS and ICE drops, the selected path's

@@ -27,6 +27,9 @@ pub(crate) struct OfferOptions {
     /// `channels=N`: open `N` channels at once (`c0` unordered, maxRetransmits 0) instead of
     /// `echo`.
     channels: u16,
+    /// `simulcast=1`: offer the video in three RID layers (`a=simulcast:send q;h;f`);
+    /// browsers answer without simulcast, and the echo stays one stream without a RID.
+    simulcast: bool,
 }
 
 impl OfferOptions {
@@ -37,6 +40,7 @@ impl OfferOptions {
                 "media" => o.media = v == "1" || v == "true",
                 "video" => o.video = Some(v.to_string()),
                 "channels" => o.channels = v.parse().unwrap_or(0).min(1024),
+                "simulcast" => o.simulcast = v == "1" || v == "true",
                 _ => {}
             }
         }
@@ -46,6 +50,9 @@ impl OfferOptions {
     /// The video transceiver we offer: the default codecs, or only `video` and its RTX.
     pub(crate) fn video_transceiver(&self) -> Transceiver {
         let mut t = codecs::video_transceiver(Direction::SendRecv);
+        if self.simulcast {
+            t.send_rids = ["q", "h", "f"].map(String::from).to_vec();
+        }
         if let Some(name) = &self.video {
             let kept: Vec<u8> = t
                 .codecs

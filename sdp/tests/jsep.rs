@@ -1629,3 +1629,74 @@ fn codec_names_ignore_case_and_parameters_are_written_back_unchanged() {
         "packetization-mode=1;profile-level-id=42e01f"
     );
 }
+
+#[test]
+fn an_offer_to_receive_simulcast_is_answered_with_the_layers_we_send() {
+    // Chromium's simulcast offer turned around: the offerer asks to receive q, h and f. Our
+    // sender has q, h and x: the answer sends q and h (the offer's order); x, which the
+    // offerer did not ask for, and f, which we do not have, are not sent.
+    let text = corpus("chromium-simulcast-offer.sdp")
+        .replace("a=rid:q send", "a=rid:q recv")
+        .replace("a=rid:h send", "a=rid:h recv")
+        .replace("a=rid:f send", "a=rid:f recv")
+        .replace("a=simulcast:send q;h;f", "a=simulcast:recv q;h;f")
+        .replacen("a=sendrecv", "a=recvonly", 2);
+    let offer = SessionDescription::parse(&text).unwrap();
+    let mut b = session(11);
+    b.add_transceiver(Transceiver::new(
+        MediaKind::Audio,
+        Direction::SendRecv,
+        vec![opus(109)],
+    ));
+    let mut video = Transceiver::new(
+        MediaKind::Video,
+        Direction::SendOnly,
+        video_codecs(100, 101),
+    )
+    .with_header_extensions(vec![
+        HeaderExtension::new(1, MID_URI),
+        HeaderExtension::new(10, RID_URI),
+    ]);
+    video.send_rids = vec!["x".into(), "h".into(), "q".into()];
+    b.add_transceiver(video);
+    let (answer, n) = b.create_answer(&offer).unwrap();
+    let answer = reparse(&answer);
+    let v = answer
+        .media
+        .iter()
+        .position(|m| m.media == "video")
+        .unwrap();
+    let m = &answer.media[v];
+    let sim = m.simulcast().expect("a=simulcast in the answer");
+    assert_eq!(sim.send, Some("q;h"));
+    assert_eq!(sim.recv, None);
+    let rids: Vec<_> = m.rids().map(|r| (r.id, r.direction)).collect();
+    assert_eq!(
+        rids,
+        [
+            ("q", sansrtc_sdp::attributes::RidDirection::Send),
+            ("h", sansrtc_sdp::attributes::RidDirection::Send)
+        ]
+    );
+    assert_eq!(n.sections[v].send_rids, ["q", "h"]);
+    assert!(n.sections[v].recv_rids.is_empty());
+    // Without the RID extension: one stream, no simulcast.
+    let mut b = session(12);
+    b.add_transceiver(Transceiver::new(
+        MediaKind::Audio,
+        Direction::SendRecv,
+        vec![opus(109)],
+    ));
+    let mut video = Transceiver::new(
+        MediaKind::Video,
+        Direction::SendOnly,
+        video_codecs(100, 101),
+    )
+    .with_header_extensions(vec![HeaderExtension::new(1, MID_URI)]);
+    video.send_rids = vec!["q".into()];
+    b.add_transceiver(video);
+    let (answer, n) = b.create_answer(&offer).unwrap();
+    let answer = reparse(&answer);
+    assert!(answer.media[v].simulcast().is_none());
+    assert!(n.sections[v].send_rids.is_empty());
+}

@@ -49,6 +49,12 @@ pub(super) struct Outbound {
     /// The header `write_rtp` gives this stream's packets (made on first use, dropped when a
     /// negotiation changes the section).
     pub(super) template: Option<Box<HeaderTemplate>>,
+    /// Our RTX SSRC for a simulcast layer (each layer repairs on its own RTX stream, its
+    /// packets naming the layer with `repaired-rtp-stream-id`); the section's main stream
+    /// uses the signalled one.
+    pub(super) rtx_ssrc: Option<u32>,
+    /// A paused simulcast layer sends nothing ([`MediaState::set_layer_paused`]).
+    pub(super) paused: bool,
 }
 
 /// One stream's RTP header as [`MediaState::build_rtp`] writes it: version, SSRC and the
@@ -231,7 +237,12 @@ impl MediaState {
     pub(crate) fn new_ssrc(&mut self) -> u32 {
         loop {
             let s = random_u32(&mut self.rng);
-            if s != 0 && s != self.rtcp_ssrc && !self.outbound.contains_key(&s) {
+            if s != 0
+                && s != self.rtcp_ssrc
+                && !self.outbound.contains_key(&s)
+                && !self.outbound.values().any(|o| o.rtx_ssrc == Some(s))
+                && !self.sections.iter().any(|x| x.send_rtx_ssrc == Some(s))
+            {
                 return s;
             }
         }
@@ -250,15 +261,8 @@ impl MediaState {
         packet: &mut Vec<u8>,
     ) -> Result<Option<usize>, MediaError> {
         let pacing = self.pacing();
-        let index = self
-            .sections
-            .iter()
-            .position(|s| s.mid == mid)
-            .ok_or(MediaError::UnknownMid(mid))?;
+        let (index, rid) = self.send_layer(mid, write.rid)?;
         let section = &self.sections[index];
-        if !section.sends() {
-            return Err(MediaError::NotSending(mid));
-        }
         let Some(codec) = section
             .codecs
             .iter()
@@ -268,23 +272,15 @@ impl MediaState {
         };
         let clock_rate = codec.clock_rate.max(1);
         let keep = section.nack && self.history_capacity > 0;
-        let rid = match write.rid {
-            Some(r) => Some(
-                section
-                    .send_rids
-                    .iter()
-                    .find(|x| ***x == *r)
-                    .cloned()
-                    .ok_or_else(|| MediaError::UnknownRid(r.to_owned()))?,
-            ),
-            None => None,
-        };
         let ssrc = self.send_ssrc(index, rid);
         let ntp = self.ntp(now);
         let twcc_sequence = self.twcc_sequence;
         let Some(out) = self.outbound.get_mut(&ssrc) else {
             return Err(MediaError::TooManyStreams);
         };
+        if out.paused {
+            return Err(MediaError::LayerPaused);
+        }
         if out.template.is_none() {
             let section = &self.sections[index];
             let template = HeaderTemplate::new(section, out.rid.as_deref(), ssrc)?;
@@ -347,8 +343,90 @@ impl MediaState {
             (Some(s), None) if !self.outbound.contains_key(&s) => s,
             _ => self.new_ssrc(),
         };
+        let layer = rid.is_some();
         self.track_outbound(ssrc, Some(index), rid);
+        if layer && self.sections[index].codecs.iter().any(Codec::is_rtx) {
+            let rtx = self.new_ssrc();
+            if let Some(o) = self.outbound.get_mut(&ssrc) {
+                o.rtx_ssrc = Some(rtx);
+            }
+        }
         ssrc
+    }
+
+    /// Pauses or resumes simulcast layer `rid` of section `mid`: a paused layer's
+    /// [`MediaState::build_rtp`] fails with [`MediaError::LayerPaused`], so nothing is sent on
+    /// it (as browsers do for an encoding made inactive, without renegotiating).
+    pub(crate) fn set_layer_paused(
+        &mut self,
+        mid: Mid,
+        rid: &str,
+        paused: bool,
+    ) -> Result<(), MediaError> {
+        let (index, rid) = self.send_layer(mid, Some(rid))?;
+        let ssrc = self.send_ssrc(index, rid);
+        let o = self
+            .outbound
+            .get_mut(&ssrc)
+            .ok_or(MediaError::TooManyStreams)?;
+        o.paused = paused;
+        Ok(())
+    }
+
+    /// The simulcast layers negotiated for sending on section `mid`.
+    pub(crate) fn send_layers(&self, mid: Mid) -> &[Arc<str>] {
+        self.sections
+            .iter()
+            .find(|s| s.mid == mid)
+            .map_or(&[], |s| &s.send_rids[..])
+    }
+
+    /// Whether simulcast layer `rid` of section `mid` is paused.
+    pub(crate) fn layer_paused(&self, mid: Mid, rid: &str) -> bool {
+        self.outbound.values().any(|o| {
+            o.paused
+                && o.rid.as_deref() == Some(rid)
+                && o.section.is_some_and(|i| self.sections[i].mid == mid)
+        })
+    }
+
+    /// Our SSRC and RTX SSRC of simulcast layer `rid` of section `mid`, once it sent or was
+    /// paused.
+    pub(crate) fn layer_ssrcs(&self, mid: Mid, rid: &str) -> Option<(u32, Option<u32>)> {
+        self.outbound.iter().find_map(|(&ssrc, o)| {
+            (o.rid.as_deref() == Some(rid)
+                && o.section.is_some_and(|i| self.sections[i].mid == mid))
+            .then_some((ssrc, o.rtx_ssrc))
+        })
+    }
+
+    /// The section index of `mid` (which must send) and its send layer named `rid`.
+    fn send_layer(
+        &self,
+        mid: Mid,
+        rid: Option<&str>,
+    ) -> Result<(usize, Option<Arc<str>>), MediaError> {
+        let index = self
+            .sections
+            .iter()
+            .position(|s| s.mid == mid)
+            .ok_or(MediaError::UnknownMid(mid))?;
+        let section = &self.sections[index];
+        if !section.sends() {
+            return Err(MediaError::NotSending(mid));
+        }
+        let rid = match rid {
+            Some(r) => Some(
+                section
+                    .send_rids
+                    .iter()
+                    .find(|x| ***x == *r)
+                    .cloned()
+                    .ok_or_else(|| MediaError::UnknownRid(r.to_owned()))?,
+            ),
+            None => None,
+        };
+        Ok((index, rid))
     }
 
     pub(super) fn track_outbound(
@@ -382,6 +460,8 @@ impl MediaState {
                 retransmitted_packets: 0,
                 retransmitted_bytes: 0,
                 template: None,
+                rtx_ssrc: None,
+                paused: false,
             },
         );
     }
@@ -485,11 +565,19 @@ impl MediaState {
             .rtt
             .map_or(DEFAULT_RESEND_GAP, |r| r / 2)
             .max(MIN_RESEND_GAP);
-        // RTX is signalled for the section's main SSRC; simulcast layers resend originals.
-        let rtx_ssrc = section
-            .send_rtx_ssrc
-            .filter(|_| section.send_ssrc == Some(ssrc) && o.rid.is_none());
+        // RTX is signalled for the section's main SSRC; each simulcast layer has its own RTX
+        // SSRC, its packets naming the layer with `repaired-rtp-stream-id`.
+        let rtx_ssrc = match o.rid {
+            None => section
+                .send_rtx_ssrc
+                .filter(|_| section.send_ssrc == Some(ssrc)),
+            Some(_) => o.rtx_ssrc,
+        };
         let mid_extension = section.extensions.id(ExtensionKind::SdesMid);
+        let repaired_extension = section
+            .extensions
+            .id(ExtensionKind::RepairedRtpStreamId)
+            .filter(|_| o.rid.is_some());
         for (lost_index, &sequence) in lost.iter().enumerate() {
             if self.retransmits.len() >= MAX_RETRANSMITS {
                 return;
@@ -525,6 +613,9 @@ impl MediaState {
                     let mut ext = ExtensionsBuilder::new();
                     if let Some(id) = mid_extension {
                         let _ = ext.push(id, section.mid.as_bytes());
+                    }
+                    if let (Some(id), Some(rid)) = (repaired_extension, o.rid.as_deref()) {
+                        let _ = ext.push(id, rid.as_bytes());
                     }
                     let twcc = TransportSequence(self.twcc_sequence);
                     if let Some(id) = section.extensions.id(ExtensionKind::TransportWideCc) {

@@ -106,7 +106,13 @@ impl MediaState {
             KeyframeKind::Fir => o.firs += 1,
         }
         let mid = o.section.map(|i| self.sections[i].mid);
-        out.push_back(Event::KeyframeRequest { mid, ssrc, kind });
+        let rid = o.rid.clone();
+        out.push_back(Event::KeyframeRequest {
+            mid,
+            ssrc,
+            rid,
+            kind,
+        });
     }
 
     /// Our SSRC to send feedback about `media_ssrc` from: the sending SSRC of its section, or

@@ -54,6 +54,11 @@ impl Track<'_> {
         self.pc.media.sending_ssrc(self.mid)
     }
 
+    /// Pauses or resumes its simulcast layer `rid` ([`PeerConnection::set_layer_paused`]).
+    pub fn set_layer_paused(&mut self, rid: &str, paused: bool) -> Result<(), Error> {
+        self.pc.set_layer_paused(self.mid, rid, paused)
+    }
+
     /// Sends RTP on it ([`PeerConnection::write_rtp`]).
     pub fn write_rtp(&mut self, now: Instant, write: RtpWrite<'_>) -> Result<(), Error> {
         self.pc.write_rtp(now, self.mid, write)
@@ -204,6 +209,36 @@ impl PeerConnection {
     /// [`PeerConnection::write_rtp`] sends on).
     pub fn sending_ssrc(&self, mid: Mid) -> Option<u32> {
         self.media.sending_ssrc(mid)
+    }
+
+    /// Pauses (`true`) or resumes simulcast layer `rid` of m-section `mid`. A paused layer
+    /// sends nothing: [`PeerConnection::write_rtp`] on it fails with
+    /// [`MediaError::LayerPaused`], so the application can stop its encoder. The description
+    /// is not renegotiated (browsers do the same for an encoding made inactive); the peer sees
+    /// the layer's packets stop.
+    pub fn set_layer_paused(&mut self, mid: Mid, rid: &str, paused: bool) -> Result<(), Error> {
+        self.media.set_layer_paused(mid, rid, paused)?;
+        Ok(())
+    }
+
+    /// The simulcast layers (RIDs) negotiated for sending on m-section `mid`, in the order
+    /// offered: the ones the answer accepted. Empty when the answer accepted none, e.g.
+    /// Chromium answers a simulcast offer without simulcast: then send one stream, without a
+    /// RID ([`RtpWrite::rid`] unset).
+    pub fn send_layers(&self, mid: Mid) -> &[Arc<str>] {
+        self.media.send_layers(mid)
+    }
+
+    /// Whether simulcast layer `rid` of m-section `mid` is paused.
+    pub fn layer_paused(&self, mid: Mid, rid: &str) -> bool {
+        self.media.layer_paused(mid, rid)
+    }
+
+    /// Our SSRC and RTX SSRC of simulcast layer `rid` of m-section `mid`, once the layer sent
+    /// (or was paused). Every layer's packets carry the `rtp-stream-id` extension (and its RTX
+    /// packets `repaired-rtp-stream-id`), so a receiver never needs these signalled.
+    pub fn layer_ssrcs(&self, mid: Mid, rid: &str) -> Option<(u32, Option<u32>)> {
+        self.media.layer_ssrcs(mid, rid)
     }
 
     /// Whether m-section `mid` carries audio or video.

@@ -398,7 +398,7 @@ async function answererMedia(opts) {
   // Chromium as answerer sends the offer's first video codec it supports, whatever the answer's
   // codec preferences (setCodecPreferences on the answerer shapes what it receives): a codec
   // other than VP8 is chosen by the offer (video=H264 offers only H264 and its RTX).
-  const query = 'media=1' + (opts.codec ? '&video=' + opts.codec : '');
+  const query = 'media=1' + (opts.codec ? '&video=' + opts.codec : '') + (opts.simulcastOffer ? '&simulcast=1' : '');
   const { pc, t0, remote, channels, answerSetup, videoLine } = await answerOffer(query, { ...opts, media: true });
   await connected(pc);
   const connectedMs = performance.now() - t0;
@@ -421,7 +421,8 @@ async function answererMedia(opts) {
   const transport = await transportStats(pc);
   const sent = pc.getTransceivers().map((t) => t.receiver.track.kind + ':' + t.currentDirection + ':' + (t.sender.track ? 'track' : 'none')).join(',');
   pc.close();
-  return { setupMs, connectedMs, label: dc.label, echo, sends, answerSetup, videoLine, transceivers: sent, ...r, ...transport };
+  const answerSimulcast = pc.localDescription.sdp.split('\r\n').filter((l) => l.startsWith('a=simulcast') || l.startsWith('a=rid'));
+  return { setupMs, connectedMs, label: dc.label, echo, sends, answerSetup, videoLine, transceivers: sent, answerSimulcast, ...r, ...transport };
 }
 
 // Our peer offers and opens 20 channels at once (c0 unordered, maxRetransmits 0); Chromium gets

@@ -11,7 +11,9 @@ use super::error::NegotiationError;
 use super::limits::check_limits;
 use super::matching::{intersect_codecs, read_codecs};
 use super::negotiated::{DtlsRole, Negotiated, NegotiatedSection};
-use super::remote::{Remote, RemoteTransport, offered_send_layers, remote_ssrcs, setup_name};
+use super::remote::{
+    Remote, RemoteTransport, offered_recv_layers, offered_send_layers, remote_ssrcs, setup_name,
+};
 use super::transceiver::{HeaderExtension, RID_URI, Transceiver, TransceiverId};
 use super::{JsepSession, Section, SectionKind, new_credentials, section_kind};
 
@@ -207,19 +209,30 @@ impl JsepSession {
                                 }
                                 _ => Vec::new(),
                             };
+                            // The offerer's receive layers that we have become our send
+                            // layers (RFC 8853 5.3); a layer it does not ask for is not sent.
+                            let send_rids = match m.simulcast() {
+                                Some(sim)
+                                    if sim.recv.is_some() && direction.sends() && rid_extension =>
+                                {
+                                    offered_recv_layers(m, &sim, &t.send_rids)
+                                }
+                                _ => Vec::new(),
+                            };
                             let md = self.media_section(
                                 s,
                                 local_setup,
                                 direction,
                                 &codecs,
                                 &extensions,
-                                (&[], &recv_rids),
+                                (&send_rids, &recv_rids),
                                 t,
                             );
                             n.direction = direction;
                             n.codecs = codecs;
                             n.header_extensions = extensions;
                             n.recv_rids = recv_rids;
+                            n.send_rids = send_rids;
                             accepted = Some(md);
                         }
                     }

@@ -200,6 +200,28 @@ pub(super) fn offered_send_layers(m: &MediaDescription<'_>, sim: &Simulcast<'_>)
         .collect()
 }
 
+/// The layers an offerer asks to receive (`a=simulcast:recv`, each stream's first
+/// alternative declared by an `a=rid` with direction `recv`) that we have among `ours`, in the
+/// offer's order, each once: the layers our answer sends.
+pub(super) fn offered_recv_layers(
+    m: &MediaDescription<'_>,
+    sim: &Simulcast<'_>,
+    ours: &[String],
+) -> Vec<String> {
+    let declared: HashSet<&str> = m
+        .rids()
+        .filter(|r| r.direction == RidDirection::Recv)
+        .map(|r| r.id)
+        .collect();
+    let mut seen = HashSet::new();
+    sim.recv_streams()
+        .iter()
+        .filter_map(|alts| alts.first().map(|r| r.id))
+        .filter(|id| declared.contains(id) && ours.iter().any(|o| o == id) && seen.insert(*id))
+        .map(String::from)
+        .collect()
+}
+
 pub(super) fn rids(m: &MediaDescription<'_>, direction: RidDirection) -> Vec<String> {
     m.rids()
         .filter(|r| r.direction == direction)
