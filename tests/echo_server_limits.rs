@@ -4,9 +4,9 @@
 //! idle), spoofed STUN answered by nothing and routed nowhere, and a real sansrtc peer
 //! connection echoed through it. The offers come from sansrtc peer connections made here.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sansrtc::ice::stun::{Attribute, IntegrityKey, MessageBuilder, MessageType, TransactionId};
@@ -16,114 +16,7 @@ use serde_json::Value;
 mod common;
 
 use common::example_exe;
-
-/// A running echo server, killed by its PID when dropped.
-struct Server {
-    child: Child,
-    http: SocketAddr,
-    udp: SocketAddr,
-}
-
-impl Server {
-    fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(example_exe("echo_server"))
-            .args(["--http", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("echo server starts");
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        // "echo server: http://127.0.0.1:PORT/ (WHIP: POST /whip), UDP 127.0.0.1:PORT"
-        let http = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("http://"))
-            .and_then(|w| w.trim_end_matches('/').parse().ok())
-            .unwrap_or_else(|| panic!("the server prints its URL: {line}"));
-        let udp = line
-            .split_whitespace()
-            .last()
-            .and_then(|w| w.parse().ok())
-            .unwrap_or_else(|| panic!("the server prints its UDP address: {line}"));
-        std::thread::spawn(move || {
-            for l in out.lines().map_while(Result::ok) {
-                eprintln!("server: {l}");
-            }
-        });
-        Server { child, http, udp }
-    }
-
-    /// One request, `Connection: close`; the status, the head and the body.
-    fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, String, String) {
-        let mut s = TcpStream::connect(self.http).expect("HTTP connect");
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            self.http,
-            body.len()
-        )
-        .unwrap();
-        s.write_all(body).unwrap();
-        response(&mut s)
-    }
-
-    fn stats(&self) -> Value {
-        let (status, _, body) = self.request("GET", "/stats", b"");
-        assert_eq!(status, 200, "{body}");
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
-    }
-
-    /// `POST /whip` with `offer`: the status, the `Location` and the body.
-    fn whip(&self, offer: &str) -> (u16, String, String) {
-        let (status, head, body) = self.request("POST", "/whip", offer.as_bytes());
-        (status, location(&head), body)
-    }
-
-    /// Polls `/stats` until `done` holds (every 10 ms, at most `limit`); the last stats.
-    fn poll_stats(&self, limit: Duration, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + limit;
-        loop {
-            let stats = self.stats();
-            if done(&stats) {
-                return stats;
-            }
-            assert!(Instant::now() < deadline, "{what}: {stats}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Reads a whole response (the server closes the connection after it).
-fn response(s: &mut TcpStream) -> (u16, String, String) {
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)
-        .expect("a response before the read timeout");
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no status: {text:?}"));
-    (status, head.to_string(), body.to_string())
-}
-
-fn location(head: &str) -> String {
-    head.split("\r\n")
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.eq_ignore_ascii_case("location"))
-        .map(|(_, v)| v.trim().to_string())
-        .unwrap_or_default()
-}
+use common::example_server::{ExampleServer as Server, location, response};
 
 /// `a=ice-ufrag` of an SDP.
 fn ufrag(sdp: &str) -> String {
@@ -170,7 +63,7 @@ fn spoofed_check(ufrag: &str, id: u8) -> Vec<u8> {
 
 #[test]
 fn sessions_above_the_cap_are_refused_with_503() {
-    let server = Server::start(&["--max-sessions", "2"]);
+    let server = Server::start("echo_server", &["--max-sessions", "2"]);
     let offer = offer();
     let (s1, first, _) = server.whip(&offer);
     let (s2, _, _) = server.whip(&offer);
@@ -191,7 +84,7 @@ fn sessions_above_the_cap_are_refused_with_503() {
 
 #[test]
 fn http_requests_are_bounded() {
-    let server = Server::start(&["--max-body-bytes", "65536"]);
+    let server = Server::start("echo_server", &["--max-body-bytes", "65536"]);
     let send = |raw: &[u8]| {
         let mut s = TcpStream::connect(server.http).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -233,7 +126,7 @@ fn http_requests_are_bounded() {
 #[test]
 fn a_slow_client_does_not_hold_the_server() {
     let timeout = Duration::from_millis(3000);
-    let server = Server::start(&["--http-timeout-ms", "3000"]);
+    let server = Server::start("echo_server", &["--http-timeout-ms", "3000"]);
     let t0 = Instant::now();
     // Half a request: its head, and 10 of the 1000 bytes of body it announces.
     let mut slow = TcpStream::connect(server.http).unwrap();
@@ -267,7 +160,7 @@ fn a_slow_client_does_not_hold_the_server() {
 
 #[test]
 fn session_ids_are_128_random_bits() {
-    let server = Server::start(&[]);
+    let server = Server::start("echo_server", &[]);
     let (status, whip, _) = server.whip(&offer());
     assert_eq!(status, 201);
     let (status, head, _) = server.request("POST", "/offer", b"");
@@ -312,7 +205,7 @@ fn session_ids_are_128_random_bits() {
 
 #[test]
 fn stats_show_no_session_id_and_no_ufrag() {
-    let server = Server::start(&[]);
+    let server = Server::start("echo_server", &[]);
     let offer = offer();
     let (_, whip, answer) = server.whip(&offer);
     let (_, head, our_offer) = server.request("POST", "/offer", b"");
@@ -354,7 +247,7 @@ fn stats_show_no_session_id_and_no_ufrag() {
 
 #[test]
 fn an_unconnected_session_is_reclaimed() {
-    let server = Server::start(&["--connect-timeout-ms", "300"]);
+    let server = Server::start("echo_server", &["--connect-timeout-ms", "300"]);
     let t0 = Instant::now();
     let (status, whip, _) = server.whip(&offer());
     assert_eq!(status, 201);
@@ -375,7 +268,7 @@ fn an_unconnected_session_is_reclaimed() {
 
 #[test]
 fn spoofed_stun_gets_no_answer_and_no_route() {
-    let server = Server::start(&[]);
+    let server = Server::start("echo_server", &[]);
     let (status, _, answer) = server.whip(&offer());
     assert_eq!(status, 201);
     let ufrag = ufrag(&answer);
@@ -488,7 +381,7 @@ impl Peer {
 
 #[test]
 fn a_peer_is_echoed_then_reclaimed_when_it_goes_quiet() {
-    let server = Server::start(&["--idle-timeout-ms", "1000"]);
+    let server = Server::start("echo_server", &["--idle-timeout-ms", "1000"]);
     let mut peer = Peer::new();
     let now = Instant::now();
     let channel = peer
@@ -544,7 +437,7 @@ fn a_peer_that_never_takes_its_echo_back_loses_its_channel() {
     // The peer sends as fast as the server acknowledges, but loses every datagram of the
     // server's DATA (it acknowledges none of its echo): the server holds its SCTP send limit
     // (16 MiB) and a 4 MiB backlog, then closes the channel instead of holding more.
-    let server = Server::start(&[]);
+    let server = Server::start("echo_server", &[]);
     let mut peer = Peer::new();
     let now = Instant::now();
     let channel = peer
@@ -605,7 +498,7 @@ fn a_peer_that_never_takes_its_echo_back_loses_its_channel() {
 fn the_native_whip_client_example_is_echoed() {
     // examples/whip_client: gathers, POSTs its complete offer, connects, sends a chat message
     // and audio, gets them back, DELETEs the session.
-    let server = Server::start(&[]);
+    let server = Server::start("echo_server", &[]);
     let out = Command::new(example_exe("whip_client"))
         .args(["--url", &format!("http://{}/whip", server.http)])
         .output()
@@ -626,7 +519,7 @@ fn the_native_whip_client_example_is_echoed() {
 /// answered) and earns no route.
 #[test]
 fn ice_tcp_streams_are_bounded() {
-    let server = Server::start(&[]);
+    let server = Server::start("echo_server", &[]);
     let (status, _, answer) = server.whip(&offer());
     assert_eq!(status, 201, "{answer}");
     let line = answer

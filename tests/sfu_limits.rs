@@ -4,9 +4,8 @@
 //! resources that are not the caller's, and a publisher that makes up simulcast layers. Each
 //! test asserts on what the server counted and kept, and that a legitimate client is served.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sansrtc::sdp::Direction;
@@ -15,114 +14,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::example_exe;
-
-/// A running SFU, killed by its PID when dropped.
-struct Server {
-    child: Child,
-    http: SocketAddr,
-}
-
-impl Server {
-    fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(example_exe("sfu"))
-            .args(["--http", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the sfu starts");
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        // "sfu: http://127.0.0.1:PORT/ (room page; ...), UDP 127.0.0.1:PORT"
-        let http = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("http://"))
-            .and_then(|w| w.trim_end_matches('/').parse().ok())
-            .unwrap_or_else(|| panic!("the server prints its URL: {line}"));
-        std::thread::spawn(move || {
-            for l in out.lines().map_while(Result::ok) {
-                eprintln!("sfu: {l}");
-            }
-        });
-        Server { child, http }
-    }
-
-    /// Sends `raw` on a new connection; the status, the head and the body of the response.
-    fn raw(&self, raw: &[u8]) -> (u16, String, String) {
-        let mut s = TcpStream::connect(self.http).expect("HTTP connect");
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        s.write_all(raw).unwrap();
-        response(&mut s)
-    }
-
-    /// One request, `Connection: close`.
-    fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, String, String) {
-        let mut raw = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            self.http,
-            body.len()
-        )
-        .into_bytes();
-        raw.extend_from_slice(body);
-        self.raw(&raw)
-    }
-
-    fn stats(&self) -> Value {
-        let (status, _, body) = self.request("GET", "/stats", b"");
-        assert_eq!(status, 200, "{body}");
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
-    }
-
-    /// `POST /whip` with `offer`: the status, the `Location` and the body.
-    fn whip(&self, offer: &str) -> (u16, String, String) {
-        let (status, head, body) = self.request("POST", "/whip", offer.as_bytes());
-        (status, location(&head), body)
-    }
-
-    /// Polls `/stats` until `done` holds (at most `limit`); the last stats.
-    fn poll_stats(&self, limit: Duration, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + limit;
-        loop {
-            let stats = self.stats();
-            if done(&stats) {
-                return stats;
-            }
-            assert!(Instant::now() < deadline, "{what}: {stats}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Reads a whole response (the server closes the connection after it).
-fn response(s: &mut TcpStream) -> (u16, String, String) {
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)
-        .expect("a response before the read timeout");
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no status: {text:?}"));
-    (status, head.to_string(), body.to_string())
-}
-
-fn location(head: &str) -> String {
-    head.split("\r\n")
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.eq_ignore_ascii_case("location"))
-        .map(|(_, v)| v.trim().to_string())
-        .unwrap_or_default()
-}
+use common::example_server::{ExampleServer as Server, response};
 
 /// A browser-like offer with a data channel whose one candidate, the discard port, never
 /// answers: a session that never connects.
@@ -239,7 +131,7 @@ impl Peer {
 
 #[test]
 fn hostile_whip_requests_are_refused_with_4xx() {
-    let server = Server::start(&["--max-body-bytes", "65536"]);
+    let server = Server::start("sfu", &["--max-body-bytes", "65536"]);
     let offer = offer();
     // A body above the limit: refused from its Content-Length, and when sent whole.
     let (status, _, _) = server.raw(
@@ -292,7 +184,7 @@ fn hostile_whip_requests_are_refused_with_4xx() {
 
 #[test]
 fn a_flood_of_sessions_never_connected_does_not_lock_out_others() {
-    let server = Server::start(&["--max-sessions", "6", "--max-pending", "3"]);
+    let server = Server::start("sfu", &["--max-sessions", "6", "--max-pending", "3"]);
     // Two legitimate participants, connected, chatting through the SFU.
     let (mut a, ca, a_location) = Peer::chat_publisher(&server);
     let (mut b, cb, _) = Peer::chat_publisher(&server);
@@ -365,7 +257,10 @@ fn a_flood_of_sessions_never_connected_does_not_lock_out_others() {
 
 #[test]
 fn sessions_above_the_cap_are_refused_and_unconnected_ones_expire() {
-    let server = Server::start(&["--max-sessions", "2", "--connect-timeout-ms", "1000"]);
+    let server = Server::start(
+        "sfu",
+        &["--max-sessions", "2", "--connect-timeout-ms", "1000"],
+    );
     let (mut a, ca, _) = Peer::chat_publisher(&server);
     let (mut b, _, b_location) = Peer::chat_publisher(&server);
     // Both places taken by connected sessions: refused, nothing evicted.
@@ -416,7 +311,7 @@ fn layer_packet(mid: &str, rid: &[u8], ssrc: u32, seq: u16) -> Vec<u8> {
 
 #[test]
 fn a_publisher_cannot_make_up_simulcast_layers() {
-    let server = Server::start(&[]);
+    let server = Server::start("sfu", &[]);
     let mut peer = Peer::new();
     let now = Instant::now();
     peer.pc
@@ -469,7 +364,7 @@ fn a_publisher_cannot_make_up_simulcast_layers() {
 /// (`408`), others are served again.
 #[test]
 fn slow_clients_are_cut_at_their_deadline() {
-    let server = Server::start(&["--http-timeout-ms", "2000"]);
+    let server = Server::start("sfu", &["--http-timeout-ms", "2000"]);
     let mut slow = Vec::new();
     for _ in 0..64 {
         let mut s = TcpStream::connect(server.http).unwrap();
