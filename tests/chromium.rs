@@ -21,7 +21,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{apt_install, run};
+use common::{apt_install, block_udp, run};
 
 /// Installs Chromium, node and playwright-core when missing; returns the driver's directory and
 /// the driver script's file name there.
@@ -1088,38 +1088,6 @@ fn chromium_data_channel_through_our_turn_server_over_tls() {
         "chromium_data_channel_through_our_turn_server_over_tls",
         || relay_data_channel("tls"),
     );
-}
-
-/// Drops every UDP packet in this (private) network namespace, as a corporate firewall would:
-/// only the echo server's passive ICE-TCP candidate can work.
-fn block_udp() {
-    let nft = |args: &[&str]| run(Command::new("nft").args(args));
-    nft(&["add", "table", "inet", "sansrtc_no_udp"]);
-    nft(&[
-        "add",
-        "chain",
-        "inet",
-        "sansrtc_no_udp",
-        "input",
-        "{ type filter hook input priority 0; policy accept; }",
-    ]);
-    nft(&[
-        "add",
-        "rule",
-        "inet",
-        "sansrtc_no_udp",
-        "input",
-        "meta",
-        "l4proto",
-        "udp",
-        "drop",
-    ]);
-    // It holds: a datagram to ourselves is lost.
-    let a = UdpSocket::bind("127.0.0.1:0").unwrap();
-    a.set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    a.send_to(b"x", a.local_addr().unwrap()).unwrap();
-    assert!(a.recv(&mut [0; 4]).is_err(), "UDP still gets through");
 }
 
 /// Chromium with UDP blocked, against the echo server, in `mode`: checks that the pair both

@@ -5,7 +5,7 @@
 //! connection echoed through it. The offers come from sansrtc peer connections made here.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{TcpStream, UdpSocket};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ use serde_json::Value;
 mod common;
 
 use common::example_exe;
-use common::example_server::{ExampleServer as Server, location, response};
+use common::example_server::{ExampleServer as Server, SocketPeer as Peer, location, response};
 
 /// `a=ice-ufrag` of an SDP.
 fn ufrag(sdp: &str) -> String {
@@ -318,65 +318,6 @@ fn spoofed_stun_gets_no_answer_and_no_route() {
     assert_eq!(session["dropped_unvalidated"], 0, "{stats}");
     assert_eq!(stats["routes"], 0, "{stats}");
     assert!(stranger.recv_from(&mut buf).is_err(), "answered");
-}
-
-/// A sansrtc peer connection on its own UDP socket, driven by hand.
-struct Peer {
-    pc: PeerConnection,
-    socket: UdpSocket,
-    addr: SocketAddr,
-    events: Vec<Event>,
-    /// Incoming datagrams larger than this are lost (0: none): the server's DATA never
-    /// arrives, its SACKs and STUN do.
-    lose_larger_than: usize,
-}
-
-impl Peer {
-    fn new() -> Peer {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_millis(5)))
-            .unwrap();
-        let addr = socket.local_addr().unwrap();
-        let mut pc = PeerConnection::new(Config::default()).unwrap();
-        pc.add_local_address(addr).unwrap();
-        Peer {
-            pc,
-            socket,
-            addr,
-            events: Vec::new(),
-            lose_larger_than: 0,
-        }
-    }
-
-    /// Moves datagrams, timers and events until `done` holds (at most `limit`).
-    fn drive(&mut self, limit: Duration, mut done: impl FnMut(&mut Peer) -> bool) {
-        let deadline = Instant::now() + limit;
-        let mut buf = [0u8; 2048];
-        while !done(self) {
-            assert!(
-                Instant::now() < deadline,
-                "timed out: {:?}",
-                self.pc.state()
-            );
-            if let Ok((n, from)) = self.socket.recv_from(&mut buf)
-                && (self.lose_larger_than == 0 || n <= self.lose_larger_than)
-            {
-                self.pc
-                    .handle_receive(Instant::now(), from, self.addr, &buf[..n]);
-            }
-            let now = Instant::now();
-            if self.pc.poll_timeout().is_some_and(|t| t <= now) {
-                self.pc.handle_timeout(now);
-            }
-            while let Some(t) = self.pc.poll_transmit() {
-                let _ = self.socket.send_to(&t.contents, t.destination);
-            }
-            while let Some(e) = self.pc.poll_event() {
-                self.events.push(e);
-            }
-        }
-    }
 }
 
 #[test]

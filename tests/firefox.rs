@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{apt_install, run};
+use common::{apt_install, block_udp, run};
 
 /// Set (to the test's name) in the copy of the test that runs inside the network namespace.
 const INNER: &str = "SANSRTC_FIREFOX_NETNS";
@@ -976,36 +976,6 @@ fn firefox_answers_our_offer_twenty_channels_and_twenty_megabytes() {
         v["setupMs"].as_f64().unwrap_or(0.0),
         v["mbPerSec"].as_f64().unwrap_or(0.0)
     );
-}
-
-/// Drops every UDP packet in this (private) network namespace, as a firewall blocking UDP would.
-fn block_udp() {
-    let nft = |args: &[&str]| run(Command::new("nft").args(args));
-    nft(&["add", "table", "inet", "sansrtc_no_udp"]);
-    nft(&[
-        "add",
-        "chain",
-        "inet",
-        "sansrtc_no_udp",
-        "input",
-        "{ type filter hook input priority 0; policy accept; }",
-    ]);
-    nft(&[
-        "add",
-        "rule",
-        "inet",
-        "sansrtc_no_udp",
-        "input",
-        "meta",
-        "l4proto",
-        "udp",
-        "drop",
-    ]);
-    let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    a.set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    a.send_to(b"x", a.local_addr().unwrap()).unwrap();
-    assert!(a.recv(&mut [0; 4]).is_err(), "UDP still gets through");
 }
 
 /// Firefox gathers ICE-TCP candidates (active) with this preference.

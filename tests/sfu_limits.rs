@@ -5,7 +5,7 @@
 //! test asserts on what the server counted and kept, and that a legitimate client is served.
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use sansrtc::sdp::Direction;
@@ -14,7 +14,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::example_server::{ExampleServer as Server, response};
+use common::example_server::{ExampleServer as Server, SocketPeer as Peer, response};
 
 /// A browser-like offer with a data channel whose one candidate, the discard port, never
 /// answers: a session that never connects.
@@ -31,84 +31,7 @@ fn sessions(stats: &Value) -> usize {
     stats["sessions"].as_array().map_or(0, Vec::len)
 }
 
-/// A sansrtc peer connection on its own UDP socket, driven by hand.
-struct Peer {
-    pc: PeerConnection,
-    socket: UdpSocket,
-    addr: SocketAddr,
-    events: Vec<Event>,
-}
-
 impl Peer {
-    fn new() -> Peer {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_millis(5)))
-            .unwrap();
-        let addr = socket.local_addr().unwrap();
-        let mut pc = PeerConnection::new(Config::default()).unwrap();
-        pc.add_local_address(addr).unwrap();
-        Peer {
-            pc,
-            socket,
-            addr,
-            events: Vec::new(),
-        }
-    }
-
-    /// Moves datagrams, timers and events until `done` holds (at most `limit`).
-    fn drive(&mut self, limit: Duration, mut done: impl FnMut(&mut Peer) -> bool) {
-        let deadline = Instant::now() + limit;
-        let mut buf = [0u8; 2048];
-        while !done(self) {
-            assert!(
-                Instant::now() < deadline,
-                "timed out: {:?}",
-                self.pc.state()
-            );
-            self.step(&mut buf);
-        }
-    }
-
-    fn step(&mut self, buf: &mut [u8]) {
-        if let Ok((n, from)) = self.socket.recv_from(buf) {
-            self.pc
-                .handle_receive(Instant::now(), from, self.addr, &buf[..n]);
-        }
-        let now = Instant::now();
-        if self.pc.poll_timeout().is_some_and(|t| t <= now) {
-            self.pc.handle_timeout(now);
-        }
-        while let Some(t) = self.pc.poll_transmit() {
-            let _ = self.socket.send_to(&t.contents, t.destination);
-        }
-        while let Some(e) = self.pc.poll_event() {
-            self.events.push(e);
-        }
-    }
-
-    /// A WHIP publisher with a `chat` channel, connected and its channel open.
-    fn chat_publisher(server: &Server) -> (Peer, sansrtc::ChannelId, String) {
-        let mut peer = Peer::new();
-        let now = Instant::now();
-        let channel = peer
-            .pc
-            .create_data_channel(now, ChannelConfig::reliable("chat"))
-            .unwrap();
-        let offer = peer.pc.create_offer(now).unwrap();
-        let (status, location, answer) = server.whip(&offer);
-        assert_eq!(status, 201, "{answer}");
-        peer.pc
-            .set_remote_description(Instant::now(), SdpType::Answer, &answer)
-            .unwrap();
-        peer.drive(Duration::from_secs(20), |p| {
-            p.events
-                .iter()
-                .any(|e| matches!(e, Event::DataChannelOpen { id, .. } if *id == channel))
-        });
-        (peer, channel, location)
-    }
-
     /// Drives both peers until `b` has received `text` on its chat channel.
     fn chat(a: &mut Peer, ca: sansrtc::ChannelId, b: &mut Peer, text: &str) {
         a.pc.channel(ca)
@@ -186,8 +109,8 @@ fn hostile_whip_requests_are_refused_with_4xx() {
 fn a_flood_of_sessions_never_connected_does_not_lock_out_others() {
     let server = Server::start("sfu", &["--max-sessions", "6", "--max-pending", "3"]);
     // Two legitimate participants, connected, chatting through the SFU.
-    let (mut a, ca, a_location) = Peer::chat_publisher(&server);
-    let (mut b, cb, _) = Peer::chat_publisher(&server);
+    let (mut a, ca, a_location) = Peer::whip_chat(&server);
+    let (mut b, cb, _) = Peer::whip_chat(&server);
     Peer::chat(&mut a, ca, &mut b, "before the flood");
     // A flood of 100 offers never followed by ICE: each is answered, but they only ever take
     // the pending places, evicting each other.
@@ -205,7 +128,7 @@ fn a_flood_of_sessions_never_connected_does_not_lock_out_others() {
     Peer::chat(&mut b, cb, &mut a, "after the flood");
     assert_eq!(a.pc.state(), ConnectionState::Connected);
     // And a newcomer still gets in and connects (it evicts a flooded session).
-    let (mut c, cc, _) = Peer::chat_publisher(&server);
+    let (mut c, cc, _) = Peer::whip_chat(&server);
     Peer::chat(&mut c, cc, &mut a, "newcomer");
     let stats = server.stats();
     assert_eq!(stats["pending_evicted"], 98, "{stats}");
@@ -261,8 +184,8 @@ fn sessions_above_the_cap_are_refused_and_unconnected_ones_expire() {
         "sfu",
         &["--max-sessions", "2", "--connect-timeout-ms", "1000"],
     );
-    let (mut a, ca, _) = Peer::chat_publisher(&server);
-    let (mut b, _, b_location) = Peer::chat_publisher(&server);
+    let (mut a, ca, _) = Peer::whip_chat(&server);
+    let (mut b, _, b_location) = Peer::whip_chat(&server);
     // Both places taken by connected sessions: refused, nothing evicted.
     let offer = offer();
     let (status, location, body) = server.whip(&offer);

@@ -127,3 +127,96 @@ pub fn location(head: &str) -> String {
         .map(|(_, v)| v.trim().to_string())
         .unwrap_or_default()
 }
+
+/// A sansrtc peer connection on its own loopback UDP socket, driven in real time against an
+/// example server.
+pub struct SocketPeer {
+    /// The connection.
+    pub pc: sansrtc::PeerConnection,
+    /// Its socket.
+    pub socket: std::net::UdpSocket,
+    /// The socket's address.
+    pub addr: SocketAddr,
+    /// Every event so far.
+    pub events: Vec<sansrtc::Event>,
+    /// Incoming datagrams larger than this are lost (0: none): a server's DATA never
+    /// arrives, its SACKs and STUN do.
+    pub lose_larger_than: usize,
+}
+
+impl SocketPeer {
+    /// A new connection (default config) on a new socket.
+    pub fn new() -> SocketPeer {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(5)))
+            .unwrap();
+        let addr = socket.local_addr().unwrap();
+        let mut pc = sansrtc::PeerConnection::new(sansrtc::Config::default()).unwrap();
+        pc.add_local_address(addr).unwrap();
+        SocketPeer {
+            pc,
+            socket,
+            addr,
+            events: Vec::new(),
+            lose_larger_than: 0,
+        }
+    }
+
+    /// Moves datagrams, timers and events until `done` holds (at most `limit`).
+    pub fn drive(&mut self, limit: Duration, mut done: impl FnMut(&mut SocketPeer) -> bool) {
+        let deadline = Instant::now() + limit;
+        let mut buf = [0u8; 2048];
+        while !done(self) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out: {:?}",
+                self.pc.state()
+            );
+            self.step(&mut buf);
+        }
+    }
+
+    /// One turn: at most one datagram (waiting up to 5 ms), due timers, transmits, events.
+    pub fn step(&mut self, buf: &mut [u8]) {
+        if let Ok((n, from)) = self.socket.recv_from(buf)
+            && (self.lose_larger_than == 0 || n <= self.lose_larger_than)
+        {
+            self.pc
+                .handle_receive(Instant::now(), from, self.addr, &buf[..n]);
+        }
+        let now = Instant::now();
+        if self.pc.poll_timeout().is_some_and(|t| t <= now) {
+            self.pc.handle_timeout(now);
+        }
+        while let Some(t) = self.pc.poll_transmit() {
+            let _ = self.socket.send_to(&t.contents, t.destination);
+        }
+        while let Some(e) = self.pc.poll_event() {
+            self.events.push(e);
+        }
+    }
+
+    /// A WHIP client with a reliable `chat` channel, connected to `server` and its channel
+    /// open: the peer, the channel and the session's `Location`.
+    pub fn whip_chat(server: &ExampleServer) -> (SocketPeer, sansrtc::ChannelId, String) {
+        let mut peer = SocketPeer::new();
+        let now = Instant::now();
+        let channel = peer
+            .pc
+            .create_data_channel(now, sansrtc::ChannelConfig::reliable("chat"))
+            .unwrap();
+        let offer = peer.pc.create_offer(now).unwrap();
+        let (status, location, answer) = server.whip(&offer);
+        assert_eq!(status, 201, "{answer}");
+        peer.pc
+            .set_remote_description(Instant::now(), sansrtc::SdpType::Answer, &answer)
+            .unwrap();
+        peer.drive(Duration::from_secs(20), |p| {
+            p.events
+                .iter()
+                .any(|e| matches!(e, sansrtc::Event::DataChannelOpen { id, .. } if *id == channel))
+        });
+        (peer, channel, location)
+    }
+}

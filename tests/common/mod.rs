@@ -572,3 +572,35 @@ pub fn self_signed_cert(dir: &std::path::Path) -> (PathBuf, PathBuf) {
         .stderr(Stdio::null()));
     (cert, key)
 }
+
+/// Drops every UDP packet in this (private) network namespace with nftables, as a corporate
+/// firewall would: only TCP (ICE-TCP, TURN over TCP) can work.
+pub fn block_udp() {
+    let nft = |args: &[&str]| run(Command::new("nft").args(args));
+    nft(&["add", "table", "inet", "sansrtc_no_udp"]);
+    nft(&[
+        "add",
+        "chain",
+        "inet",
+        "sansrtc_no_udp",
+        "input",
+        "{ type filter hook input priority 0; policy accept; }",
+    ]);
+    nft(&[
+        "add",
+        "rule",
+        "inet",
+        "sansrtc_no_udp",
+        "input",
+        "meta",
+        "l4proto",
+        "udp",
+        "drop",
+    ]);
+    // It holds: a datagram to ourselves is lost.
+    let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    a.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    a.send_to(b"x", a.local_addr().unwrap()).unwrap();
+    assert!(a.recv(&mut [0; 4]).is_err(), "UDP still gets through");
+}
