@@ -16,7 +16,7 @@ use sansrtc::{ConnectionState, Error, Event, RtpWrite};
 
 mod common;
 
-use common::{ATTACKER, Net, connected, messages};
+use common::{ATTACKER, Net, connected, layer_packet, messages};
 
 const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
 
@@ -537,28 +537,6 @@ fn a_peer_that_never_acknowledges_cannot_grow_our_send_buffer() {
     assert!(n.pcs[0].channel(id[0]).unwrap().buffered_amount() <= 1 << 20);
 }
 
-/// The RTP packet of a layer the sender makes up: VP8 (96) on `ssrc`, with the `sdes:mid`
-/// (id 4) and `rtp-stream-id` (id 10) one-byte header extensions.
-fn packet_with_rid(mid: &str, rid: &[u8], ssrc: u32, seq: u16) -> Vec<u8> {
-    let mut elements = Vec::new();
-    for (id, value) in [(4u8, mid.as_bytes()), (10, rid)] {
-        elements.push((id << 4) | (value.len() as u8 - 1));
-        elements.extend_from_slice(value);
-    }
-    while elements.len() % 4 != 0 {
-        elements.push(0);
-    }
-    let mut p = vec![0x90, 96];
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&(u32::from(seq) * 3000).to_be_bytes());
-    p.extend_from_slice(&ssrc.to_be_bytes());
-    p.extend_from_slice(&[0xBE, 0xDE]);
-    p.extend_from_slice(&((elements.len() / 4) as u16).to_be_bytes());
-    p.extend_from_slice(&elements);
-    p.extend_from_slice(&[0x10, 1, 2, 3, 4]);
-    p
-}
-
 /// The peer writes the RID of every packet: one that is not a RID (RFC 8851 syntax, at most
 /// 16 bytes) is never handed to the application, which may key state or output on it (the
 /// SFU example kept a map of layers by RID and wrote RIDs into its JSON).
@@ -578,7 +556,7 @@ fn a_made_up_rid_is_not_handed_on() {
     let mid = n.pcs[0].media_mids().next().unwrap().to_string();
     let rids: [&[u8]; 5] = [b"h", b"q\"}\x01", b"bad rid", b"\xC3\xA9", b"low-1"];
     for (seq, rid) in rids.iter().enumerate() {
-        let packet = packet_with_rid(&mid, rid, 0x0BAD_5EED, seq as u16);
+        let packet = layer_packet(&mid, rid, 0x0BAD_5EED, seq as u16);
         n.pcs[0].send_rtp(n.now, &packet).unwrap();
         n.run_for(Duration::from_millis(20));
     }

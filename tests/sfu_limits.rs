@@ -15,6 +15,7 @@ use serde_json::Value;
 mod common;
 
 use common::example_server::{ExampleServer as Server, SocketPeer as Peer, response};
+use common::layer_packet;
 
 /// A browser-like offer with a data channel whose one candidate, the discard port, never
 /// answers: a session that never connects.
@@ -207,29 +208,6 @@ fn sessions_above_the_cap_are_refused_and_unconnected_ones_expire() {
     assert_eq!(sessions(&stats), 1, "{stats}");
     assert_eq!(stats["pending"], 0, "{stats}");
     assert_eq!(a.pc.state(), ConnectionState::Connected);
-}
-
-/// The RTP packet of a made-up simulcast layer: VP8 payload type 96 on `ssrc`, with the
-/// `sdes:mid` (id 4) and `rtp-stream-id` (id 10) one-byte header extensions.
-fn layer_packet(mid: &str, rid: &[u8], ssrc: u32, seq: u16) -> Vec<u8> {
-    let mut elements = Vec::new();
-    for (id, value) in [(4u8, mid.as_bytes()), (10, rid)] {
-        elements.push((id << 4) | (value.len() as u8 - 1));
-        elements.extend_from_slice(value);
-    }
-    while elements.len() % 4 != 0 {
-        elements.push(0);
-    }
-    let mut p = vec![0x90, 96];
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&(u32::from(seq) * 3000).to_be_bytes());
-    p.extend_from_slice(&ssrc.to_be_bytes());
-    p.extend_from_slice(&[0xBE, 0xDE]);
-    p.extend_from_slice(&((elements.len() / 4) as u16).to_be_bytes());
-    p.extend_from_slice(&elements);
-    // A VP8 payload descriptor and a few bytes of a (non-key) frame.
-    p.extend_from_slice(&[0x10, 0x01, 0x02, 0x03, 0x04]);
-    p
 }
 
 #[test]

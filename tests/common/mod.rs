@@ -604,3 +604,26 @@ pub fn block_udp() {
     a.send_to(b"x", a.local_addr().unwrap()).unwrap();
     assert!(a.recv(&mut [0; 4]).is_err(), "UDP still gets through");
 }
+
+/// The RTP packet of a made-up simulcast layer: VP8 payload type 96 on `ssrc`, with the
+/// `sdes:mid` (id 4) and `rtp-stream-id` (id 10) one-byte header extensions.
+pub fn layer_packet(mid: &str, rid: &[u8], ssrc: u32, seq: u16) -> Vec<u8> {
+    let mut elements = Vec::new();
+    for (id, value) in [(4u8, mid.as_bytes()), (10, rid)] {
+        elements.push((id << 4) | (value.len() as u8 - 1));
+        elements.extend_from_slice(value);
+    }
+    while elements.len() % 4 != 0 {
+        elements.push(0);
+    }
+    let mut p = vec![0x90, 96];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&(u32::from(seq) * 3000).to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend_from_slice(&[0xBE, 0xDE]);
+    p.extend_from_slice(&((elements.len() / 4) as u16).to_be_bytes());
+    p.extend_from_slice(&elements);
+    // A VP8 payload descriptor and a few bytes of a (non-key) frame.
+    p.extend_from_slice(&[0x10, 0x01, 0x02, 0x03, 0x04]);
+    p
+}
