@@ -10,6 +10,14 @@ use sansrtc::{ChannelState, ConnectionState, MessageKind, codecs};
 use sansrtc_tokio::{Endpoint, EndpointConfig, Error};
 use tokio::net::UdpSocket;
 
+/// The connection's first media section.
+async fn first_media_mid(c: &sansrtc_tokio::Connection) -> sansrtc::Mid {
+    c.with(|pc| pc.media_mids().next())
+        .await
+        .expect("with")
+        .expect("a media section")
+}
+
 #[tokio::test]
 async fn two_peers_exchange_messages_and_rtp() {
     let a = Endpoint::bind("127.0.0.1:0").await.expect("bind");
@@ -57,18 +65,8 @@ async fn two_peers_exchange_messages_and_rtp() {
     assert_eq!(m.text(), Some("extra"));
 
     // RTP both ways on the audio track.
-    let client_mid = pair
-        .client
-        .with(|pc| pc.media_mids().next())
-        .await
-        .expect("with")
-        .expect("a media section");
-    let server_mid = pair
-        .server
-        .with(|pc| pc.media_mids().next())
-        .await
-        .expect("with")
-        .expect("a media section");
+    let client_mid = first_media_mid(&pair.client).await;
+    let server_mid = first_media_mid(&pair.server).await;
     let mut at_server = pair.server.rtp_receiver(server_mid).await.expect("rx");
     let to_server = pair.client.rtp_writer(client_mid);
     let to_client = pair.server.rtp_writer(server_mid);
@@ -574,18 +572,8 @@ async fn floods_from_strangers_and_the_peer_stay_bounded_for_a_slow_reader() {
     assert_eq!(b.stats().datagrams_unrouted - base, FLOOD);
 
     // The peer's RTP for a track that is not read.
-    let client_mid = pair
-        .client
-        .with(|pc| pc.media_mids().next())
-        .await
-        .expect("with")
-        .expect("a media section");
-    let server_mid = pair
-        .server
-        .with(|pc| pc.media_mids().next())
-        .await
-        .expect("with")
-        .expect("a media section");
+    let client_mid = first_media_mid(&pair.client).await;
+    let server_mid = first_media_mid(&pair.server).await;
     let mut at_server = pair.server.rtp_receiver(server_mid).await.expect("rx");
     let to_server = pair.client.rtp_writer(client_mid);
     let pt = codecs::opus().payload_type;
