@@ -1,0 +1,358 @@
+//! DTLS 1.3 through the `Endpoint` (RFC 9147): our 1.3 client against our 1.3 server, directly
+//! and over a lossy, duplicating, reordering simulated link with a fake clock; version
+//! negotiation with 1.2-only peers both ways; the downgrade sentinel; certificate, tampering and
+//! replay checks.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use sansrtc_dtls::v13::DTLS_1_3;
+use sansrtc_dtls::v13::message::{self as m, ext, hs};
+use sansrtc_dtls::v13::record::{self as rec, Record};
+use sansrtc_dtls::{
+    Certificate, Config, DtlsError, Endpoint, Event, HashAlgorithm, Rng, SrtpProfile, TestRng,
+    endpoint::Versions,
+};
+
+fn certs() -> &'static (Arc<Certificate>, Arc<Certificate>, Arc<Certificate>) {
+    static C: OnceLock<(Arc<Certificate>, Arc<Certificate>, Arc<Certificate>)> = OnceLock::new();
+    C.get_or_init(|| {
+        (
+            Arc::new(Certificate::generate().unwrap()),
+            Arc::new(Certificate::generate().unwrap()),
+            Arc::new(Certificate::generate().unwrap()),
+        )
+    })
+}
+
+fn configs(client: Versions, server: Versions) -> (Config, Config) {
+    let (cc, sc, _) = certs();
+    let mut c = Config::new(cc.clone());
+    c.remote_fingerprints = vec![sc.fingerprint(HashAlgorithm::Sha256)];
+    c.versions = client;
+    let mut s = Config::new(sc.clone());
+    s.remote_fingerprints = vec![cc.fingerprint(HashAlgorithm::Sha256)];
+    s.versions = server;
+    (c, s)
+}
+
+struct Link {
+    loss: f64,
+    duplicate: f64,
+    max_delay_ms: u64,
+}
+
+const PERFECT: Link = Link {
+    loss: 0.0,
+    duplicate: 0.0,
+    max_delay_ms: 0,
+};
+
+struct Outcome {
+    client: Endpoint,
+    server: Endpoint,
+    client_events: Vec<Event>,
+    server_events: Vec<Event>,
+    elapsed: Duration,
+    datagrams: usize,
+}
+
+type InFlight = (Instant, u64, bool, Vec<u8>);
+
+/// Runs a handshake; `mitm` may rewrite each client-to-server datagram.
+fn run(
+    seed: u64,
+    link: &Link,
+    c: Config,
+    s: Config,
+    mitm: &mut dyn FnMut(Vec<u8>) -> Vec<u8>,
+) -> Outcome {
+    let mut rng = TestRng::new(seed ^ 0x5eed);
+    let mut chance = move || (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    let start = Instant::now();
+    let mut now = start;
+    let mut client = Endpoint::client(c, Box::new(TestRng::new(seed)));
+    let mut server = Endpoint::server(s, Box::new(TestRng::new(seed.wrapping_add(1))));
+    let mut queue: BinaryHeap<Reverse<InFlight>> = BinaryHeap::new();
+    let (mut counter, mut datagrams) = (0u64, 0usize);
+    let (mut client_events, mut server_events) = (Vec::new(), Vec::new());
+    client.connect(now);
+    for _ in 0..100_000 {
+        for (from_client, ep) in [(true, &mut client), (false, &mut server)] {
+            while let Some(mut d) = ep.poll_transmit() {
+                datagrams += 1;
+                if from_client {
+                    d = mitm(d);
+                }
+                let copies = if chance() < link.duplicate { 2 } else { 1 };
+                for _ in 0..copies {
+                    if chance() < link.loss {
+                        continue;
+                    }
+                    let delay =
+                        Duration::from_millis(1 + (chance() * link.max_delay_ms as f64) as u64);
+                    counter += 1;
+                    queue.push(Reverse((now + delay, counter, !from_client, d.clone())));
+                }
+            }
+        }
+        client_events.extend(std::iter::from_fn(|| client.poll_event()));
+        server_events.extend(std::iter::from_fn(|| server.poll_event()));
+        let done = (client.is_connected() && server.is_connected())
+            || client.is_closed()
+            || server.is_closed();
+        if done && queue.is_empty() {
+            break;
+        }
+        let next_packet = queue.peek().map(|Reverse((t, ..))| *t);
+        let next = [next_packet, client.poll_timeout(), server.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(next) = next else { break };
+        now = now.max(next);
+        if next_packet == Some(next) {
+            let Reverse((_, _, to_client, d)) = queue.pop().unwrap();
+            if to_client {
+                client.handle_receive(now, &d)
+            } else {
+                server.handle_receive(now, &d)
+            }
+        } else {
+            client.handle_timeout(now);
+            server.handle_timeout(now);
+        }
+    }
+    Outcome {
+        client,
+        server,
+        client_events,
+        server_events,
+        elapsed: now - start,
+        datagrams,
+    }
+}
+
+fn none(d: Vec<u8>) -> Vec<u8> {
+    d
+}
+
+/// Both connected with `version`, the same DTLS-SRTP keys, each seeing the other's certificate.
+fn assert_connected(o: &Outcome, version: u16) {
+    assert!(o.client.is_connected(), "client: {:?}", o.client_events);
+    assert!(o.server.is_connected(), "server: {:?}", o.server_events);
+    assert_eq!(o.client.protocol_version(), version);
+    assert_eq!(o.server.protocol_version(), version);
+    let (cp, ck) = o.client.srtp_keying_material().unwrap();
+    let (sp, sk) = o.server.srtp_keying_material().unwrap();
+    assert_eq!((cp, &ck), (sp, &sk));
+    assert_eq!(cp, SrtpProfile::ALL[0]);
+    assert_eq!(ck.len(), 2 * (cp.key_salt_len().0 + cp.key_salt_len().1));
+    let (cc, sc, _) = certs();
+    let fp = |events: &[Event]| {
+        events.iter().find_map(|e| match e {
+            Event::Connected {
+                peer_fingerprint, ..
+            } => Some(peer_fingerprint.clone()),
+            _ => None,
+        })
+    };
+    assert_eq!(
+        fp(&o.client_events),
+        Some(sc.fingerprint(HashAlgorithm::Sha256))
+    );
+    assert_eq!(
+        fp(&o.server_events),
+        Some(cc.fingerprint(HashAlgorithm::Sha256))
+    );
+}
+
+fn failure(events: &[Event]) -> Option<DtlsError> {
+    events.iter().find_map(|e| match e {
+        Event::Failed(e) => Some(e.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn dtls13_handshake_data_and_close_through_the_endpoint() {
+    let (c, s) = configs(Versions::Dtls13Or12, Versions::Dtls13Or12);
+    let mut o = run(1, &PERFECT, c, s, &mut none);
+    assert_connected(&o, DTLS_1_3);
+    assert_eq!(o.client.dtls13_suite(), Some(0x1301));
+    assert_eq!(o.server.named_group(), Some(0x001D));
+    // ClientHello, HelloRetryRequest (cookie), ClientHello, server flight, client flight, ACK.
+    println!(
+        "DTLS 1.3 handshake: {} datagrams, {:?} simulated",
+        o.datagrams, o.elapsed
+    );
+    assert!(o.datagrams <= 8, "{} datagrams", o.datagrams);
+    let now = Instant::now();
+    for to_server in [true, false] {
+        let (from, to) = if to_server {
+            (&mut o.client, &mut o.server)
+        } else {
+            (&mut o.server, &mut o.client)
+        };
+        from.send_application_data(b"over DTLS 1.3").unwrap();
+        let d = from.poll_transmit().unwrap();
+        assert_eq!(d[0] & 0b1110_0000, 0b0010_0000, "a unified header");
+        to.handle_receive(now, &d);
+        assert_eq!(
+            to.poll_event(),
+            Some(Event::ApplicationData(b"over DTLS 1.3".to_vec()))
+        );
+        // The same record again is a replay.
+        to.handle_receive(now, &d);
+        assert_eq!(to.poll_event(), None);
+        assert_eq!(to.stats().replayed, 1);
+    }
+    o.client.close();
+    let d = o.client.poll_transmit().unwrap();
+    o.server.handle_receive(now, &d);
+    let events: Vec<Event> = std::iter::from_fn(|| o.server.poll_event()).collect();
+    assert!(events.contains(&Event::Closed), "{events:?}");
+    assert!(o.server.is_closed() && o.client.is_closed());
+}
+
+#[test]
+fn dtls13_over_a_lossy_reordering_link() {
+    let link = Link {
+        loss: 0.2,
+        duplicate: 0.1,
+        max_delay_ms: 80,
+    };
+    let mut worst = Duration::ZERO;
+    for seed in 0..300 {
+        let (c, s) = configs(Versions::Dtls13Or12, Versions::Dtls13Or12);
+        let o = run(seed, &link, c, s, &mut none);
+        assert_connected(&o, DTLS_1_3);
+        worst = worst.max(o.elapsed);
+    }
+    println!("300 seeds at 20% loss: slowest handshake {worst:?} simulated");
+}
+
+#[test]
+fn dtls13_handshake_is_deterministic_with_injected_randomness() {
+    let run_once = || {
+        let (mut c, mut s) = configs(Versions::Dtls13Or12, Versions::Dtls13Or12);
+        c.key_randomness = sansrtc_dtls::KeyRandomness::Injected;
+        s.key_randomness = sansrtc_dtls::KeyRandomness::Injected;
+        let mut seen = Vec::new();
+        let o = run(7, &PERFECT, c, s, &mut |d| {
+            seen.push(d.clone());
+            d
+        });
+        assert_connected(&o, DTLS_1_3);
+        (seen, o.client.srtp_keying_material().unwrap())
+    };
+    assert_eq!(run_once(), run_once());
+}
+
+#[test]
+fn a_13_client_falls_back_to_a_12_server_and_a_12_client_gets_12() {
+    let (c, s) = configs(Versions::Dtls13Or12, Versions::Dtls12);
+    let o = run(2, &PERFECT, c, s, &mut none);
+    assert_connected(&o, 0xFEFD);
+    let (c, s) = configs(Versions::Dtls12, Versions::Dtls13Or12);
+    let o = run(3, &PERFECT, c, s, &mut none);
+    assert_connected(&o, 0xFEFD);
+    // A 1.3-only client refuses a 1.2 server; a 1.3-only server ignores a 1.2 client.
+    let (c, s) = configs(Versions::Dtls13, Versions::Dtls12);
+    let o = run(4, &PERFECT, c, s, &mut none);
+    assert!(matches!(
+        failure(&o.client_events),
+        Some(DtlsError::UnsupportedVersion(_))
+    ));
+    let (c, s) = configs(Versions::Dtls12, Versions::Dtls13);
+    let o = run(5, &PERFECT, c, s, &mut none);
+    assert!(!o.client.is_connected() && !o.server.is_connected());
+    assert!(o.server.stats().dropped > 0);
+}
+
+/// Removes DTLS 1.3 from a client's ClientHello (a man in the middle forcing DTLS 1.2).
+fn strip_13(d: Vec<u8>) -> Vec<u8> {
+    let Some(Ok(Record::Plaintext(p))) = rec::parse_datagram(&d).next() else {
+        return d;
+    };
+    let Ok(frags) = m::parse_fragments(p.fragment) else {
+        return d;
+    };
+    let [f] = &frags[..] else { return d };
+    if f.msg_type != hs::CLIENT_HELLO || !f.is_whole() {
+        return d;
+    }
+    let mut ch = m::ClientHello::parse(f.data).unwrap();
+    ch.extensions
+        .0
+        .retain(|(t, _)| *t != ext::SUPPORTED_VERSIONS && *t != ext::KEY_SHARE);
+    let mut body = Vec::new();
+    ch.write(&mut body);
+    let mut content = Vec::new();
+    m::write_handshake(hs::CLIENT_HELLO, f.message_seq, &body, &mut content);
+    let mut out = Vec::new();
+    rec::write_plaintext(rec::CT_HANDSHAKE, p.sequence, &content, &mut out);
+    out
+}
+
+#[test]
+fn a_downgrade_to_12_is_detected_by_the_sentinel() {
+    let (c, s) = configs(Versions::Dtls13Or12, Versions::Dtls13Or12);
+    let o = run(6, &PERFECT, c, s, &mut strip_13);
+    assert_eq!(failure(&o.client_events), Some(DtlsError::Downgrade));
+    assert!(!o.server.is_connected());
+}
+
+#[test]
+fn dtls13_refuses_a_certificate_not_matching_the_fingerprint() {
+    let (_, _, other) = certs();
+    // The client expects another server certificate.
+    let (mut c, s) = configs(Versions::Dtls13Or12, Versions::Dtls13Or12);
+    c.remote_fingerprints = vec![other.fingerprint(HashAlgorithm::Sha256)];
+    let o = run(8, &PERFECT, c, s, &mut none);
+    assert_eq!(
+        failure(&o.client_events),
+        Some(DtlsError::FingerprintMismatch)
+    );
+    assert!(!o.server.is_connected());
+    // The server expects another client certificate.
+    let (c, mut s) = configs(Versions::Dtls13Or12, Versions::Dtls13Or12);
+    s.remote_fingerprints = vec![other.fingerprint(HashAlgorithm::Sha256)];
+    let o = run(9, &PERFECT, c, s, &mut none);
+    assert_eq!(
+        failure(&o.server_events),
+        Some(DtlsError::FingerprintMismatch)
+    );
+    assert!(!o.server.is_connected());
+}
+
+#[test]
+fn tampered_13_records_are_dropped_and_the_connection_goes_on() {
+    let (c, s) = configs(Versions::Dtls13Or12, Versions::Dtls13Or12);
+    let mut o = run(10, &PERFECT, c, s, &mut none);
+    assert_connected(&o, DTLS_1_3);
+    let now = Instant::now();
+    o.client.send_application_data(b"payload").unwrap();
+    let d = o.client.poll_transmit().unwrap();
+    for i in [0, 1, 3, 5, d.len() - 1] {
+        let mut t = d.clone();
+        t[i] ^= 0x40;
+        o.server.handle_receive(now, &t);
+        assert_eq!(o.server.poll_event(), None, "byte {i}");
+    }
+    assert!(o.server.stats().bad_mac + o.server.stats().malformed + o.server.stats().dropped >= 4);
+    assert!(o.server.is_connected());
+    // Truncations and garbage neither panic nor end the connection.
+    for len in 0..d.len() {
+        o.server.handle_receive(now, &d[..len]);
+    }
+    o.server.handle_receive(now, &[0x2f; 40]);
+    assert!(o.server.is_connected());
+    o.server.handle_receive(now, &d);
+    assert_eq!(
+        o.server.poll_event(),
+        Some(Event::ApplicationData(b"payload".to_vec()))
+    );
+}
