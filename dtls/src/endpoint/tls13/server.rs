@@ -118,12 +118,20 @@ fn retry(
     let (Ok(shares), Ok(groups)) = (ch.key_shares(), ch.supported_groups()) else {
         return HrrDecision::Drop;
     };
-    let group = if kx::GROUPS.iter().any(|g| shares.iter().any(|s| s.0 == *g)) {
-        0
-    } else if let Some(g) = kx::GROUPS.iter().find(|g| groups.contains(g)) {
-        *g
-    } else {
+    // The HelloRetryRequest goes out anyway (for the cookie), so it may as well ask for our
+    // preferred group (X25519MLKEM768 first) when the client supports it without having sent a
+    // share of it: post-quantum keys at no extra round trip.
+    let Some(best) = kx::GROUPS
+        .iter()
+        .copied()
+        .find(|g| groups.contains(g) || shares.iter().any(|s| s.0 == *g))
+    else {
         return HrrDecision::Drop;
+    };
+    let group = if shares.iter().any(|s| s.0 == best) {
+        0
+    } else {
+        best
     };
     let mut t = Vec::new();
     m::transcript_message(hs::CLIENT_HELLO, body, &mut t);
