@@ -359,3 +359,49 @@ fn tampered_13_records_are_dropped_and_the_connection_goes_on() {
         Some(Event::ApplicationData(b"payload".to_vec()))
     );
 }
+
+#[test]
+fn forged_plaintext_server_hellos_do_not_end_a_13_handshake() {
+    // A ServerHello picking DTLS 1.3 with a key share that is not one (anyone can send it in
+    // plaintext): dropped; the real server's answer completes the handshake.
+    let (c, s) = configs(Versions::Dtls13Or12, Versions::Dtls13Or12);
+    let mut client = Endpoint::client(c, Box::new(TestRng::new(11)));
+    let mut server = Endpoint::server(s, Box::new(TestRng::new(12)));
+    let now = Instant::now();
+    client.connect(now);
+    let mut e = m::Extensions::default();
+    e.push(ext::SUPPORTED_VERSIONS, DTLS_1_3.to_be_bytes().to_vec());
+    e.push(ext::KEY_SHARE, m::server_key_share_ext(0x001D, &[0; 31]));
+    let mut body = Vec::new();
+    m::ServerHello {
+        legacy_version: m::LEGACY_VERSION,
+        random: [7; 32],
+        session_id: vec![],
+        cipher_suite: 0x1301,
+        extensions: e,
+    }
+    .write(&mut body);
+    let mut content = Vec::new();
+    m::write_handshake(hs::SERVER_HELLO, 0, &body, &mut content);
+    let mut forged = Vec::new();
+    rec::write_plaintext(rec::CT_HANDSHAKE, 0, &content, &mut forged);
+    client.handle_receive(now, &forged);
+    assert!(!client.is_closed());
+    assert!(client.stats().malformed > 0);
+    for _ in 0..20 {
+        let mut moved = false;
+        while let Some(d) = client.poll_transmit() {
+            server.handle_receive(now, &d);
+            moved = true;
+        }
+        while let Some(d) = server.poll_transmit() {
+            client.handle_receive(now, &d);
+            moved = true;
+        }
+        if !moved {
+            break;
+        }
+    }
+    assert!(client.is_connected() && server.is_connected());
+    assert_eq!(client.protocol_version(), DTLS_1_3);
+}

@@ -125,8 +125,8 @@ impl Endpoint {
                 self.send_client_hello(now, hvr.cookie);
             }
             (S::ClientWaitHello, M::SERVER_HELLO) => {
-                if self.takes_13(now, m)? {
-                    return Ok(Done);
+                if let Some(d) = self.takes_13(now, m) {
+                    return Ok(d);
                 }
                 let Ok(sh) = ServerHello::parse(body) else {
                     return Ok(Malformed);

@@ -305,16 +305,25 @@ impl Conn13 {
             let Some(msg) = self.reassembler.next_complete() else {
                 break;
             };
-            // Everything but the hellos must be protected.
+            // Everything but the hellos must be protected; unauthenticated messages that are
+            // unexpected or fail a check are dropped without using up their message_seq.
             let plaintext_ok = matches!(msg.msg_type, hs::SERVER_HELLO | hs::CLIENT_HELLO);
             if msg.epoch == 0 && !plaintext_ok {
                 cx.stats.unexpected_handshake += 1;
-                self.reassembler.advance();
                 continue;
             }
             let taken = match self.role {
-                Role::Client => self.client_message(now, &msg, cx)?,
-                Role::Server => self.server_message(now, &msg, cx)?,
+                Role::Client => self.client_message(now, &msg, cx),
+                Role::Server => self.server_message(now, &msg, cx),
+            };
+            // A plaintext (unauthenticated) message failing a check does not end the handshake:
+            // dropped without using up its message_seq (as in DTLS 1.2), the real one may follow.
+            let taken = match taken {
+                Err(_) if msg.epoch == 0 => {
+                    cx.stats.malformed += 1;
+                    continue;
+                }
+                other => other?,
             };
             if taken {
                 self.reassembler.advance();
@@ -323,7 +332,6 @@ impl Conn13 {
                 if msg.epoch != 0 {
                     return Err(DtlsError::UnexpectedMessage("handshake message"));
                 }
-                self.reassembler.advance();
             }
         }
         Ok(())
@@ -705,30 +713,34 @@ impl super::Endpoint {
 
     /// As a client that offered DTLS 1.3: the server's first message picks 1.3 (a ServerHello
     /// or HelloRetryRequest with supported_versions 1.3)? Then the 1.3 connection takes over.
-    pub(super) fn takes_13(&mut self, now: Instant, msg: &Message) -> Res<bool> {
-        if self.offer13.is_none() {
-            return Ok(false);
-        }
-        let Ok(sh) = m::ServerHello::parse(&msg.body) else {
-            return Ok(false);
-        };
+    /// `None`: not a 1.3 answer (the DTLS 1.2 path goes on); otherwise what became of it (an
+    /// unauthenticated ServerHello failing a check is dropped, not fatal).
+    pub(super) fn takes_13(
+        &mut self,
+        now: Instant,
+        msg: &Message,
+    ) -> Option<super::handshake::Disposition> {
+        use super::handshake::Disposition;
+        let offer = self.offer13.as_ref()?;
+        let sh = m::ServerHello::parse(&msg.body).ok()?;
         if sh.selected_version() != Ok(Some(crate::v13::DTLS_1_3)) {
-            return Ok(false);
+            return None;
         }
-        let Some(offer) = self.offer13.take() else {
-            return Ok(false);
-        };
+        let offer = (**offer).clone();
         let plain_seq = self.records.next_sequence(0);
         let mut cx = Cx {
             config: &self.config,
             rng: &mut *self.rng,
             stats: &mut self.stats,
         };
-        let conn = Conn13::client(now, *offer, msg, plain_seq, &mut cx)?;
+        let Ok(conn) = Conn13::client(now, offer, msg, plain_seq, &mut cx) else {
+            return Some(Disposition::Malformed);
+        };
+        self.offer13 = None;
         self.tls13 = Some(Box::new(conn));
         self.flight.stop();
         self.drain13();
-        Ok(true)
+        Some(Disposition::Done)
     }
 
     /// As a server accepting DTLS 1.3: a whole ClientHello offering it. Returns false when it
