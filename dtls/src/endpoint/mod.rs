@@ -1,4 +1,5 @@
-//! The DTLS 1.2 client and server state machine, sans-IO.
+//! The DTLS 1.2 client and server state machine, sans-IO, and the hand-over to DTLS 1.3
+//! (`tls13`) when [`Config::versions`] allows it and the peer picks it.
 //!
 //! Flights (RFC 6347 4.2.4): the client sends ClientHello (flight 1), possibly answers a
 //! HelloVerifyRequest (flight 2) with a ClientHello carrying the cookie (flight 3); the server
@@ -28,6 +29,8 @@
 //! - `client` and `server`: each role's flights; the server's stateless cookie exchange;
 //! - `handshake`: complete messages, which the state takes, dispatch to the role;
 //! - `receive`: a datagram's records by epoch and content type;
+//! - `tls13`: the DTLS 1.3 connection (records, flights with ACKs, both roles' handshake, the
+//!   stateless HelloRetryRequest cookie) that takes over once 1.3 is negotiated;
 //! - this module: the [`Endpoint`] and its public methods.
 
 mod buffers;
@@ -89,7 +92,8 @@ enum State {
     Failed,
 }
 
-/// A DTLS 1.2 endpoint (client or server) for one peer.
+/// A DTLS endpoint (client or server) for one peer: DTLS 1.2, or DTLS 1.3 when
+/// [`Config::versions`] allows it.
 #[derive(Clone)]
 pub struct Endpoint {
     role: Role,
