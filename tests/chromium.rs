@@ -1063,3 +1063,22 @@ fn chromium_data_channel_through_our_turn_server_over_tls() {
         || relay_data_channel("tls"),
     );
 }
+
+/// DTLS 1.3 with Chromium (BoringSSL, field trial `WebRTC-ForceDtls13`) when our endpoint offers
+/// and accepts it (`--dtls13`), in both DTLS roles: getStats must report `tlsVersion` `FEFC`.
+#[test]
+fn chromium_dtls13_both_roles() {
+    for (args, role) in [
+        (&["--dtls13"][..], "server"),
+        (&["--dtls13", "--passive"][..], "client"),
+    ] {
+        let (v, _) = drive_with("data", r#"{"dtls13":true}"#, args);
+        eprintln!(
+            "chromium as DTLS {role}: tlsVersion {} {} / {}",
+            v["tlsVersion"], v["dtlsCipher"], v["srtpCipher"]
+        );
+        assert_eq!(v["messages"], MESSAGES, "{v}");
+        assert_eq!(v["mismatches"], 0, "{v}");
+        assert_eq!(v["tlsVersion"], "FEFC", "{v}");
+    }
+}
