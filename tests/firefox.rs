@@ -937,3 +937,27 @@ fn firefox_answers_our_offer_twenty_channels_and_twenty_megabytes() {
         v["mbPerSec"].as_f64().unwrap_or(0.0)
     );
 }
+
+/// DTLS 1.3 with Firefox (NSS; `media.peerconnection.dtls.version.max` 772 = TLS 1.3) when our
+/// endpoint offers and accepts it (`--dtls13`), Firefox as DTLS server, then as DTLS client.
+fn firefox_dtls13(test: &str, server_args: &[&str]) {
+    let v = drive(
+        test,
+        "mode=data",
+        server_args,
+        &[("media.peerconnection.dtls.version.max", "772")],
+    );
+    eprintln!("{test}: tlsVersion {}", v["tlsVersion"]);
+    check_echo(test, &v);
+    assert_eq!(v["tlsVersion"], "FEFC", "{v}");
+}
+
+#[test]
+fn firefox_dtls13_as_dtls_server() {
+    firefox_dtls13("firefox_dtls13_as_dtls_server", &["--dtls13"]);
+}
+
+#[test]
+fn firefox_dtls13_as_dtls_client() {
+    firefox_dtls13("firefox_dtls13_as_dtls_client", &["--dtls13", "--passive"]);
+}
