@@ -52,7 +52,7 @@ pub struct Config {
     /// DTLS cipher suites in preference order (default every suite the dtls crate has).
     pub cipher_suites: Vec<dtls::CipherSuite>,
     /// DTLS versions offered and accepted (default DTLS 1.2 only; `Dtls13Or12` adds DTLS 1.3,
-    /// see the dtls crate's STATUS.md).
+    /// which Chromium and Firefox negotiate; see the dtls crate's STATUS.md).
     pub dtls_versions: dtls::endpoint::Versions,
     /// TURN servers (UDP) for relayed candidates.
     pub turn_servers: Vec<TurnServer>,

@@ -11,7 +11,8 @@ use crate::kx::KeyRandomness;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Versions {
-    /// DTLS 1.2 only (RFC 6347), the default until DTLS 1.3 is proven against browsers.
+    /// DTLS 1.2 only (RFC 6347), the default until DTLS 1.3 is complete (KeyUpdate is missing;
+    /// it interoperates with Chromium and Firefox).
     #[default]
     Dtls12,
     /// DTLS 1.3 (RFC 9147) preferred, DTLS 1.2 as the fallback: a client offers
@@ -81,8 +82,8 @@ pub struct Config {
     /// [`Rng`](crate::Rng) ([`KeyRandomness::Injected`]: a seeded endpoint is then fully
     /// deterministic). Randoms, the cookie and X25519 key shares always come from the `Rng`.
     pub key_randomness: KeyRandomness,
-    /// The DTLS versions offered and accepted; [`Versions::Dtls12`] by default (DTLS 1.3 is not
-    /// yet proven against browsers, see the crate's STATUS.md).
+    /// The DTLS versions offered and accepted; [`Versions::Dtls12`] by default (DTLS 1.3 lacks
+    /// KeyUpdate, see the crate's STATUS.md).
     pub versions: Versions,
 }
 
