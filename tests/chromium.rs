@@ -1173,3 +1173,30 @@ fn chromium_prefers_udp_over_ice_tcp() {
     assert_eq!(v["selected"]["localProtocol"], "udp", "{v}");
     assert_eq!(stats["selected_transport"], "udp", "{stats}");
 }
+
+/// DTLS 1.3 with Chromium (BoringSSL, field trial `WebRTC-ForceDtls13`) when our endpoint offers
+/// and accepts it (`--dtls13`), in both DTLS roles: getStats must report `tlsVersion` `FEFC`,
+/// and our side the post-quantum group X25519MLKEM768.
+#[test]
+fn chromium_dtls13_both_roles() {
+    for (args, role) in [
+        (&["--dtls13"][..], "server"),
+        (&["--dtls13", "--passive"][..], "client"),
+    ] {
+        let (v, session) = drive_with("data", r#"{"dtls13":true}"#, args);
+        eprintln!(
+            "chromium as DTLS {role}: tlsVersion {} {} / {}, our side: version {} group {}",
+            v["tlsVersion"],
+            v["dtlsCipher"],
+            v["srtpCipher"],
+            session["dtls_version"],
+            session["dtls_group"]
+        );
+        assert_eq!(session["dtls_version"], 0xFEFC, "{session}");
+        // X25519MLKEM768, as Chromium offers it.
+        assert_eq!(session["dtls_group"], 0x11EC, "{session}");
+        assert_eq!(v["messages"], MESSAGES, "{v}");
+        assert_eq!(v["mismatches"], 0, "{v}");
+        assert_eq!(v["tlsVersion"], "FEFC", "{v}");
+    }
+}

@@ -1011,3 +1011,27 @@ fn firefox_camera_over_ice_tcp_when_udp_is_blocked() {
     check_audio(test, &v);
     assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 30, "{v}");
 }
+
+/// DTLS 1.3 with Firefox (NSS; `media.peerconnection.dtls.version.max` 772 = TLS 1.3) when our
+/// endpoint offers and accepts it (`--dtls13`), Firefox as DTLS server, then as DTLS client.
+fn firefox_dtls13(test: &str, server_args: &[&str]) {
+    let v = drive(
+        test,
+        "mode=data",
+        server_args,
+        &[("media.peerconnection.dtls.version.max", "772")],
+    );
+    eprintln!("{test}: tlsVersion {}", v["tlsVersion"]);
+    check_echo(test, &v);
+    assert_eq!(v["tlsVersion"], "FEFC", "{v}");
+}
+
+#[test]
+fn firefox_dtls13_as_dtls_server() {
+    firefox_dtls13("firefox_dtls13_as_dtls_server", &["--dtls13"]);
+}
+
+#[test]
+fn firefox_dtls13_as_dtls_client() {
+    firefox_dtls13("firefox_dtls13_as_dtls_client", &["--dtls13", "--passive"]);
+}

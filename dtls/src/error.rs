@@ -120,6 +120,10 @@ pub enum DtlsError {
     /// The connection is closed.
     #[error("connection closed")]
     Closed,
+    /// A DTLS 1.2 ServerHello carried the RFC 8446 4.1.3 downgrade sentinel although we offered
+    /// DTLS 1.3: someone removed 1.3 from our offer.
+    #[error("downgrade to DTLS 1.2 detected")]
+    Downgrade,
     /// A key or certificate could not be created.
     #[error("crypto failure: {0}")]
     Crypto(&'static str),
@@ -131,7 +135,7 @@ impl DtlsError {
         use AlertDescription as A;
         match self {
             Self::Truncated { .. } | Self::TrailingBytes(_) => A::DECODE_ERROR,
-            Self::Invalid(_) => A::ILLEGAL_PARAMETER,
+            Self::Invalid(_) | Self::Downgrade => A::ILLEGAL_PARAMETER,
             Self::UnsupportedVersion(_) => A::PROTOCOL_VERSION,
             Self::BadRecordMac => A::BAD_RECORD_MAC,
             Self::NoCommon(_) | Self::NoExtendedMasterSecret => A::HANDSHAKE_FAILURE,

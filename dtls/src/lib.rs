@@ -6,8 +6,9 @@
 //! The [`Endpoint`] state machine takes datagrams and time in and gives datagrams, events and its
 //! next deadline out; it never does I/O.
 //!
-//! [`v13`] holds the building blocks of DTLS 1.3 (RFC 9147): key schedule, record layer, ACKs,
-//! X25519MLKEM768 key shares and handshake messages. The endpoint does not use them yet.
+//! DTLS 1.3 (RFC 9147) is opt-in ([`Config::versions`], [`endpoint::Versions`]): the endpoint
+//! then negotiates it with 1.2 as the fallback, on the building blocks in [`v13`] (key schedule,
+//! record layer, ACKs, X25519MLKEM768 key shares, handshake messages).
 
 pub mod cert;
 pub mod cipher;

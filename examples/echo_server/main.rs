@@ -25,7 +25,8 @@
 //! blocks UDP; see `tcp.rs` for the streams and their limits.
 //!
 //! `cargo run --release --example echo_server -- --http 127.0.0.1:8080 --udp 127.0.0.1:0`
-//! (`--passive` answers `a=setup:passive`, making the browser the DTLS client;
+//! (`--dtls13` offers and accepts DTLS 1.3 beside 1.2;
+//! `--passive` answers `a=setup:passive`, making the browser the DTLS client;
 //! `--srtp-profile aes128gcm|aes256gcm|cm80|cm32` or IANA names such as
 //! `SRTP_AEAD_AES_128_GCM` (comma-separated for several) restricts the SRTP profiles we accept;
 //! `--cipher-suite TLS_...` accepts only that DTLS cipher suite, by IANA name;
@@ -198,6 +199,7 @@ fn cipher_suites(name: &str) -> Vec<CipherSuite> {
 /// Every flag.
 struct Options {
     passive: bool,
+    dtls13: bool,
     srtp_profiles: Vec<SrtpProfile>,
     cipher_suites: Vec<CipherSuite>,
     drop_every: u64,
@@ -274,6 +276,9 @@ impl Server {
         };
         c.srtp_profiles = self.options.srtp_profiles.clone();
         c.cipher_suites = self.options.cipher_suites.clone();
+        if self.options.dtls13 {
+            c.dtls_versions = sansrtc::dtls::endpoint::Versions::Dtls13Or12;
+        }
         c.certificate = Some(self.certificate.clone());
         // Checks failing authentication are dropped, not answered with a 400/401 that a
         // spoofed source address would receive.
@@ -712,6 +717,7 @@ fn respond(request: http::Request, calls: &mpsc::Sender<Ask>) -> http::Response 
 fn main() {
     let options = Options {
         passive: std::env::args().any(|a| a == "--passive"),
+        dtls13: std::env::args().any(|a| a == "--dtls13"),
         srtp_profiles: srtp_profiles(&arg("--srtp-profile", "")),
         cipher_suites: cipher_suites(&arg("--cipher-suite", "")),
         drop_every: number("--drop-video-every", "0"),

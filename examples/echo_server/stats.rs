@@ -24,6 +24,7 @@ pub(crate) fn session_json(s: &Session, routes: usize, reason: Option<&str>) -> 
             r#""lost_on_purpose":{},"incoming_lost_on_purpose":{},"nacks_sent":{},"#,
             r#""retransmitted_packets_received":{},"#,
             r#""layers":{{{}}},"echo_errors":{},"channels":[{}],"sctp":"{}","sctp_zero_checksum":{},"#,
+            r#""dtls_version":{},"dtls_group":{},"#,
             r#""frames_repacketized":{},"packets_repacketized":{},"echo_backlog":{},"routes":{},"#,
             r#""bandwidth_estimate":{},"bandwidth_acknowledged":{},"bandwidth_reason":"{}","#,
             r#""selected_remote":"{}","selected_transport":"{}"{}}}"#
@@ -86,6 +87,14 @@ pub(crate) fn session_json(s: &Session, routes: usize, reason: Option<&str>) -> 
             .join(","),
         format!("{:?}", report.transport.sctp).escape_default(),
         report.transport.sctp_zero_checksum,
+        report
+            .transport
+            .dtls_version
+            .map_or("null".to_owned(), |v| v.to_string()),
+        report
+            .transport
+            .dtls_group
+            .map_or("null".to_owned(), |g| g.to_string()),
         s.media.frames_repacketized,
         s.media.packets_repacketized,
         s.backlog_bytes,

@@ -64,6 +64,12 @@ impl PeerConnection {
                 counters: self.stats,
                 selected_pair: selected,
                 dtls_cipher_suite: self.dtls.as_ref().and_then(|d| d.cipher_suite()),
+                dtls_version: self
+                    .dtls
+                    .as_ref()
+                    .filter(|d| d.is_connected() || d.is_closed())
+                    .map(|d| d.protocol_version()),
+                dtls_group: self.dtls.as_ref().and_then(|d| d.named_group()),
                 srtp_profile: self.srtp_profile(),
                 ice: self.agent.as_ref().map(|a| a.stats()).unwrap_or_default(),
                 dtls: self.dtls_stats(),

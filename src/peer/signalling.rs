@@ -375,6 +375,7 @@ impl PeerConnection {
             let mut cfg = dtls::Config::new(self.certificate.clone());
             cfg.srtp_profiles = self.config.srtp_profiles.clone();
             cfg.cipher_suites = self.config.cipher_suites.clone();
+            cfg.versions = self.config.dtls_versions;
             // JSEP refused any description without a usable fingerprint, so this list is never
             // empty (and an empty one would fail the handshake: the dtls crate fails closed).
             cfg.remote_fingerprints = n

@@ -315,9 +315,9 @@ async function echoAll(dc, sent) {
 
 async function transportStats(pc) {
   const stats = await pc.getStats();
-  let dtlsCipher = '', srtpCipher = '', dtlsRole = '', iceRole = '';
-  stats.forEach((s) => { if (s.type === 'transport') ({ dtlsCipher, srtpCipher, dtlsRole, iceRole } = s); });
-  return { dtlsCipher, srtpCipher, dtlsRole, iceRole };
+  let dtlsCipher = '', srtpCipher = '', dtlsRole = '', iceRole = '', tlsVersion = '';
+  stats.forEach((s) => { if (s.type === 'transport') ({ dtlsCipher, srtpCipher, dtlsRole, iceRole, tlsVersion } = s); });
+  return { dtlsCipher, srtpCipher, dtlsRole, iceRole, tlsVersion };
 }
 
 // The browser offers; a channel echoes testMessages().
@@ -539,6 +539,8 @@ async function main() {
       '--disable-features=WebRtcHideLocalIpsWithMdns,Translate,MediaRouter',
       // A TURN server over TLS with a self-signed certificate (option ignoreCertificateErrors).
       ...(opts.ignoreCertificateErrors ? ['--ignore-certificate-errors'] : []),
+      // DTLS 1.3 (BoringSSL) for the peer connection.
+      ...(opts.dtls13 ? ['--force-fieldtrials=WebRTC-ForceDtls13/Enabled/'] : []),
     ],
   });
   try {

@@ -31,6 +31,13 @@ impl Endpoint {
     /// Sends the first ClientHello.
     pub(super) fn start_client(&mut self, now: Instant) {
         self.rng.fill(&mut self.hs.client_random);
+        if self.config.versions.has_13() {
+            let with_12 = self.config.versions.has_12();
+            match super::tls13::Offer13::new(&mut *self.rng, with_12) {
+                Ok(o) => self.offer13 = Some(Box::new(o)),
+                Err(e) => return self.fail(e),
+            }
+        }
         self.send_client_hello(now, Vec::new());
         self.state = State::ClientWaitHello;
     }
@@ -81,6 +88,12 @@ impl Endpoint {
         };
         let mut body = Vec::new();
         ch.write(&mut body);
+        if let Some(offer) = self.offer13.as_mut() {
+            // Our own 1.2 ClientHello always parses; keep it as is if it somehow does not.
+            if let Ok(extended) = offer.extend_hello(&body) {
+                body = extended;
+            }
+        }
         self.flight.clear();
         self.hs.transcript.clear();
         self.add_message(0, msg_type::CLIENT_HELLO, &body);
@@ -112,9 +125,22 @@ impl Endpoint {
                 self.send_client_hello(now, hvr.cookie);
             }
             (S::ClientWaitHello, M::SERVER_HELLO) => {
+                if let Some(d) = self.takes_13(now, m) {
+                    return Ok(d);
+                }
                 let Ok(sh) = ServerHello::parse(body) else {
                     return Ok(Malformed);
                 };
+                if self.offer13.is_some() {
+                    // We offered DTLS 1.3 and the server picked 1.2 (RFC 8446 4.1.3).
+                    if !self.config.versions.has_12() {
+                        return Err(DtlsError::UnsupportedVersion(sh.version));
+                    }
+                    if crate::v13::message::has_downgrade_sentinel(&sh.random) {
+                        return Err(DtlsError::Downgrade);
+                    }
+                    self.offer13 = None;
+                }
                 self.hs.record(ty, seq, body);
                 self.server_hello(&sh)?;
                 self.state = S::ClientWaitCertificate;

@@ -72,15 +72,7 @@ impl Endpoint {
         let Some(leaf) = msg.chain.into_iter().next() else {
             return Err(DtlsError::BadCertificate("no certificate"));
         };
-        let expected = &self.config.remote_fingerprints;
-        if expected.is_empty() {
-            if !self.config.insecure_accept_any_certificate {
-                return Err(DtlsError::NoRemoteFingerprint);
-            }
-        } else if !expected.iter().any(|f| f.matches(&leaf)) {
-            return Err(DtlsError::FingerprintMismatch);
-        }
-        self.hs.peer_key = Some(PeerKey::from_certificate(&leaf)?);
+        self.hs.peer_key = Some(check_peer_certificate(&self.config, &leaf)?);
         self.hs.peer_certificate = Some(leaf);
         Ok(())
     }
@@ -137,4 +129,18 @@ impl Endpoint {
         self.early_data = Vec::new();
         self.early_records = Vec::new();
     }
+}
+
+/// Checks the peer's leaf certificate against the expected fingerprints (both DTLS versions)
+/// and returns its key.
+pub(super) fn check_peer_certificate(config: &super::Config, leaf: &[u8]) -> Res<PeerKey> {
+    let expected = &config.remote_fingerprints;
+    if expected.is_empty() {
+        if !config.insecure_accept_any_certificate {
+            return Err(DtlsError::NoRemoteFingerprint);
+        }
+    } else if !expected.iter().any(|f| f.matches(leaf)) {
+        return Err(DtlsError::FingerprintMismatch);
+    }
+    PeerKey::from_certificate(leaf)
 }

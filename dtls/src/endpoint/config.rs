@@ -7,6 +7,35 @@ use crate::cert::{Certificate, Fingerprint};
 use crate::cipher::{CipherSuite, SrtpProfile};
 use crate::kx::KeyRandomness;
 
+/// The DTLS versions an endpoint offers (client) or accepts (server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Versions {
+    /// DTLS 1.2 only (RFC 6347), the default until DTLS 1.3 is complete (KeyUpdate is missing;
+    /// it interoperates with Chromium and Firefox).
+    #[default]
+    Dtls12,
+    /// DTLS 1.3 (RFC 9147) preferred, DTLS 1.2 as the fallback: a client offers
+    /// supported_versions {1.3, 1.2} and checks the RFC 8446 4.1.3 downgrade sentinel when the
+    /// server picks 1.2; a server picks 1.3 when offered (and sets the sentinel when it picks
+    /// 1.2 for a client that did not offer 1.3).
+    Dtls13Or12,
+    /// DTLS 1.3 only: a 1.2 peer is refused.
+    Dtls13,
+}
+
+impl Versions {
+    /// Whether DTLS 1.3 is offered or accepted.
+    pub fn has_13(self) -> bool {
+        matches!(self, Self::Dtls13Or12 | Self::Dtls13)
+    }
+
+    /// Whether DTLS 1.2 is offered or accepted.
+    pub fn has_12(self) -> bool {
+        matches!(self, Self::Dtls12 | Self::Dtls13Or12)
+    }
+}
+
 /// Configuration of an endpoint.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -53,6 +82,9 @@ pub struct Config {
     /// [`Rng`](crate::Rng) ([`KeyRandomness::Injected`]: a seeded endpoint is then fully
     /// deterministic). Randoms, the cookie and X25519 key shares always come from the `Rng`.
     pub key_randomness: KeyRandomness,
+    /// The DTLS versions offered and accepted; [`Versions::Dtls12`] by default (DTLS 1.3 lacks
+    /// KeyUpdate, see the crate's STATUS.md).
+    pub versions: Versions,
 }
 
 impl Config {
@@ -76,6 +108,7 @@ impl Config {
             max_queued: 256,
             max_early_data: 16 * 1024,
             key_randomness: KeyRandomness::Fast,
+            versions: Versions::Dtls12,
         }
     }
 }

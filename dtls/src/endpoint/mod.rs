@@ -1,4 +1,5 @@
-//! The DTLS 1.2 client and server state machine, sans-IO.
+//! The DTLS 1.2 client and server state machine, sans-IO, and the hand-over to DTLS 1.3
+//! (`tls13`) when [`Config::versions`] allows it and the peer picks it.
 //!
 //! Flights (RFC 6347 4.2.4): the client sends ClientHello (flight 1), possibly answers a
 //! HelloVerifyRequest (flight 2) with a ClientHello carrying the cookie (flight 3); the server
@@ -28,6 +29,8 @@
 //! - `client` and `server`: each role's flights; the server's stateless cookie exchange;
 //! - `handshake`: complete messages, which the state takes, dispatch to the role;
 //! - `receive`: a datagram's records by epoch and content type;
+//! - `tls13`: the DTLS 1.3 connection (records, flights with ACKs, both roles' handshake, the
+//!   stateless HelloRetryRequest cookie) that takes over once 1.3 is negotiated;
 //! - this module: the [`Endpoint`] and its public methods.
 
 mod buffers;
@@ -43,11 +46,12 @@ mod records;
 mod server;
 #[cfg(test)]
 mod test_util;
+mod tls13;
 
 use std::collections::VecDeque;
 use std::time::Instant;
 
-pub use config::Config;
+pub use config::{Config, Versions};
 pub use event::{Event, Stats};
 
 use buffers::Outbox;
@@ -88,7 +92,8 @@ enum State {
     Failed,
 }
 
-/// A DTLS 1.2 endpoint (client or server) for one peer.
+/// A DTLS endpoint (client or server) for one peer: DTLS 1.2, or DTLS 1.3 when
+/// [`Config::versions`] allows it.
 #[derive(Clone)]
 pub struct Endpoint {
     role: Role,
@@ -111,6 +116,10 @@ pub struct Endpoint {
     early_records: Vec<(RecordHeader, Vec<u8>)>,
     /// The last plaintext alert we ignored.
     last_unauthenticated_alert: Option<Alert>,
+    /// As a client offering DTLS 1.3: what we offered, until the server picks a version.
+    offer13: Option<Box<tls13::Offer13>>,
+    /// The DTLS 1.3 connection, once 1.3 was negotiated (it then handles everything).
+    tls13: Option<Box<tls13::Conn13>>,
     outbox: Outbox,
     events: VecDeque<Event>,
     stats: Stats,
@@ -156,6 +165,8 @@ impl Endpoint {
             handshake_complete: false,
             early_records: Vec::new(),
             last_unauthenticated_alert: None,
+            offer13: None,
+            tls13: None,
             outbox: Outbox::default(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -192,16 +203,41 @@ impl Endpoint {
 
     /// The negotiated SRTP profile.
     pub fn srtp_profile(&self) -> Option<SrtpProfile> {
+        if let Some(c) = &self.tls13 {
+            return c.srtp;
+        }
         self.hs.srtp
     }
 
     /// The negotiated ECDHE group (IANA named group number, see [`crate::message::group`]).
     pub fn named_group(&self) -> Option<u16> {
+        if let Some(c) = &self.tls13 {
+            return (c.group != 0).then_some(c.group);
+        }
         self.hs.suite.map(|_| self.hs.group)
+    }
+
+    /// The negotiated protocol version: [`crate::v13::DTLS_1_3`] (0xFEFC) once DTLS 1.3 was
+    /// picked, else DTLS 1.2 (0xFEFD).
+    pub fn protocol_version(&self) -> u16 {
+        if self.tls13.is_some() {
+            crate::v13::DTLS_1_3
+        } else {
+            record::DTLS_1_2
+        }
+    }
+
+    /// The DTLS 1.3 cipher suite (IANA number, e.g. 0x1301) when 1.3 was negotiated.
+    /// [`Endpoint::cipher_suite`] then names the DTLS 1.2 suite with the same AEAD and hash.
+    pub fn dtls13_suite(&self) -> Option<u16> {
+        self.tls13.as_ref().map(|c| c.suite_id())
     }
 
     /// The negotiated cipher suite.
     pub fn cipher_suite(&self) -> Option<CipherSuite> {
+        if let Some(c) = &self.tls13 {
+            return Some(tls13::same_aead_12_of(c));
+        }
         self.hs.suite
     }
 
@@ -228,6 +264,10 @@ impl Endpoint {
 
     /// Call when the deadline from [`Endpoint::poll_timeout`] has passed.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.tls13.is_some() {
+            self.with13(|c, cx| c.handle_timeout(now, cx));
+            return;
+        }
         let timeout = self.flight.on_timeout(
             now,
             self.config.max_retransmissions,
@@ -326,6 +366,9 @@ impl Endpoint {
 
     /// When [`Endpoint::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if let Some(c) = &self.tls13 {
+            return c.deadline();
+        }
         self.flight.deadline()
     }
 
@@ -352,6 +395,9 @@ impl Endpoint {
         if self.state != State::Connected {
             return Err(DtlsError::NotConnected);
         }
+        if let Some(c) = self.tls13.as_mut() {
+            return c.seal_application(data, out);
+        }
         if data.len() > record::MAX_PLAINTEXT {
             return Err(DtlsError::Invalid("application data longer than a record"));
         }
@@ -363,6 +409,11 @@ impl Endpoint {
         if self.is_closed() {
             return;
         }
+        if self.tls13.is_some() {
+            self.with13(|c, _| c.close());
+            self.state = State::Closed;
+            return;
+        }
         self.send_alert(Alert {
             level: 1,
             description: AlertDescription::CLOSE_NOTIFY,
@@ -371,9 +422,13 @@ impl Endpoint {
         self.flight.stop();
     }
 
-    /// Keying material from the RFC 5705 exporter (no context), e.g. label
+    /// Keying material from the RFC 5705 exporter (DTLS 1.2) or the RFC 8446 7.5 exporter
+    /// (DTLS 1.3), no context, e.g. label
     /// `EXTRACTOR-dtls_srtp`.
     pub fn export_keying_material(&self, label: &str, len: usize) -> Res<Vec<u8>> {
+        if let Some(c) = &self.tls13 {
+            return c.export(label, len);
+        }
         if self.hs.suite.is_none() || !self.handshake_complete {
             return Err(DtlsError::NotConnected);
         }
@@ -383,7 +438,9 @@ impl Endpoint {
     /// The SRTP keying material of RFC 5764 4.2 for the negotiated profile:
     /// client key, server key, client salt, server salt.
     pub fn srtp_keying_material(&self) -> Res<(SrtpProfile, Vec<u8>)> {
-        let profile = self.hs.srtp.ok_or(DtlsError::NoCommon("SRTP profile"))?;
+        let profile = self
+            .srtp_profile()
+            .ok_or(DtlsError::NoCommon("SRTP profile"))?;
         let (k, s) = profile.key_salt_len();
         Ok((
             profile,

@@ -18,6 +18,10 @@ const MAX_EARLY_RECORDS: usize = 8;
 impl Endpoint {
     /// Every record of a datagram, then the messages that completed.
     pub(super) fn receive(&mut self, now: Instant, datagram: &[u8]) {
+        if self.tls13.is_some() {
+            self.with13(|c, cx| c.receive(now, datagram, cx));
+            return;
+        }
         self.stateless.verify_sent = false;
         for rec in record::parse_datagram(datagram) {
             let Ok(rec) = rec else {
@@ -39,6 +43,11 @@ impl Endpoint {
         }
         if let Err(e) = self.process_messages(now) {
             self.fail(e);
+        }
+        // DTLS 1.3 was picked by a message of this datagram: its protected records are the 1.3
+        // connection's (the hellos in it are old by now).
+        if self.tls13.is_some() && !self.is_closed() {
+            self.with13(|c, cx| c.receive(now, datagram, cx));
         }
     }
 

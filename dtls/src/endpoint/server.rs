@@ -27,7 +27,7 @@ pub(super) struct Stateless {
     /// spoofed ClientHello drew from us still carries a cookie the real client can use, so a
     /// spoofer flooding us with ClientHellos in the real client's name cannot keep it from
     /// completing. No hashing per ClientHello either.
-    cookie: [u8; 32],
+    pub(super) cookie: [u8; 32],
     /// The one fragmented ClientHello being joined.
     pub(super) hello: SingleReassembler,
     /// The fragmented ClientHello (message_seq, length) last answered with a HelloVerifyRequest
@@ -112,8 +112,11 @@ impl Endpoint {
         }
         let id = (h.message_seq, h.length);
         if h.fragment_offset == 0 {
-            // The prefix may not fit a tiny first fragment: then the whole message decides.
-            if let Ok(prefix) = ClientHelloPrefix::parse(body) {
+            // The prefix may not fit a tiny first fragment: then the whole message decides. A
+            // server accepting DTLS 1.3 needs the whole message (its versions are in the
+            // extensions; the cookie exchange is then a HelloRetryRequest).
+            if self.config.versions.has_13() {
+            } else if let Ok(prefix) = ClientHelloPrefix::parse(body) {
                 if !self.verify_cookie(record, h.message_seq, &prefix) {
                     self.stateless.hello.discard(h.message_seq, h.length);
                     self.stateless.answered = Some(id);
@@ -141,6 +144,15 @@ impl Endpoint {
         message_seq: u16,
         body: &[u8],
     ) -> Res {
+        if self.config.versions.has_13() {
+            if self.server_hello_13(now, record.sequence, message_seq, body)? {
+                return Ok(());
+            }
+            if !self.config.versions.has_12() {
+                self.stats.dropped += 1;
+                return Ok(());
+            }
+        }
         // The cookie first: a ClientHello without a valid one is answered from its first
         // fields, and the rest of it (extensions) is never parsed.
         let Ok(prefix) = ClientHelloPrefix::parse(body) else {
@@ -212,6 +224,11 @@ impl Endpoint {
         self.hs.extended_master_secret = e.extended_master_secret;
         self.hs.client_random = ch.random;
         self.rng.fill(&mut self.hs.server_random);
+        if self.config.versions.has_13() {
+            // We could have spoken 1.3: tell a 1.3 client that 1.2 was what it offered (RFC 8446
+            // 4.1.3), so that a downgrade by a man in the middle is detected.
+            self.hs.server_random[24..].copy_from_slice(&crate::v13::message::DOWNGRADE_TO_1_2);
+        }
         self.hs.transcript.clear();
         self.hs.record(msg_type::CLIENT_HELLO, seq, ch_body);
         self.reassembler.reset(seq.wrapping_add(1));

@@ -46,6 +46,7 @@ fn x25519_agree(secret: &x25519_dalek::StaticSecret, peer: &[u8]) -> Result<[u8;
 }
 
 /// A client's key share for one group, kept until the ServerHello.
+#[derive(Clone)]
 pub struct ClientKeyShare {
     group: u16,
     x25519: x25519_dalek::StaticSecret,

@@ -196,12 +196,13 @@ impl HeaderForm {
 }
 
 /// The AEAD and record number encryption keys of one direction of one epoch.
+#[derive(Clone)]
 pub struct EpochKeys {
     epoch: u64,
     suite: Suite13,
     aead: LessSafeKey,
     iv: [u8; 12],
-    sn: HeaderProtectionKey,
+    sn: std::sync::Arc<HeaderProtectionKey>,
 }
 
 impl std::fmt::Debug for EpochKeys {
@@ -235,7 +236,7 @@ impl EpochKeys {
             suite,
             aead: LessSafeKey::new(key),
             iv,
-            sn,
+            sn: std::sync::Arc::new(sn),
         })
     }
 
@@ -342,7 +343,7 @@ pub enum Rejected {
 }
 
 /// The sending side of one epoch: its keys and next sequence number.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SendEpoch {
     keys: EpochKeys,
     next: u64,
@@ -390,7 +391,7 @@ impl SendEpoch {
 }
 
 /// The receiving side of one epoch: its keys, replay window and failed-authentication count.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RecvEpoch {
     keys: EpochKeys,
     window: ReplayWindow,
@@ -480,7 +481,7 @@ impl RecvEpoch {
 /// and the protected epochs currently installed (the handshake epoch 2 and the application
 /// epochs from 3 on). The epoch of a unified header is the installed one with the same two low
 /// bits (RFC 9147 4.2.2): at most one per value is kept, installing epoch n + 4 replaces n.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct RecvEpochs {
     epochs: [Option<RecvEpoch>; 4],
 }

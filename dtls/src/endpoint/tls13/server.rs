@@ -1,0 +1,273 @@
+//! The DTLS 1.3 server: the stateless HelloRetryRequest cookie exchange (RFC 9147 5.1, the
+//! DoS protection DTLS 1.2 has with HelloVerifyRequest: nothing is kept until a ClientHello
+//! returns our cookie), then ServerHello, EncryptedExtensions, CertificateRequest, Certificate,
+//! CertificateVerify, Finished, and the client's Certificate, CertificateVerify and Finished.
+
+use std::time::Instant;
+
+use ring::hmac;
+
+use super::{Conn13, Cx, Res, SUITES, St, signature_algorithms_ext};
+use crate::error::DtlsError;
+use crate::fragment::Message;
+use crate::v13::DTLS_1_3;
+use crate::v13::key_schedule::Suite13;
+use crate::v13::kx;
+use crate::v13::message::{self as m, ext, hs};
+use crate::v13::record as rec;
+
+/// Our cookie's HMAC tag length.
+const TAG_LEN: usize = 32;
+
+/// What to do with a ClientHello offering DTLS 1.3.
+pub(in crate::endpoint) enum HrrDecision {
+    /// Answer with this HelloRetryRequest datagram (nothing kept).
+    Retry(Vec<u8>),
+    /// Our cookie came back: the connection, its first flight queued.
+    Accept(Box<Conn13>),
+    /// Nothing in common, or unparsable: dropped (nothing unauthenticated fails the server).
+    Drop,
+}
+
+/// The HelloRetryRequest body; rebuilt byte for byte from the cookie's facts for the transcript.
+fn hrr_body(session_id: &[u8], suite: Suite13, group: u16, cookie: &[u8]) -> Vec<u8> {
+    let mut e = m::Extensions::default();
+    e.push(ext::SUPPORTED_VERSIONS, DTLS_1_3.to_be_bytes().to_vec());
+    if group != 0 {
+        e.push(ext::KEY_SHARE, group.to_be_bytes().to_vec());
+    }
+    e.push(ext::COOKIE, m::cookie_ext(cookie));
+    let mut out = Vec::new();
+    m::ServerHello {
+        legacy_version: m::LEGACY_VERSION,
+        random: m::HRR_RANDOM,
+        session_id: session_id.to_vec(),
+        cipher_suite: suite.id(),
+        extensions: e,
+    }
+    .write(&mut out);
+    out
+}
+
+/// The cookie: suite, group (0: none asked), Hash(ClientHello1), HMAC-SHA256 over them.
+fn make_cookie(key: &hmac::Key, suite: Suite13, group: u16, h1: &[u8]) -> Vec<u8> {
+    let mut c = suite.id().to_be_bytes().to_vec();
+    c.extend_from_slice(&group.to_be_bytes());
+    c.extend_from_slice(h1);
+    let tag = hmac::sign(key, &c);
+    c.extend_from_slice(&tag.as_ref()[..TAG_LEN]);
+    c
+}
+
+/// The facts of a valid cookie of ours: (suite, group, Hash(ClientHello1)).
+fn open_cookie(key: &hmac::Key, cookie: &[u8]) -> Option<(Suite13, u16, Vec<u8>)> {
+    let (facts, tag) = cookie.split_at_checked(cookie.len().checked_sub(TAG_LEN)?)?;
+    hmac::verify(key, facts, tag).ok()?;
+    let suite = Suite13::from_id(u16::from_be_bytes([*facts.first()?, *facts.get(1)?]))?;
+    let group = u16::from_be_bytes([*facts.get(2)?, *facts.get(3)?]);
+    let h1 = facts.get(4..)?;
+    (h1.len() == suite.hash().output_len()).then(|| (suite, group, h1.to_vec()))
+}
+
+/// A whole ClientHello offering DTLS 1.3 (`ch`, its `body`, `message_seq`, the record's
+/// sequence number): a HelloRetryRequest with our cookie unless it carries a valid one, then
+/// the connection. Only after a valid cookie can anything fail.
+pub(in crate::endpoint) fn client_hello_13(
+    now: Instant,
+    cookie_secret: &[u8; 32],
+    record_seq: u64,
+    message_seq: u16,
+    body: &[u8],
+    ch: &m::ClientHello,
+    cx: &mut Cx<'_>,
+) -> Res<HrrDecision> {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, cookie_secret);
+    let Ok(Some(cookie)) = ch.cookie() else {
+        return Ok(retry(&key, record_seq, message_seq, body, ch));
+    };
+    let Some((suite, group, h1)) = open_cookie(&key, cookie) else {
+        return Ok(retry(&key, record_seq, message_seq, body, ch));
+    };
+    let cookie = cookie.to_vec();
+    let next = message_seq.wrapping_add(1);
+    let mut c = Conn13::new(crate::Role::Server, suite, cx.config, next);
+    c.next_msg_seq = message_seq;
+    c.plain_seq = record_seq;
+    c.transcript = m::message_hash(&h1);
+    let hrr = hrr_body(&ch.session_id, suite, group, &cookie);
+    m::transcript_message(hs::SERVER_HELLO, &hrr, &mut c.transcript);
+    m::transcript_message(hs::CLIENT_HELLO, body, &mut c.transcript);
+    c.server_flight(now, ch, group, cx)?;
+    Ok(HrrDecision::Accept(Box::new(c)))
+}
+
+/// The HelloRetryRequest for a ClientHello without our cookie.
+fn retry(
+    key: &hmac::Key,
+    record_seq: u64,
+    message_seq: u16,
+    body: &[u8],
+    ch: &m::ClientHello,
+) -> HrrDecision {
+    let Some(suite) = SUITES
+        .into_iter()
+        .find(|s| ch.cipher_suites.contains(&s.id()))
+    else {
+        return HrrDecision::Drop;
+    };
+    let (Ok(shares), Ok(groups)) = (ch.key_shares(), ch.supported_groups()) else {
+        return HrrDecision::Drop;
+    };
+    // The HelloRetryRequest goes out anyway (for the cookie), so it may as well ask for our
+    // preferred group (X25519MLKEM768 first) when the client supports it without having sent a
+    // share of it: post-quantum keys at no extra round trip.
+    let Some(best) = kx::GROUPS
+        .iter()
+        .copied()
+        .find(|g| groups.contains(g) || shares.iter().any(|s| s.0 == *g))
+    else {
+        return HrrDecision::Drop;
+    };
+    let group = if shares.iter().any(|s| s.0 == best) {
+        0
+    } else {
+        best
+    };
+    let mut t = Vec::new();
+    m::transcript_message(hs::CLIENT_HELLO, body, &mut t);
+    let cookie = make_cookie(key, suite, group, &suite.hash().digest(&t));
+    let hrr = hrr_body(&ch.session_id, suite, group, &cookie);
+    let mut content = Vec::new();
+    m::write_handshake(hs::SERVER_HELLO, message_seq, &hrr, &mut content);
+    let mut d = Vec::new();
+    rec::write_plaintext(rec::CT_HANDSHAKE, record_seq, &content, &mut d);
+    HrrDecision::Retry(d)
+}
+
+impl Conn13 {
+    /// ServerHello and the encrypted flight for the ClientHello that returned our cookie.
+    fn server_flight(
+        &mut self,
+        now: Instant,
+        ch: &m::ClientHello,
+        cookie_group: u16,
+        cx: &mut Cx<'_>,
+    ) -> Res {
+        if !ch.cipher_suites.contains(&self.suite.id()) {
+            return Err(DtlsError::NoCommon("cipher suite"));
+        }
+        let shares = ch.key_shares()?;
+        let (group, client_kx) = kx::GROUPS
+            .iter()
+            .filter(|g| cookie_group == 0 || **g == cookie_group)
+            .find_map(|g| shares.iter().find(|s| s.0 == *g).copied())
+            .ok_or(DtlsError::NoCommon("group"))?;
+        if !ch
+            .signature_algorithms()?
+            .contains(&cx.config.certificate.scheme())
+        {
+            return Err(DtlsError::NoCommon("signature scheme"));
+        }
+        let (server_kx, shared) = kx::server_share(group, client_kx, cx.rng)?;
+        self.group = group;
+        if let Some(offered) = ch.srtp_profiles()? {
+            self.srtp = cx
+                .config
+                .srtp_profiles
+                .iter()
+                .copied()
+                .find(|p| offered.contains(&p.id()));
+        }
+        let mut e = m::Extensions::default();
+        e.push(ext::SUPPORTED_VERSIONS, DTLS_1_3.to_be_bytes().to_vec());
+        e.push(ext::KEY_SHARE, m::server_key_share_ext(group, &server_kx));
+        let mut random = [0u8; 32];
+        cx.rng.fill(&mut random);
+        let mut sh = Vec::new();
+        m::ServerHello {
+            legacy_version: m::LEGACY_VERSION,
+            random,
+            session_id: ch.session_id.clone(),
+            cipher_suite: self.suite.id(),
+            extensions: e,
+        }
+        .write(&mut sh);
+        m::transcript_message(hs::SERVER_HELLO, &sh, &mut self.transcript);
+        self.handshake_keys(&shared)?;
+        let mut ee = m::Extensions::default();
+        if let Some(p) = self.srtp {
+            ee.push(ext::USE_SRTP, m::use_srtp_ext(&[p.id()]));
+        }
+        let mut ee_body = Vec::new();
+        ee.write(&mut ee_body);
+        m::transcript_message(hs::ENCRYPTED_EXTENSIONS, &ee_body, &mut self.transcript);
+        let hs2 = rec::EPOCH_HANDSHAKE;
+        let mut flight = vec![
+            (0, hs::SERVER_HELLO, sh),
+            (hs2, hs::ENCRYPTED_EXTENSIONS, ee_body),
+        ];
+        if cx.config.require_client_certificate {
+            let mut cr = vec![0u8];
+            let mut e = m::Extensions::default();
+            e.push(ext::SIGNATURE_ALGORITHMS, signature_algorithms_ext());
+            e.write(&mut cr);
+            m::transcript_message(hs::CERTIFICATE_REQUEST, &cr, &mut self.transcript);
+            flight.push((hs2, hs::CERTIFICATE_REQUEST, cr));
+        }
+        let [cert, cv] = self.own_certificate(Vec::new(), cx)?;
+        m::transcript_message(hs::CERTIFICATE, &cert, &mut self.transcript);
+        m::transcript_message(hs::CERTIFICATE_VERIFY, &cv, &mut self.transcript);
+        let s_hs = self.s_hs.as_ref().ok_or(DtlsError::Invalid("state"))?;
+        let fin = self.ks.finished(s_hs, &self.th());
+        m::transcript_message(hs::FINISHED, &fin, &mut self.transcript);
+        flight.push((hs2, hs::CERTIFICATE, cert));
+        flight.push((hs2, hs::CERTIFICATE_VERIFY, cv));
+        flight.push((hs2, hs::FINISHED, fin));
+        self.pending_peer_ap = Some(self.application_keys()?);
+        self.send_flight(now, flight, cx);
+        self.st = if cx.config.require_client_certificate {
+            St::WaitCertificate
+        } else {
+            St::WaitFinished
+        };
+        Ok(())
+    }
+
+    /// One message for the server; false if the state does not take it.
+    pub(super) fn server_message(
+        &mut self,
+        _now: Instant,
+        msg: &Message,
+        cx: &mut Cx<'_>,
+    ) -> Res<bool> {
+        if msg.epoch != 0 {
+            // The client's flight acknowledges ours.
+            self.deadline = None;
+        }
+        match (self.st, msg.msg_type) {
+            (St::WaitCertificate, hs::CERTIFICATE) => {
+                self.peer_certificate(msg, cx)?;
+                self.st = St::WaitCertVerify;
+            }
+            (St::WaitCertVerify, hs::CERTIFICATE_VERIFY) => {
+                self.peer_certificate_verify(msg)?;
+                self.st = St::WaitFinished;
+            }
+            (St::WaitFinished, hs::FINISHED) => {
+                let c_hs = self.c_hs.as_ref().ok_or(DtlsError::Invalid("state"))?;
+                if !self.ks.verify_finished(c_hs, &self.th(), &msg.body) {
+                    return Err(DtlsError::BadFinished);
+                }
+                let theirs = self
+                    .pending_peer_ap
+                    .take()
+                    .ok_or(DtlsError::Invalid("state"))?;
+                self.install_peer_application(&theirs)?;
+                self.flight = None;
+                self.connected();
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}

@@ -1,0 +1,531 @@
+//! DTLS 1.3 through the `Endpoint` (RFC 9147): our 1.3 client against our 1.3 server, directly
+//! and over a lossy, duplicating, reordering simulated link with a fake clock; version
+//! negotiation with 1.2-only peers both ways; the downgrade sentinel; certificate, tampering and
+//! replay checks.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use sansrtc_dtls::v13::DTLS_1_3;
+use sansrtc_dtls::v13::message::{self as m, ext, hs};
+use sansrtc_dtls::v13::record::{self as rec, Record};
+use sansrtc_dtls::{
+    Certificate, Config, DtlsError, Endpoint, Event, HashAlgorithm, Rng, SrtpProfile, TestRng,
+    endpoint::Versions,
+};
+
+fn certs() -> &'static (Arc<Certificate>, Arc<Certificate>, Arc<Certificate>) {
+    static C: OnceLock<(Arc<Certificate>, Arc<Certificate>, Arc<Certificate>)> = OnceLock::new();
+    C.get_or_init(|| {
+        (
+            Arc::new(Certificate::generate().unwrap()),
+            Arc::new(Certificate::generate().unwrap()),
+            Arc::new(Certificate::generate().unwrap()),
+        )
+    })
+}
+
+fn configs(client: Versions, server: Versions) -> (Config, Config) {
+    let (cc, sc, _) = certs();
+    let mut c = Config::new(cc.clone());
+    c.remote_fingerprints = vec![sc.fingerprint(HashAlgorithm::Sha256)];
+    c.versions = client;
+    let mut s = Config::new(sc.clone());
+    s.remote_fingerprints = vec![cc.fingerprint(HashAlgorithm::Sha256)];
+    s.versions = server;
+    (c, s)
+}
+
+struct Link {
+    loss: f64,
+    duplicate: f64,
+    max_delay_ms: u64,
+}
+
+const PERFECT: Link = Link {
+    loss: 0.0,
+    duplicate: 0.0,
+    max_delay_ms: 0,
+};
+
+struct Outcome {
+    client: Endpoint,
+    server: Endpoint,
+    client_events: Vec<Event>,
+    server_events: Vec<Event>,
+    elapsed: Duration,
+    datagrams: usize,
+}
+
+type InFlight = (Instant, u64, bool, Vec<u8>);
+
+/// Runs a handshake; `mitm` may rewrite each client-to-server datagram.
+fn run(
+    seed: u64,
+    link: &Link,
+    c: Config,
+    s: Config,
+    mitm: &mut dyn FnMut(Vec<u8>) -> Vec<u8>,
+) -> Outcome {
+    let mut rng = TestRng::new(seed ^ 0x5eed);
+    let mut chance = move || (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    let start = Instant::now();
+    let mut now = start;
+    let mut client = Endpoint::client(c, Box::new(TestRng::new(seed)));
+    let mut server = Endpoint::server(s, Box::new(TestRng::new(seed.wrapping_add(1))));
+    let mut queue: BinaryHeap<Reverse<InFlight>> = BinaryHeap::new();
+    let (mut counter, mut datagrams) = (0u64, 0usize);
+    let (mut client_events, mut server_events) = (Vec::new(), Vec::new());
+    client.connect(now);
+    for _ in 0..100_000 {
+        for (from_client, ep) in [(true, &mut client), (false, &mut server)] {
+            while let Some(mut d) = ep.poll_transmit() {
+                datagrams += 1;
+                if from_client {
+                    d = mitm(d);
+                }
+                let copies = if chance() < link.duplicate { 2 } else { 1 };
+                for _ in 0..copies {
+                    if chance() < link.loss {
+                        continue;
+                    }
+                    let delay =
+                        Duration::from_millis(1 + (chance() * link.max_delay_ms as f64) as u64);
+                    counter += 1;
+                    queue.push(Reverse((now + delay, counter, !from_client, d.clone())));
+                }
+            }
+        }
+        client_events.extend(std::iter::from_fn(|| client.poll_event()));
+        server_events.extend(std::iter::from_fn(|| server.poll_event()));
+        let done = (client.is_connected() && server.is_connected())
+            || client.is_closed()
+            || server.is_closed();
+        if done && queue.is_empty() {
+            break;
+        }
+        let next_packet = queue.peek().map(|Reverse((t, ..))| *t);
+        let next = [next_packet, client.poll_timeout(), server.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(next) = next else { break };
+        now = now.max(next);
+        if next_packet == Some(next) {
+            let Reverse((_, _, to_client, d)) = queue.pop().unwrap();
+            if to_client {
+                client.handle_receive(now, &d)
+            } else {
+                server.handle_receive(now, &d)
+            }
+        } else {
+            client.handle_timeout(now);
+            server.handle_timeout(now);
+        }
+    }
+    Outcome {
+        client,
+        server,
+        client_events,
+        server_events,
+        elapsed: now - start,
+        datagrams,
+    }
+}
+
+fn none(d: Vec<u8>) -> Vec<u8> {
+    d
+}
+
+/// Both connected with `version`, the same DTLS-SRTP keys, each seeing the other's certificate.
+fn assert_connected(o: &Outcome, version: u16) {
+    assert!(o.client.is_connected(), "client: {:?}", o.client_events);
+    assert!(o.server.is_connected(), "server: {:?}", o.server_events);
+    assert_eq!(o.client.protocol_version(), version);
+    assert_eq!(o.server.protocol_version(), version);
+    let (cp, ck) = o.client.srtp_keying_material().unwrap();
+    let (sp, sk) = o.server.srtp_keying_material().unwrap();
+    assert_eq!((cp, &ck), (sp, &sk));
+    assert_eq!(cp, SrtpProfile::ALL[0]);
+    assert_eq!(ck.len(), 2 * (cp.key_salt_len().0 + cp.key_salt_len().1));
+    let (cc, sc, _) = certs();
+    let fp = |events: &[Event]| {
+        events.iter().find_map(|e| match e {
+            Event::Connected {
+                peer_fingerprint, ..
+            } => Some(peer_fingerprint.clone()),
+            _ => None,
+        })
+    };
+    assert_eq!(
+        fp(&o.client_events),
+        Some(sc.fingerprint(HashAlgorithm::Sha256))
+    );
+    assert_eq!(
+        fp(&o.server_events),
+        Some(cc.fingerprint(HashAlgorithm::Sha256))
+    );
+}
+
+fn failure(events: &[Event]) -> Option<DtlsError> {
+    events.iter().find_map(|e| match e {
+        Event::Failed(e) => Some(e.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn dtls13_handshake_data_and_close_through_the_endpoint() {
+    let (c, s) = configs(Versions::Dtls13Or12, Versions::Dtls13Or12);
+    let mut o = run(1, &PERFECT, c, s, &mut none);
+    assert_connected(&o, DTLS_1_3);
+    assert_eq!(o.client.dtls13_suite(), Some(0x1301));
+    // The HelloRetryRequest (sent anyway, for the cookie) asked for the hybrid group.
+    assert_eq!(o.server.named_group(), Some(0x11EC));
+    assert_eq!(o.client.named_group(), Some(0x11EC));
+    // ClientHello, HelloRetryRequest (cookie, group), ClientHello (2 datagrams: fragmented
+    // ML-KEM share), server flight (fragmented too), client flight, ACK.
+    println!(
+        "DTLS 1.3 handshake: {} datagrams, {:?} simulated",
+        o.datagrams, o.elapsed
+    );
+    assert!(o.datagrams <= 10, "{} datagrams", o.datagrams);
+    let now = Instant::now();
+    for to_server in [true, false] {
+        let (from, to) = if to_server {
+            (&mut o.client, &mut o.server)
+        } else {
+            (&mut o.server, &mut o.client)
+        };
+        from.send_application_data(b"over DTLS 1.3").unwrap();
+        let d = from.poll_transmit().unwrap();
+        assert_eq!(d[0] & 0b1110_0000, 0b0010_0000, "a unified header");
+        to.handle_receive(now, &d);
+        assert_eq!(
+            to.poll_event(),
+            Some(Event::ApplicationData(b"over DTLS 1.3".to_vec()))
+        );
+        // The same record again is a replay.
+        to.handle_receive(now, &d);
+        assert_eq!(to.poll_event(), None);
+        assert_eq!(to.stats().replayed, 1);
+    }
+    o.client.close();
+    let d = o.client.poll_transmit().unwrap();
+    o.server.handle_receive(now, &d);
+    let events: Vec<Event> = std::iter::from_fn(|| o.server.poll_event()).collect();
+    assert!(events.contains(&Event::Closed), "{events:?}");
+    assert!(o.server.is_closed() && o.client.is_closed());
+}
+
+#[test]
+fn dtls13_over_a_lossy_reordering_link() {
+    let link = Link {
+        loss: 0.2,
+        duplicate: 0.1,
+        max_delay_ms: 80,
+    };
+    let mut worst = Duration::ZERO;
+    for seed in 0..300 {
+        let (c, s) = configs(Versions::Dtls13Or12, Versions::Dtls13Or12);
+        let o = run(seed, &link, c, s, &mut none);
+        assert_connected(&o, DTLS_1_3);
+        worst = worst.max(o.elapsed);
+    }
+    println!("300 seeds at 20% loss: slowest handshake {worst:?} simulated");
+}
+
+#[test]
+fn dtls13_handshake_is_deterministic_with_injected_randomness() {
+    let run_once = || {
+        let (mut c, mut s) = configs(Versions::Dtls13Or12, Versions::Dtls13Or12);
+        c.key_randomness = sansrtc_dtls::KeyRandomness::Injected;
+        s.key_randomness = sansrtc_dtls::KeyRandomness::Injected;
+        let mut seen = Vec::new();
+        let o = run(7, &PERFECT, c, s, &mut |d| {
+            seen.push(d.clone());
+            d
+        });
+        assert_connected(&o, DTLS_1_3);
+        (seen, o.client.srtp_keying_material().unwrap())
+    };
+    assert_eq!(run_once(), run_once());
+}
+
+#[test]
+fn a_13_client_falls_back_to_a_12_server_and_a_12_client_gets_12() {
+    let (c, s) = configs(Versions::Dtls13Or12, Versions::Dtls12);
+    let o = run(2, &PERFECT, c, s, &mut none);
+    assert_connected(&o, 0xFEFD);
+    let (c, s) = configs(Versions::Dtls12, Versions::Dtls13Or12);
+    let o = run(3, &PERFECT, c, s, &mut none);
+    assert_connected(&o, 0xFEFD);
+    // A 1.3-only client refuses a 1.2 server; a 1.3-only server ignores a 1.2 client.
+    let (c, s) = configs(Versions::Dtls13, Versions::Dtls12);
+    let o = run(4, &PERFECT, c, s, &mut none);
+    assert!(matches!(
+        failure(&o.client_events),
+        Some(DtlsError::UnsupportedVersion(_))
+    ));
+    let (c, s) = configs(Versions::Dtls12, Versions::Dtls13);
+    let o = run(5, &PERFECT, c, s, &mut none);
+    assert!(!o.client.is_connected() && !o.server.is_connected());
+    assert!(o.server.stats().dropped > 0);
+}
+
+/// Removes DTLS 1.3 from a client's ClientHello (a man in the middle forcing DTLS 1.2).
+fn strip_13(d: Vec<u8>) -> Vec<u8> {
+    let Some(Ok(Record::Plaintext(p))) = rec::parse_datagram(&d).next() else {
+        return d;
+    };
+    let Ok(frags) = m::parse_fragments(p.fragment) else {
+        return d;
+    };
+    let [f] = &frags[..] else { return d };
+    if f.msg_type != hs::CLIENT_HELLO || !f.is_whole() {
+        return d;
+    }
+    let mut ch = m::ClientHello::parse(f.data).unwrap();
+    ch.extensions
+        .0
+        .retain(|(t, _)| *t != ext::SUPPORTED_VERSIONS && *t != ext::KEY_SHARE);
+    let mut body = Vec::new();
+    ch.write(&mut body);
+    let mut content = Vec::new();
+    m::write_handshake(hs::CLIENT_HELLO, f.message_seq, &body, &mut content);
+    let mut out = Vec::new();
+    rec::write_plaintext(rec::CT_HANDSHAKE, p.sequence, &content, &mut out);
+    out
+}
+
+#[test]
+fn a_downgrade_to_12_is_detected_by_the_sentinel() {
+    let (c, s) = configs(Versions::Dtls13Or12, Versions::Dtls13Or12);
+    let o = run(6, &PERFECT, c, s, &mut strip_13);
+    assert_eq!(failure(&o.client_events), Some(DtlsError::Downgrade));
+    assert!(!o.server.is_connected());
+}
+
+#[test]
+fn dtls13_refuses_a_certificate_not_matching_the_fingerprint() {
+    let (_, _, other) = certs();
+    // The client expects another server certificate.
+    let (mut c, s) = configs(Versions::Dtls13Or12, Versions::Dtls13Or12);
+    c.remote_fingerprints = vec![other.fingerprint(HashAlgorithm::Sha256)];
+    let o = run(8, &PERFECT, c, s, &mut none);
+    assert_eq!(
+        failure(&o.client_events),
+        Some(DtlsError::FingerprintMismatch)
+    );
+    assert!(!o.server.is_connected());
+    // The server expects another client certificate.
+    let (c, mut s) = configs(Versions::Dtls13Or12, Versions::Dtls13Or12);
+    s.remote_fingerprints = vec![other.fingerprint(HashAlgorithm::Sha256)];
+    let o = run(9, &PERFECT, c, s, &mut none);
+    assert_eq!(
+        failure(&o.server_events),
+        Some(DtlsError::FingerprintMismatch)
+    );
+    assert!(!o.server.is_connected());
+}
+
+#[test]
+fn tampered_13_records_are_dropped_and_the_connection_goes_on() {
+    let (c, s) = configs(Versions::Dtls13Or12, Versions::Dtls13Or12);
+    let mut o = run(10, &PERFECT, c, s, &mut none);
+    assert_connected(&o, DTLS_1_3);
+    let now = Instant::now();
+    o.client.send_application_data(b"payload").unwrap();
+    let d = o.client.poll_transmit().unwrap();
+    for i in [0, 1, 3, 5, d.len() - 1] {
+        let mut t = d.clone();
+        t[i] ^= 0x40;
+        o.server.handle_receive(now, &t);
+        assert_eq!(o.server.poll_event(), None, "byte {i}");
+    }
+    assert!(o.server.stats().bad_mac + o.server.stats().malformed + o.server.stats().dropped >= 4);
+    assert!(o.server.is_connected());
+    // Truncations and garbage neither panic nor end the connection.
+    for len in 0..d.len() {
+        o.server.handle_receive(now, &d[..len]);
+    }
+    o.server.handle_receive(now, &[0x2f; 40]);
+    assert!(o.server.is_connected());
+    o.server.handle_receive(now, &d);
+    assert_eq!(
+        o.server.poll_event(),
+        Some(Event::ApplicationData(b"payload".to_vec()))
+    );
+}
+
+#[test]
+fn forged_plaintext_server_hellos_do_not_end_a_13_handshake() {
+    // A ServerHello picking DTLS 1.3 with a key share that is not one (anyone can send it in
+    // plaintext): dropped; the real server's answer completes the handshake.
+    let (c, s) = configs(Versions::Dtls13Or12, Versions::Dtls13Or12);
+    let mut client = Endpoint::client(c, Box::new(TestRng::new(11)));
+    let mut server = Endpoint::server(s, Box::new(TestRng::new(12)));
+    let now = Instant::now();
+    client.connect(now);
+    let mut e = m::Extensions::default();
+    e.push(ext::SUPPORTED_VERSIONS, DTLS_1_3.to_be_bytes().to_vec());
+    e.push(ext::KEY_SHARE, m::server_key_share_ext(0x001D, &[0; 31]));
+    let mut body = Vec::new();
+    m::ServerHello {
+        legacy_version: m::LEGACY_VERSION,
+        random: [7; 32],
+        session_id: vec![],
+        cipher_suite: 0x1301,
+        extensions: e,
+    }
+    .write(&mut body);
+    let mut content = Vec::new();
+    m::write_handshake(hs::SERVER_HELLO, 0, &body, &mut content);
+    let mut forged = Vec::new();
+    rec::write_plaintext(rec::CT_HANDSHAKE, 0, &content, &mut forged);
+    client.handle_receive(now, &forged);
+    assert!(!client.is_closed());
+    assert!(client.stats().malformed > 0);
+    for _ in 0..20 {
+        let mut moved = false;
+        while let Some(d) = client.poll_transmit() {
+            server.handle_receive(now, &d);
+            moved = true;
+        }
+        while let Some(d) = server.poll_transmit() {
+            client.handle_receive(now, &d);
+            moved = true;
+        }
+        if !moved {
+            break;
+        }
+    }
+    assert!(client.is_connected() && server.is_connected());
+    assert_eq!(client.protocol_version(), DTLS_1_3);
+}
+
+/// Datagrams anyone can send: plaintext alerts (fatal and close_notify), unified-header records
+/// with random bytes (every epoch's bits), a truncated unified header, a ClientHello offering 1.3
+/// with a forged cookie, a HelloRetryRequest and a ServerHello in plaintext, an ACK in plaintext.
+fn hostile_datagrams(rng: &mut TestRng) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for (level, description) in [(2u8, 40u8), (1, 0)] {
+        let mut d = Vec::new();
+        rec::write_plaintext(rec::CT_ALERT, 0, &[level, description], &mut d);
+        out.push(d);
+    }
+    for first in [0x2c_u8, 0x2d, 0x2e, 0x2f, 0x20, 0x28] {
+        let mut d = vec![first];
+        let mut body = vec![0u8; 60];
+        rng.fill(&mut body);
+        d.extend_from_slice(&[body[0], body[1], 0, 40]);
+        d.extend_from_slice(&body[..40]);
+        out.push(d);
+    }
+    out.push(vec![0x2c, 0x00]);
+    let mut e = m::Extensions::default();
+    e.push(ext::SUPPORTED_VERSIONS, m::client_versions_ext(&[DTLS_1_3]));
+    e.push(
+        ext::KEY_SHARE,
+        m::client_key_share_ext(&[(0x001D, vec![9; 32])]),
+    );
+    e.push(ext::COOKIE, m::cookie_ext(&[1; 100]));
+    e.push(ext::SUPPORTED_GROUPS, vec![0, 2, 0, 0x1d]);
+    e.push(ext::SIGNATURE_ALGORITHMS, vec![0, 2, 4, 3]);
+    let mut body = Vec::new();
+    m::ClientHello {
+        legacy_version: m::LEGACY_VERSION,
+        random: [3; 32],
+        session_id: vec![],
+        legacy_cookie: vec![],
+        cipher_suites: vec![0x1301],
+        extensions: e,
+    }
+    .write(&mut body);
+    for (ty, seq, body) in [
+        (hs::CLIENT_HELLO, 1u16, body),
+        (hs::SERVER_HELLO, 0, {
+            let mut e = m::Extensions::default();
+            e.push(ext::SUPPORTED_VERSIONS, DTLS_1_3.to_be_bytes().to_vec());
+            e.push(ext::COOKIE, m::cookie_ext(&[5; 40]));
+            let mut b = Vec::new();
+            m::ServerHello {
+                legacy_version: m::LEGACY_VERSION,
+                random: m::HRR_RANDOM,
+                session_id: vec![],
+                cipher_suite: 0x1301,
+                extensions: e,
+            }
+            .write(&mut b);
+            b
+        }),
+        (hs::FINISHED, 2, vec![0; 32]),
+    ] {
+        let mut content = Vec::new();
+        m::write_handshake(ty, seq, &body, &mut content);
+        let mut d = Vec::new();
+        rec::write_plaintext(rec::CT_HANDSHAKE, 1, &content, &mut d);
+        out.push(d);
+    }
+    let mut d = Vec::new();
+    rec::write_plaintext(rec::CT_ACK, 2, &[0, 0], &mut d);
+    out.push(d);
+    out
+}
+
+#[test]
+#[ignore = "known gap (dtls/STATUS.md): a forged plaintext HelloRetryRequest arriving before the real one is taken by the client, which then waits for a ServerHello the server never sends"]
+fn hostile_datagrams_before_every_13_handshake_datagram_do_not_stop_it() {
+    for seed in 0..10 {
+        let (c, s) = configs(Versions::Dtls13Or12, Versions::Dtls13Or12);
+        let mut client = Endpoint::client(c, Box::new(TestRng::new(seed)));
+        let mut server = Endpoint::server(s, Box::new(TestRng::new(seed + 100)));
+        let mut rng = TestRng::new(seed + 200);
+        let now = Instant::now();
+        client.connect(now);
+        for _ in 0..30 {
+            let mut moved = false;
+            while let Some(d) = client.poll_transmit() {
+                // (Only to the receiver: a forged ClientHello makes the server answer, and
+                // feeding the sender while draining it would never end.)
+                for h in hostile_datagrams(&mut rng) {
+                    server.handle_receive(now, &h);
+                }
+                server.handle_receive(now, &d);
+                moved = true;
+            }
+            while let Some(d) = server.poll_transmit() {
+                for h in hostile_datagrams(&mut rng) {
+                    client.handle_receive(now, &h);
+                }
+                client.handle_receive(now, &d);
+                moved = true;
+            }
+            if !moved {
+                break;
+            }
+        }
+        assert!(client.is_connected(), "seed {seed}: {:?}", client.stats());
+        assert!(server.is_connected(), "seed {seed}: {:?}", server.stats());
+        assert_eq!(client.protocol_version(), DTLS_1_3);
+        assert_eq!(
+            client.srtp_keying_material().unwrap(),
+            server.srtp_keying_material().unwrap()
+        );
+        // After the handshake too: data still flows.
+        for h in hostile_datagrams(&mut rng) {
+            server.handle_receive(now, &h);
+        }
+        client.send_application_data(b"still here").unwrap();
+        let d = client.poll_transmit().unwrap();
+        server.handle_receive(now, &d);
+        let got: Vec<Event> = std::iter::from_fn(|| server.poll_event()).collect();
+        assert!(
+            got.contains(&Event::ApplicationData(b"still here".to_vec())),
+            "{got:?}"
+        );
+        assert!(server.is_connected());
+    }
+}
