@@ -3,11 +3,12 @@
 //! negotiation with 1.2-only peers both ways; the downgrade sentinel; certificate, tampering and
 //! replay checks.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::link::{Link, Outcome, PERFECT, run};
 use sansrtc_dtls::v13::DTLS_1_3;
 use sansrtc_dtls::v13::message::{self as m, ext, hs};
 use sansrtc_dtls::v13::record::{self as rec, Record};
@@ -36,103 +37,6 @@ fn configs(client: Versions, server: Versions) -> (Config, Config) {
     s.remote_fingerprints = vec![cc.fingerprint(HashAlgorithm::Sha256)];
     s.versions = server;
     (c, s)
-}
-
-struct Link {
-    loss: f64,
-    duplicate: f64,
-    max_delay_ms: u64,
-}
-
-const PERFECT: Link = Link {
-    loss: 0.0,
-    duplicate: 0.0,
-    max_delay_ms: 0,
-};
-
-struct Outcome {
-    client: Endpoint,
-    server: Endpoint,
-    client_events: Vec<Event>,
-    server_events: Vec<Event>,
-    elapsed: Duration,
-    datagrams: usize,
-}
-
-type InFlight = (Instant, u64, bool, Vec<u8>);
-
-/// Runs a handshake; `mitm` may rewrite each client-to-server datagram.
-fn run(
-    seed: u64,
-    link: &Link,
-    c: Config,
-    s: Config,
-    mitm: &mut dyn FnMut(Vec<u8>) -> Vec<u8>,
-) -> Outcome {
-    let mut rng = TestRng::new(seed ^ 0x5eed);
-    let mut chance = move || (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-    let start = Instant::now();
-    let mut now = start;
-    let mut client = Endpoint::client(c, Box::new(TestRng::new(seed)));
-    let mut server = Endpoint::server(s, Box::new(TestRng::new(seed.wrapping_add(1))));
-    let mut queue: BinaryHeap<Reverse<InFlight>> = BinaryHeap::new();
-    let (mut counter, mut datagrams) = (0u64, 0usize);
-    let (mut client_events, mut server_events) = (Vec::new(), Vec::new());
-    client.connect(now);
-    for _ in 0..100_000 {
-        for (from_client, ep) in [(true, &mut client), (false, &mut server)] {
-            while let Some(mut d) = ep.poll_transmit() {
-                datagrams += 1;
-                if from_client {
-                    d = mitm(d);
-                }
-                let copies = if chance() < link.duplicate { 2 } else { 1 };
-                for _ in 0..copies {
-                    if chance() < link.loss {
-                        continue;
-                    }
-                    let delay =
-                        Duration::from_millis(1 + (chance() * link.max_delay_ms as f64) as u64);
-                    counter += 1;
-                    queue.push(Reverse((now + delay, counter, !from_client, d.clone())));
-                }
-            }
-        }
-        client_events.extend(std::iter::from_fn(|| client.poll_event()));
-        server_events.extend(std::iter::from_fn(|| server.poll_event()));
-        let done = (client.is_connected() && server.is_connected())
-            || client.is_closed()
-            || server.is_closed();
-        if done && queue.is_empty() {
-            break;
-        }
-        let next_packet = queue.peek().map(|Reverse((t, ..))| *t);
-        let next = [next_packet, client.poll_timeout(), server.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min();
-        let Some(next) = next else { break };
-        now = now.max(next);
-        if next_packet == Some(next) {
-            let Reverse((_, _, to_client, d)) = queue.pop().unwrap();
-            if to_client {
-                client.handle_receive(now, &d)
-            } else {
-                server.handle_receive(now, &d)
-            }
-        } else {
-            client.handle_timeout(now);
-            server.handle_timeout(now);
-        }
-    }
-    Outcome {
-        client,
-        server,
-        client_events,
-        server_events,
-        elapsed: now - start,
-        datagrams,
-    }
 }
 
 fn none(d: Vec<u8>) -> Vec<u8> {

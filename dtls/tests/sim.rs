@@ -1,14 +1,15 @@
 //! Our client against our server through a simulated link: loss, reordering, duplication and a
 //! small MTU, with a fake clock, over many seeds.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::link::{Link, Outcome, run};
 use sansrtc_dtls::{
-    Alert, AlertDescription, Certificate, CipherSuite, Config, DtlsError, Endpoint, Event,
-    HashAlgorithm, Rng, SrtpProfile, TestRng,
+    Alert, AlertDescription, Certificate, CipherSuite, Config, DtlsError, Event, HashAlgorithm,
+    SrtpProfile,
 };
 
 fn certs() -> &'static (Arc<Certificate>, Arc<Certificate>) {
@@ -21,23 +22,6 @@ fn certs() -> &'static (Arc<Certificate>, Arc<Certificate>) {
     })
 }
 
-struct Link {
-    loss: f64,
-    duplicate: f64,
-    max_delay_ms: u64,
-}
-
-/// (delivery time, tie-breaker, to the client?, datagram).
-type InFlight = (Instant, u64, bool, Vec<u8>);
-
-struct Outcome {
-    client: Endpoint,
-    server: Endpoint,
-    client_events: Vec<Event>,
-    server_events: Vec<Event>,
-    elapsed: Duration,
-}
-
 fn configs(mtu: usize) -> (Config, Config) {
     let (cc, sc) = certs();
     let mut client = Config::new(cc.clone());
@@ -47,72 +31,6 @@ fn configs(mtu: usize) -> (Config, Config) {
     server.remote_fingerprints = vec![cc.fingerprint(HashAlgorithm::Sha256)];
     server.mtu = mtu;
     (client, server)
-}
-
-fn run(seed: u64, link: &Link, client_cfg: Config, server_cfg: Config) -> Outcome {
-    let mut rng = TestRng::new(seed ^ 0x5eed);
-    let mut chance = move || (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-    let start = Instant::now();
-    let mut now = start;
-    let mut client = Endpoint::client(client_cfg, Box::new(TestRng::new(seed)));
-    let mut server = Endpoint::server(server_cfg, Box::new(TestRng::new(seed.wrapping_add(1))));
-    let mut queue: BinaryHeap<Reverse<InFlight>> = BinaryHeap::new();
-    let mut counter = 0u64;
-    let (mut client_events, mut server_events) = (Vec::new(), Vec::new());
-    client.connect(now);
-    for _ in 0..100_000 {
-        for (from_client, ep) in [(true, &mut client), (false, &mut server)] {
-            while let Some(d) = ep.poll_transmit() {
-                let copies = if chance() < link.duplicate { 2 } else { 1 };
-                for _ in 0..copies {
-                    if chance() < link.loss {
-                        continue;
-                    }
-                    let delay =
-                        Duration::from_millis(1 + (chance() * link.max_delay_ms as f64) as u64);
-                    counter += 1;
-                    queue.push(Reverse((now + delay, counter, !from_client, d.clone())));
-                }
-            }
-        }
-        while let Some(e) = client.poll_event() {
-            client_events.push(e);
-        }
-        while let Some(e) = server.poll_event() {
-            server_events.push(e);
-        }
-        let done = (client.is_connected() && server.is_connected())
-            || client.is_closed()
-            || server.is_closed();
-        if done && queue.is_empty() {
-            break;
-        }
-        let next_packet = queue.peek().map(|Reverse((t, ..))| *t);
-        let next = [next_packet, client.poll_timeout(), server.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min();
-        let Some(next) = next else { break };
-        now = now.max(next);
-        if next_packet == Some(next) {
-            let Reverse((_, _, to_client, d)) = queue.pop().unwrap();
-            if to_client {
-                client.handle_receive(now, &d)
-            } else {
-                server.handle_receive(now, &d)
-            }
-        } else {
-            client.handle_timeout(now);
-            server.handle_timeout(now);
-        }
-    }
-    Outcome {
-        client,
-        server,
-        client_events,
-        server_events,
-        elapsed: now - start,
-    }
 }
 
 fn assert_agree(o: &Outcome) {
@@ -168,7 +86,7 @@ fn clean_link_every_suite_and_profile() {
             let (mut c, s) = configs(1200);
             c.cipher_suites = vec![suite];
             c.srtp_profiles = vec![profile];
-            let mut o = run(1, &link, c, s);
+            let mut o = run(1, &link, c, s, &mut |d| d);
             assert_agree(&o);
             assert_eq!(o.client.cipher_suite(), Some(suite));
             assert_eq!(o.server.srtp_profile(), Some(profile));
@@ -243,7 +161,7 @@ fn lossy_links_over_many_seeds() {
         let link = &links[(seed % 2) as usize];
         let mtu = if seed % 3 == 0 { 576 } else { 1200 };
         let (c, s) = configs(mtu);
-        let o = run(seed, link, c, s);
+        let o = run(seed, link, c, s, &mut |d| d);
         assert_agree(&o);
         max_elapsed = max_elapsed.max(o.elapsed);
     }
@@ -279,7 +197,7 @@ fn fragmented_client_hello_over_lossy_links() {
         c.initial_retransmit = Duration::from_millis(100);
         let mut s = s;
         s.mtu = 1200;
-        let o = run(seed, link, c, s);
+        let o = run(seed, link, c, s, &mut |d| d);
         assert_agree(&o);
         if link.loss == 0.0 {
             assert_eq!(
@@ -303,7 +221,7 @@ fn wrong_fingerprint_fails_with_bad_certificate() {
     let (mut c, s) = configs(1200);
     let other = Certificate::generate().unwrap();
     c.remote_fingerprints = vec![other.fingerprint(HashAlgorithm::Sha256)];
-    let o = run(3, &link, c, s);
+    let o = run(3, &link, c, s, &mut |d| d);
     assert!(!o.client.is_connected());
     assert!(
         o.client_events
@@ -323,7 +241,7 @@ fn wrong_fingerprint_fails_with_bad_certificate() {
     // And the other direction: the server rejects the client's certificate.
     let (c, mut s) = configs(1200);
     s.remote_fingerprints = vec![other.fingerprint(HashAlgorithm::Sha384)];
-    let o = run(4, &link, c, s);
+    let o = run(4, &link, c, s, &mut |d| d);
     assert!(
         o.server_events
             .contains(&Event::Failed(DtlsError::FingerprintMismatch))

@@ -2,6 +2,8 @@
 //! line, and the loop moving datagrams between an endpoint and a UDP socket.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod link;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::UdpSocket;
 use std::path::PathBuf;
