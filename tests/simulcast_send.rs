@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use sansrtc::codecs::{video_codecs, video_extensions};
 use sansrtc::sdp::Direction;
-use sansrtc::sdp::jsep::{MediaKind, Transceiver};
+use sansrtc::sdp::jsep::{HeaderExtension, MediaKind, Transceiver};
 use sansrtc::{
     Error, Event, KeyframeKind, LayerChooser, MediaError, Mid, RtpWrite, SdpType, SendLayer,
 };
@@ -23,16 +23,22 @@ use common::{Net, connected, rtp_received};
 
 const RIDS: [&str; 3] = ["q", "h", "f"];
 
-/// Peer 0 sends video in three RID layers, peer 1 receives; connected.
-fn simulcast_pair(seed: u64) -> (Net, Mid, String, String) {
-    let mut n = Net::new(seed);
+/// Peer 0 gets a send-only video transceiver in three RID layers, peer 1 a receive-only one
+/// offering `recv_extensions`.
+fn add_layers(n: &mut Net, recv_extensions: Vec<HeaderExtension>) {
     let mut send = Transceiver::new(MediaKind::Video, Direction::SendOnly, video_codecs());
     send.header_extensions = video_extensions();
     send.send_rids = RIDS.iter().map(|r| r.to_string()).collect();
     n.pcs[0].add_transceiver(send);
     let mut recv = Transceiver::new(MediaKind::Video, Direction::RecvOnly, video_codecs());
-    recv.header_extensions = video_extensions();
+    recv.header_extensions = recv_extensions;
     n.pcs[1].add_transceiver(recv);
+}
+
+/// Peer 0 sends video in three RID layers, peer 1 receives; connected.
+fn simulcast_pair(seed: u64) -> (Net, Mid, String, String) {
+    let mut n = Net::new(seed);
+    add_layers(&mut n, video_extensions());
     let (offer, answer) = n.negotiate_from(0);
     n.run_until(Duration::from_secs(10), connected);
     let mid = n.pcs[0].media_mids().next().expect("a video section");
@@ -282,16 +288,13 @@ fn an_answer_without_simulcast_leaves_one_stream() {
     // its own three-layer offer; it then decodes one stream). Our receiver does the same
     // without the RID extension: no layer is negotiated, one stream is sent without a RID.
     let mut n = Net::new(805);
-    let mut send = Transceiver::new(MediaKind::Video, Direction::SendOnly, video_codecs());
-    send.header_extensions = video_extensions();
-    send.send_rids = RIDS.iter().map(|r| r.to_string()).collect();
-    n.pcs[0].add_transceiver(send);
-    let mut recv = Transceiver::new(MediaKind::Video, Direction::RecvOnly, video_codecs());
-    recv.header_extensions = video_extensions()
-        .into_iter()
-        .filter(|e| !e.uri.contains("rtp-stream-id"))
-        .collect();
-    n.pcs[1].add_transceiver(recv);
+    add_layers(
+        &mut n,
+        video_extensions()
+            .into_iter()
+            .filter(|e| !e.uri.contains("rtp-stream-id"))
+            .collect(),
+    );
     let (_, answer) = n.negotiate_from(0);
     assert!(!answer.contains("a=simulcast") && !answer.contains("a=rid"));
     n.run_until(Duration::from_secs(10), connected);
@@ -318,13 +321,7 @@ fn a_layer_the_answer_drops_is_not_sent() {
     // The answer accepts q and h only (f removed from its a=rid and a=simulcast lines): f is
     // not a send layer, writing on it is refused, q and h arrive.
     let mut n = Net::new(806);
-    let mut send = Transceiver::new(MediaKind::Video, Direction::SendOnly, video_codecs());
-    send.header_extensions = video_extensions();
-    send.send_rids = RIDS.iter().map(|r| r.to_string()).collect();
-    n.pcs[0].add_transceiver(send);
-    let mut recv = Transceiver::new(MediaKind::Video, Direction::RecvOnly, video_codecs());
-    recv.header_extensions = video_extensions();
-    n.pcs[1].add_transceiver(recv);
+    add_layers(&mut n, video_extensions());
     let now = n.now;
     let offer = n.pcs[0].create_offer(now).unwrap();
     n.pcs[0]
