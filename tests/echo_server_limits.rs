@@ -10,13 +10,16 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sansrtc::ice::stun::{Attribute, IntegrityKey, MessageBuilder, MessageType, TransactionId};
-use sansrtc::{ChannelConfig, Config, ConnectionState, Event, PeerConnection, SdpType};
+use sansrtc::{ChannelConfig, ConnectionState, Event, SdpType};
 use serde_json::Value;
 
 mod common;
 
 use common::example_exe;
-use common::example_server::{ExampleServer as Server, SocketPeer as Peer, location, response};
+use common::example_server::{
+    ExampleServer as Server, SocketPeer as Peer, location, never_connecting_offer as offer,
+    response,
+};
 
 /// `a=ice-ufrag` of an SDP.
 fn ufrag(sdp: &str) -> String {
@@ -30,17 +33,6 @@ fn ufrag(sdp: &str) -> String {
 /// The id of a session location `/whip/<id>` or `/answer/<id>`.
 fn id_of(location: &str) -> &str {
     location.rsplit('/').next().unwrap()
-}
-
-/// A browser-like offer from a sansrtc peer connection (a data channel; its one candidate,
-/// the discard port, never answers).
-fn offer() -> String {
-    let mut pc = PeerConnection::new(Config::default()).expect("peer connection");
-    pc.add_local_address("127.0.0.1:9".parse().unwrap())
-        .expect("address");
-    pc.create_data_channel(Instant::now(), ChannelConfig::reliable("chat"))
-        .expect("channel");
-    pc.create_offer(Instant::now()).expect("offer")
 }
 
 /// A STUN binding request naming `ufrag` with MESSAGE-INTEGRITY under a wrong password.

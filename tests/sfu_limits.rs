@@ -9,24 +9,15 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use sansrtc::sdp::Direction;
-use sansrtc::{ChannelConfig, Config, ConnectionState, Event, PeerConnection, SdpType, codecs};
+use sansrtc::{ConnectionState, Event, SdpType, codecs};
 use serde_json::Value;
 
 mod common;
 
-use common::example_server::{ExampleServer as Server, SocketPeer as Peer, response};
+use common::example_server::{
+    ExampleServer as Server, SocketPeer as Peer, never_connecting_offer as offer, response,
+};
 use common::layer_packet;
-
-/// A browser-like offer with a data channel whose one candidate, the discard port, never
-/// answers: a session that never connects.
-fn offer() -> String {
-    let mut pc = PeerConnection::new(Config::default()).expect("peer connection");
-    pc.add_local_address("127.0.0.1:9".parse().unwrap())
-        .expect("address");
-    pc.create_data_channel(Instant::now(), ChannelConfig::reliable("chat"))
-        .expect("channel");
-    pc.create_offer(Instant::now()).expect("offer")
-}
 
 fn sessions(stats: &Value) -> usize {
     stats["sessions"].as_array().map_or(0, Vec::len)

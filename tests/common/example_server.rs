@@ -220,3 +220,14 @@ impl SocketPeer {
         (peer, channel, location)
     }
 }
+
+/// A browser-like offer from a sansrtc peer connection with a data channel, whose one candidate,
+/// the discard port, never answers: a session that never connects.
+pub fn never_connecting_offer() -> String {
+    let mut pc = sansrtc::PeerConnection::new(sansrtc::Config::default()).expect("peer connection");
+    pc.add_local_address("127.0.0.1:9".parse().unwrap())
+        .expect("address");
+    pc.create_data_channel(Instant::now(), sansrtc::ChannelConfig::reliable("chat"))
+        .expect("channel");
+    pc.create_offer(Instant::now()).expect("offer")
+}
