@@ -280,11 +280,7 @@ fn rooms_relay_and_presence() {
         ],
     );
     let addr = base.trim_start_matches("http://").to_owned();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async move {
+    block_on(async move {
         // The page carries the ICE servers.
         let mut http = tokio::net::TcpStream::connect(&addr).await.unwrap();
         tokio::io::AsyncWriteExt::write_all(
@@ -344,7 +340,10 @@ fn rooms_relay_and_presence() {
         let joined_b = next(&mut b).await;
         assert_eq!(joined_b["peers"], json!([id_a]));
         let id_b = joined_b["id"].as_u64().unwrap();
-        assert_eq!(next(&mut a).await, json!({ "type": "peer-joined", "id": id_b }));
+        assert_eq!(
+            next(&mut a).await,
+            json!({ "type": "peer-joined", "id": id_b })
+        );
         send(&mut c, json!({ "type": "join", "room": "r2" })).await;
         assert_eq!(next(&mut c).await["peers"], json!([]));
 
@@ -354,20 +353,34 @@ fn rooms_relay_and_presence() {
             next(&mut a).await,
             json!({ "type": "offer", "to": id_a, "from": id_b, "sdp": "v=0" })
         );
-        send(&mut a, json!({ "type": "candidate", "to": id_b, "candidate": "candidate:1" })).await;
+        send(
+            &mut a,
+            json!({ "type": "candidate", "to": id_b, "candidate": "candidate:1" }),
+        )
+        .await;
         assert_eq!(next(&mut b).await["candidate"], "candidate:1");
         // Not across rooms.
-        send(&mut c, json!({ "type": "answer", "to": id_a, "sdp": "v=0" })).await;
+        send(
+            &mut c,
+            json!({ "type": "answer", "to": id_a, "sdp": "v=0" }),
+        )
+        .await;
         assert_eq!(next(&mut c).await["type"], "error");
 
         // Presence: leaving, and a closed WebSocket.
         send(&mut b, json!({ "type": "leave" })).await;
-        assert_eq!(next(&mut a).await, json!({ "type": "peer-left", "id": id_b }));
+        assert_eq!(
+            next(&mut a).await,
+            json!({ "type": "peer-left", "id": id_b })
+        );
         send(&mut b, json!({ "type": "join", "room": "r1" })).await;
         assert_eq!(next(&mut b).await["peers"], json!([id_a]));
         assert_eq!(next(&mut a).await["type"], "peer-joined");
         drop(b);
-        assert_eq!(next(&mut a).await, json!({ "type": "peer-left", "id": id_b }));
+        assert_eq!(
+            next(&mut a).await,
+            json!({ "type": "peer-left", "id": id_b })
+        );
     });
 }
 
@@ -445,11 +458,7 @@ fn hostile_signaling_clients_are_bounded() {
         ],
     );
     let addr = base.trim_start_matches("http://").to_owned();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async move {
+    block_on(async move {
         let mut a = ws_connect(&addr).await;
         let mut b = ws_connect(&addr).await;
         let mut c = ws_connect(&addr).await;
@@ -528,11 +537,7 @@ fn a_member_that_never_reads_is_disconnected() {
     use serde_json::json;
     let (_server, base) = start("signaling_server", &["--http", "127.0.0.1:0"]);
     let addr = base.trim_start_matches("http://").to_owned();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async move {
+    block_on(async move {
         let mut sender = ws_connect(&addr).await;
         let mut slow = ws_connect(&addr).await;
         ws_send(&mut slow, json!({ "type": "join", "room": "flood" })).await;
@@ -592,4 +597,13 @@ fn a_member_that_never_reads_is_disconnected() {
         eprintln!("the member that did not read got {received} of {SENT} before it was cut");
         assert!(received < SENT / 2, "{received}");
     });
+}
+
+/// Runs `f` to completion on a current-thread tokio runtime (the WebSocket clients).
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
