@@ -331,6 +331,15 @@ fn percentile(mut v: Vec<Duration>, p: f64) -> Duration {
         .unwrap_or_default()
 }
 
+/// One flow from the start, no loss, over a link whose capacity changes at the given times (the
+/// first entry is the initial capacity), for `secs` seconds.
+fn stepped(capacity: Vec<(Duration, u64)>, secs: u64) -> Scenario {
+    Scenario {
+        capacity,
+        ..steady(0, 0.0, vec![Duration::ZERO], secs)
+    }
+}
+
 fn steady(capacity: u64, loss: f64, flows: Vec<Duration>, secs: u64) -> Scenario {
     Scenario {
         capacity: vec![(Duration::ZERO, capacity)],
@@ -396,15 +405,7 @@ fn steady_state_uses_the_link_with_little_queueing() {
 #[test]
 fn step_down_to_500k_is_followed_and_the_queue_drains() {
     let step = Duration::from_secs(10);
-    let s = Scenario {
-        capacity: vec![(Duration::ZERO, 2_500_000), (step, 500_000)],
-        loss: 0.0,
-        flows: vec![Duration::ZERO],
-        duration: Duration::from_secs(16),
-        app_limit: None,
-        feedback_interval: FEEDBACK_INTERVAL,
-        probing: true,
-    };
+    let s = stepped(vec![(Duration::ZERO, 2_500_000), (step, 500_000)], 16);
     let (mut worst_below, mut worst_drain) = (Duration::ZERO, Duration::ZERO);
     let mut worst_later = Duration::ZERO;
     for seed in 0..SEEDS {
@@ -521,18 +522,13 @@ fn more_scenarios_measured() {
     let mut worst_burst = f64::MAX;
     for seed in 0..SEEDS {
         // step up 500 kbit/s -> 2.5 Mbit/s at 10 s: time to 80 % of the new capacity
-        let s = Scenario {
-            capacity: vec![
+        let s = stepped(
+            vec![
                 (Duration::ZERO, 500_000),
                 (Duration::from_secs(10), 2_500_000),
             ],
-            loss: 0.0,
-            flows: vec![Duration::ZERO],
-            duration: Duration::from_secs(40),
-            app_limit: None,
-            feedback_interval: FEEDBACK_INTERVAL,
-            probing: true,
-        };
+            40,
+        );
         let t = run(&s, seed);
         let up = t.flows[0]
             .targets
@@ -555,15 +551,7 @@ fn more_scenarios_measured() {
         );
         worst_low = (worst_low.0.max(over), worst_low.1.max(p95));
         // 10 ms of jitter
-        let s = Scenario {
-            capacity: vec![(Duration::ZERO, 2_500_000)],
-            loss: 0.0,
-            flows: vec![Duration::ZERO],
-            duration: Duration::from_secs(30),
-            app_limit: None,
-            feedback_interval: FEEDBACK_INTERVAL,
-            probing: true,
-        };
+        let s = steady(2_500_000, 0.0, vec![Duration::ZERO], 30);
         let t = run_with(&s, seed, |c| c.jitter = ms(10));
         let util = throughput(
             &t.flows[0],
@@ -652,19 +640,14 @@ fn more_scenarios_measured() {
 /// `scripts/plot-bwe` redraws it.
 #[test]
 fn the_documented_estimate_plot_is_current() {
-    let s = Scenario {
-        capacity: vec![
+    let s = stepped(
+        vec![
             (Duration::ZERO, 2_500_000),
             (Duration::from_secs(10), 500_000),
             (Duration::from_secs(20), 2_500_000),
         ],
-        loss: 0.0,
-        flows: vec![Duration::ZERO],
-        duration: Duration::from_secs(30),
-        app_limit: None,
-        feedback_interval: FEEDBACK_INTERVAL,
-        probing: true,
-    };
+        30,
+    );
     let t = run(&s, 1);
     let svg = estimate_plot(&s, &t);
     // the picture shows what the goals assert: near capacity before the step, below it after
