@@ -9,13 +9,14 @@
 //! keeps the connection up for a minute over the stream, TCP and UDP paths stay apart; and with
 //! UDP open UDP is selected, whichever side offers (controls).
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use common::offer_answer;
 use sansrtc::framing::{Deframer, frame_header};
-use sansrtc::{
-    ChannelConfig, Config, ConnectionState, Event, PcRng, PeerConnection, SdpType, Transport,
-};
+use sansrtc::{ChannelConfig, Config, ConnectionState, Event, PcRng, PeerConnection, Transport};
 
 const SERVER: &str = "10.0.0.1:4000";
 /// The client's end of the TCP connection (its active candidate's real address).
@@ -123,38 +124,11 @@ impl Net {
         let active = "a=candidate:9 1 tcp 1518280447 10.0.0.2 9 typ host tcptype active\r\n";
         let with_active =
             |sdp: String| sdp.replacen("a=ice-ufrag", &format!("{active}a=ice-ufrag"), 1);
-        let (server_sdp, client_sdp);
-        if server_offers {
-            server_sdp = self.server.create_offer(now).unwrap();
-            self.server
-                .set_local_description(SdpType::Offer, &server_sdp)
-                .unwrap();
-            self.client
-                .set_remote_description(now, SdpType::Offer, &server_sdp)
-                .unwrap();
-            client_sdp = self.client.create_answer(now).unwrap();
-            self.client
-                .set_local_description(SdpType::Answer, &client_sdp)
-                .unwrap();
-            self.server
-                .set_remote_description(now, SdpType::Answer, &with_active(client_sdp))
-                .unwrap();
+        let server_sdp = if server_offers {
+            offer_answer(now, &mut self.server, &mut self.client, |o| o, with_active).0
         } else {
-            client_sdp = self.client.create_offer(now).unwrap();
-            self.client
-                .set_local_description(SdpType::Offer, &client_sdp)
-                .unwrap();
-            self.server
-                .set_remote_description(now, SdpType::Offer, &with_active(client_sdp))
-                .unwrap();
-            server_sdp = self.server.create_answer(now).unwrap();
-            self.server
-                .set_local_description(SdpType::Answer, &server_sdp)
-                .unwrap();
-            self.client
-                .set_remote_description(now, SdpType::Answer, &server_sdp)
-                .unwrap();
-        }
+            offer_answer(now, &mut self.client, &mut self.server, with_active, |a| a).1
+        };
         server_sdp
             .lines()
             .find(|l| l.starts_with("a=candidate:") && l.contains(" tcp "))

@@ -272,23 +272,37 @@ impl Net {
 
     /// Peer `offerer` offers, the other answers; returns the offer and the answer.
     pub fn negotiate_from(&mut self, offerer: usize) -> (String, String) {
-        let (now, answerer) = (self.now, 1 - offerer);
-        let offer = self.pcs[offerer].create_offer(now).unwrap();
-        self.pcs[offerer]
-            .set_local_description(SdpType::Offer, &offer)
-            .unwrap();
-        self.pcs[answerer]
-            .set_remote_description(now, SdpType::Offer, &offer)
-            .unwrap();
-        let answer = self.pcs[answerer].create_answer(now).unwrap();
-        self.pcs[answerer]
-            .set_local_description(SdpType::Answer, &answer)
-            .unwrap();
-        self.pcs[offerer]
-            .set_remote_description(now, SdpType::Answer, &answer)
-            .unwrap();
-        (offer, answer)
+        let [a, b] = &mut self.pcs;
+        let (offerer, answerer) = if offerer == 0 { (a, b) } else { (b, a) };
+        offer_answer(self.now, offerer, answerer, |o| o, |a| a)
     }
+}
+
+/// One offer/answer exchange: `offerer` offers, `answerer` answers; each description reaches
+/// the other side through its rewrite (as a signaling channel might change it). Returns the
+/// offer and the answer as created.
+pub fn offer_answer(
+    now: Instant,
+    offerer: &mut PeerConnection,
+    answerer: &mut PeerConnection,
+    rewrite_offer: impl FnOnce(String) -> String,
+    rewrite_answer: impl FnOnce(String) -> String,
+) -> (String, String) {
+    let offer = offerer.create_offer(now).unwrap();
+    offerer
+        .set_local_description(SdpType::Offer, &offer)
+        .unwrap();
+    answerer
+        .set_remote_description(now, SdpType::Offer, &rewrite_offer(offer.clone()))
+        .unwrap();
+    let answer = answerer.create_answer(now).unwrap();
+    answerer
+        .set_local_description(SdpType::Answer, &answer)
+        .unwrap();
+    offerer
+        .set_remote_description(now, SdpType::Answer, &rewrite_answer(answer.clone()))
+        .unwrap();
+    (offer, answer)
 }
 
 pub fn connected(n: &Net) -> bool {
