@@ -3,6 +3,16 @@
 //! into fragments and retransmitted by ACK ([`crate::v13::flight`], [`crate::v13::ack`]) on a
 //! back-off timer, the TLS 1.3 key schedule, application data, alerts and the exporter.
 //! The role-specific handshake steps are in `client` and `server`.
+//!
+//! KeyUpdate (RFC 9147 8, RFC 8446 4.6.3), the same for both roles: we send one (asking the peer
+//! to update too) once a sending key has protected [`Config::key_update_after`] records, or when
+//! the application asks ([`Endpoint::update_keys`](super::Endpoint::update_keys)), or (without
+//! asking back) to answer the peer's `update_requested`. It is a one-message flight in the
+//! current epoch, retransmitted on the flight timer until acknowledged; only then do we switch to
+//! the next sending epoch (application data goes on under the old keys meanwhile), and only one
+//! is outstanding at a time. A KeyUpdate from the peer installs its next receive epoch; the
+//! previous one stays for stragglers until a grace period after the first record of the new one
+//! (and at most until the next update), older ones are removed.
 
 mod client;
 mod server;
@@ -34,6 +44,12 @@ type Res<T = ()> = Result<T, DtlsError>;
 const MAX_ACKS: usize = 64;
 /// The replay window of each epoch.
 const WINDOW: usize = 64;
+/// Sequence numbers of each sending key kept for handshake records, ACKs and alerts: application
+/// data is refused this far from the key's limit, so that a KeyUpdate can still be retransmitted.
+const CONTROL_RESERVE: u64 = 1024;
+/// How long the peer's previous receive epoch stays after the first record of its next one, in
+/// initial retransmission timeouts (reordered records of the old epoch still open meanwhile).
+const OLD_EPOCH_GRACE_RTOS: u32 = 3;
 
 /// Where the handshake stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +111,22 @@ pub(super) struct Conn13 {
     client: Option<Offer13>,
     /// Server: the client's application secret, installed once its Finished verified.
     pending_peer_ap: Option<Secret>,
+    /// Our current application traffic secret (the next one is derived from it).
+    send_ap_secret: Option<Secret>,
+    /// The peer's newest application traffic secret and its epoch.
+    recv_ap_secret: Option<Secret>,
+    recv_ap_epoch: u64,
+    /// The peer's previous application epoch, kept for reordered records, and when it goes
+    /// (set by the first record of the newer epoch).
+    old_recv: Option<(u64, Option<Instant>)>,
+    /// Our KeyUpdate is the flight, waiting for its acknowledgement.
+    key_update_outstanding: bool,
+    /// A KeyUpdate to send as soon as none is outstanding, with its `update_requested`.
+    key_update_wanted: Option<bool>,
+    /// Records under one sending key after which we update it.
+    key_update_after: u64,
+    /// The latest time we were given (when an update falls due between calls, the deadline).
+    last_now: Option<Instant>,
     /// Datagrams to send.
     pub(super) out: Vec<Vec<u8>>,
     /// Events for the application.
@@ -136,6 +168,18 @@ impl Conn13 {
             cert_request: None,
             client: None,
             pending_peer_ap: None,
+            send_ap_secret: None,
+            recv_ap_secret: None,
+            recv_ap_epoch: rec::EPOCH_APPLICATION,
+            old_recv: None,
+            key_update_outstanding: false,
+            key_update_wanted: None,
+            key_update_after: {
+                let limit = rec::record_limit(suite);
+                let auto = limit - limit / 8;
+                config.key_update_after.unwrap_or(auto).clamp(1, auto)
+            },
+            last_now: None,
             out: Vec::new(),
             events: Vec::new(),
         }
@@ -161,9 +205,32 @@ impl Conn13 {
         self.suite.id()
     }
 
-    /// When [`Conn13::handle_timeout`] must run next.
+    /// When [`Conn13::handle_timeout`] must run next: the retransmission timer, or at once
+    /// (the latest time we were given) when a KeyUpdate is due.
     pub(super) fn deadline(&self) -> Option<Instant> {
-        self.deadline
+        let due = if self.key_update_due() {
+            self.last_now
+        } else {
+            None
+        };
+        match (self.deadline, due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Our sending application epoch and the peer's newest one (both 3 before any KeyUpdate).
+    pub(super) fn epochs(&self) -> (u64, u64) {
+        let send = self
+            .send_ap
+            .as_ref()
+            .map_or(rec::EPOCH_APPLICATION, |s| s.keys().epoch());
+        (send, self.recv_ap_epoch)
+    }
+
+    /// Whether our KeyUpdate waits for the peer's acknowledgement.
+    pub(super) fn key_update_outstanding(&self) -> bool {
+        self.key_update_outstanding
     }
 
     /// A datagram from the peer.
@@ -171,6 +238,8 @@ impl Conn13 {
         if self.is_closed() {
             return;
         }
+        self.last_now = Some(now);
+        self.expire_old_epoch(now);
         self.sent_flight = false;
         let mut handshake = false;
         for r in rec::parse_datagram(datagram) {
@@ -195,6 +264,7 @@ impl Conn13 {
                 },
                 Record::Ciphertext(c) => match self.recv.open(&c) {
                     Ok((epoch, opened)) => {
+                        self.opened_in(now, epoch, cx);
                         if opened.content_type == rec::CT_HANDSHAKE {
                             handshake = true;
                             self.acks.received(RecordNumber {
@@ -227,6 +297,28 @@ impl Conn13 {
         if handshake && !self.sent_flight {
             self.send_ack();
         }
+        self.start_key_update(now, cx);
+    }
+
+    /// A record of `epoch` authenticated: the first one of the peer's newest application epoch
+    /// starts the grace period of the previous one.
+    fn opened_in(&mut self, now: Instant, epoch: u64, cx: &Cx<'_>) {
+        if epoch != self.recv_ap_epoch {
+            return;
+        }
+        if let Some((_, expires @ None)) = self.old_recv.as_mut() {
+            *expires = Some(now + cx.config.initial_retransmit * OLD_EPOCH_GRACE_RTOS);
+        }
+    }
+
+    /// Removes the peer's previous application epoch once its grace period is over.
+    fn expire_old_epoch(&mut self, now: Instant) {
+        if let Some((old, Some(expires))) = self.old_recv {
+            if now >= expires {
+                self.recv.remove(old);
+                self.old_recv = None;
+            }
+        }
     }
 
     /// A protected record's content.
@@ -246,6 +338,9 @@ impl Conn13 {
                     f.on_ack(&numbers);
                     if f.all_acked() {
                         self.deadline = None;
+                        if self.key_update_outstanding {
+                            self.key_update_acknowledged()?;
+                        }
                     }
                 }
                 let _ = now;
@@ -312,6 +407,12 @@ impl Conn13 {
                 cx.stats.unexpected_handshake += 1;
                 continue;
             }
+            // KeyUpdate is the same for both roles (and protected: any error is fatal).
+            if msg.msg_type == hs::KEY_UPDATE {
+                self.key_update_received(&msg, cx)?;
+                self.reassembler.advance();
+                continue;
+            }
             let taken = match self.role {
                 Role::Client => self.client_message(now, &msg, cx),
                 Role::Server => self.server_message(now, &msg, cx),
@@ -337,12 +438,24 @@ impl Conn13 {
         Ok(())
     }
 
-    /// Call when the deadline passed: retransmits what the peer did not acknowledge.
+    /// Call when the deadline passed: retransmits what the peer did not acknowledge, starts a
+    /// KeyUpdate that fell due.
     pub(super) fn handle_timeout(&mut self, now: Instant, cx: &mut Cx<'_>) {
+        if self.is_closed() {
+            return;
+        }
+        self.last_now = Some(now);
+        self.expire_old_epoch(now);
+        self.retransmit(now, cx);
+        self.start_key_update(now, cx);
+    }
+
+    /// Retransmits the flight if its timer expired.
+    fn retransmit(&mut self, now: Instant, cx: &mut Cx<'_>) {
         let Some(deadline) = self.deadline else {
             return;
         };
-        if now < deadline || self.is_closed() {
+        if now < deadline {
             return;
         }
         if self.retransmissions >= cx.config.max_retransmissions {
@@ -385,6 +498,7 @@ impl Conn13 {
         };
         let plain_seq = &mut self.plain_seq;
         let send_hs = &mut self.send_hs;
+        let send_ap = &mut self.send_ap;
         let datagrams = flight.transmit(mtu, &mut |epoch, content, out| {
             if epoch == 0 {
                 let sequence = *plain_seq;
@@ -392,8 +506,14 @@ impl Conn13 {
                 *plain_seq += 1;
                 RecordNumber { epoch, sequence }
             } else {
-                let sequence = send_hs
-                    .as_mut()
+                // A KeyUpdate goes in our application epoch (not switched before its ACK).
+                let send = if epoch >= rec::EPOCH_APPLICATION {
+                    send_ap.as_mut()
+                } else {
+                    send_hs.as_mut()
+                };
+                let sequence = send
+                    .filter(|s| s.keys().epoch() == epoch)
                     .and_then(|s| s.seal(rec::CT_HANDSHAKE, content, HeaderForm::FULL, out))
                     .unwrap_or(u64::MAX);
                 RecordNumber { epoch, sequence }
@@ -471,11 +591,137 @@ impl Conn13 {
             return Err(DtlsError::Invalid("application data longer than a record"));
         }
         let s = self.send_ap.as_mut().ok_or(DtlsError::NotConnected)?;
+        // The last sequence numbers of a key are kept for the KeyUpdate and ACKs.
+        if s.next_sequence().saturating_add(CONTROL_RESERVE) >= s.limit() {
+            return Err(DtlsError::KeysExhausted);
+        }
         s.seal(rec::CT_APPLICATION_DATA, data, HeaderForm::FULL, out)
             .map(|_| ())
-            .ok_or(DtlsError::Invalid(
-                "record keys used up (KeyUpdate not implemented)",
-            ))
+            .ok_or(DtlsError::KeysExhausted)
+    }
+
+    /// The application asks for a KeyUpdate (with `update_requested`): sent now, or once the
+    /// handshake's last flight is acknowledged; nothing more if ours is already outstanding.
+    pub(super) fn update_keys(&mut self, now: Instant, cx: &mut Cx<'_>) -> Res {
+        match self.st {
+            St::Connected => {}
+            St::Closed | St::Failed => return Err(DtlsError::Closed),
+            _ => return Err(DtlsError::NotConnected),
+        }
+        self.last_now = Some(now);
+        if !self.key_update_outstanding {
+            self.key_update_wanted = Some(true);
+        }
+        self.start_key_update(now, cx);
+        Ok(())
+    }
+
+    /// Whether a KeyUpdate of ours may start: connected, no flight waiting for an ACK (the
+    /// handshake's last one or a KeyUpdate), epoch and message_seq not at their ends.
+    fn key_update_possible(&self) -> bool {
+        self.st == St::Connected
+            && !self.key_update_outstanding
+            && self.flight.as_ref().is_none_or(Flight::all_acked)
+            && self.next_msg_seq < u16::MAX
+            && self
+                .send_ap
+                .as_ref()
+                .is_some_and(|s| s.keys().epoch() < u64::MAX)
+    }
+
+    /// Whether a KeyUpdate should start now: possible, and asked for or the sending key's
+    /// record count reached.
+    fn key_update_due(&self) -> bool {
+        self.key_update_possible()
+            && (self.key_update_wanted.is_some()
+                || self
+                    .send_ap
+                    .as_ref()
+                    .is_some_and(|s| s.next_sequence() >= self.key_update_after))
+    }
+
+    /// Sends our KeyUpdate if one is due: a one-message flight in our current application
+    /// epoch, retransmitted until acknowledged. It is no implicit acknowledgement of anything.
+    fn start_key_update(&mut self, now: Instant, cx: &mut Cx<'_>) {
+        if !self.key_update_due() {
+            return;
+        }
+        let Some(epoch) = self.send_ap.as_ref().map(|s| s.keys().epoch()) else {
+            return;
+        };
+        let update_requested = self.key_update_wanted.take().unwrap_or(true);
+        let message = OutMessage {
+            msg_type: hs::KEY_UPDATE,
+            message_seq: self.next_msg_seq,
+            epoch,
+            body: m::KeyUpdate { update_requested }.to_body(),
+        };
+        self.next_msg_seq = self.next_msg_seq.wrapping_add(1);
+        self.flight = Some(Flight::new(vec![message], cx.config.mtu.max(64)));
+        self.key_update_outstanding = true;
+        self.rto = cx.config.initial_retransmit;
+        self.retransmissions = 0;
+        cx.stats.key_updates_sent += 1;
+        self.transmit(cx.config.mtu);
+        self.deadline = Some(now + self.rto);
+    }
+
+    /// The peer acknowledged our KeyUpdate: we send with the next secret, in the next epoch.
+    fn key_update_acknowledged(&mut self) -> Res {
+        let secret = self
+            .send_ap_secret
+            .as_ref()
+            .ok_or(DtlsError::Invalid("state"))?;
+        let next = self.ks.next_traffic_secret(secret);
+        let epoch = self
+            .send_ap
+            .as_ref()
+            .map(|s| s.keys().epoch())
+            .and_then(|e| e.checked_add(1))
+            .ok_or(DtlsError::Invalid("state"))?;
+        self.send_ap = Some(SendEpoch::new(self.epoch_keys(epoch, &next)?));
+        self.send_ap_secret = Some(next);
+        self.key_update_outstanding = false;
+        self.flight = None;
+        Ok(())
+    }
+
+    /// A KeyUpdate from the peer (authenticated): installs its next receive epoch, keeps the
+    /// current one for stragglers (dropping the one before), and answers `update_requested`
+    /// with our own update unless one is already outstanding (which updates our keys anyway).
+    /// Before the handshake completed it is an unexpected_message; it must come in the peer's
+    /// newest epoch.
+    fn key_update_received(&mut self, msg: &Message, cx: &mut Cx<'_>) -> Res {
+        if self.st != St::Connected {
+            return Err(DtlsError::UnexpectedMessage("KeyUpdate before the handshake completed"));
+        }
+        let ku = m::KeyUpdate::parse(&msg.body)?;
+        // The reassembler knows epochs by their low 16 bits.
+        if u64::from(msg.epoch) != self.recv_ap_epoch & 0xFFFF {
+            return Err(DtlsError::UnexpectedMessage("KeyUpdate outside the newest epoch"));
+        }
+        let epoch = self
+            .recv_ap_epoch
+            .checked_add(1)
+            .ok_or(DtlsError::Invalid("epoch"))?;
+        let secret = self
+            .recv_ap_secret
+            .as_ref()
+            .ok_or(DtlsError::Invalid("state"))?;
+        let next = self.ks.next_traffic_secret(secret);
+        let keys = self.epoch_keys(epoch, &next)?;
+        if let Some((older, _)) = self.old_recv.take() {
+            self.recv.remove(older);
+        }
+        self.recv.install(RecvEpoch::new(keys, WINDOW));
+        self.old_recv = Some((self.recv_ap_epoch, None));
+        self.recv_ap_epoch = epoch;
+        self.recv_ap_secret = Some(next);
+        cx.stats.key_updates_received += 1;
+        if ku.update_requested && !self.key_update_outstanding {
+            self.key_update_wanted.get_or_insert(false);
+        }
+        Ok(())
     }
 
     /// The RFC 8446 7.5 exporter (empty context).
@@ -532,6 +778,7 @@ impl Conn13 {
         self.send_ap = Some(SendEpoch::new(
             self.epoch_keys(rec::EPOCH_APPLICATION, &mine)?,
         ));
+        self.send_ap_secret = Some(mine);
         Ok(theirs)
     }
 
@@ -539,6 +786,8 @@ impl Conn13 {
     fn install_peer_application(&mut self, secret: &Secret) -> Res {
         let keys = self.epoch_keys(rec::EPOCH_APPLICATION, secret)?;
         self.recv.install(RecvEpoch::new(keys, WINDOW));
+        self.recv_ap_secret = Some(secret.clone());
+        self.recv_ap_epoch = rec::EPOCH_APPLICATION;
         Ok(())
     }
 
@@ -780,5 +1029,145 @@ impl super::Endpoint {
             HrrDecision::Drop => self.stats.dropped += 1,
         }
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::cert::Certificate;
+    use crate::rng::TestRng;
+
+    fn config() -> Config {
+        Config::new(Arc::new(Certificate::generate().unwrap()))
+    }
+
+    /// A connection with application secrets on both sides, in `st`.
+    fn conn(config: &Config, st: St) -> Conn13 {
+        let suite = Suite13::Aes128GcmSha256;
+        let mut c = Conn13::new(Role::Client, suite, config, 0);
+        let mine = Secret::new(vec![1; 32]);
+        let theirs = Secret::new(vec![2; 32]);
+        c.send_ap = Some(SendEpoch::new(
+            c.epoch_keys(rec::EPOCH_APPLICATION, &mine).unwrap(),
+        ));
+        c.send_ap_secret = Some(mine);
+        c.install_peer_application(&theirs).unwrap();
+        c.st = st;
+        c
+    }
+
+    fn key_update(epoch: u16, body: &[u8]) -> Message {
+        Message {
+            msg_type: hs::KEY_UPDATE,
+            message_seq: 0,
+            epoch,
+            body: body.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_key_update_before_the_handshake_completes_is_an_unexpected_message() {
+        let config = config();
+        let mut stats = Stats::default();
+        let mut rng = TestRng::new(1);
+        let mut cx = Cx {
+            config: &config,
+            rng: &mut rng,
+            stats: &mut stats,
+        };
+        for st in [St::WaitCertificate, St::WaitFinished] {
+            let mut c = conn(&config, st);
+            let e = c
+                .key_update_received(&key_update(2, &[1]), &mut cx)
+                .unwrap_err();
+            assert_eq!(e.alert(), AlertDescription::UNEXPECTED_MESSAGE, "{e:?}");
+            assert_eq!(c.epochs(), (3, 3));
+        }
+    }
+
+    #[test]
+    fn malformed_or_misplaced_key_updates_are_fatal_with_the_rfc_alert() {
+        let config = config();
+        let mut stats = Stats::default();
+        let mut rng = TestRng::new(1);
+        let mut cx = Cx {
+            config: &config,
+            rng: &mut rng,
+            stats: &mut stats,
+        };
+        let cases: [(u16, &[u8], AlertDescription); 5] = [
+            (3, &[], AlertDescription::DECODE_ERROR),
+            (3, &[1, 0], AlertDescription::DECODE_ERROR),
+            (3, &[2], AlertDescription::ILLEGAL_PARAMETER),
+            // Not in the peer's newest epoch.
+            (2, &[0], AlertDescription::UNEXPECTED_MESSAGE),
+            (4, &[0], AlertDescription::UNEXPECTED_MESSAGE),
+        ];
+        for (epoch, body, alert) in cases {
+            let mut c = conn(&config, St::Connected);
+            let e = c
+                .key_update_received(&key_update(epoch, body), &mut cx)
+                .unwrap_err();
+            assert_eq!(e.alert(), alert, "{epoch} {body:?}: {e:?}");
+            assert_eq!(c.epochs(), (3, 3));
+        }
+        assert_eq!(cx.stats.key_updates_received, 0);
+    }
+
+    #[test]
+    fn key_updates_move_the_receive_epoch_and_keep_one_previous() {
+        let config = config();
+        let mut stats = Stats::default();
+        let mut rng = TestRng::new(1);
+        let mut cx = Cx {
+            config: &config,
+            rng: &mut rng,
+            stats: &mut stats,
+        };
+        let mut c = conn(&config, St::Connected);
+        for epoch in 3u16..12 {
+            c.key_update_received(&key_update(epoch, &[0]), &mut cx)
+                .unwrap();
+            let newest = u64::from(epoch) + 1;
+            assert_eq!(c.epochs(), (3, newest));
+            assert!(c.recv.get(newest).is_some());
+            assert!(c.recv.get(newest - 1).is_some(), "previous kept");
+            if newest >= 5 {
+                assert!(c.recv.get(newest - 2).is_none(), "older removed");
+            }
+            // update_not_requested: no answer wanted.
+            assert_eq!(c.key_update_wanted, None);
+        }
+        assert_eq!(cx.stats.key_updates_received, 9);
+        // update_requested: one answer, not requested back.
+        c.key_update_received(&key_update(12, &[1]), &mut cx)
+            .unwrap();
+        assert_eq!(c.key_update_wanted, Some(false));
+        // The receive secrets follow the key schedule.
+        let ks = KeySchedule::dtls13(Suite13::Aes128GcmSha256.hash());
+        let mut s = Secret::new(vec![2; 32]);
+        for _ in 0..10 {
+            s = ks.next_traffic_secret(&s);
+        }
+        assert_eq!(c.recv_ap_secret, Some(s));
+    }
+
+    #[test]
+    fn the_automatic_update_point_is_below_the_key_limit() {
+        let mut config = config();
+        for (after, suite, expected) in [
+            (None, Suite13::Aes128GcmSha256, (1 << 23) - (1 << 20)),
+            (Some(1 << 40), Suite13::Aes256GcmSha384, (1 << 23) - (1 << 20)),
+            (Some(300), Suite13::Aes128GcmSha256, 300),
+            (Some(0), Suite13::Aes128GcmSha256, 1),
+            (None, Suite13::Chacha20Poly1305Sha256, rec::MAX_SEQUENCE - rec::MAX_SEQUENCE / 8),
+        ] {
+            config.key_update_after = after;
+            let c = Conn13::new(Role::Server, suite, &config, 0);
+            assert_eq!(c.key_update_after, expected, "{after:?} {suite:?}");
+        }
     }
 }
