@@ -108,7 +108,10 @@ impl Stream {
         let tag = u64::from_be_bytes(data[4..12].try_into().unwrap());
         assert_eq!(data.len(), 12 + (i % 48));
         assert!(data[12..].iter().all(|&b| b == i as u8));
-        assert!(self.tags.insert(tag), "record {tag} (message {i}) delivered twice");
+        assert!(
+            self.tags.insert(tag),
+            "record {tag} (message {i}) delivered twice"
+        );
         self.delivered[i] = true;
         self.arrivals += 1;
     }
@@ -290,12 +293,7 @@ impl Sim {
 
 #[test]
 fn forced_key_updates_on_a_clean_link_deliver_everything_once() {
-    let mut sim = Sim::new(
-        1,
-        PERFECT,
-        configs(Versions::Dtls13Or12, Some(50)),
-        3000,
-    );
+    let mut sim = Sim::new(1, PERFECT, configs(Versions::Dtls13Or12, Some(50)), 3000);
     sim.run(20, Duration::from_millis(5), None);
     sim.assert_consistent(1);
     // Sent once each, so every message arrived exactly once.
@@ -329,7 +327,11 @@ fn key_updates_over_a_lossy_reordering_link() {
         c.initial_retransmit = Duration::from_millis(250);
         s.initial_retransmit = Duration::from_millis(250);
         let mut sim = Sim::new(seed, link, (c, s), 400);
-        sim.run(1, Duration::from_millis(10), Some(Duration::from_millis(300)));
+        sim.run(
+            1,
+            Duration::from_millis(10),
+            Some(Duration::from_millis(300)),
+        );
         sim.assert_consistent(seed);
         let (cs, cr, _) = sim.client.dtls13_epochs().unwrap();
         // Updates both ways. Their number varies a lot: a lost KeyUpdate or ACK costs a
@@ -595,4 +597,3 @@ fn automatic_updates_with_the_default_limit_do_not_happen_early() {
     assert_eq!(sim.client.stats().key_updates_sent, 0);
     assert_eq!(sim.server.stats().key_updates_sent, 0);
 }
-

@@ -532,7 +532,11 @@ mod tests {
         // Wrong length: decode_error; another value: illegal_parameter.
         for bad in [&[][..], &[0, 0], &[1, 0, 0]] {
             let e = KeyUpdate::parse(bad).unwrap_err();
-            assert_eq!(e.alert(), crate::error::AlertDescription::DECODE_ERROR, "{bad:?}");
+            assert_eq!(
+                e.alert(),
+                crate::error::AlertDescription::DECODE_ERROR,
+                "{bad:?}"
+            );
         }
         for v in 2..=255u8 {
             let e = KeyUpdate::parse(&[v]).unwrap_err();

@@ -364,6 +364,11 @@ impl SendEpoch {
     pub fn new(keys: EpochKeys) -> Self {
         Self { keys, next: 0 }
     }
+    /// Sends with `keys` from sequence number `next` (tests of the limits).
+    #[cfg(test)]
+    pub(crate) fn starting_at(keys: EpochKeys, next: u64) -> Self {
+        Self { keys, next }
+    }
     /// The keys.
     pub fn keys(&self) -> &EpochKeys {
         &self.keys

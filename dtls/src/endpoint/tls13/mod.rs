@@ -50,6 +50,9 @@ const CONTROL_RESERVE: u64 = 1024;
 /// How long the peer's previous receive epoch stays after the first record of its next one, in
 /// initial retransmission timeouts (reordered records of the old epoch still open meanwhile).
 const OLD_EPOCH_GRACE_RTOS: u32 = 3;
+/// The highest epoch we send in (RFC 9147 8: a sender must not let the epoch exceed 2^48 - 1;
+/// a receiver does not enforce it).
+const MAX_SEND_EPOCH: u64 = (1 << 48) - 1;
 
 /// Where the handshake stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -301,13 +304,17 @@ impl Conn13 {
     }
 
     /// A record of `epoch` authenticated: the first one of the peer's newest application epoch
-    /// starts the grace period of the previous one.
+    /// starts the grace period of the previous one. The peer sends in epoch 4 only once its
+    /// handshake flights were all acknowledged, so the handshake epoch can go then.
     fn opened_in(&mut self, now: Instant, epoch: u64, cx: &Cx<'_>) {
         if epoch != self.recv_ap_epoch {
             return;
         }
         if let Some((_, expires @ None)) = self.old_recv.as_mut() {
             *expires = Some(now + cx.config.initial_retransmit * OLD_EPOCH_GRACE_RTOS);
+        }
+        if epoch > rec::EPOCH_APPLICATION {
+            self.recv.remove(rec::EPOCH_HANDSHAKE);
         }
     }
 
@@ -617,16 +624,23 @@ impl Conn13 {
     }
 
     /// Whether a KeyUpdate of ours may start: connected, no flight waiting for an ACK (the
-    /// handshake's last one or a KeyUpdate), epoch and message_seq not at their ends.
+    /// handshake's last one or a KeyUpdate), and [`Conn13::key_update_within_limits`].
     fn key_update_possible(&self) -> bool {
         self.st == St::Connected
             && !self.key_update_outstanding
             && self.flight.as_ref().is_none_or(Flight::all_acked)
-            && self.next_msg_seq < u16::MAX
+            && self.key_update_within_limits()
+    }
+
+    /// Whether one more KeyUpdate keeps our sending epoch within 2^48 - 1 (RFC 9147 8) and our
+    /// message_seq from wrapping. Past them no update is sent (the peer's `update_requested`
+    /// is then ignored, as RFC 9147 8 says) and the keys end at their record limit.
+    fn key_update_within_limits(&self) -> bool {
+        self.next_msg_seq < u16::MAX
             && self
                 .send_ap
                 .as_ref()
-                .is_some_and(|s| s.keys().epoch() < u64::MAX)
+                .is_some_and(|s| s.keys().epoch() < MAX_SEND_EPOCH)
     }
 
     /// Whether a KeyUpdate should start now: possible, and asked for or the sending key's
@@ -683,6 +697,7 @@ impl Conn13 {
         self.send_ap_secret = Some(next);
         self.key_update_outstanding = false;
         self.flight = None;
+        self.deadline = None;
         Ok(())
     }
 
@@ -693,12 +708,16 @@ impl Conn13 {
     /// newest epoch.
     fn key_update_received(&mut self, msg: &Message, cx: &mut Cx<'_>) -> Res {
         if self.st != St::Connected {
-            return Err(DtlsError::UnexpectedMessage("KeyUpdate before the handshake completed"));
+            return Err(DtlsError::UnexpectedMessage(
+                "KeyUpdate before the handshake completed",
+            ));
         }
         let ku = m::KeyUpdate::parse(&msg.body)?;
         // The reassembler knows epochs by their low 16 bits.
         if u64::from(msg.epoch) != self.recv_ap_epoch & 0xFFFF {
-            return Err(DtlsError::UnexpectedMessage("KeyUpdate outside the newest epoch"));
+            return Err(DtlsError::UnexpectedMessage(
+                "KeyUpdate outside the newest epoch",
+            ));
         }
         let epoch = self
             .recv_ap_epoch
@@ -718,7 +737,7 @@ impl Conn13 {
         self.recv_ap_epoch = epoch;
         self.recv_ap_secret = Some(next);
         cx.stats.key_updates_received += 1;
-        if ku.update_requested && !self.key_update_outstanding {
+        if ku.update_requested && !self.key_update_outstanding && self.key_update_within_limits() {
             self.key_update_wanted.get_or_insert(false);
         }
         Ok(())
@@ -1156,14 +1175,97 @@ mod tests {
     }
 
     #[test]
+    fn no_update_past_the_sending_epoch_limit() {
+        let config = config();
+        let mut stats = Stats::default();
+        let mut rng = TestRng::new(1);
+        let mut cx = Cx {
+            config: &config,
+            rng: &mut rng,
+            stats: &mut stats,
+        };
+        let now = Instant::now();
+        let mut c = conn(&config, St::Connected);
+        let secret = Secret::new(vec![1; 32]);
+        c.send_ap = Some(SendEpoch::new(
+            c.epoch_keys(MAX_SEND_EPOCH - 1, &secret).unwrap(),
+        ));
+        // One more update is allowed: to 2^48 - 1.
+        c.update_keys(now, &mut cx).unwrap();
+        assert!(c.key_update_outstanding);
+        c.key_update_acknowledged().unwrap();
+        assert_eq!(c.epochs().0, MAX_SEND_EPOCH);
+        // Then none: asked by the application or by the peer (ignored), nothing is sent.
+        c.out.clear();
+        c.update_keys(now, &mut cx).unwrap();
+        c.key_update_received(&key_update(3, &[1]), &mut cx)
+            .unwrap();
+        assert_eq!(c.key_update_wanted, Some(true));
+        assert!(!c.key_update_outstanding && c.out.is_empty());
+        assert_eq!(c.deadline(), None);
+        assert_eq!(c.epochs(), (MAX_SEND_EPOCH, 4));
+        // A receiver does not enforce the limit.
+        c.recv_ap_epoch = MAX_SEND_EPOCH;
+        c.key_update_received(&key_update(0xFFFF, &[0]), &mut cx)
+            .unwrap();
+        assert_eq!(c.epochs().1, 1 << 48);
+    }
+
+    #[test]
+    fn near_the_key_limit_data_stops_but_the_key_update_goes_out() {
+        let config = config();
+        let mut stats = Stats::default();
+        let mut rng = TestRng::new(1);
+        let mut cx = Cx {
+            config: &config,
+            rng: &mut rng,
+            stats: &mut stats,
+        };
+        let now = Instant::now();
+        let mut c = conn(&config, St::Connected);
+        c.last_now = Some(now);
+        let keys = c.send_ap.as_ref().unwrap().keys().clone();
+        let limit = rec::AES_GCM_CONFIDENTIALITY_LIMIT;
+        c.send_ap = Some(SendEpoch::starting_at(keys, limit - CONTROL_RESERVE - 1));
+        // Past the automatic point (7/8 of the limit): an update is due at once.
+        assert_eq!(c.deadline(), Some(now));
+        let mut out = Vec::new();
+        c.seal_application(b"last", &mut out).unwrap();
+        assert_eq!(
+            c.seal_application(b"one more", &mut out),
+            Err(DtlsError::KeysExhausted)
+        );
+        // The KeyUpdate still goes out under the old keys, retransmitted until acknowledged.
+        c.handle_timeout(now, &mut cx);
+        assert!(c.key_update_outstanding);
+        assert_eq!(c.out.len(), 1);
+        assert_eq!(cx.stats.key_updates_sent, 1);
+        let later = now + config.initial_retransmit;
+        c.handle_timeout(later, &mut cx);
+        assert_eq!(c.out.len(), 2);
+        c.key_update_acknowledged().unwrap();
+        assert_eq!(c.epochs().0, 4);
+        c.seal_application(b"new keys", &mut out).unwrap();
+        assert_eq!(c.deadline(), None);
+    }
+
+    #[test]
     fn the_automatic_update_point_is_below_the_key_limit() {
         let mut config = config();
         for (after, suite, expected) in [
             (None, Suite13::Aes128GcmSha256, (1 << 23) - (1 << 20)),
-            (Some(1 << 40), Suite13::Aes256GcmSha384, (1 << 23) - (1 << 20)),
+            (
+                Some(1 << 40),
+                Suite13::Aes256GcmSha384,
+                (1 << 23) - (1 << 20),
+            ),
             (Some(300), Suite13::Aes128GcmSha256, 300),
             (Some(0), Suite13::Aes128GcmSha256, 1),
-            (None, Suite13::Chacha20Poly1305Sha256, rec::MAX_SEQUENCE - rec::MAX_SEQUENCE / 8),
+            (
+                None,
+                Suite13::Chacha20Poly1305Sha256,
+                rec::MAX_SEQUENCE - rec::MAX_SEQUENCE / 8,
+            ),
         ] {
             config.key_update_after = after;
             let c = Conn13::new(Role::Server, suite, &config, 0);
