@@ -364,7 +364,10 @@ impl Endpoint {
         true
     }
 
-    /// When [`Endpoint::handle_timeout`] must be called next.
+    /// When [`Endpoint::handle_timeout`] must be called next. With DTLS 1.3 this is also the
+    /// last time the endpoint was given (that is, at once) when a KeyUpdate fell due since,
+    /// e.g. because sealing application data reached [`Config::key_update_after`]: the update
+    /// goes out from `handle_timeout`, with the caller's `now`.
     pub fn poll_timeout(&self) -> Option<Instant> {
         if let Some(c) = &self.tls13 {
             return c.deadline();
