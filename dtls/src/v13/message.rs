@@ -2,7 +2,8 @@
 //! transcript form of a message (without message_seq and fragment fields, RFC 9147 5.2),
 //! ClientHello, ServerHello and HelloRetryRequest, EncryptedExtensions, the TLS 1.3 Certificate,
 //! CertificateVerify's signed content, Finished, the downgrade sentinels (RFC 8446 4.1.3) and
-//! the `message_hash` that replaces the first ClientHello after a HelloRetryRequest (4.4.1).
+//! the `message_hash` that replaces the first ClientHello after a HelloRetryRequest (4.4.1),
+//! and KeyUpdate (RFC 8446 4.6.3).
 //! Extensions are kept as (type, data) pairs; helpers read the ones we use.
 
 use crate::codec::{Reader, put_u24, put_vec8, put_vec16, put_vec24};
@@ -483,9 +484,66 @@ pub fn certificate_verify_content(server: bool, transcript_hash: &[u8]) -> Vec<u
     out
 }
 
+/// A KeyUpdate message (RFC 8446 4.6.3): the sender's next records use its next traffic
+/// secret; `update_requested` asks the receiver to update its own sending keys too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyUpdate {
+    /// `update_requested` (1) rather than `update_not_requested` (0).
+    pub update_requested: bool,
+}
+
+impl KeyUpdate {
+    /// Parses a KeyUpdate body: exactly one byte, 0 or 1. A body of another length is a
+    /// decode error ([`DtlsError::Truncated`] / [`DtlsError::TrailingBytes`], decode_error);
+    /// another value is [`DtlsError::Invalid`] (illegal_parameter, as RFC 8446 4.6.3 asks).
+    pub fn parse(body: &[u8]) -> Result<Self, DtlsError> {
+        let mut r = Reader::new(body);
+        let value = r.u8()?;
+        r.finish()?;
+        match value {
+            0 => Ok(Self {
+                update_requested: false,
+            }),
+            1 => Ok(Self {
+                update_requested: true,
+            }),
+            _ => Err(DtlsError::Invalid("KeyUpdate request_update")),
+        }
+    }
+
+    /// The body.
+    pub fn to_body(self) -> Vec<u8> {
+        vec![u8::from(self.update_requested)]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_update_codec() {
+        for update_requested in [false, true] {
+            let ku = KeyUpdate { update_requested };
+            let body = ku.to_body();
+            assert_eq!(body, [u8::from(update_requested)]);
+            assert_eq!(KeyUpdate::parse(&body), Ok(ku));
+        }
+        // Wrong length: decode_error; another value: illegal_parameter.
+        for bad in [&[][..], &[0, 0], &[1, 0, 0]] {
+            let e = KeyUpdate::parse(bad).unwrap_err();
+            assert_eq!(
+                e.alert(),
+                crate::error::AlertDescription::DECODE_ERROR,
+                "{bad:?}"
+            );
+        }
+        for v in 2..=255u8 {
+            let e = KeyUpdate::parse(&[v]).unwrap_err();
+            assert_eq!(e, DtlsError::Invalid("KeyUpdate request_update"));
+            assert_eq!(e.alert(), crate::error::AlertDescription::ILLEGAL_PARAMETER);
+        }
+    }
 
     #[test]
     fn hrr_random_is_sha256_of_its_name() {
