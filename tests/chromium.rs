@@ -1176,27 +1176,50 @@ fn chromium_prefers_udp_over_ice_tcp() {
 
 /// DTLS 1.3 with Chromium (BoringSSL, field trial `WebRTC-ForceDtls13`) when our endpoint offers
 /// and accepts it (`--dtls13`), in both DTLS roles: getStats must report `tlsVersion` `FEFC`,
-/// and our side the post-quantum group X25519MLKEM768.
+/// and our side the post-quantum group X25519MLKEM768. Our side updates its keys during the
+/// echo (KeyUpdate with `update_requested`, RFC 9147 8): asked for after every 10 messages
+/// echoed (`--key-update-every`) as DTLS server, automatically every 40 records
+/// (`--key-update-after-records`) as DTLS client. The messages go three times, one round after
+/// the other (Chromium acknowledges a KeyUpdate and answers it with its own some 50 ms later,
+/// so one round of about 200 ms leaves room for about 3 updates only). Every message still
+/// comes back byte-exact, at least 3 updates went out, and Chromium answered with KeyUpdates
+/// of its own, as `update_requested` asks.
 #[test]
 fn chromium_dtls13_both_roles() {
     for (args, role) in [
-        (&["--dtls13"][..], "server"),
-        (&["--dtls13", "--passive"][..], "client"),
+        (&["--dtls13", "--key-update-every", "10"][..], "server"),
+        (
+            &["--dtls13", "--passive", "--key-update-after-records", "40"][..],
+            "client",
+        ),
     ] {
-        let (v, session) = drive_with("data", r#"{"dtls13":true}"#, args);
+        let (v, session) = drive_with("data", r#"{"dtls13":true,"rounds":3}"#, args);
         eprintln!(
-            "chromium as DTLS {role}: tlsVersion {} {} / {}, our side: version {} group {}",
+            "chromium as DTLS {role}: tlsVersion {} {} / {}, our side: version {} group {}, \
+             key updates sent {} received {} (asked {}, refused {}), {} messages echoed",
             v["tlsVersion"],
             v["dtlsCipher"],
             v["srtpCipher"],
             session["dtls_version"],
-            session["dtls_group"]
+            session["dtls_group"],
+            session["dtls_key_updates_sent"],
+            session["dtls_key_updates_received"],
+            session["key_updates_asked"],
+            session["key_updates_refused"],
+            v["messages"],
         );
         assert_eq!(session["dtls_version"], 0xFEFC, "{session}");
         // X25519MLKEM768, as Chromium offers it.
         assert_eq!(session["dtls_group"], 0x11EC, "{session}");
-        assert_eq!(v["messages"], MESSAGES, "{v}");
+        assert_eq!(v["messages"], 3 * MESSAGES, "{v}");
         assert_eq!(v["mismatches"], 0, "{v}");
+        assert_eq!(v["largest"], 256 * 1024, "{v}");
         assert_eq!(v["tlsVersion"], "FEFC", "{v}");
+        let sent = session["dtls_key_updates_sent"].as_u64().unwrap_or(0);
+        let received = session["dtls_key_updates_received"].as_u64().unwrap_or(0);
+        assert!(sent >= 3, "{session}");
+        assert!(received >= 1, "{session}");
+        assert_eq!(session["key_updates_refused"], 0, "{session}");
+        assert_eq!(session["dtls_bad_mac"], 0, "{session}");
     }
 }
