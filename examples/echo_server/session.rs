@@ -114,7 +114,7 @@ impl Session {
     fn count_echo(&mut self) {
         let k = &mut self.key_updates;
         k.echoed += 1;
-        if k.every != 0 && k.echoed % k.every == 0 {
+        if k.every != 0 && k.echoed.is_multiple_of(k.every) {
             k.due = true;
         }
     }

@@ -1369,7 +1369,7 @@ mod tests {
             (3, hs::NEW_SESSION_TICKET, ticket()),
             (3, hs::NEW_SESSION_TICKET, ticket()),
         ];
-        server.send_flight(now, flight, cx!(server_rng, server_stats));
+        server.send_flight(now, flight, &*cx!(server_rng, server_stats));
         assert_eq!(
             deliver(&mut server, &mut client, now, cx!(client_rng, client_stats)),
             1
@@ -1396,7 +1396,7 @@ mod tests {
         assert_eq!(client.epochs(), (4, 4));
         assert_eq!(server.epochs(), (4, 4));
         let flight = vec![(4, hs::NEW_SESSION_TICKET, ticket())];
-        server.send_flight(now, flight, cx!(server_rng, server_stats));
+        server.send_flight(now, flight, &*cx!(server_rng, server_stats));
         deliver(&mut server, &mut client, now, cx!(client_rng, client_stats));
         assert!(client.is_connected(), "{:?}", client.events);
         assert_eq!(client_stats.session_tickets_ignored, 3);
