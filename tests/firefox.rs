@@ -1065,3 +1065,41 @@ fn firefox_dtls13_as_dtls_client() {
         &["--dtls13", "--passive", "--key-update-after-records", "40"],
     );
 }
+
+/// Media over DTLS 1.3 with Firefox: our media offer (audio, video, a channel) answered with its
+/// camera and microphone, SRTP keyed by the DTLS 1.3 exporter; the channel's message asks for
+/// a key update (`--key-update-every 1`), so one KeyUpdate of ours (and Firefox's answer)
+/// happens while media flows, and the media is looped back and played all the same.
+#[test]
+fn firefox_dtls13_media_with_a_key_update() {
+    let test = "firefox_dtls13_media_with_a_key_update";
+    let v = drive(
+        test,
+        "mode=answerer-media",
+        &["--dtls13", "--key-update-every", "1"],
+        &[("media.peerconnection.dtls.version.max", "772")],
+    );
+    let ours = &v["server"];
+    eprintln!(
+        "{test}: tlsVersion {} {} / {}, our side: version {}, key updates sent {} received {}",
+        v["tlsVersion"],
+        v["dtlsCipher"],
+        v["srtpCipher"],
+        ours["dtls_version"],
+        ours["dtls_key_updates_sent"],
+        ours["dtls_key_updates_received"],
+    );
+    assert_eq!(v["tlsVersion"], "FEFC", "{v}");
+    assert_eq!(ours["dtls_version"], 0xFEFC, "{ours}");
+    check_answered_media(test, &v, "active", "client");
+    assert!(
+        ours["dtls_key_updates_sent"].as_u64().unwrap_or(0) >= 1,
+        "{ours}"
+    );
+    assert!(
+        ours["dtls_key_updates_received"].as_u64().unwrap_or(0) >= 1,
+        "{ours}"
+    );
+    assert_eq!(ours["dtls_bad_mac"], 0, "{ours}");
+    assert_eq!(ours["dropped_srtp"], 0, "{ours}");
+}
