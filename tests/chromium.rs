@@ -1224,44 +1224,53 @@ fn chromium_dtls13_both_roles() {
     }
 }
 
-/// Media over DTLS 1.3 with Chromium: our media offer (audio, video, a channel) answered with
-/// its camera and microphone, SRTP keyed by the DTLS 1.3 exporter; the channel's message asks
-/// for a key update (`--key-update-every 1`), so one KeyUpdate of ours (and Chromium's answer)
-/// happens while media flows, and the media is looped back and decoded all the same.
+/// Media over DTLS 1.3 with Chromium, as DTLS client and as DTLS server (the answer's setup
+/// rewritten to `passive`): our media offer (audio, video, a channel) answered with its camera
+/// and microphone, SRTP keyed by the DTLS 1.3 exporter; the channel's message asks for a key
+/// update (`--key-update-every 1`), so one KeyUpdate of ours (and Chromium's answer) happens
+/// while media flows, and the media is looped back and decoded all the same.
 #[test]
 fn chromium_dtls13_media_with_a_key_update() {
-    let (v, session) = drive_with(
-        "answerer-media",
-        r#"{"dtls13":true,"playAudio":true}"#,
-        &["--dtls13", "--key-update-every", "1"],
-    );
-    eprintln!(
-        "chromium media over DTLS 1.3: tlsVersion {} {} / {}, our side: version {}, key updates \
-         sent {} received {}, {} frames decoded",
-        v["tlsVersion"],
-        v["dtlsCipher"],
-        v["srtpCipher"],
-        session["dtls_version"],
-        session["dtls_key_updates_sent"],
-        session["dtls_key_updates_received"],
-        v["framesDecoded"],
-    );
-    assert_eq!(v["tlsVersion"], "FEFC", "{v}");
-    assert_eq!(session["dtls_version"], 0xFEFC, "{session}");
-    check_answered_media(
-        "chromium media over DTLS 1.3",
-        &v,
-        &session,
-        "video/VP8",
-        "client",
-    );
-    assert!(
-        session["dtls_key_updates_sent"].as_u64().unwrap_or(0) >= 1,
-        "{session}"
-    );
-    assert!(
-        session["dtls_key_updates_received"].as_u64().unwrap_or(0) >= 1,
-        "{session}"
-    );
-    assert_eq!(session["dtls_bad_mac"], 0, "{session}");
+    for (opts, role) in [
+        (r#"{"dtls13":true,"playAudio":true}"#, "client"),
+        (
+            r#"{"dtls13":true,"playAudio":true,"setup":"passive"}"#,
+            "server",
+        ),
+    ] {
+        let (v, session) = drive_with(
+            "answerer-media",
+            opts,
+            &["--dtls13", "--key-update-every", "1"],
+        );
+        eprintln!(
+            "chromium media over DTLS 1.3, chromium as DTLS {role}: tlsVersion {} {} / {}, our \
+             side: version {}, key updates sent {} received {}, {} frames decoded",
+            v["tlsVersion"],
+            v["dtlsCipher"],
+            v["srtpCipher"],
+            session["dtls_version"],
+            session["dtls_key_updates_sent"],
+            session["dtls_key_updates_received"],
+            v["framesDecoded"],
+        );
+        assert_eq!(v["tlsVersion"], "FEFC", "{v}");
+        assert_eq!(session["dtls_version"], 0xFEFC, "{session}");
+        check_answered_media(
+            "chromium media over DTLS 1.3",
+            &v,
+            &session,
+            "video/VP8",
+            role,
+        );
+        assert!(
+            session["dtls_key_updates_sent"].as_u64().unwrap_or(0) >= 1,
+            "{session}"
+        );
+        assert!(
+            session["dtls_key_updates_received"].as_u64().unwrap_or(0) >= 1,
+            "{session}"
+        );
+        assert_eq!(session["dtls_bad_mac"], 0, "{session}");
+    }
 }

@@ -1069,13 +1069,12 @@ fn firefox_dtls13_as_dtls_client() {
 /// Media over DTLS 1.3 with Firefox: our media offer (audio, video, a channel) answered with its
 /// camera and microphone, SRTP keyed by the DTLS 1.3 exporter; the channel's message asks for
 /// a key update (`--key-update-every 1`), so one KeyUpdate of ours (and Firefox's answer)
-/// happens while media flows, and the media is looped back and played all the same.
-#[test]
-fn firefox_dtls13_media_with_a_key_update() {
-    let test = "firefox_dtls13_media_with_a_key_update";
+/// happens while media flows, and the media is looped back and played all the same. `query`
+/// adds the page's options (`&setup=passive`: Firefox is DTLS server).
+fn firefox_dtls13_media(test: &str, query: &str, setup: &str, dtls_role: &str) {
     let v = drive(
         test,
-        "mode=answerer-media",
+        &format!("mode=answerer-media{query}"),
         &["--dtls13", "--key-update-every", "1"],
         &[("media.peerconnection.dtls.version.max", "772")],
     );
@@ -1091,7 +1090,7 @@ fn firefox_dtls13_media_with_a_key_update() {
     );
     assert_eq!(v["tlsVersion"], "FEFC", "{v}");
     assert_eq!(ours["dtls_version"], 0xFEFC, "{ours}");
-    check_answered_media(test, &v, "active", "client");
+    check_answered_media(test, &v, setup, dtls_role);
     assert!(
         ours["dtls_key_updates_sent"].as_u64().unwrap_or(0) >= 1,
         "{ours}"
@@ -1102,4 +1101,24 @@ fn firefox_dtls13_media_with_a_key_update() {
     );
     assert_eq!(ours["dtls_bad_mac"], 0, "{ours}");
     assert_eq!(ours["dropped_srtp"], 0, "{ours}");
+}
+
+#[test]
+fn firefox_dtls13_media_with_a_key_update() {
+    firefox_dtls13_media(
+        "firefox_dtls13_media_with_a_key_update",
+        "",
+        "active",
+        "client",
+    );
+}
+
+#[test]
+fn firefox_dtls13_media_as_dtls_server_with_a_key_update() {
+    firefox_dtls13_media(
+        "firefox_dtls13_media_as_dtls_server_with_a_key_update",
+        "&setup=passive",
+        "passive",
+        "server",
+    );
 }
