@@ -6,7 +6,8 @@
 //! sender, hostile datagrams during a live transfer, WHIP `DELETE`, and the server's own page;
 //! relay-only connections (`iceTransportPolicy: 'relay'`) through our TURN server
 //! (`examples/turn_server`) over UDP, TCP and TLS; and ICE over TCP (RFC 6544) to the echo
-//! server's passive TCP candidate where nftables drops every UDP packet.
+//! server's passive TCP candidate where nftables drops every UDP packet; DTLS 1.3 in both
+//! DTLS roles with our side updating its keys (KeyUpdate) during the echo and during media.
 //! Loopback only: the server binds 127.0.0.1 and ignores the browser's other candidates; the
 //! relay tests run in a private network namespace where `lo` is the only interface.
 
