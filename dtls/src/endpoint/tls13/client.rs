@@ -85,7 +85,7 @@ const MAX_RETRIES: usize = 3;
 const MAX_SERVER_HELLOS: usize = 3;
 /// Distinct HelloRetryRequests and ServerHellos handled in all: past this, more are dropped
 /// (each costs key derivations; an attacker must not make us work without end).
-const MAX_HELLOS_HANDLED: u32 = 24;
+const MAX_HELLOS_HANDLED: usize = 24;
 /// The hellos' message_seq taken (0 to this - 1; the first flight of a server).
 const MAX_HELLO_SEQ: usize = 4;
 
@@ -128,8 +128,9 @@ pub(super) struct HelloPhase {
     asked: Vec<(ClientKeyShare, Vec<u8>)>,
     retries: Vec<Retry>,
     server_hellos: Vec<Sh>,
-    /// Distinct HelloRetryRequests and ServerHellos handled so far.
-    handled: u32,
+    /// SHA-256 of each distinct HelloRetryRequest and ServerHello handled so far (one evicted
+    /// from `retries` or `server_hellos` is not taken again when repeated).
+    seen: Vec<[u8; 32]>,
     /// One reassembler per message_seq (each expects that one only).
     assemblers: Vec<Reassembler>,
     /// The candidate connections, in state WaitEncryptedExtensions.
@@ -170,7 +171,7 @@ impl Conn13 {
             asked: Vec::new(),
             retries: Vec::new(),
             server_hellos: Vec::new(),
-            handled: 0,
+            seen: Vec::new(),
             assemblers: Vec::new(),
             candidates: Vec::new(),
         }));
@@ -239,20 +240,17 @@ impl Conn13 {
             return Err(DtlsError::Invalid("ServerHello"));
         }
         let hp = self.hello.as_mut().ok_or(DtlsError::Invalid("state"))?;
-        let seen = if sh.is_hello_retry_request() {
-            hp.retries.iter().any(|r| r.hrr == body)
-        } else {
-            hp.server_hellos.iter().any(|s| s.body == body)
-        };
-        if seen {
-            // A retransmission.
+        let mut digest = [0u8; 32];
+        digest.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, body).as_ref());
+        if hp.seen.contains(&digest) {
+            // A retransmission (or a repeated forgery).
             return Ok(());
         }
-        if hp.handled >= MAX_HELLOS_HANDLED {
+        if hp.seen.len() >= MAX_HELLOS_HANDLED {
             cx.stats.dropped += 1;
             return Ok(());
         }
-        hp.handled += 1;
+        hp.seen.push(digest);
         if sh.is_hello_retry_request() {
             self.hello_retry(now, suite, &sh, body, cx)
         } else {
