@@ -396,9 +396,21 @@ fn hostile_datagrams(rng: &mut TestRng) -> Vec<Vec<u8>> {
             b
         }),
         (hs::FINISHED, 2, vec![0; 32]),
-        (hs::SERVER_HELLO, 0, forged_server_hello(0x001D, &X25519_BASE, 0)),
-        (hs::SERVER_HELLO, 1, forged_server_hello(0x001D, &X25519_BASE, 0)),
-        (hs::SERVER_HELLO, 1, forged_server_hello(0x11EC, &[9; 1120], 7)),
+        (
+            hs::SERVER_HELLO,
+            0,
+            forged_server_hello(0x001D, &X25519_BASE, 0),
+        ),
+        (
+            hs::SERVER_HELLO,
+            1,
+            forged_server_hello(0x001D, &X25519_BASE, 0),
+        ),
+        (
+            hs::SERVER_HELLO,
+            1,
+            forged_server_hello(0x11EC, &[9; 1120], 7),
+        ),
     ] {
         let mut content = Vec::new();
         m::write_handshake(ty, seq, &body, &mut content);
@@ -602,4 +614,50 @@ fn a_reordered_13_flight_completes_without_retransmission() {
         client.srtp_keying_material().unwrap(),
         server.srtp_keying_material().unwrap()
     );
+}
+
+#[test]
+fn a_flood_of_forged_13_hello_retry_requests_costs_bounded_work() {
+    // Distinct forged HelloRetryRequests: each of the first few is answered (a second
+    // ClientHello, with the others not yet answered), a bounded number in all; past that they
+    // are counted and dropped, and the client neither fails nor sends more.
+    let (c, _) = configs(Versions::Dtls13Or12, Versions::Dtls13Or12);
+    let mut client = Endpoint::client(c, Box::new(TestRng::new(41)));
+    let now = Instant::now();
+    client.connect(now);
+    while client.poll_transmit().is_some() {}
+    let mut answered = 0;
+    for i in 0..100u8 {
+        let mut e = m::Extensions::default();
+        e.push(ext::SUPPORTED_VERSIONS, DTLS_1_3.to_be_bytes().to_vec());
+        e.push(ext::COOKIE, m::cookie_ext(&[i; 40]));
+        let mut body = Vec::new();
+        m::ServerHello {
+            legacy_version: m::LEGACY_VERSION,
+            random: m::HRR_RANDOM,
+            session_id: vec![],
+            cipher_suite: 0x1301,
+            extensions: e,
+        }
+        .write(&mut body);
+        let mut content = Vec::new();
+        m::write_handshake(hs::SERVER_HELLO, 0, &body, &mut content);
+        let mut d = Vec::new();
+        rec::write_plaintext(rec::CT_HANDSHAKE, u64::from(i), &content, &mut d);
+        client.handle_receive(now, &d);
+        let sent: usize = std::iter::from_fn(|| client.poll_transmit())
+            .map(|d| d.len())
+            .sum();
+        // At most the first ClientHello and three second ones.
+        assert!(
+            sent < 4 * 300,
+            "{sent} bytes for forged HelloRetryRequest {i}"
+        );
+        if sent > 0 {
+            answered += 1;
+        }
+        assert!(!client.is_closed());
+    }
+    assert!(answered <= 24, "{answered} answered");
+    assert!(client.stats().dropped >= 76, "{:?}", client.stats());
 }

@@ -312,3 +312,100 @@ impl Conn13 {
         Ok(true)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::cert::Certificate;
+    use crate::endpoint::{Config, Stats};
+    use crate::rng::TestRng;
+    use crate::v13::record::Record;
+
+    /// A ClientHello offering DTLS 1.3 with `random`, an X25519 share and maybe a cookie.
+    fn hello(random: u8, cookie: Option<&[u8]>) -> (Vec<u8>, m::ClientHello) {
+        let mut e = m::Extensions::default();
+        e.push(ext::SUPPORTED_VERSIONS, m::client_versions_ext(&[DTLS_1_3]));
+        e.push(ext::SUPPORTED_GROUPS, vec![0, 2, 0, 0x1d]);
+        e.push(ext::SIGNATURE_ALGORITHMS, vec![0, 2, 4, 3]);
+        let mut rng = TestRng::new(u64::from(random));
+        let (_, public) = kx::ClientKeyShare::generate(kx::X25519, &mut rng).unwrap();
+        e.push(
+            ext::KEY_SHARE,
+            m::client_key_share_ext(&[(kx::X25519, public)]),
+        );
+        if let Some(c) = cookie {
+            e.push(ext::COOKIE, m::cookie_ext(c));
+        }
+        let ch = m::ClientHello {
+            legacy_version: m::LEGACY_VERSION,
+            random: [random; 32],
+            session_id: vec![],
+            legacy_cookie: vec![],
+            cipher_suites: vec![0x1301],
+            extensions: e,
+        };
+        let mut body = Vec::new();
+        ch.write(&mut body);
+        (body, ch)
+    }
+
+    /// The cookie of a HelloRetryRequest datagram.
+    fn cookie_of(d: &[u8]) -> Vec<u8> {
+        let Some(Ok(Record::Plaintext(p))) = rec::parse_datagram(d).next() else {
+            panic!("not a plaintext record");
+        };
+        let frags = m::parse_fragments(p.fragment).unwrap();
+        let hrr = m::ServerHello::parse(frags[0].data).unwrap();
+        assert!(hrr.is_hello_retry_request());
+        hrr.cookie().unwrap().unwrap().to_vec()
+    }
+
+    #[test]
+    fn a_cookie_minted_for_another_hello_is_answered_not_accepted() {
+        let config = Config::new(Arc::new(Certificate::generate().unwrap()));
+        let mut rng = TestRng::new(1);
+        let mut stats = Stats::default();
+        let mut cx = Cx {
+            config: &config,
+            rng: &mut rng,
+            stats: &mut stats,
+        };
+        let secret = [7u8; 32];
+        let now = Instant::now();
+        let retry_for = |b: &[u8], ch: &m::ClientHello, cx: &mut Cx<'_>| match client_hello_13(
+            now, &secret, 0, 0, b, ch, cx,
+        )
+        .unwrap()
+        {
+            HrrDecision::Retry(d) => cookie_of(&d),
+            _ => panic!("no HelloRetryRequest"),
+        };
+        // Someone else's hello (sent in our name), then ours: a cookie for each.
+        let (b, ch) = hello(1, None);
+        let theirs = retry_for(&b, &ch, &mut cx);
+        let (b, ch) = hello(2, None);
+        let ours = retry_for(&b, &ch, &mut cx);
+        // Our second hello with the cookie minted for theirs: a fresh HelloRetryRequest (for this
+        // hello), nothing kept.
+        let (b, ch) = hello(2, Some(&theirs));
+        let again = retry_for(&b, &ch, &mut cx);
+        assert_ne!(again, theirs);
+        // With the cookie minted for ours (and for the hello that carried the wrong one, which
+        // differs from ours only in the cookie): accepted.
+        for cookie in [ours, again] {
+            let (b, ch) = hello(2, Some(&cookie));
+            assert!(matches!(
+                client_hello_13(now, &secret, 1, 1, &b, &ch, &mut cx).unwrap(),
+                HrrDecision::Accept(_)
+            ));
+        }
+        // A tampered cookie is not ours.
+        let (b, ch) = hello(2, Some(&[0; 100]));
+        assert!(matches!(
+            client_hello_13(now, &secret, 1, 1, &b, &ch, &mut cx).unwrap(),
+            HrrDecision::Retry(_)
+        ));
+    }
+}
