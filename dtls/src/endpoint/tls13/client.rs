@@ -101,7 +101,7 @@ struct Retry {
     h1s: Vec<Vec<u8>>,
 }
 
-/// A ServerHello received, with the shared secret of each of our shares of its group.
+/// A ServerHello received, with the secret it shares with our key share of its group.
 #[derive(Clone)]
 struct Sh {
     seq: u16,
