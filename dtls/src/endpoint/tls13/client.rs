@@ -133,6 +133,9 @@ pub(super) struct HelloPhase {
     seen: Vec<[u8; 32]>,
     /// One reassembler per message_seq (each expects that one only).
     assemblers: Vec<Reassembler>,
+    /// Unfragmented hellos of the record being handled, (message_seq, body): they skip the
+    /// reassemblers, so that a whole forged one cannot fill in a real one's missing fragments.
+    whole: Vec<(u16, Vec<u8>)>,
     /// The candidate connections, in state WaitEncryptedExtensions.
     candidates: Vec<Conn13>,
 }
@@ -173,6 +176,7 @@ impl Conn13 {
             server_hellos: Vec::new(),
             seen: Vec::new(),
             assemblers: Vec::new(),
+            whole: Vec::new(),
             candidates: Vec::new(),
         }));
         c.hello_message(now, first.message_seq, &first.body, cx)?;
@@ -200,6 +204,10 @@ impl Conn13 {
                 cx.stats.unexpected_handshake += 1;
                 continue;
             }
+            if h.fragment_offset == 0 && h.fragment_length == h.length {
+                hp.whole.push((h.message_seq, body.to_vec()));
+                continue;
+            }
             while hp.assemblers.len() <= seq {
                 let max = cx.config.max_handshake_message;
                 hp.assemblers
@@ -215,15 +223,14 @@ impl Conn13 {
     pub(super) fn hello_process(&mut self, now: Instant, cx: &mut Cx<'_>) {
         let mut done = Vec::new();
         if let Some(hp) = self.hello.as_mut() {
+            done = std::mem::take(&mut hp.whole);
             for a in &mut hp.assemblers {
-                done.extend(std::iter::from_fn(|| a.next_complete()));
+                let complete = std::iter::from_fn(|| a.next_complete());
+                done.extend(complete.map(|m| (m.message_seq, m.body)));
             }
         }
-        for msg in done {
-            if self
-                .hello_message(now, msg.message_seq, &msg.body, cx)
-                .is_err()
-            {
+        for (seq, body) in done {
+            if self.hello_message(now, seq, &body, cx).is_err() {
                 cx.stats.malformed += 1;
             }
         }
