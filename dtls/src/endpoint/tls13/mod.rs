@@ -22,6 +22,7 @@ mod server;
 
 use std::time::{Duration, Instant};
 
+use client::HelloPhase;
 pub(super) use client::Offer13;
 
 use super::{Config, Event, Role, Stats};
@@ -37,7 +38,8 @@ use crate::v13::flight::{Flight, OutMessage};
 use crate::v13::key_schedule::{KeySchedule, Secret, Suite13};
 use crate::v13::message::{self as m, hs};
 use crate::v13::record::{
-    self as rec, EpochKeys, HeaderForm, Record, RecvEpoch, RecvEpochs, Rejected, SendEpoch,
+    self as rec, CiphertextRecord, EpochKeys, HeaderForm, Record, RecvEpoch, RecvEpochs, Rejected,
+    SendEpoch,
 };
 use server::{HrrDecision, client_hello_13};
 
@@ -56,6 +58,8 @@ const OLD_EPOCH_GRACE_RTOS: u32 = 3;
 /// The highest epoch we send in (RFC 9147 8: a sender must not let the epoch exceed 2^48 - 1;
 /// a receiver does not enforce it).
 const MAX_SEND_EPOCH: u64 = (1 << 48) - 1;
+/// Protected records held at most while their keys do not exist yet (as in DTLS 1.2).
+const MAX_HELD: usize = 8;
 
 /// Where the handshake stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,7 +118,12 @@ pub(super) struct Conn13 {
     peer_key: Option<PeerKey>,
     /// Client: the CertificateRequest context (a certificate was requested).
     cert_request: Option<Vec<u8>>,
-    client: Option<Offer13>,
+    /// Client: the hellos until a ServerHello is authenticated (see [`HelloPhase`]).
+    hello: Option<Box<HelloPhase>>,
+    /// Protected records that arrived before their keys (reordering), as received; bounded.
+    held: Vec<Vec<u8>>,
+    /// Keys were installed while handling this datagram: the held records are tried again.
+    keys_changed: bool,
     /// Server: the client's application secret, installed once its Finished verified.
     pending_peer_ap: Option<Secret>,
     /// Our current application traffic secret (the next one is derived from it).
@@ -172,7 +181,9 @@ impl Conn13 {
             peer_cert: None,
             peer_key: None,
             cert_request: None,
-            client: None,
+            hello: None,
+            held: Vec::new(),
+            keys_changed: false,
             pending_peer_ap: None,
             send_ap_secret: None,
             recv_ap_secret: None,
@@ -247,28 +258,51 @@ impl Conn13 {
         self.last_now = Some(now);
         self.expire_old_epoch(now);
         self.sent_flight = false;
+        self.keys_changed = false;
         let mut handshake = false;
         for r in rec::parse_datagram(datagram) {
-            let r = match r {
-                Ok(r) => r,
-                Err(_) => {
-                    cx.stats.malformed += 1;
-                    break;
-                }
+            let Ok(r) = r else {
+                cx.stats.malformed += 1;
+                break;
             };
-            let result = match r {
-                Record::Plaintext(p) => match p.content_type {
-                    rec::CT_HANDSHAKE if p.epoch == 0 => self.fragments(0, p.fragment, cx),
-                    rec::CT_ALERT => {
-                        cx.stats.unauthenticated_alerts += 1;
-                        Ok(())
-                    }
-                    _ => {
-                        cx.stats.dropped += 1;
-                        Ok(())
-                    }
-                },
-                Record::Ciphertext(c) => match self.recv.open(&c) {
+            handshake |= self.record(now, r, cx);
+            if self.is_closed() {
+                return;
+            }
+        }
+        handshake |= self.replay_held(now, cx);
+        if self.is_closed() {
+            return;
+        }
+        // Handshake records are acknowledged unless a new flight of ours just did it.
+        if handshake && !self.sent_flight {
+            self.send_ack();
+        }
+        self.start_key_update(now, cx);
+    }
+
+    /// One record; true when it was a protected handshake record (to acknowledge).
+    fn record(&mut self, now: Instant, r: Record<'_>, cx: &mut Cx<'_>) -> bool {
+        let mut handshake = false;
+        let result = match r {
+            Record::Plaintext(p) => match p.content_type {
+                rec::CT_HANDSHAKE if p.epoch == 0 && self.hello.is_some() => {
+                    self.hello_fragments(p.fragment, cx);
+                    Ok(())
+                }
+                rec::CT_HANDSHAKE if p.epoch == 0 => self.fragments(0, p.fragment, cx),
+                rec::CT_ALERT => {
+                    cx.stats.unauthenticated_alerts += 1;
+                    Ok(())
+                }
+                _ => {
+                    cx.stats.dropped += 1;
+                    Ok(())
+                }
+            },
+            Record::Ciphertext(c) => {
+                self.select_candidate(&c);
+                match self.recv.open(&c) {
                     Ok((epoch, opened)) => {
                         self.opened_in(now, epoch, cx);
                         if opened.content_type == rec::CT_HANDSHAKE {
@@ -284,26 +318,59 @@ impl Conn13 {
                         match e {
                             Rejected::Replay => cx.stats.replayed += 1,
                             Rejected::BadRecordMac => cx.stats.bad_mac += 1,
-                            Rejected::WrongEpoch => cx.stats.dropped += 1,
+                            Rejected::WrongEpoch => self.hold(&c, cx),
                             Rejected::Malformed => cx.stats.malformed += 1,
                         }
                         Ok(())
                     }
-                },
-            };
-            let result = result.and_then(|()| self.process(now, cx));
-            if let Err(e) = result {
-                self.fail(e);
+                }
             }
-            if self.is_closed() {
-                return;
+        };
+        let result = result.and_then(|()| self.process(now, cx));
+        if let Err(e) = result {
+            self.fail(e);
+        }
+        handshake
+    }
+
+    /// A protected record of an epoch whose keys we do not have (yet: the flight was reordered,
+    /// or its ServerHello is not authenticated yet), held for when they are installed; bounded
+    /// in records and bytes (anyone can send one), dropped past that or once connected.
+    fn hold(&mut self, record: &CiphertextRecord<'_>, cx: &mut Cx<'_>) {
+        let len = record.header.len() + record.encrypted.len();
+        let held: usize = self.held.iter().map(Vec::len).sum();
+        if self.st == St::Connected
+            || self.held.len() >= MAX_HELD
+            || held + len > cx.config.max_early_data
+        {
+            cx.stats.dropped += 1;
+            return;
+        }
+        let mut raw = record.header.to_vec();
+        raw.extend_from_slice(record.encrypted);
+        self.held.push(raw);
+    }
+
+    /// The held records again after new keys (each pass may install more); true when one was
+    /// a handshake record.
+    fn replay_held(&mut self, now: Instant, cx: &mut Cx<'_>) -> bool {
+        let mut handshake = false;
+        // One pass per key installation at most: candidates or epoch 2, then epoch 3.
+        for _ in 0..4 {
+            if !std::mem::take(&mut self.keys_changed) || self.held.is_empty() {
+                break;
+            }
+            for raw in std::mem::take(&mut self.held) {
+                if self.is_closed() {
+                    return handshake;
+                }
+                // One record as received; it parses as it did the first time.
+                if let Some(Ok(r)) = rec::parse_datagram(&raw).next() {
+                    handshake |= self.record(now, r, cx);
+                }
             }
         }
-        // Handshake records are acknowledged unless a new flight of ours just did it.
-        if handshake && !self.sent_flight {
-            self.send_ack();
-        }
-        self.start_key_update(now, cx);
+        handshake
     }
 
     /// A record of `epoch` authenticated: the first one of the peer's newest application epoch
@@ -406,6 +473,10 @@ impl Conn13 {
 
     /// Complete messages in order.
     fn process(&mut self, now: Instant, cx: &mut Cx<'_>) -> Res {
+        if self.hello.is_some() {
+            self.hello_process(now, cx);
+            return Ok(());
+        }
         while !self.is_closed() {
             let Some(msg) = self.reassembler.next_complete() else {
                 break;
@@ -497,13 +568,20 @@ impl Conn13 {
             });
             self.next_msg_seq = self.next_msg_seq.wrapping_add(1);
         }
+        self.start_flight(now, out, cx, true);
+    }
+
+    /// Makes `out` our flight, sent now if `transmit`, and starts its timer.
+    fn start_flight(&mut self, now: Instant, out: Vec<OutMessage>, cx: &Cx<'_>, transmit: bool) {
         // Room for the record header, the handshake header and the AEAD tag in each record.
         let max_fragment = cx.config.mtu.saturating_sub(64).max(64);
         self.flight = Some(Flight::new(out, max_fragment));
         self.rto = cx.config.initial_retransmit;
         self.retransmissions = 0;
-        self.sent_flight = true;
-        self.transmit(cx.config.mtu);
+        if transmit {
+            self.sent_flight = true;
+            self.transmit(cx.config.mtu);
+        }
         self.deadline = Some(now + self.rto);
     }
 
@@ -817,6 +895,7 @@ impl Conn13 {
             WINDOW,
         ));
         self.hs_secret = Some(hs_secret);
+        self.keys_changed = true;
         self.c_hs = Some(c);
         self.s_hs = Some(s);
         Ok(())
@@ -848,6 +927,7 @@ impl Conn13 {
         self.recv.install(RecvEpoch::new(keys, WINDOW));
         self.recv_ap_secret = Some(secret.clone());
         self.recv_ap_epoch = rec::EPOCH_APPLICATION;
+        self.keys_changed = true;
         Ok(())
     }
 
