@@ -58,4 +58,7 @@ pub struct Stats {
     pub key_updates_sent: u64,
     /// DTLS 1.3 KeyUpdates of the peer's we accepted (a new receive epoch each).
     pub key_updates_received: u64,
+    /// DTLS 1.3 NewSessionTickets from the server, acknowledged and ignored (we never resume
+    /// sessions).
+    pub session_tickets_ignored: u64,
 }

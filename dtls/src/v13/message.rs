@@ -517,6 +517,25 @@ impl KeyUpdate {
     }
 }
 
+/// Checks the structure of a NewSessionTicket body (RFC 8446 4.6.1): ticket_lifetime (4 bytes),
+/// ticket_age_add (4), ticket_nonce<0..255>, ticket<1..2^16-1>, extensions<0..2^16-2>, nothing
+/// after. We never resume sessions, so nothing of it is kept. A body that does not parse is a
+/// decode error ([`DtlsError::Truncated`] / [`DtlsError::TrailingBytes`]), an empty ticket
+/// (below the vector's minimum length) too.
+pub fn check_new_session_ticket(body: &[u8]) -> Result<(), DtlsError> {
+    let mut r = Reader::new(body);
+    r.take(8)?;
+    r.vec8()?;
+    if r.vec16()?.is_empty() {
+        return Err(DtlsError::Truncated {
+            needed: 1,
+            available: 0,
+        });
+    }
+    r.vec16()?;
+    r.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -706,5 +725,34 @@ mod tests {
         let content = certificate_verify_content(true, &[0; 32]);
         assert_eq!(content.len(), 64 + 33 + 1 + 32);
         assert_ne!(content, certificate_verify_content(false, &[0; 32]));
+    }
+
+    /// A NewSessionTicket body: lifetime, age_add, nonce, ticket, extensions.
+    fn ticket_body(nonce: &[u8], ticket: &[u8], extensions: &[u8]) -> Vec<u8> {
+        let mut b = vec![0, 0, 0x1C, 0x20, 1, 2, 3, 4];
+        put_vec8(&mut b, nonce);
+        put_vec16(&mut b, ticket);
+        put_vec16(&mut b, extensions);
+        b
+    }
+
+    #[test]
+    fn new_session_ticket_structure_is_checked() {
+        let ok = ticket_body(&[7; 8], &[9; 200], &[0, 42, 0, 4, 0, 0, 0x40, 0]);
+        check_new_session_ticket(&ok).expect("well formed");
+        check_new_session_ticket(&ticket_body(&[], &[1], &[])).expect("minimal");
+        // Every truncation, a trailing byte, an empty ticket: decode errors.
+        for n in 0..ok.len() {
+            let e = check_new_session_ticket(&ok[..n]).unwrap_err();
+            assert!(matches!(e, DtlsError::Truncated { .. }), "{n}: {e:?}");
+        }
+        let mut long = ok.clone();
+        long.push(0);
+        assert_eq!(
+            check_new_session_ticket(&long),
+            Err(DtlsError::TrailingBytes(1))
+        );
+        let e = check_new_session_ticket(&ticket_body(&[1], &[], &[])).unwrap_err();
+        assert_eq!(e.alert(), crate::AlertDescription::DECODE_ERROR, "{e:?}");
     }
 }

@@ -13,6 +13,9 @@
 //! is outstanding at a time. A KeyUpdate from the peer installs its next receive epoch; the
 //! previous one stays for stragglers until a grace period after the first record of the new one
 //! (and at most until the next update), older ones are removed.
+//!
+//! Other post-handshake messages: a server's NewSessionTicket (RFC 8446 4.6.1) is acknowledged
+//! and ignored (we never resume sessions); anything else is a fatal unexpected_message.
 
 mod client;
 mod server;
@@ -491,6 +494,12 @@ impl Conn13 {
                 self.reassembler.advance();
                 continue;
             }
+            // A server may send a NewSessionTicket at any time after the handshake.
+            if msg.msg_type == hs::NEW_SESSION_TICKET {
+                self.new_session_ticket_received(&msg, cx)?;
+                self.reassembler.advance();
+                continue;
+            }
             let taken = match self.role {
                 Role::Client => self.client_message(now, &msg, cx),
                 Role::Server => self.server_message(now, &msg, cx),
@@ -818,6 +827,38 @@ impl Conn13 {
         if ku.update_requested && !self.key_update_outstanding && self.key_update_within_limits() {
             self.key_update_wanted.get_or_insert(false);
         }
+        Ok(())
+    }
+
+    /// A NewSessionTicket (authenticated) from the server after the handshake (RFC 8446 4.6.1):
+    /// checked for structure and ignored (we never resume sessions); its record is
+    /// acknowledged like any handshake record. From a client, before the handshake completed,
+    /// or outside the server's current and previous application epochs it is a fatal
+    /// unexpected_message; a malformed one a decode_error.
+    fn new_session_ticket_received(&mut self, msg: &Message, cx: &mut Cx<'_>) -> Res {
+        if self.role != Role::Client {
+            return Err(DtlsError::UnexpectedMessage(
+                "NewSessionTicket from a client",
+            ));
+        }
+        if self.st != St::Connected {
+            return Err(DtlsError::UnexpectedMessage(
+                "NewSessionTicket before the handshake completed",
+            ));
+        }
+        // The reassembler knows epochs by their low 16 bits.
+        let epoch = u64::from(msg.epoch);
+        let application = [Some(self.recv_ap_epoch), self.old_recv.map(|(e, _)| e)]
+            .into_iter()
+            .flatten()
+            .any(|e| e & 0xFFFF == epoch);
+        if !application {
+            return Err(DtlsError::UnexpectedMessage(
+                "NewSessionTicket outside an application epoch",
+            ));
+        }
+        m::check_new_session_ticket(&msg.body)?;
+        cx.stats.session_tickets_ignored += 1;
         Ok(())
     }
 
@@ -1351,5 +1392,196 @@ mod tests {
             let c = Conn13::new(Role::Server, suite, &config, 0);
             assert_eq!(c.key_update_after, expected, "{after:?} {suite:?}");
         }
+    }
+
+    /// The server half of [`conn`] (the secrets swapped), connected.
+    fn server_of_conn(config: &Config) -> Conn13 {
+        let mut s = Conn13::new(Role::Server, Suite13::Aes128GcmSha256, config, 0);
+        let mine = Secret::new(vec![2; 32]);
+        let theirs = Secret::new(vec![1; 32]);
+        s.send_ap = Some(SendEpoch::new(
+            s.epoch_keys(rec::EPOCH_APPLICATION, &mine).unwrap(),
+        ));
+        s.send_ap_secret = Some(mine);
+        s.install_peer_application(&theirs).unwrap();
+        s.st = St::Connected;
+        s
+    }
+
+    /// A NewSessionTicket body (RFC 8446 4.6.1) with an early_data extension.
+    fn ticket() -> Vec<u8> {
+        let mut b = vec![0, 0, 0x1C, 0x20, 1, 2, 3, 4, 8];
+        b.extend_from_slice(&[7; 8]);
+        b.extend_from_slice(&[0, 100]);
+        b.extend_from_slice(&[9; 100]);
+        b.extend_from_slice(&[0, 8, 0, 42, 0, 4, 0, 0, 0x40, 0]);
+        b
+    }
+
+    /// Hands every datagram `from` has queued to `to`.
+    fn deliver(from: &mut Conn13, to: &mut Conn13, now: Instant, cx: &mut Cx<'_>) -> usize {
+        let out = std::mem::take(&mut from.out);
+        for d in &out {
+            to.receive(now, d, cx);
+        }
+        out.len()
+    }
+
+    #[test]
+    fn a_new_session_ticket_after_the_handshake_is_acknowledged_and_ignored() {
+        let config = config();
+        let (mut client_stats, mut server_stats) = (Stats::default(), Stats::default());
+        let (mut client_rng, mut server_rng) = (TestRng::new(1), TestRng::new(2));
+        macro_rules! cx {
+            ($rng:expr, $stats:expr) => {
+                &mut Cx {
+                    config: &config,
+                    rng: &mut $rng,
+                    stats: &mut $stats,
+                }
+            };
+        }
+        let now = Instant::now();
+        let mut client = conn(&config, St::Connected);
+        let mut server = server_of_conn(&config);
+        // Two tickets in one flight (servers often send two), in the server's epoch 3.
+        let flight = vec![
+            (3, hs::NEW_SESSION_TICKET, ticket()),
+            (3, hs::NEW_SESSION_TICKET, ticket()),
+        ];
+        server.send_flight(now, flight, &*cx!(server_rng, server_stats));
+        assert_eq!(
+            deliver(&mut server, &mut client, now, cx!(client_rng, client_stats)),
+            1
+        );
+        assert!(client.is_connected(), "{:?}", client.events);
+        assert!(client.events.is_empty(), "{:?}", client.events);
+        assert_eq!(client_stats.session_tickets_ignored, 2);
+        // The client's ACK completes the server's flight: no retransmission pending.
+        assert_eq!(
+            deliver(&mut client, &mut server, now, cx!(server_rng, server_stats)),
+            1
+        );
+        assert!(server.flight.as_ref().is_some_and(Flight::all_acked));
+        assert_eq!(server.deadline(), None);
+        // The message sequence went on: a KeyUpdate after the tickets is taken, and a ticket
+        // in the server's new epoch too.
+        server
+            .update_keys(now, cx!(server_rng, server_stats))
+            .unwrap();
+        for _ in 0..4 {
+            deliver(&mut server, &mut client, now, cx!(client_rng, client_stats));
+            deliver(&mut client, &mut server, now, cx!(server_rng, server_stats));
+        }
+        assert_eq!(client.epochs(), (4, 4));
+        assert_eq!(server.epochs(), (4, 4));
+        let flight = vec![(4, hs::NEW_SESSION_TICKET, ticket())];
+        server.send_flight(now, flight, &*cx!(server_rng, server_stats));
+        deliver(&mut server, &mut client, now, cx!(client_rng, client_stats));
+        assert!(client.is_connected(), "{:?}", client.events);
+        assert_eq!(client_stats.session_tickets_ignored, 3);
+        assert_eq!(client_stats.key_updates_received, 1);
+        assert_eq!(client_stats.key_updates_sent, 1);
+        deliver(&mut client, &mut server, now, cx!(server_rng, server_stats));
+        assert!(server.flight.as_ref().is_some_and(Flight::all_acked));
+    }
+
+    #[test]
+    fn other_post_handshake_messages_and_misplaced_tickets_are_fatal() {
+        let config = config();
+        let mut stats = Stats::default();
+        let mut rng = TestRng::new(1);
+        let now = Instant::now();
+        let mut cx = Cx {
+            config: &config,
+            rng: &mut rng,
+            stats: &mut stats,
+        };
+        let message = |msg_type, epoch, body: Vec<u8>| Message {
+            msg_type,
+            message_seq: 0,
+            epoch,
+            body,
+        };
+        // To the client in the wrong state or epoch, malformed: the RFC alert.
+        let cases = [
+            (
+                St::WaitFinished,
+                2,
+                ticket(),
+                AlertDescription::UNEXPECTED_MESSAGE,
+            ),
+            (
+                St::Connected,
+                2,
+                ticket(),
+                AlertDescription::UNEXPECTED_MESSAGE,
+            ),
+            (
+                St::Connected,
+                4,
+                ticket(),
+                AlertDescription::UNEXPECTED_MESSAGE,
+            ),
+            (
+                St::Connected,
+                3,
+                ticket()[..20].to_vec(),
+                AlertDescription::DECODE_ERROR,
+            ),
+            (St::Connected, 3, vec![], AlertDescription::DECODE_ERROR),
+        ];
+        for (st, epoch, body, alert) in cases {
+            let mut c = conn(&config, st);
+            let e = c
+                .new_session_ticket_received(&message(hs::NEW_SESSION_TICKET, epoch, body), &mut cx)
+                .unwrap_err();
+            assert_eq!(e.alert(), alert, "{st:?} {epoch}: {e:?}");
+        }
+        // To a server: unexpected.
+        let mut s = server_of_conn(&config);
+        let e = s
+            .new_session_ticket_received(&message(hs::NEW_SESSION_TICKET, 3, ticket()), &mut cx)
+            .unwrap_err();
+        assert_eq!(e.alert(), AlertDescription::UNEXPECTED_MESSAGE, "{e:?}");
+        assert_eq!(cx.stats.session_tickets_ignored, 0);
+        // Any other handshake message after the handshake, protected, ends the connection
+        // with unexpected_message (through the record layer, both roles).
+        for msg_type in [
+            hs::CLIENT_HELLO,
+            hs::SERVER_HELLO,
+            hs::ENCRYPTED_EXTENSIONS,
+            hs::CERTIFICATE,
+            hs::CERTIFICATE_REQUEST,
+            hs::CERTIFICATE_VERIFY,
+            hs::FINISHED,
+            99,
+        ] {
+            let mut client = conn(&config, St::Connected);
+            let mut server = server_of_conn(&config);
+            server.send_flight(now, vec![(3, msg_type, vec![0; 8])], &cx);
+            deliver(&mut server, &mut client, now, &mut cx);
+            assert!(
+                matches!(
+                    client.events[..],
+                    [Event::Failed(DtlsError::UnexpectedMessage(_))]
+                ),
+                "{msg_type}: {:?}",
+                client.events
+            );
+        }
+        // And a ticket from the client to the server.
+        let mut client = conn(&config, St::Connected);
+        let mut server = server_of_conn(&config);
+        client.send_flight(now, vec![(3, hs::NEW_SESSION_TICKET, ticket())], &cx);
+        deliver(&mut client, &mut server, now, &mut cx);
+        assert!(
+            matches!(
+                server.events[..],
+                [Event::Failed(DtlsError::UnexpectedMessage(_))]
+            ),
+            "{:?}",
+            server.events
+        );
     }
 }
