@@ -1199,6 +1199,21 @@ mod tests {
         c
     }
 
+    /// Declares `$config` (a fresh [`config`]) and `$cx`, a context over it with its own stats
+    /// (read them as `$cx.stats`) and a seeded generator.
+    macro_rules! test_cx {
+        ($config:ident, $cx:ident) => {
+            let $config = config();
+            let mut stats = Stats::default();
+            let mut rng = TestRng::new(1);
+            let mut $cx = Cx {
+                config: &$config,
+                rng: &mut rng,
+                stats: &mut stats,
+            };
+        };
+    }
+
     fn key_update(epoch: u16, body: &[u8]) -> Message {
         Message {
             msg_type: hs::KEY_UPDATE,
@@ -1210,14 +1225,7 @@ mod tests {
 
     #[test]
     fn a_key_update_before_the_handshake_completes_is_an_unexpected_message() {
-        let config = config();
-        let mut stats = Stats::default();
-        let mut rng = TestRng::new(1);
-        let mut cx = Cx {
-            config: &config,
-            rng: &mut rng,
-            stats: &mut stats,
-        };
+        test_cx!(config, cx);
         for st in [St::WaitCertificate, St::WaitFinished] {
             let mut c = conn(&config, st);
             let e = c
@@ -1230,14 +1238,7 @@ mod tests {
 
     #[test]
     fn malformed_or_misplaced_key_updates_are_fatal_with_the_rfc_alert() {
-        let config = config();
-        let mut stats = Stats::default();
-        let mut rng = TestRng::new(1);
-        let mut cx = Cx {
-            config: &config,
-            rng: &mut rng,
-            stats: &mut stats,
-        };
+        test_cx!(config, cx);
         let cases: [(u16, &[u8], AlertDescription); 5] = [
             (3, &[], AlertDescription::DECODE_ERROR),
             (3, &[1, 0], AlertDescription::DECODE_ERROR),
@@ -1259,14 +1260,7 @@ mod tests {
 
     #[test]
     fn key_updates_move_the_receive_epoch_and_keep_one_previous() {
-        let config = config();
-        let mut stats = Stats::default();
-        let mut rng = TestRng::new(1);
-        let mut cx = Cx {
-            config: &config,
-            rng: &mut rng,
-            stats: &mut stats,
-        };
+        test_cx!(config, cx);
         let mut c = conn(&config, St::Connected);
         for epoch in 3u16..12 {
             c.key_update_received(&key_update(epoch, &[0]), &mut cx)
@@ -1297,14 +1291,7 @@ mod tests {
 
     #[test]
     fn no_update_past_the_sending_epoch_limit() {
-        let config = config();
-        let mut stats = Stats::default();
-        let mut rng = TestRng::new(1);
-        let mut cx = Cx {
-            config: &config,
-            rng: &mut rng,
-            stats: &mut stats,
-        };
+        test_cx!(config, cx);
         let now = Instant::now();
         let mut c = conn(&config, St::Connected);
         let secret = Secret::new(vec![1; 32]);
@@ -1334,14 +1321,7 @@ mod tests {
 
     #[test]
     fn near_the_key_limit_data_stops_but_the_key_update_goes_out() {
-        let config = config();
-        let mut stats = Stats::default();
-        let mut rng = TestRng::new(1);
-        let mut cx = Cx {
-            config: &config,
-            rng: &mut rng,
-            stats: &mut stats,
-        };
+        test_cx!(config, cx);
         let now = Instant::now();
         let mut c = conn(&config, St::Connected);
         c.last_now = Some(now);
@@ -1488,15 +1468,8 @@ mod tests {
 
     #[test]
     fn other_post_handshake_messages_and_misplaced_tickets_are_fatal() {
-        let config = config();
-        let mut stats = Stats::default();
-        let mut rng = TestRng::new(1);
+        test_cx!(config, cx);
         let now = Instant::now();
-        let mut cx = Cx {
-            config: &config,
-            rng: &mut rng,
-            stats: &mut stats,
-        };
         let message = |msg_type, epoch, body: Vec<u8>| Message {
             msg_type,
             message_seq: 0,
