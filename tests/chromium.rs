@@ -1175,28 +1175,54 @@ fn chromium_prefers_udp_over_ice_tcp() {
 }
 
 /// DTLS 1.3 with Chromium (BoringSSL, field trial `WebRTC-ForceDtls13`) when our endpoint offers
-/// and accepts it (`--dtls13`), in both DTLS roles: getStats must report `tlsVersion` `FEFC`,
-/// and our side the post-quantum group X25519MLKEM768.
+/// and accepts it (`--dtls13`), in both DTLS roles, one session each: camera and microphone
+/// looped back through SRTP keyed by the DTLS 1.3 exporter (more than 30 frames decoded, 50
+/// Opus packets) and the data channel messages echoed byte-exact beside them. getStats must
+/// report `tlsVersion` `FEFC` and a 1.3 suite, and our side DTLS 1.3, the same suite and the
+/// post-quantum group X25519MLKEM768.
 #[test]
 fn chromium_dtls13_both_roles() {
     for (args, role) in [
         (&["--dtls13"][..], "server"),
         (&["--dtls13", "--passive"][..], "client"),
     ] {
-        let (v, session) = drive_with("data", r#"{"dtls13":true}"#, args);
+        let (v, session) = drive_with("media", r#"{"dtls13":true,"channel":true}"#, args);
         eprintln!(
-            "chromium as DTLS {role}: tlsVersion {} {} / {}, our side: version {} group {}",
+            "chromium as DTLS {role}: tlsVersion {} {} / {}, {} frames decoded, {} audio packets, \
+             {} messages echoed; our side: version {} suite {} group {} ({})",
             v["tlsVersion"],
             v["dtlsCipher"],
             v["srtpCipher"],
+            v["framesDecoded"],
+            v["audioPackets"],
+            v["messages"],
             session["dtls_version"],
-            session["dtls_group"]
+            session["dtls_suite"],
+            session["dtls_group"],
+            session["dtls_group_name"]
         );
-        assert_eq!(session["dtls_version"], 0xFEFC, "{session}");
-        // X25519MLKEM768, as Chromium offers it.
-        assert_eq!(session["dtls_group"], 0x11EC, "{session}");
+        assert_eq!(v["dtlsRole"], role, "{v}");
+        assert_eq!(v["tlsVersion"], "FEFC", "{v}");
+        assert_eq!(v["dtlsCipher"], "TLS_AES_128_GCM_SHA256", "{v}");
+        assert!(
+            v["srtpCipher"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("SRTP_")),
+            "{v}"
+        );
+        assert!(
+            session["srtp"].as_str().is_some_and(|p| !p.is_empty()),
+            "{session}"
+        );
+        assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 30, "{v}");
+        assert!(v["audioPackets"].as_u64().unwrap_or(0) >= 50, "{v}");
         assert_eq!(v["messages"], MESSAGES, "{v}");
         assert_eq!(v["mismatches"], 0, "{v}");
-        assert_eq!(v["tlsVersion"], "FEFC", "{v}");
+        assert_eq!(session["dtls_version"], 0xFEFC, "{session}");
+        assert_eq!(session["dtls_suite"], v["dtlsCipher"], "{session}");
+        // X25519MLKEM768, as Chromium offers it.
+        assert_eq!(session["dtls_group"], 0x11EC, "{session}");
+        assert_eq!(session["dtls_group_name"], "X25519MLKEM768", "{session}");
+        assert!(session["rtp_sent"].as_u64().unwrap_or(0) > 0, "{session}");
     }
 }

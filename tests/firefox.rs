@@ -1013,25 +1013,56 @@ fn firefox_camera_over_ice_tcp_when_udp_is_blocked() {
 }
 
 /// DTLS 1.3 with Firefox (NSS; `media.peerconnection.dtls.version.max` 772 = TLS 1.3) when our
-/// endpoint offers and accepts it (`--dtls13`), Firefox as DTLS server, then as DTLS client.
-fn firefox_dtls13(test: &str, server_args: &[&str]) {
+/// endpoint offers and accepts it (`--dtls13`), Firefox as DTLS `role`, one session: camera and
+/// microphone (VP8, Opus) looped back through SRTP keyed by the DTLS 1.3 exporter and the data
+/// channel messages echoed byte-exact beside them. getStats must report `tlsVersion` `FEFC`, a
+/// 1.3 suite and an SRTP profile, and our side DTLS 1.3 with the same suite.
+fn firefox_dtls13(test: &str, server_args: &[&str], role: &str) {
     let v = drive(
         test,
-        "mode=data",
+        "mode=media&codec=VP8&channel=1",
         server_args,
         &[("media.peerconnection.dtls.version.max", "772")],
     );
-    eprintln!("{test}: tlsVersion {}", v["tlsVersion"]);
-    check_echo(test, &v);
+    let server = &v["server"];
+    eprintln!(
+        "{test}: tlsVersion {} {} / {}, {} frames decoded; our side: version {} suite {} group {}",
+        v["tlsVersion"],
+        v["dtlsCipher"],
+        v["srtpCipher"],
+        v["framesDecoded"],
+        server["dtls_version"],
+        server["dtls_suite"],
+        server["dtls_group_name"]
+    );
+    check_audio(test, &v);
+    assert_eq!(v["dtlsRole"], role, "{v}");
     assert_eq!(v["tlsVersion"], "FEFC", "{v}");
+    assert_eq!(v["dtlsCipher"], "TLS_AES_128_GCM_SHA256", "{v}");
+    assert_eq!(v["videoCodec"], "video/VP8", "{v}");
+    assert!(v["framesDecoded"].as_u64().unwrap_or(0) > 30, "{v}");
+    assert_eq!(v["messages"], 202, "{v}");
+    assert_eq!(v["mismatches"], 0, "{v}");
+    assert_eq!(server["dtls_version"], 0xFEFC, "{v}");
+    assert_eq!(server["dtls_suite"], v["dtlsCipher"], "{v}");
+    assert!(
+        server["dtls_group_name"]
+            .as_str()
+            .is_some_and(|g| !g.is_empty()),
+        "{v}"
+    );
 }
 
 #[test]
 fn firefox_dtls13_as_dtls_server() {
-    firefox_dtls13("firefox_dtls13_as_dtls_server", &["--dtls13"]);
+    firefox_dtls13("firefox_dtls13_as_dtls_server", &["--dtls13"], "server");
 }
 
 #[test]
 fn firefox_dtls13_as_dtls_client() {
-    firefox_dtls13("firefox_dtls13_as_dtls_client", &["--dtls13", "--passive"]);
+    firefox_dtls13(
+        "firefox_dtls13_as_dtls_client",
+        &["--dtls13", "--passive"],
+        "client",
+    );
 }

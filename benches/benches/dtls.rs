@@ -200,7 +200,9 @@ fn endpoint_records(c: &mut Criterion) {
     let (mut client, mut server) = connected_pair(&cc, &sc, KeyRandomness::Fast);
     assert_eq!(
         client.cipher_suite(),
-        Some(sansrtc_dtls::CipherSuite::EcdheEcdsaAes128GcmSha256)
+        Some(sansrtc_dtls::Suite::Dtls12(
+            sansrtc_dtls::CipherSuite::EcdheEcdsaAes128GcmSha256
+        ))
     );
     while client.poll_event().is_some() {}
     while server.poll_event().is_some() {}

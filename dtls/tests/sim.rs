@@ -88,7 +88,7 @@ fn clean_link_every_suite_and_profile() {
             c.srtp_profiles = vec![profile];
             let mut o = run(1, &link, c, s, &mut |d| d);
             assert_agree(&o);
-            assert_eq!(o.client.cipher_suite(), Some(suite));
+            assert_eq!(o.client.cipher_suite(), Some(suite.into()));
             assert_eq!(o.server.srtp_profile(), Some(profile));
             let (p, keys) = o.client.srtp_keying_material().unwrap();
             assert_eq!(p, profile);

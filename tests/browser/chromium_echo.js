@@ -12,6 +12,7 @@
 //   answerer-bulk    our peer offers and opens 20 channels at once (POST /offer?channels=20), then
 //             as 'bulk' (option: setup).
 //   media     camera and microphone looped back (options: codec, videoFirst, playAudio, keyframe,
+//             channel: also a channel 'echo' in the same session, its messages echoed as in 'data',
 //             nacks: wait for NACKs sent and 90 frames decoded; nacksIn: for retransmissions
 //             sent and 90 frames decoded; simulcast: video as three RID layers q, h, f).
 //   bulk      20 channels at once, then 20 MB with bufferedAmountLow flow control (at most
@@ -134,14 +135,17 @@ async function media(opts) {
   if (keyframeTransform) pc.getTransceivers().find((t) => t.receiver.track.kind === 'video').receiver.transform = keyframeTransform();
   const remote = {};
   pc.ontrack = (e) => { remote[e.track.kind] = e; };
+  const dc = opts.channel ? pc.createDataChannel('echo') : null;
+  if (dc) dc.binaryType = 'arraybuffer';
   const { sdp } = await whip(pc);
   await connected(pc);
   const setupMs = performance.now() - t0;
   const sectionOrder = [...sdp.matchAll(/^m=(\w+)/gm)].map((m) => m[1]).join(',');
   const r = await loopedBack(pc, remote, opts);
+  const echoed = dc ? await echoAll(await opened(dc), testMessages()) : {};
   const path = opts.turn || opts.path ? await selectedPair(pc) : {};
   pc.close();
-  return { setupMs, sectionOrder, keyFrameRequest, ...r, ...path };
+  return { setupMs, sectionOrder, keyFrameRequest, ...r, ...echoed, ...path };
 }
 
 // What Chromium says of a channel and its SCTP transport (for failure messages).
@@ -199,7 +203,7 @@ async function loopedBack(pc, remote, opts) {
         r.keyFramesEncoded = s.keyFramesEncoded || 0; r.pliReceived = s.pliCount || 0; r.firReceived = s.firCount || 0;
         r.nackReceived = s.nackCount || 0; r.retransmittedPacketsSent = s.retransmittedPacketsSent || 0;
       }
-      if (s.type === 'transport') { r.dtlsCipher = s.dtlsCipher; r.srtpCipher = s.srtpCipher; }
+      if (s.type === 'transport') { r.dtlsCipher = s.dtlsCipher; r.srtpCipher = s.srtpCipher; r.tlsVersion = s.tlsVersion; r.dtlsRole = s.dtlsRole; }
       if (s.type === 'candidate-pair' && s.nominated && s.availableOutgoingBitrate) r.availableOutgoingBitrate = s.availableOutgoingBitrate;
     });
     const done = r.framesDecoded > 30 && r.audioPackets >= 50

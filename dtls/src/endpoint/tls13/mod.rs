@@ -18,6 +18,7 @@ use crate::codec::Reader;
 use crate::error::{Alert, AlertDescription, DtlsError};
 use crate::fragment::{HandshakeHeader, Inserted, Message, Reassembler};
 use crate::kx::KeyRandomness;
+use crate::negotiated::{NamedGroup, ProtocolVersion, Suite};
 use crate::rng::Rng;
 use crate::v13::ack::{AckTracker, RecordNumber, parse_ack};
 use crate::v13::flight::{Flight, OutMessage};
@@ -156,9 +157,9 @@ impl Conn13 {
         matches!(self.st, St::Closed | St::Failed)
     }
 
-    /// The negotiated suite's IANA number.
-    pub(super) fn suite_id(&self) -> u16 {
-        self.suite.id()
+    /// The negotiated suite.
+    pub(super) fn suite(&self) -> Suite13 {
+        self.suite
     }
 
     /// When [`Conn13::handle_timeout`] must run next.
@@ -609,7 +610,9 @@ impl Conn13 {
         self.st = St::Connected;
         let peer_certificate = self.peer_cert.take().unwrap_or_default();
         self.events.push(Event::Connected {
-            cipher_suite: same_aead_12(self.suite),
+            version: ProtocolVersion::Dtls13,
+            cipher_suite: Suite::Dtls13(self.suite),
+            group: NamedGroup::from_id(self.group),
             srtp_profile: self.srtp,
             peer_fingerprint: Fingerprint::of(HashAlgorithm::Sha256, &peer_certificate),
             peer_certificate,
@@ -646,23 +649,6 @@ fn signature_algorithms_ext() -> Vec<u8> {
         out.extend_from_slice(&s.to_be_bytes());
     }
     out
-}
-
-/// The DTLS 1.2 suite with the same AEAD and hash, reported in
-/// [`Event::Connected`] (whose field predates 1.3); the 1.3 suite itself is
-/// [`Endpoint::dtls13_suite`](super::Endpoint::dtls13_suite).
-fn same_aead_12(suite: Suite13) -> crate::cipher::CipherSuite {
-    use crate::cipher::CipherSuite as C;
-    match suite {
-        Suite13::Aes128GcmSha256 => C::EcdheEcdsaAes128GcmSha256,
-        Suite13::Aes256GcmSha384 => C::EcdheEcdsaAes256GcmSha384,
-        Suite13::Chacha20Poly1305Sha256 => C::EcdheEcdsaChacha20Poly1305Sha256,
-    }
-}
-
-/// The DTLS 1.2 suite reported for a 1.3 connection (see [`same_aead_12`]).
-pub(super) fn same_aead_12_of(c: &Conn13) -> crate::cipher::CipherSuite {
-    same_aead_12(c.suite)
 }
 
 impl super::Endpoint {
