@@ -320,6 +320,9 @@ impl Endpoint {
         if self.events.is_empty() {
             self.events.shrink_to_fit();
         }
+        if let Some(c) = self.tls13.as_mut() {
+            c.release_buffers();
+        }
     }
 
     /// The next event. Application data comes as [`Event::ApplicationData`] with a new buffer

@@ -77,8 +77,9 @@ pub(super) struct Conn13 {
     s_hs: Option<Secret>,
     exporter: Option<Secret>,
     plain_seq: u64,
-    send_hs: Option<SendEpoch>,
-    send_ap: Option<SendEpoch>,
+    /// Boxed (as `send_ap`): dropped once the handshake flights are done with.
+    send_hs: Option<Box<SendEpoch>>,
+    send_ap: Option<Box<SendEpoch>>,
     recv: RecvEpochs,
     next_msg_seq: u16,
     reassembler: Reassembler,
@@ -157,6 +158,16 @@ impl Conn13 {
         matches!(self.st, St::Closed | St::Failed)
     }
 
+    /// Frees the (empty) output and event queues' room.
+    pub(super) fn release_buffers(&mut self) {
+        if self.out.is_empty() {
+            self.out = Vec::new();
+        }
+        if self.events.is_empty() {
+            self.events = Vec::new();
+        }
+    }
+
     /// The negotiated suite.
     pub(super) fn suite(&self) -> Suite13 {
         self.suite
@@ -194,7 +205,7 @@ impl Conn13 {
                         Ok(())
                     }
                 },
-                Record::Ciphertext(c) => match self.recv.open(&c) {
+                Record::Ciphertext(c) => match self.recv.open_into(&c, cx.buffers.buffer()) {
                     Ok((epoch, opened)) => {
                         if opened.content_type == rec::CT_HANDSHAKE {
                             handshake = true;
@@ -247,6 +258,14 @@ impl Conn13 {
                     f.on_ack(&numbers);
                     if f.all_acked() {
                         self.deadline = None;
+                        if self.st == St::Connected {
+                            // The client's last flight arrived: nothing is sent in the
+                            // handshake epoch any more, and the server, having our Finished,
+                            // repeats nothing of its own.
+                            self.flight = None;
+                            self.send_hs = None;
+                            self.recv.remove(rec::EPOCH_HANDSHAKE);
+                        }
                     }
                 }
                 let _ = now;
@@ -506,7 +525,9 @@ impl Conn13 {
             Role::Client => (&c, &s),
             Role::Server => (&s, &c),
         };
-        self.send_hs = Some(SendEpoch::new(self.epoch_keys(rec::EPOCH_HANDSHAKE, mine)?));
+        self.send_hs = Some(Box::new(SendEpoch::new(
+            self.epoch_keys(rec::EPOCH_HANDSHAKE, mine)?,
+        )));
         self.recv.install(RecvEpoch::new(
             self.epoch_keys(rec::EPOCH_HANDSHAKE, theirs)?,
             WINDOW,
@@ -530,9 +551,9 @@ impl Conn13 {
             Role::Client => (c, s),
             Role::Server => (s, c),
         };
-        self.send_ap = Some(SendEpoch::new(
+        self.send_ap = Some(Box::new(SendEpoch::new(
             self.epoch_keys(rec::EPOCH_APPLICATION, &mine)?,
-        ));
+        )));
         Ok(theirs)
     }
 
@@ -631,6 +652,9 @@ pub(super) struct Cx<'a> {
     pub(super) rng: &'a mut dyn Rng,
     /// The endpoint's counters.
     pub(super) stats: &'a mut Stats,
+    /// The endpoint's spare buffers: a record is opened into one (application data then goes
+    /// out in it, and comes back through `Endpoint::poll_application_data`).
+    pub(super) buffers: &'a mut super::buffers::Outbox,
 }
 
 /// The 1.3 suites we offer, in preference order.
@@ -662,6 +686,7 @@ impl super::Endpoint {
             config: &self.config,
             rng: &mut *self.rng,
             stats: &mut self.stats,
+            buffers: &mut self.outbox,
         };
         f(c, &mut cx);
         self.drain13();
@@ -672,8 +697,10 @@ impl super::Endpoint {
         let Some(c) = self.tls13.as_mut() else {
             return;
         };
-        let out = std::mem::take(&mut c.out);
-        let events = std::mem::take(&mut c.events);
+        // Drained through buffers kept across calls: their room stays with the connection, so
+        // passing application data through allocates nothing once they have grown.
+        let mut out = std::mem::take(&mut c.out);
+        let mut events = std::mem::take(&mut c.events);
         let state = if c.is_failed() {
             Some(super::State::Failed)
         } else if c.is_closed() {
@@ -683,11 +710,15 @@ impl super::Endpoint {
         } else {
             None
         };
-        for d in out {
+        for d in out.drain(..) {
             self.outbox.push(d);
         }
-        for e in events {
+        for e in events.drain(..) {
             self.push_event(e);
+        }
+        if let Some(c) = self.tls13.as_mut() {
+            c.out = out;
+            c.events = events;
         }
         if let Some(s) = state {
             if s == super::State::Connected {
@@ -718,6 +749,7 @@ impl super::Endpoint {
             config: &self.config,
             rng: &mut *self.rng,
             stats: &mut self.stats,
+            buffers: &mut self.outbox,
         };
         let Ok(conn) = Conn13::client(now, offer, msg, plain_seq, &mut cx) else {
             return Some(Disposition::Malformed);
@@ -752,6 +784,7 @@ impl super::Endpoint {
             config: &self.config,
             rng: &mut *self.rng,
             stats: &mut self.stats,
+            buffers: &mut self.outbox,
         };
         match client_hello_13(now, &secret, record_seq, message_seq, body, &ch, &mut cx)? {
             HrrDecision::Retry(d) => {

@@ -263,7 +263,10 @@ impl Conn13 {
                     .take()
                     .ok_or(DtlsError::Invalid("state"))?;
                 self.install_peer_application(&theirs)?;
+                // The client's Finished acknowledges our flight: nothing more is sent in the
+                // handshake epoch (a repeated client flight is acknowledged in epoch 3).
                 self.flight = None;
+                self.send_hs = None;
                 self.connected();
             }
             _ => return Ok(false),
