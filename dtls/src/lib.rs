@@ -6,9 +6,10 @@
 //! The [`Endpoint`] state machine takes datagrams and time in and gives datagrams, events and its
 //! next deadline out; it never does I/O.
 //!
-//! DTLS 1.3 (RFC 9147) is opt-in ([`Config::versions`], [`endpoint::Versions`]): the endpoint
-//! then negotiates it with 1.2 as the fallback, on the building blocks in [`v13`] (key schedule,
-//! record layer, ACKs, X25519MLKEM768 key shares, handshake messages).
+//! DTLS 1.3 (RFC 9147) is offered and accepted by default, with 1.2 as the fallback
+//! ([`Config::versions`], [`endpoint::Versions`]; `Versions::Dtls12` pins 1.2), on the building
+//! blocks in [`v13`] (key schedule, record layer, ACKs, X25519MLKEM768 key shares, handshake
+//! messages).
 
 pub mod cert;
 pub mod cipher;

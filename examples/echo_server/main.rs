@@ -25,11 +25,13 @@
 //! blocks UDP; see `tcp.rs` for the streams and their limits.
 //!
 //! `cargo run --release --example echo_server -- --http 127.0.0.1:8080 --udp 127.0.0.1:0`
-//! (`--dtls13` offers and accepts DTLS 1.3 beside 1.2;
+//! (DTLS 1.3 is offered and accepted beside 1.2, the peer connection's default; `--dtls12`
+//! pins DTLS 1.2, as does `--cipher-suite`; `--dtls13` is accepted and changes nothing;
 //! `--passive` answers `a=setup:passive`, making the browser the DTLS client;
 //! `--srtp-profile aes128gcm|aes256gcm|cm80|cm32` or IANA names such as
 //! `SRTP_AEAD_AES_128_GCM` (comma-separated for several) restricts the SRTP profiles we accept;
-//! `--cipher-suite TLS_...` accepts only that DTLS cipher suite, by IANA name;
+//! `--cipher-suite TLS_...` accepts only that DTLS 1.2 cipher suite, by IANA name (and DTLS 1.2
+//! only);
 //! `--drop-video-every N` loses every Nth video packet we echo on the way out, after the peer
 //! connection sent it: the browser NACKs it and gets it again from our retransmission
 //! history, as RTX; `--drop-incoming-video-every N` loses every Nth video packet the browser
@@ -199,7 +201,8 @@ fn cipher_suites(name: &str) -> Vec<CipherSuite> {
 /// Every flag.
 struct Options {
     passive: bool,
-    dtls13: bool,
+    /// `--dtls12`, or `--cipher-suite` (a 1.2 suite): DTLS 1.2 only.
+    dtls12: bool,
     srtp_profiles: Vec<SrtpProfile>,
     cipher_suites: Vec<CipherSuite>,
     drop_every: u64,
@@ -276,8 +279,8 @@ impl Server {
         };
         c.srtp_profiles = self.options.srtp_profiles.clone();
         c.cipher_suites = self.options.cipher_suites.clone();
-        if self.options.dtls13 {
-            c.dtls_versions = sansrtc::dtls::endpoint::Versions::Dtls13Or12;
+        if self.options.dtls12 {
+            c.dtls_versions = sansrtc::dtls::endpoint::Versions::Dtls12;
         }
         c.certificate = Some(self.certificate.clone());
         // Checks failing authentication are dropped, not answered with a 400/401 that a
@@ -717,7 +720,7 @@ fn respond(request: http::Request, calls: &mpsc::Sender<Ask>) -> http::Response 
 fn main() {
     let options = Options {
         passive: std::env::args().any(|a| a == "--passive"),
-        dtls13: std::env::args().any(|a| a == "--dtls13"),
+        dtls12: std::env::args().any(|a| a == "--dtls12") || !arg("--cipher-suite", "").is_empty(),
         srtp_profiles: srtp_profiles(&arg("--srtp-profile", "")),
         cipher_suites: cipher_suites(&arg("--cipher-suite", "")),
         drop_every: number("--drop-video-every", "0"),
