@@ -6,7 +6,9 @@
 //! sender, hostile datagrams during a live transfer, WHIP `DELETE`, and the server's own page;
 //! relay-only connections (`iceTransportPolicy: 'relay'`) through our TURN server
 //! (`examples/turn_server`) over UDP, TCP and TLS; and ICE over TCP (RFC 6544) to the echo
-//! server's passive TCP candidate where nftables drops every UDP packet.
+//! server's passive TCP candidate where nftables drops every UDP packet. DTLS 1.3 is the
+//! default on both sides (Chromium 156 offers it): `chromium_dtls13_both_roles` checks it with
+//! media and a data channel in both DTLS roles, reported by getStats and by our side.
 //! Loopback only: the server binds 127.0.0.1 and ignores the browser's other candidates; the
 //! relay tests run in a private network namespace where `lo` is the only interface.
 

@@ -6,7 +6,9 @@
 //! relayed candidates only (`iceTransportPolicy: 'relay'`) of our TURN server
 //! (`examples/turn_server`) over UDP and TCP, and the media mode the same. The ICE-TCP tests
 //! drop every UDP packet in the namespace (nftables) and let Firefox use its active TCP
-//! candidates (`media.peerconnection.ice.tcp`) to the echo server's passive one.
+//! candidates (`media.peerconnection.ice.tcp`) to the echo server's passive one. The
+//! `firefox_dtls13_*` tests check DTLS 1.3 (our default) with media and a data channel in both
+//! DTLS roles.
 //!
 //! Loopback only: each test re-runs itself inside a private network namespace (`unshare --net`)
 //! where `lo` is the only interface, so the echo server, the test's HTTP server and Firefox (with
