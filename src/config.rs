@@ -51,8 +51,9 @@ pub struct Config {
     pub srtp_profiles: Vec<dtls::SrtpProfile>,
     /// DTLS cipher suites in preference order (default every suite the dtls crate has).
     pub cipher_suites: Vec<dtls::CipherSuite>,
-    /// DTLS versions offered and accepted (default DTLS 1.2 only; `Dtls13Or12` adds DTLS 1.3,
-    /// which Chromium and Firefox negotiate; see the dtls crate's STATUS.md).
+    /// DTLS versions offered and accepted (default `Dtls13Or12`: DTLS 1.3, which Chromium and
+    /// Firefox negotiate, with DTLS 1.2 as the fallback; `Dtls12` pins 1.2; see the dtls crate's
+    /// STATUS.md).
     pub dtls_versions: dtls::endpoint::Versions,
     /// DTLS 1.3 only: records sealed under one sending key after which our side updates its
     /// keys with a KeyUpdate (RFC 9147 8), asking the peer to update its own. `None` (the
@@ -123,7 +124,7 @@ impl Default for Config {
             rtcp_interval: Duration::from_secs(1),
             srtp_profiles: dtls::SrtpProfile::ALL.to_vec(),
             cipher_suites: dtls::CipherSuite::ALL.to_vec(),
-            dtls_versions: dtls::endpoint::Versions::Dtls12,
+            dtls_versions: dtls::endpoint::Versions::Dtls13Or12,
             dtls_key_update_after: None,
             turn_servers: Vec::new(),
             ice_transport_policy: IceTransportPolicy::All,

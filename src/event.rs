@@ -94,6 +94,17 @@ pub enum Event {
     IceStateChange(IceState),
     /// The DTLS state changed.
     DtlsStateChange(DtlsState),
+    /// The DTLS handshake completed (reported just before [`Event::DtlsStateChange`] to
+    /// `Connected`): what it negotiated.
+    #[non_exhaustive]
+    DtlsConnected {
+        /// DTLS 1.2 or 1.3 ([`crate::Config::dtls_versions`]).
+        version: crate::dtls::ProtocolVersion,
+        /// The cipher suite (a 1.3 suite with DTLS 1.3).
+        cipher_suite: crate::dtls::Suite,
+        /// The key exchange group (X25519MLKEM768 when a DTLS 1.3 peer agrees to it).
+        group: Option<crate::dtls::NamedGroup>,
+    },
     /// The overall state changed.
     ConnectionStateChange(ConnectionState),
     /// A change (a transceiver or data channel section added, an ICE restart) needs a new

@@ -136,7 +136,7 @@ pub use simulcast::{LayerChooser, SendLayer};
 pub use stats::StatsReport;
 pub use track::{KeyframeKind, MediaError, RtpReceived, RtpWrite};
 
-/// DTLS 1.2 and DTLS-SRTP key export.
+/// DTLS 1.3 and 1.2, DTLS-SRTP key export.
 pub use sansrtc_dtls as dtls;
 /// STUN, ICE, TURN.
 pub use sansrtc_ice as ice;

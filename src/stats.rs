@@ -40,12 +40,13 @@ pub struct TransportStats {
     pub counters: Stats,
     /// The selected candidate pair `(local, remote)`.
     pub selected_pair: Option<(SocketAddr, SocketAddr)>,
-    /// The negotiated DTLS cipher suite (for DTLS 1.3, the 1.2 suite with the same AEAD and hash).
-    pub dtls_cipher_suite: Option<dtls::CipherSuite>,
-    /// The DTLS version once connected: 0xFEFD (1.2) or 0xFEFC (1.3).
-    pub dtls_version: Option<u16>,
-    /// The key exchange group negotiated by DTLS (IANA number, e.g. 0x11EC X25519MLKEM768).
-    pub dtls_group: Option<u16>,
+    /// The negotiated DTLS cipher suite: a DTLS 1.2 suite or, with DTLS 1.3, a 1.3 one
+    /// (e.g. TLS_AES_128_GCM_SHA256).
+    pub dtls_cipher_suite: Option<dtls::Suite>,
+    /// The DTLS version once connected.
+    pub dtls_version: Option<dtls::ProtocolVersion>,
+    /// The key exchange group negotiated by DTLS (e.g. X25519MLKEM768 with DTLS 1.3).
+    pub dtls_group: Option<dtls::NamedGroup>,
     /// The negotiated SRTP profile.
     pub srtp_profile: Option<srtp::Profile>,
     /// The ICE agent's counters.

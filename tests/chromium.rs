@@ -6,8 +6,10 @@
 //! sender, hostile datagrams during a live transfer, WHIP `DELETE`, and the server's own page;
 //! relay-only connections (`iceTransportPolicy: 'relay'`) through our TURN server
 //! (`examples/turn_server`) over UDP, TCP and TLS; and ICE over TCP (RFC 6544) to the echo
-//! server's passive TCP candidate where nftables drops every UDP packet; DTLS 1.3 in both
-//! DTLS roles with our side updating its keys (KeyUpdate) during the echo and during media.
+//! server's passive TCP candidate where nftables drops every UDP packet. DTLS 1.3 is the
+//! default on both sides (Chromium 156 offers it): `chromium_dtls13_both_roles` checks the
+//! version, suite and group reported by getStats and by our side in both DTLS roles, with our
+//! side updating its keys (KeyUpdate) during the echo, and during media.
 //! Loopback only: the server binds 127.0.0.1 and ignores the browser's other candidates; the
 //! relay tests run in a private network namespace where `lo` is the only interface.
 
@@ -1212,6 +1214,9 @@ fn chromium_dtls13_both_roles() {
         assert_eq!(session["dtls_version"], 0xFEFC, "{session}");
         // X25519MLKEM768, as Chromium offers it.
         assert_eq!(session["dtls_group"], 0x11EC, "{session}");
+        assert_eq!(session["dtls_group_name"], "X25519MLKEM768", "{session}");
+        assert_eq!(v["dtlsCipher"], "TLS_AES_128_GCM_SHA256", "{v}");
+        assert_eq!(session["dtls_suite"], v["dtlsCipher"], "{session}");
         assert_eq!(v["messages"], 5 * MESSAGES, "{v}");
         assert_eq!(v["mismatches"], 0, "{v}");
         assert_eq!(v["largest"], 256 * 1024, "{v}");

@@ -6,7 +6,9 @@
 //! relayed candidates only (`iceTransportPolicy: 'relay'`) of our TURN server
 //! (`examples/turn_server`) over UDP and TCP, and the media mode the same. The ICE-TCP tests
 //! drop every UDP packet in the namespace (nftables) and let Firefox use its active TCP
-//! candidates (`media.peerconnection.ice.tcp`) to the echo server's passive one.
+//! candidates (`media.peerconnection.ice.tcp`) to the echo server's passive one. The
+//! `firefox_dtls13_*` tests check DTLS 1.3 (our default) with media and a data channel in both
+//! DTLS roles.
 //!
 //! Loopback only: each test re-runs itself inside a private network namespace (`unshare --net`)
 //! where `lo` is the only interface, so the echo server, the test's HTTP server and Firefox (with
@@ -1019,7 +1021,9 @@ fn firefox_camera_over_ice_tcp_when_udp_is_blocked() {
 /// five times, one round after the other (Firefox acknowledges a KeyUpdate some 90 ms after it
 /// left: one round of 80-250 ms leaves room for one or two). Every message comes back
 /// byte-exact, at least 3 updates went out and Firefox answered with KeyUpdates of its own.
-fn firefox_dtls13(test: &str, server_args: &[&str]) {
+/// getStats must report Firefox as DTLS `role` with a 1.3 suite, and our side the same suite
+/// and one of `groups`.
+fn firefox_dtls13(test: &str, server_args: &[&str], role: &str, groups: &[&str]) {
     let v = drive(
         test,
         "mode=data&rounds=5",
@@ -1043,6 +1047,15 @@ fn firefox_dtls13(test: &str, server_args: &[&str]) {
     assert_eq!(v["mismatches"], 0, "{v}");
     assert_eq!(v["tlsVersion"], "FEFC", "{v}");
     assert_eq!(ours["dtls_version"], 0xFEFC, "{ours}");
+    assert_eq!(v["dtlsRole"], role, "{v}");
+    assert_eq!(v["dtlsCipher"], "TLS_AES_128_GCM_SHA256", "{v}");
+    assert_eq!(ours["dtls_suite"], v["dtlsCipher"], "{v}");
+    assert!(
+        ours["dtls_group_name"]
+            .as_str()
+            .is_some_and(|g| groups.contains(&g)),
+        "{v}"
+    );
     let sent = ours["dtls_key_updates_sent"].as_u64().unwrap_or(0);
     let received = ours["dtls_key_updates_received"].as_u64().unwrap_or(0);
     assert!(sent >= 3, "{ours}");
@@ -1056,6 +1069,10 @@ fn firefox_dtls13_as_dtls_server() {
     firefox_dtls13(
         "firefox_dtls13_as_dtls_server",
         &["--dtls13", "--key-update-every", "10"],
+        "server",
+        // NSS as server takes our client's X25519 share (seen: x25519) rather than asking for
+        // the hybrid one.
+        &["x25519", "X25519MLKEM768"],
     );
 }
 
@@ -1064,6 +1081,9 @@ fn firefox_dtls13_as_dtls_client() {
     firefox_dtls13(
         "firefox_dtls13_as_dtls_client",
         &["--dtls13", "--passive", "--key-update-after-records", "40"],
+        "client",
+        // Our HelloRetryRequest asks NSS for the hybrid share.
+        &["X25519MLKEM768"],
     );
 }
 

@@ -384,7 +384,7 @@ fn dtls13_key_updates_through_the_peer_connection() {
         Err(sansrtc::Error::NotConnected)
     ));
     let id = n.connect_with_channel("ku");
-    assert_eq!(n.pcs[0].stats_report().transport.dtls_version, Some(0xFEFC));
+    assert_eq!(n.pcs[0].stats_report().transport.dtls_version, Some(sansrtc::dtls::ProtocolVersion::Dtls13));
     for round in 1..=5u8 {
         n.pcs[0].update_dtls_keys(n.now).unwrap();
         exchange(&mut n, id, 20, round);

@@ -984,3 +984,87 @@ fn sctp_zero_checksum_is_negotiated_only_when_both_offer_it() {
         }
     }
 }
+
+/// What `Event::DtlsConnected` and the stats report say of the DTLS handshake of peer `i`.
+fn dtls_negotiated(
+    n: &Net,
+    i: usize,
+) -> (
+    Option<(
+        sansrtc::dtls::ProtocolVersion,
+        sansrtc::dtls::Suite,
+        Option<sansrtc::dtls::NamedGroup>,
+    )>,
+    sansrtc::stats::TransportStats,
+) {
+    let event = n.events[i].iter().find_map(|e| match e {
+        Event::DtlsConnected {
+            version,
+            cipher_suite,
+            group,
+            ..
+        } => Some((*version, *cipher_suite, *group)),
+        _ => None,
+    });
+    // Reported before the state change to Connected.
+    let at = |want: fn(&Event) -> bool| n.events[i].iter().position(want);
+    assert!(
+        at(|e| matches!(e, Event::DtlsConnected { .. }))
+            < at(|e| matches!(e, Event::DtlsStateChange(sansrtc::DtlsState::Connected))),
+        "{:?}",
+        n.events[i]
+    );
+    (event, n.pcs[i].stats_report().transport)
+}
+
+#[test]
+fn dtls13_version_suite_and_group_are_reported_typed() {
+    use sansrtc::dtls::endpoint::Versions;
+    use sansrtc::dtls::{NamedGroup, ProtocolVersion, Suite, Suite13};
+    // Both peers offer DTLS 1.3: 1.3, TLS_AES_128_GCM_SHA256 and X25519MLKEM768 (asked for by
+    // the HelloRetryRequest) on both sides, in the event and in the stats.
+    let mut n = Net::with_config(105, |c| c.dtls_versions = Versions::Dtls13Or12);
+    let id = n.connect_with_channel("v13");
+    n.pcs[0].channel(id[0]).unwrap().send(n.now, b"13").unwrap();
+    n.run_until(Duration::from_secs(5), |n| {
+        !messages(&n.events[1], id[1]).is_empty()
+    });
+    let want = (
+        ProtocolVersion::Dtls13,
+        Suite::Dtls13(Suite13::Aes128GcmSha256),
+        Some(NamedGroup::X25519Mlkem768),
+    );
+    for i in 0..2 {
+        let (event, t) = dtls_negotiated(&n, i);
+        assert_eq!(event, Some(want), "peer {i}");
+        assert_eq!(
+            (t.dtls_version, t.dtls_cipher_suite, t.dtls_group),
+            (Some(want.0), Some(want.1), want.2),
+            "peer {i}"
+        );
+        assert_eq!(
+            t.dtls_cipher_suite.unwrap().name(),
+            "TLS_AES_128_GCM_SHA256"
+        );
+    }
+    // One side 1.2 only: both fall back to 1.2, whose suite and curve are reported as such.
+    let offerer_13 = std::cell::Cell::new(true);
+    let mut n = Net::with_config(107, |c| {
+        if !offerer_13.replace(false) {
+            c.dtls_versions = Versions::Dtls12;
+        } else {
+            c.dtls_versions = Versions::Dtls13Or12;
+        }
+    });
+    n.connect_with_channel("v12");
+    for i in 0..2 {
+        let (event, t) = dtls_negotiated(&n, i);
+        let (version, suite, group) = event.expect("DtlsConnected");
+        assert_eq!(version, ProtocolVersion::Dtls12, "peer {i}");
+        assert_eq!(suite.version(), ProtocolVersion::Dtls12, "peer {i}");
+        assert!(suite.dtls12().is_some(), "peer {i}");
+        assert_eq!(group, Some(NamedGroup::X25519), "peer {i}");
+        assert_eq!(t.dtls_version, Some(ProtocolVersion::Dtls12), "peer {i}");
+        assert_eq!(t.dtls_cipher_suite, Some(suite), "peer {i}");
+    }
+}

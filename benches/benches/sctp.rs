@@ -136,10 +136,13 @@ fn dtls_pair(now: Instant) -> [sansrtc_dtls::Endpoint; 2] {
     use std::sync::Arc;
     let cc = Arc::new(Certificate::generate().unwrap());
     let sc = Arc::new(Certificate::generate().unwrap());
+    // DTLS 1.2, as webrtc-rs (the comparison) speaks it.
     let mut c = Config::new(cc.clone());
     c.remote_fingerprints = vec![sc.fingerprint(HashAlgorithm::Sha256)];
+    c.versions = sansrtc_dtls::endpoint::Versions::Dtls12;
     let mut s = Config::new(sc.clone());
     s.remote_fingerprints = vec![cc.fingerprint(HashAlgorithm::Sha256)];
+    s.versions = sansrtc_dtls::endpoint::Versions::Dtls12;
     let mut client = Endpoint::client(c, Box::new(SystemRng::default()));
     let mut server = Endpoint::server(s, Box::new(SystemRng::default()));
     client.connect(now);

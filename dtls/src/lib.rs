@@ -6,9 +6,10 @@
 //! The [`Endpoint`] state machine takes datagrams and time in and gives datagrams, events and its
 //! next deadline out; it never does I/O.
 //!
-//! DTLS 1.3 (RFC 9147) is opt-in ([`Config::versions`], [`endpoint::Versions`]): the endpoint
-//! then negotiates it with 1.2 as the fallback, on the building blocks in [`v13`] (key schedule,
-//! record layer, ACKs, X25519MLKEM768 key shares, handshake messages).
+//! DTLS 1.3 (RFC 9147) is offered and accepted by default, with 1.2 as the fallback
+//! ([`Config::versions`], [`endpoint::Versions`]; `Versions::Dtls12` pins 1.2), on the building
+//! blocks in [`v13`] (key schedule, record layer, ACKs, X25519MLKEM768 key shares, handshake
+//! messages).
 
 pub mod cert;
 pub mod cipher;
@@ -18,6 +19,7 @@ pub mod error;
 pub mod fragment;
 mod kx;
 pub mod message;
+pub mod negotiated;
 pub mod record;
 pub mod rng;
 pub mod v13;
@@ -27,5 +29,7 @@ pub use cipher::{CipherSuite, SrtpProfile};
 pub use endpoint::{Config, Endpoint, Event, Role};
 pub use error::{Alert, AlertDescription, DtlsError};
 pub use kx::KeyRandomness;
+pub use negotiated::{NamedGroup, ProtocolVersion, Suite};
 pub use rng::{Rng, SeededRng, SystemRng, TestRng};
 pub use sansrtc_core::DtlsRole;
+pub use v13::key_schedule::Suite13;

@@ -25,6 +25,11 @@ fn pair_with(require_ems: bool) -> (Endpoint, Endpoint, Arc<Certificate>) {
     c.remote_fingerprints = vec![sc.fingerprint(HashAlgorithm::Sha256)];
     let mut s = Config::new(sc.clone());
     s.remote_fingerprints = vec![cc.fingerprint(HashAlgorithm::Sha256)];
+    // These attacks are on the DTLS 1.2 handshake (HelloVerifyRequest, plaintext
+    // ServerKeyExchange and Certificate, EMS, renegotiation): pinned to 1.2, the default being
+    // 1.3 with 1.2 fallback. DTLS 1.3's are in dtls13_endpoint.rs.
+    c.versions = sansrtc_dtls::endpoint::Versions::Dtls12;
+    s.versions = sansrtc_dtls::endpoint::Versions::Dtls12;
     c.require_extended_master_secret = require_ems;
     s.require_extended_master_secret = require_ems;
     (
@@ -792,6 +797,10 @@ fn pair_adjusted(adjust: impl FnOnce(&mut Config, &mut Config)) -> (Endpoint, En
     c.remote_fingerprints = vec![sc.fingerprint(HashAlgorithm::Sha256)];
     let mut s = Config::new(sc);
     s.remote_fingerprints = vec![cc.fingerprint(HashAlgorithm::Sha256)];
+    // DTLS 1.2 unless `adjust` says otherwise (the alerts checked below are 1.2's plaintext
+    // ones).
+    c.versions = sansrtc_dtls::endpoint::Versions::Dtls12;
+    s.versions = sansrtc_dtls::endpoint::Versions::Dtls12;
     adjust(&mut c, &mut s);
     (
         Endpoint::client(c, Box::new(TestRng::new(1))),
@@ -814,6 +823,33 @@ fn empty_fingerprint_list_fails_closed() {
     let (ce, se) = pump(&mut c, &mut s, |_, _| {});
     assert!(!c.is_connected() && !s.is_connected(), "{ce:?} {se:?}");
     assert!(failed_with(&se, DtlsError::NoRemoteFingerprint), "{se:?}");
+}
+
+#[test]
+fn empty_fingerprint_list_fails_closed_in_dtls13() {
+    use sansrtc_dtls::endpoint::Versions;
+    // The same with DTLS 1.3 (the default): neither side connects, the side expecting no
+    // fingerprint fails with NoRemoteFingerprint.
+    let (mut c, mut s) = pair_adjusted(|c, s| {
+        c.versions = Versions::Dtls13Or12;
+        s.versions = Versions::Dtls13Or12;
+        c.remote_fingerprints.clear();
+    });
+    c.connect(Instant::now());
+    let (ce, se) = pump(&mut c, &mut s, |_, _| {});
+    assert!(!c.is_connected() && !s.is_connected(), "{ce:?} {se:?}");
+    assert!(failed_with(&ce, DtlsError::NoRemoteFingerprint), "{ce:?}");
+    assert_eq!(c.protocol_version(), sansrtc_dtls::ProtocolVersion::Dtls13);
+    let (mut c, mut s) = pair_adjusted(|c, s| {
+        c.versions = Versions::Dtls13Or12;
+        s.versions = Versions::Dtls13Or12;
+        s.remote_fingerprints.clear();
+    });
+    c.connect(Instant::now());
+    let (ce, se) = pump(&mut c, &mut s, |_, _| {});
+    assert!(!s.is_connected(), "{ce:?} {se:?}");
+    assert!(failed_with(&se, DtlsError::NoRemoteFingerprint), "{se:?}");
+    assert_eq!(s.protocol_version(), sansrtc_dtls::ProtocolVersion::Dtls13);
 }
 
 #[test]

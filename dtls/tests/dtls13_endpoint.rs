@@ -13,8 +13,8 @@ use sansrtc_dtls::v13::DTLS_1_3;
 use sansrtc_dtls::v13::message::{self as m, ext, hs};
 use sansrtc_dtls::v13::record::{self as rec, Record};
 use sansrtc_dtls::{
-    Certificate, Config, DtlsError, Endpoint, Event, HashAlgorithm, Rng, SrtpProfile, TestRng,
-    endpoint::Versions,
+    Certificate, Config, DtlsError, Endpoint, Event, HashAlgorithm, NamedGroup, ProtocolVersion,
+    Rng, SrtpProfile, Suite, Suite13, TestRng, endpoint::Versions,
 };
 
 fn certs() -> &'static (Arc<Certificate>, Arc<Certificate>, Arc<Certificate>) {
@@ -44,11 +44,13 @@ fn none(d: Vec<u8>) -> Vec<u8> {
 }
 
 /// Both connected with `version`, the same DTLS-SRTP keys, each seeing the other's certificate.
-fn assert_connected(o: &Outcome, version: u16) {
+fn assert_connected(o: &Outcome, version: ProtocolVersion) {
     assert!(o.client.is_connected(), "client: {:?}", o.client_events);
     assert!(o.server.is_connected(), "server: {:?}", o.server_events);
     assert_eq!(o.client.protocol_version(), version);
     assert_eq!(o.server.protocol_version(), version);
+    assert_eq!(o.client.cipher_suite().map(|s| s.version()), Some(version));
+    assert_eq!(o.server.cipher_suite(), o.client.cipher_suite());
     let (cp, ck) = o.client.srtp_keying_material().unwrap();
     let (sp, sk) = o.server.srtp_keying_material().unwrap();
     assert_eq!((cp, &ck), (sp, &sk));
@@ -84,11 +86,35 @@ fn failure(events: &[Event]) -> Option<DtlsError> {
 fn dtls13_handshake_data_and_close_through_the_endpoint() {
     let (c, s) = configs(Versions::Dtls13Or12, Versions::Dtls13Or12);
     let mut o = run(1, &PERFECT, c, s, &mut none);
-    assert_connected(&o, DTLS_1_3);
-    assert_eq!(o.client.dtls13_suite(), Some(0x1301));
+    assert_connected(&o, ProtocolVersion::Dtls13);
+    assert_eq!(
+        o.client.cipher_suite(),
+        Some(Suite::Dtls13(Suite13::Aes128GcmSha256))
+    );
+    assert_eq!(o.server.cipher_suite().map(|s| s.id()), Some(0x1301));
     // The HelloRetryRequest (sent anyway, for the cookie) asked for the hybrid group.
-    assert_eq!(o.server.named_group(), Some(0x11EC));
-    assert_eq!(o.client.named_group(), Some(0x11EC));
+    assert_eq!(o.server.named_group(), Some(NamedGroup::X25519Mlkem768));
+    assert_eq!(o.client.named_group(), Some(NamedGroup::X25519Mlkem768));
+    // The Connected events say the same, typed.
+    for events in [&o.client_events, &o.server_events] {
+        let connected = events.iter().find_map(|e| match e {
+            Event::Connected {
+                version,
+                cipher_suite,
+                group,
+                ..
+            } => Some((*version, *cipher_suite, *group)),
+            _ => None,
+        });
+        assert_eq!(
+            connected,
+            Some((
+                ProtocolVersion::Dtls13,
+                Suite::Dtls13(Suite13::Aes128GcmSha256),
+                Some(NamedGroup::X25519Mlkem768)
+            ))
+        );
+    }
     // ClientHello, HelloRetryRequest (cookie, group), ClientHello (2 datagrams: fragmented
     // ML-KEM share), server flight (fragmented too), client flight, ACK.
     println!(
@@ -135,7 +161,7 @@ fn dtls13_over_a_lossy_reordering_link() {
     for seed in 0..300 {
         let (c, s) = configs(Versions::Dtls13Or12, Versions::Dtls13Or12);
         let o = run(seed, &link, c, s, &mut none);
-        assert_connected(&o, DTLS_1_3);
+        assert_connected(&o, ProtocolVersion::Dtls13);
         worst = worst.max(o.elapsed);
     }
     println!("300 seeds at 20% loss: slowest handshake {worst:?} simulated");
@@ -152,7 +178,7 @@ fn dtls13_handshake_is_deterministic_with_injected_randomness() {
             seen.push(d.clone());
             d
         });
-        assert_connected(&o, DTLS_1_3);
+        assert_connected(&o, ProtocolVersion::Dtls13);
         (seen, o.client.srtp_keying_material().unwrap())
     };
     assert_eq!(run_once(), run_once());
@@ -162,10 +188,10 @@ fn dtls13_handshake_is_deterministic_with_injected_randomness() {
 fn a_13_client_falls_back_to_a_12_server_and_a_12_client_gets_12() {
     let (c, s) = configs(Versions::Dtls13Or12, Versions::Dtls12);
     let o = run(2, &PERFECT, c, s, &mut none);
-    assert_connected(&o, 0xFEFD);
+    assert_connected(&o, ProtocolVersion::Dtls12);
     let (c, s) = configs(Versions::Dtls12, Versions::Dtls13Or12);
     let o = run(3, &PERFECT, c, s, &mut none);
-    assert_connected(&o, 0xFEFD);
+    assert_connected(&o, ProtocolVersion::Dtls12);
     // A 1.3-only client refuses a 1.2 server; a 1.3-only server ignores a 1.2 client.
     let (c, s) = configs(Versions::Dtls13, Versions::Dtls12);
     let o = run(4, &PERFECT, c, s, &mut none);
@@ -239,7 +265,7 @@ fn dtls13_refuses_a_certificate_not_matching_the_fingerprint() {
 fn tampered_13_records_are_dropped_and_the_connection_goes_on() {
     let (c, s) = configs(Versions::Dtls13Or12, Versions::Dtls13Or12);
     let mut o = run(10, &PERFECT, c, s, &mut none);
-    assert_connected(&o, DTLS_1_3);
+    assert_connected(&o, ProtocolVersion::Dtls13);
     let now = Instant::now();
     o.client.send_application_data(b"payload").unwrap();
     let d = o.client.poll_transmit().unwrap();
@@ -307,7 +333,7 @@ fn forged_plaintext_server_hellos_do_not_end_a_13_handshake() {
         }
     }
     assert!(client.is_connected() && server.is_connected());
-    assert_eq!(client.protocol_version(), DTLS_1_3);
+    assert_eq!(client.protocol_version(), ProtocolVersion::Dtls13);
 }
 
 /// The X25519 base point: a valid public key anyone can send.
@@ -449,7 +475,7 @@ fn hostile_datagrams_before_every_13_handshake_datagram_do_not_stop_it() {
         }
         assert!(client.is_connected(), "seed {seed}: {:?}", client.stats());
         assert!(server.is_connected(), "seed {seed}: {:?}", server.stats());
-        assert_eq!(client.protocol_version(), DTLS_1_3);
+        assert_eq!(client.protocol_version(), ProtocolVersion::Dtls13);
         assert_eq!(
             client.srtp_keying_material().unwrap(),
             server.srtp_keying_material().unwrap()
@@ -549,7 +575,7 @@ fn each_hostile_13_datagram_alone_leaves_the_handshake_able_to_complete() {
                     client.stats(),
                     server.stats()
                 );
-                assert_eq!(client.protocol_version(), DTLS_1_3);
+                assert_eq!(client.protocol_version(), ProtocolVersion::Dtls13);
                 assert_eq!(
                     client.srtp_keying_material().unwrap(),
                     server.srtp_keying_material().unwrap()

@@ -25,7 +25,8 @@
 //! blocks UDP; see `tcp.rs` for the streams and their limits.
 //!
 //! `cargo run --release --example echo_server -- --http 127.0.0.1:8080 --udp 127.0.0.1:0`
-//! (`--dtls13` offers and accepts DTLS 1.3 beside 1.2;
+//! (DTLS 1.3 is offered and accepted beside 1.2, the peer connection's default; `--dtls12`
+//! pins DTLS 1.2, as does `--cipher-suite`; `--dtls13` is accepted and changes nothing;
 //! `--key-update-every N` (DTLS 1.3) asks for a DTLS key update (`update_dtls_keys`, RFC 9147
 //! 8) after every `N` data channel messages echoed (one at a time: updates falling due while
 //! ours waits for its acknowledgement are merged); `--key-update-after-records N` (DTLS 1.3)
@@ -36,7 +37,8 @@
 //! `--passive` answers `a=setup:passive`, making the browser the DTLS client;
 //! `--srtp-profile aes128gcm|aes256gcm|cm80|cm32` or IANA names such as
 //! `SRTP_AEAD_AES_128_GCM` (comma-separated for several) restricts the SRTP profiles we accept;
-//! `--cipher-suite TLS_...` accepts only that DTLS cipher suite, by IANA name;
+//! `--cipher-suite TLS_...` accepts only that DTLS 1.2 cipher suite, by IANA name (and DTLS 1.2
+//! only);
 //! `--drop-video-every N` loses every Nth video packet we echo on the way out, after the peer
 //! connection sent it: the browser NACKs it and gets it again from our retransmission
 //! history, as RTX; `--drop-incoming-video-every N` loses every Nth video packet the browser
@@ -206,7 +208,8 @@ fn cipher_suites(name: &str) -> Vec<CipherSuite> {
 /// Every flag.
 struct Options {
     passive: bool,
-    dtls13: bool,
+    /// `--dtls12`, or `--cipher-suite` (a 1.2 suite): DTLS 1.2 only.
+    dtls12: bool,
     key_update_every: u64,
     key_update_after_records: Option<u64>,
     srtp_profiles: Vec<SrtpProfile>,
@@ -285,8 +288,8 @@ impl Server {
         };
         c.srtp_profiles = self.options.srtp_profiles.clone();
         c.cipher_suites = self.options.cipher_suites.clone();
-        if self.options.dtls13 {
-            c.dtls_versions = sansrtc::dtls::endpoint::Versions::Dtls13Or12;
+        if self.options.dtls12 {
+            c.dtls_versions = sansrtc::dtls::endpoint::Versions::Dtls12;
         }
         c.dtls_key_update_after = self.options.key_update_after_records;
         c.certificate = Some(self.certificate.clone());
@@ -728,7 +731,7 @@ fn respond(request: http::Request, calls: &mpsc::Sender<Ask>) -> http::Response 
 fn main() {
     let options = Options {
         passive: std::env::args().any(|a| a == "--passive"),
-        dtls13: std::env::args().any(|a| a == "--dtls13"),
+        dtls12: std::env::args().any(|a| a == "--dtls12") || !arg("--cipher-suite", "").is_empty(),
         key_update_every: number("--key-update-every", "0"),
         key_update_after_records: match number("--key-update-after-records", "0") {
             0 => None,

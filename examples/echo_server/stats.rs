@@ -26,7 +26,7 @@ pub(crate) fn session_json(s: &Session, routes: usize, reason: Option<&str>) -> 
             r#""lost_on_purpose":{},"incoming_lost_on_purpose":{},"nacks_sent":{},"#,
             r#""retransmitted_packets_received":{},"#,
             r#""layers":{{{}}},"echo_errors":{},"channels":[{}],"sctp":"{}","sctp_zero_checksum":{},"#,
-            r#""dtls_version":{},"dtls_group":{},"#,
+            r#""dtls_version":{},"dtls_group":{},"dtls_suite":"{}","dtls_group_name":"{}","#,
             r#""frames_repacketized":{},"packets_repacketized":{},"echo_backlog":{},"routes":{},"#,
             r#""bandwidth_estimate":{},"bandwidth_acknowledged":{},"bandwidth_reason":"{}","#,
             r#""selected_remote":"{}","selected_transport":"{}"{}}}"#
@@ -97,11 +97,13 @@ pub(crate) fn session_json(s: &Session, routes: usize, reason: Option<&str>) -> 
         report
             .transport
             .dtls_version
-            .map_or("null".to_owned(), |v| v.to_string()),
+            .map_or("null".to_owned(), |v| v.wire().to_string()),
         report
             .transport
             .dtls_group
-            .map_or("null".to_owned(), |g| g.to_string()),
+            .map_or("null".to_owned(), |g| g.id().to_string()),
+        report.transport.dtls_cipher_suite.map_or("", |s| s.name()),
+        report.transport.dtls_group.map_or("", |g| g.name()),
         s.media.frames_repacketized,
         s.media.packets_repacketized,
         s.backlog_bytes,

@@ -353,7 +353,12 @@ impl PeerConnection {
 
     pub(super) fn on_dtls_event(&mut self, now: Instant, e: dtls::Event) {
         match e {
-            dtls::Event::Connected { .. } => {
+            dtls::Event::Connected {
+                version,
+                cipher_suite,
+                group,
+                ..
+            } => {
                 // The endpoint already checked the certificate against the SDP fingerprints.
                 self.ensure_srtp();
                 if self.srtp.is_none() && self.media.mids().next().is_some() {
@@ -369,6 +374,11 @@ impl PeerConnection {
                     s.connect(now);
                 }
                 self.media.start(now);
+                self.events.push_back(Event::DtlsConnected {
+                    version,
+                    cipher_suite,
+                    group,
+                });
                 self.set_dtls_state(DtlsState::Connected);
             }
             dtls::Event::ApplicationData(data) => {

@@ -199,7 +199,7 @@ async function loopedBack(pc, remote, opts) {
         r.keyFramesEncoded = s.keyFramesEncoded || 0; r.pliReceived = s.pliCount || 0; r.firReceived = s.firCount || 0;
         r.nackReceived = s.nackCount || 0; r.retransmittedPacketsSent = s.retransmittedPacketsSent || 0;
       }
-      if (s.type === 'transport') { r.dtlsCipher = s.dtlsCipher; r.srtpCipher = s.srtpCipher; }
+      if (s.type === 'transport') { r.dtlsCipher = s.dtlsCipher; r.srtpCipher = s.srtpCipher; r.tlsVersion = s.tlsVersion; r.dtlsRole = s.dtlsRole; }
       if (s.type === 'candidate-pair' && s.nominated && s.availableOutgoingBitrate) r.availableOutgoingBitrate = s.availableOutgoingBitrate;
     });
     const done = r.framesDecoded > 30 && r.audioPackets >= 50

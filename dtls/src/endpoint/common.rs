@@ -8,6 +8,7 @@ use crate::cert::{Fingerprint, HashAlgorithm, PeerKey};
 use crate::error::{Alert, DtlsError};
 use crate::kx::KeyRandomness;
 use crate::message::CertificateMsg;
+use crate::negotiated::{NamedGroup, ProtocolVersion, Suite};
 use crate::record::ContentType;
 
 impl Endpoint {
@@ -107,7 +108,9 @@ impl Endpoint {
         self.flight.stop();
         let peer_certificate = self.hs.peer_certificate.take().unwrap_or_default();
         self.push_event(Event::Connected {
-            cipher_suite: self.hs.suite.expect("negotiated"),
+            version: ProtocolVersion::Dtls12,
+            cipher_suite: Suite::Dtls12(self.hs.suite.expect("negotiated")),
+            group: NamedGroup::from_id(self.hs.group),
             srtp_profile: self.hs.srtp,
             peer_fingerprint: Fingerprint::of(HashAlgorithm::Sha256, &peer_certificate),
             peer_certificate,

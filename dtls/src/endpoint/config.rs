@@ -11,14 +11,13 @@ use crate::kx::KeyRandomness;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Versions {
-    /// DTLS 1.2 only (RFC 6347), the default until DTLS 1.3 is complete (see the crate's
-    /// STATUS.md; it interoperates with Chromium and Firefox).
-    #[default]
+    /// DTLS 1.2 only (RFC 6347).
     Dtls12,
-    /// DTLS 1.3 (RFC 9147) preferred, DTLS 1.2 as the fallback: a client offers
+    /// DTLS 1.3 (RFC 9147) preferred, DTLS 1.2 as the fallback (the default): a client offers
     /// supported_versions {1.3, 1.2} and checks the RFC 8446 4.1.3 downgrade sentinel when the
     /// server picks 1.2; a server picks 1.3 when offered (and sets the sentinel when it picks
     /// 1.2 for a client that did not offer 1.3).
+    #[default]
     Dtls13Or12,
     /// DTLS 1.3 only: a 1.2 peer is refused.
     Dtls13,
@@ -82,8 +81,8 @@ pub struct Config {
     /// [`Rng`](crate::Rng) ([`KeyRandomness::Injected`]: a seeded endpoint is then fully
     /// deterministic). Randoms, the cookie and X25519 key shares always come from the `Rng`.
     pub key_randomness: KeyRandomness,
-    /// The DTLS versions offered and accepted; [`Versions::Dtls12`] by default (see the crate's
-    /// STATUS.md for what DTLS 1.3 still lacks).
+    /// The DTLS versions offered and accepted; by default [`Versions::Dtls13Or12`] (DTLS 1.3
+    /// with DTLS 1.2 as the fallback, see the crate's STATUS.md).
     pub versions: Versions,
     /// DTLS 1.3: records sealed under one sending key after which the endpoint starts a
     /// KeyUpdate (RFC 9147 8). `None` (the default): 7/8 of the key's limit (2^23 records for
@@ -114,7 +113,7 @@ impl Config {
             max_queued: 256,
             max_early_data: 16 * 1024,
             key_randomness: KeyRandomness::Fast,
-            versions: Versions::Dtls12,
+            versions: Versions::Dtls13Or12,
             key_update_after: None,
         }
     }

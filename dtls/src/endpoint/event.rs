@@ -1,8 +1,9 @@
 //! What an [`Endpoint`](super::Endpoint) tells the application: events and counters.
 
 use crate::cert::Fingerprint;
-use crate::cipher::{CipherSuite, SrtpProfile};
+use crate::cipher::SrtpProfile;
 use crate::error::{Alert, DtlsError};
+use crate::negotiated::{NamedGroup, ProtocolVersion, Suite};
 
 /// What the application learns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,8 +12,12 @@ pub enum Event {
     /// The handshake completed. (More may be reported here later: match it with `..`.)
     #[non_exhaustive]
     Connected {
-        /// The negotiated suite.
-        cipher_suite: CipherSuite,
+        /// The negotiated protocol version.
+        version: ProtocolVersion,
+        /// The negotiated suite (a DTLS 1.2 or a DTLS 1.3 one, as `version`).
+        cipher_suite: Suite,
+        /// The key exchange group (ECDHE curve, or the DTLS 1.3 key share's group).
+        group: Option<NamedGroup>,
         /// The negotiated SRTP profile, if use_srtp was negotiated.
         srtp_profile: Option<SrtpProfile>,
         /// The SHA-256 fingerprint of the peer's certificate.

@@ -61,9 +61,10 @@ use keys::Handshake;
 use records::RecordLayer;
 use server::Stateless;
 
-use crate::cipher::{CipherSuite, SrtpProfile};
+use crate::cipher::SrtpProfile;
 use crate::error::{Alert, AlertDescription, DtlsError};
 use crate::fragment::Reassembler;
+use crate::negotiated::{NamedGroup, ProtocolVersion, Suite};
 use crate::record::{self, RecordHeader};
 use crate::rng::Rng;
 
@@ -209,36 +210,34 @@ impl Endpoint {
         self.hs.srtp
     }
 
-    /// The negotiated ECDHE group (IANA named group number, see [`crate::message::group`]).
-    pub fn named_group(&self) -> Option<u16> {
+    /// The negotiated key exchange group (for DTLS 1.2 the ECDHE curve, for DTLS 1.3 the
+    /// key share's group, e.g. [`NamedGroup::X25519Mlkem768`]).
+    pub fn named_group(&self) -> Option<NamedGroup> {
         if let Some(c) = &self.tls13 {
-            return (c.group != 0).then_some(c.group);
+            return NamedGroup::from_id(c.group);
         }
-        self.hs.suite.map(|_| self.hs.group)
+        self.hs
+            .suite
+            .and_then(|_| NamedGroup::from_id(self.hs.group))
     }
 
-    /// The negotiated protocol version: [`crate::v13::DTLS_1_3`] (0xFEFC) once DTLS 1.3 was
-    /// picked, else DTLS 1.2 (0xFEFD).
-    pub fn protocol_version(&self) -> u16 {
+    /// The protocol version: [`ProtocolVersion::Dtls13`] once DTLS 1.3 was picked, else
+    /// [`ProtocolVersion::Dtls12`].
+    pub fn protocol_version(&self) -> ProtocolVersion {
         if self.tls13.is_some() {
-            crate::v13::DTLS_1_3
+            ProtocolVersion::Dtls13
         } else {
-            record::DTLS_1_2
+            ProtocolVersion::Dtls12
         }
     }
 
-    /// The DTLS 1.3 cipher suite (IANA number, e.g. 0x1301) when 1.3 was negotiated.
-    /// [`Endpoint::cipher_suite`] then names the DTLS 1.2 suite with the same AEAD and hash.
-    pub fn dtls13_suite(&self) -> Option<u16> {
-        self.tls13.as_ref().map(|c| c.suite_id())
-    }
-
-    /// The negotiated cipher suite.
-    pub fn cipher_suite(&self) -> Option<CipherSuite> {
+    /// The negotiated cipher suite: a [`Suite::Dtls12`] or, once DTLS 1.3 was picked, a
+    /// [`Suite::Dtls13`].
+    pub fn cipher_suite(&self) -> Option<Suite> {
         if let Some(c) = &self.tls13 {
-            return Some(tls13::same_aead_12_of(c));
+            return Some(Suite::Dtls13(c.suite()));
         }
-        self.hs.suite
+        self.hs.suite.map(Suite::Dtls12)
     }
 
     /// The signature scheme (IANA number, see [`crate::message::sig`]) of the peer's signature
@@ -320,6 +319,9 @@ impl Endpoint {
         self.outbox.release();
         if self.events.is_empty() {
             self.events.shrink_to_fit();
+        }
+        if let Some(c) = self.tls13.as_mut() {
+            c.release_buffers();
         }
     }
 

@@ -19,11 +19,14 @@ use crate::rng::TestRng;
 pub(super) fn pair(seeds: (u64, u64), adjust: impl FnOnce(&mut Config)) -> (Endpoint, Endpoint) {
     let cc = Arc::new(Certificate::generate().unwrap());
     let sc = Arc::new(Certificate::generate().unwrap());
+    // The unit tests of the DTLS 1.2 path: pinned to 1.2 (the default is 1.3 with fallback).
     let mut c = Config::new(cc.clone());
     c.remote_fingerprints = vec![sc.fingerprint(HashAlgorithm::Sha256)];
+    c.versions = super::Versions::Dtls12;
     adjust(&mut c);
     let mut s = Config::new(sc);
     s.remote_fingerprints = vec![cc.fingerprint(HashAlgorithm::Sha256)];
+    s.versions = super::Versions::Dtls12;
     (
         Endpoint::client(c, Box::new(TestRng::new(seeds.0))),
         Endpoint::server(s, Box::new(TestRng::new(seeds.1))),
@@ -170,10 +173,9 @@ pub(super) fn client_hello_datagram(message_seq: u16, extra: usize) -> Vec<u8> {
 }
 
 pub(super) fn server() -> Endpoint {
-    Endpoint::server(
-        Config::new(Arc::new(Certificate::generate().unwrap())),
-        Box::new(TestRng::new(8)),
-    )
+    let mut c = Config::new(Arc::new(Certificate::generate().unwrap()));
+    c.versions = super::Versions::Dtls12;
+    Endpoint::server(c, Box::new(TestRng::new(8)))
 }
 
 /// An epoch-1 record sealed with `from`'s keys, whatever its length.

@@ -61,7 +61,7 @@ impl Hash {
 }
 
 /// The TLS 1.3 cipher suites (RFC 8446 B.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Suite13 {
     /// TLS_AES_128_GCM_SHA256 (0x1301).

@@ -442,6 +442,17 @@ impl RecvEpoch {
     /// header with the decrypted sequence number is the additional data), strips the padding and
     /// reads the content type; only then marks the sequence number received.
     pub fn open(&mut self, record: &CiphertextRecord<'_>) -> Result<Opened, Rejected> {
+        self.open_into(record, Vec::new())
+    }
+
+    /// [`RecvEpoch::open`] into `content` (emptied first; a spare buffer, so that opening
+    /// allocates nothing once it has room for a record). It is dropped when the record is
+    /// rejected.
+    pub fn open_into(
+        &mut self,
+        record: &CiphertextRecord<'_>,
+        mut content: Vec<u8>,
+    ) -> Result<Opened, Rejected> {
         if u64::from(record.epoch_bits) != self.keys.epoch & 0b11 {
             return Err(Rejected::WrongEpoch);
         }
@@ -462,7 +473,8 @@ impl RecvEpoch {
         if sequence > MAX_SEQUENCE || self.window.check(sequence) != WindowCheck::New {
             return Err(Rejected::Replay);
         }
-        let mut content = record.encrypted.to_vec();
+        content.clear();
+        content.extend_from_slice(record.encrypted);
         let len = match self.keys.aead.open_in_place(
             self.keys.nonce(sequence),
             Aad::from(&*header),
@@ -499,7 +511,8 @@ impl RecvEpoch {
 /// bits (RFC 9147 4.2.2): at most one per value is kept, installing epoch n + 4 replaces n.
 #[derive(Debug, Default, Clone)]
 pub struct RecvEpochs {
-    epochs: [Option<RecvEpoch>; 4],
+    /// Boxed: an idle connection keeps two epochs, not room for four.
+    epochs: [Option<Box<RecvEpoch>>; 4],
 }
 
 impl RecvEpochs {
@@ -510,7 +523,7 @@ impl RecvEpochs {
     /// Installs (or replaces) the epoch with these low bits.
     pub fn install(&mut self, epoch: RecvEpoch) {
         let slot = (epoch.keys.epoch & 0b11) as usize;
-        self.epochs[slot] = Some(epoch);
+        self.epochs[slot] = Some(Box::new(epoch));
     }
     /// Removes the epoch `epoch` if installed.
     pub fn remove(&mut self, epoch: u64) {
@@ -525,16 +538,24 @@ impl RecvEpochs {
     /// The installed epoch `epoch`.
     pub fn get(&self, epoch: u64) -> Option<&RecvEpoch> {
         self.epochs[(epoch & 0b11) as usize]
-            .as_ref()
+            .as_deref()
             .filter(|e| e.keys.epoch == epoch)
     }
     /// Opens a record with the installed epoch its header names; returns the epoch with it.
     pub fn open(&mut self, record: &CiphertextRecord<'_>) -> Result<(u64, Opened), Rejected> {
+        self.open_into(record, Vec::new())
+    }
+    /// [`RecvEpochs::open`] into `content` (see [`RecvEpoch::open_into`]).
+    pub fn open_into(
+        &mut self,
+        record: &CiphertextRecord<'_>,
+        content: Vec<u8>,
+    ) -> Result<(u64, Opened), Rejected> {
         let epoch = self.epochs[usize::from(record.epoch_bits)]
             .as_mut()
             .ok_or(Rejected::WrongEpoch)?;
         let e = epoch.keys.epoch;
-        epoch.open(record).map(|o| (e, o))
+        epoch.open_into(record, content).map(|o| (e, o))
     }
 }
 

@@ -32,6 +32,7 @@ use crate::codec::Reader;
 use crate::error::{Alert, AlertDescription, DtlsError};
 use crate::fragment::{HandshakeHeader, Inserted, Message, Reassembler};
 use crate::kx::KeyRandomness;
+use crate::negotiated::{NamedGroup, ProtocolVersion, Suite};
 use crate::rng::Rng;
 use crate::v13::ack::{AckTracker, RecordNumber, parse_ack};
 use crate::v13::flight::{Flight, OutMessage};
@@ -102,8 +103,9 @@ pub(super) struct Conn13 {
     s_hs: Option<Secret>,
     exporter: Option<Secret>,
     plain_seq: u64,
-    send_hs: Option<SendEpoch>,
-    send_ap: Option<SendEpoch>,
+    /// Boxed (as `send_ap`): dropped once the handshake flights are done with.
+    send_hs: Option<Box<SendEpoch>>,
+    send_ap: Option<Box<SendEpoch>>,
     recv: RecvEpochs,
     next_msg_seq: u16,
     reassembler: Reassembler,
@@ -217,9 +219,19 @@ impl Conn13 {
         matches!(self.st, St::Closed | St::Failed)
     }
 
-    /// The negotiated suite's IANA number.
-    pub(super) fn suite_id(&self) -> u16 {
-        self.suite.id()
+    /// Frees the (empty) output and event queues' room.
+    pub(super) fn release_buffers(&mut self) {
+        if self.out.is_empty() {
+            self.out = Vec::new();
+        }
+        if self.events.is_empty() {
+            self.events = Vec::new();
+        }
+    }
+
+    /// The negotiated suite.
+    pub(super) fn suite(&self) -> Suite13 {
+        self.suite
     }
 
     /// When [`Conn13::handle_timeout`] must run next: the retransmission timer, or at once
@@ -302,7 +314,7 @@ impl Conn13 {
             },
             Record::Ciphertext(c) => {
                 self.select_candidate(&c);
-                match self.recv.open(&c) {
+                match self.recv.open_into(&c, cx.buffers.buffer()) {
                     Ok((epoch, opened)) => {
                         self.opened_in(now, epoch, cx);
                         if opened.content_type == rec::CT_HANDSHAKE {
@@ -417,6 +429,13 @@ impl Conn13 {
                         self.deadline = None;
                         if self.key_update_outstanding {
                             self.key_update_acknowledged()?;
+                        } else if self.st == St::Connected {
+                            // The client's last flight arrived: nothing is sent in the
+                            // handshake epoch any more, and the server, having our Finished,
+                            // repeats nothing of its own.
+                            self.flight = None;
+                            self.send_hs = None;
+                            self.recv.remove(rec::EPOCH_HANDSHAKE);
                         }
                     }
                 }
@@ -780,7 +799,7 @@ impl Conn13 {
             .map(|s| s.keys().epoch())
             .and_then(|e| e.checked_add(1))
             .ok_or(DtlsError::Invalid("state"))?;
-        self.send_ap = Some(SendEpoch::new(self.epoch_keys(epoch, &next)?));
+        self.send_ap = Some(Box::new(SendEpoch::new(self.epoch_keys(epoch, &next)?)));
         self.send_ap_secret = Some(next);
         self.key_update_outstanding = false;
         self.flight = None;
@@ -889,7 +908,9 @@ impl Conn13 {
             Role::Client => (&c, &s),
             Role::Server => (&s, &c),
         };
-        self.send_hs = Some(SendEpoch::new(self.epoch_keys(rec::EPOCH_HANDSHAKE, mine)?));
+        self.send_hs = Some(Box::new(SendEpoch::new(
+            self.epoch_keys(rec::EPOCH_HANDSHAKE, mine)?,
+        )));
         self.recv.install(RecvEpoch::new(
             self.epoch_keys(rec::EPOCH_HANDSHAKE, theirs)?,
             WINDOW,
@@ -914,9 +935,9 @@ impl Conn13 {
             Role::Client => (c, s),
             Role::Server => (s, c),
         };
-        self.send_ap = Some(SendEpoch::new(
+        self.send_ap = Some(Box::new(SendEpoch::new(
             self.epoch_keys(rec::EPOCH_APPLICATION, &mine)?,
-        ));
+        )));
         self.send_ap_secret = Some(mine);
         Ok(theirs)
     }
@@ -998,7 +1019,9 @@ impl Conn13 {
         self.st = St::Connected;
         let peer_certificate = self.peer_cert.take().unwrap_or_default();
         self.events.push(Event::Connected {
-            cipher_suite: same_aead_12(self.suite),
+            version: ProtocolVersion::Dtls13,
+            cipher_suite: Suite::Dtls13(self.suite),
+            group: NamedGroup::from_id(self.group),
             srtp_profile: self.srtp,
             peer_fingerprint: Fingerprint::of(HashAlgorithm::Sha256, &peer_certificate),
             peer_certificate,
@@ -1017,6 +1040,9 @@ pub(super) struct Cx<'a> {
     pub(super) rng: &'a mut dyn Rng,
     /// The endpoint's counters.
     pub(super) stats: &'a mut Stats,
+    /// The endpoint's spare buffers: a record is opened into one (application data then goes
+    /// out in it, and comes back through `Endpoint::poll_application_data`).
+    pub(super) buffers: &'a mut super::buffers::Outbox,
 }
 
 /// The 1.3 suites we offer, in preference order.
@@ -1037,23 +1063,6 @@ fn signature_algorithms_ext() -> Vec<u8> {
     out
 }
 
-/// The DTLS 1.2 suite with the same AEAD and hash, reported in
-/// [`Event::Connected`] (whose field predates 1.3); the 1.3 suite itself is
-/// [`Endpoint::dtls13_suite`](super::Endpoint::dtls13_suite).
-fn same_aead_12(suite: Suite13) -> crate::cipher::CipherSuite {
-    use crate::cipher::CipherSuite as C;
-    match suite {
-        Suite13::Aes128GcmSha256 => C::EcdheEcdsaAes128GcmSha256,
-        Suite13::Aes256GcmSha384 => C::EcdheEcdsaAes256GcmSha384,
-        Suite13::Chacha20Poly1305Sha256 => C::EcdheEcdsaChacha20Poly1305Sha256,
-    }
-}
-
-/// The DTLS 1.2 suite reported for a 1.3 connection (see [`same_aead_12`]).
-pub(super) fn same_aead_12_of(c: &Conn13) -> crate::cipher::CipherSuite {
-    same_aead_12(c.suite)
-}
-
 impl super::Endpoint {
     /// Runs `f` on the DTLS 1.3 connection with the endpoint's configuration, generator and
     /// counters, then takes its output.
@@ -1065,6 +1074,7 @@ impl super::Endpoint {
             config: &self.config,
             rng: &mut *self.rng,
             stats: &mut self.stats,
+            buffers: &mut self.outbox,
         };
         f(c, &mut cx);
         self.drain13();
@@ -1075,8 +1085,10 @@ impl super::Endpoint {
         let Some(c) = self.tls13.as_mut() else {
             return;
         };
-        let out = std::mem::take(&mut c.out);
-        let events = std::mem::take(&mut c.events);
+        // Drained through buffers kept across calls: their room stays with the connection, so
+        // passing application data through allocates nothing once they have grown.
+        let mut out = std::mem::take(&mut c.out);
+        let mut events = std::mem::take(&mut c.events);
         let state = if c.is_failed() {
             Some(super::State::Failed)
         } else if c.is_closed() {
@@ -1086,11 +1098,15 @@ impl super::Endpoint {
         } else {
             None
         };
-        for d in out {
+        for d in out.drain(..) {
             self.outbox.push(d);
         }
-        for e in events {
+        for e in events.drain(..) {
             self.push_event(e);
+        }
+        if let Some(c) = self.tls13.as_mut() {
+            c.out = out;
+            c.events = events;
         }
         if let Some(s) = state {
             if s == super::State::Connected {
@@ -1121,6 +1137,7 @@ impl super::Endpoint {
             config: &self.config,
             rng: &mut *self.rng,
             stats: &mut self.stats,
+            buffers: &mut self.outbox,
         };
         let Ok(conn) = Conn13::client(now, offer, msg, plain_seq, &mut cx) else {
             return Some(Disposition::Malformed);
@@ -1155,6 +1172,7 @@ impl super::Endpoint {
             config: &self.config,
             rng: &mut *self.rng,
             stats: &mut self.stats,
+            buffers: &mut self.outbox,
         };
         match client_hello_13(now, &secret, record_seq, message_seq, body, &ch, &mut cx)? {
             HrrDecision::Retry(d) => {
@@ -1190,9 +1208,9 @@ mod tests {
         let mut c = Conn13::new(Role::Client, suite, config, 0);
         let mine = Secret::new(vec![1; 32]);
         let theirs = Secret::new(vec![2; 32]);
-        c.send_ap = Some(SendEpoch::new(
+        c.send_ap = Some(Box::new(SendEpoch::new(
             c.epoch_keys(rec::EPOCH_APPLICATION, &mine).unwrap(),
-        ));
+        )));
         c.send_ap_secret = Some(mine);
         c.install_peer_application(&theirs).unwrap();
         c.st = st;
@@ -1206,10 +1224,12 @@ mod tests {
             let $config = config();
             let mut stats = Stats::default();
             let mut rng = TestRng::new(1);
+            let mut buffers = crate::endpoint::buffers::Outbox::default();
             let mut $cx = Cx {
                 config: &$config,
                 rng: &mut rng,
                 stats: &mut stats,
+                buffers: &mut buffers,
             };
         };
     }
@@ -1295,9 +1315,9 @@ mod tests {
         let now = Instant::now();
         let mut c = conn(&config, St::Connected);
         let secret = Secret::new(vec![1; 32]);
-        c.send_ap = Some(SendEpoch::new(
+        c.send_ap = Some(Box::new(SendEpoch::new(
             c.epoch_keys(MAX_SEND_EPOCH - 1, &secret).unwrap(),
-        ));
+        )));
         // One more update is allowed: to 2^48 - 1.
         c.update_keys(now, &mut cx).unwrap();
         assert!(c.key_update_outstanding);
@@ -1327,7 +1347,7 @@ mod tests {
         c.last_now = Some(now);
         let keys = c.send_ap.as_ref().unwrap().keys().clone();
         let limit = rec::AES_GCM_CONFIDENTIALITY_LIMIT;
-        c.send_ap = Some(SendEpoch::starting_at(keys, limit - CONTROL_RESERVE - 1));
+        c.send_ap = Some(Box::new(SendEpoch::starting_at(keys, limit - CONTROL_RESERVE - 1)));
         // Past the automatic point (7/8 of the limit): an update is due at once.
         assert_eq!(c.deadline(), Some(now));
         let mut out = Vec::new();
@@ -1379,9 +1399,9 @@ mod tests {
         let mut s = Conn13::new(Role::Server, Suite13::Aes128GcmSha256, config, 0);
         let mine = Secret::new(vec![2; 32]);
         let theirs = Secret::new(vec![1; 32]);
-        s.send_ap = Some(SendEpoch::new(
+        s.send_ap = Some(Box::new(SendEpoch::new(
             s.epoch_keys(rec::EPOCH_APPLICATION, &mine).unwrap(),
-        ));
+        )));
         s.send_ap_secret = Some(mine);
         s.install_peer_application(&theirs).unwrap();
         s.st = St::Connected;
@@ -1412,12 +1432,14 @@ mod tests {
         let config = config();
         let (mut client_stats, mut server_stats) = (Stats::default(), Stats::default());
         let (mut client_rng, mut server_rng) = (TestRng::new(1), TestRng::new(2));
+        let mut buffers = crate::endpoint::buffers::Outbox::default();
         macro_rules! cx {
             ($rng:expr, $stats:expr) => {
                 &mut Cx {
                     config: &config,
                     rng: &mut $rng,
                     stats: &mut $stats,
+                    buffers: &mut buffers,
                 }
             };
         }

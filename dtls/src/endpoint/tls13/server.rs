@@ -304,7 +304,10 @@ impl Conn13 {
                     .take()
                     .ok_or(DtlsError::Invalid("state"))?;
                 self.install_peer_application(&theirs)?;
+                // The client's Finished acknowledges our flight: nothing more is sent in the
+                // handshake epoch (a repeated client flight is acknowledged in epoch 3).
                 self.flight = None;
+                self.send_hs = None;
                 self.connected();
             }
             _ => return Ok(false),
@@ -367,10 +370,12 @@ mod tests {
         let config = Config::new(Arc::new(Certificate::generate().unwrap()));
         let mut rng = TestRng::new(1);
         let mut stats = Stats::default();
+        let mut buffers = crate::endpoint::buffers::Outbox::default();
         let mut cx = Cx {
             config: &config,
             rng: &mut rng,
             stats: &mut stats,
+            buffers: &mut buffers,
         };
         let secret = [7u8; 32];
         let now = Instant::now();
