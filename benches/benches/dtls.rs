@@ -19,8 +19,8 @@ use std::time::Instant;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ring::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use sansrtc_dtls::cipher::{Bulk, RecordCipher};
-use sansrtc_dtls::record::{ContentType, DTLS_1_2, RecordHeader, parse_datagram};
 use sansrtc_dtls::endpoint::Versions;
+use sansrtc_dtls::record::{ContentType, DTLS_1_2, RecordHeader, parse_datagram};
 use sansrtc_dtls::v13::key_schedule::{KeySchedule, Secret, Suite13};
 use sansrtc_dtls::v13::record::{self as rec13, EpochKeys, HeaderForm, RecvEpoch, SendEpoch};
 use sansrtc_dtls::{

@@ -27,6 +27,6 @@ pub use cipher::{CipherSuite, SrtpProfile};
 pub use endpoint::{Config, Endpoint, Event, Role};
 pub use error::{Alert, AlertDescription, DtlsError};
 pub use kx::KeyRandomness;
-pub use v13::kx::Group13;
 pub use rng::{Rng, SeededRng, SystemRng, TestRng};
 pub use sansrtc_core::DtlsRole;
+pub use v13::kx::Group13;

@@ -620,7 +620,9 @@ fn invalid_p256_shares_are_refused() {
             let (mut c, mut s) = configs_with_groups(&[Group13::P256], &[Group13::P256]);
             c.key_randomness = randomness;
             s.key_randomness = randomness;
-            let o = run(40 + i as u64, &PERFECT, c, s, &mut |d| spoil_p256_share(d, &bad));
+            let o = run(40 + i as u64, &PERFECT, c, s, &mut |d| {
+                spoil_p256_share(d, &bad)
+            });
             assert_eq!(
                 failure(&o.server_events),
                 Some(DtlsError::Invalid("P-256 key share")),
@@ -689,7 +691,10 @@ fn a_forged_server_hello_with_an_invalid_p256_share_leaves_the_client_s_key() {
         }
         assert!(forged_once.is_none());
         assert!(client.stats().malformed > 0, "{:?}", client.stats());
-        assert!(client.is_connected() && server.is_connected(), "{randomness:?}");
+        assert!(
+            client.is_connected() && server.is_connected(),
+            "{randomness:?}"
+        );
         assert_eq!(client.named_group(), Some(0x0017));
         assert_eq!(
             client.srtp_keying_material().unwrap(),

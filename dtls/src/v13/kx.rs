@@ -297,9 +297,10 @@ mod tests {
 
     #[test]
     fn both_groups_agree() {
-        for (group, mode) in GROUPS.into_iter().flat_map(|g| {
-            [KeyRandomness::Fast, KeyRandomness::Injected].map(|m| (g, m))
-        }) {
+        for (group, mode) in GROUPS
+            .into_iter()
+            .flat_map(|g| [KeyRandomness::Fast, KeyRandomness::Injected].map(|m| (g, m)))
+        {
             let mut rng = TestRng::new(u64::from(group));
             let (client, c_pub) =
                 ClientKeyShare::generate_with(group, mode, &mut rng).expect("client");

@@ -90,8 +90,11 @@ fn first_share_group(groups: &[Group13]) -> Res<u16> {
     let first = groups
         .first()
         .ok_or(DtlsError::NoCommon("no DTLS 1.3 group configured"))?;
-    let x25519_next = groups.iter().skip(1).find(|g| **g != Group13::X25519MlKem768);
-    Ok(match (first, x25519_next) {
+    let next_other = groups
+        .iter()
+        .skip(1)
+        .find(|g| **g != Group13::X25519MlKem768);
+    Ok(match (first, next_other) {
         (Group13::X25519MlKem768, Some(Group13::X25519)) => kx::X25519,
         _ => first.id(),
     })
