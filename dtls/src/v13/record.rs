@@ -426,6 +426,22 @@ impl RecvEpoch {
     /// header with the decrypted sequence number is the additional data), strips the padding and
     /// reads the content type; only then marks the sequence number received.
     pub fn open(&mut self, record: &CiphertextRecord<'_>) -> Result<Opened, Rejected> {
+        let mut content = Vec::new();
+        let (sequence, content_type) = self.open_into(record, &mut content)?;
+        Ok(Opened {
+            sequence,
+            content_type,
+            content,
+        })
+    }
+
+    /// [`RecvEpoch::open`] into a caller's buffer (cleared first, its allocation reused):
+    /// returns the sequence number and the content type, the content in `content`.
+    pub fn open_into(
+        &mut self,
+        record: &CiphertextRecord<'_>,
+        content: &mut Vec<u8>,
+    ) -> Result<(u64, u8), Rejected> {
         if u64::from(record.epoch_bits) != self.keys.epoch & 0b11 {
             return Err(Rejected::WrongEpoch);
         }
@@ -446,11 +462,12 @@ impl RecvEpoch {
         if sequence > MAX_SEQUENCE || self.window.check(sequence) != WindowCheck::New {
             return Err(Rejected::Replay);
         }
-        let mut content = record.encrypted.to_vec();
+        content.clear();
+        content.extend_from_slice(record.encrypted);
         let len = match self.keys.aead.open_in_place(
             self.keys.nonce(sequence),
             Aad::from(&*header),
-            &mut content,
+            content,
         ) {
             Ok(plain) => plain.len(),
             Err(_) => {
@@ -469,11 +486,7 @@ impl RecvEpoch {
             return Err(Rejected::Malformed);
         }
         self.window.accept(sequence);
-        Ok(Opened {
-            sequence,
-            content_type,
-            content,
-        })
+        Ok((sequence, content_type))
     }
 }
 
