@@ -54,6 +54,13 @@ pub struct Config {
     /// DTLS versions offered and accepted (default DTLS 1.2 only; `Dtls13Or12` adds DTLS 1.3,
     /// which Chromium and Firefox negotiate; see the dtls crate's STATUS.md).
     pub dtls_versions: dtls::endpoint::Versions,
+    /// DTLS 1.3 only: records sealed under one sending key after which our side updates its
+    /// keys with a KeyUpdate (RFC 9147 8), asking the peer to update its own. `None` (the
+    /// default): the dtls crate's automatic point, 7/8 of the key's usage limit (about 7.3
+    /// million records with AES-GCM), so an ordinary connection rarely updates; smaller
+    /// values update more often (see the dtls crate's `Config::key_update_after`). Updates can
+    /// also be asked for at any time: [`PeerConnection::update_dtls_keys`]. Ignored for DTLS 1.2.
+    pub dtls_key_update_after: Option<u64>,
     /// TURN servers (UDP) for relayed candidates.
     pub turn_servers: Vec<TurnServer>,
     /// Which candidates to use (default all; `Relay` keeps our addresses private).
@@ -117,6 +124,7 @@ impl Default for Config {
             srtp_profiles: dtls::SrtpProfile::ALL.to_vec(),
             cipher_suites: dtls::CipherSuite::ALL.to_vec(),
             dtls_versions: dtls::endpoint::Versions::Dtls12,
+            dtls_key_update_after: None,
             turn_servers: Vec::new(),
             ice_transport_policy: IceTransportPolicy::All,
             retransmission_history: 512,

@@ -76,6 +76,10 @@ pub enum Error {
     /// The connection is closed.
     #[error("closed")]
     Closed,
+    /// The call needs DTLS 1.3 and the connection negotiated DTLS 1.2 (e.g.
+    /// [`crate::PeerConnection::update_dtls_keys`]).
+    #[error("needs DTLS 1.3 (DTLS 1.2 was negotiated)")]
+    NotDtls13,
 }
 
 /// A [`sdp::NegotiationError`] (wrapped to keep our error type small).

@@ -6,7 +6,8 @@
 //! sender, hostile datagrams during a live transfer, WHIP `DELETE`, and the server's own page;
 //! relay-only connections (`iceTransportPolicy: 'relay'`) through our TURN server
 //! (`examples/turn_server`) over UDP, TCP and TLS; and ICE over TCP (RFC 6544) to the echo
-//! server's passive TCP candidate where nftables drops every UDP packet.
+//! server's passive TCP candidate where nftables drops every UDP packet; DTLS 1.3 in both
+//! DTLS roles with our side updating its keys (KeyUpdate) during the echo and during media.
 //! Loopback only: the server binds 127.0.0.1 and ignores the browser's other candidates; the
 //! relay tests run in a private network namespace where `lo` is the only interface.
 
@@ -1176,27 +1177,101 @@ fn chromium_prefers_udp_over_ice_tcp() {
 
 /// DTLS 1.3 with Chromium (BoringSSL, field trial `WebRTC-ForceDtls13`) when our endpoint offers
 /// and accepts it (`--dtls13`), in both DTLS roles: getStats must report `tlsVersion` `FEFC`,
-/// and our side the post-quantum group X25519MLKEM768.
+/// and our side the post-quantum group X25519MLKEM768. Our side updates its keys during the
+/// echo (KeyUpdate with `update_requested`, RFC 9147 8): asked for after every 10 messages
+/// echoed (`--key-update-every`) as DTLS server, automatically every 40 records
+/// (`--key-update-after-records`) as DTLS client. The messages go five times, one round after
+/// the other (Chromium answers a KeyUpdate with its own some 50 ms later and acknowledges it
+/// some 80 ms later, so one round of 150-300 ms leaves room for one to three updates). Every message still
+/// comes back byte-exact, at least 3 updates went out, and Chromium answered with KeyUpdates
+/// of its own, as `update_requested` asks.
 #[test]
 fn chromium_dtls13_both_roles() {
     for (args, role) in [
-        (&["--dtls13"][..], "server"),
-        (&["--dtls13", "--passive"][..], "client"),
+        (&["--dtls13", "--key-update-every", "10"][..], "server"),
+        (
+            &["--dtls13", "--passive", "--key-update-after-records", "40"][..],
+            "client",
+        ),
     ] {
-        let (v, session) = drive_with("data", r#"{"dtls13":true}"#, args);
+        let (v, session) = drive_with("data", r#"{"dtls13":true,"rounds":5}"#, args);
         eprintln!(
-            "chromium as DTLS {role}: tlsVersion {} {} / {}, our side: version {} group {}",
+            "chromium as DTLS {role}: tlsVersion {} {} / {}, our side: version {} group {}, \
+             key updates sent {} received {} (asked {}, refused {}), {} messages echoed",
             v["tlsVersion"],
             v["dtlsCipher"],
             v["srtpCipher"],
             session["dtls_version"],
-            session["dtls_group"]
+            session["dtls_group"],
+            session["dtls_key_updates_sent"],
+            session["dtls_key_updates_received"],
+            session["key_updates_asked"],
+            session["key_updates_refused"],
+            v["messages"],
         );
         assert_eq!(session["dtls_version"], 0xFEFC, "{session}");
         // X25519MLKEM768, as Chromium offers it.
         assert_eq!(session["dtls_group"], 0x11EC, "{session}");
-        assert_eq!(v["messages"], MESSAGES, "{v}");
+        assert_eq!(v["messages"], 5 * MESSAGES, "{v}");
         assert_eq!(v["mismatches"], 0, "{v}");
+        assert_eq!(v["largest"], 256 * 1024, "{v}");
         assert_eq!(v["tlsVersion"], "FEFC", "{v}");
+        let sent = session["dtls_key_updates_sent"].as_u64().unwrap_or(0);
+        let received = session["dtls_key_updates_received"].as_u64().unwrap_or(0);
+        assert!(sent >= 3, "{session}");
+        assert!(received >= 1, "{session}");
+        assert_eq!(session["key_updates_refused"], 0, "{session}");
+        assert_eq!(session["dtls_bad_mac"], 0, "{session}");
+    }
+}
+
+/// Media over DTLS 1.3 with Chromium, as DTLS client and as DTLS server (the answer's setup
+/// rewritten to `passive`): our media offer (audio, video, a channel) answered with its camera
+/// and microphone, SRTP keyed by the DTLS 1.3 exporter; the channel's message asks for a key
+/// update (`--key-update-every 1`), so one KeyUpdate of ours (and Chromium's answer) happens
+/// while media flows, and the media is looped back and decoded all the same.
+#[test]
+fn chromium_dtls13_media_with_a_key_update() {
+    for (opts, role) in [
+        (r#"{"dtls13":true,"playAudio":true}"#, "client"),
+        (
+            r#"{"dtls13":true,"playAudio":true,"setup":"passive"}"#,
+            "server",
+        ),
+    ] {
+        let (v, session) = drive_with(
+            "answerer-media",
+            opts,
+            &["--dtls13", "--key-update-every", "1"],
+        );
+        eprintln!(
+            "chromium media over DTLS 1.3, chromium as DTLS {role}: tlsVersion {} {} / {}, our \
+             side: version {}, key updates sent {} received {}, {} frames decoded",
+            v["tlsVersion"],
+            v["dtlsCipher"],
+            v["srtpCipher"],
+            session["dtls_version"],
+            session["dtls_key_updates_sent"],
+            session["dtls_key_updates_received"],
+            v["framesDecoded"],
+        );
+        assert_eq!(v["tlsVersion"], "FEFC", "{v}");
+        assert_eq!(session["dtls_version"], 0xFEFC, "{session}");
+        check_answered_media(
+            "chromium media over DTLS 1.3",
+            &v,
+            &session,
+            "video/VP8",
+            role,
+        );
+        assert!(
+            session["dtls_key_updates_sent"].as_u64().unwrap_or(0) >= 1,
+            "{session}"
+        );
+        assert!(
+            session["dtls_key_updates_received"].as_u64().unwrap_or(0) >= 1,
+            "{session}"
+        );
+        assert_eq!(session["dtls_bad_mac"], 0, "{session}");
     }
 }

@@ -1014,24 +1014,112 @@ fn firefox_camera_over_ice_tcp_when_udp_is_blocked() {
 
 /// DTLS 1.3 with Firefox (NSS; `media.peerconnection.dtls.version.max` 772 = TLS 1.3) when our
 /// endpoint offers and accepts it (`--dtls13`), Firefox as DTLS server, then as DTLS client.
+/// Our side updates its keys during the echo (KeyUpdate with `update_requested`, RFC 9147 8),
+/// by `server_args` (`--key-update-every` or `--key-update-after-records`); the 202 messages go
+/// five times, one round after the other (Firefox acknowledges a KeyUpdate some 90 ms after it
+/// left: one round of 80-250 ms leaves room for one or two). Every message comes back
+/// byte-exact, at least 3 updates went out and Firefox answered with KeyUpdates of its own.
 fn firefox_dtls13(test: &str, server_args: &[&str]) {
     let v = drive(
         test,
-        "mode=data",
+        "mode=data&rounds=5",
         server_args,
         &[("media.peerconnection.dtls.version.max", "772")],
     );
-    eprintln!("{test}: tlsVersion {}", v["tlsVersion"]);
-    check_echo(test, &v);
+    let ours = &v["server"];
+    eprintln!(
+        "{test}: tlsVersion {}, our side: version {}, key updates sent {} received {} \
+         (asked {}), {} messages echoed in {:.0} ms",
+        v["tlsVersion"],
+        ours["dtls_version"],
+        ours["dtls_key_updates_sent"],
+        ours["dtls_key_updates_received"],
+        ours["key_updates_asked"],
+        v["messages"],
+        v["echoMs"].as_f64().unwrap_or(0.0),
+    );
+    check_transport(test, &v);
+    assert_eq!(v["messages"], 5 * 202, "{v}");
+    assert_eq!(v["mismatches"], 0, "{v}");
     assert_eq!(v["tlsVersion"], "FEFC", "{v}");
+    assert_eq!(ours["dtls_version"], 0xFEFC, "{ours}");
+    let sent = ours["dtls_key_updates_sent"].as_u64().unwrap_or(0);
+    let received = ours["dtls_key_updates_received"].as_u64().unwrap_or(0);
+    assert!(sent >= 3, "{ours}");
+    assert!(received >= 1, "{ours}");
+    assert_eq!(ours["key_updates_refused"], 0, "{ours}");
+    assert_eq!(ours["dtls_bad_mac"], 0, "{ours}");
 }
 
 #[test]
 fn firefox_dtls13_as_dtls_server() {
-    firefox_dtls13("firefox_dtls13_as_dtls_server", &["--dtls13"]);
+    firefox_dtls13(
+        "firefox_dtls13_as_dtls_server",
+        &["--dtls13", "--key-update-every", "10"],
+    );
 }
 
 #[test]
 fn firefox_dtls13_as_dtls_client() {
-    firefox_dtls13("firefox_dtls13_as_dtls_client", &["--dtls13", "--passive"]);
+    firefox_dtls13(
+        "firefox_dtls13_as_dtls_client",
+        &["--dtls13", "--passive", "--key-update-after-records", "40"],
+    );
+}
+
+/// Media over DTLS 1.3 with Firefox: our media offer (audio, video, a channel) answered with its
+/// camera and microphone, SRTP keyed by the DTLS 1.3 exporter; the channel's message asks for
+/// a key update (`--key-update-every 1`), so one KeyUpdate of ours (and Firefox's answer)
+/// happens while media flows, and the media is looped back and played all the same. `query`
+/// adds the page's options (`&setup=passive`: Firefox is DTLS server).
+fn firefox_dtls13_media(test: &str, query: &str, setup: &str, dtls_role: &str) {
+    let v = drive(
+        test,
+        &format!("mode=answerer-media{query}"),
+        &["--dtls13", "--key-update-every", "1"],
+        &[("media.peerconnection.dtls.version.max", "772")],
+    );
+    let ours = &v["server"];
+    eprintln!(
+        "{test}: tlsVersion {} {} / {}, our side: version {}, key updates sent {} received {}",
+        v["tlsVersion"],
+        v["dtlsCipher"],
+        v["srtpCipher"],
+        ours["dtls_version"],
+        ours["dtls_key_updates_sent"],
+        ours["dtls_key_updates_received"],
+    );
+    assert_eq!(v["tlsVersion"], "FEFC", "{v}");
+    assert_eq!(ours["dtls_version"], 0xFEFC, "{ours}");
+    check_answered_media(test, &v, setup, dtls_role);
+    assert!(
+        ours["dtls_key_updates_sent"].as_u64().unwrap_or(0) >= 1,
+        "{ours}"
+    );
+    assert!(
+        ours["dtls_key_updates_received"].as_u64().unwrap_or(0) >= 1,
+        "{ours}"
+    );
+    assert_eq!(ours["dtls_bad_mac"], 0, "{ours}");
+    assert_eq!(ours["dropped_srtp"], 0, "{ours}");
+}
+
+#[test]
+fn firefox_dtls13_media_with_a_key_update() {
+    firefox_dtls13_media(
+        "firefox_dtls13_media_with_a_key_update",
+        "",
+        "active",
+        "client",
+    );
+}
+
+#[test]
+fn firefox_dtls13_media_as_dtls_server_with_a_key_update() {
+    firefox_dtls13_media(
+        "firefox_dtls13_media_as_dtls_server_with_a_key_update",
+        "&setup=passive",
+        "passive",
+        "server",
+    );
 }

@@ -349,3 +349,88 @@ fn srtp_contexts_only_once_media_is_negotiated() {
     });
     assert_eq!(n.pcs[1].stats().dropped_srtp, 0);
 }
+
+/// Sends `count` messages from peer 0 on `id[0]` and waits until peer 1 has them all; returns
+/// how many peer 1 had before.
+fn exchange(n: &mut common::Net, id: [sansrtc::ChannelId; 2], count: usize, tag: u8) {
+    let before = messages(&n.events[1], id[1]).len();
+    for i in 0..count {
+        let data: Vec<u8> = (0..1 + i * 13 % 900).map(|k| (k as u8) ^ tag).collect();
+        n.pcs[0].channel(id[0]).unwrap().send(n.now, &data).unwrap();
+    }
+    n.run_until(Duration::from_secs(10), |n| {
+        messages(&n.events[1], id[1]).len() == before + count
+    });
+    let got = messages(&n.events[1], id[1]);
+    for (i, (data, binary)) in got[before..].iter().enumerate() {
+        assert!(binary);
+        let want: Vec<u8> = (0..1 + i * 13 % 900).map(|k| (k as u8) ^ tag).collect();
+        assert_eq!(data, &want, "message {i} of round {tag}");
+    }
+}
+
+/// DTLS 1.3 KeyUpdate through the peer connection: `update_dtls_keys` between two sansrtc
+/// peers (each update answered by the peer's, as `update_requested` asks), data flowing
+/// byte-exact across every epoch; the automatic interval (`Config::dtls_key_update_after`);
+/// the typed errors before connecting, on a DTLS 1.2 connection and once closed.
+#[test]
+fn dtls13_key_updates_through_the_peer_connection() {
+    let dtls13 = |c: &mut sansrtc::Config| {
+        c.dtls_versions = sansrtc::dtls::endpoint::Versions::Dtls13Or12;
+    };
+    let mut n = common::Net::with_config(11, dtls13);
+    assert!(matches!(
+        n.pcs[0].update_dtls_keys(n.now),
+        Err(sansrtc::Error::NotConnected)
+    ));
+    let id = n.connect_with_channel("ku");
+    assert_eq!(n.pcs[0].stats_report().transport.dtls_version, Some(0xFEFC));
+    for round in 1..=5u8 {
+        n.pcs[0].update_dtls_keys(n.now).unwrap();
+        exchange(&mut n, id, 20, round);
+        // The answering KeyUpdate and the ACKs settle.
+        n.run_for(Duration::from_millis(500));
+        let ours = n.pcs[0].dtls_stats().unwrap();
+        let theirs = n.pcs[1].dtls_stats().unwrap();
+        assert_eq!(ours.key_updates_sent, u64::from(round), "{ours:?}");
+        assert_eq!(theirs.key_updates_received, u64::from(round), "{theirs:?}");
+        // The peer answers update_requested with its own KeyUpdate.
+        assert_eq!(theirs.key_updates_sent, u64::from(round), "{theirs:?}");
+        assert_eq!(ours.key_updates_received, u64::from(round), "{ours:?}");
+    }
+    assert_eq!(n.pcs[0].state(), ConnectionState::Connected);
+
+    // Automatically every 10 records (each side, both asking the other).
+    let mut n = common::Net::with_config(12, |c| {
+        dtls13(c);
+        c.dtls_key_update_after = Some(10);
+    });
+    let id = n.connect_with_channel("auto");
+    exchange(&mut n, id, 400, 7);
+    n.run_for(Duration::from_millis(500));
+    let ours = n.pcs[0].dtls_stats().unwrap();
+    let theirs = n.pcs[1].dtls_stats().unwrap();
+    eprintln!(
+        "every 10 records, 400 messages: sent {} / received {} (peer 0), sent {} / received {} (peer 1)",
+        ours.key_updates_sent,
+        ours.key_updates_received,
+        theirs.key_updates_sent,
+        theirs.key_updates_received
+    );
+    assert!(ours.key_updates_sent >= 3, "{ours:?}");
+    assert_eq!(ours.key_updates_sent, theirs.key_updates_received);
+    assert_eq!(theirs.key_updates_sent, ours.key_updates_received);
+    n.pcs[0].close(n.now);
+    assert!(matches!(
+        n.pcs[0].update_dtls_keys(n.now),
+        Err(sansrtc::Error::Closed)
+    ));
+
+    // DTLS 1.2 (the default): no KeyUpdate.
+    let mut n = common::Net::new(13);
+    n.connect_with_channel("v12");
+    assert!(matches!(
+        n.pcs[0].update_dtls_keys(n.now),
+        Err(sansrtc::Error::NotDtls13)
+    ));
+}

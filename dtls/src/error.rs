@@ -124,6 +124,14 @@ pub enum DtlsError {
     /// DTLS 1.3: someone removed 1.3 from our offer.
     #[error("downgrade to DTLS 1.2 detected")]
     Downgrade,
+    /// DTLS 1.3: the sending keys may protect no more records and their KeyUpdate is still
+    /// waiting for the peer's acknowledgement (RFC 9147 4.5.3, 8); retry once it arrives.
+    #[error("sending keys used up, KeyUpdate not yet acknowledged")]
+    KeysExhausted,
+    /// The operation exists only in DTLS 1.3 (e.g. `Endpoint::update_keys` on a DTLS 1.2
+    /// connection).
+    #[error("operation needs DTLS 1.3")]
+    NotDtls13,
     /// A key or certificate could not be created.
     #[error("crypto failure: {0}")]
     Crypto(&'static str),

@@ -26,6 +26,13 @@
 //!
 //! `cargo run --release --example echo_server -- --http 127.0.0.1:8080 --udp 127.0.0.1:0`
 //! (`--dtls13` offers and accepts DTLS 1.3 beside 1.2;
+//! `--key-update-every N` (DTLS 1.3) asks for a DTLS key update (`update_dtls_keys`, RFC 9147
+//! 8) after every `N` data channel messages echoed (one at a time: updates falling due while
+//! ours waits for its acknowledgement are merged); `--key-update-after-records N` (DTLS 1.3)
+//! updates the sending keys automatically after `N` records under one key
+//! (`Config::dtls_key_update_after`); `/stats` counts them (`dtls_key_updates_sent`,
+//! `dtls_key_updates_received`, `key_updates_asked`: those of `--key-update-every`,
+//! `key_updates_refused`: asked on a DTLS 1.2 connection);
 //! `--passive` answers `a=setup:passive`, making the browser the DTLS client;
 //! `--srtp-profile aes128gcm|aes256gcm|cm80|cm32` or IANA names such as
 //! `SRTP_AEAD_AES_128_GCM` (comma-separated for several) restricts the SRTP profiles we accept;
@@ -89,7 +96,7 @@ use sansrtc::{Config, ConnectionState, PeerConnection, Router, SdpType, codecs};
 use common::loopback_only;
 use media::{MediaEcho, OfferOptions};
 use sansrtc::Transport;
-use session::{Session, SessionId, Sockets, service};
+use session::{KeyUpdates, Session, SessionId, Sockets, service};
 
 const PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>sansrtc echo</title>
 <h1>sansrtc echo</h1><p>Your camera, looped back by the server:</p><video id="v" autoplay playsinline muted width="320"></video>
@@ -200,6 +207,8 @@ fn cipher_suites(name: &str) -> Vec<CipherSuite> {
 struct Options {
     passive: bool,
     dtls13: bool,
+    key_update_every: u64,
+    key_update_after_records: Option<u64>,
     srtp_profiles: Vec<SrtpProfile>,
     cipher_suites: Vec<CipherSuite>,
     drop_every: u64,
@@ -279,6 +288,7 @@ impl Server {
         if self.options.dtls13 {
             c.dtls_versions = sansrtc::dtls::endpoint::Versions::Dtls13Or12;
         }
+        c.dtls_key_update_after = self.options.key_update_after_records;
         c.certificate = Some(self.certificate.clone());
         // Checks failing authentication are dropped, not answered with a 400/401 that a
         // spoofed source address would receive.
@@ -407,7 +417,8 @@ impl Server {
             self.options.drop_every,
             self.options.drop_incoming_every,
         );
-        let s = Session::new(self.next_seq, pc, media, now);
+        let key_updates = KeyUpdates::every(self.options.key_update_every);
+        let s = Session::new(self.next_seq, pc, media, key_updates, now);
         println!("session {} created", s.seq);
         if let Err(e) = self.routes.insert(id, &s.pc) {
             // new_pc chose a ufrag no session has, and ids are random.
@@ -718,6 +729,11 @@ fn main() {
     let options = Options {
         passive: std::env::args().any(|a| a == "--passive"),
         dtls13: std::env::args().any(|a| a == "--dtls13"),
+        key_update_every: number("--key-update-every", "0"),
+        key_update_after_records: match number("--key-update-after-records", "0") {
+            0 => None,
+            n => Some(n),
+        },
         srtp_profiles: srtp_profiles(&arg("--srtp-profile", "")),
         cipher_suites: cipher_suites(&arg("--cipher-suite", "")),
         drop_every: number("--drop-video-every", "0"),

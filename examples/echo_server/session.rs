@@ -29,6 +29,33 @@ const MAX_ECHO_BACKLOG: usize = 4 << 20;
 const FIRST_RETRY: Duration = Duration::from_millis(1);
 const MAX_RETRY: Duration = Duration::from_millis(32);
 
+/// `--key-update-every N`: a DTLS 1.3 key update is due after every `N` data channel messages
+/// echoed (0: never; the dtls crate's automatic point still applies). The peer connection sends
+/// one update at a time (a request while ours waits for its acknowledgement sends nothing), so
+/// a due update is asked for again after every input until one goes out; updates falling due
+/// meanwhile are merged into it.
+#[derive(Default)]
+pub(crate) struct KeyUpdates {
+    every: u64,
+    /// Data channel messages echoed (or queued for their echo).
+    echoed: u64,
+    /// An update is due and none went out for it yet.
+    due: bool,
+    /// Due updates that went out (`update_dtls_keys` sent a KeyUpdate).
+    pub(crate) asked: u64,
+    /// Calls refused (DTLS 1.2 negotiated, not connected, closed).
+    pub(crate) refused: u64,
+}
+
+impl KeyUpdates {
+    pub(crate) fn every(every: u64) -> Self {
+        KeyUpdates {
+            every,
+            ..Default::default()
+        }
+    }
+}
+
 /// Where packets leave: the shared UDP socket, or (ICE-TCP) the stream a browser opened.
 pub(crate) struct Sockets {
     pub(crate) udp: UdpSocket,
@@ -56,10 +83,17 @@ pub(crate) struct Session {
     retry: Option<(Instant, Duration)>,
     /// `pc.poll_timeout()` (or the backlog's retry) after the last input.
     pub(crate) deadline: Option<Instant>,
+    pub(crate) key_updates: KeyUpdates,
 }
 
 impl Session {
-    pub(crate) fn new(seq: u64, pc: PeerConnection, media: MediaEcho, now: Instant) -> Self {
+    pub(crate) fn new(
+        seq: u64,
+        pc: PeerConnection,
+        media: MediaEcho,
+        key_updates: KeyUpdates,
+        now: Instant,
+    ) -> Self {
         Session {
             seq,
             pc,
@@ -72,6 +106,41 @@ impl Session {
             backlog_bytes: 0,
             retry: None,
             deadline: None,
+            key_updates,
+        }
+    }
+
+    /// One more message echoed: every `--key-update-every` messages, a DTLS key update is due.
+    fn count_echo(&mut self) {
+        let k = &mut self.key_updates;
+        k.echoed += 1;
+        if k.every != 0 && k.echoed.is_multiple_of(k.every) {
+            k.due = true;
+        }
+    }
+
+    /// Asks for the due key update; it is done once a KeyUpdate went out (none was waiting
+    /// for its acknowledgement).
+    fn update_keys(&mut self, now: Instant) {
+        if !self.key_updates.due {
+            return;
+        }
+        let sent = |pc: &PeerConnection| pc.dtls_stats().map_or(0, |d| d.key_updates_sent);
+        let before = sent(&self.pc);
+        let k = &mut self.key_updates;
+        match self.pc.update_dtls_keys(now) {
+            Ok(()) if sent(&self.pc) > before => {
+                k.due = false;
+                k.asked += 1;
+            }
+            Ok(()) => {}
+            Err(e) => {
+                k.due = false;
+                k.refused += 1;
+                if k.refused == 1 {
+                    eprintln!("session {}: no DTLS key update: {e}", self.seq);
+                }
+            }
         }
     }
 
@@ -167,7 +236,10 @@ pub(crate) fn service(
     let seq = s.seq;
     while let Some(e) = s.pc.poll_event() {
         match e {
-            Event::DataChannelMessage { id, data, kind } => s.echo(now, id, data.into_vec(), kind),
+            Event::DataChannelMessage { id, data, kind } => {
+                s.echo(now, id, data.into_vec(), kind);
+                s.count_echo();
+            }
             Event::Rtp(rtp) => s.media.echo_rtp(&mut s.pc, now, rtp),
             Event::KeyframeRequest { mid, kind, .. } => {
                 s.media.keyframe_request(&mut s.pc, now, mid, kind)
@@ -186,6 +258,7 @@ pub(crate) fn service(
         }
     }
     s.flush_backlog(now);
+    s.update_keys(now);
     while let Some(t) = s.pc.poll_transmit() {
         if s.media.lose(&t.contents) {
             continue;

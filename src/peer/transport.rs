@@ -402,9 +402,32 @@ impl PeerConnection {
         self.path.map(|_| self.path_transport)
     }
 
-    /// The DTLS endpoint's counters (dropped records, retransmissions), once negotiated.
+    /// The DTLS endpoint's counters (dropped records, retransmissions, DTLS 1.3 KeyUpdates
+    /// sent and received), once negotiated.
     pub fn dtls_stats(&self) -> Option<dtls::endpoint::Stats> {
         self.dtls.as_ref().map(|d| d.stats().clone())
+    }
+
+    /// DTLS 1.3: updates our sending keys now (RFC 9147 8): a KeyUpdate asking the peer to
+    /// update its own goes out, and our records use the next keys once the peer acknowledged
+    /// it (until then they keep the current ones). Nothing more while one is outstanding.
+    /// [`Error::NotConnected`] before DTLS connected, [`Error::Closed`] once closed,
+    /// [`Error::NotDtls13`] on a DTLS 1.2 connection. The counters are in
+    /// [`Self::dtls_stats`] (`key_updates_sent`, `key_updates_received`); automatic updates:
+    /// [`crate::Config::dtls_key_update_after`].
+    pub fn update_dtls_keys(&mut self, now: Instant) -> Result<(), Error> {
+        if self.state == ConnectionState::Closed || self.closing.is_some() {
+            return Err(Error::Closed);
+        }
+        let d = self.dtls.as_mut().ok_or(Error::NotConnected)?;
+        match d.update_keys(now) {
+            Ok(()) => {}
+            Err(dtls::DtlsError::NotDtls13) => return Err(Error::NotDtls13),
+            Err(dtls::DtlsError::Closed) => return Err(Error::Closed),
+            Err(_) => return Err(Error::NotConnected),
+        }
+        self.drive(now);
+        Ok(())
     }
 
     /// The ICE agent's counters (checks, authentication failures), once negotiating.

@@ -403,14 +403,28 @@ pub fn chromium_driver(script: &str) -> (PathBuf, String) {
 
 /// A Python interpreter with aioice (PyPI) importable: the virtualenv the ice crate's aioice
 /// tests use (under the cargo target dir), created and filled on first use.
-pub fn aioice_python() -> std::path::PathBuf {
-    static PYTHON: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    PYTHON
-        .get_or_init(|| {
+pub fn aioice_python() -> PathBuf {
+    venv_python("aioice-venv", "aioice")
+}
+
+/// A Python interpreter with aiortc (PyPI, a DTLS 1.2-only WebRTC stack) importable, in its own
+/// virtualenv under the cargo target dir, created and filled on first use.
+pub fn aiortc_python() -> PathBuf {
+    venv_python("aiortc-venv", "aiortc")
+}
+
+/// The interpreter of virtualenv `name` (under the cargo target dir) with PyPI package `package`
+/// installed: created, filled and checked on first use.
+fn venv_python(name: &'static str, package: &'static str) -> PathBuf {
+    static MADE: Mutex<BTreeMap<&'static str, PathBuf>> = Mutex::new(BTreeMap::new());
+    let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
+    made.entry(name)
+        .or_insert_with(|| {
             let ok = |cmd: &mut Command| cmd.status().is_ok_and(|s| s.success());
-            let venv = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("aioice-venv");
+            let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
             let python = venv.join("bin/python");
-            if ok(Command::new(&python).args(["-c", "import aioice"])) {
+            let import = format!("import {package}");
+            if ok(Command::new(&python).args(["-c", &import])) {
                 return python;
             }
             if !ok(Command::new("python3").args(["-m", "venv"]).arg(&venv)) {
@@ -418,8 +432,8 @@ pub fn aioice_python() -> std::path::PathBuf {
                 apt_install(&["python3", "python3-venv"]);
                 run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
             }
-            run(Command::new(&python).args(["-m", "pip", "install", "-q", "aioice"]));
-            run(Command::new(&python).args(["-c", "import aioice"]));
+            run(Command::new(&python).args(["-m", "pip", "install", "-q", package]));
+            run(Command::new(&python).args(["-c", &import]));
             python
         })
         .clone()

@@ -12,8 +12,8 @@ use crate::v13::kx::Group13;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Versions {
-    /// DTLS 1.2 only (RFC 6347), the default until DTLS 1.3 is complete (KeyUpdate is missing;
-    /// it interoperates with Chromium and Firefox).
+    /// DTLS 1.2 only (RFC 6347), the default until DTLS 1.3 is complete (see the crate's
+    /// STATUS.md; it interoperates with Chromium and Firefox).
     #[default]
     Dtls12,
     /// DTLS 1.3 (RFC 9147) preferred, DTLS 1.2 as the fallback: a client offers
@@ -83,8 +83,8 @@ pub struct Config {
     /// [`Rng`](crate::Rng) ([`KeyRandomness::Injected`]: a seeded endpoint is then fully
     /// deterministic). Randoms, the cookie and X25519 key shares always come from the `Rng`.
     pub key_randomness: KeyRandomness,
-    /// The DTLS versions offered and accepted; [`Versions::Dtls12`] by default (DTLS 1.3 lacks
-    /// KeyUpdate, see the crate's STATUS.md).
+    /// The DTLS versions offered and accepted; [`Versions::Dtls12`] by default (see the crate's
+    /// STATUS.md for what DTLS 1.3 still lacks).
     pub versions: Versions,
     /// The DTLS 1.3 key exchange groups offered (client) and accepted (server), in preference
     /// order; by default [`Group13::DEFAULT`] (X25519MLKEM768, X25519, P-256). A client lists
@@ -95,6 +95,12 @@ pub struct Config {
     /// the first of its groups the client supports. DTLS 1.2 keeps its own groups (X25519,
     /// P-256, P-384): a client offering both versions lists P-384 after these for a 1.2 server.
     pub groups13: Vec<Group13>,
+    /// DTLS 1.3: records sealed under one sending key after which the endpoint starts a
+    /// KeyUpdate (RFC 9147 8). `None` (the default): 7/8 of the key's limit (2^23 records for
+    /// AES-GCM, the 2^48 sequence numbers for ChaCha20-Poly1305), so that the update is
+    /// acknowledged well before the limit; a larger value is lowered to that. Small values make
+    /// updates frequent (tests).
+    pub key_update_after: Option<u64>,
 }
 
 impl Config {
@@ -120,6 +126,7 @@ impl Config {
             key_randomness: KeyRandomness::Fast,
             versions: Versions::Dtls12,
             groups13: Group13::DEFAULT.to_vec(),
+            key_update_after: None,
         }
     }
 }

@@ -54,4 +54,11 @@ pub struct Stats {
     /// Records over the RFC size limits dropped: a plaintext record over 2^14 bytes, a
     /// protected one over 2^14 + 2048 bytes or opening to more than 2^14 bytes.
     pub oversized_records: u64,
+    /// DTLS 1.3 KeyUpdates we sent (each counted once, not per retransmission).
+    pub key_updates_sent: u64,
+    /// DTLS 1.3 KeyUpdates of the peer's we accepted (a new receive epoch each).
+    pub key_updates_received: u64,
+    /// DTLS 1.3 NewSessionTickets from the server, acknowledged and ignored (we never resume
+    /// sessions).
+    pub session_tickets_ignored: u64,
 }

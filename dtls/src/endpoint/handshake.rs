@@ -25,9 +25,10 @@ pub(super) enum Disposition {
 impl Endpoint {
     /// Handles the messages that completed, in order. An unauthenticated message the state does
     /// not expect, or that does not parse, is dropped without using up its message_seq, so the
-    /// peer's real message can still fill it.
+    /// peer's real message can still fill it. Once a message handed the handshake to DTLS 1.3,
+    /// the rest are the 1.3 connection's (it gets the datagram again).
     pub(super) fn process_messages(&mut self, now: Instant) -> Res {
-        while !self.is_closed() {
+        while !self.is_closed() && self.tls13.is_none() {
             let Some(m) = self.reassembler.next_complete() else {
                 break;
             };

@@ -364,7 +364,10 @@ impl Endpoint {
         true
     }
 
-    /// When [`Endpoint::handle_timeout`] must be called next.
+    /// When [`Endpoint::handle_timeout`] must be called next. With DTLS 1.3 this is also the
+    /// last time the endpoint was given (that is, at once) when a KeyUpdate fell due since,
+    /// e.g. because sealing application data reached [`Config::key_update_after`]: the update
+    /// goes out from `handle_timeout`, with the caller's `now`.
     pub fn poll_timeout(&self) -> Option<Instant> {
         if let Some(c) = &self.tls13 {
             return c.deadline();
@@ -402,6 +405,36 @@ impl Endpoint {
             return Err(DtlsError::Invalid("application data longer than a record"));
         }
         self.records.seal_application(data, out)
+    }
+
+    /// DTLS 1.3: updates our sending keys now (a KeyUpdate asking the peer to update its own
+    /// too, RFC 9147 8), as the endpoint does by itself before a key's record limit
+    /// ([`Config::key_update_after`]). Records keep the old keys until the peer acknowledges the
+    /// KeyUpdate (retransmitted meanwhile); if one is already outstanding nothing more is sent,
+    /// and right after the handshake it waits for our last flight's acknowledgement.
+    /// [`DtlsError::NotConnected`] before the handshake completed, [`DtlsError::Closed`] once
+    /// closed, [`DtlsError::NotDtls13`] on a DTLS 1.2 connection.
+    pub fn update_keys(&mut self, now: Instant) -> Res {
+        if self.tls13.is_none() {
+            return Err(match self.state {
+                State::Connected => DtlsError::NotDtls13,
+                State::Closed | State::Failed => DtlsError::Closed,
+                _ => DtlsError::NotConnected,
+            });
+        }
+        let mut result = Ok(());
+        self.with13(|c, cx| result = c.update_keys(now, cx));
+        result
+    }
+
+    /// DTLS 1.3: our sending application epoch and the peer's newest one (3 each after the
+    /// handshake, one more per KeyUpdate), and whether our KeyUpdate waits for its
+    /// acknowledgement. `None` for DTLS 1.2 or before the 1.3 handshake started.
+    pub fn dtls13_epochs(&self) -> Option<(u64, u64, bool)> {
+        self.tls13.as_ref().map(|c| {
+            let (send, recv) = c.epochs();
+            (send, recv, c.key_update_outstanding())
+        })
     }
 
     /// Closes the connection with close_notify.

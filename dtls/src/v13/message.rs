@@ -2,7 +2,8 @@
 //! transcript form of a message (without message_seq and fragment fields, RFC 9147 5.2),
 //! ClientHello, ServerHello and HelloRetryRequest, EncryptedExtensions, the TLS 1.3 Certificate,
 //! CertificateVerify's signed content, Finished, the downgrade sentinels (RFC 8446 4.1.3) and
-//! the `message_hash` that replaces the first ClientHello after a HelloRetryRequest (4.4.1).
+//! the `message_hash` that replaces the first ClientHello after a HelloRetryRequest (4.4.1),
+//! and KeyUpdate (RFC 8446 4.6.3).
 //! Extensions are kept as (type, data) pairs; helpers read the ones we use.
 
 use crate::codec::{Reader, put_u24, put_vec8, put_vec16, put_vec24};
@@ -483,9 +484,85 @@ pub fn certificate_verify_content(server: bool, transcript_hash: &[u8]) -> Vec<u
     out
 }
 
+/// A KeyUpdate message (RFC 8446 4.6.3): the sender's next records use its next traffic
+/// secret; `update_requested` asks the receiver to update its own sending keys too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyUpdate {
+    /// `update_requested` (1) rather than `update_not_requested` (0).
+    pub update_requested: bool,
+}
+
+impl KeyUpdate {
+    /// Parses a KeyUpdate body: exactly one byte, 0 or 1. A body of another length is a
+    /// decode error ([`DtlsError::Truncated`] / [`DtlsError::TrailingBytes`], decode_error);
+    /// another value is [`DtlsError::Invalid`] (illegal_parameter, as RFC 8446 4.6.3 asks).
+    pub fn parse(body: &[u8]) -> Result<Self, DtlsError> {
+        let mut r = Reader::new(body);
+        let value = r.u8()?;
+        r.finish()?;
+        match value {
+            0 => Ok(Self {
+                update_requested: false,
+            }),
+            1 => Ok(Self {
+                update_requested: true,
+            }),
+            _ => Err(DtlsError::Invalid("KeyUpdate request_update")),
+        }
+    }
+
+    /// The body.
+    pub fn to_body(self) -> Vec<u8> {
+        vec![u8::from(self.update_requested)]
+    }
+}
+
+/// Checks the structure of a NewSessionTicket body (RFC 8446 4.6.1): ticket_lifetime (4 bytes),
+/// ticket_age_add (4), ticket_nonce<0..255>, ticket<1..2^16-1>, extensions<0..2^16-2>, nothing
+/// after. We never resume sessions, so nothing of it is kept. A body that does not parse is a
+/// decode error ([`DtlsError::Truncated`] / [`DtlsError::TrailingBytes`]), an empty ticket
+/// (below the vector's minimum length) too.
+pub fn check_new_session_ticket(body: &[u8]) -> Result<(), DtlsError> {
+    let mut r = Reader::new(body);
+    r.take(8)?;
+    r.vec8()?;
+    if r.vec16()?.is_empty() {
+        return Err(DtlsError::Truncated {
+            needed: 1,
+            available: 0,
+        });
+    }
+    r.vec16()?;
+    r.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_update_codec() {
+        for update_requested in [false, true] {
+            let ku = KeyUpdate { update_requested };
+            let body = ku.to_body();
+            assert_eq!(body, [u8::from(update_requested)]);
+            assert_eq!(KeyUpdate::parse(&body), Ok(ku));
+        }
+        // Wrong length: decode_error; another value: illegal_parameter.
+        for bad in [&[][..], &[0, 0], &[1, 0, 0]] {
+            let e = KeyUpdate::parse(bad).unwrap_err();
+            assert_eq!(
+                e.alert(),
+                crate::error::AlertDescription::DECODE_ERROR,
+                "{bad:?}"
+            );
+        }
+        for v in 2..=255u8 {
+            let e = KeyUpdate::parse(&[v]).unwrap_err();
+            assert_eq!(e, DtlsError::Invalid("KeyUpdate request_update"));
+            assert_eq!(e.alert(), crate::error::AlertDescription::ILLEGAL_PARAMETER);
+        }
+    }
 
     #[test]
     fn hrr_random_is_sha256_of_its_name() {
@@ -648,5 +725,34 @@ mod tests {
         let content = certificate_verify_content(true, &[0; 32]);
         assert_eq!(content.len(), 64 + 33 + 1 + 32);
         assert_ne!(content, certificate_verify_content(false, &[0; 32]));
+    }
+
+    /// A NewSessionTicket body: lifetime, age_add, nonce, ticket, extensions.
+    fn ticket_body(nonce: &[u8], ticket: &[u8], extensions: &[u8]) -> Vec<u8> {
+        let mut b = vec![0, 0, 0x1C, 0x20, 1, 2, 3, 4];
+        put_vec8(&mut b, nonce);
+        put_vec16(&mut b, ticket);
+        put_vec16(&mut b, extensions);
+        b
+    }
+
+    #[test]
+    fn new_session_ticket_structure_is_checked() {
+        let ok = ticket_body(&[7; 8], &[9; 200], &[0, 42, 0, 4, 0, 0, 0x40, 0]);
+        check_new_session_ticket(&ok).expect("well formed");
+        check_new_session_ticket(&ticket_body(&[], &[1], &[])).expect("minimal");
+        // Every truncation, a trailing byte, an empty ticket: decode errors.
+        for n in 0..ok.len() {
+            let e = check_new_session_ticket(&ok[..n]).unwrap_err();
+            assert!(matches!(e, DtlsError::Truncated { .. }), "{n}: {e:?}");
+        }
+        let mut long = ok.clone();
+        long.push(0);
+        assert_eq!(
+            check_new_session_ticket(&long),
+            Err(DtlsError::TrailingBytes(1))
+        );
+        let e = check_new_session_ticket(&ticket_body(&[1], &[], &[])).unwrap_err();
+        assert_eq!(e.alert(), crate::AlertDescription::DECODE_ERROR, "{e:?}");
     }
 }

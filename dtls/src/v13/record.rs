@@ -48,6 +48,16 @@ pub const AES_GCM_CONFIDENTIALITY_LIMIT: u64 = 1 << 23;
 /// (RFC 9147 4.5.3): 2^36, the lowest of the AEADs we use (ChaCha20-Poly1305), for all of them.
 pub const INTEGRITY_LIMIT: u64 = 1 << 36;
 
+/// The records one sending key of `suite` may protect before it must be updated: the AES-GCM
+/// confidentiality limit, or the whole sequence space for ChaCha20-Poly1305 (whose limit,
+/// 2^62 in RFC 8446 5.5, is beyond it).
+pub fn record_limit(suite: Suite13) -> u64 {
+    match suite.bulk() {
+        Bulk::Chacha20Poly1305 => MAX_SEQUENCE,
+        _ => AES_GCM_CONFIDENTIALITY_LIMIT,
+    }
+}
+
 /// The unified header's fixed bits `001` (RFC 9147 4).
 const FIXED_BITS: u8 = 0b0010_0000;
 const FIXED_MASK: u8 = 0b1110_0000;
@@ -354,6 +364,11 @@ impl SendEpoch {
     pub fn new(keys: EpochKeys) -> Self {
         Self { keys, next: 0 }
     }
+    /// Sends with `keys` from sequence number `next` (tests of the limits).
+    #[cfg(test)]
+    pub(crate) fn starting_at(keys: EpochKeys, next: u64) -> Self {
+        Self { keys, next }
+    }
     /// The keys.
     pub fn keys(&self) -> &EpochKeys {
         &self.keys
@@ -362,14 +377,15 @@ impl SendEpoch {
     pub fn next_sequence(&self) -> u64 {
         self.next
     }
+    /// The number of records these keys may protect: the AEAD's confidentiality limit
+    /// (AES-GCM) or the sequence space (ChaCha20-Poly1305), see [`record_limit`].
+    pub fn limit(&self) -> u64 {
+        record_limit(self.keys.suite)
+    }
     /// Whether these keys may protect no more records: the sequence space or the AEAD's
     /// confidentiality limit is used up (the sender must update its keys, RFC 9147 4.5.3).
     pub fn exhausted(&self) -> bool {
-        let limit = match self.keys.suite.bulk() {
-            Bulk::Chacha20Poly1305 => MAX_SEQUENCE,
-            _ => AES_GCM_CONFIDENTIALITY_LIMIT,
-        };
-        self.next >= limit
+        self.next >= self.limit()
     }
     /// Protects one record and appends it; returns its sequence number, or `None` when the
     /// keys are [`exhausted`](Self::exhausted) (nothing is written).

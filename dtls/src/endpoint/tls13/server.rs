@@ -49,24 +49,54 @@ fn hrr_body(session_id: &[u8], suite: Suite13, group: u16, cookie: &[u8]) -> Vec
     out
 }
 
-/// The cookie: suite, group (0: none asked), Hash(ClientHello1), HMAC-SHA256 over them.
-fn make_cookie(key: &hmac::Key, suite: Suite13, group: u16, h1: &[u8]) -> Vec<u8> {
+/// Bytes of the hello binding in a cookie (SHA-256).
+const BINDING_LEN: usize = 32;
+
+/// Extensions a second ClientHello may change (RFC 8446 4.1.2): key_share, cookie, padding (21),
+/// pre_shared_key (41) and early_data (42).
+const MAY_CHANGE: [u16; 5] = [ext::KEY_SHARE, ext::COOKIE, 21, 41, 42];
+
+/// SHA-256 of a ClientHello without the extensions a retried hello may change: the same for a
+/// client's first and second ClientHello, different for anyone else's (whose random differs).
+fn hello_binding(ch: &m::ClientHello) -> [u8; BINDING_LEN] {
+    let mut ch = ch.clone();
+    ch.extensions.0.retain(|(t, _)| !MAY_CHANGE.contains(t));
+    let mut body = Vec::new();
+    ch.write(&mut body);
+    let mut out = [0u8; BINDING_LEN];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, &body).as_ref());
+    out
+}
+
+/// The cookie: suite, group (0: none asked), the hello binding, Hash(ClientHello1), and
+/// HMAC-SHA256 over them. The binding lets the server refuse a cookie minted for another hello
+/// (anyone can make us send a HelloRetryRequest to the client's address, for a ClientHello of
+/// theirs, and the client cannot tell which hello a HelloRetryRequest answers).
+fn make_cookie(
+    key: &hmac::Key,
+    suite: Suite13,
+    group: u16,
+    binding: &[u8; BINDING_LEN],
+    h1: &[u8],
+) -> Vec<u8> {
     let mut c = suite.id().to_be_bytes().to_vec();
     c.extend_from_slice(&group.to_be_bytes());
+    c.extend_from_slice(binding);
     c.extend_from_slice(h1);
     let tag = hmac::sign(key, &c);
     c.extend_from_slice(&tag.as_ref()[..TAG_LEN]);
     c
 }
 
-/// The facts of a valid cookie of ours: (suite, group, Hash(ClientHello1)).
-fn open_cookie(key: &hmac::Key, cookie: &[u8]) -> Option<(Suite13, u16, Vec<u8>)> {
+/// The facts of a valid cookie of ours: (suite, group, hello binding, Hash(ClientHello1)).
+fn open_cookie(key: &hmac::Key, cookie: &[u8]) -> Option<(Suite13, u16, Vec<u8>, Vec<u8>)> {
     let (facts, tag) = cookie.split_at_checked(cookie.len().checked_sub(TAG_LEN)?)?;
     hmac::verify(key, facts, tag).ok()?;
     let suite = Suite13::from_id(u16::from_be_bytes([*facts.first()?, *facts.get(1)?]))?;
     let group = u16::from_be_bytes([*facts.get(2)?, *facts.get(3)?]);
-    let h1 = facts.get(4..)?;
-    (h1.len() == suite.hash().output_len()).then(|| (suite, group, h1.to_vec()))
+    let binding = facts.get(4..4 + BINDING_LEN)?;
+    let h1 = facts.get(4 + BINDING_LEN..)?;
+    (h1.len() == suite.hash().output_len()).then(|| (suite, group, binding.to_vec(), h1.to_vec()))
 }
 
 /// A whole ClientHello offering DTLS 1.3 (`ch`, its `body`, `message_seq`, the record's
@@ -85,9 +115,14 @@ pub(in crate::endpoint) fn client_hello_13(
     let Ok(Some(cookie)) = ch.cookie() else {
         return Ok(retry(&key, record_seq, message_seq, body, ch, cx));
     };
-    let Some((suite, group, h1)) = open_cookie(&key, cookie) else {
+    let Some((suite, group, binding, h1)) = open_cookie(&key, cookie) else {
         return Ok(retry(&key, record_seq, message_seq, body, ch, cx));
     };
+    // A cookie of ours, but minted for another ClientHello (e.g. one an attacker sent in the
+    // client's name): answered like a hello without a cookie, nothing kept.
+    if binding != hello_binding(ch) {
+        return Ok(retry(&key, record_seq, message_seq, body, ch, cx));
+    }
     let cookie = cookie.to_vec();
     let next = message_seq.wrapping_add(1);
     let mut c = Conn13::new(crate::Role::Server, suite, cx.config, next);
@@ -136,7 +171,13 @@ fn retry(
     };
     let mut t = Vec::new();
     m::transcript_message(hs::CLIENT_HELLO, body, &mut t);
-    let cookie = make_cookie(key, suite, group, &suite.hash().digest(&t));
+    let cookie = make_cookie(
+        key,
+        suite,
+        group,
+        &hello_binding(ch),
+        &suite.hash().digest(&t),
+    );
     let hrr = hrr_body(&ch.session_id, suite, group, &cookie);
     let mut content = Vec::new();
     m::write_handshake(hs::SERVER_HELLO, message_seq, &hrr, &mut content);
@@ -274,5 +315,102 @@ impl Conn13 {
             _ => return Ok(false),
         }
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::cert::Certificate;
+    use crate::endpoint::{Config, Stats};
+    use crate::rng::TestRng;
+    use crate::v13::record::Record;
+
+    /// A ClientHello offering DTLS 1.3 with `random`, an X25519 share and maybe a cookie.
+    fn hello(random: u8, cookie: Option<&[u8]>) -> (Vec<u8>, m::ClientHello) {
+        let mut e = m::Extensions::default();
+        e.push(ext::SUPPORTED_VERSIONS, m::client_versions_ext(&[DTLS_1_3]));
+        e.push(ext::SUPPORTED_GROUPS, vec![0, 2, 0, 0x1d]);
+        e.push(ext::SIGNATURE_ALGORITHMS, vec![0, 2, 4, 3]);
+        let mut rng = TestRng::new(u64::from(random));
+        let (_, public) = kx::ClientKeyShare::generate(kx::X25519, &mut rng).unwrap();
+        e.push(
+            ext::KEY_SHARE,
+            m::client_key_share_ext(&[(kx::X25519, public)]),
+        );
+        if let Some(c) = cookie {
+            e.push(ext::COOKIE, m::cookie_ext(c));
+        }
+        let ch = m::ClientHello {
+            legacy_version: m::LEGACY_VERSION,
+            random: [random; 32],
+            session_id: vec![],
+            legacy_cookie: vec![],
+            cipher_suites: vec![0x1301],
+            extensions: e,
+        };
+        let mut body = Vec::new();
+        ch.write(&mut body);
+        (body, ch)
+    }
+
+    /// The cookie of a HelloRetryRequest datagram.
+    fn cookie_of(d: &[u8]) -> Vec<u8> {
+        let Some(Ok(Record::Plaintext(p))) = rec::parse_datagram(d).next() else {
+            panic!("not a plaintext record");
+        };
+        let frags = m::parse_fragments(p.fragment).unwrap();
+        let hrr = m::ServerHello::parse(frags[0].data).unwrap();
+        assert!(hrr.is_hello_retry_request());
+        hrr.cookie().unwrap().unwrap().to_vec()
+    }
+
+    #[test]
+    fn a_cookie_minted_for_another_hello_is_answered_not_accepted() {
+        let config = Config::new(Arc::new(Certificate::generate().unwrap()));
+        let mut rng = TestRng::new(1);
+        let mut stats = Stats::default();
+        let mut cx = Cx {
+            config: &config,
+            rng: &mut rng,
+            stats: &mut stats,
+        };
+        let secret = [7u8; 32];
+        let now = Instant::now();
+        let retry_for = |b: &[u8], ch: &m::ClientHello, cx: &mut Cx<'_>| match client_hello_13(
+            now, &secret, 0, 0, b, ch, cx,
+        )
+        .unwrap()
+        {
+            HrrDecision::Retry(d) => cookie_of(&d),
+            _ => panic!("no HelloRetryRequest"),
+        };
+        // Someone else's hello (sent in our name), then ours: a cookie for each.
+        let (b, ch) = hello(1, None);
+        let theirs = retry_for(&b, &ch, &mut cx);
+        let (b, ch) = hello(2, None);
+        let ours = retry_for(&b, &ch, &mut cx);
+        // Our second hello with the cookie minted for theirs: a fresh HelloRetryRequest (for this
+        // hello), nothing kept.
+        let (b, ch) = hello(2, Some(&theirs));
+        let again = retry_for(&b, &ch, &mut cx);
+        assert_ne!(again, theirs);
+        // With the cookie minted for ours (and for the hello that carried the wrong one, which
+        // differs from ours only in the cookie): accepted.
+        for cookie in [ours, again] {
+            let (b, ch) = hello(2, Some(&cookie));
+            assert!(matches!(
+                client_hello_13(now, &secret, 1, 1, &b, &ch, &mut cx).unwrap(),
+                HrrDecision::Accept(_)
+            ));
+        }
+        // A tampered cookie is not ours.
+        let (b, ch) = hello(2, Some(&[0; 100]));
+        assert!(matches!(
+            client_hello_13(now, &secret, 1, 1, &b, &ch, &mut cx).unwrap(),
+            HrrDecision::Retry(_)
+        ));
     }
 }
