@@ -384,7 +384,10 @@ fn dtls13_key_updates_through_the_peer_connection() {
         Err(sansrtc::Error::NotConnected)
     ));
     let id = n.connect_with_channel("ku");
-    assert_eq!(n.pcs[0].stats_report().transport.dtls_version, Some(sansrtc::dtls::ProtocolVersion::Dtls13));
+    assert_eq!(
+        n.pcs[0].stats_report().transport.dtls_version,
+        Some(sansrtc::dtls::ProtocolVersion::Dtls13)
+    );
     for round in 1..=5u8 {
         n.pcs[0].update_dtls_keys(n.now).unwrap();
         exchange(&mut n, id, 20, round);
@@ -433,4 +436,34 @@ fn dtls13_key_updates_through_the_peer_connection() {
         n.pcs[0].update_dtls_keys(n.now),
         Err(sansrtc::Error::NotDtls13)
     ));
+}
+
+#[test]
+fn dtls13_groups_through_the_peer_connection() {
+    use sansrtc::dtls::Group13;
+    // Both sides with the default groups: the hybrid. One side P-256 only (each side in turn,
+    // so in either DTLS role): both end with P-256.
+    for (p256_seed, seed, expected) in [
+        (None, 31, 0x11EC_u16),
+        (Some(33), 33, 0x0017),
+        (Some(36), 35, 0x0017),
+    ] {
+        let mut n = common::Net::with_config(seed, |c| {
+            c.dtls_versions = sansrtc::dtls::endpoint::Versions::Dtls13Or12;
+            if p256_seed.is_some_and(|s| matches!(c.rng, sansrtc::PcRng::Seeded(r) if r == s)) {
+                c.dtls_groups13 = vec![Group13::P256];
+            }
+        });
+        let id = n.connect_with_channel("groups");
+        exchange(&mut n, id, 5, 1);
+        for pc in &n.pcs {
+            let t = pc.stats_report().transport;
+            assert_eq!(
+                t.dtls_version,
+                Some(sansrtc::dtls::ProtocolVersion::Dtls13),
+                "seed {seed}"
+            );
+            assert_eq!(t.dtls_group.map(|g| g.id()), Some(expected), "seed {seed}");
+        }
+    }
 }

@@ -13,8 +13,8 @@ use sansrtc_dtls::v13::DTLS_1_3;
 use sansrtc_dtls::v13::message::{self as m, ext, hs};
 use sansrtc_dtls::v13::record::{self as rec, Record};
 use sansrtc_dtls::{
-    Certificate, Config, DtlsError, Endpoint, Event, HashAlgorithm, NamedGroup, ProtocolVersion,
-    Rng, SrtpProfile, Suite, Suite13, TestRng, endpoint::Versions,
+    Certificate, Config, DtlsError, Endpoint, Event, Group13, HashAlgorithm, KeyRandomness,
+    NamedGroup, ProtocolVersion, Rng, SrtpProfile, Suite, Suite13, TestRng, endpoint::Versions,
 };
 
 fn certs() -> &'static (Arc<Certificate>, Arc<Certificate>, Arc<Certificate>) {
@@ -678,4 +678,348 @@ fn a_flood_of_forged_13_hello_retry_requests_costs_bounded_work() {
     }
     assert!(answered <= 24, "{answered} answered");
     assert!(client.stats().dropped >= 76, "{:?}", client.stats());
+}
+
+// ---- Key exchange groups (`Config::groups13`): X25519MLKEM768, X25519, P-256.
+
+fn configs_with_groups(client: &[Group13], server: &[Group13]) -> (Config, Config) {
+    let (mut c, mut s) = configs(Versions::Dtls13Or12, Versions::Dtls13Or12);
+    c.groups13 = client.to_vec();
+    s.groups13 = server.to_vec();
+    (c, s)
+}
+
+/// A whole plaintext ClientHello in a datagram: its (groups of the key shares, supported_groups,
+/// has a cookie).
+fn client_hello_groups(d: &[u8]) -> Option<(Vec<u16>, Vec<u16>, bool)> {
+    let Some(Ok(Record::Plaintext(p))) = rec::parse_datagram(d).next() else {
+        return None;
+    };
+    let frags = m::parse_fragments(p.fragment).ok()?;
+    let f = frags.first()?;
+    if f.msg_type != hs::CLIENT_HELLO || !f.is_whole() {
+        return None;
+    }
+    let ch = m::ClientHello::parse(f.data).ok()?;
+    let shares = ch.key_shares().ok()?.iter().map(|s| s.0).collect();
+    let cookie = ch.cookie().ok()?.is_some();
+    Some((shares, ch.supported_groups().ok()?, cookie))
+}
+
+#[test]
+fn each_13_group_is_negotiated_through_the_endpoint() {
+    for (i, group) in Group13::DEFAULT.into_iter().enumerate() {
+        for randomness in [KeyRandomness::Fast, KeyRandomness::Injected] {
+            let (mut c, mut s) = configs_with_groups(&[group], &[group]);
+            c.key_randomness = randomness;
+            s.key_randomness = randomness;
+            let mut first = None;
+            let o = run(20 + i as u64, &PERFECT, c, s, &mut |d| {
+                first.get_or_insert_with(|| d.clone());
+                d
+            });
+            assert_connected(&o, ProtocolVersion::Dtls13);
+            assert_eq!(
+                o.client.named_group().map(|g| g.id()),
+                Some(group.id()),
+                "{group:?}"
+            );
+            assert_eq!(
+                o.server.named_group().map(|g| g.id()),
+                Some(group.id()),
+                "{group:?}"
+            );
+            let first = first.expect("a first datagram");
+            match group {
+                // The hybrid share alone does not fit one datagram: the first ClientHello is
+                // fragmented (no whole ClientHello in its first datagram).
+                Group13::X25519MlKem768 => assert_eq!(client_hello_groups(&first), None),
+                // One share of the only group; supported_groups: it, then P-384 for DTLS 1.2.
+                _ => assert_eq!(
+                    client_hello_groups(&first),
+                    Some((vec![group.id()], vec![group.id(), 0x0018], false))
+                ),
+            }
+        }
+    }
+}
+
+#[test]
+fn the_default_groups_send_one_x25519_share_and_end_with_the_hybrid() {
+    for (versions, groups) in [
+        (Versions::Dtls13Or12, vec![0x11EC, 0x001D, 0x0017, 0x0018]),
+        (Versions::Dtls13, vec![0x11EC, 0x001D, 0x0017]),
+    ] {
+        let (c, s) = configs(versions, versions);
+        assert_eq!(c.groups13, Group13::DEFAULT);
+        let mut hellos = Vec::new();
+        let o = run(30, &PERFECT, c, s, &mut |d| {
+            hellos.extend(client_hello_groups(&d));
+            d
+        });
+        assert_connected(&o, ProtocolVersion::Dtls13);
+        assert_eq!(o.client.named_group().map(|g| g.id()), Some(0x11EC));
+        // The first ClientHello (one datagram) carries one X25519 share; the second one (the
+        // hybrid share the HelloRetryRequest asked for) is fragmented.
+        assert_eq!(hellos, vec![(vec![0x001D], groups, false)]);
+    }
+}
+
+#[test]
+fn a_p256_only_client_gets_p256_from_a_server_preferring_the_hybrid() {
+    for randomness in [KeyRandomness::Fast, KeyRandomness::Injected] {
+        let (mut c, mut s) = configs_with_groups(&[Group13::P256], &Group13::DEFAULT);
+        c.key_randomness = randomness;
+        s.key_randomness = randomness;
+        let mut hellos = Vec::new();
+        let o = run(31, &PERFECT, c, s, &mut |d| {
+            hellos.extend(client_hello_groups(&d));
+            d
+        });
+        assert_connected(&o, ProtocolVersion::Dtls13);
+        assert_eq!(o.client.named_group().map(|g| g.id()), Some(0x0017));
+        assert_eq!(o.server.named_group().map(|g| g.id()), Some(0x0017));
+        // The HelloRetryRequest asked for no other group: the second ClientHello (with the
+        // cookie) carries the same P-256 share.
+        let groups = vec![0x0017, 0x0018];
+        assert_eq!(
+            hellos,
+            vec![
+                (vec![0x0017], groups.clone(), false),
+                (vec![0x0017], groups, true)
+            ]
+        );
+    }
+    // The server's order decides among the groups the client offers.
+    let (c, s) = configs_with_groups(
+        &[Group13::X25519, Group13::P256],
+        &[Group13::P256, Group13::X25519],
+    );
+    let o = run(32, &PERFECT, c, s, &mut none);
+    assert_connected(&o, ProtocolVersion::Dtls13);
+    assert_eq!(o.server.named_group().map(|g| g.id()), Some(0x0017));
+}
+
+#[test]
+fn no_common_13_group_fails_the_server_with_handshake_failure() {
+    let (mut c, mut s) = configs_with_groups(&[Group13::X25519], &[Group13::P256]);
+    c.versions = Versions::Dtls13;
+    s.versions = Versions::Dtls13;
+    let mut o = run(33, &PERFECT, c, s, &mut none);
+    // The server sends its cookie first (nothing unverified fails it), then refuses the
+    // ClientHello that returned it.
+    assert_eq!(
+        failure(&o.server_events),
+        Some(DtlsError::NoCommon("group"))
+    );
+    assert!(!o.client.is_connected() && !o.server.is_connected());
+    // Its plaintext handshake_failure alert reached the client (which, as for every
+    // unauthenticated alert, only counts it); the client gives up on its own timer.
+    assert!(o.client.stats().unauthenticated_alerts >= 1);
+    while let Some(t) = o.client.poll_timeout() {
+        o.client.handle_timeout(t);
+        while o.client.poll_transmit().is_some() {}
+    }
+    let events: Vec<Event> = std::iter::from_fn(|| o.client.poll_event()).collect();
+    assert_eq!(failure(&events), Some(DtlsError::HandshakeTimeout));
+    assert!(o.client.is_closed());
+}
+
+/// Replaces the P-256 key share of every ClientHello carrying our cookie with `bad`.
+fn spoil_p256_share(d: Vec<u8>, bad: &[u8]) -> Vec<u8> {
+    let Some(Ok(Record::Plaintext(p))) = rec::parse_datagram(&d).next() else {
+        return d;
+    };
+    let Ok(frags) = m::parse_fragments(p.fragment) else {
+        return d;
+    };
+    let [f] = &frags[..] else { return d };
+    if f.msg_type != hs::CLIENT_HELLO || !f.is_whole() {
+        return d;
+    }
+    let mut ch = m::ClientHello::parse(f.data).unwrap();
+    if ch.cookie().unwrap().is_none() {
+        return d;
+    }
+    for (t, data) in ch.extensions.0.iter_mut() {
+        if *t == ext::KEY_SHARE {
+            *data = m::client_key_share_ext(&[(0x0017, bad.to_vec())]);
+        }
+    }
+    let mut body = Vec::new();
+    ch.write(&mut body);
+    let mut content = Vec::new();
+    m::write_handshake(hs::CLIENT_HELLO, f.message_seq, &body, &mut content);
+    let mut out = Vec::new();
+    rec::write_plaintext(rec::CT_HANDSHAKE, p.sequence, &content, &mut out);
+    out
+}
+
+#[test]
+fn invalid_p256_shares_are_refused() {
+    // A valid point, then spoiled copies of it.
+    let (_, point) = sansrtc_dtls::v13::kx::ClientKeyShare::generate(0x0017, &mut TestRng::new(1))
+        .expect("share");
+    let mut off_curve = point.clone();
+    off_curve[64] ^= 1;
+    let mut compressed = point[..33].to_vec();
+    compressed[0] = 2 + (point[64] & 1);
+    let mut zero = vec![0u8; 65];
+    zero[0] = 4;
+    for (i, bad) in [off_curve, compressed, zero, point[..64].to_vec(), vec![4]]
+        .into_iter()
+        .enumerate()
+    {
+        for randomness in [KeyRandomness::Fast, KeyRandomness::Injected] {
+            let (mut c, mut s) = configs_with_groups(&[Group13::P256], &[Group13::P256]);
+            c.key_randomness = randomness;
+            s.key_randomness = randomness;
+            let o = run(40 + i as u64, &PERFECT, c, s, &mut |d| {
+                spoil_p256_share(d, &bad)
+            });
+            assert_eq!(
+                failure(&o.server_events),
+                Some(DtlsError::Invalid("P-256 key share")),
+                "share {i}"
+            );
+            assert!(!o.client.is_connected());
+        }
+    }
+}
+
+#[test]
+fn a_forged_server_hello_with_an_invalid_p256_share_leaves_the_client_s_key() {
+    // Anyone can send a plaintext ServerHello: one with a point off the curve is dropped, and
+    // the client's P-256 key (ring's, usable once, with `Fast`) is still there for the real one.
+    for randomness in [KeyRandomness::Fast, KeyRandomness::Injected] {
+        let (mut c, mut s) = configs_with_groups(&[Group13::P256], &[Group13::P256]);
+        c.key_randomness = randomness;
+        s.key_randomness = randomness;
+        let mut client = Endpoint::client(c, Box::new(TestRng::new(50)));
+        let mut server = Endpoint::server(s, Box::new(TestRng::new(51)));
+        let now = Instant::now();
+        client.connect(now);
+        let (_, mut point) =
+            sansrtc_dtls::v13::kx::ClientKeyShare::generate(0x0017, &mut TestRng::new(2))
+                .expect("share");
+        point[64] ^= 1;
+        let mut e = m::Extensions::default();
+        e.push(ext::SUPPORTED_VERSIONS, DTLS_1_3.to_be_bytes().to_vec());
+        e.push(ext::KEY_SHARE, m::server_key_share_ext(0x0017, &point));
+        let mut body = Vec::new();
+        m::ServerHello {
+            legacy_version: m::LEGACY_VERSION,
+            random: [7; 32],
+            session_id: vec![],
+            cipher_suite: 0x1301,
+            extensions: e,
+        }
+        .write(&mut body);
+        let mut content = Vec::new();
+        // message_seq 1: the one after the HelloRetryRequest.
+        m::write_handshake(hs::SERVER_HELLO, 1, &body, &mut content);
+        let mut forged = Vec::new();
+        rec::write_plaintext(rec::CT_HANDSHAKE, 0, &content, &mut forged);
+        let mut forged_once = Some(forged);
+        for _ in 0..20 {
+            let mut moved = false;
+            while let Some(d) = client.poll_transmit() {
+                server.handle_receive(now, &d);
+                moved = true;
+            }
+            while let Some(d) = server.poll_transmit() {
+                // The forgery arrives just before the server's ServerHello (after the
+                // HelloRetryRequest).
+                if client.protocol_version() == ProtocolVersion::Dtls13
+                    && let Some(f) = forged_once.take()
+                {
+                    client.handle_receive(now, &f);
+                    assert!(!client.is_closed());
+                }
+                client.handle_receive(now, &d);
+                moved = true;
+            }
+            if !moved {
+                break;
+            }
+        }
+        assert!(forged_once.is_none());
+        assert!(client.stats().malformed > 0, "{:?}", client.stats());
+        assert!(
+            client.is_connected() && server.is_connected(),
+            "{randomness:?}"
+        );
+        assert_eq!(client.named_group().map(|g| g.id()), Some(0x0017));
+        assert_eq!(
+            client.srtp_keying_material().unwrap(),
+            server.srtp_keying_material().unwrap()
+        );
+    }
+}
+
+/// A plaintext HelloRetryRequest datagram asking for `group`, with a cookie (anyone can send one).
+fn forged_hrr_for(group: u16) -> Vec<u8> {
+    let mut e = m::Extensions::default();
+    e.push(ext::SUPPORTED_VERSIONS, DTLS_1_3.to_be_bytes().to_vec());
+    e.push(ext::KEY_SHARE, group.to_be_bytes().to_vec());
+    e.push(ext::COOKIE, m::cookie_ext(&[5; 40]));
+    let mut body = Vec::new();
+    m::ServerHello {
+        legacy_version: m::LEGACY_VERSION,
+        random: m::HRR_RANDOM,
+        session_id: vec![],
+        cipher_suite: 0x1301,
+        extensions: e,
+    }
+    .write(&mut body);
+    let mut content = Vec::new();
+    m::write_handshake(hs::SERVER_HELLO, 0, &body, &mut content);
+    let mut d = Vec::new();
+    rec::write_plaintext(rec::CT_HANDSHAKE, 0, &content, &mut d);
+    d
+}
+
+#[test]
+fn a_hello_retry_request_for_an_unconfigured_group_is_dropped_by_the_client() {
+    // A P-256-only client: a forged HelloRetryRequest asking for X25519 (or the hybrid) before
+    // the real one is dropped (no share of it is ever sent) and the handshake ends with P-256.
+    for asked in [0x001D_u16, 0x11EC] {
+        let (c, s) = configs_with_groups(&[Group13::P256], &[Group13::P256]);
+        let mut client = Endpoint::client(c, Box::new(TestRng::new(60)));
+        let mut server = Endpoint::server(s, Box::new(TestRng::new(61)));
+        let now = Instant::now();
+        client.connect(now);
+        let mut forged = Some(forged_hrr_for(asked));
+        let mut hellos = Vec::new();
+        for _ in 0..20 {
+            let mut moved = false;
+            while let Some(d) = client.poll_transmit() {
+                hellos.extend(client_hello_groups(&d));
+                server.handle_receive(now, &d);
+                moved = true;
+            }
+            while let Some(d) = server.poll_transmit() {
+                if let Some(f) = forged.take() {
+                    client.handle_receive(now, &f);
+                    assert!(!client.is_closed());
+                }
+                client.handle_receive(now, &d);
+                moved = true;
+            }
+            if !moved {
+                break;
+            }
+        }
+        assert!(forged.is_none());
+        assert!(client.stats().malformed > 0, "{:?}", client.stats());
+        assert!(client.is_connected() && server.is_connected(), "{asked:#x}");
+        assert_eq!(client.named_group().map(|g| g.id()), Some(0x0017));
+        assert_eq!(server.named_group().map(|g| g.id()), Some(0x0017));
+        // Two ClientHellos (the first and the one returning the real cookie), P-256 shares only.
+        assert_eq!(hellos.len(), 2, "{hellos:?}");
+        for (shares, _, _) in &hellos {
+            assert_eq!(shares, &vec![0x0017]);
+        }
+        assert!(hellos[1].2, "the second ClientHello returns the cookie");
+    }
 }

@@ -535,7 +535,10 @@ fn update_keys_where_it_does_not_apply() {
     let o = common::link::run(3, &PERFECT, c, s, &mut |d| d);
     let (mut client, mut server) = (o.client, o.server);
     assert!(client.is_connected() && server.is_connected());
-    assert_eq!(client.protocol_version(), sansrtc_dtls::ProtocolVersion::Dtls12);
+    assert_eq!(
+        client.protocol_version(),
+        sansrtc_dtls::ProtocolVersion::Dtls12
+    );
     let later = Instant::now() + Duration::from_secs(100);
     assert_eq!(client.update_keys(later), Err(DtlsError::NotDtls13));
     assert_eq!(server.update_keys(later), Err(DtlsError::NotDtls13));

@@ -377,6 +377,7 @@ impl PeerConnection {
             cfg.cipher_suites = self.config.cipher_suites.clone();
             cfg.versions = self.config.dtls_versions;
             cfg.key_update_after = self.config.dtls_key_update_after;
+            cfg.groups13 = self.config.dtls_groups13.clone();
             // JSEP refused any description without a usable fingerprint, so this list is never
             // empty (and an empty one would fail the handshake: the dtls crate fails closed).
             cfg.remote_fingerprints = n

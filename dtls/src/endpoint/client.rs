@@ -33,7 +33,7 @@ impl Endpoint {
         self.rng.fill(&mut self.hs.client_random);
         if self.config.versions.has_13() {
             let with_12 = self.config.versions.has_12();
-            match super::tls13::Offer13::new(&mut *self.rng, with_12) {
+            match super::tls13::Offer13::new(&self.config, &mut *self.rng, with_12) {
                 Ok(o) => self.offer13 = Some(Box::new(o)),
                 Err(e) => return self.fail(e),
             }
@@ -90,7 +90,7 @@ impl Endpoint {
         ch.write(&mut body);
         if let Some(offer) = self.offer13.as_mut() {
             // Our own 1.2 ClientHello always parses; keep it as is if it somehow does not.
-            if let Ok(extended) = offer.extend_hello(&body) {
+            if let Ok(extended) = offer.extend_hello(&body, &self.config.groups13) {
                 body = extended;
             }
         }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::cert::{Certificate, Fingerprint};
 use crate::cipher::{CipherSuite, SrtpProfile};
 use crate::kx::KeyRandomness;
+use crate::v13::kx::Group13;
 
 /// The DTLS versions an endpoint offers (client) or accepts (server).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -84,6 +85,15 @@ pub struct Config {
     /// The DTLS versions offered and accepted; by default [`Versions::Dtls13Or12`] (DTLS 1.3
     /// with DTLS 1.2 as the fallback, see the crate's STATUS.md).
     pub versions: Versions,
+    /// The DTLS 1.3 key exchange groups offered (client) and accepted (server), in preference
+    /// order; by default [`Group13::DEFAULT`] (X25519MLKEM768, X25519, P-256). A client lists
+    /// them in supported_groups and sends one key share in its first ClientHello: X25519 when
+    /// it is configured and only X25519MLKEM768 comes before it (the server's HelloRetryRequest,
+    /// sent anyway for its cookie, can then ask for the hybrid at no extra round trip; the
+    /// hybrid share does not fit one datagram), else a share of the first group. A server picks
+    /// the first of its groups the client supports. DTLS 1.2 keeps its own groups (X25519,
+    /// P-256, P-384): a client offering both versions lists P-384 after these for a 1.2 server.
+    pub groups13: Vec<Group13>,
     /// DTLS 1.3: records sealed under one sending key after which the endpoint starts a
     /// KeyUpdate (RFC 9147 8). `None` (the default): 7/8 of the key's limit (2^23 records for
     /// AES-GCM, the 2^48 sequence numbers for ChaCha20-Poly1305), so that the update is
@@ -114,6 +124,7 @@ impl Config {
             max_early_data: 16 * 1024,
             key_randomness: KeyRandomness::Fast,
             versions: Versions::Dtls13Or12,
+            groups13: Group13::DEFAULT.to_vec(),
             key_update_after: None,
         }
     }

@@ -15,7 +15,7 @@ use crate::rng::Rng;
 use crate::v13::DTLS_1_3;
 use crate::v13::flight::OutMessage;
 use crate::v13::key_schedule::{Secret, Suite13};
-use crate::v13::kx::{self, ClientKeyShare};
+use crate::v13::kx::{self, ClientKeyShare, Group13};
 use crate::v13::message::{self as m, ext, hs};
 use crate::v13::record::{self as rec, CiphertextRecord};
 
@@ -31,20 +31,30 @@ pub(in crate::endpoint) struct Offer13 {
 }
 
 impl Offer13 {
-    /// An X25519 key share from the generator.
-    pub(in crate::endpoint) fn new(rng: &mut dyn Rng, with_12: bool) -> Res<Self> {
-        let (share, public) = ClientKeyShare::generate(kx::X25519, rng)?;
+    /// One key share (see [`Config::groups13`](crate::Config::groups13)) from the generator.
+    pub(in crate::endpoint) fn new(
+        config: &crate::Config,
+        rng: &mut dyn Rng,
+        with_12: bool,
+    ) -> Res<Self> {
+        let group = first_share_group(&config.groups13)?;
+        let (share, public) = ClientKeyShare::generate_with(group, config.key_randomness, rng)?;
         Ok(Self {
             shares: vec![share],
-            publics: vec![(kx::X25519, public)],
+            publics: vec![(group, public)],
             hello: Vec::new(),
             with_12,
         })
     }
 
-    /// Adds the DTLS 1.3 suites and extensions (supported_versions, key_share, the hybrid group)
-    /// to a DTLS 1.2 ClientHello body; a 1.2 server ignores them. Returns the new body.
-    pub(in crate::endpoint) fn extend_hello(&mut self, body12: &[u8]) -> Res<Vec<u8>> {
+    /// Adds the DTLS 1.3 suites and extensions (supported_versions, key_share, our 1.3 groups in
+    /// supported_groups) to a DTLS 1.2 ClientHello body; a 1.2 server ignores them. Returns the
+    /// new body.
+    pub(in crate::endpoint) fn extend_hello(
+        &mut self,
+        body12: &[u8],
+        groups13: &[Group13],
+    ) -> Res<Vec<u8>> {
         let mut ch = m::ClientHello::parse(body12)?;
         let mut suites: Vec<u16> = SUITES.iter().map(|s| s.id()).collect();
         suites.extend_from_slice(&ch.cipher_suites);
@@ -56,12 +66,7 @@ impl Offer13 {
         };
         let e = &mut ch.extensions;
         if let Some(groups) = e.0.iter_mut().find(|(t, _)| *t == ext::SUPPORTED_GROUPS) {
-            // The hybrid group first (a 1.2 server skips it).
-            let mut list = kx::X25519MLKEM768.to_be_bytes().to_vec();
-            list.extend_from_slice(groups.1.get(2..).unwrap_or_default());
-            let mut body = ((list.len()) as u16).to_be_bytes().to_vec();
-            body.extend_from_slice(&list);
-            groups.1 = body;
+            groups.1 = supported_groups(groups13, groups.1.get(2..), self.with_12);
         }
         e.push(ext::SUPPORTED_VERSIONS, m::client_versions_ext(versions));
         e.push(ext::KEY_SHARE, m::client_key_share_ext(&self.publics));
@@ -77,6 +82,41 @@ impl Offer13 {
             .filter(|s| SUITES.contains(s))
             .ok_or(DtlsError::Invalid("cipher suite"))
     }
+}
+
+/// The group of the first ClientHello's one key share: X25519 when it is configured and only
+/// X25519MLKEM768 comes before it (small: one datagram; the server's HelloRetryRequest, sent
+/// anyway for its cookie, may ask for the hybrid), else the first group.
+fn first_share_group(groups: &[Group13]) -> Res<u16> {
+    let first = groups
+        .first()
+        .ok_or(DtlsError::NoCommon("no DTLS 1.3 group configured"))?;
+    let next_other = groups
+        .iter()
+        .skip(1)
+        .find(|g| **g != Group13::X25519MlKem768);
+    Ok(match (first, next_other) {
+        (Group13::X25519MlKem768, Some(Group13::X25519)) => kx::X25519,
+        _ => first.id(),
+    })
+}
+
+/// The supported_groups extension body: our 1.3 groups in order, then (when 1.2 is offered
+/// too) the groups of the 1.2 list (`list12`, without its length) that are no 1.3 group of ours
+/// (P-384), for a 1.2 server.
+fn supported_groups(groups13: &[Group13], list12: Option<&[u8]>, with_12: bool) -> Vec<u8> {
+    let mut list: Vec<u8> = groups13.iter().flat_map(|g| g.id().to_be_bytes()).collect();
+    if with_12 {
+        for pair in list12.unwrap_or_default().chunks_exact(2) {
+            let g = u16::from_be_bytes([pair[0], pair[1]]);
+            if !kx::GROUPS.contains(&g) {
+                list.extend_from_slice(pair);
+            }
+        }
+    }
+    let mut body = (list.len() as u16).to_be_bytes().to_vec();
+    body.extend_from_slice(&list);
+    body
 }
 
 /// Distinct HelloRetryRequests kept (and answered) at once; a further one replaces the oldest.
@@ -280,11 +320,15 @@ impl Conn13 {
         let group = hrr.key_share()?.map(|(g, _)| g);
         let publics = match group {
             Some(g) => {
-                if hp.offer.publics.iter().any(|(o, _)| *o == g) || !kx::GROUPS.contains(&g) {
+                // Only a group of ours (Config::groups13) we sent no share of.
+                let ours = cx.config.groups13.iter().any(|c| c.id() == g);
+                if hp.offer.publics.iter().any(|(o, _)| *o == g) || !ours {
                     return Err(DtlsError::Invalid("HelloRetryRequest group"));
                 }
                 if !hp.asked.iter().any(|(s, _)| s.group() == g) {
-                    hp.asked.push(ClientKeyShare::generate(g, cx.rng)?);
+                    let randomness = cx.config.key_randomness;
+                    hp.asked
+                        .push(ClientKeyShare::generate_with(g, randomness, cx.rng)?);
                 }
                 hp.asked
                     .iter()

@@ -1347,7 +1347,10 @@ mod tests {
         c.last_now = Some(now);
         let keys = c.send_ap.as_ref().unwrap().keys().clone();
         let limit = rec::AES_GCM_CONFIDENTIALITY_LIMIT;
-        c.send_ap = Some(Box::new(SendEpoch::starting_at(keys, limit - CONTROL_RESERVE - 1)));
+        c.send_ap = Some(Box::new(SendEpoch::starting_at(
+            keys,
+            limit - CONTROL_RESERVE - 1,
+        )));
         // Past the automatic point (7/8 of the limit): an update is due at once.
         assert_eq!(c.deadline(), Some(now));
         let mut out = Vec::new();

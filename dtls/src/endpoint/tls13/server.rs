@@ -113,15 +113,15 @@ pub(in crate::endpoint) fn client_hello_13(
 ) -> Res<HrrDecision> {
     let key = hmac::Key::new(hmac::HMAC_SHA256, cookie_secret);
     let Ok(Some(cookie)) = ch.cookie() else {
-        return Ok(retry(&key, record_seq, message_seq, body, ch));
+        return Ok(retry(&key, record_seq, message_seq, body, ch, cx));
     };
     let Some((suite, group, binding, h1)) = open_cookie(&key, cookie) else {
-        return Ok(retry(&key, record_seq, message_seq, body, ch));
+        return Ok(retry(&key, record_seq, message_seq, body, ch, cx));
     };
     // A cookie of ours, but minted for another ClientHello (e.g. one an attacker sent in the
     // client's name): answered like a hello without a cookie, nothing kept.
     if binding != hello_binding(ch) {
-        return Ok(retry(&key, record_seq, message_seq, body, ch));
+        return Ok(retry(&key, record_seq, message_seq, body, ch, cx));
     }
     let cookie = cookie.to_vec();
     let next = message_seq.wrapping_add(1);
@@ -143,6 +143,7 @@ fn retry(
     message_seq: u16,
     body: &[u8],
     ch: &m::ClientHello,
+    cx: &Cx<'_>,
 ) -> HrrDecision {
     let Some(suite) = SUITES
         .into_iter()
@@ -154,19 +155,19 @@ fn retry(
         return HrrDecision::Drop;
     };
     // The HelloRetryRequest goes out anyway (for the cookie), so it may as well ask for our
-    // preferred group (X25519MLKEM768 first) when the client supports it without having sent a
-    // share of it: post-quantum keys at no extra round trip.
-    let Some(best) = kx::GROUPS
+    // preferred group (the first of `Config::groups13` the client supports: X25519MLKEM768 by
+    // default) when the client sent no share of it: post-quantum keys at no extra round trip.
+    // With no group in common it asks for none: the ClientHello returning the cookie then
+    // fails the handshake with handshake_failure (once the client's address is proven).
+    let best = cx
+        .config
+        .groups13
         .iter()
-        .copied()
-        .find(|g| groups.contains(g) || shares.iter().any(|s| s.0 == *g))
-    else {
-        return HrrDecision::Drop;
-    };
-    let group = if shares.iter().any(|s| s.0 == best) {
-        0
-    } else {
-        best
+        .map(|g| g.id())
+        .find(|g| groups.contains(g) || shares.iter().any(|s| s.0 == *g));
+    let group = match best {
+        Some(g) if !shares.iter().any(|s| s.0 == g) => g,
+        _ => 0,
     };
     let mut t = Vec::new();
     m::transcript_message(hs::CLIENT_HELLO, body, &mut t);
@@ -198,10 +199,13 @@ impl Conn13 {
             return Err(DtlsError::NoCommon("cipher suite"));
         }
         let shares = ch.key_shares()?;
-        let (group, client_kx) = kx::GROUPS
+        let (group, client_kx) = cx
+            .config
+            .groups13
             .iter()
-            .filter(|g| cookie_group == 0 || **g == cookie_group)
-            .find_map(|g| shares.iter().find(|s| s.0 == *g).copied())
+            .map(|g| g.id())
+            .filter(|g| cookie_group == 0 || *g == cookie_group)
+            .find_map(|g| shares.iter().find(|s| s.0 == g).copied())
             .ok_or(DtlsError::NoCommon("group"))?;
         if !ch
             .signature_algorithms()?
@@ -209,7 +213,8 @@ impl Conn13 {
         {
             return Err(DtlsError::NoCommon("signature scheme"));
         }
-        let (server_kx, shared) = kx::server_share(group, client_kx, cx.rng)?;
+        let (server_kx, shared) =
+            kx::server_share_with(group, client_kx, cx.config.key_randomness, cx.rng)?;
         self.group = group;
         if let Some(offered) = ch.srtp_profiles()? {
             self.srtp = cx
