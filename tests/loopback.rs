@@ -429,8 +429,10 @@ fn dtls13_key_updates_through_the_peer_connection() {
         Err(sansrtc::Error::Closed)
     ));
 
-    // DTLS 1.2 (the default): no KeyUpdate.
-    let mut n = common::Net::new(13);
+    // DTLS 1.2: no KeyUpdate.
+    let mut n = common::Net::with_config(13, |c| {
+        c.dtls_versions = sansrtc::dtls::endpoint::Versions::Dtls12;
+    });
     n.connect_with_channel("v12");
     assert!(matches!(
         n.pcs[0].update_dtls_keys(n.now),

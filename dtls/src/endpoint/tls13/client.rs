@@ -37,11 +37,15 @@ impl Offer13 {
         rng: &mut dyn Rng,
         with_12: bool,
     ) -> Res<Self> {
-        let group = first_share_group(&config.groups13)?;
-        let (share, public) = ClientKeyShare::generate_with(group, config.key_randomness, rng)?;
+        let (mut shares, mut publics) = (Vec::new(), Vec::new());
+        for group in first_share_groups(&config.groups13)? {
+            let (share, public) = ClientKeyShare::generate_with(group, config.key_randomness, rng)?;
+            shares.push(share);
+            publics.push((group, public));
+        }
         Ok(Self {
-            shares: vec![share],
-            publics: vec![(group, public)],
+            shares,
+            publics,
             hello: Vec::new(),
             with_12,
         })
@@ -84,21 +88,19 @@ impl Offer13 {
     }
 }
 
-/// The group of the first ClientHello's one key share: X25519 when it is configured and only
-/// X25519MLKEM768 comes before it (small: one datagram; the server's HelloRetryRequest, sent
-/// anyway for its cookie, may ask for the hybrid), else the first group.
-fn first_share_group(groups: &[Group13]) -> Res<u16> {
+/// The groups of the first ClientHello's key shares: the first configured group and, when that
+/// is X25519MLKEM768 and X25519 is configured too, an X25519 share beside it, as Chromium and
+/// Firefox send (a server that prefers the hybrid takes it at once, one without it takes X25519
+/// without a retry; the ClientHello is then fragmented, as theirs are).
+fn first_share_groups(groups: &[Group13]) -> Res<Vec<u16>> {
     let first = groups
         .first()
         .ok_or(DtlsError::NoCommon("no DTLS 1.3 group configured"))?;
-    let next_other = groups
-        .iter()
-        .skip(1)
-        .find(|g| **g != Group13::X25519MlKem768);
-    Ok(match (first, next_other) {
-        (Group13::X25519MlKem768, Some(Group13::X25519)) => kx::X25519,
-        _ => first.id(),
-    })
+    let mut shares = vec![first.id()];
+    if *first == Group13::X25519MlKem768 && groups.contains(&Group13::X25519) {
+        shares.push(kx::X25519);
+    }
+    Ok(shares)
 }
 
 /// The supported_groups extension body: our 1.3 groups in order, then (when 1.2 is offered
