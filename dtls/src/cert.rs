@@ -308,6 +308,7 @@ impl PeerKey {
             (Self::Rsa(k), sig::RSA_PKCS1_SHA384) => (&s::RSA_PKCS1_2048_8192_SHA384, k),
             (Self::Rsa(k), sig::RSA_PSS_RSAE_SHA256) => (&s::RSA_PSS_2048_8192_SHA256, k),
             (Self::Rsa(k), sig::RSA_PSS_RSAE_SHA384) => (&s::RSA_PSS_2048_8192_SHA384, k),
+            (Self::Rsa(k), sig::RSA_PSS_RSAE_SHA512) => (&s::RSA_PSS_2048_8192_SHA512, k),
             _ => return Err(DtlsError::BadSignature),
         };
         s::UnparsedPublicKey::new(alg, key)

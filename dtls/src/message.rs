@@ -64,6 +64,8 @@ pub mod sig {
     pub const RSA_PSS_RSAE_SHA256: u16 = 0x0804;
     /// rsa_pss_rsae_sha384.
     pub const RSA_PSS_RSAE_SHA384: u16 = 0x0805;
+    /// rsa_pss_rsae_sha512.
+    pub const RSA_PSS_RSAE_SHA512: u16 = 0x0806;
     /// Every scheme we can verify, in preference order.
     pub const VERIFY: [u16; 6] = [
         ECDSA_SECP256R1_SHA256,
