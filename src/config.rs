@@ -63,12 +63,12 @@ pub struct Config {
     /// also be asked for at any time: [`PeerConnection::update_dtls_keys`]. Ignored for DTLS 1.2.
     pub dtls_key_update_after: Option<u64>,
     /// DTLS 1.3 only: the key exchange groups offered (as DTLS client) and accepted (as DTLS
-    /// server), in preference order; default [`dtls::Group13::DEFAULT`] (X25519MLKEM768, X25519,
+    /// server), in preference order; default [`dtls::NamedGroup::DTLS13`] (X25519MLKEM768, X25519,
     /// P-256). Passed to the dtls crate's `Config::groups13` (see it for which key share the
     /// first ClientHello carries); the group negotiated is reported as
     /// [`TransportStats::dtls_group`](crate::stats::TransportStats::dtls_group). An empty list
     /// fails a DTLS 1.3 handshake. Ignored for DTLS 1.2, which keeps its own groups.
-    pub dtls_groups13: Vec<dtls::Group13>,
+    pub dtls_groups13: Vec<dtls::NamedGroup>,
     /// TURN servers (UDP) for relayed candidates.
     pub turn_servers: Vec<TurnServer>,
     /// Which candidates to use (default all; `Relay` keeps our addresses private).
@@ -133,7 +133,7 @@ impl Default for Config {
             cipher_suites: dtls::CipherSuite::ALL.to_vec(),
             dtls_versions: dtls::endpoint::Versions::Dtls13Or12,
             dtls_key_update_after: None,
-            dtls_groups13: dtls::Group13::DEFAULT.to_vec(),
+            dtls_groups13: dtls::NamedGroup::DTLS13.to_vec(),
             turn_servers: Vec::new(),
             ice_transport_policy: IceTransportPolicy::All,
             retransmission_history: 512,

@@ -442,7 +442,7 @@ fn dtls13_key_updates_through_the_peer_connection() {
 
 #[test]
 fn dtls13_groups_through_the_peer_connection() {
-    use sansrtc::dtls::Group13;
+    use sansrtc::dtls::NamedGroup;
     // Both sides with the default groups: the hybrid. One side P-256 only (each side in turn,
     // so in either DTLS role): both end with P-256.
     for (p256_seed, seed, expected) in [
@@ -453,7 +453,7 @@ fn dtls13_groups_through_the_peer_connection() {
         let mut n = common::Net::with_config(seed, |c| {
             c.dtls_versions = sansrtc::dtls::endpoint::Versions::Dtls13Or12;
             if p256_seed.is_some_and(|s| matches!(c.rng, sansrtc::PcRng::Seeded(r) if r == s)) {
-                c.dtls_groups13 = vec![Group13::P256];
+                c.dtls_groups13 = vec![NamedGroup::Secp256r1];
             }
         });
         let id = n.connect_with_channel("groups");

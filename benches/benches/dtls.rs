@@ -24,7 +24,7 @@ use sansrtc_dtls::record::{ContentType, DTLS_1_2, RecordHeader, parse_datagram};
 use sansrtc_dtls::v13::key_schedule::{KeySchedule, Secret, Suite13};
 use sansrtc_dtls::v13::record::{self as rec13, EpochKeys, HeaderForm, RecvEpoch};
 use sansrtc_dtls::{
-    Certificate, Config, Endpoint, Event, Group13, HashAlgorithm, KeyRandomness, SystemRng,
+    Certificate, Config, Endpoint, Event, HashAlgorithm, KeyRandomness, NamedGroup, SystemRng,
 };
 
 fn handshake(cc: &Arc<Certificate>, sc: &Arc<Certificate>, randomness: KeyRandomness) -> Vec<u8> {
@@ -43,7 +43,7 @@ fn connected_pair(
 }
 
 /// A DTLS 1.3 handshake offering only `groups`; the exported keys.
-fn handshake13(cc: &Arc<Certificate>, sc: &Arc<Certificate>, groups: &[Group13]) -> Vec<u8> {
+fn handshake13(cc: &Arc<Certificate>, sc: &Arc<Certificate>, groups: &[NamedGroup]) -> Vec<u8> {
     let (client, _server) = connected_pair_with(cc, sc, KeyRandomness::Fast, Some(groups));
     client
         .export_keying_material("EXTRACTOR-dtls_srtp", 60)
@@ -55,7 +55,7 @@ fn connected_pair_with(
     cc: &Arc<Certificate>,
     sc: &Arc<Certificate>,
     randomness: KeyRandomness,
-    groups13: Option<&[Group13]>,
+    groups13: Option<&[NamedGroup]>,
 ) -> (Endpoint, Endpoint) {
     // DTLS 1.2 (not the default 1.3 with fallback): these benches measure the 1.2 handshake and
     // compare the endpoint's records with raw 1.2 records.
@@ -307,7 +307,7 @@ fn endpoint_records(c: &mut Criterion) {
     // A fresh pair: the seal benchmark above used up more record numbers than a 16-bit header
     // sequence number lets the receiver reconstruct.
     let (mut client, mut server) =
-        connected_pair_with(&cc, &sc, KeyRandomness::Fast, Some(&Group13::DEFAULT));
+        connected_pair_with(&cc, &sc, KeyRandomness::Fast, Some(&NamedGroup::DTLS13));
     while client.poll_event().is_some() {}
     while server.poll_event().is_some() {}
     let (mut datagram, mut data) = (Vec::new(), Vec::new());
@@ -412,17 +412,17 @@ fn handshakes13(c: &mut Criterion) {
     let dconfig = Arc::new(dimpl::Config::default());
     let mut buf = vec![0u8; 1 << 16];
     // Each side checks its result once, outside the measurement.
-    assert_eq!(handshake13(&cc, &sc, &[Group13::X25519]).len(), 60);
+    assert_eq!(handshake13(&cc, &sc, &[NamedGroup::X25519]).len(), 60);
     // (dimpl prefers SRTP_AEAD_AES_256_GCM: 88 bytes of keying material.)
     assert!(dimpl_handshake(&dconfig, &dc, &ds, true, &mut buf) > 0);
     let mut group = c.benchmark_group("dtls13_handshake");
     group.throughput(Throughput::Elements(1));
     group.sample_size(20);
     group.bench_function("sansrtc 1.3 X25519MLKEM768", |b| {
-        b.iter(|| handshake13(&cc, &sc, &[Group13::X25519MlKem768]))
+        b.iter(|| handshake13(&cc, &sc, &[NamedGroup::X25519Mlkem768]))
     });
     group.bench_function("sansrtc 1.3 X25519", |b| {
-        b.iter(|| handshake13(&cc, &sc, &[Group13::X25519]))
+        b.iter(|| handshake13(&cc, &sc, &[NamedGroup::X25519]))
     });
     group.bench_function("dimpl 1.3 X25519", |b| {
         b.iter(|| dimpl_handshake(&dconfig, &dc, &ds, true, &mut buf))
@@ -450,7 +450,7 @@ fn records13(c: &mut Criterion) {
     let cc = Arc::new(Certificate::generate().unwrap());
     let sc = Arc::new(Certificate::generate().unwrap());
     let (mut client, _) =
-        connected_pair_with(&cc, &sc, KeyRandomness::Fast, Some(&Group13::DEFAULT));
+        connected_pair_with(&cc, &sc, KeyRandomness::Fast, Some(&NamedGroup::DTLS13));
     assert_eq!(client.cipher_suite().map(|s| s.id()), Some(0x1301));
     let now = Instant::now();
 
@@ -481,7 +481,7 @@ fn records13(c: &mut Criterion) {
                 // The AES-GCM limit (2^23 records) reached without KeyUpdate: a new connection
                 // (once per 8 million iterations).
                 client =
-                    connected_pair_with(&cc, &sc, KeyRandomness::Fast, Some(&Group13::DEFAULT)).0;
+                    connected_pair_with(&cc, &sc, KeyRandomness::Fast, Some(&NamedGroup::DTLS13)).0;
                 out.clear();
                 client.seal_application_data(&payload, &mut out).unwrap();
             }
@@ -622,7 +622,7 @@ fn records13(c: &mut Criterion) {
     // A fresh pair: the seal benchmark above used up more record numbers than a 16-bit header
     // sequence number lets the receiver reconstruct.
     let (mut client, mut server) =
-        connected_pair_with(&cc, &sc, KeyRandomness::Fast, Some(&Group13::DEFAULT));
+        connected_pair_with(&cc, &sc, KeyRandomness::Fast, Some(&NamedGroup::DTLS13));
     while client.poll_event().is_some() {}
     while server.poll_event().is_some() {}
     let (mut datagram, mut data) = (Vec::new(), Vec::new());

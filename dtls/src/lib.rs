@@ -33,4 +33,3 @@ pub use negotiated::{NamedGroup, ProtocolVersion, Suite};
 pub use rng::{Rng, SeededRng, SystemRng, TestRng};
 pub use sansrtc_core::DtlsRole;
 pub use v13::key_schedule::Suite13;
-pub use v13::kx::Group13;

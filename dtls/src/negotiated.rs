@@ -143,6 +143,13 @@ impl NamedGroup {
         Self::X25519,
         Self::X25519Mlkem768,
     ];
+    /// The DTLS 1.3 groups we implement, in our default preference order (the default of
+    /// [`Config::groups13`](crate::Config::groups13)): X25519MLKEM768, X25519, P-256.
+    pub const DTLS13: [NamedGroup; 3] = [Self::X25519Mlkem768, Self::X25519, Self::Secp256r1];
+    /// Whether we implement this group in DTLS 1.3 (P-384 is a DTLS 1.2 group here).
+    pub fn in_dtls13(self) -> bool {
+        Self::DTLS13.contains(&self)
+    }
     /// The IANA value.
     pub fn id(self) -> u16 {
         match self {

@@ -13,8 +13,8 @@ use sansrtc_dtls::v13::DTLS_1_3;
 use sansrtc_dtls::v13::message::{self as m, ext, hs};
 use sansrtc_dtls::v13::record::{self as rec, Record};
 use sansrtc_dtls::{
-    Certificate, Config, DtlsError, Endpoint, Event, Group13, HashAlgorithm, KeyRandomness,
-    NamedGroup, ProtocolVersion, Rng, SrtpProfile, Suite, Suite13, TestRng, endpoint::Versions,
+    Certificate, Config, DtlsError, Endpoint, Event, HashAlgorithm, KeyRandomness, NamedGroup,
+    ProtocolVersion, Rng, SrtpProfile, Suite, Suite13, TestRng, endpoint::Versions,
 };
 
 fn certs() -> &'static (Arc<Certificate>, Arc<Certificate>, Arc<Certificate>) {
@@ -234,7 +234,7 @@ fn strip_13(d: Vec<u8>) -> Vec<u8> {
 fn a_downgrade_to_12_is_detected_by_the_sentinel() {
     let (mut c, s) = configs(Versions::Dtls13Or12, Versions::Dtls13Or12);
     // An X25519 share only: a ClientHello in one datagram, for `strip_13` to rewrite.
-    c.groups13 = vec![Group13::X25519];
+    c.groups13 = vec![NamedGroup::X25519];
     let o = run(6, &PERFECT, c, s, &mut strip_13);
     assert_eq!(failure(&o.client_events), Some(DtlsError::Downgrade));
     assert!(!o.server.is_connected());
@@ -686,7 +686,7 @@ fn a_flood_of_forged_13_hello_retry_requests_costs_bounded_work() {
 
 // ---- Key exchange groups (`Config::groups13`): X25519MLKEM768, X25519, P-256.
 
-fn configs_with_groups(client: &[Group13], server: &[Group13]) -> (Config, Config) {
+fn configs_with_groups(client: &[NamedGroup], server: &[NamedGroup]) -> (Config, Config) {
     let (mut c, mut s) = configs(Versions::Dtls13Or12, Versions::Dtls13Or12);
     c.groups13 = client.to_vec();
     s.groups13 = server.to_vec();
@@ -752,7 +752,7 @@ impl HelloJoiner {
 
 #[test]
 fn each_13_group_is_negotiated_through_the_endpoint() {
-    for (i, group) in Group13::DEFAULT.into_iter().enumerate() {
+    for (i, group) in NamedGroup::DTLS13.into_iter().enumerate() {
         for randomness in [KeyRandomness::Fast, KeyRandomness::Injected] {
             let (mut c, mut s) = configs_with_groups(&[group], &[group]);
             c.key_randomness = randomness;
@@ -777,7 +777,7 @@ fn each_13_group_is_negotiated_through_the_endpoint() {
             match group {
                 // The hybrid share alone does not fit one datagram: the first ClientHello is
                 // fragmented (no whole ClientHello in its first datagram).
-                Group13::X25519MlKem768 => assert_eq!(client_hello_groups(&first), None),
+                NamedGroup::X25519Mlkem768 => assert_eq!(client_hello_groups(&first), None),
                 // One share of the only group; supported_groups: it, then P-384 for DTLS 1.2.
                 _ => assert_eq!(
                     client_hello_groups(&first),
@@ -795,7 +795,7 @@ fn the_default_groups_send_hybrid_and_x25519_shares_and_end_with_the_hybrid() {
         (Versions::Dtls13, vec![0x11EC, 0x001D, 0x0017]),
     ] {
         let (c, s) = configs(versions, versions);
-        assert_eq!(c.groups13, Group13::DEFAULT);
+        assert_eq!(c.groups13, NamedGroup::DTLS13);
         let (mut hellos, mut joiner) = (Vec::new(), HelloJoiner::default());
         let o = run(30, &PERFECT, c, s, &mut |d| {
             hellos.extend(joiner.push(&d));
@@ -818,7 +818,7 @@ fn the_default_groups_send_hybrid_and_x25519_shares_and_end_with_the_hybrid() {
 #[test]
 fn a_p256_only_client_gets_p256_from_a_server_preferring_the_hybrid() {
     for randomness in [KeyRandomness::Fast, KeyRandomness::Injected] {
-        let (mut c, mut s) = configs_with_groups(&[Group13::P256], &Group13::DEFAULT);
+        let (mut c, mut s) = configs_with_groups(&[NamedGroup::Secp256r1], &NamedGroup::DTLS13);
         c.key_randomness = randomness;
         s.key_randomness = randomness;
         let (mut hellos, mut joiner) = (Vec::new(), HelloJoiner::default());
@@ -842,17 +842,26 @@ fn a_p256_only_client_gets_p256_from_a_server_preferring_the_hybrid() {
     }
     // The server's order decides among the groups the client offers.
     let (c, s) = configs_with_groups(
-        &[Group13::X25519, Group13::P256],
-        &[Group13::P256, Group13::X25519],
+        &[NamedGroup::X25519, NamedGroup::Secp256r1],
+        &[NamedGroup::Secp256r1, NamedGroup::X25519],
     );
     let o = run(32, &PERFECT, c, s, &mut none);
     assert_connected(&o, ProtocolVersion::Dtls13);
     assert_eq!(o.server.named_group().map(|g| g.id()), Some(0x0017));
+    // P-384, a DTLS 1.2 group here, is left out of the 1.3 groups on either side.
+    let (c, s) = configs_with_groups(
+        &[NamedGroup::Secp384r1, NamedGroup::X25519],
+        &[NamedGroup::Secp384r1, NamedGroup::X25519],
+    );
+    let o = run(34, &PERFECT, c, s, &mut none);
+    assert_connected(&o, ProtocolVersion::Dtls13);
+    assert_eq!(o.client.named_group(), Some(NamedGroup::X25519));
+    assert_eq!(o.server.named_group(), Some(NamedGroup::X25519));
 }
 
 #[test]
 fn no_common_13_group_fails_the_server_with_handshake_failure() {
-    let (mut c, mut s) = configs_with_groups(&[Group13::X25519], &[Group13::P256]);
+    let (mut c, mut s) = configs_with_groups(&[NamedGroup::X25519], &[NamedGroup::Secp256r1]);
     c.versions = Versions::Dtls13;
     s.versions = Versions::Dtls13;
     let mut o = run(33, &PERFECT, c, s, &mut none);
@@ -921,7 +930,8 @@ fn invalid_p256_shares_are_refused() {
         .enumerate()
     {
         for randomness in [KeyRandomness::Fast, KeyRandomness::Injected] {
-            let (mut c, mut s) = configs_with_groups(&[Group13::P256], &[Group13::P256]);
+            let (mut c, mut s) =
+                configs_with_groups(&[NamedGroup::Secp256r1], &[NamedGroup::Secp256r1]);
             c.key_randomness = randomness;
             s.key_randomness = randomness;
             let o = run(40 + i as u64, &PERFECT, c, s, &mut |d| {
@@ -942,7 +952,8 @@ fn a_forged_server_hello_with_an_invalid_p256_share_leaves_the_client_s_key() {
     // Anyone can send a plaintext ServerHello: one with a point off the curve is dropped, and
     // the client's P-256 key (ring's, usable once, with `Fast`) is still there for the real one.
     for randomness in [KeyRandomness::Fast, KeyRandomness::Injected] {
-        let (mut c, mut s) = configs_with_groups(&[Group13::P256], &[Group13::P256]);
+        let (mut c, mut s) =
+            configs_with_groups(&[NamedGroup::Secp256r1], &[NamedGroup::Secp256r1]);
         c.key_randomness = randomness;
         s.key_randomness = randomness;
         let mut client = Endpoint::client(c, Box::new(TestRng::new(50)));
@@ -1034,7 +1045,7 @@ fn a_hello_retry_request_for_an_unconfigured_group_is_dropped_by_the_client() {
     // A P-256-only client: a forged HelloRetryRequest asking for X25519 (or the hybrid) before
     // the real one is dropped (no share of it is ever sent) and the handshake ends with P-256.
     for asked in [0x001D_u16, 0x11EC] {
-        let (c, s) = configs_with_groups(&[Group13::P256], &[Group13::P256]);
+        let (c, s) = configs_with_groups(&[NamedGroup::Secp256r1], &[NamedGroup::Secp256r1]);
         let mut client = Endpoint::client(c, Box::new(TestRng::new(60)));
         let mut server = Endpoint::server(s, Box::new(TestRng::new(61)));
         let now = Instant::now();

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::cert::{Certificate, Fingerprint};
 use crate::cipher::{CipherSuite, SrtpProfile};
 use crate::kx::KeyRandomness;
-use crate::v13::kx::Group13;
+use crate::negotiated::NamedGroup;
 
 /// The DTLS versions an endpoint offers (client) or accepts (server).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -86,14 +86,15 @@ pub struct Config {
     /// with DTLS 1.2 as the fallback, see the crate's STATUS.md).
     pub versions: Versions,
     /// The DTLS 1.3 key exchange groups offered (client) and accepted (server), in preference
-    /// order; by default [`Group13::DEFAULT`] (X25519MLKEM768, X25519, P-256). A client lists
-    /// them in supported_groups and sends one key share in its first ClientHello: X25519 when
-    /// it is configured and only X25519MLKEM768 comes before it (the server's HelloRetryRequest,
-    /// sent anyway for its cookie, can then ask for the hybrid at no extra round trip; the
-    /// hybrid share does not fit one datagram), else a share of the first group. A server picks
-    /// the first of its groups the client supports. DTLS 1.2 keeps its own groups (X25519,
-    /// P-256, P-384): a client offering both versions lists P-384 after these for a 1.2 server.
-    pub groups13: Vec<Group13>,
+    /// order; by default [`NamedGroup::DTLS13`] (X25519MLKEM768, X25519, P-256); groups we do
+    /// not implement in 1.3 (P-384) are left out. A client lists them in supported_groups and
+    /// sends a key share of the first in its first ClientHello, and beside a first
+    /// X25519MLKEM768 an X25519 share too when X25519 is configured (as browsers do; the
+    /// ClientHello is then fragmented), so a server preferring either needs no
+    /// HelloRetryRequest for the group. A server picks the first of its groups the client
+    /// supports. DTLS 1.2 keeps its own groups (X25519, P-256, P-384): a client offering both
+    /// versions lists P-384 after these for a 1.2 server.
+    pub groups13: Vec<NamedGroup>,
     /// DTLS 1.3: records sealed under one sending key after which the endpoint starts a
     /// KeyUpdate (RFC 9147 8). `None` (the default): 7/8 of the key's limit (2^23 records for
     /// AES-GCM, the 2^48 sequence numbers for ChaCha20-Poly1305), so that the update is
@@ -124,7 +125,7 @@ impl Config {
             max_early_data: 16 * 1024,
             key_randomness: KeyRandomness::Fast,
             versions: Versions::Dtls13Or12,
-            groups13: Group13::DEFAULT.to_vec(),
+            groups13: NamedGroup::DTLS13.to_vec(),
             key_update_after: None,
         }
     }

@@ -146,7 +146,8 @@ impl Endpoint {
         Self::new(Role::Server, config, rng)
     }
 
-    fn new(role: Role, config: Config, mut rng: Box<dyn Rng>) -> Self {
+    fn new(role: Role, mut config: Config, mut rng: Box<dyn Rng>) -> Self {
+        config.groups13.retain(|g| g.in_dtls13());
         let mut cookie = [0u8; 32];
         rng.fill(&mut cookie);
         Self {

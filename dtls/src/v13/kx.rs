@@ -38,37 +38,6 @@ pub const P256_LEN: usize = 65;
 /// Every group we implement, in our default order of preference.
 pub const GROUPS: [u16; 3] = [X25519MLKEM768, X25519, SECP256R1];
 
-/// A key exchange group of DTLS 1.3, for [`Config::groups13`](crate::Config::groups13).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Group13 {
-    /// X25519MLKEM768 (0x11EC): ML-KEM-768 and X25519 together (post-quantum).
-    X25519MlKem768,
-    /// X25519 (0x001D).
-    X25519,
-    /// secp256r1, P-256 (0x0017).
-    P256,
-}
-
-impl Group13 {
-    /// The default list: X25519MLKEM768, X25519, P-256.
-    pub const DEFAULT: [Group13; 3] = [Self::X25519MlKem768, Self::X25519, Self::P256];
-
-    /// The IANA named group number.
-    pub fn id(self) -> u16 {
-        match self {
-            Self::X25519MlKem768 => X25519MLKEM768,
-            Self::X25519 => X25519,
-            Self::P256 => SECP256R1,
-        }
-    }
-
-    /// The group with this IANA number, if we implement it.
-    pub fn from_id(id: u16) -> Option<Self> {
-        Self::DEFAULT.into_iter().find(|g| g.id() == id)
-    }
-}
-
 fn x25519_secret(rng: &mut dyn Rng) -> x25519_dalek::StaticSecret {
     let mut bytes = [0u8; 32];
     rng.fill(&mut bytes);

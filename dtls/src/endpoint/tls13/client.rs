@@ -10,12 +10,13 @@ use crate::cipher::SrtpProfile;
 use crate::codec::Reader;
 use crate::error::DtlsError;
 use crate::fragment::{HandshakeHeader, Inserted, Message, Reassembler};
+use crate::negotiated::NamedGroup;
 use crate::record::DTLS_1_2;
 use crate::rng::Rng;
 use crate::v13::DTLS_1_3;
 use crate::v13::flight::OutMessage;
 use crate::v13::key_schedule::{Secret, Suite13};
-use crate::v13::kx::{self, ClientKeyShare, Group13};
+use crate::v13::kx::{self, ClientKeyShare};
 use crate::v13::message::{self as m, ext, hs};
 use crate::v13::record::{self as rec, CiphertextRecord};
 
@@ -57,7 +58,7 @@ impl Offer13 {
     pub(in crate::endpoint) fn extend_hello(
         &mut self,
         body12: &[u8],
-        groups13: &[Group13],
+        groups13: &[NamedGroup],
     ) -> Res<Vec<u8>> {
         let mut ch = m::ClientHello::parse(body12)?;
         let mut suites: Vec<u16> = SUITES.iter().map(|s| s.id()).collect();
@@ -92,12 +93,12 @@ impl Offer13 {
 /// is X25519MLKEM768 and X25519 is configured too, an X25519 share beside it, as Chromium and
 /// Firefox send (a server that prefers the hybrid takes it at once, one without it takes X25519
 /// without a retry; the ClientHello is then fragmented, as theirs are).
-fn first_share_groups(groups: &[Group13]) -> Res<Vec<u16>> {
+fn first_share_groups(groups: &[NamedGroup]) -> Res<Vec<u16>> {
     let first = groups
         .first()
         .ok_or(DtlsError::NoCommon("no DTLS 1.3 group configured"))?;
     let mut shares = vec![first.id()];
-    if *first == Group13::X25519MlKem768 && groups.contains(&Group13::X25519) {
+    if *first == NamedGroup::X25519Mlkem768 && groups.contains(&NamedGroup::X25519) {
         shares.push(kx::X25519);
     }
     Ok(shares)
@@ -106,7 +107,7 @@ fn first_share_groups(groups: &[Group13]) -> Res<Vec<u16>> {
 /// The supported_groups extension body: our 1.3 groups in order, then (when 1.2 is offered
 /// too) the groups of the 1.2 list (`list12`, without its length) that are no 1.3 group of ours
 /// (P-384), for a 1.2 server.
-fn supported_groups(groups13: &[Group13], list12: Option<&[u8]>, with_12: bool) -> Vec<u8> {
+fn supported_groups(groups13: &[NamedGroup], list12: Option<&[u8]>, with_12: bool) -> Vec<u8> {
     let mut list: Vec<u8> = groups13.iter().flat_map(|g| g.id().to_be_bytes()).collect();
     if with_12 {
         for pair in list12.unwrap_or_default().chunks_exact(2) {
