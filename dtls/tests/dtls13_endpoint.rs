@@ -321,15 +321,7 @@ fn forged_plaintext_server_hellos_do_not_end_a_13_handshake() {
     assert!(!client.is_closed());
     assert!(client.stats().malformed > 0);
     for _ in 0..20 {
-        let mut moved = false;
-        while let Some(d) = client.poll_transmit() {
-            server.handle_receive(now, &d);
-            moved = true;
-        }
-        while let Some(d) = server.poll_transmit() {
-            client.handle_receive(now, &d);
-            moved = true;
-        }
+        let moved = pass(&mut client, &mut server, now) | pass(&mut server, &mut client, now);
         if !moved {
             break;
         }
@@ -498,19 +490,21 @@ fn hostile_datagrams_before_every_13_handshake_datagram_do_not_stop_it() {
     }
 }
 
+/// Every datagram `from` has to send, handed to `to` at `now`; whether there was any.
+fn pass(from: &mut Endpoint, to: &mut Endpoint, now: Instant) -> bool {
+    let mut any = false;
+    while let Some(d) = from.poll_transmit() {
+        to.handle_receive(now, &d);
+        any = true;
+    }
+    any
+}
+
 /// Delivers datagrams both ways in order (firing the timers when nothing is in flight) until
 /// both are connected or one closed.
 fn finish(client: &mut Endpoint, server: &mut Endpoint, mut now: Instant) {
     for _ in 0..300 {
-        let mut moved = false;
-        while let Some(d) = client.poll_transmit() {
-            server.handle_receive(now, &d);
-            moved = true;
-        }
-        while let Some(d) = server.poll_transmit() {
-            client.handle_receive(now, &d);
-            moved = true;
-        }
+        let moved = pass(client, server, now) | pass(server, client, now);
         if moved {
             continue;
         }
@@ -598,15 +592,9 @@ fn a_reordered_13_flight_completes_without_retransmission() {
     let now = Instant::now();
     client.connect(now);
     // ClientHello, HelloRetryRequest, second ClientHello.
-    while let Some(d) = client.poll_transmit() {
-        server.handle_receive(now, &d);
-    }
-    while let Some(d) = server.poll_transmit() {
-        client.handle_receive(now, &d);
-    }
-    while let Some(d) = client.poll_transmit() {
-        server.handle_receive(now, &d);
-    }
+    pass(&mut client, &mut server, now);
+    pass(&mut server, &mut client, now);
+    pass(&mut client, &mut server, now);
     let flight: Vec<Vec<u8>> = std::iter::from_fn(|| server.poll_transmit()).collect();
     assert!(flight.len() >= 2, "{} datagrams", flight.len());
     for d in flight.iter().rev() {
@@ -625,9 +613,7 @@ fn a_reordered_13_flight_completes_without_retransmission() {
         got.contains(&Event::ApplicationData(b"early".to_vec())),
         "{got:?}"
     );
-    while let Some(d) = server.poll_transmit() {
-        client.handle_receive(now, &d);
-    }
+    pass(&mut server, &mut client, now);
     assert_eq!(client.stats().retransmissions, 0);
     assert_eq!(server.stats().retransmissions, 0);
     assert_eq!(
