@@ -407,6 +407,8 @@ fn an_idle_connection_keeps_a_small_heap_and_does_not_grow() {
     // DTLS 1.3 (the default): 12.2 KB measured (2026-12-07; 15.9 KB before the idle
     // connection dropped its handshake-epoch keys and boxed its epochs). It keeps more than
     // 1.2: header-protection keys beside each epoch's AEAD, and the server keeps the handshake
-    // epoch's receive keys to acknowledge a repeated client Finished.
-    idle_heap(sansrtc::dtls::endpoint::Versions::Dtls13Or12, 13_500);
+    // epoch's receive keys to acknowledge a repeated client Finished. 13.5 KB once the first
+    // ClientHello carried the hybrid share (fragmented): the 1.2 layer kept the joined hello
+    // until it released its handshake state at a 1.3 connection too.
+    idle_heap(sansrtc::dtls::endpoint::Versions::Dtls13Or12, 12_800);
 }

@@ -125,7 +125,7 @@ impl Endpoint {
     /// transcript, the key shares, the peer's key, the buffers of partial messages. Kept: the
     /// master secret (for the exporter) and the last flight (retransmitted when the peer repeats
     /// its own, RFC 6347 4.2.4).
-    fn release_handshake(&mut self) {
+    pub(super) fn release_handshake(&mut self) {
         self.hs.release();
         self.reassembler.release();
         self.flight.shrink();

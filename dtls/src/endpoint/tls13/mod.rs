@@ -1131,8 +1131,11 @@ impl super::Endpoint {
             c.events = events;
         }
         if let Some(s) = state {
-            if s == super::State::Connected {
+            if s == super::State::Connected && !self.handshake_complete {
                 self.handshake_complete = true;
+                // What the 1.2 layer held on the way in (a fragmented ClientHello joined by
+                // its reassembler, the hello recorded for a 1.2 transcript) goes too.
+                self.release_handshake();
             }
             self.state = s;
         }
