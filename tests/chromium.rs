@@ -1262,6 +1262,7 @@ fn chromium_dtls13_media_with_a_key_update() {
         );
         assert_eq!(v["tlsVersion"], "FEFC", "{v}");
         assert_eq!(session["dtls_version"], 0xFEFC, "{session}");
+        assert_eq!(session["dtls_group_name"], "X25519MLKEM768", "{session}");
         check_answered_media(
             "chromium media over DTLS 1.3",
             &v,
