@@ -421,6 +421,10 @@ fn handshakes13(c: &mut Criterion) {
     group.bench_function("sansrtc 1.3 X25519MLKEM768", |b| {
         b.iter(|| handshake13(&cc, &sc, &[NamedGroup::X25519Mlkem768]))
     });
+    // The default: the client sends hybrid and X25519 shares, the server takes the hybrid.
+    group.bench_function("sansrtc 1.3 default groups", |b| {
+        b.iter(|| handshake13(&cc, &sc, &NamedGroup::DTLS13))
+    });
     group.bench_function("sansrtc 1.3 X25519", |b| {
         b.iter(|| handshake13(&cc, &sc, &[NamedGroup::X25519]))
     });
