@@ -35,9 +35,6 @@ pub const X25519_LEN: usize = 32;
 /// Bytes of an uncompressed P-256 point (0x04 || x || y).
 pub const P256_LEN: usize = 65;
 
-/// Every group we implement, in our default order of preference.
-pub const GROUPS: [u16; 3] = [X25519MLKEM768, X25519, SECP256R1];
-
 fn x25519_secret(rng: &mut dyn Rng) -> x25519_dalek::StaticSecret {
     let mut bytes = [0u8; 32];
     rng.fill(&mut bytes);
@@ -266,7 +263,8 @@ mod tests {
 
     #[test]
     fn both_groups_agree() {
-        for (group, mode) in GROUPS
+        for (group, mode) in crate::negotiated::NamedGroup::DTLS13
+            .map(|g| g.id())
             .into_iter()
             .flat_map(|g| [KeyRandomness::Fast, KeyRandomness::Injected].map(|m| (g, m)))
         {

@@ -112,7 +112,7 @@ fn supported_groups(groups13: &[NamedGroup], list12: Option<&[u8]>, with_12: boo
     if with_12 {
         for pair in list12.unwrap_or_default().chunks_exact(2) {
             let g = u16::from_be_bytes([pair[0], pair[1]]);
-            if !kx::GROUPS.contains(&g) {
+            if !NamedGroup::from_id(g).is_some_and(NamedGroup::in_dtls13) {
                 list.extend_from_slice(pair);
             }
         }
