@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::link::{Link, Outcome, PERFECT, run};
+use sansrtc_dtls::fragment::{HandshakeHeader, SingleReassembler};
 use sansrtc_dtls::v13::DTLS_1_3;
 use sansrtc_dtls::v13::message::{self as m, ext, hs};
 use sansrtc_dtls::v13::record::{self as rec, Record};
@@ -685,11 +686,14 @@ fn client_hello_groups(d: &[u8]) -> Option<(Vec<u16>, Vec<u16>, bool)> {
     HelloJoiner::default().push(d).pop()
 }
 
-/// The client's ClientHellos joined from their fragments, in the datagrams as they pass.
-#[derive(Default)]
-struct HelloJoiner {
-    /// (message_seq, the message so far, bytes still missing).
-    partial: Vec<(u16, Vec<u8>, usize)>,
+/// The client's ClientHellos joined from their fragments (by the crate's own bounded
+/// reassembler), in the datagrams as they pass.
+struct HelloJoiner(SingleReassembler);
+
+impl Default for HelloJoiner {
+    fn default() -> Self {
+        Self(SingleReassembler::new(1 << 14))
+    }
 }
 
 impl HelloJoiner {
@@ -705,26 +709,14 @@ impl HelloJoiner {
                 if f.msg_type != hs::CLIENT_HELLO {
                     continue;
                 }
-                let len = f.length as usize;
-                if !self.partial.iter().any(|(seq, ..)| *seq == f.message_seq) {
-                    self.partial.push((f.message_seq, vec![0; len], len));
-                }
-                let Some(i) = self
-                    .partial
-                    .iter()
-                    .position(|(seq, ..)| *seq == f.message_seq)
-                else {
-                    continue;
+                let header = HandshakeHeader {
+                    msg_type: f.msg_type,
+                    length: f.length,
+                    message_seq: f.message_seq,
+                    fragment_offset: f.offset,
+                    fragment_length: f.data.len() as u32,
                 };
-                let (_, body, missing) = &mut self.partial[i];
-                let at = f.offset as usize;
-                if body.len() != len || at + f.data.len() > len {
-                    continue;
-                }
-                body[at..at + f.data.len()].copy_from_slice(f.data);
-                *missing = missing.saturating_sub(f.data.len());
-                if *missing == 0 {
-                    let (_, body, _) = self.partial.remove(i);
+                if let Ok(Some(body)) = self.0.insert(&header, f.data) {
                     let ch = m::ClientHello::parse(&body).expect("a ClientHello");
                     let shares = ch.key_shares().unwrap().iter().map(|s| s.0).collect();
                     let cookie = ch.cookie().unwrap().is_some();
