@@ -17,7 +17,7 @@ use sansrtc_dtls::v13::message::{self as m, ext, hs};
 use sansrtc_dtls::v13::record::{
     self as rec, EpochKeys, HeaderForm, Record, RecvEpoch, RecvEpochs, SendEpoch,
 };
-use sansrtc_dtls::{Certificate, Fingerprint, HashAlgorithm, TestRng};
+use sansrtc_dtls::{Certificate, Fingerprint, HashAlgorithm, NamedGroup, TestRng};
 
 const SCHEME: u16 = 0x0403;
 
@@ -154,7 +154,10 @@ fn handshake_with(
             m::client_versions_ext(&[DTLS_1_3, 0xFEFD]),
         );
         let mut groups_body = Vec::new();
-        let list: Vec<u8> = kx::GROUPS.iter().flat_map(|g| g.to_be_bytes()).collect();
+        let list: Vec<u8> = NamedGroup::DTLS13
+            .iter()
+            .flat_map(|g| g.id().to_be_bytes())
+            .collect();
         groups_body.extend_from_slice(&(list.len() as u16).to_be_bytes());
         groups_body.extend_from_slice(&list);
         e.push(ext::SUPPORTED_GROUPS, groups_body);
@@ -263,9 +266,9 @@ fn handshake_with(
 
     // ---- Server: ServerHello and its encrypted flight.
     let shares = ch.key_shares().expect("shares");
-    let (group, client_kx) = kx::GROUPS
+    let (group, client_kx) = NamedGroup::DTLS13
         .iter()
-        .find_map(|g| shares.iter().find(|s| s.0 == *g).copied())
+        .find_map(|g| shares.iter().find(|s| s.0 == g.id()).copied())
         .expect("common group");
     let (server_kx, server_shared) = kx::server_share(group, client_kx, &mut srng).expect("kx");
     let srtp = ch.srtp_profiles().expect("srtp").expect("offered")[0];
