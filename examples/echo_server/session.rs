@@ -43,7 +43,9 @@ pub(crate) struct KeyUpdates {
     due: bool,
     /// Due updates that went out (`update_dtls_keys` sent a KeyUpdate).
     pub(crate) asked: u64,
-    /// Calls refused (DTLS 1.2 negotiated, not connected, closed).
+    /// Calls refused (DTLS 1.2 negotiated, not connected). An update still due when the
+    /// connection closes is dropped, not counted: the browser may close right after the last
+    /// message that made one due.
     pub(crate) refused: u64,
 }
 
@@ -134,6 +136,7 @@ impl Session {
                 k.asked += 1;
             }
             Ok(()) => {}
+            Err(sansrtc::Error::Closed) => k.due = false,
             Err(e) => {
                 k.due = false;
                 k.refused += 1;
