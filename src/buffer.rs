@@ -11,10 +11,13 @@ use std::fmt;
 use std::sync::{Arc, Mutex, Weak};
 
 /// Buffers a pool keeps at most.
-const MAX_POOLED: usize = 256;
-/// Bytes (capacity) a pool keeps at most: a burst of 16 KiB messages in flight, their
-/// datagrams and their copies (freed after the connection idles).
-const MAX_POOLED_BYTES: usize = 512 * 1024;
+const MAX_POOLED: usize = 2048;
+/// Bytes (capacity) a pool keeps at most: twice the default SCTP receive window (1 MiB), so a
+/// bulk transfer's datagrams in flight (up to a window of them when the application sends
+/// them in batches) and the messages handed over come back for reuse instead of being freed
+/// and allocated again. A pool only ever holds buffers the application held at the same time
+/// anyway, and it is freed after the connection idles.
+const MAX_POOLED_BYTES: usize = 2 * 1024 * 1024;
 /// Larger buffers are freed rather than kept.
 const MAX_POOLED_CAPACITY: usize = 64 * 1024;
 /// Capacity of a fresh buffer: a whole datagram.
@@ -50,7 +53,10 @@ impl Kept {
                 .map(|(i, _)| i);
             match fit {
                 Some(i) => Some(self.large.swap_remove(i)),
-                None => self.small.pop().or_else(|| self.large.pop()),
+                // Growing a datagram-sized buffer would allocate anyway and leave the next
+                // datagram without one: a large request that nothing fits gets a new buffer.
+                None if capacity > SMALL => None,
+                None => self.small.pop(),
             }
         }?;
         self.bytes -= b.capacity();
@@ -236,7 +242,7 @@ mod tests {
     #[test]
     fn the_pool_is_bounded_and_outlived_buffers_are_freed() {
         let pool = BufferPool::default();
-        let many: Vec<PacketBuf> = (0..400).map(|_| pool.take(100)).collect();
+        let many: Vec<PacketBuf> = (0..MAX_POOLED + 100).map(|_| pool.take(100)).collect();
         drop(many);
         assert_eq!(
             pool.kept(),

@@ -53,7 +53,7 @@
 //!
 //! Nothing can go wrong by forgetting `recycle`: the event owns its data either way, and the
 //! next message then allocates, as with the plain API. Any `Vec` may be recycled. The pool
-//! keeps at most [`Config::max_pooled_bytes`] (128 KiB by default), so the messages in flight
+//! keeps at most [`Config::max_pooled_bytes`] (4 MiB by default), so the messages in flight
 //! must fit it for no allocation at all (`benches/benches/sctp_alloc.rs` counts: none per
 //! message, 100-byte and 16 KiB messages).
 //!
