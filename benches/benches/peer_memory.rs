@@ -10,14 +10,16 @@
 //!
 //! Run: `cargo bench -p sansrtc-benches --bench peer_memory` (`PAIRS=n` changes the count,
 //! `MEDIA=0` or `MEDIA=1` runs only the data-only or only the media case, `STACK=sansrtc`
-//! only ours, e.g. under a heap profiler).
+//! only ours, e.g. under a heap profiler, `DTLS=12` makes our connections DTLS 1.2 instead of
+//! the default 1.3).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+use sansrtc::dtls::endpoint::Versions;
 use sansrtc::sdp::Direction;
-use sansrtc_benches::peer::{Certs, SansrtcPair, Str0mPair, init_str0m};
+use sansrtc_benches::peer::{ADDRS, Certs, SansrtcPair, Str0mPair, init_str0m};
 use str0m::media::MediaKind;
 
 /// The system allocator, counting live bytes and allocation calls.
@@ -104,17 +106,28 @@ fn main() {
     let certs = Certs::generate();
     let start = Instant::now();
     let only = std::env::var("MEDIA").ok();
+    let dtls12 = std::env::var("DTLS").is_ok_and(|v| v == "12");
     for media in [false, true] {
         if only.as_deref().is_some_and(|m| (m == "1") != media) {
             continue;
         }
         let ours = measure(pairs, || {
-            let mut p = SansrtcPair::new_with(start, Some(&certs), |pc| {
-                if media {
-                    pc.add_transceiver(sansrtc::codecs::audio_transceiver(Direction::SendRecv));
-                    pc.add_transceiver(sansrtc::codecs::video_transceiver(Direction::SendRecv));
-                }
-            });
+            let mut p = SansrtcPair::new_configured(
+                start,
+                Some(&certs),
+                ADDRS.map(|a| a.parse().expect("address")),
+                |config| {
+                    if dtls12 {
+                        config.dtls_versions = Versions::Dtls12;
+                    }
+                },
+                |pc| {
+                    if media {
+                        pc.add_transceiver(sansrtc::codecs::audio_transceiver(Direction::SendRecv));
+                        pc.add_transceiver(sansrtc::codecs::video_transceiver(Direction::SendRecv));
+                    }
+                },
+            );
             p.connect();
             p.idle(IDLE);
             let peers = p.into_peers();

@@ -391,11 +391,21 @@ fn idle_heap(versions: sansrtc::dtls::endpoint::Versions, limit: isize) {
         per_connection < limit,
         "{versions:?}: {per_connection} heap bytes per idle connection"
     );
-    // A minute more of keepalives (consent checks, SCTP heartbeats) adds nothing that stays.
-    let (grown, ()) = live_after(|| pair.idle(Duration::from_secs(60)));
+    // A minute more of keepalives (consent checks, SCTP heartbeats) adds nothing that stays:
+    // a heartbeat's buffers live until the connection is quiet again (2 s), so the growth is
+    // the least seen over the minute's last ten seconds, a second apart.
+    let mut grown = 0;
+    let mut least = isize::MAX;
+    for second in 0..70 {
+        let (g, ()) = live_after(|| pair.idle(Duration::from_secs(1)));
+        grown += g;
+        if second >= 60 {
+            least = least.min(grown);
+        }
+    }
     assert!(
-        grown <= 1024,
-        "an idle pair grew by {grown} bytes in a minute"
+        least <= 1024,
+        "an idle pair grew by {least} bytes in a minute"
     );
     drop(pair);
 }
@@ -403,15 +413,19 @@ fn idle_heap(versions: sansrtc::dtls::endpoint::Versions, limit: isize) {
 #[test]
 fn an_idle_connection_keeps_a_small_heap_and_does_not_grow() {
     // DTLS 1.2: 9.1 KB when written (2026-12-06); 19 KB before idle buffers were freed and
-    // small tables stopped reserving room for eleven entries.
-    idle_heap(sansrtc::dtls::endpoint::Versions::Dtls12, 11_000);
+    // small tables stopped reserving room for eleven entries. 5.3 KB since 2026-12-07 (stop
+    // 24): the local description kept as text, the negotiation result not kept, the record and
+    // packet scratch buffers and the ICE queues freed at idle, SCTP stream tables as sorted
+    // vectors.
+    idle_heap(sansrtc::dtls::endpoint::Versions::Dtls12, 6_500);
     // DTLS 1.3 (the default): 12.2 KB measured (2026-12-07; 15.9 KB before the idle
     // connection dropped its handshake-epoch keys and boxed its epochs). It keeps more than
     // 1.2: header-protection keys beside each epoch's AEAD, and the server keeps the handshake
     // epoch's receive keys to acknowledge a repeated client Finished. 13.5 KB once the first
     // ClientHello carried the hybrid share (fragmented): the 1.2 layer kept the joined hello
-    // until it released its handshake state at a 1.3 connection too.
-    idle_heap(sansrtc::dtls::endpoint::Versions::Dtls13Or12, 12_800);
+    // until it released its handshake state at a 1.3 connection too. 6.3-6.9 KB since
+    // 2026-12-07 (stop 24: the above, and the 1.2 layer's flight dropped at a 1.3 connection).
+    idle_heap(sansrtc::dtls::endpoint::Versions::Dtls13Or12, 8_000);
 }
 
 /// A bulk transfer as the throughput benchmark runs it: the sender keeps `high_water` bytes

@@ -84,6 +84,25 @@ impl<K: Ord, V> VecMap<K, V> {
         }
     }
 
+    /// The value of `key`, to change, inserted as `V::default()` first if it had none (as
+    /// `HashMap::entry(key).or_default()`).
+    pub fn get_or_insert_default(&mut self, key: K) -> &mut V
+    where
+        V: Default,
+    {
+        let at = match self.position(&key) {
+            Ok(at) => at,
+            Err(at) => {
+                if self.entries.len() < EXACT_UP_TO {
+                    self.entries.reserve_exact(1);
+                }
+                self.entries.insert(at, (key, V::default()));
+                at
+            }
+        };
+        &mut self.entries[at].1
+    }
+
     /// Removes `key`; its value, if it had one.
     pub fn remove(&mut self, key: &K) -> Option<V> {
         let at = self.position(key).ok()?;

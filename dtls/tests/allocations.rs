@@ -4,7 +4,8 @@
 //! that counts every allocation of the process. The old API (`poll_transmit`, `poll_event`)
 //! is measured beside it, to show what the new one saves.
 //!
-//! One test in this binary, so no other test thread allocates while it counts.
+//! One test in this binary, so no other test thread allocates while it counts (the harness's
+//! own thread may: each measurement keeps the fewest of three runs).
 
 use std::alloc::System;
 use std::sync::Arc;
@@ -88,6 +89,17 @@ fn allocations(f: impl FnOnce()) -> usize {
     stats.allocations + stats.reallocations
 }
 
+/// The fewest allocations of three runs of `f`. The counter is process-wide, and the test
+/// harness's main thread allocates now and then while a test runs (announcing it, waiting for
+/// it): about one run in twenty saw 2-4 allocations from outside the endpoints at a random
+/// record. An allocation per record would show in every run (20,000 of them).
+fn fewest_allocations(mut f: impl FnMut()) -> usize {
+    (0..3)
+        .map(|_| allocations(&mut f))
+        .min()
+        .expect("three runs")
+}
+
 #[test]
 fn no_allocation_per_record_once_warm() {
     // One test for both versions: the counts are process-wide, tests on other threads would
@@ -116,7 +128,7 @@ fn no_allocation_per_record(versions: Versions) {
             queued(&mut client, &mut server, &[0; 16384], &mut b);
             queued(&mut server, &mut client, &[0; 16384], &mut b);
         }
-        let n = allocations(|| {
+        let n = fewest_allocations(|| {
             for _ in 0..RECORDS {
                 queued(&mut client, &mut server, payload, &mut b);
                 queued(&mut server, &mut client, payload, &mut b);
@@ -128,7 +140,7 @@ fn no_allocation_per_record(versions: Versions) {
             "{n} allocations for {RECORDS} records each way of {} B",
             payload.len()
         );
-        let n = allocations(|| {
+        let n = fewest_allocations(|| {
             for _ in 0..RECORDS {
                 sealed(&mut client, &mut server, payload, &mut b);
                 sealed(&mut server, &mut client, payload, &mut b);

@@ -112,12 +112,15 @@ pub struct PeerConnection {
     pending_remote_candidates: Vec<ice::candidate::Candidate>,
     /// Remote candidates waiting for their mDNS name to be resolved by the caller.
     mdns_pending: Vec<ice::candidate::Candidate>,
-    negotiated: Option<Negotiated>,
+    /// An offer/answer exchange completed (what it negotiated was put to work by `apply`, and
+    /// is not kept: the layers hold what they need).
+    negotiated: bool,
     /// The peer's offer was set and `create_answer` not called yet.
     pending_answer: bool,
     /// The last offer or answer we created, without candidates ([`PeerConnection::local_description`]
-    /// adds those gathered so far).
-    local_description: Option<(SdpType, SessionDescription<'static>)>,
+    /// adds those gathered so far). Kept as its text: a parsed description costs several
+    /// times more memory, for as long as the connection lives.
+    local_description: Option<(SdpType, Box<str>)>,
     /// The ICE agent finished gathering (server-reflexive candidates).
     agent_gathered: bool,
     /// [`Event::GatheringComplete`] was reported (the agent and every relay done).
@@ -246,7 +249,7 @@ impl PeerConnection {
             relay_events: Vec::new(),
             pending_remote_candidates: Vec::new(),
             mdns_pending: Vec::new(),
-            negotiated: None,
+            negotiated: false,
             pending_answer: false,
             local_description: None,
             agent_gathered: false,
@@ -492,6 +495,9 @@ impl PeerConnection {
             if let Some(s) = &mut self.sctp {
                 s.release_buffers();
             }
+            if let Some(a) = &mut self.agent {
+                a.release_buffers();
+            }
             // Queues drained by now give their storage back too.
             if self.transmits.is_empty() {
                 self.transmits.shrink_to_fit();
@@ -502,6 +508,9 @@ impl PeerConnection {
             if self.events.is_empty() {
                 self.events.shrink_to_fit();
             }
+            // The record and packet scratch buffers grow again with the next datagram.
+            self.dtls_scratch = Vec::new();
+            self.sctp_scratch = Vec::new();
             self.last_activity = None;
         }
         if let Some(a) = &mut self.agent {
@@ -540,7 +549,13 @@ impl PeerConnection {
 
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        let t = self.transmits.pop_front();
+        if t.is_none() && self.last_activity.is_none() && self.transmits.capacity() > 0 {
+            // Idle (buffers released): the queue's room goes too, so the consent checks of a
+            // quiet connection do not keep it (one allocation per check, seconds apart).
+            self.transmits = VecDeque::new();
+        }
+        t
     }
 
     /// The next event.

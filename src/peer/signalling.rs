@@ -49,7 +49,7 @@ impl PeerConnection {
 
     /// After the first exchange, changes need a new one: tell the application.
     pub(super) fn negotiation_needed(&mut self) {
-        if self.negotiated.is_some() {
+        if self.negotiated {
             self.events.push_back(Event::NegotiationNeeded);
         }
     }
@@ -125,11 +125,13 @@ impl PeerConnection {
     /// this; one that trickles sends the description at once and each
     /// [`Event::LocalCandidate`] as it comes.
     pub fn local_description(&self) -> Option<String> {
-        let (_, desc) = self.local_description.as_ref()?;
-        Some(self.with_candidates(desc.clone()))
+        let (_, text) = self.local_description.as_ref()?;
+        // Our own serialization: it parses.
+        let desc = SessionDescription::parse(text).ok()?;
+        Some(self.with_candidates(desc))
     }
 
-    pub(super) fn with_candidates(&self, mut desc: SessionDescription<'static>) -> String {
+    pub(super) fn with_candidates(&self, mut desc: SessionDescription<'_>) -> String {
         if let Some(m) = desc.media.first_mut() {
             for c in &self.local_candidates {
                 let value = c.strip_prefix("candidate:").unwrap_or(c);
@@ -158,15 +160,15 @@ impl PeerConnection {
         self.check_candidates()?;
         self.ensure_agent(now, true);
         if std::mem::take(&mut self.ice_restart_requested)
-            && self.negotiated.is_some()
+            && self.negotiated
             && let Some(agent) = &mut self.agent
         {
             let creds = self.jsep.local_ice().clone();
             agent.restart(now, &creds.ufrag, &creds.pwd);
         }
         let offer = self.jsep.create_offer();
-        let text = self.with_candidates(offer.clone());
-        self.local_description = Some((SdpType::Offer, offer));
+        self.local_description = Some((SdpType::Offer, offer.to_sdp_string().into()));
+        let text = self.with_candidates(offer);
         self.drive(now);
         Ok(text)
     }
@@ -180,12 +182,12 @@ impl PeerConnection {
         };
         let current = match kind {
             SdpType::Offer => self.jsep.has_pending_offer(),
-            SdpType::Answer => self.negotiated.is_some() && !self.pending_answer,
+            SdpType::Answer => self.negotiated && !self.pending_answer,
         };
         if *created_kind != kind || !current {
             return Err(StateError::NoSuchLocalDescription.into());
         }
-        if without_candidates(sdp) != without_candidates(&created.to_sdp_string()) {
+        if without_candidates(sdp) != without_candidates(created) {
             return Err(StateError::LocalDescriptionModified.into());
         }
         Ok(())
@@ -221,14 +223,14 @@ impl PeerConnection {
                 let (answer, negotiated) =
                     self.jsep.create_answer(&desc).map_err(NegotiationFailure)?;
                 if negotiated.ice_restart
-                    && self.negotiated.is_some()
+                    && self.negotiated
                     && let Some(agent) = &mut self.agent
                 {
                     let creds = self.jsep.local_ice().clone();
                     agent.restart(now, &creds.ufrag, &creds.pwd);
                 }
                 self.pending_answer = true;
-                self.local_description = Some((SdpType::Answer, answer));
+                self.local_description = Some((SdpType::Answer, answer.to_sdp_string().into()));
                 negotiated
             }
             SdpType::Answer => {
@@ -281,7 +283,7 @@ impl PeerConnection {
             // ones are of no use to us. Accepted and ignored.
             return Ok(());
         }
-        if self.agent.is_some() && self.negotiated.is_some() {
+        if self.agent.is_some() && self.negotiated {
             self.give_remote_candidate(c);
         } else if self.pending_remote_candidates.len() < 64 {
             self.pending_remote_candidates.push(c);
@@ -438,7 +440,7 @@ impl PeerConnection {
                 self.events.push_back(Event::NegotiationNeeded);
             }
         }
-        self.negotiated = Some(n);
+        self.negotiated = true;
     }
 }
 

@@ -58,6 +58,13 @@ impl Flight {
         self.items.clear();
     }
 
+    /// Forgets the messages and frees their storage (DTLS 1.3 took over: nothing of this
+    /// flight is sent again).
+    pub(super) fn release(&mut self) {
+        self.items = Vec::new();
+        self.retransmit_at = None;
+    }
+
     /// The items (tests).
     #[cfg(test)]
     pub(super) fn items(&self) -> &[FlightItem] {

@@ -30,8 +30,10 @@ pub(super) enum Refused {
 pub(super) struct RecordLayer {
     write_epoch: u16,
     write_seq: [u64; 2],
-    write_cipher: Option<RecordCipher>,
-    read_cipher: Option<RecordCipher>,
+    /// Boxed, as `read_cipher`: a connection that negotiated DTLS 1.3 never installs them, and
+    /// inline they would cost it over 1 KB.
+    write_cipher: Option<Box<RecordCipher>>,
+    read_cipher: Option<Box<RecordCipher>>,
     replay: ReplayWindow,
 }
 
@@ -58,8 +60,8 @@ impl RecordLayer {
 
     /// The epoch-1 ciphers, once the keys are derived.
     pub(super) fn install(&mut self, write: RecordCipher, read: RecordCipher) {
-        self.write_cipher = Some(write);
-        self.read_cipher = Some(read);
+        self.write_cipher = Some(Box::new(write));
+        self.read_cipher = Some(Box::new(read));
     }
 
     /// Whether protected records can be opened.

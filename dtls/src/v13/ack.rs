@@ -82,6 +82,13 @@ impl AckTracker {
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty()
     }
+    /// Frees the set's storage when nothing waits to be acknowledged (an emptied B-tree keeps
+    /// its root node: an idle connection should not).
+    pub fn release(&mut self) {
+        if self.pending.is_empty() {
+            self.pending = BTreeSet::new();
+        }
+    }
     /// The ACK body for up to `max_numbers` of the newest pending record numbers (an ACK that
     /// fits the space left in a datagram), in ascending order; they are no longer pending.
     /// `None` if nothing is pending.

@@ -345,6 +345,17 @@ impl<R: Rng> Agent<R> {
         self.events.pop_front()
     }
 
+    /// Frees the storage of the event and datagram queues while they are empty (a connection
+    /// gone idle keeps no room for what gathering and the checks once queued).
+    pub fn release_buffers(&mut self) {
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+        if self.transmits.is_empty() {
+            self.transmits = VecDeque::new();
+        }
+    }
+
     /// When [`Agent::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.state == ConnectionState::Closed {

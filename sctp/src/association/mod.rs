@@ -16,7 +16,9 @@
 //! data lives in recycled buffers, chunks refer to it by range, fragments arriving in order are
 //! appended to their message as they come. `benches/benches/sctp_alloc.rs` counts it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use sansrtc_core::VecMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -197,7 +199,7 @@ pub struct Association {
     t3: Option<Instant>,
     error_count: u32,
     forward_tsn_needed: bool,
-    out_streams: HashMap<u16, OutStream>,
+    out_streams: VecMap<u16, OutStream>,
     /// Payloads of queued and outstanding messages.
     payloads: Payloads,
     /// Buffers of finished messages (sent and acknowledged, or delivered and handed back with
@@ -320,7 +322,7 @@ impl Association {
             t3: None,
             error_count: 0,
             forward_tsn_needed: false,
-            out_streams: HashMap::new(),
+            out_streams: VecMap::new(),
             payloads: Payloads::default(),
             pool: BufferPool::new(config.max_pooled_bytes),
             sack_now: false,
@@ -544,7 +546,7 @@ impl Association {
                 max: self.config.max_message_size,
             });
         }
-        let stream = self.out_streams.entry(stream_id).or_default();
+        let stream = self.out_streams.get_or_insert_default(stream_id);
         if stream.resetting {
             return Err(SendError::NotOpen(stream_id));
         }
@@ -597,7 +599,9 @@ impl Association {
 
     /// Sets the threshold for [`Event::BufferedAmountLow`] on a stream.
     pub fn set_buffered_amount_low_threshold(&mut self, stream_id: u16, threshold: usize) {
-        self.out_streams.entry(stream_id).or_default().low_threshold = threshold;
+        self.out_streams
+            .get_or_insert_default(stream_id)
+            .low_threshold = threshold;
     }
 
     /// Requests a reset of outgoing streams (RFC 6525 outgoing SSN reset), after all data
@@ -608,7 +612,7 @@ impl Association {
             if s >= self.out_stream_count {
                 continue;
             }
-            let st = self.out_streams.entry(s).or_default();
+            let st = self.out_streams.get_or_insert_default(s);
             if !st.resetting {
                 st.resetting = true;
                 self.reconfig_queue.push(s);

@@ -243,7 +243,7 @@ impl Receiver {
             self.ready.push_back(msg);
             return;
         }
-        let s = self.streams.entry(msg.stream_id).or_default();
+        let s = self.streams.get_or_insert_default(msg.stream_id);
         if ssn == s.next_ssn {
             s.next_ssn = s.next_ssn.wrapping_add(1);
             self.ready.push_back(msg);
@@ -289,7 +289,7 @@ impl Receiver {
                 continue;
             }
             let Some(s) = self.streams.get_mut(&sid) else {
-                let s = self.streams.entry(sid).or_default();
+                let s = self.streams.get_or_insert_default(sid);
                 s.next_ssn = ssn.wrapping_add(1);
                 continue;
             };

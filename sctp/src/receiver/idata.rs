@@ -98,7 +98,7 @@ impl Receiver {
             self.ready.push_back(msg);
             return;
         }
-        let s = self.streams.entry(msg.stream_id).or_default();
+        let s = self.streams.get_or_insert_default(msg.stream_id);
         if mid == s.next_mid {
             s.next_mid = s.next_mid.wrapping_add(1);
             self.ready.push_back(msg);
@@ -152,7 +152,7 @@ impl Receiver {
             if unordered {
                 continue;
             }
-            let s = self.streams.entry(sid).or_default();
+            let s = self.streams.get_or_insert_default(sid);
             if (mid.wrapping_sub(s.next_mid) as i32) < 0 {
                 continue;
             }

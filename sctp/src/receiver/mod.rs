@@ -11,7 +11,9 @@
 //! hands delivered messages back allocates nothing per message; fragments arriving in order are
 //! appended to their message as they come (no per-fragment storage).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use sansrtc_core::VecMap;
 use std::ops::RangeInclusive;
 
 use crate::chunk::{data_flags, write_sack_from};
@@ -161,7 +163,7 @@ pub(crate) struct Receiver {
     /// Length of the last message assembled in order: the capacity the next one starts with.
     assembly_hint: usize,
     imessages: BTreeMap<(u16, bool, u32), IMessage>,
-    streams: HashMap<u16, InStream>,
+    streams: VecMap<u16, InStream>,
     /// Bytes held: fragments, ordered messages waiting for their turn, and undelivered messages.
     buffered: usize,
     ready: std::collections::VecDeque<ReceivedMessage>,
@@ -211,7 +213,7 @@ impl Receiver {
             assembly_lens: Vec::new(),
             assembly_hint: 0,
             imessages: BTreeMap::new(),
-            streams: HashMap::new(),
+            streams: VecMap::new(),
             buffered: 0,
             ready: Default::default(),
             max_message_size,

@@ -222,6 +222,7 @@ impl Conn13 {
 
     /// Frees the (empty) output and event queues' room.
     pub(super) fn release_buffers(&mut self) {
+        self.acks.release();
         if self.out.is_empty() {
             self.out = Vec::new();
         }
@@ -1134,8 +1135,10 @@ impl super::Endpoint {
             if s == super::State::Connected && !self.handshake_complete {
                 self.handshake_complete = true;
                 // What the 1.2 layer held on the way in (a fragmented ClientHello joined by
-                // its reassembler, the hello recorded for a 1.2 transcript) goes too.
+                // its reassembler, the hello recorded for a 1.2 transcript) goes too, and so
+                // does its flight: our ClientHello, which only a 1.2 handshake re-sends.
                 self.release_handshake();
+                self.flight.release();
             }
             self.state = s;
         }
