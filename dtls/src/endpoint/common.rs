@@ -126,6 +126,7 @@ impl Endpoint {
     /// master secret (for the exporter) and the last flight (retransmitted when the peer repeats
     /// its own, RFC 6347 4.2.4).
     pub(super) fn release_handshake(&mut self) {
+        self.stateless = None;
         self.hs.release();
         self.reassembler.release();
         self.flight.shrink();

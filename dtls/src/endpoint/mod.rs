@@ -106,7 +106,9 @@ pub struct Endpoint {
     flight: Flight,
     reassembler: Reassembler,
     /// As a server before the cookie exchange.
-    stateless: Stateless,
+    /// A server's cookie exchange, until its handshake completes (boxed and then dropped: an
+    /// idle connection, and every client, saves its inline ClientHello reassembly).
+    stateless: Option<Box<Stateless>>,
     /// As a client: the cookie exchange.
     cookie: CookieState,
     /// Application data that arrived before our side of the handshake finished.
@@ -161,7 +163,8 @@ impl Endpoint {
             records: RecordLayer::new(),
             flight: Flight::new(config.initial_retransmit),
             reassembler: Reassembler::new(0, config.max_handshake_message, config.max_reassembly),
-            stateless: Stateless::new(cookie, config.max_handshake_message),
+            stateless: (role == Role::Server)
+                .then(|| Box::new(Stateless::new(cookie, config.max_handshake_message))),
             cookie: CookieState::default(),
             early_data: Vec::new(),
             handshake_complete: false,

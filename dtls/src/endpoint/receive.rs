@@ -22,7 +22,9 @@ impl Endpoint {
             self.with13(|c, cx| c.receive(now, datagram, cx));
             return;
         }
-        self.stateless.verify_sent = false;
+        if let Some(s) = self.stateless.as_mut() {
+            s.verify_sent = false;
+        }
         for rec in record::parse_datagram(datagram) {
             let Ok(rec) = rec else {
                 self.stats.malformed += 1;

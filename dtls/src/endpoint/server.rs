@@ -59,7 +59,9 @@ impl Endpoint {
         message_seq: u16,
         ch: &ClientHelloPrefix<'_>,
     ) -> bool {
-        let cookie = self.stateless.cookie;
+        let Some(cookie) = self.stateless.as_ref().map(|s| s.cookie) else {
+            return false;
+        };
         if !ch.cookie.is_empty() && crate::codec::ct_eq(&cookie, ch.cookie) {
             return true;
         }
@@ -81,7 +83,9 @@ impl Endpoint {
         header.write(whole.len(), &mut out);
         out.extend_from_slice(&whole);
         self.outbox.push(out);
-        self.stateless.verify_sent = true;
+        if let Some(s) = self.stateless.as_mut() {
+            s.verify_sent = true;
+        }
         false
     }
 
@@ -99,10 +103,11 @@ impl Endpoint {
     ) -> Res {
         // Not a ClientHello, one over the size limit (checked before anything of it is parsed),
         // or a further one in a datagram a HelloVerifyRequest already answered (at most one
-        // answer, and one cookie computation, per datagram).
+        // answer, and one cookie computation, per datagram). Without the cookie state (a client,
+        // or a server past its handshake) nothing here is for us.
         if h.msg_type != msg_type::CLIENT_HELLO
             || h.length as usize > self.config.max_handshake_message
-            || self.stateless.verify_sent
+            || self.stateless.as_ref().is_none_or(|s| s.verify_sent)
         {
             self.stats.dropped += 1;
             return Ok(());
@@ -118,16 +123,26 @@ impl Endpoint {
             if self.config.versions.has_13() {
             } else if let Ok(prefix) = ClientHelloPrefix::parse(body) {
                 if !self.verify_cookie(record, h.message_seq, &prefix) {
-                    self.stateless.hello.discard(h.message_seq, h.length);
-                    self.stateless.answered = Some(id);
+                    if let Some(s) = self.stateless.as_mut() {
+                        s.hello.discard(h.message_seq, h.length);
+                        s.answered = Some(id);
+                    }
                     return Ok(());
                 }
             }
-        } else if self.stateless.answered == Some(id) {
+        } else if self
+            .stateless
+            .as_ref()
+            .is_some_and(|s| s.answered == Some(id))
+        {
             self.stats.dropped += 1;
             return Ok(());
         }
-        match self.stateless.hello.insert(h, body) {
+        let inserted = match self.stateless.as_mut() {
+            Some(s) => s.hello.insert(h, body),
+            None => Err(()),
+        };
+        match inserted {
             Ok(Some(whole)) => self.whole_client_hello(now, record, h.message_seq, &whole),
             Ok(None) => Ok(()),
             Err(()) => {
@@ -176,8 +191,10 @@ impl Endpoint {
         // first records of the flight are dropped as replays and the handshake waits for a
         // retransmission (seen with NSS in Firefox).
         self.records.skip_plaintext_to(record.sequence);
-        self.stateless.hello.clear();
-        self.stateless.answered = None;
+        if let Some(s) = self.stateless.as_mut() {
+            s.hello.clear();
+            s.answered = None;
+        }
         self.flight4(now, &ch, message_seq, body)
     }
 
@@ -362,6 +379,14 @@ impl Endpoint {
     }
 }
 
+impl Endpoint {
+    /// Bytes of a fragmented ClientHello held by the cookie exchange (tests).
+    #[cfg(test)]
+    fn stateless_held(&self) -> usize {
+        self.stateless.as_ref().map_or(0, |s| s.hello.held())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -403,14 +428,14 @@ mod tests {
             "record version echoed"
         );
         assert_eq!(&hvr[0][5..11], &flight1[0][5..11], "record sequence echoed");
-        assert_eq!(server.stateless.hello.held(), 0);
+        assert_eq!(server.stateless_held(), 0);
         let dropped = server.stats().dropped;
         for d in &flight1[1..] {
             server.handle_receive(now, d);
         }
         assert!(drain(&mut server).is_empty(), "one answer per ClientHello");
         assert_eq!(
-            server.stateless.hello.held(),
+            server.stateless_held(),
             0,
             "the rest of an answered hello is not held"
         );
@@ -428,10 +453,10 @@ mod tests {
             if i > 0 {
                 server.handle_receive(now, d);
                 assert!(drain(&mut server).is_empty(), "incomplete: no answer yet");
-                assert!(server.stateless.hello.held() > 0);
+                assert!(server.stateless_held() > 0);
             }
         }
-        assert_eq!(server.stateless.hello.held(), 0);
+        assert_eq!(server.stateless_held(), 0);
         assert_eq!(server.state, State::ServerWaitCertificate);
         let flight4 = drain(&mut server);
         assert_eq!(fragments_in(&flight4[0])[0].0, msg_type::SERVER_HELLO);
@@ -462,7 +487,7 @@ mod tests {
             fragments_in(&hvr[0]),
             [(msg_type::HELLO_VERIFY_REQUEST, 0, 35)]
         );
-        assert_eq!(server.stateless.hello.held(), 0);
+        assert_eq!(server.stateless_held(), 0);
         assert_eq!(server.state, State::ServerWaitHello);
         client.handle_receive(now, &hvr[0]);
         finish(&mut client, &mut server, now);
@@ -498,7 +523,7 @@ mod tests {
         for d in &split(&msg, 40, 0)[1..] {
             server.handle_receive(now, d);
         }
-        assert_eq!(server.stateless.hello.held(), 0);
+        assert_eq!(server.stateless_held(), 0);
         assert!(server.stats().dropped > 0);
         assert!(drain(&mut server).is_empty());
     }

@@ -1030,6 +1030,12 @@ impl Conn13 {
         self.transcript = Vec::new();
         self.peer_key = None;
         self.reassembler.release();
+        // The handshake secrets made both Finished and the application secrets; the epochs
+        // they keyed keep their own keys.
+        self.hs_secret = None;
+        self.c_hs = None;
+        self.s_hs = None;
+        self.cert_request = None;
     }
 }
 
@@ -1195,7 +1201,9 @@ impl super::Endpoint {
         {
             return Ok(false);
         }
-        let secret = self.stateless.cookie;
+        let Some(secret) = self.stateless.as_ref().map(|s| s.cookie) else {
+            return Ok(false);
+        };
         let mut cx = Cx {
             config: &self.config,
             rng: &mut *self.rng,
@@ -1205,11 +1213,15 @@ impl super::Endpoint {
         match client_hello_13(now, &secret, record_seq, message_seq, body, &ch, &mut cx)? {
             HrrDecision::Retry(d) => {
                 self.outbox.push(d);
-                self.stateless.verify_sent = true;
+                if let Some(s) = self.stateless.as_mut() {
+                    s.verify_sent = true;
+                }
             }
             HrrDecision::Accept(conn) => {
                 self.tls13 = Some(conn);
-                self.stateless.hello.clear();
+                if let Some(s) = self.stateless.as_mut() {
+                    s.hello.clear();
+                }
                 self.drain13();
             }
             HrrDecision::Drop => self.stats.dropped += 1,
