@@ -416,15 +416,16 @@ fn an_idle_connection_keeps_a_small_heap_and_does_not_grow() {
     // small tables stopped reserving room for eleven entries. 5.3 KB since 2026-12-07 (stop
     // 24): the local description kept as text, the negotiation result not kept, the record and
     // packet scratch buffers and the ICE queues freed at idle, SCTP stream tables as sorted
-    // vectors.
+    // vectors, STUN not counted as the traffic that keeps packet buffers (5.1 KB).
     idle_heap(sansrtc::dtls::endpoint::Versions::Dtls12, 6_500);
     // DTLS 1.3 (the default): 12.2 KB measured (2026-12-07; 15.9 KB before the idle
     // connection dropped its handshake-epoch keys and boxed its epochs). It keeps more than
     // 1.2: header-protection keys beside each epoch's AEAD, and the server keeps the handshake
     // epoch's receive keys to acknowledge a repeated client Finished. 13.5 KB once the first
     // ClientHello carried the hybrid share (fragmented): the 1.2 layer kept the joined hello
-    // until it released its handshake state at a 1.3 connection too. 6.3-6.9 KB since
-    // 2026-12-07 (stop 24: the above, and the 1.2 layer's flight dropped at a 1.3 connection).
+    // until it released its handshake state at a 1.3 connection too. 6.3 KB since 2026-12-07
+    // (stop 24: the above, the 1.2 layer's flight dropped at a 1.3 connection, the handshake
+    // secrets at connection).
     idle_heap(sansrtc::dtls::endpoint::Versions::Dtls13Or12, 8_000);
 }
 
