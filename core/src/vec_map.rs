@@ -75,13 +75,19 @@ impl<K: Ord, V> VecMap<K, V> {
         match self.position(&key) {
             Ok(at) => Some(std::mem::replace(&mut self.entries[at].1, value)),
             Err(at) => {
-                if self.entries.len() < EXACT_UP_TO {
-                    self.entries.reserve_exact(1);
-                }
-                self.entries.insert(at, (key, value));
+                self.insert_new(at, key, value);
                 None
             }
         }
+    }
+
+    /// Inserts an entry for a key not in the map at its sorted place `at` (the first entries
+    /// one at a time).
+    fn insert_new(&mut self, at: usize, key: K, value: V) {
+        if self.entries.len() < EXACT_UP_TO {
+            self.entries.reserve_exact(1);
+        }
+        self.entries.insert(at, (key, value));
     }
 
     /// The value of `key`, to change, inserted as `V::default()` first if it had none (as
@@ -93,10 +99,7 @@ impl<K: Ord, V> VecMap<K, V> {
         let at = match self.position(&key) {
             Ok(at) => at,
             Err(at) => {
-                if self.entries.len() < EXACT_UP_TO {
-                    self.entries.reserve_exact(1);
-                }
-                self.entries.insert(at, (key, V::default()));
+                self.insert_new(at, key, V::default());
                 at
             }
         };

@@ -17,12 +17,11 @@
 //! appended to their message as they come. `benches/benches/sctp_alloc.rs` counts it.
 
 use std::collections::VecDeque;
-
-use sansrtc_core::VecMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ring::hmac;
+use sansrtc_core::VecMap;
 
 use crate::chunk::{
     Chunk, DATA_HEADER_LEN, I_DATA_HEADER_LEN, InitChunk, SackChunk, chunk_type, data_flags,

@@ -12,9 +12,9 @@
 //! appended to their message as they come (no per-fragment storage).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::RangeInclusive;
 
 use sansrtc_core::VecMap;
-use std::ops::RangeInclusive;
 
 use crate::chunk::{data_flags, write_sack_from};
 use crate::pool::BufferPool;
