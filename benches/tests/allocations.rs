@@ -410,6 +410,44 @@ fn idle_heap(versions: sansrtc::dtls::endpoint::Versions, limit: isize) {
     drop(pair);
 }
 
+/// A stranger flooding an idle connection (forged DTLS, SRTP and STUN from an address no ICE
+/// check validated, four datagrams a second) does not keep the buffers it used while it was
+/// busy: only traffic on a validated path counts as activity, so the connection still frees
+/// them after its quiet period. (When every datagram counted, the flood kept the packet pool
+/// and the scratch buffers of the handshake alive.)
+#[test]
+fn a_strangers_flood_does_not_keep_an_idle_connections_buffers() {
+    let certs = Certs::generate();
+    let stranger: SocketAddr = "127.0.0.1:39999".parse().unwrap();
+    let target: SocketAddr = ADDRS[1].parse().unwrap();
+    let mut dtls = vec![23u8, 0xfe, 0xfd, 0, 1];
+    dtls.resize(1200, 0x5a);
+    let mut srtp = vec![0x80u8, 96, 0, 1];
+    srtp.resize(1200, 0xa5);
+    let mut stun = vec![0u8, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42];
+    stun.resize(20, 7);
+    let (settled, pair) = live_after(|| {
+        let mut pair = SansrtcPair::new(Instant::now(), Some(&certs));
+        pair.connect();
+        for _ in 0..40 {
+            for junk in [&dtls, &srtp, &stun] {
+                let now = pair.now;
+                pair.pcs[1].handle_receive(now, stranger, target, junk);
+            }
+            pair.idle(Duration::from_millis(250));
+        }
+        pair
+    });
+    let per_connection = settled / 2;
+    println!("flooded for 10 s: {per_connection} heap bytes per connection");
+    assert!(
+        per_connection < 8_000,
+        "{per_connection} heap bytes per connection after a stranger's flood"
+    );
+    assert!(pair.pcs[1].stats().dropped_unvalidated >= 80);
+    drop(pair);
+}
+
 #[test]
 fn an_idle_connection_keeps_a_small_heap_and_does_not_grow() {
     // DTLS 1.2: 9.1 KB when written (2026-12-06); 19 KB before idle buffers were freed and

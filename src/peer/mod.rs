@@ -436,11 +436,6 @@ impl PeerConnection {
     ) {
         self.stats.datagrams_received += 1;
         self.stats.bytes_received += datagram.len() as u64;
-        // Traffic that uses the packet buffers keeps them; STUN (consent checks every few
-        // seconds, or anyone's garbage) does not, so a quiet connection still frees them.
-        if crate::demux::classify(datagram) != crate::demux::Kind::Stun {
-            self.last_activity = Some(now);
-        }
         let registered = match transport {
             Transport::Udp => {
                 self.locals.contains(&destination) || self.relays.is_relayed(destination)

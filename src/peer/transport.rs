@@ -47,6 +47,12 @@ impl PeerConnection {
             self.stats.dropped_unvalidated += 1;
             return;
         }
+        if matches!(kind, Kind::Dtls | Kind::Rtp | Kind::Rtcp) {
+            // Traffic that uses the packet buffers keeps them (they are freed once it stops
+            // for a while); STUN (consent checks every few seconds), garbage and datagrams from
+            // paths nobody validated do not.
+            self.last_activity = Some(now);
+        }
         if kind != Kind::Stun
             && let Some(c) = self
                 .paths
