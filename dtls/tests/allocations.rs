@@ -4,8 +4,8 @@
 //! that counts every allocation of the process. The old API (`poll_transmit`, `poll_event`)
 //! is measured beside it, to show what the new one saves.
 //!
-//! One test in this binary, so no other test thread allocates while it counts (the harness's
-//! own thread may: each measurement keeps the fewest of three runs).
+//! One test in this binary, so no other test thread allocates while it counts (something else
+//! in the process rarely does: each measurement keeps the fewest of three runs).
 
 use std::alloc::System;
 use std::sync::Arc;
@@ -89,10 +89,10 @@ fn allocations(f: impl FnOnce()) -> usize {
     stats.allocations + stats.reallocations
 }
 
-/// The fewest allocations of three runs of `f`. The counter is process-wide, and the test
-/// harness's main thread allocates now and then while a test runs (announcing it, waiting for
-/// it): about one run in twenty saw 2-4 allocations from outside the endpoints at a random
-/// record. An allocation per record would show in every run (20,000 of them).
+/// The fewest allocations of three runs of `f`. The counter is process-wide: about one run in
+/// twenty saw 2-4 allocations at a random record (also before the changes of 2026-12-07; not
+/// traced, most likely the test harness's own thread, which the counter also sees). An
+/// allocation per record would show in every run (20,000 of them).
 fn fewest_allocations(mut f: impl FnMut()) -> usize {
     (0..3)
         .map(|_| allocations(&mut f))

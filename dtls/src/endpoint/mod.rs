@@ -105,7 +105,6 @@ pub struct Endpoint {
     records: RecordLayer,
     flight: Flight,
     reassembler: Reassembler,
-    /// As a server before the cookie exchange.
     /// A server's cookie exchange, until its handshake completes (boxed and then dropped: an
     /// idle connection, and every client, saves its inline ClientHello reassembly).
     stateless: Option<Box<Stateless>>,
