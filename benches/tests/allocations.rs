@@ -411,7 +411,7 @@ fn idle_heap(versions: sansrtc::dtls::endpoint::Versions, limit: isize) {
 }
 
 /// A stranger flooding an idle connection (forged DTLS, SRTP and STUN from an address no ICE
-/// check validated, four datagrams a second) does not keep the buffers it used while it was
+/// check validated, twelve datagrams a second) does not keep the buffers it used while it was
 /// busy: only traffic on a validated path counts as activity, so the connection still frees
 /// them after its quiet period. (When every datagram counted, the flood kept the packet pool
 /// and the scratch buffers of the handshake alive.)
