@@ -1,7 +1,8 @@
 //! The primitives every sansrtc crate shares, defined once: injected randomness ([`Rng`],
 //! [`SystemRng`], [`SeededRng`]), ICE candidates and their SDP form ([`Candidate`], parsed
 //! once for signalling and ICE), the DTLS role ([`DtlsRole`]), the SRTP protection profiles
-//! ([`SrtpProfile`]), a sliding replay window ([`ReplayWindow`]) and a small ordered map for
+//! ([`SrtpProfile`]), the crypto provider ([`crypto::CryptoProvider`]: ring or aws-lc-rs),
+//! a sliding replay window ([`ReplayWindow`]) and a small ordered map for
 //! per-connection tables ([`VecMap`]).
 //!
 //! ```
@@ -14,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod candidate;
+pub mod crypto;
 pub mod rng;
 pub mod role;
 pub mod srtp_profile;
