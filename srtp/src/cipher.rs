@@ -1,12 +1,16 @@
 //! The per-key packet transforms: AES-CM + HMAC-SHA1 (RFC 3711 sections 4.1.1 and 4.2) and AES-GCM
 //! (RFC 7714 sections 8 and 9), with key schedules and HMAC state computed once per key.
 //!
-//! AES-GCM comes from ring; AES-CTR from RustCrypto `aes` + `ctr` (ring has no CTR mode), and
-//! HMAC-SHA1 from RustCrypto `hmac` + `sha1`.
+//! AES-GCM comes from the configured crypto provider ([`sansrtc_core::crypto`]: ring, or
+//! aws-lc-rs with its feature); AES-CTR from RustCrypto `aes` + `ctr` and HMAC-SHA1 from
+//! RustCrypto `hmac` + `sha1` with either provider: on this project's machines they are faster
+//! than both providers' (measured; see STATUS.md).
 
 use aes::cipher::{InnerIvInit, KeyInit, StreamCipher};
 use hmac::Mac;
-use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
+use std::sync::Arc;
+
+use sansrtc_core::crypto::{AeadAlgorithm, AeadKey, CryptoProvider};
 use subtle::ConstantTimeEq;
 
 use crate::error::Error;
@@ -39,7 +43,7 @@ pub(crate) enum Transform {
         tag_len: usize,
     },
     /// AES-GCM (128 or 256).
-    Gcm { key: LessSafeKey, salt: [u8; 12] },
+    Gcm { key: Arc<dyn AeadKey>, salt: [u8; 12] },
 }
 
 impl Transform {
@@ -50,6 +54,7 @@ impl Transform {
         master_key: &[u8],
         master_salt: &[u8],
         rtcp: bool,
+        crypto: &dyn CryptoProvider,
     ) -> Self {
         let (enc_label, auth_label, salt_label) = if rtcp {
             (
@@ -73,7 +78,7 @@ impl Transform {
         let mut auth = [0u8; 20];
         let auth = &mut auth[..auth_key_len(profile)];
         kdf::derive(master_key, master_salt, auth_label, auth);
-        let t = Self::from_session_keys(profile, key, salt, auth, rtcp);
+        let t = Self::from_session_keys(profile, key, salt, auth, rtcp, crypto);
         key.fill(0);
         auth.fill(0);
         t
@@ -86,6 +91,7 @@ impl Transform {
         salt: &[u8],
         auth: &[u8],
         rtcp: bool,
+        crypto: &dyn CryptoProvider,
     ) -> Self {
         match profile {
             Profile::Aes128CmHmacSha1_80 | Profile::Aes128CmHmacSha1_32 => Self::Cm {
@@ -100,14 +106,14 @@ impl Transform {
             },
             Profile::AeadAes128Gcm | Profile::AeadAes256Gcm => {
                 let alg = if profile == Profile::AeadAes128Gcm {
-                    &aead::AES_128_GCM
+                    AeadAlgorithm::Aes128Gcm
                 } else {
-                    &aead::AES_256_GCM
+                    AeadAlgorithm::Aes256Gcm
                 };
                 Self::Gcm {
-                    key: LessSafeKey::new(
-                        UnboundKey::new(alg, key).expect("GCM key length matches the profile"),
-                    ),
+                    key: crypto
+                        .aead_key(alg, key)
+                        .expect("GCM key length matches the profile"),
                     salt: salt.try_into().expect("GCM session salt is 12 bytes"),
                 }
             }
@@ -143,9 +149,9 @@ impl Transform {
                 let (body, tag_out) = rest.split_at_mut(end - header_len);
                 let nonce = gcm_rtp_nonce(salt, ssrc, index);
                 let tag = key
-                    .seal_in_place_separate_tag(nonce, Aad::from(&*header), body)
+                    .seal_in_place(&nonce, header, body)
                     .map_err(|_| too_long())?;
-                tag_out.copy_from_slice(tag.as_ref());
+                tag_out.copy_from_slice(&tag);
                 Ok(())
             }
         }
@@ -181,7 +187,7 @@ impl Transform {
                 let (header, rest) = buf.split_at_mut(header_len);
                 let nonce = gcm_rtp_nonce(salt, ssrc, index);
                 let plain = key
-                    .open_in_place(nonce, Aad::from(&*header), rest)
+                    .open_in_place(&nonce, header, rest)
                     .map_err(|_| Error::AuthenticationFailed)?;
                 Ok(header_len + plain.len())
             }
@@ -220,9 +226,9 @@ impl Transform {
                 let (packet, out) = buf.split_at_mut(len);
                 let nonce = gcm_rtcp_nonce(salt, ssrc, index);
                 let tag = key
-                    .seal_in_place_separate_tag(nonce, Aad::from(aad), &mut packet[8..])
+                    .seal_in_place(&nonce, &aad, &mut packet[8..])
                     .map_err(|_| too_long())?;
-                out[..16].copy_from_slice(tag.as_ref());
+                out[..16].copy_from_slice(&tag);
                 out[16..20].copy_from_slice(&trailer);
                 Ok(())
             }
@@ -265,14 +271,14 @@ impl Transform {
                     let mut aad = [0u8; 12];
                     aad[..8].copy_from_slice(&buf[..8]);
                     aad[8..].copy_from_slice(&buf[n - 4..]);
-                    key.open_in_place(nonce, Aad::from(aad), &mut buf[8..n - 4])
+                    key.open_in_place(&nonce, &aad, &mut buf[8..n - 4])
                         .map_err(|_| Error::AuthenticationFailed)?;
                 } else {
                     // RFC 7714 section 9.2: the whole packet and the trailer are associated data.
                     // Move the trailer in front of the tag so both are contiguous.
                     buf[end..].rotate_right(4);
                     let (aad, tag) = buf.split_at_mut(n - 16);
-                    if key.open_in_place(nonce, Aad::from(&*aad), tag).is_err() {
+                    if key.open_in_place(&nonce, aad, tag).is_err() {
                         buf[end..].rotate_left(4);
                         return Err(Error::AuthenticationFailed);
                     }
@@ -320,7 +326,7 @@ fn cm_mac(key: &HmacSha1, authenticated: &[u8], roc: Option<u32>) -> [u8; 20] {
 
 /// RFC 7714 section 8.1: salt XOR (00 00 || SSRC || ROC || SEQ).
 #[inline]
-fn gcm_rtp_nonce(salt: &[u8; 12], ssrc: u32, index: u64) -> Nonce {
+fn gcm_rtp_nonce(salt: &[u8; 12], ssrc: u32, index: u64) -> [u8; 12] {
     let mut iv = *salt;
     for (b, x) in iv[2..6].iter_mut().zip(ssrc.to_be_bytes()) {
         *b ^= x;
@@ -328,12 +334,12 @@ fn gcm_rtp_nonce(salt: &[u8; 12], ssrc: u32, index: u64) -> Nonce {
     for (b, x) in iv[6..12].iter_mut().zip(&index.to_be_bytes()[2..]) {
         *b ^= x;
     }
-    Nonce::assume_unique_for_key(iv)
+    iv
 }
 
 /// RFC 7714 section 9.1: salt XOR (00 00 || SSRC || 00 00 || 0 || SRTCP index).
 #[inline]
-fn gcm_rtcp_nonce(salt: &[u8; 12], ssrc: u32, index: u32) -> Nonce {
+fn gcm_rtcp_nonce(salt: &[u8; 12], ssrc: u32, index: u32) -> [u8; 12] {
     let mut iv = *salt;
     for (b, x) in iv[2..6].iter_mut().zip(ssrc.to_be_bytes()) {
         *b ^= x;
@@ -341,7 +347,7 @@ fn gcm_rtcp_nonce(salt: &[u8; 12], ssrc: u32, index: u32) -> Nonce {
     for (b, x) in iv[8..12].iter_mut().zip(index.to_be_bytes()) {
         *b ^= x;
     }
-    Nonce::assume_unique_for_key(iv)
+    iv
 }
 
 #[cfg(test)]
@@ -365,6 +371,7 @@ pub(crate) mod tests {
             &hex("F0F1F2F3F4F5F6F7F8F9FAFBFCFD"),
             &[0; 20],
             false,
+            &sansrtc_core::crypto::RING,
         );
         let blocks = 65282;
         let mut buf = vec![0u8; 12 + blocks * 16 + 10];
@@ -392,13 +399,28 @@ pub(crate) mod tests {
     const RTP: &str = "8040f17b8041f8d35501a0b247616c6c696120657374206f6d6e69732064697669736120696e207061727465732074726573";
     const RTCP: &str = "81c8000d4d6172734e5450314e545032525450200000042a0000e9304c756e61deadbeefdeadbeefdeadbeefdeadbeefdeadbeef";
 
-    fn gcm(profile: Profile, key: &str) -> Transform {
-        Transform::from_session_keys(profile, &hex(key), &hex(GCM_SALT), &[], false)
+    fn gcm(profile: Profile, key: &str, crypto: &dyn CryptoProvider) -> Transform {
+        Transform::from_session_keys(profile, &hex(key), &hex(GCM_SALT), &[], false, crypto)
     }
 
-    /// RFC 7714 sections 16.1 and 16.2: SRTP with both GCM key sizes, ROC 0.
+    /// Every crypto provider this build has.
+    pub(crate) fn providers() -> Vec<&'static dyn CryptoProvider> {
+        use sansrtc_core::crypto;
+        #[cfg(feature = "aws-lc-rs")]
+        return vec![&crypto::RING, &crypto::AWS_LC_RS];
+        #[cfg(not(feature = "aws-lc-rs"))]
+        vec![&crypto::RING]
+    }
+
+    /// RFC 7714 sections 16.1 and 16.2: SRTP with both GCM key sizes, ROC 0, every provider.
     #[test]
     fn rfc7714_srtp_vectors() {
+        for crypto in providers() {
+            rfc7714_srtp_vectors_with(crypto)
+        }
+    }
+
+    fn rfc7714_srtp_vectors_with(crypto: &dyn CryptoProvider) {
         for (profile, key, expected) in [
             (
                 Profile::AeadAes128Gcm,
@@ -411,7 +433,7 @@ pub(crate) mod tests {
                 "8040f17b8041f8d35501a0b232b1de78a822fe12ef9f78fa332e33aab18012389a58e2f3b50b2a0276ffae0f1ba63799b87b7aa3db36dfffd6b0f9bb7878d7a76c13",
             ),
         ] {
-            let t = gcm(profile, key);
+            let t = gcm(profile, key, crypto);
             let plain = hex(RTP);
             let mut buf = plain.clone();
             buf.resize(plain.len() + 16, 0);
@@ -428,9 +450,16 @@ pub(crate) mod tests {
         }
     }
 
-    /// RFC 7714 sections 17.1 to 17.3: SRTCP, SRTCP index 0x5d4, encrypted and tag-only.
+    /// RFC 7714 sections 17.1 to 17.3: SRTCP, SRTCP index 0x5d4, encrypted and tag-only, every
+    /// provider.
     #[test]
     fn rfc7714_srtcp_vectors() {
+        for crypto in providers() {
+            rfc7714_srtcp_vectors_with(crypto)
+        }
+    }
+
+    fn rfc7714_srtcp_vectors_with(crypto: &dyn CryptoProvider) {
         for (profile, key, expected) in [
             (
                 Profile::AeadAes128Gcm,
@@ -443,7 +472,7 @@ pub(crate) mod tests {
                 "81c8000d4d617273d50ae4d1f5ce5d304ba297e47d470c282c3ece5dbffe0a50a2eaa5c1110555be8415f658c61de0476f1b6fad1d1eb30c4446839f57ff6f6cb26ac3be800005d4",
             ),
         ] {
-            let t = gcm(profile, key);
+            let t = gcm(profile, key, crypto);
             let plain = hex(RTCP);
             let mut buf = plain.clone();
             buf.resize(plain.len() + 20, 0);
@@ -454,7 +483,7 @@ pub(crate) mod tests {
             assert_eq!(buf[..n], plain[..]);
         }
         let tag_only = "81c8000d4d6172734e5450314e545032525450200000042a0000e9304c756e61deadbeefdeadbeefdeadbeefdeadbeefdeadbeef841dd9683dd78ec92ae58790125f62b3000005d4";
-        let t = gcm(Profile::AeadAes128Gcm, GCM_KEY_128);
+        let t = gcm(Profile::AeadAes128Gcm, GCM_KEY_128, crypto);
         let mut buf = hex(tag_only);
         let n = t
             .unprotect_rtcp(&mut buf, 0x4d617273, 0x5d4, false)

@@ -11,6 +11,7 @@ use crate::cipher::Transform;
 use crate::error::{Error, KeyError};
 use crate::profile::{Profile, ProfileExt};
 use crate::roc;
+use sansrtc_core::crypto::CryptoProvider;
 use sansrtc_core::{DtlsRole, ReplayWindow, WindowCheck};
 
 /// Highest SRTCP index (31 bits).
@@ -36,6 +37,9 @@ pub struct Config {
     /// Whether a packet of an SSRC the context has no state for creates it. When false, only
     /// SSRCs added with [`Context::add_ssrc`] are accepted. Default true.
     pub accept_new_ssrcs: bool,
+    /// The crypto provider of the AES-GCM profiles. Default
+    /// [`sansrtc_core::crypto::default_provider`] (ring, or aws-lc-rs with that feature).
+    pub crypto: &'static dyn CryptoProvider,
 }
 
 impl Default for Config {
@@ -45,6 +49,7 @@ impl Default for Config {
             replay_window: 1024,
             rtcp_replay_window: 1024,
             accept_new_ssrcs: true,
+            crypto: sansrtc_core::crypto::default_provider(),
         }
     }
 }
@@ -282,8 +287,8 @@ impl Context {
         check_len("master salt", profile.salt_len(), master_salt.len())?;
         Ok(Self {
             profile,
-            rtp: Transform::derive(profile, master_key, master_salt, false),
-            rtcp: Transform::derive(profile, master_key, master_salt, true),
+            rtp: Transform::derive(profile, master_key, master_salt, false, config.crypto),
+            rtcp: Transform::derive(profile, master_key, master_salt, true, config.crypto),
             config,
             streams: Streams::default(),
             stats: Stats::default(),

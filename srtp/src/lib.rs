@@ -25,9 +25,11 @@
 //! ([`Role`], an alias of [`sansrtc_core::DtlsRole`]) and the replay window
 //! ([`sansrtc_core::ReplayWindow`]) are the ones every sansrtc crate shares.
 //!
-//! Cryptography: AES-GCM from `ring`; AES-CTR from RustCrypto `aes` + `ctr` (ring has none) and
-//! HMAC-SHA1 from RustCrypto `hmac` + `sha1` (it uses the CPU's SHA extensions, ring's SHA-1 does
-//! not). Key schedules and HMAC states are computed once per key.
+//! Cryptography: AES-GCM from the crypto provider of [`Config::crypto`] (ring by default;
+//! aws-lc-rs, faster on CPUs with VAES, with this crate's `aws-lc-rs` feature or per context);
+//! AES-CTR from RustCrypto `aes` + `ctr` and HMAC-SHA1 from RustCrypto `hmac` + `sha1` (it uses
+//! the CPU's SHA extensions; both providers were measured slower for these). Key schedules and
+//! HMAC states are computed once per key.
 //!
 //! ```
 //! use sansrtc_srtp::{Config, Context, Profile, ProfileExt, Role};
