@@ -38,7 +38,7 @@ pub struct Config {
     /// SSRCs added with [`Context::add_ssrc`] are accepted. Default true.
     pub accept_new_ssrcs: bool,
     /// The crypto provider of the AES-GCM profiles. Default
-    /// [`sansrtc_core::crypto::default_provider`] (ring, or aws-lc-rs with that feature).
+    /// [`sansrtc_core::crypto::default_provider`] (ring unless another was installed).
     pub crypto: &'static dyn CryptoProvider,
 }
 

@@ -26,7 +26,8 @@
 //! ([`sansrtc_core::ReplayWindow`]) are the ones every sansrtc crate shares.
 //!
 //! Cryptography: AES-GCM from the crypto provider of [`Config::crypto`] (ring by default;
-//! aws-lc-rs, faster on CPUs with VAES, with this crate's `aws-lc-rs` feature or per context);
+//! aws-lc-rs, faster on CPUs with VAES, with this crate's `aws-lc-rs` feature, chosen per
+//! context or installed as the process default);
 //! AES-CTR from RustCrypto `aes` + `ctr` and HMAC-SHA1 from RustCrypto `hmac` + `sha1` (it uses
 //! the CPU's SHA extensions; both providers were measured slower for these). Key schedules and
 //! HMAC states are computed once per key.

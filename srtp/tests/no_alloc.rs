@@ -16,15 +16,23 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 fn main() {
     the_counter_sees_allocations();
     steady_state_protect_and_unprotect_allocate_nothing();
-    println!("no_alloc: steady-state protect and unprotect allocated nothing, every profile");
+    println!(
+        "no_alloc: steady-state protect and unprotect allocated nothing, every profile and crypto provider"
+    );
 }
 
 fn steady_state_protect_and_unprotect_allocate_nothing() {
-    for profile in Profile::ALL {
+    let providers = sansrtc_core::crypto::available();
+    for (profile, &crypto) in Profile::ALL
+        .into_iter()
+        .flat_map(|p| providers.iter().map(move |c| (p, c)))
+    {
         let key = vec![0x11; profile.key_len()];
         let salt = vec![0x22; profile.salt_len()];
-        let mut tx = Context::new(profile, &key, &salt, Config::default()).unwrap();
-        let mut rx = Context::new(profile, &key, &salt, Config::default()).unwrap();
+        let mut config = Config::default();
+        config.crypto = crypto;
+        let mut tx = Context::new(profile, &key, &salt, config.clone()).unwrap();
+        let mut rx = Context::new(profile, &key, &salt, config).unwrap();
         let mut rtp = Vec::with_capacity(1300);
         let mut rtcp = Vec::with_capacity(200);
         let mut bytes = bytes::BytesMut::with_capacity(1300);

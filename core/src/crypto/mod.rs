@@ -5,8 +5,17 @@
 //!
 //! Keys are made once per session (a boxed key object) and used per packet through the trait,
 //! so the media path pays one indirect call per packet, not a key schedule.
-//! [`default_provider`] is what a configuration uses unless it names one: the provider given to
-//! [`install_default`], else aws-lc-rs when that feature is on, else ring.
+//!
+//! As in rustls, a provider is chosen per configuration (`sansrtc_srtp::Config::crypto`,
+//! `sansrtc_dtls::Config::crypto`, the peer connection's config) or once per process with
+//! [`install_default`]; [`default_provider`] is the installed one, else [`RING`]. The
+//! `aws-lc-rs` feature only adds [`AWS_LC_RS`] (it builds AWS-LC's C sources), so enabling it
+//! anywhere in a build changes no behaviour by itself:
+//!
+//! ```
+//! # #[cfg(feature = "aws-lc-rs")]
+//! let _ = sansrtc_core::crypto::install_default(&sansrtc_core::crypto::AWS_LC_RS);
+//! ```
 //!
 //! ```
 //! use sansrtc_core::crypto::{AeadAlgorithm, default_provider};
@@ -39,19 +48,19 @@ pub static AWS_LC_RS: AwsLcRsProvider = AwsLcRsProvider;
 static INSTALLED: OnceLock<&'static dyn CryptoProvider> = OnceLock::new();
 
 /// The provider configurations use unless they name one: the one given to
-/// [`install_default`], else [`AWS_LC_RS`] when the `aws-lc-rs` feature is on, else [`RING`].
+/// [`install_default`], else [`RING`].
 pub fn default_provider() -> &'static dyn CryptoProvider {
-    if let Some(p) = INSTALLED.get() {
-        return *p;
-    }
-    #[cfg(feature = "aws-lc-rs")]
-    {
-        &AWS_LC_RS
-    }
-    #[cfg(not(feature = "aws-lc-rs"))]
-    {
-        &RING
-    }
+    INSTALLED.get().copied().unwrap_or(&RING)
+}
+
+/// Every provider this build has: [`RING`], and [`AWS_LC_RS`] with the `aws-lc-rs` feature.
+pub fn available() -> &'static [&'static dyn CryptoProvider] {
+    static AVAILABLE: &[&dyn CryptoProvider] = &[
+        &RING,
+        #[cfg(feature = "aws-lc-rs")]
+        &AWS_LC_RS,
+    ];
+    AVAILABLE
 }
 
 /// Makes `provider` the process default. Only the first call takes effect; a later one returns
