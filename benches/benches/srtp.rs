@@ -1,7 +1,8 @@
 //! SRTP protect and unprotect, 160-byte and 1200-byte payloads, every profile: sansrtc-srtp beside
 //! crates.io `webrtc-srtp`, libsrtp 2 (Debian `libsrtp2-dev`, through the FFI shim below) and the
 //! raw crypto on the same bytes (ring AES-GCM seal/open; RustCrypto AES-CTR + HMAC-SHA1, the
-//! primitives sansrtc-srtp uses).
+//! primitives sansrtc-srtp uses). The GCM profiles run twice more: sansrtc-srtp with the
+//! aws-lc-rs crypto provider beside aws-lc-rs's raw seal/open (`-aws-lc-rs` suffix).
 //!
 //! In-place implementations (sansrtc, libsrtp, raw) copy the packet into their buffer inside the
 //! timed loop, as a sender or receiver would; webrtc-srtp allocates its output. Unprotect cycles
@@ -15,6 +16,7 @@ use aes::cipher::{InnerIvInit, KeyInit, StreamCipher};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hmac::Mac;
 use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
+use sansrtc_core::crypto::CryptoProvider;
 use sansrtc_srtp::{Config, Context, Profile};
 
 const SSRC: u32 = 0xCAFE_BABE;
@@ -45,8 +47,14 @@ fn rtp(seq: u16, payload: usize) -> Vec<u8> {
 }
 
 fn ours(profile: Profile) -> Context {
+    ours_with(profile, &sansrtc_core::crypto::RING)
+}
+
+fn ours_with(profile: Profile, crypto: &'static dyn CryptoProvider) -> Context {
     let (k, s) = keys(profile);
-    Context::new(profile, &k, &s, Config::default()).expect("keys match the profile")
+    let mut config = Config::default();
+    config.crypto = crypto;
+    Context::new(profile, &k, &s, config).expect("keys match the profile")
 }
 
 fn webrtc(profile: Profile) -> webrtc_srtp::context::Context {
@@ -89,6 +97,7 @@ fn cycle<R>(
 )]
 enum Raw {
     Gcm(LessSafeKey),
+    GcmAwsLc(aws_lc_rs::aead::LessSafeKey),
     Cm(aes::Aes128Enc, hmac::Hmac<sha1::Sha1>, usize),
 }
 
@@ -109,9 +118,33 @@ impl Raw {
         }
     }
 
+    /// aws-lc-rs's AES-GCM for a GCM profile.
+    fn aws_lc(profile: Profile) -> Self {
+        use aws_lc_rs::aead::{AES_128_GCM, AES_256_GCM, LessSafeKey, UnboundKey};
+        let (alg, len) = match profile {
+            Profile::AeadAes128Gcm => (&AES_128_GCM, 16),
+            _ => (&AES_256_GCM, 32),
+        };
+        Self::GcmAwsLc(LessSafeKey::new(
+            UnboundKey::new(alg, &[7; 32][..len]).unwrap(),
+        ))
+    }
+
     /// Encrypts `buf[12..]` and appends the tag.
     fn seal(&self, buf: &mut Vec<u8>) {
         match self {
+            Self::GcmAwsLc(key) => {
+                use aws_lc_rs::aead::{Aad, Nonce};
+                let (header, body) = buf.split_at_mut(12);
+                let tag = key
+                    .seal_in_place_separate_tag(
+                        Nonce::assume_unique_for_key([1; 12]),
+                        Aad::from(&*header),
+                        body,
+                    )
+                    .unwrap();
+                buf.extend_from_slice(tag.as_ref());
+            }
             Self::Gcm(key) => {
                 let (header, body) = buf.split_at_mut(12);
                 let tag = key
@@ -141,6 +174,18 @@ impl Raw {
     /// Checks the tag and decrypts; returns the plaintext length.
     fn open(&self, buf: &mut [u8]) -> usize {
         match self {
+            Self::GcmAwsLc(key) => {
+                use aws_lc_rs::aead::{Aad, Nonce};
+                let (header, body) = buf.split_at_mut(12);
+                key.open_in_place(
+                    Nonce::assume_unique_for_key([1; 12]),
+                    Aad::from(&*header),
+                    body,
+                )
+                .unwrap()
+                .len()
+                    + 12
+            }
             Self::Gcm(key) => {
                 let (header, body) = buf.split_at_mut(12);
                 key.open_in_place(
@@ -430,9 +475,74 @@ fn bench_srtp(c: &mut Criterion) {
                     black_box(raw.open(&mut buf));
                 })
             });
+            if matches!(profile, Profile::AeadAes128Gcm | Profile::AeadAes256Gcm) {
+                aws_lc_rs_beside_its_raw_crypto(&mut group, profile, &plain, &mut buf);
+            }
             group.finish();
         }
     }
+}
+
+/// sansrtc-srtp with the aws-lc-rs crypto provider beside aws-lc-rs's own seal/open on the same
+/// bytes: the ceiling of that provider.
+fn aws_lc_rs_beside_its_raw_crypto(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    profile: Profile,
+    plain: &[u8],
+    buf: &mut Vec<u8>,
+) {
+    let aws: &'static dyn CryptoProvider = &sansrtc_core::crypto::AWS_LC_RS;
+    assert_eq!(
+        ours_with(profile, aws).protect_rtp_to_vec(plain).unwrap(),
+        ours(profile).protect_rtp_to_vec(plain).unwrap(),
+        "both providers protect to the same bytes"
+    );
+    let mut tx = ours_with(profile, aws);
+    group.bench_function("protect/sansrtc-aws-lc-rs", |b| {
+        b.iter(|| {
+            buf.clear();
+            buf.extend_from_slice(black_box(plain));
+            tx.protect_rtp(buf).unwrap();
+            black_box(&buf);
+        })
+    });
+    let raw = Raw::aws_lc(profile);
+    group.bench_function("protect/raw-crypto-aws-lc-rs", |b| {
+        b.iter(|| {
+            buf.clear();
+            buf.extend_from_slice(black_box(plain));
+            raw.seal(buf);
+            black_box(&buf);
+        })
+    });
+    let mut sender = ours_with(profile, aws);
+    let size = plain.len() - 12;
+    let packets: Vec<Vec<u8>> = (0..BATCH as u16)
+        .map(|seq| sender.protect_rtp_to_vec(&rtp(seq, size)).unwrap())
+        .collect();
+    group.bench_function("unprotect/sansrtc-aws-lc-rs", |b| {
+        b.iter_custom(|iters| {
+            cycle(
+                iters,
+                &packets,
+                || ours_with(profile, aws),
+                |rx, p| {
+                    buf.clear();
+                    buf.extend_from_slice(p);
+                    black_box(rx.unprotect_rtp(buf).unwrap());
+                },
+            )
+        })
+    });
+    let mut sealed = plain.to_vec();
+    raw.seal(&mut sealed);
+    group.bench_function("unprotect/raw-crypto-aws-lc-rs", |b| {
+        b.iter(|| {
+            buf.clear();
+            buf.extend_from_slice(black_box(&sealed));
+            black_box(raw.open(buf));
+        })
+    });
 }
 
 criterion_group!(benches, bench_srtp);
