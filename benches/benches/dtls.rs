@@ -199,7 +199,13 @@ fn handshakes(c: &mut Criterion) {
 fn records(c: &mut Criterion) {
     let payload = vec![0x5au8; 1200];
     let key = [7u8; 16];
-    let ours = RecordCipher::new(Bulk::Aes128Gcm, &key, &[1, 2, 3, 4]).unwrap();
+    let ours = RecordCipher::new(
+        &sansrtc_dtls::crypto::RING,
+        Bulk::Aes128Gcm,
+        &key,
+        &[1, 2, 3, 4],
+    )
+    .unwrap();
     let raw = LessSafeKey::new(UnboundKey::new(&AES_128_GCM, &key).unwrap());
     let header = RecordHeader {
         content_type: ContentType::ApplicationData,
@@ -455,9 +461,9 @@ fn records13(c: &mut Criterion) {
     let mut inner = payload.clone();
     inner.push(rec13::CT_APPLICATION_DATA);
     let suite = Suite13::Aes128GcmSha256;
-    let ks = KeySchedule::dtls13(suite.hash());
+    let ks = KeySchedule::dtls13(suite.hash(), &sansrtc_dtls::crypto::RING);
     let keys = ks.traffic_keys(suite, &Secret::new(vec![7; 32]));
-    let epoch = EpochKeys::new(suite, 3, &keys).unwrap();
+    let epoch = EpochKeys::new(suite, 3, &keys, ks.crypto).unwrap();
     let raw = LessSafeKey::new(UnboundKey::new(&AES_128_GCM, &keys.key).unwrap());
     let cc = Arc::new(Certificate::generate().unwrap());
     let sc = Arc::new(Certificate::generate().unwrap());

@@ -1,11 +1,12 @@
 //! Our self-signed certificate (generated with `rcgen`), certificate fingerprints as SDP carries
 //! them (RFC 8122), the peer's public key (extracted with `x509-parser`) and the signatures made
-//! and checked with `ring` (signatures made with injected randomness: RustCrypto `p256`).
+//! and checked with the crypto provider (signatures made with injected randomness: RustCrypto
+//! `p256`).
 
 use std::sync::OnceLock;
 
 use p256::pkcs8::DecodePrivateKey as _;
-use ring::signature::{self as s, EcdsaKeyPair, KeyPair as _};
+use sansrtc_core::crypto::{CryptoProvider, SignatureAlgorithm, SigningKey};
 
 use crate::error::DtlsError;
 use crate::message::sig;
@@ -15,7 +16,7 @@ use crate::rng::{RandCore, Rng};
 pub struct Certificate {
     der: Vec<u8>,
     key_pkcs8: Vec<u8>,
-    key: EcdsaKeyPair,
+    key: Box<dyn SigningKey>,
     /// The same key for RustCrypto, which signs with injected randomness: parsed from
     /// `key_pkcs8` at the first [`Certificate::sign_with_rng`] (RustCrypto checks the public key
     /// with a scalar multiplication 3-4 times slower than ring's: not spent by certificates that
@@ -44,10 +45,21 @@ impl Certificate {
         Self::from_der(cert.der().to_vec(), key_pair.serialize_der())
     }
 
-    /// A certificate from its DER and the PKCS#8 DER of its ECDSA P-256 key.
+    /// A certificate from its DER and the PKCS#8 DER of its ECDSA P-256 key, signing with the
+    /// default crypto provider.
     pub fn from_der(der: Vec<u8>, key_pkcs8: Vec<u8>) -> Result<Self, DtlsError> {
-        let rng = ring::rand::SystemRandom::new();
-        let key = EcdsaKeyPair::from_pkcs8(&s::ECDSA_P256_SHA256_ASN1_SIGNING, &key_pkcs8, &rng)
+        Self::from_der_with(der, key_pkcs8, sansrtc_core::crypto::default_provider())
+    }
+
+    /// A certificate from its DER and the PKCS#8 DER of its ECDSA P-256 key, signing with
+    /// `crypto`.
+    pub fn from_der_with(
+        der: Vec<u8>,
+        key_pkcs8: Vec<u8>,
+        crypto: &dyn CryptoProvider,
+    ) -> Result<Self, DtlsError> {
+        let key = crypto
+            .ecdsa_p256_signing_key(&key_pkcs8)
             .map_err(|_| DtlsError::Crypto("PKCS#8 ECDSA P-256 key"))?;
         Ok(Self {
             der,
@@ -82,15 +94,11 @@ impl Certificate {
         sig::ECDSA_SECP256R1_SHA256
     }
 
-    /// Signs `msg` with ECDSA P-256 / SHA-256 (ASN.1 DER signature), with `ring`: the nonce
-    /// comes from the operating system's randomness (ring accepts no other source).
+    /// Signs `msg` with ECDSA P-256 / SHA-256 (ASN.1 DER signature), with the crypto provider:
+    /// the nonce comes from the operating system's randomness (neither provider accepts
+    /// another source).
     pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, DtlsError> {
-        let rng = ring::rand::SystemRandom::new();
-        let s = self
-            .key
-            .sign(&rng, msg)
-            .map_err(|_| DtlsError::Crypto("signing"))?;
-        Ok(s.as_ref().to_vec())
+        self.key.sign(msg).map_err(|_| DtlsError::Crypto("signing"))
     }
 
     /// Signs `msg` with ECDSA P-256 / SHA-256 (ASN.1 DER signature) without the operating
@@ -113,7 +121,7 @@ impl Certificate {
 
     /// Our public key point.
     pub fn public_key(&self) -> &[u8] {
-        self.key.public_key().as_ref()
+        self.key.public_key()
     }
 }
 
@@ -188,18 +196,21 @@ impl HashAlgorithm {
     }
 
     fn digest(self, data: &[u8]) -> Vec<u8> {
-        use ring::digest;
-        let ring = match self {
-            Self::Sha1 => &digest::SHA1_FOR_LEGACY_USE_ONLY,
+        use sansrtc_core::crypto::DigestAlgorithm as D;
+        let alg = match self {
+            Self::Sha1 => D::Sha1,
             Self::Sha224 => {
                 use sha2::Digest;
                 return sha2::Sha224::digest(data).to_vec();
             }
-            Self::Sha256 => &digest::SHA256,
-            Self::Sha384 => &digest::SHA384,
-            Self::Sha512 => &digest::SHA512,
+            Self::Sha256 => D::Sha256,
+            Self::Sha384 => D::Sha384,
+            Self::Sha512 => D::Sha512,
         };
-        digest::digest(ring, data).as_ref().to_vec()
+        sansrtc_core::crypto::default_provider()
+            .digest(alg, data)
+            .as_ref()
+            .to_vec()
     }
 }
 
@@ -297,22 +308,39 @@ impl PeerKey {
         !matches!(self, Self::Rsa(_))
     }
 
-    /// Verifies `signature` over `msg` with `scheme`.
+    /// Verifies `signature` over `msg` with `scheme`, with the default crypto provider.
     pub fn verify(&self, scheme: u16, msg: &[u8], signature: &[u8]) -> Result<(), DtlsError> {
-        let (alg, key): (&'static dyn s::VerificationAlgorithm, &[u8]) = match (self, scheme) {
-            (Self::EcdsaP256(k), sig::ECDSA_SECP256R1_SHA256) => (&s::ECDSA_P256_SHA256_ASN1, k),
-            (Self::EcdsaP256(k), sig::ECDSA_SECP384R1_SHA384) => (&s::ECDSA_P256_SHA384_ASN1, k),
-            (Self::EcdsaP384(k), sig::ECDSA_SECP256R1_SHA256) => (&s::ECDSA_P384_SHA256_ASN1, k),
-            (Self::EcdsaP384(k), sig::ECDSA_SECP384R1_SHA384) => (&s::ECDSA_P384_SHA384_ASN1, k),
-            (Self::Rsa(k), sig::RSA_PKCS1_SHA256) => (&s::RSA_PKCS1_2048_8192_SHA256, k),
-            (Self::Rsa(k), sig::RSA_PKCS1_SHA384) => (&s::RSA_PKCS1_2048_8192_SHA384, k),
-            (Self::Rsa(k), sig::RSA_PSS_RSAE_SHA256) => (&s::RSA_PSS_2048_8192_SHA256, k),
-            (Self::Rsa(k), sig::RSA_PSS_RSAE_SHA384) => (&s::RSA_PSS_2048_8192_SHA384, k),
-            (Self::Rsa(k), sig::RSA_PSS_RSAE_SHA512) => (&s::RSA_PSS_2048_8192_SHA512, k),
+        self.verify_with(
+            sansrtc_core::crypto::default_provider(),
+            scheme,
+            msg,
+            signature,
+        )
+    }
+
+    /// Verifies `signature` over `msg` with `scheme`, with `crypto`.
+    pub fn verify_with(
+        &self,
+        crypto: &dyn CryptoProvider,
+        scheme: u16,
+        msg: &[u8],
+        signature: &[u8],
+    ) -> Result<(), DtlsError> {
+        use SignatureAlgorithm as A;
+        let (alg, key) = match (self, scheme) {
+            (Self::EcdsaP256(k), sig::ECDSA_SECP256R1_SHA256) => (A::EcdsaP256Sha256, k),
+            (Self::EcdsaP256(k), sig::ECDSA_SECP384R1_SHA384) => (A::EcdsaP256Sha384, k),
+            (Self::EcdsaP384(k), sig::ECDSA_SECP256R1_SHA256) => (A::EcdsaP384Sha256, k),
+            (Self::EcdsaP384(k), sig::ECDSA_SECP384R1_SHA384) => (A::EcdsaP384Sha384, k),
+            (Self::Rsa(k), sig::RSA_PKCS1_SHA256) => (A::RsaPkcs1Sha256, k),
+            (Self::Rsa(k), sig::RSA_PKCS1_SHA384) => (A::RsaPkcs1Sha384, k),
+            (Self::Rsa(k), sig::RSA_PSS_RSAE_SHA256) => (A::RsaPssSha256, k),
+            (Self::Rsa(k), sig::RSA_PSS_RSAE_SHA384) => (A::RsaPssSha384, k),
+            (Self::Rsa(k), sig::RSA_PSS_RSAE_SHA512) => (A::RsaPssSha512, k),
             _ => return Err(DtlsError::BadSignature),
         };
-        s::UnparsedPublicKey::new(alg, key)
-            .verify(msg, signature)
+        crypto
+            .verify(alg, key, msg, signature)
             .map_err(|_| DtlsError::BadSignature)
     }
 }

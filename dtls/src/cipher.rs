@@ -1,8 +1,9 @@
 //! Cipher suites, the TLS 1.2 PRF (RFC 5246 section 5), key derivation, and AEAD record
 //! protection: AES-GCM with an explicit nonce (RFC 5288) and ChaCha20-Poly1305 (RFC 7905).
 
-use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
-use ring::hmac;
+use std::sync::Arc;
+
+use sansrtc_core::crypto::{AeadAlgorithm, AeadKey, CryptoProvider, DigestAlgorithm};
 
 use crate::error::DtlsError;
 use crate::record::RecordHeader;
@@ -35,6 +36,17 @@ pub enum Bulk {
     Aes256Gcm,
     /// ChaCha20-Poly1305.
     Chacha20Poly1305,
+}
+
+impl Bulk {
+    /// The crypto provider's name for this AEAD.
+    pub fn algorithm(self) -> AeadAlgorithm {
+        match self {
+            Self::Aes128Gcm => AeadAlgorithm::Aes128Gcm,
+            Self::Aes256Gcm => AeadAlgorithm::Aes256Gcm,
+            Self::Chacha20Poly1305 => AeadAlgorithm::Chacha20Poly1305,
+        }
+    }
 }
 
 impl CipherSuite {
@@ -110,40 +122,37 @@ pub enum PrfHash {
 }
 
 impl PrfHash {
-    fn hmac(self) -> hmac::Algorithm {
+    fn algorithm(self) -> DigestAlgorithm {
         match self {
-            Self::Sha256 => hmac::HMAC_SHA256,
-            Self::Sha384 => hmac::HMAC_SHA384,
+            Self::Sha256 => DigestAlgorithm::Sha256,
+            Self::Sha384 => DigestAlgorithm::Sha384,
         }
     }
     /// Hashes `data`.
-    pub fn digest(self, data: &[u8]) -> Vec<u8> {
-        let alg = match self {
-            Self::Sha256 => &ring::digest::SHA256,
-            Self::Sha384 => &ring::digest::SHA384,
-        };
-        ring::digest::digest(alg, data).as_ref().to_vec()
+    pub fn digest(self, crypto: &dyn CryptoProvider, data: &[u8]) -> Vec<u8> {
+        crypto.digest(self.algorithm(), data).as_ref().to_vec()
     }
 }
 
 /// The TLS 1.2 PRF: P_hash(secret, label || seed), `out.len()` bytes.
-pub fn prf(hash: PrfHash, secret: &[u8], label: &[u8], seed: &[u8], out: &mut [u8]) {
-    let key = hmac::Key::new(hash.hmac(), secret);
-    let mut label_seed = Vec::with_capacity(label.len() + seed.len());
-    label_seed.extend_from_slice(label);
-    label_seed.extend_from_slice(seed);
-    // A(1) = HMAC(secret, seed); A(i) = HMAC(secret, A(i-1)).
-    let mut a = hmac::sign(&key, &label_seed);
+pub fn prf(
+    crypto: &dyn CryptoProvider,
+    hash: PrfHash,
+    secret: &[u8],
+    label: &[u8],
+    seed: &[u8],
+    out: &mut [u8],
+) {
+    let key = crypto.hmac_key(hash.algorithm(), secret);
+    // A(1) = HMAC(secret, label || seed); A(i) = HMAC(secret, A(i-1)).
+    let mut a = key.sign(&[label, seed]);
     let mut written = 0;
     while written < out.len() {
-        let mut ctx = hmac::Context::with_key(&key);
-        ctx.update(a.as_ref());
-        ctx.update(&label_seed);
-        let block = ctx.sign();
+        let block = key.sign(&[a.as_ref(), label, seed]);
         let n = (out.len() - written).min(block.as_ref().len());
         out[written..written + n].copy_from_slice(&block.as_ref()[..n]);
         written += n;
-        a = hmac::sign(&key, a.as_ref());
+        a = key.sign(&[a.as_ref()]);
     }
 }
 
@@ -166,6 +175,7 @@ pub struct KeyBlock {
 
 /// Derives the key block (RFC 5246 6.3): PRF(master, "key expansion", server_random + client_random).
 pub fn key_block(
+    crypto: &dyn CryptoProvider,
     suite: CipherSuite,
     master: &[u8],
     client_random: &[u8; 32],
@@ -180,7 +190,14 @@ pub fn key_block(
     seed[..32].copy_from_slice(server_random);
     seed[32..].copy_from_slice(client_random);
     let mut out = vec![0u8; 2 * key_len + 2 * iv_len];
-    prf(suite.hash(), master, b"key expansion", &seed, &mut out);
+    prf(
+        crypto,
+        suite.hash(),
+        master,
+        b"key expansion",
+        &seed,
+        &mut out,
+    );
     let (ck, rest) = out.split_at(key_len);
     let (sk, rest) = rest.split_at(key_len);
     let (civ, siv) = rest.split_at(iv_len);
@@ -200,7 +217,7 @@ const TAG: usize = 16;
 /// AEAD protection for one direction of one epoch.
 #[derive(Clone)]
 pub struct RecordCipher {
-    key: LessSafeKey,
+    key: Arc<dyn AeadKey>,
     iv: [u8; 12],
     explicit_nonce: bool,
 }
@@ -214,14 +231,16 @@ impl std::fmt::Debug for RecordCipher {
 }
 
 impl RecordCipher {
-    /// A cipher from the suite's bulk algorithm, a key and its write IV.
-    pub fn new(bulk: Bulk, key: &[u8], iv: &[u8]) -> Result<Self, DtlsError> {
-        let alg = match bulk {
-            Bulk::Aes128Gcm => &aead::AES_128_GCM,
-            Bulk::Aes256Gcm => &aead::AES_256_GCM,
-            Bulk::Chacha20Poly1305 => &aead::CHACHA20_POLY1305,
-        };
-        let key = UnboundKey::new(alg, key).map_err(|_| DtlsError::Crypto("AEAD key length"))?;
+    /// A cipher from the suite's bulk algorithm, a key and its write IV, on `crypto`'s AEAD.
+    pub fn new(
+        crypto: &dyn CryptoProvider,
+        bulk: Bulk,
+        key: &[u8],
+        iv: &[u8],
+    ) -> Result<Self, DtlsError> {
+        let key = crypto
+            .aead_key(bulk.algorithm(), key)
+            .map_err(|_| DtlsError::Crypto("AEAD key length"))?;
         let mut fixed = [0u8; 12];
         let explicit_nonce = bulk != Bulk::Chacha20Poly1305;
         if iv.len() > 12 {
@@ -229,7 +248,7 @@ impl RecordCipher {
         }
         fixed[..iv.len()].copy_from_slice(iv);
         Ok(Self {
-            key: LessSafeKey::new(key),
+            key,
             iv: fixed,
             explicit_nonce,
         })
@@ -244,7 +263,7 @@ impl RecordCipher {
         }
     }
 
-    fn nonce(&self, seq64: u64) -> Nonce {
+    fn nonce(&self, seq64: u64) -> [u8; 12] {
         let mut n = self.iv;
         if self.explicit_nonce {
             n[4..].copy_from_slice(&seq64.to_be_bytes());
@@ -253,7 +272,7 @@ impl RecordCipher {
                 *b ^= s;
             }
         }
-        Nonce::assume_unique_for_key(n)
+        n
     }
 
     fn aad(header: &RecordHeader, len: usize) -> [u8; 13] {
@@ -276,13 +295,13 @@ impl RecordCipher {
         out.extend_from_slice(plaintext);
         let tag = self
             .key
-            .seal_in_place_separate_tag(
-                self.nonce(header.seq64()),
-                Aad::from(Self::aad(header, plaintext.len())),
+            .seal_in_place(
+                &self.nonce(header.seq64()),
+                &Self::aad(header, plaintext.len()),
                 &mut out[start..],
             )
             .expect("a record is far below the AEAD length limit");
-        out.extend_from_slice(tag.as_ref());
+        out.extend_from_slice(&tag);
     }
 
     /// Opens a protected fragment into a new buffer holding exactly the plaintext: only the
@@ -315,7 +334,7 @@ impl RecordCipher {
             let (explicit, body) = fragment.split_at(EXPLICIT_NONCE);
             let mut n = self.iv;
             n[4..].copy_from_slice(explicit);
-            (Nonce::assume_unique_for_key(n), body)
+            (n, body)
         } else {
             (self.nonce(header.seq64()), fragment)
         };
@@ -323,7 +342,7 @@ impl RecordCipher {
         out.extend_from_slice(body);
         if self
             .key
-            .open_in_place(nonce, Aad::from(Self::aad(header, plain_len)), out)
+            .open_in_place(&nonce, &Self::aad(header, plain_len), out)
             .is_err()
         {
             out.clear();
@@ -346,13 +365,13 @@ impl RecordCipher {
             let (explicit, body) = fragment.split_at_mut(EXPLICIT_NONCE);
             let mut n = self.iv;
             n[4..].copy_from_slice(explicit);
-            (Nonce::assume_unique_for_key(n), body)
+            (n, body)
         } else {
             (self.nonce(header.seq64()), fragment)
         };
         let plain_len = body.len() - TAG;
         self.key
-            .open_in_place(nonce, Aad::from(Self::aad(header, plain_len)), body)
+            .open_in_place(&nonce, &Self::aad(header, plain_len), body)
             .map_err(|_| DtlsError::BadRecordMac)
     }
 }
@@ -375,13 +394,25 @@ mod tests {
         let secret = hex("9bbe436ba940f017b17652849a71db35");
         let seed = hex("a0ba9f936cda311827a6f796ffd5198c");
         let mut out = [0u8; 100];
-        prf(PrfHash::Sha256, &secret, b"test label", &seed, &mut out);
-        let expected = hex(concat!(
+        for &crypto in sansrtc_core::crypto::available() {
+            prf(
+                crypto,
+                PrfHash::Sha256,
+                &secret,
+                b"test label",
+                &seed,
+                &mut out,
+            );
+            assert_eq!(&out[..], &expected()[..], "{crypto:?}");
+        }
+    }
+
+    fn expected() -> Vec<u8> {
+        hex(concat!(
             "e3f229ba727be17b8d122620557cd453c2aab21d07c3d495329b52d4e61edb5a6b301791e90d35c9c9a46b4e14baf9af",
             "0fa022f7077def17abfd3797c0564bab4fbc91666e9def9b97fce34f796789baa48082d122ee42c5a72e5a5110fff701",
             "87347b66"
-        ));
-        assert_eq!(&out[..], &expected[..]);
+        ))
     }
 
     #[test]
@@ -393,7 +424,13 @@ mod tests {
             } else {
                 4
             };
-            let c = RecordCipher::new(bulk, &vec![7; key_len], &vec![3; iv_len]).unwrap();
+            let c = RecordCipher::new(
+                &sansrtc_core::crypto::RING,
+                bulk,
+                &vec![7; key_len],
+                &vec![3; iv_len],
+            )
+            .unwrap();
             let h = RecordHeader {
                 content_type: ContentType::ApplicationData,
                 version: DTLS_1_2,

@@ -4,15 +4,15 @@
 //! - X25519: `x25519-dalek`, the secret is 32 bytes from the [`Rng`] (as fast as `ring`'s).
 //! - P-256 / P-384 with [`KeyRandomness::Injected`]: RustCrypto `p256` / `p384`, the scalar
 //!   from [`Rng`] bytes (rejection-sampled: bytes that are not a valid scalar are drawn again).
-//! - P-256 / P-384 with [`KeyRandomness::Fast`] (the default): `ring`, whose key generation
-//!   takes only its own sealed system random source (RustCrypto's scalar multiplication costs
-//!   3-4 times ring's on P-256).
+//! - P-256 / P-384 with [`KeyRandomness::Fast`] (the default): the crypto provider (ring or
+//!   aws-lc-rs), whose key generation takes only its own system random source (RustCrypto's
+//!   scalar multiplication costs 3-4 times ring's on P-256).
 //!
 //! Peer points must be uncompressed (RFC 8422 5.1.2: we send and accept only the uncompressed
 //! point format); a key agreement giving the all-zero X25519 output (a low-order point) fails.
 
 use p256::elliptic_curve::sec1::ToEncodedPoint as _;
-use ring::agreement::{self, EphemeralPrivateKey, UnparsedPublicKey};
+use sansrtc_core::crypto::{CryptoProvider, EcdhGroup, EphemeralKey};
 
 use crate::error::DtlsError;
 use crate::message::group;
@@ -45,8 +45,9 @@ pub(crate) enum KeyShare {
     X25519(x25519_dalek::StaticSecret),
     P256(p256::SecretKey),
     P384(p384::SecretKey),
-    /// A `ring` key (P-256 or P-384 with [`KeyRandomness::Fast`]); it cannot be copied.
-    Ring(EphemeralPrivateKey, &'static agreement::Algorithm),
+    /// A crypto provider's key (P-256 or P-384 with [`KeyRandomness::Fast`]) and the length of
+    /// the group's uncompressed point; it cannot be copied.
+    Provider(Box<dyn EphemeralKey>, usize),
 }
 
 impl std::fmt::Debug for KeyShare {
@@ -55,7 +56,7 @@ impl std::fmt::Debug for KeyShare {
             Self::X25519(_) => "X25519",
             Self::P256(_) => "P-256",
             Self::P384(_) => "P-384",
-            Self::Ring(..) => "ring",
+            Self::Provider(..) => "provider",
         };
         f.debug_tuple("KeyShare").field(&kind).finish()
     }
@@ -67,6 +68,7 @@ impl KeyShare {
         named_group: u16,
         randomness: KeyRandomness,
         rng: &mut dyn Rng,
+        crypto: &dyn CryptoProvider,
     ) -> Result<(Self, Vec<u8>), DtlsError> {
         match (named_group, randomness) {
             (group::X25519, _) => {
@@ -108,31 +110,28 @@ impl KeyShare {
                 Ok((Self::P384(secret), public))
             }
             (group::SECP256R1 | group::SECP384R1, _) => {
-                let alg = if named_group == group::SECP256R1 {
-                    &agreement::ECDH_P256
+                let (group, point_len) = if named_group == group::SECP256R1 {
+                    (EcdhGroup::P256, 65)
                 } else {
-                    &agreement::ECDH_P384
+                    (EcdhGroup::P384, 97)
                 };
-                let key = EphemeralPrivateKey::generate(alg, &ring::rand::SystemRandom::new())
+                let key = crypto
+                    .ecdhe(group)
                     .map_err(|_| DtlsError::Crypto("ECDHE key"))?;
-                let public = key
-                    .compute_public_key()
-                    .map_err(|_| DtlsError::Crypto("ECDHE key"))?
-                    .as_ref()
-                    .to_vec();
-                Ok((Self::Ring(key, alg), public))
+                let public = key.public_key().to_vec();
+                Ok((Self::Provider(key, point_len), public))
             }
             _ => Err(DtlsError::Invalid("named group")),
         }
     }
 
-    /// A copy, when the key can be copied (all but `ring`'s).
+    /// A copy, when the key can be copied (all but a provider's).
     pub(crate) fn try_clone(&self) -> Option<Self> {
         match self {
             Self::X25519(s) => Some(Self::X25519(s.clone())),
             Self::P256(s) => Some(Self::P256(s.clone())),
             Self::P384(s) => Some(Self::P384(s.clone())),
-            Self::Ring(..) => None,
+            Self::Provider(..) => None,
         }
     }
 
@@ -167,9 +166,12 @@ impl KeyShare {
                     p384::ecdh::diffie_hellman(secret.to_nonzero_scalar(), public.as_affine());
                 Ok(shared.raw_secret_bytes().to_vec())
             }
-            Self::Ring(key, alg) => {
-                agreement::agree_ephemeral(key, &UnparsedPublicKey::new(alg, peer), |s| s.to_vec())
-                    .map_err(|_| bad)
+            Self::Provider(key, point_len) => {
+                // Uncompressed points only, whatever a provider would also take.
+                if peer.len() != point_len || peer[0] != 4 {
+                    return Err(bad);
+                }
+                key.agree(peer).map_err(|_| bad)
             }
         }
     }
@@ -177,8 +179,12 @@ impl KeyShare {
 
 #[cfg(test)]
 mod tests {
+    use ring::agreement::{self, EphemeralPrivateKey, UnparsedPublicKey};
+
     use super::*;
     use crate::rng::TestRng;
+
+    const RING: &dyn CryptoProvider = &sansrtc_core::crypto::RING;
 
     const GROUPS: [u16; 3] = [group::X25519, group::SECP256R1, group::SECP384R1];
 
@@ -187,8 +193,10 @@ mod tests {
         for g in GROUPS {
             for mode in [KeyRandomness::Fast, KeyRandomness::Injected] {
                 let mut rng = TestRng::new(u64::from(g));
-                let (a, pa) = KeyShare::generate(g, mode, &mut rng).unwrap();
-                let (b, pb) = KeyShare::generate(g, mode, &mut rng).unwrap();
+                // One side on ring, the other on the last provider (aws-lc-rs when built).
+                let last = *sansrtc_core::crypto::available().last().expect("ring");
+                let (a, pa) = KeyShare::generate(g, mode, &mut rng, RING).unwrap();
+                let (b, pb) = KeyShare::generate(g, mode, &mut rng, last).unwrap();
                 let expected_len = match g {
                     group::X25519 => 32,
                     group::SECP256R1 => 65,
@@ -210,12 +218,12 @@ mod tests {
             (group::SECP384R1, &agreement::ECDH_P384),
         ] {
             let (ours, public) =
-                KeyShare::generate(g, KeyRandomness::Injected, &mut TestRng::new(5)).unwrap();
+                KeyShare::generate(g, KeyRandomness::Injected, &mut TestRng::new(5), RING).unwrap();
             let (_, again) =
-                KeyShare::generate(g, KeyRandomness::Injected, &mut TestRng::new(5)).unwrap();
+                KeyShare::generate(g, KeyRandomness::Injected, &mut TestRng::new(5), RING).unwrap();
             assert_eq!(public, again, "same seed, same share");
             let (_, other) =
-                KeyShare::generate(g, KeyRandomness::Injected, &mut TestRng::new(6)).unwrap();
+                KeyShare::generate(g, KeyRandomness::Injected, &mut TestRng::new(6), RING).unwrap();
             assert_ne!(public, other);
             // A ring peer computes the same premaster secret.
             let rng = ring::rand::SystemRandom::new();
@@ -237,7 +245,7 @@ mod tests {
     fn bad_peer_points_are_refused() {
         let mut rng = TestRng::new(1);
         let share = |g, rng: &mut TestRng| {
-            KeyShare::generate(g, KeyRandomness::Injected, rng)
+            KeyShare::generate(g, KeyRandomness::Injected, rng, RING)
                 .unwrap()
                 .0
         };
@@ -247,7 +255,7 @@ mod tests {
         assert_eq!(share(group::X25519, &mut rng).agree(&[0; 32]), bad);
         // P-256: compressed, wrong length, not on the curve.
         let (_, p) =
-            KeyShare::generate(group::SECP256R1, KeyRandomness::Injected, &mut rng).unwrap();
+            KeyShare::generate(group::SECP256R1, KeyRandomness::Injected, &mut rng, RING).unwrap();
         let mut compressed = p[..33].to_vec();
         compressed[0] = 2 + (p[64] & 1);
         assert_eq!(share(group::SECP256R1, &mut rng).agree(&compressed), bad);
@@ -258,13 +266,19 @@ mod tests {
         let mut off_curve = vec![4u8; 97];
         off_curve[1] = 1;
         assert_eq!(share(group::SECP384R1, &mut rng).agree(&off_curve), bad);
-        // ring's keys likewise.
+        // A provider's keys likewise.
         let (ring_key, _) =
-            KeyShare::generate(group::SECP256R1, KeyRandomness::Fast, &mut rng).unwrap();
+            KeyShare::generate(group::SECP256R1, KeyRandomness::Fast, &mut rng, RING).unwrap();
         assert!(ring_key.try_clone().is_none());
         assert_eq!(ring_key.agree(&off_curve[..65]), bad);
+        for &crypto in sansrtc_core::crypto::available() {
+            let (key, _) =
+                KeyShare::generate(group::SECP256R1, KeyRandomness::Fast, &mut rng, crypto)
+                    .unwrap();
+            assert_eq!(key.agree(&compressed), bad, "{crypto:?}");
+        }
         assert_eq!(
-            KeyShare::generate(0x1234, KeyRandomness::Fast, &mut rng).map(|_| ()),
+            KeyShare::generate(0x1234, KeyRandomness::Fast, &mut rng, RING).map(|_| ()),
             Err(DtlsError::Invalid("named group"))
         );
     }

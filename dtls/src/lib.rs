@@ -32,4 +32,6 @@ pub use kx::KeyRandomness;
 pub use negotiated::{NamedGroup, ProtocolVersion, Suite};
 pub use rng::{Rng, SeededRng, SystemRng, TestRng};
 pub use sansrtc_core::DtlsRole;
+/// The crypto providers ([`Config::crypto`]): ring, and aws-lc-rs with its feature.
+pub use sansrtc_core::crypto;
 pub use v13::key_schedule::Suite13;

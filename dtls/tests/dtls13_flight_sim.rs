@@ -22,11 +22,12 @@ const MTU: usize = 1200;
 
 fn epoch(secret: u8) -> (SendEpoch, RecvEpoch) {
     let suite = Suite13::Aes128GcmSha256;
-    let ks = KeySchedule::dtls13(suite.hash());
+    let crypto = sansrtc_core::crypto::default_provider();
+    let ks = KeySchedule::dtls13(suite.hash(), crypto);
     let k = ks.traffic_keys(suite, &Secret::new(vec![secret; 32]));
     (
-        SendEpoch::new(EpochKeys::new(suite, 2, &k).expect("keys")),
-        RecvEpoch::new(EpochKeys::new(suite, 2, &k).expect("keys"), 64),
+        SendEpoch::new(EpochKeys::new(suite, 2, &k, crypto).expect("keys")),
+        RecvEpoch::new(EpochKeys::new(suite, 2, &k, crypto).expect("keys"), 64),
     )
 }
 

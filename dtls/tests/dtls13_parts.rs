@@ -19,6 +19,9 @@ use sansrtc_dtls::v13::record::{
 };
 use sansrtc_dtls::{Certificate, Fingerprint, HashAlgorithm, NamedGroup, TestRng};
 
+/// The provider of the hand-driven handshake parts (the default: ring).
+const CRYPTO: &dyn sansrtc_core::crypto::CryptoProvider = &sansrtc_core::crypto::RING;
+
 const SCHEME: u16 = 0x0403;
 
 fn handshake_msgs(content: &[u8]) -> Vec<(u8, Vec<u8>)> {
@@ -75,8 +78,8 @@ fn epoch_keys(
 ) -> (SendEpoch, RecvEpoch) {
     let k = ks.traffic_keys(suite, secret);
     (
-        SendEpoch::new(EpochKeys::new(suite, epoch, &k).expect("keys")),
-        RecvEpoch::new(EpochKeys::new(suite, epoch, &k).expect("keys"), 64),
+        SendEpoch::new(EpochKeys::new(suite, epoch, &k, CRYPTO).expect("keys")),
+        RecvEpoch::new(EpochKeys::new(suite, epoch, &k, CRYPTO).expect("keys"), 64),
     )
 }
 
@@ -136,7 +139,7 @@ fn handshake_with(
     let server_fp = Fingerprint::of(HashAlgorithm::Sha256, expected_server_cert.der());
     let mut crng = TestRng::new(seed);
     let mut srng = TestRng::new(seed ^ 0xABCD);
-    let ks = KeySchedule::dtls13(suite.hash());
+    let ks = KeySchedule::dtls13(suite.hash(), CRYPTO);
     let hash = suite.hash();
 
     // ---- Client: ClientHello1.
@@ -226,7 +229,7 @@ fn handshake_with(
         assert!(!retried, "a second HelloRetryRequest");
         retried = true;
         // HelloRetryRequest asking for X25519MLKEM768, with the cookie.
-        let h1 = hash.digest(&{
+        let h1 = hash.digest(CRYPTO, &{
             let mut t = Vec::new();
             m::transcript_message(hs::CLIENT_HELLO, &msgs[0].1, &mut t);
             t
@@ -246,7 +249,7 @@ fn handshake_with(
         assert_eq!(sh.selected_version().expect("v"), Some(DTLS_1_3));
         let (group, _) = sh.key_share().expect("ks").expect("group");
         let cookie = sh.cookie().expect("c").expect("cookie").to_vec();
-        let ch1_hash = hash.digest(&{
+        let ch1_hash = hash.digest(CRYPTO, &{
             let mut t = Vec::new();
             m::transcript_message(hs::CLIENT_HELLO, &ch_body, &mut t);
             t
@@ -288,7 +291,7 @@ fn handshake_with(
     sh.write(&mut sh_body);
     m::transcript_message(hs::SERVER_HELLO, &sh_body, &mut server_transcript);
     let s_hs_secret = ks.handshake_secret(&ks.early_secret(), server_shared.as_bytes());
-    let th = hash.digest(&server_transcript);
+    let th = hash.digest(CRYPTO, &server_transcript);
     let s_c_hs = ks.client_handshake_traffic(&s_hs_secret, &th);
     let s_s_hs = ks.server_handshake_traffic(&s_hs_secret, &th);
     let (mut s_send2, _) = epoch_keys(&ks, suite, rec::EPOCH_HANDSHAKE, &s_s_hs);
@@ -306,7 +309,7 @@ fn handshake_with(
     .write(&mut cert_body);
     m::transcript_message(hs::ENCRYPTED_EXTENSIONS, &ee_body, &mut server_transcript);
     m::transcript_message(hs::CERTIFICATE, &cert_body, &mut server_transcript);
-    let content = m::certificate_verify_content(true, &hash.digest(&server_transcript));
+    let content = m::certificate_verify_content(true, &hash.digest(CRYPTO, &server_transcript));
     let mut cv_body = Vec::new();
     m::CertificateVerify {
         signature: sansrtc_dtls::message::Signature {
@@ -320,12 +323,12 @@ fn handshake_with(
         cv_body[last] ^= 1;
     }
     m::transcript_message(hs::CERTIFICATE_VERIFY, &cv_body, &mut server_transcript);
-    let mut fin = ks.finished(&s_s_hs, &hash.digest(&server_transcript));
+    let mut fin = ks.finished(&s_s_hs, &hash.digest(CRYPTO, &server_transcript));
     if tamper == Tamper::Finished {
         fin[0] ^= 0x80;
     }
     m::transcript_message(hs::FINISHED, &fin, &mut server_transcript);
-    let th_sf = hash.digest(&server_transcript);
+    let th_sf = hash.digest(CRYPTO, &server_transcript);
     let s_master = ks.master_secret(&s_hs_secret);
     let mut sh_datagram = Vec::new();
     let mut content = Vec::new();
@@ -354,7 +357,7 @@ fn handshake_with(
     let shared = share.finish(server_kx).expect("agree");
     m::transcript_message(hs::SERVER_HELLO, &msgs[0].1, &mut client_transcript);
     let c_hs_secret = ks.handshake_secret(&ks.early_secret(), shared.as_bytes());
-    let th = hash.digest(&client_transcript);
+    let th = hash.digest(CRYPTO, &client_transcript);
     let c_c_hs = ks.client_handshake_traffic(&c_hs_secret, &th);
     let c_s_hs = ks.server_handshake_traffic(&c_hs_secret, &th);
     let (_, c_recv2) = epoch_keys(&ks, suite, rec::EPOCH_HANDSHAKE, &c_s_hs);
@@ -384,7 +387,7 @@ fn handshake_with(
     let cv = m::CertificateVerify::parse(&msgs[2].1).expect("cv");
     assert_eq!(cv.signature.scheme, SCHEME);
     let peer = PeerKey::from_certificate(&cert.certificates[0]).expect("key");
-    let content = m::certificate_verify_content(true, &hash.digest(&client_transcript));
+    let content = m::certificate_verify_content(true, &hash.digest(CRYPTO, &client_transcript));
     if peer
         .verify(cv.signature.scheme, &content, &cv.signature.signature)
         .is_err()
@@ -395,17 +398,21 @@ fn handshake_with(
     assert!(
         peer.verify(
             cv.signature.scheme,
-            &m::certificate_verify_content(false, &hash.digest(&client_transcript)),
+            &m::certificate_verify_content(false, &hash.digest(CRYPTO, &client_transcript)),
             &cv.signature.signature
         )
         .is_err()
     );
     m::transcript_message(hs::CERTIFICATE_VERIFY, &msgs[2].1, &mut client_transcript);
-    if !ks.verify_finished(&c_s_hs, &hash.digest(&client_transcript), &msgs[3].1) {
+    if !ks.verify_finished(
+        &c_s_hs,
+        &hash.digest(CRYPTO, &client_transcript),
+        &msgs[3].1,
+    ) {
         return Err("finished");
     }
     m::transcript_message(hs::FINISHED, &msgs[3].1, &mut client_transcript);
-    let th_sf_c = hash.digest(&client_transcript);
+    let th_sf_c = hash.digest(CRYPTO, &client_transcript);
     assert_eq!(th_sf_c, th_sf);
     let c_master = ks.master_secret(&c_hs_secret);
 
@@ -417,7 +424,7 @@ fn handshake_with(
     }
     .write(&mut cert_body);
     m::transcript_message(hs::CERTIFICATE, &cert_body, &mut client_transcript);
-    let content = m::certificate_verify_content(false, &hash.digest(&client_transcript));
+    let content = m::certificate_verify_content(false, &hash.digest(CRYPTO, &client_transcript));
     let mut cv_body = Vec::new();
     m::CertificateVerify {
         signature: sansrtc_dtls::message::Signature {
@@ -427,7 +434,7 @@ fn handshake_with(
     }
     .write(&mut cv_body);
     m::transcript_message(hs::CERTIFICATE_VERIFY, &cv_body, &mut client_transcript);
-    let fin = ks.finished(&c_c_hs, &hash.digest(&client_transcript));
+    let fin = ks.finished(&c_c_hs, &hash.digest(CRYPTO, &client_transcript));
     let cseq = if retried { 2 } else { 1 };
     let (mut c_send2, _) = epoch_keys(&ks, suite, rec::EPOCH_HANDSHAKE, &c_c_hs);
     let client_flight = seal_flight(
@@ -452,11 +459,15 @@ fn handshake_with(
     m::transcript_message(hs::CERTIFICATE, &msgs[0].1, &mut server_transcript);
     let cv = m::CertificateVerify::parse(&msgs[1].1).expect("cv");
     let peer = PeerKey::from_certificate(&cert.certificates[0]).expect("key");
-    let content = m::certificate_verify_content(false, &hash.digest(&server_transcript));
+    let content = m::certificate_verify_content(false, &hash.digest(CRYPTO, &server_transcript));
     peer.verify(cv.signature.scheme, &content, &cv.signature.signature)
         .expect("client signature");
     m::transcript_message(hs::CERTIFICATE_VERIFY, &msgs[1].1, &mut server_transcript);
-    assert!(ks.verify_finished(&s_c_hs, &hash.digest(&server_transcript), &msgs[2].1));
+    assert!(ks.verify_finished(
+        &s_c_hs,
+        &hash.digest(CRYPTO, &server_transcript),
+        &msgs[2].1
+    ));
 
     // ---- Application keys (epoch 3), application data and an ACK both ways.
     let c_cap = ks.client_application_traffic(&c_master, &th_sf_c);

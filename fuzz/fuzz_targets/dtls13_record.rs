@@ -19,12 +19,12 @@ fuzz_target!(|data: &[u8]| {
     let mut all: Vec<RecvEpochs> = Suite13::ALL
         .into_iter()
         .map(|suite| {
-            let ks = KeySchedule::dtls13(suite.hash());
+            let ks = KeySchedule::dtls13(suite.hash(), sansrtc_dtls::crypto::default_provider());
             let mut epochs = RecvEpochs::new();
             for epoch in [2u64, 3] {
                 let secret = Secret::new(vec![epoch as u8; suite.hash().output_len()]);
                 let keys =
-                    EpochKeys::new(suite, epoch, &ks.traffic_keys(suite, &secret)).expect("keys");
+                    EpochKeys::new(suite, epoch, &ks.traffic_keys(suite, &secret), ks.crypto).expect("keys");
                 epochs.install(RecvEpoch::new(keys, 64));
             }
             epochs
@@ -34,10 +34,10 @@ fuzz_target!(|data: &[u8]| {
     // The input as content: sealed in every header form, with padding, it opens to itself.
     if data.len() <= 1 << 14 {
         for suite in Suite13::ALL {
-            let ks = KeySchedule::dtls13(suite.hash());
+            let ks = KeySchedule::dtls13(suite.hash(), sansrtc_dtls::crypto::default_provider());
             let tk = ks.traffic_keys(suite, &Secret::new(vec![7; suite.hash().output_len()]));
-            let tx = EpochKeys::new(suite, 3, &tk).expect("keys");
-            let mut rx = RecvEpoch::new(EpochKeys::new(suite, 3, &tk).expect("keys"), 64);
+            let tx = EpochKeys::new(suite, 3, &tk, ks.crypto).expect("keys");
+            let mut rx = RecvEpoch::new(EpochKeys::new(suite, 3, &tk, ks.crypto).expect("keys"), 64);
             let flags = data.first().copied().unwrap_or(0);
             let form = HeaderForm {
                 long_sequence: flags & 1 != 0,

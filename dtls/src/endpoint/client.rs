@@ -195,7 +195,8 @@ impl Endpoint {
                 self.state = S::ClientWaitFinished;
             }
             (S::ClientWaitFinished, M::FINISHED) => {
-                self.hs.check_finished(b"server finished", body)?;
+                self.hs
+                    .check_finished(b"server finished", body, self.config.crypto)?;
                 self.hs.record(ty, seq, body);
                 self.flight.clear();
                 self.connected();
@@ -258,7 +259,12 @@ impl Endpoint {
             .peer_key
             .as_ref()
             .ok_or(DtlsError::UnexpectedMessage("no certificate"))?;
-        key.verify(ske.signature.scheme, &signed, &ske.signature.signature)?;
+        key.verify_with(
+            self.config.crypto,
+            ske.signature.scheme,
+            &signed,
+            &ske.signature.signature,
+        )?;
         self.hs.peer_scheme = Some(ske.signature.scheme);
         self.hs.group = ske.group;
         self.generate_key_share()?;
@@ -302,7 +308,9 @@ impl Endpoint {
             self.add_message(0, msg_type::CERTIFICATE_VERIFY, &body);
         }
         self.change_cipher_spec();
-        let verify = self.hs.finished_data(b"client finished");
+        let verify = self
+            .hs
+            .finished_data(b"client finished", self.config.crypto);
         self.add_message(1, msg_type::FINISHED, &verify);
         self.start_flight(now, true);
         Ok(())

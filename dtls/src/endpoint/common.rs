@@ -80,8 +80,11 @@ impl Endpoint {
 
     /// Makes our key share for the negotiated group.
     pub(super) fn generate_key_share(&mut self) -> Res {
-        self.hs
-            .generate_ephemeral(self.config.key_randomness, &mut *self.rng)
+        self.hs.generate_ephemeral(
+            self.config.key_randomness,
+            &mut *self.rng,
+            self.config.crypto,
+        )
     }
 
     /// Signs `msg` with our certificate's key, the nonce from `ring` (the operating system) or
@@ -96,7 +99,7 @@ impl Endpoint {
 
     /// Derives the master secret and installs the epoch-1 ciphers.
     pub(super) fn install_keys(&mut self, pms: &[u8]) -> Res {
-        let (write, read) = self.hs.derive_keys(self.role, pms)?;
+        let (write, read) = self.hs.derive_keys(self.role, pms, self.config.crypto)?;
         self.records.install(write, read);
         Ok(())
     }

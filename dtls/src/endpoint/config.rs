@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use sansrtc_core::crypto::CryptoProvider;
+
 use crate::cert::{Certificate, Fingerprint};
 use crate::cipher::{CipherSuite, SrtpProfile};
 use crate::kx::KeyRandomness;
@@ -77,8 +79,8 @@ pub struct Config {
     /// them), and application data that arrives before our side of the handshake finished.
     /// Records past it are dropped (counted in [`Stats::dropped`](super::Stats::dropped)).
     pub max_early_data: usize,
-    /// Where the ECDSA nonces and the P-256/P-384 key shares come from: `ring` with the
-    /// operating system's randomness ([`KeyRandomness::Fast`], the default) or the injected
+    /// Where the ECDSA nonces and the P-256/P-384 key shares come from: the crypto provider with
+    /// the operating system's randomness ([`KeyRandomness::Fast`], the default) or the injected
     /// [`Rng`](crate::Rng) ([`KeyRandomness::Injected`]: a seeded endpoint is then fully
     /// deterministic). Randoms, the cookie and X25519 key shares always come from the `Rng`.
     pub key_randomness: KeyRandomness,
@@ -101,6 +103,11 @@ pub struct Config {
     /// acknowledged well before the limit; a larger value is lowered to that. Small values make
     /// updates frequent (tests).
     pub key_update_after: Option<u64>,
+    /// Where the record AEADs, the key schedule's hashes and HMACs, the P-256/P-384 key shares
+    /// of [`KeyRandomness::Fast`] and the peer signature checks come from (our signatures come
+    /// from the certificate's provider). Default
+    /// [`sansrtc_core::crypto::default_provider`] (ring unless another was installed).
+    pub crypto: &'static dyn CryptoProvider,
 }
 
 impl Config {
@@ -127,6 +134,7 @@ impl Config {
             versions: Versions::Dtls13Or12,
             groups13: NamedGroup::DTLS13.to_vec(),
             key_update_after: None,
+            crypto: sansrtc_core::crypto::default_provider(),
         }
     }
 }

@@ -3,6 +3,8 @@
 //! secret (extended master secret, RFC 7627), the epoch-1 record keys, the Finished values and
 //! the RFC 5705 exporter.
 
+use sansrtc_core::crypto::CryptoProvider;
+
 use super::Role;
 use crate::cert::PeerKey;
 use crate::cipher::{CipherSuite, RecordCipher, SrtpProfile, key_block, prf};
@@ -11,7 +13,7 @@ use crate::fragment;
 use crate::kx::{KeyRandomness, KeyShare};
 use crate::rng::Rng;
 
-/// The handshake state. A clone behaves as the original, except that a `ring` key share
+/// The handshake state. A clone behaves as the original, except that a crypto provider's key share
 /// (P-256/P-384 with [`KeyRandomness::Fast`]) cannot be copied: a clone taken after such a share
 /// went out cannot finish that handshake.
 #[derive(Default)]
@@ -76,8 +78,9 @@ impl Handshake {
         &mut self,
         randomness: KeyRandomness,
         rng: &mut dyn Rng,
+        crypto: &dyn CryptoProvider,
     ) -> Res {
-        let (key, public) = KeyShare::generate(self.group, randomness, rng)?;
+        let (key, public) = KeyShare::generate(self.group, randomness, rng, crypto)?;
         self.our_point = public;
         self.ephemeral = Some(key);
         Ok(())
@@ -99,13 +102,15 @@ impl Handshake {
         &mut self,
         role: Role,
         pms: &[u8],
+        crypto: &dyn CryptoProvider,
     ) -> Res<(RecordCipher, RecordCipher)> {
         let suite = self.suite.expect("negotiated");
         let hash = suite.hash();
         let mut master = vec![0u8; 48];
         if self.extended_master_secret {
-            let session_hash = hash.digest(&self.transcript);
+            let session_hash = hash.digest(crypto, &self.transcript);
             prf(
+                crypto,
                 hash,
                 pms,
                 b"extended master secret",
@@ -116,17 +121,18 @@ impl Handshake {
             let mut seed = [0u8; 64];
             seed[..32].copy_from_slice(&self.client_random);
             seed[32..].copy_from_slice(&self.server_random);
-            prf(hash, pms, b"master secret", &seed, &mut master);
+            prf(crypto, hash, pms, b"master secret", &seed, &mut master);
         }
         self.master = master;
         let kb = key_block(
+            crypto,
             suite,
             &self.master,
             &self.client_random,
             &self.server_random,
         );
-        let client = RecordCipher::new(suite.bulk(), &kb.client_key, &kb.client_iv)?;
-        let server = RecordCipher::new(suite.bulk(), &kb.server_key, &kb.server_iv)?;
+        let client = RecordCipher::new(crypto, suite.bulk(), &kb.client_key, &kb.client_iv)?;
+        let server = RecordCipher::new(crypto, suite.bulk(), &kb.server_key, &kb.server_iv)?;
         Ok(match role {
             Role::Client => (client, server),
             Role::Server => (server, client),
@@ -134,22 +140,28 @@ impl Handshake {
     }
 
     /// The Finished verify_data with `label` over the transcript so far.
-    pub(super) fn finished_data(&self, label: &[u8]) -> Vec<u8> {
+    pub(super) fn finished_data(&self, label: &[u8], crypto: &dyn CryptoProvider) -> Vec<u8> {
         let hash = self.suite.expect("negotiated").hash();
         let mut out = vec![0u8; 12];
         prf(
+            crypto,
             hash,
             &self.master,
             label,
-            &hash.digest(&self.transcript),
+            &hash.digest(crypto, &self.transcript),
             &mut out,
         );
         out
     }
 
     /// Checks the peer's Finished (constant time).
-    pub(super) fn check_finished(&self, label: &[u8], body: &[u8]) -> Res {
-        let expected = self.finished_data(label);
+    pub(super) fn check_finished(
+        &self,
+        label: &[u8],
+        body: &[u8],
+        crypto: &dyn CryptoProvider,
+    ) -> Res {
+        let expected = self.finished_data(label, crypto);
         if crate::codec::ct_eq(&expected, body) {
             Ok(())
         } else {
@@ -158,13 +170,19 @@ impl Handshake {
     }
 
     /// RFC 5705 keying material (no context); the suite must be negotiated.
-    pub(super) fn export(&self, label: &str, len: usize) -> Res<Vec<u8>> {
+    pub(super) fn export(
+        &self,
+        label: &str,
+        len: usize,
+        crypto: &dyn CryptoProvider,
+    ) -> Res<Vec<u8>> {
         let suite = self.suite.ok_or(DtlsError::NotConnected)?;
         let mut seed = [0u8; 64];
         seed[..32].copy_from_slice(&self.client_random);
         seed[32..].copy_from_slice(&self.server_random);
         let mut out = vec![0u8; len];
         prf(
+            crypto,
             suite.hash(),
             &self.master,
             label.as_bytes(),

@@ -470,7 +470,7 @@ impl Endpoint {
         if self.hs.suite.is_none() || !self.handshake_complete {
             return Err(DtlsError::NotConnected);
         }
-        self.hs.export(label, len)
+        self.hs.export(label, len, self.config.crypto)
     }
 
     /// The SRTP keying material of RFC 5764 4.2 for the negotiated profile:

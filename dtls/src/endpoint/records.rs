@@ -162,7 +162,10 @@ mod tests {
 
     /// Two record layers with each other's keys (AES-128-GCM).
     fn pair() -> (RecordLayer, RecordLayer) {
-        let c = |k: u8, iv: u8| RecordCipher::new(Bulk::Aes128Gcm, &[k; 16], &[iv; 4]).unwrap();
+        let c = |k: u8, iv: u8| {
+            let crypto = sansrtc_core::crypto::default_provider();
+            RecordCipher::new(crypto, Bulk::Aes128Gcm, &[k; 16], &[iv; 4]).unwrap()
+        };
         let (mut a, mut b) = (RecordLayer::new(), RecordLayer::new());
         a.install(c(1, 2), c(3, 4));
         b.install(c(3, 4), c(1, 2));

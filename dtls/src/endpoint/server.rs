@@ -350,7 +350,8 @@ impl Endpoint {
                     return Ok(Malformed);
                 };
                 let key = self.hs.peer_key.as_ref().expect("state implies a peer key");
-                key.verify(
+                key.verify_with(
+                    self.config.crypto,
                     cv.signature.scheme,
                     &self.hs.transcript,
                     &cv.signature.signature,
@@ -360,9 +361,12 @@ impl Endpoint {
                 self.state = S::ServerWaitFinished;
             }
             (S::ServerWaitFinished, M::FINISHED) => {
-                self.hs.check_finished(b"client finished", body)?;
+                self.hs
+                    .check_finished(b"client finished", body, self.config.crypto)?;
                 self.hs.record(ty, seq, body);
-                let verify = self.hs.finished_data(b"server finished");
+                let verify = self
+                    .hs
+                    .finished_data(b"server finished", self.config.crypto);
                 self.flight.clear();
                 self.change_cipher_spec();
                 self.add_message(1, M::FINISHED, &verify);

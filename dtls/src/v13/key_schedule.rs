@@ -1,10 +1,10 @@
-//! The TLS 1.3 key schedule (RFC 8446 7.1) on `ring`'s HMAC and HKDF, with the label prefix a
+//! The TLS 1.3 key schedule (RFC 8446 7.1) on the crypto provider's HMAC and HKDF, with the label prefix a
 //! parameter: `"dtls13"` for DTLS 1.3 (RFC 9147 5.9), `"tls13 "` for TLS 1.3 (used by the tests
 //! against the RFC 8448 traces). Traffic keys and IVs (RFC 8446 7.3), the record number
 //! encryption key `sn_key` (RFC 9147 4.2.3), Finished (RFC 8446 4.4.4), KeyUpdate (7.2) and the
 //! exporter (7.5).
 
-use ring::{hkdf, hmac};
+use sansrtc_core::crypto::{CryptoProvider, DigestAlgorithm, HashContext};
 
 use crate::cipher::Bulk;
 
@@ -30,33 +30,20 @@ impl Hash {
             Self::Sha384 => 48,
         }
     }
-    fn hmac(self) -> hmac::Algorithm {
+    /// The provider's name for this hash.
+    pub fn algorithm(self) -> DigestAlgorithm {
         match self {
-            Self::Sha256 => hmac::HMAC_SHA256,
-            Self::Sha384 => hmac::HMAC_SHA384,
-        }
-    }
-    fn hkdf(self) -> hkdf::Algorithm {
-        match self {
-            Self::Sha256 => hkdf::HKDF_SHA256,
-            Self::Sha384 => hkdf::HKDF_SHA384,
-        }
-    }
-    fn digest_alg(self) -> &'static ring::digest::Algorithm {
-        match self {
-            Self::Sha256 => &ring::digest::SHA256,
-            Self::Sha384 => &ring::digest::SHA384,
+            Self::Sha256 => DigestAlgorithm::Sha256,
+            Self::Sha384 => DigestAlgorithm::Sha384,
         }
     }
     /// Hashes `data`.
-    pub fn digest(self, data: &[u8]) -> Vec<u8> {
-        ring::digest::digest(self.digest_alg(), data)
-            .as_ref()
-            .to_vec()
+    pub fn digest(self, crypto: &dyn CryptoProvider, data: &[u8]) -> Vec<u8> {
+        crypto.digest(self.algorithm(), data).as_ref().to_vec()
     }
     /// A running hash of a transcript.
-    pub fn context(self) -> ring::digest::Context {
-        ring::digest::Context::new(self.digest_alg())
+    pub fn context(self, crypto: &dyn CryptoProvider) -> Box<dyn HashContext> {
+        crypto.hash(self.algorithm())
     }
 }
 
@@ -142,25 +129,21 @@ impl Drop for Secret {
     }
 }
 
-struct Len(usize);
-
-impl hkdf::KeyType for Len {
-    fn len(&self) -> usize {
-        self.0
-    }
-}
-
 /// HKDF-Extract (RFC 5869 2.2): HMAC-Hash(salt, ikm); an empty salt stands for `Hash.length`
 /// zero bytes, as does an empty `ikm` where RFC 8446 uses a zero IKM (pass it explicitly).
-pub fn hkdf_extract(hash: Hash, salt: &[u8], ikm: &[u8]) -> Secret {
+pub fn hkdf_extract(crypto: &dyn CryptoProvider, hash: Hash, salt: &[u8], ikm: &[u8]) -> Secret {
     let zeros = [0u8; 48];
     let salt = if salt.is_empty() {
         &zeros[..hash.output_len()]
     } else {
         salt
     };
-    let key = hmac::Key::new(hash.hmac(), salt);
-    Secret(hmac::sign(&key, ikm).as_ref().to_vec())
+    Secret(
+        crypto
+            .hkdf_extract(hash.algorithm(), salt, ikm)
+            .as_ref()
+            .to_vec(),
+    )
 }
 
 /// HKDF-Expand-Label (RFC 8446 7.1) with the label prefix `prefix` (`"dtls13"` or `"tls13 "`):
@@ -169,6 +152,7 @@ pub fn hkdf_extract(hash: Hash, salt: &[u8], ikm: &[u8]) -> Secret {
 /// # Panics
 /// If `len` exceeds 255 hash lengths, or the label or context 255 bytes: callers pass constants.
 pub fn hkdf_expand_label(
+    crypto: &dyn CryptoProvider,
     hash: Hash,
     prefix: &[u8],
     secret: &[u8],
@@ -185,23 +169,22 @@ pub fn hkdf_expand_label(
     info.extend_from_slice(label);
     info.push(context.len() as u8);
     info.extend_from_slice(context);
-    let prk = hkdf::Prk::new_less_safe(hash.hkdf(), secret);
-    let info = [info.as_slice()];
-    let okm = prk
-        .expand(&info, Len(len))
-        .expect("output at most 255 hash lengths");
     let mut out = vec![0u8; len];
-    okm.fill(&mut out).expect("length matches");
+    crypto
+        .hkdf_expand(hash.algorithm(), secret, &[&info], &mut out)
+        .expect("output at most 255 hash lengths");
     out
 }
 
-/// The key schedule of one connection: its hash and label prefix.
+/// The key schedule of one connection: its hash, label prefix and crypto provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeySchedule {
     /// The suite's hash.
     pub hash: Hash,
     /// The HKDF label prefix: [`DTLS13_PREFIX`] or [`TLS13_PREFIX`].
     pub prefix: &'static [u8],
+    /// Where HMAC, HKDF and the hash come from.
+    pub crypto: &'static dyn CryptoProvider,
 }
 
 /// Traffic keys for one direction of one epoch (RFC 8446 7.3, RFC 9147 4.2.3).
@@ -223,10 +206,11 @@ impl std::fmt::Debug for TrafficKeys {
 
 impl KeySchedule {
     /// The DTLS 1.3 key schedule for `hash`.
-    pub fn dtls13(hash: Hash) -> Self {
+    pub fn dtls13(hash: Hash, crypto: &'static dyn CryptoProvider) -> Self {
         Self {
             hash,
             prefix: DTLS13_PREFIX,
+            crypto,
         }
     }
 
@@ -238,7 +222,15 @@ impl KeySchedule {
         context: &[u8],
         len: usize,
     ) -> Vec<u8> {
-        hkdf_expand_label(self.hash, self.prefix, &secret.0, label, context, len)
+        hkdf_expand_label(
+            self.crypto,
+            self.hash,
+            self.prefix,
+            &secret.0,
+            label,
+            context,
+            len,
+        )
     }
 
     /// Derive-Secret(secret, label, transcript) = HKDF-Expand-Label(secret, label,
@@ -248,24 +240,34 @@ impl KeySchedule {
     }
 
     fn empty_hash(&self) -> Vec<u8> {
-        self.hash.digest(&[])
+        self.hash.digest(self.crypto, &[])
     }
 
     /// The early secret without a PSK: HKDF-Extract(0, 0).
     pub fn early_secret(&self) -> Secret {
-        hkdf_extract(self.hash, &[], &vec![0u8; self.hash.output_len()])
+        hkdf_extract(
+            self.crypto,
+            self.hash,
+            &[],
+            &vec![0u8; self.hash.output_len()],
+        )
     }
 
     /// The handshake secret: HKDF-Extract(Derive-Secret(early, "derived", ""), (EC)DHE).
     pub fn handshake_secret(&self, early: &Secret, shared: &[u8]) -> Secret {
         let salt = self.derive_secret(early, b"derived", &self.empty_hash());
-        hkdf_extract(self.hash, &salt.0, shared)
+        hkdf_extract(self.crypto, self.hash, &salt.0, shared)
     }
 
     /// The master secret: HKDF-Extract(Derive-Secret(handshake, "derived", ""), 0).
     pub fn master_secret(&self, handshake: &Secret) -> Secret {
         let salt = self.derive_secret(handshake, b"derived", &self.empty_hash());
-        hkdf_extract(self.hash, &salt.0, &vec![0u8; self.hash.output_len()])
+        hkdf_extract(
+            self.crypto,
+            self.hash,
+            &salt.0,
+            &vec![0u8; self.hash.output_len()],
+        )
     }
 
     /// client_handshake_traffic_secret, over ClientHello..ServerHello.
@@ -313,8 +315,8 @@ impl KeySchedule {
     /// finished_key = HKDF-Expand-Label(base_key, "finished", "", Hash.length).
     pub fn finished(&self, base_key: &Secret, transcript_hash: &[u8]) -> Vec<u8> {
         let finished_key = self.expand_label(base_key, b"finished", &[], self.hash.output_len());
-        let key = hmac::Key::new(self.hash.hmac(), &finished_key);
-        hmac::sign(&key, transcript_hash).as_ref().to_vec()
+        let key = self.crypto.hmac_key(self.hash.algorithm(), &finished_key);
+        key.sign(&[transcript_hash]).as_ref().to_vec()
     }
 
     /// Checks a received Finished in constant time.
@@ -325,8 +327,8 @@ impl KeySchedule {
         received: &[u8],
     ) -> bool {
         let finished_key = self.expand_label(base_key, b"finished", &[], self.hash.output_len());
-        let key = hmac::Key::new(self.hash.hmac(), &finished_key);
-        hmac::verify(&key, transcript_hash, received).is_ok()
+        let key = self.crypto.hmac_key(self.hash.algorithm(), &finished_key);
+        key.verify(&[transcript_hash], received)
     }
 
     /// TLS-Exporter(label, context, len) (RFC 8446 7.5): HKDF-Expand-Label(Derive-Secret(
@@ -340,7 +342,12 @@ impl KeySchedule {
         len: usize,
     ) -> Vec<u8> {
         let derived = self.derive_secret(exporter_master, label, &self.empty_hash());
-        self.expand_label(&derived, b"exporter", &self.hash.digest(context), len)
+        self.expand_label(
+            &derived,
+            b"exporter",
+            &self.hash.digest(self.crypto, context),
+            len,
+        )
     }
 }
 
@@ -355,11 +362,22 @@ mod tests {
             .collect()
     }
 
+    /// The TLS 1.3 schedule of RFC 8448, on the last provider this build has (aws-lc-rs when
+    /// its feature is on; the DTLS tests run ring).
     fn tls() -> KeySchedule {
         KeySchedule {
             hash: Hash::Sha256,
             prefix: TLS13_PREFIX,
+            crypto: *sansrtc_core::crypto::available().last().expect("ring"),
         }
+    }
+
+    fn dtls13(hash: Hash) -> KeySchedule {
+        KeySchedule::dtls13(hash, &sansrtc_core::crypto::RING)
+    }
+
+    fn sha(hash: Hash, data: &[u8]) -> Vec<u8> {
+        hash.digest(&sansrtc_core::crypto::RING, data)
     }
 
     // RFC 8448 section 3 (Simple 1-RTT Handshake), TLS_AES_128_GCM_SHA256, "tls13 " labels.
@@ -378,7 +396,7 @@ mod tests {
             early.as_bytes(),
             h("33ad0a1c607ec03b09e6cd9893680ce210adf300aa1f2660e1b22e10f170f92a")
         );
-        let derived = ks.derive_secret(&early, b"derived", &Hash::Sha256.digest(&[]));
+        let derived = ks.derive_secret(&early, b"derived", &sha(Hash::Sha256, &[]));
         assert_eq!(
             derived.as_bytes(),
             h("6f2615a108c702c5678f54fc9dbab69716c076189c48250cebeac3576c3611ba")
@@ -483,6 +501,13 @@ mod tests {
     fn dtls_labels_use_the_dtls13_prefix() {
         // HkdfLabel for "dtls13" || "key", 16 bytes, empty context, computed through ring's HKDF
         // directly: the prefix has no trailing space (RFC 9147 5.9).
+        use ring::hkdf;
+        struct Len(usize);
+        impl hkdf::KeyType for Len {
+            fn len(&self) -> usize {
+                self.0
+            }
+        }
         let secret = [7u8; 32];
         let info: &[u8] = &[
             0, 16, 9, b'd', b't', b'l', b's', b'1', b'3', b'k', b'e', b'y', 0,
@@ -493,7 +518,7 @@ mod tests {
             .expect("len")
             .fill(&mut want)
             .expect("fill");
-        let ks = KeySchedule::dtls13(Hash::Sha256);
+        let ks = dtls13(Hash::Sha256);
         let got = ks.expand_label(&Secret::new(secret.to_vec()), b"key", &[], 16);
         assert_eq!(got, want);
         // The DTLS and TLS schedules part at the first label.
@@ -506,11 +531,11 @@ mod tests {
 
     #[test]
     fn sha384_lengths_and_sn_key() {
-        let ks = KeySchedule::dtls13(Hash::Sha384);
+        let ks = dtls13(Hash::Sha384);
         let early = ks.early_secret();
         assert_eq!(early.as_bytes().len(), 48);
         let hs = ks.handshake_secret(&early, &[1; 32]);
-        let t = ks.client_handshake_traffic(&hs, &Hash::Sha384.digest(b"x"));
+        let t = ks.client_handshake_traffic(&hs, &sha(Hash::Sha384, b"x"));
         let k = ks.traffic_keys(Suite13::Aes256GcmSha384, &t);
         assert_eq!((k.key.len(), k.iv.len(), k.sn_key.len()), (32, 12, 32));
         assert_ne!(k.key, k.sn_key);
@@ -522,7 +547,7 @@ mod tests {
 
     #[test]
     fn exporter_is_label_and_context_bound() {
-        let ks = KeySchedule::dtls13(Hash::Sha256);
+        let ks = dtls13(Hash::Sha256);
         let ems = Secret::new(vec![9; 32]);
         let srtp = ks.export(&ems, b"EXTRACTOR-dtls_srtp", b"", 60);
         assert_eq!(srtp.len(), 60);
@@ -530,7 +555,7 @@ mod tests {
         assert_ne!(srtp, ks.export(&ems, b"EXTRACTOR-other", b"", 60));
         assert_ne!(srtp, ks.export(&ems, b"EXTRACTOR-dtls_srtp", b"c", 60));
         // Spelled out: Derive-Secret(ems, label, "") then Expand-Label("exporter", H("")).
-        let empty = Hash::Sha256.digest(&[]);
+        let empty = sha(Hash::Sha256, &[]);
         let d = ks.derive_secret(&ems, b"EXTRACTOR-dtls_srtp", &empty);
         assert_eq!(srtp, ks.expand_label(&d, b"exporter", &empty, 60));
     }

@@ -15,6 +15,8 @@ use std::sync::{Arc, Mutex};
 
 use ml_kem::{Decapsulate, DecapsulationKey, EncapsulationKey, KeyExport, MlKem768, array::Array};
 
+use sansrtc_core::crypto::CryptoProvider;
+
 use super::key_schedule::Secret;
 use crate::error::DtlsError;
 use crate::kx::{KeyRandomness, KeyShare};
@@ -121,15 +123,21 @@ impl ClientKeyShare {
     /// Makes a share for `group` with every secret from the generator
     /// ([`KeyRandomness::Injected`]); returns it with the key_exchange bytes to send.
     pub fn generate(group: u16, rng: &mut dyn Rng) -> Result<(Self, Vec<u8>), DtlsError> {
-        Self::generate_with(group, KeyRandomness::Injected, rng)
+        Self::generate_with(
+            group,
+            KeyRandomness::Injected,
+            rng,
+            sansrtc_core::crypto::default_provider(),
+        )
     }
 
-    /// Makes a share for `group`, its P-256 secret as `randomness` says; returns it with the
-    /// key_exchange bytes to send.
+    /// Makes a share for `group`, its P-256 secret as `randomness` says (from `crypto` when
+    /// [`KeyRandomness::Fast`]); returns it with the key_exchange bytes to send.
     pub fn generate_with(
         group: u16,
         randomness: KeyRandomness,
         rng: &mut dyn Rng,
+        crypto: &dyn CryptoProvider,
     ) -> Result<(Self, Vec<u8>), DtlsError> {
         let (private, public) = match group {
             X25519 => {
@@ -149,7 +157,7 @@ impl ClientKeyShare {
                 (Private::Hybrid(x25519, Box::new(dk)), public)
             }
             SECP256R1 => {
-                let (key, public) = KeyShare::generate(SECP256R1, randomness, rng)?;
+                let (key, public) = KeyShare::generate(SECP256R1, randomness, rng, crypto)?;
                 (Private::P256(Arc::new(Mutex::new(Some(key)))), public)
             }
             _ => return Err(DtlsError::NoCommon("group")),
@@ -204,7 +212,13 @@ pub fn server_share(
     client_share: &[u8],
     rng: &mut dyn Rng,
 ) -> Result<(Vec<u8>, Secret), DtlsError> {
-    server_share_with(group, client_share, KeyRandomness::Injected, rng)
+    server_share_with(
+        group,
+        client_share,
+        KeyRandomness::Injected,
+        rng,
+        sansrtc_core::crypto::default_provider(),
+    )
 }
 
 /// The server's side: from the client's key_exchange bytes for `group`, our key_exchange bytes
@@ -216,6 +230,7 @@ pub fn server_share_with(
     client_share: &[u8],
     randomness: KeyRandomness,
     rng: &mut dyn Rng,
+    crypto: &dyn CryptoProvider,
 ) -> Result<(Vec<u8>, Secret), DtlsError> {
     match group {
         X25519 => {
@@ -249,7 +264,7 @@ pub fn server_share_with(
         SECP256R1 => {
             // Checked before we spend a key generation on it.
             check_p256(client_share)?;
-            let (key, public) = KeyShare::generate(SECP256R1, randomness, rng)?;
+            let (key, public) = KeyShare::generate(SECP256R1, randomness, rng, crypto)?;
             Ok((public, p256_agree(key, client_share)?))
         }
         _ => Err(DtlsError::NoCommon("group")),
@@ -259,6 +274,8 @@ pub fn server_share_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const RING: &dyn CryptoProvider = &sansrtc_core::crypto::RING;
     use crate::rng::TestRng;
 
     #[test]
@@ -269,10 +286,11 @@ mod tests {
             .flat_map(|g| [KeyRandomness::Fast, KeyRandomness::Injected].map(|m| (g, m)))
         {
             let mut rng = TestRng::new(u64::from(group));
+            let last = *sansrtc_core::crypto::available().last().expect("ring");
             let (client, c_pub) =
-                ClientKeyShare::generate_with(group, mode, &mut rng).expect("client");
+                ClientKeyShare::generate_with(group, mode, &mut rng, RING).expect("client");
             let (s_pub, s_secret) =
-                server_share_with(group, &c_pub, mode, &mut rng).expect("server");
+                server_share_with(group, &c_pub, mode, &mut rng, last).expect("server");
             // A copy (the endpoint keeps one per ServerHello candidate) agrees too.
             let c_secret = client.clone().finish(&s_pub).expect("finish");
             assert_eq!(c_secret, s_secret);
@@ -345,12 +363,14 @@ mod tests {
 
     #[test]
     fn p256_shares_are_uncompressed_points_and_agree_on_x() {
+        let providers = sansrtc_core::crypto::available();
         for mode in [KeyRandomness::Fast, KeyRandomness::Injected] {
             let mut rng = TestRng::new(3);
+            let (first, last) = (providers[0], *providers.last().expect("ring"));
             let (client, c_pub) =
-                ClientKeyShare::generate_with(SECP256R1, mode, &mut rng).expect("client");
+                ClientKeyShare::generate_with(SECP256R1, mode, &mut rng, first).expect("client");
             assert_eq!((c_pub.len(), c_pub[0]), (P256_LEN, 4));
-            let (s_pub, s) = server_share_with(SECP256R1, &c_pub, mode, &mut rng).expect("s");
+            let (s_pub, s) = server_share_with(SECP256R1, &c_pub, mode, &mut rng, last).expect("s");
             // The secret is the x-coordinate of the shared point, as ring computes it.
             let theirs = ring::agreement::EphemeralPrivateKey::generate(
                 &ring::agreement::ECDH_P256,
@@ -385,9 +405,11 @@ mod tests {
     #[test]
     fn bad_p256_shares_are_refused_and_leave_the_key() {
         let mut rng = TestRng::new(11);
+        // The last provider: aws-lc-rs when the build has it (it must refuse what ring does).
+        let crypto = *sansrtc_core::crypto::available().last().expect("ring");
         for mode in [KeyRandomness::Fast, KeyRandomness::Injected] {
             let (client, c_pub) =
-                ClientKeyShare::generate_with(SECP256R1, mode, &mut rng).expect("client");
+                ClientKeyShare::generate_with(SECP256R1, mode, &mut rng, crypto).expect("client");
             let bad = Err(DtlsError::Invalid("P-256 key share"));
             let mut compressed = c_pub[..33].to_vec();
             compressed[0] = 2 + (c_pub[64] & 1);
@@ -405,13 +427,14 @@ mod tests {
                 &[],
             ] {
                 assert_eq!(
-                    server_share_with(SECP256R1, share, mode, &mut rng).map(|_| ()),
+                    server_share_with(SECP256R1, share, mode, &mut rng, crypto).map(|_| ()),
                     bad
                 );
                 assert_eq!(client.finish(share).map(|_| ()), bad);
             }
             // None of them used up the client's key: a valid share still agrees.
-            let (s_pub, s) = server_share_with(SECP256R1, &c_pub, mode, &mut rng).expect("s");
+            let (s_pub, s) =
+                server_share_with(SECP256R1, &c_pub, mode, &mut rng, crypto).expect("s");
             assert_eq!(client.finish(&s_pub).expect("still usable"), s);
             if mode == KeyRandomness::Fast {
                 // ring's key is used once.

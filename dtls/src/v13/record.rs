@@ -8,8 +8,9 @@
 //! trusted), [`RecvEpoch::open`] removes the record number mask, reconstructs the sequence
 //! number, checks the replay window, authenticates and only then accepts the record.
 
-use ring::aead::quic::{self, HeaderProtectionKey};
-use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
+use std::sync::Arc;
+
+use sansrtc_core::crypto::{AeadKey, CryptoProvider, HeaderProtectionKey};
 use sansrtc_core::{ReplayWindow, WindowCheck};
 
 use super::key_schedule::{Suite13, TrafficKeys};
@@ -210,9 +211,9 @@ impl HeaderForm {
 pub struct EpochKeys {
     epoch: u64,
     suite: Suite13,
-    aead: LessSafeKey,
+    aead: Arc<dyn AeadKey>,
     iv: [u8; 12],
-    sn: std::sync::Arc<HeaderProtectionKey>,
+    sn: Arc<dyn HeaderProtectionKey>,
 }
 
 impl std::fmt::Debug for EpochKeys {
@@ -225,16 +226,19 @@ impl std::fmt::Debug for EpochKeys {
 }
 
 impl EpochKeys {
-    /// The keys of `epoch` from traffic keys derived for `suite`.
-    pub fn new(suite: Suite13, epoch: u64, keys: &TrafficKeys) -> Result<Self, DtlsError> {
-        let (alg, sn_alg) = match suite.bulk() {
-            Bulk::Aes128Gcm => (&aead::AES_128_GCM, &quic::AES_128),
-            Bulk::Aes256Gcm => (&aead::AES_256_GCM, &quic::AES_256),
-            Bulk::Chacha20Poly1305 => (&aead::CHACHA20_POLY1305, &quic::CHACHA20),
-        };
-        let key =
-            UnboundKey::new(alg, &keys.key).map_err(|_| DtlsError::Crypto("AEAD key length"))?;
-        let sn = HeaderProtectionKey::new(sn_alg, &keys.sn_key)
+    /// The keys of `epoch` from traffic keys derived for `suite`, on `crypto`'s AEAD.
+    pub fn new(
+        suite: Suite13,
+        epoch: u64,
+        keys: &TrafficKeys,
+        crypto: &dyn CryptoProvider,
+    ) -> Result<Self, DtlsError> {
+        let alg = suite.bulk().algorithm();
+        let aead = crypto
+            .aead_key(alg, &keys.key)
+            .map_err(|_| DtlsError::Crypto("AEAD key length"))?;
+        let sn = crypto
+            .header_protection_key(alg, &keys.sn_key)
             .map_err(|_| DtlsError::Crypto("sn_key length"))?;
         let iv: [u8; 12] = keys
             .iv
@@ -244,9 +248,9 @@ impl EpochKeys {
         Ok(Self {
             epoch,
             suite,
-            aead: LessSafeKey::new(key),
+            aead,
             iv,
-            sn: std::sync::Arc::new(sn),
+            sn,
         })
     }
 
@@ -260,12 +264,12 @@ impl EpochKeys {
         self.suite
     }
 
-    fn nonce(&self, sequence: u64) -> Nonce {
+    fn nonce(&self, sequence: u64) -> [u8; 12] {
         let mut n = self.iv;
         for (b, s) in n[4..].iter_mut().zip(sequence.to_be_bytes()) {
             *b ^= s;
         }
-        Nonce::assume_unique_for_key(n)
+        n
     }
 
     fn mask(&self, encrypted: &[u8]) -> Result<[u8; 5], DtlsError> {
@@ -273,7 +277,7 @@ impl EpochKeys {
             return Err(DtlsError::BadRecordMac);
         }
         self.sn
-            .new_mask(&encrypted[..16])
+            .mask(&encrypted[..16])
             .map_err(|_| DtlsError::BadRecordMac)
     }
 
@@ -315,9 +319,9 @@ impl EpochKeys {
         let (header, body) = out[start..].split_at_mut(header_end - start);
         let tag = self
             .aead
-            .seal_in_place_separate_tag(self.nonce(sequence), Aad::from(&*header), body)
+            .seal_in_place(&self.nonce(sequence), header, body)
             .expect("a record is far below the AEAD length limit");
-        out.extend_from_slice(tag.as_ref());
+        out.extend_from_slice(&tag);
         let mask = self
             .mask(&out[header_end..])
             .expect("a sealed record has at least 17 bytes");
@@ -475,17 +479,18 @@ impl RecvEpoch {
         }
         content.clear();
         content.extend_from_slice(record.encrypted);
-        let len = match self.keys.aead.open_in_place(
-            self.keys.nonce(sequence),
-            Aad::from(&*header),
-            &mut content,
-        ) {
-            Ok(plain) => plain.len(),
-            Err(_) => {
-                self.failures += 1;
-                return Err(Rejected::BadRecordMac);
-            }
-        };
+        let len =
+            match self
+                .keys
+                .aead
+                .open_in_place(&self.keys.nonce(sequence), header, &mut content)
+            {
+                Ok(plain) => plain.len(),
+                Err(_) => {
+                    self.failures += 1;
+                    return Err(Rejected::BadRecordMac);
+                }
+            };
         content.truncate(len);
         // DTLSInnerPlaintext: content || type || zeros; the type is the last non-zero byte.
         let Some(type_at) = content.iter().rposition(|&b| b != 0) else {
@@ -564,13 +569,17 @@ mod tests {
     use super::super::key_schedule::{KeySchedule, Secret};
     use super::*;
 
+    /// A sender's and a receiver's keys: ring's and the last provider's (aws-lc-rs when the
+    /// build has it), so records cross providers.
     fn keys(suite: Suite13, epoch: u64, seed: u8) -> (EpochKeys, EpochKeys) {
-        let ks = KeySchedule::dtls13(suite.hash());
+        let providers = sansrtc_core::crypto::available();
+        let ks = KeySchedule::dtls13(suite.hash(), providers[0]);
         let secret = Secret::new(vec![seed; suite.hash().output_len()]);
         let tk = ks.traffic_keys(suite, &secret);
+        let last = *providers.last().expect("ring");
         (
-            EpochKeys::new(suite, epoch, &tk).expect("keys"),
-            EpochKeys::new(suite, epoch, &tk).expect("keys"),
+            EpochKeys::new(suite, epoch, &tk, providers[0]).expect("keys"),
+            EpochKeys::new(suite, epoch, &tk, last).expect("keys"),
         )
     }
 

@@ -5,6 +5,8 @@
 
 use std::time::Instant;
 
+use sansrtc_core::crypto::DigestAlgorithm;
+
 use super::{Conn13, Cx, Res, SUITES, St};
 use crate::cipher::SrtpProfile;
 use crate::codec::Reader;
@@ -40,7 +42,8 @@ impl Offer13 {
     ) -> Res<Self> {
         let (mut shares, mut publics) = (Vec::new(), Vec::new());
         for group in first_share_groups(&config.groups13)? {
-            let (share, public) = ClientKeyShare::generate_with(group, config.key_randomness, rng)?;
+            let (share, public) =
+                ClientKeyShare::generate_with(group, config.key_randomness, rng, config.crypto)?;
             shares.push(share);
             publics.push((group, public));
         }
@@ -291,7 +294,12 @@ impl Conn13 {
         }
         let hp = self.hello.as_mut().ok_or(DtlsError::Invalid("state"))?;
         let mut digest = [0u8; 32];
-        digest.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, body).as_ref());
+        digest.copy_from_slice(
+            cx.config
+                .crypto
+                .digest(DigestAlgorithm::Sha256, body)
+                .as_ref(),
+        );
         if hp.seen.contains(&digest) {
             // A retransmission (or a repeated forgery).
             return Ok(());
@@ -330,8 +338,12 @@ impl Conn13 {
                 }
                 if !hp.asked.iter().any(|(s, _)| s.group() == g) {
                     let randomness = cx.config.key_randomness;
-                    hp.asked
-                        .push(ClientKeyShare::generate_with(g, randomness, cx.rng)?);
+                    hp.asked.push(ClientKeyShare::generate_with(
+                        g,
+                        randomness,
+                        cx.rng,
+                        cx.config.crypto,
+                    )?);
                 }
                 hp.asked
                     .iter()
@@ -355,7 +367,7 @@ impl Conn13 {
         for hello in std::iter::once(&hp.offer.hello).chain(hp.retries.iter().map(|r| &r.ch2)) {
             let mut t = Vec::new();
             m::transcript_message(hs::CLIENT_HELLO, hello, &mut t);
-            let h = suite.hash().digest(&t);
+            let h = suite.hash().digest(cx.config.crypto, &t);
             if !h1s.contains(&h) {
                 h1s.push(h);
             }

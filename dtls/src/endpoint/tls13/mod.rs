@@ -157,7 +157,7 @@ impl Conn13 {
             role,
             st: St::WaitServerHello,
             suite,
-            ks: KeySchedule::dtls13(suite.hash()),
+            ks: KeySchedule::dtls13(suite.hash(), config.crypto),
             group: 0,
             srtp: None,
             transcript: Vec::new(),
@@ -894,7 +894,12 @@ impl Conn13 {
 
     /// Traffic keys of `epoch` from `secret`.
     fn epoch_keys(&self, epoch: u64, secret: &Secret) -> Res<EpochKeys> {
-        EpochKeys::new(self.suite, epoch, &self.ks.traffic_keys(self.suite, secret))
+        EpochKeys::new(
+            self.suite,
+            epoch,
+            &self.ks.traffic_keys(self.suite, secret),
+            self.ks.crypto,
+        )
     }
 
     /// The handshake secrets from the shared secret and the transcript through ServerHello;
@@ -903,7 +908,7 @@ impl Conn13 {
         let hs_secret = self
             .ks
             .handshake_secret(&self.ks.early_secret(), shared.as_bytes());
-        let th = self.suite.hash().digest(&self.transcript);
+        let th = self.suite.hash().digest(self.ks.crypto, &self.transcript);
         let c = self.ks.client_handshake_traffic(&hs_secret, &th);
         let s = self.ks.server_handshake_traffic(&hs_secret, &th);
         let (mine, theirs) = match self.role {
@@ -929,7 +934,7 @@ impl Conn13 {
     fn application_keys(&mut self) -> Res<Secret> {
         let hs_secret = self.hs_secret.as_ref().ok_or(DtlsError::Invalid("state"))?;
         let master = self.ks.master_secret(hs_secret);
-        let th = self.suite.hash().digest(&self.transcript);
+        let th = self.suite.hash().digest(self.ks.crypto, &self.transcript);
         let c = self.ks.client_application_traffic(&master, &th);
         let s = self.ks.server_application_traffic(&master, &th);
         self.exporter = Some(self.ks.exporter_master(&master, &th));
@@ -956,7 +961,7 @@ impl Conn13 {
 
     /// The transcript hash now.
     fn th(&self) -> Vec<u8> {
-        self.suite.hash().digest(&self.transcript)
+        self.suite.hash().digest(self.ks.crypto, &self.transcript)
     }
 
     /// The peer's Certificate: the same checks as DTLS 1.2 (fingerprint from the SDP).
@@ -982,7 +987,7 @@ impl Conn13 {
             return Err(DtlsError::Invalid("signature scheme"));
         }
         let content = m::certificate_verify_content(self.role == Role::Client, &self.th());
-        key.verify(scheme, &content, &cv.signature.signature)
+        key.verify_with(self.ks.crypto, scheme, &content, &cv.signature.signature)
             .map_err(|_| DtlsError::BadSignature)?;
         m::transcript_message(msg.msg_type, &msg.body, &mut self.transcript);
         Ok(())
@@ -998,8 +1003,10 @@ impl Conn13 {
         .write(&mut cert);
         let mut t = self.transcript.clone();
         m::transcript_message(hs::CERTIFICATE, &cert, &mut t);
-        let content =
-            m::certificate_verify_content(self.role == Role::Server, &self.suite.hash().digest(&t));
+        let content = m::certificate_verify_content(
+            self.role == Role::Server,
+            &self.suite.hash().digest(self.ks.crypto, &t),
+        );
         let signature = match cx.config.key_randomness {
             KeyRandomness::Injected => cx.config.certificate.sign_with_rng(&content, cx.rng)?,
             KeyRandomness::Fast => cx.config.certificate.sign(&content)?,
@@ -1341,7 +1348,7 @@ mod tests {
             .unwrap();
         assert_eq!(c.key_update_wanted, Some(false));
         // The receive secrets follow the key schedule.
-        let ks = KeySchedule::dtls13(Suite13::Aes128GcmSha256.hash());
+        let ks = KeySchedule::dtls13(Suite13::Aes128GcmSha256.hash(), &sansrtc_core::crypto::RING);
         let mut s = Secret::new(vec![2; 32]);
         for _ in 0..10 {
             s = ks.next_traffic_secret(&s);

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use ring::hmac;
+use sansrtc_core::crypto::{CryptoProvider, DigestAlgorithm, HmacKey};
 
 use super::{Conn13, Cx, Res, SUITES, St, signature_algorithms_ext};
 use crate::error::DtlsError;
@@ -58,13 +58,13 @@ const MAY_CHANGE: [u16; 5] = [ext::KEY_SHARE, ext::COOKIE, 21, 41, 42];
 
 /// SHA-256 of a ClientHello without the extensions a retried hello may change: the same for a
 /// client's first and second ClientHello, different for anyone else's (whose random differs).
-fn hello_binding(ch: &m::ClientHello) -> [u8; BINDING_LEN] {
+fn hello_binding(ch: &m::ClientHello, crypto: &dyn CryptoProvider) -> [u8; BINDING_LEN] {
     let mut ch = ch.clone();
     ch.extensions.0.retain(|(t, _)| !MAY_CHANGE.contains(t));
     let mut body = Vec::new();
     ch.write(&mut body);
     let mut out = [0u8; BINDING_LEN];
-    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, &body).as_ref());
+    out.copy_from_slice(crypto.digest(DigestAlgorithm::Sha256, &body).as_ref());
     out
 }
 
@@ -73,7 +73,7 @@ fn hello_binding(ch: &m::ClientHello) -> [u8; BINDING_LEN] {
 /// (anyone can make us send a HelloRetryRequest to the client's address, for a ClientHello of
 /// theirs, and the client cannot tell which hello a HelloRetryRequest answers).
 fn make_cookie(
-    key: &hmac::Key,
+    key: &dyn HmacKey,
     suite: Suite13,
     group: u16,
     binding: &[u8; BINDING_LEN],
@@ -83,15 +83,15 @@ fn make_cookie(
     c.extend_from_slice(&group.to_be_bytes());
     c.extend_from_slice(binding);
     c.extend_from_slice(h1);
-    let tag = hmac::sign(key, &c);
+    let tag = key.sign(&[&c]);
     c.extend_from_slice(&tag.as_ref()[..TAG_LEN]);
     c
 }
 
 /// The facts of a valid cookie of ours: (suite, group, hello binding, Hash(ClientHello1)).
-fn open_cookie(key: &hmac::Key, cookie: &[u8]) -> Option<(Suite13, u16, Vec<u8>, Vec<u8>)> {
+fn open_cookie(key: &dyn HmacKey, cookie: &[u8]) -> Option<(Suite13, u16, Vec<u8>, Vec<u8>)> {
     let (facts, tag) = cookie.split_at_checked(cookie.len().checked_sub(TAG_LEN)?)?;
-    hmac::verify(key, facts, tag).ok()?;
+    key.verify(&[facts], tag).then_some(())?;
     let suite = Suite13::from_id(u16::from_be_bytes([*facts.first()?, *facts.get(1)?]))?;
     let group = u16::from_be_bytes([*facts.get(2)?, *facts.get(3)?]);
     let binding = facts.get(4..4 + BINDING_LEN)?;
@@ -111,17 +111,20 @@ pub(in crate::endpoint) fn client_hello_13(
     ch: &m::ClientHello,
     cx: &mut Cx<'_>,
 ) -> Res<HrrDecision> {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, cookie_secret);
+    let key = cx
+        .config
+        .crypto
+        .hmac_key(DigestAlgorithm::Sha256, cookie_secret);
     let Ok(Some(cookie)) = ch.cookie() else {
-        return Ok(retry(&key, record_seq, message_seq, body, ch, cx));
+        return Ok(retry(&*key, record_seq, message_seq, body, ch, cx));
     };
-    let Some((suite, group, binding, h1)) = open_cookie(&key, cookie) else {
-        return Ok(retry(&key, record_seq, message_seq, body, ch, cx));
+    let Some((suite, group, binding, h1)) = open_cookie(&*key, cookie) else {
+        return Ok(retry(&*key, record_seq, message_seq, body, ch, cx));
     };
     // A cookie of ours, but minted for another ClientHello (e.g. one an attacker sent in the
     // client's name): answered like a hello without a cookie, nothing kept.
-    if binding != hello_binding(ch) {
-        return Ok(retry(&key, record_seq, message_seq, body, ch, cx));
+    if binding != hello_binding(ch, cx.config.crypto) {
+        return Ok(retry(&*key, record_seq, message_seq, body, ch, cx));
     }
     let cookie = cookie.to_vec();
     let next = message_seq.wrapping_add(1);
@@ -138,7 +141,7 @@ pub(in crate::endpoint) fn client_hello_13(
 
 /// The HelloRetryRequest for a ClientHello without our cookie.
 fn retry(
-    key: &hmac::Key,
+    key: &dyn HmacKey,
     record_seq: u64,
     message_seq: u16,
     body: &[u8],
@@ -175,8 +178,8 @@ fn retry(
         key,
         suite,
         group,
-        &hello_binding(ch),
-        &suite.hash().digest(&t),
+        &hello_binding(ch, cx.config.crypto),
+        &suite.hash().digest(cx.config.crypto, &t),
     );
     let hrr = hrr_body(&ch.session_id, suite, group, &cookie);
     let mut content = Vec::new();
@@ -213,8 +216,13 @@ impl Conn13 {
         {
             return Err(DtlsError::NoCommon("signature scheme"));
         }
-        let (server_kx, shared) =
-            kx::server_share_with(group, client_kx, cx.config.key_randomness, cx.rng)?;
+        let (server_kx, shared) = kx::server_share_with(
+            group,
+            client_kx,
+            cx.config.key_randomness,
+            cx.rng,
+            cx.config.crypto,
+        )?;
         self.group = group;
         if let Some(offered) = ch.srtp_profiles()? {
             self.srtp = cx
