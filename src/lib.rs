@@ -136,6 +136,9 @@ pub use simulcast::{LayerChooser, SendLayer};
 pub use stats::StatsReport;
 pub use track::{KeyframeKind, MediaError, RtpReceived, RtpWrite};
 
+/// The crypto providers (ring; aws-lc-rs with the `aws-lc-rs` feature): connections use
+/// [`crypto::default_provider`], which [`crypto::install_default`] sets for the process.
+pub use sansrtc_core::crypto;
 /// DTLS 1.3 and 1.2, DTLS-SRTP key export.
 pub use sansrtc_dtls as dtls;
 /// STUN, ICE, TURN.

@@ -1,7 +1,7 @@
 //! The crypto provider: one trait for the primitives SRTP and DTLS need (AEAD, DTLS 1.3 record
 //! number protection, hashes, HMAC and HKDF, ECDHE, ECDSA signing, signature verification), in
 //! the style of rustls's `CryptoProvider`, with two implementations over the same code:
-//! [`RING`] (the default) and, behind the `aws-lc-rs` cargo feature, [`AWS_LC_RS`].
+//! [`RING`] (the default) and, behind the `aws-lc-rs` cargo feature, `AWS_LC_RS`.
 //!
 //! Keys are made once per session (a boxed key object) and used per packet through the trait,
 //! so the media path pays one indirect call per packet, not a key schedule.
@@ -9,7 +9,7 @@
 //! As in rustls, a provider is chosen per configuration (`sansrtc_srtp::Config::crypto`,
 //! `sansrtc_dtls::Config::crypto`, the peer connection's config) or once per process with
 //! [`install_default`]; [`default_provider`] is the installed one, else [`RING`]. The
-//! `aws-lc-rs` feature only adds [`AWS_LC_RS`] (it builds AWS-LC's C sources), so enabling it
+//! `aws-lc-rs` feature only adds `AWS_LC_RS` (it builds AWS-LC's C sources), so enabling it
 //! anywhere in a build changes no behaviour by itself:
 //!
 //! ```
@@ -53,7 +53,7 @@ pub fn default_provider() -> &'static dyn CryptoProvider {
     INSTALLED.get().copied().unwrap_or(&RING)
 }
 
-/// Every provider this build has: [`RING`], and [`AWS_LC_RS`] with the `aws-lc-rs` feature.
+/// Every provider this build has: [`RING`], and `AWS_LC_RS` with the `aws-lc-rs` feature.
 pub fn available() -> &'static [&'static dyn CryptoProvider] {
     static AVAILABLE: &[&dyn CryptoProvider] = &[
         &RING,
