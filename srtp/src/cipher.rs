@@ -28,20 +28,23 @@ type HmacSha1 = hmac::Hmac<sha1::Sha1>;
 /// E flag of the SRTCP trailer: the packet is encrypted.
 const E_FLAG: u32 = 1 << 31;
 
-/// One direction's keys for SRTP or for SRTCP.
-#[allow(
-    clippy::large_enum_variant,
-    reason = "two per context, kept inline to avoid a pointer chase per packet"
-)]
+/// The AES-CM profile's keys: the AES key schedule and the keyed HMAC state.
+#[derive(Clone)]
+pub(crate) struct CmKeys {
+    aes: aes::Aes128Enc,
+    salt: [u8; 14],
+    hmac: HmacSha1,
+    tag_len: usize,
+}
+
+/// One direction's keys for SRTP or for SRTCP. Both variants keep their key state on the heap
+/// (boxed, or in the provider's `Arc`), so a GCM transform does not also reserve the room of
+/// the much larger AES-CM state (2 KB per media connection); the pointer is followed once per
+/// packet.
 #[derive(Clone)]
 pub(crate) enum Transform {
     /// AES-128-CM with HMAC-SHA1.
-    Cm {
-        aes: aes::Aes128Enc,
-        salt: [u8; 14],
-        hmac: HmacSha1,
-        tag_len: usize,
-    },
+    Cm(Box<CmKeys>),
     /// AES-GCM (128 or 256).
     Gcm {
         key: Arc<dyn AeadKey>,
@@ -97,16 +100,19 @@ impl Transform {
         crypto: &dyn CryptoProvider,
     ) -> Self {
         match profile {
-            Profile::Aes128CmHmacSha1_80 | Profile::Aes128CmHmacSha1_32 => Self::Cm {
-                aes: aes::Aes128Enc::new(key.into()),
-                salt: salt.try_into().expect("AES-CM session salt is 14 bytes"),
-                hmac: <HmacSha1 as Mac>::new_from_slice(auth).expect("HMAC takes any key length"),
-                tag_len: if rtcp {
-                    profile.rtcp_tag_len()
-                } else {
-                    profile.rtp_tag_len()
-                },
-            },
+            Profile::Aes128CmHmacSha1_80 | Profile::Aes128CmHmacSha1_32 => {
+                Self::Cm(Box::new(CmKeys {
+                    aes: aes::Aes128Enc::new(key.into()),
+                    salt: salt.try_into().expect("AES-CM session salt is 14 bytes"),
+                    hmac: <HmacSha1 as Mac>::new_from_slice(auth)
+                        .expect("HMAC takes any key length"),
+                    tag_len: if rtcp {
+                        profile.rtcp_tag_len()
+                    } else {
+                        profile.rtp_tag_len()
+                    },
+                }))
+            }
             Profile::AeadAes128Gcm | Profile::AeadAes256Gcm => {
                 let alg = if profile == Profile::AeadAes128Gcm {
                     AeadAlgorithm::Aes128Gcm
@@ -135,12 +141,13 @@ impl Transform {
         index: u64,
     ) -> Result<(), Error> {
         match self {
-            Self::Cm {
-                aes,
-                salt,
-                hmac,
-                tag_len,
-            } => {
+            Self::Cm(keys) => {
+                let CmKeys {
+                    aes,
+                    salt,
+                    hmac,
+                    tag_len,
+                } = &**keys;
                 let (packet, tag) = buf.split_at_mut(end);
                 cm_apply(aes, &cm_iv(salt, ssrc, index), &mut packet[header_len..]);
                 let mac = cm_mac(hmac, packet, Some((index >> 16) as u32));
@@ -171,12 +178,13 @@ impl Transform {
         index: u64,
     ) -> Result<usize, Error> {
         match self {
-            Self::Cm {
-                aes,
-                salt,
-                hmac,
-                tag_len,
-            } => {
+            Self::Cm(keys) => {
+                let CmKeys {
+                    aes,
+                    salt,
+                    hmac,
+                    tag_len,
+                } = &**keys;
                 let end = buf.len() - tag_len;
                 let (packet, tag) = buf.split_at_mut(end);
                 let mac = cm_mac(hmac, packet, Some((index >> 16) as u32));
@@ -209,12 +217,13 @@ impl Transform {
     ) -> Result<(), Error> {
         let trailer = (E_FLAG | index).to_be_bytes();
         match self {
-            Self::Cm {
-                aes,
-                salt,
-                hmac,
-                tag_len,
-            } => {
+            Self::Cm(keys) => {
+                let CmKeys {
+                    aes,
+                    salt,
+                    hmac,
+                    tag_len,
+                } = &**keys;
                 cm_apply(aes, &cm_iv(salt, ssrc, u64::from(index)), &mut buf[8..len]);
                 buf[len..len + 4].copy_from_slice(&trailer);
                 let (authenticated, tag) = buf.split_at_mut(len + 4);
@@ -250,12 +259,13 @@ impl Transform {
     ) -> Result<usize, Error> {
         let n = buf.len();
         match self {
-            Self::Cm {
-                aes,
-                salt,
-                hmac,
-                tag_len,
-            } => {
+            Self::Cm(keys) => {
+                let CmKeys {
+                    aes,
+                    salt,
+                    hmac,
+                    tag_len,
+                } = &**keys;
                 let (authenticated, tag) = buf.split_at_mut(n - tag_len);
                 let mac = cm_mac(hmac, authenticated, None);
                 if !bool::from(mac[..*tag_len].ct_eq(tag)) {

@@ -60,6 +60,35 @@ impl Clone for Handshake {
 
 type Res<T = ()> = Result<T, DtlsError>;
 
+/// Where an endpoint keeps its DTLS 1.2 [`Handshake`]: allocated at the first write, so a DTLS
+/// 1.3 connection, which never uses it, can give it back when it connects
+/// ([`HandshakeSlot::free`]); until then reads see an empty handshake.
+#[derive(Clone, Default)]
+pub(super) struct HandshakeSlot(Option<Box<Handshake>>);
+
+/// What an unallocated [`HandshakeSlot`] reads as.
+static EMPTY: std::sync::LazyLock<Handshake> = std::sync::LazyLock::new(Handshake::default);
+
+impl HandshakeSlot {
+    /// Frees the handshake; reads see an empty one again.
+    pub(super) fn free(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl std::ops::Deref for HandshakeSlot {
+    type Target = Handshake;
+    fn deref(&self) -> &Handshake {
+        self.0.as_deref().unwrap_or(&EMPTY)
+    }
+}
+
+impl std::ops::DerefMut for HandshakeSlot {
+    fn deref_mut(&mut self) -> &mut Handshake {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
 impl Handshake {
     /// Appends a received message to the transcript.
     pub(super) fn record(&mut self, ty: u8, seq: u16, body: &[u8]) {

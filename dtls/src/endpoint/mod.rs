@@ -57,7 +57,7 @@ pub use event::{Event, Stats};
 use buffers::Outbox;
 use client::CookieState;
 use flight::{Flight, Timeout};
-use keys::Handshake;
+use keys::HandshakeSlot;
 use records::RecordLayer;
 use server::Stateless;
 
@@ -101,7 +101,7 @@ pub struct Endpoint {
     config: Config,
     rng: Box<dyn Rng>,
     state: State,
-    hs: Handshake,
+    hs: HandshakeSlot,
     records: RecordLayer,
     flight: Flight,
     reassembler: Reassembler,
@@ -158,7 +158,7 @@ impl Endpoint {
                 Role::Server => State::ServerWaitHello,
             },
             rng,
-            hs: Handshake::default(),
+            hs: HandshakeSlot::default(),
             records: RecordLayer::new(),
             flight: Flight::new(config.initial_retransmit),
             reassembler: Reassembler::new(0, config.max_handshake_message, config.max_reassembly),

@@ -1152,6 +1152,8 @@ impl super::Endpoint {
                 // does its flight: our ClientHello, which only a 1.2 handshake re-sends.
                 self.release_handshake();
                 self.flight.release();
+                // The 1.2 handshake state (randoms, key share, transcript) is never used again.
+                self.hs.free();
             }
             self.state = s;
         }
