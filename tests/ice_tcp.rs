@@ -87,6 +87,10 @@ struct Net {
     server_udp_sent: u64,
     /// Frames the server received over the stream.
     tcp_frames: u64,
+    /// Datagrams the server sent over UDP to the client's TCP address (which has no UDP
+    /// socket; the client signals it as a UDP candidate, so connectivity checks go there, but
+    /// nothing meant for the selected TCP pair may).
+    server_udp_to_tcp_peer: u64,
 }
 
 impl Net {
@@ -113,6 +117,7 @@ impl Net {
             udp_open,
             server_udp_sent: 0,
             tcp_frames: 0,
+            server_udp_to_tcp_peer: 0,
         }
     }
 
@@ -173,6 +178,9 @@ impl Net {
                     }
                     Transport::Udp => {
                         self.server_udp_sent += 1;
+                        if t.destination == sa(CLIENT_TCP) {
+                            self.server_udp_to_tcp_peer += 1;
+                        }
                         // The client's TCP address has no UDP socket behind it (the client
                         // signalled it as a UDP candidate, as it stands for its TCP side).
                         if self.udp_open && t.destination != sa(CLIENT_TCP) {
@@ -336,6 +344,99 @@ fn data_channel_over_ice_tcp_only() {
             "pieces {pieces:?}, server offers: {server_offers}: {} frames from the client over TCP, {} UDP datagrams sent by the server (checks to the client's blocked UDP candidate)",
             net.tcp_frames, net.server_udp_sent
         );
+    }
+}
+
+/// An ICE restart while the TCP pair is selected (RFC 8445 9, RFC 7675): until the restart
+/// selects a pair, the old one carries the data channel and its consent checks, over the stream;
+/// nothing meant for it goes out as UDP. The restart then selects TCP again.
+#[test]
+fn ice_restart_keeps_a_selected_tcp_pair_on_tcp() {
+    for server_restarts in [true, false] {
+        let mut net = Net::new(false, [700, 90, 1300, 5]);
+        echo_over(&mut net, !server_restarts);
+        assert_eq!(net.server.selected_transport(), Some(Transport::Tcp));
+        let (ours, theirs) = (
+            opened(&net.client_events, "echo").unwrap(),
+            opened(&net.server_events, "echo").unwrap(),
+        );
+        // The server's first checks to the client's UDP candidates (which it cannot reach) end
+        // with their retransmissions (~40 s).
+        for _ in 0..450 {
+            net.step(Duration::from_millis(100));
+        }
+        // The restarting side's offer is made (its agent restarts) but not yet answered: for
+        // 40 s, longer than consent lasts without answers (30 s), the old pair is all there is.
+        let now = net.now;
+        let restarting = if server_restarts {
+            &mut net.server
+        } else {
+            &mut net.client
+        };
+        restarting.restart_ice();
+        let offer = restarting.create_offer(now).unwrap();
+        restarting
+            .set_local_description(sansrtc::SdpType::Offer, &offer)
+            .unwrap();
+        let (frames, before) = (net.tcp_frames, messages(&net.client_events).len());
+        net.server_udp_to_tcp_peer = 0;
+        for i in 0..40u8 {
+            let now = net.now;
+            net.server
+                .channel(theirs)
+                .unwrap()
+                .send(now, &[i; 500])
+                .unwrap();
+            for _ in 0..10 {
+                net.step(Duration::from_millis(100));
+            }
+        }
+        assert_eq!(net.server_udp_to_tcp_peer, 0, "sent as UDP to the TCP pair");
+        assert!(connected(&net), "consent held on the old TCP pair");
+        assert_eq!(net.server.selected_transport(), Some(Transport::Tcp));
+        assert_eq!(messages(&net.client_events).len(), before + 40);
+        assert!(
+            net.tcp_frames > frames + 40 + 10,
+            "data and consent over the stream"
+        );
+        // The peer answers; the restart's checks select the TCP pair again.
+        let now = net.now;
+        let (offerer, answerer) = if server_restarts {
+            (&mut net.server, &mut net.client)
+        } else {
+            (&mut net.client, &mut net.server)
+        };
+        answerer
+            .set_remote_description(now, sansrtc::SdpType::Offer, &offer)
+            .unwrap();
+        let answer = answerer.create_answer(now).unwrap();
+        answerer
+            .set_local_description(sansrtc::SdpType::Answer, &answer)
+            .unwrap();
+        offerer
+            .set_remote_description(now, sansrtc::SdpType::Answer, &answer)
+            .unwrap();
+        let restarted = net.server_events.len();
+        net.run_until(Duration::from_secs(10), |n| {
+            n.server_events[restarted..]
+                .iter()
+                .any(|e| matches!(e, Event::SelectedPairChange { .. }))
+        });
+        for _ in 0..20 {
+            net.step(Duration::from_millis(100));
+        }
+        assert_eq!(net.server.selected_transport(), Some(Transport::Tcp));
+        let now = net.now;
+        net.client
+            .channel(ours)
+            .unwrap()
+            .send(now, b"after")
+            .unwrap();
+        let n = messages(&net.server_events).len();
+        net.run_until(Duration::from_secs(5), |net| {
+            messages(&net.server_events).len() > n
+        });
+        assert!(connected(&net));
     }
 }
 

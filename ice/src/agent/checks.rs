@@ -61,12 +61,12 @@ impl<R: Rng> Agent<R> {
         let Some(p) = self.checklist.pair(pid) else {
             return;
         };
-        let (local, remote, component) = (p.local, p.remote, p.component);
+        let (local, remote, component, transport) = (p.local, p.remote, p.component, p.transport);
         let username = format!("{ufrag}:{}", self.config.local_ufrag);
         let key = key.clone();
         self.send_check(
             now,
-            (pid, component, local, remote),
+            (pid, component, local, remote, transport),
             &username,
             &key,
             use_candidate,
@@ -80,7 +80,13 @@ impl<R: Rng> Agent<R> {
     pub(super) fn send_check(
         &mut self,
         now: Instant,
-        (pid, component, local, remote): (PairId, u16, SocketAddr, SocketAddr),
+        (pid, component, local, remote, transport): (
+            PairId,
+            u16,
+            SocketAddr,
+            SocketAddr,
+            CandidateTransport,
+        ),
         username: &str,
         key: &IntegrityKey,
         use_candidate: bool,
@@ -89,10 +95,6 @@ impl<R: Rng> Agent<R> {
     ) {
         let mut id = TransactionId([0; 12]);
         self.rng.fill(&mut id.0);
-        let transport = self
-            .checklist
-            .pair(pid)
-            .map_or(CandidateTransport::Udp, |p| p.transport);
         let prio = self.local_priority_prflx(local, transport);
         let mut buf = [0u8; MAX_MESSAGE];
         let Ok(mut b) = MessageBuilder::new(&mut buf, MessageType::BINDING_REQUEST, id) else {

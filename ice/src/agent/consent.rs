@@ -83,13 +83,13 @@ impl<R: Rng> Agent<R> {
         };
         let consents: Vec<(u16, Consent)> = old.consent.iter().map(|(k, c)| (*k, *c)).collect();
         for (component, c) in consents {
-            let Some(&(local, remote)) = self.previous.get(&component) else {
+            let Some(&(transport, local, remote)) = self.previous.get(&component) else {
                 continue;
             };
             if now >= c.last + self.config.consent_timeout {
                 // Consent lost on the old pairs: stop using them; the restart's checks go on.
                 for path in self.previous.values() {
-                    self.validated.retain(|v| (v.1, v.2) != *path);
+                    self.validated.retain(|v| v != path);
                 }
                 self.old = None;
                 self.previous.clear();
@@ -112,7 +112,7 @@ impl<R: Rng> Agent<R> {
                 let key = old.remote_key.clone();
                 self.send_check(
                     now,
-                    (OLD_PAIR, component, local, remote),
+                    (OLD_PAIR, component, local, remote, transport),
                     &username,
                     &key,
                     false,

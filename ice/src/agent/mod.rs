@@ -107,8 +107,9 @@ pub struct Agent<R> {
     state: ConnectionState,
     /// Selected pair per component.
     selected: VecMap<u16, PairId>,
-    /// The pairs selected before an ICE restart, used until the restart selects new ones.
-    previous: VecMap<u16, (SocketAddr, SocketAddr)>,
+    /// The pairs selected before an ICE restart, `(transport, local, remote)`, used until the
+    /// restart selects new ones.
+    previous: VecMap<u16, (CandidateTransport, SocketAddr, SocketAddr)>,
     /// Nomination check in flight per component.
     nominating: VecMap<u16, PairId>,
     /// Consent per component with a selected pair.
@@ -208,22 +209,20 @@ impl<R: Rng> Agent<R> {
             return None;
         }
         let Some(id) = self.selected.get(&component) else {
-            return self.previous.get(&component).copied();
+            return self.previous.get(&component).map(|&(_, l, r)| (l, r));
         };
         let p = self.checklist.pair(*id)?;
         Some((p.local, p.remote))
     }
 
-    /// The transport of the selected pair of `component` (UDP before an ICE restart selected a
-    /// new pair, as restarts keep only the addresses of the old one).
+    /// The transport of the selected pair of `component` (during an ICE restart, of the pair
+    /// selected before it).
     pub fn selected_transport_of(&self, component: u16) -> Option<CandidateTransport> {
         self.selected_pair_of(component)?;
-        let transport = self
-            .selected
-            .get(&component)
-            .and_then(|id| self.checklist.pair(*id))
-            .map_or(CandidateTransport::Udp, |p| p.transport);
-        Some(transport)
+        match self.selected.get(&component) {
+            Some(id) => self.checklist.pair(*id).map(|p| p.transport),
+            None => self.previous.get(&component).map(|p| p.0),
+        }
     }
 
     fn component_of(&self, pid: PairId) -> u16 {

@@ -40,7 +40,10 @@ impl<R: Rng> Agent<R> {
         }
         if self.state != ConnectionState::Failed {
             self.previous = (1..=self.config.components.max(1))
-                .filter_map(|c| self.selected_pair_of(c).map(|p| (c, p)))
+                .filter_map(|c| {
+                    let (local, remote) = self.selected_pair_of(c)?;
+                    Some((c, (self.selected_transport_of(c)?, local, remote)))
+                })
                 .collect();
         }
         // Consent keeps running on the old pairs with the old credentials (RFC 7675 applies to
@@ -108,7 +111,10 @@ impl<R: Rng> Agent<R> {
         let Some(old) = &self.old else {
             return false;
         };
-        let on_old_pair = self.previous.values().any(|p| *p == (destination, source));
+        let on_old_pair = self
+            .previous
+            .values()
+            .any(|p| *p == (self.rx_transport, destination, source));
         let username_ok = m.username().is_some_and(|u| {
             u.strip_prefix(old.local_ufrag.as_str())
                 .is_some_and(|r| r.starts_with(':'))

@@ -262,6 +262,37 @@ fn udp_wins_when_both_work() {
 }
 
 #[test]
+fn an_ice_restart_keeps_the_selected_tcp_pair_on_tcp() {
+    for we_control in [false, true] {
+        let (mut net, now) = connect(we_control, false, 9);
+        assert_eq!(
+            net.ours.selected_transport_of(COMPONENT),
+            Some(CandidateTransport::Tcp)
+        );
+        // Restarted, the peer not told yet: consent on the old pair goes on over the stream
+        // with the old credentials (`pump` asserts nothing goes as UDP to the stream's end).
+        net.ours.restart(now, "ours2", "ours2-password-0123456");
+        assert_eq!(net.ours.selected_pair(), Some((sa(OURS), sa(PEER_TCP))));
+        assert_eq!(
+            net.ours.selected_transport_of(COMPONENT),
+            Some(CandidateTransport::Tcp)
+        );
+        let frames = net.tcp_frames;
+        net.run(now, Duration::from_secs(40));
+        assert_eq!(net.ours.state(), ConnectionState::Connected, "{we_control}");
+        assert_eq!(
+            net.ours.selected_transport_of(COMPONENT),
+            Some(CandidateTransport::Tcp)
+        );
+        assert!(
+            net.ours
+                .is_validated_on(CandidateTransport::Tcp, sa(OURS), sa(PEER_TCP))
+        );
+        assert!(net.tcp_frames > frames + 5, "old-session consent over TCP");
+    }
+}
+
+#[test]
 fn tcp_consent_is_lost_when_the_stream_goes_quiet() {
     let (mut net, now) = connect(false, false, 64);
     assert_eq!(net.ours.state(), ConnectionState::Connected);
