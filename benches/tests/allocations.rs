@@ -2,7 +2,8 @@
 //! (this test lives in the benches package because counting needs `unsafe impl GlobalAlloc`,
 //! which the library crates forbid). After a warm-up (retransmission history and buffer pools
 //! filled), 10,000 RTP packets each way from `write_rtp` to `Event::Rtp` must allocate nothing,
-//! and so must data channel messages, one at a time and in a bulk transfer.
+//! and so must data channel messages, one at a time and in a bulk transfer, and both over an
+//! ICE-TCP stream (RFC 4571 frames).
 //! It also weighs the heap of an idle connection, and checks that keepalives do not grow it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -488,4 +489,222 @@ fn bulk_data_channel_transfer_allocates_nothing_in_steady_state() {
         );
         assert_eq!(allocations, 0, "{high_water} B buffered");
     }
+}
+
+/// One direction of an ICE-TCP stream (RFC 4571 frames): bytes written, read back whole through
+/// a `Deframer`; both buffers are reused, so the link itself allocates nothing once warm.
+struct Wire {
+    bytes: Vec<u8>,
+    deframer: sansrtc::framing::Deframer,
+}
+
+impl Wire {
+    fn new() -> Self {
+        Wire {
+            bytes: Vec::with_capacity(1 << 20),
+            deframer: sansrtc::framing::Deframer::new(),
+        }
+    }
+
+    fn write(&mut self, packet: &[u8]) {
+        let header = sansrtc::framing::frame_header(packet.len()).expect("frame fits");
+        self.bytes.extend_from_slice(&header);
+        self.bytes.extend_from_slice(packet);
+    }
+
+    /// Every frame written so far, to `f`.
+    fn deliver(&mut self, mut f: impl FnMut(&[u8])) {
+        let mut rest = &self.bytes[..];
+        while !rest.is_empty() {
+            let used = self.deframer.push(rest);
+            rest = &rest[used..];
+            while let Some(frame) = self.deframer.next_frame().expect("well framed") {
+                f(frame);
+            }
+        }
+        self.bytes.clear();
+    }
+}
+
+/// A server with a passive TCP candidate and a client whose only address is its end of the
+/// TCP connection (a browser behind a network that blocks UDP), one video section each way
+/// and a data channel: what they count as received.
+struct TcpPeers {
+    server: PeerConnection,
+    client: PeerConnection,
+    to_server: Wire,
+    to_client: Wire,
+    rtp: [usize; 2],
+    messages: [usize; 2],
+}
+
+const TCP_SERVER: &str = "10.0.0.1:4000";
+const TCP_CLIENT: &str = "10.0.0.2:51000";
+
+impl TcpPeers {
+    fn connect() -> (Self, Instant, [sansrtc::ChannelId; 2], [Mid; 2]) {
+        use sansrtc::{ChannelConfig, Config, PcRng, SdpType, Transport};
+        let (server_addr, client_addr): (SocketAddr, SocketAddr) =
+            (TCP_SERVER.parse().unwrap(), TCP_CLIENT.parse().unwrap());
+        let mk = |seed| {
+            let mut c = Config::default();
+            c.rng = PcRng::Seeded(seed);
+            let mut pc = PeerConnection::new(c).unwrap();
+            pc.add_transceiver(sansrtc::codecs::video_transceiver(Direction::SendRecv));
+            pc
+        };
+        let mut now = Instant::now();
+        let mut server = mk(1);
+        server.add_local_address(server_addr).unwrap();
+        server.add_local_tcp_address(server_addr).unwrap();
+        let mut client = mk(2);
+        client.add_local_address(client_addr).unwrap();
+        let ours = client
+            .create_data_channel(now, ChannelConfig::reliable("tcp"))
+            .unwrap();
+        let offer = client.create_offer(now).unwrap();
+        client
+            .set_local_description(SdpType::Offer, &offer)
+            .unwrap();
+        server
+            .set_remote_description(now, SdpType::Offer, &offer)
+            .unwrap();
+        let answer = server.create_answer(now).unwrap();
+        server
+            .set_local_description(SdpType::Answer, &answer)
+            .unwrap();
+        client
+            .set_remote_description(now, SdpType::Answer, &answer)
+            .unwrap();
+        let mut peers = TcpPeers {
+            server,
+            client,
+            to_server: Wire::new(),
+            to_client: Wire::new(),
+            rtp: [0; 2],
+            messages: [0; 2],
+        };
+        let mut theirs = None;
+        for _ in 0..2_000 {
+            peers.server.handle_timeout(now);
+            peers.client.handle_timeout(now);
+            peers.pump(now, &mut |e| {
+                if let Event::DataChannelOpen { id, .. } = e {
+                    theirs = Some(id);
+                }
+            });
+            if theirs.is_some()
+                && peers
+                    .client
+                    .channel(ours)
+                    .is_ok_and(|c| c.state() == sansrtc::ChannelState::Open)
+            {
+                break;
+            }
+            now += Duration::from_millis(5);
+        }
+        let theirs = theirs.expect("the channel opened over ICE-TCP");
+        assert_eq!(peers.server.selected_transport(), Some(Transport::Tcp));
+        let mids = [
+            peers.server.media_mids().next().expect("video"),
+            peers.client.media_mids().next().expect("video"),
+        ];
+        (peers, now, [theirs, ours], mids)
+    }
+
+    /// Moves everything queued until nothing moves; the server's events go to `server_event`.
+    fn pump(&mut self, now: Instant, server_event: &mut dyn FnMut(Event)) {
+        use sansrtc::Transport;
+        let (server_addr, client_addr): (SocketAddr, SocketAddr) =
+            (TCP_SERVER.parse().unwrap(), TCP_CLIENT.parse().unwrap());
+        loop {
+            let mut moved = false;
+            while let Some(t) = self.client.poll_transmit() {
+                moved = true;
+                if t.destination == server_addr {
+                    self.to_server.write(&t.contents);
+                }
+            }
+            let server = &mut self.server;
+            self.to_server.deliver(|frame| {
+                server.handle_receive_on(now, Transport::Tcp, client_addr, server_addr, frame);
+            });
+            while let Some(t) = self.server.poll_transmit() {
+                moved = true;
+                // UDP: checks to the client's address, which has no UDP socket.
+                if t.transport == Transport::Tcp {
+                    self.to_client.write(&t.contents);
+                }
+            }
+            let client = &mut self.client;
+            self.to_client.deliver(|frame| {
+                client.handle_receive(now, server_addr, client_addr, frame);
+            });
+            while let Some(e) = self.server.poll_event() {
+                match e {
+                    Event::Rtp(_) => self.rtp[0] += 1,
+                    Event::DataChannelMessage { .. } => self.messages[0] += 1,
+                    e => server_event(e),
+                }
+            }
+            while let Some(e) = self.client.poll_event() {
+                match e {
+                    Event::Rtp(_) => self.rtp[1] += 1,
+                    Event::DataChannelMessage { .. } => self.messages[1] += 1,
+                    _ => {}
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    /// One video packet and one 1,000-byte message each way.
+    fn exchange(
+        &mut self,
+        now: Instant,
+        channels: [sansrtc::ChannelId; 2],
+        mids: [Mid; 2],
+        i: u32,
+    ) {
+        let payload = [i as u8; 1000];
+        self.server
+            .write_rtp(now, mids[0], RtpWrite::new(96, i * 3000, &payload))
+            .expect("write_rtp");
+        self.client
+            .write_rtp(now, mids[1], RtpWrite::new(96, i * 3000, &payload))
+            .expect("write_rtp");
+        self.server
+            .channel(channels[0])
+            .unwrap()
+            .send(now, &payload)
+            .unwrap();
+        self.client
+            .channel(channels[1])
+            .unwrap()
+            .send(now, &payload)
+            .unwrap();
+        self.pump(now, &mut |_| {});
+    }
+}
+
+/// RTP and data channel messages over ICE-TCP (RFC 4571 frames on the stream, the way
+/// `handle_receive_on(Transport::Tcp, ..)` and `Transmit::transport` carry them) allocate
+/// nothing in steady state, as over UDP.
+#[test]
+fn ice_tcp_media_and_messages_allocate_nothing_in_steady_state() {
+    let (mut peers, now, channels, mids) = TcpPeers::connect();
+    for i in 0..5_000 {
+        peers.exchange(now, channels, mids, i);
+    }
+    assert_eq!((peers.rtp, peers.messages), ([5_000; 2], [5_000; 2]));
+    let allocations = count(|| {
+        for i in 5_000..15_000 {
+            peers.exchange(now, channels, mids, i);
+        }
+    });
+    assert_eq!((peers.rtp, peers.messages), ([15_000; 2], [15_000; 2]));
+    println!("ICE-TCP, 10,000 RTP packets and messages each way: {allocations} allocations");
+    assert_eq!(allocations, 0, "allocations over ICE-TCP");
 }
