@@ -397,4 +397,104 @@ mod tests {
         assert!(Fingerprint::parse("SHA-224 AB:CD").is_err());
         assert!(PeerKey::from_certificate(&[0x30, 0x03, 1, 2, 3]).is_err());
     }
+
+    /// Every provider checks RSA (PKCS#1 v1.5 and PSS) and ECDSA P-256/P-384 signatures made by
+    /// ring, and refuses them over other bytes or under another scheme; our certificate signs
+    /// with every provider.
+    #[test]
+    fn every_provider_checks_every_scheme() {
+        use ring::signature::{self as rs, KeyPair as _};
+        let rng = ring::rand::SystemRandom::new();
+        let rsa = rs::RsaKeyPair::from_der(include_bytes!("endpoint/tls13/testdata/rsa2048.der"))
+            .unwrap();
+        let rsa_key = PeerKey::Rsa(rsa.public_key().as_ref().to_vec());
+        let rsa_sign = |padding: &'static dyn rs::RsaEncoding, msg: &[u8]| {
+            let mut out = vec![0; rsa.public().modulus_len()];
+            rsa.sign(padding, &rng, msg, &mut out).unwrap();
+            out
+        };
+        let p384 =
+            rs::EcdsaKeyPair::generate_pkcs8(&rs::ECDSA_P384_SHA384_ASN1_SIGNING, &rng).unwrap();
+        let p384 =
+            rs::EcdsaKeyPair::from_pkcs8(&rs::ECDSA_P384_SHA384_ASN1_SIGNING, p384.as_ref(), &rng)
+                .unwrap();
+        let p384_key = PeerKey::EcdsaP384(p384.public_key().as_ref().to_vec());
+        let cert = Certificate::generate().unwrap();
+        let p256_key = PeerKey::EcdsaP256(cert.public_key().to_vec());
+        let cases: Vec<(&PeerKey, u16, Vec<u8>)> = vec![
+            (
+                &rsa_key,
+                sig::RSA_PKCS1_SHA256,
+                rsa_sign(&rs::RSA_PKCS1_SHA256, b"msg"),
+            ),
+            (
+                &rsa_key,
+                sig::RSA_PKCS1_SHA384,
+                rsa_sign(&rs::RSA_PKCS1_SHA384, b"msg"),
+            ),
+            (
+                &rsa_key,
+                sig::RSA_PSS_RSAE_SHA256,
+                rsa_sign(&rs::RSA_PSS_SHA256, b"msg"),
+            ),
+            (
+                &rsa_key,
+                sig::RSA_PSS_RSAE_SHA384,
+                rsa_sign(&rs::RSA_PSS_SHA384, b"msg"),
+            ),
+            (
+                &rsa_key,
+                sig::RSA_PSS_RSAE_SHA512,
+                rsa_sign(&rs::RSA_PSS_SHA512, b"msg"),
+            ),
+            (
+                &p384_key,
+                sig::ECDSA_SECP384R1_SHA384,
+                p384.sign(&rng, b"msg").unwrap().as_ref().to_vec(),
+            ),
+            (
+                &p256_key,
+                sig::ECDSA_SECP256R1_SHA256,
+                cert.sign(b"msg").unwrap(),
+            ),
+        ];
+        for &crypto in sansrtc_core::crypto::available() {
+            for (key, scheme, signature) in &cases {
+                let name = crypto.name();
+                assert_eq!(
+                    key.verify_with(crypto, *scheme, b"msg", signature),
+                    Ok(()),
+                    "{name} {scheme:#06x}"
+                );
+                assert_eq!(
+                    key.verify_with(crypto, *scheme, b"other", signature),
+                    Err(DtlsError::BadSignature),
+                    "{name} {scheme:#06x}"
+                );
+            }
+            // A PKCS#1 signature presented as PSS.
+            let (key, _, pkcs1) = &cases[0];
+            assert!(
+                key.verify_with(crypto, sig::RSA_PSS_RSAE_SHA256, b"msg", pkcs1)
+                    .is_err()
+            );
+            // Our certificate's key, loaded into this provider, signs for every provider.
+            let ours = Certificate::from_der_with(
+                cert.der().to_vec(),
+                rcgen::KeyPair::from_pem(&cert.key_pem())
+                    .unwrap()
+                    .serialize_der(),
+                crypto,
+            )
+            .unwrap();
+            assert_eq!(ours.public_key(), cert.public_key());
+            let signature = ours.sign(b"msg").unwrap();
+            for &other in sansrtc_core::crypto::available() {
+                assert_eq!(
+                    p256_key.verify_with(other, sig::ECDSA_SECP256R1_SHA256, b"msg", &signature),
+                    Ok(())
+                );
+            }
+        }
+    }
 }
