@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use sansrtc::{
     ChannelId, ChannelState, ConnectionState, Event, Mid, PeerConnection, Router, RtpReceived,
 };
-use tokio::net::{ToSocketAddrs, UdpSocket};
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -18,6 +18,7 @@ use crate::channel::{DataChannel, Message};
 use crate::connection::Connection;
 use crate::error::Error;
 use crate::media::RtpReceiver;
+use crate::tcp;
 
 /// Sizes of the queues between the endpoint's task and the handles, and how long a shutdown
 /// waits for goodbyes. Every queue is bounded; what happens when one is full is written beside
@@ -129,7 +130,17 @@ pub struct EndpointStats {
     pub unreliable_dropped: u64,
     /// Channels opened by the peer and closed because the accept queue was full.
     pub channels_refused: u64,
+    /// ICE-TCP streams open now ([`Endpoint::bind_with_tcp`]).
+    pub tcp_streams: u64,
+    /// ICE-TCP streams closed at once because [`MAX_TCP_STREAMS`] were open and none idle.
+    pub tcp_streams_refused: u64,
+    /// Frames received on ICE-TCP streams (each also counted in `datagrams_received`).
+    pub tcp_frames_received: u64,
 }
+
+/// ICE-TCP streams an endpoint keeps open at most (a new stream beyond takes the place of one
+/// that carried no frame for 30 s, or is closed at once).
+pub const MAX_TCP_STREAMS: usize = tcp::MAX_STREAMS;
 
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
@@ -147,6 +158,9 @@ pub(crate) struct Counters {
     events_dropped: AtomicU64,
     unreliable_dropped: AtomicU64,
     channels_refused: AtomicU64,
+    tcp_streams: AtomicU64,
+    tcp_streams_refused: AtomicU64,
+    tcp_frames_received: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -260,8 +274,9 @@ pub(crate) struct Entry {
     /// Channels whose `overflow` is not empty: while any, the connection is fed no datagram
     /// that may carry data channel data.
     overflowing: usize,
-    /// Datagrams that arrived while `overflowing` (source, bytes), to feed in order later.
-    held: VecDeque<(SocketAddr, Vec<u8>)>,
+    /// Datagrams that arrived while `overflowing` (transport, source, bytes), to feed in
+    /// order later.
+    held: VecDeque<(sansrtc::Transport, SocketAddr, Vec<u8>)>,
     tracks: HashMap<Mid, mpsc::Sender<RtpReceived>>,
     deadline: Option<Instant>,
     /// To make handles for channels the peer opens.
@@ -519,6 +534,7 @@ pub struct Endpoint {
     commands: mpsc::Sender<Command>,
     shared: Arc<Shared>,
     local: SocketAddr,
+    tcp_local: Option<SocketAddr>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -532,10 +548,42 @@ impl Endpoint {
         Endpoint::new(socket, EndpointConfig::default())
     }
 
+    /// [`Endpoint::bind`], and a TCP listener on the same address and port: every connection
+    /// added also gets a passive ICE-TCP host candidate (RFC 6544) there, for browsers whose
+    /// network blocks UDP (UDP is still preferred when it works). See [`Endpoint::with_tcp`].
+    pub async fn bind_with_tcp(addr: impl ToSocketAddrs) -> Result<Endpoint, Error> {
+        let socket = UdpSocket::bind(addr).await?;
+        let listener = TcpListener::bind(socket.local_addr()?).await?;
+        Endpoint::with_tcp(socket, listener, EndpointConfig::default())
+    }
+
     /// Starts the task of `socket` on the current tokio runtime (panics outside one, as
     /// `tokio::spawn`).
     pub fn new(socket: UdpSocket, config: EndpointConfig) -> Result<Endpoint, Error> {
+        Self::start(socket, None, config)
+    }
+
+    /// [`Endpoint::new`] with ICE over TCP: the task also accepts streams on `listener`
+    /// (its address becomes every connection's passive TCP candidate), reads each as RFC 4571
+    /// frames routed like datagrams, and writes what a connection sends over TCP on the stream
+    /// accepted from the destination. Limits: [`MAX_TCP_STREAMS`] streams, frames of 16 KiB,
+    /// 256 frames queued per stream (more are dropped, like datagrams a full socket refuses).
+    pub fn with_tcp(
+        socket: UdpSocket,
+        listener: TcpListener,
+        config: EndpointConfig,
+    ) -> Result<Endpoint, Error> {
+        Self::start(socket, Some(listener), config)
+    }
+
+    fn start(
+        socket: UdpSocket,
+        listener: Option<TcpListener>,
+        config: EndpointConfig,
+    ) -> Result<Endpoint, Error> {
         let local = socket.local_addr()?;
+        let tcp_local = listener.as_ref().map(TcpListener::local_addr).transpose()?;
+        let (tcp_inputs_tx, tcp_inputs) = mpsc::channel(tcp::INPUT_QUEUE);
         let (commands, commands_rx) = mpsc::channel(config.command_capacity.max(1));
         let shared = Arc::new(Shared {
             next_key: AtomicU64::new(0),
@@ -549,6 +597,10 @@ impl Endpoint {
         let driver = Driver {
             socket,
             local,
+            tcp_listener: listener,
+            tcp_local,
+            tcp_inputs,
+            tcp: tcp::Streams::new(tcp_inputs_tx),
             router: Router::new(),
             conns: HashMap::new(),
             timers: BTreeSet::new(),
@@ -561,6 +613,7 @@ impl Endpoint {
             commands,
             shared,
             local,
+            tcp_local,
             shutdown: Some(shutdown),
             task: Some(task),
         })
@@ -569,6 +622,11 @@ impl Endpoint {
     /// The socket's address.
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// The TCP listener's address (the passive ICE-TCP candidate), when the endpoint has one.
+    pub fn tcp_local_addr(&self) -> Option<SocketAddr> {
+        self.tcp_local
     }
 
     /// Hands `pc` to the task, which drives it from now on, and returns its handle. The
@@ -637,6 +695,9 @@ impl Endpoint {
             events_dropped: get(&c.events_dropped),
             unreliable_dropped: get(&c.unreliable_dropped),
             channels_refused: get(&c.channels_refused),
+            tcp_streams: get(&c.tcp_streams),
+            tcp_streams_refused: get(&c.tcp_streams_refused),
+            tcp_frames_received: get(&c.tcp_frames_received),
         }
     }
 
@@ -666,6 +727,11 @@ impl Drop for Endpoint {
 struct Driver {
     socket: UdpSocket,
     local: SocketAddr,
+    /// ICE-TCP: the listener, its address, what the streams' readers send, the streams.
+    tcp_listener: Option<TcpListener>,
+    tcp_local: Option<SocketAddr>,
+    tcp_inputs: mpsc::Receiver<tcp::Input>,
+    tcp: tcp::Streams,
     router: Router<u64>,
     conns: HashMap<u64, Entry>,
     /// Every connection's deadline, earliest first.
@@ -729,10 +795,12 @@ impl Driver {
                 }
                 received = self.socket.recv_from(&mut buf) => {
                     if let Ok((n, from)) = received {
-                        self.datagram(from, &buf[..n]).await;
+                        self.datagram(sansrtc::Transport::Udp, from, &buf[..n]).await;
                         for _ in 1..RECV_BATCH {
                             match self.socket.try_recv_from(&mut buf) {
-                                Ok((n, from)) => self.datagram(from, &buf[..n]).await,
+                                Ok((n, from)) => {
+                                    self.datagram(sansrtc::Transport::Udp, from, &buf[..n]).await
+                                }
                                 Err(_) => break,
                             }
                         }
@@ -741,6 +809,14 @@ impl Driver {
                 () = &mut timer, if armed.is_some() => {
                     armed = None; // re-armed at the next turn, even for the same instant
                     self.timeouts().await;
+                }
+                accepted = accept(self.tcp_listener.as_ref()), if self.tcp_listener.is_some() => {
+                    if let Ok((stream, peer)) = accepted {
+                        self.accepted(stream, peer);
+                    }
+                }
+                Some(input) = self.tcp_inputs.recv(), if self.tcp_listener.is_some() => {
+                    self.tcp_input(input).await;
                 }
             }
         }
@@ -765,6 +841,12 @@ impl Driver {
                 }
                 let mut pc = *pc;
                 if let Err(e) = pc.add_local_address(self.local) {
+                    let _ = reply.send(Err(e.into()));
+                    return;
+                }
+                if let Some(tcp_local) = self.tcp_local
+                    && let Err(e) = pc.add_local_tcp_address(tcp_local)
+                {
                     let _ = reply.send(Err(e.into()));
                     return;
                 }
@@ -823,10 +905,54 @@ impl Driver {
         }
     }
 
-    async fn datagram(&mut self, source: SocketAddr, datagram: &[u8]) {
+    /// A stream accepted on the TCP listener.
+    fn accepted(&mut self, stream: TcpStream, peer: SocketAddr) {
+        let counters = &self.shared.counters;
+        if !self.tcp.add(stream, peer, Instant::now()) {
+            bump(&counters.tcp_streams_refused);
+        }
+        counters
+            .tcp_streams
+            .store(self.tcp.len() as u64, Ordering::Relaxed);
+    }
+
+    /// A frame read from a stream, or a stream's end.
+    async fn tcp_input(&mut self, input: tcp::Input) {
+        match input {
+            tcp::Input::Frame(peer, id, frame) => {
+                if self.tcp.frame(peer, id, Instant::now()) {
+                    bump(&self.shared.counters.tcp_frames_received);
+                    self.datagram(sansrtc::Transport::Tcp, peer, &frame).await;
+                }
+            }
+            tcp::Input::Closed(peer, id) => {
+                self.tcp.closed(peer, id);
+                self.shared
+                    .counters
+                    .tcp_streams
+                    .store(self.tcp.len() as u64, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The local address packets over `transport` arrive on.
+    fn local_on(&self, transport: sansrtc::Transport) -> SocketAddr {
+        match (transport, self.tcp_local) {
+            (sansrtc::Transport::Tcp, Some(tcp)) => tcp,
+            _ => self.local,
+        }
+    }
+
+    async fn datagram(
+        &mut self,
+        transport: sansrtc::Transport,
+        source: SocketAddr,
+        datagram: &[u8],
+    ) {
         let counters = &self.shared.counters;
         bump(&counters.datagrams_received);
-        let Some(key) = self.router.route(self.local, source, datagram) else {
+        let local = self.local_on(transport);
+        let Some(key) = self.router.route_on(transport, local, source, datagram) else {
             bump(&counters.datagrams_unrouted);
             return;
         };
@@ -850,26 +976,33 @@ impl Driver {
                 let counters = &self.shared.counters;
                 bump(&counters.datagrams_held_back);
                 if entry.held.len() < self.shared.config.hold_capacity {
-                    entry.held.push_back((source, datagram.to_vec()));
+                    entry.held.push_back((transport, source, datagram.to_vec()));
                 } else {
                     bump(&counters.held_back_dropped);
                 }
                 return;
             }
         }
-        self.feed(key, source, datagram).await;
+        self.feed(key, transport, source, datagram).await;
     }
 
-    /// Feeds connection `key` a datagram from `source`.
-    async fn feed(&mut self, key: u64, source: SocketAddr, datagram: &[u8]) {
+    /// Feeds connection `key` a datagram (over TCP: a frame) from `source`.
+    async fn feed(
+        &mut self,
+        key: u64,
+        transport: sansrtc::Transport,
+        source: SocketAddr,
+        datagram: &[u8],
+    ) {
+        let local = self.local_on(transport);
         let Some(entry) = self.conns.get_mut(&key) else {
             return;
         };
         entry
             .pc
-            .handle_receive(Instant::now(), source, self.local, datagram);
+            .handle_receive_on(Instant::now(), transport, source, local, datagram);
         self.router
-            .learn(key, &entry.pc, self.local, source, datagram);
+            .learn_on(key, &entry.pc, transport, local, source, datagram);
         self.flush(key).await;
     }
 
@@ -905,12 +1038,17 @@ impl Driver {
             let mut idle = true;
             while let Some(t) = entry.pc.poll_transmit() {
                 idle = false;
-                if t.transport != sansrtc::Transport::Udp {
-                    // The driver registers UDP sockets only (no ICE-TCP streams): none is
-                    // expected, and none may leave as a datagram.
+                self.router.sent(key, &t);
+                if t.transport == sansrtc::Transport::Tcp {
+                    // A frame on the stream accepted from the destination (dropped when that
+                    // stream is gone or its queue full, as a datagram the socket refuses).
+                    if self.tcp.send(t.destination, t.contents) {
+                        bump(&counters.datagrams_sent);
+                    } else {
+                        bump(&counters.send_errors);
+                    }
                     continue;
                 }
-                self.router.sent(key, &t);
                 match self.socket.send_to(&t.contents, t.destination).await {
                     Ok(_) => bump(&counters.datagrams_sent),
                     Err(_) => bump(&counters.send_errors),
@@ -962,9 +1100,9 @@ impl Driver {
             // In order, until one of them fills a queue again.
             while let Some(entry) = self.conns.get_mut(&key)
                 && entry.overflowing == 0
-                && let Some((source, datagram)) = entry.held.pop_front()
+                && let Some((transport, source, datagram)) = entry.held.pop_front()
             {
-                self.feed(key, source, &datagram).await;
+                self.feed(key, transport, source, &datagram).await;
             }
         }
     }
@@ -981,5 +1119,13 @@ impl Driver {
                 .connections
                 .fetch_sub(1, Ordering::Relaxed);
         }
+    }
+}
+
+/// The next stream of `listener` (never, without one).
+async fn accept(listener: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
     }
 }

@@ -66,9 +66,10 @@ mod connection;
 mod endpoint;
 mod error;
 mod media;
+mod tcp;
 
 pub use channel::{DataChannel, Message};
 pub use connection::Connection;
-pub use endpoint::{Endpoint, EndpointConfig, EndpointStats};
+pub use endpoint::{Endpoint, EndpointConfig, EndpointStats, MAX_TCP_STREAMS};
 pub use error::Error;
 pub use media::{RtpReceiver, RtpWriter};
