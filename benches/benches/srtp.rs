@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use aes::cipher::{InnerIvInit, KeyInit, StreamCipher};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hmac::Mac;
-use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
+use ring::aead::{self, LessSafeKey, UnboundKey};
 use sansrtc_core::crypto::CryptoProvider;
 use sansrtc_srtp::{Config, Context, Profile};
 
@@ -133,29 +133,8 @@ impl Raw {
     /// Encrypts `buf[12..]` and appends the tag.
     fn seal(&self, buf: &mut Vec<u8>) {
         match self {
-            Self::GcmAwsLc(key) => {
-                use aws_lc_rs::aead::{Aad, Nonce};
-                let (header, body) = buf.split_at_mut(12);
-                let tag = key
-                    .seal_in_place_separate_tag(
-                        Nonce::assume_unique_for_key([1; 12]),
-                        Aad::from(&*header),
-                        body,
-                    )
-                    .unwrap();
-                buf.extend_from_slice(tag.as_ref());
-            }
-            Self::Gcm(key) => {
-                let (header, body) = buf.split_at_mut(12);
-                let tag = key
-                    .seal_in_place_separate_tag(
-                        Nonce::assume_unique_for_key([1; 12]),
-                        Aad::from(&*header),
-                        body,
-                    )
-                    .unwrap();
-                buf.extend_from_slice(tag.as_ref());
-            }
+            Self::GcmAwsLc(key) => aws_lc_seal(key, buf),
+            Self::Gcm(key) => ring_seal(key, buf),
             Self::Cm(aes, key, tag_len) => {
                 let core = ctr::CtrCore::<&aes::Aes128Enc, ctr::flavors::Ctr128BE>::inner_iv_init(
                     aes,
@@ -174,29 +153,8 @@ impl Raw {
     /// Checks the tag and decrypts; returns the plaintext length.
     fn open(&self, buf: &mut [u8]) -> usize {
         match self {
-            Self::GcmAwsLc(key) => {
-                use aws_lc_rs::aead::{Aad, Nonce};
-                let (header, body) = buf.split_at_mut(12);
-                key.open_in_place(
-                    Nonce::assume_unique_for_key([1; 12]),
-                    Aad::from(&*header),
-                    body,
-                )
-                .unwrap()
-                .len()
-                    + 12
-            }
-            Self::Gcm(key) => {
-                let (header, body) = buf.split_at_mut(12);
-                key.open_in_place(
-                    Nonce::assume_unique_for_key([1; 12]),
-                    Aad::from(&*header),
-                    body,
-                )
-                .unwrap()
-                .len()
-                    + 12
-            }
+            Self::GcmAwsLc(key) => aws_lc_open(key, buf),
+            Self::Gcm(key) => ring_open(key, buf),
             Self::Cm(aes, key, tag_len) => {
                 let end = buf.len() - tag_len;
                 let mut mac = key.clone();
@@ -214,6 +172,36 @@ impl Raw {
         }
     }
 }
+
+/// Raw AES-GCM seal (tag appended) and open of a packet whose first 12 bytes are its header,
+/// with `$lib`'s `LessSafeKey`: ring and aws-lc-rs share this API.
+macro_rules! raw_gcm {
+    ($lib:ident, $seal:ident, $open:ident) => {
+        fn $seal(key: &$lib::aead::LessSafeKey, buf: &mut Vec<u8>) {
+            use $lib::aead::{Aad, Nonce};
+            let (header, body) = buf.split_at_mut(12);
+            let nonce = Nonce::assume_unique_for_key([1; 12]);
+            let tag = key
+                .seal_in_place_separate_tag(nonce, Aad::from(&*header), body)
+                .unwrap();
+            buf.extend_from_slice(tag.as_ref());
+        }
+
+        /// Returns the plaintext length.
+        fn $open(key: &$lib::aead::LessSafeKey, buf: &mut [u8]) -> usize {
+            use $lib::aead::{Aad, Nonce};
+            let (header, body) = buf.split_at_mut(12);
+            let nonce = Nonce::assume_unique_for_key([1; 12]);
+            12 + key
+                .open_in_place(nonce, Aad::from(&*header), body)
+                .unwrap()
+                .len()
+        }
+    };
+}
+
+raw_gcm!(ring, ring_seal, ring_open);
+raw_gcm!(aws_lc_rs, aws_lc_seal, aws_lc_open);
 
 fn ring_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0

@@ -421,43 +421,24 @@ mod tests {
         let p384_key = PeerKey::EcdsaP384(p384.public_key().as_ref().to_vec());
         let cert = Certificate::generate().unwrap();
         let p256_key = PeerKey::EcdsaP256(cert.public_key().to_vec());
-        let cases: Vec<(&PeerKey, u16, Vec<u8>)> = vec![
-            (
-                &rsa_key,
-                sig::RSA_PKCS1_SHA256,
-                rsa_sign(&rs::RSA_PKCS1_SHA256, b"msg"),
-            ),
-            (
-                &rsa_key,
-                sig::RSA_PKCS1_SHA384,
-                rsa_sign(&rs::RSA_PKCS1_SHA384, b"msg"),
-            ),
-            (
-                &rsa_key,
-                sig::RSA_PSS_RSAE_SHA256,
-                rsa_sign(&rs::RSA_PSS_SHA256, b"msg"),
-            ),
-            (
-                &rsa_key,
-                sig::RSA_PSS_RSAE_SHA384,
-                rsa_sign(&rs::RSA_PSS_SHA384, b"msg"),
-            ),
-            (
-                &rsa_key,
-                sig::RSA_PSS_RSAE_SHA512,
-                rsa_sign(&rs::RSA_PSS_SHA512, b"msg"),
-            ),
-            (
-                &p384_key,
-                sig::ECDSA_SECP384R1_SHA384,
-                p384.sign(&rng, b"msg").unwrap().as_ref().to_vec(),
-            ),
-            (
-                &p256_key,
-                sig::ECDSA_SECP256R1_SHA256,
-                cert.sign(b"msg").unwrap(),
-            ),
+        let rsa_schemes: [(u16, &'static dyn rs::RsaEncoding); 5] = [
+            (sig::RSA_PKCS1_SHA256, &rs::RSA_PKCS1_SHA256),
+            (sig::RSA_PKCS1_SHA384, &rs::RSA_PKCS1_SHA384),
+            (sig::RSA_PSS_RSAE_SHA256, &rs::RSA_PSS_SHA256),
+            (sig::RSA_PSS_RSAE_SHA384, &rs::RSA_PSS_SHA384),
+            (sig::RSA_PSS_RSAE_SHA512, &rs::RSA_PSS_SHA512),
         ];
+        let mut cases: Vec<(&PeerKey, u16, Vec<u8>)> = rsa_schemes
+            .iter()
+            .map(|&(scheme, padding)| (&rsa_key, scheme, rsa_sign(padding, b"msg")))
+            .collect();
+        let p384_signature = p384.sign(&rng, b"msg").unwrap().as_ref().to_vec();
+        cases.push((&p384_key, sig::ECDSA_SECP384R1_SHA384, p384_signature));
+        cases.push((
+            &p256_key,
+            sig::ECDSA_SECP256R1_SHA256,
+            cert.sign(b"msg").unwrap(),
+        ));
         for &crypto in sansrtc_core::crypto::available() {
             for (key, scheme, signature) in &cases {
                 let name = crypto.name();

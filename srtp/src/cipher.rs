@@ -37,6 +37,13 @@ pub(crate) struct CmKeys {
     tag_len: usize,
 }
 
+impl CmKeys {
+    /// The AES key schedule, the session salt, the keyed HMAC and the tag length.
+    fn parts(&self) -> (&aes::Aes128Enc, &[u8; 14], &HmacSha1, &usize) {
+        (&self.aes, &self.salt, &self.hmac, &self.tag_len)
+    }
+}
+
 /// One direction's keys for SRTP or for SRTCP. Both variants keep their key state on the heap
 /// (boxed, or in the provider's `Arc`), so a GCM transform does not also reserve the room of
 /// the much larger AES-CM state (2 KB per media connection); the pointer is followed once per
@@ -142,12 +149,7 @@ impl Transform {
     ) -> Result<(), Error> {
         match self {
             Self::Cm(keys) => {
-                let CmKeys {
-                    aes,
-                    salt,
-                    hmac,
-                    tag_len,
-                } = &**keys;
+                let (aes, salt, hmac, tag_len) = keys.parts();
                 let (packet, tag) = buf.split_at_mut(end);
                 cm_apply(aes, &cm_iv(salt, ssrc, index), &mut packet[header_len..]);
                 let mac = cm_mac(hmac, packet, Some((index >> 16) as u32));
@@ -179,12 +181,7 @@ impl Transform {
     ) -> Result<usize, Error> {
         match self {
             Self::Cm(keys) => {
-                let CmKeys {
-                    aes,
-                    salt,
-                    hmac,
-                    tag_len,
-                } = &**keys;
+                let (aes, salt, hmac, tag_len) = keys.parts();
                 let end = buf.len() - tag_len;
                 let (packet, tag) = buf.split_at_mut(end);
                 let mac = cm_mac(hmac, packet, Some((index >> 16) as u32));
@@ -218,12 +215,7 @@ impl Transform {
         let trailer = (E_FLAG | index).to_be_bytes();
         match self {
             Self::Cm(keys) => {
-                let CmKeys {
-                    aes,
-                    salt,
-                    hmac,
-                    tag_len,
-                } = &**keys;
+                let (aes, salt, hmac, tag_len) = keys.parts();
                 cm_apply(aes, &cm_iv(salt, ssrc, u64::from(index)), &mut buf[8..len]);
                 buf[len..len + 4].copy_from_slice(&trailer);
                 let (authenticated, tag) = buf.split_at_mut(len + 4);
@@ -260,12 +252,7 @@ impl Transform {
         let n = buf.len();
         match self {
             Self::Cm(keys) => {
-                let CmKeys {
-                    aes,
-                    salt,
-                    hmac,
-                    tag_len,
-                } = &**keys;
+                let (aes, salt, hmac, tag_len) = keys.parts();
                 let (authenticated, tag) = buf.split_at_mut(n - tag_len);
                 let mac = cm_mac(hmac, authenticated, None);
                 if !bool::from(mac[..*tag_len].ct_eq(tag)) {
