@@ -48,11 +48,18 @@ function pcConfig(opts) {
 
 // The selected candidate pair as getStats reports it (through the transport's
 // selectedCandidatePairId), with its local and remote candidates; and the candidates the
-// offer carried (pc.localDescription).
+// offer carried (pc.localDescription). Chromium marks a pair 'in-progress' whenever it sends
+// it a keepalive ping, until the answer: getStats is read again (every 50 ms, at most 5 s)
+// until the pair shows 'succeeded', so that a ping in flight is not taken for a failed pair.
 async function selectedPair(pc) {
-  const stats = await pc.getStats();
-  let pair = null;
-  stats.forEach((s) => { if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId); });
+  let stats, pair = null;
+  for (let i = 0; i < 100; i++) {
+    stats = await pc.getStats();
+    pair = null;
+    stats.forEach((s) => { if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId); });
+    if (pair && pair.state === 'succeeded') break;
+    await new Promise((res) => setTimeout(res, 50));
+  }
   const offered = pc.localDescription.sdp.split('\r\n').filter((l) => l.startsWith('a=candidate:'));
   if (!pair) return { selected: null, offered };
   const local = stats.get(pair.localCandidateId) || {}, remote = stats.get(pair.remoteCandidateId) || {};
