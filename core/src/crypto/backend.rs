@@ -116,9 +116,6 @@ macro_rules! provider {
                 fn update(&mut self, data: &[u8]) {
                     self.0.update(data)
                 }
-                fn fork_finish(&self) -> Output {
-                    Output::new(self.0.clone().finish().as_ref())
-                }
                 fn finish(self: Box<Self>) -> Output {
                     Output::new(self.0.finish().as_ref())
                 }

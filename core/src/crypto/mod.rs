@@ -7,8 +7,8 @@
 //! so the media path pays one indirect call per packet, not a key schedule.
 //!
 //! As in rustls, a provider is chosen per configuration (`sansrtc_srtp::Config::crypto`,
-//! `sansrtc_dtls::Config::crypto`, the peer connection's config) or once per process with
-//! [`install_default`]; [`default_provider`] is the installed one, else [`RING`]. The
+//! `sansrtc_dtls::Config::crypto`) or once per process with [`install_default`] (what a peer
+//! connection uses); [`default_provider`] is the installed one, else [`RING`]. The
 //! `aws-lc-rs` feature only adds `AWS_LC_RS` (it builds AWS-LC's C sources), so enabling it
 //! anywhere in a build changes no behaviour by itself:
 //!
@@ -299,8 +299,6 @@ pub trait HeaderProtectionKey: Send + Sync {
 pub trait HashContext: Send + Sync {
     /// Adds `data`.
     fn update(&mut self, data: &[u8]);
-    /// The hash of everything added so far, without ending this context.
-    fn fork_finish(&self) -> Output;
     /// The hash of everything added.
     fn finish(self: Box<Self>) -> Output;
     /// A copy of the state.
