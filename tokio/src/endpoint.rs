@@ -74,6 +74,12 @@ pub struct EndpointConfig {
     /// How long [`Endpoint::shutdown`] (or dropping the endpoint) lets the connections say
     /// goodbye (SCTP shutdown, DTLS close_notify) before the task ends (default 3 s).
     pub close_timeout: Duration,
+    /// ICE-TCP streams kept open at most (default [`MAX_TCP_STREAMS`]; only with
+    /// [`Endpoint::with_tcp`]). A stream accepted beyond takes the place of one on which no
+    /// frame reached a connection for 30 s, or is closed at once (counted in
+    /// [`EndpointStats::tcp_streams_refused`]). Frames no connection claims do not count as
+    /// use: strangers opening streams and writing garbage cannot keep the slots from browsers.
+    pub max_tcp_streams: usize,
 }
 
 impl Default for EndpointConfig {
@@ -87,6 +93,7 @@ impl Default for EndpointConfig {
             accept_capacity: 16,
             send_high_water: 1 << 20,
             close_timeout: Duration::from_secs(3),
+            max_tcp_streams: MAX_TCP_STREAMS,
         }
     }
 }
@@ -132,14 +139,15 @@ pub struct EndpointStats {
     pub channels_refused: u64,
     /// ICE-TCP streams open now ([`Endpoint::bind_with_tcp`]).
     pub tcp_streams: u64,
-    /// ICE-TCP streams closed at once because [`MAX_TCP_STREAMS`] were open and none idle.
+    /// ICE-TCP streams closed at once because [`EndpointConfig::max_tcp_streams`] were open
+    /// and none idle.
     pub tcp_streams_refused: u64,
     /// Frames received on ICE-TCP streams (each also counted in `datagrams_received`).
     pub tcp_frames_received: u64,
 }
 
-/// ICE-TCP streams an endpoint keeps open at most (a new stream beyond takes the place of one
-/// that carried no frame for 30 s, or is closed at once).
+/// ICE-TCP streams an endpoint keeps open at most by default
+/// ([`EndpointConfig::max_tcp_streams`]).
 pub const MAX_TCP_STREAMS: usize = tcp::MAX_STREAMS;
 
 #[derive(Debug, Default)]
@@ -566,7 +574,7 @@ impl Endpoint {
     /// [`Endpoint::new`] with ICE over TCP: the task also accepts streams on `listener`
     /// (its address becomes every connection's passive TCP candidate), reads each as RFC 4571
     /// frames routed like datagrams, and writes what a connection sends over TCP on the stream
-    /// accepted from the destination. Limits: [`MAX_TCP_STREAMS`] streams, frames of 16 KiB,
+    /// accepted from the destination. Limits: [`EndpointConfig::max_tcp_streams`] streams, frames of 16 KiB,
     /// 256 frames queued per stream (more are dropped, like datagrams a full socket refuses).
     pub fn with_tcp(
         socket: UdpSocket,
@@ -584,6 +592,7 @@ impl Endpoint {
         let local = socket.local_addr()?;
         let tcp_local = listener.as_ref().map(TcpListener::local_addr).transpose()?;
         let (tcp_inputs_tx, tcp_inputs) = mpsc::channel(tcp::INPUT_QUEUE);
+        let max_tcp_streams = config.max_tcp_streams;
         let (commands, commands_rx) = mpsc::channel(config.command_capacity.max(1));
         let shared = Arc::new(Shared {
             next_key: AtomicU64::new(0),
@@ -600,7 +609,7 @@ impl Endpoint {
             tcp_listener: listener,
             tcp_local,
             tcp_inputs,
-            tcp: tcp::Streams::new(tcp_inputs_tx),
+            tcp: tcp::Streams::new(tcp_inputs_tx, max_tcp_streams),
             router: Router::new(),
             conns: HashMap::new(),
             timers: BTreeSet::new(),
@@ -799,7 +808,7 @@ impl Driver {
                         for _ in 1..RECV_BATCH {
                             match self.socket.try_recv_from(&mut buf) {
                                 Ok((n, from)) => {
-                                    self.datagram(sansrtc::Transport::Udp, from, &buf[..n]).await
+                                    self.datagram(sansrtc::Transport::Udp, from, &buf[..n]).await;
                                 }
                                 Err(_) => break,
                             }
@@ -920,9 +929,11 @@ impl Driver {
     async fn tcp_input(&mut self, input: tcp::Input) {
         match input {
             tcp::Input::Frame(peer, id, frame) => {
-                if self.tcp.frame(peer, id, Instant::now()) {
+                if self.tcp.is_current(peer, id) {
                     bump(&self.shared.counters.tcp_frames_received);
-                    self.datagram(sansrtc::Transport::Tcp, peer, &frame).await;
+                    if self.datagram(sansrtc::Transport::Tcp, peer, &frame).await {
+                        self.tcp.routed(peer, id, Instant::now());
+                    }
                 }
             }
             tcp::Input::Closed(peer, id) => {
@@ -943,22 +954,23 @@ impl Driver {
         }
     }
 
+    /// Routes a datagram (over TCP: a frame) to its connection; whether one claimed it.
     async fn datagram(
         &mut self,
         transport: sansrtc::Transport,
         source: SocketAddr,
         datagram: &[u8],
-    ) {
+    ) -> bool {
         let counters = &self.shared.counters;
         bump(&counters.datagrams_received);
         let local = self.local_on(transport);
         let Some(key) = self.router.route_on(transport, local, source, datagram) else {
             bump(&counters.datagrams_unrouted);
-            return;
+            return false;
         };
         let Some(entry) = self.conns.get_mut(&key) else {
             bump(&counters.datagrams_unrouted);
-            return;
+            return false;
         };
         // DTLS records (first byte 20..=63, RFC 7983) may carry data channel data: while a
         // channel of the connection has an overflow, they wait in the hold, or at the peer
@@ -970,7 +982,7 @@ impl Driver {
         {
             self.refills().await;
             let Some(entry) = self.conns.get_mut(&key) else {
-                return;
+                return true;
             };
             if entry.overflowing > 0 || !entry.held.is_empty() {
                 let counters = &self.shared.counters;
@@ -980,10 +992,11 @@ impl Driver {
                 } else {
                     bump(&counters.held_back_dropped);
                 }
-                return;
+                return true;
             }
         }
         self.feed(key, transport, source, datagram).await;
+        true
     }
 
     /// Feeds connection `key` a datagram (over TCP: a frame) from `source`.

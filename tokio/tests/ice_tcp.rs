@@ -203,3 +203,37 @@ async fn a_stream_breaking_the_framing_is_closed() {
         "{stats:?}"
     );
 }
+
+/// With every stream slot taken by streams in use (not idle), a new stream is closed at
+/// once and counted ([`EndpointConfig::max_tcp_streams`]).
+#[tokio::test]
+async fn streams_beyond_the_limit_are_refused() {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind(socket.local_addr().unwrap())
+        .await
+        .unwrap();
+    let mut config = sansrtc_tokio::EndpointConfig::default();
+    config.max_tcp_streams = 1;
+    let endpoint = Endpoint::with_tcp(socket, listener, config).expect("endpoint");
+    let addr = endpoint.tcp_local_addr().unwrap();
+    let first = TcpStream::connect(addr).await.expect("connect");
+    within("the first stream is taken", async {
+        while endpoint.stats().tcp_streams < 1 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    let mut second = TcpStream::connect(addr).await.expect("connect");
+    let mut buf = [0u8; 16];
+    let n = within("the second stream closed", second.read(&mut buf))
+        .await
+        .unwrap_or(0);
+    assert_eq!(n, 0, "the endpoint closed the stream beyond the limit");
+    let stats = endpoint.stats();
+    assert_eq!(
+        (stats.tcp_streams, stats.tcp_streams_refused),
+        (1, 1),
+        "{stats:?}"
+    );
+    drop(first);
+}
