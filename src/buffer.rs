@@ -6,8 +6,13 @@
 //! [`crate::RtpReceived`] and data channel messages; when the application drops one (after
 //! sending it, say), its storage returns to the connection's pool and carries the next packet.
 //! A buffer that outlives its connection, or that the pool has no room for, is simply freed.
+//!
+//! A [`SharedPacket`] is a received packet shared by reference count, to forward one packet
+//! to many connections: each keeps a reference in its retransmission history instead of a
+//! copy. Its reference-counted box goes back to the pool too when the last reference drops.
 
 use std::fmt;
+use std::ops::Range;
 use std::sync::{Arc, Mutex, Weak};
 
 /// Buffers a pool keeps at most.
@@ -33,6 +38,8 @@ struct Kept {
     small: Vec<Vec<u8>>,
     large: Vec<Vec<u8>>,
     bytes: usize,
+    /// Boxes of shared packets, empty (their bytes went back to `small` or `large`).
+    shared: Vec<Arc<PacketBuf>>,
 }
 
 impl Kept {
@@ -103,6 +110,23 @@ impl BufferPool {
         }
     }
 
+    /// `packet` behind a reference count, in a box from the pool when it has one.
+    fn share(pool: &Arc<Shared>, packet: PacketBuf) -> Arc<PacketBuf> {
+        let boxed = pool.lock().ok().and_then(|mut p| p.shared.pop());
+        match boxed {
+            Some(mut arc) => match Arc::get_mut(&mut arc) {
+                // Pooled boxes are unique, and empty of a pool (dropping the old
+                // content does nothing).
+                Some(slot) => {
+                    *slot = packet;
+                    arc
+                }
+                None => Arc::new(packet),
+            },
+            None => Arc::new(packet),
+        }
+    }
+
     /// A buffer holding a copy of `bytes`.
     pub(crate) fn copy_of(&self, bytes: &[u8]) -> PacketBuf {
         let mut b = self.take(bytes.len());
@@ -110,7 +134,8 @@ impl BufferPool {
         b
     }
 
-    /// Frees the buffers kept (an idle connection holds no packet memory).
+    /// Frees the buffers (and shared-packet boxes) kept (an idle connection holds no packet
+    /// memory).
     pub(crate) fn release(&self) {
         if let Ok(mut p) = self.shared.lock() {
             *p = Kept::default();
@@ -141,7 +166,100 @@ impl PacketBuf {
     pub(crate) fn vec_mut(&mut self) -> &mut Vec<u8> {
         &mut self.data
     }
+
+    /// The bytes behind a reference count, `range` of them being the payload.
+    pub(crate) fn into_shared(self, payload: Range<usize>) -> SharedPacket {
+        let pool = self.pool.as_ref().and_then(Weak::upgrade);
+        let packet = match &pool {
+            Some(pool) => BufferPool::share(pool, self),
+            None => Arc::new(self),
+        };
+        SharedPacket {
+            packet: Some(packet),
+            payload,
+        }
+    }
 }
+
+/// A received RTP packet shared by reference count ([`crate::RtpReceived::share`]), to
+/// write its payload on many tracks ([`crate::RtpWrite::shared`]) without each connection
+/// copying it into its retransmission history: a history keeps a reference (a clone), not
+/// the bytes. Cloning it is cheap; when the last clone drops, the storage returns to the
+/// connection that received it, as a [`PacketBuf`] does.
+pub struct SharedPacket {
+    packet: Option<Arc<PacketBuf>>,
+    payload: Range<usize>,
+}
+
+impl SharedPacket {
+    /// The whole packet, header included.
+    pub fn packet(&self) -> &[u8] {
+        self.packet.as_deref().map_or(&[], |p| &p[..])
+    }
+
+    /// The payload (padding removed).
+    pub fn payload(&self) -> &[u8] {
+        self.packet().get(self.payload.clone()).unwrap_or(&[])
+    }
+}
+
+impl Clone for SharedPacket {
+    fn clone(&self) -> Self {
+        SharedPacket {
+            packet: self.packet.clone(),
+            payload: self.payload.clone(),
+        }
+    }
+}
+
+impl Drop for SharedPacket {
+    fn drop(&mut self) {
+        let Some(mut arc) = self.packet.take() else {
+            return;
+        };
+        // The last reference: the bytes and the box go back to the pool, separately.
+        let Some(inner) = Arc::get_mut(&mut arc) else {
+            return;
+        };
+        let Some(pool) = inner.pool.take().and_then(|w| w.upgrade()) else {
+            return;
+        };
+        let data = std::mem::take(&mut inner.data);
+        let spare = match pool.lock() {
+            Ok(mut p) => {
+                if data.capacity() <= MAX_POOLED_CAPACITY {
+                    p.give(data);
+                }
+                if p.shared.len() < MAX_POOLED {
+                    p.shared.push(arc);
+                    None
+                } else {
+                    Some(arc)
+                }
+            }
+            Err(_) => Some(arc),
+        };
+        // Dropped outside the lock (it is empty and of no pool: nothing to give back).
+        drop(spare);
+    }
+}
+
+impl fmt::Debug for SharedPacket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedPacket")
+            .field("len", &self.packet().len())
+            .field("payload", &self.payload)
+            .finish()
+    }
+}
+
+impl PartialEq for SharedPacket {
+    fn eq(&self, other: &Self) -> bool {
+        self.payload() == other.payload() && self.packet() == other.packet()
+    }
+}
+
+impl Eq for SharedPacket {}
 
 impl From<Vec<u8>> for PacketBuf {
     /// A buffer of no pool (freed when dropped).
@@ -255,6 +373,31 @@ mod tests {
         let orphan = pool.take(1);
         drop(pool);
         drop(orphan);
+    }
+
+    #[test]
+    fn shared_packets_return_their_bytes_and_box_to_the_pool() {
+        let pool = BufferPool::default();
+        let shared = pool.copy_of(&[1, 2, 3, 4]).into_shared(1..3);
+        assert_eq!(shared.payload(), [2, 3]);
+        assert_eq!(shared.packet(), [1, 2, 3, 4]);
+        let box_at = Arc::as_ptr(shared.packet.as_ref().unwrap());
+        let copies: Vec<SharedPacket> = (0..3).map(|_| shared.clone()).collect();
+        drop(shared);
+        assert_eq!(pool.kept(), 0, "still referenced");
+        drop(copies);
+        assert_eq!(pool.kept(), 1, "the bytes are back");
+        assert_eq!(pool.shared.lock().unwrap().shared.len(), 1, "and the box");
+        // The next shared packet reuses both.
+        let again = pool.copy_of(&[9; 10]).into_shared(0..10);
+        assert_eq!(Arc::as_ptr(again.packet.as_ref().unwrap()), box_at);
+        assert_eq!(again.payload(), [9; 10]);
+        assert_eq!(pool.kept(), 0);
+        // Outliving the pool: freed.
+        drop(pool);
+        drop(again);
+        let orphan = SharedPacket::clone(&PacketBuf::from(vec![1]).into_shared(0..1));
+        assert_eq!(orphan.payload(), [1]);
     }
 
     #[test]

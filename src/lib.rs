@@ -118,7 +118,7 @@ pub mod track;
 mod twcc;
 
 pub use bandwidth::{BandwidthEstimate, TargetReason};
-pub use buffer::PacketBuf;
+pub use buffer::{PacketBuf, SharedPacket};
 pub use peer::{
     Channel, ChannelConfig, ChannelId, ChannelState, Config, ConnectionState, DtlsState, Error,
     Event, IceState, IceTransportPolicy, MessageKind, PeerConnection, SdpType, StateError, Stats,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use sansrtc_rtp::RtpPacket;
 use sansrtc_sdp::Mid;
 
-use crate::buffer::PacketBuf;
+use crate::buffer::{PacketBuf, SharedPacket};
 
 /// A decrypted RTP packet and the track it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,30 +34,60 @@ pub struct RtpReceived {
     /// It came again after a NACK: unwrapped from RTX (RFC 4588), the fields above are the
     /// original packet's.
     pub retransmission: bool,
-    pub(crate) packet: PacketBuf,
+    pub(crate) packet: Received,
     pub(crate) payload_range: Range<usize>,
+}
+
+/// The bytes of a received packet: its own buffer, or shared once [`RtpReceived::share`]d.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Received {
+    Owned(PacketBuf),
+    Shared(SharedPacket),
 }
 
 impl RtpReceived {
     /// The whole packet, header included, decrypted.
     pub fn packet(&self) -> &[u8] {
-        &self.packet
+        match &self.packet {
+            Received::Owned(p) => p,
+            Received::Shared(s) => s.packet(),
+        }
     }
 
     /// The whole packet, to keep or to forward (e.g. with another SSRC through
     /// [`crate::PeerConnection::send_rtp`]); dropped, its storage returns to the connection.
+    /// (A packet [`RtpReceived::share`]d is copied into a buffer of its own.)
     pub fn into_packet(self) -> PacketBuf {
-        self.packet
+        match self.packet {
+            Received::Owned(p) => p,
+            Received::Shared(s) => PacketBuf::from(s.packet().to_vec()),
+        }
     }
 
     /// The payload (padding removed).
     pub fn payload(&self) -> &[u8] {
-        &self.packet[self.payload_range.clone()]
+        &self.packet()[self.payload_range.clone()]
+    }
+
+    /// The packet behind a reference count, to write its payload on many tracks
+    /// ([`RtpWrite::shared`], [`crate::PeerConnection::send_rtp_shared`]): each connection's
+    /// retransmission history then keeps a reference instead of a copy (what a forwarding
+    /// server wants). The first call moves the bytes behind the count (allocating nothing in
+    /// steady state: the count's box comes from the connection's pool); every call returns a
+    /// new reference. This packet stays readable as before.
+    pub fn share(&mut self) -> SharedPacket {
+        let shared = match &mut self.packet {
+            Received::Shared(s) => return s.clone(),
+            Received::Owned(p) => std::mem::replace(p, PacketBuf::from(Vec::new()))
+                .into_shared(self.payload_range.clone()),
+        };
+        self.packet = Received::Shared(shared.clone());
+        shared
     }
 
     /// The parsed header (CSRCs, header extensions).
     pub fn header(&self) -> RtpPacket<'_> {
-        RtpPacket::parse(&self.packet).expect("parsed when received")
+        RtpPacket::parse(self.packet()).expect("parsed when received")
     }
 }
 
@@ -76,6 +106,9 @@ pub struct RtpWrite<'a> {
     pub payload: &'a [u8],
     /// The simulcast layer to send on (one of the track's send RIDs), `None` for the only layer.
     pub rid: Option<&'a str>,
+    /// The shared packet `payload` is the payload of ([`RtpWrite::shared`]), kept by reference
+    /// in the retransmission history.
+    shared: Option<&'a SharedPacket>,
 }
 
 impl<'a> RtpWrite<'a> {
@@ -87,7 +120,24 @@ impl<'a> RtpWrite<'a> {
             marker: false,
             payload,
             rid: None,
+            shared: None,
         }
+    }
+
+    /// A packet of `payload_type` at `timestamp` carrying the payload of `packet` (a received
+    /// packet being forwarded, [`RtpReceived::share`]): the retransmission history keeps
+    /// a reference to it rather than a copy of the bytes.
+    pub fn shared(payload_type: u8, timestamp: u32, packet: &'a SharedPacket) -> Self {
+        Self {
+            shared: Some(packet),
+            ..Self::new(payload_type, timestamp, packet.payload())
+        }
+    }
+
+    /// The shared packet whose payload this is, if the payload still is its payload.
+    pub(crate) fn shared_payload(&self) -> Option<&'a SharedPacket> {
+        self.shared
+            .filter(|s| std::ptr::eq(s.payload(), self.payload))
     }
 
     /// With the marker bit set as given.

@@ -319,3 +319,61 @@ fn a_gap_too_large_for_nacks_asks_for_a_key_frame() {
     let plis = n.pcs[1].stats_report().inbound_rtp[0].plis_sent;
     assert!((3..=6).contains(&plis), "{plis} PLIs in 1.3 s");
 }
+
+/// A forwarding server writes received packets on with [`RtpWrite::shared`]: its history keeps
+/// a reference to each instead of a copy. A packet lost after it was forwarded comes again
+/// whole when NACKed (as RTX and as the original packet), after the application dropped every
+/// handle of it.
+#[test]
+fn forwarded_shared_packets_are_sent_again_from_the_history() {
+    for (seed, with_rtx) in [(310, true), (311, false)] {
+        let (mut n, mid) = video_pair(seed, with_rtx, 512, false);
+        for i in 0..20u32 {
+            let payload = vec![i as u8; 300];
+            n.pcs[0]
+                .write_rtp(n.now, mid, RtpWrite::new(96, i * 3000, &payload))
+                .unwrap();
+        }
+        n.run_until(Duration::from_secs(2), |n| {
+            received(&n.events[1]).len() == 20
+        });
+        let shared: Vec<sansrtc::SharedPacket> = std::mem::take(&mut n.events[1])
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Rtp(mut p) => Some(p.share()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(shared.len(), 20);
+        // Peer 1 forwards them back to peer 0; the 11th is lost on the wire.
+        let back = n.pcs[1].media_mids().next().unwrap();
+        for (i, p) in shared.iter().enumerate() {
+            n.pcs[1]
+                .write_rtp(n.now, back, RtpWrite::shared(96, i as u32 * 3000, p))
+                .unwrap();
+            if i == 10 {
+                n.collect();
+                n.drop_newest();
+            }
+        }
+        drop(shared);
+        n.run_until(Duration::from_secs(2), |n| {
+            received(&n.events[0]).len() == 19
+        });
+        let got = received(&n.events[0]);
+        let ssrc = got[0].ssrc;
+        let lost = got[9].sequence_number.wrapping_add(1);
+        let before = got.len();
+        n.pcs[0].send_nack(n.now, ssrc, &[lost]).unwrap();
+        n.run_for(Duration::from_millis(200));
+        let again: Vec<&RtpReceived> = received(&n.events[0])[before..].to_vec();
+        assert_eq!(again.len(), 1, "rtx {with_rtx}: {again:?}");
+        let p = again[0];
+        assert_eq!(
+            (p.ssrc, p.sequence_number, p.timestamp),
+            (ssrc, lost, 30_000)
+        );
+        assert_eq!(p.payload(), &[10u8; 300][..], "rtx {with_rtx}");
+        assert_eq!(p.retransmission, with_rtx);
+    }
+}

@@ -5,8 +5,11 @@
 //! per packet out, N = 1, 10 and 100 subscribers, beside the crypto ceiling: the srtp crate
 //! protecting the same 1200 B packet in place with the same profile, nothing else.
 //!
-//! The last case keeps no retransmission history on the subscribers' connections, to show what
-//! the per-subscriber copy of each packet into its history costs.
+//! One case keeps no retransmission history on the subscribers' connections, to show what
+//! the per-subscriber copy of each packet into its history costs; the `shared` cases write the
+//! received packet's payload shared (`RtpReceived::share`, `RtpWrite::shared`): each
+//! history keeps a reference to it instead of a copy; `send_rtp_shared` is the SFU example's
+//! path with the payload shared (the header rewritten, the payload a reference).
 //!
 //! Beside it, in the same run, str0m forwarding the way its `chat` example does (issue 16): the
 //! publisher's `Rtc` writes a 1200 B VP8 frame, the server's `Rtc` for it hands it over as
@@ -244,16 +247,33 @@ fn forward(c: &mut Criterion) {
     // each packet into 100 cache-cold histories costs.
     // `whole`: forwarded as examples/sfu does, the received packet whole with the subscriber's
     // SSRC and sequence number written in (`send_rtp`), instead of `write_rtp` of its payload.
+    #[derive(Clone, Copy, PartialEq)]
+    enum How {
+        /// `write_rtp` of the payload (copied into each history).
+        Write,
+        /// `write_rtp` of the payload shared (a reference in each history).
+        Shared,
+        /// `send_rtp` of the packet whole.
+        Whole,
+        /// `send_rtp_shared`: the packet's header rewritten, its payload shared.
+        WholeShared,
+    }
     let cases = [
-        (1usize, 512, false),
-        (10, 512, false),
-        (100, 512, false),
-        (100, 0, false),
-        (1, 512, true),
-        (10, 512, true),
-        (100, 512, true),
+        (1usize, 512, How::Write),
+        (10, 512, How::Write),
+        (100, 512, How::Write),
+        (100, 0, How::Write),
+        (1, 512, How::Shared),
+        (10, 512, How::Shared),
+        (100, 512, How::Shared),
+        (1, 512, How::Whole),
+        (10, 512, How::Whole),
+        (100, 512, How::Whole),
+        (1, 512, How::WholeShared),
+        (10, 512, How::WholeShared),
+        (100, 512, How::WholeShared),
     ];
-    for (n, history, whole) in cases {
+    for (n, history, how) in cases {
         let mut subscribers: Vec<(PeerConnection, Mid, u32, u16)> = (0..n)
             .map(|_| {
                 let (_client, mut server, mid, _) = video_pair(&certs, history);
@@ -264,9 +284,11 @@ fn forward(c: &mut Criterion) {
         let mut ts = 0u32;
         let mut buf = Vec::with_capacity(1500);
         group.throughput(Throughput::Elements(n as u64));
-        let name = match (history, whole) {
+        let name = match (history, how) {
             (0, _) => format!("sansrtc_no_history/{n}_subscribers"),
-            (_, true) => format!("sansrtc_send_rtp/{n}_subscribers"),
+            (_, How::Whole) => format!("sansrtc_send_rtp/{n}_subscribers"),
+            (_, How::Shared) => format!("sansrtc_shared/{n}_subscribers"),
+            (_, How::WholeShared) => format!("sansrtc_send_rtp_shared/{n}_subscribers"),
             _ => format!("sansrtc/{n}_subscribers"),
         };
         group.bench_function(name, |b| {
@@ -279,23 +301,41 @@ fn forward(c: &mut Criterion) {
                     ingest.handle_receive(now, t.source, t.destination, &t.contents);
                 }
                 while let Some(e) = ingest.poll_event() {
-                    let Event::Rtp(rtp) = e else { continue };
+                    let Event::Rtp(mut rtp) = e else { continue };
+                    let (pt, ts, marker) = (rtp.payload_type, rtp.timestamp, rtp.marker);
+                    let shared = matches!(how, How::Shared | How::WholeShared).then(|| rtp.share());
+                    let header_len = rtp.header().header_len();
                     for (sub, mid, ssrc, seq) in &mut subscribers {
-                        if whole {
-                            buf.clear();
-                            buf.extend_from_slice(rtp.packet());
-                            *seq = seq.wrapping_add(1);
-                            buf[2..4].copy_from_slice(&seq.to_be_bytes());
-                            buf[8..12].copy_from_slice(&ssrc.to_be_bytes());
-                            sub.send_rtp(now, &buf).unwrap();
-                        } else {
-                            sub.write_rtp(
-                                now,
-                                *mid,
-                                RtpWrite::new(rtp.payload_type, rtp.timestamp, rtp.payload())
-                                    .marker(rtp.marker),
-                            )
-                            .unwrap();
+                        *seq = seq.wrapping_add(1);
+                        match (how, &shared) {
+                            (How::Shared, Some(shared)) => sub
+                                .write_rtp(
+                                    now,
+                                    *mid,
+                                    RtpWrite::shared(pt, ts, shared).marker(marker),
+                                )
+                                .unwrap(),
+                            (How::Whole, _) => {
+                                buf.clear();
+                                buf.extend_from_slice(rtp.packet());
+                                buf[2..4].copy_from_slice(&seq.to_be_bytes());
+                                buf[8..12].copy_from_slice(&ssrc.to_be_bytes());
+                                sub.send_rtp(now, &buf).unwrap();
+                            }
+                            (How::WholeShared, Some(shared)) => {
+                                buf.clear();
+                                buf.extend_from_slice(&rtp.packet()[..header_len]);
+                                buf[2..4].copy_from_slice(&seq.to_be_bytes());
+                                buf[8..12].copy_from_slice(&ssrc.to_be_bytes());
+                                sub.send_rtp_shared(now, &buf, shared).unwrap();
+                            }
+                            _ => sub
+                                .write_rtp(
+                                    now,
+                                    *mid,
+                                    RtpWrite::new(pt, ts, rtp.payload()).marker(marker),
+                                )
+                                .unwrap(),
                         }
                         while let Some(t) = sub.poll_transmit() {
                             black_box(t.contents.len());

@@ -124,6 +124,66 @@ fn rtp_from_write_to_event_allocates_nothing_in_steady_state() {
     assert_eq!(allocations, 0, "allocations per 20,000 packets");
 }
 
+/// Peer 0 writes one video packet to peer 1, which forwards it back shared
+/// (`RtpReceived::share`, `RtpWrite::shared`: its history keeps a reference). Returns
+/// the RTP packets peer 0 got back.
+fn one_forwarded_packet(pcs: &mut [PeerConnection; 2], now: Instant, mid: Mid, i: u32) -> usize {
+    let payload = [i as u8; 1000];
+    pcs[0]
+        .write_rtp(now, mid, RtpWrite::new(96, i * 3000, &payload))
+        .expect("write_rtp");
+    let addrs: [SocketAddr; 2] = [ADDRS[0].parse().unwrap(), ADDRS[1].parse().unwrap()];
+    while let Some(t) = pcs[0].poll_transmit() {
+        pcs[1].handle_receive(now, t.source, addrs[1], &t.contents);
+    }
+    while let Some(e) = pcs[1].poll_event() {
+        if let Event::Rtp(mut p) = e {
+            let shared = p.share();
+            pcs[1]
+                .write_rtp(now, mid, RtpWrite::shared(96, i * 3000, &shared))
+                .expect("forward");
+        }
+    }
+    while let Some(t) = pcs[1].poll_transmit() {
+        pcs[0].handle_receive(now, t.source, addrs[0], &t.contents);
+    }
+    let mut got = 0;
+    while let Some(e) = pcs[0].poll_event() {
+        if let Event::Rtp(p) = e {
+            assert_eq!(p.payload(), &payload[..]);
+            got += 1;
+        }
+    }
+    got
+}
+
+#[test]
+fn forwarding_shared_packets_allocates_nothing_in_steady_state() {
+    let certs = Certs::generate();
+    let mut pair = SansrtcPair::new_with(Instant::now(), Some(&certs), |pc| {
+        pc.add_transceiver(sansrtc::codecs::video_transceiver(Direction::SendRecv));
+    });
+    pair.connect();
+    pair.idle(Duration::from_millis(100));
+    let now = pair.now;
+    let mut pcs = pair.into_peers();
+    let mid = pcs[0].media_mids().next().expect("video");
+    // Warm-up: the histories fill (512 packets, those of peer 1 holding shared packets), and
+    // the shared packets' boxes come back to peer 1's pool as its history lets them go.
+    for i in 0..5_000 {
+        assert_eq!(one_forwarded_packet(&mut pcs, now, mid, i), 1);
+    }
+    let mut got = 0;
+    let allocations = count(|| {
+        for i in 5_000..15_000 {
+            got += one_forwarded_packet(&mut pcs, now, mid, i);
+        }
+    });
+    assert_eq!(got, 10_000);
+    println!("forwarded shared, 10,000 packets: {allocations} allocations");
+    assert_eq!(allocations, 0, "allocations per 10,000 forwarded packets");
+}
+
 /// Peer 0 writes one packet on each of three simulcast layers (`q`, `h`, `f`), straight to
 /// peer 1, whose events are dropped. Returns the RTP packets peer 1 got.
 fn one_frame_of_layers(pcs: &mut [PeerConnection; 2], now: Instant, mid: Mid, i: u32) -> usize {

@@ -1,14 +1,16 @@
 //! Forwarding one publisher's RTP to one subscriber: each packet is rewritten for the
 //! subscriber's connection (our SSRC on its m-section, its payload type, its header extension
-//! ids and mid, sequence numbers and timestamps continuous across simulcast layer switches) and
-//! handed whole to `PeerConnection::send_rtp`, which stamps its own transport-wide sequence
-//! number and protects it with SRTP. Also the choice of the simulcast layer a subscriber gets.
+//! ids and mid, sequence numbers and timestamps continuous across simulcast layer switches):
+//! the forwarder writes the subscriber's header and hands it with the publisher's payload,
+//! shared (`RtpReceived::share`), to `PeerConnection::send_rtp_shared`, which stamps its own
+//! transport-wide sequence number, keeps a reference to the payload (not a copy) for
+//! retransmissions and protects the packet with SRTP. Also the choice of the simulcast layer a subscriber gets.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sansrtc::{Mid, PeerConnection, RtpReceived};
+use sansrtc::{Mid, PeerConnection, RtpReceived, SharedPacket};
 
 /// `urn:ietf:params:rtp-hdrext:sdes:mid`.
 const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
@@ -162,14 +164,14 @@ impl Outbound {
         })
     }
 
-    /// Forwards `rtp` (from the publisher's stream `layer`) if it is the source forwarded, or
-    /// switches to that source first when `switch` (at a key frame of the target layer).
-    /// Returns whether it was sent.
+    /// Forwards `rtp` (from the publisher's stream `layer`; `shared`, its bytes shared) if it
+    /// is the source forwarded, or switches to that source first when `switch` (at a key
+    /// frame of the target layer). Returns whether it was sent.
     pub(crate) fn forward(
         &mut self,
         pc: &mut PeerConnection,
         now: Instant,
-        rtp: &RtpReceived,
+        (rtp, shared): (&RtpReceived, &SharedPacket),
         layer: &Option<Arc<str>>,
         switch: bool,
     ) -> bool {
@@ -207,17 +209,17 @@ impl Outbound {
             self.last_seq = seq;
             self.last_ts = ts;
         }
-        self.build(rtp, pt, seq, ts, payload);
-        let sent = pc.send_rtp(now, &self.buf).is_ok();
+        self.build_header(rtp, pt, seq, ts);
+        let sent = pc.send_rtp_shared(now, &self.buf, shared).is_ok();
         if sent {
             *self.forwarded.entry(layer.clone()).or_default() += 1;
         }
         sent
     }
 
-    /// The packet for the subscriber: a fresh header with its extensions (mid, a
-    /// transport-wide sequence number slot, abs-send-time copied), then the payload.
-    fn build(&mut self, rtp: &RtpReceived, pt: u8, seq: u16, ts: u32, payload: &[u8]) {
+    /// The header for the subscriber: fresh, with its extensions (mid, a transport-wide
+    /// sequence number slot, abs-send-time copied).
+    fn build_header(&mut self, rtp: &RtpReceived, pt: u8, seq: u16, ts: u32) {
         let b = &mut self.buf;
         b.clear();
         let mut ext = [0u8; 40];
@@ -251,7 +253,6 @@ impl Outbound {
             b.extend_from_slice(&(words as u16).to_be_bytes());
             b.extend_from_slice(&ext[..words * 4]);
         }
-        b.extend_from_slice(payload);
     }
 }
 

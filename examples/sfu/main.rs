@@ -701,7 +701,7 @@ impl Server {
     }
 
     /// A publisher's packet, to each of its subscribers.
-    fn publish(&mut self, id: SessionId, now: Instant, rtp: RtpReceived) {
+    fn publish(&mut self, id: SessionId, now: Instant, mut rtp: RtpReceived) {
         let Some(s) = self.sessions.get_mut(&id) else {
             return;
         };
@@ -731,6 +731,8 @@ impl Server {
                 .count(rtp.packet().len());
         }
         let subscribers = std::mem::take(&mut p.subscribers);
+        // One packet for every subscriber: their retransmission histories keep references.
+        let shared = rtp.share();
         for &sub_id in &subscribers {
             let Some(sub_session) = self.sessions.get_mut(&sub_id) else {
                 continue;
@@ -748,7 +750,7 @@ impl Server {
                 };
                 let switch = keyframe && target.as_ref() == Some(&layer);
                 let was = out.source.clone();
-                let sent = out.forward(&mut sub_session.pc, now, &rtp, &layer, switch);
+                let sent = out.forward(&mut sub_session.pc, now, (&rtp, &shared), &layer, switch);
                 if sent && was.as_ref() != Some(&layer) {
                     sub.switches += 1;
                     println!(
@@ -762,7 +764,7 @@ impl Server {
                 let Some(out) = sub.audio.as_mut() else {
                     continue;
                 };
-                out.forward(&mut sub_session.pc, now, &rtp, &None, true)
+                out.forward(&mut sub_session.pc, now, (&rtp, &shared), &None, true)
             };
             if sent {
                 self.flush(sub_id);

@@ -167,7 +167,7 @@ impl MediaState {
             marker: p.marker(),
             retransmission,
             payload_range: start..end,
-            packet: plain,
+            packet: crate::track::Received::Owned(plain),
         })
     }
 

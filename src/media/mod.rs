@@ -4,6 +4,7 @@
 //! again from a bounded history (as RTX, RFC 4588, when negotiated), received RTX is unwrapped
 //! into the original stream.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
@@ -28,7 +29,7 @@ use sansrtc_sdp::Mid;
 use sansrtc_sdp::jsep::{Codec, JsepSession, MediaKind, Negotiated, SectionKind};
 
 use crate::bandwidth::{Bandwidth, BandwidthEstimate};
-use crate::buffer::PacketBuf;
+use crate::buffer::{PacketBuf, SharedPacket};
 use crate::event::Event;
 use crate::rng::PcRng;
 use crate::stats::{InboundRtpStats, OutboundRtpStats};

@@ -178,28 +178,116 @@ pub(super) struct SentPacket {
     pub(super) sequence: u16,
     /// When it was last sent again.
     pub(super) resent: Option<Instant>,
-    pub(super) packet: Vec<u8>,
+    pub(super) bytes: SentBytes,
+}
+
+/// The longest header a history slot holds in place (a forwarded packet's header: the
+/// fixed part, CSRCs and extensions; longer ones are kept with a copy of the payload).
+const INLINE_HEADER: usize = 64;
+
+/// What a history slot keeps of a packet.
+#[derive(Debug, Clone)]
+pub(super) enum SentBytes {
+    /// A copy of the whole packet (the slot's buffer, reused).
+    Copy(Vec<u8>),
+    /// A forwarded packet: its header in place, its payload a reference to the shared packet
+    /// every subscriber's history points to (no copy, no cache-cold buffer per subscriber).
+    Shared {
+        header: [u8; INLINE_HEADER],
+        header_len: u8,
+        payload: SharedPacket,
+    },
+}
+
+impl SentPacket {
+    /// Its bytes (put together when the payload is shared: only when sent again).
+    pub(super) fn bytes(&self) -> Cow<'_, [u8]> {
+        match &self.bytes {
+            SentBytes::Copy(packet) => Cow::Borrowed(packet),
+            SentBytes::Shared {
+                header,
+                header_len,
+                payload,
+            } => Cow::Owned([&header[..usize::from(*header_len)], payload.payload()].concat()),
+        }
+    }
+
+    /// Its length in bytes.
+    pub(super) fn len(&self) -> usize {
+        match &self.bytes {
+            SentBytes::Copy(packet) => packet.len(),
+            SentBytes::Shared {
+                header_len,
+                payload,
+                ..
+            } => usize::from(*header_len) + payload.payload().len(),
+        }
+    }
 }
 
 impl History {
     pub(super) fn push(&mut self, capacity: usize, sequence: u16, packet: &[u8]) {
+        self.push_copy(capacity, sequence, [packet, &[]]);
+    }
+
+    /// Keeps a copy of the packet made of `parts`.
+    fn push_copy(&mut self, capacity: usize, sequence: u16, parts: [&[u8]; 2]) {
+        let Some(slot) = self.slot(capacity, sequence) else {
+            return;
+        };
+        if !matches!(slot.bytes, SentBytes::Copy(_)) {
+            slot.bytes = SentBytes::Copy(Vec::new());
+        }
+        if let SentBytes::Copy(kept) = &mut slot.bytes {
+            kept.clear();
+            kept.reserve(parts[0].len() + parts[1].len());
+            kept.extend_from_slice(parts[0]);
+            kept.extend_from_slice(parts[1]);
+        }
+    }
+
+    /// Keeps a packet made of `header` and the payload of `shared` (a reference, no copy).
+    pub(super) fn push_shared(
+        &mut self,
+        capacity: usize,
+        sequence: u16,
+        header: &[u8],
+        shared: &SharedPacket,
+    ) {
+        let Some(len) = u8::try_from(header.len())
+            .ok()
+            .filter(|&l| usize::from(l) <= INLINE_HEADER)
+        else {
+            return self.push_copy(capacity, sequence, [header, shared.payload()]);
+        };
+        let Some(slot) = self.slot(capacity, sequence) else {
+            return;
+        };
+        let mut inline = [0u8; INLINE_HEADER];
+        inline[..header.len()].copy_from_slice(header);
+        slot.bytes = SentBytes::Shared {
+            header: inline,
+            header_len: len,
+            payload: shared.clone(),
+        };
+    }
+
+    /// The slot for the next packet: the oldest one once `capacity` are kept (its bytes to
+    /// be replaced).
+    fn slot(&mut self, capacity: usize, sequence: u16) -> Option<&mut SentPacket> {
         let mut slot = if self.slots.len() >= capacity {
-            match self.slots.pop_front() {
-                Some(s) => s,
-                None => return,
-            }
+            self.slots.pop_front()?
         } else {
             SentPacket {
                 sequence,
                 resent: None,
-                packet: Vec::with_capacity(packet.len()),
+                bytes: SentBytes::Copy(Vec::new()),
             }
         };
         slot.sequence = sequence;
         slot.resent = None;
-        slot.packet.clear();
-        slot.packet.extend_from_slice(packet);
         self.slots.push_back(slot);
+        self.slots.back_mut()
     }
 
     /// The packet with `sequence`: where consecutive numbering puts it, else searched from the
@@ -323,7 +411,16 @@ impl MediaState {
         out.last_sent = Some(now);
         if keep {
             let history = out.history.get_or_insert_with(Box::default);
-            history.push(self.history_capacity, sequence, packet);
+            match write.shared_payload() {
+                // A forwarded packet: the header is ours, the payload a reference.
+                Some(shared) => history.push_shared(
+                    self.history_capacity,
+                    sequence,
+                    &packet[..template.bytes.len()],
+                    shared,
+                ),
+                None => history.push(self.history_capacity, sequence, packet),
+            }
             history.budget.on_media(now, packet.len());
         }
         Ok(deferred)
@@ -513,7 +610,15 @@ impl MediaState {
 
     /// Counts a packet we send (built by us or given whole by the application) and keeps it
     /// for retransmission when the peer NACKs its section.
-    pub(crate) fn on_sent(&mut self, now: Instant, p: &RtpPacket<'_>, bytes: &[u8]) {
+    /// `shared`: the shared packet the payload is from (then the history keeps a reference to
+    /// it and a copy of the header only).
+    pub(crate) fn on_sent(
+        &mut self,
+        now: Instant,
+        p: &RtpPacket<'_>,
+        bytes: &[u8],
+        shared: Option<&SharedPacket>,
+    ) {
         let ssrc = p.ssrc();
         if !self.outbound.contains_key(&ssrc) {
             let section = self.sections.iter().position(|s| s.send_ssrc == Some(ssrc));
@@ -531,7 +636,15 @@ impl MediaState {
         };
         if keep {
             let history = o.history.get_or_insert_with(Box::default);
-            history.push(self.history_capacity, p.sequence_number(), bytes);
+            match shared {
+                Some(shared) => history.push_shared(
+                    self.history_capacity,
+                    p.sequence_number(),
+                    &bytes[..p.header_len()],
+                    shared,
+                ),
+                None => history.push(self.history_capacity, p.sequence_number(), bytes),
+            }
             history.budget.on_media(now, bytes.len());
         }
         o.packets += 1;
@@ -592,13 +705,14 @@ impl MediaState {
             {
                 continue;
             }
-            if !budget.spend(now, sent.packet.len()) {
+            if !budget.spend(now, sent.len()) {
                 // Over the stream's retransmission budget: the rest of this NACK waits for
                 // the receiver's next request.
                 self.retransmissions_limited += (lost.len() - lost_index) as u64;
                 return;
             }
-            let Ok(original) = RtpPacket::parse(&sent.packet) else {
+            let bytes = sent.bytes();
+            let Ok(original) = RtpPacket::parse(&bytes) else {
                 continue;
             };
             let rtx_payload_type = section.rtx_for(original.payload_type());
@@ -635,14 +749,15 @@ impl MediaState {
                     }
                     packet
                 }
-                _ => sent.packet.clone(),
+                _ => bytes.to_vec(),
             };
             if let (Some(b), Some(twcc)) = (&mut self.bandwidth, rtx_twcc) {
                 b.on_sent(now, twcc, packet.len());
             }
-            sent.resent = Some(now);
             o.retransmitted_packets += 1;
             o.retransmitted_bytes += original.payload().len() as u64;
+            drop(bytes);
+            sent.resent = Some(now);
             self.retransmits.push_back(packet);
         }
     }
@@ -679,6 +794,47 @@ impl MediaState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_history_keeps_forwarded_payloads_by_reference_and_long_headers_by_copy() {
+        let pool = crate::buffer::BufferPool::default();
+        let packet = pool.copy_of(&[7u8; 100]).into_shared(12..100);
+        let mut history = History::default();
+        let header = [1u8; 20];
+        history.push_shared(2, 1, &header, &packet);
+        let long = [2u8; INLINE_HEADER + 1];
+        history.push_shared(2, 2, &long, &packet);
+        let [short_slot, long_slot] = [1, 2].map(|s| {
+            History::get_mut(&mut history.slots, s)
+                .map(|p| {
+                    (
+                        matches!(p.bytes, SentBytes::Shared { .. }),
+                        p.bytes().into_owned(),
+                        p.len(),
+                    )
+                })
+                .unwrap()
+        });
+        let expect = |h: &[u8]| [h, &[7u8; 88][..]].concat();
+        assert_eq!(short_slot, (true, expect(&header), 108));
+        assert_eq!(long_slot, (false, expect(&long), INLINE_HEADER + 1 + 88));
+        // Full: the oldest slot takes a copied packet; the shared one is let go.
+        history.push(2, 3, &[3u8; 50]);
+        assert!(History::get_mut(&mut history.slots, 1).is_none());
+        let third = History::get_mut(&mut history.slots, 3).unwrap();
+        assert_eq!(
+            (third.bytes().into_owned(), third.len()),
+            (vec![3u8; 50], 50)
+        );
+        drop(history);
+        drop(packet);
+        assert_eq!(
+            pool.kept(),
+            1,
+            "the shared bytes went back when nothing held them"
+        );
+    }
+
     #[test]
     fn retransmissions_stay_within_the_streams_own_rate() {
         let t0 = Instant::now();

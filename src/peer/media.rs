@@ -2,6 +2,7 @@
 //! feedback, and what arrives.
 
 use super::*;
+use crate::buffer::SharedPacket;
 
 /// One negotiated media section (a track) of a [`PeerConnection`], borrowed from it
 /// ([`PeerConnection::track`]): what it negotiated, and writing RTP on it.
@@ -115,13 +116,38 @@ impl PeerConnection {
         }
         let mut buf = self.buffers.take(packet.len() + 16);
         buf.vec_mut().extend_from_slice(packet);
-        self.send_plain_rtp(now, buf)
+        self.send_plain_rtp(now, buf, None)
     }
 
+    /// [`PeerConnection::send_rtp`] of the packet made of `header` (a whole RTP header: the
+    /// fixed part, CSRCs and header extensions, as the application rewrote it for this
+    /// connection; no padding) and the payload of `payload` (a received packet
+    /// [`RtpReceived::share`]d): the retransmission history keeps a reference to the payload
+    /// instead of a copy. What a forwarding server writing its own headers wants.
+    pub fn send_rtp_shared(
+        &mut self,
+        now: Instant,
+        header: &[u8],
+        payload: &SharedPacket,
+    ) -> Result<(), Error> {
+        self.check_open()?;
+        if self.srtp.is_none() {
+            return Err(Error::NotConnected);
+        }
+        let body = payload.payload();
+        let mut buf = self.buffers.take(header.len() + body.len() + 16);
+        buf.vec_mut().extend_from_slice(header);
+        buf.vec_mut().extend_from_slice(body);
+        self.send_plain_rtp(now, buf, Some((header.len(), payload)))
+    }
+
+    /// Sends a plain RTP packet we did not build; `shared`: its header's length and the
+    /// shared packet its payload is from.
     pub(super) fn send_plain_rtp(
         &mut self,
         now: Instant,
         mut packet: PacketBuf,
+        shared: Option<(usize, &SharedPacket)>,
     ) -> Result<(), Error> {
         let (local, remote) = self.consented_path()?;
         if self.srtp.is_none() {
@@ -129,7 +155,11 @@ impl PeerConnection {
         }
         self.media.stamp_transport_sequence(now, packet.vec_mut());
         if let Ok(p) = sansrtc_rtp::RtpPacket::parse(&packet) {
-            self.media.on_sent(now, &p, &packet);
+            // The payload is the shared one only if the header is whole and unpadded.
+            let shared = shared
+                .filter(|&(header_len, _)| p.header_len() == header_len && !p.has_padding())
+                .map(|(_, s)| s);
+            self.media.on_sent(now, &p, &packet, shared);
         }
         self.protect_and_push(now, local, remote, packet)
     }
