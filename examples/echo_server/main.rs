@@ -463,8 +463,15 @@ impl Server {
             .push_back(stats::session_json(&s, routes, Some(reason)));
     }
 
-    /// One datagram from `source` (or, over TCP, one frame of the stream from `source`).
-    fn receive(&mut self, now: Instant, transport: Transport, source: SocketAddr, datagram: &[u8]) {
+    /// One datagram from `source` (or, over TCP, one frame of the stream from `source`);
+    /// whether a session took it.
+    fn receive(
+        &mut self,
+        now: Instant,
+        transport: Transport,
+        source: SocketAddr,
+        datagram: &[u8],
+    ) -> bool {
         let kind = classify(datagram);
         let local = self.local;
         let Some(id) = self
@@ -479,11 +486,11 @@ impl Server {
                 Kind::Rtp | Kind::Rtcp => &mut c.unrouted_rtp,
                 Kind::Unknown => &mut c.unrouted_unknown,
             } += 1;
-            return;
+            return false;
         };
         let s = self.sessions.get_mut(&id).expect("routed to a session");
         if s.media.lose_incoming(&s.pc, datagram) {
-            return;
+            return true;
         }
         s.pc.handle_receive_on(now, transport, source, local, datagram);
         if s.pc.is_validated_path_on(transport, local, source) {
@@ -493,6 +500,7 @@ impl Server {
                 .learn_on(id, &s.pc, transport, local, source, datagram);
         }
         self.service(id, now);
+        true
     }
 
     /// Reads every datagram ready (waiting up to `wait` for the first).
@@ -532,7 +540,13 @@ impl Server {
         // the streams), and their reused buffers go back after.
         let batch = tcp.take_frames();
         for (peer, frame) in batch.iter() {
-            self.receive(Instant::now(), Transport::Tcp, peer, frame);
+            let now = Instant::now();
+            // Only frames a session took keep a stream (see `tcp.rs`).
+            if self.receive(now, Transport::Tcp, peer, frame)
+                && let Some(tcp) = &mut self.sockets.tcp
+            {
+                tcp.routed(peer, now);
+            }
         }
         if let Some(tcp) = &mut self.sockets.tcp {
             tcp.give_back(batch);

@@ -9,8 +9,9 @@
 //! [`MAX_FRAME`] bytes (a peer announcing more has its stream dropped, as on any framing
 //! error), and at most [`MAX_PENDING`] bytes waiting to be written per stream (a peer that does
 //! not read has its stream dropped). A stream is dropped when its peer closes it, and when no
-//! frame came on it for [`IDLE`] (a live connection's consent checks come every few seconds;
-//! this keeps idle connections from holding the stream slots).
+//! frame of it reached a session for [`IDLE`] (a live connection's consent checks come every
+//! few seconds; this keeps idle connections, and strangers writing frames no session takes,
+//! from holding the stream slots).
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
@@ -26,7 +27,7 @@ pub(crate) const MAX_STREAMS: usize = 256;
 pub(crate) const MAX_FRAME: usize = 16 * 1024;
 /// Bytes waiting to be written on one stream at most.
 pub(crate) const MAX_PENDING: usize = 1 << 20;
-/// A stream without a frame for this long is closed.
+/// A stream without a frame a session took for this long is closed.
 pub(crate) const IDLE: Duration = Duration::from_secs(30);
 
 /// One accepted stream.
@@ -35,8 +36,8 @@ struct Conn {
     deframer: Deframer,
     /// Framed bytes the kernel had no room for yet.
     pending: Vec<u8>,
-    /// When the last frame (or the connection) came.
-    last_frame: Instant,
+    /// When a frame of it last reached a session (or when it was accepted).
+    last_routed: Instant,
 }
 
 /// Frames read in one round: (peer, range in `data`); the buffers are reused round after
@@ -95,7 +96,7 @@ impl TcpStreams {
         let mut gone = Vec::new();
         let now = Instant::now();
         for (&peer, conn) in &mut self.streams {
-            if !conn.flush() || now >= conn.last_frame + IDLE {
+            if !conn.flush() || now >= conn.last_routed + IDLE {
                 gone.push(peer);
                 continue;
             }
@@ -121,7 +122,6 @@ impl TcpStreams {
                     loop {
                         match conn.deframer.next_frame() {
                             Ok(Some(frame)) => {
-                                conn.last_frame = now;
                                 let start = data.len();
                                 data.extend_from_slice(frame);
                                 frames.push((peer, start..data.len()));
@@ -155,6 +155,13 @@ impl TcpStreams {
         std::mem::take(&mut self.read)
     }
 
+    /// A frame of the stream from `peer` reached a session at `now`: the stream is in use.
+    pub(crate) fn routed(&mut self, peer: SocketAddr, now: Instant) {
+        if let Some(conn) = self.streams.get_mut(&peer) {
+            conn.last_routed = now;
+        }
+    }
+
     /// Returns the buffers of [`TcpStreams::take_frames`] for reuse.
     pub(crate) fn give_back(&mut self, frames: Frames) {
         self.read = frames;
@@ -176,7 +183,7 @@ impl TcpStreams {
                             stream,
                             deframer: Deframer::with_max_frame_len(MAX_FRAME),
                             pending: Vec::new(),
-                            last_frame: Instant::now(),
+                            last_routed: Instant::now(),
                         },
                     );
                 }
