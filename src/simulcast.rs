@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 /// One layer a [`LayerChooser`] chooses among.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendLayer {
-    /// Its RID (as in the transceiver's `send_rids`).
+    /// Its RID (as in the transceiver's `send_encodings`).
     pub rid: String,
     /// The bitrate its encoder produces (bits per second).
     pub bitrate: u64,
@@ -53,6 +53,17 @@ impl LayerChooser {
             up_hold: Duration::from_secs(1),
             above_since: None,
         }
+    }
+
+    /// A chooser over negotiated layers ([`crate::PeerConnection::send_encodings`], lowest
+    /// first), each needing its `max_bitrate` (what the encoder is held to); `None` when a
+    /// layer has no `max_bitrate`.
+    pub fn from_encodings(encodings: &[sansrtc_sdp::jsep::SendEncoding]) -> Option<Self> {
+        let layers = encodings
+            .iter()
+            .map(|e| Some(SendLayer::new(e.rid.clone(), e.max_bitrate?)))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self::new(layers))
     }
 
     /// The layers, lowest first.
@@ -139,6 +150,22 @@ mod tests {
         // The lowest layer stays whatever the estimate.
         c.update(t0 + Duration::from_secs(7), 0);
         assert_eq!(c.active_count(), 1);
+    }
+
+    #[test]
+    fn negotiated_layers_with_a_bitrate_each_make_a_chooser() {
+        use sansrtc_sdp::jsep::SendEncoding;
+        let encodings = [
+            SendEncoding::new("q").max_bitrate(150_000),
+            SendEncoding::new("h").max_bitrate(500_000),
+        ];
+        let c = LayerChooser::from_encodings(&encodings).unwrap();
+        assert_eq!(
+            c.layers(),
+            [SendLayer::new("q", 150_000), SendLayer::new("h", 500_000)]
+        );
+        let without = [encodings[0].clone(), SendEncoding::new("f")];
+        assert!(LayerChooser::from_encodings(&without).is_none());
     }
 
     #[test]

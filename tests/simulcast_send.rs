@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 
 use sansrtc::codecs::{video_codecs, video_extensions};
 use sansrtc::sdp::Direction;
-use sansrtc::sdp::jsep::{HeaderExtension, MediaKind, Transceiver};
+use sansrtc::sdp::jsep::{HeaderExtension, MediaKind, SendEncoding, Transceiver};
 use sansrtc::{
     Error, Event, KeyframeKind, LayerChooser, MediaError, Mid, RtpWrite, SdpType, SendLayer,
 };
 
 mod common;
 
-use common::{Net, connected, rtp_received};
+use common::{Net, connected, offer_answer, rtp_received};
 
 const RIDS: [&str; 3] = ["q", "h", "f"];
 
@@ -28,7 +28,7 @@ const RIDS: [&str; 3] = ["q", "h", "f"];
 fn add_layers(n: &mut Net, recv_extensions: Vec<HeaderExtension>) {
     let mut send = Transceiver::new(MediaKind::Video, Direction::SendOnly, video_codecs());
     send.header_extensions = video_extensions();
-    send.send_rids = RIDS.iter().map(|r| r.to_string()).collect();
+    send.send_encodings = RIDS.map(SendEncoding::new).to_vec();
     n.pcs[0].add_transceiver(send);
     let mut recv = Transceiver::new(MediaKind::Video, Direction::RecvOnly, video_codecs());
     recv.header_extensions = recv_extensions;
@@ -356,4 +356,84 @@ fn a_layer_the_answer_drops_is_not_sent() {
     }
     let got = per_rid(&n);
     assert_eq!(got, BTreeMap::from([("h".into(), 5), ("q".into(), 5)]));
+}
+
+/// A layer paused by the application stays paused through a renegotiation (the new offer
+/// writes it `~h`, RFC 8853); a receiver's answer can pause a layer (`~f`) and restrict one
+/// (`max-br` on its `a=rid` line: the tighter of both sides' holds).
+#[test]
+fn paused_layers_and_restrictions_are_renegotiated() {
+    let mut n = Net::new(806);
+    let mut send = Transceiver::new(MediaKind::Video, Direction::SendOnly, video_codecs());
+    send.header_extensions = video_extensions();
+    send.send_encodings = vec![
+        SendEncoding::new("q")
+            .max_bitrate(200_000)
+            .max_resolution(320, 180),
+        SendEncoding::new("h").max_fps(15),
+        SendEncoding::new("f"),
+    ];
+    n.pcs[0].add_transceiver(send);
+    let mut recv = Transceiver::new(MediaKind::Video, Direction::RecvOnly, video_codecs());
+    recv.header_extensions = video_extensions();
+    n.pcs[1].add_transceiver(recv);
+    let (offer, _) = n.negotiate_from(0);
+    n.run_until(Duration::from_secs(10), connected);
+    assert!(
+        offer.contains("a=rid:q send max-width=320;max-height=180;max-br=200000"),
+        "{offer}"
+    );
+    assert!(offer.contains("a=rid:h send max-fps=15") && offer.contains("a=rid:f send\r\n"));
+    let mid = n.pcs[0].media_mids().next().unwrap();
+    assert_eq!(n.pcs[0].send_encodings(mid)[0].max_bitrate, Some(200_000));
+
+    n.pcs[0].set_layer_paused(mid, "h", true).unwrap();
+    let (offer, _) = n.negotiate_from(0);
+    assert!(offer.contains("a=simulcast:send q;~h;f"), "{offer}");
+    assert!(
+        n.pcs[0].layer_paused(mid, "h"),
+        "still paused after the renegotiation"
+    );
+    let results = send_frame(&mut n, mid, &RIDS, 1);
+    assert!(results[0].is_ok() && results[2].is_ok());
+    assert!(matches!(
+        results[1],
+        Err(Error::Media(MediaError::LayerPaused))
+    ));
+
+    // Resumed by us; the receiver's answer pauses f and holds q to 100 kbit/s.
+    n.pcs[0].set_layer_paused(mid, "h", false).unwrap();
+    let now = n.now;
+    let [a, b] = &mut n.pcs;
+    let (offer, answer) = offer_answer(
+        now,
+        a,
+        b,
+        |o| o,
+        |answer| {
+            assert!(answer.contains("a=simulcast:recv q;h;f"), "{answer}");
+            answer
+                .replace("a=simulcast:recv q;h;f", "a=simulcast:recv q;h;~f")
+                .replace("a=rid:q recv", "a=rid:q recv max-br=100000")
+        },
+    );
+    assert!(offer.contains("a=simulcast:send q;h;f"), "{offer}");
+    assert!(answer.contains("a=rid:q recv"));
+    let negotiated = n.pcs[0].send_encodings(mid);
+    let paused: Vec<bool> = negotiated.iter().map(|e| e.paused).collect();
+    assert_eq!(paused, [false, false, true]);
+    assert_eq!(negotiated[0].max_bitrate, Some(100_000), "the tighter");
+    assert_eq!(negotiated[0].max_width, Some(320));
+    assert_eq!(negotiated[1].max_fps, Some(15));
+    assert!(!n.pcs[0].layer_paused(mid, "h") && n.pcs[0].layer_paused(mid, "f"));
+    let results = send_frame(&mut n, mid, &RIDS, 2);
+    assert!(results[0].is_ok() && results[1].is_ok());
+    assert!(matches!(
+        results[2],
+        Err(Error::Media(MediaError::LayerPaused))
+    ));
+    // What arrived: q twice, h once (paused the first time), f once (paused the second).
+    n.run_for(Duration::from_millis(100));
+    let got = per_rid(&n);
+    assert_eq!((got["q"], got["h"], got["f"]), (2, 1, 1));
 }

@@ -213,7 +213,9 @@ fn simulcast_layers_allocate_nothing_in_steady_state() {
     let mut pair = SansrtcPair::new_with(Instant::now(), Some(&certs), |pc| {
         let mut t = sansrtc::codecs::video_transceiver(Direction::SendRecv);
         // Peer 0 offers the layers, peer 1's answer receives them (and sends none).
-        t.send_rids = ["q", "h", "f"].map(String::from).to_vec();
+        t.send_encodings = ["q", "h", "f"]
+            .map(sansrtc::sdp::jsep::SendEncoding::new)
+            .to_vec();
         pc.add_transceiver(t);
     });
     pair.connect();

@@ -14,7 +14,7 @@ use sansrtc::rtp::packetize::vp9::{Vp9Depacketizer, Vp9Packetizer};
 use sansrtc::rtp::packetize::{Frame, Payloads};
 use sansrtc::sctp::Reliability;
 use sansrtc::sdp::Direction;
-use sansrtc::sdp::jsep::{Codec, CodecName, Feedback, MediaKind, Transceiver};
+use sansrtc::sdp::jsep::{Codec, CodecName, Feedback, MediaKind, SendEncoding, Transceiver};
 use sansrtc::{ChannelConfig, KeyframeKind, Mid, PeerConnection, RtpReceived, RtpWrite, codecs};
 
 /// What `POST /offer?...` asks for.
@@ -51,7 +51,7 @@ impl OfferOptions {
     pub(crate) fn video_transceiver(&self) -> Transceiver {
         let mut t = codecs::video_transceiver(Direction::SendRecv);
         if self.simulcast {
-            t.send_rids = ["q", "h", "f"].map(String::from).to_vec();
+            t.send_encodings = ["q", "h", "f"].map(SendEncoding::new).to_vec();
         }
         if let Some(name) = &self.video {
             let kept: Vec<u8> = t

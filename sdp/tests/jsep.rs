@@ -2,7 +2,7 @@
 
 use sansrtc_sdp::jsep::{
     Codec, CodecName, DtlsRole, Feedback, HeaderExtension, JsepConfig, JsepSession, MediaKind,
-    NegotiationError, ProfileLevelId, SectionKind, Transceiver,
+    NegotiationError, ProfileLevelId, SectionKind, SendEncoding, Transceiver,
 };
 use sansrtc_sdp::{
     AttributeList, CertificateFingerprint, Direction, FingerprintHash, Mid, MidError,
@@ -88,7 +88,7 @@ fn offer_from_transceivers_and_data_channel() {
     let mut a = session(1);
     a.add_transceiver(audio(Direction::SendRecv));
     let mut v = video(Direction::SendOnly);
-    v.send_rids = vec!["q".into(), "h".into(), "f".into()];
+    v.send_encodings = ["q", "h", "f"].map(SendEncoding::new).to_vec();
     v.msid = Some(("stream".into(), "camera".into()));
     a.add_transceiver(v);
     a.add_data_channel();
@@ -1631,6 +1631,74 @@ fn codec_names_ignore_case_and_parameters_are_written_back_unchanged() {
 }
 
 #[test]
+fn an_offer_pausing_and_restricting_layers_it_receives_is_answered_so() {
+    // The offerer asks to receive q paused (`~q`) and h at most 15 fps and 500 kbit/s; our h
+    // is held to 800 kbit/s and 640x360: the answer sends `~q;h`, h within both.
+    let text = corpus("chromium-simulcast-offer.sdp")
+        .replace("a=rid:q send", "a=rid:q recv")
+        .replace(
+            "a=rid:h send",
+            "a=rid:h recv max-fps=15;max-br=500000;max-foo=1",
+        )
+        .replace("a=rid:f send", "a=rid:f recv")
+        .replace("a=simulcast:send q;h;f", "a=simulcast:recv ~q;h")
+        .replacen("a=sendrecv", "a=recvonly", 2);
+    let offer = SessionDescription::parse(&text).unwrap();
+    let mut b = session(13);
+    b.add_transceiver(Transceiver::new(
+        MediaKind::Audio,
+        Direction::SendRecv,
+        vec![opus(109)],
+    ));
+    let mut video = Transceiver::new(
+        MediaKind::Video,
+        Direction::SendOnly,
+        video_codecs(100, 101),
+    )
+    .with_header_extensions(vec![
+        HeaderExtension::new(1, MID_URI),
+        HeaderExtension::new(10, RID_URI),
+    ]);
+    video.send_encodings = vec![
+        SendEncoding::new("q"),
+        SendEncoding::new("h")
+            .max_bitrate(800_000)
+            .max_resolution(640, 360),
+    ];
+    b.add_transceiver(video);
+    let (answer, n) = b.create_answer(&offer).unwrap();
+    let v = n
+        .sections
+        .iter()
+        .position(|s| !s.send_encodings.is_empty())
+        .unwrap();
+    assert_eq!(
+        n.sections[v].send_encodings,
+        [
+            SendEncoding::new("q").paused(true),
+            SendEncoding::new("h")
+                .max_bitrate(500_000)
+                .max_resolution(640, 360)
+                .max_fps(15)
+        ]
+    );
+    let answer = reparse(&answer);
+    let m = &answer.media[v];
+    assert_eq!(m.simulcast().unwrap().send, Some("~q;h"));
+    let restrictions: Vec<_> = m.rids().map(|r| (r.id, r.restrictions)).collect();
+    assert_eq!(
+        restrictions,
+        [
+            ("q", None),
+            (
+                "h",
+                Some("max-width=640;max-height=360;max-fps=15;max-br=500000")
+            )
+        ]
+    );
+}
+
+#[test]
 fn an_offer_to_receive_simulcast_is_answered_with_the_layers_we_send() {
     // Chromium's simulcast offer turned around: the offerer asks to receive q, h and f. Our
     // sender has q, h and x: the answer sends q and h (the offer's order); x, which the
@@ -1657,7 +1725,7 @@ fn an_offer_to_receive_simulcast_is_answered_with_the_layers_we_send() {
         HeaderExtension::new(1, MID_URI),
         HeaderExtension::new(10, RID_URI),
     ]);
-    video.send_rids = vec!["x".into(), "h".into(), "q".into()];
+    video.send_encodings = ["x", "h", "q"].map(SendEncoding::new).to_vec();
     b.add_transceiver(video);
     let (answer, n) = b.create_answer(&offer).unwrap();
     let answer = reparse(&answer);
@@ -1678,7 +1746,10 @@ fn an_offer_to_receive_simulcast_is_answered_with_the_layers_we_send() {
             ("h", sansrtc_sdp::attributes::RidDirection::Send)
         ]
     );
-    assert_eq!(n.sections[v].send_rids, ["q", "h"]);
+    assert_eq!(
+        n.sections[v].send_encodings,
+        ["q", "h"].map(SendEncoding::new)
+    );
     assert!(n.sections[v].recv_rids.is_empty());
     // Without the RID extension: one stream, no simulcast.
     let mut b = session(12);
@@ -1693,10 +1764,10 @@ fn an_offer_to_receive_simulcast_is_answered_with_the_layers_we_send() {
         video_codecs(100, 101),
     )
     .with_header_extensions(vec![HeaderExtension::new(1, MID_URI)]);
-    video.send_rids = vec!["q".into()];
+    video.send_encodings = vec![SendEncoding::new("q")];
     b.add_transceiver(video);
     let (answer, n) = b.create_answer(&offer).unwrap();
     let answer = reparse(&answer);
     assert!(answer.media[v].simulcast().is_none());
-    assert!(n.sections[v].send_rids.is_empty());
+    assert!(n.sections[v].send_encodings.is_empty());
 }

@@ -26,7 +26,7 @@ use sansrtc_rtp::stats::ReceiveStats;
 use sansrtc_rtp::time::{NtpTime, compact_from_duration, round_trip_time};
 use sansrtc_sdp::Direction;
 use sansrtc_sdp::Mid;
-use sansrtc_sdp::jsep::{Codec, JsepSession, MediaKind, Negotiated, SectionKind};
+use sansrtc_sdp::jsep::{Codec, JsepSession, MediaKind, Negotiated, SectionKind, SendEncoding};
 
 use crate::bandwidth::{Bandwidth, BandwidthEstimate};
 use crate::buffer::{PacketBuf, SharedPacket};
@@ -82,6 +82,8 @@ struct Section {
     /// Our RTX SSRC (signalled with `a=ssrc-group:FID`) when RTX is negotiated.
     send_rtx_ssrc: Option<u32>,
     send_rids: Vec<Arc<str>>,
+    /// The negotiated send layers (`send_rids` with their paused state and restrictions).
+    send_encodings: Vec<SendEncoding>,
     /// A codec with `a=rtcp-fb:<pt> nack`: the peer asks for lost packets, so we keep a
     /// history to answer, and we ask for what we lose.
     nack: bool,
@@ -284,7 +286,12 @@ impl MediaState {
                 extensions,
                 send_ssrc,
                 send_rtx_ssrc,
-                send_rids: s.send_rids.iter().map(|r| Arc::from(r.as_str())).collect(),
+                send_rids: s
+                    .send_encodings
+                    .iter()
+                    .map(|e| Arc::from(e.rid.as_str()))
+                    .collect(),
+                send_encodings: s.send_encodings.clone(),
                 nack,
                 pli,
             });
@@ -299,6 +306,23 @@ impl MediaState {
         }
         for (ssrc, i) in &mut self.inbound {
             i.section = self.ssrc_section.get(ssrc).copied();
+        }
+        // Layers negotiated paused (`~rid` on either side) are; the others are resumed.
+        let layers: Vec<(Mid, Arc<str>, bool)> = self
+            .sections
+            .iter()
+            .flat_map(|s| {
+                s.send_rids
+                    .iter()
+                    .zip(&s.send_encodings)
+                    .map(|(rid, e)| (s.mid, rid.clone(), e.paused))
+            })
+            .collect();
+        for (mid, rid, paused) in layers {
+            // A layer not sent yet needs no stream to be resumed.
+            if paused || self.layer_paused(mid, &rid) {
+                let _ = self.set_layer_paused(mid, &rid, paused);
+            }
         }
         if self.has_media() && self.epoch.is_some() && self.next_report.is_none() {
             self.next_report = self.epoch.map(|e| e.max(e + self.interval));

@@ -478,6 +478,14 @@ impl MediaState {
             .map_or(&[], |s| &s.send_rids[..])
     }
 
+    /// The negotiated send layers of section `mid` (paused state as negotiated, restrictions).
+    pub(crate) fn send_encodings(&self, mid: Mid) -> &[SendEncoding] {
+        self.sections
+            .iter()
+            .find(|s| s.mid == mid)
+            .map_or(&[], |s| &s.send_encodings[..])
+    }
+
     /// Whether simulcast layer `rid` of section `mid` is paused.
     pub(crate) fn layer_paused(&self, mid: Mid, rid: &str) -> bool {
         self.outbound.values().any(|o| {
@@ -879,6 +887,7 @@ mod tests {
             send_ssrc: Some(0x1234_5678),
             send_rtx_ssrc: None,
             send_rids: vec![Arc::from("hi")],
+            send_encodings: vec![SendEncoding::new("hi")],
             nack: true,
             pli: true,
         }

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::buffer::SharedPacket;
+use sdp::jsep::SendEncoding;
 
 /// One negotiated media section (a track) of a [`PeerConnection`], borrowed from it
 /// ([`PeerConnection::track`]): what it negotiated, and writing RTP on it.
@@ -244,11 +245,32 @@ impl PeerConnection {
     /// Pauses (`true`) or resumes simulcast layer `rid` of m-section `mid`. A paused layer
     /// sends nothing: [`PeerConnection::write_rtp`] on it fails with
     /// [`MediaError::LayerPaused`], so the application can stop its encoder. The description
-    /// is not renegotiated (browsers do the same for an encoding made inactive); the peer sees
-    /// the layer's packets stop.
+    /// is not renegotiated for it (browsers do the same for an encoding made inactive); the
+    /// peer sees the layer's packets stop, and the next offer or answer writes it `~rid`
+    /// (RFC 8853), so a renegotiation keeps it paused.
     pub fn set_layer_paused(&mut self, mid: Mid, rid: &str, paused: bool) -> Result<(), Error> {
         self.media.set_layer_paused(mid, rid, paused)?;
+        let id = self
+            .jsep
+            .transceivers()
+            .map(|(id, _)| id)
+            .find(|&id| self.jsep.transceiver_mid(id) == Some(mid));
+        if let Some(e) = id
+            .and_then(|id| self.jsep.transceiver_mut(id))
+            .and_then(|t| t.send_encodings.iter_mut().find(|e| e.rid == rid))
+        {
+            e.paused = paused;
+        }
         Ok(())
+    }
+
+    /// The simulcast layers negotiated for sending on m-section `mid`, lowest first as offered:
+    /// each with its RID, whether it was negotiated paused (`~rid` on either side; see
+    /// [`PeerConnection::layer_paused`] for now) and the restrictions its encoder keeps to
+    /// (ours, tightened by what the receiver's `a=rid` line asks: the smaller `max-br`,
+    /// `max-width`, `max-height`, `max-fps`).
+    pub fn send_encodings(&self, mid: Mid) -> &[SendEncoding] {
+        self.media.send_encodings(mid)
     }
 
     /// The simulcast layers (RIDs) negotiated for sending on m-section `mid`, in the order

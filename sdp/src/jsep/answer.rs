@@ -211,11 +211,11 @@ impl JsepSession {
                             };
                             // The offerer's receive layers that we have become our send
                             // layers (RFC 8853 5.3); a layer it does not ask for is not sent.
-                            let send_rids = match m.simulcast() {
+                            let send_layers = match m.simulcast() {
                                 Some(sim)
                                     if sim.recv.is_some() && direction.sends() && rid_extension =>
                                 {
-                                    offered_recv_layers(m, &sim, &t.send_rids)
+                                    offered_recv_layers(m, &sim, &t.send_encodings)
                                 }
                                 _ => Vec::new(),
                             };
@@ -225,14 +225,14 @@ impl JsepSession {
                                 direction,
                                 &codecs,
                                 &extensions,
-                                (&send_rids, &recv_rids),
+                                (&send_layers, &recv_rids),
                                 t,
                             );
                             n.direction = direction;
                             n.codecs = codecs;
                             n.header_extensions = extensions;
                             n.recv_rids = recv_rids;
-                            n.send_rids = send_rids;
+                            n.send_encodings = send_layers;
                             accepted = Some(md);
                         }
                     }

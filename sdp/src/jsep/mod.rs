@@ -83,7 +83,9 @@ pub use limits::{
     MAX_ICE_CREDENTIAL_LENGTH, MAX_MEDIA_SECTIONS, NegotiationLimit,
 };
 pub use negotiated::{DtlsRole, IceCredentials, Negotiated, NegotiatedSection};
-pub use transceiver::{HeaderExtension, MediaKind, SectionKind, Transceiver, TransceiverId};
+pub use transceiver::{
+    HeaderExtension, MediaKind, SectionKind, SendEncoding, Transceiver, TransceiverId,
+};
 
 use crate::attributes::{FingerprintHash, Setup};
 use crate::model::{MediaDescription, Origin};

@@ -7,7 +7,7 @@ use crate::candidate::Candidate;
 use crate::mid::Mid;
 
 use super::codec::Codec;
-use super::transceiver::{HeaderExtension, SectionKind, TransceiverId};
+use super::transceiver::{HeaderExtension, SectionKind, SendEncoding, TransceiverId};
 
 /// ICE username fragment and password.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,8 +38,9 @@ pub struct NegotiatedSection {
     pub header_extensions: Vec<HeaderExtension>,
     /// RIDs the remote side sends (simulcast layers we receive).
     pub recv_rids: Vec<String>,
-    /// RIDs we send.
-    pub send_rids: Vec<String>,
+    /// The simulcast layers we send, as negotiated: paused when either side wrote `~rid`,
+    /// within the restrictions of both sides' `a=rid` lines.
+    pub send_encodings: Vec<SendEncoding>,
     /// Remote ICE credentials for this section.
     pub remote_ice: Option<IceCredentials>,
     /// The remote UDP candidates of this section's `a=candidate` lines, parsed once (mDNS
@@ -98,7 +99,7 @@ impl NegotiatedSection {
             codecs: Vec::new(),
             header_extensions: Vec::new(),
             recv_rids: Vec::new(),
-            send_rids: Vec::new(),
+            send_encodings: Vec::new(),
             remote_ice: None,
             remote_candidates: Vec::new(),
             skipped_candidates: 0,

@@ -90,7 +90,7 @@ impl JsepSession {
                             t.direction,
                             &t.codecs,
                             &t.header_extensions,
-                            (&t.send_rids, &[]),
+                            (&t.send_encodings, &[]),
                             t,
                         )
                     }

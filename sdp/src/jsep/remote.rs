@@ -1,6 +1,6 @@
 //! What negotiation reads from a remote description.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::attributes::{AttributeList, CertificateFingerprint, RidDirection, Setup, Simulcast};
 use crate::mid::Mid;
@@ -9,6 +9,7 @@ use crate::model::{MediaDescription, SessionDescription};
 use super::error::NegotiationError;
 use super::limits::{MAX_ICE_CREDENTIAL_LENGTH, NegotiationLimit};
 use super::negotiated::IceCredentials;
+use super::transceiver::SendEncoding;
 
 /// What negotiation reads from a remote description, looked up once instead of once per section:
 /// the session-level values sections inherit, each section's mid and the BUNDLE group.
@@ -202,29 +203,61 @@ pub(super) fn offered_send_layers(m: &MediaDescription<'_>, sim: &Simulcast<'_>)
 
 /// The layers an offerer asks to receive (`a=simulcast:recv`, each stream's first
 /// alternative declared by an `a=rid` with direction `recv`) that we have among `ours`, in the
-/// offer's order, each once: the layers our answer sends.
+/// offer's order, each once: the layers our answer sends. A layer is paused when ours is or
+/// the offer writes it `~rid`, and keeps within the restrictions of both `a=rid` lines.
 pub(super) fn offered_recv_layers(
     m: &MediaDescription<'_>,
     sim: &Simulcast<'_>,
-    ours: &[String],
-) -> Vec<String> {
-    let declared: HashSet<&str> = m
+    ours: &[SendEncoding],
+) -> Vec<SendEncoding> {
+    let declared: HashMap<&str, Option<&str>> = m
         .rids()
         .filter(|r| r.direction == RidDirection::Recv)
-        .map(|r| r.id)
+        .map(|r| (r.id, r.restrictions))
         .collect();
     let mut seen = HashSet::new();
     sim.recv_streams()
         .iter()
-        .filter_map(|alts| alts.first().map(|r| r.id))
-        .filter(|id| declared.contains(id) && ours.iter().any(|o| o == id) && seen.insert(*id))
-        .map(String::from)
+        .filter_map(|alts| alts.first().copied())
+        .filter_map(|r| {
+            let restrictions = declared.get(r.id)?;
+            let mine = ours.iter().find(|o| o.rid == r.id)?;
+            seen.insert(r.id).then(|| {
+                let paused = mine.paused || r.paused;
+                mine.clone().paused(paused).restricted_by(*restrictions)
+            })
+        })
         .collect()
 }
 
-pub(super) fn rids(m: &MediaDescription<'_>, direction: RidDirection) -> Vec<String> {
-    m.rids()
-        .filter(|r| r.direction == direction)
-        .map(|r| r.id.to_string())
+/// Our send layers `ours` as an answer accepted them: those its `a=rid` lines with direction
+/// `recv` name, paused when ours is or its `a=simulcast:recv` writes `~rid`, within the
+/// restrictions of both `a=rid` lines.
+pub(super) fn answered_send_layers(
+    m: &MediaDescription<'_>,
+    ours: &[SendEncoding],
+) -> Vec<SendEncoding> {
+    let accepted: HashMap<&str, Option<&str>> = m
+        .rids()
+        .filter(|r| r.direction == RidDirection::Recv)
+        .map(|r| (r.id, r.restrictions))
+        .collect();
+    let paused: HashSet<&str> = m
+        .simulcast()
+        .map(|sim| {
+            sim.recv_streams()
+                .iter()
+                .flatten()
+                .filter(|r| r.paused)
+                .map(|r| r.id)
+                .collect()
+        })
+        .unwrap_or_default();
+    ours.iter()
+        .filter_map(|o| {
+            let restrictions = accepted.get(o.rid.as_str())?;
+            let paused = o.paused || paused.contains(o.rid.as_str());
+            Some(o.clone().paused(paused).restricted_by(*restrictions))
+        })
         .collect()
 }

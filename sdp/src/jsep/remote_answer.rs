@@ -2,14 +2,14 @@
 
 use std::collections::HashSet;
 
-use crate::attributes::{AttributeList, Direction, RidDirection, Setup};
+use crate::attributes::{AttributeList, Direction, Setup};
 use crate::model::SessionDescription;
 
 use super::error::NegotiationError;
 use super::limits::check_limits;
 use super::matching::read_codecs;
 use super::negotiated::{DtlsRole, Negotiated, NegotiatedSection};
-use super::remote::{Remote, remote_ssrcs, rids, setup_name};
+use super::remote::{Remote, answered_send_layers, remote_ssrcs, setup_name};
 use super::transceiver::{HeaderExtension, TransceiverId};
 use super::{JsepSession, SectionKind};
 
@@ -119,14 +119,7 @@ impl JsepSession {
                         t.direction.sends() && remote_direction.receives(),
                         t.direction.receives() && remote_direction.sends(),
                     );
-                    let accepted: HashSet<String> =
-                        rids(m, RidDirection::Recv).into_iter().collect();
-                    n.send_rids = t
-                        .send_rids
-                        .iter()
-                        .filter(|r| accepted.contains(*r))
-                        .cloned()
-                        .collect();
+                    n.send_encodings = answered_send_layers(m, &t.send_encodings);
                 }
                 SectionKind::Data => {
                     n.direction = Direction::SendRecv;

@@ -7,7 +7,7 @@ use crate::attributes::{
 use crate::model::{Attribute, Connection, MediaDescription};
 
 use super::codec::Codec;
-use super::transceiver::{HeaderExtension, Transceiver};
+use super::transceiver::{HeaderExtension, SendEncoding, Transceiver};
 use super::{JsepSession, Section, SectionKind};
 
 impl JsepSession {
@@ -44,7 +44,7 @@ impl JsepSession {
         direction: Direction,
         codecs: &[Codec],
         extensions: &[HeaderExtension],
-        (send_rids, recv_rids): (&[String], &[String]),
+        (send_layers, recv_rids): (&[SendEncoding], &[String]),
         t: &Transceiver,
     ) -> MediaDescription<'static> {
         let formats = codecs
@@ -98,34 +98,46 @@ impl JsepSession {
                 m.attributes.push(Attribute::new("fmtp", value));
             }
         }
-        let (rid_dir, list) = if !send_rids.is_empty() && direction.sends() {
-            (RidDirection::Send, send_rids)
-        } else {
-            (RidDirection::Recv, recv_rids)
-        };
-        if !list.is_empty() {
-            for r in list {
+        if !send_layers.is_empty() && direction.sends() {
+            for l in send_layers {
+                let restrictions = l.restrictions();
+                m.attributes.push(
+                    Rid {
+                        id: &l.rid,
+                        direction: RidDirection::Send,
+                        restrictions: restrictions.as_deref(),
+                    }
+                    .to_attribute(),
+                );
+            }
+            // A paused layer is written `~rid` (RFC 8853 5.1).
+            let joined = send_layers
+                .iter()
+                .map(|l| format!("{}{}", if l.paused { "~" } else { "" }, l.rid))
+                .collect::<Vec<_>>()
+                .join(";");
+            let sim = Simulcast {
+                send: Some(&joined),
+                recv: None,
+                recv_first: false,
+            };
+            m.attributes.push(sim.to_attribute());
+        } else if !recv_rids.is_empty() {
+            for r in recv_rids {
                 m.attributes.push(
                     Rid {
                         id: r,
-                        direction: rid_dir,
+                        direction: RidDirection::Recv,
                         restrictions: None,
                     }
                     .to_attribute(),
                 );
             }
-            let joined = list.join(";");
-            let sim = match rid_dir {
-                RidDirection::Send => Simulcast {
-                    send: Some(&joined),
-                    recv: None,
-                    recv_first: false,
-                },
-                RidDirection::Recv => Simulcast {
-                    send: None,
-                    recv: Some(&joined),
-                    recv_first: true,
-                },
+            let joined = recv_rids.join(";");
+            let sim = Simulcast {
+                send: None,
+                recv: Some(&joined),
+                recv_first: true,
             };
             m.attributes.push(sim.to_attribute());
         }
