@@ -72,6 +72,15 @@ fn count(f: impl FnOnce()) -> usize {
     ALLOCS.with(Cell::get) - before
 }
 
+/// Every datagram `pcs[from]` has goes straight to the other peer.
+fn carry(pcs: &mut [PeerConnection; 2], from: usize, now: Instant) {
+    let to = 1 - from;
+    let addrs: [SocketAddr; 2] = [ADDRS[0].parse().unwrap(), ADDRS[1].parse().unwrap()];
+    while let Some(t) = pcs[from].poll_transmit() {
+        pcs[to].handle_receive(now, t.source, addrs[to], &t.contents);
+    }
+}
+
 /// `from` writes one video packet; every datagram goes straight to `to`, every event of
 /// `to` is dropped (its buffers go back to the pool). Returns the RTP packets `to` got.
 fn one_packet(pcs: &mut [PeerConnection; 2], from: usize, now: Instant, mid: Mid, i: u32) -> usize {
@@ -79,13 +88,9 @@ fn one_packet(pcs: &mut [PeerConnection; 2], from: usize, now: Instant, mid: Mid
     pcs[from]
         .write_rtp(now, mid, RtpWrite::new(96, i * 3000, &payload))
         .expect("write_rtp");
-    let to = 1 - from;
-    let addrs: [SocketAddr; 2] = [ADDRS[0].parse().unwrap(), ADDRS[1].parse().unwrap()];
-    while let Some(t) = pcs[from].poll_transmit() {
-        pcs[to].handle_receive(now, t.source, addrs[to], &t.contents);
-    }
+    carry(pcs, from, now);
     let mut got = 0;
-    while let Some(e) = pcs[to].poll_event() {
+    while let Some(e) = pcs[1 - from].poll_event() {
         if let Event::Rtp(p) = e {
             assert_eq!(p.payload().len(), 1000);
             got += 1;
@@ -94,8 +99,8 @@ fn one_packet(pcs: &mut [PeerConnection; 2], from: usize, now: Instant, mid: Mid
     got
 }
 
-#[test]
-fn rtp_from_write_to_event_allocates_nothing_in_steady_state() {
+/// Two connected peer connections with a video section each way: the peers, the time, the mid.
+fn video_peers() -> ([PeerConnection; 2], Instant, Mid) {
     let certs = Certs::generate();
     let mut pair = SansrtcPair::new_with(Instant::now(), Some(&certs), |pc| {
         pc.add_transceiver(sansrtc::codecs::video_transceiver(Direction::SendRecv));
@@ -103,8 +108,14 @@ fn rtp_from_write_to_event_allocates_nothing_in_steady_state() {
     pair.connect();
     pair.idle(Duration::from_millis(100));
     let now = pair.now;
-    let mut pcs = pair.into_peers();
+    let pcs = pair.into_peers();
     let mid = pcs[0].media_mids().next().expect("video");
+    (pcs, now, mid)
+}
+
+#[test]
+fn rtp_from_write_to_event_allocates_nothing_in_steady_state() {
+    let (mut pcs, now, mid) = video_peers();
     // Warm-up: fills the retransmission histories (512 packets per stream), the pools, the
     // event queues and (the clock standing still, no feedback drains it) the transport-wide
     // arrival ring to its bound.
@@ -132,10 +143,7 @@ fn one_forwarded_packet(pcs: &mut [PeerConnection; 2], now: Instant, mid: Mid, i
     pcs[0]
         .write_rtp(now, mid, RtpWrite::new(96, i * 3000, &payload))
         .expect("write_rtp");
-    let addrs: [SocketAddr; 2] = [ADDRS[0].parse().unwrap(), ADDRS[1].parse().unwrap()];
-    while let Some(t) = pcs[0].poll_transmit() {
-        pcs[1].handle_receive(now, t.source, addrs[1], &t.contents);
-    }
+    carry(pcs, 0, now);
     while let Some(e) = pcs[1].poll_event() {
         if let Event::Rtp(mut p) = e {
             let shared = p.share();
@@ -144,9 +152,7 @@ fn one_forwarded_packet(pcs: &mut [PeerConnection; 2], now: Instant, mid: Mid, i
                 .expect("forward");
         }
     }
-    while let Some(t) = pcs[1].poll_transmit() {
-        pcs[0].handle_receive(now, t.source, addrs[0], &t.contents);
-    }
+    carry(pcs, 1, now);
     let mut got = 0;
     while let Some(e) = pcs[0].poll_event() {
         if let Event::Rtp(p) = e {
@@ -159,15 +165,7 @@ fn one_forwarded_packet(pcs: &mut [PeerConnection; 2], now: Instant, mid: Mid, i
 
 #[test]
 fn forwarding_shared_packets_allocates_nothing_in_steady_state() {
-    let certs = Certs::generate();
-    let mut pair = SansrtcPair::new_with(Instant::now(), Some(&certs), |pc| {
-        pc.add_transceiver(sansrtc::codecs::video_transceiver(Direction::SendRecv));
-    });
-    pair.connect();
-    pair.idle(Duration::from_millis(100));
-    let now = pair.now;
-    let mut pcs = pair.into_peers();
-    let mid = pcs[0].media_mids().next().expect("video");
+    let (mut pcs, now, mid) = video_peers();
     // Warm-up: the histories fill (512 packets, those of peer 1 holding shared packets), and
     // the shared packets' boxes come back to peer 1's pool as its history lets them go.
     for i in 0..5_000 {

@@ -1630,42 +1630,60 @@ fn codec_names_ignore_case_and_parameters_are_written_back_unchanged() {
     );
 }
 
-#[test]
-fn an_offer_pausing_and_restricting_layers_it_receives_is_answered_so() {
-    // The offerer asks to receive q paused (`~q`) and h at most 15 fps and 500 kbit/s; our h
-    // is held to 800 kbit/s and 640x360: the answer sends `~q;h`, h within both.
-    let text = corpus("chromium-simulcast-offer.sdp")
+/// Chromium's simulcast offer turned around: it asks to receive `recv_list`
+/// (`a=simulcast:recv`), its `a=rid` lines made `recv` (h's with `h_restrictions` after).
+fn simulcast_recv_offer(recv_list: &str, h_restrictions: &str) -> String {
+    corpus("chromium-simulcast-offer.sdp")
         .replace("a=rid:q send", "a=rid:q recv")
-        .replace(
-            "a=rid:h send",
-            "a=rid:h recv max-fps=15;max-br=500000;max-foo=1",
-        )
+        .replace("a=rid:h send", &format!("a=rid:h recv{h_restrictions}"))
         .replace("a=rid:f send", "a=rid:f recv")
-        .replace("a=simulcast:send q;h;f", "a=simulcast:recv ~q;h")
-        .replacen("a=sendrecv", "a=recvonly", 2);
-    let offer = SessionDescription::parse(&text).unwrap();
-    let mut b = session(13);
+        .replace(
+            "a=simulcast:send q;h;f",
+            &format!("a=simulcast:recv {recv_list}"),
+        )
+        .replacen("a=sendrecv", "a=recvonly", 2)
+}
+
+/// A session with audio and a send-only video transceiver sending `encodings`, with the mid
+/// extension and, when `rid`, the RID extension.
+fn simulcast_sender(seed: u8, encodings: Vec<SendEncoding>, rid: bool) -> JsepSession {
+    let mut b = session(seed);
     b.add_transceiver(Transceiver::new(
         MediaKind::Audio,
         Direction::SendRecv,
         vec![opus(109)],
     ));
+    let mut extensions = vec![HeaderExtension::new(1, MID_URI)];
+    if rid {
+        extensions.push(HeaderExtension::new(10, RID_URI));
+    }
     let mut video = Transceiver::new(
         MediaKind::Video,
         Direction::SendOnly,
         video_codecs(100, 101),
     )
-    .with_header_extensions(vec![
-        HeaderExtension::new(1, MID_URI),
-        HeaderExtension::new(10, RID_URI),
-    ]);
-    video.send_encodings = vec![
-        SendEncoding::new("q"),
-        SendEncoding::new("h")
-            .max_bitrate(800_000)
-            .max_resolution(640, 360),
-    ];
+    .with_header_extensions(extensions);
+    video.send_encodings = encodings;
     b.add_transceiver(video);
+    b
+}
+
+#[test]
+fn an_offer_pausing_and_restricting_layers_it_receives_is_answered_so() {
+    // The offerer asks to receive q paused (`~q`) and h at most 15 fps and 500 kbit/s; our h
+    // is held to 800 kbit/s and 640x360: the answer sends `~q;h`, h within both.
+    let text = simulcast_recv_offer("~q;h", " max-fps=15;max-br=500000;max-foo=1");
+    let offer = SessionDescription::parse(&text).unwrap();
+    let mut b = simulcast_sender(
+        13,
+        vec![
+            SendEncoding::new("q"),
+            SendEncoding::new("h")
+                .max_bitrate(800_000)
+                .max_resolution(640, 360),
+        ],
+        true,
+    );
     let (answer, n) = b.create_answer(&offer).unwrap();
     let v = n
         .sections
@@ -1703,30 +1721,9 @@ fn an_offer_to_receive_simulcast_is_answered_with_the_layers_we_send() {
     // Chromium's simulcast offer turned around: the offerer asks to receive q, h and f. Our
     // sender has q, h and x: the answer sends q and h (the offer's order); x, which the
     // offerer did not ask for, and f, which we do not have, are not sent.
-    let text = corpus("chromium-simulcast-offer.sdp")
-        .replace("a=rid:q send", "a=rid:q recv")
-        .replace("a=rid:h send", "a=rid:h recv")
-        .replace("a=rid:f send", "a=rid:f recv")
-        .replace("a=simulcast:send q;h;f", "a=simulcast:recv q;h;f")
-        .replacen("a=sendrecv", "a=recvonly", 2);
+    let text = simulcast_recv_offer("q;h;f", "");
     let offer = SessionDescription::parse(&text).unwrap();
-    let mut b = session(11);
-    b.add_transceiver(Transceiver::new(
-        MediaKind::Audio,
-        Direction::SendRecv,
-        vec![opus(109)],
-    ));
-    let mut video = Transceiver::new(
-        MediaKind::Video,
-        Direction::SendOnly,
-        video_codecs(100, 101),
-    )
-    .with_header_extensions(vec![
-        HeaderExtension::new(1, MID_URI),
-        HeaderExtension::new(10, RID_URI),
-    ]);
-    video.send_encodings = ["x", "h", "q"].map(SendEncoding::new).to_vec();
-    b.add_transceiver(video);
+    let mut b = simulcast_sender(11, ["x", "h", "q"].map(SendEncoding::new).to_vec(), true);
     let (answer, n) = b.create_answer(&offer).unwrap();
     let answer = reparse(&answer);
     let v = answer
@@ -1752,20 +1749,7 @@ fn an_offer_to_receive_simulcast_is_answered_with_the_layers_we_send() {
     );
     assert!(n.sections[v].recv_rids.is_empty());
     // Without the RID extension: one stream, no simulcast.
-    let mut b = session(12);
-    b.add_transceiver(Transceiver::new(
-        MediaKind::Audio,
-        Direction::SendRecv,
-        vec![opus(109)],
-    ));
-    let mut video = Transceiver::new(
-        MediaKind::Video,
-        Direction::SendOnly,
-        video_codecs(100, 101),
-    )
-    .with_header_extensions(vec![HeaderExtension::new(1, MID_URI)]);
-    video.send_encodings = vec![SendEncoding::new("q")];
-    b.add_transceiver(video);
+    let mut b = simulcast_sender(12, vec![SendEncoding::new("q")], false);
     let (answer, n) = b.create_answer(&offer).unwrap();
     let answer = reparse(&answer);
     assert!(answer.media[v].simulcast().is_none());

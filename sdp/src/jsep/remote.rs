@@ -210,11 +210,7 @@ pub(super) fn offered_recv_layers(
     sim: &Simulcast<'_>,
     ours: &[SendEncoding],
 ) -> Vec<SendEncoding> {
-    let declared: HashMap<&str, Option<&str>> = m
-        .rids()
-        .filter(|r| r.direction == RidDirection::Recv)
-        .map(|r| (r.id, r.restrictions))
-        .collect();
+    let declared = recv_rid_restrictions(m);
     let mut seen = HashSet::new();
     sim.recv_streams()
         .iter()
@@ -237,11 +233,7 @@ pub(super) fn answered_send_layers(
     m: &MediaDescription<'_>,
     ours: &[SendEncoding],
 ) -> Vec<SendEncoding> {
-    let accepted: HashMap<&str, Option<&str>> = m
-        .rids()
-        .filter(|r| r.direction == RidDirection::Recv)
-        .map(|r| (r.id, r.restrictions))
-        .collect();
+    let accepted = recv_rid_restrictions(m);
     let paused: HashSet<&str> = m
         .simulcast()
         .map(|sim| {
@@ -259,5 +251,13 @@ pub(super) fn answered_send_layers(
             let paused = o.paused || paused.contains(o.rid.as_str());
             Some(o.clone().paused(paused).restricted_by(*restrictions))
         })
+        .collect()
+}
+
+/// The RIDs of `m`'s `a=rid` lines with direction `recv`, each with its restrictions.
+fn recv_rid_restrictions<'a>(m: &'a MediaDescription<'_>) -> HashMap<&'a str, Option<&'a str>> {
+    m.rids()
+        .filter(|r| r.direction == RidDirection::Recv)
+        .map(|r| (r.id, r.restrictions))
         .collect()
 }
