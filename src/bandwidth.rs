@@ -58,14 +58,19 @@ const MAX_HISTORY: usize = 4096;
 pub(crate) const SRTP_OVERHEAD: usize = 16;
 
 /// The estimator settings a [`crate::Config`] asks for, checked.
-pub(crate) fn bwe_config(min: u64, start: u64, max: u64) -> Result<BweConfig, BweError> {
+pub(crate) fn bwe_config(
+    min: u64,
+    start: u64,
+    max: u64,
+    probing: bool,
+) -> Result<BweConfig, BweError> {
     let config = BweConfig {
         min_bitrate: min,
         start_bitrate: start,
         max_bitrate: max,
         max_history: MAX_HISTORY,
-        // Probe clusters need a pacer to send them (padding at a set rate): off.
-        probing: false,
+        // Probe clusters leave through the pacer (padding at the cluster's rate).
+        probing,
         ..BweConfig::default()
     };
     if min == 0 || min > max {
@@ -84,25 +89,53 @@ pub(crate) struct Bandwidth {
     /// The estimate last given as an event, and when.
     reported: Option<(BandwidthEstimate, Instant)>,
     /// With [`crate::Config::pacing`]: plain RTP packets waiting to leave, each with where its
-    /// transport-wide sequence number goes (written as it leaves).
+    /// transport-wide sequence number goes (written as it leaves). With
+    /// [`crate::Config::probing`] it times the probes' padding too.
     pacer: Option<Pacer<(PacketBuf, Option<usize>)>>,
+    /// Whether written media goes through the pacer.
+    paced_media: bool,
 }
 
 impl Bandwidth {
     pub(crate) fn new(config: BweConfig, pacing: bool) -> Result<Self, BweError> {
+        let probing = config.probing;
         let estimator = SendSideEstimator::new(config)?;
-        let pacer = pacing.then(|| Pacer::new(PacerConfig::default(), estimator.target_bitrate()));
+        let pacer = (pacing || probing)
+            .then(|| Pacer::new(PacerConfig::default(), estimator.target_bitrate()));
         Ok(Self {
             estimator,
             feedback: TransportFeedback::default(),
             reported: None,
             pacer,
+            paced_media: pacing,
         })
     }
 
     /// Whether packets are paced.
     pub(crate) fn pacing(&self) -> bool {
-        self.pacer.is_some()
+        self.paced_media && self.pacer.is_some()
+    }
+
+    /// The size of the padding packet to send now for a probe cluster (at most `max_size`
+    /// bytes), and the cluster's id: the estimator's next cluster starts when none is in
+    /// progress (with [`crate::Config::probing`]).
+    pub(crate) fn poll_padding(&mut self, now: Instant, max_size: usize) -> Option<(usize, u32)> {
+        let pacer = self.pacer.as_mut()?;
+        if !pacer.probing()
+            && let Some(cluster) = self.estimator.poll_probe(now)
+        {
+            pacer.probe(now, &cluster);
+        }
+        pacer
+            .poll_padding(now, max_size.saturating_sub(SRTP_OVERHEAD))
+            .map(|p| (p.size, p.probe))
+    }
+
+    /// A padding packet of probe `cluster` with transport-wide sequence number `sequence` and
+    /// `size` bytes of plain RTP left at `now`.
+    pub(crate) fn on_probe_sent(&mut self, now: Instant, sequence: u16, size: usize, cluster: u32) {
+        self.estimator
+            .on_probe_sent(now, sequence, size + SRTP_OVERHEAD, cluster);
     }
 
     /// Queues a plain RTP packet for the pacer; `sequence_at` is where its transport-wide
@@ -207,8 +240,11 @@ mod tests {
     #[test]
     fn events_only_for_meaningful_changes_and_rate_limited() {
         let t0 = Instant::now();
-        let mut b =
-            Bandwidth::new(bwe_config(30_000, 300_000, 10_000_000).unwrap(), false).unwrap();
+        let mut b = Bandwidth::new(
+            bwe_config(30_000, 300_000, 10_000_000, false).unwrap(),
+            false,
+        )
+        .unwrap();
         let first = b.poll_change(t0).expect("the first estimate is reported");
         assert_eq!(first.target_bitrate, 300_000);
         assert_eq!(first.reason, TargetReason::Initial);
@@ -236,10 +272,10 @@ mod tests {
 
     #[test]
     fn bounds_are_checked() {
-        assert!(bwe_config(0, 1, 2).is_err());
-        assert!(bwe_config(3, 1, 2).is_err());
+        assert!(bwe_config(0, 1, 2, false).is_err());
+        assert!(bwe_config(3, 1, 2, false).is_err());
         assert!(
-            bwe_config(1, 5, 2).is_ok(),
+            bwe_config(1, 5, 2, false).is_ok(),
             "the start is clamped into the bounds"
         );
     }

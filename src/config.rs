@@ -101,6 +101,15 @@ pub struct Config {
     /// [`PeerConnection::send_rtp`] are not paced. A full queue (1 MiB or 2048 packets) refuses
     /// video with [`crate::MediaError::PacerFull`].
     pub pacing: bool,
+    /// Probe the path for more bandwidth (default false): once a bandwidth estimate exists,
+    /// probe clusters of padding-only RTX packets (RFC 4588, each carrying a transport-wide
+    /// sequence number) leave at a rate above the estimate, at the start and whenever the
+    /// estimate may grow (after a drop, after a probe that reached its rate), and the peer's
+    /// feedback on them lifts the estimate in a second rather than the tens of seconds of
+    /// additive increase. Needs RTX negotiated on a section we send on, and a stream that sent
+    /// media. What a forwarding server wants, whose streams' rates it does not choose; the
+    /// padding costs bandwidth (a probe is ~15 ms at up to twice the estimate).
+    pub probing: bool,
     /// Offer SCTP zero checksum on data channels (RFC 9653, error detection by DTLS; default
     /// true): when the peer offers it too (Chromium does), the CRC32c over every SCTP packet is
     /// skipped both ways; DTLS's AEAD already authenticates every byte. Packets with a nonzero
@@ -143,6 +152,7 @@ impl Default for Config {
             min_bitrate: 30_000,
             max_bitrate: 10_000_000,
             pacing: false,
+            probing: false,
             sctp_zero_checksum: true,
         }
     }

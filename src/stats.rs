@@ -225,4 +225,6 @@ pub struct Stats {
     /// NACKed packets not sent again: their stream had spent its retransmission budget (as
     /// many bytes per second as it sends, at least 16 KiB).
     pub retransmissions_limited: u64,
+    /// Padding-only RTX packets sent for bandwidth probes ([`crate::Config::probing`]).
+    pub padding_sent: u64,
 }

@@ -44,13 +44,20 @@ struct Sim {
     media_bytes: u64,
     /// How long each datagram through the bottleneck waited in its queue.
     queueing: Vec<Duration>,
+    /// Send at this bitrate whatever the estimate (a forwarded stream), rather than at it.
+    fixed_bps: Option<u64>,
 }
 
 impl Sim {
     fn new(seed: u64, capacity_bps: u64, pacing: bool) -> Self {
+        Self::with_probing(seed, capacity_bps, pacing, false)
+    }
+
+    fn with_probing(seed: u64, capacity_bps: u64, pacing: bool, probing: bool) -> Self {
         let mut n = Net::with_config(seed, |c| {
             c.data_channels = false;
             c.pacing = pacing;
+            c.probing = probing;
         });
         for p in &mut n.pcs {
             p.add_transceiver(codecs::video_transceiver(Direction::SendRecv));
@@ -88,6 +95,7 @@ impl Sim {
             samples: Vec::new(),
             media_bytes: 0,
             queueing: Vec::new(),
+            fixed_bps: None,
         }
     }
 
@@ -108,7 +116,8 @@ impl Sim {
             .target_bitrate;
         self.samples.push((self.now, target));
         let noise = 0.7 + 0.6 * self.random();
-        let mut bytes = ((target / 8 / FPS) as f64 * noise) as usize;
+        let rate = self.fixed_bps.unwrap_or(target);
+        let mut bytes = ((rate / 8 / FPS) as f64 * noise) as usize;
         let timestamp = self.frames.wrapping_mul(3000);
         let payload = [0x5Au8; MAX_PAYLOAD];
         while bytes > 0 {
@@ -394,4 +403,63 @@ fn paced_packets_leave_over_time_and_poll_timeout_says_when() {
     n.run_for(Duration::from_millis(400));
     let got = common::rtp_received(&n.events[1]).len() - before;
     assert_eq!(got, 20, "all of them, the first {at_once} at once");
+}
+
+/// A stream its sender does not adapt (300 kbit/s: a forwarded layer) under a 2.5 Mbit/s
+/// bottleneck. Without probing the estimate grows only with what is sent; with
+/// `Config::probing`, padding probes find the room: the estimate passes 1.5 Mbit/s within
+/// seconds and stays within the capacity.
+#[test]
+fn probes_find_room_a_fixed_rate_stream_does_not_show() {
+    const CAPACITY: u64 = 2_500_000;
+    for seed in [3u64, 40, 500, 6000] {
+        let run = |probing| {
+            let mut sim = Sim::with_probing(seed, CAPACITY, false, probing);
+            sim.fixed_bps = Some(300_000);
+            let t0 = sim.now;
+            sim.run_for(Duration::from_secs(6));
+            let reached = sim
+                .samples
+                .iter()
+                .find(|(_, b)| *b >= 1_500_000)
+                .map(|(t, _)| t.duration_since(t0));
+            let peak = sim.samples.iter().map(|(_, b)| *b).max().unwrap_or(0);
+            let last = sim.pcs[0].bandwidth_estimate().unwrap().target_bitrate;
+            let stats = sim.links[0].stats();
+            println!(
+                "probing {probing}, seed {seed}: 1.5 Mbit/s after {reached:?}, peak {peak}, \
+                 last {last}, {} padding packets, link {} sent {} dropped",
+                sim.pcs[0].stats().padding_sent,
+                stats.sent,
+                stats.queue_drops
+            );
+            (
+                reached,
+                peak,
+                last,
+                sim.pcs[0].stats().padding_sent,
+                sim.pcs[1].stats(),
+            )
+        };
+        let (reached, peak, last, padding, receiver) = run(true);
+        assert!(padding > 0, "seed {seed}: probes sent");
+        assert_eq!(
+            receiver.rtx_discarded, padding,
+            "seed {seed}: the receiver takes every padding packet as RTX without media"
+        );
+        assert!(
+            reached.is_some_and(|t| t <= Duration::from_secs(3)),
+            "seed {seed}: 1.5 Mbit/s after {reached:?}"
+        );
+        assert!(
+            peak <= CAPACITY * 13 / 10 && last >= 1_500_000,
+            "seed {seed}: peak {peak}, last {last}"
+        );
+        let (reached, peak, _, padding, _) = run(false);
+        assert_eq!(padding, 0);
+        assert!(
+            reached.is_none() && peak < 1_000_000,
+            "seed {seed}: without probes {reached:?}, peak {peak}"
+        );
+    }
 }

@@ -289,6 +289,9 @@ impl Server {
         let mut c = Config::default();
         c.certificate = Some(self.certificate.clone());
         c.answer_unauthenticated_stun = false;
+        // A subscriber gets what the publisher sends, not what its estimate asks: padding
+        // probes find the room for a higher layer.
+        c.probing = true;
         c
     }
 

@@ -210,7 +210,7 @@ fn run_with(s: &Scenario, seed: u64, adjust: impl FnOnce(&mut LinkConfig)) -> Tr
             loop {
                 let (size, probe) = match f.pacer.poll_send(now) {
                     Some(p) => (p.size, p.probe),
-                    None => match f.pacer.poll_padding(now) {
+                    None => match f.pacer.poll_padding(now, 1200) {
                         Some(pad) => (pad.size, Some(pad.probe)),
                         None => break,
                     },

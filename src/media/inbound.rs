@@ -42,9 +42,17 @@ impl MediaState {
             return Received::Malformed;
         };
         let (section, rid, transport_sequence) = self.classify(&p);
+        // Transport-wide congestion control: every arrival counts, padding-only RTX (a
+        // sender's bandwidth probe) included.
+        if let Some(sequence) = transport_sequence {
+            let epoch = self.epoch.unwrap_or(now);
+            self.twcc
+                .get_or_insert_with(|| Box::new(TwccReceiver::new(epoch)))
+                .on_packet(now, sequence, p.ssrc());
+        }
         let repaired = section.and_then(|i| self.sections[i].repaired_by(p.payload_type()));
         let Some(original_pt) = repaired else {
-            return self.deliver(now, plain, section, rid, transport_sequence, false);
+            return self.deliver(now, plain, section, rid, false);
         };
         // RTX (RFC 4588): the original sequence number, then the original payload.
         let rtx_ssrc = p.ssrc();
@@ -75,7 +83,7 @@ impl MediaState {
         original[8..12].copy_from_slice(&media_ssrc.to_be_bytes());
         original.copy_within(header_len + 2..payload_end, header_len);
         original.vec_mut().truncate(payload_end - 2);
-        self.deliver(now, original, section, rid, transport_sequence, true)
+        self.deliver(now, original, section, rid, true)
     }
 
     pub(super) fn deliver(
@@ -84,7 +92,6 @@ impl MediaState {
         plain: PacketBuf,
         section: Option<usize>,
         rid: Option<Arc<str>>,
-        transport_sequence: Option<u16>,
         retransmission: bool,
     ) -> Received {
         let Ok(p) = RtpPacket::parse(&plain) else {
@@ -92,12 +99,6 @@ impl MediaState {
         };
         let ssrc = p.ssrc();
         let epoch = self.epoch.unwrap_or(now);
-        // Transport-wide congestion control: record the arrival.
-        if let Some(sequence) = transport_sequence {
-            self.twcc
-                .get_or_insert_with(|| Box::new(TwccReceiver::new(epoch)))
-                .on_packet(now, sequence, ssrc);
-        }
         let ask = self.nack_requests && section.is_some_and(|i| self.sections[i].nack);
         if !self.inbound.contains_key(&ssrc) && self.inbound.len() < MAX_INBOUND {
             self.inbound.insert(

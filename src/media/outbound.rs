@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// The largest padding-only packet a probe sends, SRTP's tag included: a header with its
+/// extensions and 255 bytes of padding (RFC 3550 5.1).
+const MAX_PADDING_PACKET: usize = 320;
+
 /// Most local SSRCs tracked.
 pub(super) const MAX_OUTBOUND: usize = 64;
 
@@ -476,6 +480,73 @@ impl MediaState {
             .iter()
             .find(|s| s.mid == mid)
             .map_or(&[], |s| &s.send_rids[..])
+    }
+
+    /// The section padding for bandwidth probes goes on: the first we send on with RTX and
+    /// the transport-wide sequence number negotiated, whose main stream sent media; with the
+    /// extension's id and the RTX payload type.
+    fn padding_section(&self) -> Option<(usize, u8, u8)> {
+        self.sections.iter().enumerate().find_map(|(i, s)| {
+            let twcc = s.extensions.id(ExtensionKind::TransportWideCc)?;
+            let rtx_pt = s.codecs.iter().find(|c| c.is_rtx())?.payload_type;
+            let sent = self
+                .outbound
+                .get(&s.send_ssrc?)
+                .is_some_and(|o| o.packets > 0);
+            (s.sends() && s.send_rtx_ssrc.is_some() && sent).then_some((i, twcc, rtx_pt))
+        })
+    }
+
+    /// The size of the padding packet a bandwidth probe wants sent now (plain RTP), and the
+    /// probe's id ([`crate::Config::probing`]); `None` when there is none, or no section to
+    /// send it on.
+    pub(crate) fn poll_probe_padding(&mut self, now: Instant) -> Option<(usize, u32)> {
+        self.padding_section()?;
+        self.bandwidth
+            .as_mut()?
+            .poll_padding(now, MAX_PADDING_PACKET)
+    }
+
+    /// Writes into `out` (cleared first) one padding-only RTX packet (RFC 4588, RFC 3550 5.1)
+    /// of about `size` bytes (at most 255 of padding) for probe `cluster`, on the section of
+    /// [`MediaState::padding_section`], with our next transport-wide sequence number (recorded
+    /// for the estimator as part of the probe). False when there is no such section.
+    pub(crate) fn build_padding(
+        &mut self,
+        now: Instant,
+        size: usize,
+        cluster: u32,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let Some((index, twcc_id, rtx_pt)) = self.padding_section() else {
+            return false;
+        };
+        let section = &self.sections[index];
+        let (Some(ssrc), Some(rtx_ssrc)) = (section.send_ssrc, section.send_rtx_ssrc) else {
+            return false;
+        };
+        let (Some(o), Some(b)) = (self.outbound.get_mut(&ssrc), self.bandwidth.as_mut()) else {
+            return false;
+        };
+        let sequence = o.rtx_sequence;
+        let twcc = TransportSequence(self.twcc_sequence);
+        let mut ext = ExtensionsBuilder::new();
+        if let Some(id) = section.extensions.id(ExtensionKind::SdesMid) {
+            let _ = ext.push(id, section.mid.as_bytes());
+        }
+        let _ = ext.push_value(twcc_id, &twcc);
+        let mut builder = RtpPacketBuilder::new(rtx_pt, sequence, o.rtp_timestamp, rtx_ssrc);
+        builder.extensions(&ext);
+        let padding = size.saturating_sub(builder.header_len()).clamp(1, 255);
+        builder.padding(u8::try_from(padding).unwrap_or(u8::MAX));
+        out.clear();
+        if builder.write_vec(out).is_err() {
+            return false;
+        }
+        o.rtx_sequence = sequence.wrapping_add(1);
+        self.twcc_sequence = twcc.0.wrapping_add(1);
+        b.on_probe_sent(now, twcc.0, out.len(), cluster);
+        true
     }
 
     /// The negotiated send layers of section `mid` (paused state as negotiated, restrictions).

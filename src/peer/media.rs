@@ -104,6 +104,30 @@ impl PeerConnection {
         }
     }
 
+    /// Sends the padding bandwidth probes want now ([`Config::probing`]): padding-only RTX
+    /// packets (at most 255 bytes of padding each) at each probe's rate.
+    pub(super) fn send_probes(&mut self, now: Instant) {
+        let Some((local, remote)) = self.sending_path() else {
+            return;
+        };
+        if self.srtp.is_none() {
+            return;
+        }
+        while let Some((size, cluster)) = self.media.poll_probe_padding(now) {
+            let mut packet = self.buffers.take(size + 16);
+            if !self
+                .media
+                .build_padding(now, size, cluster, packet.vec_mut())
+            {
+                return;
+            }
+            self.stats.padding_sent += 1;
+            if self.protect_and_push(now, local, remote, packet).is_err() {
+                return;
+            }
+        }
+    }
+
     /// Sends a complete RTP packet (the caller chose SSRC, sequence number and extensions, e.g.
     /// to forward a packet) through SRTP. One value is ours, not the caller's: when the packet
     /// carries the negotiated transport-wide sequence number extension, the connection writes
@@ -334,6 +358,8 @@ impl PeerConnection {
                 self.media.on_rtcp(now, &plain, &mut self.events);
                 self.stats.retransmissions_limited = self.media.retransmissions_limited;
                 self.send_retransmissions(now);
+                // Feedback may start a probe.
+                self.send_probes(now);
                 self.events.push_back(Event::Rtcp(plain));
             }
             Err(_) => self.stats.dropped_srtp += 1,

@@ -201,7 +201,12 @@ impl std::fmt::Debug for PeerConnection {
 impl PeerConnection {
     /// A new peer connection; generates a fresh certificate unless the config carries one.
     pub fn new(mut config: Config) -> Result<Self, Error> {
-        crate::bandwidth::bwe_config(config.min_bitrate, config.start_bitrate, config.max_bitrate)?;
+        crate::bandwidth::bwe_config(
+            config.min_bitrate,
+            config.start_bitrate,
+            config.max_bitrate,
+            config.probing,
+        )?;
         let certificate = match &config.certificate {
             Some(c) => c.clone(),
             None => Arc::new(dtls::Certificate::generate()?),
@@ -539,6 +544,7 @@ impl PeerConnection {
                 let _ = self.send_rtcp(now, &feedback);
             }
             self.send_paced(now);
+            self.send_probes(now);
         }
         self.drive(now);
         if self.closing.is_some_and(|deadline| now >= deadline) {

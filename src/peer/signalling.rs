@@ -366,7 +366,15 @@ impl PeerConnection {
             .configure(&n, &self.jsep, self.config.rtcp_interval);
         let c = &self.config;
         self.media.ensure_bandwidth(
-            || crate::bandwidth::bwe_config(c.min_bitrate, c.start_bitrate, c.max_bitrate).ok(),
+            || {
+                crate::bandwidth::bwe_config(
+                    c.min_bitrate,
+                    c.start_bitrate,
+                    c.max_bitrate,
+                    c.probing,
+                )
+                .ok()
+            },
             c.pacing,
         );
         // Media added by a renegotiation after DTLS connected.

@@ -212,14 +212,18 @@ impl<T> Pacer<T> {
         Some(id)
     }
 
-    /// Padding to send now to keep a probe going when no media is queued.
-    pub fn poll_padding(&mut self, now: Instant) -> Option<Padding> {
+    /// Padding to send now to keep a probe going when no media is queued: one packet of at
+    /// most `max_size` bytes (a padding-only RTP packet holds at most 255 bytes of padding,
+    /// RFC 3550; a packet resent as padding up to a datagram).
+    pub fn poll_padding(&mut self, now: Instant, max_size: usize) -> Option<Padding> {
         self.refill(now);
         let p = self.probe?;
         if self.queued_packets > 0 || self.budget < 0 {
             return None;
         }
-        let size = (p.bytes_left.max(0) as usize).clamp(200, 1200);
+        let size = (p.bytes_left.max(0) as usize)
+            .clamp(200, 1200)
+            .min(max_size.max(1));
         let probe = self.charge(size)?;
         Some(Padding { size, probe })
     }
@@ -463,10 +467,10 @@ mod tests {
         p.probe(t0, &cluster);
         let first = p.poll_send(t0).unwrap();
         assert_eq!((first.item, first.probe), (1, Some(7)));
-        assert_eq!(p.poll_padding(t0), None);
+        assert_eq!(p.poll_padding(t0, 1200), None);
         let mut pads = Vec::new();
         while let Some(now) = p.poll_timeout() {
-            if let Some(pad) = p.poll_padding(now) {
+            if let Some(pad) = p.poll_padding(now, 1200) {
                 pads.push((now - t0, pad.size));
             }
         }
@@ -543,7 +547,7 @@ mod tests {
                             released += 1;
                         }
                         let mut pads = 0;
-                        while let Some(pad) = p.poll_padding(now) {
+                        while let Some(pad) = p.poll_padding(now, 1200) {
                             prop_assert!((200..=1200).contains(&pad.size));
                             pads += 1;
                             prop_assert!(pads < 10_000);
