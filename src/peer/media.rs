@@ -147,7 +147,7 @@ impl PeerConnection {
     /// [`PeerConnection::send_rtp`] of the packet made of `header` (a whole RTP header: the
     /// fixed part, CSRCs and header extensions, as the application rewrote it for this
     /// connection; no padding) and the payload of `payload` (a received packet
-    /// [`RtpReceived::share`]d): the retransmission history keeps a reference to the payload
+    /// [`crate::RtpReceived::share`]d): the retransmission history keeps a reference to the payload
     /// instead of a copy. What a forwarding server writing its own headers wants.
     pub fn send_rtp_shared(
         &mut self,
