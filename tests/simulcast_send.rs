@@ -437,3 +437,31 @@ fn paused_layers_and_restrictions_are_renegotiated() {
     let got = per_rid(&n);
     assert_eq!((got["q"], got["h"], got["f"]), (2, 1, 1));
 }
+
+/// A simulcast sender probes too (`Config::probing`): with only layers sending (the section's
+/// main SSRC never does), the padding goes on a layer's RTX stream, naming the layer; the
+/// receiver takes each padding packet as RTX without media, and the estimate grows past
+/// three times its start within a second.
+#[test]
+fn a_simulcast_sender_probes_on_a_layers_rtx_stream() {
+    let mut n = Net::with_config(807, |c| c.probing = true);
+    add_layers(&mut n, video_extensions());
+    n.negotiate();
+    n.run_until(Duration::from_secs(10), connected);
+    let mid = n.pcs[0].media_mids().next().unwrap();
+    let start = n.pcs[0].bandwidth_estimate().unwrap().target_bitrate;
+    for i in 0..30 {
+        for r in send_frame(&mut n, mid, &RIDS, i) {
+            r.unwrap();
+        }
+        n.run_for(Duration::from_millis(33));
+    }
+    let padding = n.pcs[0].stats().padding_sent;
+    assert!(padding > 0, "probes sent");
+    assert_eq!(n.pcs[1].stats().rtx_discarded, padding);
+    let estimate = n.pcs[0].bandwidth_estimate().unwrap().target_bitrate;
+    assert!(estimate >= 3 * start, "estimate {estimate} from {start}");
+    // Nothing but the layers' media was delivered.
+    let got = per_rid(&n);
+    assert_eq!((got["q"], got["h"], got["f"]), (30, 30, 30));
+}

@@ -482,18 +482,31 @@ impl MediaState {
             .map_or(&[], |s| &s.send_rids[..])
     }
 
-    /// The section padding for bandwidth probes goes on: the first we send on with RTX and
-    /// the transport-wide sequence number negotiated, whose main stream sent media; with the
-    /// extension's id and the RTX payload type.
-    fn padding_section(&self) -> Option<(usize, u8, u8)> {
+    /// The stream padding for bandwidth probes goes on: in the first section we send on with
+    /// RTX and the transport-wide sequence number negotiated, its main stream if it sent media,
+    /// else its active simulcast layer with the lowest SSRC that did; with the section's index,
+    /// the extension's id, the RTX payload type, the stream's SSRC and its RTX SSRC.
+    fn padding_stream(&self) -> Option<(usize, u8, u8, u32, u32)> {
         self.sections.iter().enumerate().find_map(|(i, s)| {
             let twcc = s.extensions.id(ExtensionKind::TransportWideCc)?;
             let rtx_pt = s.codecs.iter().find(|c| c.is_rtx())?.payload_type;
-            let sent = self
-                .outbound
-                .get(&s.send_ssrc?)
-                .is_some_and(|o| o.packets > 0);
-            (s.sends() && s.send_rtx_ssrc.is_some() && sent).then_some((i, twcc, rtx_pt))
+            if !s.sends() {
+                return None;
+            }
+            let sent = |o: &Outbound| o.packets > 0 && !o.paused;
+            let main = s
+                .send_ssrc
+                .zip(s.send_rtx_ssrc)
+                .filter(|(ssrc, _)| self.outbound.get(ssrc).is_some_and(sent));
+            let layer = || {
+                self.outbound
+                    .iter()
+                    .filter(|(_, o)| o.section == Some(i) && o.rid.is_some() && sent(o))
+                    .filter_map(|(&ssrc, o)| Some((ssrc, o.rtx_ssrc?)))
+                    .min()
+            };
+            let (ssrc, rtx_ssrc) = main.or_else(layer)?;
+            Some((i, twcc, rtx_pt, ssrc, rtx_ssrc))
         })
     }
 
@@ -501,15 +514,15 @@ impl MediaState {
     /// probe's id ([`crate::Config::probing`]); `None` when there is none, or no section to
     /// send it on.
     pub(crate) fn poll_probe_padding(&mut self, now: Instant) -> Option<(usize, u32)> {
-        self.padding_section()?;
+        self.padding_stream()?;
         self.bandwidth
             .as_mut()?
             .poll_padding(now, MAX_PADDING_PACKET)
     }
 
     /// Writes into `out` (cleared first) one padding-only RTX packet (RFC 4588, RFC 3550 5.1)
-    /// of about `size` bytes (at most 255 of padding) for probe `cluster`, on the section of
-    /// [`MediaState::padding_section`], with our next transport-wide sequence number (recorded
+    /// of about `size` bytes (at most 255 of padding) for probe `cluster`, on the RTX stream of
+    /// [`MediaState::padding_stream`], with our next transport-wide sequence number (recorded
     /// for the estimator as part of the probe). False when there is no such section.
     pub(crate) fn build_padding(
         &mut self,
@@ -518,13 +531,10 @@ impl MediaState {
         cluster: u32,
         out: &mut Vec<u8>,
     ) -> bool {
-        let Some((index, twcc_id, rtx_pt)) = self.padding_section() else {
+        let Some((index, twcc_id, rtx_pt, ssrc, rtx_ssrc)) = self.padding_stream() else {
             return false;
         };
         let section = &self.sections[index];
-        let (Some(ssrc), Some(rtx_ssrc)) = (section.send_ssrc, section.send_rtx_ssrc) else {
-            return false;
-        };
         let (Some(o), Some(b)) = (self.outbound.get_mut(&ssrc), self.bandwidth.as_mut()) else {
             return false;
         };
@@ -533,6 +543,13 @@ impl MediaState {
         let mut ext = ExtensionsBuilder::new();
         if let Some(id) = section.extensions.id(ExtensionKind::SdesMid) {
             let _ = ext.push(id, section.mid.as_bytes());
+        }
+        // A layer's RTX names the layer (RFC 8852), as its retransmissions do.
+        if let (Some(id), Some(rid)) = (
+            section.extensions.id(ExtensionKind::RepairedRtpStreamId),
+            o.rid.as_deref(),
+        ) {
+            let _ = ext.push(id, rid.as_bytes());
         }
         let _ = ext.push_value(twcc_id, &twcc);
         let mut builder = RtpPacketBuilder::new(rtx_pt, sequence, o.rtp_timestamp, rtx_ssrc);
