@@ -116,6 +116,11 @@ impl Bandwidth {
         self.paced_media && self.pacer.is_some()
     }
 
+    /// Whether it probes ([`crate::Config::probing`]).
+    pub(crate) fn probing(&self) -> bool {
+        self.estimator.config().probing
+    }
+
     /// The size of the padding packet to send now for a probe cluster (at most `max_size`
     /// bytes), and the cluster's id: the estimator's next cluster starts when none is in
     /// progress (with [`crate::Config::probing`]).

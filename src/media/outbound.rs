@@ -185,6 +185,27 @@ pub(super) struct SentPacket {
     pub(super) bytes: SentBytes,
 }
 
+/// A padding packet a bandwidth probe wants sent ([`MediaState::poll_probe_padding`]): its
+/// size and probe, and the stream it goes on (section index, transport-wide sequence number
+/// extension id, RTX payload type, the stream's SSRC and its RTX SSRC).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProbePadding {
+    size: usize,
+    cluster: u32,
+    section: usize,
+    twcc_id: u8,
+    rtx_pt: u8,
+    ssrc: u32,
+    rtx_ssrc: u32,
+}
+
+impl ProbePadding {
+    /// Bytes of plain RTP it asks for.
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+}
+
 /// The longest header a history slot holds in place (a forwarded packet's header: the
 /// fixed part, CSRCs and extensions; longer ones are kept with a copy of the payload).
 const INLINE_HEADER: usize = 64;
@@ -510,31 +531,50 @@ impl MediaState {
         })
     }
 
-    /// The size of the padding packet a bandwidth probe wants sent now (plain RTP), and the
-    /// probe's id ([`crate::Config::probing`]); `None` when there is none, or no section to
-    /// send it on.
-    pub(crate) fn poll_probe_padding(&mut self, now: Instant) -> Option<(usize, u32)> {
-        self.padding_stream()?;
-        self.bandwidth
+    /// The padding packet a bandwidth probe wants sent now ([`crate::Config::probing`]), for
+    /// [`MediaState::build_padding`]; `None` when there is none, or no stream to send it on.
+    pub(crate) fn poll_probe_padding(&mut self, now: Instant) -> Option<ProbePadding> {
+        if !self.bandwidth.as_ref()?.probing() {
+            return None;
+        }
+        let (section, twcc_id, rtx_pt, ssrc, rtx_ssrc) = self.padding_stream()?;
+        let (size, cluster) = self
+            .bandwidth
             .as_mut()?
-            .poll_padding(now, MAX_PADDING_PACKET)
+            .poll_padding(now, MAX_PADDING_PACKET)?;
+        Some(ProbePadding {
+            size,
+            cluster,
+            section,
+            twcc_id,
+            rtx_pt,
+            ssrc,
+            rtx_ssrc,
+        })
     }
 
-    /// Writes into `out` (cleared first) one padding-only RTX packet (RFC 4588, RFC 3550 5.1)
-    /// of about `size` bytes (at most 255 of padding) for probe `cluster`, on the RTX stream of
-    /// [`MediaState::padding_stream`], with our next transport-wide sequence number (recorded
-    /// for the estimator as part of the probe). False when there is no such section.
+    /// Writes into `out` (cleared first) the padding-only RTX packet (RFC 4588, RFC 3550 5.1)
+    /// `padding` asks for: about its size (at most 255 bytes of padding), with our next
+    /// transport-wide sequence number (recorded for the estimator as part of its probe).
+    /// False when its stream is gone.
     pub(crate) fn build_padding(
         &mut self,
         now: Instant,
-        size: usize,
-        cluster: u32,
+        padding: &ProbePadding,
         out: &mut Vec<u8>,
     ) -> bool {
-        let Some((index, twcc_id, rtx_pt, ssrc, rtx_ssrc)) = self.padding_stream() else {
+        let &ProbePadding {
+            size,
+            cluster,
+            section: index,
+            twcc_id,
+            rtx_pt,
+            ssrc,
+            rtx_ssrc,
+        } = padding;
+        let Some(section) = self.sections.get(index) else {
             return false;
         };
-        let section = &self.sections[index];
         let (Some(o), Some(b)) = (self.outbound.get_mut(&ssrc), self.bandwidth.as_mut()) else {
             return false;
         };

@@ -113,12 +113,9 @@ impl PeerConnection {
         if self.srtp.is_none() {
             return;
         }
-        while let Some((size, cluster)) = self.media.poll_probe_padding(now) {
-            let mut packet = self.buffers.take(size + 16);
-            if !self
-                .media
-                .build_padding(now, size, cluster, packet.vec_mut())
-            {
+        while let Some(padding) = self.media.poll_probe_padding(now) {
+            let mut packet = self.buffers.take(padding.size() + 16);
+            if !self.media.build_padding(now, &padding, packet.vec_mut()) {
                 return;
             }
             self.stats.padding_sent += 1;
