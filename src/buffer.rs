@@ -23,7 +23,7 @@ const MAX_POOLED: usize = 2048;
 /// and allocated again. A pool only ever holds buffers the application held at the same time
 /// anyway, and it is freed after the connection idles.
 const MAX_POOLED_BYTES: usize = 2 * 1024 * 1024;
-/// Larger buffers are freed rather than kept.
+/// Larger buffers are freed rather than kept (the pool refuses them).
 const MAX_POOLED_CAPACITY: usize = 64 * 1024;
 /// Capacity of a fresh buffer: a whole datagram.
 const DEFAULT_CAPACITY: usize = 1500;
@@ -71,7 +71,10 @@ impl Kept {
     }
 
     fn give(&mut self, b: Vec<u8>) {
-        if self.len() >= MAX_POOLED || self.bytes + b.capacity() > MAX_POOLED_BYTES {
+        if b.capacity() > MAX_POOLED_CAPACITY
+            || self.len() >= MAX_POOLED
+            || self.bytes + b.capacity() > MAX_POOLED_BYTES
+        {
             return;
         }
         self.bytes += b.capacity();
@@ -112,19 +115,15 @@ impl BufferPool {
 
     /// `packet` behind a reference count, in a box from the pool when it has one.
     fn share(pool: &Arc<Shared>, packet: PacketBuf) -> Arc<PacketBuf> {
-        let boxed = pool.lock().ok().and_then(|mut p| p.shared.pop());
-        match boxed {
-            Some(mut arc) => match Arc::get_mut(&mut arc) {
-                // Pooled boxes are unique, and empty of a pool (dropping the old
-                // content does nothing).
-                Some(slot) => {
-                    *slot = packet;
-                    arc
-                }
-                None => Arc::new(packet),
-            },
-            None => Arc::new(packet),
+        // Pooled boxes are unique, and empty of a pool (dropping the old content does
+        // nothing).
+        if let Some(mut arc) = pool.lock().ok().and_then(|mut p| p.shared.pop())
+            && let Some(slot) = Arc::get_mut(&mut arc)
+        {
+            *slot = packet;
+            return arc;
         }
+        Arc::new(packet)
     }
 
     /// A buffer holding a copy of `bytes`.
@@ -227,9 +226,7 @@ impl Drop for SharedPacket {
         let data = std::mem::take(&mut inner.data);
         let spare = match pool.lock() {
             Ok(mut p) => {
-                if data.capacity() <= MAX_POOLED_CAPACITY {
-                    p.give(data);
-                }
+                p.give(data);
                 if p.shared.len() < MAX_POOLED {
                     p.shared.push(arc);
                     None
@@ -273,9 +270,6 @@ impl Drop for PacketBuf {
         let Some(shared) = self.pool.take().and_then(|w| w.upgrade()) else {
             return;
         };
-        if self.data.capacity() > MAX_POOLED_CAPACITY {
-            return;
-        }
         if let Ok(mut p) = shared.lock() {
             p.give(std::mem::take(&mut self.data));
         }
