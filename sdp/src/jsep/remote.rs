@@ -218,10 +218,8 @@ pub(super) fn offered_recv_layers(
         .filter_map(|r| {
             let restrictions = declared.get(r.id)?;
             let mine = ours.iter().find(|o| o.rid == r.id)?;
-            seen.insert(r.id).then(|| {
-                let paused = mine.paused || r.paused;
-                mine.clone().paused(paused).restricted_by(*restrictions)
-            })
+            seen.insert(r.id)
+                .then(|| mine.negotiated(r.paused, *restrictions))
         })
         .collect()
 }
@@ -248,8 +246,7 @@ pub(super) fn answered_send_layers(
     ours.iter()
         .filter_map(|o| {
             let restrictions = accepted.get(o.rid.as_str())?;
-            let paused = o.paused || paused.contains(o.rid.as_str());
-            Some(o.clone().paused(paused).restricted_by(*restrictions))
+            Some(o.negotiated(paused.contains(o.rid.as_str()), *restrictions))
         })
         .collect()
 }

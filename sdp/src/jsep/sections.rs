@@ -10,6 +10,9 @@ use super::codec::Codec;
 use super::transceiver::{HeaderExtension, SendEncoding, Transceiver};
 use super::{JsepSession, Section, SectionKind};
 
+/// One `a=rid` line to write: the RID, its restrictions, whether the layer is paused.
+type RidLine<'a> = (&'a str, Option<String>, bool);
+
 impl JsepSession {
     fn common_lines(&self, m: &mut MediaDescription<'static>, s: &Section, setup: Setup) {
         m.connections.push(Connection {
@@ -98,46 +101,44 @@ impl JsepSession {
                 m.attributes.push(Attribute::new("fmtp", value));
             }
         }
-        if !send_layers.is_empty() && direction.sends() {
-            for l in send_layers {
-                let restrictions = l.restrictions();
+        // Each layer: its RID, its `a=rid` restrictions, whether paused (`~rid`, RFC 8853 5.1).
+        let (rid_dir, layers): (RidDirection, Vec<RidLine<'_>>) =
+            if !send_layers.is_empty() && direction.sends() {
+                let layers = send_layers
+                    .iter()
+                    .map(|l| (l.rid.as_str(), l.restrictions(), l.paused));
+                (RidDirection::Send, layers.collect())
+            } else {
+                let layers = recv_rids.iter().map(|r| (r.as_str(), None, false));
+                (RidDirection::Recv, layers.collect())
+            };
+        if !layers.is_empty() {
+            for (id, restrictions, _) in &layers {
                 m.attributes.push(
                     Rid {
-                        id: &l.rid,
-                        direction: RidDirection::Send,
+                        id,
+                        direction: rid_dir,
                         restrictions: restrictions.as_deref(),
                     }
                     .to_attribute(),
                 );
             }
-            // A paused layer is written `~rid` (RFC 8853 5.1).
-            let joined = send_layers
+            let joined = layers
                 .iter()
-                .map(|l| format!("{}{}", if l.paused { "~" } else { "" }, l.rid))
+                .map(|(id, _, paused)| format!("{}{id}", if *paused { "~" } else { "" }))
                 .collect::<Vec<_>>()
                 .join(";");
-            let sim = Simulcast {
-                send: Some(&joined),
-                recv: None,
-                recv_first: false,
-            };
-            m.attributes.push(sim.to_attribute());
-        } else if !recv_rids.is_empty() {
-            for r in recv_rids {
-                m.attributes.push(
-                    Rid {
-                        id: r,
-                        direction: RidDirection::Recv,
-                        restrictions: None,
-                    }
-                    .to_attribute(),
-                );
-            }
-            let joined = recv_rids.join(";");
-            let sim = Simulcast {
-                send: None,
-                recv: Some(&joined),
-                recv_first: true,
+            let sim = match rid_dir {
+                RidDirection::Send => Simulcast {
+                    send: Some(&joined),
+                    recv: None,
+                    recv_first: false,
+                },
+                RidDirection::Recv => Simulcast {
+                    send: None,
+                    recv: Some(&joined),
+                    recv_first: true,
+                },
             };
             m.attributes.push(sim.to_attribute());
         }

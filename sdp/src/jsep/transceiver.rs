@@ -184,9 +184,17 @@ impl SendEncoding {
         (!parts.is_empty()).then(|| parts.join(";"))
     }
 
-    /// Kept within the restrictions the receiver's `a=rid` line asks for as well (the
+    /// This layer as negotiated with a receiver: paused if it is or the receiver wrote it
+    /// `~rid`, and within the restrictions the receiver's `a=rid` line asks for as well (the
     /// tighter of both; restrictions it does not understand are ignored, RFC 8851 4).
-    pub(super) fn restricted_by(mut self, restrictions: Option<&str>) -> Self {
+    pub(super) fn negotiated(&self, paused_by_peer: bool, restrictions: Option<&str>) -> Self {
+        let mut this = self.clone().paused(self.paused || paused_by_peer);
+        this.restrict(restrictions);
+        this
+    }
+
+    /// Tightens its restrictions to the receiver's where both give one.
+    fn restrict(&mut self, restrictions: Option<&str>) {
         fn tighter<T: Ord + Copy>(ours: Option<T>, theirs: Option<T>) -> Option<T> {
             match (ours, theirs) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -207,7 +215,6 @@ impl SendEncoding {
                 _ => {}
             }
         }
-        self
     }
 }
 
