@@ -155,6 +155,8 @@ struct Subscriber {
     pinned: Option<Option<Arc<str>>>,
     /// Layer switches made.
     switches: u64,
+    /// The highest bandwidth estimate its connection reported (`Event::BandwidthEstimate`).
+    peak_estimate: u64,
 }
 
 /// What a session does.
@@ -426,6 +428,7 @@ impl Server {
                     last_pli: None,
                     pinned: None,
                     switches: 0,
+                    peak_estimate: 0,
                 }));
                 let (id, seq) = self.add(pc, role, now);
                 self.wire(id);
@@ -611,6 +614,11 @@ impl Server {
             Event::Rtp(rtp) => {
                 if matches!(s.role, Role::Publisher(_)) {
                     self.publish(id, now, rtp);
+                }
+            }
+            Event::BandwidthEstimate(b) => {
+                if let Role::Subscriber(sub) = &mut s.role {
+                    sub.peak_estimate = sub.peak_estimate.max(b.target_bitrate);
                 }
             }
             Event::KeyframeRequest { mid, kind, .. } => {
@@ -940,7 +948,7 @@ impl Server {
                         .collect();
                     let publisher = self.sessions.get(&sub.publisher).map_or(0, |p| p.seq);
                     format!(
-                        r#"{{"seq":{},"role":"subscriber","publisher":{},"connected":{},"layer":{},"switches":{},"video_forwarded":{{{}}},"audio_forwarded":{},"bandwidth_estimate":{}}}"#,
+                        r#"{{"seq":{},"role":"subscriber","publisher":{},"connected":{},"layer":{},"switches":{},"video_forwarded":{{{}}},"audio_forwarded":{},"bandwidth_estimate":{},"peak_bandwidth_estimate":{}}}"#,
                         s.seq,
                         publisher,
                         s.connected,
@@ -954,6 +962,7 @@ impl Server {
                             .as_ref()
                             .map_or(0, |a| a.forwarded.values().sum::<u64>()),
                         s.pc.bandwidth_estimate().map_or(0, |e| e.target_bitrate),
+                        sub.peak_estimate,
                     )
                 }
             })
